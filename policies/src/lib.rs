@@ -1,0 +1,49 @@
+//! Policy and scenario model for Sandbox.
+//!
+//! A **policy** is what a data provider states about a dataset when it is registered into
+//! the domain: catalog fields (SYS Art. 12), the privacy unit, and for every column a
+//! classification level (TJ-Sec Art. 6, JZ Art. 14) and an access rule. A **scenario** is
+//! the agreement under which a developer may use datasets (QQHR Art. 15, 16: one scenario,
+//! one agreement): purpose, the columns it needs (minimum necessary), a validity window
+//! (JZ Art. 9) and a privacy budget.
+//!
+//! This crate is pure: parsing, validation and decisions. It does no I/O, no async, and
+//! knows nothing of DataFusion or wasmtime.
+//!
+//! ```
+//! use sandbox_policies::{Policy, ColumnType};
+//! let policy = Policy::from_toml_str(r#"
+//!     [dataset]
+//!     name = "residents"
+//!     summary = "Registered residents"
+//!     provider = "Public Security Bureau"
+//!     privacy_unit = "citizen_id"
+//!
+//!     [[column]]
+//!     name = "citizen_id"
+//!     level = 4
+//!     access = "join_key"
+//!     desensitize = "keyed_hash"
+//!
+//!     [[column]]
+//!     name = "income"
+//!     level = 3
+//!     access = "aggregate"
+//!     bounds = [0, 500000]
+//! "#).unwrap();
+//! let schema = [("citizen_id", ColumnType::Utf8), ("income", ColumnType::Float)];
+//! policy.validate_against(&schema).unwrap();
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod policy;
+mod scenario;
+
+pub use error::{PolicyError, Result};
+pub use policy::{
+    Access, ColumnPolicy, ColumnType, DatasetSpec, Desensitize, Disclosure, Level, Mode,
+    Policy, ShareType, Use,
+};
+pub use scenario::{BudgetSpec, Scenario, ScenarioDataset, MAX_VALIDITY_DAYS};

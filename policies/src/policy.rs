@@ -1,0 +1,759 @@
+//! The dataset policy: catalog fields, privacy unit, and per-column rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PolicyError, Result};
+
+/// Classification level of a column, 1 (public) to 4 (highly sensitive).
+///
+/// The level caps the access a column may be given (TJ-Sec Art. 6: protection by level):
+///
+/// | level | meaning | accesses allowed |
+/// |---|---|---|
+/// | 1 | public | any, including `plain` (row-level) |
+/// | 2 | internal | `none`, `join_key`, `filter`, `group`, `aggregate` |
+/// | 3 | sensitive | `none`, `join_key`, `filter`, `aggregate` |
+/// | 4 | highly sensitive | `none`, `join_key` (only desensitized by `keyed_hash`) |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Level(u8);
+
+impl Level {
+    /// Public.
+    pub const PUBLIC: Level = Level(1);
+    /// Internal.
+    pub const INTERNAL: Level = Level(2);
+    /// Sensitive.
+    pub const SENSITIVE: Level = Level(3);
+    /// Highly sensitive.
+    pub const HIGHLY_SENSITIVE: Level = Level(4);
+
+    /// The level as its number.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    /// The accesses this level allows.
+    pub fn ceiling(self) -> &'static [Access] {
+        use Access::*;
+        match self.0 {
+            1 => &[None, JoinKey, Filter, Group, Aggregate, Plain],
+            2 => &[None, JoinKey, Filter, Group, Aggregate],
+            3 => &[None, JoinKey, Filter, Aggregate],
+            _ => &[None, JoinKey],
+        }
+    }
+
+    /// Whether `access` is within this level's ceiling.
+    pub fn allows(self, access: Access) -> bool {
+        self.ceiling().contains(&access)
+    }
+}
+
+impl TryFrom<u8> for Level {
+    type Error = String;
+    fn try_from(value: u8) -> std::result::Result<Self, Self::Error> {
+        if (1..=4).contains(&value) {
+            Ok(Level(value))
+        } else {
+            Err(format!(
+                "classification level must be 1..=4, got {value}"
+            ))
+        }
+    }
+}
+
+impl From<Level> for u8 {
+    fn from(l: Level) -> u8 {
+        l.0
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a query may do with a column. Deny by default: `none` makes a column invisible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Invisible to every query.
+    None,
+    /// Usable only as an equality join key between datasets (desensitized).
+    JoinKey,
+    /// Usable in WHERE predicates.
+    Filter,
+    /// Usable as a GROUP BY key (and in filters).
+    Group,
+    /// Usable as the argument of an aggregate (and in filters).
+    Aggregate,
+    /// Row-level output allowed: public data only.
+    Plain,
+}
+
+impl Access {
+    /// Whether this access permits `usage`.
+    pub fn permits(self, usage: Use) -> bool {
+        use Access as A;
+        match usage {
+            Use::Join => matches!(self, A::JoinKey | A::Filter | A::Group | A::Aggregate | A::Plain),
+            Use::Filter => matches!(self, A::Filter | A::Group | A::Aggregate | A::Plain),
+            Use::Group => matches!(self, A::Group | A::Plain),
+            Use::Aggregate => matches!(self, A::Aggregate | A::Plain),
+            Use::Count => matches!(self, A::Aggregate | A::Group | A::Filter | A::Plain),
+            Use::Output => matches!(self, A::Plain),
+        }
+    }
+
+    /// The snake_case name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::JoinKey => "join_key",
+            Access::Filter => "filter",
+            Access::Group => "group",
+            Access::Aggregate => "aggregate",
+            Access::Plain => "plain",
+        }
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A use of a column in a query, checked against its [`Access`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Use {
+    /// Equality join key.
+    Join,
+    /// WHERE predicate.
+    Filter,
+    /// GROUP BY key.
+    Group,
+    /// Argument of SUM, AVG and other value aggregates.
+    Aggregate,
+    /// Argument of COUNT(column): counts non-null values.
+    Count,
+    /// Row-level output.
+    Output,
+}
+
+impl Use {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Use::Join => "join",
+            Use::Filter => "filter",
+            Use::Group => "group",
+            Use::Aggregate => "aggregate",
+            Use::Count => "count",
+            Use::Output => "output",
+        }
+    }
+}
+
+impl fmt::Display for Use {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Desensitization applied to a column before any query sees it (QQHR Art. 5, 10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Desensitize {
+    /// HMAC-SHA256 with the domain secret: join keys match, values cannot be reversed.
+    KeyedHash,
+    /// Replace characters with `*`, keeping a prefix and suffix.
+    Mask,
+    /// Replace the value with a coarser one (age band, month, region prefix).
+    Generalize,
+    /// Replace every value with null.
+    Suppress,
+}
+
+/// Processing mode of a dataset or scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Differential privacy: noisy aggregates, budget charged.
+    #[default]
+    Dp,
+    /// Exact aggregates with small-cell suppression.
+    Threshold,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Dp => "dp",
+            Mode::Threshold => "threshold",
+        })
+    }
+}
+
+/// Share or open type of a dataset (SYS Art. 24, 37; TJ-BD Art. 15, 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareType {
+    /// Available without conditions.
+    Unconditional,
+    /// Available under conditions (the default for authorized operation).
+    #[default]
+    Conditional,
+    /// Not available.
+    NotShared,
+}
+
+/// The type of a column as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// Integer of any width.
+    Int,
+    /// Floating point or decimal.
+    Float,
+    /// Text.
+    Utf8,
+    /// Boolean.
+    Bool,
+    /// Date or timestamp.
+    Temporal,
+    /// Anything else.
+    Other,
+}
+
+impl ColumnType {
+    /// Whether values are numbers.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Int | ColumnType::Float)
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ColumnType::Int => "int",
+            ColumnType::Float => "float",
+            ColumnType::Utf8 => "utf8",
+            ColumnType::Bool => "bool",
+            ColumnType::Temporal => "temporal",
+            ColumnType::Other => "other",
+        })
+    }
+}
+
+/// Catalog fields and privacy settings of a dataset (SYS Art. 12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Name used in SQL: lowercase letters, digits and `_`, starting with a letter.
+    pub name: String,
+    /// Human title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// What the data is.
+    pub summary: String,
+    /// Providing department (数源部门).
+    pub provider: String,
+    /// Provider's organisation code.
+    #[serde(default)]
+    pub provider_code: Option<String>,
+    /// Industry or domain (e.g. "public security").
+    #[serde(default)]
+    pub industry: Option<String>,
+    /// Time span covered, e.g. "2025-01/2025-12".
+    #[serde(default)]
+    pub time_covered: Option<String>,
+    /// Area covered, e.g. a city name.
+    #[serde(default)]
+    pub area_covered: Option<String>,
+    /// How often the provider updates it.
+    #[serde(default)]
+    pub update_frequency: Option<String>,
+    /// Share type.
+    #[serde(default)]
+    pub share_type: ShareType,
+    /// Open type.
+    #[serde(default = "not_shared")]
+    pub open_type: ShareType,
+    /// The column identifying the person or entity protected: one unit's rows are bounded
+    /// together. Absent only when `row_privacy` is set.
+    #[serde(default)]
+    pub privacy_unit: Option<String>,
+    /// Each row is its own privacy unit.
+    #[serde(default)]
+    pub row_privacy: bool,
+    /// Most rows one unit contributes to a query (contribution bound k).
+    #[serde(default = "one")]
+    pub max_rows_per_unit: u32,
+    /// Processing mode.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn not_shared() -> ShareType {
+    ShareType::NotShared
+}
+
+/// The policy of one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnPolicy {
+    /// Column name, as in the data.
+    pub name: String,
+    /// Classification level.
+    pub level: Level,
+    /// Access rule.
+    pub access: Access,
+    /// Desensitization applied before queries see the column.
+    #[serde(default)]
+    pub desensitize: Option<Desensitize>,
+    /// Clamping range `[lower, upper]`: the sensitivity of aggregates.
+    #[serde(default)]
+    pub bounds: Option<[f64; 2]>,
+    /// Declared public category list: group keys released without thresholding.
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    /// What the column holds.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Disclosure-control settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disclosure {
+    /// Smallest group a released cell may describe.
+    #[serde(default = "default_min_group")]
+    pub min_group_size: u32,
+    /// Largest output table, in rows.
+    #[serde(default = "default_max_rows")]
+    pub max_output_rows: u32,
+}
+
+fn default_min_group() -> u32 {
+    10
+}
+
+fn default_max_rows() -> u32 {
+    10_000
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure {
+            min_group_size: default_min_group(),
+            max_output_rows: default_max_rows(),
+        }
+    }
+}
+
+/// A dataset policy, as written by the provider in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Catalog fields and privacy settings.
+    pub dataset: DatasetSpec,
+    /// One entry per column of the data.
+    #[serde(rename = "column")]
+    pub columns: Vec<ColumnPolicy>,
+    /// Disclosure-control settings.
+    #[serde(default)]
+    pub disclosure: Disclosure,
+}
+
+impl Policy {
+    /// Parses a policy and checks the rules that need no data (levels, bounds, names).
+    pub fn from_toml_str(text: &str) -> Result<Policy> {
+        let policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            what: "policy",
+            message: e.to_string(),
+        })?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// The policy as TOML text.
+    pub fn to_toml_string(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| PolicyError::invalid("policy", e.to_string()))
+    }
+
+    /// The column's policy, if the column is classified.
+    pub fn column(&self, name: &str) -> Option<&ColumnPolicy> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Checks everything that does not need the data's schema.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.dataset;
+        check_identifier("dataset.name", &d.name)?;
+        if d.summary.trim().is_empty() {
+            return Err(PolicyError::invalid("dataset.summary", "must not be empty"));
+        }
+        if d.provider.trim().is_empty() {
+            return Err(PolicyError::invalid("dataset.provider", "must not be empty"));
+        }
+        if d.max_rows_per_unit == 0 || d.max_rows_per_unit > 1000 {
+            return Err(PolicyError::invalid(
+                "dataset.max_rows_per_unit",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.columns.is_empty() {
+            return Err(PolicyError::invalid("column", "a policy needs at least one column"));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &self.columns {
+            check_identifier(&format!("column `{}` name", c.name), &c.name)?;
+            if !seen.insert(c.name.as_str()) {
+                return Err(PolicyError::DuplicateColumn {
+                    column: c.name.clone(),
+                });
+            }
+            c.validate()?;
+        }
+        match (&d.privacy_unit, d.row_privacy) {
+            (Some(_), true) => {
+                return Err(PolicyError::PrivacyUnit {
+                    message: "set either `privacy_unit` or `row_privacy`, not both".into(),
+                });
+            }
+            (None, false) => {
+                return Err(PolicyError::PrivacyUnit {
+                    message: "name the `privacy_unit` column, or set `row_privacy = true`"
+                        .into(),
+                });
+            }
+            (None, true) => {
+                if d.max_rows_per_unit != 1 {
+                    return Err(PolicyError::invalid(
+                        "dataset.max_rows_per_unit",
+                        "must be 1 under row privacy",
+                    ));
+                }
+            }
+            (Some(unit), false) => {
+                let col = self.column(unit).ok_or_else(|| PolicyError::PrivacyUnit {
+                    message: format!("column `{unit}` is not in the policy"),
+                })?;
+                if !matches!(col.access, Access::None | Access::JoinKey) {
+                    return Err(PolicyError::PrivacyUnit {
+                        message: format!(
+                            "column `{unit}` identifies units: its access must be `none` or `join_key`, not `{}`",
+                            col.access
+                        ),
+                    });
+                }
+            }
+        }
+        if self.disclosure.min_group_size == 0 {
+            return Err(PolicyError::invalid(
+                "disclosure.min_group_size",
+                "must be at least 1",
+            ));
+        }
+        if self.disclosure.max_output_rows == 0 {
+            return Err(PolicyError::invalid(
+                "disclosure.max_output_rows",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the policy against the real schema of the data: every column classified,
+    /// no unknown column, rules fit the types.
+    pub fn validate_against(&self, schema: &[(&str, ColumnType)]) -> Result<()> {
+        self.validate()?;
+        let types: BTreeMap<&str, ColumnType> = schema.iter().copied().collect();
+        for c in &self.columns {
+            let Some(ty) = types.get(c.name.as_str()) else {
+                return Err(PolicyError::UnknownColumn {
+                    column: c.name.clone(),
+                });
+            };
+            if c.bounds.is_some() && !ty.is_numeric() {
+                return Err(PolicyError::TypeMismatch {
+                    column: c.name.clone(),
+                    ty: ty.to_string(),
+                    message: "bounds need a numeric column".into(),
+                });
+            }
+            if c.access == Access::Aggregate && !ty.is_numeric() {
+                return Err(PolicyError::TypeMismatch {
+                    column: c.name.clone(),
+                    ty: ty.to_string(),
+                    message: "access `aggregate` needs a numeric column".into(),
+                });
+            }
+        }
+        for (name, _) in schema {
+            if self.column(name).is_none() {
+                return Err(PolicyError::UnclassifiedColumn {
+                    column: (*name).to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ColumnPolicy {
+    fn validate(&self) -> Result<()> {
+        if !self.level.allows(self.access) {
+            return Err(PolicyError::AccessAboveCeiling {
+                column: self.name.clone(),
+                level: self.level,
+                access: self.access,
+                ceiling: self
+                    .level
+                    .ceiling()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if self.level == Level::HIGHLY_SENSITIVE
+            && self.access == Access::JoinKey
+            && self.desensitize != Some(Desensitize::KeyedHash)
+        {
+            return Err(PolicyError::invalid(
+                format!("column `{}` desensitize", self.name),
+                "a level-4 join key must be desensitized with `keyed_hash`",
+            ));
+        }
+        if self.access == Access::Aggregate && self.bounds.is_none() {
+            return Err(PolicyError::MissingBounds {
+                column: self.name.clone(),
+            });
+        }
+        if let Some([lower, upper]) = self.bounds {
+            if !(lower.is_finite() && upper.is_finite() && lower < upper) {
+                return Err(PolicyError::InvalidBounds {
+                    column: self.name.clone(),
+                    lower,
+                    upper,
+                });
+            }
+        }
+        if let Some(categories) = &self.categories {
+            if self.access != Access::Group && self.access != Access::Plain {
+                return Err(PolicyError::invalid(
+                    format!("column `{}` categories", self.name),
+                    "categories are declared only for `group` columns",
+                ));
+            }
+            if categories.is_empty() || categories.len() > 10_000 {
+                return Err(PolicyError::invalid(
+                    format!("column `{}` categories", self.name),
+                    "must list between 1 and 10000 values",
+                ));
+            }
+            let unique: BTreeSet<&String> = categories.iter().collect();
+            if unique.len() != categories.len() {
+                return Err(PolicyError::invalid(
+                    format!("column `{}` categories", self.name),
+                    "values must be distinct",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The clamping bounds, if any.
+    pub fn bounds(&self) -> Option<(f64, f64)> {
+        self.bounds.map(|[l, u]| (l, u))
+    }
+}
+
+/// Checks a SQL-safe identifier: `[a-z][a-z0-9_]{0,62}`.
+pub(crate) fn check_identifier(field: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && name.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::invalid(
+            field,
+            format!("`{name}` must be lowercase letters, digits and `_`, starting with a letter, at most 63 characters"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const BASE: &str = r#"
+[dataset]
+name = "residents"
+summary = "Residents"
+provider = "PSB"
+privacy_unit = "citizen_id"
+
+[[column]]
+name = "citizen_id"
+level = 4
+access = "join_key"
+desensitize = "keyed_hash"
+
+[[column]]
+name = "district"
+level = 2
+access = "group"
+categories = ["a", "b"]
+
+[[column]]
+name = "income"
+level = 3
+access = "aggregate"
+bounds = [0, 500000]
+"#;
+
+    fn schema() -> Vec<(&'static str, ColumnType)> {
+        vec![
+            ("citizen_id", ColumnType::Utf8),
+            ("district", ColumnType::Utf8),
+            ("income", ColumnType::Float),
+        ]
+    }
+
+    #[test]
+    fn valid_policy_passes() {
+        let p = Policy::from_toml_str(BASE).unwrap();
+        p.validate_against(&schema()).unwrap();
+        assert_eq!(p.dataset.max_rows_per_unit, 1);
+        assert_eq!(p.dataset.mode, Mode::Dp);
+    }
+
+    #[test]
+    fn access_above_level_is_refused() {
+        let text = BASE.replace(
+            "level = 3\naccess = \"aggregate\"",
+            "level = 3\naccess = \"group\"",
+        );
+        let err = Policy::from_toml_str(&text).unwrap_err();
+        assert!(matches!(err, PolicyError::AccessAboveCeiling { ref column, .. } if column == "income"));
+        let text = BASE.replace("level = 4\naccess = \"join_key\"", "level = 4\naccess = \"plain\"");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::AccessAboveCeiling { .. }
+        ));
+    }
+
+    #[test]
+    fn aggregate_without_bounds_is_refused() {
+        let text = BASE.replace("bounds = [0, 500000]\n", "");
+        assert_eq!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::MissingBounds {
+                column: "income".into()
+            }
+        );
+    }
+
+    #[test]
+    fn inverted_bounds_are_refused() {
+        let text = BASE.replace("bounds = [0, 500000]", "bounds = [10, 1]");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::InvalidBounds { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_and_unclassified_columns_are_refused() {
+        let p = Policy::from_toml_str(BASE).unwrap();
+        let err = p
+            .validate_against(&[("citizen_id", ColumnType::Utf8), ("district", ColumnType::Utf8)])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PolicyError::UnknownColumn {
+                column: "income".into()
+            }
+        );
+        let mut s = schema();
+        s.push(("phone", ColumnType::Utf8));
+        assert_eq!(
+            p.validate_against(&s).unwrap_err(),
+            PolicyError::UnclassifiedColumn {
+                column: "phone".into()
+            }
+        );
+    }
+
+    #[test]
+    fn aggregate_on_text_is_refused() {
+        let p = Policy::from_toml_str(BASE).unwrap();
+        let mut s = schema();
+        s[2] = ("income", ColumnType::Utf8);
+        assert!(matches!(
+            p.validate_against(&s).unwrap_err(),
+            PolicyError::TypeMismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_levels_do_not_parse() {
+        let text = BASE.replace("level = 2", "level = 7");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::Parse { .. }
+        ));
+        let text = BASE.replace("level = 2", "level = 2\nsecret = true");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::Parse { .. }
+        ));
+    }
+
+    #[test]
+    fn privacy_unit_must_not_be_groupable() {
+        let text = BASE.replace("privacy_unit = \"citizen_id\"", "privacy_unit = \"district\"");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::PrivacyUnit { .. }
+        ));
+    }
+
+    #[test]
+    fn level_four_join_key_needs_keyed_hash() {
+        let text = BASE.replace("desensitize = \"keyed_hash\"\n", "");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::Invalid { .. }
+        ));
+    }
+
+    #[test]
+    fn access_permits_uses() {
+        assert!(Access::Group.permits(Use::Group));
+        assert!(Access::Group.permits(Use::Filter));
+        assert!(!Access::Group.permits(Use::Aggregate));
+        assert!(Access::Aggregate.permits(Use::Aggregate));
+        assert!(!Access::Aggregate.permits(Use::Group));
+        assert!(!Access::JoinKey.permits(Use::Filter));
+        assert!(!Access::None.permits(Use::Count));
+        assert!(!Access::Aggregate.permits(Use::Output));
+        assert!(Access::Plain.permits(Use::Output));
+    }
+}

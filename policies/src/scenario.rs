@@ -1,0 +1,304 @@
+//! The scenario: one agreement for one use of data (QQHR Art. 15, 16).
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PolicyError, Result};
+use crate::policy::{check_identifier, Access, Mode, Policy};
+
+/// Longest validity window of an authorization: five years (JZ Art. 9).
+pub const MAX_VALIDITY_DAYS: i64 = 5 * 366;
+
+/// The privacy budget of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Total ε over the scenario's life.
+    pub epsilon: f64,
+    /// Total δ (0 for pure DP).
+    #[serde(default)]
+    pub delta: f64,
+    /// ε one query spends unless the module asks for less; also the cap per query.
+    pub epsilon_per_query: f64,
+}
+
+/// A dataset and the columns of it that a scenario needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioDataset {
+    /// Registered dataset name.
+    pub name: String,
+    /// Columns asked for (minimum necessary).
+    pub columns: Vec<String>,
+}
+
+/// A scenario application, as written by a developer in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name: lowercase letters, digits, `_` and `-`.
+    pub name: String,
+    /// Purpose of the use, stated in the agreement.
+    pub purpose: String,
+    /// First day the scenario is valid.
+    #[serde(with = "date")]
+    pub valid_from: NaiveDate,
+    /// Last day the scenario is valid.
+    #[serde(with = "date")]
+    pub valid_until: NaiveDate,
+    /// Processing mode.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Privacy budget.
+    pub budget: BudgetSpec,
+    /// Datasets and columns.
+    #[serde(rename = "dataset")]
+    pub datasets: Vec<ScenarioDataset>,
+}
+
+impl Scenario {
+    /// Parses a scenario and checks the rules that need no catalog.
+    pub fn from_toml_str(text: &str) -> Result<Scenario> {
+        let s: Scenario = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            what: "scenario",
+            message: e.to_string(),
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks names, window and budget.
+    pub fn validate(&self) -> Result<()> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'));
+        if !name_ok {
+            return Err(PolicyError::invalid(
+                "name",
+                "1-64 characters of lowercase letters, digits, `_` and `-`",
+            ));
+        }
+        if self.purpose.trim().len() < 10 {
+            return Err(PolicyError::invalid(
+                "purpose",
+                "state the purpose of the use (at least 10 characters)",
+            ));
+        }
+        if self.valid_until < self.valid_from {
+            return Err(PolicyError::invalid(
+                "valid_until",
+                "must not be before valid_from",
+            ));
+        }
+        if (self.valid_until - self.valid_from).num_days() > MAX_VALIDITY_DAYS {
+            return Err(PolicyError::invalid(
+                "valid_until",
+                "an authorization lasts at most five years (JZ Art. 9)",
+            ));
+        }
+        let b = &self.budget;
+        if !(b.epsilon.is_finite() && b.epsilon > 0.0 && b.epsilon <= 100.0) {
+            return Err(PolicyError::invalid("budget.epsilon", "must be in (0, 100]"));
+        }
+        if !(b.epsilon_per_query.is_finite()
+            && b.epsilon_per_query > 0.0
+            && b.epsilon_per_query <= b.epsilon)
+        {
+            return Err(PolicyError::invalid(
+                "budget.epsilon_per_query",
+                "must be in (0, budget.epsilon]",
+            ));
+        }
+        if !(b.delta.is_finite() && (0.0..1e-3).contains(&b.delta)) {
+            return Err(PolicyError::invalid("budget.delta", "must be in [0, 0.001)"));
+        }
+        if self.datasets.is_empty() {
+            return Err(PolicyError::invalid("dataset", "name at least one dataset"));
+        }
+        let mut names = BTreeSet::new();
+        for d in &self.datasets {
+            check_identifier("dataset.name", &d.name)?;
+            if !names.insert(&d.name) {
+                return Err(PolicyError::invalid(
+                    "dataset.name",
+                    format!("`{}` is listed twice", d.name),
+                ));
+            }
+            if d.columns.is_empty() {
+                return Err(PolicyError::invalid(
+                    format!("dataset `{}` columns", d.name),
+                    "name at least one column",
+                ));
+            }
+            let mut cols = BTreeSet::new();
+            for c in &d.columns {
+                if !cols.insert(c) {
+                    return Err(PolicyError::invalid(
+                        format!("dataset `{}` columns", d.name),
+                        format!("`{c}` is listed twice"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the scenario against the registered policies: datasets exist, columns exist
+    /// and are usable, the mode fits.
+    pub fn validate_against<'a>(
+        &self,
+        policy_of: impl Fn(&str) -> Option<&'a Policy>,
+    ) -> Result<()> {
+        self.validate()?;
+        for d in &self.datasets {
+            let policy = policy_of(&d.name).ok_or_else(|| PolicyError::UnknownDataset {
+                dataset: d.name.clone(),
+            })?;
+            if policy.dataset.mode != self.mode {
+                return Err(PolicyError::invalid(
+                    "mode",
+                    format!(
+                        "dataset `{}` is released in `{}` mode, the scenario asks for `{}`",
+                        d.name, policy.dataset.mode, self.mode
+                    ),
+                ));
+            }
+            for c in &d.columns {
+                let col = policy
+                    .column(c)
+                    .ok_or_else(|| PolicyError::ScenarioColumn {
+                        dataset: d.name.clone(),
+                        column: c.clone(),
+                        message: "the dataset has no such column".into(),
+                    })?;
+                if col.access == Access::None {
+                    return Err(PolicyError::ScenarioColumn {
+                        dataset: d.name.clone(),
+                        column: c.clone(),
+                        message: "its access is `none`: no scenario may use it".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the scenario is valid on `day`.
+    pub fn is_valid_on(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && day <= self.valid_until
+    }
+
+    /// The columns of `dataset` that the scenario may touch.
+    pub fn columns_of(&self, dataset: &str) -> Option<&[String]> {
+        self.datasets
+            .iter()
+            .find(|d| d.name == dataset)
+            .map(|d| d.columns.as_slice())
+    }
+}
+
+/// Dates as TOML dates (`2026-01-01`) or strings (`"2026-01-01"`).
+mod date {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.format("%Y-%m-%d").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Toml(dt) => dt.to_string(),
+        };
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a date YYYY-MM-DD: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "income-2026"
+purpose = "Average income by district for the city's annual report"
+valid_from = 2026-01-01
+valid_until = 2026-12-31
+
+[budget]
+epsilon = 3.0
+epsilon_per_query = 1.0
+
+[[dataset]]
+name = "residents"
+columns = ["district", "income"]
+"#;
+
+    #[test]
+    fn parses_and_validates() {
+        let s = Scenario::from_toml_str(SCENARIO).unwrap();
+        assert_eq!(s.budget.delta, 0.0);
+        assert!(s.is_valid_on(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()));
+        assert!(!s.is_valid_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn window_over_five_years_is_refused() {
+        let text = SCENARIO.replace("valid_until = 2026-12-31", "valid_until = 2032-12-31");
+        assert!(matches!(
+            Scenario::from_toml_str(&text).unwrap_err(),
+            PolicyError::Invalid { ref field, .. } if field == "valid_until"
+        ));
+    }
+
+    #[test]
+    fn per_query_above_total_is_refused() {
+        let text = SCENARIO.replace("epsilon_per_query = 1.0", "epsilon_per_query = 5.0");
+        assert!(Scenario::from_toml_str(&text).is_err());
+    }
+
+    #[test]
+    fn unknown_dataset_and_hidden_column_are_refused() {
+        let s = Scenario::from_toml_str(SCENARIO).unwrap();
+        assert_eq!(
+            s.validate_against(|_| None).unwrap_err(),
+            PolicyError::UnknownDataset {
+                dataset: "residents".into()
+            }
+        );
+        let policy = Policy::from_toml_str(
+            r#"
+[dataset]
+name = "residents"
+summary = "r"
+provider = "p"
+row_privacy = true
+[[column]]
+name = "district"
+level = 2
+access = "group"
+[[column]]
+name = "income"
+level = 4
+access = "none"
+"#,
+        )
+        .unwrap();
+        let err = s.validate_against(|_| Some(&policy)).unwrap_err();
+        assert!(matches!(err, PolicyError::ScenarioColumn { ref column, .. } if column == "income"));
+    }
+}

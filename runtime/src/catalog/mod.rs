@@ -1,0 +1,401 @@
+//! The catalog and the domain store: datasets registered with their policies.
+//!
+//! Ingest reads CSV or Parquet, checks the policy against the real schema, writes the
+//! data as Parquet into a temporary folder inside the data directory, and only then
+//! records the version and its audit event in one transaction and moves the folder into
+//! place. A bad file or a bad policy leaves the data directory as it was.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sandbox_policies::{ColumnType, Policy};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::identity::{self, Role};
+use crate::{audit, sha256_hex, store, Domain, Error, Result};
+
+/// Largest source file accepted, in bytes.
+pub const MAX_SOURCE_BYTES: u64 = 8 << 30;
+
+/// File name of the data inside a version folder.
+pub const DATA_FILE: &str = "data.parquet";
+
+/// A registered dataset version.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetVersion {
+    /// Dataset name (as in SQL).
+    pub name: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// The policy it was registered with.
+    pub policy: Policy,
+    /// Column names and types.
+    pub schema: Vec<(String, ColumnType)>,
+    /// Number of rows.
+    pub row_count: i64,
+    /// Most rows any one privacy unit has (1 under row privacy).
+    pub max_unit_rows: i64,
+    /// SHA-256 of the stored Parquet file.
+    pub content_sha256: String,
+    /// File name of the source.
+    pub source_name: String,
+    /// Provider principal who registered it.
+    pub registered_by: String,
+    /// When the domain obtained it (SYS Art. 41).
+    pub obtained_at: String,
+    /// Folder holding the Parquet file.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+impl DatasetVersion {
+    /// The Parquet file of this version.
+    pub fn data_file(&self) -> PathBuf {
+        self.path.join(DATA_FILE)
+    }
+}
+
+/// The policy's view of an Arrow type.
+pub fn column_type(dt: &DataType) -> ColumnType {
+    match dt {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => ColumnType::Int,
+        DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => ColumnType::Float,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Utf8,
+        DataType::Boolean => ColumnType::Bool,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => ColumnType::Temporal,
+        _ => ColumnType::Other,
+    }
+}
+
+fn input_err(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Input {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Source format, from the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Parquet,
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("csv") => Ok(Format::Csv),
+        Some("parquet") | Some("pq") => Ok(Format::Parquet),
+        _ => Err(input_err(path, "expected a .csv or .parquet file")),
+    }
+}
+
+/// A stream of record batches from the source file.
+type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>>;
+
+fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
+    let meta = fs::metadata(path).map_err(|e| input_err(path, e))?;
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(input_err(path, format!("larger than {MAX_SOURCE_BYTES} bytes")));
+    }
+    match format_of(path)? {
+        Format::Csv => {
+            let mut file = File::open(path).map_err(|e| input_err(path, e))?;
+            let mut head = [0u8; 3];
+            let n = file.read(&mut head).map_err(|e| input_err(path, e))?;
+            let bom = n == 3 && head == [0xEF, 0xBB, 0xBF];
+            file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
+                .map_err(|e| input_err(path, e))?;
+            let format = arrow::csv::reader::Format::default().with_header(true);
+            let (schema, rows) = format
+                .infer_schema(&mut file, None)
+                .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
+            if rows == 0 {
+                return Err(input_err(path, "the CSV has a header but no rows"));
+            }
+            if schema.fields().is_empty() {
+                return Err(input_err(path, "the CSV has no columns"));
+            }
+            file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
+                .map_err(|e| input_err(path, e))?;
+            let schema = Arc::new(schema);
+            let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+                .with_format(format)
+                .with_batch_size(64 * 1024)
+                .build(file)
+                .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
+            Ok((schema, Box::new(reader)))
+        }
+        Format::Parquet => {
+            let file = File::open(path).map_err(|e| input_err(path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
+            let schema = builder.schema().clone();
+            let reader = builder
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| input_err(path, format!("cannot read Parquet: {e}")))?;
+            Ok((schema, Box::new(reader.map(|b| b))))
+        }
+    }
+}
+
+/// What ingest measured while writing.
+struct Written {
+    rows: i64,
+    max_unit_rows: i64,
+    sha256: String,
+}
+
+fn write_parquet(
+    source: &Path,
+    schema: SchemaRef,
+    batches: Batches,
+    unit_column: Option<&str>,
+    target: &Path,
+) -> Result<Written> {
+    let file = File::create(target)?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+        .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
+    let unit_index = match unit_column {
+        Some(c) => Some(schema.index_of(c).map_err(|e| input_err(source, e))?),
+        None => None,
+    };
+    let mut per_unit: HashMap<String, i64> = HashMap::new();
+    let mut rows = 0i64;
+    for batch in batches {
+        let batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", rows + 1)))?;
+        if let Some(i) = unit_index {
+            let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
+                .map_err(|e| input_err(source, e))?;
+            let col = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
+            for r in 0..col.len() {
+                if col.is_null(r) {
+                    return Err(input_err(
+                        source,
+                        format!("row {}: the privacy unit column is empty", rows + r as i64 + 1),
+                    ));
+                }
+                *per_unit.entry(col.value(r).to_string()).or_default() += 1;
+            }
+        }
+        rows += batch.num_rows() as i64;
+        writer
+            .write(&batch)
+            .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+    }
+    writer
+        .close()
+        .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
+    if rows == 0 {
+        return Err(input_err(source, "no rows"));
+    }
+    let bytes = fs::read(target)?;
+    Ok(Written {
+        rows,
+        max_unit_rows: per_unit.values().copied().max().unwrap_or(1),
+        sha256: sha256_hex(&bytes),
+    })
+}
+
+/// Registers a dataset (a new one, or a new version of an existing one) from `source`
+/// with the policy text. Only a provider may register.
+pub fn add(domain: &Domain, actor: &str, source: &Path, policy_text: &str) -> Result<DatasetVersion> {
+    let mut conn = domain.conn()?;
+    identity::require(&conn, actor, Role::Provider)?;
+    let policy = Policy::from_toml_str(policy_text)?;
+    let (schema, batches) = open_source(source)?;
+    let columns: Vec<(String, ColumnType)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), column_type(f.data_type())))
+        .collect();
+    let view: Vec<(&str, ColumnType)> = columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    policy.validate_against(&view)?;
+
+    let name = policy.dataset.name.clone();
+    let tmp = domain.layout().domain().join(format!(".ingest-{}", crate::new_id("tmp")));
+    fs::create_dir_all(&tmp)?;
+    let outcome = (|| {
+        let written = write_parquet(
+            source,
+            schema.clone(),
+            batches,
+            policy.dataset.privacy_unit.as_deref(),
+            &tmp.join(DATA_FILE),
+        )?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT current_version FROM datasets WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let version = current.map_or(1, |v| v + 1);
+        let now = store::now();
+        let source_name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if current.is_some() {
+            tx.execute(
+                "UPDATE datasets SET current_version = ?2 WHERE name = ?1",
+                params![name, version],
+            )?;
+        } else {
+            tx.execute(
+                "INSERT INTO datasets (name, current_version, created_at) VALUES (?1, ?2, ?3)",
+                params![name, version, now],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO dataset_versions (dataset, version, policy_toml, schema_json, row_count,
+                 max_unit_rows, content_sha256, source_name, registered_by, obtained_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                name,
+                version,
+                policy_text,
+                serde_json::to_string(&columns)?,
+                written.rows,
+                written.max_unit_rows,
+                written.sha256,
+                source_name,
+                actor,
+                now
+            ],
+        )?;
+        audit::append(
+            &tx,
+            actor,
+            "dataset.registered",
+            &format!("dataset:{name}@{version}"),
+            json!({
+                "provider": policy.dataset.provider,
+                "rows": written.rows,
+                "sha256": written.sha256,
+                "source": source_name,
+                "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),
+            }),
+        )?;
+        let final_dir = domain.layout().dataset_version(&name, version);
+        if final_dir.exists() {
+            return Err(Error::Conflict(format!("{} exists", final_dir.display())));
+        }
+        if let Some(parent) = final_dir.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::rename(&tmp, &final_dir)?;
+        if let Err(e) = tx.commit() {
+            let _ = fs::remove_dir_all(&final_dir);
+            return Err(e.into());
+        }
+        Ok(version)
+    })();
+    match outcome {
+        Ok(version) => get_version(&conn, domain, &name, version),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn get_version(conn: &Connection, domain: &Domain, name: &str, version: i64) -> Result<DatasetVersion> {
+    let row = conn
+        .query_row(
+            "SELECT policy_toml, schema_json, row_count, max_unit_rows, content_sha256,
+                    source_name, registered_by, obtained_at
+             FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
+            params![name, version],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("dataset `{name}` version {version}")))?;
+    let (policy_toml, schema_json, row_count, max_unit_rows, sha, source_name, by, at) = row;
+    Ok(DatasetVersion {
+        name: name.to_string(),
+        version,
+        policy: Policy::from_toml_str(&policy_toml)?,
+        schema: serde_json::from_str(&schema_json)?,
+        row_count,
+        max_unit_rows,
+        content_sha256: sha,
+        source_name,
+        registered_by: by,
+        obtained_at: at,
+        path: domain.layout().dataset_version(name, version),
+    })
+}
+
+/// The current version of a dataset.
+pub fn get(conn: &Connection, domain: &Domain, name: &str) -> Result<DatasetVersion> {
+    let version: i64 = conn
+        .query_row(
+            "SELECT current_version FROM datasets WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("dataset `{name}`")))?;
+    get_version(conn, domain, name, version)
+}
+
+/// The current version of every dataset.
+pub fn list(conn: &Connection, domain: &Domain) -> Result<Vec<DatasetVersion>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM datasets ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    names.iter().map(|n| get(conn, domain, n)).collect()
+}
+
+/// The Arrow schema of a dataset version's stored file.
+pub fn arrow_schema(version: &DatasetVersion) -> Result<Arc<Schema>> {
+    let file = File::open(version.data_file())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::Internal(format!("stored parquet: {e}")))?;
+    Ok(builder.schema().clone())
+}

@@ -1,0 +1,480 @@
+//! The `sandbox` command line. Every command acts as one principal (`--as NAME`).
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::identity::{self, Role};
+use crate::jobs::{self, Submission};
+use crate::review::{self, Decision};
+use crate::wasm::JobLimits;
+use crate::{audit, catalog, mediate, privacy, scenarios, Domain, Error, Result};
+
+/// Sandbox: public data analysed without leaving its domain.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version, about)]
+pub struct Cli {
+    /// Data directory.
+    #[arg(long, global = true, env = "SANDBOX_DATA_DIR", default_value = "sandbox-data")]
+    pub data_dir: PathBuf,
+    /// Principal to act as.
+    #[arg(long = "as", global = true, env = "SANDBOX_AS")]
+    pub actor: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory: metadata store, keys, folders.
+    Init {
+        /// Directory (defaults to --data-dir).
+        dir: Option<PathBuf>,
+    },
+    /// Principals and roles.
+    #[command(subcommand)]
+    Principal(PrincipalCmd),
+    /// Datasets in the domain store.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+    /// Scenario agreements.
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
+    /// Jobs.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Staged outputs and their review.
+    #[command(subcommand)]
+    Output(OutputCmd),
+    /// Released products.
+    #[command(subcommand)]
+    Product(ProductCmd),
+    /// Check a query against the policy without running it.
+    #[command(subcommand)]
+    Query(QueryCmd),
+    /// Privacy budgets.
+    #[command(subcommand)]
+    Budget(BudgetCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Run the whole path end to end on synthetic data in a fresh data directory.
+    Demo(crate::demo::DemoArgs),
+}
+
+/// `principal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCmd {
+    /// Add a principal (the first must be an operator).
+    Add {
+        /// Name.
+        name: String,
+        /// provider, operator, developer or supervisor.
+        #[arg(long)]
+        role: String,
+    },
+    /// List principals.
+    List,
+}
+
+/// `dataset` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCmd {
+    /// Register a CSV or Parquet file with its policy (as a provider).
+    Add {
+        /// Data file (.csv or .parquet).
+        #[arg(long)]
+        file: PathBuf,
+        /// Policy (TOML).
+        #[arg(long)]
+        policy: PathBuf,
+    },
+    /// List the catalog.
+    List,
+    /// Show one dataset's catalog entry and policy.
+    Show {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `scenario` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCmd {
+    /// Apply for a scenario (as a developer).
+    Apply {
+        /// Scenario (TOML).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Approve a pending scenario (as an operator).
+    Approve {
+        /// Id or name.
+        scenario: String,
+        /// Note.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a pending scenario (as an operator).
+    Reject {
+        /// Id or name.
+        scenario: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List scenarios.
+    List,
+}
+
+/// `job` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobCmd {
+    /// Submit a module to run under a scenario (as its developer).
+    Submit(SubmitArgs),
+}
+
+/// Arguments of `job submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Scenario id or name.
+    #[arg(long)]
+    pub scenario: String,
+    /// Module (.wasm).
+    #[arg(long)]
+    pub module: PathBuf,
+    /// Parameters, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Fuel limit.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Memory limit in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<usize>,
+}
+
+/// `output` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OutputCmd {
+    /// List outputs.
+    List,
+    /// Approve an output (operator first, then supervisor; the supervisor's approval
+    /// releases it).
+    Approve {
+        /// Output id.
+        id: String,
+        /// Reason; required to override a failed check.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject an output.
+    Reject {
+        /// Output id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `product` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProductCmd {
+    /// List released products.
+    List,
+    /// Verify a product folder's signature and file hashes.
+    Verify {
+        /// Product folder.
+        dir: PathBuf,
+    },
+}
+
+/// `query` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// Check SQL against a scenario's policy; nothing runs, nothing is charged.
+    Check {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+        /// SQL.
+        sql: String,
+    },
+}
+
+/// `budget` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BudgetCmd {
+    /// Show a scenario's budget.
+    Show {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+    },
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Recompute the hash chain; report the first broken event.
+    Verify,
+    /// Print events.
+    Log {
+        /// First event.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+fn actor(cli: &Cli) -> Result<&str> {
+    cli.actor
+        .as_deref()
+        .ok_or_else(|| Error::Forbidden("say who acts: --as NAME (or SANDBOX_AS)".into()))
+}
+
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    } else {
+        writeln!(out, "{}", text())?;
+    }
+    Ok(())
+}
+
+fn read_text(path: &PathBuf) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::Input {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Init { dir } => {
+            let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
+            Domain::init(&dir)?;
+            print(cli.json, &serde_json::json!({"data_dir": dir}), || {
+                format!("initialised {}", dir.display())
+            })
+        }
+        Command::Demo(args) => crate::demo::run(args, &mut std::io::stdout().lock()),
+        cmd => {
+            let domain = Domain::open(&cli.data_dir)?;
+            run_in(&cli, cmd, &domain)
+        }
+    }
+}
+
+fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
+    match cmd {
+        Command::Init { .. } | Command::Demo(_) => Ok(()),
+        Command::Principal(PrincipalCmd::Add { name, role }) => {
+            let role: Role = role.parse()?;
+            let p = identity::add(&mut domain.conn()?, cli.actor.as_deref(), name, role)?;
+            print(cli.json, &p, || format!("added {} ({})", p.name, p.role))
+        }
+        Command::Principal(PrincipalCmd::List) => {
+            let list = identity::list(&domain.conn()?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|p| format!("{:<24} {}", p.name, p.role))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Dataset(DatasetCmd::Add { file, policy }) => {
+            let text = read_text(policy)?;
+            let v = catalog::add(domain, actor(cli)?, file, &text)?;
+            print(cli.json, &v, || {
+                format!(
+                    "registered {} version {}: {} rows, sha256 {}",
+                    v.name, v.version, v.row_count, v.content_sha256
+                )
+            })
+        }
+        Command::Dataset(DatasetCmd::List) => {
+            let list = catalog::list(&domain.conn()?, domain)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|v| {
+                        format!(
+                            "{:<20} v{} {:>9} rows  {}  ({})",
+                            v.name, v.version, v.row_count, v.policy.dataset.summary, v.policy.dataset.provider
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Dataset(DatasetCmd::Show { name }) => {
+            let v = catalog::get(&domain.conn()?, domain, name)?;
+            print(cli.json, &v, || {
+                let mut s = format!(
+                    "{} v{} — {}\nprovider: {}\nrows: {}  obtained: {}\ncolumns:\n",
+                    v.name, v.version, v.policy.dataset.summary, v.policy.dataset.provider, v.row_count, v.obtained_at
+                );
+                for c in &v.policy.columns {
+                    s.push_str(&format!("  {:<16} level {}  {}\n", c.name, c.level, c.access));
+                }
+                s
+            })
+        }
+        Command::Scenario(ScenarioCmd::Apply { file }) => {
+            let r = scenarios::apply(domain, actor(cli)?, &read_text(file)?)?;
+            print(cli.json, &r, || format!("scenario {} `{}` is pending", r.id, r.spec.name))
+        }
+        Command::Scenario(ScenarioCmd::Approve { scenario, reason }) => {
+            let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
+            let r = scenarios::decide(domain, actor(cli)?, id, true, reason.as_deref())?;
+            print(cli.json, &r, || format!("scenario {} `{}` approved", r.id, r.spec.name))
+        }
+        Command::Scenario(ScenarioCmd::Reject { scenario, reason }) => {
+            let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
+            let r = scenarios::decide(domain, actor(cli)?, id, false, Some(reason))?;
+            print(cli.json, &r, || format!("scenario {} `{}` rejected", r.id, r.spec.name))
+        }
+        Command::Scenario(ScenarioCmd::List) => {
+            let list = scenarios::list(&domain.conn()?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|r| {
+                        format!(
+                            "{:>4} {:<28} {:<10} {:<16} ε {:.3}/{:.3}",
+                            r.id,
+                            r.spec.name,
+                            r.status.as_str(),
+                            r.developer,
+                            r.epsilon_spent,
+                            r.spec.budget.epsilon
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Job(JobCmd::Submit(args)) => {
+            let module = fs::read(&args.module).map_err(|e| Error::Input {
+                path: args.module.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let mut limits = JobLimits::default();
+            if let Some(f) = args.fuel {
+                limits.fuel = f;
+            }
+            if let Some(d) = args.deadline_ms {
+                limits.deadline_ms = d;
+            }
+            if let Some(m) = args.memory_mib {
+                limits.memory_bytes = m << 20;
+            }
+            let report = jobs::submit(
+                domain,
+                actor(cli)?,
+                &Submission {
+                    scenario: &args.scenario,
+                    module: &module,
+                    params_json: &args.params,
+                    limits,
+                },
+            )?;
+            print(cli.json, &report, || {
+                let mut s = format!("job {} {}", report.id, report.status);
+                if let Some(e) = &report.error {
+                    s.push_str(&format!(": {e}"));
+                }
+                for o in &report.outputs {
+                    s.push_str(&format!("\n  output {} `{}` ({}) {}", o.id, o.name, o.kind, o.status));
+                }
+                s
+            })
+        }
+        Command::Output(OutputCmd::List) => {
+            let list = jobs::all_outputs(&domain.conn()?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|o| format!("{}  {:<24} {:<6} {:<18} job {}", o.id, o.name, o.kind, o.status, o.job_id))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Output(OutputCmd::Approve { id, reason }) => {
+            let o = review::decide(domain, actor(cli)?, id, Decision::Approve, reason.as_deref())?;
+            print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
+        }
+        Command::Output(OutputCmd::Reject { id, reason }) => {
+            let o = review::decide(domain, actor(cli)?, id, Decision::Reject, Some(reason))?;
+            print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
+        }
+        Command::Product(ProductCmd::List) => {
+            let list = review::products(domain)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|p| format!("{}  output {}  {}", p.id, p.output_id, p.path.display()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Product(ProductCmd::Verify { dir }) => {
+            let key = crate::keys::verifying_key(domain.layout())?;
+            let manifest = review::verify_product(dir, Some(&key))?;
+            print(cli.json, &manifest, || {
+                format!(
+                    "product {} verified: signature and {} file(s) match",
+                    manifest["product_id"].as_str().unwrap_or("?"),
+                    manifest["files"].as_array().map_or(0, Vec::len)
+                )
+            })
+        }
+        Command::Query(QueryCmd::Check { scenario, sql }) => {
+            let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
+            let accepted = mediate::check(domain, id, sql)?;
+            print(cli.json, &serde_json::json!({"accepted": true, "dataset": accepted.dataset, "group_keys": accepted.group_keys}), || {
+                format!("accepted: {} aggregate(s) over `{}`, grouped by {:?}", accepted.requested.len(), accepted.dataset, accepted.group_keys)
+            })
+        }
+        Command::Budget(BudgetCmd::Show { scenario }) => {
+            let conn = domain.conn()?;
+            let id = scenarios::resolve(&conn, scenario)?.id;
+            let b = privacy::ledger::balance(&conn, id)?;
+            print(cli.json, &b, || {
+                format!(
+                    "scenario {id}: ε spent {:.4} of {:.4}, {:.4} left",
+                    b.epsilon_spent,
+                    b.epsilon_total,
+                    b.epsilon_remaining()
+                )
+            })
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let v = audit::verify(&domain.conn()?)?;
+            print(cli.json, &v, || format!("audit log verified: {} events, head {}", v.events, v.head))
+        }
+        Command::Audit(AuditCmd::Log { from, limit }) => {
+            let events = audit::read(&domain.conn()?, *from, *limit)?;
+            print(cli.json, &events, || {
+                events
+                    .iter()
+                    .map(|e| format!("{:>6} {} {:<20} {:<22} {}", e.seq, e.ts, e.actor, e.action, e.subject))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}

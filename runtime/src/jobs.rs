@@ -1,0 +1,324 @@
+//! Jobs: a developer's module run against a scenario.
+//!
+//! A job either succeeds and stages its outputs (written to `staging/<job-id>/`, checked,
+//! recorded), or fails with a typed error and stages nothing.
+
+use std::fs;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::identity::{self, Role};
+use crate::review::checks;
+use crate::wasm::{JobContext, JobLimits, RunStats};
+use crate::{audit, scenarios, sha256_hex, store, Domain, Error, Result};
+
+/// A job submission.
+#[derive(Debug, Clone)]
+pub struct Submission<'a> {
+    /// Scenario id or name.
+    pub scenario: &'a str,
+    /// Module bytes.
+    pub module: &'a [u8],
+    /// Parameters as JSON text (`{}` when none).
+    pub params_json: &'a str,
+    /// Limits.
+    pub limits: JobLimits,
+}
+
+/// A staged output as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputRecord {
+    /// Output id.
+    pub id: String,
+    /// Job id.
+    pub job_id: String,
+    /// Name given by the module.
+    pub name: String,
+    /// `table` or `text`.
+    pub kind: String,
+    /// File name under the job's staging folder.
+    pub file_name: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Size.
+    pub bytes: i64,
+    /// Review status.
+    pub status: String,
+    /// Automated check results.
+    pub checks: Option<serde_json::Value>,
+}
+
+/// The result of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    /// Job id.
+    pub id: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// Error kind when failed (e.g. `limit:fuel`, `guest`).
+    pub error_kind: Option<String>,
+    /// Error text when failed.
+    pub error: Option<String>,
+    /// Fuel used.
+    pub fuel_used: u64,
+    /// Queries made.
+    pub queries: u32,
+    /// Outputs staged.
+    pub outputs: Vec<OutputRecord>,
+    /// Log lines.
+    pub logs: Vec<crate::wasm::LogLine>,
+}
+
+fn error_kind(e: &Error) -> String {
+    match e {
+        Error::Limit { limit, .. } => format!("limit:{limit}"),
+        Error::Guest(_) => "guest".into(),
+        Error::Refused(_) => "refused".into(),
+        Error::Budget { .. } => "budget".into(),
+        _ => "internal".into(),
+    }
+}
+
+/// Submits and runs a job. Validation failures (role, scenario, module) are refused
+/// before a job exists; a failure while running ends the job as `failed`.
+pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobReport> {
+    let mut conn = domain.conn()?;
+    identity::require(&conn, actor, Role::Developer)?;
+    let record = scenarios::resolve(&conn, sub.scenario)?;
+    if record.developer != actor {
+        return Err(Error::Forbidden(format!(
+            "scenario `{}` belongs to `{}`",
+            record.spec.name, record.developer
+        )));
+    }
+    scenarios::check_usable(&record, chrono::Utc::now().date_naive())?;
+    let params: serde_json::Value = serde_json::from_str(sub.params_json)
+        .map_err(|e| Error::Guest(format!("params are not JSON: {e}")))?;
+    if !params.is_object() {
+        return Err(Error::Guest("params must be a JSON object".into()));
+    }
+    let sha = sha256_hex(sub.module);
+    let pre = match domain.host().prepare(&sha, sub.module) {
+        Ok(pre) => pre,
+        Err(e) => {
+            let tx = conn.transaction()?;
+            audit::append(
+                &tx,
+                actor,
+                "module.refused",
+                &format!("module:{sha}"),
+                json!({"scenario_id": record.id, "reason": e.to_string()}),
+            )?;
+            tx.commit()?;
+            return Err(e);
+        }
+    };
+    let module_path = domain.layout().modules().join(format!("{sha}.wasm"));
+    if !module_path.exists() {
+        let tmp = domain.layout().modules().join(format!(".{sha}.tmp"));
+        fs::write(&tmp, sub.module)?;
+        fs::rename(&tmp, &module_path)?;
+    }
+    let job_id = crate::new_id("job");
+    {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO modules (sha256, size, stored_at) VALUES (?1, ?2, ?3)",
+            params![sha, sub.module.len() as i64, store::now()],
+        )?;
+        tx.execute(
+            "INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+            params![job_id, record.id, actor, sha, sub.params_json, store::now()],
+        )?;
+        audit::append(
+            &tx,
+            actor,
+            "job.started",
+            &format!("job:{job_id}"),
+            json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": sub.limits}),
+        )?;
+        tx.commit()?;
+    }
+    let ctx = JobContext {
+        domain: domain.clone(),
+        scenario_id: record.id,
+        job_id: job_id.clone(),
+        actor: actor.to_string(),
+        params_json: sub.params_json.to_string(),
+    };
+    let (outcome, stats) = domain.host().run(&pre, ctx, &sub.limits);
+    let staged = outcome.and_then(|o| stage(domain, &mut conn, &job_id, actor, record.id, o, &stats));
+    match staged {
+        Ok(outputs) => Ok(JobReport {
+            id: job_id,
+            status: "succeeded".into(),
+            error_kind: None,
+            error: None,
+            fuel_used: stats.fuel_used,
+            queries: stats.queries,
+            outputs,
+            logs: stats.logs,
+        }),
+        Err(e) => {
+            let kind = error_kind(&e);
+            let text = e.to_string();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE jobs SET status = 'failed', error_kind = ?2, error = ?3, fuel_used = ?4, finished_at = ?5 WHERE id = ?1",
+                params![job_id, kind, text, stats.fuel_used as i64, store::now()],
+            )?;
+            audit::append(
+                &tx,
+                "system",
+                "job.failed",
+                &format!("job:{job_id}"),
+                json!({"error_kind": kind, "error": text, "fuel_used": stats.fuel_used, "queries": stats.queries}),
+            )?;
+            tx.commit()?;
+            Ok(JobReport {
+                id: job_id,
+                status: "failed".into(),
+                error_kind: Some(kind),
+                error: Some(text),
+                fuel_used: stats.fuel_used,
+                queries: stats.queries,
+                outputs: Vec::new(),
+                logs: stats.logs,
+            })
+        }
+    }
+}
+
+/// Writes the outputs to the job's staging folder, runs the automated checks and records
+/// everything in one transaction. If any step fails, the folder is removed.
+fn stage(
+    domain: &Domain,
+    conn: &mut Connection,
+    job_id: &str,
+    actor: &str,
+    scenario_id: i64,
+    outcome: crate::wasm::RunOutcome,
+    stats: &RunStats,
+) -> Result<Vec<OutputRecord>> {
+    let dir = domain.layout().staging().join(job_id);
+    let tmp = domain.layout().staging().join(format!(".{job_id}.tmp"));
+    fs::create_dir_all(&tmp)?;
+    let result = (|| {
+        let mut records = Vec::new();
+        for o in &outcome.outputs {
+            let ext = match o.kind {
+                crate::wasm::OutputKind::Table => "arrow",
+                crate::wasm::OutputKind::Text => "md",
+            };
+            let file_name = format!("{}.{ext}", o.name);
+            fs::write(tmp.join(&file_name), &o.bytes)?;
+            let report = checks::run(o)?;
+            records.push(OutputRecord {
+                id: crate::new_id("out"),
+                job_id: job_id.to_string(),
+                name: o.name.clone(),
+                kind: o.kind.as_str().to_string(),
+                file_name,
+                sha256: sha256_hex(&o.bytes),
+                bytes: o.bytes.len() as i64,
+                status: if report.passed() { "checked" } else { "flagged" }.to_string(),
+                checks: Some(serde_json::to_value(&report)?),
+            });
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for r in &records {
+            tx.execute(
+                "INSERT INTO outputs (id, job_id, name, kind, file_name, sha256, bytes, status, checks_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.id,
+                    r.job_id,
+                    r.name,
+                    r.kind,
+                    r.file_name,
+                    r.sha256,
+                    r.bytes,
+                    r.status,
+                    r.checks.as_ref().map(|c| c.to_string()),
+                    store::now()
+                ],
+            )?;
+            audit::append(
+                &tx,
+                actor,
+                "output.staged",
+                &format!("output:{}", r.id),
+                json!({"job_id": job_id, "name": r.name, "kind": r.kind, "sha256": r.sha256, "bytes": r.bytes, "status": r.status, "checks": r.checks}),
+            )?;
+        }
+        tx.execute(
+            "UPDATE jobs SET status = 'succeeded', fuel_used = ?2, finished_at = ?3 WHERE id = ?1",
+            params![job_id, stats.fuel_used as i64, store::now()],
+        )?;
+        audit::append(
+            &tx,
+            "system",
+            "job.succeeded",
+            &format!("job:{job_id}"),
+            json!({"scenario_id": scenario_id, "outputs": records.len(), "fuel_used": stats.fuel_used, "queries": stats.queries, "logs": stats.logs}),
+        )?;
+        fs::rename(&tmp, &dir)?;
+        if let Err(e) = tx.commit() {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+        Ok(records)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Reads a job's staged outputs.
+pub fn outputs(conn: &Connection, job_id: &str) -> Result<Vec<OutputRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM outputs WHERE job_id = ?1 ORDER BY created_at, name",
+    )?;
+    let ids: Vec<String> = stmt
+        .query_map(params![job_id], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    ids.iter().map(|id| output(conn, id)).collect()
+}
+
+/// Reads one output.
+pub fn output(conn: &Connection, id: &str) -> Result<OutputRecord> {
+    conn.query_row(
+        "SELECT id, job_id, name, kind, file_name, sha256, bytes, status, checks_json FROM outputs WHERE id = ?1",
+        params![id],
+        |r| {
+            Ok(OutputRecord {
+                id: r.get(0)?,
+                job_id: r.get(1)?,
+                name: r.get(2)?,
+                kind: r.get(3)?,
+                file_name: r.get(4)?,
+                sha256: r.get(5)?,
+                bytes: r.get(6)?,
+                status: r.get(7)?,
+                checks: r
+                    .get::<_, Option<String>>(8)?
+                    .and_then(|s| serde_json::from_str(&s).ok()),
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("output `{id}`")))
+}
+
+/// Every output, newest first.
+pub fn all_outputs(conn: &Connection) -> Result<Vec<OutputRecord>> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM outputs ORDER BY created_at DESC")?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    ids.iter().map(|id| output(conn, id)).collect()
+}

@@ -1,0 +1,479 @@
+//! The policy pass over a module's LogicalPlan.
+//!
+//! It runs on the plan exactly as DataFusion's SQL planner produced it, before any
+//! analyzer or optimizer rule, and it is an allow-list: plan nodes, expression forms,
+//! aggregate functions and scalar functions not named here are refused. The accepted
+//! shape is
+//!
+//! ```text
+//! [post-processing: Projection | Sort | Limit | Filter (HAVING) | SubqueryAlias]*
+//!   Aggregate (GROUP BY `group` columns; COUNT, SUM, AVG of `aggregate` columns)
+//!     [Filter (WHERE on `filter`+ columns) | SubqueryAlias]*
+//!       TableScan (one dataset of the scenario)
+//! ```
+//!
+//! Post-processing sees only the aggregate's (noisy) output, so it may do anything the
+//! expression allow-list permits.
+
+use std::collections::BTreeSet;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
+use sandbox_policies::{ColumnPolicy, Policy, Use};
+
+use super::refusal::{Refusal, Rule};
+
+/// Scalar functions a module may use in filters and post-processing.
+pub const SCALAR_ALLOW_LIST: &[&str] = &[
+    "abs", "ceil", "floor", "round", "trunc", "sqrt", "power", "pow", "ln", "log", "log10",
+    "log2", "exp", "signum", "coalesce", "nullif", "greatest", "least", "lower", "upper",
+    "length", "char_length", "character_length", "substr", "substring", "left", "right",
+    "trim", "btrim", "ltrim", "rtrim", "concat", "date_part", "date_trunc", "to_date",
+    "starts_with", "ends_with",
+];
+
+/// One statistic the module asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requested {
+    /// `COUNT(*)` or `COUNT(literal)`.
+    CountRows,
+    /// `COUNT(column)`: non-null values.
+    CountColumn(String),
+    /// `SUM(column)`.
+    Sum(String),
+    /// `AVG(column)`.
+    Avg(String),
+}
+
+impl Requested {
+    /// The column it reads, if any.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Requested::CountRows => None,
+            Requested::CountColumn(c) | Requested::Sum(c) | Requested::Avg(c) => Some(c),
+        }
+    }
+}
+
+/// What the policy pass accepted.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The dataset read.
+    pub dataset: String,
+    /// WHERE predicates, in plan order (outermost first).
+    pub filters: Vec<Expr>,
+    /// GROUP BY columns.
+    pub group_keys: Vec<String>,
+    /// Aggregates, in the order of the Aggregate node's output.
+    pub requested: Vec<Requested>,
+}
+
+/// The dataset policies and scenario columns a query may see.
+pub trait Scope {
+    /// The policy of a dataset in scope.
+    fn policy(&self, dataset: &str) -> Option<&Policy>;
+    /// Whether the scenario includes `dataset.column`.
+    fn includes(&self, dataset: &str, column: &str) -> bool;
+}
+
+/// Runs the policy pass.
+pub fn analyze(plan: &LogicalPlan, scope: &dyn Scope) -> Result<Accepted, Refusal> {
+    let mut outputs: Vec<String> = Vec::new();
+    let aggregate = find_aggregate(plan, &mut outputs)?;
+    check_aggregate(aggregate, scope)
+}
+
+/// Walks the post-processing part down to the one Aggregate.
+fn find_aggregate<'a>(
+    plan: &'a LogicalPlan,
+    outputs: &mut Vec<String>,
+) -> Result<&'a Aggregate, Refusal> {
+    match plan {
+        LogicalPlan::Projection(p) => {
+            if outputs.is_empty() {
+                for e in &p.expr {
+                    if let Some(c) = raw_column(e) {
+                        outputs.push(c);
+                    }
+                }
+            }
+            for e in &p.expr {
+                check_expr(e, None)?;
+            }
+            find_aggregate(&p.input, outputs)
+        }
+        LogicalPlan::Sort(s) => {
+            for e in &s.expr {
+                check_expr(&e.expr, None)?;
+            }
+            find_aggregate(&s.input, outputs)
+        }
+        LogicalPlan::Limit(l) => {
+            for e in [&l.skip, &l.fetch].into_iter().flatten() {
+                if !matches!(e.as_ref(), Expr::Literal(..)) {
+                    return Err(Refusal::new(
+                        Rule::ExpressionNotAllowed,
+                        "LIMIT and OFFSET take literal numbers only",
+                    ));
+                }
+            }
+            find_aggregate(&l.input, outputs)
+        }
+        LogicalPlan::Filter(f) => {
+            check_expr(&f.predicate, None)?;
+            find_aggregate(&f.input, outputs)
+        }
+        LogicalPlan::SubqueryAlias(s) => find_aggregate(&s.input, outputs),
+        LogicalPlan::Aggregate(a) => Ok(a),
+        LogicalPlan::TableScan(t) => Err(match outputs.first() {
+            Some(c) => Refusal::column(
+                Rule::RowLevelOutput,
+                c.clone(),
+                format!(
+                    "the query returns rows of `{}`; only aggregates (COUNT, SUM, AVG) leave the domain",
+                    t.table_name
+                ),
+            ),
+            None => Refusal::new(
+                Rule::RowLevelOutput,
+                format!(
+                    "the query returns rows of `{}`; only aggregates (COUNT, SUM, AVG) leave the domain",
+                    t.table_name
+                ),
+            ),
+        }),
+        LogicalPlan::Distinct(_) => Err(Refusal::new(
+            Rule::RowLevelOutput,
+            "SELECT DISTINCT releases values from the data row by row",
+        )),
+        LogicalPlan::Window(_) => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            "window functions over raw rows are not allowed",
+        )),
+        LogicalPlan::Join(_) => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            "joins are not supported by this mediator",
+        )),
+        LogicalPlan::Union(_) => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            "UNION and other set operations are not allowed",
+        )),
+        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => Err(Refusal::new(
+            Rule::NoDataset,
+            "the query reads no dataset",
+        )),
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => Err(Refusal::new(
+            Rule::NotAQuery,
+            "EXPLAIN is not available to modules",
+        )),
+        LogicalPlan::Statement(_)
+        | LogicalPlan::Dml(_)
+        | LogicalPlan::Ddl(_)
+        | LogicalPlan::Copy(_)
+        | LogicalPlan::DescribeTable(_) => Err(Refusal::new(
+            Rule::NotAQuery,
+            "only SELECT queries are allowed",
+        )),
+        other => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            format!("`{}` is not allowed in a query", node_name(other)),
+        )),
+    }
+}
+
+fn node_name(plan: &LogicalPlan) -> String {
+    let text = format!("{}", plan.display());
+    text.split(':').next().unwrap_or("plan node").to_string()
+}
+
+/// The column name if `e` is a (possibly aliased) column.
+fn raw_column(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Column(c) => Some(c.name.clone()),
+        Expr::Alias(a) => raw_column(&a.expr),
+        _ => None,
+    }
+}
+
+/// Checks an expression against the allow-list. With `uses`, every column it reads is
+/// collected (for the access check); without, columns are post-processing outputs.
+fn check_expr(e: &Expr, mut uses: Option<&mut BTreeSet<String>>) -> Result<(), Refusal> {
+    let mut refusal = None;
+    e.apply(|node| {
+        let verdict = match node {
+            Expr::Column(c) => {
+                if let Some(uses) = uses.as_deref_mut() {
+                    uses.insert(c.name.clone());
+                }
+                Ok(())
+            }
+            Expr::Alias(_)
+            | Expr::Literal(..)
+            | Expr::BinaryExpr(_)
+            | Expr::Like(_)
+            | Expr::Not(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsUnknown(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::IsNotUnknown(_)
+            | Expr::Negative(_)
+            | Expr::Between(_)
+            | Expr::Case(_)
+            | Expr::Cast(_)
+            | Expr::TryCast(_)
+            | Expr::InList(_) => Ok(()),
+            Expr::ScalarFunction(f) => {
+                let name = f.func.name().to_ascii_lowercase();
+                if SCALAR_ALLOW_LIST.contains(&name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(Refusal::new(
+                        Rule::FunctionNotAllowed,
+                        format!("function `{name}` is not on the allow-list"),
+                    ))
+                }
+            }
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => Err(Refusal::new(
+                Rule::ExpressionNotAllowed,
+                "subqueries are not allowed",
+            )),
+            Expr::WindowFunction(_) => Err(Refusal::new(
+                Rule::PlanNotAllowed,
+                "window functions over raw rows are not allowed",
+            )),
+            Expr::AggregateFunction(_) => Err(Refusal::new(
+                Rule::ExpressionNotAllowed,
+                "aggregates are allowed only in the SELECT list of the grouped query",
+            )),
+            other => Err(Refusal::new(
+                Rule::ExpressionNotAllowed,
+                format!("expression `{other}` is not allowed"),
+            )),
+        };
+        match verdict {
+            Ok(()) => Ok(TreeNodeRecursion::Continue),
+            Err(r) => {
+                refusal = Some(r);
+                Ok(TreeNodeRecursion::Stop)
+            }
+        }
+    })
+    .map_err(|e| Refusal::new(Rule::ExpressionNotAllowed, e.to_string()))?;
+    match refusal {
+        Some(r) => Err(r),
+        None => Ok(()),
+    }
+}
+
+fn column_policy<'p>(
+    policy: &'p Policy,
+    dataset: &str,
+    column: &str,
+    scope: &dyn Scope,
+) -> Result<&'p ColumnPolicy, Refusal> {
+    match policy.column(column) {
+        Some(c) if scope.includes(dataset, column) => Ok(c),
+        _ => Err(Refusal::column(
+            Rule::UnknownColumn,
+            column,
+            format!("`{dataset}` has no column `{column}` in this scenario"),
+        )),
+    }
+}
+
+fn require_use(
+    policy: &Policy,
+    dataset: &str,
+    column: &str,
+    usage: Use,
+    scope: &dyn Scope,
+) -> Result<(), Refusal> {
+    let c = column_policy(policy, dataset, column, scope)?;
+    if c.access.permits(usage) {
+        return Ok(());
+    }
+    let unit_note = if policy.dataset.privacy_unit.as_deref() == Some(column) {
+        " (it identifies the privacy unit)"
+    } else {
+        ""
+    };
+    Err(Refusal::column(
+        Rule::ColumnAccess,
+        column,
+        format!(
+            "access `{}` (level {}) does not permit use as {}{unit_note}",
+            c.access, c.level, usage
+        ),
+    ))
+}
+
+fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal> {
+    let mut filters = Vec::new();
+    let dataset = walk_input(&a.input, &mut filters)?;
+    let policy = scope.policy(&dataset).ok_or_else(|| {
+        Refusal::new(
+            Rule::UnknownTable,
+            format!("dataset `{dataset}` is not in this scenario"),
+        )
+    })?;
+
+    for f in &filters {
+        let mut uses = BTreeSet::new();
+        check_expr(f, Some(&mut uses))?;
+        for column in uses {
+            require_use(policy, &dataset, &column, Use::Filter, scope)?;
+        }
+    }
+
+    let mut group_keys = Vec::new();
+    for g in &a.group_expr {
+        match g {
+            Expr::Column(c) => {
+                require_use(policy, &dataset, &c.name, Use::Group, scope)?;
+                group_keys.push(c.name.clone());
+            }
+            Expr::GroupingSet(_) => {
+                return Err(Refusal::new(
+                    Rule::PlanNotAllowed,
+                    "GROUPING SETS, CUBE and ROLLUP are not supported",
+                ));
+            }
+            other => {
+                return Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    format!("GROUP BY takes columns only, not `{other}`"),
+                ));
+            }
+        }
+    }
+
+    let mut requested = Vec::new();
+    for e in &a.aggr_expr {
+        let inner = match e {
+            Expr::Alias(alias) => alias.expr.as_ref(),
+            other => other,
+        };
+        let Expr::AggregateFunction(f) = inner else {
+            return Err(Refusal::new(
+                Rule::ExpressionNotAllowed,
+                format!("`{inner}` is not an aggregate"),
+            ));
+        };
+        let name = f.func.name().to_ascii_lowercase();
+        let p = &f.params;
+        if p.distinct {
+            return Err(Refusal::new(
+                Rule::AggregateNotAllowed,
+                format!("{}(DISTINCT ...) is not supported", name.to_uppercase()),
+            ));
+        }
+        if p.filter.is_some() || !p.order_by.is_empty() || p.null_treatment.is_some() {
+            return Err(Refusal::new(
+                Rule::AggregateNotAllowed,
+                format!("{name} with FILTER, ORDER BY or null treatment is not supported"),
+            ));
+        }
+        let column_arg = |usage: Use| -> Result<String, Refusal> {
+            match p.args.as_slice() {
+                [Expr::Column(c)] => {
+                    require_use(policy, &dataset, &c.name, usage, scope)?;
+                    Ok(c.name.clone())
+                }
+                [other] => Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    format!("{name} takes a column, not `{other}`"),
+                )),
+                _ => Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    format!("{name} takes one argument"),
+                )),
+            }
+        };
+        let r = match name.as_str() {
+            "count" => match p.args.as_slice() {
+                [Expr::Literal(v, _)] if !v.is_null() => Requested::CountRows,
+                [] => Requested::CountRows,
+                _ => Requested::CountColumn(column_arg(Use::Count)?),
+            },
+            "sum" => Requested::Sum(column_arg(Use::Aggregate)?),
+            "avg" | "mean" => Requested::Avg(column_arg(Use::Aggregate)?),
+            other => {
+                return Err(Refusal::new(
+                    Rule::AggregateNotAllowed,
+                    format!("aggregate `{other}` is not on the allow-list (COUNT, SUM, AVG)"),
+                ));
+            }
+        };
+        if let Some(column) = r.column() {
+            if matches!(r, Requested::Sum(_) | Requested::Avg(_))
+                && policy.column(column).and_then(|c| c.bounds()).is_none()
+            {
+                return Err(Refusal::column(
+                    Rule::ColumnAccess,
+                    column,
+                    "has no bounds: its sensitivity is unbounded",
+                ));
+            }
+        }
+        requested.push(r);
+    }
+    if requested.is_empty() {
+        return Err(Refusal::new(
+            Rule::RowLevelOutput,
+            "GROUP BY without an aggregate releases the group keys themselves",
+        ));
+    }
+    Ok(Accepted {
+        dataset,
+        filters,
+        group_keys,
+        requested,
+    })
+}
+
+/// Walks from the Aggregate's input to the one TableScan, collecting WHERE predicates.
+fn walk_input(plan: &LogicalPlan, filters: &mut Vec<Expr>) -> Result<String, Refusal> {
+    match plan {
+        LogicalPlan::Filter(f) => {
+            filters.push(f.predicate.clone());
+            walk_input(&f.input, filters)
+        }
+        LogicalPlan::SubqueryAlias(s) => walk_input(&s.input, filters),
+        LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+            walk_input(&p.input, filters)
+        }
+        LogicalPlan::TableScan(t) => {
+            if !t.filters.is_empty() || t.fetch.is_some() {
+                return Err(Refusal::new(
+                    Rule::PlanNotAllowed,
+                    "pushed-down scan options are not accepted from modules",
+                ));
+            }
+            Ok(t.table_name.table().to_string())
+        }
+        LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            "nested queries in FROM are not supported",
+        )),
+        LogicalPlan::Join(_) => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            "joins are not supported by this mediator",
+        )),
+        LogicalPlan::Window(_) => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            "window functions over raw rows are not allowed",
+        )),
+        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => Err(Refusal::new(
+            Rule::NoDataset,
+            "the query reads no dataset",
+        )),
+        other => Err(Refusal::new(
+            Rule::PlanNotAllowed,
+            format!("`{}` is not allowed under an aggregate", node_name(other)),
+        )),
+    }
+}

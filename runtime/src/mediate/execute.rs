@@ -1,0 +1,432 @@
+//! Execution of an accepted query: the bounded, clamped aggregate runs exactly inside the
+//! domain, OpenDP adds noise, and the module's post-processing runs over the noisy table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::Column;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::{provider_as_source, MemTable};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{
+    cast, col, lit, when, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder,
+};
+use datafusion::prelude::SessionContext;
+use sandbox_policies::Policy;
+use serde::Serialize;
+
+use super::analyze::{Accepted, Requested};
+use crate::catalog::DatasetVersion;
+use crate::privacy::{self, NoiseReport};
+use crate::{Error, Result};
+
+/// Largest number of cells a grouped answer may have.
+pub const MAX_CELLS: usize = 100_000;
+
+/// A statistic computed exactly and then noised.
+#[derive(Debug, Clone, PartialEq)]
+enum Stat {
+    /// Rows (column None) or non-null values of a column.
+    Count(Option<String>),
+    /// Sum of a column clamped to bounds.
+    Sum {
+        column: String,
+        lower: f64,
+        upper: f64,
+    },
+}
+
+/// The plan of statistics for an accepted query.
+#[derive(Debug, Clone)]
+pub struct StatPlan {
+    stats: Vec<Stat>,
+    /// For each requested aggregate, the indices of its statistics.
+    sources: Vec<Vec<usize>>,
+    /// Rows per unit (k).
+    k: i64,
+}
+
+impl StatPlan {
+    /// Builds the statistics a query needs from the accepted request.
+    pub fn new(accepted: &Accepted, policy: &Policy) -> Result<StatPlan> {
+        let mut stats = Vec::new();
+        let mut sources = Vec::new();
+        let bounds = |c: &str| -> Result<(f64, f64)> {
+            policy
+                .column(c)
+                .and_then(|p| p.bounds())
+                .ok_or_else(|| Error::Internal(format!("column `{c}` lost its bounds")))
+        };
+        for r in &accepted.requested {
+            let mut idx = Vec::new();
+            match r {
+                Requested::CountRows => {
+                    idx.push(push(&mut stats, Stat::Count(None)));
+                }
+                Requested::CountColumn(c) => {
+                    idx.push(push(&mut stats, Stat::Count(Some(c.clone()))));
+                }
+                Requested::Sum(c) => {
+                    let (lower, upper) = bounds(c)?;
+                    idx.push(push(
+                        &mut stats,
+                        Stat::Sum {
+                            column: c.clone(),
+                            lower,
+                            upper,
+                        },
+                    ));
+                }
+                Requested::Avg(c) => {
+                    let (lower, upper) = bounds(c)?;
+                    idx.push(push(
+                        &mut stats,
+                        Stat::Sum {
+                            column: c.clone(),
+                            lower,
+                            upper,
+                        },
+                    ));
+                    idx.push(push(&mut stats, Stat::Count(Some(c.clone()))));
+                }
+            }
+            sources.push(idx);
+        }
+        Ok(StatPlan {
+            stats,
+            sources,
+            k: i64::from(policy.dataset.max_rows_per_unit),
+        })
+    }
+}
+
+fn push(stats: &mut Vec<Stat>, s: Stat) -> usize {
+    if let Some(i) = stats.iter().position(|x| *x == s) {
+        return i;
+    }
+    stats.push(s);
+    stats.len() - 1
+}
+
+/// A table provider over a dataset version's Parquet file that yields only `columns`.
+pub fn dataset_table(
+    version: &DatasetVersion,
+    file_schema: &Schema,
+    columns: &[String],
+) -> Result<Arc<ListingTable>> {
+    let fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .filter(|f| columns.iter().any(|c| c == f.name()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let path = version.data_file();
+    let url = ListingTableUrl::parse(path.to_string_lossy())?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+fn unqualify(e: &Expr) -> Result<Expr> {
+    Ok(e.clone()
+        .transform(|node| {
+            Ok(match node {
+                Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+                other => Transformed::no(other),
+            })
+        })?
+        .data)
+}
+
+/// What the mediator needs to run the core of a query.
+pub struct CoreInput<'a> {
+    /// The accepted query.
+    pub accepted: &'a Accepted,
+    /// Its statistics.
+    pub stats: &'a StatPlan,
+    /// The dataset version read.
+    pub version: &'a DatasetVersion,
+    /// Columns of the internal scan: the scenario's plus the privacy unit.
+    pub scan: Arc<ListingTable>,
+}
+
+/// Exact values per cell, before noise. Keys are group values as text.
+pub struct Exact {
+    cells: HashMap<Vec<Option<String>>, Vec<f64>>,
+}
+
+/// The bounded, clamped aggregate, run exactly.
+pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exact> {
+    let CoreInput {
+        accepted,
+        stats,
+        version,
+        scan,
+    } = input;
+    let policy = &version.policy;
+    let mut b = LogicalPlanBuilder::scan(
+        accepted.dataset.clone(),
+        provider_as_source(scan),
+        None,
+    )?;
+    for f in &accepted.filters {
+        b = b.filter(unqualify(f)?)?;
+    }
+    if let Some(unit) = &policy.dataset.privacy_unit {
+        if version.max_unit_rows > stats.k {
+            // Contribution bounding: keep at most k rows of each unit, chosen at random.
+            let rn = datafusion::functions_window::expr_fn::row_number()
+                .partition_by(vec![col(Column::new_unqualified(unit.clone()))])
+                .order_by(vec![datafusion::functions::expr_fn::random().sort(true, false)])
+                .build()?
+                .alias("__sandbox_rn");
+            b = b
+                .window(vec![rn])?
+                .filter(col("__sandbox_rn").lt_eq(lit(stats.k)))?;
+        }
+    }
+    let groups: Vec<Expr> = accepted
+        .group_keys
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            cast(col(Column::new_unqualified(g.clone())), DataType::Utf8).alias(format!("__g{i}"))
+        })
+        .collect();
+    let aggs: Vec<Expr> = stats
+        .stats
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let e = match s {
+                Stat::Count(None) => count(lit(1i64)),
+                Stat::Count(Some(c)) => count(col(Column::new_unqualified(c.clone()))),
+                Stat::Sum {
+                    column,
+                    lower,
+                    upper,
+                } => {
+                    let x = cast(col(Column::new_unqualified(column.clone())), DataType::Float64);
+                    let clamped = when(x.clone().lt(lit(*lower)), lit(*lower))
+                        .when(x.clone().gt(lit(*upper)), lit(*upper))
+                        .otherwise(x)?;
+                    sum(clamped)
+                }
+            };
+            Ok(e.alias(format!("__s{i}")))
+        })
+        .collect::<Result<_>>()?;
+    let plan = b.aggregate(groups, aggs)?.build()?;
+    let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+    let n_groups = accepted.group_keys.len();
+    let mut cells = HashMap::new();
+    for batch in &batches {
+        let keys: Vec<&StringArray> = (0..n_groups)
+            .map(|i| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| Error::Internal("group key is not text".into()))
+            })
+            .collect::<Result<_>>()?;
+        let values: Vec<ArrayRef> = (0..stats.stats.len())
+            .map(|j| arrow::compute::cast(batch.column(n_groups + j), &DataType::Float64))
+            .collect::<std::result::Result<_, _>>()?;
+        for r in 0..batch.num_rows() {
+            let key: Vec<Option<String>> = keys
+                .iter()
+                .map(|k| (!k.is_null(r)).then(|| k.value(r).to_string()))
+                .collect();
+            let row: Vec<f64> = values
+                .iter()
+                .map(|v| {
+                    let v = v.as_any().downcast_ref::<Float64Array>();
+                    match v {
+                        Some(v) if !v.is_null(r) => v.value(r),
+                        _ => 0.0,
+                    }
+                })
+                .collect();
+            cells.insert(key, row);
+        }
+    }
+    Ok(Exact { cells })
+}
+
+/// The cells released: every combination of the declared categories, in order.
+pub fn public_cells(accepted: &Accepted, policy: &Policy) -> Result<Vec<Vec<Option<String>>>> {
+    let mut grid: Vec<Vec<Option<String>>> = vec![Vec::new()];
+    for g in &accepted.group_keys {
+        let cats = policy
+            .column(g)
+            .and_then(|c| c.categories.as_ref())
+            .ok_or_else(|| Error::Internal(format!("group key `{g}` has no categories")))?;
+        let mut next = Vec::with_capacity(grid.len() * cats.len());
+        for prefix in &grid {
+            for c in cats {
+                let mut cell = prefix.clone();
+                cell.push(Some(c.clone()));
+                next.push(cell);
+            }
+        }
+        if next.len() > MAX_CELLS {
+            return Err(Error::Internal(format!(
+                "more than {MAX_CELLS} cells"
+            )));
+        }
+        grid = next;
+    }
+    Ok(grid)
+}
+
+/// The noise applied to a whole answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoisyAnswer {
+    /// One entry per statistic.
+    pub noise: Vec<NoiseReport>,
+    /// ε the privacy maps report, summed (basic composition).
+    pub epsilon: f64,
+    /// The noisy aggregate table (group keys `__g*` as text, outputs `__c*`).
+    #[serde(skip)]
+    pub batch: Option<RecordBatch>,
+}
+
+/// Adds noise to every statistic over the public cells, and derives the requested
+/// aggregates (AVG = noisy SUM / noisy COUNT, clamped to bounds: post-processing).
+pub fn add_noise(
+    exact: &Exact,
+    grid: &[Vec<Option<String>>],
+    plan: &StatPlan,
+    epsilon: f64,
+    n_groups: usize,
+) -> Result<NoisyAnswer> {
+    let eps_each = epsilon / plan.stats.len() as f64;
+    let zero = vec![0.0; plan.stats.len()];
+    let mut noisy: Vec<Vec<f64>> = Vec::with_capacity(plan.stats.len());
+    let mut reports = Vec::with_capacity(plan.stats.len());
+    for (j, stat) in plan.stats.iter().enumerate() {
+        let column: Vec<f64> = grid
+            .iter()
+            .map(|cell| exact.cells.get(cell).unwrap_or(&zero)[j])
+            .collect();
+        match stat {
+            Stat::Count(_) => {
+                let ints: Vec<i64> = column.iter().map(|v| *v as i64).collect();
+                let (out, report) = privacy::laplace_counts(&ints, plan.k, eps_each)?;
+                noisy.push(out.into_iter().map(|v| v as f64).collect());
+                reports.push(report);
+            }
+            Stat::Sum { lower, upper, .. } => {
+                let c = lower.abs().max(upper.abs());
+                let (out, report) =
+                    privacy::laplace_reals(&column, plan.k as f64 * c, eps_each)?;
+                noisy.push(out);
+                reports.push(report);
+            }
+        }
+    }
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for i in 0..n_groups {
+        fields.push(Field::new(format!("__g{i}"), DataType::Utf8, true));
+        arrays.push(Arc::new(StringArray::from(
+            grid.iter().map(|c| c[i].clone()).collect::<Vec<_>>(),
+        )));
+    }
+    for (i, src) in plan.sources.iter().enumerate() {
+        let name = format!("__c{i}");
+        match src.as_slice() {
+            [j] if matches!(plan.stats[*j], Stat::Count(_)) => {
+                fields.push(Field::new(name, DataType::Int64, false));
+                arrays.push(Arc::new(Int64Array::from(
+                    noisy[*j].iter().map(|v| v.max(0.0) as i64).collect::<Vec<_>>(),
+                )));
+            }
+            [j] => {
+                fields.push(Field::new(name, DataType::Float64, false));
+                arrays.push(Arc::new(Float64Array::from(noisy[*j].clone())));
+            }
+            [s, c] => {
+                let (lower, upper) = match &plan.stats[*s] {
+                    Stat::Sum { lower, upper, .. } => (*lower, *upper),
+                    Stat::Count(_) => return Err(Error::Internal("AVG without SUM".into())),
+                };
+                let values: Vec<f64> = noisy[*s]
+                    .iter()
+                    .zip(&noisy[*c])
+                    .map(|(s, n)| (s / n.max(1.0)).clamp(lower, upper))
+                    .collect();
+                fields.push(Field::new(name, DataType::Float64, false));
+                arrays.push(Arc::new(Float64Array::from(values)));
+            }
+            _ => return Err(Error::Internal("aggregate with no statistic".into())),
+        }
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    Ok(NoisyAnswer {
+        epsilon: reports.iter().map(|r| r.epsilon).sum(),
+        noise: reports,
+        batch: Some(batch),
+    })
+}
+
+/// Runs the module's post-processing (projection, HAVING, ORDER BY, LIMIT) over the
+/// noisy table, in place of the original Aggregate.
+pub async fn post_process(
+    ctx: &SessionContext,
+    original: &LogicalPlan,
+    noisy: RecordBatch,
+    n_groups: usize,
+) -> Result<Vec<RecordBatch>> {
+    let aggregate_schema = find_aggregate_schema(original)?;
+    let mem = MemTable::try_new(noisy.schema(), vec![vec![noisy]])?;
+    let scan = LogicalPlanBuilder::scan("__sandbox_answer", provider_as_source(Arc::new(mem)), None)?;
+    let exprs: Vec<Expr> = aggregate_schema
+        .iter()
+        .enumerate()
+        .map(|(i, (qualifier, field))| {
+            let src = if i < n_groups {
+                format!("__g{i}")
+            } else {
+                format!("__c{}", i - n_groups)
+            };
+            cast(col(Column::new_unqualified(src)), field.data_type().clone())
+                .alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect();
+    let replacement = scan.project(exprs)?.build()?;
+    let post = original
+        .clone()
+        .transform_up(|node| {
+            if matches!(node, LogicalPlan::Aggregate(_)) {
+                Ok(Transformed::yes(replacement.clone()))
+            } else {
+                Ok(Transformed::yes(node.recompute_schema()?))
+            }
+        })?
+        .data;
+    Ok(ctx.execute_logical_plan(post).await?.collect().await?)
+}
+
+fn find_aggregate_schema(plan: &LogicalPlan) -> Result<datafusion::common::DFSchemaRef> {
+    let mut found = None;
+    plan.apply(|node| {
+        if let LogicalPlan::Aggregate(a) = node {
+            found = Some(a.schema.clone());
+            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    found.ok_or_else(|| Error::Internal("accepted plan has no aggregate".into()))
+}

@@ -1,0 +1,403 @@
+//! The mediator: the only path from a module's SQL to data.
+//!
+//! **Architecture invariant:** only this module reads a protected table. A query is
+//! planned by DataFusion's SQL planner (DDL, DML and statements off) against views that
+//! hold the scenario's columns only; the [`analyze`] pass decides on the unoptimized
+//! LogicalPlan with allow-lists; the budget is charged; only then does the clamped,
+//! bounded aggregate run, OpenDP add noise, and the module's post-processing run over the
+//! noisy table.
+
+pub mod analyze;
+mod execute;
+mod refusal;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use rusqlite::{params, Connection};
+use sandbox_policies::{Mode, Policy};
+use serde::Serialize;
+use serde_json::json;
+
+pub use execute::NoisyAnswer;
+pub use refusal::{Refusal, Rule};
+
+use crate::catalog::{self, DatasetVersion};
+use crate::privacy::ledger::{self, Balance, Charge};
+use crate::privacy::NoiseReport;
+use crate::scenarios::{self, ScenarioRecord};
+use crate::{audit, store, Domain, Error, Result};
+
+/// Longest SQL text accepted.
+pub const MAX_SQL_BYTES: usize = 64 * 1024;
+
+/// A query to answer.
+#[derive(Debug, Clone)]
+pub struct QueryRequest<'a> {
+    /// The scenario paying and scoping.
+    pub scenario_id: i64,
+    /// The job asking, if any.
+    pub job_id: Option<&'a str>,
+    /// Who asks (the job's submitter).
+    pub actor: &'a str,
+    /// SQL text.
+    pub sql: &'a str,
+    /// ε to spend; the scenario's per-query ε when absent.
+    pub epsilon: Option<f64>,
+}
+
+/// An answered query.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    /// Query id.
+    pub query_id: String,
+    /// The answer: noisy aggregates, with `sandbox.*` schema metadata.
+    #[serde(skip)]
+    pub batch: RecordBatch,
+    /// ε charged.
+    pub epsilon: f64,
+    /// δ charged.
+    pub delta: f64,
+    /// Mechanism.
+    pub mechanism: String,
+    /// Noise per statistic.
+    pub noise: Vec<NoiseReport>,
+    /// Budget after the charge.
+    pub balance: Balance,
+}
+
+struct ScopeImpl {
+    versions: HashMap<String, DatasetVersion>,
+    columns: HashMap<String, Vec<String>>,
+}
+
+impl analyze::Scope for ScopeImpl {
+    fn policy(&self, dataset: &str) -> Option<&Policy> {
+        self.versions.get(dataset).map(|v| &v.policy)
+    }
+    fn includes(&self, dataset: &str, column: &str) -> bool {
+        self.columns
+            .get(dataset)
+            .is_some_and(|cols| cols.iter().any(|c| c == column))
+    }
+}
+
+fn record_refusal(
+    conn: &mut Connection,
+    req: &QueryRequest<'_>,
+    query_id: &str,
+    refusal: &Refusal,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO queries (id, job_id, scenario_id, sql, status, rule, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'refused', ?5, ?6, ?7)",
+        params![
+            query_id,
+            req.job_id,
+            req.scenario_id,
+            req.sql,
+            refusal.rule.as_str(),
+            refusal.to_string(),
+            store::now()
+        ],
+    )?;
+    audit::append(
+        &tx,
+        req.actor,
+        "query.refused",
+        &format!("scenario:{}", req.scenario_id),
+        json!({"query_id": query_id, "job_id": req.job_id, "sql": req.sql, "rule": refusal.rule, "column": refusal.column, "reason": refusal.message}),
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Maps a planning error to a refusal. Planning errors say nothing about the data: they
+/// depend on the SQL and the scenario's schema only.
+fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if let DataFusionError::SchemaError(err, _) = e.find_root() {
+        if let datafusion::common::SchemaError::FieldNotFound { field, .. } = err.as_ref() {
+            return Refusal::column(
+                Rule::UnknownColumn,
+                field.name.clone(),
+                "no such column in this scenario",
+            );
+        }
+    }
+    if lower.contains("not found") && lower.contains("table") {
+        return Refusal::new(Rule::UnknownTable, format!("{text} (the scenario has: {})", {
+            let mut names: Vec<&String> = scope.versions.keys().collect();
+            names.sort();
+            names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        }));
+    }
+    if lower.contains("ddl not supported")
+        || lower.contains("dml not supported")
+        || lower.contains("statement not supported")
+        || lower.contains("unsupported")
+    {
+        return Refusal::new(Rule::NotAQuery, text);
+    }
+    match e.find_root() {
+        DataFusionError::SQL(..) => Refusal::new(Rule::Syntax, text),
+        DataFusionError::NotImplemented(_) => Refusal::new(Rule::NotAQuery, text),
+        _ => Refusal::new(Rule::Syntax, text),
+    }
+}
+
+/// Everything prepared for planning a scenario's query.
+struct Prepared {
+    record: ScenarioRecord,
+    scope: ScopeImpl,
+    ctx: SessionContext,
+    schemas: HashMap<String, Arc<arrow::datatypes::Schema>>,
+}
+
+fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepared> {
+    let record = scenarios::get(conn, scenario_id)?;
+    let config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(2);
+    let ctx = SessionContext::new_with_config(config);
+    let mut versions = HashMap::new();
+    let mut columns = HashMap::new();
+    let mut schemas = HashMap::new();
+    for d in &record.spec.datasets {
+        let version = catalog::get(conn, domain, &d.name)?;
+        let visible: Vec<String> = d
+            .columns
+            .iter()
+            .filter(|c| {
+                version
+                    .policy
+                    .column(c)
+                    .is_some_and(|p| p.access != sandbox_policies::Access::None)
+            })
+            .cloned()
+            .collect();
+        let schema = catalog::arrow_schema(&version)?;
+        let table = execute::dataset_table(&version, &schema, &visible)?;
+        ctx.register_table(d.name.as_str(), table)?;
+        schemas.insert(d.name.clone(), schema);
+        columns.insert(d.name.clone(), visible);
+        versions.insert(d.name.clone(), version);
+    }
+    Ok(Prepared {
+        record,
+        scope: ScopeImpl { versions, columns },
+        ctx,
+        schemas,
+    })
+}
+
+/// Answers a query, or refuses it. Refusals and answers are both recorded.
+pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
+    let mut conn = domain.conn()?;
+    let query_id = crate::new_id("q");
+    let refuse = |conn: &mut Connection, refusal: Refusal| -> Result<Answer> {
+        record_refusal(conn, req, &query_id, &refusal)?;
+        Err(Error::Refused(refusal))
+    };
+    if req.sql.len() > MAX_SQL_BYTES {
+        return refuse(
+            &mut conn,
+            Refusal::new(Rule::Syntax, format!("SQL longer than {MAX_SQL_BYTES} bytes")),
+        );
+    }
+    let prepared = prepare(domain, &conn, req.scenario_id)?;
+    let today = chrono::Utc::now().date_naive();
+    if let Err(e) = scenarios::check_usable(&prepared.record, today) {
+        return refuse(&mut conn, Refusal::new(Rule::Scenario, e.to_string()));
+    }
+    if prepared.record.spec.mode != Mode::Dp {
+        return refuse(
+            &mut conn,
+            Refusal::new(Rule::Scenario, "threshold mode is not available in this mediator"),
+        );
+    }
+    let budget = &prepared.record.spec.budget;
+    let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
+    if !(epsilon.is_finite() && epsilon > 0.0 && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9))
+    {
+        return refuse(
+            &mut conn,
+            Refusal::new(
+                Rule::Scenario,
+                format!(
+                    "ε {epsilon} is outside (0, {}], the scenario's cap per query",
+                    budget.epsilon_per_query
+                ),
+            ),
+        );
+    }
+
+    // Plan with every statement kind but SELECT off; nothing runs here.
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let planned = domain
+        .runtime()
+        .block_on(prepared.ctx.sql_with_options(req.sql, options));
+    let plan = match planned {
+        Ok(df) => df.logical_plan().clone(),
+        Err(e) => return refuse(&mut conn, planning_refusal(&e, &prepared.scope)),
+    };
+    let accepted = match analyze::analyze(&plan, &prepared.scope) {
+        Ok(a) => a,
+        Err(r) => return refuse(&mut conn, r),
+    };
+    let version = prepared
+        .scope
+        .versions
+        .get(&accepted.dataset)
+        .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
+    let policy = &version.policy;
+    for g in &accepted.group_keys {
+        if policy.column(g).and_then(|c| c.categories.as_ref()).is_none() {
+            return refuse(
+                &mut conn,
+                Refusal::column(
+                    Rule::GroupKeysNotPublic,
+                    g.clone(),
+                    "group keys would be released from the data; the policy must declare this column's `categories`",
+                ),
+            );
+        }
+    }
+    let grid = match execute::public_cells(&accepted, policy) {
+        Ok(g) if g.len() <= policy.disclosure.max_output_rows as usize => g,
+        _ => {
+            return refuse(
+                &mut conn,
+                Refusal::new(
+                    Rule::PlanNotAllowed,
+                    format!(
+                        "the grouping has more cells than the policy's max_output_rows ({})",
+                        policy.disclosure.max_output_rows
+                    ),
+                ),
+            );
+        }
+    };
+    let stat_plan = execute::StatPlan::new(&accepted, policy)?;
+
+    // Budget before answer: the charge is durable before any data is read.
+    let balance = ledger::charge(
+        &mut conn,
+        &Charge {
+            scenario_id: req.scenario_id,
+            job_id: req.job_id,
+            query_id: &query_id,
+            sql: req.sql,
+            actor: req.actor,
+            epsilon,
+            delta: 0.0,
+            mechanism: "laplace",
+        },
+    )?;
+
+    let mut scan_columns = prepared
+        .scope
+        .columns
+        .get(&accepted.dataset)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(unit) = &policy.dataset.privacy_unit {
+        scan_columns.push(unit.clone());
+    }
+    let schema = prepared
+        .schemas
+        .get(&accepted.dataset)
+        .ok_or_else(|| Error::Internal("schema vanished".into()))?;
+    let scan = execute::dataset_table(version, schema, &scan_columns)?;
+    let exact = domain.runtime().block_on(execute::run_core(
+        &prepared.ctx,
+        execute::CoreInput {
+            accepted: &accepted,
+            stats: &stat_plan,
+            version,
+            scan,
+        },
+    ))?;
+    let n_groups = accepted.group_keys.len();
+    let noisy = execute::add_noise(&exact, &grid, &stat_plan, epsilon, n_groups)?;
+    drop(exact);
+    if noisy.epsilon > epsilon * (1.0 + 1e-9) {
+        return Err(Error::Internal(format!(
+            "privacy maps report ε {} above the charge {epsilon}",
+            noisy.epsilon
+        )));
+    }
+    let batch = noisy
+        .batch
+        .clone()
+        .ok_or_else(|| Error::Internal("noisy answer without a table".into()))?;
+    let batches = domain
+        .runtime()
+        .block_on(execute::post_process(&prepared.ctx, &plan, batch, n_groups))?;
+    let out_schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(plan.schema().as_arrow().clone()),
+    };
+    let merged = arrow::compute::concat_batches(&out_schema, &batches)?;
+    let mut metadata = HashMap::new();
+    metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
+    metadata.insert("sandbox.delta".to_string(), "0".to_string());
+    metadata.insert("sandbox.mechanism".to_string(), "laplace".to_string());
+    metadata.insert("sandbox.query_id".to_string(), query_id.clone());
+    let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
+    let batch = merged.with_schema(schema)?;
+
+    let answer_json = batch_to_json(&batch)?;
+    conn.execute(
+        "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
+        params![query_id, answer_json],
+    )?;
+    Ok(Answer {
+        query_id,
+        batch,
+        epsilon,
+        delta: 0.0,
+        mechanism: "laplace".into(),
+        noise: noisy.noise,
+        balance,
+    })
+}
+
+/// The rows of a batch as a JSON array of objects.
+pub fn batch_to_json(batch: &RecordBatch) -> Result<String> {
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    writer.write(batch)?;
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok("[]".into());
+    }
+    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("json: {e}")))
+}
+
+/// Checks a query against the policy without charging or running it: what a developer
+/// sees from `sandbox query check`.
+pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Accepted> {
+    let conn = domain.conn()?;
+    let prepared = prepare(domain, &conn, scenario_id)?;
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let plan = domain
+        .runtime()
+        .block_on(prepared.ctx.sql_with_options(sql, options))
+        .map_err(|e| Error::Refused(planning_refusal(&e, &prepared.scope)))?
+        .logical_plan()
+        .clone();
+    analyze::analyze(&plan, &prepared.scope).map_err(Error::Refused)
+}

@@ -1,0 +1,175 @@
+//! Migrations of the metadata store.
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE principals (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL CHECK (role IN ('provider', 'operator', 'developer', 'supervisor')),
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE datasets (
+    name            TEXT PRIMARY KEY,
+    current_version INTEGER NOT NULL,
+    created_at      TEXT NOT NULL
+);
+
+CREATE TABLE dataset_versions (
+    dataset           TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    policy_toml       TEXT NOT NULL,
+    schema_json       TEXT NOT NULL,
+    row_count         INTEGER NOT NULL,
+    max_unit_rows     INTEGER NOT NULL,
+    content_sha256    TEXT NOT NULL,
+    source_name       TEXT NOT NULL,
+    registered_by     TEXT NOT NULL,
+    obtained_at       TEXT NOT NULL,
+    PRIMARY KEY (dataset, version)
+);
+
+CREATE TABLE scenarios (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    developer       TEXT NOT NULL REFERENCES principals(name),
+    spec_toml       TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'suspended', 'revoked')),
+    epsilon_total   REAL NOT NULL,
+    delta_total     REAL NOT NULL,
+    epsilon_spent   REAL NOT NULL DEFAULT 0 CHECK (epsilon_spent >= 0),
+    delta_spent     REAL NOT NULL DEFAULT 0 CHECK (delta_spent >= 0),
+    created_at      TEXT NOT NULL,
+    decided_by      TEXT,
+    decided_at      TEXT,
+    decision_reason TEXT,
+    CHECK (epsilon_spent <= epsilon_total * (1 + 1e-9)),
+    CHECK (delta_spent <= delta_total * (1 + 1e-9) + 1e-15)
+);
+
+CREATE TABLE modules (
+    sha256     TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    stored_at  TEXT NOT NULL
+);
+
+CREATE TABLE jobs (
+    id            TEXT PRIMARY KEY,
+    scenario_id   INTEGER NOT NULL REFERENCES scenarios(id),
+    submitter     TEXT NOT NULL REFERENCES principals(name),
+    module_sha256 TEXT NOT NULL REFERENCES modules(sha256),
+    params_json   TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    error_kind    TEXT,
+    error         TEXT,
+    fuel_used     INTEGER,
+    created_at    TEXT NOT NULL,
+    finished_at   TEXT
+);
+
+CREATE TABLE queries (
+    id          TEXT PRIMARY KEY,
+    job_id      TEXT REFERENCES jobs(id),
+    scenario_id INTEGER NOT NULL REFERENCES scenarios(id),
+    sql         TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('answered', 'refused')),
+    rule        TEXT,
+    reason      TEXT,
+    epsilon     REAL NOT NULL DEFAULT 0,
+    delta       REAL NOT NULL DEFAULT 0,
+    mechanism   TEXT,
+    answer_json TEXT,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE ledger (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    scenario_id INTEGER NOT NULL REFERENCES scenarios(id),
+    job_id      TEXT,
+    query_id    TEXT NOT NULL,
+    epsilon     REAL NOT NULL CHECK (epsilon >= 0),
+    delta       REAL NOT NULL CHECK (delta >= 0),
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE outputs (
+    id          TEXT PRIMARY KEY,
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('table', 'text')),
+    file_name   TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('staged', 'checked', 'flagged', 'operator_approved', 'released', 'rejected')),
+    checks_json TEXT,
+    created_at  TEXT NOT NULL,
+    UNIQUE (job_id, name)
+);
+
+CREATE TABLE reviews (
+    id         INTEGER PRIMARY KEY,
+    output_id  TEXT NOT NULL REFERENCES outputs(id),
+    reviewer   TEXT NOT NULL REFERENCES principals(name),
+    tier       TEXT NOT NULL CHECK (tier IN ('operator', 'supervisor')),
+    decision   TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+    reason     TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE products (
+    id              TEXT PRIMARY KEY,
+    output_id       TEXT NOT NULL UNIQUE REFERENCES outputs(id),
+    manifest_sha256 TEXT NOT NULL,
+    released_by     TEXT NOT NULL,
+    released_at     TEXT NOT NULL
+);
+
+CREATE TABLE audit_events (
+    seq       INTEGER PRIMARY KEY,
+    ts        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    details   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the privacy-budget ledger is append-only'); END;
+
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the privacy-budget ledger is append-only'); END;
+"#];
+
+/// Applies every migration the database has not seen, in one transaction each.
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! The `sandbox` import namespace: the host side of the ABI documented in `sandbox-sdk`.
+//!
+//! Every function reads guest memory only through [`guest_bytes`], which checks the
+//! pointer and length against the memory's current size; none of them panics on guest
+//! input.
+
+use std::io::Cursor;
+
+use serde_json::json;
+use wasmtime::{Caller, Extern, Linker, StoreLimits};
+
+use super::JobLimits;
+use crate::mediate::{self, QueryRequest};
+use crate::{Domain, Error};
+
+/// Status codes returned to the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Status {
+    /// Success.
+    Ok = 0,
+    /// Bad pointer, length, UTF-8 or name.
+    InvalidArgument = 1,
+    /// The mediator refused the query.
+    Refused = 2,
+    /// The privacy budget cannot pay.
+    Budget = 3,
+    /// A job limit was reached.
+    Limit = 4,
+    /// Host-side failure.
+    Internal = 5,
+    /// `response_read` without a pending response.
+    NoResponse = 6,
+}
+
+/// Kind of an emitted output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// Arrow IPC stream.
+    Table,
+    /// Markdown text.
+    Text,
+}
+
+impl OutputKind {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Table => "table",
+            OutputKind::Text => "text",
+        }
+    }
+}
+
+/// An output the module emitted, held in memory until the job succeeds.
+#[derive(Debug, Clone)]
+pub struct StagedOutput {
+    /// Name, unique in the job.
+    pub name: String,
+    /// Kind.
+    pub kind: OutputKind,
+    /// Content.
+    pub bytes: Vec<u8>,
+}
+
+/// One log line.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogLine {
+    /// 0 trace .. 4 error.
+    pub level: i32,
+    /// Text.
+    pub text: String,
+}
+
+/// What the host functions need to act for the job.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The domain.
+    pub domain: Domain,
+    /// Scenario paying.
+    pub scenario_id: i64,
+    /// Job id.
+    pub job_id: String,
+    /// Submitter.
+    pub actor: String,
+    /// Parameters, JSON.
+    pub params_json: String,
+}
+
+/// Per-job host state, owned by the Store.
+pub struct HostState {
+    pub(crate) store_limits: StoreLimits,
+    limits: JobLimits,
+    job: JobContext,
+    response: Option<Vec<u8>>,
+    pub(crate) outputs: Vec<StagedOutput>,
+    output_bytes: usize,
+    pub(crate) logs: Vec<LogLine>,
+    log_bytes: usize,
+    pub(crate) queries: u32,
+    /// A limit breach or host failure that ends the job; set before trapping.
+    pub(crate) fatal: Option<Error>,
+}
+
+impl HostState {
+    pub(crate) fn new(job: JobContext, limits: JobLimits, store_limits: StoreLimits) -> Self {
+        HostState {
+            store_limits,
+            limits,
+            job,
+            response: None,
+            outputs: Vec::new(),
+            output_bytes: 0,
+            logs: Vec::new(),
+            log_bytes: 0,
+            queries: 0,
+            fatal: None,
+        }
+    }
+
+    /// The text of the last error-level log line.
+    pub fn last_error_log(&self) -> Option<&str> {
+        self.logs
+            .iter()
+            .rev()
+            .find(|l| l.level >= 4)
+            .map(|l| l.text.as_str())
+    }
+
+    fn error_response(&mut self, status: Status, kind: &str, rule: Option<&str>, message: &str) -> i32 {
+        let body = json!({"kind": kind, "rule": rule, "message": message});
+        self.response = Some(body.to_string().into_bytes());
+        status as i32
+    }
+}
+
+/// Ends the job: records the fatal error and returns the trap that unwinds the guest.
+fn fatal(state: &mut HostState, limit: &'static str, message: String) -> wasmtime::Error {
+    state.fatal = Some(Error::Limit { limit, message });
+    wasmtime::Error::msg(format!("job limit `{limit}` reached"))
+}
+
+/// Copies `len` bytes at `ptr` out of the guest's memory, or `None` if out of bounds.
+fn guest_bytes(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Option<Vec<u8>> {
+    let memory = match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => m,
+        _ => return None,
+    };
+    let start = u32::try_from(ptr).ok()? as usize;
+    let len = u32::try_from(len).ok()? as usize;
+    let end = start.checked_add(len)?;
+    memory.data(&*caller).get(start..end).map(<[u8]>::to_vec)
+}
+
+fn guest_write(caller: &mut Caller<'_, HostState>, ptr: i32, bytes: &[u8]) -> bool {
+    let memory = match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => m,
+        _ => return false,
+    };
+    let Ok(start) = u32::try_from(ptr) else {
+        return false;
+    };
+    let start = start as usize;
+    let Some(end) = start.checked_add(bytes.len()) else {
+        return false;
+    };
+    match memory.data_mut(&mut *caller).get_mut(start..end) {
+        Some(dst) => {
+            dst.copy_from_slice(bytes);
+            true
+        }
+        None => false,
+    }
+}
+
+fn invalid(caller: &mut Caller<'_, HostState>, message: &str) -> i32 {
+    caller
+        .data_mut()
+        .error_response(Status::InvalidArgument, "invalid", None, message)
+}
+
+fn valid_output_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+}
+
+/// Defines the `sandbox` namespace.
+pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap("sandbox", "response_len", |caller: Caller<'_, HostState>| -> i32 {
+        caller
+            .data()
+            .response
+            .as_ref()
+            .map_or(0, |r| i32::try_from(r.len()).unwrap_or(i32::MAX))
+    })?;
+
+    linker.func_wrap(
+        "sandbox",
+        "response_read",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> i32 {
+            let Some(response) = caller.data_mut().response.take() else {
+                return Status::NoResponse as i32;
+            };
+            if i64::from(len) != response.len() as i64 {
+                caller.data_mut().response = Some(response);
+                return Status::InvalidArgument as i32;
+            }
+            if guest_write(&mut caller, ptr, &response) {
+                Status::Ok as i32
+            } else {
+                caller.data_mut().response = Some(response);
+                Status::InvalidArgument as i32
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        "sandbox",
+        "params",
+        |mut caller: Caller<'_, HostState>| -> i32 {
+            let params = caller.data().job.params_json.clone().into_bytes();
+            caller.data_mut().response = Some(params);
+            Status::Ok as i32
+        },
+    )?;
+
+    linker.func_wrap(
+        "sandbox",
+        "query",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let Some(bytes) = guest_bytes(&mut caller, ptr, len) else {
+                return Ok(invalid(&mut caller, "query: pointer or length out of bounds"));
+            };
+            let Ok(sql) = String::from_utf8(bytes) else {
+                return Ok(invalid(&mut caller, "query: SQL is not UTF-8"));
+            };
+            let state = caller.data_mut();
+            if state.queries >= state.limits.max_queries {
+                let max = state.limits.max_queries;
+                return Err(fatal(state, "queries", format!("more than {max} queries")));
+            }
+            state.queries += 1;
+            let job = state.job.clone();
+            let result = mediate::answer(
+                &job.domain,
+                &QueryRequest {
+                    scenario_id: job.scenario_id,
+                    job_id: Some(&job.job_id),
+                    actor: &job.actor,
+                    sql: &sql,
+                    epsilon: None,
+                },
+            );
+            let state = caller.data_mut();
+            Ok(match result {
+                Ok(answer) => match encode_ipc(&answer.batch) {
+                    Ok(bytes) => {
+                        state.response = Some(bytes);
+                        Status::Ok as i32
+                    }
+                    Err(_) => state.error_response(Status::Internal, "internal", None, "could not encode the answer"),
+                },
+                Err(Error::Refused(r)) => state.error_response(
+                    Status::Refused,
+                    "refused",
+                    Some(r.rule.as_str()),
+                    &r.to_string(),
+                ),
+                Err(Error::Budget { message }) => {
+                    state.error_response(Status::Budget, "budget", Some("budget_exhausted"), &message)
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.job_id, error = %e, "query failed inside the host");
+                    // The detail stays in the domain: an engine message could quote data.
+                    state.error_response(Status::Internal, "internal", None, "the query failed inside the host")
+                }
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        "sandbox",
+        "emit",
+        |mut caller: Caller<'_, HostState>,
+         kind: i32,
+         name_ptr: i32,
+         name_len: i32,
+         data_ptr: i32,
+         data_len: i32|
+         -> wasmtime::Result<i32> {
+            let kind = match kind {
+                1 => OutputKind::Table,
+                2 => OutputKind::Text,
+                _ => return Ok(invalid(&mut caller, "emit: unknown output kind")),
+            };
+            let Some(name) = guest_bytes(&mut caller, name_ptr, name_len) else {
+                return Ok(invalid(&mut caller, "emit: name pointer or length out of bounds"));
+            };
+            let Ok(name) = String::from_utf8(name) else {
+                return Ok(invalid(&mut caller, "emit: name is not UTF-8"));
+            };
+            if !valid_output_name(&name) {
+                return Ok(invalid(&mut caller, "emit: name must be 1-64 characters of [a-z0-9_-]"));
+            }
+            {
+                let state = caller.data_mut();
+                let max_one = state.limits.max_output_bytes;
+                if u32::try_from(data_len).is_ok_and(|l| l as usize > max_one) {
+                    return Err(fatal(state, "output_bytes", format!("output `{name}` is larger than {max_one} bytes")));
+                }
+                if state.outputs.len() as u32 >= state.limits.max_outputs {
+                    let max = state.limits.max_outputs;
+                    return Err(fatal(state, "outputs", format!("more than {max} outputs")));
+                }
+                if state.outputs.iter().any(|o| o.name == name) {
+                    return Ok(state.error_response(Status::InvalidArgument, "invalid", None, "emit: an output of that name exists"));
+                }
+            }
+            let Some(data) = guest_bytes(&mut caller, data_ptr, data_len) else {
+                return Ok(invalid(&mut caller, "emit: data pointer or length out of bounds"));
+            };
+            match kind {
+                OutputKind::Table => {
+                    if let Err(e) = decode_ipc(&data) {
+                        return Ok(invalid(&mut caller, &format!("emit: not an Arrow IPC stream: {e}")));
+                    }
+                }
+                OutputKind::Text => {
+                    if std::str::from_utf8(&data).is_err() {
+                        return Ok(invalid(&mut caller, "emit: text is not UTF-8"));
+                    }
+                }
+            }
+            let state = caller.data_mut();
+            let total = state.output_bytes + data.len();
+            if total > state.limits.max_total_output_bytes {
+                let max = state.limits.max_total_output_bytes;
+                return Err(fatal(state, "output_bytes", format!("outputs total more than {max} bytes")));
+            }
+            state.output_bytes = total;
+            state.outputs.push(StagedOutput { name, kind, bytes: data });
+            Ok(Status::Ok as i32)
+        },
+    )?;
+
+    linker.func_wrap(
+        "sandbox",
+        "log",
+        |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            if !(0..=4).contains(&level) {
+                return Ok(invalid(&mut caller, "log: level must be 0..=4"));
+            }
+            let Some(bytes) = guest_bytes(&mut caller, ptr, len) else {
+                return Ok(invalid(&mut caller, "log: pointer or length out of bounds"));
+            };
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let state = caller.data_mut();
+            state.log_bytes += text.len();
+            if state.log_bytes > state.limits.max_log_bytes {
+                let max = state.limits.max_log_bytes;
+                return Err(fatal(state, "log_bytes", format!("more than {max} bytes of log")));
+            }
+            state.logs.push(LogLine { level, text });
+            Ok(Status::Ok as i32)
+        },
+    )?;
+    Ok(())
+}
+
+/// Encodes a batch as an Arrow IPC stream.
+pub fn encode_ipc(batch: &arrow::array::RecordBatch) -> crate::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &batch.schema())?;
+        w.write(batch)?;
+        w.finish()?;
+    }
+    Ok(buf)
+}
+
+/// Decodes an Arrow IPC stream into its batches.
+pub fn decode_ipc(bytes: &[u8]) -> crate::Result<Vec<arrow::array::RecordBatch>> {
+    let reader = arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None)?;
+    let mut out = Vec::new();
+    for b in reader {
+        out.push(b?);
+    }
+    Ok(out)
+}
