@@ -1,1 +1,117 @@
-//! placeholder
+//! Shared fixtures for Sandbox's end-to-end tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use sandbox_runtime::identity::{self, Role};
+use sandbox_runtime::scenarios::{self, ScenarioRecord};
+use sandbox_runtime::{catalog, Domain};
+
+/// A domain with principals, the residents dataset and an approved scenario.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub domain: Domain,
+    pub scenario: ScenarioRecord,
+}
+
+pub const OPERATOR: &str = "ops-li";
+pub const PROVIDER: &str = "psb-wang";
+pub const DEVELOPER: &str = "dev-zhao";
+pub const SUPERVISOR: &str = "sup-chen";
+pub const OPERATOR2: &str = "ops-zhou";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A domain with principals only.
+pub fn empty_domain() -> (tempfile::TempDir, Domain) {
+    let dir = tempfile::tempdir().unwrap();
+    let domain = Domain::init(&dir.path().join("domain")).unwrap();
+    let mut conn = domain.conn().unwrap();
+    identity::add(&mut conn, None, OPERATOR, Role::Operator).unwrap();
+    identity::add(&mut conn, Some(OPERATOR), OPERATOR2, Role::Operator).unwrap();
+    identity::add(&mut conn, Some(OPERATOR), PROVIDER, Role::Provider).unwrap();
+    identity::add(&mut conn, Some(OPERATOR), DEVELOPER, Role::Developer).unwrap();
+    identity::add(&mut conn, Some(OPERATOR), SUPERVISOR, Role::Supervisor).unwrap();
+    (dir, domain)
+}
+
+/// Scenario text for the residents dataset valid from today, with a budget.
+pub fn scenario_text(name: &str, epsilon: f64, per_query: f64) -> String {
+    let today = chrono_today();
+    format!(
+        r#"name = "{name}"
+purpose = "Average yearly income by district for the annual report"
+valid_from = "{today}"
+valid_until = "{until}"
+[budget]
+epsilon = {epsilon}
+epsilon_per_query = {per_query}
+[[dataset]]
+name = "residents"
+columns = ["citizen_id", "district", "age", "income"]
+"#,
+        until = today.succ_opt().unwrap().succ_opt().unwrap()
+    )
+}
+
+fn chrono_today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// Registers the synthetic residents (n rows) as `residents`.
+pub fn add_residents(domain: &Domain, dir: &Path, n: usize) {
+    let csv = dir.join("residents.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(n, 2026)).unwrap();
+    catalog::add(
+        domain,
+        PROVIDER,
+        &csv,
+        sandbox_runtime::demo::RESIDENTS_POLICY,
+    )
+    .unwrap();
+}
+
+impl Fixture {
+    /// The standard fixture: 2000 residents, a scenario with ε 3 (1 per query).
+    pub fn new() -> Fixture {
+        Fixture::with_budget(3.0, 1.0)
+    }
+
+    pub fn with_budget(epsilon: f64, per_query: f64) -> Fixture {
+        let (dir, domain) = empty_domain();
+        add_residents(&domain, dir.path(), 2000);
+        let s = scenarios::apply(
+            &domain,
+            DEVELOPER,
+            &scenario_text("income-test", epsilon, per_query),
+        )
+        .unwrap();
+        let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+        Fixture {
+            dir,
+            domain,
+            scenario,
+        }
+    }
+}
+
+/// The built example module `name`, or a panic telling how to build it.
+pub fn guest_module(name: &str) -> Vec<u8> {
+    let path = repo_root()
+        .join("examples/modules/target/wasm32-unknown-unknown/release")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Build the example modules first: scripts/build-guests.sh (./dev test does it)",
+            path.display()
+        )
+    })
+}
+
+/// Compiles WebAssembly text to a binary module.
+pub fn wat(text: &str) -> Vec<u8> {
+    ::wat::parse_str(text).unwrap()
+}

@@ -1,1 +1,11 @@
-fn main(){}
+//! End-to-end and adversarial tests. One binary, many modules (link once).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod audit;
+mod budget;
+mod demo;
+mod ingest;
+mod mediation;
+mod review;
+mod sandbox;

@@ -1,0 +1,86 @@
+//! The privacy-budget ledger: a spent budget refuses; the ledger never goes negative or
+//! over, even under concurrent queries.
+
+use sandbox_runtime::mediate::{self, QueryRequest};
+use sandbox_runtime::privacy::ledger;
+use sandbox_runtime::Error;
+use sandbox_tests::{Fixture, DEVELOPER};
+
+fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {
+    mediate::answer(
+        &f.domain,
+        &QueryRequest {
+            scenario_id: f.scenario.id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql,
+            epsilon: None,
+        },
+    )
+}
+
+#[test]
+fn spent_budget_refuses_and_the_ledger_never_goes_negative() {
+    let f = Fixture::with_budget(1.0, 0.4);
+    let sql = "SELECT COUNT(*) FROM residents";
+    ask(&f, sql).unwrap();
+    ask(&f, sql).unwrap();
+    // 0.8 spent, 0.2 left: a 0.4 query must be refused, and stays refused.
+    for _ in 0..3 {
+        match ask(&f, sql) {
+            Err(Error::Budget { message }) => assert!(message.contains("left"), "{message}"),
+            other => panic!("expected a budget refusal, got {other:?}"),
+        }
+    }
+    let conn = f.domain.conn().unwrap();
+    let b = ledger::balance(&conn, f.scenario.id).unwrap();
+    assert!((b.epsilon_spent - 0.8).abs() < 1e-9, "{b:?}");
+    assert!(b.epsilon_remaining() >= 0.0);
+    assert!((ledger::ledger_sum(&conn, f.scenario.id).unwrap() - b.epsilon_spent).abs() < 1e-9);
+    // The ledger cannot be rewritten through SQL.
+    assert!(conn.execute("DELETE FROM ledger", []).is_err());
+    assert!(conn.execute("UPDATE ledger SET epsilon = 0", []).is_err());
+    // Nor can the running total exceed the budget.
+    assert!(conn
+        .execute("UPDATE scenarios SET epsilon_spent = 5 WHERE id = ?1", [f.scenario.id])
+        .is_err());
+}
+
+#[test]
+fn concurrent_queries_never_overspend() {
+    let f = Fixture::with_budget(1.0, 0.1);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let domain = f.domain.clone();
+            let scenario_id = f.scenario.id;
+            std::thread::spawn(move || {
+                let mut answered = 0;
+                for _ in 0..4 {
+                    let r = mediate::answer(
+                        &domain,
+                        &QueryRequest {
+                            scenario_id,
+                            job_id: None,
+                            actor: DEVELOPER,
+                            sql: "SELECT COUNT(*) FROM residents",
+                            epsilon: None,
+                        },
+                    );
+                    match r {
+                        Ok(_) => answered += 1,
+                        Err(Error::Budget { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    let answered: i32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(answered, 10, "exactly ε 1.0 / 0.1 queries can be paid");
+    let conn = f.domain.conn().unwrap();
+    let b = ledger::balance(&conn, f.scenario.id).unwrap();
+    assert!(b.epsilon_spent <= b.epsilon_total + 1e-9, "{b:?}");
+    assert!((ledger::ledger_sum(&conn, f.scenario.id).unwrap() - 1.0).abs() < 1e-9);
+    sandbox_runtime::audit::verify(&conn).unwrap();
+}

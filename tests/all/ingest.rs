@@ -1,0 +1,121 @@
+//! Bad input at ingest: a clear, typed error, and the data directory as it was.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sandbox_policies::PolicyError;
+use sandbox_runtime::demo::RESIDENTS_POLICY;
+use sandbox_runtime::{catalog, Error};
+use sandbox_tests::{empty_domain, PROVIDER};
+
+/// Every file under the data directory with its size and content hash, and the
+/// metadata tables' row counts.
+fn snapshot(domain: &sandbox_runtime::Domain) -> (BTreeMap<String, String>, Vec<i64>) {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel.starts_with("sandbox.db") {
+                continue; // SQLite's own files change on read; compared through rows below
+            }
+            if p.is_dir() {
+                out.insert(rel, "dir".into());
+                walk(&p, root, out);
+            } else {
+                out.insert(rel, sandbox_runtime::sha256_hex(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    let root = domain.layout().root();
+    walk(root, root, &mut files);
+    let conn = domain.conn().unwrap();
+    let counts = ["datasets", "dataset_versions", "audit_events"]
+        .iter()
+        .map(|t| {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        })
+        .collect();
+    (files, counts)
+}
+
+const GOOD_CSV: &str = "citizen_id,phone,district,age,income\n\
+    11010519491231002X,13812345678,heping,76,52000\n\
+    120101199001010011,13912345678,hexi,36,61000\n";
+
+#[test]
+fn malformed_csv_gives_a_clear_error_and_changes_nothing() {
+    let (dir, domain) = empty_domain();
+    let before = snapshot(&domain);
+    let cases = [
+        // A row with too many fields.
+        "citizen_id,phone,district,age,income\n1,2,heping,30,100\n1,2,heping,30,100,extra\n",
+        // A header and no rows.
+        "citizen_id,phone,district,age,income\n",
+        // Not CSV at all.
+        "\u{0}\u{1}\u{2}garbage",
+    ];
+    for (i, text) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.csv"));
+        std::fs::write(&path, text).unwrap();
+        match catalog::add(&domain, PROVIDER, &path, RESIDENTS_POLICY) {
+            Err(Error::Input { path: p, message }) => {
+                assert!(p.ends_with(&format!("bad{i}.csv")), "{p}");
+                assert!(!message.is_empty());
+            }
+            Err(Error::Policy(_)) => {} // garbage headers fail the policy check: also typed
+            other => panic!("case {i}: {other:?}"),
+        }
+        assert_eq!(snapshot(&domain), before, "case {i} left something behind");
+    }
+    let parquet = dir.path().join("bad.parquet");
+    std::fs::write(&parquet, b"PAR1 this is not parquet").unwrap();
+    assert!(matches!(
+        catalog::add(&domain, PROVIDER, &parquet, RESIDENTS_POLICY),
+        Err(Error::Input { .. })
+    ));
+    assert_eq!(snapshot(&domain), before);
+}
+
+#[test]
+fn bad_policies_give_typed_errors_and_change_nothing() {
+    let (dir, domain) = empty_domain();
+    let csv = dir.path().join("residents.csv");
+    std::fs::write(&csv, GOOD_CSV).unwrap();
+    let before = snapshot(&domain);
+    let unknown = RESIDENTS_POLICY.replace("name = \"phone\"", "name = \"mobile\"");
+    match catalog::add(&domain, PROVIDER, &csv, &unknown) {
+        Err(Error::Policy(PolicyError::UnknownColumn { column })) => assert_eq!(column, "mobile"),
+        other => panic!("{other:?}"),
+    }
+    let no_bounds = RESIDENTS_POLICY.replace("bounds = [0, 500000]\n", "");
+    match catalog::add(&domain, PROVIDER, &csv, &no_bounds) {
+        Err(Error::Policy(PolicyError::MissingBounds { column })) => assert_eq!(column, "income"),
+        other => panic!("{other:?}"),
+    }
+    let above = RESIDENTS_POLICY.replace(
+        "level = 4\naccess = \"none\"",
+        "level = 4\naccess = \"group\"",
+    );
+    assert!(matches!(
+        catalog::add(&domain, PROVIDER, &csv, &above),
+        Err(Error::Policy(PolicyError::AccessAboveCeiling { .. }))
+    ));
+    assert!(matches!(
+        catalog::add(&domain, PROVIDER, &csv, "this is [not toml"),
+        Err(Error::Policy(PolicyError::Parse { .. }))
+    ));
+    assert_eq!(snapshot(&domain), before);
+    // A developer cannot register data.
+    assert!(matches!(
+        catalog::add(&domain, sandbox_tests::DEVELOPER, &csv, RESIDENTS_POLICY),
+        Err(Error::Forbidden(_))
+    ));
+    // And the good file with the good policy goes in.
+    let v = catalog::add(&domain, PROVIDER, &csv, RESIDENTS_POLICY).unwrap();
+    assert_eq!(v.row_count, 2);
+    assert_eq!(v.max_unit_rows, 1);
+    assert!(v.data_file().exists());
+}

@@ -1,0 +1,179 @@
+//! Refusals and acceptances pinned by a golden file, and answers that are aggregates only.
+
+use std::fmt::Write as _;
+
+use sandbox_runtime::mediate::{self, QueryRequest};
+use sandbox_runtime::Error;
+use sandbox_tests::{repo_root, Fixture, DEVELOPER};
+
+/// Each block: `query`, SQL lines, `----`, the verdict line. Set SANDBOX_BLESS=1 to rewrite
+/// the verdicts from the current behaviour (then review the diff).
+#[test]
+fn golden_refusals() {
+    let f = Fixture::new();
+    let path = repo_root().join("tests/golden/mediation.slt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut actual = String::new();
+    let mut lines = text.lines().peekable();
+    let mut cases = 0;
+    while let Some(line) = lines.next() {
+        if line != "query" {
+            writeln!(actual, "{line}").unwrap();
+            continue;
+        }
+        let mut sql = Vec::new();
+        for l in lines.by_ref() {
+            if l == "----" {
+                break;
+            }
+            sql.push(l);
+        }
+        let _expected = lines.next();
+        let sql = sql.join("\n");
+        let verdict = match mediate::check(&f.domain, f.scenario.id, &sql) {
+            Ok(a) => format!(
+                "accepted dataset={} groups=[{}] aggregates={}",
+                a.dataset,
+                a.group_keys.join(","),
+                a.requested.len()
+            ),
+            Err(Error::Refused(r)) => match &r.column {
+                Some(c) => format!("refused {} column={c}", r.rule),
+                None => format!("refused {}", r.rule),
+            },
+            Err(e) => panic!("{sql}: unexpected error {e}"),
+        };
+        writeln!(actual, "query\n{sql}\n----\n{verdict}").unwrap();
+        cases += 1;
+    }
+    if std::env::var_os("SANDBOX_BLESS").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    assert!(cases >= 20, "golden file has only {cases} cases");
+    if actual != text {
+        let diff: Vec<String> = text
+            .lines()
+            .zip(actual.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("- {a}\n+ {b}"))
+            .collect();
+        panic!("mediation verdicts changed:\n{}", diff.join("\n"));
+    }
+}
+
+fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {
+    mediate::answer(
+        &f.domain,
+        &QueryRequest {
+            scenario_id: f.scenario.id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql,
+            epsilon: None,
+        },
+    )
+}
+
+#[test]
+fn required_refusals_are_typed_and_charge_nothing() {
+    let f = Fixture::new();
+    for (sql, rule, column) in [
+        ("SELECT * FROM residents", mediate::Rule::RowLevelOutput, Some("citizen_id")),
+        ("SELECT income FROM residents", mediate::Rule::RowLevelOutput, Some("income")),
+        (
+            "SELECT COUNT(*) FROM residents WHERE citizen_id = '120101196505080007'",
+            mediate::Rule::ColumnAccess,
+            Some("citizen_id"),
+        ),
+    ] {
+        match ask(&f, sql) {
+            Err(Error::Refused(r)) => {
+                assert_eq!(r.rule, rule, "{sql}");
+                assert_eq!(r.column.as_deref(), column, "{sql}");
+            }
+            other => panic!("{sql}: expected a refusal, got {other:?}"),
+        }
+    }
+    let conn = f.domain.conn().unwrap();
+    let b = sandbox_runtime::privacy::ledger::balance(&conn, f.scenario.id).unwrap();
+    assert_eq!(b.epsilon_spent, 0.0);
+    let refused: i64 = conn
+        .query_row("SELECT COUNT(*) FROM queries WHERE status = 'refused'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refused, 3);
+    let audited: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'query.refused'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 3);
+}
+
+#[test]
+fn answers_are_noisy_aggregates_over_public_cells_with_their_epsilon() {
+    let f = Fixture::new();
+    let a = ask(
+        &f,
+        "SELECT district, COUNT(*) AS n, AVG(income) AS avg_income FROM residents GROUP BY district ORDER BY district",
+    )
+    .unwrap();
+    let b = &a.batch;
+    // Every declared district, in order, whether or not the data has it.
+    assert_eq!(b.num_rows(), 6);
+    assert_eq!(b.schema().field(0).name(), "district");
+    assert_eq!(b.schema().metadata()["sandbox.epsilon"], "1");
+    assert_eq!(a.noise.len(), 3, "COUNT, and SUM and COUNT for AVG");
+    let eps: f64 = a.noise.iter().map(|n| n.epsilon).sum();
+    assert!((eps - 1.0).abs() < 1e-9, "{eps}");
+    // Count noise at ε/3 per statistic, k = 1: scale 3.
+    assert!((a.noise[0].scale - 3.0).abs() < 1e-9, "{:?}", a.noise);
+    let n = b
+        .column(1)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    let total: i64 = n.values().iter().sum();
+    // 2000 residents; six cells of Laplace(3) noise cannot move the total by 200.
+    assert!((total - 2000).abs() < 200, "{total}");
+}
+
+#[test]
+fn post_processing_runs_on_the_noisy_table() {
+    let f = Fixture::new();
+    let a = ask(
+        &f,
+        "SELECT district, SUM(income) / 1000 AS k_income FROM residents GROUP BY district HAVING COUNT(*) > 0 ORDER BY k_income DESC LIMIT 2",
+    )
+    .unwrap();
+    assert_eq!(a.batch.num_rows(), 2);
+    assert_eq!(a.batch.num_columns(), 2);
+}
+
+#[test]
+fn outside_the_validity_window_is_refused() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    sandbox_tests::add_residents(&domain, dir.path(), 200);
+    let text = sandbox_tests::scenario_text("expired", 1.0, 1.0)
+        .replace("valid_from = \"", "valid_from = \"2020-01-01\"\n#")
+        .replace("valid_until = \"", "valid_until = \"2020-12-31\"\n#");
+    let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
+    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+        .unwrap();
+    let r = mediate::answer(
+        &domain,
+        &QueryRequest {
+            scenario_id: s.id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql: "SELECT COUNT(*) FROM residents",
+            epsilon: None,
+        },
+    );
+    assert!(
+        matches!(r, Err(Error::Refused(ref r)) if r.rule == mediate::Rule::Scenario),
+        "{r:?}"
+    );
+}

@@ -1,0 +1,223 @@
+//! Hostile and buggy modules: each ends with a typed error, the host stays healthy, and
+//! nothing of the job is staged.
+
+use sandbox_runtime::jobs::{self, JobReport, Submission};
+use sandbox_runtime::wasm::JobLimits;
+use sandbox_runtime::Error;
+use sandbox_tests::{wat, Fixture, DEVELOPER};
+
+fn submit(f: &Fixture, module: &[u8], limits: JobLimits) -> sandbox_runtime::Result<JobReport> {
+    jobs::submit(
+        &f.domain,
+        DEVELOPER,
+        &Submission {
+            scenario: &f.scenario.spec.name,
+            module,
+            params_json: "{}",
+            limits,
+        },
+    )
+}
+
+fn assert_nothing_staged(f: &Fixture, report: &JobReport) {
+    assert!(report.outputs.is_empty());
+    let conn = f.domain.conn().unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outputs WHERE job_id = ?1", [&report.id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(!f.domain.layout().staging().join(&report.id).exists());
+    let status: String = conn
+        .query_row("SELECT status FROM jobs WHERE id = ?1", [&report.id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "failed");
+}
+
+/// Emits an output, then loops forever.
+const EMIT_THEN_LOOP: &str = r#"
+(module
+  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "early")
+  (data (i32.const 16) "leaked before the loop")
+  (func (export "run") (result i32)
+    (drop (call $emit (i32.const 2) (i32.const 0) (i32.const 5) (i32.const 16) (i32.const 22)))
+    (loop $forever (br $forever))
+    (i32.const 0)))
+"#;
+
+#[test]
+fn endless_loop_is_stopped_by_fuel_and_nothing_is_staged() {
+    let f = Fixture::new();
+    let limits = JobLimits {
+        fuel: 5_000_000,
+        ..JobLimits::default()
+    };
+    let report = submit(&f, &wat(EMIT_THEN_LOOP), limits).unwrap();
+    assert_eq!(report.status, "failed");
+    assert_eq!(report.error_kind.as_deref(), Some("limit:fuel"), "{report:?}");
+    assert_nothing_staged(&f, &report);
+}
+
+#[test]
+fn endless_loop_is_stopped_by_the_deadline() {
+    let f = Fixture::new();
+    let limits = JobLimits {
+        fuel: u64::MAX / 2,
+        deadline_ms: 200,
+        ..JobLimits::default()
+    };
+    let report = submit(&f, &wat(EMIT_THEN_LOOP), limits).unwrap();
+    assert_eq!(report.error_kind.as_deref(), Some("limit:deadline"), "{report:?}");
+    assert_nothing_staged(&f, &report);
+}
+
+#[test]
+fn wasi_and_unknown_imports_are_refused_at_submission() {
+    let f = Fixture::new();
+    let wasi = wat(r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "run") (result i32) (i32.const 0)))"#);
+    match submit(&f, &wasi, JobLimits::default()) {
+        Err(Error::Guest(m)) => assert!(m.contains("wasi_snapshot_preview1"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let unknown = wat(r#"(module
+        (import "sandbox" "read_file" (func (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "run") (result i32) (i32.const 0)))"#);
+    match submit(&f, &unknown, JobLimits::default()) {
+        Err(Error::Guest(m)) => assert!(m.contains("read_file"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match submit(&f, b"not wasm at all", JobLimits::default()) {
+        Err(Error::Guest(m)) => assert!(m.contains("magic"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // No job row for a refused module.
+    let n: i64 = f
+        .domain
+        .conn()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn bad_pointers_get_errors_not_panics() {
+    let f = Fixture::new();
+    // Every call with an out-of-bounds pointer or negative length must return 1
+    // (INVALID_ARGUMENT); the module checks and fails with 7 otherwise.
+    let module = wat(r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (import "sandbox" "log" (func $log (param i32 i32 i32) (result i32)))
+        (import "sandbox" "response_read" (func $read (param i32 i32) (result i32)))
+        (import "sandbox" "response_len" (func $len (result i32)))
+        (memory (export "memory") 1)
+        (func $expect (param i32 i32)
+          (if (i32.ne (local.get 0) (local.get 1)) (then unreachable)))
+        (func (export "run") (result i32)
+          (call $expect (call $query (i32.const 65530) (i32.const 100)) (i32.const 1))
+          (call $expect (call $query (i32.const 0) (i32.const -1)) (i32.const 1))
+          (call $expect (call $query (i32.const -8) (i32.const 16)) (i32.const 1))
+          (call $expect (call $emit (i32.const 1) (i32.const 0) (i32.const 70000) (i32.const 0) (i32.const 1)) (i32.const 1))
+          (call $expect (call $emit (i32.const 9) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1)) (i32.const 1))
+          (call $expect (call $log (i32.const 2) (i32.const 65535) (i32.const 2)) (i32.const 1))
+          (call $expect (call $log (i32.const 99) (i32.const 0) (i32.const 1)) (i32.const 1))
+          ;; a pending error response exists; reading it with the wrong length fails
+          (call $expect (call $read (i32.const 0) (i32.add (call $len) (i32.const 1))) (i32.const 1))
+          ;; reading it at the end of memory fails
+          (call $expect (call $read (i32.const 65535) (call $len)) (i32.const 1))
+          (call $expect (call $read (i32.const 0) (call $len)) (i32.const 0))
+          (call $expect (call $read (i32.const 0) (i32.const 0)) (i32.const 6))
+          (i32.const 0)))"#);
+    let report = submit(&f, &module, JobLimits::default()).unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+}
+
+#[test]
+fn guest_panic_fails_the_job_with_its_message() {
+    let f = Fixture::new();
+    let module = wat(r#"(module
+        (import "sandbox" "log" (func $log (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "panicked at src/lib.rs:3: boom")
+        (func (export "run") (result i32)
+          (drop (call $log (i32.const 4) (i32.const 0) (i32.const 30)))
+          unreachable))"#);
+    let report = submit(&f, &module, JobLimits::default()).unwrap();
+    assert_eq!(report.error_kind.as_deref(), Some("guest"));
+    assert!(report.error.as_deref().unwrap().contains("boom"), "{report:?}");
+    assert_nothing_staged(&f, &report);
+}
+
+#[test]
+fn memory_bomb_is_refused_by_the_memory_limit() {
+    let f = Fixture::new();
+    // Grows memory until growth fails, then traps if growth ever exceeded the limit.
+    let module = wat(r#"(module
+        (memory (export "memory") 1)
+        (func (export "run") (result i32)
+          (loop $grow
+            (if (i32.ne (memory.grow (i32.const 16)) (i32.const -1)) (then (br $grow))))
+          ;; 1 MiB limit = 16 pages: growth must have stopped there
+          (if (i32.gt_u (memory.size) (i32.const 16)) (then unreachable))
+          unreachable))"#);
+    let limits = JobLimits {
+        memory_bytes: 1 << 20,
+        ..JobLimits::default()
+    };
+    let report = submit(&f, &module, limits).unwrap();
+    assert_eq!(report.error_kind.as_deref(), Some("guest"), "{report:?}");
+    assert_nothing_staged(&f, &report);
+    // The host is healthy: a good module still runs afterwards.
+    let ok = wat(r#"(module (memory (export "memory") 1) (func (export "run") (result i32) (i32.const 0)))"#);
+    assert_eq!(submit(&f, &ok, JobLimits::default()).unwrap().status, "succeeded");
+}
+
+#[test]
+fn too_many_queries_end_the_job_with_the_limit_named() {
+    let f = Fixture::with_budget(100.0, 0.01);
+    let module = wat(r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+        (func (export "run") (result i32)
+          (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
+          (i32.const 0)))"#);
+    let limits = JobLimits {
+        max_queries: 3,
+        ..JobLimits::default()
+    };
+    let report = submit(&f, &module, limits).unwrap();
+    assert_eq!(report.error_kind.as_deref(), Some("limit:queries"), "{report:?}");
+    assert_eq!(report.queries, 3);
+    assert_nothing_staged(&f, &report);
+}
+
+#[test]
+fn the_example_module_runs_with_params() {
+    let f = Fixture::new();
+    let module = sandbox_tests::guest_module("income_by_district");
+    let report = jobs::submit(
+        &f.domain,
+        DEVELOPER,
+        &Submission {
+            scenario: &f.scenario.spec.name,
+            module: &module,
+            params_json: r#"{"min_age": 30}"#,
+            limits: JobLimits::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let conn = f.domain.conn().unwrap();
+    let sql: String = conn
+        .query_row("SELECT sql FROM queries WHERE job_id = ?1", [&report.id], |r| r.get(0))
+        .unwrap();
+    assert!(sql.contains("age >= 30"), "{sql}");
+    assert!(report.outputs.iter().any(|o| o.name == "income_by_district" && o.kind == "table"));
+}
