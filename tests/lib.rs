@@ -1,12 +1,17 @@
 //! Shared fixtures for Sandbox's end-to-end tests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::new_without_default,
+    missing_docs
+)]
 
 use std::path::{Path, PathBuf};
 
 use sandbox_runtime::identity::{self, Role};
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
-use sandbox_runtime::{catalog, Domain};
+use sandbox_runtime::{Domain, catalog};
 
 /// A domain with principals, the residents dataset and an approved scenario.
 pub struct Fixture {

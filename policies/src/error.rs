@@ -43,7 +43,9 @@ pub enum PolicyError {
         column: String,
     },
     /// The access rule exceeds what the column's classification level allows.
-    #[error("column `{column}`: access `{access}` is above the ceiling of level {level} (at most {ceiling})")]
+    #[error(
+        "column `{column}`: access `{access}` is above the ceiling of level {level} (at most {ceiling})"
+    )]
     AccessAboveCeiling {
         /// The column.
         column: String,
@@ -55,7 +57,9 @@ pub enum PolicyError {
         ceiling: String,
     },
     /// An `aggregate` column lacks the bounds that DP sensitivity is derived from.
-    #[error("column `{column}` has access `aggregate` but no bounds: its sensitivity would be unbounded")]
+    #[error(
+        "column `{column}` has access `aggregate` but no bounds: its sensitivity would be unbounded"
+    )]
     MissingBounds {
         /// The column.
         column: String,

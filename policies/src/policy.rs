@@ -59,9 +59,7 @@ impl TryFrom<u8> for Level {
         if (1..=4).contains(&value) {
             Ok(Level(value))
         } else {
-            Err(format!(
-                "classification level must be 1..=4, got {value}"
-            ))
+            Err(format!("classification level must be 1..=4, got {value}"))
         }
     }
 }
@@ -101,7 +99,10 @@ impl Access {
     pub fn permits(self, usage: Use) -> bool {
         use Access as A;
         match usage {
-            Use::Join => matches!(self, A::JoinKey | A::Filter | A::Group | A::Aggregate | A::Plain),
+            Use::Join => matches!(
+                self,
+                A::JoinKey | A::Filter | A::Group | A::Aggregate | A::Plain
+            ),
             Use::Filter => matches!(self, A::Filter | A::Group | A::Aggregate | A::Plain),
             Use::Group => matches!(self, A::Group | A::Plain),
             Use::Aggregate => matches!(self, A::Aggregate | A::Plain),
@@ -405,7 +406,10 @@ impl Policy {
             return Err(PolicyError::invalid("dataset.summary", "must not be empty"));
         }
         if d.provider.trim().is_empty() {
-            return Err(PolicyError::invalid("dataset.provider", "must not be empty"));
+            return Err(PolicyError::invalid(
+                "dataset.provider",
+                "must not be empty",
+            ));
         }
         if d.max_rows_per_unit == 0 || d.max_rows_per_unit > 1000 {
             return Err(PolicyError::invalid(
@@ -414,7 +418,10 @@ impl Policy {
             ));
         }
         if self.columns.is_empty() {
-            return Err(PolicyError::invalid("column", "a policy needs at least one column"));
+            return Err(PolicyError::invalid(
+                "column",
+                "a policy needs at least one column",
+            ));
         }
         let mut seen = BTreeSet::new();
         for c in &self.columns {
@@ -434,8 +441,7 @@ impl Policy {
             }
             (None, false) => {
                 return Err(PolicyError::PrivacyUnit {
-                    message: "name the `privacy_unit` column, or set `row_privacy = true`"
-                        .into(),
+                    message: "name the `privacy_unit` column, or set `row_privacy = true`".into(),
                 });
             }
             (None, true) => {
@@ -542,14 +548,14 @@ impl ColumnPolicy {
                 column: self.name.clone(),
             });
         }
-        if let Some([lower, upper]) = self.bounds {
-            if !(lower.is_finite() && upper.is_finite() && lower < upper) {
-                return Err(PolicyError::InvalidBounds {
-                    column: self.name.clone(),
-                    lower,
-                    upper,
-                });
-            }
+        if let Some([lower, upper]) = self.bounds
+            && !(lower.is_finite() && upper.is_finite() && lower < upper)
+        {
+            return Err(PolicyError::InvalidBounds {
+                column: self.name.clone(),
+                lower,
+                upper,
+            });
         }
         if let Some(categories) = &self.categories {
             if self.access != Access::Group && self.access != Access::Plain {
@@ -592,7 +598,9 @@ pub(crate) fn check_identifier(field: &str, name: &str) -> Result<()> {
     } else {
         Err(PolicyError::invalid(
             field,
-            format!("`{name}` must be lowercase letters, digits and `_`, starting with a letter, at most 63 characters"),
+            format!(
+                "`{name}` must be lowercase letters, digits and `_`, starting with a letter, at most 63 characters"
+            ),
         ))
     }
 }
@@ -651,8 +659,13 @@ bounds = [0, 500000]
             "level = 3\naccess = \"group\"",
         );
         let err = Policy::from_toml_str(&text).unwrap_err();
-        assert!(matches!(err, PolicyError::AccessAboveCeiling { ref column, .. } if column == "income"));
-        let text = BASE.replace("level = 4\naccess = \"join_key\"", "level = 4\naccess = \"plain\"");
+        assert!(
+            matches!(err, PolicyError::AccessAboveCeiling { ref column, .. } if column == "income")
+        );
+        let text = BASE.replace(
+            "level = 4\naccess = \"join_key\"",
+            "level = 4\naccess = \"plain\"",
+        );
         assert!(matches!(
             Policy::from_toml_str(&text).unwrap_err(),
             PolicyError::AccessAboveCeiling { .. }
@@ -683,7 +696,10 @@ bounds = [0, 500000]
     fn unknown_and_unclassified_columns_are_refused() {
         let p = Policy::from_toml_str(BASE).unwrap();
         let err = p
-            .validate_against(&[("citizen_id", ColumnType::Utf8), ("district", ColumnType::Utf8)])
+            .validate_against(&[
+                ("citizen_id", ColumnType::Utf8),
+                ("district", ColumnType::Utf8),
+            ])
             .unwrap_err();
         assert_eq!(
             err,
@@ -728,7 +744,10 @@ bounds = [0, 500000]
 
     #[test]
     fn privacy_unit_must_not_be_groupable() {
-        let text = BASE.replace("privacy_unit = \"citizen_id\"", "privacy_unit = \"district\"");
+        let text = BASE.replace(
+            "privacy_unit = \"citizen_id\"",
+            "privacy_unit = \"district\"",
+        );
         assert!(matches!(
             Policy::from_toml_str(&text).unwrap_err(),
             PolicyError::PrivacyUnit { .. }

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PolicyError, Result};
-use crate::policy::{check_identifier, Access, Mode, Policy};
+use crate::policy::{Access, Mode, Policy, check_identifier};
 
 /// Longest validity window of an authorization: five years (JZ Art. 9).
 pub const MAX_VALIDITY_DAYS: i64 = 5 * 366;
@@ -103,7 +103,10 @@ impl Scenario {
         }
         let b = &self.budget;
         if !(b.epsilon.is_finite() && b.epsilon > 0.0 && b.epsilon <= 100.0) {
-            return Err(PolicyError::invalid("budget.epsilon", "must be in (0, 100]"));
+            return Err(PolicyError::invalid(
+                "budget.epsilon",
+                "must be in (0, 100]",
+            ));
         }
         if !(b.epsilon_per_query.is_finite()
             && b.epsilon_per_query > 0.0
@@ -115,7 +118,10 @@ impl Scenario {
             ));
         }
         if !(b.delta.is_finite() && (0.0..1e-3).contains(&b.delta)) {
-            return Err(PolicyError::invalid("budget.delta", "must be in [0, 0.001)"));
+            return Err(PolicyError::invalid(
+                "budget.delta",
+                "must be in [0, 0.001)",
+            ));
         }
         if self.datasets.is_empty() {
             return Err(PolicyError::invalid("dataset", "name at least one dataset"));
@@ -223,8 +229,9 @@ mod date {
             Raw::Text(t) => t,
             Raw::Toml(dt) => dt.to_string(),
         };
-        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a date YYYY-MM-DD: {e}")))
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|e| {
+            serde::de::Error::custom(format!("`{text}` is not a date YYYY-MM-DD: {e}"))
+        })
     }
 }
 
@@ -299,6 +306,8 @@ access = "none"
         )
         .unwrap();
         let err = s.validate_against(|_| Some(&policy)).unwrap_err();
-        assert!(matches!(err, PolicyError::ScenarioColumn { ref column, .. } if column == "income"));
+        assert!(
+            matches!(err, PolicyError::ScenarioColumn { ref column, .. } if column == "income")
+        );
     }
 }

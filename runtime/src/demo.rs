@@ -10,7 +10,7 @@ use crate::jobs::{self, Submission};
 use crate::mediate::{self, QueryRequest};
 use crate::review::{self, Decision};
 use crate::wasm::JobLimits;
-use crate::{audit, catalog, privacy, scenarios, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, catalog, privacy, scenarios};
 
 /// The demo dataset's policy.
 pub const RESIDENTS_POLICY: &str = include_str!("../../examples/policies/residents.toml");
@@ -83,37 +83,83 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Runs the demo in `dir` (created) with `module`.
-pub fn run_in(dir: &std::path::Path, module: &[u8], residents: usize, out: &mut dyn Write) -> Result<DemoSummary> {
+pub fn run_in(
+    dir: &std::path::Path,
+    module: &[u8],
+    residents: usize,
+    out: &mut dyn Write,
+) -> Result<DemoSummary> {
     let started = std::time::Instant::now();
-    writeln!(out, "Sandbox demo: raw data does not leave the domain; data is usable but not visible.\n")?;
+    writeln!(
+        out,
+        "Sandbox demo: raw data does not leave the domain; data is usable but not visible.\n"
+    )?;
     let domain = Domain::init(dir)?;
-    writeln!(out, "1. Operating institution initialises a domain at {}", dir.display())?;
-    writeln!(out, "   (SQLite metadata, Ed25519 signing key, domain store folders)")?;
+    writeln!(
+        out,
+        "1. Operating institution initialises a domain at {}",
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "   (SQLite metadata, Ed25519 signing key, domain store folders)"
+    )?;
     let mut conn = domain.conn()?;
     identity::add(&mut conn, None, "ops-li", Role::Operator)?;
     identity::add(&mut conn, Some("ops-li"), "psb-wang", Role::Provider)?;
     identity::add(&mut conn, Some("ops-li"), "dev-zhao", Role::Developer)?;
     identity::add(&mut conn, Some("ops-li"), "sup-chen", Role::Supervisor)?;
-    writeln!(out, "   principals: ops-li (operator), psb-wang (provider), dev-zhao (developer), sup-chen (supervisor)\n")?;
+    writeln!(
+        out,
+        "   principals: ops-li (operator), psb-wang (provider), dev-zhao (developer), sup-chen (supervisor)\n"
+    )?;
 
     let csv_dir = tempfile::tempdir()?;
     let csv = csv_dir.path().join("residents.csv");
     std::fs::write(&csv, sandbox_synth::residents_csv(residents, 2026))?;
     let v = catalog::add(&domain, "psb-wang", &csv, RESIDENTS_POLICY)?;
-    writeln!(out, "2. Provider psb-wang registers `{}`: {} rows, stored as Parquet in the domain", v.name, v.row_count)?;
+    writeln!(
+        out,
+        "2. Provider psb-wang registers `{}`: {} rows, stored as Parquet in the domain",
+        v.name, v.row_count
+    )?;
     for c in &v.policy.columns {
-        writeln!(out, "     {:<11} level {}  access {}", c.name, c.level, c.access)?;
+        writeln!(
+            out,
+            "     {:<11} level {}  access {}",
+            c.name, c.level, c.access
+        )?;
     }
     writeln!(out)?;
 
     let today = chrono::Utc::now().date_naive();
     let s = scenarios::apply(&domain, "dev-zhao", &scenario_text(today))?;
-    let s = scenarios::decide(&domain, "ops-li", s.id, true, Some("purpose and columns are the minimum necessary"))?;
-    writeln!(out, "3. Developer dev-zhao applies for scenario `{}`; operator ops-li approves it", s.spec.name)?;
+    let s = scenarios::decide(
+        &domain,
+        "ops-li",
+        s.id,
+        true,
+        Some("purpose and columns are the minimum necessary"),
+    )?;
+    writeln!(
+        out,
+        "3. Developer dev-zhao applies for scenario `{}`; operator ops-li approves it",
+        s.spec.name
+    )?;
     writeln!(out, "   purpose: {}", s.spec.purpose)?;
-    writeln!(out, "   budget: ε {} in total, {} per query; valid {} to {}\n", s.spec.budget.epsilon, s.spec.budget.epsilon_per_query, s.spec.valid_from, s.spec.valid_until)?;
+    writeln!(
+        out,
+        "   budget: ε {} in total, {} per query; valid {} to {}\n",
+        s.spec.budget.epsilon,
+        s.spec.budget.epsilon_per_query,
+        s.spec.valid_from,
+        s.spec.valid_until
+    )?;
 
-    writeln!(out, "4. The mediator refuses what would expose raw data (each refusal is audited):")?;
+    writeln!(
+        out,
+        "4. The mediator refuses what would expose raw data (each refusal is audited):"
+    )?;
     let sample_id = sandbox_synth::residents(1, 2026)
         .first()
         .map(|r| r.citizen_id.clone())
@@ -142,7 +188,9 @@ pub fn run_in(dir: &std::path::Path, module: &[u8], residents: usize, out: &mut 
                 refusals.push(r);
             }
             Ok(_) => {
-                return Err(Error::Internal(format!("demo query was not refused: {sql}")));
+                return Err(Error::Internal(format!(
+                    "demo query was not refused: {sql}"
+                )));
             }
             Err(e) => return Err(e),
         }
@@ -159,8 +207,20 @@ pub fn run_in(dir: &std::path::Path, module: &[u8], residents: usize, out: &mut 
             limits: JobLimits::default(),
         },
     )?;
-    writeln!(out, "5. dev-zhao submits the module income_by_district.wasm ({} bytes) as job {}", module.len(), report.id)?;
-    writeln!(out, "   it ran in wasmtime with no I/O: {} quer{}, {} fuel; status {}", report.queries, if report.queries == 1 { "y" } else { "ies" }, report.fuel_used, report.status)?;
+    writeln!(
+        out,
+        "5. dev-zhao submits the module income_by_district.wasm ({} bytes) as job {}",
+        module.len(),
+        report.id
+    )?;
+    writeln!(
+        out,
+        "   it ran in wasmtime with no I/O: {} quer{}, {} fuel; status {}",
+        report.queries,
+        if report.queries == 1 { "y" } else { "ies" },
+        report.fuel_used,
+        report.status
+    )?;
     for l in &report.logs {
         writeln!(out, "   module log: {}", l.text)?;
     }
@@ -168,18 +228,35 @@ pub fn run_in(dir: &std::path::Path, module: &[u8], residents: usize, out: &mut 
         return Err(Error::Guest(format!("demo job failed: {e}")));
     }
     let balance = privacy::ledger::balance(&domain.conn()?, s.id)?;
-    writeln!(out, "   ε spent {:.2} of {:.2}; {:.2} left\n", balance.epsilon_spent, balance.epsilon_total, balance.epsilon_remaining())?;
+    writeln!(
+        out,
+        "   ε spent {:.2} of {:.2}; {:.2} left\n",
+        balance.epsilon_spent,
+        balance.epsilon_total,
+        balance.epsilon_remaining()
+    )?;
 
     writeln!(out, "6. Outputs are staged and checked automatically:")?;
     for o in &report.outputs {
-        writeln!(out, "   `{}` ({}, {} bytes): {}", o.name, o.kind, o.bytes, o.status)?;
+        writeln!(
+            out,
+            "   `{}` ({}, {} bytes): {}",
+            o.name, o.kind, o.bytes, o.status
+        )?;
         if let Some(results) = o.checks.as_ref().and_then(|c| c["results"].as_array()) {
             for r in results {
-                writeln!(out, "       {} {}: {}", if r["outcome"] == "pass" { "✓" } else { "✗" }, r["check"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "       {} {}: {}",
+                    if r["outcome"] == "pass" { "✓" } else { "✗" },
+                    r["check"].as_str().unwrap_or(""),
+                    r["reason"].as_str().unwrap_or("")
+                )?;
             }
         }
         if o.kind == "table" {
-            let bytes = std::fs::read(domain.layout().staging().join(&o.job_id).join(&o.file_name))?;
+            let bytes =
+                std::fs::read(domain.layout().staging().join(&o.job_id).join(&o.file_name))?;
             let batches = crate::wasm::decode_ipc_public(&bytes)?;
             let text = arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
             for line in text.lines() {
@@ -195,18 +272,41 @@ pub fn run_in(dir: &std::path::Path, module: &[u8], residents: usize, out: &mut 
         .find(|o| o.kind == "table")
         .ok_or_else(|| Error::Internal("the demo module emitted no table".into()))?;
     let refused_release = review::release(&domain, "ops-li", &table.id);
-    writeln!(out, "7. Review: releasing before any approval is refused: {}", match &refused_release {
-        Err(e) => e.to_string(),
-        Ok(_) => return Err(Error::Internal("release without approvals succeeded".into())),
-    })?;
+    writeln!(
+        out,
+        "7. Review: releasing before any approval is refused: {}",
+        match &refused_release {
+            Err(e) => e.to_string(),
+            Ok(_) =>
+                return Err(Error::Internal(
+                    "release without approvals succeeded".into()
+                )),
+        }
+    )?;
     let self_review = review::decide(&domain, "dev-zhao", &table.id, Decision::Approve, None);
-    writeln!(out, "   the developer approving their own output is refused: {}", match &self_review {
-        Err(e) => e.to_string(),
-        Ok(_) => return Err(Error::Internal("self-approval succeeded".into())),
-    })?;
-    review::decide(&domain, "ops-li", &table.id, Decision::Approve, Some("aggregates only, checks passed"))?;
+    writeln!(
+        out,
+        "   the developer approving their own output is refused: {}",
+        match &self_review {
+            Err(e) => e.to_string(),
+            Ok(_) => return Err(Error::Internal("self-approval succeeded".into())),
+        }
+    )?;
+    review::decide(
+        &domain,
+        "ops-li",
+        &table.id,
+        Decision::Approve,
+        Some("aggregates only, checks passed"),
+    )?;
     writeln!(out, "   operator ops-li approves")?;
-    review::decide(&domain, "sup-chen", &table.id, Decision::Approve, Some("no disclosure risk found"))?;
+    review::decide(
+        &domain,
+        "sup-chen",
+        &table.id,
+        Decision::Approve,
+        Some("no disclosure risk found"),
+    )?;
     writeln!(out, "   supervisor sup-chen approves → released\n")?;
 
     let product = review::products(&domain)?
@@ -215,14 +315,53 @@ pub fn run_in(dir: &std::path::Path, module: &[u8], residents: usize, out: &mut 
         .ok_or_else(|| Error::Internal("no product after release".into()))?;
     let key = crate::keys::verifying_key(domain.layout())?;
     let manifest = review::verify_product(&product.path, Some(&key))?;
-    writeln!(out, "8. Product {} at {}", product.id, product.path.display())?;
-    writeln!(out, "   manifest.json signed by the domain key; verified: signature and file hashes match")?;
-    writeln!(out, "   sources: {}", manifest["datasets"].as_array().map(|ds| ds.iter().map(|d| format!("{} v{} from {} (obtained {})", d["name"].as_str().unwrap_or(""), d["version"], d["provider"].as_str().unwrap_or(""), d["obtained_at"].as_str().unwrap_or(""))).collect::<Vec<_>>().join("; ")).unwrap_or_default())?;
-    writeln!(out, "   module sha256 {}", manifest["job"]["module_sha256"].as_str().unwrap_or(""))?;
+    writeln!(
+        out,
+        "8. Product {} at {}",
+        product.id,
+        product.path.display()
+    )?;
+    writeln!(
+        out,
+        "   manifest.json signed by the domain key; verified: signature and file hashes match"
+    )?;
+    writeln!(
+        out,
+        "   sources: {}",
+        manifest["datasets"]
+            .as_array()
+            .map(|ds| ds
+                .iter()
+                .map(|d| format!(
+                    "{} v{} from {} (obtained {})",
+                    d["name"].as_str().unwrap_or(""),
+                    d["version"],
+                    d["provider"].as_str().unwrap_or(""),
+                    d["obtained_at"].as_str().unwrap_or("")
+                ))
+                .collect::<Vec<_>>()
+                .join("; "))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "   module sha256 {}",
+        manifest["job"]["module_sha256"].as_str().unwrap_or("")
+    )?;
 
     let v = audit::verify(&domain.conn()?)?;
-    writeln!(out, "\n9. Audit log: {} events, hash chain verified (head {}…)", v.events, &v.head[..16])?;
-    writeln!(out, "\nDone in {:.1} s. Data directory: {}", started.elapsed().as_secs_f64(), dir.display())?;
+    writeln!(
+        out,
+        "\n9. Audit log: {} events, hash chain verified (head {}…)",
+        v.events,
+        &v.head[..16]
+    )?;
+    writeln!(
+        out,
+        "\nDone in {:.1} s. Data directory: {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    )?;
     Ok(DemoSummary {
         data_dir: dir.to_path_buf(),
         product_dir: product.path,

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{audit, store, Error, Result};
+use crate::{Error, Result, audit, store};
 
 /// What a principal does in the domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,8 +85,8 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<Principal>> {
 
 /// The principal `name`, which must have `role`.
 pub fn require(conn: &Connection, name: &str, role: Role) -> Result<Principal> {
-    let p = find(conn, name)?
-        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{name}`")))?;
+    let p =
+        find(conn, name)?.ok_or_else(|| Error::Forbidden(format!("unknown principal `{name}`")))?;
     if p.role != role {
         return Err(Error::Forbidden(format!(
             "`{name}` is a {}; this needs a {role}",
@@ -113,7 +113,12 @@ pub fn list(conn: &Connection) -> Result<Vec<Principal>> {
 
 /// Adds a principal. The first principal of a domain must be an operator and may be
 /// added by anyone with the data directory; after that only an operator adds principals.
-pub fn add(conn: &mut Connection, actor: Option<&str>, name: &str, role: Role) -> Result<Principal> {
+pub fn add(
+    conn: &mut Connection,
+    actor: Option<&str>,
+    name: &str,
+    role: Role,
+) -> Result<Principal> {
     let ok_name = !name.is_empty()
         && name.len() <= 64
         && name

@@ -5,14 +5,14 @@
 
 use std::fs;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::identity::{self, Role};
 use crate::review::checks;
 use crate::wasm::{JobContext, JobLimits, RunStats};
-use crate::{audit, scenarios, sha256_hex, store, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, scenarios, sha256_hex, store};
 
 /// A job submission.
 #[derive(Debug, Clone)]
@@ -150,7 +150,8 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
         params_json: sub.params_json.to_string(),
     };
     let (outcome, stats) = domain.host().run(&pre, ctx, &sub.limits);
-    let staged = outcome.and_then(|o| stage(domain, &mut conn, &job_id, actor, record.id, o, &stats));
+    let staged =
+        outcome.and_then(|o| stage(domain, &mut conn, &job_id, actor, record.id, o, &stats));
     match staged {
         Ok(outputs) => Ok(JobReport {
             id: job_id,
@@ -224,7 +225,12 @@ fn stage(
                 file_name,
                 sha256: sha256_hex(&o.bytes),
                 bytes: o.bytes.len() as i64,
-                status: if report.passed() { "checked" } else { "flagged" }.to_string(),
+                status: if report.passed() {
+                    "checked"
+                } else {
+                    "flagged"
+                }
+                .to_string(),
                 checks: Some(serde_json::to_value(&report)?),
             });
         }
@@ -280,9 +286,8 @@ fn stage(
 
 /// Reads a job's staged outputs.
 pub fn outputs(conn: &Connection, job_id: &str) -> Result<Vec<OutputRecord>> {
-    let mut stmt = conn.prepare(
-        "SELECT id FROM outputs WHERE job_id = ?1 ORDER BY created_at, name",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT id FROM outputs WHERE job_id = ?1 ORDER BY created_at, name")?;
     let ids: Vec<String> = stmt
         .query_map(params![job_id], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?;

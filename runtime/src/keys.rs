@@ -28,7 +28,10 @@ pub fn create(layout: &Layout) -> Result<()> {
     let dir = layout.keys();
     fs::create_dir_all(&dir)?;
     let signing = SigningKey::from_bytes(&random_32()?);
-    write_new(&dir.join(SIGNING_FILE), hex::encode(signing.to_bytes()).as_bytes())?;
+    write_new(
+        &dir.join(SIGNING_FILE),
+        hex::encode(signing.to_bytes()).as_bytes(),
+    )?;
     write_new(
         &dir.join(PUBLIC_FILE),
         hex::encode(signing.verifying_key().to_bytes()).as_bytes(),
@@ -88,8 +91,8 @@ pub fn sign(layout: &Layout, message: &[u8]) -> Result<String> {
 pub fn verify(key: &VerifyingKey, message: &[u8], signature_hex: &str) -> Result<()> {
     let bytes = hex::decode(signature_hex.trim())
         .map_err(|e| Error::Verify(format!("signature is not hex: {e}")))?;
-    let sig = Signature::from_slice(&bytes)
-        .map_err(|e| Error::Verify(format!("signature: {e}")))?;
+    let sig =
+        Signature::from_slice(&bytes).map_err(|e| Error::Verify(format!("signature: {e}")))?;
     key.verify(message, &sig)
         .map_err(|_| Error::Verify("signature does not match the domain key".into()))
 }

@@ -49,7 +49,9 @@ pub struct Domain {
 
 impl std::fmt::Debug for Domain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Domain").field("root", &self.layout.root()).finish()
+        f.debug_struct("Domain")
+            .field("root", &self.layout.root())
+            .finish()
     }
 }
 
@@ -90,7 +92,8 @@ impl Domain {
                 let _ = fs::remove_dir_all(dir);
             } else if let Ok(entries) = fs::read_dir(dir) {
                 for entry in entries.flatten() {
-                    let _ = fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
+                    let _ =
+                        fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
                 }
             }
             return Err(e);
@@ -111,7 +114,7 @@ impl Domain {
         Ok(Domain {
             layout,
             runtime: Arc::new(runtime),
-            host: Arc::new(wasm::Host::new()?),
+            host: wasm::Host::shared()?,
         })
     }
 

@@ -1,12 +1,12 @@
 //! Scenarios: a developer applies, an operator decides (JZ Art. 11; QQHR Art. 15, 16).
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sandbox_policies::{Policy, Scenario};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::identity::{self, Role};
-use crate::{audit, catalog, store, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, catalog, store};
 
 /// Where a scenario stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,7 +82,11 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
     spec.validate_against(|name| policies.iter().find(|p| p.dataset.name == name))?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let exists: Option<i64> = tx
-        .query_row("SELECT id FROM scenarios WHERE name = ?1", params![spec.name], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM scenarios WHERE name = ?1",
+            params![spec.name],
+            |r| r.get(0),
+        )
         .optional()?;
     if exists.is_some() {
         return Err(Error::Conflict(format!("scenario `{}` exists", spec.name)));
@@ -106,7 +110,13 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
 
 /// An operator approves or rejects a pending scenario. Nobody decides their own
 /// application (JZ Art. 15).
-pub fn decide(domain: &Domain, actor: &str, id: i64, approve: bool, reason: Option<&str>) -> Result<ScenarioRecord> {
+pub fn decide(
+    domain: &Domain,
+    actor: &str,
+    id: i64,
+    approve: bool,
+    reason: Option<&str>,
+) -> Result<ScenarioRecord> {
     let mut conn = domain.conn()?;
     identity::require(&conn, actor, Role::Operator)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -120,7 +130,11 @@ pub fn decide(domain: &Domain, actor: &str, id: i64, approve: bool, reason: Opti
             record.status.as_str()
         )));
     }
-    let status = if approve { Status::Approved } else { Status::Rejected };
+    let status = if approve {
+        Status::Approved
+    } else {
+        Status::Rejected
+    };
     tx.execute(
         "UPDATE scenarios SET status = ?2, decided_by = ?3, decided_at = ?4, decision_reason = ?5 WHERE id = ?1",
         params![id, status.as_str(), actor, store::now(), reason],
@@ -128,7 +142,11 @@ pub fn decide(domain: &Domain, actor: &str, id: i64, approve: bool, reason: Opti
     audit::append(
         &tx,
         actor,
-        if approve { "scenario.approved" } else { "scenario.rejected" },
+        if approve {
+            "scenario.approved"
+        } else {
+            "scenario.rejected"
+        },
         &format!("scenario:{id}"),
         json!({"reason": reason}),
     )?;
@@ -171,7 +189,11 @@ pub fn resolve(conn: &Connection, key: &str) -> Result<ScenarioRecord> {
         return get(conn, id);
     }
     let id: i64 = conn
-        .query_row("SELECT id FROM scenarios WHERE name = ?1", params![key], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM scenarios WHERE name = ?1",
+            params![key],
+            |r| r.get(0),
+        )
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("scenario `{key}`")))?;
     get(conn, id)

@@ -178,6 +178,7 @@ fn validate_output_name(name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -201,15 +202,27 @@ mod tests {
 
     #[test]
     fn params_parsing() {
-        assert_eq!(parse_params::<Optional>(b"{}").expect("empty"), Optional::default());
-        assert_eq!(parse_params::<Optional>(b"").expect("nothing"), Optional::default());
-        assert_eq!(parse_params::<Optional>(b"null").expect("null"), Optional::default());
+        assert_eq!(
+            parse_params::<Optional>(b"{}").expect("empty"),
+            Optional::default()
+        );
+        assert_eq!(
+            parse_params::<Optional>(b"").expect("nothing"),
+            Optional::default()
+        );
+        assert_eq!(
+            parse_params::<Optional>(b"null").expect("null"),
+            Optional::default()
+        );
         assert_eq!(
             parse_params::<Optional>(br#"{"min_age": 30}"#).expect("given"),
             Optional { min_age: Some(30) }
         );
         // No parameters at all: the default, even with required fields.
-        assert_eq!(parse_params::<Required>(b" {} ").expect("empty"), Required::default());
+        assert_eq!(
+            parse_params::<Required>(b" {} ").expect("empty"),
+            Required::default()
+        );
         assert_eq!(
             parse_params::<Required>(br#"{"district":"north","limit":3}"#).expect("given"),
             Required {
@@ -240,9 +253,19 @@ mod tests {
         for ok in ["a", "income_by_district", "x-1", &"a".repeat(64)] {
             validate_output_name(ok).expect(ok);
         }
-        for bad in ["", "Upper", "with space", "dot.ted", "ümlaut", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Upper",
+            "with space",
+            "dot.ted",
+            "ümlaut",
+            &"a".repeat(65),
+        ] {
             assert!(
-                matches!(validate_output_name(bad), Err(Error::InvalidArgument { .. })),
+                matches!(
+                    validate_output_name(bad),
+                    Err(Error::InvalidArgument { .. })
+                ),
                 "{bad:?}"
             );
         }
@@ -256,9 +279,18 @@ mod tests {
             err,
             Error::internal("sandbox-sdk: not running inside the Sandbox host")
         );
-        assert!(matches!(ctx.params::<Optional>(), Err(Error::Internal { .. })));
-        assert!(matches!(ctx.emit_text("t", "x"), Err(Error::Internal { .. })));
-        assert!(matches!(ctx.try_log(Level::Info, "x"), Err(Error::Internal { .. })));
+        assert!(matches!(
+            ctx.params::<Optional>(),
+            Err(Error::Internal { .. })
+        ));
+        assert!(matches!(
+            ctx.emit_text("t", "x"),
+            Err(Error::Internal { .. })
+        ));
+        assert!(matches!(
+            ctx.try_log(Level::Info, "x"),
+            Err(Error::Internal { .. })
+        ));
         ctx.log_info("dropped silently");
         // Every failure's response was consumed.
         assert_eq!(sys::response_len(), 0);
@@ -295,10 +327,13 @@ mod tests {
         let mut ctx = Context::new();
         let p: Optional = ctx.params().expect("params");
         assert_eq!(p.min_age, Some(18));
-        let t = ctx.query("SELECT district, COUNT(*) AS n FROM residents GROUP BY district")
+        let t = ctx
+            .query("SELECT district, COUNT(*) AS n FROM residents GROUP BY district")
             .expect("query");
         assert_eq!(t, result);
-        let err = ctx.query("SELECT secret FROM residents").expect_err("refused");
+        let err = ctx
+            .query("SELECT secret FROM residents")
+            .expect_err("refused");
         assert_eq!(
             err,
             Error::Refused {
@@ -308,15 +343,23 @@ mod tests {
         );
         ctx.emit_table("by_district", &t).expect("emit table");
         ctx.emit_text("summary", "# Summary").expect("emit text");
-        assert!(matches!(ctx.emit_text("dup", "x"), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            ctx.emit_text("dup", "x"),
+            Err(Error::InvalidArgument { .. })
+        ));
         // Rejected locally: the host never sees it.
-        assert!(matches!(ctx.emit_text("Bad Name", "x"), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            ctx.emit_text("Bad Name", "x"),
+            Err(Error::InvalidArgument { .. })
+        ));
         ctx.log_warn("careful");
 
         let calls = calls.borrow();
         assert_eq!(calls.len(), 7, "{calls:?}");
-        assert!(matches!(&calls[3], Call::Emit { kind: abi::KIND_TABLE, name, data }
-            if name == "by_district" && Table::from_ipc(data).ok().as_ref() == Some(&result)));
+        assert!(
+            matches!(&calls[3], Call::Emit { kind: abi::KIND_TABLE, name, data }
+            if name == "by_district" && Table::from_ipc(data).ok().as_ref() == Some(&result))
+        );
         assert_eq!(
             calls[4],
             Call::Emit {

@@ -107,13 +107,15 @@ impl Error {
         let parsed = if response.is_empty() {
             None
         } else {
-            Some(serde_json::from_slice::<HostError>(response).unwrap_or_else(|_| {
-                // Not the documented JSON: keep whatever text the host sent.
-                HostError {
-                    message: Some(String::from_utf8_lossy(response).into_owned()),
-                    ..HostError::default()
-                }
-            }))
+            Some(
+                serde_json::from_slice::<HostError>(response).unwrap_or_else(|_| {
+                    // Not the documented JSON: keep whatever text the host sent.
+                    HostError {
+                        message: Some(String::from_utf8_lossy(response).into_owned()),
+                        ..HostError::default()
+                    }
+                }),
+            )
         };
         let HostError {
             kind,
@@ -156,6 +158,7 @@ fn status_name(status: i32) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Decimal32Type, Decimal64Type, Decimal128Type, Float16Type, Float32Type, Float64Type,
-    Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    Decimal32Type, Decimal64Type, Decimal128Type, Float16Type, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
@@ -70,8 +70,10 @@ impl Table {
     /// Encodes the table as an Arrow IPC stream (uncompressed), the format of
     /// [`Context::emit_table`](crate::Context::emit_table).
     pub fn to_ipc(&self) -> Result<Vec<u8>> {
-        let encode = |e: arrow_schema::ArrowError| Error::invalid(format!("Arrow IPC encoding: {e}"));
-        let mut writer = StreamWriter::try_new(Vec::new(), self.batch.schema_ref()).map_err(encode)?;
+        let encode =
+            |e: arrow_schema::ArrowError| Error::invalid(format!("Arrow IPC encoding: {e}"));
+        let mut writer =
+            StreamWriter::try_new(Vec::new(), self.batch.schema_ref()).map_err(encode)?;
         writer.write(&self.batch).map_err(encode)?;
         writer.finish().map_err(encode)?;
         writer.into_inner().map_err(encode)
@@ -147,7 +149,12 @@ impl Table {
     pub fn noise_scale(&self, column: &str) -> Option<f64> {
         let schema = self.batch.schema_ref();
         let field = schema.field_with_name(column).ok()?;
-        field.metadata().get(abi::META_NOISE_SCALE)?.trim().parse().ok()
+        field
+            .metadata()
+            .get(abi::META_NOISE_SCALE)?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn metadata_f64(&self, key: &str) -> f64 {
@@ -182,7 +189,8 @@ impl Table {
         let Some(values) = integer_as_i64(array.as_ref()) else {
             return Err(type_error(name, array.data_type(), "an integer type"));
         };
-        values.map_err(|v| Error::invalid(format!("column `{name}`: value {v} does not fit in i64")))
+        values
+            .map_err(|v| Error::invalid(format!("column `{name}`: value {v} does not fit in i64")))
     }
 
     /// A string column (`Utf8`, `LargeUtf8`, `Utf8View`, or a dictionary of those) as
@@ -200,7 +208,9 @@ impl From<RecordBatch> for Table {
 }
 
 fn type_error(name: &str, actual: &DataType, expected: &str) -> Error {
-    Error::invalid(format!("column `{name}` has type {actual}, expected {expected}"))
+    Error::invalid(format!(
+        "column `{name}` has type {actual}, expected {expected}"
+    ))
 }
 
 fn numeric_as_f64(array: &dyn Array) -> Option<Vec<Option<f64>>> {
@@ -474,7 +484,11 @@ impl fmt::Display for Table {
             })
             .collect();
 
-        write_row(f, &widths, columns.iter().map(|(name, _, _)| (*name, false)))?;
+        write_row(
+            f,
+            &widths,
+            columns.iter().map(|(name, _, _)| (*name, false)),
+        )?;
         let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         writeln!(f, "{}", rule.join("-+-"))?;
         for row in 0..shown {
@@ -531,25 +545,34 @@ fn cell(array: &dyn Array, row: usize) -> String {
         return b.value(0).to_string();
     }
     if let Some(Ok(v)) = integer_as_i64(one) {
-        return v.first().copied().flatten().map(|x| x.to_string()).unwrap_or_default();
+        return v
+            .first()
+            .copied()
+            .flatten()
+            .map(|x| x.to_string())
+            .unwrap_or_default();
     }
-    if let DataType::UInt64 = one.data_type() {
-        if let Some(a) = one.as_primitive_opt::<UInt64Type>() {
-            return a.value(0).to_string();
-        }
+    if let Some(a) = one.as_primitive_opt::<UInt64Type>() {
+        return a.value(0).to_string();
     }
     if let Some(v) = numeric_as_f64(one) {
-        return v.first().copied().flatten().map(|x| x.to_string()).unwrap_or_default();
+        return v
+            .first()
+            .copied()
+            .flatten()
+            .map(|x| x.to_string())
+            .unwrap_or_default();
     }
     format!("<{}>", one.data_type())
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
 
-    use arrow_array::{DictionaryArray, Int32Array, StringViewArray, UInt64Array};
     use arrow_array::types::Int8Type as DictKey;
+    use arrow_array::{DictionaryArray, Int32Array, StringViewArray, UInt64Array};
 
     use super::*;
 
@@ -572,9 +595,16 @@ mod tests {
         assert_eq!(t.mechanism(), None);
         assert_eq!(
             t.str_column("district").expect("strings"),
-            [Some("north".to_owned()), Some("south".to_owned()), Some("east".to_owned())]
+            [
+                Some("north".to_owned()),
+                Some("south".to_owned()),
+                Some("east".to_owned())
+            ]
         );
-        assert_eq!(t.i64_column("residents").expect("ints"), [Some(120), Some(80), Some(45)]);
+        assert_eq!(
+            t.i64_column("residents").expect("ints"),
+            [Some(120), Some(80), Some(45)]
+        );
         assert_eq!(
             t.f64_column("residents").expect("ints as floats"),
             [Some(120.0), Some(80.0), Some(45.0)]
@@ -596,7 +626,10 @@ mod tests {
             .column_i64("n", [Some(1), None])
             .build()
             .expect("valid table");
-        assert_eq!(t.str_column("optional").expect("strings"), [Some("x".to_owned()), None]);
+        assert_eq!(
+            t.str_column("optional").expect("strings"),
+            [Some("x".to_owned()), None]
+        );
         assert_eq!(t.i64_column("n").expect("ints"), [Some(1), None]);
     }
 
@@ -674,8 +707,7 @@ mod tests {
     #[test]
     fn ipc_multiple_batches_are_concatenated() {
         let t = sample();
-        let mut writer =
-            StreamWriter::try_new(Vec::new(), t.schema()).expect("writer");
+        let mut writer = StreamWriter::try_new(Vec::new(), t.schema()).expect("writer");
         writer.write(t.record_batch()).expect("first");
         writer.write(&t.record_batch().slice(0, 2)).expect("second");
         writer.finish().expect("finish");
@@ -694,7 +726,10 @@ mod tests {
     #[test]
     fn bad_ipc_is_a_decode_error() {
         assert!(matches!(Table::from_ipc(b""), Err(Error::Decode(_))));
-        assert!(matches!(Table::from_ipc(b"not arrow at all"), Err(Error::Decode(_))));
+        assert!(matches!(
+            Table::from_ipc(b"not arrow at all"),
+            Err(Error::Decode(_))
+        ));
         let bytes = sample().to_ipc().expect("encode");
         assert!(matches!(
             Table::from_ipc(&bytes[..bytes.len() / 2]),
@@ -707,30 +742,57 @@ mod tests {
         let t = sample();
         let err = t.column("missing").expect_err("missing column");
         assert!(matches!(err, Error::InvalidArgument { .. }));
-        assert!(err.to_string().contains("district, residents, avg_income"), "{err}");
-        assert!(matches!(t.f64_column("district"), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(t.i64_column("avg_income"), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(t.str_column("residents"), Err(Error::InvalidArgument { .. })));
+        assert!(
+            err.to_string().contains("district, residents, avg_income"),
+            "{err}"
+        );
+        assert!(matches!(
+            t.f64_column("district"),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            t.i64_column("avg_income"),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            t.str_column("residents"),
+            Err(Error::InvalidArgument { .. })
+        ));
     }
 
     #[test]
     fn other_arrow_types() {
-        let dict: DictionaryArray<DictKey> =
-            vec![Some("a"), None, Some("b"), Some("a")].into_iter().collect();
+        let dict: DictionaryArray<DictKey> = vec![Some("a"), None, Some("b"), Some("a")]
+            .into_iter()
+            .collect();
         let t = Table::builder()
             .column("small", Arc::new(Int32Array::from(vec![1, -2, 3, 4])))
             .column("big", Arc::new(UInt64Array::from(vec![1, 2, u64::MAX, 4])))
-            .column("view", Arc::new(StringViewArray::from(vec!["w", "x", "y", "z"])))
+            .column(
+                "view",
+                Arc::new(StringViewArray::from(vec!["w", "x", "y", "z"])),
+            )
             .column("dict", Arc::new(dict))
             .build()
             .expect("valid table");
-        assert_eq!(t.i64_column("small").expect("i32"), [Some(1), Some(-2), Some(3), Some(4)]);
-        assert!(matches!(t.i64_column("big"), Err(Error::InvalidArgument { .. })));
+        assert_eq!(
+            t.i64_column("small").expect("i32"),
+            [Some(1), Some(-2), Some(3), Some(4)]
+        );
+        assert!(matches!(
+            t.i64_column("big"),
+            Err(Error::InvalidArgument { .. })
+        ));
         assert_eq!(t.f64_column("big").expect("u64")[2], Some(u64::MAX as f64));
         assert_eq!(t.str_column("view").expect("view")[3].as_deref(), Some("z"));
         assert_eq!(
             t.str_column("dict").expect("dict"),
-            [Some("a".to_owned()), None, Some("b".to_owned()), Some("a".to_owned())]
+            [
+                Some("a".to_owned()),
+                None,
+                Some("b".to_owned()),
+                Some("a".to_owned())
+            ]
         );
     }
 

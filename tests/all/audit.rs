@@ -1,6 +1,6 @@
 //! The audit log's hash chain: any edit is found.
 
-use sandbox_runtime::{audit, Error};
+use sandbox_runtime::{Error, audit};
 use sandbox_tests::Fixture;
 
 #[test]
@@ -10,10 +10,14 @@ fn editing_one_audit_row_makes_verify_fail() {
     let v = audit::verify(&conn).unwrap();
     assert!(v.events >= 8, "{v:?}");
     // The store refuses ordinary edits...
-    assert!(conn
-        .execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = 3", [])
-        .is_err());
-    assert!(conn.execute("DELETE FROM audit_events WHERE seq = 3", []).is_err());
+    assert!(
+        conn.execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = 3", [])
+            .is_err()
+    );
+    assert!(
+        conn.execute("DELETE FROM audit_events WHERE seq = 3", [])
+            .is_err()
+    );
     // ...so an attacker with the file drops the trigger first. Verify still finds it.
     conn.execute_batch(
         "DROP TRIGGER audit_events_no_update;
@@ -40,8 +44,10 @@ fn deleting_or_truncating_events_is_found() {
     let f = Fixture::new();
     let conn = f.domain.conn().unwrap();
     let n = audit::verify(&conn).unwrap().events;
-    conn.execute_batch("DROP TRIGGER audit_events_no_delete;").unwrap();
-    conn.execute("DELETE FROM audit_events WHERE seq = ?1", [n]).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_events_no_delete;")
+        .unwrap();
+    conn.execute("DELETE FROM audit_events WHERE seq = ?1", [n])
+        .unwrap();
     assert!(matches!(audit::verify(&conn), Err(Error::Verify(_))));
 }
 

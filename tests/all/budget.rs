@@ -1,10 +1,10 @@
 //! The privacy-budget ledger: a spent budget refuses; the ledger never goes negative or
 //! over, even under concurrent queries.
 
+use sandbox_runtime::Error;
 use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::privacy::ledger;
-use sandbox_runtime::Error;
-use sandbox_tests::{Fixture, DEVELOPER};
+use sandbox_tests::{DEVELOPER, Fixture};
 
 fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {
     mediate::answer(
@@ -41,9 +41,13 @@ fn spent_budget_refuses_and_the_ledger_never_goes_negative() {
     assert!(conn.execute("DELETE FROM ledger", []).is_err());
     assert!(conn.execute("UPDATE ledger SET epsilon = 0", []).is_err());
     // Nor can the running total exceed the budget.
-    assert!(conn
-        .execute("UPDATE scenarios SET epsilon_spent = 5 WHERE id = ?1", [f.scenario.id])
-        .is_err());
+    assert!(
+        conn.execute(
+            "UPDATE scenarios SET epsilon_spent = 5 WHERE id = ?1",
+            [f.scenario.id]
+        )
+        .is_err()
+    );
 }
 
 #[test]

@@ -30,7 +30,10 @@ fn demo_runs_end_to_end_and_releases_a_verified_product() {
     assert!((summary.epsilon_spent - 1.0).abs() < 1e-9);
     // The product verifies on its own, from its folder.
     let manifest = sandbox_runtime::review::verify_product(&summary.product_dir, None).unwrap();
-    assert_eq!(manifest["datasets"][0]["provider"], "Municipal Public Security Bureau");
+    assert_eq!(
+        manifest["datasets"][0]["provider"],
+        "Municipal Public Security Bureau"
+    );
     assert_eq!(manifest["approvals"].as_array().unwrap().len(), 2);
     assert_eq!(manifest["queries"][0]["epsilon"], 1.0);
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use sandbox_policies::PolicyError;
 use sandbox_runtime::demo::RESIDENTS_POLICY;
-use sandbox_runtime::{catalog, Error};
-use sandbox_tests::{empty_domain, PROVIDER};
+use sandbox_runtime::{Error, catalog};
+use sandbox_tests::{PROVIDER, empty_domain};
 
 /// Every file under the data directory with its size and content hash, and the
 /// metadata tables' row counts.
@@ -23,7 +23,10 @@ fn snapshot(domain: &sandbox_runtime::Domain) -> (BTreeMap<String, String>, Vec<
                 out.insert(rel, "dir".into());
                 walk(&p, root, out);
             } else {
-                out.insert(rel, sandbox_runtime::sha256_hex(&std::fs::read(&p).unwrap()));
+                out.insert(
+                    rel,
+                    sandbox_runtime::sha256_hex(&std::fs::read(&p).unwrap()),
+                );
             }
         }
     }

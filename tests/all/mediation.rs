@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::Error;
-use sandbox_tests::{repo_root, Fixture, DEVELOPER};
+use sandbox_runtime::mediate::{self, QueryRequest};
+use sandbox_tests::{DEVELOPER, Fixture, repo_root};
 
 /// Each block: `query`, SQL lines, `----`, the verdict line. Set SANDBOX_BLESS=1 to rewrite
 /// the verdicts from the current behaviour (then review the diff).
@@ -79,8 +79,16 @@ fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {
 fn required_refusals_are_typed_and_charge_nothing() {
     let f = Fixture::new();
     for (sql, rule, column) in [
-        ("SELECT * FROM residents", mediate::Rule::RowLevelOutput, Some("citizen_id")),
-        ("SELECT income FROM residents", mediate::Rule::RowLevelOutput, Some("income")),
+        (
+            "SELECT * FROM residents",
+            mediate::Rule::RowLevelOutput,
+            Some("citizen_id"),
+        ),
+        (
+            "SELECT income FROM residents",
+            mediate::Rule::RowLevelOutput,
+            Some("income"),
+        ),
         (
             "SELECT COUNT(*) FROM residents WHERE citizen_id = '120101196505080007'",
             mediate::Rule::ColumnAccess,
@@ -99,7 +107,11 @@ fn required_refusals_are_typed_and_charge_nothing() {
     let b = sandbox_runtime::privacy::ledger::balance(&conn, f.scenario.id).unwrap();
     assert_eq!(b.epsilon_spent, 0.0);
     let refused: i64 = conn
-        .query_row("SELECT COUNT(*) FROM queries WHERE status = 'refused'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM queries WHERE status = 'refused'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(refused, 3);
     let audited: i64 = conn

@@ -1,11 +1,11 @@
 //! Review and release: two approvals by two different people, neither the submitter; a
 //! flagged output needs a written override.
 
+use sandbox_runtime::Error;
 use sandbox_runtime::jobs::{self, Submission};
 use sandbox_runtime::review::{self, Decision};
 use sandbox_runtime::wasm::JobLimits;
-use sandbox_runtime::Error;
-use sandbox_tests::{wat, Fixture, DEVELOPER, OPERATOR, OPERATOR2, SUPERVISOR};
+use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, OPERATOR2, SUPERVISOR, wat};
 
 fn staged_text(f: &Fixture, text: &str) -> String {
     let module = wat(&format!(
@@ -38,7 +38,10 @@ fn release_needs_both_approvals_by_different_people() {
     let f = Fixture::new();
     let out = staged_text(&f, "Average income rose in every district.");
     // No approval at all.
-    assert!(matches!(review::release(&f.domain, OPERATOR, &out), Err(Error::Review(_))));
+    assert!(matches!(
+        review::release(&f.domain, OPERATOR, &out),
+        Err(Error::Review(_))
+    ));
     // The submitter cannot review.
     assert!(matches!(
         review::decide(&f.domain, DEVELOPER, &out, Decision::Approve, None),
@@ -51,7 +54,10 @@ fn release_needs_both_approvals_by_different_people() {
     ));
     review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None).unwrap();
     // Operator approval alone does not release.
-    assert!(matches!(review::release(&f.domain, OPERATOR, &out), Err(Error::Review(_))));
+    assert!(matches!(
+        review::release(&f.domain, OPERATOR, &out),
+        Err(Error::Review(_))
+    ));
     // A second operator is not a supervisor.
     assert!(matches!(
         review::decide(&f.domain, OPERATOR2, &out, Decision::Approve, None),
@@ -85,14 +91,26 @@ fn an_output_smuggling_an_id_number_is_flagged_and_needs_an_override() {
         review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None),
         Err(Error::Review(_))
     ));
-    review::decide(&f.domain, OPERATOR, &out, Decision::Approve, Some("test of the override path"))
-        .unwrap();
+    review::decide(
+        &f.domain,
+        OPERATOR,
+        &out,
+        Decision::Approve,
+        Some("test of the override path"),
+    )
+    .unwrap();
     assert!(matches!(
         review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None),
         Err(Error::Review(_))
     ));
-    let o = review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, Some("override recorded"))
-        .unwrap();
+    let o = review::decide(
+        &f.domain,
+        SUPERVISOR,
+        &out,
+        Decision::Approve,
+        Some("override recorded"),
+    )
+    .unwrap();
     assert_eq!(o.status, "released");
 }
 
@@ -100,9 +118,21 @@ fn an_output_smuggling_an_id_number_is_flagged_and_needs_an_override() {
 fn a_mobile_number_is_flagged_and_a_rejection_needs_a_reason() {
     let f = Fixture::new();
     let out = staged_text(&f, "call 13812345678");
-    assert_eq!(jobs::output(&f.domain.conn().unwrap(), &out).unwrap().status, "flagged");
+    assert_eq!(
+        jobs::output(&f.domain.conn().unwrap(), &out)
+            .unwrap()
+            .status,
+        "flagged"
+    );
     assert!(review::decide(&f.domain, OPERATOR, &out, Decision::Reject, None).is_err());
-    let o = review::decide(&f.domain, OPERATOR, &out, Decision::Reject, Some("contains a phone number")).unwrap();
+    let o = review::decide(
+        &f.domain,
+        OPERATOR,
+        &out,
+        Decision::Reject,
+        Some("contains a phone number"),
+    )
+    .unwrap();
     assert_eq!(o.status, "rejected");
     assert!(review::release(&f.domain, OPERATOR, &out).is_err());
 }

@@ -1,10 +1,10 @@
 //! Hostile and buggy modules: each ends with a typed error, the host stays healthy, and
 //! nothing of the job is staged.
 
+use sandbox_runtime::Error;
 use sandbox_runtime::jobs::{self, JobReport, Submission};
 use sandbox_runtime::wasm::JobLimits;
-use sandbox_runtime::Error;
-use sandbox_tests::{wat, Fixture, DEVELOPER};
+use sandbox_tests::{DEVELOPER, Fixture, wat};
 
 fn submit(f: &Fixture, module: &[u8], limits: JobLimits) -> sandbox_runtime::Result<JobReport> {
     jobs::submit(
@@ -23,12 +23,18 @@ fn assert_nothing_staged(f: &Fixture, report: &JobReport) {
     assert!(report.outputs.is_empty());
     let conn = f.domain.conn().unwrap();
     let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM outputs WHERE job_id = ?1", [&report.id], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM outputs WHERE job_id = ?1",
+            [&report.id],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(n, 0);
     assert!(!f.domain.layout().staging().join(&report.id).exists());
     let status: String = conn
-        .query_row("SELECT status FROM jobs WHERE id = ?1", [&report.id], |r| r.get(0))
+        .query_row("SELECT status FROM jobs WHERE id = ?1", [&report.id], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(status, "failed");
 }
@@ -55,7 +61,11 @@ fn endless_loop_is_stopped_by_fuel_and_nothing_is_staged() {
     };
     let report = submit(&f, &wat(EMIT_THEN_LOOP), limits).unwrap();
     assert_eq!(report.status, "failed");
-    assert_eq!(report.error_kind.as_deref(), Some("limit:fuel"), "{report:?}");
+    assert_eq!(
+        report.error_kind.as_deref(),
+        Some("limit:fuel"),
+        "{report:?}"
+    );
     assert_nothing_staged(&f, &report);
 }
 
@@ -68,7 +78,11 @@ fn endless_loop_is_stopped_by_the_deadline() {
         ..JobLimits::default()
     };
     let report = submit(&f, &wat(EMIT_THEN_LOOP), limits).unwrap();
-    assert_eq!(report.error_kind.as_deref(), Some("limit:deadline"), "{report:?}");
+    assert_eq!(
+        report.error_kind.as_deref(),
+        Some("limit:deadline"),
+        "{report:?}"
+    );
     assert_nothing_staged(&f, &report);
 }
 
@@ -150,7 +164,10 @@ fn guest_panic_fails_the_job_with_its_message() {
           unreachable))"#);
     let report = submit(&f, &module, JobLimits::default()).unwrap();
     assert_eq!(report.error_kind.as_deref(), Some("guest"));
-    assert!(report.error.as_deref().unwrap().contains("boom"), "{report:?}");
+    assert!(
+        report.error.as_deref().unwrap().contains("boom"),
+        "{report:?}"
+    );
     assert_nothing_staged(&f, &report);
 }
 
@@ -174,8 +191,13 @@ fn memory_bomb_is_refused_by_the_memory_limit() {
     assert_eq!(report.error_kind.as_deref(), Some("guest"), "{report:?}");
     assert_nothing_staged(&f, &report);
     // The host is healthy: a good module still runs afterwards.
-    let ok = wat(r#"(module (memory (export "memory") 1) (func (export "run") (result i32) (i32.const 0)))"#);
-    assert_eq!(submit(&f, &ok, JobLimits::default()).unwrap().status, "succeeded");
+    let ok = wat(
+        r#"(module (memory (export "memory") 1) (func (export "run") (result i32) (i32.const 0)))"#,
+    );
+    assert_eq!(
+        submit(&f, &ok, JobLimits::default()).unwrap().status,
+        "succeeded"
+    );
 }
 
 #[test]
@@ -193,7 +215,11 @@ fn too_many_queries_end_the_job_with_the_limit_named() {
         ..JobLimits::default()
     };
     let report = submit(&f, &module, limits).unwrap();
-    assert_eq!(report.error_kind.as_deref(), Some("limit:queries"), "{report:?}");
+    assert_eq!(
+        report.error_kind.as_deref(),
+        Some("limit:queries"),
+        "{report:?}"
+    );
     assert_eq!(report.queries, 3);
     assert_nothing_staged(&f, &report);
 }
@@ -216,8 +242,17 @@ fn the_example_module_runs_with_params() {
     assert_eq!(report.status, "succeeded", "{report:?}");
     let conn = f.domain.conn().unwrap();
     let sql: String = conn
-        .query_row("SELECT sql FROM queries WHERE job_id = ?1", [&report.id], |r| r.get(0))
+        .query_row(
+            "SELECT sql FROM queries WHERE job_id = ?1",
+            [&report.id],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(sql.contains("age >= 30"), "{sql}");
-    assert!(report.outputs.iter().any(|o| o.name == "income_by_district" && o.kind == "table"));
+    assert!(
+        report
+            .outputs
+            .iter()
+            .any(|o| o.name == "income_by_district" && o.kind == "table")
+    );
 }

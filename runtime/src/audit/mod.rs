@@ -8,7 +8,7 @@
 //! Events are written in the same transaction as the change they record: there is no
 //! state change without its event, and no event without its change.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -134,9 +134,8 @@ pub fn read(conn: &Connection, from: i64, limit: i64) -> Result<Vec<Event>> {
     let mut out = Vec::new();
     for row in rows {
         let (seq, ts, actor, action, subject, details, prev_hash, hash) = row?;
-        let details: Value = serde_json::from_str(&details).map_err(|e| {
-            Error::Verify(format!("event {seq}: details are not JSON: {e}"))
-        })?;
+        let details: Value = serde_json::from_str(&details)
+            .map_err(|e| Error::Verify(format!("event {seq}: details are not JSON: {e}")))?;
         out.push(Event {
             seq,
             ts,
@@ -207,7 +206,9 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
     }
     // The head is also recorded outside the table so that truncating the tail is seen.
     let recorded: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     let events = expected_seq - 1;
     if let Some(recorded) = recorded {

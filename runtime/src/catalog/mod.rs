@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sandbox_policies::{ColumnType, Policy};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::identity::{self, Role};
-use crate::{audit, sha256_hex, store, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, sha256_hex, store};
 
 /// Largest source file accepted, in bytes.
 pub const MAX_SOURCE_BYTES: u64 = 8 << 30;
@@ -120,7 +120,10 @@ type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::e
 fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
     let meta = fs::metadata(path).map_err(|e| input_err(path, e))?;
     if meta.len() > MAX_SOURCE_BYTES {
-        return Err(input_err(path, format!("larger than {MAX_SOURCE_BYTES} bytes")));
+        return Err(input_err(
+            path,
+            format!("larger than {MAX_SOURCE_BYTES} bytes"),
+        ));
     }
     match format_of(path)? {
         Format::Csv => {
@@ -159,7 +162,7 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
                 .with_batch_size(64 * 1024)
                 .build()
                 .map_err(|e| input_err(path, format!("cannot read Parquet: {e}")))?;
-            Ok((schema, Box::new(reader.map(|b| b))))
+            Ok((schema, Box::new(reader)))
         }
     }
 }
@@ -203,7 +206,10 @@ fn write_parquet(
                 if col.is_null(r) {
                     return Err(input_err(
                         source,
-                        format!("row {}: the privacy unit column is empty", rows + r as i64 + 1),
+                        format!(
+                            "row {}: the privacy unit column is empty",
+                            rows + r as i64 + 1
+                        ),
                     ));
                 }
                 *per_unit.entry(col.value(r).to_string()).or_default() += 1;
@@ -230,7 +236,12 @@ fn write_parquet(
 
 /// Registers a dataset (a new one, or a new version of an existing one) from `source`
 /// with the policy text. Only a provider may register.
-pub fn add(domain: &Domain, actor: &str, source: &Path, policy_text: &str) -> Result<DatasetVersion> {
+pub fn add(
+    domain: &Domain,
+    actor: &str,
+    source: &Path,
+    policy_text: &str,
+) -> Result<DatasetVersion> {
     let mut conn = domain.conn()?;
     identity::require(&conn, actor, Role::Provider)?;
     let policy = Policy::from_toml_str(policy_text)?;
@@ -244,7 +255,10 @@ pub fn add(domain: &Domain, actor: &str, source: &Path, policy_text: &str) -> Re
     policy.validate_against(&view)?;
 
     let name = policy.dataset.name.clone();
-    let tmp = domain.layout().domain().join(format!(".ingest-{}", crate::new_id("tmp")));
+    let tmp = domain
+        .layout()
+        .domain()
+        .join(format!(".ingest-{}", crate::new_id("tmp")));
     fs::create_dir_all(&tmp)?;
     let outcome = (|| {
         let written = write_parquet(
@@ -332,7 +346,12 @@ pub fn add(domain: &Domain, actor: &str, source: &Path, policy_text: &str) -> Re
     }
 }
 
-fn get_version(conn: &Connection, domain: &Domain, name: &str, version: i64) -> Result<DatasetVersion> {
+fn get_version(
+    conn: &Connection,
+    domain: &Domain,
+    name: &str,
+    version: i64,
+) -> Result<DatasetVersion> {
     let row = conn
         .query_row(
             "SELECT policy_toml, schema_json, row_count, max_unit_rows, content_sha256,

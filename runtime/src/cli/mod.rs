@@ -11,14 +11,19 @@ use crate::identity::{self, Role};
 use crate::jobs::{self, Submission};
 use crate::review::{self, Decision};
 use crate::wasm::JobLimits;
-use crate::{audit, catalog, mediate, privacy, scenarios, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, catalog, mediate, privacy, scenarios};
 
 /// Sandbox: public data analysed without leaving its domain.
 #[derive(Debug, Parser)]
 #[command(name = "sandbox", version, about)]
 pub struct Cli {
     /// Data directory.
-    #[arg(long, global = true, env = "SANDBOX_DATA_DIR", default_value = "sandbox-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOX_DATA_DIR",
+        default_value = "sandbox-data"
+    )]
     pub data_dir: PathBuf,
     /// Principal to act as.
     #[arg(long = "as", global = true, env = "SANDBOX_AS")]
@@ -316,7 +321,11 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                     .map(|v| {
                         format!(
                             "{:<20} v{} {:>9} rows  {}  ({})",
-                            v.name, v.version, v.row_count, v.policy.dataset.summary, v.policy.dataset.provider
+                            v.name,
+                            v.version,
+                            v.row_count,
+                            v.policy.dataset.summary,
+                            v.policy.dataset.provider
                         )
                     })
                     .collect::<Vec<_>>()
@@ -328,27 +337,41 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             print(cli.json, &v, || {
                 let mut s = format!(
                     "{} v{} — {}\nprovider: {}\nrows: {}  obtained: {}\ncolumns:\n",
-                    v.name, v.version, v.policy.dataset.summary, v.policy.dataset.provider, v.row_count, v.obtained_at
+                    v.name,
+                    v.version,
+                    v.policy.dataset.summary,
+                    v.policy.dataset.provider,
+                    v.row_count,
+                    v.obtained_at
                 );
                 for c in &v.policy.columns {
-                    s.push_str(&format!("  {:<16} level {}  {}\n", c.name, c.level, c.access));
+                    s.push_str(&format!(
+                        "  {:<16} level {}  {}\n",
+                        c.name, c.level, c.access
+                    ));
                 }
                 s
             })
         }
         Command::Scenario(ScenarioCmd::Apply { file }) => {
             let r = scenarios::apply(domain, actor(cli)?, &read_text(file)?)?;
-            print(cli.json, &r, || format!("scenario {} `{}` is pending", r.id, r.spec.name))
+            print(cli.json, &r, || {
+                format!("scenario {} `{}` is pending", r.id, r.spec.name)
+            })
         }
         Command::Scenario(ScenarioCmd::Approve { scenario, reason }) => {
             let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
             let r = scenarios::decide(domain, actor(cli)?, id, true, reason.as_deref())?;
-            print(cli.json, &r, || format!("scenario {} `{}` approved", r.id, r.spec.name))
+            print(cli.json, &r, || {
+                format!("scenario {} `{}` approved", r.id, r.spec.name)
+            })
         }
         Command::Scenario(ScenarioCmd::Reject { scenario, reason }) => {
             let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
             let r = scenarios::decide(domain, actor(cli)?, id, false, Some(reason))?;
-            print(cli.json, &r, || format!("scenario {} `{}` rejected", r.id, r.spec.name))
+            print(cli.json, &r, || {
+                format!("scenario {} `{}` rejected", r.id, r.spec.name)
+            })
         }
         Command::Scenario(ScenarioCmd::List) => {
             let list = scenarios::list(&domain.conn()?)?;
@@ -400,7 +423,10 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                     s.push_str(&format!(": {e}"));
                 }
                 for o in &report.outputs {
-                    s.push_str(&format!("\n  output {} `{}` ({}) {}", o.id, o.name, o.kind, o.status));
+                    s.push_str(&format!(
+                        "\n  output {} `{}` ({}) {}",
+                        o.id, o.name, o.kind, o.status
+                    ));
                 }
                 s
             })
@@ -409,13 +435,24 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let list = jobs::all_outputs(&domain.conn()?)?;
             print(cli.json, &list, || {
                 list.iter()
-                    .map(|o| format!("{}  {:<24} {:<6} {:<18} job {}", o.id, o.name, o.kind, o.status, o.job_id))
+                    .map(|o| {
+                        format!(
+                            "{}  {:<24} {:<6} {:<18} job {}",
+                            o.id, o.name, o.kind, o.status, o.job_id
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
         }
         Command::Output(OutputCmd::Approve { id, reason }) => {
-            let o = review::decide(domain, actor(cli)?, id, Decision::Approve, reason.as_deref())?;
+            let o = review::decide(
+                domain,
+                actor(cli)?,
+                id,
+                Decision::Approve,
+                reason.as_deref(),
+            )?;
             print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
         }
         Command::Output(OutputCmd::Reject { id, reason }) => {
@@ -445,9 +482,18 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Query(QueryCmd::Check { scenario, sql }) => {
             let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
             let accepted = mediate::check(domain, id, sql)?;
-            print(cli.json, &serde_json::json!({"accepted": true, "dataset": accepted.dataset, "group_keys": accepted.group_keys}), || {
-                format!("accepted: {} aggregate(s) over `{}`, grouped by {:?}", accepted.requested.len(), accepted.dataset, accepted.group_keys)
-            })
+            print(
+                cli.json,
+                &serde_json::json!({"accepted": true, "dataset": accepted.dataset, "group_keys": accepted.group_keys}),
+                || {
+                    format!(
+                        "accepted: {} aggregate(s) over `{}`, grouped by {:?}",
+                        accepted.requested.len(),
+                        accepted.dataset,
+                        accepted.group_keys
+                    )
+                },
+            )
         }
         Command::Budget(BudgetCmd::Show { scenario }) => {
             let conn = domain.conn()?;
@@ -464,14 +510,21 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         }
         Command::Audit(AuditCmd::Verify) => {
             let v = audit::verify(&domain.conn()?)?;
-            print(cli.json, &v, || format!("audit log verified: {} events, head {}", v.events, v.head))
+            print(cli.json, &v, || {
+                format!("audit log verified: {} events, head {}", v.events, v.head)
+            })
         }
         Command::Audit(AuditCmd::Log { from, limit }) => {
             let events = audit::read(&domain.conn()?, *from, *limit)?;
             print(cli.json, &events, || {
                 events
                     .iter()
-                    .map(|e| format!("{:>6} {} {:<20} {:<22} {}", e.seq, e.ts, e.actor, e.action, e.subject))
+                    .map(|e| {
+                        format!(
+                            "{:>6} {} {:<20} {:<22} {}",
+                            e.seq, e.ts, e.actor, e.action, e.subject
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })

@@ -25,11 +25,42 @@ use super::refusal::{Refusal, Rule};
 
 /// Scalar functions a module may use in filters and post-processing.
 pub const SCALAR_ALLOW_LIST: &[&str] = &[
-    "abs", "ceil", "floor", "round", "trunc", "sqrt", "power", "pow", "ln", "log", "log10",
-    "log2", "exp", "signum", "coalesce", "nullif", "greatest", "least", "lower", "upper",
-    "length", "char_length", "character_length", "substr", "substring", "left", "right",
-    "trim", "btrim", "ltrim", "rtrim", "concat", "date_part", "date_trunc", "to_date",
-    "starts_with", "ends_with",
+    "abs",
+    "ceil",
+    "floor",
+    "round",
+    "trunc",
+    "sqrt",
+    "power",
+    "pow",
+    "ln",
+    "log",
+    "log10",
+    "log2",
+    "exp",
+    "signum",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "lower",
+    "upper",
+    "length",
+    "char_length",
+    "character_length",
+    "substr",
+    "substring",
+    "left",
+    "right",
+    "trim",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "concat",
+    "date_part",
+    "date_trunc",
+    "starts_with",
+    "ends_with",
 ];
 
 /// One statistic the module asked for.
@@ -142,6 +173,12 @@ fn find_aggregate<'a>(
                 ),
             ),
         }),
+        LogicalPlan::Distinct(d) if matches!(d.input().as_ref(), LogicalPlan::Union(_)) => {
+            Err(Refusal::new(
+                Rule::PlanNotAllowed,
+                "UNION and other set operations are not allowed",
+            ))
+        }
         LogicalPlan::Distinct(_) => Err(Refusal::new(
             Rule::RowLevelOutput,
             "SELECT DISTINCT releases values from the data row by row",
@@ -158,10 +195,9 @@ fn find_aggregate<'a>(
             Rule::PlanNotAllowed,
             "UNION and other set operations are not allowed",
         )),
-        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => Err(Refusal::new(
-            Rule::NoDataset,
-            "the query reads no dataset",
-        )),
+        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
+            Err(Refusal::new(Rule::NoDataset, "the query reads no dataset"))
+        }
         LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => Err(Refusal::new(
             Rule::NotAQuery,
             "EXPLAIN is not available to modules",
@@ -206,6 +242,25 @@ fn check_expr(e: &Expr, mut uses: Option<&mut BTreeSet<String>>) -> Result<(), R
                     uses.insert(c.name.clone());
                 }
                 Ok(())
+            }
+            // Over raw rows, an expression that can fail (a cast of text, a division by
+            // zero) would make the query's success depend on the data: a side channel.
+            Expr::Cast(_) if uses.is_some() => Err(Refusal::new(
+                Rule::ExpressionNotAllowed,
+                "CAST over raw rows can fail on the data; use TRY_CAST",
+            )),
+            Expr::BinaryExpr(b)
+                if uses.is_some()
+                    && matches!(
+                        b.op,
+                        datafusion::logical_expr::Operator::Divide
+                            | datafusion::logical_expr::Operator::Modulo
+                    ) =>
+            {
+                Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    "division over raw rows can fail on the data",
+                ))
             }
             Expr::Alias(_)
             | Expr::Literal(..)
@@ -408,16 +463,15 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
                 ));
             }
         };
-        if let Some(column) = r.column() {
-            if matches!(r, Requested::Sum(_) | Requested::Avg(_))
-                && policy.column(column).and_then(|c| c.bounds()).is_none()
-            {
-                return Err(Refusal::column(
-                    Rule::ColumnAccess,
-                    column,
-                    "has no bounds: its sensitivity is unbounded",
-                ));
-            }
+        if let Some(column) = r.column()
+            && matches!(r, Requested::Sum(_) | Requested::Avg(_))
+            && policy.column(column).and_then(|c| c.bounds()).is_none()
+        {
+            return Err(Refusal::column(
+                Rule::ColumnAccess,
+                column,
+                "has no bounds: its sensitivity is unbounded",
+            ));
         }
         requested.push(r);
     }
@@ -467,10 +521,9 @@ fn walk_input(plan: &LogicalPlan, filters: &mut Vec<Expr>) -> Result<String, Ref
             Rule::PlanNotAllowed,
             "window functions over raw rows are not allowed",
         )),
-        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => Err(Refusal::new(
-            Rule::NoDataset,
-            "the query reads no dataset",
-        )),
+        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
+            Err(Refusal::new(Rule::NoDataset, "the query reads no dataset"))
+        }
         other => Err(Refusal::new(
             Rule::PlanNotAllowed,
             format!("`{}` is not allowed under an aggregate", node_name(other)),

@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::Column;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::datasource::{provider_as_source, MemTable};
+use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{
-    cast, col, lit, when, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder,
+    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, cast, col, lit, when,
 };
 use datafusion::prelude::SessionContext;
 use sandbox_policies::Policy;
@@ -129,8 +129,8 @@ pub fn dataset_table(
     let schema = Arc::new(Schema::new(fields));
     let path = version.data_file();
     let url = ListingTableUrl::parse(path.to_string_lossy())?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet");
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);
@@ -174,26 +174,24 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
         scan,
     } = input;
     let policy = &version.policy;
-    let mut b = LogicalPlanBuilder::scan(
-        accepted.dataset.clone(),
-        provider_as_source(scan),
-        None,
-    )?;
+    let mut b = LogicalPlanBuilder::scan(accepted.dataset.clone(), provider_as_source(scan), None)?;
     for f in &accepted.filters {
         b = b.filter(unqualify(f)?)?;
     }
-    if let Some(unit) = &policy.dataset.privacy_unit {
-        if version.max_unit_rows > stats.k {
-            // Contribution bounding: keep at most k rows of each unit, chosen at random.
-            let rn = datafusion::functions_window::expr_fn::row_number()
-                .partition_by(vec![col(Column::new_unqualified(unit.clone()))])
-                .order_by(vec![datafusion::functions::expr_fn::random().sort(true, false)])
-                .build()?
-                .alias("__sandbox_rn");
-            b = b
-                .window(vec![rn])?
-                .filter(col("__sandbox_rn").lt_eq(lit(stats.k)))?;
-        }
+    if let Some(unit) = &policy.dataset.privacy_unit
+        && version.max_unit_rows > stats.k
+    {
+        // Contribution bounding: keep at most k rows of each unit, chosen at random.
+        let rn = datafusion::functions_window::expr_fn::row_number()
+            .partition_by(vec![col(Column::new_unqualified(unit.clone()))])
+            .order_by(vec![
+                datafusion::functions::expr_fn::random().sort(true, false),
+            ])
+            .build()?
+            .alias("__sandbox_rn");
+        b = b
+            .window(vec![rn])?
+            .filter(col("__sandbox_rn").lt_eq(lit(stats.k)))?;
     }
     let groups: Vec<Expr> = accepted
         .group_keys
@@ -216,7 +214,10 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
                     lower,
                     upper,
                 } => {
-                    let x = cast(col(Column::new_unqualified(column.clone())), DataType::Float64);
+                    let x = cast(
+                        col(Column::new_unqualified(column.clone())),
+                        DataType::Float64,
+                    );
                     let clamped = when(x.clone().lt(lit(*lower)), lit(*lower))
                         .when(x.clone().gt(lit(*upper)), lit(*upper))
                         .otherwise(x)?;
@@ -281,9 +282,7 @@ pub fn public_cells(accepted: &Accepted, policy: &Policy) -> Result<Vec<Vec<Opti
             }
         }
         if next.len() > MAX_CELLS {
-            return Err(Error::Internal(format!(
-                "more than {MAX_CELLS} cells"
-            )));
+            return Err(Error::Internal(format!("more than {MAX_CELLS} cells")));
         }
         grid = next;
     }
@@ -329,8 +328,7 @@ pub fn add_noise(
             }
             Stat::Sum { lower, upper, .. } => {
                 let c = lower.abs().max(upper.abs());
-                let (out, report) =
-                    privacy::laplace_reals(&column, plan.k as f64 * c, eps_each)?;
+                let (out, report) = privacy::laplace_reals(&column, plan.k as f64 * c, eps_each)?;
                 noisy.push(out);
                 reports.push(report);
             }
@@ -350,7 +348,10 @@ pub fn add_noise(
             [j] if matches!(plan.stats[*j], Stat::Count(_)) => {
                 fields.push(Field::new(name, DataType::Int64, false));
                 arrays.push(Arc::new(Int64Array::from(
-                    noisy[*j].iter().map(|v| v.max(0.0) as i64).collect::<Vec<_>>(),
+                    noisy[*j]
+                        .iter()
+                        .map(|v| v.max(0.0) as i64)
+                        .collect::<Vec<_>>(),
                 )));
             }
             [j] => {
@@ -391,7 +392,8 @@ pub async fn post_process(
 ) -> Result<Vec<RecordBatch>> {
     let aggregate_schema = find_aggregate_schema(original)?;
     let mem = MemTable::try_new(noisy.schema(), vec![vec![noisy]])?;
-    let scan = LogicalPlanBuilder::scan("__sandbox_answer", provider_as_source(Arc::new(mem)), None)?;
+    let scan =
+        LogicalPlanBuilder::scan("__sandbox_answer", provider_as_source(Arc::new(mem)), None)?;
     let exprs: Vec<Expr> = aggregate_schema
         .iter()
         .enumerate()

@@ -18,7 +18,7 @@ use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 use sandbox_policies::{Mode, Policy};
 use serde::Serialize;
 use serde_json::json;
@@ -27,10 +27,10 @@ pub use execute::NoisyAnswer;
 pub use refusal::{Refusal, Rule};
 
 use crate::catalog::{self, DatasetVersion};
-use crate::privacy::ledger::{self, Balance, Charge};
 use crate::privacy::NoiseReport;
+use crate::privacy::ledger::{self, Balance, Charge};
 use crate::scenarios::{self, ScenarioRecord};
-use crate::{audit, store, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, store};
 
 /// Longest SQL text accepted.
 pub const MAX_SQL_BYTES: usize = 64 * 1024;
@@ -122,21 +122,31 @@ fn record_refusal(
 fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
-    if let DataFusionError::SchemaError(err, _) = e.find_root() {
-        if let datafusion::common::SchemaError::FieldNotFound { field, .. } = err.as_ref() {
-            return Refusal::column(
-                Rule::UnknownColumn,
-                field.name.clone(),
-                "no such column in this scenario",
-            );
-        }
+    if let DataFusionError::SchemaError(err, _) = e.find_root()
+        && let datafusion::common::SchemaError::FieldNotFound { field, .. } = err.as_ref()
+    {
+        return Refusal::column(
+            Rule::UnknownColumn,
+            field.name.clone(),
+            "no such column in this scenario",
+        );
     }
     if lower.contains("not found") && lower.contains("table") {
-        return Refusal::new(Rule::UnknownTable, format!("{text} (the scenario has: {})", {
-            let mut names: Vec<&String> = scope.versions.keys().collect();
-            names.sort();
-            names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        }));
+        return Refusal::new(
+            Rule::UnknownTable,
+            format!("{text} (the scenario has: {})", {
+                let mut names: Vec<&String> = scope.versions.keys().collect();
+                names.sort();
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        );
+    }
+    if lower.contains("single sql statement") || lower.contains("one statement") {
+        return Refusal::new(Rule::Syntax, "send one SQL statement per query");
     }
     if lower.contains("ddl not supported")
         || lower.contains("dml not supported")
@@ -148,7 +158,7 @@ fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
     match e.find_root() {
         DataFusionError::SQL(..) => Refusal::new(Rule::Syntax, text),
         DataFusionError::NotImplemented(_) => Refusal::new(Rule::NotAQuery, text),
-        _ => Refusal::new(Rule::Syntax, text),
+        _ => Refusal::new(Rule::InvalidQuery, text),
     }
 }
 
@@ -208,7 +218,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     if req.sql.len() > MAX_SQL_BYTES {
         return refuse(
             &mut conn,
-            Refusal::new(Rule::Syntax, format!("SQL longer than {MAX_SQL_BYTES} bytes")),
+            Refusal::new(
+                Rule::Syntax,
+                format!("SQL longer than {MAX_SQL_BYTES} bytes"),
+            ),
         );
     }
     let prepared = prepare(domain, &conn, req.scenario_id)?;
@@ -219,7 +232,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     if prepared.record.spec.mode != Mode::Dp {
         return refuse(
             &mut conn,
-            Refusal::new(Rule::Scenario, "threshold mode is not available in this mediator"),
+            Refusal::new(
+                Rule::Scenario,
+                "threshold mode is not available in this mediator",
+            ),
         );
     }
     let budget = &prepared.record.spec.budget;
@@ -261,7 +277,11 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
     let policy = &version.policy;
     for g in &accepted.group_keys {
-        if policy.column(g).and_then(|c| c.categories.as_ref()).is_none() {
+        if policy
+            .column(g)
+            .and_then(|c| c.categories.as_ref())
+            .is_none()
+        {
             return refuse(
                 &mut conn,
                 Refusal::column(
@@ -340,9 +360,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .batch
         .clone()
         .ok_or_else(|| Error::Internal("noisy answer without a table".into()))?;
-    let batches = domain
-        .runtime()
-        .block_on(execute::post_process(&prepared.ctx, &plan, batch, n_groups))?;
+    let batches =
+        domain
+            .runtime()
+            .block_on(execute::post_process(&prepared.ctx, &plan, batch, n_groups))?;
     let out_schema = match batches.first() {
         Some(b) => b.schema(),
         None => Arc::new(plan.schema().as_arrow().clone()),

@@ -11,6 +11,8 @@ use serde::Serialize;
 pub enum Rule {
     /// Not valid SQL, or more than one statement.
     Syntax,
+    /// Valid SQL that does not plan: types that do not fit, wrong arguments.
+    InvalidQuery,
     /// DDL, DML, COPY, SET, EXPLAIN and other statements that are not a query.
     NotAQuery,
     /// The query would return rows of a dataset rather than aggregates.
@@ -42,6 +44,7 @@ impl Rule {
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Syntax => "syntax",
+            Rule::InvalidQuery => "invalid_query",
             Rule::NotAQuery => "not_a_query",
             Rule::RowLevelOutput => "row_level_output",
             Rule::ColumnAccess => "column_access",

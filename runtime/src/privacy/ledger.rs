@@ -5,11 +5,11 @@
 //! serialized on the budget and a crash can lose an answer, never a charge. The running
 //! total has a `CHECK` that it never exceeds the scenario's budget.
 
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{audit, store, Error, Result};
+use crate::{Error, Result, audit, store};
 
 /// Tolerance for float comparison of budgets.
 const EPS_TOLERANCE: f64 = 1e-9;
@@ -93,7 +93,8 @@ pub fn charge(conn: &mut Connection, c: &Charge<'_>) -> Result<Balance> {
     let before = balance(&tx, c.scenario_id)?;
     let now = store::now();
     let over_eps = before.epsilon_spent + c.epsilon > before.epsilon_total * (1.0 + EPS_TOLERANCE);
-    let over_delta = before.delta_spent + c.delta > before.delta_total * (1.0 + EPS_TOLERANCE) + 1e-15;
+    let over_delta =
+        before.delta_spent + c.delta > before.delta_total * (1.0 + EPS_TOLERANCE) + 1e-15;
     if over_eps || over_delta {
         let message = format!(
             "query needs ε={:.4} δ={:e}; scenario has ε={:.4} of {:.4} and δ={:e} of {:e} left",

@@ -119,11 +119,18 @@ mod tests {
         let n = 20_000;
         let (noisy, r) = laplace_counts(&vec![0; n], 1, 0.1).unwrap();
         let mean = noisy.iter().sum::<i64>() as f64 / n as f64;
-        let var = noisy.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+        let var = noisy
+            .iter()
+            .map(|&x| (x as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n as f64;
         let expected = 2.0 * r.scale * r.scale;
         // Standard error of the mean is sqrt(var / n) ≈ 0.1; allow 5 of them.
         assert!(mean.abs() < 0.5, "mean {mean}");
-        assert!((var / expected - 1.0).abs() < 0.1, "var {var} vs {expected}");
+        assert!(
+            (var / expected - 1.0).abs() < 0.1,
+            "var {var} vs {expected}"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use regex::Regex;
 use serde::Serialize;
 
-use crate::wasm::{OutputKind, StagedOutput};
 use crate::Result;
+use crate::wasm::{OutputKind, StagedOutput};
 
 /// Most rows a table output may have.
 pub const MAX_TABLE_ROWS: usize = 10_000;
@@ -49,9 +49,8 @@ impl CheckReport {
     }
 }
 
-static RESIDENT_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b\d{17}[\dXx]\b").unwrap_or_else(|_| unreachable_regex())
-});
+static RESIDENT_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{17}[\dXx]\b").unwrap_or_else(|_| unreachable_regex()));
 static MOBILE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b1[3-9]\d{9}\b").unwrap_or_else(|_| unreachable_regex()));
 

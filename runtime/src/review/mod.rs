@@ -11,13 +11,13 @@ pub mod checks;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::identity::{self, Role};
 use crate::jobs::{self, OutputRecord};
-use crate::{audit, catalog, keys, scenarios, sha256_hex, store, Domain, Error, Result};
+use crate::{Domain, Error, Result, audit, catalog, keys, scenarios, sha256_hex, store};
 
 /// Manifest file name inside a product folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -67,7 +67,9 @@ pub fn decide(
     let output = jobs::output(&tx, output_id)?;
     let submitter = submitter_of(&tx, &output.job_id)?;
     if submitter == actor {
-        return Err(Error::Forbidden("nobody reviews their own job's output".into()));
+        return Err(Error::Forbidden(
+            "nobody reviews their own job's output".into(),
+        ));
     }
     let expected = match tier {
         "operator" => ["checked", "flagged"].contains(&output.status.as_str()),
@@ -198,10 +200,14 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         ));
     };
     if operator.reviewer == supervisor.reviewer {
-        return Err(Error::Forbidden("the two approvals must come from different people".into()));
+        return Err(Error::Forbidden(
+            "the two approvals must come from different people".into(),
+        ));
     }
     if operator.reviewer == submitter || supervisor.reviewer == submitter {
-        return Err(Error::Forbidden("the submitter cannot approve their own output".into()));
+        return Err(Error::Forbidden(
+            "the submitter cannot approve their own output".into(),
+        ));
     }
     if output_flagged(&output) && (operator.reason.is_none() || supervisor.reason.is_none()) {
         return Err(Error::Review(
@@ -287,7 +293,10 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
     let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
     let signature = keys::sign(domain.layout(), &manifest_bytes)?;
     let final_dir = domain.layout().products().join(&product_id);
-    let tmp = domain.layout().products().join(format!(".{product_id}.tmp"));
+    let tmp = domain
+        .layout()
+        .products()
+        .join(format!(".{product_id}.tmp"));
     fs::create_dir_all(&tmp)?;
     let result = (|| {
         fs::copy(
@@ -321,7 +330,13 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         tx.execute(
             "INSERT INTO products (id, output_id, manifest_sha256, released_by, released_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![product_id, output_id, sha256_hex(&manifest_bytes), actor, released_at],
+            params![
+                product_id,
+                output_id,
+                sha256_hex(&manifest_bytes),
+                actor,
+                released_at
+            ],
         )?;
         audit::append(
             &tx,
@@ -378,7 +393,10 @@ pub fn products(domain: &Domain) -> Result<Vec<Product>> {
 
 /// Verifies a product folder: the manifest's signature against the public key it names
 /// (and, when given, the domain's key), and every file's hash.
-pub fn verify_product(dir: &Path, expected_key: Option<&ed25519_dalek::VerifyingKey>) -> Result<Value> {
+pub fn verify_product(
+    dir: &Path,
+    expected_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<Value> {
     let manifest_bytes = fs::read(dir.join(MANIFEST))
         .map_err(|e| Error::Verify(format!("{}: {e}", dir.join(MANIFEST).display())))?;
     let signature = fs::read_to_string(dir.join(SIGNATURE))
@@ -394,10 +412,12 @@ pub fn verify_product(dir: &Path, expected_key: Option<&ed25519_dalek::Verifying
         .ok_or_else(|| Error::Verify("manifest public key is not 32 hex bytes".into()))?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
         .map_err(|e| Error::Verify(format!("manifest public key: {e}")))?;
-    if let Some(expected) = expected_key {
-        if expected != &key {
-            return Err(Error::Verify("manifest is signed by another domain's key".into()));
-        }
+    if let Some(expected) = expected_key
+        && expected != &key
+    {
+        return Err(Error::Verify(
+            "manifest is signed by another domain's key".into(),
+        ));
     }
     keys::verify(&key, &manifest_bytes, &signature)?;
     let files = manifest["files"]
@@ -408,12 +428,15 @@ pub fn verify_product(dir: &Path, expected_key: Option<&ed25519_dalek::Verifying
             .as_str()
             .ok_or_else(|| Error::Verify("file without a name".into()))?;
         if name.contains('/') || name.contains("..") {
-            return Err(Error::Verify(format!("file name `{name}` is not a plain name")));
+            return Err(Error::Verify(format!(
+                "file name `{name}` is not a plain name"
+            )));
         }
-        let bytes = fs::read(dir.join(name))
-            .map_err(|e| Error::Verify(format!("{name}: {e}")))?;
+        let bytes = fs::read(dir.join(name)).map_err(|e| Error::Verify(format!("{name}: {e}")))?;
         if Some(sha256_hex(&bytes).as_str()) != f["sha256"].as_str() {
-            return Err(Error::Verify(format!("{name}: content does not match the manifest")));
+            return Err(Error::Verify(format!(
+                "{name}: content does not match the manifest"
+            )));
         }
     }
     Ok(manifest)

@@ -128,7 +128,13 @@ impl HostState {
             .map(|l| l.text.as_str())
     }
 
-    fn error_response(&mut self, status: Status, kind: &str, rule: Option<&str>, message: &str) -> i32 {
+    fn error_response(
+        &mut self,
+        status: Status,
+        kind: &str,
+        rule: Option<&str>,
+        message: &str,
+    ) -> i32 {
         let body = json!({"kind": kind, "rule": rule, "message": message});
         self.response = Some(body.to_string().into_bytes());
         status as i32
@@ -190,13 +196,17 @@ fn valid_output_name(name: &str) -> bool {
 
 /// Defines the `sandbox` namespace.
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap("sandbox", "response_len", |caller: Caller<'_, HostState>| -> i32 {
-        caller
-            .data()
-            .response
-            .as_ref()
-            .map_or(0, |r| i32::try_from(r.len()).unwrap_or(i32::MAX))
-    })?;
+    linker.func_wrap(
+        "sandbox",
+        "response_len",
+        |caller: Caller<'_, HostState>| -> i32 {
+            caller
+                .data()
+                .response
+                .as_ref()
+                .map_or(0, |r| i32::try_from(r.len()).unwrap_or(i32::MAX))
+        },
+    )?;
 
     linker.func_wrap(
         "sandbox",
@@ -233,7 +243,10 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "query",
         |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
             let Some(bytes) = guest_bytes(&mut caller, ptr, len) else {
-                return Ok(invalid(&mut caller, "query: pointer or length out of bounds"));
+                return Ok(invalid(
+                    &mut caller,
+                    "query: pointer or length out of bounds",
+                ));
             };
             let Ok(sql) = String::from_utf8(bytes) else {
                 return Ok(invalid(&mut caller, "query: SQL is not UTF-8"));
@@ -262,7 +275,12 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         state.response = Some(bytes);
                         Status::Ok as i32
                     }
-                    Err(_) => state.error_response(Status::Internal, "internal", None, "could not encode the answer"),
+                    Err(_) => state.error_response(
+                        Status::Internal,
+                        "internal",
+                        None,
+                        "could not encode the answer",
+                    ),
                 },
                 Err(Error::Refused(r)) => state.error_response(
                     Status::Refused,
@@ -270,13 +288,21 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     Some(r.rule.as_str()),
                     &r.to_string(),
                 ),
-                Err(Error::Budget { message }) => {
-                    state.error_response(Status::Budget, "budget", Some("budget_exhausted"), &message)
-                }
+                Err(Error::Budget { message }) => state.error_response(
+                    Status::Budget,
+                    "budget",
+                    Some("budget_exhausted"),
+                    &message,
+                ),
                 Err(e) => {
                     tracing::warn!(job = %job.job_id, error = %e, "query failed inside the host");
                     // The detail stays in the domain: an engine message could quote data.
-                    state.error_response(Status::Internal, "internal", None, "the query failed inside the host")
+                    state.error_response(
+                        Status::Internal,
+                        "internal",
+                        None,
+                        "the query failed inside the host",
+                    )
                 }
             })
         },
@@ -298,35 +324,56 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 _ => return Ok(invalid(&mut caller, "emit: unknown output kind")),
             };
             let Some(name) = guest_bytes(&mut caller, name_ptr, name_len) else {
-                return Ok(invalid(&mut caller, "emit: name pointer or length out of bounds"));
+                return Ok(invalid(
+                    &mut caller,
+                    "emit: name pointer or length out of bounds",
+                ));
             };
             let Ok(name) = String::from_utf8(name) else {
                 return Ok(invalid(&mut caller, "emit: name is not UTF-8"));
             };
             if !valid_output_name(&name) {
-                return Ok(invalid(&mut caller, "emit: name must be 1-64 characters of [a-z0-9_-]"));
+                return Ok(invalid(
+                    &mut caller,
+                    "emit: name must be 1-64 characters of [a-z0-9_-]",
+                ));
             }
             {
                 let state = caller.data_mut();
                 let max_one = state.limits.max_output_bytes;
                 if u32::try_from(data_len).is_ok_and(|l| l as usize > max_one) {
-                    return Err(fatal(state, "output_bytes", format!("output `{name}` is larger than {max_one} bytes")));
+                    return Err(fatal(
+                        state,
+                        "output_bytes",
+                        format!("output `{name}` is larger than {max_one} bytes"),
+                    ));
                 }
                 if state.outputs.len() as u32 >= state.limits.max_outputs {
                     let max = state.limits.max_outputs;
                     return Err(fatal(state, "outputs", format!("more than {max} outputs")));
                 }
                 if state.outputs.iter().any(|o| o.name == name) {
-                    return Ok(state.error_response(Status::InvalidArgument, "invalid", None, "emit: an output of that name exists"));
+                    return Ok(state.error_response(
+                        Status::InvalidArgument,
+                        "invalid",
+                        None,
+                        "emit: an output of that name exists",
+                    ));
                 }
             }
             let Some(data) = guest_bytes(&mut caller, data_ptr, data_len) else {
-                return Ok(invalid(&mut caller, "emit: data pointer or length out of bounds"));
+                return Ok(invalid(
+                    &mut caller,
+                    "emit: data pointer or length out of bounds",
+                ));
             };
             match kind {
                 OutputKind::Table => {
                     if let Err(e) = decode_ipc(&data) {
-                        return Ok(invalid(&mut caller, &format!("emit: not an Arrow IPC stream: {e}")));
+                        return Ok(invalid(
+                            &mut caller,
+                            &format!("emit: not an Arrow IPC stream: {e}"),
+                        ));
                     }
                 }
                 OutputKind::Text => {
@@ -339,10 +386,18 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let total = state.output_bytes + data.len();
             if total > state.limits.max_total_output_bytes {
                 let max = state.limits.max_total_output_bytes;
-                return Err(fatal(state, "output_bytes", format!("outputs total more than {max} bytes")));
+                return Err(fatal(
+                    state,
+                    "output_bytes",
+                    format!("outputs total more than {max} bytes"),
+                ));
             }
             state.output_bytes = total;
-            state.outputs.push(StagedOutput { name, kind, bytes: data });
+            state.outputs.push(StagedOutput {
+                name,
+                kind,
+                bytes: data,
+            });
             Ok(Status::Ok as i32)
         },
     )?;
@@ -350,7 +405,11 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "sandbox",
         "log",
-        |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, HostState>,
+         level: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
             if !(0..=4).contains(&level) {
                 return Ok(invalid(&mut caller, "log: level must be 0..=4"));
             }
@@ -362,7 +421,11 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             state.log_bytes += text.len();
             if state.log_bytes > state.limits.max_log_bytes {
                 let max = state.limits.max_log_bytes;
-                return Err(fatal(state, "log_bytes", format!("more than {max} bytes of log")));
+                return Err(fatal(
+                    state,
+                    "log_bytes",
+                    format!("more than {max} bytes of log"),
+                ));
             }
             state.logs.push(LogLine { level, text });
             Ok(Status::Ok as i32)

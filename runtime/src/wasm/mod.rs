@@ -13,15 +13,18 @@ mod abi;
 mod validate;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use wasmtime::{
     Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
 };
 
-pub use abi::{decode_ipc as decode_ipc_public, encode_ipc, HostState, JobContext, LogLine, OutputKind, StagedOutput, Status};
-pub use validate::{validate, MAX_MODULE_BYTES};
+pub use abi::{
+    HostState, JobContext, LogLine, OutputKind, StagedOutput, Status,
+    decode_ipc as decode_ipc_public, encode_ipc,
+};
+pub use validate::{MAX_MODULE_BYTES, validate};
 
 use crate::{Error, Result};
 
@@ -74,7 +77,18 @@ pub struct Host {
     cache: Mutex<HashMap<String, InstancePre<HostState>>>,
 }
 
+static SHARED: OnceLock<Arc<Host>> = OnceLock::new();
+
 impl Host {
+    /// The process's one host: one Engine, one Linker, one module cache.
+    pub fn shared() -> Result<Arc<Host>> {
+        if let Some(h) = SHARED.get() {
+            return Ok(h.clone());
+        }
+        let host = Arc::new(Host::new()?);
+        Ok(SHARED.get_or_init(|| host).clone())
+    }
+
     /// Builds the engine (fuel and epoch interruption on; threads, GC and other proposals
     /// a module does not need off) and the linker with the `sandbox` imports.
     pub fn new() -> Result<Host> {

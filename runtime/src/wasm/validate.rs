@@ -8,7 +8,14 @@ use crate::{Error, Result};
 pub const MAX_MODULE_BYTES: usize = 16 << 20;
 
 /// Imports a module may declare: the `sandbox` namespace only.
-pub const ALLOWED_IMPORTS: &[&str] = &["response_len", "response_read", "query", "params", "emit", "log"];
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "response_len",
+    "response_read",
+    "query",
+    "params",
+    "emit",
+    "log",
+];
 
 /// Checks a module: size, well-formed WebAssembly (core module, no threads or other
 /// proposals the host does not offer), imports from `sandbox` only, exports `memory` and
@@ -21,7 +28,9 @@ pub fn validate(bytes: &[u8]) -> Result<()> {
         )));
     }
     if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
-        return Err(Error::Guest("not a WebAssembly binary (bad magic number)".into()));
+        return Err(Error::Guest(
+            "not a WebAssembly binary (bad magic number)".into(),
+        ));
     }
     let features = WasmFeatures::default()
         & !(WasmFeatures::THREADS
@@ -41,14 +50,15 @@ pub fn validate(bytes: &[u8]) -> Result<()> {
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| Error::Guest(format!("invalid WebAssembly: {e}")))?;
         match payload {
-            Payload::Version { encoding, .. } => {
-                if encoding != wasmparser::Encoding::Module {
-                    return Err(Error::Guest("components are not accepted; submit a core module".into()));
-                }
+            Payload::Version { encoding, .. } if encoding != wasmparser::Encoding::Module => {
+                return Err(Error::Guest(
+                    "components are not accepted; submit a core module".into(),
+                ));
             }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
-                    let import = import.map_err(|e| Error::Guest(format!("import section: {e}")))?;
+                    let import =
+                        import.map_err(|e| Error::Guest(format!("import section: {e}")))?;
                     if import.module != "sandbox" {
                         return Err(Error::Guest(format!(
                             "imports `{}::{}`: only the `sandbox` namespace is available (no WASI, no other host)",
@@ -71,7 +81,8 @@ pub fn validate(bytes: &[u8]) -> Result<()> {
             }
             Payload::ExportSection(reader) => {
                 for export in reader {
-                    let export = export.map_err(|e| Error::Guest(format!("export section: {e}")))?;
+                    let export =
+                        export.map_err(|e| Error::Guest(format!("export section: {e}")))?;
                     match (export.name, export.kind) {
                         ("memory", ExternalKind::Memory) => has_memory = true,
                         ("run", ExternalKind::Func) => has_run = true,
@@ -86,7 +97,9 @@ pub fn validate(bytes: &[u8]) -> Result<()> {
         return Err(Error::Guest("module does not export `memory`".into()));
     }
     if !has_run {
-        return Err(Error::Guest("module does not export the function `run`".into()));
+        return Err(Error::Guest(
+            "module does not export the function `run`".into(),
+        ));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //!
 //! Parameters (all optional): `{"min_age": 18}` counts only residents of at least that age.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use sandbox_sdk::prelude::*;
 use serde::Deserialize;
@@ -65,17 +65,18 @@ fn summary(table: &Table, params: &Params) -> Result<String> {
         Some(age) => format!("residents aged {age} or more"),
         None => "all residents".to_owned(),
     };
-    let mut text = format!("## Income by district\n\nOver {scope}, across {} districts: ", table.num_rows());
+    let mut text = String::from("## Income by district\n\n");
     match best {
-        Some((district, n, avg)) => {
-            text.push_str(&format!(
-                "District with the highest average income: **{district}**, about {} \
-                 (about {} residents).",
-                thousands(round_to(avg, 100.0)),
-                thousands(n.map_or(0.0, |n| n.max(0.0).round()))
-            ));
-        }
-        None => text.push_str("no district has an average income to report."),
+        Some((district, n, avg)) => text.push_str(&format!(
+            "District with the highest average income: **{district}**, about {} \
+             (about {} residents; {} districts, counting {scope}).",
+            thousands(round_to(avg, 100.0)),
+            thousands(n.map_or(0.0, |n| n.max(0.0).round())),
+            table.num_rows(),
+        )),
+        None => text.push_str(&format!(
+            "No district has an average income to report (counting {scope})."
+        )),
     }
     text.push_str(&format!(
         "\n\nFigures are differentially private (ε = {:.2}{}) and rounded; small \

@@ -1,0 +1,113 @@
+//! The `sandbox` binary as a person uses it: commands, exit codes, messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sandbox(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("SANDBOX_AS")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn cli_flow_with_typed_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(sandbox(&data, &["init"]));
+    // Initialising twice is refused.
+    let again = sandbox(&data, &["init"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    ok(sandbox(
+        &data,
+        &["principal", "add", "ops", "--role", "operator"],
+    ));
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "principal",
+            "add",
+            "prov",
+            "--role",
+            "provider",
+        ],
+    ));
+    // Only an operator adds principals.
+    let refused = sandbox(
+        &data,
+        &[
+            "--as",
+            "prov",
+            "principal",
+            "add",
+            "x",
+            "--role",
+            "developer",
+        ],
+    );
+    assert!(!refused.status.success());
+
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/residents.toml");
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "citizen_id,phone,district,age,income\n1,2,hexi,3\n").unwrap();
+    let out = sandbox(
+        &data,
+        &[
+            "--as",
+            "prov",
+            "dataset",
+            "add",
+            "--file",
+            bad.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv"), "{err}");
+
+    let good = tmp.path().join("residents.csv");
+    std::fs::write(&good, sandbox_synth::residents_csv(100, 3)).unwrap();
+    let text = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "prov",
+            "dataset",
+            "add",
+            "--file",
+            good.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        text.contains("registered residents version 1: 100 rows"),
+        "{text}"
+    );
+    let list = ok(sandbox(&data, &["--json", "dataset", "list"]));
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v[0]["name"], "residents");
+    let audit = ok(sandbox(&data, &["audit", "verify"]));
+    assert!(audit.contains("audit log verified"), "{audit}");
+}
