@@ -18,6 +18,9 @@ if [[ "${CI:-}" == "true" && -f "$guests/Cargo.lock" ]]; then
 fi
 
 cd "$guests"
+# A fixed seed for const-random (ahash inside Arrow), so that clean builds give the same
+# bytes and so the same module sha256 in product manifests.
+export CONST_RANDOM_SEED="${CONST_RANDOM_SEED:-sandbox-guests}"
 start=$SECONDS
 case "$toolchain" in
     debian)

@@ -120,3 +120,49 @@ pub fn guest_module(name: &str) -> Vec<u8> {
 pub fn wat(text: &str) -> Vec<u8> {
     ::wat::parse_str(text).unwrap()
 }
+
+/// The PUMS test data shipped beside the repository.
+pub fn pums_dir() -> PathBuf {
+    repo_root().join("../shared/data/pums")
+}
+
+/// A domain with `pums` (PUMS_pid.csv, one row per person) and `pums_dup` (PUMS_dup.csv,
+/// persons repeated) registered with SmartNoise's bounds, and a scenario over both with a
+/// large budget (ε 1 per query).
+pub fn pums_fixture() -> Fixture {
+    let (dir, domain) = empty_domain();
+    for (file, policy) in [
+        ("PUMS_pid.csv", "pums.toml"),
+        ("PUMS_dup.csv", "pums_dup.toml"),
+    ] {
+        let text =
+            std::fs::read_to_string(repo_root().join("examples/policies").join(policy)).unwrap();
+        catalog::add(&domain, PROVIDER, &pums_dir().join(file), &text).unwrap();
+    }
+    let today = chrono_today();
+    let columns = r#"["pid", "age", "sex", "educ", "race", "income", "married"]"#;
+    let text = format!(
+        r#"name = "pums-study"
+purpose = "Income and education statistics from the census sample"
+valid_from = "{today}"
+valid_until = "{until}"
+[budget]
+epsilon = 100.0
+epsilon_per_query = 1.0
+[[dataset]]
+name = "pums"
+columns = {columns}
+[[dataset]]
+name = "pums_dup"
+columns = {columns}
+"#,
+        until = today.succ_opt().unwrap()
+    );
+    let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
+    let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    Fixture {
+        dir,
+        domain,
+        scenario,
+    }
+}

@@ -6,12 +6,57 @@ use sandbox_runtime::Error;
 use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_tests::{DEVELOPER, Fixture, repo_root};
 
-/// Each block: `query`, SQL lines, `----`, the verdict line. Set SANDBOX_BLESS=1 to rewrite
-/// the verdicts from the current behaviour (then review the diff).
-#[test]
-fn golden_refusals() {
-    let f = Fixture::new();
-    let path = repo_root().join("tests/golden/mediation.slt");
+/// How a golden file's queries are judged.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// The policy pass only: nothing runs, nothing is charged.
+    Check,
+    /// The whole query path: accepted queries run and report their answer's shape.
+    Answer,
+}
+
+fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
+    let refused = |r: &mediate::Refusal| match &r.column {
+        Some(c) => format!("refused {} column={c}", r.rule),
+        None => format!("refused {}", r.rule),
+    };
+    match mode {
+        Mode::Check => match mediate::check(&f.domain, f.scenario.id, sql) {
+            Ok(a) => format!(
+                "accepted dataset={} groups=[{}] aggregates={}",
+                a.dataset,
+                a.group_keys.join(","),
+                a.requested.len()
+            ),
+            Err(Error::Refused(r)) => refused(&r),
+            Err(e) => panic!("{sql}: unexpected error {e}"),
+        },
+        Mode::Answer => match ask(f, sql) {
+            Ok(a) => {
+                let schema = a.batch.schema();
+                let columns: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|c| format!("{}:{}", c.name(), c.data_type()))
+                    .collect();
+                format!(
+                    "rows={} columns=[{}] mechanism={}",
+                    a.batch.num_rows(),
+                    columns.join(", "),
+                    a.mechanism
+                )
+            }
+            Err(Error::Refused(r)) => refused(&r),
+            Err(e) => panic!("{sql}: unexpected error {e}"),
+        },
+    }
+}
+
+/// Runs a golden file. Each block: `query`, SQL lines, `----`, the verdict line. Set
+/// SANDBOX_BLESS=1 to rewrite the verdicts from the current behaviour (then review the
+/// diff).
+fn run_golden(f: &Fixture, file: &str, mode: Mode, min_cases: usize) {
+    let path = repo_root().join("tests/golden").join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut actual = String::new();
     let mut lines = text.lines().peekable();
@@ -30,27 +75,14 @@ fn golden_refusals() {
         }
         let _expected = lines.next();
         let sql = sql.join("\n");
-        let verdict = match mediate::check(&f.domain, f.scenario.id, &sql) {
-            Ok(a) => format!(
-                "accepted dataset={} groups=[{}] aggregates={}",
-                a.dataset,
-                a.group_keys.join(","),
-                a.requested.len()
-            ),
-            Err(Error::Refused(r)) => match &r.column {
-                Some(c) => format!("refused {} column={c}", r.rule),
-                None => format!("refused {}", r.rule),
-            },
-            Err(e) => panic!("{sql}: unexpected error {e}"),
-        };
-        writeln!(actual, "query\n{sql}\n----\n{verdict}").unwrap();
+        writeln!(actual, "query\n{sql}\n----\n{}", verdict(f, &sql, mode)).unwrap();
         cases += 1;
     }
     if std::env::var_os("SANDBOX_BLESS").is_some() {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    assert!(cases >= 20, "golden file has only {cases} cases");
+    assert!(cases >= min_cases, "{file} has only {cases} cases");
     if actual != text {
         let diff: Vec<String> = text
             .lines()
@@ -58,8 +90,18 @@ fn golden_refusals() {
             .filter(|(a, b)| a != b)
             .map(|(a, b)| format!("- {a}\n+ {b}"))
             .collect();
-        panic!("mediation verdicts changed:\n{}", diff.join("\n"));
+        panic!("{file}: verdicts changed:\n{}", diff.join("\n"));
     }
+}
+
+#[test]
+fn golden_mediation_residents() {
+    run_golden(&Fixture::new(), "mediation.slt", Mode::Check, 50);
+}
+
+#[test]
+fn golden_pums_corpus() {
+    run_golden(&sandbox_tests::pums_fixture(), "pums.slt", Mode::Answer, 80);
 }
 
 fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {

@@ -209,6 +209,17 @@ pub enum ProductCmd {
 /// `query` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum QueryCmd {
+    /// Show how a query would be answered (clamp, bounding, noise and ε); nothing runs.
+    Explain {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+        /// ε to plan for (default: the scenario's per-query ε).
+        #[arg(long)]
+        epsilon: Option<f64>,
+        /// SQL.
+        sql: String,
+    },
     /// Check SQL against a scenario's policy; nothing runs, nothing is charged.
     Check {
         /// Scenario id or name.
@@ -478,6 +489,15 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                     manifest["files"].as_array().map_or(0, Vec::len)
                 )
             })
+        }
+        Command::Query(QueryCmd::Explain {
+            scenario,
+            epsilon,
+            sql,
+        }) => {
+            let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
+            let e = mediate::explain(domain, id, sql, *epsilon)?;
+            print(cli.json, &e, || e.to_string())
         }
         Command::Query(QueryCmd::Check { scenario, sql }) => {
             let id = scenarios::resolve(&domain.conn()?, scenario)?.id;

@@ -74,15 +74,41 @@ pub enum Requested {
     Sum(String),
     /// `AVG(column)`.
     Avg(String),
+    /// `VAR_POP`, `VAR_SAMP`, `VARIANCE` (population variance of the noisy moments).
+    Var(String),
+    /// `STDDEV_POP`, `STDDEV_SAMP`, `STDDEV`.
+    Stddev(String),
+    /// `COUNT(DISTINCT privacy unit)`: the number of units.
+    CountUnits,
+    /// `MIN`, `MAX`, `MEDIAN`, `APPROX_PERCENTILE_CONT`: OpenDP's private quantile.
+    Quantile {
+        /// Column.
+        column: String,
+        /// Quantile in [0, 1]: 0 for MIN, 0.5 for MEDIAN, 1 for MAX.
+        alpha: f64,
+    },
 }
 
 impl Requested {
     /// The column it reads, if any.
     pub fn column(&self) -> Option<&str> {
         match self {
-            Requested::CountRows => None,
-            Requested::CountColumn(c) | Requested::Sum(c) | Requested::Avg(c) => Some(c),
+            Requested::CountRows | Requested::CountUnits => None,
+            Requested::CountColumn(c)
+            | Requested::Sum(c)
+            | Requested::Avg(c)
+            | Requested::Var(c)
+            | Requested::Stddev(c)
+            | Requested::Quantile { column: c, .. } => Some(c),
         }
+    }
+
+    /// Whether the statistic clamps values to the column's bounds.
+    pub fn needs_bounds(&self) -> bool {
+        !matches!(
+            self,
+            Requested::CountRows | Requested::CountColumn(_) | Requested::CountUnits
+        )
     }
 }
 
@@ -420,11 +446,64 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
         };
         let name = f.func.name().to_ascii_lowercase();
         let p = &f.params;
+        let unit = policy.dataset.privacy_unit.as_deref();
         if p.distinct {
+            // COUNT(DISTINCT unit) counts people, not rows: its sensitivity is known.
+            if let (Some(unit), "count", [Expr::Column(c)]) =
+                (unit, name.as_str(), p.args.as_slice())
+                && c.name == unit
+                && scope.includes(&dataset, unit)
+            {
+                requested.push(Requested::CountUnits);
+                continue;
+            }
             return Err(Refusal::new(
                 Rule::AggregateNotAllowed,
-                format!("{}(DISTINCT ...) is not supported", name.to_uppercase()),
+                format!(
+                    "{}(DISTINCT ...) is allowed only as COUNT(DISTINCT {})",
+                    name.to_uppercase(),
+                    unit.unwrap_or("<privacy unit>")
+                ),
             ));
+        }
+        if name == "approx_percentile_cont" {
+            let column = match (p.args.as_slice(), p.order_by.as_slice()) {
+                ([_], [sort]) | ([_, _], [sort]) => match &sort.expr {
+                    Expr::Column(c) => c.name.clone(),
+                    other => {
+                        return Err(Refusal::new(
+                            Rule::ExpressionNotAllowed,
+                            format!("{name} orders by a column, not `{other}`"),
+                        ));
+                    }
+                },
+                ([Expr::Column(c), _], []) | ([Expr::Column(c), _, _], []) => c.name.clone(),
+                _ => {
+                    return Err(Refusal::new(
+                        Rule::ExpressionNotAllowed,
+                        format!("{name}(p) WITHIN GROUP (ORDER BY column) takes one column"),
+                    ));
+                }
+            };
+            let literal = p.args.iter().find_map(|a| match a {
+                Expr::Literal(v, _) => v.to_string().parse::<f64>().ok(),
+                _ => None,
+            });
+            let Some(alpha) = literal.filter(|a| (0.0..=1.0).contains(a)) else {
+                return Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    format!("{name} takes a literal percentile in [0, 1]"),
+                ));
+            };
+            if p.filter.is_some() {
+                return Err(Refusal::new(
+                    Rule::AggregateNotAllowed,
+                    format!("{name} with FILTER is not supported"),
+                ));
+            }
+            require_use(policy, &dataset, &column, Use::Aggregate, scope)?;
+            requested.push(Requested::Quantile { column, alpha });
+            continue;
         }
         if p.filter.is_some() || !p.order_by.is_empty() || p.null_treatment.is_some() {
             return Err(Refusal::new(
@@ -456,15 +535,35 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
             },
             "sum" => Requested::Sum(column_arg(Use::Aggregate)?),
             "avg" | "mean" => Requested::Avg(column_arg(Use::Aggregate)?),
+            "var" | "var_pop" | "var_samp" | "variance" | "var_population" | "var_sample" => {
+                Requested::Var(column_arg(Use::Aggregate)?)
+            }
+            "stddev" | "stddev_pop" | "stddev_samp" => {
+                Requested::Stddev(column_arg(Use::Aggregate)?)
+            }
+            "min" => Requested::Quantile {
+                column: column_arg(Use::Aggregate)?,
+                alpha: 0.0,
+            },
+            "max" => Requested::Quantile {
+                column: column_arg(Use::Aggregate)?,
+                alpha: 1.0,
+            },
+            "median" => Requested::Quantile {
+                column: column_arg(Use::Aggregate)?,
+                alpha: 0.5,
+            },
             other => {
                 return Err(Refusal::new(
                     Rule::AggregateNotAllowed,
-                    format!("aggregate `{other}` is not on the allow-list (COUNT, SUM, AVG)"),
+                    format!(
+                        "aggregate `{other}` is not on the allow-list (COUNT, SUM, AVG, VAR, STDDEV, MIN, MAX, MEDIAN, APPROX_PERCENTILE_CONT)"
+                    ),
                 ));
             }
         };
         if let Some(column) = r.column()
-            && matches!(r, Requested::Sum(_) | Requested::Avg(_))
+            && r.needs_bounds()
             && policy.column(column).and_then(|c| c.bounds()).is_none()
         {
             return Err(Refusal::column(

@@ -40,14 +40,68 @@ enum Stat {
         lower: f64,
         upper: f64,
     },
+    /// Sum of squares of a column clamped to bounds.
+    SumSquares {
+        column: String,
+        lower: f64,
+        upper: f64,
+    },
+    /// Distinct privacy units.
+    Units(String),
+    /// A quantile of a column clamped to bounds (OpenDP private quantile).
+    Quantile {
+        column: String,
+        alpha: f64,
+        lower: f64,
+        upper: f64,
+    },
+}
+
+impl Stat {
+    /// The stat's L1 sensitivity over all cells, with at most k rows per unit.
+    fn sensitivity(&self, k: i64) -> f64 {
+        let k = k as f64;
+        match self {
+            Stat::Count(_) | Stat::Units(_) => k,
+            Stat::Sum { lower, upper, .. } => k * lower.abs().max(upper.abs()),
+            Stat::SumSquares { lower, upper, .. } => k * (lower * lower).max(upper * upper),
+            Stat::Quantile { .. } => k,
+        }
+    }
+
+    fn is_count(&self) -> bool {
+        matches!(self, Stat::Count(_) | Stat::Units(_))
+    }
+}
+
+/// How a requested aggregate is derived from noisy statistics (post-processing).
+#[derive(Debug, Clone, PartialEq)]
+enum Derive {
+    Count(usize),
+    Sum(usize),
+    Avg {
+        sum: usize,
+        count: usize,
+        lower: f64,
+        upper: f64,
+    },
+    Var {
+        sum: usize,
+        squares: usize,
+        count: usize,
+        lower: f64,
+        upper: f64,
+        sqrt: bool,
+    },
+    Quantile(usize),
 }
 
 /// The plan of statistics for an accepted query.
 #[derive(Debug, Clone)]
 pub struct StatPlan {
     stats: Vec<Stat>,
-    /// For each requested aggregate, the indices of its statistics.
-    sources: Vec<Vec<usize>>,
+    /// For each requested aggregate, how it comes from the statistics.
+    derive: Vec<Derive>,
     /// Rows per unit (k).
     k: i64,
 }
@@ -56,53 +110,147 @@ impl StatPlan {
     /// Builds the statistics a query needs from the accepted request.
     pub fn new(accepted: &Accepted, policy: &Policy) -> Result<StatPlan> {
         let mut stats = Vec::new();
-        let mut sources = Vec::new();
+        let mut derive = Vec::new();
         let bounds = |c: &str| -> Result<(f64, f64)> {
             policy
                 .column(c)
                 .and_then(|p| p.bounds())
                 .ok_or_else(|| Error::Internal(format!("column `{c}` lost its bounds")))
         };
+        let sum = |stats: &mut Vec<Stat>, c: &str, lower: f64, upper: f64| {
+            push(
+                stats,
+                Stat::Sum {
+                    column: c.to_string(),
+                    lower,
+                    upper,
+                },
+            )
+        };
         for r in &accepted.requested {
-            let mut idx = Vec::new();
-            match r {
-                Requested::CountRows => {
-                    idx.push(push(&mut stats, Stat::Count(None)));
-                }
+            let d = match r {
+                Requested::CountRows => Derive::Count(push(&mut stats, Stat::Count(None))),
                 Requested::CountColumn(c) => {
-                    idx.push(push(&mut stats, Stat::Count(Some(c.clone()))));
+                    Derive::Count(push(&mut stats, Stat::Count(Some(c.clone()))))
+                }
+                Requested::CountUnits => {
+                    let unit = policy.dataset.privacy_unit.clone().ok_or_else(|| {
+                        Error::Internal("COUNT(DISTINCT unit) without a unit".into())
+                    })?;
+                    Derive::Count(push(&mut stats, Stat::Units(unit)))
                 }
                 Requested::Sum(c) => {
                     let (lower, upper) = bounds(c)?;
-                    idx.push(push(
-                        &mut stats,
-                        Stat::Sum {
-                            column: c.clone(),
-                            lower,
-                            upper,
-                        },
-                    ));
+                    Derive::Sum(sum(&mut stats, c, lower, upper))
                 }
                 Requested::Avg(c) => {
                     let (lower, upper) = bounds(c)?;
-                    idx.push(push(
+                    Derive::Avg {
+                        sum: sum(&mut stats, c, lower, upper),
+                        count: push(&mut stats, Stat::Count(Some(c.clone()))),
+                        lower,
+                        upper,
+                    }
+                }
+                Requested::Var(c) | Requested::Stddev(c) => {
+                    let (lower, upper) = bounds(c)?;
+                    Derive::Var {
+                        sum: sum(&mut stats, c, lower, upper),
+                        squares: push(
+                            &mut stats,
+                            Stat::SumSquares {
+                                column: c.clone(),
+                                lower,
+                                upper,
+                            },
+                        ),
+                        count: push(&mut stats, Stat::Count(Some(c.clone()))),
+                        lower,
+                        upper,
+                        sqrt: matches!(r, Requested::Stddev(_)),
+                    }
+                }
+                Requested::Quantile { column, alpha } => {
+                    let (lower, upper) = bounds(column)?;
+                    Derive::Quantile(push(
                         &mut stats,
-                        Stat::Sum {
-                            column: c.clone(),
+                        Stat::Quantile {
+                            column: column.clone(),
+                            alpha: *alpha,
                             lower,
                             upper,
                         },
-                    ));
-                    idx.push(push(&mut stats, Stat::Count(Some(c.clone()))));
+                    ))
                 }
-            }
-            sources.push(idx);
+            };
+            derive.push(d);
         }
         Ok(StatPlan {
             stats,
-            sources,
+            derive,
             k: i64::from(policy.dataset.max_rows_per_unit),
         })
+    }
+
+    /// The statistics' names, for `explain`.
+    pub fn describe(&self) -> Vec<String> {
+        self.stats
+            .iter()
+            .map(|s| match s {
+                Stat::Count(None) => "count(*)".to_string(),
+                Stat::Count(Some(c)) => format!("count({c})"),
+                Stat::Units(u) => format!("count(distinct {u})"),
+                Stat::Sum {
+                    column,
+                    lower,
+                    upper,
+                } => {
+                    format!("sum(clamp({column}, {lower}, {upper}))")
+                }
+                Stat::SumSquares {
+                    column,
+                    lower,
+                    upper,
+                } => {
+                    format!("sum(clamp({column}, {lower}, {upper})^2)")
+                }
+                Stat::Quantile {
+                    column,
+                    alpha,
+                    lower,
+                    upper,
+                } => {
+                    format!("quantile(clamp({column}, {lower}, {upper}), {alpha})")
+                }
+            })
+            .collect()
+    }
+
+    /// L1 sensitivity of each statistic.
+    pub fn sensitivities(&self) -> Vec<f64> {
+        self.stats.iter().map(|s| s.sensitivity(self.k)).collect()
+    }
+
+    /// Rows per unit.
+    pub fn k(&self) -> i64 {
+        self.k
+    }
+
+    /// The mechanisms the query uses.
+    pub fn mechanism(&self) -> &'static str {
+        let quantile = self
+            .stats
+            .iter()
+            .any(|s| matches!(s, Stat::Quantile { .. }));
+        let laplace = self
+            .stats
+            .iter()
+            .any(|s| !matches!(s, Stat::Quantile { .. }));
+        match (laplace, quantile) {
+            (true, true) => "laplace+private_quantile",
+            (false, true) => "private_quantile",
+            _ => "laplace",
+        }
     }
 }
 
@@ -162,17 +310,29 @@ pub struct CoreInput<'a> {
 
 /// Exact values per cell, before noise. Keys are group values as text.
 pub struct Exact {
+    /// Aggregate statistics per cell (one slot per statistic; quantile slots unused).
     cells: HashMap<Vec<Option<String>>, Vec<f64>>,
+    /// Clamped values per cell, for each quantile statistic.
+    values: HashMap<usize, HashMap<Vec<Option<String>>, Vec<f64>>>,
 }
 
-/// The bounded, clamped aggregate, run exactly.
-pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exact> {
-    let CoreInput {
-        accepted,
-        stats,
-        version,
-        scan,
-    } = input;
+fn clamp_expr(column: &str, lower: f64, upper: f64) -> Result<Expr> {
+    let x = cast(
+        col(Column::new_unqualified(column.to_string())),
+        DataType::Float64,
+    );
+    Ok(when(x.clone().lt(lit(lower)), lit(lower))
+        .when(x.clone().gt(lit(upper)), lit(upper))
+        .otherwise(x)?)
+}
+
+/// The scan, the module's filters and the per-unit bounding: the rows a query may use.
+fn bounded_rows(
+    accepted: &Accepted,
+    stats: &StatPlan,
+    version: &DatasetVersion,
+    scan: Arc<ListingTable>,
+) -> Result<LogicalPlanBuilder> {
     let policy = &version.policy;
     let mut b = LogicalPlanBuilder::scan(accepted.dataset.clone(), provider_as_source(scan), None)?;
     for f in &accepted.filters {
@@ -193,76 +353,136 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
             .window(vec![rn])?
             .filter(col("__sandbox_rn").lt_eq(lit(stats.k)))?;
     }
-    let groups: Vec<Expr> = accepted
+    Ok(b)
+}
+
+fn group_exprs(accepted: &Accepted) -> Vec<Expr> {
+    accepted
         .group_keys
         .iter()
         .enumerate()
         .map(|(i, g)| {
             cast(col(Column::new_unqualified(g.clone())), DataType::Utf8).alias(format!("__g{i}"))
         })
-        .collect();
-    let aggs: Vec<Expr> = stats
-        .stats
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let e = match s {
-                Stat::Count(None) => count(lit(1i64)),
-                Stat::Count(Some(c)) => count(col(Column::new_unqualified(c.clone()))),
-                Stat::Sum {
-                    column,
-                    lower,
-                    upper,
-                } => {
-                    let x = cast(
-                        col(Column::new_unqualified(column.clone())),
-                        DataType::Float64,
-                    );
-                    let clamped = when(x.clone().lt(lit(*lower)), lit(*lower))
-                        .when(x.clone().gt(lit(*upper)), lit(*upper))
-                        .otherwise(x)?;
-                    sum(clamped)
-                }
-            };
-            Ok(e.alias(format!("__s{i}")))
+        .collect()
+}
+
+fn keys_of(batch: &RecordBatch, n_groups: usize) -> Result<Vec<&StringArray>> {
+    (0..n_groups)
+        .map(|i| {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Internal("group key is not text".into()))
         })
-        .collect::<Result<_>>()?;
-    let plan = b.aggregate(groups, aggs)?.build()?;
-    let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+        .collect()
+}
+
+fn key_at(keys: &[&StringArray], r: usize) -> Vec<Option<String>> {
+    keys.iter()
+        .map(|k| (!k.is_null(r)).then(|| k.value(r).to_string()))
+        .collect()
+}
+
+/// The bounded, clamped aggregate, run exactly.
+pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exact> {
+    let CoreInput {
+        accepted,
+        stats,
+        version,
+        scan,
+    } = input;
     let n_groups = accepted.group_keys.len();
-    let mut cells = HashMap::new();
-    for batch in &batches {
-        let keys: Vec<&StringArray> = (0..n_groups)
-            .map(|i| {
-                batch
-                    .column(i)
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .ok_or_else(|| Error::Internal("group key is not text".into()))
-            })
-            .collect::<Result<_>>()?;
-        let values: Vec<ArrayRef> = (0..stats.stats.len())
-            .map(|j| arrow::compute::cast(batch.column(n_groups + j), &DataType::Float64))
-            .collect::<std::result::Result<_, _>>()?;
-        for r in 0..batch.num_rows() {
-            let key: Vec<Option<String>> = keys
-                .iter()
-                .map(|k| (!k.is_null(r)).then(|| k.value(r).to_string()))
-                .collect();
-            let row: Vec<f64> = values
-                .iter()
-                .map(|v| {
-                    let v = v.as_any().downcast_ref::<Float64Array>();
-                    match v {
-                        Some(v) if !v.is_null(r) => v.value(r),
-                        _ => 0.0,
+    let mut aggs = Vec::new();
+    let mut agg_slots = Vec::new();
+    let mut quantiles = Vec::new();
+    for (i, s) in stats.stats.iter().enumerate() {
+        let e = match s {
+            Stat::Count(None) => count(lit(1i64)),
+            Stat::Count(Some(c)) => count(col(Column::new_unqualified(c.clone()))),
+            Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(col(
+                Column::new_unqualified(u.clone()),
+            )),
+            Stat::Sum {
+                column,
+                lower,
+                upper,
+            } => sum(clamp_expr(column, *lower, *upper)?),
+            Stat::SumSquares {
+                column,
+                lower,
+                upper,
+            } => {
+                let x = clamp_expr(column, *lower, *upper)?;
+                sum(x.clone() * x)
+            }
+            Stat::Quantile {
+                column,
+                lower,
+                upper,
+                ..
+            } => {
+                quantiles.push((i, clamp_expr(column, *lower, *upper)?));
+                continue;
+            }
+        };
+        aggs.push(e.alias(format!("__s{i}")));
+        agg_slots.push(i);
+    }
+    let mut cells: HashMap<Vec<Option<String>>, Vec<f64>> = HashMap::new();
+    if !aggs.is_empty() {
+        let plan = bounded_rows(accepted, stats, version, scan.clone())?
+            .aggregate(group_exprs(accepted), aggs)?
+            .build()?;
+        let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+        for batch in &batches {
+            let keys = keys_of(batch, n_groups)?;
+            let values: Vec<ArrayRef> = (0..agg_slots.len())
+                .map(|j| arrow::compute::cast(batch.column(n_groups + j), &DataType::Float64))
+                .collect::<std::result::Result<_, _>>()?;
+            for r in 0..batch.num_rows() {
+                let mut row = vec![0.0; stats.stats.len()];
+                for (j, v) in values.iter().enumerate() {
+                    if let Some(v) = v.as_any().downcast_ref::<Float64Array>()
+                        && !v.is_null(r)
+                    {
+                        row[agg_slots[j]] = v.value(r);
                     }
-                })
-                .collect();
-            cells.insert(key, row);
+                }
+                cells.insert(key_at(&keys, r), row);
+            }
         }
     }
-    Ok(Exact { cells })
+    let mut values = HashMap::new();
+    for (i, clamped) in quantiles {
+        // The clamped values themselves, per cell: they never leave this function's caller.
+        let mut exprs = group_exprs(accepted);
+        exprs.push(clamped.alias("__v"));
+        let plan = bounded_rows(accepted, stats, version, scan.clone())?
+            .project(exprs)?
+            .build()?;
+        let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+        let mut per_cell: HashMap<Vec<Option<String>>, Vec<f64>> = HashMap::new();
+        for batch in &batches {
+            let keys = keys_of(batch, n_groups)?;
+            let v = batch
+                .column(n_groups)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| Error::Internal("clamped values are not f64".into()))?;
+            for r in 0..batch.num_rows() {
+                if !v.is_null(r) && v.value(r).is_finite() {
+                    per_cell
+                        .entry(key_at(&keys, r))
+                        .or_default()
+                        .push(v.value(r));
+                }
+            }
+        }
+        values.insert(i, per_cell);
+    }
+    Ok(Exact { cells, values })
 }
 
 /// The cells released: every combination of the declared categories, in order.
@@ -302,7 +522,8 @@ pub struct NoisyAnswer {
 }
 
 /// Adds noise to every statistic over the public cells, and derives the requested
-/// aggregates (AVG = noisy SUM / noisy COUNT, clamped to bounds: post-processing).
+/// aggregates (post-processing: AVG = noisy SUM / noisy COUNT, VAR from the noisy
+/// moments, each clamped to what the bounds allow).
 pub fn add_noise(
     exact: &Exact,
     grid: &[Vec<Option<String>>],
@@ -312,6 +533,7 @@ pub fn add_noise(
 ) -> Result<NoisyAnswer> {
     let eps_each = epsilon / plan.stats.len() as f64;
     let zero = vec![0.0; plan.stats.len()];
+    let empty = HashMap::new();
     let mut noisy: Vec<Vec<f64>> = Vec::with_capacity(plan.stats.len());
     let mut reports = Vec::with_capacity(plan.stats.len());
     for (j, stat) in plan.stats.iter().enumerate() {
@@ -320,15 +542,31 @@ pub fn add_noise(
             .map(|cell| exact.cells.get(cell).unwrap_or(&zero)[j])
             .collect();
         match stat {
-            Stat::Count(_) => {
+            s if s.is_count() => {
                 let ints: Vec<i64> = column.iter().map(|v| *v as i64).collect();
                 let (out, report) = privacy::laplace_counts(&ints, plan.k, eps_each)?;
                 noisy.push(out.into_iter().map(|v| v as f64).collect());
                 reports.push(report);
             }
-            Stat::Sum { lower, upper, .. } => {
-                let c = lower.abs().max(upper.abs());
-                let (out, report) = privacy::laplace_reals(&column, plan.k as f64 * c, eps_each)?;
+            Stat::Quantile {
+                alpha,
+                lower,
+                upper,
+                ..
+            } => {
+                let per_cell = exact.values.get(&j).unwrap_or(&empty);
+                let cells: Vec<&[f64]> = grid
+                    .iter()
+                    .map(|cell| per_cell.get(cell).map_or(&[][..], Vec::as_slice))
+                    .collect();
+                let (out, report) =
+                    privacy::private_quantiles(&cells, *lower, *upper, *alpha, plan.k, eps_each)?;
+                noisy.push(out);
+                reports.push(report);
+            }
+            s => {
+                let (out, report) =
+                    privacy::laplace_reals(&column, s.sensitivity(plan.k), eps_each)?;
                 noisy.push(out);
                 reports.push(report);
             }
@@ -342,10 +580,10 @@ pub fn add_noise(
             grid.iter().map(|c| c[i].clone()).collect::<Vec<_>>(),
         )));
     }
-    for (i, src) in plan.sources.iter().enumerate() {
+    for (i, d) in plan.derive.iter().enumerate() {
         let name = format!("__c{i}");
-        match src.as_slice() {
-            [j] if matches!(plan.stats[*j], Stat::Count(_)) => {
+        let values: Vec<f64> = match d {
+            Derive::Count(j) => {
                 fields.push(Field::new(name, DataType::Int64, false));
                 arrays.push(Arc::new(Int64Array::from(
                     noisy[*j]
@@ -353,26 +591,43 @@ pub fn add_noise(
                         .map(|v| v.max(0.0) as i64)
                         .collect::<Vec<_>>(),
                 )));
+                continue;
             }
-            [j] => {
-                fields.push(Field::new(name, DataType::Float64, false));
-                arrays.push(Arc::new(Float64Array::from(noisy[*j].clone())));
-            }
-            [s, c] => {
-                let (lower, upper) = match &plan.stats[*s] {
-                    Stat::Sum { lower, upper, .. } => (*lower, *upper),
-                    Stat::Count(_) => return Err(Error::Internal("AVG without SUM".into())),
-                };
-                let values: Vec<f64> = noisy[*s]
+            Derive::Sum(j) | Derive::Quantile(j) => noisy[*j].clone(),
+            Derive::Avg {
+                sum,
+                count,
+                lower,
+                upper,
+            } => noisy[*sum]
+                .iter()
+                .zip(&noisy[*count])
+                .map(|(s, n)| (s / n.max(1.0)).clamp(*lower, *upper))
+                .collect(),
+            Derive::Var {
+                sum,
+                squares,
+                count,
+                lower,
+                upper,
+                sqrt,
+            } => {
+                let max_var = ((upper - lower) / 2.0).powi(2);
+                noisy[*sum]
                     .iter()
-                    .zip(&noisy[*c])
-                    .map(|(s, n)| (s / n.max(1.0)).clamp(lower, upper))
-                    .collect();
-                fields.push(Field::new(name, DataType::Float64, false));
-                arrays.push(Arc::new(Float64Array::from(values)));
+                    .zip(&noisy[*squares])
+                    .zip(&noisy[*count])
+                    .map(|((s, s2), n)| {
+                        let n = n.max(1.0);
+                        let mean = (s / n).clamp(*lower, *upper);
+                        let var = (s2 / n - mean * mean).clamp(0.0, max_var);
+                        if *sqrt { var.sqrt() } else { var }
+                    })
+                    .collect()
             }
-            _ => return Err(Error::Internal("aggregate with no statistic".into())),
-        }
+        };
+        fields.push(Field::new(name, DataType::Float64, false));
+        arrays.push(Arc::new(Float64Array::from(values)));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
     Ok(NoisyAnswer {

@@ -148,6 +148,12 @@ fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
     if lower.contains("single sql statement") || lower.contains("one statement") {
         return Refusal::new(Rule::Syntax, "send one SQL statement per query");
     }
+    if lower.contains("information_schema") {
+        return Refusal::new(
+            Rule::NotAQuery,
+            "catalog statements are not available to modules",
+        );
+    }
     if lower.contains("ddl not supported")
         || lower.contains("dml not supported")
         || lower.contains("statement not supported")
@@ -320,7 +326,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             actor: req.actor,
             epsilon,
             delta: 0.0,
-            mechanism: "laplace",
+            mechanism: stat_plan.mechanism(),
         },
     )?;
 
@@ -372,7 +378,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let mut metadata = HashMap::new();
     metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
     metadata.insert("sandbox.delta".to_string(), "0".to_string());
-    metadata.insert("sandbox.mechanism".to_string(), "laplace".to_string());
+    metadata.insert(
+        "sandbox.mechanism".to_string(),
+        stat_plan.mechanism().to_string(),
+    );
     metadata.insert("sandbox.query_id".to_string(), query_id.clone());
     let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
     let batch = merged.with_schema(schema)?;
@@ -387,7 +396,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         batch,
         epsilon,
         delta: 0.0,
-        mechanism: "laplace".into(),
+        mechanism: stat_plan.mechanism().into(),
         noise: noisy.noise,
         balance,
     })
@@ -421,4 +430,127 @@ pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Ac
         .logical_plan()
         .clone();
     analyze::analyze(&plan, &prepared.scope).map_err(Error::Refused)
+}
+
+/// What `explain` shows: how a query would be answered, without running or charging it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The dataset read.
+    pub dataset: String,
+    /// WHERE predicates as planned.
+    pub filters: Vec<String>,
+    /// GROUP BY keys.
+    pub group_keys: Vec<String>,
+    /// Released cells (every combination of the declared categories).
+    pub cells: usize,
+    /// Rows per unit kept (k), and whether the bounding step runs.
+    pub rows_per_unit: i64,
+    /// Whether per-unit bounding runs (the data has units with more than k rows).
+    pub bounding: bool,
+    /// Noised statistics with their L1 sensitivity, ε and noise scale.
+    pub statistics: Vec<ExplainedStat>,
+    /// ε the query would charge.
+    pub epsilon: f64,
+}
+
+/// One statistic in an [`Explanation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainedStat {
+    /// What is computed inside the domain.
+    pub statistic: String,
+    /// L1 sensitivity.
+    pub sensitivity: f64,
+    /// ε share.
+    pub epsilon: f64,
+    /// Laplace scale (for quantiles: the exponential mechanism's scale before calibration).
+    pub scale: f64,
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Noise (ε = {} total, basic composition)", self.epsilon)?;
+        for s in &self.statistics {
+            writeln!(
+                f,
+                "  {}  sensitivity {}  ε {:.4}  scale {:.4}",
+                s.statistic, s.sensitivity, s.epsilon, s.scale
+            )?;
+        }
+        writeln!(
+            f,
+            "Aggregate over {} public cell(s), grouped by [{}]",
+            self.cells,
+            self.group_keys.join(", ")
+        )?;
+        if self.bounding {
+            writeln!(
+                f,
+                "  Bound: at most {} row(s) per privacy unit (random choice)",
+                self.rows_per_unit
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  Bound: at most {} row(s) per privacy unit (no unit has more: no-op)",
+                self.rows_per_unit
+            )?;
+        }
+        for p in &self.filters {
+            writeln!(f, "  Filter: {p}")?;
+        }
+        write!(f, "  Scan: {} (scenario columns only)", self.dataset)
+    }
+}
+
+/// Explains how a query would be answered: the clamp, the bounding, the noise with its ε.
+/// Nothing runs and nothing is charged; a refusal is returned as [`Error::Refused`].
+pub fn explain(
+    domain: &Domain,
+    scenario_id: i64,
+    sql: &str,
+    epsilon: Option<f64>,
+) -> Result<Explanation> {
+    let accepted = check(domain, scenario_id, sql)?;
+    let conn = domain.conn()?;
+    let record = scenarios::get(&conn, scenario_id)?;
+    let version = catalog::get(&conn, domain, &accepted.dataset)?;
+    let policy = &version.policy;
+    for g in &accepted.group_keys {
+        if policy
+            .column(g)
+            .and_then(|c| c.categories.as_ref())
+            .is_none()
+        {
+            return Err(Error::Refused(Refusal::column(
+                Rule::GroupKeysNotPublic,
+                g.clone(),
+                "group keys would be released from the data; the policy must declare this column's `categories`",
+            )));
+        }
+    }
+    let cells = execute::public_cells(&accepted, policy)?.len();
+    let plan = execute::StatPlan::new(&accepted, policy)?;
+    let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
+    let each = epsilon / plan.describe().len() as f64;
+    let statistics = plan
+        .describe()
+        .into_iter()
+        .zip(plan.sensitivities())
+        .map(|(statistic, sensitivity)| ExplainedStat {
+            statistic,
+            sensitivity,
+            epsilon: each,
+            scale: sensitivity / each,
+        })
+        .collect();
+    Ok(Explanation {
+        dataset: accepted.dataset.clone(),
+        filters: accepted.filters.iter().map(|f| f.to_string()).collect(),
+        group_keys: accepted.group_keys.clone(),
+        cells,
+        rows_per_unit: plan.k(),
+        bounding: policy.dataset.privacy_unit.is_some() && version.max_unit_rows > plan.k(),
+        statistics,
+        epsilon,
+    })
 }
