@@ -43,7 +43,7 @@ mod scenario;
 
 pub use error::{PolicyError, Result};
 pub use policy::{
-    Access, ColumnPolicy, ColumnType, DatasetSpec, Desensitize, Disclosure, Level, Mode, Policy,
-    ShareType, Use,
+    Access, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure, Level, Mode,
+    Policy, ShareType, Use,
 };
 pub use scenario::{BudgetSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset};

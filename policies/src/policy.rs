@@ -169,17 +169,205 @@ impl fmt::Display for Use {
 }
 
 /// Desensitization applied to a column before any query sees it (QQHR Art. 5, 10).
+///
+/// In TOML, the parameterless kinds are strings (`desensitize = "keyed_hash"`), the others
+/// tables with a `kind` (`desensitize = { kind = "mask", keep_prefix = 3, keep_suffix = 4 }`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "DesensitizeRepr", into = "DesensitizeRepr")]
 pub enum Desensitize {
-    /// HMAC-SHA256 with the domain secret: join keys match, values cannot be reversed.
+    /// HMAC-SHA256 with the domain secret: join keys match across datasets, values cannot
+    /// be reversed without the secret.
     KeyedHash,
-    /// Replace characters with `*`, keeping a prefix and suffix.
-    Mask,
-    /// Replace the value with a coarser one (age band, month, region prefix).
-    Generalize,
+    /// Replace characters with `*`, keeping a prefix and a suffix.
+    Mask {
+        /// Characters kept at the start.
+        keep_prefix: u32,
+        /// Characters kept at the end.
+        keep_suffix: u32,
+    },
+    /// Round numbers down to a multiple of `width` (age bands, income brackets).
+    Band {
+        /// Width of a band.
+        width: f64,
+    },
+    /// Truncate dates and times to a month or a year.
+    TruncateDate {
+        /// `month` or `year`.
+        to: DateUnit,
+    },
+    /// Keep the first `length` characters (region codes to a coarser region).
+    Prefix {
+        /// Characters kept.
+        length: u32,
+    },
     /// Replace every value with null.
     Suppress,
+}
+
+/// Unit of date truncation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateUnit {
+    /// First day of the month.
+    Month,
+    /// First day of the year.
+    Year,
+}
+
+impl DateUnit {
+    /// The name `date_trunc` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateUnit::Month => "month",
+            DateUnit::Year => "year",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum DesensitizeRepr {
+    Name(String),
+    Table(DesensitizeTable),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum DesensitizeTable {
+    KeyedHash,
+    Mask {
+        #[serde(default)]
+        keep_prefix: u32,
+        #[serde(default)]
+        keep_suffix: u32,
+    },
+    Band {
+        width: f64,
+    },
+    TruncateDate {
+        to: DateUnit,
+    },
+    Prefix {
+        length: u32,
+    },
+    Suppress,
+}
+
+impl TryFrom<DesensitizeRepr> for Desensitize {
+    type Error = String;
+    fn try_from(r: DesensitizeRepr) -> std::result::Result<Self, String> {
+        Ok(match r {
+            DesensitizeRepr::Name(n) => match n.as_str() {
+                "keyed_hash" => Desensitize::KeyedHash,
+                "suppress" => Desensitize::Suppress,
+                "mask" => Desensitize::Mask {
+                    keep_prefix: 0,
+                    keep_suffix: 0,
+                },
+                "band" | "truncate_date" | "prefix" => {
+                    return Err(format!(
+                        "desensitization `{n}` needs parameters: write it as a table with `kind = \"{n}\"`"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "unknown desensitization `{other}` (keyed_hash, mask, band, truncate_date, prefix, suppress)"
+                    ));
+                }
+            },
+            DesensitizeRepr::Table(t) => match t {
+                DesensitizeTable::KeyedHash => Desensitize::KeyedHash,
+                DesensitizeTable::Mask {
+                    keep_prefix,
+                    keep_suffix,
+                } => Desensitize::Mask {
+                    keep_prefix,
+                    keep_suffix,
+                },
+                DesensitizeTable::Band { width } => Desensitize::Band { width },
+                DesensitizeTable::TruncateDate { to } => Desensitize::TruncateDate { to },
+                DesensitizeTable::Prefix { length } => Desensitize::Prefix { length },
+                DesensitizeTable::Suppress => Desensitize::Suppress,
+            },
+        })
+    }
+}
+
+impl From<Desensitize> for DesensitizeRepr {
+    fn from(d: Desensitize) -> Self {
+        match d {
+            Desensitize::KeyedHash => DesensitizeRepr::Name("keyed_hash".into()),
+            Desensitize::Suppress => DesensitizeRepr::Name("suppress".into()),
+            Desensitize::Mask {
+                keep_prefix,
+                keep_suffix,
+            } => DesensitizeRepr::Table(DesensitizeTable::Mask {
+                keep_prefix,
+                keep_suffix,
+            }),
+            Desensitize::Band { width } => DesensitizeRepr::Table(DesensitizeTable::Band { width }),
+            Desensitize::TruncateDate { to } => {
+                DesensitizeRepr::Table(DesensitizeTable::TruncateDate { to })
+            }
+            Desensitize::Prefix { length } => {
+                DesensitizeRepr::Table(DesensitizeTable::Prefix { length })
+            }
+        }
+    }
+}
+
+impl Desensitize {
+    /// Checks the parameters and that the kind fits the column's type.
+    pub fn validate(&self, column: &str, ty: Option<ColumnType>) -> Result<()> {
+        let mismatch = |ty: ColumnType, message: &str| PolicyError::TypeMismatch {
+            column: column.to_string(),
+            ty: ty.to_string(),
+            message: message.to_string(),
+        };
+        match self {
+            Desensitize::Band { width } if !(width.is_finite() && *width > 0.0) => {
+                return Err(PolicyError::invalid(
+                    format!("column `{column}` desensitize"),
+                    "band width must be a positive number",
+                ));
+            }
+            Desensitize::Prefix { length: 0 } => {
+                return Err(PolicyError::invalid(
+                    format!("column `{column}` desensitize"),
+                    "prefix length must be at least 1",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(ty) = ty {
+            match self {
+                Desensitize::Band { .. } if !ty.is_numeric() => {
+                    return Err(mismatch(ty, "`band` needs a numeric column"));
+                }
+                Desensitize::TruncateDate { .. } if ty != ColumnType::Temporal => {
+                    return Err(mismatch(
+                        ty,
+                        "`truncate_date` needs a date or timestamp column",
+                    ));
+                }
+                Desensitize::Mask { .. } | Desensitize::Prefix { .. } if ty != ColumnType::Utf8 => {
+                    return Err(mismatch(ty, "`mask` and `prefix` need a text column"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The column's type as queries see it after desensitization.
+    pub fn output_type(&self, ty: ColumnType) -> ColumnType {
+        match self {
+            Desensitize::KeyedHash | Desensitize::Mask { .. } | Desensitize::Prefix { .. } => {
+                ColumnType::Utf8
+            }
+            _ => ty,
+        }
+    }
 }
 
 /// Processing mode of a dataset or scenario.
@@ -499,7 +687,11 @@ impl Policy {
                     message: "bounds need a numeric column".into(),
                 });
             }
-            if c.access == Access::Aggregate && !ty.is_numeric() {
+            if let Some(d) = &c.desensitize {
+                d.validate(&c.name, Some(*ty))?;
+            }
+            let seen = c.desensitize.as_ref().map_or(*ty, |d| d.output_type(*ty));
+            if c.access == Access::Aggregate && !seen.is_numeric() {
                 return Err(PolicyError::TypeMismatch {
                     column: c.name.clone(),
                     ty: ty.to_string(),
@@ -542,6 +734,9 @@ impl ColumnPolicy {
                 format!("column `{}` desensitize", self.name),
                 "a level-4 join key must be desensitized with `keyed_hash`",
             ));
+        }
+        if let Some(d) = &self.desensitize {
+            d.validate(&self.name, None)?;
         }
         if self.access == Access::Aggregate && self.bounds.is_none() {
             return Err(PolicyError::MissingBounds {
@@ -757,6 +952,50 @@ bounds = [0, 500000]
     #[test]
     fn level_four_join_key_needs_keyed_hash() {
         let text = BASE.replace("desensitize = \"keyed_hash\"\n", "");
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::Invalid { .. }
+        ));
+    }
+
+    #[test]
+    fn desensitization_forms_parse_and_check_types() {
+        let text = BASE.replace(
+            "categories = [\"a\", \"b\"]",
+            "categories = [\"a\", \"b\"]\ndesensitize = { kind = \"prefix\", length = 2 }",
+        );
+        let p = Policy::from_toml_str(&text).unwrap();
+        assert_eq!(
+            p.column("district").unwrap().desensitize,
+            Some(Desensitize::Prefix { length: 2 })
+        );
+        p.validate_against(&schema()).unwrap();
+        // Round trip through TOML keeps the form.
+        let again = Policy::from_toml_str(&p.to_toml_string().unwrap()).unwrap();
+        assert_eq!(again, p);
+        // A text-only kind on a number is refused against the schema.
+        let text = BASE.replace(
+            "bounds = [0, 500000]",
+            "bounds = [0, 500000]\ndesensitize = { kind = \"mask\", keep_prefix = 1 }",
+        );
+        let p = Policy::from_toml_str(&text).unwrap();
+        assert!(matches!(
+            p.validate_against(&schema()).unwrap_err(),
+            PolicyError::TypeMismatch { .. }
+        ));
+        // Parameters are required where they matter, and checked.
+        let text = BASE.replace(
+            "access = \"group\"",
+            "access = \"group\"\ndesensitize = \"band\"",
+        );
+        assert!(matches!(
+            Policy::from_toml_str(&text).unwrap_err(),
+            PolicyError::Parse { .. }
+        ));
+        let text = BASE.replace(
+            "access = \"group\"",
+            "access = \"group\"\ndesensitize = { kind = \"band\", width = -1 }",
+        );
         assert!(matches!(
             Policy::from_toml_str(&text).unwrap_err(),
             PolicyError::Invalid { .. }

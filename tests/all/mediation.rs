@@ -231,3 +231,59 @@ fn outside_the_validity_window_is_refused() {
         "{r:?}"
     );
 }
+
+#[test]
+fn desensitized_columns_are_what_queries_see_and_compute() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    // District generalized to its first two letters: heping, hedong, hexi, hebei → "he".
+    let policy = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+        "categories = [\"heping\", \"hedong\", \"hexi\", \"nankai\", \"hebei\", \"hongqiao\"]",
+        "categories = [\"he\", \"na\", \"ho\"]\ndesensitize = { kind = \"prefix\", length = 2 }",
+    );
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(3000, 5)).unwrap();
+    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
+    let s = sandbox_runtime::scenarios::apply(
+        &domain,
+        DEVELOPER,
+        &sandbox_tests::scenario_text("prefix", 10.0, 10.0),
+    )
+    .unwrap();
+    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+        .unwrap();
+    let a = mediate::answer(
+        &domain,
+        &QueryRequest {
+            scenario_id: s.id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql: "SELECT district, COUNT(*) AS n, COUNT(DISTINCT citizen_id) AS units FROM residents GROUP BY district ORDER BY district",
+            epsilon: None,
+        },
+    )
+    .unwrap();
+    let districts = a
+        .batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    let keys: Vec<&str> = districts.iter().map(|v| v.unwrap()).collect();
+    assert_eq!(keys, vec!["he", "ho", "na"]);
+    let n = a
+        .batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    // Four of the six districts start with "he": about two thirds of 3000 residents.
+    assert!((n.value(0) - 2000).abs() < 250, "{:?}", n);
+    // Units are counted over pseudonyms: one per resident here.
+    let units = a
+        .batch
+        .column(2)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    assert!((units.value(0) - n.value(0)).abs() < 100, "{units:?} {n:?}");
+}

@@ -131,12 +131,14 @@ pub trait Scope {
     fn policy(&self, dataset: &str) -> Option<&Policy>;
     /// Whether the scenario includes `dataset.column`.
     fn includes(&self, dataset: &str, column: &str) -> bool;
+    /// The dataset whose registered view is exactly `plan` (the planner inlines views).
+    fn view_of(&self, plan: &LogicalPlan) -> Option<&str>;
 }
 
 /// Runs the policy pass.
 pub fn analyze(plan: &LogicalPlan, scope: &dyn Scope) -> Result<Accepted, Refusal> {
     let mut outputs: Vec<String> = Vec::new();
-    let aggregate = find_aggregate(plan, &mut outputs)?;
+    let aggregate = find_aggregate(plan, &mut outputs, scope)?;
     check_aggregate(aggregate, scope)
 }
 
@@ -144,7 +146,11 @@ pub fn analyze(plan: &LogicalPlan, scope: &dyn Scope) -> Result<Accepted, Refusa
 fn find_aggregate<'a>(
     plan: &'a LogicalPlan,
     outputs: &mut Vec<String>,
+    scope: &dyn Scope,
 ) -> Result<&'a Aggregate, Refusal> {
+    if let Some(dataset) = scope.view_of(plan) {
+        return Err(row_level(dataset, outputs));
+    }
     match plan {
         LogicalPlan::Projection(p) => {
             if outputs.is_empty() {
@@ -157,13 +163,13 @@ fn find_aggregate<'a>(
             for e in &p.expr {
                 check_expr(e, None)?;
             }
-            find_aggregate(&p.input, outputs)
+            find_aggregate(&p.input, outputs, scope)
         }
         LogicalPlan::Sort(s) => {
             for e in &s.expr {
                 check_expr(&e.expr, None)?;
             }
-            find_aggregate(&s.input, outputs)
+            find_aggregate(&s.input, outputs, scope)
         }
         LogicalPlan::Limit(l) => {
             for e in [&l.skip, &l.fetch].into_iter().flatten() {
@@ -174,31 +180,15 @@ fn find_aggregate<'a>(
                     ));
                 }
             }
-            find_aggregate(&l.input, outputs)
+            find_aggregate(&l.input, outputs, scope)
         }
         LogicalPlan::Filter(f) => {
             check_expr(&f.predicate, None)?;
-            find_aggregate(&f.input, outputs)
+            find_aggregate(&f.input, outputs, scope)
         }
-        LogicalPlan::SubqueryAlias(s) => find_aggregate(&s.input, outputs),
+        LogicalPlan::SubqueryAlias(s) => find_aggregate(&s.input, outputs, scope),
         LogicalPlan::Aggregate(a) => Ok(a),
-        LogicalPlan::TableScan(t) => Err(match outputs.first() {
-            Some(c) => Refusal::column(
-                Rule::RowLevelOutput,
-                c.clone(),
-                format!(
-                    "the query returns rows of `{}`; only aggregates (COUNT, SUM, AVG) leave the domain",
-                    t.table_name
-                ),
-            ),
-            None => Refusal::new(
-                Rule::RowLevelOutput,
-                format!(
-                    "the query returns rows of `{}`; only aggregates (COUNT, SUM, AVG) leave the domain",
-                    t.table_name
-                ),
-            ),
-        }),
+        LogicalPlan::TableScan(t) => Err(row_level(&t.table_name.to_string(), outputs)),
         LogicalPlan::Distinct(d) if matches!(d.input().as_ref(), LogicalPlan::Union(_)) => {
             Err(Refusal::new(
                 Rule::PlanNotAllowed,
@@ -240,6 +230,16 @@ fn find_aggregate<'a>(
             Rule::PlanNotAllowed,
             format!("`{}` is not allowed in a query", node_name(other)),
         )),
+    }
+}
+
+fn row_level(table: &str, outputs: &[String]) -> Refusal {
+    let message = format!(
+        "the query returns rows of `{table}`; only aggregates (COUNT, SUM, AVG, ...) leave the domain"
+    );
+    match outputs.first() {
+        Some(c) => Refusal::column(Rule::RowLevelOutput, c.clone(), message),
+        None => Refusal::new(Rule::RowLevelOutput, message),
     }
 }
 
@@ -394,7 +394,7 @@ fn require_use(
 
 fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal> {
     let mut filters = Vec::new();
-    let dataset = walk_input(&a.input, &mut filters)?;
+    let dataset = walk_input(&a.input, &mut filters, scope)?;
     let policy = scope.policy(&dataset).ok_or_else(|| {
         Refusal::new(
             Rule::UnknownTable,
@@ -589,15 +589,22 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
 }
 
 /// Walks from the Aggregate's input to the one TableScan, collecting WHERE predicates.
-fn walk_input(plan: &LogicalPlan, filters: &mut Vec<Expr>) -> Result<String, Refusal> {
+fn walk_input(
+    plan: &LogicalPlan,
+    filters: &mut Vec<Expr>,
+    scope: &dyn Scope,
+) -> Result<String, Refusal> {
+    if let Some(dataset) = scope.view_of(plan) {
+        return Ok(dataset.to_string());
+    }
     match plan {
         LogicalPlan::Filter(f) => {
             filters.push(f.predicate.clone());
-            walk_input(&f.input, filters)
+            walk_input(&f.input, filters, scope)
         }
-        LogicalPlan::SubqueryAlias(s) => walk_input(&s.input, filters),
+        LogicalPlan::SubqueryAlias(s) => walk_input(&s.input, filters, scope),
         LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
-            walk_input(&p.input, filters)
+            walk_input(&p.input, filters, scope)
         }
         LogicalPlan::TableScan(t) => {
             if !t.filters.is_empty() || t.fetch.is_some() {

@@ -306,6 +306,8 @@ pub struct CoreInput<'a> {
     pub version: &'a DatasetVersion,
     /// Columns of the internal scan: the scenario's plus the privacy unit.
     pub scan: Arc<ListingTable>,
+    /// The view's (desensitizing) expressions over the scan's columns.
+    pub view: Vec<Expr>,
 }
 
 /// Exact values per cell, before noise. Keys are group values as text.
@@ -332,9 +334,11 @@ fn bounded_rows(
     stats: &StatPlan,
     version: &DatasetVersion,
     scan: Arc<ListingTable>,
+    view: &[Expr],
 ) -> Result<LogicalPlanBuilder> {
     let policy = &version.policy;
-    let mut b = LogicalPlanBuilder::scan(accepted.dataset.clone(), provider_as_source(scan), None)?;
+    let mut b = LogicalPlanBuilder::scan(accepted.dataset.clone(), provider_as_source(scan), None)?
+        .project(view.to_vec())?;
     for f in &accepted.filters {
         b = b.filter(unqualify(f)?)?;
     }
@@ -392,6 +396,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
         stats,
         version,
         scan,
+        view,
     } = input;
     let n_groups = accepted.group_keys.len();
     let mut aggs = Vec::new();
@@ -432,7 +437,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
     }
     let mut cells: HashMap<Vec<Option<String>>, Vec<f64>> = HashMap::new();
     if !aggs.is_empty() {
-        let plan = bounded_rows(accepted, stats, version, scan.clone())?
+        let plan = bounded_rows(accepted, stats, version, scan.clone(), &view)?
             .aggregate(group_exprs(accepted), aggs)?
             .build()?;
         let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
@@ -459,7 +464,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
         // The clamped values themselves, per cell: they never leave this function's caller.
         let mut exprs = group_exprs(accepted);
         exprs.push(clamped.alias("__v"));
-        let plan = bounded_rows(accepted, stats, version, scan.clone())?
+        let plan = bounded_rows(accepted, stats, version, scan.clone(), &view)?
             .project(exprs)?
             .build()?;
         let batches = ctx.execute_logical_plan(plan).await?.collect().await?;

@@ -10,6 +10,7 @@
 pub mod analyze;
 mod execute;
 mod refusal;
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub struct Answer {
 struct ScopeImpl {
     versions: HashMap<String, DatasetVersion>,
     columns: HashMap<String, Vec<String>>,
+    views: HashMap<String, datafusion::logical_expr::LogicalPlan>,
 }
 
 impl analyze::Scope for ScopeImpl {
@@ -83,6 +85,12 @@ impl analyze::Scope for ScopeImpl {
         self.columns
             .get(dataset)
             .is_some_and(|cols| cols.iter().any(|c| c == column))
+    }
+    fn view_of(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Option<&str> {
+        self.views
+            .iter()
+            .find(|(_, v)| *v == plan)
+            .map(|(name, _)| name.as_str())
     }
 }
 
@@ -174,6 +182,7 @@ struct Prepared {
     scope: ScopeImpl,
     ctx: SessionContext,
     schemas: HashMap<String, Arc<arrow::datatypes::Schema>>,
+    secret: [u8; 32],
 }
 
 fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepared> {
@@ -185,6 +194,8 @@ fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepa
     let mut versions = HashMap::new();
     let mut columns = HashMap::new();
     let mut schemas = HashMap::new();
+    let mut views = HashMap::new();
+    let secret = crate::keys::pseudonym_secret(domain.layout())?;
     for d in &record.spec.datasets {
         let version = catalog::get(conn, domain, &d.name)?;
         let visible: Vec<String> = d
@@ -200,17 +211,58 @@ fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepa
             .collect();
         let schema = catalog::arrow_schema(&version)?;
         let table = execute::dataset_table(&version, &schema, &visible)?;
-        ctx.register_table(d.name.as_str(), table)?;
+        let exprs = view_exprs(&version, &schema, &visible, &secret)?;
+        let view = datafusion::logical_expr::LogicalPlanBuilder::scan(
+            d.name.as_str(),
+            datafusion::datasource::provider_as_source(table),
+            None,
+        )?
+        .project(exprs)?
+        .build()?;
+        ctx.register_table(
+            d.name.as_str(),
+            Arc::new(datafusion::catalog::view::ViewTable::new(
+                view.clone(),
+                None,
+            )),
+        )?;
+        views.insert(d.name.clone(), view);
         schemas.insert(d.name.clone(), schema);
         columns.insert(d.name.clone(), visible);
         versions.insert(d.name.clone(), version);
     }
     Ok(Prepared {
         record,
-        scope: ScopeImpl { versions, columns },
+        scope: ScopeImpl {
+            versions,
+            columns,
+            views,
+        },
         ctx,
         schemas,
+        secret,
     })
+}
+
+/// The view's expressions for `columns` of a dataset version: each desensitized as its
+/// policy says.
+fn view_exprs(
+    version: &DatasetVersion,
+    schema: &arrow::datatypes::Schema,
+    columns: &[String],
+    secret: &[u8; 32],
+) -> Result<Vec<datafusion::logical_expr::Expr>> {
+    columns
+        .iter()
+        .map(|c| {
+            let policy = version
+                .policy
+                .column(c)
+                .ok_or_else(|| Error::Internal(format!("column `{c}` has no policy")))?;
+            let field = schema.field_with_name(c)?;
+            Ok(views::column_expr(policy, field.data_type(), secret))
+        })
+        .collect()
 }
 
 /// Answers a query, or refuses it. Refusals and answers are both recorded.
@@ -336,7 +388,9 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .get(&accepted.dataset)
         .cloned()
         .unwrap_or_default();
-    if let Some(unit) = &policy.dataset.privacy_unit {
+    if let Some(unit) = &policy.dataset.privacy_unit
+        && !scan_columns.contains(unit)
+    {
         scan_columns.push(unit.clone());
     }
     let schema = prepared
@@ -344,6 +398,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .get(&accepted.dataset)
         .ok_or_else(|| Error::Internal("schema vanished".into()))?;
     let scan = execute::dataset_table(version, schema, &scan_columns)?;
+    let view = view_exprs(version, schema, &scan_columns, &prepared.secret)?;
     let exact = domain.runtime().block_on(execute::run_core(
         &prepared.ctx,
         execute::CoreInput {
@@ -351,6 +406,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             stats: &stat_plan,
             version,
             scan,
+            view,
         },
     ))?;
     let n_groups = accepted.group_keys.len();
