@@ -47,3 +47,13 @@ pub use policy::{
     Policy, ShareType, Use,
 };
 pub use scenario::{BudgetSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset};
+
+/// JSON Schema of the policy format, for editors and validators.
+pub fn policy_schema() -> serde_json::Value {
+    schemars::schema_for!(Policy).to_value()
+}
+
+/// JSON Schema of the scenario format.
+pub fn scenario_schema() -> serde_json::Value {
+    schemars::schema_for!(Scenario).to_value()
+}

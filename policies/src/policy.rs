@@ -21,6 +21,20 @@ use crate::error::{PolicyError, Result};
 #[serde(try_from = "u8", into = "u8")]
 pub struct Level(u8);
 
+impl schemars::JsonSchema for Level {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Level".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Classification level: 1 public, 2 internal, 3 sensitive, 4 highly sensitive.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 4
+        })
+    }
+}
+
 impl Level {
     /// Public.
     pub const PUBLIC: Level = Level(1);
@@ -77,7 +91,19 @@ impl fmt::Display for Level {
 }
 
 /// What a query may do with a column. Deny by default: `none` makes a column invisible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// Invisible to every query.
@@ -131,7 +157,7 @@ impl fmt::Display for Access {
 }
 
 /// A use of a column in a query, checked against its [`Access`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Use {
     /// Equality join key.
@@ -172,8 +198,9 @@ impl fmt::Display for Use {
 ///
 /// In TOML, the parameterless kinds are strings (`desensitize = "keyed_hash"`), the others
 /// tables with a `kind` (`desensitize = { kind = "mask", keep_prefix = 3, keep_suffix = 4 }`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "DesensitizeRepr", into = "DesensitizeRepr")]
+#[schemars(with = "DesensitizeRepr")]
 pub enum Desensitize {
     /// HMAC-SHA256 with the domain secret: join keys match across datasets, values cannot
     /// be reversed without the secret.
@@ -205,7 +232,7 @@ pub enum Desensitize {
 }
 
 /// Unit of date truncation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DateUnit {
     /// First day of the month.
@@ -224,14 +251,14 @@ impl DateUnit {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum DesensitizeRepr {
     Name(String),
     Table(DesensitizeTable),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum DesensitizeTable {
     KeyedHash,
@@ -371,7 +398,9 @@ impl Desensitize {
 }
 
 /// Processing mode of a dataset or scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Differential privacy: noisy aggregates, budget charged.
@@ -391,7 +420,9 @@ impl fmt::Display for Mode {
 }
 
 /// Share or open type of a dataset (SYS Art. 24, 37; TJ-BD Art. 15, 21).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareType {
     /// Available without conditions.
@@ -404,7 +435,7 @@ pub enum ShareType {
 }
 
 /// The type of a column as the policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     /// Integer of any width.
@@ -442,7 +473,7 @@ impl fmt::Display for ColumnType {
 }
 
 /// Catalog fields and privacy settings of a dataset (SYS Art. 12).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// Name used in SQL: lowercase letters, digits and `_`, starting with a letter.
@@ -499,7 +530,7 @@ fn not_shared() -> ShareType {
 }
 
 /// The policy of one column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnPolicy {
     /// Column name, as in the data.
@@ -523,7 +554,7 @@ pub struct ColumnPolicy {
 }
 
 /// Disclosure-control settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Disclosure {
     /// Smallest group a released cell may describe.
@@ -552,7 +583,7 @@ impl Default for Disclosure {
 }
 
 /// A dataset policy, as written by the provider in TOML.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Catalog fields and privacy settings.

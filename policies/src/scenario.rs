@@ -12,7 +12,7 @@ use crate::policy::{Access, Mode, Policy, check_identifier};
 pub const MAX_VALIDITY_DAYS: i64 = 5 * 366;
 
 /// The privacy budget of a scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetSpec {
     /// Total ε over the scenario's life.
@@ -25,7 +25,7 @@ pub struct BudgetSpec {
 }
 
 /// A dataset and the columns of it that a scenario needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioDataset {
     /// Registered dataset name.
@@ -35,7 +35,7 @@ pub struct ScenarioDataset {
 }
 
 /// A scenario application, as written by a developer in TOML.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name: lowercase letters, digits, `_` and `-`.
@@ -44,9 +44,11 @@ pub struct Scenario {
     pub purpose: String,
     /// First day the scenario is valid.
     #[serde(with = "date")]
+    #[schemars(with = "String")]
     pub valid_from: NaiveDate,
     /// Last day the scenario is valid.
     #[serde(with = "date")]
+    #[schemars(with = "String")]
     pub valid_until: NaiveDate,
     /// Processing mode.
     #[serde(default)]
