@@ -197,6 +197,19 @@ mod tests {
     }
 
     #[test]
+    fn real_noise_has_laplace_spread() {
+        // Laplace(b) has variance 2b². With n = 20,000 draws the sample variance has a
+        // relative standard error of sqrt(5/n) ≈ 1.6%: 10% is more than six of them.
+        let n = 20_000;
+        let (noisy, r) = laplace_reals(&vec![100.0; n], 10.0, 1.0).unwrap();
+        assert_eq!(r.scale, 10.0);
+        let mean = noisy.iter().sum::<f64>() / n as f64;
+        let var = noisy.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!((mean - 100.0).abs() < 0.6, "mean {mean}");
+        assert!((var / 200.0 - 1.0).abs() < 0.1, "var {var}");
+    }
+
+    #[test]
     fn private_median_is_near_the_true_median() {
         let values: Vec<f64> = (0..2001).map(|i| i as f64 / 20.0).collect();
         let (out, r) = private_quantiles(&[&values], 0.0, 100.0, 0.5, 1, 1.0).unwrap();

@@ -1,0 +1,172 @@
+//! Accuracy harness: the median relative error of mediated answers at ε = 1 per query,
+//! against exact answers from raw DataFusion over the same data.
+//!
+//! `cargo run -p sandbox-benches --bin accuracy -- [--runs 25] [--pums ../shared/data/pums/PUMS_pid.csv]`
+//!
+//! Each query runs `runs` times through the mediator (each run a fresh noise draw, ε 1).
+//! For every run and every released cell, the relative error is
+//! `|noisy - exact| / max(|exact|, 1)`; the table shows the median over runs and cells,
+//! and the 90th percentile.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use sandbox_runtime::identity::{self, Role};
+use sandbox_runtime::mediate::{self, QueryRequest};
+use sandbox_runtime::{Domain, catalog, scenarios};
+
+/// The queries: grouped ones have the group key first.
+const QUERIES: &[&str] = &[
+    "SELECT COUNT(*) FROM pums",
+    "SELECT SUM(income) FROM pums",
+    "SELECT AVG(income) FROM pums",
+    "SELECT AVG(age) FROM pums",
+    "SELECT STDDEV(age) FROM pums",
+    "SELECT VAR_POP(age) FROM pums",
+    "SELECT MEDIAN(income) FROM pums",
+    "SELECT MEDIAN(age) FROM pums",
+    "SELECT COUNT(*) FROM pums WHERE age > 40",
+    "SELECT AVG(income) FROM pums WHERE age BETWEEN 25 AND 65",
+    "SELECT sex, COUNT(*) FROM pums GROUP BY sex",
+    "SELECT sex, AVG(income) FROM pums GROUP BY sex",
+    "SELECT married, AVG(age) FROM pums GROUP BY married",
+    "SELECT race, COUNT(*) FROM pums GROUP BY race",
+    "SELECT educ, COUNT(*) FROM pums GROUP BY educ",
+    "SELECT educ, AVG(income) FROM pums GROUP BY educ",
+    "SELECT sex, married, COUNT(*) FROM pums GROUP BY sex, married",
+];
+
+fn cells(batches: &[RecordBatch], keys: usize) -> anyhow::Result<HashMap<String, f64>> {
+    let mut out = HashMap::new();
+    for b in batches {
+        let key_cols: Vec<_> = (0..keys)
+            .map(|i| cast(b.column(i), &DataType::Utf8))
+            .collect::<Result<_, _>>()?;
+        let value = cast(b.column(keys), &DataType::Float64)?;
+        let value = value
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Float64Array>()
+            .context("value column")?;
+        for r in 0..b.num_rows() {
+            let key: Vec<String> = key_cols
+                .iter()
+                .map(|k| {
+                    k.as_any()
+                        .downcast_ref::<datafusion::arrow::array::StringArray>()
+                        .map(|s| s.value(r).to_string())
+                        .unwrap_or_default()
+                })
+                .collect();
+            if !value.is_null(r) {
+                out.insert(key.join("|"), value.value(r));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut runs = 25usize;
+    let mut pums =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pums/PUMS_pid.csv");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            "--pums" => pums = PathBuf::from(args.next().context("--pums FILE")?),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    let domain = Domain::init(&dir.path().join("domain"))?;
+    let mut conn = domain.conn()?;
+    identity::add(&mut conn, None, "ops", Role::Operator)?;
+    identity::add(&mut conn, Some("ops"), "provider", Role::Provider)?;
+    identity::add(&mut conn, Some("ops"), "dev", Role::Developer)?;
+    let policy = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/pums.toml"),
+    )?;
+    let v = catalog::add(&domain, "provider", &pums, &policy)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let raw = SessionContext::new();
+    rt.block_on(raw.register_parquet(
+        "pums",
+        v.data_file().to_string_lossy().as_ref(),
+        ParquetReadOptions::default(),
+    ))?;
+    let today = chrono::Utc::now().date_naive();
+    println!(
+        "Accuracy at ε = 1 per query, {runs} runs, {} rows of {}",
+        v.row_count,
+        pums.display()
+    );
+    println!();
+    println!("| query | cells | exact (first cell) | median rel. error | p90 rel. error |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut all = Vec::new();
+    for (qi, sql) in QUERIES.iter().enumerate() {
+        // Each query has one aggregate, listed after its group keys.
+        let keys = sql.split(" FROM").next().unwrap_or("").matches(',').count();
+        let exact = cells(
+            &rt.block_on(async { raw.sql(sql).await?.collect().await })?,
+            keys,
+        )?;
+        let text = format!(
+            "name = \"accuracy-{qi}\"\npurpose = \"accuracy harness of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = 1.0\n[[dataset]]\nname = \"pums\"\ncolumns = [\"pid\", \"age\", \"sex\", \"educ\", \"race\", \"income\", \"married\"]\n",
+            today + chrono::Days::new(1)
+        );
+        let s = scenarios::apply(&domain, "dev", &text)?;
+        let s = scenarios::decide(&domain, "ops", s.id, true, None)?;
+        let mut errors = Vec::new();
+        for _ in 0..runs {
+            let a = mediate::answer(
+                &domain,
+                &QueryRequest {
+                    scenario_id: s.id,
+                    job_id: None,
+                    actor: "dev",
+                    sql,
+                    epsilon: Some(1.0),
+                },
+            )?;
+            let noisy = cells(std::slice::from_ref(&a.batch), keys)?;
+            for (k, e) in &exact {
+                let n = noisy.get(k).copied().unwrap_or(0.0);
+                errors.push((n - e).abs() / e.abs().max(1.0));
+            }
+        }
+        errors.sort_by(f64::total_cmp);
+        let first = exact
+            .iter()
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, v)| *v)
+            .unwrap_or(f64::NAN);
+        println!(
+            "| `{sql}` | {} | {first:.1} | {:.4} | {:.4} |",
+            exact.len(),
+            percentile(&errors, 0.5),
+            percentile(&errors, 0.9)
+        );
+        all.push(percentile(&errors, 0.5));
+    }
+    all.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "Median over queries of the median relative error: {:.4}",
+        percentile(&all, 0.5)
+    );
+    Ok(())
+}
