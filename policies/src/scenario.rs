@@ -22,6 +22,10 @@ pub struct BudgetSpec {
     pub delta: f64,
     /// ε one query spends unless the module asks for less; also the cap per query.
     pub epsilon_per_query: f64,
+    /// δ a query may spend to release group keys found in the data (τ-thresholding). 0
+    /// (the default) allows only the policy's declared public categories as keys.
+    #[serde(default)]
+    pub delta_per_query: f64,
 }
 
 /// A dataset and the columns of it that a scenario needs.

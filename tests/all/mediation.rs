@@ -287,3 +287,85 @@ fn desensitized_columns_are_what_queries_see_and_compute() {
         .unwrap();
     assert!((units.value(0) - n.value(0)).abs() < 100, "{units:?} {n:?}");
 }
+
+/// A domain whose residents policy declares no district categories, with `n` residents,
+/// and a scenario that allows δ per query.
+fn private_keys_fixture(
+    n: usize,
+    delta_per_query: f64,
+) -> (tempfile::TempDir, sandbox_runtime::Domain, i64) {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    let policy = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+        "categories = [\"heping\", \"hedong\", \"hexi\", \"nankai\", \"hebei\", \"hongqiao\"]\n",
+        "",
+    );
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(n, 9)).unwrap();
+    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
+    let text = sandbox_tests::scenario_text("private-keys", 10.0, 1.0).replace(
+        "epsilon_per_query = 1",
+        &format!("epsilon_per_query = 1\ndelta = 0.0001\ndelta_per_query = {delta_per_query}"),
+    );
+    let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
+    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+        .unwrap();
+    (dir, domain, s.id)
+}
+
+fn ask_in(
+    domain: &sandbox_runtime::Domain,
+    scenario_id: i64,
+    sql: &str,
+) -> sandbox_runtime::Result<mediate::Answer> {
+    mediate::answer(
+        domain,
+        &QueryRequest {
+            scenario_id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql,
+            epsilon: None,
+        },
+    )
+}
+
+#[test]
+fn keys_from_the_data_need_delta_and_pass_a_threshold() {
+    // Without δ: refused, nothing charged.
+    let (_d, domain, id) = private_keys_fixture(600, 0.0);
+    match ask_in(
+        &domain,
+        id,
+        "SELECT district, COUNT(*) FROM residents GROUP BY district",
+    ) {
+        Err(Error::Refused(r)) => assert_eq!(r.rule, mediate::Rule::GroupKeysNotPublic),
+        other => panic!("{other:?}"),
+    }
+    // With δ: the six districts (about 100 residents each) pass τ; δ is charged.
+    let (_d, domain, id) = private_keys_fixture(600, 1e-6);
+    let a = ask_in(
+        &domain,
+        id,
+        "SELECT district, COUNT(*) AS n, AVG(income) FROM residents GROUP BY district ORDER BY district",
+    )
+    .unwrap();
+    assert_eq!(a.batch.num_rows(), 6);
+    assert_eq!(a.delta, 1e-6);
+    assert_eq!(a.batch.schema().metadata()["sandbox.delta"], "0.000001");
+    let b = sandbox_runtime::privacy::ledger::balance(&domain.conn().unwrap(), id).unwrap();
+    assert!((b.delta_spent - 1e-6).abs() < 1e-12, "{b:?}");
+    assert!(a.noise.iter().any(|n| n.mechanism == "laplace_threshold"));
+}
+
+#[test]
+fn rare_keys_from_the_data_are_not_released() {
+    // Eight residents in six districts: no district has enough people to pass τ.
+    let (_d, domain, id) = private_keys_fixture(8, 1e-6);
+    let a = ask_in(
+        &domain,
+        id,
+        "SELECT district, COUNT(*) FROM residents GROUP BY district",
+    )
+    .unwrap();
+    assert_eq!(a.batch.num_rows(), 0);
+}

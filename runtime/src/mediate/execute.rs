@@ -26,6 +26,9 @@ use crate::catalog::DatasetVersion;
 use crate::privacy::{self, NoiseReport};
 use crate::{Error, Result};
 
+/// One cell of a grouped answer: its group values as text.
+pub type Cell = Vec<Option<String>>;
+
 /// Largest number of cells a grouped answer may have.
 pub const MAX_CELLS: usize = 100_000;
 
@@ -104,11 +107,14 @@ pub struct StatPlan {
     derive: Vec<Derive>,
     /// Rows per unit (k).
     k: i64,
+    /// The row count that releases group keys by τ-thresholding, when keys are not public.
+    key_count: Option<usize>,
 }
 
 impl StatPlan {
-    /// Builds the statistics a query needs from the accepted request.
-    pub fn new(accepted: &Accepted, policy: &Policy) -> Result<StatPlan> {
+    /// Builds the statistics a query needs from the accepted request. With `thresholded`,
+    /// a row count per cell is added (or reused) to release the group keys.
+    pub fn new(accepted: &Accepted, policy: &Policy, thresholded: bool) -> Result<StatPlan> {
         let mut stats = Vec::new();
         let mut derive = Vec::new();
         let bounds = |c: &str| -> Result<(f64, f64)> {
@@ -185,10 +191,12 @@ impl StatPlan {
             };
             derive.push(d);
         }
+        let key_count = thresholded.then(|| push(&mut stats, Stat::Count(None)));
         Ok(StatPlan {
             stats,
             derive,
             k: i64::from(policy.dataset.max_rows_per_unit),
+            key_count,
         })
     }
 
@@ -536,12 +544,75 @@ pub fn add_noise(
     epsilon: f64,
     n_groups: usize,
 ) -> Result<NoisyAnswer> {
+    add_noise_with(exact, grid, plan, epsilon, n_groups, None)
+}
+
+/// Key separator inside a thresholded histogram (group values are text).
+const KEY_SEP: char = '\u{1f}';
+
+/// Releases group keys from the data by τ-thresholding their noisy row counts (δ > 0),
+/// then noises the other statistics over the released cells. Returns the cells, the
+/// answer and the δ the privacy map reports.
+pub fn add_noise_thresholded(
+    exact: &Exact,
+    plan: &StatPlan,
+    epsilon: f64,
+    delta: f64,
+    n_groups: usize,
+    max_cells: usize,
+) -> Result<(Vec<Cell>, NoisyAnswer, f64)> {
+    let j = plan
+        .key_count
+        .ok_or_else(|| Error::Internal("thresholding without a key count".into()))?;
+    let eps_each = epsilon / plan.stats.len() as f64;
+    let counts: HashMap<String, i64> = exact
+        .cells
+        .iter()
+        .filter_map(|(key, row)| {
+            let parts: Option<Vec<&str>> = key.iter().map(|k| k.as_deref()).collect();
+            parts.map(|p| (p.join(&KEY_SEP.to_string()), row[j] as i64))
+        })
+        .collect();
+    let release = privacy::laplace_threshold(counts, plan.k, eps_each, delta)?;
+    let mut keys: Vec<(String, i64)> = release.counts.into_iter().collect();
+    keys.sort();
+    keys.truncate(max_cells);
+    let grid: Vec<Vec<Option<String>>> = keys
+        .iter()
+        .map(|(k, _)| k.split(KEY_SEP).map(|p| Some(p.to_string())).collect())
+        .collect();
+    let counts: Vec<f64> = keys.iter().map(|(_, c)| *c as f64).collect();
+    let answer = add_noise_with(
+        exact,
+        &grid,
+        plan,
+        epsilon,
+        n_groups,
+        Some((j, counts, release.report)),
+    )?;
+    Ok((grid, answer, release.delta))
+}
+
+fn add_noise_with(
+    exact: &Exact,
+    grid: &[Vec<Option<String>>],
+    plan: &StatPlan,
+    epsilon: f64,
+    n_groups: usize,
+    mut released: Option<(usize, Vec<f64>, NoiseReport)>,
+) -> Result<NoisyAnswer> {
     let eps_each = epsilon / plan.stats.len() as f64;
     let zero = vec![0.0; plan.stats.len()];
     let empty = HashMap::new();
     let mut noisy: Vec<Vec<f64>> = Vec::with_capacity(plan.stats.len());
     let mut reports = Vec::with_capacity(plan.stats.len());
     for (j, stat) in plan.stats.iter().enumerate() {
+        if let Some((rj, values, report)) = released.take_if(|r| r.0 == j) {
+            debug_assert_eq!(rj, j);
+            noisy.push(values);
+            reports.push(report);
+            continue;
+        }
         let column: Vec<f64> = grid
             .iter()
             .map(|cell| exact.cells.get(cell).unwrap_or(&zero)[j])

@@ -334,38 +334,50 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .get(&accepted.dataset)
         .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
     let policy = &version.policy;
-    for g in &accepted.group_keys {
-        if policy
-            .column(g)
-            .and_then(|c| c.categories.as_ref())
-            .is_none()
-        {
-            return refuse(
-                &mut conn,
-                Refusal::column(
-                    Rule::GroupKeysNotPublic,
-                    g.clone(),
-                    "group keys would be released from the data; the policy must declare this column's `categories`",
-                ),
-            );
-        }
-    }
-    let grid = match execute::public_cells(&accepted, policy) {
-        Ok(g) if g.len() <= policy.disclosure.max_output_rows as usize => g,
-        _ => {
-            return refuse(
-                &mut conn,
-                Refusal::new(
-                    Rule::PlanNotAllowed,
-                    format!(
-                        "the grouping has more cells than the policy's max_output_rows ({})",
-                        policy.disclosure.max_output_rows
+    let private_keys: Vec<&String> = accepted
+        .group_keys
+        .iter()
+        .filter(|g| {
+            policy
+                .column(g)
+                .and_then(|c| c.categories.as_ref())
+                .is_none()
+        })
+        .collect();
+    let delta = if private_keys.is_empty() {
+        0.0
+    } else if budget.delta_per_query > 0.0 {
+        budget.delta_per_query
+    } else {
+        return refuse(
+            &mut conn,
+            Refusal::column(
+                Rule::GroupKeysNotPublic,
+                private_keys[0].clone(),
+                "group keys would be released from the data: the policy must declare this column's `categories`, or the scenario must allow δ (`delta_per_query`) for τ-thresholding",
+            ),
+        );
+    };
+    let grid = if delta > 0.0 {
+        None
+    } else {
+        match execute::public_cells(&accepted, policy) {
+            Ok(g) if g.len() <= policy.disclosure.max_output_rows as usize => Some(g),
+            _ => {
+                return refuse(
+                    &mut conn,
+                    Refusal::new(
+                        Rule::PlanNotAllowed,
+                        format!(
+                            "the grouping has more cells than the policy's max_output_rows ({})",
+                            policy.disclosure.max_output_rows
+                        ),
                     ),
-                ),
-            );
+                );
+            }
         }
     };
-    let stat_plan = execute::StatPlan::new(&accepted, policy)?;
+    let stat_plan = execute::StatPlan::new(&accepted, policy, delta > 0.0)?;
 
     // Budget before answer: the charge is durable before any data is read.
     let balance = ledger::charge(
@@ -377,7 +389,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             sql: req.sql,
             actor: req.actor,
             epsilon,
-            delta: 0.0,
+            delta,
             mechanism: stat_plan.mechanism(),
         },
     )?;
@@ -410,7 +422,25 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         },
     ))?;
     let n_groups = accepted.group_keys.len();
-    let noisy = execute::add_noise(&exact, &grid, &stat_plan, epsilon, n_groups)?;
+    let noisy = match &grid {
+        Some(grid) => execute::add_noise(&exact, grid, &stat_plan, epsilon, n_groups)?,
+        None => {
+            let (_, noisy, spent_delta) = execute::add_noise_thresholded(
+                &exact,
+                &stat_plan,
+                epsilon,
+                delta,
+                n_groups,
+                policy.disclosure.max_output_rows as usize,
+            )?;
+            if spent_delta > delta {
+                return Err(Error::Internal(format!(
+                    "privacy map reports δ {spent_delta} above the charge {delta}"
+                )));
+            }
+            noisy
+        }
+    };
     drop(exact);
     if noisy.epsilon > epsilon * (1.0 + 1e-9) {
         return Err(Error::Internal(format!(
@@ -433,7 +463,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let merged = arrow::compute::concat_batches(&out_schema, &batches)?;
     let mut metadata = HashMap::new();
     metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
-    metadata.insert("sandbox.delta".to_string(), "0".to_string());
+    metadata.insert("sandbox.delta".to_string(), format!("{delta}"));
     metadata.insert(
         "sandbox.mechanism".to_string(),
         stat_plan.mechanism().to_string(),
@@ -451,7 +481,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         query_id,
         batch,
         epsilon,
-        delta: 0.0,
+        delta,
         mechanism: stat_plan.mechanism().into(),
         noise: noisy.noise,
         balance,
@@ -497,8 +527,11 @@ pub struct Explanation {
     pub filters: Vec<String>,
     /// GROUP BY keys.
     pub group_keys: Vec<String>,
-    /// Released cells (every combination of the declared categories).
+    /// Released cells (every combination of the declared categories); 0 when the keys come
+    /// from the data by τ-thresholding.
     pub cells: usize,
+    /// Whether group keys are released by τ-thresholding (charging δ).
+    pub thresholded: bool,
     /// Rows per unit kept (k), and whether the bounding step runs.
     pub rows_per_unit: i64,
     /// Whether per-unit bounding runs (the data has units with more than k rows).
@@ -532,12 +565,20 @@ impl std::fmt::Display for Explanation {
                 s.statistic, s.sensitivity, s.epsilon, s.scale
             )?;
         }
-        writeln!(
-            f,
-            "Aggregate over {} public cell(s), grouped by [{}]",
-            self.cells,
-            self.group_keys.join(", ")
-        )?;
+        if self.thresholded {
+            writeln!(
+                f,
+                "Aggregate grouped by [{}]; keys released by τ-thresholding of noisy row counts (charges δ)",
+                self.group_keys.join(", ")
+            )?;
+        } else {
+            writeln!(
+                f,
+                "Aggregate over {} public cell(s), grouped by [{}]",
+                self.cells,
+                self.group_keys.join(", ")
+            )?;
+        }
         if self.bounding {
             writeln!(
                 f,
@@ -571,21 +612,24 @@ pub fn explain(
     let record = scenarios::get(&conn, scenario_id)?;
     let version = catalog::get(&conn, domain, &accepted.dataset)?;
     let policy = &version.policy;
-    for g in &accepted.group_keys {
-        if policy
+    let public = accepted.group_keys.iter().all(|g| {
+        policy
             .column(g)
             .and_then(|c| c.categories.as_ref())
-            .is_none()
-        {
-            return Err(Error::Refused(Refusal::column(
-                Rule::GroupKeysNotPublic,
-                g.clone(),
-                "group keys would be released from the data; the policy must declare this column's `categories`",
-            )));
-        }
+            .is_some()
+    });
+    if !public && record.spec.budget.delta_per_query <= 0.0 {
+        return Err(Error::Refused(Refusal::new(
+            Rule::GroupKeysNotPublic,
+            "group keys would be released from the data: declare `categories` or allow `delta_per_query`",
+        )));
     }
-    let cells = execute::public_cells(&accepted, policy)?.len();
-    let plan = execute::StatPlan::new(&accepted, policy)?;
+    let cells = if public {
+        execute::public_cells(&accepted, policy)?.len()
+    } else {
+        0
+    };
+    let plan = execute::StatPlan::new(&accepted, policy, !public)?;
     let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
     let each = epsilon / plan.describe().len() as f64;
     let statistics = plan
@@ -604,6 +648,7 @@ pub fn explain(
         filters: accepted.filters.iter().map(|f| f.to_string()).collect(),
         group_keys: accepted.group_keys.clone(),
         cells,
+        thresholded: !public,
         rows_per_unit: plan.k(),
         bounding: policy.dataset.privacy_unit.is_some() && version.max_unit_rows > plan.k(),
         statistics,

@@ -8,9 +8,12 @@
 pub mod ledger;
 
 use opendp::domains::{AtomDomain, VectorDomain};
-use opendp::measurements::{make_laplace, make_private_quantile};
-use opendp::measures::MaxDivergence;
-use opendp::metrics::{L1Distance, SymmetricDistance};
+use std::collections::HashMap;
+
+use opendp::domains::MapDomain;
+use opendp::measurements::{make_laplace, make_laplace_threshold, make_private_quantile};
+use opendp::measures::{Approximate, MaxDivergence};
+use opendp::metrics::{AbsoluteDistance, L0PInfDistance, L1Distance, SymmetricDistance};
 
 use crate::{Error, Result};
 
@@ -97,6 +100,72 @@ pub fn laplace_reals(
             epsilon: spent,
         },
     ))
+}
+
+/// What [`laplace_threshold`] released.
+#[derive(Debug, Clone)]
+pub struct ThresholdRelease {
+    /// Keys whose noisy count reached the threshold, with that noisy count.
+    pub counts: HashMap<String, i64>,
+    /// The threshold τ.
+    pub threshold: i64,
+    /// δ the privacy map reports.
+    pub delta: f64,
+    /// The noise.
+    pub report: NoiseReport,
+}
+
+/// Releases the keys of `counts` whose noisy count reaches a threshold τ, with their noisy
+/// counts (OpenDP's Laplace threshold: stability-based histogram). One unit adds at most
+/// `k` rows in at most `k` keys. τ is set in closed form so that δ ≤ `delta`, then checked
+/// against the privacy map.
+pub fn laplace_threshold(
+    counts: HashMap<String, i64>,
+    k: i64,
+    epsilon: f64,
+    delta: f64,
+) -> Result<ThresholdRelease> {
+    if !(delta > 0.0 && delta < 1.0) {
+        return Err(Error::Internal(format!("bad δ {delta} for a threshold")));
+    }
+    let scale = laplace_scale(k as f64, epsilon)?;
+    let l0 = u32::try_from(k).map_err(|_| Error::Internal("k out of range".into()))?;
+    let d_in = (l0, k, k);
+    // A key held by one unit has a count of at most k; it passes τ with probability about
+    // exp(-(τ - k) / scale), and one unit holds at most k such keys.
+    let mut threshold = k + (scale * ((k as f64) / delta).ln()).ceil() as i64 + 1;
+    for _ in 0..16 {
+        let meas = make_laplace_threshold::<_, _, Approximate<MaxDivergence>>(
+            MapDomain::new(
+                AtomDomain::<String>::default(),
+                AtomDomain::<i64>::default(),
+            ),
+            L0PInfDistance(AbsoluteDistance::<i64>::default()),
+            scale,
+            threshold,
+            None,
+        )
+        .map_err(dp_err)?;
+        let (spent, spent_delta) = meas.map(&d_in).map_err(dp_err)?;
+        if spent_delta <= delta {
+            let released = meas.invoke(&counts).map_err(dp_err)?;
+            return Ok(ThresholdRelease {
+                counts: released,
+                threshold,
+                delta: spent_delta,
+                report: NoiseReport {
+                    mechanism: "laplace_threshold",
+                    scale,
+                    sensitivity: k as f64,
+                    epsilon: spent,
+                },
+            });
+        }
+        threshold += scale.ceil() as i64 + 1;
+    }
+    Err(Error::Internal(format!(
+        "no threshold reaches δ {delta} at scale {scale}"
+    )))
 }
 
 /// Candidates of the private quantile: evenly spaced over the column's bounds.
@@ -218,6 +287,17 @@ mod tests {
             "{r:?}"
         );
         assert!((out[0] - 50.0).abs() < 5.0, "{out:?}");
+    }
+
+    #[test]
+    fn threshold_releases_large_keys_and_hides_rare_ones() {
+        let counts = HashMap::from([("common".to_string(), 500), ("rare".to_string(), 1)]);
+        let r = laplace_threshold(counts, 1, 1.0, 1e-6).unwrap();
+        assert!(r.delta <= 1e-6, "{r:?}");
+        assert!(r.threshold > 10, "{r:?}");
+        assert!(r.counts.contains_key("common"));
+        assert!(!r.counts.contains_key("rare"));
+        assert!((r.report.epsilon - 1.0).abs() < 1e-9, "{r:?}");
     }
 
     #[test]
