@@ -179,6 +179,10 @@ fn answers_are_noisy_aggregates_over_public_cells_with_their_epsilon() {
     assert_eq!(b.num_rows(), 6);
     assert_eq!(b.schema().field(0).name(), "district");
     assert_eq!(b.schema().metadata()["sandbox.epsilon"], "1");
+    let noise: serde_json::Value =
+        serde_json::from_str(&b.schema().metadata()["sandbox.noise"]).unwrap();
+    assert_eq!(noise[0]["statistic"], "count(*)");
+    assert_eq!(noise[0]["scale"], 3.0);
     assert_eq!(a.noise.len(), 3, "COUNT, and SUM and COUNT for AVG");
     let eps: f64 = a.noise.iter().map(|n| n.epsilon).sum();
     assert!((eps - 1.0).abs() < 1e-9, "{eps}");
@@ -368,4 +372,23 @@ fn rare_keys_from_the_data_are_not_released() {
     )
     .unwrap();
     assert_eq!(a.batch.num_rows(), 0);
+}
+
+#[test]
+fn released_statistics_carry_their_noise_scale() {
+    let f = Fixture::new();
+    let a = ask(
+        &f,
+        "SELECT district, COUNT(*) AS n FROM residents GROUP BY district",
+    )
+    .unwrap();
+    let field = a.batch.schema().field_with_name("n").unwrap().clone();
+    // ε 1 on one count with k = 1: discrete Laplace of scale 1.
+    assert_eq!(
+        field
+            .metadata()
+            .get("sandbox.noise_scale")
+            .map(String::as_str),
+        Some("1")
+    );
 }

@@ -658,9 +658,17 @@ fn add_noise_with(
     }
     for (i, d) in plan.derive.iter().enumerate() {
         let name = format!("__c{i}");
+        // A statistic released as is carries its noise scale (post-processing keeps it
+        // where a column passes through unchanged).
+        let scale_of = |j: usize| {
+            HashMap::from([(
+                "sandbox.noise_scale".to_string(),
+                format!("{}", reports[j].scale),
+            )])
+        };
         let values: Vec<f64> = match d {
             Derive::Count(j) => {
-                fields.push(Field::new(name, DataType::Int64, false));
+                fields.push(Field::new(name, DataType::Int64, false).with_metadata(scale_of(*j)));
                 arrays.push(Arc::new(Int64Array::from(
                     noisy[*j]
                         .iter()
@@ -669,7 +677,11 @@ fn add_noise_with(
                 )));
                 continue;
             }
-            Derive::Sum(j) | Derive::Quantile(j) => noisy[*j].clone(),
+            Derive::Sum(j) | Derive::Quantile(j) => {
+                fields.push(Field::new(name, DataType::Float64, false).with_metadata(scale_of(*j)));
+                arrays.push(Arc::new(Float64Array::from(noisy[*j].clone())));
+                continue;
+            }
             Derive::Avg {
                 sum,
                 count,
@@ -722,6 +734,7 @@ pub async fn post_process(
     n_groups: usize,
 ) -> Result<Vec<RecordBatch>> {
     let aggregate_schema = find_aggregate_schema(original)?;
+    let noisy_schema = noisy.schema();
     let mem = MemTable::try_new(noisy.schema(), vec![vec![noisy]])?;
     let scan =
         LogicalPlanBuilder::scan("__sandbox_answer", provider_as_source(Arc::new(mem)), None)?;
@@ -734,8 +747,16 @@ pub async fn post_process(
             } else {
                 format!("__c{}", i - n_groups)
             };
-            cast(col(Column::new_unqualified(src)), field.data_type().clone())
-                .alias_qualified(qualifier.cloned(), field.name())
+            let source = col(Column::new_unqualified(src.clone()));
+            let same_type = noisy_schema
+                .field_with_name(&src)
+                .is_ok_and(|f| f.data_type() == field.data_type());
+            let e = if same_type {
+                source
+            } else {
+                cast(source, field.data_type().clone())
+            };
+            e.alias_qualified(qualifier.cloned(), field.name())
         })
         .collect();
     let replacement = scan.project(exprs)?.build()?;

@@ -469,6 +469,16 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         stat_plan.mechanism().to_string(),
     );
     metadata.insert("sandbox.query_id".to_string(), query_id.clone());
+    // Per statistic: what was computed, its mechanism, sensitivity, scale and ε.
+    let noise: Vec<serde_json::Value> = stat_plan
+        .describe()
+        .into_iter()
+        .zip(&noisy.noise)
+        .map(|(statistic, n)| {
+            json!({"statistic": statistic, "mechanism": n.mechanism, "sensitivity": n.sensitivity, "scale": n.scale, "epsilon": n.epsilon})
+        })
+        .collect();
+    metadata.insert("sandbox.noise".to_string(), serde_json::to_string(&noise)?);
     let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
     let batch = merged.with_schema(schema)?;
 
