@@ -24,8 +24,12 @@ fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
         Mode::Check => match mediate::check(&f.domain, f.scenario.id, sql) {
             Ok(a) => format!(
                 "accepted dataset={} groups=[{}] aggregates={}",
-                a.dataset,
-                a.group_keys.join(","),
+                a.datasets(),
+                a.group_keys
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 a.requested.len()
             ),
             Err(Error::Refused(r)) => refused(&r),
@@ -391,4 +395,41 @@ fn released_statistics_carry_their_noise_scale() {
             .map(String::as_str),
         Some("1")
     );
+}
+
+#[test]
+fn joins_on_the_privacy_unit_are_bounded_after_the_join() {
+    let f = sandbox_tests::pums_fixture();
+    // PUMS_dup repeats persons up to four times; its policy keeps two rows per person, so
+    // the join keeps at most two rows per person: 1,582 rows (1,948 unbounded).
+    let mut total = 0i64;
+    let runs = 5;
+    for _ in 0..runs {
+        let a = ask(
+            &f,
+            "SELECT COUNT(*) AS n FROM pums a JOIN pums_dup b ON a.pid = b.pid",
+        )
+        .unwrap();
+        let n = a
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0);
+        total += n;
+        // Sensitivity follows the bound: k = 2 rows per unit, so the count's scale is 2.
+        assert_eq!(a.noise[0].sensitivity, 2.0);
+    }
+    let mean = total as f64 / runs as f64;
+    assert!((mean - 1582.0).abs() < 15.0, "mean {mean}");
+    let e = mediate::explain(
+        &f.domain,
+        f.scenario.id,
+        "SELECT COUNT(*) FROM pums a JOIN pums_dup b ON a.pid = b.pid",
+        None,
+    )
+    .unwrap();
+    assert!(e.bounding);
+    assert_eq!(e.dataset, "pums+pums_dup");
 }

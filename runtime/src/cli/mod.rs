@@ -504,12 +504,12 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let accepted = mediate::check(domain, id, sql)?;
             print(
                 cli.json,
-                &serde_json::json!({"accepted": true, "dataset": accepted.dataset, "group_keys": accepted.group_keys}),
+                &serde_json::json!({"accepted": true, "datasets": accepted.datasets(), "group_keys": accepted.group_keys.iter().map(|g| g.name.clone()).collect::<Vec<_>>()}),
                 || {
                     format!(
                         "accepted: {} aggregate(s) over `{}`, grouped by {:?}",
                         accepted.requested.len(),
-                        accepted.dataset,
+                        accepted.datasets(),
                         accepted.group_keys
                     )
                 },

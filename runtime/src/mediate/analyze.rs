@@ -63,27 +63,54 @@ pub const SCALAR_ALLOW_LIST: &[&str] = &[
     "ends_with",
 ];
 
+/// A column of a dataset, as a query refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ColRef {
+    /// The qualifier the query uses for the dataset (its alias, or its name).
+    pub alias: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The column.
+    pub name: String,
+}
+
+impl ColRef {
+    /// The column as an expression over the aliased view.
+    pub fn expr(&self) -> Expr {
+        Expr::Column(datafusion::common::Column::new(
+            Some(self.alias.clone()),
+            self.name.clone(),
+        ))
+    }
+}
+
+impl std::fmt::Display for ColRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 /// One statistic the module asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Requested {
     /// `COUNT(*)` or `COUNT(literal)`.
     CountRows,
     /// `COUNT(column)`: non-null values.
-    CountColumn(String),
+    CountColumn(ColRef),
     /// `SUM(column)`.
-    Sum(String),
+    Sum(ColRef),
     /// `AVG(column)`.
-    Avg(String),
+    Avg(ColRef),
     /// `VAR_POP`, `VAR_SAMP`, `VARIANCE` (population variance of the noisy moments).
-    Var(String),
+    Var(ColRef),
     /// `STDDEV_POP`, `STDDEV_SAMP`, `STDDEV`.
-    Stddev(String),
+    Stddev(ColRef),
     /// `COUNT(DISTINCT privacy unit)`: the number of units.
-    CountUnits,
+    CountUnits(ColRef),
     /// `MIN`, `MAX`, `MEDIAN`, `APPROX_PERCENTILE_CONT`: OpenDP's private quantile.
     Quantile {
         /// Column.
-        column: String,
+        column: ColRef,
         /// Quantile in [0, 1]: 0 for MIN, 0.5 for MEDIAN, 1 for MAX.
         alpha: f64,
     },
@@ -91,10 +118,11 @@ pub enum Requested {
 
 impl Requested {
     /// The column it reads, if any.
-    pub fn column(&self) -> Option<&str> {
+    pub fn column(&self) -> Option<&ColRef> {
         match self {
-            Requested::CountRows | Requested::CountUnits => None,
+            Requested::CountRows => None,
             Requested::CountColumn(c)
+            | Requested::CountUnits(c)
             | Requested::Sum(c)
             | Requested::Avg(c)
             | Requested::Var(c)
@@ -107,22 +135,44 @@ impl Requested {
     pub fn needs_bounds(&self) -> bool {
         !matches!(
             self,
-            Requested::CountRows | Requested::CountColumn(_) | Requested::CountUnits
+            Requested::CountRows | Requested::CountColumn(_) | Requested::CountUnits(_)
         )
     }
+}
+
+/// A dataset as the query reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    /// The qualifier the query uses.
+    pub alias: String,
+    /// The dataset.
+    pub dataset: String,
 }
 
 /// What the policy pass accepted.
 #[derive(Debug, Clone)]
 pub struct Accepted {
-    /// The dataset read.
-    pub dataset: String,
-    /// WHERE predicates, in plan order (outermost first).
+    /// The datasets read: one, or two joined on their privacy unit.
+    pub relations: Vec<Relation>,
+    /// The join keys (left, right) when two datasets are joined.
+    pub join: Option<(ColRef, ColRef)>,
+    /// WHERE predicates (and join conditions other than the keys), in plan order.
     pub filters: Vec<Expr>,
     /// GROUP BY columns.
-    pub group_keys: Vec<String>,
+    pub group_keys: Vec<ColRef>,
     /// Aggregates, in the order of the Aggregate node's output.
     pub requested: Vec<Requested>,
+}
+
+impl Accepted {
+    /// The datasets' names joined by `+`.
+    pub fn datasets(&self) -> String {
+        self.relations
+            .iter()
+            .map(|r| r.dataset.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
 }
 
 /// The dataset policies and scenario columns a query may see.
@@ -259,13 +309,16 @@ fn raw_column(e: &Expr) -> Option<String> {
 
 /// Checks an expression against the allow-list. With `uses`, every column it reads is
 /// collected (for the access check); without, columns are post-processing outputs.
-fn check_expr(e: &Expr, mut uses: Option<&mut BTreeSet<String>>) -> Result<(), Refusal> {
+fn check_expr(
+    e: &Expr,
+    mut uses: Option<&mut BTreeSet<datafusion::common::Column>>,
+) -> Result<(), Refusal> {
     let mut refusal = None;
     e.apply(|node| {
         let verdict = match node {
             Expr::Column(c) => {
                 if let Some(uses) = uses.as_deref_mut() {
-                    uses.insert(c.name.clone());
+                    uses.insert(c.clone());
                 }
                 Ok(())
             }
@@ -392,21 +445,112 @@ fn require_use(
     ))
 }
 
-fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal> {
-    let mut filters = Vec::new();
-    let dataset = walk_input(&a.input, &mut filters, scope)?;
-    let policy = scope.policy(&dataset).ok_or_else(|| {
+/// Resolves a column of the plan to its dataset through the relations' qualifiers.
+fn resolve(c: &datafusion::common::Column, relations: &[Relation]) -> Result<ColRef, Refusal> {
+    let relation = match &c.relation {
+        Some(q) => relations.iter().find(|r| r.alias == q.table()),
+        None if relations.len() == 1 => relations.first(),
+        None => None,
+    };
+    match relation {
+        Some(r) => Ok(ColRef {
+            alias: r.alias.clone(),
+            dataset: r.dataset.clone(),
+            name: c.name.clone(),
+        }),
+        None => Err(Refusal::column(
+            Rule::UnknownColumn,
+            c.name.clone(),
+            "qualify the column with one of the joined datasets",
+        )),
+    }
+}
+
+fn policy_of<'s>(scope: &'s dyn Scope, dataset: &str) -> Result<&'s Policy, Refusal> {
+    scope.policy(dataset).ok_or_else(|| {
         Refusal::new(
             Rule::UnknownTable,
             format!("dataset `{dataset}` is not in this scenario"),
         )
-    })?;
+    })
+}
+
+fn require(c: &ColRef, usage: Use, scope: &dyn Scope) -> Result<(), Refusal> {
+    require_use(
+        policy_of(scope, &c.dataset)?,
+        &c.dataset,
+        &c.name,
+        usage,
+        scope,
+    )
+}
+
+fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal> {
+    let mut filters = Vec::new();
+    let mut relations = Vec::new();
+    let mut join_pairs = Vec::new();
+    walk_input(
+        &a.input,
+        &mut filters,
+        &mut relations,
+        &mut join_pairs,
+        None,
+        scope,
+    )?;
+    for r in &relations {
+        policy_of(scope, &r.dataset)?;
+    }
+    let join = match (relations.as_slice(), join_pairs.as_slice()) {
+        ([_], []) => None,
+        ([_, _], [(l, r)]) => {
+            let (l, r) = (resolve(l, &relations)?, resolve(r, &relations)?);
+            if l.alias == r.alias {
+                return Err(Refusal::new(
+                    Rule::PlanNotAllowed,
+                    "a join condition must compare the two joined datasets",
+                ));
+            }
+            for side in [&l, &r] {
+                require(side, Use::Join, scope)?;
+                let unit = policy_of(scope, &side.dataset)?
+                    .dataset
+                    .privacy_unit
+                    .as_deref();
+                if unit != Some(side.name.as_str()) {
+                    return Err(Refusal::column(
+                        Rule::PlanNotAllowed,
+                        side.name.clone(),
+                        "datasets are joined on their privacy unit only, so that one unit's rows stay bounded",
+                    ));
+                }
+            }
+            Some((l, r))
+        }
+        ([_, _], []) => {
+            return Err(Refusal::new(
+                Rule::PlanNotAllowed,
+                "a join needs an equality on the two datasets' privacy units",
+            ));
+        }
+        ([_, _], _) => {
+            return Err(Refusal::new(
+                Rule::PlanNotAllowed,
+                "join on one equality of the privacy units",
+            ));
+        }
+        _ => {
+            return Err(Refusal::new(
+                Rule::PlanNotAllowed,
+                "at most two datasets may be joined",
+            ));
+        }
+    };
 
     for f in &filters {
         let mut uses = BTreeSet::new();
         check_expr(f, Some(&mut uses))?;
         for column in uses {
-            require_use(policy, &dataset, &column, Use::Filter, scope)?;
+            require(&resolve(&column, &relations)?, Use::Filter, scope)?;
         }
     }
 
@@ -414,8 +558,9 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
     for g in &a.group_expr {
         match g {
             Expr::Column(c) => {
-                require_use(policy, &dataset, &c.name, Use::Group, scope)?;
-                group_keys.push(c.name.clone());
+                let c = resolve(c, &relations)?;
+                require(&c, Use::Group, scope)?;
+                group_keys.push(c);
             }
             Expr::GroupingSet(_) => {
                 return Err(Refusal::new(
@@ -446,30 +591,31 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
         };
         let name = f.func.name().to_ascii_lowercase();
         let p = &f.params;
-        let unit = policy.dataset.privacy_unit.as_deref();
         if p.distinct {
             // COUNT(DISTINCT unit) counts people, not rows: its sensitivity is known.
-            if let (Some(unit), "count", [Expr::Column(c)]) =
-                (unit, name.as_str(), p.args.as_slice())
-                && c.name == unit
-                && scope.includes(&dataset, unit)
-            {
-                requested.push(Requested::CountUnits);
-                continue;
+            if let ("count", [Expr::Column(c)]) = (name.as_str(), p.args.as_slice()) {
+                let c = resolve(c, &relations)?;
+                let unit = policy_of(scope, &c.dataset)?
+                    .dataset
+                    .privacy_unit
+                    .as_deref();
+                if unit == Some(c.name.as_str()) && scope.includes(&c.dataset, &c.name) {
+                    requested.push(Requested::CountUnits(c));
+                    continue;
+                }
             }
             return Err(Refusal::new(
                 Rule::AggregateNotAllowed,
                 format!(
-                    "{}(DISTINCT ...) is allowed only as COUNT(DISTINCT {})",
-                    name.to_uppercase(),
-                    unit.unwrap_or("<privacy unit>")
+                    "{}(DISTINCT ...) is allowed only as COUNT(DISTINCT <privacy unit>)",
+                    name.to_uppercase()
                 ),
             ));
         }
         if name == "approx_percentile_cont" {
             let column = match (p.args.as_slice(), p.order_by.as_slice()) {
                 ([_], [sort]) | ([_, _], [sort]) => match &sort.expr {
-                    Expr::Column(c) => c.name.clone(),
+                    Expr::Column(c) => resolve(c, &relations)?,
                     other => {
                         return Err(Refusal::new(
                             Rule::ExpressionNotAllowed,
@@ -477,7 +623,9 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
                         ));
                     }
                 },
-                ([Expr::Column(c), _], []) | ([Expr::Column(c), _, _], []) => c.name.clone(),
+                ([Expr::Column(c), _], []) | ([Expr::Column(c), _, _], []) => {
+                    resolve(c, &relations)?
+                }
                 _ => {
                     return Err(Refusal::new(
                         Rule::ExpressionNotAllowed,
@@ -501,7 +649,7 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
                     format!("{name} with FILTER is not supported"),
                 ));
             }
-            require_use(policy, &dataset, &column, Use::Aggregate, scope)?;
+            require(&column, Use::Aggregate, scope)?;
             requested.push(Requested::Quantile { column, alpha });
             continue;
         }
@@ -511,11 +659,12 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
                 format!("{name} with FILTER, ORDER BY or null treatment is not supported"),
             ));
         }
-        let column_arg = |usage: Use| -> Result<String, Refusal> {
+        let column_arg = |usage: Use| -> Result<ColRef, Refusal> {
             match p.args.as_slice() {
                 [Expr::Column(c)] => {
-                    require_use(policy, &dataset, &c.name, usage, scope)?;
-                    Ok(c.name.clone())
+                    let c = resolve(c, &relations)?;
+                    require(&c, usage, scope)?;
+                    Ok(c)
                 }
                 [other] => Err(Refusal::new(
                     Rule::ExpressionNotAllowed,
@@ -564,11 +713,14 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
         };
         if let Some(column) = r.column()
             && r.needs_bounds()
-            && policy.column(column).and_then(|c| c.bounds()).is_none()
+            && policy_of(scope, &column.dataset)?
+                .column(&column.name)
+                .and_then(|c| c.bounds())
+                .is_none()
         {
             return Err(Refusal::column(
                 Rule::ColumnAccess,
-                column,
+                column.name.clone(),
                 "has no bounds: its sensitivity is unbounded",
             ));
         }
@@ -581,30 +733,109 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
         ));
     }
     Ok(Accepted {
-        dataset,
+        relations,
+        join,
         filters,
         group_keys,
         requested,
     })
 }
 
-/// Walks from the Aggregate's input to the one TableScan, collecting WHERE predicates.
+/// Splits a predicate into its AND-ed parts.
+fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryExpr(b) if b.op == datafusion::logical_expr::Operator::And => {
+            conjuncts(&b.left, out);
+            conjuncts(&b.right, out);
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+/// Walks from the Aggregate's input to the datasets, collecting WHERE predicates, the
+/// relations with the qualifiers the query uses, and equality join conditions.
 fn walk_input(
     plan: &LogicalPlan,
     filters: &mut Vec<Expr>,
+    relations: &mut Vec<Relation>,
+    join_pairs: &mut Vec<(datafusion::common::Column, datafusion::common::Column)>,
+    alias: Option<&str>,
     scope: &dyn Scope,
-) -> Result<String, Refusal> {
+) -> Result<(), Refusal> {
     if let Some(dataset) = scope.view_of(plan) {
-        return Ok(dataset.to_string());
+        relations.push(Relation {
+            alias: alias.unwrap_or(dataset).to_string(),
+            dataset: dataset.to_string(),
+        });
+        return Ok(());
     }
     match plan {
         LogicalPlan::Filter(f) => {
             filters.push(f.predicate.clone());
-            walk_input(&f.input, filters, scope)
+            walk_input(&f.input, filters, relations, join_pairs, alias, scope)
         }
-        LogicalPlan::SubqueryAlias(s) => walk_input(&s.input, filters, scope),
+        LogicalPlan::SubqueryAlias(s) => {
+            let name = s.alias.table().to_string();
+            walk_input(
+                &s.input,
+                filters,
+                relations,
+                join_pairs,
+                Some(alias.unwrap_or(&name)),
+                scope,
+            )
+        }
         LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
-            walk_input(&p.input, filters, scope)
+            walk_input(&p.input, filters, relations, join_pairs, alias, scope)
+        }
+        LogicalPlan::Join(j) => {
+            if j.join_type != datafusion::logical_expr::JoinType::Inner {
+                return Err(Refusal::new(
+                    Rule::PlanNotAllowed,
+                    format!("{} joins are not supported; use an inner join", j.join_type),
+                ));
+            }
+            if alias.is_some() {
+                return Err(Refusal::new(
+                    Rule::PlanNotAllowed,
+                    "nested queries in FROM are not supported",
+                ));
+            }
+            for (l, r) in &j.on {
+                match (l, r) {
+                    (Expr::Column(l), Expr::Column(r)) => join_pairs.push((l.clone(), r.clone())),
+                    _ => {
+                        return Err(Refusal::new(
+                            Rule::ExpressionNotAllowed,
+                            "join keys are columns",
+                        ));
+                    }
+                }
+            }
+            if let Some(filter) = &j.filter {
+                let mut parts = Vec::new();
+                conjuncts(filter, &mut parts);
+                for part in parts {
+                    match &part {
+                        Expr::BinaryExpr(b)
+                            if b.op == datafusion::logical_expr::Operator::Eq
+                                && matches!(
+                                    (b.left.as_ref(), b.right.as_ref()),
+                                    (Expr::Column(_), Expr::Column(_))
+                                ) =>
+                        {
+                            if let (Expr::Column(l), Expr::Column(r)) =
+                                (b.left.as_ref(), b.right.as_ref())
+                            {
+                                join_pairs.push((l.clone(), r.clone()));
+                            }
+                        }
+                        _ => filters.push(part),
+                    }
+                }
+            }
+            walk_input(&j.left, filters, relations, join_pairs, None, scope)?;
+            walk_input(&j.right, filters, relations, join_pairs, None, scope)
         }
         LogicalPlan::TableScan(t) => {
             if !t.filters.is_empty() || t.fetch.is_some() {
@@ -613,15 +844,16 @@ fn walk_input(
                     "pushed-down scan options are not accepted from modules",
                 ));
             }
-            Ok(t.table_name.table().to_string())
+            let dataset = t.table_name.table().to_string();
+            relations.push(Relation {
+                alias: alias.unwrap_or(&dataset).to_string(),
+                dataset,
+            });
+            Ok(())
         }
         LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) => Err(Refusal::new(
             Rule::PlanNotAllowed,
             "nested queries in FROM are not supported",
-        )),
-        LogicalPlan::Join(_) => Err(Refusal::new(
-            Rule::PlanNotAllowed,
-            "joins are not supported by this mediator",
         )),
         LogicalPlan::Window(_) => Err(Refusal::new(
             Rule::PlanNotAllowed,

@@ -21,7 +21,7 @@ use datafusion::prelude::SessionContext;
 use sandbox_policies::Policy;
 use serde::Serialize;
 
-use super::analyze::{Accepted, Requested};
+use super::analyze::{Accepted, ColRef, Requested};
 use crate::catalog::DatasetVersion;
 use crate::privacy::{self, NoiseReport};
 use crate::{Error, Result};
@@ -36,24 +36,24 @@ pub const MAX_CELLS: usize = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 enum Stat {
     /// Rows (column None) or non-null values of a column.
-    Count(Option<String>),
+    Count(Option<ColRef>),
     /// Sum of a column clamped to bounds.
     Sum {
-        column: String,
+        column: ColRef,
         lower: f64,
         upper: f64,
     },
     /// Sum of squares of a column clamped to bounds.
     SumSquares {
-        column: String,
+        column: ColRef,
         lower: f64,
         upper: f64,
     },
     /// Distinct privacy units.
-    Units(String),
+    Units(ColRef),
     /// A quantile of a column clamped to bounds (OpenDP private quantile).
     Quantile {
-        column: String,
+        column: ColRef,
         alpha: f64,
         lower: f64,
         upper: f64,
@@ -113,21 +113,26 @@ pub struct StatPlan {
 
 impl StatPlan {
     /// Builds the statistics a query needs from the accepted request. With `thresholded`,
-    /// a row count per cell is added (or reused) to release the group keys.
-    pub fn new(accepted: &Accepted, policy: &Policy, thresholded: bool) -> Result<StatPlan> {
+    /// a row count per cell is added (or reused) to release the group keys. `k` is the
+    /// most rows one unit contributes (after a join, the larger of the two datasets').
+    pub fn new(
+        accepted: &Accepted,
+        policy_of: &dyn Fn(&str) -> Option<Policy>,
+        k: i64,
+        thresholded: bool,
+    ) -> Result<StatPlan> {
         let mut stats = Vec::new();
         let mut derive = Vec::new();
-        let bounds = |c: &str| -> Result<(f64, f64)> {
-            policy
-                .column(c)
-                .and_then(|p| p.bounds())
+        let bounds = |c: &ColRef| -> Result<(f64, f64)> {
+            policy_of(&c.dataset)
+                .and_then(|p| p.column(&c.name).and_then(|p| p.bounds()))
                 .ok_or_else(|| Error::Internal(format!("column `{c}` lost its bounds")))
         };
-        let sum = |stats: &mut Vec<Stat>, c: &str, lower: f64, upper: f64| {
+        let sum = |stats: &mut Vec<Stat>, c: &ColRef, lower: f64, upper: f64| {
             push(
                 stats,
                 Stat::Sum {
-                    column: c.to_string(),
+                    column: c.clone(),
                     lower,
                     upper,
                 },
@@ -139,12 +144,7 @@ impl StatPlan {
                 Requested::CountColumn(c) => {
                     Derive::Count(push(&mut stats, Stat::Count(Some(c.clone()))))
                 }
-                Requested::CountUnits => {
-                    let unit = policy.dataset.privacy_unit.clone().ok_or_else(|| {
-                        Error::Internal("COUNT(DISTINCT unit) without a unit".into())
-                    })?;
-                    Derive::Count(push(&mut stats, Stat::Units(unit)))
-                }
+                Requested::CountUnits(u) => Derive::Count(push(&mut stats, Stat::Units(u.clone()))),
                 Requested::Sum(c) => {
                     let (lower, upper) = bounds(c)?;
                     Derive::Sum(sum(&mut stats, c, lower, upper))
@@ -195,7 +195,7 @@ impl StatPlan {
         Ok(StatPlan {
             stats,
             derive,
-            k: i64::from(policy.dataset.max_rows_per_unit),
+            k,
             key_count,
         })
     }
@@ -293,15 +293,14 @@ pub fn dataset_table(
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-fn unqualify(e: &Expr) -> Result<Expr> {
-    Ok(e.clone()
-        .transform(|node| {
-            Ok(match node {
-                Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
-                other => Transformed::no(other),
-            })
-        })?
-        .data)
+/// One dataset as the core reads it: its scan, its view expressions and its alias.
+pub struct RelationInput {
+    /// The qualifier the query uses.
+    pub alias: String,
+    /// Scan of the scenario's columns plus the privacy unit.
+    pub scan: Arc<ListingTable>,
+    /// The view's (desensitizing) expressions over the scan's columns.
+    pub view: Vec<Expr>,
 }
 
 /// What the mediator needs to run the core of a query.
@@ -310,12 +309,12 @@ pub struct CoreInput<'a> {
     pub accepted: &'a Accepted,
     /// Its statistics.
     pub stats: &'a StatPlan,
-    /// The dataset version read.
-    pub version: &'a DatasetVersion,
-    /// Columns of the internal scan: the scenario's plus the privacy unit.
-    pub scan: Arc<ListingTable>,
-    /// The view's (desensitizing) expressions over the scan's columns.
-    pub view: Vec<Expr>,
+    /// The datasets read, in the order of `accepted.relations`.
+    pub relations: Vec<RelationInput>,
+    /// The privacy unit column the rows are bounded by (qualified), if any.
+    pub unit: Option<ColRef>,
+    /// Most rows any unit has in the data read (after a join, the product).
+    pub max_unit_rows: i64,
 }
 
 /// Exact values per cell, before noise. Keys are group values as text.
@@ -326,36 +325,46 @@ pub struct Exact {
     values: HashMap<usize, HashMap<Vec<Option<String>>, Vec<f64>>>,
 }
 
-fn clamp_expr(column: &str, lower: f64, upper: f64) -> Result<Expr> {
-    let x = cast(
-        col(Column::new_unqualified(column.to_string())),
-        DataType::Float64,
-    );
+fn clamp_expr(column: &ColRef, lower: f64, upper: f64) -> Result<Expr> {
+    let x = cast(column.expr(), DataType::Float64);
     Ok(when(x.clone().lt(lit(lower)), lit(lower))
         .when(x.clone().gt(lit(upper)), lit(upper))
         .otherwise(x)?)
 }
 
-/// The scan, the module's filters and the per-unit bounding: the rows a query may use.
-fn bounded_rows(
-    accepted: &Accepted,
-    stats: &StatPlan,
-    version: &DatasetVersion,
-    scan: Arc<ListingTable>,
-    view: &[Expr],
-) -> Result<LogicalPlanBuilder> {
-    let policy = &version.policy;
-    let mut b = LogicalPlanBuilder::scan(accepted.dataset.clone(), provider_as_source(scan), None)?
-        .project(view.to_vec())?;
-    for f in &accepted.filters {
-        b = b.filter(unqualify(f)?)?;
+/// The views (joined on the privacy unit when two), the module's filters and the per-unit
+/// bounding: the rows a query may use.
+fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
+    let mut sides = Vec::new();
+    for r in &input.relations {
+        sides.push(
+            LogicalPlanBuilder::scan(r.alias.clone(), provider_as_source(r.scan.clone()), None)?
+                .project(r.view.clone())?
+                .alias(r.alias.clone())?
+                .build()?,
+        );
     }
-    if let Some(unit) = &policy.dataset.privacy_unit
-        && version.max_unit_rows > stats.k
+    let mut sides = sides.into_iter();
+    let first = sides
+        .next()
+        .ok_or_else(|| Error::Internal("a query without a dataset".into()))?;
+    let mut b = LogicalPlanBuilder::from(first);
+    if let (Some(right), Some((l, r))) = (sides.next(), &input.accepted.join) {
+        b = b.join_on(
+            right,
+            datafusion::logical_expr::JoinType::Inner,
+            vec![l.expr().eq(r.expr())],
+        )?;
+    }
+    for f in &input.accepted.filters {
+        b = b.filter(f.clone())?;
+    }
+    if let Some(unit) = &input.unit
+        && input.max_unit_rows > input.stats.k
     {
         // Contribution bounding: keep at most k rows of each unit, chosen at random.
         let rn = datafusion::functions_window::expr_fn::row_number()
-            .partition_by(vec![col(Column::new_unqualified(unit.clone()))])
+            .partition_by(vec![unit.expr()])
             .order_by(vec![
                 datafusion::functions::expr_fn::random().sort(true, false),
             ])
@@ -363,7 +372,7 @@ fn bounded_rows(
             .alias("__sandbox_rn");
         b = b
             .window(vec![rn])?
-            .filter(col("__sandbox_rn").lt_eq(lit(stats.k)))?;
+            .filter(col("__sandbox_rn").lt_eq(lit(input.stats.k)))?;
     }
     Ok(b)
 }
@@ -373,9 +382,7 @@ fn group_exprs(accepted: &Accepted) -> Vec<Expr> {
         .group_keys
         .iter()
         .enumerate()
-        .map(|(i, g)| {
-            cast(col(Column::new_unqualified(g.clone())), DataType::Utf8).alias(format!("__g{i}"))
-        })
+        .map(|(i, g)| cast(g.expr(), DataType::Utf8).alias(format!("__g{i}")))
         .collect()
 }
 
@@ -399,13 +406,8 @@ fn key_at(keys: &[&StringArray], r: usize) -> Vec<Option<String>> {
 
 /// The bounded, clamped aggregate, run exactly.
 pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exact> {
-    let CoreInput {
-        accepted,
-        stats,
-        version,
-        scan,
-        view,
-    } = input;
+    let accepted = input.accepted;
+    let stats = input.stats;
     let n_groups = accepted.group_keys.len();
     let mut aggs = Vec::new();
     let mut agg_slots = Vec::new();
@@ -413,10 +415,8 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
     for (i, s) in stats.stats.iter().enumerate() {
         let e = match s {
             Stat::Count(None) => count(lit(1i64)),
-            Stat::Count(Some(c)) => count(col(Column::new_unqualified(c.clone()))),
-            Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(col(
-                Column::new_unqualified(u.clone()),
-            )),
+            Stat::Count(Some(c)) => count(c.expr()),
+            Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
             Stat::Sum {
                 column,
                 lower,
@@ -445,7 +445,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
     }
     let mut cells: HashMap<Vec<Option<String>>, Vec<f64>> = HashMap::new();
     if !aggs.is_empty() {
-        let plan = bounded_rows(accepted, stats, version, scan.clone(), &view)?
+        let plan = bounded_rows(&input)?
             .aggregate(group_exprs(accepted), aggs)?
             .build()?;
         let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
@@ -472,9 +472,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
         // The clamped values themselves, per cell: they never leave this function's caller.
         let mut exprs = group_exprs(accepted);
         exprs.push(clamped.alias("__v"));
-        let plan = bounded_rows(accepted, stats, version, scan.clone(), &view)?
-            .project(exprs)?
-            .build()?;
+        let plan = bounded_rows(&input)?.project(exprs)?.build()?;
         let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
         let mut per_cell: HashMap<Vec<Option<String>>, Vec<f64>> = HashMap::new();
         for batch in &batches {
@@ -499,16 +497,18 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
 }
 
 /// The cells released: every combination of the declared categories, in order.
-pub fn public_cells(accepted: &Accepted, policy: &Policy) -> Result<Vec<Vec<Option<String>>>> {
-    let mut grid: Vec<Vec<Option<String>>> = vec![Vec::new()];
+pub fn public_cells(
+    accepted: &Accepted,
+    policy_of: &dyn Fn(&str) -> Option<Policy>,
+) -> Result<Vec<Cell>> {
+    let mut grid: Vec<Cell> = vec![Vec::new()];
     for g in &accepted.group_keys {
-        let cats = policy
-            .column(g)
-            .and_then(|c| c.categories.as_ref())
+        let cats = policy_of(&g.dataset)
+            .and_then(|p| p.column(&g.name).and_then(|c| c.categories.clone()))
             .ok_or_else(|| Error::Internal(format!("group key `{g}` has no categories")))?;
         let mut next = Vec::with_capacity(grid.len() * cats.len());
         for prefix in &grid {
-            for c in cats {
+            for c in &cats {
                 let mut cell = prefix.clone();
                 cell.push(Some(c.clone()));
                 next.push(cell);

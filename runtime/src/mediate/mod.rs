@@ -328,18 +328,34 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         Ok(a) => a,
         Err(r) => return refuse(&mut conn, r),
     };
-    let version = prepared
+    let policies: HashMap<String, Policy> = prepared
         .scope
         .versions
-        .get(&accepted.dataset)
+        .iter()
+        .map(|(name, v)| (name.clone(), v.policy.clone()))
+        .collect();
+    let policy_of = |d: &str| policies.get(d).cloned();
+    let first = accepted
+        .relations
+        .first()
+        .ok_or_else(|| Error::Internal("accepted query without a dataset".into()))?;
+    let first_policy = policies
+        .get(&first.dataset)
         .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
-    let policy = &version.policy;
-    let private_keys: Vec<&String> = accepted
+    let max_output_rows = accepted
+        .relations
+        .iter()
+        .filter_map(|r| policies.get(&r.dataset))
+        .map(|p| p.disclosure.max_output_rows)
+        .min()
+        .unwrap_or(first_policy.disclosure.max_output_rows) as usize;
+    let private_keys: Vec<&analyze::ColRef> = accepted
         .group_keys
         .iter()
         .filter(|g| {
-            policy
-                .column(g)
+            policies
+                .get(&g.dataset)
+                .and_then(|p| p.column(&g.name))
                 .and_then(|c| c.categories.as_ref())
                 .is_none()
         })
@@ -353,7 +369,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             &mut conn,
             Refusal::column(
                 Rule::GroupKeysNotPublic,
-                private_keys[0].clone(),
+                private_keys[0].name.clone(),
                 "group keys would be released from the data: the policy must declare this column's `categories`, or the scenario must allow δ (`delta_per_query`) for τ-thresholding",
             ),
         );
@@ -361,23 +377,23 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let grid = if delta > 0.0 {
         None
     } else {
-        match execute::public_cells(&accepted, policy) {
-            Ok(g) if g.len() <= policy.disclosure.max_output_rows as usize => Some(g),
+        match execute::public_cells(&accepted, &policy_of) {
+            Ok(g) if g.len() <= max_output_rows => Some(g),
             _ => {
                 return refuse(
                     &mut conn,
                     Refusal::new(
                         Rule::PlanNotAllowed,
                         format!(
-                            "the grouping has more cells than the policy's max_output_rows ({})",
-                            policy.disclosure.max_output_rows
+                            "the grouping has more cells than the policy's max_output_rows ({max_output_rows})"
                         ),
                     ),
                 );
             }
         }
     };
-    let stat_plan = execute::StatPlan::new(&accepted, policy, delta > 0.0)?;
+    let core = core_shape(&accepted, &prepared)?;
+    let stat_plan = execute::StatPlan::new(&accepted, &policy_of, core.k, delta > 0.0)?;
 
     // Budget before answer: the charge is durable before any data is read.
     let balance = ledger::charge(
@@ -394,31 +410,14 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         },
     )?;
 
-    let mut scan_columns = prepared
-        .scope
-        .columns
-        .get(&accepted.dataset)
-        .cloned()
-        .unwrap_or_default();
-    if let Some(unit) = &policy.dataset.privacy_unit
-        && !scan_columns.contains(unit)
-    {
-        scan_columns.push(unit.clone());
-    }
-    let schema = prepared
-        .schemas
-        .get(&accepted.dataset)
-        .ok_or_else(|| Error::Internal("schema vanished".into()))?;
-    let scan = execute::dataset_table(version, schema, &scan_columns)?;
-    let view = view_exprs(version, schema, &scan_columns, &prepared.secret)?;
     let exact = domain.runtime().block_on(execute::run_core(
         &prepared.ctx,
         execute::CoreInput {
             accepted: &accepted,
             stats: &stat_plan,
-            version,
-            scan,
-            view,
+            relations: core.relations,
+            unit: core.unit,
+            max_unit_rows: core.max_unit_rows,
         },
     ))?;
     let n_groups = accepted.group_keys.len();
@@ -431,7 +430,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
                 epsilon,
                 delta,
                 n_groups,
-                policy.disclosure.max_output_rows as usize,
+                max_output_rows,
             )?;
             if spent_delta > delta {
                 return Err(Error::Internal(format!(
@@ -498,6 +497,66 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     })
 }
 
+/// How the core reads the accepted query's datasets.
+struct CoreShape {
+    relations: Vec<execute::RelationInput>,
+    unit: Option<analyze::ColRef>,
+    max_unit_rows: i64,
+    k: i64,
+}
+
+fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreShape> {
+    let mut relations = Vec::new();
+    let mut max_unit_rows = 1i64;
+    let mut k = 1i64;
+    let mut unit = None;
+    for r in &accepted.relations {
+        let version = prepared
+            .scope
+            .versions
+            .get(&r.dataset)
+            .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
+        let policy = &version.policy;
+        let mut scan_columns = prepared
+            .scope
+            .columns
+            .get(&r.dataset)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(u) = &policy.dataset.privacy_unit {
+            if !scan_columns.contains(u) {
+                scan_columns.push(u.clone());
+            }
+            if unit.is_none() {
+                unit = Some(analyze::ColRef {
+                    alias: r.alias.clone(),
+                    dataset: r.dataset.clone(),
+                    name: u.clone(),
+                });
+            }
+        }
+        let schema = prepared
+            .schemas
+            .get(&r.dataset)
+            .ok_or_else(|| Error::Internal("schema vanished".into()))?;
+        relations.push(execute::RelationInput {
+            alias: r.alias.clone(),
+            scan: execute::dataset_table(version, schema, &scan_columns)?,
+            view: view_exprs(version, schema, &scan_columns, &prepared.secret)?,
+        });
+        // After a join on the unit, a unit has at most the product of its rows in each
+        // dataset; the bound kept is the larger of the two policies' bounds.
+        max_unit_rows = max_unit_rows.saturating_mul(version.max_unit_rows.max(1));
+        k = k.max(i64::from(policy.dataset.max_rows_per_unit));
+    }
+    Ok(CoreShape {
+        relations,
+        unit,
+        max_unit_rows,
+        k,
+    })
+}
+
 /// The rows of a batch as a JSON array of objects.
 pub fn batch_to_json(batch: &RecordBatch) -> Result<String> {
     let mut writer = arrow::json::ArrayWriter::new(Vec::new());
@@ -515,6 +574,10 @@ pub fn batch_to_json(batch: &RecordBatch) -> Result<String> {
 pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Accepted> {
     let conn = domain.conn()?;
     let prepared = prepare(domain, &conn, scenario_id)?;
+    plan_and_analyze(domain, &prepared, sql)
+}
+
+fn plan_and_analyze(domain: &Domain, prepared: &Prepared, sql: &str) -> Result<analyze::Accepted> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -617,15 +680,14 @@ pub fn explain(
     sql: &str,
     epsilon: Option<f64>,
 ) -> Result<Explanation> {
-    let accepted = check(domain, scenario_id, sql)?;
     let conn = domain.conn()?;
-    let record = scenarios::get(&conn, scenario_id)?;
-    let version = catalog::get(&conn, domain, &accepted.dataset)?;
-    let policy = &version.policy;
+    let prepared = prepare(domain, &conn, scenario_id)?;
+    let accepted = plan_and_analyze(domain, &prepared, sql)?;
+    let record = &prepared.record;
+    let policy_of = |d: &str| prepared.scope.versions.get(d).map(|v| v.policy.clone());
     let public = accepted.group_keys.iter().all(|g| {
-        policy
-            .column(g)
-            .and_then(|c| c.categories.as_ref())
+        policy_of(&g.dataset)
+            .and_then(|p| p.column(&g.name).and_then(|c| c.categories.clone()))
             .is_some()
     });
     if !public && record.spec.budget.delta_per_query <= 0.0 {
@@ -635,11 +697,12 @@ pub fn explain(
         )));
     }
     let cells = if public {
-        execute::public_cells(&accepted, policy)?.len()
+        execute::public_cells(&accepted, &policy_of)?.len()
     } else {
         0
     };
-    let plan = execute::StatPlan::new(&accepted, policy, !public)?;
+    let core = core_shape(&accepted, &prepared)?;
+    let plan = execute::StatPlan::new(&accepted, &policy_of, core.k, !public)?;
     let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
     let each = epsilon / plan.describe().len() as f64;
     let statistics = plan
@@ -654,13 +717,13 @@ pub fn explain(
         })
         .collect();
     Ok(Explanation {
-        dataset: accepted.dataset.clone(),
+        dataset: accepted.datasets(),
         filters: accepted.filters.iter().map(|f| f.to_string()).collect(),
-        group_keys: accepted.group_keys.clone(),
+        group_keys: accepted.group_keys.iter().map(|g| g.name.clone()).collect(),
         cells,
         thresholded: !public,
         rows_per_unit: plan.k(),
-        bounding: policy.dataset.privacy_unit.is_some() && version.max_unit_rows > plan.k(),
+        bounding: core.unit.is_some() && core.max_unit_rows > plan.k(),
         statistics,
         epsilon,
     })
