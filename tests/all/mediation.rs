@@ -433,3 +433,27 @@ fn joins_on_the_privacy_unit_are_bounded_after_the_join() {
     assert!(e.bounding);
     assert_eq!(e.dataset, "pums+pums_dup");
 }
+
+#[test]
+fn one_dataset_is_bounded_by_the_rank_recorded_at_ingest() {
+    let f = sandbox_tests::pums_fixture();
+    // PUMS_dup: 1,948 rows of 1,000 persons, bounded to two rows each: 1,582 rows.
+    let mut total = 0i64;
+    for _ in 0..5 {
+        let a = ask(&f, "SELECT COUNT(*) FROM pums_dup").unwrap();
+        total += a
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0);
+    }
+    let mean = total as f64 / 5.0;
+    assert!((mean - 1582.0).abs() < 15.0, "mean {mean}");
+    // The rank column is internal: a module cannot name it.
+    match ask(&f, "SELECT SUM(__sandbox_rank) FROM pums_dup") {
+        Err(Error::Refused(r)) => assert_eq!(r.rule, mediate::Rule::UnknownColumn),
+        other => panic!("{other:?}"),
+    }
+}

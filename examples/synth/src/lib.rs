@@ -122,3 +122,60 @@ mod tests {
         assert_eq!(id_check_char(b"11010519491231002"), 'X');
     }
 }
+
+/// One row of the PUMS sample: age, sex, educ, race, income, married.
+pub type PumsRow = [String; 6];
+
+/// Reads the rows of a PUMS CSV (`age,sex,educ,race,income,married[,pid]`), dropping `pid`.
+pub fn read_pums(text: &str) -> Vec<PumsRow> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() < 6 {
+                return None;
+            }
+            Some([
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].to_string(),
+                f[3].to_string(),
+                f[4].trim_end_matches(".0").to_string(),
+                f[5].to_string(),
+            ])
+        })
+        .collect()
+}
+
+/// Writes `n` PUMS-like rows resampled (with replacement, seeded) from `source`, with
+/// fresh person ids. With `rows_per_person` above 1, each person gets between 1 and that
+/// many rows, so that per-person bounding has work to do.
+pub fn write_pums_like(
+    out: &mut impl std::io::Write,
+    source: &[PumsRow],
+    n: usize,
+    rows_per_person: usize,
+    seed: u64,
+) -> std::io::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    writeln!(out, "age,sex,educ,race,income,married,pid")?;
+    if source.is_empty() {
+        return Ok(());
+    }
+    let mut pid = 0u64;
+    let mut left = 0usize;
+    for _ in 0..n {
+        if left == 0 {
+            pid += 1;
+            left = rng.random_range(1..=rows_per_person.max(1));
+        }
+        left -= 1;
+        let r = &source[rng.random_range(0..source.len())];
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{pid}",
+            r[0], r[1], r[2], r[3], r[4], r[5]
+        )?;
+    }
+    Ok(())
+}

@@ -29,6 +29,11 @@ pub const MAX_SOURCE_BYTES: u64 = 8 << 30;
 /// File name of the data inside a version folder.
 pub const DATA_FILE: &str = "data.parquet";
 
+/// Hidden column written at ingest next to the data of a dataset with a privacy unit:
+/// each row's rank among its unit's rows (1, 2, ...). Bounding a unit to k rows is then a
+/// filter `rank <= k` instead of a sort. No policy names it, so no view shows it.
+pub const RANK_COLUMN: &str = "__sandbox_rank";
+
 /// A registered dataset version.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetVersion {
@@ -185,17 +190,31 @@ fn write_parquet(
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-        .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
     let unit_index = match unit_column {
         Some(c) => Some(schema.index_of(c).map_err(|e| input_err(source, e))?),
         None => None,
     };
+    let stored_schema = match unit_index {
+        Some(_) => {
+            let mut fields: Vec<arrow::datatypes::FieldRef> =
+                schema.fields().iter().cloned().collect();
+            fields.push(Arc::new(arrow::datatypes::Field::new(
+                RANK_COLUMN,
+                DataType::Int64,
+                false,
+            )));
+            Arc::new(Schema::new(fields))
+        }
+        None => schema.clone(),
+    };
+    let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
+        .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
     let mut per_unit: HashMap<String, i64> = HashMap::new();
     let mut rows = 0i64;
     for batch in batches {
-        let batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", rows + 1)))?;
+        let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", rows + 1)))?;
         if let Some(i) = unit_index {
+            let mut ranks = Vec::with_capacity(batch.num_rows());
             let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
                 .map_err(|e| input_err(source, e))?;
             let col = col
@@ -212,8 +231,13 @@ fn write_parquet(
                         ),
                     ));
                 }
-                *per_unit.entry(col.value(r).to_string()).or_default() += 1;
+                let seen = per_unit.entry(col.value(r).to_string()).or_default();
+                *seen += 1;
+                ranks.push(*seen);
             }
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(arrow::array::Int64Array::from(ranks)));
+            batch = RecordBatch::try_new(stored_schema.clone(), columns)?;
         }
         rows += batch.num_rows() as i64;
         writer

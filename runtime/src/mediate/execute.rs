@@ -315,6 +315,16 @@ pub struct CoreInput<'a> {
     pub unit: Option<ColRef>,
     /// Most rows any unit has in the data read (after a join, the product).
     pub max_unit_rows: i64,
+    /// Whether the (single) dataset's file carries the ingest-time rank column, and the
+    /// relation's view passes it through.
+    pub ranked: bool,
+}
+
+/// Whether a stored file carries the ingest-time rank of each row within its unit.
+pub fn has_rank(file_schema: &Schema) -> bool {
+    file_schema
+        .field_with_name(crate::catalog::RANK_COLUMN)
+        .is_ok()
 }
 
 /// Exact values per cell, before noise. Keys are group values as text.
@@ -349,6 +359,7 @@ fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
         .next()
         .ok_or_else(|| Error::Internal("a query without a dataset".into()))?;
     let mut b = LogicalPlanBuilder::from(first);
+    let joined = input.accepted.join.is_some();
     if let (Some(right), Some((l, r))) = (sides.next(), &input.accepted.join) {
         b = b.join_on(
             right,
@@ -359,10 +370,21 @@ fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
     for f in &input.accepted.filters {
         b = b.filter(f.clone())?;
     }
-    if let Some(unit) = &input.unit
+    if input.unit.is_some() && input.max_unit_rows > input.stats.k && !joined && input.ranked {
+        // Contribution bounding on one dataset: ingest ranked each unit's rows, so keeping
+        // k of them is a filter, not a sort.
+        let alias = &input.relations[0].alias;
+        b = b.filter(
+            col(Column::new(
+                Some(alias.clone()),
+                crate::catalog::RANK_COLUMN,
+            ))
+            .lt_eq(lit(input.stats.k)),
+        )?;
+    } else if let Some(unit) = &input.unit
         && input.max_unit_rows > input.stats.k
     {
-        // Contribution bounding: keep at most k rows of each unit, chosen at random.
+        // Contribution bounding after a join: keep at most k rows of each unit, at random.
         let rn = datafusion::functions_window::expr_fn::row_number()
             .partition_by(vec![unit.expr()])
             .order_by(vec![

@@ -418,6 +418,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             relations: core.relations,
             unit: core.unit,
             max_unit_rows: core.max_unit_rows,
+            ranked: core.ranked,
         },
     ))?;
     let n_groups = accepted.group_keys.len();
@@ -503,6 +504,7 @@ struct CoreShape {
     unit: Option<analyze::ColRef>,
     max_unit_rows: i64,
     k: i64,
+    ranked: bool,
 }
 
 fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreShape> {
@@ -510,6 +512,8 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
     let mut max_unit_rows = 1i64;
     let mut k = 1i64;
     let mut unit = None;
+    let single = accepted.relations.len() == 1;
+    let mut ranked = false;
     for r in &accepted.relations {
         let version = prepared
             .scope
@@ -539,10 +543,20 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
             .schemas
             .get(&r.dataset)
             .ok_or_else(|| Error::Internal("schema vanished".into()))?;
+        let mut view = view_exprs(version, schema, &scan_columns, &prepared.secret)?;
+        if single && policy.dataset.privacy_unit.is_some() && execute::has_rank(schema) {
+            // The rank passes through the view for the bounding filter; the module's SQL
+            // never sees it (it is not a scenario column).
+            scan_columns.push(crate::catalog::RANK_COLUMN.to_string());
+            view.push(datafusion::logical_expr::col(
+                datafusion::common::Column::new_unqualified(crate::catalog::RANK_COLUMN),
+            ));
+            ranked = true;
+        }
         relations.push(execute::RelationInput {
             alias: r.alias.clone(),
             scan: execute::dataset_table(version, schema, &scan_columns)?,
-            view: view_exprs(version, schema, &scan_columns, &prepared.secret)?,
+            view,
         });
         // After a join on the unit, a unit has at most the product of its rows in each
         // dataset; the bound kept is the larger of the two policies' bounds.
@@ -554,6 +568,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
         unit,
         max_unit_rows,
         k,
+        ranked,
     })
 }
 

@@ -1,0 +1,163 @@
+//! Mediated queries against raw DataFusion on the same Parquet file, at scale.
+//!
+//! `cargo run --profile bench -p sandbox-benches --bin compare -- --rows 1000000 --rows 10000000`
+//!
+//! Data: PUMS-like rows resampled (seeded) from `../shared/data/pums/PUMS_pid.csv` with
+//! fresh person ids, in two layouts: one row per person (no bounding needed: the fast
+//! path), and persons with 1–3 rows under a policy that keeps one (bounding runs).
+//! Each query runs `--reps` times each way, alternating; the table gives medians and the
+//! ratio mediated / raw. A separate line measures the fixed cost per query at 1,000 rows.
+
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use sandbox_runtime::identity::{self, Role};
+use sandbox_runtime::mediate::{self, QueryRequest};
+use sandbox_runtime::{Domain, catalog, scenarios};
+
+const QUERIES: &[&str] = &[
+    "SELECT COUNT(*) FROM pums",
+    "SELECT SUM(income) FROM pums",
+    "SELECT sex, AVG(income) FROM pums GROUP BY sex",
+    "SELECT educ, COUNT(*) FROM pums GROUP BY educ",
+];
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    domain: Domain,
+    scenario_id: i64,
+    raw: SessionContext,
+}
+
+fn setup(
+    rt: &tokio::runtime::Runtime,
+    source: &[sandbox_synth::PumsRow],
+    rows: usize,
+    rows_per_person: usize,
+) -> anyhow::Result<Setup> {
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("pums.csv");
+    let mut out = BufWriter::new(std::fs::File::create(&csv)?);
+    sandbox_synth::write_pums_like(&mut out, source, rows, rows_per_person, 7)?;
+    drop(out);
+    let domain = Domain::init(&dir.path().join("domain"))?;
+    let mut conn = domain.conn()?;
+    identity::add(&mut conn, None, "ops", Role::Operator)?;
+    identity::add(&mut conn, Some("ops"), "provider", Role::Provider)?;
+    identity::add(&mut conn, Some("ops"), "dev", Role::Developer)?;
+    let policy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/pums.toml"),
+    )?;
+    let started = Instant::now();
+    let v = catalog::add(&domain, "provider", &csv, &policy)?;
+    eprintln!(
+        "ingested {} rows ({} per person at most) in {:.1} s",
+        v.row_count,
+        v.max_unit_rows,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&csv)?;
+    let today = chrono::Utc::now().date_naive();
+    let text = format!(
+        "name = \"bench\"\npurpose = \"benchmark of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = 0.001\n[[dataset]]\nname = \"pums\"\ncolumns = [\"pid\", \"age\", \"sex\", \"educ\", \"race\", \"income\", \"married\"]\n",
+        today + chrono::Days::new(1)
+    );
+    let s = scenarios::apply(&domain, "dev", &text)?;
+    let s = scenarios::decide(&domain, "ops", s.id, true, None)?;
+    let raw = SessionContext::new();
+    rt.block_on(raw.register_parquet(
+        "pums",
+        v.data_file().to_string_lossy().as_ref(),
+        ParquetReadOptions::default(),
+    ))?;
+    Ok(Setup {
+        _dir: dir,
+        domain,
+        scenario_id: s.id,
+        raw,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    s: &Setup,
+    sql: &str,
+    reps: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let mut raw = Vec::new();
+    let mut mediated = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        rt.block_on(async { s.raw.sql(sql).await?.collect().await })?;
+        raw.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        mediate::answer(
+            &s.domain,
+            &QueryRequest {
+                scenario_id: s.scenario_id,
+                job_id: None,
+                actor: "dev",
+                sql,
+                epsilon: None,
+            },
+        )?;
+        mediated.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok((median(raw), median(mediated)))
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut sizes = Vec::new();
+    let mut reps = 7usize;
+    let mut pums =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pums/PUMS_pid.csv");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rows" => sizes.push(args.next().context("--rows N")?.parse()?),
+            "--reps" => reps = args.next().context("--reps N")?.parse()?,
+            "--pums" => pums = PathBuf::from(args.next().context("--pums FILE")?),
+            "--bench" => {}
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![1_000_000];
+    }
+    let source = sandbox_synth::read_pums(&std::fs::read_to_string(&pums)?);
+    let rt = tokio::runtime::Runtime::new()?;
+
+    let small = setup(&rt, &source, 1_000, 1)?;
+    let (raw, med) = measure(&rt, &small, QUERIES[0], 31)?;
+    println!(
+        "Fixed cost per query at 1,000 rows: raw {raw:.2} ms, mediated {med:.2} ms, difference {:.2} ms",
+        med - raw
+    );
+    println!();
+    println!("| rows | layout | query | raw ms | mediated ms | ratio |");
+    println!("|---:|---|---|---:|---:|---:|");
+    for &rows in &sizes {
+        for (layout, per_person) in [
+            ("one row per person", 1usize),
+            ("1–3 rows per person, bounded to 1", 3),
+        ] {
+            let s = setup(&rt, &source, rows, per_person)?;
+            for sql in QUERIES {
+                let (raw, med) = measure(&rt, &s, sql, reps)?;
+                println!(
+                    "| {rows} | {layout} | `{sql}` | {raw:.1} | {med:.1} | {:.2} |",
+                    med / raw
+                );
+            }
+        }
+    }
+    Ok(())
+}
