@@ -99,30 +99,6 @@ pub fn residents_csv(n: usize, seed: u64) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deterministic() {
-        assert_eq!(residents_csv(50, 7), residents_csv(50, 7));
-        assert_ne!(residents_csv(50, 7), residents_csv(50, 8));
-    }
-
-    #[test]
-    fn ids_have_valid_check_characters() {
-        for r in residents(200, 1) {
-            let id = r.citizen_id.as_bytes();
-            assert_eq!(id.len(), 18);
-            let mut first17 = [0u8; 17];
-            first17.copy_from_slice(&id[..17]);
-            assert_eq!(id_check_char(&first17), id[17] as char);
-        }
-        // The published sample number.
-        assert_eq!(id_check_char(b"11010519491231002"), 'X');
-    }
-}
-
 /// One row of the PUMS sample: age, sex, educ, race, income, married.
 pub type PumsRow = [String; 6];
 
@@ -178,4 +154,28 @@ pub fn write_pums_like(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic() {
+        assert_eq!(residents_csv(50, 7), residents_csv(50, 7));
+        assert_ne!(residents_csv(50, 7), residents_csv(50, 8));
+    }
+
+    #[test]
+    fn ids_have_valid_check_characters() {
+        for r in residents(200, 1) {
+            let id = r.citizen_id.as_bytes();
+            assert_eq!(id.len(), 18);
+            let mut first17 = [0u8; 17];
+            first17.copy_from_slice(&id[..17]);
+            assert_eq!(id_check_char(&first17), id[17] as char);
+        }
+        // The published sample number.
+        assert_eq!(id_check_char(b"11010519491231002"), 'X');
+    }
 }
