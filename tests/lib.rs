@@ -166,3 +166,65 @@ columns = {columns}
         scenario,
     }
 }
+
+/// Asks a query as the developer under a scenario.
+pub fn ask_in(
+    domain: &Domain,
+    scenario_id: i64,
+    sql: &str,
+) -> sandbox_runtime::Result<sandbox_runtime::mediate::Answer> {
+    sandbox_runtime::mediate::answer(
+        domain,
+        &sandbox_runtime::mediate::QueryRequest {
+            scenario_id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql,
+            epsilon: None,
+        },
+    )
+}
+
+impl Fixture {
+    /// Asks a query as the developer under the fixture's scenario.
+    pub fn ask(&self, sql: &str) -> sandbox_runtime::Result<sandbox_runtime::mediate::Answer> {
+        ask_in(&self.domain, self.scenario.id, sql)
+    }
+}
+
+/// The single integer a SQL statement on the metadata store returns.
+pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Column `i` of a batch as integers.
+pub fn ints(batch: &arrow::array::RecordBatch, i: usize) -> Vec<i64> {
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
+
+impl Fixture {
+    /// Submits a module as the developer under the fixture's scenario.
+    pub fn submit(
+        &self,
+        module: &[u8],
+        params_json: &str,
+        limits: sandbox_runtime::wasm::JobLimits,
+    ) -> sandbox_runtime::Result<sandbox_runtime::jobs::JobReport> {
+        sandbox_runtime::jobs::submit(
+            &self.domain,
+            DEVELOPER,
+            &sandbox_runtime::jobs::Submission {
+                scenario: &self.scenario.spec.name,
+                module,
+                params_json,
+                limits,
+            },
+        )
+    }
+}

@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
                     &QueryRequest {
                         scenario_id: b.scenario_id,
                         job_id: None,
-                        actor: "dev",
+                        actor: sandbox_benches::DEVELOPER,
                         sql: SQL,
                         epsilon: None,
                     },

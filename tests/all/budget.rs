@@ -6,28 +6,15 @@ use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::privacy::ledger;
 use sandbox_tests::{DEVELOPER, Fixture};
 
-fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {
-    mediate::answer(
-        &f.domain,
-        &QueryRequest {
-            scenario_id: f.scenario.id,
-            job_id: None,
-            actor: DEVELOPER,
-            sql,
-            epsilon: None,
-        },
-    )
-}
-
 #[test]
 fn spent_budget_refuses_and_the_ledger_never_goes_negative() {
     let f = Fixture::with_budget(1.0, 0.4);
     let sql = "SELECT COUNT(*) FROM residents";
-    ask(&f, sql).unwrap();
-    ask(&f, sql).unwrap();
+    f.ask(sql).unwrap();
+    f.ask(sql).unwrap();
     // 0.8 spent, 0.2 left: a 0.4 query must be refused, and stays refused.
     for _ in 0..3 {
-        match ask(&f, sql) {
+        match f.ask(sql) {
             Err(Error::Budget { message }) => assert!(message.contains("left"), "{message}"),
             other => panic!("expected a budget refusal, got {other:?}"),
         }

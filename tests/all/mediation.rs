@@ -35,7 +35,7 @@ fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
             Err(Error::Refused(r)) => refused(&r),
             Err(e) => panic!("{sql}: unexpected error {e}"),
         },
-        Mode::Answer => match ask(f, sql) {
+        Mode::Answer => match f.ask(sql) {
             Ok(a) => {
                 let schema = a.batch.schema();
                 let columns: Vec<String> = schema
@@ -108,19 +108,6 @@ fn golden_pums_corpus() {
     run_golden(&sandbox_tests::pums_fixture(), "pums.slt", Mode::Answer, 80);
 }
 
-fn ask(f: &Fixture, sql: &str) -> sandbox_runtime::Result<mediate::Answer> {
-    mediate::answer(
-        &f.domain,
-        &QueryRequest {
-            scenario_id: f.scenario.id,
-            job_id: None,
-            actor: DEVELOPER,
-            sql,
-            epsilon: None,
-        },
-    )
-}
-
 #[test]
 fn required_refusals_are_typed_and_charge_nothing() {
     let f = Fixture::new();
@@ -141,7 +128,7 @@ fn required_refusals_are_typed_and_charge_nothing() {
             Some("citizen_id"),
         ),
     ] {
-        match ask(&f, sql) {
+        match f.ask(sql) {
             Err(Error::Refused(r)) => {
                 assert_eq!(r.rule, rule, "{sql}");
                 assert_eq!(r.column.as_deref(), column, "{sql}");
@@ -152,30 +139,22 @@ fn required_refusals_are_typed_and_charge_nothing() {
     let conn = f.domain.conn().unwrap();
     let b = sandbox_runtime::privacy::ledger::balance(&conn, f.scenario.id).unwrap();
     assert_eq!(b.epsilon_spent, 0.0);
-    let refused: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM queries WHERE status = 'refused'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let refused = sandbox_tests::count(
+        &conn,
+        "SELECT COUNT(*) FROM queries WHERE status = 'refused'",
+    );
     assert_eq!(refused, 3);
-    let audited: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM audit_events WHERE action = 'query.refused'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let audited = sandbox_tests::count(
+        &conn,
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'query.refused'",
+    );
     assert_eq!(audited, 3);
 }
 
 #[test]
 fn answers_are_noisy_aggregates_over_public_cells_with_their_epsilon() {
     let f = Fixture::new();
-    let a = ask(
-        &f,
-        "SELECT district, COUNT(*) AS n, AVG(income) AS avg_income FROM residents GROUP BY district ORDER BY district",
+    let a = f.ask("SELECT district, COUNT(*) AS n, AVG(income) AS avg_income FROM residents GROUP BY district ORDER BY district",
     )
     .unwrap();
     let b = &a.batch;
@@ -192,12 +171,7 @@ fn answers_are_noisy_aggregates_over_public_cells_with_their_epsilon() {
     assert!((eps - 1.0).abs() < 1e-9, "{eps}");
     // Count noise at ε/3 per statistic, k = 1: scale 3.
     assert!((a.noise[0].scale - 3.0).abs() < 1e-9, "{:?}", a.noise);
-    let n = b
-        .column(1)
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .unwrap();
-    let total: i64 = n.values().iter().sum();
+    let total: i64 = sandbox_tests::ints(b, 1).iter().sum();
     // 2000 residents; six cells of Laplace(3) noise cannot move the total by 200.
     assert!((total - 2000).abs() < 200, "{total}");
 }
@@ -205,9 +179,7 @@ fn answers_are_noisy_aggregates_over_public_cells_with_their_epsilon() {
 #[test]
 fn post_processing_runs_on_the_noisy_table() {
     let f = Fixture::new();
-    let a = ask(
-        &f,
-        "SELECT district, SUM(income) / 1000 AS k_income FROM residents GROUP BY district HAVING COUNT(*) > 0 ORDER BY k_income DESC LIMIT 2",
+    let a = f.ask("SELECT district, SUM(income) / 1000 AS k_income FROM residents GROUP BY district HAVING COUNT(*) > 0 ORDER BY k_income DESC LIMIT 2",
     )
     .unwrap();
     assert_eq!(a.batch.num_rows(), 2);
@@ -278,22 +250,12 @@ fn desensitized_columns_are_what_queries_see_and_compute() {
         .unwrap();
     let keys: Vec<&str> = districts.iter().map(|v| v.unwrap()).collect();
     assert_eq!(keys, vec!["he", "ho", "na"]);
-    let n = a
-        .batch
-        .column(1)
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .unwrap();
+    let n = sandbox_tests::ints(&a.batch, 1);
     // Four of the six districts start with "he": about two thirds of 3000 residents.
-    assert!((n.value(0) - 2000).abs() < 250, "{:?}", n);
+    assert!((n[0] - 2000).abs() < 250, "{n:?}");
     // Units are counted over pseudonyms: one per resident here.
-    let units = a
-        .batch
-        .column(2)
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .unwrap();
-    assert!((units.value(0) - n.value(0)).abs() < 100, "{units:?} {n:?}");
+    let units = sandbox_tests::ints(&a.batch, 2);
+    assert!((units[0] - n[0]).abs() < 100, "{units:?} {n:?}");
 }
 
 /// A domain whose residents policy declares no district categories, with `n` residents,
@@ -320,28 +282,11 @@ fn private_keys_fixture(
     (dir, domain, s.id)
 }
 
-fn ask_in(
-    domain: &sandbox_runtime::Domain,
-    scenario_id: i64,
-    sql: &str,
-) -> sandbox_runtime::Result<mediate::Answer> {
-    mediate::answer(
-        domain,
-        &QueryRequest {
-            scenario_id,
-            job_id: None,
-            actor: DEVELOPER,
-            sql,
-            epsilon: None,
-        },
-    )
-}
-
 #[test]
 fn keys_from_the_data_need_delta_and_pass_a_threshold() {
     // Without δ: refused, nothing charged.
     let (_d, domain, id) = private_keys_fixture(600, 0.0);
-    match ask_in(
+    match sandbox_tests::ask_in(
         &domain,
         id,
         "SELECT district, COUNT(*) FROM residents GROUP BY district",
@@ -351,7 +296,7 @@ fn keys_from_the_data_need_delta_and_pass_a_threshold() {
     }
     // With δ: the six districts (about 100 residents each) pass τ; δ is charged.
     let (_d, domain, id) = private_keys_fixture(600, 1e-6);
-    let a = ask_in(
+    let a = sandbox_tests::ask_in(
         &domain,
         id,
         "SELECT district, COUNT(*) AS n, AVG(income) FROM residents GROUP BY district ORDER BY district",
@@ -369,7 +314,7 @@ fn keys_from_the_data_need_delta_and_pass_a_threshold() {
 fn rare_keys_from_the_data_are_not_released() {
     // Eight residents in six districts: no district has enough people to pass τ.
     let (_d, domain, id) = private_keys_fixture(8, 1e-6);
-    let a = ask_in(
+    let a = sandbox_tests::ask_in(
         &domain,
         id,
         "SELECT district, COUNT(*) FROM residents GROUP BY district",
@@ -381,11 +326,9 @@ fn rare_keys_from_the_data_are_not_released() {
 #[test]
 fn released_statistics_carry_their_noise_scale() {
     let f = Fixture::new();
-    let a = ask(
-        &f,
-        "SELECT district, COUNT(*) AS n FROM residents GROUP BY district",
-    )
-    .unwrap();
+    let a = f
+        .ask("SELECT district, COUNT(*) AS n FROM residents GROUP BY district")
+        .unwrap();
     let field = a.batch.schema().field_with_name("n").unwrap().clone();
     // ε 1 on one count with k = 1: discrete Laplace of scale 1.
     assert_eq!(
@@ -405,19 +348,10 @@ fn joins_on_the_privacy_unit_are_bounded_after_the_join() {
     let mut total = 0i64;
     let runs = 5;
     for _ in 0..runs {
-        let a = ask(
-            &f,
-            "SELECT COUNT(*) AS n FROM pums a JOIN pums_dup b ON a.pid = b.pid",
-        )
-        .unwrap();
-        let n = a
-            .batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .unwrap()
-            .value(0);
-        total += n;
+        let a = f
+            .ask("SELECT COUNT(*) AS n FROM pums a JOIN pums_dup b ON a.pid = b.pid")
+            .unwrap();
+        total += sandbox_tests::ints(&a.batch, 0)[0];
         // Sensitivity follows the bound: k = 2 rows per unit, so the count's scale is 2.
         assert_eq!(a.noise[0].sensitivity, 2.0);
     }
@@ -440,19 +374,13 @@ fn one_dataset_is_bounded_by_the_rank_recorded_at_ingest() {
     // PUMS_dup: 1,948 rows of 1,000 persons, bounded to two rows each: 1,582 rows.
     let mut total = 0i64;
     for _ in 0..5 {
-        let a = ask(&f, "SELECT COUNT(*) FROM pums_dup").unwrap();
-        total += a
-            .batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .unwrap()
-            .value(0);
+        let a = f.ask("SELECT COUNT(*) FROM pums_dup").unwrap();
+        total += sandbox_tests::ints(&a.batch, 0)[0];
     }
     let mean = total as f64 / 5.0;
     assert!((mean - 1582.0).abs() < 15.0, "mean {mean}");
     // The rank column is internal: a module cannot name it.
-    match ask(&f, "SELECT SUM(__sandbox_rank) FROM pums_dup") {
+    match f.ask("SELECT SUM(__sandbox_rank) FROM pums_dup") {
         Err(Error::Refused(r)) => assert_eq!(r.rule, mediate::Rule::UnknownColumn),
         other => panic!("{other:?}"),
     }

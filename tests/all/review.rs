@@ -2,7 +2,7 @@
 //! flagged output needs a written override.
 
 use sandbox_runtime::Error;
-use sandbox_runtime::jobs::{self, Submission};
+use sandbox_runtime::jobs;
 use sandbox_runtime::review::{self, Decision};
 use sandbox_runtime::wasm::JobLimits;
 use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, OPERATOR2, SUPERVISOR, wat};
@@ -18,17 +18,7 @@ fn staged_text(f: &Fixture, text: &str) -> String {
           (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const {len}))))"#,
         len = text.len()
     ));
-    let report = jobs::submit(
-        &f.domain,
-        DEVELOPER,
-        &Submission {
-            scenario: &f.scenario.spec.name,
-            module: &module,
-            params_json: "{}",
-            limits: JobLimits::default(),
-        },
-    )
-    .unwrap();
+    let report = f.submit(&module, "{}", JobLimits::default()).unwrap();
     assert_eq!(report.status, "succeeded", "{report:?}");
     report.outputs[0].id.clone()
 }

@@ -2,21 +2,12 @@
 //! nothing of the job is staged.
 
 use sandbox_runtime::Error;
-use sandbox_runtime::jobs::{self, JobReport, Submission};
+use sandbox_runtime::jobs::JobReport;
 use sandbox_runtime::wasm::JobLimits;
-use sandbox_tests::{DEVELOPER, Fixture, wat};
+use sandbox_tests::{Fixture, wat};
 
 fn submit(f: &Fixture, module: &[u8], limits: JobLimits) -> sandbox_runtime::Result<JobReport> {
-    jobs::submit(
-        &f.domain,
-        DEVELOPER,
-        &Submission {
-            scenario: &f.scenario.spec.name,
-            module,
-            params_json: "{}",
-            limits,
-        },
-    )
+    f.submit(module, "{}", limits)
 }
 
 fn assert_nothing_staged(f: &Fixture, report: &JobReport) {
@@ -228,17 +219,9 @@ fn too_many_queries_end_the_job_with_the_limit_named() {
 fn the_example_module_runs_with_params() {
     let f = Fixture::new();
     let module = sandbox_tests::guest_module("income_by_district");
-    let report = jobs::submit(
-        &f.domain,
-        DEVELOPER,
-        &Submission {
-            scenario: &f.scenario.spec.name,
-            module: &module,
-            params_json: r#"{"min_age": 30}"#,
-            limits: JobLimits::default(),
-        },
-    )
-    .unwrap();
+    let report = f
+        .submit(&module, r#"{"min_age": 30}"#, JobLimits::default())
+        .unwrap();
     assert_eq!(report.status, "succeeded", "{report:?}");
     let conn = f.domain.conn().unwrap();
     let sql: String = conn

@@ -16,9 +16,8 @@ use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use sandbox_runtime::identity::{self, Role};
+use sandbox_runtime::catalog;
 use sandbox_runtime::mediate::{self, QueryRequest};
-use sandbox_runtime::{Domain, catalog, scenarios};
 
 /// The queries: grouped ones have the group key first.
 const QUERIES: &[&str] = &[
@@ -91,15 +90,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let dir = tempfile::tempdir()?;
-    let domain = Domain::init(&dir.path().join("domain"))?;
-    let mut conn = domain.conn()?;
-    identity::add(&mut conn, None, "ops", Role::Operator)?;
-    identity::add(&mut conn, Some("ops"), "provider", Role::Provider)?;
-    identity::add(&mut conn, Some("ops"), "dev", Role::Developer)?;
-    let policy = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/pums.toml"),
-    )?;
-    let v = catalog::add(&domain, "provider", &pums, &policy)?;
+    let domain = sandbox_benches::domain_with_principals(dir.path())?;
+    let policy = std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
+    let v = catalog::add(&domain, sandbox_benches::PROVIDER, &pums, &policy)?;
     let rt = tokio::runtime::Runtime::new()?;
     let raw = SessionContext::new();
     rt.block_on(raw.register_parquet(
@@ -107,7 +100,6 @@ fn main() -> anyhow::Result<()> {
         v.data_file().to_string_lossy().as_ref(),
         ParquetReadOptions::default(),
     ))?;
-    let today = chrono::Utc::now().date_naive();
     println!(
         "Accuracy at ε = 1 per query, {runs} runs, {} rows of {}",
         v.row_count,
@@ -124,20 +116,21 @@ fn main() -> anyhow::Result<()> {
             &rt.block_on(async { raw.sql(sql).await?.collect().await })?,
             keys,
         )?;
-        let text = format!(
-            "name = \"accuracy-{qi}\"\npurpose = \"accuracy harness of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = 1.0\n[[dataset]]\nname = \"pums\"\ncolumns = [\"pid\", \"age\", \"sex\", \"educ\", \"race\", \"income\", \"married\"]\n",
-            today + chrono::Days::new(1)
-        );
-        let s = scenarios::apply(&domain, "dev", &text)?;
-        let s = scenarios::decide(&domain, "ops", s.id, true, None)?;
+        let scenario_id = sandbox_benches::approved_scenario(
+            &domain,
+            &format!("accuracy-{qi}"),
+            "pums",
+            sandbox_benches::PUMS_COLUMNS,
+            1.0,
+        )?;
         let mut errors = Vec::new();
         for _ in 0..runs {
             let a = mediate::answer(
                 &domain,
                 &QueryRequest {
-                    scenario_id: s.id,
+                    scenario_id,
                     job_id: None,
-                    actor: "dev",
+                    actor: sandbox_benches::DEVELOPER,
                     sql,
                     epsilon: Some(1.0),
                 },

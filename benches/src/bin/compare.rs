@@ -9,14 +9,13 @@
 //! ratio mediated / raw. A separate line measures the fixed cost per query at 1,000 rows.
 
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use sandbox_runtime::identity::{self, Role};
 use sandbox_runtime::mediate::{self, QueryRequest};
-use sandbox_runtime::{Domain, catalog, scenarios};
+use sandbox_runtime::{Domain, catalog};
 
 const QUERIES: &[&str] = &[
     "SELECT COUNT(*) FROM pums",
@@ -43,16 +42,10 @@ fn setup(
     let mut out = BufWriter::new(std::fs::File::create(&csv)?);
     sandbox_synth::write_pums_like(&mut out, source, rows, rows_per_person, 7)?;
     drop(out);
-    let domain = Domain::init(&dir.path().join("domain"))?;
-    let mut conn = domain.conn()?;
-    identity::add(&mut conn, None, "ops", Role::Operator)?;
-    identity::add(&mut conn, Some("ops"), "provider", Role::Provider)?;
-    identity::add(&mut conn, Some("ops"), "dev", Role::Developer)?;
-    let policy = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/pums.toml"),
-    )?;
+    let domain = sandbox_benches::domain_with_principals(dir.path())?;
+    let policy = std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
     let started = Instant::now();
-    let v = catalog::add(&domain, "provider", &csv, &policy)?;
+    let v = catalog::add(&domain, sandbox_benches::PROVIDER, &csv, &policy)?;
     eprintln!(
         "ingested {} rows ({} per person at most) in {:.1} s",
         v.row_count,
@@ -60,13 +53,13 @@ fn setup(
         started.elapsed().as_secs_f64()
     );
     std::fs::remove_file(&csv)?;
-    let today = chrono::Utc::now().date_naive();
-    let text = format!(
-        "name = \"bench\"\npurpose = \"benchmark of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = 0.001\n[[dataset]]\nname = \"pums\"\ncolumns = [\"pid\", \"age\", \"sex\", \"educ\", \"race\", \"income\", \"married\"]\n",
-        today + chrono::Days::new(1)
-    );
-    let s = scenarios::apply(&domain, "dev", &text)?;
-    let s = scenarios::decide(&domain, "ops", s.id, true, None)?;
+    let scenario_id = sandbox_benches::approved_scenario(
+        &domain,
+        "bench",
+        "pums",
+        sandbox_benches::PUMS_COLUMNS,
+        0.001,
+    )?;
     let raw = SessionContext::new();
     rt.block_on(raw.register_parquet(
         "pums",
@@ -76,7 +69,7 @@ fn setup(
     Ok(Setup {
         _dir: dir,
         domain,
-        scenario_id: s.id,
+        scenario_id,
         raw,
     })
 }
@@ -104,7 +97,7 @@ fn measure(
             &QueryRequest {
                 scenario_id: s.scenario_id,
                 job_id: None,
-                actor: "dev",
+                actor: sandbox_benches::DEVELOPER,
                 sql,
                 epsilon: None,
             },
