@@ -43,8 +43,8 @@ mod scenario;
 
 pub use error::{PolicyError, Result};
 pub use policy::{
-    Access, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure, Level, Mode,
-    Policy, ShareType, Use,
+    Access, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure, Dominance,
+    Level, Mode, Policy, ShareType, Use,
 };
 pub use scenario::{BudgetSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset};
 

@@ -563,6 +563,35 @@ pub struct Disclosure {
     /// Largest output table, in rows.
     #[serde(default = "default_max_rows")]
     pub max_output_rows: u32,
+    /// nk-dominance rule for sums in threshold mode: a cell is suppressed when its `n`
+    /// largest contributors hold more than `k` of its total.
+    #[serde(default)]
+    pub dominance: Dominance,
+    /// p% rule for sums in threshold mode: a cell is suppressed when the total less its two
+    /// largest contributions is below `p_ratio` of the largest (the second largest could
+    /// estimate the largest to within p%).
+    #[serde(default = "default_p_ratio")]
+    pub p_ratio: f64,
+}
+
+/// The nk-dominance rule's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dominance {
+    /// Number of largest contributors.
+    pub n: u32,
+    /// Share of the total they may hold, in (0, 1].
+    pub k: f64,
+}
+
+impl Default for Dominance {
+    fn default() -> Self {
+        Dominance { n: 2, k: 0.9 }
+    }
+}
+
+fn default_p_ratio() -> f64 {
+    0.1
 }
 
 fn default_min_group() -> u32 {
@@ -578,6 +607,8 @@ impl Default for Disclosure {
         Disclosure {
             min_group_size: default_min_group(),
             max_output_rows: default_max_rows(),
+            dominance: Dominance::default(),
+            p_ratio: default_p_ratio(),
         }
     }
 }
@@ -689,6 +720,19 @@ impl Policy {
             return Err(PolicyError::invalid(
                 "disclosure.min_group_size",
                 "must be at least 1",
+            ));
+        }
+        let dominance = &self.disclosure.dominance;
+        if dominance.n == 0 || !(dominance.k > 0.0 && dominance.k <= 1.0) {
+            return Err(PolicyError::invalid(
+                "disclosure.dominance",
+                "n must be at least 1 and k in (0, 1]",
+            ));
+        }
+        if !(self.disclosure.p_ratio >= 0.0 && self.disclosure.p_ratio < 1.0) {
+            return Err(PolicyError::invalid(
+                "disclosure.p_ratio",
+                "must be in [0, 1)",
             ));
         }
         if self.disclosure.max_output_rows == 0 {

@@ -9,3 +9,4 @@ mod ingest;
 mod mediation;
 mod review;
 mod sandbox;
+mod threshold;

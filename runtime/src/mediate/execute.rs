@@ -670,6 +670,25 @@ fn add_noise_with(
             }
         }
     }
+    let scales: Vec<f64> = reports.iter().map(|r| r.scale).collect();
+    let batch = build_answer(grid, plan, &noisy, Some(&scales), n_groups)?;
+    Ok(NoisyAnswer {
+        epsilon: reports.iter().map(|r| r.epsilon).sum(),
+        noise: reports,
+        batch: Some(batch),
+    })
+}
+
+/// Builds the aggregate table from per-statistic values over the cells: group keys as
+/// text, then each requested aggregate derived from its statistics. `scales` gives the
+/// noise scale of each statistic (absent in threshold mode).
+fn build_answer(
+    grid: &[Cell],
+    plan: &StatPlan,
+    values: &[Vec<f64>],
+    scales: Option<&[f64]>,
+    n_groups: usize,
+) -> Result<RecordBatch> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for i in 0..n_groups {
@@ -682,17 +701,16 @@ fn add_noise_with(
         let name = format!("__c{i}");
         // A statistic released as is carries its noise scale (post-processing keeps it
         // where a column passes through unchanged).
-        let scale_of = |j: usize| {
-            HashMap::from([(
-                "sandbox.noise_scale".to_string(),
-                format!("{}", reports[j].scale),
-            )])
+        let scale_of = |j: usize| -> HashMap<String, String> {
+            scales
+                .map(|s| HashMap::from([("sandbox.noise_scale".to_string(), format!("{}", s[j]))]))
+                .unwrap_or_default()
         };
-        let values: Vec<f64> = match d {
+        let derived: Vec<f64> = match d {
             Derive::Count(j) => {
                 fields.push(Field::new(name, DataType::Int64, false).with_metadata(scale_of(*j)));
                 arrays.push(Arc::new(Int64Array::from(
-                    noisy[*j]
+                    values[*j]
                         .iter()
                         .map(|v| v.max(0.0) as i64)
                         .collect::<Vec<_>>(),
@@ -701,7 +719,7 @@ fn add_noise_with(
             }
             Derive::Sum(j) | Derive::Quantile(j) => {
                 fields.push(Field::new(name, DataType::Float64, false).with_metadata(scale_of(*j)));
-                arrays.push(Arc::new(Float64Array::from(noisy[*j].clone())));
+                arrays.push(Arc::new(Float64Array::from(values[*j].clone())));
                 continue;
             }
             Derive::Avg {
@@ -709,9 +727,9 @@ fn add_noise_with(
                 count,
                 lower,
                 upper,
-            } => noisy[*sum]
+            } => values[*sum]
                 .iter()
-                .zip(&noisy[*count])
+                .zip(&values[*count])
                 .map(|(s, n)| (s / n.max(1.0)).clamp(*lower, *upper))
                 .collect(),
             Derive::Var {
@@ -723,10 +741,10 @@ fn add_noise_with(
                 sqrt,
             } => {
                 let max_var = ((upper - lower) / 2.0).powi(2);
-                noisy[*sum]
+                values[*sum]
                     .iter()
-                    .zip(&noisy[*squares])
-                    .zip(&noisy[*count])
+                    .zip(&values[*squares])
+                    .zip(&values[*count])
                     .map(|((s, s2), n)| {
                         let n = n.max(1.0);
                         let mean = (s / n).clamp(*lower, *upper);
@@ -737,12 +755,243 @@ fn add_noise_with(
             }
         };
         fields.push(Field::new(name, DataType::Float64, false));
-        arrays.push(Arc::new(Float64Array::from(values)));
+        arrays.push(Arc::new(Float64Array::from(derived)));
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-    Ok(NoisyAnswer {
-        epsilon: reports.iter().map(|r| r.epsilon).sum(),
-        noise: reports,
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// Threshold mode's rules, from the policies of the datasets read.
+#[derive(Debug, Clone)]
+pub struct ThresholdRules {
+    /// Smallest number of units a released cell may describe.
+    pub min_group_size: i64,
+    /// nk-dominance: n largest contributors.
+    pub dominance_n: usize,
+    /// nk-dominance: their largest allowed share.
+    pub dominance_k: f64,
+    /// p% rule.
+    pub p_ratio: f64,
+}
+
+/// Why a cell was suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suppression {
+    /// Fewer units than `min_group_size`.
+    SmallCell,
+    /// The n largest contributors dominate a sum.
+    Dominance,
+    /// The p% rule on a sum.
+    PPercent,
+    /// Secondary: would let a margin reveal a suppressed cell.
+    Secondary,
+}
+
+/// What threshold mode released.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdAnswer {
+    /// Suppressed cells, counted by reason.
+    pub suppressed: HashMap<String, usize>,
+    /// The exact aggregate table of the released cells.
+    #[serde(skip)]
+    pub batch: Option<RecordBatch>,
+}
+
+/// Exact values per cell and, for the rules, units and per-unit contributions to sums.
+pub struct ExactThreshold {
+    exact: Exact,
+    units: HashMap<Cell, i64>,
+    /// For each SUM statistic, every unit's contribution in each cell.
+    contributions: HashMap<usize, HashMap<Cell, Vec<f64>>>,
+}
+
+/// Runs the exact aggregate and what the disclosure rules need: units per cell and each
+/// unit's contribution to every sum.
+pub async fn run_threshold_core(
+    ctx: &SessionContext,
+    input: CoreInput<'_>,
+) -> Result<ExactThreshold> {
+    let accepted = input.accepted;
+    let stats = input.stats;
+    let n_groups = accepted.group_keys.len();
+    let units_expr = match &input.unit {
+        Some(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
+        None => count(lit(1i64)),
+    };
+    let plan = bounded_rows(&input)?
+        .aggregate(group_exprs(accepted), vec![units_expr.alias("__units")])?
+        .build()?;
+    let mut units = HashMap::new();
+    for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
+        let keys = keys_of(&batch, n_groups)?;
+        let n = arrow::compute::cast(batch.column(n_groups), &DataType::Int64)?;
+        let n = n
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| Error::Internal("unit count is not an integer".into()))?;
+        for r in 0..batch.num_rows() {
+            units.insert(key_at(&keys, r), n.value(r));
+        }
+    }
+    let mut contributions = HashMap::new();
+    for (i, s) in stats.stats.iter().enumerate() {
+        let Stat::Sum {
+            column,
+            lower,
+            upper,
+        } = s
+        else {
+            continue;
+        };
+        let clamped = clamp_expr(column, *lower, *upper)?;
+        let b = bounded_rows(&input)?;
+        let plan = match &input.unit {
+            Some(u) => {
+                let mut groups = group_exprs(accepted);
+                groups.push(u.expr().alias("__unit"));
+                let mut keep: Vec<Expr> = (0..n_groups).map(|g| col(format!("__g{g}"))).collect();
+                keep.push(col("__v"));
+                b.aggregate(groups, vec![sum(clamped).alias("__v")])?
+                    .project(keep)?
+                    .build()?
+            }
+            None => {
+                let mut exprs = group_exprs(accepted);
+                exprs.push(clamped.alias("__v"));
+                b.project(exprs)?.build()?
+            }
+        };
+        let mut per_cell: HashMap<Cell, Vec<f64>> = HashMap::new();
+        for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
+            let keys = keys_of(&batch, n_groups)?;
+            let v = arrow::compute::cast(batch.column(n_groups), &DataType::Float64)?;
+            let v = v
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| Error::Internal("contribution is not a number".into()))?;
+            for r in 0..batch.num_rows() {
+                if !v.is_null(r) {
+                    per_cell
+                        .entry(key_at(&keys, r))
+                        .or_default()
+                        .push(v.value(r).abs());
+                }
+            }
+        }
+        contributions.insert(i, per_cell);
+    }
+    let exact = run_core(ctx, input).await?;
+    Ok(ExactThreshold {
+        exact,
+        units,
+        contributions,
+    })
+}
+
+/// Applies the disclosure rules and releases the exact aggregates of the cells that pass:
+/// primary suppression (small cells, nk-dominance, p%), then secondary suppression so that
+/// no line of the table has exactly one suppressed cell (a margin minus the released cells
+/// would reveal it).
+pub fn apply_threshold(
+    t: &ExactThreshold,
+    plan: &StatPlan,
+    rules: &ThresholdRules,
+    n_groups: usize,
+    max_cells: usize,
+) -> Result<ThresholdAnswer> {
+    let mut cells: Vec<Cell> = t
+        .units
+        .keys()
+        .filter(|c| c.iter().all(Option::is_some))
+        .cloned()
+        .collect();
+    cells.sort();
+    let mut reason: HashMap<Cell, Suppression> = HashMap::new();
+    for c in &cells {
+        let units = t.units.get(c).copied().unwrap_or(0);
+        if units < rules.min_group_size {
+            reason.insert(c.clone(), Suppression::SmallCell);
+            continue;
+        }
+        for per_cell in t.contributions.values() {
+            let mut xs = per_cell.get(c).cloned().unwrap_or_default();
+            xs.sort_by(|a, b| b.total_cmp(a));
+            let total: f64 = xs.iter().sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let top_n: f64 = xs.iter().take(rules.dominance_n).sum();
+            if top_n > rules.dominance_k * total {
+                reason.insert(c.clone(), Suppression::Dominance);
+                break;
+            }
+            let x1 = xs.first().copied().unwrap_or(0.0);
+            let x2 = xs.get(1).copied().unwrap_or(0.0);
+            if total - x1 - x2 < rules.p_ratio * x1 {
+                reason.insert(c.clone(), Suppression::PPercent);
+                break;
+            }
+        }
+    }
+    // Secondary suppression along every dimension: within each line (cells equal on all
+    // other keys), one suppressed cell among released ones takes the smallest released
+    // cell with it. Repeat until no line has exactly one.
+    if n_groups > 0 {
+        loop {
+            let mut changed = false;
+            for dim in 0..n_groups {
+                let mut lines: HashMap<Cell, Vec<&Cell>> = HashMap::new();
+                for c in &cells {
+                    let mut key = c.clone();
+                    key.remove(dim);
+                    lines.entry(key).or_default().push(c);
+                }
+                for line in lines.values() {
+                    let suppressed = line.iter().filter(|c| reason.contains_key(**c)).count();
+                    if suppressed != 1 {
+                        continue;
+                    }
+                    let next = line
+                        .iter()
+                        .filter(|c| !reason.contains_key(**c))
+                        .min_by_key(|c| t.units.get(**c).copied().unwrap_or(0));
+                    if let Some(next) = next {
+                        reason.insert((*next).clone(), Suppression::Secondary);
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+    let released: Vec<Cell> = cells
+        .iter()
+        .filter(|c| !reason.contains_key(*c))
+        .take(max_cells)
+        .cloned()
+        .collect();
+    let zero = vec![0.0; plan.stats.len()];
+    let values: Vec<Vec<f64>> = (0..plan.stats.len())
+        .map(|j| {
+            released
+                .iter()
+                .map(|c| t.exact.cells.get(c).unwrap_or(&zero)[j])
+                .collect()
+        })
+        .collect();
+    let batch = build_answer(&released, plan, &values, None, n_groups)?;
+    let mut suppressed = HashMap::new();
+    for r in reason.values() {
+        let name = serde_json::to_value(r)?
+            .as_str()
+            .unwrap_or("suppressed")
+            .to_string();
+        *suppressed.entry(name).or_insert(0) += 1;
+    }
+    Ok(ThresholdAnswer {
+        suppressed,
         batch: Some(batch),
     })
 }

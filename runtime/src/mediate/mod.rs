@@ -287,19 +287,13 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     if let Err(e) = scenarios::check_usable(&prepared.record, today) {
         return refuse(&mut conn, Refusal::new(Rule::Scenario, e.to_string()));
     }
-    if prepared.record.spec.mode != Mode::Dp {
-        return refuse(
-            &mut conn,
-            Refusal::new(
-                Rule::Scenario,
-                "threshold mode is not available in this mediator",
-            ),
-        );
-    }
+    let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
     let budget = &prepared.record.spec.budget;
     let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
-    if !(epsilon.is_finite() && epsilon > 0.0 && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9))
-    {
+    let epsilon_ok = epsilon.is_finite()
+        && epsilon > 0.0
+        && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9);
+    if !threshold_mode && !epsilon_ok {
         return refuse(
             &mut conn,
             Refusal::new(
@@ -349,6 +343,19 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .map(|p| p.disclosure.max_output_rows)
         .min()
         .unwrap_or(first_policy.disclosure.max_output_rows) as usize;
+    if threshold_mode {
+        return answer_threshold(
+            domain,
+            &mut conn,
+            req,
+            query_id,
+            &prepared,
+            &plan,
+            &accepted,
+            &policies,
+            max_output_rows,
+        );
+    }
     let private_keys: Vec<&analyze::ColRef> = accepted
         .group_keys
         .iter()
@@ -456,11 +463,6 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         domain
             .runtime()
             .block_on(execute::post_process(&prepared.ctx, &plan, batch, n_groups))?;
-    let out_schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => Arc::new(plan.schema().as_arrow().clone()),
-    };
-    let merged = arrow::compute::concat_batches(&out_schema, &batches)?;
     let mut metadata = HashMap::new();
     metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
     metadata.insert("sandbox.delta".to_string(), format!("{delta}"));
@@ -479,8 +481,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         })
         .collect();
     metadata.insert("sandbox.noise".to_string(), serde_json::to_string(&noise)?);
-    let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
-    let batch = merged.with_schema(schema)?;
+    let batch = finish_batch(&plan, &batches, metadata)?;
 
     let answer_json = batch_to_json(&batch)?;
     conn.execute(
@@ -496,6 +497,138 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         noise: noisy.noise,
         balance,
     })
+}
+
+/// Answers a query in threshold mode: exact aggregates of the cells that pass the
+/// disclosure rules (small cells, nk-dominance, p%, secondary suppression). No ε is spent;
+/// the query is recorded and audited like any other.
+#[allow(clippy::too_many_arguments)]
+fn answer_threshold(
+    domain: &Domain,
+    conn: &mut Connection,
+    req: &QueryRequest<'_>,
+    query_id: String,
+    prepared: &Prepared,
+    plan: &datafusion::logical_expr::LogicalPlan,
+    accepted: &analyze::Accepted,
+    policies: &HashMap<String, Policy>,
+    max_output_rows: usize,
+) -> Result<Answer> {
+    if let Some(q) = accepted
+        .requested
+        .iter()
+        .find(|r| matches!(r, analyze::Requested::Quantile { .. }))
+    {
+        let refusal = Refusal::column(
+            Rule::AggregateNotAllowed,
+            q.column().map(|c| c.name.clone()).unwrap_or_default(),
+            "MIN, MAX, MEDIAN and percentiles are single values of the data: not released in threshold mode",
+        );
+        record_refusal(conn, req, &query_id, &refusal)?;
+        return Err(Error::Refused(refusal));
+    }
+    let read: Vec<&Policy> = accepted
+        .relations
+        .iter()
+        .filter_map(|r| policies.get(&r.dataset))
+        .collect();
+    let rules = execute::ThresholdRules {
+        min_group_size: read
+            .iter()
+            .map(|p| i64::from(p.disclosure.min_group_size))
+            .max()
+            .unwrap_or(10),
+        dominance_n: read
+            .iter()
+            .map(|p| p.disclosure.dominance.n as usize)
+            .max()
+            .unwrap_or(2),
+        dominance_k: read
+            .iter()
+            .map(|p| p.disclosure.dominance.k)
+            .fold(1.0, f64::min),
+        p_ratio: read
+            .iter()
+            .map(|p| p.disclosure.p_ratio)
+            .fold(0.0, f64::max),
+    };
+    let policy_of = |d: &str| policies.get(d).cloned();
+    let core = core_shape(accepted, prepared)?;
+    let stat_plan = execute::StatPlan::new(accepted, &policy_of, core.k, false)?;
+    ledger::charge(
+        conn,
+        &Charge {
+            scenario_id: req.scenario_id,
+            job_id: req.job_id,
+            query_id: &query_id,
+            sql: req.sql,
+            actor: req.actor,
+            epsilon: 0.0,
+            delta: 0.0,
+            mechanism: "threshold",
+        },
+    )?;
+    let balance = ledger::balance(conn, req.scenario_id)?;
+    let exact = domain.runtime().block_on(execute::run_threshold_core(
+        &prepared.ctx,
+        execute::CoreInput {
+            accepted,
+            stats: &stat_plan,
+            relations: core.relations,
+            unit: core.unit,
+            max_unit_rows: core.max_unit_rows,
+            ranked: core.ranked,
+        },
+    ))?;
+    let n_groups = accepted.group_keys.len();
+    let released = execute::apply_threshold(&exact, &stat_plan, &rules, n_groups, max_output_rows)?;
+    drop(exact);
+    let table = released
+        .batch
+        .clone()
+        .ok_or_else(|| Error::Internal("threshold answer without a table".into()))?;
+    let batches =
+        domain
+            .runtime()
+            .block_on(execute::post_process(&prepared.ctx, plan, table, n_groups))?;
+    let mut metadata = HashMap::new();
+    metadata.insert("sandbox.epsilon".to_string(), "0".to_string());
+    metadata.insert("sandbox.delta".to_string(), "0".to_string());
+    metadata.insert("sandbox.mechanism".to_string(), "threshold".to_string());
+    metadata.insert("sandbox.query_id".to_string(), query_id.clone());
+    metadata.insert(
+        "sandbox.suppressed".to_string(),
+        serde_json::to_string(&released.suppressed)?,
+    );
+    let batch = finish_batch(plan, &batches, metadata)?;
+    conn.execute(
+        "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
+        params![query_id, batch_to_json(&batch)?],
+    )?;
+    Ok(Answer {
+        query_id,
+        batch,
+        epsilon: 0.0,
+        delta: 0.0,
+        mechanism: "threshold".into(),
+        noise: Vec::new(),
+        balance,
+    })
+}
+
+/// Concatenates the post-processed batches and attaches the answer's metadata.
+fn finish_batch(
+    plan: &datafusion::logical_expr::LogicalPlan,
+    batches: &[RecordBatch],
+    metadata: HashMap<String, String>,
+) -> Result<RecordBatch> {
+    let out_schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(plan.schema().as_arrow().clone()),
+    };
+    let merged = arrow::compute::concat_batches(&out_schema, batches)?;
+    let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
+    Ok(merged.with_schema(schema)?)
 }
 
 /// How the core reads the accepted query's datasets.
