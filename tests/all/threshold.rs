@@ -143,3 +143,31 @@ fn single_values_are_refused_in_threshold_mode() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_differencing_pair_is_refused() {
+    let mut rows = base_rows();
+    // One resident aged 70: the second query leaves out exactly that person.
+    rows.push(format!(
+        "{},13800000000,heping,70,250000",
+        sandbox_synth::resident_id("120101", 1956, 1, 1, 300)
+    ));
+    let (_d, domain, id) = threshold_domain(&(rows.join("\n") + "\n"));
+    ask_in(&domain, id, "SELECT COUNT(*), SUM(income) FROM residents").unwrap();
+    match ask_in(
+        &domain,
+        id,
+        "SELECT COUNT(*), SUM(income) FROM residents WHERE age < 70",
+    ) {
+        Err(Error::Refused(r)) => assert_eq!(r.rule, Rule::Differencing, "{r}"),
+        other => panic!("{other:?}"),
+    }
+    // A filter that differs by many units is fine, and so is the same filter again.
+    ask_in(
+        &domain,
+        id,
+        "SELECT COUNT(*) FROM residents WHERE district = 'hexi'",
+    )
+    .unwrap();
+    ask_in(&domain, id, "SELECT COUNT(*), SUM(income) FROM residents").unwrap();
+}

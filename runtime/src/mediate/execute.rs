@@ -888,6 +888,58 @@ pub async fn run_threshold_core(
     })
 }
 
+/// The units the query's filters select (after joins and bounding), as sorted distinct
+/// 64-bit hashes.
+pub async fn selected_units(ctx: &SessionContext, input: &CoreInput<'_>) -> Result<Vec<u64>> {
+    let unit = match &input.unit {
+        Some(u) => cast(u.expr(), DataType::Utf8),
+        None => return Ok(Vec::new()),
+    };
+    let plan = bounded_rows(input)?
+        .project(vec![unit.alias("__unit")])?
+        .distinct()?
+        .build()?;
+    let mut out = Vec::new();
+    for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
+        let units = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Internal("unit is not text".into()))?;
+        for u in units.iter().flatten() {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(u.as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            out.push(u64::from_le_bytes(first));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Size of the symmetric difference of two sorted sets.
+pub fn symmetric_difference(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => {
+                n += 1;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                n += 1;
+                j += 1;
+            }
+        }
+    }
+    n + (a.len() - i) + (b.len() - j)
+}
+
 /// Applies the disclosure rules and releases the exact aggregates of the cells that pass:
 /// primary suppression (small cells, nk-dominance, p%), then secondary suppression so that
 /// no line of the table has exactly one suppressed cell (a margin minus the released cells

@@ -290,9 +290,8 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
     let budget = &prepared.record.spec.budget;
     let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
-    let epsilon_ok = epsilon.is_finite()
-        && epsilon > 0.0
-        && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9);
+    let epsilon_ok =
+        epsilon.is_finite() && epsilon > 0.0 && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9);
     if !threshold_mode && !epsilon_ok {
         return refuse(
             &mut conn,
@@ -555,6 +554,47 @@ fn answer_threshold(
     let policy_of = |d: &str| policies.get(d).cloned();
     let core = core_shape(accepted, prepared)?;
     let stat_plan = execute::StatPlan::new(accepted, &policy_of, core.k, false)?;
+    let input = execute::CoreInput {
+        accepted,
+        stats: &stat_plan,
+        relations: core.relations,
+        unit: core.unit,
+        max_unit_rows: core.max_unit_rows,
+        ranked: core.ranked,
+    };
+    // Differencing guard: two queries whose filters select almost the same units would,
+    // subtracted, describe the few units between them.
+    let units = domain
+        .runtime()
+        .block_on(execute::selected_units(&prepared.ctx, &input))?;
+    if !units.is_empty() {
+        let earlier: Vec<Vec<u8>> = conn
+            .prepare("SELECT units FROM query_units WHERE scenario_id = ?1")?
+            .query_map(params![req.scenario_id], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        for blob in earlier {
+            let other: Vec<u64> = blob
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(c);
+                    u64::from_le_bytes(b)
+                })
+                .collect();
+            let d = execute::symmetric_difference(&units, &other);
+            if d > 0 && (d as i64) < rules.min_group_size {
+                let refusal = Refusal::new(
+                    Rule::Differencing,
+                    format!(
+                        "the query selects {d} unit(s) more or fewer than an earlier query of this scenario; the smallest difference allowed is {}",
+                        rules.min_group_size
+                    ),
+                );
+                record_refusal(conn, req, &query_id, &refusal)?;
+                return Err(Error::Refused(refusal));
+            }
+        }
+    }
     ledger::charge(
         conn,
         &Charge {
@@ -568,18 +608,17 @@ fn answer_threshold(
             mechanism: "threshold",
         },
     )?;
+    if !units.is_empty() {
+        let blob: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+        conn.execute(
+            "INSERT INTO query_units (query_id, scenario_id, units) VALUES (?1, ?2, ?3)",
+            params![query_id, req.scenario_id, blob],
+        )?;
+    }
     let balance = ledger::balance(conn, req.scenario_id)?;
-    let exact = domain.runtime().block_on(execute::run_threshold_core(
-        &prepared.ctx,
-        execute::CoreInput {
-            accepted,
-            stats: &stat_plan,
-            relations: core.relations,
-            unit: core.unit,
-            max_unit_rows: core.max_unit_rows,
-            ranked: core.ranked,
-        },
-    ))?;
+    let exact = domain
+        .runtime()
+        .block_on(execute::run_threshold_core(&prepared.ctx, input))?;
     let n_groups = accepted.group_keys.len();
     let released = execute::apply_threshold(&exact, &stat_plan, &rules, n_groups, max_output_rows)?;
     drop(exact);

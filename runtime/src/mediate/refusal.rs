@@ -37,6 +37,9 @@ pub enum Rule {
     NoDataset,
     /// The scenario forbids the query (window, status, per-query cap).
     Scenario,
+    /// Threshold mode: the query selects almost the same units as an earlier one, so the
+    /// two answers' difference would describe a few units.
+    Differencing,
 }
 
 impl Rule {
@@ -57,6 +60,7 @@ impl Rule {
             Rule::GroupKeysNotPublic => "group_keys_not_public",
             Rule::NoDataset => "no_dataset",
             Rule::Scenario => "scenario",
+            Rule::Differencing => "differencing",
         }
     }
 }

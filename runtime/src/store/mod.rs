@@ -105,10 +105,14 @@ pub fn connect(layout: &Layout) -> Result<Connection> {
     )?;
     configure(&conn)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version != SCHEMA_VERSION {
+    if version > SCHEMA_VERSION {
         return Err(Error::Conflict(format!(
-            "metadata schema version {version}, this build expects {SCHEMA_VERSION}"
+            "metadata schema version {version} is newer than this build's {SCHEMA_VERSION}"
         )));
+    }
+    if version < SCHEMA_VERSION {
+        // Forward migrations, each in its own transaction.
+        schema::migrate(&conn)?;
     }
     Ok(conn)
 }

@@ -5,9 +5,10 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -156,7 +157,18 @@ BEGIN SELECT RAISE(ABORT, 'the privacy-budget ledger is append-only'); END;
 
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the privacy-budget ledger is append-only'); END;
-"#];
+"#,
+    r#"
+-- Threshold mode's differencing guard: the units each answered query's filter selected,
+-- as sorted 64-bit hashes (little-endian), compared with later queries of the scenario.
+CREATE TABLE query_units (
+    query_id    TEXT PRIMARY KEY REFERENCES queries(id),
+    scenario_id INTEGER NOT NULL REFERENCES scenarios(id),
+    units       BLOB NOT NULL
+);
+CREATE INDEX query_units_scenario ON query_units (scenario_id);
+"#,
+];
 
 /// Applies every migration the database has not seen, in one transaction each.
 pub fn migrate(conn: &Connection) -> Result<()> {
