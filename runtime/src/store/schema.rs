@@ -172,13 +172,16 @@ CREATE INDEX query_units_scenario ON query_units (scenario_id);
 
 /// Applies every migration the database has not seen, in one transaction each.
 pub fn migrate(conn: &Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
+        // Read the version inside a write transaction, so that two processes opening the
+        // same store do not both apply a migration.
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version <= current {
             continue;
         }
-        let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
