@@ -26,6 +26,49 @@ pub struct BudgetSpec {
     /// (the default) allows only the policy's declared public categories as keys.
     #[serde(default)]
     pub delta_per_query: f64,
+    /// How queries compose: `pure` (ε adds up, Laplace noise) or `zcdp` (zero-concentrated
+    /// DP: a query of ε costs ρ = ε²/2, Gaussian noise, and the total ρ is held to what
+    /// (`epsilon`, `delta`) allow).
+    #[serde(default)]
+    pub accounting: Accounting,
+}
+
+/// Composition of a scenario's queries.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Accounting {
+    /// Basic composition of pure ε-DP.
+    #[default]
+    Pure,
+    /// Zero-concentrated DP, converted to (ε, δ) for the scenario's budget.
+    Zcdp,
+}
+
+impl BudgetSpec {
+    /// The ρ a query of `epsilon` costs under zCDP: an ε-DP release is ε²/2-zCDP.
+    pub fn rho_of(epsilon: f64) -> f64 {
+        epsilon * epsilon / 2.0
+    }
+
+    /// The largest total ρ whose (ε, δ) conversion, ε = ρ + 2·sqrt(ρ·ln(1/δ)), stays
+    /// within this budget. 0 under pure accounting or without δ.
+    pub fn rho_total(&self) -> f64 {
+        if self.accounting != Accounting::Zcdp || self.delta <= 0.0 {
+            return 0.0;
+        }
+        let l = (1.0 / self.delta).ln();
+        ((l + self.epsilon).sqrt() - l.sqrt()).powi(2)
+    }
+
+    /// The ε that a total ρ amounts to at this budget's δ.
+    pub fn epsilon_of_rho(&self, rho: f64) -> f64 {
+        if self.delta <= 0.0 {
+            return f64::INFINITY;
+        }
+        rho + 2.0 * (rho * (1.0 / self.delta).ln()).sqrt()
+    }
 }
 
 /// A dataset and the columns of it that a scenario needs.
@@ -127,6 +170,12 @@ impl Scenario {
             return Err(PolicyError::invalid(
                 "budget.delta",
                 "must be in [0, 0.001)",
+            ));
+        }
+        if b.accounting == Accounting::Zcdp && b.delta <= 0.0 {
+            return Err(PolicyError::invalid(
+                "budget.delta",
+                "zCDP accounting converts to (ε, δ): give a δ above 0",
             ));
         }
         if self.datasets.is_empty() {
@@ -267,6 +316,26 @@ columns = ["district", "income"]
         assert_eq!(s.budget.delta, 0.0);
         assert!(s.is_valid_on(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()));
         assert!(!s.is_valid_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn zcdp_budget_converts_to_epsilon_delta() {
+        let text = SCENARIO.replace("epsilon = 3.0", "epsilon = 10.0").replace(
+            "epsilon_per_query = 1.0",
+            "epsilon_per_query = 0.1\ndelta = 1e-6\naccounting = \"zcdp\"",
+        );
+        let s = Scenario::from_toml_str(&text).unwrap();
+        let rho = s.budget.rho_total();
+        assert!(rho > 0.0);
+        assert!((s.budget.epsilon_of_rho(rho) - 10.0).abs() < 1e-9);
+        // Many small queries: ε 0.1 costs ρ 0.005, and more than twice as many fit as the
+        // 100 that basic composition allows.
+        assert!(rho / BudgetSpec::rho_of(0.1) > 200.0, "{rho}");
+        let no_delta = SCENARIO.replace(
+            "epsilon_per_query = 1.0",
+            "epsilon_per_query = 1.0\naccounting = \"zcdp\"",
+        );
+        assert!(Scenario::from_toml_str(&no_delta).is_err());
     }
 
     #[test]

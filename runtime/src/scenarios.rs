@@ -92,9 +92,17 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
         return Err(Error::Conflict(format!("scenario `{}` exists", spec.name)));
     }
     tx.execute(
-        "INSERT INTO scenarios (name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6)",
-        params![spec.name, actor, spec_text, spec.budget.epsilon, spec.budget.delta, store::now()],
+        "INSERT INTO scenarios (name, developer, spec_toml, status, epsilon_total, delta_total, rho_total, created_at)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7)",
+        params![
+            spec.name,
+            actor,
+            spec_text,
+            spec.budget.epsilon,
+            spec.budget.delta,
+            spec.budget.rho_total(),
+            store::now()
+        ],
     )?;
     let id = tx.last_insert_rowid();
     audit::append(

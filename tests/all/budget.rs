@@ -75,3 +75,40 @@ fn concurrent_queries_never_overspend() {
     assert!((ledger::ledger_sum(&conn, f.scenario.id).unwrap() - 1.0).abs() < 1e-9);
     sandbox_runtime::audit::verify(&conn).unwrap();
 }
+
+#[test]
+fn zcdp_scenarios_compose_in_rho_and_refuse_past_their_budget() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    sandbox_tests::add_residents(&domain, dir.path(), 500);
+    // ε 10 at δ 1e-6 allows ρ ≈ 1.35; a query of ε 0.5 costs ρ 0.125: ten fit, where
+    // basic composition would allow twenty at ε 0.5... but each is Gaussian, not Laplace.
+    let text = sandbox_tests::scenario_text("zcdp", 10.0, 0.5).replace(
+        "epsilon_per_query = 0.5",
+        "epsilon_per_query = 0.5\ndelta = 0.000001\naccounting = \"zcdp\"",
+    );
+    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
+    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+        .unwrap();
+    let sql = "SELECT district, COUNT(*) FROM residents GROUP BY district";
+    let mut answered = 0;
+    loop {
+        match sandbox_tests::ask_in(&domain, s.id, sql) {
+            Ok(a) => {
+                assert!(a.mechanism.contains("gaussian"), "{}", a.mechanism);
+                assert!(a.noise.iter().all(|n| n.rho > 0.0 && n.epsilon == 0.0));
+                answered += 1;
+            }
+            Err(Error::Budget { message }) => {
+                assert!(message.contains("ρ"), "{message}");
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert!(answered <= 20);
+    }
+    assert_eq!(answered, 10);
+    let b = ledger::balance(&domain.conn().unwrap(), s.id).unwrap();
+    assert!((b.rho_spent - 1.25).abs() < 1e-9, "{b:?}");
+    assert!(b.epsilon_spent <= b.epsilon_total, "{b:?}");
+    assert!(b.epsilon_spent > 9.0, "{b:?}");
+}

@@ -551,6 +551,8 @@ pub struct NoisyAnswer {
     pub noise: Vec<NoiseReport>,
     /// ε the privacy maps report, summed (basic composition).
     pub epsilon: f64,
+    /// ρ the privacy maps report, summed (zCDP composition).
+    pub rho: f64,
     /// The noisy aggregate table (group keys `__g*` as text, outputs `__c*`).
     #[serde(skip)]
     pub batch: Option<RecordBatch>,
@@ -563,10 +565,10 @@ pub fn add_noise(
     exact: &Exact,
     grid: &[Vec<Option<String>>],
     plan: &StatPlan,
-    epsilon: f64,
+    spend: privacy::Spend,
     n_groups: usize,
 ) -> Result<NoisyAnswer> {
-    add_noise_with(exact, grid, plan, epsilon, n_groups, None)
+    add_noise_with(exact, grid, plan, spend, n_groups, None)
 }
 
 /// Key separator inside a thresholded histogram (group values are text).
@@ -608,7 +610,7 @@ pub fn add_noise_thresholded(
         exact,
         &grid,
         plan,
-        epsilon,
+        privacy::Spend::Pure(epsilon),
         n_groups,
         Some((j, counts, release.report)),
     )?;
@@ -619,11 +621,11 @@ fn add_noise_with(
     exact: &Exact,
     grid: &[Vec<Option<String>>],
     plan: &StatPlan,
-    epsilon: f64,
+    spend: privacy::Spend,
     n_groups: usize,
     mut released: Option<(usize, Vec<f64>, NoiseReport)>,
 ) -> Result<NoisyAnswer> {
-    let eps_each = epsilon / plan.stats.len() as f64;
+    let each = spend.share(plan.stats.len());
     let zero = vec![0.0; plan.stats.len()];
     let empty = HashMap::new();
     let mut noisy: Vec<Vec<f64>> = Vec::with_capacity(plan.stats.len());
@@ -642,7 +644,7 @@ fn add_noise_with(
         match stat {
             s if s.is_count() => {
                 let ints: Vec<i64> = column.iter().map(|v| *v as i64).collect();
-                let (out, report) = privacy::laplace_counts(&ints, plan.k, eps_each)?;
+                let (out, report) = privacy::noise_counts(&ints, plan.k, each)?;
                 noisy.push(out.into_iter().map(|v| v as f64).collect());
                 reports.push(report);
             }
@@ -658,13 +660,12 @@ fn add_noise_with(
                     .map(|cell| per_cell.get(cell).map_or(&[][..], Vec::as_slice))
                     .collect();
                 let (out, report) =
-                    privacy::private_quantiles(&cells, *lower, *upper, *alpha, plan.k, eps_each)?;
+                    privacy::private_quantiles(&cells, *lower, *upper, *alpha, plan.k, each)?;
                 noisy.push(out);
                 reports.push(report);
             }
             s => {
-                let (out, report) =
-                    privacy::laplace_reals(&column, s.sensitivity(plan.k), eps_each)?;
+                let (out, report) = privacy::noise_reals(&column, s.sensitivity(plan.k), each)?;
                 noisy.push(out);
                 reports.push(report);
             }
@@ -674,6 +675,7 @@ fn add_noise_with(
     let batch = build_answer(grid, plan, &noisy, Some(&scales), n_groups)?;
     Ok(NoisyAnswer {
         epsilon: reports.iter().map(|r| r.epsilon).sum(),
+        rho: reports.iter().map(|r| r.rho).sum(),
         noise: reports,
         batch: Some(batch),
     })

@@ -28,8 +28,8 @@ pub use execute::NoisyAnswer;
 pub use refusal::{Refusal, Rule};
 
 use crate::catalog::{self, DatasetVersion};
-use crate::privacy::NoiseReport;
 use crate::privacy::ledger::{self, Balance, Charge};
+use crate::privacy::{self, NoiseReport};
 use crate::scenarios::{self, ScenarioRecord};
 use crate::{Domain, Error, Result, audit, store};
 
@@ -398,8 +398,32 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             }
         }
     };
+    let zcdp = budget.accounting == sandbox_policies::Accounting::Zcdp;
+    if zcdp && delta > 0.0 {
+        return refuse(
+            &mut conn,
+            Refusal::new(
+                Rule::Scenario,
+                "group keys from the data are released by a Laplace threshold: declare the keys' categories in zCDP scenarios",
+            ),
+        );
+    }
+    let spend = if zcdp {
+        privacy::Spend::Zcdp(sandbox_policies::BudgetSpec::rho_of(epsilon))
+    } else {
+        privacy::Spend::Pure(epsilon)
+    };
+    let rho = match spend {
+        privacy::Spend::Zcdp(rho) => rho,
+        privacy::Spend::Pure(_) => 0.0,
+    };
     let core = core_shape(&accepted, &prepared)?;
     let stat_plan = execute::StatPlan::new(&accepted, &policy_of, core.k, delta > 0.0)?;
+    let mechanism = if zcdp {
+        stat_plan.mechanism().replace("laplace", "gaussian")
+    } else {
+        stat_plan.mechanism().to_string()
+    };
 
     // Budget before answer: the charge is durable before any data is read.
     let balance = ledger::charge(
@@ -412,7 +436,8 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             actor: req.actor,
             epsilon,
             delta,
-            mechanism: stat_plan.mechanism(),
+            rho,
+            mechanism: &mechanism,
         },
     )?;
 
@@ -429,7 +454,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     ))?;
     let n_groups = accepted.group_keys.len();
     let noisy = match &grid {
-        Some(grid) => execute::add_noise(&exact, grid, &stat_plan, epsilon, n_groups)?,
+        Some(grid) => execute::add_noise(&exact, grid, &stat_plan, spend, n_groups)?,
         None => {
             let (_, noisy, spent_delta) = execute::add_noise_thresholded(
                 &exact,
@@ -448,10 +473,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         }
     };
     drop(exact);
-    if noisy.epsilon > epsilon * (1.0 + 1e-9) {
+    if noisy.epsilon > epsilon * (1.0 + 1e-9) || noisy.rho > rho * (1.0 + 1e-9) {
         return Err(Error::Internal(format!(
-            "privacy maps report ε {} above the charge {epsilon}",
-            noisy.epsilon
+            "privacy maps report ε {} / ρ {} above the charge ε {epsilon} / ρ {rho}",
+            noisy.epsilon, noisy.rho
         )));
     }
     let batch = noisy
@@ -465,10 +490,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let mut metadata = HashMap::new();
     metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
     metadata.insert("sandbox.delta".to_string(), format!("{delta}"));
-    metadata.insert(
-        "sandbox.mechanism".to_string(),
-        stat_plan.mechanism().to_string(),
-    );
+    if zcdp {
+        metadata.insert("sandbox.rho".to_string(), format!("{rho}"));
+    }
+    metadata.insert("sandbox.mechanism".to_string(), mechanism.clone());
     metadata.insert("sandbox.query_id".to_string(), query_id.clone());
     // Per statistic: what was computed, its mechanism, sensitivity, scale and ε.
     let noise: Vec<serde_json::Value> = stat_plan
@@ -476,7 +501,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .into_iter()
         .zip(&noisy.noise)
         .map(|(statistic, n)| {
-            json!({"statistic": statistic, "mechanism": n.mechanism, "sensitivity": n.sensitivity, "scale": n.scale, "epsilon": n.epsilon})
+            json!({"statistic": statistic, "mechanism": n.mechanism, "sensitivity": n.sensitivity, "scale": n.scale, "epsilon": n.epsilon, "rho": n.rho})
         })
         .collect();
     metadata.insert("sandbox.noise".to_string(), serde_json::to_string(&noise)?);
@@ -492,7 +517,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         batch,
         epsilon,
         delta,
-        mechanism: stat_plan.mechanism().into(),
+        mechanism,
         noise: noisy.noise,
         balance,
     })
@@ -605,6 +630,7 @@ fn answer_threshold(
             actor: req.actor,
             epsilon: 0.0,
             delta: 0.0,
+            rho: 0.0,
             mechanism: "threshold",
         },
     )?;

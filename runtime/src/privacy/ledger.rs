@@ -27,6 +27,10 @@ pub struct Balance {
     pub delta_total: f64,
     /// δ spent so far.
     pub delta_spent: f64,
+    /// Total ρ under zCDP accounting (0 under pure accounting).
+    pub rho_total: f64,
+    /// ρ spent so far.
+    pub rho_spent: f64,
 }
 
 impl Balance {
@@ -53,6 +57,9 @@ pub struct Charge<'a> {
     pub epsilon: f64,
     /// δ to charge.
     pub delta: f64,
+    /// ρ to charge (zCDP scenarios; 0 otherwise). Under zCDP the scenario's ε spent is
+    /// the (ε, δ) conversion of its ρ spent.
+    pub rho: f64,
     /// Mechanism that will be applied.
     pub mechanism: &'a str,
 }
@@ -60,7 +67,8 @@ pub struct Charge<'a> {
 /// Reads a scenario's balance.
 pub fn balance(conn: &Connection, scenario_id: i64) -> Result<Balance> {
     conn.query_row(
-        "SELECT epsilon_total, epsilon_spent, delta_total, delta_spent FROM scenarios WHERE id = ?1",
+        "SELECT epsilon_total, epsilon_spent, delta_total, delta_spent, rho_total, rho_spent
+         FROM scenarios WHERE id = ?1",
         params![scenario_id],
         |r| {
             Ok(Balance {
@@ -69,13 +77,13 @@ pub fn balance(conn: &Connection, scenario_id: i64) -> Result<Balance> {
                 epsilon_spent: r.get(1)?,
                 delta_total: r.get(2)?,
                 delta_spent: r.get(3)?,
+                rho_total: r.get(4)?,
+                rho_spent: r.get(5)?,
             })
         },
     )
     .map_err(|e| match e {
-        rusqlite::Error::QueryReturnedNoRows => {
-            Error::NotFound(format!("scenario {scenario_id}"))
-        }
+        rusqlite::Error::QueryReturnedNoRows => Error::NotFound(format!("scenario {scenario_id}")),
         e => e.into(),
     })
 }
@@ -92,19 +100,33 @@ pub fn charge(conn: &mut Connection, c: &Charge<'_>) -> Result<Balance> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let before = balance(&tx, c.scenario_id)?;
     let now = store::now();
-    let over_eps = before.epsilon_spent + c.epsilon > before.epsilon_total * (1.0 + EPS_TOLERANCE);
+    let zcdp = before.rho_total > 0.0;
+    let over_eps = if zcdp {
+        before.rho_spent + c.rho > before.rho_total * (1.0 + EPS_TOLERANCE)
+    } else {
+        before.epsilon_spent + c.epsilon > before.epsilon_total * (1.0 + EPS_TOLERANCE)
+    };
     let over_delta =
         before.delta_spent + c.delta > before.delta_total * (1.0 + EPS_TOLERANCE) + 1e-15;
     if over_eps || over_delta {
-        let message = format!(
-            "query needs ε={:.4} δ={:e}; scenario has ε={:.4} of {:.4} and δ={:e} of {:e} left",
-            c.epsilon,
-            c.delta,
-            before.epsilon_remaining(),
-            before.epsilon_total,
-            (before.delta_total - before.delta_spent).max(0.0),
-            before.delta_total
-        );
+        let message = if zcdp {
+            format!(
+                "query needs ρ={:.6}; scenario has ρ={:.6} of {:.6} left (zCDP)",
+                c.rho,
+                (before.rho_total - before.rho_spent).max(0.0),
+                before.rho_total
+            )
+        } else {
+            format!(
+                "query needs ε={:.4} δ={:e}; scenario has ε={:.4} of {:.4} and δ={:e} of {:e} left",
+                c.epsilon,
+                c.delta,
+                before.epsilon_remaining(),
+                before.epsilon_total,
+                (before.delta_total - before.delta_spent).max(0.0),
+                before.delta_total
+            )
+        };
         tx.execute(
             "INSERT INTO queries (id, job_id, scenario_id, sql, status, rule, reason, created_at)
              VALUES (?1, ?2, ?3, ?4, 'refused', 'budget_exhausted', ?5, ?6)",
@@ -126,23 +148,41 @@ pub fn charge(conn: &mut Connection, c: &Charge<'_>) -> Result<Balance> {
         params![c.query_id, c.job_id, c.scenario_id, c.sql, c.epsilon, c.delta, c.mechanism, now],
     )?;
     tx.execute(
-        "INSERT INTO ledger (scenario_id, job_id, query_id, epsilon, delta, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![c.scenario_id, c.job_id, c.query_id, c.epsilon, c.delta, now],
+        "INSERT INTO ledger (scenario_id, job_id, query_id, epsilon, delta, rho, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            c.scenario_id,
+            c.job_id,
+            c.query_id,
+            c.epsilon,
+            c.delta,
+            c.rho,
+            now
+        ],
     )?;
-    // Clamp to the total so float rounding cannot trip the CHECK on an exact spend.
-    tx.execute(
-        "UPDATE scenarios SET epsilon_spent = MIN(epsilon_total, epsilon_spent + ?2),
-                              delta_spent = MIN(delta_total, delta_spent + ?3)
-         WHERE id = ?1",
-        params![c.scenario_id, c.epsilon, c.delta],
-    )?;
+    if zcdp {
+        let rho = (before.rho_spent + c.rho).min(before.rho_total);
+        let l = (1.0 / before.delta_total.max(f64::MIN_POSITIVE)).ln();
+        let epsilon = (rho + 2.0 * (rho * l).sqrt()).min(before.epsilon_total);
+        tx.execute(
+            "UPDATE scenarios SET rho_spent = ?2, epsilon_spent = ?3 WHERE id = ?1",
+            params![c.scenario_id, rho, epsilon],
+        )?;
+    } else {
+        // Clamp to the total so float rounding cannot trip the CHECK on an exact spend.
+        tx.execute(
+            "UPDATE scenarios SET epsilon_spent = MIN(epsilon_total, epsilon_spent + ?2),
+                                  delta_spent = MIN(delta_total, delta_spent + ?3)
+             WHERE id = ?1",
+            params![c.scenario_id, c.epsilon, c.delta],
+        )?;
+    }
     audit::append(
         &tx,
         c.actor,
         "query.charged",
         &format!("scenario:{}", c.scenario_id),
-        json!({"query_id": c.query_id, "job_id": c.job_id, "sql": c.sql, "epsilon": c.epsilon, "delta": c.delta, "mechanism": c.mechanism}),
+        json!({"query_id": c.query_id, "job_id": c.job_id, "sql": c.sql, "epsilon": c.epsilon, "delta": c.delta, "rho": c.rho, "mechanism": c.mechanism}),
     )?;
     let after = balance(&tx, c.scenario_id)?;
     tx.commit()?;

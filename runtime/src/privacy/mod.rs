@@ -11,9 +11,13 @@ use opendp::domains::{AtomDomain, VectorDomain};
 use std::collections::HashMap;
 
 use opendp::domains::MapDomain;
-use opendp::measurements::{make_laplace, make_laplace_threshold, make_private_quantile};
-use opendp::measures::{Approximate, MaxDivergence};
-use opendp::metrics::{AbsoluteDistance, L0PInfDistance, L1Distance, SymmetricDistance};
+use opendp::measurements::{
+    make_gaussian, make_laplace, make_laplace_threshold, make_private_quantile,
+};
+use opendp::measures::{Approximate, MaxDivergence, ZeroConcentratedDivergence};
+use opendp::metrics::{
+    AbsoluteDistance, L0PInfDistance, L1Distance, L2Distance, SymmetricDistance,
+};
 
 use crate::{Error, Result};
 
@@ -26,8 +30,119 @@ pub struct NoiseReport {
     pub scale: f64,
     /// L1 sensitivity of the statistic over its cells.
     pub sensitivity: f64,
-    /// ε the privacy map reports for this sensitivity and scale.
+    /// ε the privacy map reports for this sensitivity and scale (pure DP; 0 under zCDP).
     pub epsilon: f64,
+    /// ρ the privacy map reports (zCDP; 0 under pure DP).
+    pub rho: f64,
+}
+
+/// What one statistic may spend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Spend {
+    /// Pure DP: ε, Laplace noise.
+    Pure(f64),
+    /// Zero-concentrated DP: ρ, Gaussian noise.
+    Zcdp(f64),
+}
+
+impl Spend {
+    /// An even share of this spend for each of `n` statistics (basic composition holds
+    /// for ε and for ρ alike).
+    pub fn share(self, n: usize) -> Spend {
+        let n = n.max(1) as f64;
+        match self {
+            Spend::Pure(e) => Spend::Pure(e / n),
+            Spend::Zcdp(r) => Spend::Zcdp(r / n),
+        }
+    }
+
+    /// Whether the privacy map's report fits within this spend.
+    pub fn covers(self, r: &NoiseReport) -> bool {
+        match self {
+            Spend::Pure(e) => r.epsilon <= e * (1.0 + 1e-9),
+            Spend::Zcdp(rho) => r.rho <= rho * (1.0 + 1e-9),
+        }
+    }
+}
+
+/// Noise for integer cells: discrete Laplace (pure) or discrete Gaussian (zCDP).
+/// `sensitivity` bounds the change one unit makes to the vector in L1 and in L2.
+pub fn noise_counts(
+    cells: &[i64],
+    sensitivity: i64,
+    spend: Spend,
+) -> Result<(Vec<i64>, NoiseReport)> {
+    match spend {
+        Spend::Pure(epsilon) => laplace_counts(cells, sensitivity, epsilon),
+        Spend::Zcdp(rho) => {
+            let scale = gaussian_scale(sensitivity as f64, rho)?;
+            let meas = make_gaussian::<_, _, ZeroConcentratedDivergence>(
+                VectorDomain::new(AtomDomain::<i64>::default()),
+                L2Distance::<i64>::default(),
+                scale,
+                None,
+            )
+            .map_err(dp_err)?;
+            let spent = meas.map(&sensitivity).map_err(dp_err)?;
+            let noisy = meas.invoke(&cells.to_vec()).map_err(dp_err)?;
+            Ok((
+                noisy,
+                NoiseReport {
+                    mechanism: "discrete_gaussian",
+                    scale,
+                    sensitivity: sensitivity as f64,
+                    epsilon: 0.0,
+                    rho: spent,
+                },
+            ))
+        }
+    }
+}
+
+/// Noise for real cells: Laplace (pure) or Gaussian (zCDP), OpenDP's float-safe samplers.
+pub fn noise_reals(
+    cells: &[f64],
+    sensitivity: f64,
+    spend: Spend,
+) -> Result<(Vec<f64>, NoiseReport)> {
+    match spend {
+        Spend::Pure(epsilon) => laplace_reals(cells, sensitivity, epsilon),
+        Spend::Zcdp(rho) => {
+            let scale = gaussian_scale(sensitivity, rho)?;
+            if cells.iter().any(|c| !c.is_finite()) {
+                return Err(Error::Internal("a cell to be noised is not finite".into()));
+            }
+            let meas = make_gaussian::<_, _, ZeroConcentratedDivergence>(
+                VectorDomain::new(AtomDomain::<f64>::new_non_nan()),
+                L2Distance::<f64>::default(),
+                scale,
+                None,
+            )
+            .map_err(dp_err)?;
+            let spent = meas.map(&sensitivity).map_err(dp_err)?;
+            let noisy = meas.invoke(&cells.to_vec()).map_err(dp_err)?;
+            Ok((
+                noisy,
+                NoiseReport {
+                    mechanism: "gaussian",
+                    scale,
+                    sensitivity,
+                    epsilon: 0.0,
+                    rho: spent,
+                },
+            ))
+        }
+    }
+}
+
+/// The Gaussian scale σ that spends ρ at L2 sensitivity Δ: ρ = Δ² / (2σ²).
+pub fn gaussian_scale(sensitivity: f64, rho: f64) -> Result<f64> {
+    if !(sensitivity.is_finite() && sensitivity > 0.0 && rho.is_finite() && rho > 0.0) {
+        return Err(Error::Internal(format!(
+            "bad noise parameters: sensitivity {sensitivity}, rho {rho}"
+        )));
+    }
+    Ok(sensitivity / (2.0 * rho).sqrt())
 }
 
 fn dp_err(e: opendp::error::Error) -> Error {
@@ -68,6 +183,7 @@ pub fn laplace_counts(
             scale,
             sensitivity: sensitivity as f64,
             epsilon: spent,
+            rho: 0.0,
         },
     ))
 }
@@ -98,6 +214,7 @@ pub fn laplace_reals(
             scale,
             sensitivity,
             epsilon: spent,
+            rho: 0.0,
         },
     ))
 }
@@ -158,6 +275,7 @@ pub fn laplace_threshold(
                     scale,
                     sensitivity: k as f64,
                     epsilon: spent,
+                    rho: 0.0,
                 },
             });
         }
@@ -181,8 +299,12 @@ pub fn private_quantiles(
     upper: f64,
     alpha: f64,
     k: i64,
-    epsilon: f64,
+    spend: Spend,
 ) -> Result<(Vec<f64>, NoiseReport)> {
+    let epsilon = match spend {
+        Spend::Pure(e) => e,
+        Spend::Zcdp(rho) => return private_quantiles_zcdp(cells, lower, upper, alpha, k, rho),
+    };
     if !(lower.is_finite() && upper.is_finite() && lower < upper && (0.0..=1.0).contains(&alpha)) {
         return Err(Error::Internal(format!(
             "bad quantile parameters [{lower}, {upper}] alpha {alpha}"
@@ -227,6 +349,69 @@ pub fn private_quantiles(
             scale,
             sensitivity: k as f64,
             epsilon: spent,
+            rho: 0.0,
+        },
+    ))
+}
+
+fn quantile_candidates(lower: f64, upper: f64) -> Vec<f64> {
+    let step = (upper - lower) / (QUANTILE_CANDIDATES - 1) as f64;
+    (0..QUANTILE_CANDIDATES)
+        .map(|i| lower + step * i as f64)
+        .collect()
+}
+
+/// The private quantile under zCDP: ρ falls with the square of the scale, so one probe
+/// gives the scale in closed form.
+fn private_quantiles_zcdp(
+    cells: &[&[f64]],
+    lower: f64,
+    upper: f64,
+    alpha: f64,
+    k: i64,
+    rho: f64,
+) -> Result<(Vec<f64>, NoiseReport)> {
+    if !(lower.is_finite() && upper.is_finite() && lower < upper && (0.0..=1.0).contains(&alpha)) {
+        return Err(Error::Internal(format!(
+            "bad quantile parameters [{lower}, {upper}] alpha {alpha}"
+        )));
+    }
+    let _ = gaussian_scale(k as f64, rho)?;
+    let candidates = quantile_candidates(lower, upper);
+    let d_in = u32::try_from(k).map_err(|_| Error::Internal("k out of range".into()))?;
+    let build = |scale: f64| {
+        make_private_quantile(
+            VectorDomain::new(AtomDomain::<f64>::new_non_nan()),
+            SymmetricDistance,
+            ZeroConcentratedDivergence,
+            candidates.clone(),
+            alpha,
+            scale,
+        )
+        .map_err(dp_err)
+    };
+    let at_one = build(1.0)?.map(&d_in).map_err(dp_err)?;
+    let mut scale = (at_one / rho).sqrt();
+    let mut meas = build(scale)?;
+    let mut spent = meas.map(&d_in).map_err(dp_err)?;
+    if spent > rho {
+        scale *= (spent / rho).sqrt() * (1.0 + 1e-12);
+        meas = build(scale)?;
+        spent = meas.map(&d_in).map_err(dp_err)?;
+    }
+    let mut out = Vec::with_capacity(cells.len());
+    for cell in cells {
+        let values: Vec<f64> = cell.iter().map(|v| v.clamp(lower, upper)).collect();
+        out.push(meas.invoke(&values).map_err(dp_err)?);
+    }
+    Ok((
+        out,
+        NoiseReport {
+            mechanism: "private_quantile",
+            scale,
+            sensitivity: k as f64,
+            epsilon: 0.0,
+            rho: spent,
         },
     ))
 }
@@ -281,7 +466,7 @@ mod tests {
     #[test]
     fn private_median_is_near_the_true_median() {
         let values: Vec<f64> = (0..2001).map(|i| i as f64 / 20.0).collect();
-        let (out, r) = private_quantiles(&[&values], 0.0, 100.0, 0.5, 1, 1.0).unwrap();
+        let (out, r) = private_quantiles(&[&values], 0.0, 100.0, 0.5, 1, Spend::Pure(1.0)).unwrap();
         assert!(
             (r.epsilon - 1.0).abs() < 1e-6 && r.epsilon <= 1.0 + 1e-9,
             "{r:?}"
@@ -298,6 +483,24 @@ mod tests {
         assert!(r.counts.contains_key("common"));
         assert!(!r.counts.contains_key("rare"));
         assert!((r.report.epsilon - 1.0).abs() < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn gaussian_noise_spends_its_rho_with_the_right_spread() {
+        let n = 20_000;
+        let (noisy, r) = noise_reals(&vec![0.0; n], 2.0, Spend::Zcdp(0.5)).unwrap();
+        // σ = Δ / sqrt(2ρ) = 2.
+        assert!((r.scale - 2.0).abs() < 1e-12, "{r:?}");
+        assert!((r.rho - 0.5).abs() < 1e-9 && r.rho <= 0.5 + 1e-12, "{r:?}");
+        let var = noisy.iter().map(|x| x * x).sum::<f64>() / n as f64;
+        // Relative standard error of the variance of a normal: sqrt(2/n) = 1%.
+        assert!((var / 4.0 - 1.0).abs() < 0.06, "var {var}");
+        let (_, r) = noise_counts(&[1, 2, 3], 1, Spend::Zcdp(0.125)).unwrap();
+        assert!((r.rho - 0.125).abs() < 1e-9, "{r:?}");
+        let values: Vec<f64> = (0..1001).map(|i| i as f64 / 10.0).collect();
+        let (out, r) = private_quantiles(&[&values], 0.0, 100.0, 0.5, 1, Spend::Zcdp(0.5)).unwrap();
+        assert!(r.rho <= 0.5 + 1e-9 && r.rho > 0.49, "{r:?}");
+        assert!((out[0] - 50.0).abs() < 10.0, "{out:?}");
     }
 
     #[test]

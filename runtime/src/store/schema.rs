@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -168,6 +168,15 @@ CREATE TABLE query_units (
 );
 CREATE INDEX query_units_scenario ON query_units (scenario_id);
 "#,
+    r#"
+-- zCDP accounting: each charge's ρ, and each scenario's ρ budget and running total.
+ALTER TABLE ledger ADD COLUMN rho REAL NOT NULL DEFAULT 0;
+ALTER TABLE scenarios ADD COLUMN rho_total REAL NOT NULL DEFAULT 0;
+ALTER TABLE scenarios ADD COLUMN rho_spent REAL NOT NULL DEFAULT 0;
+CREATE TRIGGER scenarios_rho_within_budget BEFORE UPDATE OF rho_spent ON scenarios
+WHEN NEW.rho_spent < 0 OR NEW.rho_spent > NEW.rho_total * (1 + 1e-9)
+BEGIN SELECT RAISE(ABORT, 'the ρ budget cannot be exceeded'); END;
+"#,
 ];
 
 /// Applies every migration the database has not seen, in one transaction each.
@@ -187,4 +196,24 @@ pub fn migrate(conn: &Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_version_has_its_migration() {
+        assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() -> Result<()> {
+        let conn = Connection::open_in_memory()?;
+        migrate(&conn)?;
+        migrate(&conn)?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(v, SCHEMA_VERSION);
+        Ok(())
+    }
 }
