@@ -520,12 +520,24 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let id = scenarios::resolve(&conn, scenario)?.id;
             let b = privacy::ledger::balance(&conn, id)?;
             print(cli.json, &b, || {
-                format!(
+                let mut text = format!(
                     "scenario {id}: ε spent {:.4} of {:.4}, {:.4} left",
                     b.epsilon_spent,
                     b.epsilon_total,
                     b.epsilon_remaining()
-                )
+                );
+                if b.rho_total > 0.0 {
+                    text.push_str(&format!(
+                        "\n  zCDP: ρ spent {:.6} of {:.6} (δ {:e})",
+                        b.rho_spent, b.rho_total, b.delta_total
+                    ));
+                } else if b.delta_total > 0.0 {
+                    text.push_str(&format!(
+                        "\n  δ spent {:e} of {:e}",
+                        b.delta_spent, b.delta_total
+                    ));
+                }
+                text
             })
         }
         Command::Audit(AuditCmd::Verify) => {
