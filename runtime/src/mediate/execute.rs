@@ -404,23 +404,25 @@ fn group_exprs(accepted: &Accepted) -> Vec<Expr> {
         .group_keys
         .iter()
         .enumerate()
-        .map(|(i, g)| cast(g.expr(), DataType::Utf8).alias(format!("__g{i}")))
+        .map(|(i, g)| g.expr().alias(format!("__g{i}")))
         .collect()
 }
 
-fn keys_of(batch: &RecordBatch, n_groups: usize) -> Result<Vec<&StringArray>> {
+/// The group keys of a result batch as text (the aggregate groups on native types; keys
+/// become text only here, on the few grouped rows).
+fn keys_of(batch: &RecordBatch, n_groups: usize) -> Result<Vec<StringArray>> {
     (0..n_groups)
         .map(|i| {
-            batch
-                .column(i)
-                .as_any()
+            let text = arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
+            text.as_any()
                 .downcast_ref::<StringArray>()
+                .cloned()
                 .ok_or_else(|| Error::Internal("group key is not text".into()))
         })
         .collect()
 }
 
-fn key_at(keys: &[&StringArray], r: usize) -> Vec<Option<String>> {
+fn key_at(keys: &[StringArray], r: usize) -> Vec<Option<String>> {
     keys.iter()
         .map(|k| (!k.is_null(r)).then(|| k.value(r).to_string()))
         .collect()
