@@ -18,6 +18,9 @@ if [[ "${CI:-}" == "true" && -f "$guests/Cargo.lock" ]]; then
 fi
 
 cd "$guests"
+# Guests keep their own target dir, whatever CARGO_TARGET_DIR the caller has set: the
+# host build must never mix with them, and the tests look for the modules here.
+export CARGO_TARGET_DIR="$guests/target"
 # A fixed seed for const-random (ahash inside Arrow), so that clean builds give the same
 # bytes and so the same module sha256 in product manifests.
 export CONST_RANDOM_SEED="${CONST_RANDOM_SEED:-sandbox-guests}"
