@@ -1,4 +1,4 @@
-//! Shared set-up for Sandbox's benchmarks and harnesses: a domain with its principals, a
+//! Shared set-up for Sandbox's benchmark harnesses: a domain with its principals, a
 //! registered dataset and approved scenarios with budgets large enough for many queries.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use sandbox_runtime::identity::{self, Role};
-use sandbox_runtime::{Domain, catalog, scenarios};
+use sandbox_runtime::{Domain, scenarios};
 
 /// The operator, provider and developer every harness acts as.
 pub const OPERATOR: &str = "ops";
@@ -53,41 +53,17 @@ pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
-/// A domain for the criterion bench.
-pub struct BenchDomain {
-    /// Keeps the directory alive.
-    pub dir: tempfile::TempDir,
-    /// The domain.
-    pub domain: Domain,
-    /// The approved scenario's id.
-    pub scenario_id: i64,
-    /// The stored Parquet file of `residents`.
-    pub parquet: PathBuf,
+/// `PUMS_pid.csv` in the shared test data beside the repository.
+pub fn pums_pid_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pums/PUMS_pid.csv")
 }
 
-/// Builds a domain with `n` synthetic residents.
-pub fn bench_domain(n: usize) -> anyhow::Result<BenchDomain> {
-    let dir = tempfile::tempdir()?;
-    let domain = domain_with_principals(dir.path())?;
-    let csv = dir.path().join("residents.csv");
-    std::fs::write(&csv, sandbox_synth::residents_csv(n, 1))?;
-    let v = catalog::add(
-        &domain,
-        PROVIDER,
-        &csv,
-        sandbox_runtime::demo::RESIDENTS_POLICY,
-    )?;
-    let scenario_id = approved_scenario(
-        &domain,
-        "bench",
-        "residents",
-        &["district", "age", "income"],
-        0.0001,
-    )?;
-    Ok(BenchDomain {
-        parquet: v.data_file(),
-        dir,
-        domain,
-        scenario_id,
-    })
+/// The `p` quantile (nearest rank) of the values; NaN when there are none.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * p).round() as usize],
+    }
 }

@@ -15,6 +15,16 @@ fn sandbox(data: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+fn add_dataset(data: &Path, file: &Path, policy: &Path) -> Output {
+    let (file, policy) = (file.to_string_lossy(), policy.to_string_lossy());
+    sandbox(
+        data,
+        &[
+            "--as", "prov", "dataset", "add", "--file", &file, "--policy", &policy,
+        ],
+    )
+}
+
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
@@ -69,38 +79,14 @@ fn cli_flow_with_typed_failures() {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/residents.toml");
     let bad = tmp.path().join("bad.csv");
     std::fs::write(&bad, "citizen_id,phone,district,age,income\n1,2,hexi,3\n").unwrap();
-    let out = sandbox(
-        &data,
-        &[
-            "--as",
-            "prov",
-            "dataset",
-            "add",
-            "--file",
-            bad.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-        ],
-    );
+    let out = add_dataset(&data, &bad, &policy);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.csv"), "{err}");
 
     let good = tmp.path().join("residents.csv");
     std::fs::write(&good, sandbox_synth::residents_csv(100, 3)).unwrap();
-    let text = ok(sandbox(
-        &data,
-        &[
-            "--as",
-            "prov",
-            "dataset",
-            "add",
-            "--file",
-            good.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-        ],
-    ));
+    let text = ok(add_dataset(&data, &good, &policy));
     assert!(
         text.contains("registered residents version 1: 100 rows"),
         "{text}"

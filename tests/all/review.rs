@@ -48,6 +48,11 @@ fn release_needs_both_approvals_by_different_people() {
         review::release(&f.domain, OPERATOR, &out),
         Err(Error::Review(_))
     ));
+    // A developer cannot release at all.
+    assert!(matches!(
+        review::release(&f.domain, DEVELOPER, &out),
+        Err(Error::Forbidden(_))
+    ));
     // A second operator is not a supervisor.
     assert!(matches!(
         review::decide(&f.domain, OPERATOR2, &out, Decision::Approve, None),

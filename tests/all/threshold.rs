@@ -159,7 +159,12 @@ fn a_differencing_pair_is_refused() {
         id,
         "SELECT COUNT(*), SUM(income) FROM residents WHERE age < 70",
     ) {
-        Err(Error::Refused(r)) => assert_eq!(r.rule, Rule::Differencing, "{r}"),
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.rule, Rule::Differencing, "{r}");
+            // The refusal must not say how many units differ (here: one).
+            assert!(!r.message.contains(" 1 unit"), "{r}");
+            assert!(r.message.contains("fewer than 10 differ"), "{r}");
+        }
         other => panic!("{other:?}"),
     }
     // A filter that differs by many units is fine, and so is the same filter again.

@@ -69,18 +69,9 @@ fn cells(batches: &[RecordBatch], keys: usize) -> anyhow::Result<HashMap<String,
     Ok(out)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
 fn main() -> anyhow::Result<()> {
     let mut runs = 25usize;
-    let mut pums =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pums/PUMS_pid.csv");
+    let mut pums = sandbox_benches::pums_pid_csv();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -141,7 +132,6 @@ fn main() -> anyhow::Result<()> {
                 errors.push((n - e).abs() / e.abs().max(1.0));
             }
         }
-        errors.sort_by(f64::total_cmp);
         let first = exact
             .iter()
             .min_by(|a, b| a.0.cmp(b.0))
@@ -150,16 +140,15 @@ fn main() -> anyhow::Result<()> {
         println!(
             "| `{sql}` | {} | {first:.1} | {:.4} | {:.4} |",
             exact.len(),
-            percentile(&errors, 0.5),
-            percentile(&errors, 0.9)
+            sandbox_benches::percentile(&errors, 0.5),
+            sandbox_benches::percentile(&errors, 0.9)
         );
-        all.push(percentile(&errors, 0.5));
+        all.push(sandbox_benches::percentile(&errors, 0.5));
     }
-    all.sort_by(f64::total_cmp);
     println!();
     println!(
         "Median over queries of the median relative error: {:.4}",
-        percentile(&all, 0.5)
+        sandbox_benches::percentile(&all, 0.5)
     );
     Ok(())
 }

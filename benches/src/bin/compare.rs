@@ -74,11 +74,6 @@ fn setup(
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn measure(
     rt: &tokio::runtime::Runtime,
     s: &Setup,
@@ -104,14 +99,16 @@ fn measure(
         )?;
         mediated.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    Ok((median(raw), median(mediated)))
+    Ok((
+        sandbox_benches::percentile(&raw, 0.5),
+        sandbox_benches::percentile(&mediated, 0.5),
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
     let mut sizes = Vec::new();
     let mut reps = 7usize;
-    let mut pums =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pums/PUMS_pid.csv");
+    let mut pums = sandbox_benches::pums_pid_csv();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {

@@ -109,6 +109,8 @@ pub struct StatPlan {
     k: i64,
     /// The row count that releases group keys by τ-thresholding, when keys are not public.
     key_count: Option<usize>,
+    /// Units per cell (threshold mode's small-cell rule).
+    unit_count: Option<usize>,
 }
 
 impl StatPlan {
@@ -197,7 +199,20 @@ impl StatPlan {
             derive,
             k,
             key_count,
+            unit_count: None,
         })
+    }
+
+    /// Adds (or reuses) the number of distinct units per cell, or of rows under row
+    /// privacy, computed in the same aggregate as the other statistics.
+    pub fn count_units(&mut self, unit: Option<&ColRef>) -> usize {
+        let stat = match unit {
+            Some(u) => Stat::Units(u.clone()),
+            None => Stat::Count(None),
+        };
+        let i = push(&mut self.stats, stat);
+        self.unit_count = Some(i);
+        i
     }
 
     /// The statistics' names, for `explain`.
@@ -818,25 +833,9 @@ pub async fn run_threshold_core(
     let accepted = input.accepted;
     let stats = input.stats;
     let n_groups = accepted.group_keys.len();
-    let units_expr = match &input.unit {
-        Some(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
-        None => count(lit(1i64)),
-    };
-    let plan = bounded_rows(&input)?
-        .aggregate(group_exprs(accepted), vec![units_expr.alias("__units")])?
-        .build()?;
-    let mut units = HashMap::new();
-    for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
-        let keys = keys_of(&batch, n_groups)?;
-        let n = arrow::compute::cast(batch.column(n_groups), &DataType::Int64)?;
-        let n = n
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| Error::Internal("unit count is not an integer".into()))?;
-        for r in 0..batch.num_rows() {
-            units.insert(key_at(&keys, r), n.value(r));
-        }
-    }
+    let unit_count = stats
+        .unit_count
+        .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
     let mut contributions = HashMap::new();
     for (i, s) in stats.stats.iter().enumerate() {
         let Stat::Sum {
@@ -885,6 +884,11 @@ pub async fn run_threshold_core(
         contributions.insert(i, per_cell);
     }
     let exact = run_core(ctx, input).await?;
+    let units = exact
+        .cells
+        .iter()
+        .map(|(cell, row)| (cell.clone(), row[unit_count] as i64))
+        .collect();
     Ok(ExactThreshold {
         exact,
         units,

@@ -305,17 +305,9 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         );
     }
 
-    // Plan with every statement kind but SELECT off; nothing runs here.
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let planned = domain
-        .runtime()
-        .block_on(prepared.ctx.sql_with_options(req.sql, options));
-    let plan = match planned {
-        Ok(df) => df.logical_plan().clone(),
-        Err(e) => return refuse(&mut conn, planning_refusal(&e, &prepared.scope)),
+    let plan = match plan_sql(domain, &prepared, req.sql) {
+        Ok(plan) => plan,
+        Err(r) => return refuse(&mut conn, r),
     };
     let accepted = match analyze::analyze(&plan, &prepared.scope) {
         Ok(a) => a,
@@ -479,14 +471,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             noisy.epsilon, noisy.rho
         )));
     }
-    let batch = noisy
+    let table = noisy
         .batch
         .clone()
         .ok_or_else(|| Error::Internal("noisy answer without a table".into()))?;
-    let batches =
-        domain
-            .runtime()
-            .block_on(execute::post_process(&prepared.ctx, &plan, batch, n_groups))?;
     let mut metadata = HashMap::new();
     metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
     metadata.insert("sandbox.delta".to_string(), format!("{delta}"));
@@ -505,12 +493,8 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         })
         .collect();
     metadata.insert("sandbox.noise".to_string(), serde_json::to_string(&noise)?);
-    let batch = finish_batch(&plan, &batches, metadata)?;
-
-    let answer_json = batch_to_json(&batch)?;
-    conn.execute(
-        "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
-        params![query_id, answer_json],
+    let batch = finish_answer(
+        domain, &conn, &prepared, &plan, table, n_groups, &query_id, metadata,
     )?;
     Ok(Answer {
         query_id,
@@ -578,7 +562,9 @@ fn answer_threshold(
     };
     let policy_of = |d: &str| policies.get(d).cloned();
     let core = core_shape(accepted, prepared)?;
-    let stat_plan = execute::StatPlan::new(accepted, &policy_of, core.k, false)?;
+    let mut stat_plan = execute::StatPlan::new(accepted, &policy_of, core.k, false)?;
+    // Units per cell come out of the same aggregate as the statistics.
+    stat_plan.count_units(core.unit.as_ref());
     let input = execute::CoreInput {
         accepted,
         stats: &stat_plan,
@@ -608,10 +594,12 @@ fn answer_threshold(
                 .collect();
             let d = execute::symmetric_difference(&units, &other);
             if d > 0 && (d as i64) < rules.min_group_size {
+                // The message must not say how many units differ: that number is the
+                // very disclosure the guard prevents.
                 let refusal = Refusal::new(
                     Rule::Differencing,
                     format!(
-                        "the query selects {d} unit(s) more or fewer than an earlier query of this scenario; the smallest difference allowed is {}",
+                        "the query selects almost the same units as an earlier query of this scenario (fewer than {} differ)",
                         rules.min_group_size
                     ),
                 );
@@ -652,10 +640,6 @@ fn answer_threshold(
         .batch
         .clone()
         .ok_or_else(|| Error::Internal("threshold answer without a table".into()))?;
-    let batches =
-        domain
-            .runtime()
-            .block_on(execute::post_process(&prepared.ctx, plan, table, n_groups))?;
     let mut metadata = HashMap::new();
     metadata.insert("sandbox.epsilon".to_string(), "0".to_string());
     metadata.insert("sandbox.delta".to_string(), "0".to_string());
@@ -665,10 +649,8 @@ fn answer_threshold(
         "sandbox.suppressed".to_string(),
         serde_json::to_string(&released.suppressed)?,
     );
-    let batch = finish_batch(plan, &batches, metadata)?;
-    conn.execute(
-        "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
-        params![query_id, batch_to_json(&batch)?],
+    let batch = finish_answer(
+        domain, conn, prepared, plan, table, n_groups, &query_id, metadata,
     )?;
     Ok(Answer {
         query_id,
@@ -681,19 +663,35 @@ fn answer_threshold(
     })
 }
 
-/// Concatenates the post-processed batches and attaches the answer's metadata.
-fn finish_batch(
+/// Runs the module's post-processing over the released aggregate table, attaches the
+/// answer's metadata and records the answer with its query (for provenance).
+#[allow(clippy::too_many_arguments)]
+fn finish_answer(
+    domain: &Domain,
+    conn: &Connection,
+    prepared: &Prepared,
     plan: &datafusion::logical_expr::LogicalPlan,
-    batches: &[RecordBatch],
+    table: RecordBatch,
+    n_groups: usize,
+    query_id: &str,
     metadata: HashMap<String, String>,
 ) -> Result<RecordBatch> {
+    let batches =
+        domain
+            .runtime()
+            .block_on(execute::post_process(&prepared.ctx, plan, table, n_groups))?;
     let out_schema = match batches.first() {
         Some(b) => b.schema(),
         None => Arc::new(plan.schema().as_arrow().clone()),
     };
-    let merged = arrow::compute::concat_batches(&out_schema, batches)?;
+    let merged = arrow::compute::concat_batches(&out_schema, &batches)?;
     let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
-    Ok(merged.with_schema(schema)?)
+    let batch = merged.with_schema(schema)?;
+    conn.execute(
+        "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
+        params![query_id, batch_to_json(&batch)?],
+    )?;
+    Ok(batch)
 }
 
 /// How the core reads the accepted query's datasets.
@@ -791,17 +789,25 @@ pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Ac
 }
 
 fn plan_and_analyze(domain: &Domain, prepared: &Prepared, sql: &str) -> Result<analyze::Accepted> {
+    let plan = plan_sql(domain, prepared, sql).map_err(Error::Refused)?;
+    analyze::analyze(&plan, &prepared.scope).map_err(Error::Refused)
+}
+
+/// Plans module SQL with every statement kind but SELECT off; nothing runs here.
+fn plan_sql(
+    domain: &Domain,
+    prepared: &Prepared,
+    sql: &str,
+) -> std::result::Result<datafusion::logical_expr::LogicalPlan, Refusal> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let plan = domain
+    domain
         .runtime()
         .block_on(prepared.ctx.sql_with_options(sql, options))
-        .map_err(|e| Error::Refused(planning_refusal(&e, &prepared.scope)))?
-        .logical_plan()
-        .clone();
-    analyze::analyze(&plan, &prepared.scope).map_err(Error::Refused)
+        .map(|df| df.logical_plan().clone())
+        .map_err(|e| planning_refusal(&e, &prepared.scope))
 }
 
 /// What `explain` shows: how a query would be answered, without running or charging it.

@@ -165,6 +165,14 @@ pub struct Approval {
 /// reason.
 pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product> {
     let mut conn = domain.conn()?;
+    let releaser = identity::find(&conn, actor)?
+        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
+    if !matches!(releaser.role, Role::Operator | Role::Supervisor) {
+        return Err(Error::Forbidden(format!(
+            "a {} does not release products; operators and supervisors do",
+            releaser.role
+        )));
+    }
     let output = jobs::output(&conn, output_id)?;
     let (scenario_id, submitter, module_sha, params_json, job_created): (i64, String, String, String, String) =
         conn.query_row(
