@@ -27,7 +27,7 @@ fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
                 a.datasets(),
                 a.group_keys
                     .iter()
-                    .map(|g| g.name.as_str())
+                    .map(|g| g.label())
                     .collect::<Vec<_>>()
                     .join(","),
                 a.requested.len()
@@ -382,6 +382,126 @@ fn one_dataset_is_bounded_by_the_rank_recorded_at_ingest() {
     // The rank column is internal: a module cannot name it.
     match f.ask("SELECT SUM(__sandbox_rank) FROM pums_dup") {
         Err(Error::Refused(r)) => assert_eq!(r.rule, mediate::Rule::UnknownColumn),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn texts(batch: &arrow::array::RecordBatch, i: usize) -> Vec<String> {
+    let col = arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8).unwrap();
+    let col = col
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    col.iter().map(|v| v.unwrap_or("").to_string()).collect()
+}
+
+#[test]
+fn generalizing_group_keys_are_computed_from_the_categories() {
+    let f = sandbox_tests::pums_fixture();
+    // educ declares 1..16: the bands are 0..4, whatever the data holds.
+    let a = f
+        .ask("SELECT educ / 4 AS band, COUNT(*) AS n FROM pums GROUP BY educ / 4 ORDER BY band")
+        .unwrap();
+    assert_eq!(texts(&a.batch, 0), ["0", "1", "2", "3", "4"]);
+    assert_eq!(a.delta, 0.0);
+    let e = mediate::explain(
+        &f.domain,
+        f.scenario.id,
+        "SELECT CASE WHEN educ <= 9 THEN 'school' ELSE 'college' END, sex, COUNT(*) FROM pums GROUP BY CASE WHEN educ <= 9 THEN 'school' ELSE 'college' END, sex",
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.cells, 4);
+    assert!(!e.thresholded);
+
+    // Without categories, an expression's keys come from the data: refused without δ,
+    // released by τ-thresholding with it.
+    let sql = "SELECT substr(district, 1, 2) AS p, COUNT(*) FROM residents GROUP BY substr(district, 1, 2) ORDER BY p";
+    let (_d, domain, id) = private_keys_fixture(600, 0.0);
+    match sandbox_tests::ask_in(&domain, id, sql) {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.rule, mediate::Rule::GroupKeysNotPublic);
+            assert_eq!(r.column.as_deref(), Some("district"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_d, domain, id) = private_keys_fixture(600, 1e-6);
+    let a = sandbox_tests::ask_in(&domain, id, sql).unwrap();
+    assert_eq!(texts(&a.batch, 0), ["he", "ho", "na"]);
+    assert_eq!(a.delta, 1e-6);
+}
+
+#[test]
+fn values_inside_aggregates_get_bounds_from_their_columns() {
+    let f = sandbox_tests::pums_fixture();
+    let sensitivity = |sql: &str| {
+        mediate::explain(&f.domain, f.scenario.id, sql, None)
+            .unwrap()
+            .statistics[0]
+            .sensitivity
+    };
+    // income in [0, 500000], age in [0, 100], one row per person.
+    assert_eq!(sensitivity("SELECT SUM(income * age) FROM pums"), 5e7);
+    assert_eq!(
+        sensitivity("SELECT SUM(income - 600000) FROM pums"),
+        600000.0
+    );
+    assert_eq!(sensitivity("SELECT SUM(income / 1000) FROM pums"), 500.0);
+    assert_eq!(
+        sensitivity("SELECT SUM(CASE WHEN married = 1 THEN income END) FROM pums"),
+        500000.0
+    );
+    assert_eq!(
+        sensitivity("SELECT SUM(CASE WHEN age >= 65 THEN 1 ELSE 0 END) FROM pums"),
+        1.0
+    );
+    assert_eq!(sensitivity("SELECT SUM(ABS(age - 30)) FROM pums"), 70.0);
+    // The expression computes what SQL says: a conditional sum of ones is a filtered count.
+    let mut diff = 0;
+    for _ in 0..3 {
+        let a = f
+            .ask("SELECT SUM(CASE WHEN age >= 65 THEN 1 ELSE 0 END) FROM pums")
+            .unwrap();
+        let b = f.ask("SELECT COUNT(*) FROM pums WHERE age >= 65").unwrap();
+        diff += (sandbox_tests::ints(&a.batch, 0)[0] - sandbox_tests::ints(&b.batch, 0)[0]).abs();
+    }
+    assert!(diff < 40, "{diff}");
+    let months = f.ask("SELECT AVG(age * 12) FROM pums").unwrap();
+    let years = f.ask("SELECT AVG(age) FROM pums").unwrap();
+    let m = arrow::array::cast::as_primitive_array::<arrow::datatypes::Float64Type>(
+        months.batch.column(0),
+    )
+    .value(0);
+    let y = arrow::array::cast::as_primitive_array::<arrow::datatypes::Float64Type>(
+        years.batch.column(0),
+    )
+    .value(0);
+    assert!((m - 12.0 * y).abs() < 20.0, "{m} vs 12 × {y}");
+}
+
+#[test]
+fn ctes_and_subqueries_keep_the_per_unit_bound() {
+    let f = sandbox_tests::pums_fixture();
+    // PUMS_dup: 1,948 rows of 1,000 persons, two kept per person: 1,582 rows, whether the
+    // query reads the dataset directly or through a CTE that drops the unit column.
+    let mut total = 0i64;
+    for _ in 0..5 {
+        let a = f
+            .ask("WITH d AS (SELECT sex, income FROM pums_dup) SELECT COUNT(*) FROM (SELECT * FROM d) x")
+            .unwrap();
+        total += sandbox_tests::ints(&a.batch, 0)[0];
+        assert_eq!(a.noise[0].sensitivity, 2.0);
+    }
+    let mean = total as f64 / 5.0;
+    assert!((mean - 1582.0).abs() < 15.0, "mean {mean}");
+    // Renaming the unit does not make it a filter column.
+    match f
+        .ask("WITH t AS (SELECT pid AS person FROM pums) SELECT COUNT(*) FROM t WHERE person = 'x'")
+    {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.rule, mediate::Rule::ColumnAccess);
+            assert_eq!(r.column.as_deref(), Some("pid"));
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -504,13 +504,17 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let accepted = mediate::check(domain, id, sql)?;
             print(
                 cli.json,
-                &serde_json::json!({"accepted": true, "datasets": accepted.datasets(), "group_keys": accepted.group_keys.iter().map(|g| g.name.clone()).collect::<Vec<_>>()}),
+                &serde_json::json!({"accepted": true, "datasets": accepted.datasets(), "group_keys": accepted.group_keys.iter().map(|g| g.label()).collect::<Vec<_>>()}),
                 || {
                     format!(
                         "accepted: {} aggregate(s) over `{}`, grouped by {:?}",
                         accepted.requested.len(),
                         accepted.datasets(),
-                        accepted.group_keys
+                        accepted
+                            .group_keys
+                            .iter()
+                            .map(|g| g.label())
+                            .collect::<Vec<_>>()
                     )
                 },
             )

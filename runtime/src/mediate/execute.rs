@@ -15,13 +15,13 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, cast, col, lit, when,
+    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, cast, col, lit,
 };
 use datafusion::prelude::SessionContext;
 use sandbox_policies::Policy;
 use serde::Serialize;
 
-use super::analyze::{Accepted, ColRef, Requested};
+use super::analyze::{Accepted, ColRef, GroupKey, Requested, Value};
 use crate::catalog::DatasetVersion;
 use crate::privacy::{self, NoiseReport};
 use crate::{Error, Result};
@@ -35,29 +35,16 @@ pub const MAX_CELLS: usize = 100_000;
 /// A statistic computed exactly and then noised.
 #[derive(Debug, Clone, PartialEq)]
 enum Stat {
-    /// Rows (column None) or non-null values of a column.
-    Count(Option<ColRef>),
-    /// Sum of a column clamped to bounds.
-    Sum {
-        column: ColRef,
-        lower: f64,
-        upper: f64,
-    },
-    /// Sum of squares of a column clamped to bounds.
-    SumSquares {
-        column: ColRef,
-        lower: f64,
-        upper: f64,
-    },
+    /// Rows (None) or non-null values of an expression (with its label).
+    Count(Option<(Expr, String)>),
+    /// Sum of a value clamped to its bounds.
+    Sum(Value),
+    /// Sum of squares of a value clamped to its bounds.
+    SumSquares(Value),
     /// Distinct privacy units.
     Units(ColRef),
-    /// A quantile of a column clamped to bounds (OpenDP private quantile).
-    Quantile {
-        column: ColRef,
-        alpha: f64,
-        lower: f64,
-        upper: f64,
-    },
+    /// A quantile of a value clamped to its bounds (OpenDP private quantile).
+    Quantile { value: Value, alpha: f64 },
 }
 
 impl Stat {
@@ -66,8 +53,8 @@ impl Stat {
         let k = k as f64;
         match self {
             Stat::Count(_) | Stat::Units(_) => k,
-            Stat::Sum { lower, upper, .. } => k * lower.abs().max(upper.abs()),
-            Stat::SumSquares { lower, upper, .. } => k * (lower * lower).max(upper * upper),
+            Stat::Sum(v) => k * v.lower.abs().max(v.upper.abs()),
+            Stat::SumSquares(v) => k * (v.lower * v.lower).max(v.upper * v.upper),
             Stat::Quantile { .. } => k,
         }
     }
@@ -117,79 +104,39 @@ impl StatPlan {
     /// Builds the statistics a query needs from the accepted request. With `thresholded`,
     /// a row count per cell is added (or reused) to release the group keys. `k` is the
     /// most rows one unit contributes (after a join, the larger of the two datasets').
-    pub fn new(
-        accepted: &Accepted,
-        policy_of: &dyn Fn(&str) -> Option<Policy>,
-        k: i64,
-        thresholded: bool,
-    ) -> Result<StatPlan> {
+    pub fn new(accepted: &Accepted, k: i64, thresholded: bool) -> Result<StatPlan> {
         let mut stats = Vec::new();
         let mut derive = Vec::new();
-        let bounds = |c: &ColRef| -> Result<(f64, f64)> {
-            policy_of(&c.dataset)
-                .and_then(|p| p.column(&c.name).and_then(|p| p.bounds()))
-                .ok_or_else(|| Error::Internal(format!("column `{c}` lost its bounds")))
-        };
-        let sum = |stats: &mut Vec<Stat>, c: &ColRef, lower: f64, upper: f64| {
-            push(
-                stats,
-                Stat::Sum {
-                    column: c.clone(),
-                    lower,
-                    upper,
-                },
-            )
-        };
         for r in &accepted.requested {
             let d = match r {
                 Requested::CountRows => Derive::Count(push(&mut stats, Stat::Count(None))),
-                Requested::CountColumn(c) => {
-                    Derive::Count(push(&mut stats, Stat::Count(Some(c.clone()))))
-                }
+                Requested::CountColumn(e) => Derive::Count(push(
+                    &mut stats,
+                    Stat::Count(Some((e.clone(), super::analyze::label(e)))),
+                )),
                 Requested::CountUnits(u) => Derive::Count(push(&mut stats, Stat::Units(u.clone()))),
-                Requested::Sum(c) => {
-                    let (lower, upper) = bounds(c)?;
-                    Derive::Sum(sum(&mut stats, c, lower, upper))
-                }
-                Requested::Avg(c) => {
-                    let (lower, upper) = bounds(c)?;
-                    Derive::Avg {
-                        sum: sum(&mut stats, c, lower, upper),
-                        count: push(&mut stats, Stat::Count(Some(c.clone()))),
-                        lower,
-                        upper,
-                    }
-                }
-                Requested::Var(c) | Requested::Stddev(c) => {
-                    let (lower, upper) = bounds(c)?;
-                    Derive::Var {
-                        sum: sum(&mut stats, c, lower, upper),
-                        squares: push(
-                            &mut stats,
-                            Stat::SumSquares {
-                                column: c.clone(),
-                                lower,
-                                upper,
-                            },
-                        ),
-                        count: push(&mut stats, Stat::Count(Some(c.clone()))),
-                        lower,
-                        upper,
-                        sqrt: matches!(r, Requested::Stddev(_)),
-                    }
-                }
-                Requested::Quantile { column, alpha } => {
-                    let (lower, upper) = bounds(column)?;
-                    Derive::Quantile(push(
-                        &mut stats,
-                        Stat::Quantile {
-                            column: column.clone(),
-                            alpha: *alpha,
-                            lower,
-                            upper,
-                        },
-                    ))
-                }
+                Requested::Sum(v) => Derive::Sum(push(&mut stats, Stat::Sum(v.clone()))),
+                Requested::Avg(v) => Derive::Avg {
+                    sum: push(&mut stats, Stat::Sum(v.clone())),
+                    count: push(&mut stats, Stat::Count(Some(counted(v)))),
+                    lower: v.lower,
+                    upper: v.upper,
+                },
+                Requested::Var(v) | Requested::Stddev(v) => Derive::Var {
+                    sum: push(&mut stats, Stat::Sum(v.clone())),
+                    squares: push(&mut stats, Stat::SumSquares(v.clone())),
+                    count: push(&mut stats, Stat::Count(Some(counted(v)))),
+                    lower: v.lower,
+                    upper: v.upper,
+                    sqrt: matches!(r, Requested::Stddev(_)),
+                },
+                Requested::Quantile { value, alpha } => Derive::Quantile(push(
+                    &mut stats,
+                    Stat::Quantile {
+                        value: value.clone(),
+                        alpha: *alpha,
+                    },
+                )),
             };
             derive.push(d);
         }
@@ -221,30 +168,14 @@ impl StatPlan {
             .iter()
             .map(|s| match s {
                 Stat::Count(None) => "count(*)".to_string(),
-                Stat::Count(Some(c)) => format!("count({c})"),
+                Stat::Count(Some((_, label))) => format!("count({label})"),
                 Stat::Units(u) => format!("count(distinct {u})"),
-                Stat::Sum {
-                    column,
-                    lower,
-                    upper,
-                } => {
-                    format!("sum(clamp({column}, {lower}, {upper}))")
-                }
-                Stat::SumSquares {
-                    column,
-                    lower,
-                    upper,
-                } => {
-                    format!("sum(clamp({column}, {lower}, {upper})^2)")
-                }
-                Stat::Quantile {
-                    column,
-                    alpha,
-                    lower,
-                    upper,
-                } => {
-                    format!("quantile(clamp({column}, {lower}, {upper}), {alpha})")
-                }
+                Stat::Sum(v) => format!("sum(clamp({v}, {}, {}))", v.lower, v.upper),
+                Stat::SumSquares(v) => format!("sum(clamp({v}, {}, {})^2)", v.lower, v.upper),
+                Stat::Quantile { value, alpha } => format!(
+                    "quantile(clamp({value}, {}, {}), {alpha})",
+                    value.lower, value.upper
+                ),
             })
             .collect()
     }
@@ -275,6 +206,16 @@ impl StatPlan {
             _ => "laplace",
         }
     }
+}
+
+/// What counts a value's non-null rows: a bare column itself (shared with COUNT(column)),
+/// an expression in its clamped form (which cannot fail on the data).
+fn counted(v: &Value) -> (Expr, String) {
+    let e = match &v.source {
+        Expr::Column(_) => v.source.clone(),
+        _ => v.clamped.clone(),
+    };
+    (e, v.to_string())
 }
 
 fn push(stats: &mut Vec<Stat>, s: Stat) -> usize {
@@ -350,13 +291,6 @@ pub struct Exact {
     values: HashMap<usize, HashMap<Vec<Option<String>>, Vec<f64>>>,
 }
 
-fn clamp_expr(column: &ColRef, lower: f64, upper: f64) -> Result<Expr> {
-    let x = cast(column.expr(), DataType::Float64);
-    Ok(when(x.clone().lt(lit(lower)), lit(lower))
-        .when(x.clone().gt(lit(upper)), lit(upper))
-        .otherwise(x)?)
-}
-
 /// The views (joined on the privacy unit when two), the module's filters and the per-unit
 /// bounding: the rows a query may use.
 fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
@@ -419,7 +353,7 @@ fn group_exprs(accepted: &Accepted) -> Vec<Expr> {
         .group_keys
         .iter()
         .enumerate()
-        .map(|(i, g)| g.expr().alias(format!("__g{i}")))
+        .map(|(i, g)| g.expr.clone().alias(format!("__g{i}")))
         .collect()
 }
 
@@ -454,28 +388,12 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
     for (i, s) in stats.stats.iter().enumerate() {
         let e = match s {
             Stat::Count(None) => count(lit(1i64)),
-            Stat::Count(Some(c)) => count(c.expr()),
+            Stat::Count(Some((e, _))) => count(e.clone()),
             Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
-            Stat::Sum {
-                column,
-                lower,
-                upper,
-            } => sum(clamp_expr(column, *lower, *upper)?),
-            Stat::SumSquares {
-                column,
-                lower,
-                upper,
-            } => {
-                let x = clamp_expr(column, *lower, *upper)?;
-                sum(x.clone() * x)
-            }
-            Stat::Quantile {
-                column,
-                lower,
-                upper,
-                ..
-            } => {
-                quantiles.push((i, clamp_expr(column, *lower, *upper)?));
+            Stat::Sum(v) => sum(v.clamped.clone()),
+            Stat::SumSquares(v) => sum(v.clamped.clone() * v.clamped.clone()),
+            Stat::Quantile { value, .. } => {
+                quantiles.push((i, value.clamped.clone()));
                 continue;
             }
         };
@@ -535,21 +453,111 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
     Ok(Exact { cells, values })
 }
 
-/// The cells released: every combination of the declared categories, in order.
-pub fn public_cells(
+/// The declared categories of a column, if any.
+pub fn categories(c: &ColRef, policy_of: &dyn Fn(&str) -> Option<Policy>) -> Option<Vec<String>> {
+    policy_of(&c.dataset).and_then(|p| p.column(&c.name).and_then(|c| c.categories.clone()))
+}
+
+/// Whether a key's values are public: every column it reads declares its categories.
+pub fn is_public(key: &GroupKey, policy_of: &dyn Fn(&str) -> Option<Policy>) -> bool {
+    key.columns
+        .iter()
+        .all(|c| categories(c, policy_of).is_some())
+}
+
+/// The values a key can take, computed from the declared categories only (never from the
+/// data): a column's categories as declared; an expression evaluated over every
+/// combination of its columns' categories, distinct values in order of first appearance.
+async fn key_values(
+    ctx: &SessionContext,
+    key: &GroupKey,
+    policy_of: &dyn Fn(&str) -> Option<Policy>,
+    type_of: &dyn Fn(&ColRef) -> Option<DataType>,
+) -> Result<Vec<String>> {
+    if let Some(c) = key.column() {
+        return categories(c, policy_of)
+            .ok_or_else(|| Error::Internal(format!("group key `{c}` has no categories")));
+    }
+    let mut rows: Vec<Vec<String>> = vec![Vec::new()];
+    let mut fields = Vec::new();
+    let mut rename = HashMap::new();
+    for (i, c) in key.columns.iter().enumerate() {
+        let cats = categories(c, policy_of)
+            .ok_or_else(|| Error::Internal(format!("group key column `{c}` has no categories")))?;
+        let data_type = type_of(c)
+            .ok_or_else(|| Error::Internal(format!("group key column `{c}` has no type")))?;
+        let mut next = Vec::with_capacity(rows.len() * cats.len());
+        for prefix in &rows {
+            for v in &cats {
+                let mut row = prefix.clone();
+                row.push(v.clone());
+                next.push(row);
+            }
+        }
+        if next.len() > MAX_CELLS {
+            return Err(Error::Internal(format!("more than {MAX_CELLS} cells")));
+        }
+        rows = next;
+        fields.push(Field::new(format!("__k{i}"), data_type, true));
+        rename.insert(c.expr(), col(format!("__k{i}")));
+    }
+    let arrays: Vec<ArrayRef> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let text: ArrayRef = Arc::new(StringArray::from(
+                rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+            ));
+            arrow::compute::cast(&text, f.data_type())
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    let expr = key
+        .expr
+        .clone()
+        .transform_up(|e| match rename.get(&e) {
+            Some(to) => Ok(Transformed::yes(to.clone())),
+            None => Ok(Transformed::no(e)),
+        })?
+        .data;
+    let plan = LogicalPlanBuilder::scan(
+        "__sandbox_categories",
+        provider_as_source(Arc::new(mem)),
+        None,
+    )?
+    .project(vec![expr.alias("__key")])?
+    .build()?;
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
+        let keys = keys_of(&batch, 1)?;
+        for r in 0..batch.num_rows() {
+            if let [Some(v)] = key_at(&keys, r).as_slice()
+                && seen.insert(v.clone())
+            {
+                out.push(v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The cells released: every combination of the keys' public values, in order.
+pub async fn public_cells(
+    ctx: &SessionContext,
     accepted: &Accepted,
     policy_of: &dyn Fn(&str) -> Option<Policy>,
+    type_of: &dyn Fn(&ColRef) -> Option<DataType>,
 ) -> Result<Vec<Cell>> {
     let mut grid: Vec<Cell> = vec![Vec::new()];
     for g in &accepted.group_keys {
-        let cats = policy_of(&g.dataset)
-            .and_then(|p| p.column(&g.name).and_then(|c| c.categories.clone()))
-            .ok_or_else(|| Error::Internal(format!("group key `{g}` has no categories")))?;
-        let mut next = Vec::with_capacity(grid.len() * cats.len());
+        let values = key_values(ctx, g, policy_of, type_of).await?;
+        let mut next = Vec::with_capacity(grid.len() * values.len());
         for prefix in &grid {
-            for c in &cats {
+            for v in &values {
                 let mut cell = prefix.clone();
-                cell.push(Some(c.clone()));
+                cell.push(Some(v.clone()));
                 next.push(cell);
             }
         }
@@ -665,12 +673,8 @@ fn add_noise_with(
                 noisy.push(out.into_iter().map(|v| v as f64).collect());
                 reports.push(report);
             }
-            Stat::Quantile {
-                alpha,
-                lower,
-                upper,
-                ..
-            } => {
+            Stat::Quantile { value, alpha } => {
+                let (lower, upper) = (&value.lower, &value.upper);
                 let per_cell = exact.values.get(&j).unwrap_or(&empty);
                 let cells: Vec<&[f64]> = grid
                     .iter()
@@ -838,15 +842,10 @@ pub async fn run_threshold_core(
         .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
     let mut contributions = HashMap::new();
     for (i, s) in stats.stats.iter().enumerate() {
-        let Stat::Sum {
-            column,
-            lower,
-            upper,
-        } = s
-        else {
+        let Stat::Sum(value) = s else {
             continue;
         };
-        let clamped = clamp_expr(column, *lower, *upper)?;
+        let clamped = value.clamped.clone();
         let b = bounded_rows(&input)?;
         let plan = match &input.unit {
             Some(u) => {

@@ -185,6 +185,19 @@ struct Prepared {
     secret: [u8; 32],
 }
 
+impl Prepared {
+    /// The type of a column as the scenario's view shows it.
+    fn type_of(&self, c: &analyze::ColRef) -> Option<arrow::datatypes::DataType> {
+        self.scope
+            .views
+            .get(&c.dataset)?
+            .schema()
+            .field_with_unqualified_name(&c.name)
+            .ok()
+            .map(|f| f.data_type().clone())
+    }
+}
+
 fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepared> {
     let record = scenarios::get(conn, scenario_id)?;
     let config = SessionConfig::new()
@@ -347,16 +360,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             max_output_rows,
         );
     }
-    let private_keys: Vec<&analyze::ColRef> = accepted
+    let private_keys: Vec<&analyze::GroupKey> = accepted
         .group_keys
         .iter()
-        .filter(|g| {
-            policies
-                .get(&g.dataset)
-                .and_then(|p| p.column(&g.name))
-                .and_then(|c| c.categories.as_ref())
-                .is_none()
-        })
+        .filter(|g| !execute::is_public(g, &policy_of))
         .collect();
     let delta = if private_keys.is_empty() {
         0.0
@@ -367,7 +374,12 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             &mut conn,
             Refusal::column(
                 Rule::GroupKeysNotPublic,
-                private_keys[0].name.clone(),
+                private_keys[0]
+                    .columns
+                    .iter()
+                    .find(|c| execute::categories(c, &policy_of).is_none())
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| private_keys[0].label()),
                 "group keys would be released from the data: the policy must declare this column's `categories`, or the scenario must allow δ (`delta_per_query`) for τ-thresholding",
             ),
         );
@@ -375,7 +387,13 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let grid = if delta > 0.0 {
         None
     } else {
-        match execute::public_cells(&accepted, &policy_of) {
+        let type_of = |c: &analyze::ColRef| prepared.type_of(c);
+        match domain.runtime().block_on(execute::public_cells(
+            &prepared.ctx,
+            &accepted,
+            &policy_of,
+            &type_of,
+        )) {
             Ok(g) if g.len() <= max_output_rows => Some(g),
             _ => {
                 return refuse(
@@ -410,7 +428,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         privacy::Spend::Pure(_) => 0.0,
     };
     let core = core_shape(&accepted, &prepared)?;
-    let stat_plan = execute::StatPlan::new(&accepted, &policy_of, core.k, delta > 0.0)?;
+    let stat_plan = execute::StatPlan::new(&accepted, core.k, delta > 0.0)?;
     let mechanism = if zcdp {
         stat_plan.mechanism().replace("laplace", "gaussian")
     } else {
@@ -529,7 +547,7 @@ fn answer_threshold(
     {
         let refusal = Refusal::column(
             Rule::AggregateNotAllowed,
-            q.column().map(|c| c.name.clone()).unwrap_or_default(),
+            q.label(),
             "MIN, MAX, MEDIAN and percentiles are single values of the data: not released in threshold mode",
         );
         record_refusal(conn, req, &query_id, &refusal)?;
@@ -560,9 +578,8 @@ fn answer_threshold(
             .map(|p| p.disclosure.p_ratio)
             .fold(0.0, f64::max),
     };
-    let policy_of = |d: &str| policies.get(d).cloned();
     let core = core_shape(accepted, prepared)?;
-    let mut stat_plan = execute::StatPlan::new(accepted, &policy_of, core.k, false)?;
+    let mut stat_plan = execute::StatPlan::new(accepted, core.k, false)?;
     // Units per cell come out of the same aggregate as the statistics.
     stat_plan.count_units(core.unit.as_ref());
     let input = execute::CoreInput {
@@ -904,11 +921,10 @@ pub fn explain(
     let accepted = plan_and_analyze(domain, &prepared, sql)?;
     let record = &prepared.record;
     let policy_of = |d: &str| prepared.scope.versions.get(d).map(|v| v.policy.clone());
-    let public = accepted.group_keys.iter().all(|g| {
-        policy_of(&g.dataset)
-            .and_then(|p| p.column(&g.name).and_then(|c| c.categories.clone()))
-            .is_some()
-    });
+    let public = accepted
+        .group_keys
+        .iter()
+        .all(|g| execute::is_public(g, &policy_of));
     if !public && record.spec.budget.delta_per_query <= 0.0 {
         return Err(Error::Refused(Refusal::new(
             Rule::GroupKeysNotPublic,
@@ -916,12 +932,21 @@ pub fn explain(
         )));
     }
     let cells = if public {
-        execute::public_cells(&accepted, &policy_of)?.len()
+        let type_of = |c: &analyze::ColRef| prepared.type_of(c);
+        domain
+            .runtime()
+            .block_on(execute::public_cells(
+                &prepared.ctx,
+                &accepted,
+                &policy_of,
+                &type_of,
+            ))?
+            .len()
     } else {
         0
     };
     let core = core_shape(&accepted, &prepared)?;
-    let plan = execute::StatPlan::new(&accepted, &policy_of, core.k, !public)?;
+    let plan = execute::StatPlan::new(&accepted, core.k, !public)?;
     let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
     let each = epsilon / plan.describe().len() as f64;
     let statistics = plan
@@ -938,7 +963,7 @@ pub fn explain(
     Ok(Explanation {
         dataset: accepted.datasets(),
         filters: accepted.filters.iter().map(|f| f.to_string()).collect(),
-        group_keys: accepted.group_keys.iter().map(|g| g.name.clone()).collect(),
+        group_keys: accepted.group_keys.iter().map(|g| g.label()).collect(),
         cells,
         thresholded: !public,
         rows_per_unit: plan.k(),
