@@ -134,6 +134,7 @@ pub fn pums_fixture() -> Fixture {
     for (file, policy) in [
         ("PUMS_pid.csv", "pums.toml"),
         ("PUMS_dup.csv", "pums_dup.toml"),
+        ("PUMS_null.csv", "pums_null.toml"),
     ] {
         let text =
             std::fs::read_to_string(repo_root().join("examples/policies").join(policy)).unwrap();
@@ -154,6 +155,9 @@ name = "pums"
 columns = {columns}
 [[dataset]]
 name = "pums_dup"
+columns = {columns}
+[[dataset]]
+name = "pums_null"
 columns = {columns}
 "#,
         until = today.succ_opt().unwrap()

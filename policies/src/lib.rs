@@ -44,7 +44,7 @@ mod scenario;
 pub use error::{PolicyError, Result};
 pub use policy::{
     Access, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure, Dominance,
-    Level, Mode, Policy, ShareType, Use,
+    Level, MissingUnit, Mode, Policy, ShareType, Use,
 };
 pub use scenario::{Accounting, BudgetSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset};
 

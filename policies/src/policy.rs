@@ -410,6 +410,19 @@ pub enum Mode {
     Threshold,
 }
 
+/// What ingest does with a row whose privacy unit is empty.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingUnit {
+    /// Refuse the whole file, naming the first such row.
+    #[default]
+    Refuse,
+    /// Leave such rows out of the stored dataset, and record how many were left out.
+    Drop,
+}
+
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -516,6 +529,10 @@ pub struct DatasetSpec {
     /// Most rows one unit contributes to a query (contribution bound k).
     #[serde(default = "one")]
     pub max_rows_per_unit: u32,
+    /// Rows whose privacy unit is empty cannot be bounded: refuse the file (the default)
+    /// or drop them at ingest.
+    #[serde(default)]
+    pub missing_unit: MissingUnit,
     /// Processing mode.
     #[serde(default)]
     pub mode: Mode,
@@ -695,6 +712,12 @@ impl Policy {
                 });
             }
             (None, true) => {
+                if d.missing_unit == MissingUnit::Drop {
+                    return Err(PolicyError::invalid(
+                        "dataset.missing_unit",
+                        "applies to a `privacy_unit` column, not to row privacy",
+                    ));
+                }
                 if d.max_rows_per_unit != 1 {
                     return Err(PolicyError::invalid(
                         "dataset.max_rows_per_unit",

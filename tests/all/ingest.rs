@@ -122,3 +122,52 @@ fn bad_policies_give_typed_errors_and_change_nothing() {
     assert_eq!(v.max_unit_rows, 1);
     assert!(v.data_file().exists());
 }
+
+#[test]
+fn rows_without_a_privacy_unit_are_refused_or_dropped_as_the_policy_says() {
+    let (_dir, domain) = empty_domain();
+    let data = sandbox_tests::pums_dir().join("PUMS_null.csv");
+    let drop_policy = std::fs::read_to_string(
+        sandbox_tests::repo_root().join("examples/policies/pums_null.toml"),
+    )
+    .unwrap();
+    // By default a file with an empty unit is refused, naming the row, and nothing changes.
+    let refuse_policy = drop_policy.replace("missing_unit = \"drop\"\n", "");
+    let before = snapshot(&domain);
+    match catalog::add(&domain, PROVIDER, &data, &refuse_policy) {
+        Err(Error::Input { message, .. }) => {
+            assert!(
+                message.contains("privacy unit column `pid` is empty"),
+                "{message}"
+            );
+            assert!(message.contains("missing_unit"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&domain), before);
+    // With `missing_unit = "drop"`: the 88 rows without a pid are left out and counted.
+    let v = catalog::add(&domain, PROVIDER, &data, &drop_policy).unwrap();
+    assert_eq!(v.rows_dropped, 88);
+    assert_eq!(v.row_count, 1948 - 88);
+    let conn = domain.conn().unwrap();
+    let detail: String = conn
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["rows_dropped_without_unit"], 88);
+    // Row privacy has no unit column to be missing.
+    let bad = RESIDENTS_POLICY.replace(
+        "privacy_unit = \"citizen_id\"",
+        "row_privacy = true\nmissing_unit = \"drop\"",
+    );
+    match catalog::add(&domain, PROVIDER, &data, &bad) {
+        Err(Error::Policy(PolicyError::Invalid { field, .. })) => {
+            assert_eq!(field, "dataset.missing_unit")
+        }
+        other => panic!("{other:?}"),
+    }
+}

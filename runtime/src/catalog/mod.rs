@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use sandbox_policies::{ColumnType, Policy};
+use sandbox_policies::{ColumnType, MissingUnit, Policy};
 use serde::Serialize;
 use serde_json::json;
 
@@ -49,6 +49,10 @@ pub struct DatasetVersion {
     pub row_count: i64,
     /// Most rows any one privacy unit has (1 under row privacy).
     pub max_unit_rows: i64,
+    /// Rows of the source left out at ingest because their privacy unit was empty.
+    pub rows_dropped: i64,
+    /// Rows the per-unit bound keeps (each unit's first k rows), when recorded.
+    pub bounded_rows: Option<i64>,
     /// SHA-256 of the stored Parquet file.
     pub content_sha256: String,
     /// File name of the source.
@@ -176,22 +180,38 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
 struct Written {
     rows: i64,
     max_unit_rows: i64,
+    /// Rows left out because their privacy unit was empty.
+    dropped: i64,
+    /// Rows the per-unit bound keeps (rank within the unit at most k).
+    bounded_rows: i64,
     sha256: String,
+}
+
+/// How ingest treats privacy units.
+struct Units<'a> {
+    column: &'a str,
+    missing: MissingUnit,
+    /// Rows per unit kept by the bound (k).
+    k: i64,
 }
 
 fn write_parquet(
     source: &Path,
     schema: SchemaRef,
     batches: Batches,
-    unit_column: Option<&str>,
+    units: Option<Units<'_>>,
     target: &Path,
 ) -> Result<Written> {
     let file = File::create(target)?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
-    let unit_index = match unit_column {
-        Some(c) => Some(schema.index_of(c).map_err(|e| input_err(source, e))?),
+    let unit_index = match &units {
+        Some(u) => Some(
+            schema
+                .index_of(u.column)
+                .map_err(|e| input_err(source, e))?,
+        ),
         None => None,
     };
     let stored_schema = match unit_index {
@@ -211,33 +231,64 @@ fn write_parquet(
         .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
     let mut per_unit: HashMap<String, i64> = HashMap::new();
     let mut rows = 0i64;
+    let mut dropped = 0i64;
+    let mut bounded_rows = 0i64;
+    let mut read = 0i64;
     for batch in batches {
-        let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", rows + 1)))?;
-        if let Some(i) = unit_index {
-            let mut ranks = Vec::with_capacity(batch.num_rows());
+        let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", read + 1)))?;
+        let first_row = read;
+        read += batch.num_rows() as i64;
+        if let (Some(i), Some(units)) = (unit_index, &units) {
             let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
                 .map_err(|e| input_err(source, e))?;
             let col = col
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
-            for r in 0..col.len() {
-                if col.is_null(r) {
-                    return Err(input_err(
-                        source,
-                        format!(
-                            "row {}: the privacy unit column is empty",
-                            rows + r as i64 + 1
-                        ),
-                    ));
+            let present: arrow::array::BooleanArray = col
+                .iter()
+                .map(|v| Some(v.is_some_and(|v| !v.trim().is_empty())))
+                .collect();
+            let missing = present.false_count();
+            if missing > 0 {
+                match units.missing {
+                    MissingUnit::Refuse => {
+                        let r = present.iter().position(|p| p != Some(true)).unwrap_or(0);
+                        return Err(input_err(
+                            source,
+                            format!(
+                                "row {}: the privacy unit column `{}` is empty (the policy may set `missing_unit = \"drop\"`)",
+                                first_row + r as i64 + 1,
+                                units.column
+                            ),
+                        ));
+                    }
+                    MissingUnit::Drop => {
+                        dropped += missing as i64;
+                        batch = arrow::compute::filter_record_batch(&batch, &present)?;
+                    }
                 }
-                let seen = per_unit.entry(col.value(r).to_string()).or_default();
+            }
+            let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
+                .map_err(|e| input_err(source, e))?;
+            let col = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
+            let mut ranks = Vec::with_capacity(col.len());
+            for v in col.iter().flatten() {
+                let seen = per_unit.entry(v.to_string()).or_default();
                 *seen += 1;
+                if *seen <= units.k {
+                    bounded_rows += 1;
+                }
                 ranks.push(*seen);
             }
             let mut columns = batch.columns().to_vec();
             columns.push(Arc::new(arrow::array::Int64Array::from(ranks)));
             batch = RecordBatch::try_new(stored_schema.clone(), columns)?;
+        } else {
+            bounded_rows += batch.num_rows() as i64;
         }
         rows += batch.num_rows() as i64;
         writer
@@ -254,6 +305,8 @@ fn write_parquet(
     Ok(Written {
         rows,
         max_unit_rows: per_unit.values().copied().max().unwrap_or(1),
+        dropped,
+        bounded_rows,
         sha256: sha256_hex(&bytes),
     })
 }
@@ -289,7 +342,11 @@ pub fn add(
             source,
             schema.clone(),
             batches,
-            policy.dataset.privacy_unit.as_deref(),
+            policy.dataset.privacy_unit.as_deref().map(|column| Units {
+                column,
+                missing: policy.dataset.missing_unit,
+                k: i64::from(policy.dataset.max_rows_per_unit),
+            }),
             &tmp.join(DATA_FILE),
         )?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -319,8 +376,9 @@ pub fn add(
         }
         tx.execute(
             "INSERT INTO dataset_versions (dataset, version, policy_toml, schema_json, row_count,
-                 max_unit_rows, content_sha256, source_name, registered_by, obtained_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 max_unit_rows, content_sha256, source_name, registered_by, obtained_at,
+                 rows_dropped, bounded_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 name,
                 version,
@@ -331,7 +389,9 @@ pub fn add(
                 written.sha256,
                 source_name,
                 actor,
-                now
+                now,
+                written.dropped,
+                written.bounded_rows
             ],
         )?;
         audit::append(
@@ -342,6 +402,7 @@ pub fn add(
             json!({
                 "provider": policy.dataset.provider,
                 "rows": written.rows,
+                "rows_dropped_without_unit": written.dropped,
                 "sha256": written.sha256,
                 "source": source_name,
                 "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),
@@ -379,7 +440,7 @@ fn get_version(
     let row = conn
         .query_row(
             "SELECT policy_toml, schema_json, row_count, max_unit_rows, content_sha256,
-                    source_name, registered_by, obtained_at
+                    source_name, registered_by, obtained_at, rows_dropped, bounded_rows
              FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
             params![name, version],
             |r| {
@@ -392,12 +453,25 @@ fn get_version(
                     r.get::<_, String>(5)?,
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
                 ))
             },
         )
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("dataset `{name}` version {version}")))?;
-    let (policy_toml, schema_json, row_count, max_unit_rows, sha, source_name, by, at) = row;
+    let (
+        policy_toml,
+        schema_json,
+        row_count,
+        max_unit_rows,
+        sha,
+        source_name,
+        by,
+        at,
+        dropped,
+        bounded,
+    ) = row;
     Ok(DatasetVersion {
         name: name.to_string(),
         version,
@@ -405,6 +479,8 @@ fn get_version(
         schema: serde_json::from_str(&schema_json)?,
         row_count,
         max_unit_rows,
+        rows_dropped: dropped,
+        bounded_rows: bounded,
         content_sha256: sha,
         source_name,
         registered_by: by,

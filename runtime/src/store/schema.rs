@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -176,6 +176,12 @@ ALTER TABLE scenarios ADD COLUMN rho_spent REAL NOT NULL DEFAULT 0;
 CREATE TRIGGER scenarios_rho_within_budget BEFORE UPDATE OF rho_spent ON scenarios
 WHEN NEW.rho_spent < 0 OR NEW.rho_spent > NEW.rho_total * (1 + 1e-9)
 BEGIN SELECT RAISE(ABORT, 'the ρ budget cannot be exceeded'); END;
+"#,
+    r#"
+-- Ingest records the rows it left out (empty privacy unit, policy `missing_unit = "drop"`)
+-- and how many rows the per-unit bound keeps (rank <= max_rows_per_unit).
+ALTER TABLE dataset_versions ADD COLUMN rows_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE dataset_versions ADD COLUMN bounded_rows INTEGER;
 "#,
 ];
 
