@@ -529,6 +529,11 @@ pub struct DatasetSpec {
     /// Most rows one unit contributes to a query (contribution bound k).
     #[serde(default = "one")]
     pub max_rows_per_unit: u32,
+    /// Most groups (cells of a GROUP BY) one unit contributes to; absent, at most
+    /// `max_rows_per_unit`. Keys released by τ-thresholding need a smaller threshold when a
+    /// unit can touch fewer keys.
+    #[serde(default)]
+    pub max_groups_per_unit: Option<u32>,
     /// Rows whose privacy unit is empty cannot be bounded: refuse the file (the default)
     /// or drop them at ingest.
     #[serde(default)]
@@ -682,6 +687,14 @@ impl Policy {
             return Err(PolicyError::invalid(
                 "dataset.max_rows_per_unit",
                 "must be between 1 and 1000",
+            ));
+        }
+        if let Some(g) = d.max_groups_per_unit
+            && (g == 0 || g > d.max_rows_per_unit)
+        {
+            return Err(PolicyError::invalid(
+                "dataset.max_groups_per_unit",
+                "must be between 1 and max_rows_per_unit (a unit's rows cannot fill more groups)",
             ));
         }
         if self.columns.is_empty() {

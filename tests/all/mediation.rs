@@ -505,3 +505,55 @@ fn ctes_and_subqueries_keep_the_per_unit_bound() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn groups_per_unit_are_bounded_by_rewriting() {
+    // 120 residents with four rows each, every row in another district.
+    let (dir, domain) = sandbox_tests::empty_domain();
+    let districts = ["heping", "hedong", "hexi", "nankai", "hebei", "hongqiao"];
+    let mut csv = String::from("citizen_id,phone,district,age,income\n");
+    for u in 0..120 {
+        for r in 0..4 {
+            let d = districts[(u + r) % districts.len()];
+            csv.push_str(&format!("P{u:05},1380000{u:04},{d},40,1000\n"));
+        }
+    }
+    let path = dir.path().join("multi.csv");
+    std::fs::write(&path, csv).unwrap();
+    let base = sandbox_runtime::demo::RESIDENTS_POLICY
+        .replace("max_rows_per_unit = 1", "max_rows_per_unit = 4");
+    let bounded = base.replace(
+        "max_rows_per_unit = 4",
+        "max_rows_per_unit = 4\nmax_groups_per_unit = 1",
+    );
+    let total = |policy: &str| -> (i64, mediate::Explanation) {
+        let (_d, domain) = sandbox_tests::empty_domain();
+        sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &path, policy).unwrap();
+        let s = sandbox_runtime::scenarios::apply(
+            &domain,
+            DEVELOPER,
+            &sandbox_tests::scenario_text("groups", 10.0, 1.0),
+        )
+        .unwrap();
+        let s =
+            sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+                .unwrap();
+        let sql = "SELECT district, COUNT(*) FROM residents GROUP BY district";
+        let a = sandbox_tests::ask_in(&domain, s.id, sql).unwrap();
+        let e = mediate::explain(&domain, s.id, sql, None).unwrap();
+        (sandbox_tests::ints(&a.batch, 1).iter().sum(), e)
+    };
+    // Without the bound, every row counts (480); with one group per unit, one row each
+    // (120). Noise: six cells of scale 4.
+    let (all, e) = total(&base);
+    assert!((all - 480).abs() < 80, "{all}");
+    assert_eq!(e.groups_per_unit, None);
+    let (one, e) = total(&bounded);
+    assert!((one - 120).abs() < 80, "{one}");
+    assert_eq!(e.groups_per_unit, Some(1));
+    assert!(
+        e.to_string()
+            .contains("at most 1 group(s) per privacy unit")
+    );
+    drop(domain);
+}

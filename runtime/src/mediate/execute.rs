@@ -94,6 +94,8 @@ pub struct StatPlan {
     derive: Vec<Derive>,
     /// Rows per unit (k).
     k: i64,
+    /// Groups per unit (the l0 bound of a grouped answer): at most k.
+    groups: i64,
     /// The row count that releases group keys by τ-thresholding, when keys are not public.
     key_count: Option<usize>,
     /// Units per cell (threshold mode's small-cell rule).
@@ -104,7 +106,12 @@ impl StatPlan {
     /// Builds the statistics a query needs from the accepted request. With `thresholded`,
     /// a row count per cell is added (or reused) to release the group keys. `k` is the
     /// most rows one unit contributes (after a join, the larger of the two datasets').
-    pub fn new(accepted: &Accepted, k: i64, thresholded: bool) -> Result<StatPlan> {
+    pub fn new(
+        accepted: &Accepted,
+        k: i64,
+        groups: Option<i64>,
+        thresholded: bool,
+    ) -> Result<StatPlan> {
         let mut stats = Vec::new();
         let mut derive = Vec::new();
         for r in &accepted.requested {
@@ -141,10 +148,15 @@ impl StatPlan {
             derive.push(d);
         }
         let key_count = thresholded.then(|| push(&mut stats, Stat::Count(None)));
+        let groups = match groups {
+            Some(g) if !accepted.group_keys.is_empty() => g.clamp(1, k),
+            _ => k,
+        };
         Ok(StatPlan {
             stats,
             derive,
             k,
+            groups,
             key_count,
             unit_count: None,
         })
@@ -188,6 +200,11 @@ impl StatPlan {
     /// Rows per unit.
     pub fn k(&self) -> i64 {
         self.k
+    }
+
+    /// Groups per unit.
+    pub fn groups(&self) -> i64 {
+        self.groups
     }
 
     /// The mechanisms the query uses.
@@ -274,6 +291,20 @@ pub struct CoreInput<'a> {
     /// Whether the (single) dataset's file carries the ingest-time rank column, and the
     /// relation's view passes it through.
     pub ranked: bool,
+    /// Salt of the query's groups-per-unit choice: every pass over the rows of one query
+    /// keeps the same groups.
+    pub salt: u64,
+}
+
+impl CoreInput<'_> {
+    /// Whether the groups-per-unit bound has work to do: a grouped query, a bound below
+    /// the rows a unit may keep, and units in the data with more rows than the bound.
+    pub fn bounds_groups(&self) -> bool {
+        self.unit.is_some()
+            && !self.accepted.group_keys.is_empty()
+            && self.stats.groups < self.stats.k
+            && self.max_unit_rows > self.stats.groups
+    }
 }
 
 /// Whether a stored file carries the ingest-time rank of each row within its unit.
@@ -344,6 +375,32 @@ fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
         b = b
             .window(vec![rn])?
             .filter(col("__sandbox_rn").lt_eq(lit(input.stats.k)))?;
+    }
+    if let Some(unit) = &input.unit
+        && input.bounds_groups()
+    {
+        // Groups per unit: each unit keeps the rows of at most g of its groups, chosen by
+        // a hash of the key under a fresh salt (the same choice for all of a group's rows,
+        // a different one each query).
+        let salt = format!("{:016x}", input.salt);
+        let mut parts = vec![lit(salt)];
+        parts.extend(
+            input
+                .accepted
+                .group_keys
+                .iter()
+                .map(|g| cast(g.expr.clone(), DataType::Utf8)),
+        );
+        let order =
+            datafusion::functions::expr_fn::md5(datafusion::functions::expr_fn::concat(parts));
+        let rank = datafusion::functions_window::expr_fn::dense_rank()
+            .partition_by(vec![unit.expr()])
+            .order_by(vec![order.sort(true, false)])
+            .build()?
+            .alias("__sandbox_group_rank");
+        b = b
+            .window(vec![rank])?
+            .filter(col("__sandbox_group_rank").lt_eq(lit(input.stats.groups)))?;
     }
     Ok(b)
 }
@@ -622,7 +679,7 @@ pub fn add_noise_thresholded(
             parts.map(|p| (p.join(&KEY_SEP.to_string()), row[j] as i64))
         })
         .collect();
-    let release = privacy::laplace_threshold(counts, plan.k, eps_each, delta)?;
+    let release = privacy::laplace_threshold(counts, plan.k, plan.groups, eps_each, delta)?;
     let mut keys: Vec<(String, i64)> = release.counts.into_iter().collect();
     keys.sort();
     keys.truncate(max_cells);

@@ -428,7 +428,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         privacy::Spend::Pure(_) => 0.0,
     };
     let core = core_shape(&accepted, &prepared)?;
-    let stat_plan = execute::StatPlan::new(&accepted, core.k, delta > 0.0)?;
+    let stat_plan = execute::StatPlan::new(&accepted, core.k, core.groups, delta > 0.0)?;
     let mechanism = if zcdp {
         stat_plan.mechanism().replace("laplace", "gaussian")
     } else {
@@ -460,6 +460,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             unit: core.unit,
             max_unit_rows: core.max_unit_rows,
             ranked: core.ranked,
+            salt: rand::random(),
         },
     ))?;
     let n_groups = accepted.group_keys.len();
@@ -579,7 +580,7 @@ fn answer_threshold(
             .fold(0.0, f64::max),
     };
     let core = core_shape(accepted, prepared)?;
-    let mut stat_plan = execute::StatPlan::new(accepted, core.k, false)?;
+    let mut stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, false)?;
     // Units per cell come out of the same aggregate as the statistics.
     stat_plan.count_units(core.unit.as_ref());
     let input = execute::CoreInput {
@@ -589,6 +590,7 @@ fn answer_threshold(
         unit: core.unit,
         max_unit_rows: core.max_unit_rows,
         ranked: core.ranked,
+        salt: rand::random(),
     };
     // Differencing guard: two queries whose filters select almost the same units would,
     // subtracted, describe the few units between them.
@@ -717,6 +719,8 @@ struct CoreShape {
     unit: Option<analyze::ColRef>,
     max_unit_rows: i64,
     k: i64,
+    /// Groups per unit, when a policy bounds them (the smallest declared).
+    groups: Option<i64>,
     ranked: bool,
 }
 
@@ -724,6 +728,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
     let mut relations = Vec::new();
     let mut max_unit_rows = 1i64;
     let mut k = 1i64;
+    let mut groups: Option<i64> = None;
     let mut unit = None;
     let single = accepted.relations.len() == 1;
     let mut ranked = false;
@@ -775,12 +780,17 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
         // dataset; the bound kept is the larger of the two policies' bounds.
         max_unit_rows = max_unit_rows.saturating_mul(version.max_unit_rows.max(1));
         k = k.max(i64::from(policy.dataset.max_rows_per_unit));
+        if let Some(g) = policy.dataset.max_groups_per_unit {
+            let g = i64::from(g);
+            groups = Some(groups.map_or(g, |h| h.min(g)));
+        }
     }
     Ok(CoreShape {
         relations,
         unit,
         max_unit_rows,
         k,
+        groups,
         ranked,
     })
 }
@@ -845,6 +855,8 @@ pub struct Explanation {
     pub rows_per_unit: i64,
     /// Whether per-unit bounding runs (the data has units with more than k rows).
     pub bounding: bool,
+    /// Groups per unit kept, when a policy bounds them and the query is grouped.
+    pub groups_per_unit: Option<i64>,
     /// Noised statistics with their L1 sensitivity, ε and noise scale.
     pub statistics: Vec<ExplainedStat>,
     /// ε the query would charge.
@@ -901,6 +913,12 @@ impl std::fmt::Display for Explanation {
                 self.rows_per_unit
             )?;
         }
+        if let Some(g) = self.groups_per_unit {
+            writeln!(
+                f,
+                "  Bound: at most {g} group(s) per privacy unit (salted hash of the key)"
+            )?;
+        }
         for p in &self.filters {
             writeln!(f, "  Filter: {p}")?;
         }
@@ -946,7 +964,7 @@ pub fn explain(
         0
     };
     let core = core_shape(&accepted, &prepared)?;
-    let plan = execute::StatPlan::new(&accepted, core.k, !public)?;
+    let plan = execute::StatPlan::new(&accepted, core.k, core.groups, !public)?;
     let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
     let each = epsilon / plan.describe().len() as f64;
     let statistics = plan
@@ -968,6 +986,8 @@ pub fn explain(
         thresholded: !public,
         rows_per_unit: plan.k(),
         bounding: core.unit.is_some() && core.max_unit_rows > plan.k(),
+        groups_per_unit: (!accepted.group_keys.is_empty() && plan.groups() < plan.k())
+            .then_some(plan.groups()),
         statistics,
         epsilon,
     })

@@ -234,11 +234,12 @@ pub struct ThresholdRelease {
 
 /// Releases the keys of `counts` whose noisy count reaches a threshold τ, with their noisy
 /// counts (OpenDP's Laplace threshold: stability-based histogram). One unit adds at most
-/// `k` rows in at most `k` keys. τ is set in closed form so that δ ≤ `delta`, then checked
-/// against the privacy map.
+/// `k` rows in at most `groups` keys (l0 ≤ groups ≤ k, l1 and l∞ ≤ k). τ is set in closed
+/// form so that δ ≤ `delta`, then checked against the privacy map.
 pub fn laplace_threshold(
     counts: HashMap<String, i64>,
     k: i64,
+    groups: i64,
     epsilon: f64,
     delta: f64,
 ) -> Result<ThresholdRelease> {
@@ -246,11 +247,12 @@ pub fn laplace_threshold(
         return Err(Error::Internal(format!("bad δ {delta} for a threshold")));
     }
     let scale = laplace_scale(k as f64, epsilon)?;
-    let l0 = u32::try_from(k).map_err(|_| Error::Internal("k out of range".into()))?;
+    let l0 = u32::try_from(groups.clamp(1, k.max(1)))
+        .map_err(|_| Error::Internal("groups out of range".into()))?;
     let d_in = (l0, k, k);
     // A key held by one unit has a count of at most k; it passes τ with probability about
-    // exp(-(τ - k) / scale), and one unit holds at most k such keys.
-    let mut threshold = k + (scale * ((k as f64) / delta).ln()).ceil() as i64 + 1;
+    // exp(-(τ - k) / scale), and one unit holds at most l0 such keys.
+    let mut threshold = k + (scale * (f64::from(l0) / delta).ln()).ceil() as i64 + 1;
     for _ in 0..16 {
         let meas = make_laplace_threshold::<_, _, Approximate<MaxDivergence>>(
             MapDomain::new(
@@ -477,12 +479,21 @@ mod tests {
     #[test]
     fn threshold_releases_large_keys_and_hides_rare_ones() {
         let counts = HashMap::from([("common".to_string(), 500), ("rare".to_string(), 1)]);
-        let r = laplace_threshold(counts, 1, 1.0, 1e-6).unwrap();
+        let r = laplace_threshold(counts, 1, 1, 1.0, 1e-6).unwrap();
         assert!(r.delta <= 1e-6, "{r:?}");
         assert!(r.threshold > 10, "{r:?}");
         assert!(r.counts.contains_key("common"));
         assert!(!r.counts.contains_key("rare"));
         assert!((r.report.epsilon - 1.0).abs() < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn fewer_groups_per_unit_lower_the_threshold() {
+        let counts = HashMap::from([("a".to_string(), 500)]);
+        let wide = laplace_threshold(counts.clone(), 8, 8, 1.0, 1e-6).unwrap();
+        let narrow = laplace_threshold(counts, 8, 1, 1.0, 1e-6).unwrap();
+        assert!(narrow.delta <= 1e-6 && wide.delta <= 1e-6);
+        assert!(narrow.threshold < wide.threshold, "{narrow:?} {wide:?}");
     }
 
     #[test]
