@@ -45,6 +45,7 @@ pub struct Domain {
     layout: Layout,
     runtime: Arc<tokio::runtime::Runtime>,
     host: Arc<wasm::Host>,
+    mediate_cache: Arc<mediate::Cache>,
 }
 
 impl std::fmt::Debug for Domain {
@@ -115,6 +116,7 @@ impl Domain {
             layout,
             runtime: Arc::new(runtime),
             host: wasm::Host::shared()?,
+            mediate_cache: Arc::default(),
         })
     }
 
@@ -126,6 +128,11 @@ impl Domain {
     /// A new connection to the metadata store.
     pub fn conn(&self) -> Result<rusqlite::Connection> {
         store::connect(&self.layout)
+    }
+
+    /// The mediator's prepared scenarios.
+    pub(crate) fn mediate_cache(&self) -> &mediate::Cache {
+        &self.mediate_cache
     }
 
     /// The async runtime the query engine runs on.

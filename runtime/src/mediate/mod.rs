@@ -19,7 +19,7 @@ use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sandbox_policies::{Mode, Policy};
 use serde::Serialize;
 use serde_json::json;
@@ -176,13 +176,40 @@ fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
     }
 }
 
-/// Everything prepared for planning a scenario's query.
+/// Everything prepared for planning a scenario's query: the scenario as it is now, and
+/// the planning state of its datasets (shared between queries while nothing changes).
 struct Prepared {
     record: ScenarioRecord,
+    shared: Arc<Shared>,
+}
+
+/// The planning state of a scenario's datasets: their current versions, views and a
+/// session holding only those views.
+pub(crate) struct Shared {
     scope: ScopeImpl,
     ctx: SessionContext,
     schemas: HashMap<String, Arc<arrow::datatypes::Schema>>,
     secret: [u8; 32],
+}
+
+impl std::ops::Deref for Prepared {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// Prepared scenarios of a domain, reused while the scenario's datasets keep their
+/// versions (a new dataset version, or another column set, prepares afresh).
+#[derive(Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<HashMap<i64, (String, Arc<Shared>)>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("mediate::Cache")
+    }
 }
 
 impl Prepared {
@@ -200,6 +227,42 @@ impl Prepared {
 
 fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepared> {
     let record = scenarios::get(conn, scenario_id)?;
+    // What the planning state depends on: the scenario's datasets and columns, and each
+    // dataset's current version.
+    let mut key = serde_json::to_string(&record.spec.datasets)?;
+    for d in &record.spec.datasets {
+        let version: Option<i64> = conn
+            .query_row(
+                "SELECT current_version FROM datasets WHERE name = ?1",
+                params![d.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        key.push_str(&format!("|{}@{}", d.name, version.unwrap_or(0)));
+    }
+    let cache = domain.mediate_cache();
+    if let Some((k, shared)) = cache
+        .entries
+        .lock()
+        .map_err(|_| Error::Internal("query cache poisoned".into()))?
+        .get(&scenario_id)
+        && *k == key
+    {
+        return Ok(Prepared {
+            record,
+            shared: shared.clone(),
+        });
+    }
+    let shared = Arc::new(prepare_shared(domain, conn, &record)?);
+    cache
+        .entries
+        .lock()
+        .map_err(|_| Error::Internal("query cache poisoned".into()))?
+        .insert(scenario_id, (key, shared.clone()));
+    Ok(Prepared { record, shared })
+}
+
+fn prepare_shared(domain: &Domain, conn: &Connection, record: &ScenarioRecord) -> Result<Shared> {
     let config = SessionConfig::new()
         .with_information_schema(false)
         .with_target_partitions(2);
@@ -244,8 +307,7 @@ fn prepare(domain: &Domain, conn: &Connection, scenario_id: i64) -> Result<Prepa
         columns.insert(d.name.clone(), visible);
         versions.insert(d.name.clone(), version);
     }
-    Ok(Prepared {
-        record,
+    Ok(Shared {
         scope: ScopeImpl {
             versions,
             columns,
@@ -460,6 +522,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             unit: core.unit,
             max_unit_rows: core.max_unit_rows,
             ranked: core.ranked,
+            recorded_rows: core.recorded_rows,
             salt: rand::random(),
         },
     ))?;
@@ -590,6 +653,7 @@ fn answer_threshold(
         unit: core.unit,
         max_unit_rows: core.max_unit_rows,
         ranked: core.ranked,
+        recorded_rows: core.recorded_rows,
         salt: rand::random(),
     };
     // Differencing guard: two queries whose filters select almost the same units would,
@@ -722,6 +786,8 @@ struct CoreShape {
     /// Groups per unit, when a policy bounds them (the smallest declared).
     groups: Option<i64>,
     ranked: bool,
+    /// Rows of a single dataset after bounding, as recorded at ingest.
+    recorded_rows: Option<i64>,
 }
 
 fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreShape> {
@@ -785,6 +851,16 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
             groups = Some(groups.map_or(g, |h| h.min(g)));
         }
     }
+    let recorded_rows = match accepted.relations.as_slice() {
+        [r] => prepared.scope.versions.get(&r.dataset).and_then(|v| {
+            if v.max_unit_rows <= k {
+                Some(v.row_count)
+            } else {
+                v.bounded_rows
+            }
+        }),
+        _ => None,
+    };
     Ok(CoreShape {
         relations,
         unit,
@@ -792,6 +868,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
         k,
         groups,
         ranked,
+        recorded_rows,
     })
 }
 
