@@ -171,3 +171,40 @@ fn rows_without_a_privacy_unit_are_refused_or_dropped_as_the_policy_says() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn ingest_records_which_columns_need_no_clamp_and_the_rest_are_clamped() {
+    let (dir, domain) = empty_domain();
+    let mut csv = String::from("citizen_id,phone,district,age,income\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("P{i:06},13800000000,hexi,40,400000\n"));
+    }
+    // One income far above the policy's bound of 500,000.
+    csv.push_str("P999999,13800000000,hexi,40,1000000000000\n");
+    let path = dir.path().join("r.csv");
+    std::fs::write(&path, csv).unwrap();
+    let v = catalog::add(&domain, PROVIDER, &path, RESIDENTS_POLICY).unwrap();
+    assert_eq!(v.within_bounds, vec!["age".to_string()]);
+    let s = sandbox_runtime::scenarios::apply(
+        &domain,
+        sandbox_tests::DEVELOPER,
+        &sandbox_tests::scenario_text("clamp", 10.0, 1.0),
+    )
+    .unwrap();
+    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+        .unwrap();
+    let a = sandbox_tests::ask_in(&domain, s.id, "SELECT SUM(income), SUM(age) FROM residents")
+        .unwrap();
+    let sum = |i: usize| {
+        arrow::compute::cast(a.batch.column(i), &arrow::datatypes::DataType::Float64)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap()
+            .value(0)
+    };
+    // Clamped: 1,000 × 400,000 + 500,000, with Laplace noise of scale 500,000.
+    assert!((sum(0) - 400_500_000.0).abs() < 10_000_000.0, "{}", sum(0));
+    // Not clamped (all within bounds): 1,001 × 40, noise of scale 120.
+    assert!((sum(1) - 40_040.0).abs() < 3_000.0, "{}", sum(1));
+}

@@ -53,6 +53,9 @@ pub struct DatasetVersion {
     pub rows_dropped: i64,
     /// Rows the per-unit bound keeps (each unit's first k rows), when recorded.
     pub bounded_rows: Option<i64>,
+    /// Bounded columns (without desensitization) whose every value lies within the
+    /// policy's bounds: clamping them changes nothing.
+    pub within_bounds: Vec<String>,
     /// SHA-256 of the stored Parquet file.
     pub content_sha256: String,
     /// File name of the source.
@@ -184,7 +187,18 @@ struct Written {
     dropped: i64,
     /// Rows the per-unit bound keeps (rank within the unit at most k).
     bounded_rows: i64,
+    /// Bounded columns whose every value lies within the bounds.
+    within_bounds: Vec<String>,
     sha256: String,
+}
+
+/// A column with policy bounds, checked while writing.
+struct BoundsCheck {
+    name: String,
+    index: usize,
+    lower: f64,
+    upper: f64,
+    within: bool,
 }
 
 /// How ingest treats privacy units.
@@ -200,8 +214,21 @@ fn write_parquet(
     schema: SchemaRef,
     batches: Batches,
     units: Option<Units<'_>>,
+    bounds: &[(String, f64, f64)],
     target: &Path,
 ) -> Result<Written> {
+    let mut checks: Vec<BoundsCheck> = bounds
+        .iter()
+        .filter_map(|(name, lower, upper)| {
+            schema.index_of(name).ok().map(|index| BoundsCheck {
+                name: name.clone(),
+                index,
+                lower: *lower,
+                upper: *upper,
+                within: true,
+            })
+        })
+        .collect();
     let file = File::create(target)?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
@@ -290,6 +317,22 @@ fn write_parquet(
         } else {
             bounded_rows += batch.num_rows() as i64;
         }
+        for c in checks.iter_mut().filter(|c| c.within) {
+            let values = arrow::compute::cast(batch.column(c.index), &DataType::Float64)
+                .map_err(|e| input_err(source, e))?;
+            let values = values
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .ok_or_else(|| Error::Internal("cast to Float64 did not give floats".into()))?;
+            // Arrow orders NaN above every number: a NaN fails the upper bound.
+            let min = arrow::compute::min(values);
+            let max = arrow::compute::max(values);
+            if min.is_some_and(|m| m.is_nan() || m < c.lower)
+                || max.is_some_and(|m| m.is_nan() || m > c.upper)
+            {
+                c.within = false;
+            }
+        }
         rows += batch.num_rows() as i64;
         writer
             .write(&batch)
@@ -307,6 +350,11 @@ fn write_parquet(
         max_unit_rows: per_unit.values().copied().max().unwrap_or(1),
         dropped,
         bounded_rows,
+        within_bounds: checks
+            .into_iter()
+            .filter(|c| c.within)
+            .map(|c| c.name)
+            .collect(),
         sha256: sha256_hex(&bytes),
     })
 }
@@ -347,6 +395,12 @@ pub fn add(
                 missing: policy.dataset.missing_unit,
                 k: i64::from(policy.dataset.max_rows_per_unit),
             }),
+            &policy
+                .columns
+                .iter()
+                .filter(|c| c.desensitize.is_none())
+                .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
+                .collect::<Vec<_>>(),
             &tmp.join(DATA_FILE),
         )?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -377,8 +431,8 @@ pub fn add(
         tx.execute(
             "INSERT INTO dataset_versions (dataset, version, policy_toml, schema_json, row_count,
                  max_unit_rows, content_sha256, source_name, registered_by, obtained_at,
-                 rows_dropped, bounded_rows)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 rows_dropped, bounded_rows, within_bounds)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 name,
                 version,
@@ -391,7 +445,8 @@ pub fn add(
                 actor,
                 now,
                 written.dropped,
-                written.bounded_rows
+                written.bounded_rows,
+                serde_json::to_string(&written.within_bounds)?
             ],
         )?;
         audit::append(
@@ -440,7 +495,8 @@ fn get_version(
     let row = conn
         .query_row(
             "SELECT policy_toml, schema_json, row_count, max_unit_rows, content_sha256,
-                    source_name, registered_by, obtained_at, rows_dropped, bounded_rows
+                    source_name, registered_by, obtained_at, rows_dropped, bounded_rows,
+                    within_bounds
              FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
             params![name, version],
             |r| {
@@ -455,6 +511,7 @@ fn get_version(
                     r.get::<_, String>(7)?,
                     r.get::<_, i64>(8)?,
                     r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, String>(10)?,
                 ))
             },
         )
@@ -471,6 +528,7 @@ fn get_version(
         at,
         dropped,
         bounded,
+        within,
     ) = row;
     Ok(DatasetVersion {
         name: name.to_string(),
@@ -481,6 +539,7 @@ fn get_version(
         max_unit_rows,
         rows_dropped: dropped,
         bounded_rows: bounded,
+        within_bounds: serde_json::from_str(&within)?,
         content_sha256: sha,
         source_name,
         registered_by: by,

@@ -238,6 +238,11 @@ pub trait Scope {
     fn includes(&self, dataset: &str, column: &str) -> bool;
     /// The dataset whose registered view is exactly `plan` (the planner inlines views).
     fn view_of(&self, plan: &LogicalPlan) -> Option<&str>;
+    /// Whether ingest found every value of the column within its bounds (so clamping it
+    /// changes nothing and may be skipped).
+    fn within_bounds(&self, _dataset: &str, _column: &str) -> bool {
+        false
+    }
 }
 
 /// Runs the policy pass.
@@ -967,7 +972,12 @@ fn bound(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<(Expr, I
                 Box::new(c.expr()),
                 datafusion::arrow::datatypes::DataType::Float64,
             ));
-            Ok((clamp(x, lower, upper), Interval { lower, upper }))
+            let clamped = if scope.within_bounds(&c.dataset, &c.name) {
+                x
+            } else {
+                clamp(x, lower, upper)
+            };
+            Ok((clamped, Interval { lower, upper }))
         }
         Expr::Literal(v, _) if v.is_null() => Ok((
             Expr::Literal(datafusion::common::ScalarValue::Float64(None), None),

@@ -86,6 +86,11 @@ impl analyze::Scope for ScopeImpl {
             .get(dataset)
             .is_some_and(|cols| cols.iter().any(|c| c == column))
     }
+    fn within_bounds(&self, dataset: &str, column: &str) -> bool {
+        self.versions
+            .get(dataset)
+            .is_some_and(|v| v.within_bounds.iter().any(|c| c == column))
+    }
     fn view_of(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Option<&str> {
         self.views
             .iter()

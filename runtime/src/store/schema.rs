@@ -179,9 +179,12 @@ BEGIN SELECT RAISE(ABORT, 'the ρ budget cannot be exceeded'); END;
 "#,
     r#"
 -- Ingest records the rows it left out (empty privacy unit, policy `missing_unit = "drop"`)
--- and how many rows the per-unit bound keeps (rank <= max_rows_per_unit).
+-- and how many rows the per-unit bound keeps (rank <= max_rows_per_unit), and the bounded
+-- columns whose every value already lies within its bounds (JSON list; clamping them is a
+-- no-op the mediator may skip).
 ALTER TABLE dataset_versions ADD COLUMN rows_dropped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE dataset_versions ADD COLUMN bounded_rows INTEGER;
+ALTER TABLE dataset_versions ADD COLUMN within_bounds TEXT NOT NULL DEFAULT '[]';
 "#,
 ];
 
