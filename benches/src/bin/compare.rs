@@ -126,11 +126,14 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
 
     let small = setup(&rt, &source, 1_000, 1)?;
-    let (raw, med) = measure(&rt, &small, QUERIES[0], 31)?;
-    println!(
-        "Fixed cost per query at 1,000 rows: raw {raw:.2} ms, mediated {med:.2} ms, difference {:.2} ms",
-        med - raw
-    );
+    println!("Fixed cost per query at 1,000 rows (mediated − raw, medians of 31):");
+    println!();
+    println!("| query | raw ms | mediated ms | difference ms |");
+    println!("|---|---:|---:|---:|");
+    for sql in QUERIES {
+        let (raw, med) = measure(&rt, &small, sql, 31)?;
+        println!("| `{sql}` | {raw:.2} | {med:.2} | {:.2} |", med - raw);
+    }
     println!();
     println!("| rows | layout | query | raw ms | mediated ms | ratio |");
     println!("|---:|---|---|---:|---:|---:|");
