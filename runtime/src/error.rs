@@ -41,6 +41,9 @@ pub enum Error {
         /// Detail.
         message: String,
     },
+    /// An emergency stop ended or refused the work.
+    #[error("emergency stop: {0}")]
+    Stopped(String),
     /// The actor may not do this (role, separation of duties, state).
     #[error("not permitted: {0}")]
     Forbidden(String),

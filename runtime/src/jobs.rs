@@ -77,6 +77,7 @@ fn error_kind(e: &Error) -> String {
         Error::Guest(_) => "guest".into(),
         Error::Refused(_) => "refused".into(),
         Error::Budget { .. } => "budget".into(),
+        Error::Stopped(_) => "stopped".into(),
         _ => "internal".into(),
     }
 }
@@ -94,6 +95,18 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
         )));
     }
     scenarios::check_usable(&record, chrono::Utc::now().date_naive())?;
+    if let Some(stop) = crate::stops::in_force(&conn, record.id, actor)? {
+        let tx = conn.transaction()?;
+        audit::append(
+            &tx,
+            actor,
+            "job.refused",
+            &format!("scenario:{}", record.id),
+            json!({"reason": stop}),
+        )?;
+        tx.commit()?;
+        return Err(Error::Stopped(stop));
+    }
     let params: serde_json::Value = serde_json::from_str(sub.params_json)
         .map_err(|e| Error::Guest(format!("params are not JSON: {e}")))?;
     if !params.is_object() {

@@ -26,6 +26,7 @@ pub mod mediate;
 pub mod privacy;
 pub mod review;
 pub mod scenarios;
+pub mod stops;
 pub mod store;
 pub mod wasm;
 

@@ -49,6 +49,15 @@ impl Context {
         Table::from_ipc(&take_response()?)
     }
 
+    /// Like [`Context::query`], spending `epsilon` instead of the scenario's ε per query
+    /// (which caps it): a smaller ε for a rough look, the full cap where accuracy counts.
+    /// A non-positive or non-finite ε fails with [`Error::InvalidArgument`] before anything is
+    /// spent; above the cap, the mediator refuses with the scenario rule.
+    pub fn query_with(&mut self, sql: &str, epsilon: f64) -> Result<Table> {
+        check(sys::query_with(sql, epsilon))?;
+        Table::from_ipc(&take_response()?)
+    }
+
     /// The job's parameters, deserialized into `T`.
     ///
     /// A job without parameters (`{}`, `null` or nothing) gives `T::default()`. Parameters
@@ -297,6 +306,39 @@ mod tests {
     }
 
     #[test]
+    fn query_with_passes_its_epsilon_to_the_host() {
+        let result = Table::builder()
+            .column_f64("n", vec![10.4])
+            .build()
+            .expect("valid table");
+        let ipc = result.to_ipc().expect("encode");
+        let calls = Rc::new(RefCell::new(Vec::new()));
+        let seen = Rc::clone(&calls);
+        set_mock_host(move |call| {
+            seen.borrow_mut().push(call.clone());
+            match call {
+                Call::QueryWith(_, epsilon) if epsilon <= 0.5 => (abi::STATUS_OK, ipc.clone()),
+                _ => (
+                    abi::STATUS_REFUSED,
+                    br#"{"kind":"refused","rule":"scenario","message":"above the cap"}"#.to_vec(),
+                ),
+            }
+        });
+        let mut ctx = Context::new();
+        let cheap = ctx
+            .query_with("SELECT COUNT(*) AS n FROM residents", 0.25)
+            .expect("query with ε");
+        assert_eq!(cheap, result);
+        assert!(matches!(
+            ctx.query_with("SELECT COUNT(*) FROM residents", 2.0),
+            Err(Error::Refused { .. })
+        ));
+        let calls = calls.borrow();
+        assert!(matches!(&calls[0], Call::QueryWith(_, e) if *e == 0.25));
+        assert!(matches!(&calls[1], Call::QueryWith(_, e) if *e == 2.0));
+    }
+
+    #[test]
     fn query_params_emit_and_log_through_a_scripted_host() {
         let result = Table::builder()
             .column_str("district", vec!["north", "south"])
@@ -315,6 +357,11 @@ mod tests {
                         .to_vec(),
                 ),
                 Call::Query(_) => (abi::STATUS_OK, ipc.clone()),
+                Call::QueryWith(_, epsilon) if epsilon <= 0.5 => (abi::STATUS_OK, ipc.clone()),
+                Call::QueryWith(..) => (
+                    abi::STATUS_REFUSED,
+                    br#"{"kind":"refused","rule":"scenario","message":"above the cap"}"#.to_vec(),
+                ),
                 Call::Params => (abi::STATUS_OK, br#"{"min_age": 18}"#.to_vec()),
                 Call::Emit { name, .. } if name == "dup" => (
                     abi::STATUS_INVALID_ARGUMENT,

@@ -100,6 +100,9 @@
 //!
 //!   Field-level metadata may carry `sandbox.noise_scale` (a decimal number) on noisy
 //!   columns. On failure the response is the JSON error object.
+//! - `query_with(sql_ptr: i32, sql_len: i32, epsilon: f64) -> i32`: as `query`, spending
+//!   `epsilon` (positive and finite, at most the scenario's ε per query) instead of the
+//!   scenario's ε per query.
 //! - `params() -> i32`: on `OK` the response is the UTF-8 JSON object of the job's
 //!   parameters (`{}` when the job has none).
 //! - `emit(kind: i32, name_ptr: i32, name_len: i32, data_ptr: i32, data_len: i32) -> i32`:

@@ -20,6 +20,7 @@ mod ffi {
         pub(super) fn response_len() -> i32;
         pub(super) fn response_read(ptr: i32, len: i32) -> i32;
         pub(super) fn query(sql_ptr: i32, sql_len: i32) -> i32;
+        pub(super) fn query_with(sql_ptr: i32, sql_len: i32, epsilon: f64) -> i32;
         pub(super) fn params() -> i32;
         pub(super) fn emit(
             kind: i32,
@@ -57,6 +58,13 @@ pub(crate) fn query(sql: &str) -> i32 {
     let (ptr, len) = raw(sql.as_bytes());
     // SAFETY: the host reads `len` bytes at `ptr`, all inside the borrowed `sql`.
     unsafe { ffi::query(ptr, len) }
+}
+
+/// Runs one SQL query at the given ε.
+pub(crate) fn query_with(sql: &str, epsilon: f64) -> i32 {
+    let (ptr, len) = raw(sql.as_bytes());
+    // SAFETY: the host reads `len` bytes at `ptr`, all inside the borrowed `sql`.
+    unsafe { ffi::query_with(ptr, len, epsilon) }
 }
 
 /// Requests the job's parameters; on success the response is JSON.

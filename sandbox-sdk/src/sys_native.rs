@@ -18,6 +18,7 @@ const NOT_IN_HOST: &str =
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) enum Call {
     Query(String),
+    QueryWith(String, f64),
     Params,
     Emit {
         kind: i32,
@@ -100,6 +101,10 @@ pub(crate) fn response_read(buf: &mut [u8]) -> i32 {
 
 pub(crate) fn query(sql: &str) -> i32 {
     call(Call::Query(sql.to_owned()))
+}
+
+pub(crate) fn query_with(sql: &str, epsilon: f64) -> i32 {
+    call(Call::QueryWith(sql.to_owned(), epsilon))
 }
 
 pub(crate) fn params() -> i32 {

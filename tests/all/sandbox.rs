@@ -239,3 +239,101 @@ fn the_example_module_runs_with_params() {
             .any(|o| o.name == "income_by_district" && o.kind == "table")
     );
 }
+
+#[test]
+fn emergency_stop_interrupts_the_running_job_and_refuses_new_work_until_lifted() {
+    use sandbox_runtime::stops::{self, Scope};
+    let f = std::sync::Arc::new(Fixture::new());
+    let runner = {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            let limits = JobLimits {
+                fuel: u64::MAX / 2,
+                deadline_ms: 120_000,
+                ..JobLimits::default()
+            };
+            submit(&f, &wat(EMIT_THEN_LOOP), limits)
+        })
+    };
+    let started = std::time::Instant::now();
+    while f.domain.host().running().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "the job never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // A developer cannot stop; a supervisor can, with a reason.
+    assert!(matches!(
+        stops::stop(&f.domain, sandbox_tests::DEVELOPER, Scope::Domain, "no"),
+        Err(Error::Forbidden(_))
+    ));
+    let stop = stops::stop(
+        &f.domain,
+        sandbox_tests::SUPERVISOR,
+        Scope::Scenario(f.scenario.id),
+        "suspected misuse of the residents data",
+    )
+    .unwrap();
+    assert_eq!(stop.interrupted.len(), 1);
+    let report = runner.join().unwrap().unwrap();
+    assert_eq!(report.error_kind.as_deref(), Some("stopped"), "{report:?}");
+    assert!(started.elapsed().as_secs() < 60);
+    assert_nothing_staged(&f, &report);
+    assert!(f.domain.host().running().is_empty());
+
+    // While the stop is in force, new jobs and queries of the scenario are refused.
+    match submit(&f, &wat(EMIT_THEN_LOOP), JobLimits::default()) {
+        Err(Error::Stopped(m)) => assert!(m.contains("suspected misuse"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match f.ask("SELECT COUNT(*) FROM residents") {
+        Err(Error::Refused(r)) => assert!(r.message.contains("stop"), "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    stops::lift(&f.domain, sandbox_tests::SUPERVISOR, stop.id, "reviewed").unwrap();
+    f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    let conn = f.domain.conn().unwrap();
+    for action in ["stop.imposed", "stop.lifted", "job.refused"] {
+        let n = sandbox_tests::count(
+            &conn,
+            &format!("SELECT COUNT(*) FROM audit_events WHERE action = '{action}'"),
+        );
+        assert_eq!(n, 1, "{action}");
+    }
+    // Stops are lifted, never deleted.
+    assert!(conn.execute("DELETE FROM stops", []).is_err());
+}
+
+#[test]
+fn query_with_spends_the_epsilon_the_module_asks_for() {
+    let f = Fixture::with_budget(100.0, 1.0);
+    let module = |epsilon: &str| {
+        wat(&format!(
+            r#"(module
+        (import "sandbox" "query_with" (func $q (param i32 i32 f64) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+        (func (export "run") (result i32)
+          (call $q (i32.const 0) (i32.const 30) (f64.const {epsilon}))))"#
+        ))
+    };
+    let report = submit(&f, &module("0.25"), JobLimits::default()).unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let b = sandbox_runtime::privacy::ledger::balance(&f.domain.conn().unwrap(), f.scenario.id)
+        .unwrap();
+    assert!((b.epsilon_spent - 0.25).abs() < 1e-12, "{b:?}");
+    // A bad ε is an invalid argument (status 1), and nothing is charged; above the cap the
+    // mediator refuses (status 2).
+    for (epsilon, status) in [("-1", 1), ("nan", 1), ("inf", 1), ("5", 2)] {
+        let report = submit(&f, &module(epsilon), JobLimits::default()).unwrap();
+        assert_eq!(report.status, "failed");
+        assert!(
+            report
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(&format!("returned {status}"))),
+            "{epsilon}: {report:?}"
+        );
+    }
+    let b = sandbox_runtime::privacy::ledger::balance(&f.domain.conn().unwrap(), f.scenario.id)
+        .unwrap();
+    assert!((b.epsilon_spent - 0.25).abs() < 1e-12, "{b:?}");
+}

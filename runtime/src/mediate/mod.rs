@@ -367,6 +367,9 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     if let Err(e) = scenarios::check_usable(&prepared.record, today) {
         return refuse(&mut conn, Refusal::new(Rule::Scenario, e.to_string()));
     }
+    if let Some(stop) = crate::stops::in_force(&conn, req.scenario_id, req.actor)? {
+        return refuse(&mut conn, Refusal::new(Rule::Scenario, stop));
+    }
     let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
     let budget = &prepared.record.spec.budget;
     let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);

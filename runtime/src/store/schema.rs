@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -185,6 +185,22 @@ BEGIN SELECT RAISE(ABORT, 'the ρ budget cannot be exceeded'); END;
 ALTER TABLE dataset_versions ADD COLUMN rows_dropped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE dataset_versions ADD COLUMN bounded_rows INTEGER;
 ALTER TABLE dataset_versions ADD COLUMN within_bounds TEXT NOT NULL DEFAULT '[]';
+"#,
+    r#"
+-- Emergency stops (QQHR Art. 20): while a stop is in force, the jobs and queries it covers
+-- are refused. Stops are lifted, never deleted.
+CREATE TABLE stops (
+    id          INTEGER PRIMARY KEY,
+    scope       TEXT NOT NULL CHECK (scope IN ('scenario', 'developer', 'domain')),
+    target      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    stopped_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    lifted_by   TEXT,
+    lifted_at   TEXT
+);
+CREATE TRIGGER stops_no_delete BEFORE DELETE ON stops
+BEGIN SELECT RAISE(ABORT, 'emergency stops are lifted, not deleted'); END;
 "#,
 ];
 

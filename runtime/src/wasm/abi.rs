@@ -194,6 +194,73 @@ fn valid_output_name(name: &str) -> bool {
             .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
 }
 
+/// The `query` and `query_with` imports: one SQL query through the mediator, at the
+/// scenario's ε per query or at `epsilon` (which the mediator caps at that).
+fn query(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+    epsilon: Option<f64>,
+) -> wasmtime::Result<i32> {
+    let Some(bytes) = guest_bytes(caller, ptr, len) else {
+        return Ok(invalid(caller, "query: pointer or length out of bounds"));
+    };
+    let Ok(sql) = String::from_utf8(bytes) else {
+        return Ok(invalid(caller, "query: SQL is not UTF-8"));
+    };
+    let state = caller.data_mut();
+    if state.queries >= state.limits.max_queries {
+        let max = state.limits.max_queries;
+        return Err(fatal(state, "queries", format!("more than {max} queries")));
+    }
+    state.queries += 1;
+    let job = state.job.clone();
+    let result = mediate::answer(
+        &job.domain,
+        &QueryRequest {
+            scenario_id: job.scenario_id,
+            job_id: Some(&job.job_id),
+            actor: &job.actor,
+            sql: &sql,
+            epsilon,
+        },
+    );
+    let state = caller.data_mut();
+    Ok(match result {
+        Ok(answer) => match encode_ipc(&answer.batch) {
+            Ok(bytes) => {
+                state.response = Some(bytes);
+                Status::Ok as i32
+            }
+            Err(_) => state.error_response(
+                Status::Internal,
+                "internal",
+                None,
+                "could not encode the answer",
+            ),
+        },
+        Err(Error::Refused(r)) => state.error_response(
+            Status::Refused,
+            "refused",
+            Some(r.rule.as_str()),
+            &r.to_string(),
+        ),
+        Err(Error::Budget { message }) => {
+            state.error_response(Status::Budget, "budget", Some("budget_exhausted"), &message)
+        }
+        Err(e) => {
+            tracing::warn!(job = %job.job_id, error = %e, "query failed inside the host");
+            // The detail stays in the domain: an engine message could quote data.
+            state.error_response(
+                Status::Internal,
+                "internal",
+                None,
+                "the query failed inside the host",
+            )
+        }
+    })
+}
+
 /// Defines the `sandbox` namespace.
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -242,69 +309,25 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "sandbox",
         "query",
         |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
-            let Some(bytes) = guest_bytes(&mut caller, ptr, len) else {
+            query(&mut caller, ptr, len, None)
+        },
+    )?;
+
+    linker.func_wrap(
+        "sandbox",
+        "query_with",
+        |mut caller: Caller<'_, HostState>,
+         ptr: i32,
+         len: i32,
+         epsilon: f64|
+         -> wasmtime::Result<i32> {
+            if !(epsilon.is_finite() && epsilon > 0.0) {
                 return Ok(invalid(
                     &mut caller,
-                    "query: pointer or length out of bounds",
+                    "query_with: ε must be a positive finite number",
                 ));
-            };
-            let Ok(sql) = String::from_utf8(bytes) else {
-                return Ok(invalid(&mut caller, "query: SQL is not UTF-8"));
-            };
-            let state = caller.data_mut();
-            if state.queries >= state.limits.max_queries {
-                let max = state.limits.max_queries;
-                return Err(fatal(state, "queries", format!("more than {max} queries")));
             }
-            state.queries += 1;
-            let job = state.job.clone();
-            let result = mediate::answer(
-                &job.domain,
-                &QueryRequest {
-                    scenario_id: job.scenario_id,
-                    job_id: Some(&job.job_id),
-                    actor: &job.actor,
-                    sql: &sql,
-                    epsilon: None,
-                },
-            );
-            let state = caller.data_mut();
-            Ok(match result {
-                Ok(answer) => match encode_ipc(&answer.batch) {
-                    Ok(bytes) => {
-                        state.response = Some(bytes);
-                        Status::Ok as i32
-                    }
-                    Err(_) => state.error_response(
-                        Status::Internal,
-                        "internal",
-                        None,
-                        "could not encode the answer",
-                    ),
-                },
-                Err(Error::Refused(r)) => state.error_response(
-                    Status::Refused,
-                    "refused",
-                    Some(r.rule.as_str()),
-                    &r.to_string(),
-                ),
-                Err(Error::Budget { message }) => state.error_response(
-                    Status::Budget,
-                    "budget",
-                    Some("budget_exhausted"),
-                    &message,
-                ),
-                Err(e) => {
-                    tracing::warn!(job = %job.job_id, error = %e, "query failed inside the host");
-                    // The detail stays in the domain: an engine message could quote data.
-                    state.error_response(
-                        Status::Internal,
-                        "internal",
-                        None,
-                        "the query failed inside the host",
-                    )
-                }
-            })
+            query(&mut caller, ptr, len, Some(epsilon))
         },
     )?;
 

@@ -13,11 +13,13 @@ mod abi;
 mod validate;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{
-    Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 
 pub use abi::{
@@ -70,11 +72,54 @@ impl Default for JobLimits {
     }
 }
 
+/// Instances the pooling allocator keeps ready: more jobs than this at once fall back to
+/// waiting for a slot (the job queue runs far fewer).
+const POOL_INSTANCES: u32 = 64;
+
+/// Largest linear memory a job may have (the pool's slot size).
+const POOL_MEMORY_BYTES: usize = 1 << 30;
+
+/// A job running in this process.
+struct Running {
+    scenario_id: i64,
+    actor: String,
+    stop: Arc<AtomicBool>,
+}
+
 /// The process-wide engine, linker and compiled-module cache.
 pub struct Host {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Mutex<HashMap<String, InstancePre<HostState>>>,
+    running: Mutex<HashMap<String, Running>>,
+    pooling: bool,
+}
+
+/// Which running jobs an emergency stop interrupts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopTarget {
+    /// One job.
+    Job(String),
+    /// Every job of a scenario.
+    Scenario(i64),
+    /// Every job a developer submitted.
+    Developer(String),
+    /// Every job.
+    Domain,
+}
+
+/// Removes a job from the running registry when its run ends, however it ends.
+struct Registered<'a> {
+    host: &'a Host,
+    job_id: String,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.host.running.lock() {
+            running.remove(&self.job_id);
+        }
+    }
 }
 
 static SHARED: OnceLock<Arc<Host>> = OnceLock::new();
@@ -92,14 +137,42 @@ impl Host {
     /// Builds the engine (fuel and epoch interruption on; threads, GC and other proposals
     /// a module does not need off) and the linker with the `sandbox` imports.
     pub fn new() -> Result<Host> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .wasm_multi_memory(false)
-            .wasm_memory64(false)
-            .max_wasm_stack(512 << 10);
-        let engine = Engine::new(&config).map_err(|e| Error::Internal(format!("engine: {e}")))?;
+        let config = |pooling: bool| {
+            let mut config = Config::new();
+            config
+                .consume_fuel(true)
+                .epoch_interruption(true)
+                .wasm_multi_memory(false)
+                .wasm_memory64(false)
+                .max_wasm_stack(512 << 10);
+            if pooling {
+                // Instances, memories and tables come from pre-reserved slots: a job start
+                // is a slot reset, not an mmap.
+                let mut pool = PoolingAllocationConfig::default();
+                pool.total_core_instances(POOL_INSTANCES)
+                    .total_memories(POOL_INSTANCES)
+                    .total_tables(POOL_INSTANCES * 4)
+                    .max_memories_per_module(1)
+                    .max_tables_per_module(4)
+                    .max_memory_size(POOL_MEMORY_BYTES)
+                    .table_elements(JobLimits::default().table_elements);
+                config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            }
+            config
+        };
+        // The pool reserves address space up front; where the machine refuses that (a
+        // low `ulimit -v`), instances are allocated on demand instead.
+        let (engine, pooling) = match Engine::new(&config(true)) {
+            Ok(engine) => (engine, true),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
+                (
+                    Engine::new(&config(false))
+                        .map_err(|e| Error::Internal(format!("engine: {e}")))?,
+                    false,
+                )
+            }
+        };
         let mut linker = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| Error::Internal(format!("linker: {e}")))?;
         let weak = engine.weak();
@@ -118,7 +191,48 @@ impl Host {
             engine,
             linker,
             cache: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            pooling,
         })
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Interrupts the running jobs `target` names (within a tick, 10 ms, of guest
+    /// execution; a host call in progress finishes first). Returns their ids.
+    pub fn stop(&self, target: &StopTarget) -> Vec<String> {
+        let Ok(running) = self.running.lock() else {
+            return Vec::new();
+        };
+        let mut stopped = Vec::new();
+        for (id, job) in running.iter() {
+            let hit = match target {
+                StopTarget::Job(j) => j == id,
+                StopTarget::Scenario(s) => *s == job.scenario_id,
+                StopTarget::Developer(d) => *d == job.actor,
+                StopTarget::Domain => true,
+            };
+            if hit {
+                job.stop.store(true, Ordering::SeqCst);
+                stopped.push(id.clone());
+            }
+        }
+        stopped.sort();
+        stopped
+    }
+
+    /// Ids of the jobs running in this process.
+    pub fn running(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .running
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
     }
 
     /// Compiles (or takes from the cache) a validated module.
@@ -161,12 +275,48 @@ impl Host {
             .memories(1)
             .trap_on_grow_failure(false)
             .build();
+        let stop = Arc::new(AtomicBool::new(false));
+        let _registered = match self.running.lock() {
+            Ok(mut running) => {
+                running.insert(
+                    job.job_id.clone(),
+                    Running {
+                        scenario_id: job.scenario_id,
+                        actor: job.actor.clone(),
+                        stop: stop.clone(),
+                    },
+                );
+                Registered {
+                    host: self,
+                    job_id: job.job_id.clone(),
+                }
+            }
+            Err(_) => {
+                return (
+                    Err(Error::Internal("job registry poisoned".into())),
+                    RunStats::default(),
+                );
+            }
+        };
         let state = HostState::new(job, limits.clone(), store_limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);
-        let ticks = limits.deadline_ms.div_ceil(EPOCH_TICK_MS).max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every epoch tick, the guest is checked against the wall-clock deadline and the
+        // emergency stop.
+        let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if stop.load(Ordering::SeqCst) {
+                ctx.data_mut().fatal = Some(Error::Stopped(
+                    "the job was interrupted by an emergency stop".into(),
+                ));
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
         if let Err(e) = store.set_fuel(limits.fuel) {
             return (
                 Err(Error::Internal(format!("fuel: {e}"))),

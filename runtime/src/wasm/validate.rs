@@ -12,6 +12,7 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "response_len",
     "response_read",
     "query",
+    "query_with",
     "params",
     "emit",
     "log",
