@@ -86,7 +86,7 @@ pub fn stop(domain: &Domain, actor: &str, scope: Scope, reason: &str) -> Result<
     )?;
     let id = tx.last_insert_rowid();
     // In force before any running job is interrupted: a job cannot slip a query in between.
-    let interrupted = domain.host().stop(&scope.target());
+    let interrupted = domain.host().stop(domain.layout().root(), &scope.target());
     audit::append(
         &tx,
         actor,

@@ -208,3 +208,39 @@ fn ingest_records_which_columns_need_no_clamp_and_the_rest_are_clamped() {
     // Not clamped (all within bounds): 1,001 × 40, noise of scale 120.
     assert!((sum(1) - 40_040.0).abs() < 3_000.0, "{}", sum(1));
 }
+
+#[test]
+fn rows_beyond_the_bound_are_stored_after_the_kept_rows_in_their_own_row_groups() {
+    let f = sandbox_tests::pums_fixture();
+    let conn = f.domain.conn().unwrap();
+    let v = catalog::get(&conn, &f.domain, "pums_dup").unwrap();
+    // PUMS_dup: 1,948 rows of 1,000 persons; two kept per person.
+    assert_eq!(v.bounded_rows, Some(1582));
+    let file = std::fs::File::open(v.data_file()).unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    let meta = reader.metadata();
+    let rank = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == catalog::RANK_COLUMN)
+        .unwrap();
+    let mut ranges = Vec::new();
+    for g in meta.row_groups() {
+        match g.column(rank).statistics() {
+            Some(parquet::file::statistics::Statistics::Int64(s)) => {
+                ranges.push((*s.min_opt().unwrap(), *s.max_opt().unwrap(), g.num_rows()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Every row group holds kept rows only (rank ≤ 2) or the rest only (rank > 2).
+    assert!(
+        ranges.iter().all(|(lo, hi, _)| *hi <= 2 || *lo > 2),
+        "{ranges:?}"
+    );
+    let kept: i64 = ranges.iter().filter(|r| r.1 <= 2).map(|r| r.2).sum();
+    assert_eq!(kept, 1582);
+}

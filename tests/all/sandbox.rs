@@ -256,7 +256,7 @@ fn emergency_stop_interrupts_the_running_job_and_refuses_new_work_until_lifted()
         })
     };
     let started = std::time::Instant::now();
-    while f.domain.host().running().is_empty() {
+    while f.domain.host().running(f.domain.layout().root()).is_empty() {
         assert!(started.elapsed().as_secs() < 60, "the job never started");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -277,7 +277,7 @@ fn emergency_stop_interrupts_the_running_job_and_refuses_new_work_until_lifted()
     assert_eq!(report.error_kind.as_deref(), Some("stopped"), "{report:?}");
     assert!(started.elapsed().as_secs() < 60);
     assert_nothing_staged(&f, &report);
-    assert!(f.domain.host().running().is_empty());
+    assert!(f.domain.host().running(f.domain.layout().root()).is_empty());
 
     // While the stop is in force, new jobs and queries of the scenario are refused.
     match submit(&f, &wat(EMIT_THEN_LOOP), JobLimits::default()) {

@@ -257,6 +257,8 @@ fn write_parquet(
     let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
         .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
     let mut per_unit: HashMap<String, i64> = HashMap::new();
+    let overflow_path = target.with_extension("overflow.arrow");
+    let mut overflow: Option<arrow::ipc::writer::FileWriter<File>> = None;
     let mut rows = 0i64;
     let mut dropped = 0i64;
     let mut bounded_rows = 0i64;
@@ -334,9 +336,50 @@ fn write_parquet(
             }
         }
         rows += batch.num_rows() as i64;
+        if let Some(units) = &units
+            && let Some(rank) = batch
+                .column(batch.num_columns() - 1)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+            && rank.iter().any(|r| r.is_some_and(|r| r > units.k))
+        {
+            // Rows past a unit's k-th go after every kept row, in row groups of their own:
+            // the bounding filter (rank <= k) then skips them by row-group statistics.
+            let keep: arrow::array::BooleanArray = rank
+                .iter()
+                .map(|r| Some(r.is_some_and(|r| r <= units.k)))
+                .collect();
+            let beyond = arrow::compute::not(&keep)?;
+            let rest = arrow::compute::filter_record_batch(&batch, &beyond)?;
+            batch = arrow::compute::filter_record_batch(&batch, &keep)?;
+            if overflow.is_none() {
+                let file = File::create(&overflow_path)?;
+                overflow = Some(
+                    arrow::ipc::writer::FileWriter::try_new(file, &stored_schema)
+                        .map_err(|e| Error::Internal(format!("overflow writer: {e}")))?,
+                );
+            }
+            if let Some(w) = overflow.as_mut() {
+                w.write(&rest)?;
+            }
+        }
         writer
             .write(&batch)
             .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+    }
+    if let Some(mut w) = overflow.take() {
+        w.finish()?;
+        drop(w);
+        writer
+            .flush()
+            .map_err(|e| Error::Internal(format!("parquet flush: {e}")))?;
+        let reader = arrow::ipc::reader::FileReader::try_new(File::open(&overflow_path)?, None)?;
+        for batch in reader {
+            writer
+                .write(&batch?)
+                .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+        }
+        fs::remove_file(&overflow_path)?;
     }
     writer
         .close()

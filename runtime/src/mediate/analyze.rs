@@ -110,6 +110,9 @@ pub struct Value {
     pub lower: f64,
     /// Upper bound of the value.
     pub upper: f64,
+    /// For a bare integer column whose values all lie within bounds and whose sum over
+    /// the dataset cannot overflow or lose precision: the column itself, summed natively.
+    pub native_sum: Option<Expr>,
 }
 
 impl std::fmt::Display for Value {
@@ -241,6 +244,11 @@ pub trait Scope {
     /// Whether ingest found every value of the column within its bounds (so clamping it
     /// changes nothing and may be skipped).
     fn within_bounds(&self, _dataset: &str, _column: &str) -> bool {
+        false
+    }
+    /// Whether a SUM of the column may run on its native integers: every value within
+    /// bounds, and rows × max(|bound|) below 2^53 (no overflow, exact in a float).
+    fn native_sum(&self, _dataset: &str, _column: &str) -> bool {
         false
     }
 }
@@ -927,6 +935,13 @@ fn value_of(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<Value
     }
     // A bare column is clamped once; an expression is clamped again as a whole, so that
     // float rounding can never take it past the bounds its sensitivity assumes.
+    let native_sum = match &source {
+        Expr::Column(c) => {
+            let c = resolve(c, relations)?;
+            scope.native_sum(&c.dataset, &c.name).then(|| c.expr())
+        }
+        _ => None,
+    };
     let clamped = match source {
         Expr::Column(_) => rewritten,
         _ => clamp(rewritten, interval.lower, interval.upper),
@@ -936,6 +951,7 @@ fn value_of(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<Value
         clamped,
         lower: interval.lower,
         upper: interval.upper,
+        native_sum,
     })
 }
 

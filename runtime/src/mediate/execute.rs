@@ -449,7 +449,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
             Stat::Count(None) => count(lit(1i64)),
             Stat::Count(Some((e, _))) => count(e.clone()),
             Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
-            Stat::Sum(v) => sum(v.clamped.clone()),
+            Stat::Sum(v) => sum(v.native_sum.clone().unwrap_or_else(|| v.clamped.clone())),
             Stat::SumSquares(v) => sum(v.clamped.clone() * v.clamped.clone()),
             Stat::Quantile { value, .. } => {
                 quantiles.push((i, value.clamped.clone()));

@@ -91,6 +91,21 @@ impl analyze::Scope for ScopeImpl {
             .get(dataset)
             .is_some_and(|v| v.within_bounds.iter().any(|c| c == column))
     }
+    fn native_sum(&self, dataset: &str, column: &str) -> bool {
+        let Some(v) = self.versions.get(dataset) else {
+            return false;
+        };
+        let integer = v
+            .schema
+            .iter()
+            .any(|(name, t)| name == column && *t == sandbox_policies::ColumnType::Int);
+        let Some((lower, upper)) = v.policy.column(column).and_then(|c| c.bounds()) else {
+            return false;
+        };
+        integer
+            && self.within_bounds(dataset, column)
+            && (v.row_count.max(1) as f64) * lower.abs().max(upper.abs()) < 2f64.powi(53)
+    }
     fn view_of(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Option<&str> {
         self.views
             .iter()
@@ -778,10 +793,16 @@ fn finish_answer(
     let merged = arrow::compute::concat_batches(&out_schema, &batches)?;
     let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
     let batch = merged.with_schema(schema)?;
-    conn.execute(
+    // The answer is recorded for provenance without an fsync of its own: in WAL mode it
+    // becomes durable with the next synchronous commit (the next charge). The charge itself,
+    // made before any data was read, was synchronous.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let recorded = conn.execute(
         "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
         params![query_id, batch_to_json(&batch)?],
-    )?;
+    );
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    recorded?;
     Ok(batch)
 }
 

@@ -81,6 +81,8 @@ const POOL_MEMORY_BYTES: usize = 1 << 30;
 
 /// A job running in this process.
 struct Running {
+    /// The data directory of its domain (one process may serve several).
+    domain: std::path::PathBuf,
     scenario_id: i64,
     actor: String,
     stop: Arc<AtomicBool>,
@@ -201,14 +203,15 @@ impl Host {
         self.pooling
     }
 
-    /// Interrupts the running jobs `target` names (within a tick, 10 ms, of guest
-    /// execution; a host call in progress finishes first). Returns their ids.
-    pub fn stop(&self, target: &StopTarget) -> Vec<String> {
+    /// Interrupts the running jobs of the domain at `domain` that `target` names (within
+    /// a tick, 10 ms, of guest execution; a host call in progress finishes first). Returns
+    /// their ids.
+    pub fn stop(&self, domain: &std::path::Path, target: &StopTarget) -> Vec<String> {
         let Ok(running) = self.running.lock() else {
             return Vec::new();
         };
         let mut stopped = Vec::new();
-        for (id, job) in running.iter() {
+        for (id, job) in running.iter().filter(|(_, j)| j.domain == domain) {
             let hit = match target {
                 StopTarget::Job(j) => j == id,
                 StopTarget::Scenario(s) => *s == job.scenario_id,
@@ -224,12 +227,17 @@ impl Host {
         stopped
     }
 
-    /// Ids of the jobs running in this process.
-    pub fn running(&self) -> Vec<String> {
+    /// Ids of the jobs of the domain at `domain` running in this process.
+    pub fn running(&self, domain: &std::path::Path) -> Vec<String> {
         let mut ids: Vec<String> = self
             .running
             .lock()
-            .map(|r| r.keys().cloned().collect())
+            .map(|r| {
+                r.iter()
+                    .filter(|(_, j)| j.domain == domain)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         ids.sort();
         ids
@@ -281,6 +289,7 @@ impl Host {
                 running.insert(
                     job.job_id.clone(),
                     Running {
+                        domain: job.domain.layout().root().to_path_buf(),
                         scenario_id: job.scenario_id,
                         actor: job.actor.clone(),
                         stop: stop.clone(),
