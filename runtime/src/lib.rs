@@ -47,6 +47,47 @@ pub struct Domain {
     runtime: Arc<tokio::runtime::Runtime>,
     host: Arc<wasm::Host>,
     mediate_cache: Arc<mediate::Cache>,
+    pool: Arc<std::sync::Mutex<Vec<rusqlite::Connection>>>,
+}
+
+/// Connections kept open for the query path (opening one costs about half a millisecond).
+const POOLED_CONNECTIONS: usize = 8;
+
+/// A metadata-store connection borrowed from the domain's pool; it goes back on drop
+/// (a transaction left open is rolled back by rusqlite before that).
+pub struct PooledConn {
+    conn: Option<rusqlite::Connection>,
+    pool: Arc<std::sync::Mutex<Vec<rusqlite::Connection>>>,
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = rusqlite::Connection;
+    fn deref(&self) -> &rusqlite::Connection {
+        // Present from creation until drop.
+        self.conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("pooled connection taken"))
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut rusqlite::Connection {
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("pooled connection taken"))
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && conn.is_autocommit()
+            && let Ok(mut pool) = self.pool.lock()
+            && pool.len() < POOLED_CONNECTIONS
+        {
+            pool.push(conn);
+        }
+    }
 }
 
 impl std::fmt::Debug for Domain {
@@ -118,6 +159,7 @@ impl Domain {
             runtime: Arc::new(runtime),
             host: wasm::Host::shared()?,
             mediate_cache: Arc::default(),
+            pool: Arc::default(),
         })
     }
 
@@ -129,6 +171,23 @@ impl Domain {
     /// A new connection to the metadata store.
     pub fn conn(&self) -> Result<rusqlite::Connection> {
         store::connect(&self.layout)
+    }
+
+    /// A connection from the domain's pool (for the hot query path), opened if none is free.
+    pub fn pooled_conn(&self) -> Result<PooledConn> {
+        let pooled = self
+            .pool
+            .lock()
+            .map_err(|_| Error::Internal("connection pool poisoned".into()))?
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => store::connect(&self.layout)?,
+        };
+        Ok(PooledConn {
+            conn: Some(conn),
+            pool: self.pool.clone(),
+        })
     }
 
     /// The mediator's prepared scenarios.

@@ -47,7 +47,11 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "pooling allocator: {}",
-        if host.pooling() { "on" } else { "off (fallback)" }
+        if host.pooling() {
+            "on"
+        } else {
+            "off (fallback)"
+        }
     );
     println!(
         "start + first host call, one thread, {n} starts: median {:.1} µs, p99 {:.1} µs",

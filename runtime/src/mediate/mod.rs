@@ -362,7 +362,7 @@ fn view_exprs(
 
 /// Answers a query, or refuses it. Refusals and answers are both recorded.
 pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
-    let mut conn = domain.conn()?;
+    let mut conn = domain.pooled_conn()?;
     let query_id = crate::new_id("q");
     let refuse = |conn: &mut Connection, refusal: Refusal| -> Result<Answer> {
         record_refusal(conn, req, &query_id, &refusal)?;
