@@ -210,7 +210,18 @@ pub(crate) struct Shared {
     ctx: SessionContext,
     schemas: HashMap<String, Arc<arrow::datatypes::Schema>>,
     secret: [u8; 32],
+    /// The mediator's own scans of each dataset (scenario columns, unit, and the rank when
+    /// read alone), with their view expressions: built once per prepared scenario.
+    scans: std::sync::Mutex<ScanCache>,
 }
+
+type ScanCache = HashMap<
+    (String, bool),
+    (
+        Arc<datafusion::datasource::listing::ListingTable>,
+        Vec<datafusion::logical_expr::Expr>,
+    ),
+>;
 
 impl std::ops::Deref for Prepared {
     type Target = Shared;
@@ -328,6 +339,7 @@ fn prepare_shared(domain: &Domain, conn: &Connection, record: &ScenarioRecord) -
         versions.insert(d.name.clone(), version);
     }
     Ok(Shared {
+        scans: std::sync::Mutex::new(HashMap::new()),
         scope: ScopeImpl {
             versions,
             columns,
@@ -834,41 +846,67 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
             .get(&r.dataset)
             .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
         let policy = &version.policy;
-        let mut scan_columns = prepared
-            .scope
-            .columns
-            .get(&r.dataset)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(u) = &policy.dataset.privacy_unit {
-            if !scan_columns.contains(u) {
-                scan_columns.push(u.clone());
-            }
-            if unit.is_none() {
-                unit = Some(analyze::ColRef {
-                    alias: r.alias.clone(),
-                    dataset: r.dataset.clone(),
-                    name: u.clone(),
-                });
-            }
+        if let Some(u) = &policy.dataset.privacy_unit
+            && unit.is_none()
+        {
+            unit = Some(analyze::ColRef {
+                alias: r.alias.clone(),
+                dataset: r.dataset.clone(),
+                name: u.clone(),
+            });
         }
         let schema = prepared
             .schemas
             .get(&r.dataset)
             .ok_or_else(|| Error::Internal("schema vanished".into()))?;
-        let mut view = view_exprs(version, schema, &scan_columns, &prepared.secret)?;
-        if single && policy.dataset.privacy_unit.is_some() && execute::has_rank(schema) {
-            // The rank passes through the view for the bounding filter; the module's SQL
-            // never sees it (it is not a scenario column).
-            scan_columns.push(crate::catalog::RANK_COLUMN.to_string());
-            view.push(datafusion::logical_expr::col(
-                datafusion::common::Column::new_unqualified(crate::catalog::RANK_COLUMN),
-            ));
-            ranked = true;
-        }
+        let with_rank =
+            single && policy.dataset.privacy_unit.is_some() && execute::has_rank(schema);
+        ranked |= with_rank;
+        let key = (r.dataset.clone(), with_rank);
+        let cached = prepared
+            .scans
+            .lock()
+            .map_err(|_| Error::Internal("scan cache poisoned".into()))?
+            .get(&key)
+            .cloned();
+        let (scan, view) = match cached {
+            Some(found) => found,
+            None => {
+                let mut scan_columns = prepared
+                    .scope
+                    .columns
+                    .get(&r.dataset)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(u) = &policy.dataset.privacy_unit
+                    && !scan_columns.contains(u)
+                {
+                    scan_columns.push(u.clone());
+                }
+                let mut view = view_exprs(version, schema, &scan_columns, &prepared.secret)?;
+                if with_rank {
+                    // The rank passes through the view for the bounding filter; the
+                    // module's SQL never sees it (it is not a scenario column).
+                    scan_columns.push(crate::catalog::RANK_COLUMN.to_string());
+                    view.push(datafusion::logical_expr::col(
+                        datafusion::common::Column::new_unqualified(crate::catalog::RANK_COLUMN),
+                    ));
+                }
+                let built = (
+                    execute::dataset_table(version, schema, &scan_columns)?,
+                    view,
+                );
+                prepared
+                    .scans
+                    .lock()
+                    .map_err(|_| Error::Internal("scan cache poisoned".into()))?
+                    .insert(key, built.clone());
+                built
+            }
+        };
         relations.push(execute::RelationInput {
             alias: r.alias.clone(),
-            scan: execute::dataset_table(version, schema, &scan_columns)?,
+            scan,
             view,
         });
         // After a join on the unit, a unit has at most the product of its rows in each
