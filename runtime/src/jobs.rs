@@ -223,10 +223,7 @@ fn stage(
     let result = (|| {
         let mut records = Vec::new();
         for o in &outcome.outputs {
-            let ext = match o.kind {
-                crate::wasm::OutputKind::Table => "arrow",
-                crate::wasm::OutputKind::Text => "md",
-            };
+            let ext = o.kind.extension();
             let file_name = format!("{}.{ext}", o.name);
             fs::write(tmp.join(&file_name), &o.bytes)?;
             let report = checks::run(o)?;

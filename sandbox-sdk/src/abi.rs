@@ -27,6 +27,10 @@ pub const STATUS_NO_RESPONSE: i32 = 6;
 pub const KIND_TABLE: i32 = 1;
 /// `emit` kind: text, as UTF-8 Markdown.
 pub const KIND_TEXT: i32 = 2;
+/// `emit` kind: a chart, as a UTF-8 SVG document (elements `svg`, `g`, `rect`, `line`,
+/// `text`, `tspan`, `title`, `desc`, `path`, `polyline`, `polygon`, `circle` only; no
+/// scripts, event attributes, links or external references).
+pub const KIND_CHART: i32 = 3;
 
 /// Maximum length of an output name, in characters (all from `[a-z0-9_-]`).
 pub const MAX_OUTPUT_NAME_LEN: usize = 64;

@@ -96,6 +96,12 @@ impl Context {
         check(sys::emit(abi::KIND_TEXT, name, markdown.as_bytes()))
     }
 
+    /// Stages a chart (rendered as SVG) as a candidate output named `name`.
+    pub fn emit_chart(&mut self, name: &str, chart: &crate::Chart) -> Result<()> {
+        validate_output_name(name)?;
+        check(sys::emit(abi::KIND_CHART, name, chart.to_svg().as_bytes()))
+    }
+
     /// Writes a log line. Logging never fails the module: if the host refuses the line
     /// (e.g. the job's log volume is exhausted) it is dropped; use [`Context::try_log`] to
     /// find out.

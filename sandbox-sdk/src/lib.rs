@@ -107,7 +107,8 @@
 //!   parameters (`{}` when the job has none).
 //! - `emit(kind: i32, name_ptr: i32, name_len: i32, data_ptr: i32, data_len: i32) -> i32`:
 //!   stage a candidate output. `kind` 1 = table (data is an Arrow IPC stream), `kind` 2 =
-//!   text (data is UTF-8 Markdown). The name is 1 to 64 characters from `[a-z0-9_-]` and
+//!   text (data is UTF-8 Markdown), `kind` 3 = chart (data is a UTF-8 SVG document in the
+//!   restricted vocabulary of [`abi::KIND_CHART`]). The name is 1 to 64 characters from `[a-z0-9_-]` and
 //!   unique within the job. Success leaves the pending response alone; failure sets the
 //!   JSON error object.
 //! - `log(level: i32, ptr: i32, len: i32) -> i32`: a UTF-8 log line. Levels: 0 trace,
@@ -131,6 +132,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+mod chart;
 mod context;
 mod error;
 mod table;
@@ -145,6 +147,7 @@ mod sys;
 #[path = "sys_native.rs"]
 mod sys;
 
+pub use chart::Chart;
 pub use context::{Context, Level};
 pub use error::{Error, Result};
 pub use sandbox_sdk_macros::analysis;
@@ -161,7 +164,7 @@ pub mod arrow {
 
 /// The names most modules need: `use sandbox_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Context, Error, Level, Result, Table, TableBuilder, analysis};
+    pub use crate::{Chart, Context, Error, Level, Result, Table, TableBuilder, analysis};
 }
 
 /// Support code for the `#[analysis]` macro. Not a stable API.

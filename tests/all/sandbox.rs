@@ -337,3 +337,80 @@ fn query_with_spends_the_epsilon_the_module_asks_for() {
         .unwrap();
     assert!((b.epsilon_spent - 0.25).abs() < 1e-12, "{b:?}");
 }
+
+#[test]
+fn charts_are_svg_in_a_restricted_vocabulary() {
+    use sandbox_runtime::wasm::check_svg;
+    let ok = "<svg xmlns='http://www.w3.org/2000/svg'><g><rect x='1' y='2' width='3' height='4'><title>a: 1</title></rect></g><text x='1' y='2'>Trips</text></svg>";
+    assert_eq!(check_svg(ok.as_bytes()).unwrap().trim(), "a: 1\nTrips");
+    for (bad, why) in [
+        (
+            "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+            "<script>",
+        ),
+        (
+            "<svg xmlns='http://www.w3.org/2000/svg'><rect onload='x()'/></svg>",
+            "onload",
+        ),
+        (
+            "<svg xmlns='http://www.w3.org/2000/svg' xmlns:l='http://www.w3.org/1999/xlink'><rect l:href='http://x'/></svg>",
+            "href",
+        ),
+        (
+            "<svg xmlns='http://www.w3.org/2000/svg'><rect style='fill:url(http://x)'/></svg>",
+            "style",
+        ),
+        (
+            "<svg xmlns='http://www.w3.org/2000/svg'><image/></svg>",
+            "<image>",
+        ),
+        (
+            "<svg xmlns='http://www.w3.org/2000/svg'><foreignObject/></svg>",
+            "<foreignObject>",
+        ),
+        (
+            "<!DOCTYPE svg [<!ENTITY x 'y'>]><svg xmlns='http://www.w3.org/2000/svg'/>",
+            "XML",
+        ),
+        ("<html><body/></html>", "root"),
+        ("<svg xmlns='http://www.w3.org/2000/svg'>", "XML"),
+    ] {
+        let e = check_svg(bad.as_bytes()).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+
+    // Through the host: a good chart is staged as .svg and checked (a mobile number in
+    // its text is flagged); a chart with a script is refused with status 1.
+    let f = Fixture::new();
+    let module = |svg: &str| {
+        wat(&format!(
+            r#"(module
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "chart")
+        (data (i32.const 16) "{svg}")
+        (func (export "run") (result i32)
+          (call $emit (i32.const 3) (i32.const 0) (i32.const 5) (i32.const 16) (i32.const {len}))))"#,
+            len = svg.len()
+        ))
+    };
+    let report = submit(&f, &module(ok), JobLimits::default()).unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    assert_eq!(report.outputs[0].kind, "chart");
+    assert_eq!(report.outputs[0].file_name, "chart.svg");
+    assert_eq!(report.outputs[0].status, "checked");
+    let leaky = "<svg xmlns='http://www.w3.org/2000/svg'><text>13812345678</text></svg>";
+    let report = submit(&f, &module(leaky), JobLimits::default()).unwrap();
+    assert_eq!(report.outputs[0].status, "flagged", "{report:?}");
+    let script = "<svg xmlns='http://www.w3.org/2000/svg'><script>x</script></svg>";
+    let report = submit(&f, &module(script), JobLimits::default()).unwrap();
+    assert_eq!(report.status, "failed");
+    assert!(
+        report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("returned 1")),
+        "{report:?}"
+    );
+    assert_nothing_staged(&f, &report);
+}

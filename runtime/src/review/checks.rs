@@ -144,6 +144,22 @@ pub fn run(output: &StagedOutput) -> Result<CheckReport> {
             });
             text
         }
+        OutputKind::Chart => {
+            let words = crate::wasm::check_svg(&output.bytes);
+            results.push(CheckResult {
+                check: "type_and_size",
+                outcome: if words.is_ok() {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail
+                },
+                reason: match &words {
+                    Ok(_) => format!("SVG chart, {} bytes", output.bytes.len()),
+                    Err(e) => format!("SVG chart refused: {e}"),
+                },
+            });
+            words.unwrap_or_else(|_| String::from_utf8_lossy(&output.bytes).into_owned())
+        }
     };
     let found = scan_identifiers(&text);
     results.push(CheckResult {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -202,6 +202,30 @@ CREATE TABLE stops (
 CREATE TRIGGER stops_no_delete BEFORE DELETE ON stops
 BEGIN SELECT RAISE(ABORT, 'emergency stops are lifted, not deleted'); END;
 "#,
+    r#"
+-- Outputs may be charts (SVG), and a reviewer may ask for changes. SQLite cannot change a
+-- CHECK constraint in place: the table is rebuilt with its rows (foreign keys are checked
+-- at commit, when the rebuilt table again holds every row reviews and products refer to).
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE outputs_copy AS SELECT * FROM outputs;
+DROP TABLE outputs;
+CREATE TABLE outputs (
+    id          TEXT PRIMARY KEY,
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('table', 'text', 'chart')),
+    file_name   TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('staged', 'checked', 'flagged', 'operator_approved', 'changes_requested', 'released', 'rejected')),
+    checks_json TEXT,
+    created_at  TEXT NOT NULL,
+    UNIQUE (job_id, name)
+);
+INSERT INTO outputs (id, job_id, name, kind, file_name, sha256, bytes, status, checks_json, created_at)
+    SELECT id, job_id, name, kind, file_name, sha256, bytes, status, checks_json, created_at FROM outputs_copy;
+DROP TABLE outputs_copy;
+"#,
 ];
 
 /// Applies every migration the database has not seen, in one transaction each.
@@ -230,6 +254,50 @@ mod tests {
     #[test]
     fn every_version_has_its_migration() {
         assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn rebuilt_outputs_keep_their_rows_and_references() -> Result<()> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Up to version 5, then an output with a review, then the rebuild.
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 5)?;
+        conn.execute_batch(
+            "INSERT INTO principals (name, role, created_at) VALUES ('op', 'operator', 'now');
+             INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
+                 VALUES (1, 's', 'op', '', 'approved', 1, 0, 'now');
+             INSERT INTO modules (sha256, size, stored_at) VALUES ('m', 1, 'now');
+             INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, created_at)
+                 VALUES ('j', 1, 'op', 'm', '{}', 'succeeded', 'now');
+             INSERT INTO outputs (id, job_id, name, kind, file_name, sha256, bytes, status, created_at)
+                 VALUES ('o', 'j', 'n', 'text', 'n.md', 'h', 1, 'checked', 'now');
+             INSERT INTO reviews (output_id, reviewer, tier, decision, created_at)
+                 VALUES ('o', 'op', 'operator', 'approve', 'now');",
+        )?;
+        migrate(&conn)?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM outputs WHERE id = 'o'", [], |r| {
+            r.get(0)
+        })?;
+        assert_eq!(n, 1);
+        let parent: String = conn.query_row(
+            "SELECT \"table\" FROM pragma_foreign_key_list('reviews') WHERE \"from\" = 'output_id'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(parent, "outputs");
+        let broken: i64 =
+            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        assert_eq!(broken, 0);
+        conn.execute(
+            "UPDATE outputs SET kind = 'chart', status = 'changes_requested' WHERE id = 'o'",
+            [],
+        )?;
+        Ok(())
     }
 
     #[test]

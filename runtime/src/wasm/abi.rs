@@ -41,6 +41,8 @@ pub enum OutputKind {
     Table,
     /// Markdown text.
     Text,
+    /// SVG chart.
+    Chart,
 }
 
 impl OutputKind {
@@ -49,6 +51,16 @@ impl OutputKind {
         match self {
             OutputKind::Table => "table",
             OutputKind::Text => "text",
+            OutputKind::Chart => "chart",
+        }
+    }
+
+    /// File extension of a staged output of this kind.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputKind::Table => "arrow",
+            OutputKind::Text => "md",
+            OutputKind::Chart => "svg",
         }
     }
 }
@@ -344,6 +356,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let kind = match kind {
                 1 => OutputKind::Table,
                 2 => OutputKind::Text,
+                3 => OutputKind::Chart,
                 _ => return Ok(invalid(&mut caller, "emit: unknown output kind")),
             };
             let Some(name) = guest_bytes(&mut caller, name_ptr, name_len) else {
@@ -404,6 +417,11 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         return Ok(invalid(&mut caller, "emit: text is not UTF-8"));
                     }
                 }
+                OutputKind::Chart => {
+                    if let Err(e) = check_svg(&data) {
+                        return Ok(invalid(&mut caller, &format!("emit: chart: {e}")));
+                    }
+                }
             }
             let state = caller.data_mut();
             let total = state.output_bytes + data.len();
@@ -455,6 +473,66 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// Elements a chart may use.
+const SVG_ELEMENTS: &[&str] = &[
+    "svg", "g", "rect", "line", "text", "tspan", "title", "desc", "path", "polyline", "polygon",
+    "circle",
+];
+
+/// Checks that a chart is an SVG document in the restricted vocabulary: parsed as XML
+/// (no DTD), `svg` root in the SVG namespace, allowed elements only, no event attributes,
+/// links, styles or external references. Returns the chart's text (for the checks).
+pub fn check_svg(bytes: &[u8]) -> std::result::Result<String, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let doc = roxmltree::Document::parse(text).map_err(|e| format!("not well-formed XML: {e}"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "svg"
+        || root.tag_name().namespace() != Some("http://www.w3.org/2000/svg")
+    {
+        return Err("the root element must be <svg> in the SVG namespace".into());
+    }
+    let mut words = String::new();
+    for node in doc.descendants() {
+        if node.is_text() {
+            words.push_str(node.text().unwrap_or_default());
+            words.push('\n');
+            continue;
+        }
+        if node.is_pi() {
+            return Err("processing instructions are not allowed".into());
+        }
+        if !node.is_element() {
+            continue;
+        }
+        let name = node.tag_name().name();
+        if !SVG_ELEMENTS.contains(&name)
+            || node
+                .tag_name()
+                .namespace()
+                .is_some_and(|ns| ns != "http://www.w3.org/2000/svg")
+        {
+            return Err(format!("element <{name}> is not allowed in a chart"));
+        }
+        for a in node.attributes() {
+            let an = a.name().to_ascii_lowercase();
+            let value = a.value().to_ascii_lowercase();
+            if an.starts_with("on")
+                || an == "href"
+                || an == "style"
+                || a.namespace().is_some()
+                || value.contains("url(")
+                || value.contains("javascript:")
+            {
+                return Err(format!(
+                    "attribute `{}` is not allowed in a chart",
+                    a.name()
+                ));
+            }
+        }
+    }
+    Ok(words)
 }
 
 /// Encodes a batch as an Arrow IPC stream.

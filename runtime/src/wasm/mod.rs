@@ -23,7 +23,7 @@ use wasmtime::{
 };
 
 pub use abi::{
-    HostState, JobContext, LogLine, OutputKind, StagedOutput, Status,
+    HostState, JobContext, LogLine, OutputKind, StagedOutput, Status, check_svg,
     decode_ipc as decode_ipc_public, encode_ipc,
 };
 pub use validate::{MAX_MODULE_BYTES, validate};
