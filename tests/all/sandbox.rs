@@ -414,3 +414,72 @@ fn charts_are_svg_in_a_restricted_vocabulary() {
     );
     assert_nothing_staged(&f, &report);
 }
+
+#[test]
+fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    let csv = dir.path().join("trips.csv");
+    std::fs::write(&csv, sandbox_synth::trips_csv(4000, 7)).unwrap();
+    let policy =
+        std::fs::read_to_string(sandbox_tests::repo_root().join("examples/policies/trips.toml"))
+            .unwrap();
+    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
+    let text = sandbox_tests::scenario_text("traffic", 10.0, 1.0)
+        .replace("name = \"residents\"", "name = \"trips\"")
+        .replace(
+            "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
+            "columns = [\"plate\", \"district\", \"hour\", \"minutes\"]",
+        );
+    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
+    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
+        .unwrap();
+    let module = sandbox_tests::guest_module("traffic_peak_hours");
+    let run = |params: &str| {
+        sandbox_runtime::jobs::submit(
+            &domain,
+            sandbox_tests::DEVELOPER,
+            &sandbox_runtime::jobs::Submission {
+                scenario: "traffic",
+                module: &module,
+                params_json: params,
+                limits: JobLimits::default(),
+            },
+        )
+        .unwrap()
+    };
+    let report = run(r#"{"epsilon": 0.5}"#);
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let kinds: Vec<(&str, &str, &str)> = report
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.kind.as_str(), o.status.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("trips_by_hour", "table", "checked"),
+            ("trips_chart", "chart", "checked"),
+            ("peak_hours", "text", "checked"),
+        ]
+    );
+    let staged = domain.layout().staging().join(&report.id);
+    let svg = std::fs::read_to_string(staged.join("trips_chart.svg")).unwrap();
+    assert_eq!(svg.matches("<rect").count(), 24, "one bar per hour");
+    let summary = std::fs::read_to_string(staged.join("peak_hours.md")).unwrap();
+    // The synthetic trips peak around 8:00 and 18:00.
+    assert!(
+        summary.contains("08:00") || summary.contains("18:00"),
+        "{summary}"
+    );
+    let b = sandbox_runtime::privacy::ledger::balance(&domain.conn().unwrap(), s.id).unwrap();
+    assert!((b.epsilon_spent - 0.5).abs() < 1e-9, "{b:?}");
+    // A parameter that is not a district name never reaches the SQL.
+    let report = run(r#"{"district": "x' OR '1'='1"}"#);
+    assert_eq!(report.status, "failed");
+    assert!(
+        report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("not a district name"))
+    );
+}

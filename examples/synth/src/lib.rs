@@ -156,6 +156,40 @@ pub fn write_pums_like(
     Ok(())
 }
 
+/// Synthetic taxi trips of `vehicles` vehicles (1 to 6 trips each), drawn with `seed`, as
+/// CSV with a header row: `plate,district,hour,minutes,fare`. Trips cluster around the
+/// morning (8:00) and evening (18:00) peaks.
+pub fn trips_csv(vehicles: usize, seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut s = String::from("plate,district,hour,minutes,fare\n");
+    const LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    for v in 0..vehicles {
+        let plate = format!(
+            "津{}{:05}",
+            LETTERS[rng.random_range(0..LETTERS.len())] as char,
+            v % 100_000
+        );
+        for _ in 0..rng.random_range(1..=6) {
+            let (district, _, _) = DISTRICTS[rng.random_range(0..DISTRICTS.len())];
+            let u: f64 = rng.random_range(0.0..1.0);
+            let hour: i64 = if u < 0.3 {
+                (8.0 + rng.random_range(-1.5..1.5_f64)).round() as i64
+            } else if u < 0.6 {
+                (18.0 + rng.random_range(-1.5..1.5_f64)).round() as i64
+            } else {
+                rng.random_range(0..24)
+            };
+            let minutes: i64 = rng.random_range(5..=75);
+            let fare = (13.0 + minutes as f64 * 1.6).round();
+            s.push_str(&format!(
+                "{plate},{district},{},{minutes},{fare}\n",
+                hour.clamp(0, 23)
+            ));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
