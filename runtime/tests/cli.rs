@@ -94,6 +94,26 @@ fn cli_flow_with_typed_failures() {
     let list = ok(sandbox(&data, &["--json", "dataset", "list"]));
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(v[0]["name"], "residents");
+    // Emergency stop of the domain: a provider may not, an operator may; then lifted.
+    let refused = sandbox(
+        &data,
+        &["--as", "prov", "stop", "domain", "--reason", "test"],
+    );
+    assert!(!refused.status.success());
+    let stop = ok(sandbox(
+        &data,
+        &[
+            "--as", "ops", "--json", "stop", "domain", "--reason", "drill",
+        ],
+    ));
+    let stop: serde_json::Value = serde_json::from_str(&stop).unwrap();
+    assert_eq!(stop["scope"], "domain");
+    let id = stop["id"].as_i64().unwrap().to_string();
+    let lifted = ok(sandbox(
+        &data,
+        &["--as", "ops", "stop", "lift", &id, "--reason", "drill over"],
+    ));
+    assert!(lifted.contains("stop lifted"), "{lifted}");
     let audit = ok(sandbox(&data, &["audit", "verify"]));
     assert!(audit.contains("audit log verified"), "{audit}");
 }

@@ -71,6 +71,9 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Emergency stops (supervisors and operators).
+    #[command(subcommand)]
+    Stop(StopCmd),
     /// Run the whole path end to end on synthetic data in a fresh data directory.
     Demo(crate::demo::DemoArgs),
 }
@@ -238,6 +241,41 @@ pub enum BudgetCmd {
         /// Scenario id or name.
         #[arg(long)]
         scenario: String,
+    },
+}
+
+/// `stop` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StopCmd {
+    /// Stop a scenario: its running jobs are interrupted, new jobs and queries refused.
+    Scenario {
+        /// Scenario id or name.
+        scenario: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop everything a developer runs.
+    Developer {
+        /// Principal name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop the whole domain.
+    Domain {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a stop.
+    Lift {
+        /// Stop id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -543,6 +581,40 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                 }
                 text
             })
+        }
+        Command::Stop(cmd) => {
+            let who = actor(cli)?;
+            let scope = match cmd {
+                StopCmd::Scenario { scenario, reason } => Some((
+                    crate::stops::Scope::Scenario(
+                        scenarios::resolve(&domain.conn()?, scenario)?.id,
+                    ),
+                    reason,
+                )),
+                StopCmd::Developer { name, reason } => {
+                    Some((crate::stops::Scope::Developer(name.clone()), reason))
+                }
+                StopCmd::Domain { reason } => Some((crate::stops::Scope::Domain, reason)),
+                StopCmd::Lift { id, reason } => {
+                    crate::stops::lift(domain, who, *id, reason)?;
+                    None
+                }
+            };
+            match scope {
+                Some((scope, reason)) => {
+                    let stop = crate::stops::stop(domain, who, scope, reason)?;
+                    print(cli.json, &stop, || {
+                        format!(
+                            "stop {} in force; {} running job(s) interrupted",
+                            stop.id,
+                            stop.interrupted.len()
+                        )
+                    })
+                }
+                None => print(cli.json, &serde_json::json!({"lifted": true}), || {
+                    "stop lifted".to_string()
+                }),
+            }
         }
         Command::Audit(AuditCmd::Verify) => {
             let v = audit::verify(&domain.conn()?)?;
