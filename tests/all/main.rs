@@ -5,6 +5,7 @@
 mod audit;
 mod budget;
 mod demo;
+mod fuzz;
 mod ingest;
 mod mediation;
 mod review;
