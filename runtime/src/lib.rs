@@ -18,6 +18,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod demo;
+pub mod dev;
 mod error;
 pub mod identity;
 pub mod jobs;

@@ -489,3 +489,57 @@ fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
             .is_some_and(|e| e.contains("not a district name"))
     );
 }
+
+#[test]
+fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
+    let out = tempfile::tempdir().unwrap();
+    let module = sandbox_tests::repo_root()
+        .join("examples/modules/target/wasm32-unknown-unknown/release/income_by_district.wasm");
+    let args = sandbox_runtime::dev::DevRunArgs {
+        module,
+        policies: vec![sandbox_tests::repo_root().join("examples/policies/residents.toml")],
+        params: r#"{"min_age": 30}"#.into(),
+        units: 300,
+        seed: 5,
+        out: out.path().join("o"),
+    };
+    let mut log = Vec::new();
+    sandbox_runtime::dev::run(&args, &mut log).unwrap();
+    let log = String::from_utf8(log).unwrap();
+    assert!(log.starts_with("SYNTHETIC DATA"), "{log}");
+    let mut names: Vec<String> = std::fs::read_dir(out.path().join("o"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "SYNTHETIC-income_by_district.arrow",
+            "SYNTHETIC-summary.md",
+            "SYNTHETIC.txt"
+        ]
+    );
+    // The synthetic data follows the policy: districts from its categories, ages and
+    // incomes within bounds, one row per resident (k = 1).
+    let policy = sandbox_policies::Policy::from_toml_str(
+        &std::fs::read_to_string(
+            sandbox_tests::repo_root().join("examples/policies/residents.toml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let csv = sandbox_runtime::dev::synthetic_csv(&policy, 50, 1);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "citizen_id,phone,district,age,income");
+    assert_eq!(lines.len(), 51);
+    for line in &lines[1..] {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(
+            ["heping", "hedong", "hexi", "nankai", "hebei", "hongqiao"].contains(&f[2]),
+            "{line}"
+        );
+        let age: i64 = f[3].parse().unwrap();
+        assert!((0..=120).contains(&age), "{line}");
+    }
+}

@@ -76,6 +76,17 @@ pub enum Command {
     Stop(StopCmd),
     /// Run the whole path end to end on synthetic data in a fresh data directory.
     Demo(crate::demo::DemoArgs),
+    /// The developer's local loop on synthetic data.
+    #[command(subcommand)]
+    Dev(DevCmd),
+}
+
+/// `dev` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DevCmd {
+    /// Run a module against synthetic data generated from policies, in a throwaway domain
+    /// (no real data, every output marked synthetic).
+    Run(crate::dev::DevRunArgs),
 }
 
 /// `principal` subcommands.
@@ -329,6 +340,7 @@ pub fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Demo(args) => crate::demo::run(args, &mut std::io::stdout().lock()),
+        Command::Dev(DevCmd::Run(args)) => crate::dev::run(args, &mut std::io::stdout().lock()),
         cmd => {
             let domain = Domain::open(&cli.data_dir)?;
             run_in(&cli, cmd, &domain)
@@ -338,7 +350,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
     match cmd {
-        Command::Init { .. } | Command::Demo(_) => Ok(()),
+        Command::Init { .. } | Command::Demo(_) | Command::Dev(_) => Ok(()),
         Command::Principal(PrincipalCmd::Add { name, role }) => {
             let role: Role = role.parse()?;
             let p = identity::add(&mut domain.conn()?, cli.actor.as_deref(), name, role)?;
