@@ -543,3 +543,51 @@ fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
         assert!((0..=120).contains(&age), "{line}");
     }
 }
+
+#[test]
+fn the_enterprise_module_groups_by_a_generalized_date() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    let csv = dir.path().join("enterprises.csv");
+    std::fs::write(&csv, sandbox_synth::enterprises_csv(6000, 11)).unwrap();
+    let policy = std::fs::read_to_string(
+        sandbox_tests::repo_root().join("examples/policies/enterprises.toml"),
+    )
+    .unwrap();
+    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
+    // Years come from the data: the scenario allows δ per query for τ-thresholding.
+    let text = sandbox_tests::scenario_text("registrations", 10.0, 1.0)
+        .replace("name = \"residents\"", "name = \"enterprises\"")
+        .replace(
+            "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
+            "columns = [\"credit_code\", \"industry\", \"registered_on\", \"employees\"]",
+        )
+        .replace(
+            "epsilon_per_query = 1",
+            "epsilon_per_query = 1\ndelta = 0.0001\ndelta_per_query = 0.000001",
+        );
+    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
+    sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None).unwrap();
+    let report = sandbox_runtime::jobs::submit(
+        &domain,
+        sandbox_tests::DEVELOPER,
+        &sandbox_runtime::jobs::Submission {
+            scenario: "registrations",
+            module: &sandbox_tests::guest_module("enterprise_registrations"),
+            params_json: "{}",
+            limits: JobLimits::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let names: Vec<&str> = report.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["registrations", "registrations_chart", "trend"]);
+    let staged = domain.layout().staging().join(&report.id);
+    // Information technology registers hundreds of firms a year: all 11 years pass τ.
+    let svg = std::fs::read_to_string(staged.join("registrations_chart.svg")).unwrap();
+    assert_eq!(svg.matches("<rect").count(), 11, "{svg}");
+    let trend = std::fs::read_to_string(staged.join("trend.md")).unwrap();
+    assert!(
+        trend.contains("in 2015") && trend.contains("in 2025"),
+        "{trend}"
+    );
+}

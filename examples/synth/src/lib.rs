@@ -190,6 +190,40 @@ pub fn trips_csv(vehicles: usize, seed: u64) -> String {
     s
 }
 
+/// Industries of the synthetic enterprise register.
+pub const INDUSTRIES: &[&str] = &[
+    "manufacturing",
+    "wholesale_retail",
+    "information_technology",
+    "construction",
+    "catering",
+    "logistics",
+];
+
+/// `n` synthetic enterprises drawn with `seed`, as CSV with a header row:
+/// `credit_code,name,industry,registered_on,capital,employees`. Registration dates run
+/// from 2015 to 2025, with more information-technology firms in later years.
+pub fn enterprises_csv(n: usize, seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut s = String::from("credit_code,name,industry,registered_on,capital,employees\n");
+    for i in 0..n {
+        let year: u32 = rng.random_range(2015..=2025);
+        let industry = if rng.random_range(0.0..1.0) < f64::from(year - 2014) / 40.0 {
+            "information_technology"
+        } else {
+            INDUSTRIES[rng.random_range(0..INDUSTRIES.len())]
+        };
+        let month = rng.random_range(1..=12);
+        let day = rng.random_range(1..=28);
+        let capital = (rng.random_range(0.0..1.0_f64).powi(3) * 5.0e7).round();
+        let employees: u32 = rng.random_range(1..=500);
+        s.push_str(&format!(
+            "91120000MA{i:07}X,Enterprise {i},{industry},{year}-{month:02}-{day:02},{capital},{employees}\n"
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
