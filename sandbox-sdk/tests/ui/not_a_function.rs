@@ -1,0 +1,6 @@
+use sandbox_sdk::prelude::*;
+
+#[analysis]
+struct Run;
+
+fn main() {}
