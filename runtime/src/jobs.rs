@@ -189,7 +189,7 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
                 "system",
                 "job.failed",
                 &format!("job:{job_id}"),
-                json!({"error_kind": kind, "error": text, "fuel_used": stats.fuel_used, "queries": stats.queries}),
+                json!({"error_kind": kind, "error": text, "fuel_used": stats.fuel_used, "queries": stats.queries, "emitted_not_staged": stats.emitted, "logs": stats.logs}),
             )?;
             tx.commit()?;
             Ok(JobReport {

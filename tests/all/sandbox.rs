@@ -58,6 +58,20 @@ fn endless_loop_is_stopped_by_fuel_and_nothing_is_staged() {
         "{report:?}"
     );
     assert_nothing_staged(&f, &report);
+    // What the module did is audited, including the output it emitted but never staged.
+    let details: String = f
+        .domain
+        .conn()
+        .unwrap()
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'job.failed' AND subject = ?1",
+            [format!("job:{}", report.id)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["error_kind"], "limit:fuel");
+    assert_eq!(details["emitted_not_staged"][0]["name"], "early");
 }
 
 #[test]
@@ -590,4 +604,65 @@ fn the_enterprise_module_groups_by_a_generalized_date() {
         trend.contains("in 2015") && trend.contains("in 2025"),
         "{trend}"
     );
+}
+
+#[test]
+fn recursion_outputs_and_logs_past_their_limits_end_the_job_with_the_limit_named() {
+    let f = Fixture::new();
+    let cases: [(&str, &str); 4] = [
+        (
+            // Unbounded recursion: the stack limit.
+            r#"(module
+              (memory (export "memory") 1)
+              (func $down (param i32) (result i32)
+                (call $down (i32.add (local.get 0) (i32.const 1))))
+              (func (export "run") (result i32) (call $down (i32.const 0))))"#,
+            "limit:stack",
+        ),
+        (
+            // One output larger than the per-output cap (4 MiB): memory grown to 8 MiB.
+            r#"(module
+              (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 128)
+              (data (i32.const 0) "big")
+              (func (export "run") (result i32)
+                (call $emit (i32.const 2) (i32.const 0) (i32.const 3) (i32.const 16) (i32.const 8000000))))"#,
+            "limit:output_bytes",
+        ),
+        (
+            // Many small outputs under distinct names: the output count.
+            r#"(module
+              (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (data (i32.const 0) "a")
+              (data (i32.const 16) "x")
+              (func (export "run") (result i32)
+                (local $i i32)
+                (loop $more
+                  ;; name: one byte 'a'..'z' at offset 0
+                  (i32.store8 (i32.const 0) (i32.add (i32.const 97) (local.get $i)))
+                  (drop (call $emit (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 16) (i32.const 1)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $more (i32.lt_u (local.get $i) (i32.const 26))))
+                (i32.const 0)))"#,
+            "limit:outputs",
+        ),
+        (
+            // A log flood: the log volume.
+            r#"(module
+              (import "sandbox" "log" (func $log (param i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "run") (result i32)
+                (loop $again (drop (call $log (i32.const 2) (i32.const 0) (i32.const 60000))) (br $again))
+                (i32.const 0)))"#,
+            "limit:log_bytes",
+        ),
+    ];
+    for (module, kind) in cases {
+        let report = submit(&f, &wat(module), JobLimits::default()).unwrap();
+        assert_eq!(report.error_kind.as_deref(), Some(kind), "{report:?}");
+        assert_nothing_staged(&f, &report);
+    }
+    // The host is healthy afterwards.
+    f.ask("SELECT COUNT(*) FROM residents").unwrap();
 }

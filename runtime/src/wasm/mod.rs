@@ -358,6 +358,15 @@ impl Host {
             fuel_used,
             queries: state.queries,
             logs: state.logs.clone(),
+            emitted: state
+                .outputs
+                .iter()
+                .map(|o| Emitted {
+                    name: o.name.clone(),
+                    kind: o.kind,
+                    bytes: o.bytes.len(),
+                })
+                .collect(),
         };
         match result {
             Ok(()) => (
@@ -387,6 +396,19 @@ pub struct RunStats {
     pub queries: u32,
     /// Log lines.
     pub logs: Vec<LogLine>,
+    /// What the module emitted (staged only if the job succeeds).
+    pub emitted: Vec<Emitted>,
+}
+
+/// An output a module emitted, as recorded in the job's audit event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Emitted {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: OutputKind,
+    /// Size in bytes.
+    pub bytes: usize,
 }
 
 fn map_trap(e: wasmtime::Error, state: &mut HostState) -> Error {
