@@ -46,7 +46,9 @@ pub use policy::{
     Access, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure, Dominance,
     Level, MissingUnit, Mode, Policy, ShareType, Use,
 };
-pub use scenario::{Accounting, BudgetSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset};
+pub use scenario::{
+    Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,
+};
 
 /// JSON Schema of the policy format, for editors and validators.
 pub fn policy_schema() -> serde_json::Value {

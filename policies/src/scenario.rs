@@ -11,6 +11,63 @@ use crate::policy::{Access, Mode, Policy, check_identifier};
 /// Longest validity window of an authorization: five years (JZ Art. 9).
 pub const MAX_VALIDITY_DAYS: i64 = 5 * 366;
 
+/// Resource limits of every job of a scenario, as the operator approved them. A job may
+/// ask for less, never for more; a limit not given here is the host's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Fuel (roughly, WebAssembly instructions).
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds (at most one hour).
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// Linear memory in MiB (at most 1024).
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    /// Queries per job.
+    #[serde(default)]
+    pub max_queries: Option<u32>,
+    /// Outputs per job.
+    #[serde(default)]
+    pub max_outputs: Option<u32>,
+    /// Bytes of one output.
+    #[serde(default)]
+    pub max_output_bytes: Option<u64>,
+    /// Bytes of log text.
+    #[serde(default)]
+    pub max_log_bytes: Option<u64>,
+}
+
+impl LimitsSpec {
+    fn validate(&self) -> Result<()> {
+        let checks: [(&str, Option<u64>, u64); 7] = [
+            ("limits.fuel", self.fuel, u64::MAX / 2),
+            ("limits.deadline_ms", self.deadline_ms, 3_600_000),
+            ("limits.memory_mib", self.memory_mib, 1024),
+            (
+                "limits.max_queries",
+                self.max_queries.map(u64::from),
+                10_000,
+            ),
+            ("limits.max_outputs", self.max_outputs.map(u64::from), 1_000),
+            ("limits.max_output_bytes", self.max_output_bytes, 256 << 20),
+            ("limits.max_log_bytes", self.max_log_bytes, 64 << 20),
+        ];
+        for (field, value, max) in checks {
+            if let Some(v) = value
+                && (v == 0 || v > max)
+            {
+                return Err(PolicyError::invalid(
+                    field,
+                    format!("must be between 1 and {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The privacy budget of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +159,9 @@ pub struct Scenario {
     pub mode: Mode,
     /// Privacy budget.
     pub budget: BudgetSpec,
+    /// Resource limits of its jobs (host defaults where absent).
+    #[serde(default)]
+    pub limits: LimitsSpec,
     /// Datasets and columns.
     #[serde(rename = "dataset")]
     pub datasets: Vec<ScenarioDataset>,
@@ -132,6 +192,7 @@ impl Scenario {
                 "1-64 characters of lowercase letters, digits, `_` and `-`",
             ));
         }
+        self.limits.validate()?;
         if self.purpose.trim().len() < 10 {
             return Err(PolicyError::invalid(
                 "purpose",

@@ -112,6 +112,10 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
     if !params.is_object() {
         return Err(Error::Guest("params must be a JSON object".into()));
     }
+    // The scenario's grant caps what the submission asks for.
+    let limits = sub
+        .limits
+        .within(&crate::wasm::JobLimits::granted(&record.spec.limits));
     let sha = sha256_hex(sub.module);
     let pre = match domain.host().prepare(&sha, sub.module) {
         Ok(pre) => pre,
@@ -151,7 +155,7 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
             actor,
             "job.started",
             &format!("job:{job_id}"),
-            json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": sub.limits}),
+            json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": limits}),
         )?;
         tx.commit()?;
     }
@@ -162,7 +166,7 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
         actor: actor.to_string(),
         params_json: sub.params_json.to_string(),
     };
-    let (outcome, stats) = domain.host().run(&pre, ctx, &sub.limits);
+    let (outcome, stats) = domain.host().run(&pre, ctx, &limits);
     let staged =
         outcome.and_then(|o| stage(domain, &mut conn, &job_id, actor, record.id, o, &stats));
     match staged {

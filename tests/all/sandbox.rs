@@ -666,3 +666,67 @@ fn recursion_outputs_and_logs_past_their_limits_end_the_job_with_the_limit_named
     // The host is healthy afterwards.
     f.ask("SELECT COUNT(*) FROM residents").unwrap();
 }
+
+#[test]
+fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    sandbox_tests::add_residents(&domain, dir.path(), 200);
+    let text = format!(
+        "{}[limits]\nmax_queries = 2\ndeadline_ms = 5000\n",
+        sandbox_tests::scenario_text("limited", 10.0, 0.01)
+    );
+    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
+    sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None).unwrap();
+    let module = wat(r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+        (func (export "run") (result i32)
+          (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
+          (i32.const 0)))"#);
+    // The job asks for 50 queries; the scenario grants 2.
+    let report = sandbox_runtime::jobs::submit(
+        &domain,
+        sandbox_tests::DEVELOPER,
+        &sandbox_runtime::jobs::Submission {
+            scenario: "limited",
+            module: &module,
+            params_json: "{}",
+            limits: JobLimits {
+                max_queries: 50,
+                deadline_ms: 600_000,
+                ..JobLimits::default()
+            },
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        report.error_kind.as_deref(),
+        Some("limit:queries"),
+        "{report:?}"
+    );
+    assert_eq!(report.queries, 2);
+    let details: String = domain
+        .conn()
+        .unwrap()
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'job.started'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["limits"]["max_queries"], 2);
+    assert_eq!(details["limits"]["deadline_ms"], 5000);
+    // A scenario cannot grant nonsense.
+    let bad = format!(
+        "{}[limits]\nmemory_mib = 0\n",
+        sandbox_tests::scenario_text("bad-limits", 10.0, 0.01)
+    );
+    match sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &bad) {
+        Err(Error::Policy(sandbox_policies::PolicyError::Invalid { field, .. })) => {
+            assert_eq!(field, "limits.memory_mib")
+        }
+        other => panic!("{other:?}"),
+    }
+}

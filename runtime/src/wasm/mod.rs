@@ -88,6 +88,46 @@ struct Running {
     stop: Arc<AtomicBool>,
 }
 
+impl JobLimits {
+    /// The limits a scenario grants: the host's defaults, replaced where the scenario
+    /// says otherwise.
+    pub fn granted(spec: &sandbox_policies::LimitsSpec) -> JobLimits {
+        let d = JobLimits::default();
+        JobLimits {
+            fuel: spec.fuel.unwrap_or(d.fuel),
+            deadline_ms: spec.deadline_ms.unwrap_or(d.deadline_ms),
+            memory_bytes: spec
+                .memory_mib
+                .map_or(d.memory_bytes, |m| (m as usize).saturating_mul(1 << 20)),
+            table_elements: d.table_elements,
+            max_queries: spec.max_queries.unwrap_or(d.max_queries),
+            max_outputs: spec.max_outputs.unwrap_or(d.max_outputs),
+            max_output_bytes: spec
+                .max_output_bytes
+                .map_or(d.max_output_bytes, |b| b as usize),
+            max_total_output_bytes: d
+                .max_total_output_bytes
+                .max(spec.max_output_bytes.unwrap_or(0) as usize),
+            max_log_bytes: spec.max_log_bytes.map_or(d.max_log_bytes, |b| b as usize),
+        }
+    }
+
+    /// Each limit at most what `cap` allows: what a job asked for, within its grant.
+    pub fn within(&self, cap: &JobLimits) -> JobLimits {
+        JobLimits {
+            fuel: self.fuel.min(cap.fuel),
+            deadline_ms: self.deadline_ms.min(cap.deadline_ms),
+            memory_bytes: self.memory_bytes.min(cap.memory_bytes),
+            table_elements: self.table_elements.min(cap.table_elements),
+            max_queries: self.max_queries.min(cap.max_queries),
+            max_outputs: self.max_outputs.min(cap.max_outputs),
+            max_output_bytes: self.max_output_bytes.min(cap.max_output_bytes),
+            max_total_output_bytes: self.max_total_output_bytes.min(cap.max_total_output_bytes),
+            max_log_bytes: self.max_log_bytes.min(cap.max_log_bytes),
+        }
+    }
+}
+
 /// The process-wide engine, linker and compiled-module cache.
 pub struct Host {
     engine: Engine,
