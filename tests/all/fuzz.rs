@@ -13,6 +13,29 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| Fixture::with_budget(100.0, 0.01))
 }
 
+/// Every import the host offers, in the order `module` knows their signatures.
+const IMPORTS: [&str; 7] = [
+    "response_len",
+    "response_read",
+    "query",
+    "query_with",
+    "params",
+    "emit",
+    "log",
+];
+
+#[test]
+fn the_fuzzing_covers_every_import_the_host_allows() {
+    let mut ours = IMPORTS.to_vec();
+    let mut allowed = sandbox_runtime::wasm::ALLOWED_IMPORTS.to_vec();
+    ours.sort_unstable();
+    allowed.sort_unstable();
+    assert_eq!(
+        ours, allowed,
+        "a new import needs its signature in `module`"
+    );
+}
+
 /// A module whose `run` calls one host import with the given arguments, over a memory
 /// whose first bytes are `data`.
 fn module(func: usize, args: [i32; 5], epsilon_bits: u64, data: &[u8]) -> Vec<u8> {
@@ -40,15 +63,7 @@ fn module(func: usize, args: [i32; 5], epsilon_bits: u64, data: &[u8]) -> Vec<u8
             format!("(call $f (i32.const {a}) (i32.const {b}) (i32.const {c}))"),
         ),
     };
-    let name = [
-        "response_len",
-        "response_read",
-        "query",
-        "query_with",
-        "params",
-        "emit",
-        "log",
-    ][func];
+    let name = IMPORTS[func];
     wat(&format!(
         r#"(module
   (import "sandbox" "{name}" {import})
@@ -77,7 +92,7 @@ proptest! {
 
     #[test]
     fn host_functions_take_any_arguments_without_panicking(
-        func in 0usize..7,
+        func in 0..IMPORTS.len(),
         args in proptest::array::uniform5(arg()),
         epsilon_bits in any::<u64>(),
         data in vec(any::<u8>(), 0..200),

@@ -429,24 +429,55 @@ fn charts_are_svg_in_a_restricted_vocabulary() {
     assert_nothing_staged(&f, &report);
 }
 
-#[test]
-fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
+/// A domain holding one example dataset (synthetic `csv` under `examples/policies/<policy>`)
+/// and an approved scenario `name` over `columns` of it; `extra` is appended to the budget.
+fn example_domain(
+    csv: &str,
+    policy: &str,
+    name: &str,
+    columns: &str,
+    extra: &str,
+) -> (tempfile::TempDir, sandbox_runtime::Domain, i64) {
     let (dir, domain) = sandbox_tests::empty_domain();
-    let csv = dir.path().join("trips.csv");
-    std::fs::write(&csv, sandbox_synth::trips_csv(4000, 7)).unwrap();
-    let policy =
-        std::fs::read_to_string(sandbox_tests::repo_root().join("examples/policies/trips.toml"))
-            .unwrap();
-    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
-    let text = sandbox_tests::scenario_text("traffic", 10.0, 1.0)
-        .replace("name = \"residents\"", "name = \"trips\"")
+    let path = dir.path().join("data.csv");
+    std::fs::write(&path, csv).unwrap();
+    let text = std::fs::read_to_string(
+        sandbox_tests::repo_root()
+            .join("examples/policies")
+            .join(policy),
+    )
+    .unwrap();
+    let dataset = sandbox_policies::Policy::from_toml_str(&text)
+        .unwrap()
+        .dataset
+        .name;
+    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &path, &text).unwrap();
+    let scenario = sandbox_tests::scenario_text(name, 10.0, 1.0)
+        .replace("name = \"residents\"", &format!("name = \"{dataset}\""))
         .replace(
             "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
-            "columns = [\"plate\", \"district\", \"hour\", \"minutes\"]",
+            &format!("columns = {columns}"),
+        )
+        .replace(
+            "epsilon_per_query = 1",
+            &format!("epsilon_per_query = 1{extra}"),
         );
-    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
+    let s =
+        sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &scenario).unwrap();
     let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
         .unwrap();
+    (dir, domain, s.id)
+}
+
+#[test]
+fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
+    let (_dir, domain, scenario_id) = example_domain(
+        &sandbox_synth::trips_csv(4000, 7),
+        "trips.toml",
+        "traffic",
+        r#"["plate", "district", "hour", "minutes"]"#,
+        "",
+    );
     let module = sandbox_tests::guest_module("traffic_peak_hours");
     let run = |params: &str| {
         sandbox_runtime::jobs::submit(
@@ -491,7 +522,8 @@ fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
         (6..=10).contains(&busiest) || (16..=20).contains(&busiest),
         "{summary}"
     );
-    let b = sandbox_runtime::privacy::ledger::balance(&domain.conn().unwrap(), s.id).unwrap();
+    let b =
+        sandbox_runtime::privacy::ledger::balance(&domain.conn().unwrap(), scenario_id).unwrap();
     assert!((b.epsilon_spent - 0.5).abs() < 1e-9, "{b:?}");
     // A parameter that is not a district name never reaches the SQL.
     let report = run(r#"{"district": "x' OR '1'='1"}"#);
@@ -560,27 +592,14 @@ fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
 
 #[test]
 fn the_enterprise_module_groups_by_a_generalized_date() {
-    let (dir, domain) = sandbox_tests::empty_domain();
-    let csv = dir.path().join("enterprises.csv");
-    std::fs::write(&csv, sandbox_synth::enterprises_csv(6000, 11)).unwrap();
-    let policy = std::fs::read_to_string(
-        sandbox_tests::repo_root().join("examples/policies/enterprises.toml"),
-    )
-    .unwrap();
-    sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
     // Years come from the data: the scenario allows δ per query for τ-thresholding.
-    let text = sandbox_tests::scenario_text("registrations", 10.0, 1.0)
-        .replace("name = \"residents\"", "name = \"enterprises\"")
-        .replace(
-            "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
-            "columns = [\"credit_code\", \"industry\", \"registered_on\", \"employees\"]",
-        )
-        .replace(
-            "epsilon_per_query = 1",
-            "epsilon_per_query = 1\ndelta = 0.0001\ndelta_per_query = 0.000001",
-        );
-    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
-    sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None).unwrap();
+    let (_dir, domain, _) = example_domain(
+        &sandbox_synth::enterprises_csv(6000, 11),
+        "enterprises.toml",
+        "registrations",
+        r#"["credit_code", "industry", "registered_on", "employees"]"#,
+        "\ndelta = 0.0001\ndelta_per_query = 0.000001",
+    );
     let report = sandbox_runtime::jobs::submit(
         &domain,
         sandbox_tests::DEVELOPER,

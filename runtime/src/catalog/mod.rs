@@ -298,14 +298,13 @@ fn write_parquet(
                     }
                 }
             }
-            let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
-                .map_err(|e| input_err(source, e))?;
-            let col = col
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
-            let mut ranks = Vec::with_capacity(col.len());
-            for v in col.iter().flatten() {
+            // Ranks of the rows kept (the same rows, in the same order, as the batch now).
+            let mut ranks = Vec::with_capacity(batch.num_rows());
+            for v in col
+                .iter()
+                .zip(present.iter())
+                .filter_map(|(v, p)| v.filter(|_| p == Some(true)))
+            {
                 let seen = per_unit.entry(v.to_string()).or_default();
                 *seen += 1;
                 if *seen <= units.k {

@@ -550,16 +550,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
 
     let exact = domain.runtime().block_on(execute::run_core(
         &prepared.ctx,
-        execute::CoreInput {
-            accepted: &accepted,
-            stats: &stat_plan,
-            relations: core.relations,
-            unit: core.unit,
-            max_unit_rows: core.max_unit_rows,
-            ranked: core.ranked,
-            recorded_rows: core.recorded_rows,
-            salt: rand::random(),
-        },
+        core.input(&accepted, &stat_plan),
     ))?;
     let n_groups = accepted.group_keys.len();
     let noisy = match &grid {
@@ -681,16 +672,7 @@ fn answer_threshold(
     let mut stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, false)?;
     // Units per cell come out of the same aggregate as the statistics.
     stat_plan.count_units(core.unit.as_ref());
-    let input = execute::CoreInput {
-        accepted,
-        stats: &stat_plan,
-        relations: core.relations,
-        unit: core.unit,
-        max_unit_rows: core.max_unit_rows,
-        ranked: core.ranked,
-        recorded_rows: core.recorded_rows,
-        salt: rand::random(),
-    };
+    let input = core.input(accepted, &stat_plan);
     // Differencing guard: two queries whose filters select almost the same units would,
     // subtracted, describe the few units between them.
     let units = domain
@@ -829,6 +811,26 @@ struct CoreShape {
     ranked: bool,
     /// Rows of a single dataset after bounding, as recorded at ingest.
     recorded_rows: Option<i64>,
+}
+
+impl CoreShape {
+    /// What the core reads for one query, with a fresh salt for its group choice.
+    fn input<'a>(
+        self,
+        accepted: &'a analyze::Accepted,
+        stats: &'a execute::StatPlan,
+    ) -> execute::CoreInput<'a> {
+        execute::CoreInput {
+            accepted,
+            stats,
+            relations: self.relations,
+            unit: self.unit,
+            max_unit_rows: self.max_unit_rows,
+            ranked: self.ranked,
+            recorded_rows: self.recorded_rows,
+            salt: rand::random(),
+        }
+    }
 }
 
 fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreShape> {

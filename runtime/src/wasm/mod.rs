@@ -26,7 +26,7 @@ pub use abi::{
     HostState, JobContext, LogLine, OutputKind, StagedOutput, Status, check_svg,
     decode_ipc as decode_ipc_public, encode_ipc,
 };
-pub use validate::{MAX_MODULE_BYTES, validate};
+pub use validate::{ALLOWED_IMPORTS, MAX_MODULE_BYTES, validate};
 
 use crate::{Error, Result};
 
