@@ -3,9 +3,10 @@
 //! **Architecture invariant:** only this module reads a protected table. A query is
 //! planned by DataFusion's SQL planner (DDL, DML and statements off) against views that
 //! hold the scenario's columns only; the [`analyze`] pass decides on the unoptimized
-//! LogicalPlan with allow-lists; the budget is charged; only then does the clamped,
-//! bounded aggregate run, OpenDP add noise, and the module's post-processing run over the
-//! noisy table.
+//! LogicalPlan with allow-lists; the budget is charged, and the clamped, bounded
+//! aggregate runs while the charge commits; only once the charge is durable does OpenDP
+//! add noise and the module's post-processing run over the noisy table (a refused charge
+//! drops the aggregate unseen).
 
 pub mod analyze;
 mod execute;
@@ -532,26 +533,27 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         stat_plan.mechanism().to_string()
     };
 
-    // Budget before answer: the charge is durable before any data is read.
-    let balance = ledger::charge(
+    // Budget before answer: nothing computed from the data leaves the mediator until the
+    // charge is durable. The aggregate runs while the charge's transaction commits (its
+    // `fsync` is most of a small query's cost); if the charge is refused, the running
+    // aggregate is dropped at once, so a refusal's timing does not depend on the data.
+    let charge = Charge {
+        scenario_id: req.scenario_id,
+        job_id: req.job_id,
+        query_id: &query_id,
+        sql: req.sql,
+        actor: req.actor,
+        epsilon,
+        delta,
+        rho,
+        mechanism: &mechanism,
+    };
+    let (balance, exact) = charge_then_run(
+        domain,
         &mut conn,
-        &Charge {
-            scenario_id: req.scenario_id,
-            job_id: req.job_id,
-            query_id: &query_id,
-            sql: req.sql,
-            actor: req.actor,
-            epsilon,
-            delta,
-            rho,
-            mechanism: &mechanism,
-        },
+        &charge,
+        execute::run_core(&prepared.ctx, core.input(&accepted, &stat_plan)),
     )?;
-
-    let exact = domain.runtime().block_on(execute::run_core(
-        &prepared.ctx,
-        core.input(&accepted, &stat_plan),
-    ))?;
     let n_groups = accepted.group_keys.len();
     let noisy = match &grid {
         Some(grid) => execute::add_noise(&exact, grid, &stat_plan, spend, n_groups)?,
@@ -612,6 +614,46 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         mechanism,
         noise: noisy.noise,
         balance,
+    })
+}
+
+/// Charges the budget on a thread of its own while `work` runs, and returns the work's
+/// result only once the charge is committed. A refused or failed charge drops `work`
+/// where it stands and is returned instead; a failed `work` after a committed charge
+/// leaves the charge spent (the query was asked).
+fn charge_then_run<T>(
+    domain: &Domain,
+    conn: &mut Connection,
+    charge: &Charge<'_>,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<(Balance, T)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::scope(|scope| {
+        let conn = &mut *conn;
+        scope.spawn(move || {
+            // The receiver is gone only if the caller panicked; nothing to report to.
+            let _ = tx.send(ledger::charge(conn, charge));
+        });
+        domain.runtime().block_on(async move {
+            tokio::pin!(work);
+            let mut rx = rx;
+            let mut done: Option<Result<T>> = None;
+            let charged = loop {
+                tokio::select! {
+                    biased;
+                    charged = &mut rx => break charged,
+                    result = &mut work, if done.is_none() => done = Some(result),
+                }
+            };
+            let balance = charged.map_err(|_| {
+                Error::Internal("the budget charge ended without an answer".into())
+            })??;
+            let result = match done {
+                Some(result) => result?,
+                None => work.await?,
+            };
+            Ok((balance, result))
+        })
     })
 }
 
@@ -789,7 +831,7 @@ fn finish_answer(
     let batch = merged.with_schema(schema)?;
     // The answer is recorded for provenance without an fsync of its own: in WAL mode it
     // becomes durable with the next synchronous commit (the next charge). The charge itself,
-    // made before any data was read, was synchronous.
+    // committed before any of this was released, was synchronous.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let recorded = conn.execute(
         "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
