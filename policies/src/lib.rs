@@ -43,8 +43,9 @@ mod scenario;
 
 pub use error::{PolicyError, Result};
 pub use policy::{
-    Access, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure, Dominance,
-    Level, MissingUnit, Mode, Policy, ShareType, Use,
+    Access, CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize,
+    Disclosure, Dominance, IdentifierKind, Level, MissingUnit, Mode, OutputKindName, Policy,
+    Severity, ShareType, Use,
 };
 pub use scenario::{
     Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,

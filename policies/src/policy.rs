@@ -594,6 +594,132 @@ pub struct Disclosure {
     /// estimate the largest to within p%).
     #[serde(default = "default_p_ratio")]
     pub p_ratio: f64,
+    /// Output kinds a module may release from this dataset (default: all three).
+    #[serde(default = "default_output_kinds")]
+    pub output_kinds: Vec<OutputKindName>,
+    /// Largest output file, in bytes.
+    #[serde(default = "default_max_bytes")]
+    pub max_output_bytes: u64,
+    /// Identifier kinds the output scan looks for (default: all).
+    #[serde(default = "default_identifiers")]
+    pub identifiers: Vec<IdentifierKind>,
+    /// Columns at this level or above get a hashed set of their rare raw values at ingest
+    /// (values held by fewer than `min_group_size` units); outputs are checked against it.
+    #[serde(default = "default_raw_value_level")]
+    pub raw_value_level: u8,
+    /// What each output check's finding means for review.
+    #[serde(default)]
+    pub checks: CheckSeverities,
+}
+
+/// An output kind, as named in policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKindName {
+    /// An Arrow table.
+    Table,
+    /// Markdown text.
+    Text,
+    /// An SVG chart.
+    Chart,
+}
+
+/// An identifier kind the output scan looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierKind {
+    /// Resident ID numbers (GB 11643, with a valid check character).
+    ResidentId,
+    /// Mainland mobile numbers.
+    Mobile,
+    /// Bank card numbers (16–19 digits passing the Luhn check).
+    BankCard,
+    /// E-mail addresses.
+    Email,
+    /// Vehicle licence plates.
+    LicencePlate,
+}
+
+/// What a finding of a check means: `fail` needs a written override at both review tiers
+/// (the supervisor's approval), `review` a written note from the operator reviewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The reviewer must look and say why it is fine.
+    Review,
+    /// Release needs an override with the supervisor's approval.
+    Fail,
+}
+
+/// Severity of each output check's finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSeverities {
+    /// Kind not allowed, or over a row or byte cap.
+    #[serde(default = "fail")]
+    pub type_and_size: Severity,
+    /// An identifier found in the output.
+    #[serde(default = "fail")]
+    pub identifiers: Severity,
+    /// A rare raw value of a protected column found in the output.
+    #[serde(default = "fail")]
+    pub raw_values: Severity,
+    /// Threshold mode: a small cell, or a total that reveals a suppressed cell.
+    #[serde(default = "fail")]
+    pub threshold: Severity,
+    /// Numbers the module did not receive from the mediator (derived or invented).
+    #[serde(default = "review")]
+    pub provenance: Severity,
+    /// Differs from a released output of the scenario by a group below `min_group_size`.
+    #[serde(default = "fail")]
+    pub differencing: Severity,
+}
+
+fn fail() -> Severity {
+    Severity::Fail
+}
+
+fn review() -> Severity {
+    Severity::Review
+}
+
+impl Default for CheckSeverities {
+    fn default() -> Self {
+        CheckSeverities {
+            type_and_size: Severity::Fail,
+            identifiers: Severity::Fail,
+            raw_values: Severity::Fail,
+            threshold: Severity::Fail,
+            provenance: Severity::Review,
+            differencing: Severity::Fail,
+        }
+    }
+}
+
+fn default_output_kinds() -> Vec<OutputKindName> {
+    vec![
+        OutputKindName::Table,
+        OutputKindName::Text,
+        OutputKindName::Chart,
+    ]
+}
+
+fn default_max_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+
+fn default_identifiers() -> Vec<IdentifierKind> {
+    vec![
+        IdentifierKind::ResidentId,
+        IdentifierKind::Mobile,
+        IdentifierKind::BankCard,
+        IdentifierKind::Email,
+        IdentifierKind::LicencePlate,
+    ]
+}
+
+fn default_raw_value_level() -> u8 {
+    3
 }
 
 /// The nk-dominance rule's parameters.
@@ -631,6 +757,11 @@ impl Default for Disclosure {
             max_output_rows: default_max_rows(),
             dominance: Dominance::default(),
             p_ratio: default_p_ratio(),
+            output_kinds: default_output_kinds(),
+            max_output_bytes: default_max_bytes(),
+            identifiers: default_identifiers(),
+            raw_value_level: default_raw_value_level(),
+            checks: CheckSeverities::default(),
         }
     }
 }
@@ -769,6 +900,18 @@ impl Policy {
             return Err(PolicyError::invalid(
                 "disclosure.p_ratio",
                 "must be in [0, 1)",
+            ));
+        }
+        if self.disclosure.max_output_bytes == 0 {
+            return Err(PolicyError::invalid(
+                "disclosure.max_output_bytes",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=5).contains(&self.disclosure.raw_value_level) {
+            return Err(PolicyError::invalid(
+                "disclosure.raw_value_level",
+                "must be a level from 1 to 4, or 5 for none",
             ));
         }
         if self.disclosure.max_output_rows == 0 {

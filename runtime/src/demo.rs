@@ -10,7 +10,7 @@ use crate::jobs::{self, Submission};
 use crate::mediate::{self, QueryRequest};
 use crate::review::{self, Decision};
 use crate::wasm::JobLimits;
-use crate::{Domain, Error, Result, audit, catalog, privacy, scenarios};
+use crate::{Domain, Error, Result, audit, catalog, keys, privacy, scenarios};
 
 /// The demo dataset's policy.
 pub const RESIDENTS_POLICY: &str = include_str!("../../examples/policies/residents.toml");
@@ -349,12 +349,15 @@ pub fn run_in(
         manifest["job"]["module_sha256"].as_str().unwrap_or("")
     )?;
 
-    let v = audit::verify(&domain.conn()?)?;
+    let conn = domain.conn()?;
+    audit::checkpoint(&conn, domain.layout())?;
+    let v = audit::verify_with_key(&conn, Some(&keys::verifying_key(domain.layout())?))?;
     writeln!(
         out,
-        "\n9. Audit log: {} events, hash chain verified (head {}…)",
+        "\n9. Audit log: {} events, Merkle tree and hash chain verified, {} signed checkpoint(s) (root {}…)",
         v.events,
-        &v.head[..16]
+        v.checkpoints,
+        &v.root[..16]
     )?;
     writeln!(
         out,

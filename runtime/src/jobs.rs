@@ -226,11 +226,35 @@ fn stage(
     fs::create_dir_all(&tmp)?;
     let result = (|| {
         let mut records = Vec::new();
+        let mut ctx = check_context(domain, conn, scenario_id, job_id)?;
+        // The job's tables are compared with each other too: released together, two of
+        // them could form a differencing pair.
+        for o in &outcome.outputs {
+            if o.kind == crate::wasm::OutputKind::Table
+                && let Ok(batches) = crate::wasm::decode_ipc_public(&o.bytes)
+            {
+                ctx.released_tables
+                    .push((format!("{} (this job)", o.name), batches));
+            }
+        }
         for o in &outcome.outputs {
             let ext = o.kind.extension();
             let file_name = format!("{}.{ext}", o.name);
             fs::write(tmp.join(&file_name), &o.bytes)?;
-            let report = checks::run(o)?;
+            let report = {
+                // Not compared with itself.
+                let own = format!("{} (this job)", o.name);
+                let saved: Vec<(String, Vec<arrow::array::RecordBatch>)> = ctx
+                    .released_tables
+                    .iter()
+                    .filter(|(n, _)| *n == own)
+                    .cloned()
+                    .collect();
+                ctx.released_tables.retain(|(n, _)| *n != own);
+                let report = checks::run(&ctx, o);
+                ctx.released_tables.extend(saved);
+                report?
+            };
             records.push(OutputRecord {
                 id: crate::new_id("out"),
                 job_id: job_id.to_string(),
@@ -239,10 +263,10 @@ fn stage(
                 file_name,
                 sha256: sha256_hex(&o.bytes),
                 bytes: o.bytes.len() as i64,
-                status: if report.passed() {
-                    "checked"
-                } else {
+                status: if report.failed() {
                     "flagged"
+                } else {
+                    "checked"
                 }
                 .to_string(),
                 checks: Some(serde_json::to_value(&report)?),
@@ -340,4 +364,69 @@ pub fn all_outputs(conn: &Connection) -> Result<Vec<OutputRecord>> {
         .query_map([], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?;
     ids.iter().map(|id| output(conn, id)).collect()
+}
+
+/// What the automated checks of a job's outputs compare them with: the scenario's rules,
+/// the rare-value sets of its datasets, every answer the job received, what threshold
+/// answers withheld, and the tables already released in the scenario.
+pub(crate) fn check_context(
+    domain: &Domain,
+    conn: &Connection,
+    scenario_id: i64,
+    job_id: &str,
+) -> Result<checks::CheckContext> {
+    let record = scenarios::get(conn, scenario_id)?;
+    let mut versions = Vec::new();
+    for d in &record.spec.datasets {
+        versions.push(crate::catalog::get(conn, domain, &d.name)?);
+    }
+    let policies: Vec<&sandbox_policies::Policy> = versions.iter().map(|v| &v.policy).collect();
+    let mut ctx = checks::CheckContext {
+        rules: Some(checks::Rules::strictest(
+            &policies,
+            record.spec.mode == sandbox_policies::Mode::Threshold,
+        )),
+        hasher: Some(crate::catalog::values::ValueHasher::new(
+            &crate::keys::pseudonym_secret(domain.layout())?,
+        )?),
+        ..Default::default()
+    };
+    for v in &versions {
+        ctx.value_sets
+            .extend(crate::catalog::values::load(&v.name, &v.path)?);
+    }
+    let answers: Vec<(String, Option<String>)> = conn
+        .prepare(
+            "SELECT answer_json, withheld_json FROM queries
+             WHERE job_id = ?1 AND status = 'answered' AND answer_json IS NOT NULL",
+        )?
+        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    for (answer, withheld) in &answers {
+        ctx.receive_answer_json(answer);
+        if let Some(w) = withheld
+            && let Ok(w) = serde_json::from_str::<checks::Withheld>(w)
+        {
+            ctx.withheld.push(w);
+        }
+    }
+    ctx.seal();
+    let released: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT o.job_id, o.file_name, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id
+             WHERE j.scenario_id = ?1 AND o.status = 'released' AND o.kind = 'table'
+             ORDER BY o.created_at",
+        )?
+        .query_map(params![scenario_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    for (job, file, name) in released {
+        let path = domain.layout().staging().join(&job).join(&file);
+        let bytes = fs::read(&path)?;
+        let batches = crate::wasm::decode_ipc_public(&bytes)?;
+        ctx.released_tables
+            .push((format!("{name} (job {job})"), batches));
+    }
+    Ok(ctx)
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod budget;
 mod demo;
+mod disclosure;
 mod fuzz;
 mod ingest;
 mod mediation;

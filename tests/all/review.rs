@@ -63,7 +63,33 @@ fn release_needs_both_approvals_by_different_people() {
     let products = review::products(&f.domain).unwrap();
     assert_eq!(products.len(), 1);
     let key = sandbox_runtime::keys::verifying_key(f.domain.layout()).unwrap();
-    review::verify_product(&products[0].path, Some(&key)).unwrap();
+    let manifest = review::verify_product(&products[0].path, Some(&key)).unwrap();
+    // The manifest states the sources (with their policies), the approvals with times and
+    // where the output's history is in the audit log.
+    assert_eq!(manifest["datasets"][0]["name"], "residents");
+    assert_eq!(
+        manifest["datasets"][0]["policy_sha256"]
+            .as_str()
+            .map(str::len),
+        Some(64)
+    );
+    assert!(manifest["datasets"][0]["obtained_at"].is_string());
+    assert_eq!(manifest["approvals"].as_array().unwrap().len(), 2);
+    let actions: Vec<&str> = manifest["audit"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "job.started",
+        "job.succeeded",
+        "output.staged",
+        "output.operator_approve",
+        "output.supervisor_approve",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
     // A changed byte in a product file fails verification.
     let file = products[0].path.join("note.md");
     let mut bytes = std::fs::read(&file).unwrap();
@@ -130,4 +156,96 @@ fn a_mobile_number_is_flagged_and_a_rejection_needs_a_reason() {
     .unwrap();
     assert_eq!(o.status, "rejected");
     assert!(review::release(&f.domain, OPERATOR, &out).is_err());
+}
+
+#[test]
+fn the_review_state_machine_records_every_transition() {
+    let f = Fixture::new();
+    // A number the module made up: provenance asks for review, nothing fails.
+    let out = staged_text(&f, "We estimate 41 percent growth.");
+    let o = jobs::output(&f.domain.conn().unwrap(), &out).unwrap();
+    assert_eq!(o.status, "checked");
+    let provenance = o.checks.as_ref().unwrap()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "provenance")
+        .unwrap()
+        .clone();
+    assert_eq!(provenance["outcome"], "review");
+    // The operator must say why a finding for review is fine.
+    assert!(matches!(
+        review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None),
+        Err(Error::Review(m)) if m.contains("note")
+    ));
+    // Changes requested: needs a comment; the output then leaves review for good.
+    assert!(matches!(
+        review::decide(&f.domain, OPERATOR, &out, Decision::RequestChanges, None),
+        Err(Error::Review(_))
+    ));
+    let o = review::decide(
+        &f.domain,
+        OPERATOR,
+        &out,
+        Decision::RequestChanges,
+        Some("say where the 41 percent comes from"),
+    )
+    .unwrap();
+    assert_eq!(o.status, "changes_requested");
+    for (who, d) in [
+        (OPERATOR, Decision::Approve),
+        (SUPERVISOR, Decision::Approve),
+        (OPERATOR2, Decision::Reject),
+    ] {
+        assert!(
+            matches!(
+                review::decide(&f.domain, who, &out, d, Some("again")),
+                Err(Error::Review(_))
+            ),
+            "{who}"
+        );
+    }
+    assert!(review::release(&f.domain, SUPERVISOR, &out).is_err());
+
+    // The next output goes staged → checked → operator-approved → released, a supervisor
+    // rejection is possible only after the operator, and each step is an audit event
+    // with its actor, the states and the reason.
+    let out2 = staged_text(&f, "We estimate 41 percent growth, from the tables above.");
+    review::decide(
+        &f.domain,
+        OPERATOR,
+        &out2,
+        Decision::Approve,
+        Some("41 is the module's rounding of the table"),
+    )
+    .unwrap();
+    let o = review::decide(&f.domain, SUPERVISOR, &out2, Decision::Approve, None).unwrap();
+    assert_eq!(o.status, "released");
+    let conn = f.domain.conn().unwrap();
+    let trail: Vec<(String, String, serde_json::Value)> =
+        sandbox_runtime::audit::read(&conn, 1, 100_000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                e.subject == format!("output:{out}") || e.subject == format!("output:{out2}")
+            })
+            .map(|e| (e.actor, e.action, e.details))
+            .collect();
+    let actions: Vec<&str> = trail.iter().map(|(_, a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "output.staged",
+            "output.operator_request_changes",
+            "output.staged",
+            "output.operator_approve",
+            "output.supervisor_approve"
+        ]
+    );
+    assert_eq!(trail[1].0, OPERATOR);
+    assert_eq!(trail[1].2["from"], "checked");
+    assert_eq!(trail[1].2["to"], "changes_requested");
+    assert_eq!(trail[1].2["reason"], "say where the 41 percent comes from");
+    assert_eq!(trail[4].0, SUPERVISOR);
+    assert_eq!(trail[4].2["to"], "operator_approved");
 }

@@ -20,6 +20,8 @@ use sandbox_policies::{ColumnType, MissingUnit, Policy};
 use serde::Serialize;
 use serde_json::json;
 
+pub mod values;
+
 use crate::identity::{self, Role};
 use crate::{Domain, Error, Result, audit, sha256_hex, store};
 
@@ -445,6 +447,14 @@ pub fn add(
                 .collect::<Vec<_>>(),
             &tmp.join(DATA_FILE),
         )?;
+        let hasher = values::ValueHasher::new(&crate::keys::pseudonym_secret(domain.layout())?)?;
+        let value_sets = values::build(
+            domain.runtime(),
+            &tmp.join(DATA_FILE),
+            &policy,
+            &hasher,
+            &tmp.join(values::VALUES_DIR),
+        )?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<i64> = tx
             .query_row(
@@ -502,6 +512,7 @@ pub fn add(
                 "rows_dropped_without_unit": written.dropped,
                 "sha256": written.sha256,
                 "source": source_name,
+                "rare_value_sets": values::summary(&value_sets),
                 "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),
             }),
         )?;

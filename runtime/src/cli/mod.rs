@@ -206,6 +206,19 @@ pub enum OutputCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Send an output back to its developer with a comment (it is not released).
+    RequestChanges {
+        /// Output id.
+        id: String,
+        /// What to change.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show an output's check results.
+    Checks {
+        /// Output id.
+        id: String,
+    },
 }
 
 /// `product` subcommands.
@@ -290,12 +303,15 @@ pub enum StopCmd {
     },
 }
 
-/// `audit` subcommands.
+/// `audit` subcommands. Supervisors and operators read the log; nobody deletes from it.
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Recompute the hash chain; report the first broken event.
+    /// Recompute the Merkle tree and the hash chain from the events and check every signed
+    /// checkpoint against the domain key; report the first broken event or checkpoint.
     Verify,
-    /// Print events.
+    /// Sign a checkpoint of the log as it is now (supervisors and operators).
+    Checkpoint,
+    /// Print events (supervisors and operators).
     Log {
         /// First event.
         #[arg(long, default_value_t = 1)]
@@ -303,6 +319,52 @@ pub enum AuditCmd {
         /// How many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+    },
+    /// Print a JSON proof against signed checkpoints: that event SEQ is in the log
+    /// (inclusion), or with --from, that an earlier checkpoint's log is a prefix of a
+    /// later one's (consistency). Supervisors and operators.
+    Prove {
+        /// The event to prove included.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        seq: Option<i64>,
+        /// Size of the checkpoint to prove inclusion in (default: a checkpoint of the log
+        /// as it is now).
+        #[arg(long, conflicts_with = "from")]
+        size: Option<i64>,
+        /// Size of the earlier checkpoint of a consistency proof.
+        #[arg(long)]
+        from: Option<i64>,
+        /// Size of the later checkpoint (default: a checkpoint of the log as it is now).
+        #[arg(long, requires = "from")]
+        to: Option<i64>,
+    },
+    /// Check a proof written by `audit prove` (needs no data directory).
+    VerifyProof {
+        /// The proof (JSON).
+        file: PathBuf,
+        /// The domain's public key (hex) the checkpoints must be signed by; without it the
+        /// signing key is printed, to be compared with the domain's published key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Export events with their leaf hashes, then the checkpoints, as JSON Lines
+    /// (supervisors and operators; the export is audited).
+    Export {
+        /// First event.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last event (default: the last).
+        #[arg(long)]
+        to: Option<i64>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the audit retention, or set it (supervisors and operators; at least 3 years).
+    Retention {
+        /// New retention in years.
+        #[arg(long)]
+        set: Option<i64>,
     },
 }
 
@@ -334,16 +396,44 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { dir } => {
             let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
-            Domain::init(&dir)?;
+            let domain = Domain::init(&dir)?;
+            audit::checkpoint(&domain.conn()?, domain.layout())?;
             print(cli.json, &serde_json::json!({"data_dir": dir}), || {
                 format!("initialised {}", dir.display())
             })
         }
         Command::Demo(args) => crate::demo::run(args, &mut std::io::stdout().lock()),
         Command::Dev(DevCmd::Run(args)) => crate::dev::run(args, &mut std::io::stdout().lock()),
+        Command::Audit(AuditCmd::VerifyProof { file, key }) => {
+            let key = key
+                .as_deref()
+                .map(audit::checkpoint::parse_key)
+                .transpose()?;
+            let check = audit::verify_proof(&read_text(file)?, key.as_ref())?;
+            print(cli.json, &check, || {
+                let by = if key.is_some() {
+                    "the given key".to_string()
+                } else {
+                    format!("key {} (compare it with the domain's)", check.public_key)
+                };
+                format!(
+                    "{} proof verified: {}; signed by {by}",
+                    check.kind, check.statement
+                )
+            })
+        }
         cmd => {
             let domain = Domain::open(&cli.data_dir)?;
-            run_in(&cli, cmd, &domain)
+            let result = run_in(&cli, cmd, &domain);
+            // Every command that added events ends with a signed checkpoint of the log.
+            if let Err(e) = domain
+                .conn()
+                .and_then(|c| audit::checkpoint_if_grown(&c, domain.layout()))
+            {
+                tracing::warn!(error = %e, "no audit checkpoint written");
+                eprintln!("warning: no audit checkpoint written: {e}");
+            }
+            result
         }
     }
 }
@@ -520,6 +610,38 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let o = review::decide(domain, actor(cli)?, id, Decision::Reject, Some(reason))?;
             print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
         }
+        Command::Output(OutputCmd::RequestChanges { id, reason }) => {
+            let o = review::decide(
+                domain,
+                actor(cli)?,
+                id,
+                Decision::RequestChanges,
+                Some(reason),
+            )?;
+            print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
+        }
+        Command::Output(OutputCmd::Checks { id }) => {
+            let o = crate::jobs::output(&domain.conn()?, id)?;
+            print(cli.json, &o.checks, || {
+                let results = o
+                    .checks
+                    .as_ref()
+                    .and_then(|c| c.get("results"))
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut lines = vec![format!("output {} ({}) is {}", o.id, o.name, o.status)];
+                for r in results {
+                    lines.push(format!(
+                        "  {:<14} {:<7} {}",
+                        r["check"].as_str().unwrap_or(""),
+                        r["outcome"].as_str().unwrap_or(""),
+                        r["reason"].as_str().unwrap_or("")
+                    ));
+                }
+                lines.join("\n")
+            })
+        }
         Command::Product(ProductCmd::List) => {
             let list = review::products(domain)?;
             print(cli.json, &list, || {
@@ -629,13 +751,116 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             }
         }
         Command::Audit(AuditCmd::Verify) => {
-            let v = audit::verify(&domain.conn()?)?;
+            let key = crate::keys::verifying_key(domain.layout())?;
+            let v = audit::verify_with_key(&domain.conn()?, Some(&key))?;
             print(cli.json, &v, || {
-                format!("audit log verified: {} events, head {}", v.events, v.head)
+                let last = v.last_checkpoint.as_ref().map_or_else(
+                    || "no checkpoint yet".to_string(),
+                    |c| {
+                        format!(
+                            "last checkpoint {} of {} events at {}",
+                            c.number, c.size, c.ts
+                        )
+                    },
+                );
+                format!(
+                    "audit log verified: {} events, root {}, {} signed checkpoint(s) ({last})",
+                    v.events, v.root, v.checkpoints
+                )
             })
         }
+        Command::Audit(AuditCmd::Checkpoint) => {
+            let conn = domain.conn()?;
+            audit::require_reader(&conn, actor(cli)?)?;
+            let c = audit::checkpoint(&conn, domain.layout())?;
+            print(cli.json, &c, || {
+                format!(
+                    "checkpoint {}: {} events, root {}, signed at {}",
+                    c.number, c.size, c.root, c.ts
+                )
+            })
+        }
+        Command::Audit(AuditCmd::Prove {
+            seq,
+            size,
+            from,
+            to,
+        }) => {
+            let conn = domain.conn()?;
+            audit::require_reader(&conn, actor(cli)?)?;
+            let latest = |explicit: Option<i64>| -> Result<Option<i64>> {
+                match explicit {
+                    Some(s) => Ok(Some(s)),
+                    None => {
+                        audit::checkpoint_if_grown(&conn, domain.layout())?;
+                        Ok(None)
+                    }
+                }
+            };
+            let proof = match (seq, from) {
+                (Some(seq), _) => {
+                    serde_json::to_value(audit::prove_inclusion(&conn, *seq, latest(*size)?)?)?
+                }
+                (None, Some(from)) => {
+                    serde_json::to_value(audit::prove_consistency(&conn, *from, latest(*to)?)?)?
+                }
+                (None, None) => {
+                    return Err(Error::NotFound(
+                        "say what to prove: SEQ, or --from M [--to N]".into(),
+                    ));
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
+            Ok(())
+        }
+        Command::Audit(AuditCmd::VerifyProof { .. }) => Ok(()),
+        Command::Audit(AuditCmd::Export { from, to, out }) => {
+            let conn = domain.conn()?;
+            let who = actor(cli)?;
+            match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(fs::File::create(path)?);
+                    let summary = audit::export(&conn, who, *from, *to, &mut file)?;
+                    print(cli.json, &summary, || {
+                        format!(
+                            "exported events {}..={} ({} events, {} checkpoints) to {}",
+                            summary.from,
+                            summary.to,
+                            summary.events,
+                            summary.checkpoints,
+                            path.display()
+                        )
+                    })
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    audit::export(&conn, who, *from, *to, &mut stdout)?;
+                    Ok(())
+                }
+            }
+        }
+        Command::Audit(AuditCmd::Retention { set }) => {
+            let conn = domain.conn()?;
+            let years = match set {
+                Some(years) => audit::set_retention_years(&conn, actor(cli)?, *years)?,
+                None => audit::retention_years(&conn)?,
+            };
+            print(
+                cli.json,
+                &serde_json::json!({"audit_retention_years": years}),
+                || {
+                    format!(
+                        "audit retention: {years} years (at least {}; events are never deleted)",
+                        audit::MIN_RETENTION_YEARS
+                    )
+                },
+            )
+        }
         Command::Audit(AuditCmd::Log { from, limit }) => {
-            let events = audit::read(&domain.conn()?, *from, *limit)?;
+            let conn = domain.conn()?;
+            audit::require_reader(&conn, actor(cli)?)?;
+            let events = audit::read(&conn, *from, *limit)?;
             print(cli.json, &events, || {
                 events
                     .iter()

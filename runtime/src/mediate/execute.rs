@@ -884,6 +884,13 @@ pub struct ThresholdAnswer {
     /// The exact aggregate table of the released cells.
     #[serde(skip)]
     pub batch: Option<RecordBatch>,
+    /// Keys of the suppressed cells (for the output checks; never shown to the module).
+    #[serde(skip)]
+    pub withheld: Vec<Cell>,
+    /// Each statistic's exact total over every cell, suppressed ones included (for the
+    /// output checks; never shown to the module).
+    #[serde(skip)]
+    pub totals: Vec<f64>,
 }
 
 /// Exact values per cell and, for the rules, units and per-unit contributions to sums.
@@ -1115,9 +1122,19 @@ pub fn apply_threshold(
             .to_string();
         *suppressed.entry(name).or_insert(0) += 1;
     }
+    let mut totals = vec![0.0; plan.stats.len()];
+    for c in &cells {
+        for (j, v) in t.exact.cells.get(c).unwrap_or(&zero).iter().enumerate() {
+            if let Some(total) = totals.get_mut(j) {
+                *total += v;
+            }
+        }
+    }
     Ok(ThresholdAnswer {
         suppressed,
         batch: Some(batch),
+        withheld: reason.keys().cloned().collect(),
+        totals,
     })
 }
 

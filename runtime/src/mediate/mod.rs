@@ -794,6 +794,20 @@ fn answer_threshold(
     let batch = finish_answer(
         domain, conn, prepared, plan, table, n_groups, &query_id, metadata,
     )?;
+    // What was withheld, for the output checks (totals that include suppressed cells, and
+    // modules that fill suppressed cells in); kept in the store, never sent to the module.
+    let withheld = crate::review::checks::Withheld {
+        cells: released
+            .withheld
+            .iter()
+            .map(|c| c.iter().map(|v| v.clone().unwrap_or_default()).collect())
+            .collect(),
+        totals: released.totals.clone(),
+    };
+    conn.execute(
+        "UPDATE queries SET withheld_json = ?2 WHERE id = ?1",
+        params![query_id, serde_json::to_string(&withheld)?],
+    )?;
     Ok(Answer {
         query_id,
         batch,

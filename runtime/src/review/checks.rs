@@ -1,27 +1,57 @@
 //! Automated disclosure checks on a staged output (QQHR Art. 9, 17: no direct exposure of
-//! raw, sensitive or private data).
+//! raw, sensitive or private data), configured from the `[disclosure]` section of the
+//! scenario's dataset policies (the strictest setting of all of them wins).
+//!
+//! In the spirit of ACRO, an output's kind decides its risks and each risk has a check:
+//!
+//! | check | what it looks at | finding |
+//! |---|---|---|
+//! | `type_and_size` | kind allow-list, byte cap, row cap, SVG vocabulary | policy's severity |
+//! | `identifiers` | resident IDs (checksum), mobiles, bank cards (Luhn), e-mail, plates | 〃 |
+//! | `raw_values` | cells and words against hashed sets of rare raw values | 〃 |
+//! | `threshold` | threshold mode: suppressed cells filled in, small cells, revealing totals | 〃 |
+//! | `provenance` | every number traced to the answers the host recorded for the job | 〃 |
+//! | `differencing` | threshold mode: tables against the scenario's released tables | 〃 |
+//!
+//! Each check gives `pass`, `review` (a reviewer must look and say why it is fine) or
+//! `fail` (release needs a written override at both tiers, so the supervisor's approval).
+//! Reasons name where a finding is, never the raw value found.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use arrow::array::{Array, RecordBatch};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::datatypes::DataType;
 use regex::Regex;
+use sandbox_policies::{CheckSeverities, IdentifierKind, OutputKindName, Policy, Severity};
 use serde::Serialize;
 
 use crate::Result;
+use crate::catalog::values::{ValueHasher, ValueSet, canonical_cells, canonical_number};
 use crate::wasm::{OutputKind, StagedOutput};
 
-/// Most rows a table output may have.
-pub const MAX_TABLE_ROWS: usize = 10_000;
+/// How many examples a reason lists.
+const EXAMPLES: usize = 5;
 
 /// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Nothing found.
     Pass,
+    /// Found something a reviewer must look at and comment on.
+    Review,
     /// A disclosure risk: release needs a written override and the supervisor.
     Fail,
+}
+
+impl From<Severity> for Outcome {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Review => Outcome::Review,
+            Severity::Fail => Outcome::Fail,
+        }
+    }
 }
 
 /// One check's result.
@@ -47,16 +77,740 @@ impl CheckReport {
     pub fn passed(&self) -> bool {
         self.results.iter().all(|r| r.outcome == Outcome::Pass)
     }
+
+    /// Whether a check failed: release needs an override at both tiers.
+    pub fn failed(&self) -> bool {
+        self.results.iter().any(|r| r.outcome == Outcome::Fail)
+    }
+
+    /// The worst outcome.
+    pub fn worst(&self) -> Outcome {
+        self.results
+            .iter()
+            .map(|r| r.outcome)
+            .max()
+            .unwrap_or(Outcome::Pass)
+    }
+}
+
+/// The checks' settings for one scenario: the strictest of its datasets' policies.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Smallest group a released number may describe.
+    pub min_group_size: u32,
+    /// Largest table, in rows.
+    pub max_rows: u32,
+    /// Largest file, in bytes.
+    pub max_bytes: u64,
+    /// Kinds allowed.
+    pub kinds: Vec<OutputKindName>,
+    /// Identifier kinds scanned for.
+    pub identifiers: Vec<IdentifierKind>,
+    /// Severity of each check's finding.
+    pub severities: CheckSeverities,
+    /// Whether the scenario runs in threshold mode (exact answers).
+    pub threshold_mode: bool,
+}
+
+impl Rules {
+    /// The strictest combination of the policies' settings.
+    pub fn strictest(policies: &[&Policy], threshold_mode: bool) -> Rules {
+        let d = sandbox_policies::Disclosure::default();
+        let strict = |a: Severity, b: Severity| {
+            if a == Severity::Fail || b == Severity::Fail {
+                Severity::Fail
+            } else {
+                Severity::Review
+            }
+        };
+        let mut rules = Rules {
+            min_group_size: 1,
+            max_rows: u32::MAX,
+            max_bytes: u64::MAX,
+            kinds: d.output_kinds.clone(),
+            identifiers: Vec::new(),
+            severities: CheckSeverities {
+                type_and_size: Severity::Review,
+                identifiers: Severity::Review,
+                raw_values: Severity::Review,
+                threshold: Severity::Review,
+                provenance: Severity::Review,
+                differencing: Severity::Review,
+            },
+            threshold_mode,
+        };
+        if policies.is_empty() {
+            rules.min_group_size = d.min_group_size;
+            rules.max_rows = d.max_output_rows;
+            rules.max_bytes = d.max_output_bytes;
+            rules.identifiers = d.identifiers;
+            rules.severities = d.checks;
+            return rules;
+        }
+        for p in policies {
+            let d = &p.disclosure;
+            rules.min_group_size = rules.min_group_size.max(d.min_group_size);
+            rules.max_rows = rules.max_rows.min(d.max_output_rows);
+            rules.max_bytes = rules.max_bytes.min(d.max_output_bytes);
+            rules.kinds.retain(|k| d.output_kinds.contains(k));
+            for i in &d.identifiers {
+                if !rules.identifiers.contains(i) {
+                    rules.identifiers.push(*i);
+                }
+            }
+            let s = &mut rules.severities;
+            let o = &d.checks;
+            s.type_and_size = strict(s.type_and_size, o.type_and_size);
+            s.identifiers = strict(s.identifiers, o.identifiers);
+            s.raw_values = strict(s.raw_values, o.raw_values);
+            s.threshold = strict(s.threshold, o.threshold);
+            s.provenance = strict(s.provenance, o.provenance);
+            s.differencing = strict(s.differencing, o.differencing);
+        }
+        rules
+    }
+}
+
+/// What a threshold-mode answer withheld, as the mediator recorded it (never shown to the
+/// module): the keys of the suppressed cells and each statistic's total over all cells.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Withheld {
+    /// Keys of suppressed cells, each value in canonical text.
+    pub cells: Vec<Vec<String>>,
+    /// Each statistic's exact total over every cell, suppressed ones included.
+    pub totals: Vec<f64>,
+}
+
+/// Everything the checks compare an output with.
+#[derive(Default)]
+pub struct CheckContext {
+    /// Settings.
+    pub rules: Option<Rules>,
+    /// Keyed hash of the value sets.
+    pub hasher: Option<ValueHasher>,
+    /// Rare raw values of the scenario's datasets.
+    pub value_sets: Vec<ValueSet>,
+    /// Every number of every answer the job received, sorted.
+    pub received: Vec<f64>,
+    /// Threshold mode: what the job's answers withheld.
+    pub withheld: Vec<Withheld>,
+    /// Tables already released in the scenario (and the job's other tables), by name.
+    pub released_tables: Vec<(String, Vec<RecordBatch>)>,
+}
+
+impl CheckContext {
+    /// Adds the numbers of a recorded answer (its JSON rows).
+    pub fn receive_answer_json(&mut self, json: &str) {
+        let Ok(serde_json::Value::Array(rows)) = serde_json::from_str::<serde_json::Value>(json)
+        else {
+            return;
+        };
+        for row in rows {
+            if let serde_json::Value::Object(map) = row {
+                for v in map.values() {
+                    match v {
+                        serde_json::Value::Number(n) => {
+                            if let Some(x) = n.as_f64() {
+                                self.received.push(x);
+                            }
+                        }
+                        serde_json::Value::String(s) => {
+                            if let Ok(x) = s.trim().parse::<f64>() {
+                                self.received.push(x);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sorts what was received; call once after the last [`Self::receive_answer_json`].
+    pub fn seal(&mut self) {
+        self.received.retain(|x| x.is_finite());
+        self.received.sort_by(f64::total_cmp);
+    }
+
+    fn traced(&self, n: &Number) -> bool {
+        let tol = match n.decimals {
+            Some(d) => 0.5 * 10f64.powi(-(d as i32)) * (1.0 + 1e-9) + 1e-9 * n.value.abs(),
+            None => 1e-9 * n.value.abs().max(1.0),
+        };
+        let lo = n.value - tol;
+        let i = self.received.partition_point(|v| *v < lo);
+        self.received.get(i).is_some_and(|v| *v <= n.value + tol)
+    }
+}
+
+/// A number found in an output.
+#[derive(Debug, Clone)]
+struct Number {
+    value: f64,
+    /// Digits after the decimal point as written (`None`: exponent form, compare exactly).
+    decimals: Option<u32>,
+    /// Where, for reasons.
+    at: String,
+}
+
+fn number_of(text: &str, at: String) -> Option<Number> {
+    let clean: String = text.chars().filter(|c| *c != ',').collect();
+    let value: f64 = clean.parse().ok()?;
+    if !value.is_finite() {
+        return None;
+    }
+    let decimals = if clean.contains(['e', 'E']) {
+        None
+    } else {
+        Some(
+            clean
+                .split_once('.')
+                .map_or(0, |(_, frac)| frac.len() as u32),
+        )
+    };
+    Some(Number {
+        value,
+        decimals,
+        at,
+    })
+}
+
+/// What an output says, taken apart for the checks.
+struct Content {
+    /// All text (headers and cells of a table, the words of a chart).
+    text: String,
+    /// Values to test against the raw-value sets, with where they are.
+    values: Vec<(String, String)>,
+    /// Numbers, with where they are.
+    numbers: Vec<Number>,
+    /// The table, for tables.
+    table: Option<Vec<RecordBatch>>,
+}
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+        .unwrap_or_else(|_| unreachable_regex())
+});
+static WORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"[^\s,;:!?()\[\]{}<>|"'`*#，。；：！？（）、《》“”]+"#)
+        .unwrap_or_else(|_| unreachable_regex())
+});
+
+fn is_numeric(dt: &DataType) -> bool {
+    dt.is_numeric()
+}
+
+fn table_content(batches: Vec<RecordBatch>) -> Result<Content> {
+    let mut text = String::new();
+    let mut values = Vec::new();
+    let mut numbers = Vec::new();
+    let mut row_base = 0usize;
+    for b in &batches {
+        let schema = b.schema();
+        for (j, f) in schema.fields().iter().enumerate() {
+            if row_base == 0 {
+                text.push_str(f.name());
+                text.push('\n');
+            }
+            let col: &ArrayRef = b.column(j);
+            let numeric = is_numeric(col.data_type());
+            for (i, cell) in canonical_cells(col)?.into_iter().enumerate() {
+                let Some(cell) = cell else { continue };
+                let at = format!("row {}, column `{}`", row_base + i + 1, f.name());
+                text.push_str(&cell);
+                text.push('\n');
+                if numeric {
+                    if let Some(n) = number_of(&cell, at.clone()) {
+                        numbers.push(n);
+                    }
+                } else {
+                    for m in NUMBER.find_iter(&cell) {
+                        if let Some(n) = number_of(m.as_str(), at.clone()) {
+                            numbers.push(n);
+                        }
+                    }
+                }
+                values.push((cell, at));
+            }
+        }
+        row_base += b.num_rows();
+    }
+    Ok(Content {
+        text,
+        values,
+        numbers,
+        table: Some(batches),
+    })
+}
+
+fn text_content(text: String) -> Content {
+    let mut values = Vec::new();
+    let mut numbers = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let at = format!("line {}", line_no + 1);
+        for m in NUMBER.find_iter(line) {
+            if let Some(n) = number_of(m.as_str(), at.clone()) {
+                if let Some(c) = canonical_number(n.value) {
+                    values.push((c, at.clone()));
+                }
+                numbers.push(n);
+            }
+        }
+        for m in WORD.find_iter(line) {
+            let w = m.as_str().trim_matches(['.', '-', '_']);
+            if !w.is_empty() {
+                values.push((w.to_string(), at.clone()));
+            }
+        }
+        // Markdown table cells may hold several words.
+        if line.contains('|') {
+            for cell in line.split('|') {
+                let cell = cell.trim();
+                if !cell.is_empty() {
+                    values.push((cell.to_string(), at.clone()));
+                }
+            }
+        }
+    }
+    Content {
+        text,
+        values,
+        numbers,
+        table: None,
+    }
+}
+
+/// Runs every check on an output, with what it is compared against.
+pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
+    let default_rules;
+    let rules = match &ctx.rules {
+        Some(r) => r,
+        None => {
+            default_rules = Rules::strictest(&[], false);
+            &default_rules
+        }
+    };
+    let mut results = Vec::new();
+    let bytes = output.bytes.len();
+    let kind_name = match output.kind {
+        OutputKind::Table => OutputKindName::Table,
+        OutputKind::Text => OutputKindName::Text,
+        OutputKind::Chart => OutputKindName::Chart,
+    };
+    let mut size_problems = Vec::new();
+    if !rules.kinds.contains(&kind_name) {
+        size_problems.push(format!(
+            "{} outputs are not allowed by the policy",
+            output.kind.as_str()
+        ));
+    }
+    if bytes as u64 > rules.max_bytes {
+        size_problems.push(format!(
+            "{bytes} bytes, over the cap of {}",
+            rules.max_bytes
+        ));
+    }
+    let (content, what) = match output.kind {
+        OutputKind::Table => {
+            let batches = crate::wasm::decode_ipc_public(&output.bytes)?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows as u64 > u64::from(rules.max_rows) {
+                size_problems.push(format!("{rows} rows, over the cap of {}", rules.max_rows));
+            }
+            (table_content(batches)?, format!("table, {rows} rows"))
+        }
+        OutputKind::Text => (
+            text_content(String::from_utf8_lossy(&output.bytes).into_owned()),
+            "Markdown text".to_string(),
+        ),
+        OutputKind::Chart => match crate::wasm::check_svg(&output.bytes) {
+            Ok(words) => (text_content(words), "SVG chart".to_string()),
+            Err(e) => {
+                size_problems.push(format!("SVG refused: {e}"));
+                (
+                    text_content(String::from_utf8_lossy(&output.bytes).into_owned()),
+                    "SVG chart".to_string(),
+                )
+            }
+        },
+    };
+    results.push(CheckResult {
+        check: "type_and_size",
+        outcome: if size_problems.is_empty() {
+            Outcome::Pass
+        } else {
+            rules.severities.type_and_size.into()
+        },
+        reason: if size_problems.is_empty() {
+            format!("{what}, {bytes} bytes: allowed")
+        } else {
+            format!("{what}: {}", size_problems.join("; "))
+        },
+    });
+
+    let found = scan_identifiers_of(&content.text, &rules.identifiers);
+    results.push(CheckResult {
+        check: "identifiers",
+        outcome: if found.is_empty() {
+            Outcome::Pass
+        } else {
+            rules.severities.identifiers.into()
+        },
+        reason: if found.is_empty() {
+            format!(
+                "no {} found",
+                rules
+                    .identifiers
+                    .iter()
+                    .map(|i| identifier_name(*i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("found {}", found.join(", "))
+        },
+    });
+
+    results.push(raw_values(ctx, rules, &content));
+    let traced: Vec<bool> = content.numbers.iter().map(|n| ctx.traced(n)).collect();
+    if rules.threshold_mode {
+        results.push(threshold(ctx, rules, &content, &traced));
+    }
+    results.push(provenance(rules, &content, &traced));
+    results.push(differencing(ctx, rules, &content)?);
+    Ok(CheckReport { results })
+}
+
+fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResult {
+    let Some(hasher) = &ctx.hasher else {
+        return CheckResult {
+            check: "raw_values",
+            outcome: Outcome::Pass,
+            reason: "no value sets to compare with".into(),
+        };
+    };
+    let mut hits: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for (value, at) in &content.values {
+        if !specific(value) {
+            continue;
+        }
+        for set in &ctx.value_sets {
+            if set.contains(hasher, value) && seen.insert((at.clone(), set.column.clone())) {
+                hits.push(format!(
+                    "{at} equals a rare value of `{}.{}`",
+                    set.dataset, set.column
+                ));
+            }
+        }
+    }
+    let columns: Vec<String> = ctx
+        .value_sets
+        .iter()
+        .map(|s| format!("{}.{}", s.dataset, s.column))
+        .collect();
+    CheckResult {
+        check: "raw_values",
+        outcome: if hits.is_empty() {
+            Outcome::Pass
+        } else {
+            rules.severities.raw_values.into()
+        },
+        reason: if hits.is_empty() {
+            if columns.is_empty() {
+                "no protected columns with rare values".into()
+            } else {
+                format!("no rare raw value of {} found", columns.join(", "))
+            }
+        } else {
+            examples(&hits)
+        },
+    }
+}
+
+/// Whether a value is specific enough to point at someone: numbers need four digits or
+/// more (ages, counts and codes are shared by too many to disclose anyone, and would match
+/// by chance), text two characters or more.
+fn specific(value: &str) -> bool {
+    if value.parse::<f64>().is_ok() {
+        value.bytes().filter(u8::is_ascii_digit).count() >= 4
+    } else {
+        value.chars().count() >= 2
+    }
+}
+
+fn examples(items: &[String]) -> String {
+    let shown: Vec<&str> = items.iter().take(EXAMPLES).map(String::as_str).collect();
+    if items.len() > EXAMPLES {
+        format!("{} (and {} more)", shown.join("; "), items.len() - EXAMPLES)
+    } else {
+        shown.join("; ")
+    }
+}
+
+fn threshold(ctx: &CheckContext, rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {
+    let min = f64::from(rules.min_group_size);
+    let mut findings = Vec::new();
+    // A number the mediator did not release that describes fewer than min_group_size.
+    for (n, t) in content.numbers.iter().zip(traced) {
+        if !t && n.value.fract() == 0.0 && n.value > 0.0 && n.value < min {
+            findings.push(format!(
+                "{}: a count below {} that no answer released",
+                n.at, rules.min_group_size
+            ));
+        }
+    }
+    // A total over all cells, suppressed ones included, minus the released cells gives the
+    // suppressed ones away.
+    for w in ctx.withheld.iter().filter(|w| !w.cells.is_empty()) {
+        for total in &w.totals {
+            for n in &content.numbers {
+                if (n.value - total).abs() <= 1e-9 * total.abs().max(1.0) {
+                    findings.push(format!(
+                        "{}: equals a total that includes suppressed cells",
+                        n.at
+                    ));
+                }
+            }
+        }
+    }
+    // A table row for a suppressed cell's key holds a number: the cell was filled in.
+    if let Some(batches) = &content.table {
+        let keys: Vec<&Vec<String>> = ctx.withheld.iter().flat_map(|w| &w.cells).collect();
+        if !keys.is_empty() {
+            let mut row_base = 0;
+            for b in batches {
+                let cells: Vec<Vec<Option<String>>> = b
+                    .columns()
+                    .iter()
+                    .map(canonical_cells)
+                    .collect::<Result<_>>()
+                    .unwrap_or_default();
+                for r in 0..b.num_rows() {
+                    let row: HashSet<&str> = cells
+                        .iter()
+                        .filter_map(|c| c.get(r).and_then(|v| v.as_deref()))
+                        .collect();
+                    let has_number = b.columns().iter().zip(&cells).any(|(a, c)| {
+                        is_numeric(a.data_type()) && c.get(r).is_some_and(Option::is_some)
+                    });
+                    if has_number
+                        && keys
+                            .iter()
+                            .any(|k| !k.is_empty() && k.iter().all(|v| row.contains(v.as_str())))
+                    {
+                        findings.push(format!(
+                            "row {}: a value for a cell the mediator suppressed",
+                            row_base + r + 1
+                        ));
+                    }
+                }
+                row_base += b.num_rows();
+            }
+        }
+    }
+    if !findings.is_empty() {
+        return CheckResult {
+            check: "threshold",
+            outcome: rules.severities.threshold.into(),
+            reason: examples(&findings),
+        };
+    }
+    let untraced = traced.iter().filter(|t| !**t).count();
+    CheckResult {
+        check: "threshold",
+        outcome: if untraced == 0 || content.table.is_none() {
+            Outcome::Pass
+        } else {
+            Outcome::Review
+        },
+        reason: if untraced == 0 || content.table.is_none() {
+            format!(
+                "no small cells, suppressed cells or revealing totals; the mediator applied min_group_size {}, dominance and p% to every cell it released",
+                rules.min_group_size
+            )
+        } else {
+            format!(
+                "{untraced} numbers of the table were derived by the module: dominance and p% were applied to the mediator's cells only"
+            )
+        },
+    }
+}
+
+fn provenance(rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {
+    let untraced: Vec<String> = content
+        .numbers
+        .iter()
+        .zip(traced)
+        .filter(|(_, t)| !**t)
+        .map(|(n, _)| n.at.clone())
+        .collect();
+    CheckResult {
+        check: "provenance",
+        outcome: if untraced.is_empty() {
+            Outcome::Pass
+        } else {
+            rules.severities.provenance.into()
+        },
+        reason: if untraced.is_empty() {
+            format!(
+                "all {} numbers come from answers the module received",
+                content.numbers.len()
+            )
+        } else {
+            format!(
+                "{} of {} numbers were not in any answer the module received (derived or invented): {}",
+                untraced.len(),
+                content.numbers.len(),
+                examples(&untraced)
+            )
+        },
+    }
+}
+
+/// A table as rows keyed by its non-numeric columns, with its numeric columns by name.
+struct Keyed {
+    rows: HashMap<Vec<String>, HashMap<String, f64>>,
+    numeric: HashSet<String>,
+    keys: Vec<String>,
+}
+
+fn keyed(batches: &[RecordBatch]) -> Result<Keyed> {
+    let mut out = Keyed {
+        rows: HashMap::new(),
+        numeric: HashSet::new(),
+        keys: Vec::new(),
+    };
+    for b in batches {
+        let schema = b.schema();
+        let mut key_cols = Vec::new();
+        let mut num_cols = Vec::new();
+        for (j, f) in schema.fields().iter().enumerate() {
+            let cells = canonical_cells(b.column(j))?;
+            if is_numeric(f.data_type()) {
+                out.numeric.insert(f.name().clone());
+                num_cols.push((f.name().clone(), cells));
+            } else {
+                if !out.keys.contains(f.name()) {
+                    out.keys.push(f.name().clone());
+                }
+                key_cols.push(cells);
+            }
+        }
+        for r in 0..b.num_rows() {
+            let key: Vec<String> = key_cols
+                .iter()
+                .map(|c| c.get(r).cloned().flatten().unwrap_or_default())
+                .collect();
+            let entry = out.rows.entry(key).or_default();
+            for (name, cells) in &num_cols {
+                if let Some(Some(v)) = cells.get(r)
+                    && let Ok(x) = v.parse::<f64>()
+                {
+                    entry.insert(name.clone(), x);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn differencing(ctx: &CheckContext, rules: &Rules, content: &Content) -> Result<CheckResult> {
+    let Some(batches) = &content.table else {
+        return Ok(CheckResult {
+            check: "differencing",
+            outcome: Outcome::Pass,
+            reason: "not a table".into(),
+        });
+    };
+    if !rules.threshold_mode {
+        return Ok(CheckResult {
+            check: "differencing",
+            outcome: Outcome::Pass,
+            reason: "answers carry differential-privacy noise: the difference of two releases is noisy too, and its privacy cost was charged".into(),
+        });
+    }
+    let new = keyed(batches)?;
+    let min = f64::from(rules.min_group_size);
+    let mut findings = Vec::new();
+    for (name, old_batches) in &ctx.released_tables {
+        let old = keyed(old_batches)?;
+        if old.keys != new.keys {
+            continue;
+        }
+        for (key, values) in &new.rows {
+            let Some(old_values) = old.rows.get(key) else {
+                continue;
+            };
+            for (column, a) in values {
+                if let Some(b) = old_values.get(column) {
+                    let d = (a - b).abs();
+                    if a.fract() == 0.0 && b.fract() == 0.0 && d > 0.0 && d < min {
+                        let row = if key.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" of row ({})", key.join(", "))
+                        };
+                        findings.push(format!(
+                            "column `{column}`{row} differs from `{name}` by fewer than {}",
+                            rules.min_group_size
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(CheckResult {
+        check: "differencing",
+        outcome: if findings.is_empty() {
+            Outcome::Pass
+        } else {
+            rules.severities.differencing.into()
+        },
+        reason: if findings.is_empty() {
+            format!(
+                "compared with {} released tables of the scenario: no difference below {}",
+                ctx.released_tables.len(),
+                rules.min_group_size
+            )
+        } else {
+            examples(&findings)
+        },
+    })
 }
 
 static RESIDENT_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d{17}[\dXx]\b").unwrap_or_else(|_| unreachable_regex()));
 static MOBILE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b1[3-9]\d{9}\b").unwrap_or_else(|_| unreachable_regex()));
+static BANK_CARD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b\d{16,19}\b|\b\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?\b")
+        .unwrap_or_else(|_| unreachable_regex())
+});
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+        .unwrap_or_else(|_| unreachable_regex())
+});
+static PLATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·•\s]?[A-HJ-NP-Z0-9]{4}[A-HJ-NP-Z0-9挂学警港澳]{1,2}",
+    )
+    .unwrap_or_else(|_| unreachable_regex())
+});
 
 fn unreachable_regex() -> Regex {
     // The patterns above are constants; this keeps the code free of `unwrap`.
     Regex::new("$^").unwrap_or_else(|_| std::process::abort())
+}
+
+fn identifier_name(i: IdentifierKind) -> &'static str {
+    match i {
+        IdentifierKind::ResidentId => "resident ID numbers",
+        IdentifierKind::Mobile => "mobile numbers",
+        IdentifierKind::BankCard => "bank card numbers",
+        IdentifierKind::Email => "e-mail addresses",
+        IdentifierKind::LicencePlate => "licence plates",
+    }
 }
 
 /// Whether an 18-character string is a resident ID number with a valid GB 11643 check
@@ -76,106 +830,81 @@ pub fn is_resident_id(s: &str) -> bool {
     b[17].to_ascii_uppercase() == CHECK[(sum % 11) as usize]
 }
 
-/// Finds resident ID numbers (with valid checksum) and mobile numbers in text.
+/// Whether a digit string passes the Luhn check (ISO/IEC 7812 card numbers).
+pub fn luhn(digits: &str) -> bool {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Finds identifiers of every kind in text.
 pub fn scan_identifiers(text: &str) -> Vec<String> {
+    scan_identifiers_of(text, &sandbox_policies::Disclosure::default().identifiers)
+}
+
+/// Finds identifiers of the given kinds in text, masked for the reason.
+pub fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<String> {
     let mut found = Vec::new();
-    for m in RESIDENT_ID.find_iter(text) {
-        if is_resident_id(m.as_str()) {
-            found.push(format!("resident ID number {}", mask(m.as_str())));
+    let mut id_spans = Vec::new();
+    if kinds.contains(&IdentifierKind::ResidentId) {
+        for m in RESIDENT_ID.find_iter(text) {
+            if is_resident_id(m.as_str()) {
+                found.push(format!("resident ID number {}", mask(m.as_str())));
+                id_spans.push(m.range());
+            }
         }
     }
-    for m in MOBILE.find_iter(text) {
-        found.push(format!("mobile number {}", mask(m.as_str())));
+    if kinds.contains(&IdentifierKind::Mobile) {
+        for m in MOBILE.find_iter(text) {
+            found.push(format!("mobile number {}", mask(m.as_str())));
+        }
+    }
+    if kinds.contains(&IdentifierKind::BankCard) {
+        for m in BANK_CARD.find_iter(text) {
+            if id_spans.iter().any(|r| r.contains(&m.start())) {
+                continue;
+            }
+            let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
+            if (16..=19).contains(&digits.len()) && luhn(&digits) {
+                found.push(format!("bank card number {}", mask(&digits)));
+            }
+        }
+    }
+    if kinds.contains(&IdentifierKind::Email) {
+        for m in EMAIL.find_iter(text) {
+            found.push(format!("e-mail address {}", mask(m.as_str())));
+        }
+    }
+    if kinds.contains(&IdentifierKind::LicencePlate) {
+        for m in PLATE.find_iter(text) {
+            found.push(format!("licence plate {}", mask(m.as_str())));
+        }
     }
     found
 }
 
 fn mask(s: &str) -> String {
     let n = s.chars().count();
+    let keep = if n >= 10 { 3 } else { 1 };
     s.chars()
         .enumerate()
-        .map(|(i, c)| if i < 3 || i + 4 >= n { c } else { '*' })
+        .map(|(i, c)| if i < keep || i + keep >= n { c } else { '*' })
         .collect()
-}
-
-fn table_text(batches: &[RecordBatch]) -> Result<String> {
-    let mut text = String::new();
-    let options = FormatOptions::default();
-    for b in batches {
-        for f in b.schema().fields() {
-            text.push_str(f.name());
-            text.push('\n');
-        }
-        for col in b.columns() {
-            let fmt = ArrayFormatter::try_new(col.as_ref(), &options)?;
-            for i in 0..col.len() {
-                text.push_str(&fmt.value(i).to_string());
-                text.push('\n');
-            }
-        }
-    }
-    Ok(text)
-}
-
-/// Runs every check on an output.
-pub fn run(output: &StagedOutput) -> Result<CheckReport> {
-    let mut results = Vec::new();
-    let text = match output.kind {
-        OutputKind::Table => {
-            let batches = crate::wasm::decode_ipc_public(&output.bytes)?;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            results.push(CheckResult {
-                check: "type_and_size",
-                outcome: if rows <= MAX_TABLE_ROWS {
-                    Outcome::Pass
-                } else {
-                    Outcome::Fail
-                },
-                reason: format!("table, {rows} rows, {} bytes", output.bytes.len()),
-            });
-            table_text(&batches)?
-        }
-        OutputKind::Text => {
-            let text = String::from_utf8_lossy(&output.bytes).into_owned();
-            results.push(CheckResult {
-                check: "type_and_size",
-                outcome: Outcome::Pass,
-                reason: format!("Markdown text, {} bytes", output.bytes.len()),
-            });
-            text
-        }
-        OutputKind::Chart => {
-            let words = crate::wasm::check_svg(&output.bytes);
-            results.push(CheckResult {
-                check: "type_and_size",
-                outcome: if words.is_ok() {
-                    Outcome::Pass
-                } else {
-                    Outcome::Fail
-                },
-                reason: match &words {
-                    Ok(_) => format!("SVG chart, {} bytes", output.bytes.len()),
-                    Err(e) => format!("SVG chart refused: {e}"),
-                },
-            });
-            words.unwrap_or_else(|_| String::from_utf8_lossy(&output.bytes).into_owned())
-        }
-    };
-    let found = scan_identifiers(&text);
-    results.push(CheckResult {
-        check: "identifier_scan",
-        outcome: if found.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail
-        },
-        reason: if found.is_empty() {
-            "no resident ID or mobile numbers".into()
-        } else {
-            format!("found {}", found.join(", "))
-        },
-    });
-    Ok(CheckReport { results })
 }
 
 #[cfg(test)]
@@ -191,11 +920,48 @@ mod tests {
     }
 
     #[test]
-    fn scan_finds_ids_and_mobiles_not_other_numbers() {
-        let found = scan_identifiers("id 11010519491231002X phone 13812345678 income 123456.78");
-        assert_eq!(found.len(), 2, "{found:?}");
+    fn luhn_accepts_valid_card_numbers_only() {
+        assert!(luhn("4111111111111111"));
+        assert!(luhn("79927398713"));
+        assert!(!luhn("4111111111111112"));
+        assert!(!luhn(""));
+    }
+
+    #[test]
+    fn scan_finds_every_kind_and_not_other_numbers() {
+        let found = scan_identifiers(
+            "id 11010519491231002X phone 13812345678 card 4111 1111 1111 1111 mail li.lei@example.cn car 京A12345 income 123456.78",
+        );
+        assert_eq!(found.len(), 5, "{found:?}");
+        assert!(found.iter().any(|f| f.starts_with("bank card")));
+        assert!(found.iter().any(|f| f.starts_with("e-mail")));
+        assert!(found.iter().any(|f| f.starts_with("licence plate")));
         assert!(scan_identifiers("count 12345678901234 avg 52000.5").is_empty());
-        // An invalid checksum is not reported as an ID.
+        // An invalid checksum is not reported as an ID, nor a card failing Luhn.
         assert!(scan_identifiers("110105194912310021").is_empty());
+        assert!(scan_identifiers("4111111111111112").is_empty());
+        // Masked: the reason does not repeat the identifier.
+        assert!(!found.iter().any(|f| f.contains("13812345678")));
+    }
+
+    #[test]
+    fn numbers_are_traced_with_the_precision_they_are_written_in() {
+        let mut ctx = CheckContext::default();
+        ctx.receive_answer_json(r#"[{"district":"A","n":1234.567},{"district":"B","n":"88"}]"#);
+        ctx.seal();
+        let n = |s: &str| {
+            number_of(s, String::new()).unwrap_or(Number {
+                value: f64::NAN,
+                decimals: None,
+                at: String::new(),
+            })
+        };
+        assert!(ctx.traced(&n("1234.567")));
+        assert!(ctx.traced(&n("1234.57")));
+        assert!(ctx.traced(&n("1,235")));
+        assert!(ctx.traced(&n("88")));
+        assert!(!ctx.traced(&n("1234.5")));
+        assert!(!ctx.traced(&n("1236")));
+        assert!(!ctx.traced(&n("89")));
     }
 }

@@ -31,6 +31,8 @@ pub enum Decision {
     Approve,
     /// Reject.
     Reject,
+    /// Send back to the developer: the output is not released, and a new job may follow.
+    RequestChanges,
 }
 
 fn submitter_of(conn: &Connection, job_id: &str) -> Result<String> {
@@ -82,6 +84,7 @@ pub fn decide(
         )));
     }
     let flagged = output_flagged(&output);
+    let needs_note = output_needs_note(&output);
     if tier == "supervisor" {
         let operator: Option<String> = tx
             .query_row(
@@ -102,12 +105,23 @@ pub fn decide(
             "output `{output_id}` failed an automated check; approving it needs a written override reason"
         )));
     }
+    if decision == Decision::Approve && tier == "operator" && needs_note && reason.is_none() {
+        return Err(Error::Review(format!(
+            "output `{output_id}` has a check result marked for review; approving it needs a written note on why it is fine"
+        )));
+    }
     if decision == Decision::Reject && reason.is_none() {
         return Err(Error::Review("a rejection needs a reason".into()));
+    }
+    if decision == Decision::RequestChanges && reason.is_none() {
+        return Err(Error::Review(
+            "a request for changes needs a comment saying what to change".into(),
+        ));
     }
     let decision_text = match decision {
         Decision::Approve => "approve",
         Decision::Reject => "reject",
+        Decision::RequestChanges => "request_changes",
     };
     tx.execute(
         "INSERT INTO reviews (output_id, reviewer, tier, decision, reason, created_at)
@@ -116,6 +130,7 @@ pub fn decide(
     )?;
     let status = match (decision, tier) {
         (Decision::Reject, _) => "rejected",
+        (Decision::RequestChanges, _) => "changes_requested",
         (Decision::Approve, "operator") => "operator_approved",
         (Decision::Approve, _) => "operator_approved",
     };
@@ -128,7 +143,7 @@ pub fn decide(
         actor,
         &format!("output.{tier}_{decision_text}"),
         &format!("output:{output_id}"),
-        json!({"reason": reason, "override": flagged && decision == Decision::Approve}),
+        json!({"from": output.status, "to": status, "reason": reason, "override": flagged && decision == Decision::Approve}),
     )?;
     tx.commit()?;
     if decision == Decision::Approve && tier == "supervisor" {
@@ -137,13 +152,32 @@ pub fn decide(
     jobs::output(&domain.conn()?, output_id)
 }
 
+fn outcomes(o: &OutputRecord) -> Vec<String> {
+    o.checks
+        .as_ref()
+        .and_then(|c| c.get("results"))
+        .and_then(Value::as_array)
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    r.get("outcome")
+                        .and_then(Value::as_str)
+                        .unwrap_or("fail")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a check failed (or the record is unreadable): an override at both tiers.
 fn output_flagged(o: &OutputRecord) -> bool {
-    o.status == "flagged"
-        || o.checks
-            .as_ref()
-            .and_then(|c| c.get("results"))
-            .and_then(Value::as_array)
-            .is_some_and(|rs| rs.iter().any(|r| r.get("outcome") != Some(&json!("pass"))))
+    o.status == "flagged" || outcomes(o).iter().any(|x| x != "pass" && x != "review")
+}
+
+/// Whether a check asks for review: the operator's approval needs a written note.
+fn output_needs_note(o: &OutputRecord) -> bool {
+    outcomes(o).iter().any(|x| x == "review")
 }
 
 /// An approval as read back from the store.
@@ -226,7 +260,13 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
     let mut datasets = Vec::new();
     for d in &record.spec.datasets {
         let v = catalog::get(&conn, domain, &d.name)?;
+        let policy_toml: String = conn.query_row(
+            "SELECT policy_toml FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
+            params![v.name, v.version],
+            |r| r.get(0),
+        )?;
         datasets.push(json!({
+            "policy_sha256": sha256_hex(policy_toml.as_bytes()),
             "name": v.name,
             "version": v.version,
             "provider": v.policy.dataset.provider,
@@ -255,9 +295,27 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         })?
         .collect::<std::result::Result<_, _>>()?;
     let epsilon_job: f64 = queries.iter().filter_map(|q| q["epsilon"].as_f64()).sum();
+    // Where the output's history is in the audit log: the job, its queries, the output's
+    // staging and reviews (each position can be proved against the manifest's checkpoint).
+    let positions: Vec<Value> = conn
+        .prepare(
+            "SELECT seq, action FROM audit_events
+             WHERE subject = ?1 OR subject = ?2 OR json_extract(details, '$.job_id') = ?3
+             ORDER BY seq",
+        )?
+        .query_map(
+            params![
+                format!("job:{}", output.job_id),
+                format!("output:{output_id}"),
+                output.job_id
+            ],
+            |r| Ok(json!({"seq": r.get::<_, i64>(0)?, "action": r.get::<_, String>(1)?})),
+        )?
+        .collect::<std::result::Result<_, _>>()?;
     let product_id = crate::new_id("prod");
     let released_at = store::now();
-    let head = audit::verify(&conn)?;
+    // A signed checkpoint of the log so far, after checking the events since the last one.
+    let checkpoint = audit::checkpoint(&conn, domain.layout())?;
     let manifest = json!({
         "format": "sandbox-product-manifest/1",
         "product_id": product_id,
@@ -295,7 +353,14 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         },
         "checks": output.checks,
         "approvals": approvals,
-        "audit": {"events": head.events, "head": head.head},
+        "audit": {
+            "events": positions,
+            "checkpoint": checkpoint.number,
+            "size": checkpoint.size,
+            "root": checkpoint.root,
+            "ts": checkpoint.ts,
+            "signature": checkpoint.signature,
+        },
         "domain_public_key": hex::encode(keys::verifying_key(domain.layout())?.to_bytes()),
     });
     let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
@@ -353,6 +418,8 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             &format!("product:{product_id}"),
             json!({"output_id": output_id, "manifest_sha256": sha256_hex(&manifest_bytes), "signature": signature}),
         )?;
+        // The release event is in a checkpoint that commits with it.
+        audit::checkpoint(&tx, domain.layout())?;
         fs::rename(&tmp, &final_dir)?;
         if let Err(e) = tx.commit() {
             let _ = fs::remove_dir_all(&final_dir);
@@ -428,6 +495,7 @@ pub fn verify_product(
         ));
     }
     keys::verify(&key, &manifest_bytes, &signature)?;
+    audit::verify_manifest_checkpoint(&manifest, &key)?;
     let files = manifest["files"]
         .as_array()
         .ok_or_else(|| Error::Verify("manifest lists no files".into()))?;

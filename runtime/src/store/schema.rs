@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -226,7 +226,83 @@ INSERT INTO outputs (id, job_id, name, kind, file_name, sha256, bytes, status, c
     SELECT id, job_id, name, kind, file_name, sha256, bytes, status, checks_json, created_at FROM outputs_copy;
 DROP TABLE outputs_copy;
 "#,
+    r#"
+-- The audit log as an RFC 6962 Merkle tree (`audit::merkle`): every perfect subtree's hash,
+-- keyed by (level, index); level 0 holds event seq's leaf hash at index seq - 1. Filled for
+-- the events already stored by `audit::build_tree`, in this migration's transaction.
+CREATE TABLE audit_nodes (
+    level INTEGER NOT NULL CHECK (level >= 0),
+    idx   INTEGER NOT NULL CHECK (idx >= 0),
+    hash  BLOB NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes
+BEGIN SELECT RAISE(ABORT, 'the audit tree is append-only'); END;
+CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes
+BEGIN SELECT RAISE(ABORT, 'the audit tree is append-only'); END;
+
+-- Checkpoints: the domain key's signature over (number, size, root, ts).
+CREATE TABLE audit_checkpoints (
+    number     INTEGER PRIMARY KEY CHECK (number >= 1),
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    root       TEXT NOT NULL,
+    ts         TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature  TEXT NOT NULL
+);
+CREATE INDEX audit_checkpoints_size ON audit_checkpoints (size);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+
+-- Audit retention in years: at least 3 (Tianjin Art. 8), never unset.
+INSERT INTO meta (key, value) VALUES ('audit_retention_years', '3')
+    ON CONFLICT (key) DO NOTHING;
+CREATE TRIGGER meta_audit_retention_insert BEFORE INSERT ON meta
+WHEN NEW.key = 'audit_retention_years'
+    AND (NEW.value = '' OR NEW.value GLOB '*[^0-9]*' OR CAST(NEW.value AS INTEGER) < 3)
+BEGIN SELECT RAISE(ABORT, 'audit retention is at least 3 years'); END;
+CREATE TRIGGER meta_audit_retention_update BEFORE UPDATE ON meta
+WHEN OLD.key = 'audit_retention_years'
+    AND (NEW.key != OLD.key OR NEW.value = '' OR NEW.value GLOB '*[^0-9]*'
+         OR CAST(NEW.value AS INTEGER) < 3)
+BEGIN SELECT RAISE(ABORT, 'audit retention is at least 3 years'); END;
+CREATE TRIGGER meta_audit_retention_delete BEFORE DELETE ON meta
+WHEN OLD.key = 'audit_retention_years'
+BEGIN SELECT RAISE(ABORT, 'audit retention cannot be unset'); END;
+"#,
+    r#"
+-- What a threshold-mode answer withheld (keys of suppressed cells, exact totals), for the
+-- output checks; never sent to a module.
+ALTER TABLE queries ADD COLUMN withheld_json TEXT;
+
+-- A reviewer may request changes: the reviews table is rebuilt for the new decision.
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE reviews_copy AS SELECT * FROM reviews;
+DROP TABLE reviews;
+CREATE TABLE reviews (
+    id         INTEGER PRIMARY KEY,
+    output_id  TEXT NOT NULL REFERENCES outputs(id),
+    reviewer   TEXT NOT NULL REFERENCES principals(name),
+    tier       TEXT NOT NULL CHECK (tier IN ('operator', 'supervisor')),
+    decision   TEXT NOT NULL CHECK (decision IN ('approve', 'reject', 'request_changes')),
+    reason     TEXT,
+    created_at TEXT NOT NULL
+);
+INSERT INTO reviews (id, output_id, reviewer, tier, decision, reason, created_at)
+    SELECT id, output_id, reviewer, tier, decision, reason, created_at FROM reviews_copy;
+DROP TABLE reviews_copy;
+"#,
 ];
+
+/// Steps of a migration that SQL cannot do, run after its SQL in its transaction.
+fn after(conn: &Connection, version: i64) -> Result<()> {
+    match version {
+        7 => crate::audit::build_tree(conn),
+        _ => Ok(()),
+    }
+}
 
 /// Applies every migration the database has not seen, in one transaction each.
 pub fn migrate(conn: &Connection) -> Result<()> {
@@ -241,6 +317,7 @@ pub fn migrate(conn: &Connection) -> Result<()> {
             continue;
         }
         tx.execute_batch(sql)?;
+        after(&tx, version)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
@@ -297,6 +374,104 @@ mod tests {
             "UPDATE outputs SET kind = 'chart', status = 'changes_requested' WHERE id = 'o'",
             [],
         )?;
+        // Migration 8 rebuilt the reviews with their rows, for requests for changes.
+        let reviews: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM reviews WHERE output_id = 'o' AND decision = 'approve'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(reviews, 1);
+        conn.execute(
+            "INSERT INTO reviews (output_id, reviewer, tier, decision, reason, created_at)
+             VALUES ('o', 'op', 'operator', 'request_changes', 'why', 'now')",
+            [],
+        )?;
+        Ok(())
+    }
+
+    #[test]
+    fn audit_tree_is_built_over_the_events_already_stored() -> Result<()> {
+        use crate::audit::{self, Event, GENESIS, merkle};
+        use sha2::{Digest, Sha256};
+
+        let conn = Connection::open_in_memory()?;
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 6)?;
+        // Five events as version 6 wrote them: the hash chain and the head, no tree.
+        let mut prev = GENESIS.to_string();
+        let mut leaves = Vec::new();
+        for seq in 1..=5 {
+            let mut e = Event {
+                seq,
+                ts: format!("2026-01-0{seq}T00:00:00.000000Z"),
+                actor: "ops-li".into(),
+                action: "principal.added".into(),
+                subject: format!("principal:p{seq}"),
+                details: serde_json::json!({"role": "developer", "n": seq}),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            let body = e.canonical_bytes()?;
+            let mut h = Sha256::new();
+            h.update(prev.as_bytes());
+            h.update(b"\n");
+            h.update(&body);
+            e.hash = hex::encode(h.finalize());
+            conn.execute(
+                "INSERT INTO audit_events (seq, ts, actor, action, subject, details, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                rusqlite::params![
+                    e.seq,
+                    e.ts,
+                    e.actor,
+                    e.action,
+                    e.subject,
+                    e.details.to_string(),
+                    e.prev_hash,
+                    e.hash
+                ],
+            )?;
+            leaves.push(merkle::leaf_hash(&body));
+            prev = e.hash;
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)",
+            [format!("5:{prev}")],
+        )?;
+        migrate(&conn)?;
+        let nodes: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
+        assert_eq!(nodes, 8, "5 leaves, 2 + 1 inner nodes");
+        let v = audit::verify(&conn)?;
+        assert_eq!((v.events, v.head.as_str()), (5, prev.as_str()));
+        assert_eq!(v.root, merkle::to_hex(&merkle::root(&leaves)));
+        assert_eq!(v.checkpoints, 0);
+        // Appending goes on from the built tree.
+        audit::append(
+            &conn,
+            "system",
+            "test.appended",
+            "test",
+            serde_json::json!({}),
+        )?;
+        assert_eq!(audit::verify(&conn)?.events, 6);
+        // Retention: 3 years by default, never lower, never unset.
+        assert_eq!(audit::retention_years(&conn)?, 3);
+        for bad in [
+            "UPDATE meta SET value = '2' WHERE key = 'audit_retention_years'",
+            "UPDATE meta SET value = '3 years' WHERE key = 'audit_retention_years'",
+            "DELETE FROM meta WHERE key = 'audit_retention_years'",
+            "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0",
+            "DELETE FROM audit_nodes WHERE level = 0 AND idx = 0",
+        ] {
+            assert!(conn.execute(bad, []).is_err(), "{bad}");
+        }
+        conn.execute(
+            "UPDATE meta SET value = '10' WHERE key = 'audit_retention_years'",
+            [],
+        )?;
+        assert_eq!(audit::retention_years(&conn)?, 10);
         Ok(())
     }
 

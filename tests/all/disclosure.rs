@@ -1,0 +1,300 @@
+//! The automated output checks: a planted resident ID number, a planted raw income value
+//! and a differencing pair are each caught by their own check, and none is released
+//! without the recorded override.
+
+use sandbox_runtime::jobs::OutputRecord;
+use sandbox_runtime::review::{self, Decision};
+use sandbox_runtime::wasm::JobLimits;
+use sandbox_runtime::{Error, audit, catalog, scenarios};
+use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, empty_domain, wat};
+
+/// A module that asks one query and emits the answer unchanged as a table.
+fn pass_through(sql: &str, name: &str) -> Vec<u8> {
+    assert!(!sql.contains('"'));
+    wat(&format!(
+        r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (import "sandbox" "response_len" (func $len (result i32)))
+        (import "sandbox" "response_read" (func $read (param i32 i32) (result i32)))
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 4)
+        (data (i32.const 0) "{sql}")
+        (data (i32.const 2048) "{name}")
+        (func (export "run") (result i32) (local $n i32)
+          (if (i32.ne (call $query (i32.const 0) (i32.const {sql_len})) (i32.const 0))
+            (then unreachable))
+          (local.set $n (call $len))
+          (if (i32.ne (call $read (i32.const 4096) (local.get $n)) (i32.const 0))
+            (then unreachable))
+          (call $emit (i32.const 1) (i32.const 2048) (i32.const {name_len}) (i32.const 4096) (local.get $n))))"#,
+        sql_len = sql.len(),
+        name_len = name.len(),
+    ))
+}
+
+/// A module that emits one Markdown text.
+fn text_module(text: &str) -> Vec<u8> {
+    assert!(!text.contains('"'));
+    wat(&format!(
+        r#"(module
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "note")
+        (data (i32.const 16) "{text}")
+        (func (export "run") (result i32)
+          (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const {len}))))"#,
+        len = text.len()
+    ))
+}
+
+fn staged(f: &Fixture, module: &[u8]) -> OutputRecord {
+    let report = f.submit(module, "{}", JobLimits::default()).unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    report.outputs[0].clone()
+}
+
+fn outcome(o: &OutputRecord, check: &str) -> (String, String) {
+    let results = o.checks.as_ref().unwrap()["results"].as_array().unwrap();
+    let r = results
+        .iter()
+        .find(|r| r["check"] == check)
+        .unwrap_or_else(|| panic!("no `{check}` result in {results:?}"));
+    (
+        r["outcome"].as_str().unwrap().to_string(),
+        r["reason"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Releasing a failed output: refused without a reason at either tier, released with
+/// both, and the audit log records the override.
+fn release_only_with_override(f: &Fixture, o: &OutputRecord) {
+    assert_eq!(o.status, "flagged", "{:?}", o.checks);
+    assert!(matches!(
+        review::decide(&f.domain, OPERATOR, &o.id, Decision::Approve, None),
+        Err(Error::Review(_))
+    ));
+    review::decide(
+        &f.domain,
+        OPERATOR,
+        &o.id,
+        Decision::Approve,
+        Some("reviewed the finding"),
+    )
+    .unwrap();
+    assert!(matches!(
+        review::decide(&f.domain, SUPERVISOR, &o.id, Decision::Approve, None),
+        Err(Error::Review(_))
+    ));
+    let released = review::decide(
+        &f.domain,
+        SUPERVISOR,
+        &o.id,
+        Decision::Approve,
+        Some("override: accepted in writing"),
+    )
+    .unwrap();
+    assert_eq!(released.status, "released");
+    let conn = f.domain.conn().unwrap();
+    let events = audit::read(&conn, 1, 100_000).unwrap();
+    let overrides: Vec<_> = events
+        .iter()
+        .filter(|e| e.subject == format!("output:{}", o.id) && e.details["override"] == true)
+        .collect();
+    assert_eq!(overrides.len(), 2, "an override event at each tier");
+}
+
+/// Residents in a threshold-mode domain: districts A and B with 30 people each; in A three
+/// are 18, in B twelve.
+fn threshold_fixture(extra: &str) -> Fixture {
+    let (dir, domain) = empty_domain();
+    let mut csv = String::from("citizen_id,phone,district,age,income\n");
+    let mut id = 0;
+    for (district, young) in [("A", 3), ("B", 12)] {
+        for i in 0..30 {
+            id += 1;
+            let age = if i < young { 18 } else { 40 };
+            csv.push_str(&format!(
+                "C{id:05},1380000{id:04},{district},{age},{}\n",
+                20_000 + id * 100
+            ));
+        }
+    }
+    csv.push_str(extra);
+    let path = dir.path().join("r.csv");
+    std::fs::write(&path, csv).unwrap();
+    let policy =
+        sandbox_runtime::demo::RESIDENTS_POLICY.replace("mode = \"dp\"", "mode = \"threshold\"");
+    catalog::add(&domain, PROVIDER, &path, &policy).unwrap();
+    let text = sandbox_tests::scenario_text("threshold-release", 1.0, 1.0)
+        .replace("[budget]", "mode = \"threshold\"\n[budget]");
+    let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
+    let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    Fixture {
+        dir,
+        domain,
+        scenario,
+    }
+}
+
+#[test]
+fn a_differencing_pair_with_a_released_table_is_caught() {
+    let f = threshold_fixture("");
+    let all = staged(
+        &f,
+        &pass_through(
+            "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district",
+            "all",
+        ),
+    );
+    // Nothing is released yet, every number came from the mediator: all checks pass.
+    assert_eq!(all.status, "checked", "{:?}", all.checks);
+    assert_eq!(outcome(&all, "differencing").0, "pass");
+    assert_eq!(outcome(&all, "provenance").0, "pass");
+    review::decide(&f.domain, OPERATOR, &all.id, Decision::Approve, None).unwrap();
+    review::decide(&f.domain, SUPERVISOR, &all.id, Decision::Approve, None).unwrap();
+
+    // Adults over 18: 15 people fewer in all (the query guard lets it through), but only
+    // three fewer in district A, so the two tables together describe three people.
+    let adults = staged(
+        &f,
+        &pass_through(
+            "SELECT district, COUNT(*) AS n FROM residents WHERE age > 18 GROUP BY district ORDER BY district",
+            "adults",
+        ),
+    );
+    let (o, reason) = outcome(&adults, "differencing");
+    assert_eq!(o, "fail", "{reason}");
+    assert!(
+        reason.contains("(A)") && !reason.contains("(B)"),
+        "{reason}"
+    );
+    // The reason does not state the difference itself.
+    assert!(!reason.contains(" 3 "), "{reason}");
+    release_only_with_override(&f, &adults);
+}
+
+#[test]
+fn a_planted_id_number_and_a_raw_income_are_caught_by_their_checks() {
+    let f = Fixture::new();
+    // An income only one resident has (the synthetic incomes are rounded to whole yuan;
+    // a value from the data that appears once).
+    let rows = sandbox_synth::residents(2000, 2026);
+    let mut counts = std::collections::HashMap::new();
+    for r in &rows {
+        *counts.entry(r.income as i64).or_insert(0) += 1;
+    }
+    let rare = rows
+        .iter()
+        .map(|r| r.income as i64)
+        .find(|i| counts[i] == 1 && *i >= 10_000)
+        .unwrap();
+
+    let id = staged(&f, &text_module("Top earner: 11010519491231002X"));
+    let (o, reason) = outcome(&id, "identifiers");
+    assert_eq!(o, "fail");
+    assert!(reason.contains("resident ID number") && !reason.contains("11010519491231002X"));
+    assert_eq!(outcome(&id, "raw_values").0, "pass");
+
+    let raw = staged(
+        &f,
+        &text_module(&format!("The highest income was {rare} yuan.")),
+    );
+    let (o, reason) = outcome(&raw, "raw_values");
+    assert_eq!(o, "fail", "{reason}");
+    assert!(reason.contains("residents.income"), "{reason}");
+    assert!(
+        !reason.contains(&rare.to_string()),
+        "the reason names no raw value"
+    );
+    assert_eq!(outcome(&raw, "identifiers").0, "pass");
+    // The module received no answer with that number either.
+    assert_eq!(outcome(&raw, "provenance").0, "review");
+
+    // A phone number of the data is caught twice: as a mobile and as a raw value.
+    let phone = rows[7].phone.clone();
+    let leak = staged(&f, &text_module(&format!("call {phone}")));
+    assert_eq!(outcome(&leak, "identifiers").0, "fail");
+    let (o, reason) = outcome(&leak, "raw_values");
+    assert_eq!(o, "fail", "{reason}");
+    assert!(reason.contains("residents.phone"), "{reason}");
+
+    release_only_with_override(&f, &id);
+    release_only_with_override(&f, &raw);
+}
+
+#[test]
+fn a_total_that_reveals_a_suppressed_cell_is_caught() {
+    // District C has three residents: suppressed (and one more cell with it, so that the
+    // column total cannot give it away).
+    let f = threshold_fixture(
+        "C09001,13900000001,C,50,31000\nC09002,13900000002,C,51,32000\nC09003,13900000003,C,52,33000\n",
+    );
+    // A module that knew the full total (63) and printed it beside the released cells.
+    let module = wat(&format!(
+        r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "{sql}")
+        (data (i32.const 1024) "note")
+        (data (i32.const 1040) "All districts: 63 residents.")
+        (func (export "run") (result i32)
+          (drop (call $query (i32.const 0) (i32.const {len})))
+          (call $emit (i32.const 2) (i32.const 1024) (i32.const 4) (i32.const 1040) (i32.const 28))))"#,
+        sql = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district",
+        len = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district".len(),
+    ));
+    let total = staged(&f, &module);
+    let (o, reason) = outcome(&total, "threshold");
+    assert_eq!(o, "fail", "{reason}");
+    assert!(reason.contains("suppressed"), "{reason}");
+    // A small count the mediator never released is a small cell.
+    let small = staged(&f, &text_module("District C: 3 residents."));
+    let (o, reason) = outcome(&small, "threshold");
+    assert_eq!(o, "fail", "{reason}");
+    assert!(reason.contains("below 10"), "{reason}");
+}
+
+#[test]
+fn the_policy_configures_kinds_caps_and_severities() {
+    let (dir, domain) = empty_domain();
+    let policy = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+        "max_output_rows = 1000",
+        "max_output_rows = 1000\noutput_kinds = [\"table\"]\nidentifiers = [\"email\"]\n[disclosure.checks]\nidentifiers = \"review\"",
+    );
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(200, 3)).unwrap();
+    catalog::add(&domain, PROVIDER, &csv, &policy).unwrap();
+    let s = scenarios::apply(
+        &domain,
+        DEVELOPER,
+        &sandbox_tests::scenario_text("kinds", 3.0, 1.0),
+    )
+    .unwrap();
+    let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    let f = Fixture {
+        dir,
+        domain,
+        scenario,
+    };
+    // Text is not an allowed kind; the mobile number is not scanned for; the e-mail
+    // address is, as a finding for review only.
+    let o = staged(
+        &f,
+        &text_module("write to li.lei@example.cn or 13812345678"),
+    );
+    assert_eq!(outcome(&o, "type_and_size").0, "fail");
+    let (ids, reason) = outcome(&o, "identifiers");
+    assert_eq!(ids, "review");
+    assert!(
+        reason.contains("e-mail") && !reason.contains("mobile"),
+        "{reason}"
+    );
+    assert_eq!(o.status, "flagged");
+    // A bad value is refused when the policy is loaded.
+    let bad = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+        "min_group_size = 10",
+        "min_group_size = 10\nidentifiers = [\"passport\"]",
+    );
+    assert!(sandbox_policies::Policy::from_toml_str(&bad).is_err());
+}
