@@ -248,7 +248,11 @@ pub fn run_in(
                 writeln!(
                     out,
                     "       {} {}: {}",
-                    if r["outcome"] == "pass" { "✓" } else { "✗" },
+                    match r["outcome"].as_str() {
+                        Some("pass") => "✓",
+                        Some("review") => "?",
+                        _ => "✗",
+                    },
                     r["check"].as_str().unwrap_or(""),
                     r["reason"].as_str().unwrap_or("")
                 )?;

@@ -295,7 +295,14 @@ fn stage(
                 actor,
                 "output.staged",
                 &format!("output:{}", r.id),
-                json!({"job_id": job_id, "name": r.name, "kind": r.kind, "sha256": r.sha256, "bytes": r.bytes, "status": r.status, "checks": r.checks}),
+                json!({"job_id": job_id, "name": r.name, "kind": r.kind, "sha256": r.sha256, "bytes": r.bytes}),
+            )?;
+            audit::append(
+                &tx,
+                "system",
+                "output.checked",
+                &format!("output:{}", r.id),
+                json!({"job_id": job_id, "from": "staged", "to": r.status, "checks": r.checks}),
             )?;
         }
         tx.execute(

@@ -8,7 +8,7 @@
 //! - [`jobs`]: a developer's WASM module runs in the [`wasm`] host; its only way to data is
 //!   the [`mediate`] query path, which charges the [`privacy`] ledger before it answers;
 //! - [`review`]: staged outputs are checked, reviewed twice, and released as products;
-//! - [`audit`]: every step is a hash-linked event.
+//! - [`audit`]: every step is an event, a leaf of an RFC 6962 Merkle tree with signed checkpoints.
 //!
 //! See ARCHITECTURE.md for the invariants and where each is enforced.
 

@@ -236,16 +236,21 @@ fn the_review_state_machine_records_every_transition() {
         actions,
         [
             "output.staged",
+            "output.checked",
             "output.operator_request_changes",
             "output.staged",
+            "output.checked",
             "output.operator_approve",
             "output.supervisor_approve"
         ]
     );
-    assert_eq!(trail[1].0, OPERATOR);
-    assert_eq!(trail[1].2["from"], "checked");
-    assert_eq!(trail[1].2["to"], "changes_requested");
-    assert_eq!(trail[1].2["reason"], "say where the 41 percent comes from");
-    assert_eq!(trail[4].0, SUPERVISOR);
-    assert_eq!(trail[4].2["to"], "operator_approved");
+    assert_eq!(trail[0].0, DEVELOPER);
+    assert_eq!(trail[1].0, "system");
+    assert_eq!(trail[1].2["to"], "checked");
+    assert_eq!(trail[2].0, OPERATOR);
+    assert_eq!(trail[2].2["from"], "checked");
+    assert_eq!(trail[2].2["to"], "changes_requested");
+    assert_eq!(trail[2].2["reason"], "say where the 41 percent comes from");
+    assert_eq!(trail[6].0, SUPERVISOR);
+    assert_eq!(trail[6].2["to"], "operator_approved");
 }

@@ -41,9 +41,12 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
-/// The largest power of two smaller than `n` (for `n ≥ 2`): where a tree of `n` leaves splits.
+/// The largest power of two smaller than `n`: where a tree of `n ≥ 2` leaves splits (0 for
+/// smaller `n`, which do not split).
 pub fn split(n: u64) -> u64 {
-    debug_assert!(n >= 2);
+    if n < 2 {
+        return 0;
+    }
     1u64 << (63 - (n - 1).leading_zeros())
 }
 

@@ -10,10 +10,10 @@
 //!   (`audit_nodes`, O(log n), amortized one node) and the head in `meta`, inside the
 //!   caller's transaction: there is no state change without its event, and no event without
 //!   its change.
-//! - [`checkpoint()`] signs `(number, size, root, time)` with the domain key
-//!   ([`checkpoint`] module docs give the signed text). Checkpoints are written at every
-//!   release (the product manifest records one), at the end of every CLI command that
-//!   added events, and by `sandbox audit checkpoint`.
+//! - [`checkpoint()`] signs `(number, size, root, time)` with the domain key (the
+//!   [`checkpoint`](mod@checkpoint) module gives the signed text). Checkpoints are written
+//!   at every release (the product manifest records one), at the end of every CLI command
+//!   that added events, and by `sandbox audit checkpoint`.
 //! - [`prove_inclusion`] and [`prove_consistency`] give RFC 6962 proofs against signed
 //!   checkpoints; [`merkle::verify_inclusion`] and [`merkle::verify_consistency`] check them
 //!   from hashes alone.
