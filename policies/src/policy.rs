@@ -622,6 +622,8 @@ pub enum OutputKindName {
     Text,
     /// An SVG chart.
     Chart,
+    /// A PNG chart (re-encoded by the host to its pixels).
+    Image,
 }
 
 /// An identifier kind the output scan looks for.
@@ -701,6 +703,7 @@ fn default_output_kinds() -> Vec<OutputKindName> {
         OutputKindName::Table,
         OutputKindName::Text,
         OutputKindName::Chart,
+        OutputKindName::Image,
     ]
 }
 

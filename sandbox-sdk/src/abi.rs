@@ -31,6 +31,10 @@ pub const KIND_TEXT: i32 = 2;
 /// `text`, `tspan`, `title`, `desc`, `path`, `polyline`, `polygon`, `circle` only; no
 /// scripts, event attributes, links or external references).
 pub const KIND_CHART: i32 = 3;
+/// `emit` kind: a chart as a PNG image (not animated, at most 4096 pixels on a side). The
+/// host decodes it and stages a fresh encoding of its pixels only: text and other
+/// ancillary chunks are dropped.
+pub const KIND_PNG: i32 = 4;
 
 /// Maximum length of an output name, in characters (all from `[a-z0-9_-]`).
 pub const MAX_OUTPUT_NAME_LEN: usize = 64;

@@ -102,6 +102,13 @@ impl Context {
         check(sys::emit(abi::KIND_CHART, name, chart.to_svg().as_bytes()))
     }
 
+    /// Stages a chart drawn by the module as a PNG image, named `name`. The host keeps
+    /// only its pixels (see [`abi::KIND_PNG`]); reviewers read it, since no check can.
+    pub fn emit_png(&mut self, name: &str, png: &[u8]) -> Result<()> {
+        validate_output_name(name)?;
+        check(sys::emit(abi::KIND_PNG, name, png))
+    }
+
     /// Writes a log line. Logging never fails the module: if the host refuses the line
     /// (e.g. the job's log volume is exhausted) it is dropped; use [`Context::try_log`] to
     /// find out.

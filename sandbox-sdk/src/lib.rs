@@ -108,8 +108,9 @@
 //! - `emit(kind: i32, name_ptr: i32, name_len: i32, data_ptr: i32, data_len: i32) -> i32`:
 //!   stage a candidate output. `kind` 1 = table (data is an Arrow IPC stream), `kind` 2 =
 //!   text (data is UTF-8 Markdown), `kind` 3 = chart (data is a UTF-8 SVG document in the
-//!   restricted vocabulary of [`abi::KIND_CHART`]). The name is 1 to 64 characters from `[a-z0-9_-]` and
-//!   unique within the job. Success leaves the pending response alone; failure sets the
+//!   restricted vocabulary of [`abi::KIND_CHART`]), `kind` 4 = chart as a PNG image (see
+//!   [`abi::KIND_PNG`]: the host stages a re-encoding of its pixels only). The name is 1 to
+//!   64 characters from `[a-z0-9_-]` and unique within the job. Success leaves the pending response alone; failure sets the
 //!   JSON error object.
 //! - `log(level: i32, ptr: i32, len: i32) -> i32`: a UTF-8 log line. Levels: 0 trace,
 //!   1 debug, 2 info, 3 warn, 4 error.

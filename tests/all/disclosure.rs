@@ -2,7 +2,7 @@
 //! and a differencing pair are each caught by their own check, and none is released
 //! without the recorded override.
 
-use sandbox_runtime::jobs::OutputRecord;
+use sandbox_runtime::jobs::{self, OutputRecord};
 use sandbox_runtime::review::{self, Decision};
 use sandbox_runtime::wasm::JobLimits;
 use sandbox_runtime::{Error, audit, catalog, scenarios};
@@ -297,4 +297,115 @@ fn the_policy_configures_kinds_caps_and_severities() {
         "min_group_size = 10\nidentifiers = [\"passport\"]",
     );
     assert!(sandbox_policies::Policy::from_toml_str(&bad).is_err());
+}
+
+#[test]
+fn a_pair_released_one_after_the_other_is_caught_at_release() {
+    let f = threshold_fixture("");
+    let all = staged(
+        &f,
+        &pass_through(
+            "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district",
+            "all",
+        ),
+    );
+    let adults = staged(
+        &f,
+        &pass_through(
+            "SELECT district, COUNT(*) AS n FROM residents WHERE age > 18 GROUP BY district ORDER BY district",
+            "adults",
+        ),
+    );
+    // Staged while nothing was released: both pass.
+    assert_eq!(all.status, "checked");
+    assert_eq!(adults.status, "checked");
+    review::decide(&f.domain, OPERATOR, &all.id, Decision::Approve, None).unwrap();
+    review::decide(&f.domain, OPERATOR, &adults.id, Decision::Approve, None).unwrap();
+    review::decide(&f.domain, SUPERVISOR, &all.id, Decision::Approve, None).unwrap();
+    // Now `all` is out: releasing `adults` would publish the pair. The re-check at release
+    // refuses and sends it back as flagged.
+    let refused = review::decide(&f.domain, SUPERVISOR, &adults.id, Decision::Approve, None);
+    assert!(
+        matches!(&refused, Err(Error::Review(m)) if m.contains("differencing")),
+        "{refused:?}"
+    );
+    let conn = f.domain.conn().unwrap();
+    let o = jobs::output(&conn, &adults.id).unwrap();
+    assert_eq!(o.status, "flagged");
+    assert_eq!(outcome(&o, "differencing").0, "fail");
+    assert!(
+        audit::read(&conn, 1, 100_000)
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "output.rechecked" && e.subject == format!("output:{}", adults.id))
+    );
+    assert!(review::products(&f.domain).unwrap().len() == 1);
+    release_only_with_override(&f, &o);
+}
+
+/// A module that emits `bytes` with the given output kind and returns emit's status.
+fn emit_bytes_module(kind: i32, bytes: &[u8]) -> Vec<u8> {
+    let escaped: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
+    wat(&format!(
+        r#"(module
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "chart")
+        (data (i32.const 16) "{escaped}")
+        (func (export "run") (result i32)
+          (call $emit (i32.const {kind}) (i32.const 0) (i32.const 5) (i32.const 16) (i32.const {len}))))"#,
+        len = bytes.len()
+    ))
+}
+
+#[test]
+fn a_png_chart_keeps_its_pixels_only_and_goes_to_the_reviewer() {
+    let f = Fixture::new();
+    // A 3×2 picture with an ID number hidden in a text chunk.
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, 3, 2);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .add_text_chunk("Comment".into(), "11010519491231002X".into())
+            .unwrap();
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[200u8; 18]).unwrap();
+        writer.finish().unwrap();
+    }
+    assert!(png_bytes.windows(18).any(|w| w == b"11010519491231002X"));
+    let o = staged(&f, &emit_bytes_module(4, &png_bytes));
+    assert_eq!(o.kind, "chart");
+    assert!(o.file_name.ends_with(".png"));
+    let file = std::fs::read(
+        f.domain
+            .layout()
+            .staging()
+            .join(&o.job_id)
+            .join(&o.file_name),
+    )
+    .unwrap();
+    assert!(
+        !file.windows(18).any(|w| w == b"11010519491231002X"),
+        "text chunk dropped"
+    );
+    let decoded = sandbox_runtime::wasm::reencode_png(&file).unwrap();
+    assert_eq!((decoded.width, decoded.height), (3, 2));
+    let (size, reason) = outcome(&o, "type_and_size");
+    assert_eq!(size, "pass");
+    assert!(reason.contains("3×2"), "{reason}");
+    assert_eq!(outcome(&o, "provenance").0, "review");
+    assert_eq!(o.status, "checked");
+
+    // Not a PNG: the emit is refused and the job fails without staging anything.
+    let report = f
+        .submit(
+            &emit_bytes_module(4, b"\x89PNG\r\n\x1a\nnot really"),
+            "{}",
+            JobLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(report.status, "failed");
+    assert!(report.outputs.is_empty());
 }

@@ -246,8 +246,10 @@ fn extend_verified(
             p.verify_signature(Some(key))?;
             if p.size > size {
                 return Err(Error::Verify(format!(
-                    "checkpoint {} covers {} events, but the log ends at event {size}",
-                    p.number, p.size
+                    "event {} is missing: checkpoint {} covers {} events, but the log ends at event {size}",
+                    size + 1,
+                    p.number,
+                    p.size
                 )));
             }
             let frontier = tree::frontier(conn, p.size as u64)?;

@@ -467,8 +467,10 @@ fn verify_snapshot(conn: &Connection, expected: Option<&VerifyingKey>) -> Result
     let events = replay.next_seq() - 1;
     if let Some(c) = pending {
         return Err(Error::Verify(format!(
-            "checkpoint {} covers {} events, but the log ends at event {events}",
-            c.number, c.size
+            "event {} is missing: checkpoint {} covers {} events, but the log ends at event {events}",
+            events + 1,
+            c.number,
+            c.size
         )));
     }
     // The head is also recorded outside the table so that truncating the tail is seen.

@@ -396,6 +396,7 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
         OutputKind::Table => OutputKindName::Table,
         OutputKind::Text => OutputKindName::Text,
         OutputKind::Chart => OutputKindName::Chart,
+        OutputKind::Png => OutputKindName::Image,
     };
     let mut size_problems = Vec::new();
     if !rules.kinds.contains(&kind_name) {
@@ -423,6 +424,16 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
             text_content(String::from_utf8_lossy(&output.bytes).into_owned()),
             "Markdown text".to_string(),
         ),
+        OutputKind::Png => match crate::wasm::reencode_png(&output.bytes) {
+            Ok(png) => (
+                text_content(String::new()),
+                format!("PNG chart, {}×{} pixels", png.width, png.height),
+            ),
+            Err(e) => {
+                size_problems.push(format!("PNG refused: {e}"));
+                (text_content(String::new()), "PNG chart".to_string())
+            }
+        },
         OutputKind::Chart => match crate::wasm::check_svg(&output.bytes) {
             Ok(words) => (text_content(words), "SVG chart".to_string()),
             Err(e) => {
@@ -476,7 +487,16 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
     if rules.threshold_mode {
         results.push(threshold(ctx, rules, &content, &traced));
     }
-    results.push(provenance(rules, &content, &traced));
+    if output.kind == OutputKind::Png {
+        // Pixels: no text to scan and no numbers to trace. The reviewer reads the image.
+        results.push(CheckResult {
+            check: "provenance",
+            outcome: Outcome::Review,
+            reason: "an image: its labels and values cannot be read automatically; compare it with the answers the module received".into(),
+        });
+    } else {
+        results.push(provenance(rules, &content, &traced));
+    }
     results.push(differencing(ctx, rules, &content)?);
     Ok(CheckReport { results })
 }

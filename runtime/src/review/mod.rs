@@ -234,7 +234,8 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             })
         })?
         .collect::<std::result::Result<_, _>>()?;
-    let operator = approvals.iter().find(|a| a.tier == "operator");
+    // The latest of each: a re-check at release may have sent the output back to review.
+    let operator = approvals.iter().rev().find(|a| a.tier == "operator");
     let supervisor = approvals.iter().rev().find(|a| a.tier == "supervisor");
     let (Some(operator), Some(supervisor)) = (operator, supervisor) else {
         return Err(Error::Review(
@@ -256,6 +257,7 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             "a flagged output needs a written override reason at both tiers".into(),
         ));
     }
+    recheck(domain, &mut conn, scenario_id, &output)?;
     let record = scenarios::get(&conn, scenario_id)?;
     let mut datasets = Vec::new();
     for d in &record.spec.datasets {
@@ -436,6 +438,72 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         output_id: output_id.to_string(),
         path: final_dir,
     })
+}
+
+/// Runs the checks again at release: products released since the output was staged may
+/// now form a differencing pair with it. An output that passed before and fails now is
+/// sent back to review as flagged (recorded), so its release needs the written override.
+fn recheck(
+    domain: &Domain,
+    conn: &mut Connection,
+    scenario_id: i64,
+    output: &OutputRecord,
+) -> Result<()> {
+    if output_flagged(output) {
+        // Already released only with an override at both tiers.
+        return Ok(());
+    }
+    let kind = match output.kind.as_str() {
+        "table" => crate::wasm::OutputKind::Table,
+        "text" => crate::wasm::OutputKind::Text,
+        _ if output.file_name.ends_with(".png") => crate::wasm::OutputKind::Png,
+        _ => crate::wasm::OutputKind::Chart,
+    };
+    let path = domain
+        .layout()
+        .staging()
+        .join(&output.job_id)
+        .join(&output.file_name);
+    let staged = crate::wasm::StagedOutput {
+        name: output.name.clone(),
+        kind,
+        bytes: fs::read(&path)?,
+    };
+    if sha256_hex(&staged.bytes) != output.sha256 {
+        return Err(Error::Verify(format!(
+            "staged file of output `{}` changed since it was checked",
+            output.id
+        )));
+    }
+    let ctx = jobs::check_context(domain, conn, scenario_id, &output.job_id)?;
+    let report = checks::run(&ctx, &staged)?;
+    if !report.failed() {
+        return Ok(());
+    }
+    let failed: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome == checks::Outcome::Fail)
+        .map(|r| format!("{}: {}", r.check, r.reason))
+        .collect();
+    let checks_json = serde_json::to_value(&report)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE outputs SET status = 'flagged', checks_json = ?2 WHERE id = ?1",
+        params![output.id, checks_json.to_string()],
+    )?;
+    audit::append(
+        &tx,
+        "system",
+        "output.rechecked",
+        &format!("output:{}", output.id),
+        json!({"from": output.status, "to": "flagged", "checks": checks_json}),
+    )?;
+    tx.commit()?;
+    Err(Error::Review(format!(
+        "a check run again at release failed ({}); the output is flagged and needs a written override at both tiers",
+        failed.join("; ")
+    )))
 }
 
 /// A released product.

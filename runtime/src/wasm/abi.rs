@@ -43,6 +43,8 @@ pub enum OutputKind {
     Text,
     /// SVG chart.
     Chart,
+    /// PNG chart (re-encoded by the host: pixels only, no metadata chunks).
+    Png,
 }
 
 impl OutputKind {
@@ -51,7 +53,7 @@ impl OutputKind {
         match self {
             OutputKind::Table => "table",
             OutputKind::Text => "text",
-            OutputKind::Chart => "chart",
+            OutputKind::Chart | OutputKind::Png => "chart",
         }
     }
 
@@ -61,6 +63,7 @@ impl OutputKind {
             OutputKind::Table => "arrow",
             OutputKind::Text => "md",
             OutputKind::Chart => "svg",
+            OutputKind::Png => "png",
         }
     }
 }
@@ -357,6 +360,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 1 => OutputKind::Table,
                 2 => OutputKind::Text,
                 3 => OutputKind::Chart,
+                4 => OutputKind::Png,
                 _ => return Ok(invalid(&mut caller, "emit: unknown output kind")),
             };
             let Some(name) = guest_bytes(&mut caller, name_ptr, name_len) else {
@@ -397,7 +401,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     ));
                 }
             }
-            let Some(data) = guest_bytes(&mut caller, data_ptr, data_len) else {
+            let Some(mut data) = guest_bytes(&mut caller, data_ptr, data_len) else {
                 return Ok(invalid(
                     &mut caller,
                     "emit: data pointer or length out of bounds",
@@ -422,6 +426,12 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         return Ok(invalid(&mut caller, &format!("emit: chart: {e}")));
                     }
                 }
+                OutputKind::Png => match reencode_png(&data) {
+                    Ok(clean) => data = clean.bytes,
+                    Err(e) => {
+                        return Ok(invalid(&mut caller, &format!("emit: PNG chart: {e}")));
+                    }
+                },
             }
             let state = caller.data_mut();
             let total = state.output_bytes + data.len();
@@ -480,6 +490,72 @@ const SVG_ELEMENTS: &[&str] = &[
     "svg", "g", "rect", "line", "text", "tspan", "title", "desc", "path", "polyline", "polygon",
     "circle",
 ];
+
+/// Largest side of a PNG chart, in pixels.
+pub const MAX_PNG_SIDE: u32 = 4096;
+
+/// A PNG chart as the host re-encoded it.
+#[derive(Debug, Clone)]
+pub struct CleanPng {
+    /// The new file: the decoded pixels only.
+    pub bytes: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Decodes a PNG chart and encodes its pixels again into a fresh file, so that nothing
+/// but the picture leaves: text, EXIF and other ancillary chunks, trailing bytes and extra
+/// animation frames are dropped. Refused: not a PNG, animated, larger than
+/// [`MAX_PNG_SIDE`] on a side.
+pub fn reencode_png(bytes: &[u8]) -> std::result::Result<CleanPng, String> {
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits { bytes: 256 << 20 },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("not a PNG image: {e}"))?;
+    let (width, height, animated) = {
+        let info = reader.info();
+        (info.width, info.height, info.animation_control.is_some())
+    };
+    if animated {
+        return Err("animated PNG images are not allowed".into());
+    }
+    if width == 0 || height == 0 || width > MAX_PNG_SIDE || height > MAX_PNG_SIDE {
+        return Err(format!(
+            "{width}×{height} pixels; at most {MAX_PNG_SIDE} on a side"
+        ));
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| "image too large".to_string())?;
+    let mut pixels = vec![0; size];
+    let frame = reader
+        .next_frame(&mut pixels)
+        .map_err(|e| format!("not a PNG image: {e}"))?;
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(frame.color_type);
+        encoder.set_depth(frame.bit_depth);
+        let mut writer = encoder
+            .write_header()
+            .map_err(|e| format!("re-encoding: {e}"))?;
+        writer
+            .write_image_data(&pixels[..frame.buffer_size()])
+            .map_err(|e| format!("re-encoding: {e}"))?;
+        writer.finish().map_err(|e| format!("re-encoding: {e}"))?;
+    }
+    Ok(CleanPng {
+        bytes: out,
+        width,
+        height,
+    })
+}
 
 /// Checks that a chart is an SVG document in the restricted vocabulary: parsed as XML
 /// (no DTD), `svg` root in the SVG namespace, allowed elements only, no event attributes,

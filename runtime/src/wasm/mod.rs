@@ -23,8 +23,8 @@ use wasmtime::{
 };
 
 pub use abi::{
-    HostState, JobContext, LogLine, OutputKind, StagedOutput, Status, check_svg,
-    decode_ipc as decode_ipc_public, encode_ipc,
+    CleanPng, HostState, JobContext, LogLine, OutputKind, StagedOutput, Status, check_svg,
+    decode_ipc as decode_ipc_public, encode_ipc, reencode_png,
 };
 pub use validate::{ALLOWED_IMPORTS, MAX_MODULE_BYTES, validate};
 
