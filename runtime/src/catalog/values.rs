@@ -49,6 +49,18 @@ pub struct ValueSet {
 }
 
 impl ValueSet {
+    /// A set of the given canonical values (for checks against values known otherwise).
+    pub fn of(dataset: &str, column: &str, hasher: &ValueHasher, values: &[&str]) -> ValueSet {
+        let mut hashes: Vec<u64> = values.iter().map(|v| hasher.hash(v)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        ValueSet {
+            dataset: dataset.to_string(),
+            column: column.to_string(),
+            hashes,
+        }
+    }
+
     /// Whether the canonical text `value` is in the set.
     pub fn contains(&self, hasher: &ValueHasher, value: &str) -> bool {
         self.hashes.binary_search(&hasher.hash(value)).is_ok()

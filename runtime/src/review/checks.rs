@@ -329,6 +329,7 @@ fn table_content(batches: Vec<RecordBatch>) -> Result<Content> {
                             numbers.push(n);
                         }
                     }
+                    word_values(&cell, &at, &mut values);
                 }
                 values.push((cell, at));
             }
@@ -356,12 +357,7 @@ fn text_content(text: String) -> Content {
                 numbers.push(n);
             }
         }
-        for m in WORD.find_iter(line) {
-            let w = m.as_str().trim_matches(['.', '-', '_']);
-            if !w.is_empty() {
-                values.push((w.to_string(), at.clone()));
-            }
-        }
+        word_values(line, &at, &mut values);
         // Markdown table cells may hold several words.
         if line.contains('|') {
             for cell in line.split('|') {
@@ -378,6 +374,42 @@ fn text_content(text: String) -> Content {
         numbers,
         table: None,
     }
+}
+
+/// The words of a line as values to test: each word, each run of two and three words (a
+/// name in Latin script), and in Chinese text, where words are not separated, every run of
+/// two to four Han characters (the length of a personal name).
+fn word_values(line: &str, at: &str, values: &mut Vec<(String, String)>) {
+    let words: Vec<&str> = WORD
+        .find_iter(line)
+        .map(|m| m.as_str().trim_matches(['.', '-', '_']))
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        values.push((w.to_string(), at.to_string()));
+        for n in [2, 3] {
+            if i + n <= words.len() {
+                values.push((words[i..i + n].join(" "), at.to_string()));
+            }
+        }
+        let chars: Vec<char> = w.chars().collect();
+        if chars.len() > 2 && chars.iter().any(|c| is_han(*c)) {
+            for start in 0..chars.len() {
+                for len in 2..=4 {
+                    if start + len <= chars.len() && len < chars.len() {
+                        let window = &chars[start..start + len];
+                        if window.iter().all(|c| is_han(*c)) {
+                            values.push((window.iter().collect(), at.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
 
 /// Runs every check on an output, with what it is compared against.
@@ -513,6 +545,13 @@ fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResu
     let mut seen = HashSet::new();
     for (value, at) in &content.values {
         if !specific(value) {
+            continue;
+        }
+        // A number the module received from the mediator was released under the policy
+        // (noisy, or exact above the thresholds): equal to a raw value by coincidence only.
+        if let Some(n) = number_of(value, String::new())
+            && ctx.traced(&n)
+        {
             continue;
         }
         for set in &ctx.value_sets {
@@ -962,6 +1001,69 @@ mod tests {
         assert!(scan_identifiers("4111111111111112").is_empty());
         // Masked: the reason does not repeat the identifier.
         assert!(!found.iter().any(|f| f.contains("13812345678")));
+    }
+
+    #[test]
+    fn a_raw_value_counts_unless_the_mediator_released_that_number() {
+        let hasher = ValueHasher::new(&[7u8; 32]).unwrap_or_else(|_| std::process::abort());
+        let set = ValueSet::of("residents", "income", &hasher, &["48123", "Wang Fang"]);
+        let output = StagedOutput {
+            name: "note".into(),
+            kind: OutputKind::Text,
+            bytes: b"Top: 48,123 yuan (Wang Fang); 12 people".to_vec(),
+        };
+        let mut ctx = CheckContext {
+            hasher: Some(hasher),
+            value_sets: vec![set],
+            ..Default::default()
+        };
+        let raw = |ctx: &CheckContext| {
+            run(ctx, &output)
+                .ok()
+                .and_then(|r| r.results.into_iter().find(|r| r.check == "raw_values"))
+                .map(|r| (r.outcome, r.reason))
+        };
+        let (outcome, reason) = raw(&ctx).unwrap_or((Outcome::Pass, String::new()));
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(reason.contains("line 1"), "{reason}");
+        assert!(
+            !reason.contains("48"),
+            "the reason names no value: {reason}"
+        );
+        // The name is still a finding once the number came from an answer.
+        ctx.receive_answer_json(r#"[{"top": 48123.2}]"#);
+        ctx.seal();
+        let (outcome, reason) = raw(&ctx).unwrap_or((Outcome::Pass, String::new()));
+        assert_eq!(outcome, Outcome::Fail);
+        assert_eq!(reason.matches("equals a rare value").count(), 1, "{reason}");
+        let name_free = StagedOutput {
+            bytes: b"Top: 48,123 yuan; 12 people".to_vec(),
+            ..output.clone()
+        };
+        let r = run(&ctx, &name_free).unwrap_or(CheckReport { results: vec![] });
+        assert!(
+            r.results
+                .iter()
+                .any(|r| r.check == "raw_values" && r.outcome == Outcome::Pass)
+        );
+        // A Chinese name inside a sentence, without separators.
+        let hasher = ValueHasher::new(&[7u8; 32]).unwrap_or_else(|_| std::process::abort());
+        let ctx = CheckContext {
+            value_sets: vec![ValueSet::of("residents", "name", &hasher, &["王芳"])],
+            hasher: Some(hasher),
+            ..Default::default()
+        };
+        let chinese = StagedOutput {
+            bytes: "收入最高的是王芳，其次是张伟。".as_bytes().to_vec(),
+            ..output.clone()
+        };
+        let r = run(&ctx, &chinese).unwrap_or(CheckReport { results: vec![] });
+        assert!(
+            r.results
+                .iter()
+                .any(|r| r.check == "raw_values" && r.outcome == Outcome::Fail),
+            "{r:?}"
+        );
     }
 
     #[test]
