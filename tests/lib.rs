@@ -121,6 +121,21 @@ pub fn wat(text: &str) -> Vec<u8> {
     ::wat::parse_str(text).unwrap()
 }
 
+/// A module that emits one Markdown text output named `note` and returns emit's status.
+pub fn text_module(text: &str) -> Vec<u8> {
+    assert!(!text.contains('"') && !text.contains('\\'));
+    wat(&format!(
+        r#"(module
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "note")
+        (data (i32.const 16) "{text}")
+        (func (export "run") (result i32)
+          (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const {len}))))"#,
+        len = text.len()
+    ))
+}
+
 /// The PUMS test data shipped beside the repository.
 pub fn pums_dir() -> PathBuf {
     repo_root().join("../shared/data/pums")

@@ -44,6 +44,10 @@ pub enum Error {
     /// An emergency stop ended or refused the work.
     #[error("emergency stop: {0}")]
     Stopped(String),
+    /// The caller did not prove who it is (no token, a malformed, unknown or revoked
+    /// token, a secret that does not verify).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
     /// The actor may not do this (role, separation of duties, state).
     #[error("not permitted: {0}")]
     Forbidden(String),

@@ -1,4 +1,6 @@
-//! Principals: named identities with one role each.
+//! Principals: named identities with one role each, and a status (Qiqihar Art. 14, 23): an
+//! active principal acts; a suspended or revoked one is refused by every domain function
+//! (through [`find`] and [`require`]) and by the server. Revocation is final.
 
 use std::fmt;
 use std::str::FromStr;
@@ -56,6 +58,44 @@ impl FromStr for Role {
     }
 }
 
+/// Whether a principal may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// May act in its role.
+    Active,
+    /// Refused everywhere until qualified again.
+    Suspended,
+    /// Refused everywhere, for good.
+    Revoked,
+}
+
+impl Status {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Status> {
+        match s {
+            "active" => Ok(Status::Active),
+            "suspended" => Ok(Status::Suspended),
+            "revoked" => Ok(Status::Revoked),
+            other => Err(Error::Internal(format!("principal status `{other}`"))),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A named identity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Principal {
@@ -63,24 +103,39 @@ pub struct Principal {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// Whether it may act.
+    pub status: Status,
 }
 
-/// Looks a principal up.
-pub fn find(conn: &Connection, name: &str) -> Result<Option<Principal>> {
-    let row: Option<String> = conn
+/// Looks a principal up whatever its status.
+pub fn lookup(conn: &Connection, name: &str) -> Result<Option<Principal>> {
+    let row: Option<(String, String)> = conn
         .query_row(
-            "SELECT role FROM principals WHERE name = ?1",
+            "SELECT role, status FROM principals WHERE name = ?1",
             params![name],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    row.map(|role| {
+    row.map(|(role, status)| {
         Ok(Principal {
             name: name.to_string(),
             role: role.parse()?,
+            status: Status::parse(&status)?,
         })
     })
     .transpose()
+}
+
+/// Looks up a principal who is to act: `None` when unknown, refused when suspended or
+/// revoked (Qiqihar Art. 23), so every domain function that checks its actor refuses them.
+pub fn find(conn: &Connection, name: &str) -> Result<Option<Principal>> {
+    match lookup(conn, name)? {
+        Some(p) if p.status != Status::Active => Err(Error::Forbidden(format!(
+            "principal `{name}` is {}",
+            p.status
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// The principal `name`, which must have `role`.
@@ -98,14 +153,21 @@ pub fn require(conn: &Connection, name: &str, role: Role) -> Result<Principal> {
 
 /// Every principal.
 pub fn list(conn: &Connection) -> Result<Vec<Principal>> {
-    let mut stmt = conn.prepare("SELECT name, role FROM principals ORDER BY name")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut stmt = conn.prepare("SELECT name, role, status FROM principals ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     let mut out = Vec::new();
     for row in rows {
-        let (name, role) = row?;
+        let (name, role, status) = row?;
         out.push(Principal {
             name,
             role: role.parse()?,
+            status: Status::parse(&status)?,
         });
     }
     Ok(out)
@@ -145,7 +207,7 @@ pub fn add(
         require(&tx, actor, Role::Operator)?;
         actor.to_string()
     };
-    if find(&tx, name)?.is_some() {
+    if lookup(&tx, name)?.is_some() {
         return Err(Error::Conflict(format!("principal `{name}` exists")));
     }
     tx.execute(
@@ -163,5 +225,80 @@ pub fn add(
     Ok(Principal {
         name: name.to_string(),
         role,
+        status: Status::Active,
     })
+}
+
+/// An operator changes a principal's status (Qiqihar Art. 14, 23), with a written reason:
+/// `Active` qualifies a suspended principal again, `Suspended` and `Revoked` refuse it
+/// everywhere from now on (revocation is final, held by a trigger) and interrupt the
+/// running jobs of a developer in this process. Nobody changes their own status, and the
+/// last active operator stays active. Audited in the same transaction.
+pub fn set_status(
+    domain: &crate::Domain,
+    actor: &str,
+    name: &str,
+    status: Status,
+    reason: &str,
+) -> Result<Principal> {
+    let mut conn = domain.conn()?;
+    require(&conn, actor, Role::Operator)?;
+    if reason.trim().is_empty() {
+        return Err(Error::Conflict(format!(
+            "changing the status of `{name}` needs a reason"
+        )));
+    }
+    if actor == name {
+        return Err(Error::Forbidden("nobody changes their own status".into()));
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let p = lookup(&tx, name)?.ok_or_else(|| Error::NotFound(format!("principal `{name}`")))?;
+    if p.status == status {
+        return Err(Error::Conflict(format!(
+            "principal `{name}` is already {status}"
+        )));
+    }
+    if p.status == Status::Revoked {
+        return Err(Error::Conflict(format!(
+            "principal `{name}` is revoked; revocation is final"
+        )));
+    }
+    if p.role == Role::Operator && status != Status::Active {
+        let others: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM principals WHERE role = 'operator' AND status = 'active' AND name != ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
+        if others == 0 {
+            return Err(Error::Conflict(
+                "the last active operator cannot be suspended or revoked".into(),
+            ));
+        }
+    }
+    tx.execute(
+        "UPDATE principals SET status = ?2 WHERE name = ?1",
+        params![name, status.as_str()],
+    )?;
+    let interrupted = if status != Status::Active && p.role == Role::Developer {
+        domain.host().stop(
+            domain.layout().root(),
+            &crate::wasm::StopTarget::Developer(name.to_string()),
+        )
+    } else {
+        Vec::new()
+    };
+    let action = match status {
+        Status::Active => "principal.qualified",
+        Status::Suspended => "principal.suspended",
+        Status::Revoked => "principal.revoked",
+    };
+    audit::append(
+        &tx,
+        actor,
+        action,
+        &format!("principal:{name}"),
+        json!({"role": p.role, "from": p.status, "to": status, "reason": reason, "interrupted": interrupted}),
+    )?;
+    tx.commit()?;
+    Ok(Principal { status, ..p })
 }

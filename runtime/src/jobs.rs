@@ -364,6 +364,62 @@ pub fn output(conn: &Connection, id: &str) -> Result<OutputRecord> {
     .ok_or_else(|| Error::NotFound(format!("output `{id}`")))
 }
 
+/// A job as recorded, with its outputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: String,
+    /// Scenario id.
+    pub scenario_id: i64,
+    /// Who submitted it.
+    pub submitter: String,
+    /// SHA-256 of the module.
+    pub module_sha256: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// Error kind when failed.
+    pub error_kind: Option<String>,
+    /// Error text when failed.
+    pub error: Option<String>,
+    /// Fuel used, once finished.
+    pub fuel_used: Option<i64>,
+    /// When it was submitted.
+    pub created_at: String,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Outputs staged.
+    pub outputs: Vec<OutputRecord>,
+}
+
+/// Reads a job.
+pub fn job(conn: &Connection, id: &str) -> Result<JobRecord> {
+    let mut record = conn
+        .query_row(
+            "SELECT id, scenario_id, submitter, module_sha256, status, error_kind, error, fuel_used, created_at, finished_at
+             FROM jobs WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok(JobRecord {
+                    id: r.get(0)?,
+                    scenario_id: r.get(1)?,
+                    submitter: r.get(2)?,
+                    module_sha256: r.get(3)?,
+                    status: r.get(4)?,
+                    error_kind: r.get(5)?,
+                    error: r.get(6)?,
+                    fuel_used: r.get(7)?,
+                    created_at: r.get(8)?,
+                    finished_at: r.get(9)?,
+                    outputs: Vec::new(),
+                })
+            },
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("job `{id}`")))?;
+    record.outputs = outputs(conn, id)?;
+    Ok(record)
+}
+
 /// Every output, newest first.
 pub fn all_outputs(conn: &Connection) -> Result<Vec<OutputRecord>> {
     let ids: Vec<String> = conn

@@ -8,7 +8,8 @@
 //! - [`jobs`]: a developer's WASM module runs in the [`wasm`] host; its only way to data is
 //!   the [`mediate`] query path, which charges the [`privacy`] ledger before it answers;
 //! - [`review`]: staged outputs are checked, reviewed twice, and released as products;
-//! - [`audit`]: every step is an event, a leaf of an RFC 6962 Merkle tree with signed checkpoints.
+//! - [`audit`]: every step is an event, a leaf of an RFC 6962 Merkle tree with signed checkpoints;
+//! - [`server`]: the HTTP API over the same domain, for principals holding [`tokens`].
 //!
 //! See ARCHITECTURE.md for the invariants and where each is enforced.
 
@@ -27,8 +28,10 @@ pub mod mediate;
 pub mod privacy;
 pub mod review;
 pub mod scenarios;
+pub mod server;
 pub mod stops;
 pub mod store;
+pub mod tokens;
 pub mod wasm;
 
 use std::fs;

@@ -6,7 +6,9 @@ use sandbox_runtime::jobs::{self, OutputRecord};
 use sandbox_runtime::review::{self, Decision};
 use sandbox_runtime::wasm::JobLimits;
 use sandbox_runtime::{Error, audit, catalog, scenarios};
-use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, empty_domain, wat};
+use sandbox_tests::{
+    DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, empty_domain, text_module, wat,
+};
 
 /// A module that asks one query and emits the answer unchanged as a table.
 fn pass_through(sql: &str, name: &str) -> Vec<u8> {
@@ -29,21 +31,6 @@ fn pass_through(sql: &str, name: &str) -> Vec<u8> {
           (call $emit (i32.const 1) (i32.const 2048) (i32.const {name_len}) (i32.const 4096) (local.get $n))))"#,
         sql_len = sql.len(),
         name_len = name.len(),
-    ))
-}
-
-/// A module that emits one Markdown text.
-fn text_module(text: &str) -> Vec<u8> {
-    assert!(!text.contains('"'));
-    wat(&format!(
-        r#"(module
-        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "note")
-        (data (i32.const 16) "{text}")
-        (func (export "run") (result i32)
-          (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const {len}))))"#,
-        len = text.len()
     ))
 }
 

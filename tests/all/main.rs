@@ -11,4 +11,5 @@ mod ingest;
 mod mediation;
 mod review;
 mod sandbox;
+mod server;
 mod threshold;

@@ -5,20 +5,12 @@ use sandbox_runtime::Error;
 use sandbox_runtime::jobs;
 use sandbox_runtime::review::{self, Decision};
 use sandbox_runtime::wasm::JobLimits;
-use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, OPERATOR2, SUPERVISOR, wat};
+use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, OPERATOR2, SUPERVISOR, text_module};
 
 fn staged_text(f: &Fixture, text: &str) -> String {
-    let module = wat(&format!(
-        r#"(module
-        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "note")
-        (data (i32.const 16) "{text}")
-        (func (export "run") (result i32)
-          (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const {len}))))"#,
-        len = text.len()
-    ));
-    let report = f.submit(&module, "{}", JobLimits::default()).unwrap();
+    let report = f
+        .submit(&text_module(text), "{}", JobLimits::default())
+        .unwrap();
     assert_eq!(report.status, "succeeded", "{report:?}");
     report.outputs[0].id.clone()
 }

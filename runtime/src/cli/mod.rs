@@ -79,6 +79,42 @@ pub enum Command {
     /// The developer's local loop on synthetic data.
     #[command(subcommand)]
     Dev(DevCmd),
+    /// API tokens for the server (operators issue; operators or the holder revoke).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Serve the HTTP API over this data directory.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Jobs that may run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Issue a token for a principal (as an operator). The token is printed once.
+    Issue {
+        /// Principal name.
+        name: String,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// Token id (the 16 hex digits after `sbx_`).
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List tokens (ids, holders, revocation; never secrets).
+    List {
+        /// Only this principal's.
+        #[arg(long)]
+        principal: Option<String>,
+    },
 }
 
 /// `dev` subcommands.
@@ -102,6 +138,30 @@ pub enum PrincipalCmd {
     },
     /// List principals.
     List,
+    /// Qualify a suspended principal again (as an operator).
+    Qualify {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Suspend a principal: refused everywhere until qualified again (as an operator).
+    Suspend {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a principal for good (as an operator).
+    Revoke {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `dataset` subcommands.
@@ -446,11 +506,78 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let p = identity::add(&mut domain.conn()?, cli.actor.as_deref(), name, role)?;
             print(cli.json, &p, || format!("added {} ({})", p.name, p.role))
         }
+        Command::Principal(
+            PrincipalCmd::Qualify { name, reason }
+            | PrincipalCmd::Suspend { name, reason }
+            | PrincipalCmd::Revoke { name, reason },
+        ) => {
+            let status = match cmd {
+                Command::Principal(PrincipalCmd::Qualify { .. }) => identity::Status::Active,
+                Command::Principal(PrincipalCmd::Suspend { .. }) => identity::Status::Suspended,
+                _ => identity::Status::Revoked,
+            };
+            let p = identity::set_status(domain, actor(cli)?, name, status, reason)?;
+            print(cli.json, &p, || {
+                format!("{} ({}) is {}", p.name, p.role, p.status)
+            })
+        }
+        Command::Token(TokenCmd::Issue { name }) => {
+            let issued = crate::tokens::issue(&mut domain.conn()?, actor(cli)?, name)?;
+            print(cli.json, &issued, || {
+                format!(
+                    "token {} for {} (shown once; only its hash is kept):\n{}",
+                    issued.id, issued.principal, issued.token
+                )
+            })
+        }
+        Command::Token(TokenCmd::Revoke { id, reason }) => {
+            let t = crate::tokens::revoke(&mut domain.conn()?, actor(cli)?, id, reason)?;
+            print(cli.json, &t, || {
+                format!("token {} of {} revoked", t.id, t.principal)
+            })
+        }
+        Command::Token(TokenCmd::List { principal }) => {
+            let conn = domain.conn()?;
+            let who = identity::find(&conn, actor(cli)?)?
+                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+            if who.role != Role::Operator && principal.as_deref() != Some(who.name.as_str()) {
+                return Err(Error::Forbidden(
+                    "operators list every token; others list their own (--principal NAME)".into(),
+                ));
+            }
+            let list = crate::tokens::list(&conn, principal.as_deref())?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|t| {
+                        format!(
+                            "{}  {:<24} issued {} by {}{}",
+                            t.id,
+                            t.principal,
+                            t.created_at,
+                            t.issued_by,
+                            t.revoked_at
+                                .as_deref()
+                                .map(|r| format!(", revoked {r}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Serve { listen, jobs } => crate::server::serve(
+            domain,
+            *listen,
+            crate::server::Config {
+                job_slots: *jobs,
+                ..Default::default()
+            },
+        ),
         Command::Principal(PrincipalCmd::List) => {
             let list = identity::list(&domain.conn()?)?;
             print(cli.json, &list, || {
                 list.iter()
-                    .map(|p| format!("{:<24} {}", p.name, p.role))
+                    .map(|p| format!("{:<24} {:<10} {}", p.name, p.role, p.status))
                     .collect::<Vec<_>>()
                     .join("\n")
             })

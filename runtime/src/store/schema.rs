@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -294,6 +294,42 @@ INSERT INTO reviews (id, output_id, reviewer, tier, decision, reason, created_at
     SELECT id, output_id, reviewer, tier, decision, reason, created_at FROM reviews_copy;
 DROP TABLE reviews_copy;
 "#,
+    r#"
+-- Principals have a status (Qiqihar Art. 14, 23): an active principal acts; a suspended or
+-- revoked one is refused everywhere. Revocation is final.
+ALTER TABLE principals ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+    CHECK (status IN ('active', 'suspended', 'revoked'));
+CREATE TRIGGER principals_revocation_is_final BEFORE UPDATE OF status ON principals
+WHEN OLD.status = 'revoked' AND NEW.status != 'revoked'
+BEGIN SELECT RAISE(ABORT, 'a revoked principal stays revoked'); END;
+CREATE TRIGGER principals_no_delete BEFORE DELETE ON principals
+BEGIN SELECT RAISE(ABORT, 'principals are revoked, not deleted'); END;
+
+-- API tokens (`tokens`): the public id and the Argon2 PHC string of the secret, never the
+-- secret. Append-only except for revocation, which is set once.
+CREATE TABLE api_tokens (
+    id         TEXT PRIMARY KEY,
+    principal  TEXT NOT NULL REFERENCES principals(name),
+    hash       TEXT NOT NULL,
+    issued_by  TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    revoked_by TEXT
+);
+CREATE INDEX api_tokens_principal ON api_tokens (principal);
+CREATE TRIGGER api_tokens_no_delete BEFORE DELETE ON api_tokens
+BEGIN SELECT RAISE(ABORT, 'API tokens are revoked, not deleted'); END;
+CREATE TRIGGER api_tokens_revoke_only BEFORE UPDATE ON api_tokens
+WHEN OLD.revoked_at IS NOT NULL
+    OR NEW.revoked_at IS NULL
+    OR NEW.revoked_by IS NULL
+    OR NEW.id IS NOT OLD.id
+    OR NEW.principal IS NOT OLD.principal
+    OR NEW.hash IS NOT OLD.hash
+    OR NEW.issued_by IS NOT OLD.issued_by
+    OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an API token can only be revoked, once'); END;
+"#,
 ];
 
 /// Steps of a migration that SQL cannot do, run after its SQL in its transaction.
@@ -472,6 +508,66 @@ mod tests {
             [],
         )?;
         assert_eq!(audit::retention_years(&conn)?, 10);
+        Ok(())
+    }
+
+    #[test]
+    fn principals_get_a_status_and_tokens_are_revoked_once() -> Result<()> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 8)?;
+        conn.execute_batch(
+            "INSERT INTO principals (name, role, created_at) VALUES ('ops-li', 'operator', 'now');
+             INSERT INTO principals (name, role, created_at) VALUES ('dev-zhao', 'developer', 'now');",
+        )?;
+        migrate(&conn)?;
+        // Principals stored before the migration are active.
+        let active: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM principals WHERE status = 'active'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(active, 2);
+        conn.execute(
+            "UPDATE principals SET status = 'suspended' WHERE name = 'dev-zhao'",
+            [],
+        )?;
+        conn.execute(
+            "UPDATE principals SET status = 'revoked' WHERE name = 'dev-zhao'",
+            [],
+        )?;
+        conn.execute(
+            "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
+             VALUES ('t1', 'ops-li', '$argon2id$x', 'ops-li', 'now')",
+            [],
+        )?;
+        for bad in [
+            "UPDATE principals SET status = 'active' WHERE name = 'dev-zhao'",
+            "UPDATE principals SET status = 'unknown' WHERE name = 'ops-li'",
+            "DELETE FROM principals WHERE name = 'dev-zhao'",
+            "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
+             VALUES ('t2', 'nobody', 'h', 'ops-li', 'now')",
+            "UPDATE api_tokens SET hash = 'other' WHERE id = 't1'",
+            "UPDATE api_tokens SET principal = 'dev-zhao' WHERE id = 't1'",
+            "UPDATE api_tokens SET revoked_at = 'now' WHERE id = 't1'",
+            "DELETE FROM api_tokens WHERE id = 't1'",
+        ] {
+            assert!(conn.execute(bad, []).is_err(), "{bad}");
+        }
+        conn.execute(
+            "UPDATE api_tokens SET revoked_at = 'now', revoked_by = 'ops-li' WHERE id = 't1'",
+            [],
+        )?;
+        // Revoked once: not again, not back.
+        for bad in [
+            "UPDATE api_tokens SET revoked_at = 'later', revoked_by = 'ops-li' WHERE id = 't1'",
+            "UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE id = 't1'",
+        ] {
+            assert!(conn.execute(bad, []).is_err(), "{bad}");
+        }
         Ok(())
     }
 

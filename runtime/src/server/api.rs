@@ -1,0 +1,811 @@
+//! The `/api/v1` handlers. Each one asks [`authz`] first, then calls the domain's own
+//! functions on the blocking pool; those keep every check they make for the CLI.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::authz::{self, Action};
+use super::{ApiError, AppState, auth::Caller};
+use crate::identity::{self, Principal};
+use crate::jobs::{self, JobReport, OutputRecord, Submission};
+use crate::review::{self, Decision};
+use crate::scenarios::{self, ScenarioRecord};
+use crate::wasm::JobLimits;
+use crate::{Domain, Error, Result, audit, catalog, privacy, stops};
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+type Body<T> = std::result::Result<Json<T>, JsonRejection>;
+
+/// The routes under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/principals", get(principals))
+        .route("/principals/{name}/qualify", post(principal_qualify))
+        .route("/principals/{name}/suspend", post(principal_suspend))
+        .route("/principals/{name}/revoke", post(principal_revoke))
+        .route("/datasets", get(datasets).post(register_dataset))
+        .route("/datasets/{name}", get(dataset))
+        .route("/scenarios", get(scenario_list).post(scenario_apply))
+        .route("/scenarios/{id}", get(scenario_get))
+        .route("/scenarios/{id}/approve", post(scenario_approve))
+        .route("/scenarios/{id}/reject", post(scenario_reject))
+        .route("/scenarios/{id}/budget", get(budget))
+        .route("/jobs", post(job_submit))
+        .route("/jobs/{id}", get(job_get))
+        .route("/outputs", get(output_list))
+        .route("/outputs/{id}", get(output_get))
+        .route("/outputs/{id}/file", get(output_file))
+        .route("/outputs/{id}/approve", post(output_approve))
+        .route("/outputs/{id}/reject", post(output_reject))
+        .route(
+            "/outputs/{id}/request-changes",
+            post(output_request_changes),
+        )
+        .route("/products", get(product_list))
+        .route("/products/{id}", get(product_get))
+        .route("/products/{id}/files/{name}", get(product_file))
+        .route("/audit/events", get(audit_events))
+        .route("/audit/verify", get(audit_verify))
+        .route("/audit/proof/{seq}", get(audit_proof))
+        .route("/stops", post(stop_impose))
+        .route("/stops/{id}/lift", post(stop_lift))
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::bad_request(r.body_text())
+    }
+}
+
+/// A written reason (required or optional by endpoint).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn required(reason: Option<String>, what: &str) -> ApiResult<String> {
+    reason
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{what} needs a `reason`")))
+}
+
+async fn whoami(Caller(c): Caller) -> ApiResult<Json<Principal>> {
+    authz::authorize(&c, Action::WhoAmI)?;
+    Ok(Json(c))
+}
+
+async fn principals(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<Principal>>> {
+    authz::authorize(&c, Action::PrincipalRead)?;
+    Ok(Json(s.blocking(|d| identity::list(&d.conn()?)).await?))
+}
+
+async fn principal_status(
+    s: AppState,
+    c: Principal,
+    name: String,
+    body: Body<ReasonBody>,
+    status: identity::Status,
+) -> ApiResult<Json<Principal>> {
+    authz::authorize(&c, Action::PrincipalStatus)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "changing a principal's status")?;
+    let p = s
+        .blocking(move |d| identity::set_status(d, &c.name, &name, status, &reason))
+        .await?;
+    Ok(Json(p))
+}
+
+async fn principal_qualify(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    principal_status(s, c, name, body, identity::Status::Active).await
+}
+
+async fn principal_suspend(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    principal_status(s, c, name, body, identity::Status::Suspended).await
+}
+
+async fn principal_revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    principal_status(s, c, name, body, identity::Status::Revoked).await
+}
+
+/// A catalog entry without the server's file paths.
+fn public_dataset(v: &catalog::DatasetVersion) -> Result<Value> {
+    let mut value = serde_json::to_value(v)?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("path");
+    }
+    Ok(value)
+}
+
+async fn datasets(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Vec<Value>>> {
+    authz::authorize(&c, Action::CatalogRead)?;
+    let list = s
+        .blocking(|d| {
+            catalog::list(&d.conn()?, d)?
+                .iter()
+                .map(public_dataset)
+                .collect()
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn dataset(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::CatalogRead)?;
+    let v = s
+        .blocking(move |d| public_dataset(&catalog::get(&d.conn()?, d, &name)?))
+        .await?;
+    Ok(Json(v))
+}
+
+/// A dataset registration: the policy (TOML) and the data as CSV text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    /// Policy (TOML).
+    pub policy: String,
+    /// The data, CSV with a header.
+    pub csv: String,
+    /// The source's file name, recorded with the version (default `upload.csv`).
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+async fn register_dataset(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    authz::authorize(&c, Action::DatasetRegister)?;
+    let Json(body) = body?;
+    let file_name = body.file_name.unwrap_or_else(|| "upload.csv".into());
+    let plain = !file_name.is_empty()
+        && file_name.len() <= 128
+        && file_name.ends_with(".csv")
+        && !file_name.starts_with('.')
+        && file_name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !plain {
+        return Err(ApiError::bad_request(
+            "file_name: up to 128 letters, digits, `-`, `_`, `.`, ending in `.csv`",
+        ));
+    }
+    let v = s
+        .blocking(move |d| {
+            let dir = tempfile::Builder::new()
+                .prefix(".upload-")
+                .tempdir_in(d.layout().root())?;
+            let path = dir.path().join(&file_name);
+            std::fs::write(&path, body.csv.as_bytes())?;
+            public_dataset(&catalog::add(d, &c.name, &path, &body.policy)?)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn resolve_scenario(
+    d: &Domain,
+    caller: &Principal,
+    action: Action,
+    key: &str,
+) -> Result<(rusqlite::Connection, ScenarioRecord)> {
+    let conn = d.conn()?;
+    let record = scenarios::resolve(&conn, key)?;
+    authz::authorize_in(&conn, caller, action, &record)?;
+    Ok((conn, record))
+}
+
+async fn scenario_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<ScenarioRecord>>> {
+    authz::authorize(&c, Action::ScenarioRead)?;
+    let list = s
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            let mut visible = Vec::new();
+            for r in scenarios::list(&conn)? {
+                if authz::member(&conn, &c, &r)? {
+                    visible.push(r);
+                }
+            }
+            Ok(visible)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn scenario_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    authz::authorize(&c, Action::ScenarioRead)?;
+    let (_, r) = s
+        .blocking(move |d| resolve_scenario(d, &c, Action::ScenarioRead, &id))
+        .await?;
+    Ok(Json(r))
+}
+
+/// A scenario application.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyBody {
+    /// The scenario (TOML).
+    pub spec: String,
+}
+
+async fn scenario_apply(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<ApplyBody>,
+) -> ApiResult<(StatusCode, Json<ScenarioRecord>)> {
+    authz::authorize(&c, Action::ScenarioApply)?;
+    let Json(body) = body?;
+    let r = s
+        .blocking(move |d| scenarios::apply(d, &c.name, &body.spec))
+        .await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+async fn scenario_decide(
+    s: AppState,
+    c: Principal,
+    id: String,
+    body: Body<ReasonBody>,
+    approve: bool,
+) -> ApiResult<Json<ScenarioRecord>> {
+    authz::authorize(&c, Action::ScenarioDecide)?;
+    let Json(body) = body?;
+    let reason = if approve {
+        body.reason
+    } else {
+        Some(required(body.reason, "a rejection")?)
+    };
+    let r = s
+        .blocking(move |d| {
+            let (_, record) = resolve_scenario(d, &c, Action::ScenarioDecide, &id)?;
+            scenarios::decide(d, &c.name, record.id, approve, reason.as_deref())
+        })
+        .await?;
+    Ok(Json(r))
+}
+
+async fn scenario_approve(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_decide(s, c, id, body, true).await
+}
+
+async fn scenario_reject(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_decide(s, c, id, body, false).await
+}
+
+async fn budget(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<privacy::ledger::Balance>> {
+    authz::authorize(&c, Action::BudgetRead)?;
+    let b = s
+        .blocking(move |d| {
+            let (conn, record) = resolve_scenario(d, &c, Action::BudgetRead, &id)?;
+            privacy::ledger::balance(&conn, record.id)
+        })
+        .await?;
+    Ok(Json(b))
+}
+
+/// Limits a submission asks for (each at most what the scenario grants).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    /// Fuel.
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Memory in MiB.
+    pub memory_mib: Option<usize>,
+}
+
+/// A job submission.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// Scenario id or name.
+    pub scenario: String,
+    /// The module (.wasm), base64.
+    pub module: String,
+    /// Parameters, a JSON object.
+    #[serde(default)]
+    pub params: Option<Value>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Option<LimitsBody>,
+}
+
+async fn job_submit(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<SubmitBody>,
+) -> ApiResult<(StatusCode, Json<JobReport>)> {
+    authz::authorize(&c, Action::JobSubmit)?;
+    let Json(body) = body?;
+    let module = base64::engine::general_purpose::STANDARD
+        .decode(body.module.as_bytes())
+        .map_err(|e| ApiError::bad_request(format!("module is not base64: {e}")))?;
+    let params = body.params.unwrap_or_else(|| json!({})).to_string();
+    let mut limits = JobLimits::default();
+    if let Some(l) = body.limits {
+        if let Some(f) = l.fuel {
+            limits.fuel = f;
+        }
+        if let Some(ms) = l.deadline_ms {
+            limits.deadline_ms = ms;
+        }
+        if let Some(m) = l.memory_mib {
+            limits.memory_bytes = m.saturating_mul(1 << 20);
+        }
+    }
+    let scenario = body.scenario;
+    // Membership is decided before the submission waits for a slot.
+    let id = {
+        let c = c.clone();
+        s.blocking(move |d| Ok(resolve_scenario(d, &c, Action::JobSubmit, &scenario)?.1.id))
+            .await?
+    };
+    let permit = tokio::time::timeout(s.config.job_wait, s.job_slots.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::busy("every job slot is taken; try again later"))?
+        .map_err(|e| Error::Internal(format!("job slots: {e}")))?;
+    let report = s
+        .blocking(move |d| {
+            // The slot is held until the job ends, even if the caller has gone.
+            let _permit = permit;
+            jobs::submit(
+                d,
+                &c.name,
+                &Submission {
+                    scenario: &id.to_string(),
+                    module: &module,
+                    params_json: &params,
+                    limits,
+                },
+            )
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(report)))
+}
+
+async fn job_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<jobs::JobRecord>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let job = s
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            let job = jobs::job(&conn, &id)?;
+            let record = scenarios::get(&conn, job.scenario_id)?;
+            authz::authorize_in(&conn, &c, Action::JobRead, &record)?;
+            if c.role == identity::Role::Developer && job.submitter != c.name {
+                return Err(Error::Forbidden(format!(
+                    "job {id} was submitted by someone else"
+                )));
+            }
+            Ok(job)
+        })
+        .await?;
+    Ok(Json(job))
+}
+
+/// Which outputs to list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsQuery {
+    /// `pending` (default: awaiting a review) or `all`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+const PENDING: [&str; 3] = ["checked", "flagged", "operator_approved"];
+
+async fn output_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<OutputsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<OutputRecord>>> {
+    authz::authorize(&c, Action::OutputRead)?;
+    let Query(query) = query?;
+    let all = match query.status.as_deref() {
+        None | Some("pending") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status `{other}`: `pending` or `all`"
+            )));
+        }
+    };
+    let list = s
+        .blocking(move |d| {
+            let mut list = jobs::all_outputs(&d.conn()?)?;
+            if !all {
+                list.retain(|o| PENDING.contains(&o.status.as_str()));
+            }
+            Ok(list)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn output_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OutputRecord>> {
+    authz::authorize(&c, Action::OutputRead)?;
+    let o = s.blocking(move |d| jobs::output(&d.conn()?, &id)).await?;
+    Ok(Json(o))
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("json") => "application/json",
+        Some("md") => "text/markdown; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("arrow") => "application/vnd.apache.arrow.file",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A file as a download: never rendered in place, never sniffed.
+fn download(name: &str, bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(name)),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
+}
+
+async fn output_file(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    authz::authorize(&c, Action::OutputRead)?;
+    let (name, bytes) = s
+        .blocking(move |d| {
+            let o = jobs::output(&d.conn()?, &id)?;
+            if !plain_name(&o.job_id) || !plain_name(&o.file_name) {
+                return Err(Error::Internal(format!("output {id} names no plain file")));
+            }
+            let path = d.layout().staging().join(&o.job_id).join(&o.file_name);
+            Ok((o.file_name, std::fs::read(path)?))
+        })
+        .await?;
+    Ok(download(&name, bytes))
+}
+
+async fn output_decide(
+    s: AppState,
+    c: Principal,
+    id: String,
+    body: Body<ReasonBody>,
+    decision: Decision,
+) -> ApiResult<Json<OutputRecord>> {
+    authz::authorize(&c, Action::OutputDecide)?;
+    let Json(body) = body?;
+    let o = s
+        .blocking(move |d| review::decide(d, &c.name, &id, decision, body.reason.as_deref()))
+        .await?;
+    Ok(Json(o))
+}
+
+async fn output_approve(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<OutputRecord>> {
+    output_decide(s, c, id, body, Decision::Approve).await
+}
+
+async fn output_reject(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<OutputRecord>> {
+    output_decide(s, c, id, body, Decision::Reject).await
+}
+
+async fn output_request_changes(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<OutputRecord>> {
+    output_decide(s, c, id, body, Decision::RequestChanges).await
+}
+
+fn find_product(d: &Domain, id: &str) -> Result<review::Product> {
+    review::products(d)?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
+}
+
+async fn product_list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::ProductRead)?;
+    let list = s.blocking(review::products).await?;
+    Ok(Json(Value::Array(
+        list.iter()
+            .map(|p| json!({"id": p.id, "output_id": p.output_id}))
+            .collect(),
+    )))
+}
+
+async fn product_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::ProductRead)?;
+    let v = s
+        .blocking(move |d| {
+            let p = find_product(d, &id)?;
+            let manifest: Value =
+                serde_json::from_slice(&std::fs::read(p.path.join(review::MANIFEST))?)?;
+            let signature = std::fs::read_to_string(p.path.join(review::SIGNATURE))?;
+            Ok(json!({
+                "id": p.id,
+                "output_id": p.output_id,
+                "manifest": manifest,
+                "signature": signature.trim(),
+            }))
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn product_file(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    authz::authorize(&c, Action::ProductRead)?;
+    let (name, bytes) = s
+        .blocking(move |d| {
+            let p = find_product(d, &id)?;
+            let manifest: Value =
+                serde_json::from_slice(&std::fs::read(p.path.join(review::MANIFEST))?)?;
+            let mut names: HashSet<String> = manifest["files"]
+                .as_array()
+                .map(|files| {
+                    files
+                        .iter()
+                        .filter_map(|f| f["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.insert(review::MANIFEST.to_string());
+            names.insert(review::SIGNATURE.to_string());
+            if !plain_name(&name) || !names.contains(&name) {
+                return Err(Error::NotFound(format!("file `{name}` of product {id}")));
+            }
+            Ok((name.clone(), std::fs::read(p.path.join(&name))?))
+        })
+        .await?;
+    Ok(download(&name, bytes))
+}
+
+/// A page of audit events.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// First event (default 1).
+    #[serde(default)]
+    pub from: Option<i64>,
+    /// How many (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+async fn audit_events(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<EventsQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let Query(q) = query?;
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let page = s
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            audit::require_reader(&conn, &c.name)?;
+            let events = audit::read(&conn, from, limit)?;
+            let size = audit::log_size(&conn)?;
+            let next = events.last().map(|e| e.seq + 1).filter(|n| *n <= size);
+            Ok(json!({"events": events, "size": size, "next": next}))
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+async fn audit_verify(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let v = s
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            audit::require_reader(&conn, &c.name)?;
+            let key = crate::keys::verifying_key(d.layout())?;
+            match audit::verify_with_key(&conn, Some(&key)) {
+                Ok(v) => {
+                    let mut value = serde_json::to_value(v)?;
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("verified".into(), Value::Bool(true));
+                    }
+                    Ok(value)
+                }
+                Err(Error::Verify(message)) => Ok(json!({"verified": false, "message": message})),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+/// Which checkpoint a proof is against.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// Size of a signed checkpoint (default: one of the log as it is now).
+    #[serde(default)]
+    pub size: Option<i64>,
+}
+
+async fn audit_proof(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(seq): Path<String>,
+    query: std::result::Result<Query<ProofQuery>, QueryRejection>,
+) -> ApiResult<Json<audit::InclusionProof>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let Query(q) = query?;
+    let seq: i64 = seq
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("event `{seq}` is not a number")))?;
+    let proof = s
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            audit::require_reader(&conn, &c.name)?;
+            if q.size.is_none() {
+                audit::checkpoint_if_grown(&conn, d.layout())?;
+            }
+            audit::prove_inclusion(&conn, seq, q.size)
+        })
+        .await?;
+    Ok(Json(proof))
+}
+
+/// An emergency stop.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopBody {
+    /// `scenario`, `developer` or `domain`.
+    pub scope: String,
+    /// The scenario (id or name) or the developer's name; none for the domain.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Why (recorded).
+    pub reason: String,
+}
+
+async fn stop_impose(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<StopBody>,
+) -> ApiResult<(StatusCode, Json<stops::Stop>)> {
+    authz::authorize(&c, Action::Stop)?;
+    let Json(body) = body?;
+    let stop = s
+        .blocking(move |d| {
+            let target = || {
+                body.target
+                    .clone()
+                    .ok_or_else(|| Error::Conflict(format!("a {} stop needs a target", body.scope)))
+            };
+            let scope = match body.scope.as_str() {
+                "scenario" => {
+                    stops::Scope::Scenario(scenarios::resolve(&d.conn()?, &target()?)?.id)
+                }
+                "developer" => stops::Scope::Developer(target()?),
+                "domain" => stops::Scope::Domain,
+                other => {
+                    return Err(Error::Conflict(format!(
+                        "scope `{other}`: scenario, developer or domain"
+                    )));
+                }
+            };
+            stops::stop(d, &c.name, scope, &body.reason)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(stop)))
+}
+
+async fn stop_lift(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::Stop)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "lifting a stop")?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("stop `{id}` is not a number")))?;
+    s.blocking(move |d| stops::lift(d, &c.name, id, &reason))
+        .await?;
+    Ok(Json(json!({"id": id, "lifted": true})))
+}

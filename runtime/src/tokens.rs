@@ -1,0 +1,224 @@
+//! API tokens: how a principal proves who it is to the server.
+//!
+//! A token is `sbx_<id>_<secret>`: `id` is 16 hex digits, public, the key the token is
+//! looked up by; `secret` is 32 bytes from the operating system's random source, as 64 hex
+//! digits. The token is shown once, when it is issued; the store keeps only the id and the
+//! Argon2id PHC string of the secret (`api_tokens`). Tokens are revoked, never deleted or
+//! changed otherwise (triggers). Operators issue tokens; an operator or the token's own
+//! principal revokes one. Every issue and revocation is an audit event in the transaction
+//! that makes it.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use rand::TryRngCore;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::identity::{self, Principal, Role};
+use crate::{Error, Result, audit, store};
+
+/// The prefix every token starts with.
+pub const PREFIX: &str = "sbx_";
+const ID_BYTES: usize = 8;
+const SECRET_BYTES: usize = 32;
+const SALT_BYTES: usize = 16;
+
+/// A token as issued: the only time its secret is seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    /// Public id.
+    pub id: String,
+    /// Whose it is.
+    pub principal: String,
+    /// The whole token, `sbx_<id>_<secret>`.
+    pub token: String,
+}
+
+/// A token as stored (without its hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Public id.
+    pub id: String,
+    /// Whose it is.
+    pub principal: String,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When.
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::Internal(format!("operating system random source: {e}")))?;
+    Ok(bytes)
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Splits a token into its public id and its secret; `None` when it is not a token.
+pub fn parse(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (is_hex(id, 2 * ID_BYTES) && is_hex(secret, 2 * SECRET_BYTES)).then_some((id, secret))
+}
+
+/// An operator issues a token for an active principal (themselves included).
+pub fn issue(conn: &mut Connection, actor: &str, principal: &str) -> Result<Issued> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    identity::require(&tx, actor, Role::Operator)?;
+    let p = identity::lookup(&tx, principal)?
+        .ok_or_else(|| Error::NotFound(format!("principal `{principal}`")))?;
+    if p.status != identity::Status::Active {
+        return Err(Error::Conflict(format!(
+            "principal `{principal}` is {}; no token is issued for it",
+            p.status
+        )));
+    }
+    let id = hex::encode(random::<ID_BYTES>()?);
+    let secret = hex::encode(random::<SECRET_BYTES>()?);
+    let hash = Argon2::default()
+        .hash_password_with_salt(secret.as_bytes(), &random::<SALT_BYTES>()?)
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))?
+        .to_string();
+    tx.execute(
+        "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, principal, hash, actor, store::now()],
+    )?;
+    audit::append(
+        &tx,
+        actor,
+        "token.issued",
+        &format!("token:{id}"),
+        json!({"principal": principal, "role": p.role}),
+    )?;
+    tx.commit()?;
+    Ok(Issued {
+        token: format!("{PREFIX}{id}_{secret}"),
+        id,
+        principal: principal.to_string(),
+    })
+}
+
+/// Revokes a token: an operator, or the principal the token belongs to.
+pub fn revoke(conn: &mut Connection, actor: &str, id: &str, reason: &str) -> Result<TokenInfo> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let who = identity::find(&tx, actor)?
+        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
+    let info = get(&tx, id)?;
+    if who.role != Role::Operator && info.principal != actor {
+        return Err(Error::Forbidden(format!(
+            "`{actor}` is a {}; only an operator or its own principal revokes a token",
+            who.role
+        )));
+    }
+    if info.revoked_at.is_some() {
+        return Err(Error::Conflict(format!("token {id} is already revoked")));
+    }
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1",
+        params![id, store::now(), actor],
+    )?;
+    audit::append(
+        &tx,
+        actor,
+        "token.revoked",
+        &format!("token:{id}"),
+        json!({"principal": info.principal, "reason": reason}),
+    )?;
+    let info = get(&tx, id)?;
+    tx.commit()?;
+    Ok(info)
+}
+
+/// One token's record.
+pub fn get(conn: &Connection, id: &str) -> Result<TokenInfo> {
+    conn.query_row(
+        "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
+         FROM api_tokens WHERE id = ?1",
+        params![id],
+        row_info,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("token {id}")))
+}
+
+fn row_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        principal: r.get(1)?,
+        issued_by: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+        revoked_by: r.get(5)?,
+    })
+}
+
+/// Every token, or a principal's, oldest first.
+pub fn list(conn: &Connection, principal: Option<&str>) -> Result<Vec<TokenInfo>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
+         FROM api_tokens WHERE ?1 IS NULL OR principal = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![principal], row_info)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// The principal a token proves: [`Error::Unauthenticated`] when the token is malformed,
+/// unknown, revoked or its secret does not verify; [`Error::Forbidden`] when its principal
+/// is suspended or revoked. Verification is Argon2 (tens of milliseconds): call it off the
+/// async executor.
+pub fn authenticate(conn: &Connection, token: &str) -> Result<Principal> {
+    let (id, secret) =
+        parse(token).ok_or_else(|| Error::Unauthenticated("not a Sandbox API token".into()))?;
+    let row: Option<(String, String, Option<String>)> = conn
+        .query_row(
+            "SELECT principal, hash, revoked_at FROM api_tokens WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (principal, hash, revoked_at) =
+        row.ok_or_else(|| Error::Unauthenticated(format!("unknown token {id}")))?;
+    if revoked_at.is_some() {
+        return Err(Error::Unauthenticated(format!("token {id} is revoked")));
+    }
+    Argon2::default()
+        .verify_password(secret.as_bytes(), hash.as_str())
+        .map_err(|_| Error::Unauthenticated(format!("token {id} does not verify")))?;
+    identity::find(conn, &principal)?
+        .ok_or_else(|| Error::Internal(format!("token {id} names no principal")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_strictly() {
+        let id = "0123456789abcdef";
+        let secret = "ab".repeat(32);
+        let token = format!("sbx_{id}_{secret}");
+        assert_eq!(parse(&token), Some((id, secret.as_str())));
+        for bad in [
+            String::new(),
+            format!("sbx_{id}"),
+            format!("sbx_{id}_{}", &secret[1..]),
+            format!("sbx_{id}_{secret}0"),
+            format!("sbx_{}_{secret}", id.to_uppercase()),
+            format!("xyz_{id}_{secret}"),
+            format!("sbx_{id}_{}", secret.replace('a', "g")),
+        ] {
+            assert_eq!(parse(&bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,822 @@
+//! The HTTP API, driven through the router without a port: tokens, the happy path of every
+//! endpoint, scenario membership, and the role matrix (every endpoint against every kind
+//! of caller, every refusal audited).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine;
+use sandbox_runtime::identity::{self, Role};
+use sandbox_runtime::server::{self, AppState};
+use sandbox_runtime::{Error, tokens};
+use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, count, scenario_text};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A second developer, with no scenario of their own.
+const DEVELOPER2: &str = "dev-qian";
+
+struct Api {
+    f: Fixture,
+    app: Router,
+    rt: tokio::runtime::Runtime,
+    tokens: HashMap<&'static str, String>,
+}
+
+impl Api {
+    /// The standard fixture, a token for each principal, and the router over it.
+    fn new() -> Api {
+        let f = Fixture::new();
+        let mut conn = f.domain.conn().unwrap();
+        identity::add(&mut conn, Some(OPERATOR), DEVELOPER2, Role::Developer).unwrap();
+        let mut tokens = HashMap::new();
+        for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR, DEVELOPER2] {
+            tokens.insert(
+                name,
+                tokens::issue(&mut conn, OPERATOR, name).unwrap().token,
+            );
+        }
+        let app = server::router(AppState::new(f.domain.clone(), server::Config::default()));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Api { f, app, rt, tokens }
+    }
+
+    fn token(&self, name: &str) -> Option<&str> {
+        self.tokens.get(name).map(String::as_str)
+    }
+
+    fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.rt.block_on(async {
+            let resp = self.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, bytes.to_vec())
+        })
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, bytes) = self.raw(method, path, token, body);
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    fn get(&self, as_: &str, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, self.token(as_), None)
+    }
+
+    fn post(&self, as_: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, self.token(as_), Some(body))
+    }
+
+    fn refusals(&self, actor: &str, subject: &str) -> i64 {
+        self.f
+            .domain
+            .conn()
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM audit_events WHERE action = 'api.refused' AND actor = ?1 AND subject = ?2",
+                [actor, subject],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+}
+
+fn text_module(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(sandbox_tests::text_module(text))
+}
+
+#[test]
+fn tokens_are_kept_hashed_shown_once_and_revocable() {
+    let api = Api::new();
+    let token = api.token(DEVELOPER).unwrap().to_string();
+    let (id, secret) = tokens::parse(&token).unwrap();
+    let conn = api.f.domain.conn().unwrap();
+    let hash: String = conn
+        .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(secret));
+    // Nothing in the audit log carries the secret.
+    assert_eq!(
+        count(
+            &conn,
+            &format!("SELECT COUNT(*) FROM audit_events WHERE details LIKE '%{secret}%'")
+        ),
+        0
+    );
+    let (status, me) = api.get(DEVELOPER, "/api/v1/whoami");
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["name"], DEVELOPER);
+    assert_eq!(me["role"], "developer");
+    // A wrong secret under a real id is refused and recorded.
+    let forged = format!("sbx_{id}_{}", "0".repeat(64));
+    let (status, body) = api.call(Method::GET, "/api/v1/whoami", Some(&forged), None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "unauthenticated");
+    assert_eq!(api.refusals("anonymous", "api:GET /api/v1/whoami"), 1);
+    // Only an operator issues tokens.
+    let mut conn = api.f.domain.conn().unwrap();
+    assert!(matches!(
+        tokens::issue(&mut conn, DEVELOPER, DEVELOPER),
+        Err(Error::Forbidden(_))
+    ));
+    // The holder revokes their own token; it no longer works, and cannot be revoked again.
+    tokens::revoke(&mut conn, DEVELOPER, id, "laptop lost").unwrap();
+    assert!(matches!(
+        tokens::revoke(&mut conn, OPERATOR, id, "again"),
+        Err(Error::Conflict(_))
+    ));
+    let (status, body) = api.get(DEVELOPER, "/api/v1/whoami");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["message"].as_str().unwrap().contains("revoked"));
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit_events WHERE subject = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([format!("token:{id}")], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions, ["token.issued", "token.revoked"]);
+    // A suspended principal's token is refused everywhere, and in the domain too.
+    identity::set_status(
+        &api.f.domain,
+        OPERATOR,
+        DEVELOPER2,
+        identity::Status::Suspended,
+        "qualification under review",
+    )
+    .unwrap();
+    let (status, _) = api.get(DEVELOPER2, "/api/v1/whoami");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(api.refusals("anonymous", "api:GET /api/v1/whoami"), 2);
+    assert_eq!(api.refusals(DEVELOPER2, "api:GET /api/v1/whoami"), 1);
+    assert!(matches!(
+        sandbox_runtime::scenarios::apply(
+            &api.f.domain,
+            DEVELOPER2,
+            &scenario_text("suspended-study", 1.0, 1.0)
+        ),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        tokens::issue(&mut conn, OPERATOR, DEVELOPER2),
+        Err(Error::Conflict(_))
+    ));
+    // Qualified again, the same token works; revoked, never again.
+    let (status, _) = api.post(
+        OPERATOR,
+        &format!("/api/v1/principals/{DEVELOPER2}/qualify"),
+        json!({"reason": "review passed"}),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api.get(DEVELOPER2, "/api/v1/whoami").0, StatusCode::OK);
+    let (status, p) = api.post(
+        OPERATOR,
+        &format!("/api/v1/principals/{DEVELOPER2}/revoke"),
+        json!({"reason": "left the institution"}),
+    );
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (StatusCode::OK, Some("revoked"))
+    );
+    let (status, _) = api.post(
+        OPERATOR,
+        &format!("/api/v1/principals/{DEVELOPER2}/qualify"),
+        json!({"reason": "back"}),
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        api.get(DEVELOPER2, "/api/v1/whoami").0,
+        StatusCode::FORBIDDEN
+    );
+    // An operator cannot suspend themselves.
+    let (status, _) = api.post(
+        OPERATOR,
+        &format!("/api/v1/principals/{OPERATOR}/suspend"),
+        json!({"reason": "test"}),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let verified = sandbox_runtime::audit::verify(&conn).unwrap();
+    assert!(verified.events > 0);
+}
+
+#[test]
+fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
+    let api = Api::new();
+    // The provider registers a dataset (a new version of the residents).
+    let (status, v) = api.post(
+        PROVIDER,
+        "/api/v1/datasets",
+        json!({
+            "policy": sandbox_runtime::demo::RESIDENTS_POLICY,
+            "csv": sandbox_synth::residents_csv(300, 7),
+            "file_name": "residents-2026.csv",
+        }),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (v["name"].as_str(), v["version"].as_i64()),
+        (Some("residents"), Some(2))
+    );
+    assert!(v.get("path").is_none(), "no server path in {v}");
+    let (status, list) = api.get(DEVELOPER, "/api/v1/datasets");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get(DEVELOPER, "/api/v1/datasets/residents").0,
+        StatusCode::OK
+    );
+    let (status, _) = api.get(DEVELOPER, "/api/v1/datasets/nowhere");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The developer applies; the operator rejects one scenario and approves another.
+    let (status, s) = api.post(
+        DEVELOPER,
+        "/api/v1/scenarios",
+        json!({"spec": scenario_text("api-study", 2.0, 1.0)}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{s}");
+    assert_eq!(s["status"], "pending");
+    let id = s["id"].as_i64().unwrap();
+    let (status, s2) = api.post(
+        DEVELOPER,
+        "/api/v1/scenarios",
+        json!({"spec": scenario_text("api-study-2", 2.0, 1.0)}),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = api.post(
+        OPERATOR,
+        &format!("/api/v1/scenarios/{}/reject", s2["id"]),
+        json!({}),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (status, r) = api.post(
+        OPERATOR,
+        &format!("/api/v1/scenarios/{}/reject", s2["id"]),
+        json!({"reason": "purpose too broad"}),
+    );
+    assert_eq!(
+        (status, r["status"].as_str()),
+        (StatusCode::OK, Some("rejected"))
+    );
+    let (status, r) = api.post(
+        OPERATOR,
+        &format!("/api/v1/scenarios/{id}/approve"),
+        json!({"reason": "within the agreement"}),
+    );
+    assert_eq!(
+        (status, r["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    // Deciding twice is a conflict, by name as by id.
+    let (status, body) = api.post(OPERATOR, "/api/v1/scenarios/api-study/approve", json!({}));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (status, one) = api.get(DEVELOPER, &format!("/api/v1/scenarios/{id}"));
+    assert_eq!(
+        (status, one["spec"]["name"].as_str()),
+        (StatusCode::OK, Some("api-study"))
+    );
+    let (_, mine) = api.get(DEVELOPER, "/api/v1/scenarios");
+    assert_eq!(mine.as_array().unwrap().len(), 3);
+
+    // The developer submits a job; its output waits for review.
+    let (status, report) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": "api-study", "module": text_module("Average income rose in every district."), "params": {}, "limits": {"fuel": 1000000}}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{report}");
+    assert_eq!(report["status"], "succeeded");
+    let job = report["id"].as_str().unwrap().to_string();
+    let out = report["outputs"][0]["id"].as_str().unwrap().to_string();
+    let (status, j) = api.get(DEVELOPER, &format!("/api/v1/jobs/{job}"));
+    assert_eq!(
+        (status, j["status"].as_str()),
+        (StatusCode::OK, Some("succeeded"))
+    );
+    assert_eq!(j["outputs"][0]["id"].as_str(), Some(out.as_str()));
+    let (status, body) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": "api-study", "module": "not base64!"}),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The operator sees it pending with its checks and reads the file.
+    let (status, pending) = api.get(OPERATOR, "/api/v1/outputs");
+    assert_eq!(status, StatusCode::OK);
+    let o = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == out.as_str())
+        .unwrap();
+    assert_eq!(o["status"], "checked");
+    assert!(o["checks"]["results"].is_array(), "{o}");
+    let (status, file) = api.raw(
+        Method::GET,
+        &format!("/api/v1/outputs/{out}/file"),
+        api.token(OPERATOR),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(file, b"Average income rose in every district.");
+    // The supervisor cannot go first; the operator approves, the supervisor releases.
+    let (status, body) = api.post(
+        SUPERVISOR,
+        &format!("/api/v1/outputs/{out}/approve"),
+        json!({}),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("review"))
+    );
+    let (status, o) = api.post(
+        OPERATOR,
+        &format!("/api/v1/outputs/{out}/approve"),
+        json!({}),
+    );
+    assert_eq!(
+        (status, o["status"].as_str()),
+        (StatusCode::OK, Some("operator_approved"))
+    );
+    let (status, o) = api.post(
+        SUPERVISOR,
+        &format!("/api/v1/outputs/{out}/approve"),
+        json!({"reason": "fine"}),
+    );
+    assert_eq!(
+        (status, o["status"].as_str()),
+        (StatusCode::OK, Some("released"))
+    );
+    let (_, all) = api.get(OPERATOR, "/api/v1/outputs?status=all");
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == out.as_str())
+    );
+    let (_, pending) = api.get(OPERATOR, "/api/v1/outputs");
+    assert!(
+        !pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == out.as_str())
+    );
+    assert_eq!(
+        api.get(OPERATOR, "/api/v1/outputs?status=odd").0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Everyone sees the product; its manifest verifies against the signature served.
+    let (status, products) = api.get(DEVELOPER, "/api/v1/products");
+    assert_eq!(status, StatusCode::OK);
+    let product = products[0]["id"].as_str().unwrap().to_string();
+    let (status, p) = api.get(PROVIDER, &format!("/api/v1/products/{product}"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(p["manifest"]["product_id"].as_str(), Some(product.as_str()));
+    let (status, manifest_bytes) = api.raw(
+        Method::GET,
+        &format!("/api/v1/products/{product}/files/manifest.json"),
+        api.token(PROVIDER),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let key = sandbox_runtime::keys::verifying_key(api.f.domain.layout()).unwrap();
+    sandbox_runtime::keys::verify(&key, &manifest_bytes, p["signature"].as_str().unwrap()).unwrap();
+    let (status, note) = api.raw(
+        Method::GET,
+        &format!("/api/v1/products/{product}/files/note.md"),
+        api.token(DEVELOPER),
+        None,
+    );
+    assert_eq!(
+        (status, note.as_slice()),
+        (
+            StatusCode::OK,
+            b"Average income rose in every district.".as_slice()
+        )
+    );
+    for bad in ["..%2Fmanifest.json", "sandbox.db", "other.md"] {
+        let (status, _) = api.get(
+            DEVELOPER,
+            &format!("/api/v1/products/{product}/files/{bad}"),
+        );
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+
+    // A second output is sent back with a comment, a third rejected.
+    for (decision, to) in [
+        ("request-changes", "changes_requested"),
+        ("reject", "rejected"),
+    ] {
+        let (_, report) = api.post(
+            DEVELOPER,
+            "/api/v1/jobs",
+            json!({"scenario": id.to_string(), "module": text_module("Income is stable.")}),
+        );
+        let out = report["outputs"][0]["id"].as_str().unwrap().to_string();
+        let (status, _) = api.post(
+            OPERATOR,
+            &format!("/api/v1/outputs/{out}/{decision}"),
+            json!({}),
+        );
+        assert_eq!(status, StatusCode::CONFLICT, "{decision} needs a reason");
+        let (status, o) = api.post(
+            OPERATOR,
+            &format!("/api/v1/outputs/{out}/{decision}"),
+            json!({"reason": "name the districts"}),
+        );
+        assert_eq!((status, o["status"].as_str()), (StatusCode::OK, Some(to)));
+    }
+
+    // Budget, audit page, verification, inclusion proof.
+    let (status, b) = api.get(DEVELOPER, &format!("/api/v1/scenarios/{id}/budget"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(b["epsilon_total"].as_f64(), Some(2.0));
+    let (status, page) = api.get(SUPERVISOR, "/api/v1/audit/events?from=1&limit=5");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["events"].as_array().unwrap().len(), 5);
+    assert_eq!(page["next"].as_i64(), Some(6));
+    let (status, v) = api.get(SUPERVISOR, "/api/v1/audit/verify");
+    assert_eq!(
+        (status, v["verified"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    let (status, proof) = api.get(OPERATOR, "/api/v1/audit/proof/3");
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    sandbox_runtime::audit::verify_proof(&proof.to_string(), Some(&key)).unwrap();
+    assert_eq!(
+        api.get(OPERATOR, "/api/v1/audit/proof/x").0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // An emergency stop refuses new jobs until it is lifted.
+    let (status, stop) = api.post(
+        SUPERVISOR,
+        "/api/v1/stops",
+        json!({"scope": "scenario", "target": "api-study", "reason": "suspected misuse"}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{stop}");
+    let (status, body) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": "api-study", "module": text_module("x")}),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::LOCKED, Some("stopped"))
+    );
+    let (status, _) = api.post(
+        OPERATOR,
+        &format!("/api/v1/stops/{}/lift", stop["id"]),
+        json!({"reason": "cleared"}),
+    );
+    assert_eq!(status, StatusCode::OK);
+    let (status, report) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": "api-study", "module": text_module("y")}),
+    );
+    assert_eq!(
+        (status, report["status"].as_str()),
+        (StatusCode::CREATED, Some("succeeded"))
+    );
+    // Nothing above was refused for want of a role.
+    assert_eq!(
+        count(
+            &api.f.domain.conn().unwrap(),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'api.refused'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn developers_see_and_use_only_their_own_scenarios() {
+    let api = Api::new();
+    let id = api.f.scenario.id;
+    let (status, list) = api.get(DEVELOPER2, "/api/v1/scenarios");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!([]));
+    let (_, list) = api.get(DEVELOPER, "/api/v1/scenarios");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // The provider of its dataset sees it; every reviewer does.
+    let (_, list) = api.get(PROVIDER, "/api/v1/scenarios");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    for path in [
+        format!("/api/v1/scenarios/{id}"),
+        format!("/api/v1/scenarios/{id}/budget"),
+    ] {
+        let (status, body) = api.get(DEVELOPER2, &path);
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(api.refusals(DEVELOPER2, &format!("api:GET {path}")), 1);
+    }
+    let (status, _) = api.post(
+        DEVELOPER2,
+        "/api/v1/jobs",
+        json!({"scenario": id.to_string(), "module": text_module("z")}),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(api.refusals(DEVELOPER2, "api:POST /api/v1/jobs"), 1);
+    // Nor another developer's job.
+    let (_, report) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": id.to_string(), "module": text_module("z")}),
+    );
+    let job = report["id"].as_str().unwrap();
+    assert_eq!(
+        api.get(DEVELOPER, &format!("/api/v1/jobs/{job}")).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get(SUPERVISOR, &format!("/api/v1/jobs/{job}")).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get(DEVELOPER2, &format!("/api/v1/jobs/{job}")).0,
+        StatusCode::FORBIDDEN
+    );
+    // A developer does not review, not even their own output.
+    let out = report["outputs"][0]["id"].as_str().unwrap();
+    let (status, _) = api.post(
+        DEVELOPER,
+        &format!("/api/v1/outputs/{out}/approve"),
+        json!({}),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Who calls: a principal's token, or one of the broken cases.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Provider,
+    Operator,
+    Developer,
+    Supervisor,
+    NoToken,
+    BadToken,
+    RevokedToken,
+    Suspended,
+}
+
+const EVERYONE: &[Who] = &[
+    Who::Provider,
+    Who::Operator,
+    Who::Developer,
+    Who::Supervisor,
+];
+const REVIEWERS: &[Who] = &[Who::Operator, Who::Supervisor];
+const PROVIDERS: &[Who] = &[Who::Provider];
+const OPERATORS: &[Who] = &[Who::Operator];
+const DEVELOPERS: &[Who] = &[Who::Developer];
+const NOT_PROVIDERS: &[Who] = &[Who::Operator, Who::Developer, Who::Supervisor];
+
+#[test]
+fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited() {
+    let api = Api::new();
+    let id = api.f.scenario.id;
+    // A revoked token and a suspended principal's token.
+    let mut conn = api.f.domain.conn().unwrap();
+    let revoked = tokens::issue(&mut conn, OPERATOR, SUPERVISOR).unwrap();
+    tokens::revoke(&mut conn, OPERATOR, &revoked.id, "rotated").unwrap();
+    identity::set_status(
+        &api.f.domain,
+        OPERATOR,
+        DEVELOPER2,
+        identity::Status::Suspended,
+        "under review",
+    )
+    .unwrap();
+    let bad = format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64));
+    let reason = || json!({"reason": "matrix"});
+    // (method, path, body, who may call it). Allowed calls name things that do not exist
+    // or are malformed, so they change nothing and the matrix can run in any order.
+    let table: Vec<(Method, String, Option<Value>, &[Who])> = vec![
+        (Method::GET, "/whoami".into(), None, EVERYONE),
+        (Method::GET, "/datasets".into(), None, EVERYONE),
+        (Method::GET, "/datasets/residents".into(), None, EVERYONE),
+        (
+            Method::POST,
+            "/datasets".into(),
+            Some(json!({"policy": "not toml [", "csv": "a\n1\n"})),
+            PROVIDERS,
+        ),
+        (Method::GET, "/scenarios".into(), None, EVERYONE),
+        (Method::GET, format!("/scenarios/{id}"), None, EVERYONE),
+        (
+            Method::POST,
+            "/scenarios".into(),
+            Some(json!({"spec": "not toml ["})),
+            DEVELOPERS,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/approve".into(),
+            Some(json!({})),
+            OPERATORS,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/reject".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (
+            Method::GET,
+            format!("/scenarios/{id}/budget"),
+            None,
+            NOT_PROVIDERS,
+        ),
+        (
+            Method::POST,
+            "/jobs".into(),
+            Some(json!({"scenario": id.to_string(), "module": "AAAA"})),
+            DEVELOPERS,
+        ),
+        (Method::GET, "/jobs/job-none".into(), None, NOT_PROVIDERS),
+        (Method::GET, "/outputs".into(), None, REVIEWERS),
+        (Method::GET, "/outputs/out-none".into(), None, REVIEWERS),
+        (
+            Method::GET,
+            "/outputs/out-none/file".into(),
+            None,
+            REVIEWERS,
+        ),
+        (
+            Method::POST,
+            "/outputs/out-none/approve".into(),
+            Some(json!({})),
+            REVIEWERS,
+        ),
+        (
+            Method::POST,
+            "/outputs/out-none/reject".into(),
+            Some(reason()),
+            REVIEWERS,
+        ),
+        (
+            Method::POST,
+            "/outputs/out-none/request-changes".into(),
+            Some(reason()),
+            REVIEWERS,
+        ),
+        (Method::GET, "/products".into(), None, EVERYONE),
+        (Method::GET, "/products/prod-none".into(), None, EVERYONE),
+        (
+            Method::GET,
+            "/products/prod-none/files/a.md".into(),
+            None,
+            EVERYONE,
+        ),
+        (Method::GET, "/audit/events".into(), None, REVIEWERS),
+        (Method::GET, "/audit/verify".into(), None, REVIEWERS),
+        (Method::GET, "/audit/proof/1?size=1".into(), None, REVIEWERS),
+        (
+            Method::POST,
+            "/stops".into(),
+            Some(json!({"scope": "nothing", "reason": "matrix"})),
+            REVIEWERS,
+        ),
+        (
+            Method::POST,
+            "/stops/999999/lift".into(),
+            Some(reason()),
+            REVIEWERS,
+        ),
+        (Method::GET, "/principals".into(), None, REVIEWERS),
+        (
+            Method::POST,
+            "/principals/nobody/qualify".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (
+            Method::POST,
+            "/principals/nobody/suspend".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (
+            Method::POST,
+            "/principals/nobody/revoke".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+    ];
+    let callers = [
+        Who::Provider,
+        Who::Operator,
+        Who::Developer,
+        Who::Supervisor,
+        Who::NoToken,
+        Who::BadToken,
+        Who::RevokedToken,
+        Who::Suspended,
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, allowed) in &table {
+        for who in callers {
+            let (token, actor) = match who {
+                Who::Provider => (api.token(PROVIDER), PROVIDER),
+                Who::Operator => (api.token(OPERATOR), OPERATOR),
+                Who::Developer => (api.token(DEVELOPER), DEVELOPER),
+                Who::Supervisor => (api.token(SUPERVISOR), SUPERVISOR),
+                Who::NoToken => (None, "anonymous"),
+                Who::BadToken => (Some(bad.as_str()), "anonymous"),
+                Who::RevokedToken => (Some(revoked.token.as_str()), "anonymous"),
+                Who::Suspended => (api.token(DEVELOPER2), DEVELOPER2),
+            };
+            let full = format!("/api/v1{path}");
+            let subject = format!("api:{method} {}", full.split('?').next().unwrap_or(&full));
+            let before = api.refusals(actor, &subject);
+            let (status, response) = api.call(method.clone(), &full, token, body.clone());
+            let after = api.refusals(actor, &subject);
+            let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            let expected = match who {
+                Who::NoToken | Who::BadToken | Who::RevokedToken => Some(StatusCode::UNAUTHORIZED),
+                Who::Suspended => Some(StatusCode::FORBIDDEN),
+                _ if allowed.contains(&who) => None,
+                _ => Some(StatusCode::FORBIDDEN),
+            };
+            let ok = match expected {
+                Some(code) => status == code && after == before + 1,
+                None => !denied && after == before,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: {status} {response} (refusals {before} -> {after}, expected {expected:?})"
+                ));
+            }
+            if status.is_server_error() {
+                failures.push(format!("{method} {path} as {who:?}: {status} {response}"));
+            }
+            // Every answer, refusal or not, is JSON with a stable error code when it fails.
+            if status.is_client_error() && response.get("error").is_none() {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: no error code in {response}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The refusals are part of a log that still verifies.
+    sandbox_runtime::audit::verify(&api.f.domain.conn().unwrap()).unwrap();
+}
+
+#[test]
+fn request_bodies_are_bounded() {
+    let api = Api::new();
+    let huge = "A".repeat(server::MAX_BODY_BYTES + 1);
+    let (status, body) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": "income-test", "module": huge}),
+    );
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["error"].is_string());
+}
