@@ -804,10 +804,15 @@ fn answer_threshold(
             .collect(),
         totals: released.totals.clone(),
     };
-    conn.execute(
+    // Like the answer record, durable with the next charge rather than with an fsync of
+    // its own.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let recorded = conn.execute(
         "UPDATE queries SET withheld_json = ?2 WHERE id = ?1",
         params![query_id, serde_json::to_string(&withheld)?],
-    )?;
+    );
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    recorded?;
     Ok(Answer {
         query_id,
         batch,
