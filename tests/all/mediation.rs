@@ -557,3 +557,28 @@ fn groups_per_unit_are_bounded_by_rewriting() {
     );
     drop(domain);
 }
+
+#[test]
+fn a_suspended_principal_gets_no_further_answers() {
+    let f = sandbox_tests::Fixture::new();
+    f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    sandbox_runtime::identity::set_status(
+        &f.domain,
+        sandbox_tests::OPERATOR,
+        sandbox_tests::DEVELOPER,
+        sandbox_runtime::identity::Status::Suspended,
+        "qualification under review",
+    )
+    .unwrap();
+    match f.ask("SELECT COUNT(*) FROM residents") {
+        Err(sandbox_runtime::Error::Refused(r)) => {
+            assert!(r.to_string().contains("suspended"), "{r}")
+        }
+        other => panic!("answered a suspended developer: {other:?}"),
+    }
+    let refused = sandbox_tests::count(
+        &f.domain.conn().unwrap(),
+        "SELECT COUNT(*) FROM queries WHERE status = 'refused'",
+    );
+    assert_eq!(refused, 1);
+}

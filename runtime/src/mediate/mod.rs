@@ -398,6 +398,19 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     if let Some(stop) = crate::stops::in_force(&conn, req.scenario_id, req.actor)? {
         return refuse(&mut conn, Refusal::new(Rule::Scenario, stop));
     }
+    // A principal suspended or revoked while a job runs (in this process or another) gets
+    // no further answers.
+    if let Some(p) = crate::identity::lookup(&conn, req.actor)?
+        && p.status != crate::identity::Status::Active
+    {
+        return refuse(
+            &mut conn,
+            Refusal::new(
+                Rule::Scenario,
+                format!("principal `{}` is {}", req.actor, p.status),
+            ),
+        );
+    }
     let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
     let budget = &prepared.record.spec.budget;
     let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
