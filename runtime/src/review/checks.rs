@@ -587,12 +587,20 @@ fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResu
     }
 }
 
-/// Whether a value is specific enough to point at someone: numbers need four digits or
-/// more (ages, counts and codes are shared by too many to disclose anyone, and would match
+/// Whether a value is specific enough to point at someone: numbers need four significant
+/// digits or more (ages, counts and codes are shared by too many to disclose anyone, and would match
 /// by chance), text two characters or more.
 fn specific(value: &str) -> bool {
     if value.parse::<f64>().is_ok() {
-        value.bytes().filter(u8::is_ascii_digit).count() >= 4
+        // Significant digits: a round number (an axis tick, a bin edge) is too coarse to
+        // point at anyone even when a few people hold it.
+        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+        let significant = if value.contains('.') {
+            digits.trim_start_matches('0')
+        } else {
+            digits.trim_start_matches('0').trim_end_matches('0')
+        };
+        significant.len() >= 4
     } else {
         value.chars().count() >= 2
     }
