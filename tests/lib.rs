@@ -121,19 +121,26 @@ pub fn wat(text: &str) -> Vec<u8> {
     ::wat::parse_str(text).unwrap()
 }
 
-/// A module that emits one Markdown text output named `note` and returns emit's status.
-pub fn text_module(text: &str) -> Vec<u8> {
-    assert!(!text.contains('"') && !text.contains('\\'));
+/// A module that emits `bytes` as one output of `kind` (1 table, 2 text, 3 SVG chart,
+/// 4 PNG chart) named `name`, and returns emit's status.
+pub fn emit_module(kind: i32, name: &str, bytes: &[u8]) -> Vec<u8> {
+    let escaped: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
     wat(&format!(
         r#"(module
         (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
         (memory (export "memory") 1)
-        (data (i32.const 0) "note")
-        (data (i32.const 16) "{text}")
+        (data (i32.const 0) "{name}")
+        (data (i32.const 128) "{escaped}")
         (func (export "run") (result i32)
-          (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const {len}))))"#,
-        len = text.len()
+          (call $emit (i32.const {kind}) (i32.const 0) (i32.const {name_len}) (i32.const 128) (i32.const {len}))))"#,
+        name_len = name.len(),
+        len = bytes.len()
     ))
+}
+
+/// A module that emits one Markdown text output named `note` and returns emit's status.
+pub fn text_module(text: &str) -> Vec<u8> {
+    emit_module(2, "note", text.as_bytes())
 }
 
 /// The PUMS test data shipped beside the repository.

@@ -217,6 +217,19 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{n:016x}")
 }
 
+/// Little-endian u64s packed in a byte string (trailing bytes that do not fill one are
+/// ignored; callers check the length where it matters).
+pub(crate) fn u64s_le(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect()
+}
+
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

@@ -7,8 +7,12 @@ use sandbox_runtime::review::{self, Decision};
 use sandbox_runtime::wasm::JobLimits;
 use sandbox_runtime::{Error, audit, catalog, scenarios};
 use sandbox_tests::{
-    DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, empty_domain, text_module, wat,
+    DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, emit_module, empty_domain, text_module, wat,
 };
+
+const ALL_BY_DISTRICT: &str =
+    "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district";
+const ADULTS_BY_DISTRICT: &str = "SELECT district, COUNT(*) AS n FROM residents WHERE age > 18 GROUP BY district ORDER BY district";
 
 /// A module that asks one query and emits the answer unchanged as a table.
 fn pass_through(sql: &str, name: &str) -> Vec<u8> {
@@ -126,13 +130,7 @@ fn threshold_fixture(extra: &str) -> Fixture {
 #[test]
 fn a_differencing_pair_with_a_released_table_is_caught() {
     let f = threshold_fixture("");
-    let all = staged(
-        &f,
-        &pass_through(
-            "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district",
-            "all",
-        ),
-    );
+    let all = staged(&f, &pass_through(ALL_BY_DISTRICT, "all"));
     // Nothing is released yet, every number came from the mediator: all checks pass.
     assert_eq!(all.status, "checked", "{:?}", all.checks);
     assert_eq!(outcome(&all, "differencing").0, "pass");
@@ -142,13 +140,7 @@ fn a_differencing_pair_with_a_released_table_is_caught() {
 
     // Adults over 18: 15 people fewer in all (the query guard lets it through), but only
     // three fewer in district A, so the two tables together describe three people.
-    let adults = staged(
-        &f,
-        &pass_through(
-            "SELECT district, COUNT(*) AS n FROM residents WHERE age > 18 GROUP BY district ORDER BY district",
-            "adults",
-        ),
-    );
+    let adults = staged(&f, &pass_through(ADULTS_BY_DISTRICT, "adults"));
     let (o, reason) = outcome(&adults, "differencing");
     assert_eq!(o, "fail", "{reason}");
     assert!(
@@ -289,20 +281,8 @@ fn the_policy_configures_kinds_caps_and_severities() {
 #[test]
 fn a_pair_released_one_after_the_other_is_caught_at_release() {
     let f = threshold_fixture("");
-    let all = staged(
-        &f,
-        &pass_through(
-            "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district",
-            "all",
-        ),
-    );
-    let adults = staged(
-        &f,
-        &pass_through(
-            "SELECT district, COUNT(*) AS n FROM residents WHERE age > 18 GROUP BY district ORDER BY district",
-            "adults",
-        ),
-    );
+    let all = staged(&f, &pass_through(ALL_BY_DISTRICT, "all"));
+    let adults = staged(&f, &pass_through(ADULTS_BY_DISTRICT, "adults"));
     // Staged while nothing was released: both pass.
     assert_eq!(all.status, "checked");
     assert_eq!(adults.status, "checked");
@@ -330,21 +310,6 @@ fn a_pair_released_one_after_the_other_is_caught_at_release() {
     release_only_with_override(&f, &o);
 }
 
-/// A module that emits `bytes` with the given output kind and returns emit's status.
-fn emit_bytes_module(kind: i32, bytes: &[u8]) -> Vec<u8> {
-    let escaped: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
-    wat(&format!(
-        r#"(module
-        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "chart")
-        (data (i32.const 16) "{escaped}")
-        (func (export "run") (result i32)
-          (call $emit (i32.const {kind}) (i32.const 0) (i32.const 5) (i32.const 16) (i32.const {len}))))"#,
-        len = bytes.len()
-    ))
-}
-
 #[test]
 fn a_png_chart_keeps_its_pixels_only_and_goes_to_the_reviewer() {
     let f = Fixture::new();
@@ -362,7 +327,7 @@ fn a_png_chart_keeps_its_pixels_only_and_goes_to_the_reviewer() {
         writer.finish().unwrap();
     }
     assert!(png_bytes.windows(18).any(|w| w == b"11010519491231002X"));
-    let o = staged(&f, &emit_bytes_module(4, &png_bytes));
+    let o = staged(&f, &emit_module(4, "chart", &png_bytes));
     assert_eq!(o.kind, "chart");
     assert!(o.file_name.ends_with(".png"));
     let file = std::fs::read(
@@ -388,7 +353,7 @@ fn a_png_chart_keeps_its_pixels_only_and_goes_to_the_reviewer() {
     // Not a PNG: the emit is refused and the job fails without staging anything.
     let report = f
         .submit(
-            &emit_bytes_module(4, b"\x89PNG\r\n\x1a\nnot really"),
+            &emit_module(4, "chart", b"\x89PNG\r\n\x1a\nnot really"),
             "{}",
             JobLimits::default(),
         )

@@ -27,7 +27,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::merkle::{self, Hash};
-use super::{Replay, log_size, tree};
+use super::{Replay, in_write_tx, log_size, tree};
 use crate::store::Layout;
 use crate::{Error, Result, keys, store};
 
@@ -153,26 +153,6 @@ pub(crate) fn all_stmt(conn: &Connection) -> Result<rusqlite::Statement<'_>> {
 
 pub(crate) fn from_stmt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
     from_row(r)
-}
-
-/// Runs `f` in the caller's transaction, or in a `BEGIN IMMEDIATE` one of its own.
-fn in_write_tx<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    if !conn.is_autocommit() {
-        return f();
-    }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f().and_then(|v| {
-        conn.execute_batch("COMMIT")?;
-        Ok(v)
-    }) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            Err(e)
-        }
-    }
 }
 
 /// Checks the log since the last checkpoint and signs a checkpoint of it as it is now.

@@ -562,8 +562,11 @@ pub fn require_reader(conn: &Connection, actor: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f` in a `BEGIN IMMEDIATE` transaction.
-fn write_tx<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+/// Runs `f` in the caller's transaction, or in a `BEGIN IMMEDIATE` one of its own.
+pub(crate) fn in_write_tx<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        return f();
+    }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     match f().and_then(|v| {
         conn.execute_batch("COMMIT")?;
@@ -596,7 +599,7 @@ pub fn set_retention_years(conn: &Connection, actor: &str, years: i64) -> Result
         )));
     }
     if conn.is_autocommit() {
-        write_tx(conn, || set_retention_in_tx(conn, actor, years))
+        in_write_tx(conn, || set_retention_in_tx(conn, actor, years))
     } else {
         set_retention_in_tx(conn, actor, years)
     }
@@ -673,7 +676,7 @@ pub fn export(
 ) -> Result<ExportSummary> {
     require_reader(conn, actor)?;
     let from = from.max(1);
-    let (to, _) = write_tx(conn, || {
+    let (to, _) = in_write_tx(conn, || {
         let size = log_size(conn)?;
         let to = to.unwrap_or(size).min(size);
         let seq = append(

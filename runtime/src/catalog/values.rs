@@ -249,14 +249,7 @@ pub fn load(dataset: &str, version_dir: &Path) -> Result<Vec<ValueSet>> {
                 info.column
             )));
         }
-        let hashes: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                u64::from_le_bytes(b)
-            })
-            .collect();
+        let hashes = crate::u64s_le(&bytes);
         sets.push(ValueSet {
             dataset: dataset.to_string(),
             column: info.column,

@@ -739,14 +739,7 @@ fn answer_threshold(
             .query_map(params![req.scenario_id], |r| r.get::<_, Vec<u8>>(0))?
             .collect::<std::result::Result<_, _>>()?;
         for blob in earlier {
-            let other: Vec<u64> = blob
-                .chunks_exact(8)
-                .map(|c| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(c);
-                    u64::from_le_bytes(b)
-                })
-                .collect();
+            let other = crate::u64s_le(&blob);
             let d = execute::symmetric_difference(&units, &other);
             if d > 0 && (d as i64) < rules.min_group_size {
                 // The message must not say how many units differ: that number is the
