@@ -41,6 +41,12 @@ pub enum Error {
         /// Detail.
         message: String,
     },
+    /// Too much work waiting: try again later.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The job was cancelled by its submitter or an operator.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// An emergency stop ended or refused the work.
     #[error("emergency stop: {0}")]
     Stopped(String),

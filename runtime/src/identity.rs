@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::{Error, Result, audit, store};
 
 /// What a principal does in the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Registers datasets and their policies.
@@ -59,7 +59,7 @@ impl FromStr for Role {
 }
 
 /// Whether a principal may act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// May act in its role.
@@ -97,7 +97,7 @@ impl fmt::Display for Status {
 }
 
 /// A named identity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Principal {
     /// Unique name.
     pub name: String,
@@ -280,9 +280,10 @@ pub fn set_status(
         params![name, status.as_str()],
     )?;
     let interrupted = if status != Status::Active && p.role == Role::Developer {
-        domain.host().stop(
+        domain.host().interrupt(
             domain.layout().root(),
             &crate::wasm::StopTarget::Developer(name.to_string()),
+            crate::wasm::Interrupt::Suspended,
         )
     } else {
         Vec::new()

@@ -11,7 +11,7 @@ use crate::wasm::StopTarget;
 use crate::{Domain, Error, Result, audit, store};
 
 /// What a stop covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "scope", content = "target", rename_all = "snake_case")]
 pub enum Scope {
     /// One scenario (by id).
@@ -41,7 +41,7 @@ impl Scope {
 }
 
 /// A stop as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Stop {
     /// Id.
     pub id: i64,

@@ -9,6 +9,7 @@ mod disclosure;
 mod fuzz;
 mod ingest;
 mod mediation;
+mod queue;
 mod review;
 mod sandbox;
 mod server;

@@ -60,6 +60,16 @@ fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
 /// SANDBOX_BLESS=1 to rewrite the verdicts from the current behaviour (then review the
 /// diff).
 fn run_golden(f: &Fixture, file: &str, mode: Mode, min_cases: usize) {
+    // The corpus is mostly refusals under one scenario: usage monitoring would suspend it.
+    sandbox_runtime::scenarios::set_usage_settings(
+        &f.domain,
+        sandbox_tests::OPERATOR,
+        sandbox_runtime::scenarios::UsageSettings {
+            max_refusals: 0,
+            idle_days: 90,
+        },
+    )
+    .unwrap();
     let path = repo_root().join("tests/golden").join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut actual = String::new();

@@ -16,19 +16,24 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// A second developer, with no scenario of their own.
-const DEVELOPER2: &str = "dev-qian";
+pub(crate) const DEVELOPER2: &str = "dev-qian";
 
-struct Api {
-    f: Fixture,
-    app: Router,
-    rt: tokio::runtime::Runtime,
+pub(crate) struct Api {
+    pub f: Fixture,
+    pub app: Router,
+    pub rt: tokio::runtime::Runtime,
     tokens: HashMap<&'static str, String>,
 }
 
 impl Api {
-    /// The standard fixture, a token for each principal, and the router over it.
-    fn new() -> Api {
-        let f = Fixture::new();
+    /// The standard fixture, a token for each principal, and the router over it, with
+    /// its job queue running.
+    pub fn new() -> Api {
+        Api::with(Fixture::new(), server::Config::default())
+    }
+
+    /// As [`Api::new`] over `f` with `config`.
+    pub fn with(f: Fixture, config: server::Config) -> Api {
         let mut conn = f.domain.conn().unwrap();
         identity::add(&mut conn, Some(OPERATOR), DEVELOPER2, Role::Developer).unwrap();
         let mut tokens = HashMap::new();
@@ -38,20 +43,25 @@ impl Api {
                 tokens::issue(&mut conn, OPERATOR, name).unwrap().token,
             );
         }
-        let app = server::router(AppState::new(f.domain.clone(), server::Config::default()));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
+        let state = AppState::new(f.domain.clone(), config);
+        {
+            let _in = rt.enter();
+            state.start_queue();
+        }
+        let app = server::router(state.clone());
         Api { f, app, rt, tokens }
     }
 
-    fn token(&self, name: &str) -> Option<&str> {
+    pub fn token(&self, name: &str) -> Option<&str> {
         self.tokens.get(name).map(String::as_str)
     }
 
-    fn raw(
+    pub fn raw(
         &self,
         method: Method,
         path: &str,
@@ -79,7 +89,7 @@ impl Api {
         })
     }
 
-    fn call(
+    pub fn call(
         &self,
         method: Method,
         path: &str,
@@ -92,15 +102,15 @@ impl Api {
         (status, value)
     }
 
-    fn get(&self, as_: &str, path: &str) -> (StatusCode, Value) {
+    pub fn get(&self, as_: &str, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, self.token(as_), None)
     }
 
-    fn post(&self, as_: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    pub fn post(&self, as_: &str, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, self.token(as_), Some(body))
     }
 
-    fn refusals(&self, actor: &str, subject: &str) -> i64 {
+    pub fn refusals(&self, actor: &str, subject: &str) -> i64 {
         self.f
             .domain
             .conn()
@@ -114,7 +124,7 @@ impl Api {
     }
 }
 
-fn text_module(text: &str) -> String {
+pub(crate) fn text_module(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sandbox_tests::text_module(text))
 }
 
@@ -323,7 +333,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
     // The developer submits a job; its output waits for review.
     let (status, report) = api.post(
         DEVELOPER,
-        "/api/v1/jobs",
+        "/api/v1/jobs?wait=60",
         json!({"scenario": "api-study", "module": text_module("Average income rose in every district."), "params": {}, "limits": {"fuel": 1000000}}),
     );
     assert_eq!(status, StatusCode::CREATED, "{report}");
@@ -454,7 +464,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
     ] {
         let (_, report) = api.post(
             DEVELOPER,
-            "/api/v1/jobs",
+            "/api/v1/jobs?wait=60",
             json!({"scenario": id.to_string(), "module": text_module("Income is stable.")}),
         );
         let out = report["outputs"][0]["id"].as_str().unwrap().to_string();
@@ -518,7 +528,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
     assert_eq!(status, StatusCode::OK);
     let (status, report) = api.post(
         DEVELOPER,
-        "/api/v1/jobs",
+        "/api/v1/jobs?wait=60",
         json!({"scenario": "api-study", "module": text_module("y")}),
     );
     assert_eq!(
@@ -565,7 +575,7 @@ fn developers_see_and_use_only_their_own_scenarios() {
     // Nor another developer's job.
     let (_, report) = api.post(
         DEVELOPER,
-        "/api/v1/jobs",
+        "/api/v1/jobs?wait=60",
         json!({"scenario": id.to_string(), "module": text_module("z")}),
     );
     let job = report["id"].as_str().unwrap();
@@ -679,6 +689,51 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             DEVELOPERS,
         ),
         (Method::GET, "/jobs/job-none".into(), None, NOT_PROVIDERS),
+        (Method::GET, "/jobs".into(), None, NOT_PROVIDERS),
+        (
+            Method::GET,
+            "/jobs/job-none/logs".into(),
+            None,
+            NOT_PROVIDERS,
+        ),
+        (
+            Method::POST,
+            "/jobs/job-none/cancel".into(),
+            Some(reason()),
+            NOT_PROVIDERS,
+        ),
+        (
+            Method::POST,
+            "/modules".into(),
+            Some(json!({"module": "AAAA"})),
+            DEVELOPERS,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/suspend".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/reinstate".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/revoke".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (Method::GET, "/usage".into(), None, REVIEWERS),
+        (Method::GET, "/usage/settings".into(), None, REVIEWERS),
+        (
+            Method::PUT,
+            "/usage/settings".into(),
+            Some(json!({"max_refusals": 20, "idle_days": 0})),
+            OPERATORS,
+        ),
         (Method::GET, "/outputs".into(), None, REVIEWERS),
         (Method::GET, "/outputs/out-none".into(), None, REVIEWERS),
         (
@@ -748,6 +803,46 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             OPERATORS,
         ),
     ];
+    // The table covers the OpenAPI document's operations exactly, and the document names
+    // the same roles as the table.
+    let mut covered = HashMap::new();
+    for (method, path, _, allowed) in &table {
+        let matching: Vec<&server::openapi::Endpoint> = server::openapi::ENDPOINTS
+            .iter()
+            .filter(|e| {
+                e.method == method.as_str().to_ascii_lowercase() && template_matches(e.path, path)
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{method} {path} matches {matching:?}");
+        let e = matching[0];
+        *covered.entry((e.method, e.path)).or_insert(0) += 1;
+        let documented: Vec<Who> = [
+            Who::Provider,
+            Who::Operator,
+            Who::Developer,
+            Who::Supervisor,
+        ]
+        .into_iter()
+        .zip([
+            Role::Provider,
+            Role::Operator,
+            Role::Developer,
+            Role::Supervisor,
+        ])
+        .filter(|(_, r)| server::authz::allows(*r, e.action))
+        .map(|(w, _)| w)
+        .collect();
+        assert_eq!(&documented, allowed, "roles of {method} {path}");
+    }
+    for e in server::openapi::ENDPOINTS {
+        assert_eq!(
+            covered.get(&(e.method, e.path)),
+            Some(&1),
+            "{} {} in the matrix once",
+            e.method,
+            e.path
+        );
+    }
     let callers = [
         Who::Provider,
         Who::Operator,
@@ -806,6 +901,16 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The refusals are part of a log that still verifies.
     sandbox_runtime::audit::verify(&api.f.domain.conn().unwrap()).unwrap();
+}
+
+/// Whether a concrete path fits a template with `{name}` segments.
+fn template_matches(template: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}')) || t == p)
 }
 
 #[test]

@@ -35,7 +35,7 @@ use crate::{Error, Result, keys, store};
 pub const CHECKPOINT_HEADER: &str = "sandbox audit checkpoint";
 
 /// A signed statement of the log's size and root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Checkpoint {
     /// Position among checkpoints, from 1.
     pub number: i64,

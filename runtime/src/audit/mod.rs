@@ -56,7 +56,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const MIN_RETENTION_YEARS: i64 = 3;
 
 /// One recorded event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// Position in the log, from 1.
     pub seq: i64,

@@ -23,7 +23,7 @@ pub const INCLUSION_FORMAT: &str = "sandbox-audit-inclusion/1";
 pub const CONSISTENCY_FORMAT: &str = "sandbox-audit-consistency/1";
 
 /// Event `seq` is leaf `seq − 1` of the checkpoint's tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InclusionProof {
     /// [`INCLUSION_FORMAT`].
     pub format: String,

@@ -37,7 +37,7 @@ pub const DATA_FILE: &str = "data.parquet";
 pub const RANK_COLUMN: &str = "__sandbox_rank";
 
 /// A registered dataset version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DatasetVersion {
     /// Dataset name (as in SQL).
     pub name: String,
@@ -68,6 +68,7 @@ pub struct DatasetVersion {
     pub obtained_at: String,
     /// Folder holding the Parquet file.
     #[serde(skip)]
+    #[schemars(skip)]
     pub path: PathBuf,
 }
 

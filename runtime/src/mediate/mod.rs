@@ -116,6 +116,7 @@ impl analyze::Scope for ScopeImpl {
 }
 
 fn record_refusal(
+    domain: &Domain,
     conn: &mut Connection,
     req: &QueryRequest<'_>,
     query_id: &str,
@@ -142,7 +143,17 @@ fn record_refusal(
         &format!("scenario:{}", req.scenario_id),
         json!({"query_id": query_id, "job_id": req.job_id, "sql": req.sql, "rule": refusal.rule, "column": refusal.column, "reason": refusal.message}),
     )?;
+    // Usage monitoring (Shuangyashan Art. 31): enough over-scope refusals suspend the
+    // scenario in this same transaction.
+    let suspended = scenarios::monitor_refusal(&tx, req.scenario_id)?;
     tx.commit()?;
+    if suspended.is_some() {
+        domain.host().interrupt(
+            domain.layout().root(),
+            &crate::wasm::StopTarget::Scenario(req.scenario_id),
+            crate::wasm::Interrupt::Suspended,
+        );
+    }
     Ok(())
 }
 
@@ -378,7 +389,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let mut conn = domain.pooled_conn()?;
     let query_id = crate::new_id("q");
     let refuse = |conn: &mut Connection, refusal: Refusal| -> Result<Answer> {
-        record_refusal(conn, req, &query_id, &refusal)?;
+        record_refusal(domain, conn, req, &query_id, &refusal)?;
         Err(Error::Refused(refusal))
     };
     if req.sql.len() > MAX_SQL_BYTES {
@@ -410,6 +421,25 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
                 format!("principal `{}` is {}", req.actor, p.status),
             ),
         );
+    }
+    // A job cancelled while it runs (in this process or another) gets no further answers.
+    if let Some(job_id) = req.job_id {
+        let cancelled_by: Option<Option<String>> = conn
+            .query_row(
+                "SELECT cancel_requested_by FROM jobs WHERE id = ?1",
+                params![job_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(Some(by)) = cancelled_by {
+            return refuse(
+                &mut conn,
+                Refusal::new(
+                    Rule::Scenario,
+                    format!("job {job_id} was cancelled by `{by}`"),
+                ),
+            );
+        }
     }
     let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
     let budget = &prepared.record.spec.budget;
@@ -695,7 +725,7 @@ fn answer_threshold(
             q.label(),
             "MIN, MAX, MEDIAN and percentiles are single values of the data: not released in threshold mode",
         );
-        record_refusal(conn, req, &query_id, &refusal)?;
+        record_refusal(domain, conn, req, &query_id, &refusal)?;
         return Err(Error::Refused(refusal));
     }
     let read: Vec<&Policy> = accepted
@@ -751,7 +781,7 @@ fn answer_threshold(
                         rules.min_group_size
                     ),
                 );
-                record_refusal(conn, req, &query_id, &refusal)?;
+                record_refusal(domain, conn, req, &query_id, &refusal)?;
                 return Err(Error::Refused(refusal));
             }
         }

@@ -15,7 +15,7 @@ use crate::{Error, Result, audit, store};
 const EPS_TOLERANCE: f64 = 1e-9;
 
 /// A scenario's budget at a point in time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Balance {
     /// Scenario id.
     pub scenario_id: i64,

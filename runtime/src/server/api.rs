@@ -2,6 +2,7 @@
 //! functions on the blocking pool; those keep every check they make for the CLI.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use super::authz::{self, Action};
 use super::{ApiError, AppState, auth::Caller};
 use crate::identity::{self, Principal};
-use crate::jobs::{self, JobReport, OutputRecord, Submission};
+use crate::jobs::{self, JobRecord, OutputRecord, Submission};
 use crate::review::{self, Decision};
 use crate::scenarios::{self, ScenarioRecord};
 use crate::wasm::JobLimits;
@@ -40,9 +41,20 @@ pub fn routes() -> Router<AppState> {
         .route("/scenarios/{id}", get(scenario_get))
         .route("/scenarios/{id}/approve", post(scenario_approve))
         .route("/scenarios/{id}/reject", post(scenario_reject))
+        .route("/scenarios/{id}/suspend", post(scenario_suspend))
+        .route("/scenarios/{id}/reinstate", post(scenario_reinstate))
+        .route("/scenarios/{id}/revoke", post(scenario_revoke))
         .route("/scenarios/{id}/budget", get(budget))
-        .route("/jobs", post(job_submit))
+        .route("/usage", get(usage))
+        .route(
+            "/usage/settings",
+            get(usage_settings).put(usage_settings_set),
+        )
+        .route("/modules", post(module_upload))
+        .route("/jobs", get(job_list).post(job_submit))
         .route("/jobs/{id}", get(job_get))
+        .route("/jobs/{id}/logs", get(job_logs))
+        .route("/jobs/{id}/cancel", post(job_cancel))
         .route("/outputs", get(output_list))
         .route("/outputs/{id}", get(output_get))
         .route("/outputs/{id}/file", get(output_file))
@@ -69,7 +81,7 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// A written reason (required or optional by endpoint).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Why.
@@ -174,7 +186,7 @@ async fn dataset(
 }
 
 /// A dataset registration: the policy (TOML) and the data as CSV text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     /// Policy (TOML).
@@ -264,7 +276,7 @@ async fn scenario_get(
 }
 
 /// A scenario application.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
     /// The scenario (TOML).
@@ -340,8 +352,104 @@ async fn budget(
     Ok(Json(b))
 }
 
+async fn scenario_change(
+    s: AppState,
+    c: Principal,
+    id: String,
+    body: Body<ReasonBody>,
+    change: scenarios::Change,
+) -> ApiResult<Json<ScenarioRecord>> {
+    authz::authorize(&c, Action::ScenarioStatus)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "changing a scenario's status")?;
+    let r = s
+        .blocking(move |d| {
+            let (_, record) = resolve_scenario(d, &c, Action::ScenarioStatus, &id)?;
+            scenarios::change(d, &c.name, record.id, change, &reason)
+        })
+        .await?;
+    Ok(Json(r))
+}
+
+async fn scenario_suspend(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_change(s, c, id, body, scenarios::Change::Suspend).await
+}
+
+async fn scenario_reinstate(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_change(s, c, id, body, scenarios::Change::Reinstate).await
+}
+
+async fn scenario_revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_change(s, c, id, body, scenarios::Change::Revoke).await
+}
+
+async fn usage(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<scenarios::Usage>>> {
+    authz::authorize(&c, Action::UsageRead)?;
+    let today = chrono::Utc::now().date_naive();
+    Ok(Json(
+        s.blocking(move |d| scenarios::usage(&d.conn()?, today))
+            .await?,
+    ))
+}
+
+async fn usage_settings(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<scenarios::UsageSettings>> {
+    authz::authorize(&c, Action::UsageRead)?;
+    Ok(Json(
+        s.blocking(|d| scenarios::usage_settings(&d.conn()?))
+            .await?,
+    ))
+}
+
+/// New usage monitoring settings.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSettingsBody {
+    /// Over-scope refusals that suspend a scenario (0: never).
+    pub max_refusals: u32,
+    /// Days without a job after which a scenario is flagged idle.
+    pub idle_days: u32,
+}
+
+async fn usage_settings_set(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<UsageSettingsBody>,
+) -> ApiResult<Json<scenarios::UsageSettings>> {
+    authz::authorize(&c, Action::UsageSettings)?;
+    let Json(body) = body?;
+    let settings = scenarios::UsageSettings {
+        max_refusals: body.max_refusals,
+        idle_days: body.idle_days,
+    };
+    Ok(Json(
+        s.blocking(move |d| scenarios::set_usage_settings(d, &c.name, settings))
+            .await?,
+    ))
+}
+
 /// Limits a submission asks for (each at most what the scenario grants).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsBody {
     /// Fuel.
@@ -352,14 +460,46 @@ pub struct LimitsBody {
     pub memory_mib: Option<usize>,
 }
 
+/// A module upload.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleBody {
+    /// The module (.wasm), base64.
+    pub module: String,
+}
+
+fn decode_module(text: &str) -> ApiResult<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| ApiError::bad_request(format!("module is not base64: {e}")))
+}
+
+async fn module_upload(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<ModuleBody>,
+) -> ApiResult<(StatusCode, Json<jobs::ModuleRecord>)> {
+    authz::authorize(&c, Action::JobSubmit)?;
+    let Json(body) = body?;
+    let module = decode_module(&body.module)?;
+    let m = s
+        .blocking(move |d| jobs::upload_module(d, &c.name, &module))
+        .await?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
 /// A job submission.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
     /// Scenario id or name.
     pub scenario: String,
-    /// The module (.wasm), base64.
-    pub module: String,
+    /// The module (.wasm), base64; or name an uploaded one by `module_sha256`.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// SHA-256 of a module uploaded before (`POST /modules`).
+    #[serde(default)]
+    pub module_sha256: Option<String>,
     /// Parameters, a JSON object.
     #[serde(default)]
     pub params: Option<Value>,
@@ -368,16 +508,62 @@ pub struct SubmitBody {
     pub limits: Option<LimitsBody>,
 }
 
+/// How long to wait for a submitted job.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Seconds to wait for the job to end before answering (default 0: answer at once).
+    #[serde(default)]
+    pub wait: Option<f64>,
+}
+
+const ENDED: [&str; 3] = ["succeeded", "failed", "cancelled"];
+
+/// Waits (up to `wait`) for a job to end; returns it as it then is.
+async fn wait_for(s: &AppState, id: String, wait: Duration) -> ApiResult<JobRecord> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let id = id.clone();
+        let job = s
+            .blocking(move |d| jobs::job_in(d, &d.conn()?, &id))
+            .await?;
+        if ENDED.contains(&job.status.as_str()) || tokio::time::Instant::now() >= deadline {
+            return Ok(job);
+        }
+        tokio::time::sleep(pause.min(deadline - tokio::time::Instant::now())).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
 async fn job_submit(
     State(s): State<AppState>,
     Caller(c): Caller,
+    query: std::result::Result<Query<WaitQuery>, QueryRejection>,
     body: Body<SubmitBody>,
-) -> ApiResult<(StatusCode, Json<JobReport>)> {
+) -> ApiResult<(StatusCode, Json<JobRecord>)> {
     authz::authorize(&c, Action::JobSubmit)?;
+    let Query(q) = query?;
     let Json(body) = body?;
-    let module = base64::engine::general_purpose::STANDARD
-        .decode(body.module.as_bytes())
-        .map_err(|e| ApiError::bad_request(format!("module is not base64: {e}")))?;
+    let wait = match q.wait {
+        None => Duration::ZERO,
+        Some(w) if w.is_finite() && w >= 0.0 => Duration::from_secs_f64(w).min(s.config.max_wait),
+        Some(w) => {
+            return Err(ApiError::bad_request(format!(
+                "wait={w}: seconds, at least 0"
+            )));
+        }
+    };
+    let sha = body.module_sha256;
+    let module = match (body.module, &sha) {
+        (Some(m), None) => Some(decode_module(&m)?),
+        (None, Some(_)) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either `module` (base64) or `module_sha256`",
+            ));
+        }
+    };
     let params = body.params.unwrap_or_else(|| json!({})).to_string();
     let mut limits = JobLimits::default();
     if let Some(l) = body.limits {
@@ -392,25 +578,25 @@ async fn job_submit(
         }
     }
     let scenario = body.scenario;
-    // Membership is decided before the submission waits for a slot.
-    let id = {
-        let c = c.clone();
-        s.blocking(move |d| Ok(resolve_scenario(d, &c, Action::JobSubmit, &scenario)?.1.id))
-            .await?
-    };
-    let permit = tokio::time::timeout(s.config.job_wait, s.job_slots.clone().acquire_owned())
-        .await
-        .map_err(|_| ApiError::busy("every job slot is taken; try again later"))?
-        .map_err(|e| Error::Internal(format!("job slots: {e}")))?;
-    let report = s
+    let max_queued = s.config.max_queued_per_developer;
+    let job = s
         .blocking(move |d| {
-            // The slot is held until the job ends, even if the caller has gone.
-            let _permit = permit;
-            jobs::submit(
+            // Membership first: nothing about the queue is told to a non-member.
+            let (conn, record) = resolve_scenario(d, &c, Action::JobSubmit, &scenario)?;
+            if jobs::queued(&conn, Some(&c.name))? >= max_queued {
+                return Err(Error::Busy(format!(
+                    "{max_queued} of your jobs are waiting already; submit again when one has started"
+                )));
+            }
+            let module = match module {
+                Some(m) => m,
+                None => jobs::module_bytes(d, sha.as_deref().unwrap_or_default())?,
+            };
+            jobs::enqueue(
                 d,
                 &c.name,
                 &Submission {
-                    scenario: &id.to_string(),
+                    scenario: &record.id.to_string(),
                     module: &module,
                     params_json: &params,
                     limits,
@@ -418,34 +604,147 @@ async fn job_submit(
             )
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(report)))
+    s.queue.wake();
+    let job = if wait.is_zero() {
+        job
+    } else {
+        wait_for(&s, job.id, wait).await?
+    };
+    let status = if ENDED.contains(&job.status.as_str()) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(job)))
+}
+
+/// Reads a job the caller may see: operators and supervisors any, a developer their own.
+fn visible_job(d: &Domain, c: &Principal, id: &str) -> Result<(rusqlite::Connection, JobRecord)> {
+    let conn = d.conn()?;
+    let job = jobs::job_in(d, &conn, id)?;
+    let record = scenarios::get(&conn, job.scenario_id)?;
+    authz::authorize_in(&conn, c, Action::JobRead, &record)?;
+    if c.role == identity::Role::Developer && job.submitter != c.name {
+        return Err(Error::Forbidden(format!(
+            "job {id} was submitted by someone else"
+        )));
+    }
+    Ok((conn, job))
 }
 
 async fn job_get(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<jobs::JobRecord>> {
+) -> ApiResult<Json<JobRecord>> {
     authz::authorize(&c, Action::JobRead)?;
-    let job = s
+    let (_, job) = s.blocking(move |d| visible_job(d, &c, &id)).await?;
+    Ok(Json(job))
+}
+
+/// Which jobs to list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    /// Only jobs in this status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only this scenario's (id or name).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// At most this many, newest first (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+async fn job_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<JobsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<JobRecord>>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let Query(q) = query?;
+    if let Some(st) = q.status.as_deref()
+        && !["queued", "running", "succeeded", "failed", "cancelled"].contains(&st)
+    {
+        return Err(ApiError::bad_request(format!(
+            "status `{st}`: queued, running, succeeded, failed or cancelled"
+        )));
+    }
+    let list = s
         .blocking(move |d| {
             let conn = d.conn()?;
-            let job = jobs::job(&conn, &id)?;
-            let record = scenarios::get(&conn, job.scenario_id)?;
-            authz::authorize_in(&conn, &c, Action::JobRead, &record)?;
-            if c.role == identity::Role::Developer && job.submitter != c.name {
-                return Err(Error::Forbidden(format!(
-                    "job {id} was submitted by someone else"
-                )));
-            }
-            Ok(job)
+            let scenario_id = match q.scenario.as_deref() {
+                Some(key) => Some(resolve_scenario(d, &c, Action::JobRead, key)?.1.id),
+                None => None,
+            };
+            // A developer sees their own jobs only.
+            let submitter = (c.role == identity::Role::Developer).then_some(c.name.as_str());
+            jobs::list(
+                d,
+                &conn,
+                &jobs::JobFilter {
+                    submitter,
+                    scenario_id,
+                    status: q.status.as_deref(),
+                    limit: q.limit,
+                },
+            )
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn job_logs(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let v = s
+        .blocking(move |d| {
+            let (conn, job) = visible_job(d, &c, &id)?;
+            let lines = jobs::logs(d, &conn, &id)?;
+            Ok(json!({"job_id": id, "status": job.status, "lines": lines}))
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn job_cancel(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<JobRecord>> {
+    authz::authorize(&c, Action::JobCancel)?;
+    let Json(body) = body?;
+    let job = s
+        .blocking(move |d| {
+            visible_job(d, &c, &id)?;
+            jobs::cancel(d, &c.name, &id, body.reason.as_deref())
         })
         .await?;
     Ok(Json(job))
 }
 
+/// `GET /metrics`: Prometheus text (operators and supervisors).
+pub async fn metrics(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
+    authz::authorize(&c, Action::UsageRead)?;
+    let (metrics, running, slots) = (s.metrics.clone(), s.queue.running(), s.queue.capacity());
+    let text = s
+        .blocking(move |d| metrics.render(d, running, slots))
+        .await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(response)
+}
+
 /// Which outputs to list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputsQuery {
     /// `pending` (default: awaiting a review) or `all`.
@@ -659,7 +958,7 @@ async fn product_file(
 }
 
 /// A page of audit events.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// First event (default 1).
@@ -716,7 +1015,7 @@ async fn audit_verify(State(s): State<AppState>, Caller(c): Caller) -> ApiResult
 }
 
 /// Which checkpoint a proof is against.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProofQuery {
     /// Size of a signed checkpoint (default: one of the log as it is now).
@@ -749,7 +1048,7 @@ async fn audit_proof(
 }
 
 /// An emergency stop.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopBody {
     /// `scenario`, `developer` or `domain`.

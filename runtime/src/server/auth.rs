@@ -100,8 +100,11 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let (actor, response) = match authenticated {
         Ok(principal) => {
             let name = principal.name.clone();
-            req.extensions_mut().insert(Caller(principal));
-            (name, next.run(req).await)
+            req.extensions_mut().insert(Caller(principal.clone()));
+            let mut response = next.run(req).await;
+            // For the request log.
+            response.extensions_mut().insert(Caller(principal));
+            (name, response)
         }
         Err((e, holder)) => (
             holder.unwrap_or_else(|| "anonymous".to_string()),

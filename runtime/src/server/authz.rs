@@ -31,10 +31,18 @@ pub enum Action {
     ScenarioDecide,
     /// Read a scenario's budget.
     BudgetRead,
-    /// Submit a job under a scenario.
+    /// Submit a job under a scenario, or upload a module for later jobs.
     JobSubmit,
-    /// Read a job's status.
+    /// Read a job's status and logs, list jobs.
     JobRead,
+    /// Cancel a queued or running job (the submitter, operators, supervisors).
+    JobCancel,
+    /// Suspend, reinstate or revoke a scenario.
+    ScenarioStatus,
+    /// Read the usage report (Shuangyashan Art. 31) and the metrics.
+    UsageRead,
+    /// Change the usage monitoring settings.
+    UsageSettings,
     /// Read staged outputs, their checks and files.
     OutputRead,
     /// Approve, reject or request changes on an output.
@@ -64,6 +72,10 @@ impl Action {
             Action::BudgetRead => "budget.read",
             Action::JobSubmit => "job.submit",
             Action::JobRead => "job.read",
+            Action::JobCancel => "job.cancel",
+            Action::ScenarioStatus => "scenario.status",
+            Action::UsageRead => "usage.read",
+            Action::UsageSettings => "usage.settings",
             Action::OutputRead => "output.read",
             Action::OutputDecide => "output.decide",
             Action::ProductRead => "product.read",
@@ -83,9 +95,9 @@ pub fn allows(role: Role, action: Action) -> bool {
         WhoAmI | CatalogRead | ProductRead | ScenarioRead => true,
         DatasetRegister => role == Provider,
         ScenarioApply | JobSubmit => role == Developer,
-        ScenarioDecide | PrincipalStatus => role == Operator,
-        BudgetRead | JobRead => matches!(role, Operator | Supervisor | Developer),
-        OutputRead | OutputDecide | AuditRead | Stop | PrincipalRead => {
+        ScenarioDecide | ScenarioStatus | PrincipalStatus | UsageSettings => role == Operator,
+        BudgetRead | JobRead | JobCancel => matches!(role, Operator | Supervisor | Developer),
+        OutputRead | OutputDecide | AuditRead | Stop | PrincipalRead | UsageRead => {
             matches!(role, Operator | Supervisor)
         }
     }

@@ -59,6 +59,8 @@ impl From<Error> for ApiError {
             Error::Review(_) => (StatusCode::CONFLICT, "review"),
             Error::Budget { .. } => (StatusCode::CONFLICT, "budget"),
             Error::Stopped(_) => (StatusCode::LOCKED, "stopped"),
+            Error::Cancelled(_) => (StatusCode::CONFLICT, "cancelled"),
+            Error::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             Error::Policy(_) => (StatusCode::UNPROCESSABLE_ENTITY, "policy"),
             Error::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "query_refused"),
             Error::Input { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "input"),

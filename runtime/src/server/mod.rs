@@ -20,6 +20,9 @@ pub mod api;
 pub mod auth;
 pub mod authz;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod queue;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,17 +41,20 @@ pub const MAX_BODY_BYTES: usize = 32 << 20;
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Jobs that may run at once; further submissions wait for a slot.
+    /// Jobs this process runs at once; further jobs wait in the queue.
     pub job_slots: usize,
-    /// How long a submission waits for a slot before it is refused as busy.
-    pub job_wait: Duration,
+    /// Jobs one developer may have waiting in the queue; more are refused (429).
+    pub max_queued_per_developer: i64,
+    /// Longest a submission may ask to wait for its job to end (`?wait=`).
+    pub max_wait: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             job_slots: 2,
-            job_wait: Duration::from_secs(60),
+            max_queued_per_developer: 20,
+            max_wait: Duration::from_secs(120),
         }
     }
 }
@@ -57,18 +63,26 @@ impl Default for Config {
 #[derive(Clone)]
 pub struct AppState {
     domain: Domain,
-    job_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) queue: Arc<queue::Queue>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     config: Config,
 }
 
 impl AppState {
-    /// The state for `domain`.
+    /// The state for `domain`. Jobs are queued, not run, until [`AppState::start_queue`].
     pub fn new(domain: Domain, config: Config) -> AppState {
         AppState {
             domain,
-            job_slots: Arc::new(tokio::sync::Semaphore::new(config.job_slots.max(1))),
+            queue: Arc::new(queue::Queue::new(config.job_slots)),
+            metrics: Arc::new(metrics::Metrics::new()),
             config,
         }
+    }
+
+    /// Starts the dispatcher that runs queued jobs, on the current tokio runtime; it runs
+    /// until the handle is aborted (or the runtime ends).
+    pub fn start_queue(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(queue::dispatch(self.clone()))
     }
 
     /// The domain.
@@ -89,58 +103,182 @@ impl AppState {
     }
 }
 
-/// The router: `/healthz` (no token) and `/api/v1/...` (every route behind the token
-/// middleware), with bounded request bodies.
+/// The router: `/healthz` and `/api/v1/openapi.json` (no token), `/api/v1/...` and
+/// `/metrics` (behind the token middleware), with bounded request bodies; every request
+/// is counted and logged by [`observe`].
 pub fn router(state: AppState) -> Router {
+    let gate = axum::middleware::from_fn_with_state(state.clone(), auth::gate);
     let api = api::routes()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::gate,
-        ))
+        .layer(gate.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let metrics = Router::new()
+        .route("/metrics", axum::routing::get(api::metrics))
+        .layer(gate);
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
         .nest("/api/v1", api)
+        .merge(metrics)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
-/// Serves the API on `addr` until Ctrl-C; signs a checkpoint of the audit log every
-/// minute when it has grown, and once more at shutdown.
+/// Counts every request for the metrics and writes one structured log line for it
+/// (method, route template, status, time, request id; never the body or the token).
+/// The request id comes from `X-Request-Id` when the caller sends a plain one, and is
+/// sent back.
+pub async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(|| crate::new_id("req"), str::to_string);
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.request(&method, &route, status, elapsed);
+    let principal = response
+        .extensions()
+        .get::<auth::Caller>()
+        .map(|c| c.0.name.clone())
+        .unwrap_or_default();
+    tracing::info!(
+        target: "sandbox::http",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status,
+        principal = %principal,
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// Serves the API on `addr` until Ctrl-C or SIGTERM. See [`serve_on`].
 pub fn serve(domain: &Domain, addr: SocketAddr, config: Config) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("sandbox-serve")
         .enable_all()
         .build()?;
-    let state = AppState::new(domain.clone(), config);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
         eprintln!(
-            "sandbox serving {} on http://{local}",
-            domain.layout().root().display()
+            "sandbox serving {} on http://{}",
+            domain.layout().root().display(),
+            listener.local_addr()?
         );
-        tracing::info!(%local, "serving");
-        let ticker = {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    every.tick().await;
-                    let signed = state
-                        .blocking(|d| audit::checkpoint_if_grown(&d.conn()?, d.layout()))
-                        .await;
-                    if let Err(e) = signed {
-                        tracing::warn!(error = %e, "no audit checkpoint written");
+        serve_on(domain, listener, config, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes: ends the jobs a dead process
+/// left running, starts the job queue, signs a checkpoint of the audit log every minute
+/// when it has grown, and checks usage (idle scenarios) every hour. At shutdown the server
+/// stops taking requests, lets running jobs end, and signs a last checkpoint.
+pub async fn serve_on(
+    domain: &Domain,
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let state = AppState::new(domain.clone(), config);
+    let local = listener.local_addr()?;
+    tracing::info!(%local, root = %domain.layout().root().display(), "serving");
+    match state.blocking(crate::jobs::recover).await {
+        Ok(ended) if !ended.is_empty() => {
+            tracing::warn!(jobs = ?ended, "jobs left running by a process that ended were failed")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "jobs left running could not be checked"),
+    }
+    let dispatcher = state.start_queue();
+    let ticker = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            let mut ticks: u64 = 0;
+            loop {
+                every.tick().await;
+                let signed = state
+                    .blocking(|d| audit::checkpoint_if_grown(&d.conn()?, d.layout()))
+                    .await;
+                if let Err(e) = signed {
+                    tracing::warn!(error = %e, "no audit checkpoint written");
+                }
+                if ticks.is_multiple_of(60) {
+                    let today = chrono::Utc::now().date_naive();
+                    match state
+                        .blocking(move |d| crate::scenarios::flag_idle(d, today))
+                        .await
+                    {
+                        Ok(ids) if !ids.is_empty() => {
+                            tracing::warn!(scenarios = ?ids, "scenarios flagged idle")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "usage not checked"),
                     }
                 }
-            })
-        };
-        let served = axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
-        ticker.abort();
-        served.map_err(Error::Io)
-    })
+                ticks += 1;
+            }
+        })
+    };
+    let served = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    dispatcher.abort();
+    ticker.abort();
+    // Jobs already running end on their own (the blocking pool finishes them).
+    while state.queue.running() > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Err(e) = state
+        .blocking(|d| audit::checkpoint_if_grown(&d.conn()?, d.layout()))
+        .await
+    {
+        tracing::warn!(error = %e, "no audit checkpoint written at shutdown");
+    }
+    served.map_err(Error::Io)
 }

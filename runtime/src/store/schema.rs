@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -329,6 +329,72 @@ WHEN OLD.revoked_at IS NOT NULL
     OR NEW.issued_by IS NOT OLD.issued_by
     OR NEW.created_at IS NOT OLD.created_at
 BEGIN SELECT RAISE(ABORT, 'an API token can only be revoked, once'); END;
+"#,
+    r#"
+-- Jobs run from a durable queue: queued -> running -> succeeded | failed | cancelled. A
+-- queued job keeps the limits it was granted; a finished one keeps its log lines and the
+-- number of queries it made. `runner` names the process running it (host:pid), so that a
+-- server starting again can tell a job whose process died from one running elsewhere.
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE jobs_copy AS SELECT * FROM jobs;
+DROP TABLE jobs;
+CREATE TABLE jobs (
+    id                  TEXT PRIMARY KEY,
+    scenario_id         INTEGER NOT NULL REFERENCES scenarios(id),
+    submitter           TEXT NOT NULL REFERENCES principals(name),
+    module_sha256       TEXT NOT NULL REFERENCES modules(sha256),
+    params_json         TEXT NOT NULL,
+    limits_json         TEXT,
+    status              TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    error_kind          TEXT,
+    error               TEXT,
+    fuel_used           INTEGER,
+    queries             INTEGER,
+    logs_json           TEXT,
+    runner              TEXT,
+    cancel_requested_by TEXT,
+    created_at          TEXT NOT NULL,
+    started_at          TEXT,
+    finished_at         TEXT
+);
+INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, error_kind,
+                  error, fuel_used, created_at, started_at, finished_at)
+    SELECT id, scenario_id, submitter, module_sha256, params_json, status, error_kind, error,
+           fuel_used, created_at, created_at, finished_at
+    FROM jobs_copy;
+DROP TABLE jobs_copy;
+CREATE INDEX jobs_status ON jobs (status, created_at);
+CREATE INDEX jobs_scenario ON jobs (scenario_id, created_at);
+CREATE INDEX queries_scenario ON queries (scenario_id, status, created_at);
+CREATE INDEX queries_job ON queries (job_id);
+
+-- Scenarios are suspended, reinstated and revoked by operators, or suspended by usage
+-- monitoring (Shuangyashan Art. 31); the reason and time of the last change are kept (the
+-- history is in the audit log), and an idle scenario is flagged once per idle period.
+-- Revocation is final.
+ALTER TABLE scenarios ADD COLUMN status_reason TEXT;
+ALTER TABLE scenarios ADD COLUMN status_changed_at TEXT;
+ALTER TABLE scenarios ADD COLUMN idle_flagged_at TEXT;
+CREATE TRIGGER scenarios_revocation_is_final BEFORE UPDATE OF status ON scenarios
+WHEN OLD.status = 'revoked' AND NEW.status != 'revoked'
+BEGIN SELECT RAISE(ABORT, 'a revoked scenario stays revoked'); END;
+CREATE TRIGGER scenarios_no_delete BEFORE DELETE ON scenarios
+BEGIN SELECT RAISE(ABORT, 'scenarios are revoked, not deleted'); END;
+
+-- Console sessions: a principal signs in with an API token and gets a session cookie.
+-- Only the SHA-256 of the session secret is kept. Sessions end (expire or sign out), and
+-- are never deleted.
+CREATE TABLE console_sessions (
+    id_sha256  TEXT PRIMARY KEY,
+    principal  TEXT NOT NULL REFERENCES principals(name),
+    token_id   TEXT NOT NULL REFERENCES api_tokens(id),
+    csrf       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    ended_at   TEXT
+);
+CREATE TRIGGER console_sessions_no_delete BEFORE DELETE ON console_sessions
+BEGIN SELECT RAISE(ABORT, 'console sessions end, they are not deleted'); END;
 "#,
 ];
 

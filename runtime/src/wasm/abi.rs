@@ -5,11 +5,12 @@
 //! input.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use serde_json::json;
 use wasmtime::{Caller, Extern, Linker, StoreLimits};
 
-use super::JobLimits;
+use super::{JobLimits, Progress};
 use crate::mediate::{self, QueryRequest};
 use crate::{Domain, Error};
 
@@ -80,7 +81,7 @@ pub struct StagedOutput {
 }
 
 /// One log line.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LogLine {
     /// 0 trace .. 4 error.
     pub level: i32,
@@ -116,10 +117,17 @@ pub struct HostState {
     pub(crate) queries: u32,
     /// A limit breach or host failure that ends the job; set before trapping.
     pub(crate) fatal: Option<Error>,
+    /// What the job has done so far, for status reports while it runs.
+    progress: Arc<Progress>,
 }
 
 impl HostState {
-    pub(crate) fn new(job: JobContext, limits: JobLimits, store_limits: StoreLimits) -> Self {
+    pub(crate) fn new(
+        job: JobContext,
+        limits: JobLimits,
+        store_limits: StoreLimits,
+        progress: Arc<Progress>,
+    ) -> Self {
         HostState {
             store_limits,
             limits,
@@ -131,6 +139,7 @@ impl HostState {
             log_bytes: 0,
             queries: 0,
             fatal: None,
+            progress,
         }
     }
 
@@ -229,6 +238,7 @@ fn query(
         return Err(fatal(state, "queries", format!("more than {max} queries")));
     }
     state.queries += 1;
+    state.progress.query();
     let job = state.job.clone();
     let result = mediate::answer(
         &job.domain,
@@ -444,6 +454,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 ));
             }
             state.output_bytes = total;
+            state.progress.output(data.len());
             state.outputs.push(StagedOutput {
                 name,
                 kind,
@@ -478,7 +489,9 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     format!("more than {max} bytes of log"),
                 ));
             }
-            state.logs.push(LogLine { level, text });
+            let line = LogLine { level, text };
+            state.progress.log(&line);
+            state.logs.push(line);
             Ok(Status::Ok as i32)
         },
     )?;

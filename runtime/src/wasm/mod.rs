@@ -13,7 +13,7 @@ mod abi;
 mod validate;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use crate::{Error, Result};
 const EPOCH_TICK_MS: u64 = 10;
 
 /// Per-job limits.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct JobLimits {
     /// Fuel (roughly, WASM instructions).
     pub fuel: u64,
@@ -85,7 +85,103 @@ struct Running {
     domain: std::path::PathBuf,
     scenario_id: i64,
     actor: String,
-    stop: Arc<AtomicBool>,
+    /// Why the job is to be interrupted (an [`Interrupt`] as `u8`), 0 while it may run.
+    interrupt: Arc<AtomicU8>,
+}
+
+/// Why a running job is interrupted. The epoch callback turns it into the job's error
+/// within a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Interrupt {
+    /// An emergency stop (QQHR Art. 20).
+    Stop = 1,
+    /// The submitter or an operator cancelled the job.
+    Cancel = 2,
+    /// The developer or the scenario was suspended or revoked.
+    Suspended = 3,
+}
+
+impl Interrupt {
+    fn from_u8(v: u8) -> Option<Interrupt> {
+        match v {
+            1 => Some(Interrupt::Stop),
+            2 => Some(Interrupt::Cancel),
+            3 => Some(Interrupt::Suspended),
+            _ => None,
+        }
+    }
+
+    fn error(self) -> Error {
+        match self {
+            Interrupt::Stop => {
+                Error::Stopped("the job was interrupted by an emergency stop".into())
+            }
+            Interrupt::Cancel => Error::Cancelled("the job was cancelled".into()),
+            Interrupt::Suspended => Error::Stopped(
+                "the job was interrupted: its developer or scenario was suspended or revoked"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// What a running job has done so far, updated by the host functions and, for fuel, by
+/// the epoch callback every tick.
+#[derive(Debug, Default)]
+pub struct Progress {
+    queries: AtomicU32,
+    outputs: AtomicU32,
+    output_bytes: AtomicU64,
+    fuel_used: AtomicU64,
+    logs: Mutex<Vec<LogLine>>,
+}
+
+impl Progress {
+    pub(crate) fn query(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn output(&self, bytes: usize) {
+        self.outputs.fetch_add(1, Ordering::Relaxed);
+        self.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn log(&self, line: &LogLine) {
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.push(line.clone());
+        }
+    }
+}
+
+/// A running job's progress as reported: how much of each limit it has used.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct ProgressReport {
+    /// Milliseconds since the job started.
+    pub elapsed_ms: u64,
+    /// Its wall-clock deadline.
+    pub deadline_ms: u64,
+    /// Fuel used (updated every 10 ms).
+    pub fuel_used: u64,
+    /// Fuel granted.
+    pub fuel_limit: u64,
+    /// Queries answered or refused so far.
+    pub queries: u32,
+    /// Queries allowed.
+    pub max_queries: u32,
+    /// Outputs emitted so far (staged only when the job succeeds).
+    pub outputs: u32,
+    /// Their bytes.
+    pub output_bytes: u64,
+    /// Log lines so far.
+    pub log_lines: usize,
+}
+
+/// A job's place in the registry: its progress and limits, for reports.
+struct Tracked {
+    progress: Arc<Progress>,
+    started: Instant,
+    limits: JobLimits,
 }
 
 impl JobLimits {
@@ -133,7 +229,10 @@ pub struct Host {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Mutex<HashMap<String, InstancePre<HostState>>>,
-    running: Mutex<HashMap<String, Running>>,
+    running: Mutex<HashMap<String, (Running, Tracked)>>,
+    /// Interruptions of single jobs asked for before the job was registered (a cancel
+    /// between the job's claim and its start): applied when it registers.
+    pending: Mutex<HashMap<String, Interrupt>>,
     pooling: bool,
 }
 
@@ -234,6 +333,7 @@ impl Host {
             linker,
             cache: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
             pooling,
         })
     }
@@ -243,28 +343,59 @@ impl Host {
         self.pooling
     }
 
-    /// Interrupts the running jobs of the domain at `domain` that `target` names (within
-    /// a tick, 10 ms, of guest execution; a host call in progress finishes first). Returns
-    /// their ids.
+    /// Interrupts, as an emergency stop, the running jobs of the domain at `domain` that
+    /// `target` names. See [`Host::interrupt`].
     pub fn stop(&self, domain: &std::path::Path, target: &StopTarget) -> Vec<String> {
+        self.interrupt(domain, target, Interrupt::Stop)
+    }
+
+    /// Interrupts the running jobs of the domain at `domain` that `target` names (within
+    /// a tick, 10 ms, of guest execution; a host call in progress finishes first), each
+    /// failing with the error `why` gives. Returns their ids.
+    pub fn interrupt(
+        &self,
+        domain: &std::path::Path,
+        target: &StopTarget,
+        why: Interrupt,
+    ) -> Vec<String> {
         let Ok(running) = self.running.lock() else {
             return Vec::new();
         };
         let mut stopped = Vec::new();
-        for (id, job) in running.iter().filter(|(_, j)| j.domain == domain) {
+        for (id, (job, _)) in running.iter().filter(|(_, (j, _))| j.domain == domain) {
             let hit = match target {
                 StopTarget::Job(j) => j == id,
                 StopTarget::Scenario(s) => *s == job.scenario_id,
                 StopTarget::Developer(d) => *d == job.actor,
                 StopTarget::Domain => true,
             };
+            // The first reason given is the one the job ends with.
             if hit {
-                job.stop.store(true, Ordering::SeqCst);
+                let _ = job.interrupt.compare_exchange(
+                    0,
+                    why as u8,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
                 stopped.push(id.clone());
             }
         }
+        if stopped.is_empty()
+            && let StopTarget::Job(id) = target
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            pending.insert(id.clone(), why);
+        }
         stopped.sort();
         stopped
+    }
+
+    /// Forgets an interruption asked for a job that never registered (it ended before
+    /// it started).
+    pub fn forget(&self, job_id: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(job_id);
+        }
     }
 
     /// Ids of the jobs of the domain at `domain` running in this process.
@@ -274,13 +405,44 @@ impl Host {
             .lock()
             .map(|r| {
                 r.iter()
-                    .filter(|(_, j)| j.domain == domain)
+                    .filter(|(_, (j, _))| j.domain == domain)
                     .map(|(id, _)| id.clone())
                     .collect()
             })
             .unwrap_or_default();
         ids.sort();
         ids
+    }
+
+    /// The progress of a job of the domain at `domain` running in this process.
+    pub fn progress(&self, domain: &std::path::Path, job_id: &str) -> Option<ProgressReport> {
+        let running = self.running.lock().ok()?;
+        let (job, t) = running.get(job_id)?;
+        if job.domain != domain {
+            return None;
+        }
+        let p = &t.progress;
+        Some(ProgressReport {
+            elapsed_ms: t.started.elapsed().as_millis() as u64,
+            deadline_ms: t.limits.deadline_ms,
+            fuel_used: p.fuel_used.load(Ordering::Relaxed),
+            fuel_limit: t.limits.fuel,
+            queries: p.queries.load(Ordering::Relaxed),
+            max_queries: t.limits.max_queries,
+            outputs: p.outputs.load(Ordering::Relaxed),
+            output_bytes: p.output_bytes.load(Ordering::Relaxed),
+            log_lines: p.logs.lock().map(|l| l.len()).unwrap_or(0),
+        })
+    }
+
+    /// The log lines so far of a job of the domain at `domain` running in this process.
+    pub fn logs(&self, domain: &std::path::Path, job_id: &str) -> Option<Vec<LogLine>> {
+        let running = self.running.lock().ok()?;
+        let (job, t) = running.get(job_id)?;
+        if job.domain != domain {
+            return None;
+        }
+        t.progress.logs.lock().ok().map(|l| l.clone())
     }
 
     /// Compiles (or takes from the cache) a validated module.
@@ -323,17 +485,30 @@ impl Host {
             .memories(1)
             .trap_on_grow_failure(false)
             .build();
-        let stop = Arc::new(AtomicBool::new(false));
+        let early = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(&job.job_id));
+        let interrupt = Arc::new(AtomicU8::new(early.map_or(0, |w| w as u8)));
+        let progress = Arc::new(Progress::default());
         let _registered = match self.running.lock() {
             Ok(mut running) => {
                 running.insert(
                     job.job_id.clone(),
-                    Running {
-                        domain: job.domain.layout().root().to_path_buf(),
-                        scenario_id: job.scenario_id,
-                        actor: job.actor.clone(),
-                        stop: stop.clone(),
-                    },
+                    (
+                        Running {
+                            domain: job.domain.layout().root().to_path_buf(),
+                            scenario_id: job.scenario_id,
+                            actor: job.actor.clone(),
+                            interrupt: interrupt.clone(),
+                        },
+                        Tracked {
+                            progress: progress.clone(),
+                            started: Instant::now(),
+                            limits: limits.clone(),
+                        },
+                    ),
                 );
                 Registered {
                     host: self,
@@ -347,18 +522,22 @@ impl Host {
                 );
             }
         };
-        let state = HostState::new(job, limits.clone(), store_limits);
+        let state = HostState::new(job, limits.clone(), store_limits, progress.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);
-        // Every epoch tick, the guest is checked against the wall-clock deadline and the
-        // emergency stop.
+        // Every epoch tick, the guest is checked against the wall-clock deadline and for
+        // an interruption (emergency stop, cancel, suspension), and its fuel is reported.
         let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
+        let fuel_limit = limits.fuel;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
-            if stop.load(Ordering::SeqCst) {
-                ctx.data_mut().fatal = Some(Error::Stopped(
-                    "the job was interrupted by an emergency stop".into(),
-                ));
+            if let Ok(left) = ctx.get_fuel() {
+                progress
+                    .fuel_used
+                    .store(fuel_limit.saturating_sub(left), Ordering::Relaxed);
+            }
+            if let Some(why) = Interrupt::from_u8(interrupt.load(Ordering::SeqCst)) {
+                ctx.data_mut().fatal = Some(why.error());
                 return Ok(UpdateDeadline::Interrupt);
             }
             if Instant::now() >= deadline {
