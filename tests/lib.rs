@@ -254,3 +254,227 @@ impl Fixture {
         )
     }
 }
+
+/// A server on a real loopback port over a fixture's domain, with a token for each of the
+/// standard principals; stopped (gracefully) on drop.
+pub struct LiveServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    fixture: Option<Fixture>,
+    tokens: std::collections::HashMap<String, String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveServer {
+    /// Starts serving `fixture`'s domain.
+    pub fn start(fixture: Fixture, config: sandbox_runtime::server::Config) -> LiveServer {
+        let mut conn = fixture.domain.conn().unwrap();
+        let mut tokens = std::collections::HashMap::new();
+        for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR] {
+            let t = sandbox_runtime::tokens::issue(&mut conn, OPERATOR, name).unwrap();
+            tokens.insert(name.to_string(), t.token);
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let domain = fixture.domain.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                sandbox_runtime::server::serve_on(&domain, listener, config, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        LiveServer {
+            url,
+            fixture: Some(fixture),
+            tokens,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The token of a standard principal.
+    pub fn token(&self, name: &str) -> &str {
+        &self.tokens[name]
+    }
+
+    /// The domain served.
+    pub fn domain(&self) -> &Domain {
+        &self.fixture.as_ref().unwrap().domain
+    }
+
+    /// The fixture served.
+    pub fn fixture(&self) -> &Fixture {
+        self.fixture.as_ref().unwrap()
+    }
+
+    /// Stops the server and waits until it has: running jobs end, a last checkpoint is
+    /// signed.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for LiveServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Headless Chromium over WebDriver (Debian's chromium and chromedriver).
+pub mod browser {
+    use std::net::TcpStream;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use fantoccini::{Client, ClientBuilder, Locator};
+    use serde_json::json;
+
+    fn find(names: &[&str]) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        for name in names {
+            for dir in std::env::split_paths(&path).chain([
+                PathBuf::from("/usr/bin"),
+                PathBuf::from("/usr/lib/chromium"),
+            ]) {
+                let candidate = dir.join(name);
+                if candidate.is_file() {
+                    return Some(candidate);
+                }
+            }
+        }
+        None
+    }
+
+    /// A chromedriver process on a free port; killed on drop.
+    pub struct Driver {
+        child: Child,
+        url: String,
+        chromium: PathBuf,
+        profile: tempfile::TempDir,
+    }
+
+    impl Driver {
+        /// Starts chromedriver, or `None` when `SANDBOX_SKIP_BROWSER=1` says to skip.
+        /// Panics, saying how to install them, when chromium or chromedriver is missing.
+        pub fn start() -> Option<Driver> {
+            if std::env::var("SANDBOX_SKIP_BROWSER").as_deref() == Ok("1") {
+                eprintln!("SANDBOX_SKIP_BROWSER=1: browser test skipped");
+                return None;
+            }
+            let install = "install Debian's chromium and chromium-driver (scripts/browser.sh; ./dev test and CI do it), or set SANDBOX_SKIP_BROWSER=1";
+            let driver =
+                find(&["chromedriver"]).unwrap_or_else(|| panic!("no chromedriver: {install}"));
+            let chromium = find(&["chromium", "chromium-browser"])
+                .unwrap_or_else(|| panic!("no chromium: {install}"));
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let start = Instant::now();
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "chromedriver did not start"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(Driver {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                chromium,
+                profile: tempfile::tempdir().unwrap(),
+            })
+        }
+
+        /// A new browser session: headless, no sandbox (root in CI), and none of Chromium's
+        /// own network traffic (this machine's network is closed).
+        pub async fn client(&self) -> Client {
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".into(),
+                json!({
+                    "binary": self.chromium,
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        format!("--user-data-dir={}", self.profile.path().display()),
+                    ],
+                }),
+            );
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps)
+                .connect(&self.url)
+                .await
+                .unwrap()
+        }
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Waits (up to 20 s) until the element's text is `expected`.
+    pub async fn wait_text(c: &Client, css: &str, expected: &str) {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(e) = c.find(Locator::Css(css)).await
+                && let Ok(text) = e.text().await
+            {
+                if text.trim() == expected {
+                    return;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let url = c
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        panic!("{css} is `{last}`, not `{expected}`, at {url}");
+    }
+
+    /// Signs in on the console's sign-in page (where the console sends a caller without a
+    /// session).
+    pub async fn sign_in(c: &Client, token: &str) {
+        let input = c.wait().for_element(Locator::Id("token")).await.unwrap();
+        input.send_keys(token).await.unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+}

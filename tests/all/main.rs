@@ -4,6 +4,7 @@
 
 mod audit;
 mod budget;
+mod console;
 mod demo;
 mod disclosure;
 mod fuzz;

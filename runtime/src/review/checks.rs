@@ -924,13 +924,27 @@ pub fn scan_identifiers(text: &str) -> Vec<String> {
     scan_identifiers_of(text, &sandbox_policies::Disclosure::default().identifiers)
 }
 
+/// Whether a run of digits at `range` stands on its own rather than being part of a
+/// decimal number: the digits after a decimal point (`51234.17812345259`) or before one
+/// (`13812345678.25`) are a number's, not an identifier.
+fn standalone(text: &str, range: std::ops::Range<usize>) -> bool {
+    let bytes = text.as_bytes();
+    let before = range.start.checked_sub(1).map(|i| bytes[i]);
+    let after = bytes.get(range.end).copied();
+    let after2 = bytes.get(range.end + 1).copied();
+    let fraction =
+        before == Some(b'.') && range.start >= 2 && bytes[range.start - 2].is_ascii_digit();
+    let integer_part = after == Some(b'.') && after2.is_some_and(|b| b.is_ascii_digit());
+    !fraction && !integer_part
+}
+
 /// Finds identifiers of the given kinds in text, masked for the reason.
 pub fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<String> {
     let mut found = Vec::new();
     let mut id_spans = Vec::new();
     if kinds.contains(&IdentifierKind::ResidentId) {
         for m in RESIDENT_ID.find_iter(text) {
-            if is_resident_id(m.as_str()) {
+            if standalone(text, m.range()) && is_resident_id(m.as_str()) {
                 found.push(format!("resident ID number {}", mask(m.as_str())));
                 id_spans.push(m.range());
             }
@@ -938,12 +952,14 @@ pub fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<String> 
     }
     if kinds.contains(&IdentifierKind::Mobile) {
         for m in MOBILE.find_iter(text) {
-            found.push(format!("mobile number {}", mask(m.as_str())));
+            if standalone(text, m.range()) {
+                found.push(format!("mobile number {}", mask(m.as_str())));
+            }
         }
     }
     if kinds.contains(&IdentifierKind::BankCard) {
         for m in BANK_CARD.find_iter(text) {
-            if id_spans.iter().any(|r| r.contains(&m.start())) {
+            if id_spans.iter().any(|r| r.contains(&m.start())) || !standalone(text, m.range()) {
                 continue;
             }
             let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
@@ -977,6 +993,18 @@ fn mask(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_of_a_decimal_number_are_not_identifiers() {
+        // The fraction of a noisy average, the integer part of a noisy sum.
+        assert!(scan_identifiers("51234.17812345259").is_empty());
+        assert!(scan_identifiers("13812345678.25").is_empty());
+        assert!(scan_identifiers("0.4532015112830366").is_empty());
+        // On their own, or at the end of a sentence, they are.
+        assert_eq!(scan_identifiers("call 13812345678.").len(), 1);
+        assert_eq!(scan_identifiers("13812345678").len(), 1);
+        assert_eq!(scan_identifiers("card 4532015112830366, thanks").len(), 1);
+    }
 
     #[test]
     fn resident_id_checksum() {

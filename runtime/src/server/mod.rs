@@ -19,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod authz;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -38,6 +39,9 @@ pub use error::ApiError;
 /// Largest request body the API reads (a module of 16 MiB is about 21.4 MiB as base64).
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 
+/// Largest form the console reads.
+pub const CONSOLE_BODY_BYTES: usize = 64 << 10;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +51,9 @@ pub struct Config {
     pub max_queued_per_developer: i64,
     /// Longest a submission may ask to wait for its job to end (`?wait=`).
     pub max_wait: Duration,
+    /// Mark the console's session cookie `Secure` (when the server is reached over HTTPS,
+    /// e.g. behind a TLS proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -55,6 +62,7 @@ impl Default for Config {
             job_slots: 2,
             max_queued_per_developer: 20,
             max_wait: Duration::from_secs(120),
+            secure_cookies: false,
         }
     }
 }
@@ -114,11 +122,17 @@ pub fn router(state: AppState) -> Router {
     let metrics = Router::new()
         .route("/metrics", axum::routing::get(api::metrics))
         .layer(gate);
+    let console = console::routes().layer(DefaultBodyLimit::max(CONSOLE_BODY_BYTES));
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/console/") }),
+        )
         .route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
         .nest("/api/v1", api)
         .merge(metrics)
+        .merge(console)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

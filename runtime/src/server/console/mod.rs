@@ -1,0 +1,815 @@
+//! The review console: server-rendered pages for the people who decide (QQHR Art. 11(3),
+//! 17, 19): operators and supervisors sign in with their API token, see the outputs
+//! awaiting their tier with the automated checks and the provenance (every query the job
+//! made, with its ε), see tables and charts as they would be released, and approve, reject
+//! or request changes with a comment; they read the audit trail, the product registry
+//! and each scenario's budget.
+//!
+//! Decisions go through the same [`crate::review::decide`] as the API and the CLI, which
+//! keeps every check (two tiers, two people, neither the submitter, written overrides).
+//! Pages carry no script; every response forbids framing, caching and sniffing, and its
+//! content security policy allows only this server's stylesheet and images. The session
+//! cookie is `HttpOnly` and `SameSite=Strict`, every form carries the session's CSRF
+//! secret, and a post from another origin is refused. Every refusal (a bad token, a role
+//! that has no console, a bad CSRF value, a decision the domain refuses as not permitted)
+//! is a `console.refused` audit event.
+
+pub mod pages;
+pub mod session;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::Markup;
+use rusqlite::params;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::pages::{Content, OutputView, Pending, ProductLine, QueryLine, ReviewLine};
+use self::session::Session;
+use super::AppState;
+use crate::identity::Role;
+use crate::review::{self, Decision};
+use crate::{Domain, Error, Result, audit, jobs, scenarios, tokens};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "sandbox_session";
+
+/// The console's routes, under `/console`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(dashboard))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/outputs/{id}", get(output_page))
+        .route("/console/outputs/{id}/decide", post(decide))
+        .route("/console/outputs/{id}/file", get(output_file))
+        .route("/console/audit", get(audit_page))
+        .route("/console/products", get(products_page))
+        .route("/console/products/{id}", get(product_page))
+        .route("/console/products/{id}/files/{name}", get(product_file))
+        .route("/console/scenarios", get(scenarios_page))
+        .route("/console/static/console.css", get(css))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// Headers on every console response.
+async fn protect(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-frame-options", "DENY");
+    set(h, "x-content-type-options", "nosniff");
+    // Same-origin posts then carry their Origin (with `no-referrer` they say `null`).
+    set(h, "referrer-policy", "same-origin");
+    set(h, "cache-control", "no-store");
+    response
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        pages::CSS,
+    )
+        .into_response()
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// The signed-in operator or supervisor of a console request. Without a valid session,
+/// pages redirect to the sign-in page.
+pub struct Signed(pub Session);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Signed, Response> {
+        let to_login = || Redirect::to("/console/login").into_response();
+        let Some(id) = cookie_value(&parts.headers) else {
+            return Err(to_login());
+        };
+        match state
+            .blocking(move |d| session::find(&d.conn()?, &id))
+            .await
+        {
+            Ok(Some(s)) => Ok(Signed(s)),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(internal(None, &e)),
+        }
+    }
+}
+
+fn internal(session: Option<&Session>, e: &Error) -> Response {
+    tracing::error!(error = %e, "console page failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::problem(session, "Something went wrong", "See the server log."),
+    )
+}
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, markup).into_response()
+}
+
+/// The status and the words a domain error gets on a console page.
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) | Error::Review(_) | Error::Budget { .. } | Error::Cancelled(_) => {
+            StatusCode::CONFLICT
+        }
+        Error::Stopped(_) => StatusCode::LOCKED,
+        Error::Store(_) | Error::Io(_) | Error::Engine(_) | Error::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// Records a refused console call (in its own transaction).
+async fn record_refusal(state: &AppState, actor: String, method: &str, path: &str, reason: String) {
+    let subject = format!("console:{method} {path}");
+    let recorded = state
+        .blocking(move |d| {
+            let mut conn = d.conn()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            audit::append(
+                &tx,
+                &actor,
+                "console.refused",
+                &subject,
+                json!({"reason": reason}),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "a refused console call could not be recorded");
+    }
+}
+
+/// A post must come from this console: same origin when the browser says where it came
+/// from, and the session's CSRF secret.
+async fn check_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    s: &Session,
+    csrf: &str,
+    path: &str,
+) -> Option<Response> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let cross_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            Some(origin_host) != host
+        });
+    let reason = if cross_origin {
+        "a post from another origin"
+    } else if !session::csrf_ok(s, csrf) {
+        "a form without this session's CSRF secret"
+    } else {
+        return None;
+    };
+    record_refusal(state, s.principal.name.clone(), "POST", path, reason.into()).await;
+    Some(page(
+        StatusCode::FORBIDDEN,
+        pages::problem(Some(s), "Refused", reason),
+    ))
+}
+
+async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Response {
+    // Someone signed in already goes to the pending outputs.
+    if let Some(id) = cookie_value(&headers)
+        && let Ok(Some(_)) = state
+            .blocking(move |d| session::find(&d.conn()?, &id))
+            .await
+    {
+        return Redirect::to("/console/").into_response();
+    }
+    page(StatusCode::OK, pages::login(None))
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// An API token.
+    pub token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::login(Some("Give an API token.")),
+        );
+    };
+    let token = form.token.trim().to_string();
+    let token_id = tokens::parse(&token).map(|(id, _)| id.to_string());
+    let opened = state
+        .blocking(move |d| {
+            let mut conn = d.conn()?;
+            let p = match tokens::authenticate(&conn, &token) {
+                Ok(p) => p,
+                Err(e) => return Ok(Err((e, None))),
+            };
+            if !matches!(p.role, Role::Operator | Role::Supervisor) {
+                let name = p.name.clone();
+                return Ok(Err((
+                    Error::Forbidden(format!(
+                        "the console is for operators and supervisors; `{}` is a {}",
+                        p.name, p.role
+                    )),
+                    Some(name),
+                )));
+            }
+            let id = token_id.clone().unwrap_or_default();
+            Ok(Ok(session::open(&mut conn, &p, &id)?))
+        })
+        .await;
+    match opened {
+        Ok(Ok((id, _))) => {
+            let secure = if state.config.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                session::SESSION_HOURS * 3600
+            );
+            let mut response = Redirect::to("/console/").into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Ok(Err((e, who))) => {
+            let status = status_of(&e);
+            record_refusal(
+                &state,
+                who.unwrap_or_else(|| "anonymous".into()),
+                "POST",
+                "/console/login",
+                e.to_string(),
+            )
+            .await;
+            page(status, pages::login(Some(&e.to_string())))
+        }
+        Err(e) => internal(None, &e),
+    }
+}
+
+/// A form that carries only the CSRF secret.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s): Signed,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = check_post(&state, &headers, &s, &form.csrf, "/console/logout").await {
+        return refused;
+    }
+    let ended = {
+        let s = s.clone();
+        state
+            .blocking(move |d| session::end(&mut d.conn()?, &s))
+            .await
+    };
+    if let Err(e) = ended {
+        return internal(Some(&s), &e);
+    }
+    let mut response = Redirect::to("/console/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "sandbox_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    response
+}
+
+fn pending(conn: &rusqlite::Connection, statuses: &[&str]) -> Result<Vec<Pending>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.id, o.name, o.kind, o.status, o.checks_json, o.created_at, j.id, j.submitter, s.name
+         FROM outputs o JOIN jobs j ON j.id = o.job_id JOIN scenarios s ON s.id = j.scenario_id
+         WHERE o.status = ?1 ORDER BY o.created_at, o.id",
+    )?;
+    let mut out = Vec::new();
+    for status in statuses {
+        let rows = stmt.query_map(params![status], |r| {
+            Ok(Pending {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                kind: r.get(2)?,
+                status: r.get(3)?,
+                checks: r
+                    .get::<_, Option<String>>(4)?
+                    .and_then(|c| serde_json::from_str(&c).ok()),
+                created_at: r.get(5)?,
+                job_id: r.get(6)?,
+                submitter: r.get(7)?,
+                scenario: r.get(8)?,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok(out)
+}
+
+async fn dashboard(State(state): State<AppState>, Signed(s): Signed) -> Response {
+    let role = s.principal.role;
+    let lists = state
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            let operator = pending(&conn, &["checked", "flagged"])?;
+            let supervisor = pending(&conn, &["operator_approved"])?;
+            Ok(if role == Role::Supervisor {
+                (supervisor, operator)
+            } else {
+                (operator, supervisor)
+            })
+        })
+        .await;
+    match lists {
+        Ok((mine, others)) => page(StatusCode::OK, pages::dashboard(&s, &mine, &others)),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+fn output_view(d: &Domain, id: &str) -> Result<OutputView> {
+    let conn = d.conn()?;
+    let output = jobs::output(&conn, id)?;
+    let job = jobs::job(&conn, &output.job_id)?;
+    let scenario = scenarios::get(&conn, job.scenario_id)?;
+    let queries = conn
+        .prepare(
+            "SELECT sql, status, epsilon, delta, mechanism, rule FROM queries WHERE job_id = ?1 ORDER BY created_at, id",
+        )?
+        .query_map(params![output.job_id], |r| {
+            Ok(QueryLine {
+                sql: r.get(0)?,
+                status: r.get(1)?,
+                epsilon: r.get(2)?,
+                delta: r.get(3)?,
+                mechanism: r.get(4)?,
+                rule: r.get(5)?,
+            })
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    let reviews = conn
+        .prepare(
+            "SELECT reviewer, tier, decision, reason, created_at FROM reviews WHERE output_id = ?1 ORDER BY id",
+        )?
+        .query_map(params![id], |r| {
+            Ok(ReviewLine {
+                reviewer: r.get(0)?,
+                tier: r.get(1)?,
+                decision: r.get(2)?,
+                reason: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    let content = match staged_file(d, &output) {
+        Err(e) => Content::Unreadable(e.to_string()),
+        Ok(bytes) => match output.kind.as_str() {
+            "table" => match crate::wasm::decode_ipc_public(&bytes) {
+                Ok(batches) => Content::Table(batches),
+                Err(e) => Content::Unreadable(e.to_string()),
+            },
+            "text" => Content::Text(String::from_utf8_lossy(&bytes).into_owned()),
+            "chart" | "image" => Content::Image,
+            other => Content::Unreadable(format!("kind `{other}`")),
+        },
+    };
+    Ok(OutputView {
+        submitter: job.submitter,
+        module_sha256: job.module_sha256,
+        scenario: (
+            scenario.id,
+            scenario.spec.name.clone(),
+            scenario.spec.purpose.clone(),
+        ),
+        datasets: scenario
+            .spec
+            .datasets
+            .iter()
+            .map(|x| x.name.clone())
+            .collect(),
+        queries,
+        reviews,
+        content,
+        output,
+    })
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
+}
+
+fn staged_file(d: &Domain, o: &jobs::OutputRecord) -> Result<Vec<u8>> {
+    if !plain_name(&o.job_id) || !plain_name(&o.file_name) {
+        return Err(Error::Internal(format!(
+            "output {} names no plain file",
+            o.id
+        )));
+    }
+    Ok(std::fs::read(
+        d.layout().staging().join(&o.job_id).join(&o.file_name),
+    )?)
+}
+
+/// What the output page says after a decision.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    /// The decision just made.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+async fn output_page(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    match state.blocking(move |d| output_view(d, &id)).await {
+        Ok(v) => {
+            let notice = q
+                .done
+                .map(|d| format!("Recorded: {d}. The output is now {}.", v.output.status));
+            page(
+                StatusCode::OK,
+                pages::output(&s, &v, notice.as_deref().map(|n| (n, false))),
+            )
+        }
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+/// A decision on an output.
+#[derive(Debug, Deserialize)]
+pub struct DecideForm {
+    /// approve, reject or request_changes.
+    pub decision: String,
+    /// The comment.
+    #[serde(default)]
+    pub reason: String,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/outputs/{id}/decide");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                Some(&s),
+                "Bad request",
+                "The decision form was not complete.",
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, &s, &form.csrf, &path).await {
+        return refused;
+    }
+    let decision = match form.decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        "request_changes" => Decision::RequestChanges,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::problem(
+                    Some(&s),
+                    "Bad request",
+                    "Approve, reject or request changes.",
+                ),
+            );
+        }
+    };
+    let reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
+    let actor = s.principal.name.clone();
+    let decided = {
+        let id = id.clone();
+        state
+            .blocking(move |d| review::decide(d, &actor, &id, decision, reason.as_deref()))
+            .await
+    };
+    match decided {
+        Ok(_) => {
+            Redirect::to(&format!("/console/outputs/{id}?done={}", form.decision)).into_response()
+        }
+        Err(e) => {
+            let status = status_of(&e);
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                return internal(Some(&s), &e);
+            }
+            if status == StatusCode::FORBIDDEN {
+                record_refusal(
+                    &state,
+                    s.principal.name.clone(),
+                    "POST",
+                    &path,
+                    e.to_string(),
+                )
+                .await;
+            }
+            let message = e.to_string();
+            match state.blocking(move |d| output_view(d, &id)).await {
+                Ok(v) => page(status, pages::output(&s, &v, Some((&message, true)))),
+                Err(_) => page(status, pages::problem(Some(&s), "Refused", &message)),
+            }
+        }
+    }
+}
+
+fn image_response(name: &str, bytes: Vec<u8>) -> Response {
+    let ty = if name.ends_with(".svg") {
+        "image/svg+xml"
+    } else if name.ends_with(".png") {
+        "image/png"
+    } else {
+        "application/octet-stream"
+    };
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+    // Shown as an image only: no scripts, no loads, even if opened on its own.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    response
+}
+
+async fn output_file(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let file = state
+        .blocking(move |d| {
+            let o = jobs::output(&d.conn()?, &id)?;
+            if !matches!(o.kind.as_str(), "chart" | "image") {
+                return Err(Error::NotFound(format!("an image for output {id}")));
+            }
+            Ok((o.file_name.clone(), staged_file(d, &o)?))
+        })
+        .await;
+    match file {
+        Ok((name, bytes)) => image_response(&name, bytes),
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+/// Which page of the audit trail.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// First event.
+    #[serde(default)]
+    pub from: Option<i64>,
+    /// Verify the whole log too.
+    #[serde(default)]
+    pub verify: Option<u8>,
+}
+
+const AUDIT_PAGE: i64 = 100;
+
+async fn audit_page(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let name = s.principal.name.clone();
+    let read = state
+        .blocking(move |d| {
+            let conn = d.conn()?;
+            audit::require_reader(&conn, &name)?;
+            let size = audit::log_size(&conn)?;
+            // The newest page by default.
+            let from = q
+                .from
+                .unwrap_or_else(|| (size - AUDIT_PAGE + 1).max(1))
+                .clamp(1, size.max(1));
+            let events = audit::read(&conn, from, AUDIT_PAGE)?;
+            let verified = if q.verify == Some(1) {
+                let key = crate::keys::verifying_key(d.layout())?;
+                Some(match audit::verify_with_key(&conn, Some(&key)) {
+                    Ok(v) => Ok(format!(
+                        "Verified: {} events, {} signed checkpoints, root {}.",
+                        v.events, v.checkpoints, v.root
+                    )),
+                    Err(Error::Verify(m)) => Err(format!("Verification failed: {m}")),
+                    Err(e) => return Err(e),
+                })
+            } else {
+                None
+            };
+            Ok((events, size, from, verified))
+        })
+        .await;
+    match read {
+        Ok((events, size, from, verified)) => page(
+            StatusCode::OK,
+            pages::audit(&s, &events, size, from, AUDIT_PAGE, verified),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+fn manifest_of(p: &review::Product) -> Result<Value> {
+    Ok(serde_json::from_slice(&std::fs::read(
+        p.path.join(review::MANIFEST),
+    )?)?)
+}
+
+fn manifest_files(manifest: &Value) -> Vec<String> {
+    manifest["files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| f["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
+    let list = state
+        .blocking(|d| {
+            let conn = d.conn()?;
+            let mut out = Vec::new();
+            for p in review::products(d)? {
+                let manifest = manifest_of(&p)?;
+                let (released_by, released_at): (String, String) = conn.query_row(
+                    "SELECT released_by, released_at FROM products WHERE id = ?1",
+                    params![p.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let name = jobs::output(&conn, &p.output_id)?.name;
+                out.push(ProductLine {
+                    scenario: manifest["scenario"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    files: manifest_files(&manifest),
+                    id: p.id,
+                    name,
+                    released_by,
+                    released_at,
+                });
+            }
+            out.reverse();
+            Ok(out)
+        })
+        .await;
+    match list {
+        Ok(list) => page(StatusCode::OK, pages::products(&s, &list)),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+fn find_product(d: &Domain, id: &str) -> Result<review::Product> {
+    review::products(d)?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
+}
+
+async fn product_page(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let got = {
+        let id = id.clone();
+        state
+            .blocking(move |d| {
+                let p = find_product(d, &id)?;
+                let signature = std::fs::read_to_string(p.path.join(review::SIGNATURE))?;
+                Ok((manifest_of(&p)?, signature.trim().to_string()))
+            })
+            .await
+    };
+    match got {
+        Ok((manifest, signature)) => page(
+            StatusCode::OK,
+            pages::product(&s, &id, &manifest, &signature),
+        ),
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+async fn product_file(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path((id, name)): Path<(String, String)>,
+) -> Response {
+    let file = state
+        .blocking(move |d| {
+            let p = find_product(d, &id)?;
+            let mut names = manifest_files(&manifest_of(&p)?);
+            names.push(review::MANIFEST.to_string());
+            names.push(review::SIGNATURE.to_string());
+            if !plain_name(&name) || !names.contains(&name) {
+                return Err(Error::NotFound(format!("file `{name}` of product {id}")));
+            }
+            Ok((name.clone(), std::fs::read(p.path.join(&name))?))
+        })
+        .await;
+    match file {
+        Ok((name, bytes)) if name.ends_with(".svg") || name.ends_with(".png") => {
+            image_response(&name, bytes)
+        }
+        Ok((name, bytes)) => {
+            let mut response = bytes.into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+async fn scenarios_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
+    let today = chrono::Utc::now().date_naive();
+    match state
+        .blocking(move |d| scenarios::usage(&d.conn()?, today))
+        .await
+    {
+        Ok(usage) => page(StatusCode::OK, pages::scenarios(&s, &usage)),
+        Err(e) => internal(Some(&s), &e),
+    }
+}

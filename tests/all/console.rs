@@ -1,0 +1,548 @@
+//! The review console: sign-in and sessions, CSRF and origin checks, escaping, the
+//! security headers, the two-tier decision through the pages, and every refusal audited;
+//! then the same path in a real browser (headless Chromium driven over WebDriver).
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use sandbox_runtime::audit;
+use sandbox_runtime::wasm::JobLimits;
+use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, SUPERVISOR, count};
+use tower::ServiceExt;
+
+use super::server::Api;
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+fn request(
+    api: &Api,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+    origin: Option<&str>,
+) -> Page {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "console.test");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, format!("sandbox_session={c}"));
+    }
+    if let Some(o) = origin {
+        req = req.header(header::ORIGIN, o);
+    }
+    let req = match form {
+        Some(fields) => {
+            let body: String = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+        }
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    api.rt.block_on(async {
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    })
+}
+
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Signs in with `name`'s token; returns the session cookie's value.
+fn sign_in(api: &Api, name: &str) -> String {
+    let page = request(
+        api,
+        Method::POST,
+        "/console/login",
+        None,
+        Some(&[("token", api.token(name).unwrap())]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let cookie = page
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("sandbox_session=")
+        .unwrap()
+        .to_string()
+}
+
+/// The CSRF secret in a page's forms.
+fn csrf_of(body: &str) -> String {
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    body[at..at + 64].to_string()
+}
+
+fn refusals(api: &Api, actor: &str) -> i64 {
+    count(
+        &api.f.domain.conn().unwrap(),
+        &format!(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'console.refused' AND actor = '{actor}'"
+        ),
+    )
+}
+
+#[test]
+fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
+    let api = Api::new();
+    let report = api
+        .f
+        .submit(
+            &sandbox_tests::text_module("Income <script>alert(1)</script> rose."),
+            "{}",
+            JobLimits::default(),
+        )
+        .unwrap();
+    let out = report.outputs[0].id.clone();
+
+    // Without a session, every page sends the caller to sign in.
+    for path in [
+        "/console/",
+        &format!("/console/outputs/{out}"),
+        "/console/audit",
+    ] {
+        let page = request(&api, Method::GET, path, None, None, None);
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), "/console/login");
+    }
+    let page = request(&api, Method::GET, "/console/login", None, None, None);
+    assert_eq!(page.status, StatusCode::OK);
+    for (h, v) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(page.headers.get(h).unwrap(), v, "{h}");
+    }
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+
+    // A bad token and a developer's token are refused, and recorded.
+    let bad = format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64));
+    let page = request(
+        &api,
+        Method::POST,
+        "/console/login",
+        None,
+        Some(&[("token", &bad)]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refusals(&api, "anonymous"), 1);
+    let page = request(
+        &api,
+        Method::POST,
+        "/console/login",
+        None,
+        Some(&[("token", api.token(DEVELOPER).unwrap())]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("operators and supervisors"));
+    assert_eq!(refusals(&api, DEVELOPER), 1);
+
+    // The operator signs in: only the session id's hash is stored.
+    let ops = sign_in(&api, OPERATOR);
+    let conn = api.f.domain.conn().unwrap();
+    assert_eq!(
+        count(
+            &conn,
+            &format!("SELECT COUNT(*) FROM console_sessions WHERE id_sha256 LIKE '%{ops}%'")
+        ),
+        0
+    );
+    let page = request(&api, Method::GET, "/console/", Some(&ops), None, None);
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&format!("data-id=\"{out}\"")),
+        "{}",
+        page.body
+    );
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/outputs/{out}"),
+        Some(&ops),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    // The module's text is shown, escaped; the checks and the decision form are there.
+    assert!(
+        page.body
+            .contains("Income &lt;script&gt;alert(1)&lt;/script&gt; rose.")
+    );
+    assert!(!page.body.contains("<script>"));
+    assert!(page.body.contains("id=\"checks\"") && page.body.contains("id=\"approve\""));
+    let csrf = csrf_of(&page.body);
+    let decide = format!("/console/outputs/{out}/decide");
+
+    // A form without the CSRF secret, or from another origin, is refused and recorded.
+    let page = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&ops),
+        Some(&[
+            ("decision", "approve"),
+            ("reason", ""),
+            ("csrf", &"0".repeat(64)),
+        ]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&ops),
+        Some(&[("decision", "approve"), ("reason", ""), ("csrf", &csrf)]),
+        Some("https://evil.example"),
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(refusals(&api, OPERATOR), 2);
+    assert_eq!(
+        sandbox_runtime::jobs::output(&conn, &out).unwrap().status,
+        "checked"
+    );
+
+    // The operator approves; the page says so.
+    let page = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&ops),
+        Some(&[("decision", "approve"), ("reason", "fine"), ("csrf", &csrf)]),
+        Some("http://console.test"),
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = request(&api, Method::GET, page.location(), Some(&ops), None, None);
+    assert!(
+        page.body.contains("id=\"status\">operator_approved<"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"not-yours\""));
+    // Deciding again at the operator tier is refused by the review itself.
+    let page = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&ops),
+        Some(&[
+            ("decision", "approve"),
+            ("reason", "again"),
+            ("csrf", &csrf),
+        ]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("id=\"error\""));
+
+    // The supervisor's session cannot use the operator's CSRF secret; with its own, the
+    // supervisor releases.
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(&api, Method::GET, "/console/", Some(&sup), None, None);
+    assert!(page.body.contains(&format!("data-id=\"{out}\"")));
+    let page = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&sup),
+        Some(&[("decision", "approve"), ("reason", ""), ("csrf", &csrf)]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/outputs/{out}"),
+        Some(&sup),
+        None,
+        None,
+    );
+    let sup_csrf = csrf_of(&page.body);
+    let page = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&sup),
+        Some(&[("decision", "approve"), ("reason", ""), ("csrf", &sup_csrf)]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        sandbox_runtime::jobs::output(&conn, &out).unwrap().status,
+        "released"
+    );
+
+    // The registry, the product and its files, the budgets, the audit trail.
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/products",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    let product = sandbox_runtime::review::products(&api.f.domain).unwrap()[0]
+        .id
+        .clone();
+    assert!(page.body.contains(&format!("data-id=\"{product}\"")));
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/products/{product}"),
+        Some(&sup),
+        None,
+        None,
+    );
+    assert!(page.body.contains("id=\"signature\""));
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/products/{product}/files/note.md"),
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body, "Income <script>alert(1)</script> rose.");
+    assert_eq!(
+        request(
+            &api,
+            Method::GET,
+            &format!("/console/products/{product}/files/..%2Fsandbox.db"),
+            Some(&sup),
+            None,
+            None
+        )
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/scenarios",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert!(page.body.contains("<meter"), "{}", page.body);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/audit?verify=1",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert!(page.body.contains("Verified:"), "{}", page.body);
+    assert!(page.body.contains("output.supervisor_approve"));
+
+    // Signing out ends the session; revoking the token ends the other one.
+    let page = request(
+        &api,
+        Method::POST,
+        "/console/logout",
+        Some(&sup),
+        Some(&[("csrf", &sup_csrf)]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        request(&api, Method::GET, "/console/", Some(&sup), None, None).location(),
+        "/console/login"
+    );
+    let (id, _) = sandbox_runtime::tokens::parse(api.token(OPERATOR).unwrap()).unwrap();
+    let mut conn = api.f.domain.conn().unwrap();
+    sandbox_runtime::tokens::revoke(&mut conn, OPERATOR, id, "rotated").unwrap();
+    assert_eq!(
+        request(&api, Method::GET, "/console/", Some(&ops), None, None).location(),
+        "/console/login"
+    );
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit_events WHERE action LIKE 'console.%' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "console.signed_in").count(),
+        2
+    );
+    assert!(actions.contains(&"console.signed_out".to_string()));
+    audit::verify(&conn).unwrap();
+}
+
+/// The browser test: headless Chromium, driven by chromedriver over WebDriver, signs in as
+/// an operator and approves an output, then as a supervisor and releases it, and finds it
+/// in the product registry. Chromium and chromedriver are Debian's (`./dev test` and CI
+/// install them); without them the test fails, unless `SANDBOX_SKIP_BROWSER=1`.
+#[test]
+fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
+    use fantoccini::Locator;
+    use sandbox_tests::browser::{Driver, sign_in, wait_text};
+
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let f = Fixture::new();
+    let report = f
+        .submit(
+            &sandbox_tests::guest_module("income_by_district"),
+            "{}",
+            JobLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let table = report
+        .outputs
+        .iter()
+        .find(|o| o.kind == "table")
+        .unwrap()
+        .clone();
+    let server = sandbox_tests::LiveServer::start(f, sandbox_runtime::server::Config::default());
+    let base = server.url.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = driver.client().await;
+        let open_output = format!("tr.output[data-id='{}'] a", table.id);
+        // The operator signs in, opens the output, sees its table, approves with a note.
+        c.goto(&format!("{base}/console/")).await.unwrap();
+        sign_in(&c, server.token(OPERATOR)).await;
+        wait_text(&c, "#who", "ops-li (operator)").await;
+        c.find(Locator::Css(&open_output))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#status", "checked").await;
+        let rows = c
+            .find_all(Locator::Css("#content-table tbody tr"))
+            .await
+            .unwrap();
+        assert!(!rows.is_empty(), "the table is shown");
+        c.find(Locator::Id("reason"))
+            .await
+            .unwrap()
+            .send_keys("Noisy averages by district; within the agreement.")
+            .await
+            .unwrap();
+        c.find(Locator::Id("approve"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#status", "operator_approved").await;
+        c.find(Locator::Id("sign-out"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // The supervisor signs in, finds it waiting, and releases it.
+        sign_in(&c, server.token(SUPERVISOR)).await;
+        wait_text(&c, "#who", "sup-chen (supervisor)").await;
+        c.find(Locator::Css(&open_output))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#status", "operator_approved").await;
+        c.find(Locator::Id("approve"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#status", "released").await;
+        c.goto(&format!("{base}/console/products")).await.unwrap();
+        let products = c
+            .find(Locator::Id("products"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(products.contains("income_by_district"), "{products}");
+        c.close().await.unwrap();
+    });
+    let conn = server.domain().conn().unwrap();
+    assert_eq!(
+        sandbox_runtime::jobs::output(&conn, &table.id)
+            .unwrap()
+            .status,
+        "released"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'console.signed_in'"
+        ),
+        2
+    );
+    audit::verify(&conn).unwrap();
+}
