@@ -9,6 +9,7 @@ mod demo;
 mod disclosure;
 mod fuzz;
 mod ingest;
+mod load;
 mod mediation;
 mod queue;
 mod review;

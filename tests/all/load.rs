@@ -1,0 +1,264 @@
+//! A load test on loopback, bounded in count and time: many clients at once submit jobs
+//! whose modules query the same scenario (more queries than its budget pays for), read
+//! jobs and budgets, and are refused when they have no right. Afterwards nothing is lost
+//! (every accepted job ended and is recorded, every query is answered or refused exactly
+//! once), the budget held (never overspent, the ledger adds up to what was spent), and the
+//! audit log verifies.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sandbox_runtime::{audit, server};
+use sandbox_tests::{DEVELOPER, Fixture, LiveServer, OPERATOR, PROVIDER, count, wat};
+use serde_json::{Value, json};
+
+const CLIENTS: usize = 16;
+const JOBS_PER_CLIENT: usize = 5;
+const QUERIES_PER_JOB: usize = 3;
+const EPSILON: f64 = 6.0;
+const PER_QUERY: f64 = 0.5;
+/// The whole test must end within this (it takes a few seconds).
+const DEADLINE: Duration = Duration::from_secs(240);
+
+/// Asks three queries (whatever they answer), then emits a note.
+fn module() -> Vec<u8> {
+    wat(r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+        (data (i32.const 64) "note")
+        (data (i32.const 96) "Counted the residents.")
+        (func (export "run") (result i32)
+          (drop (call $query (i32.const 0) (i32.const 30)))
+          (drop (call $query (i32.const 0) (i32.const 30)))
+          (drop (call $query (i32.const 0) (i32.const 30)))
+          (drop (call $emit (i32.const 2) (i32.const 64) (i32.const 4) (i32.const 96) (i32.const 22)))
+          (i32.const 0)))"#)
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    fn new(base: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base.to_string(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            (_, Some(b)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(b),
+            (_, None) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_empty(),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_json::<Value>()
+            .unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+#[test]
+fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() {
+    let started = Instant::now();
+    let f = Fixture::with_budget(EPSILON, PER_QUERY);
+    let scenario = f.scenario.id;
+    let server = LiveServer::start(
+        f,
+        server::Config {
+            job_slots: 4,
+            max_queued_per_developer: 16,
+            ..Default::default()
+        },
+    );
+    let module = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, module());
+    let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let statuses = Arc::new(Mutex::new(Vec::<(String, u16)>::new()));
+    let dev = server.token(DEVELOPER).to_string();
+    let ops = server.token(OPERATOR).to_string();
+    let provider = server.token(PROVIDER).to_string();
+    std::thread::scope(|s| {
+        for i in 0..CLIENTS {
+            let (accepted, statuses) = (accepted.clone(), statuses.clone());
+            let (dev, ops, provider, module) = (&dev, &ops, &provider, &module);
+            let base = server.url.clone();
+            s.spawn(move || {
+                let c = Client::new(&base);
+                let record = |what: &str, status: u16| {
+                    statuses.lock().unwrap().push((what.to_string(), status));
+                };
+                let mut submitted = 0;
+                while submitted < JOBS_PER_CLIENT {
+                    assert!(started.elapsed() < DEADLINE, "client {i} ran out of time");
+                    let (status, body) = c.call(
+                        "POST",
+                        "/api/v1/jobs",
+                        dev,
+                        Some(&json!({"scenario": scenario.to_string(), "module": module})),
+                    );
+                    record("submit", status);
+                    match status {
+                        202 | 201 => {
+                            accepted
+                                .lock()
+                                .unwrap()
+                                .push(body["id"].as_str().unwrap().to_string());
+                            submitted += 1;
+                        }
+                        // The queue is full for this developer: back off and try again.
+                        429 => std::thread::sleep(Duration::from_millis(50)),
+                        other => panic!("submit: {other} {body}"),
+                    }
+                    // Readers at the same time: the budget, the job list, someone refused.
+                    let (status, b) = c.call(
+                        "GET",
+                        &format!("/api/v1/scenarios/{scenario}/budget"),
+                        ops,
+                        None,
+                    );
+                    record("budget", status);
+                    assert!(
+                        b["epsilon_spent"].as_f64().unwrap_or(0.0) <= EPSILON * (1.0 + 1e-9),
+                        "{b}"
+                    );
+                    let (status, _) = c.call("GET", "/api/v1/jobs?limit=5", dev, None);
+                    record("list", status);
+                    let (status, _) = c.call("GET", "/api/v1/outputs", provider, None);
+                    record("refused", status);
+                }
+            });
+        }
+    });
+    let accepted = accepted.lock().unwrap().clone();
+    let refused_calls = statuses
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(what, _)| what == "refused")
+        .count() as i64;
+    assert_eq!(accepted.len(), CLIENTS * JOBS_PER_CLIENT);
+    // Every answer was one the API promises; no server error.
+    for (what, status) in statuses.lock().unwrap().iter() {
+        let expected: &[u16] = match what.as_str() {
+            "submit" => &[201, 202, 429],
+            "refused" => &[403],
+            _ => &[200],
+        };
+        assert!(expected.contains(status), "{what}: {status}");
+    }
+    // Every accepted job ends.
+    let c = Client::new(&server.url);
+    loop {
+        assert!(started.elapsed() < DEADLINE, "jobs did not end in time");
+        let (_, queued) = c.call("GET", "/api/v1/jobs?status=queued", &ops, None);
+        let (_, running) = c.call("GET", "/api/v1/jobs?status=running", &ops, None);
+        if queued.as_array().is_some_and(Vec::is_empty)
+            && running.as_array().is_some_and(Vec::is_empty)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let conn = server.domain().conn().unwrap();
+    // Nothing lost: each accepted job is recorded once and succeeded, its queries all
+    // recorded, each answered or refused once.
+    for id in &accepted {
+        let (status, queries): (String, i64) = conn
+            .query_row(
+                "SELECT status, queries FROM jobs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), queries),
+            ("succeeded", QUERIES_PER_JOB as i64),
+            "{id}"
+        );
+    }
+    let jobs = accepted.len() as i64;
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM jobs"), jobs);
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM queries"),
+        jobs * QUERIES_PER_JOB as i64
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM outputs"), jobs);
+    // The budget held: exactly what it pays for was answered, the rest refused for budget,
+    // and the ledger adds up to what was spent.
+    let answered = count(
+        &conn,
+        "SELECT COUNT(*) FROM queries WHERE status = 'answered'",
+    );
+    let most = (EPSILON / PER_QUERY).round() as i64;
+    assert_eq!(answered, most, "the budget pays for {most} queries");
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM queries WHERE status = 'refused' AND rule = 'budget_exhausted'"
+        ),
+        jobs * QUERIES_PER_JOB as i64 - answered
+    );
+    let (spent, ledger): (f64, f64) = conn
+        .query_row(
+            &format!(
+                "SELECT s.epsilon_spent, (SELECT SUM(epsilon) FROM ledger WHERE scenario_id = s.id) FROM scenarios s WHERE s.id = {scenario}"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(spent <= EPSILON * (1.0 + 1e-9), "spent {spent}");
+    assert!(
+        (spent - ledger).abs() < 1e-9,
+        "spent {spent}, ledger {ledger}"
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM ledger"), answered);
+    // Every step is in the log, which verifies.
+    for (action, n) in [
+        ("job.queued", jobs),
+        ("job.started", jobs),
+        ("job.succeeded", jobs),
+        ("query.charged", answered),
+    ] {
+        assert_eq!(
+            count(
+                &conn,
+                &format!("SELECT COUNT(*) FROM audit_events WHERE action = '{action}'")
+            ),
+            n,
+            "{action}"
+        );
+    }
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'api.refused'"
+        ),
+        refused_calls
+    );
+    let verified = audit::verify(&conn).unwrap();
+    assert!(verified.events > 3 * jobs);
+}
