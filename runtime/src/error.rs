@@ -78,6 +78,18 @@ pub enum Error {
     /// Query engine failure.
     #[error("query engine: {0}")]
     Engine(String),
+    /// A server refused or failed a call made through it (the CLI's `--server`), with a
+    /// status and code that have no local counterpart, or the server could not be reached
+    /// (status 0).
+    #[error("server ({status} {code}): {message}")]
+    Remote {
+        /// HTTP status (0: not reached).
+        status: u16,
+        /// The server's error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
     /// A bug or an unexpected state.
     #[error("internal: {0}")]
     Internal(String),

@@ -3,16 +3,24 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use sandbox_runtime::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SANDBOX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = sandbox_runtime::cli::Cli::parse();
+    let cli = Cli::parse();
+    // The server logs a line per request at `info`; other commands only warnings.
+    let default = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SANDBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.init(),
+    }
     match sandbox_runtime::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -117,3 +117,274 @@ fn cli_flow_with_typed_failures() {
     let audit = ok(sandbox(&data, &["audit", "verify"]));
     assert!(audit.contains("audit log verified"), "{audit}");
 }
+
+/// `sandbox serve` as a process, with JSON logs; the CLI against it with `--server`.
+struct Served {
+    child: std::process::Child,
+    url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    fn start(data: &Path) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--jobs",
+                "1",
+            ])
+            .env_remove("SANDBOX_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server ended before it served")
+                .unwrap();
+            if let Some(at) = line.find("http://") {
+                break line[at..].trim().to_string();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Served { child, url, log }
+    }
+
+    /// Stops the server the way an init system does (SIGTERM) and waits for it.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+}
+
+fn remote(url: &str, token: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["--server", url])
+        .args(args)
+        .env("SANDBOX_TOKEN", token)
+        .env_remove("SANDBOX_AS")
+        .env("SANDBOX_DATA_DIR", "/nonexistent")
+        .output()
+        .unwrap()
+}
+
+fn token(data: &Path, name: &str) -> String {
+    let out = ok(sandbox(
+        data,
+        &["--as", "ops", "--json", "token", "issue", name],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(sandbox(&data, &["init"]));
+    ok(sandbox(
+        &data,
+        &["principal", "add", "ops", "--role", "operator"],
+    ));
+    for (name, role) in [
+        ("prov", "provider"),
+        ("dev", "developer"),
+        ("sup", "supervisor"),
+    ] {
+        ok(sandbox(
+            &data,
+            &["--as", "ops", "principal", "add", name, "--role", role],
+        ));
+    }
+    let (ops, prov, dev, sup) = (
+        token(&data, "ops"),
+        token(&data, "prov"),
+        token(&data, "dev"),
+        token(&data, "sup"),
+    );
+    let server = Served::start(&data);
+    let url = server.url.clone();
+    let who = ok(remote(&url, &dev, &["whoami"]));
+    assert_eq!(who.trim(), "dev (developer, active)");
+    // The provider registers the residents from CSV through the server.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let csv = tmp.path().join("residents.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(500, 5)).unwrap();
+    let policy = root.join("examples/policies/residents.toml");
+    let added = ok(remote(
+        &url,
+        &prov,
+        &[
+            "dataset",
+            "add",
+            "--file",
+            &csv.to_string_lossy(),
+            "--policy",
+            &policy.to_string_lossy(),
+        ],
+    ));
+    assert!(
+        added.contains("registered residents version 1: 500 rows"),
+        "{added}"
+    );
+    // The developer applies; the operator approves.
+    let today = chrono::Utc::now().date_naive();
+    let spec = tmp.path().join("scenario.toml");
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(root.join("examples/scenarios/income-by-district.toml"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.starts_with("valid_from") {
+                    format!("valid_from = {today}")
+                } else if l.starts_with("valid_until") {
+                    format!("valid_until = {}", today + chrono::Duration::days(30))
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    ok(remote(
+        &url,
+        &dev,
+        &["scenario", "apply", "--file", &spec.to_string_lossy()],
+    ));
+    let refused = remote(&url, &dev, &["scenario", "approve", "income-by-district"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not permitted"));
+    ok(remote(
+        &url,
+        &ops,
+        &["scenario", "approve", "income-by-district"],
+    ));
+    // The developer submits the example module and waits for it.
+    let module =
+        root.join("examples/modules/target/wasm32-unknown-unknown/release/income_by_district.wasm");
+    assert!(
+        module.exists(),
+        "build the example modules first (scripts/build-guests.sh)"
+    );
+    let job = ok(remote(
+        &url,
+        &dev,
+        &[
+            "--json",
+            "job",
+            "submit",
+            "--scenario",
+            "income-by-district",
+            "--module",
+            &module.to_string_lossy(),
+            "--wait",
+            "60",
+        ],
+    ));
+    let job: serde_json::Value = serde_json::from_str(&job).unwrap();
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["id"].as_str().unwrap();
+    assert!(ok(remote(&url, &dev, &["job", "status", id])).contains("succeeded"));
+    assert!(ok(remote(&url, &dev, &["job", "list"])).contains(id));
+    let out = job["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "table")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Both tiers approve; the product is downloaded and verified locally.
+    let checks = ok(remote(&url, &ops, &["output", "checks", &out]));
+    assert!(checks.contains("provenance"), "{checks}");
+    ok(remote(
+        &url,
+        &ops,
+        &["output", "approve", &out, "--reason", "fine"],
+    ));
+    let released = ok(remote(&url, &sup, &["output", "approve", &out]));
+    assert!(released.contains("released"), "{released}");
+    let products = ok(remote(&url, &dev, &["--json", "product", "list"]));
+    let products: serde_json::Value = serde_json::from_str(&products).unwrap();
+    let product = products[0]["id"].as_str().unwrap();
+    let dir = tmp.path().join("product");
+    ok(remote(
+        &url,
+        &dev,
+        &[
+            "product",
+            "download",
+            product,
+            "--out",
+            &dir.to_string_lossy(),
+        ],
+    ));
+    let verified = ok(sandbox(
+        &data,
+        &["product", "verify", &dir.to_string_lossy()],
+    ));
+    assert!(verified.contains("verified"), "{verified}");
+    // Refusals come back typed; a bad token never reaches anything.
+    let no = remote(&url, &dev, &["output", "list"]);
+    assert!(!no.status.success());
+    assert!(String::from_utf8_lossy(&no.stderr).contains("not permitted"));
+    let bad = remote(
+        &url,
+        &format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64)),
+        &["whoami"],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not authenticated"));
+    let local_only = remote(&url, &ops, &["token", "list"]);
+    assert!(String::from_utf8_lossy(&local_only.stderr).contains("server's machine"));
+    assert!(ok(remote(&url, &sup, &["audit", "verify"])).contains("verified by the server"));
+    let usage = ok(remote(&url, &sup, &["usage", "show"]));
+    assert!(usage.contains("income-by-district"), "{usage}");
+
+    // SIGTERM ends the server cleanly; its log is one JSON object per line, a line per
+    // request with its route template, status and principal, never a token.
+    let (status, log) = server.stop();
+    assert!(status.success(), "{status:?}\n{log}");
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "request")
+        .collect();
+    assert!(requests.len() >= 15, "{log}");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["route"] == "/api/v1/outputs/{id}/approve"
+                && r["status"] == 200
+                && r["principal"] == "sup")
+    );
+    for t in [&ops, &dev, &sup, &prov] {
+        assert!(!log.contains(t.as_str()));
+    }
+    assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
+}

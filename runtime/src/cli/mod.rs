@@ -13,6 +13,8 @@ use crate::review::{self, Decision};
 use crate::wasm::JobLimits;
 use crate::{Domain, Error, Result, audit, catalog, mediate, privacy, scenarios};
 
+mod remote;
+
 /// Sandbox: public data analysed without leaving its domain.
 #[derive(Debug, Parser)]
 #[command(name = "sandbox", version, about)]
@@ -31,14 +33,41 @@ pub struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act through a Sandbox server at this URL (e.g. `https://sandbox.example:8443`)
+    /// instead of on a local data directory; the principal is the token's.
+    #[arg(long, global = true, env = "SANDBOX_SERVER")]
+    pub server: Option<String>,
+    /// API token for `--server` (`sbx_<id>_<secret>`; prefer the environment variable, so
+    /// that the token stays out of the shell's history).
+    #[arg(long, global = true, env = "SANDBOX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Log format on standard error: `text` or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOX_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Who the command acts as (`--as`, or the token's principal with `--server`).
+    Whoami,
     /// Create a data directory: metadata store, keys, folders.
     Init {
         /// Directory (defaults to --data-dir).
@@ -82,7 +111,7 @@ pub enum Command {
     /// API tokens for the server (operators issue; operators or the holder revoke).
     #[command(subcommand)]
     Token(TokenCmd),
-    /// Serve the HTTP API over this data directory.
+    /// Serve the HTTP API and the review console over this data directory.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -90,6 +119,33 @@ pub enum Command {
         /// Jobs that may run at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Jobs one developer may have waiting in the queue.
+        #[arg(long, default_value_t = 20)]
+        max_queued: i64,
+        /// Mark the console's cookie `Secure` (when reached over HTTPS, e.g. behind a TLS
+        /// proxy).
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// Usage monitoring (Shuangyashan Art. 31).
+    #[command(subcommand)]
+    Usage(UsageCmd),
+}
+
+/// `usage` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsageCmd {
+    /// Every scenario's use: jobs, queries, refusals, budget, and what needs attention
+    /// (idle, expiring, refusals, suspended). Records idle scenarios as flagged.
+    Show,
+    /// Show or change the settings (operators change them).
+    Settings {
+        /// Over-scope refusals that suspend a scenario (0: never).
+        #[arg(long)]
+        max_refusals: Option<u32>,
+        /// Days without a job after which a scenario is flagged idle.
+        #[arg(long)]
+        idle_days: Option<u32>,
     },
 }
 
@@ -212,13 +268,71 @@ pub enum ScenarioCmd {
     },
     /// List scenarios.
     List,
+    /// Show one scenario.
+    Show {
+        /// Id or name.
+        scenario: String,
+    },
+    /// Suspend an approved scenario: its jobs and queries are refused until reinstated
+    /// (as an operator).
+    Suspend {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reinstate a suspended scenario (as an operator).
+    Reinstate {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a scenario for good (as an operator).
+    Revoke {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `job` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum JobCmd {
-    /// Submit a module to run under a scenario (as its developer).
+    /// Submit a module to run under a scenario (as its developer). Locally it runs at
+    /// once; through a server it is queued (`--wait` to wait for its end).
     Submit(SubmitArgs),
+    /// A job's status, queue position or progress, and outputs.
+    Status {
+        /// Job id.
+        id: String,
+    },
+    /// Jobs, newest first (a developer's own).
+    List {
+        /// Only jobs in this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// A job's log lines.
+    Logs {
+        /// Job id.
+        id: String,
+    },
+    /// Cancel a queued or running job (its submitter, an operator or a supervisor).
+    Cancel {
+        /// Job id.
+        id: String,
+        /// Why (required for someone else's job).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// Arguments of `job submit`.
@@ -242,6 +356,9 @@ pub struct SubmitArgs {
     /// Memory limit in MiB.
     #[arg(long)]
     pub memory_mib: Option<usize>,
+    /// With `--server`: seconds to wait for the job to end (0: return once queued).
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
 }
 
 /// `output` subcommands.
@@ -279,6 +396,14 @@ pub enum OutputCmd {
         /// Output id.
         id: String,
     },
+    /// Write an output's staged file to a local file (operators and supervisors).
+    Download {
+        /// Output id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `product` subcommands.
@@ -286,6 +411,14 @@ pub enum OutputCmd {
 pub enum ProductCmd {
     /// List released products.
     List,
+    /// Copy a released product (its files, manifest and signature) into a folder.
+    Download {
+        /// Product id.
+        id: String,
+        /// Folder to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Verify a product folder's signature and file hashes.
     Verify {
         /// Product folder.
@@ -453,6 +586,9 @@ fn read_text(path: &PathBuf) -> Result<String> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    if let Some(url) = &cli.server {
+        return remote::run(&cli, url);
+    }
     match &cli.command {
         Command::Init { dir } => {
             let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
@@ -498,9 +634,245 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn job_line(j: &jobs::JobRecord) -> String {
+    let mut s = format!("job {} {}", j.id, j.status);
+    if let Some(p) = j.queue_position {
+        s.push_str(&format!(" ({p} ahead in the queue)"));
+    }
+    if let Some(p) = &j.progress {
+        s.push_str(&format!(
+            " ({} ms of {}, {} queries, fuel {} of {})",
+            p.elapsed_ms, p.deadline_ms, p.queries, p.fuel_used, p.fuel_limit
+        ));
+    }
+    if let Some(e) = &j.error {
+        s.push_str(&format!(": {e}"));
+    }
+    for o in &j.outputs {
+        s.push_str(&format!(
+            "\n  output {} `{}` ({}) {}",
+            o.id, o.name, o.kind, o.status
+        ));
+    }
+    s
+}
+
+fn usage_lines(list: &[scenarios::Usage]) -> String {
+    list.iter()
+        .map(|u| {
+            format!(
+                "{:>4} {:<28} {:<10} jobs {:>4}  idle {:>5}  answered {:>5}  refused {:>4} ({} counted)  ε {:.3}/{:.3}  {}",
+                u.id,
+                u.name,
+                u.status.as_str(),
+                u.jobs,
+                u.idle_days.map_or_else(|| "-".into(), |d| format!("{d}d")),
+                u.answered,
+                u.refused,
+                u.counted_refusals,
+                u.epsilon_spent,
+                u.epsilon_total,
+                u.flags.join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
     match cmd {
         Command::Init { .. } | Command::Demo(_) | Command::Dev(_) => Ok(()),
+        Command::Whoami => {
+            let name = actor(cli)?;
+            let p = identity::find(&domain.conn()?, name)?
+                .ok_or_else(|| Error::NotFound(format!("principal `{name}`")))?;
+            print(cli.json, &p, || {
+                format!("{} ({}, {})", p.name, p.role, p.status)
+            })
+        }
+        Command::Scenario(ScenarioCmd::Show { scenario }) => {
+            let r = scenarios::resolve(&domain.conn()?, scenario)?;
+            print(cli.json, &r, || {
+                format!(
+                    "scenario {} `{}` ({}), developer {}\npurpose: {}\nvalid {} to {}\nε {:.3} spent of {}",
+                    r.id,
+                    r.spec.name,
+                    r.status.as_str(),
+                    r.developer,
+                    r.spec.purpose,
+                    r.spec.valid_from,
+                    r.spec.valid_until,
+                    r.epsilon_spent,
+                    r.spec.budget.epsilon
+                )
+            })
+        }
+        Command::Scenario(
+            ScenarioCmd::Suspend { scenario, reason }
+            | ScenarioCmd::Reinstate { scenario, reason }
+            | ScenarioCmd::Revoke { scenario, reason },
+        ) => {
+            let change = match cmd {
+                Command::Scenario(ScenarioCmd::Suspend { .. }) => scenarios::Change::Suspend,
+                Command::Scenario(ScenarioCmd::Reinstate { .. }) => scenarios::Change::Reinstate,
+                _ => scenarios::Change::Revoke,
+            };
+            let id = scenarios::resolve(&domain.conn()?, scenario)?.id;
+            let r = scenarios::change(domain, actor(cli)?, id, change, reason)?;
+            print(cli.json, &r, || {
+                format!(
+                    "scenario {} `{}` is {}",
+                    r.id,
+                    r.spec.name,
+                    r.status.as_str()
+                )
+            })
+        }
+        Command::Usage(UsageCmd::Show) => {
+            let conn = domain.conn()?;
+            let who = identity::find(&conn, actor(cli)?)?
+                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+            if !matches!(who.role, Role::Operator | Role::Supervisor) {
+                return Err(Error::Forbidden(
+                    "usage is read by operators and supervisors".into(),
+                ));
+            }
+            let today = chrono::Utc::now().date_naive();
+            scenarios::flag_idle(domain, today)?;
+            let list = scenarios::usage(&conn, today)?;
+            print(cli.json, &list, || usage_lines(&list))
+        }
+        Command::Usage(UsageCmd::Settings {
+            max_refusals,
+            idle_days,
+        }) => {
+            let current = scenarios::usage_settings(&domain.conn()?)?;
+            let settings = if max_refusals.is_some() || idle_days.is_some() {
+                scenarios::set_usage_settings(
+                    domain,
+                    actor(cli)?,
+                    scenarios::UsageSettings {
+                        max_refusals: max_refusals.unwrap_or(current.max_refusals),
+                        idle_days: idle_days.unwrap_or(current.idle_days),
+                    },
+                )?
+            } else {
+                current
+            };
+            print(cli.json, &settings, || {
+                format!(
+                    "a scenario is suspended at {} over-scope refusals (0: never) and flagged idle after {} days",
+                    settings.max_refusals, settings.idle_days
+                )
+            })
+        }
+        Command::Job(JobCmd::Status { id }) => {
+            let conn = domain.conn()?;
+            let j = jobs::job_in(domain, &conn, id)?;
+            let who = identity::find(&conn, actor(cli)?)?
+                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+            if who.role == Role::Provider
+                || (who.role == Role::Developer && j.submitter != who.name)
+            {
+                return Err(Error::Forbidden(format!(
+                    "job {id} was submitted by someone else"
+                )));
+            }
+            print(cli.json, &j, || job_line(&j))
+        }
+        Command::Job(JobCmd::List { status, limit }) => {
+            let conn = domain.conn()?;
+            let who = identity::find(&conn, actor(cli)?)?
+                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+            if who.role == Role::Provider {
+                return Err(Error::Forbidden("a provider may not read jobs".into()));
+            }
+            let list = jobs::list(
+                domain,
+                &conn,
+                &jobs::JobFilter {
+                    submitter: (who.role == Role::Developer).then_some(who.name.as_str()),
+                    scenario_id: None,
+                    status: status.as_deref(),
+                    limit: Some(*limit),
+                },
+            )?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|j| {
+                        format!(
+                            "{}  {:<10} {}  {}",
+                            j.id, j.status, j.created_at, j.submitter
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Job(JobCmd::Logs { id }) => {
+            let conn = domain.conn()?;
+            let j = jobs::job(&conn, id)?;
+            let who = identity::find(&conn, actor(cli)?)?
+                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+            if who.role == Role::Provider
+                || (who.role == Role::Developer && j.submitter != who.name)
+            {
+                return Err(Error::Forbidden(format!(
+                    "job {id} was submitted by someone else"
+                )));
+            }
+            let lines = jobs::logs(domain, &conn, id)?;
+            print(cli.json, &lines, || {
+                lines
+                    .iter()
+                    .map(|l| format!("[{}] {}", l.level, l.text))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Job(JobCmd::Cancel { id, reason }) => {
+            let j = jobs::cancel(domain, actor(cli)?, id, reason.as_deref())?;
+            print(cli.json, &j, || job_line(&j))
+        }
+        Command::Output(OutputCmd::Download { id, out }) => {
+            let conn = domain.conn()?;
+            let who = identity::find(&conn, actor(cli)?)?
+                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+            if !matches!(who.role, Role::Operator | Role::Supervisor) {
+                return Err(Error::Forbidden(
+                    "staged outputs are read by reviewers".into(),
+                ));
+            }
+            let o = jobs::output(&conn, id)?;
+            let bytes = fs::read(domain.layout().staging().join(&o.job_id).join(&o.file_name))?;
+            fs::write(out, &bytes)?;
+            print(cli.json, &o, || {
+                format!("wrote {} ({} bytes)", out.display(), bytes.len())
+            })
+        }
+        Command::Product(ProductCmd::Download { id, out }) => {
+            let p = review::products(domain)?
+                .into_iter()
+                .find(|p| p.id == *id)
+                .ok_or_else(|| Error::NotFound(format!("product `{id}`")))?;
+            fs::create_dir(out)?;
+            let mut names = Vec::new();
+            for entry in fs::read_dir(&p.path)? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    fs::copy(entry.path(), out.join(entry.file_name()))?;
+                    names.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+            names.sort();
+            print(cli.json, &names, || {
+                format!(
+                    "copied {} file(s) of product {id} to {}",
+                    names.len(),
+                    out.display()
+                )
+            })
+        }
         Command::Principal(PrincipalCmd::Add { name, role }) => {
             let role: Role = role.parse()?;
             let p = identity::add(&mut domain.conn()?, cli.actor.as_deref(), name, role)?;
@@ -565,11 +937,18 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                     .join("\n")
             })
         }
-        Command::Serve { listen, jobs } => crate::server::serve(
+        Command::Serve {
+            listen,
+            jobs,
+            max_queued,
+            secure_cookies,
+        } => crate::server::serve(
             domain,
             *listen,
             crate::server::Config {
                 job_slots: *jobs,
+                max_queued_per_developer: *max_queued,
+                secure_cookies: *secure_cookies,
                 ..Default::default()
             },
         ),

@@ -67,7 +67,11 @@ impl From<Error> for ApiError {
             Error::Guest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "module"),
             Error::Limit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "limit"),
             Error::Verify(_) => (StatusCode::UNPROCESSABLE_ENTITY, "verification_failed"),
-            Error::Store(_) | Error::Io(_) | Error::Engine(_) | Error::Internal(_) => {
+            Error::Store(_)
+            | Error::Io(_)
+            | Error::Engine(_)
+            | Error::Internal(_)
+            | Error::Remote { .. } => {
                 tracing::error!(error = %e, "internal error answering a request");
                 return ApiError {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
