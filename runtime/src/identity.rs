@@ -23,6 +23,10 @@ pub enum Role {
     Developer,
     /// Second-tier review, audit.
     Supervisor,
+    /// Identity administration only: the first principal of a domain may be one (to
+    /// bootstrap it); adds principals, issues and revokes tokens, qualifies, suspends and
+    /// revokes principals. Decides nothing else and sees no scenario, job or output.
+    Admin,
 }
 
 impl Role {
@@ -33,7 +37,14 @@ impl Role {
             Role::Operator => "operator",
             Role::Developer => "developer",
             Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
         }
+    }
+
+    /// Whether the role administers identities (adds principals, issues tokens, changes a
+    /// principal's status).
+    pub fn administers_identities(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
     }
 }
 
@@ -51,8 +62,9 @@ impl FromStr for Role {
             "operator" => Ok(Role::Operator),
             "developer" => Ok(Role::Developer),
             "supervisor" => Ok(Role::Supervisor),
+            "admin" => Ok(Role::Admin),
             other => Err(Error::Forbidden(format!(
-                "unknown role `{other}` (provider, operator, developer, supervisor)"
+                "unknown role `{other}` (provider, operator, developer, supervisor, admin)"
             ))),
         }
     }
@@ -173,8 +185,23 @@ pub fn list(conn: &Connection) -> Result<Vec<Principal>> {
     Ok(out)
 }
 
-/// Adds a principal. The first principal of a domain must be an operator and may be
-/// added by anyone with the data directory; after that only an operator adds principals.
+/// Refuses `name` unless it is an active principal that administers identities (an
+/// operator or an admin).
+pub fn require_identity_admin(conn: &Connection, name: &str) -> Result<Principal> {
+    let p =
+        find(conn, name)?.ok_or_else(|| Error::Forbidden(format!("unknown principal `{name}`")))?;
+    if !p.role.administers_identities() {
+        return Err(Error::Forbidden(format!(
+            "`{name}` is a {}; principals and tokens are administered by operators and admins",
+            p.role
+        )));
+    }
+    Ok(p)
+}
+
+/// Adds a principal. The first principal of a domain must be an operator or an admin and
+/// may be added by anyone with the data directory; after that an operator or an admin adds
+/// principals.
 pub fn add(
     conn: &mut Connection,
     actor: Option<&str>,
@@ -194,17 +221,17 @@ pub fn add(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let count: i64 = tx.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get(0))?;
     let actor_name = if count == 0 {
-        if role != Role::Operator {
+        if !role.administers_identities() {
             return Err(Error::Forbidden(
-                "the first principal of a domain must be an operator".into(),
+                "the first principal of a domain must be an operator or an admin".into(),
             ));
         }
         "system".to_string()
     } else {
         let actor = actor.ok_or_else(|| {
-            Error::Forbidden("adding a principal needs an operator (--as NAME)".into())
+            Error::Forbidden("adding a principal needs an operator or an admin (--as NAME)".into())
         })?;
-        require(&tx, actor, Role::Operator)?;
+        require_identity_admin(&tx, actor)?;
         actor.to_string()
     };
     if lookup(&tx, name)?.is_some() {
@@ -242,7 +269,7 @@ pub fn set_status(
     reason: &str,
 ) -> Result<Principal> {
     let mut conn = domain.conn()?;
-    require(&conn, actor, Role::Operator)?;
+    require_identity_admin(&conn, actor)?;
     if reason.trim().is_empty() {
         return Err(Error::Conflict(format!(
             "changing the status of `{name}` needs a reason"
@@ -263,15 +290,15 @@ pub fn set_status(
             "principal `{name}` is revoked; revocation is final"
         )));
     }
-    if p.role == Role::Operator && status != Status::Active {
+    if p.role.administers_identities() && status != Status::Active {
         let others: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM principals WHERE role = 'operator' AND status = 'active' AND name != ?1",
+            "SELECT COUNT(*) FROM principals WHERE role IN ('operator', 'admin') AND status = 'active' AND name != ?1",
             params![name],
             |r| r.get(0),
         )?;
         if others == 0 {
             return Err(Error::Conflict(
-                "the last active operator cannot be suspended or revoked".into(),
+                "the last active operator or admin cannot be suspended or revoked".into(),
             ));
         }
     }

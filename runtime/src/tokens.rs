@@ -4,8 +4,8 @@
 //! looked up by; `secret` is 32 bytes from the operating system's random source, as 64 hex
 //! digits. The token is shown once, when it is issued; the store keeps only the id and the
 //! Argon2id PHC string of the secret (`api_tokens`). Tokens are revoked, never deleted or
-//! changed otherwise (triggers). Operators issue tokens; an operator or the token's own
-//! principal revokes one. Every issue and revocation is an audit event in the transaction
+//! changed otherwise (triggers). Operators and admins issue tokens; an operator, an admin
+//! or the token's own principal revokes one. Every issue and revocation is an audit event in the transaction
 //! that makes it.
 
 use argon2::Argon2;
@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::identity::{self, Principal, Role};
+use crate::identity::{self, Principal};
 use crate::{Error, Result, audit, store};
 
 /// The prefix every token starts with.
@@ -25,7 +25,7 @@ const SECRET_BYTES: usize = 32;
 const SALT_BYTES: usize = 16;
 
 /// A token as issued: the only time its secret is seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Issued {
     /// Public id.
     pub id: String,
@@ -36,7 +36,7 @@ pub struct Issued {
 }
 
 /// A token as stored (without its hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TokenInfo {
     /// Public id.
     pub id: String,
@@ -74,7 +74,7 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
 /// An operator issues a token for an active principal (themselves included).
 pub fn issue(conn: &mut Connection, actor: &str, principal: &str) -> Result<Issued> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    identity::require(&tx, actor, Role::Operator)?;
+    identity::require_identity_admin(&tx, actor)?;
     let p = identity::lookup(&tx, principal)?
         .ok_or_else(|| Error::NotFound(format!("principal `{principal}`")))?;
     if p.status != identity::Status::Active {
@@ -115,9 +115,9 @@ pub fn revoke(conn: &mut Connection, actor: &str, id: &str, reason: &str) -> Res
     let who = identity::find(&tx, actor)?
         .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
     let info = get(&tx, id)?;
-    if who.role != Role::Operator && info.principal != actor {
+    if !who.role.administers_identities() && info.principal != actor {
         return Err(Error::Forbidden(format!(
-            "`{actor}` is a {}; only an operator or its own principal revokes a token",
+            "`{actor}` is a {}; only an operator, an admin or its own principal revokes a token",
             who.role
         )));
     }

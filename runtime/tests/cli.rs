@@ -360,8 +360,45 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         &["whoami"],
     );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not authenticated"));
-    let local_only = remote(&url, &ops, &["token", "list"]);
+    let local_only = remote(
+        &url,
+        &ops,
+        &[
+            "query",
+            "check",
+            "--scenario",
+            "income-by-district",
+            "SELECT 1",
+        ],
+    );
     assert!(String::from_utf8_lossy(&local_only.stderr).contains("server's machine"));
+    // Identities are administered through the server too.
+    let added = ok(remote(
+        &url,
+        &ops,
+        &["principal", "add", "dev2", "--role", "developer"],
+    ));
+    assert!(added.contains("added dev2 (developer)"), "{added}");
+    let issued = ok(remote(&url, &ops, &["--json", "token", "issue", "dev2"]));
+    let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
+    let dev2 = issued["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        ok(remote(&url, &dev2, &["whoami"])).trim(),
+        "dev2 (developer, active)"
+    );
+    assert!(ok(remote(&url, &dev2, &["token", "list"])).contains("dev2"));
+    ok(remote(
+        &url,
+        &dev2,
+        &[
+            "token",
+            "revoke",
+            issued["id"].as_str().unwrap(),
+            "--reason",
+            "done",
+        ],
+    ));
+    assert!(!remote(&url, &dev2, &["whoami"]).status.success());
     assert!(ok(remote(&url, &sup, &["audit", "verify"])).contains("verified by the server"));
     let usage = ok(remote(&url, &sup, &["usage", "show"]));
     assert!(usage.contains("income-by-district"), "{usage}");

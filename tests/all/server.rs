@@ -17,6 +17,8 @@ use tower::ServiceExt;
 
 /// A second developer, with no scenario of their own.
 pub(crate) const DEVELOPER2: &str = "dev-qian";
+/// An admin: identities only.
+pub(crate) const ADMIN: &str = "it-sun";
 
 pub(crate) struct Api {
     pub f: Fixture,
@@ -36,8 +38,9 @@ impl Api {
     pub fn with(f: Fixture, config: server::Config) -> Api {
         let mut conn = f.domain.conn().unwrap();
         identity::add(&mut conn, Some(OPERATOR), DEVELOPER2, Role::Developer).unwrap();
+        identity::add(&mut conn, Some(OPERATOR), ADMIN, Role::Admin).unwrap();
         let mut tokens = HashMap::new();
-        for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR, DEVELOPER2] {
+        for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR, DEVELOPER2, ADMIN] {
             tokens.insert(
                 name,
                 tokens::issue(&mut conn, OPERATOR, name).unwrap().token,
@@ -608,18 +611,28 @@ enum Who {
     Operator,
     Developer,
     Supervisor,
+    Admin,
     NoToken,
     BadToken,
     RevokedToken,
     Suspended,
 }
 
+const ALL: &[Who] = &[
+    Who::Provider,
+    Who::Operator,
+    Who::Developer,
+    Who::Supervisor,
+    Who::Admin,
+];
 const EVERYONE: &[Who] = &[
     Who::Provider,
     Who::Operator,
     Who::Developer,
     Who::Supervisor,
 ];
+const IDENTITY_ADMINS: &[Who] = &[Who::Operator, Who::Admin];
+const PRINCIPAL_READERS: &[Who] = &[Who::Operator, Who::Supervisor, Who::Admin];
 const REVIEWERS: &[Who] = &[Who::Operator, Who::Supervisor];
 const PROVIDERS: &[Who] = &[Who::Provider];
 const OPERATORS: &[Who] = &[Who::Operator];
@@ -647,9 +660,9 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
     // (method, path, body, who may call it). Allowed calls name things that do not exist
     // or are malformed, so they change nothing and the matrix can run in any order.
     let table: Vec<(Method, String, Option<Value>, &[Who])> = vec![
-        (Method::GET, "/whoami".into(), None, EVERYONE),
-        (Method::GET, "/datasets".into(), None, EVERYONE),
-        (Method::GET, "/datasets/residents".into(), None, EVERYONE),
+        (Method::GET, "/whoami".into(), None, ALL),
+        (Method::GET, "/datasets".into(), None, ALL),
+        (Method::GET, "/datasets/residents".into(), None, ALL),
         (
             Method::POST,
             "/datasets".into(),
@@ -760,13 +773,13 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Some(reason()),
             REVIEWERS,
         ),
-        (Method::GET, "/products".into(), None, EVERYONE),
-        (Method::GET, "/products/prod-none".into(), None, EVERYONE),
+        (Method::GET, "/products".into(), None, ALL),
+        (Method::GET, "/products/prod-none".into(), None, ALL),
         (
             Method::GET,
             "/products/prod-none/files/a.md".into(),
             None,
-            EVERYONE,
+            ALL,
         ),
         (Method::GET, "/audit/events".into(), None, REVIEWERS),
         (Method::GET, "/audit/verify".into(), None, REVIEWERS),
@@ -783,24 +796,43 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Some(reason()),
             REVIEWERS,
         ),
-        (Method::GET, "/principals".into(), None, REVIEWERS),
+        (Method::GET, "/principals".into(), None, PRINCIPAL_READERS),
+        (
+            Method::POST,
+            "/principals".into(),
+            Some(json!({"name": OPERATOR, "role": "developer"})),
+            IDENTITY_ADMINS,
+        ),
+        (
+            Method::POST,
+            "/principals/nobody/tokens".into(),
+            None,
+            IDENTITY_ADMINS,
+        ),
+        (Method::GET, "/tokens".into(), None, ALL),
+        (
+            Method::POST,
+            "/tokens/0000000000000000/revoke".into(),
+            Some(reason()),
+            ALL,
+        ),
         (
             Method::POST,
             "/principals/nobody/qualify".into(),
             Some(reason()),
-            OPERATORS,
+            IDENTITY_ADMINS,
         ),
         (
             Method::POST,
             "/principals/nobody/suspend".into(),
             Some(reason()),
-            OPERATORS,
+            IDENTITY_ADMINS,
         ),
         (
             Method::POST,
             "/principals/nobody/revoke".into(),
             Some(reason()),
-            OPERATORS,
+            IDENTITY_ADMINS,
         ),
     ];
     // The table covers the OpenAPI document's operations exactly, and the document names
@@ -821,6 +853,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Who::Operator,
             Who::Developer,
             Who::Supervisor,
+            Who::Admin,
         ]
         .into_iter()
         .zip([
@@ -828,6 +861,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Role::Operator,
             Role::Developer,
             Role::Supervisor,
+            Role::Admin,
         ])
         .filter(|(_, r)| server::authz::allows(*r, e.action))
         .map(|(w, _)| w)
@@ -848,6 +882,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
         Who::Operator,
         Who::Developer,
         Who::Supervisor,
+        Who::Admin,
         Who::NoToken,
         Who::BadToken,
         Who::RevokedToken,
@@ -861,6 +896,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
                 Who::Operator => (api.token(OPERATOR), OPERATOR),
                 Who::Developer => (api.token(DEVELOPER), DEVELOPER),
                 Who::Supervisor => (api.token(SUPERVISOR), SUPERVISOR),
+                Who::Admin => (api.token(ADMIN), ADMIN),
                 Who::NoToken => (None, "anonymous"),
                 Who::BadToken => (Some(bad.as_str()), "anonymous"),
                 Who::RevokedToken => (Some(revoked.token.as_str()), "anonymous"),
@@ -924,4 +960,67 @@ fn request_bodies_are_bounded() {
     );
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(body["error"].is_string());
+}
+
+#[test]
+fn an_admin_bootstraps_a_domain_and_administers_identities_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let domain = sandbox_runtime::Domain::init(&dir.path().join("d")).unwrap();
+    let mut conn = domain.conn().unwrap();
+    // The first principal may be an admin, never a developer.
+    assert!(matches!(
+        identity::add(&mut conn, None, "dev", Role::Developer),
+        Err(Error::Forbidden(_))
+    ));
+    identity::add(&mut conn, None, "root", Role::Admin).unwrap();
+    for (name, role) in [
+        ("ops", Role::Operator),
+        ("dev", Role::Developer),
+        ("prov", Role::Provider),
+    ] {
+        identity::add(&mut conn, Some("root"), name, role).unwrap();
+    }
+    let issued = tokens::issue(&mut conn, "root", "ops").unwrap();
+    assert_eq!(issued.principal, "ops");
+    // The last one who administers identities stays; another admin can go.
+    identity::add(&mut conn, Some("root"), "root2", Role::Admin).unwrap();
+    identity::set_status(&domain, "root", "root2", identity::Status::Revoked, "left").unwrap();
+    identity::set_status(
+        &domain,
+        "root",
+        "ops",
+        identity::Status::Suspended,
+        "review",
+    )
+    .unwrap();
+    assert!(matches!(
+        identity::set_status(&domain, "ops", "root", identity::Status::Suspended, "x"),
+        Err(Error::Forbidden(_))
+    ));
+    identity::set_status(&domain, "root", "ops", identity::Status::Active, "cleared").unwrap();
+    // An admin decides nothing else.
+    let spec = sandbox_tests::scenario_text("admin-test", 1.0, 1.0);
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(50, 1)).unwrap();
+    sandbox_runtime::catalog::add(
+        &domain,
+        "prov",
+        &csv,
+        sandbox_runtime::demo::RESIDENTS_POLICY,
+    )
+    .unwrap();
+    let s = sandbox_runtime::scenarios::apply(&domain, "dev", &spec).unwrap();
+    assert!(matches!(
+        sandbox_runtime::scenarios::decide(&domain, "root", s.id, true, None),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        sandbox_runtime::audit::require_reader(&conn, "root"),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        sandbox_runtime::stops::stop(&domain, "root", sandbox_runtime::stops::Scope::Domain, "x"),
+        Err(Error::Forbidden(_))
+    ));
+    sandbox_runtime::audit::verify(&conn).unwrap();
 }

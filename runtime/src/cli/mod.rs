@@ -912,9 +912,10 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let conn = domain.conn()?;
             let who = identity::find(&conn, actor(cli)?)?
                 .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
-            if who.role != Role::Operator && principal.as_deref() != Some(who.name.as_str()) {
+            if !who.role.administers_identities() && principal.as_deref() != Some(who.name.as_str())
+            {
                 return Err(Error::Forbidden(
-                    "operators list every token; others list their own (--principal NAME)".into(),
+                    "operators and admins list every token; others list their own (--principal NAME)".into(),
                 ));
             }
             let list = crate::tokens::list(&conn, principal.as_deref())?;

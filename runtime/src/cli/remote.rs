@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{
     AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, JobCmd, OutputCmd, PrincipalCmd, ProductCmd,
-    ScenarioCmd, StopCmd, UsageCmd, read_text,
+    ScenarioCmd, StopCmd, TokenCmd, UsageCmd, read_text,
 };
 use crate::{Error, Result};
 
@@ -232,6 +232,49 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Whoami => {
             let p = r.get("/whoami")?;
             print(cli, &p, |p| format!("{} ({}, {})", s(&p["name"]), s(&p["role"]), s(&p["status"])))
+        }
+        Command::Principal(PrincipalCmd::Add { name, role }) => {
+            let p = r.post("/principals", json!({"name": name, "role": role}))?;
+            print(cli, &p, |p| format!("added {} ({})", s(&p["name"]), s(&p["role"])))
+        }
+        Command::Token(TokenCmd::Issue { name }) => {
+            let t = r.call("POST", &format!("/principals/{}/tokens", seg(name)), None)?;
+            print(cli, &t, |t| {
+                format!(
+                    "token {} for {} (shown once; only its hash is kept):\n{}",
+                    s(&t["id"]),
+                    s(&t["principal"]),
+                    s(&t["token"])
+                )
+            })
+        }
+        Command::Token(TokenCmd::List { principal }) => {
+            let path = match principal {
+                Some(p) => format!("/tokens?principal={}", seg(p)),
+                None => "/tokens".to_string(),
+            };
+            let list = r.get(&path)?;
+            print(cli, &list, |l| {
+                lines(l, |t| {
+                    format!(
+                        "{}  {:<24} issued {} by {}{}",
+                        s(&t["id"]),
+                        s(&t["principal"]),
+                        s(&t["created_at"]),
+                        s(&t["issued_by"]),
+                        t["revoked_at"]
+                            .as_str()
+                            .map(|x| format!(", revoked {x}"))
+                            .unwrap_or_default()
+                    )
+                })
+            })
+        }
+        Command::Token(TokenCmd::Revoke { id, reason }) => {
+            let t = r.post(&format!("/tokens/{}/revoke", seg(id)), json!({"reason": reason}))?;
+            print(cli, &t, |t| {
+                format!("token {} of {} revoked", s(&t["id"]), s(&t["principal"]))
+            })
         }
         Command::Principal(PrincipalCmd::List) => {
             let list = r.get("/principals")?;
@@ -600,9 +643,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Serve { .. } => "serve",
         Command::Demo(_) => "demo",
         Command::Dev(_) => "dev",
-        Command::Token(_) => "token",
         Command::Query(_) => "query",
-        Command::Principal(_) => "principal add",
         Command::Audit(_) => "audit export/checkpoint/retention/verify-proof",
         _ => "this command",
     }

@@ -22,7 +22,7 @@ use crate::jobs::{self, JobRecord, OutputRecord, Submission};
 use crate::review::{self, Decision};
 use crate::scenarios::{self, ScenarioRecord};
 use crate::wasm::JobLimits;
-use crate::{Domain, Error, Result, audit, catalog, privacy, stops};
+use crate::{Domain, Error, Result, audit, catalog, privacy, stops, tokens};
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
 type Body<T> = std::result::Result<Json<T>, JsonRejection>;
@@ -31,7 +31,10 @@ type Body<T> = std::result::Result<Json<T>, JsonRejection>;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/whoami", get(whoami))
-        .route("/principals", get(principals))
+        .route("/principals", get(principals).post(principal_add))
+        .route("/principals/{name}/tokens", post(token_issue))
+        .route("/tokens", get(token_list))
+        .route("/tokens/{id}/revoke", post(token_revoke))
         .route("/principals/{name}/qualify", post(principal_qualify))
         .route("/principals/{name}/suspend", post(principal_suspend))
         .route("/principals/{name}/revoke", post(principal_revoke))
@@ -106,6 +109,94 @@ async fn principals(
 ) -> ApiResult<Json<Vec<Principal>>> {
     authz::authorize(&c, Action::PrincipalRead)?;
     Ok(Json(s.blocking(|d| identity::list(&d.conn()?)).await?))
+}
+
+/// A new principal.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalBody {
+    /// Name: 1-64 letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// provider, operator, developer, supervisor or admin.
+    pub role: String,
+}
+
+async fn principal_add(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<PrincipalBody>,
+) -> ApiResult<(StatusCode, Json<Principal>)> {
+    authz::authorize(&c, Action::PrincipalAdd)?;
+    let Json(body) = body?;
+    let role: identity::Role = body
+        .role
+        .parse()
+        .map_err(|e: Error| ApiError::bad_request(e.to_string()))?;
+    let p = s
+        .blocking(move |d| identity::add(&mut d.conn()?, Some(&c.name), &body.name, role))
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn token_issue(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<tokens::Issued>)> {
+    authz::authorize(&c, Action::TokenIssue)?;
+    let issued = s
+        .blocking(move |d| tokens::issue(&mut d.conn()?, &c.name, &name))
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Whose tokens to list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokensQuery {
+    /// Only this principal's (operators and admins; everyone else lists their own).
+    #[serde(default)]
+    pub principal: Option<String>,
+}
+
+async fn token_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<TokensQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<tokens::TokenInfo>>> {
+    authz::authorize(&c, Action::TokenRead)?;
+    let Query(q) = query?;
+    let whose = if c.role.administers_identities() {
+        q.principal
+    } else {
+        match q.principal {
+            Some(p) if p != c.name => {
+                return Err(
+                    Error::Forbidden(format!("a {} lists their own tokens only", c.role)).into(),
+                );
+            }
+            _ => Some(c.name.clone()),
+        }
+    };
+    let list = s
+        .blocking(move |d| tokens::list(&d.conn()?, whose.as_deref()))
+        .await?;
+    Ok(Json(list))
+}
+
+async fn token_revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<tokens::TokenInfo>> {
+    authz::authorize(&c, Action::TokenRevoke)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "revoking a token")?;
+    let t = s
+        .blocking(move |d| tokens::revoke(&mut d.conn()?, &c.name, &id, &reason))
+        .await?;
+    Ok(Json(t))
 }
 
 async fn principal_status(

@@ -57,6 +57,14 @@ pub enum Action {
     PrincipalRead,
     /// Qualify, suspend or revoke a principal (Qiqihar Art. 14, 23).
     PrincipalStatus,
+    /// Add a principal.
+    PrincipalAdd,
+    /// Issue a token for a principal (shown once).
+    TokenIssue,
+    /// List tokens (one's own; operators and admins every one).
+    TokenRead,
+    /// Revoke a token (one's own; operators and admins any).
+    TokenRevoke,
 }
 
 impl Action {
@@ -83,6 +91,10 @@ impl Action {
             Action::Stop => "stop",
             Action::PrincipalRead => "principal.read",
             Action::PrincipalStatus => "principal.status",
+            Action::PrincipalAdd => "principal.add",
+            Action::TokenIssue => "token.issue",
+            Action::TokenRead => "token.read",
+            Action::TokenRevoke => "token.revoke",
         }
     }
 }
@@ -92,12 +104,16 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        WhoAmI | CatalogRead | ProductRead | ScenarioRead => true,
+        WhoAmI | CatalogRead | ProductRead | TokenRead | TokenRevoke => true,
+        // An admin administers identities and sees nothing of the scenarios.
+        ScenarioRead => role != Admin,
         DatasetRegister => role == Provider,
         ScenarioApply | JobSubmit => role == Developer,
-        ScenarioDecide | ScenarioStatus | PrincipalStatus | UsageSettings => role == Operator,
+        ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
+        PrincipalStatus | PrincipalAdd | TokenIssue => matches!(role, Operator | Admin),
+        PrincipalRead => matches!(role, Operator | Supervisor | Admin),
         BudgetRead | JobRead | JobCancel => matches!(role, Operator | Supervisor | Developer),
-        OutputRead | OutputDecide | AuditRead | Stop | PrincipalRead | UsageRead => {
+        OutputRead | OutputDecide | AuditRead | Stop | UsageRead => {
             matches!(role, Operator | Supervisor)
         }
     }
@@ -120,6 +136,7 @@ pub fn authorize(caller: &Principal, action: Action) -> Result<()> {
 pub fn member(conn: &Connection, caller: &Principal, record: &ScenarioRecord) -> Result<bool> {
     Ok(match caller.role {
         Role::Operator | Role::Supervisor => true,
+        Role::Admin => false,
         Role::Developer => record.developer == caller.name,
         Role::Provider => {
             let mut stmt = conn.prepare_cached(

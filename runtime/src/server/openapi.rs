@@ -65,6 +65,11 @@ macro_rules! ep {
 pub const ENDPOINTS: &[Endpoint] = &[
     ep!("get" "/whoami", WhoAmI, "The principal the token belongs to", None, 200 => Some(schema::<Principal>)),
     ep!("get" "/principals", PrincipalRead, "Every principal with role and status", None, 200 => Some(list::<Principal>)),
+    ep!("post" "/principals", PrincipalAdd, "Add a principal (operators and admins)", Some(schema::<api::PrincipalBody>), 201 => Some(schema::<Principal>)),
+    ep!("post" "/principals/{name}/tokens", TokenIssue, "Issue an API token for a principal: the only time its secret is shown", None, 201 => Some(schema::<crate::tokens::Issued>)),
+    ep!("get" "/tokens", TokenRead, "API tokens (ids, holders, revocations; never secrets): one's own, or any for operators and admins", None, 200 => Some(list::<crate::tokens::TokenInfo>),
+        [("principal", "string", "only this principal's")]),
+    ep!("post" "/tokens/{id}/revoke", TokenRevoke, "Revoke a token, with a reason (its holder, operators, admins)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::tokens::TokenInfo>)),
     ep!("post" "/principals/{name}/qualify", PrincipalStatus, "Qualify a principal again (Qiqihar Art. 14)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<Principal>)),
     ep!("post" "/principals/{name}/suspend", PrincipalStatus, "Suspend a principal (Qiqihar Art. 23)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<Principal>)),
     ep!("post" "/principals/{name}/revoke", PrincipalStatus, "Revoke a principal for good", Some(schema::<api::ReasonBody>), 200 => Some(schema::<Principal>)),
@@ -134,6 +139,7 @@ fn roles(action: Action) -> Vec<&'static str> {
         Role::Operator,
         Role::Developer,
         Role::Supervisor,
+        Role::Admin,
     ]
     .into_iter()
     .filter(|r| authz::allows(*r, action))
@@ -176,7 +182,7 @@ pub fn document() -> Value {
         if e.method == "post" && e.path == "/jobs" {
             responses.insert(
                 "201".into(),
-                json!({"description": "the job ended within `wait`", "content": {"application/json": {"schema": crate::server::openapi::schema::<crate::jobs::JobRecord>(&mut g).to_value()}}}),
+                json!({"description": "the job ended within `wait`", "content": {"application/json": {"schema": schema::<crate::jobs::JobRecord>(&mut g).to_value()}}}),
             );
         }
         for (code, why) in ERROR_CODES {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -396,6 +396,30 @@ CREATE TABLE console_sessions (
 CREATE TRIGGER console_sessions_no_delete BEFORE DELETE ON console_sessions
 BEGIN SELECT RAISE(ABORT, 'console sessions end, they are not deleted'); END;
 "#,
+    r#"
+-- An admin role for bootstrap and identity administration: adds principals, issues and
+-- revokes tokens, changes principal status; decides nothing else and reads no scenario.
+-- The role's CHECK is rebuilt with its rows (and the triggers of migration 9).
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE principals_copy AS SELECT * FROM principals;
+DROP TRIGGER principals_revocation_is_final;
+DROP TRIGGER principals_no_delete;
+DROP TABLE principals;
+CREATE TABLE principals (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL CHECK (role IN ('provider', 'operator', 'developer', 'supervisor', 'admin')),
+    created_at TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended', 'revoked'))
+);
+INSERT INTO principals (name, role, created_at, status)
+    SELECT name, role, created_at, status FROM principals_copy;
+DROP TABLE principals_copy;
+CREATE TRIGGER principals_revocation_is_final BEFORE UPDATE OF status ON principals
+WHEN OLD.status = 'revoked' AND NEW.status != 'revoked'
+BEGIN SELECT RAISE(ABORT, 'a revoked principal stays revoked'); END;
+CREATE TRIGGER principals_no_delete BEFORE DELETE ON principals
+BEGIN SELECT RAISE(ABORT, 'principals are revoked, not deleted'); END;
+"#,
 ];
 
 /// Steps of a migration that SQL cannot do, run after its SQL in its transaction.
@@ -634,6 +658,114 @@ mod tests {
         ] {
             assert!(conn.execute(bad, []).is_err(), "{bad}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn rebuilt_jobs_keep_their_rows_queries_and_outputs() -> Result<()> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        for sql in &MIGRATIONS[..9] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 9)?;
+        conn.execute_batch(
+            "INSERT INTO principals (name, role, created_at) VALUES ('dev', 'developer', 'now');
+             INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
+                 VALUES (1, 's', 'dev', '', 'approved', 1, 0, 'now');
+             INSERT INTO modules (sha256, size, stored_at) VALUES ('m', 1, 'now');
+             INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, fuel_used, created_at, finished_at)
+                 VALUES ('j', 1, 'dev', 'm', '{}', 'succeeded', 7, 't0', 't1');
+             INSERT INTO queries (id, job_id, scenario_id, sql, status, created_at)
+                 VALUES ('q', 'j', 1, 'SELECT 1', 'answered', 'now');
+             INSERT INTO outputs (id, job_id, name, kind, file_name, sha256, bytes, status, created_at)
+                 VALUES ('o', 'j', 'n', 'text', 'n.md', 'h', 1, 'checked', 'now');",
+        )?;
+        migrate(&conn)?;
+        let (status, fuel, started, finished): (String, i64, String, String) = conn.query_row(
+            "SELECT status, fuel_used, started_at, finished_at FROM jobs WHERE id = 'j'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        assert_eq!(
+            (status.as_str(), fuel, started.as_str(), finished.as_str()),
+            ("succeeded", 7, "t0", "t1")
+        );
+        let broken: i64 =
+            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        assert_eq!(broken, 0);
+        for (table, column) in [("queries", "job_id"), ("outputs", "job_id")] {
+            let parent: String = conn.query_row(
+                &format!(
+                    "SELECT \"table\" FROM pragma_foreign_key_list('{table}') WHERE \"from\" = '{column}'"
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            assert_eq!(parent, "jobs");
+        }
+        // The queue's states are allowed now; scenarios are revoked for good.
+        conn.execute(
+            "INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, created_at)
+             VALUES ('k', 1, 'dev', 'm', '{}', 'queued', 'now')",
+            [],
+        )?;
+        conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = 'k'", [])?;
+        conn.execute("UPDATE scenarios SET status = 'revoked' WHERE id = 1", [])?;
+        assert!(
+            conn.execute("UPDATE scenarios SET status = 'approved' WHERE id = 1", [])
+                .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn principals_rebuilt_for_the_admin_role_keep_rows_references_and_triggers() -> Result<()> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 10)?;
+        conn.execute_batch(
+            "INSERT INTO principals (name, role, created_at) VALUES ('ops', 'operator', 't');
+             INSERT INTO principals (name, role, created_at, status) VALUES ('dev', 'developer', 't', 'revoked');
+             INSERT INTO api_tokens (id, principal, hash, issued_by, created_at) VALUES ('t1', 'ops', 'h', 'ops', 't');
+             INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
+                 VALUES (1, 's', 'dev', '', 'approved', 1, 0, 't');",
+        )?;
+        migrate(&conn)?;
+        let rows: Vec<(String, String, String)> = conn
+            .prepare("SELECT name, role, status FROM principals ORDER BY name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0],
+            ("dev".into(), "developer".into(), "revoked".into())
+        );
+        let broken: i64 =
+            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        assert_eq!(broken, 0);
+        conn.execute(
+            "INSERT INTO principals (name, role, created_at) VALUES ('root', 'admin', 't')",
+            [],
+        )?;
+        assert!(
+            conn.execute(
+                "UPDATE principals SET status = 'active' WHERE name = 'dev'",
+                []
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute("DELETE FROM principals WHERE name = 'root'", [])
+                .is_err()
+        );
         Ok(())
     }
 
