@@ -173,11 +173,58 @@ pub fn list(conn: &Connection, principal: Option<&str>) -> Result<Vec<TokenInfo>
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
+/// Tokens whose secret has verified, so that a server checks Argon2 once per token rather
+/// than once per request. An entry holds the SHA-256 of the secret and the PHC string it
+/// verified against; it is used only while the stored hash is the same and the token is
+/// not revoked (both read on every request), so revocation takes effect at once.
+#[derive(Debug, Default)]
+pub struct VerifiedCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, ([u8; 32], String)>>,
+}
+
+/// Entries a cache keeps before it starts again.
+const CACHE_ENTRIES: usize = 4096;
+
+impl VerifiedCache {
+    fn hit(&self, id: &str, secret: &str, phc: &str) -> bool {
+        let digest = digest(secret);
+        self.entries
+            .lock()
+            .ok()
+            .and_then(|e| e.get(id).map(|(d, p)| *d == digest && p == phc))
+            .unwrap_or(false)
+    }
+
+    fn insert(&self, id: &str, secret: &str, phc: &str) {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.len() >= CACHE_ENTRIES {
+                e.clear();
+            }
+            e.insert(id.to_string(), (digest(secret), phc.to_string()));
+        }
+    }
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 /// The principal a token proves: [`Error::Unauthenticated`] when the token is malformed,
 /// unknown, revoked or its secret does not verify; [`Error::Forbidden`] when its principal
 /// is suspended or revoked. Verification is Argon2 (tens of milliseconds): call it off the
 /// async executor.
 pub fn authenticate(conn: &Connection, token: &str) -> Result<Principal> {
+    authenticate_with(conn, token, None)
+}
+
+/// [`authenticate`], skipping Argon2 for a token `cache` has seen verify against the same
+/// stored hash.
+pub fn authenticate_with(
+    conn: &Connection,
+    token: &str,
+    cache: Option<&VerifiedCache>,
+) -> Result<Principal> {
     let (id, secret) =
         parse(token).ok_or_else(|| Error::Unauthenticated("not a Sandbox API token".into()))?;
     let row: Option<(String, String, Option<String>)> = conn
@@ -192,9 +239,14 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<Principal> {
     if revoked_at.is_some() {
         return Err(Error::Unauthenticated(format!("token {id} is revoked")));
     }
-    Argon2::default()
-        .verify_password(secret.as_bytes(), hash.as_str())
-        .map_err(|_| Error::Unauthenticated(format!("token {id} does not verify")))?;
+    if !cache.is_some_and(|c| c.hit(id, secret, &hash)) {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), hash.as_str())
+            .map_err(|_| Error::Unauthenticated(format!("token {id} does not verify")))?;
+        if let Some(c) = cache {
+            c.insert(id, secret, &hash);
+        }
+    }
     identity::find(conn, &principal)?
         .ok_or_else(|| Error::Internal(format!("token {id} names no principal")))
 }

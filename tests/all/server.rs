@@ -23,6 +23,7 @@ pub(crate) const ADMIN: &str = "it-sun";
 pub(crate) struct Api {
     pub f: Fixture,
     pub app: Router,
+    pub state: AppState,
     pub rt: tokio::runtime::Runtime,
     tokens: HashMap<&'static str, String>,
 }
@@ -31,7 +32,14 @@ impl Api {
     /// The standard fixture, a token for each principal, and the router over it, with
     /// its job queue running.
     pub fn new() -> Api {
-        Api::with(Fixture::new(), server::Config::default())
+        Api::with(
+            Fixture::new(),
+            server::Config {
+                // The matrix makes many anonymous calls within a minute.
+                anonymous_refusals_per_minute: 100_000,
+                ..Default::default()
+            },
+        )
     }
 
     /// As [`Api::new`] over `f` with `config`.
@@ -57,7 +65,13 @@ impl Api {
             state.start_queue();
         }
         let app = server::router(state.clone());
-        Api { f, app, rt, tokens }
+        Api {
+            f,
+            app,
+            state,
+            rt,
+            tokens,
+        }
     }
 
     pub fn token(&self, name: &str) -> Option<&str> {
@@ -1023,4 +1037,73 @@ fn an_admin_bootstraps_a_domain_and_administers_identities_only() {
         Err(Error::Forbidden(_))
     ));
     sandbox_runtime::audit::verify(&conn).unwrap();
+}
+
+#[test]
+fn anonymous_refusals_beyond_the_limit_are_answered_429_and_recorded_as_a_count() {
+    let api = Api::with(
+        Fixture::new(),
+        server::Config {
+            anonymous_refusals_per_minute: 3,
+            ..Default::default()
+        },
+    );
+    let bad = format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64));
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| {
+            api.call(Method::GET, "/api/v1/whoami", Some(&bad), None)
+                .0
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    assert_eq!(api.refusals("anonymous", "api:GET /api/v1/whoami"), 3);
+    // Principals are not limited: each of their refusals is recorded.
+    for _ in 0..5 {
+        assert_eq!(
+            api.get(DEVELOPER, "/api/v1/outputs").0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(api.refusals(DEVELOPER, "api:GET /api/v1/outputs"), 5);
+    // A verified token was cached; a wrong secret under its id still fails.
+    let real = api.token(DEVELOPER).unwrap().to_string();
+    let (id, _) = tokens::parse(&real).unwrap();
+    let forged = format!("sbx_{id}_{}", "3".repeat(64));
+    assert_eq!(
+        api.call(Method::GET, "/api/v1/whoami", Some(&forged), None)
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The held-back refusals are recorded as one count.
+    api.rt.block_on(api.state.record_limited_refusals(true));
+    let details: String = api
+        .f
+        .domain
+        .conn()
+        .unwrap()
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'api.refusals_limited' AND subject = 'client:local'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["refused"], 3);
+    sandbox_runtime::audit::verify(&api.f.domain.conn().unwrap()).unwrap();
+}
+
+#[test]
+fn a_cached_token_with_a_wrong_secret_is_refused() {
+    let api = Api::new();
+    let real = api.token(DEVELOPER).unwrap().to_string();
+    assert_eq!(api.get(DEVELOPER, "/api/v1/whoami").0, StatusCode::OK);
+    let (id, _) = tokens::parse(&real).unwrap();
+    let forged = format!("sbx_{id}_{}", "3".repeat(64));
+    assert_eq!(
+        api.call(Method::GET, "/api/v1/whoami", Some(&forged), None)
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(api.get(DEVELOPER, "/api/v1/whoami").0, StatusCode::OK);
 }

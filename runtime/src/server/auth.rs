@@ -37,8 +37,128 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// The caller's network address (its IP), or `local` when the router is driven without a
+/// connection (tests).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl ClientAddr {
+    fn of(extensions: &axum::http::Extensions) -> ClientAddr {
+        ClientAddr(
+            extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or_else(|| "local".to_string(), |c| c.0.ip().to_string()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        Ok(ClientAddr::of(&parts.extensions))
+    }
+}
+
 /// Longest path recorded in a refusal event.
 const MAX_RECORDED_PATH: usize = 256;
+
+/// Bounds what callers who prove no one can add to the audit log: per client address,
+/// the first `per_minute` refusals of a minute are recorded one by one; further ones in
+/// that minute are answered 429 and recorded together, as one `api.refusals_limited`
+/// event with their count, when the minute is over ([`RefusalLimiter::flush`]).
+#[derive(Debug)]
+pub struct RefusalLimiter {
+    per_minute: u32,
+    windows: std::sync::Mutex<std::collections::HashMap<String, Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: std::time::Instant,
+    recorded: u32,
+    limited: u32,
+}
+
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl RefusalLimiter {
+    /// A limiter recording at most `per_minute` refusals per client address and minute.
+    pub fn new(per_minute: u32) -> RefusalLimiter {
+        RefusalLimiter {
+            per_minute,
+            windows: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Whether a refusal from `client` is recorded on its own (`true`) or counted for the
+    /// minute's summary (`false`).
+    pub fn admit(&self, client: &str) -> bool {
+        let Ok(mut w) = self.windows.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        let e = w.entry(client.to_string()).or_insert(Window {
+            started: now,
+            recorded: 0,
+            limited: 0,
+        });
+        if e.recorded < self.per_minute {
+            e.recorded += 1;
+            true
+        } else {
+            e.limited += 1;
+            false
+        }
+    }
+
+    /// Takes the windows that are over (all of them with `all`) and returns, for each
+    /// client with refusals beyond the limit, how many.
+    pub fn flush(&self, all: bool) -> Vec<(String, u32)> {
+        let Ok(mut w) = self.windows.lock() else {
+            return Vec::new();
+        };
+        let now = std::time::Instant::now();
+        let mut out = Vec::new();
+        w.retain(|client, e| {
+            let over = all || now.duration_since(e.started) >= WINDOW;
+            if over && e.limited > 0 {
+                out.push((client.clone(), e.limited));
+            }
+            !over
+        });
+        out.sort();
+        out
+    }
+}
+
+/// Records the refusals a limiter held back, one event per client.
+pub async fn record_limited(state: &AppState, all: bool) {
+    let limited = state.limiter.flush(all);
+    if limited.is_empty() {
+        return;
+    }
+    let recorded = state
+        .blocking(move |d| {
+            let mut conn = d.conn()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for (client, n) in limited {
+                audit::append(
+                    &tx,
+                    "anonymous",
+                    "api.refusals_limited",
+                    &format!("client:{client}"),
+                    json!({"refused": n, "window_seconds": WINDOW.as_secs(), "status": 429}),
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "limited refusals could not be recorded");
+    }
+}
 
 fn bearer(headers: &HeaderMap) -> Result<String, Error> {
     let value = headers
@@ -70,6 +190,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         path.truncate(cut);
         path.push('…');
     }
+    let ClientAddr(client) = ClientAddr::of(req.extensions());
     let token = bearer(req.headers());
     let token_id = token
         .as_deref()
@@ -78,25 +199,42 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         .map(|(id, _)| id.to_string());
     // A refused token is recorded as `anonymous`, unless it verified and its principal is
     // the one refused (suspended or revoked): then under that principal's name.
+    let cache = state.verified.clone();
     let authenticated = match token {
         Ok(token) => state
+            .clone()
             .blocking(move |d| {
                 let conn = d.conn()?;
-                Ok(match tokens::authenticate(&conn, &token) {
-                    Ok(p) => Ok(p),
-                    Err(e @ Error::Forbidden(_)) => {
-                        let holder = tokens::parse(&token)
-                            .and_then(|(id, _)| tokens::get(&conn, id).ok())
-                            .map(|t| t.principal);
-                        Err((e, holder))
-                    }
-                    Err(e) => Err((e, None)),
-                })
+                Ok(
+                    match tokens::authenticate_with(&conn, &token, Some(&cache)) {
+                        Ok(p) => Ok(p),
+                        Err(e @ Error::Forbidden(_)) => {
+                            let holder = tokens::parse(&token)
+                                .and_then(|(id, _)| tokens::get(&conn, id).ok())
+                                .map(|t| t.principal);
+                            Err((e, holder))
+                        }
+                        Err(e) => Err((e, None)),
+                    },
+                )
             })
             .await
             .unwrap_or_else(|e| Err((e, None))),
         Err(e) => Err((e, None)),
     };
+    // A caller who proved no one, refused too often this minute: answered 429, counted.
+    if authenticated
+        .as_ref()
+        .is_err_and(|(_, holder)| holder.is_none())
+        && !state.limiter.admit(&client)
+    {
+        return ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            message: "too many refused calls from this address; try again in a minute".into(),
+        }
+        .into_response();
+    }
     let (actor, response) = match authenticated {
         Ok(principal) => {
             let name = principal.name.clone();

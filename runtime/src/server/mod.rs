@@ -54,6 +54,9 @@ pub struct Config {
     /// Mark the console's session cookie `Secure` (when the server is reached over HTTPS,
     /// e.g. behind a TLS proxy).
     pub secure_cookies: bool,
+    /// Refusals of callers who prove no one recorded one by one per client address and
+    /// minute; beyond that they are answered 429 and recorded as one count.
+    pub anonymous_refusals_per_minute: u32,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             max_queued_per_developer: 20,
             max_wait: Duration::from_secs(120),
             secure_cookies: false,
+            anonymous_refusals_per_minute: 60,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct AppState {
     domain: Domain,
     pub(crate) queue: Arc<queue::Queue>,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) verified: Arc<crate::tokens::VerifiedCache>,
+    pub(crate) limiter: Arc<auth::RefusalLimiter>,
     config: Config,
 }
 
@@ -83,6 +89,10 @@ impl AppState {
             domain,
             queue: Arc::new(queue::Queue::new(config.job_slots)),
             metrics: Arc::new(metrics::Metrics::new()),
+            verified: Arc::default(),
+            limiter: Arc::new(auth::RefusalLimiter::new(
+                config.anonymous_refusals_per_minute,
+            )),
             config,
         }
     }
@@ -91,6 +101,12 @@ impl AppState {
     /// until the handle is aborted (or the runtime ends).
     pub fn start_queue(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(queue::dispatch(self.clone()))
+    }
+
+    /// Records the refusals the limiter held back whose minute is over (every one with
+    /// `all`). The server does it every minute and at shutdown.
+    pub async fn record_limited_refusals(&self, all: bool) {
+        auth::record_limited(self, all).await;
     }
 
     /// The domain.
@@ -262,6 +278,7 @@ pub async fn serve_on(
                 if let Err(e) = signed {
                     tracing::warn!(error = %e, "no audit checkpoint written");
                 }
+                state.record_limited_refusals(false).await;
                 if ticks.is_multiple_of(60) {
                     let today = chrono::Utc::now().date_naive();
                     match state
@@ -279,9 +296,11 @@ pub async fn serve_on(
             }
         })
     };
-    let served = axum::serve(listener, router(state.clone()))
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    state.record_limited_refusals(true).await;
     dispatcher.abort();
     ticker.abort();
     // Jobs already running end on their own (the blocking pool finishes them).

@@ -130,7 +130,10 @@ const ERROR_CODES: &[(u16, &str)] = &[
     (413, "body over 32 MiB"),
     (422, "policy, module, query or input refused"),
     (423, "an emergency stop is in force"),
-    (429, "too many jobs waiting"),
+    (
+        429,
+        "too many jobs waiting (busy), or too many refused calls from this address (rate_limited)",
+    ),
 ];
 
 fn roles(action: Action) -> Vec<&'static str> {
@@ -217,7 +220,7 @@ pub fn document() -> Value {
             "type": "object",
             "required": ["error", "message"],
             "properties": {
-                "error": {"type": "string", "description": "stable code: bad_request, unauthenticated, forbidden, not_found, conflict, review, budget, policy, query_refused, input, module, limit, verification_failed, stopped, cancelled, busy, internal"},
+                "error": {"type": "string", "description": "stable code: bad_request, unauthenticated, forbidden, not_found, conflict, review, budget, policy, query_refused, input, module, limit, verification_failed, stopped, cancelled, busy, rate_limited, internal"},
                 "message": {"type": "string"}
             }
         }),

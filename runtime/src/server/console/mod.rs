@@ -224,6 +224,7 @@ pub struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    super::auth::ClientAddr(client): super::auth::ClientAddr,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
@@ -274,6 +275,16 @@ async fn login(
         }
         Ok(Err((e, who))) => {
             let status = status_of(&e);
+            // Someone who proved no one, refused too often this minute: counted, not
+            // recorded one by one (as for the API).
+            if who.is_none() && !state.limiter.admit(&client) {
+                return page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    pages::login(Some(
+                        "Too many failed sign-ins from this address; try again in a minute.",
+                    )),
+                );
+            }
             record_refusal(
                 &state,
                 who.unwrap_or_else(|| "anonymous".into()),
