@@ -363,6 +363,27 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         (StatusCode::OK, Some("succeeded"))
     );
     assert_eq!(j["outputs"][0]["id"].as_str(), Some(out.as_str()));
+    // Waits beyond the server's limit wait as long as the limit.
+    for wait in ["1e300", "inf"] {
+        let (status, report) = api.post(
+            DEVELOPER,
+            &format!("/api/v1/jobs?wait={wait}"),
+            json!({"scenario": "api-study", "module": text_module("Waited.")}),
+        );
+        assert_eq!(
+            (status, report["status"].as_str()),
+            (StatusCode::CREATED, Some("succeeded")),
+            "{wait}: {report}"
+        );
+    }
+    for wait in ["-1", "NaN", "soon"] {
+        let (status, _) = api.post(
+            DEVELOPER,
+            &format!("/api/v1/jobs?wait={wait}"),
+            json!({"scenario": "api-study", "module": text_module("Never.")}),
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{wait}");
+    }
     let (status, body) = api.post(
         DEVELOPER,
         "/api/v1/jobs",

@@ -126,6 +126,10 @@ pub enum Command {
         /// proxy).
         #[arg(long)]
         secure_cookies: bool,
+        /// Refused calls of callers who prove no one recorded one by one per address and
+        /// minute; more are answered 429 and recorded as a count.
+        #[arg(long, default_value_t = 60)]
+        anonymous_refusals_per_minute: u32,
     },
     /// Usage monitoring (Shuangyashan Art. 31).
     #[command(subcommand)]
@@ -943,6 +947,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             jobs,
             max_queued,
             secure_cookies,
+            anonymous_refusals_per_minute,
         } => crate::server::serve(
             domain,
             *listen,
@@ -950,6 +955,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                 job_slots: *jobs,
                 max_queued_per_developer: *max_queued,
                 secure_cookies: *secure_cookies,
+                anonymous_refusals_per_minute: *anonymous_refusals_per_minute,
                 ..Default::default()
             },
         ),

@@ -116,9 +116,10 @@ async fn principals(
 #[serde(deny_unknown_fields)]
 pub struct PrincipalBody {
     /// Name: 1-64 letters, digits, `-`, `_`, `.`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub name: String,
-    /// provider, operator, developer, supervisor or admin.
-    pub role: String,
+    /// The role.
+    pub role: identity::Role,
 }
 
 async fn principal_add(
@@ -128,12 +129,8 @@ async fn principal_add(
 ) -> ApiResult<(StatusCode, Json<Principal>)> {
     authz::authorize(&c, Action::PrincipalAdd)?;
     let Json(body) = body?;
-    let role: identity::Role = body
-        .role
-        .parse()
-        .map_err(|e: Error| ApiError::bad_request(e.to_string()))?;
     let p = s
-        .blocking(move |d| identity::add(&mut d.conn()?, Some(&c.name), &body.name, role))
+        .blocking(move |d| identity::add(&mut d.conn()?, Some(&c.name), &body.name, body.role))
         .await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -517,8 +514,10 @@ async fn usage_settings(
 #[serde(deny_unknown_fields)]
 pub struct UsageSettingsBody {
     /// Over-scope refusals that suspend a scenario (0: never).
+    #[schemars(range(max = 1_000_000))]
     pub max_refusals: u32,
     /// Days without a job after which a scenario is flagged idle.
+    #[schemars(range(min = 1, max = 36_500))]
     pub idle_days: u32,
 }
 
@@ -529,6 +528,11 @@ async fn usage_settings_set(
 ) -> ApiResult<Json<scenarios::UsageSettings>> {
     authz::authorize(&c, Action::UsageSettings)?;
     let Json(body) = body?;
+    if body.max_refusals > 1_000_000 || !(1..=36_500).contains(&body.idle_days) {
+        return Err(ApiError::bad_request(
+            "max_refusals: 0 to 1,000,000; idle_days: 1 to 36,500",
+        ));
+    }
     let settings = scenarios::UsageSettings {
         max_refusals: body.max_refusals,
         idle_days: body.idle_days,
@@ -638,7 +642,10 @@ async fn job_submit(
     let Json(body) = body?;
     let wait = match q.wait {
         None => Duration::ZERO,
-        Some(w) if w.is_finite() && w >= 0.0 => Duration::from_secs_f64(w).min(s.config.max_wait),
+        // Anything beyond the server's limit waits as long as the limit.
+        Some(w) if w >= 0.0 => Duration::try_from_secs_f64(w)
+            .unwrap_or(s.config.max_wait)
+            .min(s.config.max_wait),
         Some(w) => {
             return Err(ApiError::bad_request(format!(
                 "wait={w}: seconds, at least 0"

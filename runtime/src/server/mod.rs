@@ -149,8 +149,22 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(metrics)
         .merge(console)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// A handler that panicked (a bug) answers a bare 500, logged; the server goes on.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(panic = %message, "a request handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::from(Error::Internal(
+        "handler panicked".into(),
+    )))
 }
 
 /// Counts every request for the metrics and writes one structured log line for it

@@ -24,8 +24,30 @@ fn any_object(_: &mut SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
 }
 
+fn product_list(_: &mut SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["id", "output_id"],
+            "properties": {"id": {"type": "string"}, "output_id": {"type": "string"}}
+        }
+    })
+}
+
 fn list<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
     g.subschema_for::<Vec<T>>()
+}
+
+/// A written reason the operation requires (documented as such; the handlers read
+/// [`api::ReasonBody`] and refuse a missing or blank one with 400).
+#[derive(Debug, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct RequiredReason {
+    /// Why (recorded).
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    reason: String,
 }
 
 /// One operation of the API.
@@ -69,10 +91,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("post" "/principals/{name}/tokens", TokenIssue, "Issue an API token for a principal: the only time its secret is shown", None, 201 => Some(schema::<crate::tokens::Issued>)),
     ep!("get" "/tokens", TokenRead, "API tokens (ids, holders, revocations; never secrets): one's own, or any for operators and admins", None, 200 => Some(list::<crate::tokens::TokenInfo>),
         [("principal", "string", "only this principal's")]),
-    ep!("post" "/tokens/{id}/revoke", TokenRevoke, "Revoke a token, with a reason (its holder, operators, admins)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::tokens::TokenInfo>)),
-    ep!("post" "/principals/{name}/qualify", PrincipalStatus, "Qualify a principal again (Qiqihar Art. 14)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<Principal>)),
-    ep!("post" "/principals/{name}/suspend", PrincipalStatus, "Suspend a principal (Qiqihar Art. 23)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<Principal>)),
-    ep!("post" "/principals/{name}/revoke", PrincipalStatus, "Revoke a principal for good", Some(schema::<api::ReasonBody>), 200 => Some(schema::<Principal>)),
+    ep!("post" "/tokens/{id}/revoke", TokenRevoke, "Revoke a token, with a reason (its holder, operators, admins)", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::tokens::TokenInfo>)),
+    ep!("post" "/principals/{name}/qualify", PrincipalStatus, "Qualify a principal again (Qiqihar Art. 14)", Some(schema::<RequiredReason>), 200 => Some(schema::<Principal>)),
+    ep!("post" "/principals/{name}/suspend", PrincipalStatus, "Suspend a principal (Qiqihar Art. 23)", Some(schema::<RequiredReason>), 200 => Some(schema::<Principal>)),
+    ep!("post" "/principals/{name}/revoke", PrincipalStatus, "Revoke a principal for good", Some(schema::<RequiredReason>), 200 => Some(schema::<Principal>)),
     ep!("get" "/datasets", CatalogRead, "The catalog: every dataset's current version (SYS Art. 12)", None, 200 => Some(list::<crate::catalog::DatasetVersion>)),
     ep!("post" "/datasets", DatasetRegister, "Register a dataset (a new version if it exists) with its policy", Some(schema::<api::RegisterBody>), 201 => Some(schema::<crate::catalog::DatasetVersion>)),
     ep!("get" "/datasets/{name}", CatalogRead, "One catalog entry", None, 200 => Some(schema::<crate::catalog::DatasetVersion>)),
@@ -80,43 +102,54 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("post" "/scenarios", ScenarioApply, "Apply for a scenario (TOML agreement)", Some(schema::<api::ApplyBody>), 201 => Some(schema::<crate::scenarios::ScenarioRecord>)),
     ep!("get" "/scenarios/{id}", ScenarioRead, "One scenario, by id or name", None, 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
     ep!("post" "/scenarios/{id}/approve", ScenarioDecide, "Approve a pending scenario (not one's own)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
-    ep!("post" "/scenarios/{id}/reject", ScenarioDecide, "Reject a pending scenario, with a reason", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
-    ep!("post" "/scenarios/{id}/suspend", ScenarioStatus, "Suspend an approved scenario, with a reason (SYS Art. 31)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
-    ep!("post" "/scenarios/{id}/reinstate", ScenarioStatus, "Reinstate a suspended scenario, with a reason", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
-    ep!("post" "/scenarios/{id}/revoke", ScenarioStatus, "Revoke a scenario for good, with a reason", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
+    ep!("post" "/scenarios/{id}/reject", ScenarioDecide, "Reject a pending scenario, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
+    ep!("post" "/scenarios/{id}/suspend", ScenarioStatus, "Suspend an approved scenario, with a reason (SYS Art. 31)", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
+    ep!("post" "/scenarios/{id}/reinstate", ScenarioStatus, "Reinstate a suspended scenario, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
+    ep!("post" "/scenarios/{id}/revoke", ScenarioStatus, "Revoke a scenario for good, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::scenarios::ScenarioRecord>)),
     ep!("get" "/scenarios/{id}/budget", BudgetRead, "A scenario's privacy budget: granted and spent", None, 200 => Some(schema::<crate::privacy::ledger::Balance>)),
     ep!("get" "/usage", UsageRead, "Usage monitoring: every scenario's use, refusals and flags (SYS Art. 31)", None, 200 => Some(list::<crate::scenarios::Usage>)),
     ep!("get" "/usage/settings", UsageRead, "Usage monitoring settings", None, 200 => Some(schema::<crate::scenarios::UsageSettings>)),
     ep!("put" "/usage/settings", UsageSettings, "Change the usage monitoring settings", Some(schema::<api::UsageSettingsBody>), 200 => Some(schema::<crate::scenarios::UsageSettings>)),
     ep!("post" "/modules", JobSubmit, "Upload a module (validated, compiled, stored by SHA-256)", Some(schema::<api::ModuleBody>), 201 => Some(schema::<crate::jobs::ModuleRecord>)),
     ep!("get" "/jobs", JobRead, "Jobs, newest first (a developer's own)", None, 200 => Some(list::<crate::jobs::JobRecord>),
-        [("status", "string", "queued, running, succeeded, failed or cancelled"), ("scenario", "string", "scenario id or name"), ("limit", "integer", "at most this many (default 100, at most 1000)")]),
+        [("status", "enum:queued,running,succeeded,failed,cancelled", "only jobs in this status"), ("scenario", "string", "scenario id or name"), ("limit", "int64", "at most this many (default 100; taken within 1..=1000)")]),
     ep!("post" "/jobs", JobSubmit, "Queue a job; 201 if it ended within `wait` seconds, else 202", Some(schema::<api::SubmitBody>), 202 => Some(schema::<crate::jobs::JobRecord>),
         [("wait", "number", "seconds to wait for the job to end (at most the server's limit)")]),
     ep!("get" "/jobs/{id}", JobRead, "A job: status, queue position or progress, outputs", None, 200 => Some(schema::<crate::jobs::JobRecord>)),
     ep!("get" "/jobs/{id}/logs", JobRead, "A job's log lines, live while it runs", None, 200 => Some(any_object)),
     ep!("post" "/jobs/{id}/cancel", JobCancel, "Cancel a queued or running job (a reason for someone else's)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::jobs::JobRecord>)),
     ep!("get" "/outputs", OutputRead, "Outputs awaiting review, or all", None, 200 => Some(list::<crate::jobs::OutputRecord>),
-        [("status", "string", "pending (default) or all")]),
+        [("status", "enum:pending,all", "pending (default) or all")]),
     ep!("get" "/outputs/{id}", OutputRead, "One output with its check results", None, 200 => Some(schema::<crate::jobs::OutputRecord>)),
     ep!("get" "/outputs/{id}/file", OutputRead, "The staged file, as a download", None, 200 => None),
     ep!("post" "/outputs/{id}/approve", OutputDecide, "Approve at the caller's tier (operator, then supervisor releases)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::jobs::OutputRecord>)),
-    ep!("post" "/outputs/{id}/reject", OutputDecide, "Reject, with a reason", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::jobs::OutputRecord>)),
-    ep!("post" "/outputs/{id}/request-changes", OutputDecide, "Send back to the developer, with a reason", Some(schema::<api::ReasonBody>), 200 => Some(schema::<crate::jobs::OutputRecord>)),
-    ep!("get" "/products", ProductRead, "Released products", None, 200 => Some(any_object)),
+    ep!("post" "/outputs/{id}/reject", OutputDecide, "Reject, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::jobs::OutputRecord>)),
+    ep!("post" "/outputs/{id}/request-changes", OutputDecide, "Send back to the developer, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<crate::jobs::OutputRecord>)),
+    ep!("get" "/products", ProductRead, "Released products", None, 200 => Some(product_list)),
     ep!("get" "/products/{id}", ProductRead, "A product's signed manifest", None, 200 => Some(any_object)),
     ep!("get" "/products/{id}/files/{name}", ProductRead, "A file the product's manifest lists, as a download", None, 200 => None),
     ep!("get" "/audit/events", AuditRead, "A page of audit events", None, 200 => Some(any_object),
-        [("from", "integer", "first event (default 1)"), ("limit", "integer", "how many (default 100, at most 1000)")]),
+        [("from", "int64", "first event (default 1; below 1 reads from 1)"), ("limit", "int64", "how many (default 100; taken within 1..=1000)")]),
     ep!("get" "/audit/verify", AuditRead, "Verify the whole audit log", None, 200 => Some(any_object)),
     ep!("get" "/audit/proof/{seq}", AuditRead, "Inclusion proof of an event against a signed checkpoint", None, 200 => Some(schema::<crate::audit::InclusionProof>),
-        [("size", "integer", "size of a signed checkpoint (default: one of the log now)")]),
+        [("size", "count", "size of a signed checkpoint (default: one of the log now)")]),
     ep!("post" "/stops", Stop, "Impose an emergency stop (QQHR Art. 20)", Some(schema::<api::StopBody>), 201 => Some(schema::<crate::stops::Stop>)),
-    ep!("post" "/stops/{id}/lift", Stop, "Lift an emergency stop, with a reason", Some(schema::<api::ReasonBody>), 200 => Some(any_object)),
+    ep!("post" "/stops/{id}/lift", Stop, "Lift an emergency stop, with a reason", Some(schema::<RequiredReason>), 200 => Some(any_object)),
+];
+
+/// What a staged or released file is served as.
+const FILE_TYPES: &[&str] = &[
+    "application/vnd.apache.arrow.file",
+    "text/markdown; charset=utf-8",
+    "image/svg+xml",
+    "image/png",
+    "application/json",
+    "application/octet-stream",
 ];
 
 const ERROR_CODES: &[(u16, &str)] = &[
     (400, "malformed request"),
+    (415, "a body that is not `application/json`"),
     (
         401,
         "no token, or a bad, unknown or revoked one (recorded as api.refused)",
@@ -158,14 +191,34 @@ pub fn document() -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let mut paths = Map::new();
     for e in ENDPOINTS {
+        // Event numbers and stop ids are integers; every other path parameter is text.
+        let numeric = |name: &str| name == "seq" || (name == "id" && e.path.starts_with("/stops/"));
         let mut params: Vec<Value> = e
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                let schema = if numeric(name) {
+                    json!({"type": "integer", "minimum": 1, "maximum": i64::MAX})
+                } else {
+                    json!({"type": "string"})
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
             .collect();
         for (name, ty, description) in e.query {
-            params.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": ty}}));
+            let schema = match (ty.strip_prefix("enum:"), *ty) {
+                (Some(values), _) => {
+                    json!({"type": "string", "enum": values.split(',').collect::<Vec<_>>()})
+                }
+                // Positions, sizes and page lengths: positive 64-bit integers.
+                (None, "count") => json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
+                (None, "int64") => {
+                    json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX})
+                }
+                (None, other) => json!({"type": other}),
+            };
+            params.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema}));
         }
         let mut responses = Map::new();
         let (status, body) = e.ok;
@@ -176,10 +229,14 @@ pub fn document() -> Value {
                     "description": "success",
                     "content": {"application/json": {"schema": gen_schema(&mut g).to_value()}}
                 }),
-                None => json!({
-                    "description": "the file",
-                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-                }),
+                None => {
+                    let binary = json!({"schema": {"type": "string", "format": "binary"}});
+                    let mut content = Map::new();
+                    for ty in FILE_TYPES {
+                        content.insert((*ty).to_string(), binary.clone());
+                    }
+                    json!({"description": "the file, as an attachment", "content": content})
+                }
             },
         );
         if e.method == "post" && e.path == "/jobs" {
