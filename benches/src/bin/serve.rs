@@ -1,0 +1,276 @@
+//! The server on loopback: what a call costs over HTTP, and how many jobs the queue runs.
+//!
+//! - token check: Argon2 verification of an API token, against a token already verified
+//!   (the server's cache);
+//! - `GET /api/v1/whoami` latency from one client, and requests per second from many;
+//! - jobs: the same trivial module and a one-query module submitted `--jobs` at a time
+//!   through `POST /jobs` and through `jobs::submit` directly (no HTTP, no queue), as
+//!   jobs per second: the ratio is what HTTP and the durable queue cost.
+//!
+//! `cargo build --profile bench -p sandbox-benches --bin serve && ./target/release/serve`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use sandbox_benches::{DEVELOPER, OPERATOR, percentile};
+use sandbox_runtime::jobs::{self, Submission};
+use sandbox_runtime::server;
+use sandbox_runtime::wasm::JobLimits;
+use sandbox_runtime::{Domain, tokens};
+use serde_json::{Value, json};
+
+const TEXT: &str = r#"(module
+  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "note")
+  (data (i32.const 16) "A note.")
+  (func (export "run") (result i32)
+    (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 7))))"#;
+
+const QUERY: &str = r#"(module
+  (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+  (data (i32.const 64) "note")
+  (data (i32.const 80) "Counted.")
+  (func (export "run") (result i32)
+    (drop (call $query (i32.const 0) (i32.const 30)))
+    (call $emit (i32.const 2) (i32.const 64) (i32.const 4) (i32.const 80) (i32.const 8))))"#;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+fn get(a: &ureq::Agent, url: &str, token: &str) -> u16 {
+    let mut r = a
+        .get(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let _ = r.body_mut().read_to_vec();
+    r.status().as_u16()
+}
+
+fn post(a: &ureq::Agent, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let mut r = a
+        .post(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let domain = sandbox_benches::domain_with_principals(dir.path())?;
+    let csv = dir.path().join("residents.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(10_000, 1))?;
+    sandbox_runtime::catalog::add(
+        &domain,
+        sandbox_benches::PROVIDER,
+        &csv,
+        sandbox_runtime::demo::RESIDENTS_POLICY,
+    )?;
+    let scenario = sandbox_benches::approved_scenario(
+        &domain,
+        "serve-bench",
+        "residents",
+        &["citizen_id", "district", "income"],
+        0.0001,
+    )?;
+    let slots = 2;
+    let mut conn = domain.conn()?;
+    let dev = tokens::issue(&mut conn, OPERATOR, DEVELOPER)?.token;
+
+    // The token check itself.
+    let n = 20;
+    let mut argon = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        tokens::authenticate(&conn, &dev)?;
+        argon.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let cache = tokens::VerifiedCache::default();
+    tokens::authenticate_with(&conn, &dev, Some(&cache))?;
+    let mut cached = Vec::new();
+    for _ in 0..2_000 {
+        let t = Instant::now();
+        tokens::authenticate_with(&conn, &dev, Some(&cache))?;
+        cached.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "token check: Argon2 median {:.2} ms; already verified median {:.3} ms",
+        percentile(&argon, 0.5),
+        percentile(&cached, 0.5)
+    );
+
+    // The server on a loopback port, in its own runtime.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = {
+        let domain: Domain = domain.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                server::serve_on(
+                    &domain,
+                    listener,
+                    server::Config {
+                        job_slots: slots,
+                        max_queued_per_developer: 100_000,
+                        ..Default::default()
+                    },
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
+                .await
+                .unwrap();
+            });
+        })
+    };
+    let a = agent();
+    let whoami = format!("{base}/api/v1/whoami");
+    for _ in 0..200 {
+        assert_eq!(get(&a, &whoami, &dev), 200);
+    }
+    let mut lat = Vec::new();
+    for _ in 0..2_000 {
+        let t = Instant::now();
+        get(&a, &whoami, &dev);
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "GET /api/v1/whoami, one client: median {:.3} ms, p99 {:.3} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+    let clients = 16;
+    let per = 500;
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..clients {
+            let (whoami, dev) = (&whoami, &dev);
+            s.spawn(move || {
+                let a = agent();
+                for _ in 0..per {
+                    assert_eq!(get(&a, whoami, dev), 200);
+                }
+            });
+        }
+    });
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "GET /api/v1/whoami, {clients} clients × {per}: {:.0} requests/s",
+        (clients * per) as f64 / secs
+    );
+
+    // Jobs through the server's queue, against jobs::submit directly with as many threads
+    // as the server has slots.
+    let count = 200;
+    for (label, wat) in [("trivial module", TEXT), ("one-query module", QUERY)] {
+        let module = wat::parse_str(wat)?;
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &module);
+        // Warm: the module compiled and cached in both paths.
+        jobs::submit(
+            &domain,
+            DEVELOPER,
+            &Submission {
+                scenario: "serve-bench",
+                module: &module,
+                params_json: "{}",
+                limits: JobLimits::default(),
+            },
+        )?;
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..slots {
+                let (domain, module) = (&domain, &module);
+                s.spawn(move || {
+                    for _ in 0..count / slots {
+                        let r = jobs::submit(
+                            domain,
+                            DEVELOPER,
+                            &Submission {
+                                scenario: "serve-bench",
+                                module,
+                                params_json: "{}",
+                                limits: JobLimits::default(),
+                            },
+                        )
+                        .unwrap();
+                        assert_eq!(r.status, "succeeded");
+                    }
+                });
+            }
+        });
+        let direct = count as f64 / t.elapsed().as_secs_f64();
+        let jobs_url = format!("{base}/api/v1/jobs");
+        let t = Instant::now();
+        let mut ids = Vec::new();
+        for _ in 0..count {
+            let (status, j) = post(
+                &a,
+                &jobs_url,
+                &dev,
+                &json!({"scenario": scenario.to_string(), "module": b64}),
+            );
+            assert_eq!(status, 202, "{j}");
+            ids.push(j["id"].as_str().unwrap().to_string());
+        }
+        let submitted = t.elapsed().as_secs_f64();
+        let q = format!("{base}/api/v1/jobs?status=queued&limit=1");
+        let r = format!("{base}/api/v1/jobs?status=running&limit=1");
+        loop {
+            let busy = |url: &str| {
+                let mut resp = a
+                    .get(url)
+                    .header("Authorization", &format!("Bearer {dev}"))
+                    .call()
+                    .unwrap();
+                let v: Value = resp.body_mut().read_json().unwrap();
+                v.as_array().is_some_and(|l| !l.is_empty())
+            };
+            if !busy(&q) && !busy(&r) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let served_rate = count as f64 / t.elapsed().as_secs_f64();
+        let conn = domain.conn()?;
+        let ok: i64 = conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'succeeded' AND id IN ({})",
+                ids.iter()
+                    .map(|i| format!("'{i}'"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(ok, count as i64);
+        println!(
+            "{label}, {count} jobs, {slots} at a time: direct {direct:.0} jobs/s; through POST /jobs and the queue {served_rate:.0} jobs/s (ratio {:.2}); {count} submissions answered in {:.0} ms",
+            direct / served_rate,
+            submitted * 1e3
+        );
+    }
+    let _ = stop.send(());
+    served.join().unwrap();
+    Ok(())
+}
