@@ -105,11 +105,20 @@ fn runner() -> String {
 /// module) are refused before a job exists; a failure while running ends the job as
 /// `failed`.
 pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobReport> {
-    let job = enqueue(domain, actor, sub)?;
-    match claim(domain, &job.id)? {
-        Claimed::Ready(ready) => run_claimed(domain, ready),
-        Claimed::Ended(report) => Ok(report),
+    // Queued and claimed in one transaction: a server sharing the queue cannot take it.
+    match queue(domain, actor, sub, true)? {
+        Queued::Claimed(Claimed::Ready(ready)) => run_claimed(domain, ready),
+        Queued::Claimed(Claimed::Ended(report)) => Ok(report),
+        Queued::Waiting(_) => Err(Error::Internal("the job was not claimed".into())),
     }
+}
+
+/// What [`queue`] did with a submission.
+enum Queued {
+    /// It waits in the queue.
+    Waiting(Box<JobRecord>),
+    /// It was claimed for this process at once.
+    Claimed(Claimed),
 }
 
 /// Checks a submission and queues it: the developer owns the scenario, which is approved,
@@ -118,6 +127,13 @@ pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobR
 /// submission asks for within the scenario's grant. Every refusal of a stop or a module
 /// is audited; the queued job is (`job.queued`).
 pub fn enqueue(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobRecord> {
+    match queue(domain, actor, sub, false)? {
+        Queued::Waiting(record) => Ok(*record),
+        Queued::Claimed(_) => Err(Error::Internal("a queued job was claimed".into())),
+    }
+}
+
+fn queue(domain: &Domain, actor: &str, sub: &Submission<'_>, claim_now: bool) -> Result<Queued> {
     let mut conn = domain.conn()?;
     identity::require(&conn, actor, Role::Developer)?;
     let record = scenarios::resolve(&conn, sub.scenario)?;
@@ -172,8 +188,15 @@ pub fn enqueue(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<Job
         &format!("job:{job_id}"),
         json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": limits}),
     )?;
+    if claim_now {
+        tx.execute(
+            "UPDATE jobs SET status = 'running', started_at = ?2, runner = ?3 WHERE id = ?1",
+            params![job_id, store::now(), runner()],
+        )?;
+        return Ok(Queued::Claimed(start(domain, tx, &job_id)?));
+    }
     tx.commit()?;
-    job(&conn, &job_id)
+    Ok(Queued::Waiting(Box::new(job(&conn, &job_id)?)))
 }
 
 /// Validates, compiles (into the host's cache) and stores a module; refusals are audited.

@@ -636,3 +636,50 @@ fn the_openapi_document_is_public_and_complete_and_metrics_are_for_reviewers() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[test]
+fn an_emergency_stop_ends_queued_jobs_without_starting_them() {
+    let api = Api::with(Fixture::new(), one_slot());
+    let id = api.f.scenario.id.to_string();
+    let (_, long) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": id, "module": looping()}),
+    );
+    let long = long["id"].as_str().unwrap().to_string();
+    poll(&api, DEVELOPER, &long, |j| j["status"] == "running");
+    let (_, waiting) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": id, "module": text_module("waiting")}),
+    );
+    let waiting = waiting["id"].as_str().unwrap().to_string();
+    let (status, _) = api.post(
+        SUPERVISOR,
+        "/api/v1/stops",
+        json!({"scope": "scenario", "target": id, "reason": "incident"}),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    // The running job is interrupted; the queued one never starts.
+    for job in [&long, &waiting] {
+        let ended = poll(&api, DEVELOPER, job, |j| {
+            !["queued", "running"].contains(&j["status"].as_str().unwrap_or(""))
+        });
+        assert_eq!(
+            (ended["status"].as_str(), ended["error_kind"].as_str()),
+            (Some("failed"), Some("stopped")),
+            "{ended}"
+        );
+    }
+    assert_eq!(
+        actions_of(&api, &format!("job:{waiting}")),
+        ["job.queued", "job.failed"]
+    );
+    // New jobs are refused while the stop is in force.
+    let (status, _) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": id, "module": text_module("refused")}),
+    );
+    assert_eq!(status, StatusCode::LOCKED);
+}

@@ -181,13 +181,18 @@ async fn check_post(
     csrf: &str,
     path: &str,
 ) -> Option<Response> {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    // Behind a proxy the browser's host may arrive as X-Forwarded-Host; a form on another
+    // site can set neither header.
+    let hosts: Vec<&str> = [header::HOST.as_str(), "x-forwarded-host"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .collect();
     let cross_origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|origin| {
             let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-            Some(origin_host) != host
+            !hosts.contains(&origin_host)
         });
     let reason = if cross_origin {
         "a post from another origin"
