@@ -54,30 +54,14 @@ if have_debian; then
 fi
 
 say "no WebAssembly toolchain found; installing rustc-web cargo-web rust-web-src lld-22 with apt"
-if ! command -v apt-get >/dev/null 2>&1; then
-    say "error: apt-get is not available. Install a Rust toolchain with the wasm32-unknown-unknown"
-    say "target (rustup target add wasm32-unknown-unknown), or Debian's rustc-web, cargo-web,"
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+if ! apt_install rustc-web cargo-web rust-web-src lld-22; then
+    say "Install a Rust toolchain with the wasm32-unknown-unknown target"
+    say "(rustup target add wasm32-unknown-unknown), or Debian's rustc-web, cargo-web,"
     say "rust-web-src and lld-22 packages."
     exit 1
 fi
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        sudo=(sudo)
-    else
-        say "error: installing packages needs root, and sudo is not available without a password."
-        say "Run: apt-get install rustc-web cargo-web rust-web-src lld-22 (as root)"
-        exit 1
-    fi
-fi
-{
-    "${sudo[@]}" apt-get update -qq &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            rustc-web cargo-web rust-web-src lld-22
-} >&2 || {
-    say "error: apt-get could not install rustc-web cargo-web rust-web-src lld-22"
-    exit 1
-}
 
 if have_debian; then
     describe_debian

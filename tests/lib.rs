@@ -260,10 +260,9 @@ impl Fixture {
 pub struct LiveServer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    fixture: Option<Fixture>,
+    server: sandbox_runtime::server::Background,
+    fixture: Fixture,
     tokens: std::collections::HashMap<String, String>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LiveServer {
@@ -276,31 +275,13 @@ impl LiveServer {
             tokens.insert(name.to_string(), t.token);
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let domain = fixture.domain.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                sandbox_runtime::server::serve_on(&domain, listener, config, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
+        let server =
+            sandbox_runtime::server::Background::start(&fixture.domain, listener, config).unwrap();
         LiveServer {
-            url,
-            fixture: Some(fixture),
+            url: server.url().to_string(),
+            server,
+            fixture,
             tokens,
-            shutdown: Some(tx),
-            thread: Some(thread),
         }
     }
 
@@ -311,29 +292,13 @@ impl LiveServer {
 
     /// The domain served.
     pub fn domain(&self) -> &Domain {
-        &self.fixture.as_ref().unwrap().domain
-    }
-
-    /// The fixture served.
-    pub fn fixture(&self) -> &Fixture {
-        self.fixture.as_ref().unwrap()
+        &self.fixture.domain
     }
 
     /// Stops the server and waits until it has: running jobs end, a last checkpoint is
     /// signed.
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
-impl Drop for LiveServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.stop().unwrap();
     }
 }
 
@@ -463,6 +428,16 @@ pub mod browser {
             .map(|u| u.to_string())
             .unwrap_or_default();
         panic!("{css} is `{last}`, not `{expected}`, at {url}");
+    }
+
+    /// Clicks the element `css` selects.
+    pub async fn click(c: &Client, css: &str) {
+        c.find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Signs in on the console's sign-in page (where the console sends a caller without a

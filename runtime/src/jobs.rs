@@ -833,6 +833,19 @@ pub fn output(conn: &Connection, id: &str) -> Result<OutputRecord> {
     .ok_or_else(|| Error::NotFound(format!("output `{id}`")))
 }
 
+/// The staged file of an output.
+pub fn staged_file(domain: &Domain, o: &OutputRecord) -> Result<Vec<u8>> {
+    if !crate::plain_file_name(&o.job_id) || !crate::plain_file_name(&o.file_name) {
+        return Err(Error::Internal(format!(
+            "output {} names no plain file",
+            o.id
+        )));
+    }
+    Ok(fs::read(
+        domain.layout().staging().join(&o.job_id).join(&o.file_name),
+    )?)
+}
+
 /// A job as recorded, with its outputs.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobRecord {

@@ -230,6 +230,12 @@ pub(crate) fn u64s_le(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
+/// Whether `name` is one plain file name: no separators, no `..`. The store's file names
+/// (staged outputs, product files) are checked with it before they are joined to a path.
+pub fn plain_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
+}
+
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

@@ -438,7 +438,7 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
 #[test]
 fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
     use fantoccini::Locator;
-    use sandbox_tests::browser::{Driver, sign_in, wait_text};
+    use sandbox_tests::browser::{Driver, click, sign_in, wait_text};
 
     let Some(driver) = Driver::start() else {
         return;
@@ -471,12 +471,7 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
         c.goto(&format!("{base}/console/")).await.unwrap();
         sign_in(&c, server.token(OPERATOR)).await;
         wait_text(&c, "#who", "ops-li (operator)").await;
-        c.find(Locator::Css(&open_output))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, &open_output).await;
         wait_text(&c, "#status", "checked").await;
         let rows = c
             .find_all(Locator::Css("#content-table tbody tr"))
@@ -489,35 +484,15 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
             .send_keys("Noisy averages by district; within the agreement.")
             .await
             .unwrap();
-        c.find(Locator::Id("approve"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#approve").await;
         wait_text(&c, "#status", "operator_approved").await;
-        c.find(Locator::Id("sign-out"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#sign-out").await;
         // The supervisor signs in, finds it waiting, and releases it.
         sign_in(&c, server.token(SUPERVISOR)).await;
         wait_text(&c, "#who", "sup-chen (supervisor)").await;
-        c.find(Locator::Css(&open_output))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, &open_output).await;
         wait_text(&c, "#status", "operator_approved").await;
-        c.find(Locator::Id("approve"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#approve").await;
         wait_text(&c, "#status", "released").await;
         c.goto(&format!("{base}/console/products")).await.unwrap();
         let products = c

@@ -54,6 +54,19 @@ fn poll(api: &Api, as_: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value 
     }
 }
 
+/// Submits the looping module and waits until it runs; returns its id.
+fn start_looping(api: &Api, scenario: &str) -> String {
+    let (status, long) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs",
+        json!({"scenario": scenario, "module": looping()}),
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "{long}");
+    let long = long["id"].as_str().unwrap().to_string();
+    poll(api, DEVELOPER, &long, |j| j["status"] == "running");
+    long
+}
+
 fn actions_of(api: &Api, subject: &str) -> Vec<String> {
     api.f
         .domain
@@ -213,13 +226,7 @@ fn a_developer_with_too_many_waiting_jobs_is_refused_until_one_starts() {
         },
     );
     let id = api.f.scenario.id.to_string();
-    let (_, long) = api.post(
-        DEVELOPER,
-        "/api/v1/jobs",
-        json!({"scenario": id, "module": looping()}),
-    );
-    let long = long["id"].as_str().unwrap().to_string();
-    poll(&api, DEVELOPER, &long, |j| j["status"] == "running");
+    let long = start_looping(&api, &id);
     let (status, _) = api.post(
         DEVELOPER,
         "/api/v1/jobs",
@@ -363,13 +370,7 @@ fn operators_suspend_reinstate_and_revoke_scenarios() {
         StatusCode::FORBIDDEN
     );
     // A running job of the scenario is interrupted by its suspension.
-    let (_, long) = api.post(
-        DEVELOPER,
-        "/api/v1/jobs",
-        json!({"scenario": id.to_string(), "module": looping()}),
-    );
-    let long = long["id"].as_str().unwrap().to_string();
-    poll(&api, DEVELOPER, &long, |j| j["status"] == "running");
+    let long = start_looping(&api, &id.to_string());
     let (status, s) = api.post(
         OPERATOR,
         &path("suspend"),
@@ -641,13 +642,7 @@ fn the_openapi_document_is_public_and_complete_and_metrics_are_for_reviewers() {
 fn an_emergency_stop_ends_queued_jobs_without_starting_them() {
     let api = Api::with(Fixture::new(), one_slot());
     let id = api.f.scenario.id.to_string();
-    let (_, long) = api.post(
-        DEVELOPER,
-        "/api/v1/jobs",
-        json!({"scenario": id, "module": looping()}),
-    );
-    let long = long["id"].as_str().unwrap().to_string();
-    poll(&api, DEVELOPER, &long, |j| j["status"] == "running");
+    let long = start_looping(&api, &id);
     let (_, waiting) = api.post(
         DEVELOPER,
         "/api/v1/jobs",

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use sandbox_benches::{DEVELOPER, OPERATOR, percentile};
 use sandbox_runtime::jobs::{self, Submission};
 use sandbox_runtime::server;
+use sandbox_runtime::tokens;
 use sandbox_runtime::wasm::JobLimits;
-use sandbox_runtime::{Domain, tokens};
 use serde_json::{Value, json};
 
 const TEXT: &str = r#"(module
@@ -111,38 +111,17 @@ fn main() -> anyhow::Result<()> {
         percentile(&cached, 0.5)
     );
 
-    // The server on a loopback port, in its own runtime.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = {
-        let domain: Domain = domain.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                server::serve_on(
-                    &domain,
-                    listener,
-                    server::Config {
-                        job_slots: slots,
-                        max_queued_per_developer: 100_000,
-                        ..Default::default()
-                    },
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
-                .await
-                .unwrap();
-            });
-        })
-    };
+    // The server on a loopback port, on a thread of its own.
+    let mut server = server::Background::start(
+        &domain,
+        std::net::TcpListener::bind("127.0.0.1:0")?,
+        server::Config {
+            job_slots: slots,
+            max_queued_per_developer: 100_000,
+            ..Default::default()
+        },
+    )?;
+    let base = server.url().to_string();
     let a = agent();
     let whoami = format!("{base}/api/v1/whoami");
     for _ in 0..200 {
@@ -270,7 +249,6 @@ fn main() -> anyhow::Result<()> {
             submitted * 1e3
         );
     }
-    let _ = stop.send(());
-    served.join().unwrap();
+    server.stop()?;
     Ok(())
 }

@@ -588,6 +588,33 @@ fn read_text(path: &PathBuf) -> Result<String> {
     })
 }
 
+/// Writes files into a new folder `out`: into a temporary folder beside it first, renamed
+/// into place once every file is there (nothing half-written is left behind).
+pub(crate) fn write_folder(
+    out: &std::path::Path,
+    names: &[String],
+    mut bytes: impl FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<()> {
+    if out.exists() {
+        return Err(Error::Conflict(format!("{} exists", out.display())));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".product-")
+        .tempdir_in(parent)?;
+    for name in names {
+        if !crate::plain_file_name(name) {
+            return Err(Error::Verify(format!("the manifest names `{name}`")));
+        }
+        fs::write(tmp.path().join(name), bytes(name)?)?;
+    }
+    fs::rename(tmp.keep(), out)?;
+    Ok(())
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(url) = &cli.server {
@@ -636,6 +663,30 @@ pub fn run(cli: Cli) -> Result<()> {
             result
         }
     }
+}
+
+/// The acting principal, refused unless its role may do `action` (the server's table:
+/// the CLI on the data directory refuses what the API refuses).
+fn acting(
+    cli: &Cli,
+    conn: &rusqlite::Connection,
+    action: crate::server::authz::Action,
+) -> Result<identity::Principal> {
+    let who = identity::find(conn, actor(cli)?)?
+        .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
+    crate::server::authz::authorize(&who, action)?;
+    Ok(who)
+}
+
+/// A developer reads their own jobs only.
+fn own_job(who: &identity::Principal, j: &jobs::JobRecord) -> Result<()> {
+    if who.role == Role::Developer && j.submitter != who.name {
+        return Err(Error::Forbidden(format!(
+            "job {} was submitted by someone else",
+            j.id
+        )));
+    }
+    Ok(())
 }
 
 fn job_line(j: &jobs::JobRecord) -> String {
@@ -734,13 +785,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         }
         Command::Usage(UsageCmd::Show) => {
             let conn = domain.conn()?;
-            let who = identity::find(&conn, actor(cli)?)?
-                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
-            if !matches!(who.role, Role::Operator | Role::Supervisor) {
-                return Err(Error::Forbidden(
-                    "usage is read by operators and supervisors".into(),
-                ));
-            }
+            acting(cli, &conn, crate::server::authz::Action::UsageRead)?;
             let today = chrono::Utc::now().date_naive();
             scenarios::flag_idle(domain, today)?;
             let list = scenarios::usage(&conn, today)?;
@@ -772,25 +817,14 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         }
         Command::Job(JobCmd::Status { id }) => {
             let conn = domain.conn()?;
+            let who = acting(cli, &conn, crate::server::authz::Action::JobRead)?;
             let j = jobs::job_in(domain, &conn, id)?;
-            let who = identity::find(&conn, actor(cli)?)?
-                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
-            if who.role == Role::Provider
-                || (who.role == Role::Developer && j.submitter != who.name)
-            {
-                return Err(Error::Forbidden(format!(
-                    "job {id} was submitted by someone else"
-                )));
-            }
+            own_job(&who, &j)?;
             print(cli.json, &j, || job_line(&j))
         }
         Command::Job(JobCmd::List { status, limit }) => {
             let conn = domain.conn()?;
-            let who = identity::find(&conn, actor(cli)?)?
-                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
-            if who.role == Role::Provider {
-                return Err(Error::Forbidden("a provider may not read jobs".into()));
-            }
+            let who = acting(cli, &conn, crate::server::authz::Action::JobRead)?;
             let list = jobs::list(
                 domain,
                 &conn,
@@ -815,16 +849,8 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         }
         Command::Job(JobCmd::Logs { id }) => {
             let conn = domain.conn()?;
-            let j = jobs::job(&conn, id)?;
-            let who = identity::find(&conn, actor(cli)?)?
-                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
-            if who.role == Role::Provider
-                || (who.role == Role::Developer && j.submitter != who.name)
-            {
-                return Err(Error::Forbidden(format!(
-                    "job {id} was submitted by someone else"
-                )));
-            }
+            let who = acting(cli, &conn, crate::server::authz::Action::JobRead)?;
+            own_job(&who, &jobs::job(&conn, id)?)?;
             let lines = jobs::logs(domain, &conn, id)?;
             print(cli.json, &lines, || {
                 lines
@@ -840,35 +866,18 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         }
         Command::Output(OutputCmd::Download { id, out }) => {
             let conn = domain.conn()?;
-            let who = identity::find(&conn, actor(cli)?)?
-                .ok_or_else(|| Error::Forbidden("unknown principal".into()))?;
-            if !matches!(who.role, Role::Operator | Role::Supervisor) {
-                return Err(Error::Forbidden(
-                    "staged outputs are read by reviewers".into(),
-                ));
-            }
+            acting(cli, &conn, crate::server::authz::Action::OutputRead)?;
             let o = jobs::output(&conn, id)?;
-            let bytes = fs::read(domain.layout().staging().join(&o.job_id).join(&o.file_name))?;
+            let bytes = jobs::staged_file(domain, &o)?;
             fs::write(out, &bytes)?;
             print(cli.json, &o, || {
                 format!("wrote {} ({} bytes)", out.display(), bytes.len())
             })
         }
         Command::Product(ProductCmd::Download { id, out }) => {
-            let p = review::products(domain)?
-                .into_iter()
-                .find(|p| p.id == *id)
-                .ok_or_else(|| Error::NotFound(format!("product `{id}`")))?;
-            fs::create_dir(out)?;
-            let mut names = Vec::new();
-            for entry in fs::read_dir(&p.path)? {
-                let entry = entry?;
-                if entry.file_type()?.is_file() {
-                    fs::copy(entry.path(), out.join(entry.file_name()))?;
-                    names.push(entry.file_name().to_string_lossy().into_owned());
-                }
-            }
-            names.sort();
+            let p = review::product(domain, id)?;
+            let names = p.file_names()?;
+            write_folder(out, &names, |name| p.file(name))?;
             print(cli.json, &names, || {
                 format!(
                     "copied {} file(s) of product {id} to {}",

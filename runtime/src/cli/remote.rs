@@ -527,20 +527,9 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
                 .collect();
             names.push(crate::review::MANIFEST.into());
             names.push(crate::review::SIGNATURE.into());
-            // Into a fresh folder, renamed into place once every file is there.
-            let parent = out
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new().prefix(".product-").tempdir_in(parent)?;
-            for name in &names {
-                if name.contains('/') || name.contains("..") {
-                    return Err(Error::Verify(format!("the manifest names `{name}`")));
-                }
-                let bytes = r.bytes(&format!("/products/{}/files/{}", seg(id), seg(name)))?;
-                fs::write(tmp.path().join(name), bytes)?;
-            }
-            fs::rename(tmp.keep(), out)?;
+            super::write_folder(out, &names, |name| {
+                r.bytes(&format!("/products/{}/files/{}", seg(id), seg(name)))
+            })?;
             print(cli, &json!({"dir": out, "files": names}), |_| {
                 format!("downloaded {} file(s) of product {id} to {}", names.len(), out.display())
             })

@@ -534,6 +534,57 @@ pub fn products(domain: &Domain) -> Result<Vec<Product>> {
         .collect())
 }
 
+/// One product of the registry.
+pub fn product(domain: &Domain, id: &str) -> Result<Product> {
+    products(domain)?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
+}
+
+impl Product {
+    /// Its manifest.
+    pub fn manifest(&self) -> Result<Value> {
+        Ok(serde_json::from_slice(&fs::read(
+            self.path.join(MANIFEST),
+        )?)?)
+    }
+
+    /// Its manifest's signature (hex).
+    pub fn signature(&self) -> Result<String> {
+        Ok(fs::read_to_string(self.path.join(SIGNATURE))?
+            .trim()
+            .to_string())
+    }
+
+    /// The files it consists of: those its manifest lists, the manifest and its signature.
+    pub fn file_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self.manifest()?["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.push(MANIFEST.to_string());
+        names.push(SIGNATURE.to_string());
+        Ok(names)
+    }
+
+    /// One of its files by name; nothing outside [`Product::file_names`] is read.
+    pub fn file(&self, name: &str) -> Result<Vec<u8>> {
+        if !crate::plain_file_name(name) || !self.file_names()?.iter().any(|n| n == name) {
+            return Err(Error::NotFound(format!(
+                "file `{name}` of product {}",
+                self.id
+            )));
+        }
+        Ok(fs::read(self.path.join(name))?)
+    }
+}
+
 /// Verifies a product folder: the manifest's signature against the public key it names
 /// (and, when given, the domain's key), and every file's hash.
 pub fn verify_product(

@@ -1,7 +1,6 @@
 //! The `/api/v1` handlers. Each one asks [`authz`] first, then calls the domain's own
 //! functions on the blocking pool; those keep every check they make for the CLI.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::Json;
@@ -919,10 +918,6 @@ fn download(name: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
-fn plain_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
-}
-
 async fn output_file(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -932,11 +927,8 @@ async fn output_file(
     let (name, bytes) = s
         .blocking(move |d| {
             let o = jobs::output(&d.conn()?, &id)?;
-            if !plain_name(&o.job_id) || !plain_name(&o.file_name) {
-                return Err(Error::Internal(format!("output {id} names no plain file")));
-            }
-            let path = d.layout().staging().join(&o.job_id).join(&o.file_name);
-            Ok((o.file_name, std::fs::read(path)?))
+            let bytes = jobs::staged_file(d, &o)?;
+            Ok((o.file_name, bytes))
         })
         .await?;
     Ok(download(&name, bytes))
@@ -984,13 +976,6 @@ async fn output_request_changes(
     output_decide(s, c, id, body, Decision::RequestChanges).await
 }
 
-fn find_product(d: &Domain, id: &str) -> Result<review::Product> {
-    review::products(d)?
-        .into_iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
-}
-
 async fn product_list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
     authz::authorize(&c, Action::ProductRead)?;
     let list = s.blocking(review::products).await?;
@@ -1009,15 +994,12 @@ async fn product_get(
     authz::authorize(&c, Action::ProductRead)?;
     let v = s
         .blocking(move |d| {
-            let p = find_product(d, &id)?;
-            let manifest: Value =
-                serde_json::from_slice(&std::fs::read(p.path.join(review::MANIFEST))?)?;
-            let signature = std::fs::read_to_string(p.path.join(review::SIGNATURE))?;
+            let p = review::product(d, &id)?;
             Ok(json!({
                 "id": p.id,
                 "output_id": p.output_id,
-                "manifest": manifest,
-                "signature": signature.trim(),
+                "manifest": p.manifest()?,
+                "signature": p.signature()?,
             }))
         })
         .await?;
@@ -1032,24 +1014,8 @@ async fn product_file(
     authz::authorize(&c, Action::ProductRead)?;
     let (name, bytes) = s
         .blocking(move |d| {
-            let p = find_product(d, &id)?;
-            let manifest: Value =
-                serde_json::from_slice(&std::fs::read(p.path.join(review::MANIFEST))?)?;
-            let mut names: HashSet<String> = manifest["files"]
-                .as_array()
-                .map(|files| {
-                    files
-                        .iter()
-                        .filter_map(|f| f["name"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            names.insert(review::MANIFEST.to_string());
-            names.insert(review::SIGNATURE.to_string());
-            if !plain_name(&name) || !names.contains(&name) {
-                return Err(Error::NotFound(format!("file `{name}` of product {id}")));
-            }
-            Ok((name.clone(), std::fs::read(p.path.join(&name))?))
+            let bytes = review::product(d, &id)?.file(&name)?;
+            Ok((name, bytes))
         })
         .await?;
     Ok(download(&name, bytes))

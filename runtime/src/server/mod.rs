@@ -219,6 +219,76 @@ pub async fn observe(
     response
 }
 
+/// A server on a thread of its own, serving a listener until [`Background::stop`] (or
+/// drop): for tests, benchmarks and programs that embed Sandbox.
+pub struct Background {
+    url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Background {
+    /// Serves `domain` on `listener` (see [`serve_on`]) from a new thread with its own
+    /// runtime.
+    pub fn start(
+        domain: &Domain,
+        listener: std::net::TcpListener,
+        config: Config,
+    ) -> Result<Background> {
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let domain = domain.clone();
+        let thread = std::thread::Builder::new()
+            .name("sandbox-serve".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("sandbox-serve")
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    serve_on(&domain, listener, config, async {
+                        let _ = rx.await;
+                    })
+                    .await
+                })
+            })?;
+        Ok(Background {
+            url,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://ADDR:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops serving and waits until the server has ended (running jobs end first).
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| Error::Internal("the server thread panicked".into()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::error!(error = %e, "the server ended with an error");
+        }
+    }
+}
+
 /// Serves the API on `addr` until Ctrl-C or SIGTERM. See [`serve_on`].
 pub fn serve(domain: &Domain, addr: SocketAddr, config: Config) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -454,6 +454,17 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A store as version `n` left it, with foreign keys enforced (as `store::connect` does).
+    fn at_version(n: usize) -> Result<Connection> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        for sql in &MIGRATIONS[..n] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", n as i64)?;
+        Ok(conn)
+    }
+
     #[test]
     fn every_version_has_its_migration() {
         assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
@@ -461,13 +472,8 @@ mod tests {
 
     #[test]
     fn rebuilt_outputs_keep_their_rows_and_references() -> Result<()> {
-        let conn = Connection::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         // Up to version 5, then an output with a review, then the rebuild.
-        for sql in &MIGRATIONS[..5] {
-            conn.execute_batch(sql)?;
-        }
-        conn.pragma_update(None, "user_version", 5)?;
+        let conn = at_version(5)?;
         conn.execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('op', 'operator', 'now');
              INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
@@ -603,12 +609,7 @@ mod tests {
 
     #[test]
     fn principals_get_a_status_and_tokens_are_revoked_once() -> Result<()> {
-        let conn = Connection::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        for sql in &MIGRATIONS[..8] {
-            conn.execute_batch(sql)?;
-        }
-        conn.pragma_update(None, "user_version", 8)?;
+        let conn = at_version(8)?;
         conn.execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('ops-li', 'operator', 'now');
              INSERT INTO principals (name, role, created_at) VALUES ('dev-zhao', 'developer', 'now');",
@@ -663,12 +664,7 @@ mod tests {
 
     #[test]
     fn rebuilt_jobs_keep_their_rows_queries_and_outputs() -> Result<()> {
-        let conn = Connection::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        for sql in &MIGRATIONS[..9] {
-            conn.execute_batch(sql)?;
-        }
-        conn.pragma_update(None, "user_version", 9)?;
+        let conn = at_version(9)?;
         conn.execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('dev', 'developer', 'now');
              INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
@@ -723,12 +719,7 @@ mod tests {
 
     #[test]
     fn principals_rebuilt_for_the_admin_role_keep_rows_references_and_triggers() -> Result<()> {
-        let conn = Connection::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        for sql in &MIGRATIONS[..10] {
-            conn.execute_batch(sql)?;
-        }
-        conn.pragma_update(None, "user_version", 10)?;
+        let conn = at_version(10)?;
         conn.execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('ops', 'operator', 't');
              INSERT INTO principals (name, role, created_at, status) VALUES ('dev', 'developer', 't', 'revoked');

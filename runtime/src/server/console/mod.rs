@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use maud::Markup;
 use rusqlite::params;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::pages::{Content, OutputView, Pending, ProductLine, QueryLine, ReviewLine};
 use self::session::Session;
@@ -425,7 +425,7 @@ fn output_view(d: &Domain, id: &str) -> Result<OutputView> {
             })
         })?
         .collect::<std::result::Result<_, _>>()?;
-    let content = match staged_file(d, &output) {
+    let content = match jobs::staged_file(d, &output) {
         Err(e) => Content::Unreadable(e.to_string()),
         Ok(bytes) => match output.kind.as_str() {
             "table" => match crate::wasm::decode_ipc_public(&bytes) {
@@ -456,22 +456,6 @@ fn output_view(d: &Domain, id: &str) -> Result<OutputView> {
         content,
         output,
     })
-}
-
-fn plain_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
-}
-
-fn staged_file(d: &Domain, o: &jobs::OutputRecord) -> Result<Vec<u8>> {
-    if !plain_name(&o.job_id) || !plain_name(&o.file_name) {
-        return Err(Error::Internal(format!(
-            "output {} names no plain file",
-            o.id
-        )));
-    }
-    Ok(std::fs::read(
-        d.layout().staging().join(&o.job_id).join(&o.file_name),
-    )?)
 }
 
 /// What the output page says after a decision.
@@ -621,7 +605,7 @@ async fn output_file(
             if !matches!(o.kind.as_str(), "chart" | "image") {
                 return Err(Error::NotFound(format!("an image for output {id}")));
             }
-            Ok((o.file_name.clone(), staged_file(d, &o)?))
+            Ok((o.file_name.clone(), jobs::staged_file(d, &o)?))
         })
         .await;
     match file {
@@ -690,31 +674,13 @@ async fn audit_page(
     }
 }
 
-fn manifest_of(p: &review::Product) -> Result<Value> {
-    Ok(serde_json::from_slice(&std::fs::read(
-        p.path.join(review::MANIFEST),
-    )?)?)
-}
-
-fn manifest_files(manifest: &Value) -> Vec<String> {
-    manifest["files"]
-        .as_array()
-        .map(|files| {
-            files
-                .iter()
-                .filter_map(|f| f["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
     let list = state
         .blocking(|d| {
             let conn = d.conn()?;
             let mut out = Vec::new();
             for p in review::products(d)? {
-                let manifest = manifest_of(&p)?;
+                let manifest = p.manifest()?;
                 let (released_by, released_at): (String, String) = conn.query_row(
                     "SELECT released_by, released_at FROM products WHERE id = ?1",
                     params![p.id],
@@ -726,7 +692,7 @@ async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Resp
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
-                    files: manifest_files(&manifest),
+                    files: p.file_names()?,
                     id: p.id,
                     name,
                     released_by,
@@ -743,13 +709,6 @@ async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Resp
     }
 }
 
-fn find_product(d: &Domain, id: &str) -> Result<review::Product> {
-    review::products(d)?
-        .into_iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
-}
-
 async fn product_page(
     State(state): State<AppState>,
     Signed(s): Signed,
@@ -759,9 +718,8 @@ async fn product_page(
         let id = id.clone();
         state
             .blocking(move |d| {
-                let p = find_product(d, &id)?;
-                let signature = std::fs::read_to_string(p.path.join(review::SIGNATURE))?;
-                Ok((manifest_of(&p)?, signature.trim().to_string()))
+                let p = review::product(d, &id)?;
+                Ok((p.manifest()?, p.signature()?))
             })
             .await
     };
@@ -785,14 +743,8 @@ async fn product_file(
 ) -> Response {
     let file = state
         .blocking(move |d| {
-            let p = find_product(d, &id)?;
-            let mut names = manifest_files(&manifest_of(&p)?);
-            names.push(review::MANIFEST.to_string());
-            names.push(review::SIGNATURE.to_string());
-            if !plain_name(&name) || !names.contains(&name) {
-                return Err(Error::NotFound(format!("file `{name}` of product {id}")));
-            }
-            Ok((name.clone(), std::fs::read(p.path.join(&name))?))
+            let bytes = review::product(d, &id)?.file(&name)?;
+            Ok((name, bytes))
         })
         .await;
     match file {
