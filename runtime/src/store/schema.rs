@@ -465,6 +465,14 @@ mod tests {
         Ok(conn)
     }
 
+    fn foreign_key_violations(conn: &Connection) -> Result<i64> {
+        Ok(
+            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
     #[test]
     fn every_version_has_its_migration() {
         assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
@@ -497,11 +505,7 @@ mod tests {
             |r| r.get(0),
         )?;
         assert_eq!(parent, "outputs");
-        let broken: i64 =
-            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })?;
-        assert_eq!(broken, 0);
+        assert_eq!(foreign_key_violations(&conn)?, 0);
         conn.execute(
             "UPDATE outputs SET kind = 'chart', status = 'changes_requested' WHERE id = 'o'",
             [],
@@ -687,11 +691,7 @@ mod tests {
             (status.as_str(), fuel, started.as_str(), finished.as_str()),
             ("succeeded", 7, "t0", "t1")
         );
-        let broken: i64 =
-            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })?;
-        assert_eq!(broken, 0);
+        assert_eq!(foreign_key_violations(&conn)?, 0);
         for (table, column) in [("queries", "job_id"), ("outputs", "job_id")] {
             let parent: String = conn.query_row(
                 &format!(
@@ -737,11 +737,7 @@ mod tests {
             rows[0],
             ("dev".into(), "developer".into(), "revoked".into())
         );
-        let broken: i64 =
-            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })?;
-        assert_eq!(broken, 0);
+        assert_eq!(foreign_key_violations(&conn)?, 0);
         conn.execute(
             "INSERT INTO principals (name, role, created_at) VALUES ('root', 'admin', 't')",
             [],
