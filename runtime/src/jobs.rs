@@ -609,6 +609,30 @@ pub fn cancel(
     job(&conn, job_id)
 }
 
+/// Ends a job this process was running whose end could not be recorded (a store error, a
+/// bug): failed as `internal`, if it is still recorded as running, with nothing staged.
+pub fn abandon(domain: &Domain, job_id: &str, why: &str) -> Result<()> {
+    let mut conn = domain.conn()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "UPDATE jobs SET status = 'failed', error_kind = 'internal', error = ?2, finished_at = ?3
+         WHERE id = ?1 AND status = 'running'",
+        params![job_id, why, store::now()],
+    )?;
+    if n > 0 {
+        audit::append(
+            &tx,
+            "system",
+            "job.failed",
+            &format!("job:{job_id}"),
+            json!({"error_kind": "internal", "error": why}),
+        )?;
+    }
+    tx.commit()?;
+    domain.host().forget(job_id);
+    Ok(())
+}
+
 /// Ends the jobs recorded as running by a process of this host that no longer exists (a
 /// runner that crashed or was killed): each is failed as `interrupted`, recorded. Jobs
 /// running in live processes, or on other hosts, are left alone. Returns their ids.

@@ -678,3 +678,45 @@ fn an_emergency_stop_ends_queued_jobs_without_starting_them() {
     );
     assert_eq!(status, StatusCode::LOCKED);
 }
+
+#[test]
+fn a_job_whose_end_cannot_be_recorded_is_failed_not_left_running() {
+    let f = Fixture::new();
+    let job = jobs::enqueue(
+        &f.domain,
+        DEVELOPER,
+        &Submission {
+            scenario: &f.scenario.spec.name,
+            module: &sandbox_tests::text_module("lost"),
+            params_json: "{}",
+            limits: JobLimits::default(),
+        },
+    )
+    .unwrap();
+    let Claimed::Ready(_) = jobs::claim(&f.domain, &job.id).unwrap() else {
+        panic!("not claimed")
+    };
+    jobs::abandon(&f.domain, &job.id, "the store went away").unwrap();
+    // Once: an ended job is left as it is.
+    jobs::abandon(&f.domain, &job.id, "again").unwrap();
+    let conn = f.domain.conn().unwrap();
+    let j = jobs::job(&conn, &job.id).unwrap();
+    assert_eq!(
+        (
+            j.status.as_str(),
+            j.error_kind.as_deref(),
+            j.error.as_deref()
+        ),
+        ("failed", Some("internal"), Some("the store went away"))
+    );
+    assert_eq!(
+        count(
+            &conn,
+            &format!(
+                "SELECT COUNT(*) FROM audit_events WHERE subject = 'job:{}' AND action = 'job.failed'",
+                job.id
+            )
+        ),
+        1
+    );
+}

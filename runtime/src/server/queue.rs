@@ -53,6 +53,31 @@ impl Queue {
     }
 }
 
+/// A job this process runs. However its run ends (even by a panic), the slot's count goes
+/// down, the dispatcher looks for the next job, and a job whose end was not recorded is
+/// failed rather than left `running`.
+struct Run<'a> {
+    state: &'a AppState,
+    job: String,
+    ended: bool,
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        if !self.ended
+            && let Err(e) = jobs::abandon(
+                self.state.domain(),
+                &self.job,
+                "the server could not record the job's end",
+            )
+        {
+            tracing::error!(job = %self.job, error = %e, "the job could not be failed either");
+        }
+        self.state.queue.running.fetch_sub(1, Ordering::Relaxed);
+        self.state.queue.wake();
+    }
+}
+
 /// Runs until the task is aborted: claim, run, repeat.
 pub async fn dispatch(state: AppState) {
     let queue = state.queue.clone();
@@ -63,24 +88,26 @@ pub async fn dispatch(state: AppState) {
         match state.blocking(jobs::claim_next).await {
             Ok(Some(Claimed::Ready(ready))) => {
                 let state = state.clone();
-                let queue = queue.clone();
                 queue.running.fetch_add(1, Ordering::Relaxed);
                 tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    let id = ready.id().to_string();
+                    let mut guard = Run {
+                        state: &state,
+                        job: ready.id().to_string(),
+                        ended: false,
+                    };
                     let started = std::time::Instant::now();
                     match jobs::run_claimed(state.domain(), ready) {
                         Ok(report) => {
+                            guard.ended = true;
                             state.metrics.job_ended(&report.status, started.elapsed());
-                            tracing::info!(job = %id, status = %report.status, error_kind = report.error_kind.as_deref().unwrap_or(""), elapsed_ms = started.elapsed().as_millis() as u64, "job ended");
+                            tracing::info!(job = %guard.job, status = %report.status, error_kind = report.error_kind.as_deref().unwrap_or(""), elapsed_ms = started.elapsed().as_millis() as u64, "job ended");
                         }
                         Err(e) => {
                             state.metrics.job_ended("error", started.elapsed());
-                            tracing::error!(job = %id, error = %e, "job could not be recorded");
+                            tracing::error!(job = %guard.job, error = %e, "the job's end could not be recorded");
                         }
                     }
-                    queue.running.fetch_sub(1, Ordering::Relaxed);
-                    queue.wake();
                 });
             }
             Ok(Some(Claimed::Ended(report))) => {
