@@ -94,11 +94,14 @@ fn error_kind(e: &Error) -> String {
 }
 
 /// The process running a job, as recorded in `jobs.runner`: `host:pid`.
-fn runner() -> String {
-    let host = fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+fn runner() -> &'static str {
+    static RUNNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUNNER.get_or_init(|| {
+        let host = fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    })
 }
 
 /// Submits and runs a job at once (the CLI's way). Validation failures (role, scenario,
@@ -403,7 +406,7 @@ fn start(domain: &Domain, tx: rusqlite::Transaction<'_>, job_id: &str) -> Result
         crate::stops::in_force(&tx, scenario_id, &submitter)?.map(Error::Stopped)
     };
     if let Some(e) = refusal {
-        let report = end(&tx, job_id, Err(&e), &RunStats::default())?;
+        let report = end(&tx, job_id, &e, &RunStats::default())?;
         tx.commit()?;
         domain.host().forget(job_id);
         return Ok(Claimed::Ended(report));
@@ -432,8 +435,10 @@ pub fn run_claimed(domain: &Domain, ready: Ready) -> Result<JobReport> {
     let mut conn = domain.conn()?;
     let job_id = ready.job_id.clone();
     let ran = (|| {
-        let bytes = module_bytes(domain, &ready.module_sha256)?;
-        let pre = domain.host().prepare(&ready.module_sha256, &bytes)?;
+        // A module compiled already (a repeat job) is not read again.
+        let pre = domain.host().prepare_with(&ready.module_sha256, || {
+            module_bytes(domain, &ready.module_sha256)
+        })?;
         let ctx = JobContext {
             domain: domain.clone(),
             scenario_id: ready.scenario_id,
@@ -472,7 +477,7 @@ pub fn run_claimed(domain: &Domain, ready: Ready) -> Result<JobReport> {
         }),
         Err(e) => {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let report = end(&tx, &job_id, Err(&e), &stats)?;
+            let report = end(&tx, &job_id, &e, &stats)?;
             tx.commit()?;
             Ok(report)
         }
@@ -480,15 +485,7 @@ pub fn run_claimed(domain: &Domain, ready: Ready) -> Result<JobReport> {
 }
 
 /// Records a job's end without outputs (failed or cancelled) in `tx`.
-fn end(
-    tx: &Connection,
-    job_id: &str,
-    outcome: std::result::Result<(), &Error>,
-    stats: &RunStats,
-) -> Result<JobReport> {
-    let Err(e) = outcome else {
-        return Err(Error::Internal("end of a job without an error".into()));
-    };
+fn end(tx: &Connection, job_id: &str, e: &Error, stats: &RunStats) -> Result<JobReport> {
     let kind = error_kind(e);
     let text = e.to_string();
     let status = if matches!(e, Error::Cancelled(_)) {
@@ -639,10 +636,7 @@ pub fn abandon(domain: &Domain, job_id: &str, why: &str) -> Result<()> {
 pub fn recover(domain: &Domain) -> Result<Vec<String>> {
     let mut conn = domain.conn()?;
     let me = runner();
-    let host = me
-        .rsplit_once(':')
-        .map_or(me.as_str(), |(h, _)| h)
-        .to_string();
+    let host = me.rsplit_once(':').map_or(me, |(h, _)| h).to_string();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let running: Vec<(String, Option<String>)> = tx
         .prepare("SELECT id, runner FROM jobs WHERE status = 'running'")?

@@ -5,8 +5,8 @@
 //! digits. The token is shown once, when it is issued; the store keeps only the id and the
 //! Argon2id PHC string of the secret (`api_tokens`). Tokens are revoked, never deleted or
 //! changed otherwise (triggers). Operators and admins issue tokens; an operator, an admin
-//! or the token's own principal revokes one. Every issue and revocation is an audit event in the transaction
-//! that makes it.
+//! or the token's own principal revokes one. Every issue and revocation is an audit event
+//! in the transaction that makes it.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -71,7 +71,7 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
     (is_hex(id, 2 * ID_BYTES) && is_hex(secret, 2 * SECRET_BYTES)).then_some((id, secret))
 }
 
-/// An operator issues a token for an active principal (themselves included).
+/// An operator or an admin issues a token for an active principal (themselves included).
 pub fn issue(conn: &mut Connection, actor: &str, principal: &str) -> Result<Issued> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     identity::require_identity_admin(&tx, actor)?;

@@ -678,17 +678,6 @@ fn acting(
     Ok(who)
 }
 
-/// A developer reads their own jobs only.
-fn own_job(who: &identity::Principal, j: &jobs::JobRecord) -> Result<()> {
-    if who.role == Role::Developer && j.submitter != who.name {
-        return Err(Error::Forbidden(format!(
-            "job {} was submitted by someone else",
-            j.id
-        )));
-    }
-    Ok(())
-}
-
 fn job_line(j: &jobs::JobRecord) -> String {
     let mut s = format!("job {} {}", j.id, j.status);
     if let Some(p) = j.queue_position {
@@ -819,7 +808,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             let conn = domain.conn()?;
             let who = acting(cli, &conn, crate::server::authz::Action::JobRead)?;
             let j = jobs::job_in(domain, &conn, id)?;
-            own_job(&who, &j)?;
+            crate::server::authz::own_job(&who, &j)?;
             print(cli.json, &j, || job_line(&j))
         }
         Command::Job(JobCmd::List { status, limit }) => {
@@ -850,7 +839,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Job(JobCmd::Logs { id }) => {
             let conn = domain.conn()?;
             let who = acting(cli, &conn, crate::server::authz::Action::JobRead)?;
-            own_job(&who, &jobs::job(&conn, id)?)?;
+            crate::server::authz::own_job(&who, &jobs::job(&conn, id)?)?;
             let lines = jobs::logs(domain, &conn, id)?;
             print(cli.json, &lines, || {
                 lines

@@ -138,12 +138,18 @@ async fn token_issue(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(name): Path<String>,
-) -> ApiResult<(StatusCode, Json<tokens::Issued>)> {
+) -> ApiResult<Response> {
     authz::authorize(&c, Action::TokenIssue)?;
     let issued = s
         .blocking(move |d| tokens::issue(&mut d.conn()?, &c.name, &name))
         .await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    // The secret is in this answer only: no cache may keep it.
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(issued),
+    )
+        .into_response())
 }
 
 /// Whose tokens to list.
@@ -721,11 +727,7 @@ fn visible_job(d: &Domain, c: &Principal, id: &str) -> Result<(rusqlite::Connect
     let job = jobs::job_in(d, &conn, id)?;
     let record = scenarios::get(&conn, job.scenario_id)?;
     authz::authorize_in(&conn, c, Action::JobRead, &record)?;
-    if c.role == identity::Role::Developer && job.submitter != c.name {
-        return Err(Error::Forbidden(format!(
-            "job {id} was submitted by someone else"
-        )));
-    }
+    authz::own_job(c, &job)?;
     Ok((conn, job))
 }
 

@@ -202,7 +202,6 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let cache = state.verified.clone();
     let authenticated = match token {
         Ok(token) => state
-            .clone()
             .blocking(move |d| {
                 let conn = d.conn()?;
                 Ok(

@@ -152,6 +152,18 @@ pub fn member(conn: &Connection, caller: &Principal, record: &ScenarioRecord) ->
     })
 }
 
+/// Refuses a developer a job someone else submitted (everyone else who may read jobs
+/// reads them all).
+pub fn own_job(caller: &Principal, job: &crate::jobs::JobRecord) -> Result<()> {
+    if caller.role == Role::Developer && job.submitter != caller.name {
+        return Err(Error::Forbidden(format!(
+            "job {} was submitted by someone else",
+            job.id
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses `caller` unless its role may do `action` and it belongs to the scenario.
 pub fn authorize_in(
     conn: &Connection,

@@ -112,13 +112,12 @@ pub struct HostState {
     response: Option<Vec<u8>>,
     pub(crate) outputs: Vec<StagedOutput>,
     output_bytes: usize,
-    pub(crate) logs: Vec<LogLine>,
     log_bytes: usize,
     pub(crate) queries: u32,
     /// A limit breach or host failure that ends the job; set before trapping.
     pub(crate) fatal: Option<Error>,
     /// What the job has done so far, for status reports while it runs.
-    progress: Arc<Progress>,
+    pub(crate) progress: Arc<Progress>,
 }
 
 impl HostState {
@@ -135,7 +134,6 @@ impl HostState {
             response: None,
             outputs: Vec::new(),
             output_bytes: 0,
-            logs: Vec::new(),
             log_bytes: 0,
             queries: 0,
             fatal: None,
@@ -144,12 +142,8 @@ impl HostState {
     }
 
     /// The text of the last error-level log line.
-    pub fn last_error_log(&self) -> Option<&str> {
-        self.logs
-            .iter()
-            .rev()
-            .find(|l| l.level >= 4)
-            .map(|l| l.text.as_str())
+    pub fn last_error_log(&self) -> Option<String> {
+        self.progress.last_error()
     }
 
     fn error_response(
@@ -489,9 +483,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     format!("more than {max} bytes of log"),
                 ));
             }
-            let line = LogLine { level, text };
-            state.progress.log(&line);
-            state.logs.push(line);
+            state.progress.log(LogLine { level, text });
             Ok(Status::Ok as i32)
         },
     )?;

@@ -147,10 +147,29 @@ impl Progress {
         self.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn log(&self, line: &LogLine) {
+    /// The job's log lines are kept here only: read live by status reports, taken when
+    /// the job ends.
+    pub(crate) fn log(&self, line: LogLine) {
         if let Ok(mut logs) = self.logs.lock() {
-            logs.push(line.clone());
+            logs.push(line);
         }
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.logs
+            .lock()
+            .ok()?
+            .iter()
+            .rev()
+            .find(|l| l.level >= 4)
+            .map(|l| l.text.clone())
+    }
+
+    fn take_logs(&self) -> Vec<LogLine> {
+        self.logs
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 }
 
@@ -447,6 +466,16 @@ impl Host {
 
     /// Compiles (or takes from the cache) a validated module.
     pub fn prepare(&self, sha256: &str, bytes: &[u8]) -> Result<InstancePre<HostState>> {
+        self.prepare_with(sha256, || Ok(bytes.to_vec()))
+    }
+
+    /// The compiled module named by `sha256`: from the cache, or compiled from the bytes
+    /// `load` gives (read only when the cache does not hold it).
+    pub fn prepare_with(
+        &self,
+        sha256: &str,
+        load: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<InstancePre<HostState>> {
         if let Some(pre) = self
             .cache
             .lock()
@@ -455,6 +484,7 @@ impl Host {
         {
             return Ok(pre.clone());
         }
+        let bytes = &load()?;
         validate(bytes)?;
         let module = Module::new(&self.engine, bytes)
             .map_err(|e| Error::Guest(format!("module does not compile: {e}")))?;
@@ -565,8 +595,7 @@ impl Host {
                 let reason = store
                     .data()
                     .last_error_log()
-                    .unwrap_or("the module gave no reason")
-                    .to_string();
+                    .unwrap_or_else(|| "the module gave no reason".into());
                 return Err(Error::Guest(format!("module returned {code}: {reason}")));
             }
             Ok(())
@@ -576,7 +605,7 @@ impl Host {
         let stats = RunStats {
             fuel_used,
             queries: state.queries,
-            logs: state.logs.clone(),
+            logs: state.progress.take_logs(),
             emitted: state
                 .outputs
                 .iter()
