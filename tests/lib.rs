@@ -34,12 +34,11 @@ pub fn repo_root() -> PathBuf {
 pub fn empty_domain() -> (tempfile::TempDir, Domain) {
     let dir = tempfile::tempdir().unwrap();
     let domain = Domain::init(&dir.path().join("domain")).unwrap();
-    let mut conn = domain.conn().unwrap();
-    identity::add(&mut conn, None, OPERATOR, Role::Operator).unwrap();
-    identity::add(&mut conn, Some(OPERATOR), OPERATOR2, Role::Operator).unwrap();
-    identity::add(&mut conn, Some(OPERATOR), PROVIDER, Role::Provider).unwrap();
-    identity::add(&mut conn, Some(OPERATOR), DEVELOPER, Role::Developer).unwrap();
-    identity::add(&mut conn, Some(OPERATOR), SUPERVISOR, Role::Supervisor).unwrap();
+    identity::add(&domain, None, OPERATOR, Role::Operator).unwrap();
+    identity::add(&domain, Some(OPERATOR), OPERATOR2, Role::Operator).unwrap();
+    identity::add(&domain, Some(OPERATOR), PROVIDER, Role::Provider).unwrap();
+    identity::add(&domain, Some(OPERATOR), DEVELOPER, Role::Developer).unwrap();
+    identity::add(&domain, Some(OPERATOR), SUPERVISOR, Role::Supervisor).unwrap();
     (dir, domain)
 }
 
@@ -74,7 +73,7 @@ pub fn add_residents(domain: &Domain, dir: &Path, n: usize) {
         domain,
         PROVIDER,
         &csv,
-        sandbox_runtime::demo::RESIDENTS_POLICY,
+        sandbox_cli::demo::RESIDENTS_POLICY,
     )
     .unwrap();
 }
@@ -94,7 +93,7 @@ impl Fixture {
             &scenario_text("income-test", epsilon, per_query),
         )
         .unwrap();
-        let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+        let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
         Fixture {
             dir,
             domain,
@@ -185,7 +184,7 @@ columns = {columns}
         until = today.succ_opt().unwrap()
     );
     let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
     Fixture {
         dir,
         domain,
@@ -218,6 +217,12 @@ impl Fixture {
     }
 }
 
+/// A connection of the test's own to a domain's metadata store (SQLite), for reading and
+/// tampering with what the domain functions wrote.
+pub fn raw(domain: &Domain) -> rusqlite::Connection {
+    rusqlite::Connection::open(domain.layout().db()).unwrap()
+}
+
 /// The single integer a SQL statement on the metadata store returns.
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -240,7 +245,7 @@ impl Fixture {
         &self,
         module: &[u8],
         params_json: &str,
-        limits: sandbox_runtime::wasm::JobLimits,
+        limits: impl Into<sandbox_core::job::LimitRequest>,
     ) -> sandbox_runtime::Result<sandbox_runtime::jobs::JobReport> {
         sandbox_runtime::jobs::submit(
             &self.domain,
@@ -249,7 +254,7 @@ impl Fixture {
                 scenario: &self.scenario.spec.name,
                 module,
                 params_json,
-                limits,
+                limits: limits.into(),
             },
         )
     }
@@ -260,23 +265,22 @@ impl Fixture {
 pub struct LiveServer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    server: sandbox_runtime::server::Background,
+    server: sandbox_server::Background,
     fixture: Fixture,
     tokens: std::collections::HashMap<String, String>,
 }
 
 impl LiveServer {
     /// Starts serving `fixture`'s domain.
-    pub fn start(fixture: Fixture, config: sandbox_runtime::server::Config) -> LiveServer {
-        let mut conn = fixture.domain.conn().unwrap();
+    pub fn start(fixture: Fixture, config: sandbox_server::Config) -> LiveServer {
         let mut tokens = std::collections::HashMap::new();
         for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR] {
-            let t = sandbox_runtime::tokens::issue(&mut conn, OPERATOR, name).unwrap();
+            let t = sandbox_runtime::tokens::issue(&fixture.domain, OPERATOR, name).unwrap();
             tokens.insert(name.to_string(), t.token);
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let server =
-            sandbox_runtime::server::Background::start(&fixture.domain, listener, config).unwrap();
+            sandbox_server::Background::start(&fixture.domain, listener, config).unwrap();
         LiveServer {
             url: server.url().to_string(),
             server,

@@ -1,15 +1,20 @@
 //! Sandbox runtime: public data analysed without leaving its domain.
 //!
-//! A [`Domain`] is one data directory: the domain store (Parquet), the metadata store
-//! (SQLite), the keys. Everything a person does goes through it:
+//! This crate is the composition root. A [`Domain`] is one data directory and the layers
+//! that work on it: the metadata store ([`sandbox_store`]), the WASM host
+//! ([`sandbox_host`]) and the mediator ([`sandbox_mediator`]), wired so that a job's only
+//! way to data is the mediator's query port. Everything a person does goes through the
+//! domain functions here, and each of them authorizes through the one path
+//! (`sandbox_store::authz::authorize`, deciding with the core's one table):
 //!
 //! - [`catalog`]: providers register datasets with their [`sandbox_policies::Policy`];
-//! - [`scenarios`]: developers apply for scenarios, operators decide;
-//! - [`jobs`]: a developer's WASM module runs in the [`wasm`] host; its only way to data is
-//!   the [`mediate`] query path, which charges the [`privacy`] ledger before it answers;
+//! - [`scenarios`]: developers apply for scenarios, operators decide; usage monitoring;
+//! - [`jobs`]: a developer's module runs in the host; its only way to data is the
+//!   [`mediate`] query path, which charges the budget ledger before it answers;
 //! - [`review`]: staged outputs are checked, reviewed twice, and released as products;
-//! - [`audit`]: every step is an event, a leaf of an RFC 6962 Merkle tree with signed checkpoints;
-//! - [`server`]: the HTTP API over the same domain, for principals holding [`tokens`].
+//! - [`audit`]: every step is an event, a leaf of an RFC 6962 Merkle tree with signed
+//!   checkpoints;
+//! - [`identity`], [`tokens`], [`stops`]: principals, API tokens, emergency stops.
 //!
 //! See ARCHITECTURE.md for the invariants and where each is enforced.
 
@@ -17,87 +22,68 @@
 
 pub mod audit;
 pub mod catalog;
-pub mod cli;
-pub mod demo;
-pub mod dev;
-mod error;
+pub mod gauges;
 pub mod identity;
 pub mod jobs;
-pub mod keys;
 pub mod mediate;
-pub mod privacy;
 pub mod review;
 pub mod scenarios;
-pub mod server;
+pub mod sessions;
 pub mod stops;
-pub mod store;
 pub mod tokens;
-pub mod wasm;
 
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::job::{Interrupt, StopTarget};
+use sandbox_host::Host;
+use sandbox_mediator::Mediator;
+use sandbox_store::{Conn, Layout, Store};
 use serde_json::json;
 
-pub use error::{Error, Result};
+pub use sandbox_core::{Error, Result, new_id, plain_file_name, sha256_hex};
 
-use store::Layout;
+/// The domain's keys (signing key, pseudonym secret), kept in its data directory.
+pub mod keys {
+    pub use sandbox_store::keys::*;
+}
+
+/// The data directory's layout and the metadata store's types.
+pub mod store {
+    pub use sandbox_store::{Conn, DB_FILE, Layout, SCHEMA_VERSION, Tx, now};
+}
+
+/// The budget ledger.
+pub mod privacy {
+    /// Charges and balances.
+    pub mod ledger {
+        pub use sandbox_store::ledger::*;
+    }
+}
+
+/// The WASM host's types a caller meets.
+pub mod wasm {
+    pub use sandbox_host::{
+        ALLOWED_IMPORTS, CleanPng, Host, Interrupt, JobLimits, LogLine, MAX_MODULE_BYTES,
+        OutputKind, ProgressReport, StagedOutput, StopTarget, check_svg, decode_ipc,
+        reencode_png, validate,
+    };
+}
 
 /// One domain: a data directory and the engines that work on it. Cheap to clone.
 #[derive(Clone)]
 pub struct Domain {
-    layout: Layout,
-    runtime: Arc<tokio::runtime::Runtime>,
-    host: Arc<wasm::Host>,
-    mediate_cache: Arc<mediate::Cache>,
-    pool: Arc<std::sync::Mutex<Vec<rusqlite::Connection>>>,
-}
-
-/// Connections kept open for the query path (opening one costs about half a millisecond).
-const POOLED_CONNECTIONS: usize = 8;
-
-/// A metadata-store connection borrowed from the domain's pool; it goes back on drop
-/// (a transaction left open is rolled back by rusqlite before that).
-pub struct PooledConn {
-    conn: Option<rusqlite::Connection>,
-    pool: Arc<std::sync::Mutex<Vec<rusqlite::Connection>>>,
-}
-
-impl std::ops::Deref for PooledConn {
-    type Target = rusqlite::Connection;
-    fn deref(&self) -> &rusqlite::Connection {
-        // Present from creation until drop.
-        self.conn
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("pooled connection taken"))
-    }
-}
-
-impl std::ops::DerefMut for PooledConn {
-    fn deref_mut(&mut self) -> &mut rusqlite::Connection {
-        self.conn
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("pooled connection taken"))
-    }
-}
-
-impl Drop for PooledConn {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && conn.is_autocommit()
-            && let Ok(mut pool) = self.pool.lock()
-            && pool.len() < POOLED_CONNECTIONS
-        {
-            pool.push(conn);
-        }
-    }
+    store: Store,
+    host: Arc<Host>,
+    mediator: Arc<Mediator>,
 }
 
 impl std::fmt::Debug for Domain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Domain")
-            .field("root", &self.layout.root())
+            .field("root", &self.store.layout().root())
             .finish()
     }
 }
@@ -116,21 +102,21 @@ impl Domain {
             }
         }
         let created_dir = !dir.exists();
-        let result = (|| {
+        let result = (|| -> Result<()> {
             let layout = Layout::new(dir);
             fs::create_dir_all(dir)?;
             for folder in layout.folders() {
                 fs::create_dir_all(folder)?;
             }
             keys::create(&layout)?;
-            let conn = store::create(&layout)?;
+            let conn = sandbox_store::create(&layout)?;
             let public = hex::encode(keys::verifying_key(&layout)?.to_bytes());
-            audit::append(
+            sandbox_store::audit::append(
                 &conn,
                 "system",
-                "domain.init",
-                "domain",
-                json!({"public_key": public, "schema_version": store::SCHEMA_VERSION}),
+                EventKind::DomainInit,
+                &Subject::Domain,
+                json!({"public_key": public, "schema_version": sandbox_store::SCHEMA_VERSION}),
             )?;
             Ok(())
         })();
@@ -150,94 +136,57 @@ impl Domain {
 
     /// Opens an existing data directory.
     pub fn open(dir: &Path) -> Result<Domain> {
-        let layout = Layout::new(dir);
-        // Fails early with a clear message when the directory is not a domain.
-        drop(store::connect(&layout)?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("sandbox-query")
-            .enable_all()
-            .build()?;
+        let store = Store::open(Layout::new(dir))?;
+        let host = Host::shared()?;
+        let mediator = Arc::new(Mediator::new(store.clone(), host.clone())?);
         Ok(Domain {
-            layout,
-            runtime: Arc::new(runtime),
-            host: wasm::Host::shared()?,
-            mediate_cache: Arc::default(),
-            pool: Arc::default(),
+            store,
+            host,
+            mediator,
         })
     }
 
     /// The data directory's layout.
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        self.store.layout()
     }
 
     /// A new connection to the metadata store.
-    pub fn conn(&self) -> Result<rusqlite::Connection> {
-        store::connect(&self.layout)
-    }
-
-    /// A connection from the domain's pool (for the hot query path), opened if none is free.
-    pub fn pooled_conn(&self) -> Result<PooledConn> {
-        let pooled = self
-            .pool
-            .lock()
-            .map_err(|_| Error::Internal("connection pool poisoned".into()))?
-            .pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => store::connect(&self.layout)?,
-        };
-        Ok(PooledConn {
-            conn: Some(conn),
-            pool: self.pool.clone(),
-        })
-    }
-
-    /// The mediator's prepared scenarios.
-    pub(crate) fn mediate_cache(&self) -> &mediate::Cache {
-        &self.mediate_cache
+    pub fn conn(&self) -> Result<Conn> {
+        Ok(self.store.conn()?)
     }
 
     /// The async runtime the query engine runs on.
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
+        self.mediator.runtime()
     }
 
     /// The WASM host.
-    pub fn host(&self) -> &wasm::Host {
+    pub fn host(&self) -> &Host {
         &self.host
     }
-}
 
-/// A short random id with a prefix, e.g. `job-3f9c2a71d0b4`.
-pub fn new_id(prefix: &str) -> String {
-    use rand::Rng;
-    let n: u64 = rand::rng().random();
-    format!("{prefix}-{n:016x}")
-}
+    /// The mediator.
+    pub fn mediator(&self) -> &Arc<Mediator> {
+        &self.mediator
+    }
 
-/// Little-endian u64s packed in a byte string (trailing bytes that do not fill one are
-/// ignored; callers check the length where it matters).
-pub(crate) fn u64s_le(bytes: &[u8]) -> Vec<u64> {
-    bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            u64::from_le_bytes(b)
-        })
-        .collect()
-}
+    /// The running jobs of this domain in this process that `target` covers (recorded in
+    /// the event of the change that interrupts them).
+    pub(crate) fn covered(&self, target: &StopTarget) -> Vec<String> {
+        self.host.covered(self.layout().root(), target)
+    }
 
-/// Whether `name` is one plain file name: no separators, no `..`. The store's file names
-/// (staged outputs, product files) are checked with it before they are joined to a path.
-pub fn plain_file_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.contains("..")
-}
-
-/// Hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
+    /// Commits `tx`, which recorded a stop, a suspension or a cancel, and only then
+    /// interrupts the running jobs `target` covers: the one way the domain functions
+    /// interrupt jobs. A change that does not commit interrupts nothing.
+    pub(crate) fn commit_interrupting(
+        &self,
+        tx: sandbox_store::Tx<'_>,
+        target: &StopTarget,
+        why: Interrupt,
+    ) -> Result<Vec<String>> {
+        tx.commit()?;
+        Ok(self.host.interrupt(self.layout().root(), target, why))
+    }
 }

@@ -1,134 +1,68 @@
-//! Scenarios: a developer applies, an operator decides (JZ Art. 11; QQHR Art. 15, 16).
+//! Scenarios: a developer applies, an operator decides (JZ Art. 11; QQHR Art. 15, 16);
+//! operators suspend, reinstate and revoke them; usage monitoring watches their use
+//! (Shuangyashan Art. 31).
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::authz::Action;
+use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_policies::{Policy, Scenario};
+use sandbox_store::authz::{self, On};
+use sandbox_store::{audit, catalog, ledger, scenarios};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::identity::{self, Role};
-use crate::{Domain, Error, Result, audit, catalog, store};
+pub use sandbox_core::ScenarioStatus as Status;
+pub use sandbox_store::ledger::Balance;
+pub use sandbox_store::scenarios::{ScenarioRecord, UsageSettings};
 
-/// Where a scenario stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Applied for, not decided.
-    Pending,
-    /// Approved: jobs may run within its window.
-    Approved,
-    /// Rejected by an operator.
-    Rejected,
-    /// Suspended (usage monitoring or emergency stop).
-    Suspended,
-    /// Revoked for good.
-    Revoked,
-}
-
-impl Status {
-    fn parse(s: &str) -> Result<Status> {
-        Ok(match s {
-            "pending" => Status::Pending,
-            "approved" => Status::Approved,
-            "rejected" => Status::Rejected,
-            "suspended" => Status::Suspended,
-            "revoked" => Status::Revoked,
-            other => return Err(Error::Internal(format!("scenario status `{other}`"))),
-        })
-    }
-
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Approved => "approved",
-            Status::Rejected => "rejected",
-            Status::Suspended => "suspended",
-            Status::Revoked => "revoked",
-        }
-    }
-}
-
-/// A stored scenario.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct ScenarioRecord {
-    /// Id.
-    pub id: i64,
-    /// The developer who applied.
-    pub developer: String,
-    /// The agreement.
-    pub spec: Scenario,
-    /// Status.
-    pub status: Status,
-    /// Who decided.
-    pub decided_by: Option<String>,
-    /// ε spent.
-    pub epsilon_spent: f64,
-}
+use crate::{Domain, Error, Result};
 
 /// A developer applies for a scenario. The scenario is checked against the registered
 /// policies: datasets exist, columns exist and are not `none`.
 pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRecord> {
     let mut conn = domain.conn()?;
-    identity::require(&conn, actor, Role::Developer)?;
+    authz::authorize(&conn, actor, Action::ScenarioApply, On::Domain)?;
     let spec = Scenario::from_toml_str(spec_text)?;
     let mut policies: Vec<Policy> = Vec::new();
     for d in &spec.datasets {
-        match catalog::get(&conn, domain, &d.name) {
+        match catalog::get(&conn, &d.name).map_err(Error::from) {
             Ok(v) => policies.push(v.policy),
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
     spec.validate_against(|name| policies.iter().find(|p| p.dataset.name == name))?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let exists: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM scenarios WHERE name = ?1",
-            params![spec.name],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_some() {
+    let tx = conn.write()?;
+    if scenarios::id_of(&tx, &spec.name)?.is_some() {
         return Err(Error::Conflict(format!("scenario `{}` exists", spec.name)));
     }
-    tx.execute(
-        "INSERT INTO scenarios (name, developer, spec_toml, status, epsilon_total, delta_total, rho_total, created_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7)",
-        params![
-            spec.name,
-            actor,
-            spec_text,
-            spec.budget.epsilon,
-            spec.budget.delta,
-            spec.budget.rho_total(),
-            store::now()
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
+    let id = scenarios::insert(&tx, &spec, spec_text, actor)?;
     audit::append(
         &tx,
         actor,
-        "scenario.applied",
-        &format!("scenario:{id}"),
+        EventKind::ScenarioApplied,
+        &Subject::Scenario(id),
         json!({"name": spec.name, "purpose": spec.purpose, "datasets": spec.datasets, "valid_from": spec.valid_from, "valid_until": spec.valid_until, "budget": spec.budget, "mode": spec.mode}),
     )?;
+    let record = scenarios::get(&tx, id)?;
     tx.commit()?;
-    get(&conn, id)
+    Ok(record)
 }
 
-/// An operator approves or rejects a pending scenario. Nobody decides their own
+/// An operator approves or rejects a pending scenario (by id or name). Nobody decides their own
 /// application (JZ Art. 15).
 pub fn decide(
     domain: &Domain,
     actor: &str,
-    id: i64,
+    key: &str,
     approve: bool,
     reason: Option<&str>,
 ) -> Result<ScenarioRecord> {
     let mut conn = domain.conn()?;
-    identity::require(&conn, actor, Role::Operator)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let record = get(&tx, id)?;
+    authz::authorize(&conn, actor, Action::ScenarioDecide, On::Domain)?;
+    let tx = conn.write()?;
+    let record = scenarios::resolve(&tx, key)?;
+    let id = record.id;
     if record.developer == actor {
         return Err(Error::Forbidden("nobody decides their own scenario".into()));
     }
@@ -143,98 +77,60 @@ pub fn decide(
     } else {
         Status::Rejected
     };
-    tx.execute(
-        "UPDATE scenarios SET status = ?2, decided_by = ?3, decided_at = ?4, decision_reason = ?5 WHERE id = ?1",
-        params![id, status.as_str(), actor, store::now(), reason],
-    )?;
+    scenarios::decide(&tx, id, status, actor, reason)?;
     audit::append(
         &tx,
         actor,
         if approve {
-            "scenario.approved"
+            EventKind::ScenarioApproved
         } else {
-            "scenario.rejected"
+            EventKind::ScenarioRejected
         },
-        &format!("scenario:{id}"),
+        &Subject::Scenario(id),
         json!({"reason": reason}),
     )?;
+    let record = scenarios::get(&tx, id)?;
     tx.commit()?;
-    get(&conn, id)
+    Ok(record)
 }
 
-/// Reads a scenario.
-pub fn get(conn: &Connection, id: i64) -> Result<ScenarioRecord> {
-    let row = conn
-        .query_row(
-            "SELECT developer, spec_toml, status, decided_by, epsilon_spent FROM scenarios WHERE id = ?1",
-            params![id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, f64>(4)?,
-                ))
-            },
-        )
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("scenario {id}")))?;
-    let (developer, spec_toml, status, decided_by, epsilon_spent) = row;
-    Ok(ScenarioRecord {
-        id,
-        developer,
-        spec: Scenario::from_toml_str(&spec_toml)?,
-        status: Status::parse(&status)?,
-        decided_by,
-        epsilon_spent,
-    })
-}
-
-/// Finds a scenario by id or name.
-pub fn resolve(conn: &Connection, key: &str) -> Result<ScenarioRecord> {
-    if let Ok(id) = key.parse::<i64>() {
-        return get(conn, id);
-    }
-    let id: i64 = conn
-        .query_row(
-            "SELECT id FROM scenarios WHERE name = ?1",
-            params![key],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("scenario `{key}`")))?;
-    get(conn, id)
-}
-
-/// Every scenario.
-pub fn list(conn: &Connection) -> Result<Vec<ScenarioRecord>> {
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM scenarios ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
-    ids.into_iter().map(|id| get(conn, id)).collect()
-}
-
-/// Checks that a scenario may be used today: approved and within its window.
-pub fn check_usable(record: &ScenarioRecord, today: chrono::NaiveDate) -> Result<()> {
-    if record.status != Status::Approved {
+/// A scenario, by id or name, for someone who belongs to it (see
+/// [`sandbox_store::authz::member`]).
+pub fn show(domain: &Domain, actor: &str, key: &str) -> Result<ScenarioRecord> {
+    let conn = domain.conn()?;
+    let who = authz::authorize(&conn, actor, Action::ScenarioRead, On::Domain)?;
+    let record = scenarios::resolve(&conn, key)?;
+    if !authz::member(&conn, &who, &record)? {
         return Err(Error::Forbidden(format!(
-            "scenario `{}` is {}",
-            record.spec.name,
-            record.status.as_str()
+            "`{actor}` is not a member of scenario {}",
+            record.id
         )));
     }
-    if !record.spec.is_valid_on(today) {
-        return Err(Error::Forbidden(format!(
-            "scenario `{}` is valid from {} until {}; today is {today}",
-            record.spec.name, record.spec.valid_from, record.spec.valid_until
-        )));
-    }
-    Ok(())
+    Ok(record)
 }
 
-/// An operator's change to an approved scenario's standing.
+/// The scenarios `actor` belongs to.
+pub fn list(domain: &Domain, actor: &str) -> Result<Vec<ScenarioRecord>> {
+    let conn = domain.conn()?;
+    let who = authz::authorize(&conn, actor, Action::ScenarioRead, On::Domain)?;
+    let mut out = Vec::new();
+    for r in scenarios::list(&conn)? {
+        if authz::member(&conn, &who, &r)? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// A scenario's budget, for its members who may read budgets.
+pub fn budget(domain: &Domain, actor: &str, key: &str) -> Result<Balance> {
+    let conn = domain.conn()?;
+    let record = scenarios::resolve(&conn, key)?;
+    authz::authorize(&conn, actor, Action::BudgetRead, On::Scenario(&record))?;
+    Ok(ledger::balance(&conn, record.id)?)
+}
+
+/// An operator's change to a scenario's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// Approved → suspended: jobs and queries refused until reinstated (Shuangyashan
@@ -247,35 +143,36 @@ pub enum Change {
 }
 
 impl Change {
-    fn action(self) -> &'static str {
+    fn kind(self) -> EventKind {
         match self {
-            Change::Suspend => "scenario.suspended",
-            Change::Reinstate => "scenario.reinstated",
-            Change::Revoke => "scenario.revoked",
+            Change::Suspend => EventKind::ScenarioSuspended,
+            Change::Reinstate => EventKind::ScenarioReinstated,
+            Change::Revoke => EventKind::ScenarioRevoked,
         }
     }
 }
 
-/// Suspends, reinstates or revokes a scenario (operators; a reason is required). Running
-/// jobs of a suspended or revoked scenario in this process are interrupted, and the
-/// mediator refuses its queries wherever they come from.
+/// Suspends, reinstates or revokes a scenario (operators; a reason is required). Once
+/// that is recorded, running jobs of a suspended or revoked scenario in this process are
+/// interrupted, and the mediator refuses its queries wherever they come from.
 pub fn change(
     domain: &Domain,
     actor: &str,
-    id: i64,
+    key: &str,
     change: Change,
     reason: &str,
 ) -> Result<ScenarioRecord> {
     let mut conn = domain.conn()?;
-    identity::require(&conn, actor, Role::Operator)?;
+    authz::authorize(&conn, actor, Action::ScenarioStatus, On::Domain)?;
     if reason.trim().is_empty() {
-        return Err(Error::Conflict(format!(
+        return Err(Error::Invalid(format!(
             "{} needs a reason",
-            change.action()
+            change.kind().as_str()
         )));
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let record = get(&tx, id)?;
+    let tx = conn.write()?;
+    let record = scenarios::resolve(&tx, key)?;
+    let id = record.id;
     let to = match (change, record.status) {
         (Change::Suspend, Status::Approved) => Status::Suspended,
         (Change::Reinstate, Status::Suspended) => Status::Approved,
@@ -284,79 +181,38 @@ pub fn change(
             return Err(Error::Conflict(format!(
                 "scenario {id} is {}; it cannot be {}",
                 from.as_str(),
-                change.action().trim_start_matches("scenario.")
+                change.kind().as_str().trim_start_matches("scenario.")
             )));
         }
     };
-    set_status_in(&tx, id, to, reason)?;
-    let interrupted = if to == Status::Approved {
-        Vec::new()
+    scenarios::set_status(&tx, id, to, reason)?;
+    let target = StopTarget::Scenario(id);
+    let interrupts = to != Status::Approved;
+    let covered = if interrupts {
+        domain.covered(&target)
     } else {
-        domain.host().interrupt(
-            domain.layout().root(),
-            &crate::wasm::StopTarget::Scenario(id),
-            crate::wasm::Interrupt::Suspended,
-        )
+        Vec::new()
     };
     audit::append(
         &tx,
         actor,
-        change.action(),
-        &format!("scenario:{id}"),
-        json!({"from": record.status.as_str(), "to": to.as_str(), "reason": reason, "interrupted": interrupted}),
+        change.kind(),
+        &Subject::Scenario(id),
+        json!({"from": record.status.as_str(), "to": to.as_str(), "reason": reason, "interrupted": covered}),
     )?;
-    tx.commit()?;
-    get(&conn, id)
-}
-
-fn set_status_in(conn: &Connection, id: i64, to: Status, reason: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE scenarios SET status = ?2, status_reason = ?3, status_changed_at = ?4 WHERE id = ?1",
-        params![id, to.as_str(), reason, store::now()],
-    )?;
-    Ok(())
-}
-
-/// Usage monitoring settings (Shuangyashan Art. 31), domain-wide.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct UsageSettings {
-    /// Refused over-scope queries (since approval or reinstatement) at which a scenario is
-    /// suspended automatically; 0 turns automatic suspension off.
-    pub max_refusals: u32,
-    /// Days without a job after which an approved scenario is flagged idle.
-    pub idle_days: u32,
-}
-
-impl Default for UsageSettings {
-    fn default() -> Self {
-        UsageSettings {
-            max_refusals: 20,
-            idle_days: 90,
-        }
+    if interrupts {
+        domain.commit_interrupting(tx, &target, Interrupt::Suspended)?;
+    } else {
+        tx.commit()?;
     }
+    Ok(scenarios::get(&conn, id)?)
 }
 
-/// The domain's usage settings.
-pub fn usage_settings(conn: &Connection) -> Result<UsageSettings> {
-    let read = |key: &str| -> Result<Option<u32>> {
-        let v: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        v.map(|v| {
-            v.parse::<u32>()
-                .map_err(|_| Error::Internal(format!("meta {key} = `{v}` is not a count")))
-        })
-        .transpose()
-    };
-    let d = UsageSettings::default();
-    Ok(UsageSettings {
-        max_refusals: read("usage_max_refusals")?.unwrap_or(d.max_refusals),
-        idle_days: read("usage_idle_days")?.unwrap_or(d.idle_days),
-    })
+/// The domain's usage settings (operators and supervisors).
+pub fn usage_settings(domain: &Domain, actor: &str) -> Result<UsageSettings> {
+    let conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::UsageRead, On::Domain)?;
+    Ok(scenarios::usage_settings(&conn)?)
 }
 
 /// An operator sets the usage settings (recorded).
@@ -366,82 +222,22 @@ pub fn set_usage_settings(
     settings: UsageSettings,
 ) -> Result<UsageSettings> {
     let mut conn = domain.conn()?;
-    identity::require(&conn, actor, Role::Operator)?;
+    authz::authorize(&conn, actor, Action::UsageSettings, On::Domain)?;
     if settings.idle_days == 0 {
-        return Err(Error::Conflict("idle days must be at least 1".into()));
+        return Err(Error::Invalid("idle days must be at least 1".into()));
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let before = usage_settings(&tx)?;
-    for (key, value) in [
-        ("usage_max_refusals", settings.max_refusals),
-        ("usage_idle_days", settings.idle_days),
-    ] {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value.to_string()],
-        )?;
-    }
+    let tx = conn.write()?;
+    let before = scenarios::usage_settings(&tx)?;
+    scenarios::set_usage_settings(&tx, settings)?;
     audit::append(
         &tx,
         actor,
-        "usage.settings",
-        "domain",
+        EventKind::UsageSettings,
+        &Subject::Domain,
         json!({"from": before, "to": settings}),
     )?;
     tx.commit()?;
     Ok(settings)
-}
-
-/// Refusals that count towards automatic suspension: a query that reached for more than
-/// the scenario allows. Mistakes (syntax, types) and refusals of the scenario's own state
-/// (expired, stopped, suspended, budget spent) do not.
-fn over_scope_refusals(conn: &Connection, id: i64) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM queries q JOIN scenarios s ON s.id = q.scenario_id
-         WHERE q.scenario_id = ?1 AND q.status = 'refused'
-           AND q.rule NOT IN ('syntax', 'invalid_query', 'scenario', 'budget_exhausted')
-           AND q.created_at >= COALESCE(s.status_changed_at, s.decided_at, s.created_at)",
-        params![id],
-        |r| r.get(0),
-    )?)
-}
-
-/// Called in the transaction that records a refused query: if the scenario's over-scope
-/// refusals reach the domain's limit, suspends it (recorded, by `system`) and returns why.
-/// The caller interrupts its running jobs once the transaction has committed.
-pub(crate) fn monitor_refusal(conn: &Connection, id: i64) -> Result<Option<String>> {
-    let settings = usage_settings(conn)?;
-    if settings.max_refusals == 0 {
-        return Ok(None);
-    }
-    let status: Option<String> = conn
-        .query_row(
-            "SELECT status FROM scenarios WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if status.as_deref() != Some("approved") {
-        return Ok(None);
-    }
-    let refusals = over_scope_refusals(conn, id)?;
-    if refusals < i64::from(settings.max_refusals) {
-        return Ok(None);
-    }
-    let reason = format!(
-        "{refusals} queries refused for reaching beyond the scenario (limit {}): suspended by usage monitoring (Shuangyashan Art. 31)",
-        settings.max_refusals
-    );
-    set_status_in(conn, id, Status::Suspended, &reason)?;
-    audit::append(
-        conn,
-        "system",
-        "scenario.suspended",
-        &format!("scenario:{id}"),
-        json!({"from": "approved", "to": "suspended", "reason": reason, "refusals": refusals, "limit": settings.max_refusals}),
-    )?;
-    Ok(Some(reason))
 }
 
 /// One scenario's use, for usage monitoring.
@@ -479,6 +275,10 @@ pub struct Usage {
     /// What needs a person's attention: `idle`, `expired`, `expires_soon` (within 30
     /// days), `refusals` (at half the limit or more), `suspended`.
     pub flags: Vec<&'static str>,
+    /// When it was last flagged idle.
+    #[serde(skip)]
+    #[schemars(skip)]
+    idle_flagged_at: Option<String>,
 }
 
 fn days_since(ts: &str, today: chrono::NaiveDate) -> Option<i64> {
@@ -487,30 +287,13 @@ fn days_since(ts: &str, today: chrono::NaiveDate) -> Option<i64> {
         .map(|t| (today - t.date_naive()).num_days())
 }
 
-/// The usage of every scenario, as of `today`.
-pub fn usage(conn: &Connection, today: chrono::NaiveDate) -> Result<Vec<Usage>> {
-    let settings = usage_settings(conn)?;
+fn usage_of(conn: &sandbox_store::Conn, today: chrono::NaiveDate) -> Result<Vec<Usage>> {
+    let settings = scenarios::usage_settings(conn)?;
     let mut out = Vec::new();
-    for r in list(conn)? {
-        let (jobs, last_job_at): (i64, Option<String>) = conn.query_row(
-            "SELECT COUNT(*), MAX(created_at) FROM jobs WHERE scenario_id = ?1",
-            params![r.id],
-            |x| Ok((x.get(0)?, x.get(1)?)),
-        )?;
-        let (answered, refused): (i64, i64) = conn.query_row(
-            "SELECT COALESCE(SUM(status = 'answered'), 0), COALESCE(SUM(status = 'refused'), 0) FROM queries WHERE scenario_id = ?1",
-            params![r.id],
-            |x| Ok((x.get(0)?, x.get(1)?)),
-        )?;
-        let (decided_at, status_reason, epsilon_total): (Option<String>, Option<String>, f64) =
-            conn.query_row(
-                "SELECT decided_at, status_reason, epsilon_total FROM scenarios WHERE id = ?1",
-                params![r.id],
-                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
-            )?;
-        let since = last_job_at.as_deref().or(decided_at.as_deref());
+    for r in scenarios::list(conn)? {
+        let c = scenarios::usage_counts(conn, r.id)?;
+        let since = c.last_job_at.as_deref().or(c.decided_at.as_deref());
         let idle_days = since.and_then(|t| days_since(t, today));
-        let counted_refusals = over_scope_refusals(conn, r.id)?;
         let mut flags = Vec::new();
         if r.status == Status::Approved {
             if idle_days.is_some_and(|d| d >= i64::from(settings.idle_days)) {
@@ -521,7 +304,8 @@ pub fn usage(conn: &Connection, today: chrono::NaiveDate) -> Result<Vec<Usage>> 
             } else if (r.spec.valid_until - today).num_days() <= 30 {
                 flags.push("expires_soon");
             }
-            if settings.max_refusals > 0 && counted_refusals * 2 >= i64::from(settings.max_refusals)
+            if settings.max_refusals > 0
+                && c.counted_refusals * 2 >= i64::from(settings.max_refusals)
             {
                 flags.push("refusals");
             }
@@ -534,20 +318,28 @@ pub fn usage(conn: &Connection, today: chrono::NaiveDate) -> Result<Vec<Usage>> 
             name: r.spec.name.clone(),
             developer: r.developer.clone(),
             status: r.status,
-            status_reason,
+            status_reason: c.status_reason,
             valid_until: r.spec.valid_until,
-            jobs,
-            last_job_at,
+            jobs: c.jobs,
+            last_job_at: c.last_job_at,
             idle_days,
-            answered,
-            refused,
-            counted_refusals,
+            answered: c.answered,
+            refused: c.refused,
+            counted_refusals: c.counted_refusals,
             epsilon_spent: r.epsilon_spent,
-            epsilon_total,
+            epsilon_total: c.epsilon_total,
             flags,
+            idle_flagged_at: c.idle_flagged_at,
         });
     }
     Ok(out)
+}
+
+/// The usage of every scenario, as of `today` (operators and supervisors).
+pub fn usage(domain: &Domain, actor: &str, today: chrono::NaiveDate) -> Result<Vec<Usage>> {
+    let conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::UsageRead, On::Domain)?;
+    usage_of(&conn, today)
 }
 
 /// Records a `scenario.idle` event (by `system`) for every approved scenario idle for the
@@ -555,33 +347,25 @@ pub fn usage(conn: &Connection, today: chrono::NaiveDate) -> Result<Vec<Usage>> 
 /// use). Returns their ids. The operator then rectifies, suspends or revokes.
 pub fn flag_idle(domain: &Domain, today: chrono::NaiveDate) -> Result<Vec<i64>> {
     let mut conn = domain.conn()?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let settings = usage_settings(&tx)?;
+    let tx = conn.write()?;
+    let settings = scenarios::usage_settings(&tx)?;
     let mut flagged = Vec::new();
-    for u in usage(&tx, today)? {
+    for u in usage_of(&tx, today)? {
         if !u.flags.contains(&"idle") {
             continue;
         }
-        let last_flag: Option<String> = tx.query_row(
-            "SELECT idle_flagged_at FROM scenarios WHERE id = ?1",
-            params![u.id],
-            |r| r.get(0),
-        )?;
         // Flagged already, and not used since.
-        if let Some(flag) = &last_flag
+        if let Some(flag) = &u.idle_flagged_at
             && u.last_job_at.as_ref().is_none_or(|last| last < flag)
         {
             continue;
         }
-        tx.execute(
-            "UPDATE scenarios SET idle_flagged_at = ?2 WHERE id = ?1",
-            params![u.id, store::now()],
-        )?;
+        scenarios::mark_idle(&tx, u.id)?;
         audit::append(
             &tx,
             "system",
-            "scenario.idle",
-            &format!("scenario:{}", u.id),
+            EventKind::ScenarioIdle,
+            &Subject::Scenario(u.id),
             json!({"idle_days": u.idle_days, "last_job_at": u.last_job_at, "limit_days": settings.idle_days}),
         )?;
         flagged.push(u.id);

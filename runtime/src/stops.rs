@@ -1,14 +1,17 @@
 //! Emergency stops (QQHR Art. 20): a supervisor or an operator stops a scenario, a
-//! developer or the whole domain. Running jobs it covers are interrupted, new jobs and
-//! queries it covers are refused, until the stop is lifted. Every step is audited.
+//! developer or the whole domain. Running jobs it covers are interrupted once the stop is
+//! recorded, and new jobs, queries and review decisions it covers are refused, until the
+//! stop is lifted. Every step is audited.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::authz::Action;
+use sandbox_core::job::{Interrupt, StopTarget};
+use sandbox_store::authz::{self, On};
+use sandbox_store::{audit, stops};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::identity::{self, Role};
-use crate::wasm::StopTarget;
-use crate::{Domain, Error, Result, audit, store};
+use crate::{Domain, Error, Result};
 
 /// What a stop covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -58,43 +61,28 @@ pub struct Stop {
     pub interrupted: Vec<String>,
 }
 
-fn require_authority(conn: &Connection, actor: &str) -> Result<()> {
-    let p = identity::find(conn, actor)?
-        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
-    if !matches!(p.role, Role::Supervisor | Role::Operator) {
-        return Err(Error::Forbidden(format!(
-            "`{actor}` is a {}; an emergency stop needs a supervisor or an operator",
-            p.role
-        )));
-    }
-    Ok(())
-}
-
-/// Puts a stop in force and interrupts the running jobs it covers.
+/// Puts a stop in force and, once it is recorded, interrupts the running jobs it covers.
 pub fn stop(domain: &Domain, actor: &str, scope: Scope, reason: &str) -> Result<Stop> {
     let mut conn = domain.conn()?;
-    require_authority(&conn, actor)?;
+    authz::authorize(&conn, actor, Action::Stop, On::Domain)?;
     if reason.trim().is_empty() {
-        return Err(Error::Conflict("an emergency stop needs a reason".into()));
+        return Err(Error::Invalid("an emergency stop needs a reason".into()));
     }
     let (kind, target) = scope.parts();
-    let now = store::now();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO stops (scope, target, reason, stopped_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![kind, target, reason, actor, now],
-    )?;
-    let id = tx.last_insert_rowid();
-    // In force before any running job is interrupted: a job cannot slip a query in between.
-    let interrupted = domain.host().stop(domain.layout().root(), &scope.target());
+    let now = sandbox_store::now();
+    let tx = conn.write()?;
+    let id = stops::insert(&tx, kind, &target, reason, actor, &now)?;
+    let covered = domain.covered(&scope.target());
     audit::append(
         &tx,
         actor,
-        "stop.imposed",
-        &format!("stop:{id}"),
-        json!({"scope": kind, "target": target, "reason": reason, "interrupted": interrupted}),
+        EventKind::StopImposed,
+        &Subject::Stop(id),
+        json!({"scope": kind, "target": target, "reason": reason, "interrupted": covered}),
     )?;
-    tx.commit()?;
+    // In force (committed) before any running job is interrupted, so a job cannot slip a
+    // query in between: the mediator refuses it from the commit on.
+    let interrupted = domain.commit_interrupting(tx, &scope.target(), Interrupt::Stop)?;
     Ok(Stop {
         id,
         scope,
@@ -108,44 +96,21 @@ pub fn stop(domain: &Domain, actor: &str, scope: Scope, reason: &str) -> Result<
 /// Lifts a stop.
 pub fn lift(domain: &Domain, actor: &str, id: i64, reason: &str) -> Result<()> {
     let mut conn = domain.conn()?;
-    require_authority(&conn, actor)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = tx.execute(
-        "UPDATE stops SET lifted_by = ?2, lifted_at = ?3 WHERE id = ?1 AND lifted_at IS NULL",
-        params![id, actor, store::now()],
-    )?;
-    if n == 0 {
+    authz::authorize(&conn, actor, Action::Stop, On::Domain)?;
+    if reason.trim().is_empty() {
+        return Err(Error::Invalid("lifting a stop needs a reason".into()));
+    }
+    let tx = conn.write()?;
+    if !stops::lift(&tx, id, actor)? {
         return Err(Error::NotFound(format!("no stop {id} in force")));
     }
     audit::append(
         &tx,
         actor,
-        "stop.lifted",
-        &format!("stop:{id}"),
+        EventKind::StopLifted,
+        &Subject::Stop(id),
         json!({"reason": reason}),
     )?;
     tx.commit()?;
     Ok(())
-}
-
-/// The stop in force that covers work of `developer` under scenario `scenario_id`, if any.
-pub fn in_force(conn: &Connection, scenario_id: i64, developer: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT id, scope, reason FROM stops WHERE lifted_at IS NULL AND (
-                 scope = 'domain'
-                 OR (scope = 'scenario' AND target = ?1)
-                 OR (scope = 'developer' AND target = ?2))
-             ORDER BY id LIMIT 1",
-            params![scenario_id.to_string(), developer],
-            |r| {
-                Ok(format!(
-                    "stop {} on the {} is in force: {}",
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?
-                ))
-            },
-        )
-        .optional()?)
 }

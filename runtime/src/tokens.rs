@@ -10,13 +10,18 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use rand::TryRngCore;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::authz::Action;
+use sandbox_core::ids::random;
+use sandbox_core::principal::{Principal, Status};
+use sandbox_store::authz::{self, On};
+use sandbox_store::{audit, principals, tokens};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::identity::{self, Principal};
-use crate::{Error, Result, audit, store};
+pub use sandbox_store::tokens::TokenInfo;
+
+use crate::{Domain, Error, Result};
 
 /// The prefix every token starts with.
 pub const PREFIX: &str = "sbx_";
@@ -35,31 +40,6 @@ pub struct Issued {
     pub token: String,
 }
 
-/// A token as stored (without its hash).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct TokenInfo {
-    /// Public id.
-    pub id: String,
-    /// Whose it is.
-    pub principal: String,
-    /// Who issued it.
-    pub issued_by: String,
-    /// When.
-    pub created_at: String,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<String>,
-    /// Who revoked it.
-    pub revoked_by: Option<String>,
-}
-
-pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
-    let mut bytes = [0u8; N];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| Error::Internal(format!("operating system random source: {e}")))?;
-    Ok(bytes)
-}
-
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -72,12 +52,13 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
 }
 
 /// An operator or an admin issues a token for an active principal (themselves included).
-pub fn issue(conn: &mut Connection, actor: &str, principal: &str) -> Result<Issued> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    identity::require_identity_admin(&tx, actor)?;
-    let p = identity::lookup(&tx, principal)?
+pub fn issue(domain: &Domain, actor: &str, principal: &str) -> Result<Issued> {
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    authz::authorize(&tx, actor, Action::TokenIssue, On::Domain)?;
+    let p = principals::lookup(&tx, principal)?
         .ok_or_else(|| Error::NotFound(format!("principal `{principal}`")))?;
-    if p.status != identity::Status::Active {
+    if p.status != Status::Active {
         return Err(Error::Conflict(format!(
             "principal `{principal}` is {}; no token is issued for it",
             p.status
@@ -89,16 +70,12 @@ pub fn issue(conn: &mut Connection, actor: &str, principal: &str) -> Result<Issu
         .hash_password_with_salt(secret.as_bytes(), &random::<SALT_BYTES>()?)
         .map_err(|e| Error::Internal(format!("argon2: {e}")))?
         .to_string();
-    tx.execute(
-        "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, principal, hash, actor, store::now()],
-    )?;
+    tokens::insert(&tx, &id, principal, &hash, actor)?;
     audit::append(
         &tx,
         actor,
-        "token.issued",
-        &format!("token:{id}"),
+        EventKind::TokenIssued,
+        &Subject::Token(id.clone()),
         json!({"principal": principal, "role": p.role}),
     )?;
     tx.commit()?;
@@ -109,12 +86,15 @@ pub fn issue(conn: &mut Connection, actor: &str, principal: &str) -> Result<Issu
     })
 }
 
-/// Revokes a token: an operator, or the principal the token belongs to.
-pub fn revoke(conn: &mut Connection, actor: &str, id: &str, reason: &str) -> Result<TokenInfo> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let who = identity::find(&tx, actor)?
-        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
-    let info = get(&tx, id)?;
+/// Revokes a token: an operator, an admin, or the principal the token belongs to.
+pub fn revoke(domain: &Domain, actor: &str, id: &str, reason: &str) -> Result<TokenInfo> {
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    let who = authz::authorize(&tx, actor, Action::TokenRevoke, On::Domain)?;
+    if reason.trim().is_empty() {
+        return Err(Error::Invalid("revoking a token needs a reason".into()));
+    }
+    let info = tokens::get(&tx, id)?;
     if !who.role.administers_identities() && info.principal != actor {
         return Err(Error::Forbidden(format!(
             "`{actor}` is a {}; only an operator, an admin or its own principal revokes a token",
@@ -124,53 +104,38 @@ pub fn revoke(conn: &mut Connection, actor: &str, id: &str, reason: &str) -> Res
     if info.revoked_at.is_some() {
         return Err(Error::Conflict(format!("token {id} is already revoked")));
     }
-    tx.execute(
-        "UPDATE api_tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1",
-        params![id, store::now(), actor],
-    )?;
+    tokens::revoke(&tx, id, actor)?;
     audit::append(
         &tx,
         actor,
-        "token.revoked",
-        &format!("token:{id}"),
+        EventKind::TokenRevoked,
+        &Subject::Token(id.to_string()),
         json!({"principal": info.principal, "reason": reason}),
     )?;
-    let info = get(&tx, id)?;
+    let info = tokens::get(&tx, id)?;
     tx.commit()?;
     Ok(info)
 }
 
-/// One token's record.
-pub fn get(conn: &Connection, id: &str) -> Result<TokenInfo> {
-    conn.query_row(
-        "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
-         FROM api_tokens WHERE id = ?1",
-        params![id],
-        row_info,
-    )
-    .optional()?
-    .ok_or_else(|| Error::NotFound(format!("token {id}")))
-}
-
-fn row_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
-    Ok(TokenInfo {
-        id: r.get(0)?,
-        principal: r.get(1)?,
-        issued_by: r.get(2)?,
-        created_at: r.get(3)?,
-        revoked_at: r.get(4)?,
-        revoked_by: r.get(5)?,
-    })
-}
-
-/// Every token, or a principal's, oldest first.
-pub fn list(conn: &Connection, principal: Option<&str>) -> Result<Vec<TokenInfo>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
-         FROM api_tokens WHERE ?1 IS NULL OR principal = ?1 ORDER BY created_at, id",
-    )?;
-    let rows = stmt.query_map(params![principal], row_info)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+/// Tokens `actor` may see: operators and admins every one (or one principal's), everyone
+/// else their own.
+pub fn list(domain: &Domain, actor: &str, principal: Option<&str>) -> Result<Vec<TokenInfo>> {
+    let conn = domain.conn()?;
+    let who = authz::authorize(&conn, actor, Action::TokenRead, On::Domain)?;
+    let whose = if who.role.administers_identities() {
+        principal
+    } else {
+        match principal {
+            Some(p) if p != who.name => {
+                return Err(Error::Forbidden(format!(
+                    "a {} lists their own tokens only",
+                    who.role
+                )));
+            }
+            _ => Some(who.name.as_str()),
+        }
+    };
+    Ok(tokens::list(&conn, whose)?)
 }
 
 /// Tokens whose secret has verified, so that a server checks Argon2 once per token rather
@@ -210,32 +175,39 @@ fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// The principal an existing token was issued to, whether or not its secret verifies or
+/// the principal may act (for recording a refusal under the name refused).
+pub fn holder(domain: &Domain, token: &str) -> Result<Option<String>> {
+    let Some((id, _)) = parse(token) else {
+        return Ok(None);
+    };
+    Ok(tokens::credential(&domain.conn()?, id)?.map(|c| c.principal))
+}
+
 /// The principal a token proves: [`Error::Unauthenticated`] when the token is malformed,
 /// unknown, revoked or its secret does not verify; [`Error::Forbidden`] when its principal
 /// is suspended or revoked. Verification is Argon2 (tens of milliseconds): call it off the
 /// async executor.
-pub fn authenticate(conn: &Connection, token: &str) -> Result<Principal> {
-    authenticate_with(conn, token, None)
+pub fn authenticate(domain: &Domain, token: &str) -> Result<Principal> {
+    authenticate_with(domain, token, None)
 }
 
 /// [`authenticate`], skipping Argon2 for a token `cache` has seen verify against the same
 /// stored hash.
 pub fn authenticate_with(
-    conn: &Connection,
+    domain: &Domain,
     token: &str,
     cache: Option<&VerifiedCache>,
 ) -> Result<Principal> {
     let (id, secret) =
         parse(token).ok_or_else(|| Error::Unauthenticated("not a Sandbox API token".into()))?;
-    let row: Option<(String, String, Option<String>)> = conn
-        .query_row(
-            "SELECT principal, hash, revoked_at FROM api_tokens WHERE id = ?1",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let (principal, hash, revoked_at) =
-        row.ok_or_else(|| Error::Unauthenticated(format!("unknown token {id}")))?;
+    let conn = domain.conn()?;
+    let tokens::Credential {
+        principal,
+        hash,
+        revoked_at,
+    } = tokens::credential(&conn, id)?
+        .ok_or_else(|| Error::Unauthenticated(format!("unknown token {id}")))?;
     if revoked_at.is_some() {
         return Err(Error::Unauthenticated(format!("token {id} is revoked")));
     }
@@ -247,8 +219,15 @@ pub fn authenticate_with(
             c.insert(id, secret, &hash);
         }
     }
-    identity::find(conn, &principal)?
-        .ok_or_else(|| Error::Internal(format!("token {id} names no principal")))
+    let p = principals::lookup(&conn, &principal)?
+        .ok_or_else(|| Error::Internal(format!("token {id} names no principal")))?;
+    if p.status != Status::Active {
+        return Err(Error::Forbidden(format!(
+            "principal `{principal}` is {}",
+            p.status
+        )));
+    }
+    Ok(p)
 }
 
 #[cfg(test)]

@@ -26,9 +26,12 @@ use regex::Regex;
 use sandbox_policies::{CheckSeverities, IdentifierKind, OutputKindName, Policy, Severity};
 use serde::Serialize;
 
+use sandbox_core::job::{OutputKind, StagedOutput};
+use sandbox_mediator::values::{ValueHasher, ValueSet, canonical_cells, canonical_number};
+
+pub use sandbox_store::queries::Withheld;
+
 use crate::Result;
-use crate::catalog::values::{ValueHasher, ValueSet, canonical_cells, canonical_number};
-use crate::wasm::{OutputKind, StagedOutput};
 
 /// How many examples a reason lists.
 const EXAMPLES: usize = 5;
@@ -169,16 +172,6 @@ impl Rules {
         }
         rules
     }
-}
-
-/// What a threshold-mode answer withheld, as the mediator recorded it (never shown to the
-/// module): the keys of the suppressed cells and each statistic's total over all cells.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct Withheld {
-    /// Keys of suppressed cells, each value in canonical text.
-    pub cells: Vec<Vec<String>>,
-    /// Each statistic's exact total over every cell, suppressed ones included.
-    pub totals: Vec<f64>,
 }
 
 /// Everything the checks compare an output with.
@@ -445,7 +438,7 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
     }
     let (content, what) = match output.kind {
         OutputKind::Table => {
-            let batches = crate::wasm::decode_ipc_public(&output.bytes)?;
+            let batches = sandbox_host::decode_ipc(&output.bytes)?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             if rows as u64 > u64::from(rules.max_rows) {
                 size_problems.push(format!("{rows} rows, over the cap of {}", rules.max_rows));
@@ -456,7 +449,7 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
             text_content(String::from_utf8_lossy(&output.bytes).into_owned()),
             "Markdown text".to_string(),
         ),
-        OutputKind::Png => match crate::wasm::reencode_png(&output.bytes) {
+        OutputKind::Png => match sandbox_host::reencode_png(&output.bytes) {
             Ok(png) => (
                 text_content(String::new()),
                 format!("PNG chart, {}×{} pixels", png.width, png.height),
@@ -466,7 +459,7 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
                 (text_content(String::new()), "PNG chart".to_string())
             }
         },
-        OutputKind::Chart => match crate::wasm::check_svg(&output.bytes) {
+        OutputKind::Chart => match sandbox_host::check_svg(&output.bytes) {
             Ok(words) => (text_content(words), "SVG chart".to_string()),
             Err(e) => {
                 size_problems.push(format!("SVG refused: {e}"));
@@ -651,7 +644,7 @@ fn threshold(ctx: &CheckContext, rules: &Rules, content: &Content, traced: &[boo
                     .columns()
                     .iter()
                     .map(canonical_cells)
-                    .collect::<Result<_>>()
+                    .collect::<std::result::Result<_, _>>()
                     .unwrap_or_default();
                 for r in 0..b.num_rows() {
                     let row: HashSet<&str> = cells

@@ -4,43 +4,81 @@
 //! **Architecture invariant:** [`release`] is the only writer of `products/`, and it
 //! re-reads the approvals from the store: an operator approval and then a supervisor
 //! approval, by two different people, neither of them the job's submitter. A flagged
-//! output needs a written reason at both tiers.
+//! output needs a written reason at both tiers. Both [`decide`] and [`release`] authorize
+//! through the one path: nothing is approved or released while a stop covers the scenario,
+//! its developer or the domain, or while the scenario or the submitter is suspended or
+//! revoked (refusals recorded as `output.refused`).
 
 pub mod checks;
+mod manifest;
+pub mod view;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::{Deserialize, Serialize};
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::authz::Action;
+use sandbox_core::job::{OutputKind, StagedOutput};
+use sandbox_core::{OutputStatus, ReviewTier, Role, new_id, plain_file_name, sha256_hex};
+use sandbox_store::authz::{self, On};
+use sandbox_store::{Conn, audit, jobs as stored_jobs, keys, outputs, scenarios};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::identity::{self, Role};
+pub use manifest::{Manifest, ManifestAudit, ManifestDataset, ManifestFile};
+pub use sandbox_core::Decision;
+pub use sandbox_store::outputs::Approval;
+
 use crate::jobs::{self, OutputRecord};
-use crate::{Domain, Error, Result, audit, catalog, keys, scenarios, sha256_hex, store};
+use crate::{Domain, Error, Result};
 
 /// Manifest file name inside a product folder.
 pub const MANIFEST: &str = "manifest.json";
 /// Signature file name inside a product folder.
 pub const SIGNATURE: &str = "manifest.sig";
 
-/// A review decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Approve.
-    Approve,
-    /// Reject.
-    Reject,
-    /// Send back to the developer: the output is not released, and a new job may follow.
-    RequestChanges,
+fn tier_of(role: Role) -> Result<ReviewTier> {
+    match role {
+        Role::Operator => Ok(ReviewTier::Operator),
+        Role::Supervisor => Ok(ReviewTier::Supervisor),
+        other => Err(Error::Forbidden(format!(
+            "a {other} does not review outputs; operators and supervisors do"
+        ))),
+    }
 }
 
-fn submitter_of(conn: &Connection, job_id: &str) -> Result<String> {
-    Ok(conn.query_row(
-        "SELECT submitter FROM jobs WHERE id = ?1",
-        params![job_id],
-        |r| r.get(0),
-    )?)
+/// The output, its job's scenario and submitter, with `actor` authorized to decide on it
+/// now. A refusal for the state of the work (a stop, a suspension) is recorded.
+fn authorized<'a>(
+    domain: &Domain,
+    conn: &mut Conn,
+    actor: &str,
+    output_id: &'a str,
+) -> Result<(sandbox_core::Principal, OutputRecord, stored_jobs::JobRecord)> {
+    let who = authz::authorize(conn, actor, Action::OutputDecide, On::Domain)?;
+    tier_of(who.role)?;
+    let output = outputs::get(conn, output_id)?;
+    let job = stored_jobs::get(conn, &output.job_id)?;
+    let scenario = scenarios::get(conn, job.scenario_id)?;
+    let on = On::Work {
+        scenario: &scenario,
+        submitter: &job.submitter,
+    };
+    if let Err(e) = authz::authorize(conn, actor, Action::OutputDecide, on) {
+        let e = Error::from(e);
+        let tx = conn.write()?;
+        audit::append(
+            &tx,
+            actor,
+            EventKind::OutputRefused,
+            &Subject::Output(output_id.to_string()),
+            json!({"job_id": job.id, "scenario_id": scenario.id, "reason": e.detail()}),
+        )?;
+        tx.commit()?;
+        let _ = domain;
+        return Err(e);
+    }
+    Ok((who, output, job))
 }
 
 /// Records a review decision. An operator reviews first, then a supervisor; on the
@@ -53,29 +91,21 @@ pub fn decide(
     reason: Option<&str>,
 ) -> Result<OutputRecord> {
     let mut conn = domain.conn()?;
-    let principal = identity::find(&conn, actor)?
-        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
-    let tier = match principal.role {
-        Role::Operator => "operator",
-        Role::Supervisor => "supervisor",
-        other => {
-            return Err(Error::Forbidden(format!(
-                "a {other} does not review outputs; operators and supervisors do"
-            )));
-        }
-    };
+    let (who, _, job) = authorized(domain, &mut conn, actor, output_id)?;
+    let tier = tier_of(who.role)?;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let output = jobs::output(&tx, output_id)?;
-    let submitter = submitter_of(&tx, &output.job_id)?;
-    if submitter == actor {
+    let tx = conn.write()?;
+    let output = outputs::get(&tx, output_id)?;
+    if job.submitter == actor {
         return Err(Error::Forbidden(
             "nobody reviews their own job's output".into(),
         ));
     }
     let expected = match tier {
-        "operator" => ["checked", "flagged"].contains(&output.status.as_str()),
-        _ => output.status == "operator_approved",
+        ReviewTier::Operator => {
+            matches!(output.status, OutputStatus::Checked | OutputStatus::Flagged)
+        }
+        ReviewTier::Supervisor => output.status == OutputStatus::OperatorApproved,
     };
     if !expected {
         return Err(Error::Review(format!(
@@ -85,16 +115,12 @@ pub fn decide(
     }
     let flagged = output_flagged(&output);
     let needs_note = output_needs_note(&output);
-    if tier == "supervisor" {
-        let operator: Option<String> = tx
-            .query_row(
-                "SELECT reviewer FROM reviews WHERE output_id = ?1 AND tier = 'operator' AND decision = 'approve'
-                 ORDER BY id DESC LIMIT 1",
-                params![output_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if operator.as_deref() == Some(actor) {
+    if tier == ReviewTier::Supervisor {
+        let operator = outputs::approvals(&tx, output_id)?
+            .into_iter()
+            .rev()
+            .find(|a| a.tier == ReviewTier::Operator);
+        if operator.is_some_and(|a| a.reviewer == actor) {
             return Err(Error::Forbidden(
                 "the two approvals must come from different people".into(),
             ));
@@ -105,51 +131,57 @@ pub fn decide(
             "output `{output_id}` failed an automated check; approving it needs a written override reason"
         )));
     }
-    if decision == Decision::Approve && tier == "operator" && needs_note && reason.is_none() {
+    if decision == Decision::Approve
+        && tier == ReviewTier::Operator
+        && needs_note
+        && reason.is_none()
+    {
         return Err(Error::Review(format!(
             "output `{output_id}` has a check result marked for review; approving it needs a written note on why it is fine"
         )));
     }
     if decision == Decision::Reject && reason.is_none() {
-        return Err(Error::Review("a rejection needs a reason".into()));
+        return Err(Error::Invalid("a rejection needs a reason".into()));
     }
     if decision == Decision::RequestChanges && reason.is_none() {
-        return Err(Error::Review(
+        return Err(Error::Invalid(
             "a request for changes needs a comment saying what to change".into(),
         ));
     }
-    let decision_text = match decision {
-        Decision::Approve => "approve",
-        Decision::Reject => "reject",
-        Decision::RequestChanges => "request_changes",
+    outputs::insert_review(&tx, output_id, actor, tier, decision, reason)?;
+    let status = match decision {
+        Decision::Reject => OutputStatus::Rejected,
+        Decision::RequestChanges => OutputStatus::ChangesRequested,
+        Decision::Approve => OutputStatus::OperatorApproved,
     };
-    tx.execute(
-        "INSERT INTO reviews (output_id, reviewer, tier, decision, reason, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![output_id, actor, tier, decision_text, reason, store::now()],
-    )?;
-    let status = match (decision, tier) {
-        (Decision::Reject, _) => "rejected",
-        (Decision::RequestChanges, _) => "changes_requested",
-        (Decision::Approve, "operator") => "operator_approved",
-        (Decision::Approve, _) => "operator_approved",
-    };
-    tx.execute(
-        "UPDATE outputs SET status = ?2 WHERE id = ?1",
-        params![output_id, status],
-    )?;
+    outputs::set_status(&tx, output_id, status)?;
     audit::append(
         &tx,
         actor,
-        &format!("output.{tier}_{decision_text}"),
-        &format!("output:{output_id}"),
+        decision_kind(tier, decision),
+        &Subject::Output(output_id.to_string()),
         json!({"from": output.status, "to": status, "reason": reason, "override": flagged && decision == Decision::Approve}),
     )?;
     tx.commit()?;
-    if decision == Decision::Approve && tier == "supervisor" {
+    if decision == Decision::Approve && tier == ReviewTier::Supervisor {
         release(domain, actor, output_id)?;
     }
-    jobs::output(&domain.conn()?, output_id)
+    Ok(outputs::get(&domain.conn()?, output_id)?)
+}
+
+fn decision_kind(tier: ReviewTier, decision: Decision) -> EventKind {
+    match (tier, decision) {
+        (ReviewTier::Operator, Decision::Approve) => EventKind::OutputOperatorApprove,
+        (ReviewTier::Operator, Decision::Reject) => EventKind::OutputOperatorReject,
+        (ReviewTier::Operator, Decision::RequestChanges) => {
+            EventKind::OutputOperatorRequestChanges
+        }
+        (ReviewTier::Supervisor, Decision::Approve) => EventKind::OutputSupervisorApprove,
+        (ReviewTier::Supervisor, Decision::Reject) => EventKind::OutputSupervisorReject,
+        (ReviewTier::Supervisor, Decision::RequestChanges) => {
+            EventKind::OutputSupervisorRequestChanges
+        }
+    }
 }
 
 fn outcomes(o: &OutputRecord) -> Vec<String> {
@@ -172,7 +204,7 @@ fn outcomes(o: &OutputRecord) -> Vec<String> {
 
 /// Whether a check failed (or the record is unreadable): an override at both tiers.
 fn output_flagged(o: &OutputRecord) -> bool {
-    o.status == "flagged" || outcomes(o).iter().any(|x| x != "pass" && x != "review")
+    o.status == OutputStatus::Flagged || outcomes(o).iter().any(|x| x != "pass" && x != "review")
 }
 
 /// Whether a check asks for review: the operator's approval needs a written note.
@@ -180,64 +212,19 @@ fn output_needs_note(o: &OutputRecord) -> bool {
     outcomes(o).iter().any(|x| x == "review")
 }
 
-/// An approval as read back from the store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Approval {
-    /// `operator` or `supervisor`.
-    pub tier: String,
-    /// Who.
-    pub reviewer: String,
-    /// Why (the override reason for a flagged output).
-    pub reason: Option<String>,
-    /// When.
-    pub at: String,
-}
-
-/// Releases an approved output as a product: files, `manifest.json`, `manifest.sig`.
-/// Refused unless the store holds an operator approval and a later supervisor approval by
-/// two different people, neither the submitter, and (for a flagged output) both with a
-/// reason.
-pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product> {
-    let mut conn = domain.conn()?;
-    let releaser = identity::find(&conn, actor)?
-        .ok_or_else(|| Error::Forbidden(format!("unknown principal `{actor}`")))?;
-    if !matches!(releaser.role, Role::Operator | Role::Supervisor) {
-        return Err(Error::Forbidden(format!(
-            "a {} does not release products; operators and supervisors do",
-            releaser.role
-        )));
-    }
-    let output = jobs::output(&conn, output_id)?;
-    let (scenario_id, submitter, module_sha, params_json, job_created): (i64, String, String, String, String) =
-        conn.query_row(
-            "SELECT scenario_id, submitter, module_sha256, params_json, created_at FROM jobs WHERE id = ?1",
-            params![output.job_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )?;
-    if output.status != "operator_approved" {
-        return Err(Error::Review(format!(
-            "output `{output_id}` is {}; only an operator-approved output can be released",
-            output.status
-        )));
-    }
-    let approvals: Vec<Approval> = conn
-        .prepare(
-            "SELECT tier, reviewer, reason, created_at FROM reviews
-             WHERE output_id = ?1 AND decision = 'approve' ORDER BY id",
-        )?
-        .query_map(params![output_id], |r| {
-            Ok(Approval {
-                tier: r.get(0)?,
-                reviewer: r.get(1)?,
-                reason: r.get(2)?,
-                at: r.get(3)?,
-            })
-        })?
-        .collect::<std::result::Result<_, _>>()?;
-    // The latest of each: a re-check at release may have sent the output back to review.
-    let operator = approvals.iter().rev().find(|a| a.tier == "operator");
-    let supervisor = approvals.iter().rev().find(|a| a.tier == "supervisor");
-    let (Some(operator), Some(supervisor)) = (operator, supervisor) else {
+/// The approvals a release stands on: the latest of each tier (a re-check at release may
+/// have sent the output back to review), by two people, neither the submitter, with both
+/// reasons for a flagged output.
+fn approvals_for_release(
+    conn: &Conn,
+    output: &OutputRecord,
+    submitter: &str,
+) -> Result<Vec<Approval>> {
+    let approvals = outputs::approvals(conn, &output.id)?;
+    let latest = |tier| approvals.iter().rev().find(|a| a.tier == tier);
+    let (Some(operator), Some(supervisor)) =
+        (latest(ReviewTier::Operator), latest(ReviewTier::Supervisor))
+    else {
         return Err(Error::Review(
             "release needs an operator approval and a supervisor approval".into(),
         ));
@@ -252,119 +239,46 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             "the submitter cannot approve their own output".into(),
         ));
     }
-    if output_flagged(&output) && (operator.reason.is_none() || supervisor.reason.is_none()) {
+    if output_flagged(output) && (operator.reason.is_none() || supervisor.reason.is_none()) {
         return Err(Error::Review(
             "a flagged output needs a written override reason at both tiers".into(),
         ));
     }
-    recheck(domain, &mut conn, scenario_id, &output)?;
-    let record = scenarios::get(&conn, scenario_id)?;
-    let mut datasets = Vec::new();
-    for d in &record.spec.datasets {
-        let v = catalog::get(&conn, domain, &d.name)?;
-        let policy_toml: String = conn.query_row(
-            "SELECT policy_toml FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
-            params![v.name, v.version],
-            |r| r.get(0),
-        )?;
-        datasets.push(json!({
-            "policy_sha256": sha256_hex(policy_toml.as_bytes()),
-            "name": v.name,
-            "version": v.version,
-            "provider": v.policy.dataset.provider,
-            "provider_code": v.policy.dataset.provider_code,
-            "obtained_at": v.obtained_at,
-            "content_sha256": v.content_sha256,
-            "columns": d.columns,
-        }));
+    Ok(approvals)
+}
+
+/// Releases an approved output as a product: files, `manifest.json`, `manifest.sig`.
+/// Refused unless the store holds an operator approval and a later supervisor approval by
+/// two different people, neither the submitter, and (for a flagged output) both with a
+/// reason; and, like every decision, while a stop or a suspension covers the work.
+pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product> {
+    let mut conn = domain.conn()?;
+    let (_, output, job) = authorized(domain, &mut conn, actor, output_id)?;
+    if output.status != OutputStatus::OperatorApproved {
+        return Err(Error::Review(format!(
+            "output `{output_id}` is {}; only an operator-approved output can be released",
+            output.status
+        )));
     }
-    let queries: Vec<Value> = conn
-        .prepare(
-            "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at FROM queries
-             WHERE job_id = ?1 ORDER BY created_at",
-        )?
-        .query_map(params![output.job_id], |r| {
-            Ok(json!({
-                "id": r.get::<_, String>(0)?,
-                "sql": r.get::<_, String>(1)?,
-                "status": r.get::<_, String>(2)?,
-                "rule": r.get::<_, Option<String>>(3)?,
-                "epsilon": r.get::<_, f64>(4)?,
-                "delta": r.get::<_, f64>(5)?,
-                "mechanism": r.get::<_, Option<String>>(6)?,
-                "at": r.get::<_, String>(7)?,
-            }))
-        })?
-        .collect::<std::result::Result<_, _>>()?;
-    let epsilon_job: f64 = queries.iter().filter_map(|q| q["epsilon"].as_f64()).sum();
-    // Where the output's history is in the audit log: the job, its queries, the output's
-    // staging and reviews (each position can be proved against the manifest's checkpoint).
-    let positions: Vec<Value> = conn
-        .prepare(
-            "SELECT seq, action FROM audit_events
-             WHERE subject = ?1 OR subject = ?2 OR json_extract(details, '$.job_id') = ?3
-             ORDER BY seq",
-        )?
-        .query_map(
-            params![
-                format!("job:{}", output.job_id),
-                format!("output:{output_id}"),
-                output.job_id
-            ],
-            |r| Ok(json!({"seq": r.get::<_, i64>(0)?, "action": r.get::<_, String>(1)?})),
-        )?
-        .collect::<std::result::Result<_, _>>()?;
-    let product_id = crate::new_id("prod");
-    let released_at = store::now();
+    let approvals = approvals_for_release(&conn, &output, &job.submitter)?;
+    recheck(domain, &mut conn, job.scenario_id, &output)?;
+    let product_id = new_id("prod");
+    let released_at = sandbox_store::now();
     // A signed checkpoint of the log so far, after checking the events since the last one.
-    let checkpoint = audit::checkpoint(&conn, domain.layout())?;
-    let manifest = json!({
-        "format": "sandbox-product-manifest/1",
-        "product_id": product_id,
-        "released_at": released_at,
-        "released_by": actor,
-        "files": [{
-            "name": output.file_name,
-            "kind": output.kind,
-            "sha256": output.sha256,
-            "bytes": output.bytes,
-        }],
-        "output": {"id": output.id, "name": output.name},
-        "job": {
-            "id": output.job_id,
-            "submitter": submitter,
-            "module_sha256": module_sha,
-            "params": serde_json::from_str::<Value>(&params_json).unwrap_or(Value::Null),
-            "submitted_at": job_created,
+    let checkpoint = audit::checkpoint(&conn)?;
+    let manifest = manifest::build(
+        &conn,
+        &manifest::Release {
+            product_id: &product_id,
+            released_at: &released_at,
+            released_by: actor,
+            output: &output,
+            job: &job,
+            approvals,
+            checkpoint: &checkpoint,
+            domain_key: &keys::verifying_key(domain.layout())?,
         },
-        "scenario": {
-            "id": record.id,
-            "name": record.spec.name,
-            "purpose": record.spec.purpose,
-            "valid_from": record.spec.valid_from,
-            "valid_until": record.spec.valid_until,
-            "mode": record.spec.mode,
-            "approved_by": record.decided_by,
-        },
-        "datasets": datasets,
-        "queries": queries,
-        "privacy": {
-            "epsilon_job": epsilon_job,
-            "epsilon_scenario_spent": record.epsilon_spent,
-            "epsilon_scenario_total": record.spec.budget.epsilon,
-        },
-        "checks": output.checks,
-        "approvals": approvals,
-        "audit": {
-            "events": positions,
-            "checkpoint": checkpoint.number,
-            "size": checkpoint.size,
-            "root": checkpoint.root,
-            "ts": checkpoint.ts,
-            "signature": checkpoint.signature,
-        },
-        "domain_public_key": hex::encode(keys::verifying_key(domain.layout())?.to_bytes()),
-    });
+    )?;
     let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
     let signature = keys::sign(domain.layout(), &manifest_bytes)?;
     let final_dir = domain.layout().products().join(&product_id);
@@ -389,39 +303,29 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         }
         fs::write(tmp.join(MANIFEST), &manifest_bytes)?;
         fs::write(tmp.join(SIGNATURE), &signature)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let status: String = tx.query_row(
-            "SELECT status FROM outputs WHERE id = ?1",
-            params![output_id],
-            |r| r.get(0),
-        )?;
-        if status != "operator_approved" {
+        let tx = conn.write()?;
+        let status = outputs::get(&tx, output_id)?.status;
+        if status != OutputStatus::OperatorApproved {
             return Err(Error::Conflict(format!("output `{output_id}` is {status}")));
         }
-        tx.execute(
-            "UPDATE outputs SET status = 'released' WHERE id = ?1",
-            params![output_id],
-        )?;
-        tx.execute(
-            "INSERT INTO products (id, output_id, manifest_sha256, released_by, released_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                product_id,
-                output_id,
-                sha256_hex(&manifest_bytes),
-                actor,
-                released_at
-            ],
+        outputs::set_status(&tx, output_id, OutputStatus::Released)?;
+        outputs::insert_product(
+            &tx,
+            &product_id,
+            output_id,
+            &sha256_hex(&manifest_bytes),
+            actor,
+            &released_at,
         )?;
         audit::append(
             &tx,
             actor,
-            "product.released",
-            &format!("product:{product_id}"),
+            EventKind::ProductReleased,
+            &Subject::Product(product_id.clone()),
             json!({"output_id": output_id, "manifest_sha256": sha256_hex(&manifest_bytes), "signature": signature}),
         )?;
         // The release event is in a checkpoint that commits with it.
-        audit::checkpoint(&tx, domain.layout())?;
+        audit::checkpoint(&tx)?;
         fs::rename(&tmp, &final_dir)?;
         if let Err(e) = tx.commit() {
             let _ = fs::remove_dir_all(&final_dir);
@@ -436,6 +340,8 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
     Ok(Product {
         id: product_id,
         output_id: output_id.to_string(),
+        released_by: actor.to_string(),
+        released_at,
         path: final_dir,
     })
 }
@@ -445,7 +351,7 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
 /// sent back to review as flagged (recorded), so its release needs the written override.
 fn recheck(
     domain: &Domain,
-    conn: &mut Connection,
+    conn: &mut Conn,
     scenario_id: i64,
     output: &OutputRecord,
 ) -> Result<()> {
@@ -454,20 +360,15 @@ fn recheck(
         return Ok(());
     }
     let kind = match output.kind.as_str() {
-        "table" => crate::wasm::OutputKind::Table,
-        "text" => crate::wasm::OutputKind::Text,
-        _ if output.file_name.ends_with(".png") => crate::wasm::OutputKind::Png,
-        _ => crate::wasm::OutputKind::Chart,
+        "table" => OutputKind::Table,
+        "text" => OutputKind::Text,
+        _ if output.file_name.ends_with(".png") => OutputKind::Png,
+        _ => OutputKind::Chart,
     };
-    let path = domain
-        .layout()
-        .staging()
-        .join(&output.job_id)
-        .join(&output.file_name);
-    let staged = crate::wasm::StagedOutput {
+    let staged = StagedOutput {
         name: output.name.clone(),
         kind,
-        bytes: fs::read(&path)?,
+        bytes: jobs::staged_file(domain, output)?,
     };
     if sha256_hex(&staged.bytes) != output.sha256 {
         return Err(Error::Verify(format!(
@@ -487,16 +388,13 @@ fn recheck(
         .map(|r| format!("{}: {}", r.check, r.reason))
         .collect();
     let checks_json = serde_json::to_value(&report)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "UPDATE outputs SET status = 'flagged', checks_json = ?2 WHERE id = ?1",
-        params![output.id, checks_json.to_string()],
-    )?;
+    let tx = conn.write()?;
+    outputs::flag(&tx, &output.id, &checks_json)?;
     audit::append(
         &tx,
         "system",
-        "output.rechecked",
-        &format!("output:{}", output.id),
+        EventKind::OutputRechecked,
+        &Subject::Output(output.id.clone()),
         json!({"from": output.status, "to": "flagged", "checks": checks_json}),
     )?;
     tx.commit()?;
@@ -513,30 +411,33 @@ pub struct Product {
     pub id: String,
     /// The output it releases.
     pub output_id: String,
+    /// Who released it.
+    pub released_by: String,
+    /// When.
+    pub released_at: String,
     /// Its folder.
     pub path: PathBuf,
 }
 
-/// Every product (the registry, SYS Art. 50).
-pub fn products(domain: &Domain) -> Result<Vec<Product>> {
+/// Every product (the registry, SYS Art. 50), for any active principal.
+pub fn products(domain: &Domain, actor: &str) -> Result<Vec<Product>> {
     let conn = domain.conn()?;
-    let rows: Vec<(String, String)> = conn
-        .prepare("SELECT id, output_id FROM products ORDER BY released_at")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?;
-    Ok(rows
+    authz::authorize(&conn, actor, Action::ProductRead, On::Domain)?;
+    Ok(outputs::products(&conn)?
         .into_iter()
-        .map(|(id, output_id)| Product {
-            path: domain.layout().products().join(&id),
-            id,
-            output_id,
+        .map(|p| Product {
+            path: domain.layout().products().join(&p.id),
+            id: p.id,
+            output_id: p.output_id,
+            released_by: p.released_by,
+            released_at: p.released_at,
         })
         .collect())
 }
 
 /// One product of the registry.
-pub fn product(domain: &Domain, id: &str) -> Result<Product> {
-    products(domain)?
+pub fn product(domain: &Domain, actor: &str, id: &str) -> Result<Product> {
+    products(domain, actor)?
         .into_iter()
         .find(|p| p.id == id)
         .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
@@ -575,7 +476,7 @@ impl Product {
 
     /// One of its files by name; nothing outside [`Product::file_names`] is read.
     pub fn file(&self, name: &str) -> Result<Vec<u8>> {
-        if !crate::plain_file_name(name) || !self.file_names()?.iter().any(|n| n == name) {
+        if !plain_file_name(name) || !self.file_names()?.iter().any(|n| n == name) {
             return Err(Error::NotFound(format!(
                 "file `{name}` of product {}",
                 self.id

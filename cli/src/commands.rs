@@ -1,0 +1,1410 @@
+//! The `sandbox` command line. Every command acts as one principal (`--as NAME`).
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use sandbox_core::job::LimitRequest;
+use sandbox_core::{Decision, Error, JobStatus, Result, Role};
+use sandbox_runtime::identity;
+use sandbox_runtime::jobs::{self, Submission};
+use sandbox_runtime::{Domain, audit, catalog, keys, mediate, review, scenarios, stops, tokens};
+
+use crate::remote;
+
+
+/// Sandbox: public data analysed without leaving its domain.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version, about)]
+pub struct Cli {
+    /// Data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOX_DATA_DIR",
+        default_value = "sandbox-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Principal to act as.
+    #[arg(long = "as", global = true, env = "SANDBOX_AS")]
+    pub actor: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Act through a Sandbox server at this URL (e.g. `https://sandbox.example:8443`)
+    /// instead of on a local data directory; the principal is the token's.
+    #[arg(long, global = true, env = "SANDBOX_SERVER")]
+    pub server: Option<String>,
+    /// API token for `--server` (`sbx_<id>_<secret>`; prefer the environment variable, so
+    /// that the token stays out of the shell's history).
+    #[arg(long, global = true, env = "SANDBOX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Log format on standard error: `text` or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOX_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Who the command acts as (`--as`, or the token's principal with `--server`).
+    Whoami,
+    /// Create a data directory: metadata store, keys, folders.
+    Init {
+        /// Directory (defaults to --data-dir).
+        dir: Option<PathBuf>,
+    },
+    /// Principals and roles.
+    #[command(subcommand)]
+    Principal(PrincipalCmd),
+    /// Datasets in the domain store.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+    /// Scenario agreements.
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
+    /// Jobs.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Staged outputs and their review.
+    #[command(subcommand)]
+    Output(OutputCmd),
+    /// Released products.
+    #[command(subcommand)]
+    Product(ProductCmd),
+    /// Check a query against the policy without running it.
+    #[command(subcommand)]
+    Query(QueryCmd),
+    /// Privacy budgets.
+    #[command(subcommand)]
+    Budget(BudgetCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Emergency stops (supervisors and operators).
+    #[command(subcommand)]
+    Stop(StopCmd),
+    /// Run the whole path end to end on synthetic data in a fresh data directory.
+    Demo(crate::demo::DemoArgs),
+    /// The developer's local loop on synthetic data.
+    #[command(subcommand)]
+    Dev(DevCmd),
+    /// API tokens for the server (operators issue; operators or the holder revoke).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Serve the HTTP API and the review console over this data directory.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Jobs that may run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Jobs one developer may have waiting in the queue.
+        #[arg(long, default_value_t = 20)]
+        max_queued: i64,
+        /// Mark the console's cookie `Secure` (when reached over HTTPS, e.g. behind a TLS
+        /// proxy).
+        #[arg(long)]
+        secure_cookies: bool,
+        /// Refused calls of callers who prove no one recorded one by one per address and
+        /// minute; more are answered 429 and recorded as a count.
+        #[arg(long, default_value_t = 60)]
+        anonymous_refusals_per_minute: u32,
+    },
+    /// Usage monitoring (Shuangyashan Art. 31).
+    #[command(subcommand)]
+    Usage(UsageCmd),
+}
+
+/// `usage` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsageCmd {
+    /// Every scenario's use: jobs, queries, refusals, budget, and what needs attention
+    /// (idle, expiring, refusals, suspended). Records idle scenarios as flagged.
+    Show,
+    /// Show or change the settings (operators change them).
+    Settings {
+        /// Over-scope refusals that suspend a scenario (0: never).
+        #[arg(long)]
+        max_refusals: Option<u32>,
+        /// Days without a job after which a scenario is flagged idle.
+        #[arg(long)]
+        idle_days: Option<u32>,
+    },
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Issue a token for a principal (as an operator). The token is printed once.
+    Issue {
+        /// Principal name.
+        name: String,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// Token id (the 16 hex digits after `sbx_`).
+        id: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List tokens (ids, holders, revocation; never secrets).
+    List {
+        /// Only this principal's.
+        #[arg(long)]
+        principal: Option<String>,
+    },
+}
+
+/// `dev` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DevCmd {
+    /// Run a module against synthetic data generated from policies, in a throwaway domain
+    /// (no real data, every output marked synthetic).
+    Run(crate::dev::DevRunArgs),
+}
+
+/// `principal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCmd {
+    /// Add a principal (the first must be an operator).
+    Add {
+        /// Name.
+        name: String,
+        /// provider, operator, developer or supervisor.
+        #[arg(long)]
+        role: String,
+    },
+    /// List principals.
+    List,
+    /// Qualify a suspended principal again (as an operator).
+    Qualify {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Suspend a principal: refused everywhere until qualified again (as an operator).
+    Suspend {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a principal for good (as an operator).
+    Revoke {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `dataset` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCmd {
+    /// Register a CSV or Parquet file with its policy (as a provider).
+    Add {
+        /// Data file (.csv or .parquet).
+        #[arg(long)]
+        file: PathBuf,
+        /// Policy (TOML).
+        #[arg(long)]
+        policy: PathBuf,
+    },
+    /// List the catalog.
+    List,
+    /// Show one dataset's catalog entry and policy.
+    Show {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `scenario` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCmd {
+    /// Apply for a scenario (as a developer).
+    Apply {
+        /// Scenario (TOML).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Approve a pending scenario (as an operator).
+    Approve {
+        /// Id or name.
+        scenario: String,
+        /// Note.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a pending scenario (as an operator).
+    Reject {
+        /// Id or name.
+        scenario: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List scenarios.
+    List,
+    /// Show one scenario.
+    Show {
+        /// Id or name.
+        scenario: String,
+    },
+    /// Suspend an approved scenario: its jobs and queries are refused until reinstated
+    /// (as an operator).
+    Suspend {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reinstate a suspended scenario (as an operator).
+    Reinstate {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a scenario for good (as an operator).
+    Revoke {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `job` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobCmd {
+    /// Submit a module to run under a scenario (as its developer). Locally it runs at
+    /// once; through a server it is queued (`--wait` to wait for its end).
+    Submit(SubmitArgs),
+    /// A job's status, queue position or progress, and outputs.
+    Status {
+        /// Job id.
+        id: String,
+    },
+    /// Jobs, newest first (a developer's own).
+    List {
+        /// Only jobs in this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// A job's log lines.
+    Logs {
+        /// Job id.
+        id: String,
+    },
+    /// Cancel a queued or running job (its submitter, an operator or a supervisor).
+    Cancel {
+        /// Job id.
+        id: String,
+        /// Why (required for someone else's job).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// Arguments of `job submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Scenario id or name.
+    #[arg(long)]
+    pub scenario: String,
+    /// Module (.wasm).
+    #[arg(long)]
+    pub module: PathBuf,
+    /// Parameters, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Fuel limit (each limit left out is what the scenario grants).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Memory limit in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<usize>,
+    /// Table elements.
+    #[arg(long)]
+    pub table_elements: Option<usize>,
+    /// Queries the job may make.
+    #[arg(long)]
+    pub max_queries: Option<u32>,
+    /// Outputs the job may stage.
+    #[arg(long)]
+    pub max_outputs: Option<u32>,
+    /// Bytes of one output.
+    #[arg(long)]
+    pub max_output_bytes: Option<usize>,
+    /// Bytes of all outputs.
+    #[arg(long)]
+    pub max_total_output_bytes: Option<usize>,
+    /// Bytes of log text.
+    #[arg(long)]
+    pub max_log_bytes: Option<usize>,
+    /// With `--server`: seconds to wait for the job to end (0: return once queued).
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
+}
+
+impl SubmitArgs {
+    /// The limits asked for, each within what the scenario grants.
+    pub fn limits(&self) -> LimitRequest {
+        LimitRequest {
+            fuel: self.fuel,
+            deadline_ms: self.deadline_ms,
+            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            table_elements: self.table_elements,
+            max_queries: self.max_queries,
+            max_outputs: self.max_outputs,
+            max_output_bytes: self.max_output_bytes,
+            max_total_output_bytes: self.max_total_output_bytes,
+            max_log_bytes: self.max_log_bytes,
+        }
+    }
+}
+
+/// `output` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OutputCmd {
+    /// List outputs.
+    List,
+    /// Approve an output (operator first, then supervisor; the supervisor's approval
+    /// releases it).
+    Approve {
+        /// Output id.
+        id: String,
+        /// Reason; required to override a failed check.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject an output.
+    Reject {
+        /// Output id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Send an output back to its developer with a comment (it is not released).
+    RequestChanges {
+        /// Output id.
+        id: String,
+        /// What to change.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show an output's check results.
+    Checks {
+        /// Output id.
+        id: String,
+    },
+    /// Write an output's staged file to a local file (operators and supervisors).
+    Download {
+        /// Output id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `product` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProductCmd {
+    /// List released products.
+    List,
+    /// Copy a released product (its files, manifest and signature) into a folder.
+    Download {
+        /// Product id.
+        id: String,
+        /// Folder to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a product folder's signature and file hashes.
+    Verify {
+        /// Product folder.
+        dir: PathBuf,
+    },
+}
+
+/// `query` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// Show how a query would be answered (clamp, bounding, noise and ε); nothing runs.
+    Explain {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+        /// ε to plan for (default: the scenario's per-query ε).
+        #[arg(long)]
+        epsilon: Option<f64>,
+        /// SQL.
+        sql: String,
+    },
+    /// Check SQL against a scenario's policy; nothing runs, nothing is charged.
+    Check {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+        /// SQL.
+        sql: String,
+    },
+}
+
+/// `budget` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BudgetCmd {
+    /// Show a scenario's budget.
+    Show {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+    },
+}
+
+/// `stop` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StopCmd {
+    /// Stop a scenario: its running jobs are interrupted, new jobs and queries refused.
+    Scenario {
+        /// Scenario id or name.
+        scenario: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop everything a developer runs.
+    Developer {
+        /// Principal name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop the whole domain.
+    Domain {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a stop.
+    Lift {
+        /// Stop id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `audit` subcommands. Supervisors and operators read the log; nobody deletes from it.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Recompute the Merkle tree and the hash chain from the events and check every signed
+    /// checkpoint against the domain key; report the first broken event or checkpoint.
+    Verify,
+    /// Sign a checkpoint of the log as it is now (supervisors and operators).
+    Checkpoint,
+    /// Print events (supervisors and operators).
+    Log {
+        /// First event.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Print a JSON proof against signed checkpoints: that event SEQ is in the log
+    /// (inclusion), or with --from, that an earlier checkpoint's log is a prefix of a
+    /// later one's (consistency). Supervisors and operators.
+    Prove {
+        /// The event to prove included.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        seq: Option<i64>,
+        /// Size of the checkpoint to prove inclusion in (default: a checkpoint of the log
+        /// as it is now).
+        #[arg(long, conflicts_with = "from")]
+        size: Option<i64>,
+        /// Size of the earlier checkpoint of a consistency proof.
+        #[arg(long)]
+        from: Option<i64>,
+        /// Size of the later checkpoint (default: a checkpoint of the log as it is now).
+        #[arg(long, requires = "from")]
+        to: Option<i64>,
+    },
+    /// Check a proof written by `audit prove` (needs no data directory).
+    VerifyProof {
+        /// The proof (JSON).
+        file: PathBuf,
+        /// The domain's public key (hex) the checkpoints must be signed by; without it the
+        /// signing key is printed, to be compared with the domain's published key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Export events with their leaf hashes, then the checkpoints, as JSON Lines
+    /// (supervisors and operators; the export is audited).
+    Export {
+        /// First event.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last event (default: the last).
+        #[arg(long)]
+        to: Option<i64>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the audit retention, or set it (supervisors and operators; at least 3 years).
+    Retention {
+        /// New retention in years.
+        #[arg(long)]
+        set: Option<i64>,
+    },
+}
+
+fn actor(cli: &Cli) -> Result<&str> {
+    cli.actor
+        .as_deref()
+        .ok_or_else(|| Error::Forbidden("say who acts: --as NAME (or SANDBOX_AS)".into()))
+}
+
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    } else {
+        writeln!(out, "{}", text())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn read_text(path: &PathBuf) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::Input {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes files into a new folder `out`: into a temporary folder beside it first, renamed
+/// into place once every file is there (nothing half-written is left behind).
+pub(crate) fn write_folder(
+    out: &std::path::Path,
+    names: &[String],
+    mut bytes: impl FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<()> {
+    if out.exists() {
+        return Err(Error::Conflict(format!("{} exists", out.display())));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".product-")
+        .tempdir_in(parent)?;
+    for name in names {
+        if !sandbox_core::plain_file_name(name) {
+            return Err(Error::Verify(format!("the manifest names `{name}`")));
+        }
+        fs::write(tmp.path().join(name), bytes(name)?)?;
+    }
+    fs::rename(tmp.keep(), out)?;
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(url) = &cli.server {
+        return remote::run(&cli, url);
+    }
+    match &cli.command {
+        Command::Init { dir } => {
+            let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
+            let domain = Domain::init(&dir)?;
+            audit::checkpoint_if_grown(&domain)?;
+            print(cli.json, &serde_json::json!({"data_dir": dir}), || {
+                format!("initialised {}", dir.display())
+            })
+        }
+        Command::Demo(args) => crate::demo::run(args, &mut std::io::stdout().lock()),
+        Command::Dev(DevCmd::Run(args)) => crate::dev::run(args, &mut std::io::stdout().lock()),
+        Command::Audit(AuditCmd::VerifyProof { file, key }) => verify_proof(&cli, file, key),
+        cmd => {
+            let domain = Domain::open(&cli.data_dir)?;
+            let result = run_in(&cli, cmd, &domain);
+            // Every command that added events ends with a signed checkpoint of the log.
+            if let Err(e) = audit::checkpoint_if_grown(&domain) {
+                tracing::warn!(error = %e, "no audit checkpoint written");
+                eprintln!("warning: no audit checkpoint written: {e}");
+            }
+            result
+        }
+    }
+}
+
+fn verify_proof(cli: &Cli, file: &PathBuf, key: &Option<String>) -> Result<()> {
+    let key = key.as_deref().map(audit::parse_key).transpose()?;
+    let check = audit::verify_proof(&read_text(file)?, key.as_ref())?;
+    print(cli.json, &check, || {
+        let by = if key.is_some() {
+            "the given key".to_string()
+        } else {
+            format!("key {} (compare it with the domain's)", check.public_key)
+        };
+        format!(
+            "{} proof verified: {}; signed by {by}",
+            check.kind, check.statement
+        )
+    })
+}
+
+fn job_line(j: &jobs::JobRecord) -> String {
+    let mut s = format!("job {} {}", j.id, j.status);
+    if let Some(p) = j.queue_position {
+        s.push_str(&format!(" ({p} ahead in the queue)"));
+    }
+    if let Some(p) = &j.progress {
+        s.push_str(&format!(
+            " ({} ms of {}, {} queries, fuel {} of {})",
+            p.elapsed_ms, p.deadline_ms, p.queries, p.fuel_used, p.fuel_limit
+        ));
+    }
+    if let Some(e) = &j.error {
+        s.push_str(&format!(": {e}"));
+    }
+    for o in &j.outputs {
+        s.push_str(&format!(
+            "\n  output {} `{}` ({}) {}",
+            o.id, o.name, o.kind, o.status
+        ));
+    }
+    s
+}
+
+fn usage_lines(list: &[scenarios::Usage]) -> String {
+    list.iter()
+        .map(|u| {
+            format!(
+                "{:>4} {:<28} {:<10} jobs {:>4}  idle {:>5}  answered {:>5}  refused {:>4} ({} counted)  ε {:.3}/{:.3}  {}",
+                u.id,
+                u.name,
+                u.status.as_str(),
+                u.jobs,
+                u.idle_days.map_or_else(|| "-".into(), |d| format!("{d}d")),
+                u.answered,
+                u.refused,
+                u.counted_refusals,
+                u.epsilon_spent,
+                u.epsilon_total,
+                u.flags.join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A command on a local data directory: one function per command family, each calling
+/// the same domain functions as the server, which authorize `--as` through the one path.
+fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
+    match cmd {
+        Command::Init { .. } | Command::Demo(_) | Command::Dev(_) => Ok(()),
+        Command::Whoami => {
+            let p = identity::whoami(domain, actor(cli)?)?;
+            print(cli.json, &p, || {
+                format!("{} ({}, {})", p.name, p.role, p.status)
+            })
+        }
+        Command::Principal(c) => principal_cmd(cli, c, domain),
+        Command::Token(c) => token_cmd(cli, c, domain),
+        Command::Dataset(c) => dataset_cmd(cli, c, domain),
+        Command::Scenario(c) => scenario_cmd(cli, c, domain),
+        Command::Usage(c) => usage_cmd(cli, c, domain),
+        Command::Job(c) => job_cmd(cli, c, domain),
+        Command::Output(c) => output_cmd(cli, c, domain),
+        Command::Product(c) => product_cmd(cli, c, domain),
+        Command::Query(c) => query_cmd(cli, c, domain),
+        Command::Budget(BudgetCmd::Show { scenario }) => {
+            let b = scenarios::budget(domain, actor(cli)?, scenario)?;
+            print(cli.json, &b, || budget_text(&b))
+        }
+        Command::Stop(c) => stop_cmd(cli, c, domain),
+        Command::Audit(c) => audit_cmd(cli, c, domain),
+        Command::Serve {
+            listen,
+            jobs,
+            max_queued,
+            secure_cookies,
+            anonymous_refusals_per_minute,
+        } => sandbox_server::serve(
+            domain,
+            *listen,
+            sandbox_server::Config {
+                job_slots: *jobs,
+                max_queued_per_developer: *max_queued,
+                secure_cookies: *secure_cookies,
+                anonymous_refusals_per_minute: *anonymous_refusals_per_minute,
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+fn budget_text(b: &scenarios::Balance) -> String {
+    let mut text = format!(
+        "scenario {}: ε spent {:.4} of {:.4}, {:.4} left",
+        b.scenario_id,
+        b.epsilon_spent,
+        b.epsilon_total,
+        b.epsilon_remaining()
+    );
+    if b.rho_total > 0.0 {
+        text.push_str(&format!(
+            "\n  zCDP: ρ spent {:.6} of {:.6} (δ {:e})",
+            b.rho_spent, b.rho_total, b.delta_total
+        ));
+    } else if b.delta_total > 0.0 {
+        text.push_str(&format!(
+            "\n  δ spent {:e} of {:e}",
+            b.delta_spent, b.delta_total
+        ));
+    }
+    text
+}
+
+fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        PrincipalCmd::Add { name, role } => {
+            let role: Role = role.parse()?;
+            let p = identity::add(domain, cli.actor.as_deref(), name, role)?;
+            print(cli.json, &p, || format!("added {} ({})", p.name, p.role))
+        }
+        PrincipalCmd::List => {
+            let list = identity::list(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|p| format!("{:<24} {:<10} {}", p.name, p.role, p.status))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        PrincipalCmd::Qualify { name, reason }
+        | PrincipalCmd::Suspend { name, reason }
+        | PrincipalCmd::Revoke { name, reason } => {
+            let status = match cmd {
+                PrincipalCmd::Qualify { .. } => identity::Status::Active,
+                PrincipalCmd::Suspend { .. } => identity::Status::Suspended,
+                _ => identity::Status::Revoked,
+            };
+            let p = identity::set_status(domain, actor(cli)?, name, status, reason)?;
+            print(cli.json, &p, || {
+                format!("{} ({}) is {}", p.name, p.role, p.status)
+            })
+        }
+    }
+}
+
+fn token_cmd(cli: &Cli, cmd: &TokenCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        TokenCmd::Issue { name } => {
+            let issued = tokens::issue(domain, actor(cli)?, name)?;
+            print(cli.json, &issued, || {
+                format!(
+                    "token {} for {} (shown once; only its hash is kept):\n{}",
+                    issued.id, issued.principal, issued.token
+                )
+            })
+        }
+        TokenCmd::Revoke { id, reason } => {
+            let t = tokens::revoke(domain, actor(cli)?, id, reason)?;
+            print(cli.json, &t, || {
+                format!("token {} of {} revoked", t.id, t.principal)
+            })
+        }
+        TokenCmd::List { principal } => {
+            let list = tokens::list(domain, actor(cli)?, principal.as_deref())?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|t| {
+                        format!(
+                            "{}  {:<24} issued {} by {}{}",
+                            t.id,
+                            t.principal,
+                            t.created_at,
+                            t.issued_by,
+                            t.revoked_at
+                                .as_deref()
+                                .map(|r| format!(", revoked {r}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        DatasetCmd::Add { file, policy } => {
+            let text = read_text(policy)?;
+            let v = catalog::add(domain, actor(cli)?, file, &text)?;
+            print(cli.json, &v, || {
+                format!(
+                    "registered {} version {}: {} rows, sha256 {}",
+                    v.name, v.version, v.row_count, v.content_sha256
+                )
+            })
+        }
+        DatasetCmd::List => {
+            let list = catalog::list(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|v| {
+                        format!(
+                            "{:<20} v{} {:>9} rows  {}  ({})",
+                            v.name,
+                            v.version,
+                            v.row_count,
+                            v.policy.dataset.summary,
+                            v.policy.dataset.provider
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        DatasetCmd::Show { name } => {
+            let v = catalog::get(domain, actor(cli)?, name)?;
+            print(cli.json, &v, || {
+                let mut s = format!(
+                    "{} v{} — {}\nprovider: {}\nrows: {}  obtained: {}\ncolumns:\n",
+                    v.name,
+                    v.version,
+                    v.policy.dataset.summary,
+                    v.policy.dataset.provider,
+                    v.row_count,
+                    v.obtained_at
+                );
+                for c in &v.policy.columns {
+                    s.push_str(&format!(
+                        "  {:<16} level {}  {}\n",
+                        c.name, c.level, c.access
+                    ));
+                }
+                s
+            })
+        }
+    }
+}
+
+fn scenario_cmd(cli: &Cli, cmd: &ScenarioCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        ScenarioCmd::Apply { file } => {
+            let r = scenarios::apply(domain, actor(cli)?, &read_text(file)?)?;
+            print(cli.json, &r, || {
+                format!("scenario {} `{}` is pending", r.id, r.spec.name)
+            })
+        }
+        ScenarioCmd::Approve { scenario, reason } => {
+            let r = scenarios::decide(domain, actor(cli)?, scenario, true, reason.as_deref())?;
+            print(cli.json, &r, || {
+                format!("scenario {} `{}` approved", r.id, r.spec.name)
+            })
+        }
+        ScenarioCmd::Reject { scenario, reason } => {
+            let r = scenarios::decide(domain, actor(cli)?, scenario, false, Some(reason))?;
+            print(cli.json, &r, || {
+                format!("scenario {} `{}` rejected", r.id, r.spec.name)
+            })
+        }
+        ScenarioCmd::List => {
+            let list = scenarios::list(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|r| {
+                        format!(
+                            "{:>4} {:<28} {:<10} {:<16} ε {:.3}/{:.3}",
+                            r.id,
+                            r.spec.name,
+                            r.status.as_str(),
+                            r.developer,
+                            r.epsilon_spent,
+                            r.spec.budget.epsilon
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ScenarioCmd::Show { scenario } => {
+            let r = scenarios::show(domain, actor(cli)?, scenario)?;
+            print(cli.json, &r, || {
+                format!(
+                    "scenario {} `{}` ({}), developer {}\npurpose: {}\nvalid {} to {}\nε {:.3} spent of {}",
+                    r.id,
+                    r.spec.name,
+                    r.status.as_str(),
+                    r.developer,
+                    r.spec.purpose,
+                    r.spec.valid_from,
+                    r.spec.valid_until,
+                    r.epsilon_spent,
+                    r.spec.budget.epsilon
+                )
+            })
+        }
+        ScenarioCmd::Suspend { scenario, reason }
+        | ScenarioCmd::Reinstate { scenario, reason }
+        | ScenarioCmd::Revoke { scenario, reason } => {
+            let change = match cmd {
+                ScenarioCmd::Suspend { .. } => scenarios::Change::Suspend,
+                ScenarioCmd::Reinstate { .. } => scenarios::Change::Reinstate,
+                _ => scenarios::Change::Revoke,
+            };
+            let r = scenarios::change(domain, actor(cli)?, scenario, change, reason)?;
+            print(cli.json, &r, || {
+                format!(
+                    "scenario {} `{}` is {}",
+                    r.id,
+                    r.spec.name,
+                    r.status.as_str()
+                )
+            })
+        }
+    }
+}
+
+fn usage_cmd(cli: &Cli, cmd: &UsageCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        UsageCmd::Show => {
+            let who = actor(cli)?;
+            let today = chrono::Utc::now().date_naive();
+            // Authorized first: only a reader of usage makes the idle check run.
+            scenarios::usage_settings(domain, who)?;
+            scenarios::flag_idle(domain, today)?;
+            let list = scenarios::usage(domain, who, today)?;
+            print(cli.json, &list, || usage_lines(&list))
+        }
+        UsageCmd::Settings {
+            max_refusals,
+            idle_days,
+        } => {
+            let current = scenarios::usage_settings(domain, actor(cli)?)?;
+            let settings = if max_refusals.is_some() || idle_days.is_some() {
+                scenarios::set_usage_settings(
+                    domain,
+                    actor(cli)?,
+                    scenarios::UsageSettings {
+                        max_refusals: max_refusals.unwrap_or(current.max_refusals),
+                        idle_days: idle_days.unwrap_or(current.idle_days),
+                    },
+                )?
+            } else {
+                current
+            };
+            print(cli.json, &settings, || {
+                format!(
+                    "a scenario is suspended at {} over-scope refusals (0: never) and flagged idle after {} days",
+                    settings.max_refusals, settings.idle_days
+                )
+            })
+        }
+    }
+}
+
+fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        JobCmd::Submit(args) => {
+            let module = fs::read(&args.module).map_err(|e| Error::Input {
+                path: args.module.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let report = jobs::submit(
+                domain,
+                actor(cli)?,
+                &Submission {
+                    scenario: &args.scenario,
+                    module: &module,
+                    params_json: &args.params,
+                    limits: args.limits(),
+                },
+            )?;
+            print(cli.json, &report, || {
+                let mut s = format!("job {} {}", report.id, report.status);
+                if let Some(e) = &report.error {
+                    s.push_str(&format!(": {e}"));
+                }
+                for o in &report.outputs {
+                    s.push_str(&format!(
+                        "\n  output {} `{}` ({}) {}",
+                        o.id, o.name, o.kind, o.status
+                    ));
+                }
+                s
+            })
+        }
+        JobCmd::Status { id } => {
+            let j = jobs::job(domain, actor(cli)?, id)?;
+            print(cli.json, &j, || job_line(&j))
+        }
+        JobCmd::List { status, limit } => {
+            let status = status.as_deref().map(JobStatus::parse).transpose()?;
+            let list = jobs::list(
+                domain,
+                actor(cli)?,
+                &jobs::JobFilter {
+                    submitter: None,
+                    scenario_id: None,
+                    status,
+                    limit: Some(*limit),
+                },
+            )?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|j| {
+                        format!(
+                            "{}  {:<10} {}  {}",
+                            j.id, j.status, j.created_at, j.submitter
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        JobCmd::Logs { id } => {
+            let lines = jobs::logs(domain, actor(cli)?, id)?;
+            print(cli.json, &lines, || {
+                lines
+                    .iter()
+                    .map(|l| format!("[{}] {}", l.level, l.text))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        JobCmd::Cancel { id, reason } => {
+            let j = jobs::cancel(domain, actor(cli)?, id, reason.as_deref())?;
+            print(cli.json, &j, || job_line(&j))
+        }
+    }
+}
+
+fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
+    let decided = |o: jobs::OutputRecord| -> Result<()> {
+        print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
+    };
+    match cmd {
+        OutputCmd::List => {
+            let list = jobs::all_outputs(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|o| {
+                        format!(
+                            "{}  {:<24} {:<6} {:<18} job {}",
+                            o.id, o.name, o.kind, o.status, o.job_id
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        OutputCmd::Approve { id, reason } => decided(review::decide(
+            domain,
+            actor(cli)?,
+            id,
+            Decision::Approve,
+            reason.as_deref(),
+        )?),
+        OutputCmd::Reject { id, reason } => decided(review::decide(
+            domain,
+            actor(cli)?,
+            id,
+            Decision::Reject,
+            Some(reason),
+        )?),
+        OutputCmd::RequestChanges { id, reason } => decided(review::decide(
+            domain,
+            actor(cli)?,
+            id,
+            Decision::RequestChanges,
+            Some(reason),
+        )?),
+        OutputCmd::Checks { id } => {
+            let o = jobs::output(domain, actor(cli)?, id)?;
+            print(cli.json, &o.checks, || {
+                let results = o
+                    .checks
+                    .as_ref()
+                    .and_then(|c| c.get("results"))
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut lines = vec![format!("output {} ({}) is {}", o.id, o.name, o.status)];
+                for r in results {
+                    lines.push(format!(
+                        "  {:<14} {:<7} {}",
+                        r["check"].as_str().unwrap_or(""),
+                        r["outcome"].as_str().unwrap_or(""),
+                        r["reason"].as_str().unwrap_or("")
+                    ));
+                }
+                lines.join("\n")
+            })
+        }
+        OutputCmd::Download { id, out } => {
+            let o = jobs::output(domain, actor(cli)?, id)?;
+            let bytes = jobs::staged_file(domain, &o)?;
+            fs::write(out, &bytes)?;
+            print(cli.json, &o, || {
+                format!("wrote {} ({} bytes)", out.display(), bytes.len())
+            })
+        }
+    }
+}
+
+fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        ProductCmd::List => {
+            let list = review::products(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|p| format!("{}  output {}  {}", p.id, p.output_id, p.path.display()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ProductCmd::Download { id, out } => {
+            let p = review::product(domain, actor(cli)?, id)?;
+            let names = p.file_names()?;
+            write_folder(out, &names, |name| p.file(name))?;
+            print(cli.json, &names, || {
+                format!(
+                    "copied {} file(s) of product {id} to {}",
+                    names.len(),
+                    out.display()
+                )
+            })
+        }
+        ProductCmd::Verify { dir } => {
+            let key = keys::verifying_key(domain.layout())?;
+            let manifest = review::verify_product(dir, Some(&key))?;
+            print(cli.json, &manifest, || {
+                format!(
+                    "product {} verified: signature and {} file(s) match",
+                    manifest["product_id"].as_str().unwrap_or("?"),
+                    manifest["files"].as_array().map_or(0, Vec::len)
+                )
+            })
+        }
+    }
+}
+
+fn query_cmd(cli: &Cli, cmd: &QueryCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        QueryCmd::Explain {
+            scenario,
+            epsilon,
+            sql,
+        } => {
+            let e = mediate::explain(domain, actor(cli)?, scenario, sql, *epsilon)?;
+            print(cli.json, &e, || e.to_string())
+        }
+        QueryCmd::Check { scenario, sql } => {
+            let accepted = mediate::check(domain, actor(cli)?, scenario, sql)?;
+            let keys: Vec<String> = accepted.group_keys.iter().map(|g| g.label()).collect();
+            print(
+                cli.json,
+                &serde_json::json!({"accepted": true, "datasets": accepted.datasets(), "group_keys": keys}),
+                || {
+                    format!(
+                        "accepted: {} aggregate(s) over `{}`, grouped by {:?}",
+                        accepted.requested.len(),
+                        accepted.datasets(),
+                        keys
+                    )
+                },
+            )
+        }
+    }
+}
+
+fn stop_cmd(cli: &Cli, cmd: &StopCmd, domain: &Domain) -> Result<()> {
+    let who = actor(cli)?;
+    let (scope, reason) = match cmd {
+        StopCmd::Scenario { scenario, reason } => (
+            stops::Scope::Scenario(scenarios::show(domain, who, scenario)?.id),
+            reason,
+        ),
+        StopCmd::Developer { name, reason } => (stops::Scope::Developer(name.clone()), reason),
+        StopCmd::Domain { reason } => (stops::Scope::Domain, reason),
+        StopCmd::Lift { id, reason } => {
+            stops::lift(domain, who, *id, reason)?;
+            return print(cli.json, &serde_json::json!({"lifted": true}), || {
+                "stop lifted".to_string()
+            });
+        }
+    };
+    let stop = stops::stop(domain, who, scope, reason)?;
+    print(cli.json, &stop, || {
+        format!(
+            "stop {} in force; {} running job(s) interrupted",
+            stop.id,
+            stop.interrupted.len()
+        )
+    })
+}
+
+fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
+    match cmd {
+        AuditCmd::Verify => {
+            // With `--as`, a principal's check; without, the custodian's on the machine.
+            let v = match cli.actor.as_deref() {
+                Some(who) => audit::verify(domain, who)?,
+                None => audit::verify_custodian(domain)?,
+            };
+            print(cli.json, &v, || {
+                let last = v.last_checkpoint.as_ref().map_or_else(
+                    || "no checkpoint yet".to_string(),
+                    |c| {
+                        format!(
+                            "last checkpoint {} of {} events at {}",
+                            c.number, c.size, c.ts
+                        )
+                    },
+                );
+                format!(
+                    "audit log verified: {} events, root {}, {} signed checkpoint(s) ({last})",
+                    v.events, v.root, v.checkpoints
+                )
+            })
+        }
+        AuditCmd::Checkpoint => {
+            let c = audit::checkpoint(domain, actor(cli)?)?;
+            print(cli.json, &c, || {
+                format!(
+                    "checkpoint {}: {} events, root {}, signed at {}",
+                    c.number, c.size, c.root, c.ts
+                )
+            })
+        }
+        AuditCmd::Prove {
+            seq,
+            size,
+            from,
+            to,
+        } => {
+            let who = actor(cli)?;
+            let proof = match (seq, from) {
+                (Some(seq), _) => {
+                    serde_json::to_value(audit::prove_inclusion(domain, who, *seq, *size)?)?
+                }
+                (None, Some(from)) => {
+                    serde_json::to_value(audit::prove_consistency(domain, who, *from, *to)?)?
+                }
+                (None, None) => {
+                    return Err(Error::Invalid(
+                        "say what to prove: SEQ, or --from M [--to N]".into(),
+                    ));
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
+            Ok(())
+        }
+        AuditCmd::VerifyProof { .. } => Ok(()),
+        AuditCmd::Export { from, to, out } => {
+            let who = actor(cli)?;
+            match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(fs::File::create(path)?);
+                    let summary = audit::export(domain, who, *from, *to, &mut file)?;
+                    print(cli.json, &summary, || {
+                        format!(
+                            "exported events {}..={} ({} events, {} checkpoints) to {}",
+                            summary.from,
+                            summary.to,
+                            summary.events,
+                            summary.checkpoints,
+                            path.display()
+                        )
+                    })
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    audit::export(domain, who, *from, *to, &mut stdout)?;
+                    Ok(())
+                }
+            }
+        }
+        AuditCmd::Retention { set } => {
+            let years = match set {
+                Some(years) => audit::set_retention_years(domain, actor(cli)?, *years)?,
+                None => audit::retention_years(domain)?,
+            };
+            print(
+                cli.json,
+                &serde_json::json!({"audit_retention_years": years}),
+                || {
+                    format!(
+                        "audit retention: {years} years (at least {}; events are never deleted)",
+                        audit::MIN_RETENTION_YEARS
+                    )
+                },
+            )
+        }
+        AuditCmd::Log { from, limit } => {
+            let events = audit::log(domain, actor(cli)?, *from, *limit)?;
+            print(cli.json, &events, || {
+                events
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{:>6} {} {:<20} {:<22} {}",
+                            e.seq, e.ts, e.actor, e.action, e.subject
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The audit log's vocabulary: what happened ([`EventKind`]) and to what ([`Subject`]).
+//! Every event the domain records names one of each; their text is what the log stores
+//! and hashes, so it never changes for a kind that exists.
+
+use std::fmt;
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A data directory was created (its public key is in the details).
+    DomainInit,
+    /// A principal was added.
+    PrincipalAdded,
+    /// A suspended principal was qualified again.
+    PrincipalQualified,
+    /// A principal was suspended.
+    PrincipalSuspended,
+    /// A principal was revoked for good.
+    PrincipalRevoked,
+    /// An API token was issued.
+    TokenIssued,
+    /// An API token was revoked.
+    TokenRevoked,
+    /// A dataset version was registered.
+    DatasetRegistered,
+    /// A developer applied for a scenario.
+    ScenarioApplied,
+    /// An operator approved a scenario.
+    ScenarioApproved,
+    /// An operator rejected a scenario.
+    ScenarioRejected,
+    /// A scenario was suspended (by an operator or usage monitoring).
+    ScenarioSuspended,
+    /// A suspended scenario was reinstated.
+    ScenarioReinstated,
+    /// A scenario was revoked for good.
+    ScenarioRevoked,
+    /// A scenario was flagged idle (usage monitoring).
+    ScenarioIdle,
+    /// The usage monitoring settings changed.
+    UsageSettings,
+    /// A module was stored.
+    ModuleStored,
+    /// A module was refused (validation or compilation).
+    ModuleRefused,
+    /// A job was queued.
+    JobQueued,
+    /// A job was refused before it was queued (an emergency stop).
+    JobRefused,
+    /// A queued job started.
+    JobStarted,
+    /// A job succeeded and staged its outputs.
+    JobSucceeded,
+    /// A job failed.
+    JobFailed,
+    /// A job was cancelled.
+    JobCancelled,
+    /// Someone asked for a running job to be cancelled.
+    JobCancelRequested,
+    /// A query was refused (by the policy pass, the scenario, or the budget).
+    QueryRefused,
+    /// A query was charged to the budget.
+    QueryCharged,
+    /// A job's output was staged.
+    OutputStaged,
+    /// The automated checks ran on a staged output.
+    OutputChecked,
+    /// The checks ran again at release and sent the output back.
+    OutputRechecked,
+    /// A review decision on an output was refused (a stop or a suspension covers it).
+    OutputRefused,
+    /// An operator approved an output.
+    OutputOperatorApprove,
+    /// An operator rejected an output.
+    OutputOperatorReject,
+    /// An operator asked for changes to an output.
+    OutputOperatorRequestChanges,
+    /// A supervisor approved an output.
+    OutputSupervisorApprove,
+    /// A supervisor rejected an output.
+    OutputSupervisorReject,
+    /// A supervisor asked for changes to an output.
+    OutputSupervisorRequestChanges,
+    /// An output was released as a product.
+    ProductReleased,
+    /// An emergency stop was imposed.
+    StopImposed,
+    /// An emergency stop was lifted.
+    StopLifted,
+    /// The audit retention was set.
+    AuditRetentionSet,
+    /// The audit log was exported.
+    AuditExported,
+    /// An API call was refused (401 or 403).
+    ApiRefused,
+    /// Refusals of callers who proved no one, held back and counted.
+    ApiRefusalsLimited,
+    /// A console call was refused.
+    ConsoleRefused,
+    /// Someone signed in to the review console.
+    ConsoleSignedIn,
+    /// Someone signed out of the review console.
+    ConsoleSignedOut,
+}
+
+impl EventKind {
+    /// The kind as the log stores it, e.g. `query.charged`.
+    pub fn as_str(self) -> &'static str {
+        use EventKind::*;
+        match self {
+            DomainInit => "domain.init",
+            PrincipalAdded => "principal.added",
+            PrincipalQualified => "principal.qualified",
+            PrincipalSuspended => "principal.suspended",
+            PrincipalRevoked => "principal.revoked",
+            TokenIssued => "token.issued",
+            TokenRevoked => "token.revoked",
+            DatasetRegistered => "dataset.registered",
+            ScenarioApplied => "scenario.applied",
+            ScenarioApproved => "scenario.approved",
+            ScenarioRejected => "scenario.rejected",
+            ScenarioSuspended => "scenario.suspended",
+            ScenarioReinstated => "scenario.reinstated",
+            ScenarioRevoked => "scenario.revoked",
+            ScenarioIdle => "scenario.idle",
+            UsageSettings => "usage.settings",
+            ModuleStored => "module.stored",
+            ModuleRefused => "module.refused",
+            JobQueued => "job.queued",
+            JobRefused => "job.refused",
+            JobStarted => "job.started",
+            JobSucceeded => "job.succeeded",
+            JobFailed => "job.failed",
+            JobCancelled => "job.cancelled",
+            JobCancelRequested => "job.cancel_requested",
+            QueryRefused => "query.refused",
+            QueryCharged => "query.charged",
+            OutputStaged => "output.staged",
+            OutputChecked => "output.checked",
+            OutputRechecked => "output.rechecked",
+            OutputRefused => "output.refused",
+            OutputOperatorApprove => "output.operator_approve",
+            OutputOperatorReject => "output.operator_reject",
+            OutputOperatorRequestChanges => "output.operator_request_changes",
+            OutputSupervisorApprove => "output.supervisor_approve",
+            OutputSupervisorReject => "output.supervisor_reject",
+            OutputSupervisorRequestChanges => "output.supervisor_request_changes",
+            ProductReleased => "product.released",
+            StopImposed => "stop.imposed",
+            StopLifted => "stop.lifted",
+            AuditRetentionSet => "audit.retention_set",
+            AuditExported => "audit.exported",
+            ApiRefused => "api.refused",
+            ApiRefusalsLimited => "api.refusals_limited",
+            ConsoleRefused => "console.refused",
+            ConsoleSignedIn => "console.signed_in",
+            ConsoleSignedOut => "console.signed_out",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an audit event concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The domain as a whole (`domain`).
+    Domain,
+    /// The audit log itself (`audit`).
+    Audit,
+    /// A principal (`principal:NAME`).
+    Principal(String),
+    /// An API token (`token:ID`).
+    Token(String),
+    /// A dataset version (`dataset:NAME@VERSION`).
+    Dataset {
+        /// Dataset name.
+        name: String,
+        /// Version.
+        version: i64,
+    },
+    /// A scenario (`scenario:ID`).
+    Scenario(i64),
+    /// A stored module (`module:SHA256`).
+    Module(String),
+    /// A job (`job:ID`).
+    Job(String),
+    /// A staged output (`output:ID`).
+    Output(String),
+    /// A released product (`product:ID`).
+    Product(String),
+    /// An emergency stop (`stop:ID`).
+    Stop(i64),
+    /// A console session, by the first 16 hex digits of its id's hash (`session:…`).
+    Session(String),
+    /// A client address (`client:ADDR`).
+    Client(String),
+    /// An API call (`api:METHOD PATH`).
+    Api {
+        /// HTTP method.
+        method: String,
+        /// Path asked for.
+        path: String,
+    },
+    /// A console call (`console:METHOD PATH`).
+    Console {
+        /// HTTP method.
+        method: String,
+        /// Path asked for.
+        path: String,
+    },
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Domain => f.write_str("domain"),
+            Subject::Audit => f.write_str("audit"),
+            Subject::Principal(n) => write!(f, "principal:{n}"),
+            Subject::Token(id) => write!(f, "token:{id}"),
+            Subject::Dataset { name, version } => write!(f, "dataset:{name}@{version}"),
+            Subject::Scenario(id) => write!(f, "scenario:{id}"),
+            Subject::Module(sha) => write!(f, "module:{sha}"),
+            Subject::Job(id) => write!(f, "job:{id}"),
+            Subject::Output(id) => write!(f, "output:{id}"),
+            Subject::Product(id) => write!(f, "product:{id}"),
+            Subject::Stop(id) => write!(f, "stop:{id}"),
+            Subject::Session(id) => write!(f, "session:{id}"),
+            Subject::Client(addr) => write!(f, "client:{addr}"),
+            Subject::Api { method, path } => write!(f, "api:{method} {path}"),
+            Subject::Console { method, path } => write!(f, "console:{method} {path}"),
+        }
+    }
+}

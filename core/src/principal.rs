@@ -1,0 +1,128 @@
+//! Principals: named identities with one role each, and a status (Qiqihar Art. 14, 23).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What a principal does in the domain.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Registers datasets and their policies.
+    Provider,
+    /// Runs the platform: approves scenarios, first-tier review.
+    Operator,
+    /// Writes modules, applies for scenarios, submits jobs.
+    Developer,
+    /// Second-tier review, audit.
+    Supervisor,
+    /// Identity administration only: the first principal of a domain may be one (to
+    /// bootstrap it); adds principals, issues and revokes tokens, qualifies, suspends and
+    /// revokes principals. Decides nothing else and sees no scenario, job or output.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Provider,
+        Role::Operator,
+        Role::Developer,
+        Role::Supervisor,
+        Role::Admin,
+    ];
+
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Provider => "provider",
+            Role::Operator => "operator",
+            Role::Developer => "developer",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether the role administers identities (adds principals, issues tokens, changes a
+    /// principal's status).
+    pub fn administers_identities(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Role> {
+        match s {
+            "provider" => Ok(Role::Provider),
+            "operator" => Ok(Role::Operator),
+            "developer" => Ok(Role::Developer),
+            "supervisor" => Ok(Role::Supervisor),
+            "admin" => Ok(Role::Admin),
+            other => Err(Error::Forbidden(format!(
+                "unknown role `{other}` (provider, operator, developer, supervisor, admin)"
+            ))),
+        }
+    }
+}
+
+/// Whether a principal may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// May act in its role.
+    Active,
+    /// Refused everywhere until qualified again.
+    Suspended,
+    /// Refused everywhere, for good.
+    Revoked,
+}
+
+impl Status {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+        }
+    }
+
+    /// The status a stored name stands for.
+    pub fn parse(s: &str) -> Result<Status> {
+        match s {
+            "active" => Ok(Status::Active),
+            "suspended" => Ok(Status::Suspended),
+            "revoked" => Ok(Status::Revoked),
+            other => Err(Error::Internal(format!("principal status `{other}`"))),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named identity.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Principal {
+    /// Unique name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Whether it may act.
+    pub status: Status,
+}

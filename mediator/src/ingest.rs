@@ -1,0 +1,486 @@
+//! Ingest into the domain store: datasets registered with their policies.
+//!
+//! Ingest reads CSV or Parquet, checks the policy against the real schema, writes the
+//! data as Parquet into a temporary folder inside the data directory, and only then
+//! records the version and its audit event in one transaction and moves the folder into
+//! place. A bad file or a bad policy leaves the data directory as it was.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::sha256_hex;
+use sandbox_policies::{ColumnType, MissingUnit, Policy};
+use sandbox_store::catalog::{self, DatasetVersion, NewVersion};
+use serde_json::json;
+
+pub use sandbox_store::catalog::DATA_FILE;
+
+use crate::{DomainError as Error, Mediator, Result, values};
+
+/// Largest source file accepted, in bytes.
+pub const MAX_SOURCE_BYTES: u64 = 8 << 30;
+
+/// Hidden column written at ingest next to the data of a dataset with a privacy unit:
+/// each row's rank among its unit's rows (1, 2, ...). Bounding a unit to k rows is then a
+/// filter `rank <= k` instead of a sort. No policy names it, so no view shows it.
+pub const RANK_COLUMN: &str = "__sandbox_rank";
+
+/// The policy's view of an Arrow type.
+pub fn column_type(dt: &DataType) -> ColumnType {
+    match dt {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => ColumnType::Int,
+        DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => ColumnType::Float,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Utf8,
+        DataType::Boolean => ColumnType::Bool,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => ColumnType::Temporal,
+        _ => ColumnType::Other,
+    }
+}
+
+fn input_err(path: &Path, message: impl std::fmt::Display) -> crate::Error {
+    Error::Input {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+    .into()
+}
+
+/// Source format, from the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Parquet,
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("csv") => Ok(Format::Csv),
+        Some("parquet") | Some("pq") => Ok(Format::Parquet),
+        _ => Err(input_err(path, "expected a .csv or .parquet file")),
+    }
+}
+
+/// A stream of record batches from the source file.
+type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>>;
+
+fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
+    let meta = fs::metadata(path).map_err(|e| input_err(path, e))?;
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(input_err(
+            path,
+            format!("larger than {MAX_SOURCE_BYTES} bytes"),
+        ));
+    }
+    match format_of(path)? {
+        Format::Csv => {
+            let mut file = File::open(path).map_err(|e| input_err(path, e))?;
+            let mut head = [0u8; 3];
+            let n = file.read(&mut head).map_err(|e| input_err(path, e))?;
+            let bom = n == 3 && head == [0xEF, 0xBB, 0xBF];
+            file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
+                .map_err(|e| input_err(path, e))?;
+            let format = arrow::csv::reader::Format::default().with_header(true);
+            let (schema, rows) = format
+                .infer_schema(&mut file, None)
+                .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
+            if rows == 0 {
+                return Err(input_err(path, "the CSV has a header but no rows"));
+            }
+            if schema.fields().is_empty() {
+                return Err(input_err(path, "the CSV has no columns"));
+            }
+            file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
+                .map_err(|e| input_err(path, e))?;
+            let schema = Arc::new(schema);
+            let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+                .with_format(format)
+                .with_batch_size(64 * 1024)
+                .build(file)
+                .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
+            Ok((schema, Box::new(reader)))
+        }
+        Format::Parquet => {
+            let file = File::open(path).map_err(|e| input_err(path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
+            let schema = builder.schema().clone();
+            let reader = builder
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| input_err(path, format!("cannot read Parquet: {e}")))?;
+            Ok((schema, Box::new(reader)))
+        }
+    }
+}
+
+/// What ingest measured while writing.
+struct Written {
+    rows: i64,
+    max_unit_rows: i64,
+    /// Rows left out because their privacy unit was empty.
+    dropped: i64,
+    /// Rows the per-unit bound keeps (rank within the unit at most k).
+    bounded_rows: i64,
+    /// Bounded columns whose every value lies within the bounds.
+    within_bounds: Vec<String>,
+    sha256: String,
+}
+
+/// A column with policy bounds, checked while writing.
+struct BoundsCheck {
+    name: String,
+    index: usize,
+    lower: f64,
+    upper: f64,
+    within: bool,
+}
+
+/// How ingest treats privacy units.
+struct Units<'a> {
+    column: &'a str,
+    missing: MissingUnit,
+    /// Rows per unit kept by the bound (k).
+    k: i64,
+}
+
+fn write_parquet(
+    source: &Path,
+    schema: SchemaRef,
+    batches: Batches,
+    units: Option<Units<'_>>,
+    bounds: &[(String, f64, f64)],
+    target: &Path,
+) -> Result<Written> {
+    let mut checks: Vec<BoundsCheck> = bounds
+        .iter()
+        .filter_map(|(name, lower, upper)| {
+            schema.index_of(name).ok().map(|index| BoundsCheck {
+                name: name.clone(),
+                index,
+                lower: *lower,
+                upper: *upper,
+                within: true,
+            })
+        })
+        .collect();
+    let file = File::create(target)?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let unit_index = match &units {
+        Some(u) => Some(
+            schema
+                .index_of(u.column)
+                .map_err(|e| input_err(source, e))?,
+        ),
+        None => None,
+    };
+    let stored_schema = match unit_index {
+        Some(_) => {
+            let mut fields: Vec<arrow::datatypes::FieldRef> =
+                schema.fields().iter().cloned().collect();
+            fields.push(Arc::new(arrow::datatypes::Field::new(
+                RANK_COLUMN,
+                DataType::Int64,
+                false,
+            )));
+            Arc::new(Schema::new(fields))
+        }
+        None => schema.clone(),
+    };
+    let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
+        .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
+    let mut per_unit: HashMap<String, i64> = HashMap::new();
+    let overflow_path = target.with_extension("overflow.arrow");
+    let mut overflow: Option<arrow::ipc::writer::FileWriter<File>> = None;
+    let mut rows = 0i64;
+    let mut dropped = 0i64;
+    let mut bounded_rows = 0i64;
+    let mut read = 0i64;
+    for batch in batches {
+        let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", read + 1)))?;
+        let first_row = read;
+        read += batch.num_rows() as i64;
+        if let (Some(i), Some(units)) = (unit_index, &units) {
+            let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
+                .map_err(|e| input_err(source, e))?;
+            let col = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
+            let present: arrow::array::BooleanArray = col
+                .iter()
+                .map(|v| Some(v.is_some_and(|v| !v.trim().is_empty())))
+                .collect();
+            let missing = present.false_count();
+            if missing > 0 {
+                match units.missing {
+                    MissingUnit::Refuse => {
+                        let r = present.iter().position(|p| p != Some(true)).unwrap_or(0);
+                        return Err(input_err(
+                            source,
+                            format!(
+                                "row {}: the privacy unit column `{}` is empty (the policy may set `missing_unit = \"drop\"`)",
+                                first_row + r as i64 + 1,
+                                units.column
+                            ),
+                        ));
+                    }
+                    MissingUnit::Drop => {
+                        dropped += missing as i64;
+                        batch = arrow::compute::filter_record_batch(&batch, &present)?;
+                    }
+                }
+            }
+            // Ranks of the rows kept (the same rows, in the same order, as the batch now).
+            let mut ranks = Vec::with_capacity(batch.num_rows());
+            for v in col
+                .iter()
+                .zip(present.iter())
+                .filter_map(|(v, p)| v.filter(|_| p == Some(true)))
+            {
+                let seen = per_unit.entry(v.to_string()).or_default();
+                *seen += 1;
+                if *seen <= units.k {
+                    bounded_rows += 1;
+                }
+                ranks.push(*seen);
+            }
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(arrow::array::Int64Array::from(ranks)));
+            batch = RecordBatch::try_new(stored_schema.clone(), columns)?;
+        } else {
+            bounded_rows += batch.num_rows() as i64;
+        }
+        for c in checks.iter_mut().filter(|c| c.within) {
+            let values = arrow::compute::cast(batch.column(c.index), &DataType::Float64)
+                .map_err(|e| input_err(source, e))?;
+            let values = values
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .ok_or_else(|| Error::Internal("cast to Float64 did not give floats".into()))?;
+            // Arrow orders NaN above every number: a NaN fails the upper bound.
+            let min = arrow::compute::min(values);
+            let max = arrow::compute::max(values);
+            if min.is_some_and(|m| m.is_nan() || m < c.lower)
+                || max.is_some_and(|m| m.is_nan() || m > c.upper)
+            {
+                c.within = false;
+            }
+        }
+        rows += batch.num_rows() as i64;
+        if let Some(units) = &units
+            && let Some(rank) = batch
+                .column(batch.num_columns() - 1)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+            && rank.iter().any(|r| r.is_some_and(|r| r > units.k))
+        {
+            // Rows past a unit's k-th go after every kept row, in row groups of their own:
+            // the bounding filter (rank <= k) then skips them by row-group statistics.
+            let keep: arrow::array::BooleanArray = rank
+                .iter()
+                .map(|r| Some(r.is_some_and(|r| r <= units.k)))
+                .collect();
+            let beyond = arrow::compute::not(&keep)?;
+            let rest = arrow::compute::filter_record_batch(&batch, &beyond)?;
+            batch = arrow::compute::filter_record_batch(&batch, &keep)?;
+            if overflow.is_none() {
+                let file = File::create(&overflow_path)?;
+                overflow = Some(
+                    arrow::ipc::writer::FileWriter::try_new(file, &stored_schema)
+                        .map_err(|e| Error::Internal(format!("overflow writer: {e}")))?,
+                );
+            }
+            if let Some(w) = overflow.as_mut() {
+                w.write(&rest)?;
+            }
+        }
+        writer
+            .write(&batch)
+            .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+    }
+    if let Some(mut w) = overflow.take() {
+        w.finish()?;
+        drop(w);
+        writer
+            .flush()
+            .map_err(|e| Error::Internal(format!("parquet flush: {e}")))?;
+        let reader = arrow::ipc::reader::FileReader::try_new(File::open(&overflow_path)?, None)?;
+        for batch in reader {
+            writer
+                .write(&batch?)
+                .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+        }
+        fs::remove_file(&overflow_path)?;
+    }
+    writer
+        .close()
+        .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
+    if rows == 0 {
+        return Err(input_err(source, "no rows"));
+    }
+    let bytes = fs::read(target)?;
+    Ok(Written {
+        rows,
+        max_unit_rows: per_unit.values().copied().max().unwrap_or(1),
+        dropped,
+        bounded_rows,
+        within_bounds: checks
+            .into_iter()
+            .filter(|c| c.within)
+            .map(|c| c.name)
+            .collect(),
+        sha256: sha256_hex(&bytes),
+    })
+}
+
+/// Registers a dataset (a new one, or a new version of an existing one) from `source`
+/// with the policy text, for `actor` (a provider: the caller has authorized it). The data
+/// is written into a temporary folder of the domain store and moved into place in the
+/// transaction that records the version and its `dataset.registered` event; whatever
+/// fails leaves the data directory as it was.
+pub fn add(
+    domain: &Mediator,
+    actor: &str,
+    source: &Path,
+    policy_text: &str,
+) -> Result<DatasetVersion> {
+    let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
+    let (schema, batches) = open_source(source)?;
+    let columns: Vec<(String, ColumnType)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), column_type(f.data_type())))
+        .collect();
+    let view: Vec<(&str, ColumnType)> = columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    policy.validate_against(&view).map_err(Error::from)?;
+
+    let mut conn = domain.conn()?;
+    let name = policy.dataset.name.clone();
+    let tmp = domain
+        .layout()
+        .domain()
+        .join(format!(".ingest-{}", sandbox_core::new_id("tmp")));
+    fs::create_dir_all(&tmp)?;
+    let outcome = (|| {
+        let written = write_parquet(
+            source,
+            schema.clone(),
+            batches,
+            policy.dataset.privacy_unit.as_deref().map(|column| Units {
+                column,
+                missing: policy.dataset.missing_unit,
+                k: i64::from(policy.dataset.max_rows_per_unit),
+            }),
+            &policy
+                .columns
+                .iter()
+                .filter(|c| c.desensitize.is_none())
+                .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
+                .collect::<Vec<_>>(),
+            &tmp.join(DATA_FILE),
+        )?;
+        let hasher = values::ValueHasher::new(&sandbox_store::keys::pseudonym_secret(
+            domain.layout(),
+        )?)?;
+        let value_sets = values::build(
+            domain.runtime(),
+            &tmp.join(DATA_FILE),
+            &policy,
+            &hasher,
+            &tmp.join(values::VALUES_DIR),
+        )?;
+        let source_name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tx = conn.write()?;
+        let version = catalog::record_version(
+            &tx,
+            &NewVersion {
+                name: &name,
+                policy_toml: policy_text,
+                schema: &columns,
+                rows: written.rows,
+                max_unit_rows: written.max_unit_rows,
+                sha256: &written.sha256,
+                source_name: &source_name,
+                registered_by: actor,
+                rows_dropped: written.dropped,
+                bounded_rows: written.bounded_rows,
+                within_bounds: &written.within_bounds,
+            },
+        )?;
+        sandbox_store::audit::append(
+            &tx,
+            actor,
+            EventKind::DatasetRegistered,
+            &Subject::Dataset {
+                name: name.clone(),
+                version,
+            },
+            json!({
+                "provider": policy.dataset.provider,
+                "rows": written.rows,
+                "rows_dropped_without_unit": written.dropped,
+                "sha256": written.sha256,
+                "source": source_name,
+                "rare_value_sets": values::summary(&value_sets),
+                "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),
+            }),
+        )?;
+        let final_dir = domain.layout().dataset_version(&name, version);
+        if final_dir.exists() {
+            return Err(Error::Conflict(format!("{} exists", final_dir.display())).into());
+        }
+        if let Some(parent) = final_dir.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::rename(&tmp, &final_dir)?;
+        if let Err(e) = tx.commit() {
+            let _ = fs::remove_dir_all(&final_dir);
+            return Err(e.into());
+        }
+        Ok(version)
+    })();
+    match outcome {
+        Ok(version) => Ok(catalog::get_version(&conn, &name, version)?),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The Arrow schema of a dataset version's stored file.
+pub fn arrow_schema(version: &DatasetVersion) -> Result<Arc<Schema>> {
+    let file = File::open(version.data_file())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::Internal(format!("stored parquet: {e}")))?;
+    Ok(builder.schema().clone())
+}

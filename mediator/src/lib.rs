@@ -1,0 +1,178 @@
+//! The mediator: the only path from a module's SQL to data, and the only code that opens
+//! a protected dataset's files.
+//!
+//! - [`query`]: plan (DataFusion's SQL planner, DDL, DML and statements off, against views
+//!   holding the scenario's columns only) → the policy pass ([`analyze`], an allow-list on
+//!   the unoptimized plan) → the budget charge (the store's ledger) while the clamped,
+//!   bounded aggregate runs ([`execute`]) → OpenDP noise ([`privacy`]) or threshold
+//!   suppression → the module's post-processing over the released table;
+//! - [`views`]: each column as its policy shows it (keyed pseudonyms, masks, bands, ...);
+//! - [`ingest`]: CSV or Parquet into the domain store, with the per-unit ranks, the bounds
+//!   check and the rare-value sets ([`values`]) recorded at registration.
+//!
+//! **Architecture invariant:** this crate is the only one of Sandbox's that depends on
+//! DataFusion or Parquet (the dependency test keeps it so); a module reaches it only
+//! through [`Mediator`]'s [`QueryPort`], and nothing it computes from the data leaves
+//! before the charge for it is durable.
+
+#![forbid(unsafe_code)]
+
+pub mod analyze;
+mod execute;
+pub mod ingest;
+pub mod privacy;
+pub mod query;
+pub mod values;
+pub mod views;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sandbox_core::job::{Interrupt, StopTarget};
+use sandbox_core::port::{Asker, Interrupter, QueryPort};
+use sandbox_store::{Conn, Layout, Pooled, Store};
+
+pub use execute::NoisyAnswer;
+pub use query::{Answer, Explanation, QueryRequest, batch_to_json};
+pub use sandbox_core::refusal::{Refusal, Rule};
+
+pub(crate) use sandbox_core::Error as DomainError;
+
+/// What the mediator's functions fail with: a domain error, or the engine's.
+/// Converts into [`sandbox_core::Error`] (the engine's as [`sandbox_core::Error::Engine`]:
+/// its detail stays in the domain's log).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A domain error (a refusal, not found, a bad input, ...).
+    #[error(transparent)]
+    Domain(#[from] sandbox_core::Error),
+    /// DataFusion failed.
+    #[error("query engine: {0}")]
+    Engine(#[from] datafusion::error::DataFusionError),
+    /// Arrow failed.
+    #[error("query engine: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl From<Error> for sandbox_core::Error {
+    fn from(e: Error) -> sandbox_core::Error {
+        match e {
+            Error::Domain(e) => e,
+            Error::Engine(e) => sandbox_core::Error::Engine(e.to_string()),
+            Error::Arrow(e) => sandbox_core::Error::Engine(e.to_string()),
+        }
+    }
+}
+
+impl From<sandbox_store::Error> for Error {
+    fn from(e: sandbox_store::Error) -> Self {
+        Error::Domain(e.into())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Domain(e.into())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Domain(e.into())
+    }
+}
+
+/// `Result` with the mediator's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The mediator of one domain: its store, the engine's runtime, the prepared scenarios,
+/// and the way to the jobs a suspension interrupts.
+pub struct Mediator {
+    store: Store,
+    runtime: tokio::runtime::Runtime,
+    cache: query::Cache,
+    interrupter: Arc<dyn Interrupter>,
+}
+
+impl std::fmt::Debug for Mediator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mediator")
+            .field("root", &self.store.layout().root())
+            .finish()
+    }
+}
+
+impl Mediator {
+    /// The mediator of `store`'s domain; `interrupter` reaches the jobs running in this
+    /// process when usage monitoring suspends a scenario.
+    pub fn new(store: Store, interrupter: Arc<dyn Interrupter>) -> sandbox_core::Result<Mediator> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sandbox-query")
+            .enable_all()
+            .build()?;
+        Ok(Mediator {
+            store,
+            runtime,
+            cache: query::Cache::default(),
+            interrupter,
+        })
+    }
+
+    /// The async runtime the query engine runs on.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        self.store.layout()
+    }
+
+    pub(crate) fn conn(&self) -> sandbox_store::Result<Conn> {
+        self.store.conn()
+    }
+
+    pub(crate) fn pooled_conn(&self) -> sandbox_store::Result<Pooled> {
+        self.store.pooled()
+    }
+
+    pub(crate) fn mediate_cache(&self) -> &query::Cache {
+        &self.cache
+    }
+
+    /// Interrupts the jobs of this domain running in this process that `target` covers;
+    /// called after the transaction that suspended them has committed.
+    pub(crate) fn interrupt(&self, target: &StopTarget, why: Interrupt) {
+        let root: &Path = self.layout().root();
+        if let Err(e) = self.interrupter.interrupt(root, target, why) {
+            tracing::error!(error = %e, "running jobs could not be interrupted");
+        }
+    }
+}
+
+impl QueryPort for Mediator {
+    fn query(&self, asker: &Asker, sql: &str, epsilon: Option<f64>) -> sandbox_core::Result<Vec<u8>> {
+        let answer = query::answer(
+            self,
+            &QueryRequest {
+                scenario_id: asker.scenario_id,
+                job_id: Some(&asker.job_id),
+                actor: &asker.actor,
+                sql,
+                epsilon,
+            },
+        )?;
+        Ok(encode_ipc(&answer.batch)?)
+    }
+}
+
+/// Encodes a batch as an Arrow IPC stream.
+pub fn encode_ipc(batch: &arrow::array::RecordBatch) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &batch.schema())?;
+        w.write(batch)?;
+        w.finish()?;
+    }
+    Ok(buf)
+}

@@ -1,0 +1,1188 @@
+//! The query path: the only way from a module's SQL to data.
+//!
+//! A query is
+//! planned by DataFusion's SQL planner (DDL, DML and statements off) against views that
+//! hold the scenario's columns only; the [`analyze`] pass decides on the unoptimized
+//! LogicalPlan with allow-lists; the budget is charged, and the clamped, bounded
+//! aggregate runs while the charge commits; only once the charge is durable does OpenDP
+//! add noise and the module's post-processing run over the noisy table (a refused charge
+//! drops the aggregate unseen).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use sandbox_policies::{Mode, Policy};
+use serde::Serialize;
+use serde_json::json;
+
+use sandbox_core::job::{Interrupt, StopTarget};
+use sandbox_core::authz::Action;
+use sandbox_core::refusal::{Refusal, Rule};
+use sandbox_store::catalog::{self, DatasetVersion};
+use sandbox_store::ledger::{self, Balance, Charge};
+use sandbox_store::scenarios::{self, ScenarioRecord};
+use sandbox_store::authz::{self, On};
+use sandbox_store::{Conn, queries};
+
+use crate::privacy::{self, NoiseReport};
+use crate::{DomainError as Error, Mediator, Result, analyze, execute, views};
+
+type Domain = Mediator;
+
+/// Longest SQL text accepted.
+pub const MAX_SQL_BYTES: usize = 64 * 1024;
+
+/// A query to answer.
+#[derive(Debug, Clone)]
+pub struct QueryRequest<'a> {
+    /// The scenario paying and scoping.
+    pub scenario_id: i64,
+    /// The job asking, if any.
+    pub job_id: Option<&'a str>,
+    /// Who asks (the job's submitter).
+    pub actor: &'a str,
+    /// SQL text.
+    pub sql: &'a str,
+    /// ε to spend; the scenario's per-query ε when absent.
+    pub epsilon: Option<f64>,
+}
+
+/// An answered query.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    /// Query id.
+    pub query_id: String,
+    /// The answer: noisy aggregates, with `sandbox.*` schema metadata.
+    #[serde(skip)]
+    pub batch: RecordBatch,
+    /// ε charged.
+    pub epsilon: f64,
+    /// δ charged.
+    pub delta: f64,
+    /// Mechanism.
+    pub mechanism: String,
+    /// Noise per statistic.
+    pub noise: Vec<NoiseReport>,
+    /// Budget after the charge.
+    pub balance: Balance,
+}
+
+struct ScopeImpl {
+    versions: HashMap<String, DatasetVersion>,
+    columns: HashMap<String, Vec<String>>,
+    views: HashMap<String, datafusion::logical_expr::LogicalPlan>,
+}
+
+impl analyze::Scope for ScopeImpl {
+    fn policy(&self, dataset: &str) -> Option<&Policy> {
+        self.versions.get(dataset).map(|v| &v.policy)
+    }
+    fn includes(&self, dataset: &str, column: &str) -> bool {
+        self.columns
+            .get(dataset)
+            .is_some_and(|cols| cols.iter().any(|c| c == column))
+    }
+    fn within_bounds(&self, dataset: &str, column: &str) -> bool {
+        self.versions
+            .get(dataset)
+            .is_some_and(|v| v.within_bounds.iter().any(|c| c == column))
+    }
+    fn native_sum(&self, dataset: &str, column: &str) -> bool {
+        let Some(v) = self.versions.get(dataset) else {
+            return false;
+        };
+        let integer = v
+            .schema
+            .iter()
+            .any(|(name, t)| name == column && *t == sandbox_policies::ColumnType::Int);
+        let Some((lower, upper)) = v.policy.column(column).and_then(|c| c.bounds()) else {
+            return false;
+        };
+        integer
+            && self.within_bounds(dataset, column)
+            && (v.row_count.max(1) as f64) * lower.abs().max(upper.abs()) < 2f64.powi(53)
+    }
+    fn view_of(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Option<&str> {
+        self.views
+            .iter()
+            .find(|(_, v)| *v == plan)
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+fn record_refusal(
+    domain: &Domain,
+    conn: &mut Conn,
+    req: &QueryRequest<'_>,
+    query_id: &str,
+    refusal: &Refusal,
+) -> Result<()> {
+    let suspended = queries::record_refusal(
+        conn,
+        &queries::Refused {
+            query_id,
+            scenario_id: req.scenario_id,
+            job_id: req.job_id,
+            actor: req.actor,
+            sql: req.sql,
+            refusal,
+        },
+    )?;
+    if suspended.is_some() {
+        domain.interrupt(&StopTarget::Scenario(req.scenario_id), Interrupt::Suspended);
+    }
+    Ok(())
+}
+
+/// Maps a planning error to a refusal. Planning errors say nothing about the data: they
+/// depend on the SQL and the scenario's schema only.
+fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if let DataFusionError::SchemaError(err, _) = e.find_root()
+        && let datafusion::common::SchemaError::FieldNotFound { field, .. } = err.as_ref()
+    {
+        return Refusal::column(
+            Rule::UnknownColumn,
+            field.name.clone(),
+            "no such column in this scenario",
+        );
+    }
+    if lower.contains("not found") && lower.contains("table") {
+        return Refusal::new(
+            Rule::UnknownTable,
+            format!("{text} (the scenario has: {})", {
+                let mut names: Vec<&String> = scope.versions.keys().collect();
+                names.sort();
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        );
+    }
+    if lower.contains("single sql statement") || lower.contains("one statement") {
+        return Refusal::new(Rule::Syntax, "send one SQL statement per query");
+    }
+    if lower.contains("information_schema") {
+        return Refusal::new(
+            Rule::NotAQuery,
+            "catalog statements are not available to modules",
+        );
+    }
+    if lower.contains("ddl not supported")
+        || lower.contains("dml not supported")
+        || lower.contains("statement not supported")
+        || lower.contains("unsupported")
+    {
+        return Refusal::new(Rule::NotAQuery, text);
+    }
+    match e.find_root() {
+        DataFusionError::SQL(..) => Refusal::new(Rule::Syntax, text),
+        DataFusionError::NotImplemented(_) => Refusal::new(Rule::NotAQuery, text),
+        _ => Refusal::new(Rule::InvalidQuery, text),
+    }
+}
+
+/// Everything prepared for planning a scenario's query: the scenario as it is now, and
+/// the planning state of its datasets (shared between queries while nothing changes).
+struct Prepared {
+    record: ScenarioRecord,
+    shared: Arc<Shared>,
+}
+
+/// The planning state of a scenario's datasets: their current versions, views and a
+/// session holding only those views.
+pub(crate) struct Shared {
+    scope: ScopeImpl,
+    ctx: SessionContext,
+    schemas: HashMap<String, Arc<arrow::datatypes::Schema>>,
+    secret: [u8; 32],
+    /// The mediator's own scans of each dataset (scenario columns, unit, and the rank when
+    /// read alone), with their view expressions: built once per prepared scenario.
+    scans: std::sync::Mutex<ScanCache>,
+}
+
+type ScanCache = HashMap<
+    (String, bool),
+    (
+        Arc<datafusion::datasource::listing::ListingTable>,
+        Vec<datafusion::logical_expr::Expr>,
+    ),
+>;
+
+impl std::ops::Deref for Prepared {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// Prepared scenarios of a domain, reused while the scenario's datasets keep their
+/// versions (a new dataset version, or another column set, prepares afresh).
+#[derive(Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<HashMap<i64, (String, Arc<Shared>)>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("mediate::Cache")
+    }
+}
+
+impl Prepared {
+    /// The type of a column as the scenario's view shows it.
+    fn type_of(&self, c: &analyze::ColRef) -> Option<arrow::datatypes::DataType> {
+        self.scope
+            .views
+            .get(&c.dataset)?
+            .schema()
+            .field_with_unqualified_name(&c.name)
+            .ok()
+            .map(|f| f.data_type().clone())
+    }
+}
+
+fn prepare(domain: &Domain, conn: &Conn, scenario_id: i64) -> Result<Prepared> {
+    let record = scenarios::get(conn, scenario_id)?;
+    // What the planning state depends on: the scenario's datasets and columns, and each
+    // dataset's current version.
+    let mut key = serde_json::to_string(&record.spec.datasets)?;
+    for d in &record.spec.datasets {
+        let version = catalog::current_version(conn, &d.name)?;
+        key.push_str(&format!("|{}@{}", d.name, version.unwrap_or(0)));
+    }
+    let cache = domain.mediate_cache();
+    if let Some((k, shared)) = cache
+        .entries
+        .lock()
+        .map_err(|_| Error::Internal("query cache poisoned".into()))?
+        .get(&scenario_id)
+        && *k == key
+    {
+        return Ok(Prepared {
+            record,
+            shared: shared.clone(),
+        });
+    }
+    let shared = Arc::new(prepare_shared(domain, conn, &record)?);
+    cache
+        .entries
+        .lock()
+        .map_err(|_| Error::Internal("query cache poisoned".into()))?
+        .insert(scenario_id, (key, shared.clone()));
+    Ok(Prepared { record, shared })
+}
+
+fn prepare_shared(domain: &Domain, conn: &Conn, record: &ScenarioRecord) -> Result<Shared> {
+    let config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(2);
+    let ctx = SessionContext::new_with_config(config);
+    let mut versions = HashMap::new();
+    let mut columns = HashMap::new();
+    let mut schemas = HashMap::new();
+    let mut views = HashMap::new();
+    let secret = sandbox_store::keys::pseudonym_secret(domain.layout())?;
+    for d in &record.spec.datasets {
+        let version = catalog::get(conn, &d.name)?;
+        let visible: Vec<String> = d
+            .columns
+            .iter()
+            .filter(|c| {
+                version
+                    .policy
+                    .column(c)
+                    .is_some_and(|p| p.access != sandbox_policies::Access::None)
+            })
+            .cloned()
+            .collect();
+        let schema = crate::ingest::arrow_schema(&version)?;
+        let table = execute::dataset_table(&version, &schema, &visible)?;
+        let exprs = view_exprs(&version, &schema, &visible, &secret)?;
+        let view = datafusion::logical_expr::LogicalPlanBuilder::scan(
+            d.name.as_str(),
+            datafusion::datasource::provider_as_source(table),
+            None,
+        )?
+        .project(exprs)?
+        .build()?;
+        ctx.register_table(
+            d.name.as_str(),
+            Arc::new(datafusion::catalog::view::ViewTable::new(
+                view.clone(),
+                None,
+            )),
+        )?;
+        views.insert(d.name.clone(), view);
+        schemas.insert(d.name.clone(), schema);
+        columns.insert(d.name.clone(), visible);
+        versions.insert(d.name.clone(), version);
+    }
+    Ok(Shared {
+        scans: std::sync::Mutex::new(HashMap::new()),
+        scope: ScopeImpl {
+            versions,
+            columns,
+            views,
+        },
+        ctx,
+        schemas,
+        secret,
+    })
+}
+
+/// The view's expressions for `columns` of a dataset version: each desensitized as its
+/// policy says.
+fn view_exprs(
+    version: &DatasetVersion,
+    schema: &arrow::datatypes::Schema,
+    columns: &[String],
+    secret: &[u8; 32],
+) -> Result<Vec<datafusion::logical_expr::Expr>> {
+    columns
+        .iter()
+        .map(|c| {
+            let policy = version
+                .policy
+                .column(c)
+                .ok_or_else(|| Error::Internal(format!("column `{c}` has no policy")))?;
+            let field = schema.field_with_name(c)?;
+            Ok(views::column_expr(policy, field.data_type(), secret))
+        })
+        .collect()
+}
+
+/// Answers a query, or refuses it. Refusals and answers are both recorded.
+pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
+    let mut conn = domain.pooled_conn()?;
+    let query_id = sandbox_core::new_id("q");
+    let refuse = |conn: &mut Conn, refusal: Refusal| -> Result<Answer> {
+        record_refusal(domain, conn, req, &query_id, &refusal)?;
+        Err(Error::Refused(refusal).into())
+    };
+    if req.sql.len() > MAX_SQL_BYTES {
+        return refuse(
+            &mut conn,
+            Refusal::new(
+                Rule::Syntax,
+                format!("SQL longer than {MAX_SQL_BYTES} bytes"),
+            ),
+        );
+    }
+    let prepared = prepare(domain, &conn, req.scenario_id)?;
+    // The one authorization path, on every query: the asker is an active developer of
+    // the scenario, which is usable, and no stop covers it, its developer or the domain (a
+    // job running in this process or another gets no further answers once that changes).
+    if let Err(e) = authz::authorize(
+        &conn,
+        req.actor,
+        Action::Query,
+        On::Work {
+            scenario: &prepared.record,
+            submitter: req.actor,
+        },
+    ) {
+        let e = sandbox_core::Error::from(e);
+        return match e {
+            Error::Forbidden(_) | Error::Stopped(_) => {
+                refuse(&mut conn, Refusal::new(Rule::Scenario, e.detail()))
+            }
+            other => Err(other.into()),
+        };
+    }
+    // A job cancelled while it runs (in this process or another) gets no further answers.
+    if let Some(job_id) = req.job_id {
+        let cancelled_by = sandbox_store::jobs::cancel_requested_by(&conn, job_id)?;
+        if let Some(Some(by)) = cancelled_by {
+            return refuse(
+                &mut conn,
+                Refusal::new(
+                    Rule::Scenario,
+                    format!("job {job_id} was cancelled by `{by}`"),
+                ),
+            );
+        }
+    }
+    let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
+    let budget = &prepared.record.spec.budget;
+    let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
+    let epsilon_ok =
+        epsilon.is_finite() && epsilon > 0.0 && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9);
+    if !threshold_mode && !epsilon_ok {
+        return refuse(
+            &mut conn,
+            Refusal::new(
+                Rule::Scenario,
+                format!(
+                    "ε {epsilon} is outside (0, {}], the scenario's cap per query",
+                    budget.epsilon_per_query
+                ),
+            ),
+        );
+    }
+
+    let plan = match plan_sql(domain, &prepared, req.sql) {
+        Ok(plan) => plan,
+        Err(r) => return refuse(&mut conn, r),
+    };
+    let accepted = match analyze::analyze(&plan, &prepared.scope) {
+        Ok(a) => a,
+        Err(r) => return refuse(&mut conn, r),
+    };
+    let policies: HashMap<String, Policy> = prepared
+        .scope
+        .versions
+        .iter()
+        .map(|(name, v)| (name.clone(), v.policy.clone()))
+        .collect();
+    let policy_of = |d: &str| policies.get(d).cloned();
+    let first = accepted
+        .relations
+        .first()
+        .ok_or_else(|| Error::Internal("accepted query without a dataset".into()))?;
+    let first_policy = policies
+        .get(&first.dataset)
+        .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
+    let max_output_rows = accepted
+        .relations
+        .iter()
+        .filter_map(|r| policies.get(&r.dataset))
+        .map(|p| p.disclosure.max_output_rows)
+        .min()
+        .unwrap_or(first_policy.disclosure.max_output_rows) as usize;
+    if threshold_mode {
+        return answer_threshold(
+            domain,
+            &mut conn,
+            req,
+            query_id,
+            &prepared,
+            &plan,
+            &accepted,
+            &policies,
+            max_output_rows,
+        );
+    }
+    let private_keys: Vec<&analyze::GroupKey> = accepted
+        .group_keys
+        .iter()
+        .filter(|g| !execute::is_public(g, &policy_of))
+        .collect();
+    let delta = if private_keys.is_empty() {
+        0.0
+    } else if budget.delta_per_query > 0.0 {
+        budget.delta_per_query
+    } else {
+        return refuse(
+            &mut conn,
+            Refusal::column(
+                Rule::GroupKeysNotPublic,
+                private_keys[0]
+                    .columns
+                    .iter()
+                    .find(|c| execute::categories(c, &policy_of).is_none())
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| private_keys[0].label()),
+                "group keys would be released from the data: the policy must declare this column's `categories`, or the scenario must allow δ (`delta_per_query`) for τ-thresholding",
+            ),
+        );
+    };
+    let grid = if delta > 0.0 {
+        None
+    } else {
+        let type_of = |c: &analyze::ColRef| prepared.type_of(c);
+        match domain.runtime().block_on(execute::public_cells(
+            &prepared.ctx,
+            &accepted,
+            &policy_of,
+            &type_of,
+        )) {
+            Ok(g) if g.len() <= max_output_rows => Some(g),
+            _ => {
+                return refuse(
+                    &mut conn,
+                    Refusal::new(
+                        Rule::PlanNotAllowed,
+                        format!(
+                            "the grouping has more cells than the policy's max_output_rows ({max_output_rows})"
+                        ),
+                    ),
+                );
+            }
+        }
+    };
+    let zcdp = budget.accounting == sandbox_policies::Accounting::Zcdp;
+    if zcdp && delta > 0.0 {
+        return refuse(
+            &mut conn,
+            Refusal::new(
+                Rule::Scenario,
+                "group keys from the data are released by a Laplace threshold: declare the keys' categories in zCDP scenarios",
+            ),
+        );
+    }
+    let spend = if zcdp {
+        privacy::Spend::Zcdp(sandbox_policies::BudgetSpec::rho_of(epsilon))
+    } else {
+        privacy::Spend::Pure(epsilon)
+    };
+    let rho = match spend {
+        privacy::Spend::Zcdp(rho) => rho,
+        privacy::Spend::Pure(_) => 0.0,
+    };
+    let core = core_shape(&accepted, &prepared)?;
+    let stat_plan = execute::StatPlan::new(&accepted, core.k, core.groups, delta > 0.0)?;
+    let mechanism = if zcdp {
+        stat_plan.mechanism().replace("laplace", "gaussian")
+    } else {
+        stat_plan.mechanism().to_string()
+    };
+
+    // Budget before answer: nothing computed from the data leaves the mediator until the
+    // charge is durable. The aggregate runs while the charge's transaction commits (its
+    // `fsync` is most of a small query's cost); if the charge is refused, the running
+    // aggregate is dropped at once, so a refusal's timing does not depend on the data.
+    let charge = Charge {
+        scenario_id: req.scenario_id,
+        job_id: req.job_id,
+        query_id: &query_id,
+        sql: req.sql,
+        actor: req.actor,
+        epsilon,
+        delta,
+        rho,
+        mechanism: &mechanism,
+    };
+    let (balance, exact) = charge_then_run(
+        domain,
+        &mut conn,
+        &charge,
+        execute::run_core(&prepared.ctx, core.input(&accepted, &stat_plan)),
+    )?;
+    let n_groups = accepted.group_keys.len();
+    let noisy = match &grid {
+        Some(grid) => execute::add_noise(&exact, grid, &stat_plan, spend, n_groups)?,
+        None => {
+            let (_, noisy, spent_delta) = execute::add_noise_thresholded(
+                &exact,
+                &stat_plan,
+                epsilon,
+                delta,
+                n_groups,
+                max_output_rows,
+            )?;
+            if spent_delta > delta {
+                return Err(Error::Internal(format!(
+                    "privacy map reports δ {spent_delta} above the charge {delta}"
+                )).into());
+            }
+            noisy
+        }
+    };
+    drop(exact);
+    if noisy.epsilon > epsilon * (1.0 + 1e-9) || noisy.rho > rho * (1.0 + 1e-9) {
+        return Err(Error::Internal(format!(
+            "privacy maps report ε {} / ρ {} above the charge ε {epsilon} / ρ {rho}",
+            noisy.epsilon, noisy.rho
+        )).into());
+    }
+    let table = noisy
+        .batch
+        .clone()
+        .ok_or_else(|| Error::Internal("noisy answer without a table".into()))?;
+    let mut metadata = HashMap::new();
+    metadata.insert("sandbox.epsilon".to_string(), format!("{epsilon}"));
+    metadata.insert("sandbox.delta".to_string(), format!("{delta}"));
+    if zcdp {
+        metadata.insert("sandbox.rho".to_string(), format!("{rho}"));
+    }
+    metadata.insert("sandbox.mechanism".to_string(), mechanism.clone());
+    metadata.insert("sandbox.query_id".to_string(), query_id.clone());
+    // Per statistic: what was computed, its mechanism, sensitivity, scale and ε.
+    let noise: Vec<serde_json::Value> = stat_plan
+        .describe()
+        .into_iter()
+        .zip(&noisy.noise)
+        .map(|(statistic, n)| {
+            json!({"statistic": statistic, "mechanism": n.mechanism, "sensitivity": n.sensitivity, "scale": n.scale, "epsilon": n.epsilon, "rho": n.rho})
+        })
+        .collect();
+    metadata.insert("sandbox.noise".to_string(), serde_json::to_string(&noise)?);
+    let batch = finish_answer(
+        domain, &conn, &prepared, &plan, table, n_groups, &query_id, metadata,
+    )?;
+    Ok(Answer {
+        query_id,
+        batch,
+        epsilon,
+        delta,
+        mechanism,
+        noise: noisy.noise,
+        balance,
+    })
+}
+
+/// Charges the budget on a thread of its own while `work` runs, and returns the work's
+/// result only once the charge is committed. A refused or failed charge drops `work`
+/// where it stands and is returned instead; a failed `work` after a committed charge
+/// leaves the charge spent (the query was asked).
+fn charge_then_run<T>(
+    domain: &Domain,
+    conn: &mut Conn,
+    charge: &Charge<'_>,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<(Balance, T)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::scope(|scope| {
+        let conn = &mut *conn;
+        scope.spawn(move || {
+            // The receiver is gone only if the caller panicked; nothing to report to.
+            let _ = tx.send(ledger::charge(conn, charge));
+        });
+        domain.runtime().block_on(async move {
+            tokio::pin!(work);
+            let mut rx = rx;
+            let mut done: Option<Result<T>> = None;
+            let charged = loop {
+                tokio::select! {
+                    biased;
+                    charged = &mut rx => break charged,
+                    result = &mut work, if done.is_none() => done = Some(result),
+                }
+            };
+            let balance = charged.map_err(|_| {
+                Error::Internal("the budget charge ended without an answer".into())
+            })??;
+            let result = match done {
+                Some(result) => result?,
+                None => work.await?,
+            };
+            Ok((balance, result))
+        })
+    })
+}
+
+/// Answers a query in threshold mode: exact aggregates of the cells that pass the
+/// disclosure rules (small cells, nk-dominance, p%, secondary suppression). No ε is spent;
+/// the query is recorded and audited like any other.
+#[allow(clippy::too_many_arguments)]
+fn answer_threshold(
+    domain: &Domain,
+    conn: &mut Conn,
+    req: &QueryRequest<'_>,
+    query_id: String,
+    prepared: &Prepared,
+    plan: &datafusion::logical_expr::LogicalPlan,
+    accepted: &analyze::Accepted,
+    policies: &HashMap<String, Policy>,
+    max_output_rows: usize,
+) -> Result<Answer> {
+    if let Some(q) = accepted
+        .requested
+        .iter()
+        .find(|r| matches!(r, analyze::Requested::Quantile { .. }))
+    {
+        let refusal = Refusal::column(
+            Rule::AggregateNotAllowed,
+            q.label(),
+            "MIN, MAX, MEDIAN and percentiles are single values of the data: not released in threshold mode",
+        );
+        record_refusal(domain, conn, req, &query_id, &refusal)?;
+        return Err(Error::Refused(refusal).into());
+    }
+    let read: Vec<&Policy> = accepted
+        .relations
+        .iter()
+        .filter_map(|r| policies.get(&r.dataset))
+        .collect();
+    let rules = execute::ThresholdRules {
+        min_group_size: read
+            .iter()
+            .map(|p| i64::from(p.disclosure.min_group_size))
+            .max()
+            .unwrap_or(10),
+        dominance_n: read
+            .iter()
+            .map(|p| p.disclosure.dominance.n as usize)
+            .max()
+            .unwrap_or(2),
+        dominance_k: read
+            .iter()
+            .map(|p| p.disclosure.dominance.k)
+            .fold(1.0, f64::min),
+        p_ratio: read
+            .iter()
+            .map(|p| p.disclosure.p_ratio)
+            .fold(0.0, f64::max),
+    };
+    let core = core_shape(accepted, prepared)?;
+    let mut stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, false)?;
+    // Units per cell come out of the same aggregate as the statistics.
+    stat_plan.count_units(core.unit.as_ref());
+    let input = core.input(accepted, &stat_plan);
+    // Differencing guard: two queries whose filters select almost the same units would,
+    // subtracted, describe the few units between them.
+    let units = domain
+        .runtime()
+        .block_on(execute::selected_units(&prepared.ctx, &input))?;
+    if !units.is_empty() {
+        let earlier = queries::unit_sets(conn, req.scenario_id)?;
+        for blob in earlier {
+            let other = sandbox_core::ids::u64s_le(&blob);
+            let d = execute::symmetric_difference(&units, &other);
+            if d > 0 && (d as i64) < rules.min_group_size {
+                // The message must not say how many units differ: that number is the
+                // very disclosure the guard prevents.
+                let refusal = Refusal::new(
+                    Rule::Differencing,
+                    format!(
+                        "the query selects almost the same units as an earlier query of this scenario (fewer than {} differ)",
+                        rules.min_group_size
+                    ),
+                );
+                record_refusal(domain, conn, req, &query_id, &refusal)?;
+                return Err(Error::Refused(refusal).into());
+            }
+        }
+    }
+    ledger::charge(
+        conn,
+        &Charge {
+            scenario_id: req.scenario_id,
+            job_id: req.job_id,
+            query_id: &query_id,
+            sql: req.sql,
+            actor: req.actor,
+            epsilon: 0.0,
+            delta: 0.0,
+            rho: 0.0,
+            mechanism: "threshold",
+        },
+    )?;
+    if !units.is_empty() {
+        let blob: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+        queries::insert_units(conn, &query_id, req.scenario_id, &blob)?;
+    }
+    let balance = ledger::balance(conn, req.scenario_id)?;
+    let exact = domain
+        .runtime()
+        .block_on(execute::run_threshold_core(&prepared.ctx, input))?;
+    let n_groups = accepted.group_keys.len();
+    let released = execute::apply_threshold(&exact, &stat_plan, &rules, n_groups, max_output_rows)?;
+    drop(exact);
+    let table = released
+        .batch
+        .clone()
+        .ok_or_else(|| Error::Internal("threshold answer without a table".into()))?;
+    let mut metadata = HashMap::new();
+    metadata.insert("sandbox.epsilon".to_string(), "0".to_string());
+    metadata.insert("sandbox.delta".to_string(), "0".to_string());
+    metadata.insert("sandbox.mechanism".to_string(), "threshold".to_string());
+    metadata.insert("sandbox.query_id".to_string(), query_id.clone());
+    metadata.insert(
+        "sandbox.suppressed".to_string(),
+        serde_json::to_string(&released.suppressed)?,
+    );
+    let batch = finish_answer(
+        domain, conn, prepared, plan, table, n_groups, &query_id, metadata,
+    )?;
+    // What was withheld, for the output checks (totals that include suppressed cells, and
+    // modules that fill suppressed cells in); kept in the store, never sent to the module.
+    let withheld = queries::Withheld {
+        cells: released
+            .withheld
+            .iter()
+            .map(|c| c.iter().map(|v| v.clone().unwrap_or_default()).collect())
+            .collect(),
+        totals: released.totals.clone(),
+    };
+    // Like the answer record, durable with the next charge rather than with an fsync of
+    // its own.
+    queries::record_withheld(conn, &query_id, &withheld)?;
+    Ok(Answer {
+        query_id,
+        batch,
+        epsilon: 0.0,
+        delta: 0.0,
+        mechanism: "threshold".into(),
+        noise: Vec::new(),
+        balance,
+    })
+}
+
+/// Runs the module's post-processing over the released aggregate table, attaches the
+/// answer's metadata and records the answer with its query (for provenance).
+#[allow(clippy::too_many_arguments)]
+fn finish_answer(
+    domain: &Domain,
+    conn: &Conn,
+    prepared: &Prepared,
+    plan: &datafusion::logical_expr::LogicalPlan,
+    table: RecordBatch,
+    n_groups: usize,
+    query_id: &str,
+    metadata: HashMap<String, String>,
+) -> Result<RecordBatch> {
+    let batches =
+        domain
+            .runtime()
+            .block_on(execute::post_process(&prepared.ctx, plan, table, n_groups))?;
+    let out_schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(plan.schema().as_arrow().clone()),
+    };
+    let merged = arrow::compute::concat_batches(&out_schema, &batches)?;
+    let schema = Arc::new(merged.schema().as_ref().clone().with_metadata(metadata));
+    let batch = merged.with_schema(schema)?;
+    // The answer is recorded for provenance without an fsync of its own: in WAL mode it
+    // becomes durable with the next synchronous commit (the next charge). The charge itself,
+    // committed before any of this was released, was synchronous.
+    queries::record_answer(conn, query_id, &batch_to_json(&batch)?)?;
+    Ok(batch)
+}
+
+/// How the core reads the accepted query's datasets.
+struct CoreShape {
+    relations: Vec<execute::RelationInput>,
+    unit: Option<analyze::ColRef>,
+    max_unit_rows: i64,
+    k: i64,
+    /// Groups per unit, when a policy bounds them (the smallest declared).
+    groups: Option<i64>,
+    ranked: bool,
+    /// Rows of a single dataset after bounding, as recorded at ingest.
+    recorded_rows: Option<i64>,
+}
+
+impl CoreShape {
+    /// What the core reads for one query, with a fresh salt for its group choice.
+    fn input<'a>(
+        self,
+        accepted: &'a analyze::Accepted,
+        stats: &'a execute::StatPlan,
+    ) -> execute::CoreInput<'a> {
+        execute::CoreInput {
+            accepted,
+            stats,
+            relations: self.relations,
+            unit: self.unit,
+            max_unit_rows: self.max_unit_rows,
+            ranked: self.ranked,
+            recorded_rows: self.recorded_rows,
+            salt: rand::random(),
+        }
+    }
+}
+
+fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreShape> {
+    let mut relations = Vec::new();
+    let mut max_unit_rows = 1i64;
+    let mut k = 1i64;
+    let mut groups: Option<i64> = None;
+    let mut unit = None;
+    let single = accepted.relations.len() == 1;
+    let mut ranked = false;
+    for r in &accepted.relations {
+        let version = prepared
+            .scope
+            .versions
+            .get(&r.dataset)
+            .ok_or_else(|| Error::Internal("accepted dataset vanished".into()))?;
+        let policy = &version.policy;
+        if let Some(u) = &policy.dataset.privacy_unit
+            && unit.is_none()
+        {
+            unit = Some(analyze::ColRef {
+                alias: r.alias.clone(),
+                dataset: r.dataset.clone(),
+                name: u.clone(),
+            });
+        }
+        let schema = prepared
+            .schemas
+            .get(&r.dataset)
+            .ok_or_else(|| Error::Internal("schema vanished".into()))?;
+        let with_rank =
+            single && policy.dataset.privacy_unit.is_some() && execute::has_rank(schema);
+        ranked |= with_rank;
+        let key = (r.dataset.clone(), with_rank);
+        let cached = prepared
+            .scans
+            .lock()
+            .map_err(|_| Error::Internal("scan cache poisoned".into()))?
+            .get(&key)
+            .cloned();
+        let (scan, view) = match cached {
+            Some(found) => found,
+            None => {
+                let mut scan_columns = prepared
+                    .scope
+                    .columns
+                    .get(&r.dataset)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(u) = &policy.dataset.privacy_unit
+                    && !scan_columns.contains(u)
+                {
+                    scan_columns.push(u.clone());
+                }
+                let mut view = view_exprs(version, schema, &scan_columns, &prepared.secret)?;
+                if with_rank {
+                    // The rank passes through the view for the bounding filter; the
+                    // module's SQL never sees it (it is not a scenario column).
+                    scan_columns.push(crate::ingest::RANK_COLUMN.to_string());
+                    view.push(datafusion::logical_expr::col(
+                        datafusion::common::Column::new_unqualified(crate::ingest::RANK_COLUMN),
+                    ));
+                }
+                let built = (
+                    execute::dataset_table(version, schema, &scan_columns)?,
+                    view,
+                );
+                prepared
+                    .scans
+                    .lock()
+                    .map_err(|_| Error::Internal("scan cache poisoned".into()))?
+                    .insert(key, built.clone());
+                built
+            }
+        };
+        relations.push(execute::RelationInput {
+            alias: r.alias.clone(),
+            scan,
+            view,
+        });
+        // After a join on the unit, a unit has at most the product of its rows in each
+        // dataset; the bound kept is the larger of the two policies' bounds.
+        max_unit_rows = max_unit_rows.saturating_mul(version.max_unit_rows.max(1));
+        k = k.max(i64::from(policy.dataset.max_rows_per_unit));
+        if let Some(g) = policy.dataset.max_groups_per_unit {
+            let g = i64::from(g);
+            groups = Some(groups.map_or(g, |h| h.min(g)));
+        }
+    }
+    let recorded_rows = match accepted.relations.as_slice() {
+        [r] => prepared.scope.versions.get(&r.dataset).and_then(|v| {
+            if v.max_unit_rows <= k {
+                Some(v.row_count)
+            } else {
+                v.bounded_rows
+            }
+        }),
+        _ => None,
+    };
+    Ok(CoreShape {
+        relations,
+        unit,
+        max_unit_rows,
+        k,
+        groups,
+        ranked,
+        recorded_rows,
+    })
+}
+
+/// The rows of a batch as a JSON array of objects.
+pub fn batch_to_json(batch: &RecordBatch) -> Result<String> {
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    writer.write(batch)?;
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok("[]".into());
+    }
+    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("json: {e}")).into())
+}
+
+/// Checks a query against the policy without charging or running it: what a developer
+/// sees from `sandbox query check`.
+pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Accepted> {
+    let conn = domain.conn()?;
+    let prepared = prepare(domain, &conn, scenario_id)?;
+    plan_and_analyze(domain, &prepared, sql)
+}
+
+fn plan_and_analyze(domain: &Domain, prepared: &Prepared, sql: &str) -> Result<analyze::Accepted> {
+    let plan = plan_sql(domain, prepared, sql).map_err(|r| crate::Error::from(Error::Refused(r)))?;
+    analyze::analyze(&plan, &prepared.scope).map_err(|r| Error::Refused(r).into())
+}
+
+/// Plans module SQL with every statement kind but SELECT off; nothing runs here.
+fn plan_sql(
+    domain: &Domain,
+    prepared: &Prepared,
+    sql: &str,
+) -> std::result::Result<datafusion::logical_expr::LogicalPlan, Refusal> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    domain
+        .runtime()
+        .block_on(prepared.ctx.sql_with_options(sql, options))
+        .map(|df| df.logical_plan().clone())
+        .map_err(|e| planning_refusal(&e, &prepared.scope))
+}
+
+/// What `explain` shows: how a query would be answered, without running or charging it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The dataset read.
+    pub dataset: String,
+    /// WHERE predicates as planned.
+    pub filters: Vec<String>,
+    /// GROUP BY keys.
+    pub group_keys: Vec<String>,
+    /// Released cells (every combination of the declared categories); 0 when the keys come
+    /// from the data by τ-thresholding.
+    pub cells: usize,
+    /// Whether group keys are released by τ-thresholding (charging δ).
+    pub thresholded: bool,
+    /// Rows per unit kept (k), and whether the bounding step runs.
+    pub rows_per_unit: i64,
+    /// Whether per-unit bounding runs (the data has units with more than k rows).
+    pub bounding: bool,
+    /// Groups per unit kept, when a policy bounds them and the query is grouped.
+    pub groups_per_unit: Option<i64>,
+    /// Noised statistics with their L1 sensitivity, ε and noise scale.
+    pub statistics: Vec<ExplainedStat>,
+    /// ε the query would charge.
+    pub epsilon: f64,
+}
+
+/// One statistic in an [`Explanation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainedStat {
+    /// What is computed inside the domain.
+    pub statistic: String,
+    /// L1 sensitivity.
+    pub sensitivity: f64,
+    /// ε share.
+    pub epsilon: f64,
+    /// Laplace scale (for quantiles: the exponential mechanism's scale before calibration).
+    pub scale: f64,
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Noise (ε = {} total, basic composition)", self.epsilon)?;
+        for s in &self.statistics {
+            writeln!(
+                f,
+                "  {}  sensitivity {}  ε {:.4}  scale {:.4}",
+                s.statistic, s.sensitivity, s.epsilon, s.scale
+            )?;
+        }
+        if self.thresholded {
+            writeln!(
+                f,
+                "Aggregate grouped by [{}]; keys released by τ-thresholding of noisy row counts (charges δ)",
+                self.group_keys.join(", ")
+            )?;
+        } else {
+            writeln!(
+                f,
+                "Aggregate over {} public cell(s), grouped by [{}]",
+                self.cells,
+                self.group_keys.join(", ")
+            )?;
+        }
+        if self.bounding {
+            writeln!(
+                f,
+                "  Bound: at most {} row(s) per privacy unit (random choice)",
+                self.rows_per_unit
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  Bound: at most {} row(s) per privacy unit (no unit has more: no-op)",
+                self.rows_per_unit
+            )?;
+        }
+        if let Some(g) = self.groups_per_unit {
+            writeln!(
+                f,
+                "  Bound: at most {g} group(s) per privacy unit (salted hash of the key)"
+            )?;
+        }
+        for p in &self.filters {
+            writeln!(f, "  Filter: {p}")?;
+        }
+        write!(f, "  Scan: {} (scenario columns only)", self.dataset)
+    }
+}
+
+/// Explains how a query would be answered: the clamp, the bounding, the noise with its ε.
+/// Nothing runs and nothing is charged; a refusal is returned as [`Error::Refused`].
+pub fn explain(
+    domain: &Domain,
+    scenario_id: i64,
+    sql: &str,
+    epsilon: Option<f64>,
+) -> Result<Explanation> {
+    let conn = domain.conn()?;
+    let prepared = prepare(domain, &conn, scenario_id)?;
+    let accepted = plan_and_analyze(domain, &prepared, sql)?;
+    let record = &prepared.record;
+    let policy_of = |d: &str| prepared.scope.versions.get(d).map(|v| v.policy.clone());
+    let public = accepted
+        .group_keys
+        .iter()
+        .all(|g| execute::is_public(g, &policy_of));
+    if !public && record.spec.budget.delta_per_query <= 0.0 {
+        return Err(Error::Refused(Refusal::new(
+            Rule::GroupKeysNotPublic,
+            "group keys would be released from the data: declare `categories` or allow `delta_per_query`",
+        )).into());
+    }
+    let cells = if public {
+        let type_of = |c: &analyze::ColRef| prepared.type_of(c);
+        domain
+            .runtime()
+            .block_on(execute::public_cells(
+                &prepared.ctx,
+                &accepted,
+                &policy_of,
+                &type_of,
+            ))?
+            .len()
+    } else {
+        0
+    };
+    let core = core_shape(&accepted, &prepared)?;
+    let plan = execute::StatPlan::new(&accepted, core.k, core.groups, !public)?;
+    let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
+    let each = epsilon / plan.describe().len() as f64;
+    let statistics = plan
+        .describe()
+        .into_iter()
+        .zip(plan.sensitivities())
+        .map(|(statistic, sensitivity)| ExplainedStat {
+            statistic,
+            sensitivity,
+            epsilon: each,
+            scale: sensitivity / each,
+        })
+        .collect();
+    Ok(Explanation {
+        dataset: accepted.datasets(),
+        filters: accepted.filters.iter().map(|f| f.to_string()).collect(),
+        group_keys: accepted.group_keys.iter().map(|g| g.label()).collect(),
+        cells,
+        thresholded: !public,
+        rows_per_unit: plan.k(),
+        bounding: core.unit.is_some() && core.max_unit_rows > plan.k(),
+        groups_per_unit: (!accepted.group_keys.is_empty() && plan.groups() < plan.k())
+            .then_some(plan.groups()),
+        statistics,
+        epsilon,
+    })
+}

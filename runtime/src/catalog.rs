@@ -1,0 +1,72 @@
+//! The catalog (SYS Art. 12): datasets providers registered into the domain store, with
+//! their policies. Ingest itself is the mediator's ([`sandbox_mediator::ingest`]): the
+//! only code that writes or reads a dataset's files.
+
+use std::path::Path;
+
+use sandbox_core::authz::Action;
+use sandbox_store::authz::{self, On};
+use sandbox_store::catalog;
+
+pub use sandbox_mediator::ingest::{MAX_SOURCE_BYTES, RANK_COLUMN, column_type};
+pub use sandbox_store::catalog::{DATA_FILE, DatasetVersion};
+
+use crate::{Domain, Error, Result};
+
+/// A provider registers a dataset (a new one, or a new version of an existing one) from
+/// `source` with the policy text. A bad file or a bad policy leaves the data directory as
+/// it was.
+pub fn add(domain: &Domain, actor: &str, source: &Path, policy_text: &str) -> Result<DatasetVersion> {
+    authz::authorize(&domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
+    Ok(sandbox_mediator::ingest::add(
+        domain.mediator(),
+        actor,
+        source,
+        policy_text,
+    )?)
+}
+
+/// [`add`] from CSV text sent over the network, recorded under `file_name` (a plain
+/// name ending in `.csv`). The text is written to a folder of the data directory that is
+/// removed afterwards, whatever happens.
+pub fn add_csv(
+    domain: &Domain,
+    actor: &str,
+    file_name: &str,
+    csv: &[u8],
+    policy_text: &str,
+) -> Result<DatasetVersion> {
+    let plain = !file_name.is_empty()
+        && file_name.len() <= 128
+        && file_name.ends_with(".csv")
+        && !file_name.starts_with('.')
+        && file_name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !plain {
+        return Err(Error::Invalid(
+            "file_name: up to 128 letters, digits, `-`, `_`, `.`, ending in `.csv`".into(),
+        ));
+    }
+    authz::authorize(&domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
+    let dir = tempfile::Builder::new()
+        .prefix(".upload-")
+        .tempdir_in(domain.layout().root())?;
+    let path = dir.path().join(file_name);
+    std::fs::write(&path, csv)?;
+    add(domain, actor, &path, policy_text)
+}
+
+/// The current version of a dataset.
+pub fn get(domain: &Domain, actor: &str, name: &str) -> Result<DatasetVersion> {
+    let conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
+    Ok(catalog::get(&conn, name)?)
+}
+
+/// The current version of every dataset.
+pub fn list(domain: &Domain, actor: &str) -> Result<Vec<DatasetVersion>> {
+    let conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
+    Ok(catalog::list(&conn)?)
+}

@@ -1,0 +1,259 @@
+//! The product manifest: what a released product is, where it came from, who approved it
+//! and where its history is in the audit log. Signed by the domain key; its JSON Schema is
+//! served with the OpenAPI document.
+
+use ed25519_dalek::VerifyingKey;
+use sandbox_core::sha256_hex;
+use sandbox_policies::Mode;
+use sandbox_store::audit::Checkpoint;
+use sandbox_store::jobs::JobRecord;
+use sandbox_store::outputs::{Approval, OutputRecord};
+use sandbox_store::queries::QueryEntry;
+use sandbox_store::{Conn, audit, catalog, queries, scenarios};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Result;
+
+/// Format name of a manifest.
+pub const FORMAT: &str = "sandbox-product-manifest/1";
+
+/// A product's `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The product's id.
+    pub product_id: String,
+    /// When it was released, RFC 3339 UTC.
+    pub released_at: String,
+    /// Who released it (the supervisor whose approval released it).
+    pub released_by: String,
+    /// Its files, with their hashes.
+    pub files: Vec<ManifestFile>,
+    /// The output it releases.
+    pub output: ManifestOutput,
+    /// The job that made it.
+    pub job: ManifestJob,
+    /// The scenario it was made under.
+    pub scenario: ManifestScenario,
+    /// The dataset versions the scenario reads (SYS Art. 41).
+    pub datasets: Vec<ManifestDataset>,
+    /// Every query of the job, with ε.
+    pub queries: Vec<QueryEntry>,
+    /// The privacy budget.
+    pub privacy: ManifestPrivacy,
+    /// The automated checks' results.
+    pub checks: Option<Value>,
+    /// The approvals it was released on.
+    pub approvals: Vec<Approval>,
+    /// Where its history is in the audit log, and the signed checkpoint it was checked
+    /// against.
+    pub audit: ManifestAudit,
+    /// The domain's Ed25519 public key, hex: the manifest's signature is checked with it.
+    pub domain_public_key: String,
+}
+
+/// A file of a product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestFile {
+    /// Plain file name in the product folder.
+    pub name: String,
+    /// `table`, `text` or `chart`.
+    pub kind: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: i64,
+}
+
+/// The output a product releases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestOutput {
+    /// Output id.
+    pub id: String,
+    /// Its name, as the module gave it.
+    pub name: String,
+}
+
+/// The job that made a product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestJob {
+    /// Job id.
+    pub id: String,
+    /// Who submitted it.
+    pub submitter: String,
+    /// SHA-256 of the module.
+    pub module_sha256: String,
+    /// Its parameters.
+    pub params: Value,
+    /// When it was submitted.
+    pub submitted_at: String,
+}
+
+/// The scenario a product was made under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestScenario {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Purpose.
+    pub purpose: String,
+    /// First day valid.
+    #[schemars(with = "String")]
+    pub valid_from: chrono::NaiveDate,
+    /// Last day valid.
+    #[schemars(with = "String")]
+    pub valid_until: chrono::NaiveDate,
+    /// `dp` or `threshold`.
+    pub mode: Mode,
+    /// The operator who approved it.
+    pub approved_by: Option<String>,
+}
+
+/// A dataset version a product's scenario reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestDataset {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: i64,
+    /// Provider.
+    pub provider: String,
+    /// Provider's organisation code.
+    pub provider_code: Option<String>,
+    /// When the domain obtained it.
+    pub obtained_at: String,
+    /// SHA-256 of the stored data.
+    pub content_sha256: String,
+    /// SHA-256 of its policy's text.
+    pub policy_sha256: String,
+    /// The columns the scenario uses.
+    pub columns: Vec<String>,
+}
+
+/// A product's privacy budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestPrivacy {
+    /// ε the job's queries spent.
+    pub epsilon_job: f64,
+    /// ε the scenario has spent.
+    pub epsilon_scenario_spent: f64,
+    /// ε the scenario was granted.
+    pub epsilon_scenario_total: f64,
+}
+
+/// An event of a product's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestEvent {
+    /// Position in the log.
+    pub seq: i64,
+    /// Its kind.
+    pub action: String,
+}
+
+/// Where a product's history is in the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestAudit {
+    /// The job's, its queries', the output's events.
+    pub events: Vec<ManifestEvent>,
+    /// The signed checkpoint the release was checked against: its number.
+    pub checkpoint: i64,
+    /// Its size.
+    pub size: i64,
+    /// Its root, hex.
+    pub root: String,
+    /// When it was signed.
+    pub ts: String,
+    /// Its signature, hex.
+    pub signature: String,
+}
+
+/// What a release knows when it writes the manifest.
+pub(crate) struct Release<'a> {
+    pub product_id: &'a str,
+    pub released_at: &'a str,
+    pub released_by: &'a str,
+    pub output: &'a OutputRecord,
+    pub job: &'a JobRecord,
+    pub approvals: Vec<Approval>,
+    pub checkpoint: &'a Checkpoint,
+    pub domain_key: &'a VerifyingKey,
+}
+
+/// The manifest of a release.
+pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
+    let record = scenarios::get(conn, r.job.scenario_id)?;
+    let mut datasets = Vec::new();
+    for d in &record.spec.datasets {
+        let v = catalog::get(conn, &d.name)?;
+        let policy_toml = catalog::policy_toml(conn, &v.name, v.version)?;
+        datasets.push(ManifestDataset {
+            policy_sha256: sha256_hex(policy_toml.as_bytes()),
+            name: v.name,
+            version: v.version,
+            provider: v.policy.dataset.provider,
+            provider_code: v.policy.dataset.provider_code,
+            obtained_at: v.obtained_at,
+            content_sha256: v.content_sha256,
+            columns: d.columns.clone(),
+        });
+    }
+    let queries = queries::of_job(conn, &r.output.job_id)?;
+    let epsilon_job: f64 = queries.iter().map(|q| q.epsilon).sum();
+    let events = audit::positions(conn, &r.output.job_id, &r.output.id)?
+        .into_iter()
+        .map(|(seq, action)| ManifestEvent { seq, action })
+        .collect();
+    Ok(Manifest {
+        format: FORMAT.to_string(),
+        product_id: r.product_id.to_string(),
+        released_at: r.released_at.to_string(),
+        released_by: r.released_by.to_string(),
+        files: vec![ManifestFile {
+            name: r.output.file_name.clone(),
+            kind: r.output.kind.clone(),
+            sha256: r.output.sha256.clone(),
+            bytes: r.output.bytes,
+        }],
+        output: ManifestOutput {
+            id: r.output.id.clone(),
+            name: r.output.name.clone(),
+        },
+        job: ManifestJob {
+            id: r.output.job_id.clone(),
+            submitter: r.job.submitter.clone(),
+            module_sha256: r.job.module_sha256.clone(),
+            params: serde_json::from_str(&r.job.params_json).unwrap_or(Value::Null),
+            submitted_at: r.job.created_at.clone(),
+        },
+        scenario: ManifestScenario {
+            id: record.id,
+            name: record.spec.name.clone(),
+            purpose: record.spec.purpose.clone(),
+            valid_from: record.spec.valid_from,
+            valid_until: record.spec.valid_until,
+            mode: record.spec.mode,
+            approved_by: record.decided_by.clone(),
+        },
+        datasets,
+        queries,
+        privacy: ManifestPrivacy {
+            epsilon_job,
+            epsilon_scenario_spent: record.epsilon_spent,
+            epsilon_scenario_total: record.spec.budget.epsilon,
+        },
+        checks: r.output.checks.clone(),
+        approvals: r.approvals.clone(),
+        audit: ManifestAudit {
+            events,
+            checkpoint: r.checkpoint.number,
+            size: r.checkpoint.size,
+            root: r.checkpoint.root.clone(),
+            ts: r.checkpoint.ts.clone(),
+            signature: r.checkpoint.signature.clone(),
+        },
+        domain_public_key: hex::encode(r.domain_key.to_bytes()),
+    })
+}

@@ -1,0 +1,1121 @@
+//! The `/api/v1` handlers. Each one asks [`authz`] first, then calls the domain's own
+//! functions on the blocking pool; those keep every check they make for the CLI.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use sandbox_core::authz::{self, Action};
+use sandbox_core::job::LimitRequest;
+use sandbox_core::{Decision, Error, JobStatus, Principal, Result};
+use sandbox_runtime::identity;
+use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
+use sandbox_runtime::review;
+use sandbox_runtime::scenarios::{self, ScenarioRecord};
+use sandbox_runtime::{audit, catalog, stops, tokens};
+
+use crate::{ApiError, AppState, auth::Caller};
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+type Body<T> = std::result::Result<Json<T>, JsonRejection>;
+
+/// The routes under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/principals", get(principals).post(principal_add))
+        .route("/principals/{name}/tokens", post(token_issue))
+        .route("/tokens", get(token_list))
+        .route("/tokens/{id}/revoke", post(token_revoke))
+        .route("/principals/{name}/qualify", post(principal_qualify))
+        .route("/principals/{name}/suspend", post(principal_suspend))
+        .route("/principals/{name}/revoke", post(principal_revoke))
+        .route("/datasets", get(datasets).post(register_dataset))
+        .route("/datasets/{name}", get(dataset))
+        .route("/scenarios", get(scenario_list).post(scenario_apply))
+        .route("/scenarios/{id}", get(scenario_get))
+        .route("/scenarios/{id}/approve", post(scenario_approve))
+        .route("/scenarios/{id}/reject", post(scenario_reject))
+        .route("/scenarios/{id}/suspend", post(scenario_suspend))
+        .route("/scenarios/{id}/reinstate", post(scenario_reinstate))
+        .route("/scenarios/{id}/revoke", post(scenario_revoke))
+        .route("/scenarios/{id}/budget", get(budget))
+        .route("/usage", get(usage))
+        .route(
+            "/usage/settings",
+            get(usage_settings).put(usage_settings_set),
+        )
+        .route("/modules", post(module_upload))
+        .route("/jobs", get(job_list).post(job_submit))
+        .route("/jobs/{id}", get(job_get))
+        .route("/jobs/{id}/logs", get(job_logs))
+        .route("/jobs/{id}/cancel", post(job_cancel))
+        .route("/outputs", get(output_list))
+        .route("/outputs/{id}", get(output_get))
+        .route("/outputs/{id}/file", get(output_file))
+        .route("/outputs/{id}/approve", post(output_approve))
+        .route("/outputs/{id}/reject", post(output_reject))
+        .route(
+            "/outputs/{id}/request-changes",
+            post(output_request_changes),
+        )
+        .route("/products", get(product_list))
+        .route("/products/{id}", get(product_get))
+        .route("/products/{id}/files/{name}", get(product_file))
+        .route("/audit/events", get(audit_events))
+        .route("/audit/verify", get(audit_verify))
+        .route("/audit/proof/{seq}", get(audit_proof))
+        .route("/stops", post(stop_impose))
+        .route("/stops/{id}/lift", post(stop_lift))
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::bad_request(r.body_text())
+    }
+}
+
+/// A written reason (required or optional by endpoint).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn required(reason: Option<String>, what: &str) -> ApiResult<String> {
+    reason
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{what} needs a `reason`")))
+}
+
+async fn whoami(Caller(c): Caller) -> ApiResult<Json<Principal>> {
+    authz::authorize(&c, Action::WhoAmI)?;
+    Ok(Json(c))
+}
+
+async fn principals(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<Principal>>> {
+    authz::authorize(&c, Action::PrincipalRead)?;
+    Ok(Json(s.blocking(move |d| identity::list(d, &c.name)).await?))
+}
+
+/// A new principal.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalBody {
+    /// Name: 1-64 letters, digits, `-`, `_`, `.`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    pub name: String,
+    /// The role.
+    pub role: identity::Role,
+}
+
+async fn principal_add(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<PrincipalBody>,
+) -> ApiResult<(StatusCode, Json<Principal>)> {
+    authz::authorize(&c, Action::PrincipalAdd)?;
+    let Json(body) = body?;
+    let p = s
+        .blocking(move |d| identity::add(d, Some(&c.name), &body.name, body.role))
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn token_issue(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    authz::authorize(&c, Action::TokenIssue)?;
+    let issued = s
+        .blocking(move |d| tokens::issue(d, &c.name, &name))
+        .await?;
+    // The secret is in this answer only: no cache may keep it.
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(issued),
+    )
+        .into_response())
+}
+
+/// Whose tokens to list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokensQuery {
+    /// Only this principal's (operators and admins; everyone else lists their own).
+    #[serde(default)]
+    pub principal: Option<String>,
+}
+
+async fn token_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<TokensQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<tokens::TokenInfo>>> {
+    authz::authorize(&c, Action::TokenRead)?;
+    let Query(q) = query?;
+    let list = s
+        .blocking(move |d| tokens::list(d, &c.name, q.principal.as_deref()))
+        .await?;
+    Ok(Json(list))
+}
+
+async fn token_revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<tokens::TokenInfo>> {
+    authz::authorize(&c, Action::TokenRevoke)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "revoking a token")?;
+    let t = s
+        .blocking(move |d| tokens::revoke(d, &c.name, &id, &reason))
+        .await?;
+    Ok(Json(t))
+}
+
+async fn principal_status(
+    s: AppState,
+    c: Principal,
+    name: String,
+    body: Body<ReasonBody>,
+    status: identity::Status,
+) -> ApiResult<Json<Principal>> {
+    authz::authorize(&c, Action::PrincipalStatus)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "changing a principal's status")?;
+    let p = s
+        .blocking(move |d| identity::set_status(d, &c.name, &name, status, &reason))
+        .await?;
+    Ok(Json(p))
+}
+
+async fn principal_qualify(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    principal_status(s, c, name, body, identity::Status::Active).await
+}
+
+async fn principal_suspend(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    principal_status(s, c, name, body, identity::Status::Suspended).await
+}
+
+async fn principal_revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    principal_status(s, c, name, body, identity::Status::Revoked).await
+}
+
+/// A catalog entry without the server's file paths.
+fn public_dataset(v: &catalog::DatasetVersion) -> Result<Value> {
+    let mut value = serde_json::to_value(v)?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("path");
+    }
+    Ok(value)
+}
+
+async fn datasets(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Vec<Value>>> {
+    authz::authorize(&c, Action::CatalogRead)?;
+    let list = s
+        .blocking(move |d| {
+            catalog::list(d, &c.name)?
+                .iter()
+                .map(public_dataset)
+                .collect()
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn dataset(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::CatalogRead)?;
+    let v = s
+        .blocking(move |d| public_dataset(&catalog::get(d, &c.name, &name)?))
+        .await?;
+    Ok(Json(v))
+}
+
+/// A dataset registration: the policy (TOML) and the data as CSV text.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    /// Policy (TOML).
+    pub policy: String,
+    /// The data, CSV with a header.
+    pub csv: String,
+    /// The source's file name, recorded with the version (default `upload.csv`).
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+async fn register_dataset(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    authz::authorize(&c, Action::DatasetRegister)?;
+    let Json(body) = body?;
+    let file_name = body.file_name.unwrap_or_else(|| "upload.csv".into());
+    let v = s
+        .blocking(move |d| {
+            public_dataset(&catalog::add_csv(
+                d,
+                &c.name,
+                &file_name,
+                body.csv.as_bytes(),
+                &body.policy,
+            )?)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn scenario_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<ScenarioRecord>>> {
+    authz::authorize(&c, Action::ScenarioRead)?;
+    let list = s.blocking(move |d| scenarios::list(d, &c.name)).await?;
+    Ok(Json(list))
+}
+
+async fn scenario_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    authz::authorize(&c, Action::ScenarioRead)?;
+    let r = s
+        .blocking(move |d| scenarios::show(d, &c.name, &id))
+        .await?;
+    Ok(Json(r))
+}
+
+/// A scenario application.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyBody {
+    /// The scenario (TOML).
+    pub spec: String,
+}
+
+async fn scenario_apply(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<ApplyBody>,
+) -> ApiResult<(StatusCode, Json<ScenarioRecord>)> {
+    authz::authorize(&c, Action::ScenarioApply)?;
+    let Json(body) = body?;
+    let r = s
+        .blocking(move |d| scenarios::apply(d, &c.name, &body.spec))
+        .await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+async fn scenario_decide(
+    s: AppState,
+    c: Principal,
+    id: String,
+    body: Body<ReasonBody>,
+    approve: bool,
+) -> ApiResult<Json<ScenarioRecord>> {
+    authz::authorize(&c, Action::ScenarioDecide)?;
+    let Json(body) = body?;
+    let reason = if approve {
+        body.reason
+    } else {
+        Some(required(body.reason, "a rejection")?)
+    };
+    let r = s
+        .blocking(move |d| scenarios::decide(d, &c.name, &id, approve, reason.as_deref()))
+        .await?;
+    Ok(Json(r))
+}
+
+async fn scenario_approve(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_decide(s, c, id, body, true).await
+}
+
+async fn scenario_reject(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_decide(s, c, id, body, false).await
+}
+
+async fn budget(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<scenarios::Balance>> {
+    authz::authorize(&c, Action::BudgetRead)?;
+    let b = s
+        .blocking(move |d| scenarios::budget(d, &c.name, &id))
+        .await?;
+    Ok(Json(b))
+}
+
+async fn scenario_change(
+    s: AppState,
+    c: Principal,
+    id: String,
+    body: Body<ReasonBody>,
+    change: scenarios::Change,
+) -> ApiResult<Json<ScenarioRecord>> {
+    authz::authorize(&c, Action::ScenarioStatus)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "changing a scenario's status")?;
+    let r = s
+        .blocking(move |d| scenarios::change(d, &c.name, &id, change, &reason))
+        .await?;
+    Ok(Json(r))
+}
+
+async fn scenario_suspend(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_change(s, c, id, body, scenarios::Change::Suspend).await
+}
+
+async fn scenario_reinstate(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_change(s, c, id, body, scenarios::Change::Reinstate).await
+}
+
+async fn scenario_revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<ScenarioRecord>> {
+    scenario_change(s, c, id, body, scenarios::Change::Revoke).await
+}
+
+async fn usage(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<scenarios::Usage>>> {
+    authz::authorize(&c, Action::UsageRead)?;
+    let today = chrono::Utc::now().date_naive();
+    Ok(Json(
+        s.blocking(move |d| scenarios::usage(d, &c.name, today))
+            .await?,
+    ))
+}
+
+async fn usage_settings(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<scenarios::UsageSettings>> {
+    authz::authorize(&c, Action::UsageRead)?;
+    Ok(Json(
+        s.blocking(move |d| scenarios::usage_settings(d, &c.name))
+            .await?,
+    ))
+}
+
+/// New usage monitoring settings.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSettingsBody {
+    /// Over-scope refusals that suspend a scenario (0: never).
+    #[schemars(range(max = 1_000_000))]
+    pub max_refusals: u32,
+    /// Days without a job after which a scenario is flagged idle.
+    #[schemars(range(min = 1, max = 36_500))]
+    pub idle_days: u32,
+}
+
+async fn usage_settings_set(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<UsageSettingsBody>,
+) -> ApiResult<Json<scenarios::UsageSettings>> {
+    authz::authorize(&c, Action::UsageSettings)?;
+    let Json(body) = body?;
+    if body.max_refusals > 1_000_000 || !(1..=36_500).contains(&body.idle_days) {
+        return Err(ApiError::bad_request(
+            "max_refusals: 0 to 1,000,000; idle_days: 1 to 36,500",
+        ));
+    }
+    let settings = scenarios::UsageSettings {
+        max_refusals: body.max_refusals,
+        idle_days: body.idle_days,
+    };
+    Ok(Json(
+        s.blocking(move |d| scenarios::set_usage_settings(d, &c.name, settings))
+            .await?,
+    ))
+}
+
+/// Limits a submission asks for (each at most what the scenario grants; none: the grant).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    /// Fuel.
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Memory in MiB.
+    pub memory_mib: Option<usize>,
+    /// Table elements.
+    pub table_elements: Option<usize>,
+    /// Queries the job may make.
+    pub max_queries: Option<u32>,
+    /// Outputs the job may stage.
+    pub max_outputs: Option<u32>,
+    /// Bytes of one output.
+    pub max_output_bytes: Option<usize>,
+    /// Bytes of all outputs.
+    pub max_total_output_bytes: Option<usize>,
+    /// Bytes of log text.
+    pub max_log_bytes: Option<usize>,
+}
+
+impl LimitsBody {
+    fn request(self) -> LimitRequest {
+        LimitRequest {
+            fuel: self.fuel,
+            deadline_ms: self.deadline_ms,
+            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            table_elements: self.table_elements,
+            max_queries: self.max_queries,
+            max_outputs: self.max_outputs,
+            max_output_bytes: self.max_output_bytes,
+            max_total_output_bytes: self.max_total_output_bytes,
+            max_log_bytes: self.max_log_bytes,
+        }
+    }
+}
+
+/// A module upload.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleBody {
+    /// The module (.wasm), base64.
+    pub module: String,
+}
+
+fn decode_module(text: &str) -> ApiResult<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| ApiError::bad_request(format!("module is not base64: {e}")))
+}
+
+async fn module_upload(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<ModuleBody>,
+) -> ApiResult<(StatusCode, Json<jobs::ModuleRecord>)> {
+    authz::authorize(&c, Action::JobSubmit)?;
+    let Json(body) = body?;
+    let module = decode_module(&body.module)?;
+    let m = s
+        .blocking(move |d| jobs::upload_module(d, &c.name, &module))
+        .await?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+/// A job submission.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// Scenario id or name.
+    pub scenario: String,
+    /// The module (.wasm), base64; or name an uploaded one by `module_sha256`.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// SHA-256 of a module uploaded before (`POST /modules`).
+    #[serde(default)]
+    pub module_sha256: Option<String>,
+    /// Parameters, a JSON object.
+    #[serde(default)]
+    pub params: Option<Value>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Option<LimitsBody>,
+}
+
+/// How long to wait for a submitted job.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Seconds to wait for the job to end before answering (default 0: answer at once).
+    #[serde(default)]
+    pub wait: Option<f64>,
+}
+
+/// Waits (up to `wait`) for a job to end; returns it as it then is.
+async fn wait_for(s: &AppState, caller: &str, id: String, wait: Duration) -> ApiResult<JobRecord> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let (id, caller) = (id.clone(), caller.to_string());
+        let job = s
+            .blocking(move |d| jobs::job(d, &caller, &id))
+            .await?;
+        if job.status.ended() || tokio::time::Instant::now() >= deadline {
+            return Ok(job);
+        }
+        tokio::time::sleep(pause.min(deadline - tokio::time::Instant::now())).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+async fn job_submit(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<WaitQuery>, QueryRejection>,
+    body: Body<SubmitBody>,
+) -> ApiResult<(StatusCode, Json<JobRecord>)> {
+    authz::authorize(&c, Action::JobSubmit)?;
+    let Query(q) = query?;
+    let Json(body) = body?;
+    let wait = match q.wait {
+        None => Duration::ZERO,
+        // Anything beyond the server's limit waits as long as the limit.
+        Some(w) if w >= 0.0 => Duration::try_from_secs_f64(w)
+            .unwrap_or(s.config.max_wait)
+            .min(s.config.max_wait),
+        Some(w) => {
+            return Err(ApiError::bad_request(format!(
+                "wait={w}: seconds, at least 0"
+            )));
+        }
+    };
+    let sha = body.module_sha256;
+    let module = match (body.module, &sha) {
+        (Some(m), None) => Some(decode_module(&m)?),
+        (None, Some(_)) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either `module` (base64) or `module_sha256`",
+            ));
+        }
+    };
+    let params = body.params.unwrap_or_else(|| json!({})).to_string();
+    let limits = body.limits.map(LimitsBody::request).unwrap_or_default();
+    let scenario = body.scenario;
+    let caller = c.name.clone();
+    let max_queued = s.config.max_queued_per_developer;
+    let job = s
+        .blocking(move |d| {
+            // Membership first: nothing about the queue is told to a non-member.
+            let record = scenarios::show(d, &c.name, &scenario)?;
+            if jobs::queued(d, Some(&c.name))? >= max_queued {
+                return Err(Error::Busy(format!(
+                    "{max_queued} of your jobs are waiting already; submit again when one has started"
+                )));
+            }
+            let module = match module {
+                Some(m) => m,
+                None => jobs::module_bytes(d, sha.as_deref().unwrap_or_default())?,
+            };
+            jobs::enqueue(
+                d,
+                &c.name,
+                &Submission {
+                    scenario: &record.id.to_string(),
+                    module: &module,
+                    params_json: &params,
+                    limits,
+                },
+            )
+        })
+        .await?;
+    s.queue.wake();
+    let job = if wait.is_zero() {
+        job
+    } else {
+        wait_for(&s, &caller, job.id, wait).await?
+    };
+    let status = if job.status.ended() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(job)))
+}
+
+async fn job_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobRecord>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let job = s.blocking(move |d| jobs::job(d, &c.name, &id)).await?;
+    Ok(Json(job))
+}
+
+/// Which jobs to list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    /// Only jobs in this status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only this scenario's (id or name).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// At most this many, newest first (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+async fn job_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<JobsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<JobRecord>>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let Query(q) = query?;
+    let status = match q.status.as_deref() {
+        Some(st) => Some(JobStatus::parse(st).map_err(|_| {
+            ApiError::bad_request(format!(
+                "status `{st}`: queued, running, succeeded, failed or cancelled"
+            ))
+        })?),
+        None => None,
+    };
+    let list = s
+        .blocking(move |d| {
+            let scenario_id = match q.scenario.as_deref() {
+                Some(key) => Some(scenarios::show(d, &c.name, key)?.id),
+                None => None,
+            };
+            jobs::list(
+                d,
+                &c.name,
+                &jobs::JobFilter {
+                    submitter: None,
+                    scenario_id,
+                    status,
+                    limit: q.limit,
+                },
+            )
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn job_logs(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let v = s
+        .blocking(move |d| {
+            let job = jobs::job(d, &c.name, &id)?;
+            let lines = jobs::logs(d, &c.name, &id)?;
+            Ok(json!({"job_id": id, "status": job.status, "lines": lines}))
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn job_cancel(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<JobRecord>> {
+    authz::authorize(&c, Action::JobCancel)?;
+    let Json(body) = body?;
+    let job = s
+        .blocking(move |d| jobs::cancel(d, &c.name, &id, body.reason.as_deref()))
+        .await?;
+    Ok(Json(job))
+}
+
+/// `GET /metrics`: Prometheus text (operators and supervisors).
+pub async fn metrics(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
+    authz::authorize(&c, Action::UsageRead)?;
+    let (metrics, running, slots) = (s.metrics.clone(), s.queue.running(), s.queue.capacity());
+    let text = s
+        .blocking(move |d| metrics.render(d, &c.name, running, slots))
+        .await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// Which outputs to list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsQuery {
+    /// `pending` (default: awaiting a review) or `all`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+async fn output_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<OutputsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<OutputRecord>>> {
+    authz::authorize(&c, Action::OutputRead)?;
+    let Query(query) = query?;
+    let all = match query.status.as_deref() {
+        None | Some("pending") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status `{other}`: `pending` or `all`"
+            )));
+        }
+    };
+    let list = s
+        .blocking(move |d| {
+            let mut list = jobs::all_outputs(d, &c.name)?;
+            if !all {
+                list.retain(|o| o.status.pending());
+            }
+            Ok(list)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn output_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OutputRecord>> {
+    authz::authorize(&c, Action::OutputRead)?;
+    let o = s.blocking(move |d| jobs::output(d, &c.name, &id)).await?;
+    Ok(Json(o))
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("json") => "application/json",
+        Some("md") => "text/markdown; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("arrow") => "application/vnd.apache.arrow.file",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A file as a download: never rendered in place, never sniffed.
+fn download(name: &str, bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(name)),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+async fn output_file(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    authz::authorize(&c, Action::OutputRead)?;
+    let (name, bytes) = s
+        .blocking(move |d| {
+            let o = jobs::output(d, &c.name, &id)?;
+            let bytes = jobs::staged_file(d, &o)?;
+            Ok((o.file_name, bytes))
+        })
+        .await?;
+    Ok(download(&name, bytes))
+}
+
+async fn output_decide(
+    s: AppState,
+    c: Principal,
+    id: String,
+    body: Body<ReasonBody>,
+    decision: Decision,
+) -> ApiResult<Json<OutputRecord>> {
+    authz::authorize(&c, Action::OutputDecide)?;
+    let Json(body) = body?;
+    let o = s
+        .blocking(move |d| review::decide(d, &c.name, &id, decision, body.reason.as_deref()))
+        .await?;
+    Ok(Json(o))
+}
+
+async fn output_approve(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<OutputRecord>> {
+    output_decide(s, c, id, body, Decision::Approve).await
+}
+
+async fn output_reject(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<OutputRecord>> {
+    output_decide(s, c, id, body, Decision::Reject).await
+}
+
+async fn output_request_changes(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<OutputRecord>> {
+    output_decide(s, c, id, body, Decision::RequestChanges).await
+}
+
+async fn product_list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::ProductRead)?;
+    let list = s.blocking(move |d| review::products(d, &c.name)).await?;
+    Ok(Json(Value::Array(
+        list.iter()
+            .map(|p| json!({"id": p.id, "output_id": p.output_id}))
+            .collect(),
+    )))
+}
+
+/// A product: its signed manifest as released (the exact JSON that was signed).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ProductAnswer {
+    /// Product id.
+    pub id: String,
+    /// The output it releases.
+    pub output_id: String,
+    /// The manifest.
+    #[schemars(with = "review::Manifest")]
+    pub manifest: Value,
+    /// Ed25519 signature of the manifest's bytes, hex.
+    pub signature: String,
+}
+
+async fn product_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProductAnswer>> {
+    authz::authorize(&c, Action::ProductRead)?;
+    let v = s
+        .blocking(move |d| {
+            let p = review::product(d, &c.name, &id)?;
+            Ok(ProductAnswer {
+                manifest: p.manifest()?,
+                signature: p.signature()?,
+                id: p.id,
+                output_id: p.output_id,
+            })
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn product_file(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    authz::authorize(&c, Action::ProductRead)?;
+    let (name, bytes) = s
+        .blocking(move |d| {
+            let bytes = review::product(d, &c.name, &id)?.file(&name)?;
+            Ok((name, bytes))
+        })
+        .await?;
+    Ok(download(&name, bytes))
+}
+
+/// A page of audit events.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// First event (default 1).
+    #[serde(default)]
+    pub from: Option<i64>,
+    /// How many (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+async fn audit_events(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<EventsQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let Query(q) = query?;
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let page = s
+        .blocking(move |d| {
+            let (events, size) = audit::page(d, &c.name, from, limit)?;
+            let next = events.last().map(|e| e.seq + 1).filter(|n| *n <= size);
+            Ok(json!({"events": events, "size": size, "next": next}))
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+async fn audit_verify(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let v = s
+        .blocking(move |d| {
+            match audit::verify(d, &c.name) {
+                Ok(v) => {
+                    let mut value = serde_json::to_value(v)?;
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("verified".into(), Value::Bool(true));
+                    }
+                    Ok(value)
+                }
+                Err(Error::Verify(message)) => Ok(json!({"verified": false, "message": message})),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+/// Which checkpoint a proof is against.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// Size of a signed checkpoint (default: one of the log as it is now).
+    #[serde(default)]
+    pub size: Option<i64>,
+}
+
+async fn audit_proof(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(seq): Path<String>,
+    query: std::result::Result<Query<ProofQuery>, QueryRejection>,
+) -> ApiResult<Json<audit::InclusionProof>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let Query(q) = query?;
+    let seq: i64 = seq
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("event `{seq}` is not a number")))?;
+    let proof = s
+        .blocking(move |d| audit::prove_inclusion(d, &c.name, seq, q.size))
+        .await?;
+    Ok(Json(proof))
+}
+
+/// An emergency stop.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopBody {
+    /// `scenario`, `developer` or `domain`.
+    pub scope: String,
+    /// The scenario (id or name) or the developer's name; none for the domain.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Why (recorded).
+    pub reason: String,
+}
+
+async fn stop_impose(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<StopBody>,
+) -> ApiResult<(StatusCode, Json<stops::Stop>)> {
+    authz::authorize(&c, Action::Stop)?;
+    let Json(body) = body?;
+    let stop = s
+        .blocking(move |d| {
+            let target = || {
+                body.target
+                    .clone()
+                    .ok_or_else(|| Error::Invalid(format!("a {} stop needs a target", body.scope)))
+            };
+            let scope = match body.scope.as_str() {
+                "scenario" => stops::Scope::Scenario(scenarios::show(d, &c.name, &target()?)?.id),
+                "developer" => stops::Scope::Developer(target()?),
+                "domain" => stops::Scope::Domain,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "scope `{other}`: scenario, developer or domain"
+                    )));
+                }
+            };
+            stops::stop(d, &c.name, scope, &body.reason)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(stop)))
+}
+
+async fn stop_lift(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::Stop)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "lifting a stop")?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("stop `{id}` is not a number")))?;
+    s.blocking(move |d| stops::lift(d, &c.name, id, &reason))
+        .await?;
+    Ok(Json(json!({"id": id, "lifted": true})))
+}

@@ -1,0 +1,654 @@
+//! The review console: server-rendered pages for the people who decide (QQHR Art. 11(3),
+//! 17, 19): operators and supervisors sign in with their API token, see the outputs
+//! awaiting their tier with the automated checks and the provenance (every query the job
+//! made, with its ε), see tables and charts as they would be released, and approve, reject
+//! or request changes with a comment; they read the audit trail, the product registry
+//! and each scenario's budget.
+//!
+//! Decisions go through the same [`review::decide`] as the API and the CLI, which
+//! keeps every check (two tiers, two people, neither the submitter, written overrides).
+//! Pages carry no script; every response forbids framing, caching and sniffing, and its
+//! content security policy allows only this server's stylesheet and images. The session
+//! cookie is `HttpOnly` and `SameSite=Strict`, every form carries the session's CSRF
+//! secret, and a post from another origin is refused. Every refusal (a bad token, a role
+//! that has no console, a bad CSRF value, a decision the domain refuses as not permitted)
+//! is a `console.refused` audit event.
+
+pub mod pages;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::Markup;
+use sandbox_core::{Decision, Error, OutputStatus, Result, Role};
+use sandbox_runtime::audit::{self, EventKind, Subject};
+use sandbox_runtime::review::{self, view};
+use sandbox_runtime::sessions::{self, Session};
+use sandbox_runtime::{jobs, scenarios};
+use serde::Deserialize;
+use serde_json::json;
+
+use self::pages::ProductLine;
+use crate::AppState;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "sandbox_session";
+
+/// The console's routes, under `/console`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(dashboard))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/outputs/{id}", get(output_page))
+        .route("/console/outputs/{id}/decide", post(decide))
+        .route("/console/outputs/{id}/file", get(output_file))
+        .route("/console/audit", get(audit_page))
+        .route("/console/products", get(products_page))
+        .route("/console/products/{id}", get(product_page))
+        .route("/console/products/{id}/files/{name}", get(product_file))
+        .route("/console/scenarios", get(scenarios_page))
+        .route("/console/static/console.css", get(css))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// Headers on every console response.
+async fn protect(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-frame-options", "DENY");
+    set(h, "x-content-type-options", "nosniff");
+    // Same-origin posts then carry their Origin (with `no-referrer` they say `null`).
+    set(h, "referrer-policy", "same-origin");
+    set(h, "cache-control", "no-store");
+    response
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        pages::CSS,
+    )
+        .into_response()
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// The signed-in operator or supervisor of a console request. Without a valid session,
+/// pages redirect to the sign-in page.
+pub struct Signed(pub Session);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Signed, Response> {
+        let to_login = || Redirect::to("/console/login").into_response();
+        let Some(id) = cookie_value(&parts.headers) else {
+            return Err(to_login());
+        };
+        match state
+            .blocking(move |d| sessions::find(d, &id))
+            .await
+        {
+            Ok(Some(s)) => Ok(Signed(s)),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(internal(None, &e)),
+        }
+    }
+}
+
+fn internal(session: Option<&Session>, e: &Error) -> Response {
+    tracing::error!(error = %e, "console page failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::problem(session, "Something went wrong", "See the server log."),
+    )
+}
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, markup).into_response()
+}
+
+/// The status a domain error gets on a console page: the one mapping
+/// ([`Error::status`]), as for the API.
+fn status_of(e: &Error) -> StatusCode {
+    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Records a refused console call (in its own transaction).
+async fn record_refusal(state: &AppState, actor: String, method: &str, path: &str, reason: String) {
+    let subject = Subject::Console {
+        method: method.to_string(),
+        path: path.to_string(),
+    };
+    let recorded = state
+        .blocking(move |d| {
+            audit::record_refusal(
+                d,
+                &actor,
+                EventKind::ConsoleRefused,
+                &subject,
+                json!({"reason": reason}),
+            )
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "a refused console call could not be recorded");
+    }
+}
+
+/// A post must come from this console: same origin when the browser says where it came
+/// from, and the session's CSRF secret.
+async fn check_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    s: &Session,
+    csrf: &str,
+    path: &str,
+) -> Option<Response> {
+    // Behind a proxy the browser's host may arrive as X-Forwarded-Host; a form on another
+    // site can set neither header.
+    let hosts: Vec<&str> = [header::HOST.as_str(), "x-forwarded-host"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .collect();
+    let cross_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            !hosts.contains(&origin_host)
+        });
+    let reason = if cross_origin {
+        "a post from another origin"
+    } else if !sessions::csrf_ok(s, csrf) {
+        "a form without this session's CSRF secret"
+    } else {
+        return None;
+    };
+    record_refusal(state, s.principal.name.clone(), "POST", path, reason.into()).await;
+    Some(page(
+        StatusCode::FORBIDDEN,
+        pages::problem(Some(s), "Refused", reason),
+    ))
+}
+
+async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Response {
+    // Someone signed in already goes to the pending outputs.
+    if let Some(id) = cookie_value(&headers)
+        && let Ok(Some(_)) = state
+            .blocking(move |d| sessions::find(d, &id))
+            .await
+    {
+        return Redirect::to("/console/").into_response();
+    }
+    page(StatusCode::OK, pages::login(None))
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// An API token.
+    pub token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    crate::auth::ClientAddr(client): crate::auth::ClientAddr,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::login(Some("Give an API token.")),
+        );
+    };
+    let token = form.token.trim().to_string();
+    let opened = state
+        .blocking(move |d| Ok(sessions::sign_in(d, &token)))
+        .await;
+    match opened {
+        Ok(Ok((id, _))) => {
+            let secure = if state.config.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                sessions::SESSION_HOURS * 3600
+            );
+            let mut response = Redirect::to("/console/").into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Ok(Err((e, who))) => {
+            let status = status_of(&e);
+            // Someone who proved no one, refused too often this minute: counted, not
+            // recorded one by one (as for the API).
+            if who.is_none() && !state.limiter.admit(&client) {
+                return page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    pages::login(Some(
+                        "Too many failed sign-ins from this address; try again in a minute.",
+                    )),
+                );
+            }
+            record_refusal(
+                &state,
+                who.unwrap_or_else(|| "anonymous".into()),
+                "POST",
+                "/console/login",
+                e.to_string(),
+            )
+            .await;
+            page(status, pages::login(Some(&e.to_string())))
+        }
+        Err(e) => internal(None, &e),
+    }
+}
+
+/// A form that carries only the CSRF secret.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s): Signed,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = check_post(&state, &headers, &s, &form.csrf, "/console/logout").await {
+        return refused;
+    }
+    let ended = {
+        let s = s.clone();
+        state
+            .blocking(move |d| sessions::sign_out(d, &s))
+            .await
+    };
+    if let Err(e) = ended {
+        return internal(Some(&s), &e);
+    }
+    let mut response = Redirect::to("/console/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "sandbox_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    response
+}
+
+async fn dashboard(State(state): State<AppState>, Signed(s): Signed) -> Response {
+    let role = s.principal.role;
+    let name = s.principal.name.clone();
+    let lists = state
+        .blocking(move |d| {
+            let operator =
+                view::pending(d, &name, &[OutputStatus::Checked, OutputStatus::Flagged])?;
+            let supervisor = view::pending(d, &name, &[OutputStatus::OperatorApproved])?;
+            Ok(if role == Role::Supervisor {
+                (supervisor, operator)
+            } else {
+                (operator, supervisor)
+            })
+        })
+        .await;
+    match lists {
+        Ok((mine, others)) => page(StatusCode::OK, pages::dashboard(&s, &mine, &others)),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+/// What the output page says after a decision.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    /// The decision just made.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+async fn output_page(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let name = s.principal.name.clone();
+    match state.blocking(move |d| view::view(d, &name, &id)).await {
+        Ok(v) => {
+            let notice = q
+                .done
+                .map(|d| format!("Recorded: {d}. The output is now {}.", v.output.status));
+            page(
+                StatusCode::OK,
+                pages::output(&s, &v, notice.as_deref().map(|n| (n, false))),
+            )
+        }
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+/// A decision on an output.
+#[derive(Debug, Deserialize)]
+pub struct DecideForm {
+    /// approve, reject or request_changes.
+    pub decision: String,
+    /// The comment.
+    #[serde(default)]
+    pub reason: String,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/outputs/{id}/decide");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                Some(&s),
+                "Bad request",
+                "The decision form was not complete.",
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, &s, &form.csrf, &path).await {
+        return refused;
+    }
+    let decision = match form.decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        "request_changes" => Decision::RequestChanges,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::problem(
+                    Some(&s),
+                    "Bad request",
+                    "Approve, reject or request changes.",
+                ),
+            );
+        }
+    };
+    let reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
+    let actor = s.principal.name.clone();
+    let decided = {
+        let id = id.clone();
+        state
+            .blocking(move |d| review::decide(d, &actor, &id, decision, reason.as_deref()))
+            .await
+    };
+    match decided {
+        Ok(_) => {
+            Redirect::to(&format!("/console/outputs/{id}?done={}", form.decision)).into_response()
+        }
+        Err(e) => {
+            let status = status_of(&e);
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                return internal(Some(&s), &e);
+            }
+            if status == StatusCode::FORBIDDEN {
+                record_refusal(
+                    &state,
+                    s.principal.name.clone(),
+                    "POST",
+                    &path,
+                    e.to_string(),
+                )
+                .await;
+            }
+            let message = e.to_string();
+            let name = s.principal.name.clone();
+            match state.blocking(move |d| view::view(d, &name, &id)).await {
+                Ok(v) => page(status, pages::output(&s, &v, Some((&message, true)))),
+                Err(_) => page(status, pages::problem(Some(&s), "Refused", &message)),
+            }
+        }
+    }
+}
+
+fn image_response(name: &str, bytes: Vec<u8>) -> Response {
+    let ty = if name.ends_with(".svg") {
+        "image/svg+xml"
+    } else if name.ends_with(".png") {
+        "image/png"
+    } else {
+        "application/octet-stream"
+    };
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+    // Shown as an image only: no scripts, no loads, even if opened on its own.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    response
+}
+
+async fn output_file(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let name = s.principal.name.clone();
+    let file = state
+        .blocking(move |d| {
+            let o = jobs::output(d, &name, &id)?;
+            if !matches!(o.kind.as_str(), "chart" | "image") {
+                return Err(Error::NotFound(format!("an image for output {id}")));
+            }
+            Ok((o.file_name.clone(), jobs::staged_file(d, &o)?))
+        })
+        .await;
+    match file {
+        Ok((name, bytes)) => image_response(&name, bytes),
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+/// Which page of the audit trail.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// First event.
+    #[serde(default)]
+    pub from: Option<i64>,
+    /// Verify the whole log too.
+    #[serde(default)]
+    pub verify: Option<u8>,
+}
+
+const AUDIT_PAGE: i64 = 100;
+
+async fn audit_page(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let name = s.principal.name.clone();
+    let read = state
+        .blocking(move |d| {
+            let (_, size) = audit::page(d, &name, 1, 1)?;
+            // The newest page by default.
+            let from = q
+                .from
+                .unwrap_or_else(|| (size - AUDIT_PAGE + 1).max(1))
+                .clamp(1, size.max(1));
+            let (events, size) = audit::page(d, &name, from, AUDIT_PAGE)?;
+            let verified = if q.verify == Some(1) {
+                Some(match audit::verify(d, &name) {
+                    Ok(v) => Ok(format!(
+                        "Verified: {} events, {} signed checkpoints, root {}.",
+                        v.events, v.checkpoints, v.root
+                    )),
+                    Err(Error::Verify(m)) => Err(format!("Verification failed: {m}")),
+                    Err(e) => return Err(e),
+                })
+            } else {
+                None
+            };
+            Ok((events, size, from, verified))
+        })
+        .await;
+    match read {
+        Ok((events, size, from, verified)) => page(
+            StatusCode::OK,
+            pages::audit(&s, &events, size, from, AUDIT_PAGE, verified),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
+    let who = s.principal.name.clone();
+    let list = state
+        .blocking(move |d| {
+            let mut out = Vec::new();
+            for p in review::products(d, &who)? {
+                let manifest = p.manifest()?;
+                let released_by = p.released_by.clone();
+                let released_at = p.released_at.clone();
+                let name = jobs::output(d, &who, &p.output_id)?.name;
+                out.push(ProductLine {
+                    scenario: manifest["scenario"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    files: p.file_names()?,
+                    id: p.id,
+                    name,
+                    released_by,
+                    released_at,
+                });
+            }
+            out.reverse();
+            Ok(out)
+        })
+        .await;
+    match list {
+        Ok(list) => page(StatusCode::OK, pages::products(&s, &list)),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+async fn product_page(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let got = {
+        let id = id.clone();
+        let name = s.principal.name.clone();
+        state
+            .blocking(move |d| {
+                let p = review::product(d, &name, &id)?;
+                Ok((p.manifest()?, p.signature()?))
+            })
+            .await
+    };
+    match got {
+        Ok((manifest, signature)) => page(
+            StatusCode::OK,
+            pages::product(&s, &id, &manifest, &signature),
+        ),
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+async fn product_file(
+    State(state): State<AppState>,
+    Signed(s): Signed,
+    Path((id, name)): Path<(String, String)>,
+) -> Response {
+    let who = s.principal.name.clone();
+    let file = state
+        .blocking(move |d| {
+            let bytes = review::product(d, &who, &id)?.file(&name)?;
+            Ok((name, bytes))
+        })
+        .await;
+    match file {
+        Ok((name, bytes)) if name.ends_with(".svg") || name.ends_with(".png") => {
+            image_response(&name, bytes)
+        }
+        Ok((name, bytes)) => {
+            let mut response = bytes.into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Err(e @ Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(Some(&s), "Not found", &e.to_string()),
+        ),
+        Err(e) => internal(Some(&s), &e),
+    }
+}
+
+async fn scenarios_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
+    let today = chrono::Utc::now().date_naive();
+    let name = s.principal.name.clone();
+    match state
+        .blocking(move |d| scenarios::usage(d, &name, today))
+        .await
+    {
+        Ok(usage) => page(StatusCode::OK, pages::scenarios(&s, &usage)),
+        Err(e) => internal(Some(&s), &e),
+    }
+}

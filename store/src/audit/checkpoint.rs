@@ -1,0 +1,302 @@
+//! Signed checkpoints: the domain key's signature over the tree's size and root at a time.
+//!
+//! The signed text of checkpoint number `c` (numbered from 1, in the order written) is
+//!
+//! ```text
+//! sandbox audit checkpoint
+//! <domain public key, 64 hex digits>
+//! <c>
+//! <size: events covered>
+//! <root: 64 hex digits>
+//! <ts: RFC 3339 UTC>
+//! ```
+//!
+//! each line ending in `\n`. The number is signed so that a checkpoint cannot be copied
+//! to another position, dropped from the middle or reordered unnoticed. Table
+//! `audit_checkpoints` is append-only (triggers) and the last checkpoint is also recorded
+//! in `meta` (`audit_checkpoint`), so that deleting the newest one is found.
+//!
+//! Before signing, [`checkpoint`] checks what it signs: the previous checkpoint's signature,
+//! that the stored tree still has that checkpoint's root, and every event since then
+//! (chain link, leaf, the nodes it completes). The new root is computed from the previous
+//! checkpoint's compact range and the recomputed leaves, never from stored inner nodes, so
+//! a checkpoint never certifies an edited event. Its cost is the events since the last one.
+
+use ed25519_dalek::{Signer, VerifyingKey};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::merkle::{self, Hash};
+use super::{Replay, log_size, tree};
+use crate::{Conn, DomainError as Error, Layout, Result, in_write_tx, keys};
+
+/// First line of a checkpoint's signed text.
+pub const CHECKPOINT_HEADER: &str = "sandbox audit checkpoint";
+
+/// A signed statement of the log's size and root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Checkpoint {
+    /// Position among checkpoints, from 1.
+    pub number: i64,
+    /// Events covered (1..=size).
+    pub size: i64,
+    /// Merkle root of those events, hex.
+    pub root: String,
+    /// When it was signed, RFC 3339 UTC.
+    pub ts: String,
+    /// The signing domain's Ed25519 public key, hex.
+    pub public_key: String,
+    /// Ed25519 signature of [`Checkpoint::signed_text`], hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// The text the signature covers.
+    pub fn signed_text(&self) -> String {
+        format!(
+            "{CHECKPOINT_HEADER}\n{}\n{}\n{}\n{}\n{}\n",
+            self.public_key, self.number, self.size, self.root, self.ts
+        )
+    }
+
+    /// Checks the signature; with `expected`, also that it is that key's. Returns the key.
+    pub fn verify_signature(
+        &self,
+        expected: Option<&VerifyingKey>,
+    ) -> sandbox_core::Result<VerifyingKey> {
+        let key = parse_key(&self.public_key)
+            .map_err(|e| Error::Verify(format!("checkpoint {}: {e}", self.number)))?;
+        if let Some(expected) = expected
+            && expected != &key
+        {
+            return Err(Error::Verify(format!(
+                "checkpoint {} is signed by another key than the domain's",
+                self.number
+            )));
+        }
+        keys::verify(&key, self.signed_text().as_bytes(), &self.signature).map_err(|_| {
+            Error::Verify(format!(
+                "checkpoint {}: signature does not match",
+                self.number
+            ))
+        })?;
+        Ok(key)
+    }
+
+    /// The root as a hash.
+    pub fn root_hash(&self) -> sandbox_core::Result<Hash> {
+        merkle::from_hex(&self.root)
+            .map_err(|e| Error::Verify(format!("checkpoint {}: {e}", self.number)))
+    }
+}
+
+/// An Ed25519 public key from hex.
+pub fn parse_key(hex_key: &str) -> sandbox_core::Result<VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(hex_key.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Verify("public key is not 32 bytes in hex".into()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| Error::Verify(format!("public key: {e}")))
+}
+
+const COLUMNS: &str = "number, size, root, ts, public_key, signature";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        number: r.get(0)?,
+        size: r.get(1)?,
+        root: r.get(2)?,
+        ts: r.get(3)?,
+        public_key: r.get(4)?,
+        signature: r.get(5)?,
+    })
+}
+
+/// The newest checkpoint.
+pub fn last(conn: &Conn) -> Result<Option<Checkpoint>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1"),
+            [],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// The newest checkpoint of `size` events.
+pub fn at_size(conn: &Conn, size: i64) -> Result<Option<Checkpoint>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM audit_checkpoints WHERE size = ?1
+                 ORDER BY number DESC LIMIT 1"
+            ),
+            params![size],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Checkpoints whose size lies in `from..=to`, in order.
+pub fn list(conn: &Conn, from: i64, to: i64) -> Result<Vec<Checkpoint>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit_checkpoints WHERE size BETWEEN ?1 AND ?2 ORDER BY number"
+    ))?;
+    let rows = stmt.query_map(params![from, to], from_row)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Every checkpoint, in order, for [`super::verify`].
+pub(crate) fn all_stmt(conn: &Conn) -> Result<rusqlite::Statement<'_>> {
+    Ok(conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit_checkpoints ORDER BY number"
+    ))?)
+}
+
+pub(crate) fn from_stmt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    from_row(r)
+}
+
+/// Checks the log since the last checkpoint and signs a checkpoint of it as it is now.
+/// Runs in the caller's transaction if there is one (so a release's checkpoint commits
+/// with the release), else in its own.
+pub fn checkpoint(conn: &Conn) -> Result<Checkpoint> {
+    in_write_tx(conn, || write(conn, conn.layout()))
+}
+
+/// Like [`checkpoint`], but only if events were added since the last checkpoint.
+pub fn checkpoint_if_grown(conn: &Conn) -> Result<Option<Checkpoint>> {
+    in_write_tx(conn, || {
+        let size = log_size(conn)?;
+        match last(conn)? {
+            Some(c) if c.size >= size => Ok(None),
+            _ => write(conn, conn.layout()).map(Some),
+        }
+    })
+}
+
+fn write(conn: &Conn, layout: &Layout) -> Result<Checkpoint> {
+    let signing = keys::signing_key(layout)?;
+    let key = signing.verifying_key();
+    if let Some(recorded) = super::recorded_key(conn)?
+        && recorded != key
+    {
+        return Err(Error::Verify(
+            "the domain key is not the one the log recorded at init".into(),
+        ).into());
+    }
+    let previous = last(conn)?;
+    let size = log_size(conn)?;
+    let root = extend_verified(conn, &key, previous.as_ref(), size)?;
+    let mut c = Checkpoint {
+        number: previous.as_ref().map_or(1, |p| p.number + 1),
+        size,
+        root: merkle::to_hex(&root),
+        ts: crate::now(),
+        public_key: hex::encode(key.to_bytes()),
+        signature: String::new(),
+    };
+    c.signature = hex::encode(signing.sign(c.signed_text().as_bytes()).to_bytes());
+    conn.execute(
+        &format!("INSERT INTO audit_checkpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![c.number, c.size, c.root, c.ts, c.public_key, c.signature],
+    )?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_checkpoint', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![meta_value(&c)],
+    )?;
+    Ok(c)
+}
+
+/// What `meta` records of the last checkpoint.
+pub(crate) fn meta_value(c: &Checkpoint) -> String {
+    format!("{}:{}:{}", c.number, c.size, c.root)
+}
+
+/// The root of the first `size` events, from the previous checkpoint's compact range
+/// (checked against its signed root) and the recomputed leaves of the events after it.
+fn extend_verified(
+    conn: &Conn,
+    key: &VerifyingKey,
+    previous: Option<&Checkpoint>,
+    size: i64,
+) -> Result<Hash> {
+    let mut replay = match previous {
+        None => Replay::new(conn),
+        Some(p) => {
+            p.verify_signature(Some(key))?;
+            if p.size > size {
+                return Err(Error::Verify(format!(
+                    "event {} is missing: checkpoint {} covers {} events, but the log ends at event {size}",
+                    size + 1,
+                    p.number,
+                    p.size
+                )).into());
+            }
+            let frontier = tree::frontier(conn, p.size as u64)?;
+            if frontier.root() != p.root_hash()? {
+                return Err(Error::Verify(format!(
+                    "checkpoint {}: the stored tree no longer has its root",
+                    p.number
+                )).into());
+            }
+            let prev_hash = if p.size == 0 {
+                super::GENESIS.to_string()
+            } else {
+                conn.query_row(
+                    "SELECT hash FROM audit_events WHERE seq = ?1",
+                    params![p.size],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| Error::Verify(format!("event {} is missing", p.size)))?
+            };
+            Replay::resume(conn, frontier, prev_hash)
+        }
+    };
+    let mut from = replay.next_seq();
+    while from <= size {
+        let batch = super::read(conn, from, (size - from + 1).min(10_000))?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in &batch {
+            replay.event(e)?;
+        }
+        from = replay.next_seq();
+    }
+    if replay.next_seq() != size + 1 {
+        return Err(Error::Verify(format!(
+            "event {} is missing",
+            replay.next_seq()
+        )).into());
+    }
+    Ok(replay.root())
+}
+
+/// The checkpoint a product manifest records (`"audit": {checkpoint, size, root, ts,
+/// signature}`), checked against the domain key that signed the manifest. `None` for a
+/// manifest without one.
+pub fn verify_manifest_checkpoint(
+    manifest: &serde_json::Value,
+    key: &VerifyingKey,
+) -> Result<Option<Checkpoint>> {
+    let a = &manifest["audit"];
+    let Some(signature) = a["signature"].as_str() else {
+        return Ok(None);
+    };
+    let field = |name: &str| Error::Verify(format!("manifest: audit checkpoint has no `{name}`"));
+    let c = Checkpoint {
+        number: a["checkpoint"]
+            .as_i64()
+            .ok_or_else(|| field("checkpoint"))?,
+        size: a["size"].as_i64().ok_or_else(|| field("size"))?,
+        root: a["root"].as_str().ok_or_else(|| field("root"))?.to_string(),
+        ts: a["ts"].as_str().ok_or_else(|| field("ts"))?.to_string(),
+        public_key: hex::encode(key.to_bytes()),
+        signature: signature.to_string(),
+    };
+    c.verify_signature(Some(key))?;
+    Ok(Some(c))
+}

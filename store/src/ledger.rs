@@ -1,0 +1,202 @@
+//! The privacy-budget ledger: durable, append-only, charged before an answer exists.
+//!
+//! **Invariant:** a charge, its ledger row, the scenario's running total and its audit
+//! event are written in one `BEGIN IMMEDIATE` transaction, so concurrent queries are
+//! serialized on the budget and a crash can lose an answer, never a charge. The running
+//! total has a `CHECK` that it never exceeds the scenario's budget.
+
+use rusqlite::params;
+use sandbox_core::audit::{EventKind, Subject};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Conn, DomainError as Error, Result, audit};
+
+/// Tolerance for float comparison of budgets.
+const EPS_TOLERANCE: f64 = 1e-9;
+
+/// A scenario's budget at a point in time.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Balance {
+    /// Scenario id.
+    pub scenario_id: i64,
+    /// Total ε.
+    pub epsilon_total: f64,
+    /// ε spent so far.
+    pub epsilon_spent: f64,
+    /// Total δ.
+    pub delta_total: f64,
+    /// δ spent so far.
+    pub delta_spent: f64,
+    /// Total ρ under zCDP accounting (0 under pure accounting).
+    pub rho_total: f64,
+    /// ρ spent so far.
+    pub rho_spent: f64,
+}
+
+impl Balance {
+    /// ε left.
+    pub fn epsilon_remaining(&self) -> f64 {
+        (self.epsilon_total - self.epsilon_spent).max(0.0)
+    }
+}
+
+/// A charge to make for one query.
+#[derive(Debug, Clone)]
+pub struct Charge<'a> {
+    /// Scenario paying.
+    pub scenario_id: i64,
+    /// Job asking, if any.
+    pub job_id: Option<&'a str>,
+    /// The query's id.
+    pub query_id: &'a str,
+    /// The query text.
+    pub sql: &'a str,
+    /// Who asks.
+    pub actor: &'a str,
+    /// ε to charge.
+    pub epsilon: f64,
+    /// δ to charge.
+    pub delta: f64,
+    /// ρ to charge (zCDP scenarios; 0 otherwise). Under zCDP the scenario's ε spent is
+    /// the (ε, δ) conversion of its ρ spent.
+    pub rho: f64,
+    /// Mechanism that will be applied.
+    pub mechanism: &'a str,
+}
+
+/// Reads a scenario's balance.
+pub fn balance(conn: &Conn, scenario_id: i64) -> Result<Balance> {
+    conn.query_row(
+        "SELECT epsilon_total, epsilon_spent, delta_total, delta_spent, rho_total, rho_spent
+         FROM scenarios WHERE id = ?1",
+        params![scenario_id],
+        |r| {
+            Ok(Balance {
+                scenario_id,
+                epsilon_total: r.get(0)?,
+                epsilon_spent: r.get(1)?,
+                delta_total: r.get(2)?,
+                delta_spent: r.get(3)?,
+                rho_total: r.get(4)?,
+                rho_spent: r.get(5)?,
+            })
+        },
+    )
+    .map_err(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => {
+            Error::NotFound(format!("scenario {scenario_id}")).into()
+        }
+        e => e.into(),
+    })
+}
+
+/// Charges the budget, or refuses if it cannot pay. Either way the outcome is recorded
+/// (query row and audit event) in the same transaction.
+pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
+    if !(c.epsilon.is_finite() && c.epsilon >= 0.0 && c.delta.is_finite() && c.delta >= 0.0) {
+        return Err(Error::Internal(format!(
+            "bad charge ε={} δ={}",
+            c.epsilon, c.delta
+        )).into());
+    }
+    let tx = conn.write()?;
+    let before = balance(&tx, c.scenario_id)?;
+    let now = crate::now();
+    let zcdp = before.rho_total > 0.0;
+    let over_eps = if zcdp {
+        before.rho_spent + c.rho > before.rho_total * (1.0 + EPS_TOLERANCE)
+    } else {
+        before.epsilon_spent + c.epsilon > before.epsilon_total * (1.0 + EPS_TOLERANCE)
+    };
+    let over_delta =
+        before.delta_spent + c.delta > before.delta_total * (1.0 + EPS_TOLERANCE) + 1e-15;
+    if over_eps || over_delta {
+        let message = if zcdp {
+            format!(
+                "query needs ρ={:.6}; scenario has ρ={:.6} of {:.6} left (zCDP)",
+                c.rho,
+                (before.rho_total - before.rho_spent).max(0.0),
+                before.rho_total
+            )
+        } else {
+            format!(
+                "query needs ε={:.4} δ={:e}; scenario has ε={:.4} of {:.4} and δ={:e} of {:e} left",
+                c.epsilon,
+                c.delta,
+                before.epsilon_remaining(),
+                before.epsilon_total,
+                (before.delta_total - before.delta_spent).max(0.0),
+                before.delta_total
+            )
+        };
+        tx.execute(
+            "INSERT INTO queries (id, job_id, scenario_id, sql, status, rule, reason, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'refused', 'budget_exhausted', ?5, ?6)",
+            params![c.query_id, c.job_id, c.scenario_id, c.sql, message, now],
+        )?;
+        audit::append(
+            &tx,
+            c.actor,
+            EventKind::QueryRefused,
+            &Subject::Scenario(c.scenario_id),
+            json!({"query_id": c.query_id, "job_id": c.job_id, "sql": c.sql, "rule": "budget_exhausted", "reason": message}),
+        )?;
+        tx.commit()?;
+        return Err(Error::Budget { message }.into());
+    }
+    tx.execute(
+        "INSERT INTO queries (id, job_id, scenario_id, sql, status, epsilon, delta, mechanism, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'answered', ?5, ?6, ?7, ?8)",
+        params![c.query_id, c.job_id, c.scenario_id, c.sql, c.epsilon, c.delta, c.mechanism, now],
+    )?;
+    tx.execute(
+        "INSERT INTO ledger (scenario_id, job_id, query_id, epsilon, delta, rho, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            c.scenario_id,
+            c.job_id,
+            c.query_id,
+            c.epsilon,
+            c.delta,
+            c.rho,
+            now
+        ],
+    )?;
+    if zcdp {
+        let rho = (before.rho_spent + c.rho).min(before.rho_total);
+        let l = (1.0 / before.delta_total.max(f64::MIN_POSITIVE)).ln();
+        let epsilon = (rho + 2.0 * (rho * l).sqrt()).min(before.epsilon_total);
+        tx.execute(
+            "UPDATE scenarios SET rho_spent = ?2, epsilon_spent = ?3 WHERE id = ?1",
+            params![c.scenario_id, rho, epsilon],
+        )?;
+    } else {
+        // Clamp to the total so float rounding cannot trip the CHECK on an exact spend.
+        tx.execute(
+            "UPDATE scenarios SET epsilon_spent = MIN(epsilon_total, epsilon_spent + ?2),
+                                  delta_spent = MIN(delta_total, delta_spent + ?3)
+             WHERE id = ?1",
+            params![c.scenario_id, c.epsilon, c.delta],
+        )?;
+    }
+    audit::append(
+        &tx,
+        c.actor,
+        EventKind::QueryCharged,
+        &Subject::Scenario(c.scenario_id),
+        json!({"query_id": c.query_id, "job_id": c.job_id, "sql": c.sql, "epsilon": c.epsilon, "delta": c.delta, "rho": c.rho, "mechanism": c.mechanism}),
+    )?;
+    let after = balance(&tx, c.scenario_id)?;
+    tx.commit()?;
+    Ok(after)
+}
+
+/// Sum of the ledger's rows for a scenario: must equal the running total.
+pub fn ledger_sum(conn: &Conn, scenario_id: i64) -> Result<f64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(epsilon), 0) FROM ledger WHERE scenario_id = ?1",
+        params![scenario_id],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,432 @@
+//! The metadata store and the data directory.
+//!
+//! ```text
+//! <data-dir>/sandbox.db                SQLite: principals, tokens, console sessions, catalog,
+//!                                      scenarios, stops, modules, jobs, queries, ledger,
+//!                                      outputs, reviews, products, audit log, meta
+//! <data-dir>/domain/<dataset>/<v>/     Parquet files of a dataset version (written and read
+//!                                      by the mediator only)
+//! <data-dir>/modules/<sha256>.wasm     submitted modules
+//! <data-dir>/staging/<job-id>/         candidate outputs
+//! <data-dir>/products/<product-id>/    released files, manifest.json, manifest.sig
+//! <data-dir>/keys/                     the domain's signing key and secret
+//! ```
+//!
+//! **Architecture invariant:** every SQL statement of Sandbox is in this crate. The layers
+//! above hold a [`Conn`] or a [`Tx`] and call the functions of the table they mean; none of
+//! them sees SQLite. Every write that changes state records its audit event
+//! ([`audit::append`]) in the same transaction.
+
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod authz;
+pub mod catalog;
+pub mod jobs;
+pub mod keys;
+pub mod ledger;
+pub mod meta;
+pub mod outputs;
+pub mod principals;
+pub mod queries;
+pub mod scenarios;
+mod schema;
+pub mod sessions;
+pub mod stops;
+pub mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+pub use schema::SCHEMA_VERSION;
+
+/// What the store's functions fail with: a domain error, or one of the database's own.
+/// Converts into [`sandbox_core::Error`] (the database's as [`sandbox_core::Error::Store`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A domain error (not found, a refusal, a verification failure, ...).
+    #[error(transparent)]
+    Domain(#[from] sandbox_core::Error),
+    /// The database failed.
+    #[error("store: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+impl From<Error> for sandbox_core::Error {
+    fn from(e: Error) -> sandbox_core::Error {
+        match e {
+            Error::Domain(e) => e,
+            Error::Db(e) => sandbox_core::Error::Store(sandbox_core::StoreError::new(e)),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Domain(e.into())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Domain(e.into())
+    }
+}
+
+/// `Result` with the store's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) use sandbox_core::Error as DomainError;
+
+/// File name of the metadata database inside a data directory.
+pub const DB_FILE: &str = "sandbox.db";
+
+/// Paths of a data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The SQLite file.
+    pub fn db(&self) -> PathBuf {
+        self.root.join(DB_FILE)
+    }
+
+    /// Folder of all dataset versions.
+    pub fn domain(&self) -> PathBuf {
+        self.root.join("domain")
+    }
+
+    /// Folder of one dataset version.
+    pub fn dataset_version(&self, dataset: &str, version: i64) -> PathBuf {
+        self.domain().join(dataset).join(version.to_string())
+    }
+
+    /// Folder of stored modules.
+    pub fn modules(&self) -> PathBuf {
+        self.root.join("modules")
+    }
+
+    /// Folder of staged outputs.
+    pub fn staging(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
+    /// Folder of released products.
+    pub fn products(&self) -> PathBuf {
+        self.root.join("products")
+    }
+
+    /// Folder of keys.
+    pub fn keys(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    /// Every folder the layout needs.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        vec![
+            self.domain(),
+            self.modules(),
+            self.staging(),
+            self.products(),
+            self.keys(),
+        ]
+    }
+}
+
+/// A connection to the metadata store. Reads go through it; writes through a [`Tx`].
+pub struct Conn {
+    c: Connection,
+    layout: Layout,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store::Conn")
+    }
+}
+
+impl Conn {
+    /// The layout of the data directory this connection's store belongs to.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Opens a write transaction (`BEGIN IMMEDIATE`: writers serialize here, so what a
+    /// transaction reads stays true until it commits). Dropped without [`Tx::commit`], it
+    /// rolls back.
+    pub fn write(&mut self) -> Result<Tx<'_>> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.c, TransactionBehavior::Immediate)?;
+        Ok(Tx { conn: self, tx })
+    }
+
+    /// Opens a read transaction: one snapshot for several reads.
+    pub fn snapshot(&mut self) -> Result<Tx<'_>> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.c, TransactionBehavior::Deferred)?;
+        Ok(Tx { conn: self, tx })
+    }
+
+    /// Whether no transaction is open on this connection.
+    pub fn idle(&self) -> bool {
+        self.c.is_autocommit()
+    }
+
+    // The statements of this crate's modules, on the connection (not visible outside).
+
+    pub(crate) fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.c.execute(sql, params)
+    }
+
+    pub(crate) fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.c.execute_batch(sql)
+    }
+
+    pub(crate) fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.c.query_row(sql, params, f)
+    }
+
+    pub(crate) fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>> {
+        self.c.prepare(sql)
+    }
+
+    pub(crate) fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        self.c.prepare_cached(sql)
+    }
+
+    pub(crate) fn pragma_update<V: rusqlite::ToSql>(&self, name: &str, value: V) -> rusqlite::Result<()> {
+        self.c.pragma_update(None, name, value)
+    }
+
+    pub(crate) fn last_insert_rowid(&self) -> i64 {
+        self.c.last_insert_rowid()
+    }
+
+    pub(crate) fn is_autocommit(&self) -> bool {
+        self.c.is_autocommit()
+    }
+}
+
+/// A transaction on a [`Conn`]; every store function reads and writes through it as
+/// through the connection (`&tx` is a `&Conn`).
+pub struct Tx<'c> {
+    conn: &'c Conn,
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl Tx<'_> {
+    /// Commits.
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn
+    }
+}
+
+/// The metadata store of one data directory: its layout and a pool of connections for
+/// the hot query path (opening one costs about half a millisecond). Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    layout: Layout,
+    pool: Arc<Mutex<Vec<Conn>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.layout.root())
+            .finish()
+    }
+}
+
+/// Connections kept open in a [`Store`]'s pool.
+const POOLED_CONNECTIONS: usize = 8;
+
+impl Store {
+    /// The store of the data directory at `layout`; fails with a clear message when the
+    /// directory holds none. Migrations run forward on the first connection.
+    pub fn open(layout: Layout) -> Result<Store> {
+        drop(connect(&layout)?);
+        Ok(Store {
+            layout,
+            pool: Arc::default(),
+        })
+    }
+
+    /// The data directory's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// A new connection.
+    pub fn conn(&self) -> Result<Conn> {
+        connect(&self.layout)
+    }
+
+    /// A connection from the pool (opened if none is free); it goes back on drop.
+    pub fn pooled(&self) -> Result<Pooled> {
+        let pooled = self
+            .pool
+            .lock()
+            .map_err(|_| DomainError::Internal("connection pool poisoned".into()))?
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.layout)?,
+        };
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: self.pool.clone(),
+        })
+    }
+}
+
+/// A connection borrowed from a [`Store`]'s pool; it goes back on drop (a transaction
+/// left open is rolled back before that).
+pub struct Pooled {
+    conn: Option<Conn>,
+    pool: Arc<Mutex<Vec<Conn>>>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        // Present from creation until drop.
+        self.conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("pooled connection taken"))
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("pooled connection taken"))
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && conn.c.is_autocommit()
+            && let Ok(mut pool) = self.pool.lock()
+            && pool.len() < POOLED_CONNECTIONS
+        {
+            pool.push(conn);
+        }
+    }
+}
+
+/// Opens a connection to the metadata store with the settings every caller needs.
+pub fn connect(layout: &Layout) -> Result<Conn> {
+    let path = layout.db();
+    if !path.exists() {
+        return Err(DomainError::NotFound(format!(
+            "no Sandbox data directory at {} (run `sandbox init {}`)",
+            layout.root().display(),
+            layout.root().display()
+        ))
+        .into());
+    }
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(DomainError::Conflict(format!(
+            "metadata schema version {version} is newer than this build's {SCHEMA_VERSION}"
+        ))
+        .into());
+    }
+    let conn = Conn {
+        c: conn,
+        layout: layout.clone(),
+    };
+    if version < SCHEMA_VERSION {
+        // Forward migrations, each in its own transaction.
+        schema::migrate(&conn)?;
+    }
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Creates the database at `layout` and applies the migrations.
+pub fn create(layout: &Layout) -> Result<Conn> {
+    let conn = Connection::open(layout.db())?;
+    configure(&conn)?;
+    let conn = Conn {
+        c: conn,
+        layout: layout.clone(),
+    };
+    schema::migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Now, as RFC 3339 UTC text with microseconds (sortable).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Runs `f` on `conn` within a write transaction: the caller's, if one is open, else one
+/// of its own (`BEGIN IMMEDIATE`, committed when `f` succeeds, rolled back otherwise).
+pub(crate) fn in_write_tx<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        return f();
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f().and_then(|v| {
+        conn.execute_batch("COMMIT")?;
+        Ok(v)
+    }) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Rows of `(key, count)` from a `GROUP BY` statement of this crate.
+pub(crate) fn count_by(conn: &Conn, sql: &str) -> Result<Vec<(String, i64)>> {
+    Ok(conn
+        .prepare(sql)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?)
+}

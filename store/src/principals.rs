@@ -1,0 +1,78 @@
+//! Table `principals`: names, roles and statuses (revocation is final and nothing is
+//! deleted: triggers).
+
+use rusqlite::{OptionalExtension, params};
+use sandbox_core::principal::{Principal, Role, Status};
+
+use crate::{Conn, Result};
+
+/// A principal whatever its status.
+pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT role, status FROM principals WHERE name = ?1")?
+        .query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(role, status)| {
+        Ok(Principal {
+            name: name.to_string(),
+            role: role.parse::<Role>()?,
+            status: Status::parse(&status)?,
+        })
+    })
+    .transpose()
+}
+
+/// Every principal, by name.
+pub fn list(conn: &Conn) -> Result<Vec<Principal>> {
+    let mut stmt = conn.prepare("SELECT name, role, status FROM principals ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, role, status) = row?;
+        out.push(Principal {
+            name,
+            role: role.parse()?,
+            status: Status::parse(&status)?,
+        });
+    }
+    Ok(out)
+}
+
+/// How many principals there are.
+pub fn count(conn: &Conn) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get(0))?)
+}
+
+/// Records a new, active principal.
+pub fn insert(conn: &Conn, name: &str, role: Role) -> Result<()> {
+    conn.execute(
+        "INSERT INTO principals (name, role, created_at) VALUES (?1, ?2, ?3)",
+        params![name, role.as_str(), crate::now()],
+    )?;
+    Ok(())
+}
+
+/// Sets a principal's status.
+pub fn set_status(conn: &Conn, name: &str, status: Status) -> Result<()> {
+    conn.execute(
+        "UPDATE principals SET status = ?2 WHERE name = ?1",
+        params![name, status.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Active operators and admins other than `name`: who would be left to administer
+/// identities.
+pub fn other_active_administrators(conn: &Conn, name: &str) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM principals WHERE role IN ('operator', 'admin') AND status = 'active' AND name != ?1",
+        params![name],
+        |r| r.get(0),
+    )?)
+}

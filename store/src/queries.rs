@@ -1,0 +1,182 @@
+//! Tables `queries` and `query_units`: every query a module asked, answered or refused,
+//! with what it was answered (for provenance) and what a threshold answer withheld (for
+//! the output checks); and threshold mode's differencing guard, the units each answered
+//! query selected. Charges are written by [`crate::ledger::charge`].
+
+use rusqlite::params;
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::refusal::Refusal;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Conn, Result, audit, scenarios};
+
+/// A refused query to record.
+#[derive(Debug, Clone)]
+pub struct Refused<'a> {
+    /// The query's id.
+    pub query_id: &'a str,
+    /// The scenario it was asked under.
+    pub scenario_id: i64,
+    /// The job asking, if any.
+    pub job_id: Option<&'a str>,
+    /// Who asked.
+    pub actor: &'a str,
+    /// The SQL.
+    pub sql: &'a str,
+    /// Why it was refused.
+    pub refusal: &'a Refusal,
+}
+
+/// Records a refused query and its audit event, and runs usage monitoring in the same
+/// transaction: when the scenario's over-scope refusals reach the limit it is suspended
+/// there and then, and the reason is returned (the caller interrupts its running jobs
+/// once this has committed).
+pub fn record_refusal(conn: &mut Conn, q: &Refused<'_>) -> Result<Option<String>> {
+    let tx = conn.write()?;
+    tx.execute(
+        "INSERT INTO queries (id, job_id, scenario_id, sql, status, rule, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'refused', ?5, ?6, ?7)",
+        params![
+            q.query_id,
+            q.job_id,
+            q.scenario_id,
+            q.sql,
+            q.refusal.rule.as_str(),
+            q.refusal.to_string(),
+            crate::now()
+        ],
+    )?;
+    audit::append(
+        &tx,
+        q.actor,
+        EventKind::QueryRefused,
+        &Subject::Scenario(q.scenario_id),
+        json!({"query_id": q.query_id, "job_id": q.job_id, "sql": q.sql, "rule": q.refusal.rule, "column": q.refusal.column, "reason": q.refusal.message}),
+    )?;
+    // Usage monitoring (Shuangyashan Art. 31): enough over-scope refusals suspend the
+    // scenario in this same transaction.
+    let suspended = scenarios::monitor_refusal(&tx, q.scenario_id)?;
+    tx.commit()?;
+    Ok(suspended)
+}
+
+/// Runs `f` with the connection's commits unsynchronized: what it writes becomes durable
+/// with the next synchronous commit (in WAL mode), such as the next charge.
+fn unsynced<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    conn.pragma_update("synchronous", "NORMAL")?;
+    let out = f();
+    conn.pragma_update("synchronous", "FULL")?;
+    out
+}
+
+/// Records the answer a charged query was given (JSON rows), for provenance. Without an
+/// fsync of its own: the charge, committed before anything was released, was synchronous.
+pub fn record_answer(conn: &Conn, query_id: &str, answer_json: &str) -> Result<()> {
+    unsynced(conn, || {
+        conn.execute(
+            "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
+            params![query_id, answer_json],
+        )?;
+        Ok(())
+    })
+}
+
+/// What a threshold-mode answer withheld, as the mediator recorded it (never shown to the
+/// module): the keys of the suppressed cells and each statistic's total over all cells.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Withheld {
+    /// Keys of suppressed cells, each value in canonical text.
+    pub cells: Vec<Vec<String>>,
+    /// Each statistic's exact total over every cell, suppressed ones included.
+    pub totals: Vec<f64>,
+}
+
+/// Records what a threshold answer withheld (never sent to a module), like the answer.
+pub fn record_withheld(conn: &Conn, query_id: &str, withheld: &Withheld) -> Result<()> {
+    let text = serde_json::to_string(withheld)?;
+    unsynced(conn, || {
+        conn.execute(
+            "UPDATE queries SET withheld_json = ?2 WHERE id = ?1",
+            params![query_id, text],
+        )?;
+        Ok(())
+    })
+}
+
+/// The sorted unit hashes (little-endian u64s) of every answered threshold query of the
+/// scenario.
+pub fn unit_sets(conn: &Conn, scenario_id: i64) -> Result<Vec<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT units FROM query_units WHERE scenario_id = ?1")?
+        .query_map(params![scenario_id], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Records the units an answered threshold query selected.
+pub fn insert_units(conn: &Conn, query_id: &str, scenario_id: i64, units: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO query_units (query_id, scenario_id, units) VALUES (?1, ?2, ?3)",
+        params![query_id, scenario_id, units],
+    )?;
+    Ok(())
+}
+
+/// The answers a job received (JSON rows) with what each withheld, if anything (a record
+/// that does not parse counts as nothing withheld).
+pub fn answers_of_job(conn: &Conn, job_id: &str) -> Result<Vec<(String, Option<Withheld>)>> {
+    let rows: Vec<(String, Option<String>)> = conn
+        .prepare(
+            "SELECT answer_json, withheld_json FROM queries
+             WHERE job_id = ?1 AND status = 'answered' AND answer_json IS NOT NULL",
+        )?
+        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, w)| (a, w.and_then(|w| serde_json::from_str(&w).ok())))
+        .collect())
+}
+
+/// A job's query as a product manifest lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct QueryEntry {
+    /// Query id.
+    pub id: String,
+    /// The SQL.
+    pub sql: String,
+    /// `answered` or `refused`.
+    pub status: String,
+    /// The rule a refusal broke.
+    pub rule: Option<String>,
+    /// ε charged.
+    pub epsilon: f64,
+    /// δ charged.
+    pub delta: f64,
+    /// Mechanism of an answer.
+    pub mechanism: Option<String>,
+    /// When.
+    pub at: String,
+}
+
+/// Every query of a job, in order.
+pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
+    Ok(conn
+        .prepare(
+            "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at FROM queries
+             WHERE job_id = ?1 ORDER BY created_at, id",
+        )?
+        .query_map(params![job_id], |r| {
+            Ok(QueryEntry {
+                id: r.get(0)?,
+                sql: r.get(1)?,
+                status: r.get(2)?,
+                rule: r.get(3)?,
+                epsilon: r.get(4)?,
+                delta: r.get(5)?,
+                mechanism: r.get(6)?,
+                at: r.get(7)?,
+            })
+        })?
+        .collect::<std::result::Result<_, _>>()?)
+}

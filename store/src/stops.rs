@@ -1,0 +1,46 @@
+//! Table `stops`: emergency stops (QQHR Art. 20), in force until lifted, never deleted (a
+//! trigger).
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Conn, Result};
+
+/// Records a stop in force. Returns its id.
+pub fn insert(conn: &Conn, scope: &str, target: &str, reason: &str, by: &str, at: &str) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO stops (scope, target, reason, stopped_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![scope, target, reason, by, at],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Lifts stop `id` if it is in force; whether it was.
+pub fn lift(conn: &Conn, id: i64, by: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE stops SET lifted_by = ?2, lifted_at = ?3 WHERE id = ?1 AND lifted_at IS NULL",
+        params![id, by, crate::now()],
+    )?;
+    Ok(n > 0)
+}
+
+/// The stop in force that covers work of `developer` under scenario `scenario_id`, if any,
+/// as a sentence.
+pub fn in_force(conn: &Conn, scenario_id: i64, developer: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, scope, reason FROM stops WHERE lifted_at IS NULL AND (
+                 scope = 'domain'
+                 OR (scope = 'scenario' AND target = ?1)
+                 OR (scope = 'developer' AND target = ?2))
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![scenario_id.to_string(), developer], |r| {
+            Ok(format!(
+                "stop {} on the {} is in force: {}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?
+            ))
+        })
+        .optional()?)
+}
