@@ -69,13 +69,7 @@ fn chrono_today() -> chrono::NaiveDate {
 pub fn add_residents(domain: &Domain, dir: &Path, n: usize) {
     let csv = dir.join("residents.csv");
     std::fs::write(&csv, sandbox_synth::residents_csv(n, 2026)).unwrap();
-    catalog::add(
-        domain,
-        PROVIDER,
-        &csv,
-        sandbox_cli::demo::RESIDENTS_POLICY,
-    )
-    .unwrap();
+    catalog::add(domain, PROVIDER, &csv, sandbox_cli::demo::RESIDENTS_POLICY).unwrap();
 }
 
 impl Fixture {
@@ -279,8 +273,7 @@ impl LiveServer {
             tokens.insert(name.to_string(), t.token);
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let server =
-            sandbox_server::Background::start(&fixture.domain, listener, config).unwrap();
+        let server = sandbox_server::Background::start(&fixture.domain, listener, config).unwrap();
         LiveServer {
             url: server.url().to_string(),
             server,

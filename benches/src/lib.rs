@@ -18,10 +18,9 @@ pub const DEVELOPER: &str = "dev";
 /// A new domain in `dir` with an operator, a provider and a developer.
 pub fn domain_with_principals(dir: &Path) -> anyhow::Result<Domain> {
     let domain = Domain::init(&dir.join("domain"))?;
-    let mut conn = domain.conn()?;
-    identity::add(&mut conn, None, OPERATOR, Role::Operator)?;
-    identity::add(&mut conn, Some(OPERATOR), PROVIDER, Role::Provider)?;
-    identity::add(&mut conn, Some(OPERATOR), DEVELOPER, Role::Developer)?;
+    identity::add(&domain, None, OPERATOR, Role::Operator)?;
+    identity::add(&domain, Some(OPERATOR), PROVIDER, Role::Provider)?;
+    identity::add(&domain, Some(OPERATOR), DEVELOPER, Role::Developer)?;
     Ok(domain)
 }
 
@@ -42,7 +41,7 @@ pub fn approved_scenario(
         columns.join(", ")
     );
     let s = scenarios::apply(domain, DEVELOPER, &text)?;
-    Ok(scenarios::decide(domain, OPERATOR, s.id, true, None)?.id)
+    Ok(scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)?.id)
 }
 
 /// The PUMS columns, privacy unit first.

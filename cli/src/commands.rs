@@ -15,7 +15,6 @@ use sandbox_runtime::{Domain, audit, catalog, keys, mediate, review, scenarios, 
 
 use crate::remote;
 
-
 /// Sandbox: public data analysed without leaving its domain.
 #[derive(Debug, Parser)]
 #[command(name = "sandbox", version, about)]

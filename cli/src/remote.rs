@@ -228,7 +228,9 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Audit(c) => audit(cli, &r, c),
         Command::Whoami => {
             let p = r.get("/whoami")?;
-            print(cli, &p, |p| format!("{} ({}, {})", s(&p["name"]), s(&p["role"]), s(&p["status"])))
+            print(cli, &p, |p| {
+                format!("{} ({}, {})", s(&p["name"]), s(&p["role"]), s(&p["status"]))
+            })
         }
         Command::Budget(BudgetCmd::Show { scenario }) => {
             let b = r.get(&format!("/scenarios/{}/budget", seg(scenario)))?;
@@ -283,24 +285,43 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
     match cmd {
         PrincipalCmd::Add { name, role } => {
             let p = r.post("/principals", json!({"name": name, "role": role}))?;
-            print(cli, &p, |p| format!("added {} ({})", s(&p["name"]), s(&p["role"])))
+            print(cli, &p, |p| {
+                format!("added {} ({})", s(&p["name"]), s(&p["role"]))
+            })
         }
         PrincipalCmd::List => {
             let list = r.get("/principals")?;
             print(cli, &list, |l| {
-                lines(l, |p| format!("{:<24} {:<10} {}", s(&p["name"]), s(&p["role"]), s(&p["status"])))
+                lines(l, |p| {
+                    format!(
+                        "{:<24} {:<10} {}",
+                        s(&p["name"]),
+                        s(&p["role"]),
+                        s(&p["status"])
+                    )
+                })
             })
         }
         PrincipalCmd::Qualify { name, reason }
-            | PrincipalCmd::Suspend { name, reason }
-            | PrincipalCmd::Revoke { name, reason } => {
+        | PrincipalCmd::Suspend { name, reason }
+        | PrincipalCmd::Revoke { name, reason } => {
             let verb = match cmd {
                 PrincipalCmd::Qualify { .. } => "qualify",
                 PrincipalCmd::Suspend { .. } => "suspend",
                 _ => "revoke",
             };
-            let p = r.post(&format!("/principals/{}/{verb}", seg(name)), json!({"reason": reason}))?;
-            print(cli, &p, |p| format!("{} ({}) is {}", s(&p["name"]), s(&p["role"]), s(&p["status"])))
+            let p = r.post(
+                &format!("/principals/{}/{verb}", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &p, |p| {
+                format!(
+                    "{} ({}) is {}",
+                    s(&p["name"]),
+                    s(&p["role"]),
+                    s(&p["status"])
+                )
+            })
         }
     }
 }
@@ -341,7 +362,10 @@ fn token_cmd(cli: &Cli, r: &Remote, cmd: &TokenCmd) -> Result<()> {
             })
         }
         TokenCmd::Revoke { id, reason } => {
-            let t = r.post(&format!("/tokens/{}/revoke", seg(id)), json!({"reason": reason}))?;
+            let t = r.post(
+                &format!("/tokens/{}/revoke", seg(id)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &t, |t| {
                 format!("token {} of {} revoked", s(&t["id"]), s(&t["principal"]))
             })
@@ -352,7 +376,9 @@ fn token_cmd(cli: &Cli, r: &Remote, cmd: &TokenCmd) -> Result<()> {
 fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
     match cmd {
         DatasetCmd::Add { file, policy } => {
-            let is_csv = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let is_csv = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
             if !is_csv {
                 return Err(Error::Input {
                     path: file.display().to_string(),
@@ -394,7 +420,9 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
         }
         DatasetCmd::Show { name } => {
             let v = r.get(&format!("/datasets/{}", seg(name)))?;
-            print(cli, &v, |v| serde_json::to_string_pretty(v).unwrap_or_default())
+            print(cli, &v, |v| {
+                serde_json::to_string_pretty(v).unwrap_or_default()
+            })
         }
     }
 }
@@ -406,22 +434,31 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
             print(cli, &x, scenario_text)
         }
         ScenarioCmd::Approve { scenario, reason } => {
-            let x = r.post(&format!("/scenarios/{}/approve", seg(scenario)), json!({"reason": reason}))?;
+            let x = r.post(
+                &format!("/scenarios/{}/approve", seg(scenario)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &x, scenario_text)
         }
         ScenarioCmd::Reject { scenario, reason } => {
-            let x = r.post(&format!("/scenarios/{}/reject", seg(scenario)), json!({"reason": reason}))?;
+            let x = r.post(
+                &format!("/scenarios/{}/reject", seg(scenario)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &x, scenario_text)
         }
         ScenarioCmd::Suspend { scenario, reason }
-            | ScenarioCmd::Reinstate { scenario, reason }
-            | ScenarioCmd::Revoke { scenario, reason } => {
+        | ScenarioCmd::Reinstate { scenario, reason }
+        | ScenarioCmd::Revoke { scenario, reason } => {
             let verb = match cmd {
                 ScenarioCmd::Suspend { .. } => "suspend",
                 ScenarioCmd::Reinstate { .. } => "reinstate",
                 _ => "revoke",
             };
-            let x = r.post(&format!("/scenarios/{}/{verb}", seg(scenario)), json!({"reason": reason}))?;
+            let x = r.post(
+                &format!("/scenarios/{}/{verb}", seg(scenario)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &x, scenario_text)
         }
         ScenarioCmd::List => {
@@ -442,7 +479,9 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
         }
         ScenarioCmd::Show { scenario } => {
             let x = r.get(&format!("/scenarios/{}", seg(scenario)))?;
-            print(cli, &x, |x| serde_json::to_string_pretty(x).unwrap_or_default())
+            print(cli, &x, |x| {
+                serde_json::to_string_pretty(x).unwrap_or_default()
+            })
         }
     }
 }
@@ -536,16 +575,27 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
             let list = r.get(&path)?;
             print(cli, &list, |l| {
                 lines(l, |j| {
-                    format!("{}  {:<10} {}  {}", s(&j["id"]), s(&j["status"]), s(&j["created_at"]), s(&j["submitter"]))
+                    format!(
+                        "{}  {:<10} {}  {}",
+                        s(&j["id"]),
+                        s(&j["status"]),
+                        s(&j["created_at"]),
+                        s(&j["submitter"])
+                    )
                 })
             })
         }
         JobCmd::Logs { id } => {
             let v = r.get(&format!("/jobs/{}/logs", seg(id)))?;
-            print(cli, &v["lines"], |l| lines(l, |x| format!("[{}] {}", s(&x["level"]), s(&x["text"]))))
+            print(cli, &v["lines"], |l| {
+                lines(l, |x| format!("[{}] {}", s(&x["level"]), s(&x["text"])))
+            })
         }
         JobCmd::Cancel { id, reason } => {
-            let j = r.post(&format!("/jobs/{}/cancel", seg(id)), json!({"reason": reason}))?;
+            let j = r.post(
+                &format!("/jobs/{}/cancel", seg(id)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &j, job_text)
         }
     }
@@ -569,23 +619,42 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
             })
         }
         OutputCmd::Approve { id, reason } => {
-            let o = r.post(&format!("/outputs/{}/approve", seg(id)), json!({"reason": reason}))?;
+            let o = r.post(
+                &format!("/outputs/{}/approve", seg(id)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &o, output_text)
         }
         OutputCmd::Reject { id, reason } => {
-            let o = r.post(&format!("/outputs/{}/reject", seg(id)), json!({"reason": reason}))?;
+            let o = r.post(
+                &format!("/outputs/{}/reject", seg(id)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &o, output_text)
         }
         OutputCmd::RequestChanges { id, reason } => {
-            let o = r.post(&format!("/outputs/{}/request-changes", seg(id)), json!({"reason": reason}))?;
+            let o = r.post(
+                &format!("/outputs/{}/request-changes", seg(id)),
+                json!({"reason": reason}),
+            )?;
             print(cli, &o, output_text)
         }
         OutputCmd::Checks { id } => {
             let o = r.get(&format!("/outputs/{}", seg(id)))?;
             print(cli, &o["checks"], |c| {
-                let mut l = vec![format!("output {} ({}) is {}", s(&o["id"]), s(&o["name"]), s(&o["status"]))];
+                let mut l = vec![format!(
+                    "output {} ({}) is {}",
+                    s(&o["id"]),
+                    s(&o["name"]),
+                    s(&o["status"])
+                )];
                 for x in c["results"].as_array().into_iter().flatten() {
-                    l.push(format!("  {:<14} {:<7} {}", s(&x["check"]), s(&x["outcome"]), s(&x["reason"])));
+                    l.push(format!(
+                        "  {:<14} {:<7} {}",
+                        s(&x["check"]),
+                        s(&x["outcome"]),
+                        s(&x["reason"])
+                    ));
                 }
                 l.join("\n")
             })

@@ -233,7 +233,11 @@ pub fn decide(action: Action, facts: &Facts, name: &str) -> Result<Principal> {
             return Err(Error::Forbidden(why.clone()));
         }
     }
-    if needs.standing && matches!(s.status, ScenarioStatus::Suspended | ScenarioStatus::Revoked)
+    if needs.standing
+        && matches!(
+            s.status,
+            ScenarioStatus::Suspended | ScenarioStatus::Revoked
+        )
     {
         return Err(Error::Forbidden(format!(
             "scenario `{}` is {}",

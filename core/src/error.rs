@@ -233,4 +233,3 @@ impl From<serde_json::Error> for Error {
         Error::Internal(format!("json: {e}"))
     }
 }
-

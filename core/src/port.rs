@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use crate::job::{Interrupt, StopTarget};
 use crate::Result;
+use crate::job::{Interrupt, StopTarget};
 
 /// Who asks a query: the job, its scenario and its submitter.
 #[derive(Debug, Clone, PartialEq, Eq)]

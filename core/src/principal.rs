@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// What a principal does in the domain.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Registers datasets and their policies.

@@ -557,7 +557,8 @@ pub fn check_svg(bytes: &[u8]) -> std::result::Result<String, String> {
 /// Decodes an Arrow IPC stream into its batches.
 pub fn decode_ipc(bytes: &[u8]) -> sandbox_core::Result<Vec<arrow::array::RecordBatch>> {
     let engine = |e: arrow::error::ArrowError| Error::Engine(e.to_string());
-    let reader = arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None).map_err(engine)?;
+    let reader =
+        arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None).map_err(engine)?;
     let mut out = Vec::new();
     for b in reader {
         out.push(b.map_err(engine)?);

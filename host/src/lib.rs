@@ -381,21 +381,21 @@ impl Host {
         let progress = Arc::new(Progress::default());
         let _registered = {
             self.registry().insert(
-                    job.job_id.clone(),
-                    (
-                        Running {
-                            domain: job.domain.clone(),
-                            scenario_id: job.scenario_id,
-                            actor: job.actor.clone(),
-                            interrupt: interrupt.clone(),
-                        },
-                        Tracked {
-                            progress: progress.clone(),
-                            started: Instant::now(),
-                            limits: limits.clone(),
-                        },
-                    ),
-                );
+                job.job_id.clone(),
+                (
+                    Running {
+                        domain: job.domain.clone(),
+                        scenario_id: job.scenario_id,
+                        actor: job.actor.clone(),
+                        interrupt: interrupt.clone(),
+                    },
+                    Tracked {
+                        progress: progress.clone(),
+                        started: Instant::now(),
+                        limits: limits.clone(),
+                    },
+                ),
+            );
             Registered {
                 host: self,
                 job_id: job.job_id.clone(),

@@ -358,11 +358,8 @@ fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
         // k of them is a filter, not a sort.
         let alias = &input.relations[0].alias;
         b = b.filter(
-            col(Column::new(
-                Some(alias.clone()),
-                crate::ingest::RANK_COLUMN,
-            ))
-            .lt_eq(lit(input.stats.k)),
+            col(Column::new(Some(alias.clone()), crate::ingest::RANK_COLUMN))
+                .lt_eq(lit(input.stats.k)),
         )?;
     } else if let Some(unit) = &input.unit
         && input.max_unit_rows > input.stats.k

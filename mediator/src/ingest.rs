@@ -405,9 +405,8 @@ pub fn add(
                 .collect::<Vec<_>>(),
             &tmp.join(DATA_FILE),
         )?;
-        let hasher = values::ValueHasher::new(&sandbox_store::keys::pseudonym_secret(
-            domain.layout(),
-        )?)?;
+        let hasher =
+            values::ValueHasher::new(&sandbox_store::keys::pseudonym_secret(domain.layout())?)?;
         let value_sets = values::build(
             domain.runtime(),
             &tmp.join(DATA_FILE),

@@ -151,7 +151,12 @@ impl Mediator {
 }
 
 impl QueryPort for Mediator {
-    fn query(&self, asker: &Asker, sql: &str, epsilon: Option<f64>) -> sandbox_core::Result<Vec<u8>> {
+    fn query(
+        &self,
+        asker: &Asker,
+        sql: &str,
+        epsilon: Option<f64>,
+    ) -> sandbox_core::Result<Vec<u8>> {
         let answer = query::answer(
             self,
             &QueryRequest {

@@ -5,7 +5,6 @@
 //! charged is what the measurement's privacy map reports for the sensitivity, not what
 //! was asked for.
 
-
 use opendp::domains::{AtomDomain, VectorDomain};
 use std::collections::HashMap;
 

@@ -19,13 +19,13 @@ use sandbox_policies::{Mode, Policy};
 use serde::Serialize;
 use serde_json::json;
 
-use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_core::authz::Action;
+use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_core::refusal::{Refusal, Rule};
+use sandbox_store::authz::{self, On};
 use sandbox_store::catalog::{self, DatasetVersion};
 use sandbox_store::ledger::{self, Balance, Charge};
 use sandbox_store::scenarios::{self, ScenarioRecord};
-use sandbox_store::authz::{self, On};
 use sandbox_store::{Conn, queries};
 
 use crate::privacy::{self, NoiseReport};
@@ -581,7 +581,8 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
             if spent_delta > delta {
                 return Err(Error::Internal(format!(
                     "privacy map reports δ {spent_delta} above the charge {delta}"
-                )).into());
+                ))
+                .into());
             }
             noisy
         }
@@ -591,7 +592,8 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         return Err(Error::Internal(format!(
             "privacy maps report ε {} / ρ {} above the charge ε {epsilon} / ρ {rho}",
             noisy.epsilon, noisy.rho
-        )).into());
+        ))
+        .into());
     }
     let table = noisy
         .batch
@@ -1010,7 +1012,8 @@ pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Ac
 }
 
 fn plan_and_analyze(domain: &Domain, prepared: &Prepared, sql: &str) -> Result<analyze::Accepted> {
-    let plan = plan_sql(domain, prepared, sql).map_err(|r| crate::Error::from(Error::Refused(r)))?;
+    let plan =
+        plan_sql(domain, prepared, sql).map_err(|r| crate::Error::from(Error::Refused(r)))?;
     analyze::analyze(&plan, &prepared.scope).map_err(|r| Error::Refused(r).into())
 }
 

@@ -240,14 +240,16 @@ pub fn load(dataset: &str, version_dir: &Path) -> Result<Vec<ValueSet>> {
             return Err(Error::Verify(format!(
                 "value-set index of `{dataset}` names `{}`",
                 info.file
-            )).into());
+            ))
+            .into());
         }
         let bytes = fs::read(dir.join(&info.file))?;
         if bytes.len() % 8 != 0 {
             return Err(Error::Verify(format!(
                 "value set `{}` of `{dataset}` is truncated",
                 info.column
-            )).into());
+            ))
+            .into());
         }
         let hashes = sandbox_core::ids::u64s_le(&bytes);
         sets.push(ValueSet {

@@ -6,17 +6,17 @@
 
 use std::io::Write;
 
-use sandbox_core::authz::Action;
 pub use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::authz::Action;
 use sandbox_store::audit;
 use sandbox_store::authz::{self, On};
 
-pub use sandbox_store::audit::{
-    CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, EXPORT_FORMAT, Event, ExportSummary,
-    GENESIS, Hash, INCLUSION_FORMAT, InclusionProof, MIN_RETENTION_YEARS, ProofCheck,
-    Verification, merkle, verify_manifest_checkpoint, verify_proof,
-};
 pub use sandbox_store::audit::checkpoint::parse_key;
+pub use sandbox_store::audit::{
+    CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, EXPORT_FORMAT, Event, ExportSummary, GENESIS,
+    Hash, INCLUSION_FORMAT, InclusionProof, MIN_RETENTION_YEARS, ProofCheck, Verification, merkle,
+    verify_manifest_checkpoint, verify_proof,
+};
 
 use crate::{Domain, Result};
 
@@ -128,7 +128,13 @@ pub fn export(
     to: Option<i64>,
     out: &mut dyn Write,
 ) -> Result<ExportSummary> {
-    Ok(audit::export(&reader(domain, actor)?, actor, from, to, out)?)
+    Ok(audit::export(
+        &reader(domain, actor)?,
+        actor,
+        from,
+        to,
+        out,
+    )?)
 }
 
 /// The domain's audit retention in years.
@@ -139,5 +145,9 @@ pub fn retention_years(domain: &Domain) -> Result<i64> {
 /// Sets the audit retention (supervisors and operators; at least
 /// [`MIN_RETENTION_YEARS`]).
 pub fn set_retention_years(domain: &Domain, actor: &str, years: i64) -> Result<i64> {
-    Ok(audit::set_retention_years(&reader(domain, actor)?, actor, years)?)
+    Ok(audit::set_retention_years(
+        &reader(domain, actor)?,
+        actor,
+        years,
+    )?)
 }

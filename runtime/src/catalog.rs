@@ -16,7 +16,12 @@ use crate::{Domain, Error, Result};
 /// A provider registers a dataset (a new one, or a new version of an existing one) from
 /// `source` with the policy text. A bad file or a bad policy leaves the data directory as
 /// it was.
-pub fn add(domain: &Domain, actor: &str, source: &Path, policy_text: &str) -> Result<DatasetVersion> {
+pub fn add(
+    domain: &Domain,
+    actor: &str,
+    source: &Path,
+    policy_text: &str,
+) -> Result<DatasetVersion> {
     authz::authorize(&domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
     Ok(sandbox_mediator::ingest::add(
         domain.mediator(),

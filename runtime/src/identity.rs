@@ -24,7 +24,12 @@ fn valid_name(name: &str) -> bool {
 
 /// Who `actor` is (refused when unknown, suspended or revoked).
 pub fn whoami(domain: &Domain, actor: &str) -> Result<Principal> {
-    Ok(authz::authorize(&domain.conn()?, actor, Action::WhoAmI, On::Domain)?)
+    Ok(authz::authorize(
+        &domain.conn()?,
+        actor,
+        Action::WhoAmI,
+        On::Domain,
+    )?)
 }
 
 /// Every principal (operators, supervisors and admins).

@@ -347,9 +347,9 @@ pub fn run_claimed(domain: &Domain, ready: Ready) -> Result<JobReport> {
     let Ready { job_id, job } = ready;
     let ran = (|| {
         // A module compiled already (a repeat job) is not read again.
-        let pre = domain
-            .host()
-            .prepare_with(&job.module_sha256, || module_bytes(domain, &job.module_sha256))?;
+        let pre = domain.host().prepare_with(&job.module_sha256, || {
+            module_bytes(domain, &job.module_sha256)
+        })?;
         let ctx = JobContext {
             port: domain.mediator().clone() as Arc<dyn sandbox_core::port::QueryPort>,
             domain: domain.layout().root().to_path_buf(),
@@ -576,8 +576,7 @@ pub fn logs(domain: &Domain, actor: &str, job_id: &str) -> Result<Vec<LogLine>> 
     if let Some(lines) = domain.host().logs(domain.layout().root(), job_id) {
         return Ok(lines);
     }
-    stored::logs(&domain.conn()?, job_id)?
-        .ok_or_else(|| Error::NotFound(format!("job `{job_id}`")))
+    stored::logs(&domain.conn()?, job_id)?.ok_or_else(|| Error::NotFound(format!("job `{job_id}`")))
 }
 
 /// Jobs `actor` may read, newest first: a developer's own, everyone's for operators and
@@ -625,7 +624,10 @@ fn stage(
     stats: &RunStats,
 ) -> Result<Vec<OutputRecord>> {
     let dir = domain.layout().staging().join(at.job_id);
-    let tmp = domain.layout().staging().join(format!(".{}.tmp", at.job_id));
+    let tmp = domain
+        .layout()
+        .staging()
+        .join(format!(".{}.tmp", at.job_id));
     fs::create_dir_all(&tmp)?;
     let result = (|| {
         let records = check_outputs(domain, conn, at, &outcome, &tmp)?;

@@ -66,9 +66,9 @@ pub mod privacy {
 /// The WASM host's types a caller meets.
 pub mod wasm {
     pub use sandbox_host::{
-        ALLOWED_IMPORTS, CleanPng, Host, Interrupt, JobLimits, LogLine, MAX_MODULE_BYTES,
-        OutputKind, ProgressReport, StagedOutput, StopTarget, check_svg, decode_ipc,
-        reencode_png, validate,
+        ALLOWED_IMPORTS, CleanPng, Host, Interrupt, JobContext, JobLimits, LogLine,
+        MAX_MODULE_BYTES, OutputKind, ProgressReport, StagedOutput, StopTarget, check_svg,
+        decode_ipc, reencode_png, validate,
     };
 }
 

@@ -21,7 +21,11 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
 /// running it.
 pub fn check(domain: &Domain, actor: &str, scenario: &str, sql: &str) -> Result<Accepted> {
     let scenario_id = read_scenario(domain, actor, scenario)?;
-    Ok(sandbox_mediator::query::check(domain.mediator(), scenario_id, sql)?)
+    Ok(sandbox_mediator::query::check(
+        domain.mediator(),
+        scenario_id,
+        sql,
+    )?)
 }
 
 /// Explains how a query would be answered: the clamp, the bounding, the noise with its ε.

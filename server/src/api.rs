@@ -598,9 +598,7 @@ async fn wait_for(s: &AppState, caller: &str, id: String, wait: Duration) -> Api
     let mut pause = Duration::from_millis(5);
     loop {
         let (id, caller) = (id.clone(), caller.to_string());
-        let job = s
-            .blocking(move |d| jobs::job(d, &caller, &id))
-            .await?;
+        let job = s.blocking(move |d| jobs::job(d, &caller, &id)).await?;
         if job.status.ended() || tokio::time::Instant::now() >= deadline {
             return Ok(job);
         }
@@ -1017,18 +1015,16 @@ async fn audit_events(
 async fn audit_verify(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
     authz::authorize(&c, Action::AuditRead)?;
     let v = s
-        .blocking(move |d| {
-            match audit::verify(d, &c.name) {
-                Ok(v) => {
-                    let mut value = serde_json::to_value(v)?;
-                    if let Some(map) = value.as_object_mut() {
-                        map.insert("verified".into(), Value::Bool(true));
-                    }
-                    Ok(value)
+        .blocking(move |d| match audit::verify(d, &c.name) {
+            Ok(v) => {
+                let mut value = serde_json::to_value(v)?;
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("verified".into(), Value::Bool(true));
                 }
-                Err(Error::Verify(message)) => Ok(json!({"verified": false, "message": message})),
-                Err(e) => Err(e),
+                Ok(value)
             }
+            Err(Error::Verify(message)) => Ok(json!({"verified": false, "message": message})),
+            Err(e) => Err(e),
         })
         .await?;
     Ok(Json(v))

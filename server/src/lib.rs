@@ -359,7 +359,9 @@ pub async fn serve_on(
             let mut ticks: u64 = 0;
             loop {
                 every.tick().await;
-                let signed = state.blocking(sandbox_runtime::audit::checkpoint_if_grown).await;
+                let signed = state
+                    .blocking(sandbox_runtime::audit::checkpoint_if_grown)
+                    .await;
                 if let Err(e) = signed {
                     tracing::warn!(error = %e, "no audit checkpoint written");
                 }

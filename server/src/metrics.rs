@@ -204,7 +204,13 @@ impl Metrics {
     }
 
     /// Reads the domain's gauges (for `actor`) and encodes everything as OpenMetrics text.
-    pub fn render(&self, domain: &Domain, actor: &str, running: usize, slots: usize) -> Result<String> {
+    pub fn render(
+        &self,
+        domain: &Domain,
+        actor: &str,
+        running: usize,
+        slots: usize,
+    ) -> Result<String> {
         let g = gauges::read(domain, actor)?;
         let set =
             |family: &Family<StatusLabels, Gauge>, states: Vec<&str>, rows: &[(String, i64)]| {

@@ -100,7 +100,9 @@ pub async fn dispatch(state: AppState) {
                     match jobs::run_claimed(state.domain(), ready) {
                         Ok(report) => {
                             guard.ended = true;
-                            state.metrics.job_ended(report.status.as_str(), started.elapsed());
+                            state
+                                .metrics
+                                .job_ended(report.status.as_str(), started.elapsed());
                             tracing::info!(job = %guard.job, status = %report.status, error_kind = report.error_kind.as_deref().unwrap_or(""), elapsed_ms = started.elapsed().as_millis() as u64, "job ended");
                         }
                         Err(e) => {
@@ -112,7 +114,9 @@ pub async fn dispatch(state: AppState) {
             }
             Ok(Some(Claimed::Ended(report))) => {
                 drop(permit);
-                state.metrics.job_ended(report.status.as_str(), Duration::ZERO);
+                state
+                    .metrics
+                    .job_ended(report.status.as_str(), Duration::ZERO);
                 tracing::info!(job = %report.id, status = %report.status, error_kind = report.error_kind.as_deref().unwrap_or(""), "job ended before it started");
             }
             Ok(None) => {

@@ -107,11 +107,9 @@ pub fn claim_next(conn: &Conn, runner: &str) -> Result<Option<String>> {
 /// A job's status, if it exists.
 pub fn status(conn: &Conn, id: &str) -> Result<Option<JobStatus>> {
     let s: Option<String> = conn
-        .query_row(
-            "SELECT status FROM jobs WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT status FROM jobs WHERE id = ?1", params![id], |r| {
+            r.get(0)
+        })
         .optional()?;
     Ok(s.map(|s| JobStatus::parse(&s)).transpose()?)
 }

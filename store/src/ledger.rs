@@ -95,10 +95,7 @@ pub fn balance(conn: &Conn, scenario_id: i64) -> Result<Balance> {
 /// (query row and audit event) in the same transaction.
 pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     if !(c.epsilon.is_finite() && c.epsilon >= 0.0 && c.delta.is_finite() && c.delta >= 0.0) {
-        return Err(Error::Internal(format!(
-            "bad charge ε={} δ={}",
-            c.epsilon, c.delta
-        )).into());
+        return Err(Error::Internal(format!("bad charge ε={} δ={}", c.epsilon, c.delta)).into());
     }
     let tx = conn.write()?;
     let before = balance(&tx, c.scenario_id)?;

@@ -187,7 +187,11 @@ impl Conn {
 
     // The statements of this crate's modules, on the connection (not visible outside).
 
-    pub(crate) fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+    pub(crate) fn execute<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> rusqlite::Result<usize> {
         self.c.execute(sql, params)
     }
 
@@ -214,7 +218,11 @@ impl Conn {
         self.c.prepare_cached(sql)
     }
 
-    pub(crate) fn pragma_update<V: rusqlite::ToSql>(&self, name: &str, value: V) -> rusqlite::Result<()> {
+    pub(crate) fn pragma_update<V: rusqlite::ToSql>(
+        &self,
+        name: &str,
+        value: V,
+    ) -> rusqlite::Result<()> {
         self.c.pragma_update(None, name, value)
     }
 

@@ -246,7 +246,9 @@ pub fn insert_product(
 /// Every product, in the order released.
 pub fn products(conn: &Conn) -> Result<Vec<ProductRow>> {
     Ok(conn
-        .prepare("SELECT id, output_id, released_by, released_at FROM products ORDER BY released_at")?
+        .prepare(
+            "SELECT id, output_id, released_by, released_at FROM products ORDER BY released_at",
+        )?
         .query_map([], |r| {
             Ok(ProductRow {
                 id: r.get(0)?,

@@ -123,13 +123,7 @@ pub fn list(conn: &Conn) -> Result<Vec<ScenarioRecord>> {
 }
 
 /// Records an operator's decision on a pending scenario.
-pub fn decide(
-    conn: &Conn,
-    id: i64,
-    status: Status,
-    by: &str,
-    reason: Option<&str>,
-) -> Result<()> {
+pub fn decide(conn: &Conn, id: i64, status: Status, by: &str, reason: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE scenarios SET status = ?2, decided_by = ?3, decided_at = ?4, decision_reason = ?5 WHERE id = ?1",
         params![id, status.as_str(), by, crate::now(), reason],
@@ -323,5 +317,8 @@ pub fn budgets(conn: &Conn) -> Result<Vec<(i64, f64, f64)>> {
 
 /// Scenarios by status, for the metrics.
 pub fn count_by_status(conn: &Conn) -> Result<Vec<(String, i64)>> {
-    crate::count_by(conn, "SELECT status, COUNT(*) FROM scenarios GROUP BY status")
+    crate::count_by(
+        conn,
+        "SELECT status, COUNT(*) FROM scenarios GROUP BY status",
+    )
 }

@@ -6,7 +6,14 @@ use rusqlite::{OptionalExtension, params};
 use crate::{Conn, Result};
 
 /// Records a stop in force. Returns its id.
-pub fn insert(conn: &Conn, scope: &str, target: &str, reason: &str, by: &str, at: &str) -> Result<i64> {
+pub fn insert(
+    conn: &Conn,
+    scope: &str,
+    target: &str,
+    reason: &str,
+    by: &str,
+    at: &str,
+) -> Result<i64> {
     conn.execute(
         "INSERT INTO stops (scope, target, reason, stopped_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![scope, target, reason, by, at],

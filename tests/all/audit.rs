@@ -4,10 +4,12 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rusqlite::{Connection, params};
-use sandbox_runtime::audit::{self, Event, GENESIS, Hash, merkle};
-use sandbox_runtime::store::{self, Layout};
+use sandbox_runtime::audit as domain_audit;
+use sandbox_runtime::audit::{EventKind, Subject};
 use sandbox_runtime::wasm::JobLimits;
 use sandbox_runtime::{Error, keys, review};
+use sandbox_store::audit::{self, Event, GENESIS, Hash, Verification, merkle};
+use sandbox_store::{Conn, Layout};
 use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, SUPERVISOR};
 use serde_json::json;
 
@@ -244,7 +246,32 @@ fn the_tree_matches_the_rfc_6962_test_vectors() {
 struct Log {
     _dir: tempfile::TempDir,
     layout: Layout,
-    conn: Connection,
+    /// The store's connection, for the functions under test.
+    conn: Conn,
+    /// The attacker's: the same file, with plain SQL.
+    db: Connection,
+}
+
+// The store's functions, failing with the domain error the tests match on.
+
+fn verify(conn: &Conn) -> Result<Verification, Error> {
+    Ok(audit::verify(conn)?)
+}
+
+fn checkpoint(conn: &Conn) -> Result<audit::Checkpoint, Error> {
+    Ok(audit::checkpoint(conn)?)
+}
+
+fn checkpoint_if_grown(conn: &Conn) -> Result<Option<audit::Checkpoint>, Error> {
+    Ok(audit::checkpoint_if_grown(conn)?)
+}
+
+fn prove_inclusion(
+    conn: &Conn,
+    seq: i64,
+    size: Option<i64>,
+) -> Result<audit::InclusionProof, Error> {
+    Ok(audit::prove_inclusion(conn, seq, size)?)
 }
 
 /// A log of `events` events after `domain.init`, with a checkpoint after each size in
@@ -254,44 +281,46 @@ fn build_log(events: usize, checkpoints: &[usize]) -> Log {
     let layout = Layout::new(dir.path().join("d"));
     std::fs::create_dir_all(layout.root()).unwrap();
     keys::create(&layout).unwrap();
-    let conn = store::create(&layout).unwrap();
-    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut conn = sandbox_store::create(&layout).unwrap();
+    let tx = conn.write().unwrap();
     let public = tohex(&keys::verifying_key(&layout).unwrap().to_bytes());
     audit::append(
-        &conn,
+        &tx,
         "system",
-        "domain.init",
-        "domain",
+        EventKind::DomainInit,
+        &Subject::Domain,
         json!({"public_key": public}),
     )
     .unwrap();
     let actors = ["ops-li", "sup-chen", "dev-zhao", "psb-wang"];
     let actions = [
-        "query.answered",
-        "job.started",
-        "output.approved",
-        "scenario.approved",
+        EventKind::QueryCharged,
+        EventKind::JobStarted,
+        EventKind::OutputOperatorApprove,
+        EventKind::ScenarioApproved,
     ];
     for i in 0..=events {
         if checkpoints.contains(&(i + 1)) {
-            audit::checkpoint(&conn, &layout).unwrap();
+            audit::checkpoint(&tx).unwrap();
         }
         if i < events {
             audit::append(
-                &conn,
+                &tx,
                 actors[i % actors.len()],
                 actions[(i / 2) % actions.len()],
-                &format!("job:{}", i / 3),
+                &Subject::Job((i / 3).to_string()),
                 json!({"i": i, "epsilon": 0.1 * i as f64, "sql": "SELECT COUNT(*) FROM t"}),
             )
             .unwrap();
         }
     }
-    conn.execute_batch("COMMIT").unwrap();
+    tx.commit().unwrap();
+    let db = Connection::open(layout.db()).unwrap();
     Log {
         _dir: dir,
         layout,
         conn,
+        db,
     }
 }
 
@@ -384,7 +413,7 @@ fn rewrite_consistently(conn: &Connection, rows: &[Row]) {
 }
 
 /// The events' leaf hashes, recomputed by the test.
-fn leaves_of(conn: &Connection) -> Vec<Hash> {
+fn leaves_of(conn: &Conn) -> Vec<Hash> {
     audit::read(conn, 1, i64::MAX)
         .unwrap()
         .iter()
@@ -563,14 +592,14 @@ fn any_change_deletion_insertion_or_reordering_of_events_is_found() {
 
             // An attacker who edits rows only: verify names the first event changed.
             let log = build_log(events, &checkpoints);
-            let v = audit::verify(&log.conn).unwrap();
+            let v = verify(&log.conn).unwrap();
             prop_assert_eq!(v.events, n as i64);
             prop_assert_eq!(v.root.clone(), tohex(&mth(&leaves_of(&log.conn))));
-            drop_triggers(&log.conn);
-            let mut edited = rows(&log.conn);
+            drop_triggers(&log.db);
+            let mut edited = rows(&log.db);
             edit.apply(&mut edited);
-            edit_naively(&log.conn, &edit, &edited);
-            match audit::verify(&log.conn) {
+            edit_naively(&log.db, &edit, &edited);
+            match verify(&log.conn) {
                 Err(Error::Verify(m)) => {
                     prop_assert!(names(&m, "event", edit.first()), "{edit:?}: {m}")
                 }
@@ -580,11 +609,11 @@ fn any_change_deletion_insertion_or_reordering_of_events_is_found() {
             // An attacker who also recomputes the chain, the tree and the head: the
             // signed checkpoints find it.
             let log = build_log(events, &checkpoints);
-            drop_triggers(&log.conn);
-            let mut edited = rows(&log.conn);
+            drop_triggers(&log.db);
+            let mut edited = rows(&log.db);
             edit.apply(&mut edited);
-            rewrite_consistently(&log.conn, &edited);
-            match audit::verify(&log.conn) {
+            rewrite_consistently(&log.db, &edited);
+            match verify(&log.conn) {
                 Err(Error::Verify(m)) => prop_assert!(m.contains("checkpoint"), "{edit:?}: {m}"),
                 other => prop_assert!(false, "{edit:?} not found: {other:?}"),
             }
@@ -636,12 +665,12 @@ fn any_change_deletion_insertion_or_reordering_of_checkpoints_is_found() {
             let n = events + 1;
             let sizes: Vec<usize> = sizes.iter().map(|s| (s - 1) % n + 1).collect();
             let log = build_log(events, &sizes);
-            let v = audit::verify(&log.conn).unwrap();
+            let v = verify(&log.conn).unwrap();
             let count = v.checkpoints as usize;
             prop_assert!(count >= 1);
-            drop_triggers(&log.conn);
+            drop_triggers(&log.db);
             let nth = |i: usize| (i % count + 1) as i64;
-            let conn = &log.conn;
+            let conn = &log.db;
             match edit {
                 CheckpointEdit::Root(i) => conn.execute(
                     "UPDATE audit_checkpoints SET root = ?2 WHERE number = ?1",
@@ -709,7 +738,7 @@ fn any_change_deletion_insertion_or_reordering_of_checkpoints_is_found() {
                 }
             }
             .unwrap();
-            match audit::verify(conn) {
+            match verify(&log.conn) {
                 Err(Error::Verify(m)) => prop_assert!(m.contains("checkpoint"), "{edit:?}: {m}"),
                 other => prop_assert!(false, "{edit:?} not found: {other:?}"),
             }
@@ -778,25 +807,20 @@ fn proofs_from_the_store_match_an_independent_recomputation() {
 fn proofs_against_signed_checkpoints_verify_from_their_json_alone() {
     let log = build_log(30, &[5, 13, 31]);
     let key = keys::verifying_key(&log.layout).unwrap();
-    let inclusion = audit::prove_inclusion(&log.conn, 9, Some(13)).unwrap();
+    let inclusion = prove_inclusion(&log.conn, 9, Some(13)).unwrap();
     assert_eq!(inclusion.checkpoint.size, 13);
     assert_eq!(inclusion.event.seq, 9);
     let text = serde_json::to_string(&inclusion).unwrap();
     let check = audit::verify_proof(&text, Some(&key)).unwrap();
     assert_eq!(check.kind, "inclusion");
     // Newest checkpoint by default; an event after the checkpoint is not in it.
-    assert_eq!(
-        audit::prove_inclusion(&log.conn, 31, None)
-            .unwrap()
-            .tree_size,
-        31
-    );
+    assert_eq!(prove_inclusion(&log.conn, 31, None).unwrap().tree_size, 31);
     assert!(matches!(
-        audit::prove_inclusion(&log.conn, 14, Some(13)),
+        prove_inclusion(&log.conn, 14, Some(13)),
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
-        audit::prove_inclusion(&log.conn, 3, Some(7)),
+        prove_inclusion(&log.conn, 3, Some(7)),
         Err(Error::NotFound(_))
     ));
 
@@ -836,33 +860,47 @@ fn proofs_against_signed_checkpoints_verify_from_their_json_alone() {
 fn checkpoints_refuse_to_sign_an_edited_log() {
     let log = build_log(10, &[6]);
     let original = mth(&leaves_of(&log.conn));
-    drop_triggers(&log.conn);
+    drop_triggers(&log.db);
     // An event before the last checkpoint, changed around the triggers, is left to
     // `verify` (the incremental check starts at the last checkpoint), but the new
     // checkpoint's root comes from the signed range, not from the edited event.
-    log.conn
+    log.db
         .execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = 3", [])
         .unwrap();
-    let c = audit::checkpoint(&log.conn, &log.layout).unwrap();
+    let c = checkpoint(&log.conn).unwrap();
     assert_eq!(c.size, 11);
     assert_eq!(c.root, tohex(&original));
     assert_ne!(c.root, tohex(&mth(&leaves_of(&log.conn))));
-    assert!(matches!(audit::verify(&log.conn), Err(Error::Verify(m)) if names(&m, "event", 3)));
+    assert!(matches!(verify(&log.conn), Err(Error::Verify(m)) if names(&m, "event", 3)));
     // An event after the last checkpoint, changed: no checkpoint is signed over it.
-    audit::append(&log.conn, "system", "test.appended", "test", json!({})).unwrap();
-    audit::append(&log.conn, "system", "test.appended", "test", json!({})).unwrap();
-    log.conn
+    audit::append(
+        &log.conn,
+        "system",
+        EventKind::UsageSettings,
+        &Subject::Domain,
+        json!({}),
+    )
+    .unwrap();
+    audit::append(
+        &log.conn,
+        "system",
+        EventKind::UsageSettings,
+        &Subject::Domain,
+        json!({}),
+    )
+    .unwrap();
+    log.db
         .execute(
             "UPDATE audit_events SET actor = 'nobody' WHERE seq = 12",
             [],
         )
         .unwrap();
     assert!(matches!(
-        audit::checkpoint(&log.conn, &log.layout),
+        checkpoint(&log.conn),
         Err(Error::Verify(m)) if names(&m, "event", 12)
     ));
     assert!(matches!(
-        audit::checkpoint_if_grown(&log.conn, &log.layout),
+        checkpoint_if_grown(&log.conn),
         Err(Error::Verify(_))
     ));
 }
@@ -870,22 +908,25 @@ fn checkpoints_refuse_to_sign_an_edited_log() {
 #[test]
 fn retention_is_at_least_three_years_and_events_are_never_deleted() {
     let (_dir, domain) = sandbox_tests::empty_domain();
-    let conn = domain.conn().unwrap();
-    audit::checkpoint(&conn, domain.layout()).unwrap();
-    assert_eq!(audit::retention_years(&conn).unwrap(), 3);
+    domain_audit::checkpoint_if_grown(&domain).unwrap();
+    assert_eq!(domain_audit::retention_years(&domain).unwrap(), 3);
     for years in [0, 2, -5] {
         assert!(matches!(
-            audit::set_retention_years(&conn, OPERATOR, years),
+            domain_audit::set_retention_years(&domain, OPERATOR, years),
             Err(Error::Forbidden(_))
         ));
     }
     assert!(matches!(
-        audit::set_retention_years(&conn, DEVELOPER, 5),
+        domain_audit::set_retention_years(&domain, DEVELOPER, 5),
         Err(Error::Forbidden(_))
     ));
-    assert_eq!(audit::set_retention_years(&conn, SUPERVISOR, 5).unwrap(), 5);
-    assert_eq!(audit::retention_years(&conn).unwrap(), 5);
+    assert_eq!(
+        domain_audit::set_retention_years(&domain, SUPERVISOR, 5).unwrap(),
+        5
+    );
+    assert_eq!(domain_audit::retention_years(&domain).unwrap(), 5);
     // Around the library too: the store refuses it.
+    let conn = sandbox_tests::raw(&domain);
     assert!(
         conn.execute(
             "UPDATE meta SET value = '1' WHERE key = 'audit_retention_years'",
@@ -910,14 +951,13 @@ fn retention_is_at_least_three_years_and_events_are_never_deleted() {
 #[test]
 fn export_writes_every_event_with_its_leaf_then_the_checkpoints() {
     let (_dir, domain) = sandbox_tests::empty_domain();
-    let conn = domain.conn().unwrap();
-    audit::checkpoint(&conn, domain.layout()).unwrap();
+    domain_audit::checkpoint_if_grown(&domain).unwrap();
     let mut out = Vec::new();
     assert!(matches!(
-        audit::export(&conn, DEVELOPER, 1, None, &mut out),
+        domain_audit::export(&domain, DEVELOPER, 1, None, &mut out),
         Err(Error::Forbidden(_))
     ));
-    let summary = audit::export(&conn, SUPERVISOR, 1, None, &mut out).unwrap();
+    let summary = domain_audit::export(&domain, SUPERVISOR, 1, None, &mut out).unwrap();
     let lines: Vec<serde_json::Value> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -943,7 +983,7 @@ fn export_writes_every_event_with_its_leaf_then_the_checkpoints() {
     assert_eq!(checkpoint["root"], tohex(&mth(&leaves)));
     // The export is itself recorded.
     assert!(
-        audit::read(&conn, 1, 1000)
+        domain_audit::log(&domain, SUPERVISOR, 1, 1000)
             .unwrap()
             .iter()
             .any(|e| e.action == "audit.exported" && e.actor == SUPERVISOR)
@@ -964,7 +1004,9 @@ fn released_product(f: &Fixture) -> std::path::PathBuf {
     let out = report.outputs[0].id.clone();
     review::decide(&f.domain, OPERATOR, &out, review::Decision::Approve, None).unwrap();
     review::decide(&f.domain, SUPERVISOR, &out, review::Decision::Approve, None).unwrap();
-    review::products(&f.domain).unwrap()[0].path.clone()
+    review::products(&f.domain, sandbox_tests::OPERATOR).unwrap()[0]
+        .path
+        .clone()
 }
 
 #[test]
@@ -998,8 +1040,8 @@ fn a_release_records_a_signed_checkpoint_the_log_stays_consistent_with() {
 #[test]
 fn editing_one_audit_row_makes_verify_fail() {
     let f = Fixture::new();
-    let conn = f.domain.conn().unwrap();
-    let v = audit::verify(&conn).unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
+    let v = domain_audit::verify_custodian(&f.domain).unwrap();
     assert!(v.events >= 8, "{v:?}");
     // The store refuses ordinary edits...
     assert!(
@@ -1016,7 +1058,7 @@ fn editing_one_audit_row_makes_verify_fail() {
          UPDATE audit_events SET actor = 'nobody' WHERE seq = 3;",
     )
     .unwrap();
-    match audit::verify(&conn) {
+    match domain_audit::verify_custodian(&f.domain) {
         Err(Error::Verify(m)) => assert!(m.contains("event 3"), "{m}"),
         other => panic!("tampering not detected: {other:?}"),
     }
@@ -1025,32 +1067,40 @@ fn editing_one_audit_row_makes_verify_fail() {
 #[test]
 fn deleting_or_truncating_events_is_found() {
     let f = Fixture::new();
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     conn.execute_batch(
         "DROP TRIGGER audit_events_no_delete;
          DELETE FROM audit_events WHERE seq = 2;",
     )
     .unwrap();
-    assert!(matches!(audit::verify(&conn), Err(Error::Verify(m)) if m.contains("event 2")));
+    assert!(
+        matches!(domain_audit::verify_custodian(&f.domain), Err(Error::Verify(m)) if m.contains("event 2"))
+    );
 
     let f = Fixture::new();
-    let conn = f.domain.conn().unwrap();
-    let n = audit::verify(&conn).unwrap().events;
+    let conn = sandbox_tests::raw(&f.domain);
+    let n = domain_audit::verify_custodian(&f.domain).unwrap().events;
     conn.execute_batch("DROP TRIGGER audit_events_no_delete;")
         .unwrap();
     conn.execute("DELETE FROM audit_events WHERE seq = ?1", [n])
         .unwrap();
-    assert!(matches!(audit::verify(&conn), Err(Error::Verify(_))));
+    assert!(matches!(
+        domain_audit::verify_custodian(&f.domain),
+        Err(Error::Verify(_))
+    ));
 }
 
 #[test]
 fn details_are_covered_by_the_hash() {
     let f = Fixture::new();
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     conn.execute_batch(
         "DROP TRIGGER audit_events_no_update;
          UPDATE audit_events SET details = '{\"role\":\"supervisor\"}' WHERE action = 'principal.added' AND seq = (SELECT MIN(seq) FROM audit_events WHERE action = 'principal.added');",
     )
     .unwrap();
-    assert!(matches!(audit::verify(&conn), Err(Error::Verify(_))));
+    assert!(matches!(
+        domain_audit::verify_custodian(&f.domain),
+        Err(Error::Verify(_))
+    ));
 }

@@ -19,11 +19,15 @@ fn spent_budget_refuses_and_the_ledger_never_goes_negative() {
             other => panic!("expected a budget refusal, got {other:?}"),
         }
     }
-    let conn = f.domain.conn().unwrap();
-    let b = ledger::balance(&conn, f.scenario.id).unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
+    let b = ledger::balance(&f.domain.conn().unwrap(), f.scenario.id).unwrap();
     assert!((b.epsilon_spent - 0.8).abs() < 1e-9, "{b:?}");
     assert!(b.epsilon_remaining() >= 0.0);
-    assert!((ledger::ledger_sum(&conn, f.scenario.id).unwrap() - b.epsilon_spent).abs() < 1e-9);
+    assert!(
+        (ledger::ledger_sum(&f.domain.conn().unwrap(), f.scenario.id).unwrap() - b.epsilon_spent)
+            .abs()
+            < 1e-9
+    );
     // The ledger cannot be rewritten through SQL.
     assert!(conn.execute("DELETE FROM ledger", []).is_err());
     assert!(conn.execute("UPDATE ledger SET epsilon = 0", []).is_err());
@@ -69,11 +73,12 @@ fn concurrent_queries_never_overspend() {
         .collect();
     let answered: i32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(answered, 10, "exactly ε 1.0 / 0.1 queries can be paid");
-    let conn = f.domain.conn().unwrap();
-    let b = ledger::balance(&conn, f.scenario.id).unwrap();
+    let b = ledger::balance(&f.domain.conn().unwrap(), f.scenario.id).unwrap();
     assert!(b.epsilon_spent <= b.epsilon_total + 1e-9, "{b:?}");
-    assert!((ledger::ledger_sum(&conn, f.scenario.id).unwrap() - 1.0).abs() < 1e-9);
-    sandbox_runtime::audit::verify(&conn).unwrap();
+    assert!(
+        (ledger::ledger_sum(&f.domain.conn().unwrap(), f.scenario.id).unwrap() - 1.0).abs() < 1e-9
+    );
+    sandbox_runtime::audit::verify_custodian(&f.domain).unwrap();
 }
 
 #[test]
@@ -87,8 +92,14 @@ fn zcdp_scenarios_compose_in_rho_and_refuse_past_their_budget() {
         "epsilon_per_query = 0.5\ndelta = 0.000001\naccounting = \"zcdp\"",
     );
     let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-        .unwrap();
+    let s = sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     let sql = "SELECT district, COUNT(*) FROM residents GROUP BY district";
     let mut answered = 0;
     loop {

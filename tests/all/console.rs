@@ -121,7 +121,7 @@ fn csrf_of(body: &str) -> String {
 
 fn refusals(api: &Api, actor: &str) -> i64 {
     count(
-        &api.f.domain.conn().unwrap(),
+        &sandbox_tests::raw(&api.f.domain),
         &format!(
             "SELECT COUNT(*) FROM audit_events WHERE action = 'console.refused' AND actor = '{actor}'"
         ),
@@ -197,7 +197,7 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
 
     // The operator signs in: only the session id's hash is stored.
     let ops = sign_in(&api, OPERATOR);
-    let conn = api.f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&api.f.domain);
     assert_eq!(
         count(
             &conn,
@@ -256,7 +256,9 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert_eq!(refusals(&api, OPERATOR), 2);
     assert_eq!(
-        sandbox_runtime::jobs::output(&conn, &out).unwrap().status,
+        sandbox_runtime::jobs::output(&api.f.domain, sandbox_tests::OPERATOR, &out)
+            .unwrap()
+            .status,
         "checked"
     );
 
@@ -326,7 +328,9 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
     );
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        sandbox_runtime::jobs::output(&conn, &out).unwrap().status,
+        sandbox_runtime::jobs::output(&api.f.domain, sandbox_tests::OPERATOR, &out)
+            .unwrap()
+            .status,
         "released"
     );
 
@@ -340,7 +344,8 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         None,
     );
     assert_eq!(page.status, StatusCode::OK);
-    let product = sandbox_runtime::review::products(&api.f.domain).unwrap()[0]
+    let product = sandbox_runtime::review::products(&api.f.domain, sandbox_tests::OPERATOR)
+        .unwrap()[0]
         .id
         .clone();
     assert!(page.body.contains(&format!("data-id=\"{product}\"")));
@@ -410,8 +415,8 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         "/console/login"
     );
     let (id, _) = sandbox_runtime::tokens::parse(api.token(OPERATOR).unwrap()).unwrap();
-    let mut conn = api.f.domain.conn().unwrap();
-    sandbox_runtime::tokens::revoke(&mut conn, OPERATOR, id, "rotated").unwrap();
+    let conn = sandbox_tests::raw(&api.f.domain);
+    sandbox_runtime::tokens::revoke(&api.f.domain, OPERATOR, id, "rotated").unwrap();
     assert_eq!(
         request(&api, Method::GET, "/console/", Some(&ops), None, None).location(),
         "/console/login"
@@ -428,7 +433,7 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         2
     );
     assert!(actions.contains(&"console.signed_out".to_string()));
-    audit::verify(&conn).unwrap();
+    audit::verify_custodian(&api.f.domain).unwrap();
 }
 
 /// The browser test: headless Chromium, driven by chromedriver over WebDriver, signs in as
@@ -458,7 +463,7 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
         .find(|o| o.kind == "table")
         .unwrap()
         .clone();
-    let server = sandbox_tests::LiveServer::start(f, sandbox_runtime::server::Config::default());
+    let server = sandbox_tests::LiveServer::start(f, sandbox_server::Config::default());
     let base = server.url.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -505,9 +510,9 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
         assert!(products.contains("income_by_district"), "{products}");
         c.close().await.unwrap();
     });
-    let conn = server.domain().conn().unwrap();
+    let conn = sandbox_tests::raw(server.domain());
     assert_eq!(
-        sandbox_runtime::jobs::output(&conn, &table.id)
+        sandbox_runtime::jobs::output(&server.domain(), sandbox_tests::OPERATOR, &table.id)
             .unwrap()
             .status,
         "released"
@@ -519,5 +524,5 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
         ),
         2
     );
-    audit::verify(&conn).unwrap();
+    audit::verify_custodian(&server.domain()).unwrap();
 }

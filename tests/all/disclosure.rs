@@ -85,8 +85,7 @@ fn release_only_with_override(f: &Fixture, o: &OutputRecord) {
     )
     .unwrap();
     assert_eq!(released.status, "released");
-    let conn = f.domain.conn().unwrap();
-    let events = audit::read(&conn, 1, 100_000).unwrap();
+    let events = audit::log(&f.domain, sandbox_tests::SUPERVISOR, 1, 100_000).unwrap();
     let overrides: Vec<_> = events
         .iter()
         .filter(|e| e.subject == format!("output:{}", o.id) && e.details["override"] == true)
@@ -114,12 +113,12 @@ fn threshold_fixture(extra: &str) -> Fixture {
     let path = dir.path().join("r.csv");
     std::fs::write(&path, csv).unwrap();
     let policy =
-        sandbox_runtime::demo::RESIDENTS_POLICY.replace("mode = \"dp\"", "mode = \"threshold\"");
+        sandbox_cli::demo::RESIDENTS_POLICY.replace("mode = \"dp\"", "mode = \"threshold\"");
     catalog::add(&domain, PROVIDER, &path, &policy).unwrap();
     let text = sandbox_tests::scenario_text("threshold-release", 1.0, 1.0)
         .replace("[budget]", "mode = \"threshold\"\n[budget]");
     let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
     Fixture {
         dir,
         domain,
@@ -237,7 +236,7 @@ fn a_total_that_reveals_a_suppressed_cell_is_caught() {
 #[test]
 fn the_policy_configures_kinds_caps_and_severities() {
     let (dir, domain) = empty_domain();
-    let policy = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+    let policy = sandbox_cli::demo::RESIDENTS_POLICY.replace(
         "max_output_rows = 1000",
         "max_output_rows = 1000\noutput_kinds = [\"table\"]\nidentifiers = [\"email\"]\n[disclosure.checks]\nidentifiers = \"review\"",
     );
@@ -250,7 +249,7 @@ fn the_policy_configures_kinds_caps_and_severities() {
         &sandbox_tests::scenario_text("kinds", 3.0, 1.0),
     )
     .unwrap();
-    let scenario = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
     let f = Fixture {
         dir,
         domain,
@@ -271,7 +270,7 @@ fn the_policy_configures_kinds_caps_and_severities() {
     );
     assert_eq!(o.status, "flagged");
     // A bad value is refused when the policy is loaded.
-    let bad = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+    let bad = sandbox_cli::demo::RESIDENTS_POLICY.replace(
         "min_group_size = 10",
         "min_group_size = 10\nidentifiers = [\"passport\"]",
     );
@@ -296,17 +295,21 @@ fn a_pair_released_one_after_the_other_is_caught_at_release() {
         matches!(&refused, Err(Error::Review(m)) if m.contains("differencing")),
         "{refused:?}"
     );
-    let conn = f.domain.conn().unwrap();
-    let o = jobs::output(&conn, &adults.id).unwrap();
+    let o = jobs::output(&f.domain, sandbox_tests::OPERATOR, &adults.id).unwrap();
     assert_eq!(o.status, "flagged");
     assert_eq!(outcome(&o, "differencing").0, "fail");
     assert!(
-        audit::read(&conn, 1, 100_000)
+        audit::log(&f.domain, sandbox_tests::SUPERVISOR, 1, 100_000)
             .unwrap()
             .iter()
             .any(|e| e.action == "output.rechecked" && e.subject == format!("output:{}", adults.id))
     );
-    assert!(review::products(&f.domain).unwrap().len() == 1);
+    assert!(
+        review::products(&f.domain, sandbox_tests::OPERATOR)
+            .unwrap()
+            .len()
+            == 1
+    );
     release_only_with_override(&f, &o);
 }
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use sandbox_cli::demo::RESIDENTS_POLICY;
 use sandbox_policies::PolicyError;
-use sandbox_runtime::demo::RESIDENTS_POLICY;
 use sandbox_runtime::{Error, catalog};
 use sandbox_tests::{PROVIDER, empty_domain};
 
@@ -33,7 +33,7 @@ fn snapshot(domain: &sandbox_runtime::Domain) -> (BTreeMap<String, String>, Vec<
     let mut files = BTreeMap::new();
     let root = domain.layout().root();
     walk(root, root, &mut files);
-    let conn = domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&domain);
     let counts = ["datasets", "dataset_versions", "audit_events"]
         .iter()
         .map(|t| {
@@ -149,7 +149,7 @@ fn rows_without_a_privacy_unit_are_refused_or_dropped_as_the_policy_says() {
     let v = catalog::add(&domain, PROVIDER, &data, &drop_policy).unwrap();
     assert_eq!(v.rows_dropped, 88);
     assert_eq!(v.row_count, 1948 - 88);
-    let conn = domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&domain);
     let detail: String = conn
         .query_row(
             "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
@@ -191,8 +191,14 @@ fn ingest_records_which_columns_need_no_clamp_and_the_rest_are_clamped() {
         &sandbox_tests::scenario_text("clamp", 10.0, 1.0),
     )
     .unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-        .unwrap();
+    let s = sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     let a = sandbox_tests::ask_in(&domain, s.id, "SELECT SUM(income), SUM(age) FROM residents")
         .unwrap();
     let sum = |i: usize| {
@@ -212,8 +218,7 @@ fn ingest_records_which_columns_need_no_clamp_and_the_rest_are_clamped() {
 #[test]
 fn rows_beyond_the_bound_are_stored_after_the_kept_rows_in_their_own_row_groups() {
     let f = sandbox_tests::pums_fixture();
-    let conn = f.domain.conn().unwrap();
-    let v = catalog::get(&conn, &f.domain, "pums_dup").unwrap();
+    let v = catalog::get(&f.domain, sandbox_tests::OPERATOR, "pums_dup").unwrap();
     // PUMS_dup: 1,948 rows of 1,000 persons; two kept per person.
     assert_eq!(v.bounded_rows, Some(1582));
     let file = std::fs::File::open(v.data_file()).unwrap();

@@ -8,7 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sandbox_runtime::{audit, server};
+use sandbox_runtime::audit;
+use sandbox_server as server;
 use sandbox_tests::{DEVELOPER, Fixture, LiveServer, OPERATOR, PROVIDER, count, wat};
 use serde_json::{Value, json};
 
@@ -182,7 +183,7 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let conn = server.domain().conn().unwrap();
+    let conn = sandbox_tests::raw(server.domain());
     // Nothing lost: each accepted job is recorded once and succeeded, its queries all
     // recorded, each answered or refused once.
     for id in &accepted {
@@ -259,6 +260,6 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
         ),
         refused_calls
     );
-    let verified = audit::verify(&conn).unwrap();
+    let verified = audit::verify_custodian(server.domain()).unwrap();
     assert!(verified.events > 3 * jobs);
 }

@@ -21,7 +21,12 @@ fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
         None => format!("refused {}", r.rule),
     };
     match mode {
-        Mode::Check => match mediate::check(&f.domain, f.scenario.id, sql) {
+        Mode::Check => match mediate::check(
+            &f.domain,
+            sandbox_tests::DEVELOPER,
+            &f.scenario.id.to_string(),
+            sql,
+        ) {
             Ok(a) => format!(
                 "accepted dataset={} groups=[{}] aggregates={}",
                 a.datasets(),
@@ -146,8 +151,9 @@ fn required_refusals_are_typed_and_charge_nothing() {
             other => panic!("{sql}: expected a refusal, got {other:?}"),
         }
     }
-    let conn = f.domain.conn().unwrap();
-    let b = sandbox_runtime::privacy::ledger::balance(&conn, f.scenario.id).unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
+    let b = sandbox_runtime::privacy::ledger::balance(&f.domain.conn().unwrap(), f.scenario.id)
+        .unwrap();
     assert_eq!(b.epsilon_spent, 0.0);
     let refused = sandbox_tests::count(
         &conn,
@@ -204,8 +210,14 @@ fn outside_the_validity_window_is_refused() {
         .replace("valid_from = \"", "valid_from = \"2020-01-01\"\n#")
         .replace("valid_until = \"", "valid_until = \"2020-12-31\"\n#");
     let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-        .unwrap();
+    let s = sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     let r = mediate::answer(
         &domain,
         &QueryRequest {
@@ -226,7 +238,7 @@ fn outside_the_validity_window_is_refused() {
 fn desensitized_columns_are_what_queries_see_and_compute() {
     let (dir, domain) = sandbox_tests::empty_domain();
     // District generalized to its first two letters: heping, hedong, hexi, hebei → "he".
-    let policy = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+    let policy = sandbox_cli::demo::RESIDENTS_POLICY.replace(
         "categories = [\"heping\", \"hedong\", \"hexi\", \"nankai\", \"hebei\", \"hongqiao\"]",
         "categories = [\"he\", \"na\", \"ho\"]\ndesensitize = { kind = \"prefix\", length = 2 }",
     );
@@ -239,8 +251,14 @@ fn desensitized_columns_are_what_queries_see_and_compute() {
         &sandbox_tests::scenario_text("prefix", 10.0, 10.0),
     )
     .unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-        .unwrap();
+    let s = sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     let a = mediate::answer(
         &domain,
         &QueryRequest {
@@ -275,7 +293,7 @@ fn private_keys_fixture(
     delta_per_query: f64,
 ) -> (tempfile::TempDir, sandbox_runtime::Domain, i64) {
     let (dir, domain) = sandbox_tests::empty_domain();
-    let policy = sandbox_runtime::demo::RESIDENTS_POLICY.replace(
+    let policy = sandbox_cli::demo::RESIDENTS_POLICY.replace(
         "categories = [\"heping\", \"hedong\", \"hexi\", \"nankai\", \"hebei\", \"hongqiao\"]\n",
         "",
     );
@@ -287,8 +305,14 @@ fn private_keys_fixture(
         &format!("epsilon_per_query = 1\ndelta = 0.0001\ndelta_per_query = {delta_per_query}"),
     );
     let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-        .unwrap();
+    let s = sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     (dir, domain, s.id)
 }
 
@@ -369,7 +393,8 @@ fn joins_on_the_privacy_unit_are_bounded_after_the_join() {
     assert!((mean - 1582.0).abs() < 15.0, "mean {mean}");
     let e = mediate::explain(
         &f.domain,
-        f.scenario.id,
+        sandbox_tests::DEVELOPER,
+        &f.scenario.id.to_string(),
         "SELECT COUNT(*) FROM pums a JOIN pums_dup b ON a.pid = b.pid",
         None,
     )
@@ -416,7 +441,8 @@ fn generalizing_group_keys_are_computed_from_the_categories() {
     assert_eq!(a.delta, 0.0);
     let e = mediate::explain(
         &f.domain,
-        f.scenario.id,
+        sandbox_tests::DEVELOPER,
+        &f.scenario.id.to_string(),
         "SELECT CASE WHEN educ <= 9 THEN 'school' ELSE 'college' END, sex, COUNT(*) FROM pums GROUP BY CASE WHEN educ <= 9 THEN 'school' ELSE 'college' END, sex",
         None,
     )
@@ -445,9 +471,15 @@ fn generalizing_group_keys_are_computed_from_the_categories() {
 fn values_inside_aggregates_get_bounds_from_their_columns() {
     let f = sandbox_tests::pums_fixture();
     let sensitivity = |sql: &str| {
-        mediate::explain(&f.domain, f.scenario.id, sql, None)
-            .unwrap()
-            .statistics[0]
+        mediate::explain(
+            &f.domain,
+            sandbox_tests::DEVELOPER,
+            &f.scenario.id.to_string(),
+            sql,
+            None,
+        )
+        .unwrap()
+        .statistics[0]
             .sensitivity
     };
     // income in [0, 500000], age in [0, 100], one row per person.
@@ -530,7 +562,7 @@ fn groups_per_unit_are_bounded_by_rewriting() {
     }
     let path = dir.path().join("multi.csv");
     std::fs::write(&path, csv).unwrap();
-    let base = sandbox_runtime::demo::RESIDENTS_POLICY
+    let base = sandbox_cli::demo::RESIDENTS_POLICY
         .replace("max_rows_per_unit = 1", "max_rows_per_unit = 4");
     let bounded = base.replace(
         "max_rows_per_unit = 4",
@@ -545,12 +577,24 @@ fn groups_per_unit_are_bounded_by_rewriting() {
             &sandbox_tests::scenario_text("groups", 10.0, 1.0),
         )
         .unwrap();
-        let s =
-            sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-                .unwrap();
+        let s = sandbox_runtime::scenarios::decide(
+            &domain,
+            sandbox_tests::OPERATOR,
+            &s.id.to_string(),
+            true,
+            None,
+        )
+        .unwrap();
         let sql = "SELECT district, COUNT(*) FROM residents GROUP BY district";
         let a = sandbox_tests::ask_in(&domain, s.id, sql).unwrap();
-        let e = mediate::explain(&domain, s.id, sql, None).unwrap();
+        let e = mediate::explain(
+            &domain,
+            sandbox_tests::DEVELOPER,
+            &s.id.to_string(),
+            sql,
+            None,
+        )
+        .unwrap();
         (sandbox_tests::ints(&a.batch, 1).iter().sum(), e)
     };
     // Without the bound, every row counts (480); with one group per unit, one row each
@@ -587,7 +631,7 @@ fn a_suspended_principal_gets_no_further_answers() {
         other => panic!("answered a suspended developer: {other:?}"),
     }
     let refused = sandbox_tests::count(
-        &f.domain.conn().unwrap(),
+        &sandbox_tests::raw(&f.domain),
         "SELECT COUNT(*) FROM queries WHERE status = 'refused'",
     );
     assert_eq!(refused, 1);

@@ -9,9 +9,9 @@ use axum::http::{Method, StatusCode};
 use base64::Engine;
 use sandbox_runtime::jobs::{self, Claimed, Submission};
 use sandbox_runtime::scenarios::{self, UsageSettings};
-use sandbox_runtime::server;
 use sandbox_runtime::wasm::JobLimits;
 use sandbox_runtime::{Error, audit};
+use sandbox_server as server;
 use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, SUPERVISOR, count, wat};
 use serde_json::{Value, json};
 
@@ -68,10 +68,7 @@ fn start_looping(api: &Api, scenario: &str) -> String {
 }
 
 fn actions_of(api: &Api, subject: &str) -> Vec<String> {
-    api.f
-        .domain
-        .conn()
-        .unwrap()
+    sandbox_tests::raw(&api.f.domain)
         .prepare("SELECT action FROM audit_events WHERE subject = ?1 ORDER BY seq")
         .unwrap()
         .query_map([subject], |r| r.get(0))
@@ -212,7 +209,7 @@ fn jobs_wait_in_the_queue_report_progress_and_logs_and_can_be_cancelled() {
     // Another developer sees none of them.
     let (_, theirs) = api.get(super::server::DEVELOPER2, "/api/v1/jobs");
     assert_eq!(theirs, json!([]));
-    audit::verify(&api.f.domain.conn().unwrap()).unwrap();
+    audit::verify_custodian(&api.f.domain).unwrap();
 }
 
 #[test]
@@ -258,7 +255,7 @@ fn queued_jobs_survive_a_restart_and_jobs_of_a_dead_runner_are_failed() {
                 scenario: &f.scenario.spec.name,
                 module: &sandbox_tests::text_module(text),
                 params_json: "{}",
-                limits: JobLimits::default(),
+                limits: sandbox_core::job::LimitRequest::default(),
             },
         )
         .unwrap()
@@ -268,7 +265,7 @@ fn queued_jobs_survive_a_restart_and_jobs_of_a_dead_runner_are_failed() {
     let Claimed::Ready(_) = jobs::claim(&f.domain, &orphan.id).unwrap() else {
         panic!("not claimed")
     };
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     conn.execute(
         "UPDATE jobs SET runner = ?2 WHERE id = ?1",
@@ -426,7 +423,7 @@ fn operators_suspend_reinstate_and_revoke_scenarios() {
         );
     }
     // Revocation is final even around the API.
-    let conn = api.f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&api.f.domain);
     assert!(
         conn.execute(
             "UPDATE scenarios SET status = 'approved' WHERE id = ?1",
@@ -477,7 +474,7 @@ fn over_scope_refusals_suspend_a_scenario_by_themselves_sys_art_31() {
         assert!(matches!(f.ask(sql), Err(Error::Refused(_))));
     }
     let today = chrono::Utc::now().date_naive();
-    let u = &scenarios::usage(&f.domain.conn().unwrap(), today).unwrap()[0];
+    let u = &scenarios::usage(&f.domain, sandbox_tests::OPERATOR, today).unwrap()[0];
     assert_eq!(
         (u.counted_refusals, u.flags.clone()),
         (2, vec!["expires_soon", "refusals"])
@@ -487,8 +484,8 @@ fn over_scope_refusals_suspend_a_scenario_by_themselves_sys_art_31() {
         Err(Error::Refused(_))
     ));
     // The third suspended the scenario, recorded as the system's act.
-    let conn = f.domain.conn().unwrap();
-    let r = scenarios::get(&conn, f.scenario.id).unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
+    let r = sandbox_store::scenarios::get(&f.domain.conn().unwrap(), f.scenario.id).unwrap();
     assert_eq!(r.status, scenarios::Status::Suspended);
     assert_eq!(
         count(
@@ -501,7 +498,7 @@ fn over_scope_refusals_suspend_a_scenario_by_themselves_sys_art_31() {
         Err(Error::Refused(r)) => assert_eq!(r.rule.as_str(), "scenario"),
         other => panic!("{other:?}"),
     }
-    let u = &scenarios::usage(&conn, today).unwrap()[0];
+    let u = &scenarios::usage(&f.domain, sandbox_tests::OPERATOR, today).unwrap()[0];
     assert_eq!(u.flags, ["suspended"]);
     assert!(
         u.status_reason
@@ -513,12 +510,12 @@ fn over_scope_refusals_suspend_a_scenario_by_themselves_sys_art_31() {
     scenarios::change(
         &f.domain,
         OPERATOR,
-        f.scenario.id,
+        &f.scenario.id.to_string(),
         scenarios::Change::Reinstate,
         "developer rectified the module",
     )
     .unwrap();
-    let u = &scenarios::usage(&conn, today).unwrap()[0];
+    let u = &scenarios::usage(&f.domain, sandbox_tests::OPERATOR, today).unwrap()[0];
     assert_eq!(u.counted_refusals, 0);
     assert!(f.ask("SELECT COUNT(*) FROM residents").is_ok());
 }
@@ -526,7 +523,7 @@ fn over_scope_refusals_suspend_a_scenario_by_themselves_sys_art_31() {
 #[test]
 fn a_scenario_without_jobs_for_ninety_days_is_flagged_once() {
     let f = Fixture::new();
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     let today = chrono::Utc::now().date_naive();
     assert_eq!(
         scenarios::flag_idle(&f.domain, today).unwrap(),
@@ -546,7 +543,7 @@ fn a_scenario_without_jobs_for_ninety_days_is_flagged_once() {
         scenarios::flag_idle(&f.domain, today).unwrap(),
         Vec::<i64>::new()
     );
-    let u = &scenarios::usage(&conn, today).unwrap()[0];
+    let u = &scenarios::usage(&f.domain, sandbox_tests::OPERATOR, today).unwrap()[0];
     assert!(u.flags.contains(&"idle"), "{:?}", u.flags);
     assert_eq!(u.idle_days, Some(100));
     // Used again, it is no longer idle.
@@ -556,7 +553,7 @@ fn a_scenario_without_jobs_for_ninety_days_is_flagged_once() {
         JobLimits::default(),
     )
     .unwrap();
-    let u = &scenarios::usage(&conn, today).unwrap()[0];
+    let u = &scenarios::usage(&f.domain, sandbox_tests::OPERATOR, today).unwrap()[0];
     assert!(!u.flags.contains(&"idle"));
     assert_eq!(u.jobs, 1);
     assert_eq!(
@@ -689,7 +686,7 @@ fn a_job_whose_end_cannot_be_recorded_is_failed_not_left_running() {
             scenario: &f.scenario.spec.name,
             module: &sandbox_tests::text_module("lost"),
             params_json: "{}",
-            limits: JobLimits::default(),
+            limits: sandbox_core::job::LimitRequest::default(),
         },
     )
     .unwrap();
@@ -699,8 +696,8 @@ fn a_job_whose_end_cannot_be_recorded_is_failed_not_left_running() {
     jobs::abandon(&f.domain, &job.id, "the store went away").unwrap();
     // Once: an ended job is left as it is.
     jobs::abandon(&f.domain, &job.id, "again").unwrap();
-    let conn = f.domain.conn().unwrap();
-    let j = jobs::job(&conn, &job.id).unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
+    let j = jobs::job(&f.domain, sandbox_tests::OPERATOR, &job.id).unwrap();
     assert_eq!(
         (
             j.status.as_str(),

@@ -52,7 +52,7 @@ fn release_needs_both_approvals_by_different_people() {
     ));
     let o = review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None).unwrap();
     assert_eq!(o.status, "released");
-    let products = review::products(&f.domain).unwrap();
+    let products = review::products(&f.domain, sandbox_tests::OPERATOR).unwrap();
     assert_eq!(products.len(), 1);
     let key = sandbox_runtime::keys::verifying_key(f.domain.layout()).unwrap();
     let manifest = review::verify_product(&products[0].path, Some(&key)).unwrap();
@@ -97,7 +97,7 @@ fn release_needs_both_approvals_by_different_people() {
 fn an_output_smuggling_an_id_number_is_flagged_and_needs_an_override() {
     let f = Fixture::new();
     let out = staged_text(&f, "top earner: 11010519491231002X");
-    let o = jobs::output(&f.domain.conn().unwrap(), &out).unwrap();
+    let o = jobs::output(&f.domain, sandbox_tests::OPERATOR, &out).unwrap();
     assert_eq!(o.status, "flagged");
     assert!(o.checks.unwrap().to_string().contains("resident ID number"));
     assert!(matches!(
@@ -132,7 +132,7 @@ fn a_mobile_number_is_flagged_and_a_rejection_needs_a_reason() {
     let f = Fixture::new();
     let out = staged_text(&f, "call 13812345678");
     assert_eq!(
-        jobs::output(&f.domain.conn().unwrap(), &out)
+        jobs::output(&f.domain, sandbox_tests::OPERATOR, &out)
             .unwrap()
             .status,
         "flagged"
@@ -155,7 +155,7 @@ fn the_review_state_machine_records_every_transition() {
     let f = Fixture::new();
     // A number the module made up: provenance asks for review, nothing fails.
     let out = staged_text(&f, "We estimate 41 percent growth.");
-    let o = jobs::output(&f.domain.conn().unwrap(), &out).unwrap();
+    let o = jobs::output(&f.domain, sandbox_tests::OPERATOR, &out).unwrap();
     assert_eq!(o.status, "checked");
     let provenance = o.checks.as_ref().unwrap()["results"]
         .as_array()
@@ -213,9 +213,8 @@ fn the_review_state_machine_records_every_transition() {
     .unwrap();
     let o = review::decide(&f.domain, SUPERVISOR, &out2, Decision::Approve, None).unwrap();
     assert_eq!(o.status, "released");
-    let conn = f.domain.conn().unwrap();
     let trail: Vec<(String, String, serde_json::Value)> =
-        sandbox_runtime::audit::read(&conn, 1, 100_000)
+        sandbox_runtime::audit::log(&f.domain, sandbox_tests::SUPERVISOR, 1, 100_000)
             .unwrap()
             .into_iter()
             .filter(|e| {

@@ -12,7 +12,7 @@ fn submit(f: &Fixture, module: &[u8], limits: JobLimits) -> sandbox_runtime::Res
 
 fn assert_nothing_staged(f: &Fixture, report: &JobReport) {
     assert!(report.outputs.is_empty());
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     let n: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM outputs WHERE job_id = ?1",
@@ -59,10 +59,7 @@ fn endless_loop_is_stopped_by_fuel_and_nothing_is_staged() {
     );
     assert_nothing_staged(&f, &report);
     // What the module did is audited, including the output it emitted but never staged.
-    let details: String = f
-        .domain
-        .conn()
-        .unwrap()
+    let details: String = sandbox_tests::raw(&f.domain)
         .query_row(
             "SELECT details FROM audit_events WHERE action = 'job.failed' AND subject = ?1",
             [format!("job:{}", report.id)],
@@ -115,10 +112,7 @@ fn wasi_and_unknown_imports_are_refused_at_submission() {
         other => panic!("{other:?}"),
     }
     // No job row for a refused module.
-    let n: i64 = f
-        .domain
-        .conn()
-        .unwrap()
+    let n: i64 = sandbox_tests::raw(&f.domain)
         .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 0);
@@ -237,7 +231,7 @@ fn the_example_module_runs_with_params() {
         .submit(&module, r#"{"min_age": 30}"#, JobLimits::default())
         .unwrap();
     assert_eq!(report.status, "succeeded", "{report:?}");
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     let sql: String = conn
         .query_row(
             "SELECT sql FROM queries WHERE job_id = ?1",
@@ -304,7 +298,7 @@ fn emergency_stop_interrupts_the_running_job_and_refuses_new_work_until_lifted()
     }
     stops::lift(&f.domain, sandbox_tests::SUPERVISOR, stop.id, "reviewed").unwrap();
     f.ask("SELECT COUNT(*) FROM residents").unwrap();
-    let conn = f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&f.domain);
     for action in ["stop.imposed", "stop.lifted", "job.refused"] {
         let n = sandbox_tests::count(
             &conn,
@@ -464,8 +458,14 @@ fn example_domain(
         );
     let s =
         sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &scenario).unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None)
-        .unwrap();
+    let s = sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     (dir, domain, s.id)
 }
 
@@ -487,7 +487,7 @@ fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
                 scenario: "traffic",
                 module: &module,
                 params_json: params,
-                limits: JobLimits::default(),
+                limits: sandbox_core::job::LimitRequest::default(),
             },
         )
         .unwrap()
@@ -541,7 +541,7 @@ fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
     let out = tempfile::tempdir().unwrap();
     let module = sandbox_tests::repo_root()
         .join("examples/modules/target/wasm32-unknown-unknown/release/income_by_district.wasm");
-    let args = sandbox_runtime::dev::DevRunArgs {
+    let args = sandbox_cli::dev::DevRunArgs {
         module,
         policies: vec![sandbox_tests::repo_root().join("examples/policies/residents.toml")],
         params: r#"{"min_age": 30}"#.into(),
@@ -550,7 +550,7 @@ fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
         out: out.path().join("o"),
     };
     let mut log = Vec::new();
-    sandbox_runtime::dev::run(&args, &mut log).unwrap();
+    sandbox_cli::dev::run(&args, &mut log).unwrap();
     let log = String::from_utf8(log).unwrap();
     assert!(log.starts_with("SYNTHETIC DATA"), "{log}");
     let mut names: Vec<String> = std::fs::read_dir(out.path().join("o"))
@@ -575,7 +575,7 @@ fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
         .unwrap(),
     )
     .unwrap();
-    let csv = sandbox_runtime::dev::synthetic_csv(&policy, 50, 1);
+    let csv = sandbox_cli::dev::synthetic_csv(&policy, 50, 1);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "citizen_id,phone,district,age,income");
     assert_eq!(lines.len(), 51);
@@ -607,7 +607,7 @@ fn the_enterprise_module_groups_by_a_generalized_date() {
             scenario: "registrations",
             module: &sandbox_tests::guest_module("enterprise_registrations"),
             params_json: "{}",
-            limits: JobLimits::default(),
+            limits: sandbox_core::job::LimitRequest::default(),
         },
     )
     .unwrap();
@@ -695,7 +695,14 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
         sandbox_tests::scenario_text("limited", 10.0, 0.01)
     );
     let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
-    sandbox_runtime::scenarios::decide(&domain, sandbox_tests::OPERATOR, s.id, true, None).unwrap();
+    sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
     let module = wat(r#"(module
         (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
         (memory (export "memory") 1)
@@ -711,10 +718,10 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
             scenario: "limited",
             module: &module,
             params_json: "{}",
-            limits: JobLimits {
-                max_queries: 50,
-                deadline_ms: 600_000,
-                ..JobLimits::default()
+            limits: sandbox_core::job::LimitRequest {
+                max_queries: Some(50),
+                deadline_ms: Some(600_000),
+                ..Default::default()
             },
         },
     )
@@ -725,9 +732,7 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
         "{report:?}"
     );
     assert_eq!(report.queries, 2);
-    let details: String = domain
-        .conn()
-        .unwrap()
+    let details: String = sandbox_tests::raw(&domain)
         .query_row(
             "SELECT details FROM audit_events WHERE action = 'job.started'",
             [],

@@ -9,8 +9,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
 use sandbox_runtime::identity::{self, Role};
-use sandbox_runtime::server::{self, AppState};
 use sandbox_runtime::{Error, tokens};
+use sandbox_server::{self as server, AppState};
 use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, PROVIDER, SUPERVISOR, count, scenario_text};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -44,14 +44,13 @@ impl Api {
 
     /// As [`Api::new`] over `f` with `config`.
     pub fn with(f: Fixture, config: server::Config) -> Api {
-        let mut conn = f.domain.conn().unwrap();
-        identity::add(&mut conn, Some(OPERATOR), DEVELOPER2, Role::Developer).unwrap();
-        identity::add(&mut conn, Some(OPERATOR), ADMIN, Role::Admin).unwrap();
+        identity::add(&f.domain, Some(OPERATOR), DEVELOPER2, Role::Developer).unwrap();
+        identity::add(&f.domain, Some(OPERATOR), ADMIN, Role::Admin).unwrap();
         let mut tokens = HashMap::new();
         for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR, DEVELOPER2, ADMIN] {
             tokens.insert(
                 name,
-                tokens::issue(&mut conn, OPERATOR, name).unwrap().token,
+                tokens::issue(&f.domain, OPERATOR, name).unwrap().token,
             );
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -128,10 +127,7 @@ impl Api {
     }
 
     pub fn refusals(&self, actor: &str, subject: &str) -> i64 {
-        self.f
-            .domain
-            .conn()
-            .unwrap()
+        sandbox_tests::raw(&self.f.domain)
             .query_row(
                 "SELECT COUNT(*) FROM audit_events WHERE action = 'api.refused' AND actor = ?1 AND subject = ?2",
                 [actor, subject],
@@ -150,7 +146,7 @@ fn tokens_are_kept_hashed_shown_once_and_revocable() {
     let api = Api::new();
     let token = api.token(DEVELOPER).unwrap().to_string();
     let (id, secret) = tokens::parse(&token).unwrap();
-    let conn = api.f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&api.f.domain);
     let hash: String = conn
         .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -177,15 +173,15 @@ fn tokens_are_kept_hashed_shown_once_and_revocable() {
     assert_eq!(body["error"], "unauthenticated");
     assert_eq!(api.refusals("anonymous", "api:GET /api/v1/whoami"), 1);
     // Only an operator issues tokens.
-    let mut conn = api.f.domain.conn().unwrap();
+    let conn = sandbox_tests::raw(&api.f.domain);
     assert!(matches!(
-        tokens::issue(&mut conn, DEVELOPER, DEVELOPER),
+        tokens::issue(&api.f.domain, DEVELOPER, DEVELOPER),
         Err(Error::Forbidden(_))
     ));
     // The holder revokes their own token; it no longer works, and cannot be revoked again.
-    tokens::revoke(&mut conn, DEVELOPER, id, "laptop lost").unwrap();
+    tokens::revoke(&api.f.domain, DEVELOPER, id, "laptop lost").unwrap();
     assert!(matches!(
-        tokens::revoke(&mut conn, OPERATOR, id, "again"),
+        tokens::revoke(&api.f.domain, OPERATOR, id, "again"),
         Err(Error::Conflict(_))
     ));
     let (status, body) = api.get(DEVELOPER, "/api/v1/whoami");
@@ -221,7 +217,7 @@ fn tokens_are_kept_hashed_shown_once_and_revocable() {
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        tokens::issue(&mut conn, OPERATOR, DEVELOPER2),
+        tokens::issue(&api.f.domain, OPERATOR, DEVELOPER2),
         Err(Error::Conflict(_))
     ));
     // Qualified again, the same token works; revoked, never again.
@@ -258,7 +254,7 @@ fn tokens_are_kept_hashed_shown_once_and_revocable() {
         json!({"reason": "test"}),
     );
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let verified = sandbox_runtime::audit::verify(&conn).unwrap();
+    let verified = sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
     assert!(verified.events > 0);
 }
 
@@ -270,7 +266,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         PROVIDER,
         "/api/v1/datasets",
         json!({
-            "policy": sandbox_runtime::demo::RESIDENTS_POLICY,
+            "policy": sandbox_cli::demo::RESIDENTS_POLICY,
             "csv": sandbox_synth::residents_csv(300, 7),
             "file_name": "residents-2026.csv",
         }),
@@ -576,7 +572,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
     // Nothing above was refused for want of a role.
     assert_eq!(
         count(
-            &api.f.domain.conn().unwrap(),
+            &sandbox_tests::raw(&api.f.domain),
             "SELECT COUNT(*) FROM audit_events WHERE action = 'api.refused'"
         ),
         0
@@ -679,9 +675,8 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
     let api = Api::new();
     let id = api.f.scenario.id;
     // A revoked token and a suspended principal's token.
-    let mut conn = api.f.domain.conn().unwrap();
-    let revoked = tokens::issue(&mut conn, OPERATOR, SUPERVISOR).unwrap();
-    tokens::revoke(&mut conn, OPERATOR, &revoked.id, "rotated").unwrap();
+    let revoked = tokens::issue(&api.f.domain, OPERATOR, SUPERVISOR).unwrap();
+    tokens::revoke(&api.f.domain, OPERATOR, &revoked.id, "rotated").unwrap();
     identity::set_status(
         &api.f.domain,
         OPERATOR,
@@ -898,7 +893,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Role::Supervisor,
             Role::Admin,
         ])
-        .filter(|(_, r)| server::authz::allows(*r, e.action))
+        .filter(|(_, r)| sandbox_core::authz::allows(*r, e.action))
         .map(|(w, _)| w)
         .collect();
         assert_eq!(&documented, allowed, "roles of {method} {path}");
@@ -971,7 +966,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The refusals are part of a log that still verifies.
-    sandbox_runtime::audit::verify(&api.f.domain.conn().unwrap()).unwrap();
+    sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
 }
 
 /// Whether a concrete path fits a template with `{name}` segments.
@@ -1001,24 +996,23 @@ fn request_bodies_are_bounded() {
 fn an_admin_bootstraps_a_domain_and_administers_identities_only() {
     let dir = tempfile::tempdir().unwrap();
     let domain = sandbox_runtime::Domain::init(&dir.path().join("d")).unwrap();
-    let mut conn = domain.conn().unwrap();
     // The first principal may be an admin, never a developer.
     assert!(matches!(
-        identity::add(&mut conn, None, "dev", Role::Developer),
+        identity::add(&domain, None, "dev", Role::Developer),
         Err(Error::Forbidden(_))
     ));
-    identity::add(&mut conn, None, "root", Role::Admin).unwrap();
+    identity::add(&domain, None, "root", Role::Admin).unwrap();
     for (name, role) in [
         ("ops", Role::Operator),
         ("dev", Role::Developer),
         ("prov", Role::Provider),
     ] {
-        identity::add(&mut conn, Some("root"), name, role).unwrap();
+        identity::add(&domain, Some("root"), name, role).unwrap();
     }
-    let issued = tokens::issue(&mut conn, "root", "ops").unwrap();
+    let issued = tokens::issue(&domain, "root", "ops").unwrap();
     assert_eq!(issued.principal, "ops");
     // The last one who administers identities stays; another admin can go.
-    identity::add(&mut conn, Some("root"), "root2", Role::Admin).unwrap();
+    identity::add(&domain, Some("root"), "root2", Role::Admin).unwrap();
     identity::set_status(&domain, "root", "root2", identity::Status::Revoked, "left").unwrap();
     identity::set_status(
         &domain,
@@ -1037,27 +1031,22 @@ fn an_admin_bootstraps_a_domain_and_administers_identities_only() {
     let spec = sandbox_tests::scenario_text("admin-test", 1.0, 1.0);
     let csv = dir.path().join("r.csv");
     std::fs::write(&csv, sandbox_synth::residents_csv(50, 1)).unwrap();
-    sandbox_runtime::catalog::add(
-        &domain,
-        "prov",
-        &csv,
-        sandbox_runtime::demo::RESIDENTS_POLICY,
-    )
-    .unwrap();
+    sandbox_runtime::catalog::add(&domain, "prov", &csv, sandbox_cli::demo::RESIDENTS_POLICY)
+        .unwrap();
     let s = sandbox_runtime::scenarios::apply(&domain, "dev", &spec).unwrap();
     assert!(matches!(
-        sandbox_runtime::scenarios::decide(&domain, "root", s.id, true, None),
+        sandbox_runtime::scenarios::decide(&domain, "root", &s.id.to_string(), true, None),
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        sandbox_runtime::audit::require_reader(&conn, "root"),
+        sandbox_runtime::audit::log(&domain, "root", 1, 1),
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
         sandbox_runtime::stops::stop(&domain, "root", sandbox_runtime::stops::Scope::Domain, "x"),
         Err(Error::Forbidden(_))
     ));
-    sandbox_runtime::audit::verify(&conn).unwrap();
+    sandbox_runtime::audit::verify_custodian(&domain).unwrap();
 }
 
 #[test]
@@ -1098,11 +1087,7 @@ fn anonymous_refusals_beyond_the_limit_are_answered_429_and_recorded_as_a_count(
     );
     // The held-back refusals are recorded as one count.
     api.rt.block_on(api.state.record_limited_refusals(true));
-    let details: String = api
-        .f
-        .domain
-        .conn()
-        .unwrap()
+    let details: String = sandbox_tests::raw(&api.f.domain)
         .query_row(
             "SELECT details FROM audit_events WHERE action = 'api.refusals_limited' AND subject = 'client:local'",
             [],
@@ -1111,7 +1096,7 @@ fn anonymous_refusals_beyond_the_limit_are_answered_429_and_recorded_as_a_count(
         .unwrap();
     let details: Value = serde_json::from_str(&details).unwrap();
     assert_eq!(details["refused"], 3);
-    sandbox_runtime::audit::verify(&api.f.domain.conn().unwrap()).unwrap();
+    sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
 }
 
 #[test]

@@ -9,7 +9,7 @@ use sandbox_tests::{DEVELOPER, OPERATOR, PROVIDER, ask_in, empty_domain, ints};
 
 fn threshold_domain(csv_text: &str) -> (tempfile::TempDir, sandbox_runtime::Domain, i64) {
     let (dir, domain) = empty_domain();
-    let policy = sandbox_runtime::demo::RESIDENTS_POLICY
+    let policy = sandbox_cli::demo::RESIDENTS_POLICY
         .replace("mode = \"dp\"", "mode = \"threshold\"")
         .replace("min_group_size = 10", "min_group_size = 10\np_ratio = 0.1");
     let csv = dir.path().join("r.csv");
@@ -18,7 +18,7 @@ fn threshold_domain(csv_text: &str) -> (tempfile::TempDir, sandbox_runtime::Doma
     let text = sandbox_tests::scenario_text("threshold", 1.0, 1.0)
         .replace("[budget]", "mode = \"threshold\"\n[budget]");
     let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = scenarios::decide(&domain, OPERATOR, s.id, true, None).unwrap();
+    let s = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
     (dir, domain, s.id)
 }
 

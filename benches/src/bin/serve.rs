@@ -14,10 +14,10 @@
 use std::time::{Duration, Instant};
 
 use sandbox_benches::{DEVELOPER, OPERATOR, percentile};
+use sandbox_core::job::LimitRequest;
 use sandbox_runtime::jobs::{self, Submission};
-use sandbox_runtime::server;
 use sandbox_runtime::tokens;
-use sandbox_runtime::wasm::JobLimits;
+use sandbox_server as server;
 use serde_json::{Value, json};
 
 const TEXT: &str = r#"(module
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         &domain,
         sandbox_benches::PROVIDER,
         &csv,
-        sandbox_runtime::demo::RESIDENTS_POLICY,
+        sandbox_cli::demo::RESIDENTS_POLICY,
     )?;
     let scenario = sandbox_benches::approved_scenario(
         &domain,
@@ -86,23 +86,22 @@ fn main() -> anyhow::Result<()> {
         0.0001,
     )?;
     let slots = 2;
-    let mut conn = domain.conn()?;
-    let dev = tokens::issue(&mut conn, OPERATOR, DEVELOPER)?.token;
+    let dev = tokens::issue(&domain, OPERATOR, DEVELOPER)?.token;
 
     // The token check itself.
     let n = 20;
     let mut argon = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        tokens::authenticate(&conn, &dev)?;
+        tokens::authenticate(&domain, &dev)?;
         argon.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let cache = tokens::VerifiedCache::default();
-    tokens::authenticate_with(&conn, &dev, Some(&cache))?;
+    tokens::authenticate_with(&domain, &dev, Some(&cache))?;
     let mut cached = Vec::new();
     for _ in 0..2_000 {
         let t = Instant::now();
-        tokens::authenticate_with(&conn, &dev, Some(&cache))?;
+        tokens::authenticate_with(&domain, &dev, Some(&cache))?;
         cached.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!(
@@ -172,7 +171,7 @@ fn main() -> anyhow::Result<()> {
                 scenario: "serve-bench",
                 module: &module,
                 params_json: "{}",
-                limits: JobLimits::default(),
+                limits: LimitRequest::default(),
             },
         )?;
         let t = Instant::now();
@@ -188,7 +187,7 @@ fn main() -> anyhow::Result<()> {
                                 scenario: "serve-bench",
                                 module,
                                 params_json: "{}",
-                                limits: JobLimits::default(),
+                                limits: LimitRequest::default(),
                             },
                         )
                         .unwrap();
@@ -230,19 +229,13 @@ fn main() -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(5));
         }
         let served_rate = count as f64 / t.elapsed().as_secs_f64();
-        let conn = domain.conn()?;
-        let ok: i64 = conn.query_row(
-            &format!(
-                "SELECT COUNT(*) FROM jobs WHERE status = 'succeeded' AND id IN ({})",
-                ids.iter()
-                    .map(|i| format!("'{i}'"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            [],
-            |r| r.get(0),
-        )?;
-        assert_eq!(ok, count as i64);
+        let mut ok = 0;
+        for id in &ids {
+            if jobs::job(&domain, DEVELOPER, id)?.status == "succeeded" {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, count);
         println!(
             "{label}, {count} jobs, {slots} at a time: direct {direct:.0} jobs/s; through POST /jobs and the queue {served_rate:.0} jobs/s (ratio {:.2}); {count} submissions answered in {:.0} ms",
             direct / served_rate,

@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use sandbox_core::port::QueryPort;
 use sandbox_runtime::wasm::{JobContext, JobLimits};
 
 const MODULE: &str = r#"(module
@@ -24,8 +25,10 @@ fn main() -> anyhow::Result<()> {
     let host = domain.host();
     let pre = host.prepare("starts-bench", &bytes)?;
     let limits = JobLimits::default();
+    let port = domain.mediator().clone() as std::sync::Arc<dyn QueryPort>;
     let ctx = |i: usize| JobContext {
-        domain: domain.clone(),
+        port: port.clone(),
+        domain: domain.layout().root().to_path_buf(),
         scenario_id: 1,
         job_id: format!("job-{i}"),
         actor: sandbox_benches::DEVELOPER.into(),

@@ -54,7 +54,11 @@ fn authorized<'a>(
     conn: &mut Conn,
     actor: &str,
     output_id: &'a str,
-) -> Result<(sandbox_core::Principal, OutputRecord, stored_jobs::JobRecord)> {
+) -> Result<(
+    sandbox_core::Principal,
+    OutputRecord,
+    stored_jobs::JobRecord,
+)> {
     let who = authz::authorize(conn, actor, Action::OutputDecide, On::Domain)?;
     tier_of(who.role)?;
     let output = outputs::get(conn, output_id)?;
@@ -173,9 +177,7 @@ fn decision_kind(tier: ReviewTier, decision: Decision) -> EventKind {
     match (tier, decision) {
         (ReviewTier::Operator, Decision::Approve) => EventKind::OutputOperatorApprove,
         (ReviewTier::Operator, Decision::Reject) => EventKind::OutputOperatorReject,
-        (ReviewTier::Operator, Decision::RequestChanges) => {
-            EventKind::OutputOperatorRequestChanges
-        }
+        (ReviewTier::Operator, Decision::RequestChanges) => EventKind::OutputOperatorRequestChanges,
         (ReviewTier::Supervisor, Decision::Approve) => EventKind::OutputSupervisorApprove,
         (ReviewTier::Supervisor, Decision::Reject) => EventKind::OutputSupervisorReject,
         (ReviewTier::Supervisor, Decision::RequestChanges) => {

@@ -3,8 +3,8 @@
 //! decisions so far, and the content as it would be released.
 
 use arrow::array::RecordBatch;
-use sandbox_core::authz::Action;
 use sandbox_core::OutputStatus;
+use sandbox_core::authz::Action;
 use sandbox_store::authz::{self, On};
 use sandbox_store::{jobs as stored_jobs, outputs, queries, scenarios};
 

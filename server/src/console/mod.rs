@@ -108,10 +108,7 @@ impl FromRequestParts<AppState> for Signed {
         let Some(id) = cookie_value(&parts.headers) else {
             return Err(to_login());
         };
-        match state
-            .blocking(move |d| sessions::find(d, &id))
-            .await
-        {
+        match state.blocking(move |d| sessions::find(d, &id)).await {
             Ok(Some(s)) => Ok(Signed(s)),
             Ok(None) => Err(to_login()),
             Err(e) => Err(internal(None, &e)),
@@ -198,9 +195,7 @@ async fn check_post(
 async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Response {
     // Someone signed in already goes to the pending outputs.
     if let Some(id) = cookie_value(&headers)
-        && let Ok(Some(_)) = state
-            .blocking(move |d| sessions::find(d, &id))
-            .await
+        && let Ok(Some(_)) = state.blocking(move |d| sessions::find(d, &id)).await
     {
         return Redirect::to("/console/").into_response();
     }
@@ -291,9 +286,7 @@ async fn logout(
     }
     let ended = {
         let s = s.clone();
-        state
-            .blocking(move |d| sessions::sign_out(d, &s))
-            .await
+        state.blocking(move |d| sessions::sign_out(d, &s)).await
     };
     if let Err(e) = ended {
         return internal(Some(&s), &e);

@@ -103,7 +103,6 @@ pub fn login(error: Option<&str>) -> Markup {
     )
 }
 
-
 fn outcome_class(outcome: &str) -> &'static str {
     match outcome {
         "pass" => "pass",
@@ -172,10 +171,6 @@ pub fn dashboard(session: &Session, mine: &[Pending], others: &[Pending]) -> Mar
         },
     )
 }
-
-
-
-
 
 fn table(batches: &[RecordBatch]) -> Markup {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();

@@ -181,9 +181,9 @@ fn write(conn: &Conn, layout: &Layout) -> Result<Checkpoint> {
     if let Some(recorded) = super::recorded_key(conn)?
         && recorded != key
     {
-        return Err(Error::Verify(
-            "the domain key is not the one the log recorded at init".into(),
-        ).into());
+        return Err(
+            Error::Verify("the domain key is not the one the log recorded at init".into()).into(),
+        );
     }
     let previous = last(conn)?;
     let size = log_size(conn)?;
@@ -239,7 +239,8 @@ fn extend_verified(
                 return Err(Error::Verify(format!(
                     "checkpoint {}: the stored tree no longer has its root",
                     p.number
-                )).into());
+                ))
+                .into());
             }
             let prev_hash = if p.size == 0 {
                 super::GENESIS.to_string()
@@ -267,10 +268,7 @@ fn extend_verified(
         from = replay.next_seq();
     }
     if replay.next_seq() != size + 1 {
-        return Err(Error::Verify(format!(
-            "event {} is missing",
-            replay.next_seq()
-        )).into());
+        return Err(Error::Verify(format!("event {} is missing", replay.next_seq())).into());
     }
     Ok(replay.root())
 }

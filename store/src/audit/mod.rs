@@ -260,11 +260,7 @@ impl<'c> Replay<'c> {
         }
     }
 
-    pub(crate) fn resume(
-        conn: &'c Conn,
-        frontier: merkle::Frontier,
-        prev: String,
-    ) -> Replay<'c> {
+    pub(crate) fn resume(conn: &'c Conn, frontier: merkle::Frontier, prev: String) -> Replay<'c> {
         let next_seq = frontier.size() as i64 + 1;
         Replay {
             conn,
@@ -287,13 +283,15 @@ impl<'c> Replay<'c> {
             return Err(Error::Verify(format!(
                 "event {} is missing (next stored event is {})",
                 self.next_seq, e.seq
-            )).into());
+            ))
+            .into());
         }
         if e.prev_hash != self.prev {
             return Err(Error::Verify(format!(
                 "event {}: link to the previous event is broken",
                 e.seq
-            )).into());
+            ))
+            .into());
         }
         let body = e.canonical_bytes()?;
         let hash = chain_hash(&self.prev, &body);
@@ -301,21 +299,22 @@ impl<'c> Replay<'c> {
             return Err(Error::Verify(format!(
                 "event {} ({} by {}): content does not match its hash",
                 e.seq, e.action, e.actor
-            )).into());
+            ))
+            .into());
         }
         let leaf = merkle::leaf_hash(&body);
         match tree::get(self.conn, 0, (e.seq - 1) as u64)? {
             None => {
-                return Err(Error::Verify(format!(
-                    "event {}: no leaf in the audit tree",
-                    e.seq
-                )).into());
+                return Err(
+                    Error::Verify(format!("event {}: no leaf in the audit tree", e.seq)).into(),
+                );
             }
             Some(stored) if stored != leaf => {
                 return Err(Error::Verify(format!(
                     "event {} ({} by {}): content does not match its leaf in the audit tree",
                     e.seq, e.action, e.actor
-                )).into());
+                ))
+                .into());
             }
             Some(_) => {}
         }
@@ -324,7 +323,8 @@ impl<'c> Replay<'c> {
                 return Err(Error::Verify(format!(
                     "event {}: audit tree node ({level}, {index}) does not match the events",
                     e.seq
-                )).into());
+                ))
+                .into());
             }
         }
         self.prev = hash;
@@ -391,7 +391,8 @@ fn check_checkpoint(
         return Err(Error::Verify(format!(
             "checkpoint {} is missing (next stored checkpoint is {})",
             state.next_number, c.number
-        )).into());
+        ))
+        .into());
     }
     if c.size < state.last_size {
         return Err(Error::Verify(format!(
@@ -400,13 +401,15 @@ fn check_checkpoint(
             c.size,
             c.number - 1,
             state.last_size
-        )).into());
+        ))
+        .into());
     }
     let Some(key) = key else {
         return Err(Error::Verify(format!(
             "checkpoint {}: the log records no domain key to check it against",
             c.number
-        )).into());
+        ))
+        .into());
     };
     c.verify_signature(Some(key))?;
     let size = replay.next_seq() - 1;
@@ -419,7 +422,8 @@ fn check_checkpoint(
             c.size,
             after + 1,
             c.size
-        )).into());
+        ))
+        .into());
     }
     state.next_number += 1;
     state.last_size = c.size;
@@ -434,7 +438,8 @@ fn verify_snapshot(conn: &Conn, expected: Option<&VerifyingKey>) -> Result<Verif
     {
         return Err(Error::Verify(
             "event 1: the log records another domain key than this domain's".into(),
-        ).into());
+        )
+        .into());
     }
     let key = expected.or(recorded.as_ref());
     let mut replay = Replay::new(conn);
@@ -489,9 +494,9 @@ fn verify_snapshot(conn: &Conn, expected: Option<&VerifyingKey>) -> Result<Verif
     let recorded_head: Option<String> = meta(conn, "audit_head")?;
     match recorded_head {
         None if events > 0 => {
-            return Err(Error::Verify(format!(
-                "event {events}: no head recorded for the log"
-            )).into());
+            return Err(
+                Error::Verify(format!("event {events}: no head recorded for the log")).into(),
+            );
         }
         None => {}
         Some(recorded) => {
@@ -500,13 +505,15 @@ fn verify_snapshot(conn: &Conn, expected: Option<&VerifyingKey>) -> Result<Verif
             if seq > events {
                 return Err(Error::Verify(format!(
                     "the log ends at event {events}, but event {seq} was recorded"
-                )).into());
+                ))
+                .into());
             }
             if seq < events {
                 return Err(Error::Verify(format!(
                     "event {}: added around the store (the recorded head is event {seq})",
                     seq + 1
-                )).into());
+                ))
+                .into());
             }
             if hash != replay.prev {
                 return Err(Error::Verify(format!("event {seq}: head does not match")).into());
@@ -528,13 +535,15 @@ fn verify_snapshot(conn: &Conn, expected: Option<&VerifyingKey>) -> Result<Verif
                 format!("checkpoint {number} was recorded but is missing")
             } else {
                 format!("checkpoint {last_number}: not the last checkpoint recorded")
-            }).into());
+            })
+            .into());
         }
         (None, Some(c)) => {
             return Err(Error::Verify(format!(
                 "checkpoint {}: not recorded as the last checkpoint",
                 c.number
-            )).into());
+            ))
+            .into());
         }
     }
     let nodes: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
@@ -542,7 +551,8 @@ fn verify_snapshot(conn: &Conn, expected: Option<&VerifyingKey>) -> Result<Verif
     if nodes != expected_nodes {
         return Err(Error::Verify(format!(
             "the audit tree holds {nodes} nodes, but a log of {events} events has {expected_nodes}"
-        )).into());
+        ))
+        .into());
     }
     Ok(Verification {
         events,
@@ -575,7 +585,8 @@ pub fn set_retention_years(conn: &Conn, actor: &str, years: i64) -> Result<i64> 
     if years < MIN_RETENTION_YEARS {
         return Err(Error::Forbidden(format!(
             "audit retention is at least {MIN_RETENTION_YEARS} years; {years} cannot be set"
-        )).into());
+        ))
+        .into());
     }
     if conn.is_autocommit() {
         in_write_tx(conn, || set_retention_in_tx(conn, actor, years))

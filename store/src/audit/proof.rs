@@ -66,9 +66,7 @@ fn unhex(path: &[String]) -> Result<Vec<Hash>> {
 fn check_size(conn: &Conn, size: i64) -> Result<u64> {
     let events = log_size(conn)?;
     if size < 0 || size > events {
-        return Err(Error::NotFound(format!(
-            "the log has {events} events, not {size}"
-        )).into());
+        return Err(Error::NotFound(format!("the log has {events} events, not {size}")).into());
     }
     Ok(size as u64)
 }
@@ -85,7 +83,11 @@ pub fn inclusion_path(conn: &Conn, seq: i64, size: i64) -> Result<Vec<Hash>> {
     if seq < 1 {
         return Err(Error::NotFound(format!("no event {seq}")).into());
     }
-    Ok(merkle::inclusion_path(&mut StoreNodes(conn), (seq - 1) as u64, size)?)
+    Ok(merkle::inclusion_path(
+        &mut StoreNodes(conn),
+        (seq - 1) as u64,
+        size,
+    )?)
 }
 
 /// The consistency path between the trees of the first `first` and `second` events.
@@ -94,7 +96,11 @@ pub fn consistency_path(conn: &Conn, first: i64, second: i64) -> Result<Vec<Hash
     if first < 0 {
         return Err(Error::NotFound(format!("no tree of {first} events")).into());
     }
-    Ok(merkle::consistency_path(&mut StoreNodes(conn), first as u64, second)?)
+    Ok(merkle::consistency_path(
+        &mut StoreNodes(conn),
+        first as u64,
+        second,
+    )?)
 }
 
 fn checkpoint_of(conn: &Conn, size: Option<i64>) -> Result<Checkpoint> {
@@ -122,7 +128,8 @@ pub fn prove_inclusion(conn: &Conn, seq: i64, size: Option<i64>) -> Result<Inclu
         return Err(Error::NotFound(format!(
             "event {seq} is not in checkpoint {} ({} events)",
             c.number, c.size
-        )).into());
+        ))
+        .into());
     }
     let event = read(conn, seq, 1)?
         .into_iter()
@@ -151,18 +158,15 @@ pub fn prove_inclusion(conn: &Conn, seq: i64, size: Option<i64>) -> Result<Inclu
 
 /// The consistency proof from the checkpoint of `from` events to the checkpoint of `to`
 /// events (default: the newest). Checked before it is returned.
-pub fn prove_consistency(
-    conn: &Conn,
-    from: i64,
-    to: Option<i64>,
-) -> Result<ConsistencyProof> {
+pub fn prove_consistency(conn: &Conn, from: i64, to: Option<i64>) -> Result<ConsistencyProof> {
     let first = checkpoint_of(conn, Some(from))?;
     let second = checkpoint_of(conn, to)?;
     if first.size > second.size {
         return Err(Error::Conflict(format!(
             "checkpoint {} ({} events) is not earlier than checkpoint {} ({} events)",
             first.number, first.size, second.number, second.size
-        )).into());
+        ))
+        .into());
     }
     let path = consistency_path(conn, first.size, second.size)?;
     let proof = ConsistencyProof {
@@ -300,6 +304,7 @@ pub fn verify_proof(json: &str, key: Option<&VerifyingKey>) -> Result<ProofCheck
         }
         other => Err(Error::Verify(format!(
             "unknown proof format {other:?} (expected {INCLUSION_FORMAT} or {CONSISTENCY_FORMAT})"
-        )).into()),
+        ))
+        .into()),
     }
 }
