@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet schemathesis
 bash scripts/build-guests.sh >/dev/null
-cargo build --quiet -p sandbox-runtime --bin sandbox
+cargo build --quiet -p sandbox-cli --bin sandbox
 sandbox=target/debug/sandbox
 data=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$data"' EXIT

@@ -512,7 +512,7 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
     });
     let conn = sandbox_tests::raw(server.domain());
     assert_eq!(
-        sandbox_runtime::jobs::output(&server.domain(), sandbox_tests::OPERATOR, &table.id)
+        sandbox_runtime::jobs::output(server.domain(), sandbox_tests::OPERATOR, &table.id)
             .unwrap()
             .status,
         "released"
@@ -524,5 +524,5 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
         ),
         2
     );
-    audit::verify_custodian(&server.domain()).unwrap();
+    audit::verify_custodian(server.domain()).unwrap();
 }

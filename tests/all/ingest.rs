@@ -33,7 +33,7 @@ fn snapshot(domain: &sandbox_runtime::Domain) -> (BTreeMap<String, String>, Vec<
     let mut files = BTreeMap::new();
     let root = domain.layout().root();
     walk(root, root, &mut files);
-    let conn = sandbox_tests::raw(&domain);
+    let conn = sandbox_tests::raw(domain);
     let counts = ["datasets", "dataset_versions", "audit_events"]
         .iter()
         .map(|t| {

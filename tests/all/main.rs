@@ -15,4 +15,5 @@ mod queue;
 mod review;
 mod sandbox;
 mod server;
+mod structure;
 mod threshold;

@@ -245,3 +245,82 @@ fn the_review_state_machine_records_every_transition() {
     assert_eq!(trail[6].0, SUPERVISOR);
     assert_eq!(trail[6].2["to"], "operator_approved");
 }
+
+/// The `output.refused` events recorded for `out`, with their reasons.
+fn refusals_of(f: &Fixture, out: &str) -> Vec<String> {
+    sandbox_runtime::audit::log(&f.domain, SUPERVISOR, 1, 100_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "output.refused" && e.subject == format!("output:{out}"))
+        .map(|e| e.details["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn no_decision_or_release_while_a_stop_covers_the_work_or_its_scenario_or_submitter_is_suspended() {
+    use sandbox_runtime::identity::{self, Status};
+    use sandbox_runtime::scenarios::{self, Change};
+    use sandbox_runtime::stops::{self, Scope};
+
+    let f = Fixture::new();
+    let out = staged_text(&f, "Average income rose in every district.");
+    let scenario = f.scenario.id.to_string();
+
+    // A domain-wide stop: neither tier decides, and the refusal is recorded.
+    let stop = stops::stop(&f.domain, SUPERVISOR, Scope::Domain, "incident 7").unwrap();
+    assert!(matches!(
+        review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None),
+        Err(Error::Stopped(_))
+    ));
+    assert_eq!(refusals_of(&f, &out).len(), 1);
+    stops::lift(&f.domain, SUPERVISOR, stop.id, "incident closed").unwrap();
+    review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None).unwrap();
+
+    // Operator-approved: a stop over the developer, then over the scenario, holds the
+    // supervisor's approval and so the release.
+    for scope in [
+        Scope::Developer(DEVELOPER.into()),
+        Scope::Scenario(f.scenario.id),
+    ] {
+        let stop = stops::stop(&f.domain, OPERATOR, scope, "under review").unwrap();
+        assert!(matches!(
+            review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None),
+            Err(Error::Stopped(_))
+        ));
+        assert!(matches!(
+            review::release(&f.domain, SUPERVISOR, &out),
+            Err(Error::Stopped(_))
+        ));
+        stops::lift(&f.domain, OPERATOR, stop.id, "cleared").unwrap();
+    }
+
+    // A suspended scenario: refused, and reinstated, allowed again.
+    scenarios::change(&f.domain, OPERATOR, &scenario, Change::Suspend, "rectify").unwrap();
+    assert!(matches!(
+        review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None),
+        Err(Error::Forbidden(m)) if m.contains("suspended")
+    ));
+    scenarios::change(
+        &f.domain,
+        OPERATOR,
+        &scenario,
+        Change::Reinstate,
+        "rectified",
+    )
+    .unwrap();
+
+    // A suspended submitter: refused too.
+    identity::set_status(&f.domain, OPERATOR, DEVELOPER, Status::Suspended, "inquiry").unwrap();
+    assert!(matches!(
+        review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None),
+        Err(Error::Forbidden(m)) if m.contains(DEVELOPER)
+    ));
+    identity::set_status(&f.domain, OPERATOR, DEVELOPER, Status::Active, "cleared").unwrap();
+
+    // Every refusal above is in the log; nothing was released while they held.
+    assert_eq!(refusals_of(&f, &out).len(), 1 + 2 * 2 + 2);
+    assert!(review::products(&f.domain, OPERATOR).unwrap().is_empty());
+    let o = review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None).unwrap();
+    assert_eq!(o.status, "released");
+    sandbox_runtime::audit::verify_custodian(&f.domain).unwrap();
+}

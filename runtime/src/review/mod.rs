@@ -49,11 +49,10 @@ fn tier_of(role: Role) -> Result<ReviewTier> {
 
 /// The output, its job's scenario and submitter, with `actor` authorized to decide on it
 /// now. A refusal for the state of the work (a stop, a suspension) is recorded.
-fn authorized<'a>(
-    domain: &Domain,
+fn authorized(
     conn: &mut Conn,
     actor: &str,
-    output_id: &'a str,
+    output_id: &str,
 ) -> Result<(
     sandbox_core::Principal,
     OutputRecord,
@@ -79,7 +78,6 @@ fn authorized<'a>(
             json!({"job_id": job.id, "scenario_id": scenario.id, "reason": e.detail()}),
         )?;
         tx.commit()?;
-        let _ = domain;
         return Err(e);
     }
     Ok((who, output, job))
@@ -95,7 +93,7 @@ pub fn decide(
     reason: Option<&str>,
 ) -> Result<OutputRecord> {
     let mut conn = domain.conn()?;
-    let (who, _, job) = authorized(domain, &mut conn, actor, output_id)?;
+    let (who, _, job) = authorized(&mut conn, actor, output_id)?;
     let tier = tier_of(who.role)?;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let tx = conn.write()?;
@@ -255,7 +253,7 @@ fn approvals_for_release(
 /// reason; and, like every decision, while a stop or a suspension covers the work.
 pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product> {
     let mut conn = domain.conn()?;
-    let (_, output, job) = authorized(domain, &mut conn, actor, output_id)?;
+    let (_, output, job) = authorized(&mut conn, actor, output_id)?;
     if output.status != OutputStatus::OperatorApproved {
         return Err(Error::Review(format!(
             "output `{output_id}` is {}; only an operator-approved output can be released",
