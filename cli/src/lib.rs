@@ -7,9 +7,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod commands;
+mod common;
 pub mod demo;
 pub mod dev;
 mod remote;
 
-pub use commands::{Cli, Command, LogFormat, run};
+pub use args::{Cli, Command, LogFormat};
+pub use commands::run;

@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 
 use sandbox_core::{Error, Result};
 
-use crate::commands::{
+use crate::args::{
     AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, JobCmd, OutputCmd, PrincipalCmd, ProductCmd,
-    ScenarioCmd, StopCmd, TokenCmd, UsageCmd, read_text, write_folder,
+    ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
+use crate::common::{read_text, scenario_details, write_folder};
 
 struct Remote {
     agent: ureq::Agent,
@@ -479,9 +480,7 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
         }
         ScenarioCmd::Show { scenario } => {
             let x = r.get(&format!("/scenarios/{}", seg(scenario)))?;
-            print(cli, &x, |x| {
-                serde_json::to_string_pretty(x).unwrap_or_default()
-            })
+            print(cli, &x, scenario_details)
         }
     }
 }

@@ -91,7 +91,10 @@ fn cli_flow_with_typed_failures() {
         text.contains("registered residents version 1: 100 rows"),
         "{text}"
     );
-    let list = ok(sandbox(&data, &["--json", "dataset", "list"]));
+    let list = ok(sandbox(
+        &data,
+        &["--as", "prov", "--json", "dataset", "list"],
+    ));
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(v[0]["name"], "residents");
     // Emergency stop of the domain: a provider may not, an operator may; then lifted.
@@ -353,7 +356,46 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     // Refusals come back typed; a bad token never reaches anything.
     let no = remote(&url, &dev, &["output", "list"]);
     assert!(!no.status.success());
-    assert!(String::from_utf8_lossy(&no.stderr).contains("not permitted"));
+    let err = String::from_utf8_lossy(&no.stderr);
+    assert_eq!(err.matches("not permitted").count(), 1, "{err}");
+    // On the data directory and through the server, the same commands are refused for
+    // the same principals, and allowed for the same ones.
+    for args in [
+        &["principal", "list"][..],
+        &["scenario", "show", "income-by-district"][..],
+    ] {
+        let anonymous = sandbox(&data, args);
+        assert!(!anonymous.status.success(), "{args:?} without --as");
+        assert!(String::from_utf8_lossy(&anonymous.stderr).contains("--as"));
+    }
+    for out in [
+        sandbox(&data, &["--as", "dev", "principal", "list"]),
+        remote(&url, &dev, &["principal", "list"]),
+        sandbox(&data, &["--as", "prov", "principal", "list"]),
+        remote(&url, &prov, &["principal", "list"]),
+    ] {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches("not permitted").count(), 1, "{err}");
+    }
+    let local = ok(sandbox(
+        &data,
+        &["--as", "sup", "--json", "principal", "list"],
+    ));
+    let through = ok(remote(&url, &sup, &["--json", "principal", "list"]));
+    assert_eq!(local, through);
+    for (name, token) in [("dev", &dev), ("sup", &sup), ("prov", &prov)] {
+        let local = ok(sandbox(
+            &data,
+            &["--as", name, "scenario", "show", "income-by-district"],
+        ));
+        let through = ok(remote(
+            &url,
+            token,
+            &["scenario", "show", "income-by-district"],
+        ));
+        assert_eq!(local, through, "{name}");
+    }
     let bad = remote(
         &url,
         &format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64)),

@@ -6,7 +6,7 @@
 
 use sandbox_policies::PolicyError;
 
-use crate::refusal::Refusal;
+use crate::refusal::{Refusal, Rule};
 
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -43,12 +43,6 @@ pub enum Error {
     /// The mediator refused a query.
     #[error("query refused: {0}")]
     Refused(Refusal),
-    /// The privacy budget cannot pay for a query.
-    #[error("budget: {message}")]
-    Budget {
-        /// What was asked and what is left.
-        message: String,
-    },
     /// A request is malformed or names a value that cannot be (a principal's name, a
     /// missing reason, an unknown scope): the caller's input, not the domain's state.
     #[error("invalid: {0}")]
@@ -132,7 +126,6 @@ impl Error {
     pub fn detail(&self) -> String {
         match self {
             Error::Refused(r) => r.to_string(),
-            Error::Budget { message } => message.clone(),
             Error::Guest(m)
             | Error::Invalid(m)
             | Error::Busy(m)
@@ -182,11 +175,12 @@ impl Error {
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
             Error::Review(_) => (409, "review"),
-            Error::Budget { .. } => (409, "budget"),
             Error::Cancelled(_) => (409, "cancelled"),
             Error::Stopped(_) => (423, "stopped"),
             Error::Busy(_) => (429, "busy"),
             Error::Policy(_) => (422, "policy"),
+            // The budget's refusal is the caller's state, not the query's form.
+            Error::Refused(r) if r.rule == Rule::BudgetExhausted => (409, "budget"),
             Error::Refused(_) => (422, "query_refused"),
             Error::Input { .. } => (422, "input"),
             Error::Guest(_) => (422, "module"),
@@ -201,18 +195,23 @@ impl Error {
     }
 
     /// The error a server's answer stands for: the inverse of [`Error::status`] and
-    /// [`Error::code`] where the message alone carries the variant, and
-    /// [`Error::Remote`] where it does not (a policy, a refusal, a limit, whose structure
-    /// stays on the server). `message` is the answer's message, which is the error's
-    /// [`Error::detail`]: printed, the error shows its phase once.
+    /// [`Error::code`] where the message alone carries the variant (a refusal's message
+    /// is its text, which [`Refusal::parse`] reads back), and [`Error::Remote`] where it
+    /// does not (a policy, a limit, whose structure stays on the server). `message` is
+    /// the answer's message, which is the error's [`Error::detail`]: printed, the error
+    /// shows its phase once.
     pub fn from_answer(status: u16, code: &str, message: String) -> Error {
+        if matches!((status, code), (409, "budget") | (422, "query_refused"))
+            && let Some(r) = Refusal::parse(&message)
+        {
+            return Error::Refused(r);
+        }
         match (status, code) {
             (400, "bad_request") => Error::Invalid(message),
             (401, _) => Error::Unauthenticated(message),
             (403, _) => Error::Forbidden(message),
             (404, _) => Error::NotFound(message),
             (409, "review") => Error::Review(message),
-            (409, "budget") => Error::Budget { message },
             (409, "cancelled") => Error::Cancelled(message),
             (409, _) => Error::Conflict(message),
             (422, "module") => Error::Guest(message),
@@ -231,5 +230,89 @@ impl Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Internal(format!("json: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Error> {
+        vec![
+            Error::Invalid("a reason is required".into()),
+            Error::Unauthenticated("unknown token t1".into()),
+            Error::Forbidden("`dev` is not a member of scenario 3".into()),
+            Error::NotFound("job j1".into()),
+            Error::Conflict("already decided".into()),
+            Error::Review("needs a supervisor".into()),
+            Error::Cancelled("cancelled by ops".into()),
+            Error::Stopped("a stop of the domain is in force".into()),
+            Error::Busy("the queue is full".into()),
+            Error::Guest("trap".into()),
+            Error::Verify("event 3 edited".into()),
+            Error::Refused(Refusal::new(Rule::Syntax, "send one statement")),
+            Error::Refused(Refusal::column(
+                Rule::ColumnAccess,
+                "income",
+                "not a group column",
+            )),
+            Error::Refused(Refusal::new(
+                Rule::BudgetExhausted,
+                "ε 0.4 asked, 0.2 left of 1",
+            )),
+        ]
+    }
+
+    #[test]
+    fn an_answer_reads_back_as_the_error_it_answered_and_prints_its_phase_once() {
+        for e in samples() {
+            let back = Error::from_answer(e.status(), e.code(), e.detail());
+            assert_eq!(
+                (back.status(), back.code()),
+                (e.status(), e.code()),
+                "{e:?}"
+            );
+            assert_eq!(back.to_string(), e.to_string(), "{e:?}");
+            assert_eq!(back.detail(), e.detail(), "{e:?}");
+        }
+        let budget = Error::from_answer(409, "budget", "[budget_exhausted] ε 0.4 asked".into());
+        assert!(matches!(budget, Error::Refused(r) if r.rule == Rule::BudgetExhausted));
+    }
+
+    #[test]
+    fn answers_without_a_local_variant_stay_remote() {
+        for (status, code) in [
+            (422, "policy"),
+            (422, "limit"),
+            (500, "internal"),
+            (0, "unreachable"),
+        ] {
+            let e = Error::from_answer(status, code, "m".into());
+            assert!(matches!(e, Error::Remote { .. }), "{status} {code}: {e:?}");
+        }
+        // A refusal text that does not parse is kept as the server said it.
+        let e = Error::from_answer(422, "query_refused", "something else".into());
+        assert!(matches!(e, Error::Remote { .. }));
+    }
+
+    #[test]
+    fn every_rule_reads_back_from_its_name() {
+        for rule in Rule::ALL {
+            let r = Refusal::new(rule, "m");
+            assert_eq!(Refusal::parse(&r.to_string()), Some(r));
+        }
+        assert_eq!(Refusal::parse("[no_such_rule] m"), None);
+        assert_eq!(Refusal::parse("plain text"), None);
+    }
+
+    #[test]
+    fn bad_input_is_its_own_answer() {
+        assert_eq!(Error::Invalid("x".into()).status(), 400);
+        assert_ne!(
+            Error::Invalid("x".into()).code(),
+            Error::Conflict("x".into()).code()
+        );
+        assert!(Error::Internal("x".into()).is_internal());
+        assert!(!Error::Invalid("x".into()).is_internal());
     }
 }

@@ -24,8 +24,9 @@ pub struct Asker {
 /// Answers a job's queries. Implemented by the mediator.
 pub trait QueryPort: Send + Sync {
     /// Answers `sql` for `asker` at `epsilon` (the scenario's ε per query when `None`):
-    /// the answer as an Arrow IPC stream, or why not ([`crate::Error::Refused`],
-    /// [`crate::Error::Budget`], or a failure whose detail stays in the domain).
+    /// the answer as an Arrow IPC stream, or why not ([`crate::Error::Refused`], with
+    /// [`crate::refusal::Rule::BudgetExhausted`] when the budget cannot pay, or a failure
+    /// whose detail stays in the domain).
     fn query(&self, asker: &Asker, sql: &str, epsilon: Option<f64>) -> Result<Vec<u8>>;
 }
 

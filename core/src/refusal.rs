@@ -40,9 +40,32 @@ pub enum Rule {
     /// Threshold mode: the query selects almost the same units as an earlier one, so the
     /// two answers' difference would describe a few units.
     Differencing,
+    /// The scenario's privacy budget left cannot pay for the query (refused by the
+    /// ledger, before anything is computed from the data).
+    BudgetExhausted,
 }
 
 impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 16] = [
+        Rule::Syntax,
+        Rule::InvalidQuery,
+        Rule::NotAQuery,
+        Rule::RowLevelOutput,
+        Rule::ColumnAccess,
+        Rule::UnknownColumn,
+        Rule::UnknownTable,
+        Rule::AggregateNotAllowed,
+        Rule::FunctionNotAllowed,
+        Rule::ExpressionNotAllowed,
+        Rule::PlanNotAllowed,
+        Rule::GroupKeysNotPublic,
+        Rule::NoDataset,
+        Rule::Scenario,
+        Rule::Differencing,
+        Rule::BudgetExhausted,
+    ];
+
     /// snake_case name, as in golden files and audit events.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +84,7 @@ impl Rule {
             Rule::NoDataset => "no_dataset",
             Rule::Scenario => "scenario",
             Rule::Differencing => "differencing",
+            Rule::BudgetExhausted => "budget_exhausted",
         }
     }
 }
@@ -99,6 +123,22 @@ impl Refusal {
             column: Some(column.into()),
             message: message.into(),
         }
+    }
+}
+
+impl Refusal {
+    /// The refusal a [`fmt::Display`] text shows (`[rule] column `c`: message` or
+    /// `[rule] message`): its inverse, for a client that reads refusals from an answer.
+    pub fn parse(text: &str) -> Option<Refusal> {
+        let rest = text.strip_prefix('[')?;
+        let (name, rest) = rest.split_once("] ")?;
+        let rule = Rule::ALL.into_iter().find(|r| r.as_str() == name)?;
+        if let Some(after) = rest.strip_prefix("column `")
+            && let Some((column, message)) = after.split_once("`: ")
+        {
+            return Some(Refusal::column(rule, column, message));
+        }
+        Some(Refusal::new(rule, rest))
     }
 }
 

@@ -13,6 +13,7 @@ use wasmtime::{Caller, Extern, Linker, StoreLimits};
 use sandbox_core::Error;
 use sandbox_core::job::{JobLimits, LogLine, OutputKind, StagedOutput};
 use sandbox_core::port::{Asker, QueryPort};
+use sandbox_core::refusal::Rule;
 
 use super::Progress;
 
@@ -196,15 +197,16 @@ fn query(
             state.response = Some(bytes);
             Status::Ok as i32
         }
+        // The budget's refusal keeps its own status: a module may stop asking.
+        Err(Error::Refused(r)) if r.rule == Rule::BudgetExhausted => {
+            state.error_response(Status::Budget, "budget", Some(r.rule.as_str()), &r.message)
+        }
         Err(Error::Refused(r)) => state.error_response(
             Status::Refused,
             "refused",
             Some(r.rule.as_str()),
             &r.to_string(),
         ),
-        Err(Error::Budget { message }) => {
-            state.error_response(Status::Budget, "budget", Some("budget_exhausted"), &message)
-        }
         Err(e) => {
             tracing::warn!(job = %job.job_id, error = %e, "query failed inside the host");
             // The detail stays in the domain: an engine message could quote data.

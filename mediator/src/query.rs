@@ -12,9 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use sandbox_policies::{Mode, Policy};
 use serde::Serialize;
 use serde_json::json;
@@ -138,12 +141,44 @@ fn record_refusal(
     Ok(())
 }
 
-/// Maps a planning error to a refusal. Planning errors say nothing about the data: they
-/// depend on the SQL and the scenario's schema only.
-fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if let DataFusionError::SchemaError(err, _) = e.find_root()
+/// The refusal of a statement that is not one query, by the parsed statement's kind.
+fn statement_refusal(statement: &DFStatement) -> Option<Refusal> {
+    let kind = match statement {
+        DFStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)) => return None,
+        DFStatement::Statement(s) => format!("{s}").split_whitespace().next().map_or_else(
+            || "a statement".to_string(),
+            |w| format!("a {} statement", w.to_ascii_uppercase()),
+        ),
+        DFStatement::CreateExternalTable(_) => "CREATE EXTERNAL TABLE".into(),
+        DFStatement::CopyTo(_) => "COPY".into(),
+        DFStatement::Explain(_) => "EXPLAIN".into(),
+        DFStatement::Reset(_) => "RESET".into(),
+    };
+    Some(Refusal::new(
+        Rule::NotAQuery,
+        format!("{kind} is not a query: modules may only ask SELECT queries"),
+    ))
+}
+
+/// The refusal of a table the query reads that the scenario does not hold.
+fn unknown_table(reference: &TableReference, scope: &ScopeImpl) -> Refusal {
+    let mut names: Vec<&str> = scope.versions.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    Refusal::new(
+        Rule::UnknownTable,
+        format!(
+            "table `{reference}` is not in this scenario (the scenario has: {})",
+            names.join(", ")
+        ),
+    )
+}
+
+/// Maps an error of planning an accepted query statement to a refusal, by its variant.
+/// Planning errors say nothing about the data: they depend on the SQL and the scenario's
+/// schema only.
+fn planning_refusal(e: &DataFusionError) -> Refusal {
+    let root = e.find_root();
+    if let DataFusionError::SchemaError(err, _) = root
         && let datafusion::common::SchemaError::FieldNotFound { field, .. } = err.as_ref()
     {
         return Refusal::column(
@@ -152,38 +187,10 @@ fn planning_refusal(e: &DataFusionError, scope: &ScopeImpl) -> Refusal {
             "no such column in this scenario",
         );
     }
-    if lower.contains("not found") && lower.contains("table") {
-        return Refusal::new(
-            Rule::UnknownTable,
-            format!("{text} (the scenario has: {})", {
-                let mut names: Vec<&String> = scope.versions.keys().collect();
-                names.sort();
-                names
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }),
-        );
-    }
-    if lower.contains("single sql statement") || lower.contains("one statement") {
-        return Refusal::new(Rule::Syntax, "send one SQL statement per query");
-    }
-    if lower.contains("information_schema") {
-        return Refusal::new(
-            Rule::NotAQuery,
-            "catalog statements are not available to modules",
-        );
-    }
-    if lower.contains("ddl not supported")
-        || lower.contains("dml not supported")
-        || lower.contains("statement not supported")
-        || lower.contains("unsupported")
-    {
-        return Refusal::new(Rule::NotAQuery, text);
-    }
-    match e.find_root() {
+    let text = e.to_string();
+    match root {
         DataFusionError::SQL(..) => Refusal::new(Rule::Syntax, text),
+        // A form of SQL the engine does not plan.
         DataFusionError::NotImplemented(_) => Refusal::new(Rule::NotAQuery, text),
         _ => Refusal::new(Rule::InvalidQuery, text),
     }
@@ -1017,21 +1024,51 @@ fn plan_and_analyze(domain: &Domain, prepared: &Prepared, sql: &str) -> Result<a
     analyze::analyze(&plan, &prepared.scope).map_err(|r| Error::Refused(r).into())
 }
 
-/// Plans module SQL with every statement kind but SELECT off; nothing runs here.
+/// Plans module SQL, nothing run: parsed (one statement, else [`Rule::Syntax`]), a query
+/// (else [`Rule::NotAQuery`], by the statement's kind), over tables the scenario holds
+/// (else [`Rule::UnknownTable`]), then planned against the scenario's views; a planning
+/// error is classified by its variant ([`planning_refusal`]).
 fn plan_sql(
     domain: &Domain,
     prepared: &Prepared,
     sql: &str,
 ) -> std::result::Result<datafusion::logical_expr::LogicalPlan, Refusal> {
-    let options = SQLOptions::new()
+    let state = prepared.ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(|e| match e.find_root() {
+            // The only one at parsing: more than one statement.
+            DataFusionError::NotImplemented(_) => {
+                Refusal::new(Rule::Syntax, "send one SQL statement per query")
+            }
+            _ => Refusal::new(Rule::Syntax, e.to_string()),
+        })?;
+    if let Some(refusal) = statement_refusal(&statement) {
+        return Err(refusal);
+    }
+    let references = state
+        .resolve_table_references(&statement)
+        .map_err(|e| Refusal::new(Rule::Syntax, e.to_string()))?;
+    for reference in &references {
+        let table_function = matches!(reference, TableReference::Bare { .. })
+            && state.table_functions().contains_key(reference.table());
+        if !table_function && !matches!(prepared.ctx.table_exist(reference.clone()), Ok(true)) {
+            return Err(unknown_table(reference, &prepared.scope));
+        }
+    }
+    let plan = domain
+        .runtime()
+        .block_on(state.statement_to_plan(statement))
+        .map_err(|e| planning_refusal(&e))?;
+    // A query statement plans to no DDL, DML or statement node; checked all the same.
+    SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
-        .with_allow_statements(false);
-    domain
-        .runtime()
-        .block_on(prepared.ctx.sql_with_options(sql, options))
-        .map(|df| df.logical_plan().clone())
-        .map_err(|e| planning_refusal(&e, &prepared.scope))
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| Refusal::new(Rule::NotAQuery, e.to_string()))?;
+    Ok(plan)
 }
 
 /// What `explain` shows: how a query would be answered, without running or charging it.

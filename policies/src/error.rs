@@ -1,6 +1,6 @@
 //! Errors of policy and scenario parsing and validation.
 
-use crate::policy::{Access, Level};
+use crate::level::{Access, Level};
 
 /// `Result` with [`PolicyError`] as the default error.
 pub type Result<T, E = PolicyError> = std::result::Result<T, E>;

@@ -38,14 +38,15 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod level;
 mod policy;
 mod scenario;
 
 pub use error::{PolicyError, Result};
+pub use level::{Access, Level, Use};
 pub use policy::{
-    Access, CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize,
-    Disclosure, Dominance, IdentifierKind, Level, MissingUnit, Mode, OutputKindName, Policy,
-    Severity, ShareType, Use,
+    CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure,
+    Dominance, IdentifierKind, MissingUnit, Mode, OutputKindName, Policy, Severity, ShareType,
 };
 pub use scenario::{
     Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,

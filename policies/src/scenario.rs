@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PolicyError, Result};
-use crate::policy::{Access, Mode, Policy, check_identifier};
+use crate::level::Access;
+use crate::policy::{Mode, Policy, check_identifier};
 
 /// Longest validity window of an authorization: five years (JZ Art. 9).
 pub const MAX_VALIDITY_DAYS: i64 = 5 * 366;

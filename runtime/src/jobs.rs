@@ -16,6 +16,7 @@ use std::sync::Arc;
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::authz::Action;
 use sandbox_core::job::{Interrupt, LimitRequest, StopTarget};
+use sandbox_core::refusal::Rule;
 use sandbox_core::{JobStatus, OutputStatus, new_id, sha256_hex};
 use sandbox_host::{JobContext, RunOutcome, RunStats};
 use sandbox_store::authz::{self, On};
@@ -27,7 +28,7 @@ pub use sandbox_core::job::{JobLimits, LogLine, ProgressReport};
 pub use sandbox_store::jobs::{JobFilter, JobRecord, ModuleRecord};
 pub use sandbox_store::outputs::OutputRecord;
 
-use crate::review::checks;
+use crate::disclosure;
 use crate::{Domain, Error, Result};
 
 /// A job submission.
@@ -68,8 +69,8 @@ fn error_kind(e: &Error) -> String {
     match e {
         Error::Limit { limit, .. } => format!("limit:{limit}"),
         Error::Guest(_) => "guest".into(),
+        Error::Refused(r) if r.rule == Rule::BudgetExhausted => "budget".into(),
         Error::Refused(_) => "refused".into(),
-        Error::Budget { .. } => "budget".into(),
         Error::Stopped(_) => "stopped".into(),
         Error::Cancelled(_) => "cancelled".into(),
         Error::Forbidden(_) => "forbidden".into(),
@@ -702,7 +703,7 @@ fn check_outputs(
             .cloned()
             .collect();
         ctx.released_tables.retain(|(n, _)| *n != mine);
-        let report = checks::run(&ctx, o);
+        let report = disclosure::run(&ctx, o);
         ctx.released_tables.extend(saved);
         let report = report?;
         records.push(OutputRecord {
@@ -759,15 +760,15 @@ pub(crate) fn check_context(
     conn: &Conn,
     scenario_id: i64,
     job_id: &str,
-) -> Result<checks::CheckContext> {
+) -> Result<disclosure::CheckContext> {
     let record = scenarios::get(conn, scenario_id)?;
     let mut versions = Vec::new();
     for d in &record.spec.datasets {
         versions.push(sandbox_store::catalog::get(conn, &d.name)?);
     }
     let policies: Vec<&sandbox_policies::Policy> = versions.iter().map(|v| &v.policy).collect();
-    let mut ctx = checks::CheckContext {
-        rules: Some(checks::Rules::strictest(
+    let mut ctx = disclosure::CheckContext {
+        rules: Some(disclosure::Rules::strictest(
             &policies,
             record.spec.mode == sandbox_policies::Mode::Threshold,
         )),

@@ -22,6 +22,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod disclosure;
 pub mod gauges;
 pub mod identity;
 pub mod jobs;

@@ -7,6 +7,7 @@
 
 use rusqlite::params;
 use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::refusal::{Refusal, Rule};
 use serde::Serialize;
 use serde_json::json;
 
@@ -140,7 +141,7 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
             json!({"query_id": c.query_id, "job_id": c.job_id, "sql": c.sql, "rule": "budget_exhausted", "reason": message}),
         )?;
         tx.commit()?;
-        return Err(Error::Budget { message }.into());
+        return Err(Error::Refused(Refusal::new(Rule::BudgetExhausted, message)).into());
     }
     tx.execute(
         "INSERT INTO queries (id, job_id, scenario_id, sql, status, epsilon, delta, mechanism, created_at)

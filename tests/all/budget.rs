@@ -1,6 +1,7 @@
 //! The privacy-budget ledger: a spent budget refuses; the ledger never goes negative or
 //! over, even under concurrent queries.
 
+use sandbox_core::refusal::Rule;
 use sandbox_runtime::Error;
 use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::privacy::ledger;
@@ -15,7 +16,9 @@ fn spent_budget_refuses_and_the_ledger_never_goes_negative() {
     // 0.8 spent, 0.2 left: a 0.4 query must be refused, and stays refused.
     for _ in 0..3 {
         match f.ask(sql) {
-            Err(Error::Budget { message }) => assert!(message.contains("left"), "{message}"),
+            Err(Error::Refused(r)) if r.rule == Rule::BudgetExhausted => {
+                assert!(r.message.contains("left"), "{r}")
+            }
             other => panic!("expected a budget refusal, got {other:?}"),
         }
     }
@@ -63,7 +66,7 @@ fn concurrent_queries_never_overspend() {
                     );
                     match r {
                         Ok(_) => answered += 1,
-                        Err(Error::Budget { .. }) => {}
+                        Err(Error::Refused(r)) if r.rule == Rule::BudgetExhausted => {}
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -109,8 +112,8 @@ fn zcdp_scenarios_compose_in_rho_and_refuse_past_their_budget() {
                 assert!(a.noise.iter().all(|n| n.rho > 0.0 && n.epsilon == 0.0));
                 answered += 1;
             }
-            Err(Error::Budget { message }) => {
-                assert!(message.contains("ρ"), "{message}");
+            Err(Error::Refused(r)) if r.rule == Rule::BudgetExhausted => {
+                assert!(r.message.contains("ρ"), "{r}");
                 break;
             }
             Err(e) => panic!("{e}"),

@@ -134,7 +134,7 @@ fn jobs_wait_in_the_queue_report_progress_and_logs_and_can_be_cancelled() {
     );
     assert_eq!(
         (status, body["error"].as_str()),
-        (StatusCode::CONFLICT, Some("conflict"))
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
     // The submitter cancels the queued job: it ends at once and never starts.
     let (status, cancelled) = api.post(

@@ -170,10 +170,11 @@ fn the_review_state_machine_records_every_transition() {
         review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None),
         Err(Error::Review(m)) if m.contains("note")
     ));
-    // Changes requested: needs a comment; the output then leaves review for good.
+    // Changes requested: needs a comment (its absence is bad input); the output then
+    // leaves review for good.
     assert!(matches!(
         review::decide(&f.domain, OPERATOR, &out, Decision::RequestChanges, None),
-        Err(Error::Review(_))
+        Err(Error::Invalid(_))
     ));
     let o = review::decide(
         &f.domain,

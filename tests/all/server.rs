@@ -507,7 +507,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
             &format!("/api/v1/outputs/{out}/{decision}"),
             json!({}),
         );
-        assert_eq!(status, StatusCode::CONFLICT, "{decision} needs a reason");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{decision} needs a reason");
         let (status, o) = api.post(
             OPERATOR,
             &format!("/api/v1/outputs/{out}/{decision}"),

@@ -9,7 +9,6 @@
 //! its developer or the domain, or while the scenario or the submitter is suspended or
 //! revoked (refusals recorded as `output.refused`).
 
-pub mod checks;
 mod manifest;
 pub mod view;
 
@@ -29,6 +28,7 @@ pub use manifest::{Manifest, ManifestAudit, ManifestDataset, ManifestFile};
 pub use sandbox_core::Decision;
 pub use sandbox_store::outputs::Approval;
 
+use crate::disclosure;
 use crate::jobs::{self, OutputRecord};
 use crate::{Domain, Error, Result};
 
@@ -377,14 +377,14 @@ fn recheck(
         )));
     }
     let ctx = jobs::check_context(domain, conn, scenario_id, &output.job_id)?;
-    let report = checks::run(&ctx, &staged)?;
+    let report = disclosure::run(&ctx, &staged)?;
     if !report.failed() {
         return Ok(());
     }
     let failed: Vec<String> = report
         .results
         .iter()
-        .filter(|r| r.outcome == checks::Outcome::Fail)
+        .filter(|r| r.outcome == disclosure::Outcome::Fail)
         .map(|r| format!("{}: {}", r.check, r.reason))
         .collect();
     let checks_json = serde_json::to_value(&report)?;

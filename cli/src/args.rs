@@ -1,0 +1,594 @@
+//! The grammar of the `sandbox` command line (clap): every command, its arguments and
+//! their help. Running them is [`crate::commands`] (on a data directory) or
+//! `crate::remote` (through a server, with `--server`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use sandbox_core::job::LimitRequest;
+
+/// Sandbox: public data analysed without leaving its domain.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version, about)]
+pub struct Cli {
+    /// Data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOX_DATA_DIR",
+        default_value = "sandbox-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Principal to act as.
+    #[arg(long = "as", global = true, env = "SANDBOX_AS")]
+    pub actor: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Act through a Sandbox server at this URL (e.g. `https://sandbox.example:8443`)
+    /// instead of on a local data directory; the principal is the token's.
+    #[arg(long, global = true, env = "SANDBOX_SERVER")]
+    pub server: Option<String>,
+    /// API token for `--server` (`sbx_<id>_<secret>`; prefer the environment variable, so
+    /// that the token stays out of the shell's history).
+    #[arg(long, global = true, env = "SANDBOX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Log format on standard error: `text` or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOX_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Who the command acts as (`--as`, or the token's principal with `--server`).
+    Whoami,
+    /// Create a data directory: metadata store, keys, folders.
+    Init {
+        /// Directory (defaults to --data-dir).
+        dir: Option<PathBuf>,
+    },
+    /// Principals and roles.
+    #[command(subcommand)]
+    Principal(PrincipalCmd),
+    /// Datasets in the domain store.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+    /// Scenario agreements.
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
+    /// Jobs.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Staged outputs and their review.
+    #[command(subcommand)]
+    Output(OutputCmd),
+    /// Released products.
+    #[command(subcommand)]
+    Product(ProductCmd),
+    /// Check a query against the policy without running it.
+    #[command(subcommand)]
+    Query(QueryCmd),
+    /// Privacy budgets.
+    #[command(subcommand)]
+    Budget(BudgetCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Emergency stops (supervisors and operators).
+    #[command(subcommand)]
+    Stop(StopCmd),
+    /// Run the whole path end to end on synthetic data in a fresh data directory.
+    Demo(crate::demo::DemoArgs),
+    /// The developer's local loop on synthetic data.
+    #[command(subcommand)]
+    Dev(DevCmd),
+    /// API tokens for the server (operators issue; operators or the holder revoke).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Serve the HTTP API and the review console over this data directory.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Jobs that may run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Jobs one developer may have waiting in the queue.
+        #[arg(long, default_value_t = 20)]
+        max_queued: i64,
+        /// Mark the console's cookie `Secure` (when reached over HTTPS, e.g. behind a TLS
+        /// proxy).
+        #[arg(long)]
+        secure_cookies: bool,
+        /// Refused calls of callers who prove no one recorded one by one per address and
+        /// minute; more are answered 429 and recorded as a count.
+        #[arg(long, default_value_t = 60)]
+        anonymous_refusals_per_minute: u32,
+    },
+    /// Usage monitoring (Shuangyashan Art. 31).
+    #[command(subcommand)]
+    Usage(UsageCmd),
+}
+
+/// `usage` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsageCmd {
+    /// Every scenario's use: jobs, queries, refusals, budget, and what needs attention
+    /// (idle, expiring, refusals, suspended). Records idle scenarios as flagged.
+    Show,
+    /// Show or change the settings (operators change them).
+    Settings {
+        /// Over-scope refusals that suspend a scenario (0: never).
+        #[arg(long)]
+        max_refusals: Option<u32>,
+        /// Days without a job after which a scenario is flagged idle.
+        #[arg(long)]
+        idle_days: Option<u32>,
+    },
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Issue a token for a principal (as an operator). The token is printed once.
+    Issue {
+        /// Principal name.
+        name: String,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// Token id (the 16 hex digits after `sbx_`).
+        id: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List tokens (ids, holders, revocation; never secrets).
+    List {
+        /// Only this principal's.
+        #[arg(long)]
+        principal: Option<String>,
+    },
+}
+
+/// `dev` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DevCmd {
+    /// Run a module against synthetic data generated from policies, in a throwaway domain
+    /// (no real data, every output marked synthetic).
+    Run(crate::dev::DevRunArgs),
+}
+
+/// `principal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCmd {
+    /// Add a principal (the first must be an operator).
+    Add {
+        /// Name.
+        name: String,
+        /// provider, operator, developer or supervisor.
+        #[arg(long)]
+        role: String,
+    },
+    /// List principals.
+    List,
+    /// Qualify a suspended principal again (as an operator).
+    Qualify {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Suspend a principal: refused everywhere until qualified again (as an operator).
+    Suspend {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a principal for good (as an operator).
+    Revoke {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `dataset` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCmd {
+    /// Register a CSV or Parquet file with its policy (as a provider).
+    Add {
+        /// Data file (.csv or .parquet).
+        #[arg(long)]
+        file: PathBuf,
+        /// Policy (TOML).
+        #[arg(long)]
+        policy: PathBuf,
+    },
+    /// List the catalog.
+    List,
+    /// Show one dataset's catalog entry and policy.
+    Show {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `scenario` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCmd {
+    /// Apply for a scenario (as a developer).
+    Apply {
+        /// Scenario (TOML).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Approve a pending scenario (as an operator).
+    Approve {
+        /// Id or name.
+        scenario: String,
+        /// Note.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a pending scenario (as an operator).
+    Reject {
+        /// Id or name.
+        scenario: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List scenarios.
+    List,
+    /// Show one scenario.
+    Show {
+        /// Id or name.
+        scenario: String,
+    },
+    /// Suspend an approved scenario: its jobs and queries are refused until reinstated
+    /// (as an operator).
+    Suspend {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reinstate a suspended scenario (as an operator).
+    Reinstate {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a scenario for good (as an operator).
+    Revoke {
+        /// Id or name.
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `job` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobCmd {
+    /// Submit a module to run under a scenario (as its developer). Locally it runs at
+    /// once; through a server it is queued (`--wait` to wait for its end).
+    Submit(SubmitArgs),
+    /// A job's status, queue position or progress, and outputs.
+    Status {
+        /// Job id.
+        id: String,
+    },
+    /// Jobs, newest first (a developer's own).
+    List {
+        /// Only jobs in this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// A job's log lines.
+    Logs {
+        /// Job id.
+        id: String,
+    },
+    /// Cancel a queued or running job (its submitter, an operator or a supervisor).
+    Cancel {
+        /// Job id.
+        id: String,
+        /// Why (required for someone else's job).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// Arguments of `job submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Scenario id or name.
+    #[arg(long)]
+    pub scenario: String,
+    /// Module (.wasm).
+    #[arg(long)]
+    pub module: PathBuf,
+    /// Parameters, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Fuel limit (each limit left out is what the scenario grants).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Memory limit in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<usize>,
+    /// Table elements.
+    #[arg(long)]
+    pub table_elements: Option<usize>,
+    /// Queries the job may make.
+    #[arg(long)]
+    pub max_queries: Option<u32>,
+    /// Outputs the job may stage.
+    #[arg(long)]
+    pub max_outputs: Option<u32>,
+    /// Bytes of one output.
+    #[arg(long)]
+    pub max_output_bytes: Option<usize>,
+    /// Bytes of all outputs.
+    #[arg(long)]
+    pub max_total_output_bytes: Option<usize>,
+    /// Bytes of log text.
+    #[arg(long)]
+    pub max_log_bytes: Option<usize>,
+    /// With `--server`: seconds to wait for the job to end (0: return once queued).
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
+}
+
+impl SubmitArgs {
+    /// The limits asked for, each within what the scenario grants.
+    pub fn limits(&self) -> LimitRequest {
+        LimitRequest {
+            fuel: self.fuel,
+            deadline_ms: self.deadline_ms,
+            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            table_elements: self.table_elements,
+            max_queries: self.max_queries,
+            max_outputs: self.max_outputs,
+            max_output_bytes: self.max_output_bytes,
+            max_total_output_bytes: self.max_total_output_bytes,
+            max_log_bytes: self.max_log_bytes,
+        }
+    }
+}
+
+/// `output` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OutputCmd {
+    /// List outputs.
+    List,
+    /// Approve an output (operator first, then supervisor; the supervisor's approval
+    /// releases it).
+    Approve {
+        /// Output id.
+        id: String,
+        /// Reason; required to override a failed check.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject an output.
+    Reject {
+        /// Output id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Send an output back to its developer with a comment (it is not released).
+    RequestChanges {
+        /// Output id.
+        id: String,
+        /// What to change.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show an output's check results.
+    Checks {
+        /// Output id.
+        id: String,
+    },
+    /// Write an output's staged file to a local file (operators and supervisors).
+    Download {
+        /// Output id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `product` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProductCmd {
+    /// List released products.
+    List,
+    /// Copy a released product (its files, manifest and signature) into a folder.
+    Download {
+        /// Product id.
+        id: String,
+        /// Folder to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a product folder's signature and file hashes.
+    Verify {
+        /// Product folder.
+        dir: PathBuf,
+    },
+}
+
+/// `query` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// Show how a query would be answered (clamp, bounding, noise and ε); nothing runs.
+    Explain {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+        /// ε to plan for (default: the scenario's per-query ε).
+        #[arg(long)]
+        epsilon: Option<f64>,
+        /// SQL.
+        sql: String,
+    },
+    /// Check SQL against a scenario's policy; nothing runs, nothing is charged.
+    Check {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+        /// SQL.
+        sql: String,
+    },
+}
+
+/// `budget` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BudgetCmd {
+    /// Show a scenario's budget.
+    Show {
+        /// Scenario id or name.
+        #[arg(long)]
+        scenario: String,
+    },
+}
+
+/// `stop` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StopCmd {
+    /// Stop a scenario: its running jobs are interrupted, new jobs and queries refused.
+    Scenario {
+        /// Scenario id or name.
+        scenario: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop everything a developer runs.
+    Developer {
+        /// Principal name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop the whole domain.
+    Domain {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a stop.
+    Lift {
+        /// Stop id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `audit` subcommands. Supervisors and operators read the log; nobody deletes from it.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Recompute the Merkle tree and the hash chain from the events and check every signed
+    /// checkpoint against the domain key; report the first broken event or checkpoint.
+    Verify,
+    /// Sign a checkpoint of the log as it is now (supervisors and operators).
+    Checkpoint,
+    /// Print events (supervisors and operators).
+    Log {
+        /// First event.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Print a JSON proof against signed checkpoints: that event SEQ is in the log
+    /// (inclusion), or with --from, that an earlier checkpoint's log is a prefix of a
+    /// later one's (consistency). Supervisors and operators.
+    Prove {
+        /// The event to prove included.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        seq: Option<i64>,
+        /// Size of the checkpoint to prove inclusion in (default: a checkpoint of the log
+        /// as it is now).
+        #[arg(long, conflicts_with = "from")]
+        size: Option<i64>,
+        /// Size of the earlier checkpoint of a consistency proof.
+        #[arg(long)]
+        from: Option<i64>,
+        /// Size of the later checkpoint (default: a checkpoint of the log as it is now).
+        #[arg(long, requires = "from")]
+        to: Option<i64>,
+    },
+    /// Check a proof written by `audit prove` (needs no data directory).
+    VerifyProof {
+        /// The proof (JSON).
+        file: PathBuf,
+        /// The domain's public key (hex) the checkpoints must be signed by; without it the
+        /// signing key is printed, to be compared with the domain's published key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Export events with their leaf hashes, then the checkpoints, as JSON Lines
+    /// (supervisors and operators; the export is audited).
+    Export {
+        /// First event.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last event (default: the last).
+        #[arg(long)]
+        to: Option<i64>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the audit retention, or set it (supervisors and operators; at least 3 years).
+    Retention {
+        /// New retention in years.
+        #[arg(long)]
+        set: Option<i64>,
+    },
+}

@@ -1,0 +1,60 @@
+//! What running a command on a data directory and through a server share: reading an
+//! input file, writing a folder all at once, and the text of a scenario.
+
+use std::fs;
+use std::path::PathBuf;
+
+use sandbox_core::{Error, Result};
+
+/// `scenario show` as text, from the scenario's JSON form: the same on the data
+/// directory and through a server.
+pub(crate) fn scenario_details(r: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    let number = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    format!(
+        "scenario {} `{}` ({}), developer {}\npurpose: {}\nvalid {} to {}\nε {:.3} spent of {}",
+        r["id"],
+        text(&r["spec"]["name"]),
+        text(&r["status"]),
+        text(&r["developer"]),
+        text(&r["spec"]["purpose"]),
+        text(&r["spec"]["valid_from"]),
+        text(&r["spec"]["valid_until"]),
+        number(&r["epsilon_spent"]),
+        number(&r["spec"]["budget"]["epsilon"]),
+    )
+}
+
+pub(crate) fn read_text(path: &PathBuf) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::Input {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes files into a new folder `out`: into a temporary folder beside it first, renamed
+/// into place once every file is there (nothing half-written is left behind).
+pub(crate) fn write_folder(
+    out: &std::path::Path,
+    names: &[String],
+    mut bytes: impl FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<()> {
+    if out.exists() {
+        return Err(Error::Conflict(format!("{} exists", out.display())));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".product-")
+        .tempdir_in(parent)?;
+    for name in names {
+        if !sandbox_core::plain_file_name(name) {
+            return Err(Error::Verify(format!("the manifest names `{name}`")));
+        }
+        fs::write(tmp.path().join(name), bytes(name)?)?;
+    }
+    fs::rename(tmp.keep(), out)?;
+    Ok(())
+}
