@@ -598,6 +598,8 @@ fn columns_for(
     Ok(out)
 }
 
+/// Checks an aggregate: its input (scans, filters, at most one join), group keys and the
+/// aggregates it asks for.
 fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal> {
     let mut walk = Walk {
         scope,
@@ -615,10 +617,44 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
     for r in &relations {
         policy_of(scope, &r.dataset)?;
     }
-    let join = match (relations.as_slice(), join_pairs.as_slice()) {
+    let join = check_join(&relations, &join_pairs, scope)?;
+
+    for f in &filters {
+        columns_for(f, Use::Filter, &relations, scope)?;
+    }
+
+    let group_keys = check_group_keys(a, &map, &relations, scope)?;
+    let requested = a
+        .aggr_expr
+        .iter()
+        .map(|e| check_requested(e, a, &map, &relations, scope))
+        .collect::<Result<Vec<_>, _>>()?;
+    if requested.is_empty() {
+        return Err(Refusal::new(
+            Rule::RowLevelOutput,
+            "GROUP BY without an aggregate releases the group keys themselves",
+        ));
+    }
+    Ok(Accepted {
+        relations,
+        join,
+        filters,
+        group_keys,
+        requested,
+    })
+}
+
+/// The join of an aggregate's input, if it joins: two datasets on one equality of their
+/// privacy units, each side usable for joins.
+fn check_join(
+    relations: &[Relation],
+    join_pairs: &[(Expr, Expr)],
+    scope: &dyn Scope,
+) -> Result<Option<(ColRef, ColRef)>, Refusal> {
+    Ok(match (relations, join_pairs) {
         ([_], []) => None,
         ([_, _], [(Expr::Column(l), Expr::Column(r))]) => {
-            let (l, r) = (resolve(l, &relations)?, resolve(r, &relations)?);
+            let (l, r) = (resolve(l, relations)?, resolve(r, relations)?);
             if l.alias == r.alias {
                 return Err(Refusal::new(
                     Rule::PlanNotAllowed,
@@ -665,12 +701,17 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
                 "at most two datasets may be joined",
             ));
         }
-    };
+    })
+}
 
-    for f in &filters {
-        columns_for(f, Use::Filter, &relations, scope)?;
-    }
-
+/// The group keys of an aggregate: expressions over columns usable for grouping, no
+/// grouping sets.
+fn check_group_keys(
+    a: &Aggregate,
+    map: &[Expr],
+    relations: &[Relation],
+    scope: &dyn Scope,
+) -> Result<Vec<GroupKey>, Refusal> {
     let mut group_keys = Vec::new();
     for g in &a.group_expr {
         if let Expr::GroupingSet(_) = g {
@@ -679,8 +720,8 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
                 "GROUP BY takes no GROUPING SETS, CUBE or ROLLUP: the margins would be released without their own noise",
             ));
         }
-        let e = substitute(g, &a.input, &map)?.unalias_nested().data;
-        let columns = columns_for(&e, Use::Group, &relations, scope)?;
+        let e = substitute(g, &a.input, map)?.unalias_nested().data;
+        let columns = columns_for(&e, Use::Group, relations, scope)?;
         if columns.is_empty() {
             return Err(Refusal::new(
                 Rule::ExpressionNotAllowed,
@@ -689,153 +730,146 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
         }
         group_keys.push(GroupKey { expr: e, columns });
     }
+    Ok(group_keys)
+}
 
-    let mut requested = Vec::new();
-    for e in &a.aggr_expr {
-        let inner = match e {
-            Expr::Alias(alias) => alias.expr.as_ref(),
-            other => other,
+/// What one aggregate expression asks for, or why it is refused: an allowed aggregate
+/// over a bounded value (COUNT(DISTINCT) of the privacy unit only; percentiles at a
+/// literal in [0, 1]).
+fn check_requested(
+    e: &Expr,
+    a: &Aggregate,
+    map: &[Expr],
+    relations: &[Relation],
+    scope: &dyn Scope,
+) -> Result<Requested, Refusal> {
+    let inner = match e {
+        Expr::Alias(alias) => alias.expr.as_ref(),
+        other => other,
+    };
+    let Expr::AggregateFunction(f) = inner else {
+        return Err(Refusal::new(
+            Rule::ExpressionNotAllowed,
+            format!("`{inner}` is not an aggregate"),
+        ));
+    };
+    let name = f.func.name().to_ascii_lowercase();
+    let p = &f.params;
+    let args: Vec<Expr> = p
+        .args
+        .iter()
+        .map(|x| substitute(x, &a.input, map))
+        .collect::<Result<_, _>>()?;
+    if p.distinct {
+        // COUNT(DISTINCT unit) counts people, not rows: its sensitivity is known.
+        if let ("count", [Expr::Column(c)]) = (name.as_str(), args.as_slice()) {
+            let c = resolve(c, relations)?;
+            let unit = policy_of(scope, &c.dataset)?
+                .dataset
+                .privacy_unit
+                .as_deref();
+            if unit == Some(c.name.as_str()) && scope.includes(&c.dataset, &c.name) {
+                return Ok(Requested::CountUnits(c));
+            }
+        }
+        return Err(Refusal::new(
+            Rule::AggregateNotAllowed,
+            format!(
+                "{}(DISTINCT ...) is allowed only as COUNT(DISTINCT <privacy unit>)",
+                name.to_uppercase()
+            ),
+        ));
+    }
+    if name == "approx_percentile_cont" {
+        let sorted = match (args.as_slice(), p.order_by.as_slice()) {
+            ([_], [sort]) | ([_, _], [sort]) => substitute(&sort.expr, &a.input, map)?,
+            ([c, _], []) | ([c, _, _], []) => c.clone(),
+            _ => {
+                return Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    format!("{name}(p) WITHIN GROUP (ORDER BY value) takes one value"),
+                ));
+            }
         };
-        let Expr::AggregateFunction(f) = inner else {
+        let literal = args.iter().find_map(|a| match a {
+            Expr::Literal(v, _) => v.to_string().parse::<f64>().ok(),
+            _ => None,
+        });
+        let Some(alpha) = literal.filter(|a| (0.0..=1.0).contains(a)) else {
             return Err(Refusal::new(
                 Rule::ExpressionNotAllowed,
-                format!("`{inner}` is not an aggregate"),
+                format!("{name} takes a literal percentile in [0, 1]"),
             ));
         };
-        let name = f.func.name().to_ascii_lowercase();
-        let p = &f.params;
-        let args: Vec<Expr> = p
-            .args
-            .iter()
-            .map(|x| substitute(x, &a.input, &map))
-            .collect::<Result<_, _>>()?;
-        if p.distinct {
-            // COUNT(DISTINCT unit) counts people, not rows: its sensitivity is known.
-            if let ("count", [Expr::Column(c)]) = (name.as_str(), args.as_slice()) {
-                let c = resolve(c, &relations)?;
-                let unit = policy_of(scope, &c.dataset)?
-                    .dataset
-                    .privacy_unit
-                    .as_deref();
-                if unit == Some(c.name.as_str()) && scope.includes(&c.dataset, &c.name) {
-                    requested.push(Requested::CountUnits(c));
-                    continue;
-                }
+        if p.filter.is_some() {
+            return Err(Refusal::new(
+                Rule::AggregateNotAllowed,
+                format!("{name} with FILTER is not supported"),
+            ));
+        }
+        let value = value_of(&sorted, relations, scope)?;
+        return Ok(Requested::Quantile { value, alpha });
+    }
+    if p.filter.is_some() || !p.order_by.is_empty() || p.null_treatment.is_some() {
+        return Err(Refusal::new(
+            Rule::AggregateNotAllowed,
+            format!("{name} with FILTER, ORDER BY or null treatment is not supported"),
+        ));
+    }
+    let one_arg = || -> Result<&Expr, Refusal> {
+        match args.as_slice() {
+            [x] => Ok(x),
+            _ => Err(Refusal::new(
+                Rule::ExpressionNotAllowed,
+                format!("{name} takes one argument"),
+            )),
+        }
+    };
+    let value = || -> Result<Value, Refusal> { value_of(one_arg()?, relations, scope) };
+    Ok(match name.as_str() {
+        "count" => match args.as_slice() {
+            [Expr::Literal(v, _)] if !v.is_null() => Requested::CountRows,
+            [] => Requested::CountRows,
+            [x] => {
+                // COUNT releases only whether the expression is null: its columns need
+                // what a filter needs.
+                let x = x.clone().unalias_nested().data;
+                columns_for(&x, Use::Count, relations, scope)?;
+                Requested::CountColumn(x)
             }
+            _ => {
+                return Err(Refusal::new(
+                    Rule::ExpressionNotAllowed,
+                    "count takes one argument",
+                ));
+            }
+        },
+        "sum" => Requested::Sum(value()?),
+        "avg" | "mean" => Requested::Avg(value()?),
+        "var" | "var_pop" | "var_samp" | "variance" | "var_population" | "var_sample" => {
+            Requested::Var(value()?)
+        }
+        "stddev" | "stddev_pop" | "stddev_samp" => Requested::Stddev(value()?),
+        "min" => Requested::Quantile {
+            value: value()?,
+            alpha: 0.0,
+        },
+        "max" => Requested::Quantile {
+            value: value()?,
+            alpha: 1.0,
+        },
+        "median" => Requested::Quantile {
+            value: value()?,
+            alpha: 0.5,
+        },
+        other => {
             return Err(Refusal::new(
                 Rule::AggregateNotAllowed,
                 format!(
-                    "{}(DISTINCT ...) is allowed only as COUNT(DISTINCT <privacy unit>)",
-                    name.to_uppercase()
+                    "aggregate `{other}` is not on the allow-list (COUNT, SUM, AVG, VAR, STDDEV, MIN, MAX, MEDIAN, APPROX_PERCENTILE_CONT)"
                 ),
             ));
         }
-        if name == "approx_percentile_cont" {
-            let sorted = match (args.as_slice(), p.order_by.as_slice()) {
-                ([_], [sort]) | ([_, _], [sort]) => substitute(&sort.expr, &a.input, &map)?,
-                ([c, _], []) | ([c, _, _], []) => c.clone(),
-                _ => {
-                    return Err(Refusal::new(
-                        Rule::ExpressionNotAllowed,
-                        format!("{name}(p) WITHIN GROUP (ORDER BY value) takes one value"),
-                    ));
-                }
-            };
-            let literal = args.iter().find_map(|a| match a {
-                Expr::Literal(v, _) => v.to_string().parse::<f64>().ok(),
-                _ => None,
-            });
-            let Some(alpha) = literal.filter(|a| (0.0..=1.0).contains(a)) else {
-                return Err(Refusal::new(
-                    Rule::ExpressionNotAllowed,
-                    format!("{name} takes a literal percentile in [0, 1]"),
-                ));
-            };
-            if p.filter.is_some() {
-                return Err(Refusal::new(
-                    Rule::AggregateNotAllowed,
-                    format!("{name} with FILTER is not supported"),
-                ));
-            }
-            let value = value_of(&sorted, &relations, scope)?;
-            requested.push(Requested::Quantile { value, alpha });
-            continue;
-        }
-        if p.filter.is_some() || !p.order_by.is_empty() || p.null_treatment.is_some() {
-            return Err(Refusal::new(
-                Rule::AggregateNotAllowed,
-                format!("{name} with FILTER, ORDER BY or null treatment is not supported"),
-            ));
-        }
-        let one_arg = || -> Result<&Expr, Refusal> {
-            match args.as_slice() {
-                [x] => Ok(x),
-                _ => Err(Refusal::new(
-                    Rule::ExpressionNotAllowed,
-                    format!("{name} takes one argument"),
-                )),
-            }
-        };
-        let value = || -> Result<Value, Refusal> { value_of(one_arg()?, &relations, scope) };
-        let r = match name.as_str() {
-            "count" => match args.as_slice() {
-                [Expr::Literal(v, _)] if !v.is_null() => Requested::CountRows,
-                [] => Requested::CountRows,
-                [x] => {
-                    // COUNT releases only whether the expression is null: its columns need
-                    // what a filter needs.
-                    let x = x.clone().unalias_nested().data;
-                    columns_for(&x, Use::Count, &relations, scope)?;
-                    Requested::CountColumn(x)
-                }
-                _ => {
-                    return Err(Refusal::new(
-                        Rule::ExpressionNotAllowed,
-                        "count takes one argument",
-                    ));
-                }
-            },
-            "sum" => Requested::Sum(value()?),
-            "avg" | "mean" => Requested::Avg(value()?),
-            "var" | "var_pop" | "var_samp" | "variance" | "var_population" | "var_sample" => {
-                Requested::Var(value()?)
-            }
-            "stddev" | "stddev_pop" | "stddev_samp" => Requested::Stddev(value()?),
-            "min" => Requested::Quantile {
-                value: value()?,
-                alpha: 0.0,
-            },
-            "max" => Requested::Quantile {
-                value: value()?,
-                alpha: 1.0,
-            },
-            "median" => Requested::Quantile {
-                value: value()?,
-                alpha: 0.5,
-            },
-            other => {
-                return Err(Refusal::new(
-                    Rule::AggregateNotAllowed,
-                    format!(
-                        "aggregate `{other}` is not on the allow-list (COUNT, SUM, AVG, VAR, STDDEV, MIN, MAX, MEDIAN, APPROX_PERCENTILE_CONT)"
-                    ),
-                ));
-            }
-        };
-        requested.push(r);
-    }
-    if requested.is_empty() {
-        return Err(Refusal::new(
-            Rule::RowLevelOutput,
-            "GROUP BY without an aggregate releases the group keys themselves",
-        ));
-    }
-    Ok(Accepted {
-        relations,
-        join,
-        filters,
-        group_keys,
-        requested,
     })
 }
 
@@ -1285,3 +1319,6 @@ impl Walk<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

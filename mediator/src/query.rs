@@ -366,90 +366,50 @@ fn view_exprs(
         .collect()
 }
 
+/// Why a query went no further: a refusal (recorded, then returned to the asker) or a
+/// failure.
+enum Halt {
+    Refused(Refusal),
+    Failed(crate::Error),
+}
+
+impl<E: Into<crate::Error>> From<E> for Halt {
+    fn from(e: E) -> Halt {
+        Halt::Failed(e.into())
+    }
+}
+
 /// Answers a query, or refuses it. Refusals and answers are both recorded.
 pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let mut conn = domain.pooled_conn()?;
     let query_id = sandbox_core::new_id("q");
-    let refuse = |conn: &mut Conn, refusal: Refusal| -> Result<Answer> {
-        record_refusal(domain, conn, req, &query_id, &refusal)?;
-        Err(Error::Refused(refusal).into())
-    };
-    if req.sql.len() > MAX_SQL_BYTES {
-        return refuse(
-            &mut conn,
-            Refusal::new(
-                Rule::Syntax,
-                format!("SQL longer than {MAX_SQL_BYTES} bytes"),
-            ),
-        );
-    }
-    let prepared = prepare(domain, &conn, req.scenario_id)?;
-    // The one authorization path, on every query: the asker is an active developer of
-    // the scenario, which is usable, and no stop covers it, its developer or the domain (a
-    // job running in this process or another gets no further answers once that changes).
-    if let Err(e) = authz::authorize(
-        &conn,
-        req.actor,
-        Action::Query,
-        On::Work {
-            scenario: &prepared.record,
-            submitter: req.actor,
-        },
-    ) {
-        let e = sandbox_core::Error::from(e);
-        return match e {
-            Error::Forbidden(_) | Error::Stopped(_) => {
-                refuse(&mut conn, Refusal::new(Rule::Scenario, e.detail()))
-            }
-            other => Err(other.into()),
-        };
-    }
-    // A job cancelled while it runs (in this process or another) gets no further answers.
-    if let Some(job_id) = req.job_id {
-        let cancelled_by = sandbox_store::jobs::cancel_requested_by(&conn, job_id)?;
-        if let Some(Some(by)) = cancelled_by {
-            return refuse(
-                &mut conn,
-                Refusal::new(
-                    Rule::Scenario,
-                    format!("job {job_id} was cancelled by `{by}`"),
-                ),
-            );
+    match respond(domain, &mut conn, req, &query_id) {
+        Ok(answer) => Ok(answer),
+        Err(Halt::Refused(refusal)) => {
+            record_refusal(domain, &mut conn, req, &query_id, &refusal)?;
+            Err(Error::Refused(refusal).into())
         }
+        Err(Halt::Failed(e)) => Err(e),
     }
-    let threshold_mode = prepared.record.spec.mode == Mode::Threshold;
-    let budget = &prepared.record.spec.budget;
-    let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
-    let epsilon_ok =
-        epsilon.is_finite() && epsilon > 0.0 && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9);
-    if !threshold_mode && !epsilon_ok {
-        return refuse(
-            &mut conn,
-            Refusal::new(
-                Rule::Scenario,
-                format!(
-                    "ε {epsilon} is outside (0, {}], the scenario's cap per query",
-                    budget.epsilon_per_query
-                ),
-            ),
-        );
-    }
+}
 
-    let plan = match plan_sql(domain, &prepared, req.sql) {
-        Ok(plan) => plan,
-        Err(r) => return refuse(&mut conn, r),
-    };
-    let accepted = match analyze::analyze(&plan, &prepared.scope) {
-        Ok(a) => a,
-        Err(r) => return refuse(&mut conn, r),
-    };
+/// The query's way from its text to its answer: admitted, planned, analyzed, then
+/// answered in the scenario's mode.
+fn respond(
+    domain: &Domain,
+    conn: &mut Conn,
+    req: &QueryRequest<'_>,
+    query_id: &str,
+) -> Result<Answer, Halt> {
+    let (prepared, epsilon) = admit(domain, conn, req)?;
+    let plan = plan_sql(domain, &prepared, req.sql).map_err(Halt::Refused)?;
+    let accepted = analyze::analyze(&plan, &prepared.scope).map_err(Halt::Refused)?;
     let policies: HashMap<String, Policy> = prepared
         .scope
         .versions
         .iter()
         .map(|(name, v)| (name.clone(), v.policy.clone()))
         .collect();
-    let policy_of = |d: &str| policies.get(d).cloned();
     let first = accepted
         .relations
         .first()
@@ -464,19 +424,117 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .map(|p| p.disclosure.max_output_rows)
         .min()
         .unwrap_or(first_policy.disclosure.max_output_rows) as usize;
-    if threshold_mode {
-        return answer_threshold(
+    if prepared.record.spec.mode == Mode::Threshold {
+        return Ok(answer_threshold(
             domain,
-            &mut conn,
+            conn,
             req,
-            query_id,
+            query_id.to_string(),
             &prepared,
             &plan,
             &accepted,
             &policies,
             max_output_rows,
-        );
+        )?);
     }
+    let release = dp_release(
+        domain,
+        &prepared,
+        &accepted,
+        &policies,
+        epsilon,
+        max_output_rows,
+    )?;
+    Ok(answer_dp(
+        domain, conn, req, query_id, &prepared, &plan, &accepted, release,
+    )?)
+}
+
+/// What every query passes before it is planned: a bounded text, the one authorization
+/// path, a job not cancelled, and (with noise) an ε within the scenario's cap per query.
+/// Returns the prepared scenario and the ε to spend.
+fn admit(domain: &Domain, conn: &Conn, req: &QueryRequest<'_>) -> Result<(Prepared, f64), Halt> {
+    if req.sql.len() > MAX_SQL_BYTES {
+        return Err(Halt::Refused(Refusal::new(
+            Rule::Syntax,
+            format!("SQL longer than {MAX_SQL_BYTES} bytes"),
+        )));
+    }
+    let prepared = prepare(domain, conn, req.scenario_id)?;
+    // The one authorization path, on every query: the asker is an active developer of
+    // the scenario, which is usable, and no stop covers it, its developer or the domain (a
+    // job running in this process or another gets no further answers once that changes).
+    if let Err(e) = authz::authorize(
+        conn,
+        req.actor,
+        Action::Query,
+        On::Work {
+            scenario: &prepared.record,
+            submitter: req.actor,
+        },
+    ) {
+        return Err(match sandbox_core::Error::from(e) {
+            e @ (Error::Forbidden(_) | Error::Stopped(_)) => {
+                Halt::Refused(Refusal::new(Rule::Scenario, e.detail()))
+            }
+            other => Halt::from(other),
+        });
+    }
+    // A job cancelled while it runs (in this process or another) gets no further answers.
+    if let Some(job_id) = req.job_id {
+        let cancelled_by = sandbox_store::jobs::cancel_requested_by(conn, job_id)?;
+        if let Some(Some(by)) = cancelled_by {
+            return Err(Halt::Refused(Refusal::new(
+                Rule::Scenario,
+                format!("job {job_id} was cancelled by `{by}`"),
+            )));
+        }
+    }
+    let budget = &prepared.record.spec.budget;
+    let epsilon = req.epsilon.unwrap_or(budget.epsilon_per_query);
+    let epsilon_ok =
+        epsilon.is_finite() && epsilon > 0.0 && epsilon <= budget.epsilon_per_query * (1.0 + 1e-9);
+    if prepared.record.spec.mode != Mode::Threshold && !epsilon_ok {
+        return Err(Halt::Refused(Refusal::new(
+            Rule::Scenario,
+            format!(
+                "ε {epsilon} is outside (0, {}], the scenario's cap per query",
+                budget.epsilon_per_query
+            ),
+        )));
+    }
+    Ok((prepared, epsilon))
+}
+
+/// How an accepted query's noisy answer is released: its ε, δ and ρ, the cells of a
+/// public grouping (or none, when τ-thresholding releases keys from the data), the
+/// statistics and the mechanism.
+struct DpRelease {
+    epsilon: f64,
+    delta: f64,
+    rho: f64,
+    spend: privacy::Spend,
+    zcdp: bool,
+    /// The public cells of the grouping, one key tuple each.
+    grid: Option<Vec<Vec<Option<String>>>>,
+    stat_plan: execute::StatPlan,
+    core: CoreShape,
+    mechanism: String,
+    max_output_rows: usize,
+}
+
+/// Decides how an accepted query is released with noise, or refuses it: group keys from
+/// the data need δ (and pure accounting), a public grouping must fit the policy's rows.
+fn dp_release(
+    domain: &Domain,
+    prepared: &Prepared,
+    accepted: &analyze::Accepted,
+    policies: &HashMap<String, Policy>,
+    epsilon: f64,
+    max_output_rows: usize,
+) -> Result<DpRelease, Halt> {
+    let budget = &prepared.record.spec.budget;
+    let policy_of = |d: &str| policies.get(d).cloned();
     let private_keys: Vec<&analyze::GroupKey> = accepted
         .group_keys
         .iter()
@@ -487,19 +545,16 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     } else if budget.delta_per_query > 0.0 {
         budget.delta_per_query
     } else {
-        return refuse(
-            &mut conn,
-            Refusal::column(
-                Rule::GroupKeysNotPublic,
-                private_keys[0]
-                    .columns
-                    .iter()
-                    .find(|c| execute::categories(c, &policy_of).is_none())
-                    .map(|c| c.name.clone())
-                    .unwrap_or_else(|| private_keys[0].label()),
-                "group keys would be released from the data: the policy must declare this column's `categories`, or the scenario must allow δ (`delta_per_query`) for τ-thresholding",
-            ),
-        );
+        return Err(Halt::Refused(Refusal::column(
+            Rule::GroupKeysNotPublic,
+            private_keys[0]
+                .columns
+                .iter()
+                .find(|c| execute::categories(c, &policy_of).is_none())
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| private_keys[0].label()),
+            "group keys would be released from the data: the policy must declare this column's `categories`, or the scenario must allow δ (`delta_per_query`) for τ-thresholding",
+        )));
     };
     let grid = if delta > 0.0 {
         None
@@ -507,33 +562,27 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         let type_of = |c: &analyze::ColRef| prepared.type_of(c);
         match domain.runtime().block_on(execute::public_cells(
             &prepared.ctx,
-            &accepted,
+            accepted,
             &policy_of,
             &type_of,
         )) {
             Ok(g) if g.len() <= max_output_rows => Some(g),
             _ => {
-                return refuse(
-                    &mut conn,
-                    Refusal::new(
-                        Rule::PlanNotAllowed,
-                        format!(
-                            "the grouping has more cells than the policy's max_output_rows ({max_output_rows})"
-                        ),
+                return Err(Halt::Refused(Refusal::new(
+                    Rule::PlanNotAllowed,
+                    format!(
+                        "the grouping has more cells than the policy's max_output_rows ({max_output_rows})"
                     ),
-                );
+                )));
             }
         }
     };
     let zcdp = budget.accounting == sandbox_policies::Accounting::Zcdp;
     if zcdp && delta > 0.0 {
-        return refuse(
-            &mut conn,
-            Refusal::new(
-                Rule::Scenario,
-                "group keys from the data are released by a Laplace threshold: declare the keys' categories in zCDP scenarios",
-            ),
-        );
+        return Err(Halt::Refused(Refusal::new(
+            Rule::Scenario,
+            "group keys from the data are released by a Laplace threshold: declare the keys' categories in zCDP scenarios",
+        )));
     }
     let spend = if zcdp {
         privacy::Spend::Zcdp(sandbox_policies::BudgetSpec::rho_of(epsilon))
@@ -544,14 +593,51 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         privacy::Spend::Zcdp(rho) => rho,
         privacy::Spend::Pure(_) => 0.0,
     };
-    let core = core_shape(&accepted, &prepared)?;
-    let stat_plan = execute::StatPlan::new(&accepted, core.k, core.groups, delta > 0.0)?;
+    let core = core_shape(accepted, prepared)?;
+    let stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, delta > 0.0)?;
     let mechanism = if zcdp {
         stat_plan.mechanism().replace("laplace", "gaussian")
     } else {
         stat_plan.mechanism().to_string()
     };
+    Ok(DpRelease {
+        epsilon,
+        delta,
+        rho,
+        spend,
+        zcdp,
+        grid,
+        stat_plan,
+        core,
+        mechanism,
+        max_output_rows,
+    })
+}
 
+/// Charges the budget, runs the aggregate, adds the noise and finishes the answer.
+#[allow(clippy::too_many_arguments)]
+fn answer_dp(
+    domain: &Domain,
+    conn: &mut Conn,
+    req: &QueryRequest<'_>,
+    query_id: &str,
+    prepared: &Prepared,
+    plan: &datafusion::logical_expr::LogicalPlan,
+    accepted: &analyze::Accepted,
+    release: DpRelease,
+) -> Result<Answer> {
+    let DpRelease {
+        epsilon,
+        delta,
+        rho,
+        spend,
+        zcdp,
+        grid,
+        stat_plan,
+        core,
+        mechanism,
+        max_output_rows,
+    } = release;
     // Budget before answer: nothing computed from the data leaves the mediator until the
     // charge is durable. The aggregate runs while the charge's transaction commits (its
     // `fsync` is most of a small query's cost); if the charge is refused, the running
@@ -559,7 +645,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     let charge = Charge {
         scenario_id: req.scenario_id,
         job_id: req.job_id,
-        query_id: &query_id,
+        query_id,
         sql: req.sql,
         actor: req.actor,
         epsilon,
@@ -569,9 +655,9 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
     };
     let (balance, exact) = charge_then_run(
         domain,
-        &mut conn,
+        conn,
         &charge,
-        execute::run_core(&prepared.ctx, core.input(&accepted, &stat_plan)),
+        execute::run_core(&prepared.ctx, core.input(accepted, &stat_plan)),
     )?;
     let n_groups = accepted.group_keys.len();
     let noisy = match &grid {
@@ -613,7 +699,7 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         metadata.insert("sandbox.rho".to_string(), format!("{rho}"));
     }
     metadata.insert("sandbox.mechanism".to_string(), mechanism.clone());
-    metadata.insert("sandbox.query_id".to_string(), query_id.clone());
+    metadata.insert("sandbox.query_id".to_string(), query_id.to_string());
     // Per statistic: what was computed, its mechanism, sensitivity, scale and ε.
     let noise: Vec<serde_json::Value> = stat_plan
         .describe()
@@ -625,10 +711,10 @@ pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
         .collect();
     metadata.insert("sandbox.noise".to_string(), serde_json::to_string(&noise)?);
     let batch = finish_answer(
-        domain, &conn, &prepared, &plan, table, n_groups, &query_id, metadata,
+        domain, conn, prepared, plan, table, n_groups, query_id, metadata,
     )?;
     Ok(Answer {
-        query_id,
+        query_id: query_id.to_string(),
         batch,
         epsilon,
         delta,

@@ -754,3 +754,61 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_job_that_asks_for_no_limits_gets_the_scenarios_grant_even_above_the_defaults() {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    sandbox_tests::add_residents(&domain, dir.path(), 200);
+    let defaults = sandbox_core::job::JobLimits::default();
+    let granted_queries = defaults.max_queries + 50;
+    let granted_deadline = defaults.deadline_ms * 2;
+    let text = format!(
+        "{}[limits]\nmax_queries = {granted_queries}\ndeadline_ms = {granted_deadline}\n",
+        sandbox_tests::scenario_text("generous", 10.0, 0.01)
+    );
+    let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
+    sandbox_runtime::scenarios::decide(
+        &domain,
+        sandbox_tests::OPERATOR,
+        &s.id.to_string(),
+        true,
+        None,
+    )
+    .unwrap();
+    // The module asks until it is stopped: it gets the grant, more than the defaults.
+    let module = wat(r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+        (func (export "run") (result i32)
+          (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
+          (i32.const 0)))"#);
+    let report = sandbox_runtime::jobs::submit(
+        &domain,
+        sandbox_tests::DEVELOPER,
+        &sandbox_runtime::jobs::Submission {
+            scenario: "generous",
+            module: &module,
+            params_json: "{}",
+            limits: sandbox_core::job::LimitRequest::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        report.error_kind.as_deref(),
+        Some("limit:queries"),
+        "{report:?}"
+    );
+    assert_eq!(report.queries, granted_queries);
+    let details: String = sandbox_tests::raw(&domain)
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'job.started'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["limits"]["max_queries"], granted_queries);
+    assert_eq!(details["limits"]["deadline_ms"], granted_deadline);
+    assert_eq!(details["limits"]["fuel"], defaults.fuel);
+}
