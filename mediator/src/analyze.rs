@@ -999,36 +999,94 @@ fn no_bounds(e: &Expr) -> Refusal {
     )
 }
 
+/// A column in a value: usable for aggregates, read as a float, clamped to its policy
+/// bounds (unless ingest found every value within them).
+fn bound_column(
+    c: &datafusion::common::Column,
+    relations: &[Relation],
+    scope: &dyn Scope,
+) -> Result<(Expr, Interval), Refusal> {
+    let c = resolve(c, relations)?;
+    require(&c, Use::Aggregate, scope)?;
+    let Some((lower, upper)) = policy_of(scope, &c.dataset)?
+        .column(&c.name)
+        .and_then(|p| p.bounds())
+    else {
+        return Err(Refusal::column(
+            Rule::ColumnAccess,
+            c.name.clone(),
+            "has no bounds: its sensitivity is unbounded",
+        ));
+    };
+    let x = Expr::TryCast(datafusion::logical_expr::TryCast::new(
+        Box::new(c.expr()),
+        datafusion::arrow::datatypes::DataType::Float64,
+    ));
+    let clamped = if scope.within_bounds(&c.dataset, &c.name) {
+        x
+    } else {
+        clamp(x, lower, upper)
+    };
+    Ok((clamped, Interval { lower, upper }))
+}
+
+/// The interval of an allowed numeric function's value from its arguments' intervals;
+/// `None` for a function without bounds.
+fn function_interval(name: &str, intervals: &[Interval]) -> Option<Interval> {
+    let fold = |g: fn(f64, f64) -> f64| -> Interval {
+        let mut it = intervals.iter().copied();
+        let first = it.next().unwrap_or(Interval::EMPTY);
+        it.fold(first, |acc, i| {
+            if acc.is_empty() {
+                i
+            } else if i.is_empty() {
+                acc
+            } else {
+                Interval {
+                    lower: g(acc.lower, i.lower),
+                    upper: g(acc.upper, i.upper),
+                }
+            }
+        })
+    };
+    Some(match (name, intervals) {
+        ("abs", [i]) if i.is_empty() => *i,
+        ("abs", [i]) => {
+            if i.lower >= 0.0 {
+                *i
+            } else if i.upper <= 0.0 {
+                Interval {
+                    lower: -i.upper,
+                    upper: -i.lower,
+                }
+            } else {
+                Interval {
+                    lower: 0.0,
+                    upper: (-i.lower).max(i.upper),
+                }
+            }
+        }
+        ("floor", [i]) => i.map_monotone(f64::floor),
+        ("ceil", [i]) => i.map_monotone(f64::ceil),
+        ("round", [i]) => i.map_monotone(f64::round),
+        ("trunc", [i]) => i.map_monotone(f64::trunc),
+        ("least", [_, ..]) => fold(f64::min),
+        ("greatest", [_, ..]) => fold(f64::max),
+        ("coalesce", [_, ..]) => intervals
+            .iter()
+            .copied()
+            .fold(Interval::EMPTY, Interval::union),
+        _ => return None,
+    })
+}
+
 /// Interval arithmetic over an aggregate's argument: returns the expression with every
 /// column read as a clamped float, and the interval it lies in. CASE conditions are
 /// filters: their columns need `filter` access and are read as they are.
 fn bound(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<(Expr, Interval), Refusal> {
     use datafusion::logical_expr::{BinaryExpr, Operator, expr::Case};
     match e {
-        Expr::Column(c) => {
-            let c = resolve(c, relations)?;
-            require(&c, Use::Aggregate, scope)?;
-            let Some((lower, upper)) = policy_of(scope, &c.dataset)?
-                .column(&c.name)
-                .and_then(|p| p.bounds())
-            else {
-                return Err(Refusal::column(
-                    Rule::ColumnAccess,
-                    c.name.clone(),
-                    "has no bounds: its sensitivity is unbounded",
-                ));
-            };
-            let x = Expr::TryCast(datafusion::logical_expr::TryCast::new(
-                Box::new(c.expr()),
-                datafusion::arrow::datatypes::DataType::Float64,
-            ));
-            let clamped = if scope.within_bounds(&c.dataset, &c.name) {
-                x
-            } else {
-                clamp(x, lower, upper)
-            };
-            Ok((clamped, Interval { lower, upper }))
-        }
+        Expr::Column(c) => bound_column(c, relations, scope),
         Expr::Literal(v, _) if v.is_null() => Ok((
             Expr::Literal(datafusion::common::ScalarValue::Float64(None), None),
             Interval::EMPTY,
@@ -1120,50 +1178,8 @@ fn bound(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<(Expr, I
                 args.push(x);
                 intervals.push(i);
             }
-            let fold = |g: fn(f64, f64) -> f64| -> Interval {
-                let mut it = intervals.iter().copied();
-                let first = it.next().unwrap_or(Interval::EMPTY);
-                it.fold(first, |acc, i| {
-                    if acc.is_empty() {
-                        i
-                    } else if i.is_empty() {
-                        acc
-                    } else {
-                        Interval {
-                            lower: g(acc.lower, i.lower),
-                            upper: g(acc.upper, i.upper),
-                        }
-                    }
-                })
-            };
-            let interval = match (name.as_str(), intervals.as_slice()) {
-                ("abs", [i]) if i.is_empty() => *i,
-                ("abs", [i]) => {
-                    if i.lower >= 0.0 {
-                        *i
-                    } else if i.upper <= 0.0 {
-                        Interval {
-                            lower: -i.upper,
-                            upper: -i.lower,
-                        }
-                    } else {
-                        Interval {
-                            lower: 0.0,
-                            upper: (-i.lower).max(i.upper),
-                        }
-                    }
-                }
-                ("floor", [i]) => i.map_monotone(f64::floor),
-                ("ceil", [i]) => i.map_monotone(f64::ceil),
-                ("round", [i]) => i.map_monotone(f64::round),
-                ("trunc", [i]) => i.map_monotone(f64::trunc),
-                ("least", [_, ..]) => fold(f64::min),
-                ("greatest", [_, ..]) => fold(f64::max),
-                ("coalesce", [_, ..]) => intervals
-                    .iter()
-                    .copied()
-                    .fold(Interval::EMPTY, Interval::union),
-                _ => return Err(no_bounds(e)),
+            let Some(interval) = function_interval(&name, &intervals) else {
+                return Err(no_bounds(e));
             };
             Ok((
                 Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
