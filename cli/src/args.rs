@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use sandbox_core::job::LimitRequest;
+use sandbox_core::job::SubmittedLimits;
 
 /// Sandbox: public data analysed without leaving its domain.
 #[derive(Debug, Parser)]
@@ -377,12 +377,13 @@ pub struct SubmitArgs {
 }
 
 impl SubmitArgs {
-    /// The limits asked for, each within what the scenario grants.
-    pub fn limits(&self) -> LimitRequest {
-        LimitRequest {
+    /// The limits asked for, as a submission writes them: each within what the scenario
+    /// grants.
+    pub fn limits(&self) -> SubmittedLimits {
+        SubmittedLimits {
             fuel: self.fuel,
             deadline_ms: self.deadline_ms,
-            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            memory_mib: self.memory_mib,
             table_elements: self.table_elements,
             max_queries: self.max_queries,
             max_outputs: self.max_outputs,

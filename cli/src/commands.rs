@@ -438,7 +438,7 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                     scenario: &args.scenario,
                     module: &module,
                     params_json: &args.params,
-                    limits: args.limits(),
+                    limits: args.limits().request(),
                 },
             )?;
             print(cli.json, &report, || {

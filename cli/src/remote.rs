@@ -544,17 +544,7 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
                 "scenario": args.scenario,
                 "module": base64::engine::general_purpose::STANDARD.encode(&module),
                 "params": params,
-                "limits": {
-                    "fuel": args.fuel,
-                    "deadline_ms": args.deadline_ms,
-                    "memory_mib": args.memory_mib,
-                    "table_elements": args.table_elements,
-                    "max_queries": args.max_queries,
-                    "max_outputs": args.max_outputs,
-                    "max_output_bytes": args.max_output_bytes,
-                    "max_total_output_bytes": args.max_total_output_bytes,
-                    "max_log_bytes": args.max_log_bytes,
-                },
+                "limits": args.limits(),
             });
             if !(args.wait.is_finite() && args.wait >= 0.0) {
                 return Err(Error::Invalid("--wait: seconds, at least 0".into()));

@@ -118,6 +118,48 @@ pub struct LimitRequest {
     pub max_log_bytes: Option<usize>,
 }
 
+/// The limits as a submission writes them, through the API or the command line (memory
+/// in MiB): each at most what the scenario grants; each left out, the grant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmittedLimits {
+    /// Fuel.
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Memory in MiB.
+    pub memory_mib: Option<usize>,
+    /// Table elements.
+    pub table_elements: Option<usize>,
+    /// Queries the job may make.
+    pub max_queries: Option<u32>,
+    /// Outputs the job may stage.
+    pub max_outputs: Option<u32>,
+    /// Bytes of one output.
+    pub max_output_bytes: Option<usize>,
+    /// Bytes of all outputs.
+    pub max_total_output_bytes: Option<usize>,
+    /// Bytes of log text.
+    pub max_log_bytes: Option<usize>,
+}
+
+impl SubmittedLimits {
+    /// The request the runtime takes.
+    pub fn request(self) -> LimitRequest {
+        LimitRequest {
+            fuel: self.fuel,
+            deadline_ms: self.deadline_ms,
+            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            table_elements: self.table_elements,
+            max_queries: self.max_queries,
+            max_outputs: self.max_outputs,
+            max_output_bytes: self.max_output_bytes,
+            max_total_output_bytes: self.max_total_output_bytes,
+            max_log_bytes: self.max_log_bytes,
+        }
+    }
+}
+
 impl LimitRequest {
     /// What a job gets under `grant`: each limit asked for, at most the grant's; each one
     /// not asked for, the grant's.

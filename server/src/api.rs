@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use sandbox_core::authz::{self, Action};
-use sandbox_core::job::LimitRequest;
+use sandbox_core::job::SubmittedLimits;
 use sandbox_core::{Decision, Error, JobStatus, Principal, Result};
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
@@ -495,46 +495,6 @@ async fn usage_settings_set(
     ))
 }
 
-/// Limits a submission asks for (each at most what the scenario grants; none: the grant).
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsBody {
-    /// Fuel.
-    pub fuel: Option<u64>,
-    /// Wall-clock deadline in milliseconds.
-    pub deadline_ms: Option<u64>,
-    /// Memory in MiB.
-    pub memory_mib: Option<usize>,
-    /// Table elements.
-    pub table_elements: Option<usize>,
-    /// Queries the job may make.
-    pub max_queries: Option<u32>,
-    /// Outputs the job may stage.
-    pub max_outputs: Option<u32>,
-    /// Bytes of one output.
-    pub max_output_bytes: Option<usize>,
-    /// Bytes of all outputs.
-    pub max_total_output_bytes: Option<usize>,
-    /// Bytes of log text.
-    pub max_log_bytes: Option<usize>,
-}
-
-impl LimitsBody {
-    fn request(self) -> LimitRequest {
-        LimitRequest {
-            fuel: self.fuel,
-            deadline_ms: self.deadline_ms,
-            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
-            table_elements: self.table_elements,
-            max_queries: self.max_queries,
-            max_outputs: self.max_outputs,
-            max_output_bytes: self.max_output_bytes,
-            max_total_output_bytes: self.max_total_output_bytes,
-            max_log_bytes: self.max_log_bytes,
-        }
-    }
-}
-
 /// A module upload.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -580,7 +540,7 @@ pub struct SubmitBody {
     pub params: Option<Value>,
     /// Limits.
     #[serde(default)]
-    pub limits: Option<LimitsBody>,
+    pub limits: Option<SubmittedLimits>,
 }
 
 /// How long to wait for a submitted job.
@@ -639,7 +599,10 @@ async fn job_submit(
         }
     };
     let params = body.params.unwrap_or_else(|| json!({})).to_string();
-    let limits = body.limits.map(LimitsBody::request).unwrap_or_default();
+    let limits = body
+        .limits
+        .map(SubmittedLimits::request)
+        .unwrap_or_default();
     let scenario = body.scenario;
     let caller = c.name.clone();
     let max_queued = s.config.max_queued_per_developer;

@@ -202,13 +202,7 @@ fn memory_bomb_is_refused_by_the_memory_limit() {
 #[test]
 fn too_many_queries_end_the_job_with_the_limit_named() {
     let f = Fixture::with_budget(100.0, 0.01);
-    let module = wat(r#"(module
-        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
-        (func (export "run") (result i32)
-          (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
-          (i32.const 0)))"#);
+    let module = wat(QUERIES_UNTIL_STOPPED);
     let limits = JobLimits {
         max_queries: 3,
         ..JobLimits::default()
@@ -686,6 +680,27 @@ fn recursion_outputs_and_logs_past_their_limits_end_the_job_with_the_limit_named
     f.ask("SELECT COUNT(*) FROM residents").unwrap();
 }
 
+/// A module that asks one query after another until a limit stops it.
+const QUERIES_UNTIL_STOPPED: &str = r#"(module
+    (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+    (func (export "run") (result i32)
+      (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
+      (i32.const 0)))"#;
+
+/// The details of the domain's one `job.started` event (the limits the job got).
+fn started_details(domain: &sandbox_runtime::Domain) -> serde_json::Value {
+    let details: String = sandbox_tests::raw(domain)
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'job.started'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&details).unwrap()
+}
+
 #[test]
 fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
     let (dir, domain) = sandbox_tests::empty_domain();
@@ -703,13 +718,7 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
         None,
     )
     .unwrap();
-    let module = wat(r#"(module
-        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
-        (func (export "run") (result i32)
-          (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
-          (i32.const 0)))"#);
+    let module = wat(QUERIES_UNTIL_STOPPED);
     // The job asks for 50 queries; the scenario grants 2.
     let report = sandbox_runtime::jobs::submit(
         &domain,
@@ -732,14 +741,7 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
         "{report:?}"
     );
     assert_eq!(report.queries, 2);
-    let details: String = sandbox_tests::raw(&domain)
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'job.started'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    let details = started_details(&domain);
     assert_eq!(details["limits"]["max_queries"], 2);
     assert_eq!(details["limits"]["deadline_ms"], 5000);
     // A scenario cannot grant nonsense.
@@ -776,13 +778,7 @@ fn a_job_that_asks_for_no_limits_gets_the_scenarios_grant_even_above_the_default
     )
     .unwrap();
     // The module asks until it is stopped: it gets the grant, more than the defaults.
-    let module = wat(r#"(module
-        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
-        (func (export "run") (result i32)
-          (loop $again (drop (call $query (i32.const 0) (i32.const 30))) (br $again))
-          (i32.const 0)))"#);
+    let module = wat(QUERIES_UNTIL_STOPPED);
     let report = sandbox_runtime::jobs::submit(
         &domain,
         sandbox_tests::DEVELOPER,
@@ -800,14 +796,7 @@ fn a_job_that_asks_for_no_limits_gets_the_scenarios_grant_even_above_the_default
         "{report:?}"
     );
     assert_eq!(report.queries, granted_queries);
-    let details: String = sandbox_tests::raw(&domain)
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'job.started'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    let details = started_details(&domain);
     assert_eq!(details["limits"]["max_queries"], granted_queries);
     assert_eq!(details["limits"]["deadline_ms"], granted_deadline);
     assert_eq!(details["limits"]["fuel"], defaults.fuel);
