@@ -103,19 +103,62 @@ pub fn run_in(
         out,
         "   (SQLite metadata, Ed25519 signing key, domain store folders)"
     )?;
-    identity::add(&domain, None, "ops-li", Role::Operator)?;
-    identity::add(&domain, Some("ops-li"), "psb-wang", Role::Provider)?;
-    identity::add(&domain, Some("ops-li"), "dev-zhao", Role::Developer)?;
-    identity::add(&domain, Some("ops-li"), "sup-chen", Role::Supervisor)?;
+    add_principals(&domain, out)?;
+    register_dataset(&domain, residents, out)?;
+    let s = approve_scenario(&domain, out)?;
+    let refusals = show_refusals(&domain, s.id, out)?;
+    let (report, balance) = run_job(&domain, &s.spec.name, s.id, module, out)?;
+    show_outputs(&domain, &report, out)?;
+    let table = report
+        .outputs
+        .iter()
+        .find(|o| o.kind == "table")
+        .ok_or_else(|| Error::Internal("the demo module emitted no table".into()))?;
+    review_table(&domain, &table.id, out)?;
+    let product = show_product(&domain, &table.id, out)?;
+    audit::checkpoint(&domain, "sup-chen")?;
+    let v = audit::verify(&domain, "sup-chen")?;
+    writeln!(
+        out,
+        "\n9. Audit log: {} events, Merkle tree and hash chain verified, {} signed checkpoint(s) (root {}…)",
+        v.events,
+        v.checkpoints,
+        &v.root[..16]
+    )?;
+    writeln!(
+        out,
+        "\nDone in {:.1} s. Data directory: {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    )?;
+    Ok(DemoSummary {
+        data_dir: dir.to_path_buf(),
+        product_dir: product.path,
+        epsilon_spent: balance.epsilon_spent,
+        refusals,
+    })
+}
+
+/// Step 1: the operator adds the other principals.
+fn add_principals(domain: &Domain, out: &mut dyn Write) -> Result<()> {
+    identity::add(domain, None, "ops-li", Role::Operator)?;
+    identity::add(domain, Some("ops-li"), "psb-wang", Role::Provider)?;
+    identity::add(domain, Some("ops-li"), "dev-zhao", Role::Developer)?;
+    identity::add(domain, Some("ops-li"), "sup-chen", Role::Supervisor)?;
     writeln!(
         out,
         "   principals: ops-li (operator), psb-wang (provider), dev-zhao (developer), sup-chen (supervisor)\n"
     )?;
 
+    Ok(())
+}
+
+/// Step 2: the provider registers the synthetic residents.
+fn register_dataset(domain: &Domain, residents: usize, out: &mut dyn Write) -> Result<()> {
     let csv_dir = tempfile::tempdir()?;
     let csv = csv_dir.path().join("residents.csv");
     std::fs::write(&csv, sandbox_synth::residents_csv(residents, 2026))?;
-    let v = catalog::add(&domain, "psb-wang", &csv, RESIDENTS_POLICY)?;
+    let v = catalog::add(domain, "psb-wang", &csv, RESIDENTS_POLICY)?;
     writeln!(
         out,
         "2. Provider psb-wang registers `{}`: {} rows, stored as Parquet in the domain",
@@ -130,10 +173,15 @@ pub fn run_in(
     }
     writeln!(out)?;
 
+    Ok(())
+}
+
+/// Step 3: the developer applies for the scenario and the operator approves it.
+fn approve_scenario(domain: &Domain, out: &mut dyn Write) -> Result<scenarios::ScenarioRecord> {
     let today = chrono::Utc::now().date_naive();
-    let s = scenarios::apply(&domain, "dev-zhao", &scenario_text(today))?;
+    let s = scenarios::apply(domain, "dev-zhao", &scenario_text(today))?;
     let s = scenarios::decide(
-        &domain,
+        domain,
         "ops-li",
         &s.id.to_string(),
         true,
@@ -154,6 +202,15 @@ pub fn run_in(
         s.spec.valid_until
     )?;
 
+    Ok(s)
+}
+
+/// Step 4: queries that would expose raw data, each refused.
+fn show_refusals(
+    domain: &Domain,
+    scenario_id: i64,
+    out: &mut dyn Write,
+) -> Result<Vec<mediate::Refusal>> {
     writeln!(
         out,
         "4. The mediator refuses what would expose raw data (each refusal is audited):"
@@ -172,9 +229,9 @@ pub fn run_in(
     let mut refusals = Vec::new();
     for sql in &attempts {
         match mediate::answer(
-            &domain,
+            domain,
             &QueryRequest {
-                scenario_id: s.id,
+                scenario_id,
                 job_id: None,
                 actor: "dev-zhao",
                 sql,
@@ -195,11 +252,22 @@ pub fn run_in(
     }
     writeln!(out)?;
 
+    Ok(refusals)
+}
+
+/// Step 5: the developer submits the module as a job.
+fn run_job(
+    domain: &Domain,
+    scenario: &str,
+    scenario_id: i64,
+    module: &[u8],
+    out: &mut dyn Write,
+) -> Result<(jobs::JobReport, scenarios::Balance)> {
     let report = jobs::submit(
-        &domain,
+        domain,
         "dev-zhao",
         &Submission {
-            scenario: &s.spec.name,
+            scenario,
             module,
             params_json: "{}",
             limits: Default::default(),
@@ -225,7 +293,7 @@ pub fn run_in(
     if let Some(e) = &report.error {
         return Err(Error::Guest(format!("demo job failed: {e}")));
     }
-    let balance = scenarios::budget(&domain, "dev-zhao", &s.id.to_string())?;
+    let balance = scenarios::budget(domain, "dev-zhao", &scenario_id.to_string())?;
     writeln!(
         out,
         "   ε spent {:.2} of {:.2}; {:.2} left\n",
@@ -234,6 +302,11 @@ pub fn run_in(
         balance.epsilon_remaining()
     )?;
 
+    Ok((report, balance))
+}
+
+/// Step 6: the outputs as staged, with their automated checks.
+fn show_outputs(domain: &Domain, report: &jobs::JobReport, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "6. Outputs are staged and checked automatically:")?;
     for o in &report.outputs {
         writeln!(
@@ -270,12 +343,13 @@ pub fn run_in(
     }
     writeln!(out)?;
 
-    let table = report
-        .outputs
-        .iter()
-        .find(|o| o.kind == "table")
-        .ok_or_else(|| Error::Internal("the demo module emitted no table".into()))?;
-    let refused_release = review::release(&domain, "ops-li", &table.id);
+    Ok(())
+}
+
+/// Step 7: release before approval and self-approval are refused; operator and
+/// supervisor approve.
+fn review_table(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result<()> {
+    let refused_release = review::release(domain, "ops-li", output_id);
     writeln!(
         out,
         "7. Review: releasing before any approval is refused: {}",
@@ -287,7 +361,7 @@ pub fn run_in(
                 )),
         }
     )?;
-    let self_review = review::decide(&domain, "dev-zhao", &table.id, Decision::Approve, None);
+    let self_review = review::decide(domain, "dev-zhao", output_id, Decision::Approve, None);
     writeln!(
         out,
         "   the developer approving their own output is refused: {}",
@@ -297,25 +371,30 @@ pub fn run_in(
         }
     )?;
     review::decide(
-        &domain,
+        domain,
         "ops-li",
-        &table.id,
+        output_id,
         Decision::Approve,
         Some("aggregates only, checks passed"),
     )?;
     writeln!(out, "   operator ops-li approves")?;
     review::decide(
-        &domain,
+        domain,
         "sup-chen",
-        &table.id,
+        output_id,
         Decision::Approve,
         Some("no disclosure risk found"),
     )?;
     writeln!(out, "   supervisor sup-chen approves → released\n")?;
 
-    let product = review::products(&domain, "sup-chen")?
+    Ok(())
+}
+
+/// Step 8: the released product, its manifest verified.
+fn show_product(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result<review::Product> {
+    let product = review::products(domain, "sup-chen")?
         .into_iter()
-        .find(|p| p.output_id == table.id)
+        .find(|p| p.output_id == output_id)
         .ok_or_else(|| Error::Internal("no product after release".into()))?;
     let key = keys::verifying_key(domain.layout())?;
     let manifest = review::verify_product(&product.path, Some(&key))?;
@@ -353,25 +432,5 @@ pub fn run_in(
         manifest["job"]["module_sha256"].as_str().unwrap_or("")
     )?;
 
-    audit::checkpoint(&domain, "sup-chen")?;
-    let v = audit::verify(&domain, "sup-chen")?;
-    writeln!(
-        out,
-        "\n9. Audit log: {} events, Merkle tree and hash chain verified, {} signed checkpoint(s) (root {}…)",
-        v.events,
-        v.checkpoints,
-        &v.root[..16]
-    )?;
-    writeln!(
-        out,
-        "\nDone in {:.1} s. Data directory: {}",
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    )?;
-    Ok(DemoSummary {
-        data_dir: dir.to_path_buf(),
-        product_dir: product.path,
-        epsilon_spent: balance.epsilon_spent,
-        refusals,
-    })
+    Ok(product)
 }

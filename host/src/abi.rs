@@ -290,144 +290,136 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
 
-    linker.func_wrap(
-        "sandbox",
-        "emit",
-        |mut caller: Caller<'_, HostState>,
-         kind: i32,
-         name_ptr: i32,
-         name_len: i32,
-         data_ptr: i32,
-         data_len: i32|
-         -> wasmtime::Result<i32> {
-            let kind = match kind {
-                1 => OutputKind::Table,
-                2 => OutputKind::Text,
-                3 => OutputKind::Chart,
-                4 => OutputKind::Png,
-                _ => return Ok(invalid(&mut caller, "emit: unknown output kind")),
-            };
-            let Some(name) = guest_bytes(&mut caller, name_ptr, name_len) else {
-                return Ok(invalid(
-                    &mut caller,
-                    "emit: name pointer or length out of bounds",
-                ));
-            };
-            let Ok(name) = String::from_utf8(name) else {
-                return Ok(invalid(&mut caller, "emit: name is not UTF-8"));
-            };
-            if !valid_output_name(&name) {
-                return Ok(invalid(
-                    &mut caller,
-                    "emit: name must be 1-64 characters of [a-z0-9_-]",
-                ));
-            }
-            {
-                let state = caller.data_mut();
-                let max_one = state.limits.max_output_bytes;
-                if u32::try_from(data_len).is_ok_and(|l| l as usize > max_one) {
-                    return Err(fatal(
-                        state,
-                        "output_bytes",
-                        format!("output `{name}` is larger than {max_one} bytes"),
-                    ));
-                }
-                if state.outputs.len() as u32 >= state.limits.max_outputs {
-                    let max = state.limits.max_outputs;
-                    return Err(fatal(state, "outputs", format!("more than {max} outputs")));
-                }
-                if state.outputs.iter().any(|o| o.name == name) {
-                    return Ok(state.error_response(
-                        Status::InvalidArgument,
-                        "invalid",
-                        None,
-                        "emit: an output of that name exists",
-                    ));
-                }
-            }
-            let Some(mut data) = guest_bytes(&mut caller, data_ptr, data_len) else {
-                return Ok(invalid(
-                    &mut caller,
-                    "emit: data pointer or length out of bounds",
-                ));
-            };
-            match kind {
-                OutputKind::Table => {
-                    if let Err(e) = decode_ipc(&data) {
-                        return Ok(invalid(
-                            &mut caller,
-                            &format!("emit: not an Arrow IPC stream: {e}"),
-                        ));
-                    }
-                }
-                OutputKind::Text => {
-                    if std::str::from_utf8(&data).is_err() {
-                        return Ok(invalid(&mut caller, "emit: text is not UTF-8"));
-                    }
-                }
-                OutputKind::Chart => {
-                    if let Err(e) = check_svg(&data) {
-                        return Ok(invalid(&mut caller, &format!("emit: chart: {e}")));
-                    }
-                }
-                OutputKind::Png => match reencode_png(&data) {
-                    Ok(clean) => data = clean.bytes,
-                    Err(e) => {
-                        return Ok(invalid(&mut caller, &format!("emit: PNG chart: {e}")));
-                    }
-                },
-            }
-            let state = caller.data_mut();
-            let total = state.output_bytes + data.len();
-            if total > state.limits.max_total_output_bytes {
-                let max = state.limits.max_total_output_bytes;
-                return Err(fatal(
-                    state,
-                    "output_bytes",
-                    format!("outputs total more than {max} bytes"),
-                ));
-            }
-            state.output_bytes = total;
-            state.progress.output(data.len());
-            state.outputs.push(StagedOutput {
-                name,
-                kind,
-                bytes: data,
-            });
-            Ok(Status::Ok as i32)
-        },
-    )?;
-
-    linker.func_wrap(
-        "sandbox",
-        "log",
-        |mut caller: Caller<'_, HostState>,
-         level: i32,
-         ptr: i32,
-         len: i32|
-         -> wasmtime::Result<i32> {
-            if !(0..=4).contains(&level) {
-                return Ok(invalid(&mut caller, "log: level must be 0..=4"));
-            }
-            let Some(bytes) = guest_bytes(&mut caller, ptr, len) else {
-                return Ok(invalid(&mut caller, "log: pointer or length out of bounds"));
-            };
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let state = caller.data_mut();
-            state.log_bytes += text.len();
-            if state.log_bytes > state.limits.max_log_bytes {
-                let max = state.limits.max_log_bytes;
-                return Err(fatal(
-                    state,
-                    "log_bytes",
-                    format!("more than {max} bytes of log"),
-                ));
-            }
-            state.progress.log(LogLine { level, text });
-            Ok(Status::Ok as i32)
-        },
-    )?;
+    linker.func_wrap("sandbox", "emit", emit)?;
+    linker.func_wrap("sandbox", "log", log)?;
     Ok(())
+}
+
+/// `emit(kind, name_ptr, name_len, data_ptr, data_len)`: stages an output after checking
+/// its name, its kind's format and the output limits.
+fn emit(
+    mut caller: Caller<'_, HostState>,
+    kind: i32,
+    name_ptr: i32,
+    name_len: i32,
+    data_ptr: i32,
+    data_len: i32,
+) -> wasmtime::Result<i32> {
+    let kind = match kind {
+        1 => OutputKind::Table,
+        2 => OutputKind::Text,
+        3 => OutputKind::Chart,
+        4 => OutputKind::Png,
+        _ => return Ok(invalid(&mut caller, "emit: unknown output kind")),
+    };
+    let Some(name) = guest_bytes(&mut caller, name_ptr, name_len) else {
+        return Ok(invalid(
+            &mut caller,
+            "emit: name pointer or length out of bounds",
+        ));
+    };
+    let Ok(name) = String::from_utf8(name) else {
+        return Ok(invalid(&mut caller, "emit: name is not UTF-8"));
+    };
+    if !valid_output_name(&name) {
+        return Ok(invalid(
+            &mut caller,
+            "emit: name must be 1-64 characters of [a-z0-9_-]",
+        ));
+    }
+    {
+        let state = caller.data_mut();
+        let max_one = state.limits.max_output_bytes;
+        if u32::try_from(data_len).is_ok_and(|l| l as usize > max_one) {
+            return Err(fatal(
+                state,
+                "output_bytes",
+                format!("output `{name}` is larger than {max_one} bytes"),
+            ));
+        }
+        if state.outputs.len() as u32 >= state.limits.max_outputs {
+            let max = state.limits.max_outputs;
+            return Err(fatal(state, "outputs", format!("more than {max} outputs")));
+        }
+        if state.outputs.iter().any(|o| o.name == name) {
+            return Ok(state.error_response(
+                Status::InvalidArgument,
+                "invalid",
+                None,
+                "emit: an output of that name exists",
+            ));
+        }
+    }
+    let Some(data) = guest_bytes(&mut caller, data_ptr, data_len) else {
+        return Ok(invalid(
+            &mut caller,
+            "emit: data pointer or length out of bounds",
+        ));
+    };
+    let data = match checked_output(kind, data) {
+        Ok(data) => data,
+        Err(message) => return Ok(invalid(&mut caller, &format!("emit: {message}"))),
+    };
+    let state = caller.data_mut();
+    let total = state.output_bytes + data.len();
+    if total > state.limits.max_total_output_bytes {
+        let max = state.limits.max_total_output_bytes;
+        return Err(fatal(
+            state,
+            "output_bytes",
+            format!("outputs total more than {max} bytes"),
+        ));
+    }
+    state.output_bytes = total;
+    state.progress.output(data.len());
+    state.outputs.push(StagedOutput {
+        name,
+        kind,
+        bytes: data,
+    });
+    Ok(Status::Ok as i32)
+}
+
+/// Checks an output's bytes against its kind; a PNG chart comes back re-encoded.
+fn checked_output(kind: OutputKind, data: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    match kind {
+        OutputKind::Table => decode_ipc(&data)
+            .map(|_| data)
+            .map_err(|e| format!("not an Arrow IPC stream: {e}")),
+        OutputKind::Text => match std::str::from_utf8(&data) {
+            Ok(_) => Ok(data),
+            Err(_) => Err("text is not UTF-8".into()),
+        },
+        OutputKind::Chart => check_svg(&data)
+            .map(|_| data)
+            .map_err(|e| format!("chart: {e}")),
+        OutputKind::Png => reencode_png(&data)
+            .map(|clean| clean.bytes)
+            .map_err(|e| format!("PNG chart: {e}")),
+    }
+}
+
+/// `log(level, ptr, len)`: a log line for the developer, within the log limit.
+fn log(mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32) -> wasmtime::Result<i32> {
+    if !(0..=4).contains(&level) {
+        return Ok(invalid(&mut caller, "log: level must be 0..=4"));
+    }
+    let Some(bytes) = guest_bytes(&mut caller, ptr, len) else {
+        return Ok(invalid(&mut caller, "log: pointer or length out of bounds"));
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let state = caller.data_mut();
+    state.log_bytes += text.len();
+    if state.log_bytes > state.limits.max_log_bytes {
+        let max = state.limits.max_log_bytes;
+        return Err(fatal(
+            state,
+            "log_bytes",
+            format!("more than {max} bytes of log"),
+        ));
+    }
+    state.progress.log(LogLine { level, text });
+    Ok(Status::Ok as i32)
 }
 
 /// Elements a chart may use.

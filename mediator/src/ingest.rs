@@ -191,15 +191,17 @@ fn write_parquet(
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
-    let unit_index = match &units {
-        Some(u) => Some(
-            schema
-                .index_of(u.column)
+    let mut ranker = match units {
+        Some(units) => Some(UnitRanker {
+            index: schema
+                .index_of(units.column)
                 .map_err(|e| input_err(source, e))?,
-        ),
+            units,
+            per_unit: HashMap::new(),
+        }),
         None => None,
     };
-    let stored_schema = match unit_index {
+    let stored_schema = match ranker {
         Some(_) => {
             let mut fields: Vec<arrow::datatypes::FieldRef> =
                 schema.fields().iter().cloned().collect();
@@ -214,9 +216,10 @@ fn write_parquet(
     };
     let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
         .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
-    let mut per_unit: HashMap<String, i64> = HashMap::new();
-    let overflow_path = target.with_extension("overflow.arrow");
-    let mut overflow: Option<arrow::ipc::writer::FileWriter<File>> = None;
+    let mut overflow = Overflow {
+        path: target.with_extension("overflow.arrow"),
+        writer: None,
+    };
     let mut rows = 0i64;
     let mut dropped = 0i64;
     let mut bounded_rows = 0i64;
@@ -225,119 +228,26 @@ fn write_parquet(
         let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", read + 1)))?;
         let first_row = read;
         read += batch.num_rows() as i64;
-        if let (Some(i), Some(units)) = (unit_index, &units) {
-            let col = arrow::compute::cast(batch.column(i), &DataType::Utf8)
-                .map_err(|e| input_err(source, e))?;
-            let col = col
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
-            let present: arrow::array::BooleanArray = col
-                .iter()
-                .map(|v| Some(v.is_some_and(|v| !v.trim().is_empty())))
-                .collect();
-            let missing = present.false_count();
-            if missing > 0 {
-                match units.missing {
-                    MissingUnit::Refuse => {
-                        let r = present.iter().position(|p| p != Some(true)).unwrap_or(0);
-                        return Err(input_err(
-                            source,
-                            format!(
-                                "row {}: the privacy unit column `{}` is empty (the policy may set `missing_unit = \"drop\"`)",
-                                first_row + r as i64 + 1,
-                                units.column
-                            ),
-                        ));
-                    }
-                    MissingUnit::Drop => {
-                        dropped += missing as i64;
-                        batch = arrow::compute::filter_record_batch(&batch, &present)?;
-                    }
-                }
-            }
-            // Ranks of the rows kept (the same rows, in the same order, as the batch now).
-            let mut ranks = Vec::with_capacity(batch.num_rows());
-            for v in col
-                .iter()
-                .zip(present.iter())
-                .filter_map(|(v, p)| v.filter(|_| p == Some(true)))
-            {
-                let seen = per_unit.entry(v.to_string()).or_default();
-                *seen += 1;
-                if *seen <= units.k {
-                    bounded_rows += 1;
-                }
-                ranks.push(*seen);
-            }
-            let mut columns = batch.columns().to_vec();
-            columns.push(Arc::new(arrow::array::Int64Array::from(ranks)));
-            batch = RecordBatch::try_new(stored_schema.clone(), columns)?;
+        if let Some(ranker) = ranker.as_mut() {
+            let ranked = ranker.rank(source, &batch, first_row, &stored_schema)?;
+            dropped += ranked.dropped;
+            bounded_rows += ranked.bounded;
+            batch = ranked.batch;
         } else {
             bounded_rows += batch.num_rows() as i64;
         }
         for c in checks.iter_mut().filter(|c| c.within) {
-            let values = arrow::compute::cast(batch.column(c.index), &DataType::Float64)
-                .map_err(|e| input_err(source, e))?;
-            let values = values
-                .as_any()
-                .downcast_ref::<arrow::array::Float64Array>()
-                .ok_or_else(|| Error::Internal("cast to Float64 did not give floats".into()))?;
-            // Arrow orders NaN above every number: a NaN fails the upper bound.
-            let min = arrow::compute::min(values);
-            let max = arrow::compute::max(values);
-            if min.is_some_and(|m| m.is_nan() || m < c.lower)
-                || max.is_some_and(|m| m.is_nan() || m > c.upper)
-            {
-                c.within = false;
-            }
+            c.observe(source, &batch)?;
         }
         rows += batch.num_rows() as i64;
-        if let Some(units) = &units
-            && let Some(rank) = batch
-                .column(batch.num_columns() - 1)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-            && rank.iter().any(|r| r.is_some_and(|r| r > units.k))
-        {
-            // Rows past a unit's k-th go after every kept row, in row groups of their own:
-            // the bounding filter (rank <= k) then skips them by row-group statistics.
-            let keep: arrow::array::BooleanArray = rank
-                .iter()
-                .map(|r| Some(r.is_some_and(|r| r <= units.k)))
-                .collect();
-            let beyond = arrow::compute::not(&keep)?;
-            let rest = arrow::compute::filter_record_batch(&batch, &beyond)?;
-            batch = arrow::compute::filter_record_batch(&batch, &keep)?;
-            if overflow.is_none() {
-                let file = File::create(&overflow_path)?;
-                overflow = Some(
-                    arrow::ipc::writer::FileWriter::try_new(file, &stored_schema)
-                        .map_err(|e| Error::Internal(format!("overflow writer: {e}")))?,
-                );
-            }
-            if let Some(w) = overflow.as_mut() {
-                w.write(&rest)?;
-            }
+        if let Some(ranker) = &ranker {
+            batch = overflow.set_aside(batch, ranker.units.k, &stored_schema)?;
         }
         writer
             .write(&batch)
             .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
     }
-    if let Some(mut w) = overflow.take() {
-        w.finish()?;
-        drop(w);
-        writer
-            .flush()
-            .map_err(|e| Error::Internal(format!("parquet flush: {e}")))?;
-        let reader = arrow::ipc::reader::FileReader::try_new(File::open(&overflow_path)?, None)?;
-        for batch in reader {
-            writer
-                .write(&batch?)
-                .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
-        }
-        fs::remove_file(&overflow_path)?;
-    }
+    overflow.append_to(&mut writer)?;
     writer
         .close()
         .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
@@ -347,7 +257,9 @@ fn write_parquet(
     let bytes = fs::read(target)?;
     Ok(Written {
         rows,
-        max_unit_rows: per_unit.values().copied().max().unwrap_or(1),
+        max_unit_rows: ranker
+            .and_then(|r| r.per_unit.values().copied().max())
+            .unwrap_or(1),
         dropped,
         bounded_rows,
         within_bounds: checks
@@ -357,6 +269,174 @@ fn write_parquet(
             .collect(),
         sha256: sha256_hex(&bytes),
     })
+}
+
+impl BoundsCheck {
+    /// Notes whether the batch's values of the column stay within the bounds.
+    fn observe(&mut self, source: &Path, batch: &RecordBatch) -> Result<()> {
+        let values = arrow::compute::cast(batch.column(self.index), &DataType::Float64)
+            .map_err(|e| input_err(source, e))?;
+        let values = values
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .ok_or_else(|| Error::Internal("cast to Float64 did not give floats".into()))?;
+        // Arrow orders NaN above every number: a NaN fails the upper bound.
+        let min = arrow::compute::min(values);
+        let max = arrow::compute::max(values);
+        if min.is_some_and(|m| m.is_nan() || m < self.lower)
+            || max.is_some_and(|m| m.is_nan() || m > self.upper)
+        {
+            self.within = false;
+        }
+        Ok(())
+    }
+}
+
+/// Numbers each row by how many rows of its privacy unit came before it (its rank).
+struct UnitRanker<'a> {
+    /// The unit column's index in the source schema.
+    index: usize,
+    units: Units<'a>,
+    /// Rows seen so far per unit.
+    per_unit: HashMap<String, i64>,
+}
+
+/// A batch with its rank column, and what ranking it counted.
+struct Ranked {
+    batch: RecordBatch,
+    /// Rows dropped for an empty unit.
+    dropped: i64,
+    /// Rows within their unit's first k.
+    bounded: i64,
+}
+
+impl UnitRanker<'_> {
+    /// Drops or refuses rows with an empty unit (as the policy says) and appends the rank
+    /// column.
+    fn rank(
+        &mut self,
+        source: &Path,
+        batch: &RecordBatch,
+        first_row: i64,
+        stored_schema: &SchemaRef,
+    ) -> Result<Ranked> {
+        let col = arrow::compute::cast(batch.column(self.index), &DataType::Utf8)
+            .map_err(|e| input_err(source, e))?;
+        let col = col
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Internal("cast to Utf8 did not give strings".into()))?;
+        let present: arrow::array::BooleanArray = col
+            .iter()
+            .map(|v| Some(v.is_some_and(|v| !v.trim().is_empty())))
+            .collect();
+        let missing = present.false_count();
+        let mut dropped = 0;
+        let mut batch = batch.clone();
+        if missing > 0 {
+            match self.units.missing {
+                MissingUnit::Refuse => {
+                    let r = present.iter().position(|p| p != Some(true)).unwrap_or(0);
+                    return Err(input_err(
+                        source,
+                        format!(
+                            "row {}: the privacy unit column `{}` is empty (the policy may set `missing_unit = \"drop\"`)",
+                            first_row + r as i64 + 1,
+                            self.units.column
+                        ),
+                    ));
+                }
+                MissingUnit::Drop => {
+                    dropped = missing as i64;
+                    batch = arrow::compute::filter_record_batch(&batch, &present)?;
+                }
+            }
+        }
+        // Ranks of the rows kept (the same rows, in the same order, as the batch now).
+        let mut ranks = Vec::with_capacity(batch.num_rows());
+        let mut bounded = 0;
+        for v in col
+            .iter()
+            .zip(present.iter())
+            .filter_map(|(v, p)| v.filter(|_| p == Some(true)))
+        {
+            let seen = self.per_unit.entry(v.to_string()).or_default();
+            *seen += 1;
+            if *seen <= self.units.k {
+                bounded += 1;
+            }
+            ranks.push(*seen);
+        }
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(arrow::array::Int64Array::from(ranks)));
+        Ok(Ranked {
+            batch: RecordBatch::try_new(stored_schema.clone(), columns)?,
+            dropped,
+            bounded,
+        })
+    }
+}
+
+/// Rows past their unit's k-th, set aside in an Arrow file while the kept rows are
+/// written, then appended after every kept row in row groups of their own: the bounding
+/// filter (rank <= k) then skips them by row-group statistics.
+struct Overflow {
+    path: std::path::PathBuf,
+    writer: Option<arrow::ipc::writer::FileWriter<File>>,
+}
+
+impl Overflow {
+    /// Sets aside the rows of a ranked batch past rank `k`; returns the others.
+    fn set_aside(&mut self, batch: RecordBatch, k: i64, schema: &SchemaRef) -> Result<RecordBatch> {
+        let Some(rank) = batch
+            .column(batch.num_columns() - 1)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+        else {
+            return Ok(batch);
+        };
+        if !rank.iter().any(|r| r.is_some_and(|r| r > k)) {
+            return Ok(batch);
+        }
+        let keep: arrow::array::BooleanArray = rank
+            .iter()
+            .map(|r| Some(r.is_some_and(|r| r <= k)))
+            .collect();
+        let beyond = arrow::compute::not(&keep)?;
+        let rest = arrow::compute::filter_record_batch(&batch, &beyond)?;
+        let kept = arrow::compute::filter_record_batch(&batch, &keep)?;
+        if self.writer.is_none() {
+            let file = File::create(&self.path)?;
+            self.writer = Some(
+                arrow::ipc::writer::FileWriter::try_new(file, schema)
+                    .map_err(|e| Error::Internal(format!("overflow writer: {e}")))?,
+            );
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.write(&rest)?;
+        }
+        Ok(kept)
+    }
+
+    /// Appends the rows set aside, in row groups after the kept rows', and removes the file.
+    fn append_to(mut self, writer: &mut ArrowWriter<File>) -> Result<()> {
+        let Some(mut w) = self.writer.take() else {
+            return Ok(());
+        };
+        w.finish()?;
+        drop(w);
+        writer
+            .flush()
+            .map_err(|e| Error::Internal(format!("parquet flush: {e}")))?;
+        let reader = arrow::ipc::reader::FileReader::try_new(File::open(&self.path)?, None)?;
+        for batch in reader {
+            writer
+                .write(&batch?)
+                .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+        }
+        fs::remove_file(&self.path)?;
+        Ok(())
+    }
 }
 
 /// Registers a dataset (a new one, or a new version of an existing one) from `source`

@@ -88,27 +88,7 @@ fn main() -> anyhow::Result<()> {
     let slots = 2;
     let dev = tokens::issue(&domain, OPERATOR, DEVELOPER)?.token;
 
-    // The token check itself.
-    let n = 20;
-    let mut argon = Vec::new();
-    for _ in 0..n {
-        let t = Instant::now();
-        tokens::authenticate(&domain, &dev)?;
-        argon.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let cache = tokens::VerifiedCache::default();
-    tokens::authenticate_with(&domain, &dev, Some(&cache))?;
-    let mut cached = Vec::new();
-    for _ in 0..2_000 {
-        let t = Instant::now();
-        tokens::authenticate_with(&domain, &dev, Some(&cache))?;
-        cached.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    println!(
-        "token check: Argon2 median {:.2} ms; already verified median {:.3} ms",
-        percentile(&argon, 0.5),
-        percentile(&cached, 0.5)
-    );
+    token_check(&domain, &dev)?;
 
     // The server on a loopback port, on a thread of its own.
     let mut server = server::Background::start(
@@ -121,15 +101,61 @@ fn main() -> anyhow::Result<()> {
         },
     )?;
     let base = server.url().to_string();
+    whoami(&base, &dev);
+
+    // Jobs through the server's queue, against jobs::submit directly with as many threads
+    // as the server has slots.
+    for (label, wat) in [("trivial module", TEXT), ("one-query module", QUERY)] {
+        let bench = JobBench {
+            domain: &domain,
+            base: &base,
+            dev: &dev,
+            scenario,
+            slots,
+        };
+        bench.run(label, &wat::parse_str(wat)?)?;
+    }
+    server.stop()?;
+    Ok(())
+}
+
+/// The token check itself: Argon2 against an already verified token.
+fn token_check(domain: &sandbox_runtime::Domain, dev: &str) -> anyhow::Result<()> {
+    // The token check itself.
+    let n = 20;
+    let mut argon = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        tokens::authenticate(domain, dev)?;
+        argon.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let cache = tokens::VerifiedCache::default();
+    tokens::authenticate_with(domain, dev, Some(&cache))?;
+    let mut cached = Vec::new();
+    for _ in 0..2_000 {
+        let t = Instant::now();
+        tokens::authenticate_with(domain, dev, Some(&cache))?;
+        cached.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "token check: Argon2 median {:.2} ms; already verified median {:.3} ms",
+        percentile(&argon, 0.5),
+        percentile(&cached, 0.5)
+    );
+    Ok(())
+}
+
+/// `GET /api/v1/whoami`: latency from one client, throughput from 16.
+fn whoami(base: &str, dev: &str) {
     let a = agent();
     let whoami = format!("{base}/api/v1/whoami");
     for _ in 0..200 {
-        assert_eq!(get(&a, &whoami, &dev), 200);
+        assert_eq!(get(&a, &whoami, dev), 200);
     }
     let mut lat = Vec::new();
     for _ in 0..2_000 {
         let t = Instant::now();
-        get(&a, &whoami, &dev);
+        get(&a, &whoami, dev);
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!(
@@ -142,7 +168,7 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..clients {
-            let (whoami, dev) = (&whoami, &dev);
+            let (whoami, dev) = (&whoami, dev);
             s.spawn(move || {
                 let a = agent();
                 for _ in 0..per {
@@ -156,20 +182,31 @@ fn main() -> anyhow::Result<()> {
         "GET /api/v1/whoami, {clients} clients × {per}: {:.0} requests/s",
         (clients * per) as f64 / secs
     );
+}
 
-    // Jobs through the server's queue, against jobs::submit directly with as many threads
-    // as the server has slots.
-    let count = 200;
-    for (label, wat) in [("trivial module", TEXT), ("one-query module", QUERY)] {
-        let module = wat::parse_str(wat)?;
-        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &module);
+/// Jobs of one module through the server's queue and through `jobs::submit` directly.
+struct JobBench<'a> {
+    domain: &'a sandbox_runtime::Domain,
+    base: &'a str,
+    dev: &'a str,
+    scenario: i64,
+    slots: usize,
+}
+
+impl JobBench<'_> {
+    fn run(&self, label: &str, module: &[u8]) -> anyhow::Result<()> {
+        let (domain, base, dev, scenario, slots) =
+            (self.domain, self.base, self.dev, self.scenario, self.slots);
+        let count = 200;
+        let a = agent();
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, module);
         // Warm: the module compiled and cached in both paths.
         jobs::submit(
-            &domain,
+            domain,
             DEVELOPER,
             &Submission {
                 scenario: "serve-bench",
-                module: &module,
+                module,
                 params_json: "{}",
                 limits: LimitRequest::default(),
             },
@@ -177,7 +214,7 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..slots {
-                let (domain, module) = (&domain, &module);
+                let (domain, module) = (domain, module);
                 s.spawn(move || {
                     for _ in 0..count / slots {
                         let r = jobs::submit(
@@ -204,7 +241,7 @@ fn main() -> anyhow::Result<()> {
             let (status, j) = post(
                 &a,
                 &jobs_url,
-                &dev,
+                dev,
                 &json!({"scenario": scenario.to_string(), "module": b64}),
             );
             assert_eq!(status, 202, "{j}");
@@ -231,7 +268,7 @@ fn main() -> anyhow::Result<()> {
         let served_rate = count as f64 / t.elapsed().as_secs_f64();
         let mut ok = 0;
         for id in &ids {
-            if jobs::job(&domain, DEVELOPER, id)?.status == "succeeded" {
+            if jobs::job(domain, DEVELOPER, id)?.status == "succeeded" {
                 ok += 1;
             }
         }
@@ -241,7 +278,6 @@ fn main() -> anyhow::Result<()> {
             direct / served_rate,
             submitted * 1e3
         );
+        Ok(())
     }
-    server.stop()?;
-    Ok(())
 }
