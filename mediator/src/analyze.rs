@@ -223,6 +223,59 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// Every expression over raw rows in its total form ([`crate::total`]): whether the
+    /// query fails can then not depend on the data.
+    fn totalized(self) -> Result<Accepted, Refusal> {
+        let total = |e: Expr| {
+            crate::total::totalize(e).map_err(|e| Refusal::new(Rule::InvalidQuery, e.to_string()))
+        };
+        let value = |v: Value| -> Result<Value, Refusal> {
+            Ok(Value {
+                source: total(v.source)?,
+                clamped: total(v.clamped)?,
+                native_sum: v.native_sum.map(total).transpose()?,
+                ..v
+            })
+        };
+        Ok(Accepted {
+            relations: self.relations,
+            join: self.join,
+            filters: self
+                .filters
+                .into_iter()
+                .map(total)
+                .collect::<Result<_, _>>()?,
+            group_keys: self
+                .group_keys
+                .into_iter()
+                .map(|k| {
+                    Ok(GroupKey {
+                        expr: total(k.expr)?,
+                        columns: k.columns,
+                    })
+                })
+                .collect::<Result<_, Refusal>>()?,
+            requested: self
+                .requested
+                .into_iter()
+                .map(|r| {
+                    Ok(match r {
+                        Requested::CountColumn(e) => Requested::CountColumn(total(e)?),
+                        Requested::Sum(v) => Requested::Sum(value(v)?),
+                        Requested::Avg(v) => Requested::Avg(value(v)?),
+                        Requested::Var(v) => Requested::Var(value(v)?),
+                        Requested::Stddev(v) => Requested::Stddev(value(v)?),
+                        Requested::Quantile { value: v, alpha } => Requested::Quantile {
+                            value: value(v)?,
+                            alpha,
+                        },
+                        other @ (Requested::CountRows | Requested::CountUnits(_)) => other,
+                    })
+                })
+                .collect::<Result<_, Refusal>>()?,
+        })
+    }
+
     /// The datasets' names joined by `+`.
     pub fn datasets(&self) -> String {
         self.relations
@@ -635,13 +688,14 @@ fn check_aggregate(a: &Aggregate, scope: &dyn Scope) -> Result<Accepted, Refusal
             "GROUP BY without an aggregate releases the group keys themselves",
         ));
     }
-    Ok(Accepted {
+    Accepted {
         relations,
         join,
         filters,
         group_keys,
         requested,
-    })
+    }
+    .totalized()
 }
 
 /// The join of an aggregate's input, if it joins: two datasets on one equality of their
@@ -1338,3 +1392,5 @@ impl Walk<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod totality;

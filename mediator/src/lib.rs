@@ -22,6 +22,7 @@ mod execute;
 pub mod ingest;
 pub mod privacy;
 pub mod query;
+pub mod total;
 pub mod values;
 pub mod views;
 

@@ -291,7 +291,7 @@ fn prepare_shared(domain: &Domain, conn: &Conn, record: &ScenarioRecord) -> Resu
     let config = SessionConfig::new()
         .with_information_schema(false)
         .with_target_partitions(2);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = crate::total::session(config);
     let mut versions = HashMap::new();
     let mut columns = HashMap::new();
     let mut schemas = HashMap::new();

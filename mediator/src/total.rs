@@ -1,0 +1,217 @@
+//! Total forms of the allowed scalar functions: whether an accepted query fails must never
+//! depend on the data.
+//!
+//! A function that fails on some input (`abs` of the smallest integer, `power` overflowing
+//! an integer, `substr` with a negative length read from a column, ...) would make a query
+//! over raw rows fail only when some row holds that value: a one-bit answer that no noise
+//! covers and no budget pays for, and with a filter it singles a person out. The policy
+//! pass refuses the expressions that can fail whatever the function (a `CAST` of raw
+//! values, a division by anything but a positive literal); every allowed scalar function
+//! that reads raw rows is wrapped here in [`Total`], whose value is NULL where the
+//! function's would be an error. [`totalize`] is the one place that wraps them; the policy
+//! pass calls it on everything it accepts, so every plan built from an accepted query
+//! (the aggregate, the differencing guard's unit selections, value sets) runs total forms.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, new_null_array};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+};
+
+/// A scalar function whose failure on a row is that row's NULL.
+///
+/// On a batch the function evaluates as it is; only when that fails is the batch evaluated
+/// again row by row, each failing row giving NULL. Names, signature and types are the
+/// function's own, so labels and plans read as the query wrote them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Total {
+    inner: Arc<ScalarUDF>,
+}
+
+impl Total {
+    /// `inner`, made total. A function already total is returned as it is.
+    pub fn wrap(inner: Arc<ScalarUDF>) -> Arc<ScalarUDF> {
+        if (inner.inner().as_ref() as &dyn Any).is::<Total>() {
+            return inner;
+        }
+        Arc::new(ScalarUDF::new_from_impl(Total { inner }))
+    }
+
+    /// Evaluates row `row` alone; an error gives NULL.
+    fn one_row(&self, args: &ScalarFunctionArgs, row: usize) -> Result<ArrayRef> {
+        let one = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Array(a) => ColumnarValue::Array(a.slice(row, 1)),
+                ColumnarValue::Scalar(s) => ColumnarValue::Scalar(s.clone()),
+            })
+            .collect();
+        let result = self.inner.invoke_with_args(ScalarFunctionArgs {
+            args: one,
+            arg_fields: args.arg_fields.clone(),
+            number_rows: 1,
+            return_field: Arc::clone(&args.return_field),
+            config_options: Arc::clone(&args.config_options),
+        });
+        match result.and_then(|v| v.into_array(1)) {
+            Ok(a) if a.len() == 1 && a.data_type() == args.return_field.data_type() => Ok(a),
+            _ => Ok(new_null_array(args.return_field.data_type(), 1)),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Total {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        self.inner.inner().schema_name(args)
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        // NULL where the function fails: the result is nullable whatever the function says.
+        let field = self.inner.return_field_from_args(args)?;
+        Ok(Arc::new(field.as_ref().clone().with_nullable(true)))
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn is_strict(&self) -> bool {
+        self.inner.inner().is_strict()
+    }
+
+    fn short_circuits(&self) -> bool {
+        self.inner.short_circuits()
+    }
+
+    // `simplify` is left at its default on purpose: a function's own simplification may
+    // rewrite the call into other calls that would not be wrapped.
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let first = self.inner.invoke_with_args(ScalarFunctionArgs {
+            args: args.args.clone(),
+            arg_fields: args.arg_fields.clone(),
+            number_rows: args.number_rows,
+            return_field: Arc::clone(&args.return_field),
+            config_options: Arc::clone(&args.config_options),
+        });
+        if let Ok(value) = first {
+            return Ok(value);
+        }
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        if all_scalar {
+            // Literals only: the same for every row, so not a property of the data.
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(
+                args.return_field.data_type(),
+            )?));
+        }
+        let rows = (0..args.number_rows)
+            .map(|row| self.one_row(&args, row))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&dyn Array> = rows.iter().map(|a| a.as_ref()).collect();
+        if refs.is_empty() {
+            return Ok(ColumnarValue::Array(new_null_array(
+                args.return_field.data_type(),
+                0,
+            )));
+        }
+        Ok(ColumnarValue::Array(datafusion::arrow::compute::concat(
+            &refs,
+        )?))
+    }
+}
+
+/// `e` with every scalar function call replaced by its [`Total`] form.
+pub fn totalize(e: Expr) -> Result<Expr> {
+    e.transform_up(|node| match node {
+        Expr::ScalarFunction(ScalarFunction { func, args }) => {
+            let wrapped = Total::wrap(Arc::clone(&func));
+            let changed = !Arc::ptr_eq(&wrapped, &func);
+            let node = Expr::ScalarFunction(ScalarFunction {
+                func: wrapped,
+                args,
+            });
+            Ok(if changed {
+                Transformed::yes(node)
+            } else {
+                Transformed::no(node)
+            })
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+}
+
+/// The analyzer rule that turns every `CAST` left in a plan into `TRY_CAST`.
+///
+/// The policy pass refuses a module's own `CAST` over raw rows; what remains are the casts
+/// DataFusion's type coercion inserts (a string argument of `coalesce` beside an integer, an
+/// `Int64` scale of `round` narrowed to `Int32`), which fail on some values only. Run after
+/// coercion, this rule makes each of them NULL where it would fail. It is registered on
+/// every session the mediator reads a dataset with ([`session`]).
+#[derive(Debug, Default)]
+pub struct TotalCasts;
+
+impl datafusion::optimizer::AnalyzerRule for TotalCasts {
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> Result<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::logical_expr::{Cast, TryCast};
+        plan.transform_up_with_subqueries(|node| {
+            let node = node.map_expressions(|e| {
+                e.transform_up(|e| match e {
+                    Expr::Cast(Cast { expr, field }) => {
+                        Ok(Transformed::yes(Expr::TryCast(TryCast { expr, field })))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+            })?;
+            if node.transformed {
+                let plan = node.data.recompute_schema()?;
+                Ok(Transformed::yes(plan))
+            } else {
+                Ok(node)
+            }
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "sandbox_total_casts"
+    }
+}
+
+/// A session for reading protected data: `config`, with [`TotalCasts`] after DataFusion's
+/// own analyzer rules.
+pub fn session(config: datafusion::prelude::SessionConfig) -> datafusion::prelude::SessionContext {
+    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+    ctx.add_analyzer_rule(Arc::new(TotalCasts));
+    ctx
+}
