@@ -1,16 +1,20 @@
 //! Total forms of the allowed scalar functions: whether an accepted query fails must never
 //! depend on the data.
 //!
-//! A function that fails on some input (`abs` of the smallest integer, `power` overflowing
-//! an integer, `substr` with a negative length read from a column, ...) would make a query
+//! A function that fails on some input (`abs` of the smallest integer, `power` of zero to a
+//! negative exponent, `substr` with a negative length read from a column, ...) would make a query
 //! over raw rows fail only when some row holds that value: a one-bit answer that no noise
 //! covers and no budget pays for, and with a filter it singles a person out. The policy
 //! pass refuses the expressions that can fail whatever the function (a `CAST` of raw
 //! values, a division by anything but a positive literal); every allowed scalar function
 //! that reads raw rows is wrapped here in [`Total`], whose value is NULL where the
 //! function's would be an error. [`totalize`] is the one place that wraps them; the policy
-//! pass calls it on everything it accepts, so every plan built from an accepted query
-//! (the aggregate, the differencing guard's unit selections, value sets) runs total forms.
+//! pass calls it on everything it accepts, so every plan the mediator builds from an
+//! accepted query runs total forms.
+//!
+//! The row-by-row retry costs time only on a batch where the function fails, so a query's
+//! running time still depends on the data there; a module has no clock, but a job's
+//! wall-clock deadline does. Functions with a native total form are the way to close that.
 
 use std::any::Any;
 use std::sync::Arc;
