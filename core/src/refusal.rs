@@ -37,9 +37,6 @@ pub enum Rule {
     NoDataset,
     /// The scenario forbids the query (window, status, per-query cap).
     Scenario,
-    /// Threshold mode: the query selects almost the same units as an earlier one, so the
-    /// two answers' difference would describe a few units.
-    Differencing,
     /// The scenario's privacy budget left cannot pay for the query (refused by the
     /// ledger, before anything is computed from the data).
     BudgetExhausted,
@@ -47,7 +44,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 15] = [
         Rule::Syntax,
         Rule::InvalidQuery,
         Rule::NotAQuery,
@@ -62,7 +59,6 @@ impl Rule {
         Rule::GroupKeysNotPublic,
         Rule::NoDataset,
         Rule::Scenario,
-        Rule::Differencing,
         Rule::BudgetExhausted,
     ];
 
@@ -83,7 +79,6 @@ impl Rule {
             Rule::GroupKeysNotPublic => "group_keys_not_public",
             Rule::NoDataset => "no_dataset",
             Rule::Scenario => "scenario",
-            Rule::Differencing => "differencing",
             Rule::BudgetExhausted => "budget_exhausted",
         }
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::Column;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -24,6 +24,7 @@ use serde::Serialize;
 use sandbox_store::catalog::DatasetVersion;
 
 use crate::analyze::{Accepted, ColRef, GroupKey, Requested, Value};
+use crate::differencing::{Contributors, GuardKey, Released};
 use crate::privacy::{self, NoiseReport};
 use crate::{DomainError as Error, Result};
 
@@ -275,6 +276,9 @@ pub struct RelationInput {
     pub scan: Arc<ListingTable>,
     /// The view's (desensitizing) expressions over the scan's columns.
     pub view: Vec<Expr>,
+    /// A row's identity for the differencing guard: its raw content as text (the same in
+    /// every scenario and version), never seen by a module.
+    pub identity: Expr,
 }
 
 /// What the mediator needs to run the core of a query.
@@ -328,11 +332,26 @@ pub struct Exact {
 /// The views (joined on the privacy unit when two), the module's filters and the per-unit
 /// bounding: the rows a query may use.
 fn bounded_rows(input: &CoreInput<'_>) -> Result<LogicalPlanBuilder> {
+    bounded_rows_with(input, false)
+}
+
+/// Column of a row's identity in the `i`th dataset, in [`bounded_rows_with`]'s rows.
+fn row_identity_column(i: usize) -> String {
+    format!("__sandbox_row{i}")
+}
+
+/// [`bounded_rows`], with each dataset's row identity beside the view's columns when
+/// `identity` is set.
+fn bounded_rows_with(input: &CoreInput<'_>, identity: bool) -> Result<LogicalPlanBuilder> {
     let mut sides = Vec::new();
-    for r in &input.relations {
+    for (i, r) in input.relations.iter().enumerate() {
+        let mut view = r.view.clone();
+        if identity {
+            view.push(r.identity.clone().alias(row_identity_column(i)));
+        }
         sides.push(
             LogicalPlanBuilder::scan(r.alias.clone(), provider_as_source(r.scan.clone()), None)?
-                .project(r.view.clone())?
+                .project(view)?
                 .alias(r.alias.clone())?
                 .build()?,
         );
@@ -870,6 +889,8 @@ pub enum Suppression {
     Dominance,
     /// The p% rule on a sum.
     PPercent,
+    /// Its units differ from an earlier released cell's by fewer than `min_group_size`.
+    Differencing,
     /// Secondary: would let a margin reveal a suppressed cell.
     Secondary,
 }
@@ -889,6 +910,9 @@ pub struct ThresholdAnswer {
     /// output checks; never shown to the module).
     #[serde(skip)]
     pub totals: Vec<f64>,
+    /// The released cells' contributors, for the differencing guard's record.
+    #[serde(skip)]
+    pub released: Vec<Contributors>,
 }
 
 /// Exact values per cell and, for the rules, units and per-unit contributions to sums.
@@ -897,62 +921,22 @@ pub struct ExactThreshold {
     units: HashMap<Cell, i64>,
     /// For each SUM statistic, every unit's contribution in each cell.
     contributions: HashMap<usize, HashMap<Cell, Vec<f64>>>,
+    /// The differencing guard's view of each cell: what each unit contributed.
+    contributors: HashMap<Cell, Contributors>,
 }
 
-/// Runs the exact aggregate and what the disclosure rules need: units per cell and each
-/// unit's contribution to every sum.
+/// Runs the exact aggregate and what the disclosure rules need: units per cell, each
+/// unit's contribution to every sum, and the differencing guard's contributors.
 pub async fn run_threshold_core(
     ctx: &SessionContext,
     input: CoreInput<'_>,
+    key: &GuardKey,
 ) -> Result<ExactThreshold> {
-    let accepted = input.accepted;
     let stats = input.stats;
-    let n_groups = accepted.group_keys.len();
     let unit_count = stats
         .unit_count
         .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
-    let mut contributions = HashMap::new();
-    for (i, s) in stats.stats.iter().enumerate() {
-        let Stat::Sum(value) = s else {
-            continue;
-        };
-        let clamped = value.clamped.clone();
-        let b = bounded_rows(&input)?;
-        let plan = match &input.unit {
-            Some(u) => {
-                let mut groups = group_exprs(accepted);
-                groups.push(u.expr().alias("__unit"));
-                let mut keep: Vec<Expr> = (0..n_groups).map(|g| col(format!("__g{g}"))).collect();
-                keep.push(col("__v"));
-                b.aggregate(groups, vec![sum(clamped).alias("__v")])?
-                    .project(keep)?
-                    .build()?
-            }
-            None => {
-                let mut exprs = group_exprs(accepted);
-                exprs.push(clamped.alias("__v"));
-                b.project(exprs)?.build()?
-            }
-        };
-        let mut per_cell: HashMap<Cell, Vec<f64>> = HashMap::new();
-        for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
-            let keys = keys_of(&batch, n_groups)?;
-            let v = arrow::compute::cast(batch.column(n_groups), &DataType::Float64)?;
-            let v = v
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .ok_or_else(|| Error::Internal("contribution is not a number".into()))?;
-            for r in 0..batch.num_rows() {
-                if !v.is_null(r) {
-                    per_cell
-                        .entry(key_at(&keys, r))
-                        .or_default()
-                        .push(v.value(r).abs());
-                }
-            }
-        }
-        contributions.insert(i, per_cell);
-    }
+    let (contributions, contributors) = unit_contributions(ctx, &input, key).await?;
     let exact = run_core(ctx, input).await?;
     let units = exact
         .cells
@@ -963,71 +947,147 @@ pub async fn run_threshold_core(
         exact,
         units,
         contributions,
+        contributors,
     })
 }
 
-/// The units the query's filters select (after joins and bounding), as sorted distinct
-/// 64-bit hashes.
-pub async fn selected_units(ctx: &SessionContext, input: &CoreInput<'_>) -> Result<Vec<u64>> {
-    let unit = match &input.unit {
-        Some(u) => cast(u.expr(), DataType::Utf8),
-        None => return Ok(Vec::new()),
-    };
-    let plan = bounded_rows(input)?
-        .project(vec![unit.alias("__unit")])?
-        .distinct()?
-        .build()?;
-    let mut out = Vec::new();
-    for batch in ctx.execute_logical_plan(plan).await?.collect().await? {
-        let units = batch
-            .column(0)
-            .as_any()
+/// Per cell, what each unit contributed: for every SUM statistic the unit's sum (the
+/// dominance and p% rules), and for the differencing guard the unit's hash with the
+/// order-free hash of its rows' raw content (whatever statistics a query reads, a unit
+/// whose rows in two cells are the same rows contributed the same). One pass over the
+/// bounded rows, streamed.
+#[allow(clippy::type_complexity)]
+async fn unit_contributions(
+    ctx: &SessionContext,
+    input: &CoreInput<'_>,
+    key: &GuardKey,
+) -> Result<(
+    HashMap<usize, HashMap<Cell, Vec<f64>>>,
+    HashMap<Cell, Contributors>,
+)> {
+    use futures::StreamExt;
+    let accepted = input.accepted;
+    let n_groups = accepted.group_keys.len();
+    let by_unit = input.unit.is_some();
+    let mut exprs = group_exprs(accepted);
+    // The row's identity: its content in every dataset read (after a join, both sides).
+    let parts: Vec<Expr> = (0..input.relations.len())
+        .map(|i| col(row_identity_column(i)))
+        .collect();
+    exprs.push(datafusion::functions::expr_fn::concat_ws(lit("\u{1e}"), parts).alias("__row"));
+    exprs.push(match &input.unit {
+        Some(u) => cast(u.expr(), DataType::Utf8).alias("__unit"),
+        None => lit(ScalarValue::Utf8(None)).alias("__unit"),
+    });
+    let sums: Vec<usize> = input
+        .stats
+        .stats
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| matches!(s, Stat::Sum(_)).then_some(i))
+        .collect();
+    for i in &sums {
+        if let Stat::Sum(v) = &input.stats.stats[*i] {
+            exprs.push(cast(v.clamped.clone(), DataType::Float64).alias(format!("__v{i}")));
+        }
+    }
+    let plan = bounded_rows_with(input, true)?.project(exprs)?.build()?;
+    // Per cell: unit -> (contribution hash, each SUM statistic's sum).
+    let mut per_cell: HashMap<Cell, HashMap<u64, (u64, Vec<f64>)>> = HashMap::new();
+    // Under row privacy each row is its own contributor to the sums.
+    let mut row_sums: HashMap<Cell, Vec<Vec<f64>>> = HashMap::new();
+    let text = |batch: &RecordBatch, c: usize| -> Result<StringArray> {
+        let a = arrow::compute::cast(batch.column(c), &DataType::Utf8)?;
+        a.as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| Error::Internal("unit is not text".into()))?;
-        for u in units.iter().flatten() {
-            let digest = <sha2::Sha256 as sha2::Digest>::digest(u.as_bytes());
-            let mut first = [0u8; 8];
-            first.copy_from_slice(&digest[..8]);
-            out.push(u64::from_le_bytes(first));
+            .cloned()
+            .ok_or_else(|| Error::Internal("identity is not text".into()).into())
+    };
+    let mut stream = ctx
+        .execute_logical_plan(plan)
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let keys = keys_of(&batch, n_groups)?;
+        let row = text(&batch, n_groups)?;
+        let unit = text(&batch, n_groups + 1)?;
+        let values: Vec<Float64Array> = (n_groups + 2..batch.num_columns())
+            .map(|c| {
+                let a = arrow::compute::cast(batch.column(c), &DataType::Float64)?;
+                a.as_any()
+                    .downcast_ref::<Float64Array>()
+                    .cloned()
+                    .ok_or_else(|| Error::Internal("a summed value is not a number".into()).into())
+            })
+            .collect::<Result<_>>()?;
+        for r in 0..batch.num_rows() {
+            let row_hash = key.unit(row.value(r));
+            let who = match by_unit {
+                true if unit.is_null(r) => continue,
+                true => key.unit(unit.value(r)),
+                // Under row privacy a row is its own unit; identical rows are one
+                // contributor here, whose contribution counts its copies.
+                false => row_hash,
+            };
+            let v: Vec<f64> = values
+                .iter()
+                .map(|a| if a.is_null(r) { 0.0 } else { a.value(r) })
+                .collect();
+            let cell = key_at(&keys, r);
+            if !by_unit {
+                row_sums.entry(cell.clone()).or_default().push(v.clone());
+            }
+            let entry = per_cell
+                .entry(cell)
+                .or_default()
+                .entry(who)
+                .or_insert_with(|| (0, vec![0.0; sums.len()]));
+            entry.0 = entry.0.wrapping_add(key.row(row_hash));
+            for (total, x) in entry.1.iter_mut().zip(&v) {
+                *total += x;
+            }
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-/// Size of the symmetric difference of two sorted sets.
-pub fn symmetric_difference(a: &[u64], b: &[u64]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Equal => {
-                i += 1;
-                j += 1;
+    let mut contributions: HashMap<usize, HashMap<Cell, Vec<f64>>> = HashMap::new();
+    for (j, stat) in sums.iter().enumerate() {
+        let cells = contributions.entry(*stat).or_default();
+        if by_unit {
+            for (cell, units) in &per_cell {
+                cells.insert(
+                    cell.clone(),
+                    units.values().map(|(_, s)| s[j].abs()).collect(),
+                );
             }
-            std::cmp::Ordering::Less => {
-                n += 1;
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                n += 1;
-                j += 1;
+        } else {
+            for (cell, rows) in &row_sums {
+                cells.insert(cell.clone(), rows.iter().map(|s| s[j].abs()).collect());
             }
         }
     }
-    n + (a.len() - i) + (b.len() - j)
+    let contributors = per_cell
+        .into_iter()
+        .map(|(cell, units)| {
+            let pairs = units.into_iter().map(|(u, (h, _))| (u, h)).collect();
+            (cell, Contributors::from_pairs(pairs))
+        })
+        .collect();
+    Ok((contributions, contributors))
 }
 
 /// Applies the disclosure rules and releases the exact aggregates of the cells that pass:
-/// primary suppression (small cells, nk-dominance, p%), then secondary suppression so that
-/// no line of the table has exactly one suppressed cell (a margin minus the released cells
-/// would reveal it).
+/// primary suppression (small cells, nk-dominance, p%, then the differencing guard against
+/// `earlier` cells and the query's own), then secondary suppression so that no line of the
+/// table has exactly one suppressed cell (a margin minus the released cells would reveal
+/// it).
 pub fn apply_threshold(
     t: &ExactThreshold,
     plan: &StatPlan,
     rules: &ThresholdRules,
     n_groups: usize,
     max_cells: usize,
+    earlier: &mut dyn Released,
 ) -> Result<ThresholdAnswer> {
     let mut cells: Vec<Cell> = t
         .units
@@ -1061,6 +1121,31 @@ pub fn apply_threshold(
                 reason.insert(c.clone(), Suppression::PPercent);
                 break;
             }
+        }
+    }
+    // The differencing guard, on the cells the rules above let through: against every cell
+    // released earlier over the datasets, and against this query's cells before it (a unit
+    // may have rows in several cells).
+    let m = usize::try_from(rules.min_group_size).unwrap_or(0);
+    let mut passed: Vec<&Contributors> = Vec::new();
+    for c in &cells {
+        if reason.contains_key(c) {
+            continue;
+        }
+        let close = match t.contributors.get(c) {
+            Some(units) => {
+                let close =
+                    passed.iter().any(|p| units.too_close(p, m)) || earlier.too_close(units, m)?;
+                if !close {
+                    passed.push(units);
+                }
+                close
+            }
+            // A cell the guard's pass did not see cannot be vouched for.
+            None => true,
+        };
+        if close {
+            reason.insert(c.clone(), Suppression::Differencing);
         }
     }
     // Secondary suppression along every dimension: within each line (cells equal on all
@@ -1128,11 +1213,16 @@ pub fn apply_threshold(
             }
         }
     }
+    let released = released
+        .iter()
+        .filter_map(|c| t.contributors.get(c).cloned())
+        .collect();
     Ok(ThresholdAnswer {
         suppressed,
         batch: Some(batch),
         withheld: reason.keys().cloned().collect(),
         totals,
+        released,
     })
 }
 

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod differencing;
 mod execute;
 pub mod ingest;
 pub mod privacy;

@@ -31,6 +31,7 @@ use sandbox_store::ledger::{self, Balance, Charge};
 use sandbox_store::scenarios::{self, ScenarioRecord};
 use sandbox_store::{Conn, queries};
 
+use crate::differencing::{Contributors, GuardKey, Released};
 use crate::privacy::{self, NoiseReport};
 use crate::{DomainError as Error, Mediator, Result, analyze, execute, views};
 
@@ -220,6 +221,7 @@ type ScanCache = HashMap<
     (
         Arc<datafusion::datasource::listing::ListingTable>,
         Vec<datafusion::logical_expr::Expr>,
+        datafusion::logical_expr::Expr,
     ),
 >;
 
@@ -822,31 +824,6 @@ fn answer_threshold(
     // Units per cell come out of the same aggregate as the statistics.
     stat_plan.count_units(core.unit.as_ref());
     let input = core.input(accepted, &stat_plan);
-    // Differencing guard: two queries whose filters select almost the same units would,
-    // subtracted, describe the few units between them.
-    let units = domain
-        .runtime()
-        .block_on(execute::selected_units(&prepared.ctx, &input))?;
-    if !units.is_empty() {
-        let earlier = queries::unit_sets(conn, req.scenario_id)?;
-        for blob in earlier {
-            let other = sandbox_core::ids::u64s_le(&blob);
-            let d = execute::symmetric_difference(&units, &other);
-            if d > 0 && (d as i64) < rules.min_group_size {
-                // The message must not say how many units differ: that number is the
-                // very disclosure the guard prevents.
-                let refusal = Refusal::new(
-                    Rule::Differencing,
-                    format!(
-                        "the query selects almost the same units as an earlier query of this scenario (fewer than {} differ)",
-                        rules.min_group_size
-                    ),
-                );
-                record_refusal(domain, conn, req, &query_id, &refusal)?;
-                return Err(Error::Refused(refusal).into());
-            }
-        }
-    }
     ledger::charge(
         conn,
         &Charge {
@@ -861,17 +838,34 @@ fn answer_threshold(
             mechanism: "threshold",
         },
     )?;
-    if !units.is_empty() {
-        let blob: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
-        queries::insert_units(conn, &query_id, req.scenario_id, &blob)?;
-    }
     let balance = ledger::balance(conn, req.scenario_id)?;
-    let exact = domain
-        .runtime()
-        .block_on(execute::run_threshold_core(&prepared.ctx, input))?;
+    let key = GuardKey::derive(&prepared.secret);
+    let exact =
+        domain
+            .runtime()
+            .block_on(execute::run_threshold_core(&prepared.ctx, input, &key))?;
     let n_groups = accepted.group_keys.len();
-    let released = execute::apply_threshold(&exact, &stat_plan, &rules, n_groups, max_output_rows)?;
+    // The differencing guard's look-ups and the record of the cells released are one write
+    // transaction, committed before anything is released.
+    let datasets: Vec<String> = accepted
+        .relations
+        .iter()
+        .map(|r| r.dataset.clone())
+        .collect();
+    let cells = queries::released_cells(conn, &datasets)?;
+    let released = execute::apply_threshold(
+        &exact,
+        &stat_plan,
+        &rules,
+        n_groups,
+        max_output_rows,
+        &mut StoredCells(&cells),
+    )?;
     drop(exact);
+    for c in &released.released {
+        cells.record(&query_id, c.len(), &c.to_bytes())?;
+    }
+    cells.commit()?;
     let table = released
         .batch
         .clone()
@@ -910,6 +904,48 @@ fn answer_threshold(
         noise: Vec::new(),
         balance,
     })
+}
+
+/// The cells threshold answers released earlier over a query's datasets, as the
+/// differencing guard asks about them.
+struct StoredCells<'a, 'c>(&'a queries::ReleasedCells<'c>);
+
+impl Released for StoredCells<'_, '_> {
+    fn too_close(&mut self, cell: &Contributors, min_group_size: usize) -> crate::Result<bool> {
+        // Cells whose sizes differ by `min_group_size` or more cannot be too close.
+        let within = min_group_size.saturating_sub(1);
+        let lo = cell.len().saturating_sub(within);
+        let hi = cell.len().saturating_add(within);
+        for (_, bytes) in self.0.sized(lo, hi)? {
+            if cell.too_close(&Contributors::from_bytes(&bytes)?, min_group_size) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// A row's identity for the differencing guard: every raw column as text (NULL apart from
+/// every value), joined by a separator no value holds in practice. The ingest-time rank is
+/// left out: it is not the row's content.
+fn row_identity(schema: &arrow::datatypes::Schema) -> datafusion::logical_expr::Expr {
+    use datafusion::common::Column;
+    use datafusion::logical_expr::{col, lit, try_cast};
+    let parts = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != crate::ingest::RANK_COLUMN)
+        .map(|f| {
+            datafusion::functions::expr_fn::coalesce(vec![
+                try_cast(
+                    col(Column::new_unqualified(f.name().clone())),
+                    arrow::datatypes::DataType::Utf8,
+                ),
+                lit("\u{0}"),
+            ])
+        })
+        .collect();
+    datafusion::functions::expr_fn::concat_ws(lit("\u{1f}"), parts)
 }
 
 /// Runs the module's post-processing over the released aggregate table, attaches the
@@ -1014,7 +1050,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
             .map_err(|_| Error::Internal("scan cache poisoned".into()))?
             .get(&key)
             .cloned();
-        let (scan, view) = match cached {
+        let (scan, view, identity) = match cached {
             Some(found) => found,
             None => {
                 let mut scan_columns = prepared
@@ -1032,14 +1068,20 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
                 if with_rank {
                     // The rank passes through the view for the bounding filter; the
                     // module's SQL never sees it (it is not a scenario column).
-                    scan_columns.push(crate::ingest::RANK_COLUMN.to_string());
                     view.push(datafusion::logical_expr::col(
                         datafusion::common::Column::new_unqualified(crate::ingest::RANK_COLUMN),
                     ));
                 }
+                // Threshold mode's differencing guard knows a row by its whole raw
+                // content: the scan covers every column of the file, the view still
+                // shows only the scenario's, and plans read only what they use.
+                let identity = row_identity(schema);
+                let scan_columns: Vec<String> =
+                    schema.fields().iter().map(|f| f.name().clone()).collect();
                 let built = (
                     execute::dataset_table(version, schema, &scan_columns)?,
                     view,
+                    identity,
                 );
                 prepared
                     .scans
@@ -1053,6 +1095,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
             alias: r.alias.clone(),
             scan,
             view,
+            identity,
         });
         // After a join on the unit, a unit has at most the product of its rows in each
         // dataset; the bound kept is the larger of the two policies' bounds.

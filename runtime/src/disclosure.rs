@@ -526,6 +526,24 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
     Ok(CheckReport { results })
 }
 
+/// What the threshold rules find in one log line of a threshold-mode job, if anything
+/// (what a finding means, never the number found).
+pub fn log_line_finding(ctx: &CheckContext, line: &str) -> Option<String> {
+    let rules = ctx.rules.as_ref()?;
+    let content = text_content(line.to_string());
+    let traced: Vec<bool> = content.numbers.iter().map(|n| ctx.traced(n)).collect();
+    let mut findings: Vec<String> = threshold_findings(ctx, rules, &content, &traced)
+        .into_iter()
+        // "line 1: what": the line is the one read.
+        .map(|f| {
+            f.split_once(": ")
+                .map_or(f.clone(), |(_, what)| what.to_string())
+        })
+        .collect();
+    findings.dedup();
+    (!findings.is_empty()).then(|| findings.join("; "))
+}
+
 fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResult {
     let Some(hasher) = &ctx.hasher else {
         return CheckResult {
@@ -609,6 +627,42 @@ fn examples(items: &[String]) -> String {
 }
 
 fn threshold(ctx: &CheckContext, rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {
+    let findings = threshold_findings(ctx, rules, content, traced);
+    if !findings.is_empty() {
+        return CheckResult {
+            check: "threshold",
+            outcome: rules.severities.threshold.into(),
+            reason: examples(&findings),
+        };
+    }
+    let untraced = traced.iter().filter(|t| !**t).count();
+    CheckResult {
+        check: "threshold",
+        outcome: if untraced == 0 || content.table.is_none() {
+            Outcome::Pass
+        } else {
+            Outcome::Review
+        },
+        reason: if untraced == 0 || content.table.is_none() {
+            format!(
+                "no small cells, suppressed cells or revealing totals; the mediator applied min_group_size {}, dominance and p% to every cell it released",
+                rules.min_group_size
+            )
+        } else {
+            format!(
+                "{untraced} numbers of the table were derived by the module: dominance and p% were applied to the mediator's cells only"
+            )
+        },
+    }
+}
+
+/// The threshold rules' findings in some content, each as "where: what".
+fn threshold_findings(
+    ctx: &CheckContext,
+    rules: &Rules,
+    content: &Content,
+    traced: &[bool],
+) -> Vec<String> {
     let min = f64::from(rules.min_group_size);
     let mut findings = Vec::new();
     // A number the mediator did not release that describes fewer than min_group_size.
@@ -669,32 +723,7 @@ fn threshold(ctx: &CheckContext, rules: &Rules, content: &Content, traced: &[boo
             }
         }
     }
-    if !findings.is_empty() {
-        return CheckResult {
-            check: "threshold",
-            outcome: rules.severities.threshold.into(),
-            reason: examples(&findings),
-        };
-    }
-    let untraced = traced.iter().filter(|t| !**t).count();
-    CheckResult {
-        check: "threshold",
-        outcome: if untraced == 0 || content.table.is_none() {
-            Outcome::Pass
-        } else {
-            Outcome::Review
-        },
-        reason: if untraced == 0 || content.table.is_none() {
-            format!(
-                "no small cells, suppressed cells or revealing totals; the mediator applied min_group_size {}, dominance and p% to every cell it released",
-                rules.min_group_size
-            )
-        } else {
-            format!(
-                "{untraced} numbers of the table were derived by the module: dominance and p% were applied to the mediator's cells only"
-            )
-        },
-    }
+    findings
 }
 
 fn provenance(rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {

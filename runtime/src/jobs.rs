@@ -571,13 +571,70 @@ fn job_record(domain: &Domain, conn: &Conn, id: &str) -> Result<JobRecord> {
 }
 
 /// The log lines of a job `actor` may read: as they come while it runs in this process,
-/// as recorded once it has ended.
+/// as recorded once it has ended; a developer reads them as [`readable_logs`] leaves them.
 pub fn logs(domain: &Domain, actor: &str, job_id: &str) -> Result<Vec<LogLine>> {
-    job(domain, actor, job_id)?;
-    if let Some(lines) = domain.host().logs(domain.layout().root(), job_id) {
+    let conn = domain.conn()?;
+    let who = authz::authorize(&conn, actor, Action::JobRead, On::Domain)?;
+    let record = job_record(domain, &conn, job_id)?;
+    sandbox_core::authz::own_job(&who, &record.id, &record.submitter)?;
+    let lines = match domain.host().logs(domain.layout().root(), job_id) {
+        Some(lines) => lines,
+        None => stored::logs(&conn, job_id)?
+            .ok_or_else(|| Error::NotFound(format!("job `{job_id}`")))?,
+    };
+    match who.role {
+        sandbox_core::Role::Developer => readable_logs(&conn, record.scenario_id, job_id, lines),
+        _ => Ok(lines),
+    }
+}
+
+/// A job's log lines as its developer reads them. A module's log lines reach the developer
+/// without review; in DP mode they hold nothing but noisy answers, but in threshold mode
+/// the module holds exact ones, and what it computes from several (a total less the cells
+/// released beside it) can give a suppressed cell away. So in threshold mode every line is
+/// put through the output checks' threshold rules (a count below `min_group_size` that no
+/// answer released, a number equal to a total that includes suppressed cells); a line
+/// that fails them is held back, and operators and supervisors read it as written.
+fn readable_logs(
+    conn: &Conn,
+    scenario_id: i64,
+    job_id: &str,
+    lines: Vec<LogLine>,
+) -> Result<Vec<LogLine>> {
+    let record = scenarios::get(conn, scenario_id)?;
+    if record.spec.mode != sandbox_policies::Mode::Threshold {
         return Ok(lines);
     }
-    stored::logs(&domain.conn()?, job_id)?.ok_or_else(|| Error::NotFound(format!("job `{job_id}`")))
+    let mut policies = Vec::new();
+    for d in &record.spec.datasets {
+        policies.push(sandbox_store::catalog::get(conn, &d.name)?.policy);
+    }
+    let policies: Vec<&sandbox_policies::Policy> = policies.iter().collect();
+    let mut ctx = disclosure::CheckContext {
+        rules: Some(disclosure::Rules::strictest(&policies, true)),
+        ..Default::default()
+    };
+    for (answer, withheld) in sandbox_store::queries::answers_of_job(conn, job_id)? {
+        ctx.receive_answer_json(&answer);
+        if let Some(w) = withheld {
+            ctx.withheld.push(w);
+        }
+    }
+    ctx.seal();
+    Ok(lines
+        .into_iter()
+        .map(
+            |line| match disclosure::log_line_finding(&ctx, &line.text) {
+                Some(why) => LogLine {
+                    level: line.level,
+                    text: format!(
+                        "[held back: {why}; operators and supervisors can read this line]"
+                    ),
+                },
+                None => line,
+            },
+        )
+        .collect())
 }
 
 /// Jobs `actor` may read, newest first: a developer's own, everyone's for operators and

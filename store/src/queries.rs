@@ -1,7 +1,7 @@
-//! Tables `queries` and `query_units`: every query a module asked, answered or refused,
+//! Tables `queries` and `released_cells`: every query a module asked, answered or refused,
 //! with what it was answered (for provenance) and what a threshold answer withheld (for
-//! the output checks); and threshold mode's differencing guard, the units each answered
-//! query selected. Charges are written by [`crate::ledger::charge`].
+//! the output checks); and threshold mode's differencing guard, what each unit contributed
+//! to each cell a threshold answer released. Charges are written by [`crate::ledger::charge`].
 
 use rusqlite::params;
 use sandbox_core::audit::{EventKind, Subject};
@@ -104,22 +104,74 @@ pub fn record_withheld(conn: &Conn, query_id: &str, withheld: &Withheld) -> Resu
     })
 }
 
-/// The sorted unit hashes (little-endian u64s) of every answered threshold query of the
-/// scenario.
-pub fn unit_sets(conn: &Conn, scenario_id: i64) -> Result<Vec<Vec<u8>>> {
-    Ok(conn
-        .prepare_cached("SELECT units FROM query_units WHERE scenario_id = ?1")?
-        .query_map(params![scenario_id], |r| r.get::<_, Vec<u8>>(0))?
-        .collect::<std::result::Result<_, _>>()?)
+/// Threshold mode's released cells over the datasets a query reads, in a write
+/// transaction (`BEGIN IMMEDIATE`): the guard's look-ups and the record of what the query
+/// releases are one step, so two threshold queries never both release a pair the guard
+/// would have caught. Dropped without [`ReleasedCells::commit`], nothing is recorded.
+pub struct ReleasedCells<'c> {
+    tx: crate::Tx<'c>,
+    datasets: Vec<String>,
 }
 
-/// Records the units an answered threshold query selected.
-pub fn insert_units(conn: &Conn, query_id: &str, scenario_id: i64, units: &[u8]) -> Result<()> {
-    conn.execute(
-        "INSERT INTO query_units (query_id, scenario_id, units) VALUES (?1, ?2, ?3)",
-        params![query_id, scenario_id, units],
-    )?;
-    Ok(())
+/// Opens the released cells over `datasets` for one threshold answer.
+pub fn released_cells<'c>(conn: &'c mut Conn, datasets: &[String]) -> Result<ReleasedCells<'c>> {
+    let mut datasets = datasets.to_vec();
+    datasets.sort();
+    datasets.dedup();
+    Ok(ReleasedCells {
+        tx: conn.write()?,
+        datasets,
+    })
+}
+
+impl ReleasedCells<'_> {
+    /// The cells released earlier over any of the datasets (any scenario, any developer)
+    /// with between `lo` and `hi` units: each as its id and its sorted (unit, contribution)
+    /// pairs in little-endian bytes.
+    pub fn sized(&self, lo: usize, hi: usize) -> Result<Vec<(i64, Vec<u8>)>> {
+        let mut out: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT c.id, c.units FROM released_cell_datasets d
+             JOIN released_cells c ON c.id = d.cell_id
+             WHERE d.dataset = ?1 AND d.n_units BETWEEN ?2 AND ?3",
+        )?;
+        for dataset in &self.datasets {
+            let rows = stmt
+                .query_map(params![dataset, lo as i64, hi as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for (id, units) in rows {
+                if !out.iter().any(|(seen, _)| *seen == id) {
+                    out.push((id, units));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a cell the query releases: `units` holds `n_units` sorted (unit,
+    /// contribution) pairs, 16 bytes each.
+    pub fn record(&self, query_id: &str, n_units: usize, units: &[u8]) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO released_cells (query_id, n_units, units) VALUES (?1, ?2, ?3)",
+            params![query_id, n_units as i64, units],
+        )?;
+        let id = self.tx.last_insert_rowid();
+        for dataset in &self.datasets {
+            self.tx.execute(
+                "INSERT INTO released_cell_datasets (dataset, n_units, cell_id) VALUES (?1, ?2, ?3)",
+                params![dataset, n_units as i64, id],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Commits the cells recorded: from here on every later threshold query over the
+    /// datasets is compared with them.
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()
+    }
 }
 
 /// The answers a job received (JSON rows) with what each withheld, if anything (a record

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -417,6 +417,35 @@ WHEN OLD.status = 'revoked' AND NEW.status != 'revoked'
 BEGIN SELECT RAISE(ABORT, 'a revoked principal stays revoked'); END;
 CREATE TRIGGER principals_no_delete BEFORE DELETE ON principals
 BEGIN SELECT RAISE(ABORT, 'principals are revoked, not deleted'); END;
+"#,
+    r#"
+-- Threshold mode's differencing guard, per released cell (it replaces `query_units`, which
+-- held one query's whole selection): for every cell a threshold answer released, each
+-- unit's keyed 64-bit hash and the keyed hash of what it contributed to the cell, as sorted
+-- little-endian (unit, contribution) pairs. Looked up by dataset and size across every
+-- scenario and developer over the dataset; append-only, like the ledger. Selections
+-- recorded before this migration carry no contributions and are not kept.
+CREATE TABLE released_cells (
+    id       INTEGER PRIMARY KEY,
+    query_id TEXT NOT NULL REFERENCES queries(id),
+    n_units  INTEGER NOT NULL CHECK (n_units >= 0),
+    units    BLOB NOT NULL CHECK (length(units) = 16 * n_units)
+);
+CREATE TABLE released_cell_datasets (
+    dataset TEXT NOT NULL,
+    n_units INTEGER NOT NULL,
+    cell_id INTEGER NOT NULL REFERENCES released_cells(id),
+    PRIMARY KEY (dataset, n_units, cell_id)
+) WITHOUT ROWID;
+CREATE TRIGGER released_cells_no_update BEFORE UPDATE ON released_cells
+BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
+CREATE TRIGGER released_cells_no_delete BEFORE DELETE ON released_cells
+BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
+CREATE TRIGGER released_cell_datasets_no_update BEFORE UPDATE ON released_cell_datasets
+BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
+CREATE TRIGGER released_cell_datasets_no_delete BEFORE DELETE ON released_cell_datasets
+BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
+DROP TABLE query_units;
 "#,
 ];
 

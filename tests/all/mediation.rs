@@ -65,9 +65,20 @@ fn verdict(f: &Fixture, sql: &str, mode: Mode) -> String {
 /// SANDBOX_BLESS=1 to rewrite the verdicts from the current behaviour (then review the
 /// diff).
 fn run_golden(f: &Fixture, file: &str, mode: Mode, min_cases: usize) {
+    run_golden_with(&f.domain, file, min_cases, |_, sql| verdict(f, sql, mode));
+}
+
+/// Runs a golden file with verdicts from `verdict`, which gets the block's tag (the words
+/// after `query`, if any) and its SQL.
+pub(crate) fn run_golden_with(
+    domain: &sandbox_runtime::Domain,
+    file: &str,
+    min_cases: usize,
+    mut verdict: impl FnMut(&str, &str) -> String,
+) {
     // The corpus is mostly refusals under one scenario: usage monitoring would suspend it.
     sandbox_runtime::scenarios::set_usage_settings(
-        &f.domain,
+        domain,
         sandbox_tests::OPERATOR,
         sandbox_runtime::scenarios::UsageSettings {
             max_refusals: 0,
@@ -81,10 +92,13 @@ fn run_golden(f: &Fixture, file: &str, mode: Mode, min_cases: usize) {
     let mut lines = text.lines().peekable();
     let mut cases = 0;
     while let Some(line) = lines.next() {
-        if line != "query" {
+        let Some(tag) = line
+            .strip_prefix("query")
+            .filter(|t| t.is_empty() || t.starts_with(' '))
+        else {
             writeln!(actual, "{line}").unwrap();
             continue;
-        }
+        };
         let mut sql = Vec::new();
         for l in lines.by_ref() {
             if l == "----" {
@@ -94,7 +108,7 @@ fn run_golden(f: &Fixture, file: &str, mode: Mode, min_cases: usize) {
         }
         let _expected = lines.next();
         let sql = sql.join("\n");
-        writeln!(actual, "query\n{sql}\n----\n{}", verdict(f, &sql, mode)).unwrap();
+        writeln!(actual, "{line}\n{sql}\n----\n{}", verdict(tag.trim(), &sql)).unwrap();
         cases += 1;
     }
     if std::env::var_os("SANDBOX_BLESS").is_some() {
