@@ -1021,6 +1021,26 @@ fn value_of(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<Value
             format!("`{}` has no finite bounds", label(&source)),
         ));
     }
+    if interval.lower == 0.0 && interval.upper == 0.0 {
+        // Its sum is 0 whatever the data: nothing for noise to be calibrated to.
+        return Err(Refusal::new(
+            Rule::ExpressionNotAllowed,
+            format!("`{}` is always 0: aggregate a column", label(&source)),
+        ));
+    }
+    // Beyond 2^53 a float no longer holds every integer, and a sum's (or a sum of squares')
+    // sensitivity of k times the bound can overflow to infinity: refused here, at planning,
+    // rather than failing once the query is charged.
+    if interval.lower.abs().max(interval.upper.abs()) > sandbox_policies::MAX_VALUE_BOUND {
+        return Err(Refusal::new(
+            Rule::ExpressionNotAllowed,
+            format!(
+                "`{}` may reach {:e}: a value an aggregate reads must stay within ±2^53",
+                label(&source),
+                interval.lower.abs().max(interval.upper.abs())
+            ),
+        ));
+    }
     // A bare column is clamped once; an expression is clamped again as a whole, so that
     // float rounding can never take it past the bounds its sensitivity assumes.
     let native_sum = match &source {

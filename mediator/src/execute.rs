@@ -246,6 +246,10 @@ fn push(stats: &mut Vec<Stat>, s: Stat) -> usize {
 }
 
 /// A table provider over a dataset version's Parquet file that yields only `columns`.
+///
+/// Every column is nullable here whatever the file says: a file written from data without
+/// NULLs may mark a column required, and the optimizer would then fold `x IS NULL` to
+/// false, so that whether a query plans (or fails) would tell whether any row is NULL.
 pub fn dataset_table(
     version: &DatasetVersion,
     file_schema: &Schema,
@@ -255,7 +259,7 @@ pub fn dataset_table(
         .fields()
         .iter()
         .filter(|f| columns.iter().any(|c| c == f.name()))
-        .map(|f| f.as_ref().clone())
+        .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     let schema = Arc::new(Schema::new(fields));
     let path = version.data_file();

@@ -137,6 +137,40 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
     }
 }
 
+/// Refuses dates and times outside the calendar the engine computes with (chrono's, years
+/// -262143 to 262142): a Parquet file can hold them, and a query that reads one (as text,
+/// as a date part) would fail for that row only, which is a one-bit answer about it.
+fn representable_times(source: &Path, batch: &RecordBatch, first_row: i64) -> Result<()> {
+    let strict = arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    for (c, field) in batch.schema().fields().iter().enumerate() {
+        if column_type(field.data_type()) != ColumnType::Temporal {
+            continue;
+        }
+        let column = batch.column(c);
+        if arrow::compute::cast_with_options(column, &DataType::Utf8, &strict).is_ok() {
+            continue;
+        }
+        let row = (0..column.len())
+            .find(|&r| {
+                arrow::compute::cast_with_options(&column.slice(r, 1), &DataType::Utf8, &strict)
+                    .is_err()
+            })
+            .unwrap_or(0);
+        return Err(input_err(
+            source,
+            format!(
+                "row {}, column `{}`: a date or time outside the years -262143 to 262142",
+                first_row + row as i64 + 1,
+                field.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What ingest measured while writing.
 struct Written {
     rows: i64,
@@ -226,6 +260,7 @@ fn write_parquet(
     let mut read = 0i64;
     for batch in batches {
         let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", read + 1)))?;
+        representable_times(source, &batch, read)?;
         let first_row = read;
         read += batch.num_rows() as i64;
         if let Some(ranker) = ranker.as_mut() {

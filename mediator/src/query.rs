@@ -1197,6 +1197,13 @@ fn plan_sql(
         .with_allow_statements(false)
         .verify_plan(&plan)
         .map_err(|e| Refusal::new(Rule::NotAQuery, e.to_string()))?;
+    // Types are checked here, before anything is charged: a call whose arguments no
+    // coercion fits would otherwise fail only once the query ran (for every dataset alike,
+    // but after its charge).
+    state
+        .analyzer()
+        .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+        .map_err(|e| planning_refusal(&e))?;
     Ok(plan)
 }
 

@@ -25,7 +25,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    ColumnarValue, Expr, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature,
 };
 
 /// A scalar function whose failure on a row is that row's NULL.
@@ -150,9 +151,120 @@ impl ScalarUDFImpl for Total {
     }
 }
 
-/// `e` with every scalar function call replaced by its [`Total`] form.
+/// An arithmetic operator (`+ - * / %`) as a scalar function, evaluated exactly as
+/// DataFusion evaluates the operator on its (already coerced) operands, so that [`Total`]
+/// can make it total: a date plus an interval past the end of the calendar, a decimal past
+/// its precision, an integer divided by a zero read from the data.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Arithmetic {
+    op: Operator,
+    name: String,
+    signature: Signature,
+}
+
+impl Arithmetic {
+    /// The operator `op` as a function.
+    pub fn udf(op: Operator) -> Arc<ScalarUDF> {
+        Arc::new(ScalarUDF::new_from_impl(Arithmetic {
+            op,
+            name: format!("sandbox_arithmetic({op})"),
+            signature: Signature::any(2, datafusion::logical_expr::Volatility::Immutable),
+        }))
+    }
+
+    fn is_arithmetic(op: &Operator) -> bool {
+        matches!(
+            op,
+            Operator::Plus
+                | Operator::Minus
+                | Operator::Multiply
+                | Operator::Divide
+                | Operator::Modulo
+        )
+    }
+}
+
+impl ScalarUDFImpl for Arithmetic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        // Read as the operator it is.
+        match args {
+            [l, r] => Ok(format!(
+                "{} {} {}",
+                l.schema_name(),
+                self.op,
+                r.schema_name()
+            )),
+            _ => Ok(self.name.clone()),
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [l, r] => datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(
+                l, &self.op, r,
+            )
+            .get_result_type(),
+            _ => datafusion::common::plan_err!("{} takes two operands", self.name),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+        use datafusion::physical_expr::PhysicalExpr;
+        use datafusion::physical_expr::expressions::{BinaryExpr, Column};
+        let [l, r] = args.args.as_slice() else {
+            return datafusion::common::exec_err!("{} takes two operands", self.name);
+        };
+        let n = args.number_rows;
+        let (la, ra) = (l.to_array(n)?, r.to_array(n)?);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("l", la.data_type().clone(), true),
+            Field::new("r", ra.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new_with_options(
+            schema,
+            vec![la, ra],
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )?;
+        let expr = BinaryExpr::new(
+            Arc::new(Column::new("l", 0)),
+            self.op,
+            Arc::new(Column::new("r", 1)),
+        );
+        let value = expr.evaluate(&batch)?;
+        if matches!(l, ColumnarValue::Scalar(_)) && matches!(r, ColumnarValue::Scalar(_)) {
+            // Scalars in, a scalar out.
+            let a = value.into_array(n)?;
+            if a.is_empty() {
+                return Ok(ColumnarValue::Scalar(ScalarValue::try_from(a.data_type())?));
+            }
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&a, 0)?));
+        }
+        Ok(value)
+    }
+}
+
+/// `e` with every scalar function call replaced by its [`Total`] form, and every
+/// arithmetic operator by the [`Total`] form of its [`Arithmetic`] function.
 pub fn totalize(e: Expr) -> Result<Expr> {
     e.transform_up(|node| match node {
+        Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr { left, op, right })
+            if Arithmetic::is_arithmetic(&op) =>
+        {
+            Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                func: Total::wrap(Arithmetic::udf(op)),
+                args: vec![*left, *right],
+            })))
+        }
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
             let wrapped = Total::wrap(Arc::clone(&func));
             let changed = !Arc::ptr_eq(&wrapped, &func);

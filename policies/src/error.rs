@@ -64,8 +64,10 @@ pub enum PolicyError {
         /// The column.
         column: String,
     },
-    /// Bounds are not finite, or lower is not below upper.
-    #[error("column `{column}`: bounds [{lower}, {upper}] must be finite with lower < upper")]
+    /// Bounds are not finite, not within ±2^53, or lower is not below upper.
+    #[error(
+        "column `{column}`: bounds [{lower}, {upper}] must be finite, within ±2^53, with lower < upper"
+    )]
     InvalidBounds {
         /// The column.
         column: String,

@@ -46,7 +46,8 @@ pub use error::{PolicyError, Result};
 pub use level::{Access, Level, Use};
 pub use policy::{
     CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure,
-    Dominance, IdentifierKind, MissingUnit, Mode, OutputKindName, Policy, Severity, ShareType,
+    Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutputKindName, Policy,
+    Severity, ShareType,
 };
 pub use scenario::{
     Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,

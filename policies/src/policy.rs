@@ -261,6 +261,11 @@ pub enum ShareType {
     NotShared,
 }
 
+/// The largest magnitude a bound may have, for a column and for any value an aggregate
+/// reads: 2^53, up to which a float holds every integer (beyond it, and times the rows a
+/// unit contributes, a sensitivity is no longer a number the noise can be calibrated to).
+pub const MAX_VALUE_BOUND: f64 = 9_007_199_254_740_992.0;
+
 /// The type of a column as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -815,7 +820,10 @@ impl ColumnPolicy {
             });
         }
         if let Some([lower, upper]) = self.bounds
-            && !(lower.is_finite() && upper.is_finite() && lower < upper)
+            && !(lower.is_finite()
+                && upper.is_finite()
+                && lower < upper
+                && lower.abs().max(upper.abs()) <= MAX_VALUE_BOUND)
         {
             return Err(PolicyError::InvalidBounds {
                 column: self.name.clone(),

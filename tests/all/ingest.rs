@@ -249,3 +249,63 @@ fn rows_beyond_the_bound_are_stored_after_the_kept_rows_in_their_own_row_groups(
     let kept: i64 = ranges.iter().filter(|r| r.1 <= 2).map(|r| r.2).sum();
     assert_eq!(kept, 1582);
 }
+
+/// A Parquet file can hold dates the engine's calendar cannot (chrono's years -262143 to
+/// 262142); a query reading one would fail for that row alone. Refused at ingest, naming
+/// the row and the column, and nothing is left behind.
+#[test]
+fn dates_outside_the_calendar_are_refused_at_ingest() {
+    use std::sync::Arc;
+    let (dir, domain) = empty_domain();
+    let before = snapshot(&domain);
+    let policy = format!(
+        "{RESIDENTS_POLICY}\n[[column]]\nname = \"born\"\nlevel = 3\naccess = \"none\"\ndescription = \"Date of birth\"\n"
+    );
+    let write = |name: &str, born: Vec<i32>| {
+        let n = born.len();
+        let text = |v: &str| {
+            Arc::new(arrow::array::StringArray::from(vec![v; n])) as arrow::array::ArrayRef
+        };
+        let ids: Vec<String> = (0..n)
+            .map(|i| sandbox_synth::resident_id("120101", 1980, 1, 1, i as u32))
+            .collect();
+        let batch = arrow::array::RecordBatch::try_from_iter([
+            (
+                "citizen_id",
+                Arc::new(arrow::array::StringArray::from(ids)) as _,
+            ),
+            ("phone", text("13800000000")),
+            ("district", text("heping")),
+            (
+                "age",
+                Arc::new(arrow::array::Int64Array::from(vec![40; n])) as _,
+            ),
+            (
+                "income",
+                Arc::new(arrow::array::Int64Array::from(vec![1000; n])) as _,
+            ),
+            ("born", Arc::new(arrow::array::Date32Array::from(born)) as _),
+        ])
+        .unwrap();
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        path
+    };
+    for (name, bad) in [("late.parquet", i32::MAX), ("early.parquet", i32::MIN)] {
+        let path = write(name, vec![3650, bad, 7300]);
+        match catalog::add(&domain, PROVIDER, &path, &policy) {
+            Err(Error::Input { message, .. }) => {
+                assert!(message.contains("row 2, column `born`"), "{message}");
+                assert!(message.contains("outside the years"), "{message}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(snapshot(&domain), before, "{name} left something behind");
+    }
+    // Dates within the calendar are fine.
+    let path = write("fine.parquet", vec![3650, -700_000, 7300]);
+    catalog::add(&domain, PROVIDER, &path, &policy).unwrap();
+}

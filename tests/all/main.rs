@@ -8,6 +8,7 @@ mod console;
 mod demo;
 mod disclosure;
 mod fuzz;
+mod independence;
 mod ingest;
 mod load;
 mod mediation;
