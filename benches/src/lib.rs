@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod audit;
+
 use sandbox_runtime::identity::{self, Role};
 use sandbox_runtime::{Domain, scenarios};
 

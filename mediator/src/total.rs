@@ -168,7 +168,7 @@ impl Arithmetic {
         Arc::new(ScalarUDF::new_from_impl(Arithmetic {
             op,
             name: format!("sandbox_arithmetic({op})"),
-            signature: Signature::any(2, datafusion::logical_expr::Volatility::Immutable),
+            signature: Signature::user_defined(datafusion::logical_expr::Volatility::Immutable),
         }))
     }
 
@@ -216,6 +216,22 @@ impl ScalarUDFImpl for Arithmetic {
         }
     }
 
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        // The operands are coerced as the operator's would be (an integer beside a float
+        // becomes a float, ...), so the kernel sees the types it expects.
+        match arg_types {
+            [l, r] => {
+                let (l, r) =
+                    datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(
+                        l, &self.op, r,
+                    )
+                    .get_input_types()?;
+                Ok(vec![l, r])
+            }
+            _ => datafusion::common::plan_err!("{} takes two operands", self.name),
+        }
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         use datafusion::arrow::datatypes::{Field, Schema};
         use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -257,12 +273,22 @@ impl ScalarUDFImpl for Arithmetic {
 /// arithmetic operator by the [`Total`] form of its [`Arithmetic`] function.
 pub fn totalize(e: Expr) -> Result<Expr> {
     e.transform_up(|node| match node {
+        // Literals alone fail, if at all, whatever the data: left as they are.
         Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr { left, op, right })
-            if Arithmetic::is_arithmetic(&op) =>
+            if Arithmetic::is_arithmetic(&op)
+                && (reads_columns(&left) || reads_columns(&right)) =>
         {
             Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
                 func: Total::wrap(Arithmetic::udf(op)),
                 args: vec![*left, *right],
+            })))
+        }
+        // `-x` fails on the smallest integer: in total form it is `0 - x` (which wraps, as
+        // subtraction does) and NULL where even that fails.
+        Expr::Negative(x) if reads_columns(&x) => {
+            Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                func: Total::wrap(Arithmetic::udf(Operator::Minus)),
+                args: vec![datafusion::logical_expr::lit(0i64), *x],
             })))
         }
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
@@ -281,6 +307,12 @@ pub fn totalize(e: Expr) -> Result<Expr> {
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
+}
+
+/// Whether `e` reads a column (rather than literals only).
+fn reads_columns(e: &Expr) -> bool {
+    e.exists(|e| Ok(matches!(e, Expr::Column(_))))
+        .unwrap_or(true)
 }
 
 /// The analyzer rule that turns every `CAST` left in a plan into `TRY_CAST`.

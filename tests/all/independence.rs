@@ -378,7 +378,9 @@ fn outcome(domain: &Domain, scenario_id: i64, sql: &str) -> String {
 }
 
 /// Over generated queries, the dataset and each neighbour (one more row at the edges of
-/// every type) end every query alike, and no accepted query fails after planning.
+/// every type) end every query alike: all answer, or all refuse it at planning with the
+/// same rule (or, for a failure that is not the data's, such as a literal overflowing, all
+/// fail).
 #[test]
 fn whether_a_query_fails_does_not_depend_on_the_data() {
     let base = ordinary();
@@ -398,6 +400,7 @@ fn whether_a_query_fails_does_not_depend_on_the_data() {
         ..Config::default()
     });
     let answered = std::cell::Cell::new(0u32);
+    let failed = std::cell::Cell::new(0u32);
     runner
         .run(&query(), |sql| {
             let outcomes: Vec<String> = domains
@@ -408,13 +411,23 @@ fn whether_a_query_fails_does_not_depend_on_the_data() {
                 outcomes.iter().all(|o| *o == outcomes[0]),
                 "{sql}: {outcomes:#?}"
             );
-            prop_assert!(!outcomes[0].starts_with("failed"), "{sql}: {}", outcomes[0]);
+            // A failure after planning is allowed only as above, alike on every dataset
+            // (a literal that overflows, say): reported to a module in one fixed form,
+            // its charge kept (`a_failure_after_planning_is_reported_alike_and_stays_charged`).
             if outcomes[0] == "answered" {
                 answered.set(answered.get() + 1);
+            }
+            if outcomes[0].starts_with("failed") {
+                failed.set(failed.get() + 1);
             }
             Ok(())
         })
         .unwrap();
+    println!(
+        "{cases} queries: {} answered, {} failed alike after planning",
+        answered.get(),
+        failed.get()
+    );
     // The property is not met by refusing everything.
     assert!(
         answered.get() * 4 > cases,
