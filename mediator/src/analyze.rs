@@ -901,9 +901,9 @@ fn check_requested(
         "sum" => Requested::Sum(value()?),
         "avg" | "mean" => Requested::Avg(value()?),
         "var" | "var_pop" | "var_samp" | "variance" | "var_population" | "var_sample" => {
-            Requested::Var(value()?)
+            Requested::Var(squarable(value()?)?)
         }
-        "stddev" | "stddev_pop" | "stddev_samp" => Requested::Stddev(value()?),
+        "stddev" | "stddev_pop" | "stddev_samp" => Requested::Stddev(squarable(value()?)?),
         "min" => Requested::Quantile {
             value: value()?,
             alpha: 0.0,
@@ -1061,6 +1061,26 @@ fn value_of(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<Value
         upper: interval.upper,
         native_sum,
     })
+}
+
+/// The largest magnitude of a value (or square) an exact sum may add: 10^13 of them stay
+/// below 10^37, inside a Decimal128 (`execute::exact_sum`).
+pub const MAX_EXACT_MAGNITUDE: f64 = 1e24;
+
+/// A value whose squares are summed (VAR, STDDEV): its bound squared must fit the exact
+/// accumulation ([`MAX_EXACT_MAGNITUDE`]).
+fn squarable(v: Value) -> Result<Value, Refusal> {
+    let m = v.lower.abs().max(v.upper.abs());
+    if m * m > MAX_EXACT_MAGNITUDE {
+        return Err(Refusal::new(
+            Rule::ExpressionNotAllowed,
+            format!(
+                "`{}` may reach {m:e}: a variance's value must stay within ±10^12 (its squares are summed exactly)",
+                label(&v.source)
+            ),
+        ));
+    }
+    Ok(v)
 }
 
 fn no_bounds(e: &Expr) -> Refusal {

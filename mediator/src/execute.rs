@@ -49,14 +49,44 @@ enum Stat {
     Quantile { value: Value, alpha: f64 },
 }
 
+/// Rows a sum may add at most: a dataset version has at most as many rows as its source
+/// file has bytes (8 GiB), and after a join on the unit and its bounding, at most k
+/// (1,000) per row of the smaller side. Bounds the exact accumulation's headroom.
+const MAX_SUMMED_ROWS: f64 = 1e13;
+
+/// Decimal digits kept of each value an exact sum adds, for values up to `magnitude`: as
+/// many as fit beside [`MAX_SUMMED_ROWS`] such values in 37 digits, at most 6.
+fn exact_scale(magnitude: f64) -> i8 {
+    let room = 37.0 - MAX_SUMMED_ROWS.log10() - magnitude.max(1.0).log10();
+    room.floor().clamp(0.0, 6.0) as i8
+}
+
+/// SUM of `e` accumulated exactly: each value rounded once to [`exact_scale`] decimals and
+/// added as a 128-bit integer, so the total does not depend on the order of the rows or on
+/// how they are partitioned, and one unit moves it by exactly what its rounded values add
+/// (float accumulation does not hold that: Casacuberta et al. 2022). Integers are added as
+/// they are.
+fn exact_sum(e: Expr, magnitude: f64, integer: bool) -> Expr {
+    let scale = if integer { 0 } else { exact_scale(magnitude) };
+    sum(cast(e, DataType::Decimal128(38, scale)))
+}
+
 impl Stat {
-    /// The stat's L1 sensitivity over all cells, with at most k rows per unit.
-    fn sensitivity(&self, k: i64) -> f64 {
+    /// The stat's L1 sensitivity over all cells, with at most k rows per unit, when at
+    /// most `rows` rows are summed. A sum's covers what its exact accumulation rounds: each
+    /// value by half a unit of its last kept decimal, and the total once, to a float, by
+    /// half an ulp of the largest total (`rows` values at the bound): together at most
+    /// `rows` · 2^-52 of one unit's share.
+    fn sensitivity(&self, k: i64, rows: f64) -> f64 {
         let k = k as f64;
+        let rounded = |magnitude: f64| {
+            let per_value = magnitude + 10f64.powi(-i32::from(exact_scale(magnitude)));
+            k * per_value * (1.0 + rows * f64::EPSILON)
+        };
         match self {
             Stat::Count(_) | Stat::Units(_) => k,
-            Stat::Sum(v) => k * v.lower.abs().max(v.upper.abs()),
-            Stat::SumSquares(v) => k * (v.lower * v.lower).max(v.upper * v.upper),
+            Stat::Sum(v) => rounded(v.lower.abs().max(v.upper.abs())),
+            Stat::SumSquares(v) => rounded((v.lower * v.lower).max(v.upper * v.upper)),
             Stat::Quantile { .. } => k,
         }
     }
@@ -102,6 +132,9 @@ pub struct StatPlan {
     key_count: Option<usize>,
     /// Units per cell (threshold mode's small-cell rule).
     unit_count: Option<usize>,
+    /// Most rows a sum adds (a power of two: the sensitivity it enters says no more of
+    /// the dataset's size).
+    summed_rows: f64,
 }
 
 impl StatPlan {
@@ -161,7 +194,15 @@ impl StatPlan {
             groups,
             key_count,
             unit_count: None,
+            summed_rows: MAX_SUMMED_ROWS,
         })
+    }
+
+    /// Sets the most rows a sum adds: `rows`, rounded up to a power of two.
+    pub fn with_summed_rows(mut self, rows: i64) -> StatPlan {
+        let rows = rows.max(1) as f64;
+        self.summed_rows = 2f64.powf(rows.log2().ceil()).min(MAX_SUMMED_ROWS);
+        self
     }
 
     /// Adds (or reuses) the number of distinct units per cell, or of rows under row
@@ -196,7 +237,10 @@ impl StatPlan {
 
     /// L1 sensitivity of each statistic.
     pub fn sensitivities(&self) -> Vec<f64> {
-        self.stats.iter().map(|s| s.sensitivity(self.k)).collect()
+        self.stats
+            .iter()
+            .map(|s| s.sensitivity(self.k, self.summed_rows))
+            .collect()
     }
 
     /// Rows per unit.
@@ -470,8 +514,18 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
             Stat::Count(None) => count(lit(1i64)),
             Stat::Count(Some((e, _))) => count(e.clone()),
             Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
-            Stat::Sum(v) => sum(v.native_sum.clone().unwrap_or_else(|| v.clamped.clone())),
-            Stat::SumSquares(v) => sum(v.clamped.clone() * v.clamped.clone()),
+            Stat::Sum(v) => {
+                let magnitude = v.lower.abs().max(v.upper.abs());
+                match &v.native_sum {
+                    Some(native) => exact_sum(native.clone(), magnitude, true),
+                    None => exact_sum(v.clamped.clone(), magnitude, false),
+                }
+            }
+            Stat::SumSquares(v) => exact_sum(
+                v.clamped.clone() * v.clamped.clone(),
+                (v.lower * v.lower).max(v.upper * v.upper),
+                false,
+            ),
             Stat::Quantile { value, .. } => {
                 quantiles.push((i, value.clamped.clone()));
                 continue;
@@ -773,7 +827,8 @@ fn add_noise_with(
                 reports.push(report);
             }
             s => {
-                let (out, report) = privacy::noise_reals(&column, s.sensitivity(plan.k), each)?;
+                let (out, report) =
+                    privacy::noise_reals(&column, s.sensitivity(plan.k, plan.summed_rows), each)?;
                 noisy.push(out);
                 reports.push(report);
             }

@@ -596,7 +596,8 @@ fn dp_release(
         privacy::Spend::Pure(_) => 0.0,
     };
     let core = core_shape(accepted, prepared)?;
-    let stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, delta > 0.0)?;
+    let stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, delta > 0.0)?
+        .with_summed_rows(core.summed_rows);
     let mechanism = if zcdp {
         stat_plan.mechanism().replace("laplace", "gaussian")
     } else {
@@ -820,7 +821,8 @@ fn answer_threshold(
             .fold(0.0, f64::max),
     };
     let core = core_shape(accepted, prepared)?;
-    let mut stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, false)?;
+    let mut stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, false)?
+        .with_summed_rows(core.summed_rows);
     // Units per cell come out of the same aggregate as the statistics.
     stat_plan.count_units(core.unit.as_ref());
     let input = core.input(accepted, &stat_plan);
@@ -990,6 +992,10 @@ struct CoreShape {
     ranked: bool,
     /// Rows of a single dataset after bounding, as recorded at ingest.
     recorded_rows: Option<i64>,
+    /// Most rows a sum over the core adds, on this dataset or a neighbour with one more
+    /// unit: a dataset's rows, or after a join and its bounding k per row of the smaller
+    /// side; plus k.
+    summed_rows: i64,
 }
 
 impl CoreShape {
@@ -1116,6 +1122,18 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
         }),
         _ => None,
     };
+    let rows = accepted
+        .relations
+        .iter()
+        .filter_map(|r| prepared.scope.versions.get(&r.dataset))
+        .map(|v| v.row_count)
+        .min()
+        .unwrap_or(0);
+    let summed_rows = match accepted.relations.len() {
+        1 => rows,
+        _ => rows.saturating_mul(k),
+    }
+    .saturating_add(k);
     Ok(CoreShape {
         relations,
         unit,
@@ -1124,6 +1142,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
         groups,
         ranked,
         recorded_rows,
+        summed_rows,
     })
 }
 
@@ -1334,7 +1353,8 @@ pub fn explain(
         0
     };
     let core = core_shape(&accepted, &prepared)?;
-    let plan = execute::StatPlan::new(&accepted, core.k, core.groups, !public)?;
+    let plan = execute::StatPlan::new(&accepted, core.k, core.groups, !public)?
+        .with_summed_rows(core.summed_rows);
     let epsilon = epsilon.unwrap_or(record.spec.budget.epsilon_per_query);
     let each = epsilon / plan.describe().len() as f64;
     let statistics = plan

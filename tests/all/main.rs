@@ -17,4 +17,5 @@ mod review;
 mod sandbox;
 mod server;
 mod structure;
+mod sums;
 mod threshold;

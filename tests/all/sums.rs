@@ -1,0 +1,129 @@
+//! Sums are exact: the total does not depend on the order of the rows, and one unit moves
+//! it by exactly what that unit adds, so the sensitivity the noise is calibrated to holds
+//! for the arithmetic the engine does. Float accumulation breaks both (Casacuberta et al.
+//! 2022, "Widespread underestimation of sensitivity in differentially private libraries"):
+//! on the data below a float sum in file order is 4 instead of 1,002, and leaving out the
+//! unit that adds 2 moves it by 4. Threshold mode releases exact sums, so the test reads
+//! the very aggregate the noise would be added to.
+
+use sandbox_runtime::mediate::{self, QueryRequest};
+use sandbox_runtime::{Domain, catalog, scenarios};
+use sandbox_tests::{DEVELOPER, OPERATOR, PROVIDER, empty_domain};
+
+const POLICY: &str = r#"
+[dataset]
+name = "x"
+title = "Adversarial sums"
+summary = "Values whose float sum depends on their order"
+provider = "Test provider"
+provider_code = "11120000MB1234567X"
+industry = "testing"
+time_covered = "2025-01/2025-12"
+area_covered = "nowhere"
+update_frequency = "never"
+share_type = "conditional"
+open_type = "not_shared"
+privacy_unit = "id"
+max_rows_per_unit = 1
+mode = "threshold"
+
+[[column]]
+name = "id"
+level = 4
+access = "join_key"
+desensitize = "keyed_hash"
+description = "Unit"
+
+[[column]]
+name = "g"
+level = 2
+access = "group"
+categories = ["a"]
+description = "Group"
+
+[[column]]
+name = "v"
+level = 3
+access = "aggregate"
+bounds = [-9007199254740992, 9007199254740992]
+description = "A value"
+
+[disclosure]
+min_group_size = 10
+p_ratio = 0.0
+
+[disclosure.dominance]
+n = 2
+k = 1.0
+"#;
+
+/// The exact SUM of `v` over the rows, in this order, as threshold mode releases it.
+fn released_sum(values: &[f64]) -> f64 {
+    let (dir, domain) = empty_domain();
+    let mut csv = String::from("id,g,v\n");
+    for (i, v) in values.iter().enumerate() {
+        csv.push_str(&format!("u{i},a,{v:.1}\n"));
+    }
+    let path = dir.path().join("x.csv");
+    std::fs::write(&path, csv).unwrap();
+    catalog::add(&domain, PROVIDER, &path, POLICY).unwrap();
+    let id = scenario(&domain);
+    let a = mediate::answer(
+        &domain,
+        &QueryRequest {
+            scenario_id: id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql: "SELECT SUM(v) AS s FROM x",
+            epsilon: None,
+        },
+    )
+    .unwrap();
+    let column =
+        arrow::compute::cast(a.batch.column(0), &arrow::datatypes::DataType::Float64).unwrap();
+    column
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap()
+        .value(0)
+}
+
+fn scenario(domain: &Domain) -> i64 {
+    let text = sandbox_tests::scenario_text("sums", 1.0, 1.0)
+        .replace("name = \"residents\"", "name = \"x\"")
+        .replace(
+            "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
+            "columns = [\"id\", \"g\", \"v\"]",
+        )
+        .replace("[budget]", "mode = \"threshold\"\n[budget]");
+    let s = scenarios::apply(domain, DEVELOPER, &text).unwrap();
+    scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)
+        .unwrap()
+        .id
+}
+
+#[test]
+fn sums_are_exact_whatever_the_order_and_one_unit_moves_them_by_its_value() {
+    let big = 9_007_199_254_740_992.0; // 2^53, the bound
+    let ones = std::iter::repeat_n(1.0, 1000);
+    // 2^53 + 2 + 1 + 1 + ... - 2^53: each 1 is lost to rounding in float order.
+    let forward: Vec<f64> = [big, 2.0]
+        .into_iter()
+        .chain(ones.clone())
+        .chain([-big])
+        .collect();
+    let mut backward = forward.clone();
+    backward.reverse();
+    let without_two: Vec<f64> = [big].into_iter().chain(ones).chain([-big]).collect();
+    // What float accumulation in file order gives, for the record.
+    let float_sum = |xs: &[f64]| xs.iter().fold(0.0, |s, x| s + x);
+    assert_eq!(float_sum(&forward), 4.0);
+    assert_eq!(float_sum(&without_two), 0.0);
+
+    let s = released_sum(&forward);
+    assert_eq!(s, 1002.0, "the exact total");
+    assert_eq!(released_sum(&backward), s, "whatever the order");
+    // The neighbour without the unit that adds 2: the total moves by exactly 2, within
+    // the sensitivity (the bound) and equal to what the unit adds.
+    assert_eq!(s - released_sum(&without_two), 2.0);
+}
