@@ -443,12 +443,15 @@ pub fn markdown(findings: &[Finding]) -> String {
         "| mechanism | trials per input | claimed ε | δ | ε lower bound (95 %) | holds |\n|---|---|---|---|---|---|\n",
     );
     for f in findings {
+        let delta = match f.delta {
+            0.0 => "0".to_string(),
+            d => format!("{d:.1e}"),
+        };
         out.push_str(&format!(
-            "| {} | {} | {:.4} | {} | {:.4} | {} |\n",
+            "| {} | {} | {:.4} | {delta} | {:.4} | {} |\n",
             f.mechanism,
             f.trials,
             f.claimed,
-            f.delta,
             f.lower_bound,
             if f.holds() { "yes" } else { "**no**" }
         ));

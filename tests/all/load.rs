@@ -263,3 +263,154 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
     let verified = audit::verify_custodian(server.domain()).unwrap();
     assert!(verified.events > 3 * jobs);
 }
+
+/// Asks `n` queries (whatever they answer), each at the scenario's ε per query.
+fn asker(n: usize) -> Vec<u8> {
+    let calls = "(drop (call $query (i32.const 0) (i32.const 30)))\n".repeat(n);
+    wat(&format!(
+        r#"(module
+        (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+        (func (export "run") (result i32)
+          {calls}
+          (i32.const 0)))"#
+    ))
+}
+
+/// The budget race: more than 1,000 queries at once, from jobs run by the server and from
+/// clients of the mediator beside it, against a budget with five queries left. Exactly
+/// five are answered, every other is refused for budget (no other failure), the total
+/// charged stays within the budget and equals the ledger, and the audit log verifies.
+#[test]
+fn a_thousand_queries_race_for_the_last_of_a_budget() {
+    const JOBS: usize = 40;
+    const PER_JOB: usize = 10;
+    const CLIENT_THREADS: usize = 16;
+    const PER_CLIENT: usize = 40;
+    let started = Instant::now();
+    let f = Fixture::with_budget(1.0, 0.01);
+    let scenario = f.scenario.id;
+    // Nearly spent: 95 of the 100 queries the budget pays for.
+    for _ in 0..95 {
+        f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    }
+    let domain = f.domain.clone();
+    let server = LiveServer::start(
+        f,
+        server::Config {
+            job_slots: 4,
+            max_queued_per_developer: JOBS as i64,
+            ..Default::default()
+        },
+    );
+    let module = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, asker(PER_JOB));
+    let dev = server.token(DEVELOPER).to_string();
+    let c = Client::new(&server.url);
+    let mut jobs = Vec::new();
+    for _ in 0..JOBS {
+        let (status, body) = c.call(
+            "POST",
+            "/api/v1/jobs",
+            &dev,
+            Some(&json!({"scenario": scenario.to_string(), "module": module})),
+        );
+        assert!(matches!(status, 201 | 202), "{status} {body}");
+        jobs.push(body["id"].as_str().unwrap().to_string());
+    }
+    // Clients of the mediator at the same time as the jobs run.
+    let outcomes: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENT_THREADS)
+            .map(|_| {
+                let domain = domain.clone();
+                s.spawn(move || {
+                    (0..PER_CLIENT)
+                        .map(|_| {
+                            match sandbox_runtime::mediate::answer(
+                                &domain,
+                                &sandbox_runtime::mediate::QueryRequest {
+                                    scenario_id: scenario,
+                                    job_id: None,
+                                    actor: DEVELOPER,
+                                    sql: "SELECT COUNT(*) FROM residents",
+                                    epsilon: None,
+                                },
+                            ) {
+                                Ok(_) => "answered".to_string(),
+                                Err(sandbox_runtime::Error::Refused(r)) => r.rule.to_string(),
+                                Err(e) => format!("failed: {e}"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    for o in &outcomes {
+        assert!(o == "answered" || o == "budget_exhausted", "{o}");
+    }
+    loop {
+        assert!(started.elapsed() < DEADLINE, "jobs did not end in time");
+        let (_, queued) = c.call("GET", "/api/v1/jobs?status=queued", &dev, None);
+        let (_, running) = c.call("GET", "/api/v1/jobs?status=running", &dev, None);
+        if queued.as_array().is_some_and(Vec::is_empty)
+            && running.as_array().is_some_and(Vec::is_empty)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let conn = sandbox_tests::raw(server.domain());
+    let raced = (JOBS * PER_JOB + CLIENT_THREADS * PER_CLIENT) as i64;
+    assert!(raced > 1000);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM queries"), 95 + raced);
+    for id in &jobs {
+        let (status, queries): (String, i64) = conn
+            .query_row(
+                "SELECT status, queries FROM jobs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), queries),
+            ("succeeded", PER_JOB as i64),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM queries WHERE status = 'answered'"
+        ),
+        100,
+        "the budget pays for 100 queries"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM queries WHERE status = 'refused' AND rule = 'budget_exhausted'"
+        ),
+        raced - 5,
+        "every other query is refused for budget"
+    );
+    let (spent, ledger): (f64, f64) = conn
+        .query_row(
+            &format!(
+                "SELECT s.epsilon_spent, (SELECT SUM(epsilon) FROM ledger WHERE scenario_id = s.id) FROM scenarios s WHERE s.id = {scenario}"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(spent <= 1.0 * (1.0 + 1e-9), "spent {spent}");
+    assert!(
+        (spent - ledger).abs() < 1e-9,
+        "spent {spent}, ledger {ledger}"
+    );
+    audit::verify_custodian(server.domain()).unwrap();
+}
