@@ -1064,7 +1064,7 @@ fn value_of(e: &Expr, relations: &[Relation], scope: &dyn Scope) -> Result<Value
 }
 
 /// The largest magnitude of a value (or square) an exact sum may add: 10^13 of them stay
-/// below 10^37, inside a Decimal128 (`execute::exact_sum`).
+/// below 10^37, inside a Decimal128 (`execute::Accumulator`).
 pub const MAX_EXACT_MAGNITUDE: f64 = 1e24;
 
 /// A value whose squares are summed (VAR, STDDEV): its bound squared must fit the exact

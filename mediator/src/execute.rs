@@ -54,40 +54,91 @@ enum Stat {
 /// (1,000) per row of the smaller side. Bounds the exact accumulation's headroom.
 const MAX_SUMMED_ROWS: f64 = 1e13;
 
-/// Decimal digits kept of each value an exact sum adds, for values up to `magnitude`: as
-/// many as fit beside [`MAX_SUMMED_ROWS`] such values in 37 digits, at most 6.
-fn exact_scale(magnitude: f64) -> i8 {
-    let room = 37.0 - MAX_SUMMED_ROWS.log10() - magnitude.max(1.0).log10();
-    room.floor().clamp(0.0, 6.0) as i8
+/// How an exact sum adds its values: each rounded once to `scale` decimals and added as
+/// an integer, in 64 bits when `rows` such values fit in them (the fast path), else in a
+/// Decimal128; integers already known not to overflow are added as they are. Either way
+/// the total does not depend on the order of the rows or on how they are partitioned, and
+/// one unit moves it by exactly what its rounded values add (float accumulation holds
+/// neither: Casacuberta et al. 2022).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Accumulator {
+    Native,
+    Fixed64 { scale: i32 },
+    Decimal { scale: i8 },
 }
 
-/// SUM of `e` accumulated exactly: each value rounded once to [`exact_scale`] decimals and
-/// added as a 128-bit integer, so the total does not depend on the order of the rows or on
-/// how they are partitioned, and one unit moves it by exactly what its rounded values add
-/// (float accumulation does not hold that: Casacuberta et al. 2022). Integers are added as
-/// they are.
-fn exact_sum(e: Expr, magnitude: f64, integer: bool) -> Expr {
-    let scale = if integer { 0 } else { exact_scale(magnitude) };
-    sum(cast(e, DataType::Decimal128(38, scale)))
+impl Accumulator {
+    /// The accumulator for values up to `magnitude`, at most `rows` of them.
+    fn for_values(magnitude: f64, rows: f64, native: bool) -> Accumulator {
+        if native {
+            return Accumulator::Native;
+        }
+        let total = magnitude.max(1.0) * rows.max(1.0);
+        let room64 = (9.0e18 / total).log10().floor();
+        if room64 >= 6.0 {
+            return Accumulator::Fixed64 { scale: 6 };
+        }
+        // 10^13 values of up to 10^24 stay below 10^37 (MAX_EXACT_MAGNITUDE).
+        let room = 37.0 - MAX_SUMMED_ROWS.log10() - magnitude.max(1.0).log10();
+        Accumulator::Decimal {
+            scale: room.floor().clamp(0.0, 6.0) as i8,
+        }
+    }
+
+    /// The SUM expression, and what its result is divided by.
+    fn sum(self, e: Expr) -> (Expr, f64) {
+        match self {
+            Accumulator::Native => (sum(e), 1.0),
+            Accumulator::Fixed64 { scale } => {
+                let factor = 10f64.powi(scale);
+                let scaled = datafusion::functions::expr_fn::round(vec![e * lit(factor)]);
+                (sum(cast(scaled, DataType::Int64)), factor)
+            }
+            Accumulator::Decimal { scale } => (sum(cast(e, DataType::Decimal128(38, scale))), 1.0),
+        }
+    }
+
+    /// How far one value may move by its rounding.
+    fn rounding(self) -> f64 {
+        match self {
+            Accumulator::Native => 0.0,
+            Accumulator::Fixed64 { scale } => 10f64.powi(-scale),
+            Accumulator::Decimal { scale } => 10f64.powi(-i32::from(scale)),
+        }
+    }
 }
 
 impl Stat {
     /// The stat's L1 sensitivity over all cells, with at most k rows per unit, when at
     /// most `rows` rows are summed. A sum's covers what its exact accumulation rounds: each
-    /// value by half a unit of its last kept decimal, and the total once, to a float, by
-    /// half an ulp of the largest total (`rows` values at the bound): together at most
-    /// `rows` · 2^-52 of one unit's share.
+    /// value by up to a unit of its last kept decimal, and the total, turned into a float
+    /// and scaled back, by an ulp or two of the largest total (`rows` values at the
+    /// bound): at most (`rows` + 2) · 2^-52 of one unit's share.
     fn sensitivity(&self, k: i64, rows: f64) -> f64 {
         let k = k as f64;
-        let rounded = |magnitude: f64| {
-            let per_value = magnitude + 10f64.powi(-i32::from(exact_scale(magnitude)));
-            k * per_value * (1.0 + rows * f64::EPSILON)
-        };
         match self {
             Stat::Count(_) | Stat::Units(_) => k,
-            Stat::Sum(v) => rounded(v.lower.abs().max(v.upper.abs())),
-            Stat::SumSquares(v) => rounded((v.lower * v.lower).max(v.upper * v.upper)),
+            Stat::Sum(_) | Stat::SumSquares(_) => {
+                let (magnitude, accumulator) =
+                    self.accumulator(rows).unwrap_or((0.0, Accumulator::Native));
+                k * (magnitude + accumulator.rounding()) * (1.0 + (rows + 2.0) * f64::EPSILON)
+            }
             Stat::Quantile { .. } => k,
+        }
+    }
+
+    /// A sum's largest value and how it is accumulated, for at most `rows` rows.
+    fn accumulator(&self, rows: f64) -> Option<(f64, Accumulator)> {
+        match self {
+            Stat::Sum(v) => {
+                let m = v.lower.abs().max(v.upper.abs());
+                Some((m, Accumulator::for_values(m, rows, v.native_sum.is_some())))
+            }
+            Stat::SumSquares(v) => {
+                let m = (v.lower * v.lower).max(v.upper * v.upper);
+                Some((m, Accumulator::for_values(m, rows, false)))
+            }
+            _ => None,
         }
     }
 
@@ -508,31 +559,30 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
     let n_groups = accepted.group_keys.len();
     let mut aggs = Vec::new();
     let mut agg_slots = Vec::new();
+    let mut divisors = Vec::new();
     let mut quantiles = Vec::new();
     for (i, s) in stats.stats.iter().enumerate() {
-        let e = match s {
-            Stat::Count(None) => count(lit(1i64)),
-            Stat::Count(Some((e, _))) => count(e.clone()),
-            Stat::Units(u) => datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
-            Stat::Sum(v) => {
-                let magnitude = v.lower.abs().max(v.upper.abs());
-                match &v.native_sum {
-                    Some(native) => exact_sum(native.clone(), magnitude, true),
-                    None => exact_sum(v.clamped.clone(), magnitude, false),
-                }
-            }
-            Stat::SumSquares(v) => exact_sum(
-                v.clamped.clone() * v.clamped.clone(),
-                (v.lower * v.lower).max(v.upper * v.upper),
-                false,
+        let accumulator = s.accumulator(stats.summed_rows).map(|(_, a)| a);
+        let (e, divisor) = match (s, accumulator) {
+            (Stat::Count(None), _) => (count(lit(1i64)), 1.0),
+            (Stat::Count(Some((e, _))), _) => (count(e.clone()), 1.0),
+            (Stat::Units(u), _) => (
+                datafusion::functions_aggregate::expr_fn::count_distinct(u.expr()),
+                1.0,
             ),
-            Stat::Quantile { value, .. } => {
+            (Stat::Sum(v), Some(a)) => {
+                a.sum(v.native_sum.clone().unwrap_or_else(|| v.clamped.clone()))
+            }
+            (Stat::SumSquares(v), Some(a)) => a.sum(v.clamped.clone() * v.clamped.clone()),
+            (Stat::Quantile { value, .. }, _) => {
                 quantiles.push((i, value.clamped.clone()));
                 continue;
             }
+            _ => return Err(Error::Internal("a sum without its accumulator".into()).into()),
         };
         aggs.push(e.alias(format!("__s{i}")));
         agg_slots.push(i);
+        divisors.push(divisor);
     }
     let mut cells: HashMap<Vec<Option<String>>, Vec<f64>> = HashMap::new();
     let rows_only = accepted.filters.is_empty()
@@ -558,7 +608,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
                     if let Some(v) = v.as_any().downcast_ref::<Float64Array>()
                         && !v.is_null(r)
                     {
-                        row[agg_slots[j]] = v.value(r);
+                        row[agg_slots[j]] = v.value(r) / divisors[j];
                     }
                 }
                 cells.insert(key_at(&keys, r), row);

@@ -59,14 +59,20 @@ k = 1.0
 
 /// The exact SUM of `v` over the rows, in this order, as threshold mode releases it.
 fn released_sum(values: &[f64]) -> f64 {
+    released_sum_within(values, "[-9007199254740992, 9007199254740992]")
+}
+
+/// [`released_sum`] with `v`'s bounds.
+fn released_sum_within(values: &[f64], bounds: &str) -> f64 {
     let (dir, domain) = empty_domain();
     let mut csv = String::from("id,g,v\n");
     for (i, v) in values.iter().enumerate() {
-        csv.push_str(&format!("u{i},a,{v:.1}\n"));
+        csv.push_str(&format!("u{i},a,{v}\n"));
     }
     let path = dir.path().join("x.csv");
     std::fs::write(&path, csv).unwrap();
-    catalog::add(&domain, PROVIDER, &path, POLICY).unwrap();
+    let policy = POLICY.replace("[-9007199254740992, 9007199254740992]", bounds);
+    catalog::add(&domain, PROVIDER, &path, &policy).unwrap();
     let id = scenario(&domain);
     let a = mediate::answer(
         &domain,
@@ -126,4 +132,28 @@ fn sums_are_exact_whatever_the_order_and_one_unit_moves_them_by_its_value() {
     // The neighbour without the unit that adds 2: the total moves by exactly 2, within
     // the sensitivity (the bound) and equal to what the unit adds.
     assert_eq!(s - released_sum(&without_two), 2.0);
+}
+
+/// Small bounds take the 64-bit path (values rounded to 6 decimals, added as integers):
+/// decimals no float holds exactly sum to the same total in either order, the exact one.
+#[test]
+fn decimals_sum_exactly_in_either_order() {
+    let forward: Vec<f64> = (1..=1000)
+        .map(|i| {
+            let x = f64::from(i) * 0.1 + f64::from(i % 7) * 1e-6;
+            let x = if i % 50 == 0 { x + 999.0 } else { x };
+            (x * 1e6).round() / 1e6
+        })
+        .collect();
+    let mut backward = forward.clone();
+    backward.reverse();
+    let float_sum = |xs: &[f64]| xs.iter().fold(0.0, |s, x| s + x);
+    assert_ne!(
+        float_sum(&forward),
+        float_sum(&backward),
+        "floats disagree by order"
+    );
+    let s = released_sum_within(&forward, "[-2000, 2000]");
+    assert_eq!(s, 70_030.003003);
+    assert_eq!(released_sum_within(&backward, "[-2000, 2000]"), s);
 }
