@@ -59,7 +59,42 @@ impl From<Error> for sandbox_core::Error {
     fn from(e: Error) -> sandbox_core::Error {
         match e {
             Error::Domain(e) => e,
-            Error::Db(e) => sandbox_core::Error::Store(sandbox_core::StoreError::new(e)),
+            Error::Db(e) => match Unwritable::of(&e) {
+                Some(what) => {
+                    sandbox_core::Error::Store(sandbox_core::StoreError::new(Unwritable {
+                        what,
+                        source: e,
+                    }))
+                }
+                None => sandbox_core::Error::Store(sandbox_core::StoreError::new(e)),
+            },
+        }
+    }
+}
+
+/// A database failure that is the data directory's, said so: SQLite's own words ("disk
+/// I/O error", "unable to open database file") do not tell an operator that the disk is
+/// full or mounted read-only.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+struct Unwritable {
+    what: &'static str,
+    source: rusqlite::Error,
+}
+
+impl Unwritable {
+    fn of(e: &rusqlite::Error) -> Option<&'static str> {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code()? {
+            ErrorCode::DiskFull => Some("the data directory's disk is full"),
+            ErrorCode::SystemIoFailure => {
+                Some("the data directory could not be written (its disk may be full or failing)")
+            }
+            ErrorCode::ReadOnly => Some("the data directory is read-only"),
+            ErrorCode::CannotOpen => Some(
+                "the metadata database cannot be opened (is the data directory read-only or missing?)",
+            ),
+            _ => None,
         }
     }
 }

@@ -10,7 +10,7 @@ use sandbox_tests::{PROVIDER, empty_domain};
 
 /// Every file under the data directory with its size and content hash, and the
 /// metadata tables' row counts.
-fn snapshot(domain: &sandbox_runtime::Domain) -> (BTreeMap<String, String>, Vec<i64>) {
+pub(crate) fn snapshot(domain: &sandbox_runtime::Domain) -> (BTreeMap<String, String>, Vec<i64>) {
     fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let e = e.unwrap();

@@ -7,6 +7,7 @@ mod budget;
 mod console;
 mod demo;
 mod disclosure;
+mod diskfull;
 mod fuzz;
 mod independence;
 mod ingest;
