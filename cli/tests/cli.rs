@@ -2,38 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn sandbox(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("SANDBOX_AS")
-        .output()
-        .unwrap()
-}
-
-fn add_dataset(data: &Path, file: &Path, policy: &Path) -> Output {
-    let (file, policy) = (file.to_string_lossy(), policy.to_string_lossy());
-    sandbox(
-        data,
-        &[
-            "--as", "prov", "dataset", "add", "--file", &file, "--policy", &policy,
-        ],
-    )
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{
+    Served, add_dataset, init_with_principals, ok, remote, sandbox, submit_example, token,
+    write_example_scenario,
+};
 
 #[test]
 fn cli_flow_with_typed_failures() {
@@ -121,107 +97,11 @@ fn cli_flow_with_typed_failures() {
     assert!(audit.contains("audit log verified"), "{audit}");
 }
 
-/// `sandbox serve` as a process, with JSON logs; the CLI against it with `--server`.
-struct Served {
-    child: std::process::Child,
-    url: String,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Served {
-    fn start(data: &Path) -> Served {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .arg("--data-dir")
-            .arg(data)
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--jobs",
-                "1",
-            ])
-            .env_remove("SANDBOX_LOG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the server ended before it served")
-                .unwrap();
-            if let Some(at) = line.find("http://") {
-                break line[at..].trim().to_string();
-            }
-        };
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Served { child, url, log }
-    }
-
-    /// Stops the server the way an init system does (SIGTERM) and waits for it.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let log = self.log.lock().unwrap().clone();
-        (status, log)
-    }
-}
-
-fn remote(url: &str, token: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .args(["--server", url])
-        .args(args)
-        .env("SANDBOX_TOKEN", token)
-        .env_remove("SANDBOX_AS")
-        .env("SANDBOX_DATA_DIR", "/nonexistent")
-        .output()
-        .unwrap()
-}
-
-fn token(data: &Path, name: &str) -> String {
-    let out = ok(sandbox(
-        data,
-        &["--as", "ops", "--json", "token", "issue", name],
-    ));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(sandbox(&data, &["init"]));
-    ok(sandbox(
-        &data,
-        &["principal", "add", "ops", "--role", "operator"],
-    ));
-    for (name, role) in [
-        ("prov", "provider"),
-        ("dev", "developer"),
-        ("sup", "supervisor"),
-    ] {
-        ok(sandbox(
-            &data,
-            &["--as", "ops", "principal", "add", name, "--role", role],
-        ));
-    }
+    init_with_principals(&data);
     let (ops, prov, dev, sup) = (
         token(&data, "ops"),
         token(&data, "prov"),
@@ -254,26 +134,8 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         "{added}"
     );
     // The developer applies; the operator approves.
-    let today = chrono::Utc::now().date_naive();
     let spec = tmp.path().join("scenario.toml");
-    std::fs::write(
-        &spec,
-        std::fs::read_to_string(root.join("examples/scenarios/income-by-district.toml"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                if l.starts_with("valid_from") {
-                    format!("valid_from = {today}")
-                } else if l.starts_with("valid_until") {
-                    format!("valid_until = {}", today + chrono::Duration::days(30))
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .unwrap();
+    write_example_scenario(&spec, None);
     ok(remote(
         &url,
         &dev,
@@ -288,27 +150,7 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         &["scenario", "approve", "income-by-district"],
     ));
     // The developer submits the example module and waits for it.
-    let module =
-        root.join("examples/modules/target/wasm32-unknown-unknown/release/income_by_district.wasm");
-    assert!(
-        module.exists(),
-        "build the example modules first (scripts/build-guests.sh)"
-    );
-    let job = ok(remote(
-        &url,
-        &dev,
-        &[
-            "--json",
-            "job",
-            "submit",
-            "--scenario",
-            "income-by-district",
-            "--module",
-            &module.to_string_lossy(),
-            "--wait",
-            "60",
-        ],
-    ));
+    let job = ok(submit_example(&url, &dev, &["--wait", "60"]));
     let job: serde_json::Value = serde_json::from_str(&job).unwrap();
     assert_eq!(job["status"], "succeeded", "{job}");
     let id = job["id"].as_str().unwrap();

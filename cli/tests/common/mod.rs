@@ -1,0 +1,192 @@
+//! What the CLI's tests share: the `sandbox` binary on a data directory, through a
+//! server, and `sandbox serve` as a process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn sandbox(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("SANDBOX_AS")
+        .output()
+        .unwrap()
+}
+
+pub fn add_dataset(data: &Path, file: &Path, policy: &Path) -> Output {
+    let (file, policy) = (file.to_string_lossy(), policy.to_string_lossy());
+    sandbox(
+        data,
+        &[
+            "--as", "prov", "dataset", "add", "--file", &file, "--policy", &policy,
+        ],
+    )
+}
+
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `sandbox serve` as a process, with JSON logs; the CLI against it with `--server`.
+pub struct Served {
+    pub child: std::process::Child,
+    pub url: String,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    pub fn start(data: &Path) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--jobs",
+                "1",
+            ])
+            .env_remove("SANDBOX_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server ended before it served")
+                .unwrap();
+            if let Some(at) = line.find("http://") {
+                break line[at..].trim().to_string();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Served { child, url, log }
+    }
+
+    /// Stops the server the way an init system does (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+}
+
+pub fn remote(url: &str, token: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["--server", url])
+        .args(args)
+        .env("SANDBOX_TOKEN", token)
+        .env_remove("SANDBOX_AS")
+        .env("SANDBOX_DATA_DIR", "/nonexistent")
+        .output()
+        .unwrap()
+}
+
+pub fn token(data: &Path, name: &str) -> String {
+    let out = ok(sandbox(
+        data,
+        &["--as", "ops", "--json", "token", "issue", name],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// `sandbox init` on `data` and the four principals the tests act as: ops (operator),
+/// prov (provider), dev (developer), sup (supervisor).
+pub fn init_with_principals(data: &Path) {
+    ok(sandbox(data, &["init"]));
+    ok(sandbox(
+        data,
+        &["principal", "add", "ops", "--role", "operator"],
+    ));
+    for (name, role) in [
+        ("prov", "provider"),
+        ("dev", "developer"),
+        ("sup", "supervisor"),
+    ] {
+        ok(sandbox(
+            data,
+            &["--as", "ops", "principal", "add", name, "--role", role],
+        ));
+    }
+}
+
+/// The example scenario (income by district) written to `spec`, valid from today for 30
+/// days, with `epsilon` as its budget when given.
+pub fn write_example_scenario(spec: &Path, epsilon: Option<f64>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let today = chrono::Utc::now().date_naive();
+    let text = std::fs::read_to_string(root.join("examples/scenarios/income-by-district.toml"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("valid_from") {
+                format!("valid_from = {today}")
+            } else if l.starts_with("valid_until") {
+                format!("valid_until = {}", today + chrono::Duration::days(30))
+            } else if let (Some(e), true) = (epsilon, l.starts_with("epsilon =")) {
+                format!("epsilon = {e:.1}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(spec, text).unwrap();
+}
+
+/// The example module (income by district), built by `scripts/build-guests.sh`.
+pub fn example_module() -> std::path::PathBuf {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/modules/target/wasm32-unknown-unknown/release/income_by_district.wasm");
+    assert!(
+        module.exists(),
+        "build the example modules first (scripts/build-guests.sh)"
+    );
+    module
+}
+
+/// `job submit` of the example module under the example scenario through a server, with
+/// `--json` and `extra` arguments.
+pub fn submit_example(url: &str, token: &str, extra: &[&str]) -> Output {
+    let module = example_module();
+    let module = module.to_string_lossy();
+    let mut args = vec![
+        "--json",
+        "job",
+        "submit",
+        "--scenario",
+        "income-by-district",
+        "--module",
+        &module,
+    ];
+    args.extend_from_slice(extra);
+    remote(url, token, &args)
+}
