@@ -34,7 +34,9 @@ fn setup(tmp: &Path) -> (std::path::PathBuf, [String; 4]) {
         &root.join("examples/policies/residents.toml"),
     ));
     let spec = tmp.join("scenario.toml");
-    write_example_scenario(&spec, Some(100.0));
+    // A budget that lasts the campaign: most jobs do their work rather than stop at
+    // a spent budget.
+    write_example_scenario(&spec, Some((100.0, 0.01)));
     ok(sandbox(
         &data,
         &[

@@ -549,7 +549,32 @@ pub fn recover(domain: &Domain) -> Result<Vec<String>> {
         }
     }
     tx.commit()?;
+    sweep_staging(domain, &conn)?;
     Ok(ended)
+}
+
+/// Removes the temporary staging folders (`.{job}.tmp`) a killed runner left: outputs are
+/// written there and renamed into place in the transaction that records them, so a folder
+/// still there belongs to a job that is no longer running, and nothing refers to it.
+fn sweep_staging(domain: &Domain, conn: &Conn) -> Result<()> {
+    let staging = domain.layout().staging();
+    let Ok(entries) = fs::read_dir(&staging) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(job_id) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let running = match stored::get(conn, job_id) {
+            Ok(job) => job.status == JobStatus::Running,
+            Err(_) => false,
+        };
+        if !running {
+            fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// A job for someone who may read it: operators and supervisors any, a developer their

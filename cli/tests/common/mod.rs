@@ -139,8 +139,8 @@ pub fn init_with_principals(data: &Path) {
 }
 
 /// The example scenario (income by district) written to `spec`, valid from today for 30
-/// days, with `epsilon` as its budget when given.
-pub fn write_example_scenario(spec: &Path, epsilon: Option<f64>) {
+/// days, with `budget` (ε in all, ε per query) when given.
+pub fn write_example_scenario(spec: &Path, budget: Option<(f64, f64)>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let today = chrono::Utc::now().date_naive();
     let text = std::fs::read_to_string(root.join("examples/scenarios/income-by-district.toml"))
@@ -151,8 +151,10 @@ pub fn write_example_scenario(spec: &Path, epsilon: Option<f64>) {
                 format!("valid_from = {today}")
             } else if l.starts_with("valid_until") {
                 format!("valid_until = {}", today + chrono::Duration::days(30))
-            } else if let (Some(e), true) = (epsilon, l.starts_with("epsilon =")) {
-                format!("epsilon = {e:.1}")
+            } else if let (Some((e, _)), true) = (budget, l.starts_with("epsilon =")) {
+                format!("epsilon = {e:?}")
+            } else if let (Some((_, q)), true) = (budget, l.starts_with("epsilon_per_query =")) {
+                format!("epsilon_per_query = {q:?}")
             } else {
                 l.to_string()
             }
