@@ -1,7 +1,8 @@
 //! Differential-privacy auditing (after Jagielski et al. 2020 and Nasr et al. 2021): each
 //! mechanism the mediator uses runs many times on two neighbouring inputs chosen to be
 //! hard (one unit at the bound, or removed), and a threshold test on its output gives a
-//! lower bound on the ε it actually spends, at 95 % confidence (Clopper–Pearson). A bound
+//! lower bound on the ε it actually spends, at a chosen confidence (Clopper–Pearson; 95 % for
+//! the recorded runs, 99.9 % for the test suite's loose check). A bound
 //! above the ε the answer claims is a broken mechanism or a wrong sensitivity.
 //!
 //! The threshold is chosen on a quarter of the trials and the bound computed on the rest,
@@ -22,8 +23,10 @@ pub struct Finding {
     pub delta: f64,
     /// Trials on each input.
     pub trials: usize,
-    /// Lower bound on ε at 95 % confidence from the best threshold test.
+    /// Lower bound on ε, at `confidence`, from the best threshold test.
     pub lower_bound: f64,
+    /// Confidence of the bound.
+    pub confidence: f64,
 }
 
 impl Finding {
@@ -150,8 +153,10 @@ impl Test {
 }
 
 /// The lower bound on ε (given δ) that the best threshold test gives for outputs `a` (on
-/// one input) and `b` (on its neighbour), at 95 % confidence.
-pub fn epsilon_lower_bound(a: &[f64], b: &[f64], delta: f64) -> f64 {
+/// one input) and `b` (on its neighbour), at `confidence` (each of the two
+/// Clopper–Pearson bounds at half the rest).
+pub fn epsilon_lower_bound(a: &[f64], b: &[f64], delta: f64, confidence: f64) -> f64 {
+    let alpha = (1.0 - confidence) / 2.0;
     let split = |xs: &[f64]| {
         let cut = xs.len() / 4;
         (xs[..cut].to_vec(), xs[cut..].to_vec())
@@ -177,8 +182,8 @@ pub fn epsilon_lower_bound(a: &[f64], b: &[f64], delta: f64) -> f64 {
                 };
                 // Scored by the bound it gives on the selection trials: a rare event
                 // looks strong on few trials and bounds nothing.
-                let (p_lo, _) = clopper_pearson(test.hits(p), p.len(), 0.025);
-                let (_, q_hi) = clopper_pearson(test.hits(q), q.len(), 0.025);
+                let (p_lo, _) = clopper_pearson(test.hits(p), p.len(), alpha);
+                let (_, q_hi) = clopper_pearson(test.hits(q), q.len(), alpha);
                 let score = ((p_lo - delta).max(1e-12) / q_hi.max(1e-12)).ln();
                 if best.is_none_or(|(s, _)| score > s) {
                     best = Some((score, test));
@@ -193,8 +198,8 @@ pub fn epsilon_lower_bound(a: &[f64], b: &[f64], delta: f64) -> f64 {
         false => (&a_rest, &b_rest),
         true => (&b_rest, &a_rest),
     };
-    let (p_lo, _) = clopper_pearson(test.hits(p), p.len(), 0.025);
-    let (_, q_hi) = clopper_pearson(test.hits(q), q.len(), 0.025);
+    let (p_lo, _) = clopper_pearson(test.hits(p), p.len(), alpha);
+    let (_, q_hi) = clopper_pearson(test.hits(q), q.len(), alpha);
     if p_lo - delta <= 0.0 || q_hi <= 0.0 {
         return 0.0;
     }
@@ -220,13 +225,20 @@ fn sample(
     Ok((a, b))
 }
 
-fn finding(mechanism: &str, claimed: f64, delta: f64, (a, b): (Vec<f64>, Vec<f64>)) -> Finding {
+fn finding(
+    mechanism: &str,
+    claimed: f64,
+    delta: f64,
+    confidence: f64,
+    (a, b): (Vec<f64>, Vec<f64>),
+) -> Finding {
     Finding {
         mechanism: mechanism.to_string(),
         claimed,
         delta,
         trials: a.len(),
-        lower_bound: epsilon_lower_bound(&a, &b, delta),
+        lower_bound: epsilon_lower_bound(&a, &b, delta, confidence),
+        confidence,
     }
 }
 
@@ -236,7 +248,7 @@ pub const ZCDP_DELTA: f64 = 1e-6;
 /// Audits each noise mechanism of `sandbox_mediator::privacy` directly, at the
 /// sensitivities the mediator uses: one unit of k rows moves a count by k, a sum by k
 /// times its bound.
-pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
+pub fn audit_mechanisms(trials: usize, confidence: f64) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
     let k = 2i64;
     let epsilon = 1.0;
@@ -251,6 +263,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "discrete Laplace (COUNT), k = 2",
         claimed,
         0.0,
+        confidence,
         runs,
     ));
 
@@ -266,6 +279,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "float Laplace (SUM), unit at the bound",
         claimed,
         0.0,
+        confidence,
         runs,
     ));
 
@@ -283,6 +297,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "Gaussian (SUM, zCDP ρ = 0.5)",
         claimed,
         ZCDP_DELTA,
+        confidence,
         runs,
     ));
     let claimed = zcdp_epsilon(
@@ -297,6 +312,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "discrete Gaussian (COUNT, zCDP ρ = 0.5)",
         claimed,
         ZCDP_DELTA,
+        confidence,
         runs,
     ));
 
@@ -316,6 +332,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "private quantile (median), unit at the bound",
         claimed,
         0.0,
+        confidence,
         runs,
     ));
 
@@ -337,6 +354,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "Laplace threshold (a released key's count)",
         claimed,
         claimed_delta,
+        confidence,
         runs,
     ));
     let runs = sample(trials, |added| {
@@ -350,6 +368,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
         "Laplace threshold (a key one unit holds)",
         claimed,
         claimed_delta,
+        confidence,
         runs,
     ));
     Ok(out)
@@ -360,7 +379,7 @@ pub fn audit_mechanisms(trials: usize) -> anyhow::Result<Vec<Finding>> {
 /// split of ε, the noisy sum over the noisy count, clamped), on 40 residents of one
 /// district and the same with one more resident at the income bound. ε = 1 per query,
 /// from as many scenarios as the trials need.
-pub fn audit_grouped_avg(trials: usize) -> anyhow::Result<Finding> {
+pub fn audit_grouped_avg(trials: usize, confidence: f64) -> anyhow::Result<Finding> {
     use sandbox_runtime::mediate::{self, QueryRequest};
     let mut runs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for (i, with_outlier) in [false, true].into_iter().enumerate() {
@@ -414,6 +433,7 @@ pub fn audit_grouped_avg(trials: usize) -> anyhow::Result<Finding> {
         "grouped AVG through the mediator (ε = 1), unit at the bound",
         1.0,
         0.0,
+        confidence,
         (a, b),
     ))
 }
@@ -440,7 +460,7 @@ fn heping_value(batch: &datafusion::arrow::array::RecordBatch) -> anyhow::Result
 /// The report of an audit as a Markdown table.
 pub fn markdown(findings: &[Finding]) -> String {
     let mut out = String::from(
-        "| mechanism | trials per input | claimed ε | δ | ε lower bound (95 %) | holds |\n|---|---|---|---|---|---|\n",
+        "| mechanism | trials per input | claimed ε | δ | ε lower bound | holds |\n|---|---|---|---|---|---|\n",
     );
     for f in findings {
         let delta = match f.delta {
@@ -488,7 +508,7 @@ mod tests {
         let (a, b): (Vec<f64>, Vec<f64>) = (0..20_000)
             .map(|_| (laplace(&mut rng, 0.5), 1.0 + laplace(&mut rng, 0.5)))
             .unzip();
-        let lb = epsilon_lower_bound(&a, &b, 0.0);
+        let lb = epsilon_lower_bound(&a, &b, 0.0, 0.95);
         assert!(
             lb > 1.2,
             "a mechanism spending 2 should show more than its claim of 1: {lb}"
@@ -497,21 +517,23 @@ mod tests {
         let (a, b): (Vec<f64>, Vec<f64>) = (0..20_000)
             .map(|_| (laplace(&mut rng, 1.0), 1.0 + laplace(&mut rng, 1.0)))
             .unzip();
-        let lb = epsilon_lower_bound(&a, &b, 0.0);
+        let lb = epsilon_lower_bound(&a, &b, 0.0, 0.95);
         assert!(lb <= 1.0 && lb > 0.5, "{lb}");
     }
 
     /// The CI-sized audit (10^3 trials): every mechanism within its claim.
     #[test]
     fn every_mechanism_stays_within_its_claimed_epsilon() {
-        let findings = audit_mechanisms(1000).unwrap();
+        // A loose check at 99.9 %: at 95 % a correct mechanism whose test is tight (the
+        // discrete Laplace here) would exceed its claim in one run out of forty.
+        let findings = audit_mechanisms(1000, 0.999).unwrap();
         assert_eq!(findings.len(), 7);
         for f in &findings {
             assert!(f.holds(), "{f:?}");
         }
         // The audit has power: with 10^3 trials the COUNT's bound is well above zero.
         assert!(findings[0].lower_bound > 0.3, "{:?}", findings[0]);
-        let avg = audit_grouped_avg(1000).unwrap();
+        let avg = audit_grouped_avg(1000, 0.999).unwrap();
         assert!(avg.holds(), "{avg:?}");
         println!("{}", markdown(&findings));
         println!("{}", markdown(&[avg]));

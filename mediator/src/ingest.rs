@@ -137,6 +137,17 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
     }
 }
 
+/// A failure writing the stored file: the disk's (full, read-only, failing) as I/O, the
+/// rest as internal.
+fn store_failure(what: &str, e: parquet::errors::ParquetError) -> crate::Error {
+    if let parquet::errors::ParquetError::External(inner) = &e
+        && let Some(io) = inner.downcast_ref::<std::io::Error>()
+    {
+        return Error::Io(std::io::Error::new(io.kind(), format!("{what}: {io}"))).into();
+    }
+    Error::Internal(format!("{what}: {e}")).into()
+}
+
 /// Refuses dates and times outside the calendar the engine computes with (chrono's, years
 /// -262143 to 262142): a Parquet file can hold them, and a query that reads one (as text,
 /// as a date part) would fail for that row only, which is a one-bit answer about it.
@@ -249,7 +260,7 @@ fn write_parquet(
         None => schema.clone(),
     };
     let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
-        .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
+        .map_err(|e| store_failure("parquet writer", e))?;
     let mut overflow = Overflow {
         path: target.with_extension("overflow.arrow"),
         writer: None,
@@ -280,12 +291,12 @@ fn write_parquet(
         }
         writer
             .write(&batch)
-            .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+            .map_err(|e| store_failure("parquet write", e))?;
     }
     overflow.append_to(&mut writer)?;
     writer
         .close()
-        .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
+        .map_err(|e| store_failure("parquet close", e))?;
     if rows == 0 {
         return Err(input_err(source, "no rows"));
     }
@@ -462,12 +473,12 @@ impl Overflow {
         drop(w);
         writer
             .flush()
-            .map_err(|e| Error::Internal(format!("parquet flush: {e}")))?;
+            .map_err(|e| store_failure("parquet flush", e))?;
         let reader = arrow::ipc::reader::FileReader::try_new(File::open(&self.path)?, None)?;
         for batch in reader {
             writer
                 .write(&batch?)
-                .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+                .map_err(|e| store_failure("parquet write", e))?;
         }
         fs::remove_file(&self.path)?;
         Ok(())

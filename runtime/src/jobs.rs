@@ -94,11 +94,16 @@ fn runner() -> &'static str {
 /// `failed`.
 pub fn submit(domain: &Domain, actor: &str, sub: &Submission<'_>) -> Result<JobReport> {
     // Queued and claimed in one transaction: a server sharing the queue cannot take it.
-    match queue(domain, actor, sub, true)? {
-        Queued::Claimed(Claimed::Ready(ready)) => run_claimed(domain, ready),
-        Queued::Claimed(Claimed::Ended(report)) => Ok(report),
-        Queued::Waiting(_) => Err(Error::Internal("the job was not claimed".into())),
-    }
+    let mut report = match queue(domain, actor, sub, true)? {
+        Queued::Claimed(Claimed::Ready(ready)) => run_claimed(domain, ready)?,
+        Queued::Claimed(Claimed::Ended(report)) => report,
+        Queued::Waiting(_) => return Err(Error::Internal("the job was not claimed".into())),
+    };
+    // The report goes back to its developer: its log lines as a developer reads them.
+    let conn = domain.conn()?;
+    let scenario_id = scenarios::resolve(&conn, sub.scenario)?.id;
+    report.logs = readable_logs(&conn, scenario_id, &report.id, report.logs)?;
+    Ok(report)
 }
 
 /// What [`queue`] did with a submission.

@@ -458,6 +458,9 @@ fn threshold_log_lines_that_give_a_suppressed_cell_away_are_held_back() {
     );
     assert!(!developer[0].contains("63") && !developer[1].contains('3'));
     assert_eq!(developer[2], lines[2]);
+    // The report `submit` hands back to its developer holds the same lines.
+    let reported: Vec<String> = report.logs.iter().map(|l| l.text.clone()).collect();
+    assert_eq!(reported, developer);
     assert_eq!(read(OPERATOR), lines.to_vec());
     assert_eq!(read(SUPERVISOR), lines.to_vec());
 }

@@ -178,6 +178,7 @@ fn a_full_disk_fails_each_step_cleanly_and_the_domain_recovers() {
                 .map(|v| v.name)
                 .unwrap_err();
             println!("ingest on a full disk: {e}");
+            assert!(matches!(e, sandbox_runtime::Error::Io(_)), "ingest: {e:?}");
             assert!(is_full(&e), "ingest: {e}");
             filler.free();
             assert_eq!(state(&domain), before, "ingest left something behind");

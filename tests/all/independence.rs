@@ -13,30 +13,13 @@ use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::{Domain, Error, catalog, scenarios};
 use sandbox_tests::{DEVELOPER, OPERATOR, PROVIDER, empty_domain};
 
-const POLICY: &str = r#"
-[dataset]
-name = "t"
-title = "Edge values"
-summary = "Values at the edges of their types, for the data-independence tests"
-provider = "Test provider"
-provider_code = "11120000MB1234567X"
-industry = "testing"
-time_covered = "2025-01/2025-12"
-area_covered = "nowhere"
-update_frequency = "never"
-share_type = "conditional"
-open_type = "not_shared"
-privacy_unit = "id"
-max_rows_per_unit = 2
-mode = "dp"
-
-[[column]]
-name = "id"
-level = 4
-access = "join_key"
-desensitize = "keyed_hash"
-description = "Unit"
-
+/// The policy of `t`: a public group key, an integer and a float with bounds, a text and
+/// a date to filter on.
+fn policy() -> String {
+    sandbox_tests::test_policy(
+        "t",
+        "dp",
+        r#"
 [[column]]
 name = "g"
 level = 2
@@ -72,7 +55,9 @@ description = "A date"
 
 [disclosure]
 min_group_size = 10
-"#;
+"#,
+    )
+}
 
 /// One row: unit, group, integer, float, text, date.
 type Row = (
@@ -177,15 +162,15 @@ fn domain_of(rows: &[Row]) -> (tempfile::TempDir, Domain, i64) {
     let (dir, domain) = empty_domain();
     let path = dir.path().join("t.parquet");
     parquet(&path, rows);
-    catalog::add(&domain, PROVIDER, &path, POLICY).unwrap();
-    let text = sandbox_tests::scenario_text("independence", 100.0, 1.0)
-        .replace("name = \"residents\"", "name = \"t\"")
-        .replace(
-            "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
-            "columns = [\"id\", \"g\", \"i\", \"f\", \"s\", \"d\"]",
-        );
-    let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    catalog::add(&domain, PROVIDER, &path, &policy()).unwrap();
+    let id = sandbox_tests::approved_scenario(
+        &domain,
+        "independence",
+        "t",
+        &["id", "g", "i", "f", "s", "d"],
+        "dp",
+        100.0,
+    );
     // Most generated queries are refused: usage monitoring would suspend the scenario.
     scenarios::set_usage_settings(
         &domain,
@@ -196,7 +181,7 @@ fn domain_of(rows: &[Row]) -> (tempfile::TempDir, Domain, i64) {
         },
     )
     .unwrap();
-    (dir, domain, s.id)
+    (dir, domain, id)
 }
 
 fn pick(xs: &'static [&'static str]) -> BoxedStrategy<String> {

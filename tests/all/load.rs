@@ -172,34 +172,11 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
     }
     // Every accepted job ends.
     let c = Client::new(&server.url);
-    loop {
-        assert!(started.elapsed() < DEADLINE, "jobs did not end in time");
-        let (_, queued) = c.call("GET", "/api/v1/jobs?status=queued", &ops, None);
-        let (_, running) = c.call("GET", "/api/v1/jobs?status=running", &ops, None);
-        if queued.as_array().is_some_and(Vec::is_empty)
-            && running.as_array().is_some_and(Vec::is_empty)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_jobs(&c, &ops, started);
     let conn = sandbox_tests::raw(server.domain());
     // Nothing lost: each accepted job is recorded once and succeeded, its queries all
     // recorded, each answered or refused once.
-    for id in &accepted {
-        let (status, queries): (String, i64) = conn
-            .query_row(
-                "SELECT status, queries FROM jobs WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(
-            (status.as_str(), queries),
-            ("succeeded", QUERIES_PER_JOB as i64),
-            "{id}"
-        );
-    }
+    all_succeeded(&conn, &accepted, QUERIES_PER_JOB);
     let jobs = accepted.len() as i64;
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM jobs"), jobs);
     assert_eq!(
@@ -222,20 +199,7 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
         ),
         jobs * QUERIES_PER_JOB as i64 - answered
     );
-    let (spent, ledger): (f64, f64) = conn
-        .query_row(
-            &format!(
-                "SELECT s.epsilon_spent, (SELECT SUM(epsilon) FROM ledger WHERE scenario_id = s.id) FROM scenarios s WHERE s.id = {scenario}"
-            ),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(spent <= EPSILON * (1.0 + 1e-9), "spent {spent}");
-    assert!(
-        (spent - ledger).abs() < 1e-9,
-        "spent {spent}, ledger {ledger}"
-    );
+    budget_held(&conn, scenario, EPSILON);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM ledger"), answered);
     // Every step is in the log, which verifies.
     for (action, n) in [
@@ -262,6 +226,56 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
     );
     let verified = audit::verify_custodian(server.domain()).unwrap();
     assert!(verified.events > 3 * jobs);
+}
+
+/// Each of `jobs` succeeded, having asked `queries` queries.
+fn all_succeeded(conn: &rusqlite::Connection, jobs: &[String], queries: usize) {
+    for id in jobs {
+        let (status, asked): (String, i64) = conn
+            .query_row(
+                "SELECT status, queries FROM jobs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), asked),
+            ("succeeded", queries as i64),
+            "{id}"
+        );
+    }
+}
+
+/// Waits until no job is queued or running.
+fn wait_for_jobs(c: &Client, token: &str, started: Instant) {
+    loop {
+        assert!(started.elapsed() < DEADLINE, "jobs did not end in time");
+        let (_, queued) = c.call("GET", "/api/v1/jobs?status=queued", token, None);
+        let (_, running) = c.call("GET", "/api/v1/jobs?status=running", token, None);
+        if queued.as_array().is_some_and(Vec::is_empty)
+            && running.as_array().is_some_and(Vec::is_empty)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The scenario's budget held: never spent past `epsilon`, and what it spent is what its
+/// ledger adds up to.
+fn budget_held(conn: &rusqlite::Connection, scenario: i64, epsilon: f64) {
+    let (spent, ledger): (f64, f64) = conn
+        .query_row(
+            "SELECT s.epsilon_spent, (SELECT SUM(epsilon) FROM ledger WHERE scenario_id = s.id) FROM scenarios s WHERE s.id = ?1",
+            [scenario],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(spent <= epsilon * (1.0 + 1e-9), "spent {spent}");
+    assert!(
+        (spent - ledger).abs() < 1e-9,
+        "spent {spent}, ledger {ledger}"
+    );
 }
 
 /// Asks `n` queries (whatever they answer), each at the scenario's ε per query.
@@ -353,35 +367,12 @@ fn a_thousand_queries_race_for_the_last_of_a_budget() {
     for o in &outcomes {
         assert!(o == "answered" || o == "budget_exhausted", "{o}");
     }
-    loop {
-        assert!(started.elapsed() < DEADLINE, "jobs did not end in time");
-        let (_, queued) = c.call("GET", "/api/v1/jobs?status=queued", &dev, None);
-        let (_, running) = c.call("GET", "/api/v1/jobs?status=running", &dev, None);
-        if queued.as_array().is_some_and(Vec::is_empty)
-            && running.as_array().is_some_and(Vec::is_empty)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_jobs(&c, &dev, started);
     let conn = sandbox_tests::raw(server.domain());
     let raced = (JOBS * PER_JOB + CLIENT_THREADS * PER_CLIENT) as i64;
     assert!(raced > 1000);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM queries"), 95 + raced);
-    for id in &jobs {
-        let (status, queries): (String, i64) = conn
-            .query_row(
-                "SELECT status, queries FROM jobs WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(
-            (status.as_str(), queries),
-            ("succeeded", PER_JOB as i64),
-            "{id}"
-        );
-    }
+    all_succeeded(&conn, &jobs, PER_JOB);
     assert_eq!(
         count(
             &conn,
@@ -398,19 +389,6 @@ fn a_thousand_queries_race_for_the_last_of_a_budget() {
         raced - 5,
         "every other query is refused for budget"
     );
-    let (spent, ledger): (f64, f64) = conn
-        .query_row(
-            &format!(
-                "SELECT s.epsilon_spent, (SELECT SUM(epsilon) FROM ledger WHERE scenario_id = s.id) FROM scenarios s WHERE s.id = {scenario}"
-            ),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(spent <= 1.0 * (1.0 + 1e-9), "spent {spent}");
-    assert!(
-        (spent - ledger).abs() < 1e-9,
-        "spent {spent}, ledger {ledger}"
-    );
+    budget_held(&conn, scenario, 1.0);
     audit::verify_custodian(server.domain()).unwrap();
 }

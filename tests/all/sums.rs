@@ -6,34 +6,18 @@
 //! unit that adds 2 moves it by 4. Threshold mode releases exact sums, so the test reads
 //! the very aggregate the noise would be added to.
 
+use sandbox_runtime::catalog;
 use sandbox_runtime::mediate::{self, QueryRequest};
-use sandbox_runtime::{Domain, catalog, scenarios};
-use sandbox_tests::{DEVELOPER, OPERATOR, PROVIDER, empty_domain};
+use sandbox_tests::{DEVELOPER, PROVIDER, empty_domain};
 
-const POLICY: &str = r#"
-[dataset]
-name = "x"
-title = "Adversarial sums"
-summary = "Values whose float sum depends on their order"
-provider = "Test provider"
-provider_code = "11120000MB1234567X"
-industry = "testing"
-time_covered = "2025-01/2025-12"
-area_covered = "nowhere"
-update_frequency = "never"
-share_type = "conditional"
-open_type = "not_shared"
-privacy_unit = "id"
-max_rows_per_unit = 1
-mode = "threshold"
-
-[[column]]
-name = "id"
-level = 4
-access = "join_key"
-desensitize = "keyed_hash"
-description = "Unit"
-
+/// The policy of `x`: one group, a value `v` with `bounds`, no dominance or p% rule (so
+/// every cell of 10 units or more is released exactly).
+fn policy(bounds: &str) -> String {
+    sandbox_tests::test_policy(
+        "x",
+        "threshold",
+        &format!(
+            r#"
 [[column]]
 name = "g"
 level = 2
@@ -45,7 +29,7 @@ description = "Group"
 name = "v"
 level = 3
 access = "aggregate"
-bounds = [-9007199254740992, 9007199254740992]
+bounds = {bounds}
 description = "A value"
 
 [disclosure]
@@ -55,7 +39,10 @@ p_ratio = 0.0
 [disclosure.dominance]
 n = 2
 k = 1.0
-"#;
+"#
+        ),
+    )
+}
 
 /// The exact SUM of `v` over the rows, in this order, as threshold mode releases it.
 fn released_sum(values: &[f64]) -> f64 {
@@ -71,9 +58,9 @@ fn released_sum_within(values: &[f64], bounds: &str) -> f64 {
     }
     let path = dir.path().join("x.csv");
     std::fs::write(&path, csv).unwrap();
-    let policy = POLICY.replace("[-9007199254740992, 9007199254740992]", bounds);
-    catalog::add(&domain, PROVIDER, &path, &policy).unwrap();
-    let id = scenario(&domain);
+    catalog::add(&domain, PROVIDER, &path, &policy(bounds)).unwrap();
+    let id =
+        sandbox_tests::approved_scenario(&domain, "sums", "x", &["id", "g", "v"], "threshold", 1.0);
     let a = mediate::answer(
         &domain,
         &QueryRequest {
@@ -92,20 +79,6 @@ fn released_sum_within(values: &[f64], bounds: &str) -> f64 {
         .downcast_ref::<arrow::array::Float64Array>()
         .unwrap()
         .value(0)
-}
-
-fn scenario(domain: &Domain) -> i64 {
-    let text = sandbox_tests::scenario_text("sums", 1.0, 1.0)
-        .replace("name = \"residents\"", "name = \"x\"")
-        .replace(
-            "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
-            "columns = [\"id\", \"g\", \"v\"]",
-        )
-        .replace("[budget]", "mode = \"threshold\"\n[budget]");
-    let s = scenarios::apply(domain, DEVELOPER, &text).unwrap();
-    scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)
-        .unwrap()
-        .id
 }
 
 #[test]

@@ -25,11 +25,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let started = std::time::Instant::now();
-    let mut findings = audit::audit_mechanisms(trials)?;
-    findings.push(audit::audit_grouped_avg(trials)?);
+    let mut findings = audit::audit_mechanisms(trials, 0.95)?;
+    findings.push(audit::audit_grouped_avg(trials, 0.95)?);
     println!("{}", audit::markdown(&findings));
     println!(
-        "{trials} trials per input, {:.0} s",
+        "{trials} trials per input, bounds at 95 % confidence, {:.0} s",
         started.elapsed().as_secs_f64()
     );
     if findings.iter().any(|f| !f.holds()) {
