@@ -45,7 +45,7 @@ const OURS: &[(&str, &[&str])] = &[
 ];
 
 /// Packages that exercise everything and are allowed any edge.
-const HARNESSES: &[&str] = &["sandbox-tests", "sandbox-benches"];
+const HARNESSES: &[&str] = &["sandbox-tests", "sandbox-benches", "sandbox-fuzz"];
 
 /// Third-party crates that only one crate of ours may depend on, and which.
 const CONFINED: &[(&str, &str)] = &[

@@ -1,0 +1,5 @@
+//! libFuzzer's entry to `sandbox_fuzz::abi::run`.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sandbox_fuzz::abi::run(data));

@@ -1,0 +1,72 @@
+//! CSV and Parquet ingest: any file registers as a new version, or is refused with a
+//! typed input error (bad data, a policy the file does not fit) and leaves nothing
+//! behind: no version recorded, no folder in the domain store.
+
+use std::sync::OnceLock;
+
+use sandbox_runtime::{Domain, Error, catalog};
+
+use crate::world::{self, PROVIDER};
+
+struct Ingest {
+    dir: tempfile::TempDir,
+    domain: Domain,
+    policy: String,
+}
+
+fn ingest() -> &'static Ingest {
+    static INGEST: OnceLock<Ingest> = OnceLock::new();
+    INGEST.get_or_init(|| {
+        let (dir, domain) = world::principals_domain();
+        Ingest {
+            dir,
+            domain,
+            policy: world::people_policy("upload", "dp"),
+        }
+    })
+}
+
+/// The target: the first byte chooses CSV or Parquet, the rest is the file.
+pub fn run(data: &[u8]) {
+    let Some((&which, file)) = data.split_first() else {
+        return;
+    };
+    register(if which % 2 == 0 { "csv" } else { "parquet" }, file);
+}
+
+/// Registers `bytes` as a file with extension `ext` under the `people` policy, and judges
+/// what happened.
+pub fn register(ext: &str, bytes: &[u8]) {
+    let i = ingest();
+    let path = i.dir.path().join(format!("upload.{ext}"));
+    if let Err(e) = std::fs::write(&path, bytes) {
+        panic!("writing the input: {e}");
+    }
+    let versions = || {
+        i.domain
+            .conn()
+            .and_then(|c| Ok(sandbox_store::catalog::current_version(&c, "upload")?))
+            .unwrap_or_else(|e| panic!("reading the catalog: {e}"))
+    };
+    let before = versions();
+    match catalog::add(&i.domain, PROVIDER, &path, &i.policy) {
+        Ok(v) => {
+            assert_eq!(
+                Some(v.version),
+                versions(),
+                "the new version is not current"
+            );
+            assert!(v.data_file().is_file(), "the new version has no data file");
+        }
+        Err(Error::Input { .. } | Error::Policy(_) | Error::Invalid(_)) => {
+            assert_eq!(before, versions(), "a refused file left a version");
+            let store = i.domain.layout().domain().to_path_buf();
+            assert!(
+                !world::holds(&store, ".ingest-"),
+                "a refused file left a temporary folder in {}",
+                store.display()
+            );
+        }
+        Err(e) => panic!("ingest failed other than by a typed input error: {e:?}"),
+    }
+}

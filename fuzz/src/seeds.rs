@@ -1,0 +1,294 @@
+//! The seed corpora: the goldens' queries, the example policies and scenarios, valid
+//! files and bodies, scripts that reach every import. `cargo run -p sandbox-fuzz --bin
+//! fuzz-seeds` writes them where `cargo fuzz` looks (`fuzz/libfuzzer/corpus/TARGET`); the
+//! replay test runs them and mutates them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::world;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The seeds of `target`.
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    match target {
+        "sql" => sql().into_iter().map(String::into_bytes).collect(),
+        "sql_structured" => (0u64..64)
+            .map(|s| {
+                (0..256u64)
+                    .map(|i| (i.wrapping_mul(2654435761).wrapping_add(s * 977) >> 7) as u8)
+                    .collect()
+            })
+            .collect(),
+        "config" => config(),
+        "ingest" => ingest(),
+        "abi" => abi(),
+        "api" => api(),
+        _ => Vec::new(),
+    }
+}
+
+/// The queries of the goldens (over their own tables, and renamed onto `people`), and a
+/// few of the fixture's own.
+pub fn sql() -> Vec<String> {
+    let mut out = Vec::new();
+    let dir = repo().join("tests/golden");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for block in text.split("\nquery\n").skip(1) {
+            let Some((sql, _)) = block.split_once("\n----") else {
+                continue;
+            };
+            let sql = sql.trim().to_string();
+            let renamed = [
+                ("residents", "people"),
+                ("citizen_id", "id"),
+                ("pums_dup", "people_t"),
+                ("pums_null", "people"),
+                ("pums", "people"),
+                ("pid", "id"),
+                ("educ", "district"),
+                ("race", "district"),
+                ("married", "district"),
+                ("sex", "district"),
+            ]
+            .iter()
+            .fold(sql.clone(), |s, (from, to)| s.replace(from, to));
+            out.push(sql);
+            out.push(renamed);
+        }
+    }
+    out.extend(
+        [
+            "SELECT district, COUNT(*) FROM people GROUP BY district",
+            "SELECT district, AVG(income), SUM(age) FROM people_t GROUP BY district",
+            "SELECT COUNT(DISTINCT id) FROM people WHERE born < DATE '1980-01-01'",
+            "SELECT district, MEDIAN(income) FROM people WHERE name LIKE 'CANARY%' GROUP BY district",
+            "SELECT SUM(income) / COUNT(*) FROM people_t WHERE age BETWEEN 30 AND 60",
+            "SELECT VAR_POP(age), STDDEV(income) FROM people",
+            "SELECT district, COUNT(*) FROM people_t WHERE name <> 'x' GROUP BY district",
+        ]
+        .map(String::from),
+    );
+    out
+}
+
+fn config() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (prefix, folder) in [(0u8, "examples/policies"), (1u8, "examples/scenarios")] {
+        let mut files: Vec<_> = std::fs::read_dir(repo().join(folder))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            if let Ok(text) = std::fs::read(&f) {
+                out.push([vec![prefix], text].concat());
+            }
+        }
+    }
+    out.push(
+        [
+            vec![0],
+            world::people_policy("people", "threshold").into_bytes(),
+        ]
+        .concat(),
+    );
+    out
+}
+
+/// `people` as Parquet, written by arrow's own writer.
+pub fn people_parquet() -> Vec<u8> {
+    let csv = world::people_csv();
+    let format = arrow::csv::reader::Format::default().with_header(true);
+    let (schema, _) = format
+        .infer_schema(std::io::Cursor::new(csv.as_bytes()), None)
+        .expect("the fixture's CSV");
+    let schema = Arc::new(schema);
+    let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_format(format)
+        .build(std::io::Cursor::new(csv.into_bytes()))
+        .expect("a reader");
+    let mut out = Vec::new();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100))
+        .build();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props)).expect("a writer");
+    for batch in reader {
+        writer.write(&batch.expect("a batch")).expect("write");
+    }
+    writer.close().expect("close");
+    out
+}
+
+fn ingest() -> Vec<Vec<u8>> {
+    let csv = world::people_csv();
+    let short: String = csv.lines().take(12).map(|l| format!("{l}\n")).collect();
+    vec![
+        [vec![0], csv.clone().into_bytes()].concat(),
+        [vec![0], short.into_bytes()].concat(),
+        [vec![0], b"\xEF\xBB\xBF".to_vec(), csv.into_bytes()].concat(),
+        [vec![1], people_parquet()].concat(),
+    ]
+}
+
+/// Script steps for [`crate::abi::INTERPRETER`].
+fn abi() -> Vec<Vec<u8>> {
+    // Writes `bytes` at `addr` (an address byte pair: 0x80 + page*16 + ..): opcode 9.
+    let write = |addr: [u8; 2], bytes: &[u8]| {
+        let mut s = vec![9, addr[0], addr[1], bytes.len() as u8];
+        s.extend_from_slice(bytes);
+        s
+    };
+    let at = [0x81, 0x00]; // 0x1000
+    let name = [0x82, 0x00]; // 0x2000
+    let buf = [0x84, 0x00]; // 0x4000
+    vec![
+        // query "a..." → read the answer → emit it as a table.
+        [
+            write(at, b"a table"),
+            vec![2, at[0], at[1], 7],
+            vec![7, buf[0], buf[1]],
+            write(name, b"t1"),
+            vec![5, 1, name[0], name[1], 2, buf[0], buf[1], 0xFF],
+            (table_len() as u32).to_le_bytes().to_vec(),
+        ]
+        .concat(),
+        // a log line and a text output.
+        [
+            write(at, b"hello from the guest"),
+            vec![6, 2, at[0], at[1], 20],
+            write(name, b"note"),
+            vec![5, 2, name[0], name[1], 4, at[0], at[1], 20],
+        ]
+        .concat(),
+        // refusal, budget, failure, raw bytes; params; query_with a NaN; memory.grow.
+        [
+            write(at, b"bcde"),
+            vec![2, at[0], at[1], 1, 0, 7, 0xFC],
+            vec![2, 0xFF, 0x01, 0x10, 0, 0, 3, 0, 7, 0xFC],
+            vec![3, at[0], at[1], 1, 0, 0, 0, 0, 0, 0, 0xF8, 0x7F],
+            vec![4, 0, 1, 0xFC, 0xFC],
+            vec![8, 3, 8, 0xFE, 0],
+        ]
+        .concat(),
+        // emit every kind, names out of bounds.
+        [
+            vec![5, 3, 0xFE, 4, 0, 0],
+            vec![5, 4, 0, 0xFD, 0, 0],
+            vec![5, 0xFC, 0, 0, 0, 0],
+            vec![1, 0xFE, 0xFE],
+        ]
+        .concat(),
+    ]
+}
+
+fn table_len() -> usize {
+    crate::abi::table().len()
+}
+
+/// A small valid module, base64.
+fn module_base64() -> String {
+    let bytes = wat::parse_str(
+        r#"(module
+  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "note")
+  (data (i32.const 16) "hello")
+  (func (export "run") (result i32)
+    (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 5))))"#,
+    )
+    .expect("the module compiles");
+    base64_encode(&bytes)
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn api() -> Vec<Vec<u8>> {
+    let today = chrono::Utc::now().date_naive();
+    let spec = format!(
+        "name = \"seeded\"\npurpose = \"A scenario a seed applies for\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 1.0\nepsilon_per_query = 0.5\n[[dataset]]\nname = \"people\"\ncolumns = [\"district\"]\n",
+        today + chrono::Days::new(2)
+    );
+    let module = module_base64();
+    let bodies: Vec<(u8, u8, serde_json::Value)> = vec![
+        (
+            0,
+            0,
+            serde_json::json!({"name": "dev-new", "role": "developer"}),
+        ),
+        (1, 0, serde_json::json!({})),
+        (2, 0, serde_json::json!({"reason": "leaked"})),
+        (
+            3,
+            0,
+            serde_json::json!({"until": "2030-01-01", "reason": "trained"}),
+        ),
+        (4, 0, serde_json::json!({"reason": "on leave"})),
+        (5, 0, serde_json::json!({"reason": "left"})),
+        (
+            6,
+            1,
+            serde_json::json!({"policy": world::people_policy("seeded", "dp"), "csv": world::people_csv(), "file_name": "seeded.csv"}),
+        ),
+        (7, 2, serde_json::json!({"spec": spec})),
+        (8, 0, serde_json::json!({"reason": "fine"})),
+        (9, 0, serde_json::json!({"reason": "no"})),
+        (10, 0, serde_json::json!({"reason": "probing"})),
+        (11, 0, serde_json::json!({"reason": "cleared"})),
+        (12, 0, serde_json::json!({"reason": "ended"})),
+        (
+            13,
+            0,
+            serde_json::json!({"max_refusals": 0, "idle_days": 90}),
+        ),
+        (14, 2, serde_json::json!({"module": module})),
+        (
+            15,
+            2,
+            serde_json::json!({"scenario": "victim", "module": module, "params": {"k": 1}, "limits": {"fuel": 1000000}}),
+        ),
+        (16, 2, serde_json::json!({"reason": "not needed"})),
+        (17, 0, serde_json::json!({"reason": "fine"})),
+        (18, 3, serde_json::json!({"reason": "no"})),
+        (19, 0, serde_json::json!({"reason": "round the numbers"})),
+        (
+            20,
+            3,
+            serde_json::json!({"scope": "developer", "target": "victim-b", "reason": "incident"}),
+        ),
+        (21, 3, serde_json::json!({"reason": "over"})),
+    ];
+    bodies
+        .into_iter()
+        .map(|(endpoint, caller, body)| {
+            [vec![endpoint, caller], body.to_string().into_bytes()].concat()
+        })
+        .collect()
+}
