@@ -115,7 +115,9 @@ pub fn limits() -> JobLimits {
 }
 
 /// The stand-in query port: the empty query gets the script once; any other query gets
-/// what its first character asks for.
+/// what its first character asks for: `a` a table, `b` a refusal, `c` the budget's
+/// refusal, `d` a failure, `e` a megabyte, `f` the table with the bytes that follow
+/// written over it (each three: a little-endian offset, a byte), else its own text.
 struct Port {
     script: Mutex<Option<Vec<u8>>>,
 }
@@ -139,6 +141,14 @@ impl QueryPort for Port {
             ))),
             Some(b'd') => Err(Error::Internal("a failure".into())),
             Some(b'e') => Ok(vec![0x5a; 1 << 20]),
+            Some(b'f') => {
+                let mut t = table().to_vec();
+                for p in sql.as_bytes()[1..].chunks_exact(3) {
+                    let at = usize::from(u16::from_le_bytes([p[0], p[1]])) % t.len();
+                    t[at] = p[2];
+                }
+                Ok(t)
+            }
             _ => Ok(sql.as_bytes().to_vec()),
         }
     }

@@ -161,6 +161,16 @@ fn abi() -> Vec<Vec<u8>> {
             (table_len() as u32).to_le_bytes().to_vec(),
         ]
         .concat(),
+        // query "f..." (the table, one byte changed) → read the answer → emit it.
+        [
+            write(at, b"f\x10\x00\x41"),
+            vec![2, at[0], at[1], 4],
+            vec![7, buf[0], buf[1]],
+            write(name, b"t2"),
+            vec![5, 1, name[0], name[1], 2, buf[0], buf[1], 0xFF],
+            (table_len() as u32).to_le_bytes().to_vec(),
+        ]
+        .concat(),
         // a log line and a text output.
         [
             write(at, b"hello from the guest"),

@@ -125,7 +125,7 @@ fn pick<'a>(u: &mut Unstructured<'_>, xs: &[&'a str]) -> Result<&'a str> {
 pub fn statement(u: &mut Unstructured<'_>) -> Result<String> {
     let q = query(u, 2)?;
     Ok(match u.int_in_range(0..=9u8)? {
-        0 => format!("{q} UNION ALL {}", query(u, 1)?),
+        0 => format!("({q}) UNION ALL ({})", query(u, 1)?),
         1 => format!("WITH w AS ({}) {q}", query(u, 1)?),
         2 => format!("EXPLAIN {q}"),
         3 => format!("{q}; {q}"),
@@ -133,8 +133,53 @@ pub fn statement(u: &mut Unstructured<'_>) -> Result<String> {
     })
 }
 
-/// A SELECT, `depth` levels of subqueries deep at most.
+/// A SELECT, `depth` levels of subqueries deep at most: half the time one the policy may
+/// well accept (public keys, allowed aggregates of nested numeric expressions, filters),
+/// else anything.
 pub fn query(u: &mut Unstructured<'_>, depth: u32) -> Result<String> {
+    if u.ratio(1, 2)? {
+        plausible(u)
+    } else {
+        wild(u, depth)
+    }
+}
+
+const ALLOWED: &[&str] = &[
+    "COUNT", "SUM", "AVG", "MIN", "MAX", "MEDIAN", "VAR_POP", "STDDEV", "VARIANCE",
+];
+
+fn plausible(u: &mut Unstructured<'_>) -> Result<String> {
+    let table = pick(u, &["people", "people_t"])?;
+    let grouped = u.ratio(1, 2)?;
+    let mut items = Vec::new();
+    if grouped {
+        items.push("district".to_string());
+    }
+    for _ in 0..u.int_in_range(1..=3u8)? {
+        items.push(match u.int_in_range(0..=4u8)? {
+            0 => "COUNT(*)".into(),
+            1 => "COUNT(DISTINCT id)".into(),
+            2 => format!(
+                "{}({}) {} {}",
+                pick(u, ALLOWED)?,
+                numeric(u, 1)?,
+                pick(u, &["+", "*", "/"])?,
+                pick(u, NUMERIC_LITERALS)?
+            ),
+            _ => format!("{}({})", pick(u, ALLOWED)?, numeric(u, 2)?),
+        });
+    }
+    let mut sql = format!("SELECT {} FROM {table}", items.join(", "));
+    if u.ratio(1, 2)? {
+        sql.push_str(&format!(" WHERE {}", predicate(u, 2, 0)?));
+    }
+    if grouped {
+        sql.push_str(" GROUP BY district");
+    }
+    Ok(sql)
+}
+
+fn wild(u: &mut Unstructured<'_>, depth: u32) -> Result<String> {
     let from = relation(u, depth)?;
     let grouped = u.ratio(2, 3)?;
     let mut keys = Vec::new();

@@ -142,3 +142,44 @@ fn every_target_has_a_libfuzzer_entry() {
         );
     }
 }
+
+/// What the generator's statements come to, by mode and refusal rule (to tune the
+/// generator: `cargo test -p sandbox-fuzz --test replay generator_profile -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore]
+fn generator_profile() {
+    use std::collections::BTreeMap;
+    let w = sandbox_fuzz::world::world();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..2000 {
+        let bytes: Vec<u8> = (0..rng.random_range(16..512))
+            .map(|_| rng.random())
+            .collect();
+        let mut u = arbitrary::Unstructured::new(&bytes);
+        let Ok(sql) = sandbox_fuzz::sqlgen::statement(&mut u) else {
+            *tally.entry("no statement".into()).or_default() += 1;
+            continue;
+        };
+        for (mode, scenario) in [("dp", w.dp), ("threshold", w.threshold)] {
+            let verdict = match sandbox_runtime::mediate::check(
+                &w.domain,
+                sandbox_fuzz::world::DEVELOPER,
+                &scenario.to_string(),
+                &sql,
+            ) {
+                Ok(_) => "accepted".to_string(),
+                Err(sandbox_runtime::Error::Refused(r)) => r.rule.as_str().to_string(),
+                Err(e) => format!("error {e}"),
+            };
+            if std::env::var("SHOW").is_ok_and(|v| verdict.starts_with(&v)) {
+                println!("{verdict}: {sql}");
+            }
+            *tally.entry(format!("{mode} {verdict}")).or_default() += 1;
+        }
+    }
+    for (k, v) in tally {
+        println!("{v:6} {k}");
+    }
+}

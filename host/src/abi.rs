@@ -548,8 +548,13 @@ pub fn check_svg(bytes: &[u8]) -> std::result::Result<String, String> {
     Ok(words)
 }
 
-/// Decodes an Arrow IPC stream into its batches.
+/// Decodes an Arrow IPC stream into its batches. The bytes may come from a guest (an
+/// emitted table, and everything that reads it later: the disclosure checks, the review
+/// view, the release): [`check_ipc`] reads the framing and the schema first, because
+/// Arrow's reader trusts them (it allocates the lengths a message claims, and panics on
+/// types and buffers it does not expect).
 pub fn decode_ipc(bytes: &[u8]) -> sandbox_core::Result<Vec<arrow::array::RecordBatch>> {
+    check_ipc(bytes).map_err(|e| Error::Engine(format!("not an Arrow IPC stream: {e}")))?;
     let engine = |e: arrow::error::ArrowError| Error::Engine(e.to_string());
     let reader =
         arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None).map_err(engine)?;
@@ -558,4 +563,280 @@ pub fn decode_ipc(bytes: &[u8]) -> sandbox_core::Result<Vec<arrow::array::Record
         out.push(b.map_err(engine)?);
     }
     Ok(out)
+}
+
+/// Checks an IPC stream's framing and metadata before Arrow's reader sees it: every
+/// message and body lies within the bytes; only a schema and record batches, no
+/// dictionaries, no compression; the schema little-endian and flat, of the types a table
+/// of results has (null, integers, floats, decimals, text, binary, booleans, dates,
+/// timestamps), each with parameters Arrow knows; every buffer of a batch within its
+/// body, and every length and count non-negative.
+fn check_ipc(bytes: &[u8]) -> std::result::Result<(), String> {
+    use arrow::ipc::{MessageHeader, root_as_message};
+    let word = |at: usize| -> std::result::Result<u32, String> {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| "the stream ends inside a message's length".to_string())
+    };
+    let mut at = 0usize;
+    let mut schema: Option<Vec<Column>> = None;
+    while at < bytes.len() {
+        let mut len = word(at)?;
+        at += 4;
+        if len == u32::MAX {
+            len = word(at)?;
+            at += 4;
+        }
+        if len == 0 {
+            break;
+        }
+        let meta = at
+            .checked_add(len as usize)
+            .and_then(|end| bytes.get(at..end))
+            .ok_or("a message is longer than the stream")?;
+        at += meta.len();
+        let message =
+            root_as_message(meta).map_err(|e| format!("a message does not parse: {e}"))?;
+        let body = usize::try_from(message.bodyLength())
+            .ok()
+            .filter(|b| at.checked_add(*b).is_some_and(|end| end <= bytes.len()))
+            .ok_or("a message's body is longer than the stream")?;
+        match (message.header_type(), &schema) {
+            (MessageHeader::Schema, None) => {
+                let s = message
+                    .header_as_schema()
+                    .ok_or("a schema message without a schema")?;
+                schema = Some(check_schema(&s)?);
+            }
+            (MessageHeader::RecordBatch, Some(columns)) => {
+                let b = message
+                    .header_as_record_batch()
+                    .ok_or("a batch message without a batch")?;
+                check_batch(&b, body, columns, bytes.len())?;
+            }
+            (MessageHeader::Schema, Some(_)) => return Err("a second schema".into()),
+            (MessageHeader::RecordBatch, None) => {
+                return Err("a batch before the schema".into());
+            }
+            _ => return Err("only a schema and record batches are allowed".into()),
+        }
+        at += body;
+    }
+    Ok(())
+}
+
+/// What a column's buffers hold, for [`check_batch`].
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    /// No buffers.
+    Null,
+    /// Validity and values of this many bits each.
+    Fixed(u64),
+    /// Validity, offsets of this many bits each, and the data.
+    Variable(u64),
+}
+
+fn check_schema(s: &arrow::ipc::Schema<'_>) -> std::result::Result<Vec<Column>, String> {
+    use arrow::ipc::{DateUnit, Endianness, Precision, TimeUnit, Type};
+    if s.endianness() != Endianness::Little {
+        return Err("a big-endian schema".into());
+    }
+    let fields = s.fields().ok_or("a schema without fields")?;
+    let mut columns = Vec::new();
+    for f in fields {
+        if f.dictionary().is_some() {
+            return Err("dictionary-encoded columns are not allowed".into());
+        }
+        if f.children().is_some_and(|c| !c.is_empty()) {
+            return Err("nested columns are not allowed".into());
+        }
+        let column = match f.type_type() {
+            Type::Null => f.type_as_null().map(|_| Column::Null),
+            Type::Bool => f.type_as_bool().map(|_| Column::Fixed(1)),
+            Type::Utf8 => f.type_as_utf_8().map(|_| Column::Variable(32)),
+            Type::LargeUtf8 => f.type_as_large_utf_8().map(|_| Column::Variable(64)),
+            Type::Binary => f.type_as_binary().map(|_| Column::Variable(32)),
+            Type::LargeBinary => f.type_as_large_binary().map(|_| Column::Variable(64)),
+            Type::Int => f
+                .type_as_int()
+                .filter(|i| matches!(i.bitWidth(), 8 | 16 | 32 | 64))
+                .map(|i| Column::Fixed(i.bitWidth() as u64)),
+            Type::FloatingPoint => f
+                .type_as_floating_point()
+                .and_then(|p| match p.precision() {
+                    Precision::HALF => Some(Column::Fixed(16)),
+                    Precision::SINGLE => Some(Column::Fixed(32)),
+                    Precision::DOUBLE => Some(Column::Fixed(64)),
+                    _ => None,
+                }),
+            Type::Decimal => f.type_as_decimal().and_then(|d| {
+                let most = match d.bitWidth() {
+                    32 => 9,
+                    64 => 18,
+                    128 => 38,
+                    256 => 76,
+                    _ => 0,
+                };
+                ((1..=most).contains(&d.precision()) && d.scale().abs() <= d.precision())
+                    .then(|| Column::Fixed(d.bitWidth() as u64))
+            }),
+            Type::Date => f.type_as_date().and_then(|d| match d.unit() {
+                DateUnit::DAY => Some(Column::Fixed(32)),
+                DateUnit::MILLISECOND => Some(Column::Fixed(64)),
+                _ => None,
+            }),
+            Type::Timestamp => f
+                .type_as_timestamp()
+                .filter(|t| {
+                    matches!(
+                        t.unit(),
+                        TimeUnit::SECOND
+                            | TimeUnit::MILLISECOND
+                            | TimeUnit::MICROSECOND
+                            | TimeUnit::NANOSECOND
+                    )
+                })
+                .map(|_| Column::Fixed(64)),
+            _ => None,
+        };
+        let Some(column) = column else {
+            return Err(format!(
+                "column `{}`: a type a table of results does not have",
+                f.name().unwrap_or_default()
+            ));
+        };
+        columns.push(column);
+    }
+    Ok(columns)
+}
+
+fn check_batch(
+    b: &arrow::ipc::RecordBatch<'_>,
+    body: usize,
+    columns: &[Column],
+    stream: usize,
+) -> std::result::Result<(), String> {
+    if b.compression().is_some() {
+        return Err("compressed batches are not allowed".into());
+    }
+    if b.variadicBufferCounts().is_some_and(|v| !v.is_empty()) {
+        return Err("variadic buffers are not allowed".into());
+    }
+    // Every column of a flat batch has its rows; a column of nulls only has no buffer,
+    // so the row count is bounded by the stream's size.
+    let rows = u64::try_from(b.length())
+        .ok()
+        .filter(|r| *r <= 8 * stream as u64)
+        .ok_or("a row count out of range")?;
+    let nodes = b.nodes().ok_or("a batch without field nodes")?;
+    let buffers = b.buffers().ok_or("a batch without buffers")?;
+    let mut sizes = Vec::with_capacity(buffers.len());
+    for buf in buffers {
+        let size = u64::try_from(buf.offset())
+            .ok()
+            .zip(u64::try_from(buf.length()).ok())
+            .filter(|(o, l)| o % 8 == 0 && o.checked_add(*l).is_some_and(|end| end <= body as u64))
+            .map(|(_, l)| l)
+            .ok_or("a buffer lies outside its batch or is not aligned")?;
+        sizes.push(size);
+    }
+    if nodes.len() != columns.len() {
+        return Err("a batch's columns differ from the schema's".into());
+    }
+    let mut sizes = sizes.into_iter();
+    let mut next = || sizes.next().ok_or("fewer buffers than the columns need");
+    for (node, column) in nodes.iter().zip(columns) {
+        let (len, nulls) = (node.length(), node.null_count());
+        if u64::try_from(len).ok() != Some(rows) || nulls < 0 || nulls > len {
+            return Err("a column's length or null count is out of range".into());
+        }
+        let bits = |n: u64| n.div_ceil(8);
+        let rows_plus_one = rows + 1;
+        let enough = match *column {
+            Column::Null => true,
+            Column::Fixed(width) => {
+                let validity = next()?;
+                let values = next()?;
+                (nulls == 0 || validity >= bits(rows))
+                    && values >= bits(rows * width)
+                    && (width < 8 || values % (width / 8) == 0)
+            }
+            Column::Variable(width) => {
+                let validity = next()?;
+                let offsets = next()?;
+                next()?;
+                (nulls == 0 || validity >= bits(rows))
+                    && offsets >= bits(rows_plus_one * width)
+                    && offsets % (width / 8) == 0
+            }
+        };
+        if !enough {
+            return Err("a column's buffers do not fit its rows".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+
+    use super::decode_ipc;
+
+    fn stream() -> Vec<u8> {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "k",
+                Arc::new(StringArray::from(vec![Some("hexi"), None])) as ArrayRef,
+            ),
+            ("n", Arc::new(Int64Array::from(vec![3, 40])) as _),
+            (
+                "x",
+                Arc::new(Float64Array::from(vec![Some(12.5), None])) as _,
+            ),
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        out
+    }
+
+    /// Every stream one byte away from a valid one decodes or is refused: Arrow's reader
+    /// alone panics on some (a buffer outside its body, an unknown type's parameters) and
+    /// allocates what others claim (a body of 2^63 bytes), which ends the process.
+    #[test]
+    fn a_guest_table_one_byte_off_is_decoded_or_refused_never_a_panic() {
+        let valid = stream();
+        assert_eq!(decode_ipc(&valid).unwrap()[0].num_rows(), 2);
+        let mut refused = 0;
+        for at in 0..valid.len() {
+            for value in [0x00, 0x01, 0x7F, 0x80, 0xFF, valid[at] ^ 0x40] {
+                let mut bytes = valid.clone();
+                bytes[at] = value;
+                let decoded = std::panic::catch_unwind(|| decode_ipc(&bytes));
+                match decoded {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => refused += 1,
+                    Err(_) => panic!("byte {at} set to {value:#04x}: the decoder panicked"),
+                }
+            }
+        }
+        assert!(refused > 0);
+        // Truncated anywhere: refused or fewer batches, never a panic.
+        for end in 0..valid.len() {
+            assert!(
+                std::panic::catch_unwind(|| decode_ipc(&valid[..end])).is_ok(),
+                "cut at {end}"
+            );
+        }
+    }
 }

@@ -1161,7 +1161,7 @@ pub fn batch_to_json(batch: &RecordBatch) -> Result<String> {
 /// Checks a query against the policy without charging or running it: what a developer
 /// sees from `sandbox query check`.
 pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Accepted> {
-    let conn = domain.conn()?;
+    let conn = domain.pooled_conn()?;
     let prepared = prepare(domain, &conn, scenario_id)?;
     plan_and_analyze(domain, &prepared, sql)
 }
@@ -1323,7 +1323,7 @@ pub fn explain(
     sql: &str,
     epsilon: Option<f64>,
 ) -> Result<Explanation> {
-    let conn = domain.conn()?;
+    let conn = domain.pooled_conn()?;
     let prepared = prepare(domain, &conn, scenario_id)?;
     let accepted = plan_and_analyze(domain, &prepared, sql)?;
     let record = &prepared.record;

@@ -157,6 +157,11 @@ impl Domain {
         Ok(self.store.conn()?)
     }
 
+    /// A connection from the store's pool, for reads on a hot path (it goes back on drop).
+    pub(crate) fn pooled_conn(&self) -> Result<sandbox_store::Pooled> {
+        Ok(self.store.pooled()?)
+    }
+
     /// The async runtime the query engine runs on.
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         self.mediator.runtime()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets under libFuzzer: `scripts/fuzz.sh [RUNS] [TARGET...]` (default
+# 10000000 executions of every target, one after the other). Writes the seeds into
+# fuzz/libfuzzer/corpus, builds with cargo fuzz (its own target folder), runs, and keeps
+# each run's log in target/fuzz-logs. A crash lands in fuzz/libfuzzer/artifacts/TARGET:
+# fix it and keep the input in fuzz/regressions/TARGET. ASSURANCE.md has the figures.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${1:-10000000}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(config abi sql sql_structured api ingest)
+fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+flags=(--fuzz-dir fuzz/libfuzzer -O --sanitizer none --codegen-units 16)
+cargo run -q -p sandbox-fuzz --bin fuzz-seeds
+cargo fuzz build "${flags[@]}"
+mkdir -p target/fuzz-logs
+for t in "${targets[@]}"; do
+    extra=()
+    if [ "$t" = sql ]; then extra=(-dict=fuzz/libfuzzer/sql.dict); fi
+    echo "fuzz: $t, $runs executions"
+    set +e
+    cargo fuzz run "${flags[@]}" "$t" -- -runs="$runs" -timeout=60 -rss_limit_mb=8192 \
+        -max_len=65536 -print_final_stats=1 "${extra[@]}" >"target/fuzz-logs/$t.log" 2>&1
+    rc=$?
+    set -e
+    grep -E '^Done|^stat::number_of_executed_units|^stat::peak_rss|ERROR|panicked' "target/fuzz-logs/$t.log" || true
+    if [ $rc -ne 0 ]; then
+        echo "fuzz: $t failed; see target/fuzz-logs/$t.log" >&2
+        exit 1
+    fi
+done
