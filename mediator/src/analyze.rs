@@ -121,6 +121,23 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// A quantile's value, if its bounds leave it a range to search: of a constant the
+/// mechanism has no candidates (and the constant needs no query).
+fn ranged(name: &str, value: Value) -> Result<Value, Refusal> {
+    if value.lower < value.upper {
+        Ok(value)
+    } else {
+        Err(Refusal::new(
+            Rule::ExpressionNotAllowed,
+            format!(
+                "{} of `{value}`, which can only be {}: a quantile needs a value that varies",
+                name.to_uppercase(),
+                value.lower
+            ),
+        ))
+    }
+}
+
 /// How an expression over the datasets' columns is shown: a column by its name, anything
 /// else as SQL-like text.
 pub fn label(e: &Expr) -> String {
@@ -861,7 +878,7 @@ fn check_requested(
                 format!("{name} with FILTER is not supported"),
             ));
         }
-        let value = value_of(&sorted, relations, scope)?;
+        let value = ranged(&name, value_of(&sorted, relations, scope)?)?;
         return Ok(Requested::Quantile { value, alpha });
     }
     if p.filter.is_some() || !p.order_by.is_empty() || p.null_treatment.is_some() {
@@ -905,15 +922,15 @@ fn check_requested(
         }
         "stddev" | "stddev_pop" | "stddev_samp" => Requested::Stddev(squarable(value()?)?),
         "min" => Requested::Quantile {
-            value: value()?,
+            value: ranged(&name, value()?)?,
             alpha: 0.0,
         },
         "max" => Requested::Quantile {
-            value: value()?,
+            value: ranged(&name, value()?)?,
             alpha: 1.0,
         },
         "median" => Requested::Quantile {
-            value: value()?,
+            value: ranged(&name, value()?)?,
             alpha: 0.5,
         },
         other => {
