@@ -14,16 +14,26 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
 flags=(--fuzz-dir fuzz/libfuzzer -O --sanitizer none --codegen-units 16)
+# The targets that write (SQLite, the domain store) keep their data directories on tmpfs,
+# where a commit does not wait for the disk.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ]; then
+    export TMPDIR=/dev/shm
+fi
 cargo run -q -p sandbox-fuzz --bin fuzz-seeds
 cargo fuzz build "${flags[@]}"
 mkdir -p target/fuzz-logs
 for t in "${targets[@]}"; do
     extra=()
-    if [ "$t" = sql ]; then extra=(-dict=fuzz/libfuzzer/sql.dict); fi
+    case "$t" in
+        sql) extra=(-dict=fuzz/libfuzzer/sql.dict -max_len=4096) ;;
+        sql_structured | abi) extra=(-max_len=4096) ;;
+        config) extra=(-max_len=8192) ;;
+        *) extra=(-max_len=65536) ;;
+    esac
     echo "fuzz: $t, $runs executions"
     set +e
     cargo fuzz run "${flags[@]}" "$t" -- -runs="$runs" -timeout=60 -rss_limit_mb=8192 \
-        -max_len=65536 -print_final_stats=1 "${extra[@]}" >"target/fuzz-logs/$t.log" 2>&1
+        -print_final_stats=1 "${extra[@]}" >"target/fuzz-logs/$t.log" 2>&1
     rc=$?
     set -e
     grep -E '^Done|^stat::number_of_executed_units|^stat::peak_rss|ERROR|panicked' "target/fuzz-logs/$t.log" || true

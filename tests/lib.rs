@@ -451,37 +451,7 @@ pub mod browser {
     }
 }
 
-/// A test policy: the catalog fields every policy needs, dataset `name` with `privacy_unit
-/// = "id"` (a keyed-hash join key) in `mode`, then `columns_and_disclosure` (its other
-/// `[[column]]`s and its `[disclosure]`).
-pub fn test_policy(name: &str, mode: &str, columns_and_disclosure: &str) -> String {
-    format!(
-        r#"
-[dataset]
-name = "{name}"
-title = "Test dataset {name}"
-summary = "A dataset of the tests"
-provider = "Test provider"
-provider_code = "11120000MB1234567X"
-industry = "testing"
-time_covered = "2025-01/2025-12"
-area_covered = "nowhere"
-update_frequency = "never"
-share_type = "conditional"
-open_type = "not_shared"
-privacy_unit = "id"
-max_rows_per_unit = 2
-mode = "{mode}"
-
-[[column]]
-name = "id"
-level = 4
-access = "join_key"
-desensitize = "keyed_hash"
-description = "Unit"
-{columns_and_disclosure}"#
-    )
-}
+pub use sandbox_fuzz::world::test_policy;
 
 /// Applies for and approves a scenario of the developer over `dataset`'s `columns`, valid
 /// from today, in `mode`, with ε `epsilon` (1 per query). Returns its id.

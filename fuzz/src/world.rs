@@ -92,16 +92,17 @@ pub fn world() -> &'static World {
     })
 }
 
-/// The policy of `people` under `name` in `mode`: a keyed-hash unit, a phone no query may
-/// touch, a public group key, two bounded values, a name and a birth date to filter on.
-pub fn people_policy(name: &str, mode: &str) -> String {
+/// A test policy: the catalog fields every policy needs, dataset `name` with `privacy_unit
+/// = "id"` (a keyed-hash join key, at most two rows per unit) in `mode`, then
+/// `columns_and_disclosure` (its other `[[column]]`s and its `[disclosure]`).
+pub fn test_policy(name: &str, mode: &str, columns_and_disclosure: &str) -> String {
     format!(
         r#"
 [dataset]
 name = "{name}"
-title = "People ({mode})"
-summary = "The fuzz targets' dataset"
-provider = "Fuzz provider"
+title = "Test dataset {name}"
+summary = "A dataset of the tests"
+provider = "Test provider"
 provider_code = "11120000MB1234567X"
 industry = "testing"
 time_covered = "2025-01/2025-12"
@@ -119,7 +120,17 @@ level = 4
 access = "join_key"
 desensitize = "keyed_hash"
 description = "Unit"
+{columns_and_disclosure}"#
+    )
+}
 
+/// The policy of `people` under `name` in `mode`: a keyed-hash unit, a phone no query may
+/// touch, a public group key, two bounded values, a name and a birth date to filter on.
+pub fn people_policy(name: &str, mode: &str) -> String {
+    test_policy(
+        name,
+        mode,
+        r#"
 [[column]]
 name = "phone"
 level = 4
@@ -162,7 +173,7 @@ description = "Date of birth"
 [disclosure]
 min_group_size = 10
 max_output_rows = 1000
-"#
+"#,
     )
 }
 
