@@ -145,7 +145,9 @@ fn record_refusal(
 /// The refusal of a statement that is not one query, by the parsed statement's kind.
 fn statement_refusal(statement: &DFStatement) -> Option<Refusal> {
     let kind = match statement {
-        DFStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)) => return None,
+        DFStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)) => {
+            return empty_select(s);
+        }
         DFStatement::Statement(s) => format!("{s}").split_whitespace().next().map_or_else(
             || "a statement".to_string(),
             |w| format!("a {} statement", w.to_ascii_uppercase()),
@@ -159,6 +161,39 @@ fn statement_refusal(statement: &DFStatement) -> Option<Refusal> {
         Rule::NotAQuery,
         format!("{kind} is not a query: modules may only ask SELECT queries"),
     ))
+}
+
+/// A SELECT without a single expression, anywhere in the statement: DataFusion's planner
+/// panics on one used as a scalar subquery, so it never reaches the planner.
+fn empty_select(statement: &SqlStatement) -> Option<Refusal> {
+    use std::ops::ControlFlow;
+
+    use datafusion::sql::sqlparser::ast::{Query, SetExpr, Visit, Visitor};
+
+    struct Empty;
+    fn empty(set: &SetExpr) -> bool {
+        match set {
+            SetExpr::Select(s) => s.projection.is_empty(),
+            SetExpr::SetOperation { left, right, .. } => empty(left) || empty(right),
+            _ => false,
+        }
+    }
+    impl Visitor for Empty {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if empty(&query.body) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    statement.visit(&mut Empty).is_break().then(|| {
+        Refusal::new(
+            Rule::Syntax,
+            "a SELECT needs at least one expression to return",
+        )
+    })
 }
 
 /// The refusal of a table the query reads that the scenario does not hold.
