@@ -4,7 +4,7 @@
 //! message}`. What a body may change stays within the fixture: the paths name principals
 //! and a scenario kept for it, and a stop the fuzzer imposes is lifted again.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -28,27 +28,32 @@ struct Api {
     endpoints: Vec<(Method, String)>,
 }
 
-fn api() -> &'static Api {
-    static API: OnceLock<Api> = OnceLock::new();
-    API.get_or_init(|| {
-        let (dir, domain) = world::principals_domain();
-        identity::add(&domain, Some(OPERATOR), ADMIN, Role::Admin).expect("admin");
-        for victim in ["victim-a", "victim-b"] {
-            identity::add(&domain, Some(OPERATOR), victim, Role::Developer).expect("victim");
-        }
-        let victim_token = tokens::issue(&domain, OPERATOR, "victim-a").expect("token");
-        let csv = dir.path().join("people.csv");
-        std::fs::write(&csv, world::people_csv()).expect("people.csv");
-        catalog::add(
-            &domain,
-            PROVIDER,
-            &csv,
-            &world::people_policy("people", "dp"),
-        )
-        .expect("people");
-        let today = chrono::Utc::now().date_naive();
-        let text = format!(
-            r#"name = "victim"
+fn api() -> Arc<Api> {
+    // What the bodies create (principals, datasets, scenarios, modules, jobs) stays: a
+    // fresh domain every so many inputs.
+    static API: world::Recycled<Api> = world::Recycled::new(build_api, 20_000);
+    API.get()
+}
+
+fn build_api() -> Api {
+    let (dir, domain) = world::principals_domain();
+    identity::add(&domain, Some(OPERATOR), ADMIN, Role::Admin).expect("admin");
+    for victim in ["victim-a", "victim-b"] {
+        identity::add(&domain, Some(OPERATOR), victim, Role::Developer).expect("victim");
+    }
+    let victim_token = tokens::issue(&domain, OPERATOR, "victim-a").expect("token");
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, world::people_csv()).expect("people.csv");
+    catalog::add(
+        &domain,
+        PROVIDER,
+        &csv,
+        &world::people_policy("people", "dp"),
+    )
+    .expect("people");
+    let today = chrono::Utc::now().date_naive();
+    let text = format!(
+        r#"name = "victim"
 purpose = "A scenario the fuzzer's bodies decide on"
 valid_from = "{today}"
 valid_until = "{}"
@@ -59,63 +64,62 @@ epsilon_per_query = 1.0
 name = "people"
 columns = ["id", "district", "age"]
 "#,
-            today + chrono::Days::new(30)
-        );
-        let victim = scenarios::apply(&domain, DEVELOPER, &text).expect("scenario");
-        let mut tokens: Vec<Option<String>> = [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR, ADMIN]
-            .iter()
-            .map(|p| Some(tokens::issue(&domain, OPERATOR, p).expect("token").token))
-            .collect();
-        tokens.push(None);
-        tokens.push(Some("sbx_forged_token".into()));
-        let id = victim.id;
-        let post = |path: &str| (Method::POST, format!("/api/v1{path}"));
-        let endpoints = vec![
-            post("/principals"),
-            post("/principals/victim-a/tokens"),
-            post(&format!("/tokens/{}/revoke", victim_token.id)),
-            post("/principals/victim-a/qualify"),
-            post("/principals/victim-a/suspend"),
-            post("/principals/victim-b/revoke"),
-            post("/datasets"),
-            post("/scenarios"),
-            post(&format!("/scenarios/{id}/approve")),
-            post(&format!("/scenarios/{id}/reject")),
-            post(&format!("/scenarios/{id}/suspend")),
-            post(&format!("/scenarios/{id}/reinstate")),
-            post(&format!("/scenarios/{id}/revoke")),
-            (Method::PUT, "/api/v1/usage/settings".into()),
-            post("/modules"),
-            post("/jobs"),
-            post("/jobs/job-unknown/cancel"),
-            post("/outputs/out-unknown/approve"),
-            post("/outputs/out-unknown/reject"),
-            post("/outputs/out-unknown/request-changes"),
-            post("/stops"),
-            post("/stops/1/lift"),
-        ];
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let state = AppState::new(
-            domain.clone(),
-            server::Config {
-                anonymous_refusals_per_minute: u32::MAX,
-                ..Default::default()
-            },
-        );
-        let app = server::router(state);
-        Api {
-            _dir: dir,
-            domain,
-            rt,
-            app,
-            tokens,
-            endpoints,
-        }
-    })
+        today + chrono::Days::new(30)
+    );
+    let victim = scenarios::apply(&domain, DEVELOPER, &text).expect("scenario");
+    let mut tokens: Vec<Option<String>> = [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR, ADMIN]
+        .iter()
+        .map(|p| Some(tokens::issue(&domain, OPERATOR, p).expect("token").token))
+        .collect();
+    tokens.push(None);
+    tokens.push(Some("sbx_forged_token".into()));
+    let id = victim.id;
+    let post = |path: &str| (Method::POST, format!("/api/v1{path}"));
+    let endpoints = vec![
+        post("/principals"),
+        post("/principals/victim-a/tokens"),
+        post(&format!("/tokens/{}/revoke", victim_token.id)),
+        post("/principals/victim-a/qualify"),
+        post("/principals/victim-a/suspend"),
+        post("/principals/victim-b/revoke"),
+        post("/datasets"),
+        post("/scenarios"),
+        post(&format!("/scenarios/{id}/approve")),
+        post(&format!("/scenarios/{id}/reject")),
+        post(&format!("/scenarios/{id}/suspend")),
+        post(&format!("/scenarios/{id}/reinstate")),
+        post(&format!("/scenarios/{id}/revoke")),
+        (Method::PUT, "/api/v1/usage/settings".into()),
+        post("/modules"),
+        post("/jobs"),
+        post("/jobs/job-unknown/cancel"),
+        post("/outputs/out-unknown/approve"),
+        post("/outputs/out-unknown/reject"),
+        post("/outputs/out-unknown/request-changes"),
+        post("/stops"),
+        post("/stops/1/lift"),
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let state = AppState::new(
+        domain.clone(),
+        server::Config {
+            anonymous_refusals_per_minute: u32::MAX,
+            ..Default::default()
+        },
+    );
+    let app = server::router(state);
+    Api {
+        _dir: dir,
+        domain,
+        rt,
+        app,
+        tokens,
+        endpoints,
+    }
 }
 
 /// The endpoints a body goes to, for the corpus and the tests.

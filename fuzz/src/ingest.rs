@@ -2,7 +2,7 @@
 //! typed input error (bad data, a policy the file does not fit) and leaves nothing
 //! behind: no version recorded, no folder in the domain store.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use sandbox_runtime::{Domain, Error, catalog};
 
@@ -14,16 +14,21 @@ struct Ingest {
     policy: String,
 }
 
-fn ingest() -> &'static Ingest {
-    static INGEST: OnceLock<Ingest> = OnceLock::new();
-    INGEST.get_or_init(|| {
-        let (dir, domain) = world::principals_domain();
-        Ingest {
-            dir,
-            domain,
-            policy: world::people_policy("upload", "dp"),
-        }
-    })
+fn ingest() -> Arc<Ingest> {
+    // Every file accepted is a version kept in the domain store: a fresh domain every
+    // few thousand inputs.
+    static INGEST: world::Recycled<Ingest> = world::Recycled::new(
+        || {
+            let (dir, domain) = world::principals_domain();
+            Ingest {
+                dir,
+                domain,
+                policy: world::people_policy("upload", "dp"),
+            }
+        },
+        5_000,
+    );
+    INGEST.get()
 }
 
 /// The target: the first byte chooses CSV or Parquet, the rest is the file.

@@ -12,6 +12,30 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Writes the seeds of `target` into `dir` (created if missing), as `seed-NNNN`; returns
+/// how many.
+pub fn write(target: &str, dir: &Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let seeds = seeds(target);
+    for (i, seed) in seeds.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:04}")), seed)?;
+    }
+    Ok(seeds.len())
+}
+
+/// The libFuzzer binaries' start: with `SANDBOX_FUZZ_SEEDS` naming a folder, the target's
+/// seeds are written there first (libFuzzer reads its corpus folders after this), so that
+/// a run needs no other build to seed its corpus.
+pub fn on_start(target: &str) {
+    if let Some(dir) = std::env::var_os("SANDBOX_FUZZ_SEEDS") {
+        let dir = PathBuf::from(dir);
+        match write(target, &dir) {
+            Ok(n) => eprintln!("{target}: {n} seeds in {}", dir.display()),
+            Err(e) => panic!("writing the seeds of {target} into {}: {e}", dir.display()),
+        }
+    }
+}
+
 /// The seeds of `target`.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {

@@ -3,7 +3,7 @@
 //! oracle looks for in every answer, and a scenario over each.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sandbox_runtime::identity::{self, Role};
 use sandbox_runtime::{Domain, catalog, scenarios};
@@ -66,30 +66,74 @@ pub struct World {
     pub threshold: i64,
 }
 
-/// The process's one [`World`].
-pub fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let (dir, domain) = principals_domain();
-        let csv = dir.path().join("people.csv");
-        std::fs::write(&csv, people_csv()).expect("write people.csv");
-        catalog::add(&domain, PROVIDER, &csv, &people_policy("people", "dp")).expect("people");
-        catalog::add(
-            &domain,
-            PROVIDER,
-            &csv,
-            &people_policy("people_t", "threshold"),
-        )
-        .expect("people_t");
-        let dp = approved(&domain, "fuzz-dp", "people", "dp");
-        let threshold = approved(&domain, "fuzz-threshold", "people_t", "threshold");
-        World {
-            _dir: dir,
-            domain,
-            dp,
-            threshold,
+/// A fixture built afresh every `uses` inputs. What a target's inputs write (queries and
+/// their audit events, ledger rows, released cells, dataset versions) grows with every
+/// input, and so would the cost of the next one: a fresh fixture every so many inputs
+/// keeps a long run's rate steady, its files few, and the state an input meets small.
+pub struct Recycled<T> {
+    build: fn() -> T,
+    uses: usize,
+    slot: Mutex<Option<(Arc<T>, usize)>>,
+}
+
+impl<T> Recycled<T> {
+    /// A fixture made by `build`, replaced after `uses` inputs.
+    pub const fn new(build: fn() -> T, uses: usize) -> Recycled<T> {
+        Recycled {
+            build,
+            uses,
+            slot: Mutex::new(None),
         }
-    })
+    }
+
+    /// The fixture for one input.
+    pub fn get(&self) -> Arc<T> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *slot {
+            Some((fixture, n)) if *n < self.uses => {
+                *n += 1;
+                fixture.clone()
+            }
+            _ => {
+                // The old fixture (its folder) goes before the new one is made.
+                *slot = None;
+                let fixture = Arc::new((self.build)());
+                *slot = Some((fixture.clone(), 1));
+                fixture
+            }
+        }
+    }
+}
+
+/// Inputs the SQL targets' [`World`] serves before it is built afresh.
+pub const WORLD_USES: usize = 20_000;
+
+/// The [`World`] for one input.
+pub fn world() -> Arc<World> {
+    static WORLD: Recycled<World> = Recycled::new(build_world, WORLD_USES);
+    WORLD.get()
+}
+
+fn build_world() -> World {
+    let (dir, domain) = principals_domain();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, people_csv()).expect("write people.csv");
+    catalog::add(&domain, PROVIDER, &csv, &people_policy("people", "dp")).expect("people");
+    catalog::add(
+        &domain,
+        PROVIDER,
+        &csv,
+        &people_policy("people_t", "threshold"),
+    )
+    .expect("people_t");
+    let dp = approved(&domain, "fuzz-dp", "people", "dp");
+    let threshold = approved(&domain, "fuzz-threshold", "people_t", "threshold");
+    World {
+        _dir: dir,
+        domain,
+        dp,
+        threshold,
+    }
 }
 
 /// A test policy: the catalog fields every policy needs, dataset `name` with `privacy_unit

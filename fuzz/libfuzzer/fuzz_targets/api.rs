@@ -2,4 +2,7 @@
 
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sandbox_fuzz::api::run(data));
+libfuzzer_sys::fuzz_target!(
+    init: sandbox_fuzz::seeds::on_start("api"),
+    |data: &[u8]| sandbox_fuzz::api::run(data)
+);

@@ -2,4 +2,7 @@
 
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sandbox_fuzz::sqlgen::run(data));
+libfuzzer_sys::fuzz_target!(
+    init: sandbox_fuzz::seeds::on_start("sql_structured"),
+    |data: &[u8]| sandbox_fuzz::sqlgen::run(data)
+);

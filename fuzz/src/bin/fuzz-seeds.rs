@@ -10,12 +10,8 @@ fn main() -> std::io::Result<()> {
     );
     for (target, _) in sandbox_fuzz::TARGETS {
         let dir = root.join(target);
-        std::fs::create_dir_all(&dir)?;
-        let seeds = sandbox_fuzz::seeds::seeds(target);
-        for (i, seed) in seeds.iter().enumerate() {
-            std::fs::write(dir.join(format!("seed-{i:04}")), seed)?;
-        }
-        println!("{target}: {} seeds in {}", seeds.len(), dir.display());
+        let n = sandbox_fuzz::seeds::write(target, &dir)?;
+        println!("{target}: {n} seeds in {}", dir.display());
     }
     Ok(())
 }
