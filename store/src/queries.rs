@@ -3,7 +3,7 @@
 //! the output checks); and threshold mode's differencing guard, what each unit contributed
 //! to each cell a threshold answer released. Charges are written by [`crate::ledger::charge`].
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::refusal::Refusal;
 use serde::Serialize;
@@ -130,6 +130,8 @@ impl ReleasedCells<'_> {
     /// pairs in little-endian bytes.
     pub fn sized(&self, lo: usize, hi: usize) -> Result<Vec<(i64, Vec<u8>)>> {
         let mut out: Vec<(i64, Vec<u8>)> = Vec::new();
+        // A cell over several of the datasets is listed under each of them.
+        let mut seen = std::collections::HashSet::new();
         let mut stmt = self.tx.prepare_cached(
             "SELECT c.id, c.units FROM released_cell_datasets d
              JOIN released_cells c ON c.id = d.cell_id
@@ -142,7 +144,7 @@ impl ReleasedCells<'_> {
                 })?
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             for (id, units) in rows {
-                if !out.iter().any(|(seen, _)| *seen == id) {
+                if seen.insert(id) {
                     out.push((id, units));
                 }
             }
@@ -152,15 +154,30 @@ impl ReleasedCells<'_> {
 
     /// Records a cell the query releases: `units` holds `n_units` sorted (unit,
     /// contribution) pairs, 16 bytes each.
+    /// A cell recorded before with the same pairs is kept once (under the first query that
+    /// released it), listed under every dataset it was released over.
     pub fn record(&self, query_id: &str, n_units: usize, units: &[u8]) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO released_cells (query_id, n_units, units) VALUES (?1, ?2, ?3)",
-            params![query_id, n_units as i64, units],
-        )?;
-        let id = self.tx.last_insert_rowid();
+        let earlier: Option<i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM released_cells WHERE n_units = ?1 AND units = ?2 LIMIT 1",
+            )?
+            .query_row(params![n_units as i64, units], |r| r.get(0))
+            .optional()?;
+        let id = match earlier {
+            Some(id) => id,
+            None => {
+                self.tx.execute(
+                    "INSERT INTO released_cells (query_id, n_units, units) VALUES (?1, ?2, ?3)",
+                    params![query_id, n_units as i64, units],
+                )?;
+                self.tx.last_insert_rowid()
+            }
+        };
         for dataset in &self.datasets {
             self.tx.execute(
-                "INSERT INTO released_cell_datasets (dataset, n_units, cell_id) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO released_cell_datasets (dataset, n_units, cell_id)
+                 VALUES (?1, ?2, ?3)",
                 params![dataset, n_units as i64, id],
             )?;
         }

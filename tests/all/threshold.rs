@@ -215,6 +215,48 @@ fn a_differencing_pair_is_suppressed() {
     assert_eq!(ints(&again.batch, 0), vec![37]);
 }
 
+/// A cell released again (the same query asked again, the same cell in another query) is
+/// one record of the guard, and still guards: a near neighbour of it is suppressed.
+#[test]
+fn a_cell_released_again_is_recorded_once() {
+    let mut rows = base_rows();
+    rows.push(format!(
+        "{},13800000000,heping,70,250000",
+        sandbox_synth::resident_id("120101", 1956, 1, 1, 300)
+    ));
+    let (_d, domain, id) = threshold_domain(&(rows.join("\n") + "\n"));
+    let cells = || {
+        sandbox_tests::count(
+            &sandbox_tests::raw(&domain),
+            "SELECT COUNT(*) FROM released_cells",
+        )
+    };
+    let grouped = "SELECT district, COUNT(*) FROM residents GROUP BY district";
+    let first = ask_in(&domain, id, grouped).unwrap();
+    assert_eq!(first.batch.num_rows(), 3);
+    let recorded = cells();
+    assert_eq!(recorded, 3);
+    for _ in 0..3 {
+        assert_eq!(ask_in(&domain, id, grouped).unwrap().batch.num_rows(), 3);
+    }
+    // The heping cell again, alone.
+    let heping = ask_in(
+        &domain,
+        id,
+        "SELECT COUNT(*) FROM residents WHERE district = 'heping'",
+    )
+    .unwrap();
+    assert_eq!(heping.batch.num_rows(), 1);
+    assert_eq!(cells(), recorded);
+    let near = ask_in(
+        &domain,
+        id,
+        "SELECT COUNT(*) FROM residents WHERE district = 'heping' AND age < 70",
+    )
+    .unwrap();
+    assert_eq!(suppressed(&near), serde_json::json!({"differencing": 1}));
+}
+
 /// Tried as a new user would: two grouped queries whose filters differ by a few more
 /// units than `min_group_size`, spread over the groups. The selections differ by 12, but
 /// every cell differs by 4: each cell of the second query is suppressed.
