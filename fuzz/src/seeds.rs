@@ -12,6 +12,10 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Panics of a dependency on a caller's bytes that were contained (answered as errors) in
+/// this process.
+pub static CONTAINED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Writes the seeds of `target` into `dir` (created if missing), as `seed-NNNN`; returns
 /// how many.
 pub fn write(target: &str, dir: &Path) -> std::io::Result<usize> {
@@ -26,7 +30,31 @@ pub fn write(target: &str, dir: &Path) -> std::io::Result<usize> {
 /// The libFuzzer binaries' start: with `SANDBOX_FUZZ_SEEDS` naming a folder, the target's
 /// seeds are written there first (libFuzzer reads its corpus folders after this), so that
 /// a run needs no other build to seed its corpus.
+///
+/// libFuzzer's panic hook ends the process on every panic, caught or not. A dependency's
+/// panic on a caller's bytes inside `sandbox_mediator::contain::contained` is answered as
+/// a typed error, which is what the oracle asks: such panics are counted and let through
+/// (the answer is then judged like any other); every other panic is a finding as before.
 pub fn on_start(target: &str) {
+    let finding = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if sandbox_mediator::contain::active() {
+            CONTAINED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Each place once, for the run's log.
+            static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+            let place = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !seen.contains(&place) {
+                eprintln!("contained panic (answered as an input error): {info}");
+                seen.push(place);
+            }
+        } else {
+            finding(info);
+        }
+    }));
     if let Some(dir) = std::env::var_os("SANDBOX_FUZZ_SEEDS") {
         let dir = PathBuf::from(dir);
         match write(target, &dir) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::sha256_hex;
 use sandbox_policies::{ColumnType, MissingUnit, Policy};
@@ -62,6 +62,17 @@ fn input_err(path: &Path, message: impl std::fmt::Display) -> crate::Error {
         message: message.to_string(),
     }
     .into()
+}
+
+/// Runs `f`, which decodes the uploaded file: a panic of the decoder on it (see
+/// [`crate::contain`]) is the typed input error of a file that cannot be read.
+fn decoding<T>(source: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    crate::contain::contained(f).unwrap_or_else(|why| {
+        Err(input_err(
+            source,
+            format!("the file cannot be decoded (its reader failed on it: {why})"),
+        ))
+    })
 }
 
 /// Source format, from the file's extension.
@@ -125,7 +136,12 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
         }
         Format::Parquet => {
             let file = File::open(path).map_err(|e| input_err(path, e))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            // The columns' types come from the Parquet schema alone: the Arrow schema a
+            // writer may embed in the footer (`ARROW:schema`) is the uploader's bytes, and
+            // Arrow's decoder panics on types it does not know (the ingest fuzzer found
+            // it). Stored files are read with it: they are ours.
+            let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
                 .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
             let schema = builder.schema().clone();
             let reader = builder
@@ -497,7 +513,7 @@ pub fn add(
     policy_text: &str,
 ) -> Result<DatasetVersion> {
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
-    let (schema, batches) = open_source(source)?;
+    let (schema, batches) = decoding(source, || open_source(source))?;
     let columns: Vec<(String, ColumnType)> = schema
         .fields()
         .iter()
@@ -514,23 +530,25 @@ pub fn add(
         .join(format!(".ingest-{}", sandbox_core::new_id("tmp")));
     fs::create_dir_all(&tmp)?;
     let outcome = (|| {
-        let written = write_parquet(
-            source,
-            schema.clone(),
-            batches,
-            policy.dataset.privacy_unit.as_deref().map(|column| Units {
-                column,
-                missing: policy.dataset.missing_unit,
-                k: i64::from(policy.dataset.max_rows_per_unit),
-            }),
-            &policy
-                .columns
-                .iter()
-                .filter(|c| c.desensitize.is_none())
-                .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
-                .collect::<Vec<_>>(),
-            &tmp.join(DATA_FILE),
-        )?;
+        let written = decoding(source, || {
+            write_parquet(
+                source,
+                schema.clone(),
+                batches,
+                policy.dataset.privacy_unit.as_deref().map(|column| Units {
+                    column,
+                    missing: policy.dataset.missing_unit,
+                    k: i64::from(policy.dataset.max_rows_per_unit),
+                }),
+                &policy
+                    .columns
+                    .iter()
+                    .filter(|c| c.desensitize.is_none())
+                    .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
+                    .collect::<Vec<_>>(),
+                &tmp.join(DATA_FILE),
+            )
+        })?;
         let hasher =
             values::ValueHasher::new(&sandbox_store::keys::pseudonym_secret(domain.layout())?)?;
         let value_sets = values::build(

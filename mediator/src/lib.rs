@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod contain;
 pub mod differencing;
 mod execute;
 pub mod ingest;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 
 use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_core::port::{Asker, Interrupter, QueryPort};
-use sandbox_store::{Conn, Layout, Pooled, Store};
+use sandbox_store::{Layout, Pooled, Store};
 
 pub use execute::NoisyAnswer;
 pub use query::{Answer, Explanation, QueryRequest, batch_to_json};
@@ -130,11 +131,8 @@ impl Mediator {
         self.store.layout()
     }
 
-    pub(crate) fn conn(&self) -> sandbox_store::Result<Conn> {
-        self.store.conn()
-    }
-
-    pub(crate) fn pooled_conn(&self) -> sandbox_store::Result<Pooled> {
+    /// A connection from the store's pool.
+    pub(crate) fn conn(&self) -> sandbox_store::Result<Pooled> {
         self.store.pooled()
     }
 

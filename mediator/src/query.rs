@@ -418,7 +418,7 @@ impl<E: Into<crate::Error>> From<E> for Halt {
 
 /// Answers a query, or refuses it. Refusals and answers are both recorded.
 pub fn answer(domain: &Domain, req: &QueryRequest<'_>) -> Result<Answer> {
-    let mut conn = domain.pooled_conn()?;
+    let mut conn = domain.conn()?;
     let query_id = sandbox_core::new_id("q");
     match respond(domain, &mut conn, req, &query_id) {
         Ok(answer) => Ok(answer),
@@ -1196,7 +1196,7 @@ pub fn batch_to_json(batch: &RecordBatch) -> Result<String> {
 /// Checks a query against the policy without charging or running it: what a developer
 /// sees from `sandbox query check`.
 pub fn check(domain: &Domain, scenario_id: i64, sql: &str) -> Result<analyze::Accepted> {
-    let conn = domain.pooled_conn()?;
+    let conn = domain.conn()?;
     let prepared = prepare(domain, &conn, scenario_id)?;
     plan_and_analyze(domain, &prepared, sql)
 }
@@ -1358,7 +1358,7 @@ pub fn explain(
     sql: &str,
     epsilon: Option<f64>,
 ) -> Result<Explanation> {
-    let conn = domain.pooled_conn()?;
+    let conn = domain.conn()?;
     let prepared = prepare(domain, &conn, scenario_id)?;
     let accepted = plan_and_analyze(domain, &prepared, sql)?;
     let record = &prepared.record;

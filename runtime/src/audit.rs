@@ -20,7 +20,7 @@ pub use sandbox_store::audit::{
 
 use crate::{Domain, Result};
 
-fn reader(domain: &Domain, actor: &str) -> Result<sandbox_store::Conn> {
+fn reader(domain: &Domain, actor: &str) -> Result<sandbox_store::Pooled> {
     let conn = domain.conn()?;
     authz::authorize(&conn, actor, Action::AuditRead, On::Domain)?;
     Ok(conn)
@@ -28,7 +28,7 @@ fn reader(domain: &Domain, actor: &str) -> Result<sandbox_store::Conn> {
 
 /// Events `from..`, at most `limit`.
 pub fn log(domain: &Domain, actor: &str, from: i64, limit: i64) -> Result<Vec<Event>> {
-    Ok(audit::read(&reader(domain, actor)?, from, limit)?)
+    Ok(audit::read(&*reader(domain, actor)?, from, limit)?)
 }
 
 /// Records a call an edge (the API, the console) refused, or a count of refusals it held
@@ -76,18 +76,18 @@ pub fn verify(domain: &Domain, actor: &str) -> Result<Verification> {
 /// asks for no principal; every principal's way (the API, the console) is [`verify`].
 pub fn verify_custodian(domain: &Domain) -> Result<Verification> {
     let key = sandbox_store::keys::verifying_key(domain.layout())?;
-    Ok(audit::verify_with_key(&domain.conn()?, Some(&key))?)
+    Ok(audit::verify_with_key(&*domain.conn()?, Some(&key))?)
 }
 
 /// Signs a checkpoint of the log as it is now.
 pub fn checkpoint(domain: &Domain, actor: &str) -> Result<Checkpoint> {
-    Ok(audit::checkpoint(&reader(domain, actor)?)?)
+    Ok(audit::checkpoint(&*reader(domain, actor)?)?)
 }
 
 /// Signs a checkpoint if the log grew since the last one (the server does it every
 /// minute and at shutdown). The system's own act: no principal asks for it.
 pub fn checkpoint_if_grown(domain: &Domain) -> Result<Option<Checkpoint>> {
-    Ok(audit::checkpoint_if_grown(&domain.conn()?)?)
+    Ok(audit::checkpoint_if_grown(&*domain.conn()?)?)
 }
 
 /// Inclusion proof of event `seq` against the checkpoint of `size` events (default: a
@@ -129,7 +129,7 @@ pub fn export(
     out: &mut dyn Write,
 ) -> Result<ExportSummary> {
     Ok(audit::export(
-        &reader(domain, actor)?,
+        &*reader(domain, actor)?,
         actor,
         from,
         to,
@@ -139,14 +139,14 @@ pub fn export(
 
 /// The domain's audit retention in years.
 pub fn retention_years(domain: &Domain) -> Result<i64> {
-    Ok(audit::retention_years(&domain.conn()?)?)
+    Ok(audit::retention_years(&*domain.conn()?)?)
 }
 
 /// Sets the audit retention (supervisors and operators; at least
 /// [`MIN_RETENTION_YEARS`]).
 pub fn set_retention_years(domain: &Domain, actor: &str, years: i64) -> Result<i64> {
     Ok(audit::set_retention_years(
-        &reader(domain, actor)?,
+        &*reader(domain, actor)?,
         actor,
         years,
     )?)

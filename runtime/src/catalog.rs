@@ -22,7 +22,7 @@ pub fn add(
     source: &Path,
     policy_text: &str,
 ) -> Result<DatasetVersion> {
-    authz::authorize(&domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
+    authz::authorize(&*domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
     Ok(sandbox_mediator::ingest::add(
         domain.mediator(),
         actor,
@@ -53,7 +53,7 @@ pub fn add_csv(
             "file_name: up to 128 letters, digits, `-`, `_`, `.`, ending in `.csv`".into(),
         ));
     }
-    authz::authorize(&domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
+    authz::authorize(&*domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
     let dir = tempfile::Builder::new()
         .prefix(".upload-")
         .tempdir_in(domain.layout().root())?;

@@ -25,7 +25,7 @@ fn valid_name(name: &str) -> bool {
 /// Who `actor` is (refused when unknown, suspended or revoked).
 pub fn whoami(domain: &Domain, actor: &str) -> Result<Principal> {
     Ok(authz::authorize(
-        &domain.conn()?,
+        &*domain.conn()?,
         actor,
         Action::WhoAmI,
         On::Domain,

@@ -246,7 +246,7 @@ pub fn module_bytes(domain: &Domain, sha256: &str) -> Result<Vec<u8>> {
         return Err(Error::NotFound(format!("module `{sha256}`")));
     }
     let sha256 = sha256.to_ascii_lowercase();
-    stored::module(&domain.conn()?, &sha256)?;
+    stored::module(&*domain.conn()?, &sha256)?;
     let bytes = fs::read(domain.layout().modules().join(format!("{sha256}.wasm")))?;
     if sha256_hex(&bytes) != sha256 {
         return Err(Error::Verify(format!(
@@ -692,7 +692,7 @@ pub fn list(domain: &Domain, actor: &str, filter: &JobFilter<'_>) -> Result<Vec<
 
 /// How many jobs wait in the queue, in all or of one submitter.
 pub fn queued(domain: &Domain, submitter: Option<&str>) -> Result<i64> {
-    Ok(stored::queued(&domain.conn()?, submitter)?)
+    Ok(stored::queued(&*domain.conn()?, submitter)?)
 }
 
 /// Where a job's outputs are staged and whose they are.

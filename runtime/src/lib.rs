@@ -41,7 +41,7 @@ use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_host::Host;
 use sandbox_mediator::Mediator;
-use sandbox_store::{Conn, Layout, Store};
+use sandbox_store::{Layout, Store};
 use serde_json::json;
 
 pub use sandbox_core::{Error, Result, new_id, plain_file_name, sha256_hex};
@@ -152,13 +152,9 @@ impl Domain {
         self.store.layout()
     }
 
-    /// A new connection to the metadata store.
-    pub fn conn(&self) -> Result<Conn> {
-        Ok(self.store.conn()?)
-    }
-
-    /// A connection from the store's pool, for reads on a hot path (it goes back on drop).
-    pub(crate) fn pooled_conn(&self) -> Result<sandbox_store::Pooled> {
+    /// A connection to the metadata store, from the store's pool (it goes back on drop;
+    /// opening one reads the whole schema, about half a millisecond).
+    pub fn conn(&self) -> Result<sandbox_store::Pooled> {
         Ok(self.store.pooled()?)
     }
 

@@ -47,7 +47,7 @@ pub fn explain(
 
 /// The scenario's id, for a member who may read it.
 fn read_scenario(domain: &Domain, actor: &str, key: &str) -> Result<i64> {
-    let conn = domain.pooled_conn()?;
+    let conn = domain.conn()?;
     let record = sandbox_store::scenarios::resolve(&conn, key)?;
     authz::authorize(&conn, actor, Action::ScenarioRead, On::Scenario(&record))?;
     Ok(record.id)

@@ -41,12 +41,12 @@ pub fn sign_in(domain: &Domain, token: &str) -> Result<(String, Session), (Error
 
 /// The session a cookie's id names, if it is still valid.
 pub fn find(domain: &Domain, id: &str) -> Result<Option<Session>> {
-    Ok(sessions::find(&domain.conn()?, id)?)
+    Ok(sessions::find(&*domain.conn()?, id)?)
 }
 
 /// Ends a session (signing out).
 pub fn sign_out(domain: &Domain, session: &Session) -> Result<()> {
-    Ok(sessions::end(&mut domain.conn()?, session)?)
+    Ok(sessions::end(&mut *domain.conn()?, session)?)
 }
 
 /// Whether a form's CSRF value is the session's (compared as digests, so the time taken

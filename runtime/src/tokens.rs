@@ -181,7 +181,7 @@ pub fn holder(domain: &Domain, token: &str) -> Result<Option<String>> {
     let Some((id, _)) = parse(token) else {
         return Ok(None);
     };
-    Ok(tokens::credential(&domain.conn()?, id)?.map(|c| c.principal))
+    Ok(tokens::credential(&*domain.conn()?, id)?.map(|c| c.principal))
 }
 
 /// The principal a token proves: [`Error::Unauthenticated`] when the token is malformed,

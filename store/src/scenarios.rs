@@ -97,11 +97,36 @@ pub fn get(conn: &Conn, id: i64) -> Result<ScenarioRecord> {
     Ok(ScenarioRecord {
         id,
         developer,
-        spec: Scenario::from_toml_str(&spec_toml).map_err(DomainError::from)?,
+        spec: parsed(&spec_toml)?,
         status: Status::parse(&status)?,
         decided_by,
         epsilon_spent,
     })
+}
+
+/// A stored agreement, parsed: every query reads its scenario (several times), and parsing
+/// the TOML was a measurable part of a small query's time. Kept by its text, so an entry
+/// can never answer for another agreement, whatever the domain or the row.
+fn parsed(spec_toml: &str) -> Result<Scenario> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    const KEPT: usize = 256;
+    static PARSED: OnceLock<Mutex<HashMap<String, Scenario>>> = OnceLock::new();
+    let cache = PARSED.get_or_init(Mutex::default);
+    if let Some(spec) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(spec_toml)
+    {
+        return Ok(spec.clone());
+    }
+    let spec = Scenario::from_toml_str(spec_toml).map_err(DomainError::from)?;
+    let mut kept = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() >= KEPT {
+        kept.clear();
+    }
+    kept.insert(spec_toml.to_string(), spec.clone());
+    Ok(spec)
 }
 
 /// Finds a scenario by id or name.

@@ -168,7 +168,7 @@ pub fn decide(
     if decision == Decision::Approve && tier == ReviewTier::Supervisor {
         release(domain, actor, output_id)?;
     }
-    Ok(outputs::get(&domain.conn()?, output_id)?)
+    Ok(outputs::get(&*domain.conn()?, output_id)?)
 }
 
 fn decision_kind(tier: ReviewTier, decision: Decision) -> EventKind {
