@@ -373,8 +373,8 @@ pub mod browser {
             })
         }
 
-        /// A new browser session: headless, no sandbox (root in CI), and none of Chromium's
-        /// own network traffic (this machine's network is closed).
+        /// A new browser session: headless, no sandbox (root in CI), none of Chromium's own
+        /// network traffic (this machine's network is closed), asking for English.
         pub async fn client(&self) -> Client {
             let mut caps = serde_json::Map::new();
             caps.insert(
@@ -384,9 +384,12 @@ pub mod browser {
                     "args": [
                         "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                         "--disable-quic", "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync",
+                        "--disable-component-update", "--disable-sync", "--lang=en-US",
                         format!("--user-data-dir={}", self.profile.path().display()),
                     ],
+                    // The browser asks for English (`Accept-Language`), whatever the
+                    // machine's locale.
+                    "prefs": {"intl.accept_languages": "en-US,en"},
                 }),
             );
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())

@@ -65,6 +65,21 @@ pub enum Command {
     Init {
         /// Directory (defaults to --data-dir).
         dir: Option<PathBuf>,
+        /// The language of people who choose none: zh-CN (Simplified Chinese) or en.
+        #[arg(long, default_value = "zh-CN")]
+        language: sandbox_core::Lang,
+        /// The time zone times are shown in (an IANA name; stored times are UTC).
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: String,
+    },
+    /// The domain's default language and time zone (operators and admins change them).
+    Settings {
+        /// The language of people who choose none: zh-CN or en.
+        #[arg(long)]
+        language: Option<sandbox_core::Lang>,
+        /// The time zone times are shown in (an IANA name such as Asia/Shanghai).
+        #[arg(long)]
+        time_zone: Option<String>,
     },
     /// Principals and roles.
     #[command(subcommand)]
@@ -191,6 +206,12 @@ pub enum PrincipalCmd {
     },
     /// List principals.
     List,
+    /// Choose the language you read Sandbox in (the console and the CLI): zh-CN, en, or
+    /// auto (the client's, else the domain's default).
+    Language {
+        /// zh-CN, en or auto.
+        language: String,
+    },
     /// Qualify a suspended principal again (as an operator).
     Qualify {
         /// Name.

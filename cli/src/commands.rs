@@ -41,13 +41,29 @@ pub fn run(cli: Cli) -> Result<()> {
         return remote::run(&cli, url);
     }
     match &cli.command {
-        Command::Init { dir } => {
+        Command::Init {
+            dir,
+            language,
+            time_zone,
+        } => {
             let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
-            let domain = Domain::init(&dir)?;
+            let settings = sandbox_runtime::settings::Settings {
+                default_language: *language,
+                time_zone: time_zone.clone(),
+            };
+            let domain = Domain::init_with(&dir, &settings)?;
             audit::checkpoint_if_grown(&domain)?;
-            print(cli.json, &serde_json::json!({"data_dir": dir}), || {
-                format!("initialised {}", dir.display())
-            })
+            let shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+            print(
+                cli.json,
+                &serde_json::json!({"data_dir": shown, "settings": settings}),
+                || {
+                    format!(
+                        "initialised {dir}\nlater commands act on it with --data-dir {dir}, or after\n  export SANDBOX_DATA_DIR={dir}\nthe first principal is an operator or an admin:\n  sandbox --data-dir {dir} principal add NAME --role operator",
+                        dir = shown.display()
+                    )
+                },
+            )
         }
         Command::Demo(args) => crate::demo::run(args, &mut std::io::stdout().lock()),
         Command::Dev(DevCmd::Run(args)) => crate::dev::run(args, &mut std::io::stdout().lock()),
@@ -138,6 +154,25 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             })
         }
         Command::Principal(c) => principal_cmd(cli, c, domain),
+        Command::Settings {
+            language,
+            time_zone,
+        } => {
+            let actor = actor(cli)?;
+            let mut settings = sandbox_runtime::settings::get(domain, actor)?;
+            if language.is_some() || time_zone.is_some() {
+                if let Some(l) = language {
+                    settings.default_language = *l;
+                }
+                if let Some(tz) = time_zone {
+                    settings.time_zone = tz.clone();
+                }
+                settings = sandbox_runtime::settings::set(domain, actor, &settings)?;
+            }
+            print(cli.json, &settings, || {
+                crate::common::settings_text(&settings)
+            })
+        }
         Command::Token(c) => token_cmd(cli, c, domain),
         Command::Dataset(c) => dataset_cmd(cli, c, domain),
         Command::Scenario(c) => scenario_cmd(cli, c, domain),
@@ -200,6 +235,15 @@ fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
             let role: Role = role.parse()?;
             let p = identity::add(domain, cli.actor.as_deref(), name, role)?;
             print(cli.json, &p, || format!("added {} ({})", p.name, p.role))
+        }
+        PrincipalCmd::Language { language } => {
+            let chosen = crate::common::parse_language_choice(language)?;
+            let actor = actor(cli)?;
+            sandbox_runtime::settings::set_language(domain, actor, chosen)?;
+            let p = identity::whoami(domain, actor)?;
+            print(cli.json, &p, || {
+                crate::common::language_text(&p.name, p.language)
+            })
         }
         PrincipalCmd::List => {
             let list = identity::list(domain, actor(cli)?)?;

@@ -1,5 +1,6 @@
 //! What running a command on a data directory and through a server share: reading an
-//! input file, writing a folder all at once, and the text of a scenario.
+//! input file, writing a folder all at once, the text of a scenario, of the domain's
+//! settings and of a language choice.
 
 use std::fs;
 use std::path::PathBuf;
@@ -57,4 +58,34 @@ pub(crate) fn write_folder(
     }
     fs::rename(tmp.keep(), out)?;
     Ok(())
+}
+
+/// `zh-CN`, `en`, or `auto` (none: the client's, else the domain's default).
+pub fn parse_language_choice(text: &str) -> Result<Option<sandbox_core::Lang>> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        Error::Invalid(format!(
+            "unknown language `{text}` (zh-CN, en, or auto for the client's)"
+        ))
+    })
+}
+
+/// A principal's language choice, as a line.
+pub fn language_text(name: &str, language: Option<sandbox_core::Lang>) -> String {
+    match language {
+        Some(l) => format!("{name} reads Sandbox in {} ({l})", l.native_name()),
+        None => format!("{name} reads Sandbox in the client's language, else the domain's"),
+    }
+}
+
+/// The domain's settings, as lines.
+pub fn settings_text(s: &sandbox_runtime::settings::Settings) -> String {
+    format!(
+        "default language  {} ({})\ntime zone         {}",
+        s.default_language.native_name(),
+        s.default_language,
+        s.time_zone
+    )
 }

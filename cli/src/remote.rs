@@ -227,6 +227,26 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Output(c) => output(cli, &r, c),
         Command::Product(c) => product(cli, &r, c),
         Command::Audit(c) => audit(cli, &r, c),
+        Command::Settings {
+            language,
+            time_zone,
+        } => {
+            let mut current = r.get("/settings")?;
+            if language.is_some() || time_zone.is_some() {
+                let body = json!({
+                    "default_language": language.map_or(current["default_language"].clone(), |l| json!(l)),
+                    "time_zone": time_zone.as_deref().map_or(current["time_zone"].clone(), Value::from),
+                });
+                current = r.call("PUT", "/settings", Some(body))?;
+            }
+            let settings: sandbox_runtime::settings::Settings =
+                serde_json::from_value(current.clone()).map_err(|e| Error::Remote {
+                    status: 200,
+                    code: "bad_answer".into(),
+                    message: format!("the server's settings: {e}"),
+                })?;
+            print(cli, &current, |_| crate::common::settings_text(&settings))
+        }
         Command::Whoami => {
             let p = r.get("/whoami")?;
             print(cli, &p, |p| {
@@ -288,6 +308,18 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
             let p = r.post("/principals", json!({"name": name, "role": role}))?;
             print(cli, &p, |p| {
                 format!("added {} ({})", s(&p["name"]), s(&p["role"]))
+            })
+        }
+        PrincipalCmd::Language { language } => {
+            let chosen = crate::common::parse_language_choice(language)?;
+            let p = r.call("PUT", "/whoami/language", Some(json!({"language": chosen})))?;
+            print(cli, &p, |p| {
+                crate::common::language_text(
+                    &s(&p["name"]),
+                    p["language"]
+                        .as_str()
+                        .and_then(sandbox_core::Lang::from_tag),
+                )
             })
         }
         PrincipalCmd::List => {

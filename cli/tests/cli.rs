@@ -309,3 +309,71 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     }
     assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
 }
+
+/// `init` chooses the domain's language and time zone and says how to point later
+/// commands at the new domain; `settings` and `principal language` show and change them;
+/// names in any script work from the command line.
+#[test]
+fn init_says_where_the_domain_is_and_settings_and_languages_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let bad = sandbox(&data, &["init", "--time-zone", "Mars/Olympus"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown time zone"));
+    assert!(!data.exists(), "a refused init leaves nothing");
+    let out = ok(sandbox(&data, &["init", "--language", "en"]));
+    let shown = std::path::absolute(&data).unwrap();
+    assert!(
+        out.contains(&format!("export SANDBOX_DATA_DIR={}", shown.display())),
+        "{out}"
+    );
+    // The hint works as written: the next command finds the domain through the variable.
+    let next = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["principal", "add", "王伟", "--role", "operator"])
+        .env("SANDBOX_DATA_DIR", &shown)
+        .env_remove("SANDBOX_AS")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(ok(next).contains("added 王伟 (operator)"));
+    let settings = ok(sandbox(&data, &["--as", "王伟", "settings"]));
+    assert!(
+        settings.contains("English (en)") && settings.contains("Asia/Shanghai"),
+        "{settings}"
+    );
+    let settings = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "王伟",
+            "--json",
+            "settings",
+            "--language",
+            "zh-CN",
+            "--time-zone",
+            "Asia/Urumqi",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    assert_eq!(v["default_language"], "zh-CN");
+    assert_eq!(v["time_zone"], "Asia/Urumqi");
+    let refused = sandbox(
+        &data,
+        &["--as", "王伟", "settings", "--time-zone", "Nowhere"],
+    );
+    assert!(!refused.status.success());
+    let chosen = ok(sandbox(
+        &data,
+        &["--as", "王伟", "principal", "language", "en"],
+    ));
+    assert!(chosen.contains("English (en)"), "{chosen}");
+    let who = ok(sandbox(&data, &["--as", "王伟", "--json", "whoami"]));
+    let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+    assert_eq!(who["language"], "en");
+    let refused = sandbox(&data, &["--as", "王伟", "principal", "language", "fr"]);
+    assert!(!refused.status.success());
+    ok(sandbox(
+        &data,
+        &["--as", "王伟", "principal", "language", "auto"],
+    ));
+}

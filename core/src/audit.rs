@@ -89,6 +89,10 @@ pub enum EventKind {
     StopLifted,
     /// The audit retention was set.
     AuditRetentionSet,
+    /// A principal chose the language it reads Sandbox in.
+    PrincipalLanguageSet,
+    /// The domain's default language or time zone was set.
+    DomainSettingsSet,
     /// The audit log was exported.
     AuditExported,
     /// An API call was refused (401 or 403).
@@ -149,6 +153,8 @@ impl EventKind {
             StopImposed => "stop.imposed",
             StopLifted => "stop.lifted",
             AuditRetentionSet => "audit.retention_set",
+            PrincipalLanguageSet => "principal.language_set",
+            DomainSettingsSet => "domain.settings_set",
             AuditExported => "audit.exported",
             ApiRefused => "api.refused",
             ApiRefusalsLimited => "api.refusals_limited",

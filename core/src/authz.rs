@@ -65,6 +65,10 @@ pub enum Action {
     TokenRevoke,
     /// Ask a query under a scenario (the mediator, for a job's module).
     Query,
+    /// Set one's own preferences (the language one reads Sandbox in).
+    PreferencesSet,
+    /// Set the domain's default language and time zone.
+    SettingsSet,
 }
 
 impl Action {
@@ -96,11 +100,13 @@ impl Action {
             Action::TokenRead => "token.read",
             Action::TokenRevoke => "token.revoke",
             Action::Query => "query",
+            Action::PreferencesSet => "preferences.set",
+            Action::SettingsSet => "settings.set",
         }
     }
 
     /// Every action.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
@@ -126,6 +132,8 @@ impl Action {
         Action::TokenRead,
         Action::TokenRevoke,
         Action::Query,
+        Action::PreferencesSet,
+        Action::SettingsSet,
     ];
 
     /// What the action needs of the scenario it concerns, beyond membership.
@@ -263,13 +271,15 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        WhoAmI | CatalogRead | ProductRead | TokenRead | TokenRevoke => true,
+        WhoAmI | CatalogRead | ProductRead | TokenRead | TokenRevoke | PreferencesSet => true,
         // An admin administers identities and sees nothing of the scenarios.
         ScenarioRead => role != Admin,
         DatasetRegister => role == Provider,
         ScenarioApply | JobSubmit => role == Developer,
         ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
-        PrincipalStatus | PrincipalAdd | TokenIssue => matches!(role, Operator | Admin),
+        PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet => {
+            matches!(role, Operator | Admin)
+        }
         PrincipalRead => matches!(role, Operator | Supervisor | Admin),
         BudgetRead | JobRead | JobCancel => matches!(role, Operator | Supervisor | Developer),
         OutputRead | OutputDecide | AuditRead | Stop | UsageRead => {

@@ -5,6 +5,7 @@
 //! - principals, roles and the one role × action table ([`principal`], [`authz`]);
 //! - the mediator's refusal rules ([`refusal`]);
 //! - job limits, interruptions, stop targets, output kinds ([`job`]);
+//! - the languages of the message catalogue ([`lang`]);
 //! - the traits through which the layers talk ([`port`]): the WASM host reaches data only
 //!   through a [`port::QueryPort`], and stops reach running jobs through an
 //!   [`port::Interrupter`].
@@ -19,6 +20,7 @@ pub mod authz;
 mod error;
 pub mod ids;
 pub mod job;
+pub mod lang;
 pub mod port;
 pub mod principal;
 pub mod refusal;
@@ -26,5 +28,6 @@ pub mod status;
 
 pub use error::{Error, Result, StoreError};
 pub use ids::{new_id, plain_file_name, sha256_hex};
+pub use lang::Lang;
 pub use principal::{Principal, Role};
 pub use status::{Decision, JobStatus, OutputStatus, ReviewTier, ScenarioStatus};

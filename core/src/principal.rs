@@ -114,9 +114,13 @@ impl fmt::Display for Status {
     }
 }
 
-/// A named identity.
+/// A named identity. Its fields are in alphabetical order: the CLI prints a server's
+/// answer (a JSON object, whose keys it reads sorted) as it prints its own.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Principal {
+    /// The language it reads Sandbox in, if it chose one (else the client's, else the
+    /// domain's default).
+    pub language: Option<crate::Lang>,
     /// Unique name.
     pub name: String,
     /// Role.

@@ -46,7 +46,9 @@ pub fn on_start(target: &str) {
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = SEEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !seen.contains(&place) {
                 eprintln!("contained panic (answered as an input error): {info}");
                 seen.push(place);

@@ -13,13 +13,16 @@ pub use sandbox_core::principal::{Principal, Role, Status};
 
 use crate::{Domain, Error, Result};
 
-/// Whether `name` may name a principal: 1-64 characters of letters, digits, `-`, `_`, `.`.
+/// Whether `name` may name a principal: 1-64 letters (of any script: `王伟`, `zhao.li`),
+/// digits, `-`, `_`, `.` and the middle dot of transcribed names (`阿依古丽·买买提`), starting
+/// with a letter or a digit.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
+    let count = name.chars().count();
+    (1..=64).contains(&count)
+        && name.chars().next().is_some_and(char::is_alphanumeric)
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '·'))
 }
 
 /// Who `actor` is (refused when unknown, suspended or revoked).
@@ -45,7 +48,7 @@ pub fn list(domain: &Domain, actor: &str) -> Result<Vec<Principal>> {
 pub fn add(domain: &Domain, actor: Option<&str>, name: &str, role: Role) -> Result<Principal> {
     if !valid_name(name) {
         return Err(Error::Invalid(format!(
-            "principal name `{name}`: 1-64 characters of letters, digits, `-`, `_`, `.`"
+            "principal name `{name}`: 1-64 letters (of any script), digits, `-`, `_`, `.` or `·`, starting with a letter or a digit"
         )));
     }
     let mut conn = domain.conn()?;
@@ -80,6 +83,7 @@ pub fn add(domain: &Domain, actor: Option<&str>, name: &str, role: Role) -> Resu
         name: name.to_string(),
         role,
         status: Status::Active,
+        language: None,
     })
 }
 

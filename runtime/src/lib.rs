@@ -30,6 +30,7 @@ pub mod mediate;
 pub mod review;
 pub mod scenarios;
 pub mod sessions;
+pub mod settings;
 pub mod stops;
 pub mod tokens;
 
@@ -93,6 +94,18 @@ impl Domain {
     /// Creates a new data directory at `dir` (which must not exist or be empty): folders,
     /// metadata store, keys. Nothing is left behind if a step fails.
     pub fn init(dir: &Path) -> Result<Domain> {
+        Domain::init_with(dir, &settings::Settings::default())
+    }
+
+    /// Creates a data directory whose people read it in `settings.default_language` and
+    /// see its times in `settings.time_zone` (an IANA name).
+    pub fn init_with(dir: &Path, settings: &settings::Settings) -> Result<Domain> {
+        if sandbox_i18n::time_zone(&settings.time_zone).is_none() {
+            return Err(Error::Invalid(format!(
+                "unknown time zone `{}` (an IANA name such as Asia/Shanghai)",
+                settings.time_zone
+            )));
+        }
         if dir.exists() {
             let mut entries = fs::read_dir(dir)?;
             if entries.next().is_some() {
@@ -111,13 +124,19 @@ impl Domain {
             }
             keys::create(&layout)?;
             let conn = sandbox_store::create(&layout)?;
+            sandbox_store::settings::init(&conn, settings)?;
             let public = hex::encode(keys::verifying_key(&layout)?.to_bytes());
             sandbox_store::audit::append(
                 &conn,
                 "system",
                 EventKind::DomainInit,
                 &Subject::Domain,
-                json!({"public_key": public, "schema_version": sandbox_store::SCHEMA_VERSION}),
+                json!({
+                    "public_key": public,
+                    "schema_version": sandbox_store::SCHEMA_VERSION,
+                    "default_language": settings.default_language,
+                    "time_zone": settings.time_zone,
+                }),
             )?;
             Ok(())
         })();

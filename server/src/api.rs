@@ -9,7 +9,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
 use sandbox_runtime::review;
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
-use sandbox_runtime::{audit, catalog, stops, tokens};
+use sandbox_runtime::{audit, catalog, settings, stops, tokens};
 
 use crate::{ApiError, AppState, auth::Caller};
 
@@ -32,6 +32,8 @@ type Body<T> = std::result::Result<Json<T>, JsonRejection>;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/whoami", get(whoami))
+        .route("/whoami/language", put(language_set))
+        .route("/settings", get(settings_get).put(settings_set))
         .route("/principals", get(principals).post(principal_add))
         .route("/principals/{name}/tokens", post(token_issue))
         .route("/tokens", get(token_list))
@@ -102,6 +104,51 @@ fn required(reason: Option<String>, what: &str) -> ApiResult<String> {
 async fn whoami(Caller(c): Caller) -> ApiResult<Json<Principal>> {
     authz::authorize(&c, Action::WhoAmI)?;
     Ok(Json(c))
+}
+
+/// The language a principal reads Sandbox in.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageBody {
+    /// `zh-CN` or `en`; `null` to follow the client, else the domain's default.
+    pub language: Option<sandbox_core::Lang>,
+}
+
+async fn language_set(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<LanguageBody>,
+) -> ApiResult<Json<Principal>> {
+    authz::authorize(&c, Action::PreferencesSet)?;
+    let Json(body) = body?;
+    let name = c.name.clone();
+    s.blocking(move |d| settings::set_language(d, &name, body.language))
+        .await?;
+    Ok(Json(Principal {
+        language: body.language,
+        ..c
+    }))
+}
+
+async fn settings_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<settings::Settings>> {
+    authz::authorize(&c, Action::WhoAmI)?;
+    Ok(Json(s.blocking(move |d| settings::get(d, &c.name)).await?))
+}
+
+async fn settings_set(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<settings::Settings>,
+) -> ApiResult<Json<settings::Settings>> {
+    authz::authorize(&c, Action::SettingsSet)?;
+    let Json(body) = body?;
+    Ok(Json(
+        s.blocking(move |d| settings::set(d, &c.name, &body))
+            .await?,
+    ))
 }
 
 async fn principals(

@@ -87,6 +87,9 @@ macro_rules! ep {
 /// Every operation under `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
     ep!("get" "/whoami", WhoAmI, "The principal the token belongs to", None, 200 => Some(schema::<Principal>)),
+    ep!("put" "/whoami/language", PreferencesSet, "Choose the language one reads Sandbox in (null: the client's, else the domain's default)", Some(schema::<api::LanguageBody>), 200 => Some(schema::<Principal>)),
+    ep!("get" "/settings", WhoAmI, "The domain's default language and time zone", None, 200 => Some(schema::<sandbox_runtime::settings::Settings>)),
+    ep!("put" "/settings", SettingsSet, "Set the domain's default language and time zone (operators and admins)", Some(schema::<sandbox_runtime::settings::Settings>), 200 => Some(schema::<sandbox_runtime::settings::Settings>)),
     ep!("get" "/principals", PrincipalRead, "Every principal with role and status", None, 200 => Some(list::<Principal>)),
     ep!("post" "/principals", PrincipalAdd, "Add a principal (operators and admins)", Some(schema::<api::PrincipalBody>), 201 => Some(schema::<Principal>)),
     ep!("post" "/principals/{name}/tokens", TokenIssue, "Issue an API token for a principal: the only time its secret is shown", None, 201 => Some(schema::<sandbox_runtime::tokens::Issued>)),

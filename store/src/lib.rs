@@ -32,6 +32,7 @@ pub mod queries;
 pub mod scenarios;
 mod schema;
 pub mod sessions;
+pub mod settings;
 pub mod stops;
 pub mod tokens;
 

@@ -2,21 +2,23 @@
 //! deleted: triggers).
 
 use rusqlite::{OptionalExtension, params};
+use sandbox_core::Lang;
 use sandbox_core::principal::{Principal, Role, Status};
 
 use crate::{Conn, Result};
 
 /// A principal whatever its status.
 pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT role, status FROM principals WHERE name = ?1")?
-        .query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(String, String, Option<String>)> = conn
+        .prepare_cached("SELECT role, status, language FROM principals WHERE name = ?1")?
+        .query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    row.map(|(role, status)| {
+    row.map(|(role, status, language)| {
         Ok(Principal {
             name: name.to_string(),
             role: role.parse::<Role>()?,
             status: Status::parse(&status)?,
+            language: language.as_deref().and_then(Lang::from_tag),
         })
     })
     .transpose()
@@ -24,21 +26,24 @@ pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
 
 /// Every principal, by name.
 pub fn list(conn: &Conn) -> Result<Vec<Principal>> {
-    let mut stmt = conn.prepare("SELECT name, role, status FROM principals ORDER BY name")?;
+    let mut stmt =
+        conn.prepare("SELECT name, role, status, language FROM principals ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (name, role, status) = row?;
+        let (name, role, status, language) = row?;
         out.push(Principal {
             name,
             role: role.parse()?,
             status: Status::parse(&status)?,
+            language: language.as_deref().and_then(Lang::from_tag),
         });
     }
     Ok(out)
@@ -47,6 +52,16 @@ pub fn list(conn: &Conn) -> Result<Vec<Principal>> {
 /// How many principals there are.
 pub fn count(conn: &Conn) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get(0))?)
+}
+
+/// Sets the language a principal reads Sandbox in (`None`: the client's, else the
+/// domain's default).
+pub fn set_language(conn: &Conn, name: &str, language: Option<Lang>) -> Result<()> {
+    conn.execute(
+        "UPDATE principals SET language = ?2 WHERE name = ?1",
+        params![name, language.map(Lang::tag)],
+    )?;
+    Ok(())
 }
 
 /// Records a new, active principal.

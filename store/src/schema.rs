@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -453,6 +453,13 @@ DROP TABLE query_units;
 -- distinct earlier one, so a repeated dashboard does not grow what every later threshold
 -- query over the dataset reads. Looked up by content.
 CREATE INDEX released_cells_content ON released_cells (n_units, units);
+"#,
+    r#"
+-- The language a principal reads Sandbox in (a BCP 47 tag, NULL for the client's, else the
+-- domain's default). A domain that existed before languages keeps English as its default;
+-- a new one is created with Simplified Chinese (`Domain::init`).
+ALTER TABLE principals ADD COLUMN language TEXT CHECK (language IN ('zh-CN', 'en'));
+INSERT INTO meta (key, value) SELECT 'default_language', 'en' WHERE EXISTS (SELECT 1 FROM principals);
 "#,
 ];
 

@@ -34,15 +34,30 @@ fn request(
     form: Option<&[(&str, &str)]>,
     origin: Option<&str>,
 ) -> Page {
+    let mut headers = Vec::new();
+    if let Some(c) = cookie {
+        headers.push((header::COOKIE, format!("sandbox_session={c}")));
+    }
+    if let Some(o) = origin {
+        headers.push((header::ORIGIN, o.to_string()));
+    }
+    request_with(api, method, path, &headers, form)
+}
+
+/// A request with the given headers (besides the host).
+fn request_with(
+    api: &Api,
+    method: Method,
+    path: &str,
+    headers: &[(header::HeaderName, String)],
+    form: Option<&[(&str, &str)]>,
+) -> Page {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header(header::HOST, "console.test");
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, format!("sandbox_session={c}"));
-    }
-    if let Some(o) = origin {
-        req = req.header(header::ORIGIN, o);
+    for (name, value) in headers {
+        req = req.header(name, value);
     }
     let req = match form {
         Some(fields) => {
@@ -274,7 +289,8 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let page = request(&api, Method::GET, page.location(), Some(&ops), None, None);
     assert!(
-        page.body.contains("id=\"status\">operator_approved<"),
+        page.body
+            .contains("id=\"status\" data-status=\"operator_approved\">运营机构已批准<"),
         "{}",
         page.body
     );
@@ -397,7 +413,9 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         None,
         None,
     );
-    assert!(page.body.contains("Verified:"), "{}", page.body);
+    // A new domain speaks Simplified Chinese to a client that asks for no language.
+    assert!(page.body.contains("<html lang=\"zh-CN\">"), "{}", page.body);
+    assert!(page.body.contains("校验通过"), "{}", page.body);
     assert!(page.body.contains("output.supervisor_approve"));
 
     // Signing out ends the session; revoking the token ends the other one.
@@ -433,6 +451,147 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         2
     );
     assert!(actions.contains(&"console.signed_out".to_string()));
+    audit::verify_custodian(&api.f.domain).unwrap();
+}
+
+/// The console speaks the signed-in principal's own language, else the browser's (its
+/// `Accept-Language`, or the language chosen on the sign-in page), else the domain's
+/// default (Simplified Chinese for a new domain); times are shown in the domain's zone.
+#[test]
+fn the_console_speaks_the_principals_language_then_the_browsers_then_the_domains() {
+    let api = Api::new();
+    let english = (header::ACCEPT_LANGUAGE, "en-US,en;q=0.9".to_string());
+    let page = request_with(&api, Method::GET, "/console/login", &[], None);
+    assert!(page.body.contains("<html lang=\"zh-CN\">"), "{}", page.body);
+    assert!(page.body.contains("API 令牌"), "{}", page.body);
+    let page = request_with(
+        &api,
+        Method::GET,
+        "/console/login",
+        std::slice::from_ref(&english),
+        None,
+    );
+    assert!(page.body.contains("<html lang=\"en\">"), "{}", page.body);
+    assert!(page.body.contains("API token"), "{}", page.body);
+    // A choice on the sign-in page is kept in a cookie and beats the browser's language.
+    let page = request_with(
+        &api,
+        Method::GET,
+        "/console/login?lang=zh-CN",
+        std::slice::from_ref(&english),
+        None,
+    );
+    assert!(page.body.contains("<html lang=\"zh-CN\">"));
+    let cookie = page
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cookie.starts_with("sandbox_lang=zh-CN;"), "{cookie}");
+    let chosen = (header::COOKIE, "sandbox_lang=zh-CN".to_string());
+    let page = request_with(
+        &api,
+        Method::GET,
+        "/console/login",
+        &[english.clone(), chosen],
+        None,
+    );
+    assert!(page.body.contains("<html lang=\"zh-CN\">"));
+
+    // Signed in, with an English browser: English, until the principal chooses Chinese.
+    let ops = sign_in(&api, OPERATOR);
+    let session = (header::COOKIE, format!("sandbox_session={ops}"));
+    let page = request_with(
+        &api,
+        Method::GET,
+        "/console/",
+        &[session.clone(), english.clone()],
+        None,
+    );
+    assert!(
+        page.body.contains("Outputs awaiting review"),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page.body);
+    let page = request_with(
+        &api,
+        Method::POST,
+        "/console/language",
+        &[
+            session.clone(),
+            english.clone(),
+            (header::REFERER, "http://console.test/console/audit".into()),
+        ],
+        Some(&[("lang", "zh-CN"), ("csrf", &csrf)]),
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), "/console/audit");
+    let page = request_with(
+        &api,
+        Method::GET,
+        "/console/",
+        &[session.clone(), english.clone()],
+        None,
+    );
+    assert!(page.body.contains("等待审核的输出结果"), "{}", page.body);
+    assert!(page.body.contains("(运营机构)"), "{}", page.body);
+    let principal = sandbox_runtime::identity::whoami(&api.f.domain, OPERATOR).unwrap();
+    assert_eq!(principal.language, Some(sandbox_core::Lang::ZhCn));
+    // Without the CSRF secret the switch is refused and recorded.
+    let page = request_with(
+        &api,
+        Method::POST,
+        "/console/language",
+        std::slice::from_ref(&session),
+        Some(&[("lang", "en"), ("csrf", &"0".repeat(64))]),
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(refusals(&api, OPERATOR), 1);
+
+    // Times in the domain's zone, to the second: Asia/Shanghai by default, then London.
+    let first = audit::log(&api.f.domain, OPERATOR, 1, 1).unwrap().remove(0);
+    let page = request_with(
+        &api,
+        Method::GET,
+        "/console/audit?from=1",
+        std::slice::from_ref(&session),
+        None,
+    );
+    let shanghai = sandbox_i18n::local_time(&first.ts, sandbox_i18n::DEFAULT_TIME_ZONE);
+    assert!(
+        page.body.contains(&format!("<td>{shanghai}</td>")),
+        "{shanghai}: {}",
+        page.body
+    );
+    assert!(!page.body.contains(&first.ts));
+    sandbox_runtime::settings::set(
+        &api.f.domain,
+        OPERATOR,
+        &sandbox_runtime::settings::Settings {
+            default_language: sandbox_core::Lang::En,
+            time_zone: "Europe/London".into(),
+        },
+    )
+    .unwrap();
+    let page = request_with(&api, Method::GET, "/console/audit?from=1", &[session], None);
+    let london =
+        sandbox_i18n::local_time(&first.ts, sandbox_i18n::time_zone("Europe/London").unwrap());
+    assert!(
+        page.body.contains(&format!("<td>{london}</td>")),
+        "{london}"
+    );
+    // The domain's new default speaks to a visitor who asks for nothing.
+    let page = request_with(&api, Method::GET, "/console/login", &[], None);
+    assert!(page.body.contains("<html lang=\"en\">"));
+    assert_eq!(
+        count(
+            &sandbox_tests::raw(&api.f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action IN ('principal.language_set', 'domain.settings_set')"
+        ),
+        2
+    );
     audit::verify_custodian(&api.f.domain).unwrap();
 }
 
@@ -472,12 +631,24 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
     rt.block_on(async {
         let c = driver.client().await;
         let open_output = format!("tr.output[data-id='{}'] a", table.id);
-        // The operator signs in, opens the output, sees its table, approves with a note.
+        // The operator signs in (the browser asks for English), switches to Chinese, opens
+        // the output, sees its table, approves with a note.
         c.goto(&format!("{base}/console/")).await.unwrap();
         sign_in(&c, server.token(OPERATOR)).await;
         wait_text(&c, "#who", "ops-li (operator)").await;
+        click(&c, "#lang-zh-CN").await;
+        wait_text(&c, "#who", "ops-li (运营机构)").await;
+        let lang = c
+            .find(Locator::Css("html"))
+            .await
+            .unwrap()
+            .attr("lang")
+            .await
+            .unwrap();
+        assert_eq!(lang.as_deref(), Some("zh-CN"));
         click(&c, &open_output).await;
-        wait_text(&c, "#status", "checked").await;
+        wait_text(&c, "#status", "已检查").await;
+        wait_text(&c, "#approve", "批准").await;
         let rows = c
             .find_all(Locator::Css("#content-table tbody tr"))
             .await
@@ -490,15 +661,28 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
             .await
             .unwrap();
         click(&c, "#approve").await;
-        wait_text(&c, "#status", "operator_approved").await;
+        wait_text(&c, "#status", "运营机构已批准").await;
+        wait_text(
+            &c,
+            "#notice",
+            "已记录：批准。该输出结果现为“运营机构已批准”。",
+        )
+        .await;
         click(&c, "#sign-out").await;
-        // The supervisor signs in, finds it waiting, and releases it.
+        // The supervisor signs in, in the browser's English, finds it waiting, and
+        // releases it.
         sign_in(&c, server.token(SUPERVISOR)).await;
         wait_text(&c, "#who", "sup-chen (supervisor)").await;
         click(&c, &open_output).await;
-        wait_text(&c, "#status", "operator_approved").await;
+        wait_text(&c, "#status", "approved by the operator").await;
         click(&c, "#approve").await;
         wait_text(&c, "#status", "released").await;
+        wait_text(
+            &c,
+            "#notice",
+            "Recorded: Approve. The output is now released.",
+        )
+        .await;
         c.goto(&format!("{base}/console/products")).await.unwrap();
         let products = c
             .find(Locator::Id("products"))

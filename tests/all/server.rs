@@ -691,6 +691,19 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
     // or are malformed, so they change nothing and the matrix can run in any order.
     let table: Vec<(Method, String, Option<Value>, &[Who])> = vec![
         (Method::GET, "/whoami".into(), None, ALL),
+        (
+            Method::PUT,
+            "/whoami/language".into(),
+            Some(json!({"language": "klingon"})),
+            ALL,
+        ),
+        (Method::GET, "/settings".into(), None, ALL),
+        (
+            Method::PUT,
+            "/settings".into(),
+            Some(json!({"default_language": "en", "time_zone": "Nowhere/None"})),
+            IDENTITY_ADMINS,
+        ),
         (Method::GET, "/datasets".into(), None, ALL),
         (Method::GET, "/datasets/residents".into(), None, ALL),
         (
@@ -1112,4 +1125,54 @@ fn a_cached_token_with_a_wrong_secret_is_refused() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(api.get(DEVELOPER, "/api/v1/whoami").0, StatusCode::OK);
+}
+
+/// Principal names may be any Unicode letters (王伟, a transcribed name with its middle
+/// dot), through the API as through the domain; what is not a name is refused and says
+/// what a name may be.
+#[test]
+fn principals_may_have_names_in_any_script() {
+    let api = Api::new();
+    let (status, body) = api.call(
+        Method::POST,
+        "/api/v1/principals",
+        api.token(OPERATOR),
+        Some(json!({"name": "王伟", "role": "supervisor"})),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["name"], "王伟");
+    let issued = tokens::issue(&api.f.domain, OPERATOR, "王伟").unwrap();
+    let (status, body) = api.call(Method::GET, "/api/v1/whoami", Some(&issued.token), None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "王伟");
+    assert_eq!(body["role"], "supervisor");
+    identity::add(
+        &api.f.domain,
+        Some(OPERATOR),
+        "阿依古丽·买买提",
+        Role::Developer,
+    )
+    .unwrap();
+    identity::add(&api.f.domain, Some(OPERATOR), "zhao.li-2", Role::Developer).unwrap();
+    for bad in [
+        "",
+        "王 伟",
+        "-wang",
+        "·wang",
+        "wang/li",
+        "tab\tname",
+        &"长".repeat(65),
+    ] {
+        let e = identity::add(&api.f.domain, Some(OPERATOR), bad, Role::Developer).unwrap_err();
+        assert!(
+            matches!(&e, Error::Invalid(m) if m.contains("letters (of any script)")),
+            "{bad:?}: {e:?}"
+        );
+    }
+    let names: Vec<String> = identity::list(&api.f.domain, OPERATOR)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert!(names.iter().any(|n| n == "阿依古丽·买买提"), "{names:?}");
 }

@@ -15,6 +15,7 @@ const OURS: &[(&str, &[&str])] = &[
     ("sandbox-sdk-macros", &[]),
     ("sandbox-sdk", &["sandbox-sdk-macros"]),
     ("sandbox-core", &["sandbox-policies"]),
+    ("sandbox-i18n", &["sandbox-core", "sandbox-policies"]),
     ("sandbox-store", &["sandbox-core", "sandbox-policies"]),
     ("sandbox-host", &["sandbox-core"]),
     (
@@ -25,17 +26,22 @@ const OURS: &[(&str, &[&str])] = &[
         "sandbox-runtime",
         &[
             "sandbox-core",
+            "sandbox-i18n",
             "sandbox-store",
             "sandbox-host",
             "sandbox-mediator",
             "sandbox-policies",
         ],
     ),
-    ("sandbox-server", &["sandbox-core", "sandbox-runtime"]),
+    (
+        "sandbox-server",
+        &["sandbox-core", "sandbox-i18n", "sandbox-runtime"],
+    ),
     (
         "sandbox-cli",
         &[
             "sandbox-core",
+            "sandbox-i18n",
             "sandbox-policies",
             "sandbox-runtime",
             "sandbox-server",
@@ -66,6 +72,9 @@ const CONFINED: &[(&str, &str)] = &[
     ("hyper", "sandbox-server"),
     ("maud", "sandbox-server"),
     ("prometheus-client", "sandbox-server"),
+    // Every sentence a person reads is the catalogue's.
+    ("fluent-bundle", "sandbox-i18n"),
+    ("chrono-tz", "sandbox-i18n"),
     // The command line.
     ("clap", "sandbox-cli"),
     ("ureq", "sandbox-cli"),

@@ -25,19 +25,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
-use sandbox_core::{Decision, Error, OutputStatus, Result, Role};
+use sandbox_core::{Decision, Error, Lang, OutputStatus, Result, Role};
+use sandbox_i18n::t;
 use sandbox_runtime::audit::{self, EventKind, Subject};
 use sandbox_runtime::review::{self, view};
 use sandbox_runtime::sessions::{self, Session};
-use sandbox_runtime::{jobs, scenarios};
+use sandbox_runtime::{jobs, scenarios, settings};
 use serde::Deserialize;
 use serde_json::json;
 
-use self::pages::ProductLine;
+use self::pages::{ProductLine, Ui};
 use crate::AppState;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sandbox_session";
+
+/// The cookie that keeps the language a visitor chose before signing in.
+pub const LANG_COOKIE: &str = "sandbox_lang";
 
 /// The console's routes, under `/console`.
 pub fn routes() -> Router<AppState> {
@@ -46,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/", get(dashboard))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/language", post(language))
         .route("/console/outputs/{id}", get(output_page))
         .route("/console/outputs/{id}/decide", post(decide))
         .route("/console/outputs/{id}/file", get(output_file))
@@ -85,42 +90,105 @@ async fn css() -> Response {
         .into_response()
 }
 
-fn cookie_value(headers: &HeaderMap) -> Option<String> {
+fn cookie_value(headers: &HeaderMap, cookie: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value.to_string())
 }
 
-/// The signed-in operator or supervisor of a console request. Without a valid session,
-/// pages redirect to the sign-in page.
-pub struct Signed(pub Session);
+/// The language the client asks for: the one a visitor chose on the sign-in page, else
+/// the browser's `Accept-Language`.
+fn client_language(headers: &HeaderMap) -> Option<Lang> {
+    cookie_value(headers, LANG_COOKIE)
+        .and_then(|v| Lang::from_tag(&v))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+}
+
+/// How a page speaks to `principal_choice` (a signed-in principal's own language, if any)
+/// with a client asking for `client`, in a domain with `settings`.
+fn ui_for(
+    principal_choice: Option<Lang>,
+    client: Option<Lang>,
+    settings: &settings::Settings,
+) -> Ui {
+    Ui {
+        lang: settings::language_for(principal_choice, client, settings),
+        tz: sandbox_i18n::time_zone(&settings.time_zone).unwrap_or(sandbox_i18n::DEFAULT_TIME_ZONE),
+    }
+}
+
+/// How a page speaks to someone not signed in: the language the client asks for, else
+/// the domain's default.
+pub struct Visitor(pub Ui);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Visitor, Response> {
+        let client = client_language(&parts.headers);
+        match state.blocking(settings::for_display).await {
+            Ok(settings) => Ok(Visitor(ui_for(None, client, &settings))),
+            Err(e) => Err(internal(fallback_ui(client), None, &e)),
+        }
+    }
+}
+
+/// How to speak when the domain's settings cannot be read.
+fn fallback_ui(client: Option<Lang>) -> Ui {
+    Ui {
+        lang: client.unwrap_or_default(),
+        tz: sandbox_i18n::DEFAULT_TIME_ZONE,
+    }
+}
+
+/// The signed-in operator or supervisor of a console request, and how its pages speak
+/// (the principal's own language, else the client's, else the domain's default). Without
+/// a valid session, pages redirect to the sign-in page.
+pub struct Signed(pub Session, pub Ui);
 
 impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Signed, Response> {
         let to_login = || Redirect::to("/console/login").into_response();
-        let Some(id) = cookie_value(&parts.headers) else {
+        let Some(id) = cookie_value(&parts.headers, COOKIE) else {
             return Err(to_login());
         };
-        match state.blocking(move |d| sessions::find(d, &id)).await {
-            Ok(Some(s)) => Ok(Signed(s)),
-            Ok(None) => Err(to_login()),
-            Err(e) => Err(internal(None, &e)),
+        let client = client_language(&parts.headers);
+        let found = state
+            .blocking(move |d| Ok((sessions::find(d, &id)?, settings::for_display(d)?)))
+            .await;
+        match found {
+            Ok((Some(s), settings)) => {
+                let ui = ui_for(s.principal.language, client, &settings);
+                Ok(Signed(s, ui))
+            }
+            Ok((None, _)) => Err(to_login()),
+            Err(e) => Err(internal(fallback_ui(client), None, &e)),
         }
     }
 }
 
-fn internal(session: Option<&Session>, e: &Error) -> Response {
+fn internal(ui: Ui, session: Option<&Session>, e: &Error) -> Response {
     tracing::error!(error = %e, "console page failed");
     page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        pages::problem(session, "Something went wrong", "See the server log."),
+        pages::problem(
+            ui,
+            session,
+            &ui.t("problem-internal"),
+            &ui.t("problem-internal-detail"),
+        ),
     )
 }
 
@@ -161,7 +229,7 @@ async fn record_refusal(state: &AppState, actor: String, method: &str, path: &st
 async fn check_post(
     state: &AppState,
     headers: &HeaderMap,
-    s: &Session,
+    (s, ui): (&Session, Ui),
     csrf: &str,
     path: &str,
 ) -> Option<Response> {
@@ -178,28 +246,58 @@ async fn check_post(
             let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
             !hosts.contains(&origin_host)
         });
-    let reason = if cross_origin {
-        "a post from another origin"
+    // Recorded in English (the audit log's language); shown in the page's.
+    let (reason, shown) = if cross_origin {
+        ("a post from another origin", "refused-cross-origin")
     } else if !sessions::csrf_ok(s, csrf) {
-        "a form without this session's CSRF secret"
+        ("a form without this session's CSRF secret", "refused-csrf")
     } else {
         return None;
     };
     record_refusal(state, s.principal.name.clone(), "POST", path, reason.into()).await;
     Some(page(
         StatusCode::FORBIDDEN,
-        pages::problem(Some(s), "Refused", reason),
+        pages::problem(ui, Some(s), &ui.t("problem-refused"), &ui.t(shown)),
     ))
 }
 
-async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Response {
+/// The sign-in page's query: a language the visitor chose.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    /// A language tag (`zh-CN`, `en`).
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+async fn login_page(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Visitor(ui): Visitor,
+    query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     // Someone signed in already goes to the pending outputs.
-    if let Some(id) = cookie_value(&headers)
+    if let Some(id) = cookie_value(&headers, COOKIE)
         && let Ok(Some(_)) = state.blocking(move |d| sessions::find(d, &id)).await
     {
         return Redirect::to("/console/").into_response();
     }
-    page(StatusCode::OK, pages::login(None))
+    let chosen = query
+        .ok()
+        .and_then(|Query(q)| q.lang)
+        .and_then(|l| Lang::from_tag(&l));
+    let Some(lang) = chosen else {
+        return page(StatusCode::OK, pages::login(ui, None));
+    };
+    // The visitor's choice is kept in a cookie until they sign in (and choose again).
+    let ui = Ui { lang, ..ui };
+    let mut response = page(StatusCode::OK, pages::login(ui, None));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{LANG_COOKIE}={}; Path=/console; SameSite=Strict; Max-Age=31536000",
+        lang.tag()
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// The sign-in form.
@@ -212,12 +310,13 @@ pub struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     crate::auth::ClientAddr(client): crate::auth::ClientAddr,
+    Visitor(ui): Visitor,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
         return page(
             StatusCode::BAD_REQUEST,
-            pages::login(Some("Give an API token.")),
+            pages::login(ui, Some(&ui.t("sign-in-no-token"))),
         );
     };
     let token = form.token.trim().to_string();
@@ -248,9 +347,7 @@ async fn login(
             if who.is_none() && !state.limiter.admit(&client) {
                 return page(
                     StatusCode::TOO_MANY_REQUESTS,
-                    pages::login(Some(
-                        "Too many failed sign-ins from this address; try again in a minute.",
-                    )),
+                    pages::login(ui, Some(&ui.t("sign-in-too-many"))),
                 );
             }
             record_refusal(
@@ -261,9 +358,12 @@ async fn login(
                 e.to_string(),
             )
             .await;
-            page(status, pages::login(Some(&e.to_string())))
+            page(
+                status,
+                pages::login(ui, Some(&sandbox_i18n::error(ui.lang, &e))),
+            )
         }
-        Err(e) => internal(None, &e),
+        Err(e) => internal(ui, None, &e),
     }
 }
 
@@ -278,10 +378,12 @@ pub struct CsrfForm {
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(refused) = check_post(&state, &headers, &s, &form.csrf, "/console/logout").await {
+    if let Some(refused) =
+        check_post(&state, &headers, (&s, ui), &form.csrf, "/console/logout").await
+    {
         return refused;
     }
     let ended = {
@@ -289,7 +391,7 @@ async fn logout(
         state.blocking(move |d| sessions::sign_out(d, &s)).await
     };
     if let Err(e) = ended {
-        return internal(Some(&s), &e);
+        return internal(ui, Some(&s), &e);
     }
     let mut response = Redirect::to("/console/login").into_response();
     response.headers_mut().insert(
@@ -301,7 +403,68 @@ async fn logout(
     response
 }
 
-async fn dashboard(State(state): State<AppState>, Signed(s): Signed) -> Response {
+/// The language switch's form.
+#[derive(Debug, Deserialize)]
+pub struct LanguageForm {
+    /// A language tag (`zh-CN`, `en`).
+    pub lang: String,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// The signed-in principal chooses its language (kept with the principal: the CLI and
+/// every later session use it too), then goes back to the page it came from.
+async fn language(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    form: Result<Form<LanguageForm>, FormRejection>,
+) -> Response {
+    let path = "/console/language";
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("language-unknown"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, path).await {
+        return refused;
+    }
+    let Some(lang) = Lang::from_tag(&form.lang) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("language-unknown"),
+            ),
+        );
+    };
+    let actor = s.principal.name.clone();
+    if let Err(e) = state
+        .blocking(move |d| settings::set_language(d, &actor, Some(lang)))
+        .await
+    {
+        return internal(ui, Some(&s), &e);
+    }
+    // Back where the switch was pressed, when the browser says it was this console.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("/console/").map(|at| r[at..].to_string()))
+        .filter(|p| !p.starts_with("/console/language") && !p.contains("//"))
+        .unwrap_or_else(|| "/console/".to_string());
+    Redirect::to(&back).into_response()
+}
+
+async fn dashboard(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
     let role = s.principal.role;
     let name = s.principal.name.clone();
     let lists = state
@@ -317,8 +480,8 @@ async fn dashboard(State(state): State<AppState>, Signed(s): Signed) -> Response
         })
         .await;
     match lists {
-        Ok((mine, others)) => page(StatusCode::OK, pages::dashboard(&s, &mine, &others)),
-        Err(e) => internal(Some(&s), &e),
+        Ok((mine, others)) => page(StatusCode::OK, pages::dashboard(ui, &s, &mine, &others)),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 
@@ -332,27 +495,41 @@ pub struct DoneQuery {
 
 async fn output_page(
     State(state): State<AppState>,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
     let name = s.principal.name.clone();
     match state.blocking(move |d| view::view(d, &name, &id)).await {
         Ok(v) => {
-            let notice = q
-                .done
-                .map(|d| format!("Recorded: {d}. The output is now {}.", v.output.status));
+            let notice = q.done.map(|d| {
+                t!(
+                    ui.lang,
+                    "decision-recorded",
+                    decision = ui.word("decision", &d),
+                    status = ui.word("output-status", v.output.status.as_str())
+                )
+            });
             page(
                 StatusCode::OK,
-                pages::output(&s, &v, notice.as_deref().map(|n| (n, false))),
+                pages::output(ui, &s, &v, notice.as_deref().map(|n| (n, false))),
             )
         }
-        Err(e @ Error::NotFound(_)) => page(
-            StatusCode::NOT_FOUND,
-            pages::problem(Some(&s), "Not found", &e.to_string()),
-        ),
-        Err(e) => internal(Some(&s), &e),
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) => internal(ui, Some(&s), &e),
     }
+}
+
+fn not_found(ui: Ui, s: &Session, e: &Error) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        pages::problem(
+            ui,
+            Some(s),
+            &ui.t("problem-not-found"),
+            &sandbox_i18n::error(ui.lang, e),
+        ),
+    )
 }
 
 /// A decision on an output.
@@ -371,7 +548,7 @@ pub struct DecideForm {
 async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     Path(id): Path<String>,
     form: Result<Form<DecideForm>, FormRejection>,
 ) -> Response {
@@ -380,13 +557,14 @@ async fn decide(
         return page(
             StatusCode::BAD_REQUEST,
             pages::problem(
+                ui,
                 Some(&s),
-                "Bad request",
-                "The decision form was not complete.",
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
             ),
         );
     };
-    if let Some(refused) = check_post(&state, &headers, &s, &form.csrf, &path).await {
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
     }
     let decision = match form.decision.as_str() {
@@ -397,9 +575,10 @@ async fn decide(
             return page(
                 StatusCode::BAD_REQUEST,
                 pages::problem(
+                    ui,
                     Some(&s),
-                    "Bad request",
-                    "Approve, reject or request changes.",
+                    &ui.t("problem-bad-request"),
+                    &ui.t("decide-unknown"),
                 ),
             );
         }
@@ -419,7 +598,7 @@ async fn decide(
         Err(e) => {
             let status = status_of(&e);
             if status == StatusCode::INTERNAL_SERVER_ERROR {
-                return internal(Some(&s), &e);
+                return internal(ui, Some(&s), &e);
             }
             if status == StatusCode::FORBIDDEN {
                 record_refusal(
@@ -431,11 +610,14 @@ async fn decide(
                 )
                 .await;
             }
-            let message = e.to_string();
+            let message = sandbox_i18n::error(ui.lang, &e);
             let name = s.principal.name.clone();
             match state.blocking(move |d| view::view(d, &name, &id)).await {
-                Ok(v) => page(status, pages::output(&s, &v, Some((&message, true)))),
-                Err(_) => page(status, pages::problem(Some(&s), "Refused", &message)),
+                Ok(v) => page(status, pages::output(ui, &s, &v, Some((&message, true)))),
+                Err(_) => page(
+                    status,
+                    pages::problem(ui, Some(&s), &ui.t("problem-refused"), &message),
+                ),
             }
         }
     }
@@ -462,7 +644,7 @@ fn image_response(name: &str, bytes: Vec<u8>) -> Response {
 
 async fn output_file(
     State(state): State<AppState>,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     Path(id): Path<String>,
 ) -> Response {
     let name = s.principal.name.clone();
@@ -477,11 +659,8 @@ async fn output_file(
         .await;
     match file {
         Ok((name, bytes)) => image_response(&name, bytes),
-        Err(e @ Error::NotFound(_)) => page(
-            StatusCode::NOT_FOUND,
-            pages::problem(Some(&s), "Not found", &e.to_string()),
-        ),
-        Err(e) => internal(Some(&s), &e),
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 
@@ -500,7 +679,7 @@ const AUDIT_PAGE: i64 = 100;
 
 async fn audit_page(
     State(state): State<AppState>,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
@@ -516,11 +695,16 @@ async fn audit_page(
             let (events, size) = audit::page(d, &name, from, AUDIT_PAGE)?;
             let verified = if q.verify == Some(1) {
                 Some(match audit::verify(d, &name) {
-                    Ok(v) => Ok(format!(
-                        "Verified: {} events, {} signed checkpoints, root {}.",
-                        v.events, v.checkpoints, v.root
+                    Ok(v) => Ok(t!(
+                        ui.lang,
+                        "audit-verified",
+                        events = v.events,
+                        checkpoints = v.checkpoints,
+                        root = v.root.as_str()
                     )),
-                    Err(Error::Verify(m)) => Err(format!("Verification failed: {m}")),
+                    Err(Error::Verify(m)) => {
+                        Err(t!(ui.lang, "audit-verify-failed", why = m.as_str()))
+                    }
                     Err(e) => return Err(e),
                 })
             } else {
@@ -532,13 +716,13 @@ async fn audit_page(
     match read {
         Ok((events, size, from, verified)) => page(
             StatusCode::OK,
-            pages::audit(&s, &events, size, from, AUDIT_PAGE, verified),
+            pages::audit(ui, &s, &events, size, from, AUDIT_PAGE, verified),
         ),
-        Err(e) => internal(Some(&s), &e),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 
-async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
+async fn products_page(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
     let who = s.principal.name.clone();
     let list = state
         .blocking(move |d| {
@@ -565,14 +749,14 @@ async fn products_page(State(state): State<AppState>, Signed(s): Signed) -> Resp
         })
         .await;
     match list {
-        Ok(list) => page(StatusCode::OK, pages::products(&s, &list)),
-        Err(e) => internal(Some(&s), &e),
+        Ok(list) => page(StatusCode::OK, pages::products(ui, &s, &list)),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 
 async fn product_page(
     State(state): State<AppState>,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     Path(id): Path<String>,
 ) -> Response {
     let got = {
@@ -588,19 +772,16 @@ async fn product_page(
     match got {
         Ok((manifest, signature)) => page(
             StatusCode::OK,
-            pages::product(&s, &id, &manifest, &signature),
+            pages::product(ui, &s, &id, &manifest, &signature),
         ),
-        Err(e @ Error::NotFound(_)) => page(
-            StatusCode::NOT_FOUND,
-            pages::problem(Some(&s), "Not found", &e.to_string()),
-        ),
-        Err(e) => internal(Some(&s), &e),
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 
 async fn product_file(
     State(state): State<AppState>,
-    Signed(s): Signed,
+    Signed(s, ui): Signed,
     Path((id, name)): Path<(String, String)>,
 ) -> Response {
     let who = s.principal.name.clone();
@@ -626,22 +807,19 @@ async fn product_file(
             }
             response
         }
-        Err(e @ Error::NotFound(_)) => page(
-            StatusCode::NOT_FOUND,
-            pages::problem(Some(&s), "Not found", &e.to_string()),
-        ),
-        Err(e) => internal(Some(&s), &e),
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 
-async fn scenarios_page(State(state): State<AppState>, Signed(s): Signed) -> Response {
+async fn scenarios_page(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
     let today = chrono::Utc::now().date_naive();
     let name = s.principal.name.clone();
     match state
         .blocking(move |d| scenarios::usage(d, &name, today))
         .await
     {
-        Ok(usage) => page(StatusCode::OK, pages::scenarios(&s, &usage)),
-        Err(e) => internal(Some(&s), &e),
+        Ok(usage) => page(StatusCode::OK, pages::scenarios(ui, &s, &usage)),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }

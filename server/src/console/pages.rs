@@ -1,13 +1,17 @@
 //! The console's pages: pure functions from what the handlers read to HTML (maud escapes
 //! every value). No scripts; one stylesheet from the server; forms post back with the
-//! session's CSRF secret.
+//! session's CSRF secret. Every sentence comes from the message catalogue
+//! (`sandbox-i18n`) in the page's language ([`Ui`]); times are shown in the domain's time
+//! zone; stable identifiers (statuses, rules, checks) are shown as words with the
+//! identifier beside them where a reviewer may need it.
 
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
-use sandbox_core::Role;
+use sandbox_core::{Lang, Role};
+use sandbox_i18n::{Tz, t};
 use sandbox_runtime::audit::Event;
 use sandbox_runtime::scenarios::Usage;
 use sandbox_runtime::sessions::Session;
@@ -48,31 +52,88 @@ dd { margin: 0; }
 img.chart { max-width: 100%; background: #fff; border: 1px solid var(--line); }
 meter { width: 10rem; }
 .muted { color: var(--muted); }
+header nav { display: flex; gap: 1rem; flex-wrap: wrap; }
+.lang { display: flex; gap: .5rem; align-items: center; }
+.lang button { background: none; border: 1px solid #57606a; color: #fff; padding: .1rem .5rem; }
+.lang a { color: #d0d7de; }
+code { word-break: break-all; }
+.scroll { overflow-x: auto; }
 "#;
 
+/// How a page speaks: its language and the time zone its times are shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ui {
+    /// The language.
+    pub lang: Lang,
+    /// The domain's time zone.
+    pub tz: Tz,
+}
+
+impl Ui {
+    /// A message of the catalogue.
+    pub fn t(&self, id: &str) -> String {
+        sandbox_i18n::message(self.lang, id, None)
+    }
+
+    /// A stored time, in the domain's time zone, to the second.
+    pub fn time(&self, stored: &str) -> String {
+        sandbox_i18n::local_time(stored, self.tz)
+    }
+
+    /// A stable identifier shown as words (`output-status-checked` for `checked`), or the
+    /// identifier itself when the catalogue has no words for it.
+    pub fn word(&self, family: &str, id: &str) -> String {
+        let key = format!("{family}-{}", id.replace('_', "-"));
+        if sandbox_i18n::has(self.lang, &key) {
+            self.t(&key)
+        } else {
+            id.to_string()
+        }
+    }
+}
+
 /// The frame of every page.
-pub fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
+pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    let app = t!(ui.lang, "console-name");
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(ui.lang.tag()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Sandbox review console" }
+                title { (title) " · " (app) }
                 link rel="stylesheet" href="/console/static/console.css";
             }
             body {
                 header {
-                    strong { "Sandbox review console" }
+                    strong { (app) }
                     @if let Some(s) = session {
-                        a href="/console/" { "Pending" }
-                        a href="/console/scenarios" { "Scenarios and budgets" }
-                        a href="/console/products" { "Products" }
-                        a href="/console/audit" { "Audit trail" }
-                        span.who id="who" { (s.principal.name) " (" (s.principal.role) ")" }
+                        nav {
+                            a href="/console/" { (ui.t("nav-pending")) }
+                            a href="/console/scenarios" { (ui.t("nav-scenarios")) }
+                            a href="/console/products" { (ui.t("nav-products")) }
+                            a href="/console/audit" { (ui.t("nav-audit")) }
+                        }
+                        span.who id="who" { (s.principal.name) " (" (sandbox_i18n::role(ui.lang, s.principal.role)) ")" }
+                        form.lang method="post" action="/console/language" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            @for lang in Lang::ALL {
+                                @if lang != ui.lang {
+                                    button type="submit" name="lang" value=(lang.tag()) id={ "lang-" (lang.tag()) } lang=(lang.tag()) { (lang.native_name()) }
+                                }
+                            }
+                        }
                         form method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(s.csrf);
-                            button type="submit" id="sign-out" { "Sign out" }
+                            button type="submit" id="sign-out" { (ui.t("sign-out")) }
+                        }
+                    } @else {
+                        span.lang.who {
+                            @for lang in Lang::ALL {
+                                @if lang != ui.lang {
+                                    a href={ "/console/login?lang=" (lang.tag()) } id={ "lang-" (lang.tag()) } lang=(lang.tag()) { (lang.native_name()) }
+                                }
+                            }
                         }
                     }
                 }
@@ -83,21 +144,22 @@ pub fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
 }
 
 /// The sign-in page.
-pub fn login(error: Option<&str>) -> Markup {
+pub fn login(ui: Ui, error: Option<&str>) -> Markup {
     layout(
-        "Sign in",
+        ui,
+        &ui.t("sign-in"),
         None,
         html! {
-            h1 { "Sign in" }
-            p.muted { "Operators and supervisors sign in with the API token an operator issued them (" code { "sandbox token issue NAME" } "). The token is not kept in the browser; a session cookie is." }
+            h1 { (ui.t("sign-in")) }
+            p.muted { (ui.t("sign-in-help")) " " code { "sandbox token issue NAME" } }
             @if let Some(e) = error {
                 div.box.error id="error" { (e) }
             }
             form.box method="post" action="/console/login" {
-                label for="token" { "API token" }
+                label for="token" { (ui.t("sign-in-token")) }
                 br;
-                input type="password" id="token" name="token" autocomplete="off" size="90" required;
-                p { button type="submit" id="sign-in" { "Sign in" } }
+                input type="password" id="token" name="token" autocomplete="off" size="60" style="max-width: 100%" required;
+                p { button type="submit" id="sign-in" { (ui.t("sign-in")) } }
             }
         },
     )
@@ -111,35 +173,41 @@ fn outcome_class(outcome: &str) -> &'static str {
     }
 }
 
-fn checks_summary(checks: Option<&Value>) -> Markup {
+fn checks_summary(ui: Ui, checks: Option<&Value>) -> Markup {
     let results = checks
         .and_then(|c| c["results"].as_array())
         .cloned()
         .unwrap_or_default();
     let n = |o: &str| results.iter().filter(|r| r["outcome"] == o).count();
     html! {
-        span.pass title="passed" { "✓ " (n("pass")) }
+        span.pass title=(ui.word("outcome", "pass")) { "✓ " (n("pass")) }
         " "
-        span.review title="for review" { "? " (n("review")) }
+        span.review title=(ui.word("outcome", "review")) { "? " (n("review")) }
         " "
-        span.fail title="failed" { "✗ " (n("fail")) }
+        span.fail title=(ui.word("outcome", "fail")) { "✗ " (n("fail")) }
     }
 }
 
-fn pending_table(rows: &[Pending]) -> Markup {
+fn pending_table(ui: Ui, rows: &[Pending]) -> Markup {
     html! {
-        table {
-            thead { tr { th { "Output" } th { "Kind" } th { "Status" } th { "Checks" } th { "Scenario" } th { "Submitted by" } th { "Staged" } } }
-            tbody {
-                @for p in rows {
-                    tr.output data-id=(p.id) {
-                        td { a href={ "/console/outputs/" (p.id) } { (p.name) } br; span.muted { (p.id) } }
-                        td { (p.kind) }
-                        td.status { (p.status) }
-                        td { (checks_summary(p.checks.as_ref())) }
-                        td { (p.scenario) }
-                        td { (p.submitter) }
-                        td { (p.created_at) }
+        div.scroll {
+            table {
+                thead { tr {
+                    th { (ui.t("col-output")) } th { (ui.t("col-kind")) } th { (ui.t("col-status")) }
+                    th { (ui.t("col-checks")) } th { (ui.t("col-scenario")) } th { (ui.t("col-submitted-by")) }
+                    th { (ui.t("col-staged")) }
+                } }
+                tbody {
+                    @for p in rows {
+                        tr.output data-id=(p.id) {
+                            td { a href={ "/console/outputs/" (p.id) } { (p.name) } br; span.muted { (p.id) } }
+                            td { (ui.word("kind", &p.kind)) }
+                            td.status data-status=(p.status.as_str()) { (ui.word("output-status", p.status.as_str())) }
+                            td { (checks_summary(ui, p.checks.as_ref())) }
+                            td { (p.scenario) }
+                            td { (p.submitter) }
+                            td { (ui.time(&p.created_at)) }
+                        }
                     }
                 }
             }
@@ -148,34 +216,35 @@ fn pending_table(rows: &[Pending]) -> Markup {
 }
 
 /// The pending outputs: those awaiting the caller's tier first, then the others.
-pub fn dashboard(session: &Session, mine: &[Pending], others: &[Pending]) -> Markup {
+pub fn dashboard(ui: Ui, session: &Session, mine: &[Pending], others: &[Pending]) -> Markup {
     let tier = match session.principal.role {
         Role::Supervisor => "supervisor",
         _ => "operator",
     };
     layout(
-        "Pending outputs",
+        ui,
+        &ui.t("dashboard-title"),
         Some(session),
         html! {
-            h1 { "Outputs awaiting review" }
-            h2 { "Awaiting your decision (" (tier) " review)" }
+            h1 { (ui.t("dashboard-heading")) }
+            h2 { (t!(ui.lang, "dashboard-yours", tier = ui.word("tier", tier))) }
             @if mine.is_empty() {
-                p.muted id="none-pending" { "Nothing awaits you." }
+                p.muted id="none-pending" { (ui.t("dashboard-none")) }
             } @else {
-                (pending_table(mine))
+                (pending_table(ui, mine))
             }
             @if !others.is_empty() {
-                h2 { "Awaiting the other tier" }
-                (pending_table(others))
+                h2 { (ui.t("dashboard-others")) }
+                (pending_table(ui, others))
             }
         },
     )
 }
 
-fn table(batches: &[RecordBatch]) -> Markup {
+fn table(ui: Ui, batches: &[RecordBatch]) -> Markup {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let Some(first) = batches.first() else {
-        return html! { p.muted { "An empty table." } };
+        return html! { p.muted { (ui.t("table-empty")) } };
     };
     let schema = first.schema();
     let options = FormatOptions::default().with_null("");
@@ -206,28 +275,30 @@ fn table(batches: &[RecordBatch]) -> Markup {
         }
     }
     html! {
-        table id="content-table" {
-            thead { tr { @for f in schema.fields() { th { (f.name()) } } } }
-            tbody {
-                @for row in &rows {
-                    tr {
-                        @for (cell, numeric) in row {
-                            @if *numeric { td.num { (cell) } } @else { td { (cell) } }
+        div.scroll {
+            table id="content-table" {
+                thead { tr { @for f in schema.fields() { th { (f.name()) } } } }
+                tbody {
+                    @for row in &rows {
+                        tr {
+                            @for (cell, numeric) in row {
+                                @if *numeric { td.num { (cell) } } @else { td { (cell) } }
+                            }
                         }
                     }
                 }
             }
         }
         @if total > MAX_SHOWN_ROWS {
-            p.muted { "The first " (MAX_SHOWN_ROWS) " of " (total) " rows are shown; the product holds all of them." }
+            p.muted { (t!(ui.lang, "table-first-rows", shown = MAX_SHOWN_ROWS, total = total)) }
         } @else {
-            p.muted { (total) " rows." }
+            p.muted { (t!(ui.lang, "table-rows", total = total)) }
         }
     }
 }
 
 /// One output with its checks, provenance, content and the decision form.
-pub fn output(session: &Session, v: &OutputView, message: Option<(&str, bool)>) -> Markup {
+pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, bool)>) -> Markup {
     let o = &v.output;
     let decidable = match session.principal.role {
         Role::Operator => matches!(o.status.as_str(), "checked" | "flagged"),
@@ -241,72 +312,87 @@ pub fn output(session: &Session, v: &OutputView, message: Option<(&str, bool)>) 
         .cloned()
         .unwrap_or_default();
     layout(
+        ui,
         &o.name,
         Some(session),
         html! {
-            h1 { "Output " (o.name) }
+            h1 { (t!(ui.lang, "output-heading", name = o.name.as_str())) }
             @if let Some((text, error)) = message {
                 @if error { div.box.error id="error" { (text) } } @else { div.box.notice id="notice" { (text) } }
             }
             div.box {
                 dl {
-                    dt { "Status" } dd id="status" { (o.status) }
-                    dt { "Output id" } dd { (o.id) }
-                    dt { "Kind" } dd { (o.kind) " · " (o.bytes) " bytes · sha256 " code { (o.sha256) } }
-                    dt { "Scenario" } dd { (v.scenario.1) " (" (v.scenario.0) "): " (v.scenario.2) }
-                    dt { "Datasets" } dd { (v.datasets.join(", ")) }
-                    dt { "Job" } dd { (o.job_id) ", submitted by " (v.submitter) }
-                    dt { "Module" } dd { code { (v.module_sha256) } }
+                    dt { (ui.t("col-status")) } dd id="status" data-status=(o.status) { (ui.word("output-status", o.status.as_str())) }
+                    dt { (ui.t("output-id")) } dd { (o.id) }
+                    dt { (ui.t("col-kind")) } dd { (ui.word("kind", &o.kind)) " · " (t!(ui.lang, "bytes", n = o.bytes)) " · sha256 " code { (o.sha256) } }
+                    dt { (ui.t("col-scenario")) } dd { (v.scenario.1) " (" (v.scenario.0) "): " (v.scenario.2) }
+                    dt { (ui.t("output-datasets")) } dd { (v.datasets.join(", ")) }
+                    dt { (ui.t("output-job")) } dd { (t!(ui.lang, "output-job-by", job = o.job_id.as_str(), submitter = v.submitter.as_str())) }
+                    dt { (ui.t("output-module")) } dd { code { (v.module_sha256) } }
                 }
             }
-            h2 { "Automated checks" }
-            table id="checks" {
-                thead { tr { th { "Check" } th { "Outcome" } th { "Why" } } }
-                tbody {
-                    @for r in &results {
-                        @let outcome = r["outcome"].as_str().unwrap_or("?");
-                        tr { td { (r["check"].as_str().unwrap_or("?")) } td class=(outcome_class(outcome)) { (outcome) } td { (r["reason"].as_str().unwrap_or("")) } }
-                    }
-                }
-            }
-            h2 { "Provenance: the queries this job made" }
-            @if v.queries.is_empty() {
-                p.muted { "No queries." }
-            } @else {
-                table id="queries" {
-                    thead { tr { th { "SQL" } th { "Answer" } th { "ε" } th { "δ" } th { "Mechanism or rule" } } }
+            h2 { (ui.t("checks-heading")) }
+            div.scroll {
+                table id="checks" {
+                    thead { tr { th { (ui.t("col-check")) } th { (ui.t("col-outcome")) } th { (ui.t("col-why")) } } }
                     tbody {
-                        @for q in &v.queries {
+                        @for r in &results {
+                            @let outcome = r["outcome"].as_str().unwrap_or("?");
+                            @let check = r["check"].as_str().unwrap_or("?");
                             tr {
-                                td { code { (q.sql) } }
-                                td { (q.status) }
-                                td.num { (q.epsilon) }
-                                td.num { (q.delta) }
-                                td { (q.mechanism.as_deref().or(q.rule.as_deref()).unwrap_or("")) }
+                                td { (ui.word("check", check)) br; span.muted { code { (check) } } }
+                                td class=(outcome_class(outcome)) data-outcome=(outcome) { (ui.word("outcome", outcome)) }
+                                td { (r["reason"].as_str().unwrap_or("")) }
                             }
                         }
                     }
                 }
-                p.muted { "ε spent by this job: " (v.queries.iter().map(|q| q.epsilon).sum::<f64>()) }
             }
-            h2 { "As it would be released" }
+            h2 { (ui.t("queries-heading")) }
+            @if v.queries.is_empty() {
+                p.muted { (ui.t("queries-none")) }
+            } @else {
+                div.scroll {
+                    table id="queries" {
+                        thead { tr { th { "SQL" } th { (ui.t("col-answer")) } th { "ε" } th { "δ" } th { (ui.t("col-mechanism")) } } }
+                        tbody {
+                            @for q in &v.queries {
+                                tr {
+                                    td { code { (q.sql) } }
+                                    td { (ui.word("query-status", &q.status)) }
+                                    td.num { (q.epsilon) }
+                                    td.num { (q.delta) }
+                                    td {
+                                        @if let Some(m) = &q.mechanism { (m) }
+                                        @else if let Some(rule) = &q.rule { (ui.word("rule", rule)) br; span.muted { code { (rule) } } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.muted { (t!(ui.lang, "queries-epsilon", epsilon = v.queries.iter().map(|q| q.epsilon).sum::<f64>())) }
+            }
+            h2 { (ui.t("content-heading")) }
             div.box id="content" {
                 @match &v.content {
-                    Content::Table(batches) => { (table(batches)) }
+                    Content::Table(batches) => { (table(ui, batches)) }
                     Content::Text(text) => { pre id="content-text" { (text) } }
-                    Content::Image => { img.chart id="content-image" src={ "/console/outputs/" (o.id) "/file" } alt={ "chart " (o.name) }; }
-                    Content::Unreadable(why) => { p.error { "The file cannot be shown: " (why) } }
+                    Content::Image => { img.chart id="content-image" src={ "/console/outputs/" (o.id) "/file" } alt=(t!(ui.lang, "content-chart", name = o.name.as_str())); }
+                    Content::Unreadable(why) => { p.error { (t!(ui.lang, "content-unreadable", why = why.as_str())) } }
                 }
             }
-            h2 { "Decisions" }
+            h2 { (ui.t("decisions-heading")) }
             @if v.reviews.is_empty() {
-                p.muted { "None yet." }
+                p.muted { (ui.t("decisions-none")) }
             } @else {
-                table id="reviews" {
-                    thead { tr { th { "When" } th { "Who" } th { "Tier" } th { "Decision" } th { "Reason" } } }
-                    tbody {
-                        @for r in &v.reviews {
-                            tr { td { (r.created_at) } td { (r.reviewer) } td { (r.tier) } td { (r.decision) } td { (r.reason.as_deref().unwrap_or("")) } }
+                div.scroll {
+                    table id="reviews" {
+                        thead { tr { th { (ui.t("col-when")) } th { (ui.t("col-who")) } th { (ui.t("col-tier")) } th { (ui.t("col-decision")) } th { (ui.t("col-reason")) } } }
+                        tbody {
+                            @for r in &v.reviews {
+                                tr { td { (ui.time(&r.created_at)) } td { (r.reviewer) } td { (ui.word("tier", &r.tier)) } td data-decision=(r.decision) { (ui.word("decision", &r.decision)) } td { (r.reason.as_deref().unwrap_or("")) } }
+                            }
                         }
                     }
                 }
@@ -314,16 +400,16 @@ pub fn output(session: &Session, v: &OutputView, message: Option<(&str, bool)>) 
             @if decidable {
                 form.box method="post" action={ "/console/outputs/" (o.id) "/decide" } id="decide" {
                     input type="hidden" name="csrf" value=(session.csrf);
-                    label for="reason" { "Comment (required to reject, to request changes, to override a failed check, and for an operator to pass a finding for review)" }
+                    label for="reason" { (ui.t("decide-comment")) }
                     textarea id="reason" name="reason" {}
                     p {
-                        button type="submit" name="decision" value="approve" id="approve" { "Approve" }
-                        button type="submit" name="decision" value="request_changes" id="request-changes" { "Request changes" }
-                        button type="submit" name="decision" value="reject" id="reject" { "Reject" }
+                        button type="submit" name="decision" value="approve" id="approve" { (ui.t("decision-approve")) }
+                        button type="submit" name="decision" value="request_changes" id="request-changes" { (ui.t("decision-request-changes")) }
+                        button type="submit" name="decision" value="reject" id="reject" { (ui.t("decision-reject")) }
                     }
                 }
             } @else {
-                p.muted id="not-yours" { "This output does not await your tier's decision." }
+                p.muted id="not-yours" { (ui.t("decide-not-yours")) }
             }
         },
     )
@@ -331,6 +417,7 @@ pub fn output(session: &Session, v: &OutputView, message: Option<(&str, bool)>) 
 
 /// A page of the audit trail.
 pub fn audit(
+    ui: Ui,
     session: &Session,
     events: &[Event],
     size: i64,
@@ -339,32 +426,35 @@ pub fn audit(
     verified: Option<Result<String, String>>,
 ) -> Markup {
     layout(
-        "Audit trail",
+        ui,
+        &ui.t("audit-title"),
         Some(session),
         html! {
-            h1 { "Audit trail" }
-            p { (size) " events. Every action in the domain is one of them, in a Merkle tree whose roots the domain key signs. " a href={ "/console/audit?from=" (from) "&verify=1" } id="verify" { "Verify the whole log" } }
+            h1 { (ui.t("audit-title")) }
+            p { (t!(ui.lang, "audit-intro", size = size)) " " a href={ "/console/audit?from=" (from) "&verify=1" } id="verify" { (ui.t("audit-verify")) } }
             @match &verified {
                 Some(Ok(text)) => { div.box.notice id="verified" { (text) } }
                 Some(Err(text)) => { div.box.error id="verified" { (text) } }
                 None => {}
             }
             p {
-                @if from > 1 { a href={ "/console/audit?from=" ((from - limit).max(1)) } { "← earlier" } " " }
-                @if from + limit <= size { a href={ "/console/audit?from=" (from + limit) } { "later →" } }
+                @if from > 1 { a href={ "/console/audit?from=" ((from - limit).max(1)) } { (ui.t("audit-earlier")) } " " }
+                @if from + limit <= size { a href={ "/console/audit?from=" (from + limit) } { (ui.t("audit-later")) } }
             }
-            table id="events" {
-                thead { tr { th { "#" } th { "When" } th { "Actor" } th { "Action" } th { "Subject" } th { "Details" } } }
-                tbody {
-                    @for e in events {
-                        @let details = e.details.to_string();
-                        tr {
-                            td.num { (e.seq) }
-                            td { (e.ts) }
-                            td { (e.actor) }
-                            td { (e.action) }
-                            td { (e.subject) }
-                            td { code { @if details.len() > 300 { (details.chars().take(300).collect::<String>()) "…" } @else { (details) } } }
+            div.scroll {
+                table id="events" {
+                    thead { tr { th { "#" } th { (ui.t("col-when")) } th { (ui.t("col-actor")) } th { (ui.t("col-action")) } th { (ui.t("col-subject")) } th { (ui.t("col-details")) } } }
+                    tbody {
+                        @for e in events {
+                            @let details = e.details.to_string();
+                            tr {
+                                td.num { (e.seq) }
+                                td { (ui.time(&e.ts)) }
+                                td { (e.actor) }
+                                td { (e.action) }
+                                td { (e.subject) }
+                                td { code { @if details.len() > 300 { (details.chars().take(300).collect::<String>()) "…" } @else { (details) } } }
+                            }
                         }
                     }
                 }
@@ -391,26 +481,29 @@ pub struct ProductLine {
 }
 
 /// The product registry (SYS Art. 50).
-pub fn products(session: &Session, list: &[ProductLine]) -> Markup {
+pub fn products(ui: Ui, session: &Session, list: &[ProductLine]) -> Markup {
     layout(
-        "Products",
+        ui,
+        &ui.t("products-title"),
         Some(session),
         html! {
-            h1 { "Product registry" }
+            h1 { (ui.t("products-heading")) }
             @if list.is_empty() {
-                p.muted id="no-products" { "No product has been released." }
+                p.muted id="no-products" { (ui.t("products-none")) }
             } @else {
-                table id="products" {
-                    thead { tr { th { "Product" } th { "Output" } th { "Scenario" } th { "Released by" } th { "Released" } th { "Files" } } }
-                    tbody {
-                        @for p in list {
-                            tr.product data-id=(p.id) {
-                                td { a href={ "/console/products/" (p.id) } { (p.id) } }
-                                td { (p.name) }
-                                td { (p.scenario) }
-                                td { (p.released_by) }
-                                td { (p.released_at) }
-                                td { @for f in &p.files { a href={ "/console/products/" (p.id) "/files/" (f) } { (f) } " " } }
+                div.scroll {
+                    table id="products" {
+                        thead { tr { th { (ui.t("col-product")) } th { (ui.t("col-output")) } th { (ui.t("col-scenario")) } th { (ui.t("col-released-by")) } th { (ui.t("col-released")) } th { (ui.t("col-files")) } } }
+                        tbody {
+                            @for p in list {
+                                tr.product data-id=(p.id) {
+                                    td { a href={ "/console/products/" (p.id) } { (p.id) } }
+                                    td { (p.name) }
+                                    td { (p.scenario) }
+                                    td { (p.released_by) }
+                                    td { (ui.time(&p.released_at)) }
+                                    td { @for f in &p.files { a href={ "/console/products/" (p.id) "/files/" (f) } { (f) } " " } }
+                                }
                             }
                         }
                     }
@@ -421,45 +514,53 @@ pub fn products(session: &Session, list: &[ProductLine]) -> Markup {
 }
 
 /// One product's manifest and signature.
-pub fn product(session: &Session, id: &str, manifest: &Value, signature: &str) -> Markup {
+pub fn product(ui: Ui, session: &Session, id: &str, manifest: &Value, signature: &str) -> Markup {
     let pretty = serde_json::to_string_pretty(manifest).unwrap_or_default();
     layout(
+        ui,
         id,
         Some(session),
         html! {
-            h1 { "Product " (id) }
-            p { "The manifest below is signed by the domain key; " code { "sandbox product verify" } " checks it and every file." }
-            h2 { "Signature (Ed25519, hex)" }
+            h1 { (t!(ui.lang, "product-heading", id = id)) }
+            p { (ui.t("product-signed")) " " code { "sandbox product verify" } }
+            h2 { (ui.t("product-signature")) }
             div.box { code id="signature" { (signature) } }
-            h2 { "Manifest" }
+            h2 { (ui.t("product-manifest")) }
             div.box { pre id="manifest" { (pretty) } }
         },
     )
 }
 
 /// Each scenario's standing and budget.
-pub fn scenarios(session: &Session, usage: &[Usage]) -> Markup {
+pub fn scenarios(ui: Ui, session: &Session, usage: &[Usage]) -> Markup {
     layout(
-        "Scenarios and budgets",
+        ui,
+        &ui.t("scenarios-title"),
         Some(session),
         html! {
-            h1 { "Scenarios and their budgets" }
-            table id="scenarios" {
-                thead { tr { th { "Scenario" } th { "Developer" } th { "Status" } th { "Valid until" } th { "ε spent / granted" } th { "Jobs" } th { "Queries answered / refused" } th { "Attention" } } }
-                tbody {
-                    @for u in usage {
-                        tr.scenario data-id=(u.id) {
-                            td { (u.name) " " span.muted { "(" (u.id) ")" } }
-                            td { (u.developer) }
-                            td { (u.status.as_str()) @if let Some(r) = &u.status_reason { br; span.muted { (r) } } }
-                            td { (u.valid_until.to_string()) }
-                            td.num {
-                                meter min="0" max=(u.epsilon_total) value=(u.epsilon_spent) {}
-                                " " (format!("{:.3}", u.epsilon_spent)) " / " (u.epsilon_total)
+            h1 { (ui.t("scenarios-heading")) }
+            div.scroll {
+                table id="scenarios" {
+                    thead { tr {
+                        th { (ui.t("col-scenario")) } th { (ui.t("col-developer")) } th { (ui.t("col-status")) }
+                        th { (ui.t("col-valid-until")) } th { (ui.t("col-epsilon")) } th { (ui.t("col-jobs")) }
+                        th { (ui.t("col-queries")) } th { (ui.t("col-attention")) }
+                    } }
+                    tbody {
+                        @for u in usage {
+                            tr.scenario data-id=(u.id) {
+                                td { (u.name) " " span.muted { "(" (u.id) ")" } }
+                                td { (u.developer) }
+                                td data-status=(u.status.as_str()) { (ui.word("scenario-status", u.status.as_str())) @if let Some(r) = &u.status_reason { br; span.muted { (r) } } }
+                                td { (u.valid_until.to_string()) }
+                                td.num {
+                                    meter min="0" max=(u.epsilon_total) value=(u.epsilon_spent) {}
+                                    " " (format!("{:.3}", u.epsilon_spent)) " / " (u.epsilon_total)
+                                }
+                                td.num { (u.jobs) }
+                                td.num { (u.answered) " / " (u.refused) }
+                                td { (u.flags.iter().map(|f| ui.word("flag", f)).collect::<Vec<_>>().join(", ")) }
                             }
-                            td.num { (u.jobs) }
-                            td.num { (u.answered) " / " (u.refused) }
-                            td { (u.flags.join(", ")) }
                         }
                     }
                 }
@@ -469,8 +570,9 @@ pub fn scenarios(session: &Session, usage: &[Usage]) -> Markup {
 }
 
 /// A page for a refusal or a missing thing.
-pub fn problem(session: Option<&Session>, title: &str, message: &str) -> Markup {
+pub fn problem(ui: Ui, session: Option<&Session>, title: &str, message: &str) -> Markup {
     layout(
+        ui,
         title,
         session,
         html! {

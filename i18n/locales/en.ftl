@@ -1,0 +1,225 @@
+## Sandbox's messages in English. Every id here exists in zh-CN.ftl with the same
+## variables (the catalogue's tests hold it). Stable identifiers (statuses, rules, checks)
+## stay in data; these are their words.
+
+app-name = Sandbox
+console-name = Sandbox review console
+
+## Roles
+
+role-provider = provider
+role-operator = operator
+role-developer = developer
+role-supervisor = supervisor
+role-admin = admin
+
+## The console's frame
+
+nav-pending = Pending
+nav-scenarios = Scenarios and budgets
+nav-products = Products
+nav-audit = Audit trail
+sign-in = Sign in
+sign-out = Sign out
+sign-in-help = Operators and supervisors sign in with the API token an operator issued them. The token is not kept in the browser; a session cookie is. An operator issues one with
+sign-in-token = API token
+sign-in-no-token = Give an API token.
+sign-in-too-many = Too many failed sign-ins from this address; try again in a minute.
+language-unknown = Choose Simplified Chinese or English.
+
+## Problems
+
+problem-internal = Something went wrong
+problem-internal-detail = See the server log.
+problem-not-found = Not found
+problem-bad-request = Bad request
+problem-refused = Refused
+refused-cross-origin = The form was posted from another site.
+refused-csrf = The form did not carry this session's secret: reload the page and try again.
+
+## Column headings
+
+col-output = Output
+col-kind = Kind
+col-status = Status
+col-checks = Checks
+col-scenario = Scenario
+col-submitted-by = Submitted by
+col-staged = Staged
+col-check = Check
+col-outcome = Outcome
+col-why = Why
+col-answer = Answer
+col-mechanism = Mechanism or rule
+col-when = When
+col-who = Who
+col-tier = Tier
+col-decision = Decision
+col-reason = Reason
+col-actor = Actor
+col-action = Action
+col-subject = Subject
+col-details = Details
+col-product = Product
+col-released-by = Released by
+col-released = Released
+col-files = Files
+col-developer = Developer
+col-valid-until = Valid until
+col-epsilon = ε spent / granted
+col-jobs = Jobs
+col-queries = Queries answered / refused
+col-attention = Attention
+
+## Pending outputs
+
+dashboard-title = Pending outputs
+dashboard-heading = Outputs awaiting review
+dashboard-yours = Awaiting your decision ({ $tier })
+dashboard-none = Nothing awaits you.
+dashboard-others = Awaiting the other tier
+
+## Tables
+
+table-empty = An empty table.
+table-first-rows = The first { $shown } of { $total } rows are shown; the product holds all of them.
+table-rows = { $total ->
+    [one] 1 row.
+   *[other] { $total } rows.
+}
+bytes = { $n ->
+    [one] 1 byte
+   *[other] { $n } bytes
+}
+
+## One output
+
+output-heading = Output { $name }
+output-id = Output id
+output-datasets = Datasets
+output-job = Job
+output-job-by = { $job }, submitted by { $submitter }
+output-module = Module
+checks-heading = Automated checks
+queries-heading = Provenance: the queries this job made
+queries-none = No queries.
+queries-epsilon = ε spent by this job: { $epsilon }
+content-heading = As it would be released
+content-chart = chart { $name }
+content-unreadable = The file cannot be shown: { $why }
+decisions-heading = Decisions
+decisions-none = None yet.
+decide-comment = Comment (required to reject, to request changes, to override a failed check, and for an operator to pass a finding for review)
+decide-not-yours = This output does not await your tier's decision.
+decide-incomplete = The decision form was not complete.
+decide-unknown = Approve, reject or request changes.
+decision-recorded = Recorded: { $decision }. The output is now { $status }.
+
+## Words for stable identifiers
+
+kind-table = table
+kind-text = text
+kind-chart = chart
+output-status-staged = staged
+output-status-checked = checked
+output-status-flagged = flagged by a check
+output-status-operator-approved = approved by the operator
+output-status-changes-requested = changes requested
+output-status-released = released
+output-status-rejected = rejected
+tier-operator = operator review
+tier-supervisor = supervisor review
+decision-approve = Approve
+decision-reject = Reject
+decision-request-changes = Request changes
+outcome-pass = passed
+outcome-review = for review
+outcome-fail = failed
+check-type-and-size = type and size
+check-identifiers = identifiers
+check-provenance = provenance
+check-raw-values = raw values
+check-threshold = group sizes
+check-differencing = differencing
+query-status-answered = answered
+query-status-refused = refused
+query-status-failed = failed
+scenario-status-pending = pending
+scenario-status-approved = approved
+scenario-status-rejected = rejected
+scenario-status-suspended = suspended
+scenario-status-revoked = revoked
+job-status-queued = queued
+job-status-running = running
+job-status-succeeded = succeeded
+job-status-failed = failed
+job-status-cancelled = cancelled
+flag-idle = idle
+flag-expired = expired
+flag-expires-soon = expires soon
+flag-refusals = many refusals
+flag-suspended = suspended
+
+## The audit trail
+
+audit-title = Audit trail
+audit-intro = { $size } events. Every action in the domain is one of them, in a Merkle tree whose roots the domain key signs.
+audit-verify = Verify the whole log
+audit-earlier = ← earlier
+audit-later = later →
+audit-verified = Verified: { $events } events, { $checkpoints } signed checkpoints, root { $root }.
+audit-verify-failed = Verification failed: { $why }
+
+## Products
+
+products-title = Products
+products-heading = Product registry
+products-none = No product has been released.
+product-heading = Product { $id }
+product-signed = The manifest below is signed by the domain key; this command checks it and every file:
+product-signature = Signature (Ed25519, hex)
+product-manifest = Manifest
+
+## Scenarios
+
+scenarios-title = Scenarios and budgets
+scenarios-heading = Scenarios and their budgets
+
+## Refusal rules: what each means
+
+rule-syntax = not valid SQL, or more than one statement
+rule-invalid-query = valid SQL that does not plan (types or arguments that do not fit)
+rule-not-a-query = a statement that is not a query
+rule-row-level-output = the query would return rows rather than aggregates
+rule-column-access = a column used in a way its rule does not permit
+rule-unknown-column = a column the scenario does not include
+rule-unknown-table = a table the scenario does not include
+rule-aggregate-not-allowed = an aggregate function that is not allowed
+rule-function-not-allowed = a function that is not allowed
+rule-expression-not-allowed = an expression form that is not allowed
+rule-plan-not-allowed = a query shape that is not allowed
+rule-group-keys-not-public = group keys that would come from the data
+rule-no-dataset = the query reads no dataset
+rule-scenario = the scenario does not permit it
+rule-budget-exhausted = the privacy budget left cannot pay for it
+
+## Errors as people read them
+
+error-refused = Query refused ({ $rule }, `{ $id }`): { $detail }
+error-bad-request = Invalid request: { $detail }
+error-unauthenticated = Not signed in: { $detail }
+error-forbidden = Not permitted: { $detail }
+error-not-found = Not found: { $detail }
+error-conflict = Conflict: { $detail }
+error-review = Review: { $detail }
+error-cancelled = Cancelled: { $detail }
+error-stopped = Emergency stop: { $detail }
+error-busy = Busy: { $detail }
+error-policy = Policy: { $detail }
+error-input = Bad input: { $detail }
+error-module = Module: { $detail }
+error-limit = Limit reached: { $detail }
+error-verification-failed = Verification failed: { $detail }
+error-internal = Something went wrong; see the server log.
+error-remote = Server ({ $status } { $code }): { $detail }
+error-other = { $detail }
