@@ -98,6 +98,8 @@ columns = ["id", "district", "age"]
         post("/outputs/out-unknown/request-changes"),
         post("/stops"),
         post("/stops/1/lift"),
+        (Method::PUT, "/api/v1/whoami/language".into()),
+        (Method::PUT, "/api/v1/settings".into()),
     ];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -327,6 +327,12 @@ fn api() -> Vec<Vec<u8>> {
             serde_json::json!({"scope": "developer", "target": "victim-b", "reason": "incident"}),
         ),
         (21, 3, serde_json::json!({"reason": "over"})),
+        (22, 2, serde_json::json!({"language": "zh-CN"})),
+        (
+            23,
+            0,
+            serde_json::json!({"default_language": "en", "time_zone": "Asia/Shanghai"}),
+        ),
     ];
     bodies
         .into_iter()
