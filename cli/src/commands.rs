@@ -497,7 +497,13 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                     ));
                 }
                 s
-            })
+            })?;
+            crate::common::job_ended(
+                &report.id,
+                report.status.as_str(),
+                report.error.as_deref(),
+                None,
+            )
         }
         JobCmd::Status { id } => {
             let j = jobs::job(domain, actor(cli)?, id)?;

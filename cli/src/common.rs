@@ -89,3 +89,21 @@ pub fn settings_text(s: &sandbox_runtime::settings::Settings) -> String {
         s.time_zone
     )
 }
+
+/// How a submitted job's command ends once its report is printed: a job that did not
+/// succeed ends it with an error (a non-zero exit status, for scripts), as does a job
+/// still waiting or running when `--wait` ran out.
+pub fn job_ended(id: &str, status: &str, error: Option<&str>, waited: Option<f64>) -> Result<()> {
+    let why = error.map(|e| format!(": {e}")).unwrap_or_default();
+    match status {
+        "succeeded" => Ok(()),
+        "cancelled" => Err(Error::Cancelled(format!("job {id} was cancelled{why}"))),
+        "queued" | "running" => match waited {
+            Some(seconds) if seconds > 0.0 => Err(Error::Busy(format!(
+                "job {id} is still {status} after {seconds} s; `sandbox job status {id}` tells when it ends"
+            ))),
+            _ => Ok(()),
+        },
+        other => Err(Error::Guest(format!("job {id} {other}{why}"))),
+    }
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sandbox_cli::{Cli, Command, LogFormat};
+use sandbox_core::{Error, Lang};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,10 +22,23 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().flatten_event(true).init(),
         LogFormat::Text => logs.init(),
     }
+    let json = cli.json;
     match sandbox_cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`sandbox audit log | head`): nothing more to say.
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            if json {
+                // The same `{error, message}` the API answers with, on standard error:
+                // standard output holds only results.
+                let body = serde_json::json!({"error": e.code(), "message": e.detail()});
+                eprintln!("{body}");
+            } else if e.is_internal() && !matches!(e, Error::Remote { .. }) {
+                // On this machine the whole text helps; there is no server log to read.
+                eprintln!("error: {e}");
+            } else {
+                eprintln!("error: {}", sandbox_i18n::error(Lang::En, &e));
+            }
             ExitCode::FAILURE
         }
     }

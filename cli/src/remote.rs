@@ -582,7 +582,13 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
                 return Err(Error::Invalid("--wait: seconds, at least 0".into()));
             }
             let j = r.post(&format!("/jobs?wait={}", args.wait), body)?;
-            print(cli, &j, job_text)
+            print(cli, &j, job_text)?;
+            crate::common::job_ended(
+                &s(&j["id"]),
+                &s(&j["status"]),
+                j["error"].as_str(),
+                Some(args.wait),
+            )
         }
         JobCmd::Status { id } => {
             let j = r.get(&format!("/jobs/{}", seg(id)))?;

@@ -95,6 +95,27 @@ fn cli_flow_with_typed_failures() {
     assert!(lifted.contains("stop lifted"), "{lifted}");
     let audit = ok(sandbox(&data, &["audit", "verify"]));
     assert!(audit.contains("audit log verified"), "{audit}");
+    // A reader that goes away ends the command quietly.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--as", "ops", "--json", "audit", "log", "--limit", "1000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -143,7 +164,7 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     ));
     let refused = remote(&url, &dev, &["scenario", "approve", "income-by-district"]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("not permitted"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Not permitted"));
     ok(remote(
         &url,
         &ops,
@@ -199,7 +220,29 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     let no = remote(&url, &dev, &["output", "list"]);
     assert!(!no.status.success());
     let err = String::from_utf8_lossy(&no.stderr);
-    assert_eq!(err.matches("not permitted").count(), 1, "{err}");
+    assert_eq!(
+        err.to_lowercase().matches("not permitted").count(),
+        1,
+        "{err}"
+    );
+    // With --json, a refusal is the API's `{error, message}` on standard error.
+    let no = remote(&url, &dev, &["--json", "output", "list"]);
+    assert!(!no.status.success());
+    assert!(no.stdout.is_empty());
+    let e: serde_json::Value = serde_json::from_slice(&no.stderr).unwrap();
+    assert_eq!(e["error"], "forbidden", "{e}");
+    assert_eq!(
+        e["message"], "a developer may not read outputs (output.read)",
+        "{e}"
+    );
+    // A job that fails (out of fuel) ends the command with a non-zero status, after its
+    // report; so does one still running when --wait runs out.
+    let failed = submit_example(&url, &dev, &["--wait", "60", "--fuel", "1000"]);
+    assert!(!failed.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(report["status"], "failed", "{report}");
+    let e: serde_json::Value = serde_json::from_slice(&failed.stderr).unwrap();
+    assert_eq!(e["error"], "module", "{e}");
     // On the data directory and through the server, the same commands are refused for
     // the same principals, and allowed for the same ones.
     for args in [
@@ -218,7 +261,8 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     ] {
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.matches("not permitted").count(), 1, "{err}");
+        assert_eq!(err.matches("Not permitted").count(), 1, "{err}");
+        assert!(err.contains("may not read principals"), "{err}");
     }
     let local = ok(sandbox(
         &data,
@@ -243,7 +287,7 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         &format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64)),
         &["whoami"],
     );
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not authenticated"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Not authenticated"));
     let local_only = remote(
         &url,
         &ops,

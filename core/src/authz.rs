@@ -105,6 +105,39 @@ impl Action {
         }
     }
 
+    /// What the action does, in words, after "may not" in a refusal.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::WhoAmI => "ask who they are",
+            Action::CatalogRead => "read the catalog",
+            Action::DatasetRegister => "register datasets",
+            Action::ScenarioRead => "read scenarios",
+            Action::ScenarioApply => "apply for scenarios",
+            Action::ScenarioDecide => "approve or reject scenarios",
+            Action::BudgetRead => "read budgets",
+            Action::JobSubmit => "submit jobs",
+            Action::JobRead => "read jobs",
+            Action::JobCancel => "cancel jobs",
+            Action::ScenarioStatus => "suspend, reinstate or revoke scenarios",
+            Action::UsageRead => "read the usage report",
+            Action::UsageSettings => "change the usage monitoring settings",
+            Action::OutputRead => "read outputs",
+            Action::OutputDecide => "decide on outputs",
+            Action::ProductRead => "read products",
+            Action::AuditRead => "read the audit log",
+            Action::Stop => "impose or lift emergency stops",
+            Action::PrincipalRead => "read principals",
+            Action::PrincipalStatus => "change a principal's status",
+            Action::PrincipalAdd => "add principals",
+            Action::TokenIssue => "issue tokens",
+            Action::TokenRead => "read tokens",
+            Action::TokenRevoke => "revoke tokens",
+            Action::Query => "ask queries",
+            Action::PreferencesSet => "set preferences",
+            Action::SettingsSet => "change the domain's settings",
+        }
+    }
+
     /// Every action.
     pub const ALL: [Action; 27] = [
         Action::WhoAmI,
@@ -294,9 +327,15 @@ pub fn authorize(caller: &Principal, action: Action) -> Result<()> {
     if allows(caller.role, action) {
         Ok(())
     } else {
+        let role = caller.role.as_str();
+        let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         Err(Error::Forbidden(format!(
-            "a {} may not {}",
-            caller.role,
+            "{article} {role} may not {} ({})",
+            action.describe(),
             action.as_str()
         )))
     }

@@ -207,7 +207,7 @@ rule-budget-exhausted = the privacy budget left cannot pay for it
 
 error-refused = Query refused ({ $rule }, `{ $id }`): { $detail }
 error-bad-request = Invalid request: { $detail }
-error-unauthenticated = Not signed in: { $detail }
+error-unauthenticated = Not authenticated: { $detail }
 error-forbidden = Not permitted: { $detail }
 error-not-found = Not found: { $detail }
 error-conflict = Conflict: { $detail }
