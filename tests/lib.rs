@@ -249,6 +249,7 @@ impl Fixture {
                 module,
                 params_json,
                 limits: limits.into(),
+                resubmits: None,
             },
         )
     }

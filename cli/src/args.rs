@@ -96,6 +96,10 @@ pub enum Command {
     /// Staged outputs and their review.
     #[command(subcommand)]
     Output(OutputCmd),
+    /// Review requests: the outputs of a job decided together, and the thread between
+    /// reviewers and the developer.
+    #[command(subcommand)]
+    Review(ReviewCmd),
     /// Released products.
     #[command(subcommand)]
     Product(ProductCmd),
@@ -395,6 +399,10 @@ pub struct SubmitArgs {
     /// With `--server`: seconds to wait for the job to end (0: return once queued).
     #[arg(long, default_value_t = 0.0)]
     pub wait: f64,
+    /// Answer a request for changes on this earlier job of yours: the review request's
+    /// thread continues with the new job's outputs.
+    #[arg(long, value_name = "JOB")]
+    pub resubmits: Option<String>,
 }
 
 impl SubmitArgs {
@@ -457,6 +465,57 @@ pub enum OutputCmd {
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// A decision on a review request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecisionArg {
+    /// Approve (operator first, then supervisor; the supervisor's approval releases).
+    Approve,
+    /// Reject.
+    Reject,
+    /// Send back to the developer, who may answer and resubmit.
+    RequestChanges,
+}
+
+impl DecisionArg {
+    /// The review decision.
+    pub fn decision(self) -> sandbox_core::Decision {
+        match self {
+            DecisionArg::Approve => sandbox_core::Decision::Approve,
+            DecisionArg::Reject => sandbox_core::Decision::Reject,
+            DecisionArg::RequestChanges => sandbox_core::Decision::RequestChanges,
+        }
+    }
+}
+
+/// `review` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// The review request a job belongs to: its jobs and outputs, comments and decisions
+    /// (developers read their own).
+    Show {
+        /// Job id (any job of the request).
+        job: String,
+    },
+    /// Write to a review request's thread (reviewers, and the job's developer).
+    Comment {
+        /// Job id.
+        job: String,
+        /// What to say.
+        text: String,
+    },
+    /// Decide on every output of a job that awaits your tier, together.
+    Decide {
+        /// Job id.
+        job: String,
+        /// approve, reject or request-changes.
+        #[arg(value_enum)]
+        decision: DecisionArg,
+        /// Why: required to reject or request changes, and to approve a flagged output.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -539,6 +598,12 @@ pub enum StopCmd {
         /// Why.
         #[arg(long)]
         reason: String,
+    },
+    /// List the stops in force (newest first).
+    List {
+        /// Lifted stops too.
+        #[arg(long)]
+        all: bool,
     },
     /// Lift a stop.
     Lift {

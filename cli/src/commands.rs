@@ -14,7 +14,7 @@ use sandbox_runtime::{Domain, audit, catalog, keys, mediate, review, scenarios, 
 
 use crate::args::{
     AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, DevCmd, JobCmd, OutputCmd, PrincipalCmd,
-    ProductCmd, QueryCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
+    ProductCmd, QueryCmd, ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
 use crate::common::{read_text, scenario_details, write_folder};
 use crate::remote;
@@ -70,7 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(AuditCmd::VerifyProof { file, key }) => verify_proof(&cli, file, key),
         cmd => {
             let domain = Domain::open(&cli.data_dir)?;
-            let result = run_in(&cli, cmd, &domain);
+            let result = run_in(&cli, cmd, &domain).map_err(|e| did_you_mean(&domain, e));
             // Every command that added events ends with a signed checkpoint of the log.
             if let Err(e) = audit::checkpoint_if_grown(&domain) {
                 tracing::warn!(error = %e, "no audit checkpoint written");
@@ -78,6 +78,27 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             result
         }
+    }
+}
+
+/// An unknown principal named on the command line gets the closest known name, if one is
+/// close (on this machine the names are the data directory's to read anyway).
+fn did_you_mean(domain: &Domain, e: Error) -> Error {
+    let Error::Forbidden(message) = &e else {
+        return e;
+    };
+    let Some(name) = message
+        .strip_prefix("unknown principal `")
+        .and_then(|m| m.strip_suffix('`'))
+    else {
+        return e;
+    };
+    let Ok(known) = sandbox_runtime::identity::names(domain) else {
+        return e;
+    };
+    match crate::common::closest(name, known.iter().map(String::as_str)) {
+        Some(best) => Error::Forbidden(format!("{message}; did you mean `{best}`?")),
+        None => e,
     }
 }
 
@@ -179,6 +200,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Usage(c) => usage_cmd(cli, c, domain),
         Command::Job(c) => job_cmd(cli, c, domain),
         Command::Output(c) => output_cmd(cli, c, domain),
+        Command::Review(c) => review_cmd(cli, c, domain),
         Command::Product(c) => product_cmd(cli, c, domain),
         Command::Query(c) => query_cmd(cli, c, domain),
         Command::Budget(BudgetCmd::Show { scenario }) => {
@@ -483,6 +505,7 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                     module: &module,
                     params_json: &args.params,
                     limits: args.limits().request(),
+                    resubmits: args.resubmits.as_deref(),
                 },
             )?;
             print(cli.json, &report, || {
@@ -546,6 +569,39 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
         JobCmd::Cancel { id, reason } => {
             let j = jobs::cancel(domain, actor(cli)?, id, reason.as_deref())?;
             print(cli.json, &j, || job_line(&j))
+        }
+    }
+}
+
+fn review_cmd(cli: &Cli, cmd: &ReviewCmd, domain: &Domain) -> Result<()> {
+    let who = actor(cli)?;
+    match cmd {
+        ReviewCmd::Show { job } => {
+            let t = review::thread::thread(domain, who, job)?;
+            let v = serde_json::to_value(&t)?;
+            print(cli.json, &t, || crate::common::thread_text(&v))
+        }
+        ReviewCmd::Comment { job, text } => {
+            let t = review::thread::comment(domain, who, job, text)?;
+            let v = serde_json::to_value(&t)?;
+            print(cli.json, &t, || crate::common::thread_text(&v))
+        }
+        ReviewCmd::Decide {
+            job,
+            decision,
+            reason,
+        } => {
+            let decided = review::thread::decide_request(
+                domain,
+                who,
+                job,
+                decision.decision(),
+                reason.as_deref(),
+            )?;
+            let v = serde_json::to_value(&decided)?;
+            print(cli.json, &decided, || {
+                crate::common::decided_text(v.as_array().map_or(&[][..], Vec::as_slice))
+            })
         }
     }
 }
@@ -698,6 +754,13 @@ fn stop_cmd(cli: &Cli, cmd: &StopCmd, domain: &Domain) -> Result<()> {
         ),
         StopCmd::Developer { name, reason } => (stops::Scope::Developer(name.clone()), reason),
         StopCmd::Domain { reason } => (stops::Scope::Domain, reason),
+        StopCmd::List { all } => {
+            let list = stops::list(domain, who, *all)?;
+            let values = serde_json::to_value(&list)?;
+            return print(cli.json, &list, || {
+                crate::common::stops_text(values.as_array().map_or(&[][..], Vec::as_slice))
+            });
+        }
         StopCmd::Lift { id, reason } => {
             stops::lift(domain, who, *id, reason)?;
             return print(cli.json, &serde_json::json!({"lifted": true}), || {

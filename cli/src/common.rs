@@ -107,3 +107,170 @@ pub fn job_ended(id: &str, status: &str, error: Option<&str>, waited: Option<f64
         other => Err(Error::Guest(format!("job {id} {other}{why}"))),
     }
 }
+
+/// The stops of `stop list` as text: a header, then one line each.
+pub fn stops_text(list: &[serde_json::Value]) -> String {
+    if list.is_empty() {
+        return "no stops in force".to_string();
+    }
+    let mut out = format!(
+        "{:<5} {:<10} {:<20} {:<16} {:<20} {}",
+        "ID", "SCOPE", "TARGET", "BY", "SINCE", "REASON"
+    );
+    for s in list {
+        let text = |k: &str| s[k].as_str().unwrap_or("").to_string();
+        let lifted = match s["lifted_at"].as_str() {
+            Some(at) => format!(" (lifted {at} by {})", text("lifted_by")),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "\n{:<5} {:<10} {:<20} {:<16} {:<20} {}{lifted}",
+            s["id"].as_i64().unwrap_or(0),
+            text("scope"),
+            text("target"),
+            text("stopped_by"),
+            text("created_at"),
+            text("reason"),
+        ));
+    }
+    out
+}
+
+/// The candidate closest to `typed` by edit distance, if it is close: at most a third of
+/// the longer name's characters apart, or one for short names (and not `typed` itself).
+pub fn closest<'a>(typed: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let typed_chars: Vec<char> = typed.chars().collect();
+    candidates
+        .filter(|c| *c != typed)
+        .map(|c| {
+            let chars: Vec<char> = c.chars().collect();
+            (edit_distance(&typed_chars, &chars), c, chars.len())
+        })
+        .filter(|(d, _, len)| *d <= ((*len).max(typed_chars.len()) / 3).max(1))
+        .min_by_key(|(d, _, _)| *d)
+        .map(|(_, c, _)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// A review request's thread (`review show`, `comment`) as text.
+pub fn thread_text(t: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let awaiting: Vec<String> = t["awaiting"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|a| match a.as_str() {
+            Some("developer") => "the developer (changes requested)".to_string(),
+            Some(tier) => format!("a {tier}'s decision"),
+            None => String::new(),
+        })
+        .collect();
+    let awaiting = if awaiting.is_empty() {
+        "nothing (decided)".to_string()
+    } else {
+        awaiting.join(" and ")
+    };
+    let mut out = format!(
+        "review request of {} under scenario {}; awaiting {awaiting}",
+        text(&t["developer"]),
+        t["scenario_id"]
+    );
+    for job in t["jobs"].as_array().map_or(&[][..], Vec::as_slice) {
+        out.push_str(&format!(
+            "\njob {} ({}, submitted {})",
+            text(&job["id"]),
+            text(&job["status"]),
+            text(&job["created_at"])
+        ));
+        let outputs = job["outputs"].as_array().map_or(&[][..], Vec::as_slice);
+        if outputs.is_empty() {
+            out.push_str("\n  no outputs");
+            continue;
+        }
+        out.push_str(&format!(
+            "\n  {:<28} {:<24} {:<6} {}",
+            "OUTPUT", "NAME", "KIND", "STATUS"
+        ));
+        for o in outputs {
+            out.push_str(&format!(
+                "\n  {:<28} {:<24} {:<6} {}",
+                text(&o["id"]),
+                text(&o["name"]),
+                text(&o["kind"]),
+                text(&o["status"])
+            ));
+        }
+    }
+    let entries = t["entries"].as_array().map_or(&[][..], Vec::as_slice);
+    if entries.is_empty() {
+        out.push_str("\nno comments or decisions yet");
+    }
+    for e in entries {
+        let what = match e["kind"].as_str() {
+            Some("decision") => format!(
+                "{} ({}) on {}",
+                text(&e["decision"]).replace('_', " "),
+                text(&e["tier"]),
+                text(&e["output_id"])
+            ),
+            _ => "comment".to_string(),
+        };
+        out.push_str(&format!(
+            "\n{}  {}  {what}",
+            text(&e["at"]),
+            text(&e["author"])
+        ));
+        if let Some(body) = e["text"].as_str() {
+            for line in body.lines() {
+                out.push_str(&format!("\n    {line}"));
+            }
+        }
+    }
+    out
+}
+
+/// Outputs decided together (`review decide`) as text.
+pub fn decided_text(list: &[serde_json::Value]) -> String {
+    list.iter()
+        .map(|o| {
+            format!(
+                "output {} ({}): {}",
+                o["id"].as_str().unwrap_or(""),
+                o["name"].as_str().unwrap_or(""),
+                o["status"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn closest_names_are_suggested_and_far_ones_are_not() {
+        let names = ["ops-li", "dev-zhao", "王伟"];
+        assert_eq!(
+            super::closest("dev-zaho", names.into_iter()),
+            Some("dev-zhao")
+        );
+        assert_eq!(super::closest("ops-lu", names.into_iter()), Some("ops-li"));
+        assert_eq!(super::closest("王韦", names.into_iter()), Some("王伟"));
+        assert_eq!(super::closest("someone", names.into_iter()), None);
+    }
+}

@@ -271,6 +271,7 @@ fn run_job(
             module,
             params_json: "{}",
             limits: Default::default(),
+            resubmits: None,
         },
     )?;
     writeln!(

@@ -153,6 +153,7 @@ pub fn run(args: &DevRunArgs, out: &mut dyn Write) -> Result<()> {
             module: &module,
             params_json: &args.params,
             limits: Default::default(),
+            resubmits: None,
         },
     )?;
     writeln!(

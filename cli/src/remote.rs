@@ -15,7 +15,7 @@ use sandbox_core::{Error, Result};
 
 use crate::args::{
     AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, JobCmd, OutputCmd, PrincipalCmd, ProductCmd,
-    ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
+    ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
 use crate::common::{read_text, scenario_details, write_folder};
 
@@ -225,6 +225,7 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Usage(c) => usage(cli, &r, c),
         Command::Job(c) => job(cli, &r, c),
         Command::Output(c) => output(cli, &r, c),
+        Command::Review(c) => review(cli, &r, c),
         Command::Product(c) => product(cli, &r, c),
         Command::Audit(c) => audit(cli, &r, c),
         Command::Settings {
@@ -281,6 +282,12 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
                 StopCmd::Lift { id, reason } => {
                     (format!("/stops/{id}/lift"), json!({"reason": reason}))
                 }
+                StopCmd::List { all } => {
+                    let v = r.get(&format!("/stops?all={all}"))?;
+                    return print(cli, &v, |v| {
+                        crate::common::stops_text(v.as_array().map_or(&[][..], Vec::as_slice))
+                    });
+                }
             };
             let v = r.post(&path, body)?;
             print(cli, &v, |v| match v["id"].as_i64() {
@@ -292,6 +299,35 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
             })
         }
         other => Err(not_remote(command_name(other))),
+    }
+}
+
+fn review(cli: &Cli, r: &Remote, cmd: &ReviewCmd) -> Result<()> {
+    match cmd {
+        ReviewCmd::Show { job } => {
+            let t = r.get(&format!("/jobs/{}/thread", seg(job)))?;
+            print(cli, &t, crate::common::thread_text)
+        }
+        ReviewCmd::Comment { job, text } => {
+            let t = r.post(
+                &format!("/jobs/{}/comments", seg(job)),
+                json!({"body": text}),
+            )?;
+            print(cli, &t, crate::common::thread_text)
+        }
+        ReviewCmd::Decide {
+            job,
+            decision,
+            reason,
+        } => {
+            let v = r.post(
+                &format!("/jobs/{}/review", seg(job)),
+                json!({"decision": decision.decision().as_str(), "reason": reason}),
+            )?;
+            print(cli, &v, |v| {
+                crate::common::decided_text(v.as_array().map_or(&[][..], Vec::as_slice))
+            })
+        }
     }
 }
 
@@ -572,12 +608,15 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
             })?;
             let params: Value = serde_json::from_str(&args.params)
                 .map_err(|e| Error::Guest(format!("params are not JSON: {e}")))?;
-            let body = json!({
+            let mut body = json!({
                 "scenario": args.scenario,
                 "module": base64::engine::general_purpose::STANDARD.encode(&module),
                 "params": params,
                 "limits": args.limits(),
             });
+            if let Some(earlier) = &args.resubmits {
+                body["resubmits"] = json!(earlier);
+            }
             if !(args.wait.is_finite() && args.wait >= 0.0) {
                 return Err(Error::Invalid("--wait: seconds, at least 0".into()));
             }

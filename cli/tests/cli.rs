@@ -88,11 +88,35 @@ fn cli_flow_with_typed_failures() {
     let stop: serde_json::Value = serde_json::from_str(&stop).unwrap();
     assert_eq!(stop["scope"], "domain");
     let id = stop["id"].as_i64().unwrap().to_string();
+    let listed = ok(sandbox(&data, &["--as", "ops", "stop", "list"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("REASON"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with(&id) && lines[1].contains("drill"),
+        "{listed}"
+    );
     let lifted = ok(sandbox(
         &data,
         &["--as", "ops", "stop", "lift", &id, "--reason", "drill over"],
     ));
     assert!(lifted.contains("stop lifted"), "{lifted}");
+    let listed = ok(sandbox(&data, &["--as", "ops", "stop", "list"]));
+    assert_eq!(listed.trim(), "no stops in force");
+    // A mistyped name gets the closest known one.
+    let typo = sandbox(&data, &["--as", "opz", "stop", "list"]);
+    assert!(!typo.status.success());
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("did you mean `ops`?"), "{err}");
+    let all = ok(sandbox(
+        &data,
+        &["--as", "ops", "--json", "stop", "list", "--all"],
+    ));
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all[0]["in_force"], false, "{all}");
+    assert_eq!(all[0]["lifted_by"], "ops", "{all}");
     let audit = ok(sandbox(&data, &["audit", "verify"]));
     assert!(audit.contains("audit log verified"), "{audit}");
     // A reader that goes away ends the command quietly.
@@ -196,6 +220,52 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     ));
     let released = ok(remote(&url, &sup, &["output", "approve", &out]));
     assert!(released.contains("released"), "{released}");
+    // The job's other output is reviewed as a request: the operator asks for changes, the
+    // developer reads why, answers and resubmits; the new job continues the thread.
+    let asked = ok(remote(
+        &url,
+        &ops,
+        &[
+            "review",
+            "decide",
+            id,
+            "request-changes",
+            "--reason",
+            "Say which districts.",
+        ],
+    ));
+    assert!(asked.contains("changes_requested"), "{asked}");
+    let thread = ok(remote(&url, &dev, &["review", "show", id]));
+    assert!(thread.contains("awaiting the developer"), "{thread}");
+    assert!(thread.contains("request changes (operator)"), "{thread}");
+    assert!(thread.contains("    Say which districts."), "{thread}");
+    ok(remote(
+        &url,
+        &dev,
+        &["review", "comment", id, "Done; resubmitted."],
+    ));
+    let again = ok(submit_example(
+        &url,
+        &dev,
+        &["--wait", "60", "--resubmits", id],
+    ));
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    let again_id = again["id"].as_str().unwrap();
+    let thread = ok(remote(&url, &ops, &["--json", "review", "show", again_id]));
+    let thread: serde_json::Value = serde_json::from_str(&thread).unwrap();
+    assert_eq!(thread["jobs"].as_array().unwrap().len(), 2, "{thread}");
+    assert_eq!(
+        thread["awaiting"],
+        serde_json::json!(["operator"]),
+        "{thread}"
+    );
+    let twice = submit_example(&url, &dev, &["--wait", "60", "--resubmits", id]);
+    assert!(!twice.status.success());
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("already answered"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
     let products = ok(remote(&url, &dev, &["--json", "product", "list"]));
     let products: serde_json::Value = serde_json::from_str(&products).unwrap();
     let product = products[0]["id"].as_str().unwrap();

@@ -93,6 +93,8 @@ pub enum EventKind {
     PrincipalLanguageSet,
     /// The domain's default language or time zone was set.
     DomainSettingsSet,
+    /// A reviewer or the developer wrote to a review request's thread.
+    ReviewCommented,
     /// The audit log was exported.
     AuditExported,
     /// An API call was refused (401 or 403).
@@ -155,6 +157,7 @@ impl EventKind {
             AuditRetentionSet => "audit.retention_set",
             PrincipalLanguageSet => "principal.language_set",
             DomainSettingsSet => "domain.settings_set",
+            ReviewCommented => "review.commented",
             AuditExported => "audit.exported",
             ApiRefused => "api.refused",
             ApiRefusalsLimited => "api.refusals_limited",

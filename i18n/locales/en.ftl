@@ -102,6 +102,34 @@ output-job-by = { $job }, submitted by { $submitter }
 output-module = Module
 checks-heading = Automated checks
 queries-heading = Provenance: the queries this job made
+col-accuracy = 95 % interval
+accuracy-rounded = rounded to { $unit }
+accuracy-withheld = { $count ->
+    [one] one cell withheld (too few to mean anything)
+   *[other] { $count } cells withheld (too few to mean anything)
+}
+interval-title = Half-width of the 95 % interval the job's answer gave this column: the true value lies within it 19 times in 20.
+table-interval-note = ± beside a column: the half-width of its 95 % interval, from the job's answers. — : withheld (an average, variance or quantile of too few to mean anything) or empty.
+col-request = Request
+open-request = Open the request
+decide-confirm = I have read the outputs and their checks, and confirm this decision.
+request-title = Review request of job { $job }
+request-awaiting = Awaiting
+awaiting-operator = the operator's review
+awaiting-supervisor = the supervisor's review
+awaiting-developer = the developer's changes
+awaiting-none = nothing: every output is decided
+request-job = Job { $job }
+request-no-outputs = This job staged no outputs.
+request-decide-all = Your decision applies to every output of this request that awaits your tier.
+request-decided = Recorded: { $decision }, for every output that awaited your tier.
+thread-heading = Thread
+thread-empty = No comments or decisions yet.
+thread-comment = comment
+thread-write = Write to the developer and the other reviewers
+thread-post = Post comment
+thread-posted = Your comment was posted.
+thread-incomplete = The comment form was not complete.
 queries-none = No queries.
 queries-epsilon = ε spent by this job: { $epsilon }
 content-heading = As it would be released

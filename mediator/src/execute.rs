@@ -166,7 +166,10 @@ enum Derive {
         upper: f64,
         sqrt: bool,
     },
-    Quantile(usize),
+    Quantile {
+        quantile: usize,
+        count: usize,
+    },
 }
 
 /// The plan of statistics for an accepted query.
@@ -186,6 +189,9 @@ pub struct StatPlan {
     /// Most rows a sum adds (a power of two: the sensitivity it enters says no more of
     /// the dataset's size).
     summed_rows: f64,
+    /// Whether the answer names the unit each noisy column is best rounded to (a policy's
+    /// `rounding = "noise"`).
+    rounding: bool,
 }
 
 impl StatPlan {
@@ -223,13 +229,18 @@ impl StatPlan {
                     upper: v.upper,
                     sqrt: matches!(r, Requested::Stddev(_)),
                 },
-                Requested::Quantile { value, alpha } => Derive::Quantile(push(
-                    &mut stats,
-                    Stat::Quantile {
-                        value: value.clone(),
-                        alpha: *alpha,
-                    },
-                )),
+                // The value's count tells whether the cell holds enough values for its
+                // quantile to mean anything (`accuracy`).
+                Requested::Quantile { value, alpha } => Derive::Quantile {
+                    quantile: push(
+                        &mut stats,
+                        Stat::Quantile {
+                            value: value.clone(),
+                            alpha: *alpha,
+                        },
+                    ),
+                    count: push(&mut stats, Stat::Count(Some(counted(value)))),
+                },
             };
             derive.push(d);
         }
@@ -246,6 +257,7 @@ impl StatPlan {
             key_count,
             unit_count: None,
             summed_rows: MAX_SUMMED_ROWS,
+            rounding: true,
         })
     }
 
@@ -253,6 +265,12 @@ impl StatPlan {
     pub fn with_summed_rows(mut self, rows: i64) -> StatPlan {
         let rows = rows.max(1) as f64;
         self.summed_rows = 2f64.powf(rows.log2().ceil()).min(MAX_SUMMED_ROWS);
+        self
+    }
+
+    /// Sets whether the answer names each noisy column's rounding unit.
+    pub fn with_rounding(mut self, rounding: bool) -> StatPlan {
+        self.rounding = rounding;
         self
     }
 
@@ -884,8 +902,7 @@ fn add_noise_with(
             }
         }
     }
-    let scales: Vec<f64> = reports.iter().map(|r| r.scale).collect();
-    let batch = build_answer(grid, plan, &noisy, Some(&scales), n_groups)?;
+    let batch = build_answer(grid, plan, &noisy, Some(&reports), n_groups)?;
     Ok(NoisyAnswer {
         epsilon: reports.iter().map(|r| r.epsilon).sum(),
         rho: reports.iter().map(|r| r.rho).sum(),
@@ -895,15 +912,20 @@ fn add_noise_with(
 }
 
 /// Builds the aggregate table from per-statistic values over the cells: group keys as
-/// text, then each requested aggregate derived from its statistics. `scales` gives the
-/// noise scale of each statistic (absent in threshold mode).
+/// text, then each requested aggregate derived from its statistics, post-processed as
+/// `accuracy` says (averages, variances and quantiles of too uncertain cells withheld,
+/// sums kept to their sign). `reports` gives each statistic's noise (absent in threshold
+/// mode): each noisy column carries its noise scale where it is one statistic released as
+/// is, the half-width of its 95 % interval, its rounding unit and how many cells were
+/// withheld, as field metadata.
 fn build_answer(
     grid: &[Cell],
     plan: &StatPlan,
     values: &[Vec<f64>],
-    scales: Option<&[f64]>,
+    reports: Option<&[NoiseReport]>,
     n_groups: usize,
 ) -> Result<RecordBatch> {
+    use crate::accuracy::{self, META_CI95, META_ROUNDING, META_WITHHELD};
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for i in 0..n_groups {
@@ -912,41 +934,95 @@ fn build_answer(
             grid.iter().map(|c| c[i].clone()).collect::<Vec<_>>(),
         )));
     }
+    let half = |j: usize| {
+        reports
+            .and_then(|r| r.get(j))
+            .and_then(accuracy::half_width)
+    };
     for (i, d) in plan.derive.iter().enumerate() {
         let name = format!("__c{i}");
+        let mut meta = HashMap::new();
         // A statistic released as is carries its noise scale (post-processing keeps it
         // where a column passes through unchanged).
-        let scale_of = |j: usize| -> HashMap<String, String> {
-            scales
-                .map(|s| HashMap::from([("sandbox.noise_scale".to_string(), format!("{}", s[j]))]))
-                .unwrap_or_default()
+        let direct = match d {
+            Derive::Count(j) | Derive::Sum(j) => Some(*j),
+            Derive::Quantile { quantile, .. } => Some(*quantile),
+            _ => None,
         };
-        let derived: Vec<f64> = match d {
+        if let Some(r) = direct.and_then(|j| reports.and_then(|r| r.get(j))) {
+            meta.insert(
+                accuracy::META_NOISE_SCALE.to_string(),
+                format!("{}", r.scale),
+            );
+        }
+        let mut widest: Option<f64> = None;
+        let mut withheld = 0usize;
+        let mut keep = |v: Option<(f64, Option<accuracy::Interval>)>| match v {
+            Some((v, i)) => {
+                if let Some(i) = i {
+                    widest = Some(widest.map_or(i.half_width(), |w| w.max(i.half_width())));
+                }
+                Some(v)
+            }
+            None => {
+                withheld += 1;
+                None
+            }
+        };
+        let (derived, integer): (Vec<Option<f64>>, bool) = match d {
             Derive::Count(j) => {
-                fields.push(Field::new(name, DataType::Int64, false).with_metadata(scale_of(*j)));
-                arrays.push(Arc::new(Int64Array::from(
+                let out: Vec<Option<f64>> = values[*j]
+                    .iter()
+                    .map(|v| Some(v.max(0.0).round()))
+                    .collect();
+                widest = half(*j);
+                (out, true)
+            }
+            Derive::Sum(j) => {
+                let (lower, upper) = match &plan.stats[*j] {
+                    Stat::Sum(v) => (v.lower, v.upper),
+                    _ => (f64::NEG_INFINITY, f64::INFINITY),
+                };
+                widest = half(*j);
+                (
                     values[*j]
                         .iter()
-                        .map(|v| v.max(0.0) as i64)
-                        .collect::<Vec<_>>(),
-                )));
-                continue;
+                        .map(|v| Some(accuracy::signed_sum(*v, lower, upper)))
+                        .collect(),
+                    false,
+                )
             }
-            Derive::Sum(j) | Derive::Quantile(j) => {
-                fields.push(Field::new(name, DataType::Float64, false).with_metadata(scale_of(*j)));
-                arrays.push(Arc::new(Float64Array::from(values[*j].clone())));
-                continue;
+            Derive::Quantile { quantile, count } => {
+                let h_count = half(*count);
+                let rank_error = reports
+                    .and_then(|r| r.get(*quantile))
+                    .and_then(accuracy::quantile_rank_error);
+                let out = values[*quantile]
+                    .iter()
+                    .zip(&values[*count])
+                    .map(|(q, n)| {
+                        keep(
+                            accuracy::quantile_is_meaningful(*n, h_count, rank_error)
+                                .then_some((*q, None)),
+                        )
+                    })
+                    .collect();
+                (out, false)
             }
             Derive::Avg {
                 sum,
                 count,
                 lower,
                 upper,
-            } => values[*sum]
-                .iter()
-                .zip(&values[*count])
-                .map(|(s, n)| (s / n.max(1.0)).clamp(*lower, *upper))
-                .collect(),
+            } => {
+                let (hs, hn) = (half(*sum), half(*count));
+                let out = values[*sum]
+                    .iter()
+                    .zip(&values[*count])
+                    .map(|(s, n)| keep(accuracy::average(*s, *n, hs, hn, *lower, *upper)))
+                    .collect();
+                (out, false)
+            }
             Derive::Var {
                 sum,
                 squares,
@@ -955,22 +1031,46 @@ fn build_answer(
                 upper,
                 sqrt,
             } => {
-                let max_var = ((upper - lower) / 2.0).powi(2);
-                values[*sum]
+                let h = match (half(*sum), half(*squares), half(*count)) {
+                    (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+                    _ => None,
+                };
+                let out = values[*sum]
                     .iter()
                     .zip(&values[*squares])
                     .zip(&values[*count])
                     .map(|((s, s2), n)| {
-                        let n = n.max(1.0);
-                        let mean = (s / n).clamp(*lower, *upper);
-                        let var = (s2 / n - mean * mean).clamp(0.0, max_var);
-                        if *sqrt { var.sqrt() } else { var }
+                        keep(accuracy::variance(*s, *s2, *n, h, *lower, *upper, *sqrt))
                     })
-                    .collect()
+                    .collect();
+                (out, false)
             }
         };
-        fields.push(Field::new(name, DataType::Float64, false));
-        arrays.push(Arc::new(Float64Array::from(derived)));
+        if reports.is_some() {
+            if let Some(w) = widest {
+                meta.insert(META_CI95.to_string(), accuracy::meta_number(w));
+                if plan.rounding
+                    && let Some(unit) = accuracy::rounding_unit(w, integer)
+                {
+                    meta.insert(META_ROUNDING.to_string(), format!("{unit}"));
+                }
+            }
+            if withheld > 0 {
+                meta.insert(META_WITHHELD.to_string(), withheld.to_string());
+            }
+        }
+        if integer {
+            fields.push(Field::new(name, DataType::Int64, false).with_metadata(meta));
+            arrays.push(Arc::new(Int64Array::from(
+                derived
+                    .iter()
+                    .map(|v| v.unwrap_or(0.0) as i64)
+                    .collect::<Vec<_>>(),
+            )));
+        } else {
+            fields.push(Field::new(name, DataType::Float64, true).with_metadata(meta));
+            arrays.push(Arc::new(Float64Array::from(derived)));
+        }
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accuracy;
 pub mod analyze;
 pub mod contain;
 pub mod differencing;

@@ -706,8 +706,14 @@ fn dp_release(
         privacy::Spend::Pure(_) => 0.0,
     };
     let core = core_shape(accepted, prepared)?;
+    let rounding = accepted
+        .relations
+        .iter()
+        .filter_map(|r| policies.get(&r.dataset))
+        .any(|p| p.disclosure.rounding == sandbox_policies::Rounding::Noise);
     let stat_plan = execute::StatPlan::new(accepted, core.k, core.groups, delta > 0.0)?
-        .with_summed_rows(core.summed_rows);
+        .with_summed_rows(core.summed_rows)
+        .with_rounding(rounding);
     let mechanism = if zcdp {
         stat_plan.mechanism().replace("laplace", "gaussian")
     } else {
@@ -1087,7 +1093,16 @@ fn finish_answer(
     // The answer is recorded for provenance without an fsync of its own: in WAL mode it
     // becomes durable with the next synchronous commit (the next charge). The charge itself,
     // committed before any of this was released, was synchronous.
-    queries::record_answer(conn, query_id, &batch_to_json(&batch)?)?;
+    let (accuracy, rounded) = crate::accuracy::of_answer(&batch)?;
+    let mut json = batch_to_json(&batch)?;
+    if let Some(rounded) = rounded {
+        // The numbers as the SDK rounds them are numbers the module was given too.
+        let more = batch_to_json(&rounded)?;
+        if json.len() > 2 && more.len() > 2 {
+            json = format!("{},{}", &json[..json.len() - 1], &more[1..]);
+        }
+    }
+    queries::record_answer(conn, query_id, &json, &accuracy)?;
     Ok(batch)
 }
 

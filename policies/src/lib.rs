@@ -47,7 +47,7 @@ pub use level::{Access, Level, Use};
 pub use policy::{
     CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure,
     Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutputKindName, Policy,
-    Severity, ShareType,
+    Rounding, Severity, ShareType,
 };
 pub use scenario::{
     Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,

@@ -429,6 +429,24 @@ pub struct Disclosure {
     /// What each output check's finding means for review.
     #[serde(default)]
     pub checks: CheckSeverities,
+    /// How released numbers are rounded: `noise` (the default) to what their noise
+    /// supports (one digit below the leading digit of their 95 % interval), `none` as
+    /// drawn. Where several policies meet, `noise` wins.
+    #[serde(default)]
+    pub rounding: Rounding,
+}
+
+/// How released numbers are rounded.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// To what their noise supports.
+    #[default]
+    Noise,
+    /// As drawn.
+    None,
 }
 
 /// An output kind, as named in policies.
@@ -584,6 +602,7 @@ impl Default for Disclosure {
             identifiers: default_identifiers(),
             raw_value_level: default_raw_value_level(),
             checks: CheckSeverities::default(),
+            rounding: Rounding::default(),
         }
     }
 }

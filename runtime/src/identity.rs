@@ -35,6 +35,17 @@ pub fn whoami(domain: &Domain, actor: &str) -> Result<Principal> {
     )?)
 }
 
+/// Every principal's name, for the CLI on the domain's machine to suggest the one meant
+/// when a name is mistyped (whoever runs it there can read the data directory anyway;
+/// the API never names principals to an unknown caller).
+pub fn names(domain: &Domain) -> Result<Vec<String>> {
+    let conn = domain.conn()?;
+    Ok(sandbox_store::principals::list(&conn)?
+        .into_iter()
+        .map(|p| p.name)
+        .collect())
+}
+
 /// Every principal (operators, supervisors and admins).
 pub fn list(domain: &Domain, actor: &str) -> Result<Vec<Principal>> {
     let conn = domain.conn()?;

@@ -42,6 +42,9 @@ pub struct Submission<'a> {
     pub params_json: &'a str,
     /// The limits asked for, within the scenario's grant (none: the grant).
     pub limits: LimitRequest,
+    /// The job this one answers: one of the developer's own jobs under the same scenario
+    /// on which a reviewer requested changes (the review request's thread continues).
+    pub resubmits: Option<&'a str>,
 }
 
 /// The result of a job.
@@ -157,6 +160,9 @@ fn queue(domain: &Domain, actor: &str, sub: &Submission<'_>, claim_now: bool) ->
     }
     // What the submission asks for, within the scenario's grant.
     let limits = sub.limits.within(&JobLimits::granted(&record.spec.limits));
+    if let Some(earlier) = sub.resubmits {
+        may_resubmit(&conn, actor, record.id, earlier)?;
+    }
     let sha = store_module(domain, &mut conn, actor, record.id, sub.module)?;
     let job_id = new_id("job");
     let tx = conn.write()?;
@@ -171,12 +177,17 @@ fn queue(domain: &Domain, actor: &str, sub: &Submission<'_>, claim_now: bool) ->
             limits: &limits,
         },
     )?;
+    if let Some(earlier) = sub.resubmits {
+        // Checked again inside the transaction: two resubmissions cannot both answer it.
+        may_resubmit(&tx, actor, record.id, earlier)?;
+        sandbox_store::reviews::link_resubmission(&tx, &job_id, earlier)?;
+    }
     audit::append(
         &tx,
         actor,
         EventKind::JobQueued,
         &Subject::Job(job_id.clone()),
-        json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": limits}),
+        json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": limits, "resubmits": sub.resubmits}),
     )?;
     if claim_now {
         stored::claim(&tx, &job_id, runner())?;
@@ -184,6 +195,38 @@ fn queue(domain: &Domain, actor: &str, sub: &Submission<'_>, claim_now: bool) ->
     }
     tx.commit()?;
     Ok(Queued::Waiting(Box::new(stored::get(&conn, &job_id)?)))
+}
+
+/// Whether `actor` may answer job `earlier` with a new job under scenario `scenario_id`:
+/// it is the actor's own, under the same scenario, a reviewer requested changes on one of
+/// its outputs, and no job answered it yet.
+fn may_resubmit(conn: &Conn, actor: &str, scenario_id: i64, earlier: &str) -> Result<()> {
+    let job = stored::get(conn, earlier)?;
+    if job.submitter != actor {
+        return Err(Error::Forbidden(format!(
+            "job {earlier} was submitted by someone else"
+        )));
+    }
+    if job.scenario_id != scenario_id {
+        return Err(Error::Invalid(format!(
+            "job {earlier} ran under scenario {}; a resubmission runs under the same scenario",
+            job.scenario_id
+        )));
+    }
+    let asked = staged::of_job(conn, earlier)?
+        .iter()
+        .any(|o| o.status == OutputStatus::ChangesRequested);
+    if !asked {
+        return Err(Error::Review(format!(
+            "no reviewer requested changes on job {earlier}; submit a new job instead"
+        )));
+    }
+    if let Some(next) = sandbox_store::reviews::answered_by(conn, earlier)? {
+        return Err(Error::Conflict(format!(
+            "job {earlier} was already answered by job {next}; resubmit that one if changes are requested on it"
+        )));
+    }
+    Ok(())
 }
 
 /// Validates, compiles (into the host's cache) and stores a module; refusals are audited.
@@ -631,9 +674,27 @@ fn readable_logs(
     job_id: &str,
     lines: Vec<LogLine>,
 ) -> Result<Vec<LogLine>> {
+    let (levels, texts): (Vec<_>, Vec<_>) = lines.into_iter().map(|l| (l.level, l.text)).unzip();
+    Ok(levels
+        .into_iter()
+        .zip(readable_texts(conn, scenario_id, job_id, texts)?)
+        .map(|(level, text)| LogLine { level, text })
+        .collect())
+}
+
+/// Texts as the developer of job `job_id` may read them (log lines, what reviewers
+/// wrote): in threshold mode, a text holding a total that includes suppressed cells, or a
+/// count below `min_group_size` that none of the job's answers released, is replaced by a
+/// note saying why it is held back.
+pub(crate) fn readable_texts(
+    conn: &Conn,
+    scenario_id: i64,
+    job_id: &str,
+    texts: Vec<String>,
+) -> Result<Vec<String>> {
     let record = scenarios::get(conn, scenario_id)?;
     if record.spec.mode != sandbox_policies::Mode::Threshold {
-        return Ok(lines);
+        return Ok(texts);
     }
     let mut policies = Vec::new();
     for d in &record.spec.datasets {
@@ -651,19 +712,14 @@ fn readable_logs(
         }
     }
     ctx.seal();
-    Ok(lines
+    Ok(texts
         .into_iter()
-        .map(
-            |line| match disclosure::log_line_finding(&ctx, &line.text) {
-                Some(why) => LogLine {
-                    level: line.level,
-                    text: format!(
-                        "[held back: {why}; operators and supervisors can read this line]"
-                    ),
-                },
-                None => line,
-            },
-        )
+        .map(|text| match disclosure::log_line_finding(&ctx, &text) {
+            Some(why) => {
+                format!("[held back: {why}; operators and supervisors can read this line]")
+            }
+            None => text,
+        })
         .collect())
 }
 

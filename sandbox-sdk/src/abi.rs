@@ -49,3 +49,12 @@ pub const META_MECHANISM: &str = "sandbox.mechanism";
 pub const META_QUERY_ID: &str = "sandbox.query_id";
 /// Field metadata key: the scale of the noise added to that column (decimal string).
 pub const META_NOISE_SCALE: &str = "sandbox.noise_scale";
+/// Field metadata key: the half-width of the column's 95 % interval (the widest of its
+/// cells for an average or a variance; decimal string).
+pub const META_CI95: &str = "sandbox.ci95";
+/// Field metadata key: the unit the column's values are best rounded to, as the
+/// datasets' policies ask (a power of ten, decimal string).
+pub const META_ROUNDING: &str = "sandbox.rounding";
+/// Field metadata key: how many of the column's cells were withheld (NULL) because their
+/// noisy count was too small for the value to mean anything.
+pub const META_WITHHELD: &str = "sandbox.withheld";

@@ -44,7 +44,18 @@ impl Context {
     /// what the query cost and how it was protected. Fails with [`Error::Refused`] if the
     /// policy refuses the query, [`Error::Budget`] if the privacy budget is exhausted, and
     /// [`Error::Limit`] past the job's number of queries.
+    ///
+    /// Noisy columns come rounded to the unit the datasets' policies ask for (what their
+    /// noise supports: [`Table::rounding`]); [`Context::query_unrounded`] gives them as
+    /// drawn. An average, variance or quantile whose noisy count is too small to mean
+    /// anything is NULL ([`Table::withheld`]); [`Table::ci95`] tells each noisy column's
+    /// 95 % interval.
     pub fn query(&mut self, sql: &str) -> Result<Table> {
+        Ok(self.query_unrounded(sql)?.rounded())
+    }
+
+    /// Like [`Context::query`], with the noisy columns as drawn (not rounded).
+    pub fn query_unrounded(&mut self, sql: &str) -> Result<Table> {
         check(sys::query(sql))?;
         Table::from_ipc(&take_response()?)
     }
@@ -55,7 +66,7 @@ impl Context {
     /// spent; above the cap, the mediator refuses with the scenario rule.
     pub fn query_with(&mut self, sql: &str, epsilon: f64) -> Result<Table> {
         check(sys::query_with(sql, epsilon))?;
-        Table::from_ipc(&take_response()?)
+        Ok(Table::from_ipc(&take_response()?)?.rounded())
     }
 
     /// The job's parameters, deserialized into `T`.

@@ -98,8 +98,13 @@
 //!   - `sandbox.mechanism`: the noise mechanism, e.g. `laplace`;
 //!   - `sandbox.query_id`: the host's identifier of this query.
 //!
-//!   Field-level metadata may carry `sandbox.noise_scale` (a decimal number) on noisy
-//!   columns. On failure the response is the JSON error object.
+//!   Field-level metadata on noisy columns (decimal strings): `sandbox.noise_scale` (a
+//!   statistic released as is), `sandbox.ci95` (half-width of a 95 % interval),
+//!   `sandbox.rounding` (the unit the policy has values rounded to; the SDK's
+//!   `Context::query` applies it, `Context::query_unrounded` does not) and
+//!   `sandbox.withheld` (cells left NULL: an average, variance or quantile whose noisy
+//!   count was too small to mean anything). On failure the response is the JSON error
+//!   object.
 //! - `query_with(sql_ptr: i32, sql_len: i32, epsilon: f64) -> i32`: as `query`, spending
 //!   `epsilon` (positive and finite, at most the scenario's ε per query) instead of the
 //!   scenario's ε per query.

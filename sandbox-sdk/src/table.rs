@@ -157,6 +157,82 @@ impl Table {
             .ok()
     }
 
+    fn field_f64(&self, column: &str, key: &str) -> Option<f64> {
+        let schema = self.batch.schema_ref();
+        let field = schema.field_with_name(column).ok()?;
+        field.metadata().get(key)?.trim().parse().ok()
+    }
+
+    /// The half-width of the column's 95 % interval (field metadata `sandbox.ci95`): the
+    /// released value lies within it of the true one 19 times in 20. For an average or a
+    /// variance it is the widest of the column's cells.
+    pub fn ci95(&self, column: &str) -> Option<f64> {
+        self.field_f64(column, abi::META_CI95)
+    }
+
+    /// The unit the column's values are rounded to (field metadata `sandbox.rounding`).
+    pub fn rounding(&self, column: &str) -> Option<f64> {
+        self.field_f64(column, abi::META_ROUNDING)
+    }
+
+    /// How many of the column's cells were withheld (NULL) as too uncertain to mean
+    /// anything (field metadata `sandbox.withheld`); 0 when none were.
+    pub fn withheld(&self, column: &str) -> usize {
+        self.field_f64(column, abi::META_WITHHELD)
+            .map_or(0, |v| v as usize)
+    }
+
+    /// The table with every column that names a rounding unit rounded to it (floats, and
+    /// integers to units above 1); metadata kept. [`Context::query`](crate::Context::query)
+    /// returns answers this way.
+    pub fn rounded(&self) -> Table {
+        let schema = self.batch.schema();
+        let mut changed = false;
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .zip(self.batch.columns())
+            .map(|(field, column)| {
+                let Some(unit) = field
+                    .metadata()
+                    .get(abi::META_ROUNDING)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|u| u.is_finite() && *u > 0.0)
+                else {
+                    return column.clone();
+                };
+                match field.data_type() {
+                    DataType::Float64 => {
+                        changed = true;
+                        let a = column.as_primitive::<Float64Type>();
+                        Arc::new(
+                            a.iter()
+                                .map(|v| v.map(|v| round_to(v, unit)))
+                                .collect::<Float64Array>(),
+                        ) as ArrayRef
+                    }
+                    DataType::Int64 if unit > 1.0 => {
+                        changed = true;
+                        let a = column.as_primitive::<Int64Type>();
+                        Arc::new(
+                            a.iter()
+                                .map(|v| v.map(|v| round_to(v as f64, unit) as i64))
+                                .collect::<Int64Array>(),
+                        ) as ArrayRef
+                    }
+                    _ => column.clone(),
+                }
+            })
+            .collect();
+        if !changed {
+            return self.clone();
+        }
+        match RecordBatch::try_new(schema, columns) {
+            Ok(batch) => Table { batch },
+            Err(_) => self.clone(),
+        }
+    }
+
     fn metadata_f64(&self, key: &str) -> f64 {
         self.metadata(key)
             .and_then(|v| v.trim().parse().ok())
@@ -566,6 +642,14 @@ fn cell(array: &dyn Array, row: usize) -> String {
     format!("<{}>", one.data_type())
 }
 
+/// Rounds `v` to a multiple of `unit` (a power of ten), printed without float residue.
+fn round_to(v: f64, unit: f64) -> f64 {
+    let r = (v / unit).round() * unit;
+    let decimals = (-unit.log10().floor()).clamp(0.0, 15.0) as i32;
+    let f = 10f64.powi(decimals);
+    (r * f).round() / f
+}
+
 #[cfg(test)]
 #[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
@@ -583,6 +667,46 @@ mod tests {
             .column_f64("avg_income", vec![Some(41234.5), None, Some(38000.25)])
             .build()
             .expect("valid table")
+    }
+
+    #[test]
+    fn answers_are_rounded_to_the_unit_their_columns_name() {
+        let t = sample();
+        let schema = t.schema();
+        let with = |name: &str, unit: &str| {
+            let f = schema.field_with_name(name).expect("field").clone();
+            f.with_metadata(std::collections::HashMap::from([
+                (abi::META_ROUNDING.to_string(), unit.to_string()),
+                (abi::META_CI95.to_string(), "123.4".to_string()),
+                (abi::META_WITHHELD.to_string(), "1".to_string()),
+            ]))
+        };
+        let fields = vec![
+            schema.field(0).clone(),
+            with("residents", "10"),
+            with("avg_income", "0.1"),
+        ];
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            t.record_batch().columns().to_vec(),
+        )
+        .expect("batch");
+        let t = Table::from_record_batch(batch);
+        let r = t.rounded();
+        assert_eq!(
+            r.i64_column("residents").expect("ints"),
+            [Some(120), Some(80), Some(50)]
+        );
+        assert_eq!(
+            r.f64_column("avg_income").expect("floats"),
+            [Some(41234.5), None, Some(38000.3)]
+        );
+        assert_eq!(r.ci95("avg_income"), Some(123.4));
+        assert_eq!(r.rounding("residents"), Some(10.0));
+        assert_eq!(r.withheld("avg_income"), 1);
+        assert_eq!(r.withheld("district"), 0);
+        // Without a unit nothing changes.
+        assert_eq!(sample().rounded(), sample());
     }
 
     #[test]

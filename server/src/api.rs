@@ -61,6 +61,9 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(job_get))
         .route("/jobs/{id}/logs", get(job_logs))
         .route("/jobs/{id}/cancel", post(job_cancel))
+        .route("/jobs/{id}/thread", get(job_thread))
+        .route("/jobs/{id}/comments", post(job_comment))
+        .route("/jobs/{id}/review", post(job_review))
         .route("/outputs", get(output_list))
         .route("/outputs/{id}", get(output_get))
         .route("/outputs/{id}/file", get(output_file))
@@ -76,7 +79,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/events", get(audit_events))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/proof/{seq}", get(audit_proof))
-        .route("/stops", post(stop_impose))
+        .route("/stops", post(stop_impose).get(stop_list))
         .route("/stops/{id}/lift", post(stop_lift))
 }
 
@@ -588,6 +591,10 @@ pub struct SubmitBody {
     /// Limits.
     #[serde(default)]
     pub limits: Option<SubmittedLimits>,
+    /// The job this one answers (a reviewer requested changes on it): the review
+    /// request's thread continues with this job's outputs.
+    #[serde(default)]
+    pub resubmits: Option<String>,
 }
 
 /// How long to wait for a submitted job.
@@ -651,6 +658,7 @@ async fn job_submit(
         .map(SubmittedLimits::request)
         .unwrap_or_default();
     let scenario = body.scenario;
+    let resubmits = body.resubmits;
     let caller = c.name.clone();
     let max_queued = s.config.max_queued_per_developer;
     let job = s
@@ -674,6 +682,7 @@ async fn job_submit(
                     module: &module,
                     params_json: &params,
                     limits,
+                    resubmits: resubmits.as_deref(),
                 },
             )
         })
@@ -690,6 +699,67 @@ async fn job_submit(
         StatusCode::ACCEPTED
     };
     Ok((status, Json(job)))
+}
+
+async fn job_thread(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<review::thread::Thread>> {
+    authz::authorize(&c, Action::JobRead)?;
+    let t = s
+        .blocking(move |d| review::thread::thread(d, &c.name, &id))
+        .await?;
+    Ok(Json(t))
+}
+
+/// A comment on a review request.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    /// What to say (at most 4,000 characters).
+    pub body: String,
+}
+
+async fn job_comment(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<CommentBody>,
+) -> ApiResult<(StatusCode, Json<review::thread::Thread>)> {
+    authz::authorize(&c, Action::JobRead)?;
+    let Json(body) = body?;
+    let t = s
+        .blocking(move |d| review::thread::comment(d, &c.name, &id, &body.body))
+        .await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// A decision on every output of a job that awaits the caller's tier.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// `approve`, `reject` or `request_changes`.
+    pub decision: Decision,
+    /// Why (needed to reject, to request changes, and to approve what a check flagged).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn job_review(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReviewBody>,
+) -> ApiResult<Json<Vec<OutputRecord>>> {
+    authz::authorize(&c, Action::OutputDecide)?;
+    let Json(body) = body?;
+    let decided = s
+        .blocking(move |d| {
+            review::thread::decide_request(d, &c.name, &id, body.decision, body.reason.as_deref())
+        })
+        .await?;
+    Ok(Json(decided))
 }
 
 async fn job_get(
@@ -1107,6 +1177,26 @@ async fn stop_impose(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(stop)))
+}
+
+/// `GET /stops` parameters.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopsQuery {
+    /// Lifted stops too.
+    #[serde(default)]
+    pub all: bool,
+}
+
+async fn stop_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<StopsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<stops::StopEntry>>> {
+    authz::authorize(&c, Action::Stop)?;
+    let Query(q) = query?;
+    let list = s.blocking(move |d| stops::list(d, &c.name, q.all)).await?;
+    Ok(Json(list))
 }
 
 async fn stop_lift(

@@ -121,6 +121,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
         [("wait", "number", "seconds to wait for the job to end (at most the server's limit)")]),
     ep!("get" "/jobs/{id}", JobRead, "A job: status, queue position or progress, outputs", None, 200 => Some(schema::<sandbox_runtime::jobs::JobRecord>)),
     ep!("get" "/jobs/{id}/logs", JobRead, "A job's log lines, live while it runs", None, 200 => Some(any_object)),
+    ep!("get" "/jobs/{id}/thread", JobRead, "The review request a job belongs to: its jobs, outputs, comments and decisions (a developer's own)", None, 200 => Some(schema::<sandbox_runtime::review::thread::Thread>)),
+    ep!("post" "/jobs/{id}/comments", JobRead, "Write to a review request's thread (reviewers, and the job's developer)", Some(schema::<api::CommentBody>), 201 => Some(schema::<sandbox_runtime::review::thread::Thread>)),
+    ep!("post" "/jobs/{id}/review", OutputDecide, "Decide on every output of a job that awaits the caller's tier, together", Some(schema::<api::ReviewBody>), 200 => Some(list::<sandbox_runtime::jobs::OutputRecord>)),
     ep!("post" "/jobs/{id}/cancel", JobCancel, "Cancel a queued or running job (a reason for someone else's)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<sandbox_runtime::jobs::JobRecord>)),
     ep!("get" "/outputs", OutputRead, "Outputs awaiting review, or all", None, 200 => Some(list::<sandbox_runtime::jobs::OutputRecord>),
         [("status", "enum:pending,all", "pending (default) or all")]),
@@ -138,6 +141,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("get" "/audit/proof/{seq}", AuditRead, "Inclusion proof of an event against a signed checkpoint", None, 200 => Some(schema::<sandbox_runtime::audit::InclusionProof>),
         [("size", "count", "size of a signed checkpoint (default: one of the log now)")]),
     ep!("post" "/stops", Stop, "Impose an emergency stop (QQHR Art. 20)", Some(schema::<api::StopBody>), 201 => Some(schema::<sandbox_runtime::stops::Stop>)),
+    ep!("get" "/stops", Stop, "Emergency stops in force (with all=true, lifted ones too), newest first", None, 200 => Some(schema::<Vec<sandbox_runtime::stops::StopEntry>>),
+        [("all", "boolean", "lifted stops too")]),
     ep!("post" "/stops/{id}/lift", Stop, "Lift an emergency stop, with a reason", Some(schema::<RequiredReason>), 200 => Some(any_object)),
 ];
 

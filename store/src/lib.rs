@@ -29,6 +29,7 @@ pub mod meta;
 pub mod outputs;
 pub mod principals;
 pub mod queries;
+pub mod reviews;
 pub mod scenarios;
 mod schema;
 pub mod sessions;

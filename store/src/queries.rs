@@ -72,14 +72,40 @@ fn unsynced<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 /// Records the answer a charged query was given (JSON rows), for provenance. Without an
 /// fsync of its own: the charge, committed before anything was released, was synchronous.
-pub fn record_answer(conn: &Conn, query_id: &str, answer_json: &str) -> Result<()> {
+/// With it, what each of the answer's columns can be trusted to.
+pub fn record_answer(
+    conn: &Conn,
+    query_id: &str,
+    answer_json: &str,
+    accuracy: &[ColumnAccuracy],
+) -> Result<()> {
+    let accuracy = serde_json::to_string(accuracy)?;
     unsynced(conn, || {
         conn.execute(
-            "UPDATE queries SET answer_json = ?2 WHERE id = ?1",
-            params![query_id, answer_json],
+            "UPDATE queries SET answer_json = ?2, accuracy_json = ?3 WHERE id = ?1",
+            params![query_id, answer_json, accuracy],
         )?;
         Ok(())
     })
+}
+
+/// What one column of a noisy answer can be trusted to, as the mediator attached it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ColumnAccuracy {
+    /// The column, as the module named it.
+    pub column: String,
+    /// The scale of its noise, when it is one statistic released as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_scale: Option<f64>,
+    /// Half-width of its 95 % interval (the widest of its cells for a derived column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<f64>,
+    /// The unit its values are rounded to where the policy says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounding: Option<f64>,
+    /// Cells withheld (NULL) as too uncertain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<u64>,
 }
 
 /// What a threshold-mode answer withheld, as the mediator recorded it (never shown to the
@@ -226,14 +252,17 @@ pub struct QueryEntry {
     pub mechanism: Option<String>,
     /// When.
     pub at: String,
+    /// What each noisy column of the answer can be trusted to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accuracy: Vec<ColumnAccuracy>,
 }
 
 /// Every query of a job, in order.
 pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
     Ok(conn
         .prepare(
-            "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at FROM queries
-             WHERE job_id = ?1 ORDER BY created_at, id",
+            "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at, accuracy_json
+             FROM queries WHERE job_id = ?1 ORDER BY created_at, id",
         )?
         .query_map(params![job_id], |r| {
             Ok(QueryEntry {
@@ -245,6 +274,10 @@ pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
                 delta: r.get(5)?,
                 mechanism: r.get(6)?,
                 at: r.get(7)?,
+                accuracy: r
+                    .get::<_, Option<String>>(8)?
+                    .and_then(|a| serde_json::from_str(&a).ok())
+                    .unwrap_or_default(),
             })
         })?
         .collect::<std::result::Result<_, _>>()?)

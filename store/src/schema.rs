@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 16;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -460,6 +460,37 @@ CREATE INDEX released_cells_content ON released_cells (n_units, units);
 -- a new one is created with Simplified Chinese (`Domain::init`).
 ALTER TABLE principals ADD COLUMN language TEXT CHECK (language IN ('zh-CN', 'en'));
 INSERT INTO meta (key, value) SELECT 'default_language', 'en' WHERE EXISTS (SELECT 1 FROM principals);
+"#,
+    r#"
+-- What each answered query's columns can be trusted to (noise scale, 95 % interval,
+-- rounding unit, cells withheld), for the reviewer and the manifest.
+ALTER TABLE queries ADD COLUMN accuracy_json TEXT;
+"#,
+    r#"
+-- Review as a conversation: the outputs of a job are one review request; its reviewers
+-- and its developer write to one thread, and a job resubmitted after changes were
+-- requested continues it. Append-only, like the decisions.
+CREATE TABLE review_comments (
+    id          INTEGER PRIMARY KEY,
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    author      TEXT NOT NULL,
+    body        TEXT NOT NULL CHECK (length(body) BETWEEN 1 AND 4000),
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX review_comments_job ON review_comments (job_id, id);
+CREATE TRIGGER review_comments_no_update BEFORE UPDATE ON review_comments
+BEGIN SELECT RAISE(ABORT, 'review comments are append-only'); END;
+CREATE TRIGGER review_comments_no_delete BEFORE DELETE ON review_comments
+BEGIN SELECT RAISE(ABORT, 'review comments are append-only'); END;
+-- A job submitted in answer to a request for changes on an earlier one (one answer each).
+CREATE TABLE resubmissions (
+    job_id     TEXT PRIMARY KEY REFERENCES jobs(id),
+    resubmits  TEXT NOT NULL UNIQUE REFERENCES jobs(id)
+);
+CREATE TRIGGER resubmissions_no_update BEFORE UPDATE ON resubmissions
+BEGIN SELECT RAISE(ABORT, 'resubmissions are append-only'); END;
+CREATE TRIGGER resubmissions_no_delete BEFORE DELETE ON resubmissions
+BEGIN SELECT RAISE(ABORT, 'resubmissions are append-only'); END;
 "#,
 ];
 

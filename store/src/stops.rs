@@ -51,3 +51,46 @@ pub fn in_force(conn: &Conn, scenario_id: i64, developer: &str) -> Result<Option
         })
         .optional()?)
 }
+
+/// A stop as recorded, lifted or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRow {
+    /// Id.
+    pub id: i64,
+    /// `scenario`, `developer` or `domain`.
+    pub scope: String,
+    /// The scenario id or developer name (empty for the domain).
+    pub target: String,
+    /// Why.
+    pub reason: String,
+    /// Who stopped.
+    pub stopped_by: String,
+    /// When.
+    pub created_at: String,
+    /// Who lifted it.
+    pub lifted_by: Option<String>,
+    /// When it was lifted.
+    pub lifted_at: Option<String>,
+}
+
+/// The stops in force (with `all`, the lifted ones too), newest first.
+pub fn list(conn: &Conn, all: bool) -> Result<Vec<StopRow>> {
+    Ok(conn
+        .prepare(
+            "SELECT id, scope, target, reason, stopped_by, created_at, lifted_by, lifted_at
+             FROM stops WHERE ?1 OR lifted_at IS NULL ORDER BY id DESC",
+        )?
+        .query_map(params![all], |r| {
+            Ok(StopRow {
+                id: r.get(0)?,
+                scope: r.get(1)?,
+                target: r.get(2)?,
+                reason: r.get(3)?,
+                stopped_by: r.get(4)?,
+                created_at: r.get(5)?,
+                lifted_by: r.get(6)?,
+                lifted_at: r.get(7)?,
+            })
+        })?
+        .collect::<std::result::Result<_, _>>()?)
+}

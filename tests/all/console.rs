@@ -660,6 +660,13 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
             .send_keys("Noisy averages by district; within the agreement.")
             .await
             .unwrap();
+        // Approving asks for a confirmation the browser requires ticked.
+        click(&c, "#approve").await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let url = c.current_url().await.unwrap().to_string();
+        assert!(!url.contains("done="), "approved without confirming: {url}");
+        wait_text(&c, "#status", "已检查").await;
+        click(&c, "#confirm").await;
         click(&c, "#approve").await;
         wait_text(&c, "#status", "运营机构已批准").await;
         wait_text(
@@ -669,20 +676,43 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
         )
         .await;
         click(&c, "#sign-out").await;
-        // The supervisor signs in, in the browser's English, finds it waiting, and
-        // releases it.
+        // The supervisor signs in, in the browser's English, finds the request waiting,
+        // writes to its thread, and approves what awaits a supervisor (the table),
+        // which releases it.
         sign_in(&c, server.token(SUPERVISOR)).await;
         wait_text(&c, "#who", "sup-chen (supervisor)").await;
-        click(&c, &open_output).await;
-        wait_text(&c, "#status", "approved by the operator").await;
-        click(&c, "#approve").await;
-        wait_text(&c, "#status", "released").await;
+        click(&c, &format!("tr.output[data-id='{}'] a.job", table.id)).await;
+        // The table awaits the supervisor, the job's text still the operator.
+        wait_text(
+            &c,
+            "#awaiting",
+            "the operator's review · the supervisor's review",
+        )
+        .await;
+        c.find(Locator::Id("comment"))
+            .await
+            .unwrap()
+            .send_keys("Checked against the agreement.")
+            .await
+            .unwrap();
+        click(&c, "#post-comment").await;
+        wait_text(&c, "#notice", "Your comment was posted.").await;
+        wait_text(
+            &c,
+            "#thread li:last-child .said",
+            "Checked against the agreement.",
+        )
+        .await;
+        click(&c, "#request-confirm").await;
+        click(&c, "#request-approve").await;
         wait_text(
             &c,
             "#notice",
-            "Recorded: Approve. The output is now released.",
+            "Recorded: Approve, for every output that awaited your tier.",
         )
         .await;
+        click(&c, &open_output).await;
+        wait_text(&c, "#status", "released").await;
         c.goto(&format!("{base}/console/products")).await.unwrap();
         let products = c
             .find(Locator::Id("products"))

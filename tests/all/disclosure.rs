@@ -463,4 +463,24 @@ fn threshold_log_lines_that_give_a_suppressed_cell_away_are_held_back() {
     assert_eq!(reported, developer);
     assert_eq!(read(OPERATOR), lines.to_vec());
     assert_eq!(read(SUPERVISOR), lines.to_vec());
+    // What a reviewer writes to the developer passes the same check: quoting the total
+    // would give the suppressed cell away.
+    use sandbox_runtime::review::thread;
+    thread::comment(&f.domain, OPERATOR, &report.id, lines[0]).unwrap();
+    thread::comment(&f.domain, OPERATOR, &report.id, "Please add a chart.").unwrap();
+    let texts = |actor: &str| -> Vec<String> {
+        thread::thread(&f.domain, actor, &report.id)
+            .unwrap()
+            .entries
+            .into_iter()
+            .filter_map(|e| e.text)
+            .collect()
+    };
+    let developer = texts(DEVELOPER);
+    assert!(
+        developer[0].starts_with("[held back: equals a total that includes suppressed cells"),
+        "{developer:?}"
+    );
+    assert_eq!(developer[1], "Please add a chart.");
+    assert_eq!(texts(SUPERVISOR), [lines[0], "Please add a chart."]);
 }

@@ -137,6 +137,7 @@ fn submit(domain: &Domain, module: &[u8]) -> sandbox_runtime::Result<jobs::JobRe
             module,
             params_json: "{}",
             limits: sandbox_runtime::wasm::JobLimits::default().into(),
+            resubmits: None,
         },
     )
 }

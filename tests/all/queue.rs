@@ -256,6 +256,7 @@ fn queued_jobs_survive_a_restart_and_jobs_of_a_dead_runner_are_failed() {
                 module: &sandbox_tests::text_module(text),
                 params_json: "{}",
                 limits: sandbox_core::job::LimitRequest::default(),
+                resubmits: None,
             },
         )
         .unwrap()
@@ -687,6 +688,7 @@ fn a_job_whose_end_cannot_be_recorded_is_failed_not_left_running() {
             module: &sandbox_tests::text_module("lost"),
             params_json: "{}",
             limits: sandbox_core::job::LimitRequest::default(),
+            resubmits: None,
         },
     )
     .unwrap();

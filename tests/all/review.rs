@@ -325,3 +325,152 @@ fn no_decision_or_release_while_a_stop_covers_the_work_or_its_scenario_or_submit
     assert_eq!(o.status, "released");
     sandbox_runtime::audit::verify_custodian(&f.domain).unwrap();
 }
+
+/// The outputs of a job are one review request: decided together, with a thread between
+/// reviewers and the developer, who answers a request for changes by resubmitting.
+#[test]
+fn a_review_is_a_conversation_that_ends_in_one_release_of_the_whole_request() {
+    use sandbox_runtime::review::thread;
+    let f = Fixture::new();
+    let module = sandbox_tests::guest_module("income_by_district");
+    let first = f.submit(&module, "{}", JobLimits::default()).unwrap();
+    assert_eq!(first.status, "succeeded", "{first:?}");
+    assert_eq!(first.outputs.len(), 2);
+    let t = thread::thread(&f.domain, OPERATOR, &first.id).unwrap();
+    assert_eq!(t.awaiting, ["operator"]);
+    assert_eq!(t.developer, DEVELOPER);
+    // A request for changes needs a comment, and goes to every output of the job.
+    assert!(matches!(
+        thread::decide_request(
+            &f.domain,
+            OPERATOR,
+            &first.id,
+            Decision::RequestChanges,
+            None
+        ),
+        Err(Error::Invalid(_))
+    ));
+    let decided = thread::decide_request(
+        &f.domain,
+        OPERATOR,
+        &first.id,
+        Decision::RequestChanges,
+        Some("Show only districts with at least 100 residents."),
+    )
+    .unwrap();
+    assert_eq!(decided.len(), 2);
+    assert!(decided.iter().all(|o| o.status == "changes_requested"));
+    // The developer reads why, answers, and resubmits.
+    let t = thread::thread(&f.domain, DEVELOPER, &first.id).unwrap();
+    assert_eq!(t.awaiting, ["developer"]);
+    assert!(t.entries.iter().any(|e| e.kind == "decision"
+        && e.decision.as_deref() == Some("request_changes")
+        && e.text.as_deref() == Some("Show only districts with at least 100 residents.")));
+    thread::comment(&f.domain, DEVELOPER, &first.id, "Filtered; resubmitting.").unwrap();
+    // Nobody else reads or writes the thread: another developer, a provider, an admin.
+    use sandbox_runtime::identity;
+    identity::add(
+        &f.domain,
+        Some(OPERATOR),
+        "dev-two",
+        sandbox_core::Role::Developer,
+    )
+    .unwrap();
+    identity::add(
+        &f.domain,
+        Some(OPERATOR),
+        "adm-he",
+        sandbox_core::Role::Admin,
+    )
+    .unwrap();
+    for who in ["dev-two", sandbox_tests::PROVIDER, "adm-he"] {
+        assert!(matches!(
+            thread::thread(&f.domain, who, &first.id),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            thread::comment(&f.domain, who, &first.id, "hello"),
+            Err(Error::Forbidden(_))
+        ));
+    }
+    assert!(matches!(
+        thread::comment(&f.domain, DEVELOPER, &first.id, "   "),
+        Err(Error::Invalid(_))
+    ));
+    let resubmit = |earlier: &str| {
+        jobs::submit(
+            &f.domain,
+            DEVELOPER,
+            &jobs::Submission {
+                scenario: &f.scenario.spec.name,
+                module: &module,
+                params_json: r#"{"min_age": 18}"#,
+                limits: JobLimits::default().into(),
+                resubmits: Some(earlier),
+            },
+        )
+    };
+    let second = resubmit(&first.id).unwrap();
+    assert_eq!(second.status, "succeeded", "{second:?}");
+    // One answer per request for changes; a job without one cannot be answered.
+    assert!(matches!(resubmit(&first.id), Err(Error::Conflict(_))));
+    assert!(matches!(resubmit(&second.id), Err(Error::Review(_))));
+    // The request continues: both jobs, every entry, whichever job it is read from.
+    let t = thread::thread(&f.domain, OPERATOR, &second.id).unwrap();
+    let jobs_of: Vec<&str> = t.jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(jobs_of, [first.id.as_str(), second.id.as_str()]);
+    assert_eq!(t.awaiting, ["operator"]);
+    assert_eq!(
+        t.entries.len(),
+        3,
+        "two decisions and one comment: {:?}",
+        t.entries
+    );
+    assert_eq!(
+        thread::thread(&f.domain, SUPERVISOR, &first.id)
+            .unwrap()
+            .jobs
+            .len(),
+        2
+    );
+    // Approved together: the operator (with the note the checks ask for), then the
+    // supervisor, whose approval releases every output of the job.
+    assert!(matches!(
+        thread::decide_request(&f.domain, SUPERVISOR, &second.id, Decision::Approve, None),
+        Err(Error::Review(_))
+    ));
+    let approved = thread::decide_request(
+        &f.domain,
+        OPERATOR,
+        &second.id,
+        Decision::Approve,
+        Some("Rounded figures; districts are large."),
+    )
+    .unwrap();
+    assert!(approved.iter().all(|o| o.status == "operator_approved"));
+    let released = thread::decide_request(
+        &f.domain,
+        SUPERVISOR,
+        &second.id,
+        Decision::Approve,
+        Some("Agreed."),
+    )
+    .unwrap();
+    assert!(released.iter().all(|o| o.status == "released"));
+    assert_eq!(review::products(&f.domain, OPERATOR).unwrap().len(), 2);
+    assert_eq!(
+        thread::thread(&f.domain, DEVELOPER, &second.id)
+            .unwrap()
+            .awaiting,
+        Vec::<String>::new()
+    );
+    // The thread is in the audit log, with its text.
+    let events = sandbox_runtime::audit::log(&f.domain, OPERATOR, 0, 10_000).unwrap();
+    let comment = events
+        .iter()
+        .find(|e| e.action == "review.commented")
+        .unwrap();
+    assert_eq!(comment.details["text"], "Filtered; resubmitting.");
+    let queued = events.iter().rfind(|e| e.action == "job.queued").unwrap();
+    assert_eq!(queued.details["resubmits"], first.id.as_str());
+}

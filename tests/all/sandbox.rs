@@ -482,6 +482,7 @@ fn the_traffic_module_emits_a_table_a_chart_and_a_summary() {
                 module: &module,
                 params_json: params,
                 limits: sandbox_core::job::LimitRequest::default(),
+                resubmits: None,
             },
         )
         .unwrap()
@@ -602,6 +603,7 @@ fn the_enterprise_module_groups_by_a_generalized_date() {
             module: &sandbox_tests::guest_module("enterprise_registrations"),
             params_json: "{}",
             limits: sandbox_core::job::LimitRequest::default(),
+            resubmits: None,
         },
     )
     .unwrap();
@@ -732,6 +734,7 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
                 deadline_ms: Some(600_000),
                 ..Default::default()
             },
+            resubmits: None,
         },
     )
     .unwrap();
@@ -787,6 +790,7 @@ fn a_job_that_asks_for_no_limits_gets_the_scenarios_grant_even_above_the_default
             module: &module,
             params_json: "{}",
             limits: sandbox_core::job::LimitRequest::default(),
+            resubmits: None,
         },
     )
     .unwrap();

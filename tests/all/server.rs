@@ -753,6 +753,24 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             NOT_PROVIDERS,
         ),
         (
+            Method::GET,
+            "/jobs/job-none/thread".into(),
+            None,
+            NOT_PROVIDERS,
+        ),
+        (
+            Method::POST,
+            "/jobs/job-none/comments".into(),
+            Some(json!({"body": "matrix"})),
+            NOT_PROVIDERS,
+        ),
+        (
+            Method::POST,
+            "/jobs/job-none/review".into(),
+            Some(json!({"decision": "approve"})),
+            REVIEWERS,
+        ),
+        (
             Method::POST,
             "/jobs/job-none/cancel".into(),
             Some(reason()),
@@ -833,6 +851,7 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Some(json!({"scope": "nothing", "reason": "matrix"})),
             REVIEWERS,
         ),
+        (Method::GET, "/stops?all=true".into(), None, REVIEWERS),
         (
             Method::POST,
             "/stops/999999/lift".into(),

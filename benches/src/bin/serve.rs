@@ -209,6 +209,7 @@ impl JobBench<'_> {
                 module,
                 params_json: "{}",
                 limits: LimitRequest::default(),
+                resubmits: None,
             },
         )?;
         let t = Instant::now();
@@ -225,6 +226,7 @@ impl JobBench<'_> {
                                 module,
                                 params_json: "{}",
                                 limits: LimitRequest::default(),
+                                resubmits: None,
                             },
                         )
                         .unwrap();

@@ -10,6 +10,7 @@
 //! revoked (refusals recorded as `output.refused`).
 
 mod manifest;
+pub mod thread;
 pub mod view;
 
 use std::fs;
@@ -98,6 +99,43 @@ pub fn decide(
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let tx = conn.write()?;
     let output = outputs::get(&tx, output_id)?;
+    check_decision(&tx, &output, &job, actor, tier, decision, reason)?;
+    let flagged = output_flagged(&output);
+    outputs::insert_review(&tx, output_id, actor, tier, decision, reason)?;
+    let status = match decision {
+        Decision::Reject => OutputStatus::Rejected,
+        Decision::RequestChanges => OutputStatus::ChangesRequested,
+        Decision::Approve => OutputStatus::OperatorApproved,
+    };
+    outputs::set_status(&tx, output_id, status)?;
+    audit::append(
+        &tx,
+        actor,
+        decision_kind(tier, decision),
+        &Subject::Output(output_id.to_string()),
+        json!({"from": output.status, "to": status, "reason": reason, "override": flagged && decision == Decision::Approve}),
+    )?;
+    tx.commit()?;
+    if decision == Decision::Approve && tier == ReviewTier::Supervisor {
+        release(domain, actor, output_id)?;
+    }
+    Ok(outputs::get(&*domain.conn()?, output_id)?)
+}
+
+/// Whether `actor`, at `tier`, may record `decision` on `output` of `job` now (the one
+/// check [`decide`] and a whole request's decision go through): not on their own job's,
+/// at the output's turn, two different approvers, and the written reasons each decision
+/// needs.
+fn check_decision(
+    conn: &Conn,
+    output: &OutputRecord,
+    job: &stored_jobs::JobRecord,
+    actor: &str,
+    tier: ReviewTier,
+    decision: Decision,
+    reason: Option<&str>,
+) -> Result<()> {
+    let output_id = output.id.as_str();
     if job.submitter == actor {
         return Err(Error::Forbidden(
             "nobody reviews their own job's output".into(),
@@ -115,10 +153,10 @@ pub fn decide(
             output.status
         )));
     }
-    let flagged = output_flagged(&output);
-    let needs_note = output_needs_note(&output);
+    let flagged = output_flagged(output);
+    let needs_note = output_needs_note(output);
     if tier == ReviewTier::Supervisor {
-        let operator = outputs::approvals(&tx, output_id)?
+        let operator = outputs::approvals(conn, output_id)?
             .into_iter()
             .rev()
             .find(|a| a.tier == ReviewTier::Operator);
@@ -150,25 +188,7 @@ pub fn decide(
             "a request for changes needs a comment saying what to change".into(),
         ));
     }
-    outputs::insert_review(&tx, output_id, actor, tier, decision, reason)?;
-    let status = match decision {
-        Decision::Reject => OutputStatus::Rejected,
-        Decision::RequestChanges => OutputStatus::ChangesRequested,
-        Decision::Approve => OutputStatus::OperatorApproved,
-    };
-    outputs::set_status(&tx, output_id, status)?;
-    audit::append(
-        &tx,
-        actor,
-        decision_kind(tier, decision),
-        &Subject::Output(output_id.to_string()),
-        json!({"from": output.status, "to": status, "reason": reason, "override": flagged && decision == Decision::Approve}),
-    )?;
-    tx.commit()?;
-    if decision == Decision::Approve && tier == ReviewTier::Supervisor {
-        release(domain, actor, output_id)?;
-    }
-    Ok(outputs::get(&*domain.conn()?, output_id)?)
+    Ok(())
 }
 
 fn decision_kind(tier: ReviewTier, decision: Decision) -> EventKind {

@@ -69,6 +69,8 @@ pub struct QueryLine {
     pub mechanism: Option<String>,
     /// Refusal rule.
     pub rule: Option<String>,
+    /// What each noisy column of its answer can be trusted to.
+    pub accuracy: Vec<sandbox_store::queries::ColumnAccuracy>,
 }
 
 /// A review decision recorded.
@@ -136,6 +138,7 @@ pub fn view(domain: &Domain, actor: &str, id: &str) -> Result<OutputView> {
             delta: q.delta,
             mechanism: q.mechanism,
             rule: q.rule,
+            accuracy: q.accuracy,
         })
         .collect();
     let reviews = outputs::reviews(&conn, id)?

@@ -51,6 +51,9 @@ pub fn routes() -> Router<AppState> {
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console/language", post(language))
+        .route("/console/jobs/{id}", get(request_page))
+        .route("/console/jobs/{id}/comment", post(request_comment))
+        .route("/console/jobs/{id}/decide", post(request_decide))
         .route("/console/outputs/{id}", get(output_page))
         .route("/console/outputs/{id}/decide", post(decide))
         .route("/console/outputs/{id}/file", get(output_file))
@@ -621,6 +624,196 @@ async fn decide(
             }
         }
     }
+}
+
+/// What the request page says after a comment or a decision.
+#[derive(Debug, Default, Deserialize)]
+pub struct RequestQuery {
+    /// `comment`, or the decision just made.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+async fn request_page(
+    State(state): State<AppState>,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    Query(q): Query<RequestQuery>,
+) -> Response {
+    let notice = q.done.map(|d| match d.as_str() {
+        "comment" => ui.t("thread-posted"),
+        other => t!(
+            ui.lang,
+            "request-decided",
+            decision = ui.word("decision", other)
+        ),
+    });
+    request_view(
+        &state,
+        s,
+        ui,
+        id,
+        StatusCode::OK,
+        notice.as_deref().map(|n| (n, false)),
+    )
+    .await
+}
+
+async fn request_view(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    id: String,
+    status: StatusCode,
+    message: Option<(&str, bool)>,
+) -> Response {
+    let name = s.principal.name.clone();
+    let job = id.clone();
+    match state
+        .blocking(move |d| review::thread::thread(d, &name, &job))
+        .await
+    {
+        Ok(t) => page(status, pages::request(ui, &s, &id, &t, message)),
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) if status_of(&e) == StatusCode::FORBIDDEN => page(
+            StatusCode::FORBIDDEN,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-refused"),
+                &sandbox_i18n::error(ui.lang, &e),
+            ),
+        ),
+        Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// A comment on a review request.
+#[derive(Debug, Deserialize)]
+pub struct CommentForm {
+    /// What to say.
+    #[serde(default)]
+    pub body: String,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn request_comment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<CommentForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/jobs/{id}/comment");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("thread-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let actor = s.principal.name.clone();
+    let job = id.clone();
+    let said = state
+        .blocking(move |d| review::thread::comment(d, &actor, &job, &form.body))
+        .await;
+    match said {
+        Ok(_) => Redirect::to(&format!("/console/jobs/{id}?done=comment")).into_response(),
+        Err(e) => refused_on_request(&state, s, ui, id, &path, e).await,
+    }
+}
+
+/// A decision on every output of a request that awaits the reviewer's tier.
+#[derive(Debug, Deserialize)]
+pub struct RequestDecideForm {
+    /// approve, reject or request_changes.
+    #[serde(default)]
+    pub decision: String,
+    /// The comment.
+    #[serde(default)]
+    pub reason: String,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn request_decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<RequestDecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/jobs/{id}/decide");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let Ok(decision) = Decision::parse(&form.decision) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-unknown"),
+            ),
+        );
+    };
+    let reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
+    let actor = s.principal.name.clone();
+    let job = id.clone();
+    let decided = state
+        .blocking(move |d| {
+            review::thread::decide_request(d, &actor, &job, decision, reason.as_deref())
+        })
+        .await;
+    match decided {
+        Ok(_) => {
+            Redirect::to(&format!("/console/jobs/{id}?done={}", decision.as_str())).into_response()
+        }
+        Err(e) => refused_on_request(&state, s, ui, id, &path, e).await,
+    }
+}
+
+/// The request page again, saying why a comment or decision was refused (a forbidden one
+/// recorded as the console's refusals are).
+async fn refused_on_request(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    id: String,
+    path: &str,
+    e: Error,
+) -> Response {
+    let status = status_of(&e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return internal(ui, Some(&s), &e);
+    }
+    if status == StatusCode::FORBIDDEN {
+        record_refusal(state, s.principal.name.clone(), "POST", path, e.to_string()).await;
+    }
+    let message = sandbox_i18n::error(ui.lang, &e);
+    request_view(state, s, ui, id, status, Some((&message, true))).await
 }
 
 fn image_response(name: &str, bytes: Vec<u8>) -> Response {

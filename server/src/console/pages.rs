@@ -5,6 +5,8 @@
 //! zone; stable identifiers (statuses, rules, checks) are shown as words with the
 //! identifier beside them where a reviewer may need it.
 
+use std::collections::HashMap;
+
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use maud::{DOCTYPE, Markup, html};
@@ -16,6 +18,7 @@ use sandbox_runtime::audit::Event;
 use sandbox_runtime::scenarios::Usage;
 use sandbox_runtime::sessions::Session;
 
+pub use sandbox_runtime::review::thread::Thread;
 pub use sandbox_runtime::review::view::{Content, OutputView, Pending, QueryLine, ReviewLine};
 
 /// Rows of a table shown on a page; the rest is counted.
@@ -58,6 +61,13 @@ header nav { display: flex; gap: 1rem; flex-wrap: wrap; }
 .lang a { color: #d0d7de; }
 code { word-break: break-all; }
 .scroll { overflow-x: auto; }
+button.approve { background: var(--pass); border: 1px solid var(--pass); color: #fff; }
+button.changes { background: #fff8c5; border: 1px solid var(--review); color: var(--ink); }
+button.reject { background: #fff; border: 2px solid var(--fail); color: var(--fail); }
+.confirm { margin: .5rem 0; }
+ol.thread { padding-left: 1.2rem; }
+ol.thread li { margin: .4rem 0; }
+.said { white-space: pre-wrap; overflow-wrap: anywhere; margin: .2rem 0 0; }
 "#;
 
 /// How a page speaks: its language and the time zone its times are shown in.
@@ -195,7 +205,7 @@ fn pending_table(ui: Ui, rows: &[Pending]) -> Markup {
                 thead { tr {
                     th { (ui.t("col-output")) } th { (ui.t("col-kind")) } th { (ui.t("col-status")) }
                     th { (ui.t("col-checks")) } th { (ui.t("col-scenario")) } th { (ui.t("col-submitted-by")) }
-                    th { (ui.t("col-staged")) }
+                    th { (ui.t("col-staged")) } th { (ui.t("col-request")) }
                 } }
                 tbody {
                     @for p in rows {
@@ -207,6 +217,7 @@ fn pending_table(ui: Ui, rows: &[Pending]) -> Markup {
                             td { (p.scenario) }
                             td { (p.submitter) }
                             td { (ui.time(&p.created_at)) }
+                            td { a.job href={ "/console/jobs/" (p.job_id) } { (ui.t("open-request")) } }
                         }
                     }
                 }
@@ -241,13 +252,54 @@ pub fn dashboard(ui: Ui, session: &Session, mine: &[Pending], others: &[Pending]
     )
 }
 
-fn table(ui: Ui, batches: &[RecordBatch]) -> Markup {
+/// The half-width of the 95 % interval of each column name the job's answers gave one to
+/// (when every answer that names the column agrees), to show beside an output's columns.
+fn intervals(queries: &[QueryLine]) -> HashMap<String, f64> {
+    let mut seen: HashMap<String, Option<f64>> = HashMap::new();
+    for a in queries.iter().flat_map(|q| &q.accuracy) {
+        if let Some(h) = a.ci95 {
+            seen.entry(a.column.clone())
+                .and_modify(|e| {
+                    if *e != Some(h) {
+                        *e = None;
+                    }
+                })
+                .or_insert(Some(h));
+        }
+    }
+    seen.into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
+}
+
+/// How a query's noisy columns can be trusted, in a line each.
+fn accuracy_lines(ui: Ui, q: &QueryLine) -> Markup {
+    html! {
+        @for a in &q.accuracy {
+            div.accuracy {
+                code { (a.column) } " "
+                @if let Some(h) = a.ci95 { "±" (plain(h)) }
+                @if let Some(u) = a.rounding { " · " (t!(ui.lang, "accuracy-rounded", unit = plain(u))) }
+                @if let Some(w) = a.withheld { " · " (t!(ui.lang, "accuracy-withheld", count = w)) }
+            }
+        }
+    }
+}
+
+/// A number as plainly as it reads (no float residue).
+fn plain(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+fn table(ui: Ui, batches: &[RecordBatch], intervals: &HashMap<String, f64>) -> Markup {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let Some(first) = batches.first() else {
         return html! { p.muted { (ui.t("table-empty")) } };
     };
     let schema = first.schema();
-    let options = FormatOptions::default().with_null("");
+    let options = FormatOptions::default().with_null("—");
     // (text, numeric) per cell, for at most MAX_SHOWN_ROWS rows.
     let mut rows: Vec<Vec<(String, bool)>> = Vec::new();
     'batches: for batch in batches {
@@ -277,7 +329,12 @@ fn table(ui: Ui, batches: &[RecordBatch]) -> Markup {
     html! {
         div.scroll {
             table id="content-table" {
-                thead { tr { @for f in schema.fields() { th { (f.name()) } } } }
+                thead { tr { @for f in schema.fields() { th {
+                    (f.name())
+                    @if let Some(h) = intervals.get(f.name()) {
+                        br; span.muted.interval title=(ui.t("interval-title")) { "±" (plain(*h)) }
+                    }
+                } } } }
                 tbody {
                     @for row in &rows {
                         tr {
@@ -354,7 +411,7 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
             } @else {
                 div.scroll {
                     table id="queries" {
-                        thead { tr { th { "SQL" } th { (ui.t("col-answer")) } th { "ε" } th { "δ" } th { (ui.t("col-mechanism")) } } }
+                        thead { tr { th { "SQL" } th { (ui.t("col-answer")) } th { "ε" } th { "δ" } th { (ui.t("col-mechanism")) } th { (ui.t("col-accuracy")) } } }
                         tbody {
                             @for q in &v.queries {
                                 tr {
@@ -366,6 +423,7 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
                                         @if let Some(m) = &q.mechanism { (m) }
                                         @else if let Some(rule) = &q.rule { (ui.word("rule", rule)) br; span.muted { code { (rule) } } }
                                     }
+                                    td { (accuracy_lines(ui, q)) }
                                 }
                             }
                         }
@@ -376,7 +434,10 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
             h2 { (ui.t("content-heading")) }
             div.box id="content" {
                 @match &v.content {
-                    Content::Table(batches) => { (table(ui, batches)) }
+                    Content::Table(batches) => {
+                        (table(ui, batches, &intervals(&v.queries)))
+                        p.muted { (ui.t("table-interval-note")) }
+                    }
                     Content::Text(text) => { pre id="content-text" { (text) } }
                     Content::Image => { img.chart id="content-image" src={ "/console/outputs/" (o.id) "/file" } alt=(t!(ui.lang, "content-chart", name = o.name.as_str())); }
                     Content::Unreadable(why) => { p.error { (t!(ui.lang, "content-unreadable", why = why.as_str())) } }
@@ -402,14 +463,124 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
                     input type="hidden" name="csrf" value=(session.csrf);
                     label for="reason" { (ui.t("decide-comment")) }
                     textarea id="reason" name="reason" {}
-                    p {
-                        button type="submit" name="decision" value="approve" id="approve" { (ui.t("decision-approve")) }
-                        button type="submit" name="decision" value="request_changes" id="request-changes" { (ui.t("decision-request-changes")) }
-                        button type="submit" name="decision" value="reject" id="reject" { (ui.t("decision-reject")) }
-                    }
+                    (decision_buttons(ui, ""))
                 }
             } @else {
                 p.muted id="not-yours" { (ui.t("decide-not-yours")) }
+            }
+        },
+    )
+}
+
+/// Approve, request changes and reject: each its own colour, behind a confirmation the
+/// browser requires ticked. `prefix` tells a request's buttons from an output's.
+fn decision_buttons(ui: Ui, prefix: &str) -> Markup {
+    html! {
+        p.confirm {
+            input type="checkbox" id={ (prefix) "confirm" } name="confirm" value="yes" required;
+            " "
+            label for={ (prefix) "confirm" } { (ui.t("decide-confirm")) }
+        }
+        p {
+            button.approve type="submit" name="decision" value="approve" id={ (prefix) "approve" } { (ui.t("decision-approve")) }
+            button.changes type="submit" name="decision" value="request_changes" id={ (prefix) "request-changes" } { (ui.t("decision-request-changes")) }
+            button.reject type="submit" name="decision" value="reject" id={ (prefix) "reject" } { (ui.t("decision-reject")) }
+        }
+    }
+}
+
+/// A review request: the jobs of one developer's request (first submitted first) with
+/// their outputs, the thread of comments and decisions, a comment form, and the decision
+/// on every output that awaits the viewer's tier.
+pub fn request(
+    ui: Ui,
+    session: &Session,
+    job_id: &str,
+    t: &Thread,
+    message: Option<(&str, bool)>,
+) -> Markup {
+    let tier = match session.principal.role {
+        Role::Supervisor => "supervisor",
+        Role::Operator => "operator",
+        _ => "",
+    };
+    let decidable = t.awaiting.iter().any(|a| a == tier) && t.developer != session.principal.name;
+    let awaiting = if t.awaiting.is_empty() {
+        ui.word("awaiting", "none")
+    } else {
+        t.awaiting
+            .iter()
+            .map(|a| ui.word("awaiting", a))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    layout(
+        ui,
+        &t!(ui.lang, "request-title", job = job_id),
+        Some(session),
+        html! {
+            h1 { (t!(ui.lang, "request-title", job = job_id)) }
+            @if let Some((text, error)) = message {
+                @if error { p.box.error id="error" { (text) } } @else { p.box.notice id="notice" { (text) } }
+            }
+            dl {
+                dt { (ui.t("col-developer")) } dd id="developer" { (t.developer) }
+                dt { (ui.t("col-scenario")) } dd { (t.scenario_id) }
+                dt { (ui.t("request-awaiting")) } dd id="awaiting" data-awaiting=(t.awaiting.join(" ")) { (awaiting) }
+            }
+            @for j in &t.jobs {
+                h2 { (t!(ui.lang, "request-job", job = j.id.as_str())) " " span.muted { (ui.word("job-status", &j.status)) " · " (ui.time(&j.created_at)) } }
+                @if j.outputs.is_empty() {
+                    p.muted { (ui.t("request-no-outputs")) }
+                } @else {
+                    div.scroll {
+                        table.outputs {
+                            thead { tr { th { (ui.t("col-output")) } th { (ui.t("col-kind")) } th { (ui.t("col-status")) } } }
+                            tbody {
+                                @for o in &j.outputs {
+                                    tr.output data-id=(o.id) {
+                                        td { a href={ "/console/outputs/" (o.id) } { (o.name) } br; span.muted { (o.id) } }
+                                        td { (ui.word("kind", &o.kind)) }
+                                        td.status data-status=(o.status) { (ui.word("output-status", &o.status)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { (ui.t("thread-heading")) }
+            @if t.entries.is_empty() {
+                p.muted id="thread-empty" { (ui.t("thread-empty")) }
+            } @else {
+                ol.thread id="thread" {
+                    @for e in &t.entries {
+                        li.entry data-kind=(e.kind) {
+                            span.muted { (ui.time(&e.at)) } " · " strong { (e.author) } " · "
+                            @if let (Some(d), Some(tier)) = (&e.decision, &e.tier) {
+                                span data-decision=(d) { (ui.word("decision", d)) } " (" (ui.word("tier", tier)) ")"
+                            } @else {
+                                (ui.t("thread-comment"))
+                            }
+                            @if let Some(text) = &e.text { div.said { (text) } }
+                        }
+                    }
+                }
+            }
+            form.box method="post" action={ "/console/jobs/" (job_id) "/comment" } id="comment-form" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label for="comment" { (ui.t("thread-write")) }
+                textarea id="comment" name="body" required maxlength="4000" {}
+                p { button type="submit" id="post-comment" { (ui.t("thread-post")) } }
+            }
+            @if decidable {
+                form.box method="post" action={ "/console/jobs/" (job_id) "/decide" } id="decide-request" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    p { (ui.t("request-decide-all")) }
+                    label for="request-reason" { (ui.t("decide-comment")) }
+                    textarea id="request-reason" name="reason" {}
+                    (decision_buttons(ui, "request-"))
+                }
             }
         },
     )
