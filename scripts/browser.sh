@@ -17,4 +17,11 @@ if ! have; then
     fi
 fi
 have || { say "error: chromium or chromedriver still missing"; exit 1; }
+# Chinese pages are measured (and screenshotted) with a Chinese font, as a reader sees them.
+if ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    say "installing fonts-noto-cjk with apt"
+    # shellcheck source=apt.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+    apt_install fonts-noto-cjk || say "warning: no CJK font; Chinese pages show boxes"
+fi
 say "$(chromium --version 2>/dev/null || echo chromium), $(chromedriver --version 2>/dev/null | head -1)"

@@ -42,9 +42,140 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// The language of messages: zh-CN or en (else the config file's, else `LC_ALL` /
+    /// `LANG`, else English).
+    #[arg(long, global = true, env = "SANDBOX_LANG", value_parser = parse_lang)]
+    pub lang: Option<sandbox_core::Lang>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_lang(s: &str) -> Result<sandbox_core::Lang, String> {
+    sandbox_core::Lang::from_tag(s).ok_or_else(|| format!("`{s}`: zh-CN or en"))
+}
+
+/// The settings file (TOML): `data_dir`, `server`, `principal`, `language`. Read from
+/// `SANDBOX_CONFIG`, else `$XDG_CONFIG_HOME/sandbox/config.toml`, else
+/// `~/.config/sandbox/config.toml`; a flag or an environment variable wins over it.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The data directory.
+    pub data_dir: Option<PathBuf>,
+    /// A server's URL.
+    pub server: Option<String>,
+    /// The principal to act as.
+    pub principal: Option<String>,
+    /// zh-CN or en.
+    pub language: Option<String>,
+}
+
+impl ConfigFile {
+    /// Where the settings file is looked for.
+    pub fn path() -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os("SANDBOX_CONFIG") {
+            return Some(PathBuf::from(p));
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("sandbox").join("config.toml"))
+    }
+
+    /// The settings file, if there is one. A file named by `SANDBOX_CONFIG` must exist.
+    pub fn load() -> sandbox_core::Result<ConfigFile> {
+        let Some(path) = ConfigFile::path() else {
+            return Ok(ConfigFile::default());
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::env::var_os("SANDBOX_CONFIG").is_none() =>
+            {
+                return Ok(ConfigFile::default());
+            }
+            Err(e) => {
+                return Err(sandbox_core::Error::Input {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let config: ConfigFile = toml::from_str(&text).map_err(|e| sandbox_core::Error::Input {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if let Some(l) = &config.language
+            && sandbox_core::Lang::from_tag(l).is_none()
+        {
+            return Err(sandbox_core::Error::Input {
+                path: path.display().to_string(),
+                message: format!("language `{l}`: zh-CN or en"),
+            });
+        }
+        Ok(config)
+    }
+}
+
+impl Cli {
+    /// Parses the command line, then fills in what neither a flag nor an environment
+    /// variable gave from the settings file ([`ConfigFile`]).
+    pub fn parse_with_config() -> sandbox_core::Result<Cli> {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let config = ConfigFile::load()?;
+        cli.apply(
+            &config,
+            matches.value_source("data_dir") != Some(ValueSource::CommandLine)
+                && matches.value_source("data_dir") != Some(ValueSource::EnvVariable),
+        );
+        Ok(cli)
+    }
+
+    /// Takes from `config` what the command line left out (`data_dir_default`: the data
+    /// directory is the built-in default).
+    pub fn apply(&mut self, config: &ConfigFile, data_dir_default: bool) {
+        if data_dir_default && let Some(d) = &config.data_dir {
+            self.data_dir = d.clone();
+        }
+        if self.server.is_none() {
+            self.server = config.server.clone();
+        }
+        if self.actor.is_none() {
+            self.actor = config.principal.clone();
+        }
+        if self.lang.is_none() {
+            self.lang = config
+                .language
+                .as_deref()
+                .and_then(sandbox_core::Lang::from_tag);
+        }
+    }
+
+    /// The language messages are written in: `--lang`, `SANDBOX_LANG` or the settings
+    /// file's, else the locale's (`LC_ALL`, `LC_MESSAGES`, `LANG`: `zh_CN.UTF-8` is
+    /// Chinese), else English.
+    pub fn language(&self) -> sandbox_core::Lang {
+        if let Some(l) = self.lang {
+            return l;
+        }
+        for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+            if let Ok(v) = std::env::var(var)
+                && !v.is_empty()
+            {
+                let tag = v.split(['.', '@']).next().unwrap_or("").replace('_', "-");
+                return sandbox_core::Lang::from_tag(&tag)
+                    .or_else(|| tag.starts_with("zh").then_some(sandbox_core::Lang::ZhCn))
+                    .unwrap_or(sandbox_core::Lang::En);
+            }
+        }
+        sandbox_core::Lang::En
+    }
 }
 
 /// How log lines are written.
@@ -123,6 +254,19 @@ pub enum Command {
     /// API tokens for the server (operators issue; operators or the holder revoke).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell), e.g.
+    /// `sandbox completions bash > /etc/bash_completion.d/sandbox`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (`sandbox.1`, `sandbox-job-submit.1`, ...) into a folder.
+    Man {
+        /// Folder to write them into (created).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Serve the HTTP API and the review console over this data directory.
     Serve {
         /// Address to listen on.
@@ -260,6 +404,15 @@ pub enum DatasetCmd {
     Show {
         /// Name.
         name: String,
+    },
+    /// Retire a dataset registered by mistake: kept and recorded, refused for new
+    /// scenarios (its provider, or an operator).
+    Retire {
+        /// Name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -462,10 +615,48 @@ pub enum OutputCmd {
     Download {
         /// Output id.
         id: String,
-        /// Where to write it.
+        /// Where to write it (`.csv` or `.xlsx` writes a table in that format).
         #[arg(long)]
         out: PathBuf,
+        /// arrow, csv or xlsx (default: from the file name; tables only convert).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
     },
+    /// Print an output: a table as a grid (its first rows), text as written.
+    Show {
+        /// Output id.
+        id: String,
+        /// Rows of a table to print.
+        #[arg(long, default_value_t = 50)]
+        rows: usize,
+    },
+}
+
+/// How a table is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// An Arrow IPC stream, as staged and signed.
+    Arrow,
+    /// Comma-separated values (UTF-8 with a byte-order mark, for Excel and WPS).
+    Csv,
+    /// An Excel workbook.
+    Xlsx,
+}
+
+impl FormatArg {
+    /// The export format.
+    pub fn format(self) -> sandbox_runtime::export::Format {
+        match self {
+            FormatArg::Arrow => sandbox_runtime::export::Format::Arrow,
+            FormatArg::Csv => sandbox_runtime::export::Format::Csv,
+            FormatArg::Xlsx => sandbox_runtime::export::Format::Xlsx,
+        }
+    }
+
+    /// Its name in URLs.
+    pub fn as_str(self) -> &'static str {
+        self.format().extension()
+    }
 }
 
 /// A decision on a review request.
@@ -531,6 +722,9 @@ pub enum ProductCmd {
         /// Folder to create.
         #[arg(long)]
         out: PathBuf,
+        /// Also write each table as CSV or XLSX beside the signed files.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
     },
     /// Verify a product folder's signature and file hashes.
     Verify {

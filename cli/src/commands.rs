@@ -37,6 +37,26 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> 
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    // What needs neither a domain nor a server.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "sandbox", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man { out } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            fs::create_dir_all(out)?;
+            clap_mangen::generate_to(command, out)?;
+            let pages = fs::read_dir(out)?.count();
+            return print(
+                cli.json,
+                &serde_json::json!({"dir": out, "pages": pages}),
+                || format!("wrote {pages} manual pages to {}", out.display()),
+            );
+        }
+        _ => {}
+    }
     if let Some(url) = &cli.server {
         return remote::run(&cli, url);
     }
@@ -167,7 +187,11 @@ fn usage_lines(list: &[scenarios::Usage]) -> String {
 /// the same domain functions as the server, which authorize `--as` through the one path.
 fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
     match cmd {
-        Command::Init { .. } | Command::Demo(_) | Command::Dev(_) => Ok(()),
+        Command::Init { .. }
+        | Command::Demo(_)
+        | Command::Dev(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => Ok(()),
         Command::Whoami => {
             let p = identity::whoami(domain, actor(cli)?)?;
             print(cli.json, &p, || {
@@ -270,10 +294,7 @@ fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
         PrincipalCmd::List => {
             let list = identity::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|p| format!("{:<24} {:<10} {}", p.name, p.role, p.status))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::principals(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
         PrincipalCmd::Qualify { name, reason }
@@ -312,22 +333,7 @@ fn token_cmd(cli: &Cli, cmd: &TokenCmd, domain: &Domain) -> Result<()> {
         TokenCmd::List { principal } => {
             let list = tokens::list(domain, actor(cli)?, principal.as_deref())?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|t| {
-                        format!(
-                            "{}  {:<24} issued {} by {}{}",
-                            t.id,
-                            t.principal,
-                            t.created_at,
-                            t.issued_by,
-                            t.revoked_at
-                                .as_deref()
-                                .map(|r| format!(", revoked {r}"))
-                                .unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::tokens(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
     }
@@ -338,29 +344,13 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
         DatasetCmd::Add { file, policy } => {
             let text = read_text(policy)?;
             let v = catalog::add(domain, actor(cli)?, file, &text)?;
-            print(cli.json, &v, || {
-                format!(
-                    "registered {} version {}: {} rows, sha256 {}",
-                    v.name, v.version, v.row_count, v.content_sha256
-                )
-            })
+            let value = serde_json::to_value(&v)?;
+            print(cli.json, &v, || crate::common::dataset_added_text(&value))
         }
         DatasetCmd::List => {
             let list = catalog::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|v| {
-                        format!(
-                            "{:<20} v{} {:>9} rows  {}  ({})",
-                            v.name,
-                            v.version,
-                            v.row_count,
-                            v.policy.dataset.summary,
-                            v.policy.dataset.provider
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::datasets(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
         DatasetCmd::Show { name } => {
@@ -381,7 +371,22 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
                         c.name, c.level, c.access
                     ));
                 }
+                if let Some(r) = &v.retired {
+                    s.push_str(&format!("retired {} by {}: {}\n", r.at, r.by, r.reason));
+                }
+                s.push_str(
+                    crate::common::ingest_report_text(
+                        &serde_json::to_value(&v.report).unwrap_or_default(),
+                    )
+                    .trim_start_matches('\n'),
+                );
                 s
+            })
+        }
+        DatasetCmd::Retire { name, reason } => {
+            let v = catalog::retire(domain, actor(cli)?, name, reason)?;
+            print(cli.json, &v, || {
+                format!("dataset {} is retired: refused for new scenarios", v.name)
             })
         }
     }
@@ -410,20 +415,7 @@ fn scenario_cmd(cli: &Cli, cmd: &ScenarioCmd, domain: &Domain) -> Result<()> {
         ScenarioCmd::List => {
             let list = scenarios::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|r| {
-                        format!(
-                            "{:>4} {:<28} {:<10} {:<16} ε {:.3}/{:.3}",
-                            r.id,
-                            r.spec.name,
-                            r.status.as_str(),
-                            r.developer,
-                            r.epsilon_spent,
-                            r.spec.budget.epsilon
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::scenarios(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
         ScenarioCmd::Show { scenario } => {
@@ -545,15 +537,7 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                 },
             )?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|j| {
-                        format!(
-                            "{}  {:<10} {}  {}",
-                            j.id, j.status, j.created_at, j.submitter
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::jobs(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
         JobCmd::Logs { id } => {
@@ -608,21 +592,29 @@ fn review_cmd(cli: &Cli, cmd: &ReviewCmd, domain: &Domain) -> Result<()> {
 
 fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
     let decided = |o: jobs::OutputRecord| -> Result<()> {
-        print(cli.json, &o, || format!("output {} is {}", o.id, o.status))
+        // A release names the product it made and where it is.
+        let product = if o.status == sandbox_core::OutputStatus::Released {
+            review::products(domain, actor(cli)?)?
+                .into_iter()
+                .find(|p| p.output_id == o.id)
+        } else {
+            None
+        };
+        print(cli.json, &o, || match &product {
+            Some(p) => format!(
+                "output {} is released as product {}\nat {}",
+                o.id,
+                p.id,
+                p.path.display()
+            ),
+            None => format!("output {} is {}", o.id, o.status),
+        })
     };
     match cmd {
         OutputCmd::List => {
             let list = jobs::all_outputs(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|o| {
-                        format!(
-                            "{}  {:<24} {:<6} {:<18} job {}",
-                            o.id, o.name, o.kind, o.status, o.job_id
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::outputs(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
         OutputCmd::Approve { id, reason } => decided(review::decide(
@@ -668,10 +660,26 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
                 lines.join("\n")
             })
         }
-        OutputCmd::Download { id, out } => {
+        OutputCmd::Show { id, rows } => {
             let o = jobs::output(domain, actor(cli)?, id)?;
             let bytes = jobs::staged_file(domain, &o)?;
-            fs::write(out, &bytes)?;
+            let shown = sandbox_runtime::export::show(&o.file_name, &bytes, *rows)?;
+            print(cli.json, &o, || {
+                format!(
+                    "output {} `{}` ({}, {})\n{shown}",
+                    o.id, o.name, o.kind, o.status
+                )
+            })
+        }
+        OutputCmd::Download { id, out, format } => {
+            let o = jobs::output(domain, actor(cli)?, id)?;
+            let bytes = jobs::staged_file(domain, &o)?;
+            let format = format.map_or_else(
+                || sandbox_runtime::export::Format::of_path(out),
+                crate::args::FormatArg::format,
+            );
+            let (_, bytes) = sandbox_runtime::export::convert(&o.file_name, bytes, format)?;
+            crate::common::write_file(out, &bytes)?;
             print(cli.json, &o, || {
                 format!("wrote {} ({} bytes)", out.display(), bytes.len())
             })
@@ -684,16 +692,21 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
         ProductCmd::List => {
             let list = review::products(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                list.iter()
-                    .map(|p| format!("{}  output {}  {}", p.id, p.output_id, p.path.display()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::lists::products(&serde_json::to_value(&list).unwrap_or_default())
             })
         }
-        ProductCmd::Download { id, out } => {
+        ProductCmd::Download { id, out, format } => {
             let p = review::product(domain, actor(cli)?, id)?;
-            let names = p.file_names()?;
-            write_folder(out, &names, |name| p.file(name))?;
+            let mut names = p.file_names()?;
+            let format = format.map(crate::args::FormatArg::format);
+            let copies = crate::common::converted_names(&names, format);
+            names.extend(copies.iter().map(|(copy, _)| copy.clone()));
+            write_folder(out, &names, |name| {
+                match copies.iter().find(|(copy, _)| copy == name) {
+                    Some((_, of)) => crate::common::converted(of, p.file(of)?, format),
+                    None => p.file(name),
+                }
+            })?;
             print(cli.json, &names, || {
                 format!(
                     "copied {} file(s) of product {id} to {}",
@@ -877,19 +890,10 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
             )
         }
         AuditCmd::Log { from, limit } => {
-            let events = audit::log(domain, actor(cli)?, *from, *limit)?;
-            print(cli.json, &events, || {
-                events
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{:>6} {} {:<20} {:<22} {}",
-                            e.seq, e.ts, e.actor, e.action, e.subject
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
+            let (events, size) = audit::page(domain, actor(cli)?, *from, *limit)?;
+            let next = events.last().map(|e| e.seq + 1).filter(|n| *n <= size);
+            let page = serde_json::json!({"events": events, "size": size, "next": next});
+            print(cli.json, &events, || crate::lists::audit_page(&page))
         }
     }
 }

@@ -12,7 +12,7 @@ use sandbox_core::{Error, Result};
 pub(crate) fn scenario_details(r: &serde_json::Value) -> String {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
     let number = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
-    format!(
+    let mut out = format!(
         "scenario {} `{}` ({}), developer {}\npurpose: {}\nvalid {} to {}\nε {:.3} spent of {}",
         r["id"],
         text(&r["spec"]["name"]),
@@ -23,7 +23,26 @@ pub(crate) fn scenario_details(r: &serde_json::Value) -> String {
         text(&r["spec"]["valid_until"]),
         number(&r["epsilon_spent"]),
         number(&r["spec"]["budget"]["epsilon"]),
-    )
+    );
+    if let Some(per_query) = r["spec"]["budget"]["epsilon_per_query"].as_f64() {
+        out.push_str(&format!(", at most {per_query} per query"));
+    }
+    let datasets = r["spec"]["datasets"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if !datasets.is_empty() {
+        out.push_str("\ndatasets and columns:");
+        for d in datasets {
+            let columns: Vec<String> = d["columns"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .map(&text)
+                .collect();
+            out.push_str(&format!("\n  {}: {}", text(&d["name"]), columns.join(", ")));
+        }
+    }
+    out
 }
 
 pub(crate) fn read_text(path: &PathBuf) -> Result<String> {
@@ -88,6 +107,140 @@ pub fn settings_text(s: &sandbox_runtime::settings::Settings) -> String {
         s.default_language,
         s.time_zone
     )
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, renamed into place: a
+/// failed write leaves nothing half-written.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+    Ok(())
+}
+
+/// The copies a product download adds in `format`: for each table file, its converted
+/// name and the file it is made from.
+pub fn converted_names(
+    names: &[String],
+    format: Option<sandbox_runtime::export::Format>,
+) -> Vec<(String, String)> {
+    let Some(format) = format.filter(|f| *f != sandbox_runtime::export::Format::Arrow) else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter(|n| sandbox_runtime::export::is_table(n))
+        .map(|n| {
+            (
+                format!("{}.{}", n.trim_end_matches(".arrow"), format.extension()),
+                n.clone(),
+            )
+        })
+        .collect()
+}
+
+/// A table file's bytes converted to `format`.
+pub fn converted(
+    name: &str,
+    bytes: Vec<u8>,
+    format: Option<sandbox_runtime::export::Format>,
+) -> Result<Vec<u8>> {
+    match format {
+        Some(f) => Ok(sandbox_runtime::export::convert(name, bytes, f)?.1),
+        None => Ok(bytes),
+    }
+}
+
+/// A registered dataset version as text: what was stored, then what ingest found.
+pub fn dataset_added_text(v: &serde_json::Value) -> String {
+    let mut out = format!(
+        "registered {} version {}: {} rows, sha256 {}",
+        v["name"].as_str().unwrap_or(""),
+        v["version"],
+        v["row_count"],
+        v["content_sha256"].as_str().unwrap_or("")
+    );
+    out.push_str(&ingest_report_text(&v["report"]));
+    out
+}
+
+/// What ingest found (`report` of a dataset version), as lines after a registration.
+pub fn ingest_report_text(r: &serde_json::Value) -> String {
+    if r.is_null() {
+        return String::new();
+    }
+    let n = |k: &str| r[k].as_i64().unwrap_or(0);
+    let mut out = format!(
+        "\ningest report: {} rows read, {} stored",
+        n("rows_read"),
+        n("rows_stored")
+    );
+    if n("rows_without_unit") > 0 {
+        out.push_str(&format!(
+            "\n  {} rows without a privacy unit left out",
+            n("rows_without_unit")
+        ));
+    }
+    if let Some(units) = r["units"].as_i64() {
+        out.push_str(&format!("\n  {units} privacy units"));
+        if n("units_over_max_rows") > 0 {
+            out.push_str(&format!(
+                "; {} have more rows than max_rows_per_unit ({} rows beyond it are never read)",
+                n("units_over_max_rows"),
+                n("rows_over_max_rows")
+            ));
+        }
+    }
+    let columns = r["columns"].as_array().map_or(&[][..], Vec::as_slice);
+    let rule = r["out_of_range"].as_str().unwrap_or("keep");
+    for c in columns {
+        let mut found = Vec::new();
+        let k = |key: &str| c[key].as_i64().unwrap_or(0);
+        if k("nulls") > 0 {
+            found.push(format!("{} NULL", k("nulls")));
+        }
+        if k("below_bounds") > 0 {
+            found.push(format!("{} below its bounds", k("below_bounds")));
+        }
+        if k("above_bounds") > 0 {
+            found.push(format!("{} above its bounds", k("above_bounds")));
+        }
+        if k("outside_categories") > 0 {
+            found.push(format!(
+                "{} outside its categories",
+                k("outside_categories")
+            ));
+        }
+        out.push_str(&format!(
+            "\n  column {}: {}",
+            c["name"].as_str().unwrap_or(""),
+            found.join(", ")
+        ));
+    }
+    let outside = columns.iter().any(|c| {
+        ["below_bounds", "above_bounds", "outside_categories"]
+            .iter()
+            .any(|k| c[*k].as_i64().unwrap_or(0) > 0)
+    });
+    if outside {
+        out.push_str(&match rule {
+            "drop" => format!(
+                "\n  out of range: {} rows left out (the policy's out_of_range is `drop`)",
+                n("rows_dropped_out_of_range")
+            ),
+            _ => "\n  out of range: kept, and clamped to the bounds by every query (the policy's out_of_range is `keep`)".to_string(),
+        });
+    }
+    if columns.is_empty() && n("rows_without_unit") == 0 && n("units_over_max_rows") == 0 {
+        out.push_str(
+            "\n  nothing to report: no NULLs, every value within its bounds and categories",
+        );
+    }
+    out
 }
 
 /// How a submitted job's command ends once its report is printed: a job that did not

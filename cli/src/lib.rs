@@ -12,6 +12,7 @@ pub mod commands;
 mod common;
 pub mod demo;
 pub mod dev;
+mod lists;
 mod remote;
 
 pub use args::{Cli, Command, LogFormat};

@@ -2,12 +2,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use sandbox_cli::{Cli, Command, LogFormat};
-use sandbox_core::{Error, Lang};
+use sandbox_core::Error;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse_with_config() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lang = cli.language();
     // The server logs a line per request at `info`; other commands only warnings.
     let default = match cli.command {
         Command::Serve { .. } => "info",
@@ -37,7 +43,7 @@ fn main() -> ExitCode {
                 // On this machine the whole text helps; there is no server log to read.
                 eprintln!("error: {e}");
             } else {
-                eprintln!("error: {}", sandbox_i18n::error(Lang::En, &e));
+                eprintln!("{}", sandbox_i18n::error_line(lang, &e));
             }
             ExitCode::FAILURE
         }

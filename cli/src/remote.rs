@@ -360,16 +360,7 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
         }
         PrincipalCmd::List => {
             let list = r.get("/principals")?;
-            print(cli, &list, |l| {
-                lines(l, |p| {
-                    format!(
-                        "{:<24} {:<10} {}",
-                        s(&p["name"]),
-                        s(&p["role"]),
-                        s(&p["status"])
-                    )
-                })
-            })
+            print(cli, &list, crate::lists::principals)
         }
         PrincipalCmd::Qualify { name, reason }
         | PrincipalCmd::Suspend { name, reason }
@@ -414,21 +405,7 @@ fn token_cmd(cli: &Cli, r: &Remote, cmd: &TokenCmd) -> Result<()> {
                 None => "/tokens".to_string(),
             };
             let list = r.get(&path)?;
-            print(cli, &list, |l| {
-                lines(l, |t| {
-                    format!(
-                        "{}  {:<24} issued {} by {}{}",
-                        s(&t["id"]),
-                        s(&t["principal"]),
-                        s(&t["created_at"]),
-                        s(&t["issued_by"]),
-                        t["revoked_at"]
-                            .as_str()
-                            .map(|x| format!(", revoked {x}"))
-                            .unwrap_or_default()
-                    )
-                })
-            })
+            print(cli, &list, crate::lists::tokens)
         }
         TokenCmd::Revoke { id, reason } => {
             let t = r.post(
@@ -462,29 +439,22 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
                 "/datasets",
                 json!({"policy": read_text(policy)?, "csv": read_text(file)?, "file_name": file_name}),
             )?;
-            print(cli, &v, |v| {
-                format!(
-                    "registered {} version {}: {} rows, sha256 {}",
-                    s(&v["name"]),
-                    s(&v["version"]),
-                    s(&v["row_count"]),
-                    s(&v["content_sha256"])
-                )
-            })
+            print(cli, &v, crate::common::dataset_added_text)
         }
         DatasetCmd::List => {
             let list = r.get("/datasets")?;
-            print(cli, &list, |l| {
-                lines(l, |v| {
-                    format!(
-                        "{:<20} v{} {:>9} rows  {}  ({})",
-                        s(&v["name"]),
-                        s(&v["version"]),
-                        s(&v["row_count"]),
-                        s(&v["policy"]["dataset"]["summary"]),
-                        s(&v["policy"]["dataset"]["provider"])
-                    )
-                })
+            print(cli, &list, crate::lists::datasets)
+        }
+        DatasetCmd::Retire { name, reason } => {
+            let v = r.post(
+                &format!("/datasets/{}/retire", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &v, |v| {
+                format!(
+                    "dataset {} is retired: refused for new scenarios",
+                    s(&v["name"])
+                )
             })
         }
         DatasetCmd::Show { name } => {
@@ -532,19 +502,7 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
         }
         ScenarioCmd::List => {
             let list = r.get("/scenarios")?;
-            print(cli, &list, |l| {
-                lines(l, |x| {
-                    format!(
-                        "{:>4} {:<28} {:<10} {:<16} ε {}/{}",
-                        s(&x["id"]),
-                        s(&x["spec"]["name"]),
-                        s(&x["status"]),
-                        s(&x["developer"]),
-                        s(&x["epsilon_spent"]),
-                        s(&x["spec"]["budget"]["epsilon"])
-                    )
-                })
-            })
+            print(cli, &list, crate::lists::scenarios)
         }
         ScenarioCmd::Show { scenario } => {
             let x = r.get(&format!("/scenarios/{}", seg(scenario)))?;
@@ -639,17 +597,7 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
                 path.push_str(&format!("&status={}", seg(st)));
             }
             let list = r.get(&path)?;
-            print(cli, &list, |l| {
-                lines(l, |j| {
-                    format!(
-                        "{}  {:<10} {}  {}",
-                        s(&j["id"]),
-                        s(&j["status"]),
-                        s(&j["created_at"]),
-                        s(&j["submitter"])
-                    )
-                })
-            })
+            print(cli, &list, crate::lists::jobs)
         }
         JobCmd::Logs { id } => {
             let v = r.get(&format!("/jobs/{}/logs", seg(id)))?;
@@ -671,25 +619,30 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
     match cmd {
         OutputCmd::List => {
             let list = r.get("/outputs?status=all")?;
-            print(cli, &list, |l| {
-                lines(l, |o| {
-                    format!(
-                        "{}  {:<24} {:<6} {:<18} job {}",
-                        s(&o["id"]),
-                        s(&o["name"]),
-                        s(&o["kind"]),
-                        s(&o["status"]),
-                        s(&o["job_id"])
-                    )
-                })
-            })
+            print(cli, &list, crate::lists::outputs)
         }
         OutputCmd::Approve { id, reason } => {
             let o = r.post(
                 &format!("/outputs/{}/approve", seg(id)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &o, output_text)
+            // A release names the product it made and how to fetch it.
+            let product = if o["status"] == "released" {
+                r.get("/products")?
+                    .as_array()
+                    .and_then(|l| l.iter().find(|p| p["output_id"] == o["id"]).cloned())
+            } else {
+                None
+            };
+            print(cli, &o, |o| match &product {
+                Some(p) => format!(
+                    "output {} is released as product {}\nfetch it with: sandbox product download {} --out DIR",
+                    s(&o["id"]),
+                    s(&p["id"]),
+                    s(&p["id"])
+                ),
+                None => output_text(o),
+            })
         }
         OutputCmd::Reject { id, reason } => {
             let o = r.post(
@@ -725,9 +678,31 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
                 l.join("\n")
             })
         }
-        OutputCmd::Download { id, out } => {
+        OutputCmd::Show { id, rows } => {
+            let o = r.get(&format!("/outputs/{}", seg(id)))?;
             let bytes = r.bytes(&format!("/outputs/{}/file", seg(id)))?;
-            fs::write(out, &bytes)?;
+            let shown = sandbox_runtime::export::show(&s(&o["file_name"]), &bytes, *rows)?;
+            print(cli, &o, |o| {
+                format!(
+                    "output {} `{}` ({}, {})\n{shown}",
+                    s(&o["id"]),
+                    s(&o["name"]),
+                    s(&o["kind"]),
+                    s(&o["status"])
+                )
+            })
+        }
+        OutputCmd::Download { id, out, format } => {
+            let format = format.map_or_else(
+                || sandbox_runtime::export::Format::of_path(out),
+                crate::args::FormatArg::format,
+            );
+            let bytes = r.bytes(&format!(
+                "/outputs/{}/file?format={}",
+                seg(id),
+                format.extension()
+            ))?;
+            crate::common::write_file(out, &bytes)?;
             print(cli, &json!({"file": out, "bytes": bytes.len()}), |_| {
                 format!("wrote {} ({} bytes)", out.display(), bytes.len())
             })
@@ -739,9 +714,9 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
     match cmd {
         ProductCmd::List => {
             let list = r.get("/products")?;
-            print(cli, &list, |l| lines(l, |p| format!("{}  output {}", s(&p["id"]), s(&p["output_id"]))))
+            print(cli, &list, crate::lists::products)
         }
-        ProductCmd::Download { id, out } => {
+        ProductCmd::Download { id, out, format } => {
             let p = r.get(&format!("/products/{}", seg(id)))?;
             let mut names: Vec<String> = p["manifest"]["files"]
                 .as_array()
@@ -751,8 +726,19 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
                 .collect();
             names.push(sandbox_runtime::review::MANIFEST.into());
             names.push(sandbox_runtime::review::SIGNATURE.into());
+            let format = format.map(crate::args::FormatArg::format);
+            let copies = crate::common::converted_names(&names, format);
+            names.extend(copies.iter().map(|(copy, _)| copy.clone()));
             write_folder(out, &names, |name| {
-                r.bytes(&format!("/products/{}/files/{}", seg(id), seg(name)))
+                match (copies.iter().find(|(copy, _)| copy == name), format) {
+                    (Some((_, of)), Some(f)) => r.bytes(&format!(
+                        "/products/{}/files/{}?format={}",
+                        seg(id),
+                        seg(of),
+                        f.extension()
+                    )),
+                    _ => r.bytes(&format!("/products/{}/files/{}", seg(id), seg(name))),
+                }
             })?;
             print(cli, &json!({"dir": out, "files": names}), |_| {
                 format!("downloaded {} file(s) of product {id} to {}", names.len(), out.display())
@@ -768,18 +754,10 @@ fn audit(cli: &Cli, r: &Remote, cmd: &AuditCmd) -> Result<()> {
     match cmd {
         AuditCmd::Log { from, limit } => {
             let page = r.get(&format!("/audit/events?from={from}&limit={limit}"))?;
-            print(cli, &page["events"], |l| {
-                lines(l, |e| {
-                    format!(
-                        "{:>6} {} {:<20} {:<22} {}",
-                        s(&e["seq"]),
-                        s(&e["ts"]),
-                        s(&e["actor"]),
-                        s(&e["action"]),
-                        s(&e["subject"])
-                    )
-                })
-            })
+            if cli.json {
+                return print(cli, &page["events"], |_| String::new());
+            }
+            print(cli, &page, crate::lists::audit_page)
         }
         AuditCmd::Verify => {
             let v = r.get("/audit/verify")?;
@@ -818,6 +796,8 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Init { .. } => "init",
         Command::Serve { .. } => "serve",
+        Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
         Command::Demo(_) => "demo",
         Command::Dev(_) => "dev",
         Command::Query(_) => "query",

@@ -67,6 +67,24 @@ fn cli_flow_with_typed_failures() {
         text.contains("registered residents version 1: 100 rows"),
         "{text}"
     );
+    // The ingest report follows the registration.
+    assert!(
+        text.contains("ingest report: 100 rows read, 100 stored"),
+        "{text}"
+    );
+    assert!(text.contains("100 privacy units"), "{text}");
+    let shown = ok(sandbox(
+        &data,
+        &["--as", "prov", "dataset", "show", "residents"],
+    ));
+    assert!(shown.contains("ingest report"), "{shown}");
+    // Lists have a header.
+    let listed = ok(sandbox(&data, &["--as", "prov", "dataset", "list"]));
+    assert!(listed.starts_with("NAME"), "{listed}");
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("residents"),
+        "{listed}"
+    );
     let list = ok(sandbox(
         &data,
         &["--as", "prov", "--json", "dataset", "list"],
@@ -286,6 +304,73 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         &["product", "verify", &dir.to_string_lossy()],
     ));
     assert!(verified.contains("verified"), "{verified}");
+    // Tables as Excel and WPS open them, locally and through the server, beside the
+    // signed files (which still verify).
+    let xlsx_dir = tmp.path().join("product-xlsx");
+    ok(remote(
+        &url,
+        &dev,
+        &[
+            "product",
+            "download",
+            product,
+            "--out",
+            &xlsx_dir.to_string_lossy(),
+            "--format",
+            "xlsx",
+        ],
+    ));
+    let sheet = std::fs::read(xlsx_dir.join("income_by_district.xlsx")).unwrap();
+    assert_eq!(&sheet[..2], b"PK");
+    ok(sandbox(
+        &data,
+        &["product", "verify", &xlsx_dir.to_string_lossy()],
+    ));
+    let csv_path = tmp.path().join("table.csv");
+    ok(remote(
+        &url,
+        &ops,
+        &[
+            "output",
+            "download",
+            &out,
+            "--out",
+            &csv_path.to_string_lossy(),
+        ],
+    ));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        csv.starts_with("\u{feff}district,residents,avg_income\n"),
+        "{csv}"
+    );
+    let local_csv = tmp.path().join("local.csv");
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "output",
+            "download",
+            &out,
+            "--out",
+            &local_csv.to_string_lossy(),
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(&local_csv).unwrap(), csv);
+    // `output show` prints the table as a grid, the same both ways.
+    let shown = ok(remote(&url, &ops, &["output", "show", &out]));
+    assert!(shown.contains("| district"), "{shown}");
+    assert!(shown.contains("rows"), "{shown}");
+    assert_eq!(
+        shown,
+        ok(sandbox(&data, &["--as", "ops", "output", "show", &out]))
+    );
+    // The audit log says where its next page starts.
+    let page = ok(remote(&url, &sup, &["audit", "log", "--limit", "3"]));
+    let lines: Vec<&str> = page.lines().collect();
+    assert!(lines[0].starts_with("SEQ"), "{page}");
+    assert_eq!(lines.len(), 5, "{page}");
+    assert!(lines[4].contains("sandbox audit log --from 4"), "{page}");
     // Refusals come back typed; a bad token never reaches anything.
     let no = remote(&url, &dev, &["output", "list"]);
     assert!(!no.status.success());
@@ -490,4 +575,107 @@ fn init_says_where_the_domain_is_and_settings_and_languages_are_kept() {
         &data,
         &["--as", "王伟", "principal", "language", "auto"],
     ));
+}
+
+/// A settings file gives the data directory, the principal and the language; flags and
+/// environment variables win over it; errors speak the chosen language; completions and
+/// manual pages come from the command's own definition.
+#[test]
+fn a_settings_file_languages_completions_and_manual_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(sandbox(&data, &["init", "--language", "en"]));
+    ok(sandbox(
+        &data,
+        &["principal", "add", "ops", "--role", "operator"],
+    ));
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\nprincipal = \"ops\"\nlanguage = \"zh-CN\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox"));
+        c.args(args)
+            .env("SANDBOX_CONFIG", &config)
+            .env_remove("SANDBOX_AS")
+            .env_remove("SANDBOX_DATA_DIR")
+            .env_remove("SANDBOX_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "C.UTF-8")
+            .current_dir(tmp.path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // No --data-dir, no --as: both from the file.
+    assert_eq!(ok(run(&["whoami"], &[])).trim(), "ops (operator, active)");
+    // Errors in the file's language; a flag or the environment wins over it.
+    let refused = run(&["stop", "lift", "99", "--reason", "x"], &[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.starts_with("错误："), "{err}");
+    let err = run(
+        &["--lang", "en", "stop", "lift", "99", "--reason", "x"],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&err.stderr).starts_with("error: Not found"));
+    let err = run(
+        &["stop", "lift", "99", "--reason", "x"],
+        &[("SANDBOX_LANG", "en")],
+    );
+    assert!(String::from_utf8_lossy(&err.stderr).starts_with("error: "));
+    let other = tmp.path().join("other");
+    let err = run(&["--data-dir", &other.to_string_lossy(), "whoami"], &[]);
+    assert!(!err.status.success(), "--data-dir wins over the file");
+    // Without a file, the locale decides.
+    let err = sandbox(
+        &data,
+        &["--as", "ops", "stop", "lift", "99", "--reason", "x"],
+    );
+    assert!(String::from_utf8_lossy(&err.stderr).starts_with("error: "));
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox"));
+    let zh = c
+        .args(["--data-dir", &data.to_string_lossy(), "--as", "ops"])
+        .args(["stop", "lift", "99", "--reason", "x"])
+        .env_remove("SANDBOX_CONFIG")
+        .env_remove("SANDBOX_LANG")
+        .env_remove("LC_ALL")
+        .env("XDG_CONFIG_HOME", "/nonexistent-sandbox-config")
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&zh.stderr).starts_with("错误："));
+    // A settings file that does not parse is named.
+    std::fs::write(&config, "data_dir = 3\nunknown = true\n").unwrap();
+    let bad = run(&["whoami"], &[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("config.toml"), "{err}");
+    std::fs::remove_file(&config).unwrap();
+    let missing = run(&["whoami"], &[]);
+    assert!(
+        !missing.status.success(),
+        "a named settings file must exist"
+    );
+    // Completions and manual pages.
+    let bash = ok(sandbox(&data, &["completions", "bash"]));
+    assert!(
+        bash.contains("_sandbox()") && bash.contains("submit"),
+        "{bash}"
+    );
+    let zsh = ok(sandbox(&data, &["completions", "zsh"]));
+    assert!(zsh.contains("#compdef sandbox"));
+    let man = tmp.path().join("man");
+    let wrote = ok(sandbox(&data, &["man", "--out", &man.to_string_lossy()]));
+    assert!(wrote.contains("manual pages"), "{wrote}");
+    let page = std::fs::read_to_string(man.join("sandbox-job-submit.1")).unwrap();
+    assert!(page.contains(".TH") && page.contains("resubmits"), "{page}");
+    assert!(man.join("sandbox.1").exists());
 }

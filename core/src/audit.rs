@@ -23,6 +23,8 @@ pub enum EventKind {
     TokenRevoked,
     /// A dataset version was registered.
     DatasetRegistered,
+    /// A dataset was retired (kept, refused for new scenarios).
+    DatasetRetired,
     /// A developer applied for a scenario.
     ScenarioApplied,
     /// An operator approved a scenario.
@@ -122,6 +124,7 @@ impl EventKind {
             TokenIssued => "token.issued",
             TokenRevoked => "token.revoked",
             DatasetRegistered => "dataset.registered",
+            DatasetRetired => "dataset.retired",
             ScenarioApplied => "scenario.applied",
             ScenarioApproved => "scenario.approved",
             ScenarioRejected => "scenario.rejected",

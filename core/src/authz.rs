@@ -21,6 +21,8 @@ pub enum Action {
     CatalogRead,
     /// Register a dataset with its policy.
     DatasetRegister,
+    /// Retire a dataset registered by mistake (its provider, or an operator).
+    DatasetRetire,
     /// Read scenarios (filtered by membership).
     ScenarioRead,
     /// Apply for a scenario.
@@ -78,6 +80,7 @@ impl Action {
             Action::WhoAmI => "whoami",
             Action::CatalogRead => "catalog.read",
             Action::DatasetRegister => "dataset.register",
+            Action::DatasetRetire => "dataset.retire",
             Action::ScenarioRead => "scenario.read",
             Action::ScenarioApply => "scenario.apply",
             Action::ScenarioDecide => "scenario.decide",
@@ -111,6 +114,7 @@ impl Action {
             Action::WhoAmI => "ask who they are",
             Action::CatalogRead => "read the catalog",
             Action::DatasetRegister => "register datasets",
+            Action::DatasetRetire => "retire datasets",
             Action::ScenarioRead => "read scenarios",
             Action::ScenarioApply => "apply for scenarios",
             Action::ScenarioDecide => "approve or reject scenarios",
@@ -139,10 +143,11 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
+        Action::DatasetRetire,
         Action::ScenarioRead,
         Action::ScenarioApply,
         Action::ScenarioDecide,
@@ -308,6 +313,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         // An admin administers identities and sees nothing of the scenarios.
         ScenarioRead => role != Admin,
         DatasetRegister => role == Provider,
+        DatasetRetire => matches!(role, Provider | Operator),
         ScenarioApply | JobSubmit => role == Developer,
         ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
         PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet => {

@@ -100,6 +100,9 @@ columns = ["id", "district", "age"]
         post("/stops/1/lift"),
         (Method::PUT, "/api/v1/whoami/language".into()),
         (Method::PUT, "/api/v1/settings".into()),
+        post("/jobs/job-unknown/comments"),
+        post("/jobs/job-unknown/review"),
+        post("/datasets/people/retire"),
     ];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

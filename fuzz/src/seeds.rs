@@ -333,6 +333,21 @@ fn api() -> Vec<Vec<u8>> {
             0,
             serde_json::json!({"default_language": "en", "time_zone": "Asia/Shanghai"}),
         ),
+        (
+            24,
+            2,
+            serde_json::json!({"body": "Resubmitted with rounding."}),
+        ),
+        (
+            25,
+            0,
+            serde_json::json!({"decision": "request_changes", "reason": "round"}),
+        ),
+        (
+            26,
+            1,
+            serde_json::json!({"reason": "registered by mistake"}),
+        ),
     ];
     bodies
         .into_iter()

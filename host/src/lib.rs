@@ -137,21 +137,70 @@ impl Drop for Registered<'_> {
 
 static SHARED: OnceLock<Arc<Host>> = OnceLock::new();
 
+/// Where compiled modules are kept across processes: `SANDBOX_COMPILED_CACHE` (a folder,
+/// or `off`), else the user's cache folder (`$XDG_CACHE_HOME/sandbox/compiled`, else
+/// `~/.cache/sandbox/compiled`), as wasmtime's own command does. The folder holds machine
+/// code the host runs: it must be writable by the account that runs Sandbox only, as its
+/// data directory is.
+pub fn compiled_dir() -> Option<PathBuf> {
+    match std::env::var_os("SANDBOX_COMPILED_CACHE") {
+        Some(v) if v == "off" => return None,
+        Some(v) if !v.is_empty() => return Some(PathBuf::from(v)),
+        _ => {}
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("sandbox").join("compiled"))
+}
+
+/// wasmtime's cache of compiled modules in `dir` (created, absolute).
+fn compiled_cache(dir: &Path) -> Result<wasmtime::Cache> {
+    std::fs::create_dir_all(dir)?;
+    let dir = std::path::absolute(dir)?;
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(dir);
+    wasmtime::Cache::new(config).map_err(|e| Error::Internal(format!("compiled cache: {e}")))
+}
+
 impl Host {
-    /// The process's one host: one Engine, one Linker, one module cache.
+    /// The process's one host: one Engine, one Linker, one module cache, and compiled
+    /// modules kept across processes in [`compiled_dir`] (when there is one).
     pub fn shared() -> Result<Arc<Host>> {
         if let Some(h) = SHARED.get() {
             return Ok(h.clone());
         }
-        let host = Arc::new(Host::new()?);
+        let host = Arc::new(Host::build(compiled_dir().as_deref())?);
         Ok(SHARED.get_or_init(|| host).clone())
     }
 
     /// Builds the engine (fuel and epoch interruption on; threads, GC and other proposals
-    /// a module does not need off) and the linker with the `sandbox` imports.
+    /// a module does not need off) and the linker with the `sandbox` imports, compiling
+    /// in memory only.
     pub fn new() -> Result<Host> {
+        Host::build(None)
+    }
+
+    /// As [`Host::new`], keeping compiled modules in the folder `compiled` across processes
+    /// (wasmtime's cache, keyed by the module's bytes, the engine's configuration and
+    /// wasmtime's version): a module compiled once is not compiled again by the next
+    /// process. A cache that cannot be set up is logged and left out.
+    pub fn with_cache(compiled: &Path) -> Result<Host> {
+        Host::build(Some(compiled))
+    }
+
+    fn build(compiled: Option<&Path>) -> Result<Host> {
+        let cache = compiled.and_then(|dir| match compiled_cache(dir) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "no cache of compiled modules");
+                None
+            }
+        });
         let config = |pooling: bool| {
             let mut config = Config::new();
+            config.cache(cache.clone());
             config
                 .consume_fuel(true)
                 .epoch_interruption(true)

@@ -130,6 +130,36 @@ thread-write = Write to the developer and the other reviewers
 thread-post = Post comment
 thread-posted = Your comment was posted.
 thread-incomplete = The comment form was not complete.
+download-as = Download the table as
+product-files = Files
+scenario-heading = Scenario { $name }
+scenario-purpose = Purpose
+scenario-valid = Valid
+scenario-mode = Mode
+scenario-per-query = at most { $epsilon } per query
+scenario-columns = Datasets and columns asked for
+scenario-level4 = { $count ->
+    [one] One column asked for is at level 4 (the most sensitive): check that the purpose needs it, and how it is desensitized.
+   *[other] { $count } columns asked for are at level 4 (the most sensitive): check that the purpose needs each, and how it is desensitized.
+}
+scenario-purpose-check = { $count ->
+    [one] The scenario asks for one column. Approve only what its purpose needs.
+   *[other] The scenario asks for { $count } columns. Approve only what its purpose needs; ask the developer to drop the rest.
+}
+scenario-reason = Comment (required to reject)
+scenario-confirm = I have checked the purpose, the columns and their levels, and confirm this decision.
+scenario-decided = Recorded: the scenario is now { $status }.
+col-dataset = Dataset
+col-column = Column
+col-level = Level
+col-access = Use
+col-description = What it holds
+access-none = none
+access-join-key = join key
+access-filter = filter
+access-group = group key
+access-aggregate = aggregated
+access-plain = row-level (public data)
 queries-none = No queries.
 queries-epsilon = ε spent by this job: { $epsilon }
 content-heading = As it would be released
@@ -233,6 +263,7 @@ rule-budget-exhausted = the privacy budget left cannot pay for it
 
 ## Errors as people read them
 
+error-line = error: { $message }
 error-refused = Query refused ({ $rule }, `{ $id }`): { $detail }
 error-bad-request = Invalid request: { $detail }
 error-unauthenticated = Not authenticated: { $detail }

@@ -160,6 +160,13 @@ pub fn rule(lang: Lang, rule: sandbox_core::refusal::Rule) -> String {
     )
 }
 
+/// An error as a command line prints it: `error: ...` (`错误：...`).
+pub fn error_line(lang: Lang, e: &sandbox_core::Error) -> String {
+    let mut args = Args::new();
+    args.set("message", error(lang, e));
+    message(lang, "error-line", Some(&args))
+}
+
 /// An error as a person reads it in `lang`: what kind of error it is, in words, then
 /// what happened (the detail stays as the domain wrote it; a refused query names its rule
 /// in words and by identifier). A failure of the system says only that it failed: its

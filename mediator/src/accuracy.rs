@@ -164,13 +164,13 @@ pub fn average(
     let (Some(hs), Some(hn)) = (h_sum, h_count) else {
         return Some((value, None));
     };
-    let interval = Interval::around(sum, hs)
-        .over(Interval::around(count, hn))
-        .clamp(lower, upper);
-    if upper > lower && interval.hi - interval.lo > (upper - lower) / 2.0 {
+    // Judged before clamping: an interval that falls outside the bounds is no narrower
+    // for being cut to them.
+    let raw = Interval::around(sum, hs).over(Interval::around(count, hn));
+    if upper > lower && raw.hi - raw.lo > (upper - lower) / 2.0 {
         return None;
     }
-    Some((value, Some(interval)))
+    Some((value, Some(raw.clamp(lower, upper))))
 }
 
 /// A variance's value and interval from noisy sum, sum of squares and count (`None`:
@@ -200,14 +200,15 @@ pub fn variance(
     let mean_i = Interval::around(sum, hs).over(n).clamp(lower, upper);
     let second = Interval::around(squares, hq).over(n);
     let m2 = mean_i.squared();
-    let var_i = Interval {
+    let raw = Interval {
         lo: second.lo - m2.hi,
         hi: second.hi - m2.lo,
-    }
-    .clamp(0.0, max_var);
-    if max_var > 0.0 && var_i.hi - var_i.lo > max_var / 2.0 {
+    };
+    // Judged before clamping, as an average's is.
+    if max_var > 0.0 && raw.hi - raw.lo > max_var / 2.0 {
         return None;
     }
+    let var_i = raw.clamp(0.0, max_var);
     let out = if sqrt {
         Interval {
             lo: var_i.lo.sqrt(),
@@ -411,6 +412,25 @@ mod tests {
                 0.0,
                 100.0,
                 false
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_interval_outside_the_bounds_is_not_narrow_for_being_cut_to_them() {
+        let h = half_width(&laplace(7.0)).unwrap();
+        // An empty cell whose noisy count passed its interval and whose noisy sum of
+        // squares is far below zero: clamped, the variance's interval would be [0, 0].
+        assert_eq!(
+            variance(
+                50.0,
+                -90_000.0,
+                25.0,
+                Some((h * 100.0, h * 10_000.0, h)),
+                0.0,
+                100.0,
+                true
             ),
             None
         );

@@ -17,8 +17,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::sha256_hex;
-use sandbox_policies::{ColumnType, MissingUnit, Policy};
-use sandbox_store::catalog::{self, DatasetVersion, NewVersion};
+use sandbox_policies::{ColumnType, MissingUnit, OutOfRange, Policy};
+use sandbox_store::catalog::{self, ColumnReport, DatasetVersion, IngestReport, NewVersion};
 use serde_json::json;
 
 pub use sandbox_store::catalog::DATA_FILE;
@@ -209,6 +209,153 @@ struct Written {
     /// Bounded columns whose every value lies within the bounds.
     within_bounds: Vec<String>,
     sha256: String,
+    /// What was found.
+    report: IngestReport,
+}
+
+/// What ingest looks for in every column of a source (NULLs, values outside the policy's
+/// bounds or declared categories) and what it does with an out-of-range value.
+struct Inspect {
+    rule: OutOfRange,
+    columns: Vec<Inspected>,
+}
+
+struct Inspected {
+    index: usize,
+    bounds: Option<(f64, f64)>,
+    categories: Option<std::collections::HashSet<String>>,
+    report: ColumnReport,
+}
+
+impl Inspect {
+    fn new(policy: &Policy, schema: &Schema) -> Inspect {
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(index, f)| {
+                let c = policy.column(f.name()).filter(|c| c.desensitize.is_none());
+                Inspected {
+                    index,
+                    bounds: c.and_then(|c| c.bounds()),
+                    categories: c
+                        .and_then(|c| c.categories.as_ref())
+                        .map(|cats| cats.iter().cloned().collect()),
+                    report: ColumnReport {
+                        name: f.name().clone(),
+                        ..ColumnReport::default()
+                    },
+                }
+            })
+            .collect();
+        Inspect {
+            rule: policy.dataset.out_of_range,
+            columns,
+        }
+    }
+
+    /// Counts what `batch` (its first row is the source's row `first_row + 1`) holds, and
+    /// applies the rule: its rows without an out-of-range value (`drop`, with how many
+    /// were left out), or the first such value refused (`refuse`).
+    fn batch(
+        &mut self,
+        source: &Path,
+        batch: RecordBatch,
+        first_row: i64,
+    ) -> Result<(RecordBatch, i64)> {
+        let n = batch.num_rows();
+        let mut out = vec![false; n];
+        let mut first: Option<(usize, String)> = None;
+        for c in &mut self.columns {
+            let column = batch.column(c.index);
+            c.report.nulls += column.null_count() as i64;
+            if let Some((lower, upper)) = c.bounds {
+                let values = arrow::compute::cast(column, &DataType::Float64)
+                    .map_err(|e| input_err(source, e))?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<arrow::array::Float64Array>()
+                    .ok_or_else(|| Error::Internal("cast to Float64 did not give floats".into()))?;
+                for (r, v) in values.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    let outside = if v < lower {
+                        c.report.below_bounds += 1;
+                        true
+                    } else if v > upper || v.is_nan() {
+                        c.report.above_bounds += 1;
+                        true
+                    } else {
+                        false
+                    };
+                    if outside {
+                        out[r] = true;
+                        if first.as_ref().is_none_or(|(at, _)| r < *at) {
+                            first = Some((
+                                r,
+                                format!(
+                                    "column `{}`: {v} is outside the bounds [{lower}, {upper}]",
+                                    c.report.name
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(categories) = &c.categories {
+                let values = arrow::compute::cast(column, &DataType::Utf8)
+                    .map_err(|e| input_err(source, e))?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| Error::Internal("cast to Utf8 did not give text".into()))?;
+                for (r, v) in values.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    if !categories.contains(v) {
+                        c.report.outside_categories += 1;
+                        out[r] = true;
+                        if first.as_ref().is_none_or(|(at, _)| r < *at) {
+                            first = Some((
+                                r,
+                                format!(
+                                    "column `{}`: `{v}` is not one of the declared categories",
+                                    c.report.name
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        match (self.rule, first) {
+            (OutOfRange::Refuse, Some((r, what))) => Err(input_err(
+                source,
+                format!(
+                    "row {}, {what} (the policy's out_of_range is `refuse`; `keep` stores such values and every query clamps them, `drop` leaves their rows out)",
+                    first_row + r as i64 + 1
+                ),
+            )),
+            (OutOfRange::Drop, Some(_)) => {
+                let keep =
+                    arrow::array::BooleanArray::from(out.iter().map(|o| !o).collect::<Vec<bool>>());
+                let dropped = out.iter().filter(|o| **o).count() as i64;
+                let kept = arrow::compute::filter_record_batch(&batch, &keep)
+                    .map_err(|e| input_err(source, e))?;
+                Ok((kept, dropped))
+            }
+            _ => Ok((batch, 0)),
+        }
+    }
+
+    /// The columns with something to report.
+    fn columns(self) -> Vec<ColumnReport> {
+        self.columns
+            .into_iter()
+            .map(|c| c.report)
+            .filter(|r| {
+                r.nulls > 0 || r.below_bounds > 0 || r.above_bounds > 0 || r.outside_categories > 0
+            })
+            .collect()
+    }
 }
 
 /// A column with policy bounds, checked while writing.
@@ -234,6 +381,7 @@ fn write_parquet(
     batches: Batches,
     units: Option<Units<'_>>,
     bounds: &[(String, f64, f64)],
+    mut inspect: Inspect,
     target: &Path,
 ) -> Result<Written> {
     let mut checks: Vec<BoundsCheck> = bounds
@@ -285,11 +433,14 @@ fn write_parquet(
     let mut dropped = 0i64;
     let mut bounded_rows = 0i64;
     let mut read = 0i64;
+    let mut dropped_out_of_range = 0i64;
     for batch in batches {
-        let mut batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", read + 1)))?;
+        let batch = batch.map_err(|e| input_err(source, format!("row {}: {e}", read + 1)))?;
         representable_times(source, &batch, read)?;
         let first_row = read;
         read += batch.num_rows() as i64;
+        let (mut batch, left_out) = inspect.batch(source, batch, first_row)?;
+        dropped_out_of_range += left_out;
         if let Some(ranker) = ranker.as_mut() {
             let ranked = ranker.rank(source, &batch, first_row, &stored_schema)?;
             dropped += ranked.dropped;
@@ -317,7 +468,24 @@ fn write_parquet(
         return Err(input_err(source, "no rows"));
     }
     let bytes = fs::read(target)?;
+    let k = ranker.as_ref().map_or(1, |r| r.units.k);
+    let per_unit: Vec<i64> = ranker
+        .as_ref()
+        .map(|r| r.per_unit.values().copied().collect())
+        .unwrap_or_default();
+    let report = IngestReport {
+        rows_read: read,
+        rows_stored: rows,
+        out_of_range: inspect.rule.as_str().to_string(),
+        rows_dropped_out_of_range: dropped_out_of_range,
+        rows_without_unit: dropped,
+        units: ranker.as_ref().map(|r| r.per_unit.len() as i64),
+        units_over_max_rows: per_unit.iter().filter(|n| **n > k).count() as i64,
+        rows_over_max_rows: per_unit.iter().map(|n| (n - k).max(0)).sum(),
+        columns: inspect.columns(),
+    };
     Ok(Written {
+        report,
         rows,
         max_unit_rows: ranker
             .and_then(|r| r.per_unit.values().copied().max())
@@ -546,6 +714,7 @@ pub fn add(
                     .filter(|c| c.desensitize.is_none())
                     .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
                     .collect::<Vec<_>>(),
+                Inspect::new(&policy, &schema),
                 &tmp.join(DATA_FILE),
             )
         })?;
@@ -577,6 +746,7 @@ pub fn add(
                 rows_dropped: written.dropped,
                 bounded_rows: written.bounded_rows,
                 within_bounds: &written.within_bounds,
+                report: &written.report,
             },
         )?;
         sandbox_store::audit::append(
@@ -591,6 +761,7 @@ pub fn add(
                 "provider": policy.dataset.provider,
                 "rows": written.rows,
                 "rows_dropped_without_unit": written.dropped,
+                "report": written.report,
                 "sha256": written.sha256,
                 "source": source_name,
                 "rare_value_sets": values::summary(&value_sets),

@@ -46,8 +46,8 @@ pub use error::{PolicyError, Result};
 pub use level::{Access, Level, Use};
 pub use policy::{
     CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure,
-    Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutputKindName, Policy,
-    Rounding, Severity, ShareType,
+    Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutOfRange, OutputKindName,
+    Policy, Rounding, Severity, ShareType,
 };
 pub use scenario::{
     Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,

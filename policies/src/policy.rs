@@ -360,6 +360,37 @@ pub struct DatasetSpec {
     /// Processing mode.
     #[serde(default)]
     pub mode: Mode,
+    /// Values outside a column's bounds or declared categories: keep them (the default;
+    /// every query clamps them to the bounds), drop their rows at ingest (counted), or
+    /// refuse the file (naming the first such row, column and value).
+    #[serde(default)]
+    pub out_of_range: OutOfRange,
+}
+
+/// What ingest does with a value outside its column's bounds or categories.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OutOfRange {
+    /// Store it; every query clamps it to the bounds.
+    #[default]
+    Keep,
+    /// Leave its row out of the stored dataset, and count it.
+    Drop,
+    /// Refuse the whole file.
+    Refuse,
+}
+
+impl OutOfRange {
+    /// Its name, as in policies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutOfRange::Keep => "keep",
+            OutOfRange::Drop => "drop",
+            OutOfRange::Refuse => "refuse",
+        }
+    }
 }
 
 fn one() -> u32 {

@@ -75,3 +75,42 @@ pub fn list(domain: &Domain, actor: &str) -> Result<Vec<DatasetVersion>> {
     authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
     Ok(catalog::list(&conn)?)
 }
+
+/// Retires a dataset registered by mistake (its provider or an operator, with a reason):
+/// it is kept and recorded, and refused for new scenarios; scenarios already approved go
+/// on (suspend or revoke them for that).
+pub fn retire(domain: &Domain, actor: &str, name: &str, reason: &str) -> Result<DatasetVersion> {
+    use sandbox_core::Role;
+    use sandbox_core::audit::{EventKind, Subject};
+    let mut conn = domain.conn()?;
+    let who = authz::authorize(&conn, actor, Action::DatasetRetire, On::Domain)?;
+    let version = catalog::get(&conn, name)?;
+    // A provider retires what it registered; an operator any dataset.
+    if who.role == Role::Provider && !catalog::registered_by(&conn, name, actor)? {
+        return Err(Error::Forbidden(format!(
+            "`{name}` was registered by another provider"
+        )));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::Invalid("retiring a dataset needs a reason".into()));
+    }
+    let tx = conn.write()?;
+    if !catalog::retire(&tx, name, actor, reason)? {
+        return Err(Error::Conflict(format!(
+            "dataset `{name}` is retired already"
+        )));
+    }
+    sandbox_store::audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetRetired,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version: version.version,
+        },
+        serde_json::json!({"reason": reason}),
+    )?;
+    tx.commit()?;
+    Ok(catalog::get(&*domain.conn()?, name)?)
+}

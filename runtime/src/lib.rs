@@ -23,6 +23,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod disclosure;
+pub mod export;
 pub mod gauges;
 pub mod identity;
 pub mod jobs;

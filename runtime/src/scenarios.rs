@@ -32,6 +32,7 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
         }
     }
     spec.validate_against(|name| policies.iter().find(|p| p.dataset.name == name))?;
+    not_retired(&conn, &spec)?;
     let tx = conn.write()?;
     if scenarios::id_of(&tx, &spec.name)?.is_some() {
         return Err(Error::Conflict(format!("scenario `{}` exists", spec.name)));
@@ -72,6 +73,9 @@ pub fn decide(
             record.status.as_str()
         )));
     }
+    if approve {
+        not_retired(&tx, &record.spec)?;
+    }
     let status = if approve {
         Status::Approved
     } else {
@@ -92,6 +96,19 @@ pub fn decide(
     let record = scenarios::get(&tx, id)?;
     tx.commit()?;
     Ok(record)
+}
+
+/// Refuses a new scenario over a retired dataset (one registered by mistake).
+fn not_retired(conn: &sandbox_store::Conn, spec: &Scenario) -> Result<()> {
+    for d in &spec.datasets {
+        if let Some(r) = catalog::retired(conn, &d.name)? {
+            return Err(Error::Invalid(format!(
+                "dataset `{}` was retired on {} by {}: {}",
+                d.name, r.at, r.by, r.reason
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A scenario, by id or name, for someone who belongs to it (see

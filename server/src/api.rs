@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/principals/{name}/revoke", post(principal_revoke))
         .route("/datasets", get(datasets).post(register_dataset))
         .route("/datasets/{name}", get(dataset))
+        .route("/datasets/{name}/retire", post(dataset_retire))
         .route("/scenarios", get(scenario_list).post(scenario_apply))
         .route("/scenarios/{id}", get(scenario_get))
         .route("/scenarios/{id}/approve", post(scenario_approve))
@@ -314,6 +315,21 @@ async fn dataset(
     authz::authorize(&c, Action::CatalogRead)?;
     let v = s
         .blocking(move |d| public_dataset(&catalog::get(d, &c.name, &name)?))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn dataset_retire(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Value>> {
+    authz::authorize(&c, Action::DatasetRetire)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "retiring a dataset")?;
+    let v = s
+        .blocking(move |d| public_dataset(&catalog::retire(d, &c.name, &name, &reason)?))
         .await?;
     Ok(Json(v))
 }
@@ -922,6 +938,8 @@ fn content_type(name: &str) -> &'static str {
         Some("svg") => "image/svg+xml",
         Some("png") => "image/png",
         Some("arrow") => "application/vnd.apache.arrow.file",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _ => "application/octet-stream",
     }
 }
@@ -944,17 +962,29 @@ fn download(name: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
+/// The format a file is downloaded in.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileQuery {
+    /// `arrow` (as staged or signed, the default), `csv` or `xlsx` (tables only).
+    #[serde(default)]
+    pub format: Option<sandbox_runtime::export::Format>,
+}
+
 async fn output_file(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
+    query: std::result::Result<Query<FileQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     authz::authorize(&c, Action::OutputRead)?;
+    let Query(q) = query?;
+    let format = q.format.unwrap_or(sandbox_runtime::export::Format::Arrow);
     let (name, bytes) = s
         .blocking(move |d| {
             let o = jobs::output(d, &c.name, &id)?;
             let bytes = jobs::staged_file(d, &o)?;
-            Ok((o.file_name, bytes))
+            sandbox_runtime::export::convert(&o.file_name, bytes, format)
         })
         .await?;
     Ok(download(&name, bytes))
@@ -1050,12 +1080,15 @@ async fn product_file(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((id, name)): Path<(String, String)>,
+    query: std::result::Result<Query<FileQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     authz::authorize(&c, Action::ProductRead)?;
+    let Query(q) = query?;
+    let format = q.format.unwrap_or(sandbox_runtime::export::Format::Arrow);
     let (name, bytes) = s
         .blocking(move |d| {
             let bytes = review::product(d, &c.name, &id)?.file(&name)?;
-            Ok((name, bytes))
+            sandbox_runtime::export::convert(&name, bytes, format)
         })
         .await?;
     Ok(download(&name, bytes))

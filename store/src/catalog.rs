@@ -42,6 +42,10 @@ pub struct DatasetVersion {
     pub registered_by: String,
     /// When the domain obtained it (SYS Art. 41).
     pub obtained_at: String,
+    /// What ingest found in the source and did about it.
+    pub report: Option<IngestReport>,
+    /// When the dataset was retired, by whom and why (refused for new scenarios).
+    pub retired: Option<Retired>,
     /// Folder holding the Parquet file.
     #[serde(skip)]
     #[schemars(skip)]
@@ -53,6 +57,57 @@ impl DatasetVersion {
     pub fn data_file(&self) -> PathBuf {
         self.path.join(DATA_FILE)
     }
+}
+
+/// What ingest found in a source and what it did about it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct IngestReport {
+    /// Rows read from the source.
+    pub rows_read: i64,
+    /// Rows stored.
+    pub rows_stored: i64,
+    /// What the policy said to do with values outside bounds or categories: `keep`
+    /// (stored; every query clamps them), `drop` (the row is left out, counted) or
+    /// `refuse`.
+    pub out_of_range: String,
+    /// Rows left out for a value outside bounds or categories.
+    pub rows_dropped_out_of_range: i64,
+    /// Rows left out because their privacy unit was empty.
+    pub rows_without_unit: i64,
+    /// Distinct privacy units.
+    pub units: Option<i64>,
+    /// Units with more rows than `max_rows_per_unit` (queries read only their first k).
+    pub units_over_max_rows: i64,
+    /// Rows beyond `max_rows_per_unit` of their unit.
+    pub rows_over_max_rows: i64,
+    /// Per column, what was found (columns with nothing to report are left out).
+    pub columns: Vec<ColumnReport>,
+}
+
+/// What ingest found in one column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ColumnReport {
+    /// The column.
+    pub name: String,
+    /// NULL values.
+    pub nulls: i64,
+    /// Values below the policy's lower bound.
+    pub below_bounds: i64,
+    /// Values above the upper bound (or not a number).
+    pub above_bounds: i64,
+    /// Values outside the declared categories.
+    pub outside_categories: i64,
+}
+
+/// A dataset's retirement.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Retired {
+    /// When.
+    pub at: String,
+    /// Who.
+    pub by: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// A version to record, as ingest measured it.
@@ -80,6 +135,8 @@ pub struct NewVersion<'a> {
     pub bounded_rows: i64,
     /// Bounded columns within their bounds.
     pub within_bounds: &'a [String],
+    /// What ingest found.
+    pub report: &'a IngestReport,
 }
 
 /// Records a new version of a dataset (the first, or the next) and makes it current.
@@ -102,8 +159,8 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
     conn.execute(
         "INSERT INTO dataset_versions (dataset, version, policy_toml, schema_json, row_count,
              max_unit_rows, content_sha256, source_name, registered_by, obtained_at,
-             rows_dropped, bounded_rows, within_bounds)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             rows_dropped, bounded_rows, within_bounds, report_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             v.name,
             version,
@@ -117,7 +174,8 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
             now,
             v.rows_dropped,
             v.bounded_rows,
-            serde_json::to_string(v.within_bounds)?
+            serde_json::to_string(v.within_bounds)?,
+            serde_json::to_string(v.report)?
         ],
     )?;
     Ok(version)
@@ -137,7 +195,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         .query_row(
             "SELECT policy_toml, schema_json, row_count, max_unit_rows, content_sha256,
                     source_name, registered_by, obtained_at, rows_dropped, bounded_rows,
-                    within_bounds
+                    within_bounds, report_json
              FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
             params![name, version],
             |r| {
@@ -153,6 +211,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
                     r.get::<_, i64>(8)?,
                     r.get::<_, Option<i64>>(9)?,
                     r.get::<_, String>(10)?,
+                    r.get::<_, Option<String>>(11)?,
                 ))
             },
         )
@@ -170,6 +229,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         dropped,
         bounded,
         within,
+        report,
     ) = row;
     Ok(DatasetVersion {
         name: name.to_string(),
@@ -185,6 +245,8 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         source_name,
         registered_by: by,
         obtained_at: at,
+        report: report.and_then(|r| serde_json::from_str(&r).ok()),
+        retired: retired(conn, name)?,
         path: conn.layout().dataset_version(name, version),
     })
 }
@@ -203,6 +265,33 @@ pub fn list(conn: &Conn) -> Result<Vec<DatasetVersion>> {
         .query_map([], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?;
     names.iter().map(|n| get(conn, n)).collect()
+}
+
+/// A dataset's retirement, if it was retired.
+pub fn retired(conn: &Conn, name: &str) -> Result<Option<Retired>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT retired_at, retired_by, retire_reason FROM datasets
+             WHERE name = ?1 AND retired_at IS NOT NULL",
+        )?
+        .query_row(params![name], |r| {
+            Ok(Retired {
+                at: r.get(0)?,
+                by: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Retires a dataset; whether it was in use (not retired already).
+pub fn retire(conn: &Conn, name: &str, by: &str, reason: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE datasets SET retired_at = ?2, retired_by = ?3, retire_reason = ?4
+         WHERE name = ?1 AND retired_at IS NULL",
+        params![name, crate::now(), by, reason],
+    )?;
+    Ok(n > 0)
 }
 
 /// The policy text a version was registered with.

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -491,6 +491,15 @@ CREATE TRIGGER resubmissions_no_update BEFORE UPDATE ON resubmissions
 BEGIN SELECT RAISE(ABORT, 'resubmissions are append-only'); END;
 CREATE TRIGGER resubmissions_no_delete BEFORE DELETE ON resubmissions
 BEGIN SELECT RAISE(ABORT, 'resubmissions are append-only'); END;
+"#,
+    r#"
+-- What ingest found in a version's source (NULLs, values outside bounds or categories,
+-- units over the row bound) and what it did; a dataset registered by mistake is retired
+-- (kept, recorded, refused for new scenarios), never deleted.
+ALTER TABLE dataset_versions ADD COLUMN report_json TEXT;
+ALTER TABLE datasets ADD COLUMN retired_at TEXT;
+ALTER TABLE datasets ADD COLUMN retired_by TEXT;
+ALTER TABLE datasets ADD COLUMN retire_reason TEXT;
 "#,
 ];
 

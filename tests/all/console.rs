@@ -740,3 +740,160 @@ fn a_browser_signs_in_as_operator_then_supervisor_and_releases_an_output() {
     );
     audit::verify_custodian(server.domain()).unwrap();
 }
+
+/// An operator decides a pending scenario in the console: the page shows its purpose, the
+/// columns it asks for with their levels, a warning for level-4 columns, and asks for a
+/// confirmation; a rejection needs a reason; a supervisor sees it but cannot decide.
+#[test]
+fn an_operator_approves_a_scenario_in_the_console_seeing_its_columns_and_levels() {
+    let api = Api::new();
+    // The standard scenario asks for the resident ID (level 4) among its columns.
+    let text = sandbox_tests::scenario_text("district-ids", 1.0, 1.0);
+    assert!(text.contains("citizen_id"), "{text}");
+    let pending = sandbox_runtime::scenarios::apply(&api.f.domain, DEVELOPER, &text).unwrap();
+    let path = format!("/console/scenarios/{}", pending.id);
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(&api, Method::GET, &path, Some(&sup), None, None);
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("id=\"decide-scenario\""),
+        "supervisors do not decide"
+    );
+    let ops = sign_in(&api, OPERATOR);
+    let page = request(&api, Method::GET, &path, Some(&ops), None, None);
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"level4-warning\""), "{}", page.body);
+    assert!(page.body.contains("data-level=\"4\""), "{}", page.body);
+    assert!(page.body.contains("id=\"scenario-confirm\"") && page.body.contains("required"));
+    let csrf = csrf_of(&page.body);
+    let decide = format!("{path}/decide");
+    let refused = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&ops),
+        Some(&[("decision", "reject"), ("reason", ""), ("csrf", &csrf)]),
+        None,
+    );
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("id=\"error\""));
+    let done = request(
+        &api,
+        Method::POST,
+        &decide,
+        Some(&ops),
+        Some(&[
+            ("decision", "approve"),
+            ("reason", "within the agreement"),
+            ("csrf", &csrf),
+            ("confirm", "yes"),
+        ]),
+        None,
+    );
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = request(&api, Method::GET, done.location(), Some(&ops), None, None);
+    assert!(
+        page.body.contains("data-status=\"approved\""),
+        "{}",
+        page.body
+    );
+    // The scenarios page links it, and its budget bar is not a full green bar.
+    let list = request(
+        &api,
+        Method::GET,
+        "/console/scenarios",
+        Some(&ops),
+        None,
+        None,
+    );
+    assert!(list.body.contains(&format!("href=\"{path}\"")));
+    assert!(list.body.contains("optimum=\"0\""), "{}", list.body);
+}
+
+/// Every page of the console at a desktop width (1280 px) and a phone's (390 px), in
+/// Chinese and in English: the page itself never scrolls sideways (wide tables scroll
+/// inside their own box). Screenshots are kept in target/console-screenshots.
+#[test]
+fn no_console_page_overflows_at_1280_or_390_pixels() {
+    use sandbox_tests::browser::{Driver, sign_in};
+
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let f = Fixture::new();
+    let report = f
+        .submit(
+            &sandbox_tests::guest_module("income_by_district"),
+            "{}",
+            JobLimits::default(),
+        )
+        .unwrap();
+    let table = report
+        .outputs
+        .iter()
+        .find(|o| o.kind == "table")
+        .unwrap()
+        .clone();
+    let text = report
+        .outputs
+        .iter()
+        .find(|o| o.kind == "text")
+        .unwrap()
+        .clone();
+    let scenario = f.scenario.id;
+    let server = sandbox_tests::LiveServer::start(f, sandbox_server::Config::default());
+    let base = server.url.clone();
+    let shots = sandbox_tests::repo_root().join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = driver.client().await;
+        c.goto(&format!("{base}/console/login")).await.unwrap();
+        sign_in(&c, server.token(OPERATOR)).await;
+        let pages = [
+            ("dashboard", "/console/".to_string()),
+            ("output-table", format!("/console/outputs/{}", table.id)),
+            ("output-text", format!("/console/outputs/{}", text.id)),
+            ("request", format!("/console/jobs/{}", report.id)),
+            ("audit", "/console/audit".to_string()),
+            ("products", "/console/products".to_string()),
+            ("scenarios", "/console/scenarios".to_string()),
+            ("scenario", format!("/console/scenarios/{scenario}")),
+        ];
+        for lang in ["zh-CN", "en"] {
+            c.goto(&format!("{base}/console/")).await.unwrap();
+            c.find(fantoccini::Locator::Id(&format!("lang-{lang}")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            for width in [1280u32, 390] {
+                c.set_window_size(width, 900).await.unwrap();
+                for (name, path) in &pages {
+                    c.goto(&format!("{base}{path}")).await.unwrap();
+                    let sizes = c
+                        .execute(
+                            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                            vec![],
+                        )
+                        .await
+                        .unwrap();
+                    let sizes: Vec<i64> = serde_json::from_value(sizes).unwrap();
+                    let png = c.screenshot().await.unwrap();
+                    std::fs::write(shots.join(format!("{name}-{lang}-{width}.png")), png).unwrap();
+                    assert!(
+                        sizes[0] <= sizes[1],
+                        "{name} ({lang}) overflows at {width} px: {} wider than {}",
+                        sizes[0],
+                        sizes[1]
+                    );
+                }
+            }
+        }
+        c.close().await.unwrap();
+    });
+}

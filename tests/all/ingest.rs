@@ -309,3 +309,148 @@ fn dates_outside_the_calendar_are_refused_at_ingest() {
     let path = write("fine.parquet", vec![3650, -700_000, 7300]);
     catalog::add(&domain, PROVIDER, &path, &policy).unwrap();
 }
+
+/// A source with NULLs, values outside bounds and categories, and units over the row
+/// bound: ingest reports what it found (in the version's record and its audit event),
+/// and keeps, drops or refuses out-of-range values as the policy says.
+#[test]
+fn ingest_reports_what_it_found_and_applies_the_policys_out_of_range_rule() {
+    let (dir, domain) = empty_domain();
+    let csv = dir.path().join("residents.csv");
+    std::fs::write(
+        &csv,
+        "citizen_id,phone,district,age,income\n\
+         110101199001011234,13800000001,heping,30,50000\n\
+         110101199001011234,13800000001,heping,31,51000\n\
+         110101199001012345,13800000002,hexi,,40000\n\
+         110101199001013456,13800000003,atlantis,40,45000\n\
+         110101199001014567,13800000004,nankai,150,45000\n\
+         110101199001015678,13800000005,hebei,-2,45000\n",
+    )
+    .unwrap();
+    let keep = RESIDENTS_POLICY.to_string();
+    let v = catalog::add(&domain, PROVIDER, &csv, &keep).unwrap();
+    let r = v.report.clone().unwrap();
+    assert_eq!((r.rows_read, r.rows_stored), (6, 6));
+    assert_eq!(r.out_of_range, "keep");
+    assert_eq!(r.units, Some(5));
+    assert_eq!((r.units_over_max_rows, r.rows_over_max_rows), (1, 1));
+    let column = |name: &str| r.columns.iter().find(|c| c.name == name).unwrap().clone();
+    let age = column("age");
+    assert_eq!((age.nulls, age.below_bounds, age.above_bounds), (1, 1, 1));
+    assert_eq!(column("district").outside_categories, 1);
+    assert!(
+        r.columns.iter().all(|c| c.name != "income"),
+        "nothing to report"
+    );
+    // The audit event carries the report too.
+    let conn = sandbox_tests::raw(&domain);
+    let detail: String = conn
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(
+        detail["report"]["columns"][0]["name"], "district",
+        "{detail}"
+    );
+    // `drop`: the three rows out of range are left out and counted.
+    let drop = keep.replace("mode = \"dp\"", "mode = \"dp\"\nout_of_range = \"drop\"");
+    let v = catalog::add(&domain, PROVIDER, &csv, &drop).unwrap();
+    let r = v.report.unwrap();
+    assert_eq!(
+        (r.rows_read, r.rows_stored, r.rows_dropped_out_of_range),
+        (6, 3, 3)
+    );
+    assert_eq!(v.row_count, 3);
+    // `refuse`: the first such row is named, with its column and value; nothing changes.
+    let refuse = keep.replace("mode = \"dp\"", "mode = \"dp\"\nout_of_range = \"refuse\"");
+    let before = snapshot(&domain);
+    match catalog::add(&domain, PROVIDER, &csv, &refuse) {
+        Err(Error::Input { message, .. }) => assert!(
+            message.starts_with(
+                "row 4, column `district`: `atlantis` is not one of the declared categories"
+            ),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&domain), before);
+}
+
+/// A dataset registered by mistake is retired: kept and recorded, refused for new
+/// scenarios (at application and at approval); only its provider or an operator retires
+/// it, with a reason.
+#[test]
+fn a_retired_dataset_is_kept_recorded_and_refused_for_new_scenarios() {
+    use sandbox_runtime::scenarios;
+    use sandbox_tests::{DEVELOPER, OPERATOR};
+    let f = sandbox_tests::Fixture::new();
+    let pending = scenarios::apply(
+        &f.domain,
+        DEVELOPER,
+        &sandbox_tests::scenario_text("pending-one", 1.0, 1.0),
+    )
+    .unwrap();
+    for who in [DEVELOPER, sandbox_tests::SUPERVISOR] {
+        assert!(matches!(
+            catalog::retire(&f.domain, who, "residents", "mistake"),
+            Err(Error::Forbidden(_))
+        ));
+    }
+    sandbox_runtime::identity::add(
+        &f.domain,
+        Some(OPERATOR),
+        "psb-li",
+        sandbox_core::Role::Provider,
+    )
+    .unwrap();
+    assert!(matches!(
+        catalog::retire(&f.domain, "psb-li", "residents", "not mine"),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        catalog::retire(&f.domain, PROVIDER, "residents", "  "),
+        Err(Error::Invalid(_))
+    ));
+    let v = catalog::retire(
+        &f.domain,
+        PROVIDER,
+        "residents",
+        "registered the test extract",
+    )
+    .unwrap();
+    let retired = v.retired.unwrap();
+    assert_eq!(retired.by, PROVIDER);
+    assert!(matches!(
+        catalog::retire(&f.domain, OPERATOR, "residents", "again"),
+        Err(Error::Conflict(_))
+    ));
+    // Kept: still in the catalog, and the approved scenario over it goes on.
+    assert_eq!(catalog::list(&f.domain, DEVELOPER).unwrap().len(), 1);
+    f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    // Refused for new scenarios: a new application, and the approval of a pending one.
+    match scenarios::apply(
+        &f.domain,
+        DEVELOPER,
+        &sandbox_tests::scenario_text("after-retire", 1.0, 1.0),
+    ) {
+        Err(Error::Invalid(m)) => assert!(m.contains("retired"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        scenarios::decide(&f.domain, OPERATOR, &pending.id.to_string(), true, None),
+        Err(Error::Invalid(_))
+    ));
+    let conn = sandbox_tests::raw(&f.domain);
+    assert_eq!(
+        sandbox_tests::count(
+            &conn,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'dataset.retired'"
+        ),
+        1
+    );
+}

@@ -708,6 +708,12 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
         (Method::GET, "/datasets/residents".into(), None, ALL),
         (
             Method::POST,
+            "/datasets/nothing/retire".into(),
+            Some(reason()),
+            &[Who::Provider, Who::Operator],
+        ),
+        (
+            Method::POST,
             "/datasets".into(),
             Some(json!({"policy": "not toml [", "csv": "a\n1\n"})),
             PROVIDERS,

@@ -62,6 +62,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/products/{id}", get(product_page))
         .route("/console/products/{id}/files/{name}", get(product_file))
         .route("/console/scenarios", get(scenarios_page))
+        .route("/console/scenarios/{id}", get(scenario_page))
+        .route("/console/scenarios/{id}/decide", post(scenario_decide))
         .route("/console/static/console.css", get(css))
         .layer(axum::middleware::map_response(protect))
 }
@@ -835,23 +837,70 @@ fn image_response(name: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
+/// A table asked for as CSV or XLSX.
+#[derive(Debug, Default, Deserialize)]
+pub struct FormatQuery {
+    /// `csv` or `xlsx`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// A converted table, as an attachment.
+fn attachment(name: &str, bytes: Vec<u8>) -> Response {
+    let ty = if name.ends_with(".csv") {
+        "text/csv; charset=utf-8"
+    } else if name.ends_with(".xlsx") {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    } else {
+        "application/octet-stream"
+    };
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
 async fn output_file(
     State(state): State<AppState>,
     Signed(s, ui): Signed,
     Path(id): Path<String>,
+    Query(q): Query<FormatQuery>,
 ) -> Response {
     let name = s.principal.name.clone();
     let file = state
         .blocking(move |d| {
             let o = jobs::output(d, &name, &id)?;
+            if let Some(format) = &q.format {
+                let format = sandbox_runtime::export::Format::parse(format)?;
+                let bytes = jobs::staged_file(d, &o)?;
+                let (name, bytes) = sandbox_runtime::export::convert(&o.file_name, bytes, format)?;
+                return Ok((name, bytes, true));
+            }
             if !matches!(o.kind.as_str(), "chart" | "image") {
                 return Err(Error::NotFound(format!("an image for output {id}")));
             }
-            Ok((o.file_name.clone(), jobs::staged_file(d, &o)?))
+            Ok((o.file_name.clone(), jobs::staged_file(d, &o)?, false))
         })
         .await;
     match file {
-        Ok((name, bytes)) => image_response(&name, bytes),
+        Ok((name, bytes, true)) => attachment(&name, bytes),
+        Ok((name, bytes, false)) => image_response(&name, bytes),
+        Err(e @ Error::Invalid(_)) => page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &sandbox_i18n::error(ui.lang, &e),
+            ),
+        ),
         Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
         Err(e) => internal(ui, Some(&s), &e),
     }
@@ -976,15 +1025,34 @@ async fn product_file(
     State(state): State<AppState>,
     Signed(s, ui): Signed,
     Path((id, name)): Path<(String, String)>,
+    Query(q): Query<FormatQuery>,
 ) -> Response {
     let who = s.principal.name.clone();
     let file = state
         .blocking(move |d| {
             let bytes = review::product(d, &who, &id)?.file(&name)?;
-            Ok((name, bytes))
+            match &q.format {
+                Some(format) => {
+                    let format = sandbox_runtime::export::Format::parse(format)?;
+                    sandbox_runtime::export::convert(&name, bytes, format)
+                }
+                None => Ok((name, bytes)),
+            }
         })
         .await;
     match file {
+        Ok((name, bytes)) if name.ends_with(".csv") || name.ends_with(".xlsx") => {
+            attachment(&name, bytes)
+        }
+        Err(e @ Error::Invalid(_)) => page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &sandbox_i18n::error(ui.lang, &e),
+            ),
+        ),
         Ok((name, bytes)) if name.ends_with(".svg") || name.ends_with(".png") => {
             image_response(&name, bytes)
         }
@@ -1002,6 +1070,154 @@ async fn product_file(
         }
         Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
         Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// A scenario and the columns it asks for, each with its policy's classification.
+fn scenario_view(
+    d: &sandbox_runtime::Domain,
+    actor: &str,
+    id: &str,
+) -> Result<(scenarios::ScenarioRecord, Vec<pages::AskedColumn>)> {
+    let r = scenarios::show(d, actor, id)?;
+    let mut columns = Vec::new();
+    for ds in &r.spec.datasets {
+        let v = sandbox_runtime::catalog::get(d, actor, &ds.name)?;
+        for name in &ds.columns {
+            let c = v.policy.column(name);
+            columns.push(pages::AskedColumn {
+                dataset: ds.name.clone(),
+                name: name.clone(),
+                level: c.map_or(0, |c| c.level.get()),
+                access: c.map_or_else(String::new, |c| c.access.as_str().to_string()),
+                desensitized: c
+                    .and_then(|c| c.desensitize.as_ref())
+                    .and_then(|d| serde_json::to_value(d).ok())
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+                description: c.and_then(|c| c.description.clone()),
+            });
+        }
+    }
+    Ok((r, columns))
+}
+
+async fn scenario_page(
+    State(state): State<AppState>,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let name = s.principal.name.clone();
+    match state.blocking(move |d| scenario_view(d, &name, &id)).await {
+        Ok((r, columns)) => {
+            let notice = q.done.map(|_| {
+                t!(
+                    ui.lang,
+                    "scenario-decided",
+                    status = ui.word("scenario-status", r.status.as_str())
+                )
+            });
+            page(
+                StatusCode::OK,
+                pages::scenario(ui, &s, &r, &columns, notice.as_deref().map(|n| (n, false))),
+            )
+        }
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) if status_of(&e) == StatusCode::FORBIDDEN => page(
+            StatusCode::FORBIDDEN,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-refused"),
+                &sandbox_i18n::error(ui.lang, &e),
+            ),
+        ),
+        Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+async fn scenario_decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<RequestDecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/scenarios/{id}/decide");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::problem(
+                    ui,
+                    Some(&s),
+                    &ui.t("problem-bad-request"),
+                    &ui.t("decide-unknown"),
+                ),
+            );
+        }
+    };
+    let reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
+    if !approve && reason.is_none() {
+        let e = Error::Invalid("a rejection needs a reason".into());
+        return scenario_refused(&state, s, ui, id, &path, e).await;
+    }
+    let actor = s.principal.name.clone();
+    let key = id.clone();
+    let decided = state
+        .blocking(move |d| scenarios::decide(d, &actor, &key, approve, reason.as_deref()))
+        .await;
+    match decided {
+        Ok(_) => Redirect::to(&format!("/console/scenarios/{id}?done=1")).into_response(),
+        Err(e) => scenario_refused(&state, s, ui, id, &path, e).await,
+    }
+}
+
+async fn scenario_refused(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    id: String,
+    path: &str,
+    e: Error,
+) -> Response {
+    let status = status_of(&e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return internal(ui, Some(&s), &e);
+    }
+    if status == StatusCode::FORBIDDEN {
+        record_refusal(state, s.principal.name.clone(), "POST", path, e.to_string()).await;
+    }
+    let message = sandbox_i18n::error(ui.lang, &e);
+    let name = s.principal.name.clone();
+    match state.blocking(move |d| scenario_view(d, &name, &id)).await {
+        Ok((r, columns)) => page(
+            status,
+            pages::scenario(ui, &s, &r, &columns, Some((&message, true))),
+        ),
+        Err(_) => page(
+            status,
+            pages::problem(ui, Some(&s), &ui.t("problem-refused"), &message),
+        ),
     }
 }
 

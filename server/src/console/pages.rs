@@ -20,6 +20,7 @@ use sandbox_runtime::sessions::Session;
 
 pub use sandbox_runtime::review::thread::Thread;
 pub use sandbox_runtime::review::view::{Content, OutputView, Pending, QueryLine, ReviewLine};
+pub use sandbox_runtime::scenarios::ScenarioRecord;
 
 /// Rows of a table shown on a page; the rest is counted.
 pub const MAX_SHOWN_ROWS: usize = 500;
@@ -29,7 +30,7 @@ pub const CSS: &str = r#"
 :root { color-scheme: light; --ink: #1b1f24; --muted: #5b6570; --line: #d6dbe1; --pass: #1a7f37; --review: #9a6700; --fail: #cf222e; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.45 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif; color: var(--ink); background: #f6f8fa; }
-header { display: flex; gap: 1.5rem; align-items: center; padding: .6rem 1.5rem; background: #24292f; color: #fff; }
+header { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: center; padding: .6rem 1.5rem; background: #24292f; color: #fff; }
 header a { color: #fff; text-decoration: none; }
 header .who { margin-left: auto; color: #d0d7de; }
 header form { margin: 0; }
@@ -59,12 +60,20 @@ header nav { display: flex; gap: 1rem; flex-wrap: wrap; }
 .lang { display: flex; gap: .5rem; align-items: center; }
 .lang button { background: none; border: 1px solid #57606a; color: #fff; padding: .1rem .5rem; }
 .lang a { color: #d0d7de; }
+@media (max-width: 40rem) {
+  header, main { padding-left: .75rem; padding-right: .75rem; }
+  header .who { margin-left: 0; }
+  dl { grid-template-columns: 1fr; }
+  dd { margin-bottom: .4rem; }
+  meter { width: 6rem; }
+}
 code { word-break: break-all; }
 .scroll { overflow-x: auto; }
 button.approve { background: var(--pass); border: 1px solid var(--pass); color: #fff; }
 button.changes { background: #fff8c5; border: 1px solid var(--review); color: var(--ink); }
 button.reject { background: #fff; border: 2px solid var(--fail); color: var(--fail); }
 .confirm { margin: .5rem 0; }
+tr.level4 td { background: #ffebe9; }
 ol.thread { padding-left: 1.2rem; }
 ol.thread li { margin: .4rem 0; }
 .said { white-space: pre-wrap; overflow-wrap: anywhere; margin: .2rem 0 0; }
@@ -437,6 +446,11 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
                     Content::Table(batches) => {
                         (table(ui, batches, &intervals(&v.queries)))
                         p.muted { (ui.t("table-interval-note")) }
+                        p.downloads {
+                            (ui.t("download-as")) " "
+                            a id="download-csv" href={ "/console/outputs/" (o.id) "/file?format=csv" } { "CSV" } " · "
+                            a id="download-xlsx" href={ "/console/outputs/" (o.id) "/file?format=xlsx" } { "XLSX" }
+                        }
                     }
                     Content::Text(text) => { pre id="content-text" { (text) } }
                     Content::Image => { img.chart id="content-image" src={ "/console/outputs/" (o.id) "/file" } alt=(t!(ui.lang, "content-chart", name = o.name.as_str())); }
@@ -694,6 +708,19 @@ pub fn product(ui: Ui, session: &Session, id: &str, manifest: &Value, signature:
         html! {
             h1 { (t!(ui.lang, "product-heading", id = id)) }
             p { (ui.t("product-signed")) " " code { "sandbox product verify" } }
+            h2 { (ui.t("product-files")) }
+            ul id="files" {
+                @for f in manifest["files"].as_array().map_or(&[][..], Vec::as_slice) {
+                    @let name = f["name"].as_str().unwrap_or("");
+                    li {
+                        a href={ "/console/products/" (id) "/files/" (name) } { (name) }
+                        @if sandbox_runtime::export::is_table(name) {
+                            " · " a.csv href={ "/console/products/" (id) "/files/" (name) "?format=csv" } { "CSV" }
+                            " · " a.xlsx href={ "/console/products/" (id) "/files/" (name) "?format=xlsx" } { "XLSX" }
+                        }
+                    }
+                }
+            }
             h2 { (ui.t("product-signature")) }
             div.box { code id="signature" { (signature) } }
             h2 { (ui.t("product-manifest")) }
@@ -720,12 +747,15 @@ pub fn scenarios(ui: Ui, session: &Session, usage: &[Usage]) -> Markup {
                     tbody {
                         @for u in usage {
                             tr.scenario data-id=(u.id) {
-                                td { (u.name) " " span.muted { "(" (u.id) ")" } }
+                                td { a href={ "/console/scenarios/" (u.id) } { (u.name) } " " span.muted { "(" (u.id) ")" } }
                                 td { (u.developer) }
                                 td data-status=(u.status.as_str()) { (ui.word("scenario-status", u.status.as_str())) @if let Some(r) = &u.status_reason { br; span.muted { (r) } } }
                                 td { (u.valid_until.to_string()) }
                                 td.num {
-                                    meter min="0" max=(u.epsilon_total) value=(u.epsilon_spent) {}
+                                    // Spent is not good: half is "suboptimal", nine tenths
+                                    // and beyond "even less good" (browsers draw them amber
+                                    // and red), never a full green bar.
+                                    meter min="0" max=(u.epsilon_total) low=(u.epsilon_total * 0.5) high=(u.epsilon_total * 0.9) optimum="0" value=(u.epsilon_spent) {}
                                     " " (format!("{:.3}", u.epsilon_spent)) " / " (u.epsilon_total)
                                 }
                                 td.num { (u.jobs) }
@@ -733,6 +763,94 @@ pub fn scenarios(ui: Ui, session: &Session, usage: &[Usage]) -> Markup {
                                 td { (u.flags.iter().map(|f| ui.word("flag", f)).collect::<Vec<_>>().join(", ")) }
                             }
                         }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A column a scenario asks for, with its classification.
+#[derive(Debug, Clone)]
+pub struct AskedColumn {
+    /// Dataset.
+    pub dataset: String,
+    /// Column.
+    pub name: String,
+    /// Classification level (1–4).
+    pub level: u8,
+    /// What queries may do with it.
+    pub access: String,
+    /// Its desensitization, if any.
+    pub desensitized: Option<String>,
+    /// What it holds.
+    pub description: Option<String>,
+}
+
+/// A scenario: its agreement, the columns it asks for with their levels (level-4 columns
+/// marked), and for an operator while it is pending, the decision.
+pub fn scenario(
+    ui: Ui,
+    session: &Session,
+    r: &ScenarioRecord,
+    columns: &[AskedColumn],
+    message: Option<(&str, bool)>,
+) -> Markup {
+    let decidable = session.principal.role == Role::Operator
+        && r.status == sandbox_core::ScenarioStatus::Pending
+        && r.developer != session.principal.name;
+    let level4 = columns.iter().filter(|c| c.level >= 4).count();
+    layout(
+        ui,
+        &r.spec.name,
+        Some(session),
+        html! {
+            h1 { (t!(ui.lang, "scenario-heading", name = r.spec.name.as_str())) }
+            @if let Some((text, error)) = message {
+                @if error { p.box.error id="error" { (text) } } @else { p.box.notice id="notice" { (text) } }
+            }
+            dl {
+                dt { (ui.t("col-status")) } dd id="status" data-status=(r.status.as_str()) { (ui.word("scenario-status", r.status.as_str())) }
+                dt { (ui.t("col-developer")) } dd { (r.developer) }
+                dt { (ui.t("scenario-purpose")) } dd id="purpose" { (r.spec.purpose) }
+                dt { (ui.t("scenario-valid")) } dd { (r.spec.valid_from.to_string()) " – " (r.spec.valid_until.to_string()) }
+                dt { (ui.t("scenario-mode")) } dd { (r.spec.mode.to_string()) }
+                dt { "ε" } dd { (format!("{:.3}", r.epsilon_spent)) " / " (r.spec.budget.epsilon) " · " (t!(ui.lang, "scenario-per-query", epsilon = r.spec.budget.epsilon_per_query)) }
+            }
+            h2 { (ui.t("scenario-columns")) }
+            @if level4 > 0 {
+                p.box.error id="level4-warning" { (t!(ui.lang, "scenario-level4", count = level4)) }
+            }
+            p.muted { (t!(ui.lang, "scenario-purpose-check", count = columns.len())) }
+            div.scroll {
+                table id="columns" {
+                    thead { tr { th { (ui.t("col-dataset")) } th { (ui.t("col-column")) } th { (ui.t("col-level")) } th { (ui.t("col-access")) } th { (ui.t("col-description")) } } }
+                    tbody {
+                        @for c in columns {
+                            tr.column data-level=(c.level) class=@if c.level >= 4 { "level4" } {
+                                td { (c.dataset) }
+                                td { code { (c.name) } }
+                                td.num { (c.level) }
+                                td { (ui.word("access", &c.access)) @if let Some(d) = &c.desensitized { br; span.muted { (d) } } }
+                                td { (c.description.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if decidable {
+                form.box method="post" action={ "/console/scenarios/" (r.id) "/decide" } id="decide-scenario" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="scenario-reason" { (ui.t("scenario-reason")) }
+                    textarea id="scenario-reason" name="reason" {}
+                    p.confirm {
+                        input type="checkbox" id="scenario-confirm" name="confirm" value="yes" required;
+                        " "
+                        label for="scenario-confirm" { (ui.t("scenario-confirm")) }
+                    }
+                    p {
+                        button.approve type="submit" name="decision" value="approve" id="scenario-approve" { (ui.t("decision-approve")) }
+                        button.reject type="submit" name="decision" value="reject" id="scenario-reject" { (ui.t("decision-reject")) }
                     }
                 }
             }

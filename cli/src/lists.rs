@@ -1,0 +1,250 @@
+//! Lists as text: a header, then one aligned row per item, the same whether the command
+//! ran on the data directory or through a server (both render the JSON the API answers
+//! with). Columns are aligned by display width, so names in Chinese line up too.
+
+use serde_json::Value;
+use unicode_width::UnicodeWidthStr;
+
+/// Rows under a header, columns separated by two spaces and padded to their widest cell
+/// (the last column is not padded). `empty` is said instead when there are no rows.
+pub fn table(headers: &[&str], rows: &[Vec<String>], empty: &str) -> String {
+    if rows.is_empty() {
+        return empty.to_string();
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            if i + 1 < widths.len() {
+                out.push_str(&" ".repeat(w.saturating_sub(cell.width())));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = line(&mut headers.iter().copied());
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
+/// A JSON value as a cell: strings as they are, numbers and booleans as written, null
+/// as nothing.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn items(list: &Value) -> &[Value] {
+    list.as_array().map_or(&[][..], Vec::as_slice)
+}
+
+/// `principal list`.
+pub fn principals(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|p| {
+            vec![
+                cell(&p["name"]),
+                cell(&p["role"]),
+                cell(&p["status"]),
+                cell(&p["language"]),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "ROLE", "STATUS", "LANGUAGE"],
+        &rows,
+        "no principals",
+    )
+}
+
+/// `token list`.
+pub fn tokens(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|t| {
+            vec![
+                cell(&t["id"]),
+                cell(&t["principal"]),
+                cell(&t["created_at"]),
+                cell(&t["issued_by"]),
+                cell(&t["revoked_at"]),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "PRINCIPAL", "ISSUED", "BY", "REVOKED"],
+        &rows,
+        "no tokens",
+    )
+}
+
+/// `dataset list`.
+pub fn datasets(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|v| {
+            vec![
+                cell(&v["name"]),
+                cell(&v["version"]),
+                cell(&v["row_count"]),
+                cell(&v["policy"]["dataset"]["provider"]),
+                cell(&v["policy"]["dataset"]["summary"]),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "VERSION", "ROWS", "PROVIDER", "SUMMARY"],
+        &rows,
+        "no datasets",
+    )
+}
+
+/// `scenario list`.
+pub fn scenarios(list: &Value) -> String {
+    let number = |v: &Value| v.as_f64().map_or_else(|| cell(v), |x| format!("{x:.3}"));
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|x| {
+            vec![
+                cell(&x["id"]),
+                cell(&x["spec"]["name"]),
+                cell(&x["status"]),
+                cell(&x["developer"]),
+                format!(
+                    "{} / {}",
+                    number(&x["epsilon_spent"]),
+                    number(&x["spec"]["budget"]["epsilon"])
+                ),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "NAME", "STATUS", "DEVELOPER", "ε SPENT / GRANTED"],
+        &rows,
+        "no scenarios",
+    )
+}
+
+/// `job list`.
+pub fn jobs(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|j| {
+            vec![
+                cell(&j["id"]),
+                cell(&j["status"]),
+                cell(&j["created_at"]),
+                cell(&j["submitter"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "STATUS", "SUBMITTED", "BY"], &rows, "no jobs")
+}
+
+/// `output list`.
+pub fn outputs(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|o| {
+            vec![
+                cell(&o["id"]),
+                cell(&o["name"]),
+                cell(&o["kind"]),
+                cell(&o["status"]),
+                cell(&o["job_id"]),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "NAME", "KIND", "STATUS", "JOB"],
+        &rows,
+        "no outputs",
+    )
+}
+
+/// `product list`.
+pub fn products(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|p| {
+            vec![
+                cell(&p["id"]),
+                cell(&p["output_id"]),
+                cell(&p["released_at"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "OUTPUT", "RELEASED"], &rows, "no products")
+}
+
+/// A page of `audit log`: its events, and where the next page starts when the log goes on
+/// (`page` is the API's `{events, size, next}`).
+pub fn audit_page(page: &Value) -> String {
+    let events = items(&page["events"]);
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                cell(&e["seq"]),
+                cell(&e["ts"]),
+                cell(&e["actor"]),
+                cell(&e["action"]),
+                cell(&e["subject"]),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &["SEQ", "TIME (UTC)", "ACTOR", "ACTION", "SUBJECT"],
+        &rows,
+        "no events from there",
+    );
+    if let (Some(next), Some(first), Some(size)) = (
+        page["next"].as_i64(),
+        events.first().and_then(|e| e["seq"].as_i64()),
+        page["size"].as_i64(),
+    ) {
+        out.push_str(&format!(
+            "\nevents {first} to {} of {size}; the next page: sandbox audit log --from {next}",
+            next - 1
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let rows = vec![
+            vec!["王伟".to_string(), "developer".to_string(), "x".to_string()],
+            vec![
+                "ops-li".to_string(),
+                "operator".to_string(),
+                "y".to_string(),
+            ],
+        ];
+        let t = table(&["NAME", "ROLE", "NOTE"], &rows, "none");
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "NAME    ROLE       NOTE");
+        assert_eq!(lines[1], "王伟    developer  x");
+        assert_eq!(lines[2], "ops-li  operator   y");
+        assert_eq!(table(&["A"], &[], "nothing here"), "nothing here");
+    }
+}
