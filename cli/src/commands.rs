@@ -343,7 +343,14 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
     match cmd {
         DatasetCmd::Add { file, policy } => {
             let text = read_text(policy)?;
-            let v = catalog::add(domain, actor(cli)?, file, &text)?;
+            let who = actor(cli)?;
+            let v = {
+                let _p = crate::progress::Progress::start(
+                    format!("registering {}", file.display()),
+                    cli.json,
+                );
+                catalog::add(domain, who, file, &text)?
+            };
             let value = serde_json::to_value(&v)?;
             print(cli.json, &v, || crate::common::dataset_added_text(&value))
         }
@@ -489,6 +496,10 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                 path: args.module.display().to_string(),
                 message: e.to_string(),
             })?;
+            let running = crate::progress::Progress::start(
+                format!("running {}", args.module.display()),
+                cli.json,
+            );
             let report = jobs::submit(
                 domain,
                 actor(cli)?,
@@ -500,6 +511,7 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                     resubmits: args.resubmits.as_deref(),
                 },
             )?;
+            drop(running);
             print(cli.json, &report, || {
                 let mut s = format!("job {} {}", report.id, report.status);
                 if let Some(e) = &report.error {

@@ -13,6 +13,7 @@ mod common;
 pub mod demo;
 pub mod dev;
 mod lists;
+mod progress;
 mod remote;
 
 pub use args::{Cli, Command, LogFormat};

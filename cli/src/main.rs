@@ -1,5 +1,6 @@
 //! The `sandbox` command.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use sandbox_cli::{Cli, Command, LogFormat};
@@ -21,8 +22,11 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SANDBOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only on a terminal: a redirected server log holds no escape codes.
+    let terminal = std::io::stderr().is_terminal();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(terminal)
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => logs.json().flatten_event(true).init(),
@@ -43,7 +47,13 @@ fn main() -> ExitCode {
                 // On this machine the whole text helps; there is no server log to read.
                 eprintln!("error: {e}");
             } else {
-                eprintln!("{}", sandbox_i18n::error_line(lang, &e));
+                let line = sandbox_i18n::error_line(lang, &e);
+                if terminal {
+                    // The whole line in red, as cargo marks its errors.
+                    eprintln!("\x1b[1;31m{line}\x1b[0m");
+                } else {
+                    eprintln!("{line}");
+                }
             }
             ExitCode::FAILURE
         }

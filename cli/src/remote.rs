@@ -578,7 +578,17 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
             if !(args.wait.is_finite() && args.wait >= 0.0) {
                 return Err(Error::Invalid("--wait: seconds, at least 0".into()));
             }
-            let j = r.post(&format!("/jobs?wait={}", args.wait), body)?;
+            let j = {
+                let _p = crate::progress::Progress::start(
+                    format!(
+                        "submitting {}, waiting up to {} s",
+                        args.module.display(),
+                        args.wait
+                    ),
+                    cli.json || args.wait <= 0.0,
+                );
+                r.post(&format!("/jobs?wait={}", args.wait), body)?
+            };
             print(cli, &j, job_text)?;
             crate::common::job_ended(
                 &s(&j["id"]),

@@ -239,6 +239,8 @@ impl CheckContext {
 /// A number found in an output.
 #[derive(Debug, Clone)]
 struct Number {
+    /// As written.
+    text: String,
     value: f64,
     /// Digits after the decimal point as written (`None`: exponent form, compare exactly).
     decimals: Option<u32>,
@@ -262,6 +264,7 @@ fn number_of(text: &str, at: String) -> Option<Number> {
         )
     };
     Some(Number {
+        text: text.to_string(),
         value,
         decimals,
         at,
@@ -727,12 +730,19 @@ fn threshold_findings(
 }
 
 fn provenance(rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {
-    let untraced: Vec<String> = content
-        .numbers
-        .iter()
-        .zip(traced)
-        .filter(|(_, t)| !**t)
-        .map(|(n, _)| n.at.clone())
+    // Each place once, with the numbers found there: `line 3: 41,200 and 38,000`.
+    let mut places: Vec<(String, Vec<String>)> = Vec::new();
+    let mut count = 0usize;
+    for (n, _) in content.numbers.iter().zip(traced).filter(|(_, t)| !**t) {
+        count += 1;
+        match places.iter_mut().find(|(at, _)| *at == n.at) {
+            Some((_, numbers)) => numbers.push(n.text.clone()),
+            None => places.push((n.at.clone(), vec![n.text.clone()])),
+        }
+    }
+    let untraced: Vec<String> = places
+        .into_iter()
+        .map(|(at, numbers)| format!("{at}: {}", numbers.join(" and ")))
         .collect();
     CheckResult {
         check: "provenance",
@@ -749,7 +759,7 @@ fn provenance(rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult 
         } else {
             format!(
                 "{} of {} numbers were not in any answer the module received (derived or invented): {}",
-                untraced.len(),
+                count,
                 content.numbers.len(),
                 examples(&untraced)
             )
@@ -1131,6 +1141,7 @@ mod tests {
         ctx.seal();
         let n = |s: &str| {
             number_of(s, String::new()).unwrap_or(Number {
+                text: String::new(),
                 value: f64::NAN,
                 decimals: None,
                 at: String::new(),

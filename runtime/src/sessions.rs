@@ -1,4 +1,5 @@
-//! Review-console sessions: an operator or a supervisor signs in with an API token and
+//! Review-console sessions: an operator, a supervisor or a developer (who reads the review
+//! of their own jobs and answers it) signs in with an API token and
 //! gets a session (its id goes in a cookie; the store keeps only its SHA-256). A session
 //! is valid while it has not ended or expired, its token is not revoked and its principal
 //! is active: revoking the token or suspending the principal ends every session opened
@@ -14,18 +15,18 @@ use crate::{Domain, Error, Result, tokens};
 /// How long a session lasts.
 pub const SESSION_HOURS: i64 = 8;
 
-/// Opens a session for the principal `token` proves, who must be an operator or a
-/// supervisor (the console is theirs). Returns the session id (for the cookie; never
+/// Opens a session for the principal `token` proves, who must be an operator, a
+/// supervisor or a developer. Returns the session id (for the cookie; never
 /// stored) and the session. A refusal carries the name of the principal refused when the
 /// token proved one (a suspended principal, a developer), so that the caller can record
 /// it under that name.
 pub fn sign_in(domain: &Domain, token: &str) -> Result<(String, Session), (Error, Option<String>)> {
     let p = tokens::authenticate(domain, token)
         .map_err(|e| (e, tokens::holder(domain, token).ok().flatten()))?;
-    if !matches!(p.role, Role::Operator | Role::Supervisor) {
+    if !matches!(p.role, Role::Operator | Role::Supervisor | Role::Developer) {
         return Err((
             Error::Forbidden(format!(
-                "the console is for operators and supervisors; `{}` is a {}",
+                "the console is for operators, supervisors and developers; `{}` is a {}",
                 p.name, p.role
             )),
             Some(p.name),

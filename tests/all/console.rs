@@ -186,7 +186,7 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         "{csp}"
     );
 
-    // A bad token and a developer's token are refused, and recorded.
+    // A bad token and a provider's token are refused, and recorded.
     let bad = format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64));
     let page = request(
         &api,
@@ -203,12 +203,12 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         Method::POST,
         "/console/login",
         None,
-        Some(&[("token", api.token(DEVELOPER).unwrap())]),
+        Some(&[("token", api.token(sandbox_tests::PROVIDER).unwrap())]),
         None,
     );
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.body.contains("operators and supervisors"));
-    assert_eq!(refusals(&api, DEVELOPER), 1);
+    assert!(page.body.contains("operators, supervisors and developers"));
+    assert_eq!(refusals(&api, sandbox_tests::PROVIDER), 1);
 
     // The operator signs in: only the session id's hash is stored.
     let ops = sign_in(&api, OPERATOR);
@@ -896,4 +896,112 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
         }
         c.close().await.unwrap();
     });
+}
+
+/// A developer's console: their jobs and where each review stands; the request's thread
+/// with the reviewers' words, answered from the page; never an output's content, never a
+/// decision.
+#[test]
+fn a_developer_reads_the_review_of_their_job_and_answers_in_the_console() {
+    use sandbox_runtime::review::{Decision, thread};
+    let api = Api::new();
+    let report = api
+        .f
+        .submit(
+            &sandbox_tests::text_module("Income rose in every district."),
+            "{}",
+            JobLimits::default(),
+        )
+        .unwrap();
+    let out = report.outputs[0].id.clone();
+    thread::decide_request(
+        &api.f.domain,
+        OPERATOR,
+        &report.id,
+        Decision::RequestChanges,
+        Some("Say by how much, rounded."),
+    )
+    .unwrap();
+    let dev = sign_in(&api, DEVELOPER);
+    let page = request(&api, Method::GET, "/console/", Some(&dev), None, None);
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"my-jobs\""), "{}", page.body);
+    assert!(
+        page.body.contains("data-awaiting=\"developer\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("href=\"/console/audit\""));
+    let path = format!("/console/jobs/{}", report.id);
+    let page = request(&api, Method::GET, &path, Some(&dev), None, None);
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Say by how much, rounded."),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"decide-request\""));
+    assert!(
+        !page
+            .body
+            .contains(&format!("href=\"/console/outputs/{out}\""))
+    );
+    let csrf = csrf_of(&page.body);
+    let posted = request(
+        &api,
+        Method::POST,
+        &format!("{path}/comment"),
+        Some(&dev),
+        Some(&[
+            ("body", "Rounded to hundreds; resubmitting."),
+            ("csrf", &csrf),
+        ]),
+        None,
+    );
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    let t = thread::thread(&api.f.domain, OPERATOR, &report.id).unwrap();
+    assert_eq!(
+        t.entries.last().and_then(|e| e.text.as_deref()),
+        Some("Rounded to hundreds; resubmitting.")
+    );
+    // The output itself stays with the reviewers.
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/outputs/{out}"),
+        Some(&dev),
+        None,
+        None,
+    );
+    assert_ne!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Income rose"));
+    // Another developer's job is not theirs to read.
+    sandbox_runtime::identity::add(
+        &api.f.domain,
+        Some(OPERATOR),
+        "dev-two",
+        sandbox_core::Role::Developer,
+    )
+    .unwrap();
+    let token = sandbox_runtime::tokens::issue(&api.f.domain, OPERATOR, "dev-two")
+        .unwrap()
+        .token;
+    let page = request(
+        &api,
+        Method::POST,
+        "/console/login",
+        None,
+        Some(&[("token", &token)]),
+        None,
+    );
+    let cookie = page
+        .headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .and_then(|v| v.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    let page = request(&api, Method::GET, &path, Some(&cookie), None, None);
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
 }

@@ -185,6 +185,20 @@ impl FromRequestParts<AppState> for Signed {
 }
 
 fn internal(ui: Ui, session: Option<&Session>, e: &Error) -> Response {
+    // What the domain refuses (a page not the principal's to read, a thing that is not
+    // there) is said as such; only a failure of the system is a bare 500.
+    let status = status_of(e);
+    if status.is_client_error() {
+        return page(
+            status,
+            pages::problem(
+                ui,
+                session,
+                &ui.t("problem-refused"),
+                &sandbox_i18n::error(ui.lang, e),
+            ),
+        );
+    }
     tracing::error!(error = %e, "console page failed");
     page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -472,6 +486,37 @@ async fn language(
 async fn dashboard(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
     let role = s.principal.role;
     let name = s.principal.name.clone();
+    if role == Role::Developer {
+        // A developer's console: their jobs and where each review stands.
+        let mine = state
+            .blocking(move |d| {
+                let list = jobs::list(
+                    d,
+                    &name,
+                    &jobs::JobFilter {
+                        submitter: None,
+                        scenario_id: None,
+                        status: None,
+                        limit: Some(100),
+                    },
+                )?;
+                let mut out = Vec::with_capacity(list.len());
+                for j in list {
+                    let awaiting = if j.outputs.is_empty() {
+                        Vec::new()
+                    } else {
+                        review::thread::thread(d, &name, &j.id)?.awaiting
+                    };
+                    out.push((j, awaiting));
+                }
+                Ok(out)
+            })
+            .await;
+        return match mine {
+            Ok(list) => page(StatusCode::OK, pages::my_jobs(ui, &s, &list)),
+            Err(e) => internal(ui, Some(&s), &e),
+        };
+    }
     let lists = state
         .blocking(move |d| {
             let operator =

@@ -18,6 +18,7 @@ use sandbox_runtime::audit::Event;
 use sandbox_runtime::scenarios::Usage;
 use sandbox_runtime::sessions::Session;
 
+pub use sandbox_runtime::jobs::JobRecord;
 pub use sandbox_runtime::review::thread::Thread;
 pub use sandbox_runtime::review::view::{Content, OutputView, Pending, QueryLine, ReviewLine};
 pub use sandbox_runtime::scenarios::ScenarioRecord;
@@ -77,6 +78,9 @@ tr.level4 td { background: #ffebe9; }
 ol.thread { padding-left: 1.2rem; }
 ol.thread li { margin: .4rem 0; }
 .said { white-space: pre-wrap; overflow-wrap: anywhere; margin: .2rem 0 0; }
+.markdown { overflow-wrap: anywhere; }
+.markdown table { width: auto; }
+details { margin-top: .75rem; }
 "#;
 
 /// How a page speaks: its language and the time zone its times are shown in.
@@ -128,10 +132,15 @@ pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> M
                     strong { (app) }
                     @if let Some(s) = session {
                         nav {
-                            a href="/console/" { (ui.t("nav-pending")) }
-                            a href="/console/scenarios" { (ui.t("nav-scenarios")) }
-                            a href="/console/products" { (ui.t("nav-products")) }
-                            a href="/console/audit" { (ui.t("nav-audit")) }
+                            @if s.principal.role == Role::Developer {
+                                a href="/console/" { (ui.t("nav-my-jobs")) }
+                                a href="/console/products" { (ui.t("nav-products")) }
+                            } @else {
+                                a href="/console/" { (ui.t("nav-pending")) }
+                                a href="/console/scenarios" { (ui.t("nav-scenarios")) }
+                                a href="/console/products" { (ui.t("nav-products")) }
+                                a href="/console/audit" { (ui.t("nav-audit")) }
+                            }
                         }
                         span.who id="who" { (s.principal.name) " (" (sandbox_i18n::role(ui.lang, s.principal.role)) ")" }
                         form.lang method="post" action="/console/language" {
@@ -261,6 +270,42 @@ pub fn dashboard(ui: Ui, session: &Session, mine: &[Pending], others: &[Pending]
     )
 }
 
+/// A developer's own jobs, newest first, each with where its review stands.
+pub fn my_jobs(ui: Ui, session: &Session, jobs: &[(JobRecord, Vec<String>)]) -> Markup {
+    layout(
+        ui,
+        &ui.t("my-jobs-title"),
+        Some(session),
+        html! {
+            h1 { (ui.t("my-jobs-title")) }
+            p.muted { (ui.t("my-jobs-intro")) }
+            @if jobs.is_empty() {
+                p.muted id="no-jobs" { (ui.t("my-jobs-none")) }
+            } @else {
+                div.scroll {
+                    table id="my-jobs" {
+                        thead { tr { th { (ui.t("col-job")) } th { (ui.t("col-status")) } th { (ui.t("col-outputs")) } th { (ui.t("request-awaiting")) } th { (ui.t("col-staged")) } } }
+                        tbody {
+                            @for (j, awaiting) in jobs {
+                                tr.job data-id=(j.id) {
+                                    td { a href={ "/console/jobs/" (j.id) } { (j.id) } }
+                                    td { (ui.word("job-status", j.status.as_str())) }
+                                    td.num { (j.outputs.len()) }
+                                    td data-awaiting=(awaiting.join(" ")) {
+                                        @if awaiting.is_empty() { span.muted { (ui.word("awaiting", "none")) } }
+                                        @else { (awaiting.iter().map(|a| ui.word("awaiting", a)).collect::<Vec<_>>().join(" · ")) }
+                                    }
+                                    td { (ui.time(&j.created_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// The half-width of the 95 % interval of each column name the job's answers gave one to
 /// (when every answer that names the column agrees), to show beside an output's columns.
 fn intervals(queries: &[QueryLine]) -> HashMap<String, f64> {
@@ -293,6 +338,26 @@ fn accuracy_lines(ui: Ui, q: &QueryLine) -> Markup {
             }
         }
     }
+}
+
+/// Markdown as HTML a reviewer can read, safely: raw HTML in it is shown as text, links
+/// are their text only (a link would carry the output's content to wherever it points
+/// before the output is released) and images their description; nothing loads.
+pub fn markdown(text: &str) -> maud::PreEscaped<String> {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    let events = Parser::new_ext(text, options).filter_map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Some(Event::Text(raw)),
+        Event::Start(Tag::Link { .. } | Tag::Image { .. }) => None,
+        Event::End(TagEnd::Link | TagEnd::Image) => None,
+        Event::FootnoteReference(r) => Some(Event::Text(r)),
+        other => Some(other),
+    });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events);
+    maud::PreEscaped(html)
 }
 
 /// A number as plainly as it reads (no float residue).
@@ -452,7 +517,13 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
                             a id="download-xlsx" href={ "/console/outputs/" (o.id) "/file?format=xlsx" } { "XLSX" }
                         }
                     }
-                    Content::Text(text) => { pre id="content-text" { (text) } }
+                    Content::Text(text) => {
+                        div.markdown id="content-rendered" { (markdown(text)) }
+                        details {
+                            summary { (ui.t("content-as-written")) }
+                            pre id="content-text" { (text) }
+                        }
+                    }
                     Content::Image => { img.chart id="content-image" src={ "/console/outputs/" (o.id) "/file" } alt=(t!(ui.lang, "content-chart", name = o.name.as_str())); }
                     Content::Unreadable(why) => { p.error { (t!(ui.lang, "content-unreadable", why = why.as_str())) } }
                 }
@@ -553,7 +624,10 @@ pub fn request(
                             tbody {
                                 @for o in &j.outputs {
                                     tr.output data-id=(o.id) {
-                                        td { a href={ "/console/outputs/" (o.id) } { (o.name) } br; span.muted { (o.id) } }
+                                        td {
+                                            @if session.principal.role == Role::Developer { (o.name) } @else { a href={ "/console/outputs/" (o.id) } { (o.name) } }
+                                            br; span.muted { (o.id) }
+                                        }
                                         td { (ui.word("kind", &o.kind)) }
                                         td.status data-status=(o.status) { (ui.word("output-status", &o.status)) }
                                     }
@@ -869,4 +943,21 @@ pub fn problem(ui: Ui, session: Option<&Session>, title: &str, message: &str) ->
             div.box.error id="error" { (message) }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_is_rendered_without_html_links_or_images() {
+        let html = super::markdown(
+            "## Income\n\n**Heping** leads. <script>alert(1)</script>\n\n[click](https://evil.example/?d=41200) ![x](https://evil.example/p.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+        )
+        .0;
+        assert!(html.contains("<h2>Income</h2>"), "{html}");
+        assert!(html.contains("<strong>Heping</strong>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("href") && !html.contains("<img"), "{html}");
+        assert!(html.contains("click") && html.contains("<table>"), "{html}");
+    }
 }
