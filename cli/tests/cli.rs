@@ -212,6 +212,36 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         &ops,
         &["scenario", "approve", "income-by-district"],
     ));
+    // A refusal says what is wrong in words, without the engine's internals.
+    for (sql, says) in [
+        ("SELEC 1", "Expected: an SQL statement, found: SELEC"),
+        (
+            "SELECT COUNT(*) FROM residents WHERE age >",
+            "Expected: an expression",
+        ),
+    ] {
+        let refused = sandbox(
+            &data,
+            &[
+                "--as",
+                "dev",
+                "query",
+                "check",
+                "--scenario",
+                "income-by-district",
+                sql,
+            ],
+        );
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(
+            !err.contains("ParserError")
+                && !err.contains("SQL error:")
+                && !err.contains("datafusion."),
+            "{err}"
+        );
+    }
     // The developer submits the example module and waits for it.
     let job = ok(submit_example(&url, &dev, &["--wait", "60"]));
     let job: serde_json::Value = serde_json::from_str(&job).unwrap();

@@ -153,6 +153,47 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
     }
 }
 
+/// The first value of a column the policy gives bounds to that is not a number, in a
+/// source that read it as text: `row N, column `c`: `v` is not a number`.
+fn first_non_number(source: &Path, policy: &Policy, schema: &Schema) -> Result<Option<String>> {
+    let text_columns: Vec<(usize, String)> = policy
+        .columns
+        .iter()
+        .filter(|c| c.bounds().is_some())
+        .filter_map(|c| {
+            let i = schema.index_of(&c.name).ok()?;
+            (column_type(schema.field(i).data_type()) == ColumnType::Utf8)
+                .then(|| (i, c.name.clone()))
+        })
+        .collect();
+    if text_columns.is_empty() {
+        return Ok(None);
+    }
+    let (_, batches) = open_source(source)?;
+    let mut row = 0usize;
+    for batch in batches {
+        let Ok(batch) = batch else { return Ok(None) };
+        for (i, name) in &text_columns {
+            let Some(values) = batch.column(*i).as_any().downcast_ref::<StringArray>() else {
+                continue;
+            };
+            for (r, v) in values.iter().enumerate() {
+                if let Some(v) = v
+                    && !v.trim().is_empty()
+                    && v.trim().parse::<f64>().is_err()
+                {
+                    return Ok(Some(format!(
+                        "row {}, column `{name}`: `{v}` is not a number (the policy gives the column bounds)",
+                        row + r + 1
+                    )));
+                }
+            }
+        }
+        row += batch.num_rows();
+    }
+    Ok(None)
+}
+
 /// A failure writing the stored file: the disk's (full, read-only, failing) as I/O, the
 /// rest as internal.
 fn store_failure(what: &str, e: parquet::errors::ParquetError) -> crate::Error {
@@ -688,7 +729,14 @@ pub fn add(
         .map(|f| (f.name().clone(), column_type(f.data_type())))
         .collect();
     let view: Vec<(&str, ColumnType)> = columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-    policy.validate_against(&view).map_err(Error::from)?;
+    if let Err(e) = policy.validate_against(&view) {
+        // A column the policy bounds that reads as text holds a value that is not a
+        // number: name the first one, with its row, rather than the type it made.
+        if let Some(found) = decoding(source, || first_non_number(source, &policy, &schema))? {
+            return Err(input_err(source, found));
+        }
+        return Err(Error::from(e).into());
+    }
 
     let mut conn = domain.conn()?;
     let name = policy.dataset.name.clone();

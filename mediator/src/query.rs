@@ -287,6 +287,23 @@ fn unknown_table(reference: &TableReference, scope: &ScopeImpl) -> Refusal {
 /// Maps an error of planning an accepted query statement to a refusal, by its variant.
 /// Planning errors say nothing about the data: they depend on the SQL and the scenario's
 /// schema only.
+/// An engine's error in words a developer reads: the parser's message without its type's
+/// name (`ParserError("...")`), the planner's without `Error during planning:` and
+/// without the engine's own catalog and schema in names (`datafusion.public.`).
+fn engine_words(e: &DataFusionError) -> String {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    let text = match e.find_root() {
+        DataFusionError::SQL(p, _) => match p.as_ref() {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+            ParserError::RecursionLimitExceeded => "the query is nested too deeply".to_string(),
+        },
+        DataFusionError::Plan(m) | DataFusionError::NotImplemented(m) => m.clone(),
+        other => other.to_string(),
+    };
+    text.replace("datafusion.public.", "")
+        .replace("Error during planning: ", "")
+}
+
 fn planning_refusal(e: &DataFusionError) -> Refusal {
     let root = e.find_root();
     if let DataFusionError::SchemaError(err, _) = root
@@ -298,7 +315,7 @@ fn planning_refusal(e: &DataFusionError) -> Refusal {
             "no such column in this scenario",
         );
     }
-    let text = e.to_string();
+    let text = engine_words(e);
     match root {
         DataFusionError::SQL(..) => Refusal::new(Rule::Syntax, text),
         // A form of SQL the engine does not plan.
@@ -1318,14 +1335,14 @@ fn plan_sql(
             DataFusionError::NotImplemented(_) => {
                 Refusal::new(Rule::Syntax, "send one SQL statement per query")
             }
-            _ => Refusal::new(Rule::Syntax, e.to_string()),
+            _ => Refusal::new(Rule::Syntax, engine_words(&e)),
         })?;
     if let Some(refusal) = statement_refusal(&statement) {
         return Err(refusal);
     }
     let references = state
         .resolve_table_references(&statement)
-        .map_err(|e| Refusal::new(Rule::Syntax, e.to_string()))?;
+        .map_err(|e| Refusal::new(Rule::Syntax, engine_words(&e)))?;
     for reference in &references {
         let table_function = matches!(reference, TableReference::Bare { .. })
             && state.table_functions().contains_key(reference.table());

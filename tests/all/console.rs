@@ -1005,3 +1005,65 @@ fn a_developer_reads_the_review_of_their_job_and_answers_in_the_console() {
     let page = request(&api, Method::GET, &path, Some(&cookie), None, None);
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
+
+/// A table's counts below the policy's smallest group are marked for the reviewer, the
+/// job's parameters are shown, and the output links its review request.
+#[test]
+fn small_counts_are_marked_and_the_jobs_parameters_shown() {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let api = Api::new();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("district", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec!["heping", "hexi"])),
+            Arc::new(Int64Array::from(vec![3, 120])),
+        ],
+    )
+    .unwrap();
+    let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    let ipc = w.into_inner().unwrap();
+    let report = api
+        .f
+        .submit(
+            &sandbox_tests::emit_module(1, "counts", &ipc),
+            r#"{"min_age": 18}"#,
+            JobLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let out = &report.outputs[0].id;
+    let ops = sign_in(&api, OPERATOR);
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/outputs/{out}"),
+        Some(&ops),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body.matches("class=\"num small\"").count(),
+        1,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("id=\"params\">{&quot;min_age&quot;: 18}</code>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("href=\"/console/jobs/{}\"", report.id))
+    );
+}

@@ -379,6 +379,22 @@ fn ingest_reports_what_it_found_and_applies_the_policys_out_of_range_rule() {
         other => panic!("{other:?}"),
     }
     assert_eq!(snapshot(&domain), before);
+    // A value that is not a number in a column with bounds is named with its row.
+    std::fs::write(
+        &csv,
+        "citizen_id,phone,district,age,income\n\
+         110101199001011234,13800000001,heping,30,50000\n\
+         110101199001012345,13800000002,hexi,abc,40000\n",
+    )
+    .unwrap();
+    match catalog::add(&domain, PROVIDER, &csv, &keep) {
+        Err(Error::Input { message, .. }) => assert_eq!(
+            message,
+            "row 2, column `age`: `abc` is not a number (the policy gives the column bounds)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&domain), before);
 }
 
 /// A dataset registered by mistake is retired: kept and recorded, refused for new

@@ -93,7 +93,7 @@ pub struct ReviewLine {
 pub enum Content {
     /// A table.
     Table(Vec<RecordBatch>),
-    /// Text, shown as written (Markdown is not rendered).
+    /// Markdown text (rendered safely by the console, and shown as written).
     Text(String),
     /// A chart, shown as an image from the console's file route.
     Image,
@@ -110,6 +110,11 @@ pub struct OutputView {
     pub submitter: String,
     /// Module hash.
     pub module_sha256: String,
+    /// The job's parameters (JSON text).
+    pub params_json: String,
+    /// The smallest group a released cell may describe (the strictest of the scenario's
+    /// policies): counts below it are marked for the reviewer.
+    pub min_group_size: i64,
     /// The scenario's id, name and purpose.
     pub scenario: (i64, String, String),
     /// Datasets of the scenario.
@@ -163,9 +168,17 @@ pub fn view(domain: &Domain, actor: &str, id: &str) -> Result<OutputView> {
             other => Content::Unreadable(format!("kind `{other}`")),
         },
     };
+    let mut min_group_size = 0i64;
+    for d in &scenario.spec.datasets {
+        if let Ok(v) = sandbox_store::catalog::get(&conn, &d.name) {
+            min_group_size = min_group_size.max(i64::from(v.policy.disclosure.min_group_size));
+        }
+    }
     Ok(OutputView {
+        min_group_size,
         submitter: job.submitter,
         module_sha256: job.module_sha256,
+        params_json: job.params_json,
         scenario: (
             scenario.id,
             scenario.spec.name.clone(),

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
@@ -75,6 +75,7 @@ button.changes { background: #fff8c5; border: 1px solid var(--review); color: va
 button.reject { background: #fff; border: 2px solid var(--fail); color: var(--fail); }
 .confirm { margin: .5rem 0; }
 tr.level4 td { background: #ffebe9; }
+td.small { background: #fff8c5; outline: 2px solid var(--review); }
 ol.thread { padding-left: 1.2rem; }
 ol.thread li { margin: .4rem 0; }
 .said { white-space: pre-wrap; overflow-wrap: anywhere; margin: .2rem 0 0; }
@@ -367,15 +368,21 @@ fn plain(v: f64) -> String {
     s.to_string()
 }
 
-fn table(ui: Ui, batches: &[RecordBatch], intervals: &HashMap<String, f64>) -> Markup {
+fn table(
+    ui: Ui,
+    batches: &[RecordBatch],
+    intervals: &HashMap<String, f64>,
+    min_group_size: i64,
+) -> Markup {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let Some(first) = batches.first() else {
         return html! { p.muted { (ui.t("table-empty")) } };
     };
     let schema = first.schema();
     let options = FormatOptions::default().with_null("—");
-    // (text, numeric) per cell, for at most MAX_SHOWN_ROWS rows.
-    let mut rows: Vec<Vec<(String, bool)>> = Vec::new();
+    // (text, numeric, a count below the smallest group) per cell, for at most
+    // MAX_SHOWN_ROWS rows.
+    let mut rows: Vec<Vec<(String, bool, bool)>> = Vec::new();
     'batches: for batch in batches {
         let formatters: Vec<Option<ArrayFormatter<'_>>> = batch
             .columns()
@@ -394,7 +401,18 @@ fn table(ui: Ui, batches: &[RecordBatch], intervals: &HashMap<String, f64>) -> M
                         let text = f
                             .as_ref()
                             .map_or_else(|| "?".to_string(), |f| f.value(row).to_string());
-                        (text, batch.column(i).data_type().is_numeric())
+                        let column = batch.column(i);
+                        let small = column.data_type().is_integer()
+                            && !column.is_null(row)
+                            && arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)
+                                .ok()
+                                .and_then(|c| {
+                                    c.as_any()
+                                        .downcast_ref::<arrow::array::Int64Array>()
+                                        .map(|a| a.value(row))
+                                })
+                                .is_some_and(|v| v > 0 && v < min_group_size);
+                        (text, column.data_type().is_numeric(), small)
                     })
                     .collect(),
             );
@@ -412,8 +430,9 @@ fn table(ui: Ui, batches: &[RecordBatch], intervals: &HashMap<String, f64>) -> M
                 tbody {
                     @for row in &rows {
                         tr {
-                            @for (cell, numeric) in row {
-                                @if *numeric { td.num { (cell) } } @else { td { (cell) } }
+                            @for (cell, numeric, small) in row {
+                                @if *small { td.num.small title=(t!(ui.lang, "small-cell", min = min_group_size)) { (cell) } }
+                                @else if *numeric { td.num { (cell) } } @else { td { (cell) } }
                             }
                         }
                     }
@@ -460,6 +479,8 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
                     dt { (ui.t("output-datasets")) } dd { (v.datasets.join(", ")) }
                     dt { (ui.t("output-job")) } dd { (t!(ui.lang, "output-job-by", job = o.job_id.as_str(), submitter = v.submitter.as_str())) }
                     dt { (ui.t("output-module")) } dd { code { (v.module_sha256) } }
+                    dt { (ui.t("output-params")) } dd { code id="params" { (v.params_json) } }
+                    dt { (ui.t("col-request")) } dd { a id="open-request" href={ "/console/jobs/" (o.job_id) } { (ui.t("open-request")) } }
                 }
             }
             h2 { (ui.t("checks-heading")) }
@@ -509,8 +530,8 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
             div.box id="content" {
                 @match &v.content {
                     Content::Table(batches) => {
-                        (table(ui, batches, &intervals(&v.queries)))
-                        p.muted { (ui.t("table-interval-note")) }
+                        (table(ui, batches, &intervals(&v.queries), v.min_group_size))
+                        p.muted { (ui.t("table-interval-note")) " " (t!(ui.lang, "small-cell-note", min = v.min_group_size)) }
                         p.downloads {
                             (ui.t("download-as")) " "
                             a id="download-csv" href={ "/console/outputs/" (o.id) "/file?format=csv" } { "CSV" } " · "
