@@ -658,3 +658,29 @@ fn a_suspended_principal_gets_no_further_answers() {
     );
     assert_eq!(refused, 1);
 }
+
+/// A chain of operators is a tree as deep as it is long: past the bound it is refused from
+/// the tokens, before the parser or the planner walk it; at the bound it is answered, on
+/// a test thread's stack in a debug build.
+#[test]
+fn long_operator_chains_are_refused_and_the_longest_allowed_is_answered() {
+    let f = Fixture::new();
+    let bound = sandbox_mediator::query::MAX_OPERATORS;
+    let chain = |n: usize| format!("SELECT SUM(income{}) AS s FROM residents", " / 2".repeat(n));
+    let a = f.ask(&chain(bound)).unwrap();
+    assert_eq!(a.batch.num_rows(), 1);
+    match f.ask(&chain(bound + 1)) {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.rule.as_str(), "syntax");
+            assert!(r.message.contains("operators"), "{}", r.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let filters = vec!["age > 1"; bound / 2 + 1].join(" AND ");
+    match f.ask(&format!(
+        "SELECT COUNT(*) AS n FROM residents WHERE {filters}"
+    )) {
+        Err(Error::Refused(r)) => assert_eq!(r.rule.as_str(), "syntax"),
+        other => panic!("{other:?}"),
+    }
+}
