@@ -671,9 +671,11 @@ fn threshold_findings(
     // A number the mediator did not release that describes fewer than min_group_size.
     for (n, t) in content.numbers.iter().zip(traced) {
         if !t && n.value.fract() == 0.0 && n.value > 0.0 && n.value < min {
+            // The number beside its place, before the `: ` a developer's held-back note
+            // cuts at (the reviewer reads which number; the developer never does).
             findings.push(format!(
-                "{}: a count below {} that no answer released",
-                n.at, rules.min_group_size
+                "{} ({}): a count below {} that no answer released",
+                n.at, n.text, rules.min_group_size
             ));
         }
     }
@@ -684,8 +686,8 @@ fn threshold_findings(
             for n in &content.numbers {
                 if (n.value - total).abs() <= 1e-9 * total.abs().max(1.0) {
                     findings.push(format!(
-                        "{}: equals a total that includes suppressed cells",
-                        n.at
+                        "{} ({}): equals a total that includes suppressed cells",
+                        n.at, n.text
                     ));
                 }
             }

@@ -247,12 +247,19 @@ fn a_total_that_reveals_a_suppressed_cell_is_caught() {
     let total = staged(&f, &module);
     let (o, reason) = outcome(&total, "threshold");
     assert_eq!(o, "fail", "{reason}");
-    assert!(reason.contains("suppressed"), "{reason}");
+    // The reviewer reads which number, and where.
+    assert!(
+        reason.contains("line 1 (63): equals a total that includes suppressed cells"),
+        "{reason}"
+    );
     // A small count the mediator never released is a small cell.
     let small = staged(&f, &text_module("District C: 3 residents."));
     let (o, reason) = outcome(&small, "threshold");
     assert_eq!(o, "fail", "{reason}");
-    assert!(reason.contains("below 10"), "{reason}");
+    assert!(
+        reason.contains("line 1 (3): a count below 10 that no answer released"),
+        "{reason}"
+    );
 }
 
 #[test]
