@@ -294,7 +294,10 @@ fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
         PrincipalCmd::List => {
             let list = identity::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::principals(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::principals(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
         PrincipalCmd::Qualify { name, reason }
@@ -333,7 +336,10 @@ fn token_cmd(cli: &Cli, cmd: &TokenCmd, domain: &Domain) -> Result<()> {
         TokenCmd::List { principal } => {
             let list = tokens::list(domain, actor(cli)?, principal.as_deref())?;
             print(cli.json, &list, || {
-                crate::lists::tokens(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::tokens(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
     }
@@ -357,7 +363,10 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
         DatasetCmd::List => {
             let list = catalog::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::datasets(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::datasets(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
         DatasetCmd::Show { name } => {
@@ -422,7 +431,10 @@ fn scenario_cmd(cli: &Cli, cmd: &ScenarioCmd, domain: &Domain) -> Result<()> {
         ScenarioCmd::List => {
             let list = scenarios::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::scenarios(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::scenarios(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
         ScenarioCmd::Show { scenario } => {
@@ -549,7 +561,10 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                 },
             )?;
             print(cli.json, &list, || {
-                crate::lists::jobs(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::jobs(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
         JobCmd::Logs { id } => {
@@ -626,7 +641,10 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
         OutputCmd::List => {
             let list = jobs::all_outputs(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::outputs(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::outputs(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
         OutputCmd::Approve { id, reason } => decided(review::decide(
@@ -704,7 +722,10 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
         ProductCmd::List => {
             let list = review::products(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::products(&serde_json::to_value(&list).unwrap_or_default())
+                crate::lists::products(
+                    &serde_json::to_value(&list).unwrap_or_default(),
+                    cli.language(),
+                )
             })
         }
         ProductCmd::Download { id, out, format } => {
@@ -905,7 +926,9 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
             let (events, size) = audit::page(domain, actor(cli)?, *from, *limit)?;
             let next = events.last().map(|e| e.seq + 1).filter(|n| *n <= size);
             let page = serde_json::json!({"events": events, "size": size, "next": next});
-            print(cli.json, &events, || crate::lists::audit_page(&page))
+            print(cli.json, &events, || {
+                crate::lists::audit_page(&page, cli.language())
+            })
         }
     }
 }

@@ -2,16 +2,22 @@
 //! ran on the data directory or through a server (both render the JSON the API answers
 //! with). Columns are aligned by display width, so names in Chinese line up too.
 
+use sandbox_core::Lang;
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
 
+/// A column header (or an empty list's line) in `lang`.
+fn h(lang: Lang, id: &str) -> String {
+    sandbox_i18n::message(lang, &format!("cli-col-{id}"), None)
+}
+
 /// Rows under a header, columns separated by two spaces and padded to their widest cell
 /// (the last column is not padded). `empty` is said instead when there are no rows.
-pub fn table(headers: &[&str], rows: &[Vec<String>], empty: &str) -> String {
+pub fn table<H: AsRef<str>>(headers: &[H], rows: &[Vec<String>], empty: &str) -> String {
     if rows.is_empty() {
         return empty.to_string();
     }
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.as_ref().width()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.width());
@@ -30,7 +36,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], empty: &str) -> String {
         }
         out.trim_end().to_string()
     };
-    let mut out = line(&mut headers.iter().copied());
+    let mut out = line(&mut headers.iter().map(AsRef::as_ref));
     for row in rows {
         out.push('\n');
         out.push_str(&line(&mut row.iter().map(String::as_str)));
@@ -53,7 +59,7 @@ fn items(list: &Value) -> &[Value] {
 }
 
 /// `principal list`.
-pub fn principals(list: &Value) -> String {
+pub fn principals(list: &Value, lang: Lang) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|p| {
@@ -66,14 +72,19 @@ pub fn principals(list: &Value) -> String {
         })
         .collect();
     table(
-        &["NAME", "ROLE", "STATUS", "LANGUAGE"],
+        &[
+            h(lang, "name"),
+            h(lang, "role"),
+            h(lang, "status"),
+            h(lang, "language"),
+        ],
         &rows,
-        "no principals",
+        &h(lang, "empty-principals"),
     )
 }
 
 /// `token list`.
-pub fn tokens(list: &Value) -> String {
+pub fn tokens(list: &Value, lang: Lang) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|t| {
@@ -87,14 +98,20 @@ pub fn tokens(list: &Value) -> String {
         })
         .collect();
     table(
-        &["ID", "PRINCIPAL", "ISSUED", "BY", "REVOKED"],
+        &[
+            h(lang, "id"),
+            h(lang, "principal"),
+            h(lang, "issued"),
+            h(lang, "by"),
+            h(lang, "revoked"),
+        ],
         &rows,
-        "no tokens",
+        &h(lang, "empty-tokens"),
     )
 }
 
 /// `dataset list`.
-pub fn datasets(list: &Value) -> String {
+pub fn datasets(list: &Value, lang: Lang) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|v| {
@@ -108,14 +125,20 @@ pub fn datasets(list: &Value) -> String {
         })
         .collect();
     table(
-        &["NAME", "VERSION", "ROWS", "PROVIDER", "SUMMARY"],
+        &[
+            h(lang, "name"),
+            h(lang, "version"),
+            h(lang, "rows"),
+            h(lang, "provider"),
+            h(lang, "summary"),
+        ],
         &rows,
-        "no datasets",
+        &h(lang, "empty-datasets"),
     )
 }
 
 /// `scenario list`.
-pub fn scenarios(list: &Value) -> String {
+pub fn scenarios(list: &Value, lang: Lang) -> String {
     let number = |v: &Value| v.as_f64().map_or_else(|| cell(v), |x| format!("{x:.3}"));
     let rows: Vec<Vec<String>> = items(list)
         .iter()
@@ -134,14 +157,20 @@ pub fn scenarios(list: &Value) -> String {
         })
         .collect();
     table(
-        &["ID", "NAME", "STATUS", "DEVELOPER", "ε SPENT / GRANTED"],
+        &[
+            h(lang, "id"),
+            h(lang, "name"),
+            h(lang, "status"),
+            h(lang, "developer"),
+            h(lang, "epsilon"),
+        ],
         &rows,
-        "no scenarios",
+        &h(lang, "empty-scenarios"),
     )
 }
 
 /// `job list`.
-pub fn jobs(list: &Value) -> String {
+pub fn jobs(list: &Value, lang: Lang) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|j| {
@@ -153,11 +182,20 @@ pub fn jobs(list: &Value) -> String {
             ]
         })
         .collect();
-    table(&["ID", "STATUS", "SUBMITTED", "BY"], &rows, "no jobs")
+    table(
+        &[
+            h(lang, "id"),
+            h(lang, "status"),
+            h(lang, "submitted"),
+            h(lang, "by"),
+        ],
+        &rows,
+        &h(lang, "empty-jobs"),
+    )
 }
 
 /// `output list`.
-pub fn outputs(list: &Value) -> String {
+pub fn outputs(list: &Value, lang: Lang) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|o| {
@@ -171,14 +209,20 @@ pub fn outputs(list: &Value) -> String {
         })
         .collect();
     table(
-        &["ID", "NAME", "KIND", "STATUS", "JOB"],
+        &[
+            h(lang, "id"),
+            h(lang, "name"),
+            h(lang, "kind"),
+            h(lang, "status"),
+            h(lang, "job"),
+        ],
         &rows,
-        "no outputs",
+        &h(lang, "empty-outputs"),
     )
 }
 
 /// `product list`.
-pub fn products(list: &Value) -> String {
+pub fn products(list: &Value, lang: Lang) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|p| {
@@ -189,12 +233,16 @@ pub fn products(list: &Value) -> String {
             ]
         })
         .collect();
-    table(&["ID", "OUTPUT", "RELEASED"], &rows, "no products")
+    table(
+        &[h(lang, "id"), h(lang, "output"), h(lang, "released")],
+        &rows,
+        &h(lang, "empty-products"),
+    )
 }
 
 /// A page of `audit log`: its events, and where the next page starts when the log goes on
 /// (`page` is the API's `{events, size, next}`).
-pub fn audit_page(page: &Value) -> String {
+pub fn audit_page(page: &Value, lang: Lang) -> String {
     let events = items(&page["events"]);
     let rows: Vec<Vec<String>> = events
         .iter()
@@ -209,19 +257,28 @@ pub fn audit_page(page: &Value) -> String {
         })
         .collect();
     let mut out = table(
-        &["SEQ", "TIME (UTC)", "ACTOR", "ACTION", "SUBJECT"],
+        &[
+            h(lang, "seq"),
+            h(lang, "time"),
+            h(lang, "actor"),
+            h(lang, "action"),
+            h(lang, "subject"),
+        ],
         &rows,
-        "no events from there",
+        &h(lang, "empty-events"),
     );
     if let (Some(next), Some(first), Some(size)) = (
         page["next"].as_i64(),
         events.first().and_then(|e| e["seq"].as_i64()),
         page["size"].as_i64(),
     ) {
-        out.push_str(&format!(
-            "\nevents {first} to {} of {size}; the next page: sandbox audit log --from {next}",
-            next - 1
-        ));
+        let mut args = sandbox_i18n::Args::new();
+        args.set("first", first);
+        args.set("last", next - 1);
+        args.set("size", size);
+        args.set("next", next);
+        out.push('\n');
+        out.push_str(&sandbox_i18n::message(lang, "cli-audit-more", Some(&args)));
     }
     out
 }

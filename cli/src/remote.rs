@@ -360,7 +360,7 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
         }
         PrincipalCmd::List => {
             let list = r.get("/principals")?;
-            print(cli, &list, crate::lists::principals)
+            print(cli, &list, |v| crate::lists::principals(v, cli.language()))
         }
         PrincipalCmd::Qualify { name, reason }
         | PrincipalCmd::Suspend { name, reason }
@@ -405,7 +405,7 @@ fn token_cmd(cli: &Cli, r: &Remote, cmd: &TokenCmd) -> Result<()> {
                 None => "/tokens".to_string(),
             };
             let list = r.get(&path)?;
-            print(cli, &list, crate::lists::tokens)
+            print(cli, &list, |v| crate::lists::tokens(v, cli.language()))
         }
         TokenCmd::Revoke { id, reason } => {
             let t = r.post(
@@ -443,7 +443,7 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
         }
         DatasetCmd::List => {
             let list = r.get("/datasets")?;
-            print(cli, &list, crate::lists::datasets)
+            print(cli, &list, |v| crate::lists::datasets(v, cli.language()))
         }
         DatasetCmd::Retire { name, reason } => {
             let v = r.post(
@@ -502,7 +502,7 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
         }
         ScenarioCmd::List => {
             let list = r.get("/scenarios")?;
-            print(cli, &list, crate::lists::scenarios)
+            print(cli, &list, |v| crate::lists::scenarios(v, cli.language()))
         }
         ScenarioCmd::Show { scenario } => {
             let x = r.get(&format!("/scenarios/{}", seg(scenario)))?;
@@ -607,7 +607,7 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
                 path.push_str(&format!("&status={}", seg(st)));
             }
             let list = r.get(&path)?;
-            print(cli, &list, crate::lists::jobs)
+            print(cli, &list, |v| crate::lists::jobs(v, cli.language()))
         }
         JobCmd::Logs { id } => {
             let v = r.get(&format!("/jobs/{}/logs", seg(id)))?;
@@ -629,7 +629,7 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
     match cmd {
         OutputCmd::List => {
             let list = r.get("/outputs?status=all")?;
-            print(cli, &list, crate::lists::outputs)
+            print(cli, &list, |v| crate::lists::outputs(v, cli.language()))
         }
         OutputCmd::Approve { id, reason } => {
             let o = r.post(
@@ -724,7 +724,7 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
     match cmd {
         ProductCmd::List => {
             let list = r.get("/products")?;
-            print(cli, &list, crate::lists::products)
+            print(cli, &list, |v| crate::lists::products(v, cli.language()))
         }
         ProductCmd::Download { id, out, format } => {
             let p = r.get(&format!("/products/{}", seg(id)))?;
@@ -767,7 +767,7 @@ fn audit(cli: &Cli, r: &Remote, cmd: &AuditCmd) -> Result<()> {
             if cli.json {
                 return print(cli, &page["events"], |_| String::new());
             }
-            print(cli, &page, crate::lists::audit_page)
+            print(cli, &page, |v| crate::lists::audit_page(v, cli.language()))
         }
         AuditCmd::Verify => {
             let v = r.get("/audit/verify")?;

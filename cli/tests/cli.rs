@@ -646,6 +646,11 @@ fn a_settings_file_languages_completions_and_manual_pages() {
     };
     // No --data-dir, no --as: both from the file.
     assert_eq!(ok(run(&["whoami"], &[])).trim(), "ops (operator, active)");
+    // Lists speak the chosen language too.
+    let listed = ok(run(&["principal", "list"], &[]));
+    assert!(listed.starts_with("名称"), "{listed}");
+    let listed = ok(run(&["--lang", "en", "principal", "list"], &[]));
+    assert!(listed.starts_with("NAME"), "{listed}");
     // Errors in the file's language; a flag or the environment wins over it.
     let refused = run(&["stop", "lift", "99", "--reason", "x"], &[]);
     assert!(!refused.status.success());
