@@ -11,6 +11,8 @@ use sandbox_store::{audit, stops};
 use serde::Serialize;
 use serde_json::json;
 
+pub use sandbox_store::stops::StopRow as StopEntry;
+
 use crate::{Domain, Error, Result};
 
 /// What a stop covers.
@@ -115,46 +117,10 @@ pub fn lift(domain: &Domain, actor: &str, id: i64, reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// A stop as listed: in force, or lifted by whom and when.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct StopEntry {
-    /// Id.
-    pub id: i64,
-    /// `scenario`, `developer` or `domain`.
-    pub scope: String,
-    /// The scenario id or developer name (empty for the domain).
-    pub target: String,
-    /// Why.
-    pub reason: String,
-    /// Who stopped.
-    pub stopped_by: String,
-    /// When.
-    pub created_at: String,
-    /// Whether it is in force.
-    pub in_force: bool,
-    /// Who lifted it.
-    pub lifted_by: Option<String>,
-    /// When it was lifted.
-    pub lifted_at: Option<String>,
-}
-
 /// The stops in force, newest first; with `all`, the lifted ones too. For operators and
 /// supervisors (who impose and lift them).
 pub fn list(domain: &Domain, actor: &str, all: bool) -> Result<Vec<StopEntry>> {
     let conn = domain.conn()?;
     authz::authorize(&conn, actor, Action::Stop, On::Domain)?;
-    Ok(stops::list(&conn, all)?
-        .into_iter()
-        .map(|r| StopEntry {
-            id: r.id,
-            scope: r.scope,
-            target: r.target,
-            reason: r.reason,
-            stopped_by: r.stopped_by,
-            created_at: r.created_at,
-            in_force: r.lifted_at.is_none(),
-            lifted_by: r.lifted_by,
-            lifted_at: r.lifted_at,
-        })
-        .collect())
+    Ok(stops::list(&conn, all)?)
 }

@@ -141,7 +141,12 @@ pub fn router(state: AppState) -> Router {
     let metrics = Router::new()
         .route("/metrics", axum::routing::get(api::metrics))
         .layer(gate);
-    let console = console::routes().layer(DefaultBodyLimit::max(CONSOLE_BODY_BYTES));
+    let console = console::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            console::record_refused_pages,
+        ))
+        .layer(DefaultBodyLimit::max(CONSOLE_BODY_BYTES));
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(

@@ -53,7 +53,7 @@ pub fn in_force(conn: &Conn, scenario_id: i64, developer: &str) -> Result<Option
 }
 
 /// A stop as recorded, lifted or not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct StopRow {
     /// Id.
     pub id: i64,
@@ -67,6 +67,8 @@ pub struct StopRow {
     pub stopped_by: String,
     /// When.
     pub created_at: String,
+    /// Whether it is in force (not lifted).
+    pub in_force: bool,
     /// Who lifted it.
     pub lifted_by: Option<String>,
     /// When it was lifted.
@@ -88,6 +90,7 @@ pub fn list(conn: &Conn, all: bool) -> Result<Vec<StopRow>> {
                 reason: r.get(3)?,
                 stopped_by: r.get(4)?,
                 created_at: r.get(5)?,
+                in_force: r.get::<_, Option<String>>(7)?.is_none(),
                 lifted_by: r.get(6)?,
                 lifted_at: r.get(7)?,
             })

@@ -841,6 +841,18 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
         .unwrap()
         .clone();
     let scenario = f.scenario.id;
+    // A product to show: the text released through both reviews.
+    use sandbox_runtime::review::{self, Decision};
+    review::decide(
+        &f.domain,
+        OPERATOR,
+        &text.id,
+        Decision::Approve,
+        Some("fine"),
+    )
+    .unwrap();
+    review::decide(&f.domain, SUPERVISOR, &text.id, Decision::Approve, None).unwrap();
+    let product = review::products(&f.domain, OPERATOR).unwrap()[0].id.clone();
     let server = sandbox_tests::LiveServer::start(f, sandbox_server::Config::default());
     let base = server.url.clone();
     let shots = sandbox_tests::repo_root().join("target/console-screenshots");
@@ -854,12 +866,14 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
         c.goto(&format!("{base}/console/login")).await.unwrap();
         sign_in(&c, server.token(OPERATOR)).await;
         let pages = [
+            ("login", "/console/login".to_string()),
             ("dashboard", "/console/".to_string()),
             ("output-table", format!("/console/outputs/{}", table.id)),
             ("output-text", format!("/console/outputs/{}", text.id)),
             ("request", format!("/console/jobs/{}", report.id)),
             ("audit", "/console/audit".to_string()),
             ("products", "/console/products".to_string()),
+            ("product", format!("/console/products/{product}")),
             ("scenarios", "/console/scenarios".to_string()),
             ("scenario", format!("/console/scenarios/{scenario}")),
         ];
@@ -973,8 +987,10 @@ fn a_developer_reads_the_review_of_their_job_and_answers_in_the_console() {
         None,
         None,
     );
-    assert_ne!(page.status, StatusCode::OK);
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(!page.body.contains("Income rose"));
+    // And the refused page is recorded, as every refusal is.
+    assert_eq!(refusals(&api, DEVELOPER), 1);
     // Another developer's job is not theirs to read.
     sandbox_runtime::identity::add(
         &api.f.domain,

@@ -7,19 +7,23 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 pub fn sandbox(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+    isolated(&mut Command::new(env!("CARGO_BIN_EXE_sandbox")))
         .arg("--data-dir")
         .arg(data)
         .args(args)
         .env_remove("SANDBOX_AS")
-        .env_remove("SANDBOX_CONFIG")
-        .env_remove("SANDBOX_LANG")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .env("LANG", "C.UTF-8")
-        .env("XDG_CONFIG_HOME", "/nonexistent-sandbox-config")
         .output()
         .unwrap()
+}
+
+/// The environment every command of the tests runs in, whatever the machine's: no
+/// settings file, English messages.
+pub fn isolated(c: &mut Command) -> &mut Command {
+    for var in ["SANDBOX_CONFIG", "SANDBOX_LANG", "LC_ALL", "LC_MESSAGES"] {
+        c.env_remove(var);
+    }
+    c.env("LANG", "C.UTF-8")
+        .env("XDG_CONFIG_HOME", "/nonexistent-sandbox-config")
 }
 
 pub fn add_dataset(data: &Path, file: &Path, policy: &Path) -> Output {
@@ -105,18 +109,12 @@ impl Served {
 }
 
 pub fn remote(url: &str, token: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+    isolated(&mut Command::new(env!("CARGO_BIN_EXE_sandbox")))
         .args(["--server", url])
         .args(args)
         .env("SANDBOX_TOKEN", token)
         .env_remove("SANDBOX_AS")
         .env("SANDBOX_DATA_DIR", "/nonexistent")
-        .env_remove("SANDBOX_CONFIG")
-        .env_remove("SANDBOX_LANG")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .env("LANG", "C.UTF-8")
-        .env("XDG_CONFIG_HOME", "/nonexistent-sandbox-config")
         .output()
         .unwrap()
 }

@@ -189,7 +189,7 @@ fn internal(ui: Ui, session: Option<&Session>, e: &Error) -> Response {
     // there) is said as such; only a failure of the system is a bare 500.
     let status = status_of(e);
     if status.is_client_error() {
-        return page(
+        let mut response = page(
             status,
             pages::problem(
                 ui,
@@ -198,6 +198,17 @@ fn internal(ui: Ui, session: Option<&Session>, e: &Error) -> Response {
                 &sandbox_i18n::error(ui.lang, e),
             ),
         );
+        // A page the domain refused its reader is recorded, as refused posts are
+        // ([`record_refused_pages`], which knows the path).
+        if status == StatusCode::FORBIDDEN
+            && let Some(s) = session
+        {
+            response.extensions_mut().insert(RefusedPage {
+                actor: s.principal.name.clone(),
+                reason: e.to_string(),
+            });
+        }
+        return response;
     }
     tracing::error!(error = %e, "console page failed");
     page(
@@ -219,6 +230,32 @@ fn page(status: StatusCode, markup: Markup) -> Response {
 /// ([`Error::status`]), as for the API.
 fn status_of(e: &Error) -> StatusCode {
     StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A console page the domain refused to its signed-in reader.
+#[derive(Debug, Clone)]
+struct RefusedPage {
+    actor: String,
+    reason: String,
+}
+
+/// Records every console page read (GET) answered with a [`RefusedPage`] as a
+/// `console.refused` event with its path (posts record theirs where they are refused).
+pub async fn record_refused_pages(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    // A refused post is recorded where it is refused (the page shown after it is not).
+    if method == "GET"
+        && let Some(r) = response.extensions().get::<RefusedPage>().cloned()
+    {
+        record_refusal(&state, r.actor, &method, &path, r.reason).await;
+    }
+    response
 }
 
 /// Records a refused console call (in its own transaction).
@@ -646,21 +683,10 @@ async fn decide(
             Redirect::to(&format!("/console/outputs/{id}?done={}", form.decision)).into_response()
         }
         Err(e) => {
-            let status = status_of(&e);
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
-                return internal(ui, Some(&s), &e);
-            }
-            if status == StatusCode::FORBIDDEN {
-                record_refusal(
-                    &state,
-                    s.principal.name.clone(),
-                    "POST",
-                    &path,
-                    e.to_string(),
-                )
-                .await;
-            }
-            let message = sandbox_i18n::error(ui.lang, &e);
+            let (status, message) = match refused_post(&state, &s, ui, &path, &e).await {
+                Ok(refused) => refused,
+                Err(response) => return response,
+            };
             let name = s.principal.name.clone();
             match state.blocking(move |d| view::view(d, &name, &id)).await {
                 Ok(v) => page(status, pages::output(ui, &s, &v, Some((&message, true)))),
@@ -852,15 +878,32 @@ async fn refused_on_request(
     path: &str,
     e: Error,
 ) -> Response {
-    let status = status_of(&e);
+    match refused_post(state, &s, ui, path, &e).await {
+        Ok((status, message)) => {
+            request_view(state, s, ui, id, status, Some((&message, true))).await
+        }
+        Err(response) => response,
+    }
+}
+
+/// A post the domain refused: a failure of the system as such (`Err`), else its status
+/// and words, the refusal recorded when it was not permitted. The one path every
+/// refused console post takes before its page is shown again.
+async fn refused_post(
+    state: &AppState,
+    s: &Session,
+    ui: Ui,
+    path: &str,
+    e: &Error,
+) -> std::result::Result<(StatusCode, String), Response> {
+    let status = status_of(e);
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        return internal(ui, Some(&s), &e);
+        return Err(internal(ui, Some(s), e));
     }
     if status == StatusCode::FORBIDDEN {
         record_refusal(state, s.principal.name.clone(), "POST", path, e.to_string()).await;
     }
-    let message = sandbox_i18n::error(ui.lang, &e);
-    request_view(state, s, ui, id, status, Some((&message, true))).await
+    Ok((status, sandbox_i18n::error(ui.lang, e)))
 }
 
 fn image_response(name: &str, bytes: Vec<u8>) -> Response {
@@ -1245,14 +1288,10 @@ async fn scenario_refused(
     path: &str,
     e: Error,
 ) -> Response {
-    let status = status_of(&e);
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        return internal(ui, Some(&s), &e);
-    }
-    if status == StatusCode::FORBIDDEN {
-        record_refusal(state, s.principal.name.clone(), "POST", path, e.to_string()).await;
-    }
-    let message = sandbox_i18n::error(ui.lang, &e);
+    let (status, message) = match refused_post(state, &s, ui, path, &e).await {
+        Ok(refused) => refused,
+        Err(response) => return response,
+    };
     let name = s.principal.name.clone();
     match state.blocking(move |d| scenario_view(d, &name, &id)).await {
         Ok((r, columns)) => page(
