@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use sandbox_i18n::t;
+
 use sandbox_core::{Decision, Error, JobStatus, Result, Role};
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, Submission};
@@ -16,13 +18,24 @@ use crate::args::{
     AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, DevCmd, JobCmd, OutputCmd, PrincipalCmd,
     ProductCmd, QueryCmd, ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
-use crate::common::{read_text, scenario_details, write_folder};
-use crate::remote;
+use crate::common::{read_text, write_folder};
+use crate::{remote, texts};
 
 fn actor(cli: &Cli) -> Result<&str> {
     cli.actor
         .as_deref()
-        .ok_or_else(|| Error::Forbidden("say who acts: --as NAME (or SANDBOX_AS)".into()))
+        .ok_or_else(|| Error::Forbidden(t!(cli.language(), "cli-need-actor")))
+}
+
+/// The reader of this domain's texts: the CLI's language, the domain's time zone.
+fn local_ui(lang: sandbox_core::Lang, domain: &Domain) -> texts::Ui {
+    let settings = sandbox_runtime::settings::for_display(domain).ok();
+    texts::Ui::new(lang, settings.as_ref().map(|s| s.time_zone.as_str()))
+}
+
+/// A record as the JSON the API answers with, which the texts read.
+fn json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
 }
 
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
@@ -37,6 +50,7 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> 
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let lang = cli.language();
     // What needs neither a domain nor a server.
     match &cli.command {
         Command::Completions { shell } => {
@@ -52,7 +66,14 @@ pub fn run(cli: Cli) -> Result<()> {
             return print(
                 cli.json,
                 &serde_json::json!({"dir": out, "pages": pages}),
-                || format!("wrote {pages} manual pages to {}", out.display()),
+                || {
+                    t!(
+                        lang,
+                        "cli-man-wrote",
+                        pages = pages,
+                        dir = out.display().to_string()
+                    )
+                },
             );
         }
         _ => {}
@@ -77,24 +98,24 @@ pub fn run(cli: Cli) -> Result<()> {
             print(
                 cli.json,
                 &serde_json::json!({"data_dir": shown, "settings": settings}),
-                || {
-                    format!(
-                        "initialised {dir}\nlater commands act on it with --data-dir {dir}, or after\n  export SANDBOX_DATA_DIR={dir}\nthe first principal is an operator or an admin:\n  sandbox --data-dir {dir} principal add NAME --role operator",
-                        dir = shown.display()
-                    )
-                },
+                || t!(lang, "cli-init-done", dir = shown.display().to_string()),
             )
         }
-        Command::Demo(args) => crate::demo::run(args, &mut std::io::stdout().lock()),
-        Command::Dev(DevCmd::Run(args)) => crate::dev::run(args, &mut std::io::stdout().lock()),
+        Command::Demo(args) => crate::demo::run(args, lang, &mut std::io::stdout().lock()),
+        Command::Dev(DevCmd::Run(args)) => {
+            crate::dev::run(args, lang, &mut std::io::stdout().lock())
+        }
         Command::Audit(AuditCmd::VerifyProof { file, key }) => verify_proof(&cli, file, key),
         cmd => {
             let domain = Domain::open(&cli.data_dir)?;
-            let result = run_in(&cli, cmd, &domain).map_err(|e| did_you_mean(&domain, e));
+            let result = run_in(&cli, cmd, &domain).map_err(|e| did_you_mean(&domain, lang, e));
             // Every command that added events ends with a signed checkpoint of the log.
             if let Err(e) = audit::checkpoint_if_grown(&domain) {
                 tracing::warn!(error = %e, "no audit checkpoint written");
-                eprintln!("warning: no audit checkpoint written: {e}");
+                eprintln!(
+                    "{}",
+                    t!(lang, "cli-checkpoint-warning", error = e.to_string())
+                );
             }
             result
         }
@@ -103,7 +124,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// An unknown principal named on the command line gets the closest known name, if one is
 /// close (on this machine the names are the data directory's to read anyway).
-fn did_you_mean(domain: &Domain, e: Error) -> Error {
+fn did_you_mean(domain: &Domain, lang: sandbox_core::Lang, e: Error) -> Error {
     let Error::Forbidden(message) = &e else {
         return e;
     };
@@ -117,7 +138,10 @@ fn did_you_mean(domain: &Domain, e: Error) -> Error {
         return e;
     };
     match crate::common::closest(name, known.iter().map(String::as_str)) {
-        Some(best) => Error::Forbidden(format!("{message}; did you mean `{best}`?")),
+        Some(best) => Error::Forbidden(format!(
+            "{message}; {}",
+            t!(lang, "cli-did-you-mean", name = best)
+        )),
         None => e,
     }
 }
@@ -126,66 +150,19 @@ fn verify_proof(cli: &Cli, file: &PathBuf, key: &Option<String>) -> Result<()> {
     let key = key.as_deref().map(audit::parse_key).transpose()?;
     let check = audit::verify_proof(&read_text(file)?, key.as_ref())?;
     print(cli.json, &check, || {
-        let by = if key.is_some() {
-            "the given key".to_string()
-        } else {
-            format!("key {} (compare it with the domain's)", check.public_key)
-        };
-        format!(
-            "{} proof verified: {}; signed by {by}",
-            check.kind, check.statement
+        texts::proof_verified(
+            &texts::Ui::new(cli.language(), None),
+            &json(&check),
+            key.is_some(),
         )
     })
-}
-
-fn job_line(j: &jobs::JobRecord) -> String {
-    let mut s = format!("job {} {}", j.id, j.status);
-    if let Some(p) = j.queue_position {
-        s.push_str(&format!(" ({p} ahead in the queue)"));
-    }
-    if let Some(p) = &j.progress {
-        s.push_str(&format!(
-            " ({} ms of {}, {} queries, fuel {} of {})",
-            p.elapsed_ms, p.deadline_ms, p.queries, p.fuel_used, p.fuel_limit
-        ));
-    }
-    if let Some(e) = &j.error {
-        s.push_str(&format!(": {e}"));
-    }
-    for o in &j.outputs {
-        s.push_str(&format!(
-            "\n  output {} `{}` ({}) {}",
-            o.id, o.name, o.kind, o.status
-        ));
-    }
-    s
-}
-
-fn usage_lines(list: &[scenarios::Usage]) -> String {
-    list.iter()
-        .map(|u| {
-            format!(
-                "{:>4} {:<28} {:<10} jobs {:>4}  idle {:>5}  answered {:>5}  refused {:>4} ({} counted)  ε {:.3}/{:.3}  {}",
-                u.id,
-                u.name,
-                u.status.as_str(),
-                u.jobs,
-                u.idle_days.map_or_else(|| "-".into(), |d| format!("{d}d")),
-                u.answered,
-                u.refused,
-                u.counted_refusals,
-                u.epsilon_spent,
-                u.epsilon_total,
-                u.flags.join(",")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A command on a local data directory: one function per command family, each calling
 /// the same domain functions as the server, which authorize `--as` through the one path.
 fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         Command::Init { .. }
         | Command::Demo(_)
@@ -194,9 +171,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         | Command::Man { .. } => Ok(()),
         Command::Whoami => {
             let p = identity::whoami(domain, actor(cli)?)?;
-            print(cli.json, &p, || {
-                format!("{} ({}, {})", p.name, p.role, p.status)
-            })
+            print(cli.json, &p, || texts::whoami(&ui, &json(&p)))
         }
         Command::Principal(c) => principal_cmd(cli, c, domain),
         Command::Settings {
@@ -214,9 +189,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                 }
                 settings = sandbox_runtime::settings::set(domain, actor, &settings)?;
             }
-            print(cli.json, &settings, || {
-                crate::common::settings_text(&settings)
-            })
+            print(cli.json, &settings, || texts::settings(&ui, &settings))
         }
         Command::Token(c) => token_cmd(cli, c, domain),
         Command::Dataset(c) => dataset_cmd(cli, c, domain),
@@ -229,7 +202,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Query(c) => query_cmd(cli, c, domain),
         Command::Budget(BudgetCmd::Show { scenario }) => {
             let b = scenarios::budget(domain, actor(cli)?, scenario)?;
-            print(cli.json, &b, || budget_text(&b))
+            print(cli.json, &b, || texts::budget(&ui, &json(&b)))
         }
         Command::Stop(c) => stop_cmd(cli, c, domain),
         Command::Audit(c) => audit_cmd(cli, c, domain),
@@ -253,51 +226,28 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
     }
 }
 
-fn budget_text(b: &scenarios::Balance) -> String {
-    let mut text = format!(
-        "scenario {}: ε spent {:.4} of {:.4}, {:.4} left",
-        b.scenario_id,
-        b.epsilon_spent,
-        b.epsilon_total,
-        b.epsilon_remaining()
-    );
-    if b.rho_total > 0.0 {
-        text.push_str(&format!(
-            "\n  zCDP: ρ spent {:.6} of {:.6} (δ {:e})",
-            b.rho_spent, b.rho_total, b.delta_total
-        ));
-    } else if b.delta_total > 0.0 {
-        text.push_str(&format!(
-            "\n  δ spent {:e} of {:e}",
-            b.delta_spent, b.delta_total
-        ));
-    }
-    text
-}
-
 fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         PrincipalCmd::Add { name, role } => {
             let role: Role = role.parse()?;
             let p = identity::add(domain, cli.actor.as_deref(), name, role)?;
-            print(cli.json, &p, || format!("added {} ({})", p.name, p.role))
+            print(cli.json, &p, || texts::principal_added(&ui, &json(&p)))
         }
         PrincipalCmd::Language { language } => {
-            let chosen = crate::common::parse_language_choice(language)?;
+            let chosen = crate::common::parse_language_choice(lang, language)?;
             let actor = actor(cli)?;
             sandbox_runtime::settings::set_language(domain, actor, chosen)?;
             let p = identity::whoami(domain, actor)?;
             print(cli.json, &p, || {
-                crate::common::language_text(&p.name, p.language)
+                texts::language_choice(&ui, &p.name, p.language)
             })
         }
         PrincipalCmd::List => {
             let list = identity::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::principals(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
+                crate::lists::principals(&json(&list), &ui)
             })
         }
         PrincipalCmd::Qualify { name, reason }
@@ -309,138 +259,99 @@ fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
                 _ => identity::Status::Revoked,
             };
             let p = identity::set_status(domain, actor(cli)?, name, status, reason)?;
-            print(cli.json, &p, || {
-                format!("{} ({}) is {}", p.name, p.role, p.status)
-            })
+            print(cli.json, &p, || texts::principal_status(&ui, &json(&p)))
         }
     }
 }
 
 fn token_cmd(cli: &Cli, cmd: &TokenCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         TokenCmd::Issue { name } => {
             let issued = tokens::issue(domain, actor(cli)?, name)?;
             print(cli.json, &issued, || {
-                format!(
-                    "token {} for {} (shown once; only its hash is kept):\n{}",
-                    issued.id, issued.principal, issued.token
-                )
+                texts::token_issued(&ui, &json(&issued))
             })
         }
         TokenCmd::Revoke { id, reason } => {
             let t = tokens::revoke(domain, actor(cli)?, id, reason)?;
-            print(cli.json, &t, || {
-                format!("token {} of {} revoked", t.id, t.principal)
-            })
+            print(cli.json, &t, || texts::token_revoked(&ui, &json(&t)))
         }
         TokenCmd::List { principal } => {
             let list = tokens::list(domain, actor(cli)?, principal.as_deref())?;
-            print(cli.json, &list, || {
-                crate::lists::tokens(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
-            })
+            print(cli.json, &list, || crate::lists::tokens(&json(&list), &ui))
         }
     }
 }
 
 fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         DatasetCmd::Add { file, policy } => {
             let text = read_text(policy)?;
             let who = actor(cli)?;
             let v = {
-                let _p = crate::progress::Progress::start(
-                    format!("registering {}", file.display()),
+                // A bar over the file's bytes as ingest reads them.
+                let read = catalog::ReadCounter::default();
+                let size = fs::metadata(file).map_or(0, |m| m.len());
+                let _p = crate::progress::Progress::following(
+                    t!(
+                        lang,
+                        "cli-progress-registering",
+                        file = file.display().to_string()
+                    ),
+                    size,
+                    read.clone(),
                     cli.json,
                 );
-                catalog::add(domain, who, file, &text)?
+                catalog::add_counted(domain, who, file, &text, Some(read))?
             };
-            let value = serde_json::to_value(&v)?;
-            print(cli.json, &v, || crate::common::dataset_added_text(&value))
+            print(cli.json, &v, || texts::dataset_added(&ui, &json(&v)))
         }
         DatasetCmd::List => {
             let list = catalog::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::datasets(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
+                crate::lists::datasets(&json(&list), &ui)
             })
         }
         DatasetCmd::Show { name } => {
             let v = catalog::get(domain, actor(cli)?, name)?;
-            print(cli.json, &v, || {
-                let mut s = format!(
-                    "{} v{} — {}\nprovider: {}\nrows: {}  obtained: {}\ncolumns:\n",
-                    v.name,
-                    v.version,
-                    v.policy.dataset.summary,
-                    v.policy.dataset.provider,
-                    v.row_count,
-                    v.obtained_at
-                );
-                for c in &v.policy.columns {
-                    s.push_str(&format!(
-                        "  {:<16} level {}  {}\n",
-                        c.name, c.level, c.access
-                    ));
-                }
-                if let Some(r) = &v.retired {
-                    s.push_str(&format!("retired {} by {}: {}\n", r.at, r.by, r.reason));
-                }
-                s.push_str(
-                    crate::common::ingest_report_text(
-                        &serde_json::to_value(&v.report).unwrap_or_default(),
-                    )
-                    .trim_start_matches('\n'),
-                );
-                s
-            })
+            print(cli.json, &v, || texts::dataset(&ui, &json(&v)))
         }
         DatasetCmd::Retire { name, reason } => {
             let v = catalog::retire(domain, actor(cli)?, name, reason)?;
-            print(cli.json, &v, || {
-                format!("dataset {} is retired: refused for new scenarios", v.name)
-            })
+            print(cli.json, &v, || texts::dataset_retired(&ui, &json(&v)))
         }
     }
 }
 
 fn scenario_cmd(cli: &Cli, cmd: &ScenarioCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         ScenarioCmd::Apply { file } => {
             let r = scenarios::apply(domain, actor(cli)?, &read_text(file)?)?;
-            print(cli.json, &r, || {
-                format!("scenario {} `{}` is pending", r.id, r.spec.name)
-            })
+            print(cli.json, &r, || texts::scenario_status(&ui, &json(&r)))
         }
         ScenarioCmd::Approve { scenario, reason } => {
             let r = scenarios::decide(domain, actor(cli)?, scenario, true, reason.as_deref())?;
-            print(cli.json, &r, || {
-                format!("scenario {} `{}` approved", r.id, r.spec.name)
-            })
+            print(cli.json, &r, || texts::scenario_status(&ui, &json(&r)))
         }
         ScenarioCmd::Reject { scenario, reason } => {
             let r = scenarios::decide(domain, actor(cli)?, scenario, false, Some(reason))?;
-            print(cli.json, &r, || {
-                format!("scenario {} `{}` rejected", r.id, r.spec.name)
-            })
+            print(cli.json, &r, || texts::scenario_status(&ui, &json(&r)))
         }
         ScenarioCmd::List => {
             let list = scenarios::list(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::scenarios(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
+                crate::lists::scenarios(&json(&list), &ui)
             })
         }
         ScenarioCmd::Show { scenario } => {
             let r = scenarios::show(domain, actor(cli)?, scenario)?;
-            let v = serde_json::to_value(&r)?;
-            print(cli.json, &r, || scenario_details(&v))
+            print(cli.json, &r, || texts::scenario_details(&ui, &json(&r)))
         }
         ScenarioCmd::Suspend { scenario, reason }
         | ScenarioCmd::Reinstate { scenario, reason }
@@ -451,19 +362,14 @@ fn scenario_cmd(cli: &Cli, cmd: &ScenarioCmd, domain: &Domain) -> Result<()> {
                 _ => scenarios::Change::Revoke,
             };
             let r = scenarios::change(domain, actor(cli)?, scenario, change, reason)?;
-            print(cli.json, &r, || {
-                format!(
-                    "scenario {} `{}` is {}",
-                    r.id,
-                    r.spec.name,
-                    r.status.as_str()
-                )
-            })
+            print(cli.json, &r, || texts::scenario_status(&ui, &json(&r)))
         }
     }
 }
 
 fn usage_cmd(cli: &Cli, cmd: &UsageCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         UsageCmd::Show => {
             let who = actor(cli)?;
@@ -472,7 +378,7 @@ fn usage_cmd(cli: &Cli, cmd: &UsageCmd, domain: &Domain) -> Result<()> {
             scenarios::usage_settings(domain, who)?;
             scenarios::flag_idle(domain, today)?;
             let list = scenarios::usage(domain, who, today)?;
-            print(cli.json, &list, || usage_lines(&list))
+            print(cli.json, &list, || texts::usage(&ui, &json(&list)))
         }
         UsageCmd::Settings {
             max_refusals,
@@ -492,16 +398,15 @@ fn usage_cmd(cli: &Cli, cmd: &UsageCmd, domain: &Domain) -> Result<()> {
                 current
             };
             print(cli.json, &settings, || {
-                format!(
-                    "a scenario is suspended at {} over-scope refusals (0: never) and flagged idle after {} days",
-                    settings.max_refusals, settings.idle_days
-                )
+                texts::usage_settings(&ui, &json(&settings))
             })
         }
     }
 }
 
 fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         JobCmd::Submit(args) => {
             let module = fs::read(&args.module).map_err(|e| Error::Input {
@@ -509,7 +414,11 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                 message: e.to_string(),
             })?;
             let running = crate::progress::Progress::start(
-                format!("running {}", args.module.display()),
+                t!(
+                    lang,
+                    "cli-progress-running",
+                    module = args.module.display().to_string()
+                ),
                 cli.json,
             );
             let report = jobs::submit(
@@ -524,20 +433,9 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                 },
             )?;
             drop(running);
-            print(cli.json, &report, || {
-                let mut s = format!("job {} {}", report.id, report.status);
-                if let Some(e) = &report.error {
-                    s.push_str(&format!(": {e}"));
-                }
-                for o in &report.outputs {
-                    s.push_str(&format!(
-                        "\n  output {} `{}` ({}) {}",
-                        o.id, o.name, o.kind, o.status
-                    ));
-                }
-                s
-            })?;
+            print(cli.json, &report, || texts::job(&ui, &json(&report)))?;
             crate::common::job_ended(
+                lang,
                 &report.id,
                 report.status.as_str(),
                 report.error.as_deref(),
@@ -546,7 +444,7 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
         }
         JobCmd::Status { id } => {
             let j = jobs::job(domain, actor(cli)?, id)?;
-            print(cli.json, &j, || job_line(&j))
+            print(cli.json, &j, || texts::job(&ui, &json(&j)))
         }
         JobCmd::List { status, limit } => {
             let status = status.as_deref().map(JobStatus::parse).transpose()?;
@@ -560,42 +458,31 @@ fn job_cmd(cli: &Cli, cmd: &JobCmd, domain: &Domain) -> Result<()> {
                     limit: Some(*limit),
                 },
             )?;
-            print(cli.json, &list, || {
-                crate::lists::jobs(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
-            })
+            print(cli.json, &list, || crate::lists::jobs(&json(&list), &ui))
         }
         JobCmd::Logs { id } => {
             let lines = jobs::logs(domain, actor(cli)?, id)?;
-            print(cli.json, &lines, || {
-                lines
-                    .iter()
-                    .map(|l| format!("[{}] {}", l.level, l.text))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
+            print(cli.json, &lines, || texts::log_lines(&json(&lines)))
         }
         JobCmd::Cancel { id, reason } => {
             let j = jobs::cancel(domain, actor(cli)?, id, reason.as_deref())?;
-            print(cli.json, &j, || job_line(&j))
+            print(cli.json, &j, || texts::job(&ui, &json(&j)))
         }
     }
 }
 
 fn review_cmd(cli: &Cli, cmd: &ReviewCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     let who = actor(cli)?;
     match cmd {
         ReviewCmd::Show { job } => {
             let t = review::thread::thread(domain, who, job)?;
-            let v = serde_json::to_value(&t)?;
-            print(cli.json, &t, || crate::common::thread_text(&v))
+            print(cli.json, &t, || texts::thread(&ui, &json(&t)))
         }
         ReviewCmd::Comment { job, text } => {
             let t = review::thread::comment(domain, who, job, text)?;
-            let v = serde_json::to_value(&t)?;
-            print(cli.json, &t, || crate::common::thread_text(&v))
+            print(cli.json, &t, || texts::thread(&ui, &json(&t)))
         }
         ReviewCmd::Decide {
             job,
@@ -609,15 +496,14 @@ fn review_cmd(cli: &Cli, cmd: &ReviewCmd, domain: &Domain) -> Result<()> {
                 decision.decision(),
                 reason.as_deref(),
             )?;
-            let v = serde_json::to_value(&decided)?;
-            print(cli.json, &decided, || {
-                crate::common::decided_text(v.as_array().map_or(&[][..], Vec::as_slice))
-            })
+            print(cli.json, &decided, || texts::decided(&ui, &json(&decided)))
         }
     }
 }
 
 fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     let decided = |o: jobs::OutputRecord| -> Result<()> {
         // A release names the product it made and where it is.
         let product = if o.status == sandbox_core::OutputStatus::Released {
@@ -627,25 +513,20 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
         } else {
             None
         };
-        print(cli.json, &o, || match &product {
-            Some(p) => format!(
-                "output {} is released as product {}\nat {}",
-                o.id,
-                p.id,
-                p.path.display()
-            ),
-            None => format!("output {} is {}", o.id, o.status),
+        print(cli.json, &o, || {
+            let at = product.as_ref().map(|p| p.path.display().to_string());
+            texts::output_decided(
+                &ui,
+                &json(&o),
+                product.as_ref().map(json).as_ref(),
+                at.as_deref(),
+            )
         })
     };
     match cmd {
         OutputCmd::List => {
             let list = jobs::all_outputs(domain, actor(cli)?)?;
-            print(cli.json, &list, || {
-                crate::lists::outputs(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
-            })
+            print(cli.json, &list, || crate::lists::outputs(&json(&list), &ui))
         }
         OutputCmd::Approve { id, reason } => decided(review::decide(
             domain,
@@ -670,36 +551,13 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
         )?),
         OutputCmd::Checks { id } => {
             let o = jobs::output(domain, actor(cli)?, id)?;
-            print(cli.json, &o.checks, || {
-                let results = o
-                    .checks
-                    .as_ref()
-                    .and_then(|c| c.get("results"))
-                    .and_then(serde_json::Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let mut lines = vec![format!("output {} ({}) is {}", o.id, o.name, o.status)];
-                for r in results {
-                    lines.push(format!(
-                        "  {:<14} {:<7} {}",
-                        r["check"].as_str().unwrap_or(""),
-                        r["outcome"].as_str().unwrap_or(""),
-                        r["reason"].as_str().unwrap_or("")
-                    ));
-                }
-                lines.join("\n")
-            })
+            print(cli.json, &o.checks, || texts::output_checks(&ui, &json(&o)))
         }
         OutputCmd::Show { id, rows } => {
             let o = jobs::output(domain, actor(cli)?, id)?;
             let bytes = jobs::staged_file(domain, &o)?;
             let shown = sandbox_runtime::export::show(&o.file_name, &bytes, *rows)?;
-            print(cli.json, &o, || {
-                format!(
-                    "output {} `{}` ({}, {})\n{shown}",
-                    o.id, o.name, o.kind, o.status
-                )
-            })
+            print(cli.json, &o, || texts::output_shown(&ui, &json(&o), &shown))
         }
         OutputCmd::Download { id, out, format } => {
             let o = jobs::output(domain, actor(cli)?, id)?;
@@ -710,22 +568,19 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
             );
             let (_, bytes) = sandbox_runtime::export::convert(&o.file_name, bytes, format)?;
             crate::common::write_file(out, &bytes)?;
-            print(cli.json, &o, || {
-                format!("wrote {} ({} bytes)", out.display(), bytes.len())
-            })
+            print(cli.json, &o, || texts::wrote_file(&ui, out, bytes.len()))
         }
     }
 }
 
 fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         ProductCmd::List => {
             let list = review::products(domain, actor(cli)?)?;
             print(cli.json, &list, || {
-                crate::lists::products(
-                    &serde_json::to_value(&list).unwrap_or_default(),
-                    cli.language(),
-                )
+                crate::lists::products(&json(&list), &ui)
             })
         }
         ProductCmd::Download { id, out, format } => {
@@ -734,35 +589,37 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
             let format = format.map(crate::args::FormatArg::format);
             let copies = crate::common::converted_names(&names, format);
             names.extend(copies.iter().map(|(copy, _)| copy.clone()));
+            let bar = crate::progress::Progress::bar(
+                t!(lang, "cli-progress-downloading", id = id.as_str()),
+                names.len() as u64,
+                false,
+                cli.json,
+            );
             write_folder(out, &names, |name| {
+                bar.step();
                 match copies.iter().find(|(copy, _)| copy == name) {
                     Some((_, of)) => crate::common::converted(of, p.file(of)?, format),
                     None => p.file(name),
                 }
             })?;
+            drop(bar);
             print(cli.json, &names, || {
-                format!(
-                    "copied {} file(s) of product {id} to {}",
-                    names.len(),
-                    out.display()
-                )
+                texts::product_downloaded(&ui, id, names.len(), out)
             })
         }
         ProductCmd::Verify { dir } => {
             let key = keys::verifying_key(domain.layout())?;
             let manifest = review::verify_product(dir, Some(&key))?;
             print(cli.json, &manifest, || {
-                format!(
-                    "product {} verified: signature and {} file(s) match",
-                    manifest["product_id"].as_str().unwrap_or("?"),
-                    manifest["files"].as_array().map_or(0, Vec::len)
-                )
+                texts::product_verified(&ui, &manifest)
             })
         }
     }
 }
 
 fn query_cmd(cli: &Cli, cmd: &QueryCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         QueryCmd::Explain {
             scenario,
@@ -779,11 +636,11 @@ fn query_cmd(cli: &Cli, cmd: &QueryCmd, domain: &Domain) -> Result<()> {
                 cli.json,
                 &serde_json::json!({"accepted": true, "datasets": accepted.datasets(), "group_keys": keys}),
                 || {
-                    format!(
-                        "accepted: {} aggregate(s) over `{}`, grouped by {:?}",
+                    texts::query_accepted(
+                        &ui,
                         accepted.requested.len(),
-                        accepted.datasets(),
-                        keys
+                        &accepted.datasets(),
+                        &keys,
                     )
                 },
             )
@@ -792,6 +649,8 @@ fn query_cmd(cli: &Cli, cmd: &QueryCmd, domain: &Domain) -> Result<()> {
 }
 
 fn stop_cmd(cli: &Cli, cmd: &StopCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     let who = actor(cli)?;
     let (scope, reason) = match cmd {
         StopCmd::Scenario { scenario, reason } => (
@@ -802,29 +661,21 @@ fn stop_cmd(cli: &Cli, cmd: &StopCmd, domain: &Domain) -> Result<()> {
         StopCmd::Domain { reason } => (stops::Scope::Domain, reason),
         StopCmd::List { all } => {
             let list = stops::list(domain, who, *all)?;
-            let values = serde_json::to_value(&list)?;
-            return print(cli.json, &list, || {
-                crate::common::stops_text(values.as_array().map_or(&[][..], Vec::as_slice))
-            });
+            return print(cli.json, &list, || texts::stops(&ui, &json(&list)));
         }
         StopCmd::Lift { id, reason } => {
             stops::lift(domain, who, *id, reason)?;
-            return print(cli.json, &serde_json::json!({"lifted": true}), || {
-                "stop lifted".to_string()
-            });
+            let lifted = serde_json::json!({"lifted": true});
+            return print(cli.json, &lifted, || texts::stop(&ui, &lifted));
         }
     };
     let stop = stops::stop(domain, who, scope, reason)?;
-    print(cli.json, &stop, || {
-        format!(
-            "stop {} in force; {} running job(s) interrupted",
-            stop.id,
-            stop.interrupted.len()
-        )
-    })
+    print(cli.json, &stop, || texts::stop(&ui, &json(&stop)))
 }
 
 fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
     match cmd {
         AuditCmd::Verify => {
             // With `--as`, a principal's check; without, the custodian's on the machine.
@@ -833,29 +684,12 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
                 None => audit::verify_custodian(domain)?,
             };
             print(cli.json, &v, || {
-                let last = v.last_checkpoint.as_ref().map_or_else(
-                    || "no checkpoint yet".to_string(),
-                    |c| {
-                        format!(
-                            "last checkpoint {} of {} events at {}",
-                            c.number, c.size, c.ts
-                        )
-                    },
-                );
-                format!(
-                    "audit log verified: {} events, root {}, {} signed checkpoint(s) ({last})",
-                    v.events, v.root, v.checkpoints
-                )
+                texts::audit_verified(&ui, &json(&v), false)
             })
         }
         AuditCmd::Checkpoint => {
             let c = audit::checkpoint(domain, actor(cli)?)?;
-            print(cli.json, &c, || {
-                format!(
-                    "checkpoint {}: {} events, root {}, signed at {}",
-                    c.number, c.size, c.root, c.ts
-                )
-            })
+            print(cli.json, &c, || texts::checkpoint(&ui, &json(&c)))
         }
         AuditCmd::Prove {
             seq,
@@ -872,9 +706,7 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
                     serde_json::to_value(audit::prove_consistency(domain, who, *from, *to)?)?
                 }
                 (None, None) => {
-                    return Err(Error::Invalid(
-                        "say what to prove: SEQ, or --from M [--to N]".into(),
-                    ));
+                    return Err(Error::Invalid(t!(lang, "cli-prove-what")));
                 }
             };
             let mut out = std::io::stdout().lock();
@@ -889,14 +721,7 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
                     let mut file = std::io::BufWriter::new(fs::File::create(path)?);
                     let summary = audit::export(domain, who, *from, *to, &mut file)?;
                     print(cli.json, &summary, || {
-                        format!(
-                            "exported events {}..={} ({} events, {} checkpoints) to {}",
-                            summary.from,
-                            summary.to,
-                            summary.events,
-                            summary.checkpoints,
-                            path.display()
-                        )
+                        texts::exported(&ui, &json(&summary), path)
                     })
                 }
                 None => {
@@ -914,21 +739,14 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
             print(
                 cli.json,
                 &serde_json::json!({"audit_retention_years": years}),
-                || {
-                    format!(
-                        "audit retention: {years} years (at least {}; events are never deleted)",
-                        audit::MIN_RETENTION_YEARS
-                    )
-                },
+                || texts::retention(&ui, years, audit::MIN_RETENTION_YEARS),
             )
         }
         AuditCmd::Log { from, limit } => {
             let (events, size) = audit::page(domain, actor(cli)?, *from, *limit)?;
             let next = events.last().map(|e| e.seq + 1).filter(|n| *n <= size);
             let page = serde_json::json!({"events": events, "size": size, "next": next});
-            print(cli.json, &events, || {
-                crate::lists::audit_page(&page, cli.language())
-            })
+            print(cli.json, &events, || crate::lists::audit_page(&page, &ui))
         }
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use sandbox_core::{Decision, Error, Result, Role};
+use sandbox_core::{Decision, Error, Lang, Result, Role};
+use sandbox_i18n::t;
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, Submission};
 use sandbox_runtime::mediate::{self, QueryRequest};
@@ -65,10 +66,10 @@ pub struct DemoSummary {
 }
 
 /// Runs the demo, printing to `out`.
-pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
+pub fn run(args: &DemoArgs, lang: Lang, out: &mut dyn Write) -> Result<()> {
     let module = std::fs::read(&args.module).map_err(|e| Error::Input {
         path: args.module.display().to_string(),
-        message: format!("{e} (build the example modules first: scripts/build-guests.sh)"),
+        message: format!("{e} ({})", t!(lang, "demo-build-first")),
     })?;
     let tmp;
     let dir = match &args.keep {
@@ -78,7 +79,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
             tmp.path().join("domain")
         }
     };
-    run_in(&dir, &module, args.residents, out).map(|_| ())
+    run_in(&dir, &module, args.residents, lang, out).map(|_| ())
 }
 
 /// Runs the demo in `dir` (created) with `module`.
@@ -86,50 +87,52 @@ pub fn run_in(
     dir: &std::path::Path,
     module: &[u8],
     residents: usize,
+    lang: Lang,
     out: &mut dyn Write,
 ) -> Result<DemoSummary> {
     let started = std::time::Instant::now();
-    writeln!(
-        out,
-        "Sandbox demo: raw data does not leave the domain; data is usable but not visible.\n"
-    )?;
+    writeln!(out, "{}\n", t!(lang, "demo-title"))?;
     let domain = Domain::init(dir)?;
     writeln!(
         out,
-        "1. Operating institution initialises a domain at {}",
-        dir.display()
+        "{}",
+        t!(lang, "demo-init", dir = dir.display().to_string())
     )?;
-    writeln!(
-        out,
-        "   (SQLite metadata, Ed25519 signing key, domain store folders)"
-    )?;
-    add_principals(&domain, out)?;
-    register_dataset(&domain, residents, out)?;
-    let s = approve_scenario(&domain, out)?;
-    let refusals = show_refusals(&domain, s.id, out)?;
-    let (report, balance) = run_job(&domain, &s.spec.name, s.id, module, out)?;
-    show_outputs(&domain, &report, out)?;
+    add_principals(&domain, lang, out)?;
+    register_dataset(&domain, residents, lang, out)?;
+    let s = approve_scenario(&domain, lang, out)?;
+    let refusals = show_refusals(&domain, s.id, lang, out)?;
+    let (report, balance) = run_job(&domain, &s.spec.name, s.id, module, lang, out)?;
+    show_outputs(&domain, &report, lang, out)?;
     let table = report
         .outputs
         .iter()
         .find(|o| o.kind == "table")
         .ok_or_else(|| Error::Internal("the demo module emitted no table".into()))?;
-    review_table(&domain, &table.id, out)?;
-    let product = show_product(&domain, &table.id, out)?;
+    review_table(&domain, &table.id, lang, out)?;
+    let product = show_product(&domain, &table.id, lang, out)?;
     audit::checkpoint(&domain, "sup-chen")?;
     let v = audit::verify(&domain, "sup-chen")?;
     writeln!(
         out,
-        "\n9. Audit log: {} events, Merkle tree and hash chain verified, {} signed checkpoint(s) (root {}…)",
-        v.events,
-        v.checkpoints,
-        &v.root[..16]
+        "\n{}",
+        t!(
+            lang,
+            "demo-audit",
+            events = v.events,
+            checkpoints = v.checkpoints,
+            root = v.root.get(..16).unwrap_or(&v.root)
+        )
     )?;
     writeln!(
         out,
-        "\nDone in {:.1} s. Data directory: {}",
-        started.elapsed().as_secs_f64(),
-        dir.display()
+        "\n{}",
+        t!(
+            lang,
+            "demo-done",
+            seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+            dir = dir.display().to_string()
+        )
     )?;
     Ok(DemoSummary {
         data_dir: dir.to_path_buf(),
@@ -140,44 +143,90 @@ pub fn run_in(
 }
 
 /// Step 1: the operator adds the other principals.
-fn add_principals(domain: &Domain, out: &mut dyn Write) -> Result<()> {
+fn add_principals(domain: &Domain, lang: Lang, out: &mut dyn Write) -> Result<()> {
     identity::add(domain, None, "ops-li", Role::Operator)?;
     identity::add(domain, Some("ops-li"), "psb-wang", Role::Provider)?;
     identity::add(domain, Some("ops-li"), "dev-zhao", Role::Developer)?;
     identity::add(domain, Some("ops-li"), "sup-chen", Role::Supervisor)?;
+    let principals: Vec<String> = [
+        ("ops-li", Role::Operator),
+        ("psb-wang", Role::Provider),
+        ("dev-zhao", Role::Developer),
+        ("sup-chen", Role::Supervisor),
+    ]
+    .iter()
+    .map(|(name, role)| {
+        t!(
+            lang,
+            "demo-principal",
+            name = *name,
+            role = sandbox_i18n::role(lang, *role)
+        )
+    })
+    .collect();
     writeln!(
         out,
-        "   principals: ops-li (operator), psb-wang (provider), dev-zhao (developer), sup-chen (supervisor)\n"
+        "   {}\n",
+        t!(
+            lang,
+            "demo-principals",
+            principals = principals.join(&t!(lang, "list-separator"))
+        )
     )?;
 
     Ok(())
 }
 
 /// Step 2: the provider registers the synthetic residents.
-fn register_dataset(domain: &Domain, residents: usize, out: &mut dyn Write) -> Result<()> {
+fn register_dataset(
+    domain: &Domain,
+    residents: usize,
+    lang: Lang,
+    out: &mut dyn Write,
+) -> Result<()> {
     let csv_dir = tempfile::tempdir()?;
     let csv = csv_dir.path().join("residents.csv");
     std::fs::write(&csv, sandbox_synth::residents_csv(residents, 2026))?;
     let v = catalog::add(domain, "psb-wang", &csv, RESIDENTS_POLICY)?;
     writeln!(
         out,
-        "2. Provider psb-wang registers `{}`: {} rows, stored as Parquet in the domain",
-        v.name, v.row_count
+        "{}",
+        t!(
+            lang,
+            "demo-dataset",
+            name = v.name.as_str(),
+            rows = v.row_count
+        )
     )?;
-    for c in &v.policy.columns {
-        writeln!(
-            out,
-            "     {:<11} level {}  access {}",
-            c.name, c.level, c.access
-        )?;
-    }
+    let rows: Vec<Vec<String>> = v
+        .policy
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                format!("     {}", c.name),
+                c.level.to_string(),
+                sandbox_i18n::word(lang, "access", &c.access.to_string()),
+            ]
+        })
+        .collect();
+    let header = [
+        format!("     {}", t!(lang, "cli-col-column")),
+        t!(lang, "cli-col-level"),
+        t!(lang, "cli-col-access"),
+    ];
+    writeln!(out, "{}", crate::lists::table(&header, &rows, ""))?;
     writeln!(out)?;
 
     Ok(())
 }
 
 /// Step 3: the developer applies for the scenario and the operator approves it.
-fn approve_scenario(domain: &Domain, out: &mut dyn Write) -> Result<scenarios::ScenarioRecord> {
+fn approve_scenario(
+    domain: &Domain,
+    lang: Lang,
+    out: &mut dyn Write,
+) -> Result<scenarios::ScenarioRecord> {
     let today = chrono::Utc::now().date_naive();
     let s = scenarios::apply(domain, "dev-zhao", &scenario_text(today))?;
     let s = scenarios::decide(
@@ -189,17 +238,17 @@ fn approve_scenario(domain: &Domain, out: &mut dyn Write) -> Result<scenarios::S
     )?;
     writeln!(
         out,
-        "3. Developer dev-zhao applies for scenario `{}`; operator ops-li approves it",
-        s.spec.name
-    )?;
-    writeln!(out, "   purpose: {}", s.spec.purpose)?;
-    writeln!(
-        out,
-        "   budget: ε {} in total, {} per query; valid {} to {}\n",
-        s.spec.budget.epsilon,
-        s.spec.budget.epsilon_per_query,
-        s.spec.valid_from,
-        s.spec.valid_until
+        "{}\n",
+        t!(
+            lang,
+            "demo-scenario",
+            name = s.spec.name.as_str(),
+            purpose = s.spec.purpose.as_str(),
+            epsilon = s.spec.budget.epsilon,
+            per_query = s.spec.budget.epsilon_per_query,
+            from = s.spec.valid_from.to_string(),
+            until = s.spec.valid_until.to_string()
+        )
     )?;
 
     Ok(s)
@@ -209,12 +258,10 @@ fn approve_scenario(domain: &Domain, out: &mut dyn Write) -> Result<scenarios::S
 fn show_refusals(
     domain: &Domain,
     scenario_id: i64,
+    lang: Lang,
     out: &mut dyn Write,
 ) -> Result<Vec<mediate::Refusal>> {
-    writeln!(
-        out,
-        "4. The mediator refuses what would expose raw data (each refusal is audited):"
-    )?;
+    writeln!(out, "{}", t!(lang, "demo-refusals"))?;
     let sample_id = sandbox_synth::residents(1, 2026)
         .first()
         .map(|r| r.citizen_id.clone())
@@ -239,7 +286,8 @@ fn show_refusals(
             },
         ) {
             Err(Error::Refused(r)) => {
-                writeln!(out, "   ✗ {sql}\n       {r}")?;
+                let why = sandbox_i18n::error(lang, &Error::Refused(r.clone()));
+                writeln!(out, "   ✗ {sql}\n       {why}")?;
                 refusals.push(r);
             }
             Ok(_) => {
@@ -261,6 +309,7 @@ fn run_job(
     scenario: &str,
     scenario_id: i64,
     module: &[u8],
+    lang: Lang,
     out: &mut dyn Write,
 ) -> Result<(jobs::JobReport, scenarios::Balance)> {
     let report = jobs::submit(
@@ -276,20 +325,23 @@ fn run_job(
     )?;
     writeln!(
         out,
-        "5. dev-zhao submits the module income_by_district.wasm ({} bytes) as job {}",
-        module.len(),
-        report.id
-    )?;
-    writeln!(
-        out,
-        "   it ran in wasmtime with no I/O: {} quer{}, {} fuel; status {}",
-        report.queries,
-        if report.queries == 1 { "y" } else { "ies" },
-        report.fuel_used,
-        report.status
+        "{}",
+        t!(
+            lang,
+            "demo-job",
+            bytes = module.len(),
+            job = report.id.as_str(),
+            queries = report.queries,
+            fuel = report.fuel_used,
+            status = sandbox_i18n::word(lang, "job-status", report.status.as_str())
+        )
     )?;
     for l in &report.logs {
-        writeln!(out, "   module log: {}", l.text)?;
+        writeln!(
+            out,
+            "   {}",
+            t!(lang, "demo-module-log", text = l.text.as_str())
+        )?;
     }
     if let Some(e) = &report.error {
         return Err(Error::Guest(format!("demo job failed: {e}")));
@@ -297,23 +349,39 @@ fn run_job(
     let balance = scenarios::budget(domain, "dev-zhao", &scenario_id.to_string())?;
     writeln!(
         out,
-        "   ε spent {:.2} of {:.2}; {:.2} left\n",
-        balance.epsilon_spent,
-        balance.epsilon_total,
-        balance.epsilon_remaining()
+        "   {}\n",
+        t!(
+            lang,
+            "demo-budget",
+            spent = format!("{:.2}", balance.epsilon_spent),
+            total = format!("{:.2}", balance.epsilon_total),
+            left = format!("{:.2}", balance.epsilon_remaining())
+        )
     )?;
 
     Ok((report, balance))
 }
 
 /// Step 6: the outputs as staged, with their automated checks.
-fn show_outputs(domain: &Domain, report: &jobs::JobReport, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "6. Outputs are staged and checked automatically:")?;
+fn show_outputs(
+    domain: &Domain,
+    report: &jobs::JobReport,
+    lang: Lang,
+    out: &mut dyn Write,
+) -> Result<()> {
+    writeln!(out, "{}", t!(lang, "demo-outputs"))?;
     for o in &report.outputs {
         writeln!(
             out,
-            "   `{}` ({}, {} bytes): {}",
-            o.name, o.kind, o.bytes, o.status
+            "   {}",
+            t!(
+                lang,
+                "demo-output",
+                name = o.name.as_str(),
+                kind = sandbox_i18n::word(lang, "kind", &o.kind),
+                bytes = o.bytes,
+                status = sandbox_i18n::word(lang, "output-status", o.status.as_str())
+            )
         )?;
         if let Some(results) = o.checks.as_ref().and_then(|c| c["results"].as_array()) {
             for r in results {
@@ -325,8 +393,8 @@ fn show_outputs(domain: &Domain, report: &jobs::JobReport, out: &mut dyn Write) 
                         Some("review") => "?",
                         _ => "✗",
                     },
-                    r["check"].as_str().unwrap_or(""),
-                    r["reason"].as_str().unwrap_or("")
+                    sandbox_i18n::word(lang, "check", r["check"].as_str().unwrap_or("")),
+                    sandbox_runtime::disclosure::reason_in(lang, r)
                 )?;
             }
         }
@@ -349,13 +417,17 @@ fn show_outputs(domain: &Domain, report: &jobs::JobReport, out: &mut dyn Write) 
 
 /// Step 7: release before approval and self-approval are refused; operator and
 /// supervisor approve.
-fn review_table(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result<()> {
+fn review_table(domain: &Domain, output_id: &str, lang: Lang, out: &mut dyn Write) -> Result<()> {
     let refused_release = review::release(domain, "ops-li", output_id);
     writeln!(
         out,
-        "7. Review: releasing before any approval is refused: {}",
+        "{}",
         match &refused_release {
-            Err(e) => e.to_string(),
+            Err(e) => t!(
+                lang,
+                "demo-release-refused",
+                error = sandbox_i18n::error(lang, e)
+            ),
             Ok(_) =>
                 return Err(Error::Internal(
                     "release without approvals succeeded".into()
@@ -365,9 +437,13 @@ fn review_table(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result
     let self_review = review::decide(domain, "dev-zhao", output_id, Decision::Approve, None);
     writeln!(
         out,
-        "   the developer approving their own output is refused: {}",
+        "   {}",
         match &self_review {
-            Err(e) => e.to_string(),
+            Err(e) => t!(
+                lang,
+                "demo-self-review-refused",
+                error = sandbox_i18n::error(lang, e)
+            ),
             Ok(_) => return Err(Error::Internal("self-approval succeeded".into())),
         }
     )?;
@@ -378,7 +454,7 @@ fn review_table(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result
         Decision::Approve,
         Some("aggregates only, checks passed"),
     )?;
-    writeln!(out, "   operator ops-li approves")?;
+    writeln!(out, "   {}", t!(lang, "demo-operator-approves"))?;
     review::decide(
         domain,
         "sup-chen",
@@ -386,51 +462,50 @@ fn review_table(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result
         Decision::Approve,
         Some("no disclosure risk found"),
     )?;
-    writeln!(out, "   supervisor sup-chen approves → released\n")?;
+    writeln!(out, "   {}\n", t!(lang, "demo-supervisor-approves"))?;
 
     Ok(())
 }
 
 /// Step 8: the released product, its manifest verified.
-fn show_product(domain: &Domain, output_id: &str, out: &mut dyn Write) -> Result<review::Product> {
+fn show_product(
+    domain: &Domain,
+    output_id: &str,
+    lang: Lang,
+    out: &mut dyn Write,
+) -> Result<review::Product> {
     let product = review::products(domain, "sup-chen")?
         .into_iter()
         .find(|p| p.output_id == output_id)
         .ok_or_else(|| Error::Internal("no product after release".into()))?;
     let key = keys::verifying_key(domain.layout())?;
     let manifest = review::verify_product(&product.path, Some(&key))?;
+    let sources: Vec<String> = manifest["datasets"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|d| {
+            t!(
+                lang,
+                "demo-source",
+                name = d["name"].as_str().unwrap_or(""),
+                version = d["version"].to_string(),
+                provider = d["provider"].as_str().unwrap_or(""),
+                obtained = d["obtained_at"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
     writeln!(
         out,
-        "8. Product {} at {}",
-        product.id,
-        product.path.display()
-    )?;
-    writeln!(
-        out,
-        "   manifest.json signed by the domain key; verified: signature and file hashes match"
-    )?;
-    writeln!(
-        out,
-        "   sources: {}",
-        manifest["datasets"]
-            .as_array()
-            .map(|ds| ds
-                .iter()
-                .map(|d| format!(
-                    "{} v{} from {} (obtained {})",
-                    d["name"].as_str().unwrap_or(""),
-                    d["version"],
-                    d["provider"].as_str().unwrap_or(""),
-                    d["obtained_at"].as_str().unwrap_or("")
-                ))
-                .collect::<Vec<_>>()
-                .join("; "))
-            .unwrap_or_default()
-    )?;
-    writeln!(
-        out,
-        "   module sha256 {}",
-        manifest["job"]["module_sha256"].as_str().unwrap_or("")
+        "{}",
+        t!(
+            lang,
+            "demo-product",
+            id = product.id.as_str(),
+            path = product.path.display().to_string(),
+            sources = sources.join("; "),
+            module = manifest["job"]["module_sha256"].as_str().unwrap_or("")
+        )
     )?;
 
     Ok(product)

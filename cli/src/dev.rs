@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use sandbox_policies::{Desensitize, Policy};
 
 use sandbox_core::{Error, Result, Role};
+use sandbox_i18n::t;
 use sandbox_runtime::{Domain, catalog, identity, jobs, scenarios};
 
 /// `sandbox dev run` arguments.
@@ -100,7 +101,7 @@ pub fn synthetic_csv(policy: &Policy, units: usize, seed: u64) -> String {
 
 /// Runs a module against synthetic data in a temporary domain and writes its outputs to
 /// `args.out`, each file name starting with `SYNTHETIC-`.
-pub fn run(args: &DevRunArgs, out: &mut dyn Write) -> Result<()> {
+pub fn run(args: &DevRunArgs, lang: sandbox_core::Lang, out: &mut dyn Write) -> Result<()> {
     let module = std::fs::read(&args.module).map_err(|e| Error::Input {
         path: args.module.display().to_string(),
         message: e.to_string(),
@@ -156,20 +157,20 @@ pub fn run(args: &DevRunArgs, out: &mut dyn Write) -> Result<()> {
             resubmits: None,
         },
     )?;
-    writeln!(
-        out,
-        "SYNTHETIC DATA: {} unit(s) per dataset generated from the policies; nothing here describes real data.",
-        args.units
-    )?;
+    writeln!(out, "{}", t!(lang, "cli-dev-synthetic", units = args.units))?;
     for line in &report.logs {
         writeln!(out, "log[{}] {}", line.level, line.text)?;
     }
     if report.status != "succeeded" {
         writeln!(
             out,
-            "job failed ({}): {}",
-            report.error_kind.as_deref().unwrap_or("?"),
-            report.error.as_deref().unwrap_or("")
+            "{}",
+            t!(
+                lang,
+                "cli-dev-failed",
+                kind = report.error_kind.as_deref().unwrap_or("?"),
+                error = report.error.as_deref().unwrap_or("")
+            )
         )?;
         return Err(Error::Guest(report.error.unwrap_or_default()));
     }
@@ -181,18 +182,25 @@ pub fn run(args: &DevRunArgs, out: &mut dyn Write) -> Result<()> {
         let checks = o.checks.as_ref().map(|c| c.to_string()).unwrap_or_default();
         writeln!(
             out,
-            "output {} ({}, {} bytes, {}) -> {}\n  checks: {checks}",
-            o.name,
-            o.kind,
-            o.bytes,
-            o.status,
-            display(&target)
+            "{}",
+            t!(
+                lang,
+                "cli-dev-output",
+                name = o.name.as_str(),
+                kind = sandbox_i18n::word(lang, "kind", &o.kind),
+                bytes = o.bytes,
+                status = sandbox_i18n::word(lang, "output-status", o.status.as_str()),
+                path = display(&target),
+                checks = checks
+            )
         )?;
     }
-    std::fs::write(
-        args.out.join("SYNTHETIC.txt"),
-        "Every file here was computed from synthetic data generated from policies by `sandbox dev run`.\nIt describes no real person or entity and is not a data product.\n",
-    )?;
+    // The marker says it in both languages, whoever reads the folder later.
+    let marker: String = sandbox_i18n::SOURCES
+        .iter()
+        .map(|(l, _)| format!("{}\n", t!(*l, "cli-dev-marker")))
+        .collect();
+    std::fs::write(args.out.join("SYNTHETIC.txt"), marker)?;
     Ok(())
 }
 

@@ -14,7 +14,9 @@ pub mod demo;
 pub mod dev;
 mod lists;
 mod progress;
+mod reader;
 mod remote;
+mod texts;
 
 pub use args::{Cli, Command, LogFormat};
 pub use commands::run;

@@ -54,19 +54,34 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
+/// A stable identifier as the catalogue's word for it (`job-status` and `succeeded`).
+pub fn word(lang: Lang, family: &str, v: &Value) -> String {
+    sandbox_i18n::word(lang, family, &cell(v))
+}
+
+/// A time that may be missing (a token not revoked): empty then.
+fn time_or_empty(ui: &crate::reader::Ui, v: &Value) -> String {
+    if v.is_null() {
+        String::new()
+    } else {
+        ui.time(v)
+    }
+}
+
 fn items(list: &Value) -> &[Value] {
     list.as_array().map_or(&[][..], Vec::as_slice)
 }
 
 /// `principal list`.
-pub fn principals(list: &Value, lang: Lang) -> String {
+pub fn principals(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|p| {
             vec![
                 cell(&p["name"]),
-                cell(&p["role"]),
-                cell(&p["status"]),
+                word(lang, "role", &p["role"]),
+                word(lang, "principal-status", &p["status"]),
                 cell(&p["language"]),
             ]
         })
@@ -84,16 +99,17 @@ pub fn principals(list: &Value, lang: Lang) -> String {
 }
 
 /// `token list`.
-pub fn tokens(list: &Value, lang: Lang) -> String {
+pub fn tokens(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|t| {
             vec![
                 cell(&t["id"]),
                 cell(&t["principal"]),
-                cell(&t["created_at"]),
+                ui.time(&t["created_at"]),
                 cell(&t["issued_by"]),
-                cell(&t["revoked_at"]),
+                time_or_empty(ui, &t["revoked_at"]),
             ]
         })
         .collect();
@@ -111,7 +127,8 @@ pub fn tokens(list: &Value, lang: Lang) -> String {
 }
 
 /// `dataset list`.
-pub fn datasets(list: &Value, lang: Lang) -> String {
+pub fn datasets(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|v| {
@@ -138,7 +155,8 @@ pub fn datasets(list: &Value, lang: Lang) -> String {
 }
 
 /// `scenario list`.
-pub fn scenarios(list: &Value, lang: Lang) -> String {
+pub fn scenarios(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let number = |v: &Value| v.as_f64().map_or_else(|| cell(v), |x| format!("{x:.3}"));
     let rows: Vec<Vec<String>> = items(list)
         .iter()
@@ -146,7 +164,7 @@ pub fn scenarios(list: &Value, lang: Lang) -> String {
             vec![
                 cell(&x["id"]),
                 cell(&x["spec"]["name"]),
-                cell(&x["status"]),
+                word(lang, "scenario-status", &x["status"]),
                 cell(&x["developer"]),
                 format!(
                     "{} / {}",
@@ -170,14 +188,15 @@ pub fn scenarios(list: &Value, lang: Lang) -> String {
 }
 
 /// `job list`.
-pub fn jobs(list: &Value, lang: Lang) -> String {
+pub fn jobs(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|j| {
             vec![
                 cell(&j["id"]),
-                cell(&j["status"]),
-                cell(&j["created_at"]),
+                word(lang, "job-status", &j["status"]),
+                ui.time(&j["created_at"]),
                 cell(&j["submitter"]),
             ]
         })
@@ -195,15 +214,16 @@ pub fn jobs(list: &Value, lang: Lang) -> String {
 }
 
 /// `output list`.
-pub fn outputs(list: &Value, lang: Lang) -> String {
+pub fn outputs(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|o| {
             vec![
                 cell(&o["id"]),
                 cell(&o["name"]),
-                cell(&o["kind"]),
-                cell(&o["status"]),
+                word(lang, "kind", &o["kind"]),
+                word(lang, "output-status", &o["status"]),
                 cell(&o["job_id"]),
             ]
         })
@@ -222,14 +242,15 @@ pub fn outputs(list: &Value, lang: Lang) -> String {
 }
 
 /// `product list`.
-pub fn products(list: &Value, lang: Lang) -> String {
+pub fn products(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|p| {
             vec![
                 cell(&p["id"]),
                 cell(&p["output_id"]),
-                cell(&p["released_at"]),
+                ui.time(&p["released_at"]),
             ]
         })
         .collect();
@@ -242,14 +263,15 @@ pub fn products(list: &Value, lang: Lang) -> String {
 
 /// A page of `audit log`: its events, and where the next page starts when the log goes on
 /// (`page` is the API's `{events, size, next}`).
-pub fn audit_page(page: &Value, lang: Lang) -> String {
+pub fn audit_page(page: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
     let events = items(&page["events"]);
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
             vec![
                 cell(&e["seq"]),
-                cell(&e["ts"]),
+                ui.time(&e["ts"]),
                 cell(&e["actor"]),
                 cell(&e["action"]),
                 cell(&e["subject"]),
@@ -259,7 +281,7 @@ pub fn audit_page(page: &Value, lang: Lang) -> String {
     let mut out = table(
         &[
             h(lang, "seq"),
-            h(lang, "time"),
+            format!("{} ({})", h(lang, "time"), ui.tz.name()),
             h(lang, "actor"),
             h(lang, "action"),
             h(lang, "subject"),

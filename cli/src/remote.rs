@@ -17,7 +17,9 @@ use crate::args::{
     AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, JobCmd, OutputCmd, PrincipalCmd, ProductCmd,
     ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
-use crate::common::{read_text, scenario_details, write_folder};
+use crate::common::{read_text, write_folder};
+use crate::texts;
+use sandbox_i18n::t;
 
 struct Remote {
     agent: ureq::Agent,
@@ -38,17 +40,13 @@ fn seg(s: &str) -> String {
 }
 
 impl Remote {
-    fn new(url: &str, token: &str) -> Result<Remote> {
+    fn new(lang: sandbox_core::Lang, url: &str, token: &str) -> Result<Remote> {
         let base = url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Invalid(format!(
-                "--server {url}: give an http:// or https:// URL"
-            )));
+            return Err(Error::Invalid(t!(lang, "cli-server-url", url = url)));
         }
         if sandbox_runtime::tokens::parse(token).is_none() {
-            return Err(Error::Unauthenticated(
-                "SANDBOX_TOKEN (or --token) is not a Sandbox API token (sbx_<id>_<secret>)".into(),
-            ));
+            return Err(Error::Unauthenticated(t!(lang, "cli-token-malformed")));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -161,62 +159,14 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn job_text(j: &Value) -> String {
-    let mut t = format!("job {} {}", s(&j["id"]), s(&j["status"]));
-    if let Some(p) = j["queue_position"].as_i64() {
-        t.push_str(&format!(" ({p} ahead in the queue)"));
-    }
-    if j["progress"].is_object() {
-        let p = &j["progress"];
-        t.push_str(&format!(
-            " ({} ms of {}, {} queries, fuel {} of {})",
-            s(&p["elapsed_ms"]),
-            s(&p["deadline_ms"]),
-            s(&p["queries"]),
-            s(&p["fuel_used"]),
-            s(&p["fuel_limit"])
-        ));
-    }
-    if let Some(e) = j["error"].as_str() {
-        t.push_str(&format!(": {e}"));
-    }
-    for o in j["outputs"].as_array().into_iter().flatten() {
-        t.push_str(&format!(
-            "\n  output {} `{}` ({}) {}",
-            s(&o["id"]),
-            s(&o["name"]),
-            s(&o["kind"]),
-            s(&o["status"])
-        ));
-    }
-    t
-}
-
-fn lines(v: &Value, line: impl Fn(&Value) -> String) -> String {
-    v.as_array()
-        .map(|a| a.iter().map(line).collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default()
-}
-
-fn scenario_text(r: &Value) -> String {
-    format!(
-        "scenario {} `{}` is {}",
-        s(&r["id"]),
-        s(&r["spec"]["name"]),
-        s(&r["status"])
-    )
-}
-
-fn output_text(o: &Value) -> String {
-    format!("output {} is {}", s(&o["id"]), s(&o["status"]))
-}
-
 /// Runs `cli`'s command against the server at `url`.
 pub fn run(cli: &Cli, url: &str) -> Result<()> {
-    let token = cli.token.as_deref().ok_or_else(|| {
-        Error::Unauthenticated("--server needs a token: set SANDBOX_TOKEN (or --token)".into())
-    })?;
-    let r = Remote::new(url, token)?;
+    let lang = cli.language();
+    let token = cli
+        .token
+        .as_deref()
+        .ok_or_else(|| Error::Unauthenticated(t!(lang, "cli-server-needs-token")))?;
+    let r = Remote::new(lang, url, token)?;
     match &cli.command {
         Command::Principal(c) => principal(cli, &r, c),
         Command::Token(c) => token_cmd(cli, &r, c),
@@ -246,24 +196,17 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
                     code: "bad_answer".into(),
                     message: format!("the server's settings: {e}"),
                 })?;
-            print(cli, &current, |_| crate::common::settings_text(&settings))
+            print(cli, &current, |_| {
+                texts::settings(&remote_ui(cli, &r), &settings)
+            })
         }
         Command::Whoami => {
             let p = r.get("/whoami")?;
-            print(cli, &p, |p| {
-                format!("{} ({}, {})", s(&p["name"]), s(&p["role"]), s(&p["status"]))
-            })
+            print(cli, &p, |p| texts::whoami(&remote_ui(cli, &r), p))
         }
         Command::Budget(BudgetCmd::Show { scenario }) => {
             let b = r.get(&format!("/scenarios/{}/budget", seg(scenario)))?;
-            print(cli, &b, |b| {
-                format!(
-                    "scenario {}: ε spent {} of {}",
-                    s(&b["scenario_id"]),
-                    s(&b["epsilon_spent"]),
-                    s(&b["epsilon_total"])
-                )
-            })
+            print(cli, &b, |b| texts::budget(&remote_ui(cli, &r), b))
         }
         Command::Stop(cmd) => {
             let (path, body) = match cmd {
@@ -284,36 +227,29 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
                 }
                 StopCmd::List { all } => {
                     let v = r.get(&format!("/stops?all={all}"))?;
-                    return print(cli, &v, |v| {
-                        crate::common::stops_text(v.as_array().map_or(&[][..], Vec::as_slice))
-                    });
+                    return print(cli, &v, |v| texts::stops(&remote_ui(cli, &r), v));
                 }
             };
             let v = r.post(&path, body)?;
-            print(cli, &v, |v| match v["id"].as_i64() {
-                Some(id) if v.get("lifted").is_none() => format!(
-                    "stop {id} in force; {} running job(s) interrupted",
-                    v["interrupted"].as_array().map_or(0, Vec::len)
-                ),
-                _ => "stop lifted".to_string(),
-            })
+            print(cli, &v, |v| texts::stop(&remote_ui(cli, &r), v))
         }
-        other => Err(not_remote(command_name(other))),
+        other => Err(not_remote(lang, command_name(other))),
     }
 }
 
 fn review(cli: &Cli, r: &Remote, cmd: &ReviewCmd) -> Result<()> {
+    let ui = remote_ui(cli, r);
     match cmd {
         ReviewCmd::Show { job } => {
             let t = r.get(&format!("/jobs/{}/thread", seg(job)))?;
-            print(cli, &t, crate::common::thread_text)
+            print(cli, &t, |t| texts::thread(&ui, t))
         }
         ReviewCmd::Comment { job, text } => {
             let t = r.post(
                 &format!("/jobs/{}/comments", seg(job)),
                 json!({"body": text}),
             )?;
-            print(cli, &t, crate::common::thread_text)
+            print(cli, &t, |t| texts::thread(&ui, t))
         }
         ReviewCmd::Decide {
             job,
@@ -324,33 +260,43 @@ fn review(cli: &Cli, r: &Remote, cmd: &ReviewCmd) -> Result<()> {
                 &format!("/jobs/{}/review", seg(job)),
                 json!({"decision": decision.decision().as_str(), "reason": reason}),
             )?;
-            print(cli, &v, |v| {
-                crate::common::decided_text(v.as_array().map_or(&[][..], Vec::as_slice))
-            })
+            print(cli, &v, |v| texts::decided(&ui, v))
         }
     }
 }
 
+/// The reader of the server's texts: the CLI's language, the domain's time zone (asked
+/// of the server only when the answer is shown as text).
+fn remote_ui(cli: &Cli, r: &Remote) -> texts::Ui {
+    let zone = if cli.json {
+        None
+    } else {
+        r.get("/settings")
+            .ok()
+            .and_then(|v| v["time_zone"].as_str().map(str::to_string))
+    };
+    texts::Ui::new(cli.language(), zone.as_deref())
+}
+
 /// A command that works on the data directory only.
-fn not_remote(name: &str) -> Error {
-    Error::Invalid(format!(
-        "`{name}` works on the data directory, not through a server: run it on the server's machine without --server"
-    ))
+fn not_remote(lang: sandbox_core::Lang, name: &str) -> Error {
+    Error::Invalid(t!(lang, "cli-not-remote", command = name))
 }
 
 fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
+    let lang = cli.language();
+    let ui = remote_ui(cli, r);
     match cmd {
         PrincipalCmd::Add { name, role } => {
             let p = r.post("/principals", json!({"name": name, "role": role}))?;
-            print(cli, &p, |p| {
-                format!("added {} ({})", s(&p["name"]), s(&p["role"]))
-            })
+            print(cli, &p, |p| texts::principal_added(&ui, p))
         }
         PrincipalCmd::Language { language } => {
-            let chosen = crate::common::parse_language_choice(language)?;
+            let chosen = crate::common::parse_language_choice(lang, language)?;
             let p = r.call("PUT", "/whoami/language", Some(json!({"language": chosen})))?;
             print(cli, &p, |p| {
-                crate::common::language_text(
+                texts::language_choice(
+                    &ui,
                     &s(&p["name"]),
                     p["language"]
                         .as_str()
@@ -360,7 +306,7 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
         }
         PrincipalCmd::List => {
             let list = r.get("/principals")?;
-            print(cli, &list, |v| crate::lists::principals(v, cli.language()))
+            print(cli, &list, |v| crate::lists::principals(v, &ui))
         }
         PrincipalCmd::Qualify { name, reason }
         | PrincipalCmd::Suspend { name, reason }
@@ -374,30 +320,17 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
                 &format!("/principals/{}/{verb}", seg(name)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &p, |p| {
-                format!(
-                    "{} ({}) is {}",
-                    s(&p["name"]),
-                    s(&p["role"]),
-                    s(&p["status"])
-                )
-            })
+            print(cli, &p, |p| texts::principal_status(&ui, p))
         }
     }
 }
 
 fn token_cmd(cli: &Cli, r: &Remote, cmd: &TokenCmd) -> Result<()> {
+    let ui = remote_ui(cli, r);
     match cmd {
         TokenCmd::Issue { name } => {
             let t = r.call("POST", &format!("/principals/{}/tokens", seg(name)), None)?;
-            print(cli, &t, |t| {
-                format!(
-                    "token {} for {} (shown once; only its hash is kept):\n{}",
-                    s(&t["id"]),
-                    s(&t["principal"]),
-                    s(&t["token"])
-                )
-            })
+            print(cli, &t, |t| texts::token_issued(&ui, t))
         }
         TokenCmd::List { principal } => {
             let path = match principal {
@@ -405,21 +338,21 @@ fn token_cmd(cli: &Cli, r: &Remote, cmd: &TokenCmd) -> Result<()> {
                 None => "/tokens".to_string(),
             };
             let list = r.get(&path)?;
-            print(cli, &list, |v| crate::lists::tokens(v, cli.language()))
+            print(cli, &list, |v| crate::lists::tokens(v, &ui))
         }
         TokenCmd::Revoke { id, reason } => {
             let t = r.post(
                 &format!("/tokens/{}/revoke", seg(id)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &t, |t| {
-                format!("token {} of {} revoked", s(&t["id"]), s(&t["principal"]))
-            })
+            print(cli, &t, |t| texts::token_revoked(&ui, t))
         }
     }
 }
 
 fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
+    let lang = cli.language();
+    let ui = remote_ui(cli, r);
     match cmd {
         DatasetCmd::Add { file, policy } => {
             let is_csv = file
@@ -428,7 +361,7 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
             if !is_csv {
                 return Err(Error::Input {
                     path: file.display().to_string(),
-                    message: "through a server, datasets are registered from CSV; register Parquet on the server's machine".into(),
+                    message: t!(lang, "cli-remote-parquet"),
                 });
             }
             let file_name = file
@@ -439,52 +372,46 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
                 "/datasets",
                 json!({"policy": read_text(policy)?, "csv": read_text(file)?, "file_name": file_name}),
             )?;
-            print(cli, &v, crate::common::dataset_added_text)
+            print(cli, &v, |v| texts::dataset_added(&ui, v))
         }
         DatasetCmd::List => {
             let list = r.get("/datasets")?;
-            print(cli, &list, |v| crate::lists::datasets(v, cli.language()))
+            print(cli, &list, |v| crate::lists::datasets(v, &ui))
         }
         DatasetCmd::Retire { name, reason } => {
             let v = r.post(
                 &format!("/datasets/{}/retire", seg(name)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &v, |v| {
-                format!(
-                    "dataset {} is retired: refused for new scenarios",
-                    s(&v["name"])
-                )
-            })
+            print(cli, &v, |v| texts::dataset_retired(&ui, v))
         }
         DatasetCmd::Show { name } => {
             let v = r.get(&format!("/datasets/{}", seg(name)))?;
-            print(cli, &v, |v| {
-                serde_json::to_string_pretty(v).unwrap_or_default()
-            })
+            print(cli, &v, |v| texts::dataset(&ui, v))
         }
     }
 }
 
 fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
+    let ui = remote_ui(cli, r);
     match cmd {
         ScenarioCmd::Apply { file } => {
             let x = r.post("/scenarios", json!({"spec": read_text(file)?}))?;
-            print(cli, &x, scenario_text)
+            print(cli, &x, |x| texts::scenario_status(&ui, x))
         }
         ScenarioCmd::Approve { scenario, reason } => {
             let x = r.post(
                 &format!("/scenarios/{}/approve", seg(scenario)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &x, scenario_text)
+            print(cli, &x, |x| texts::scenario_status(&ui, x))
         }
         ScenarioCmd::Reject { scenario, reason } => {
             let x = r.post(
                 &format!("/scenarios/{}/reject", seg(scenario)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &x, scenario_text)
+            print(cli, &x, |x| texts::scenario_status(&ui, x))
         }
         ScenarioCmd::Suspend { scenario, reason }
         | ScenarioCmd::Reinstate { scenario, reason }
@@ -498,41 +425,25 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
                 &format!("/scenarios/{}/{verb}", seg(scenario)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &x, scenario_text)
+            print(cli, &x, |x| texts::scenario_status(&ui, x))
         }
         ScenarioCmd::List => {
             let list = r.get("/scenarios")?;
-            print(cli, &list, |v| crate::lists::scenarios(v, cli.language()))
+            print(cli, &list, |v| crate::lists::scenarios(v, &ui))
         }
         ScenarioCmd::Show { scenario } => {
             let x = r.get(&format!("/scenarios/{}", seg(scenario)))?;
-            print(cli, &x, scenario_details)
+            print(cli, &x, |x| texts::scenario_details(&ui, x))
         }
     }
 }
 
 fn usage(cli: &Cli, r: &Remote, cmd: &UsageCmd) -> Result<()> {
+    let ui = remote_ui(cli, r);
     match cmd {
         UsageCmd::Show => {
             let list = r.get("/usage")?;
-            print(cli, &list, |l| {
-                lines(l, |u| {
-                    format!(
-                        "{:>4} {:<28} {:<10} jobs {:>4}  idle {:>5}  refused {} ({} counted)  {}",
-                        s(&u["id"]),
-                        s(&u["name"]),
-                        s(&u["status"]),
-                        s(&u["jobs"]),
-                        s(&u["idle_days"]),
-                        s(&u["refused"]),
-                        s(&u["counted_refusals"]),
-                        u["flags"]
-                            .as_array()
-                            .map(|f| f.iter().map(s).collect::<Vec<_>>().join(","))
-                            .unwrap_or_default()
-                    )
-                })
-            })
+            print(cli, &list, |l| texts::usage(&ui, l))
         }
         UsageCmd::Settings {
             max_refusals,
@@ -546,26 +457,23 @@ fn usage(cli: &Cli, r: &Remote, cmd: &UsageCmd) -> Result<()> {
                 });
                 current = r.call("PUT", "/usage/settings", Some(body))?;
             }
-            print(cli, &current, |c| {
-                format!(
-                    "a scenario is suspended at {} over-scope refusals (0: never) and flagged idle after {} days",
-                    s(&c["max_refusals"]),
-                    s(&c["idle_days"])
-                )
-            })
+            print(cli, &current, |c| texts::usage_settings(&ui, c))
         }
     }
 }
 
 fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
+    let lang = cli.language();
+    let ui = remote_ui(cli, r);
     match cmd {
         JobCmd::Submit(args) => {
             let module = fs::read(&args.module).map_err(|e| Error::Input {
                 path: args.module.display().to_string(),
                 message: e.to_string(),
             })?;
-            let params: Value = serde_json::from_str(&args.params)
-                .map_err(|e| Error::Guest(format!("params are not JSON: {e}")))?;
+            let params: Value = serde_json::from_str(&args.params).map_err(|e| {
+                Error::Guest(t!(lang, "cli-params-not-json", error = e.to_string()))
+            })?;
             let mut body = json!({
                 "scenario": args.scenario,
                 "module": base64::engine::general_purpose::STANDARD.encode(&module),
@@ -576,21 +484,23 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
                 body["resubmits"] = json!(earlier);
             }
             if !(args.wait.is_finite() && args.wait >= 0.0) {
-                return Err(Error::Invalid("--wait: seconds, at least 0".into()));
+                return Err(Error::Invalid(t!(lang, "cli-wait-invalid")));
             }
             let j = {
                 let _p = crate::progress::Progress::start(
-                    format!(
-                        "submitting {}, waiting up to {} s",
-                        args.module.display(),
-                        args.wait
+                    t!(
+                        lang,
+                        "cli-progress-submitting",
+                        module = args.module.display().to_string(),
+                        seconds = args.wait
                     ),
                     cli.json || args.wait <= 0.0,
                 );
                 r.post(&format!("/jobs?wait={}", args.wait), body)?
             };
-            print(cli, &j, job_text)?;
+            print(cli, &j, |j| texts::job(&ui, j))?;
             crate::common::job_ended(
+                lang,
                 &s(&j["id"]),
                 &s(&j["status"]),
                 j["error"].as_str(),
@@ -599,7 +509,7 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
         }
         JobCmd::Status { id } => {
             let j = r.get(&format!("/jobs/{}", seg(id)))?;
-            print(cli, &j, job_text)
+            print(cli, &j, |j| texts::job(&ui, j))
         }
         JobCmd::List { status, limit } => {
             let mut path = format!("/jobs?limit={limit}");
@@ -607,29 +517,28 @@ fn job(cli: &Cli, r: &Remote, cmd: &JobCmd) -> Result<()> {
                 path.push_str(&format!("&status={}", seg(st)));
             }
             let list = r.get(&path)?;
-            print(cli, &list, |v| crate::lists::jobs(v, cli.language()))
+            print(cli, &list, |v| crate::lists::jobs(v, &ui))
         }
         JobCmd::Logs { id } => {
             let v = r.get(&format!("/jobs/{}/logs", seg(id)))?;
-            print(cli, &v["lines"], |l| {
-                lines(l, |x| format!("[{}] {}", s(&x["level"]), s(&x["text"])))
-            })
+            print(cli, &v["lines"], texts::log_lines)
         }
         JobCmd::Cancel { id, reason } => {
             let j = r.post(
                 &format!("/jobs/{}/cancel", seg(id)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &j, job_text)
+            print(cli, &j, |j| texts::job(&ui, j))
         }
     }
 }
 
 fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
+    let ui = remote_ui(cli, r);
     match cmd {
         OutputCmd::List => {
             let list = r.get("/outputs?status=all")?;
-            print(cli, &list, |v| crate::lists::outputs(v, cli.language()))
+            print(cli, &list, |v| crate::lists::outputs(v, &ui))
         }
         OutputCmd::Approve { id, reason } => {
             let o = r.post(
@@ -644,14 +553,8 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
             } else {
                 None
             };
-            print(cli, &o, |o| match &product {
-                Some(p) => format!(
-                    "output {} is released as product {}\nfetch it with: sandbox product download {} --out DIR",
-                    s(&o["id"]),
-                    s(&p["id"]),
-                    s(&p["id"])
-                ),
-                None => output_text(o),
+            print(cli, &o, |o| {
+                texts::output_decided(&ui, o, product.as_ref(), None)
             })
         }
         OutputCmd::Reject { id, reason } => {
@@ -659,48 +562,24 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
                 &format!("/outputs/{}/reject", seg(id)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &o, output_text)
+            print(cli, &o, |o| texts::output_decided(&ui, o, None, None))
         }
         OutputCmd::RequestChanges { id, reason } => {
             let o = r.post(
                 &format!("/outputs/{}/request-changes", seg(id)),
                 json!({"reason": reason}),
             )?;
-            print(cli, &o, output_text)
+            print(cli, &o, |o| texts::output_decided(&ui, o, None, None))
         }
         OutputCmd::Checks { id } => {
             let o = r.get(&format!("/outputs/{}", seg(id)))?;
-            print(cli, &o["checks"], |c| {
-                let mut l = vec![format!(
-                    "output {} ({}) is {}",
-                    s(&o["id"]),
-                    s(&o["name"]),
-                    s(&o["status"])
-                )];
-                for x in c["results"].as_array().into_iter().flatten() {
-                    l.push(format!(
-                        "  {:<14} {:<7} {}",
-                        s(&x["check"]),
-                        s(&x["outcome"]),
-                        s(&x["reason"])
-                    ));
-                }
-                l.join("\n")
-            })
+            print(cli, &o["checks"], |_| texts::output_checks(&ui, &o))
         }
         OutputCmd::Show { id, rows } => {
             let o = r.get(&format!("/outputs/{}", seg(id)))?;
             let bytes = r.bytes(&format!("/outputs/{}/file", seg(id)))?;
             let shown = sandbox_runtime::export::show(&s(&o["file_name"]), &bytes, *rows)?;
-            print(cli, &o, |o| {
-                format!(
-                    "output {} `{}` ({}, {})\n{shown}",
-                    s(&o["id"]),
-                    s(&o["name"]),
-                    s(&o["kind"]),
-                    s(&o["status"])
-                )
-            })
+            print(cli, &o, |o| texts::output_shown(&ui, o, &shown))
         }
         OutputCmd::Download { id, out, format } => {
             let format = format.map_or_else(
@@ -714,17 +593,19 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
             ))?;
             crate::common::write_file(out, &bytes)?;
             print(cli, &json!({"file": out, "bytes": bytes.len()}), |_| {
-                format!("wrote {} ({} bytes)", out.display(), bytes.len())
+                texts::wrote_file(&ui, out, bytes.len())
             })
         }
     }
 }
 
 fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
+    let lang = cli.language();
+    let ui = remote_ui(cli, r);
     match cmd {
         ProductCmd::List => {
             let list = r.get("/products")?;
-            print(cli, &list, |v| crate::lists::products(v, cli.language()))
+            print(cli, &list, |v| crate::lists::products(v, &ui))
         }
         ProductCmd::Download { id, out, format } => {
             let p = r.get(&format!("/products/{}", seg(id)))?;
@@ -739,7 +620,14 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
             let format = format.map(crate::args::FormatArg::format);
             let copies = crate::common::converted_names(&names, format);
             names.extend(copies.iter().map(|(copy, _)| copy.clone()));
+            let bar = crate::progress::Progress::bar(
+                t!(lang, "cli-progress-downloading", id = id.as_str()),
+                names.len() as u64,
+                false,
+                cli.json,
+            );
             write_folder(out, &names, |name| {
+                bar.step();
                 match (copies.iter().find(|(copy, _)| copy == name), format) {
                     (Some((_, of)), Some(f)) => r.bytes(&format!(
                         "/products/{}/files/{}?format={}",
@@ -750,38 +638,32 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
                     _ => r.bytes(&format!("/products/{}/files/{}", seg(id), seg(name))),
                 }
             })?;
+            drop(bar);
             print(cli, &json!({"dir": out, "files": names}), |_| {
-                format!("downloaded {} file(s) of product {id} to {}", names.len(), out.display())
+                texts::product_downloaded(&ui, id, names.len(), out)
             })
         }
-        ProductCmd::Verify { .. } => Err(Error::Invalid(
-            "product verify checks a local folder against the domain key: run it without --server (download the product first)".into(),
-        )),
+        ProductCmd::Verify { .. } => Err(Error::Invalid(t!(lang, "cli-remote-verify"))),
     }
 }
 
 fn audit(cli: &Cli, r: &Remote, cmd: &AuditCmd) -> Result<()> {
+    let lang = cli.language();
+    let ui = remote_ui(cli, r);
     match cmd {
         AuditCmd::Log { from, limit } => {
             let page = r.get(&format!("/audit/events?from={from}&limit={limit}"))?;
             if cli.json {
                 return print(cli, &page["events"], |_| String::new());
             }
-            print(cli, &page, |v| crate::lists::audit_page(v, cli.language()))
+            print(cli, &page, |v| crate::lists::audit_page(v, &ui))
         }
         AuditCmd::Verify => {
             let v = r.get("/audit/verify")?;
             if v["verified"] != Value::Bool(true) {
                 return Err(Error::Verify(s(&v["message"])));
             }
-            print(cli, &v, |v| {
-                format!(
-                    "audit log verified by the server: {} events, root {}, {} signed checkpoint(s)",
-                    s(&v["events"]),
-                    s(&v["root"]),
-                    s(&v["checkpoints"])
-                )
-            })
+            print(cli, &v, |v| texts::audit_verified(&ui, v, true))
         }
         AuditCmd::Prove {
             seq: Some(seq),
@@ -798,7 +680,10 @@ fn audit(cli: &Cli, r: &Remote, cmd: &AuditCmd) -> Result<()> {
             writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
             Ok(())
         }
-        _ => Err(not_remote("audit export/checkpoint/retention/verify-proof")),
+        _ => Err(not_remote(
+            lang,
+            "audit export/checkpoint/retention/verify-proof",
+        )),
     }
 }
 

@@ -78,6 +78,27 @@ fn cli_flow_with_typed_failures() {
         &["--as", "prov", "dataset", "show", "residents"],
     ));
     assert!(shown.contains("ingest report"), "{shown}");
+    // The same in Chinese: the CLI's own sentences, and the columns' uses as words.
+    let zh = ok(sandbox(
+        &data,
+        &[
+            "--lang",
+            "zh-CN",
+            "--as",
+            "prov",
+            "dataset",
+            "show",
+            "residents",
+        ],
+    ));
+    assert!(
+        zh.contains("入库报告：读取 100 行") && zh.contains("提供方：") && zh.contains("聚合"),
+        "{zh}"
+    );
+    assert!(
+        !zh.contains("ingest report") && !zh.contains("provider:") && !zh.contains("aggregate"),
+        "{zh}"
+    );
     // Lists have a header.
     let listed = ok(sandbox(&data, &["--as", "prov", "dataset", "list"]));
     assert!(listed.starts_with("NAME"), "{listed}");
@@ -248,6 +269,13 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     assert_eq!(job["status"], "succeeded", "{job}");
     let id = job["id"].as_str().unwrap();
     assert!(ok(remote(&url, &dev, &["job", "status", id])).contains("succeeded"));
+    let zh = ok(remote(
+        &url,
+        &dev,
+        &["--lang", "zh-CN", "job", "status", id],
+    ));
+    assert!(zh.starts_with(&format!("任务 {id} 已成功")), "{zh}");
+    assert!(!zh.contains("succeeded") && !zh.contains("output "), "{zh}");
     assert!(ok(remote(&url, &dev, &["job", "list"])).contains(id));
     let out = job["outputs"]
         .as_array()
@@ -282,10 +310,13 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
             "Say which districts.",
         ],
     ));
-    assert!(asked.contains("changes_requested"), "{asked}");
+    assert!(asked.contains("changes requested"), "{asked}");
     let thread = ok(remote(&url, &dev, &["review", "show", id]));
     assert!(thread.contains("awaiting the developer"), "{thread}");
-    assert!(thread.contains("request changes (operator)"), "{thread}");
+    assert!(
+        thread.contains("Request changes (operator review)"),
+        "{thread}"
+    );
     assert!(thread.contains("    Say which districts."), "{thread}");
     ok(remote(
         &url,
@@ -645,7 +676,12 @@ fn a_settings_file_languages_completions_and_manual_pages() {
         c.output().unwrap()
     };
     // No --data-dir, no --as: both from the file.
-    assert_eq!(ok(run(&["whoami"], &[])).trim(), "ops (operator, active)");
+    // The file says zh-CN: the CLI's sentences and the words for role and status too.
+    assert_eq!(ok(run(&["whoami"], &[])).trim(), "ops（运营机构，正常）");
+    assert_eq!(
+        ok(run(&["--lang", "en", "whoami"], &[])).trim(),
+        "ops (operator, active)"
+    );
     // Lists speak the chosen language too.
     let listed = ok(run(&["principal", "list"], &[]));
     assert!(listed.starts_with("名称"), "{listed}");

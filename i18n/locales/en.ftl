@@ -315,7 +315,7 @@ cli-col-job = JOB
 cli-col-output = OUTPUT
 cli-col-released = RELEASED
 cli-col-seq = SEQ
-cli-col-time = TIME (UTC)
+cli-col-time = TIME
 cli-col-actor = ACTOR
 cli-col-action = ACTION
 cli-col-subject = SUBJECT
@@ -328,3 +328,226 @@ cli-col-empty-outputs = no outputs
 cli-col-empty-products = no products
 cli-col-empty-events = no events from there
 cli-audit-more = events { $first } to { $last } of { $size }; the next page: sandbox audit log --from { $next }
+cli-col-column = COLUMN
+cli-col-level = LEVEL
+cli-col-access = USE
+cli-col-jobs = JOBS
+cli-col-idle = IDLE
+cli-col-answered = ANSWERED
+cli-col-refused = REFUSED (COUNTED)
+cli-col-flags = FLAGS
+cli-col-check = CHECK
+cli-col-outcome = OUTCOME
+cli-col-reason = REASON
+cli-col-scope = SCOPE
+cli-col-target = TARGET
+cli-col-since = SINCE
+cli-col-empty-stops = no stops in force
+cli-and = {" and "}
+cli-days = { $days } d
+cli-whoami = { $name } ({ $role }, { $status })
+cli-principal-added = added { $name } ({ $role })
+cli-principal-status = { $name } ({ $role }) is { $status }
+cli-language-chosen = { $name } reads Sandbox in { $language } ({ $tag })
+cli-language-auto = { $name } reads Sandbox in the client's language, else the domain's
+cli-settings =
+    default language  { $language } ({ $tag })
+    time zone         { $zone }
+cli-token-issued =
+    token { $id } for { $principal } (shown once; only its hash is kept):
+    { $token }
+cli-token-revoked = token { $id } of { $principal } revoked
+cli-dataset-added = registered { $name } version { $version }: { $rows } rows, sha256 { $sha256 }
+cli-dataset-show =
+    { $name } v{ $version } — { $summary }
+    provider: { $provider }
+    rows: { $rows }  obtained: { $obtained }
+cli-dataset-retired-at = retired { $at } by { $by }: { $reason }
+cli-dataset-retired = dataset { $name } is retired: refused for new scenarios
+cli-ingest-read = ingest report: { $read } rows read, { $stored } stored
+cli-ingest-without-unit = { $rows } rows without a privacy unit left out
+cli-ingest-units = { $units } privacy units
+cli-ingest-over-max-rows = ; { $units } have more rows than max_rows_per_unit ({ $rows } rows beyond it are never read)
+cli-ingest-nulls = { $count } NULL
+cli-ingest-below = { $count } below its bounds
+cli-ingest-above = { $count } above its bounds
+cli-ingest-outside = { $count } outside its categories
+cli-ingest-column = column { $name }: { $found }
+cli-ingest-dropped = out of range: { $rows } rows left out (the policy's out_of_range is `drop`)
+cli-ingest-kept = out of range: kept, and clamped to the bounds by every query (the policy's out_of_range is `keep`)
+cli-ingest-clean = nothing to report: no NULLs, every value within its bounds and categories
+cli-scenario-status = scenario { $id } `{ $name }` is { $status }
+cli-scenario-show =
+    scenario { $id } `{ $name }` ({ $status }), developer { $developer }
+    purpose: { $purpose }
+    valid { $from } to { $until }
+    ε { $spent } spent of { $total }
+cli-scenario-per-query = , at most { $epsilon } per query
+cli-scenario-columns = datasets and columns:
+cli-budget = scenario { $scenario }: ε spent { $spent } of { $total }, { $left } left
+cli-budget-rho = zCDP: ρ spent { $spent } of { $total } (δ { $delta })
+cli-budget-delta = δ spent { $spent } of { $total }
+cli-usage-refused = { $refused } ({ $counted })
+cli-usage-settings = a scenario is suspended at { $refusals } over-scope refusals (0: never) and flagged idle after { $days } days
+cli-job = job { $id } { $status }
+cli-job-queued = ({ $ahead } ahead in the queue)
+cli-job-progress = ({ $elapsed } ms of { $deadline }, { $queries } queries, fuel { $fuel } of { $limit })
+cli-job-output = output { $id } `{ $name }` ({ $kind }) { $status }
+cli-job-cancelled = job { $id } was cancelled
+cli-job-still = job { $id } is still { $status } after { $seconds } s; `sandbox job status { $id }` tells when it ends
+cli-output-released = output { $id } is released as product { $product }
+cli-product-at = at { $path }
+cli-product-fetch = fetch it with: sandbox product download { $product } --out DIR
+cli-output-status = output { $id } is { $status }
+cli-output-named = output { $id } ({ $name }): { $status }
+cli-output-shown = output { $id } `{ $name }` ({ $kind }, { $status })
+cli-wrote-file = wrote { $path } ({ $bytes } bytes)
+cli-product-downloaded = { $files } file(s) of product { $id } written to { $dir }
+cli-product-verified = product { $id } verified: signature and { $files } file(s) match
+cli-stop-in-force = stop { $id } in force; { $interrupted } running job(s) interrupted
+cli-stop-lifted = stop lifted
+cli-stop-was-lifted = (lifted { $at } by { $by })
+cli-audit-last-checkpoint = last checkpoint { $number } of { $size } events at { $at }
+cli-audit-no-checkpoint = no checkpoint yet
+cli-audit-verified = audit log verified: { $events } events, root { $root }, { $checkpoints } signed checkpoint(s) ({ $last })
+cli-audit-verified-by-server = audit log verified by the server: { $events } events, root { $root }, { $checkpoints } signed checkpoint(s) ({ $last })
+cli-audit-checkpoint = checkpoint { $number }: { $size } events, root { $root }, signed at { $at }
+cli-audit-exported = exported events { $from }..={ $to } ({ $events } events, { $checkpoints } checkpoints) to { $path }
+cli-audit-retention = audit retention: { $years } years (at least { $least }; events are never deleted)
+cli-proof-given-key = the given key
+cli-proof-own-key = key { $key } (compare it with the domain's)
+cli-proof-verified = { $kind } proof verified: { $statement }; signed by { $by }
+cli-query-no-keys = none
+cli-query-accepted = accepted: { $aggregates } aggregate(s) over `{ $datasets }`; group keys: { $keys }
+cli-thread = review request of { $developer } under scenario { $scenario }; awaiting { $awaiting }
+cli-thread-job = job { $id } ({ $status }, submitted { $at })
+cli-thread-decision = { $decision } ({ $tier }) on { $output }
+cli-man-wrote = wrote { $pages } manual pages to { $dir }
+cli-init-done =
+    initialised { $dir }
+    later commands act on it with --data-dir { $dir }, or after
+      export SANDBOX_DATA_DIR={ $dir }
+    the first principal is an operator or an admin:
+      sandbox --data-dir { $dir } principal add NAME --role operator
+cli-checkpoint-warning = warning: no audit checkpoint written: { $error }
+cli-did-you-mean = did you mean `{ $name }`?
+cli-need-actor = say who acts: --as NAME (or SANDBOX_AS)
+cli-progress-registering = registering { $file }
+cli-progress-running = running { $module }
+cli-progress-submitting = submitting { $module }, waiting up to { $seconds } s
+cli-progress-downloading = downloading product { $id }
+cli-progress-exporting = exporting events { $from } to { $to }
+cli-server-url = --server { $url }: give an http:// or https:// URL
+cli-token-malformed = SANDBOX_TOKEN (or --token) is not a Sandbox API token (sbx_<id>_<secret>)
+cli-server-needs-token = --server needs a token: set SANDBOX_TOKEN (or --token)
+cli-not-remote = `{ $command }` works on the data directory, not through a server: run it on the server's machine without --server
+cli-remote-parquet = through a server, datasets are registered from CSV; register Parquet on the server's machine
+cli-remote-verify = product verify checks a local folder against the domain key: run it without --server (download the product first)
+cli-params-not-json = params are not JSON: { $error }
+cli-wait-invalid = --wait: seconds, at least 0
+cli-prove-what = say what to prove: SEQ, or --from M [--to N]
+cli-unknown-language = unknown language `{ $text }` (zh-CN, en, or auto for the client's)
+principal-status-active = active
+principal-status-suspended = suspended
+principal-status-revoked = revoked
+stop-scope-domain = domain
+stop-scope-scenario = scenario
+stop-scope-developer = developer
+cli-dev-synthetic = SYNTHETIC DATA: { $units } unit(s) per dataset generated from the policies; nothing here describes real data.
+cli-dev-failed = job failed ({ $kind }): { $error }
+cli-dev-output =
+    output { $name } ({ $kind }, { $bytes } bytes, { $status }) -> { $path }
+      checks: { $checks }
+cli-dev-marker = Every file here was computed from synthetic data generated from policies by `sandbox dev run`. It describes no real person or entity and is not a data product.
+
+## The demo
+
+demo-build-first = build the example modules first: scripts/build-guests.sh
+demo-title = Sandbox demo: raw data does not leave the domain; data is usable but not visible.
+demo-init =
+    1. Operating institution initialises a domain at { $dir }
+       (SQLite metadata, Ed25519 signing key, domain store folders)
+demo-principals = principals: { $principals }
+demo-dataset = 2. Provider psb-wang registers `{ $name }`: { $rows } rows, stored as Parquet in the domain
+demo-scenario =
+    3. Developer dev-zhao applies for scenario `{ $name }`; operator ops-li approves it
+       purpose: { $purpose }
+       budget: ε { $epsilon } in total, { $per_query } per query; valid { $from } to { $until }
+demo-refusals = 4. The mediator refuses what would expose raw data (each refusal is audited):
+demo-job =
+    5. dev-zhao submits the module income_by_district.wasm ({ $bytes } bytes) as job { $job }
+       it ran in wasmtime with no I/O: { $queries ->
+        [one] one query
+       *[other] { $queries } queries
+    }, { $fuel } fuel; status { $status }
+demo-module-log = module log: { $text }
+demo-budget = ε spent { $spent } of { $total }; { $left } left
+demo-outputs = 6. Outputs are staged and checked automatically:
+demo-output = `{ $name }` ({ $kind }, { $bytes } bytes): { $status }
+demo-release-refused = 7. Review: releasing before any approval is refused: { $error }
+demo-self-review-refused = the developer approving their own output is refused: { $error }
+demo-operator-approves = operator ops-li approves
+demo-supervisor-approves = supervisor sup-chen approves → released
+demo-source = { $name } v{ $version } from { $provider } (obtained { $obtained })
+demo-product =
+    8. Product { $id } at { $path }
+       manifest.json signed by the domain key; verified: signature and file hashes match
+       sources: { $sources }
+       module sha256 { $module }
+demo-audit = 9. Audit log: { $events } events, Merkle tree and hash chain verified, { $checkpoints } signed checkpoint(s) (root { $root }…)
+demo-done = Done in { $seconds } s. Data directory: { $dir }
+demo-principal = { $name } ({ $role })
+
+## The automated checks' findings
+
+list-separator = {", "}
+item-separator = {"; "}
+check-at-cell = row { $row }, column `{ $column }`
+check-at-row = row { $row }
+check-at-line = line { $line }
+check-finding = { $at }: { $what }
+check-finding-number = { $at } ({ $number }): { $what }
+check-numbers = { $numbers }
+check-examples = { $items }
+check-examples-more = { $items } (and { $more } more)
+check-kind-not-allowed = { $kind } outputs are not allowed by the policy
+check-over-bytes = { $bytes } bytes, over the cap of { $cap }
+check-over-rows = { $rows } rows, over the cap of { $cap }
+check-what-table = table, { $rows } rows
+check-what-text = Markdown text
+check-what-png-size = PNG chart, { $width }×{ $height } pixels
+check-what-png = PNG chart
+check-what-svg = SVG chart
+check-png-refused = PNG refused: { $error }
+check-svg-refused = SVG refused: { $error }
+check-size-allowed = { $what }, { $bytes } bytes: allowed
+check-size-problems = { $what }: { $problems }
+check-identifiers-none = no { $kinds } found
+check-identifiers-found = found { $found }
+identifier-resident-ids = resident ID numbers
+identifier-mobiles = mobile numbers
+identifier-bank-cards = bank card numbers
+identifier-emails = e-mail addresses
+identifier-plates = licence plates
+identifier-resident-id = resident ID number { $value }
+identifier-mobile = mobile number { $value }
+identifier-bank-card = bank card number { $value }
+identifier-email = e-mail address { $value }
+identifier-plate = licence plate { $value }
+check-raw-no-sets = no value sets to compare with
+check-raw-hit = equals a rare value of `{ $column }`
+check-raw-no-columns = no protected columns with rare values
+check-raw-clean = no rare raw value of { $columns } found
+check-threshold-small = a count below { $min } that no answer released
+check-threshold-total = equals a total that includes suppressed cells
+check-threshold-filled = a value for a cell the mediator suppressed
+check-threshold-clean = no small cells, suppressed cells or revealing totals; the mediator applied min_group_size { $min }, dominance and p% to every cell it released
+check-threshold-derived = { $count } numbers of the table were derived by the module: dominance and p% were applied to the mediator's cells only
+check-provenance-image = an image: its labels and values cannot be read automatically; compare it with the answers the module received
+check-provenance-clean = all { $count } numbers come from answers the module received
+check-provenance-untraced = { $untraced } of { $count } numbers were not in any answer the module received (derived or invented): { $places }
+check-differencing-not-table = not a table
+check-differencing-dp = answers carry differential-privacy noise: the difference of two releases is noisy too, and its privacy cost was charged
+check-differencing-cell = column `{ $column }` differs from `{ $table }` by fewer than { $min }
+check-differencing-row-cell = column `{ $column }` of row ({ $row }) differs from `{ $table }` by fewer than { $min }
+check-differencing-clean = compared with { $tables } released tables of the scenario: no difference below { $min }

@@ -299,7 +299,7 @@ cli-col-job = 任务
 cli-col-output = 输出结果
 cli-col-released = 发布时间
 cli-col-seq = 序号
-cli-col-time = 时间（UTC）
+cli-col-time = 时间
 cli-col-actor = 操作者
 cli-col-action = 操作
 cli-col-subject = 对象
@@ -312,3 +312,223 @@ cli-col-empty-outputs = 没有输出结果
 cli-col-empty-products = 没有数据产品
 cli-col-empty-events = 此后没有事件
 cli-audit-more = 第 { $first } 至 { $last } 条，共 { $size } 条；下一页：sandbox audit log --from { $next }
+cli-col-column = 列
+cli-col-level = 级别
+cli-col-access = 用途
+cli-col-jobs = 任务数
+cli-col-idle = 闲置
+cli-col-answered = 已回答
+cli-col-refused = 已拒绝（计数）
+cli-col-flags = 提示
+cli-col-check = 检查
+cli-col-outcome = 结果
+cli-col-reason = 原因
+cli-col-scope = 范围
+cli-col-target = 对象
+cli-col-since = 生效时间
+cli-col-empty-stops = 没有生效中的紧急停止
+cli-and = {"和"}
+cli-days = { $days } 天
+cli-whoami = { $name }（{ $role }，{ $status }）
+cli-principal-added = 已添加 { $name }（{ $role }）
+cli-principal-status = { $name }（{ $role }）现为“{ $status }”
+cli-language-chosen = { $name } 使用的语言：{ $language }（{ $tag }）
+cli-language-auto = { $name } 使用客户端的语言，否则使用本域的默认语言
+cli-settings =
+    默认语言  { $language }（{ $tag }）
+    时区      { $zone }
+cli-token-issued =
+    已为 { $principal } 签发令牌 { $id }（仅显示这一次；系统只保存其哈希值）：
+    { $token }
+cli-token-revoked = { $principal } 的令牌 { $id } 已吊销
+cli-dataset-added = 已登记 { $name } 第 { $version } 版：{ $rows } 行，sha256 { $sha256 }
+cli-dataset-show =
+    { $name } 第 { $version } 版 — { $summary }
+    提供方：{ $provider }
+    行数：{ $rows }  获取时间：{ $obtained }
+cli-dataset-retired-at = 已于 { $at } 由 { $by } 停用：{ $reason }
+cli-dataset-retired = 数据集 { $name } 已停用：新场景不得再使用
+cli-ingest-read = 入库报告：读取 { $read } 行，存储 { $stored } 行
+cli-ingest-without-unit = { $rows } 行没有隐私单位，未存储
+cli-ingest-units = { $units } 个隐私单位
+cli-ingest-over-max-rows = ；其中 { $units } 个的行数超过 max_rows_per_unit（超出的 { $rows } 行永远不会被读取）
+cli-ingest-nulls = { $count } 个空值
+cli-ingest-below = { $count } 个低于取值范围
+cli-ingest-above = { $count } 个高于取值范围
+cli-ingest-outside = { $count } 个不在类别之内
+cli-ingest-column = 列 { $name }：{ $found }
+cli-ingest-dropped = 超出范围：{ $rows } 行未存储（策略的 out_of_range 为 `drop`）
+cli-ingest-kept = 超出范围：已保留，每次查询都会将其截断到取值范围之内（策略的 out_of_range 为 `keep`）
+cli-ingest-clean = 无需报告：没有空值，所有值都在取值范围和类别之内
+cli-scenario-status = 场景 { $id }“{ $name }”现为“{ $status }”
+cli-scenario-show =
+    场景 { $id }“{ $name }”（{ $status }），开发者 { $developer }
+    用途：{ $purpose }
+    有效期：{ $from } 至 { $until }
+    ε 已用 { $spent }，共 { $total }
+cli-scenario-per-query = ，每次查询至多 { $epsilon }
+cli-scenario-columns = 数据集与列：
+cli-budget = 场景 { $scenario }：ε 已用 { $spent }，共 { $total }，剩余 { $left }
+cli-budget-rho = zCDP：ρ 已用 { $spent }，共 { $total }（δ { $delta }）
+cli-budget-delta = δ 已用 { $spent }，共 { $total }
+cli-usage-refused = { $refused }（{ $counted }）
+cli-usage-settings = 场景的越权拒绝达到 { $refusals } 次时暂停（0：从不），闲置 { $days } 天后标记
+cli-job = 任务 { $id } { $status }
+cli-job-queued = （前面还有 { $ahead } 个）
+cli-job-progress = （已用 { $elapsed } 毫秒，限 { $deadline } 毫秒；{ $queries } 次查询；燃料 { $fuel }，限 { $limit }）
+cli-job-output = 输出结果 { $id }“{ $name }”（{ $kind }）{ $status }
+cli-job-cancelled = 任务 { $id } 已取消
+cli-job-still = 任务 { $id } 在 { $seconds } 秒后仍为“{ $status }”；运行 `sandbox job status { $id }` 可查看何时结束
+cli-output-released = 输出结果 { $id } 已发布为数据产品 { $product }
+cli-product-at = 位于 { $path }
+cli-product-fetch = 下载：sandbox product download { $product } --out 目录
+cli-output-status = 输出结果 { $id } 现为“{ $status }”
+cli-output-named = 输出结果 { $id }（{ $name }）：{ $status }
+cli-output-shown = 输出结果 { $id }“{ $name }”（{ $kind }，{ $status }）
+cli-wrote-file = 已写入 { $path }（{ $bytes } 字节）
+cli-product-downloaded = 数据产品 { $id } 的 { $files } 个文件已写入 { $dir }
+cli-product-verified = 数据产品 { $id } 验证通过：签名与 { $files } 个文件均一致
+cli-stop-in-force = 紧急停止 { $id } 已生效；中断了 { $interrupted } 个运行中的任务
+cli-stop-lifted = 紧急停止已解除
+cli-stop-was-lifted = （已于 { $at } 由 { $by } 解除）
+cli-audit-last-checkpoint = 最近的检查点为第 { $number } 个，含 { $size } 个事件，签署于 { $at }
+cli-audit-no-checkpoint = 尚无检查点
+cli-audit-verified = 审计日志验证通过：{ $events } 个事件，根哈希 { $root }，{ $checkpoints } 个已签名检查点（{ $last }）
+cli-audit-verified-by-server = 服务器验证审计日志通过：{ $events } 个事件，根哈希 { $root }，{ $checkpoints } 个已签名检查点（{ $last }）
+cli-audit-checkpoint = 检查点 { $number }：{ $size } 个事件，根哈希 { $root }，签署于 { $at }
+cli-audit-exported = 已将事件 { $from }..={ $to }（{ $events } 个事件，{ $checkpoints } 个检查点）导出到 { $path }
+cli-audit-retention = 审计日志保存期限：{ $years } 年（至少 { $least } 年；事件永不删除）
+cli-proof-given-key = 给定的公钥
+cli-proof-own-key = 公钥 { $key }（请与本域的公钥核对）
+cli-proof-verified = { $kind } 证明验证通过：{ $statement }；签署者为{ $by }
+cli-query-no-keys = 无
+cli-query-accepted = 已接受：对“{ $datasets }”的 { $aggregates } 个聚合；分组键：{ $keys }
+cli-thread = { $developer } 在场景 { $scenario } 下的审核申请；等待{ $awaiting }
+cli-thread-job = 任务 { $id }（{ $status }，提交于 { $at }）
+cli-thread-decision = { $decision }（{ $tier }），针对 { $output }
+cli-man-wrote = 已将 { $pages } 个手册页写入 { $dir }
+cli-init-done =
+    已初始化 { $dir }
+    之后的命令通过 --data-dir { $dir } 使用它，或先执行
+      export SANDBOX_DATA_DIR={ $dir }
+    第一个主体须为运营人员（operator）或管理员（admin）：
+      sandbox --data-dir { $dir } principal add 名称 --role operator
+cli-checkpoint-warning = 警告：未能写入审计检查点：{ $error }
+cli-did-you-mean = 您是否指 `{ $name }`？
+cli-need-actor = 请说明操作者：--as 名称（或 SANDBOX_AS）
+cli-progress-registering = 正在登记 { $file }
+cli-progress-running = 正在运行 { $module }
+cli-progress-submitting = 正在提交 { $module }，至多等待 { $seconds } 秒
+cli-progress-downloading = 正在下载数据产品 { $id }
+cli-progress-exporting = 正在导出事件 { $from } 至 { $to }
+cli-server-url = --server { $url }：请给出 http:// 或 https:// 开头的地址
+cli-token-malformed = SANDBOX_TOKEN（或 --token）不是 Sandbox 的 API 令牌（sbx_<id>_<secret>）
+cli-server-needs-token = --server 需要令牌：请设置 SANDBOX_TOKEN（或 --token）
+cli-not-remote = `{ $command }` 作用于数据目录，不能通过服务器执行：请在服务器所在机器上运行，不加 --server
+cli-remote-parquet = 通过服务器只能登记 CSV 数据集；Parquet 请在服务器所在机器上登记
+cli-remote-verify = product verify 用本域公钥检查本地文件夹：请不加 --server 运行（先下载数据产品）
+cli-params-not-json = 参数不是 JSON：{ $error }
+cli-wait-invalid = --wait：秒数，至少为 0
+cli-prove-what = 请说明要证明的内容：SEQ，或 --from M [--to N]
+cli-unknown-language = 未知语言 `{ $text }`（zh-CN、en，或 auto 表示使用客户端的语言）
+principal-status-active = 正常
+principal-status-suspended = 已暂停
+principal-status-revoked = 已吊销
+stop-scope-domain = 全域
+stop-scope-scenario = 场景
+stop-scope-developer = 开发者
+cli-dev-synthetic = 合成数据：每个数据集按策略生成 { $units } 个单位；此处内容不描述任何真实数据。
+cli-dev-failed = 任务失败（{ $kind }）：{ $error }
+cli-dev-output =
+    输出结果 { $name }（{ $kind }，{ $bytes } 字节，{ $status }）-> { $path }
+      检查：{ $checks }
+cli-dev-marker = 此处每个文件都由 `sandbox dev run` 根据策略生成的合成数据计算而来，不描述任何真实的个人或组织，也不是数据产品。
+
+## 演示
+
+demo-build-first = 请先构建示例模块：scripts/build-guests.sh
+demo-title = Sandbox 演示：原始数据不出域，数据可用不可见。
+demo-init =
+    1. 运营机构在 { $dir } 初始化一个域
+       （SQLite 元数据、Ed25519 签名密钥、域内存储目录）
+demo-principals = 主体：{ $principals }
+demo-dataset = 2. 数据提供方 psb-wang 登记“{ $name }”：{ $rows } 行，以 Parquet 格式存储于域内
+demo-scenario =
+    3. 开发者 dev-zhao 申请场景“{ $name }”；运营人员 ops-li 批准
+       用途：{ $purpose }
+       预算：ε 共 { $epsilon }，每次查询 { $per_query }；有效期 { $from } 至 { $until }
+demo-refusals = 4. 中介拒绝一切会暴露原始数据的查询（每次拒绝都记入审计）：
+demo-job =
+    5. dev-zhao 将模块 income_by_district.wasm（{ $bytes } 字节）提交为任务 { $job }
+       它在没有任何输入输出的 wasmtime 中运行：{ $queries } 次查询，燃料 { $fuel }；状态：{ $status }
+demo-module-log = 模块日志：{ $text }
+demo-budget = ε 已用 { $spent }，共 { $total }；剩余 { $left }
+demo-outputs = 6. 输出结果已暂存并自动检查：
+demo-output = “{ $name }”（{ $kind }，{ $bytes } 字节）：{ $status }
+demo-release-refused = 7. 审核。未经任何批准即发布，被拒绝——{ $error }
+demo-self-review-refused = 开发者批准自己的输出结果，被拒绝：{ $error }
+demo-operator-approves = 运营人员 ops-li 批准
+demo-supervisor-approves = 监管人员 sup-chen 批准 → 已发布
+demo-source = { $provider } 提供的 { $name } 第 { $version } 版（获取于 { $obtained }）
+demo-product =
+    8. 数据产品 { $id } 位于 { $path }
+       manifest.json 由本域密钥签名；验证通过：签名与文件哈希一致
+       来源：{ $sources }
+       模块 sha256 { $module }
+demo-audit = 9. 审计日志：{ $events } 个事件，Merkle 树与哈希链验证通过，{ $checkpoints } 个已签名检查点（根哈希 { $root }…）
+demo-done = 完成，用时 { $seconds } 秒。数据目录：{ $dir }
+demo-principal = { $name }（{ $role }）
+
+## 自动检查的发现
+
+list-separator = {"、"}
+item-separator = {"；"}
+check-at-cell = 第 { $row } 行“{ $column }”列
+check-at-row = 第 { $row } 行
+check-at-line = 第 { $line } 行
+check-finding = { $at }：{ $what }
+check-finding-number = { $at }（{ $number }）：{ $what }
+check-numbers = { $numbers }
+check-examples = { $items }
+check-examples-more = { $items }（另有 { $more } 处）
+check-kind-not-allowed = 策略不允许“{ $kind }”类输出结果
+check-over-bytes = { $bytes } 字节，超过上限 { $cap }
+check-over-rows = { $rows } 行，超过上限 { $cap }
+check-what-table = 表格，{ $rows } 行
+check-what-text = Markdown 文本
+check-what-png-size = PNG 图表，{ $width }×{ $height } 像素
+check-what-png = PNG 图表
+check-what-svg = SVG 图表
+check-png-refused = PNG 被拒绝：{ $error }
+check-svg-refused = SVG 被拒绝：{ $error }
+check-size-allowed = { $what }，{ $bytes } 字节：允许
+check-size-problems = { $what }：{ $problems }
+check-identifiers-none = 未发现{ $kinds }
+check-identifiers-found = 发现{ $found }
+identifier-resident-ids = 居民身份证号
+identifier-mobiles = 手机号
+identifier-bank-cards = 银行卡号
+identifier-emails = 电子邮件地址
+identifier-plates = 车牌号
+identifier-resident-id = 居民身份证号 { $value }
+identifier-mobile = 手机号 { $value }
+identifier-bank-card = 银行卡号 { $value }
+identifier-email = 电子邮件地址 { $value }
+identifier-plate = 车牌号 { $value }
+check-raw-no-sets = 没有可比较的值集合
+check-raw-hit = 与“{ $column }”的一个罕见值相同
+check-raw-no-columns = 没有含罕见值的受保护列
+check-raw-clean = 未发现 { $columns } 的罕见原始值
+check-threshold-small = 一个小于 { $min } 的计数，且不来自任何回答
+check-threshold-total = 等于一个包含已抑制单元格的合计
+check-threshold-filled = 为中介已抑制的单元格填入了值
+check-threshold-clean = 没有小单元格、已抑制单元格或泄露信息的合计；中介对其发布的每个单元格都执行了 min_group_size { $min }、支配性规则和 p% 规则
+check-threshold-derived = 表中有 { $count } 个数由模块推导得出：支配性规则和 p% 规则只作用于中介发布的单元格
+check-provenance-image = 图片：其标签和数值无法自动读取；请与模块收到的回答核对
+check-provenance-clean = 全部 { $count } 个数都来自模块收到的回答
+check-provenance-untraced = { $count } 个数中有 { $untraced } 个不在模块收到的任何回答中（推导或编造）：{ $places }
+check-differencing-not-table = 不是表格
+check-differencing-dp = 回答带有差分隐私噪声：两次发布之差同样含噪声，其隐私成本已计费
+check-differencing-cell = “{ $column }”列与“{ $table }”相差不足 { $min }
+check-differencing-row-cell = 第（{ $row }）行的“{ $column }”列与“{ $table }”相差不足 { $min }
+check-differencing-clean = 已与本场景已发布的 { $tables } 张表比较：没有小于 { $min } 的差

@@ -120,6 +120,115 @@ pub fn value<'a>(v: impl Into<FluentValue<'a>>) -> FluentValue<'a> {
     v.into()
 }
 
+/// A sentence said in whatever language its reader reads: a message id of the catalogue
+/// and its variables. Recorded as data where a text is written once and read in several
+/// languages (the automated checks' findings are recorded with the output and shown to
+/// each reviewer in theirs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Phrase {
+    /// The message id.
+    pub id: String,
+    /// Its variables.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub args: std::collections::BTreeMap<String, Part>,
+}
+
+/// A variable of a [`Phrase`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// Text shown as it is (a name, a value found).
+    Text(String),
+    /// A number (plurals select on it).
+    Number(f64),
+    /// Another phrase.
+    Phrase(Phrase),
+    /// Phrases or text joined as a short list (`a, b and c` style: `list-separator`).
+    List(Vec<Part>),
+    /// Findings joined one after another (`item-separator`).
+    Items(Vec<Part>),
+}
+
+impl From<&str> for Part {
+    fn from(v: &str) -> Part {
+        Part::Text(v.to_string())
+    }
+}
+
+impl From<String> for Part {
+    fn from(v: String) -> Part {
+        Part::Text(v)
+    }
+}
+
+impl From<Phrase> for Part {
+    fn from(v: Phrase) -> Part {
+        Part::Phrase(v)
+    }
+}
+
+macro_rules! number_part {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Part {
+            fn from(v: $t) -> Part {
+                Part::Number(v as f64)
+            }
+        }
+    )*};
+}
+number_part!(i32, i64, u8, u32, u64, usize, f64);
+
+impl Phrase {
+    /// The message `id`, without variables yet.
+    pub fn new(id: &str) -> Phrase {
+        Phrase {
+            id: id.to_string(),
+            args: Default::default(),
+        }
+    }
+
+    /// With the variable `name`.
+    pub fn arg(mut self, name: &str, value: impl Into<Part>) -> Phrase {
+        self.args.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// The phrase in `lang`.
+    pub fn say(&self, lang: Lang) -> String {
+        let mut args = Args::new();
+        for (name, part) in &self.args {
+            match part {
+                Part::Number(n) => args.set(name.as_str(), *n),
+                other => args.set(name.as_str(), other.say(lang)),
+            }
+        }
+        message(lang, &self.id, Some(&args))
+    }
+}
+
+impl Part {
+    /// The part in `lang`.
+    pub fn say(&self, lang: Lang) -> String {
+        match self {
+            Part::Text(t) => t.clone(),
+            Part::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+            Part::Number(n) => n.to_string(),
+            Part::Phrase(p) => p.say(lang),
+            Part::List(parts) => join(lang, parts, "list-separator"),
+            Part::Items(parts) => join(lang, parts, "item-separator"),
+        }
+    }
+}
+
+fn join(lang: Lang, parts: &[Part], separator: &str) -> String {
+    let separator = message(lang, separator, None);
+    parts
+        .iter()
+        .map(|p| p.say(lang))
+        .collect::<Vec<_>>()
+        .join(&separator)
+}
+
 /// A time zone by its IANA name (`Asia/Shanghai`).
 pub fn time_zone(name: &str) -> Option<Tz> {
     Tz::from_str(name).ok()
@@ -143,6 +252,18 @@ pub fn local_time_with_zone(stored: &str, tz: Tz) -> String {
             .format("%Y-%m-%d %H:%M:%S %Z")
             .to_string(),
         Err(_) => stored.to_string(),
+    }
+}
+
+/// A stable identifier as words in `lang` (`output-status` and `operator_approved`:
+/// the message `output-status-operator-approved`), or the identifier itself when the
+/// catalogue has no words for it.
+pub fn word(lang: Lang, family: &str, id: &str) -> String {
+    let key = format!("{family}-{}", id.replace('_', "-"));
+    if has(lang, &key) {
+        message(lang, &key, None)
+    } else {
+        id.to_string()
     }
 }
 

@@ -309,6 +309,138 @@ pub fn of_answer(
     Ok((out, rounded))
 }
 
+/// The rounding units of the numbers a job received: each number of an answer column
+/// that names a unit (the policy rounds it), as drawn and as rounded, with that unit.
+/// What a module stages is held to them ([`round_staged`]), whether it asked for rounded
+/// answers or not.
+#[derive(Debug, Default, Clone)]
+pub struct ReceivedUnits(Vec<(f64, f64)>);
+
+impl ReceivedUnits {
+    /// Adds an answer as recorded: its JSON rows and its columns' accuracy.
+    pub fn add_answer(&mut self, answer_json: &str, accuracy: &[ColumnAccuracy]) {
+        let units: std::collections::HashMap<&str, f64> = accuracy
+            .iter()
+            .filter_map(|c| Some((c.column.as_str(), c.rounding?)))
+            .filter(|(_, u)| u.is_finite() && *u > 0.0)
+            .collect();
+        if units.is_empty() {
+            return;
+        }
+        let Ok(serde_json::Value::Array(rows)) = serde_json::from_str(answer_json) else {
+            return;
+        };
+        for row in rows {
+            let serde_json::Value::Object(map) = row else {
+                continue;
+            };
+            for (column, v) in map {
+                if let (Some(unit), Some(x)) = (units.get(column.as_str()), v.as_f64())
+                    && x.is_finite()
+                {
+                    self.0.push((x, *unit));
+                }
+            }
+        }
+    }
+
+    /// Sorts what was added; call once after the last [`Self::add_answer`].
+    pub fn seal(&mut self) {
+        self.0
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    }
+
+    /// The unit of a number received exactly so; the coarsest when it came with several.
+    fn unit_of(&self, x: f64) -> Option<f64> {
+        let i = self.0.partition_point(|(v, _)| v.total_cmp(&x).is_lt());
+        self.0[i..]
+            .iter()
+            .take_while(|(v, _)| v.total_cmp(&x).is_eq())
+            .map(|(_, u)| *u)
+            .reduce(f64::max)
+    }
+
+    /// Whether no answer of the job named a unit (its policies round nothing).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A staged table as the policies' rounding rule leaves it, whatever the module asked
+/// for: a numeric column that names its unit (`sandbox.rounding`, as the SDK keeps it) is
+/// rounded to it, and a numeric column every value of which is a number the job received
+/// with a unit (an answer passed through as drawn, from `query_unrounded`) is rounded
+/// cell by cell to those units. Numbers the module computed are left as they are (the
+/// provenance check shows the reviewer which numbers trace to no answer). `None` when
+/// nothing changes.
+pub fn round_staged(
+    batch: &arrow::array::RecordBatch,
+    received: &ReceivedUnits,
+) -> crate::Result<Option<arrow::array::RecordBatch>> {
+    use arrow::array::{Array, ArrayRef, Float64Array, Int64Array};
+    use arrow::datatypes::DataType;
+    let schema = batch.schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    let mut changed = false;
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let named = field
+            .metadata()
+            .get(META_ROUNDING)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|u| u.is_finite() && *u > 0.0);
+        let values: Vec<Option<f64>> = match field.data_type() {
+            DataType::Float64 => column
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            DataType::Int64 => column
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.iter().map(|v| v.map(|v| v as f64)).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let units: Option<Vec<Option<f64>>> = match named {
+            Some(unit) => Some(values.iter().map(|v| v.map(|_| unit)).collect()),
+            None if !received.is_empty() && values.iter().any(Option::is_some) => values
+                .iter()
+                .map(|v| match v {
+                    None => Some(None),
+                    Some(x) => received.unit_of(*x).map(Some),
+                })
+                .collect(),
+            None => None,
+        };
+        let rounded = units.and_then(|units| {
+            let cells = values.iter().zip(&units).map(|(v, u)| match (v, u) {
+                (Some(v), Some(u)) => Some(round_to(*v, *u)),
+                (v, _) => *v,
+            });
+            let out: ArrayRef = match field.data_type() {
+                DataType::Float64 => std::sync::Arc::new(cells.collect::<Float64Array>()),
+                _ => std::sync::Arc::new(
+                    cells
+                        .map(|v| v.map(|v| v.round() as i64))
+                        .collect::<Int64Array>(),
+                ),
+            };
+            (out.to_data() != column.to_data()).then_some(out)
+        });
+        match rounded {
+            Some(r) => {
+                columns.push(r);
+                changed = true;
+            }
+            None => columns.push(column.clone()),
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    Ok(Some(arrow::array::RecordBatch::try_new(schema, columns)?))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -448,5 +580,125 @@ mod tests {
         assert_eq!(meta_number(5.991464547107979), "5.991");
         assert_eq!(meta_number(1234.5678), "1235");
         assert_eq!(meta_number(0.000123456), "0.0001235");
+    }
+
+    fn staged(values: Vec<Option<f64>>, counts: Vec<Option<i64>>) -> arrow::array::RecordBatch {
+        use arrow::array::{Float64Array, Int64Array};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("mean_income", DataType::Float64, true),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        arrow::array::RecordBatch::try_new(
+            std::sync::Arc::new(schema),
+            vec![
+                std::sync::Arc::new(Float64Array::from(values)),
+                std::sync::Arc::new(Int64Array::from(counts)),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn accuracy(column: &str, rounding: Option<f64>) -> ColumnAccuracy {
+        ColumnAccuracy {
+            column: column.into(),
+            noise_scale: None,
+            ci95: None,
+            rounding,
+            withheld: None,
+        }
+    }
+
+    #[test]
+    fn answers_passed_through_unrounded_are_staged_rounded() {
+        let mut received = ReceivedUnits::default();
+        received.add_answer(
+            r#"[{"avg_income": 51234.5678, "n": 1234}, {"avg_income": 48765.4321, "n": 987}]"#,
+            &[
+                accuracy("avg_income", Some(100.0)),
+                accuracy("n", Some(10.0)),
+            ],
+        );
+        received.seal();
+        // The module renamed the columns and kept the values as drawn.
+        let out = round_staged(
+            &staged(vec![Some(51234.5678), None], vec![Some(1234), Some(987)]),
+            &received,
+        )
+        .unwrap()
+        .unwrap();
+        let means = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        assert_eq!(means.value(0), 51200.0);
+        assert!(arrow::array::Array::is_null(means, 1));
+        let counts = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        assert_eq!((counts.value(0), counts.value(1)), (1230, 990));
+    }
+
+    #[test]
+    fn computed_numbers_and_unrounded_policies_are_left_alone() {
+        let mut received = ReceivedUnits::default();
+        received.add_answer(
+            r#"[{"avg_income": 51234.5678, "n": 1234}]"#,
+            &[accuracy("avg_income", Some(100.0)), accuracy("n", None)],
+        );
+        received.seal();
+        // A column with a number no answer gave is the module's own (a year, a ratio).
+        assert!(
+            round_staged(
+                &staged(
+                    vec![Some(51234.5678), Some(0.25)],
+                    vec![Some(2024), Some(1234)]
+                ),
+                &received
+            )
+            .unwrap()
+            .is_none()
+        );
+        // A policy with `rounding = "none"` names no unit: nothing is rounded.
+        let mut none = ReceivedUnits::default();
+        none.add_answer(
+            r#"[{"avg_income": 51234.5678}]"#,
+            &[accuracy("avg_income", None)],
+        );
+        none.seal();
+        assert!(
+            round_staged(&staged(vec![Some(51234.5678)], vec![None]), &none)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_column_naming_its_unit_is_rounded_to_it() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let field = Field::new("x", DataType::Float64, true).with_metadata(
+            [(META_ROUNDING.to_string(), "0.1".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let batch = arrow::array::RecordBatch::try_new(
+            std::sync::Arc::new(Schema::new(vec![field])),
+            vec![std::sync::Arc::new(arrow::array::Float64Array::from(vec![
+                1.2345,
+            ]))],
+        )
+        .unwrap();
+        let out = round_staged(&batch, &ReceivedUnits::default())
+            .unwrap()
+            .unwrap();
+        let x = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        assert_eq!(x.value(0), 1.2);
     }
 }

@@ -98,7 +98,28 @@ fn format_of(path: &Path) -> Result<Format> {
 /// A stream of record batches from the source file.
 type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>>;
 
-fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
+/// How much of its source an ingest has read so far, in bytes, for whoever shows progress
+/// (the CLI's bar against the file's size). Counted for CSV sources, as they are read to be
+/// stored; a Parquet source is read by row group and leaves it at 0.
+pub type ReadCounter = Arc<std::sync::atomic::AtomicU64>;
+
+/// A reader that adds what it reads to a [`ReadCounter`].
+struct Counted<R> {
+    inner: R,
+    read: Option<ReadCounter>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(read) = &self.read {
+            read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+fn open_source(path: &Path, read: Option<ReadCounter>) -> Result<(SchemaRef, Batches)> {
     let meta = fs::metadata(path).map_err(|e| input_err(path, e))?;
     if meta.len() > MAX_SOURCE_BYTES {
         return Err(input_err(
@@ -130,7 +151,7 @@ fn open_source(path: &Path) -> Result<(SchemaRef, Batches)> {
             let reader = arrow::csv::ReaderBuilder::new(schema.clone())
                 .with_format(format)
                 .with_batch_size(64 * 1024)
-                .build(file)
+                .build(Counted { inner: file, read })
                 .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
             Ok((schema, Box::new(reader)))
         }
@@ -169,7 +190,7 @@ fn first_non_number(source: &Path, policy: &Policy, schema: &Schema) -> Result<O
     if text_columns.is_empty() {
         return Ok(None);
     }
-    let (_, batches) = open_source(source)?;
+    let (_, batches) = open_source(source, None)?;
     let mut row = 0usize;
     for batch in batches {
         let Ok(batch) = batch else { return Ok(None) };
@@ -721,8 +742,19 @@ pub fn add(
     source: &Path,
     policy_text: &str,
 ) -> Result<DatasetVersion> {
+    add_counted(domain, actor, source, policy_text, None)
+}
+
+/// [`add`], counting the bytes of the source read as it goes into `read`.
+pub fn add_counted(
+    domain: &Mediator,
+    actor: &str,
+    source: &Path,
+    policy_text: &str,
+    read: Option<ReadCounter>,
+) -> Result<DatasetVersion> {
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
-    let (schema, batches) = decoding(source, || open_source(source))?;
+    let (schema, batches) = decoding(source, || open_source(source, read))?;
     let columns: Vec<(String, ColumnType)> = schema
         .fields()
         .iter()

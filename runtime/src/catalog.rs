@@ -8,7 +8,7 @@ use sandbox_core::authz::Action;
 use sandbox_store::authz::{self, On};
 use sandbox_store::catalog;
 
-pub use sandbox_mediator::ingest::{MAX_SOURCE_BYTES, RANK_COLUMN, column_type};
+pub use sandbox_mediator::ingest::{MAX_SOURCE_BYTES, RANK_COLUMN, ReadCounter, column_type};
 pub use sandbox_store::catalog::{DATA_FILE, DatasetVersion};
 
 use crate::{Domain, Error, Result};
@@ -22,12 +22,25 @@ pub fn add(
     source: &Path,
     policy_text: &str,
 ) -> Result<DatasetVersion> {
+    add_counted(domain, actor, source, policy_text, None)
+}
+
+/// [`add`], counting the bytes of a CSV source read as it goes into `read` (for a
+/// progress display).
+pub fn add_counted(
+    domain: &Domain,
+    actor: &str,
+    source: &Path,
+    policy_text: &str,
+    read: Option<ReadCounter>,
+) -> Result<DatasetVersion> {
     authz::authorize(&*domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
-    Ok(sandbox_mediator::ingest::add(
+    Ok(sandbox_mediator::ingest::add_counted(
         domain.mediator(),
         actor,
         source,
         policy_text,
+        read,
     )?)
 }
 

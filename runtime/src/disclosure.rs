@@ -26,7 +26,9 @@ use regex::Regex;
 use sandbox_policies::{CheckSeverities, IdentifierKind, OutputKindName, Policy, Severity};
 use serde::Serialize;
 
+use sandbox_core::Lang;
 use sandbox_core::job::{OutputKind, StagedOutput};
+use sandbox_i18n::Phrase;
 use sandbox_mediator::values::{ValueHasher, ValueSet, canonical_cells, canonical_number};
 
 pub use sandbox_store::queries::Withheld;
@@ -64,8 +66,56 @@ pub struct CheckResult {
     pub check: &'static str,
     /// Outcome.
     pub outcome: Outcome,
-    /// Why.
+    /// Why, in English (as recorded in the audit trail).
     pub reason: String,
+    /// Why, as a phrase of the message catalogue: each reader reads it in their language.
+    pub message: Phrase,
+}
+
+impl CheckResult {
+    fn new(check: &'static str, outcome: Outcome, message: Phrase) -> CheckResult {
+        CheckResult {
+            check,
+            outcome,
+            reason: message.say(Lang::En),
+            message,
+        }
+    }
+}
+
+/// A recorded check result's reason in `lang`: its phrase when it has one, else the
+/// English reason it was recorded with.
+pub fn reason_in(lang: Lang, result: &serde_json::Value) -> String {
+    serde_json::from_value::<Phrase>(result["message"].clone())
+        .map(|p| p.say(lang))
+        .unwrap_or_else(|_| result["reason"].as_str().unwrap_or("").to_string())
+}
+
+/// Where in an output something was found: a table's cell or a text's line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Place {
+    Cell { row: usize, column: String },
+    Row(usize),
+    Line(usize),
+}
+
+impl Place {
+    fn phrase(&self) -> Phrase {
+        match self {
+            Place::Cell { row, column } => Phrase::new("check-at-cell")
+                .arg("row", *row)
+                .arg("column", column.as_str()),
+            Place::Row(row) => Phrase::new("check-at-row").arg("row", *row),
+            Place::Line(line) => Phrase::new("check-at-line").arg("line", *line),
+        }
+    }
+}
+
+/// A finding at a place: `line 3: ...`.
+fn at(place: &Place, what: Phrase) -> Phrase {
+    Phrase::new("check-finding")
+        .arg("at", place.phrase())
+        .arg("what", what)
 }
 
 /// All checks of one output.
@@ -245,10 +295,10 @@ struct Number {
     /// Digits after the decimal point as written (`None`: exponent form, compare exactly).
     decimals: Option<u32>,
     /// Where, for reasons.
-    at: String,
+    at: Place,
 }
 
-fn number_of(text: &str, at: String) -> Option<Number> {
+fn number_of(text: &str, at: Place) -> Option<Number> {
     let clean: String = text.chars().filter(|c| *c != ',').collect();
     let value: f64 = clean.parse().ok()?;
     if !value.is_finite() {
@@ -276,7 +326,7 @@ struct Content {
     /// All text (headers and cells of a table, the words of a chart).
     text: String,
     /// Values to test against the raw-value sets, with where they are.
-    values: Vec<(String, String)>,
+    values: Vec<(String, Place)>,
     /// Numbers, with where they are.
     numbers: Vec<Number>,
     /// The table, for tables.
@@ -312,7 +362,10 @@ fn table_content(batches: Vec<RecordBatch>) -> Result<Content> {
             let numeric = is_numeric(col.data_type());
             for (i, cell) in canonical_cells(col)?.into_iter().enumerate() {
                 let Some(cell) = cell else { continue };
-                let at = format!("row {}, column `{}`", row_base + i + 1, f.name());
+                let at = Place::Cell {
+                    row: row_base + i + 1,
+                    column: f.name().clone(),
+                };
                 text.push_str(&cell);
                 text.push('\n');
                 if numeric {
@@ -344,7 +397,7 @@ fn text_content(text: String) -> Content {
     let mut values = Vec::new();
     let mut numbers = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
-        let at = format!("line {}", line_no + 1);
+        let at = Place::Line(line_no + 1);
         for m in NUMBER.find_iter(line) {
             if let Some(n) = number_of(m.as_str(), at.clone()) {
                 if let Some(c) = canonical_number(n.value) {
@@ -375,17 +428,17 @@ fn text_content(text: String) -> Content {
 /// The words of a line as values to test: each word, each run of two and three words (a
 /// name in Latin script), and in Chinese text, where words are not separated, every run of
 /// two to four Han characters (the length of a personal name).
-fn word_values(line: &str, at: &str, values: &mut Vec<(String, String)>) {
+fn word_values(line: &str, at: &Place, values: &mut Vec<(String, Place)>) {
     let words: Vec<&str> = WORD
         .find_iter(line)
         .map(|m| m.as_str().trim_matches(['.', '-', '_']))
         .filter(|w| !w.is_empty())
         .collect();
     for (i, w) in words.iter().enumerate() {
-        values.push((w.to_string(), at.to_string()));
+        values.push((w.to_string(), at.clone()));
         for n in [2, 3] {
             if i + n <= words.len() {
-                values.push((words[i..i + n].join(" "), at.to_string()));
+                values.push((words[i..i + n].join(" "), at.clone()));
             }
         }
         let chars: Vec<char> = w.chars().collect();
@@ -395,7 +448,7 @@ fn word_values(line: &str, at: &str, values: &mut Vec<(String, String)>) {
                     if start + len <= chars.len() && len < chars.len() {
                         let window = &chars[start..start + len];
                         if window.iter().all(|c| is_han(*c)) {
-                            values.push((window.iter().collect(), at.to_string()));
+                            values.push((window.iter().collect(), at.clone()));
                         }
                     }
                 }
@@ -426,89 +479,118 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
         OutputKind::Chart => OutputKindName::Chart,
         OutputKind::Png => OutputKindName::Image,
     };
-    let mut size_problems = Vec::new();
+    let mut size_problems: Vec<sandbox_i18n::Part> = Vec::new();
     if !rules.kinds.contains(&kind_name) {
-        size_problems.push(format!(
-            "{} outputs are not allowed by the policy",
-            output.kind.as_str()
-        ));
+        size_problems.push(
+            Phrase::new("check-kind-not-allowed")
+                .arg("kind", output.kind.as_str())
+                .into(),
+        );
     }
     if bytes as u64 > rules.max_bytes {
-        size_problems.push(format!(
-            "{bytes} bytes, over the cap of {}",
-            rules.max_bytes
-        ));
+        size_problems.push(
+            Phrase::new("check-over-bytes")
+                .arg("bytes", bytes)
+                .arg("cap", rules.max_bytes)
+                .into(),
+        );
     }
     let (content, what) = match output.kind {
         OutputKind::Table => {
             let batches = sandbox_host::decode_ipc(&output.bytes)?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             if rows as u64 > u64::from(rules.max_rows) {
-                size_problems.push(format!("{rows} rows, over the cap of {}", rules.max_rows));
+                size_problems.push(
+                    Phrase::new("check-over-rows")
+                        .arg("rows", rows)
+                        .arg("cap", rules.max_rows)
+                        .into(),
+                );
             }
-            (table_content(batches)?, format!("table, {rows} rows"))
+            (
+                table_content(batches)?,
+                Phrase::new("check-what-table").arg("rows", rows),
+            )
         }
         OutputKind::Text => (
             text_content(String::from_utf8_lossy(&output.bytes).into_owned()),
-            "Markdown text".to_string(),
+            Phrase::new("check-what-text"),
         ),
         OutputKind::Png => match sandbox_host::reencode_png(&output.bytes) {
             Ok(png) => (
                 text_content(String::new()),
-                format!("PNG chart, {}×{} pixels", png.width, png.height),
+                Phrase::new("check-what-png-size")
+                    .arg("width", png.width)
+                    .arg("height", png.height),
             ),
             Err(e) => {
-                size_problems.push(format!("PNG refused: {e}"));
-                (text_content(String::new()), "PNG chart".to_string())
+                size_problems.push(
+                    Phrase::new("check-png-refused")
+                        .arg("error", e.to_string())
+                        .into(),
+                );
+                (text_content(String::new()), Phrase::new("check-what-png"))
             }
         },
         OutputKind::Chart => match sandbox_host::check_svg(&output.bytes) {
-            Ok(words) => (text_content(words), "SVG chart".to_string()),
+            Ok(words) => (text_content(words), Phrase::new("check-what-svg")),
             Err(e) => {
-                size_problems.push(format!("SVG refused: {e}"));
+                size_problems.push(
+                    Phrase::new("check-svg-refused")
+                        .arg("error", e.to_string())
+                        .into(),
+                );
                 (
                     text_content(String::from_utf8_lossy(&output.bytes).into_owned()),
-                    "SVG chart".to_string(),
+                    Phrase::new("check-what-svg"),
                 )
             }
         },
     };
-    results.push(CheckResult {
-        check: "type_and_size",
-        outcome: if size_problems.is_empty() {
+    results.push(CheckResult::new(
+        "type_and_size",
+        if size_problems.is_empty() {
             Outcome::Pass
         } else {
             rules.severities.type_and_size.into()
         },
-        reason: if size_problems.is_empty() {
-            format!("{what}, {bytes} bytes: allowed")
+        if size_problems.is_empty() {
+            Phrase::new("check-size-allowed")
+                .arg("what", what)
+                .arg("bytes", bytes)
         } else {
-            format!("{what}: {}", size_problems.join("; "))
+            Phrase::new("check-size-problems")
+                .arg("what", what)
+                .arg("problems", sandbox_i18n::Part::Items(size_problems))
         },
-    });
+    ));
 
     let found = scan_identifiers_of(&content.text, &rules.identifiers);
-    results.push(CheckResult {
-        check: "identifiers",
-        outcome: if found.is_empty() {
+    results.push(CheckResult::new(
+        "identifiers",
+        if found.is_empty() {
             Outcome::Pass
         } else {
             rules.severities.identifiers.into()
         },
-        reason: if found.is_empty() {
-            format!(
-                "no {} found",
-                rules
-                    .identifiers
-                    .iter()
-                    .map(|i| identifier_name(*i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+        if found.is_empty() {
+            Phrase::new("check-identifiers-none").arg(
+                "kinds",
+                sandbox_i18n::Part::List(
+                    rules
+                        .identifiers
+                        .iter()
+                        .map(|i| Phrase::new(identifier_name(*i)).into())
+                        .collect(),
+                ),
             )
         } else {
-            format!("found {}", found.join(", "))
+            Phrase::new("check-identifiers-found").arg(
+                "found",
+                sandbox_i18n::Part::List(found.into_iter().map(Into::into).collect()),
+            )
         },
-    });
+    ));
 
     results.push(raw_values(ctx, rules, &content));
     let traced: Vec<bool> = content.numbers.iter().map(|n| ctx.traced(n)).collect();
@@ -517,11 +599,11 @@ pub fn run(ctx: &CheckContext, output: &StagedOutput) -> Result<CheckReport> {
     }
     if output.kind == OutputKind::Png {
         // Pixels: no text to scan and no numbers to trace. The reviewer reads the image.
-        results.push(CheckResult {
-            check: "provenance",
-            outcome: Outcome::Review,
-            reason: "an image: its labels and values cannot be read automatically; compare it with the answers the module received".into(),
-        });
+        results.push(CheckResult::new(
+            "provenance",
+            Outcome::Review,
+            Phrase::new("check-provenance-image"),
+        ));
     } else {
         results.push(provenance(rules, &content, &traced));
     }
@@ -535,13 +617,10 @@ pub fn log_line_finding(ctx: &CheckContext, line: &str) -> Option<String> {
     let rules = ctx.rules.as_ref()?;
     let content = text_content(line.to_string());
     let traced: Vec<bool> = content.numbers.iter().map(|n| ctx.traced(n)).collect();
+    // What each finding means, without where or which number: the line is the one read.
     let mut findings: Vec<String> = threshold_findings(ctx, rules, &content, &traced)
         .into_iter()
-        // "line 1: what": the line is the one read.
-        .map(|f| {
-            f.split_once(": ")
-                .map_or(f.clone(), |(_, what)| what.to_string())
-        })
+        .map(|f| f.what.say(Lang::En))
         .collect();
     findings.dedup();
     (!findings.is_empty()).then(|| findings.join("; "))
@@ -549,13 +628,13 @@ pub fn log_line_finding(ctx: &CheckContext, line: &str) -> Option<String> {
 
 fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResult {
     let Some(hasher) = &ctx.hasher else {
-        return CheckResult {
-            check: "raw_values",
-            outcome: Outcome::Pass,
-            reason: "no value sets to compare with".into(),
-        };
+        return CheckResult::new(
+            "raw_values",
+            Outcome::Pass,
+            Phrase::new("check-raw-no-sets"),
+        );
     };
-    let mut hits: Vec<String> = Vec::new();
+    let mut hits: Vec<Phrase> = Vec::new();
     let mut seen = HashSet::new();
     for (value, at) in &content.values {
         if !specific(value) {
@@ -563,16 +642,17 @@ fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResu
         }
         // A number the module received from the mediator was released under the policy
         // (noisy, or exact above the thresholds): equal to a raw value by coincidence only.
-        if let Some(n) = number_of(value, String::new())
+        if let Some(n) = number_of(value, Place::Line(0))
             && ctx.traced(&n)
         {
             continue;
         }
         for set in &ctx.value_sets {
             if set.contains(hasher, value) && seen.insert((at.clone(), set.column.clone())) {
-                hits.push(format!(
-                    "{at} equals a rare value of `{}.{}`",
-                    set.dataset, set.column
+                hits.push(self::at(
+                    at,
+                    Phrase::new("check-raw-hit")
+                        .arg("column", format!("{}.{}", set.dataset, set.column)),
                 ));
             }
         }
@@ -582,23 +662,26 @@ fn raw_values(ctx: &CheckContext, rules: &Rules, content: &Content) -> CheckResu
         .iter()
         .map(|s| format!("{}.{}", s.dataset, s.column))
         .collect();
-    CheckResult {
-        check: "raw_values",
-        outcome: if hits.is_empty() {
+    CheckResult::new(
+        "raw_values",
+        if hits.is_empty() {
             Outcome::Pass
         } else {
             rules.severities.raw_values.into()
         },
-        reason: if hits.is_empty() {
+        if hits.is_empty() {
             if columns.is_empty() {
-                "no protected columns with rare values".into()
+                Phrase::new("check-raw-no-columns")
             } else {
-                format!("no rare raw value of {} found", columns.join(", "))
+                Phrase::new("check-raw-clean").arg(
+                    "columns",
+                    sandbox_i18n::Part::List(columns.into_iter().map(Into::into).collect()),
+                )
             }
         } else {
-            examples(&hits)
+            examples(hits)
         },
-    }
+    )
 }
 
 /// Whether a value is specific enough to point at someone: numbers need four significant
@@ -620,63 +703,85 @@ fn specific(value: &str) -> bool {
     }
 }
 
-fn examples(items: &[String]) -> String {
-    let shown: Vec<&str> = items.iter().take(EXAMPLES).map(String::as_str).collect();
-    if items.len() > EXAMPLES {
-        format!("{} (and {} more)", shown.join("; "), items.len() - EXAMPLES)
+/// Up to [`EXAMPLES`] findings, and how many more there are.
+fn examples(items: Vec<Phrase>) -> Phrase {
+    let more = items.len().saturating_sub(EXAMPLES);
+    let shown =
+        sandbox_i18n::Part::Items(items.into_iter().take(EXAMPLES).map(Into::into).collect());
+    if more > 0 {
+        Phrase::new("check-examples-more")
+            .arg("items", shown)
+            .arg("more", more)
     } else {
-        shown.join("; ")
+        Phrase::new("check-examples").arg("items", shown)
     }
 }
 
 fn threshold(ctx: &CheckContext, rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {
     let findings = threshold_findings(ctx, rules, content, traced);
     if !findings.is_empty() {
-        return CheckResult {
-            check: "threshold",
-            outcome: rules.severities.threshold.into(),
-            reason: examples(&findings),
-        };
+        return CheckResult::new(
+            "threshold",
+            rules.severities.threshold.into(),
+            examples(findings.into_iter().map(Finding::phrase).collect()),
+        );
     }
     let untraced = traced.iter().filter(|t| !**t).count();
-    CheckResult {
-        check: "threshold",
-        outcome: if untraced == 0 || content.table.is_none() {
+    let clean = untraced == 0 || content.table.is_none();
+    CheckResult::new(
+        "threshold",
+        if clean {
             Outcome::Pass
         } else {
             Outcome::Review
         },
-        reason: if untraced == 0 || content.table.is_none() {
-            format!(
-                "no small cells, suppressed cells or revealing totals; the mediator applied min_group_size {}, dominance and p% to every cell it released",
-                rules.min_group_size
-            )
+        if clean {
+            Phrase::new("check-threshold-clean").arg("min", rules.min_group_size)
         } else {
-            format!(
-                "{untraced} numbers of the table were derived by the module: dominance and p% were applied to the mediator's cells only"
-            )
+            Phrase::new("check-threshold-derived").arg("count", untraced)
         },
+    )
+}
+
+/// A threshold rule's finding: where (and which number), and what it means.
+struct Finding {
+    at: Place,
+    number: Option<String>,
+    what: Phrase,
+}
+
+impl Finding {
+    /// `line 3 (6): what` for the reviewer (the developer's held-back note says only what).
+    fn phrase(self) -> Phrase {
+        match self.number {
+            Some(n) => Phrase::new("check-finding-number")
+                .arg("at", self.at.phrase())
+                .arg("number", n)
+                .arg("what", self.what),
+            None => at(&self.at, self.what),
+        }
     }
 }
 
-/// The threshold rules' findings in some content, each as "where: what".
+/// The threshold rules' findings in some content.
 fn threshold_findings(
     ctx: &CheckContext,
     rules: &Rules,
     content: &Content,
     traced: &[bool],
-) -> Vec<String> {
+) -> Vec<Finding> {
     let min = f64::from(rules.min_group_size);
     let mut findings = Vec::new();
     // A number the mediator did not release that describes fewer than min_group_size.
     for (n, t) in content.numbers.iter().zip(traced) {
         if !t && n.value.fract() == 0.0 && n.value > 0.0 && n.value < min {
-            // The number beside its place, before the `: ` a developer's held-back note
-            // cuts at (the reviewer reads which number; the developer never does).
-            findings.push(format!(
-                "{} ({}): a count below {} that no answer released",
-                n.at, n.text, rules.min_group_size
-            ));
+            // The number beside its place (the reviewer reads which number; the
+            // developer's held-back note never does).
+            findings.push(Finding {
+                at: n.at.clone(),
+                number: Some(n.text.clone()),
+                what: Phrase::new("check-threshold-small").arg("min", rules.min_group_size),
+            });
         }
     }
     // A total over all cells, suppressed ones included, minus the released cells gives the
@@ -685,10 +790,11 @@ fn threshold_findings(
         for total in &w.totals {
             for n in &content.numbers {
                 if (n.value - total).abs() <= 1e-9 * total.abs().max(1.0) {
-                    findings.push(format!(
-                        "{} ({}): equals a total that includes suppressed cells",
-                        n.at, n.text
-                    ));
+                    findings.push(Finding {
+                        at: n.at.clone(),
+                        number: Some(n.text.clone()),
+                        what: Phrase::new("check-threshold-total"),
+                    });
                 }
             }
         }
@@ -718,10 +824,11 @@ fn threshold_findings(
                             .iter()
                             .any(|k| !k.is_empty() && k.iter().all(|v| row.contains(v.as_str())))
                     {
-                        findings.push(format!(
-                            "row {}: a value for a cell the mediator suppressed",
-                            row_base + r + 1
-                        ));
+                        findings.push(Finding {
+                            at: Place::Row(row_base + r + 1),
+                            number: None,
+                            what: Phrase::new("check-threshold-filled"),
+                        });
                     }
                 }
                 row_base += b.num_rows();
@@ -732,41 +839,41 @@ fn threshold_findings(
 }
 
 fn provenance(rules: &Rules, content: &Content, traced: &[bool]) -> CheckResult {
-    // Each place once, with the numbers found there: `line 3: 41,200 and 38,000`.
-    let mut places: Vec<(String, Vec<String>)> = Vec::new();
+    // Each place once, with the numbers found there: `line 3: 41,200, 38,000`.
+    let mut places: Vec<(Place, Vec<sandbox_i18n::Part>)> = Vec::new();
     let mut count = 0usize;
     for (n, _) in content.numbers.iter().zip(traced).filter(|(_, t)| !**t) {
         count += 1;
         match places.iter_mut().find(|(at, _)| *at == n.at) {
-            Some((_, numbers)) => numbers.push(n.text.clone()),
-            None => places.push((n.at.clone(), vec![n.text.clone()])),
+            Some((_, numbers)) => numbers.push(n.text.clone().into()),
+            None => places.push((n.at.clone(), vec![n.text.clone().into()])),
         }
     }
-    let untraced: Vec<String> = places
+    let untraced: Vec<Phrase> = places
         .into_iter()
-        .map(|(at, numbers)| format!("{at}: {}", numbers.join(" and ")))
+        .map(|(place, numbers)| {
+            at(
+                &place,
+                Phrase::new("check-numbers").arg("numbers", sandbox_i18n::Part::List(numbers)),
+            )
+        })
         .collect();
-    CheckResult {
-        check: "provenance",
-        outcome: if untraced.is_empty() {
+    CheckResult::new(
+        "provenance",
+        if untraced.is_empty() {
             Outcome::Pass
         } else {
             rules.severities.provenance.into()
         },
-        reason: if untraced.is_empty() {
-            format!(
-                "all {} numbers come from answers the module received",
-                content.numbers.len()
-            )
+        if untraced.is_empty() {
+            Phrase::new("check-provenance-clean").arg("count", content.numbers.len())
         } else {
-            format!(
-                "{} of {} numbers were not in any answer the module received (derived or invented): {}",
-                count,
-                content.numbers.len(),
-                examples(&untraced)
-            )
+            Phrase::new("check-provenance-untraced")
+                .arg("untraced", count)
+                .arg("count", content.numbers.len())
+                .arg("places", examples(untraced))
         },
-    }
+    )
 }
 
 /// A table as rows keyed by its non-numeric columns, with its numeric columns by name.
@@ -818,18 +925,18 @@ fn keyed(batches: &[RecordBatch]) -> Result<Keyed> {
 
 fn differencing(ctx: &CheckContext, rules: &Rules, content: &Content) -> Result<CheckResult> {
     let Some(batches) = &content.table else {
-        return Ok(CheckResult {
-            check: "differencing",
-            outcome: Outcome::Pass,
-            reason: "not a table".into(),
-        });
+        return Ok(CheckResult::new(
+            "differencing",
+            Outcome::Pass,
+            Phrase::new("check-differencing-not-table"),
+        ));
     };
     if !rules.threshold_mode {
-        return Ok(CheckResult {
-            check: "differencing",
-            outcome: Outcome::Pass,
-            reason: "answers carry differential-privacy noise: the difference of two releases is noisy too, and its privacy cost was charged".into(),
-        });
+        return Ok(CheckResult::new(
+            "differencing",
+            Outcome::Pass,
+            Phrase::new("check-differencing-dp"),
+        ));
     }
     let new = keyed(batches)?;
     let min = f64::from(rules.min_group_size);
@@ -847,37 +954,42 @@ fn differencing(ctx: &CheckContext, rules: &Rules, content: &Content) -> Result<
                 if let Some(b) = old_values.get(column) {
                     let d = (a - b).abs();
                     if a.fract() == 0.0 && b.fract() == 0.0 && d > 0.0 && d < min {
-                        let row = if key.is_empty() {
-                            String::new()
+                        let found = if key.is_empty() {
+                            Phrase::new("check-differencing-cell")
                         } else {
-                            format!(" of row ({})", key.join(", "))
+                            Phrase::new("check-differencing-row-cell").arg(
+                                "row",
+                                sandbox_i18n::Part::List(
+                                    key.iter().map(|k| k.as_str().into()).collect(),
+                                ),
+                            )
                         };
-                        findings.push(format!(
-                            "column `{column}`{row} differs from `{name}` by fewer than {}",
-                            rules.min_group_size
-                        ));
+                        findings.push(
+                            found
+                                .arg("column", column.as_str())
+                                .arg("table", name.as_str())
+                                .arg("min", rules.min_group_size),
+                        );
                     }
                 }
             }
         }
     }
-    Ok(CheckResult {
-        check: "differencing",
-        outcome: if findings.is_empty() {
+    Ok(CheckResult::new(
+        "differencing",
+        if findings.is_empty() {
             Outcome::Pass
         } else {
             rules.severities.differencing.into()
         },
-        reason: if findings.is_empty() {
-            format!(
-                "compared with {} released tables of the scenario: no difference below {}",
-                ctx.released_tables.len(),
-                rules.min_group_size
-            )
+        if findings.is_empty() {
+            Phrase::new("check-differencing-clean")
+                .arg("tables", ctx.released_tables.len())
+                .arg("min", rules.min_group_size)
         } else {
-            examples(&findings)
+            examples(findings)
         },
-    })
+    ))
 }
 
 static RESIDENT_ID: LazyLock<Regex> =
@@ -904,13 +1016,14 @@ fn unreachable_regex() -> Regex {
     Regex::new("$^").unwrap_or_else(|_| std::process::abort())
 }
 
+/// The catalogue's message for a kind of identifier, in the plural.
 fn identifier_name(i: IdentifierKind) -> &'static str {
     match i {
-        IdentifierKind::ResidentId => "resident ID numbers",
-        IdentifierKind::Mobile => "mobile numbers",
-        IdentifierKind::BankCard => "bank card numbers",
-        IdentifierKind::Email => "e-mail addresses",
-        IdentifierKind::LicencePlate => "licence plates",
+        IdentifierKind::ResidentId => "identifier-resident-ids",
+        IdentifierKind::Mobile => "identifier-mobiles",
+        IdentifierKind::BankCard => "identifier-bank-cards",
+        IdentifierKind::Email => "identifier-emails",
+        IdentifierKind::LicencePlate => "identifier-plates",
     }
 }
 
@@ -953,9 +1066,12 @@ pub fn luhn(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Finds identifiers of every kind in text.
+/// Finds identifiers of every kind in text (masked, in English).
 pub fn scan_identifiers(text: &str) -> Vec<String> {
     scan_identifiers_of(text, &sandbox_policies::Disclosure::default().identifiers)
+        .iter()
+        .map(|p| p.say(Lang::En))
+        .collect()
 }
 
 /// Whether a run of digits at `range` stands on its own rather than being part of a
@@ -973,13 +1089,14 @@ fn standalone(text: &str, range: std::ops::Range<usize>) -> bool {
 }
 
 /// Finds identifiers of the given kinds in text, masked for the reason.
-pub fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<String> {
+fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<Phrase> {
+    let found_one = |id: &str, masked: String| Phrase::new(id).arg("value", masked);
     let mut found = Vec::new();
     let mut id_spans = Vec::new();
     if kinds.contains(&IdentifierKind::ResidentId) {
         for m in RESIDENT_ID.find_iter(text) {
             if standalone(text, m.range()) && is_resident_id(m.as_str()) {
-                found.push(format!("resident ID number {}", mask(m.as_str())));
+                found.push(found_one("identifier-resident-id", mask(m.as_str())));
                 id_spans.push(m.range());
             }
         }
@@ -987,7 +1104,7 @@ pub fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<String> 
     if kinds.contains(&IdentifierKind::Mobile) {
         for m in MOBILE.find_iter(text) {
             if standalone(text, m.range()) {
-                found.push(format!("mobile number {}", mask(m.as_str())));
+                found.push(found_one("identifier-mobile", mask(m.as_str())));
             }
         }
     }
@@ -998,18 +1115,18 @@ pub fn scan_identifiers_of(text: &str, kinds: &[IdentifierKind]) -> Vec<String> 
             }
             let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
             if (16..=19).contains(&digits.len()) && luhn(&digits) {
-                found.push(format!("bank card number {}", mask(&digits)));
+                found.push(found_one("identifier-bank-card", mask(&digits)));
             }
         }
     }
     if kinds.contains(&IdentifierKind::Email) {
         for m in EMAIL.find_iter(text) {
-            found.push(format!("e-mail address {}", mask(m.as_str())));
+            found.push(found_one("identifier-email", mask(m.as_str())));
         }
     }
     if kinds.contains(&IdentifierKind::LicencePlate) {
         for m in PLATE.find_iter(text) {
-            found.push(format!("licence plate {}", mask(m.as_str())));
+            found.push(found_one("identifier-plate", mask(m.as_str())));
         }
     }
     found
@@ -1142,11 +1259,11 @@ mod tests {
         ctx.receive_answer_json(r#"[{"district":"A","n":1234.567},{"district":"B","n":"88"}]"#);
         ctx.seal();
         let n = |s: &str| {
-            number_of(s, String::new()).unwrap_or(Number {
+            number_of(s, Place::Line(0)).unwrap_or(Number {
                 text: String::new(),
                 value: f64::NAN,
                 decimals: None,
-                at: String::new(),
+                at: Place::Line(0),
             })
         };
         assert!(ctx.traced(&n("1234.567")));
@@ -1156,5 +1273,55 @@ mod tests {
         assert!(!ctx.traced(&n("1234.5")));
         assert!(!ctx.traced(&n("1236")));
         assert!(!ctx.traced(&n("89")));
+    }
+
+    #[test]
+    fn findings_read_in_the_reviewers_language_from_what_was_recorded() {
+        let hasher = ValueHasher::new(&[7u8; 32]).unwrap_or_else(|_| std::process::abort());
+        let set = ValueSet::of("residents", "income", &hasher, &["48123"]);
+        let output = StagedOutput {
+            name: "note".into(),
+            kind: OutputKind::Text,
+            bytes: "Top district: 48,123 yuan\nsee 13812345678"
+                .as_bytes()
+                .to_vec(),
+        };
+        let ctx = CheckContext {
+            hasher: Some(hasher),
+            value_sets: vec![set],
+            ..Default::default()
+        };
+        let report = run(&ctx, &output).unwrap_or(CheckReport {
+            results: Vec::new(),
+        });
+        // Recorded as the API and the store keep it, then read back in each language.
+        let recorded = serde_json::to_value(&report).unwrap_or_default();
+        let result = |check: &str| {
+            recorded["results"]
+                .as_array()
+                .and_then(|r| r.iter().find(|r| r["check"] == check))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let raw = result("raw_values");
+        assert_eq!(
+            reason_in(Lang::En, &raw),
+            "line 1: equals a rare value of `residents.income`"
+        );
+        assert_eq!(raw["reason"], reason_in(Lang::En, &raw));
+        assert_eq!(
+            reason_in(Lang::ZhCn, &raw),
+            "第 1 行：与“residents.income”的一个罕见值相同"
+        );
+        let provenance = reason_in(Lang::ZhCn, &result("provenance"));
+        assert!(
+            provenance.starts_with("2 个数中有 2 个不在模块收到的任何回答中"),
+            "{provenance}"
+        );
+        let identifiers = reason_in(Lang::ZhCn, &result("identifiers"));
+        assert!(identifiers.starts_with("发现手机号 138"), "{identifiers}");
+        // A result recorded before phrases were kept reads as it was written.
+        let old = serde_json::json!({"check": "provenance", "reason": "as written"});
+        assert_eq!(reason_in(Lang::ZhCn, &old), "as written");
     }
 }

@@ -705,9 +705,9 @@ pub(crate) fn readable_texts(
         rules: Some(disclosure::Rules::strictest(&policies, true)),
         ..Default::default()
     };
-    for (answer, withheld) in sandbox_store::queries::answers_of_job(conn, job_id)? {
-        ctx.receive_answer_json(&answer);
-        if let Some(w) = withheld {
+    for a in sandbox_store::queries::answers_of_job(conn, job_id)? {
+        ctx.receive_answer_json(&a.answer_json);
+        if let Some(w) = a.withheld {
             ctx.withheld.push(w);
         }
     }
@@ -825,8 +825,9 @@ fn check_outputs(
     tmp: &std::path::Path,
 ) -> Result<Vec<OutputRecord>> {
     let mut ctx = check_context(domain, conn, at.scenario_id, at.job_id)?;
+    let outputs = rounded_outputs(conn, at.job_id, &outcome.outputs)?;
     let own = |name: &str| format!("{name} (this job)");
-    for o in &outcome.outputs {
+    for o in &outputs {
         if o.kind == sandbox_core::job::OutputKind::Table
             && let Ok(batches) = sandbox_host::decode_ipc(&o.bytes)
         {
@@ -834,7 +835,7 @@ fn check_outputs(
         }
     }
     let mut records = Vec::new();
-    for o in &outcome.outputs {
+    for o in &outputs {
         let file_name = format!("{}.{}", o.name, o.kind.extension());
         fs::write(tmp.join(&file_name), &o.bytes)?;
         // Not compared with itself.
@@ -866,6 +867,40 @@ fn check_outputs(
         });
     }
     Ok(records)
+}
+
+/// The outputs as staged: each table held to the rounding rule of the policies the job's
+/// answers came under ([`sandbox_mediator::accuracy::round_staged`]), whether the module
+/// asked for rounded answers or not. Every path to staging goes through here.
+fn rounded_outputs(
+    conn: &Conn,
+    job_id: &str,
+    outputs: &[sandbox_core::job::StagedOutput],
+) -> Result<Vec<sandbox_core::job::StagedOutput>> {
+    let mut received = sandbox_mediator::accuracy::ReceivedUnits::default();
+    for a in sandbox_store::queries::answers_of_job(conn, job_id)? {
+        received.add_answer(&a.answer_json, &a.accuracy);
+    }
+    received.seal();
+    let mut staged = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        let mut o = o.clone();
+        if o.kind == sandbox_core::job::OutputKind::Table {
+            // A table that does not decode is staged as it came, for the checks to refuse.
+            if let Ok(batches) = sandbox_host::decode_ipc(&o.bytes)
+                && let Some(first) = batches.first()
+            {
+                let table = arrow::compute::concat_batches(&first.schema(), &batches)
+                    .map_err(|e| Error::Internal(format!("staged table: {e}")))?;
+                if let Some(rounded) = sandbox_mediator::accuracy::round_staged(&table, &received)?
+                {
+                    o.bytes = sandbox_mediator::encode_ipc(&rounded)?;
+                }
+            }
+        }
+        staged.push(o);
+    }
+    Ok(staged)
 }
 
 /// One output, for someone who reads outputs (operators and supervisors).
@@ -924,9 +959,9 @@ pub(crate) fn check_context(
         ctx.value_sets
             .extend(sandbox_mediator::values::load(&v.name, &v.path)?);
     }
-    for (answer, withheld) in sandbox_store::queries::answers_of_job(conn, job_id)? {
-        ctx.receive_answer_json(&answer);
-        if let Some(w) = withheld {
+    for a in sandbox_store::queries::answers_of_job(conn, job_id)? {
+        ctx.receive_answer_json(&a.answer_json);
+        if let Some(w) = a.withheld {
             ctx.withheld.push(w);
         }
     }

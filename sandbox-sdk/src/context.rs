@@ -54,7 +54,10 @@ impl Context {
         Ok(self.query_unrounded(sql)?.rounded())
     }
 
-    /// Like [`Context::query`], with the noisy columns as drawn (not rounded).
+    /// Like [`Context::query`], with the noisy columns as drawn (not rounded), for the
+    /// module's own arithmetic. What the module emits is held to the policies' rounding
+    /// all the same: a column of the answer passed through to an output is staged rounded
+    /// to its unit.
     pub fn query_unrounded(&mut self, sql: &str) -> Result<Table> {
         check(sys::query(sql))?;
         Table::from_ipc(&take_response()?)

@@ -219,18 +219,35 @@ impl ReleasedCells<'_> {
 
 /// The answers a job received (JSON rows) with what each withheld, if anything (a record
 /// that does not parse counts as nothing withheld).
-pub fn answers_of_job(conn: &Conn, job_id: &str) -> Result<Vec<(String, Option<Withheld>)>> {
-    let rows: Vec<(String, Option<String>)> = conn
+pub fn answers_of_job(conn: &Conn, job_id: &str) -> Result<Vec<JobAnswer>> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = conn
         .prepare(
-            "SELECT answer_json, withheld_json FROM queries
+            "SELECT answer_json, withheld_json, accuracy_json FROM queries
              WHERE job_id = ?1 AND status = 'answered' AND answer_json IS NOT NULL",
         )?
-        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<std::result::Result<_, _>>()?;
     Ok(rows
         .into_iter()
-        .map(|(a, w)| (a, w.and_then(|w| serde_json::from_str(&w).ok())))
+        .map(|(answer_json, w, a)| JobAnswer {
+            answer_json,
+            withheld: w.and_then(|w| serde_json::from_str(&w).ok()),
+            accuracy: a
+                .and_then(|a| serde_json::from_str(&a).ok())
+                .unwrap_or_default(),
+        })
         .collect())
+}
+
+/// An answer a job received, as recorded.
+#[derive(Debug, Clone)]
+pub struct JobAnswer {
+    /// Its rows as JSON (as drawn, then as rounded when the SDK rounds them).
+    pub answer_json: String,
+    /// Threshold mode: what it withheld.
+    pub withheld: Option<Withheld>,
+    /// What each noisy column can be trusted to, with the unit it is rounded to.
+    pub accuracy: Vec<ColumnAccuracy>,
 }
 
 /// A job's query as a product manifest lists it.

@@ -150,3 +150,87 @@ columns = ["pid", "age", "educ"]
     assert_eq!(meta(&a, "avg_age", "sandbox.rounding"), None);
     drop(dir);
 }
+
+/// A module may ask for its answers as drawn (`query_unrounded`), for its own arithmetic;
+/// what it stages follows the policy's rounding rule all the same: the table passed
+/// through is staged rounded to the units its answer named, and every staged number is
+/// one the job was given (the provenance check traces it).
+#[test]
+fn answers_asked_for_as_drawn_are_staged_rounded() {
+    let f = sandbox_tests::Fixture::new();
+    let module = sandbox_tests::guest_module("income_by_district");
+    let report = f
+        .submit(
+            &module,
+            r#"{"as_drawn": true}"#,
+            sandbox_runtime::wasm::JobLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let table = report.outputs.iter().find(|o| o.kind == "table").unwrap();
+    let staged = sandbox_runtime::jobs::staged_file(&f.domain, table).unwrap();
+    let batches = sandbox_runtime::wasm::decode_ipc(&staged).unwrap();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    // The answer as recorded: its units, and its numbers as drawn (not on those units).
+    let conn = sandbox_tests::raw(&f.domain);
+    let (answer, accuracy): (String, String) = conn
+        .query_row(
+            "SELECT answer_json, accuracy_json FROM queries WHERE job_id = ?1",
+            [&report.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let accuracy: serde_json::Value = serde_json::from_str(&accuracy).unwrap();
+    let unit = |column: &str| {
+        accuracy
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["column"] == column)
+            .and_then(|c| c["rounding"].as_f64())
+            .unwrap()
+    };
+    let on_unit = |v: f64, u: f64| ((v / u).round() * u - v).abs() <= 1e-9 * v.abs().max(1.0);
+    let drawn: Vec<f64> = serde_json::from_str::<serde_json::Value>(&answer)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["avg_income"].as_f64())
+        .collect();
+    let u = unit("avg_income");
+    assert!(u > 1.0, "{u}");
+    assert!(drawn.iter().any(|v| !on_unit(*v, u)), "{drawn:?} {u}");
+    // As staged: every average on its unit, and the counts on theirs.
+    let averages = floats_of(&batch, "avg_income");
+    assert!(averages.iter().flatten().count() > 0);
+    for v in averages.iter().flatten() {
+        assert!(on_unit(*v, u), "{v} is not a multiple of {u}");
+    }
+    let n_unit = unit("residents");
+    for v in floats_of(&batch, "residents").iter().flatten() {
+        assert!(on_unit(*v, n_unit), "{v} {n_unit}");
+    }
+    // The rounded numbers are ones the job was given: provenance passes.
+    let o = sandbox_runtime::jobs::output(&f.domain, OPERATOR, &table.id).unwrap();
+    let checks = o.checks.unwrap();
+    let provenance = checks["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "provenance")
+        .unwrap();
+    assert_eq!(provenance["outcome"], "pass", "{checks}");
+}
+
+fn floats_of(batch: &arrow::array::RecordBatch, column: &str) -> Vec<Option<f64>> {
+    let i = batch.schema().index_of(column).unwrap();
+    let column =
+        arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Float64).unwrap();
+    column
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .iter()
+        .collect()
+}

@@ -8,8 +8,14 @@ fn demo_runs_end_to_end_and_releases_a_verified_product() {
     let module = guest_module("income_by_district");
     let dir = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
-    let summary =
-        sandbox_cli::demo::run_in(&dir.path().join("d"), &module, 3000, &mut out).unwrap();
+    let summary = sandbox_cli::demo::run_in(
+        &dir.path().join("d"),
+        &module,
+        3000,
+        sandbox_core::Lang::En,
+        &mut out,
+    )
+    .unwrap();
     let text = String::from_utf8(out).unwrap();
     // A person can follow it: refusals, ε, the product and its manifest.
     assert!(text.contains("refuses"), "{text}");

@@ -545,7 +545,7 @@ fn dev_run_uses_synthetic_data_from_the_policy_and_marks_every_output() {
         out: out.path().join("o"),
     };
     let mut log = Vec::new();
-    sandbox_cli::dev::run(&args, &mut log).unwrap();
+    sandbox_cli::dev::run(&args, sandbox_core::Lang::En, &mut log).unwrap();
     let log = String::from_utf8(log).unwrap();
     assert!(log.starts_with("SYNTHETIC DATA"), "{log}");
     let mut names: Vec<String> = std::fs::read_dir(out.path().join("o"))

@@ -98,24 +98,53 @@ pub fn decide(
     let tier = tier_of(who.role)?;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let tx = conn.write()?;
-    let output = outputs::get(&tx, output_id)?;
-    check_decision(&tx, &output, &job, actor, tier, decision, reason)?;
+    record_decision(&tx, &job, actor, tier, output_id, decision, reason)?;
+    tx.commit()?;
+    drop(conn);
+    released_if_approved(domain, actor, tier, decision, output_id)
+}
+
+/// Records `decision` on an output in the caller's transaction, after the one check
+/// every decision goes through ([`check_decision`]): the review row, the status, the
+/// audit event.
+pub(crate) fn record_decision(
+    tx: &Conn,
+    job: &stored_jobs::JobRecord,
+    actor: &str,
+    tier: ReviewTier,
+    output_id: &str,
+    decision: Decision,
+    reason: Option<&str>,
+) -> Result<()> {
+    let output = outputs::get(tx, output_id)?;
+    check_decision(tx, &output, job, actor, tier, decision, reason)?;
     let flagged = output_flagged(&output);
-    outputs::insert_review(&tx, output_id, actor, tier, decision, reason)?;
+    outputs::insert_review(tx, output_id, actor, tier, decision, reason)?;
     let status = match decision {
         Decision::Reject => OutputStatus::Rejected,
         Decision::RequestChanges => OutputStatus::ChangesRequested,
         Decision::Approve => OutputStatus::OperatorApproved,
     };
-    outputs::set_status(&tx, output_id, status)?;
+    outputs::set_status(tx, output_id, status)?;
     audit::append(
-        &tx,
+        tx,
         actor,
         decision_kind(tier, decision),
         &Subject::Output(output_id.to_string()),
         json!({"from": output.status, "to": status, "reason": reason, "override": flagged && decision == Decision::Approve}),
     )?;
-    tx.commit()?;
+    Ok(())
+}
+
+/// After a decision is committed: a supervisor's approval releases the output (a release
+/// that fails leaves it approved by the operator, for the supervisor to approve again).
+pub(crate) fn released_if_approved(
+    domain: &Domain,
+    actor: &str,
+    tier: ReviewTier,
+    decision: Decision,
+    output_id: &str,
+) -> Result<OutputRecord> {
     if decision == Decision::Approve && tier == ReviewTier::Supervisor {
         release(domain, actor, output_id)?;
     }

@@ -18,7 +18,7 @@ use sandbox_store::{Conn, audit, jobs as stored_jobs, outputs, scenarios};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Decision, authorized, check_decision, decide, tier_of};
+use super::{Decision, authorized, record_decision, released_if_approved, tier_of};
 use crate::jobs::OutputRecord;
 use crate::{Domain, Error, Result};
 
@@ -278,12 +278,19 @@ pub fn decide_request(
     }
     for o in &waiting {
         authorized(&mut conn, actor, &o.id)?;
-        check_decision(&conn, o, &job, actor, tier, decision, reason)?;
     }
+    // Every output's decision in one transaction: all are recorded or none is.
+    let tx = conn.write()?;
+    for o in &waiting {
+        record_decision(&tx, &job, actor, tier, &o.id, decision, reason)?;
+    }
+    tx.commit()?;
     drop(conn);
+    // Releases follow, one product each; one that fails leaves its output approved by the
+    // operator, and the supervisor's decision on the request can be taken again.
     let mut decided = Vec::with_capacity(waiting.len());
     for o in &waiting {
-        decided.push(decide(domain, actor, &o.id, decision, reason)?);
+        decided.push(released_if_approved(domain, actor, tier, decision, &o.id)?);
     }
     Ok(decided)
 }

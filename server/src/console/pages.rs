@@ -107,12 +107,7 @@ impl Ui {
     /// A stable identifier shown as words (`output-status-checked` for `checked`), or the
     /// identifier itself when the catalogue has no words for it.
     pub fn word(&self, family: &str, id: &str) -> String {
-        let key = format!("{family}-{}", id.replace('_', "-"));
-        if sandbox_i18n::has(self.lang, &key) {
-            self.t(&key)
-        } else {
-            id.to_string()
-        }
+        sandbox_i18n::word(self.lang, family, id)
     }
 }
 
@@ -494,7 +489,7 @@ pub fn output(ui: Ui, session: &Session, v: &OutputView, message: Option<(&str, 
                             tr {
                                 td { (ui.word("check", check)) br; span.muted { code { (check) } } }
                                 td class=(outcome_class(outcome)) data-outcome=(outcome) { (ui.word("outcome", outcome)) }
-                                td { (r["reason"].as_str().unwrap_or("")) }
+                                td { (sandbox_runtime::disclosure::reason_in(ui.lang, r)) }
                             }
                         }
                     }

@@ -5,7 +5,10 @@
 //! - `summary`: a short Markdown paragraph naming the district with the highest average
 //!   income, with rounded numbers.
 //!
-//! Parameters (all optional): `{"min_age": 18}` counts only residents of at least that age.
+//! Parameters (all optional): `{"min_age": 18}` counts only residents of at least that age;
+//! `{"as_drawn": true}` asks for the answer as drawn (`query_unrounded`) rather than rounded
+//! to what its noise supports. The domain stages the table rounded all the same when the
+//! dataset's policy says so: only the module's own arithmetic sees the extra digits.
 
 #![forbid(unsafe_code)]
 
@@ -18,12 +21,19 @@ use serde::Deserialize;
 struct Params {
     /// Only count residents at least this old.
     min_age: Option<i64>,
+    /// The answer as drawn, unrounded.
+    #[serde(default)]
+    as_drawn: bool,
 }
 
 #[analysis]
 fn run(ctx: &mut Context) -> Result<()> {
     let params: Params = ctx.params()?;
-    let table = ctx.query(&query(&params))?;
+    let table = if params.as_drawn {
+        ctx.query_unrounded(&query(&params))?
+    } else {
+        ctx.query(&query(&params))?
+    };
     ctx.log_info(&format!(
         "income_by_district: {} districts, epsilon {}",
         table.num_rows(),

@@ -1,0 +1,848 @@
+//! What a command prints as text, in the reader's language: one function per kind of
+//! answer, reading the answer's JSON form (the API's). Commands on a data directory and
+//! through a server render through the same functions, so the two say the same thing;
+//! every sentence comes from the message catalogue (`cli-*` in `i18n/locales`), and
+//! stable identifiers (statuses, kinds, roles) are shown as the catalogue's words.
+
+use sandbox_core::Lang;
+use sandbox_i18n::t;
+use serde_json::Value;
+
+use crate::lists::{cell, table, word};
+pub use crate::reader::Ui;
+
+/// A JSON value as text: strings as they are, null as `-`.
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        other => cell(other),
+    }
+}
+
+fn items(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[][..], Vec::as_slice)
+}
+
+/// `whoami`.
+pub fn whoami(ui: &Ui, p: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-whoami",
+        name = s(&p["name"]),
+        role = word(lang, "role", &p["role"]),
+        status = word(lang, "principal-status", &p["status"])
+    )
+}
+
+/// `principal add`.
+pub fn principal_added(ui: &Ui, p: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-principal-added",
+        name = s(&p["name"]),
+        role = word(lang, "role", &p["role"])
+    )
+}
+
+/// `principal qualify|suspend|revoke`.
+pub fn principal_status(ui: &Ui, p: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-principal-status",
+        name = s(&p["name"]),
+        role = word(lang, "role", &p["role"]),
+        status = word(lang, "principal-status", &p["status"])
+    )
+}
+
+/// A principal's language choice.
+pub fn language_choice(ui: &Ui, name: &str, language: Option<Lang>) -> String {
+    let lang = ui.lang;
+    match language {
+        Some(l) => t!(
+            lang,
+            "cli-language-chosen",
+            name = name,
+            language = l.native_name(),
+            tag = l.tag()
+        ),
+        None => t!(lang, "cli-language-auto", name = name),
+    }
+}
+
+/// The domain's settings.
+pub fn settings(ui: &Ui, s: &sandbox_runtime::settings::Settings) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-settings",
+        language = s.default_language.native_name(),
+        tag = s.default_language.tag(),
+        zone = s.time_zone.as_str()
+    )
+}
+
+/// `token issue`.
+pub fn token_issued(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-token-issued",
+        id = s(&v["id"]),
+        principal = s(&v["principal"]),
+        token = s(&v["token"])
+    )
+}
+
+/// `token revoke`.
+pub fn token_revoked(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-token-revoked",
+        id = s(&v["id"]),
+        principal = s(&v["principal"])
+    )
+}
+
+/// A registered dataset version: what was stored, then what ingest found.
+pub fn dataset_added(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    let mut out = t!(
+        lang,
+        "cli-dataset-added",
+        name = s(&v["name"]),
+        version = s(&v["version"]),
+        rows = s(&v["row_count"]),
+        sha256 = s(&v["content_sha256"])
+    );
+    out.push_str(&ingest_report(ui, &v["report"]));
+    out
+}
+
+/// `dataset show`: the version, its columns and rules, a retirement, the ingest report.
+pub fn dataset(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    let dataset = &v["policy"]["dataset"];
+    let mut out = t!(
+        lang,
+        "cli-dataset-show",
+        name = s(&v["name"]),
+        version = s(&v["version"]),
+        summary = s(&dataset["summary"]),
+        provider = s(&dataset["provider"]),
+        rows = s(&v["row_count"]),
+        obtained = ui.time(&v["obtained_at"])
+    );
+    let columns: Vec<Vec<String>> = items(&v["policy"]["column"])
+        .iter()
+        .map(|c| {
+            vec![
+                format!("  {}", s(&c["name"])),
+                s(&c["level"]),
+                word(lang, "access", &c["access"]),
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table(
+        &[
+            format!("  {}", t!(lang, "cli-col-column")),
+            t!(lang, "cli-col-level"),
+            t!(lang, "cli-col-access"),
+        ],
+        &columns,
+        "",
+    ));
+    if v["retired"].is_object() {
+        let r = &v["retired"];
+        out.push('\n');
+        out.push_str(&t!(
+            lang,
+            "cli-dataset-retired-at",
+            at = ui.time(&r["at"]),
+            by = s(&r["by"]),
+            reason = s(&r["reason"])
+        ));
+    }
+    out.push_str(&ingest_report(ui, &v["report"]));
+    out
+}
+
+/// `dataset retire`.
+pub fn dataset_retired(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    t!(lang, "cli-dataset-retired", name = s(&v["name"]))
+}
+
+/// What ingest found (`report` of a dataset version), as lines after a registration.
+pub fn ingest_report(ui: &Ui, r: &Value) -> String {
+    let lang = ui.lang;
+    if r.is_null() {
+        return String::new();
+    }
+    let n = |k: &str| r[k].as_i64().unwrap_or(0);
+    let mut out = String::from("\n");
+    out.push_str(&t!(
+        lang,
+        "cli-ingest-read",
+        read = n("rows_read"),
+        stored = n("rows_stored")
+    ));
+    if n("rows_without_unit") > 0 {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-ingest-without-unit",
+            rows = n("rows_without_unit")
+        ));
+    }
+    if let Some(units) = r["units"].as_i64() {
+        out.push_str("\n  ");
+        out.push_str(&t!(lang, "cli-ingest-units", units = units));
+        if n("units_over_max_rows") > 0 {
+            out.push_str(&t!(
+                lang,
+                "cli-ingest-over-max-rows",
+                units = n("units_over_max_rows"),
+                rows = n("rows_over_max_rows")
+            ));
+        }
+    }
+    let columns = items(&r["columns"]);
+    for c in columns {
+        let k = |key: &str| c[key].as_i64().unwrap_or(0);
+        let found: Vec<String> = [
+            ("nulls", "cli-ingest-nulls"),
+            ("below_bounds", "cli-ingest-below"),
+            ("above_bounds", "cli-ingest-above"),
+            ("outside_categories", "cli-ingest-outside"),
+        ]
+        .iter()
+        .filter(|(key, _)| k(key) > 0)
+        .map(|(key, id)| sandbox_i18n::message(lang, id, Some(&count_args(k(key)))))
+        .collect();
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-ingest-column",
+            name = s(&c["name"]),
+            found = found.join(&t!(lang, "list-separator"))
+        ));
+    }
+    let outside = columns.iter().any(|c| {
+        ["below_bounds", "above_bounds", "outside_categories"]
+            .iter()
+            .any(|k| c[*k].as_i64().unwrap_or(0) > 0)
+    });
+    if outside {
+        out.push_str("\n  ");
+        out.push_str(&match r["out_of_range"].as_str() {
+            Some("drop") => t!(
+                lang,
+                "cli-ingest-dropped",
+                rows = n("rows_dropped_out_of_range")
+            ),
+            _ => t!(lang, "cli-ingest-kept"),
+        });
+    }
+    if columns.is_empty() && n("rows_without_unit") == 0 && n("units_over_max_rows") == 0 {
+        out.push_str("\n  ");
+        out.push_str(&t!(lang, "cli-ingest-clean"));
+    }
+    out
+}
+
+fn count_args(count: i64) -> sandbox_i18n::Args<'static> {
+    let mut args = sandbox_i18n::Args::new();
+    args.set("count", count);
+    args
+}
+
+/// A scenario's status after a command (`apply`, `approve`, `suspend`, ...).
+pub fn scenario_status(ui: &Ui, r: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-scenario-status",
+        id = s(&r["id"]),
+        name = s(&r["spec"]["name"]),
+        status = word(lang, "scenario-status", &r["status"])
+    )
+}
+
+/// `scenario show`.
+pub fn scenario_details(ui: &Ui, r: &Value) -> String {
+    let lang = ui.lang;
+    let number = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let mut out = t!(
+        lang,
+        "cli-scenario-show",
+        id = s(&r["id"]),
+        name = s(&r["spec"]["name"]),
+        status = word(lang, "scenario-status", &r["status"]),
+        developer = s(&r["developer"]),
+        purpose = s(&r["spec"]["purpose"]),
+        from = s(&r["spec"]["valid_from"]),
+        until = s(&r["spec"]["valid_until"]),
+        spent = format!("{:.3}", number(&r["epsilon_spent"])),
+        total = s(&r["spec"]["budget"]["epsilon"])
+    );
+    if let Some(per_query) = r["spec"]["budget"]["epsilon_per_query"].as_f64() {
+        out.push_str(&t!(lang, "cli-scenario-per-query", epsilon = per_query));
+    }
+    let datasets = items(&r["spec"]["datasets"]);
+    if !datasets.is_empty() {
+        out.push('\n');
+        out.push_str(&t!(lang, "cli-scenario-columns"));
+        for d in datasets {
+            let columns: Vec<String> = items(&d["columns"]).iter().map(s).collect();
+            out.push_str(&format!(
+                "\n  {}: {}",
+                s(&d["name"]),
+                columns.join(&t!(lang, "list-separator"))
+            ));
+        }
+    }
+    out
+}
+
+/// `budget show`.
+pub fn budget(ui: &Ui, b: &Value) -> String {
+    let lang = ui.lang;
+    let f = |k: &str| b[k].as_f64().unwrap_or(0.0);
+    let mut out = t!(
+        lang,
+        "cli-budget",
+        scenario = s(&b["scenario_id"]),
+        spent = format!("{:.4}", f("epsilon_spent")),
+        total = format!("{:.4}", f("epsilon_total")),
+        left = format!("{:.4}", (f("epsilon_total") - f("epsilon_spent")).max(0.0))
+    );
+    if f("rho_total") > 0.0 {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-budget-rho",
+            spent = format!("{:.6}", f("rho_spent")),
+            total = format!("{:.6}", f("rho_total")),
+            delta = format!("{:e}", f("delta_total"))
+        ));
+    } else if f("delta_total") > 0.0 {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-budget-delta",
+            spent = format!("{:e}", f("delta_spent")),
+            total = format!("{:e}", f("delta_total"))
+        ));
+    }
+    out
+}
+
+/// `usage show`: one row per scenario.
+pub fn usage(ui: &Ui, list: &Value) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|u| {
+            let flags: Vec<String> = items(&u["flags"])
+                .iter()
+                .map(|f| word(lang, "flag", f))
+                .collect();
+            vec![
+                s(&u["id"]),
+                s(&u["name"]),
+                word(lang, "scenario-status", &u["status"]),
+                s(&u["jobs"]),
+                u["idle_days"]
+                    .as_i64()
+                    .map_or_else(|| "-".into(), |d| t!(lang, "cli-days", days = d)),
+                s(&u["answered"]),
+                t!(
+                    lang,
+                    "cli-usage-refused",
+                    refused = s(&u["refused"]),
+                    counted = s(&u["counted_refusals"])
+                ),
+                format!(
+                    "{:.3} / {:.3}",
+                    u["epsilon_spent"].as_f64().unwrap_or(0.0),
+                    u["epsilon_total"].as_f64().unwrap_or(0.0)
+                ),
+                flags.join(&t!(lang, "list-separator")),
+            ]
+        })
+        .collect();
+    let h = |id: &str| sandbox_i18n::message(lang, &format!("cli-col-{id}"), None);
+    table(
+        &[
+            h("id"),
+            h("name"),
+            h("status"),
+            h("jobs"),
+            h("idle"),
+            h("answered"),
+            h("refused"),
+            h("epsilon"),
+            h("flags"),
+        ],
+        &rows,
+        &h("empty-scenarios"),
+    )
+}
+
+/// The monitoring settings of `usage settings`.
+pub fn usage_settings(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-usage-settings",
+        refusals = s(&v["max_refusals"]),
+        days = s(&v["idle_days"])
+    )
+}
+
+/// A job: its status, where it stands while it runs, its error, its outputs.
+pub fn job(ui: &Ui, j: &Value) -> String {
+    let lang = ui.lang;
+    let mut out = t!(
+        lang,
+        "cli-job",
+        id = s(&j["id"]),
+        status = word(lang, "job-status", &j["status"])
+    );
+    if let Some(ahead) = j["queue_position"].as_i64() {
+        out.push(' ');
+        out.push_str(&t!(lang, "cli-job-queued", ahead = ahead));
+    }
+    if j["progress"].is_object() {
+        let p = &j["progress"];
+        out.push(' ');
+        out.push_str(&t!(
+            lang,
+            "cli-job-progress",
+            elapsed = s(&p["elapsed_ms"]),
+            deadline = s(&p["deadline_ms"]),
+            queries = s(&p["queries"]),
+            fuel = s(&p["fuel_used"]),
+            limit = s(&p["fuel_limit"])
+        ));
+    }
+    if let Some(e) = j["error"].as_str() {
+        out.push_str(&format!(": {e}"));
+    }
+    for o in items(&j["outputs"]) {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-job-output",
+            id = s(&o["id"]),
+            name = s(&o["name"]),
+            kind = word(lang, "kind", &o["kind"]),
+            status = word(lang, "output-status", &o["status"])
+        ));
+    }
+    out
+}
+
+/// A job's log lines.
+pub fn log_lines(lines: &Value) -> String {
+    items(lines)
+        .iter()
+        .map(|l| format!("[{}] {}", s(&l["level"]), s(&l["text"])))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An output after a decision; a release names its product and where to get it (`at`: the
+/// folder, on the domain's machine).
+pub fn output_decided(ui: &Ui, o: &Value, product: Option<&Value>, at: Option<&str>) -> String {
+    let lang = ui.lang;
+    match product {
+        Some(p) => {
+            let mut out = t!(
+                lang,
+                "cli-output-released",
+                id = s(&o["id"]),
+                product = s(&p["id"])
+            );
+            out.push('\n');
+            out.push_str(&match at {
+                Some(path) => t!(lang, "cli-product-at", path = path),
+                None => t!(lang, "cli-product-fetch", product = s(&p["id"])),
+            });
+            out
+        }
+        None => t!(
+            lang,
+            "cli-output-status",
+            id = s(&o["id"]),
+            status = word(lang, "output-status", &o["status"])
+        ),
+    }
+}
+
+/// `output checks`: the output, then one row per automated check.
+pub fn output_checks(ui: &Ui, o: &Value) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(&o["checks"]["results"])
+        .iter()
+        .map(|r| {
+            vec![
+                format!("  {}", word(lang, "check", &r["check"])),
+                word(lang, "outcome", &r["outcome"]),
+                sandbox_runtime::disclosure::reason_in(lang, r),
+            ]
+        })
+        .collect();
+    let mut out = t!(
+        lang,
+        "cli-output-named",
+        id = s(&o["id"]),
+        name = s(&o["name"]),
+        status = word(lang, "output-status", &o["status"])
+    );
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                format!("  {}", t!(lang, "cli-col-check")),
+                t!(lang, "cli-col-outcome"),
+                t!(lang, "cli-col-reason"),
+            ],
+            &rows,
+            "",
+        ));
+    }
+    out
+}
+
+/// `output show`: the output, then its content as a table or text.
+pub fn output_shown(ui: &Ui, o: &Value, shown: &str) -> String {
+    let lang = ui.lang;
+    let mut out = t!(
+        lang,
+        "cli-output-shown",
+        id = s(&o["id"]),
+        name = s(&o["name"]),
+        kind = word(lang, "kind", &o["kind"]),
+        status = word(lang, "output-status", &o["status"])
+    );
+    out.push('\n');
+    out.push_str(shown);
+    out
+}
+
+/// A file written (`output download`, `man`).
+pub fn wrote_file(ui: &Ui, path: &std::path::Path, bytes: usize) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-wrote-file",
+        path = path.display().to_string(),
+        bytes = bytes
+    )
+}
+
+/// `product download`.
+pub fn product_downloaded(ui: &Ui, id: &str, files: usize, dir: &std::path::Path) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-product-downloaded",
+        id = id,
+        files = files,
+        dir = dir.display().to_string()
+    )
+}
+
+/// `product verify`.
+pub fn product_verified(ui: &Ui, manifest: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-product-verified",
+        id = s(&manifest["product_id"]),
+        files = items(&manifest["files"]).len()
+    )
+}
+
+/// `stop ...`: the stop in force and the jobs it interrupted, or a lifted stop.
+pub fn stop(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    match v["id"].as_i64() {
+        Some(id) if v.get("lifted").is_none() => t!(
+            lang,
+            "cli-stop-in-force",
+            id = id,
+            interrupted = items(&v["interrupted"]).len()
+        ),
+        _ => t!(lang, "cli-stop-lifted"),
+    }
+}
+
+/// The stops of `stop list`: a header, then one row each.
+pub fn stops(ui: &Ui, list: &Value) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|x| {
+            let mut reason = s(&x["reason"]);
+            if x["lifted_at"].is_string() {
+                reason.push(' ');
+                reason.push_str(&t!(
+                    lang,
+                    "cli-stop-was-lifted",
+                    at = ui.time(&x["lifted_at"]),
+                    by = s(&x["lifted_by"])
+                ));
+            }
+            vec![
+                s(&x["id"]),
+                word(lang, "stop-scope", &x["scope"]),
+                cell(&x["target"]),
+                s(&x["stopped_by"]),
+                ui.time(&x["created_at"]),
+                reason,
+            ]
+        })
+        .collect();
+    let h = |id: &str| sandbox_i18n::message(lang, &format!("cli-col-{id}"), None);
+    table(
+        &[
+            h("id"),
+            h("scope"),
+            h("target"),
+            h("by"),
+            h("since"),
+            h("reason"),
+        ],
+        &rows,
+        &h("empty-stops"),
+    )
+}
+
+/// `audit verify`: on this machine (`by_server` false) or by the server.
+pub fn audit_verified(ui: &Ui, v: &Value, by_server: bool) -> String {
+    let lang = ui.lang;
+    let c = &v["last_checkpoint"];
+    let last = if c.is_object() {
+        t!(
+            lang,
+            "cli-audit-last-checkpoint",
+            number = s(&c["number"]),
+            size = s(&c["size"]),
+            at = ui.time(&c["ts"])
+        )
+    } else {
+        t!(lang, "cli-audit-no-checkpoint")
+    };
+    let id = if by_server {
+        "cli-audit-verified-by-server"
+    } else {
+        "cli-audit-verified"
+    };
+    let mut args = sandbox_i18n::Args::new();
+    args.set("events", s(&v["events"]));
+    args.set("root", s(&v["root"]));
+    args.set("checkpoints", s(&v["checkpoints"]));
+    args.set("last", last);
+    sandbox_i18n::message(lang, id, Some(&args))
+}
+
+/// `audit checkpoint`.
+pub fn checkpoint(ui: &Ui, c: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-audit-checkpoint",
+        number = s(&c["number"]),
+        size = s(&c["size"]),
+        root = s(&c["root"]),
+        at = ui.time(&c["ts"])
+    )
+}
+
+/// `audit export --out FILE`.
+pub fn exported(ui: &Ui, v: &Value, path: &std::path::Path) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-audit-exported",
+        from = s(&v["from"]),
+        to = s(&v["to"]),
+        events = s(&v["events"]),
+        checkpoints = s(&v["checkpoints"]),
+        path = path.display().to_string()
+    )
+}
+
+/// `audit retention`.
+pub fn retention(ui: &Ui, years: i64, least: i64) -> String {
+    let lang = ui.lang;
+    t!(lang, "cli-audit-retention", years = years, least = least)
+}
+
+/// `audit verify-proof`.
+pub fn proof_verified(ui: &Ui, v: &Value, key_given: bool) -> String {
+    let lang = ui.lang;
+    let by = if key_given {
+        t!(lang, "cli-proof-given-key")
+    } else {
+        t!(lang, "cli-proof-own-key", key = s(&v["public_key"]))
+    };
+    t!(
+        lang,
+        "cli-proof-verified",
+        kind = s(&v["kind"]),
+        statement = s(&v["statement"]),
+        by = by
+    )
+}
+
+/// `query check`.
+pub fn query_accepted(ui: &Ui, aggregates: usize, datasets: &str, keys: &[String]) -> String {
+    let lang = ui.lang;
+    let keys = if keys.is_empty() {
+        t!(lang, "cli-query-no-keys")
+    } else {
+        keys.join(&t!(lang, "list-separator"))
+    };
+    t!(
+        lang,
+        "cli-query-accepted",
+        aggregates = aggregates,
+        datasets = datasets,
+        keys = keys
+    )
+}
+
+/// A review request's thread (`review show`, `comment`).
+pub fn thread(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    let awaiting: Vec<String> = items(&v["awaiting"])
+        .iter()
+        .map(|a| word(lang, "awaiting", a))
+        .collect();
+    let awaiting = if awaiting.is_empty() {
+        word(lang, "awaiting", &Value::from("none"))
+    } else {
+        awaiting.join(&t!(lang, "cli-and"))
+    };
+    let mut out = t!(
+        lang,
+        "cli-thread",
+        developer = s(&v["developer"]),
+        scenario = s(&v["scenario_id"]),
+        awaiting = awaiting
+    );
+    for job in items(&v["jobs"]) {
+        out.push('\n');
+        out.push_str(&t!(
+            lang,
+            "cli-thread-job",
+            id = s(&job["id"]),
+            status = word(lang, "job-status", &job["status"]),
+            at = ui.time(&job["created_at"])
+        ));
+        let outputs: Vec<Vec<String>> = items(&job["outputs"])
+            .iter()
+            .map(|o| {
+                vec![
+                    format!("  {}", s(&o["id"])),
+                    s(&o["name"]),
+                    word(lang, "kind", &o["kind"]),
+                    word(lang, "output-status", &o["status"]),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                format!("  {}", t!(lang, "cli-col-output")),
+                t!(lang, "cli-col-name"),
+                t!(lang, "cli-col-kind"),
+                t!(lang, "cli-col-status"),
+            ],
+            &outputs,
+            &format!("  {}", t!(lang, "cli-col-empty-outputs")),
+        ));
+    }
+    let entries = items(&v["entries"]);
+    if entries.is_empty() {
+        out.push('\n');
+        out.push_str(&t!(lang, "thread-empty"));
+    }
+    for e in entries {
+        let what = match e["kind"].as_str() {
+            Some("decision") => t!(
+                lang,
+                "cli-thread-decision",
+                decision = word(lang, "decision", &e["decision"]),
+                tier = word(lang, "tier", &e["tier"]),
+                output = s(&e["output_id"])
+            ),
+            _ => t!(lang, "thread-comment"),
+        };
+        out.push_str(&format!(
+            "\n{}  {}  {what}",
+            ui.time(&e["at"]),
+            s(&e["author"])
+        ));
+        if let Some(body) = e["text"].as_str() {
+            for line in body.lines() {
+                out.push_str(&format!("\n    {line}"));
+            }
+        }
+    }
+    out
+}
+
+/// Outputs decided together (`review decide`).
+pub fn decided(ui: &Ui, list: &Value) -> String {
+    let lang = ui.lang;
+    items(list)
+        .iter()
+        .map(|o| {
+            t!(
+                lang,
+                "cli-output-named",
+                id = s(&o["id"]),
+                name = s(&o["name"]),
+                status = word(lang, "output-status", &o["status"])
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_job_reads_in_either_language_with_its_statuses_as_words() {
+        let j = json!({
+            "id": "j1", "status": "succeeded", "error": null,
+            "outputs": [{"id": "o1", "name": "t", "kind": "table", "status": "operator_approved"}]
+        });
+        let en = job(&Ui::new(Lang::En, None), &j);
+        assert_eq!(
+            en,
+            "job j1 succeeded\n  output o1 `t` (table) approved by the operator"
+        );
+        let zh = job(&Ui::new(Lang::ZhCn, None), &j);
+        assert!(zh.contains("成功") && zh.contains("运营机构已批准"), "{zh}");
+        assert!(!zh.contains("succeeded") && !zh.contains("operator_approved"));
+    }
+
+    #[test]
+    fn an_identifier_without_words_is_shown_as_it_is() {
+        assert_eq!(word(Lang::En, "job-status", &json!("mystery")), "mystery");
+    }
+}
