@@ -126,7 +126,8 @@ impl Cli {
     pub fn parse_with_config() -> sandbox_core::Result<Cli> {
         use clap::parser::ValueSource;
         use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().get_matches();
+        let lang = Cli::language_before_parsing();
+        let matches = crate::help::localized(Cli::command(), lang).get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let config = ConfigFile::load()?;
         cli.apply(
@@ -157,25 +158,53 @@ impl Cli {
         }
     }
 
+    /// The language help is shown in, before the command line is parsed (help ends the
+    /// parse): `--lang` as written, else `SANDBOX_LANG`, else the settings file's, else the
+    /// locale's.
+    fn language_before_parsing() -> sandbox_core::Lang {
+        let args: Vec<String> = std::env::args().collect();
+        let written = args
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix("--lang") {
+                Some("") => args.get(i + 1).cloned(),
+                Some(rest) => rest.strip_prefix('=').map(str::to_string),
+                None => None,
+            });
+        let chosen = written
+            .or_else(|| std::env::var("SANDBOX_LANG").ok())
+            .and_then(|t| sandbox_core::Lang::from_tag(&t))
+            .or_else(|| {
+                ConfigFile::load()
+                    .ok()?
+                    .language
+                    .as_deref()
+                    .and_then(sandbox_core::Lang::from_tag)
+            });
+        chosen.unwrap_or_else(locale_language)
+    }
+
     /// The language messages are written in: `--lang`, `SANDBOX_LANG` or the settings
     /// file's, else the locale's (`LC_ALL`, `LC_MESSAGES`, `LANG`: `zh_CN.UTF-8` is
     /// Chinese), else English.
     pub fn language(&self) -> sandbox_core::Lang {
-        if let Some(l) = self.lang {
-            return l;
-        }
-        for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
-            if let Ok(v) = std::env::var(var)
-                && !v.is_empty()
-            {
-                let tag = v.split(['.', '@']).next().unwrap_or("").replace('_', "-");
-                return sandbox_core::Lang::from_tag(&tag)
-                    .or_else(|| tag.starts_with("zh").then_some(sandbox_core::Lang::ZhCn))
-                    .unwrap_or(sandbox_core::Lang::En);
-            }
-        }
-        sandbox_core::Lang::En
+        self.lang.unwrap_or_else(locale_language)
     }
+}
+
+/// The locale's language (`LC_ALL`, `LC_MESSAGES`, `LANG`), else English.
+fn locale_language() -> sandbox_core::Lang {
+    for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            let tag = v.split(['.', '@']).next().unwrap_or("").replace('_', "-");
+            return sandbox_core::Lang::from_tag(&tag)
+                .or_else(|| tag.starts_with("zh").then_some(sandbox_core::Lang::ZhCn))
+                .unwrap_or(sandbox_core::Lang::En);
+        }
+    }
+    sandbox_core::Lang::En
 }
 
 /// How log lines are written.

@@ -12,6 +12,7 @@ pub mod commands;
 mod common;
 pub mod demo;
 pub mod dev;
+mod help;
 mod lists;
 mod progress;
 mod reader;

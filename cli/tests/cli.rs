@@ -682,6 +682,17 @@ fn a_settings_file_languages_completions_and_manual_pages() {
         ok(run(&["--lang", "en", "whoami"], &[])).trim(),
         "ops (operator, active)"
     );
+    // So does the command line's help, the file's language unless a flag says otherwise.
+    let help = ok(run(&["job", "submit", "--help"], &[]));
+    assert!(
+        help.contains("用法：") && help.contains("场景编号或名称"),
+        "{help}"
+    );
+    let help = ok(run(&["--lang", "en", "job", "submit", "--help"], &[]));
+    assert!(
+        help.contains("Usage:") && help.contains("Scenario id or name"),
+        "{help}"
+    );
     // Lists speak the chosen language too.
     let listed = ok(run(&["principal", "list"], &[]));
     assert!(listed.starts_with("名称"), "{listed}");

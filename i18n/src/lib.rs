@@ -29,6 +29,11 @@ pub const SOURCES: [(Lang, &str); 2] = [
     (Lang::En, include_str!("../locales/en.ftl")),
 ];
 
+/// The command line's help in languages other than English (English is the grammar's
+/// own doc comments): `help-<command path>` and `help-<command path>--<argument>`.
+pub const HELP_SOURCES: [(Lang, &str); 1] =
+    [(Lang::ZhCn, include_str!("../locales/zh-CN-help.ftl"))];
+
 /// The time zone a domain shows times in unless it says otherwise.
 pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Shanghai;
 
@@ -49,9 +54,15 @@ fn bundles() -> &'static [(Lang, Bundle)] {
                 bundle.set_use_isolating(false);
                 // A catalogue that does not parse is a build of this crate that cannot
                 // pass its tests; what parses is kept (a message missing is shown by id).
-                let resource = FluentResource::try_new((*source).to_string())
-                    .unwrap_or_else(|(partial, _)| partial);
-                let _ = bundle.add_resource(resource);
+                let help = HELP_SOURCES
+                    .iter()
+                    .filter(|(l, _)| l == lang)
+                    .map(|(_, source)| *source);
+                for source in std::iter::once(*source).chain(help) {
+                    let resource = FluentResource::try_new(source.to_string())
+                        .unwrap_or_else(|(partial, _)| partial);
+                    let _ = bundle.add_resource(resource);
+                }
                 (*lang, bundle)
             })
             .collect()
