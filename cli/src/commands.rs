@@ -528,13 +528,20 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
             let list = jobs::all_outputs(domain, actor(cli)?)?;
             print(cli.json, &list, || crate::lists::outputs(&json(&list), &ui))
         }
-        OutputCmd::Approve { id, reason } => decided(review::decide(
-            domain,
-            actor(cli)?,
-            id,
-            Decision::Approve,
-            reason.as_deref(),
-        )?),
+        OutputCmd::Approve { id, reason } => {
+            // A supervisor's approval writes and signs the product.
+            let deciding =
+                crate::progress::Progress::start(t!(lang, "cli-progress-deciding"), cli.json);
+            let o = review::decide(
+                domain,
+                actor(cli)?,
+                id,
+                Decision::Approve,
+                reason.as_deref(),
+            )?;
+            drop(deciding);
+            decided(o)
+        }
         OutputCmd::Reject { id, reason } => decided(review::decide(
             domain,
             actor(cli)?,
@@ -719,7 +726,16 @@ fn audit_cmd(cli: &Cli, cmd: &AuditCmd, domain: &Domain) -> Result<()> {
             match out {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(fs::File::create(path)?);
+                    let exporting = crate::progress::Progress::start(
+                        t!(
+                            lang,
+                            "cli-progress-exporting",
+                            path = path.display().to_string()
+                        ),
+                        cli.json,
+                    );
                     let summary = audit::export(domain, who, *from, *to, &mut file)?;
+                    drop(exporting);
                     print(cli.json, &summary, || {
                         texts::exported(&ui, &json(&summary), path)
                     })

@@ -586,11 +586,16 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
                 || sandbox_runtime::export::Format::of_path(out),
                 crate::args::FormatArg::format,
             );
+            let fetching = crate::progress::Progress::start(
+                t!(ui.lang, "cli-progress-fetching", id = id.as_str()),
+                cli.json,
+            );
             let bytes = r.bytes(&format!(
                 "/outputs/{}/file?format={}",
                 seg(id),
                 format.extension()
             ))?;
+            drop(fetching);
             crate::common::write_file(out, &bytes)?;
             print(cli, &json!({"file": out, "bytes": bytes.len()}), |_| {
                 texts::wrote_file(&ui, out, bytes.len())
