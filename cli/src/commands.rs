@@ -563,7 +563,7 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
         OutputCmd::Show { id, rows } => {
             let o = jobs::output(domain, actor(cli)?, id)?;
             let bytes = jobs::staged_file(domain, &o)?;
-            let shown = sandbox_runtime::export::show(&o.file_name, &bytes, *rows)?;
+            let shown = sandbox_runtime::export::show(&o.file_name, &bytes, *rows, lang)?;
             print(cli.json, &o, || texts::output_shown(&ui, &json(&o), &shown))
         }
         OutputCmd::Download { id, out, format } => {

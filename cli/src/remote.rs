@@ -578,7 +578,7 @@ fn output(cli: &Cli, r: &Remote, cmd: &OutputCmd) -> Result<()> {
         OutputCmd::Show { id, rows } => {
             let o = r.get(&format!("/outputs/{}", seg(id)))?;
             let bytes = r.bytes(&format!("/outputs/{}/file", seg(id)))?;
-            let shown = sandbox_runtime::export::show(&s(&o["file_name"]), &bytes, *rows)?;
+            let shown = sandbox_runtime::export::show(&s(&o["file_name"]), &bytes, *rows, ui.lang)?;
             print(cli, &o, |o| texts::output_shown(&ui, o, &shown))
         }
         OutputCmd::Download { id, out, format } => {

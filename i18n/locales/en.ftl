@@ -553,3 +553,9 @@ check-differencing-clean = compared with { $tables } released tables of the scen
 cli-progress-exporting = exporting the audit log to { $path }
 cli-progress-deciding = recording the decision
 cli-progress-fetching = fetching output { $id }
+cli-table-rows = { $total ->
+    [one] 1 row
+   *[other] { $total } rows
+}
+cli-table-first = { $total } rows, the first { $shown } shown
+cli-chart-not-shown = `{ $name }` is a chart ({ $bytes } bytes): download it to look at it

@@ -534,3 +534,6 @@ check-differencing-clean = 已与本场景已发布的 { $tables } 张表比较�
 cli-progress-exporting = 正在将审计日志导出到 { $path }
 cli-progress-deciding = 正在记录决定
 cli-progress-fetching = 正在获取输出结果 { $id }
+cli-table-rows = 共 { $total } 行
+cli-table-first = 共 { $total } 行，显示前 { $shown } 行
+cli-chart-not-shown = `{ $name }` 是图表（{ $bytes } 字节）：请下载后查看

@@ -89,8 +89,13 @@ pub fn convert(file_name: &str, bytes: Vec<u8>, format: Format) -> Result<(Strin
 
 /// A staged or released file as a person reads it in a terminal: a table as a grid of its
 /// first `max_rows` rows (and how many there are), Markdown as written; a chart is named,
-/// not printed.
-pub fn show(file_name: &str, bytes: &[u8], max_rows: usize) -> Result<String> {
+/// not printed; what is said about it in `lang`.
+pub fn show(
+    file_name: &str,
+    bytes: &[u8],
+    max_rows: usize,
+    lang: sandbox_core::Lang,
+) -> Result<String> {
     if is_table(file_name) {
         let batches = sandbox_host::decode_ipc(bytes)?;
         let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -106,20 +111,22 @@ pub fn show(file_name: &str, bytes: &[u8], max_rows: usize) -> Result<String> {
         }
         let grid = arrow::util::pretty::pretty_format_batches(&shown)
             .map_err(|e| Error::Internal(format!("table: {e}")))?;
-        let rows = if total == 1 { "row" } else { "rows" };
-        return Ok(if total > max_rows {
-            format!("{grid}\n{total} {rows}, the first {max_rows} shown")
+        let said = if total > max_rows {
+            sandbox_i18n::t!(lang, "cli-table-first", total = total, shown = max_rows)
         } else {
-            format!("{grid}\n{total} {rows}")
-        });
+            sandbox_i18n::t!(lang, "cli-table-rows", total = total)
+        };
+        return Ok(format!("{grid}\n{said}"));
     }
     if file_name.ends_with(".md") {
         return String::from_utf8(bytes.to_vec())
             .map_err(|_| Error::Invalid(format!("`{file_name}` is not UTF-8 text")));
     }
-    Ok(format!(
-        "`{file_name}` is a chart ({} bytes): download it to look at it",
-        bytes.len()
+    Ok(sandbox_i18n::t!(
+        lang,
+        "cli-chart-not-shown",
+        name = file_name,
+        bytes = bytes.len()
     ))
 }
 
@@ -275,12 +282,21 @@ mod tests {
 
     #[test]
     fn a_table_is_shown_as_a_grid_with_its_row_count() {
-        let shown = show("t.arrow", &sample(), 1).unwrap();
+        let shown = show("t.arrow", &sample(), 1, sandbox_core::Lang::En).unwrap();
         assert!(shown.contains("| 和平区 | 120"), "{shown}");
         assert!(!shown.contains("河西区"), "{shown}");
         assert!(shown.ends_with("2 rows, the first 1 shown"), "{shown}");
-        assert_eq!(show("s.md", "# 标题".as_bytes(), 5).unwrap(), "# 标题");
-        assert!(show("c.svg", b"<svg/>", 5).unwrap().contains("chart"));
+        let zh = show("t.arrow", &sample(), 1, sandbox_core::Lang::ZhCn).unwrap();
+        assert!(zh.ends_with("共 2 行，显示前 1 行"), "{zh}");
+        assert_eq!(
+            show("s.md", "# 标题".as_bytes(), 5, sandbox_core::Lang::En).unwrap(),
+            "# 标题"
+        );
+        assert!(
+            show("c.svg", b"<svg/>", 5, sandbox_core::Lang::En)
+                .unwrap()
+                .contains("chart")
+        );
     }
 
     #[test]
