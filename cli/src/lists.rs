@@ -281,7 +281,7 @@ pub fn audit_page(page: &Value, ui: &crate::reader::Ui) -> String {
     let mut out = table(
         &[
             h(lang, "seq"),
-            format!("{} ({})", h(lang, "time"), ui.tz.name()),
+            sandbox_i18n::t!(lang, "cli-col-time", zone = ui.tz.name()),
             h(lang, "actor"),
             h(lang, "action"),
             h(lang, "subject"),

@@ -299,7 +299,7 @@ cli-col-job = 任务
 cli-col-output = 输出结果
 cli-col-released = 发布时间
 cli-col-seq = 序号
-cli-col-time = 时间
+cli-col-time = 时间（{ $zone }）
 cli-col-actor = 操作者
 cli-col-action = 操作
 cli-col-subject = 对象
@@ -405,7 +405,7 @@ cli-query-no-keys = 无
 cli-query-accepted = 已接受：对“{ $datasets }”的 { $aggregates } 个聚合；分组键：{ $keys }
 cli-thread = { $developer } 在场景 { $scenario } 下的审核申请；等待{ $awaiting }
 cli-thread-job = 任务 { $id }（{ $status }，提交于 { $at }）
-cli-thread-decision = { $decision }（{ $tier }），针对 { $output }
+cli-thread-decision = { $tier }：{ $decision }，针对 { $output }
 cli-man-wrote = 已将 { $pages } 个手册页写入 { $dir }
 cli-init-done =
     已初始化 { $dir }
