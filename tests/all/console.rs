@@ -243,6 +243,14 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
     );
     assert!(!page.body.contains("<script>"));
     assert!(page.body.contains("id=\"checks\"") && page.body.contains("id=\"approve\""));
+    // The checks' findings, recorded once, read in the reviewer's language (here the new
+    // domain's, Simplified Chinese).
+    assert!(
+        page.body.contains("Markdown 文本，") && page.body.contains("字节：允许"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("bytes: allowed"), "{}", page.body);
     let csrf = csrf_of(&page.body);
     let decide = format!("/console/outputs/{out}/decide");
 
