@@ -411,6 +411,21 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Prepared {
+    /// The dataset versions an accepted query reads, each once (recorded with its charge).
+    fn versions_read(&self, accepted: &analyze::Accepted) -> Vec<(String, i64)> {
+        let mut read: Vec<(String, i64)> = accepted
+            .relations
+            .iter()
+            .filter_map(|r| {
+                let v = self.scope.versions.get(&r.dataset)?;
+                Some((v.name.clone(), v.version))
+            })
+            .collect();
+        read.sort();
+        read.dedup();
+        read
+    }
+
     /// The type of a column as the scenario's view shows it.
     fn type_of(&self, c: &analyze::ColRef) -> Option<arrow::datatypes::DataType> {
         self.scope
@@ -816,6 +831,7 @@ fn answer_dp(
     // charge is durable. The aggregate runs while the charge's transaction commits (its
     // `fsync` is most of a small query's cost); if the charge is refused, the running
     // aggregate is dropped at once, so a refusal's timing does not depend on the data.
+    let versions = prepared.versions_read(accepted);
     let charge = Charge {
         scenario_id: req.scenario_id,
         job_id: req.job_id,
@@ -826,6 +842,7 @@ fn answer_dp(
         delta,
         rho,
         mechanism: &mechanism,
+        datasets: &versions,
     };
     let (balance, exact) = charge_then_run(
         domain,
@@ -1009,6 +1026,7 @@ fn answer_threshold(
             delta: 0.0,
             rho: 0.0,
             mechanism: "threshold",
+            datasets: &prepared.versions_read(accepted),
         },
     )?;
     let balance = ledger::balance(conn, req.scenario_id)?;

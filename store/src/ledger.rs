@@ -64,6 +64,8 @@ pub struct Charge<'a> {
     pub rho: f64,
     /// Mechanism that will be applied.
     pub mechanism: &'a str,
+    /// The dataset versions the query reads (name, version), recorded with an answer.
+    pub datasets: &'a [(String, i64)],
 }
 
 /// Reads a scenario's balance.
@@ -148,6 +150,12 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
          VALUES (?1, ?2, ?3, ?4, 'answered', ?5, ?6, ?7, ?8)",
         params![c.query_id, c.job_id, c.scenario_id, c.sql, c.epsilon, c.delta, c.mechanism, now],
     )?;
+    for (dataset, version) in c.datasets {
+        tx.execute(
+            "INSERT OR IGNORE INTO query_datasets (query_id, dataset, version) VALUES (?1, ?2, ?3)",
+            params![c.query_id, dataset, version],
+        )?;
+    }
     tx.execute(
         "INSERT INTO ledger (scenario_id, job_id, query_id, epsilon, delta, rho, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -250,6 +250,20 @@ pub struct JobAnswer {
     pub accuracy: Vec<ColumnAccuracy>,
 }
 
+/// The dataset versions a job's answered queries read, each once, by name then version
+/// (empty for jobs answered before the versions were recorded).
+pub fn versions_read(conn: &Conn, job_id: &str) -> Result<Vec<(String, i64)>> {
+    Ok(conn
+        .prepare(
+            "SELECT DISTINCT d.dataset, d.version FROM query_datasets d
+             JOIN queries q ON q.id = d.query_id
+             WHERE q.job_id = ?1 AND q.status = 'answered'
+             ORDER BY d.dataset, d.version",
+        )?
+        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 /// A job's query as a product manifest lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct QueryEntry {

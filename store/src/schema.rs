@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -500,6 +500,20 @@ ALTER TABLE dataset_versions ADD COLUMN report_json TEXT;
 ALTER TABLE datasets ADD COLUMN retired_at TEXT;
 ALTER TABLE datasets ADD COLUMN retired_by TEXT;
 ALTER TABLE datasets ADD COLUMN retire_reason TEXT;
+"#,
+    r#"
+-- The dataset versions an answered query read, recorded with its charge: a product's
+-- manifest names exactly the versions its numbers came from (SYS Art. 41).
+CREATE TABLE query_datasets (
+    query_id  TEXT NOT NULL REFERENCES queries(id),
+    dataset   TEXT NOT NULL,
+    version   INTEGER NOT NULL,
+    PRIMARY KEY (query_id, dataset)
+);
+CREATE TRIGGER query_datasets_no_update BEFORE UPDATE ON query_datasets
+BEGIN SELECT RAISE(ABORT, 'the versions a query read are append-only'); END;
+CREATE TRIGGER query_datasets_no_delete BEFORE DELETE ON query_datasets
+BEGIN SELECT RAISE(ABORT, 'the versions a query read are append-only'); END;
 "#,
 ];
 

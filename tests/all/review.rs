@@ -56,16 +56,9 @@ fn release_needs_both_approvals_by_different_people() {
     assert_eq!(products.len(), 1);
     let key = sandbox_runtime::keys::verifying_key(f.domain.layout()).unwrap();
     let manifest = review::verify_product(&products[0].path, Some(&key)).unwrap();
-    // The manifest states the sources (with their policies), the approvals with times and
-    // where the output's history is in the audit log.
-    assert_eq!(manifest["datasets"][0]["name"], "residents");
-    assert_eq!(
-        manifest["datasets"][0]["policy_sha256"]
-            .as_str()
-            .map(str::len),
-        Some(64)
-    );
-    assert!(manifest["datasets"][0]["obtained_at"].is_string());
+    // The manifest states the sources (none: this job asked nothing of the data), the
+    // approvals with times and where the output's history is in the audit log.
+    assert_eq!(manifest["datasets"], serde_json::json!([]));
     assert_eq!(manifest["approvals"].as_array().unwrap().len(), 2);
     let actions: Vec<&str> = manifest["audit"]["events"]
         .as_array()
@@ -473,4 +466,50 @@ fn a_review_is_a_conversation_that_ends_in_one_release_of_the_whole_request() {
     assert_eq!(comment.details["text"], "Filtered; resubmitting.");
     let queued = events.iter().rfind(|e| e.action == "job.queued").unwrap();
     assert_eq!(queued.details["resubmits"], first.id.as_str());
+}
+
+/// A manifest names the dataset versions the job's answers read, with their policies: a
+/// version registered after the job, before the release, is not among its sources.
+#[test]
+fn a_manifest_names_the_versions_the_answers_read() {
+    let f = Fixture::new();
+    let module = sandbox_tests::guest_module("income_by_district");
+    let report = f.submit(&module, "{}", JobLimits::default()).unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let out = report
+        .outputs
+        .iter()
+        .find(|o| o.kind == "table")
+        .unwrap()
+        .id
+        .clone();
+    // The provider registers a second version of the dataset while the output waits.
+    sandbox_tests::add_residents(&f.domain, f.dir.path(), 500);
+    let current = sandbox_runtime::catalog::get(&f.domain, OPERATOR, "residents").unwrap();
+    assert_eq!(current.version, 2);
+    review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None).unwrap();
+    let o = review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None).unwrap();
+    assert_eq!(o.status, "released");
+    let product = review::products(&f.domain, OPERATOR)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.output_id == out)
+        .unwrap();
+    let manifest = review::verify_product(&product.path, None).unwrap();
+    let datasets = manifest["datasets"].as_array().unwrap();
+    assert_eq!(datasets.len(), 1, "{datasets:?}");
+    assert_eq!(datasets[0]["name"], "residents");
+    assert_eq!(datasets[0]["version"], 1);
+    assert_eq!(
+        datasets[0]["policy_sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    assert!(datasets[0]["obtained_at"].is_string());
+    // The record behind it cannot be changed.
+    let conn = sandbox_tests::raw(&f.domain);
+    assert!(
+        conn.execute("UPDATE query_datasets SET version = 2", [])
+            .is_err()
+    );
+    assert!(conn.execute("DELETE FROM query_datasets", []).is_err());
 }

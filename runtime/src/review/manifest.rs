@@ -37,7 +37,7 @@ pub struct Manifest {
     pub job: ManifestJob,
     /// The scenario it was made under.
     pub scenario: ManifestScenario,
-    /// The dataset versions the scenario reads (SYS Art. 41).
+    /// The dataset versions the job's answers read (SYS Art. 41).
     pub datasets: Vec<ManifestDataset>,
     /// Every query of the job, with ε.
     pub queries: Vec<QueryEntry>,
@@ -112,7 +112,7 @@ pub struct ManifestScenario {
     pub approved_by: Option<String>,
 }
 
-/// A dataset version a product's scenario reads.
+/// A dataset version a product's numbers came from (read by its job's answered queries).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ManifestDataset {
     /// Name.
@@ -185,22 +185,36 @@ pub(crate) struct Release<'a> {
 /// The manifest of a release.
 pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
     let record = scenarios::get(conn, r.job.scenario_id)?;
+    // The versions the job's answers read, as recorded with each charge (none for a job
+    // that asked nothing); a job answered before they were recorded names the versions
+    // current at release.
+    let read = queries::versions_read(conn, &r.output.job_id)?;
+    let queries = queries::of_job(conn, &r.output.job_id)?;
+    let legacy = read.is_empty() && queries.iter().any(|q| q.status == "answered");
     let mut datasets = Vec::new();
     for d in &record.spec.datasets {
-        let v = catalog::get(conn, &d.name)?;
-        let policy_toml = catalog::policy_toml(conn, &v.name, v.version)?;
-        datasets.push(ManifestDataset {
-            policy_sha256: sha256_hex(policy_toml.as_bytes()),
-            name: v.name,
-            version: v.version,
-            provider: v.policy.dataset.provider,
-            provider_code: v.policy.dataset.provider_code,
-            obtained_at: v.obtained_at,
-            content_sha256: v.content_sha256,
-            columns: d.columns.clone(),
-        });
+        let versions: Vec<catalog::DatasetVersion> = if legacy {
+            vec![catalog::get(conn, &d.name)?]
+        } else {
+            read.iter()
+                .filter(|(name, _)| *name == d.name)
+                .map(|(name, version)| catalog::get_version(conn, name, *version))
+                .collect::<std::result::Result<_, _>>()?
+        };
+        for v in versions {
+            let policy_toml = catalog::policy_toml(conn, &v.name, v.version)?;
+            datasets.push(ManifestDataset {
+                policy_sha256: sha256_hex(policy_toml.as_bytes()),
+                name: v.name,
+                version: v.version,
+                provider: v.policy.dataset.provider,
+                provider_code: v.policy.dataset.provider_code,
+                obtained_at: v.obtained_at,
+                content_sha256: v.content_sha256,
+                columns: d.columns.clone(),
+            });
+        }
     }
-    let queries = queries::of_job(conn, &r.output.job_id)?;
     let epsilon_job: f64 = queries.iter().map(|q| q.epsilon).sum();
     let events = audit::positions(conn, &r.output.job_id, &r.output.id)?
         .into_iter()
