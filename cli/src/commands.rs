@@ -567,14 +567,13 @@ fn output_cmd(cli: &Cli, cmd: &OutputCmd, domain: &Domain) -> Result<()> {
             print(cli.json, &o, || texts::output_shown(&ui, &json(&o), &shown))
         }
         OutputCmd::Download { id, out, format } => {
-            let o = jobs::output(domain, actor(cli)?, id)?;
-            let bytes = jobs::staged_file(domain, &o)?;
             let format = format.map_or_else(
                 || sandbox_runtime::export::Format::of_path(out),
                 crate::args::FormatArg::format,
             );
-            let (_, bytes) = sandbox_runtime::export::convert(&o.file_name, bytes, format)?;
+            let (_, bytes) = jobs::download_output(domain, actor(cli)?, id, format)?;
             crate::common::write_file(out, &bytes)?;
+            let o = jobs::output(domain, actor(cli)?, id)?;
             print(cli.json, &o, || texts::wrote_file(&ui, out, bytes.len()))
         }
     }
@@ -591,7 +590,8 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
             })
         }
         ProductCmd::Download { id, out, format } => {
-            let p = review::product(domain, actor(cli)?, id)?;
+            let who = actor(cli)?;
+            let p = review::product(domain, who, id)?;
             let mut names = p.file_names()?;
             let format = format.map(crate::args::FormatArg::format);
             let copies = crate::common::converted_names(&names, format);
@@ -604,10 +604,11 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
             );
             write_folder(out, &names, |name| {
                 bar.step();
-                match copies.iter().find(|(copy, _)| copy == name) {
-                    Some((_, of)) => crate::common::converted(of, p.file(of)?, format),
-                    None => p.file(name),
-                }
+                let (file, format) = match copies.iter().find(|(copy, _)| copy == name) {
+                    Some((_, of)) => (of.as_str(), format),
+                    None => (name, None),
+                };
+                Ok(review::download_product_file(domain, who, id, file, format)?.1)
             })?;
             drop(bar);
             print(cli.json, &names, || {

@@ -86,18 +86,6 @@ pub fn converted_names(
         .collect()
 }
 
-/// A table file's bytes converted to `format`.
-pub fn converted(
-    name: &str,
-    bytes: Vec<u8>,
-    format: Option<sandbox_runtime::export::Format>,
-) -> Result<Vec<u8>> {
-    match format {
-        Some(f) => Ok(sandbox_runtime::export::convert(name, bytes, f)?.1),
-        None => Ok(bytes),
-    }
-}
-
 /// How a submitted job's command ends once its report is printed: a job that did not
 /// succeed ends it with an error (a non-zero exit status, for scripts), as does a job
 /// still waiting or running when `--wait` ran out.

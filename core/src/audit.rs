@@ -85,6 +85,10 @@ pub enum EventKind {
     OutputSupervisorRequestChanges,
     /// An output was released as a product.
     ProductReleased,
+    /// A staged output's file was taken away (downloaded) by a reviewer.
+    OutputDownloaded,
+    /// A product's file was downloaded.
+    ProductDownloaded,
     /// An emergency stop was imposed.
     StopImposed,
     /// An emergency stop was lifted.
@@ -155,6 +159,8 @@ impl EventKind {
             OutputSupervisorReject => "output.supervisor_reject",
             OutputSupervisorRequestChanges => "output.supervisor_request_changes",
             ProductReleased => "product.released",
+            OutputDownloaded => "output.downloaded",
+            ProductDownloaded => "product.downloaded",
             StopImposed => "stop.imposed",
             StopLifted => "stop.lifted",
             AuditRetentionSet => "audit.retention_set",

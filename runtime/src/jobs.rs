@@ -917,6 +917,32 @@ pub fn all_outputs(domain: &Domain, actor: &str) -> Result<Vec<OutputRecord>> {
     Ok(staged::all(&conn)?)
 }
 
+/// An output's staged file as `actor` (who reads outputs) takes it away, in `format`: the
+/// one path every download of an unreleased output goes through (API, console, CLI), each
+/// recorded as an `output.downloaded` event with the format and the hash of what left.
+/// Returns the file's name in that format and its bytes.
+pub fn download_output(
+    domain: &Domain,
+    actor: &str,
+    id: &str,
+    format: crate::export::Format,
+) -> Result<(String, Vec<u8>)> {
+    let mut conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::OutputRead, On::Domain)?;
+    let o = staged::get(&conn, id)?;
+    let (name, bytes) = crate::export::convert(&o.file_name, staged_file(domain, &o)?, format)?;
+    let tx = conn.write()?;
+    audit::append(
+        &tx,
+        actor,
+        EventKind::OutputDownloaded,
+        &Subject::Output(o.id.clone()),
+        json!({"job_id": o.job_id, "file": name, "format": format.extension(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}),
+    )?;
+    tx.commit()?;
+    Ok((name, bytes))
+}
+
 /// The staged file of an output.
 pub fn staged_file(domain: &Domain, o: &OutputRecord) -> Result<Vec<u8>> {
     if !sandbox_core::plain_file_name(&o.job_id) || !sandbox_core::plain_file_name(&o.file_name) {

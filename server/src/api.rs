@@ -981,11 +981,7 @@ async fn output_file(
     let Query(q) = query?;
     let format = q.format.unwrap_or(sandbox_runtime::export::Format::Arrow);
     let (name, bytes) = s
-        .blocking(move |d| {
-            let o = jobs::output(d, &c.name, &id)?;
-            let bytes = jobs::staged_file(d, &o)?;
-            sandbox_runtime::export::convert(&o.file_name, bytes, format)
-        })
+        .blocking(move |d| jobs::download_output(d, &c.name, &id, format))
         .await?;
     Ok(download(&name, bytes))
 }
@@ -1086,10 +1082,7 @@ async fn product_file(
     let Query(q) = query?;
     let format = q.format.unwrap_or(sandbox_runtime::export::Format::Arrow);
     let (name, bytes) = s
-        .blocking(move |d| {
-            let bytes = review::product(d, &c.name, &id)?.file(&name)?;
-            sandbox_runtime::export::convert(&name, bytes, format)
-        })
+        .blocking(move |d| review::download_product_file(d, &c.name, &id, &name, Some(format)))
         .await?;
     Ok(download(&name, bytes))
 }

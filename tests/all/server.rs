@@ -490,6 +490,37 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         );
         assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
     }
+    // Every download is an audit event: who took which file, and the hash of what left;
+    // a refused one took nothing.
+    let conn = sandbox_tests::raw(&api.f.domain);
+    let downloads: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT actor, action, details FROM audit_events
+             WHERE action IN ('output.downloaded', 'product.downloaded') ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let who: Vec<(&str, &str)> = downloads
+        .iter()
+        .map(|(a, k, _)| (a.as_str(), k.as_str()))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            (OPERATOR, "output.downloaded"),
+            (PROVIDER, "product.downloaded"),
+            (DEVELOPER, "product.downloaded"),
+        ]
+    );
+    let detail: serde_json::Value = serde_json::from_str(&downloads[2].2).unwrap();
+    assert_eq!(detail["file"], "note.md");
+    assert_eq!(
+        detail["sha256"].as_str(),
+        Some(sandbox_core::sha256_hex(b"Average income rose in every district.").as_str())
+    );
 
     // A second output is sent back with a comment, a third rejected.
     for (decision, to) in [

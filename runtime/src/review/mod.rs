@@ -484,6 +484,36 @@ pub fn products(domain: &Domain, actor: &str) -> Result<Vec<Product>> {
         .collect())
 }
 
+/// A product's file as `actor` (who reads products) downloads it, as stored or (a table)
+/// converted to `format`: the one path every product download goes through (API,
+/// console, CLI), each recorded as a `product.downloaded` event with the file and the
+/// hash of what left. Returns the file's name in that format and its bytes.
+pub fn download_product_file(
+    domain: &Domain,
+    actor: &str,
+    id: &str,
+    name: &str,
+    format: Option<crate::export::Format>,
+) -> Result<(String, Vec<u8>)> {
+    let p = product(domain, actor, id)?;
+    let bytes = p.file(name)?;
+    let (name, bytes) = match format {
+        Some(f) => crate::export::convert(name, bytes, f)?,
+        None => (name.to_string(), bytes),
+    };
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    audit::append(
+        &tx,
+        actor,
+        EventKind::ProductDownloaded,
+        &Subject::Product(p.id.clone()),
+        json!({"file": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}),
+    )?;
+    tx.commit()?;
+    Ok((name, bytes))
+}
+
 /// One product of the registry.
 pub fn product(domain: &Domain, actor: &str, id: &str) -> Result<Product> {
     products(domain, actor)?

@@ -964,13 +964,14 @@ async fn output_file(
     let name = s.principal.name.clone();
     let file = state
         .blocking(move |d| {
-            let o = jobs::output(d, &name, &id)?;
             if let Some(format) = &q.format {
+                // A download: recorded by the one path downloads go through.
                 let format = sandbox_runtime::export::Format::parse(format)?;
-                let bytes = jobs::staged_file(d, &o)?;
-                let (name, bytes) = sandbox_runtime::export::convert(&o.file_name, bytes, format)?;
+                let (name, bytes) = jobs::download_output(d, &name, &id, format)?;
                 return Ok((name, bytes, true));
             }
+            // An image shown inline on the output's page: a view, as the page is.
+            let o = jobs::output(d, &name, &id)?;
             if !matches!(o.kind.as_str(), "chart" | "image") {
                 return Err(Error::NotFound(format!("an image for output {id}")));
             }
@@ -1118,14 +1119,12 @@ async fn product_file(
     let who = s.principal.name.clone();
     let file = state
         .blocking(move |d| {
-            let bytes = review::product(d, &who, &id)?.file(&name)?;
-            match &q.format {
-                Some(format) => {
-                    let format = sandbox_runtime::export::Format::parse(format)?;
-                    sandbox_runtime::export::convert(&name, bytes, format)
-                }
-                None => Ok((name, bytes)),
-            }
+            let format = q
+                .format
+                .as_deref()
+                .map(sandbox_runtime::export::Format::parse)
+                .transpose()?;
+            review::download_product_file(d, &who, &id, &name, format)
         })
         .await;
     match file {
