@@ -371,33 +371,13 @@ fn show_outputs(
 ) -> Result<()> {
     writeln!(out, "{}", t!(lang, "demo-outputs"))?;
     for o in &report.outputs {
+        let ui = crate::texts::Ui::new(lang, None);
+        let value = serde_json::to_value(o)?;
         writeln!(
             out,
             "   {}",
-            t!(
-                lang,
-                "demo-output",
-                name = o.name.as_str(),
-                kind = sandbox_i18n::word(lang, "kind", &o.kind),
-                bytes = o.bytes,
-                status = sandbox_i18n::word(lang, "output-status", o.status.as_str())
-            )
+            crate::texts::staged_output(&ui, &value, "       ")
         )?;
-        if let Some(results) = o.checks.as_ref().and_then(|c| c["results"].as_array()) {
-            for r in results {
-                writeln!(
-                    out,
-                    "       {} {}: {}",
-                    match r["outcome"].as_str() {
-                        Some("pass") => "✓",
-                        Some("review") => "?",
-                        _ => "✗",
-                    },
-                    sandbox_i18n::word(lang, "check", r["check"].as_str().unwrap_or("")),
-                    sandbox_runtime::disclosure::reason_in(lang, r)
-                )?;
-            }
-        }
         if o.kind == "table" {
             let bytes =
                 std::fs::read(domain.layout().staging().join(&o.job_id).join(&o.file_name))?;

@@ -179,20 +179,12 @@ pub fn run(args: &DevRunArgs, lang: sandbox_core::Lang, out: &mut dyn Write) -> 
     for o in &report.outputs {
         let target = args.out.join(format!("SYNTHETIC-{}", o.file_name));
         std::fs::copy(staged.join(&o.file_name), &target)?;
-        let checks = o.checks.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        let ui = crate::texts::Ui::new(lang, None);
         writeln!(
             out,
-            "{}",
-            t!(
-                lang,
-                "cli-dev-output",
-                name = o.name.as_str(),
-                kind = sandbox_i18n::word(lang, "kind", &o.kind),
-                bytes = o.bytes,
-                status = sandbox_i18n::word(lang, "output-status", o.status.as_str()),
-                path = display(&target),
-                checks = checks
-            )
+            "{}\n    {}",
+            crate::texts::staged_output(&ui, &serde_json::to_value(o)?, "    "),
+            t!(lang, "cli-dev-written", path = display(&target))
         )?;
     }
     // The marker says it in both languages, whoever reads the folder later.

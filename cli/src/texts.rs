@@ -486,6 +486,37 @@ pub fn output_decided(ui: &Ui, o: &Value, product: Option<&Value>, at: Option<&s
     }
 }
 
+/// A staged output as a line (name, kind, size, status), then a line per automated check
+/// (`✓`, `?` for review, `✗`), the checks indented by `indent` more.
+pub fn staged_output(ui: &Ui, o: &Value, indent: &str) -> String {
+    let lang = ui.lang;
+    let mut out = t!(
+        lang,
+        "cli-staged-output",
+        name = s(&o["name"]),
+        kind = word(lang, "kind", &o["kind"]),
+        bytes = s(&o["bytes"]),
+        status = word(lang, "output-status", &o["status"])
+    );
+    for r in items(&o["checks"]["results"]) {
+        let mark = match r["outcome"].as_str() {
+            Some("pass") => "✓",
+            Some("review") => "?",
+            _ => "✗",
+        };
+        out.push('\n');
+        out.push_str(indent);
+        out.push_str(&t!(
+            lang,
+            "cli-check-line",
+            mark = mark,
+            check = word(lang, "check", &r["check"]),
+            reason = sandbox_runtime::disclosure::reason_in(lang, r)
+        ));
+    }
+    out
+}
+
 /// `output checks`: the output, then one row per automated check.
 pub fn output_checks(ui: &Ui, o: &Value) -> String {
     let lang = ui.lang;

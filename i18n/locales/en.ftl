@@ -454,9 +454,6 @@ stop-scope-scenario = scenario
 stop-scope-developer = developer
 cli-dev-synthetic = SYNTHETIC DATA: { $units } unit(s) per dataset generated from the policies; nothing here describes real data.
 cli-dev-failed = job failed ({ $kind }): { $error }
-cli-dev-output =
-    output { $name } ({ $kind }, { $bytes } bytes, { $status }) -> { $path }
-      checks: { $checks }
 cli-dev-marker = Every file here was computed from synthetic data generated from policies by `sandbox dev run`. It describes no real person or entity and is not a data product.
 
 ## The demo
@@ -482,7 +479,6 @@ demo-job =
 demo-module-log = module log: { $text }
 demo-budget = ε spent { $spent } of { $total }; { $left } left
 demo-outputs = 6. Outputs are staged and checked automatically:
-demo-output = `{ $name }` ({ $kind }, { $bytes } bytes): { $status }
 demo-release-refused = 7. Review: releasing before any approval is refused: { $error }
 demo-self-review-refused = the developer approving their own output is refused: { $error }
 demo-operator-approves = operator ops-li approves
@@ -559,3 +555,6 @@ cli-table-rows = { $total ->
 }
 cli-table-first = { $total } rows, the first { $shown } shown
 cli-chart-not-shown = `{ $name }` is a chart ({ $bytes } bytes): download it to look at it
+cli-staged-output = `{ $name }` ({ $kind }, { $bytes } bytes): { $status }
+cli-dev-written = -> { $path }
+cli-check-line = { $mark } { $check }: { $reason }

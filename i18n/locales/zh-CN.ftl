@@ -438,9 +438,6 @@ stop-scope-scenario = 场景
 stop-scope-developer = 开发者
 cli-dev-synthetic = 合成数据：每个数据集按策略生成 { $units } 个单位；此处内容不描述任何真实数据。
 cli-dev-failed = 任务失败（{ $kind }）：{ $error }
-cli-dev-output =
-    输出结果 { $name }（{ $kind }，{ $bytes } 字节，{ $status }）-> { $path }
-      检查：{ $checks }
 cli-dev-marker = 此处每个文件都由 `sandbox dev run` 根据策略生成的合成数据计算而来，不描述任何真实的个人或组织，也不是数据产品。
 
 ## 演示
@@ -463,7 +460,6 @@ demo-job =
 demo-module-log = 模块日志：{ $text }
 demo-budget = ε 已用 { $spent }，共 { $total }；剩余 { $left }
 demo-outputs = 6. 输出结果已暂存并自动检查：
-demo-output = “{ $name }”（{ $kind }，{ $bytes } 字节）：{ $status }
 demo-release-refused = 7. 审核。未经任何批准即发布，被拒绝——{ $error }
 demo-self-review-refused = 开发者批准自己的输出结果，被拒绝：{ $error }
 demo-operator-approves = 运营人员 ops-li 批准
@@ -537,3 +533,6 @@ cli-progress-fetching = 正在获取输出结果 { $id }
 cli-table-rows = 共 { $total } 行
 cli-table-first = 共 { $total } 行，显示前 { $shown } 行
 cli-chart-not-shown = `{ $name }` 是图表（{ $bytes } 字节）：请下载后查看
+cli-staged-output = “{ $name }”（{ $kind }，{ $bytes } 字节）：{ $status }
+cli-dev-written = -> { $path }
+cli-check-line = { $mark } { $check }：{ $reason }
