@@ -127,7 +127,16 @@ impl Cli {
         use clap::parser::ValueSource;
         use clap::{CommandFactory, FromArgMatches};
         let lang = Cli::language_before_parsing();
-        let matches = crate::help::localized(Cli::command(), lang).get_matches();
+        let matches = match crate::help::localized(Cli::command(), lang).try_get_matches() {
+            Ok(m) => m,
+            Err(e) => match crate::help::parse_error(&e, lang) {
+                Some(text) => {
+                    eprintln!("{text}");
+                    std::process::exit(2);
+                }
+                None => e.exit(),
+            },
+        };
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let config = ConfigFile::load()?;
         cli.apply(

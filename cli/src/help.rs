@@ -17,6 +17,95 @@ fn command_key(path: &[&str]) -> String {
     }
 }
 
+/// A parse error in `lang`: what went wrong, the usage line and where to read more, for the
+/// kinds a person makes most; anything else (and English) as clap says it.
+pub fn parse_error(e: &clap::Error, lang: Lang) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if lang == Lang::En {
+        return None;
+    }
+    let text = |kind: ContextKind| -> String {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => s.clone(),
+            Some(ContextValue::Strings(v)) => v.join(", "),
+            Some(ContextValue::StyledStr(s)) => s.to_string(),
+            Some(ContextValue::StyledStrs(v)) => v
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Some(ContextValue::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    };
+    let t = |id: &str, args: &[(&str, String)]| {
+        let mut fluent = sandbox_i18n::Args::new();
+        for (k, v) in args {
+            fluent.set(*k, v.clone());
+        }
+        sandbox_i18n::message(lang, id, Some(&fluent))
+    };
+    let what = match e.kind() {
+        ErrorKind::UnknownArgument => t(
+            "parse-unknown-argument",
+            &[("arg", text(ContextKind::InvalidArg))],
+        ),
+        ErrorKind::InvalidSubcommand => t(
+            "parse-unknown-command",
+            &[("command", text(ContextKind::InvalidSubcommand))],
+        ),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => t(
+            "parse-invalid-value",
+            &[
+                ("value", text(ContextKind::InvalidValue)),
+                ("arg", text(ContextKind::InvalidArg)),
+            ],
+        ),
+        ErrorKind::MissingRequiredArgument => t(
+            "parse-missing-argument",
+            &[("arg", text(ContextKind::InvalidArg))],
+        ),
+        ErrorKind::ArgumentConflict => t(
+            "parse-conflict",
+            &[
+                ("arg", text(ContextKind::InvalidArg)),
+                ("other", text(ContextKind::PriorArg)),
+            ],
+        ),
+        _ => return None,
+    };
+    let mut out = sandbox_i18n::message(
+        lang,
+        "error-line",
+        Some(&{
+            let mut a = sandbox_i18n::Args::new();
+            a.set("message", what);
+            a
+        }),
+    );
+    for (kind, id) in [
+        (ContextKind::SuggestedArg, "parse-did-you-mean"),
+        (ContextKind::SuggestedSubcommand, "parse-did-you-mean"),
+        (ContextKind::ValidValue, "parse-valid-values"),
+    ] {
+        let hint = text(kind);
+        if !hint.is_empty() {
+            out.push_str("\n\n  ");
+            out.push_str(&t(id, &[("hint", hint)]));
+        }
+    }
+    let usage = text(ContextKind::Usage);
+    if !usage.is_empty() {
+        let usage = usage.trim_start_matches("Usage:").trim();
+        out.push_str("\n\n");
+        out.push_str(&sandbox_i18n::message(lang, "help-heading-usage", None));
+        out.push_str(usage);
+    }
+    out.push_str("\n\n");
+    out.push_str(&t("parse-more", &[]));
+    Some(out)
+}
+
 #[cfg(test)]
 /// Every help text of the grammar with its key and its English (what a catalogue of
 /// another language must hold): commands, then their arguments, depth first. Global
@@ -163,5 +252,22 @@ mod tests {
             "{job}"
         );
         assert!(!job.contains("Print help"), "{job}");
+    }
+
+    #[test]
+    fn a_mistyped_command_line_is_told_in_chinese() {
+        let e = localized(crate::Cli::command(), Lang::ZhCn)
+            .try_get_matches_from(["sandbox", "job", "submitt"])
+            .err()
+            .and_then(|e| parse_error(&e, Lang::ZhCn))
+            .unwrap_or_default();
+        assert!(e.starts_with("错误：未知的命令 'submitt'"), "{e}");
+        assert!(e.contains("submit") && e.contains("用法："), "{e}");
+        let e = localized(crate::Cli::command(), Lang::ZhCn)
+            .try_get_matches_from(["sandbox", "job", "submit", "--scenario", "s"])
+            .err()
+            .and_then(|e| parse_error(&e, Lang::ZhCn))
+            .unwrap_or_default();
+        assert!(e.starts_with("错误：缺少必需的参数"), "{e}");
     }
 }

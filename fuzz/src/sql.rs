@@ -89,9 +89,10 @@ fn judge(sql: &str, mode: Mode, answer: &Answer) {
 }
 
 /// A cell of `batch` that holds a protected value: a canary text (unless the query's own
-/// text holds it: a literal is not a value read from the data), or a row's exact income.
+/// text holds it: a literal is not a value read from the data, and a literal's quote is
+/// written twice in the SQL), or a row's exact income.
 pub fn find_protected(batch: &RecordBatch, sql: &str) -> Option<String> {
-    let quoted = sql.to_uppercase();
+    let quoted = format!("{}\n{}", sql, sql.replace("''", "'")).to_uppercase();
     for column in batch.columns() {
         for row in 0..batch.num_rows() {
             let Ok(text) = array_value_to_string(column, row) else {
@@ -140,5 +141,15 @@ mod tests {
             find_protected(&batch("CANARYNAME-3", 1.5), "SELECT 'CANARYNAME-3'"),
             None
         );
+        // Nor is one with a quote in it, written twice in the SQL (the `sql` target's
+        // oracle called it a leak at 7.08 million executions).
+        assert_eq!(
+            find_protected(
+                &batch("it's CANARYNAME-3", 1.5),
+                "SELECT 'it''s CANARYNAME-3'"
+            ),
+            None
+        );
+        assert!(find_protected(&batch("it's CANARYNAME-3", 1.5), "SELECT 'its'").is_some());
     }
 }

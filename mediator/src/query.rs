@@ -228,10 +228,14 @@ fn shape_refusal(sql: &str) -> Option<Refusal> {
                 format!("parentheses and CASE expressions nested more than {MAX_NESTING} deep"),
             ));
         }
-        // Count the parts of a dotted name: a word, then `.` and a word (or `*`), and so on.
+        // Count the parts of a dotted name: a word (or a placeholder), then `.` and any
+        // token, and so on. Whatever follows a `.` counts: a chain of placeholders
+        // (`x.$a.$a…`) is as slow to parse as one of words (a fuzzed 706-byte one took
+        // 35 s).
         match token {
             Token::Period => after_period = true,
-            Token::Word(_) | Token::Mul if after_period => {
+            Token::Whitespace(_) => {}
+            _ if after_period => {
                 parts += 1;
                 after_period = false;
                 if parts > MAX_NAME_PARTS {
@@ -241,11 +245,10 @@ fn shape_refusal(sql: &str) -> Option<Refusal> {
                     ));
                 }
             }
-            Token::Word(_) => {
+            Token::Word(_) | Token::Placeholder(_) => {
                 parts = 1;
                 after_period = false;
             }
-            Token::Whitespace(_) => {}
             _ => {
                 parts = 0;
                 after_period = false;
