@@ -75,3 +75,39 @@ pub fn register(ext: &str, bytes: &[u8]) {
         Err(e) => panic!("ingest failed other than by a typed input error: {e:?}"),
     }
 }
+
+/// The stage target: registration's first stage alone (`sandbox_mediator::ingest::examine`:
+/// decoding, the policy's column checks, bounding and the written file), without value
+/// sets or a commit, so that its runs reach the executions the whole path cannot. It
+/// answers or fails by a typed input error, and leaves the scratch folder empty.
+pub fn run_inspect(data: &[u8]) {
+    let Some((&which, file)) = data.split_first() else {
+        return;
+    };
+    let i = ingest();
+    let path = i.dir.path().join(if which % 2 == 0 {
+        "inspect.csv"
+    } else {
+        "inspect.parquet"
+    });
+    if let Err(e) = std::fs::write(&path, file) {
+        panic!("writing the input: {e}");
+    }
+    let scratch = i.dir.path().join("scratch");
+    if let Err(e) = std::fs::create_dir_all(&scratch) {
+        panic!("making the scratch folder: {e}");
+    }
+    match sandbox_mediator::ingest::examine(&path, &i.policy, &scratch).map_err(Error::from) {
+        Ok(found) => assert!(
+            found.rows >= 0 && found.rows_dropped >= 0 && found.max_unit_rows <= found.rows.max(0),
+            "inconsistent counts: {found:?}"
+        ),
+        Err(Error::Input { .. } | Error::Policy(_) | Error::Invalid(_)) => {}
+        Err(e) => panic!("inspecting failed other than by a typed input error: {e:?}"),
+    }
+    let left = std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        left, 0,
+        "inspecting left {left} files in the scratch folder"
+    );
+}

@@ -23,8 +23,10 @@ pub type Target = (&'static str, fn(&[u8]));
 pub const TARGETS: &[Target] = &[
     ("sql", sql::run),
     ("sql_structured", sqlgen::run),
+    ("sql_structured_plan", sqlgen::run_plan),
     ("config", config::run),
     ("ingest", ingest::run),
+    ("ingest_inspect", ingest::run_inspect),
     ("abi", abi::run),
     ("api", api::run),
 ];

@@ -70,7 +70,7 @@ pub fn on_start(target: &str) {
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "sql" => sql().into_iter().map(String::into_bytes).collect(),
-        "sql_structured" => (0u64..64)
+        "sql_structured" | "sql_structured_plan" => (0u64..64)
             .map(|s| {
                 (0..256u64)
                     .map(|i| (i.wrapping_mul(2654435761).wrapping_add(s * 977) >> 7) as u8)
@@ -78,7 +78,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             })
             .collect(),
         "config" => config(),
-        "ingest" => ingest(),
+        "ingest" | "ingest_inspect" => ingest(),
         "abi" => abi(),
         "api" => api(),
         _ => Vec::new(),

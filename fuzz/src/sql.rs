@@ -29,6 +29,48 @@ pub fn run(data: &[u8]) {
     }
 }
 
+/// The planning stage alone, under both scenarios: the check and the explanation (the
+/// rewrite to bounded aggregates and the noise it would take), without executing or
+/// charging. Neither fails other than by a refusal, and they agree: a text the check
+/// refuses is refused by the explanation under the same rule.
+pub fn plan(sql: &str) {
+    let w = world::world();
+    for (scenario, mode) in [(w.dp, Mode::Dp), (w.threshold, Mode::Threshold)] {
+        let scenario = scenario.to_string();
+        let checked = match mediate::check(&w.domain, DEVELOPER, &scenario, sql) {
+            Ok(_) => None,
+            Err(Error::Refused(r)) => Some(r.rule),
+            Err(e) => panic!("checking {sql:?} failed other than by a refusal: {e:?}"),
+        };
+        match (
+            mediate::explain(&w.domain, DEVELOPER, &scenario, sql, None),
+            checked,
+        ) {
+            (Ok(explained), None) => {
+                if mode == Mode::Dp {
+                    assert!(
+                        explained
+                            .statistics
+                            .iter()
+                            .all(|s| s.scale.is_finite() && s.scale > 0.0 && s.epsilon > 0.0),
+                        "{sql:?}: a statistic explained without noise: {explained:?}"
+                    );
+                }
+            }
+            (Ok(explained), Some(rule)) => {
+                panic!("{sql:?}: refused by the check ({rule:?}), explained: {explained:?}")
+            }
+            (Err(Error::Refused(r)), Some(rule)) => assert_eq!(
+                r.rule, rule,
+                "{sql:?}: the check and the explanation refuse under different rules"
+            ),
+            // The explanation's own rules (group keys from the data without δ, ...).
+            (Err(Error::Refused(_)), None) => {}
+            (Err(e), _) => panic!("explaining {sql:?} failed other than by a refusal: {e:?}"),
+        }
+    }
+}
+
 /// Checks, answers and judges `sql` under both scenarios.
 pub fn mediate(sql: &str) {
     let w = world::world();

@@ -419,3 +419,13 @@ pub fn run(data: &[u8]) {
         crate::sql::mediate(&sql);
     }
 }
+
+/// The structured target's planning stage ([`crate::sql::plan`]): the same statements,
+/// checked and explained without being answered, so that its runs reach the executions
+/// the whole path cannot.
+pub fn run_plan(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    if let Ok(sql) = statement(&mut u) {
+        crate::sql::plan(&sql);
+    }
+}

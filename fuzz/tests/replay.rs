@@ -113,6 +113,11 @@ fn sql_structured() {
 }
 
 #[test]
+fn sql_structured_plan() {
+    replay("sql_structured_plan");
+}
+
+#[test]
 fn config() {
     replay("config");
 }
@@ -120,6 +125,11 @@ fn config() {
 #[test]
 fn ingest() {
     replay("ingest");
+}
+
+#[test]
+fn ingest_inspect() {
+    replay("ingest_inspect");
 }
 
 #[test]

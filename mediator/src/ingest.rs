@@ -754,22 +754,6 @@ pub fn add_counted(
     read: Option<ReadCounter>,
 ) -> Result<DatasetVersion> {
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
-    let (schema, batches) = decoding(source, || open_source(source, read))?;
-    let columns: Vec<(String, ColumnType)> = schema
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), column_type(f.data_type())))
-        .collect();
-    let view: Vec<(&str, ColumnType)> = columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-    if let Err(e) = policy.validate_against(&view) {
-        // A column the policy bounds that reads as text holds a value that is not a
-        // number: name the first one, with its row, rather than the type it made.
-        if let Some(found) = decoding(source, || first_non_number(source, &policy, &schema))? {
-            return Err(input_err(source, found));
-        }
-        return Err(Error::from(e).into());
-    }
-
     let mut conn = domain.conn()?;
     let name = policy.dataset.name.clone();
     let tmp = domain
@@ -778,26 +762,7 @@ pub fn add_counted(
         .join(format!(".ingest-{}", sandbox_core::new_id("tmp")));
     fs::create_dir_all(&tmp)?;
     let outcome = (|| {
-        let written = decoding(source, || {
-            write_parquet(
-                source,
-                schema.clone(),
-                batches,
-                policy.dataset.privacy_unit.as_deref().map(|column| Units {
-                    column,
-                    missing: policy.dataset.missing_unit,
-                    k: i64::from(policy.dataset.max_rows_per_unit),
-                }),
-                &policy
-                    .columns
-                    .iter()
-                    .filter(|c| c.desensitize.is_none())
-                    .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
-                    .collect::<Vec<_>>(),
-                Inspect::new(&policy, &schema),
-                &tmp.join(DATA_FILE),
-            )
-        })?;
+        let (columns, written) = stage(source, &policy, read, &tmp.join(DATA_FILE))?;
         let hasher =
             values::ValueHasher::new(&sandbox_store::keys::pseudonym_secret(domain.layout())?)?;
         let value_sets = values::build(
@@ -869,6 +834,83 @@ pub fn add_counted(
             Err(e)
         }
     }
+}
+
+/// What a source comes to under a policy, without registering it: the rows and what was
+/// found in each column, or the typed error registration would give.
+#[derive(Debug, Clone)]
+pub struct Examined {
+    /// Rows the version would hold.
+    pub rows: i64,
+    /// Rows left out because their privacy unit was empty.
+    pub rows_dropped: i64,
+    /// The most rows of one privacy unit.
+    pub max_unit_rows: i64,
+    /// What ingest found in each column.
+    pub report: IngestReport,
+}
+
+/// Decodes `source` and checks it against the policy text as registration would, writing
+/// the version's file into `scratch` (a folder of the caller's, left empty): the stage of
+/// registration that reads the provider's bytes, on its own.
+pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Examined> {
+    let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
+    let target = scratch.join(DATA_FILE);
+    let staged = stage(source, &policy, None, &target);
+    let _ = fs::remove_file(&target);
+    let (_, written) = staged?;
+    Ok(Examined {
+        rows: written.rows,
+        rows_dropped: written.dropped,
+        max_unit_rows: written.max_unit_rows,
+        report: written.report,
+    })
+}
+
+/// Registration's first stage, which every source goes through: decodes `source`, checks
+/// its columns against the policy, and writes the bounded, inspected file to `target`.
+fn stage(
+    source: &Path,
+    policy: &Policy,
+    read: Option<ReadCounter>,
+    target: &Path,
+) -> Result<(Vec<(String, ColumnType)>, Written)> {
+    let (schema, batches) = decoding(source, || open_source(source, read))?;
+    let columns: Vec<(String, ColumnType)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), column_type(f.data_type())))
+        .collect();
+    let view: Vec<(&str, ColumnType)> = columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    if let Err(e) = policy.validate_against(&view) {
+        // A column the policy bounds that reads as text holds a value that is not a
+        // number: name the first one, with its row, rather than the type it made.
+        if let Some(found) = decoding(source, || first_non_number(source, policy, &schema))? {
+            return Err(input_err(source, found));
+        }
+        return Err(Error::from(e).into());
+    }
+    let written = decoding(source, || {
+        write_parquet(
+            source,
+            schema.clone(),
+            batches,
+            policy.dataset.privacy_unit.as_deref().map(|column| Units {
+                column,
+                missing: policy.dataset.missing_unit,
+                k: i64::from(policy.dataset.max_rows_per_unit),
+            }),
+            &policy
+                .columns
+                .iter()
+                .filter(|c| c.desensitize.is_none())
+                .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
+                .collect::<Vec<_>>(),
+            Inspect::new(policy, &schema),
+            target,
+        )
+    })?;
+    Ok((columns, written))
 }
 
 /// The Arrow schema of a dataset version's stored file.
