@@ -269,9 +269,12 @@ pub enum Command {
     /// reviewers and the developer.
     #[command(subcommand)]
     Review(ReviewCmd),
-    /// Released products.
+    /// Released products: the catalog, downloads, grants and withdrawals.
     #[command(subcommand)]
     Product(ProductCmd),
+    /// The register of organisations (QQHR Art. 14, 23).
+    #[command(subcommand)]
+    Org(OrgCmd),
     /// Check a query against the policy without running it.
     #[command(subcommand)]
     Query(QueryCmd),
@@ -386,9 +389,12 @@ pub enum PrincipalCmd {
     Add {
         /// Name.
         name: String,
-        /// provider, operator, developer or supervisor.
+        /// provider, operator, developer, supervisor, data_user or admin.
         #[arg(long)]
         role: String,
+        /// The unified social credit code of the registered organisation it belongs to.
+        #[arg(long)]
+        org: Option<String>,
     },
     /// List principals.
     List,
@@ -751,8 +757,37 @@ pub enum ReviewCmd {
 /// `product` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ProductCmd {
-    /// List released products.
+    /// The product catalog: every released product, whom it is for, and whether you may
+    /// download it.
     List,
+    /// One product: what it is, its scope, providers, dates, and any withdrawal.
+    Show {
+        /// Product id.
+        id: String,
+    },
+    /// Withdraw a product (operators and supervisors): downloads are refused from then
+    /// on; its holders are listed for notification.
+    Withdraw {
+        /// Product id.
+        id: String,
+        /// Why (recorded, and written in the signed notice).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Grant a product to a data user or an organisation beyond its scope at release
+    /// (operators).
+    Grant {
+        /// Product id.
+        id: String,
+        /// A data user's name, or `org:` and an organisation's unified social credit code.
+        #[arg(long)]
+        to: String,
+    },
+    /// Everyone who downloaded a file of a product (operators and supervisors).
+    Holders {
+        /// Product id.
+        id: String,
+    },
     /// Copy a released product (its files, manifest and signature) into a folder.
     Download {
         /// Product id.
@@ -768,6 +803,81 @@ pub enum ProductCmd {
     Verify {
         /// Product folder.
         dir: PathBuf,
+    },
+}
+
+/// `org` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Enter an organisation in the register (operators and admins).
+    Add {
+        /// Unified social credit code (18 characters).
+        code: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Its security officer.
+        #[arg(long)]
+        officer: String,
+        /// How to reach the security officer.
+        #[arg(long)]
+        contact: String,
+        /// Last day of its qualification (YYYY-MM-DD).
+        #[arg(long)]
+        qualified_until: String,
+        /// The most ε its members' scenarios may spend together.
+        #[arg(long)]
+        epsilon_cap: Option<f64>,
+    },
+    /// The register.
+    List,
+    /// One organisation, with its members and the ε they have spent.
+    Show {
+        /// Unified social credit code.
+        code: String,
+    },
+    /// Change an organisation's entry: renew or end its qualification, a new officer, a cap.
+    Set {
+        /// Unified social credit code.
+        code: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New security officer.
+        #[arg(long)]
+        officer: Option<String>,
+        /// New contact.
+        #[arg(long)]
+        contact: Option<String>,
+        /// New last day of its qualification (YYYY-MM-DD).
+        #[arg(long)]
+        qualified_until: Option<String>,
+        /// New cap on ε across its members' scenarios.
+        #[arg(long, conflicts_with = "no_epsilon_cap")]
+        epsilon_cap: Option<f64>,
+        /// Remove the cap.
+        #[arg(long)]
+        no_epsilon_cap: bool,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Place a principal in an organisation, or take it out with --none.
+    Assign {
+        /// Principal.
+        principal: String,
+        /// Unified social credit code.
+        #[arg(required_unless_present = "none")]
+        code: Option<String>,
+        /// Take the principal out of its organisation.
+        #[arg(long, conflicts_with = "code")]
+        none: bool,
+    },
+    /// Write the register to a file (CSV for a spreadsheet, or JSON).
+    Export {
+        /// File to write (.csv or .json).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -12,10 +12,12 @@ use sandbox_i18n::t;
 use sandbox_core::{Decision, Error, JobStatus, Result, Role};
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, Submission};
-use sandbox_runtime::{Domain, audit, catalog, keys, mediate, review, scenarios, stops, tokens};
+use sandbox_runtime::{
+    Domain, audit, catalog, keys, mediate, organisations, review, scenarios, stops, tokens,
+};
 
 use crate::args::{
-    AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, DevCmd, JobCmd, OutputCmd, PrincipalCmd,
+    AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, DevCmd, JobCmd, OrgCmd, OutputCmd, PrincipalCmd,
     ProductCmd, QueryCmd, ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
 use crate::common::{read_text, write_folder};
@@ -199,6 +201,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Output(c) => output_cmd(cli, c, domain),
         Command::Review(c) => review_cmd(cli, c, domain),
         Command::Product(c) => product_cmd(cli, c, domain),
+        Command::Org(c) => org_cmd(cli, c, domain),
         Command::Query(c) => query_cmd(cli, c, domain),
         Command::Budget(BudgetCmd::Show { scenario }) => {
             let b = scenarios::budget(domain, actor(cli)?, scenario)?;
@@ -230,9 +233,9 @@ fn principal_cmd(cli: &Cli, cmd: &PrincipalCmd, domain: &Domain) -> Result<()> {
     let lang = cli.language();
     let ui = local_ui(lang, domain);
     match cmd {
-        PrincipalCmd::Add { name, role } => {
+        PrincipalCmd::Add { name, role, org } => {
             let role: Role = role.parse()?;
-            let p = identity::add(domain, cli.actor.as_deref(), name, role)?;
+            let p = identity::add_to(domain, cli.actor.as_deref(), name, role, org.as_deref())?;
             print(cli.json, &p, || texts::principal_added(&ui, &json(&p)))
         }
         PrincipalCmd::Language { language } => {
@@ -584,10 +587,31 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
     let ui = local_ui(lang, domain);
     match cmd {
         ProductCmd::List => {
-            let list = review::products(domain, actor(cli)?)?;
+            let list = review::catalog(domain, actor(cli)?)?;
             print(cli.json, &list, || {
                 crate::lists::products(&json(&list), &ui)
             })
+        }
+        ProductCmd::Show { id } => {
+            let e = review::catalog_entry(domain, actor(cli)?, id)?;
+            print(cli.json, &e, || texts::product_shown(&ui, &json(&e)))
+        }
+        ProductCmd::Withdraw { id, reason } => {
+            let w = review::withdraw(domain, actor(cli)?, id, reason)?;
+            print(cli.json, &w, || texts::product_withdrawn(&ui, &json(&w)))
+        }
+        ProductCmd::Grant { id, to } => {
+            let grantee: review::Grantee = to
+                .parse()
+                .map_err(|e: sandbox_policies::PolicyError| Error::Invalid(e.to_string()))?;
+            let grants = review::grant(domain, actor(cli)?, id, &grantee)?;
+            print(cli.json, &grants, || {
+                texts::product_granted(&ui, id, &json(&grants))
+            })
+        }
+        ProductCmd::Holders { id } => {
+            let h = review::holders(domain, actor(cli)?, id)?;
+            print(cli.json, &h, || crate::lists::holders(&json(&h), &ui))
         }
         ProductCmd::Download { id, out, format } => {
             let who = actor(cli)?;
@@ -618,9 +642,71 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
         ProductCmd::Verify { dir } => {
             let key = keys::verifying_key(domain.layout())?;
             let manifest = review::verify_product(dir, Some(&key))?;
+            let withdrawal = review::verify_withdrawal(dir, &manifest)?;
             print(cli.json, &manifest, || {
-                texts::product_verified(&ui, &manifest)
+                texts::product_verified(&ui, &manifest, withdrawal.as_ref())
             })
+        }
+    }
+}
+
+fn org_cmd(cli: &Cli, cmd: &OrgCmd, domain: &Domain) -> Result<()> {
+    let lang = cli.language();
+    let ui = local_ui(lang, domain);
+    match cmd {
+        OrgCmd::Add {
+            code,
+            name,
+            officer,
+            contact,
+            qualified_until,
+            epsilon_cap,
+        } => {
+            let entry = organisations::OrganisationEntry {
+                name: name.clone(),
+                security_officer: officer.clone(),
+                security_contact: contact.clone(),
+                qualified_until: qualified_until.clone(),
+                epsilon_cap: *epsilon_cap,
+            };
+            let o = organisations::register(domain, actor(cli)?, code, &entry)?;
+            print(cli.json, &o, || texts::organisation(&ui, &json(&o)))
+        }
+        OrgCmd::List => {
+            let list = organisations::list(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                crate::lists::organisations(&json(&list), &ui)
+            })
+        }
+        OrgCmd::Show { code } => {
+            let o = organisations::get(domain, actor(cli)?, code)?;
+            print(cli.json, &o, || texts::organisation(&ui, &json(&o)))
+        }
+        OrgCmd::Set { code, reason, .. } => {
+            let who = actor(cli)?;
+            let current = organisations::get(domain, who, code)?;
+            let entry = crate::common::changed_entry(cmd, &json(&current))?;
+            let o = organisations::change(domain, who, code, &entry, reason)?;
+            print(cli.json, &o, || texts::organisation(&ui, &json(&o)))
+        }
+        OrgCmd::Assign {
+            principal,
+            code,
+            none,
+        } => {
+            let code = if *none { None } else { code.as_deref() };
+            let p = organisations::assign(domain, actor(cli)?, principal, code)?;
+            print(cli.json, &p, || texts::principal_assigned(&ui, &json(&p)))
+        }
+        OrgCmd::Export { out } => {
+            let bytes =
+                organisations::export(domain, actor(cli)?, crate::common::register_format(out))?;
+            crate::common::write_file(out, &bytes)?;
+            print(
+                cli.json,
+                &serde_json::json!({"file": out, "bytes": bytes.len()}),
+                || texts::wrote_file(&ui, out, bytes.len()),
+            )
         }
     }
 }

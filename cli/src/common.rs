@@ -167,3 +167,50 @@ mod tests {
         assert_eq!(super::closest("someone", names.into_iter()), None);
     }
 }
+
+/// The entry `org set` writes: the organisation's entry as it is (`current`, its API
+/// JSON), with the fields the command gives changed.
+pub(crate) fn changed_entry(
+    cmd: &crate::args::OrgCmd,
+    current: &serde_json::Value,
+) -> Result<sandbox_runtime::organisations::OrganisationEntry> {
+    let crate::args::OrgCmd::Set {
+        name,
+        officer,
+        contact,
+        qualified_until,
+        epsilon_cap,
+        no_epsilon_cap,
+        ..
+    } = cmd
+    else {
+        return Err(Error::Internal("changed_entry of another command".into()));
+    };
+    let text = |v: &Option<String>, key: &str| {
+        v.clone()
+            .unwrap_or_else(|| current[key].as_str().unwrap_or_default().to_string())
+    };
+    Ok(sandbox_runtime::organisations::OrganisationEntry {
+        name: text(name, "name"),
+        security_officer: text(officer, "security_officer"),
+        security_contact: text(contact, "security_contact"),
+        qualified_until: text(qualified_until, "qualified_until"),
+        epsilon_cap: if *no_epsilon_cap {
+            None
+        } else {
+            epsilon_cap.or(current["epsilon_cap"].as_f64())
+        },
+    })
+}
+
+/// The register's format a file name asks for: `.csv` CSV, anything else JSON.
+pub(crate) fn register_format(
+    path: &std::path::Path,
+) -> sandbox_runtime::organisations::RegisterFormat {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("csv") => {
+            sandbox_runtime::organisations::RegisterFormat::Csv
+        }
+        _ => sandbox_runtime::organisations::RegisterFormat::Json,
+    }
+}

@@ -241,23 +241,117 @@ pub fn outputs(list: &Value, ui: &crate::reader::Ui) -> String {
     )
 }
 
-/// `product list`.
+/// A grant as words: a data user's name, or an organisation by its code.
+pub fn grantee(lang: Lang, v: &Value) -> String {
+    let text = cell(v);
+    match text.strip_prefix("org:") {
+        Some(code) => sandbox_i18n::t!(lang, "product-scope-organisation", code = code),
+        None => text,
+    }
+}
+
+/// The product catalog (`product list`): every product, what it is, whom it is for,
+/// when, and whether the reader may download it.
 pub fn products(list: &Value, ui: &crate::reader::Ui) -> String {
     let lang = ui.lang;
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|p| {
+            let status = if let Some(at) = p["withdrawal"]["withdrawn_at"].as_str() {
+                sandbox_i18n::t!(lang, "product-withdrawn-on", at = ui.time(&Value::from(at)))
+            } else if p["entitlement"].is_null() {
+                sandbox_i18n::message(lang, "product-not-granted", None)
+            } else {
+                sandbox_i18n::message(lang, "product-available", None)
+            };
             vec![
                 cell(&p["id"]),
-                cell(&p["output_id"]),
+                cell(&p["name"]),
+                cell(&p["scenario"]),
+                items(&p["scope"])
+                    .iter()
+                    .map(|g| grantee(lang, &g["grantee"]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 ui.time(&p["released_at"]),
+                status,
             ]
         })
         .collect();
     table(
-        &[h(lang, "id"), h(lang, "output"), h(lang, "released")],
+        &[
+            h(lang, "id"),
+            h(lang, "output"),
+            h(lang, "scenario"),
+            h(lang, "scope"),
+            h(lang, "released"),
+            h(lang, "status"),
+        ],
         &rows,
         &h(lang, "empty-products"),
+    )
+}
+
+/// `product holders`: who downloaded a product's files, how often, the last time.
+pub fn holders(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|h| {
+            vec![
+                cell(&h["principal"]),
+                word(lang, "role", &h["role"]),
+                cell(&h["organisation"]),
+                cell(&h["downloads"]),
+                ui.time(&h["last_at"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            h(lang, "principal"),
+            h(lang, "role"),
+            h(lang, "organisation"),
+            h(lang, "downloads"),
+            h(lang, "last-download"),
+        ],
+        &rows,
+        &h(lang, "empty-holders"),
+    )
+}
+
+/// The register of organisations (`org list`).
+pub fn organisations(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|o| {
+            vec![
+                cell(&o["credit_code"]),
+                cell(&o["name"]),
+                cell(&o["security_officer"]),
+                cell(&o["qualified_until"]),
+                match o["epsilon_cap"].as_f64() {
+                    Some(cap) => {
+                        format!("{:.3} / {cap}", o["epsilon_spent"].as_f64().unwrap_or(0.0))
+                    }
+                    None => format!("{:.3}", o["epsilon_spent"].as_f64().unwrap_or(0.0)),
+                },
+                items(&o["members"]).len().to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            h(lang, "credit-code"),
+            h(lang, "name"),
+            h(lang, "security-officer"),
+            h(lang, "qualified-until"),
+            h(lang, "epsilon-cap"),
+            h(lang, "members"),
+        ],
+        &rows,
+        &h(lang, "empty-organisations"),
     )
 }
 

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use sandbox_core::{Error, Result};
 
 use crate::args::{
-    AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, JobCmd, OutputCmd, PrincipalCmd, ProductCmd,
-    ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
+    AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, JobCmd, OrgCmd, OutputCmd, PrincipalCmd,
+    ProductCmd, ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
 use crate::common::{read_text, write_folder};
 use crate::texts;
@@ -177,6 +177,7 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Output(c) => output(cli, &r, c),
         Command::Review(c) => review(cli, &r, c),
         Command::Product(c) => product(cli, &r, c),
+        Command::Org(c) => org(cli, &r, c),
         Command::Audit(c) => audit(cli, &r, c),
         Command::Settings {
             language,
@@ -287,8 +288,11 @@ fn principal(cli: &Cli, r: &Remote, cmd: &PrincipalCmd) -> Result<()> {
     let lang = cli.language();
     let ui = remote_ui(cli, r);
     match cmd {
-        PrincipalCmd::Add { name, role } => {
-            let p = r.post("/principals", json!({"name": name, "role": role}))?;
+        PrincipalCmd::Add { name, role, org } => {
+            let p = r.post(
+                "/principals",
+                json!({"name": name, "role": role, "organisation": org}),
+            )?;
             print(cli, &p, |p| texts::principal_added(&ui, p))
         }
         PrincipalCmd::Language { language } => {
@@ -612,6 +616,28 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
             let list = r.get("/products")?;
             print(cli, &list, |v| crate::lists::products(v, &ui))
         }
+        ProductCmd::Show { id } => {
+            let p = r.get(&format!("/products/{}", seg(id)))?;
+            print(cli, &p["catalog"], |e| texts::product_shown(&ui, e))
+        }
+        ProductCmd::Withdraw { id, reason } => {
+            let w = r.post(
+                &format!("/products/{}/withdraw", seg(id)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &w, |w| texts::product_withdrawn(&ui, w))
+        }
+        ProductCmd::Grant { id, to } => {
+            let g = r.post(
+                &format!("/products/{}/grants", seg(id)),
+                json!({"grantee": to}),
+            )?;
+            print(cli, &g, |g| texts::product_granted(&ui, id, g))
+        }
+        ProductCmd::Holders { id } => {
+            let h = r.get(&format!("/products/{}/holders", seg(id)))?;
+            print(cli, &h, |h| crate::lists::holders(h, &ui))
+        }
         ProductCmd::Download { id, out, format } => {
             let p = r.get(&format!("/products/{}", seg(id)))?;
             let mut names: Vec<String> = p["manifest"]["files"]
@@ -649,6 +675,75 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
             })
         }
         ProductCmd::Verify { .. } => Err(Error::Invalid(t!(lang, "cli-remote-verify"))),
+    }
+}
+
+fn org(cli: &Cli, r: &Remote, cmd: &OrgCmd) -> Result<()> {
+    let ui = remote_ui(cli, r);
+    match cmd {
+        OrgCmd::Add {
+            code,
+            name,
+            officer,
+            contact,
+            qualified_until,
+            epsilon_cap,
+        } => {
+            let o = r.post(
+                "/organisations",
+                json!({"credit_code": code, "name": name, "security_officer": officer,
+                       "security_contact": contact, "qualified_until": qualified_until,
+                       "epsilon_cap": epsilon_cap}),
+            )?;
+            print(cli, &o, |o| texts::organisation(&ui, o))
+        }
+        OrgCmd::List => {
+            let list = r.get("/organisations")?;
+            print(cli, &list, |v| crate::lists::organisations(v, &ui))
+        }
+        OrgCmd::Show { code } => {
+            let o = r.get(&format!("/organisations/{}", seg(code)))?;
+            print(cli, &o, |o| texts::organisation(&ui, o))
+        }
+        OrgCmd::Set { code, reason, .. } => {
+            let current = r.get(&format!("/organisations/{}", seg(code)))?;
+            let entry = crate::common::changed_entry(cmd, &current)?;
+            let o = r.call(
+                "PUT",
+                &format!("/organisations/{}", seg(code)),
+                Some(
+                    json!({"name": entry.name, "security_officer": entry.security_officer,
+                            "security_contact": entry.security_contact,
+                            "qualified_until": entry.qualified_until,
+                            "epsilon_cap": entry.epsilon_cap, "reason": reason}),
+                ),
+            )?;
+            print(cli, &o, |o| texts::organisation(&ui, o))
+        }
+        OrgCmd::Assign {
+            principal,
+            code,
+            none,
+        } => {
+            let code = if *none { None } else { code.clone() };
+            let p = r.call(
+                "PUT",
+                &format!("/principals/{}/organisation", seg(principal)),
+                Some(json!({"organisation": code})),
+            )?;
+            print(cli, &p, |p| texts::principal_assigned(&ui, p))
+        }
+        OrgCmd::Export { out } => {
+            let format = match crate::common::register_format(out) {
+                sandbox_runtime::organisations::RegisterFormat::Csv => "csv",
+                sandbox_runtime::organisations::RegisterFormat::Json => "json",
+            };
+            let bytes = r.bytes(&format!("/organisations/export?format={format}"))?;
+            crate::common::write_file(out, &bytes)?;
+            print(cli, &json!({"file": out, "bytes": bytes.len()}), |_| {
+                texts::wrote_file(&ui, out, bytes.len())
+            })
+        }
     }
 }
 

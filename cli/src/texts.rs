@@ -591,15 +591,173 @@ pub fn product_downloaded(ui: &Ui, id: &str, files: usize, dir: &std::path::Path
     )
 }
 
-/// `product verify`.
-pub fn product_verified(ui: &Ui, manifest: &Value) -> String {
+/// `product verify`: the signature and hashes hold; a withdrawal notice, if the folder
+/// holds one, is said.
+pub fn product_verified(ui: &Ui, manifest: &Value, withdrawal: Option<&Value>) -> String {
     let lang = ui.lang;
-    t!(
+    let mut out = t!(
         lang,
         "cli-product-verified",
         id = s(&manifest["product_id"]),
         files = items(&manifest["files"]).len()
+    );
+    if let Some(w) = withdrawal {
+        out.push('\n');
+        out.push_str(&withdrawal_line(ui, w));
+    }
+    out
+}
+
+fn withdrawal_line(ui: &Ui, w: &Value) -> String {
+    t!(
+        ui.lang,
+        "cli-product-withdrawal",
+        who = s(&w["withdrawn_by"]),
+        at = ui.time(&w["withdrawn_at"]),
+        reason = s(&w["reason"])
     )
+}
+
+/// `product show`: a catalog entry.
+pub fn product_shown(ui: &Ui, e: &Value) -> String {
+    let lang = ui.lang;
+    let scope: Vec<String> = items(&e["scope"])
+        .iter()
+        .map(|g| {
+            let who = crate::lists::grantee(lang, &g["grantee"]);
+            if g["at_release"].as_bool() == Some(false) {
+                format!(
+                    "{who} ({})",
+                    t!(
+                        lang,
+                        "product-granted-later",
+                        who = s(&g["granted_by"]),
+                        at = ui.time(&g["granted_at"])
+                    )
+                )
+            } else {
+                who
+            }
+        })
+        .collect();
+    let mut out = t!(
+        lang,
+        "cli-product-shown",
+        id = s(&e["id"]),
+        name = s(&e["name"]),
+        scenario = s(&e["scenario"]),
+        purpose = s(&e["purpose"]),
+        providers = items(&e["providers"])
+            .iter()
+            .map(cell)
+            .collect::<Vec<_>>()
+            .join(", "),
+        datasets = items(&e["datasets"])
+            .iter()
+            .map(cell)
+            .collect::<Vec<_>>()
+            .join(", "),
+        released = ui.time(&e["released_at"]),
+        by = s(&e["released_by"]),
+        scope = if scope.is_empty() {
+            sandbox_i18n::message(lang, "product-scope-none", None)
+        } else {
+            scope.join(", ")
+        }
+    );
+    out.push('\n');
+    if !e["withdrawal"].is_null() {
+        out.push_str(&withdrawal_line(ui, &e["withdrawal"]));
+    } else if e["entitlement"].is_null() {
+        out.push_str(&sandbox_i18n::message(
+            lang,
+            "product-not-granted-long",
+            None,
+        ));
+    } else {
+        out.push_str(&t!(
+            lang,
+            "cli-product-files",
+            files = items(&e["files"])
+                .iter()
+                .map(cell)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out
+}
+
+/// `product withdraw`: done, and the holders to notify.
+pub fn product_withdrawn(ui: &Ui, w: &Value) -> String {
+    let lang = ui.lang;
+    let holders: Vec<String> = items(&w["holders"])
+        .iter()
+        .map(|h| cell(&h["principal"]))
+        .collect();
+    t!(
+        lang,
+        "cli-product-withdrawn",
+        id = s(&w["product"]["id"]),
+        count = holders.len(),
+        holders = holders.join(", ")
+    )
+}
+
+/// `product grant`: the product's grants now.
+pub fn product_granted(ui: &Ui, id: &str, grants: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-product-granted",
+        id = id,
+        scope = items(grants)
+            .iter()
+            .map(|g| crate::lists::grantee(lang, &g["grantee"]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `org add|show|set`: an organisation's entry.
+pub fn organisation(ui: &Ui, o: &Value) -> String {
+    let lang = ui.lang;
+    t!(
+        lang,
+        "cli-organisation",
+        code = s(&o["credit_code"]),
+        name = s(&o["name"]),
+        officer = s(&o["security_officer"]),
+        contact = s(&o["security_contact"]),
+        until = s(&o["qualified_until"]),
+        spent = format!("{:.4}", o["epsilon_spent"].as_f64().unwrap_or(0.0)),
+        cap = o["epsilon_cap"]
+            .as_f64()
+            .map_or_else(|| "-".to_string(), |c| c.to_string()),
+        members = items(&o["members"])
+            .iter()
+            .map(cell)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `org assign`: a principal's organisation now.
+pub fn principal_assigned(ui: &Ui, p: &Value) -> String {
+    let lang = ui.lang;
+    match p["organisation"].as_str() {
+        Some(code) => t!(
+            lang,
+            "cli-principal-in-organisation",
+            name = s(&p["name"]),
+            code = code
+        ),
+        None => t!(
+            lang,
+            "cli-principal-in-no-organisation",
+            name = s(&p["name"])
+        ),
+    }
 }
 
 /// `stop ...`: the stop in force and the jobs it interrupted, or a lifted stop.

@@ -89,6 +89,20 @@ pub enum EventKind {
     OutputDownloaded,
     /// A product's file was downloaded.
     ProductDownloaded,
+    /// A product download refused (withdrawn, or the caller not entitled).
+    ProductDownloadRefused,
+    /// A product withdrawn, with its reason and the holders to notify.
+    ProductWithdrawn,
+    /// A product granted to a data user or an organisation after its release.
+    ProductGranted,
+    /// An organisation entered in the register.
+    OrganisationRegistered,
+    /// An organisation's entry changed (qualification, officer, cap, ...).
+    OrganisationChanged,
+    /// The register of organisations exported.
+    OrganisationsExported,
+    /// A principal placed in an organisation (or taken out of one).
+    PrincipalOrganisationSet,
     /// An emergency stop was imposed.
     StopImposed,
     /// An emergency stop was lifted.
@@ -161,6 +175,13 @@ impl EventKind {
             ProductReleased => "product.released",
             OutputDownloaded => "output.downloaded",
             ProductDownloaded => "product.downloaded",
+            ProductDownloadRefused => "product.download_refused",
+            ProductWithdrawn => "product.withdrawn",
+            ProductGranted => "product.granted",
+            OrganisationRegistered => "organisation.registered",
+            OrganisationChanged => "organisation.changed",
+            OrganisationsExported => "organisation.exported",
+            PrincipalOrganisationSet => "principal.organisation_set",
             StopImposed => "stop.imposed",
             StopLifted => "stop.lifted",
             AuditRetentionSet => "audit.retention_set",
@@ -211,6 +232,8 @@ pub enum Subject {
     Output(String),
     /// A released product (`product:ID`).
     Product(String),
+    /// An organisation, by its unified social credit code (`organisation:CODE`).
+    Organisation(String),
     /// An emergency stop (`stop:ID`).
     Stop(i64),
     /// A console session, by the first 16 hex digits of its id's hash (`session:…`).
@@ -246,6 +269,7 @@ impl fmt::Display for Subject {
             Subject::Job(id) => write!(f, "job:{id}"),
             Subject::Output(id) => write!(f, "output:{id}"),
             Subject::Product(id) => write!(f, "product:{id}"),
+            Subject::Organisation(code) => write!(f, "organisation:{code}"),
             Subject::Stop(id) => write!(f, "stop:{id}"),
             Subject::Session(id) => write!(f, "session:{id}"),
             Subject::Client(addr) => write!(f, "client:{addr}"),

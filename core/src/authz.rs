@@ -47,14 +47,24 @@ pub enum Action {
     OutputRead,
     /// Approve, reject or request changes on an output.
     OutputDecide,
-    /// List and download released products.
+    /// Read the product catalog (every product's existence, content, scope and dates);
+    /// download a product's files where entitled (`review::entitlement`).
     ProductRead,
+    /// Withdraw a released product with a reason (QQHR Art. 20, 23; SYS Art. 28).
+    ProductWithdraw,
+    /// Grant a released product to a data user or an organisation beyond its scope at
+    /// release.
+    ProductGrant,
     /// Read the audit log, verify it, get proofs.
     AuditRead,
     /// Impose or lift an emergency stop (QQHR Art. 20).
     Stop,
     /// Read principals.
     PrincipalRead,
+    /// Read the register of organisations (QQHR Art. 14, 23) and export it.
+    OrganisationRead,
+    /// Register or change an organisation, place principals in it.
+    OrganisationManage,
     /// Qualify, suspend or revoke a principal (Qiqihar Art. 14, 23).
     PrincipalStatus,
     /// Add a principal.
@@ -94,9 +104,13 @@ impl Action {
             Action::OutputRead => "output.read",
             Action::OutputDecide => "output.decide",
             Action::ProductRead => "product.read",
+            Action::ProductWithdraw => "product.withdraw",
+            Action::ProductGrant => "product.grant",
             Action::AuditRead => "audit.read",
             Action::Stop => "stop",
             Action::PrincipalRead => "principal.read",
+            Action::OrganisationRead => "organisation.read",
+            Action::OrganisationManage => "organisation.manage",
             Action::PrincipalStatus => "principal.status",
             Action::PrincipalAdd => "principal.add",
             Action::TokenIssue => "token.issue",
@@ -128,9 +142,13 @@ impl Action {
             Action::OutputRead => "read outputs",
             Action::OutputDecide => "decide on outputs",
             Action::ProductRead => "read products",
+            Action::ProductWithdraw => "withdraw products",
+            Action::ProductGrant => "grant products",
             Action::AuditRead => "read the audit log",
             Action::Stop => "impose or lift emergency stops",
             Action::PrincipalRead => "read principals",
+            Action::OrganisationRead => "read the register of organisations",
+            Action::OrganisationManage => "register or change organisations",
             Action::PrincipalStatus => "change a principal's status",
             Action::PrincipalAdd => "add principals",
             Action::TokenIssue => "issue tokens",
@@ -143,7 +161,7 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 32] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
@@ -161,9 +179,13 @@ impl Action {
         Action::OutputRead,
         Action::OutputDecide,
         Action::ProductRead,
+        Action::ProductWithdraw,
+        Action::ProductGrant,
         Action::AuditRead,
         Action::Stop,
         Action::PrincipalRead,
+        Action::OrganisationRead,
+        Action::OrganisationManage,
         Action::PrincipalStatus,
         Action::PrincipalAdd,
         Action::TokenIssue,
@@ -217,6 +239,9 @@ pub struct Needs {
 pub struct Facts {
     /// The acting principal as stored (`None`: unknown).
     pub actor: Option<Principal>,
+    /// Why the actor, a developer, may not work although active: its organisation's
+    /// qualification has expired (QQHR Art. 14, 23), as a sentence.
+    pub actor_unqualified: Option<String>,
     /// The scenario the action concerns, if any.
     pub scenario: Option<ScenarioFacts>,
 }
@@ -238,6 +263,9 @@ pub struct ScenarioFacts {
     pub submitter: String,
     /// That principal's status.
     pub submitter_status: Status,
+    /// Why that principal's work is suspended although it is active (its organisation's
+    /// qualification has expired), as a sentence.
+    pub submitter_unqualified: Option<String>,
     /// The emergency stop in force over the scenario, the submitter or the domain, as a
     /// sentence.
     pub stop: Option<String>,
@@ -256,6 +284,9 @@ pub fn decide(action: Action, facts: &Facts, name: &str) -> Result<Principal> {
             "principal `{}` is {}",
             actor.name, actor.status
         )));
+    }
+    if let Some(why) = &facts.actor_unqualified {
+        return Err(Error::Forbidden(why.clone()));
     }
     authorize(&actor, action)?;
     let Some(s) = &facts.scenario else {
@@ -296,6 +327,11 @@ pub fn decide(action: Action, facts: &Facts, name: &str) -> Result<Principal> {
             s.submitter, s.submitter_status
         )));
     }
+    if needs.active_submitter
+        && let Some(why) = &s.submitter_unqualified
+    {
+        return Err(Error::Forbidden(why.clone()));
+    }
     if needs.no_stop
         && let Some(stop) = &s.stop
     {
@@ -309,21 +345,24 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        WhoAmI | CatalogRead | ProductRead | TokenRead | TokenRevoke | PreferencesSet => true,
+        WhoAmI | ProductRead | TokenRead | TokenRevoke | PreferencesSet => true,
+        // A data user receives products and nothing else.
+        CatalogRead => role != DataUser,
         // An admin administers identities and sees nothing of the scenarios.
-        ScenarioRead => role != Admin,
+        ScenarioRead => !matches!(role, Admin | DataUser),
         DatasetRegister => role == Provider,
         DatasetRetire => matches!(role, Provider | Operator),
         ScenarioApply | JobSubmit => role == Developer,
         ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
-        PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet => {
+        PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet | OrganisationManage => {
             matches!(role, Operator | Admin)
         }
-        PrincipalRead => matches!(role, Operator | Supervisor | Admin),
+        PrincipalRead | OrganisationRead => matches!(role, Operator | Supervisor | Admin),
         BudgetRead | JobRead | JobCancel => matches!(role, Operator | Supervisor | Developer),
-        OutputRead | OutputDecide | AuditRead | Stop | UsageRead => {
+        OutputRead | OutputDecide | AuditRead | Stop | UsageRead | ProductWithdraw => {
             matches!(role, Operator | Supervisor)
         }
+        ProductGrant => role == Operator,
         Query => role == Developer,
     }
 }

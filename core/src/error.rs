@@ -88,6 +88,9 @@ pub enum Error {
     /// A request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// What was asked for was withdrawn (a product, with the reason and who withdrew it).
+    #[error("withdrawn: {0}")]
+    Withdrawn(String),
     /// Review or release refused.
     #[error("review: {0}")]
     Review(String),
@@ -136,6 +139,7 @@ impl Error {
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::Review(m)
+            | Error::Withdrawn(m)
             | Error::Verify(m)
             | Error::Engine(m)
             | Error::Internal(m) => m.clone(),
@@ -175,6 +179,7 @@ impl Error {
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
             Error::Review(_) => (409, "review"),
+            Error::Withdrawn(_) => (410, "withdrawn"),
             Error::Cancelled(_) => (409, "cancelled"),
             Error::Stopped(_) => (423, "stopped"),
             Error::Busy(_) => (429, "busy"),
@@ -214,6 +219,7 @@ impl Error {
             (409, "review") => Error::Review(message),
             (409, "cancelled") => Error::Cancelled(message),
             (409, _) => Error::Conflict(message),
+            (410, _) => Error::Withdrawn(message),
             (422, "module") => Error::Guest(message),
             (422, "verification_failed") => Error::Verify(message),
             (423, _) => Error::Stopped(message),
@@ -245,6 +251,7 @@ mod tests {
             Error::NotFound("job j1".into()),
             Error::Conflict("already decided".into()),
             Error::Review("needs a supervisor".into()),
+            Error::Withdrawn("product p1 was withdrawn".into()),
             Error::Cancelled("cancelled by ops".into()),
             Error::Stopped("a stop of the domain is in force".into()),
             Error::Busy("the queue is full".into()),

@@ -19,6 +19,9 @@ pub enum Role {
     Developer,
     /// Second-tier review, audit.
     Supervisor,
+    /// Receives the released products granted to it (or to its organisation) and nothing
+    /// else (TJ-Sec Art. 9, 11; SYS Art. 33): no dataset, scenario, job or output.
+    DataUser,
     /// Identity administration only: the first principal of a domain may be one (to
     /// bootstrap it); adds principals, issues and revokes tokens, qualifies, suspends and
     /// revokes principals. Decides nothing else and sees no scenario, job or output.
@@ -27,11 +30,12 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Provider,
         Role::Operator,
         Role::Developer,
         Role::Supervisor,
+        Role::DataUser,
         Role::Admin,
     ];
 
@@ -42,6 +46,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Developer => "developer",
             Role::Supervisor => "supervisor",
+            Role::DataUser => "data_user",
             Role::Admin => "admin",
         }
     }
@@ -67,9 +72,10 @@ impl FromStr for Role {
             "operator" => Ok(Role::Operator),
             "developer" => Ok(Role::Developer),
             "supervisor" => Ok(Role::Supervisor),
+            "data_user" => Ok(Role::DataUser),
             "admin" => Ok(Role::Admin),
             other => Err(Error::Forbidden(format!(
-                "unknown role `{other}` (provider, operator, developer, supervisor, admin)"
+                "unknown role `{other}` (provider, operator, developer, supervisor, data_user, admin)"
             ))),
         }
     }
@@ -123,8 +129,39 @@ pub struct Principal {
     pub language: Option<crate::Lang>,
     /// Unique name.
     pub name: String,
+    /// The unified social credit code of its organisation, if it belongs to one.
+    pub organisation: Option<String>,
     /// Role.
     pub role: Role,
     /// Whether it may act.
     pub status: Status,
+}
+
+/// An organisation principals belong to (QQHR Art. 14, 23): the register's entry. Fields in
+/// alphabetical order, like [`Principal`]'s.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Organisation {
+    /// When it was registered.
+    pub created_at: String,
+    /// Who registered it.
+    pub created_by: String,
+    /// Unified social credit code (统一社会信用代码, GB 32100-2015).
+    pub credit_code: String,
+    /// The most ε its members' scenarios may spend together, if capped.
+    pub epsilon_cap: Option<f64>,
+    /// The ε its members' scenarios have spent together.
+    pub epsilon_spent: f64,
+    /// Its principals.
+    pub members: Vec<String>,
+    /// Name.
+    pub name: String,
+    /// Last day of its qualification (YYYY-MM-DD): after it, its developers' work is
+    /// refused as a suspension's is.
+    pub qualified_until: String,
+    /// How to reach its security officer.
+    pub security_contact: String,
+    /// Its security officer (数据安全负责人).
+    pub security_officer: String,
+    /// When it was last changed.
+    pub updated_at: String,
 }

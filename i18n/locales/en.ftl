@@ -566,3 +566,63 @@ parse-conflict = '{ $arg }' cannot be used with '{ $other }'
 parse-did-you-mean = did you mean: { $hint }
 parse-valid-values = possible values: { $hint }
 parse-more = For more information, try '--help'.
+
+## Products reach only those entitled; withdrawal; organisations
+
+role-data_user = data user
+error-withdrawn = Withdrawn: { $detail }
+col-providers = Providers
+col-scope = Granted to
+col-product-status = Status
+col-datasets = Dataset versions
+col-principal = Principal
+col-organisation = Organisation
+col-downloads = Downloads
+col-last-download = Last downloaded
+product-scope-organisation = organisation { $code }
+product-scope-none = nobody beyond the reviewers and its developer
+product-granted-later = granted by { $who } on { $at }
+product-withdrawn-on = withdrawn { $at }
+product-withdrawn-by = Withdrawn by { $who } on { $at }
+product-available = available
+product-not-granted = not granted to you
+product-not-granted-long = This product is not granted to you: the catalog shows what it is, whom it is for and where its data came from, not its files.
+product-files-withdrawn = Its files can no longer be downloaded.
+product-holders = Holders (who downloaded it)
+product-holders-none = Nobody has downloaded it.
+product-withdraw-reason = Why it is withdrawn (recorded, and written in the signed notice)
+product-withdraw-confirm = I withdraw this product: downloads are refused from now on, for good.
+product-withdraw = Withdraw the product
+product-withdrawn-done = The product is withdrawn; its holders are listed for notification.
+cli-col-scenario = SCENARIO
+cli-col-organisation = ORGANISATION
+cli-col-downloads = DOWNLOADS
+cli-col-last-download = LAST DOWNLOADED
+cli-col-empty-holders = nobody has downloaded it
+cli-col-credit-code = CREDIT CODE
+cli-col-security-officer = SECURITY OFFICER
+cli-col-qualified-until = QUALIFIED UNTIL
+cli-col-epsilon-cap = ε SPENT / CAP
+cli-col-members = MEMBERS
+cli-col-empty-organisations = no organisations in the register
+cli-product-withdrawal = Withdrawn by { $who } on { $at }: { $reason }
+cli-product-shown = Product { $id }: { $name }
+      scenario     { $scenario } ({ $purpose })
+      providers    { $providers }
+      data         { $datasets }
+      released     { $released } by { $by }
+      granted to   { $scope }
+cli-product-files = Files: { $files }
+cli-product-withdrawn = Product { $id } withdrawn. { $count ->
+    [0] Nobody had downloaded it.
+    [one] 1 holder to notify: { $holders }
+   *[other] { $count } holders to notify: { $holders }
+}
+cli-product-granted = Product { $id } is granted to { $scope }.
+cli-organisation = Organisation { $code }: { $name }
+      security officer   { $officer } ({ $contact })
+      qualified until    { $until }
+      ε spent / cap      { $spent } / { $cap }
+      members            { $members }
+cli-principal-in-organisation = { $name } belongs to organisation { $code }.
+cli-principal-in-no-organisation = { $name } belongs to no organisation.

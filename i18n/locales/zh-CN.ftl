@@ -544,3 +544,62 @@ parse-conflict = '{ $arg }' 不能与 '{ $other }' 同时使用
 parse-did-you-mean = 您是否指：{ $hint }
 parse-valid-values = 可选的值：{ $hint }
 parse-more = 更多信息请运行 '--help'。
+
+## 数据产品仅交付有权获取者；撤回；机构
+
+role-data_user = 数据使用方
+error-withdrawn = 已撤回：{ $detail }
+col-providers = 数据提供方
+col-scope = 交付对象
+col-product-status = 状态
+col-datasets = 数据集版本
+col-principal = 主体
+col-organisation = 机构
+col-downloads = 下载次数
+col-last-download = 最近下载
+product-scope-organisation = 机构 { $code }
+product-scope-none = 仅审核人员及其开发者
+product-granted-later = 由 { $who } 于 { $at } 追加授权
+product-withdrawn-on = 已于 { $at } 撤回
+product-withdrawn-by = 已由 { $who } 于 { $at } 撤回
+product-available = 可下载
+product-not-granted = 未授权给您
+product-not-granted-long = 此数据产品未授权给您：目录列明其内容、交付对象和数据来源，但不提供其文件。
+product-files-withdrawn = 其文件已不能下载。
+product-holders = 持有者（已下载者）
+product-holders-none = 尚无人下载。
+product-withdraw-reason = 撤回理由（将记录在案，并写入签名的撤回通知）
+product-withdraw-confirm = 我确认撤回此数据产品：自此拒绝一切下载，且不可恢复。
+product-withdraw = 撤回数据产品
+product-withdrawn-done = 数据产品已撤回；已列出需通知的持有者。
+cli-col-scenario = 场景
+cli-col-organisation = 机构
+cli-col-downloads = 下载次数
+cli-col-last-download = 最近下载
+cli-col-empty-holders = 尚无人下载
+cli-col-credit-code = 统一社会信用代码
+cli-col-security-officer = 数据安全负责人
+cli-col-qualified-until = 资质有效期至
+cli-col-epsilon-cap = 已用 / 上限 ε
+cli-col-members = 成员数
+cli-col-empty-organisations = 名录中尚无机构
+cli-product-withdrawal = 已由 { $who } 于 { $at } 撤回：{ $reason }
+cli-product-shown = 数据产品 { $id }：{ $name }
+      场景       { $scenario }（{ $purpose }）
+      数据提供方 { $providers }
+      数据       { $datasets }
+      发布       { $released }，发布人 { $by }
+      交付对象   { $scope }
+cli-product-files = 文件：{ $files }
+cli-product-withdrawn = 数据产品 { $id } 已撤回。{ $count ->
+    [0] 尚无人下载。
+   *[other] 需通知的持有者 { $count } 名：{ $holders }
+}
+cli-product-granted = 数据产品 { $id } 的交付对象：{ $scope }。
+cli-organisation = 机构 { $code }：{ $name }
+      数据安全负责人   { $officer }（{ $contact }）
+      资质有效期至     { $until }
+      已用 / 上限 ε    { $spent } / { $cap }
+      成员             { $members }
+cli-principal-in-organisation = { $name } 属于机构 { $code }。
+cli-principal-in-no-organisation = { $name } 不属于任何机构。

@@ -38,11 +38,13 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod grantee;
 mod level;
 mod policy;
 mod scenario;
 
 pub use error::{PolicyError, Result};
+pub use grantee::{Grantee, check_credit_code};
 pub use level::{Access, Level, Use};
 pub use policy::{
     CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure,

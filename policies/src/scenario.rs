@@ -166,6 +166,11 @@ pub struct Scenario {
     /// Datasets and columns.
     #[serde(rename = "dataset")]
     pub datasets: Vec<ScenarioDataset>,
+    /// Who receives the scenario's products (TJ-Sec Art. 9, 11): data users by name, or
+    /// `org:` and an organisation's unified social credit code. A product's scope at
+    /// release; operators may grant it to others later, recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<crate::Grantee>,
 }
 
 impl Scenario {
@@ -242,6 +247,15 @@ impl Scenario {
         }
         if self.datasets.is_empty() {
             return Err(PolicyError::invalid("dataset", "name at least one dataset"));
+        }
+        let mut seen = BTreeSet::new();
+        for r in &self.recipients {
+            if !seen.insert(r) {
+                return Err(PolicyError::invalid(
+                    "recipients",
+                    format!("`{r}` is listed twice"),
+                ));
+            }
         }
         let mut names = BTreeSet::new();
         for d in &self.datasets {

@@ -57,6 +57,21 @@ pub fn list(domain: &Domain, actor: &str) -> Result<Vec<Principal>> {
 /// may be added by anyone with the data directory; after that an operator or an admin adds
 /// principals.
 pub fn add(domain: &Domain, actor: Option<&str>, name: &str, role: Role) -> Result<Principal> {
+    add_to(domain, actor, name, role, None)
+}
+
+/// [`add`], placing the principal in a registered organisation (by its unified social
+/// credit code) in the same transaction.
+pub fn add_to(
+    domain: &Domain,
+    actor: Option<&str>,
+    name: &str,
+    role: Role,
+    organisation: Option<&str>,
+) -> Result<Principal> {
+    let organisation = organisation
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty());
     if !valid_name(name) {
         return Err(Error::Invalid(format!(
             "principal name `{name}`: 1-64 letters (of any script), digits, `-`, `_`, `.` or `·`, starting with a letter or a digit"
@@ -81,13 +96,21 @@ pub fn add(domain: &Domain, actor: Option<&str>, name: &str, role: Role) -> Resu
     if principals::lookup(&tx, name)?.is_some() {
         return Err(Error::Conflict(format!("principal `{name}` exists")));
     }
+    if let Some(code) = &organisation {
+        if sandbox_store::organisations::get(&tx, code)?.is_none() {
+            return Err(Error::NotFound(format!("organisation {code}")));
+        }
+    }
     principals::insert(&tx, name, role)?;
+    if let Some(code) = &organisation {
+        sandbox_store::organisations::set_member(&tx, name, Some(code))?;
+    }
     audit::append(
         &tx,
         &actor_name,
         EventKind::PrincipalAdded,
         &Subject::Principal(name.to_string()),
-        json!({"role": role}),
+        json!({"role": role, "organisation": organisation}),
     )?;
     tx.commit()?;
     Ok(Principal {
@@ -95,6 +118,7 @@ pub fn add(domain: &Domain, actor: Option<&str>, name: &str, role: Role) -> Resu
         role,
         status: Status::Active,
         language: None,
+        organisation,
     })
 }
 

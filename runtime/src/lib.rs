@@ -28,6 +28,7 @@ pub mod gauges;
 pub mod identity;
 pub mod jobs;
 pub mod mediate;
+pub mod organisations;
 pub mod review;
 pub mod scenarios;
 pub mod sessions;

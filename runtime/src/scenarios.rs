@@ -33,6 +33,7 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
     }
     spec.validate_against(|name| policies.iter().find(|p| p.dataset.name == name))?;
     not_retired(&conn, &spec)?;
+    recipients_known(&conn, &spec)?;
     let tx = conn.write()?;
     if scenarios::id_of(&tx, &spec.name)?.is_some() {
         return Err(Error::Conflict(format!("scenario `{}` exists", spec.name)));
@@ -48,6 +49,37 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
     let record = scenarios::get(&tx, id)?;
     tx.commit()?;
     Ok(record)
+}
+
+/// The recipients a scenario names are data users or registered organisations (TJ-Sec
+/// Art. 9, 11): a product's scope names only those who can receive it.
+fn recipients_known(conn: &sandbox_store::Conn, spec: &Scenario) -> Result<()> {
+    for r in &spec.recipients {
+        match r {
+            sandbox_policies::Grantee::Principal(name) => {
+                match sandbox_store::principals::lookup(conn, name)? {
+                    Some(p) if p.role == sandbox_core::principal::Role::DataUser => {}
+                    Some(p) => {
+                        return Err(Error::Invalid(format!(
+                            "recipients: `{name}` is a {}, not a data user",
+                            p.role
+                        )));
+                    }
+                    None => {
+                        return Err(Error::Invalid(format!("recipients: no principal `{name}`")));
+                    }
+                }
+            }
+            sandbox_policies::Grantee::Organisation(code) => {
+                if sandbox_store::organisations::get(conn, code)?.is_none() {
+                    return Err(Error::Invalid(format!(
+                        "recipients: no organisation {code} in the register"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An operator approves or rejects a pending scenario (by id or name). Nobody decides their own
@@ -75,6 +107,7 @@ pub fn decide(
     }
     if approve {
         not_retired(&tx, &record.spec)?;
+        recipients_known(&tx, &record.spec)?;
     }
     let status = if approve {
         Status::Approved

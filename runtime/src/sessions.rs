@@ -16,17 +16,20 @@ use crate::{Domain, Error, Result, tokens};
 pub const SESSION_HOURS: i64 = 8;
 
 /// Opens a session for the principal `token` proves, who must be an operator, a
-/// supervisor or a developer. Returns the session id (for the cookie; never
+/// supervisor, a developer or a data user. Returns the session id (for the cookie; never
 /// stored) and the session. A refusal carries the name of the principal refused when the
 /// token proved one (a suspended principal, a developer), so that the caller can record
 /// it under that name.
 pub fn sign_in(domain: &Domain, token: &str) -> Result<(String, Session), (Error, Option<String>)> {
     let p = tokens::authenticate(domain, token)
         .map_err(|e| (e, tokens::holder(domain, token).ok().flatten()))?;
-    if !matches!(p.role, Role::Operator | Role::Supervisor | Role::Developer) {
+    if !matches!(
+        p.role,
+        Role::Operator | Role::Supervisor | Role::Developer | Role::DataUser
+    ) {
         return Err((
             Error::Forbidden(format!(
-                "the console is for operators, supervisors and developers; `{}` is a {}",
+                "the console is for operators, supervisors, developers and data users; `{}` is a {}",
                 p.name, p.role
             )),
             Some(p.name),

@@ -21,7 +21,7 @@ use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
 use sandbox_runtime::review;
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
-use sandbox_runtime::{audit, catalog, settings, stops, tokens};
+use sandbox_runtime::{audit, catalog, organisations, settings, stops, tokens};
 
 use crate::{ApiError, AppState, auth::Caller};
 
@@ -77,6 +77,22 @@ pub fn routes() -> Router<AppState> {
         .route("/products", get(product_list))
         .route("/products/{id}", get(product_get))
         .route("/products/{id}/files/{name}", get(product_file))
+        .route("/products/{id}/withdraw", post(product_withdraw))
+        .route("/products/{id}/grants", post(product_grant))
+        .route("/products/{id}/holders", get(product_holders))
+        .route(
+            "/organisations",
+            get(organisation_list).post(organisation_register),
+        )
+        .route("/organisations/export", get(organisation_export))
+        .route(
+            "/organisations/{code}",
+            get(organisation_get).put(organisation_change),
+        )
+        .route(
+            "/principals/{name}/organisation",
+            put(principal_organisation),
+        )
         .route("/audit/events", get(audit_events))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/proof/{seq}", get(audit_proof))
@@ -172,6 +188,9 @@ pub struct PrincipalBody {
     pub name: String,
     /// The role.
     pub role: identity::Role,
+    /// The unified social credit code of a registered organisation it belongs to.
+    #[serde(default)]
+    pub organisation: Option<String>,
 }
 
 async fn principal_add(
@@ -182,7 +201,15 @@ async fn principal_add(
     authz::authorize(&c, Action::PrincipalAdd)?;
     let Json(body) = body?;
     let p = s
-        .blocking(move |d| identity::add(d, Some(&c.name), &body.name, body.role))
+        .blocking(move |d| {
+            identity::add_to(
+                d,
+                Some(&c.name),
+                &body.name,
+                body.role,
+                body.organisation.as_deref(),
+            )
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -1028,28 +1055,35 @@ async fn output_request_changes(
     output_decide(s, c, id, body, Decision::RequestChanges).await
 }
 
-async fn product_list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+async fn product_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<review::CatalogEntry>>> {
     authz::authorize(&c, Action::ProductRead)?;
-    let list = s.blocking(move |d| review::products(d, &c.name)).await?;
-    Ok(Json(Value::Array(
-        list.iter()
-            .map(|p| json!({"id": p.id, "output_id": p.output_id}))
-            .collect(),
-    )))
+    let list = s.blocking(move |d| review::catalog(d, &c.name)).await?;
+    Ok(Json(list))
 }
 
-/// A product: its signed manifest as released (the exact JSON that was signed).
+/// A product: what the catalog shows of it to everyone; to those entitled, its signed
+/// manifest as released (the exact JSON that was signed); and its signed withdrawal
+/// notice, if it was withdrawn.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct ProductAnswer {
     /// Product id.
     pub id: String,
     /// The output it releases.
     pub output_id: String,
-    /// The manifest.
-    #[schemars(with = "review::Manifest")]
-    pub manifest: Value,
-    /// Ed25519 signature of the manifest's bytes, hex.
-    pub signature: String,
+    /// The catalog's entry.
+    pub catalog: review::CatalogEntry,
+    /// The manifest, for a caller entitled to the product.
+    #[schemars(with = "Option<review::Manifest>")]
+    pub manifest: Option<Value>,
+    /// Ed25519 signature of the manifest's bytes, hex (with the manifest).
+    pub signature: Option<String>,
+    /// The signed withdrawal notice, if the product was withdrawn.
+    pub withdrawal: Option<Value>,
+    /// Its signature, hex.
+    pub withdrawal_signature: Option<String>,
 }
 
 async fn product_get(
@@ -1060,12 +1094,22 @@ async fn product_get(
     authz::authorize(&c, Action::ProductRead)?;
     let v = s
         .blocking(move |d| {
-            let p = review::product(d, &c.name, &id)?;
+            let entry = review::catalog_entry(d, &c.name, &id)?;
+            let (manifest, signature, withdrawal) = if entry.entitlement.is_some() {
+                let p = review::product(d, &c.name, &id)?;
+                (Some(p.manifest()?), Some(p.signature()?), p.withdrawal()?)
+            } else {
+                (None, None, None)
+            };
+            let (withdrawal, withdrawal_signature) = withdrawal.unzip();
             Ok(ProductAnswer {
-                manifest: p.manifest()?,
-                signature: p.signature()?,
-                id: p.id,
-                output_id: p.output_id,
+                id: entry.id.clone(),
+                output_id: entry.output_id.clone(),
+                catalog: entry,
+                manifest,
+                signature,
+                withdrawal,
+                withdrawal_signature,
             })
         })
         .await?;
@@ -1085,6 +1129,176 @@ async fn product_file(
         .blocking(move |d| review::download_product_file(d, &c.name, &id, &name, Some(format)))
         .await?;
     Ok(download(&name, bytes))
+}
+
+async fn product_withdraw(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<review::Withdrawn>> {
+    authz::authorize(&c, Action::ProductWithdraw)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "withdrawing a product")?;
+    let w = s
+        .blocking(move |d| review::withdraw(d, &c.name, &id, &reason))
+        .await?;
+    Ok(Json(w))
+}
+
+/// A grant of a product.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// A data user's name, or `org:` and an organisation's unified social credit code.
+    pub grantee: review::Grantee,
+}
+
+async fn product_grant(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<GrantBody>,
+) -> ApiResult<(StatusCode, Json<Vec<review::Grant>>)> {
+    authz::authorize(&c, Action::ProductGrant)?;
+    let Json(body) = body?;
+    let grants = s
+        .blocking(move |d| review::grant(d, &c.name, &id, &body.grantee))
+        .await?;
+    Ok((StatusCode::CREATED, Json(grants)))
+}
+
+async fn product_holders(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<review::Holder>>> {
+    authz::authorize(&c, Action::ProductWithdraw)?;
+    let h = s
+        .blocking(move |d| review::holders(d, &c.name, &id))
+        .await?;
+    Ok(Json(h))
+}
+
+async fn organisation_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<organisations::Organisation>>> {
+    authz::authorize(&c, Action::OrganisationRead)?;
+    let list = s.blocking(move |d| organisations::list(d, &c.name)).await?;
+    Ok(Json(list))
+}
+
+async fn organisation_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(code): Path<String>,
+) -> ApiResult<Json<organisations::Organisation>> {
+    authz::authorize(&c, Action::OrganisationRead)?;
+    let o = s
+        .blocking(move |d| organisations::get(d, &c.name, &code))
+        .await?;
+    Ok(Json(o))
+}
+
+/// An organisation entered in the register.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationBody {
+    /// Unified social credit code (18 characters, GB 32100-2015).
+    pub credit_code: String,
+    /// Its entry.
+    #[serde(flatten)]
+    pub entry: organisations::OrganisationEntry,
+}
+
+async fn organisation_register(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<OrganisationBody>,
+) -> ApiResult<(StatusCode, Json<organisations::Organisation>)> {
+    authz::authorize(&c, Action::OrganisationManage)?;
+    let Json(body) = body?;
+    let o = s
+        .blocking(move |d| organisations::register(d, &c.name, &body.credit_code, &body.entry))
+        .await?;
+    Ok((StatusCode::CREATED, Json(o)))
+}
+
+/// An organisation's entry changed, with a reason.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationChangeBody {
+    /// Its entry as it is to be.
+    #[serde(flatten)]
+    pub entry: organisations::OrganisationEntry,
+    /// Why (recorded).
+    pub reason: String,
+}
+
+async fn organisation_change(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(code): Path<String>,
+    body: Body<OrganisationChangeBody>,
+) -> ApiResult<Json<organisations::Organisation>> {
+    authz::authorize(&c, Action::OrganisationManage)?;
+    let Json(body) = body?;
+    let o = s
+        .blocking(move |d| organisations::change(d, &c.name, &code, &body.entry, &body.reason))
+        .await?;
+    Ok(Json(o))
+}
+
+/// How the register is exported.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterQuery {
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    pub format: Option<organisations::RegisterFormat>,
+}
+
+async fn organisation_export(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<RegisterQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    authz::authorize(&c, Action::OrganisationRead)?;
+    let Query(q) = query?;
+    let format = q.format.unwrap_or(organisations::RegisterFormat::Json);
+    let bytes = s
+        .blocking(move |d| organisations::export(d, &c.name, format))
+        .await?;
+    Ok(download(
+        match format {
+            organisations::RegisterFormat::Json => "organisations.json",
+            organisations::RegisterFormat::Csv => "organisations.csv",
+        },
+        bytes,
+    ))
+}
+
+/// The organisation a principal belongs to.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipBody {
+    /// A registered organisation's unified social credit code; `null` for none.
+    pub organisation: Option<String>,
+}
+
+async fn principal_organisation(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<MembershipBody>,
+) -> ApiResult<Json<Principal>> {
+    authz::authorize(&c, Action::OrganisationManage)?;
+    let Json(body) = body?;
+    let p = s
+        .blocking(move |d| organisations::assign(d, &c.name, &name, body.organisation.as_deref()))
+        .await?;
+    Ok(Json(p))
 }
 
 /// A page of audit events.

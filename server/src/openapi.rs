@@ -25,17 +25,6 @@ fn any_object(_: &mut SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
 }
 
-fn product_list(_: &mut SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": {
-            "type": "object",
-            "required": ["id", "output_id"],
-            "properties": {"id": {"type": "string"}, "output_id": {"type": "string"}}
-        }
-    })
-}
-
 fn list<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
     g.subschema_for::<Vec<T>>()
 }
@@ -134,10 +123,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("post" "/outputs/{id}/approve", OutputDecide, "Approve at the caller's tier (operator, then supervisor releases)", Some(schema::<api::ReasonBody>), 200 => Some(schema::<sandbox_runtime::jobs::OutputRecord>)),
     ep!("post" "/outputs/{id}/reject", OutputDecide, "Reject, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<sandbox_runtime::jobs::OutputRecord>)),
     ep!("post" "/outputs/{id}/request-changes", OutputDecide, "Send back to the developer, with a reason", Some(schema::<RequiredReason>), 200 => Some(schema::<sandbox_runtime::jobs::OutputRecord>)),
-    ep!("get" "/products", ProductRead, "Released products", None, 200 => Some(product_list)),
-    ep!("get" "/products/{id}", ProductRead, "A product's signed manifest", None, 200 => Some(schema::<api::ProductAnswer>)),
+    ep!("get" "/products", ProductRead, "The product catalog: every released product's content, scope, providers, dates and withdrawal; files only where the caller is entitled", None, 200 => Some(list::<sandbox_runtime::review::CatalogEntry>)),
+    ep!("get" "/products/{id}", ProductRead, "A product's catalog entry; to those entitled, its signed manifest and any signed withdrawal notice", None, 200 => Some(schema::<api::ProductAnswer>)),
     ep!("get" "/products/{id}/files/{name}", ProductRead, "A file the product's manifest lists, as a download (a table also as CSV or XLSX)", None, 200 => None,
         [("format", "enum:arrow,csv,xlsx", "a table in that format (default arrow)")]),
+    ep!("post" "/products/{id}/withdraw", ProductWithdraw, "Withdraw a product, with a reason: downloads refused from then on; a signed notice; the holders to notify (QQHR Art. 20, 23)", Some(schema::<RequiredReason>), 200 => Some(schema::<sandbox_runtime::review::Withdrawn>)),
+    ep!("post" "/products/{id}/grants", ProductGrant, "Grant a product to a data user or an organisation beyond its scope at release", Some(schema::<api::GrantBody>), 201 => Some(list::<sandbox_runtime::review::Grant>)),
+    ep!("get" "/products/{id}/holders", ProductWithdraw, "Everyone who downloaded a file of a product (whom a withdrawal notifies)", None, 200 => Some(list::<sandbox_runtime::review::Holder>)),
+    ep!("get" "/organisations", OrganisationRead, "The register of organisations (QQHR Art. 14, 23)", None, 200 => Some(list::<sandbox_runtime::organisations::Organisation>)),
+    ep!("post" "/organisations", OrganisationManage, "Enter an organisation in the register (operators and admins)", Some(schema::<api::OrganisationBody>), 201 => Some(schema::<sandbox_runtime::organisations::Organisation>)),
+    ep!("get" "/organisations/export", OrganisationRead, "The register as a file (recorded)", None, 200 => None,
+        [("format", "enum:json,csv", "json (default) or csv")]),
+    ep!("get" "/organisations/{code}", OrganisationRead, "One organisation, by its unified social credit code", None, 200 => Some(schema::<sandbox_runtime::organisations::Organisation>)),
+    ep!("put" "/organisations/{code}", OrganisationManage, "Change an organisation's entry (qualification, officer, cap), with a reason", Some(schema::<api::OrganisationChangeBody>), 200 => Some(schema::<sandbox_runtime::organisations::Organisation>)),
+    ep!("put" "/principals/{name}/organisation", OrganisationManage, "Place a principal in an organisation (null: in none)", Some(schema::<api::MembershipBody>), 200 => Some(schema::<Principal>)),
     ep!("get" "/audit/events", AuditRead, "A page of audit events", None, 200 => Some(any_object),
         [("from", "int64", "first event (default 1; below 1 reads from 1)"), ("limit", "int64", "how many (default 100; taken within 1..=1000)")]),
     ep!("get" "/audit/verify", AuditRead, "Verify the whole audit log", None, 200 => Some(any_object)),
@@ -174,6 +173,10 @@ const ERROR_CODES: &[(u16, &str)] = &[
     ),
     (404, "not found"),
     (409, "state, review or budget conflict"),
+    (
+        410,
+        "a withdrawn product (recorded as product.download_refused)",
+    ),
     (413, "body over 32 MiB"),
     (422, "policy, module, query or input refused"),
     (423, "an emergency stop is in force"),
@@ -189,6 +192,7 @@ fn roles(action: Action) -> Vec<&'static str> {
         Role::Operator,
         Role::Developer,
         Role::Supervisor,
+        Role::DataUser,
         Role::Admin,
     ]
     .into_iter()

@@ -7,7 +7,7 @@ use sandbox_core::authz::{self, Action, Facts, ScenarioFacts};
 use sandbox_core::principal::{Principal, Role, Status};
 
 use crate::scenarios::ScenarioRecord;
-use crate::{Conn, Result, catalog, principals, stops};
+use crate::{Conn, Result, catalog, organisations, principals, stops};
 
 /// What an action concerns.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +31,7 @@ pub enum On<'a> {
 pub fn member(conn: &Conn, who: &Principal, record: &ScenarioRecord) -> Result<bool> {
     Ok(match who.role {
         Role::Operator | Role::Supervisor => true,
-        Role::Admin => false,
+        Role::Admin | Role::DataUser => false,
         Role::Developer => record.developer == who.name,
         Role::Provider => {
             let mut found = false;
@@ -43,13 +43,38 @@ pub fn member(conn: &Conn, who: &Principal, record: &ScenarioRecord) -> Result<b
     })
 }
 
+/// Why a developer's work is suspended although the developer is active: its
+/// organisation's qualification ended before `today` (QQHR Art. 14, 23).
+fn unqualified(conn: &Conn, p: &Principal, today: chrono::NaiveDate) -> Result<Option<String>> {
+    if p.role != Role::Developer {
+        return Ok(None);
+    }
+    let Some(org) = organisations::standing_of(conn, &p.name)? else {
+        return Ok(None);
+    };
+    let expired = chrono::NaiveDate::parse_from_str(&org.qualified_until, "%Y-%m-%d")
+        .map_or(true, |until| until < today);
+    Ok(expired.then(|| {
+        format!(
+            "the qualification of organisation {} (of `{}`) ended on {}",
+            org.credit_code, p.name, org.qualified_until
+        )
+    }))
+}
+
 /// The facts of a decision, as stored now.
 pub fn facts(conn: &Conn, actor: &str, on: On<'_>) -> Result<Facts> {
     let principal = principals::lookup(conn, actor)?;
+    let today = chrono::Utc::now().date_naive();
+    let actor_unqualified = match &principal {
+        Some(p) => unqualified(conn, p, today)?,
+        None => None,
+    };
     let (record, submitter) = match on {
         On::Domain => {
             return Ok(Facts {
                 actor: principal,
+                actor_unqualified,
                 scenario: None,
             });
         }
@@ -63,13 +88,18 @@ pub fn facts(conn: &Conn, actor: &str, on: On<'_>) -> Result<Facts> {
         Some(p) => member(conn, p, record)?,
         None => false,
     };
-    let submitter_status = if submitter == actor {
-        principal.as_ref().map(|p| p.status)
+    let submitter_principal = if submitter == actor {
+        principal.clone()
     } else {
-        principals::lookup(conn, submitter)?.map(|p| p.status)
-    }
-    .unwrap_or(Status::Revoked);
-    let today = chrono::Utc::now().date_naive();
+        principals::lookup(conn, submitter)?
+    };
+    let submitter_status = submitter_principal
+        .as_ref()
+        .map_or(Status::Revoked, |p| p.status);
+    let submitter_unqualified = match &submitter_principal {
+        Some(p) => unqualified(conn, p, today)?,
+        None => None,
+    };
     let outside_window = (!record.spec.is_valid_on(today)).then(|| {
         format!(
             "scenario `{}` is valid from {} until {}; today is {today}",
@@ -78,6 +108,7 @@ pub fn facts(conn: &Conn, actor: &str, on: On<'_>) -> Result<Facts> {
     });
     Ok(Facts {
         actor: principal,
+        actor_unqualified,
         scenario: Some(ScenarioFacts {
             id: record.id,
             name: record.spec.name.clone(),
@@ -86,6 +117,7 @@ pub fn facts(conn: &Conn, actor: &str, on: On<'_>) -> Result<Facts> {
             member,
             submitter: submitter.to_string(),
             submitter_status,
+            submitter_unqualified,
             stop: stops::in_force(conn, record.id, submitter)?,
         }),
     })

@@ -111,8 +111,41 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     };
     let over_delta =
         before.delta_spent + c.delta > before.delta_total * (1.0 + EPS_TOLERANCE) + 1e-15;
-    if over_eps || over_delta {
-        let message = if zcdp {
+    // The ε the scenario will have spent, as its row records it.
+    let (rho_after, epsilon_after) = if zcdp {
+        let rho = (before.rho_spent + c.rho).min(before.rho_total);
+        let l = (1.0 / before.delta_total.max(f64::MIN_POSITIVE)).ln();
+        (
+            rho,
+            (rho + 2.0 * (rho * l).sqrt()).min(before.epsilon_total),
+        )
+    } else {
+        (
+            before.rho_spent,
+            (before.epsilon_spent + c.epsilon).min(before.epsilon_total),
+        )
+    };
+    // The cap of the developer's organisation across its members' scenarios (QQHR Art. 14).
+    let developer: String = tx.query_row(
+        "SELECT developer FROM scenarios WHERE id = ?1",
+        params![c.scenario_id],
+        |r| r.get(0),
+    )?;
+    let over_cap = crate::organisations::standing_of(&tx, &developer)?.and_then(|org| {
+        let cap = org.epsilon_cap?;
+        let added = (epsilon_after - before.epsilon_spent).max(0.0);
+        (org.epsilon_spent + added > cap * (1.0 + EPS_TOLERANCE)).then(|| {
+            format!(
+                "query needs ε={added:.4}; organisation {} has ε={:.4} of its cap {cap:.4} left across its scenarios",
+                org.credit_code,
+                (cap - org.epsilon_spent).max(0.0)
+            )
+        })
+    });
+    if over_eps || over_delta || over_cap.is_some() {
+        let message = if let Some(m) = over_cap.filter(|_| !(over_eps || over_delta)) {
+            m
+        } else if zcdp {
             format!(
                 "query needs ρ={:.6}; scenario has ρ={:.6} of {:.6} left (zCDP)",
                 c.rho,
@@ -170,12 +203,9 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
         ],
     )?;
     if zcdp {
-        let rho = (before.rho_spent + c.rho).min(before.rho_total);
-        let l = (1.0 / before.delta_total.max(f64::MIN_POSITIVE)).ln();
-        let epsilon = (rho + 2.0 * (rho * l).sqrt()).min(before.epsilon_total);
         tx.execute(
             "UPDATE scenarios SET rho_spent = ?2, epsilon_spent = ?3 WHERE id = ?1",
-            params![c.scenario_id, rho, epsilon],
+            params![c.scenario_id, rho_after, epsilon_after],
         )?;
     } else {
         // Clamp to the total so float rounding cannot trip the CHECK on an exact spend.

@@ -9,16 +9,21 @@ use crate::{Conn, Result};
 
 /// A principal whatever its status.
 pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
-    let row: Option<(String, String, Option<String>)> = conn
-        .prepare_cached("SELECT role, status, language FROM principals WHERE name = ?1")?
-        .query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(String, String, Option<String>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT role, status, language, organisation FROM principals WHERE name = ?1",
+        )?
+        .query_row(params![name], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    row.map(|(role, status, language)| {
+    row.map(|(role, status, language, organisation)| {
         Ok(Principal {
             name: name.to_string(),
             role: role.parse::<Role>()?,
             status: Status::parse(&status)?,
             language: language.as_deref().and_then(Lang::from_tag),
+            organisation,
         })
     })
     .transpose()
@@ -26,24 +31,27 @@ pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
 
 /// Every principal, by name.
 pub fn list(conn: &Conn) -> Result<Vec<Principal>> {
-    let mut stmt =
-        conn.prepare("SELECT name, role, status, language FROM principals ORDER BY name")?;
+    let mut stmt = conn.prepare(
+        "SELECT name, role, status, language, organisation FROM principals ORDER BY name",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (name, role, status, language) = row?;
+        let (name, role, status, language, organisation) = row?;
         out.push(Principal {
             name,
             role: role.parse()?,
             status: Status::parse(&status)?,
             language: language.as_deref().and_then(Lang::from_tag),
+            organisation,
         });
     }
     Ok(out)

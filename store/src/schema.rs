@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 18;
+pub const SCHEMA_VERSION: i64 = 19;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -515,6 +515,75 @@ BEGIN SELECT RAISE(ABORT, 'the versions a query read are append-only'); END;
 CREATE TRIGGER query_datasets_no_delete BEFORE DELETE ON query_datasets
 BEGIN SELECT RAISE(ABORT, 'the versions a query read are append-only'); END;
 "#,
+    r#"
+-- Organisations (QQHR Art. 14, 23): the unified social credit code, the security officer
+-- and the qualification's expiry (its developers' work stops when it passes), and an
+-- optional cap on the ε its scenarios may spend together. Kept, never deleted.
+CREATE TABLE organisations (
+    credit_code      TEXT PRIMARY KEY CHECK (length(credit_code) = 18),
+    name             TEXT NOT NULL CHECK (length(trim(name)) > 0),
+    security_officer TEXT NOT NULL CHECK (length(trim(security_officer)) > 0),
+    security_contact TEXT NOT NULL CHECK (length(trim(security_contact)) > 0),
+    qualified_until  TEXT NOT NULL,
+    epsilon_cap      REAL CHECK (epsilon_cap IS NULL OR epsilon_cap > 0),
+    created_by       TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+CREATE TRIGGER organisations_no_delete BEFORE DELETE ON organisations
+BEGIN SELECT RAISE(ABORT, 'organisations are kept in the register, not deleted'); END;
+-- A data-user role (TJ-Sec Art. 9, 11), and each principal's organisation: the role's
+-- CHECK is rebuilt with the rows (and the triggers of migration 9).
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE principals_copy AS SELECT * FROM principals;
+DROP TRIGGER principals_revocation_is_final;
+DROP TRIGGER principals_no_delete;
+DROP TABLE principals;
+CREATE TABLE principals (
+    name         TEXT PRIMARY KEY,
+    role         TEXT NOT NULL CHECK (role IN ('provider', 'operator', 'developer', 'supervisor', 'data_user', 'admin')),
+    created_at   TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended', 'revoked')),
+    language     TEXT CHECK (language IN ('zh-CN', 'en')),
+    organisation TEXT REFERENCES organisations(credit_code)
+);
+INSERT INTO principals (name, role, created_at, status, language)
+    SELECT name, role, created_at, status, language FROM principals_copy;
+DROP TABLE principals_copy;
+CREATE TRIGGER principals_revocation_is_final BEFORE UPDATE OF status ON principals
+WHEN OLD.status = 'revoked' AND NEW.status != 'revoked'
+BEGIN SELECT RAISE(ABORT, 'a revoked principal stays revoked'); END;
+CREATE TRIGGER principals_no_delete BEFORE DELETE ON principals
+BEGIN SELECT RAISE(ABORT, 'principals are revoked, not deleted'); END;
+-- Who may receive a product (TJ-Sec Art. 9, 11): its scope at release (the scenario's
+-- recipients, written in the signed manifest) and grants made later. Append-only.
+CREATE TABLE product_grants (
+    product_id   TEXT NOT NULL REFERENCES products(id),
+    grantee_kind TEXT NOT NULL CHECK (grantee_kind IN ('principal', 'organisation')),
+    grantee      TEXT NOT NULL,
+    at_release   INTEGER NOT NULL CHECK (at_release IN (0, 1)),
+    granted_by   TEXT NOT NULL,
+    granted_at   TEXT NOT NULL,
+    PRIMARY KEY (product_id, grantee_kind, grantee)
+);
+CREATE TRIGGER product_grants_no_update BEFORE UPDATE ON product_grants
+BEGIN SELECT RAISE(ABORT, 'grants are append-only'); END;
+CREATE TRIGGER product_grants_no_delete BEFORE DELETE ON product_grants
+BEGIN SELECT RAISE(ABORT, 'grants are append-only'); END;
+-- A product's withdrawal (QQHR Art. 20, 23; SYS Art. 28): final, with its reason and the
+-- hash of the signed notice written beside the manifest.
+CREATE TABLE product_withdrawals (
+    product_id    TEXT PRIMARY KEY REFERENCES products(id),
+    reason        TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    withdrawn_by  TEXT NOT NULL,
+    withdrawn_at  TEXT NOT NULL,
+    notice_sha256 TEXT NOT NULL
+);
+CREATE TRIGGER product_withdrawals_no_update BEFORE UPDATE ON product_withdrawals
+BEGIN SELECT RAISE(ABORT, 'a withdrawal is final'); END;
+CREATE TRIGGER product_withdrawals_no_delete BEFORE DELETE ON product_withdrawals
+BEGIN SELECT RAISE(ABORT, 'a withdrawal is final'); END;
+"#,
 ];
 
 /// Steps of a migration that SQL cannot do, run after its SQL in its transaction.
@@ -857,6 +926,45 @@ mod tests {
         );
         assert!(
             conn.execute("DELETE FROM principals WHERE name = 'root'", [])
+                .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn principals_rebuilt_for_data_users_keep_languages_references_and_triggers() -> Result<()> {
+        let conn = at_version(18)?;
+        conn.execute_batch(
+            "INSERT INTO principals (name, role, created_at, language) VALUES ('ops', 'operator', 't', 'en');
+             INSERT INTO principals (name, role, created_at, status) VALUES ('dev', 'developer', 't', 'revoked');
+             INSERT INTO api_tokens (id, principal, hash, issued_by, created_at) VALUES ('t1', 'ops', 'h', 'ops', 't');",
+        )?;
+        migrate(&conn)?;
+        let rows: Vec<(String, String, Option<String>)> = conn
+            .prepare("SELECT name, status, language FROM principals ORDER BY name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        assert_eq!(
+            rows,
+            vec![
+                ("dev".into(), "revoked".into(), None),
+                ("ops".into(), "active".into(), Some("en".into()))
+            ]
+        );
+        assert_eq!(foreign_key_violations(&conn)?, 0);
+        conn.execute(
+            "INSERT INTO principals (name, role, created_at) VALUES ('user', 'data_user', 't')",
+            [],
+        )?;
+        assert!(
+            conn.execute(
+                "UPDATE principals SET status = 'active' WHERE name = 'dev'",
+                []
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute("DELETE FROM principals WHERE name = 'user'", [])
                 .is_err()
         );
         Ok(())

@@ -10,6 +10,7 @@ mod demo;
 mod disclosure;
 mod diskfull;
 mod fuzz;
+mod governance;
 mod independence;
 mod ingest;
 mod load;

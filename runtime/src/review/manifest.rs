@@ -37,6 +37,13 @@ pub struct Manifest {
     pub job: ManifestJob,
     /// The scenario it was made under.
     pub scenario: ManifestScenario,
+    /// Whom it is granted to at release (the scenario's recipients): data users by name,
+    /// organisations as `org:` and their credit code (TJ-Sec Art. 9, 11). Operators,
+    /// supervisors and the job's developer have it besides; grants made later are in the
+    /// catalog.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub scope: Vec<sandbox_policies::Grantee>,
     /// The dataset versions the job's answers read (SYS Art. 41).
     pub datasets: Vec<ManifestDataset>,
     /// Every query of the job, with ε.
@@ -251,6 +258,7 @@ pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
             mode: record.spec.mode,
             approved_by: record.decided_by.clone(),
         },
+        scope: record.spec.recipients.clone(),
         datasets,
         queries,
         privacy: ManifestPrivacy {

@@ -10,6 +10,7 @@
 //! revoked (refusals recorded as `output.refused`).
 
 mod manifest;
+mod products;
 pub mod thread;
 pub mod view;
 
@@ -26,8 +27,15 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use manifest::{Manifest, ManifestAudit, ManifestDataset, ManifestFile};
+pub use products::{
+    CatalogEntry, Entitlement, WITHDRAWAL, WITHDRAWAL_FORMAT, WITHDRAWAL_SIGNATURE, Withdrawn,
+    catalog, catalog_entry, download_product_file, entitlement, grant, holders, product, products,
+    verify_withdrawal, withdraw,
+};
 pub use sandbox_core::Decision;
+pub use sandbox_policies::Grantee;
 pub use sandbox_store::outputs::Approval;
+pub use sandbox_store::products::{Grant, Holder, Withdrawal};
 
 use crate::disclosure;
 use crate::jobs::{self, OutputRecord};
@@ -366,6 +374,10 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             actor,
             &released_at,
         )?;
+        // Its scope, as the manifest writes it (TJ-Sec Art. 9, 11).
+        for grantee in &manifest.scope {
+            sandbox_store::products::grant(&tx, &product_id, grantee, true, actor, &released_at)?;
+        }
         audit::append(
             &tx,
             actor,
@@ -466,60 +478,6 @@ pub struct Product {
     pub released_at: String,
     /// Its folder.
     pub path: PathBuf,
-}
-
-/// Every product (the registry, SYS Art. 50), for any active principal.
-pub fn products(domain: &Domain, actor: &str) -> Result<Vec<Product>> {
-    let conn = domain.conn()?;
-    authz::authorize(&conn, actor, Action::ProductRead, On::Domain)?;
-    Ok(outputs::products(&conn)?
-        .into_iter()
-        .map(|p| Product {
-            path: domain.layout().products().join(&p.id),
-            id: p.id,
-            output_id: p.output_id,
-            released_by: p.released_by,
-            released_at: p.released_at,
-        })
-        .collect())
-}
-
-/// A product's file as `actor` (who reads products) downloads it, as stored or (a table)
-/// converted to `format`: the one path every product download goes through (API,
-/// console, CLI), each recorded as a `product.downloaded` event with the file and the
-/// hash of what left. Returns the file's name in that format and its bytes.
-pub fn download_product_file(
-    domain: &Domain,
-    actor: &str,
-    id: &str,
-    name: &str,
-    format: Option<crate::export::Format>,
-) -> Result<(String, Vec<u8>)> {
-    let p = product(domain, actor, id)?;
-    let bytes = p.file(name)?;
-    let (name, bytes) = match format {
-        Some(f) => crate::export::convert(name, bytes, f)?,
-        None => (name.to_string(), bytes),
-    };
-    let mut conn = domain.conn()?;
-    let tx = conn.write()?;
-    audit::append(
-        &tx,
-        actor,
-        EventKind::ProductDownloaded,
-        &Subject::Product(p.id.clone()),
-        json!({"file": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}),
-    )?;
-    tx.commit()?;
-    Ok((name, bytes))
-}
-
-/// One product of the registry.
-pub fn product(domain: &Domain, actor: &str, id: &str) -> Result<Product> {
-    products(domain, actor)?
-        .into_iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| Error::NotFound(format!("product `{id}`")))
 }
 
 impl Product {

@@ -34,7 +34,7 @@ use sandbox_runtime::{jobs, scenarios, settings};
 use serde::Deserialize;
 use serde_json::json;
 
-use self::pages::{ProductLine, Ui};
+use self::pages::Ui;
 use crate::AppState;
 
 /// The session cookie's name.
@@ -61,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/products", get(products_page))
         .route("/console/products/{id}", get(product_page))
         .route("/console/products/{id}/files/{name}", get(product_file))
+        .route("/console/products/{id}/withdraw", post(product_withdraw))
         .route("/console/scenarios", get(scenarios_page))
         .route("/console/scenarios/{id}", get(scenario_page))
         .route("/console/scenarios/{id}/decide", post(scenario_decide))
@@ -523,6 +524,10 @@ async fn language(
 async fn dashboard(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
     let role = s.principal.role;
     let name = s.principal.name.clone();
+    if role == Role::DataUser {
+        // A data user receives products and nothing else.
+        return Redirect::to("/console/products").into_response();
+    }
     if role == Role::Developer {
         // A developer's console: their jobs and where each review stands.
         let mine = state
@@ -1057,26 +1062,9 @@ async fn products_page(State(state): State<AppState>, Signed(s, ui): Signed) -> 
     let who = s.principal.name.clone();
     let list = state
         .blocking(move |d| {
-            let mut out = Vec::new();
-            for p in review::products(d, &who)? {
-                let manifest = p.manifest()?;
-                let released_by = p.released_by.clone();
-                let released_at = p.released_at.clone();
-                let name = jobs::output(d, &who, &p.output_id)?.name;
-                out.push(ProductLine {
-                    scenario: manifest["scenario"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    files: p.file_names()?,
-                    id: p.id,
-                    name,
-                    released_by,
-                    released_at,
-                });
-            }
-            out.reverse();
-            Ok(out)
+            let mut list = review::catalog(d, &who)?;
+            list.reverse();
+            Ok(list)
         })
         .await;
     match list {
@@ -1085,28 +1073,135 @@ async fn products_page(State(state): State<AppState>, Signed(s, ui): Signed) -> 
     }
 }
 
+/// What the product page says after a withdrawal.
+#[derive(Debug, Default, Deserialize)]
+pub struct ProductQuery {
+    /// `withdrawn` after a withdrawal.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
 async fn product_page(
     State(state): State<AppState>,
     Signed(s, ui): Signed,
     Path(id): Path<String>,
+    Query(q): Query<ProductQuery>,
 ) -> Response {
-    let got = {
-        let id = id.clone();
-        let name = s.principal.name.clone();
-        state
-            .blocking(move |d| {
+    let notice = (q.done.as_deref() == Some("withdrawn")).then(|| ui.t("product-withdrawn-done"));
+    product_view(
+        &state,
+        s,
+        ui,
+        id,
+        StatusCode::OK,
+        notice.as_deref().map(|n| (n, false)),
+    )
+    .await
+}
+
+async fn product_view(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    id: String,
+    status: StatusCode,
+    message: Option<(&str, bool)>,
+) -> Response {
+    let name = s.principal.name.clone();
+    let overseer = matches!(s.principal.role, Role::Operator | Role::Supervisor);
+    let got = state
+        .blocking(move |d| {
+            let entry = review::catalog_entry(d, &name, &id)?;
+            let signed = if entry.entitlement.is_some() {
                 let p = review::product(d, &name, &id)?;
-                Ok((p.manifest()?, p.signature()?))
-            })
-            .await
-    };
+                Some((p.manifest()?, p.signature()?))
+            } else {
+                None
+            };
+            let holders = if overseer {
+                review::holders(d, &name, &id)?
+            } else {
+                Vec::new()
+            };
+            Ok((entry, signed, holders))
+        })
+        .await;
     match got {
-        Ok((manifest, signature)) => page(
-            StatusCode::OK,
-            pages::product(ui, &s, &id, &manifest, &signature),
+        Ok((entry, signed, holders)) => page(
+            status,
+            pages::product(
+                ui,
+                &s,
+                &pages::ProductPage {
+                    entry: &entry,
+                    signed: signed.as_ref().map(|(m, sig)| (m, sig.as_str())),
+                    holders: &holders,
+                },
+                message,
+            ),
         ),
         Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
         Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// A withdrawal from the console.
+#[derive(Debug, Deserialize)]
+pub struct WithdrawForm {
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+    /// The confirmation the browser requires ticked.
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+async fn product_withdraw(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<WithdrawForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/products/{id}/withdraw");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let withdrawn = if form.confirm.as_deref() != Some("yes") {
+        Err(Error::Invalid(
+            "confirm the withdrawal: it cannot be undone".into(),
+        ))
+    } else {
+        let actor = s.principal.name.clone();
+        let key = id.clone();
+        let reason = form.reason;
+        state
+            .blocking(move |d| review::withdraw(d, &actor, &key, &reason))
+            .await
+    };
+    match withdrawn {
+        Ok(_) => Redirect::to(&format!("/console/products/{id}?done=withdrawn")).into_response(),
+        Err(e) => {
+            let (status, message) = match refused_post(&state, &s, ui, &path, &e).await {
+                Ok(refused) => refused,
+                Err(response) => return response,
+            };
+            product_view(&state, s, ui, id, status, Some((&message, true))).await
+        }
     }
 }
 
@@ -1156,6 +1251,16 @@ async fn product_file(
             response
         }
         Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        // Refused by the one download path, which recorded it.
+        Err(e @ (Error::Forbidden(_) | Error::Withdrawn(_))) => page(
+            status_of(&e),
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-refused"),
+                &sandbox_i18n::error(ui.lang, &e),
+            ),
+        ),
         Err(e) => internal(ui, Some(&s), &e),
     }
 }

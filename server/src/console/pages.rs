@@ -15,6 +15,7 @@ use serde_json::Value;
 use sandbox_core::{Lang, Role};
 use sandbox_i18n::{Tz, t};
 use sandbox_runtime::audit::Event;
+use sandbox_runtime::review::CatalogEntry;
 use sandbox_runtime::scenarios::Usage;
 use sandbox_runtime::sessions::Session;
 
@@ -130,6 +131,8 @@ pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> M
                         nav {
                             @if s.principal.role == Role::Developer {
                                 a href="/console/" { (ui.t("nav-my-jobs")) }
+                                a href="/console/products" { (ui.t("nav-products")) }
+                            } @else if s.principal.role == Role::DataUser {
                                 a href="/console/products" { (ui.t("nav-products")) }
                             } @else {
                                 a href="/console/" { (ui.t("nav-pending")) }
@@ -738,25 +741,19 @@ pub fn audit(
     )
 }
 
-/// A released product as listed.
-#[derive(Debug, Clone)]
-pub struct ProductLine {
-    /// Product id.
-    pub id: String,
-    /// The output's name.
-    pub name: String,
-    /// Scenario name.
-    pub scenario: String,
-    /// Who released it.
-    pub released_by: String,
-    /// When.
-    pub released_at: String,
-    /// Its files.
-    pub files: Vec<String>,
+/// A grant or a recipient as words: a data user's name, or an organisation's code.
+fn grantee(ui: Ui, g: &sandbox_runtime::review::Grantee) -> String {
+    match g {
+        sandbox_runtime::review::Grantee::Principal(n) => n.clone(),
+        sandbox_runtime::review::Grantee::Organisation(c) => {
+            t!(ui.lang, "product-scope-organisation", code = c.as_str())
+        }
+    }
 }
 
-/// The product registry (SYS Art. 50).
-pub fn products(ui: Ui, session: &Session, list: &[ProductLine]) -> Markup {
+/// The product catalog (SYS Art. 50): every product's content, scope, providers and dates
+/// for everyone who reads products; its files to those entitled; a withdrawal shown.
+pub fn products(ui: Ui, session: &Session, list: &[CatalogEntry]) -> Markup {
     layout(
         ui,
         &ui.t("products-title"),
@@ -768,16 +765,26 @@ pub fn products(ui: Ui, session: &Session, list: &[ProductLine]) -> Markup {
             } @else {
                 div.scroll {
                     table id="products" {
-                        thead { tr { th { (ui.t("col-product")) } th { (ui.t("col-output")) } th { (ui.t("col-scenario")) } th { (ui.t("col-released-by")) } th { (ui.t("col-released")) } th { (ui.t("col-files")) } } }
+                        thead { tr { th { (ui.t("col-product")) } th { (ui.t("col-output")) } th { (ui.t("col-scenario")) } th { (ui.t("col-providers")) } th { (ui.t("col-scope")) } th { (ui.t("col-released")) } th { (ui.t("col-product-status")) } th { (ui.t("col-files")) } } }
                         tbody {
                             @for p in list {
                                 tr.product data-id=(p.id) {
                                     td { a href={ "/console/products/" (p.id) } { (p.id) } }
                                     td { (p.name) }
-                                    td { (p.scenario) }
-                                    td { (p.released_by) }
+                                    td { (p.scenario) br; span.muted { (p.purpose) } }
+                                    td { (p.providers.join(", ")) }
+                                    td.scope { (p.scope.iter().map(|g| grantee(ui, &g.grantee)).collect::<Vec<_>>().join(", ")) }
                                     td { (ui.time(&p.released_at)) }
-                                    td { @for f in &p.files { a href={ "/console/products/" (p.id) "/files/" (f) } { (f) } " " } }
+                                    td.status {
+                                        @if let Some(w) = &p.withdrawal {
+                                            span.withdrawn { (t!(ui.lang, "product-withdrawn-on", at = ui.time(&w.withdrawn_at))) }
+                                        } @else if p.entitlement.is_some() {
+                                            (ui.t("product-available"))
+                                        } @else {
+                                            span.muted { (ui.t("product-not-granted")) }
+                                        }
+                                    }
+                                    td { @if p.downloadable() { @for f in &p.files { a href={ "/console/products/" (p.id) "/files/" (f) } { (f) } " " } } }
                                 }
                             }
                         }
@@ -788,33 +795,115 @@ pub fn products(ui: Ui, session: &Session, list: &[ProductLine]) -> Markup {
     )
 }
 
-/// One product's manifest and signature.
-pub fn product(ui: Ui, session: &Session, id: &str, manifest: &Value, signature: &str) -> Markup {
-    let pretty = serde_json::to_string_pretty(manifest).unwrap_or_default();
+/// What the product page shows.
+pub struct ProductPage<'a> {
+    /// The catalog's entry.
+    pub entry: &'a CatalogEntry,
+    /// Manifest and signature, for a caller entitled to them.
+    pub signed: Option<(&'a Value, &'a str)>,
+    /// The holders, for operators and supervisors.
+    pub holders: &'a [sandbox_runtime::review::Holder],
+}
+
+/// One product: its catalog entry, its withdrawal if any; to those entitled its files,
+/// manifest and signature; to operators and supervisors its holders and the withdrawal.
+pub fn product(
+    ui: Ui,
+    session: &Session,
+    p: &ProductPage<'_>,
+    message: Option<(&str, bool)>,
+) -> Markup {
+    let e = p.entry;
+    let id = e.id.as_str();
+    let overseer = matches!(session.principal.role, Role::Operator | Role::Supervisor);
     layout(
         ui,
         id,
         Some(session),
         html! {
             h1 { (t!(ui.lang, "product-heading", id = id)) }
-            p { (ui.t("product-signed")) " " code { "sandbox product verify" } }
-            h2 { (ui.t("product-files")) }
-            ul id="files" {
-                @for f in manifest["files"].as_array().map_or(&[][..], Vec::as_slice) {
-                    @let name = f["name"].as_str().unwrap_or("");
-                    li {
-                        a href={ "/console/products/" (id) "/files/" (name) } { (name) }
-                        @if sandbox_runtime::export::is_table(name) {
-                            " · " a.csv href={ "/console/products/" (id) "/files/" (name) "?format=csv" } { "CSV" }
-                            " · " a.xlsx href={ "/console/products/" (id) "/files/" (name) "?format=xlsx" } { "XLSX" }
-                        }
+            @if let Some((text, error)) = message {
+                @if error { p.box.error id="error" { (text) } } @else { p.box.notice id="notice" { (text) } }
+            }
+            @if let Some(w) = &e.withdrawal {
+                div.box.error id="withdrawal" {
+                    strong { (t!(ui.lang, "product-withdrawn-by", who = w.withdrawn_by.as_str(), at = ui.time(&w.withdrawn_at))) }
+                    p id="withdrawal-reason" { (w.reason) }
+                }
+            }
+            dl {
+                dt { (ui.t("col-output")) } dd { (e.name) }
+                dt { (ui.t("col-scenario")) } dd { (e.scenario) " · " (e.purpose) }
+                dt { (ui.t("col-providers")) } dd { (e.providers.join(", ")) }
+                dt { (ui.t("col-datasets")) } dd { (e.datasets.join(", ")) }
+                dt { (ui.t("col-released")) } dd { (ui.time(&e.released_at)) " · " (e.released_by) }
+                dt { (ui.t("col-scope")) }
+                dd id="scope" {
+                    @if e.scope.is_empty() { span.muted { (ui.t("product-scope-none")) } }
+                    @for g in &e.scope {
+                        span.grant { (grantee(ui, &g.grantee)) }
+                        @if !g.at_release { " (" (t!(ui.lang, "product-granted-later", who = g.granted_by.as_str(), at = ui.time(&g.granted_at))) ")" }
+                        " "
                     }
                 }
             }
-            h2 { (ui.t("product-signature")) }
-            div.box { code id="signature" { (signature) } }
-            h2 { (ui.t("product-manifest")) }
-            div.box { pre id="manifest" { (pretty) } }
+            @match p.signed {
+                None => {
+                    p.box id="not-granted" { (ui.t("product-not-granted-long")) }
+                }
+                Some((manifest, signature)) => {
+                    p { (ui.t("product-signed")) " " code { "sandbox product verify" } }
+                    h2 { (ui.t("product-files")) }
+                    @if e.withdrawal.is_some() {
+                        p.muted id="files-withdrawn" { (ui.t("product-files-withdrawn")) }
+                    } @else {
+                        ul id="files" {
+                            @for f in manifest["files"].as_array().map_or(&[][..], Vec::as_slice) {
+                                @let name = f["name"].as_str().unwrap_or("");
+                                li {
+                                    a href={ "/console/products/" (id) "/files/" (name) } { (name) }
+                                    @if sandbox_runtime::export::is_table(name) {
+                                        " · " a.csv href={ "/console/products/" (id) "/files/" (name) "?format=csv" } { "CSV" }
+                                        " · " a.xlsx href={ "/console/products/" (id) "/files/" (name) "?format=xlsx" } { "XLSX" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    h2 { (ui.t("product-signature")) }
+                    div.box { code id="signature" { (signature) } }
+                    h2 { (ui.t("product-manifest")) }
+                    div.box { pre id="manifest" { (serde_json::to_string_pretty(manifest).unwrap_or_default()) } }
+                }
+            }
+            @if overseer {
+                h2 { (ui.t("product-holders")) }
+                @if p.holders.is_empty() {
+                    p.muted id="no-holders" { (ui.t("product-holders-none")) }
+                } @else {
+                    table id="holders" {
+                        thead { tr { th { (ui.t("col-principal")) } th { (ui.t("col-organisation")) } th { (ui.t("col-downloads")) } th { (ui.t("col-last-download")) } } }
+                        tbody {
+                            @for h in p.holders {
+                                tr.holder { td { (h.principal) } td { (h.organisation.as_deref().unwrap_or("")) } td { (h.downloads) } td { (ui.time(&h.last_at)) } }
+                            }
+                        }
+                    }
+                }
+                @if e.withdrawal.is_none() {
+                    form.box method="post" action={ "/console/products/" (id) "/withdraw" } id="withdraw-product" {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        label for="withdraw-reason" { (ui.t("product-withdraw-reason")) }
+                        textarea id="withdraw-reason" name="reason" required {}
+                        p.confirm {
+                            input type="checkbox" id="withdraw-confirm" name="confirm" value="yes" required;
+                            " "
+                            label for="withdraw-confirm" { (ui.t("product-withdraw-confirm")) }
+                        }
+                        p { button.reject type="submit" id="withdraw" { (ui.t("product-withdraw")) } }
+                    }
+                }
+            }
         },
     )
 }

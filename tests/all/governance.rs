@@ -1,0 +1,508 @@
+//! The governance workflows of the regulations, end to end through the API: products
+//! reach only those entitled and can be withdrawn (TJ-Sec Art. 9, 11; SYS Art. 28, 33, 41,
+//! 50; QQHR Art. 20, 23), and the register of organisations (QQHR Art. 14, 23). Every
+//! refusal is recorded.
+
+use axum::http::{Method, StatusCode};
+use sandbox_runtime::identity::{self, Role};
+use sandbox_runtime::review::{self, Decision};
+use sandbox_runtime::{Error, jobs, scenarios, tokens};
+use sandbox_tests::{DEVELOPER, OPERATOR, SUPERVISOR, count, raw, scenario_text};
+use serde_json::{Value, json};
+
+use crate::server::{Api, DATA_USER};
+
+/// A data user the product is not granted to.
+const OUTSIDER: &str = "user-wu";
+/// A data user of the granted organisation.
+const ORG_USER: &str = "user-li";
+/// A unified social credit code (its check character holds).
+const ORG: &str = "91120000MA05K7Q3XD";
+/// Another.
+const DEV_ORG: &str = "91110000100003208K";
+
+fn organisation(name: &str, until: &str, cap: Option<f64>) -> Value {
+    json!({"name": name, "security_officer": "刘敏", "security_contact": "022-2345 6789",
+           "qualified_until": until, "epsilon_cap": cap})
+}
+
+/// The API with a registered organisation, data users in and outside it, tokens for
+/// them, and a released product of a scenario whose recipients are `DATA_USER` and the
+/// organisation. Returns the API and the product's id.
+fn released() -> (Api, String) {
+    let mut api = Api::new();
+    let mut org = organisation("天津数据交易中心", "2030-12-31", None);
+    org["credit_code"] = json!(ORG);
+    let (status, body) = api.post(OPERATOR, "/api/v1/organisations", org);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (name, org) in [(OUTSIDER, None), (ORG_USER, Some(ORG))] {
+        let (status, body) = api.post(
+            OPERATOR,
+            "/api/v1/principals",
+            json!({"name": name, "role": "data_user", "organisation": org}),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["organisation"], json!(org));
+        api.add_token(name);
+    }
+    let spec = scenario_text("income-for-users", 3.0, 1.0).replace(
+        "[budget]",
+        &format!("recipients = [\"{DATA_USER}\", \"org:{ORG}\"]\n[budget]"),
+    );
+    let s = scenarios::apply(&api.f.domain, DEVELOPER, &spec).unwrap();
+    scenarios::decide(&api.f.domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    let report = jobs::submit(
+        &api.f.domain,
+        DEVELOPER,
+        &jobs::Submission {
+            scenario: "income-for-users",
+            module: &sandbox_tests::text_module("Incomes rose in every district."),
+            params_json: "{}",
+            limits: sandbox_runtime::wasm::JobLimits::default().into(),
+            resubmits: None,
+        },
+    )
+    .unwrap();
+    let out = report.outputs[0].id.clone();
+    review::decide(&api.f.domain, OPERATOR, &out, Decision::Approve, None).unwrap();
+    let o = review::decide(&api.f.domain, SUPERVISOR, &out, Decision::Approve, None).unwrap();
+    assert_eq!(o.status, "released");
+    let id = review::products(&api.f.domain, OPERATOR).unwrap()[0]
+        .id
+        .clone();
+    (api, id)
+}
+
+fn refused_downloads(api: &Api, actor: &str, id: &str, error: &str) -> i64 {
+    raw(&api.f.domain)
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'product.download_refused'
+             AND actor = ?1 AND subject = ?2 AND json_extract(details, '$.error') = ?3",
+            [actor, &format!("product:{id}"), error],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn products_reach_only_those_entitled_and_a_withdrawal_refuses_every_download_after_it() {
+    let (api, id) = released();
+    let file = |who: &str| {
+        let (_, p) = api.get(who, &format!("/api/v1/products/{id}"));
+        p["catalog"]["files"][0].as_str().map(str::to_string)
+    };
+    // The manifest writes the scope at release; the catalog shows it to everyone.
+    let (status, p) = api.get(DATA_USER, &format!("/api/v1/products/{id}"));
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(
+        p["manifest"]["scope"],
+        json!([DATA_USER, format!("org:{ORG}")])
+    );
+    assert_eq!(p["catalog"]["entitlement"], "granted");
+    let name = file(DATA_USER).unwrap();
+    // An outsider sees that it exists, what it is, for whom, from where: not its files.
+    let (status, list) = api.get(OUTSIDER, "/api/v1/products");
+    assert_eq!(status, StatusCode::OK);
+    let entry = &list[0];
+    assert_eq!(entry["id"], json!(id));
+    assert_eq!(entry["entitlement"], Value::Null);
+    assert_eq!(entry["files"], json!([]));
+    assert_eq!(entry["scope"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        entry["providers"],
+        json!([]),
+        "the job asked nothing of the data"
+    );
+    assert!(entry["purpose"].as_str().unwrap().contains("annual report"));
+    let (_, p) = api.get(OUTSIDER, &format!("/api/v1/products/{id}"));
+    assert_eq!(p["manifest"], Value::Null);
+    assert_eq!(p["signature"], Value::Null);
+    let path = format!("/api/v1/products/{id}/files/{name}");
+    let (status, body) = api.get(OUTSIDER, &path);
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(refused_downloads(&api, OUTSIDER, &id, "forbidden"), 1);
+    assert_eq!(api.refusals(OUTSIDER, &format!("api:GET {path}")), 1);
+    // Nor the manifest by name.
+    let (status, _) = api.get(
+        OUTSIDER,
+        &format!("/api/v1/products/{id}/files/manifest.json"),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The recipient downloads; so does a data user of the granted organisation, and the
+    // developer whose job made it.
+    for who in [DATA_USER, ORG_USER, DEVELOPER] {
+        let (status, body) = api.raw(Method::GET, &path, api.token(who), None);
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{who}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(body, b"Incomes rose in every district.");
+    }
+    // A data user reads nothing else: not the catalog of datasets, not scenarios, jobs or
+    // outputs, not the audit log.
+    for path in [
+        "/api/v1/datasets",
+        "/api/v1/scenarios",
+        "/api/v1/jobs",
+        "/api/v1/outputs",
+        "/api/v1/audit/events",
+    ] {
+        assert_eq!(api.get(DATA_USER, path).0, StatusCode::FORBIDDEN, "{path}");
+    }
+
+    // Whom a withdrawal would notify.
+    let (status, holders) = api.get(SUPERVISOR, &format!("/api/v1/products/{id}/holders"));
+    assert_eq!(status, StatusCode::OK, "{holders}");
+    let names: Vec<&str> = holders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [DEVELOPER, ORG_USER, DATA_USER]);
+    assert_eq!(holders[1]["organisation"], ORG);
+
+    // Only operators and supervisors withdraw, and with a reason.
+    let withdraw = format!("/api/v1/products/{id}/withdraw");
+    assert_eq!(
+        api.post(DEVELOPER, &withdraw, json!({"reason": "mine"})).0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api.post(DATA_USER, &withdraw, json!({"reason": "x"})).0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api.post(SUPERVISOR, &withdraw, json!({"reason": "  "})).0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, w) = api.post(
+        SUPERVISOR,
+        &withdraw,
+        json!({"reason": "a source dataset was found to hold errors"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w["holders"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        w["notice"]["holders"],
+        json!([DEVELOPER, ORG_USER, DATA_USER])
+    );
+    assert_eq!(w["product"]["withdrawal"]["withdrawn_by"], SUPERVISOR);
+    // Withdrawn once, for good.
+    assert_eq!(
+        api.post(OPERATOR, &withdraw, json!({"reason": "again"})).0,
+        StatusCode::CONFLICT
+    );
+
+    // From now on every download is refused, to everyone, and recorded; the notice stays
+    // readable to those entitled.
+    for who in [DATA_USER, ORG_USER, DEVELOPER, OPERATOR] {
+        let (status, body) = api.get(who, &path);
+        assert_eq!(status, StatusCode::GONE, "{who}: {body}");
+        assert_eq!(body["error"], "withdrawn");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("found to hold errors")
+        );
+        assert_eq!(refused_downloads(&api, who, &id, "withdrawn"), 1, "{who}");
+    }
+    let (status, notice) = api.raw(
+        Method::GET,
+        &format!("/api/v1/products/{id}/files/withdrawal.json"),
+        api.token(DATA_USER),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let notice: Value = serde_json::from_slice(&notice).unwrap();
+    assert_eq!(notice["format"], review::WITHDRAWAL_FORMAT);
+    assert_eq!(
+        api.get(
+            OUTSIDER,
+            &format!("/api/v1/products/{id}/files/withdrawal.json")
+        )
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // The catalog and the product's answer show it.
+    let (_, list) = api.get(OUTSIDER, "/api/v1/products");
+    assert_eq!(
+        list[0]["withdrawal"]["reason"],
+        "a source dataset was found to hold errors"
+    );
+    let (_, p) = api.get(DATA_USER, &format!("/api/v1/products/{id}"));
+    assert_eq!(p["withdrawal"]["product_id"], json!(id));
+    assert!(p["withdrawal_signature"].is_string());
+    // Nor is it granted to anyone more.
+    assert_eq!(
+        api.post(
+            OPERATOR,
+            &format!("/api/v1/products/{id}/grants"),
+            json!({"grantee": OUTSIDER})
+        )
+        .0,
+        StatusCode::GONE
+    );
+
+    // The notice verifies offline against the manifest's key; an edited one does not.
+    let dir = api.f.domain.layout().products().join(&id);
+    let manifest = review::verify_product(&dir, None).unwrap();
+    let verified = review::verify_withdrawal(&dir, &manifest).unwrap().unwrap();
+    assert_eq!(verified["withdrawn_by"], SUPERVISOR);
+    let text = std::fs::read_to_string(dir.join(review::WITHDRAWAL)).unwrap();
+    std::fs::write(
+        dir.join(review::WITHDRAWAL),
+        text.replace("errors", "nothing"),
+    )
+    .unwrap();
+    assert!(matches!(
+        review::verify_withdrawal(&dir, &manifest),
+        Err(Error::Verify(_))
+    ));
+    std::fs::write(dir.join(review::WITHDRAWAL), text).unwrap();
+    // Every step is in a log that still verifies.
+    let conn = raw(&api.f.domain);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'product.withdrawn'"
+        ),
+        1
+    );
+    sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
+}
+
+#[test]
+fn grants_after_release_are_the_operators_and_recorded() {
+    let (api, id) = released();
+    let grants = format!("/api/v1/products/{id}/grants");
+    let (_, p) = api.get(OUTSIDER, &format!("/api/v1/products/{id}"));
+    assert_eq!(p["catalog"]["entitlement"], Value::Null);
+    // Supervisors and developers do not grant; products go to data users and
+    // organisations only.
+    for who in [SUPERVISOR, DEVELOPER, DATA_USER] {
+        assert_eq!(
+            api.post(who, &grants, json!({"grantee": OUTSIDER})).0,
+            StatusCode::FORBIDDEN,
+            "{who}"
+        );
+    }
+    let (status, body) = api.post(OPERATOR, &grants, json!({"grantee": SUPERVISOR}));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api.post(OPERATOR, &grants, json!({"grantee": "org:12345"}));
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a malformed credit code"
+    );
+    assert_eq!(body["error"], "bad_request");
+    let (status, _) = api.post(
+        OPERATOR,
+        &grants,
+        json!({"grantee": format!("org:{DEV_ORG}")}),
+    );
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an organisation not in the register"
+    );
+    let (status, body) = api.post(OPERATOR, &grants, json!({"grantee": OUTSIDER}));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let later = body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(later["grantee"], OUTSIDER);
+    assert_eq!(later["at_release"], false);
+    assert_eq!(later["granted_by"], OPERATOR);
+    assert_eq!(
+        api.post(OPERATOR, &grants, json!({"grantee": OUTSIDER})).0,
+        StatusCode::CONFLICT
+    );
+    let (_, p) = api.get(OUTSIDER, &format!("/api/v1/products/{id}"));
+    assert_eq!(p["catalog"]["entitlement"], "granted");
+    // The signed manifest keeps the scope at release.
+    assert_eq!(p["manifest"]["scope"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        count(
+            &raw(&api.f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'product.granted'"
+        ),
+        1
+    );
+    // A recipient the scenario names must be a data user or a registered organisation.
+    let spec = scenario_text("bad-recipients", 1.0, 1.0).replace(
+        "[budget]",
+        &format!("recipients = [\"{SUPERVISOR}\"]\n[budget]"),
+    );
+    assert!(matches!(
+        scenarios::apply(&api.f.domain, DEVELOPER, &spec),
+        Err(Error::Invalid(m)) if m.contains("not a data user")
+    ));
+    let spec = scenario_text("bad-recipients", 1.0, 1.0).replace(
+        "[budget]",
+        &format!("recipients = [\"org:{DEV_ORG}\"]\n[budget]"),
+    );
+    assert!(matches!(
+        scenarios::apply(&api.f.domain, DEVELOPER, &spec),
+        Err(Error::Invalid(m)) if m.contains("register")
+    ));
+}
+
+#[test]
+fn an_organisation_whose_qualification_ended_has_its_developers_work_refused_and_its_cap_holds() {
+    let api = Api::new();
+    // The register refuses a code whose check character does not hold.
+    let body = |code: &str, until: &str, cap: Option<f64>| {
+        let mut o = organisation("滨海数据科技有限公司", until, cap);
+        o["credit_code"] = json!(code);
+        o
+    };
+    let (status, b) = api.post(
+        OPERATOR,
+        "/api/v1/organisations",
+        body("91110000100003208J", "2030-01-01", None),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b["message"].as_str().unwrap().contains("check character"));
+    assert_eq!(
+        api.post(
+            SUPERVISOR,
+            "/api/v1/organisations",
+            body(DEV_ORG, "2030-01-01", None)
+        )
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, o) = api.post(
+        OPERATOR,
+        "/api/v1/organisations",
+        body(DEV_ORG, "2030-01-01", None),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{o}");
+    assert_eq!(
+        api.post(
+            OPERATOR,
+            "/api/v1/organisations",
+            body(DEV_ORG, "2030-01-01", None)
+        )
+        .0,
+        StatusCode::CONFLICT
+    );
+    let (status, p) = api.call(
+        Method::PUT,
+        &format!("/api/v1/principals/{DEVELOPER}/organisation"),
+        api.token(OPERATOR),
+        Some(json!({"organisation": DEV_ORG})),
+    );
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["organisation"], DEV_ORG);
+    let (_, o) = api.get(SUPERVISOR, &format!("/api/v1/organisations/{DEV_ORG}"));
+    assert_eq!(o["members"], json!([DEVELOPER]));
+
+    // Its qualification ends: the developer's work is refused as a suspension's is.
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    let change = |until: &str, cap: Option<f64>| {
+        let mut b = organisation("滨海数据科技有限公司", until, cap);
+        b["reason"] = json!("annual review");
+        api.call(
+            Method::PUT,
+            &format!("/api/v1/organisations/{DEV_ORG}"),
+            api.token(OPERATOR),
+            Some(b),
+        )
+    };
+    let (status, o) = change(&yesterday, None);
+    assert_eq!(status, StatusCode::OK, "{o}");
+    let submit = || {
+        api.post(
+            DEVELOPER,
+            "/api/v1/jobs?wait=60",
+            json!({"scenario": api.f.scenario.id.to_string(), "module": crate::server::text_module("x")}),
+        )
+    };
+    let (status, body) = submit();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("qualification"),
+        "{body}"
+    );
+    // A query of a job already running is refused under the scenario rule, as for a
+    // suspended developer.
+    assert!(matches!(
+        api.f.ask("SELECT COUNT(*) FROM residents"),
+        Err(Error::Refused(r)) if r.rule == sandbox_runtime::mediate::Rule::Scenario
+            && r.message.contains("qualification")
+    ));
+    // Renewed, it works again.
+    let next_year = (chrono::Utc::now().date_naive() + chrono::Duration::days(365)).to_string();
+    assert_eq!(change(&next_year, None).0, StatusCode::OK);
+    let (status, body) = submit();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A cap across the organisation's scenarios: ε 1.5 in all, though the scenario has 3.
+    assert_eq!(change(&next_year, Some(1.5)).0, StatusCode::OK);
+    api.f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    match api.f.ask("SELECT COUNT(*) FROM residents") {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.rule, sandbox_runtime::mediate::Rule::BudgetExhausted);
+            assert!(r.message.contains(DEV_ORG), "{}", r.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, o) = api.get(OPERATOR, &format!("/api/v1/organisations/{DEV_ORG}"));
+    assert_eq!(o["epsilon_spent"], 1.0);
+    // The scenario's own balance is untouched by the refusal.
+    let (_, b) = api.get(
+        DEVELOPER,
+        &format!("/api/v1/scenarios/{}/budget", api.f.scenario.id),
+    );
+    assert_eq!(b["epsilon_spent"], 1.0);
+
+    // The register exported, recorded with the hash of what left.
+    let (status, csv) = api.raw(
+        Method::GET,
+        "/api/v1/organisations/export?format=csv",
+        api.token(SUPERVISOR),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("\u{feff}credit_code,name,"), "{csv}");
+    assert!(
+        csv.contains(&format!(
+            "{DEV_ORG},滨海数据科技有限公司,刘敏,022-2345 6789,{next_year},1.5,1,{DEVELOPER},"
+        )),
+        "{csv}"
+    );
+    assert_eq!(
+        count(
+            &raw(&api.f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'organisation.exported'"
+        ),
+        1
+    );
+    // Every change is recorded with what it was and what it is.
+    let changes = count(
+        &raw(&api.f.domain),
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'organisation.changed'",
+    );
+    assert_eq!(changes, 3);
+}
+
+#[test]
+fn a_data_user_signs_in_to_the_console_and_sees_only_products() {
+    let dir = tempfile::tempdir().unwrap();
+    let domain = sandbox_runtime::Domain::init(&dir.path().join("d")).unwrap();
+    identity::add(&domain, None, "ops", Role::Operator).unwrap();
+    identity::add(&domain, Some("ops"), "user", Role::DataUser).unwrap();
+    let t = tokens::issue(&domain, "ops", "user").unwrap();
+    let (_, session) = sandbox_runtime::sessions::sign_in(&domain, &t.token).unwrap();
+    assert_eq!(session.principal.role, Role::DataUser);
+    // Scenario lists and the dataset catalog are not for it.
+    assert!(matches!(
+        sandbox_runtime::catalog::list(&domain, "user"),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(review::catalog(&domain, "user").unwrap().is_empty());
+}
