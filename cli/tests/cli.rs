@@ -547,6 +547,188 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     let usage = ok(remote(&url, &sup, &["usage", "show"]));
     assert!(usage.contains("income-by-district"), "{usage}");
 
+    // The register of organisations, on the data directory: a code whose check character
+    // fails is refused; an organisation, a data user in it, the register exported.
+    let refused = sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "org",
+            "add",
+            "91110000100003208J",
+            "--name",
+            "x",
+            "--officer",
+            "y",
+            "--contact",
+            "z",
+            "--qualified-until",
+            "2030-12-31",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("check character"));
+    let org = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "org",
+            "add",
+            "91120000MA05K7Q3XD",
+            "--name",
+            "天津数据交易中心",
+            "--officer",
+            "刘敏",
+            "--contact",
+            "022-23456789",
+            "--qualified-until",
+            "2030-12-31",
+            "--epsilon-cap",
+            "20",
+        ],
+    ));
+    assert!(
+        org.starts_with("Organisation 91120000MA05K7Q3XD: 天津数据交易中心"),
+        "{org}"
+    );
+    let added = ok(remote(
+        &url,
+        &ops,
+        &[
+            "principal",
+            "add",
+            "user",
+            "--role",
+            "data_user",
+            "--org",
+            "91120000MA05K7Q3XD",
+        ],
+    ));
+    assert!(added.contains("added user (data user)"), "{added}");
+    let listed = ok(remote(&url, &sup, &["org", "list"]));
+    assert!(
+        listed.contains("91120000MA05K7Q3XD  天津数据交易中心"),
+        "{listed}"
+    );
+    assert_eq!(
+        ok(sandbox(
+            &data,
+            &["--as", "sup", "org", "show", "91120000MA05K7Q3XD"]
+        )),
+        ok(remote(&url, &sup, &["org", "show", "91120000MA05K7Q3XD"]))
+    );
+    let register = tmp.path().join("register.csv");
+    ok(remote(
+        &url,
+        &sup,
+        &["org", "export", "--out", &register.to_string_lossy()],
+    ));
+    let csv = std::fs::read_to_string(&register).unwrap();
+    assert!(csv.starts_with("\u{feff}credit_code,"), "{csv}");
+    assert!(csv.contains(",user,"), "{csv}");
+    // Products reach only those entitled: the product (released with no recipients) is
+    // granted to the data user's organisation; the data user sees and downloads it;
+    // a supervisor withdraws it, naming its holders; the next download is refused.
+    let user = token(&data, "user");
+    let listed = ok(remote(&url, &user, &["product", "list"]));
+    assert!(listed.contains("not granted to you"), "{listed}");
+    assert!(!remote(&url, &user, &["dataset", "list"]).status.success());
+    let granted = ok(remote(
+        &url,
+        &ops,
+        &[
+            "product",
+            "grant",
+            product,
+            "--to",
+            "org:91120000MA05K7Q3XD",
+        ],
+    ));
+    assert!(
+        granted.contains("organisation 91120000MA05K7Q3XD"),
+        "{granted}"
+    );
+    let shown = ok(remote(&url, &user, &["product", "show", product]));
+    assert!(shown.contains("income_by_district"), "{shown}");
+    assert!(shown.contains("Files: income_by_district.arrow"), "{shown}");
+    let user_dir = tmp.path().join("user-product");
+    ok(remote(
+        &url,
+        &user,
+        &[
+            "product",
+            "download",
+            product,
+            "--out",
+            &user_dir.to_string_lossy(),
+        ],
+    ));
+    let holders = ok(sandbox(
+        &data,
+        &["--as", "sup", "product", "holders", product],
+    ));
+    assert!(
+        holders.contains("user") && holders.contains("91120000MA05K7Q3XD"),
+        "{holders}"
+    );
+    let refused = remote(
+        &url,
+        &dev,
+        &["product", "withdraw", product, "--reason", "mine"],
+    );
+    assert!(!refused.status.success());
+    let withdrawn = ok(remote(
+        &url,
+        &sup,
+        &[
+            "product",
+            "withdraw",
+            product,
+            "--reason",
+            "a source dataset holds errors",
+        ],
+    ));
+    assert!(
+        withdrawn.contains("withdrawn. 2 holders to notify: dev, user"),
+        "{withdrawn}"
+    );
+    let again = remote(
+        &url,
+        &user,
+        &[
+            "product",
+            "download",
+            product,
+            "--out",
+            &tmp.path().join("again").to_string_lossy(),
+        ],
+    );
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("Withdrawn:") && err.contains("a source dataset holds errors"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("again").exists(), "nothing half-written");
+    let shown = ok(sandbox(
+        &data,
+        &["--as", "user", "product", "show", product],
+    ));
+    assert!(shown.contains("Withdrawn by sup on"), "{shown}");
+    // The data user's folder verifies; the domain's copy verifies with its notice.
+    ok(sandbox(
+        &data,
+        &["product", "verify", &user_dir.to_string_lossy()],
+    ));
+    let domain_copy = data.join("products").join(product);
+    let verified = ok(sandbox(
+        &data,
+        &["product", "verify", &domain_copy.to_string_lossy()],
+    ));
+    assert!(verified.contains("Withdrawn by sup on"), "{verified}");
+
     // SIGTERM ends the server cleanly; its log is one JSON object per line, a line per
     // request with its route template, status and principal, never a token.
     let (status, log) = server.stop();

@@ -569,7 +569,7 @@ parse-more = For more information, try '--help'.
 
 ## Products reach only those entitled; withdrawal; organisations
 
-role-data_user = data user
+role-data-user = data user
 error-withdrawn = Withdrawn: { $detail }
 col-providers = Providers
 col-scope = Granted to

@@ -547,7 +547,7 @@ parse-more = 更多信息请运行 '--help'。
 
 ## 数据产品仅交付有权获取者；撤回；机构
 
-role-data_user = 数据使用方
+role-data-user = 数据使用方
 error-withdrawn = 已撤回：{ $detail }
 col-providers = 数据提供方
 col-scope = 交付对象

@@ -280,7 +280,11 @@ pub fn word(lang: Lang, family: &str, id: &str) -> String {
 
 /// The name of the role in `lang` (the stable identifier stays in data).
 pub fn role(lang: Lang, role: sandbox_core::Role) -> String {
-    message(lang, &format!("role-{}", role.as_str()), None)
+    message(
+        lang,
+        &format!("role-{}", role.as_str().replace('_', "-")),
+        None,
+    )
 }
 
 /// What a refusal rule means, in `lang` (the rule's identifier stays as it is).

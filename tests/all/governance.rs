@@ -506,3 +506,187 @@ fn a_data_user_signs_in_to_the_console_and_sees_only_products() {
     ));
     assert!(review::catalog(&domain, "user").unwrap().is_empty());
 }
+
+/// The browser test of a withdrawal (QQHR Art. 20, 23): a data user downloads a product
+/// granted to it; a supervisor signs in to the console, sees the holder, withdraws the
+/// product with a reason and a confirmation; the data user, signed in to the console,
+/// sees the withdrawal and is refused the file, in the console and through the API.
+#[test]
+fn a_supervisor_withdraws_a_product_in_the_console_and_the_data_users_download_is_refused() {
+    use fantoccini::Locator;
+    use sandbox_tests::browser::{Driver, click, sign_in, wait_text};
+
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let f = sandbox_tests::Fixture::new();
+    identity::add(&f.domain, Some(OPERATOR), DATA_USER, Role::DataUser).unwrap();
+    let user_token = tokens::issue(&f.domain, OPERATOR, DATA_USER).unwrap().token;
+    let spec = scenario_text("income-for-users", 3.0, 1.0).replace(
+        "[budget]",
+        &format!("recipients = [\"{DATA_USER}\"]\n[budget]"),
+    );
+    let s = scenarios::apply(&f.domain, DEVELOPER, &spec).unwrap();
+    scenarios::decide(&f.domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    let report = jobs::submit(
+        &f.domain,
+        DEVELOPER,
+        &jobs::Submission {
+            scenario: "income-for-users",
+            module: &sandbox_tests::text_module("Incomes rose in every district."),
+            params_json: "{}",
+            limits: sandbox_runtime::wasm::JobLimits::default().into(),
+            resubmits: None,
+        },
+    )
+    .unwrap();
+    let out = report.outputs[0].id.clone();
+    review::decide(&f.domain, OPERATOR, &out, Decision::Approve, None).unwrap();
+    review::decide(&f.domain, SUPERVISOR, &out, Decision::Approve, None).unwrap();
+    let product = review::products(&f.domain, OPERATOR).unwrap()[0].clone();
+    let file = review::catalog(&f.domain, DATA_USER).unwrap()[0].files[0].clone();
+    let server = sandbox_tests::LiveServer::start(f, sandbox_server::Config::default());
+    let base = server.url.clone();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let api_download = || {
+        let mut r = agent
+            .get(format!(
+                "{base}/api/v1/products/{}/files/{file}",
+                product.id
+            ))
+            .header("Authorization", format!("Bearer {user_token}"))
+            .call()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+    // Before: the data user has the file.
+    assert_eq!(
+        api_download(),
+        (200, "Incomes rose in every district.".to_string())
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = driver.client().await;
+        // The supervisor finds the product, its scope and its holder, and withdraws it:
+        // the confirmation is required.
+        c.goto(&format!("{base}/console/products/{}", product.id))
+            .await
+            .unwrap();
+        sign_in(&c, server.token(SUPERVISOR)).await;
+        wait_text(&c, "#who", "sup-chen (supervisor)").await;
+        c.goto(&format!("{base}/console/products/{}", product.id))
+            .await
+            .unwrap();
+        wait_text(&c, "#scope .grant", DATA_USER).await;
+        wait_text(&c, "tr.holder td", DATA_USER).await;
+        c.find(Locator::Id("withdraw-reason"))
+            .await
+            .unwrap()
+            .send_keys("A source dataset was found to hold errors.")
+            .await
+            .unwrap();
+        click(&c, "#withdraw").await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let url = c.current_url().await.unwrap().to_string();
+        assert!(
+            !url.contains("done="),
+            "withdrawn without confirming: {url}"
+        );
+        click(&c, "#withdraw-confirm").await;
+        click(&c, "#withdraw").await;
+        wait_text(
+            &c,
+            "#notice",
+            "The product is withdrawn; its holders are listed for notification.",
+        )
+        .await;
+        wait_text(
+            &c,
+            "#withdrawal-reason",
+            "A source dataset was found to hold errors.",
+        )
+        .await;
+        assert!(
+            c.find(Locator::Id("withdraw")).await.is_err(),
+            "withdrawn once"
+        );
+        click(&c, "#sign-out").await;
+        // The data user signs in: the console shows products only, this one withdrawn,
+        // and its file is refused.
+        sign_in(&c, &user_token).await;
+        wait_text(&c, "#who", &format!("{DATA_USER} (data user)")).await;
+        let nav = c
+            .find(Locator::Css("header nav"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(nav.trim(), "Products");
+        let status = c
+            .find(Locator::Css(&format!(
+                "tr.product[data-id='{}'] td.status",
+                product.id
+            )))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(status.starts_with("withdrawn"), "{status}");
+        c.goto(&format!("{base}/console/products/{}", product.id))
+            .await
+            .unwrap();
+        wait_text(
+            &c,
+            "#files-withdrawn",
+            "Its files can no longer be downloaded.",
+        )
+        .await;
+        c.goto(&format!(
+            "{base}/console/products/{}/files/{file}",
+            product.id
+        ))
+        .await
+        .unwrap();
+        let error = c
+            .find(Locator::Id("error"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            error.starts_with("Withdrawn:") && error.contains("found to hold errors"),
+            "{error}"
+        );
+        c.close().await.unwrap();
+    });
+    let (status, body) = api_download();
+    assert_eq!(status, 410, "{body}");
+    let conn = raw(server.domain());
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'product.download_refused' AND actor = 'user-zhou'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'product.withdrawn' AND actor = 'sup-chen'"
+        ),
+        1
+    );
+    sandbox_runtime::audit::verify_custodian(server.domain()).unwrap();
+}
