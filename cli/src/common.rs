@@ -153,21 +153,6 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     row[b.len()]
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn closest_names_are_suggested_and_far_ones_are_not() {
-        let names = ["ops-li", "dev-zhao", "王伟"];
-        assert_eq!(
-            super::closest("dev-zaho", names.into_iter()),
-            Some("dev-zhao")
-        );
-        assert_eq!(super::closest("ops-lu", names.into_iter()), Some("ops-li"));
-        assert_eq!(super::closest("王韦", names.into_iter()), Some("王伟"));
-        assert_eq!(super::closest("someone", names.into_iter()), None);
-    }
-}
-
 /// The entry `org set` writes: the organisation's entry as it is (`current`, its API
 /// JSON), with the fields the command gives changed.
 pub(crate) fn changed_entry(
@@ -212,5 +197,20 @@ pub(crate) fn register_format(
             sandbox_runtime::organisations::RegisterFormat::Csv
         }
         _ => sandbox_runtime::organisations::RegisterFormat::Json,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn closest_names_are_suggested_and_far_ones_are_not() {
+        let names = ["ops-li", "dev-zhao", "王伟"];
+        assert_eq!(
+            super::closest("dev-zaho", names.into_iter()),
+            Some("dev-zhao")
+        );
+        assert_eq!(super::closest("ops-lu", names.into_iter()), Some("ops-li"));
+        assert_eq!(super::closest("王韦", names.into_iter()), Some("王伟"));
+        assert_eq!(super::closest("someone", names.into_iter()), None);
     }
 }

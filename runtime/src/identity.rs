@@ -96,10 +96,10 @@ pub fn add_to(
     if principals::lookup(&tx, name)?.is_some() {
         return Err(Error::Conflict(format!("principal `{name}` exists")));
     }
-    if let Some(code) = &organisation {
-        if sandbox_store::organisations::get(&tx, code)?.is_none() {
-            return Err(Error::NotFound(format!("organisation {code}")));
-        }
+    if let Some(code) = &organisation
+        && sandbox_store::organisations::get(&tx, code)?.is_none()
+    {
+        return Err(Error::NotFound(format!("organisation {code}")));
     }
     principals::insert(&tx, name, role)?;
     if let Some(code) = &organisation {
