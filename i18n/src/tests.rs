@@ -158,7 +158,10 @@ fn every_message_the_code_names_exists() {
 fn every_role_rule_and_error_code_has_words() {
     for lang in Lang::ALL {
         for r in Role::ALL {
-            assert!(has(lang, &format!("role-{}", r.as_str())), "{lang} {r}");
+            assert!(
+                has(lang, &format!("role-{}", r.as_str().replace('_', "-"))),
+                "{lang} {r}"
+            );
         }
         for rule in Rule::ALL {
             let key = format!("rule-{}", rule.as_str().replace('_', "-"));
@@ -171,6 +174,7 @@ fn every_role_rule_and_error_code_has_words() {
             sandbox_core::Error::NotFound("x".into()),
             sandbox_core::Error::Conflict("x".into()),
             sandbox_core::Error::Review("x".into()),
+            sandbox_core::Error::Withdrawn("x".into()),
             sandbox_core::Error::Cancelled("x".into()),
             sandbox_core::Error::Stopped("x".into()),
             sandbox_core::Error::Busy("x".into()),

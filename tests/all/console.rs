@@ -207,7 +207,10 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         None,
     );
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.body.contains("operators, supervisors and developers"));
+    assert!(
+        page.body
+            .contains("operators, supervisors, developers and data users")
+    );
     assert_eq!(refusals(&api, sandbox_tests::PROVIDER), 1);
 
     // The operator signs in: only the session id's hash is stored.

@@ -465,17 +465,22 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         StatusCode::BAD_REQUEST
     );
 
-    // Everyone sees the product; its manifest verifies against the signature served.
+    // Everyone sees the product in the catalog; a provider it is not granted to gets no
+    // manifest; a supervisor's verifies against the signature served.
     let (status, products) = api.get(DEVELOPER, "/api/v1/products");
     assert_eq!(status, StatusCode::OK);
     let product = products[0]["id"].as_str().unwrap().to_string();
     let (status, p) = api.get(PROVIDER, &format!("/api/v1/products/{product}"));
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(p["catalog"]["id"].as_str(), Some(product.as_str()));
+    assert_eq!(p["manifest"], Value::Null);
+    let (status, p) = api.get(SUPERVISOR, &format!("/api/v1/products/{product}"));
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(p["manifest"]["product_id"].as_str(), Some(product.as_str()));
     let (status, manifest_bytes) = api.raw(
         Method::GET,
         &format!("/api/v1/products/{product}/files/manifest.json"),
-        api.token(PROVIDER),
+        api.token(SUPERVISOR),
         None,
     );
     assert_eq!(status, StatusCode::OK);
@@ -522,7 +527,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         who,
         [
             (OPERATOR, "output.downloaded"),
-            (PROVIDER, "product.downloaded"),
+            (SUPERVISOR, "product.downloaded"),
             (DEVELOPER, "product.downloaded"),
         ]
     );
