@@ -87,7 +87,7 @@ impl Fixture {
             &scenario_text("income-test", epsilon, per_query),
         )
         .unwrap();
-        let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+        let scenario = approve(&domain, &s.id.to_string()).unwrap();
         Fixture {
             dir,
             domain,
@@ -178,7 +178,7 @@ columns = {columns}
         until = today.succ_opt().unwrap()
     );
     let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    let scenario = approve(&domain, &s.id.to_string()).unwrap();
     Fixture {
         dir,
         domain,
@@ -457,6 +457,46 @@ pub mod browser {
 
 pub use sandbox_fuzz::world::test_policy;
 
+/// The whole review of a pending scenario: every provider of its datasets and the
+/// supervisor record no objection (JZ Art. 11), then the operator approves, which makes it
+/// usable. Returns the operator's decision.
+pub fn approve(domain: &Domain, key: &str) -> sandbox_runtime::Result<scenarios::ScenarioRecord> {
+    consent_all(domain, key)?;
+    scenarios::decide(domain, OPERATOR, key, true, None)
+}
+
+/// Every consent a pending scenario awaits, each by the party it is asked of.
+pub fn consent_all(domain: &Domain, key: &str) -> sandbox_runtime::Result<()> {
+    use sandbox_runtime::consent::{self, ConsentState, Party};
+    let awaited = consent::consents(domain, OPERATOR, key)?;
+    for item in awaited.items {
+        if item.state == ConsentState::NoObjection {
+            continue;
+        }
+        match (item.party, item.dataset) {
+            (Party::Supervisor, _) => {
+                consent::consent(domain, SUPERVISOR, key, None, None)?;
+            }
+            (Party::Provider, Some(dataset)) => {
+                let providers: Vec<String> = raw(domain)
+                    .prepare(
+                        "SELECT DISTINCT registered_by FROM dataset_versions WHERE dataset = ?1",
+                    )
+                    .unwrap()
+                    .query_map([&dataset], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                if let Some(p) = providers.first() {
+                    consent::consent(domain, p, key, Some(&dataset), None)?;
+                }
+            }
+            (Party::Provider, None) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Applies for and approves a scenario of the developer over `dataset`'s `columns`, valid
 /// from today, in `mode`, with ε `epsilon` (1 per query). Returns its id.
 pub fn approved_scenario(
@@ -476,7 +516,5 @@ pub fn approved_scenario(
         )
         .replace("[budget]", &format!("mode = \"{mode}\"\n[budget]"));
     let s = scenarios::apply(domain, DEVELOPER, &text).unwrap();
-    scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)
-        .unwrap()
-        .id
+    approve(domain, &s.id.to_string()).unwrap().id
 }

@@ -16,6 +16,8 @@ pub const OPERATOR: &str = "ops";
 pub const PROVIDER: &str = "provider";
 /// The developer.
 pub const DEVELOPER: &str = "dev";
+/// The supervisor who consents to the harness's scenarios.
+pub const SUPERVISOR: &str = "sup";
 
 /// A new domain in `dir` with an operator, a provider and a developer.
 pub fn domain_with_principals(dir: &Path) -> anyhow::Result<Domain> {
@@ -23,6 +25,7 @@ pub fn domain_with_principals(dir: &Path) -> anyhow::Result<Domain> {
     identity::add(&domain, None, OPERATOR, Role::Operator)?;
     identity::add(&domain, Some(OPERATOR), PROVIDER, Role::Provider)?;
     identity::add(&domain, Some(OPERATOR), DEVELOPER, Role::Developer)?;
+    identity::add(&domain, Some(OPERATOR), SUPERVISOR, Role::Supervisor)?;
     Ok(domain)
 }
 
@@ -43,7 +46,10 @@ pub fn approved_scenario(
         columns.join(", ")
     );
     let s = scenarios::apply(domain, DEVELOPER, &text)?;
-    Ok(scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)?.id)
+    let key = s.id.to_string();
+    sandbox_runtime::consent::consent(domain, PROVIDER, &key, None, None)?;
+    sandbox_runtime::consent::consent(domain, SUPERVISOR, &key, None, None)?;
+    Ok(scenarios::decide(domain, OPERATOR, &key, true, None)?.id)
 }
 
 /// The PUMS columns, privacy unit first.

@@ -517,6 +517,62 @@ pub enum ScenarioCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Where a scenario's consents stand: each provider's and the supervisor's word, the
+    /// objections and their answers.
+    Consents {
+        /// Id or name.
+        scenario: String,
+    },
+    /// Record no objection to a pending scenario, or an objection with --object (as the
+    /// provider of a dataset it uses, or a supervisor).
+    Consent {
+        /// Id or name.
+        scenario: String,
+        /// The dataset you speak for (default: every one of it you provide).
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Object, with these reasons: the scenario stays pending until answered and
+        /// consented.
+        #[arg(long)]
+        object: Option<String>,
+    },
+    /// Answer an objection to your scenario (as its applicant).
+    Answer {
+        /// Id or name.
+        scenario: String,
+        /// Whose objection: provider or supervisor.
+        #[arg(long, value_enum)]
+        to: PartyArg,
+        /// The dataset of the provider's objection.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// The answer.
+        text: String,
+    },
+    /// Establish a scenario type from a scenario approved through the whole review: later
+    /// scenarios of the type over the same datasets and columns need only the operator's
+    /// approval (as an operator).
+    TypeAdd {
+        /// Type name.
+        name: String,
+        /// The scenario it is established from.
+        #[arg(long)]
+        from: String,
+        /// What scenarios of the type do.
+        #[arg(long)]
+        description: String,
+    },
+    /// The established scenario types.
+    Types,
+}
+
+/// Whose objection an answer is to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PartyArg {
+    /// The provider of a dataset.
+    Provider,
+    /// The supervisor.
+    Supervisor,
 }
 
 /// `job` subcommands.

@@ -13,7 +13,7 @@ use sandbox_core::{Decision, Error, JobStatus, Result, Role};
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, Submission};
 use sandbox_runtime::{
-    Domain, audit, catalog, keys, mediate, organisations, review, scenarios, stops, tokens,
+    Domain, audit, catalog, consent, keys, mediate, organisations, review, scenarios, stops, tokens,
 };
 
 use crate::args::{
@@ -345,6 +345,58 @@ fn scenario_cmd(cli: &Cli, cmd: &ScenarioCmd, domain: &Domain) -> Result<()> {
         ScenarioCmd::Reject { scenario, reason } => {
             let r = scenarios::decide(domain, actor(cli)?, scenario, false, Some(reason))?;
             print(cli.json, &r, || texts::scenario_status(&ui, &json(&r)))
+        }
+        ScenarioCmd::Consents { scenario } => {
+            let c = consent::consents(domain, actor(cli)?, scenario)?;
+            print(cli.json, &c, || texts::consents(&ui, &json(&c)))
+        }
+        ScenarioCmd::Consent {
+            scenario,
+            dataset,
+            object,
+        } => {
+            let c = consent::consent(
+                domain,
+                actor(cli)?,
+                scenario,
+                dataset.as_deref(),
+                object.as_deref(),
+            )?;
+            print(cli.json, &c, || texts::consents(&ui, &json(&c)))
+        }
+        ScenarioCmd::Answer {
+            scenario,
+            to,
+            dataset,
+            text,
+        } => {
+            let party = match to {
+                crate::args::PartyArg::Provider => consent::Party::Provider,
+                crate::args::PartyArg::Supervisor => consent::Party::Supervisor,
+            };
+            let c = consent::answer(
+                domain,
+                actor(cli)?,
+                scenario,
+                party,
+                dataset.as_deref(),
+                text,
+            )?;
+            print(cli.json, &c, || texts::consents(&ui, &json(&c)))
+        }
+        ScenarioCmd::TypeAdd {
+            name,
+            from,
+            description,
+        } => {
+            let t = consent::establish_type(domain, actor(cli)?, name, from, description)?;
+            print(cli.json, &t, || texts::scenario_type(&ui, &json(&t)))
+        }
+        ScenarioCmd::Types => {
+            let list = consent::types(domain, actor(cli)?)?;
+            print(cli.json, &list, || {
+                crate::lists::scenario_types(&json(&list), &ui)
+            })
         }
         ScenarioCmd::List => {
             let list = scenarios::list(domain, actor(cli)?)?;

@@ -229,6 +229,10 @@ fn approve_scenario(
 ) -> Result<scenarios::ScenarioRecord> {
     let today = chrono::Utc::now().date_naive();
     let s = scenarios::apply(domain, "dev-zhao", &scenario_text(today))?;
+    // Consent before use (JZ Art. 11): the dataset's provider and the data bureau's
+    // supervisor record no objection; the operator's approval then makes it usable.
+    sandbox_runtime::consent::consent(domain, "psb-wang", &s.id.to_string(), None, None)?;
+    sandbox_runtime::consent::consent(domain, "sup-chen", &s.id.to_string(), None, None)?;
     let s = scenarios::decide(
         domain,
         "ops-li",

@@ -39,6 +39,7 @@ pub struct DevRunArgs {
 const OPERATOR: &str = "dev-operator";
 const PROVIDER: &str = "dev-provider";
 const DEVELOPER: &str = "dev-developer";
+const SUPERVISOR: &str = "dev-supervisor";
 
 /// Synthetic CSV for a policy: each privacy unit gets 1 to `max_rows_per_unit` rows; a
 /// column with categories takes one of them, a column with bounds a number within them
@@ -112,6 +113,7 @@ pub fn run(args: &DevRunArgs, lang: sandbox_core::Lang, out: &mut dyn Write) -> 
         identity::add(&domain, None, OPERATOR, Role::Operator)?;
         identity::add(&domain, Some(OPERATOR), PROVIDER, Role::Provider)?;
         identity::add(&domain, Some(OPERATOR), DEVELOPER, Role::Developer)?;
+        identity::add(&domain, Some(OPERATOR), SUPERVISOR, Role::Supervisor)?;
     }
     let mut datasets = String::new();
     for (i, path) in args.policies.iter().enumerate() {
@@ -145,7 +147,12 @@ pub fn run(args: &DevRunArgs, lang: sandbox_core::Lang, out: &mut dyn Write) -> 
         today + chrono::Days::new(1)
     );
     let s = scenarios::apply(&domain, DEVELOPER, &scenario)?;
-    scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None)?;
+    // The whole review, on synthetic data: the provider's and the supervisor's consent,
+    // then the operator's approval.
+    let key = s.id.to_string();
+    sandbox_runtime::consent::consent(&domain, PROVIDER, &key, None, None)?;
+    sandbox_runtime::consent::consent(&domain, SUPERVISOR, &key, None, None)?;
+    scenarios::decide(&domain, OPERATOR, &key, true, None)?;
     let report = jobs::submit(
         &domain,
         DEVELOPER,

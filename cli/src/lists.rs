@@ -320,6 +320,34 @@ pub fn holders(list: &Value, ui: &crate::reader::Ui) -> String {
     )
 }
 
+/// The established scenario types (`scenario types`).
+pub fn scenario_types(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|t| {
+            vec![
+                cell(&t["name"]),
+                cell(&t["scenario_id"]),
+                cell(&t["created_by"]),
+                ui.time(&t["created_at"]),
+                cell(&t["description"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            h(lang, "name"),
+            h(lang, "scenario"),
+            h(lang, "by"),
+            h(lang, "since"),
+            h(lang, "summary"),
+        ],
+        &rows,
+        &h(lang, "empty-types"),
+    )
+}
+
 /// The register of organisations (`org list`).
 pub fn organisations(list: &Value, ui: &crate::reader::Ui) -> String {
     let lang = ui.lang;

@@ -403,6 +403,52 @@ fn scenario(cli: &Cli, r: &Remote, cmd: &ScenarioCmd) -> Result<()> {
             let x = r.post("/scenarios", json!({"spec": read_text(file)?}))?;
             print(cli, &x, |x| texts::scenario_status(&ui, x))
         }
+        ScenarioCmd::Consents { scenario } => {
+            let c = r.get(&format!("/scenarios/{}/consents", seg(scenario)))?;
+            print(cli, &c, |c| texts::consents(&ui, c))
+        }
+        ScenarioCmd::Consent {
+            scenario,
+            dataset,
+            object,
+        } => {
+            let c = r.post(
+                &format!("/scenarios/{}/consent", seg(scenario)),
+                json!({"dataset": dataset, "objection": object}),
+            )?;
+            print(cli, &c, |c| texts::consents(&ui, c))
+        }
+        ScenarioCmd::Answer {
+            scenario,
+            to,
+            dataset,
+            text,
+        } => {
+            let party = match to {
+                crate::args::PartyArg::Provider => "provider",
+                crate::args::PartyArg::Supervisor => "supervisor",
+            };
+            let c = r.post(
+                &format!("/scenarios/{}/answer", seg(scenario)),
+                json!({"party": party, "dataset": dataset, "answer": text}),
+            )?;
+            print(cli, &c, |c| texts::consents(&ui, c))
+        }
+        ScenarioCmd::TypeAdd {
+            name,
+            from,
+            description,
+        } => {
+            let t = r.post(
+                "/scenario-types",
+                json!({"name": name, "scenario": from, "description": description}),
+            )?;
+            print(cli, &t, |t| texts::scenario_type(&ui, t))
+        }
+        ScenarioCmd::Types => {
+            let list = r.get("/scenario-types")?;
+            print(cli, &list, |v| crate::lists::scenario_types(v, &ui))
+        }
         ScenarioCmd::Approve { scenario, reason } => {
             let x = r.post(
                 &format!("/scenarios/{}/approve", seg(scenario)),

@@ -265,12 +265,93 @@ fn count_args(count: i64) -> sandbox_i18n::Args<'static> {
 /// A scenario's status after a command (`apply`, `approve`, `suspend`, ...).
 pub fn scenario_status(ui: &Ui, r: &Value) -> String {
     let lang = ui.lang;
+    if r["status"] == "pending"
+        && let Some(by) = r["decided_by"].as_str()
+    {
+        return t!(
+            lang,
+            "cli-scenario-awaits-consents",
+            id = s(&r["id"]),
+            name = s(&r["spec"]["name"]),
+            who = by
+        );
+    }
     t!(
         lang,
         "cli-scenario-status",
         id = s(&r["id"]),
         name = s(&r["spec"]["name"]),
         status = word(lang, "scenario-status", &r["status"])
+    )
+}
+
+/// `scenario consents|consent|answer`: what the scenario awaits, each party's word.
+pub fn consents(ui: &Ui, c: &Value) -> String {
+    let lang = ui.lang;
+    let mut out = if let Some(t) = c["covered_by_type"].as_str() {
+        t!(
+            lang,
+            "cli-consents-by-type",
+            id = s(&c["scenario_id"]),
+            kind = t
+        )
+    } else if c["complete"].as_bool() == Some(true) {
+        t!(lang, "cli-consents-complete", id = s(&c["scenario_id"]))
+    } else {
+        t!(lang, "cli-consents-awaited", id = s(&c["scenario_id"]))
+    };
+    for i in items(&c["items"]) {
+        let party = match i["dataset"].as_str() {
+            Some(d) => t!(lang, "cli-consent-provider", dataset = d),
+            None => sandbox_i18n::message(lang, "cli-consent-supervisor", None),
+        };
+        out.push_str("\n  ");
+        out.push_str(&match i["state"].as_str() {
+            Some("no_objection") => t!(
+                lang,
+                "cli-consent-no-objection",
+                party = party,
+                who = s(&i["by"]),
+                at = ui.time(&i["at"])
+            ),
+            Some("objection") => t!(
+                lang,
+                "cli-consent-objection",
+                party = party,
+                who = s(&i["by"]),
+                at = ui.time(&i["at"]),
+                reasons = s(&i["reasons"])
+            ),
+            _ => t!(lang, "cli-consent-awaited", party = party),
+        });
+        if let Some(answer) = i["answer"].as_str() {
+            out.push_str("\n    ");
+            out.push_str(&t!(
+                lang,
+                "cli-consent-answer",
+                at = ui.time(&i["answered_at"]),
+                answer = answer
+            ));
+        }
+    }
+    if c["status"] == "pending" {
+        out.push('\n');
+        out.push_str(&match c["approved_by"].as_str() {
+            Some(by) => t!(lang, "cli-consents-operator-approved", who = by),
+            None => sandbox_i18n::message(lang, "cli-consents-operator-awaited", None),
+        });
+    }
+    out
+}
+
+/// `scenario type-add`.
+pub fn scenario_type(ui: &Ui, t: &Value) -> String {
+    t!(
+        ui.lang,
+        "cli-scenario-type",
+        name = s(&t["name"]),
+        id = s(&t["scenario_id"]),
+        description = s(&t["description"])
     )
 }
 

@@ -225,6 +225,15 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
         &dev,
         &["scenario", "apply", "--file", &spec.to_string_lossy()],
     ));
+    // The provider and a supervisor record no objection (JZ Art. 11); the operator's
+    // approval then makes the scenario usable.
+    for t in [&prov, &sup] {
+        ok(remote(
+            &url,
+            t,
+            &["scenario", "consent", "income-by-district"],
+        ));
+    }
     let refused = remote(&url, &dev, &["scenario", "approve", "income-by-district"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Not permitted"));

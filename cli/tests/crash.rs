@@ -48,6 +48,12 @@ fn setup(tmp: &Path) -> (std::path::PathBuf, [String; 4]) {
             &spec.to_string_lossy(),
         ],
     ));
+    for who in ["prov", "sup"] {
+        ok(sandbox(
+            &data,
+            &["--as", who, "scenario", "consent", "income-by-district"],
+        ));
+    }
     ok(sandbox(
         &data,
         &["--as", "ops", "scenario", "approve", "income-by-district"],

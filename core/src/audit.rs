@@ -89,6 +89,16 @@ pub enum EventKind {
     OutputDownloaded,
     /// A product's file was downloaded.
     ProductDownloaded,
+    /// A provider or a supervisor recorded no objection to a scenario.
+    ScenarioConsented,
+    /// A provider or a supervisor objected to a scenario, with reasons.
+    ScenarioObjected,
+    /// The applicant answered an objection.
+    ScenarioObjectionAnswered,
+    /// A scenario became usable: the operator approved it and every consent it needs is in.
+    ScenarioUsable,
+    /// A scenario type established from a reviewed scenario.
+    ScenarioTypeEstablished,
     /// A product download refused (withdrawn, or the caller not entitled).
     ProductDownloadRefused,
     /// A product withdrawn, with its reason and the holders to notify.
@@ -176,6 +186,11 @@ impl EventKind {
             OutputDownloaded => "output.downloaded",
             ProductDownloaded => "product.downloaded",
             ProductDownloadRefused => "product.download_refused",
+            ScenarioConsented => "scenario.consented",
+            ScenarioObjected => "scenario.objected",
+            ScenarioObjectionAnswered => "scenario.objection_answered",
+            ScenarioUsable => "scenario.usable",
+            ScenarioTypeEstablished => "scenario_type.established",
             ProductWithdrawn => "product.withdrawn",
             ProductGranted => "product.granted",
             OrganisationRegistered => "organisation.registered",

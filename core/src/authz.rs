@@ -29,6 +29,9 @@ pub enum Action {
     ScenarioApply,
     /// Approve or reject a scenario.
     ScenarioDecide,
+    /// Record a no-objection or an objection to a scenario (its datasets' providers, a
+    /// supervisor).
+    ScenarioConsent,
     /// Read a scenario's budget.
     BudgetRead,
     /// Submit a job under a scenario, or upload a module for later jobs.
@@ -94,6 +97,7 @@ impl Action {
             Action::ScenarioRead => "scenario.read",
             Action::ScenarioApply => "scenario.apply",
             Action::ScenarioDecide => "scenario.decide",
+            Action::ScenarioConsent => "scenario.consent",
             Action::BudgetRead => "budget.read",
             Action::JobSubmit => "job.submit",
             Action::JobRead => "job.read",
@@ -132,6 +136,7 @@ impl Action {
             Action::ScenarioRead => "read scenarios",
             Action::ScenarioApply => "apply for scenarios",
             Action::ScenarioDecide => "approve or reject scenarios",
+            Action::ScenarioConsent => "consent or object to scenarios",
             Action::BudgetRead => "read budgets",
             Action::JobSubmit => "submit jobs",
             Action::JobRead => "read jobs",
@@ -161,7 +166,7 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
@@ -169,6 +174,7 @@ impl Action {
         Action::ScenarioRead,
         Action::ScenarioApply,
         Action::ScenarioDecide,
+        Action::ScenarioConsent,
         Action::BudgetRead,
         Action::JobSubmit,
         Action::JobRead,
@@ -354,6 +360,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         DatasetRetire => matches!(role, Provider | Operator),
         ScenarioApply | JobSubmit => role == Developer,
         ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
+        ScenarioConsent => matches!(role, Provider | Supervisor),
         PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet | OrganisationManage => {
             matches!(role, Operator | Admin)
         }

@@ -239,7 +239,10 @@ columns = ["id", "district", "age", "income", "name", "born"]
 "#
     );
     let s = scenarios::apply(domain, DEVELOPER, &text).expect("scenario");
-    scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)
+    let key = s.id.to_string();
+    sandbox_runtime::consent::consent(domain, PROVIDER, &key, None, None).expect("consent");
+    sandbox_runtime::consent::consent(domain, SUPERVISOR, &key, None, None).expect("consent");
+    scenarios::decide(domain, OPERATOR, &key, true, None)
         .expect("approval")
         .id
 }

@@ -466,7 +466,7 @@ demo-init =
 demo-principals = principals: { $principals }
 demo-dataset = 2. Provider psb-wang registers `{ $name }`: { $rows } rows, stored as Parquet in the domain
 demo-scenario =
-    3. Developer dev-zhao applies for scenario `{ $name }`; operator ops-li approves it
+    3. Developer dev-zhao applies for scenario `{ $name }`; provider psb-wang and supervisor sup-chen record no objection; operator ops-li approves it
        purpose: { $purpose }
        budget: ε { $epsilon } in total, { $per_query } per query; valid { $from } to { $until }
 demo-refusals = 4. The mediator refuses what would expose raw data (each refusal is audited):
@@ -626,3 +626,17 @@ cli-organisation = Organisation { $code }: { $name }
       members            { $members }
 cli-principal-in-organisation = { $name } belongs to organisation { $code }.
 cli-principal-in-no-organisation = { $name } belongs to no organisation.
+cli-col-empty-types = no scenario types established
+cli-scenario-awaits-consents = scenario { $id } `{ $name }` is approved by { $who }; it becomes usable once every consent is in (`sandbox scenario consents { $name }`)
+cli-consents-by-type = Scenario { $id } is of the established type `{ $kind }`: its review covers it, no consents of its own are needed.
+cli-consents-complete = Scenario { $id }: every consent is in.
+cli-consents-awaited = Scenario { $id } awaits consents:
+cli-consent-provider = provider of `{ $dataset }`
+cli-consent-supervisor = supervisor
+cli-consent-no-objection = { $party }: no objection ({ $who }, { $at })
+cli-consent-objection = { $party }: OBJECTION ({ $who }, { $at }): { $reasons }
+cli-consent-awaited = { $party }: awaited
+cli-consent-answer = answered { $at }: { $answer }
+cli-consents-operator-approved = The operator { $who } has approved it.
+cli-consents-operator-awaited = The operator's approval is awaited too.
+cli-scenario-type = Scenario type `{ $name }` established from scenario { $id }: { $description }

@@ -450,7 +450,7 @@ demo-init =
 demo-principals = 主体：{ $principals }
 demo-dataset = 2. 数据提供方 psb-wang 登记“{ $name }”：{ $rows } 行，以 Parquet 格式存储于域内
 demo-scenario =
-    3. 开发者 dev-zhao 申请场景“{ $name }”；运营人员 ops-li 批准
+    3. 开发者 dev-zhao 申请场景“{ $name }”；数据提供方 psb-wang 与监管人员 sup-chen 均无异议；运营人员 ops-li 批准
        用途：{ $purpose }
        预算：ε 共 { $epsilon }，每次查询 { $per_query }；有效期 { $from } 至 { $until }
 demo-refusals = 4. 中介拒绝一切会暴露原始数据的查询（每次拒绝都记入审计）：
@@ -603,3 +603,17 @@ cli-organisation = 机构 { $code }：{ $name }
       成员             { $members }
 cli-principal-in-organisation = { $name } 属于机构 { $code }。
 cli-principal-in-no-organisation = { $name } 不属于任何机构。
+cli-col-empty-types = 尚未确立任何场景类型
+cli-scenario-awaits-consents = 场景 { $id }“{ $name }”已由 { $who } 批准；待各方意见齐备后方可使用（`sandbox scenario consents { $name }`）
+cli-consents-by-type = 场景 { $id } 属于已确立的场景类型“{ $kind }”：该类型的审核已涵盖它，无需另行征求意见。
+cli-consents-complete = 场景 { $id }：各方意见均已齐备。
+cli-consents-awaited = 场景 { $id } 待征求意见：
+cli-consent-provider = 数据集“{ $dataset }”的提供方
+cli-consent-supervisor = 监管人员
+cli-consent-no-objection = { $party }：无异议（{ $who }，{ $at }）
+cli-consent-objection = { $party }：有异议（{ $who }，{ $at }）：{ $reasons }
+cli-consent-awaited = { $party }：待答复
+cli-consent-answer = 已于 { $at } 答复：{ $answer }
+cli-consents-operator-approved = 运营人员 { $who } 已批准。
+cli-consents-operator-awaited = 尚待运营人员批准。
+cli-scenario-type = 已由场景 { $id } 确立场景类型“{ $name }”：{ $description }

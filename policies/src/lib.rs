@@ -47,9 +47,9 @@ pub use error::{PolicyError, Result};
 pub use grantee::{Grantee, check_credit_code};
 pub use level::{Access, Level, Use};
 pub use policy::{
-    CheckSeverities, ColumnPolicy, ColumnType, DatasetSpec, DateUnit, Desensitize, Disclosure,
-    Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutOfRange, OutputKindName,
-    Policy, Rounding, Severity, ShareType,
+    CheckSeverities, ColumnPolicy, ColumnType, Conditions, DatasetSpec, DateUnit, Desensitize,
+    Disclosure, Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutOfRange,
+    OutputKindName, Policy, Rounding, Severity, ShareType,
 };
 pub use scenario::{
     Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,

@@ -650,6 +650,88 @@ pub struct Policy {
     /// Disclosure-control settings.
     #[serde(default)]
     pub disclosure: Disclosure,
+    /// The provider's conditions on the scenarios that use the dataset (JZ Art. 11; SYS
+    /// Art. 43), checked at application and at approval.
+    #[serde(default)]
+    pub conditions: Conditions,
+}
+
+/// What a provider allows of the scenarios over its dataset. Empty lists allow any.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    /// Scenario types allowed (a scenario names its `type`); empty: any, typed or not.
+    #[serde(default)]
+    pub scenario_types: Vec<String>,
+    /// Processing modes allowed; empty: any.
+    #[serde(default)]
+    pub modes: Vec<Mode>,
+    /// The most ε one scenario may be granted over the dataset.
+    #[serde(default)]
+    pub max_epsilon_per_scenario: Option<f64>,
+    /// The most ε all scenarios over the dataset may be granted together (a revoked one
+    /// counts what it spent): a new scenario does not reset what has been learnt about the
+    /// same people.
+    #[serde(default)]
+    pub max_epsilon_total: Option<f64>,
+}
+
+impl Conditions {
+    /// Refuses a scenario of `scenario_type`, `mode` and granted `epsilon` that the
+    /// conditions do not allow (the cumulative cap is the caller's: it needs the other
+    /// scenarios).
+    pub fn allow(
+        &self,
+        dataset: &str,
+        scenario_type: Option<&str>,
+        mode: Mode,
+        epsilon: f64,
+    ) -> Result<()> {
+        let field = |f: &str| format!("dataset `{dataset}`: {f}");
+        if !self.scenario_types.is_empty()
+            && !scenario_type.is_some_and(|t| self.scenario_types.iter().any(|a| a == t))
+        {
+            return Err(PolicyError::invalid(
+                field("conditions.scenario_types"),
+                format!(
+                    "its provider allows scenarios of the types {} only",
+                    self.scenario_types.join(", ")
+                ),
+            ));
+        }
+        if !self.modes.is_empty() && !self.modes.contains(&mode) {
+            return Err(PolicyError::invalid(
+                field("conditions.modes"),
+                format!("its provider does not allow {mode:?} mode").to_lowercase(),
+            ));
+        }
+        if let Some(most) = self.max_epsilon_per_scenario
+            && epsilon > most * (1.0 + 1e-9)
+        {
+            return Err(PolicyError::invalid(
+                field("conditions.max_epsilon_per_scenario"),
+                format!("its provider allows a scenario at most ε {most}; this one asks {epsilon}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            (
+                "conditions.max_epsilon_per_scenario",
+                self.max_epsilon_per_scenario,
+            ),
+            ("conditions.max_epsilon_total", self.max_epsilon_total),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(PolicyError::invalid(name, "a positive number"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Policy {
@@ -677,6 +759,7 @@ impl Policy {
     pub fn validate(&self) -> Result<()> {
         let d = &self.dataset;
         check_identifier("dataset.name", &d.name)?;
+        self.conditions.validate()?;
         if d.summary.trim().is_empty() {
             return Err(PolicyError::invalid("dataset.summary", "must not be empty"));
         }

@@ -158,6 +158,11 @@ pub struct Scenario {
     /// Processing mode.
     #[serde(default)]
     pub mode: Mode,
+    /// Its scenario type (QQHR Art. 15, "one type of scenario, one review"): a scenario of
+    /// a type the domain has established, over the same datasets and columns in the same
+    /// mode, needs no consents of its own, only the operator's approval.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub scenario_type: Option<String>,
     /// Privacy budget.
     pub budget: BudgetSpec,
     /// Resource limits of its jobs (host defaults where absent).
@@ -195,6 +200,17 @@ impl Scenario {
         if !name_ok {
             return Err(PolicyError::invalid(
                 "name",
+                "1-64 characters of lowercase letters, digits, `_` and `-`",
+            ));
+        }
+        if let Some(t) = &self.scenario_type
+            && !(!t.is_empty()
+                && t.len() <= 64
+                && t.chars()
+                    .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-')))
+        {
+            return Err(PolicyError::invalid(
+                "type",
                 "1-64 characters of lowercase letters, digits, `_` and `-`",
             ));
         }

@@ -22,6 +22,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod consent;
 pub mod disclosure;
 pub mod export;
 pub mod gauges;

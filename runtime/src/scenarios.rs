@@ -34,6 +34,7 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
     spec.validate_against(|name| policies.iter().find(|p| p.dataset.name == name))?;
     not_retired(&conn, &spec)?;
     recipients_known(&conn, &spec)?;
+    crate::consent::conditions_hold(&conn, &spec, None)?;
     let tx = conn.write()?;
     if scenarios::id_of(&tx, &spec.name)?.is_some() {
         return Err(Error::Conflict(format!("scenario `{}` exists", spec.name)));
@@ -44,7 +45,7 @@ pub fn apply(domain: &Domain, actor: &str, spec_text: &str) -> Result<ScenarioRe
         actor,
         EventKind::ScenarioApplied,
         &Subject::Scenario(id),
-        json!({"name": spec.name, "purpose": spec.purpose, "datasets": spec.datasets, "valid_from": spec.valid_from, "valid_until": spec.valid_until, "budget": spec.budget, "mode": spec.mode}),
+        json!({"name": spec.name, "purpose": spec.purpose, "datasets": spec.datasets, "valid_from": spec.valid_from, "valid_until": spec.valid_until, "budget": spec.budget, "mode": spec.mode, "type": spec.scenario_type, "recipients": spec.recipients}),
     )?;
     let record = scenarios::get(&tx, id)?;
     tx.commit()?;
@@ -83,7 +84,9 @@ fn recipients_known(conn: &sandbox_store::Conn, spec: &Scenario) -> Result<()> {
 }
 
 /// An operator approves or rejects a pending scenario (by id or name). Nobody decides their own
-/// application (JZ Art. 15).
+/// application (JZ Art. 15). An approval makes the scenario usable once every consent it
+/// needs is in (`consent::promote`; at once, if they are); until then it stays pending,
+/// approved by the operator.
 pub fn decide(
     domain: &Domain,
     actor: &str,
@@ -105,16 +108,32 @@ pub fn decide(
             record.status.as_str()
         )));
     }
+    if let Some(by) = &record.decided_by {
+        return Err(Error::Conflict(format!(
+            "scenario {id} was approved by `{by}`; it awaits its consents"
+        )));
+    }
     if approve {
         not_retired(&tx, &record.spec)?;
         recipients_known(&tx, &record.spec)?;
+        crate::consent::conditions_hold(&tx, &record.spec, Some(id))?;
     }
     let status = if approve {
-        Status::Approved
+        Status::Pending
     } else {
         Status::Rejected
     };
     scenarios::decide(&tx, id, status, actor, reason)?;
+    let awaiting: Vec<serde_json::Value> = if approve {
+        crate::consent::state(&tx, &scenarios::get(&tx, id)?)?
+            .items
+            .iter()
+            .filter(|i| i.state != crate::consent::ConsentState::NoObjection)
+            .map(|i| json!({"party": i.party, "dataset": i.dataset}))
+            .collect()
+    } else {
+        Vec::new()
+    };
     audit::append(
         &tx,
         actor,
@@ -124,9 +143,13 @@ pub fn decide(
             EventKind::ScenarioRejected
         },
         &Subject::Scenario(id),
-        json!({"reason": reason}),
+        json!({"reason": reason, "awaiting": awaiting}),
     )?;
-    let record = scenarios::get(&tx, id)?;
+    let record = if approve {
+        crate::consent::promote(&tx, id, actor)?
+    } else {
+        scenarios::get(&tx, id)?
+    };
     tx.commit()?;
     Ok(record)
 }

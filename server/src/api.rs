@@ -21,7 +21,7 @@ use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
 use sandbox_runtime::review;
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
-use sandbox_runtime::{audit, catalog, organisations, settings, stops, tokens};
+use sandbox_runtime::{audit, catalog, consent, organisations, settings, stops, tokens};
 
 use crate::{ApiError, AppState, auth::Caller};
 
@@ -52,6 +52,13 @@ pub fn routes() -> Router<AppState> {
         .route("/scenarios/{id}/reinstate", post(scenario_reinstate))
         .route("/scenarios/{id}/revoke", post(scenario_revoke))
         .route("/scenarios/{id}/budget", get(budget))
+        .route("/scenarios/{id}/consents", get(scenario_consents))
+        .route("/scenarios/{id}/consent", post(scenario_consent))
+        .route("/scenarios/{id}/answer", post(scenario_answer))
+        .route(
+            "/scenario-types",
+            get(scenario_types).post(scenario_type_add),
+        )
         .route("/usage", get(usage))
         .route(
             "/usage/settings",
@@ -1053,6 +1060,134 @@ async fn output_request_changes(
     body: Body<ReasonBody>,
 ) -> ApiResult<Json<OutputRecord>> {
     output_decide(s, c, id, body, Decision::RequestChanges).await
+}
+
+async fn scenario_consents(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<consent::Consents>> {
+    authz::authorize(&c, Action::ScenarioRead)?;
+    let v = s
+        .blocking(move |d| consent::consents(d, &c.name, &id))
+        .await?;
+    Ok(Json(v))
+}
+
+/// A provider's or a supervisor's word on a pending scenario.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// The dataset a provider speaks for (default: every one of the scenario's it
+    /// provides); none for a supervisor.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// An objection's reasons; absent for no objection.
+    #[serde(default)]
+    pub objection: Option<String>,
+}
+
+async fn scenario_consent(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<ConsentBody>,
+) -> ApiResult<Json<consent::Consents>> {
+    authz::authorize(&c, Action::ScenarioConsent)?;
+    let Json(body) = body?;
+    let v = s
+        .blocking(move |d| {
+            consent::consent(
+                d,
+                &c.name,
+                &id,
+                body.dataset.as_deref(),
+                body.objection.as_deref(),
+            )
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+/// The applicant's answer to an objection.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    /// Whose objection: `provider` or `supervisor`.
+    pub party: String,
+    /// The dataset of a provider's objection.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// The answer.
+    pub answer: String,
+}
+
+async fn scenario_answer(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+    body: Body<AnswerBody>,
+) -> ApiResult<Json<consent::Consents>> {
+    authz::authorize(&c, Action::ScenarioApply)?;
+    let Json(body) = body?;
+    let party = match body.party.as_str() {
+        "provider" => consent::Party::Provider,
+        "supervisor" => consent::Party::Supervisor,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "party `{other}`: provider or supervisor"
+            )));
+        }
+    };
+    let v = s
+        .blocking(move |d| {
+            consent::answer(
+                d,
+                &c.name,
+                &id,
+                party,
+                body.dataset.as_deref(),
+                &body.answer,
+            )
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn scenario_types(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<consent::ScenarioType>>> {
+    authz::authorize(&c, Action::ScenarioRead)?;
+    let v = s.blocking(move |d| consent::types(d, &c.name)).await?;
+    Ok(Json(v))
+}
+
+/// A scenario type to establish.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypeBody {
+    /// Its name.
+    pub name: String,
+    /// The scenario (id or name) approved through the whole review it is established from.
+    pub scenario: String,
+    /// What scenarios of the type do.
+    pub description: String,
+}
+
+async fn scenario_type_add(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<TypeBody>,
+) -> ApiResult<(StatusCode, Json<consent::ScenarioType>)> {
+    authz::authorize(&c, Action::ScenarioDecide)?;
+    let Json(body) = body?;
+    let t = s
+        .blocking(move |d| {
+            consent::establish_type(d, &c.name, &body.name, &body.scenario, &body.description)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(t)))
 }
 
 async fn product_list(

@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod authz;
 pub mod catalog;
+pub mod consents;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;

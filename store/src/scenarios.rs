@@ -156,6 +156,15 @@ pub fn decide(conn: &Conn, id: i64, status: Status, by: &str, reason: Option<&st
     Ok(())
 }
 
+/// Makes a pending scenario the operator approved usable (its consents are in).
+pub fn set_usable(conn: &Conn, id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE scenarios SET status = 'approved' WHERE id = ?1 AND status = 'pending' AND decided_by IS NOT NULL",
+        params![id],
+    )?;
+    Ok(())
+}
+
 /// Changes a scenario's standing (suspended, approved again, revoked), with the reason.
 pub fn set_status(conn: &Conn, id: i64, to: Status, reason: &str) -> Result<()> {
     conn.execute(

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 19;
+pub const SCHEMA_VERSION: i64 = 20;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -583,6 +583,42 @@ CREATE TRIGGER product_withdrawals_no_update BEFORE UPDATE ON product_withdrawal
 BEGIN SELECT RAISE(ABORT, 'a withdrawal is final'); END;
 CREATE TRIGGER product_withdrawals_no_delete BEFORE DELETE ON product_withdrawals
 BEGIN SELECT RAISE(ABORT, 'a withdrawal is final'); END;
+"#,
+    r#"
+-- Consent before use (JZ Art. 11; SYS Art. 43; TJ-Sec Art. 7): each provider's and the
+-- supervisor's no-objection or objection (with reasons) on a scenario, and the applicant's
+-- answers to objections. Append-only: the latest word of each party stands.
+CREATE TABLE scenario_consents (
+    id          INTEGER PRIMARY KEY,
+    scenario_id INTEGER NOT NULL REFERENCES scenarios(id),
+    party       TEXT NOT NULL CHECK (party IN ('provider', 'supervisor')),
+    dataset     TEXT,
+    actor       TEXT NOT NULL,
+    decision    TEXT NOT NULL CHECK (decision IN ('no_objection', 'objection', 'answer')),
+    text        TEXT,
+    created_at  TEXT NOT NULL,
+    CHECK ((party = 'provider') = (dataset IS NOT NULL)),
+    CHECK (decision = 'no_objection' OR length(trim(text)) > 0)
+);
+CREATE INDEX scenario_consents_by_scenario ON scenario_consents (scenario_id, id);
+CREATE TRIGGER scenario_consents_no_update BEFORE UPDATE ON scenario_consents
+BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END;
+CREATE TRIGGER scenario_consents_no_delete BEFORE DELETE ON scenario_consents
+BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END;
+-- Scenario types (QQHR Art. 15, "one type of scenario, one review"): established from a
+-- scenario that went through the whole review; its datasets, columns and mode.
+CREATE TABLE scenario_types (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL CHECK (length(trim(description)) > 0),
+    scenario_id INTEGER NOT NULL REFERENCES scenarios(id),
+    shape_json  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TRIGGER scenario_types_no_update BEFORE UPDATE ON scenario_types
+BEGIN SELECT RAISE(ABORT, 'a scenario type is kept as established'); END;
+CREATE TRIGGER scenario_types_no_delete BEFORE DELETE ON scenario_types
+BEGIN SELECT RAISE(ABORT, 'a scenario type is kept as established'); END;
 "#,
 ];
 

@@ -143,8 +143,7 @@ columns = ["pid", "age", "educ"]
         until = today.succ_opt().unwrap()
     );
     let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None)
-        .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let a = sandbox_tests::ask_in(&domain, s.id, "SELECT AVG(age) AS avg_age FROM pums").unwrap();
     assert!(meta(&a, "avg_age", "sandbox.ci95").is_some());
     assert_eq!(meta(&a, "avg_age", "sandbox.rounding"), None);

@@ -95,14 +95,7 @@ fn zcdp_scenarios_compose_in_rho_and_refuse_past_their_budget() {
         "epsilon_per_query = 0.5\ndelta = 0.000001\naccounting = \"zcdp\"",
     );
     let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let sql = "SELECT district, COUNT(*) FROM residents GROUP BY district";
     let mut answered = 0;
     loop {

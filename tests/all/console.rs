@@ -762,6 +762,9 @@ fn an_operator_approves_a_scenario_in_the_console_seeing_its_columns_and_levels(
     let text = sandbox_tests::scenario_text("district-ids", 1.0, 1.0);
     assert!(text.contains("citizen_id"), "{text}");
     let pending = sandbox_runtime::scenarios::apply(&api.f.domain, DEVELOPER, &text).unwrap();
+    // Its provider and a supervisor have no objection: the operator's approval makes it
+    // usable.
+    sandbox_tests::consent_all(&api.f.domain, &pending.id.to_string()).unwrap();
     let path = format!("/console/scenarios/{}", pending.id);
     let sup = sign_in(&api, SUPERVISOR);
     let page = request(&api, Method::GET, &path, Some(&sup), None, None);

@@ -139,7 +139,7 @@ fn threshold_fixture(extra: &str) -> Fixture {
     let text = sandbox_tests::scenario_text("threshold-release", 1.0, 1.0)
         .replace("[budget]", "mode = \"threshold\"\n[budget]");
     let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    let scenario = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     Fixture {
         dir,
         domain,
@@ -278,7 +278,7 @@ fn the_policy_configures_kinds_caps_and_severities() {
         &sandbox_tests::scenario_text("kinds", 3.0, 1.0),
     )
     .unwrap();
-    let scenario = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    let scenario = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let f = Fixture {
         dir,
         domain,

@@ -124,7 +124,7 @@ fn setup(root: &Path, outside: &Path) -> (Domain, i64, PathBuf) {
         &sandbox_tests::scenario_text("full", 10.0, 1.0),
     )
     .unwrap();
-    let s = scenarios::decide(&domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     (domain, s.id, csv)
 }
 

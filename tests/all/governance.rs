@@ -50,7 +50,7 @@ fn released() -> (Api, String) {
         &format!("recipients = [\"{DATA_USER}\", \"org:{ORG}\"]\n[budget]"),
     );
     let s = scenarios::apply(&api.f.domain, DEVELOPER, &spec).unwrap();
-    scenarios::decide(&api.f.domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    sandbox_tests::approve(&api.f.domain, &s.id.to_string()).unwrap();
     let report = jobs::submit(
         &api.f.domain,
         DEVELOPER,
@@ -527,7 +527,7 @@ fn a_supervisor_withdraws_a_product_in_the_console_and_the_data_users_download_i
         &format!("recipients = [\"{DATA_USER}\"]\n[budget]"),
     );
     let s = scenarios::apply(&f.domain, DEVELOPER, &spec).unwrap();
-    scenarios::decide(&f.domain, OPERATOR, &s.id.to_string(), true, None).unwrap();
+    sandbox_tests::approve(&f.domain, &s.id.to_string()).unwrap();
     let report = jobs::submit(
         &f.domain,
         DEVELOPER,
@@ -689,4 +689,128 @@ fn a_supervisor_withdraws_a_product_in_the_console_and_the_data_users_download_i
         1
     );
     sandbox_runtime::audit::verify_custodian(server.domain()).unwrap();
+}
+
+/// A provider's conditions (JZ Art. 11; SYS Art. 43) hold at application and at approval:
+/// scenario types, modes, ε per scenario, and ε across every scenario over the dataset; a
+/// scenario type established from a scenario reviewed in whole lets later ones of the same
+/// shape through on the operator's approval alone (QQHR Art. 15).
+#[test]
+fn providers_conditions_bind_scenarios_and_an_established_type_shortens_the_review() {
+    let f = sandbox_tests::Fixture::new();
+    let policy = sandbox_cli::demo::RESIDENTS_POLICY.replacen(
+        "name = \"residents\"",
+        "name = \"residents_c\"",
+        1,
+    ) + "\n[conditions]\nscenario_types = [\"livelihood-statistics\"]\nmodes = [\"dp\"]\nmax_epsilon_per_scenario = 2.0\nmax_epsilon_total = 3.5\n";
+    let csv = f.dir.path().join("residents_c.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(500, 7)).unwrap();
+    sandbox_runtime::catalog::add(&f.domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
+    let spec = |name: &str, kind: Option<&str>, mode: &str, epsilon: f64, columns: &str| {
+        let text = scenario_text(name, epsilon, epsilon.min(1.0))
+            .replace("name = \"residents\"", "name = \"residents_c\"")
+            .replace(
+                "columns = [\"citizen_id\", \"district\", \"age\", \"income\"]",
+                &format!("columns = [{columns}]"),
+            )
+            .replace(
+                "[budget]",
+                &format!(
+                    "mode = \"{mode}\"\n{}[budget]",
+                    kind.map(|k| format!("type = \"{k}\"\n"))
+                        .unwrap_or_default()
+                ),
+            );
+        scenarios::apply(&f.domain, DEVELOPER, &text)
+    };
+    let all = "\"citizen_id\", \"district\", \"income\"";
+    let refused = |r: sandbox_runtime::Result<sandbox_runtime::scenarios::ScenarioRecord>,
+                   field: &str| {
+        match r {
+            Err(Error::Policy(e)) => assert!(e.to_string().contains(field), "{e}"),
+            other => panic!("{field}: {other:?}"),
+        }
+    };
+    refused(spec("untyped", None, "dp", 1.0, all), "scenario_types");
+    // (Its policy releases it in DP mode only; the condition says so again.)
+    refused(
+        spec(
+            "exact",
+            Some("livelihood-statistics"),
+            "threshold",
+            1.0,
+            all,
+        ),
+        "mode",
+    );
+    refused(
+        spec("greedy", Some("livelihood-statistics"), "dp", 2.5, all),
+        "max_epsilon_per_scenario",
+    );
+    let first = spec("first", Some("livelihood-statistics"), "dp", 2.0, all).unwrap();
+    // Not yet a type: its consents are needed.
+    let c = sandbox_runtime::consent::consents(&f.domain, OPERATOR, "first").unwrap();
+    assert_eq!(c.covered_by_type, None);
+    assert_eq!(c.items.len(), 2);
+    assert_eq!(
+        sandbox_tests::approve(&f.domain, "first").unwrap().status,
+        sandbox_runtime::scenarios::Status::Approved
+    );
+    // Across scenarios: 2 granted, 2 more would pass the provider's 3.5.
+    refused(
+        spec("second", Some("livelihood-statistics"), "dp", 2.0, all),
+        "max_epsilon_total",
+    );
+    // One type of scenario, one review.
+    assert!(matches!(
+        sandbox_runtime::consent::establish_type(
+            &f.domain,
+            DEVELOPER,
+            "livelihood-statistics",
+            "first",
+            "x"
+        ),
+        Err(Error::Forbidden(_))
+    ));
+    let t = sandbox_runtime::consent::establish_type(
+        &f.domain,
+        OPERATOR,
+        "livelihood-statistics",
+        "first",
+        "Yearly livelihood statistics by district",
+    )
+    .unwrap();
+    assert_eq!(t.scenario_id, first.id);
+    let third = spec("third", Some("livelihood-statistics"), "dp", 1.0, all).unwrap();
+    let c = sandbox_runtime::consent::consents(&f.domain, DEVELOPER, "third").unwrap();
+    assert_eq!(c.covered_by_type.as_deref(), Some("livelihood-statistics"));
+    assert!(c.complete && c.items.is_empty());
+    assert!(matches!(
+        sandbox_runtime::consent::consent(&f.domain, SUPERVISOR, "third", None, None),
+        Err(Error::Conflict(_))
+    ));
+    let third = scenarios::decide(&f.domain, OPERATOR, &third.id.to_string(), true, None).unwrap();
+    assert_eq!(third.status, sandbox_runtime::scenarios::Status::Approved);
+    // A scenario of the type over other columns is not of its shape: its own consents.
+    let fourth = spec(
+        "fourth",
+        Some("livelihood-statistics"),
+        "dp",
+        0.5,
+        "\"citizen_id\", \"district\", \"age\"",
+    )
+    .unwrap();
+    let c =
+        sandbox_runtime::consent::consents(&f.domain, DEVELOPER, &fourth.id.to_string()).unwrap();
+    assert_eq!(c.covered_by_type, None);
+    let r = scenarios::decide(&f.domain, OPERATOR, &fourth.id.to_string(), true, None).unwrap();
+    assert_eq!(r.status, sandbox_runtime::scenarios::Status::Pending);
+    // Nobody but the type's operator and the data's parties moved it; every step recorded.
+    assert_eq!(
+        count(
+            &raw(&f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'scenario_type.established'"
+        ),
+        1
+    );
 }

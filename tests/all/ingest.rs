@@ -191,14 +191,7 @@ fn ingest_records_which_columns_need_no_clamp_and_the_rest_are_clamped() {
         &sandbox_tests::scenario_text("clamp", 10.0, 1.0),
     )
     .unwrap();
-    let s = sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let a = sandbox_tests::ask_in(&domain, s.id, "SELECT SUM(income), SUM(age) FROM residents")
         .unwrap();
     let sum = |i: usize| {
@@ -458,7 +451,7 @@ fn a_retired_dataset_is_kept_recorded_and_refused_for_new_scenarios() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        scenarios::decide(&f.domain, OPERATOR, &pending.id.to_string(), true, None),
+        sandbox_tests::approve(&f.domain, &pending.id.to_string()),
         Err(Error::Invalid(_))
     ));
     let conn = sandbox_tests::raw(&f.domain);

@@ -224,14 +224,7 @@ fn outside_the_validity_window_is_refused() {
         .replace("valid_from = \"", "valid_from = \"2020-01-01\"\n#")
         .replace("valid_until = \"", "valid_until = \"2020-12-31\"\n#");
     let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let r = mediate::answer(
         &domain,
         &QueryRequest {
@@ -265,14 +258,7 @@ fn desensitized_columns_are_what_queries_see_and_compute() {
         &sandbox_tests::scenario_text("prefix", 10.0, 10.0),
     )
     .unwrap();
-    let s = sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let a = mediate::answer(
         &domain,
         &QueryRequest {
@@ -319,14 +305,7 @@ fn private_keys_fixture(
         &format!("epsilon_per_query = 1\ndelta = 0.0001\ndelta_per_query = {delta_per_query}"),
     );
     let s = sandbox_runtime::scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let s = sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     (dir, domain, s.id)
 }
 
@@ -599,14 +578,7 @@ fn groups_per_unit_are_bounded_by_rewriting() {
             &sandbox_tests::scenario_text("groups", 10.0, 1.0),
         )
         .unwrap();
-        let s = sandbox_runtime::scenarios::decide(
-            &domain,
-            sandbox_tests::OPERATOR,
-            &s.id.to_string(),
-            true,
-            None,
-        )
-        .unwrap();
+        let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
         let sql = "SELECT district, COUNT(*) FROM residents GROUP BY district";
         let a = sandbox_tests::ask_in(&domain, s.id, sql).unwrap();
         let e = mediate::explain(

@@ -452,14 +452,7 @@ fn example_domain(
         );
     let s =
         sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &scenario).unwrap();
-    let s = sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    let s = sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     (dir, domain, s.id)
 }
 
@@ -712,14 +705,7 @@ fn the_scenario_grants_the_limits_and_a_job_cannot_ask_for_more() {
         sandbox_tests::scenario_text("limited", 10.0, 0.01)
     );
     let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
-    sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     let module = wat(QUERIES_UNTIL_STOPPED);
     // The job asks for 50 queries; the scenario grants 2.
     let report = sandbox_runtime::jobs::submit(
@@ -772,14 +758,7 @@ fn a_job_that_asks_for_no_limits_gets_the_scenarios_grant_even_above_the_default
         sandbox_tests::scenario_text("generous", 10.0, 0.01)
     );
     let s = sandbox_runtime::scenarios::apply(&domain, sandbox_tests::DEVELOPER, &text).unwrap();
-    sandbox_runtime::scenarios::decide(
-        &domain,
-        sandbox_tests::OPERATOR,
-        &s.id.to_string(),
-        true,
-        None,
-    )
-    .unwrap();
+    sandbox_tests::approve(&domain, &s.id.to_string()).unwrap();
     // The module asks until it is stopped: it gets the grant, more than the defaults.
     let module = wat(QUERIES_UNTIL_STOPPED);
     let report = sandbox_runtime::jobs::submit(

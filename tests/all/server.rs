@@ -331,14 +331,85 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         (status, r["status"].as_str()),
         (StatusCode::OK, Some("rejected"))
     );
+    // Consent before use (JZ Art. 11): the operator's approval alone leaves the scenario
+    // pending; the provider objects, the applicant answers, the provider and a supervisor
+    // record no objection, and the scenario becomes usable.
     let (status, r) = api.post(
         OPERATOR,
         &format!("/api/v1/scenarios/{id}/approve"),
         json!({"reason": "within the agreement"}),
     );
     assert_eq!(
-        (status, r["status"].as_str()),
-        (StatusCode::OK, Some("approved"))
+        (status, r["status"].as_str(), r["decided_by"].as_str()),
+        (StatusCode::OK, Some("pending"), Some(OPERATOR))
+    );
+    let consents = format!("/api/v1/scenarios/{id}/consents");
+    let (status, c) = api.get(DEVELOPER, &consents);
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["complete"], false);
+    assert_eq!(
+        c["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["party"].as_str().unwrap(), i["state"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        [("provider", "awaited"), ("supervisor", "awaited")]
+    );
+    let consent = format!("/api/v1/scenarios/{id}/consent");
+    for who in [DEVELOPER, OPERATOR, DEVELOPER2] {
+        assert_eq!(
+            api.post(who, &consent, json!({})).0,
+            StatusCode::FORBIDDEN,
+            "{who}"
+        );
+    }
+    let (status, c) = api.post(
+        PROVIDER,
+        &consent,
+        json!({"objection": "the age column is not needed for this purpose"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["items"][0]["state"], "objection");
+    // A supervisor speaks for the scenario, not a dataset.
+    assert_eq!(
+        api.post(SUPERVISOR, &consent, json!({"dataset": "residents"}))
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(api.post(SUPERVISOR, &consent, json!({})).0, StatusCode::OK);
+    let (_, one) = api.get(DEVELOPER, &format!("/api/v1/scenarios/{id}"));
+    assert_eq!(one["status"], "pending", "an objection stands");
+    let answer = format!("/api/v1/scenarios/{id}/answer");
+    assert_eq!(
+        api.post(
+            DEVELOPER,
+            &answer,
+            json!({"party": "supervisor", "answer": "x"})
+        )
+        .0,
+        StatusCode::CONFLICT,
+        "the supervisor did not object"
+    );
+    let (status, c) = api.post(
+        DEVELOPER,
+        &answer,
+        json!({"party": "provider", "dataset": "residents", "answer": "age bands the averages by cohort"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["items"][0]["answer"], "age bands the averages by cohort");
+    let (status, c) = api.post(PROVIDER, &consent, json!({"dataset": "residents"}));
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["complete"], true);
+    assert_eq!(c["status"], "approved");
+    assert_eq!(
+        count(
+            &sandbox_tests::raw(&api.f.domain),
+            &format!(
+                "SELECT COUNT(*) FROM audit_events WHERE subject = 'scenario:{id}' AND action IN ('scenario.objected', 'scenario.objection_answered', 'scenario.consented', 'scenario.usable')"
+            )
+        ),
+        5
     );
     // Deciding twice is a conflict, by name as by id.
     let (status, body) = api.post(OPERATOR, "/api/v1/scenarios/api-study/approve", json!({}));
@@ -616,13 +687,14 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         (status, report["status"].as_str()),
         (StatusCode::CREATED, Some("succeeded"))
     );
-    // Nothing above was refused for want of a role.
+    // Nothing above was refused for want of a role, but the consents tried by three who
+    // may not give one.
     assert_eq!(
         count(
             &sandbox_tests::raw(&api.f.domain),
             "SELECT COUNT(*) FROM audit_events WHERE action = 'api.refused'"
         ),
-        0
+        3
     );
 }
 
@@ -723,6 +795,7 @@ const IDENTITY_ADMINS: &[Who] = &[Who::Operator, Who::Admin];
 const PRINCIPAL_READERS: &[Who] = &[Who::Operator, Who::Supervisor, Who::Admin];
 const REVIEWERS: &[Who] = &[Who::Operator, Who::Supervisor];
 const PROVIDERS: &[Who] = &[Who::Provider];
+const CONSENTERS: &[Who] = &[Who::Provider, Who::Supervisor];
 const OPERATORS: &[Who] = &[Who::Operator];
 const DEVELOPERS: &[Who] = &[Who::Developer];
 const NOT_PROVIDERS: &[Who] = &[Who::Operator, Who::Developer, Who::Supervisor];
@@ -782,6 +855,31 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
         ),
         (Method::GET, "/scenarios".into(), None, EVERYONE),
         (Method::GET, format!("/scenarios/{id}"), None, EVERYONE),
+        (
+            Method::GET,
+            format!("/scenarios/{id}/consents"),
+            None,
+            EVERYONE,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/consent".into(),
+            Some(json!({})),
+            CONSENTERS,
+        ),
+        (
+            Method::POST,
+            "/scenarios/999999/answer".into(),
+            Some(json!({"party": "provider", "answer": "matrix"})),
+            DEVELOPERS,
+        ),
+        (Method::GET, "/scenario-types".into(), None, EVERYONE),
+        (
+            Method::POST,
+            "/scenario-types".into(),
+            Some(json!({"name": "Not A Name", "scenario": "none", "description": "matrix"})),
+            OPERATORS,
+        ),
         (
             Method::POST,
             "/scenarios".into(),

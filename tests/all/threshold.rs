@@ -35,7 +35,7 @@ fn threshold_scenario(domain: &Domain, developer: &str, name: &str) -> i64 {
     let text = sandbox_tests::scenario_text(name, 1.0, 1.0)
         .replace("[budget]", "mode = \"threshold\"\n[budget]");
     let s = scenarios::apply(domain, developer, &text).unwrap();
-    scenarios::decide(domain, OPERATOR, &s.id.to_string(), true, None)
+    sandbox_tests::approve(domain, &s.id.to_string())
         .unwrap()
         .id
 }
