@@ -458,6 +458,60 @@ pub enum DatasetCmd {
         #[arg(long)]
         reason: String,
     },
+    /// What stands against a dataset version: objections, suspensions, the products whose
+    /// numbers came from it.
+    Version {
+        /// Name.
+        name: String,
+        /// Version.
+        version: i64,
+    },
+    /// Raise an objection against a dataset version (its provider, or an operator).
+    Object {
+        /// Name.
+        name: String,
+        /// Version.
+        #[arg(long)]
+        version: i64,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Suspend a dataset version: its queries are refused until it is reinstated or a new
+    /// version replaces it (its provider, or an operator).
+    Suspend {
+        /// Name.
+        name: String,
+        /// Version.
+        #[arg(long)]
+        version: i64,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a dataset version's suspension (its provider, or an operator).
+    Reinstate {
+        /// Name.
+        name: String,
+        /// Version.
+        #[arg(long)]
+        version: i64,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Recall every product whose numbers came from a dataset version, in one step
+    /// (operators and supervisors).
+    Recall {
+        /// Name.
+        name: String,
+        /// Version.
+        #[arg(long)]
+        version: i64,
+        /// Why (recorded, and written in each withdrawal notice).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `scenario` subcommands.

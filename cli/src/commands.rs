@@ -327,6 +327,44 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
             let v = catalog::retire(domain, actor(cli)?, name, reason)?;
             print(cli.json, &v, || texts::dataset_retired(&ui, &json(&v)))
         }
+        DatasetCmd::Version { name, version } => {
+            let s = sandbox_runtime::versions::show(domain, actor(cli)?, name, *version)?;
+            print(cli.json, &s, || texts::version_standing(&ui, &json(&s)))
+        }
+        DatasetCmd::Object {
+            name,
+            version,
+            reason,
+        } => {
+            let s = sandbox_runtime::versions::object(domain, actor(cli)?, name, *version, reason)?;
+            print(cli.json, &s, || texts::version_standing(&ui, &json(&s)))
+        }
+        DatasetCmd::Suspend {
+            name,
+            version,
+            reason,
+        } => {
+            let s =
+                sandbox_runtime::versions::suspend(domain, actor(cli)?, name, *version, reason)?;
+            print(cli.json, &s, || texts::version_standing(&ui, &json(&s)))
+        }
+        DatasetCmd::Reinstate {
+            name,
+            version,
+            reason,
+        } => {
+            let s =
+                sandbox_runtime::versions::reinstate(domain, actor(cli)?, name, *version, reason)?;
+            print(cli.json, &s, || texts::version_standing(&ui, &json(&s)))
+        }
+        DatasetCmd::Recall {
+            name,
+            version,
+            reason,
+        } => {
+            let w = sandbox_runtime::versions::recall(domain, actor(cli)?, name, *version, reason)?;
+            print(cli.json, &w, || texts::recalled(&ui, &json(&w)))
+        }
     }
 }
 

@@ -389,6 +389,54 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
             )?;
             print(cli, &v, |v| texts::dataset_retired(&ui, v))
         }
+        DatasetCmd::Version { name, version } => {
+            let s = r.get(&format!("/datasets/{}/versions/{version}", seg(name)))?;
+            print(cli, &s, |s| texts::version_standing(&ui, s))
+        }
+        DatasetCmd::Object {
+            name,
+            version,
+            reason,
+        } => {
+            let s = r.post(
+                &format!("/datasets/{}/versions/{version}/objections", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &s, |s| texts::version_standing(&ui, s))
+        }
+        DatasetCmd::Suspend {
+            name,
+            version,
+            reason,
+        } => {
+            let s = r.post(
+                &format!("/datasets/{}/versions/{version}/suspend", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &s, |s| texts::version_standing(&ui, s))
+        }
+        DatasetCmd::Reinstate {
+            name,
+            version,
+            reason,
+        } => {
+            let s = r.post(
+                &format!("/datasets/{}/versions/{version}/reinstate", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &s, |s| texts::version_standing(&ui, s))
+        }
+        DatasetCmd::Recall {
+            name,
+            version,
+            reason,
+        } => {
+            let w = r.post(
+                &format!("/datasets/{}/versions/{version}/recall", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &w, |w| texts::recalled(&ui, w))
+        }
         DatasetCmd::Show { name } => {
             let v = r.get(&format!("/datasets/{}", seg(name)))?;
             print(cli, &v, |v| texts::dataset(&ui, v))

@@ -344,6 +344,62 @@ pub fn consents(ui: &Ui, c: &Value) -> String {
     out
 }
 
+/// `dataset version|object|suspend|reinstate`: what stands against a version.
+pub fn version_standing(ui: &Ui, v: &Value) -> String {
+    let lang = ui.lang;
+    let mut out = match v["suspended"].is_null() {
+        true => t!(
+            lang,
+            "cli-version-in-use",
+            name = s(&v["dataset"]),
+            version = s(&v["version"])
+        ),
+        false => t!(
+            lang,
+            "cli-version-suspended",
+            name = s(&v["dataset"]),
+            version = s(&v["version"]),
+            who = s(&v["suspended"]["suspended_by"]),
+            at = ui.time(&v["suspended"]["suspended_at"]),
+            reason = s(&v["suspended"]["reason"])
+        ),
+    };
+    for o in items(&v["objections"]) {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-version-objection",
+            who = s(&o["raised_by"]),
+            at = ui.time(&o["created_at"]),
+            reason = s(&o["reason"])
+        ));
+    }
+    out.push_str("\n  ");
+    out.push_str(&t!(
+        lang,
+        "cli-version-products",
+        count = items(&v["products"]).len(),
+        products = items(&v["products"])
+            .iter()
+            .map(cell)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out
+}
+
+/// `dataset recall`: the products withdrawn.
+pub fn recalled(ui: &Ui, w: &Value) -> String {
+    let lang = ui.lang;
+    let ids: Vec<String> = items(w).iter().map(|x| cell(&x["product"]["id"])).collect();
+    t!(
+        lang,
+        "cli-recalled",
+        count = ids.len(),
+        products = ids.join(", ")
+    )
+}
+
 /// `scenario type-add`.
 pub fn scenario_type(ui: &Ui, t: &Value) -> String {
     t!(

@@ -738,6 +738,97 @@ fn the_cli_works_through_a_server_and_the_server_logs_json_lines() {
     ));
     assert!(verified.contains("Withdrawn by sup on"), "{verified}");
 
+    // Consent and dataset versions, as the CLI says them: the scenario's consents are in;
+    // a provider objects to and suspends the residents' version, queries are refused, the
+    // products it fed (withdrawn above) leave nothing to recall, and it is reinstated.
+    let consents = ok(remote(
+        &url,
+        &dev,
+        &["scenario", "consents", "income-by-district"],
+    ));
+    assert!(consents.contains("every consent is in"), "{consents}");
+    assert!(
+        consents.contains("provider of `residents`: no objection (prov,"),
+        "{consents}"
+    );
+    let objected = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "prov",
+            "dataset",
+            "object",
+            "residents",
+            "--version",
+            "1",
+            "--reason",
+            "ages shifted by a year",
+        ],
+    ));
+    assert!(objected.contains("objection by prov on"), "{objected}");
+    ok(remote(
+        &url,
+        &prov,
+        &[
+            "dataset",
+            "suspend",
+            "residents",
+            "--version",
+            "1",
+            "--reason",
+            "until corrected",
+        ],
+    ));
+    let shown = ok(remote(
+        &url,
+        &sup,
+        &["dataset", "version", "residents", "1"],
+    ));
+    assert!(shown.contains("is SUSPENDED since"), "{shown}");
+    assert!(shown.contains("1 product came from it"), "{shown}");
+    let refused = sandbox(
+        &data,
+        &[
+            "--as",
+            "dev",
+            "query",
+            "check",
+            "--scenario",
+            "income-by-district",
+            "SELECT COUNT(*) FROM residents",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is suspended since"));
+    let recalled = ok(remote(
+        &url,
+        &sup,
+        &[
+            "dataset",
+            "recall",
+            "residents",
+            "--version",
+            "1",
+            "--reason",
+            "ages shifted",
+        ],
+    ));
+    assert!(recalled.contains("No product to recall"), "{recalled}");
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "dataset",
+            "reinstate",
+            "residents",
+            "--version",
+            "1",
+            "--reason",
+            "checked: the shift was in the report only",
+        ],
+    ));
+
     // SIGTERM ends the server cleanly; its log is one JSON object per line, a line per
     // request with its route template, status and principal, never a token.
     let (status, log) = server.stop();

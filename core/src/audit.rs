@@ -89,6 +89,14 @@ pub enum EventKind {
     OutputDownloaded,
     /// A product's file was downloaded.
     ProductDownloaded,
+    /// An objection raised against a dataset version.
+    DatasetObjected,
+    /// A dataset version suspended: its queries refused.
+    DatasetSuspended,
+    /// A dataset version's suspension lifted.
+    DatasetReinstated,
+    /// The products derived from a dataset version recalled.
+    DatasetRecalled,
     /// A provider or a supervisor recorded no objection to a scenario.
     ScenarioConsented,
     /// A provider or a supervisor objected to a scenario, with reasons.
@@ -186,6 +194,10 @@ impl EventKind {
             OutputDownloaded => "output.downloaded",
             ProductDownloaded => "product.downloaded",
             ProductDownloadRefused => "product.download_refused",
+            DatasetObjected => "dataset.objected",
+            DatasetSuspended => "dataset.suspended",
+            DatasetReinstated => "dataset.reinstated",
+            DatasetRecalled => "dataset.recalled",
             ScenarioConsented => "scenario.consented",
             ScenarioObjected => "scenario.objected",
             ScenarioObjectionAnswered => "scenario.objection_answered",

@@ -23,6 +23,8 @@ pub enum Action {
     DatasetRegister,
     /// Retire a dataset registered by mistake (its provider, or an operator).
     DatasetRetire,
+    /// Object to, suspend or reinstate a dataset version (its provider, or an operator).
+    DatasetSuspend,
     /// Read scenarios (filtered by membership).
     ScenarioRead,
     /// Apply for a scenario.
@@ -94,6 +96,7 @@ impl Action {
             Action::CatalogRead => "catalog.read",
             Action::DatasetRegister => "dataset.register",
             Action::DatasetRetire => "dataset.retire",
+            Action::DatasetSuspend => "dataset.suspend",
             Action::ScenarioRead => "scenario.read",
             Action::ScenarioApply => "scenario.apply",
             Action::ScenarioDecide => "scenario.decide",
@@ -133,6 +136,7 @@ impl Action {
             Action::CatalogRead => "read the catalog",
             Action::DatasetRegister => "register datasets",
             Action::DatasetRetire => "retire datasets",
+            Action::DatasetSuspend => "object to, suspend or reinstate dataset versions",
             Action::ScenarioRead => "read scenarios",
             Action::ScenarioApply => "apply for scenarios",
             Action::ScenarioDecide => "approve or reject scenarios",
@@ -166,11 +170,12 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
         Action::DatasetRetire,
+        Action::DatasetSuspend,
         Action::ScenarioRead,
         Action::ScenarioApply,
         Action::ScenarioDecide,
@@ -357,7 +362,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         // An admin administers identities and sees nothing of the scenarios.
         ScenarioRead => !matches!(role, Admin | DataUser),
         DatasetRegister => role == Provider,
-        DatasetRetire => matches!(role, Provider | Operator),
+        DatasetRetire | DatasetSuspend => matches!(role, Provider | Operator),
         ScenarioApply | JobSubmit => role == Developer,
         ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
         ScenarioConsent => matches!(role, Provider | Supervisor),

@@ -640,3 +640,16 @@ cli-consent-answer = answered { $at }: { $answer }
 cli-consents-operator-approved = The operator { $who } has approved it.
 cli-consents-operator-awaited = The operator's approval is awaited too.
 cli-scenario-type = Scenario type `{ $name }` established from scenario { $id }: { $description }
+cli-version-in-use = dataset { $name } version { $version } is not suspended
+cli-version-suspended = dataset { $name } version { $version } is SUSPENDED since { $at } by { $who }: { $reason }
+cli-version-objection = objection by { $who } on { $at }: { $reason }
+cli-version-products = { $count ->
+    [0] no product came from it
+    [one] 1 product came from it: { $products }
+   *[other] { $count } products came from it: { $products }
+}
+cli-recalled = { $count ->
+    [0] No product to recall: none came from it, or every one was withdrawn already.
+    [one] Recalled 1 product: { $products }
+   *[other] Recalled { $count } products: { $products }
+}

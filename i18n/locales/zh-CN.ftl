@@ -617,3 +617,14 @@ cli-consent-answer = 已于 { $at } 答复：{ $answer }
 cli-consents-operator-approved = 运营人员 { $who } 已批准。
 cli-consents-operator-awaited = 尚待运营人员批准。
 cli-scenario-type = 已由场景 { $id } 确立场景类型“{ $name }”：{ $description }
+cli-version-in-use = 数据集 { $name } 第 { $version } 版未被暂停
+cli-version-suspended = 数据集 { $name } 第 { $version } 版已于 { $at } 由 { $who } 暂停：{ $reason }
+cli-version-objection = { $who } 于 { $at } 提出异议：{ $reason }
+cli-version-products = { $count ->
+    [0] 没有数据产品来自此版本
+   *[other] { $count } 个数据产品来自此版本：{ $products }
+}
+cli-recalled = { $count ->
+    [0] 无需召回：没有数据产品来自此版本，或均已撤回。
+   *[other] 已召回 { $count } 个数据产品：{ $products }
+}

@@ -448,6 +448,20 @@ fn prepare(domain: &Domain, conn: &Conn, scenario_id: i64) -> Result<Prepared> {
     let mut key = serde_json::to_string(&record.spec.datasets)?;
     for d in &record.spec.datasets {
         let version = catalog::current_version(conn, &d.name)?;
+        // A suspended version answers nothing until it is reinstated or replaced (QQHR
+        // Art. 20; SYS Art. 28): every query and check comes through here.
+        if let Some(v) = version
+            && let Some(s) = sandbox_store::versions::in_force(conn, &d.name, v)?
+        {
+            return Err(Error::Refused(Refusal::new(
+                Rule::Scenario,
+                format!(
+                    "dataset `{}` version {v} is suspended since {} by `{}`: {}",
+                    d.name, s.suspended_at, s.suspended_by, s.reason
+                ),
+            ))
+            .into());
+        }
         key.push_str(&format!("|{}@{}", d.name, version.unwrap_or(0)));
     }
     let cache = domain.mediate_cache();

@@ -36,6 +36,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stops;
 pub mod tokens;
+pub mod versions;
 
 use std::fs;
 use std::path::Path;

@@ -21,7 +21,7 @@ use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
 use sandbox_runtime::review;
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
-use sandbox_runtime::{audit, catalog, consent, organisations, settings, stops, tokens};
+use sandbox_runtime::{audit, catalog, consent, organisations, settings, stops, tokens, versions};
 
 use crate::{ApiError, AppState, auth::Caller};
 
@@ -44,6 +44,23 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets", get(datasets).post(register_dataset))
         .route("/datasets/{name}", get(dataset))
         .route("/datasets/{name}/retire", post(dataset_retire))
+        .route("/datasets/{name}/versions/{version}", get(version_show))
+        .route(
+            "/datasets/{name}/versions/{version}/objections",
+            post(version_object),
+        )
+        .route(
+            "/datasets/{name}/versions/{version}/suspend",
+            post(version_suspend),
+        )
+        .route(
+            "/datasets/{name}/versions/{version}/reinstate",
+            post(version_reinstate),
+        )
+        .route(
+            "/datasets/{name}/versions/{version}/recall",
+            post(version_recall),
+        )
         .route("/scenarios", get(scenario_list).post(scenario_apply))
         .route("/scenarios/{id}", get(scenario_get))
         .route("/scenarios/{id}/approve", post(scenario_approve))
@@ -364,6 +381,78 @@ async fn dataset_retire(
     let reason = required(body.reason, "retiring a dataset")?;
     let v = s
         .blocking(move |d| public_dataset(&catalog::retire(d, &c.name, &name, &reason)?))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn version_show(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((name, version)): Path<(String, i64)>,
+) -> ApiResult<Json<versions::Standing>> {
+    authz::authorize(&c, Action::CatalogRead)?;
+    let v = s
+        .blocking(move |d| versions::show(d, &c.name, &name, version))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn version_object(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((name, version)): Path<(String, i64)>,
+    body: Body<ReasonBody>,
+) -> ApiResult<(StatusCode, Json<versions::Standing>)> {
+    authz::authorize(&c, Action::DatasetSuspend)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "an objection")?;
+    let v = s
+        .blocking(move |d| versions::object(d, &c.name, &name, version, &reason))
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn version_suspend(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((name, version)): Path<(String, i64)>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<versions::Standing>> {
+    authz::authorize(&c, Action::DatasetSuspend)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "a suspension")?;
+    let v = s
+        .blocking(move |d| versions::suspend(d, &c.name, &name, version, &reason))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn version_reinstate(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((name, version)): Path<(String, i64)>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<versions::Standing>> {
+    authz::authorize(&c, Action::DatasetSuspend)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "reinstating a dataset version")?;
+    let v = s
+        .blocking(move |d| versions::reinstate(d, &c.name, &name, version, &reason))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn version_recall(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((name, version)): Path<(String, i64)>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<Vec<review::Withdrawn>>> {
+    authz::authorize(&c, Action::ProductWithdraw)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "a recall")?;
+    let v = s
+        .blocking(move |d| versions::recall(d, &c.name, &name, version, &reason))
         .await?;
     Ok(Json(v))
 }

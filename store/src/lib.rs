@@ -39,6 +39,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stops;
 pub mod tokens;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

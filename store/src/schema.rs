@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 20;
+pub const SCHEMA_VERSION: i64 = 21;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -619,6 +619,42 @@ CREATE TRIGGER scenario_types_no_update BEFORE UPDATE ON scenario_types
 BEGIN SELECT RAISE(ABORT, 'a scenario type is kept as established'); END;
 CREATE TRIGGER scenario_types_no_delete BEFORE DELETE ON scenario_types
 BEGIN SELECT RAISE(ABORT, 'a scenario type is kept as established'); END;
+"#,
+    r#"
+-- Objections against a dataset version, and its suspensions (its queries refused until it
+-- is reinstated or replaced by a new version): QQHR Art. 20; JZ Art. 16; SYS Art. 28, 40.
+CREATE TABLE dataset_objections (
+    id         INTEGER PRIMARY KEY,
+    dataset    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    raised_by  TEXT NOT NULL,
+    reason     TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    created_at TEXT NOT NULL,
+    FOREIGN KEY (dataset, version) REFERENCES dataset_versions (dataset, version)
+);
+CREATE TRIGGER dataset_objections_no_update BEFORE UPDATE ON dataset_objections
+BEGIN SELECT RAISE(ABORT, 'objections are append-only'); END;
+CREATE TRIGGER dataset_objections_no_delete BEFORE DELETE ON dataset_objections
+BEGIN SELECT RAISE(ABORT, 'objections are append-only'); END;
+CREATE TABLE dataset_suspensions (
+    id           INTEGER PRIMARY KEY,
+    dataset      TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    suspended_by TEXT NOT NULL,
+    reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    suspended_at TEXT NOT NULL,
+    lifted_by    TEXT,
+    lift_reason  TEXT,
+    lifted_at    TEXT,
+    FOREIGN KEY (dataset, version) REFERENCES dataset_versions (dataset, version)
+);
+CREATE UNIQUE INDEX dataset_suspensions_one_in_force
+    ON dataset_suspensions (dataset, version) WHERE lifted_at IS NULL;
+CREATE TRIGGER dataset_suspensions_lifted_once BEFORE UPDATE ON dataset_suspensions
+WHEN OLD.lifted_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a lifted suspension stays as it was'); END;
+CREATE TRIGGER dataset_suspensions_no_delete BEFORE DELETE ON dataset_suspensions
+BEGIN SELECT RAISE(ABORT, 'suspensions are lifted, not deleted'); END;
 "#,
 ];
 

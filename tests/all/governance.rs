@@ -814,3 +814,164 @@ fn providers_conditions_bind_scenarios_and_an_established_type_shortens_the_revi
         1
     );
 }
+
+/// A dataset version objected to and suspended: every query reading it is refused until a
+/// new version replaces it; the products whose numbers came from it are listed and
+/// recalled in one step (QQHR Art. 20, 23; JZ Art. 16, 21; SYS Art. 28, 40).
+#[test]
+fn a_suspended_dataset_version_answers_nothing_and_its_products_are_recalled_in_one_step() {
+    let api = Api::new();
+    let report = api
+        .f
+        .submit(
+            &sandbox_tests::guest_module("income_by_district"),
+            "{}",
+            sandbox_runtime::wasm::JobLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    let table = report.outputs.iter().find(|o| o.kind == "table").unwrap();
+    review::decide(&api.f.domain, OPERATOR, &table.id, Decision::Approve, None).unwrap();
+    review::decide(
+        &api.f.domain,
+        SUPERVISOR,
+        &table.id,
+        Decision::Approve,
+        None,
+    )
+    .unwrap();
+    let product = review::products(&api.f.domain, OPERATOR).unwrap()[0]
+        .id
+        .clone();
+    let version = "/api/v1/datasets/residents/versions/1";
+    let (status, v) = api.get(DEVELOPER, version);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["products"], json!([product]));
+    assert_eq!(v["current"], true);
+    // Its provider objects; a developer may not.
+    let objection = json!({"reason": "district codes of 2025 were mapped wrongly"});
+    assert_eq!(
+        api.post(
+            DEVELOPER,
+            &format!("{version}/objections"),
+            objection.clone()
+        )
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, v) = api.post(
+        sandbox_tests::PROVIDER,
+        &format!("{version}/objections"),
+        objection,
+    );
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["objections"][0]["raised_by"], sandbox_tests::PROVIDER);
+    assert_eq!(
+        v["suspended"],
+        Value::Null,
+        "an objection alone suspends nothing"
+    );
+    api.f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    // Suspended: every query of the scenario is refused, checks too.
+    let (status, v) = api.post(
+        sandbox_tests::PROVIDER,
+        &format!("{version}/suspend"),
+        json!({"reason": "until the mapping is corrected"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        api.post(
+            OPERATOR,
+            &format!("{version}/suspend"),
+            json!({"reason": "again"})
+        )
+        .0,
+        StatusCode::CONFLICT
+    );
+    match api.f.ask("SELECT COUNT(*) FROM residents") {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.rule, sandbox_runtime::mediate::Rule::Scenario);
+            assert!(
+                r.message.contains("residents` version 1 is suspended"),
+                "{}",
+                r.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        sandbox_runtime::mediate::check(
+            &api.f.domain,
+            DEVELOPER,
+            "income-test",
+            "SELECT COUNT(*) FROM residents"
+        ),
+        Err(Error::Refused(_))
+    ));
+    // The products it fed are recalled in one step, by an operator or a supervisor.
+    let recall = format!("{version}/recall");
+    assert_eq!(
+        api.post(sandbox_tests::PROVIDER, &recall, json!({"reason": "x"}))
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, w) = api.post(
+        SUPERVISOR,
+        &recall,
+        json!({"reason": "district codes mapped wrongly"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w.as_array().unwrap().len(), 1);
+    assert!(
+        w[0]["product"]["withdrawal"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("recall of dataset `residents` version 1: ")
+    );
+    let (status, _) = api.get(
+        SUPERVISOR,
+        &format!("/api/v1/products/{product}/files/income_by_district.arrow"),
+    );
+    assert_eq!(status, StatusCode::GONE);
+    // Recalled once: a second recall finds nothing left to withdraw.
+    let (_, w) = api.post(OPERATOR, &recall, json!({"reason": "again"}));
+    assert_eq!(w, json!([]));
+    // A new version replaces it: the scenario is answered again.
+    let csv = api.f.dir.path().join("residents-2.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(2000, 2027)).unwrap();
+    sandbox_runtime::catalog::add(
+        &api.f.domain,
+        sandbox_tests::PROVIDER,
+        &csv,
+        sandbox_cli::demo::RESIDENTS_POLICY,
+    )
+    .unwrap();
+    api.f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    let (_, v) = api.get(SUPERVISOR, version);
+    assert_eq!(v["current"], false);
+    let (status, v) = api.post(
+        OPERATOR,
+        &format!("{version}/reinstate"),
+        json!({"reason": "corrected in version 2; kept for the record"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["suspensions"][0]["lifted_by"], OPERATOR);
+    let conn = raw(&api.f.domain);
+    for (action, n) in [
+        ("dataset.objected", 1),
+        ("dataset.suspended", 1),
+        ("dataset.recalled", 2),
+        ("dataset.reinstated", 1),
+        ("product.withdrawn", 1),
+    ] {
+        assert_eq!(
+            count(
+                &conn,
+                &format!("SELECT COUNT(*) FROM audit_events WHERE action = '{action}'")
+            ),
+            n,
+            "{action}"
+        );
+    }
+    sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
+}

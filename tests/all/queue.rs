@@ -443,7 +443,10 @@ fn operators_suspend_reinstate_and_revoke_scenarios() {
             .collect::<Vec<_>>(),
         [
             "scenario.applied",
+            "scenario.consented",
+            "scenario.consented",
             "scenario.approved",
+            "scenario.usable",
             "scenario.suspended",
             "scenario.reinstated",
             "scenario.revoked"

@@ -848,6 +848,36 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             &[Who::Provider, Who::Operator],
         ),
         (
+            Method::GET,
+            "/datasets/residents/versions/1".into(),
+            None,
+            ALL_BUT_DATA_USERS,
+        ),
+        (
+            Method::POST,
+            "/datasets/nothing/versions/1/objections".into(),
+            Some(reason()),
+            &[Who::Provider, Who::Operator],
+        ),
+        (
+            Method::POST,
+            "/datasets/nothing/versions/1/suspend".into(),
+            Some(reason()),
+            &[Who::Provider, Who::Operator],
+        ),
+        (
+            Method::POST,
+            "/datasets/nothing/versions/1/reinstate".into(),
+            Some(reason()),
+            &[Who::Provider, Who::Operator],
+        ),
+        (
+            Method::POST,
+            "/datasets/nothing/versions/1/recall".into(),
+            Some(reason()),
+            REVIEWERS,
+        ),
+        (
             Method::POST,
             "/datasets".into(),
             Some(json!({"policy": "not toml [", "csv": "a\n1\n"})),

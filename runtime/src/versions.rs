@@ -1,0 +1,215 @@
+//! Objections against a dataset version, its suspension and replacement, and the recall of
+//! the products whose numbers came from it (QQHR Art. 20, 23; JZ Art. 16, 21; SYS Art. 28,
+//! 40). A provider objects to or suspends a version it registered, an operator any; while
+//! a suspension is in force every query of a scenario whose current version it is, is
+//! refused (the mediator's `prepare`, which every query and check goes through); a new
+//! version registered over it replaces it. The products derived from a version are those
+//! whose job's answered queries read it (`query_datasets`); an operator or a supervisor
+//! recalls them in one step, each withdrawn with the same reason.
+
+use sandbox_core::Role;
+use sandbox_core::audit::{EventKind, Subject};
+use sandbox_core::authz::Action;
+use sandbox_store::authz::{self, On};
+use sandbox_store::versions::{self, Objection, Suspension};
+use sandbox_store::{audit, catalog};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::review;
+use crate::{Domain, Error, Result};
+
+/// What stands against a dataset version.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Standing {
+    /// Dataset.
+    pub dataset: String,
+    /// Version.
+    pub version: i64,
+    /// Whether it is the current version.
+    pub current: bool,
+    /// The suspension in force, if any.
+    pub suspended: Option<Suspension>,
+    /// Every objection raised against it.
+    pub objections: Vec<Objection>,
+    /// Every suspension, lifted or not.
+    pub suspensions: Vec<Suspension>,
+    /// The products whose numbers came from it.
+    pub products: Vec<String>,
+}
+
+fn standing(conn: &sandbox_store::Conn, name: &str, version: i64) -> Result<Standing> {
+    catalog::get_version(conn, name, version)?;
+    Ok(Standing {
+        dataset: name.to_string(),
+        version,
+        current: catalog::current_version(conn, name)? == Some(version),
+        suspended: versions::in_force(conn, name, version)?,
+        objections: versions::objections(conn, name, version)?,
+        suspensions: versions::suspensions(conn, name, version)?,
+        products: versions::derived_products(conn, name, version)?,
+    })
+}
+
+/// Authorizes `actor` to act on a version: its provider, or an operator.
+fn authorized(conn: &sandbox_store::Conn, actor: &str, name: &str, version: i64) -> Result<()> {
+    let who = authz::authorize(conn, actor, Action::DatasetSuspend, On::Domain)?;
+    catalog::get_version(conn, name, version)?;
+    if who.role == Role::Provider && !catalog::registered_by(conn, name, actor)? {
+        return Err(Error::Forbidden(format!(
+            "`{name}` was registered by another provider"
+        )));
+    }
+    Ok(())
+}
+
+fn reason_of<'a>(reason: &'a str, what: &str) -> Result<&'a str> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(Error::Invalid(format!("{what} needs a reason")));
+    }
+    Ok(r)
+}
+
+/// What stands against a version (anyone who reads the catalog).
+pub fn show(domain: &Domain, actor: &str, name: &str, version: i64) -> Result<Standing> {
+    let conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
+    standing(&conn, name, version)
+}
+
+/// Raises an objection against a version (recorded; a suspension is a separate step).
+pub fn object(
+    domain: &Domain,
+    actor: &str,
+    name: &str,
+    version: i64,
+    reason: &str,
+) -> Result<Standing> {
+    let reason = reason_of(reason, "an objection")?;
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    authorized(&tx, actor, name, version)?;
+    versions::object(&tx, name, version, actor, reason)?;
+    audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetObjected,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version,
+        },
+        json!({"reason": reason}),
+    )?;
+    let s = standing(&tx, name, version)?;
+    tx.commit()?;
+    Ok(s)
+}
+
+/// Suspends a version: every query reading it is refused until it is reinstated or a new
+/// version replaces it.
+pub fn suspend(
+    domain: &Domain,
+    actor: &str,
+    name: &str,
+    version: i64,
+    reason: &str,
+) -> Result<Standing> {
+    let reason = reason_of(reason, "a suspension")?;
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    authorized(&tx, actor, name, version)?;
+    if let Some(s) = versions::in_force(&tx, name, version)? {
+        return Err(Error::Conflict(format!(
+            "dataset `{name}` version {version} is suspended since {} by `{}`",
+            s.suspended_at, s.suspended_by
+        )));
+    }
+    versions::suspend(&tx, name, version, actor, reason)?;
+    audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetSuspended,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version,
+        },
+        json!({"reason": reason, "products": versions::derived_products(&tx, name, version)?}),
+    )?;
+    let s = standing(&tx, name, version)?;
+    tx.commit()?;
+    Ok(s)
+}
+
+/// Lifts a version's suspension, with a reason.
+pub fn reinstate(
+    domain: &Domain,
+    actor: &str,
+    name: &str,
+    version: i64,
+    reason: &str,
+) -> Result<Standing> {
+    let reason = reason_of(reason, "reinstating a dataset version")?;
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    authorized(&tx, actor, name, version)?;
+    if !versions::lift(&tx, name, version, actor, reason)? {
+        return Err(Error::Conflict(format!(
+            "dataset `{name}` version {version} is not suspended"
+        )));
+    }
+    audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetReinstated,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version,
+        },
+        json!({"reason": reason}),
+    )?;
+    let s = standing(&tx, name, version)?;
+    tx.commit()?;
+    Ok(s)
+}
+
+/// Recalls, in one step, every product whose numbers came from a version: each one not
+/// yet withdrawn is withdrawn with the reason (operators and supervisors). Returns the
+/// withdrawals made.
+pub fn recall(
+    domain: &Domain,
+    actor: &str,
+    name: &str,
+    version: i64,
+    reason: &str,
+) -> Result<Vec<review::Withdrawn>> {
+    let reason = reason_of(reason, "a recall")?;
+    let ids = {
+        let conn = domain.conn()?;
+        authz::authorize(&conn, actor, Action::ProductWithdraw, On::Domain)?;
+        catalog::get_version(&conn, name, version)?;
+        versions::derived_products(&conn, name, version)?
+    };
+    let because = format!("recall of dataset `{name}` version {version}: {reason}");
+    let mut out = Vec::new();
+    for id in ids {
+        if sandbox_store::products::withdrawal(&*domain.conn()?, &id)?.is_some() {
+            continue;
+        }
+        out.push(review::withdraw(domain, actor, &id, &because)?);
+    }
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetRecalled,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version,
+        },
+        json!({"reason": reason, "withdrawn": out.iter().map(|w| &w.product.id).collect::<Vec<_>>()}),
+    )?;
+    tx.commit()?;
+    Ok(out)
+}

@@ -1,0 +1,129 @@
+//! Tables `dataset_objections` and `dataset_suspensions`: what is raised against a dataset
+//! version and whether its queries are refused (QQHR Art. 20; JZ Art. 16; SYS Art. 28, 40),
+//! and the products whose numbers came from a version (through `query_datasets`).
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Conn, Result};
+
+/// An objection raised against a dataset version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Objection {
+    /// By whom (its provider, or an operator).
+    pub raised_by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at: String,
+}
+
+/// A suspension of a dataset version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Suspension {
+    /// By whom.
+    pub suspended_by: String,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub suspended_at: String,
+    /// Who lifted it, if it was.
+    pub lifted_by: Option<String>,
+    /// Why.
+    pub lift_reason: Option<String>,
+    /// When.
+    pub lifted_at: Option<String>,
+}
+
+/// Records an objection.
+pub fn object(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO dataset_objections (dataset, version, raised_by, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![dataset, version, by, reason, crate::now()],
+    )?;
+    Ok(())
+}
+
+/// The objections raised against a version, in order.
+pub fn objections(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Objection>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT raised_by, reason, created_at FROM dataset_objections
+             WHERE dataset = ?1 AND version = ?2 ORDER BY id",
+        )?
+        .query_map(params![dataset, version], |r| {
+            Ok(Objection {
+                raised_by: r.get(0)?,
+                reason: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Suspends a version (refused by the index when one is in force).
+pub fn suspend(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO dataset_suspensions (dataset, version, suspended_by, reason, suspended_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![dataset, version, by, reason, crate::now()],
+    )?;
+    Ok(())
+}
+
+/// Lifts the suspension in force over a version; returns whether there was one.
+pub fn lift(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE dataset_suspensions SET lifted_by = ?3, lift_reason = ?4, lifted_at = ?5
+         WHERE dataset = ?1 AND version = ?2 AND lifted_at IS NULL",
+        params![dataset, version, by, reason, crate::now()],
+    )?;
+    Ok(n == 1)
+}
+
+fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
+    Ok(Suspension {
+        suspended_by: r.get(0)?,
+        reason: r.get(1)?,
+        suspended_at: r.get(2)?,
+        lifted_by: r.get(3)?,
+        lift_reason: r.get(4)?,
+        lifted_at: r.get(5)?,
+    })
+}
+
+/// The suspension in force over a version, if any.
+pub fn in_force(conn: &Conn, dataset: &str, version: i64) -> Result<Option<Suspension>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
+             FROM dataset_suspensions WHERE dataset = ?1 AND version = ?2 AND lifted_at IS NULL",
+        )?
+        .query_row(params![dataset, version], suspension_row)
+        .optional()?)
+}
+
+/// Every suspension of a version, in order.
+pub fn suspensions(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Suspension>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
+             FROM dataset_suspensions WHERE dataset = ?1 AND version = ?2 ORDER BY id",
+        )?
+        .query_map(params![dataset, version], suspension_row)?
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// The products whose job's answered queries read a version, by id.
+pub fn derived_products(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT DISTINCT p.id FROM products p
+             JOIN outputs o ON o.id = p.output_id
+             JOIN queries q ON q.job_id = o.job_id
+             JOIN query_datasets d ON d.query_id = q.id
+             WHERE d.dataset = ?1 AND d.version = ?2 ORDER BY p.released_at, p.id",
+        )?
+        .query_map(params![dataset, version], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?)
+}
