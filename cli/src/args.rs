@@ -500,6 +500,20 @@ pub enum DatasetCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Destroy a dataset's files at the end of its authorization; the record of what was
+    /// destroyed stays in the catalog (operators).
+    Destroy {
+        /// Name.
+        name: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The record of a dataset's destruction.
+    Destruction {
+        /// Name.
+        name: String,
+    },
     /// Recall every product whose numbers came from a dataset version, in one step
     /// (operators and supervisors).
     Recall {

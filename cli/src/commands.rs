@@ -327,6 +327,14 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
             let v = catalog::retire(domain, actor(cli)?, name, reason)?;
             print(cli.json, &v, || texts::dataset_retired(&ui, &json(&v)))
         }
+        DatasetCmd::Destroy { name, reason } => {
+            let d = sandbox_runtime::versions::destroy(domain, actor(cli)?, name, reason)?;
+            print(cli.json, &d, || texts::destruction(&ui, &json(&d)))
+        }
+        DatasetCmd::Destruction { name } => {
+            let d = sandbox_runtime::versions::destruction(domain, actor(cli)?, name)?;
+            print(cli.json, &d, || texts::destruction(&ui, &json(&d)))
+        }
         DatasetCmd::Version { name, version } => {
             let s = sandbox_runtime::versions::show(domain, actor(cli)?, name, *version)?;
             print(cli.json, &s, || texts::version_standing(&ui, &json(&s)))

@@ -389,6 +389,17 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
             )?;
             print(cli, &v, |v| texts::dataset_retired(&ui, v))
         }
+        DatasetCmd::Destroy { name, reason } => {
+            let d = r.post(
+                &format!("/datasets/{}/destroy", seg(name)),
+                json!({"reason": reason}),
+            )?;
+            print(cli, &d, |d| texts::destruction(&ui, d))
+        }
+        DatasetCmd::Destruction { name } => {
+            let d = r.get(&format!("/datasets/{}/destruction", seg(name)))?;
+            print(cli, &d, |d| texts::destruction(&ui, d))
+        }
         DatasetCmd::Version { name, version } => {
             let s = r.get(&format!("/datasets/{}/versions/{version}", seg(name)))?;
             print(cli, &s, |s| texts::version_standing(&ui, s))

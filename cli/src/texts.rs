@@ -388,6 +388,33 @@ pub fn version_standing(ui: &Ui, v: &Value) -> String {
     out
 }
 
+/// `dataset destroy|destruction`: the record of what was destroyed.
+pub fn destruction(ui: &Ui, d: &Value) -> String {
+    let lang = ui.lang;
+    if d.is_null() {
+        return sandbox_i18n::message(lang, "cli-not-destroyed", None);
+    }
+    let mut out = t!(
+        lang,
+        "cli-destroyed",
+        name = s(&d["dataset"]),
+        who = s(&d["destroyed_by"]),
+        at = ui.time(&d["destroyed_at"]),
+        reason = s(&d["reason"])
+    );
+    for v in items(&d["record"]["versions"]) {
+        for f in items(&v["files"]) {
+            out.push_str(&format!(
+                "\n  {}  {}  {}",
+                cell(&f["path"]),
+                cell(&f["bytes"]),
+                cell(&f["sha256"])
+            ));
+        }
+    }
+    out
+}
+
 /// `dataset recall`: the products withdrawn.
 pub fn recalled(ui: &Ui, w: &Value) -> String {
     let lang = ui.lang;

@@ -97,6 +97,8 @@ pub enum EventKind {
     DatasetReinstated,
     /// The products derived from a dataset version recalled.
     DatasetRecalled,
+    /// A dataset's files destroyed at the end of its authorization.
+    DatasetDestroyed,
     /// A provider or a supervisor recorded no objection to a scenario.
     ScenarioConsented,
     /// A provider or a supervisor objected to a scenario, with reasons.
@@ -198,6 +200,7 @@ impl EventKind {
             DatasetSuspended => "dataset.suspended",
             DatasetReinstated => "dataset.reinstated",
             DatasetRecalled => "dataset.recalled",
+            DatasetDestroyed => "dataset.destroyed",
             ScenarioConsented => "scenario.consented",
             ScenarioObjected => "scenario.objected",
             ScenarioObjectionAnswered => "scenario.objection_answered",

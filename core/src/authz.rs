@@ -25,6 +25,8 @@ pub enum Action {
     DatasetRetire,
     /// Object to, suspend or reinstate a dataset version (its provider, or an operator).
     DatasetSuspend,
+    /// Destroy a dataset's files at the end of its authorization (operators).
+    DatasetDestroy,
     /// Read scenarios (filtered by membership).
     ScenarioRead,
     /// Apply for a scenario.
@@ -97,6 +99,7 @@ impl Action {
             Action::DatasetRegister => "dataset.register",
             Action::DatasetRetire => "dataset.retire",
             Action::DatasetSuspend => "dataset.suspend",
+            Action::DatasetDestroy => "dataset.destroy",
             Action::ScenarioRead => "scenario.read",
             Action::ScenarioApply => "scenario.apply",
             Action::ScenarioDecide => "scenario.decide",
@@ -137,6 +140,7 @@ impl Action {
             Action::DatasetRegister => "register datasets",
             Action::DatasetRetire => "retire datasets",
             Action::DatasetSuspend => "object to, suspend or reinstate dataset versions",
+            Action::DatasetDestroy => "destroy datasets",
             Action::ScenarioRead => "read scenarios",
             Action::ScenarioApply => "apply for scenarios",
             Action::ScenarioDecide => "approve or reject scenarios",
@@ -170,12 +174,13 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
         Action::DatasetRetire,
         Action::DatasetSuspend,
+        Action::DatasetDestroy,
         Action::ScenarioRead,
         Action::ScenarioApply,
         Action::ScenarioDecide,
@@ -364,7 +369,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         DatasetRegister => role == Provider,
         DatasetRetire | DatasetSuspend => matches!(role, Provider | Operator),
         ScenarioApply | JobSubmit => role == Developer,
-        ScenarioDecide | ScenarioStatus | UsageSettings => role == Operator,
+        ScenarioDecide | ScenarioStatus | UsageSettings | DatasetDestroy => role == Operator,
         ScenarioConsent => matches!(role, Provider | Supervisor),
         PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet | OrganisationManage => {
             matches!(role, Operator | Admin)

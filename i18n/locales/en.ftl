@@ -653,3 +653,5 @@ cli-recalled = { $count ->
     [one] Recalled 1 product: { $products }
    *[other] Recalled { $count } products: { $products }
 }
+cli-not-destroyed = The dataset has not been destroyed.
+cli-destroyed = Dataset { $name } destroyed by { $who } on { $at }: { $reason }. Its files, as they were:

@@ -628,3 +628,5 @@ cli-recalled = { $count ->
     [0] 无需召回：没有数据产品来自此版本，或均已撤回。
    *[other] 已召回 { $count } 个数据产品：{ $products }
 }
+cli-not-destroyed = 该数据集尚未销毁。
+cli-destroyed = 数据集 { $name } 已由 { $who } 于 { $at } 销毁：{ $reason }。其文件原为：

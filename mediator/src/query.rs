@@ -462,6 +462,16 @@ fn prepare(domain: &Domain, conn: &Conn, scenario_id: i64) -> Result<Prepared> {
             ))
             .into());
         }
+        if let Some(gone) = sandbox_store::versions::destruction(conn, &d.name)? {
+            return Err(Error::Refused(Refusal::new(
+                Rule::Scenario,
+                format!(
+                    "dataset `{}` was destroyed on {} by `{}`: {}",
+                    d.name, gone.destroyed_at, gone.destroyed_by, gone.reason
+                ),
+            ))
+            .into());
+        }
         key.push_str(&format!("|{}@{}", d.name, version.unwrap_or(0)));
     }
     let cache = domain.mediate_cache();

@@ -213,3 +213,127 @@ pub fn recall(
     tx.commit()?;
     Ok(out)
 }
+
+pub use sandbox_store::versions::Destruction;
+
+/// An operator destroys a dataset at the end of its authorization, with a reason: every
+/// version's files are removed from the domain store; the record (each version's files
+/// with their sizes and SHA-256, who, when, why) is kept in the catalog for good, and the
+/// dataset is retired. Refused while a scenario over it is pending, or approved or
+/// suspended within its validity window: their authorization has not ended.
+pub fn destroy(domain: &Domain, actor: &str, name: &str, reason: &str) -> Result<Destruction> {
+    let reason = reason_of(reason, "destroying a dataset")?;
+    let mut conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::DatasetDestroy, On::Domain)?;
+    let current = catalog::get(&conn, name)?;
+    if let Some(d) = versions::destruction(&conn, name)? {
+        return Err(Error::Conflict(format!(
+            "dataset `{name}` was destroyed on {} by `{}`",
+            d.destroyed_at, d.destroyed_by
+        )));
+    }
+    let today = chrono::Utc::now().date_naive();
+    for s in sandbox_store::scenarios::list(&conn)? {
+        let uses = s.spec.datasets.iter().any(|d| d.name == name);
+        let live = match s.status {
+            sandbox_core::ScenarioStatus::Pending => true,
+            sandbox_core::ScenarioStatus::Approved | sandbox_core::ScenarioStatus::Suspended => {
+                s.spec.valid_until >= today
+            }
+            _ => false,
+        };
+        if uses && live {
+            return Err(Error::Conflict(format!(
+                "scenario `{}` ({}, valid until {}) uses dataset `{name}`: its authorization has not ended",
+                s.spec.name, s.status, s.spec.valid_until
+            )));
+        }
+    }
+    // What is destroyed: every file of every version, with its size and hash.
+    let folder = domain.layout().domain().join(name);
+    let mut record = Vec::new();
+    for version in 1..=current.version {
+        let dir = domain.layout().dataset_version(name, version);
+        let mut files = Vec::new();
+        if dir.is_dir() {
+            for entry in walkdir(&dir)? {
+                let bytes = std::fs::read(&entry)?;
+                files.push(json!({
+                    "path": entry.strip_prefix(&folder).unwrap_or(&entry).display().to_string(),
+                    "bytes": bytes.len(),
+                    "sha256": sandbox_core::sha256_hex(&bytes),
+                }));
+            }
+        }
+        let v = catalog::get_version(&conn, name, version)?;
+        record.push(
+            json!({"version": version, "content_sha256": v.content_sha256,
+                           "rows": v.row_count, "files": files}),
+        );
+    }
+    let destruction = Destruction {
+        dataset: name.to_string(),
+        destroyed_by: actor.to_string(),
+        reason: reason.to_string(),
+        destroyed_at: sandbox_store::now(),
+        record: json!({"versions": record}),
+    };
+    let tx = conn.write()?;
+    versions::record_destruction(&tx, &destruction)?;
+    catalog::retire(&tx, name, actor, reason)?;
+    audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetDestroyed,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version: current.version,
+        },
+        json!({"reason": reason, "record": destruction.record}),
+    )?;
+    // The files are moved aside before the commit (and back if it fails), and removed
+    // after it: the record and the files' absence go together.
+    let aside = domain
+        .layout()
+        .domain()
+        .join(format!(".destroyed-{name}-{}", sandbox_core::new_id("d")));
+    if folder.exists() {
+        std::fs::rename(&folder, &aside)?;
+    }
+    if let Err(e) = tx.commit() {
+        if aside.exists() {
+            let _ = std::fs::rename(&aside, &folder);
+        }
+        return Err(e.into());
+    }
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside)?;
+    }
+    Ok(destruction)
+}
+
+/// A dataset's destruction record, if it was destroyed (anyone who reads the catalog).
+pub fn destruction(domain: &Domain, actor: &str, name: &str) -> Result<Option<Destruction>> {
+    let conn = domain.conn()?;
+    authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
+    catalog::get(&conn, name)?;
+    Ok(versions::destruction(&conn, name)?)
+}
+
+/// Every file under `dir`, sorted.
+fn walkdir(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -45,6 +45,8 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets/{name}", get(dataset))
         .route("/datasets/{name}/retire", post(dataset_retire))
         .route("/datasets/{name}/versions/{version}", get(version_show))
+        .route("/datasets/{name}/destroy", post(dataset_destroy))
+        .route("/datasets/{name}/destruction", get(dataset_destruction))
         .route(
             "/datasets/{name}/versions/{version}/objections",
             post(version_object),
@@ -381,6 +383,33 @@ async fn dataset_retire(
     let reason = required(body.reason, "retiring a dataset")?;
     let v = s
         .blocking(move |d| public_dataset(&catalog::retire(d, &c.name, &name, &reason)?))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn dataset_destroy(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<ReasonBody>,
+) -> ApiResult<Json<versions::Destruction>> {
+    authz::authorize(&c, Action::DatasetDestroy)?;
+    let Json(body) = body?;
+    let reason = required(body.reason, "destroying a dataset")?;
+    let v = s
+        .blocking(move |d| versions::destroy(d, &c.name, &name, &reason))
+        .await?;
+    Ok(Json(v))
+}
+
+async fn dataset_destruction(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Option<versions::Destruction>>> {
+    authz::authorize(&c, Action::CatalogRead)?;
+    let v = s
+        .blocking(move |d| versions::destruction(d, &c.name, &name))
         .await?;
     Ok(Json(v))
 }

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 21;
+pub const SCHEMA_VERSION: i64 = 22;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -655,6 +655,22 @@ WHEN OLD.lifted_at IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'a lifted suspension stays as it was'); END;
 CREATE TRIGGER dataset_suspensions_no_delete BEFORE DELETE ON dataset_suspensions
 BEGIN SELECT RAISE(ABORT, 'suspensions are lifted, not deleted'); END;
+"#,
+    r#"
+-- A dataset destroyed at the end of its authorization: its files are gone, the record of
+-- what was destroyed (each version's files with their sizes and hashes), by whom, when and
+-- why stays in the catalog for good.
+CREATE TABLE dataset_destructions (
+    dataset      TEXT PRIMARY KEY REFERENCES datasets(name),
+    destroyed_by TEXT NOT NULL,
+    reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    destroyed_at TEXT NOT NULL,
+    record_json  TEXT NOT NULL
+);
+CREATE TRIGGER dataset_destructions_no_update BEFORE UPDATE ON dataset_destructions
+BEGIN SELECT RAISE(ABORT, 'a destruction record is kept as written'); END;
+CREATE TRIGGER dataset_destructions_no_delete BEFORE DELETE ON dataset_destructions
+BEGIN SELECT RAISE(ABORT, 'a destruction record is kept as written'); END;
 "#,
 ];
 

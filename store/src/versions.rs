@@ -127,3 +127,53 @@ pub fn derived_products(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<
         .query_map(params![dataset, version], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?)
 }
+
+/// The record of a dataset's destruction.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Destruction {
+    /// The dataset.
+    pub dataset: String,
+    /// By whom (an operator).
+    pub destroyed_by: String,
+    /// Why (the authorization ended, ...).
+    pub reason: String,
+    /// When.
+    pub destroyed_at: String,
+    /// What was destroyed: each version, its files with sizes and SHA-256.
+    pub record: serde_json::Value,
+}
+
+/// Records a destruction.
+pub fn record_destruction(conn: &Conn, d: &Destruction) -> Result<()> {
+    conn.execute(
+        "INSERT INTO dataset_destructions (dataset, destroyed_by, reason, destroyed_at, record_json)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![d.dataset, d.destroyed_by, d.reason, d.destroyed_at, d.record.to_string()],
+    )?;
+    Ok(())
+}
+
+/// A dataset's destruction, if it was destroyed.
+pub fn destruction(conn: &Conn, dataset: &str) -> Result<Option<Destruction>> {
+    let row: Option<(String, String, String, String)> = conn
+        .prepare_cached(
+            "SELECT destroyed_by, reason, destroyed_at, record_json FROM dataset_destructions
+             WHERE dataset = ?1",
+        )?
+        .query_row(params![dataset], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    row.map(|(destroyed_by, reason, destroyed_at, record)| {
+        Ok(Destruction {
+            dataset: dataset.to_string(),
+            destroyed_by,
+            reason,
+            destroyed_at,
+            record: serde_json::from_str(&record).map_err(|e| {
+                sandbox_core::Error::Internal(format!("destruction of {dataset}: {e}"))
+            })?,
+        })
+    })
+    .transpose()
+}

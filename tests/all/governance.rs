@@ -975,3 +975,67 @@ fn a_suspended_dataset_version_answers_nothing_and_its_products_are_recalled_in_
     }
     sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
 }
+
+/// A dataset destroyed at the end of its authorization (the regulations' data life
+/// cycle): refused while a scenario over it is live; then its files are gone from the
+/// domain store, the record of what was destroyed (files, sizes, hashes; who, when, why)
+/// stays in the catalog, and nothing reads it again.
+#[test]
+fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() {
+    let api = Api::new();
+    let destroy = "/api/v1/datasets/residents/destroy";
+    let reason = json!({"reason": "the authorization of the residents data ended"});
+    assert_eq!(
+        api.post(sandbox_tests::PROVIDER, destroy, reason.clone()).0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = api.post(OPERATOR, destroy, reason.clone());
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("income-test"),
+        "{body}"
+    );
+    let folder = api.f.domain.layout().domain().join("residents");
+    assert!(folder.is_dir(), "a refusal destroys nothing");
+    scenarios::change(
+        &api.f.domain,
+        OPERATOR,
+        "income-test",
+        sandbox_runtime::scenarios::Change::Revoke,
+        "its agreement ended",
+    )
+    .unwrap();
+    let (status, d) = api.post(OPERATOR, destroy, reason.clone());
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert!(!folder.exists(), "the files are gone");
+    let files = d["record"]["versions"][0]["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "1/data.parquet" && f["sha256"].as_str().unwrap().len() == 64),
+        "{files:?}"
+    );
+    // The catalog keeps the record; the dataset is retired; nothing reads it again.
+    let (_, kept) = api.get(SUPERVISOR, "/api/v1/datasets/residents/destruction");
+    assert_eq!(kept["destroyed_by"], OPERATOR);
+    assert_eq!(kept["record"], d["record"]);
+    let (status, v) = api.get(SUPERVISOR, "/api/v1/datasets/residents");
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["retired"]["reason"], "the authorization of the residents data ended",
+        "{v}"
+    );
+    assert_eq!(api.post(OPERATOR, destroy, reason).0, StatusCode::CONFLICT);
+    assert!(matches!(
+        scenarios::apply(&api.f.domain, DEVELOPER, &scenario_text("after", 1.0, 1.0)),
+        Err(Error::Invalid(m)) if m.contains("retired")
+    ));
+    assert_eq!(
+        count(
+            &raw(&api.f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'dataset.destroyed'"
+        ),
+        1
+    );
+    sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
+}

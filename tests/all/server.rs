@@ -848,6 +848,18 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             &[Who::Provider, Who::Operator],
         ),
         (
+            Method::POST,
+            "/datasets/nothing/destroy".into(),
+            Some(reason()),
+            OPERATORS,
+        ),
+        (
+            Method::GET,
+            "/datasets/residents/destruction".into(),
+            None,
+            ALL_BUT_DATA_USERS,
+        ),
+        (
             Method::GET,
             "/datasets/residents/versions/1".into(),
             None,
