@@ -500,6 +500,18 @@ pub enum DatasetCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Decide that a dataset its policy marks not_shared may go into the named scenario
+    /// (its provider, or a supervisor; SYS Art. 24).
+    Share {
+        /// Name.
+        name: String,
+        /// The scenario's name.
+        #[arg(long)]
+        scenario: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
     /// Destroy a dataset's files at the end of its authorization; the record of what was
     /// destroyed stays in the catalog (operators).
     Destroy {

@@ -327,6 +327,20 @@ fn dataset_cmd(cli: &Cli, cmd: &DatasetCmd, domain: &Domain) -> Result<()> {
             let v = catalog::retire(domain, actor(cli)?, name, reason)?;
             print(cli.json, &v, || texts::dataset_retired(&ui, &json(&v)))
         }
+        DatasetCmd::Share {
+            name,
+            scenario,
+            reason,
+        } => {
+            let d = sandbox_runtime::versions::decide_sharing(
+                domain,
+                actor(cli)?,
+                name,
+                scenario,
+                reason,
+            )?;
+            print(cli.json, &d, || texts::sharing_decided(&ui, &json(&d)))
+        }
         DatasetCmd::Destroy { name, reason } => {
             let d = sandbox_runtime::versions::destroy(domain, actor(cli)?, name, reason)?;
             print(cli.json, &d, || texts::destruction(&ui, &json(&d)))

@@ -389,6 +389,17 @@ fn dataset(cli: &Cli, r: &Remote, cmd: &DatasetCmd) -> Result<()> {
             )?;
             print(cli, &v, |v| texts::dataset_retired(&ui, v))
         }
+        DatasetCmd::Share {
+            name,
+            scenario,
+            reason,
+        } => {
+            let d = r.post(
+                &format!("/datasets/{}/sharing", seg(name)),
+                json!({"scenario": scenario, "reason": reason}),
+            )?;
+            print(cli, &d, |d| texts::sharing_decided(&ui, d))
+        }
         DatasetCmd::Destroy { name, reason } => {
             let d = r.post(
                 &format!("/datasets/{}/destroy", seg(name)),

@@ -388,6 +388,17 @@ pub fn version_standing(ui: &Ui, v: &Value) -> String {
     out
 }
 
+/// `dataset share`.
+pub fn sharing_decided(ui: &Ui, d: &Value) -> String {
+    t!(
+        ui.lang,
+        "cli-sharing-decided",
+        name = s(&d["dataset"]),
+        scenario = s(&d["scenario"]),
+        who = s(&d["decided_by"])
+    )
+}
+
 /// `dataset destroy|destruction`: the record of what was destroyed.
 pub fn destruction(ui: &Ui, d: &Value) -> String {
     let lang = ui.lang;

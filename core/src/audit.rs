@@ -99,6 +99,8 @@ pub enum EventKind {
     DatasetRecalled,
     /// A dataset's files destroyed at the end of its authorization.
     DatasetDestroyed,
+    /// A `not_shared` dataset allowed into a named scenario (SYS Art. 24).
+    DatasetSharingDecided,
     /// A provider or a supervisor recorded no objection to a scenario.
     ScenarioConsented,
     /// A provider or a supervisor objected to a scenario, with reasons.
@@ -201,6 +203,7 @@ impl EventKind {
             DatasetReinstated => "dataset.reinstated",
             DatasetRecalled => "dataset.recalled",
             DatasetDestroyed => "dataset.destroyed",
+            DatasetSharingDecided => "dataset.sharing_decided",
             ScenarioConsented => "scenario.consented",
             ScenarioObjected => "scenario.objected",
             ScenarioObjectionAnswered => "scenario.objection_answered",

@@ -27,6 +27,9 @@ pub enum Action {
     DatasetSuspend,
     /// Destroy a dataset's files at the end of its authorization (operators).
     DatasetDestroy,
+    /// Decide that a `not_shared` dataset may go into a named scenario (its provider, a
+    /// supervisor; SYS Art. 24).
+    DatasetShare,
     /// Read scenarios (filtered by membership).
     ScenarioRead,
     /// Apply for a scenario.
@@ -100,6 +103,7 @@ impl Action {
             Action::DatasetRetire => "dataset.retire",
             Action::DatasetSuspend => "dataset.suspend",
             Action::DatasetDestroy => "dataset.destroy",
+            Action::DatasetShare => "dataset.share",
             Action::ScenarioRead => "scenario.read",
             Action::ScenarioApply => "scenario.apply",
             Action::ScenarioDecide => "scenario.decide",
@@ -141,6 +145,7 @@ impl Action {
             Action::DatasetRetire => "retire datasets",
             Action::DatasetSuspend => "object to, suspend or reinstate dataset versions",
             Action::DatasetDestroy => "destroy datasets",
+            Action::DatasetShare => "decide the sharing of datasets",
             Action::ScenarioRead => "read scenarios",
             Action::ScenarioApply => "apply for scenarios",
             Action::ScenarioDecide => "approve or reject scenarios",
@@ -174,13 +179,14 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
         Action::DatasetRetire,
         Action::DatasetSuspend,
         Action::DatasetDestroy,
+        Action::DatasetShare,
         Action::ScenarioRead,
         Action::ScenarioApply,
         Action::ScenarioDecide,
@@ -370,7 +376,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         DatasetRetire | DatasetSuspend => matches!(role, Provider | Operator),
         ScenarioApply | JobSubmit => role == Developer,
         ScenarioDecide | ScenarioStatus | UsageSettings | DatasetDestroy => role == Operator,
-        ScenarioConsent => matches!(role, Provider | Supervisor),
+        ScenarioConsent | DatasetShare => matches!(role, Provider | Supervisor),
         PrincipalStatus | PrincipalAdd | TokenIssue | SettingsSet | OrganisationManage => {
             matches!(role, Operator | Admin)
         }

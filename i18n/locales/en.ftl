@@ -655,3 +655,4 @@ cli-recalled = { $count ->
 }
 cli-not-destroyed = The dataset has not been destroyed.
 cli-destroyed = Dataset { $name } destroyed by { $who } on { $at }: { $reason }. Its files, as they were:
+cli-sharing-decided = Dataset { $name } (not shared) may go into scenario `{ $scenario }`: decided by { $who }.

@@ -291,3 +291,7 @@ help-dataset-destroy--name = 名称
 help-dataset-destroy--reason = 理由（记录在案）
 help-dataset-destruction = 数据集的销毁记录
 help-dataset-destruction--name = 名称
+help-dataset-share = 决定其政策标为不予共享的数据集可用于指定场景（其提供方或监管人员；《双鸭山市公共数据管理暂行办法》第二十四条）
+help-dataset-share--name = 名称
+help-dataset-share--scenario = 场景名称
+help-dataset-share--reason = 理由（记录在案）

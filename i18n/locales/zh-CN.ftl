@@ -630,3 +630,4 @@ cli-recalled = { $count ->
 }
 cli-not-destroyed = 该数据集尚未销毁。
 cli-destroyed = 数据集 { $name } 已由 { $who } 于 { $at } 销毁：{ $reason }。其文件原为：
+cli-sharing-decided = 数据集 { $name }（不予共享）可用于场景“{ $scenario }”：由 { $who } 决定。

@@ -52,7 +52,8 @@ pub use policy::{
     OutputKindName, Policy, Rounding, Severity, ShareType,
 };
 pub use scenario::{
-    Accounting, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario, ScenarioDataset,
+    Accounting, AgreementTerms, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario,
+    ScenarioDataset,
 };
 
 /// JSON Schema of the policy format, for editors and validators.

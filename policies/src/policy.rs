@@ -338,6 +338,15 @@ pub struct DatasetSpec {
     /// Open type.
     #[serde(default = "not_shared")]
     pub open_type: ShareType,
+    /// The conditions under which it is shared (SYS Art. 12, 24).
+    #[serde(default)]
+    pub share_conditions: Option<String>,
+    /// How it is shared (here: through the sandbox, usable but not visible).
+    #[serde(default)]
+    pub share_method: Option<String>,
+    /// The conditions under which it is opened to the public, if ever.
+    #[serde(default)]
+    pub open_conditions: Option<String>,
     /// The column identifying the person or entity protected: one unit's rows are bounded
     /// together. Absent only when `row_privacy` is set.
     #[serde(default)]

@@ -139,6 +139,20 @@ pub struct ScenarioDataset {
     pub columns: Vec<String>,
 }
 
+/// The terms of a scenario agreement beyond its purpose, data, term and budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementTerms {
+    /// The parties' rights and obligations.
+    pub rights_and_obligations: String,
+    /// The security requirements the developer undertakes.
+    pub security_requirements: String,
+    /// The legal basis of the use.
+    pub legal_basis: String,
+    /// What follows a breach (suspension, revocation, liability).
+    pub breach: String,
+}
+
 /// A scenario application, as written by a developer in TOML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +185,11 @@ pub struct Scenario {
     /// Datasets and columns.
     #[serde(rename = "dataset")]
     pub datasets: Vec<ScenarioDataset>,
+    /// The agreement's remaining terms (QQHR Art. 16; SYS Art. 27): rights and
+    /// obligations, security requirements, legal basis, breach. Its term is the validity
+    /// window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<AgreementTerms>,
     /// Who receives the scenario's products (TJ-Sec Art. 9, 11): data users by name, or
     /// `org:` and an organisation's unified social credit code. A product's scope at
     /// release; operators may grant it to others later, recorded.
@@ -263,6 +282,21 @@ impl Scenario {
         }
         if self.datasets.is_empty() {
             return Err(PolicyError::invalid("dataset", "name at least one dataset"));
+        }
+        if let Some(a) = &self.agreement {
+            for (field, text) in [
+                (
+                    "agreement.rights_and_obligations",
+                    &a.rights_and_obligations,
+                ),
+                ("agreement.security_requirements", &a.security_requirements),
+                ("agreement.legal_basis", &a.legal_basis),
+                ("agreement.breach", &a.breach),
+            ] {
+                if text.trim().is_empty() {
+                    return Err(PolicyError::invalid(field, "must not be empty"));
+                }
+            }
         }
         let mut seen = BTreeSet::new();
         for r in &self.recipients {

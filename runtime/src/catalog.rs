@@ -79,14 +79,33 @@ pub fn add_csv(
 pub fn get(domain: &Domain, actor: &str, name: &str) -> Result<DatasetVersion> {
     let conn = domain.conn()?;
     authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
-    Ok(catalog::get(&conn, name)?)
+    let mut v = catalog::get(&conn, name)?;
+    authorized_scenarios(&conn, std::slice::from_mut(&mut v))?;
+    Ok(v)
 }
 
 /// The current version of every dataset.
 pub fn list(domain: &Domain, actor: &str) -> Result<Vec<DatasetVersion>> {
     let conn = domain.conn()?;
     authz::authorize(&conn, actor, Action::CatalogRead, On::Domain)?;
-    Ok(catalog::list(&conn)?)
+    let mut all = catalog::list(&conn)?;
+    authorized_scenarios(&conn, &mut all)?;
+    Ok(all)
+}
+
+/// Fills each entry's authorized-operation status (SYS Art. 12): the approved scenarios
+/// that use it.
+fn authorized_scenarios(conn: &sandbox_store::Conn, entries: &mut [DatasetVersion]) -> Result<()> {
+    let scenarios = sandbox_store::scenarios::list(conn)?;
+    for e in entries {
+        e.authorized_scenarios = scenarios
+            .iter()
+            .filter(|s| s.status == sandbox_core::ScenarioStatus::Approved)
+            .filter(|s| s.spec.datasets.iter().any(|d| d.name == e.name))
+            .map(|s| s.spec.name.clone())
+            .collect();
+    }
+    Ok(())
 }
 
 /// Retires a dataset registered by mistake (its provider or an operator, with a reason):

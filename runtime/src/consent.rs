@@ -187,15 +187,25 @@ pub(crate) fn state(conn: &Conn, record: &ScenarioRecord) -> Result<Consents> {
     })
 }
 
-/// Refuses a scenario the providers' conditions do not allow: its type, mode and ε per
-/// dataset, and the ε all scenarios over each dataset are granted together (a revoked one
-/// counts what it spent; `this` is left out of the others).
+/// Refuses a scenario the providers' conditions do not allow: a `not_shared` dataset
+/// without a recorded sharing decision, its type, mode and ε per dataset, and the ε all
+/// scenarios over each dataset are granted together (a revoked one counts what it spent;
+/// `this` is left out of the others).
 pub(crate) fn conditions_hold(conn: &Conn, spec: &Scenario, this: Option<i64>) -> Result<()> {
     let others = scenarios::list(conn)?;
     for d in &spec.datasets {
         let Ok(version) = catalog::get(conn, &d.name) else {
             continue;
         };
+        // A dataset not shared goes in only on a recorded decision (SYS Art. 24).
+        if version.policy.dataset.share_type == sandbox_policies::ShareType::NotShared
+            && sandbox_store::versions::sharing(conn, &d.name, &spec.name)?.is_none()
+        {
+            return Err(Error::Forbidden(format!(
+                "dataset `{}` is not shared (SYS Art. 24): its provider or a supervisor must record a decision to put it in scenario `{}`",
+                d.name, spec.name
+            )));
+        }
         let conditions = &version.policy.conditions;
         conditions.allow(
             &d.name,

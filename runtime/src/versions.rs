@@ -337,3 +337,57 @@ fn walkdir(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+pub use sandbox_store::versions::SharingDecision;
+
+/// The dataset's provider or a supervisor decides that a dataset its policy marks
+/// `not_shared` may go into the scenario named `scenario` (SYS Art. 24), with a reason:
+/// without it the scenario is refused at application and at approval.
+pub fn decide_sharing(
+    domain: &Domain,
+    actor: &str,
+    name: &str,
+    scenario: &str,
+    reason: &str,
+) -> Result<SharingDecision> {
+    let reason = reason_of(reason, "a sharing decision")?;
+    let mut conn = domain.conn()?;
+    let tx = conn.write()?;
+    let who = authz::authorize(&tx, actor, Action::DatasetShare, On::Domain)?;
+    let v = catalog::get(&tx, name)?;
+    if who.role == Role::Provider && !catalog::registered_by(&tx, name, actor)? {
+        return Err(Error::Forbidden(format!(
+            "`{name}` was registered by another provider"
+        )));
+    }
+    if v.policy.dataset.share_type != sandbox_policies::ShareType::NotShared {
+        return Err(Error::Conflict(format!(
+            "dataset `{name}` is shared ({:?}); no decision is needed",
+            v.policy.dataset.share_type
+        )));
+    }
+    let d = SharingDecision {
+        dataset: name.to_string(),
+        scenario: scenario.to_string(),
+        decided_by: actor.to_string(),
+        reason: reason.to_string(),
+        decided_at: sandbox_store::now(),
+    };
+    if !versions::record_sharing(&tx, &d)? {
+        return Err(Error::Conflict(format!(
+            "the sharing of `{name}` in scenario `{scenario}` is decided already"
+        )));
+    }
+    audit::append(
+        &tx,
+        actor,
+        EventKind::DatasetSharingDecided,
+        &Subject::Dataset {
+            name: name.to_string(),
+            version: v.version,
+        },
+        json!({"scenario": scenario, "reason": reason}),
+    )?;
+    tx.commit()?;
+    Ok(d)
+}

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets/{name}/retire", post(dataset_retire))
         .route("/datasets/{name}/versions/{version}", get(version_show))
         .route("/datasets/{name}/destroy", post(dataset_destroy))
+        .route("/datasets/{name}/sharing", post(dataset_sharing))
         .route("/datasets/{name}/destruction", get(dataset_destruction))
         .route(
             "/datasets/{name}/versions/{version}/objections",
@@ -400,6 +401,32 @@ async fn dataset_destroy(
         .blocking(move |d| versions::destroy(d, &c.name, &name, &reason))
         .await?;
     Ok(Json(v))
+}
+
+/// A decision to put a `not_shared` dataset in a named scenario.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharingBody {
+    /// The scenario's name (it may not have applied yet).
+    pub scenario: String,
+    /// Why (recorded).
+    pub reason: String,
+}
+
+async fn dataset_sharing(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    body: Body<SharingBody>,
+) -> ApiResult<(StatusCode, Json<versions::SharingDecision>)> {
+    authz::authorize(&c, Action::DatasetShare)?;
+    let Json(body) = body?;
+    let v = s
+        .blocking(move |d| {
+            versions::decide_sharing(d, &c.name, &name, &body.scenario, &body.reason)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
 async fn dataset_destruction(

@@ -46,6 +46,13 @@ pub struct DatasetVersion {
     pub report: Option<IngestReport>,
     /// When the dataset was retired, by whom and why (refused for new scenarios).
     pub retired: Option<Retired>,
+    /// Its authorized-operation status (SYS Art. 12): the approved scenarios that use it
+    /// (filled by the catalog's readers).
+    #[serde(default)]
+    pub authorized_scenarios: Vec<String>,
+    /// The format of its source (`csv`, `parquet`).
+    #[serde(default)]
+    pub source_format: String,
     /// Folder holding the Parquet file.
     #[serde(skip)]
     #[schemars(skip)]
@@ -231,6 +238,10 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         within,
         report,
     ) = row;
+    let source_format = std::path::Path::new(&source_name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     Ok(DatasetVersion {
         name: name.to_string(),
         version,
@@ -247,6 +258,8 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         obtained_at: at,
         report: report.and_then(|r| serde_json::from_str(&r).ok()),
         retired: retired(conn, name)?,
+        authorized_scenarios: Vec::new(),
+        source_format,
         path: conn.layout().dataset_version(name, version),
     })
 }

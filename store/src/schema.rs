@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 22;
+pub const SCHEMA_VERSION: i64 = 23;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -671,6 +671,22 @@ CREATE TRIGGER dataset_destructions_no_update BEFORE UPDATE ON dataset_destructi
 BEGIN SELECT RAISE(ABORT, 'a destruction record is kept as written'); END;
 CREATE TRIGGER dataset_destructions_no_delete BEFORE DELETE ON dataset_destructions
 BEGIN SELECT RAISE(ABORT, 'a destruction record is kept as written'); END;
+"#,
+    r#"
+-- A dataset its policy marks `not_shared` goes into a scenario only on a recorded decision
+-- of its provider or the data bureau (SYS Art. 24), naming the scenario.
+CREATE TABLE sharing_decisions (
+    dataset    TEXT NOT NULL REFERENCES datasets(name),
+    scenario   TEXT NOT NULL,
+    decided_by TEXT NOT NULL,
+    reason     TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    decided_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, scenario)
+);
+CREATE TRIGGER sharing_decisions_no_update BEFORE UPDATE ON sharing_decisions
+BEGIN SELECT RAISE(ABORT, 'sharing decisions are append-only'); END;
+CREATE TRIGGER sharing_decisions_no_delete BEFORE DELETE ON sharing_decisions
+BEGIN SELECT RAISE(ABORT, 'sharing decisions are append-only'); END;
 "#,
 ];
 

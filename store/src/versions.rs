@@ -177,3 +177,46 @@ pub fn destruction(conn: &Conn, dataset: &str) -> Result<Option<Destruction>> {
     })
     .transpose()
 }
+
+/// A recorded decision to put a `not_shared` dataset in a named scenario.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct SharingDecision {
+    /// The dataset.
+    pub dataset: String,
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its provider, or a supervisor.
+    pub decided_by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub decided_at: String,
+}
+
+/// Records a sharing decision; whether it is new.
+pub fn record_sharing(conn: &Conn, d: &SharingDecision) -> Result<bool> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO sharing_decisions (dataset, scenario, decided_by, reason, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![d.dataset, d.scenario, d.decided_by, d.reason, d.decided_at],
+    )? == 1)
+}
+
+/// The decision to put `dataset` in scenario `scenario`, if one was recorded.
+pub fn sharing(conn: &Conn, dataset: &str, scenario: &str) -> Result<Option<SharingDecision>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT decided_by, reason, decided_at FROM sharing_decisions
+             WHERE dataset = ?1 AND scenario = ?2",
+        )?
+        .query_row(params![dataset, scenario], |r| {
+            Ok(SharingDecision {
+                dataset: dataset.to_string(),
+                scenario: scenario.to_string(),
+                decided_by: r.get(0)?,
+                reason: r.get(1)?,
+                decided_at: r.get(2)?,
+            })
+        })
+        .optional()?)
+}

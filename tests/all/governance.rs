@@ -1039,3 +1039,76 @@ fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() 
     );
     sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
 }
+
+/// The catalog carries SYS Art. 12's fields and enforces share type (SYS Art. 24): a
+/// `not_shared` dataset goes into a scenario only on a recorded decision of its provider
+/// or a supervisor; the entry names the scenarios authorized over it; a scenario
+/// agreement carries its remaining terms (QQHR Art. 16).
+#[test]
+fn a_dataset_not_shared_needs_a_recorded_decision_and_the_catalog_says_who_uses_it() {
+    let api = Api::new();
+    let policy = sandbox_cli::demo::RESIDENTS_POLICY
+        .replacen("name = \"residents\"", "name = \"residents_ns\"", 1)
+        .replacen(
+            "share_type = \"conditional\"",
+            "share_type = \"not_shared\"\nshare_conditions = \"only for statistics the data bureau approves\"\nshare_method = \"in the sandbox, usable but not visible\"",
+            1,
+        );
+    let csv = api.f.dir.path().join("residents_ns.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(300, 3)).unwrap();
+    sandbox_runtime::catalog::add(&api.f.domain, sandbox_tests::PROVIDER, &csv, &policy).unwrap();
+    let spec = scenario_text("housing-survey", 1.0, 1.0)
+        .replace("name = \"residents\"", "name = \"residents_ns\"")
+        .replace(
+            "[budget]",
+            "[agreement]\nrights_and_obligations = \"the developer uses the data for the survey only\"\nsecurity_requirements = \"no attempt to re-identify\"\nlegal_basis = \"SYS Art. 24\"\nbreach = \"revocation and liability\"\n[budget]",
+        );
+    match scenarios::apply(&api.f.domain, DEVELOPER, &spec) {
+        Err(Error::Forbidden(m)) => assert!(m.contains("not shared"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let sharing = "/api/v1/datasets/residents_ns/sharing";
+    let body = json!({"scenario": "housing-survey", "reason": "approved by the data bureau"});
+    assert_eq!(
+        api.post(DEVELOPER, sharing, body.clone()).0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, d) = api.post(SUPERVISOR, sharing, body.clone());
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert_eq!(
+        api.post(sandbox_tests::PROVIDER, sharing, body).0,
+        StatusCode::CONFLICT
+    );
+    let s = scenarios::apply(&api.f.domain, DEVELOPER, &spec).unwrap();
+    assert_eq!(
+        s.spec.agreement.as_ref().unwrap().legal_basis,
+        "SYS Art. 24"
+    );
+    // An agreement's terms are not left blank.
+    assert!(matches!(
+        scenarios::apply(
+            &api.f.domain,
+            DEVELOPER,
+            &spec
+                .replace("housing-survey", "blank-terms")
+                .replace("SYS Art. 24", " ")
+        ),
+        Err(Error::Policy(_))
+    ));
+    sandbox_tests::approve(&api.f.domain, "housing-survey").unwrap();
+    let (_, v) = api.get(sandbox_tests::PROVIDER, "/api/v1/datasets/residents_ns");
+    assert_eq!(v["authorized_scenarios"], json!(["housing-survey"]));
+    assert_eq!(v["source_format"], "csv");
+    assert_eq!(v["policy"]["dataset"]["share_type"], "not_shared");
+    assert_eq!(
+        v["policy"]["dataset"]["share_method"],
+        "in the sandbox, usable but not visible"
+    );
+    assert_eq!(
+        count(
+            &raw(&api.f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'dataset.sharing_decided'"
+        ),
+        1
+    );
+}

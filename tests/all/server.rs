@@ -849,6 +849,12 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
         ),
         (
             Method::POST,
+            "/datasets/nothing/sharing".into(),
+            Some(json!({"scenario": "s", "reason": "matrix"})),
+            CONSENTERS,
+        ),
+        (
+            Method::POST,
             "/datasets/nothing/destroy".into(),
             Some(reason()),
             OPERATORS,
