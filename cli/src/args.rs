@@ -275,6 +275,12 @@ pub enum Command {
     /// The register of organisations (QQHR Art. 14, 23).
     #[command(subcommand)]
     Org(OrgCmd),
+    /// Incidents and what was done under them (operators and supervisors; QQHR Art. 20).
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Rectification orders (SYS Art. 31): supervisors issue and close, developers answer.
+    #[command(subcommand)]
+    Order(OrderCmd),
     /// Check a query against the policy without running it.
     #[command(subcommand)]
     Query(QueryCmd),
@@ -940,6 +946,89 @@ pub enum ProductCmd {
         /// Product folder.
         dir: PathBuf,
     },
+}
+
+/// `incident` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IncidentCmd {
+    /// Open an incident.
+    Open {
+        /// general, relatively_major, major or especially_major.
+        #[arg(long)]
+        grade: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// What happened.
+        #[arg(long)]
+        description: String,
+    },
+    /// Add to an incident's timeline.
+    Log {
+        /// Incident id.
+        id: i64,
+        /// action, stop, suspension, withdrawal, report or notice.
+        #[arg(long)]
+        kind: String,
+        /// A stop's id, a suspended principal or scenario, a withdrawn product.
+        #[arg(long)]
+        reference: Option<String>,
+        /// To whom a report or a notice went.
+        #[arg(long)]
+        to: Option<String>,
+        /// What was done.
+        text: String,
+    },
+    /// Close an incident with a summary.
+    Close {
+        /// Incident id.
+        id: i64,
+        /// How it ended.
+        #[arg(long)]
+        summary: String,
+    },
+    /// Incidents, newest first.
+    List,
+    /// One incident and its timeline.
+    Show {
+        /// Incident id.
+        id: i64,
+    },
+}
+
+/// `order` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OrderCmd {
+    /// Order a developer, an organisation or a scenario to rectify by a deadline
+    /// (supervisors).
+    Issue {
+        /// principal, organisation or scenario.
+        #[arg(long)]
+        target_kind: String,
+        /// The developer, the organisation's credit code, the scenario.
+        #[arg(long)]
+        target: String,
+        /// What is to be rectified.
+        #[arg(long)]
+        requirement: String,
+        /// By when: a date (YYYY-MM-DD, its end) or an RFC 3339 time.
+        #[arg(long)]
+        deadline: String,
+    },
+    /// Answer an order addressed to you (developers).
+    Answer {
+        /// Order id.
+        id: i64,
+        /// What was rectified.
+        text: String,
+    },
+    /// Accept an answered order and close it (supervisors).
+    Close {
+        /// Order id.
+        id: i64,
+    },
+    /// Orders (a developer's own); those past their deadline are enforced first.
+    List,
 }
 
 /// `org` subcommands.

@@ -202,6 +202,8 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Review(c) => review_cmd(cli, c, domain),
         Command::Product(c) => product_cmd(cli, c, domain),
         Command::Org(c) => org_cmd(cli, c, domain),
+        Command::Incident(c) => incident_cmd(cli, c, domain),
+        Command::Order(c) => order_cmd(cli, c, domain),
         Command::Query(c) => query_cmd(cli, c, domain),
         Command::Budget(BudgetCmd::Show { scenario }) => {
             let b = scenarios::budget(domain, actor(cli)?, scenario)?;
@@ -760,6 +762,66 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
             })
         }
     }
+}
+
+fn incident_cmd(cli: &Cli, cmd: &crate::args::IncidentCmd, domain: &Domain) -> Result<()> {
+    use crate::args::IncidentCmd;
+    use sandbox_runtime::incidents;
+    let ui = local_ui(cli.language(), domain);
+    let who = actor(cli)?;
+    let i = match cmd {
+        IncidentCmd::Open {
+            grade,
+            title,
+            description,
+        } => incidents::open(domain, who, grade, title, description)?,
+        IncidentCmd::Log {
+            id,
+            kind,
+            reference,
+            to,
+            text,
+        } => incidents::log(
+            domain,
+            who,
+            *id,
+            kind,
+            reference.as_deref(),
+            to.as_deref(),
+            text,
+        )?,
+        IncidentCmd::Close { id, summary } => incidents::close(domain, who, *id, summary)?,
+        IncidentCmd::Show { id } => incidents::get(domain, who, *id)?,
+        IncidentCmd::List => {
+            let list = incidents::list(domain, who)?;
+            return print(cli.json, &list, || {
+                crate::lists::incidents(&json(&list), &ui)
+            });
+        }
+    };
+    print(cli.json, &i, || texts::incident(&ui, &json(&i)))
+}
+
+fn order_cmd(cli: &Cli, cmd: &crate::args::OrderCmd, domain: &Domain) -> Result<()> {
+    use crate::args::OrderCmd;
+    use sandbox_runtime::incidents;
+    let ui = local_ui(cli.language(), domain);
+    let who = actor(cli)?;
+    let o = match cmd {
+        OrderCmd::Issue {
+            target_kind,
+            target,
+            requirement,
+            deadline,
+        } => incidents::issue(domain, who, target_kind, target, requirement, deadline)?,
+        OrderCmd::Answer { id, text } => incidents::answer(domain, who, *id, text)?,
+        OrderCmd::Close { id } => incidents::close_order(domain, who, *id)?,
+        OrderCmd::List => {
+            let list = incidents::orders(domain, who)?;
+            return print(cli.json, &list, || crate::lists::orders(&json(&list), &ui));
+        }
+    };
+    print(cli.json, &o, || texts::order(&ui, &json(&o)))
 }
 
 fn org_cmd(cli: &Cli, cmd: &OrgCmd, domain: &Domain) -> Result<()> {

@@ -348,6 +348,66 @@ pub fn scenario_types(list: &Value, ui: &crate::reader::Ui) -> String {
     )
 }
 
+/// `incident list`.
+pub fn incidents(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|i| {
+            vec![
+                cell(&i["id"]),
+                word(lang, "incident-grade", &i["grade"]),
+                cell(&i["title"]),
+                ui.time(&i["opened_at"]),
+                if i["closed_at"].is_null() {
+                    sandbox_i18n::message(lang, "incident-open", None)
+                } else {
+                    sandbox_i18n::message(lang, "incident-closed", None)
+                },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            h(lang, "id"),
+            h(lang, "grade"),
+            h(lang, "summary"),
+            h(lang, "since"),
+            h(lang, "status"),
+        ],
+        &rows,
+        &h(lang, "empty-incidents"),
+    )
+}
+
+/// `order list`.
+pub fn orders(list: &Value, ui: &crate::reader::Ui) -> String {
+    let lang = ui.lang;
+    let rows: Vec<Vec<String>> = items(list)
+        .iter()
+        .map(|o| {
+            vec![
+                cell(&o["id"]),
+                format!("{} {}", cell(&o["target_kind"]), cell(&o["target"])),
+                ui.time(&o["deadline"]),
+                word(lang, "order-status", &o["status"]),
+                cell(&o["requirement"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            h(lang, "id"),
+            h(lang, "target"),
+            h(lang, "deadline"),
+            h(lang, "status"),
+            h(lang, "summary"),
+        ],
+        &rows,
+        &h(lang, "empty-orders"),
+    )
+}
+
 /// The register of organisations (`org list`).
 pub fn organisations(list: &Value, ui: &crate::reader::Ui) -> String {
     let lang = ui.lang;

@@ -178,6 +178,8 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Review(c) => review(cli, &r, c),
         Command::Product(c) => product(cli, &r, c),
         Command::Org(c) => org(cli, &r, c),
+        Command::Incident(c) => incident(cli, &r, c),
+        Command::Order(c) => order(cli, &r, c),
         Command::Audit(c) => audit(cli, &r, c),
         Command::Settings {
             language,
@@ -792,6 +794,66 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
         }
         ProductCmd::Verify { .. } => Err(Error::Invalid(t!(lang, "cli-remote-verify"))),
     }
+}
+
+fn incident(cli: &Cli, r: &Remote, cmd: &crate::args::IncidentCmd) -> Result<()> {
+    use crate::args::IncidentCmd;
+    let ui = remote_ui(cli, r);
+    let i = match cmd {
+        IncidentCmd::Open {
+            grade,
+            title,
+            description,
+        } => r.post(
+            "/incidents",
+            json!({"grade": grade, "title": title, "description": description}),
+        )?,
+        IncidentCmd::Log {
+            id,
+            kind,
+            reference,
+            to,
+            text,
+        } => r.post(
+            &format!("/incidents/{id}/entries"),
+            json!({"kind": kind, "reference": reference, "recipient": to, "text": text}),
+        )?,
+        IncidentCmd::Close { id, summary } => r.post(
+            &format!("/incidents/{id}/close"),
+            json!({"summary": summary}),
+        )?,
+        IncidentCmd::Show { id } => r.get(&format!("/incidents/{id}"))?,
+        IncidentCmd::List => {
+            let list = r.get("/incidents")?;
+            return print(cli, &list, |v| crate::lists::incidents(v, &ui));
+        }
+    };
+    print(cli, &i, |i| texts::incident(&ui, i))
+}
+
+fn order(cli: &Cli, r: &Remote, cmd: &crate::args::OrderCmd) -> Result<()> {
+    use crate::args::OrderCmd;
+    let ui = remote_ui(cli, r);
+    let o = match cmd {
+        OrderCmd::Issue {
+            target_kind,
+            target,
+            requirement,
+            deadline,
+        } => r.post(
+            "/orders",
+            json!({"target_kind": target_kind, "target": target, "requirement": requirement, "deadline": deadline}),
+        )?,
+        OrderCmd::Answer { id, text } => {
+            r.post(&format!("/orders/{id}/answer"), json!({"answer": text}))?
+        }
+        OrderCmd::Close { id } => r.call("POST", &format!("/orders/{id}/close"), None)?,
+        OrderCmd::List => {
+            let list = r.get("/orders")?;
+            return print(cli, &list, |v| crate::lists::orders(v, &ui));
+        }
+    };
+    print(cli, &o, |o| texts::order(&ui, o))
 }
 
 fn org(cli: &Cli, r: &Remote, cmd: &OrgCmd) -> Result<()> {

@@ -894,6 +894,71 @@ pub fn product_granted(ui: &Ui, id: &str, grants: &Value) -> String {
     )
 }
 
+/// `incident ...`: an incident and its timeline.
+pub fn incident(ui: &Ui, i: &Value) -> String {
+    let lang = ui.lang;
+    let mut out = t!(
+        lang,
+        "cli-incident",
+        id = s(&i["id"]),
+        grade = word(lang, "incident-grade", &i["grade"]),
+        title = s(&i["title"]),
+        who = s(&i["opened_by"]),
+        at = ui.time(&i["opened_at"]),
+        description = s(&i["description"])
+    );
+    for e in items(&i["entries"]) {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-incident-entry",
+            at = ui.time(&e["at"]),
+            who = s(&e["by"]),
+            kind = word(lang, "incident-entry", &e["kind"]),
+            reference = s(&e["reference"]),
+            to = s(&e["recipient"]),
+            text = s(&e["text"])
+        ));
+    }
+    if !i["closed_at"].is_null() {
+        out.push('\n');
+        out.push_str(&t!(
+            lang,
+            "cli-incident-closed",
+            who = s(&i["closed_by"]),
+            at = ui.time(&i["closed_at"]),
+            summary = s(&i["summary"])
+        ));
+    }
+    out
+}
+
+/// `order ...`: one rectification order.
+pub fn order(ui: &Ui, o: &Value) -> String {
+    let lang = ui.lang;
+    let mut out = t!(
+        lang,
+        "cli-order",
+        id = s(&o["id"]),
+        status = word(lang, "order-status", &o["status"]),
+        kind = s(&o["target_kind"]),
+        target = s(&o["target"]),
+        deadline = ui.time(&o["deadline"]),
+        requirement = s(&o["requirement"])
+    );
+    if let Some(a) = o["answer"].as_str() {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-order-answer",
+            who = s(&o["answered_by"]),
+            at = ui.time(&o["answered_at"]),
+            answer = a
+        ));
+    }
+    out
+}
+
 /// `org add|show|set`: an organisation's entry.
 pub fn organisation(ui: &Ui, o: &Value) -> String {
     let lang = ui.lang;

@@ -101,6 +101,20 @@ pub enum EventKind {
     DatasetDestroyed,
     /// A `not_shared` dataset allowed into a named scenario (SYS Art. 24).
     DatasetSharingDecided,
+    /// An incident opened.
+    IncidentOpened,
+    /// An entry added to an incident's timeline.
+    IncidentLogged,
+    /// An incident closed.
+    IncidentClosed,
+    /// A rectification order issued.
+    OrderIssued,
+    /// A rectification order answered by its target.
+    OrderAnswered,
+    /// A rectification order closed (its answer accepted).
+    OrderClosed,
+    /// A rectification order's deadline passed unanswered: its target suspended.
+    OrderEnforced,
     /// A provider or a supervisor recorded no objection to a scenario.
     ScenarioConsented,
     /// A provider or a supervisor objected to a scenario, with reasons.
@@ -204,6 +218,13 @@ impl EventKind {
             DatasetRecalled => "dataset.recalled",
             DatasetDestroyed => "dataset.destroyed",
             DatasetSharingDecided => "dataset.sharing_decided",
+            IncidentOpened => "incident.opened",
+            IncidentLogged => "incident.logged",
+            IncidentClosed => "incident.closed",
+            OrderIssued => "order.issued",
+            OrderAnswered => "order.answered",
+            OrderClosed => "order.closed",
+            OrderEnforced => "order.enforced",
             ScenarioConsented => "scenario.consented",
             ScenarioObjected => "scenario.objected",
             ScenarioObjectionAnswered => "scenario.objection_answered",
@@ -267,6 +288,10 @@ pub enum Subject {
     Product(String),
     /// An organisation, by its unified social credit code (`organisation:CODE`).
     Organisation(String),
+    /// An incident (`incident:ID`).
+    Incident(i64),
+    /// A rectification order (`order:ID`).
+    Order(i64),
     /// An emergency stop (`stop:ID`).
     Stop(i64),
     /// A console session, by the first 16 hex digits of its id's hash (`session:…`).
@@ -303,6 +328,8 @@ impl fmt::Display for Subject {
             Subject::Output(id) => write!(f, "output:{id}"),
             Subject::Product(id) => write!(f, "product:{id}"),
             Subject::Organisation(code) => write!(f, "organisation:{code}"),
+            Subject::Incident(id) => write!(f, "incident:{id}"),
+            Subject::Order(id) => write!(f, "order:{id}"),
             Subject::Stop(id) => write!(f, "stop:{id}"),
             Subject::Session(id) => write!(f, "session:{id}"),
             Subject::Client(addr) => write!(f, "client:{addr}"),

@@ -69,6 +69,14 @@ pub enum Action {
     AuditRead,
     /// Impose or lift an emergency stop (QQHR Art. 20).
     Stop,
+    /// Open, log and close incidents, read them (operators and supervisors).
+    IncidentManage,
+    /// Issue and close rectification orders (supervisors).
+    OrderIssue,
+    /// Answer a rectification order addressed to oneself (developers).
+    OrderAnswer,
+    /// Read rectification orders (one's own, for a developer).
+    OrderRead,
     /// Read principals.
     PrincipalRead,
     /// Read the register of organisations (QQHR Art. 14, 23) and export it.
@@ -122,6 +130,10 @@ impl Action {
             Action::ProductGrant => "product.grant",
             Action::AuditRead => "audit.read",
             Action::Stop => "stop",
+            Action::IncidentManage => "incident.manage",
+            Action::OrderIssue => "order.issue",
+            Action::OrderAnswer => "order.answer",
+            Action::OrderRead => "order.read",
             Action::PrincipalRead => "principal.read",
             Action::OrganisationRead => "organisation.read",
             Action::OrganisationManage => "organisation.manage",
@@ -164,6 +176,10 @@ impl Action {
             Action::ProductGrant => "grant products",
             Action::AuditRead => "read the audit log",
             Action::Stop => "impose or lift emergency stops",
+            Action::IncidentManage => "manage incidents",
+            Action::OrderIssue => "issue rectification orders",
+            Action::OrderAnswer => "answer rectification orders",
+            Action::OrderRead => "read rectification orders",
             Action::PrincipalRead => "read principals",
             Action::OrganisationRead => "read the register of organisations",
             Action::OrganisationManage => "register or change organisations",
@@ -179,7 +195,7 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 40] = [
         Action::WhoAmI,
         Action::CatalogRead,
         Action::DatasetRegister,
@@ -205,6 +221,10 @@ impl Action {
         Action::ProductGrant,
         Action::AuditRead,
         Action::Stop,
+        Action::IncidentManage,
+        Action::OrderIssue,
+        Action::OrderAnswer,
+        Action::OrderRead,
         Action::PrincipalRead,
         Action::OrganisationRead,
         Action::OrganisationManage,
@@ -382,7 +402,11 @@ pub fn allows(role: Role, action: Action) -> bool {
         }
         PrincipalRead | OrganisationRead => matches!(role, Operator | Supervisor | Admin),
         BudgetRead | JobRead | JobCancel => matches!(role, Operator | Supervisor | Developer),
-        OutputRead | OutputDecide | AuditRead | Stop | UsageRead | ProductWithdraw => {
+        OrderIssue => role == Supervisor,
+        OrderAnswer => role == Developer,
+        OrderRead => matches!(role, Operator | Supervisor | Developer),
+        OutputRead | OutputDecide | AuditRead | Stop | UsageRead | ProductWithdraw
+        | IncidentManage => {
             matches!(role, Operator | Supervisor)
         }
         ProductGrant => role == Operator,

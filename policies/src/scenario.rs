@@ -185,6 +185,10 @@ pub struct Scenario {
     /// Datasets and columns.
     #[serde(rename = "dataset")]
     pub datasets: Vec<ScenarioDataset>,
+    /// The response plan for a security incident in this use (QQHR Art. 20; JZ Art. 21): who
+    /// is called, what is stopped, whom the developer notifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_plan: Option<String>,
     /// The agreement's remaining terms (QQHR Art. 16; SYS Art. 27): rights and
     /// obligations, security requirements, legal basis, breach. Its term is the validity
     /// window.

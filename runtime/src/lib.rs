@@ -27,6 +27,7 @@ pub mod disclosure;
 pub mod export;
 pub mod gauges;
 pub mod identity;
+pub mod incidents;
 pub mod jobs;
 pub mod mediate;
 pub mod organisations;

@@ -21,7 +21,9 @@ use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
 use sandbox_runtime::review;
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
-use sandbox_runtime::{audit, catalog, consent, organisations, settings, stops, tokens, versions};
+use sandbox_runtime::{
+    audit, catalog, consent, incidents, organisations, settings, stops, tokens, versions,
+};
 
 use crate::{ApiError, AppState, auth::Caller};
 
@@ -123,6 +125,13 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/events", get(audit_events))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/proof/{seq}", get(audit_proof))
+        .route("/incidents", get(incident_list).post(incident_open))
+        .route("/incidents/{id}", get(incident_get))
+        .route("/incidents/{id}/entries", post(incident_log))
+        .route("/incidents/{id}/close", post(incident_close))
+        .route("/orders", get(order_list).post(order_issue))
+        .route("/orders/{id}/answer", post(order_answer))
+        .route("/orders/{id}/close", post(order_close))
         .route("/stops", post(stop_impose).get(stop_list))
         .route("/stops/{id}/lift", post(stop_lift))
 }
@@ -1333,6 +1342,194 @@ async fn scenario_type_add(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(t)))
+}
+
+async fn incident_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<incidents::Incident>>> {
+    authz::authorize(&c, Action::IncidentManage)?;
+    Ok(Json(
+        s.blocking(move |d| incidents::list(d, &c.name)).await?,
+    ))
+}
+
+async fn incident_get(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<incidents::Incident>> {
+    authz::authorize(&c, Action::IncidentManage)?;
+    Ok(Json(
+        s.blocking(move |d| incidents::get(d, &c.name, id)).await?,
+    ))
+}
+
+/// An incident opened.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentBody {
+    /// `general`, `relatively_major`, `major` or `especially_major`.
+    pub grade: String,
+    /// Title.
+    pub title: String,
+    /// What happened.
+    pub description: String,
+}
+
+async fn incident_open(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<IncidentBody>,
+) -> ApiResult<(StatusCode, Json<incidents::Incident>)> {
+    authz::authorize(&c, Action::IncidentManage)?;
+    let Json(b) = body?;
+    let i = s
+        .blocking(move |d| incidents::open(d, &c.name, &b.grade, &b.title, &b.description))
+        .await?;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// A line of an incident's timeline.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBody {
+    /// `action`, `stop`, `suspension`, `withdrawal`, `report` or `notice`.
+    pub kind: String,
+    /// A stop's id, a suspended principal or scenario, a withdrawn product.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// To whom a report or a notice went.
+    #[serde(default)]
+    pub recipient: Option<String>,
+    /// What was done.
+    pub text: String,
+}
+
+async fn incident_log(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<i64>,
+    body: Body<EntryBody>,
+) -> ApiResult<(StatusCode, Json<incidents::Incident>)> {
+    authz::authorize(&c, Action::IncidentManage)?;
+    let Json(b) = body?;
+    let i = s
+        .blocking(move |d| {
+            incidents::log(
+                d,
+                &c.name,
+                id,
+                &b.kind,
+                b.reference.as_deref(),
+                b.recipient.as_deref(),
+                &b.text,
+            )
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// How an incident ended.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryBody {
+    /// How it ended.
+    pub summary: String,
+}
+
+async fn incident_close(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<i64>,
+    body: Body<SummaryBody>,
+) -> ApiResult<Json<incidents::Incident>> {
+    authz::authorize(&c, Action::IncidentManage)?;
+    let Json(b) = body?;
+    Ok(Json(
+        s.blocking(move |d| incidents::close(d, &c.name, id, &b.summary))
+            .await?,
+    ))
+}
+
+async fn order_list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<Vec<incidents::Order>>> {
+    authz::authorize(&c, Action::OrderRead)?;
+    Ok(Json(
+        s.blocking(move |d| incidents::orders(d, &c.name)).await?,
+    ))
+}
+
+/// A rectification order.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    /// `principal` (a developer), `organisation` or `scenario`.
+    pub target_kind: String,
+    /// The developer's name, the organisation's credit code, the scenario's id or name.
+    pub target: String,
+    /// What is to be rectified.
+    pub requirement: String,
+    /// By when: a date (its end, UTC) or an RFC 3339 time.
+    pub deadline: String,
+}
+
+async fn order_issue(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    body: Body<OrderBody>,
+) -> ApiResult<(StatusCode, Json<incidents::Order>)> {
+    authz::authorize(&c, Action::OrderIssue)?;
+    let Json(b) = body?;
+    let o = s
+        .blocking(move |d| {
+            incidents::issue(
+                d,
+                &c.name,
+                &b.target_kind,
+                &b.target,
+                &b.requirement,
+                &b.deadline,
+            )
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(o)))
+}
+
+/// An answer to an order.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderAnswerBody {
+    /// What was rectified.
+    pub answer: String,
+}
+
+async fn order_answer(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<i64>,
+    body: Body<OrderAnswerBody>,
+) -> ApiResult<Json<incidents::Order>> {
+    authz::authorize(&c, Action::OrderAnswer)?;
+    let Json(b) = body?;
+    Ok(Json(
+        s.blocking(move |d| incidents::answer(d, &c.name, id, &b.answer))
+            .await?,
+    ))
+}
+
+async fn order_close(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<incidents::Order>> {
+    authz::authorize(&c, Action::OrderIssue)?;
+    Ok(Json(
+        s.blocking(move |d| incidents::close_order(d, &c.name, id))
+            .await?,
+    ))
 }
 
 async fn product_list(

@@ -371,6 +371,17 @@ pub async fn serve_on(
                     tracing::warn!(error = %e, "no audit checkpoint written");
                 }
                 state.record_limited_refusals(false).await;
+                // Rectification orders past their deadline: their targets suspended.
+                match state
+                    .blocking(sandbox_runtime::incidents::enforce_due)
+                    .await
+                {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::warn!(orders = ?ids, "rectification orders enforced")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "rectification orders not enforced"),
+                }
                 if ticks.is_multiple_of(60) {
                     let today = chrono::Utc::now().date_naive();
                     match state

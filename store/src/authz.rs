@@ -43,11 +43,30 @@ pub fn member(conn: &Conn, who: &Principal, record: &ScenarioRecord) -> Result<b
     })
 }
 
-/// Why a developer's work is suspended although the developer is active: its
-/// organisation's qualification ended before `today` (QQHR Art. 14, 23).
-fn unqualified(conn: &Conn, p: &Principal, today: chrono::NaiveDate) -> Result<Option<String>> {
+/// Why a developer's work is suspended although the developer is active: a rectification
+/// order over the developer, its organisation or the scenario whose deadline passed
+/// unanswered (SYS Art. 31), or its organisation's qualification ended before `today`
+/// (QQHR Art. 14, 23).
+fn unqualified(
+    conn: &Conn,
+    p: &Principal,
+    today: chrono::NaiveDate,
+    scenario: Option<i64>,
+) -> Result<Option<String>> {
     if p.role != Role::Developer {
         return Ok(None);
+    }
+    if let Some(o) = crate::incidents::overdue_over(
+        conn,
+        &crate::now(),
+        &p.name,
+        p.organisation.as_deref(),
+        scenario,
+    )? {
+        return Ok(Some(format!(
+            "rectification order {} ({} {}) passed its deadline {} unanswered: the work is suspended",
+            o.id, o.target_kind, o.target, o.deadline
+        )));
     }
     let Some(org) = organisations::standing_of(conn, &p.name)? else {
         return Ok(None);
@@ -66,8 +85,13 @@ fn unqualified(conn: &Conn, p: &Principal, today: chrono::NaiveDate) -> Result<O
 pub fn facts(conn: &Conn, actor: &str, on: On<'_>) -> Result<Facts> {
     let principal = principals::lookup(conn, actor)?;
     let today = chrono::Utc::now().date_naive();
+    let on_scenario = match on {
+        On::Domain => None,
+        On::Scenario(r) => Some(r.id),
+        On::Work { scenario, .. } => Some(scenario.id),
+    };
     let actor_unqualified = match &principal {
-        Some(p) => unqualified(conn, p, today)?,
+        Some(p) => unqualified(conn, p, today, on_scenario)?,
         None => None,
     };
     let (record, submitter) = match on {
@@ -97,7 +121,7 @@ pub fn facts(conn: &Conn, actor: &str, on: On<'_>) -> Result<Facts> {
         .as_ref()
         .map_or(Status::Revoked, |p| p.status);
     let submitter_unqualified = match &submitter_principal {
-        Some(p) => unqualified(conn, p, today)?,
+        Some(p) => unqualified(conn, p, today, Some(record.id))?,
         None => None,
     };
     let outside_window = (!record.spec.is_valid_on(today)).then(|| {

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 23;
+pub const SCHEMA_VERSION: i64 = 24;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -687,6 +687,66 @@ CREATE TRIGGER sharing_decisions_no_update BEFORE UPDATE ON sharing_decisions
 BEGIN SELECT RAISE(ABORT, 'sharing decisions are append-only'); END;
 CREATE TRIGGER sharing_decisions_no_delete BEFORE DELETE ON sharing_decisions
 BEGIN SELECT RAISE(ABORT, 'sharing decisions are append-only'); END;
+"#,
+    r#"
+-- Incidents (QQHR Art. 20; JZ Art. 21; SYS Art. 61; TJ-Sec Art. 15): a grade, a
+-- description, and a timeline of what was done under it (actions, the stops, suspensions
+-- and withdrawals taken, reports and notices made: to whom, when). Entries are append-only.
+CREATE TABLE incidents (
+    id          INTEGER PRIMARY KEY,
+    grade       TEXT NOT NULL CHECK (grade IN ('general', 'relatively_major', 'major', 'especially_major')),
+    title       TEXT NOT NULL CHECK (length(trim(title)) > 0),
+    description TEXT NOT NULL CHECK (length(trim(description)) > 0),
+    opened_by   TEXT NOT NULL,
+    opened_at   TEXT NOT NULL,
+    closed_by   TEXT,
+    closed_at   TEXT,
+    summary     TEXT
+);
+CREATE TRIGGER incidents_closed_once BEFORE UPDATE ON incidents
+WHEN OLD.closed_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a closed incident stays as it was'); END;
+CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents
+BEGIN SELECT RAISE(ABORT, 'incidents are kept'); END;
+CREATE TABLE incident_entries (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('action', 'stop', 'suspension', 'withdrawal', 'report', 'notice')),
+    reference   TEXT,
+    recipient   TEXT,
+    text        TEXT NOT NULL CHECK (length(trim(text)) > 0),
+    by          TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    CHECK (kind NOT IN ('report', 'notice') OR length(trim(recipient)) > 0)
+);
+CREATE TRIGGER incident_entries_no_update BEFORE UPDATE ON incident_entries
+BEGIN SELECT RAISE(ABORT, 'an incident timeline is append-only'); END;
+CREATE TRIGGER incident_entries_no_delete BEFORE DELETE ON incident_entries
+BEGIN SELECT RAISE(ABORT, 'an incident timeline is append-only'); END;
+-- Rectification orders (SYS Art. 31; QQHR Art. 23): from a supervisor to a developer, an
+-- organisation or a scenario, with a deadline; answered and closed, or enforced (the
+-- target suspended) when the deadline passes unanswered.
+CREATE TABLE rectification_orders (
+    id           INTEGER PRIMARY KEY,
+    target_kind  TEXT NOT NULL CHECK (target_kind IN ('principal', 'organisation', 'scenario')),
+    target       TEXT NOT NULL,
+    requirement  TEXT NOT NULL CHECK (length(trim(requirement)) > 0),
+    deadline     TEXT NOT NULL,
+    issued_by    TEXT NOT NULL,
+    issued_at    TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'answered', 'closed', 'enforced')),
+    answer       TEXT,
+    answered_by  TEXT,
+    answered_at  TEXT,
+    closed_by    TEXT,
+    closed_at    TEXT,
+    enforced_at  TEXT
+);
+CREATE TRIGGER rectification_orders_final BEFORE UPDATE ON rectification_orders
+WHEN OLD.status IN ('closed', 'enforced')
+BEGIN SELECT RAISE(ABORT, 'a closed or enforced order stays as it was'); END;
+CREATE TRIGGER rectification_orders_no_delete BEFORE DELETE ON rectification_orders
+BEGIN SELECT RAISE(ABORT, 'orders are kept'); END;
 "#,
 ];
 

@@ -1112,3 +1112,190 @@ fn a_dataset_not_shared_needs_a_recorded_decision_and_the_catalog_says_who_uses_
         1
     );
 }
+
+/// Incidents (QQHR Art. 20; JZ Art. 21; TJ-Sec Art. 15) and rectification orders (SYS
+/// Art. 31): a timeline of what was done and reported, to whom; an order answered and
+/// closed; an order whose deadline passes unanswered suspends its target at once, and the
+/// suspension is recorded.
+#[test]
+fn incidents_keep_their_timeline_and_an_unanswered_order_suspends_its_target() {
+    let api = Api::new();
+    assert_eq!(
+        api.post(
+            DEVELOPER,
+            "/api/v1/incidents",
+            json!({"grade": "major", "title": "t", "description": "d"})
+        )
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api.post(
+            SUPERVISOR,
+            "/api/v1/incidents",
+            json!({"grade": "huge", "title": "t", "description": "d"})
+        )
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, i) = api.post(
+        SUPERVISOR,
+        "/api/v1/incidents",
+        json!({"grade": "major", "title": "Re-identification attempt", "description": "A module tried to single out residents by differencing."}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{i}");
+    let id = i["id"].as_i64().unwrap();
+    let entries = format!("/api/v1/incidents/{id}/entries");
+    // A suspension names who or what was suspended; a report names to whom it went.
+    assert_eq!(
+        api.post(
+            OPERATOR,
+            &entries,
+            json!({"kind": "suspension", "reference": "nobody", "text": "x"})
+        )
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.post(
+            OPERATOR,
+            &entries,
+            json!({"kind": "report", "text": "reported"})
+        )
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    for body in [
+        json!({"kind": "suspension", "reference": DEVELOPER, "text": "developer suspended pending review"}),
+        json!({"kind": "report", "recipient": "市数据局", "text": "reported within 24 hours"}),
+        json!({"kind": "notice", "recipient": "Municipal Public Security Bureau", "text": "the provider notified"}),
+    ] {
+        let (status, body) = api.post(OPERATOR, &entries, body);
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, i) = api.post(
+        SUPERVISOR,
+        &format!("/api/v1/incidents/{id}/close"),
+        json!({"summary": "the module's developer was warned; no data left the domain"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{i}");
+    assert_eq!(i["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(i["entries"][1]["recipient"], "市数据局");
+    assert_eq!(
+        api.post(
+            OPERATOR,
+            &entries,
+            json!({"kind": "action", "text": "late"})
+        )
+        .0,
+        StatusCode::CONFLICT
+    );
+
+    // An order answered in time, and closed.
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    let (status, o) = api.post(
+        SUPERVISOR,
+        "/api/v1/orders",
+        json!({"target_kind": "principal", "target": DEVELOPER, "requirement": "Explain the differencing queries", "deadline": tomorrow}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{o}");
+    let first = o["id"].as_i64().unwrap();
+    assert_eq!(
+        api.post(
+            crate::server::DEVELOPER2,
+            &format!("/api/v1/orders/{first}/answer"),
+            json!({"answer": "x"})
+        )
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, o) = api.post(
+        DEVELOPER,
+        &format!("/api/v1/orders/{first}/answer"),
+        json!({"answer": "The queries were a mistake; the module is withdrawn."}),
+    );
+    assert_eq!(
+        (status, o["status"].as_str()),
+        (StatusCode::OK, Some("answered"))
+    );
+    let (status, o) = api.post(
+        SUPERVISOR,
+        &format!("/api/v1/orders/{first}/close"),
+        json!(null),
+    );
+    assert_eq!(
+        (status, o["status"].as_str()),
+        (StatusCode::OK, Some("closed")),
+        "{o}"
+    );
+
+    // An order over the scenario whose deadline passes unanswered.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let (status, o) = api.post(
+        SUPERVISOR,
+        "/api/v1/orders",
+        json!({"target_kind": "scenario", "target": "income-test", "requirement": "Narrow the columns", "deadline": soon}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{o}");
+    let second = o["id"].as_i64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // From the deadline on, the work is refused, before anything recorded it.
+    let (status, body) = api.post(
+        DEVELOPER,
+        "/api/v1/jobs?wait=60",
+        json!({"scenario": api.f.scenario.id.to_string(), "module": crate::server::text_module("x")}),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("rectification order"),
+        "{body}"
+    );
+    assert_eq!(
+        api.post(
+            DEVELOPER,
+            &format!("/api/v1/orders/{second}/answer"),
+            json!({"answer": "late"})
+        )
+        .0,
+        StatusCode::CONFLICT,
+        "an answer after the deadline is too late"
+    );
+    // Reading the orders records the enforcement: the scenario is suspended.
+    let (_, list) = api.get(SUPERVISOR, "/api/v1/orders");
+    let enforced = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == second)
+        .unwrap();
+    assert_eq!(enforced["status"], "enforced");
+    let (_, s) = api.get(
+        OPERATOR,
+        &format!("/api/v1/scenarios/{}", api.f.scenario.id),
+    );
+    assert_eq!(s["status"], "suspended");
+    let conn = raw(&api.f.domain);
+    for (action, n) in [
+        ("incident.opened", 1),
+        ("incident.logged", 3),
+        ("incident.closed", 1),
+        ("order.issued", 2),
+        ("order.answered", 1),
+        ("order.closed", 1),
+        ("order.enforced", 1),
+    ] {
+        assert_eq!(
+            count(
+                &conn,
+                &format!("SELECT COUNT(*) FROM audit_events WHERE action = '{action}'")
+            ),
+            n,
+            "{action}"
+        );
+    }
+    sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
+}
