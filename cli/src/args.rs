@@ -275,6 +275,9 @@ pub enum Command {
     /// The register of organisations (QQHR Art. 14, 23).
     #[command(subcommand)]
     Org(OrgCmd),
+    /// Compliance reports for supervisors (signed, verifiable offline).
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// Incidents and what was done under them (operators and supervisors; QQHR Art. 20).
     #[command(subcommand)]
     Incident(IncidentCmd),
@@ -944,6 +947,33 @@ pub enum ProductCmd {
     /// Verify a product folder's signature and file hashes.
     Verify {
         /// Product folder.
+        dir: PathBuf,
+    },
+}
+
+/// `report` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCmd {
+    /// A compliance report over a period, for the domain or one scenario: each
+    /// requirement's evidence from the audit log, written with its signature into a new
+    /// folder (supervisors and operators).
+    Compliance {
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// One scenario (id or name).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Folder to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a report folder's signature and the signed checkpoint it cites.
+    Verify {
+        /// Report folder.
         dir: PathBuf,
     },
 }

@@ -203,6 +203,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         Command::Product(c) => product_cmd(cli, c, domain),
         Command::Org(c) => org_cmd(cli, c, domain),
         Command::Incident(c) => incident_cmd(cli, c, domain),
+        Command::Report(c) => report_cmd(cli, c, domain),
         Command::Order(c) => order_cmd(cli, c, domain),
         Command::Query(c) => query_cmd(cli, c, domain),
         Command::Budget(BudgetCmd::Show { scenario }) => {
@@ -760,6 +761,33 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
             print(cli.json, &manifest, || {
                 texts::product_verified(&ui, &manifest, withdrawal.as_ref())
             })
+        }
+    }
+}
+
+fn report_cmd(cli: &Cli, cmd: &crate::args::ReportCmd, domain: &Domain) -> Result<()> {
+    use crate::args::ReportCmd;
+    use sandbox_runtime::report;
+    let ui = local_ui(cli.language(), domain);
+    match cmd {
+        ReportCmd::Compliance {
+            from,
+            to,
+            scenario,
+            out,
+        } => {
+            let scope = match scenario {
+                Some(s) => report::Scope::Scenario(s.clone()),
+                None => report::Scope::Domain,
+            };
+            let (r, signature) = report::compliance(domain, actor(cli)?, &scope, *from, *to)?;
+            report::write(out, &r, &signature)?;
+            print(cli.json, &r, || texts::report(&ui, &r, Some(out)))
+        }
+        ReportCmd::Verify { dir } => {
+            let key = keys::verifying_key(domain.layout())?;
+            let r = report::verify(dir, Some(&key))?;
+            print(cli.json, &r, || texts::report(&ui, &r, None))
         }
     }
 }

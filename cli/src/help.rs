@@ -126,7 +126,12 @@ fn collect<'a>(command: &'a Command, path: &mut Vec<&'a str>, out: &mut Vec<(Str
     out.push((key.clone(), about));
     for arg in command.get_arguments() {
         let id = arg.get_id().as_str();
-        if matches!(id, "help" | "version") || (!path.is_empty() && arg.is_global_set()) {
+        // clap's own flags: `--help` everywhere, `--version` on the root (a subcommand's
+        // `--version` is a dataset version, ours).
+        if id == "help"
+            || (id == "version" && path.is_empty())
+            || (!path.is_empty() && arg.is_global_set())
+        {
             continue;
         }
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();

@@ -179,6 +179,7 @@ pub fn run(cli: &Cli, url: &str) -> Result<()> {
         Command::Product(c) => product(cli, &r, c),
         Command::Org(c) => org(cli, &r, c),
         Command::Incident(c) => incident(cli, &r, c),
+        Command::Report(c) => report(cli, &r, c),
         Command::Order(c) => order(cli, &r, c),
         Command::Audit(c) => audit(cli, &r, c),
         Command::Settings {
@@ -793,6 +794,33 @@ fn product(cli: &Cli, r: &Remote, cmd: &ProductCmd) -> Result<()> {
             })
         }
         ProductCmd::Verify { .. } => Err(Error::Invalid(t!(lang, "cli-remote-verify"))),
+    }
+}
+
+fn report(cli: &Cli, r: &Remote, cmd: &crate::args::ReportCmd) -> Result<()> {
+    use crate::args::ReportCmd;
+    let lang = cli.language();
+    let ui = remote_ui(cli, r);
+    match cmd {
+        ReportCmd::Compliance {
+            from,
+            to,
+            scenario,
+            out,
+        } => {
+            let mut path = format!("/reports/compliance?from={from}&to={to}");
+            if let Some(s) = scenario {
+                path.push_str(&format!("&scenario={}", seg(s)));
+            }
+            let answer = r.get(&path)?;
+            let signature = answer["signature"].as_str().unwrap_or_default();
+            sandbox_runtime::report::write(out, &answer["report"], signature)?;
+            // What the server signed is its pretty-printed JSON: written as it was, the
+            // folder verifies.
+            sandbox_runtime::report::verify(out, None)?;
+            print(cli, &answer["report"], |v| texts::report(&ui, v, Some(out)))
+        }
+        ReportCmd::Verify { .. } => Err(Error::Invalid(t!(lang, "cli-remote-verify"))),
     }
 }
 

@@ -894,6 +894,41 @@ pub fn product_granted(ui: &Ui, id: &str, grants: &Value) -> String {
     )
 }
 
+/// `report compliance|verify`: each requirement and its evidence.
+pub fn report(ui: &Ui, r: &Value, written: Option<&std::path::Path>) -> String {
+    let lang = ui.lang;
+    let scope = match r["scope"]["scenario"]["name"].as_str() {
+        Some(name) => t!(lang, "cli-report-scenario", name = name),
+        None => sandbox_i18n::message(lang, "cli-report-domain", None),
+    };
+    let mut out = t!(
+        lang,
+        "cli-report",
+        scope = scope,
+        from = s(&r["period"]["from"]),
+        to = s(&r["period"]["to"]),
+        size = s(&r["audit"]["size"])
+    );
+    for section in items(&r["sections"]) {
+        out.push_str(&format!(
+            "\n  {:<14} {:>5}  {}  ({})",
+            cell(&section["id"]),
+            cell(&section["evidence"]),
+            cell(&section["title"]),
+            cell(&section["articles"])
+        ));
+    }
+    if let Some(dir) = written {
+        out.push('\n');
+        out.push_str(&t!(
+            lang,
+            "cli-report-written",
+            dir = dir.display().to_string()
+        ));
+    }
+    out
+}
+
 /// `incident ...`: an incident and its timeline.
 pub fn incident(ui: &Ui, i: &Value) -> String {
     let lang = ui.lang;

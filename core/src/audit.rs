@@ -101,6 +101,8 @@ pub enum EventKind {
     DatasetDestroyed,
     /// A `not_shared` dataset allowed into a named scenario (SYS Art. 24).
     DatasetSharingDecided,
+    /// A compliance report generated and signed.
+    ReportGenerated,
     /// An incident opened.
     IncidentOpened,
     /// An entry added to an incident's timeline.
@@ -218,6 +220,7 @@ impl EventKind {
             DatasetRecalled => "dataset.recalled",
             DatasetDestroyed => "dataset.destroyed",
             DatasetSharingDecided => "dataset.sharing_decided",
+            ReportGenerated => "report.generated",
             IncidentOpened => "incident.opened",
             IncidentLogged => "incident.logged",
             IncidentClosed => "incident.closed",

@@ -162,8 +162,9 @@ fn open_source(path: &Path, read: Option<ReadCounter>) -> Result<(SchemaRef, Bat
             // Arrow's decoder panics on types it does not know (the ingest fuzzer found
             // it). Stored files are read with it: they are ours.
             let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-                .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new_with_options(Upload(file), options)
+                    .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
             let schema = builder.schema().clone();
             let reader = builder
                 .with_batch_size(64 * 1024)
@@ -171,6 +172,56 @@ fn open_source(path: &Path, read: Option<ReadCounter>) -> Result<(SchemaRef, Bat
                 .map_err(|e| input_err(path, format!("cannot read Parquet: {e}")))?;
             Ok((schema, Box::new(reader)))
         }
+    }
+}
+
+/// An uploaded Parquet file as its reader sees it: every reader of a range fails a read
+/// once the end of the file has been reported. The parquet crate's Thrift decoder, skipping
+/// a field of a page header, loops over the element count a crafted header claims, taking
+/// each end-of-file read as a byte: a 21 KB file kept it reading for minutes (fuzz finding
+/// 10). A reader that reads on after being told the file ended is one of those loops.
+struct Upload(File);
+
+impl parquet::file::reader::Length for Upload {
+    fn len(&self) -> u64 {
+        parquet::file::reader::Length::len(&self.0)
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Upload {
+    type T = EndOnce<<File as parquet::file::reader::ChunkReader>::T>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(EndOnce {
+            inner: self.0.get_read(start)?,
+            ended: false,
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.0.get_bytes(start, length)
+    }
+}
+
+/// A reader that reports the end once, then fails.
+struct EndOnce<R> {
+    inner: R,
+    ended: bool,
+}
+
+impl<R: Read> Read for EndOnce<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ended && !buf.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "read past the end of the file",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended = true;
+        }
+        Ok(n)
     }
 }
 

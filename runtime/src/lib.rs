@@ -31,6 +31,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod mediate;
 pub mod organisations;
+pub mod report;
 pub mod review;
 pub mod scenarios;
 pub mod sessions;

@@ -22,7 +22,7 @@ use sandbox_runtime::jobs::{self, JobRecord, OutputRecord, Submission};
 use sandbox_runtime::review;
 use sandbox_runtime::scenarios::{self, ScenarioRecord};
 use sandbox_runtime::{
-    audit, catalog, consent, incidents, organisations, settings, stops, tokens, versions,
+    audit, catalog, consent, incidents, organisations, report, settings, stops, tokens, versions,
 };
 
 use crate::{ApiError, AppState, auth::Caller};
@@ -125,6 +125,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/events", get(audit_events))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/proof/{seq}", get(audit_proof))
+        .route("/reports/compliance", get(report_compliance))
         .route("/incidents", get(incident_list).post(incident_open))
         .route("/incidents/{id}", get(incident_get))
         .route("/incidents/{id}/entries", post(incident_log))
@@ -1342,6 +1343,47 @@ async fn scenario_type_add(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// The period and scope of a compliance report.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// First day (YYYY-MM-DD).
+    #[schemars(with = "String")]
+    pub from: chrono::NaiveDate,
+    /// Last day (YYYY-MM-DD).
+    #[schemars(with = "String")]
+    pub to: chrono::NaiveDate,
+    /// One scenario (id or name); the whole domain when absent.
+    #[serde(default)]
+    pub scenario: Option<String>,
+}
+
+/// A compliance report and its signature.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ReportAnswer {
+    /// The report (the exact JSON that was signed, pretty-printed).
+    pub report: Value,
+    /// Ed25519 signature of its bytes by the domain key, hex.
+    pub signature: String,
+}
+
+async fn report_compliance(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    query: std::result::Result<Query<ReportQuery>, QueryRejection>,
+) -> ApiResult<Json<ReportAnswer>> {
+    authz::authorize(&c, Action::AuditRead)?;
+    let Query(q) = query?;
+    let scope = match q.scenario {
+        Some(key) => report::Scope::Scenario(key),
+        None => report::Scope::Domain,
+    };
+    let (report, signature) = s
+        .blocking(move |d| report::compliance(d, &c.name, &scope, q.from, q.to))
+        .await?;
+    Ok(Json(ReportAnswer { report, signature }))
 }
 
 async fn incident_list(

@@ -155,6 +155,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("get" "/audit/verify", AuditRead, "Verify the whole audit log", None, 200 => Some(any_object)),
     ep!("get" "/audit/proof/{seq}", AuditRead, "Inclusion proof of an event against a signed checkpoint", None, 200 => Some(schema::<sandbox_runtime::audit::InclusionProof>),
         [("size", "count", "size of a signed checkpoint (default: one of the log now)")]),
+    ep!("get" "/reports/compliance", AuditRead, "A compliance report over a period, for the domain or one scenario: each requirement's evidence from the audit log, signed by the domain key with a signed checkpoint (B8)", None, 200 => Some(schema::<api::ReportAnswer>),
+        [("from", "date", "first day (YYYY-MM-DD)"), ("to", "date", "last day (YYYY-MM-DD)"), ("scenario", "string", "one scenario, by id or name")]),
     ep!("get" "/incidents", IncidentManage, "Incidents, newest first, with their timelines (QQHR Art. 20; JZ Art. 21)", None, 200 => Some(list::<sandbox_runtime::incidents::Incident>)),
     ep!("post" "/incidents", IncidentManage, "Open an incident: grade, title, description", Some(schema::<api::IncidentBody>), 201 => Some(schema::<sandbox_runtime::incidents::Incident>)),
     ep!("get" "/incidents/{id}", IncidentManage, "One incident and its timeline", None, 200 => Some(schema::<sandbox_runtime::incidents::Incident>)),

@@ -1097,3 +1097,55 @@ fn small_counts_are_marked_and_the_jobs_parameters_shown() {
             .contains(&format!("href=\"/console/jobs/{}\"", report.id))
     );
 }
+
+/// The console's compliance report (B8): a supervisor asks for a period and reads each
+/// requirement with its articles and the events behind it, linked to the audit trail; a
+/// developer has no such page.
+#[test]
+fn a_supervisor_reads_a_compliance_report_in_the_console() {
+    let api = Api::new();
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/reports",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"report-form\""), "{}", page.body);
+    let today = chrono::Utc::now().date_naive();
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/reports?from={today}&to={today}&scenario=income-test"),
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("data-id=\"consent\""), "{}", page.body);
+    assert!(page.body.contains("JZ Art. 11"), "{}", page.body);
+    assert!(page.body.contains("/console/audit?from="), "{}", page.body);
+    assert!(page.body.contains("id=\"report-signature\""));
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/reports?from=2026-13-01&to=2026-01-01",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let dev = sign_in(&api, DEVELOPER);
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/reports?from={today}&to={today}"),
+        Some(&dev),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+}

@@ -1299,3 +1299,109 @@ fn incidents_keep_their_timeline_and_an_unanswered_order_suspends_its_target() {
     }
     sandbox_runtime::audit::verify_custodian(&api.f.domain).unwrap();
 }
+
+/// A compliance report (B8): for the domain or one scenario over a period, each
+/// requirement with the events that evidence it; signed by the domain key with a signed
+/// checkpoint, it verifies offline, and an edited one does not.
+#[test]
+fn a_compliance_report_gathers_the_evidence_and_verifies_offline() {
+    let api = Api::new();
+    let report = api
+        .f
+        .submit(
+            &sandbox_tests::text_module("Incomes rose."),
+            "{}",
+            sandbox_runtime::wasm::JobLimits::default(),
+        )
+        .unwrap();
+    let out = report.outputs[0].id.clone();
+    review::decide(&api.f.domain, OPERATOR, &out, Decision::Approve, None).unwrap();
+    review::decide(&api.f.domain, SUPERVISOR, &out, Decision::Approve, None).unwrap();
+    api.f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    let _ = api.f.ask("SELECT citizen_id FROM residents");
+    let today = chrono::Utc::now().date_naive();
+    let path = format!("/api/v1/reports/compliance?from={today}&to={today}");
+    assert_eq!(api.get(DEVELOPER, &path).0, StatusCode::FORBIDDEN);
+    let (status, answer) = api.get(SUPERVISOR, &path);
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let r = &answer["report"];
+    let section = |id: &str| -> Value {
+        r["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let consent = section("consent");
+    assert_eq!(consent["counts"]["scenario.consented"], 2, "{consent}");
+    assert_eq!(consent["counts"]["scenario.usable"], 1);
+    assert!(consent["articles"].as_str().unwrap().contains("JZ Art. 11"));
+    assert_eq!(section("review")["counts"]["product.released"], 1);
+    assert_eq!(section("budget")["epsilon_spent"], 1.0);
+    assert_eq!(
+        section("refusals")["queries_refused_by_rule"]["row_level_output"],
+        1,
+        "{}",
+        section("refusals")
+    );
+    let first = &consent["events"][0];
+    assert_eq!(
+        first["link"],
+        format!("/console/audit?from={}", first["seq"])
+    );
+    // One scenario: its own events only.
+    let other = scenarios::apply(
+        &api.f.domain,
+        DEVELOPER,
+        &scenario_text("other-use", 1.0, 1.0),
+    )
+    .unwrap();
+    sandbox_tests::consent_all(&api.f.domain, &other.id.to_string()).unwrap();
+    let (_, scoped) = api.get(SUPERVISOR, &format!("{path}&scenario=income-test"));
+    let consent = scoped["report"]["sections"][0].clone();
+    assert_eq!(consent["counts"]["scenario.consented"], 2, "{consent}");
+    assert_eq!(scoped["report"]["scope"]["scenario"]["name"], "income-test");
+    // A period before anything happened has no evidence.
+    let (_, empty) = api.get(
+        SUPERVISOR,
+        "/api/v1/reports/compliance?from=2020-01-01&to=2020-01-31",
+    );
+    assert!(
+        empty["report"]["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["evidence"] == 0)
+    );
+    assert_eq!(
+        api.get(
+            SUPERVISOR,
+            &format!("/api/v1/reports/compliance?from={today}&to=2020-01-01")
+        )
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    // Written as served, it verifies offline; edited, it does not.
+    let dir = api.f.dir.path().join("report");
+    sandbox_runtime::report::write(&dir, r, answer["signature"].as_str().unwrap()).unwrap();
+    let key = sandbox_runtime::keys::verifying_key(api.f.domain.layout()).unwrap();
+    sandbox_runtime::report::verify(&dir, Some(&key)).unwrap();
+    let text = std::fs::read_to_string(dir.join(sandbox_runtime::report::REPORT)).unwrap();
+    std::fs::write(
+        dir.join(sandbox_runtime::report::REPORT),
+        text.replacen("\"scenario.usable\": 1", "\"scenario.usable\": 0", 1),
+    )
+    .unwrap();
+    assert!(matches!(
+        sandbox_runtime::report::verify(&dir, Some(&key)),
+        Err(Error::Verify(_))
+    ));
+    assert!(
+        count(
+            &raw(&api.f.domain),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'report.generated'"
+        ) >= 3
+    );
+}

@@ -1116,6 +1116,12 @@ fn role_matrix_every_endpoint_against_every_caller_and_every_refusal_is_audited(
             Some(json!({"organisation": null})),
             IDENTITY_ADMINS,
         ),
+        (
+            Method::GET,
+            "/reports/compliance?from=2026-01-01&to=2025-01-01".into(),
+            None,
+            REVIEWERS,
+        ),
         (Method::GET, "/incidents".into(), None, REVIEWERS),
         (
             Method::POST,

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/outputs/{id}/decide", post(decide))
         .route("/console/outputs/{id}/file", get(output_file))
         .route("/console/audit", get(audit_page))
+        .route("/console/reports", get(reports_page))
         .route("/console/products", get(products_page))
         .route("/console/products/{id}", get(product_page))
         .route("/console/products/{id}/files/{name}", get(product_file))
@@ -1012,6 +1013,70 @@ pub struct AuditQuery {
 }
 
 const AUDIT_PAGE: i64 = 100;
+
+/// The period and scope of a compliance report asked for in the console.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportForm {
+    /// First day.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last day.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// One scenario (empty: the domain).
+    #[serde(default)]
+    pub scenario: Option<String>,
+}
+
+/// Compliance reports (B8): the form, and the report it asks for, each requirement with
+/// the articles behind it and the events that evidence it.
+async fn reports_page(
+    State(state): State<AppState>,
+    Signed(s, ui): Signed,
+    Query(q): Query<ReportForm>,
+) -> Response {
+    let dates = q.from.as_deref().zip(q.to.as_deref()).map(|(f, t)| {
+        let parse = |d: &str| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d");
+        parse(f).and_then(|f| parse(t).map(|t| (f, t)))
+    });
+    let report = match dates {
+        None => Ok(None),
+        Some(Err(_)) => Err(Error::Invalid("dates are written YYYY-MM-DD".into())),
+        Some(Ok((from, to))) => {
+            let name = s.principal.name.clone();
+            let scope = match q
+                .scenario
+                .as_deref()
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+            {
+                Some(key) => sandbox_runtime::report::Scope::Scenario(key.to_string()),
+                None => sandbox_runtime::report::Scope::Domain,
+            };
+            state
+                .blocking(move |d| sandbox_runtime::report::compliance(d, &name, &scope, from, to))
+                .await
+                .map(Some)
+        }
+    };
+    match report {
+        Ok(r) => page(
+            StatusCode::OK,
+            pages::reports(
+                ui,
+                &s,
+                &q,
+                r.as_ref().map(|(r, sig)| (r, sig.as_str())),
+                None,
+            ),
+        ),
+        Err(e) if status_of(&e) != StatusCode::INTERNAL_SERVER_ERROR => page(
+            status_of(&e),
+            pages::reports(ui, &s, &q, None, Some(&sandbox_i18n::error(ui.lang, &e))),
+        ),
+        Err(e) => internal(ui, Some(&s), &e),
+    }
+}
 
 async fn audit_page(
     State(state): State<AppState>,

@@ -139,6 +139,7 @@ pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> M
                                 a href="/console/scenarios" { (ui.t("nav-scenarios")) }
                                 a href="/console/products" { (ui.t("nav-products")) }
                                 a href="/console/audit" { (ui.t("nav-audit")) }
+                                a href="/console/reports" { (ui.t("nav-reports")) }
                             }
                         }
                         span.who id="who" { (s.principal.name) " (" (sandbox_i18n::role(ui.lang, s.principal.role)) ")" }
@@ -1032,6 +1033,61 @@ pub fn scenario(
                         button.reject type="submit" name="decision" value="reject" id="scenario-reject" { (ui.t("decision-reject")) }
                     }
                 }
+            }
+        },
+    )
+}
+
+/// Compliance reports: the form, and a report's requirements with their evidence.
+pub fn reports(
+    ui: Ui,
+    session: &Session,
+    q: &super::ReportForm,
+    report: Option<(&Value, &str)>,
+    error: Option<&str>,
+) -> Markup {
+    layout(
+        ui,
+        &ui.t("reports-title"),
+        Some(session),
+        html! {
+            h1 { (ui.t("reports-heading")) }
+            @if let Some(e) = error { p.box.error id="error" { (e) } }
+            form.box method="get" action="/console/reports" id="report-form" {
+                label for="from" { (ui.t("reports-from")) } " "
+                input type="date" id="from" name="from" value=(q.from.as_deref().unwrap_or("")) required;
+                " " label for="to" { (ui.t("reports-to")) } " "
+                input type="date" id="to" name="to" value=(q.to.as_deref().unwrap_or("")) required;
+                " " label for="scenario" { (ui.t("reports-scenario")) } " "
+                input type="text" id="scenario" name="scenario" value=(q.scenario.as_deref().unwrap_or(""));
+                " " button type="submit" id="report" { (ui.t("reports-make")) }
+            }
+            @if let Some((r, signature)) = report {
+                p id="report-scope" {
+                    (r["period"]["from"].as_str().unwrap_or("")) " – " (r["period"]["to"].as_str().unwrap_or(""))
+                    " · " (r["scope"]["scenario"]["name"].as_str().unwrap_or("domain"))
+                    " · " (t!(ui.lang, "reports-checkpoint", size = r["audit"]["size"].as_i64().unwrap_or(0)))
+                }
+                p.muted { (ui.t("reports-signed")) " " code { "sandbox report compliance --out DIR" } }
+                table id="requirements" {
+                    thead { tr { th { (ui.t("reports-requirement")) } th { (ui.t("reports-articles")) } th { (ui.t("reports-evidence")) } th { (ui.t("reports-events")) } } }
+                    tbody {
+                        @for section in r["sections"].as_array().map_or(&[][..], Vec::as_slice) {
+                            tr.requirement data-id=(section["id"].as_str().unwrap_or("")) {
+                                td { (section["title"].as_str().unwrap_or("")) }
+                                td { (section["articles"].as_str().unwrap_or("")) }
+                                td.evidence { (section["evidence"]) }
+                                td {
+                                    @for e in section["events"].as_array().map_or(&[][..], Vec::as_slice).iter().take(50) {
+                                        a href=(e["link"].as_str().unwrap_or("")) title=(e["action"].as_str().unwrap_or("")) { "#" (e["seq"]) } " "
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                h2 { (ui.t("product-signature")) }
+                div.box { code id="report-signature" { (signature) } }
             }
         },
     )

@@ -43,7 +43,9 @@ use sandbox_core::audit::{EventKind, Subject};
 
 use crate::{Conn, DomainError as Error, Result, in_write_tx};
 
-pub use checkpoint::{Checkpoint, checkpoint, checkpoint_if_grown, verify_manifest_checkpoint};
+pub use checkpoint::{
+    Checkpoint, checkpoint, checkpoint_if_grown, parse_key, verify_manifest_checkpoint,
+};
 pub use merkle::Hash;
 pub use proof::{
     CONSISTENCY_FORMAT, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, ProofCheck,
