@@ -1043,3 +1043,252 @@ fn a_settings_file_languages_completions_and_manual_pages() {
     assert!(page.contains(".TH") && page.contains("resubmits"), "{page}");
     assert!(man.join("sandbox.1").exists());
 }
+
+/// The governance workflows on a data directory, as a person types them: consents and an
+/// objection answered, an incident's timeline, a rectification order answered and
+/// closed, a signed compliance report verified, and a dataset destroyed at the end of its
+/// authorization with its record kept.
+#[test]
+fn governance_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    init_with_principals(&data);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let csv = tmp.path().join("residents.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(300, 9)).unwrap();
+    ok(add_dataset(
+        &data,
+        &csv,
+        &root.join("examples/policies/residents.toml"),
+    ));
+    let spec = tmp.path().join("scenario.toml");
+    write_example_scenario(&spec, None);
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "dev",
+            "scenario",
+            "apply",
+            "--file",
+            &spec.to_string_lossy(),
+        ],
+    ));
+    let s = "income-by-district";
+    // The operator approves first: it waits for its consents.
+    let approved = ok(sandbox(&data, &["--as", "ops", "scenario", "approve", s]));
+    assert!(
+        approved.contains("becomes usable once every consent is in"),
+        "{approved}"
+    );
+    let objected = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "prov",
+            "scenario",
+            "consent",
+            s,
+            "--object",
+            "age is not needed",
+        ],
+    ));
+    assert!(objected.contains("OBJECTION (prov,"), "{objected}");
+    let answered = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "dev",
+            "scenario",
+            "answer",
+            s,
+            "--to",
+            "provider",
+            "--dataset",
+            "residents",
+            "age bands the averages",
+        ],
+    ));
+    assert!(answered.contains("answered"), "{answered}");
+    ok(sandbox(&data, &["--as", "prov", "scenario", "consent", s]));
+    let done = ok(sandbox(&data, &["--as", "sup", "scenario", "consent", s]));
+    assert!(done.contains("every consent is in"), "{done}");
+    assert!(ok(sandbox(&data, &["--as", "dev", "scenario", "show", s])).contains("approved"));
+    // An incident and what was done under it.
+    let opened = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "sup",
+            "--json",
+            "incident",
+            "open",
+            "--grade",
+            "general",
+            "--title",
+            "Odd queries",
+            "--description",
+            "Many refused queries from one module",
+        ],
+    ));
+    let id = serde_json::from_str::<serde_json::Value>(&opened).unwrap()["id"].to_string();
+    let logged = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "incident",
+            "log",
+            &id,
+            "--kind",
+            "report",
+            "--to",
+            "市数据局",
+            "reported the same day",
+        ],
+    ));
+    assert!(
+        logged.contains("→ 市数据局: reported the same day"),
+        "{logged}"
+    );
+    let closed = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "sup",
+            "incident",
+            "close",
+            &id,
+            "--summary",
+            "no data left the domain",
+        ],
+    ));
+    assert!(closed.contains("Closed by sup on"), "{closed}");
+    // A rectification order, answered and closed.
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    let issued = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "sup",
+            "order",
+            "issue",
+            "--target-kind",
+            "principal",
+            "--target",
+            "dev",
+            "--requirement",
+            "Explain the refused queries",
+            "--deadline",
+            &tomorrow,
+        ],
+    ));
+    assert!(
+        issued.starts_with("Rectification order 1 (open) to principal dev"),
+        "{issued}"
+    );
+    assert!(
+        !sandbox(&data, &["--as", "prov", "order", "answer", "1", "x"])
+            .status
+            .success()
+    );
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "dev",
+            "order",
+            "answer",
+            "1",
+            "A loop in the module; fixed.",
+        ],
+    ));
+    let closed = ok(sandbox(&data, &["--as", "sup", "order", "close", "1"]));
+    assert!(closed.contains("(closed)"), "{closed}");
+    let mine = ok(sandbox(&data, &["--as", "dev", "order", "list"]));
+    assert!(mine.contains("Explain the refused queries"), "{mine}");
+    // A compliance report, signed and verified offline; an edited one fails.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let out = tmp.path().join("report");
+    let report = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "sup",
+            "report",
+            "compliance",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--out",
+            &out.to_string_lossy(),
+        ],
+    ));
+    assert!(report.contains("consent"), "{report}");
+    assert!(report.contains("JZ Art. 11"), "{report}");
+    ok(sandbox(
+        &data,
+        &["report", "verify", &out.to_string_lossy()],
+    ));
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(text.contains("JZ Art. 11"));
+    std::fs::write(
+        out.join("report.json"),
+        text.replacen("JZ Art. 11", "JZ Art. 12", 1),
+    )
+    .unwrap();
+    let bad = sandbox(&data, &["report", "verify", &out.to_string_lossy()]);
+    assert!(!bad.status.success());
+    // The authorization ends: the scenario is revoked, the dataset destroyed, its record kept.
+    let refused = sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "dataset",
+            "destroy",
+            "residents",
+            "--reason",
+            "authorization ended",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("has not ended"));
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "scenario",
+            "revoke",
+            s,
+            "--reason",
+            "agreement ended",
+        ],
+    ));
+    let destroyed = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "dataset",
+            "destroy",
+            "residents",
+            "--reason",
+            "authorization ended",
+        ],
+    ));
+    assert!(
+        destroyed.contains("Dataset residents destroyed by ops"),
+        "{destroyed}"
+    );
+    assert!(destroyed.contains("1/data.parquet"), "{destroyed}");
+    assert!(!data.join("domain").join("residents").exists());
+    let kept = ok(sandbox(
+        &data,
+        &["--as", "sup", "dataset", "destruction", "residents"],
+    ));
+    assert_eq!(kept, destroyed);
+    assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
+}
