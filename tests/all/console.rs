@@ -890,6 +890,14 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
             ("product", format!("/console/products/{product}")),
             ("scenarios", "/console/scenarios".to_string()),
             ("scenario", format!("/console/scenarios/{scenario}")),
+            (
+                "report",
+                format!(
+                    "/console/reports?from={}&to={}",
+                    chrono::Utc::now().date_naive(),
+                    chrono::Utc::now().date_naive()
+                ),
+            ),
         ];
         for lang in ["zh-CN", "en"] {
             c.goto(&format!("{base}/console/")).await.unwrap();
@@ -1148,4 +1156,54 @@ fn a_supervisor_reads_a_compliance_report_in_the_console() {
         None,
     );
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+}
+
+/// The scenario page shows where each party's word stands (JZ Art. 11): an objection with
+/// its reasons and the applicant's answer, a no-objection, and the operator's approval
+/// awaited; the decision form is not offered once the operator has approved.
+#[test]
+fn the_scenario_page_shows_each_partys_word_on_it() {
+    let api = Api::new();
+    let text = sandbox_tests::scenario_text("district-study", 1.0, 1.0);
+    let s = sandbox_runtime::scenarios::apply(&api.f.domain, DEVELOPER, &text).unwrap();
+    let key = s.id.to_string();
+    sandbox_runtime::consent::consent(
+        &api.f.domain,
+        sandbox_tests::PROVIDER,
+        &key,
+        None,
+        Some("the resident ID is not needed"),
+    )
+    .unwrap();
+    sandbox_runtime::consent::answer(
+        &api.f.domain,
+        DEVELOPER,
+        &key,
+        sandbox_runtime::consent::Party::Provider,
+        Some("residents"),
+        "it counts distinct residents only",
+    )
+    .unwrap();
+    sandbox_runtime::consent::consent(&api.f.domain, SUPERVISOR, &key, None, None).unwrap();
+    let ops = sign_in(&api, OPERATOR);
+    let path = format!("/console/scenarios/{key}");
+    let page = request(&api, Method::GET, &path, Some(&ops), None, None);
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("data-state=\"objection\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("the resident ID is not needed"));
+    assert!(page.body.contains("it counts distinct residents only"));
+    assert!(page.body.contains("data-state=\"no_objection\""));
+    assert!(page.body.contains("id=\"decide-scenario\""));
+    sandbox_runtime::scenarios::decide(&api.f.domain, OPERATOR, &key, true, None).unwrap();
+    let page = request(&api, Method::GET, &path, Some(&ops), None, None);
+    assert!(
+        page.body.contains("运营人员 ops-li 已批准"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"decide-scenario\""));
 }

@@ -1331,12 +1331,15 @@ async fn product_file(
 }
 
 /// A scenario and the columns it asks for, each with its policy's classification.
-fn scenario_view(
-    d: &sandbox_runtime::Domain,
-    actor: &str,
-    id: &str,
-) -> Result<(scenarios::ScenarioRecord, Vec<pages::AskedColumn>)> {
+type ScenarioView = (
+    scenarios::ScenarioRecord,
+    Vec<pages::AskedColumn>,
+    sandbox_runtime::consent::Consents,
+);
+
+fn scenario_view(d: &sandbox_runtime::Domain, actor: &str, id: &str) -> Result<ScenarioView> {
     let r = scenarios::show(d, actor, id)?;
+    let consents = sandbox_runtime::consent::consents(d, actor, id)?;
     let mut columns = Vec::new();
     for ds in &r.spec.datasets {
         let v = sandbox_runtime::catalog::get(d, actor, &ds.name)?;
@@ -1358,7 +1361,7 @@ fn scenario_view(
             });
         }
     }
-    Ok((r, columns))
+    Ok((r, columns, consents))
 }
 
 async fn scenario_page(
@@ -1369,7 +1372,7 @@ async fn scenario_page(
 ) -> Response {
     let name = s.principal.name.clone();
     match state.blocking(move |d| scenario_view(d, &name, &id)).await {
-        Ok((r, columns)) => {
+        Ok((r, columns, consents)) => {
             let notice = q.done.map(|_| {
                 t!(
                     ui.lang,
@@ -1379,7 +1382,14 @@ async fn scenario_page(
             });
             page(
                 StatusCode::OK,
-                pages::scenario(ui, &s, &r, &columns, notice.as_deref().map(|n| (n, false))),
+                pages::scenario(
+                    ui,
+                    &s,
+                    &r,
+                    &columns,
+                    &consents,
+                    notice.as_deref().map(|n| (n, false)),
+                ),
             )
         }
         Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
@@ -1463,9 +1473,9 @@ async fn scenario_refused(
     };
     let name = s.principal.name.clone();
     match state.blocking(move |d| scenario_view(d, &name, &id)).await {
-        Ok((r, columns)) => page(
+        Ok((r, columns, consents)) => page(
             status,
-            pages::scenario(ui, &s, &r, &columns, Some((&message, true))),
+            pages::scenario(ui, &s, &r, &columns, &consents, Some((&message, true))),
         ),
         Err(_) => page(
             status,

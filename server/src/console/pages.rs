@@ -882,14 +882,14 @@ pub fn product(
                 @if p.holders.is_empty() {
                     p.muted id="no-holders" { (ui.t("product-holders-none")) }
                 } @else {
-                    table id="holders" {
+                    div.scroll { table id="holders" {
                         thead { tr { th { (ui.t("col-principal")) } th { (ui.t("col-organisation")) } th { (ui.t("col-downloads")) } th { (ui.t("col-last-download")) } } }
                         tbody {
                             @for h in p.holders {
                                 tr.holder { td { (h.principal) } td { (h.organisation.as_deref().unwrap_or("")) } td { (h.downloads) } td { (ui.time(&h.last_at)) } }
                             }
                         }
-                    }
+                    } }
                 }
                 @if e.withdrawal.is_none() {
                     form.box method="post" action={ "/console/products/" (id) "/withdraw" } id="withdraw-product" {
@@ -974,10 +974,12 @@ pub fn scenario(
     session: &Session,
     r: &ScenarioRecord,
     columns: &[AskedColumn],
+    consents: &sandbox_runtime::consent::Consents,
     message: Option<(&str, bool)>,
 ) -> Markup {
     let decidable = session.principal.role == Role::Operator
         && r.status == sandbox_core::ScenarioStatus::Pending
+        && r.decided_by.is_none()
         && r.developer != session.principal.name;
     let level4 = columns.iter().filter(|c| c.level >= 4).count();
     layout(
@@ -1015,6 +1017,33 @@ pub fn scenario(
                                 td { (c.description.as_deref().unwrap_or("")) }
                             }
                         }
+                    }
+                }
+            }
+            h2 { (ui.t("consents-heading")) }
+            @if let Some(kind) = &consents.covered_by_type {
+                p id="consents-by-type" { (t!(ui.lang, "consents-by-type", kind = kind.as_str())) }
+            } @else {
+                div.scroll { table id="consents" {
+                    thead { tr { th { (ui.t("consents-party")) } th { (ui.t("col-status")) } th { (ui.t("col-who")) } th { (ui.t("col-why")) } th { (ui.t("consents-answer")) } } }
+                    tbody {
+                        @for i in &consents.items {
+                            tr.consent data-state=(serde_json::to_value(i.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) {
+                                td { @match &i.dataset { Some(d) => { (t!(ui.lang, "consents-provider", dataset = d.as_str())) } None => { (ui.t("consents-supervisor")) } } }
+                                td.state { (ui.word("consent-state", &serde_json::to_value(i.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())) }
+                                td { (i.by.as_deref().unwrap_or("")) @if let Some(at) = &i.at { " · " (ui.time(at)) } }
+                                td { (i.reasons.as_deref().unwrap_or("")) }
+                                td { (i.answer.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                } }
+            }
+            @if r.status == sandbox_core::ScenarioStatus::Pending {
+                p.muted id="operator-approval" {
+                    @match &r.decided_by {
+                        Some(by) => { (t!(ui.lang, "consents-operator-approved", who = by.as_str())) }
+                        None => { (ui.t("consents-operator-awaited")) }
                     }
                 }
             }
@@ -1069,7 +1098,7 @@ pub fn reports(
                     " · " (t!(ui.lang, "reports-checkpoint", size = r["audit"]["size"].as_i64().unwrap_or(0)))
                 }
                 p.muted { (ui.t("reports-signed")) " " code { "sandbox report compliance --out DIR" } }
-                table id="requirements" {
+                div.scroll { table id="requirements" {
                     thead { tr { th { (ui.t("reports-requirement")) } th { (ui.t("reports-articles")) } th { (ui.t("reports-evidence")) } th { (ui.t("reports-events")) } } }
                     tbody {
                         @for section in r["sections"].as_array().map_or(&[][..], Vec::as_slice) {
@@ -1085,7 +1114,7 @@ pub fn reports(
                             }
                         }
                     }
-                }
+                } }
                 h2 { (ui.t("product-signature")) }
                 div.box { code id="report-signature" { (signature) } }
             }
