@@ -890,6 +890,7 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
             ("product", format!("/console/products/{product}")),
             ("scenarios", "/console/scenarios".to_string()),
             ("scenario", format!("/console/scenarios/{scenario}")),
+            ("oversight", "/console/oversight".to_string()),
             (
                 "report",
                 format!(
@@ -1206,4 +1207,82 @@ fn the_scenario_page_shows_each_partys_word_on_it() {
         page.body
     );
     assert!(!page.body.contains("id=\"decide-scenario\""));
+}
+
+/// The oversight page: an incident and its timeline, a rectification order, the register
+/// of organisations, in the reader's language; a developer is refused.
+#[test]
+fn a_supervisor_oversees_incidents_orders_and_organisations_in_the_console() {
+    let api = Api::new();
+    let i = sandbox_runtime::incidents::open(
+        &api.f.domain,
+        SUPERVISOR,
+        "major",
+        "Re-identification attempt",
+        "A module tried differencing",
+    )
+    .unwrap();
+    sandbox_runtime::incidents::log(
+        &api.f.domain,
+        OPERATOR,
+        i.id,
+        "report",
+        None,
+        Some("市数据局"),
+        "reported the same day",
+    )
+    .unwrap();
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    sandbox_runtime::incidents::issue(
+        &api.f.domain,
+        SUPERVISOR,
+        "scenario",
+        "income-test",
+        "Narrow the columns",
+        &tomorrow,
+    )
+    .unwrap();
+    sandbox_runtime::organisations::register(
+        &api.f.domain,
+        OPERATOR,
+        "91120000MA05K7Q3XD",
+        &sandbox_runtime::organisations::OrganisationEntry {
+            name: "天津数据交易中心".into(),
+            security_officer: "刘敏".into(),
+            security_contact: "022-23456789".into(),
+            qualified_until: "2030-12-31".into(),
+            epsilon_cap: Some(20.0),
+        },
+    )
+    .unwrap();
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for text in [
+        "Re-identification attempt",
+        "→ 市数据局",
+        "Narrow the columns",
+        "data-status=\"open\"",
+        "天津数据交易中心",
+        "刘敏",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+    let dev = sign_in(&api, DEVELOPER);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&dev),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
 }

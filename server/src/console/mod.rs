@@ -59,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/outputs/{id}/file", get(output_file))
         .route("/console/audit", get(audit_page))
         .route("/console/reports", get(reports_page))
+        .route("/console/oversight", get(oversight_page))
         .route("/console/products", get(products_page))
         .route("/console/products/{id}", get(product_page))
         .route("/console/products/{id}/files/{name}", get(product_file))
@@ -1481,6 +1482,37 @@ async fn scenario_refused(
             status,
             pages::problem(ui, Some(&s), &ui.t("problem-refused"), &message),
         ),
+    }
+}
+
+/// Oversight (QQHR Art. 14, 20, 23; SYS Art. 31): incidents with their timelines,
+/// rectification orders and where each stands, the register of organisations.
+async fn oversight_page(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
+    let name = s.principal.name.clone();
+    let read = state
+        .blocking(move |d| {
+            Ok((
+                sandbox_runtime::incidents::list(d, &name)?,
+                sandbox_runtime::incidents::orders(d, &name)?,
+                sandbox_runtime::organisations::list(d, &name)?,
+            ))
+        })
+        .await;
+    match read {
+        Ok((incidents, orders, organisations)) => page(
+            StatusCode::OK,
+            pages::oversight(ui, &s, &incidents, &orders, &organisations),
+        ),
+        Err(e) if status_of(&e) == StatusCode::FORBIDDEN => page(
+            StatusCode::FORBIDDEN,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-refused"),
+                &sandbox_i18n::error(ui.lang, &e),
+            ),
+        ),
+        Err(e) => internal(ui, Some(&s), &e),
     }
 }
 

@@ -140,6 +140,7 @@ pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> M
                                 a href="/console/products" { (ui.t("nav-products")) }
                                 a href="/console/audit" { (ui.t("nav-audit")) }
                                 a href="/console/reports" { (ui.t("nav-reports")) }
+                                a href="/console/oversight" { (ui.t("nav-oversight")) }
                             }
                         }
                         span.who id="who" { (s.principal.name) " (" (sandbox_i18n::role(ui.lang, s.principal.role)) ")" }
@@ -1062,6 +1063,83 @@ pub fn scenario(
                         button.reject type="submit" name="decision" value="reject" id="scenario-reject" { (ui.t("decision-reject")) }
                     }
                 }
+            }
+        },
+    )
+}
+
+/// Incidents with their timelines, rectification orders, the register of organisations.
+pub fn oversight(
+    ui: Ui,
+    session: &Session,
+    incidents: &[sandbox_runtime::incidents::Incident],
+    orders: &[sandbox_runtime::incidents::Order],
+    organisations: &[sandbox_runtime::organisations::Organisation],
+) -> Markup {
+    layout(
+        ui,
+        &ui.t("oversight-title"),
+        Some(session),
+        html! {
+            h1 { (ui.t("oversight-incidents")) }
+            @if incidents.is_empty() { p.muted id="no-incidents" { (ui.t("oversight-no-incidents")) } }
+            @for i in incidents {
+                div.box.incident data-id=(i.id) {
+                    strong { "#" (i.id) " · " (ui.word("incident-grade", &i.grade)) " · " (i.title) }
+                    p { (i.description) br; span.muted { (i.opened_by) " · " (ui.time(&i.opened_at)) } }
+                    @if !i.entries.is_empty() {
+                        ul.timeline {
+                            @for e in &i.entries {
+                                li {
+                                    span.muted { (ui.time(&e.at)) " · " (e.by) } " · "
+                                    (ui.word("incident-entry", &e.kind))
+                                    @if let Some(r) = &e.reference { " " code { (r) } }
+                                    @if let Some(to) = &e.recipient { " → " (to) }
+                                    ": " (e.text)
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(summary) = &i.summary {
+                        p.closed { (ui.t("incident-closed")) ": " (summary) " · " span.muted { (i.closed_by.as_deref().unwrap_or("")) } }
+                    }
+                }
+            }
+            h2 { (ui.t("oversight-orders")) }
+            @if orders.is_empty() { p.muted id="no-orders" { (ui.t("oversight-no-orders")) } } @else {
+                div.scroll { table id="orders" {
+                    thead { tr { th { "#" } th { (ui.t("oversight-target")) } th { (ui.t("oversight-deadline")) } th { (ui.t("col-status")) } th { (ui.t("oversight-requirement")) } th { (ui.t("consents-answer")) } } }
+                    tbody {
+                        @for o in orders {
+                            tr.order data-id=(o.id) data-status=(o.status) {
+                                td { (o.id) }
+                                td { (o.target_kind) " " (o.target) }
+                                td { (ui.time(&o.deadline)) }
+                                td.status { (ui.word("order-status", &o.status)) }
+                                td { (o.requirement) }
+                                td { (o.answer.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                } }
+            }
+            h2 { (ui.t("oversight-organisations")) }
+            @if organisations.is_empty() { p.muted id="no-organisations" { (ui.t("oversight-no-organisations")) } } @else {
+                div.scroll { table id="organisations" {
+                    thead { tr { th { (ui.t("oversight-credit-code")) } th { (ui.t("oversight-name")) } th { (ui.t("oversight-officer")) } th { (ui.t("oversight-qualified-until")) } th { (ui.t("col-epsilon")) } th { (ui.t("oversight-members")) } } }
+                    tbody {
+                        @for o in organisations {
+                            tr.organisation data-code=(o.credit_code) {
+                                td { code { (o.credit_code) } }
+                                td { (o.name) }
+                                td { (o.security_officer) br; span.muted { (o.security_contact) } }
+                                td { (o.qualified_until) }
+                                td.num { (format!("{:.3}", o.epsilon_spent)) @if let Some(cap) = o.epsilon_cap { " / " (cap) } }
+                                td { (o.members.join(", ")) }
+                            }
+                        }
+                    }
+                } }
             }
         },
     )
