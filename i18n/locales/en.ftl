@@ -726,3 +726,5 @@ oversight-name = Name
 oversight-officer = Security officer
 oversight-qualified-until = Qualified until
 oversight-members = Members
+consents-reasons = Reasons for an objection (recorded and shown to the applicant)
+consents-confirm = I record the data bureau's word on this scenario.

@@ -701,3 +701,5 @@ oversight-name = 名称
 oversight-officer = 数据安全负责人
 oversight-qualified-until = 资质有效期至
 oversight-members = 成员
+consents-reasons = 异议理由（记录在案并告知申请人）
+consents-confirm = 我确认记录数据主管部门对本场景的意见。

@@ -1185,7 +1185,46 @@ fn the_scenario_page_shows_each_partys_word_on_it() {
         "it counts distinct residents only",
     )
     .unwrap();
-    sandbox_runtime::consent::consent(&api.f.domain, SUPERVISOR, &key, None, None).unwrap();
+    // The supervisor records the data bureau's word in the console: an objection needs
+    // its reasons; then no objection.
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(
+        &api,
+        Method::GET,
+        &format!("/console/scenarios/{key}"),
+        Some(&sup),
+        None,
+        None,
+    );
+    assert!(
+        page.body.contains("id=\"consent-scenario\""),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page.body);
+    let consent_path = format!("/console/scenarios/{key}/consent");
+    let page = request(
+        &api,
+        Method::POST,
+        &consent_path,
+        Some(&sup),
+        Some(&[("decision", "objection"), ("reason", " "), ("csrf", &csrf)]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    let page = request(
+        &api,
+        Method::POST,
+        &consent_path,
+        Some(&sup),
+        Some(&[
+            ("decision", "no_objection"),
+            ("reason", ""),
+            ("csrf", &csrf),
+        ]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let ops = sign_in(&api, OPERATOR);
     let path = format!("/console/scenarios/{key}");
     let page = request(&api, Method::GET, &path, Some(&ops), None, None);

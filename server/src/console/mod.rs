@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/scenarios", get(scenarios_page))
         .route("/console/scenarios/{id}", get(scenario_page))
         .route("/console/scenarios/{id}/decide", post(scenario_decide))
+        .route("/console/scenarios/{id}/consent", post(scenario_consent))
         .route("/console/static/console.css", get(css))
         .layer(axum::middleware::map_response(protect))
 }
@@ -1455,6 +1456,58 @@ async fn scenario_decide(
         .blocking(move |d| scenarios::decide(d, &actor, &key, approve, reason.as_deref()))
         .await;
     match decided {
+        Ok(_) => Redirect::to(&format!("/console/scenarios/{id}?done=1")).into_response(),
+        Err(e) => scenario_refused(&state, s, ui, id, &path, e).await,
+    }
+}
+
+/// A supervisor's word on a pending scenario (JZ Art. 11): `no_objection`, or `objection`
+/// with its reasons.
+async fn scenario_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path(id): Path<String>,
+    form: Result<Form<RequestDecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/scenarios/{id}/consent");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let objection = match form.decision.as_str() {
+        "no_objection" => None,
+        "objection" => Some(form.reason.trim().to_string()),
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::problem(
+                    ui,
+                    Some(&s),
+                    &ui.t("problem-bad-request"),
+                    &ui.t("decide-unknown"),
+                ),
+            );
+        }
+    };
+    let actor = s.principal.name.clone();
+    let key = id.clone();
+    let done = state
+        .blocking(move |d| {
+            sandbox_runtime::consent::consent(d, &actor, &key, None, objection.as_deref())
+        })
+        .await;
+    match done {
         Ok(_) => Redirect::to(&format!("/console/scenarios/{id}?done=1")).into_response(),
         Err(e) => scenario_refused(&state, s, ui, id, &path, e).await,
     }

@@ -1048,6 +1048,26 @@ pub fn scenario(
                     }
                 }
             }
+            @if session.principal.role == Role::Supervisor
+                && r.status == sandbox_core::ScenarioStatus::Pending
+                && consents.covered_by_type.is_none()
+                && consents.items.iter().any(|i| i.dataset.is_none() && i.state != sandbox_runtime::consent::ConsentState::NoObjection)
+            {
+                form.box method="post" action={ "/console/scenarios/" (r.id) "/consent" } id="consent-scenario" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="consent-reason" { (ui.t("consents-reasons")) }
+                    textarea id="consent-reason" name="reason" {}
+                    p.confirm {
+                        input type="checkbox" id="consent-confirm" name="confirm" value="yes" required;
+                        " "
+                        label for="consent-confirm" { (ui.t("consents-confirm")) }
+                    }
+                    p {
+                        button.approve type="submit" name="decision" value="no_objection" id="consent-no-objection" { (ui.t("consent-state-no-objection")) }
+                        button.reject type="submit" name="decision" value="objection" id="consent-objection" { (ui.t("consent-state-objection")) }
+                    }
+                }
+            }
             @if decidable {
                 form.box method="post" action={ "/console/scenarios/" (r.id) "/decide" } id="decide-scenario" {
                     input type="hidden" name="csrf" value=(session.csrf);
