@@ -891,6 +891,8 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
             ("scenarios", "/console/scenarios".to_string()),
             ("scenario", format!("/console/scenarios/{scenario}")),
             ("oversight", "/console/oversight".to_string()),
+            ("datasets", "/console/datasets".to_string()),
+            ("version", "/console/datasets/residents/1".to_string()),
             (
                 "report",
                 format!(
@@ -1324,4 +1326,89 @@ fn a_supervisor_oversees_incidents_orders_and_organisations_in_the_console() {
         None,
     );
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+/// The catalog in the console and a dataset version's page: an objection shown, the
+/// operator suspends the version behind a confirmation (its queries refused), then
+/// reinstates it; a supervisor may recall but not suspend.
+#[test]
+fn an_operator_suspends_and_reinstates_a_dataset_version_in_the_console() {
+    let api = Api::new();
+    sandbox_runtime::versions::object(
+        &api.f.domain,
+        sandbox_tests::PROVIDER,
+        "residents",
+        1,
+        "district codes of 2025 were mapped wrongly",
+    )
+    .unwrap();
+    let ops = sign_in(&api, OPERATOR);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/datasets",
+        Some(&ops),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("income-test"), "{}", page.body);
+    let path = "/console/datasets/residents/1";
+    let page = request(&api, Method::GET, path, Some(&ops), None, None);
+    assert!(
+        page.body.contains("district codes of 2025"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"version-suspend\""));
+    let csrf = csrf_of(&page.body);
+    let act = "/console/datasets/residents/1/act";
+    let done = request(
+        &api,
+        Method::POST,
+        act,
+        Some(&ops),
+        Some(&[
+            ("decision", "suspend"),
+            ("reason", "until corrected"),
+            ("csrf", &csrf),
+        ]),
+        None,
+    );
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(api.f.ask("SELECT COUNT(*) FROM residents").is_err());
+    let page = request(&api, Method::GET, path, Some(&ops), None, None);
+    assert!(page.body.contains("id=\"suspended\""), "{}", page.body);
+    let done = request(
+        &api,
+        Method::POST,
+        act,
+        Some(&ops),
+        Some(&[
+            ("decision", "reinstate"),
+            ("reason", "corrected"),
+            ("csrf", &csrf),
+        ]),
+        None,
+    );
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    api.f.ask("SELECT COUNT(*) FROM residents").unwrap();
+    // A supervisor may not suspend: refused, recorded.
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(&api, Method::GET, path, Some(&sup), None, None);
+    assert!(!page.body.contains("id=\"version-suspend\""));
+    let sup_csrf = csrf_of(&page.body);
+    let refused = request(
+        &api,
+        Method::POST,
+        act,
+        Some(&sup),
+        Some(&[
+            ("decision", "suspend"),
+            ("reason", "x"),
+            ("csrf", &sup_csrf),
+        ]),
+        None,
+    );
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
 }

@@ -60,6 +60,9 @@ pub fn routes() -> Router<AppState> {
         .route("/console/audit", get(audit_page))
         .route("/console/reports", get(reports_page))
         .route("/console/oversight", get(oversight_page))
+        .route("/console/datasets", get(datasets_page))
+        .route("/console/datasets/{name}/{version}", get(version_page))
+        .route("/console/datasets/{name}/{version}/act", post(version_act))
         .route("/console/products", get(products_page))
         .route("/console/products/{id}", get(product_page))
         .route("/console/products/{id}/files/{name}", get(product_file))
@@ -1566,6 +1569,118 @@ async fn oversight_page(State(state): State<AppState>, Signed(s, ui): Signed) ->
             ),
         ),
         Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// The catalog (SYS Art. 12): every dataset's current version, its provider, share type,
+/// the scenarios authorized over it, and whether it is retired.
+async fn datasets_page(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
+    let name = s.principal.name.clone();
+    match state
+        .blocking(move |d| sandbox_runtime::catalog::list(d, &name))
+        .await
+    {
+        Ok(list) => page(StatusCode::OK, pages::datasets(ui, &s, &list)),
+        Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+async fn version_page(
+    State(state): State<AppState>,
+    Signed(s, ui): Signed,
+    Path((dataset, version)): Path<(String, i64)>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let notice = q.done.map(|_| ui.t("version-done"));
+    version_view(
+        &state,
+        s,
+        ui,
+        dataset,
+        version,
+        StatusCode::OK,
+        notice.as_deref().map(|n| (n, false)),
+    )
+    .await
+}
+
+async fn version_view(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    dataset: String,
+    version: i64,
+    status: StatusCode,
+    message: Option<(&str, bool)>,
+) -> Response {
+    let name = s.principal.name.clone();
+    match state
+        .blocking(move |d| sandbox_runtime::versions::show(d, &name, &dataset, version))
+        .await
+    {
+        Ok(v) => page(status, pages::version(ui, &s, &v, message)),
+        Err(e @ Error::NotFound(_)) => not_found(ui, &s, &e),
+        Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// An operator suspends or reinstates a dataset version, or an operator or a supervisor
+/// recalls its products, from the console.
+async fn version_act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path((dataset, version)): Path<(String, i64)>,
+    form: Result<Form<RequestDecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/datasets/{dataset}/{version}/act");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let actor = s.principal.name.clone();
+    let (name, decision, reason) = (dataset.clone(), form.decision.clone(), form.reason.clone());
+    let done = state
+        .blocking(move |d| {
+            use sandbox_runtime::versions;
+            match decision.as_str() {
+                "suspend" => versions::suspend(d, &actor, &name, version, &reason).map(|_| ()),
+                "reinstate" => versions::reinstate(d, &actor, &name, version, &reason).map(|_| ()),
+                "recall" => versions::recall(d, &actor, &name, version, &reason).map(|_| ()),
+                _ => Err(Error::Invalid("suspend, reinstate or recall".into())),
+            }
+        })
+        .await;
+    match done {
+        Ok(()) => {
+            Redirect::to(&format!("/console/datasets/{dataset}/{version}?done=1")).into_response()
+        }
+        Err(e) => {
+            let (status, message) = match refused_post(&state, &s, ui, &path, &e).await {
+                Ok(refused) => refused,
+                Err(response) => return response,
+            };
+            version_view(
+                &state,
+                s,
+                ui,
+                dataset,
+                version,
+                status,
+                Some((&message, true)),
+            )
+            .await
+        }
     }
 }
 

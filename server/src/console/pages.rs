@@ -141,6 +141,7 @@ pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> M
                                 a href="/console/audit" { (ui.t("nav-audit")) }
                                 a href="/console/reports" { (ui.t("nav-reports")) }
                                 a href="/console/oversight" { (ui.t("nav-oversight")) }
+                                a href="/console/datasets" { (ui.t("nav-datasets")) }
                             }
                         }
                         span.who id="who" { (s.principal.name) " (" (sandbox_i18n::role(ui.lang, s.principal.role)) ")" }
@@ -1081,6 +1082,96 @@ pub fn scenario(
                     p {
                         button.approve type="submit" name="decision" value="approve" id="scenario-approve" { (ui.t("decision-approve")) }
                         button.reject type="submit" name="decision" value="reject" id="scenario-reject" { (ui.t("decision-reject")) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The catalog: every dataset's current version.
+pub fn datasets(
+    ui: Ui,
+    session: &Session,
+    list: &[sandbox_runtime::catalog::DatasetVersion],
+) -> Markup {
+    layout(
+        ui,
+        &ui.t("datasets-title"),
+        Some(session),
+        html! {
+            h1 { (ui.t("datasets-title")) }
+            div.scroll { table id="datasets" {
+                thead { tr { th { (ui.t("col-dataset")) } th { (ui.t("datasets-version")) } th { (ui.t("col-providers")) } th { (ui.t("datasets-share")) } th { (ui.t("datasets-authorized")) } th { (ui.t("col-status")) } } }
+                tbody {
+                    @for v in list {
+                        tr.dataset data-name=(v.name) {
+                            td { a href={ "/console/datasets/" (v.name) "/" (v.version) } { (v.name) } }
+                            td.num { (v.version) }
+                            td { (v.policy.dataset.provider) }
+                            td { (format!("{:?}", v.policy.dataset.share_type).to_lowercase()) }
+                            td { (v.authorized_scenarios.join(", ")) }
+                            td { @if let Some(r) = &v.retired { (ui.t("datasets-retired")) ": " (r.reason) } }
+                        }
+                    }
+                }
+            } }
+        },
+    )
+}
+
+/// A dataset version: what stands against it, the products it fed, and (operators,
+/// supervisors) suspension and recall.
+pub fn version(
+    ui: Ui,
+    session: &Session,
+    v: &sandbox_runtime::versions::Standing,
+    message: Option<(&str, bool)>,
+) -> Markup {
+    let operator = session.principal.role == Role::Operator;
+    let overseer = matches!(session.principal.role, Role::Operator | Role::Supervisor);
+    let base = format!("/console/datasets/{}/{}", v.dataset, v.version);
+    layout(
+        ui,
+        &v.dataset,
+        Some(session),
+        html! {
+            h1 { (t!(ui.lang, "version-heading", name = v.dataset.as_str(), version = v.version)) }
+            @if let Some((text, error)) = message {
+                @if error { p.box.error id="error" { (text) } } @else { p.box.notice id="notice" { (text) } }
+            }
+            @if let Some(s) = &v.suspended {
+                div.box.error id="suspended" { (t!(ui.lang, "version-suspended", who = s.suspended_by.as_str(), at = ui.time(&s.suspended_at))) ": " (s.reason) }
+            }
+            h2 { (ui.t("version-objections")) }
+            @if v.objections.is_empty() { p.muted { (ui.t("version-no-objections")) } }
+            ul id="objections" {
+                @for o in &v.objections { li { span.muted { (ui.time(&o.created_at)) " · " (o.raised_by) } ": " (o.reason) } }
+            }
+            h2 { (ui.t("version-products")) }
+            ul id="derived" {
+                @for p in &v.products { li { a href={ "/console/products/" (p) } { (p) } } }
+            }
+            @if overseer {
+                form.box method="post" action={ (base) "/act" } id="version-act" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="version-reason" { (ui.t("version-reason")) }
+                    textarea id="version-reason" name="reason" required {}
+                    p.confirm {
+                        input type="checkbox" id="version-confirm" name="confirm" value="yes" required;
+                        " " label for="version-confirm" { (ui.t("version-confirm")) }
+                    }
+                    p {
+                        @if operator {
+                            @if v.suspended.is_some() {
+                                button type="submit" name="decision" value="reinstate" id="version-reinstate" { (ui.t("version-reinstate")) }
+                            } @else {
+                                button.reject type="submit" name="decision" value="suspend" id="version-suspend" { (ui.t("version-suspend")) }
+                            }
+                        }
+                        @if !v.products.is_empty() {
+                            " " button.reject type="submit" name="decision" value="recall" id="version-recall" { (ui.t("version-recall")) }
+                        }
                     }
                 }
             }
