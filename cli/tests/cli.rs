@@ -1114,6 +1114,86 @@ fn governance_from_the_command_line() {
     let done = ok(sandbox(&data, &["--as", "sup", "scenario", "consent", s]));
     assert!(done.contains("every consent is in"), "{done}");
     assert!(ok(sandbox(&data, &["--as", "dev", "scenario", "show", s])).contains("approved"));
+    // One type of scenario, one review.
+    let typed = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "scenario",
+            "type-add",
+            "livelihood",
+            "--from",
+            s,
+            "--description",
+            "Yearly livelihood statistics",
+        ],
+    ));
+    assert!(
+        typed.contains("Scenario type `livelihood` established from scenario 1"),
+        "{typed}"
+    );
+    assert!(ok(sandbox(&data, &["--as", "dev", "scenario", "types"])).contains("livelihood"));
+    // A dataset its provider does not share goes into a scenario only on a recorded
+    // decision.
+    let ns_policy = tmp.path().join("ns.toml");
+    std::fs::write(
+        &ns_policy,
+        std::fs::read_to_string(root.join("examples/policies/residents.toml"))
+            .unwrap()
+            .replacen("name = \"residents\"", "name = \"residents_ns\"", 1)
+            .replacen(
+                "share_type = \"conditional\"",
+                "share_type = \"not_shared\"",
+                1,
+            ),
+    )
+    .unwrap();
+    ok(add_dataset(&data, &csv, &ns_policy));
+    let ns_spec = tmp.path().join("ns-scenario.toml");
+    std::fs::write(
+        &ns_spec,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("income-by-district", "housing")
+            .replace("name = \"residents\"", "name = \"residents_ns\""),
+    )
+    .unwrap();
+    let apply_ns = || {
+        sandbox(
+            &data,
+            &[
+                "--as",
+                "dev",
+                "scenario",
+                "apply",
+                "--file",
+                &ns_spec.to_string_lossy(),
+            ],
+        )
+    };
+    let refused = apply_ns();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not shared"));
+    let shared = ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "sup",
+            "dataset",
+            "share",
+            "residents_ns",
+            "--scenario",
+            "housing",
+            "--reason",
+            "approved by the data bureau",
+        ],
+    ));
+    assert!(
+        shared.contains("may go into scenario `housing`"),
+        "{shared}"
+    );
+    ok(apply_ns());
     // An incident and what was done under it.
     let opened = ok(sandbox(
         &data,

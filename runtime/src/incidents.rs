@@ -376,8 +376,8 @@ pub fn orders(domain: &Domain, actor: &str) -> Result<Vec<Order>> {
 }
 
 /// Records the suspension of every target whose order passed its deadline unanswered:
-/// the developer, each developer of the organisation, or the scenario (running jobs in this
-/// process are interrupted). Returns the orders enforced. Run by the server every minute
+/// the developer, each developer of the organisation, or the scenario; once that commits,
+/// their running jobs in this process are interrupted. Returns the orders enforced. Run by the server every minute
 /// and before orders are listed; the authorization path refuses the work from the
 /// deadline on, whether or not this has run.
 pub fn enforce_due(domain: &Domain) -> Result<Vec<i64>> {
@@ -395,6 +395,7 @@ pub fn enforce_due(domain: &Domain) -> Result<Vec<i64>> {
             continue;
         }
         let mut suspended: Vec<String> = Vec::new();
+        let mut targets: Vec<sandbox_core::job::StopTarget> = Vec::new();
         match o.target_kind.as_str() {
             "scenario" => {
                 if let Ok(id) = o.target.parse::<i64>() {
@@ -409,6 +410,7 @@ pub fn enforce_due(domain: &Domain) -> Result<Vec<i64>> {
                             json!({"reason": reason, "order": o.id}),
                         )?;
                         suspended.push(format!("scenario:{id}"));
+                        targets.push(sandbox_core::job::StopTarget::Scenario(id));
                     }
                 }
             }
@@ -442,6 +444,7 @@ pub fn enforce_due(domain: &Domain) -> Result<Vec<i64>> {
                             json!({"role": p.role, "from": p.status, "to": "suspended", "reason": reason, "order": o.id}),
                         )?;
                         suspended.push(format!("principal:{name}"));
+                        targets.push(sandbox_core::job::StopTarget::Developer(name.clone()));
                     }
                 }
             }
@@ -454,7 +457,8 @@ pub fn enforce_due(domain: &Domain) -> Result<Vec<i64>> {
             &Subject::Order(o.id),
             json!({"suspended": suspended}),
         )?;
-        tx.commit()?;
+        // Running jobs of what was suspended stop, once that is recorded.
+        domain.commit_interrupting_all(tx, &targets, sandbox_core::job::Interrupt::Suspended)?;
         done.push(o.id);
     }
     Ok(done)

@@ -213,7 +213,21 @@ impl Domain {
         target: &StopTarget,
         why: Interrupt,
     ) -> Result<Vec<String>> {
+        self.commit_interrupting_all(tx, std::slice::from_ref(target), why)
+    }
+
+    /// [`Domain::commit_interrupting`] for a change that covers several targets (the
+    /// developers of an organisation, say).
+    pub(crate) fn commit_interrupting_all(
+        &self,
+        tx: sandbox_store::Tx<'_>,
+        targets: &[StopTarget],
+        why: Interrupt,
+    ) -> Result<Vec<String>> {
         tx.commit()?;
-        Ok(self.host.interrupt(self.layout().root(), target, why))
+        Ok(targets
+            .iter()
+            .flat_map(|t| self.host.interrupt(self.layout().root(), t, why))
+            .collect())
     }
 }

@@ -317,14 +317,22 @@ pub fn compliance(
     Ok((report, signature))
 }
 
-/// Writes a report and its signature into a new folder.
+/// Writes a report and its signature into a new folder: into a temporary folder beside
+/// it first, renamed into place once both files are there.
 pub fn write(dir: &Path, report: &Value, signature: &str) -> Result<()> {
     if dir.exists() {
         return Err(Error::Conflict(format!("{} exists", dir.display())));
     }
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(REPORT), serde_json::to_vec_pretty(report)?)?;
-    std::fs::write(dir.join(REPORT_SIGNATURE), signature)?;
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".report-")
+        .tempdir_in(parent)?;
+    std::fs::write(tmp.path().join(REPORT), serde_json::to_vec_pretty(report)?)?;
+    std::fs::write(tmp.path().join(REPORT_SIGNATURE), signature)?;
+    std::fs::rename(tmp.keep(), dir)?;
     Ok(())
 }
 

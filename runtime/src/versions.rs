@@ -307,9 +307,42 @@ pub fn destroy(domain: &Domain, actor: &str, name: &str, reason: &str) -> Result
         return Err(e.into());
     }
     if aside.exists() {
-        std::fs::remove_dir_all(&aside)?;
+        std::fs::remove_dir_all(&aside).map_err(|e| {
+            Error::Internal(format!(
+                "dataset `{name}` is recorded destroyed, but {} could not be removed ({e}); the next server start removes it",
+                aside.display()
+            ))
+        })?;
     }
     Ok(destruction)
+}
+
+/// Removes what a destruction moved aside and could not remove (a crash between its
+/// commit and the removal): every `.destroyed-*` folder of the domain store whose dataset
+/// is recorded destroyed. Run at server start with the jobs' recovery. Returns the
+/// folders removed.
+pub fn sweep_destroyed(domain: &Domain) -> Result<Vec<std::path::PathBuf>> {
+    let conn = domain.conn()?;
+    let store = domain.layout().domain();
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&store) else {
+        return Ok(removed);
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(".destroyed-") else {
+            continue;
+        };
+        // `.destroyed-NAME-d-ID`: dataset names have no hyphen.
+        let Some((name, _)) = rest.rsplit_once("-d-") else {
+            continue;
+        };
+        if versions::destruction(&conn, name)?.is_some() {
+            std::fs::remove_dir_all(entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
 }
 
 /// A dataset's destruction record, if it was destroyed (anyone who reads the catalog).

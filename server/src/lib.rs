@@ -356,6 +356,17 @@ pub async fn serve_on(
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "jobs left running could not be checked"),
     }
+    // What a destruction moved aside and a crash left behind.
+    match state
+        .blocking(sandbox_runtime::versions::sweep_destroyed)
+        .await
+    {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::warn!(folders = ?removed, "destroyed datasets' leftover folders removed")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "destroyed datasets' leftovers not swept"),
+    }
     let dispatcher = state.start_queue();
     let ticker = {
         let state = state.clone();

@@ -133,18 +133,21 @@ pub struct Standing {
     pub qualified_until: String,
     /// ε cap, if any.
     pub epsilon_cap: Option<f64>,
-    /// ε spent by its members' scenarios.
+    /// ε spent by its members' scenarios (0 when it has no cap: not summed).
     pub epsilon_spent: f64,
 }
 
-/// The standing of a principal's organisation, if it belongs to one.
+/// The standing of a principal's organisation, if it belongs to one (what its members'
+/// scenarios spent is summed only when the organisation has a cap: the authorization
+/// path reads this on every call).
 pub fn standing_of(conn: &Conn, principal: &str) -> Result<Option<Standing>> {
     Ok(conn
         .prepare_cached(
             "SELECT o.credit_code, o.qualified_until, o.epsilon_cap,
+                 CASE WHEN o.epsilon_cap IS NULL THEN 0 ELSE
                  (SELECT COALESCE(SUM(s.epsilon_spent), 0) FROM scenarios s
                       JOIN principals m ON m.name = s.developer
-                      WHERE m.organisation = o.credit_code)
+                      WHERE m.organisation = o.credit_code) END
              FROM principals p JOIN organisations o ON o.credit_code = p.organisation
              WHERE p.name = ?1",
         )?

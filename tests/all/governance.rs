@@ -1026,6 +1026,19 @@ fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() 
         "{v}"
     );
     assert_eq!(api.post(OPERATOR, destroy, reason).0, StatusCode::CONFLICT);
+    // What a crash between the commit and the removal would leave is swept at the next
+    // start; a folder of a dataset not destroyed is left alone.
+    let store = api.f.domain.layout().domain();
+    std::fs::create_dir_all(store.join(".destroyed-residents-d-00000000000000aa/1")).unwrap();
+    std::fs::create_dir_all(store.join(".destroyed-trips-d-00000000000000bb")).unwrap();
+    let swept = sandbox_runtime::versions::sweep_destroyed(&api.f.domain).unwrap();
+    assert_eq!(swept.len(), 1, "{swept:?}");
+    assert!(
+        !store
+            .join(".destroyed-residents-d-00000000000000aa")
+            .exists()
+    );
+    assert!(store.join(".destroyed-trips-d-00000000000000bb").exists());
     assert!(matches!(
         scenarios::apply(&api.f.domain, DEVELOPER, &scenario_text("after", 1.0, 1.0)),
         Err(Error::Invalid(m)) if m.contains("retired")
