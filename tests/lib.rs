@@ -50,12 +50,18 @@ pub fn scenario_text(name: &str, epsilon: f64, per_query: f64) -> String {
 purpose = "Average yearly income by district for the annual report"
 valid_from = "{today}"
 valid_until = "{until}"
+response_plan = "the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour"
 [budget]
 epsilon = {epsilon}
 epsilon_per_query = {per_query}
 [[dataset]]
 name = "residents"
 columns = ["citizen_id", "district", "age", "income"]
+[agreement]
+rights_and_obligations = "the developer uses the data for the stated purpose only and keeps the products' scope"
+security_requirements = "no attempt to re-identify anyone; credentials kept by the named developer only"
+legal_basis = "the data bureau's authorization of the public data operation"
+breach = "suspension of the scenario, revocation of the authorization and liability under the agreement"
 "#,
         until = today.succ_opt().unwrap().succ_opt().unwrap()
     )
@@ -162,6 +168,7 @@ pub fn pums_fixture() -> Fixture {
 purpose = "Income and education statistics from the census sample"
 valid_from = "{today}"
 valid_until = "{until}"
+response_plan = "the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour"
 [budget]
 epsilon = 100.0
 epsilon_per_query = 1.0
@@ -174,6 +181,11 @@ columns = {columns}
 [[dataset]]
 name = "pums_null"
 columns = {columns}
+[agreement]
+rights_and_obligations = "the developer uses the data for the stated purpose only and keeps the products' scope"
+security_requirements = "no attempt to re-identify anyone; credentials kept by the named developer only"
+legal_basis = "the data bureau's authorization of the public data operation"
+breach = "suspension of the scenario, revocation of the authorization and liability under the agreement"
 "#,
         until = today.succ_opt().unwrap()
     );

@@ -41,7 +41,7 @@ pub fn approved_scenario(
     let today = chrono::Utc::now().date_naive();
     let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let text = format!(
-        "name = \"{name}\"\npurpose = \"benchmark and accuracy harness of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = {epsilon_per_query}\n[[dataset]]\nname = \"{dataset}\"\ncolumns = [{}]\n",
+        "name = \"{name}\"\npurpose = \"benchmark and accuracy harness of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\nresponse_plan = \"the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = {epsilon_per_query}\n[[dataset]]\nname = \"{dataset}\"\ncolumns = [{}]\n[agreement]\nrights_and_obligations = \"the developer uses the data for the stated purpose only and keeps the products' scope\"\nsecurity_requirements = \"no attempt to re-identify anyone; credentials kept by the named developer only\"\nlegal_basis = \"the data bureau's authorization of the public data operation\"\nbreach = \"suspension of the scenario, revocation of the authorization and liability under the agreement\"\n",
         today + chrono::Days::new(1),
         columns.join(", ")
     );

@@ -143,7 +143,7 @@ pub fn run(args: &DevRunArgs, lang: sandbox_core::Lang, out: &mut dyn Write) -> 
     }
     let today = chrono::Utc::now().date_naive();
     let scenario = format!(
-        "name = \"dev-run\"\npurpose = \"local development on synthetic data\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 100\nepsilon_per_query = 10\ndelta = 0.0001\ndelta_per_query = 0.000001\n{datasets}",
+        "name = \"dev-run\"\npurpose = \"local development on synthetic data\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\nresponse_plan = \"the run stops; nothing leaves the developer's machine\"\n[budget]\nepsilon = 100\nepsilon_per_query = 10\ndelta = 0.0001\ndelta_per_query = 0.000001\n{datasets}[agreement]\nrights_and_obligations = \"local development on synthetic data\"\nsecurity_requirements = \"synthetic data only\"\nlegal_basis = \"none needed: no real data\"\nbreach = \"none: no real data\"\n",
         today + chrono::Days::new(1)
     );
     let s = scenarios::apply(&domain, DEVELOPER, &scenario)?;

@@ -482,6 +482,23 @@ pub fn scenario_details(ui: &Ui, r: &Value) -> String {
             ));
         }
     }
+    let spec = &r["spec"];
+    if let Some(plan) = spec["response_plan"].as_str() {
+        out.push('\n');
+        out.push_str(&t!(lang, "cli-scenario-response-plan", plan = plan));
+    }
+    if spec["agreement"].is_object() {
+        let a = &spec["agreement"];
+        out.push('\n');
+        out.push_str(&t!(
+            lang,
+            "cli-scenario-agreement",
+            rights = s(&a["rights_and_obligations"]),
+            security = s(&a["security_requirements"]),
+            basis = s(&a["legal_basis"]),
+            breach = s(&a["breach"])
+        ));
+    }
     out
 }
 

@@ -1113,7 +1113,17 @@ fn governance_from_the_command_line() {
     ok(sandbox(&data, &["--as", "prov", "scenario", "consent", s]));
     let done = ok(sandbox(&data, &["--as", "sup", "scenario", "consent", s]));
     assert!(done.contains("every consent is in"), "{done}");
-    assert!(ok(sandbox(&data, &["--as", "dev", "scenario", "show", s])).contains("approved"));
+    let shown = ok(sandbox(&data, &["--as", "dev", "scenario", "show", s]));
+    assert!(shown.contains("approved"), "{shown}");
+    // The agreement's terms and the response plan are part of what was approved.
+    assert!(
+        shown.contains("response plan: the operator's duty officer is called"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("legal basis: the data bureau's authorization"),
+        "{shown}"
+    );
     // One type of scenario, one review.
     let typed = ok(sandbox(
         &data,
@@ -1287,6 +1297,122 @@ fn governance_from_the_command_line() {
     assert!(closed.contains("(closed)"), "{closed}");
     let mine = ok(sandbox(&data, &["--as", "dev", "order", "list"]));
     assert!(mine.contains("Explain the refused queries"), "{mine}");
+    // An order whose deadline passes unanswered suspends the developer's work (SYS Art.
+    // 31): the deadline a few seconds ahead, then passed.
+    let check = || {
+        sandbox(
+            &data,
+            &[
+                "--as",
+                "dev",
+                "query",
+                "check",
+                "--scenario",
+                s,
+                "SELECT district, COUNT(*) FROM residents GROUP BY district",
+            ],
+        )
+    };
+    ok(check());
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "sup",
+            "order",
+            "issue",
+            "--target-kind",
+            "scenario",
+            "--target",
+            s,
+            "--requirement",
+            "Narrow the columns",
+            "--deadline",
+            &soon,
+        ],
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let refused = check();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(said.contains("passed its deadline"), "{said}");
+    // Too late to answer; the order is enforced (the scenario suspended) when orders are
+    // next read, and only an operator's reinstatement lifts it.
+    let late = sandbox(
+        &data,
+        &["--as", "dev", "order", "answer", "2", "Columns narrowed."],
+    );
+    assert!(!late.status.success());
+    let listed = ok(sandbox(&data, &["--as", "sup", "order", "list"]));
+    assert!(listed.contains("enforced"), "{listed}");
+    let shown = ok(sandbox(&data, &["--as", "dev", "scenario", "show", s]));
+    assert!(shown.contains("(suspended)"), "{shown}");
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "scenario",
+            "reinstate",
+            s,
+            "--reason",
+            "columns narrowed",
+        ],
+    ));
+    let shown = ok(sandbox(&data, &["--as", "dev", "scenario", "show", s]));
+    assert!(shown.contains("(approved)"), "{shown}");
+    // An organisation whose qualification ends suspends its developers' work (QQHR Art.
+    // 14, 23) until it is renewed.
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "ops",
+            "org",
+            "add",
+            "91120000MA05K7Q3XD",
+            "--name",
+            "天津数据交易中心",
+            "--officer",
+            "刘敏",
+            "--contact",
+            "022-23456789",
+            "--qualified-until",
+            "2030-12-31",
+        ],
+    ));
+    ok(sandbox(
+        &data,
+        &["--as", "ops", "org", "assign", "dev", "91120000MA05K7Q3XD"],
+    ));
+    ok(check());
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    let set = |until: &str| {
+        ok(sandbox(
+            &data,
+            &[
+                "--as",
+                "ops",
+                "org",
+                "set",
+                "91120000MA05K7Q3XD",
+                "--qualified-until",
+                until,
+                "--reason",
+                "qualification review",
+            ],
+        ))
+    };
+    set(&yesterday);
+    let said = String::from_utf8_lossy(&check().stderr).to_string();
+    assert!(
+        said.contains("qualification of organisation 91120000MA05K7Q3XD"),
+        "{said}"
+    );
+    set("2030-12-31");
+    ok(check());
     // A compliance report, signed and verified offline; an edited one fails.
     let today = chrono::Utc::now().date_naive().to_string();
     let out = tmp.path().join("report");

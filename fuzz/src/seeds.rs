@@ -276,7 +276,7 @@ fn module_base64() -> String {
 fn api() -> Vec<Vec<u8>> {
     let today = chrono::Utc::now().date_naive();
     let spec = format!(
-        "name = \"seeded\"\npurpose = \"A scenario a seed applies for\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\n[budget]\nepsilon = 1.0\nepsilon_per_query = 0.5\n[[dataset]]\nname = \"people\"\ncolumns = [\"district\"]\n",
+        "name = \"seeded\"\npurpose = \"A scenario a seed applies for\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\nresponse_plan = \"the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour\"\n[budget]\nepsilon = 1.0\nepsilon_per_query = 0.5\n[[dataset]]\nname = \"people\"\ncolumns = [\"district\"]\n[agreement]\nrights_and_obligations = \"the developer uses the data for the stated purpose only and keeps the products' scope\"\nsecurity_requirements = \"no attempt to re-identify anyone; credentials kept by the named developer only\"\nlegal_basis = \"the data bureau's authorization of the public data operation\"\nbreach = \"suspension of the scenario, revocation of the authorization and liability under the agreement\"\n",
         today + chrono::Days::new(2)
     );
     let module = module_base64();

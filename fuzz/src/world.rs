@@ -229,6 +229,7 @@ fn approved(domain: &Domain, name: &str, dataset: &str, mode: &str) -> i64 {
 purpose = "Fuzzing the mediator with every query it may be sent"
 valid_from = "{today}"
 valid_until = "{until}"
+response_plan = "the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour"
 mode = "{mode}"
 [budget]
 epsilon = 100.0
@@ -236,6 +237,11 @@ epsilon_per_query = 0.0001
 [[dataset]]
 name = "{dataset}"
 columns = ["id", "district", "age", "income", "name", "born"]
+[agreement]
+rights_and_obligations = "the developer uses the data for the stated purpose only and keeps the products' scope"
+security_requirements = "no attempt to re-identify anyone; credentials kept by the named developer only"
+legal_basis = "the data bureau's authorization of the public data operation"
+breach = "suspension of the scenario, revocation of the authorization and liability under the agreement"
 "#
     );
     let s = scenarios::apply(domain, DEVELOPER, &text).expect("scenario");

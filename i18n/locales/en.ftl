@@ -137,6 +137,14 @@ scenario-purpose = Purpose
 scenario-valid = Valid
 scenario-mode = Mode
 scenario-per-query = at most { $epsilon } per query
+agreement-heading = Agreement
+agreement-response-plan = Response plan for a security incident
+agreement-rights = Rights and obligations
+agreement-security = Security requirements
+agreement-legal-basis = Legal basis
+agreement-breach = Breach
+agreement-terms = Terms
+agreement-before-terms = approved before an agreement's terms were asked for
 scenario-columns = Datasets and columns asked for
 scenario-level4 = { $count ->
     [one] One column asked for is at level 4 (the most sensitive): check that the purpose needs it, and how it is desensitized.
@@ -384,6 +392,13 @@ cli-scenario-show =
     ε { $spent } spent of { $total }
 cli-scenario-per-query = , at most { $epsilon } per query
 cli-scenario-columns = datasets and columns:
+cli-scenario-response-plan = response plan: { $plan }
+cli-scenario-agreement =
+    agreement:
+      rights and obligations: { $rights }
+      security requirements: { $security }
+      legal basis: { $basis }
+      breach: { $breach }
 cli-budget = scenario { $scenario }: ε spent { $spent } of { $total }, { $left } left
 cli-budget-rho = zCDP: ρ spent { $spent } of { $total } (δ { $delta })
 cli-budget-delta = δ spent { $spent } of { $total }
@@ -667,6 +682,26 @@ incident-entry-withdrawal = withdrawal
 incident-entry-report = report
 incident-entry-notice = notice
 incident-open = open
+incident-open = Open an incident
+incident-grade = Grade
+incident-title = Title
+incident-description = What happened
+incident-log = Add to the timeline
+incident-entry-kind = Kind
+incident-entry-reference = What it refers to (a stop's id, a suspended principal or scenario, a withdrawn product)
+incident-entry-recipient = To whom (a report or a notice)
+incident-entry-text = What was done
+incident-close = Close the incident
+incident-summary = How it ended
+order-issue = Issue a rectification order
+order-target-name = Developer, organisation's credit code, or scenario
+order-target-principal = developer
+order-target-organisation = organisation
+order-target-scenario = scenario
+order-close = Close: rectified
+order-answer = Answer the order
+my-orders-title = Rectification orders to you
+oversight-recorded = Recorded.
 incident-closed = closed
 order-status-open = open
 order-status-answered = answered
@@ -699,6 +734,8 @@ reports-requirement = Requirement
 reports-articles = Articles
 reports-evidence = Events
 reports-events = Evidence in the audit log
+provider-scenarios-intro = The scenarios over the datasets you registered, and your word on each: nothing is used before you record no objection.
+provider-your-word = Your word
 consents-heading = Consents before use
 consents-by-type = Of the established type `{ $kind }`: its review covers this scenario.
 consents-party = Party
@@ -741,6 +778,7 @@ version-no-objections = No objection was raised against this version.
 version-products = Products whose numbers came from it
 version-reason = Why (recorded)
 version-confirm = I act on this dataset version.
+version-object = Raise an objection
 version-suspend = Suspend its queries
 version-reinstate = Reinstate it
 version-recall = Recall every product it fed

@@ -186,12 +186,14 @@ pub struct Scenario {
     #[serde(rename = "dataset")]
     pub datasets: Vec<ScenarioDataset>,
     /// The response plan for a security incident in this use (QQHR Art. 20; JZ Art. 21): who
-    /// is called, what is stopped, whom the developer notifies.
+    /// is called, what is stopped, whom the developer notifies. Every application names
+    /// one; `None` only in agreements stored before it was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_plan: Option<String>,
     /// The agreement's remaining terms (QQHR Art. 16; SYS Art. 27): rights and
     /// obligations, security requirements, legal basis, breach. Its term is the validity
-    /// window.
+    /// window. Every application carries them; `None` only in agreements stored before
+    /// they were asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<AgreementTerms>,
     /// Who receives the scenario's products (TJ-Sec Art. 9, 11): data users by name, or
@@ -202,14 +204,45 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Parses a scenario and checks the rules that need no catalog.
+    /// Parses a scenario application and checks the rules that need no catalog, the
+    /// agreement's terms and the response plan included.
     pub fn from_toml_str(text: &str) -> Result<Scenario> {
+        let s = Scenario::from_stored_toml(text)?;
+        s.agreement_complete()?;
+        Ok(s)
+    }
+
+    /// Parses a stored agreement: the rules of [`Scenario::validate`], not the ones added
+    /// since it was approved (an agreement stored before its terms and response plan were
+    /// asked for stays readable and usable until it ends).
+    pub fn from_stored_toml(text: &str) -> Result<Scenario> {
         let s: Scenario = toml::from_str(text).map_err(|e| PolicyError::Parse {
             what: "scenario",
             message: e.to_string(),
         })?;
         s.validate()?;
         Ok(s)
+    }
+
+    /// An application's agreement is whole (QQHR Art. 16, 20; SYS Art. 27): the remaining
+    /// terms and the response plan are given.
+    pub fn agreement_complete(&self) -> Result<()> {
+        match &self.response_plan {
+            Some(plan) if plan.trim().chars().count() >= 10 => {}
+            _ => {
+                return Err(PolicyError::invalid(
+                    "response_plan",
+                    "name the response plan for a security incident: who is called, what is stopped, whom the developer notifies (at least 10 characters)",
+                ));
+            }
+        }
+        if self.agreement.is_none() {
+            return Err(PolicyError::invalid(
+                "agreement",
+                "give the agreement's terms: rights_and_obligations, security_requirements, legal_basis and breach",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks names, window and budget.
@@ -430,6 +463,7 @@ name = "income-2026"
 purpose = "Average income by district for the city's annual report"
 valid_from = 2026-01-01
 valid_until = 2026-12-31
+response_plan = "call the operator's duty officer; the job is stopped; the developer notifies the data bureau"
 
 [budget]
 epsilon = 3.0
@@ -438,6 +472,12 @@ epsilon_per_query = 1.0
 [[dataset]]
 name = "residents"
 columns = ["district", "income"]
+
+[agreement]
+rights_and_obligations = "the developer uses the data for the report only"
+security_requirements = "no attempt to re-identify anyone"
+legal_basis = "the data bureau's authorization"
+breach = "suspension, revocation and liability"
 "#;
 
     #[test]
@@ -446,6 +486,28 @@ columns = ["district", "income"]
         assert_eq!(s.budget.delta, 0.0);
         assert!(s.is_valid_on(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()));
         assert!(!s.is_valid_on(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn an_application_names_its_response_plan_and_terms_a_stored_agreement_need_not() {
+        let no_plan = SCENARIO.replace("response_plan =", "# response_plan =");
+        let no_terms = SCENARIO.split("[agreement]").next().unwrap().to_string();
+        let short_plan = SCENARIO.replace(
+            "call the operator's duty officer; the job is stopped; the developer notifies the data bureau",
+            " call ",
+        );
+        for (text, field) in [
+            (&no_plan, "response_plan"),
+            (&short_plan, "response_plan"),
+            (&no_terms, "agreement"),
+        ] {
+            match Scenario::from_toml_str(text) {
+                Err(PolicyError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+            let stored = Scenario::from_stored_toml(text).unwrap();
+            assert_eq!(stored.name, "income-2026");
+        }
     }
 
     #[test]

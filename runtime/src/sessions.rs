@@ -1,5 +1,6 @@
-//! Review-console sessions: an operator, a supervisor or a developer (who reads the review
-//! of their own jobs and answers it) signs in with an API token and
+//! Review-console sessions: an operator, a supervisor, a developer (who reads the review of
+//! their own jobs and answers it), a provider (who consents to the scenarios over its
+//! datasets and objects to its versions) or a data user signs in with an API token and
 //! gets a session (its id goes in a cookie; the store keeps only its SHA-256). A session
 //! is valid while it has not ended or expired, its token is not revoked and its principal
 //! is active: revoking the token or suspending the principal ends every session opened
@@ -16,7 +17,8 @@ use crate::{Domain, Error, Result, tokens};
 pub const SESSION_HOURS: i64 = 8;
 
 /// Opens a session for the principal `token` proves, who must be an operator, a
-/// supervisor, a developer or a data user. Returns the session id (for the cookie; never
+/// supervisor, a developer, a provider or a data user (not an admin, who administers
+/// identities from the command line). Returns the session id (for the cookie; never
 /// stored) and the session. A refusal carries the name of the principal refused when the
 /// token proved one (a suspended principal, a developer), so that the caller can record
 /// it under that name.
@@ -25,11 +27,11 @@ pub fn sign_in(domain: &Domain, token: &str) -> Result<(String, Session), (Error
         .map_err(|e| (e, tokens::holder(domain, token).ok().flatten()))?;
     if !matches!(
         p.role,
-        Role::Operator | Role::Supervisor | Role::Developer | Role::DataUser
+        Role::Operator | Role::Supervisor | Role::Developer | Role::Provider | Role::DataUser
     ) {
         return Err((
             Error::Forbidden(format!(
-                "the console is for operators, supervisors, developers and data users; `{}` is a {}",
+                "the console is for operators, supervisors, developers, providers and data users; `{}` is a {}",
                 p.name, p.role
             )),
             Some(p.name),

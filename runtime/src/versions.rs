@@ -28,6 +28,8 @@ pub struct Standing {
     pub version: i64,
     /// Whether it is the current version.
     pub current: bool,
+    /// The provider who registered it.
+    pub registered_by: String,
     /// The suspension in force, if any.
     pub suspended: Option<Suspension>,
     /// Every objection raised against it.
@@ -39,10 +41,11 @@ pub struct Standing {
 }
 
 fn standing(conn: &sandbox_store::Conn, name: &str, version: i64) -> Result<Standing> {
-    catalog::get_version(conn, name, version)?;
+    let registered_by = catalog::get_version(conn, name, version)?.registered_by;
     Ok(Standing {
         dataset: name.to_string(),
         version,
+        registered_by,
         current: catalog::current_version(conn, name)? == Some(version),
         suspended: versions::in_force(conn, name, version)?,
         objections: versions::objections(conn, name, version)?,

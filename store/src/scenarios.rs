@@ -120,7 +120,7 @@ fn parsed(spec_toml: &str) -> Result<Scenario> {
     {
         return Ok(spec.clone());
     }
-    let spec = Scenario::from_toml_str(spec_toml).map_err(DomainError::from)?;
+    let spec = Scenario::from_stored_toml(spec_toml).map_err(DomainError::from)?;
     let mut kept = cache.lock().unwrap_or_else(PoisonError::into_inner);
     if kept.len() >= KEPT {
         kept.clear();

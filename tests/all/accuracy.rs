@@ -133,12 +133,18 @@ fn a_policy_can_ask_for_numbers_as_drawn() {
 purpose = "Age statistics from the census sample"
 valid_from = "{today}"
 valid_until = "{until}"
+response_plan = "the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour"
 [budget]
 epsilon = 10.0
 epsilon_per_query = 1.0
 [[dataset]]
 name = "pums"
 columns = ["pid", "age", "educ"]
+[agreement]
+rights_and_obligations = "the developer uses the data for the stated purpose only and keeps the products' scope"
+security_requirements = "no attempt to re-identify anyone; credentials kept by the named developer only"
+legal_basis = "the data bureau's authorization of the public data operation"
+breach = "suspension of the scenario, revocation of the authorization and liability under the agreement"
 "#,
         until = today.succ_opt().unwrap()
     );

@@ -186,7 +186,7 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         "{csp}"
     );
 
-    // A bad token and a provider's token are refused, and recorded.
+    // A bad token and an admin's token are refused, and recorded.
     let bad = format!("sbx_{}_{}", "1".repeat(16), "2".repeat(64));
     let page = request(
         &api,
@@ -203,15 +203,15 @@ fn reviewers_decide_in_the_console_and_every_refusal_is_recorded() {
         Method::POST,
         "/console/login",
         None,
-        Some(&[("token", api.token(sandbox_tests::PROVIDER).unwrap())]),
+        Some(&[("token", api.token(super::server::ADMIN).unwrap())]),
         None,
     );
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(
         page.body
-            .contains("operators, supervisors, developers and data users")
+            .contains("operators, supervisors, developers, providers and data users")
     );
-    assert_eq!(refusals(&api, sandbox_tests::PROVIDER), 1);
+    assert_eq!(refusals(&api, super::server::ADMIN), 1);
 
     // The operator signs in: only the session id's hash is stored.
     let ops = sign_in(&api, OPERATOR);
@@ -933,6 +933,41 @@ fn no_console_page_overflows_at_1280_or_390_pixels() {
                 }
             }
         }
+        // A provider's pages, in the language it reads.
+        c.find(fantoccini::Locator::Id("sign-out"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.goto(&format!("{base}/console/login")).await.unwrap();
+        sign_in(&c, server.token(sandbox_tests::PROVIDER)).await;
+        for width in [1280u32, 390] {
+            c.set_window_size(width, 900).await.unwrap();
+            for (name, path) in [
+                ("provider-scenarios", "/console/scenarios".to_string()),
+                ("provider-scenario", format!("/console/scenarios/{scenario}")),
+                ("provider-version", "/console/datasets/residents/1".to_string()),
+            ] {
+                c.goto(&format!("{base}{path}")).await.unwrap();
+                let sizes = c
+                    .execute(
+                        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                let sizes: Vec<i64> = serde_json::from_value(sizes).unwrap();
+                let png = c.screenshot().await.unwrap();
+                std::fs::write(shots.join(format!("{name}-{width}.png")), png).unwrap();
+                assert!(
+                    sizes[0] <= sizes[1],
+                    "{name} overflows at {width} px: {} wider than {}",
+                    sizes[0],
+                    sizes[1]
+                );
+            }
+        }
         c.close().await.unwrap();
     });
 }
@@ -1411,4 +1446,272 @@ fn an_operator_suspends_and_reinstates_a_dataset_version_in_the_console() {
         None,
     );
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+}
+
+/// The oversight page's forms (QQHR Art. 20; SYS Art. 31): a supervisor opens an
+/// incident, logs a notice and closes it, and issues a rectification order; the developer
+/// answers it from their console; the supervisor closes it. An operator may record
+/// incidents but not issue orders (refused, recorded); a bad deadline is a clear error.
+#[test]
+fn incidents_and_orders_are_recorded_and_answered_in_the_console() {
+    let api = Api::new();
+    let sup = sign_in(&api, SUPERVISOR);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"issue-order\""), "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let act = |cookie: &str, fields: &[(&str, &str)]| {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &csrf));
+        request(
+            &api,
+            Method::POST,
+            "/console/oversight/act",
+            Some(cookie),
+            Some(&form),
+            None,
+        )
+    };
+    let page = act(
+        &sup,
+        &[
+            ("action", "open"),
+            ("grade", "relatively_major"),
+            ("title", "Unusual query volume"),
+            ("text", "A scenario's refusals rose within the hour"),
+        ],
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let id = sandbox_runtime::incidents::list(&api.f.domain, SUPERVISOR).unwrap()[0].id;
+    let id = id.to_string();
+    // A notice names to whom it went.
+    let page = act(
+        &sup,
+        &[
+            ("action", "log"),
+            ("id", &id),
+            ("kind", "notice"),
+            ("text", "the developer was told"),
+        ],
+    );
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("id=\"error\""));
+    let page = act(
+        &sup,
+        &[
+            ("action", "log"),
+            ("id", &id),
+            ("kind", "notice"),
+            ("recipient", DEVELOPER),
+            ("text", "the developer was told"),
+        ],
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = act(
+        &sup,
+        &[
+            ("action", "close"),
+            ("id", &id),
+            ("text", "volume explained"),
+        ],
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let incident =
+        sandbox_runtime::incidents::get(&api.f.domain, SUPERVISOR, id.parse().unwrap()).unwrap();
+    assert_eq!(incident.grade, "relatively_major");
+    assert_eq!(incident.entries.len(), 1);
+    assert_eq!(incident.entries[0].recipient.as_deref(), Some(DEVELOPER));
+    assert_eq!(incident.summary.as_deref(), Some("volume explained"));
+
+    // Orders: a deadline in the past is refused; one for tomorrow is issued.
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    fn order(deadline: &str) -> Vec<(&'static str, &str)> {
+        vec![
+            ("action", "issue"),
+            ("kind", "principal"),
+            ("target", DEVELOPER),
+            ("deadline", deadline),
+            (
+                "text",
+                "Delete the copies of the outputs kept outside review",
+            ),
+        ]
+    }
+    let page = act(&sup, &order(&yesterday));
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    let ops = sign_in(&api, OPERATOR);
+    let page = act(&ops, &order(&tomorrow));
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert_eq!(refusals(&api, OPERATOR), 1);
+    let page = act(&sup, &order(&tomorrow));
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let o = sandbox_runtime::incidents::orders(&api.f.domain, SUPERVISOR).unwrap()[0].clone();
+    assert_eq!(o.status, "open");
+
+    // The developer sees it on their console and answers it.
+    let dev = sign_in(&api, DEVELOPER);
+    let page = request(&api, Method::GET, "/console/", Some(&dev), None, None);
+    assert!(
+        page.body
+            .contains("Delete the copies of the outputs kept outside review"),
+        "{}",
+        page.body
+    );
+    let answer_path = format!("/console/orders/{}/answer", o.id);
+    let dev_csrf = csrf_of(&page.body);
+    let page = request(
+        &api,
+        Method::POST,
+        &answer_path,
+        Some(&dev),
+        Some(&[
+            ("reason", "copies deleted on 6 December"),
+            ("csrf", &dev_csrf),
+        ]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert!(page.body.contains("copies deleted on 6 December"));
+    assert!(
+        page.body.contains(&format!("id=\"order-close-{}\"", o.id)),
+        "{}",
+        page.body
+    );
+    let page = act(
+        &sup,
+        &[("action", "close_order"), ("id", &o.id.to_string())],
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let o = sandbox_runtime::incidents::orders(&api.f.domain, SUPERVISOR).unwrap()[0].clone();
+    assert_eq!(o.status, "closed");
+    // A closed order leaves the developer's console.
+    let page = request(&api, Method::GET, "/console/", Some(&dev), None, None);
+    assert!(!page.body.contains("Delete the copies"));
+}
+
+/// A provider in the console (JZ Art. 11; QQHR Art. 20): its scenarios with its word on
+/// each, the agreement's terms and response plan, its no-objection recorded; on its
+/// dataset's version page it objects and suspends (no recall: that is for operators and
+/// supervisors); the oversight pages are not its.
+#[test]
+fn a_provider_consents_and_objects_in_the_console() {
+    let api = Api::new();
+    let text = sandbox_tests::scenario_text("provider-view", 1.0, 1.0);
+    let s = sandbox_runtime::scenarios::apply(&api.f.domain, DEVELOPER, &text).unwrap();
+    let key = s.id.to_string();
+    let prov = sign_in(&api, sandbox_tests::PROVIDER);
+    let page = request(&api, Method::GET, "/console/", Some(&prov), None, None);
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/console/scenarios");
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/scenarios",
+        Some(&prov),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("data-id=\"{key}\" data-word=\"awaited\"")),
+        "{}",
+        page.body
+    );
+    let path = format!("/console/scenarios/{key}");
+    let page = request(&api, Method::GET, &path, Some(&prov), None, None);
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for text in [
+        "id=\"response-plan\"",
+        "the developer notifies the data bureau within the hour",
+        "id=\"legal-basis\">the data bureau's authorization of the public data operation",
+        "id=\"consent-scenario\"",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+    let csrf = csrf_of(&page.body);
+    let page = request(
+        &api,
+        Method::POST,
+        &format!("{path}/consent"),
+        Some(&prov),
+        Some(&[
+            ("decision", "no_objection"),
+            ("reason", ""),
+            ("csrf", &csrf),
+        ]),
+        None,
+    );
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let consents = sandbox_runtime::consent::consents(&api.f.domain, DEVELOPER, &key).unwrap();
+    assert!(consents.items.iter().any(|i| {
+        i.dataset.as_deref() == Some("residents")
+            && i.state == sandbox_runtime::consent::ConsentState::NoObjection
+            && i.by.as_deref() == Some(sandbox_tests::PROVIDER)
+    }));
+    let page = request(&api, Method::GET, &path, Some(&prov), None, None);
+    assert!(!page.body.contains("id=\"consent-scenario\""));
+
+    // Its dataset's version page: object, then suspend.
+    let version = sandbox_runtime::catalog::get(&api.f.domain, OPERATOR, "residents")
+        .unwrap()
+        .version;
+    let vpath = format!("/console/datasets/residents/{version}");
+    let page = request(&api, Method::GET, &vpath, Some(&prov), None, None);
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"version-object\""), "{}", page.body);
+    assert!(page.body.contains("id=\"version-suspend\""));
+    assert!(!page.body.contains("id=\"version-recall\""));
+    let csrf = csrf_of(&page.body);
+    for decision in ["object", "suspend"] {
+        let page = request(
+            &api,
+            Method::POST,
+            &format!("{vpath}/act"),
+            Some(&prov),
+            Some(&[
+                ("decision", decision),
+                ("reason", "district codes were shifted in this version"),
+                ("confirm", "yes"),
+                ("csrf", &csrf),
+            ]),
+            None,
+        );
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{decision}: {}",
+            page.body
+        );
+    }
+    let standing =
+        sandbox_runtime::versions::show(&api.f.domain, OPERATOR, "residents", version).unwrap();
+    assert_eq!(standing.objections.len(), 1);
+    assert_eq!(standing.objections[0].raised_by, sandbox_tests::PROVIDER);
+    assert!(standing.suspended.is_some());
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&prov),
+        None,
+        None,
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
 }

@@ -1073,8 +1073,8 @@ fn a_dataset_not_shared_needs_a_recorded_decision_and_the_catalog_says_who_uses_
     let spec = scenario_text("housing-survey", 1.0, 1.0)
         .replace("name = \"residents\"", "name = \"residents_ns\"")
         .replace(
-            "[budget]",
-            "[agreement]\nrights_and_obligations = \"the developer uses the data for the survey only\"\nsecurity_requirements = \"no attempt to re-identify\"\nlegal_basis = \"SYS Art. 24\"\nbreach = \"revocation and liability\"\n[budget]",
+            "the data bureau's authorization of the public data operation",
+            "SYS Art. 24",
         );
     match scenarios::apply(&api.f.domain, DEVELOPER, &spec) {
         Err(Error::Forbidden(m)) => assert!(m.contains("not shared"), "{m}"),
@@ -1108,6 +1108,29 @@ fn a_dataset_not_shared_needs_a_recorded_decision_and_the_catalog_says_who_uses_
         ),
         Err(Error::Policy(_))
     ));
+    // Nor left out, nor the response plan (QQHR Art. 16, 20): refused with the field named,
+    // nothing stored.
+    let without_plan = scenario_text("no-plan", 1.0, 1.0).replace("response_plan =", "# plan =");
+    let without_terms = scenario_text("no-terms", 1.0, 1.0)
+        .split("[agreement]")
+        .next()
+        .unwrap()
+        .to_string();
+    for (text, field) in [
+        (without_plan, "invalid response_plan"),
+        (without_terms, "invalid agreement"),
+    ] {
+        let (status, body) = api.post(DEVELOPER, "/api/v1/scenarios", json!({"spec": text}));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.to_string().contains(field), "{body}");
+    }
+    assert_eq!(
+        count(
+            &raw(&api.f.domain),
+            "SELECT COUNT(*) FROM scenarios WHERE name IN ('no-plan', 'no-terms')"
+        ),
+        0
+    );
     sandbox_tests::approve(&api.f.domain, "housing-survey").unwrap();
     let (_, v) = api.get(sandbox_tests::PROVIDER, "/api/v1/datasets/residents_ns");
     assert_eq!(v["authorized_scenarios"], json!(["housing-survey"]));

@@ -60,6 +60,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/audit", get(audit_page))
         .route("/console/reports", get(reports_page))
         .route("/console/oversight", get(oversight_page))
+        .route("/console/oversight/act", post(oversight_act))
+        .route("/console/orders/{id}/answer", post(order_answer))
         .route("/console/datasets", get(datasets_page))
         .route("/console/datasets/{name}/{version}", get(version_page))
         .route("/console/datasets/{name}/{version}/act", post(version_act))
@@ -534,36 +536,12 @@ async fn dashboard(State(state): State<AppState>, Signed(s, ui): Signed) -> Resp
         // A data user receives products and nothing else.
         return Redirect::to("/console/products").into_response();
     }
+    if role == Role::Provider {
+        // A provider's business here: its word on the scenarios over its datasets.
+        return Redirect::to("/console/scenarios").into_response();
+    }
     if role == Role::Developer {
-        // A developer's console: their jobs and where each review stands.
-        let mine = state
-            .blocking(move |d| {
-                let list = jobs::list(
-                    d,
-                    &name,
-                    &jobs::JobFilter {
-                        submitter: None,
-                        scenario_id: None,
-                        status: None,
-                        limit: Some(100),
-                    },
-                )?;
-                let mut out = Vec::with_capacity(list.len());
-                for j in list {
-                    let awaiting = if j.outputs.is_empty() {
-                        Vec::new()
-                    } else {
-                        review::thread::thread(d, &name, &j.id)?.awaiting
-                    };
-                    out.push((j, awaiting));
-                }
-                Ok(out)
-            })
-            .await;
-        return match mine {
-            Ok(list) => page(StatusCode::OK, pages::my_jobs(ui, &s, &list)),
-            Err(e) => internal(ui, Some(&s), &e),
-        };
+        return my_jobs(&state, s, ui, StatusCode::OK, None).await;
     }
     let lists = state
         .blocking(move |d| {
@@ -580,6 +558,97 @@ async fn dashboard(State(state): State<AppState>, Signed(s, ui): Signed) -> Resp
     match lists {
         Ok((mine, others)) => page(StatusCode::OK, pages::dashboard(ui, &s, &mine, &others)),
         Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// A developer's console: the rectification orders addressed to them (SYS Art. 31) and
+/// their jobs with where each review stands.
+async fn my_jobs(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    status: StatusCode,
+    message: Option<(&str, bool)>,
+) -> Response {
+    let name = s.principal.name.clone();
+    let mine = state
+        .blocking(move |d| {
+            let list = jobs::list(
+                d,
+                &name,
+                &jobs::JobFilter {
+                    submitter: None,
+                    scenario_id: None,
+                    status: None,
+                    limit: Some(100),
+                },
+            )?;
+            let mut out = Vec::with_capacity(list.len());
+            for j in list {
+                let awaiting = if j.outputs.is_empty() {
+                    Vec::new()
+                } else {
+                    review::thread::thread(d, &name, &j.id)?.awaiting
+                };
+                out.push((j, awaiting));
+            }
+            let orders: Vec<_> = sandbox_runtime::incidents::orders(d, &name)?
+                .into_iter()
+                .filter(|o| o.status != "closed")
+                .collect();
+            Ok((out, orders))
+        })
+        .await;
+    match mine {
+        Ok((list, orders)) => page(status, pages::my_jobs(ui, &s, &list, &orders, message)),
+        Err(e) => internal(ui, Some(&s), &e),
+    }
+}
+
+/// A developer answers a rectification order addressed to them, their organisation or
+/// their scenario.
+async fn order_answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    Path(id): Path<i64>,
+    form: Result<Form<RequestDecideForm>, FormRejection>,
+) -> Response {
+    let path = format!("/console/orders/{id}/answer");
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
+        return refused;
+    }
+    let actor = s.principal.name.clone();
+    let done = state
+        .blocking(move |d| sandbox_runtime::incidents::answer(d, &actor, id, &form.reason))
+        .await;
+    match done {
+        Ok(_) => Redirect::to("/console/").into_response(),
+        Err(e) => {
+            let (status, message) = match refused_post(&state, &s, ui, &path, &e).await {
+                Ok(refused) => refused,
+                Err(response) => return response,
+            };
+            if s.principal.role == Role::Developer {
+                my_jobs(&state, s, ui, status, Some((&message, true))).await
+            } else {
+                page(
+                    status,
+                    pages::problem(ui, Some(&s), &ui.t("problem-refused"), &message),
+                )
+            }
+        }
     }
 }
 
@@ -1340,14 +1409,35 @@ type ScenarioView = (
     scenarios::ScenarioRecord,
     Vec<pages::AskedColumn>,
     sandbox_runtime::consent::Consents,
+    // The datasets of it the reader registered.
+    Vec<String>,
 );
+
+/// The datasets of scenario `r` that `actor` registered (none unless a provider).
+fn registered_by(
+    d: &sandbox_runtime::Domain,
+    actor: &str,
+    r: &scenarios::ScenarioRecord,
+) -> Result<Vec<String>> {
+    let mut mine = Vec::new();
+    for ds in &r.spec.datasets {
+        if sandbox_runtime::catalog::get(d, actor, &ds.name)?.registered_by == actor {
+            mine.push(ds.name.clone());
+        }
+    }
+    Ok(mine)
+}
 
 fn scenario_view(d: &sandbox_runtime::Domain, actor: &str, id: &str) -> Result<ScenarioView> {
     let r = scenarios::show(d, actor, id)?;
     let consents = sandbox_runtime::consent::consents(d, actor, id)?;
     let mut columns = Vec::new();
+    let mut mine = Vec::new();
     for ds in &r.spec.datasets {
         let v = sandbox_runtime::catalog::get(d, actor, &ds.name)?;
+        if v.registered_by == actor {
+            mine.push(ds.name.clone());
+        }
         for name in &ds.columns {
             let c = v.policy.column(name);
             columns.push(pages::AskedColumn {
@@ -1366,7 +1456,7 @@ fn scenario_view(d: &sandbox_runtime::Domain, actor: &str, id: &str) -> Result<S
             });
         }
     }
-    Ok((r, columns, consents))
+    Ok((r, columns, consents, mine))
 }
 
 async fn scenario_page(
@@ -1377,7 +1467,7 @@ async fn scenario_page(
 ) -> Response {
     let name = s.principal.name.clone();
     match state.blocking(move |d| scenario_view(d, &name, &id)).await {
-        Ok((r, columns, consents)) => {
+        Ok((r, columns, consents, mine)) => {
             let notice = q.done.map(|_| {
                 t!(
                     ui.lang,
@@ -1393,6 +1483,7 @@ async fn scenario_page(
                     &r,
                     &columns,
                     &consents,
+                    &mine,
                     notice.as_deref().map(|n| (n, false)),
                 ),
             )
@@ -1530,9 +1621,17 @@ async fn scenario_refused(
     };
     let name = s.principal.name.clone();
     match state.blocking(move |d| scenario_view(d, &name, &id)).await {
-        Ok((r, columns, consents)) => page(
+        Ok((r, columns, consents, mine)) => page(
             status,
-            pages::scenario(ui, &s, &r, &columns, &consents, Some((&message, true))),
+            pages::scenario(
+                ui,
+                &s,
+                &r,
+                &columns,
+                &consents,
+                &mine,
+                Some((&message, true)),
+            ),
         ),
         Err(_) => page(
             status,
@@ -1543,7 +1642,136 @@ async fn scenario_refused(
 
 /// Oversight (QQHR Art. 14, 20, 23; SYS Art. 31): incidents with their timelines,
 /// rectification orders and where each stands, the register of organisations.
-async fn oversight_page(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
+async fn oversight_page(
+    State(state): State<AppState>,
+    Signed(s, ui): Signed,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let notice = q.done.map(|_| ui.t("oversight-recorded"));
+    oversight_view(
+        &state,
+        s,
+        ui,
+        StatusCode::OK,
+        notice.as_deref().map(|n| (n, false)),
+    )
+    .await
+}
+
+/// What a form on the oversight page sends: the action and the fields it uses.
+#[derive(Debug, Default, Deserialize)]
+pub struct OversightForm {
+    /// `open`, `log`, `close` (an incident), `issue`, `close_order`.
+    #[serde(default)]
+    pub action: String,
+    /// The incident's or the order's id.
+    #[serde(default)]
+    pub id: String,
+    /// An incident's grade.
+    #[serde(default)]
+    pub grade: String,
+    /// An incident's title.
+    #[serde(default)]
+    pub title: String,
+    /// An entry's kind, or an order's target kind.
+    #[serde(default)]
+    pub kind: String,
+    /// What an entry refers to.
+    #[serde(default)]
+    pub reference: String,
+    /// To whom a report or notice went.
+    #[serde(default)]
+    pub recipient: String,
+    /// An order's target.
+    #[serde(default)]
+    pub target: String,
+    /// An order's deadline.
+    #[serde(default)]
+    pub deadline: String,
+    /// The description, the entry, the summary or the requirement.
+    #[serde(default)]
+    pub text: String,
+    /// The session's CSRF secret.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// Operators and supervisors record incidents (open, log, close); supervisors issue and
+/// close rectification orders, from the oversight page.
+async fn oversight_act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Signed(s, ui): Signed,
+    form: Result<Form<OversightForm>, FormRejection>,
+) -> Response {
+    let path = "/console/oversight/act";
+    let Ok(Form(f)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(
+                ui,
+                Some(&s),
+                &ui.t("problem-bad-request"),
+                &ui.t("decide-incomplete"),
+            ),
+        );
+    };
+    if let Some(refused) = check_post(&state, &headers, (&s, ui), &f.csrf, path).await {
+        return refused;
+    }
+    let actor = s.principal.name.clone();
+    let done = state
+        .blocking(move |d| {
+            use sandbox_runtime::incidents;
+            let id = || {
+                f.id.trim()
+                    .parse::<i64>()
+                    .map_err(|_| Error::Invalid(format!("`{}` is not an id", f.id)))
+            };
+            let some = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_string);
+            match f.action.as_str() {
+                "open" => incidents::open(d, &actor, &f.grade, &f.title, &f.text).map(|_| ()),
+                "log" => incidents::log(
+                    d,
+                    &actor,
+                    id()?,
+                    &f.kind,
+                    some(&f.reference).as_deref(),
+                    some(&f.recipient).as_deref(),
+                    &f.text,
+                )
+                .map(|_| ()),
+                "close" => incidents::close(d, &actor, id()?, &f.text).map(|_| ()),
+                "issue" => {
+                    incidents::issue(d, &actor, &f.kind, f.target.trim(), &f.text, &f.deadline)
+                        .map(|_| ())
+                }
+                "close_order" => incidents::close_order(d, &actor, id()?).map(|_| ()),
+                other => Err(Error::Invalid(format!(
+                    "`{other}`: open, log, close, issue or close_order"
+                ))),
+            }
+        })
+        .await;
+    match done {
+        Ok(()) => Redirect::to("/console/oversight?done=1").into_response(),
+        Err(e) => {
+            let (status, message) = match refused_post(&state, &s, ui, path, &e).await {
+                Ok(refused) => refused,
+                Err(response) => return response,
+            };
+            oversight_view(&state, s, ui, status, Some((&message, true))).await
+        }
+    }
+}
+
+async fn oversight_view(
+    state: &AppState,
+    s: Session,
+    ui: Ui,
+    status: StatusCode,
+    message: Option<(&str, bool)>,
+) -> Response {
     let name = s.principal.name.clone();
     let read = state
         .blocking(move |d| {
@@ -1556,8 +1784,8 @@ async fn oversight_page(State(state): State<AppState>, Signed(s, ui): Signed) ->
         .await;
     match read {
         Ok((incidents, orders, organisations)) => page(
-            StatusCode::OK,
-            pages::oversight(ui, &s, &incidents, &orders, &organisations),
+            status,
+            pages::oversight(ui, &s, &incidents, &orders, &organisations, message),
         ),
         Err(e) if status_of(&e) == StatusCode::FORBIDDEN => page(
             StatusCode::FORBIDDEN,
@@ -1624,8 +1852,9 @@ async fn version_view(
     }
 }
 
-/// An operator suspends or reinstates a dataset version, or an operator or a supervisor
-/// recalls its products, from the console.
+/// An operator or the provider who registered it suspends or reinstates a dataset version,
+/// its provider objects to it, an operator or a supervisor recalls its products, from the
+/// console.
 async fn version_act(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1657,7 +1886,10 @@ async fn version_act(
                 "suspend" => versions::suspend(d, &actor, &name, version, &reason).map(|_| ()),
                 "reinstate" => versions::reinstate(d, &actor, &name, version, &reason).map(|_| ()),
                 "recall" => versions::recall(d, &actor, &name, version, &reason).map(|_| ()),
-                _ => Err(Error::Invalid("suspend, reinstate or recall".into())),
+                "object" => versions::object(d, &actor, &name, version, &reason).map(|_| ()),
+                _ => Err(Error::Invalid(
+                    "object, suspend, reinstate or recall".into(),
+                )),
             }
         })
         .await;
@@ -1687,6 +1919,24 @@ async fn version_act(
 async fn scenarios_page(State(state): State<AppState>, Signed(s, ui): Signed) -> Response {
     let today = chrono::Utc::now().date_naive();
     let name = s.principal.name.clone();
+    if s.principal.role == Role::Provider {
+        let rows = state
+            .blocking(move |d| {
+                let mut rows = Vec::new();
+                for r in scenarios::list(d, &name)? {
+                    let consents = sandbox_runtime::consent::consents(d, &name, &r.id.to_string())?;
+                    let mine = registered_by(d, &name, &r)?;
+                    rows.push((r, consents, mine));
+                }
+                rows.reverse();
+                Ok(rows)
+            })
+            .await;
+        return match rows {
+            Ok(rows) => page(StatusCode::OK, pages::provider_scenarios(ui, &s, &rows)),
+            Err(e) => internal(ui, Some(&s), &e),
+        };
+    }
     match state
         .blocking(move |d| scenarios::usage(d, &name, today))
         .await

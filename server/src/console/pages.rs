@@ -134,6 +134,10 @@ pub fn layout(ui: Ui, title: &str, session: Option<&Session>, body: Markup) -> M
                                 a href="/console/products" { (ui.t("nav-products")) }
                             } @else if s.principal.role == Role::DataUser {
                                 a href="/console/products" { (ui.t("nav-products")) }
+                            } @else if s.principal.role == Role::Provider {
+                                a href="/console/scenarios" { (ui.t("nav-scenarios")) }
+                                a href="/console/datasets" { (ui.t("nav-datasets")) }
+                                a href="/console/products" { (ui.t("nav-products")) }
                             } @else {
                                 a href="/console/" { (ui.t("nav-pending")) }
                                 a href="/console/scenarios" { (ui.t("nav-scenarios")) }
@@ -273,12 +277,39 @@ pub fn dashboard(ui: Ui, session: &Session, mine: &[Pending], others: &[Pending]
 }
 
 /// A developer's own jobs, newest first, each with where its review stands.
-pub fn my_jobs(ui: Ui, session: &Session, jobs: &[(JobRecord, Vec<String>)]) -> Markup {
+pub fn my_jobs(
+    ui: Ui,
+    session: &Session,
+    jobs: &[(JobRecord, Vec<String>)],
+    orders: &[sandbox_runtime::incidents::Order],
+    message: Option<(&str, bool)>,
+) -> Markup {
     layout(
         ui,
         &ui.t("my-jobs-title"),
         Some(session),
         html! {
+            @if let Some((text, error)) = message {
+                @if error { p.box.error id="error" { (text) } } @else { p.box.notice id="notice" { (text) } }
+            }
+            @if !orders.is_empty() {
+                h1 { (ui.t("my-orders-title")) }
+                @for o in orders {
+                    div.box.order data-id=(o.id) data-status=(o.status) {
+                        strong { "#" (o.id) " · " (ui.word("order-status", &o.status)) " · " (ui.t("oversight-deadline")) " " (ui.time(&o.deadline)) }
+                        p { (o.requirement) br; span.muted { (o.issued_by) " · " (ui.time(&o.issued_at)) } }
+                        @if let Some(a) = &o.answer { p.said { (a) } }
+                        @if o.status == "open" {
+                            form method="post" action={ "/console/orders/" (o.id) "/answer" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                label for={ "order-answer-" (o.id) } { (ui.t("order-answer")) }
+                                textarea id={ "order-answer-" (o.id) } name="reason" required {}
+                                p { button.approve type="submit" name="decision" value="answer" id={ "order-answer-submit-" (o.id) } { (ui.t("order-answer")) } }
+                            }
+                        }
+                    }
+                }
+            }
             h1 { (ui.t("my-jobs-title")) }
             p.muted { (ui.t("my-jobs-intro")) }
             @if jobs.is_empty() {
@@ -952,6 +983,56 @@ pub fn scenarios(ui: Ui, session: &Session, usage: &[Usage]) -> Markup {
     )
 }
 
+/// A provider's scenarios: those over a dataset it registered, with its word on each.
+pub fn provider_scenarios(
+    ui: Ui,
+    session: &Session,
+    rows: &[(
+        ScenarioRecord,
+        sandbox_runtime::consent::Consents,
+        Vec<String>,
+    )],
+) -> Markup {
+    use sandbox_runtime::consent::ConsentState;
+    layout(
+        ui,
+        &ui.t("scenarios-title"),
+        Some(session),
+        html! {
+            h1 { (ui.t("scenarios-heading")) }
+            p.muted { (ui.t("provider-scenarios-intro")) }
+            div.scroll {
+                table id="scenarios" {
+                    thead { tr {
+                        th { (ui.t("col-scenario")) } th { (ui.t("col-developer")) } th { (ui.t("col-status")) }
+                        th { (ui.t("col-valid-until")) } th { (ui.t("col-dataset")) } th { (ui.t("provider-your-word")) }
+                    } }
+                    tbody {
+                        @for (r, consents, mine) in rows {
+                            @let word = consents.items.iter().filter(|i| i.dataset.as_ref().is_some_and(|d| mine.contains(d))).map(|i| i.state).max_by_key(|s| match s { ConsentState::Objection => 2, ConsentState::Awaited => 1, ConsentState::NoObjection => 0 });
+                            @let word = word.and_then(|w| serde_json::to_value(w).ok()).and_then(|v| v.as_str().map(str::to_string));
+                            tr.scenario data-id=(r.id) data-word=(word.as_deref().unwrap_or("")) {
+                                td { a href={ "/console/scenarios/" (r.id) } { (r.spec.name) } " " span.muted { "(" (r.id) ")" } }
+                                td { (r.developer) }
+                                td data-status=(r.status.as_str()) { (ui.word("scenario-status", r.status.as_str())) }
+                                td { (r.spec.valid_until.to_string()) }
+                                td { (mine.join(", ")) }
+                                td {
+                                    @match (&consents.covered_by_type, word.as_deref()) {
+                                        (Some(kind), _) => { (t!(ui.lang, "consents-by-type", kind = kind.as_str())) }
+                                        (None, Some(w)) => { (ui.word("consent-state", w)) }
+                                        (None, None) => { "—" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// A column a scenario asks for, with its classification.
 #[derive(Debug, Clone)]
 pub struct AskedColumn {
@@ -977,8 +1058,26 @@ pub fn scenario(
     r: &ScenarioRecord,
     columns: &[AskedColumn],
     consents: &sandbox_runtime::consent::Consents,
+    mine: &[String],
     message: Option<(&str, bool)>,
 ) -> Markup {
+    use sandbox_runtime::consent::ConsentState;
+    let pending =
+        r.status == sandbox_core::ScenarioStatus::Pending && consents.covered_by_type.is_none();
+    // The party whose word is still awaited or an objection: a supervisor for the data
+    // bureau, a provider for the datasets of it that it registered.
+    let may_consent = pending
+        && match session.principal.role {
+            Role::Supervisor => consents
+                .items
+                .iter()
+                .any(|i| i.dataset.is_none() && i.state != ConsentState::NoObjection),
+            Role::Provider => consents.items.iter().any(|i| {
+                i.dataset.as_ref().is_some_and(|d| mine.contains(d))
+                    && i.state != ConsentState::NoObjection
+            }),
+            _ => false,
+        };
     let decidable = session.principal.role == Role::Operator
         && r.status == sandbox_core::ScenarioStatus::Pending
         && r.decided_by.is_none()
@@ -1000,6 +1099,18 @@ pub fn scenario(
                 dt { (ui.t("scenario-valid")) } dd { (r.spec.valid_from.to_string()) " – " (r.spec.valid_until.to_string()) }
                 dt { (ui.t("scenario-mode")) } dd { (r.spec.mode.to_string()) }
                 dt { "ε" } dd { (format!("{:.3}", r.epsilon_spent)) " / " (r.spec.budget.epsilon) " · " (t!(ui.lang, "scenario-per-query", epsilon = r.spec.budget.epsilon_per_query)) }
+            }
+            h2 { (ui.t("agreement-heading")) }
+            dl id="agreement" {
+                dt { (ui.t("agreement-response-plan")) } dd id="response-plan" { (r.spec.response_plan.as_deref().unwrap_or("—")) }
+                @if let Some(a) = &r.spec.agreement {
+                    dt { (ui.t("agreement-rights")) } dd { (a.rights_and_obligations) }
+                    dt { (ui.t("agreement-security")) } dd { (a.security_requirements) }
+                    dt { (ui.t("agreement-legal-basis")) } dd id="legal-basis" { (a.legal_basis) }
+                    dt { (ui.t("agreement-breach")) } dd { (a.breach) }
+                } @else {
+                    dt { (ui.t("agreement-terms")) } dd { (ui.t("agreement-before-terms")) }
+                }
             }
             h2 { (ui.t("scenario-columns")) }
             @if level4 > 0 {
@@ -1049,11 +1160,7 @@ pub fn scenario(
                     }
                 }
             }
-            @if session.principal.role == Role::Supervisor
-                && r.status == sandbox_core::ScenarioStatus::Pending
-                && consents.covered_by_type.is_none()
-                && consents.items.iter().any(|i| i.dataset.is_none() && i.state != sandbox_runtime::consent::ConsentState::NoObjection)
-            {
+            @if may_consent {
                 form.box method="post" action={ "/console/scenarios/" (r.id) "/consent" } id="consent-scenario" {
                     input type="hidden" name="csrf" value=(session.csrf);
                     label for="consent-reason" { (ui.t("consents-reasons")) }
@@ -1129,7 +1236,13 @@ pub fn version(
     message: Option<(&str, bool)>,
 ) -> Markup {
     let operator = session.principal.role == Role::Operator;
-    let overseer = matches!(session.principal.role, Role::Operator | Role::Supervisor);
+    // The provider who registered it objects to it, suspends and reinstates it (QQHR
+    // Art. 20; SYS Art. 40) as an operator does; operators and supervisors recall what it
+    // fed.
+    let its_provider =
+        session.principal.role == Role::Provider && v.registered_by == session.principal.name;
+    let overseer =
+        matches!(session.principal.role, Role::Operator | Role::Supervisor) || its_provider;
     let base = format!("/console/datasets/{}/{}", v.dataset, v.version);
     layout(
         ui,
@@ -1162,14 +1275,18 @@ pub fn version(
                         " " label for="version-confirm" { (ui.t("version-confirm")) }
                     }
                     p {
-                        @if operator {
+                        @if its_provider {
+                            button type="submit" name="decision" value="object" id="version-object" { (ui.t("version-object")) }
+                            " "
+                        }
+                        @if operator || its_provider {
                             @if v.suspended.is_some() {
                                 button type="submit" name="decision" value="reinstate" id="version-reinstate" { (ui.t("version-reinstate")) }
                             } @else {
                                 button.reject type="submit" name="decision" value="suspend" id="version-suspend" { (ui.t("version-suspend")) }
                             }
                         }
-                        @if !v.products.is_empty() {
+                        @if !v.products.is_empty() && !its_provider {
                             " " button.reject type="submit" name="decision" value="recall" id="version-recall" { (ui.t("version-recall")) }
                         }
                     }
@@ -1186,13 +1303,36 @@ pub fn oversight(
     incidents: &[sandbox_runtime::incidents::Incident],
     orders: &[sandbox_runtime::incidents::Order],
     organisations: &[sandbox_runtime::organisations::Organisation],
+    message: Option<(&str, bool)>,
 ) -> Markup {
+    use sandbox_runtime::incidents::{ENTRY_KINDS, GRADES};
+    let supervisor = session.principal.role == Role::Supervisor;
+    let act = "/console/oversight/act";
     layout(
         ui,
         &ui.t("oversight-title"),
         Some(session),
         html! {
             h1 { (ui.t("oversight-incidents")) }
+            @if let Some((text, error)) = message {
+                @if error { p.box.error id="error" { (text) } } @else { p.box.notice id="notice" { (text) } }
+            }
+            details id="open-incident" {
+                summary { (ui.t("incident-open")) }
+                form.box method="post" action=(act) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    input type="hidden" name="action" value="open";
+                    label for="incident-grade" { (ui.t("incident-grade")) }
+                    select id="incident-grade" name="grade" {
+                        @for g in GRADES { option value=(g) { (ui.word("incident-grade", g)) } }
+                    }
+                    label for="incident-title" { (ui.t("incident-title")) }
+                    input type="text" id="incident-title" name="title" required;
+                    label for="incident-description" { (ui.t("incident-description")) }
+                    textarea id="incident-description" name="text" required {}
+                    p { button type="submit" id="incident-submit" { (ui.t("incident-open")) } }
+                }
+            }
             @if incidents.is_empty() { p.muted id="no-incidents" { (ui.t("oversight-no-incidents")) } }
             @for i in incidents {
                 div.box.incident data-id=(i.id) {
@@ -1213,10 +1353,61 @@ pub fn oversight(
                     }
                     @if let Some(summary) = &i.summary {
                         p.closed { (ui.t("incident-closed")) ": " (summary) " · " span.muted { (i.closed_by.as_deref().unwrap_or("")) } }
+                    } @else {
+                        details.log-entry {
+                            summary { (ui.t("incident-log")) }
+                            form method="post" action=(act) {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                input type="hidden" name="action" value="log";
+                                input type="hidden" name="id" value=(i.id);
+                                label for={ "entry-kind-" (i.id) } { (ui.t("incident-entry-kind")) }
+                                select id={ "entry-kind-" (i.id) } name="kind" {
+                                    @for k in ENTRY_KINDS { option value=(k) { (ui.word("incident-entry", k)) } }
+                                }
+                                label for={ "entry-reference-" (i.id) } { (ui.t("incident-entry-reference")) }
+                                input type="text" id={ "entry-reference-" (i.id) } name="reference";
+                                label for={ "entry-recipient-" (i.id) } { (ui.t("incident-entry-recipient")) }
+                                input type="text" id={ "entry-recipient-" (i.id) } name="recipient";
+                                label for={ "entry-text-" (i.id) } { (ui.t("incident-entry-text")) }
+                                textarea id={ "entry-text-" (i.id) } name="text" required {}
+                                p { button type="submit" id={ "entry-submit-" (i.id) } { (ui.t("incident-log")) } }
+                            }
+                        }
+                        details.close-incident {
+                            summary { (ui.t("incident-close")) }
+                            form method="post" action=(act) {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                input type="hidden" name="action" value="close";
+                                input type="hidden" name="id" value=(i.id);
+                                label for={ "close-summary-" (i.id) } { (ui.t("incident-summary")) }
+                                textarea id={ "close-summary-" (i.id) } name="text" required {}
+                                p { button type="submit" id={ "close-submit-" (i.id) } { (ui.t("incident-close")) } }
+                            }
+                        }
                     }
                 }
             }
             h2 { (ui.t("oversight-orders")) }
+            @if supervisor {
+                details id="issue-order" {
+                    summary { (ui.t("order-issue")) }
+                    form.box method="post" action=(act) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="action" value="issue";
+                        label for="order-kind" { (ui.t("oversight-target")) }
+                        select id="order-kind" name="kind" {
+                            @for k in ["principal", "organisation", "scenario"] { option value=(k) { (ui.word("order-target", k)) } }
+                        }
+                        label for="order-target" { (ui.t("order-target-name")) }
+                        input type="text" id="order-target" name="target" required;
+                        label for="order-deadline" { (ui.t("oversight-deadline")) }
+                        input type="date" id="order-deadline" name="deadline" required;
+                        label for="order-requirement" { (ui.t("oversight-requirement")) }
+                        textarea id="order-requirement" name="text" required {}
+                        p { button type="submit" id="order-submit" { (ui.t("order-issue")) } }
+                    }
+                }
+            }
             @if orders.is_empty() { p.muted id="no-orders" { (ui.t("oversight-no-orders")) } } @else {
                 div.scroll { table id="orders" {
                     thead { tr { th { "#" } th { (ui.t("oversight-target")) } th { (ui.t("oversight-deadline")) } th { (ui.t("col-status")) } th { (ui.t("oversight-requirement")) } th { (ui.t("consents-answer")) } } }
@@ -1224,11 +1415,21 @@ pub fn oversight(
                         @for o in orders {
                             tr.order data-id=(o.id) data-status=(o.status) {
                                 td { (o.id) }
-                                td { (o.target_kind) " " (o.target) }
+                                td { (ui.word("order-target", &o.target_kind)) " " (o.target) }
                                 td { (ui.time(&o.deadline)) }
                                 td.status { (ui.word("order-status", &o.status)) }
                                 td { (o.requirement) }
-                                td { (o.answer.as_deref().unwrap_or("")) }
+                                td {
+                                    (o.answer.as_deref().unwrap_or(""))
+                                    @if supervisor && o.status == "answered" {
+                                        form method="post" action=(act) {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            input type="hidden" name="action" value="close_order";
+                                            input type="hidden" name="id" value=(o.id);
+                                            button.approve type="submit" id={ "order-close-" (o.id) } { (ui.t("order-close")) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
