@@ -971,9 +971,9 @@ pub enum ReportCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify a report folder's signature and the signed checkpoint it cites.
+    /// Verify a report's signature and the signed checkpoint it cites.
     Verify {
-        /// Report folder.
+        /// Report folder, or the signed JSON file the console or the API gives.
         dir: PathBuf,
     },
 }

@@ -330,5 +330,5 @@ help-report-compliance--from = 第一天（YYYY-MM-DD）
 help-report-compliance--to = 最后一天（YYYY-MM-DD）
 help-report-compliance--scenario = 一个场景（编号或名称）
 help-report-compliance--out = 要创建的文件夹
-help-report-verify = 验证报告文件夹的签名及其引用的签名检查点
-help-report-verify--dir = 报告文件夹
+help-report-verify = 验证报告的签名及其引用的签名检查点
+help-report-verify--dir = 报告文件夹，或控制台、API 给出的已签名 JSON 文件

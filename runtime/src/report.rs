@@ -336,14 +336,48 @@ pub fn write(dir: &Path, report: &Value, signature: &str) -> Result<()> {
     Ok(())
 }
 
-/// Verifies a report folder offline: the signature by the key the report names (and, when
-/// given, the domain's), and the signed checkpoint it cites. Returns the report.
-pub fn verify(dir: &Path, expected_key: Option<&ed25519_dalek::VerifyingKey>) -> Result<Value> {
-    let bytes =
-        std::fs::read(dir.join(REPORT)).map_err(|e| Error::Verify(format!("{REPORT}: {e}")))?;
-    let signature = std::fs::read_to_string(dir.join(REPORT_SIGNATURE))
-        .map_err(|e| Error::Verify(format!("{REPORT_SIGNATURE}: {e}")))?;
-    let report: Value = serde_json::from_slice(&bytes)
+/// A report and its signature in one JSON document, as the API answers and the console
+/// downloads it: `{"report": ..., "signature": "..."}`, the report being the signed bytes
+/// once written pretty-printed.
+pub fn signed_document(report: &Value, signature: &str) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec_pretty(
+        &serde_json::json!({"report": report, "signature": signature}),
+    )?)
+}
+
+/// Verifies a report offline, as a folder ([`write`]) or one signed document
+/// ([`signed_document`]): the signature by the key the report names (and, when given, the
+/// domain's), and the signed checkpoint it cites. Returns the report.
+pub fn verify(path: &Path, expected_key: Option<&ed25519_dalek::VerifyingKey>) -> Result<Value> {
+    if path.is_dir() {
+        let bytes = std::fs::read(path.join(REPORT))
+            .map_err(|e| Error::Verify(format!("{REPORT}: {e}")))?;
+        let signature = std::fs::read_to_string(path.join(REPORT_SIGNATURE))
+            .map_err(|e| Error::Verify(format!("{REPORT_SIGNATURE}: {e}")))?;
+        return verify_bytes(&bytes, &signature, expected_key);
+    }
+    let text =
+        std::fs::read(path).map_err(|e| Error::Verify(format!("{}: {e}", path.display())))?;
+    let document: Value = serde_json::from_slice(&text)
+        .map_err(|e| Error::Verify(format!("{} is not JSON: {e}", path.display())))?;
+    let (Some(report), Some(signature)) = (
+        document.get("report"),
+        document.get("signature").and_then(Value::as_str),
+    ) else {
+        return Err(Error::Verify(format!(
+            "{} holds no report and signature",
+            path.display()
+        )));
+    };
+    verify_bytes(&serde_json::to_vec_pretty(report)?, signature, expected_key)
+}
+
+fn verify_bytes(
+    bytes: &[u8],
+    signature: &str,
+    expected_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<Value> {
+    let report: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::Verify(format!("{REPORT} is not JSON: {e}")))?;
     if report["format"] != FORMAT {
         return Err(Error::Verify(format!("{REPORT} is not a {FORMAT}")));
@@ -357,7 +391,7 @@ pub fn verify(dir: &Path, expected_key: Option<&ed25519_dalek::VerifyingKey>) ->
             "the report is signed by another domain's key".into(),
         ));
     }
-    keys::verify(&key, &bytes, signature.trim())?;
+    keys::verify(&key, bytes, signature.trim())?;
     audit::verify_manifest_checkpoint(&report, &key)?
         .ok_or_else(|| Error::Verify("the report cites no signed checkpoint".into()))?;
     Ok(report)

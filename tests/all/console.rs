@@ -1175,6 +1175,30 @@ fn a_supervisor_reads_a_compliance_report_in_the_console() {
     assert!(page.body.contains("JZ Art. 11"), "{}", page.body);
     assert!(page.body.contains("/console/audit?from="), "{}", page.body);
     assert!(page.body.contains("id=\"report-signature\""));
+    // The report signed, as a download that verifies offline; edited, it does not.
+    let download =
+        format!("/console/reports?from={today}&to={today}&scenario=income-test&format=json");
+    assert!(
+        page.body.contains(&download.replace('&', "&amp;")),
+        "{}",
+        page.body
+    );
+    let file = request(&api, Method::GET, &download, Some(&sup), None, None);
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.headers[header::CONTENT_TYPE], "application/json");
+    assert!(
+        file.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(&format!("compliance-report-{today}-{today}.json"))
+    );
+    let path = api.f.dir.path().join("report.json");
+    std::fs::write(&path, &file.body).unwrap();
+    let key = sandbox_runtime::keys::verifying_key(api.f.domain.layout()).unwrap();
+    let r = sandbox_runtime::report::verify(&path, Some(&key)).unwrap();
+    assert_eq!(r["scope"]["scenario"]["name"], "income-test");
+    std::fs::write(&path, file.body.replacen("JZ Art. 11", "JZ Art. 12", 1)).unwrap();
+    assert!(sandbox_runtime::report::verify(&path, Some(&key)).is_err());
     let page = request(
         &api,
         Method::GET,
@@ -1466,8 +1490,20 @@ fn incidents_and_orders_are_recorded_and_answered_in_the_console() {
     );
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("id=\"issue-order\""), "{}", page.body);
-    let csrf = csrf_of(&page.body);
+    // Each session's forms carry its own CSRF secret.
+    let csrf_for = |cookie: &str| {
+        let page = request(
+            &api,
+            Method::GET,
+            "/console/oversight",
+            Some(cookie),
+            None,
+            None,
+        );
+        csrf_of(&page.body)
+    };
     let act = |cookie: &str, fields: &[(&str, &str)]| {
+        let csrf = csrf_for(cookie);
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf", &csrf));
         request(
@@ -1550,6 +1586,7 @@ fn incidents_and_orders_are_recorded_and_answered_in_the_console() {
     let ops = sign_in(&api, OPERATOR);
     let page = act(&ops, &order(&tomorrow));
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.body.contains("order.issue"), "{}", page.body);
     assert_eq!(refusals(&api, OPERATOR), 1);
     let page = act(&sup, &order(&tomorrow));
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
@@ -1603,6 +1640,62 @@ fn incidents_and_orders_are_recorded_and_answered_in_the_console() {
     // A closed order leaves the developer's console.
     let page = request(&api, Method::GET, "/console/", Some(&dev), None, None);
     assert!(!page.body.contains("Delete the copies"));
+
+    // The operator keeps the register (QQHR Art. 14, 23): a code whose check character
+    // fails is refused; an organisation entered, then its qualification ended with a
+    // reason. A supervisor has no such form.
+    let entry = |code: &'static str| {
+        vec![
+            ("action", "org_add"),
+            ("code", code),
+            ("name", "天津数据交易中心"),
+            ("officer", "刘敏"),
+            ("contact", "022-23456789"),
+            ("qualified_until", "2030-12-31"),
+            ("epsilon_cap", "20"),
+        ]
+    };
+    let page = act(&ops, &entry("91110000100003208J"));
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("id=\"error\""));
+    let page = act(&ops, &entry("91120000MA05K7Q3XD"));
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&ops),
+        None,
+        None,
+    );
+    assert!(
+        page.body
+            .contains("id=\"org-91120000MA05K7Q3XD-until\" name=\"qualified_until\" required value=\"2030-12-31\""),
+        "{}",
+        page.body
+    );
+    let mut change = entry("91120000MA05K7Q3XD");
+    change[0] = ("action", "org_set");
+    change[5] = ("qualified_until", "2026-01-31");
+    change.push(("text", "qualification not renewed"));
+    let page = act(&ops, &change);
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let o =
+        sandbox_runtime::organisations::get(&api.f.domain, OPERATOR, "91120000MA05K7Q3XD").unwrap();
+    assert_eq!(o.qualified_until, "2026-01-31");
+    assert_eq!(o.epsilon_cap, Some(20.0));
+    let page = request(
+        &api,
+        Method::GET,
+        "/console/oversight",
+        Some(&sup),
+        None,
+        None,
+    );
+    assert!(!page.body.contains("id=\"add-organisation\""));
+    let page = act(&sup, &change);
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.body.contains("organisation.manage"), "{}", page.body);
 }
 
 /// A provider in the console (JZ Art. 11; QQHR Art. 20): its scenarios with its word on

@@ -1013,12 +1013,14 @@ pub struct FormatQuery {
     pub format: Option<String>,
 }
 
-/// A converted table, as an attachment.
+/// A converted table or a signed report, as an attachment.
 fn attachment(name: &str, bytes: Vec<u8>) -> Response {
     let ty = if name.ends_with(".csv") {
         "text/csv; charset=utf-8"
     } else if name.ends_with(".xlsx") {
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    } else if name.ends_with(".json") {
+        "application/json"
     } else {
         "application/octet-stream"
     };
@@ -1100,6 +1102,9 @@ pub struct ReportForm {
     /// One scenario (empty: the domain).
     #[serde(default)]
     pub scenario: Option<String>,
+    /// `json`: the report signed, as a download to verify offline.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// Compliance reports (B8): the form, and the report it asks for, each requirement with
@@ -1134,6 +1139,19 @@ async fn reports_page(
         }
     };
     match report {
+        Ok(Some((r, signature))) if q.format.as_deref() == Some("json") => {
+            match sandbox_runtime::report::signed_document(&r, &signature) {
+                Ok(bytes) => {
+                    let name = format!(
+                        "compliance-report-{}-{}.json",
+                        q.from.as_deref().unwrap_or("").trim(),
+                        q.to.as_deref().unwrap_or("").trim()
+                    );
+                    attachment(&name, bytes)
+                }
+                Err(e) => internal(ui, Some(&s), &e),
+            }
+        }
         Ok(r) => page(
             StatusCode::OK,
             pages::reports(
@@ -1688,16 +1706,35 @@ pub struct OversightForm {
     /// An order's deadline.
     #[serde(default)]
     pub deadline: String,
-    /// The description, the entry, the summary or the requirement.
+    /// The description, the entry, the summary, the requirement or the reason.
     #[serde(default)]
     pub text: String,
+    /// An organisation's unified social credit code.
+    #[serde(default)]
+    pub code: String,
+    /// An organisation's name.
+    #[serde(default)]
+    pub name: String,
+    /// Its security officer.
+    #[serde(default)]
+    pub officer: String,
+    /// How to reach the officer.
+    #[serde(default)]
+    pub contact: String,
+    /// The last day of its qualification.
+    #[serde(default)]
+    pub qualified_until: String,
+    /// Its ε cap (empty: none).
+    #[serde(default)]
+    pub epsilon_cap: String,
     /// The session's CSRF secret.
     #[serde(default)]
     pub csrf: String,
 }
 
 /// Operators and supervisors record incidents (open, log, close); supervisors issue and
-/// close rectification orders, from the oversight page.
+/// close rectification orders; operators enter and change organisations: from the
+/// oversight page.
 async fn oversight_act(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1747,8 +1784,31 @@ async fn oversight_act(
                         .map(|_| ())
                 }
                 "close_order" => incidents::close_order(d, &actor, id()?).map(|_| ()),
+                "org_add" | "org_set" => {
+                    use sandbox_runtime::organisations::{self, OrganisationEntry};
+                    let cap = f.epsilon_cap.trim();
+                    let epsilon_cap = if cap.is_empty() {
+                        None
+                    } else {
+                        Some(cap.parse::<f64>().map_err(|_| {
+                            Error::Invalid(format!("ε cap `{cap}` is not a number"))
+                        })?)
+                    };
+                    let entry = OrganisationEntry {
+                        name: f.name.clone(),
+                        security_officer: f.officer.clone(),
+                        security_contact: f.contact.clone(),
+                        qualified_until: f.qualified_until.trim().to_string(),
+                        epsilon_cap,
+                    };
+                    if f.action == "org_add" {
+                        organisations::register(d, &actor, &f.code, &entry).map(|_| ())
+                    } else {
+                        organisations::change(d, &actor, &f.code, &entry, &f.text).map(|_| ())
+                    }
+                }
                 other => Err(Error::Invalid(format!(
-                    "`{other}`: open, log, close, issue or close_order"
+                    "`{other}`: open, log, close, issue, close_order, org_add or org_set"
                 ))),
             }
         })

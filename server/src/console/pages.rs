@@ -1307,6 +1307,7 @@ pub fn oversight(
 ) -> Markup {
     use sandbox_runtime::incidents::{ENTRY_KINDS, GRADES};
     let supervisor = session.principal.role == Role::Supervisor;
+    let operator = session.principal.role == Role::Operator;
     let act = "/console/oversight/act";
     layout(
         ui,
@@ -1436,6 +1437,19 @@ pub fn oversight(
                 } }
             }
             h2 { (ui.t("oversight-organisations")) }
+            @if operator {
+                details id="add-organisation" {
+                    summary { (ui.t("org-add")) }
+                    form.box method="post" action=(act) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="action" value="org_add";
+                        label for="org-code" { (ui.t("oversight-credit-code")) }
+                        input type="text" id="org-code" name="code" required maxlength="18";
+                        (org_fields(ui, "org-new", None))
+                        p { button type="submit" id="org-add-submit" { (ui.t("org-add")) } }
+                    }
+                }
+            }
             @if organisations.is_empty() { p.muted id="no-organisations" { (ui.t("oversight-no-organisations")) } } @else {
                 div.scroll { table id="organisations" {
                     thead { tr { th { (ui.t("oversight-credit-code")) } th { (ui.t("oversight-name")) } th { (ui.t("oversight-officer")) } th { (ui.t("oversight-qualified-until")) } th { (ui.t("col-epsilon")) } th { (ui.t("oversight-members")) } } }
@@ -1452,9 +1466,46 @@ pub fn oversight(
                         }
                     }
                 } }
+                @if operator {
+                    @for o in organisations {
+                        details.change-organisation data-code=(o.credit_code) {
+                            summary { (t!(ui.lang, "org-change", code = o.credit_code.as_str())) }
+                            form.box method="post" action=(act) {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                input type="hidden" name="action" value="org_set";
+                                input type="hidden" name="code" value=(o.credit_code);
+                                (org_fields(ui, &format!("org-{}", o.credit_code), Some(o)))
+                                label for={ "org-" (o.credit_code) "-reason" } { (ui.t("org-reason")) }
+                                textarea id={ "org-" (o.credit_code) "-reason" } name="text" required {}
+                                p { button type="submit" id={ "org-set-" (o.credit_code) } { (ui.t("org-save")) } }
+                            }
+                        }
+                    }
+                }
             }
         },
     )
+}
+
+/// An organisation's entry as form fields, filled with its present values when it has one.
+fn org_fields(
+    ui: Ui,
+    prefix: &str,
+    o: Option<&sandbox_runtime::organisations::Organisation>,
+) -> Markup {
+    let cap = o.and_then(|o| o.epsilon_cap).map(|c| c.to_string());
+    html! {
+        label for={ (prefix) "-name" } { (ui.t("oversight-name")) }
+        input type="text" id={ (prefix) "-name" } name="name" required value=(o.map_or("", |o| o.name.as_str()));
+        label for={ (prefix) "-officer" } { (ui.t("oversight-officer")) }
+        input type="text" id={ (prefix) "-officer" } name="officer" required value=(o.map_or("", |o| o.security_officer.as_str()));
+        label for={ (prefix) "-contact" } { (ui.t("org-contact")) }
+        input type="text" id={ (prefix) "-contact" } name="contact" required value=(o.map_or("", |o| o.security_contact.as_str()));
+        label for={ (prefix) "-until" } { (ui.t("oversight-qualified-until")) }
+        input type="date" id={ (prefix) "-until" } name="qualified_until" required value=(o.map_or("", |o| o.qualified_until.as_str()));
+        label for={ (prefix) "-cap" } { (ui.t("org-cap")) }
+        input type="number" step="any" min="0" id={ (prefix) "-cap" } name="epsilon_cap" value=(cap.as_deref().unwrap_or(""));
+    }
 }
 
 /// Compliance reports: the form, and a report's requirements with their evidence.
@@ -1487,7 +1538,10 @@ pub fn reports(
                     " · " (r["scope"]["scenario"]["name"].as_str().unwrap_or("domain"))
                     " · " (t!(ui.lang, "reports-checkpoint", size = r["audit"]["size"].as_i64().unwrap_or(0)))
                 }
-                p.muted { (ui.t("reports-signed")) " " code { "sandbox report compliance --out DIR" } }
+                p.muted {
+                    a id="report-download" href={ "/console/reports?from=" (q.from.as_deref().unwrap_or("").trim()) "&to=" (q.to.as_deref().unwrap_or("").trim()) "&scenario=" (utf8_percent(q.scenario.as_deref().unwrap_or("").trim())) "&format=json" } { (ui.t("reports-download")) }
+                    " " (ui.t("reports-verify")) " " code { "sandbox report verify FILE" }
+                }
                 div.scroll { table id="requirements" {
                     thead { tr { th { (ui.t("reports-requirement")) } th { (ui.t("reports-articles")) } th { (ui.t("reports-evidence")) } th { (ui.t("reports-events")) } } }
                     tbody {
@@ -1540,4 +1594,17 @@ mod tests {
         assert!(!html.contains("href") && !html.contains("<img"), "{html}");
         assert!(html.contains("click") && html.contains("<table>"), "{html}");
     }
+}
+
+/// A query parameter's value, percent-encoded (every byte but RFC 3986's unreserved ones).
+fn utf8_percent(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
