@@ -1579,6 +1579,19 @@ pub fn problem(ui: Ui, session: Option<&Session>, title: &str, message: &str) ->
     )
 }
 
+/// A query parameter's value, percent-encoded (every byte but RFC 3986's unreserved ones).
+fn utf8_percent(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1594,17 +1607,13 @@ mod tests {
         assert!(!html.contains("href") && !html.contains("<img"), "{html}");
         assert!(html.contains("click") && html.contains("<table>"), "{html}");
     }
-}
 
-/// A query parameter's value, percent-encoded (every byte but RFC 3986's unreserved ones).
-fn utf8_percent(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(super::utf8_percent("income-test_1.x~"), "income-test_1.x~");
+        assert_eq!(
+            super::utf8_percent("a&b=c d#收入"),
+            "a%26b%3Dc%20d%23%E6%94%B6%E5%85%A5"
+        );
     }
-    out
 }
