@@ -240,7 +240,13 @@ pub enum Command {
         /// The time zone times are shown in (an IANA name; stored times are UTC).
         #[arg(long, default_value = "Asia/Shanghai")]
         time_zone: String,
+        /// Where the master key is.
+        #[command(flatten)]
+        master: MasterKeyArgs,
     },
+    /// The domain's master key.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// The domain's default language and time zone (operators and admins change them).
     Settings {
         /// The language of people who choose none: zh-CN or en.
@@ -1133,6 +1139,34 @@ pub enum OrgCmd {
         /// File to write (.csv or .json).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// Where the master key is: it wraps the domain's secrets and never lives in the data
+/// directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MasterKeyArgs {
+    /// File for the master key, outside the data directory: a new key is written there
+    /// (default: DIR.master-key beside the data directory).
+    #[arg(long, conflicts_with = "master_key_env")]
+    pub master_key_file: Option<PathBuf>,
+    /// Use the key already in --master-key-file rather than making one.
+    #[arg(long, requires = "master_key_file")]
+    pub existing: bool,
+    /// Environment variable holding the master key (64 hex digits), read at every start.
+    #[arg(long)]
+    pub master_key_env: Option<String>,
+}
+
+/// `key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Wrap the secrets of a data directory made before encryption at rest under a master
+    /// key, and remove their clear copies.
+    Protect {
+        /// Where the master key is.
+        #[command(flatten)]
+        master: MasterKeyArgs,
     },
 }
 

@@ -13,12 +13,13 @@ use sandbox_core::{Decision, Error, JobStatus, Result, Role};
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, Submission};
 use sandbox_runtime::{
-    Domain, audit, catalog, consent, keys, mediate, organisations, review, scenarios, stops, tokens,
+    Domain, MasterKey, audit, catalog, consent, keys, mediate, organisations, review, scenarios,
+    stops, tokens,
 };
 
 use crate::args::{
-    AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, DevCmd, JobCmd, OrgCmd, OutputCmd, PrincipalCmd,
-    ProductCmd, QueryCmd, ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
+    AuditCmd, BudgetCmd, Cli, Command, DatasetCmd, DevCmd, JobCmd, KeyCmd, OrgCmd, OutputCmd,
+    PrincipalCmd, ProductCmd, QueryCmd, ReviewCmd, ScenarioCmd, StopCmd, TokenCmd, UsageCmd,
 };
 use crate::common::{read_text, write_folder};
 use crate::{remote, texts};
@@ -88,19 +89,56 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             language,
             time_zone,
+            master,
         } => {
             let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
             let settings = sandbox_runtime::settings::Settings {
                 default_language: *language,
                 time_zone: time_zone.clone(),
             };
-            let domain = Domain::init_with(&dir, &settings)?;
+            let domain = Domain::init_keyed(&dir, &settings, &master_key(master, &dir))?;
             audit::checkpoint_if_grown(&domain)?;
             let shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+            let source = sandbox_runtime::master::config(domain.layout())?
+                .map(|c| c.source.to_string())
+                .unwrap_or_default();
+            let key_id = domain.keys().provider().key_id().to_string();
             print(
                 cli.json,
-                &serde_json::json!({"data_dir": shown, "settings": settings}),
-                || t!(lang, "cli-init-done", dir = shown.display().to_string()),
+                &serde_json::json!({"data_dir": shown, "settings": settings,
+                                    "master_key": {"source": source, "key_id": key_id}}),
+                || {
+                    format!(
+                        "{}\n{}",
+                        t!(lang, "cli-init-done", dir = shown.display().to_string()),
+                        t!(
+                            lang,
+                            "cli-init-master",
+                            source = source.as_str(),
+                            id = key_id.as_str()
+                        )
+                    )
+                },
+            )
+        }
+        Command::Key(KeyCmd::Protect { master }) => {
+            let dir = &cli.data_dir;
+            let key_id = Domain::protect_keys(dir, &master_key(master, dir))?;
+            let domain = Domain::open(dir)?;
+            let source = sandbox_runtime::master::config(domain.layout())?
+                .map(|c| c.source.to_string())
+                .unwrap_or_default();
+            print(
+                cli.json,
+                &serde_json::json!({"master_key": {"source": source, "key_id": key_id}}),
+                || {
+                    t!(
+                        lang,
+                        "cli-key-protected",
+                        source = source.as_str(),
+                        id = key_id.as_str()
+                    )
+                },
             )
         }
         Command::Demo(args) => crate::demo::run(args, lang, &mut std::io::stdout().lock()),
@@ -167,6 +205,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
     let ui = local_ui(lang, domain);
     match cmd {
         Command::Init { .. }
+        | Command::Key(_)
         | Command::Demo(_)
         | Command::Dev(_)
         | Command::Completions { .. }
@@ -789,6 +828,16 @@ fn report_cmd(cli: &Cli, cmd: &crate::args::ReportCmd, domain: &Domain) -> Resul
             let r = report::verify(dir, Some(&key))?;
             print(cli.json, &r, || texts::report(&ui, &r, None))
         }
+    }
+}
+
+/// Where the master key of a domain being made (or protected) comes from.
+fn master_key(args: &crate::args::MasterKeyArgs, dir: &std::path::Path) -> MasterKey {
+    match (&args.master_key_file, args.existing, &args.master_key_env) {
+        (Some(path), true, _) => MasterKey::File(path.clone()),
+        (Some(path), false, _) => MasterKey::New(path.clone()),
+        (None, _, Some(var)) => MasterKey::Env(var.clone()),
+        (None, _, None) => MasterKey::beside(dir),
     }
 }
 

@@ -1498,3 +1498,75 @@ fn governance_from_the_command_line() {
     assert_eq!(kept, destroyed);
     assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
 }
+
+/// The master key (TJ-Sec Art. 10; SYS Art. 18): `init` makes it beside the data directory
+/// and says so; one held in an environment variable is read at every start, and without
+/// it the domain does not open; a key file inside the data directory is refused; a second
+/// domain may use a key file made before.
+#[test]
+fn the_master_key_is_kept_apart_from_the_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let said = ok(sandbox(&data, &["init"]));
+    let beside = tmp.path().join("d.master-key");
+    assert!(
+        said.contains(&format!("Master key: key file {}", beside.display())),
+        "{said}"
+    );
+    let key = "ab".repeat(32);
+    let held = tmp.path().join("e");
+    let with_key = |args: &[&str]| {
+        common::isolated(&mut std::process::Command::new(env!(
+            "CARGO_BIN_EXE_sandbox"
+        )))
+        .arg("--data-dir")
+        .arg(&held)
+        .args(args)
+        .env("OPS_MASTER_KEY", &key)
+        .output()
+        .unwrap()
+    };
+    let said = ok(with_key(&["init", "--master-key-env", "OPS_MASTER_KEY"]));
+    assert!(
+        said.contains("Master key: environment variable OPS_MASTER_KEY"),
+        "{said}"
+    );
+    ok(with_key(&["principal", "add", "ops", "--role", "operator"]));
+    let refused = sandbox(&held, &["audit", "verify"]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(why.contains("OPS_MASTER_KEY, which is not set"), "{why}");
+    assert!(ok(with_key(&["audit", "verify"])).contains("audit log verified"));
+
+    let inner = tmp.path().join("f");
+    let refused = sandbox(
+        &inner,
+        &[
+            "init",
+            "--master-key-file",
+            &inner.join("master.key").to_string_lossy(),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("inside the data directory"));
+    assert!(!inner.exists());
+    let second = tmp.path().join("g");
+    ok(sandbox(
+        &second,
+        &[
+            "init",
+            "--master-key-file",
+            &beside.to_string_lossy(),
+            "--existing",
+        ],
+    ));
+    assert!(ok(sandbox(&second, &["--json", "audit", "verify"])).contains("\"events\""));
+    // Over the network: not an act of the server.
+    let remote = common::isolated(&mut std::process::Command::new(env!(
+        "CARGO_BIN_EXE_sandbox"
+    )))
+    .args(["--server", "http://127.0.0.1:9", "key", "protect"])
+    .output()
+    .unwrap();
+    assert!(!remote.status.success());
+}

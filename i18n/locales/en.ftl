@@ -438,6 +438,8 @@ cli-thread = review request of { $developer } under scenario { $scenario }; awai
 cli-thread-job = job { $id } ({ $status }, submitted { $at })
 cli-thread-decision = { $decision } ({ $tier }) on { $output }
 cli-man-wrote = wrote { $pages } manual pages to { $dir }
+cli-init-master = Master key: { $source } (id { $id }). Keep it apart from the data directory and its backups: without it the domain cannot be opened.
+cli-key-protected = The domain's secrets are wrapped by the master key from { $source } (id { $id }); their clear copies are removed.
 cli-init-done =
     initialised { $dir }
     later commands act on it with --data-dir { $dir }, or after

@@ -814,8 +814,7 @@ pub fn add_counted(
     fs::create_dir_all(&tmp)?;
     let outcome = (|| {
         let (columns, written) = stage(source, &policy, read, &tmp.join(DATA_FILE))?;
-        let hasher =
-            values::ValueHasher::new(&sandbox_store::keys::pseudonym_secret(domain.layout())?)?;
+        let hasher = values::ValueHasher::new(domain.keys().pseudonym_secret()?)?;
         let value_sets = values::build(
             domain.runtime(),
             &tmp.join(DATA_FILE),

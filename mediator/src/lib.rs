@@ -132,6 +132,11 @@ impl Mediator {
         self.store.layout()
     }
 
+    /// The domain's keys.
+    pub(crate) fn keys(&self) -> &sandbox_store::keys::Keyring {
+        self.store.keys()
+    }
+
     /// A connection from the store's pool.
     pub(crate) fn conn(&self) -> sandbox_store::Result<Pooled> {
         self.store.pooled()

@@ -505,7 +505,7 @@ fn prepare_shared(domain: &Domain, conn: &Conn, record: &ScenarioRecord) -> Resu
     let mut columns = HashMap::new();
     let mut schemas = HashMap::new();
     let mut views = HashMap::new();
-    let secret = sandbox_store::keys::pseudonym_secret(domain.layout())?;
+    let secret = *domain.keys().pseudonym_secret()?;
     for d in &record.spec.datasets {
         let version = catalog::get(conn, &d.name)?;
         let visible: Vec<String> = d

@@ -977,7 +977,7 @@ pub(crate) fn check_context(
             record.spec.mode == sandbox_policies::Mode::Threshold,
         )),
         hasher: Some(sandbox_mediator::values::ValueHasher::new(
-            &sandbox_store::keys::pseudonym_secret(domain.layout())?,
+            domain.keys().pseudonym_secret()?,
         )?),
         ..Default::default()
     };

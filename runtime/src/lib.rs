@@ -41,8 +41,10 @@ pub mod tokens;
 pub mod versions;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sandbox_store::master::KeyProvider as _;
 
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::job::{Interrupt, StopTarget};
@@ -53,9 +55,15 @@ use serde_json::json;
 
 pub use sandbox_core::{Error, Result, new_id, plain_file_name, sha256_hex};
 
-/// The domain's keys (signing key, pseudonym secret), kept in its data directory.
+/// The domain's keys (signing key, pseudonym secret), kept in its data directory wrapped
+/// by its master key.
 pub mod keys {
     pub use sandbox_store::keys::*;
+}
+
+/// The domain's master key: where it is, and the provider trait an HSM or a KMS implements.
+pub mod master {
+    pub use sandbox_store::master::*;
 }
 
 /// The data directory's layout and the metadata store's types.
@@ -96,6 +104,73 @@ impl std::fmt::Debug for Domain {
     }
 }
 
+/// Where a new domain's master key comes from. It never lives in the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterKey {
+    /// A new key, written to a new file at this path (outside the data directory).
+    New(PathBuf),
+    /// The key in this existing file.
+    File(PathBuf),
+    /// The key in this environment variable (64 hex digits), read at every start.
+    Env(String),
+}
+
+impl MasterKey {
+    /// A new key in a new file beside the data directory: `DIR.master-key`.
+    pub fn beside(dir: &Path) -> MasterKey {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".master-key");
+        MasterKey::New(dir.with_file_name(name))
+    }
+
+    /// The key, and the source to record; `created` is set to a key file made here (to be
+    /// removed if what follows fails).
+    fn resolve(
+        &self,
+        layout: &Layout,
+        created: &mut Option<PathBuf>,
+    ) -> Result<(
+        sandbox_store::master::LocalKey,
+        sandbox_store::master::KeySource,
+    )> {
+        use sandbox_store::master::{self, KeySource};
+        let outside = |path: &Path| -> Result<PathBuf> {
+            let absolute = std::path::absolute(path)?;
+            if absolute.starts_with(std::path::absolute(layout.root())?) {
+                return Err(Error::Invalid(format!(
+                    "the master key file {} is inside the data directory: keep it elsewhere",
+                    absolute.display()
+                )));
+            }
+            Ok(absolute)
+        };
+        Ok(match self {
+            MasterKey::New(path) => {
+                let path = outside(path)?;
+                if path.exists() {
+                    return Err(Error::Conflict(format!(
+                        "{} exists: name another file for the new master key, or use that key (--master-key-file PATH --existing)",
+                        path.display()
+                    )));
+                }
+                let key = master::create_key_file(layout, &path)?;
+                *created = Some(path.clone());
+                (key, KeySource::File { path })
+            }
+            MasterKey::File(path) => {
+                let source = KeySource::File {
+                    path: outside(path)?,
+                };
+                (master::load(&source)?, source)
+            }
+            MasterKey::Env(var) => {
+                let source = KeySource::Env { var: var.clone() };
+                (master::load(&source)?, source)
+            }
+        })
+    }
+}
+
 impl Domain {
     /// Creates a new data directory at `dir` (which must not exist or be empty): folders,
     /// metadata store, keys. Nothing is left behind if a step fails.
@@ -104,8 +179,18 @@ impl Domain {
     }
 
     /// Creates a data directory whose people read it in `settings.default_language` and
-    /// see its times in `settings.time_zone` (an IANA name).
+    /// see its times in `settings.time_zone` (an IANA name), its master key made in a new
+    /// file beside it ([`MasterKey::beside`]).
     pub fn init_with(dir: &Path, settings: &settings::Settings) -> Result<Domain> {
+        Domain::init_keyed(dir, settings, &MasterKey::beside(dir))
+    }
+
+    /// [`Domain::init_with`], its master key from `master`.
+    pub fn init_keyed(
+        dir: &Path,
+        settings: &settings::Settings,
+        master: &MasterKey,
+    ) -> Result<Domain> {
         if sandbox_i18n::time_zone(&settings.time_zone).is_none() {
             return Err(Error::Invalid(format!(
                 "unknown time zone `{}` (an IANA name such as Asia/Shanghai)",
@@ -122,14 +207,23 @@ impl Domain {
             }
         }
         let created_dir = !dir.exists();
+        let mut created_key = None;
         let result = (|| -> Result<()> {
             let layout = Layout::new(dir);
             fs::create_dir_all(dir)?;
             for folder in layout.folders() {
                 fs::create_dir_all(folder)?;
             }
-            keys::create(&layout)?;
-            let conn = sandbox_store::create(&layout)?;
+            let (provider, source) = master.resolve(&layout, &mut created_key)?;
+            sandbox_store::master::write_config(
+                &layout,
+                &sandbox_store::master::MasterConfig {
+                    source,
+                    key_id: provider.key_id().to_string(),
+                },
+            )?;
+            keys::create(&layout, &provider)?;
+            let conn = sandbox_store::create(&layout, Arc::new(provider))?;
             sandbox_store::settings::init(&conn, settings)?;
             let public = hex::encode(keys::verifying_key(&layout)?.to_bytes());
             sandbox_store::audit::append(
@@ -147,6 +241,9 @@ impl Domain {
             Ok(())
         })();
         if let Err(e) = result {
+            if let Some(key) = created_key {
+                let _ = fs::remove_file(key);
+            }
             if created_dir {
                 let _ = fs::remove_dir_all(dir);
             } else if let Ok(entries) = fs::read_dir(dir) {
@@ -160,9 +257,60 @@ impl Domain {
         Domain::open(dir)
     }
 
-    /// Opens an existing data directory.
+    /// Opens an existing data directory, its secrets unwrapped by the master key it names.
     pub fn open(dir: &Path) -> Result<Domain> {
-        let store = Store::open(Layout::new(dir))?;
+        Domain::from_store(Store::open(Layout::new(dir))?)
+    }
+
+    /// Opens an existing data directory, its secrets unwrapped by `provider` (a hardware
+    /// security module or a key management service holding the master key).
+    pub fn open_with(
+        dir: &Path,
+        provider: Arc<dyn sandbox_store::master::KeyProvider>,
+    ) -> Result<Domain> {
+        Domain::from_store(Store::open_with(Layout::new(dir), provider)?)
+    }
+
+    /// Wraps the secrets of a data directory made before encryption at rest by a master
+    /// key from `master`, and records where that key is. Refused for a directory whose
+    /// secrets are wrapped already.
+    pub fn protect_keys(dir: &Path, master: &MasterKey) -> Result<String> {
+        let layout = Layout::new(dir);
+        if !layout.db().exists() {
+            return Err(Error::NotFound(format!(
+                "no Sandbox data directory at {}",
+                dir.display()
+            )));
+        }
+        if !keys::legacy(&layout) || sandbox_store::master::config(&layout)?.is_some() {
+            return Err(Error::Conflict(format!(
+                "the keys of {} are wrapped by a master key already",
+                dir.display()
+            )));
+        }
+        let mut created_key = None;
+        let done = (|| -> Result<String> {
+            let (provider, source) = master.resolve(&layout, &mut created_key)?;
+            keys::protect_legacy(&layout, &provider)?;
+            sandbox_store::master::write_config(
+                &layout,
+                &sandbox_store::master::MasterConfig {
+                    source,
+                    key_id: provider.key_id().to_string(),
+                },
+            )?;
+            Ok(provider.key_id().to_string())
+        })();
+        if done.is_err()
+            && keys::legacy(&layout)
+            && let Some(key) = created_key
+        {
+            let _ = fs::remove_file(key);
+        }
+        done
+    }
+
+    fn from_store(store: Store) -> Result<Domain> {
         let host = Host::shared()?;
         let mediator = Arc::new(Mediator::new(store.clone(), host.clone())?);
         Ok(Domain {
@@ -175,6 +323,11 @@ impl Domain {
     /// The data directory's layout.
     pub fn layout(&self) -> &Layout {
         self.store.layout()
+    }
+
+    /// The domain's keys, unwrapped by its master key.
+    pub fn keys(&self) -> &keys::Keyring {
+        self.store.keys()
     }
 
     /// A connection to the metadata store, from the store's pool (it goes back on drop;

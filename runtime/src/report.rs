@@ -303,7 +303,7 @@ pub fn compliance(
         "domain_public_key": checkpoint.public_key,
     });
     let bytes = serde_json::to_vec_pretty(&report)?;
-    let signature = keys::sign(domain.layout(), &bytes)?;
+    let signature = domain.keys().sign(&bytes)?;
     let tx = conn.write()?;
     audit::append(
         &tx,

@@ -27,6 +27,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod master;
 pub mod meta;
 pub mod organisations;
 pub mod outputs;
@@ -194,6 +195,7 @@ impl Layout {
 pub struct Conn {
     c: Connection,
     layout: Layout,
+    keys: Arc<keys::Keyring>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -206,6 +208,11 @@ impl Conn {
     /// The layout of the data directory this connection's store belongs to.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The domain's keys.
+    pub fn keys(&self) -> &keys::Keyring {
+        &self.keys
     }
 
     /// Opens a write transaction (`BEGIN IMMEDIATE`: writers serialize here, so what a
@@ -303,6 +310,7 @@ impl std::ops::Deref for Tx<'_> {
 #[derive(Clone)]
 pub struct Store {
     layout: Layout,
+    keys: Arc<keys::Keyring>,
     pool: Arc<Mutex<Vec<Conn>>>,
 }
 
@@ -321,9 +329,21 @@ impl Store {
     /// The store of the data directory at `layout`; fails with a clear message when the
     /// directory holds none. Migrations run forward on the first connection.
     pub fn open(layout: Layout) -> Result<Store> {
-        drop(connect(&layout)?);
+        if !layout.db().exists() {
+            return Err(missing(&layout));
+        }
+        let provider = master::provider(&layout)?;
+        Store::open_with(layout, provider)
+    }
+
+    /// [`Store::open`], its secrets unwrapped by `provider` (a hardware security module or
+    /// a key management service, say) rather than the key the data directory names.
+    pub fn open_with(layout: Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Store> {
+        let keys = Arc::new(keys::Keyring::new(layout.clone(), provider));
+        drop(connect(&layout, &keys)?);
         Ok(Store {
             layout,
+            keys,
             pool: Arc::default(),
         })
     }
@@ -333,9 +353,14 @@ impl Store {
         &self.layout
     }
 
+    /// The domain's keys.
+    pub fn keys(&self) -> &keys::Keyring {
+        &self.keys
+    }
+
     /// A new connection.
     pub fn conn(&self) -> Result<Conn> {
-        connect(&self.layout)
+        connect(&self.layout, &self.keys)
     }
 
     /// A connection from the pool (opened if none is free); it goes back on drop.
@@ -347,7 +372,7 @@ impl Store {
             .pop();
         let conn = match pooled {
             Some(c) => c,
-            None => connect(&self.layout)?,
+            None => connect(&self.layout, &self.keys)?,
         };
         Ok(Pooled {
             conn: Some(conn),
@@ -393,16 +418,20 @@ impl Drop for Pooled {
     }
 }
 
+fn missing(layout: &Layout) -> Error {
+    DomainError::NotFound(format!(
+        "no Sandbox data directory at {} (run `sandbox init {}`)",
+        layout.root().display(),
+        layout.root().display()
+    ))
+    .into()
+}
+
 /// Opens a connection to the metadata store with the settings every caller needs.
-pub fn connect(layout: &Layout) -> Result<Conn> {
+fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
     let path = layout.db();
     if !path.exists() {
-        return Err(DomainError::NotFound(format!(
-            "no Sandbox data directory at {} (run `sandbox init {}`)",
-            layout.root().display(),
-            layout.root().display()
-        ))
-        .into());
+        return Err(missing(layout));
     }
     let conn = Connection::open_with_flags(
         &path,
@@ -419,6 +448,7 @@ pub fn connect(layout: &Layout) -> Result<Conn> {
     let conn = Conn {
         c: conn,
         layout: layout.clone(),
+        keys: keys.clone(),
     };
     if version < SCHEMA_VERSION {
         // Forward migrations, each in its own transaction.
@@ -435,13 +465,15 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Creates the database at `layout` and applies the migrations.
-pub fn create(layout: &Layout) -> Result<Conn> {
+/// Creates the database at `layout` and applies the migrations; `provider` is the master
+/// key that wrapped the domain's secrets.
+pub fn create(layout: &Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Conn> {
     let conn = Connection::open(layout.db())?;
     configure(&conn)?;
     let conn = Conn {
         c: conn,
         layout: layout.clone(),
+        keys: Arc::new(keys::Keyring::new(layout.clone(), provider)),
     };
     schema::migrate(&conn)?;
     Ok(conn)

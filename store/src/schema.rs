@@ -786,9 +786,15 @@ mod tests {
     use rusqlite::Connection;
 
     fn wrap(c: Connection) -> Conn {
+        let master =
+            crate::master::LocalKey::from_bytes(&[1u8; 32]).unwrap_or_else(|_| unreachable!());
         Conn {
             c,
             layout: crate::Layout::new(""),
+            keys: std::sync::Arc::new(crate::keys::Keyring::new(
+                crate::Layout::new(""),
+                std::sync::Arc::new(master),
+            )),
         }
     }
 

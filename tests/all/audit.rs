@@ -280,8 +280,9 @@ fn build_log(events: usize, checkpoints: &[usize]) -> Log {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().join("d"));
     std::fs::create_dir_all(layout.root()).unwrap();
-    keys::create(&layout).unwrap();
-    let mut conn = sandbox_store::create(&layout).unwrap();
+    let master = sandbox_store::master::LocalKey::from_bytes(&[3u8; 32]).unwrap();
+    keys::create(&layout, &master).unwrap();
+    let mut conn = sandbox_store::create(&layout, std::sync::Arc::new(master)).unwrap();
     let tx = conn.write().unwrap();
     let public = tohex(&keys::verifying_key(&layout).unwrap().to_bytes());
     audit::append(
@@ -835,7 +836,8 @@ fn proofs_against_signed_checkpoints_verify_from_their_json_alone() {
     let other = {
         let dir = tempfile::tempdir().unwrap();
         let l = Layout::new(dir.path());
-        keys::create(&l).unwrap();
+        let master = sandbox_store::master::LocalKey::from_bytes(&[4u8; 32]).unwrap();
+        keys::create(&l, &master).unwrap();
         keys::verifying_key(&l).unwrap()
     };
     let text = serde_json::to_string(&inclusion).unwrap();

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod accuracy;
+mod atrest;
 mod audit;
 mod budget;
 mod console;

@@ -19,7 +19,13 @@ pub fn sandbox(data: &Path, args: &[&str]) -> Output {
 /// The environment every command of the tests runs in, whatever the machine's: no
 /// settings file, English messages.
 pub fn isolated(c: &mut Command) -> &mut Command {
-    for var in ["SANDBOX_CONFIG", "SANDBOX_LANG", "LC_ALL", "LC_MESSAGES"] {
+    for var in [
+        "SANDBOX_CONFIG",
+        "SANDBOX_LANG",
+        "LC_ALL",
+        "LC_MESSAGES",
+        "SANDBOX_MASTER_KEY_FILE",
+    ] {
         c.env_remove(var);
     }
     c.env("LANG", "C.UTF-8")

@@ -337,7 +337,7 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
         },
     )?;
     let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
-    let signature = keys::sign(domain.layout(), &manifest_bytes)?;
+    let signature = domain.keys().sign(&manifest_bytes)?;
     let final_dir = domain.layout().products().join(&product_id);
     let tmp = domain
         .layout()

@@ -333,7 +333,7 @@ pub fn withdraw(domain: &Domain, actor: &str, id: &str, reason: &str) -> Result<
         "domain_public_key": hex::encode(keys::verifying_key(domain.layout())?.to_bytes()),
     });
     let notice_bytes = serde_json::to_vec_pretty(&notice)?;
-    let signature = keys::sign(domain.layout(), &notice_bytes)?;
+    let signature = domain.keys().sign(&notice_bytes)?;
     let withdrawal = Withdrawal {
         reason: reason.to_string(),
         withdrawn_by: actor.to_string(),

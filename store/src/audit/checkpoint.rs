@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::merkle::{self, Hash};
 use super::{Replay, log_size, tree};
-use crate::{Conn, DomainError as Error, Layout, Result, in_write_tx, keys};
+use crate::{Conn, DomainError as Error, Result, in_write_tx, keys};
 
 /// First line of a checkpoint's signed text.
 pub const CHECKPOINT_HEADER: &str = "sandbox audit checkpoint";
@@ -161,7 +161,7 @@ pub(crate) fn from_stmt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoin
 /// Runs in the caller's transaction if there is one (so a release's checkpoint commits
 /// with the release), else in its own.
 pub fn checkpoint(conn: &Conn) -> Result<Checkpoint> {
-    in_write_tx(conn, || write(conn, conn.layout()))
+    in_write_tx(conn, || write(conn))
 }
 
 /// Like [`checkpoint`], but only if events were added since the last checkpoint.
@@ -170,13 +170,13 @@ pub fn checkpoint_if_grown(conn: &Conn) -> Result<Option<Checkpoint>> {
         let size = log_size(conn)?;
         match last(conn)? {
             Some(c) if c.size >= size => Ok(None),
-            _ => write(conn, conn.layout()).map(Some),
+            _ => write(conn).map(Some),
         }
     })
 }
 
-fn write(conn: &Conn, layout: &Layout) -> Result<Checkpoint> {
-    let signing = keys::signing_key(layout)?;
+fn write(conn: &Conn) -> Result<Checkpoint> {
+    let signing = conn.keys().signing_key()?;
     let key = signing.verifying_key();
     if let Some(recorded) = super::recorded_key(conn)?
         && recorded != key

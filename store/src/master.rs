@@ -1,0 +1,333 @@
+//! The domain's master key. It wraps the domain's other secrets (the signing key, the
+//! pseudonym secret) and never lives in the data directory: the directory records only
+//! where the key is (`keys/master.toml`: a key file outside it, or an environment
+//! variable) and the key's id, so that a wrong key is named as such. A hardware security
+//! module or a key management service implements [`KeyProvider`] and is handed to
+//! `Store::open_with`; the key then never enters this process at all.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use sandbox_core::{Error, Result};
+
+use crate::Layout;
+
+/// The file in the keys folder that says where the master key is.
+const CONFIG_FILE: &str = "master.toml";
+
+/// The environment variable that, when set, names the master key file to use instead of
+/// the one the data directory records (a restored domain on another machine, say).
+pub const KEY_FILE_OVERRIDE: &str = "SANDBOX_MASTER_KEY_FILE";
+
+/// Wraps and unwraps the domain's secrets. `context` binds a wrapped secret to its
+/// purpose (authenticated, not secret): a wrapped signing key does not unwrap as a
+/// pseudonym secret.
+pub trait KeyProvider: Send + Sync + fmt::Debug {
+    /// The key's id: recorded beside what it wrapped, not secret.
+    fn key_id(&self) -> &str;
+    /// Encrypts `plain` under the master key.
+    fn wrap(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>>;
+    /// Decrypts what [`KeyProvider::wrap`] gave, or fails if it was altered, wrapped for
+    /// another context or under another key.
+    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// A master key held in this process: AES-256-GCM with a random nonce per wrap.
+pub struct LocalKey {
+    id: String,
+    key: LessSafeKey,
+}
+
+impl fmt::Debug for LocalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKey").field("id", &self.id).finish()
+    }
+}
+
+/// The id of a 32-byte key: the first 16 hex digits of a domain-separated SHA-256.
+pub fn key_id_of(key: &[u8; 32]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"sandbox master key id\0");
+    h.update(key);
+    hex::encode(&h.finalize()[..8])
+}
+
+impl LocalKey {
+    /// The key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<LocalKey> {
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| Error::Internal("AES-256-GCM key".into()))?;
+        Ok(LocalKey {
+            id: key_id_of(bytes),
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    /// The key written as hex (a key file's or a variable's contents).
+    pub fn from_hex(text: &str, whence: &str) -> Result<LocalKey> {
+        let bytes = Zeroizing::new(
+            hex::decode(text.trim())
+                .map_err(|_| Error::Invalid(format!("{whence}: the master key is not hex")))?,
+        );
+        let bytes: &[u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            Error::Invalid(format!(
+                "{whence}: the master key is not 32 bytes (64 hex digits)"
+            ))
+        })?;
+        LocalKey::from_bytes(bytes)
+    }
+}
+
+impl KeyProvider for LocalKey {
+    fn key_id(&self) -> &str {
+        &self.id
+    }
+
+    fn wrap(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>> {
+        let nonce: [u8; NONCE_LEN] = crate::keys::random_bytes()?;
+        let mut out = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut out,
+            )
+            .map_err(|_| Error::Internal("wrapping a key".into()))?;
+        let mut wrapped = nonce.to_vec();
+        wrapped.extend_from_slice(&out);
+        Ok(wrapped)
+    }
+
+    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let refused = || {
+            Error::Verify(format!(
+                "a {context} that the master key {} did not wrap, or that was altered",
+                self.id
+            ))
+        };
+        if wrapped.len() < NONCE_LEN {
+            return Err(refused());
+        }
+        let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused())?;
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| refused())?;
+        Ok(Zeroizing::new(plain.to_vec()))
+    }
+}
+
+/// Where a domain's master key is (written in `keys/master.toml`; never the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file outside the data directory holding the key as hex.
+    File {
+        /// Its absolute path.
+        path: PathBuf,
+    },
+    /// An environment variable holding the key as hex.
+    Env {
+        /// The variable's name.
+        var: String,
+    },
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File { path } => write!(f, "key file {}", path.display()),
+            KeySource::Env { var } => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+/// What `keys/master.toml` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterConfig {
+    /// Where the key is.
+    pub source: KeySource,
+    /// The id of the key that wrapped the domain's secrets.
+    pub key_id: String,
+}
+
+/// `keys/master.toml` as written: flat, every field known.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    var: Option<String>,
+    key_id: String,
+}
+
+/// The recorded source of the data directory's master key, if it has one.
+pub fn config(layout: &Layout) -> Result<Option<MasterConfig>> {
+    let path = layout.keys().join(CONFIG_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bad = |why: String| Error::Invalid(format!("{}: {why}", path.display()));
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let source = match (file.source.as_str(), file.path, file.var) {
+        ("file", Some(path), None) => KeySource::File { path },
+        ("env", None, Some(var)) => KeySource::Env { var },
+        _ => {
+            return Err(bad(
+                "`source` is `file` with a `path`, or `env` with a `var`".into(),
+            ));
+        }
+    };
+    Ok(Some(MasterConfig {
+        source,
+        key_id: file.key_id,
+    }))
+}
+
+/// Records where the master key is. Fails if a record exists.
+pub fn write_config(layout: &Layout, config: &MasterConfig) -> Result<()> {
+    let file = match &config.source {
+        KeySource::File { path } => ConfigFile {
+            source: "file".into(),
+            path: Some(path.clone()),
+            var: None,
+            key_id: config.key_id.clone(),
+        },
+        KeySource::Env { var } => ConfigFile {
+            source: "env".into(),
+            path: None,
+            var: Some(var.clone()),
+            key_id: config.key_id.clone(),
+        },
+    };
+    let text = toml::to_string(&file)
+        .map_err(|e| Error::Internal(format!("writing {CONFIG_FILE}: {e}")))?;
+    let text = format!("# Where this domain's master key is: never the key itself.\n{text}");
+    crate::keys::write_new(&layout.keys().join(CONFIG_FILE), text.as_bytes())
+}
+
+/// Reads the key from its source.
+pub fn load(source: &KeySource) -> Result<LocalKey> {
+    match source {
+        KeySource::File { path } => read_key_file(path),
+        KeySource::Env { var } => {
+            let text = Zeroizing::new(std::env::var(var).map_err(|_| {
+                Error::Invalid(format!(
+                    "the master key is in environment variable {var}, which is not set"
+                ))
+            })?);
+            LocalKey::from_hex(&text, var)
+        }
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<LocalKey> {
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
+        Error::Invalid(format!(
+            "the master key file {} cannot be read: {e}",
+            path.display()
+        ))
+    })?);
+    LocalKey::from_hex(&text, &path.display().to_string())
+}
+
+/// The data directory's master key, from where it says the key is, checked to be the one
+/// that wrapped its secrets.
+pub fn provider(layout: &Layout) -> Result<Arc<dyn KeyProvider>> {
+    let Some(config) = config(layout)? else {
+        return Err(Error::Invalid(format!(
+            "{} records no master key: its keys predate encryption at rest \
+             (`sandbox key protect --data-dir {} --master-key-file PATH` wraps them)",
+            layout.root().display(),
+            layout.root().display()
+        )));
+    };
+    let key = match std::env::var_os(KEY_FILE_OVERRIDE) {
+        Some(path) => read_key_file(Path::new(&path))?,
+        None => load(&config.source)?,
+    };
+    if key.key_id() != config.key_id {
+        return Err(Error::Invalid(format!(
+            "the master key from {} (id {}) is not this domain's (id {})",
+            config.source,
+            key.key_id(),
+            config.key_id
+        )));
+    }
+    Ok(Arc::new(key))
+}
+
+/// Makes a new master key and writes it, as hex, to a new file at `path` (readable by its
+/// owner only), which must be outside the data directory.
+pub fn create_key_file(layout: &Layout, path: &Path) -> Result<LocalKey> {
+    let absolute = std::path::absolute(path)?;
+    let root = std::path::absolute(layout.root())?;
+    if absolute.starts_with(&root) {
+        return Err(Error::Invalid(format!(
+            "the master key file {} is inside the data directory {}: keep it elsewhere",
+            absolute.display(),
+            root.display()
+        )));
+    }
+    let bytes = Zeroizing::new(crate::keys::random_bytes::<32>()?);
+    if let Some(parent) = absolute.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    crate::keys::write_new(&absolute, hex::encode(*bytes).as_bytes())
+        .map_err(|e| Error::Invalid(format!("the master key file {}: {e}", absolute.display())))?;
+    LocalKey::from_bytes(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_wrapped_secret_unwraps_only_under_its_key_and_context() {
+        let key = LocalKey::from_bytes(&[7u8; 32]).unwrap();
+        let other = LocalKey::from_bytes(&[8u8; 32]).unwrap();
+        let wrapped = key.wrap("signing key", b"secret bytes").unwrap();
+        assert_eq!(
+            key.unwrap("signing key", &wrapped).unwrap().as_slice(),
+            b"secret bytes"
+        );
+        assert!(key.unwrap("pseudonym secret", &wrapped).is_err());
+        assert!(other.unwrap("signing key", &wrapped).is_err());
+        let mut altered = wrapped.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert!(key.unwrap("signing key", &altered).is_err());
+        assert!(key.unwrap("signing key", &wrapped[..5]).is_err());
+        // A fresh nonce each time: the same secret never wraps to the same bytes.
+        assert_ne!(wrapped, key.wrap("signing key", b"secret bytes").unwrap());
+        assert_ne!(key.key_id(), other.key_id());
+    }
+
+    #[test]
+    fn a_key_file_inside_the_data_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("d"));
+        let inside = dir.path().join("d").join("master.key");
+        assert!(matches!(
+            create_key_file(&layout, &inside),
+            Err(Error::Invalid(_))
+        ));
+        let outside = dir.path().join("d.master-key");
+        let key = create_key_file(&layout, &outside).unwrap();
+        let again = load(&KeySource::File { path: outside }).unwrap();
+        assert_eq!(key.key_id(), again.key_id());
+    }
+}

@@ -1,0 +1,253 @@
+//! Data at rest, the master key: the domain's secrets are stored wrapped by a key that
+//! never lives in the data directory (TJ-Sec Art. 10; SYS Art. 18).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sandbox_runtime::master::{KeyProvider, LocalKey};
+use sandbox_runtime::{Domain, Error, MasterKey, audit};
+
+/// Every file under `dir`, with its bytes.
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The domain's secrets (signing key, pseudonym secret) appear nowhere under the data
+/// directory, as bytes or as hex; the master key is in a file beside it, which the
+/// directory names; without it, or with another key, the domain does not open.
+#[test]
+fn a_domains_secrets_are_wrapped_by_a_master_key_kept_outside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let domain = Domain::init(&dir).unwrap();
+    let seed = domain.keys().signing_key().unwrap().to_bytes();
+    let secret = *domain.keys().pseudonym_secret().unwrap();
+    assert!(audit::checkpoint_if_grown(&domain).unwrap().is_some());
+    drop(domain);
+    for (path, bytes) in files(&dir) {
+        for s in [&seed[..], &secret[..]] {
+            assert!(!contains(&bytes, s), "{} holds a secret", path.display());
+            assert!(
+                !contains(&bytes, hex::encode(s).as_bytes()),
+                "{} holds a secret as hex",
+                path.display()
+            );
+        }
+    }
+    let key_file = tmp.path().join("d.master-key");
+    assert!(key_file.exists());
+    let config = std::fs::read_to_string(dir.join("keys/master.toml")).unwrap();
+    assert!(config.contains(&key_file.display().to_string()), "{config}");
+    for (path, bytes) in files(&dir) {
+        let key = std::fs::read(&key_file).unwrap();
+        assert!(
+            !contains(&bytes, &key),
+            "{} holds the master key",
+            path.display()
+        );
+    }
+
+    // Reopened with its key: the same secrets.
+    let domain = Domain::open(&dir).unwrap();
+    assert_eq!(domain.keys().signing_key().unwrap().to_bytes(), seed);
+    assert_eq!(*domain.keys().pseudonym_secret().unwrap(), secret);
+    drop(domain);
+
+    // Another key handed in (as an HSM would be): nothing unwraps, nothing is signed.
+    let other: Arc<dyn KeyProvider> = Arc::new(LocalKey::from_bytes(&[9u8; 32]).unwrap());
+    let domain = Domain::open_with(&dir, other).unwrap();
+    assert!(matches!(
+        domain.keys().pseudonym_secret(),
+        Err(Error::Verify(_))
+    ));
+    sandbox_runtime::identity::add(
+        &domain,
+        None,
+        sandbox_tests::OPERATOR,
+        sandbox_core::Role::Operator,
+    )
+    .unwrap();
+    assert!(audit::checkpoint_if_grown(&domain).is_err());
+    drop(domain);
+
+    // The key file gone: the domain does not open, and says where it looked.
+    let moved = tmp.path().join("elsewhere.key");
+    std::fs::rename(&key_file, &moved).unwrap();
+    match Domain::open(&dir) {
+        Err(Error::Invalid(m)) => assert!(m.contains("d.master-key"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Another key in the named file: refused by its id before anything is unwrapped.
+    std::fs::write(&key_file, hex::encode([5u8; 32])).unwrap();
+    match Domain::open(&dir) {
+        Err(Error::Invalid(m)) => assert!(m.contains("is not this domain's"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A provider that holds the key where this process cannot read it: here, a wrapper that
+/// counts what it is asked to do, standing for an HSM or a KMS.
+#[derive(Debug)]
+struct Counting {
+    inner: LocalKey,
+    unwraps: AtomicUsize,
+}
+
+impl KeyProvider for Counting {
+    fn key_id(&self) -> &str {
+        self.inner.key_id()
+    }
+    fn wrap(&self, context: &str, plain: &[u8]) -> sandbox_runtime::Result<Vec<u8>> {
+        self.inner.wrap(context, plain)
+    }
+    fn unwrap(
+        &self,
+        context: &str,
+        wrapped: &[u8],
+    ) -> sandbox_runtime::Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.unwraps.fetch_add(1, Ordering::SeqCst);
+        self.inner.unwrap(context, wrapped)
+    }
+}
+
+/// A key provider handed to the domain does the unwrapping, once per secret per process;
+/// a domain's key file may be one made before (`--existing`) or an environment variable.
+#[test]
+fn a_key_provider_unwraps_each_secret_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("keys").join("ops.key");
+    let dir = tmp.path().join("d");
+    drop(Domain::init_keyed(&dir, &Default::default(), &MasterKey::New(key_file.clone())).unwrap());
+    let key = LocalKey::from_hex(&std::fs::read_to_string(&key_file).unwrap(), "test").unwrap();
+    let provider = Arc::new(Counting {
+        inner: key,
+        unwraps: AtomicUsize::new(0),
+    });
+    let domain = Domain::open_with(&dir, provider.clone()).unwrap();
+    for _ in 0..3 {
+        audit::checkpoint_if_grown(&domain).unwrap();
+        domain.keys().signing_key().unwrap();
+        domain.keys().pseudonym_secret().unwrap();
+    }
+    assert_eq!(provider.unwraps.load(Ordering::SeqCst), 2);
+
+    // A second domain on the same key file, made beforehand.
+    let second = tmp.path().join("e");
+    let d = Domain::init_keyed(
+        &second,
+        &Default::default(),
+        &MasterKey::File(key_file.clone()),
+    )
+    .unwrap();
+    assert_eq!(d.keys().provider().key_id(), provider.key_id());
+}
+
+/// Nothing is left behind when the master key cannot be had: a key file inside the data
+/// directory, a new key over an existing file, an unset variable.
+#[test]
+fn init_refuses_a_master_key_it_cannot_keep_apart_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let settings = Default::default();
+    match Domain::init_keyed(&dir, &settings, &MasterKey::New(dir.join("master.key"))) {
+        Err(Error::Invalid(m)) => assert!(m.contains("inside the data directory"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!dir.exists());
+    let taken = tmp.path().join("taken.key");
+    std::fs::write(&taken, "x").unwrap();
+    assert!(matches!(
+        Domain::init_keyed(&dir, &settings, &MasterKey::New(taken.clone())),
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "x");
+    assert!(!dir.exists());
+    assert!(matches!(
+        Domain::init_keyed(
+            &dir,
+            &settings,
+            &MasterKey::Env("SANDBOX_TEST_MASTER_KEY_NEVER_SET".into())
+        ),
+        Err(Error::Invalid(_))
+    ));
+    assert!(!dir.exists());
+    // A failure after the key file was made removes it too: a directory that is not empty.
+    std::fs::create_dir_all(dir.join("x")).unwrap();
+    let fresh = tmp.path().join("fresh.key");
+    assert!(Domain::init_keyed(&dir, &settings, &MasterKey::New(fresh.clone())).is_err());
+    assert!(!fresh.exists());
+}
+
+/// A data directory made before encryption at rest (its secrets in the clear) is refused
+/// with the command that protects it; protected, it opens with the same keys and no clear
+/// copy is left.
+#[test]
+fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let domain = Domain::init(&dir).unwrap();
+    let seed = domain.keys().signing_key().unwrap().to_bytes();
+    let secret = *domain.keys().pseudonym_secret().unwrap();
+    let public = sandbox_runtime::keys::verifying_key(domain.layout()).unwrap();
+    assert!(audit::checkpoint_if_grown(&domain).unwrap().is_some());
+    drop(domain);
+    // As an earlier build left it.
+    let keys = dir.join("keys");
+    std::fs::write(keys.join("domain.ed25519"), hex::encode(seed)).unwrap();
+    std::fs::write(keys.join("domain.hmac"), hex::encode(secret)).unwrap();
+    for f in [
+        "domain.ed25519.wrapped",
+        "domain.hmac.wrapped",
+        "master.toml",
+    ] {
+        std::fs::remove_file(keys.join(f)).unwrap();
+    }
+    std::fs::remove_file(tmp.path().join("d.master-key")).unwrap();
+    match Domain::open(&dir) {
+        Err(Error::Invalid(m)) => assert!(m.contains("sandbox key protect"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let key_file = tmp.path().join("protected.key");
+    Domain::protect_keys(&dir, &MasterKey::New(key_file.clone())).unwrap();
+    assert!(!keys.join("domain.ed25519").exists() && !keys.join("domain.hmac").exists());
+    let domain = Domain::open(&dir).unwrap();
+    assert_eq!(domain.keys().signing_key().unwrap().to_bytes(), seed);
+    assert_eq!(*domain.keys().pseudonym_secret().unwrap(), secret);
+    assert_eq!(
+        sandbox_runtime::keys::verifying_key(domain.layout()).unwrap(),
+        public
+    );
+    // The log's checkpoint, signed before, still verifies; a new one is signed.
+    sandbox_runtime::identity::add(
+        &domain,
+        None,
+        sandbox_tests::OPERATOR,
+        sandbox_core::Role::Operator,
+    )
+    .unwrap();
+    assert!(audit::checkpoint_if_grown(&domain).unwrap().is_some());
+    let verified = audit::verify_custodian(&domain).unwrap();
+    assert_eq!(verified.checkpoints, 2);
+    assert!(matches!(
+        Domain::protect_keys(&dir, &MasterKey::New(tmp.path().join("again.key"))),
+        Err(Error::Conflict(_))
+    ));
+    assert!(!tmp.path().join("again.key").exists());
+}
