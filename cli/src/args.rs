@@ -1161,6 +1161,13 @@ pub struct MasterKeyArgs {
 /// `key` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeyCmd {
+    /// Move the domain's secrets to a new master key: rewrapped, the old key's files
+    /// removed, the rotation recorded; no data file is rewritten (operators and admins).
+    Rotate {
+        /// Where the new master key is.
+        #[command(flatten)]
+        master: MasterKeyArgs,
+    },
     /// Wrap the secrets of a data directory made before encryption at rest under a master
     /// key, and remove their clear copies.
     Protect {

@@ -204,6 +204,22 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
     let lang = cli.language();
     let ui = local_ui(lang, domain);
     match cmd {
+        Command::Key(KeyCmd::Rotate { master }) => {
+            let r = sandbox_runtime::custody::rotate_master_key(
+                domain,
+                actor(cli)?,
+                &master_key(master, domain.layout().root()),
+            )?;
+            print(cli.json, &r, || {
+                t!(
+                    lang,
+                    "cli-key-rotated",
+                    from = r.from.as_str(),
+                    to = r.to.as_str(),
+                    source = r.source.as_str()
+                )
+            })
+        }
         Command::Init { .. }
         | Command::Key(_)
         | Command::Demo(_)

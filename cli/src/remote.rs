@@ -1000,7 +1000,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Completions { .. } => "completions",
         Command::Man { .. } => "man",
         Command::Demo(_) => "demo",
-        Command::Key(_) => "key protect",
+        Command::Key(_) => "key protect/rotate",
         Command::Dev(_) => "dev",
         Command::Query(_) => "query",
         Command::Audit(_) => "audit export/checkpoint/retention/verify-proof",

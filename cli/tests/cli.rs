@@ -1537,6 +1537,21 @@ fn the_master_key_is_kept_apart_from_the_data_directory() {
     let why = String::from_utf8_lossy(&refused.stderr).to_string();
     assert!(why.contains("OPS_MASTER_KEY, which is not set"), "{why}");
     assert!(ok(with_key(&["audit", "verify"])).contains("audit log verified"));
+    // Rotated to a key file: the variable is no longer needed.
+    let rotated = tmp.path().join("rotated.key");
+    let said = ok(with_key(&[
+        "--as",
+        "ops",
+        "key",
+        "rotate",
+        "--master-key-file",
+        &rotated.to_string_lossy(),
+    ]));
+    assert!(
+        said.contains("The domain's secrets moved from master key"),
+        "{said}"
+    );
+    assert!(ok(sandbox(&held, &["audit", "verify"])).contains("audit log verified"));
 
     let inner = tmp.path().join("f");
     let refused = sandbox(

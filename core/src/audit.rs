@@ -151,6 +151,8 @@ pub enum EventKind {
     PrincipalLanguageSet,
     /// The domain's default language or time zone was set.
     DomainSettingsSet,
+    /// The domain's secrets were wrapped by a new master key (the ids, never a key).
+    MasterKeyRotated,
     /// A reviewer or the developer wrote to a review request's thread.
     ReviewCommented,
     /// The audit log was exported.
@@ -244,6 +246,7 @@ impl EventKind {
             AuditRetentionSet => "audit.retention_set",
             PrincipalLanguageSet => "principal.language_set",
             DomainSettingsSet => "domain.settings_set",
+            MasterKeyRotated => "domain.master_key_rotated",
             ReviewCommented => "review.commented",
             AuditExported => "audit.exported",
             ApiRefused => "api.refused",

@@ -23,6 +23,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod consent;
+pub mod custody;
 pub mod disclosure;
 pub mod export;
 pub mod gauges;
@@ -125,7 +126,7 @@ impl MasterKey {
 
     /// The key, and the source to record; `created` is set to a key file made here (to be
     /// removed if what follows fails).
-    fn resolve(
+    pub(crate) fn resolve(
         &self,
         layout: &Layout,
         created: &mut Option<PathBuf>,

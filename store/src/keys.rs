@@ -9,33 +9,30 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use sandbox_core::{Error, Result};
 
 use crate::Layout;
-use crate::master::KeyProvider;
+use crate::master::{KeyProvider, random_bytes, write_new};
 
 /// The signing key as the domains made before encryption at rest stored it: in the clear.
 const LEGACY_SIGNING_FILE: &str = "domain.ed25519";
 /// The pseudonym secret, likewise.
 const LEGACY_SECRET_FILE: &str = "domain.hmac";
-const SIGNING_FILE: &str = "domain.ed25519.wrapped";
+const SIGNING_FILE: &str = "domain.ed25519";
 const PUBLIC_FILE: &str = "domain.ed25519.pub";
-const SECRET_FILE: &str = "domain.hmac.wrapped";
+const SECRET_FILE: &str = "domain.hmac";
+
+/// Where a secret wrapped by the master key `key_id` is stored: each generation of the
+/// master key has its own files, so that a rotation commits by replacing one record
+/// (`keys/master.toml`) and a crash on either side of it leaves a key and its files.
+fn wrapped_path(layout: &Layout, secret: &str, key_id: &str) -> std::path::PathBuf {
+    layout.keys().join(format!("{secret}.{key_id}.wrapped"))
+}
 const SIGNING_CONTEXT: &str = "sandbox domain signing key";
 const SECRET_CONTEXT: &str = "sandbox domain pseudonym secret";
-
-/// `N` bytes from the operating system's random source.
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
-    let mut bytes = [0u8; N];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| Error::Internal(format!("operating system random source: {e}")))?;
-    Ok(bytes)
-}
 
 /// A wrapped secret as stored: the id of the master key that wrapped it, and the bytes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,7 +61,30 @@ fn read_wrapped(
     context: &str,
 ) -> Result<Zeroizing<[u8; 32]>> {
     let bad = |why: String| Error::Verify(format!("{}: {why}", path.display()));
-    let w: Wrapped = serde_json::from_slice(&fs::read(path)?).map_err(|e| bad(e.to_string()))?;
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Named by another key's id, or not there at all.
+            let others: Vec<String> = fs::read_dir(path.parent().unwrap_or(Path::new(".")))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter_map(|n| {
+                    n.strip_suffix(".wrapped")
+                        .and_then(|r| r.rsplit('.').next())
+                        .map(str::to_string)
+                })
+                .collect();
+            return Err(Error::Verify(match others.first() {
+                Some(id) => format!(
+                    "the domain's secrets are wrapped by master key {id}, not by {}",
+                    provider.key_id()
+                ),
+                None => format!("{}: missing", path.display()),
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let w: Wrapped = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
     if w.key_id != provider.key_id() {
         return Err(bad(format!(
             "wrapped by master key {}, not by {}",
@@ -88,13 +108,59 @@ pub fn create(layout: &Layout, provider: &dyn KeyProvider) -> Result<()> {
     fs::create_dir_all(&dir)?;
     let seed = Zeroizing::new(random_bytes::<32>()?);
     let signing = SigningKey::from_bytes(&seed);
-    write_wrapped(&dir.join(SIGNING_FILE), provider, SIGNING_CONTEXT, &*seed)?;
+    let id = provider.key_id();
+    write_wrapped(
+        &wrapped_path(layout, SIGNING_FILE, id),
+        provider,
+        SIGNING_CONTEXT,
+        &*seed,
+    )?;
     write_new(
         &dir.join(PUBLIC_FILE),
         hex::encode(signing.verifying_key().to_bytes()).as_bytes(),
     )?;
     let secret = Zeroizing::new(random_bytes::<32>()?);
-    write_wrapped(&dir.join(SECRET_FILE), provider, SECRET_CONTEXT, &*secret)?;
+    write_wrapped(
+        &wrapped_path(layout, SECRET_FILE, id),
+        provider,
+        SECRET_CONTEXT,
+        &*secret,
+    )?;
+    Ok(())
+}
+
+/// Wraps the secrets `keyring` holds by `next` as well, in that key's own files (the
+/// first step of a rotation: nothing reads them until `keys/master.toml` names `next`).
+pub fn rewrap(keyring: &Keyring, next: &dyn KeyProvider) -> Result<()> {
+    let layout = &keyring.layout;
+    let seed = Zeroizing::new(keyring.signing_key()?.to_bytes());
+    let secret = Zeroizing::new(*keyring.pseudonym_secret()?);
+    for (name, context, plain) in [
+        (SIGNING_FILE, SIGNING_CONTEXT, &seed),
+        (SECRET_FILE, SECRET_CONTEXT, &secret),
+    ] {
+        let path = wrapped_path(layout, name, next.key_id());
+        if path.exists() {
+            fs::remove_file(&path)?;
+        }
+        write_wrapped(&path, next, context, &**plain)?;
+    }
+    Ok(())
+}
+
+/// Removes the wrapped secrets of every master key but `current` (left by a rotation).
+pub fn sweep(layout: &Layout, current: &str) -> Result<()> {
+    for entry in fs::read_dir(layout.keys())? {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        if let Some(rest) = name
+            .strip_prefix("domain.ed25519.")
+            .or_else(|| name.strip_prefix("domain.hmac."))
+            && let Some(id) = rest.strip_suffix(".wrapped")
+            && id != current
+        {
+            fs::remove_file(layout.keys().join(&name))?;
+        }
+    }
     Ok(())
 }
 
@@ -114,7 +180,7 @@ pub fn protect_legacy(layout: &Layout, provider: &dyn KeyProvider) -> Result<()>
         (LEGACY_SECRET_FILE, SECRET_FILE, SECRET_CONTEXT),
     ] {
         let plain = Zeroizing::new(read_hex32(&dir.join(legacy))?);
-        let target = dir.join(wrapped);
+        let target = wrapped_path(layout, wrapped, provider.key_id());
         if target.exists() {
             fs::remove_file(&target)?;
         }
@@ -126,21 +192,6 @@ pub fn protect_legacy(layout: &Layout, provider: &dyn KeyProvider) -> Result<()>
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
-    Ok(())
-}
-
-pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
     Ok(())
 }
 
@@ -200,7 +251,7 @@ impl Keyring {
             return Ok(k);
         }
         let seed = read_wrapped(
-            &self.layout.keys().join(SIGNING_FILE),
+            &wrapped_path(&self.layout, SIGNING_FILE, self.provider.key_id()),
             &*self.provider,
             SIGNING_CONTEXT,
         )?;
@@ -213,7 +264,7 @@ impl Keyring {
             return Ok(s);
         }
         let secret = read_wrapped(
-            &self.layout.keys().join(SECRET_FILE),
+            &wrapped_path(&self.layout, SECRET_FILE, self.provider.key_id()),
             &*self.provider,
             SECRET_CONTEXT,
         )?;

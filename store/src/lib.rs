@@ -340,6 +340,10 @@ impl Store {
     /// a key management service, say) rather than the key the data directory names.
     pub fn open_with(layout: Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Store> {
         let keys = Arc::new(keys::Keyring::new(layout.clone(), provider));
+        // Unwrapped now: a wrong key fails here, and a later rotation (which removes the
+        // old key's files) cannot strand this process.
+        keys.signing_key()?;
+        keys.pseudonym_secret()?;
         drop(connect(&layout, &keys)?);
         Ok(Store {
             layout,

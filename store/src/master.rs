@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rand::TryRngCore;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,6 +19,31 @@ use zeroize::Zeroizing;
 use sandbox_core::{Error, Result};
 
 use crate::Layout;
+
+/// `N` bytes from the operating system's random source.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::Internal(format!("operating system random source: {e}")))?;
+    Ok(bytes)
+}
+
+/// Writes a new file (never over one), readable by its owner only, synced.
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
 
 /// The file in the keys folder that says where the master key is.
 const CONFIG_FILE: &str = "master.toml";
@@ -91,7 +117,7 @@ impl KeyProvider for LocalKey {
     }
 
     fn wrap(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>> {
-        let nonce: [u8; NONCE_LEN] = crate::keys::random_bytes()?;
+        let nonce: [u8; NONCE_LEN] = random_bytes()?;
         let mut out = plain.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -198,6 +224,10 @@ pub fn config(layout: &Layout) -> Result<Option<MasterConfig>> {
 
 /// Records where the master key is. Fails if a record exists.
 pub fn write_config(layout: &Layout, config: &MasterConfig) -> Result<()> {
+    write_config_at(&layout.keys().join(CONFIG_FILE), config)
+}
+
+fn write_config_at(path: &Path, config: &MasterConfig) -> Result<()> {
     let file = match &config.source {
         KeySource::File { path } => ConfigFile {
             source: "file".into(),
@@ -215,7 +245,40 @@ pub fn write_config(layout: &Layout, config: &MasterConfig) -> Result<()> {
     let text = toml::to_string(&file)
         .map_err(|e| Error::Internal(format!("writing {CONFIG_FILE}: {e}")))?;
     let text = format!("# Where this domain's master key is: never the key itself.\n{text}");
-    crate::keys::write_new(&layout.keys().join(CONFIG_FILE), text.as_bytes())
+    write_new(path, text.as_bytes())
+}
+
+/// Replaces the record of where the master key is, atomically (a rotation's commit
+/// point); returns the record it replaced, as written, to put back if what follows fails.
+pub fn replace_config(layout: &Layout, config: &MasterConfig) -> Result<Option<Vec<u8>>> {
+    let path = layout.keys().join(CONFIG_FILE);
+    let before = match fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let next = layout.keys().join(format!("{CONFIG_FILE}.next"));
+    if next.exists() {
+        fs::remove_file(&next)?;
+    }
+    write_config_at(&next, config)?;
+    fs::rename(&next, &path)?;
+    if let Ok(d) = fs::File::open(layout.keys()) {
+        let _ = d.sync_all();
+    }
+    Ok(before)
+}
+
+/// Puts back a record [`replace_config`] replaced.
+pub fn restore_config(layout: &Layout, before: &[u8]) -> Result<()> {
+    let path = layout.keys().join(CONFIG_FILE);
+    let next = layout.keys().join(format!("{CONFIG_FILE}.next"));
+    if next.exists() {
+        fs::remove_file(&next)?;
+    }
+    write_new(&next, before)?;
+    fs::rename(&next, &path)?;
+    Ok(())
 }
 
 /// Reads the key from its source.
@@ -281,11 +344,11 @@ pub fn create_key_file(layout: &Layout, path: &Path) -> Result<LocalKey> {
             root.display()
         )));
     }
-    let bytes = Zeroizing::new(crate::keys::random_bytes::<32>()?);
+    let bytes = Zeroizing::new(random_bytes::<32>()?);
     if let Some(parent) = absolute.parent() {
         fs::create_dir_all(parent)?;
     }
-    crate::keys::write_new(&absolute, hex::encode(*bytes).as_bytes())
+    write_new(&absolute, hex::encode(*bytes).as_bytes())
         .map_err(|e| Error::Invalid(format!("the master key file {}: {e}", absolute.display())))?;
     LocalKey::from_bytes(&bytes)
 }

@@ -70,22 +70,13 @@ fn a_domains_secrets_are_wrapped_by_a_master_key_kept_outside_it() {
     assert_eq!(*domain.keys().pseudonym_secret().unwrap(), secret);
     drop(domain);
 
-    // Another key handed in (as an HSM would be): nothing unwraps, nothing is signed.
+    // Another key handed in (as an HSM would be): nothing unwraps, the domain does not
+    // open.
     let other: Arc<dyn KeyProvider> = Arc::new(LocalKey::from_bytes(&[9u8; 32]).unwrap());
-    let domain = Domain::open_with(&dir, other).unwrap();
-    assert!(matches!(
-        domain.keys().pseudonym_secret(),
-        Err(Error::Verify(_))
-    ));
-    sandbox_runtime::identity::add(
-        &domain,
-        None,
-        sandbox_tests::OPERATOR,
-        sandbox_core::Role::Operator,
-    )
-    .unwrap();
-    assert!(audit::checkpoint_if_grown(&domain).is_err());
-    drop(domain);
+    match Domain::open_with(&dir, other) {
+        Err(Error::Verify(m)) => assert!(m.contains("wrapped by master key"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 
     // The key file gone: the domain does not open, and says where it looked.
     let moved = tmp.path().join("elsewhere.key");
@@ -146,6 +137,7 @@ fn a_key_provider_unwraps_each_secret_once() {
         domain.keys().signing_key().unwrap();
         domain.keys().pseudonym_secret().unwrap();
     }
+    // Both at open, once.
     assert_eq!(provider.unwraps.load(Ordering::SeqCst), 2);
 
     // A second domain on the same key file, made beforehand.
@@ -212,12 +204,12 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
     let keys = dir.join("keys");
     std::fs::write(keys.join("domain.ed25519"), hex::encode(seed)).unwrap();
     std::fs::write(keys.join("domain.hmac"), hex::encode(secret)).unwrap();
-    for f in [
-        "domain.ed25519.wrapped",
-        "domain.hmac.wrapped",
-        "master.toml",
-    ] {
-        std::fs::remove_file(keys.join(f)).unwrap();
+    for entry in std::fs::read_dir(&keys).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".wrapped") || name == "master.toml" {
+            std::fs::remove_file(path).unwrap();
+        }
     }
     std::fs::remove_file(tmp.path().join("d.master-key")).unwrap();
     match Domain::open(&dir) {
@@ -250,4 +242,81 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
         Err(Error::Conflict(_))
     ));
     assert!(!tmp.path().join("again.key").exists());
+}
+
+/// Rotation (TJ-Sec Art. 10): an operator moves the secrets to a new master key; the same
+/// secrets (the log's checkpoints verify, pseudonyms unchanged), the old key no longer
+/// opens the domain, the rotation is recorded with both ids; a developer is refused, and
+/// rotating to the key in use is refused with nothing changed.
+#[test]
+fn an_operator_rotates_the_master_key_and_the_secrets_stay_the_same() {
+    let f = sandbox_tests::Fixture::new();
+    let dir = f.domain.layout().root().to_path_buf();
+    let seed = f.domain.keys().signing_key().unwrap().to_bytes();
+    let secret = *f.domain.keys().pseudonym_secret().unwrap();
+    let old_file = dir.with_file_name("domain.master-key");
+    assert!(old_file.exists());
+    let next = dir.with_file_name("rotated.key");
+    assert!(matches!(
+        sandbox_runtime::custody::rotate_master_key(
+            &f.domain,
+            sandbox_tests::DEVELOPER,
+            &MasterKey::New(next.clone())
+        ),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(!next.exists());
+    assert!(matches!(
+        sandbox_runtime::custody::rotate_master_key(
+            &f.domain,
+            sandbox_tests::OPERATOR,
+            &MasterKey::File(old_file.clone())
+        ),
+        Err(Error::Conflict(_))
+    ));
+    let r = sandbox_runtime::custody::rotate_master_key(
+        &f.domain,
+        sandbox_tests::OPERATOR,
+        &MasterKey::New(next.clone()),
+    )
+    .unwrap();
+    assert_ne!(r.from, r.to);
+    // This process goes on signing with the secrets it holds.
+    sandbox_runtime::identity::add(
+        &f.domain,
+        Some(sandbox_tests::OPERATOR),
+        "dev-qian",
+        sandbox_core::Role::Developer,
+    )
+    .unwrap();
+    assert!(audit::checkpoint_if_grown(&f.domain).unwrap().is_some());
+    // The next opens with the new key: the same secrets; only its files are left.
+    let reopened = Domain::open(&dir).unwrap();
+    assert_eq!(reopened.keys().signing_key().unwrap().to_bytes(), seed);
+    assert_eq!(*reopened.keys().pseudonym_secret().unwrap(), secret);
+    assert!(audit::verify_custodian(&reopened).unwrap().checkpoints >= 1);
+    let wrapped: Vec<String> = std::fs::read_dir(dir.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".wrapped"))
+        .collect();
+    assert_eq!(wrapped.len(), 2, "{wrapped:?}");
+    assert!(wrapped.iter().all(|n| n.contains(&r.to)), "{wrapped:?}");
+    // The old key opens nothing now.
+    let old = LocalKey::from_hex(&std::fs::read_to_string(&old_file).unwrap(), "old").unwrap();
+    assert!(Domain::open_with(&dir, Arc::new(old)).is_err());
+    let conn = sandbox_tests::raw(&reopened);
+    let details: String = conn
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'domain.master_key_rotated'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        details.contains(&r.from) && details.contains(&r.to),
+        "{details}"
+    );
+    let key = std::fs::read_to_string(&next).unwrap();
+    assert!(!details.contains(key.trim()));
 }
