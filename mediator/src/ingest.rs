@@ -722,10 +722,22 @@ impl UnitRanker<'_> {
 
 /// Rows past their unit's k-th, set aside in an Arrow file while the kept rows are
 /// written, then appended after every kept row in row groups of their own: the bounding
-/// filter (rank <= k) then skips them by row-group statistics.
+/// filter (rank <= k) then skips them by row-group statistics. The file goes with it,
+/// whether appended or dropped on a failure (a bad row after some were set aside).
 struct Overflow {
     path: std::path::PathBuf,
     writer: Option<arrow::ipc::writer::FileWriter<File>>,
+}
+
+impl Drop for Overflow {
+    fn drop(&mut self) {
+        drop(self.writer.take());
+        match fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "overflow file left"),
+        }
+    }
 }
 
 impl Overflow {
@@ -777,7 +789,6 @@ impl Overflow {
                 .write(&batch?)
                 .map_err(|e| store_failure("parquet write", e))?;
         }
-        fs::remove_file(&self.path)?;
         Ok(())
     }
 }
