@@ -23,6 +23,7 @@ pub mod audit;
 pub mod authz;
 pub mod catalog;
 pub mod consents;
+pub mod gm;
 pub mod incidents;
 pub mod jobs;
 pub mod keys;

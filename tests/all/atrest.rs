@@ -320,3 +320,97 @@ fn an_operator_rotates_the_master_key_and_the_secrets_stay_the_same() {
     let key = std::fs::read_to_string(&next).unwrap();
     assert!(!details.contains(key.trim()));
 }
+
+/// The national suite's SM2 signatures agree with OpenSSL 3 both ways (JZ Art. 8): ours
+/// verified by `openssl pkeyutl`, OpenSSL's by ours, with the default distinguishing
+/// identifier on both sides; an altered message fails on both.
+#[test]
+fn sm2_signatures_cross_check_with_openssl() {
+    use sandbox_store::gm::{self, Sm2Key};
+    use std::process::Command;
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl (scripts/openssl.sh installs it): {e}"))
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |name: &str| tmp.path().join(name).to_string_lossy().to_string();
+    let key = Sm2Key::from_bytes(&[0x5a; 32]).unwrap();
+    std::fs::write(at("pub.pem"), key.public_key_pem().unwrap()).unwrap();
+    std::fs::write(at("key.pem"), key.private_key_pem().unwrap().as_bytes()).unwrap();
+    let message = b"sandbox audit checkpoint\n04ab\n7\n12\nroot\n2026-12-07T00:00:00Z\n";
+    std::fs::write(at("msg"), message).unwrap();
+    std::fs::write(at("msg2"), b"sandbox audit checkpoint, altered").unwrap();
+    let distid = "distid:1234567812345678";
+
+    // Ours, verified by OpenSSL.
+    std::fs::write(at("ours.sig"), key.sign(message)).unwrap();
+    let verify = |msg: &str| {
+        openssl(&[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            &at("pub.pem"),
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            distid,
+            "-in",
+            &at(msg),
+            "-sigfile",
+            &at("ours.sig"),
+        ])
+    };
+    let out = verify("msg");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Signature Verified Successfully"));
+    assert!(!verify("msg2").status.success());
+
+    // OpenSSL's, verified by ours.
+    let out = openssl(&[
+        "pkeyutl",
+        "-sign",
+        "-inkey",
+        &at("key.pem"),
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-pkeyopt",
+        distid,
+        "-in",
+        &at("msg"),
+        "-out",
+        &at("theirs.sig"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = std::fs::read(at("theirs.sig")).unwrap();
+    gm::sm2_verify(&key.public_sec1(), message, &theirs).unwrap();
+    assert!(
+        gm::sm2_verify(
+            &key.public_sec1(),
+            b"sandbox audit checkpoint, altered",
+            &theirs
+        )
+        .is_err()
+    );
+
+    // SM3 as OpenSSL computes it.
+    let out = openssl(&["dgst", "-sm3", "-hex", &at("msg")]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.trim().ends_with(&hex::encode(gm::sm3(message))),
+        "{said}"
+    );
+}
