@@ -224,6 +224,7 @@ impl Domain {
                 },
             )?;
             keys::create(&layout, &provider)?;
+            let provider_id = provider.key_id().to_string();
             let conn = sandbox_store::create(&layout, Arc::new(provider))?;
             sandbox_store::settings::init(&conn, settings)?;
             let public = hex::encode(keys::verifying_key(&layout)?.to_bytes());
@@ -234,6 +235,7 @@ impl Domain {
                 &Subject::Domain,
                 json!({
                     "public_key": public,
+                    "master_key": provider_id,
                     "schema_version": sandbox_store::SCHEMA_VERSION,
                     "default_language": settings.default_language,
                     "time_zone": settings.time_zone,
@@ -296,11 +298,21 @@ impl Domain {
             sandbox_store::master::write_config(
                 &layout,
                 &sandbox_store::master::MasterConfig {
-                    source,
+                    source: source.clone(),
                     key_id: provider.key_id().to_string(),
                 },
             )?;
-            Ok(provider.key_id().to_string())
+            // Recorded like a rotation, from secrets that were in the clear.
+            let id = provider.key_id().to_string();
+            let store = Store::open_with(layout.clone(), Arc::new(provider))?;
+            sandbox_store::audit::append(
+                &*store.pooled()?,
+                "system",
+                EventKind::MasterKeyRotated,
+                &Subject::Domain,
+                json!({"from": null, "to": id, "source": source.to_string()}),
+            )?;
+            Ok(id)
         })();
         if done.is_err()
             && keys::legacy(&layout)

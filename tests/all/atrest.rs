@@ -237,6 +237,15 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
     assert!(audit::checkpoint_if_grown(&domain).unwrap().is_some());
     let verified = audit::verify_custodian(&domain).unwrap();
     assert_eq!(verified.checkpoints, 2);
+    let conn = sandbox_tests::raw(&domain);
+    let details: String = conn
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'domain.master_key_rotated'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(details.contains("\"from\":null"), "{details}");
     assert!(matches!(
         Domain::protect_keys(&dir, &MasterKey::New(tmp.path().join("again.key"))),
         Err(Error::Conflict(_))

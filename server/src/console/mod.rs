@@ -616,15 +616,7 @@ async fn order_answer(
 ) -> Response {
     let path = format!("/console/orders/{id}/answer");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
@@ -721,15 +713,7 @@ async fn decide(
 ) -> Response {
     let path = format!("/console/outputs/{id}/decide");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
@@ -908,15 +892,7 @@ async fn request_decide(
 ) -> Response {
     let path = format!("/console/jobs/{id}/decide");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
@@ -1011,6 +987,19 @@ pub struct FormatQuery {
     /// `csv` or `xlsx`.
     #[serde(default)]
     pub format: Option<String>,
+}
+
+/// The answer to a form that came without the fields it needs.
+fn incomplete(ui: Ui, s: &Session) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        pages::problem(
+            ui,
+            Some(s),
+            &ui.t("problem-bad-request"),
+            &ui.t("decide-incomplete"),
+        ),
+    )
 }
 
 /// A converted table or a signed report, as an attachment.
@@ -1325,15 +1314,7 @@ async fn product_withdraw(
 ) -> Response {
     let path = format!("/console/products/{id}/withdraw");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
@@ -1529,15 +1510,7 @@ async fn scenario_decide(
 ) -> Response {
     let path = format!("/console/scenarios/{id}/decide");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
@@ -1584,15 +1557,7 @@ async fn scenario_consent(
 ) -> Response {
     let path = format!("/console/scenarios/{id}/consent");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
@@ -1743,15 +1708,7 @@ async fn oversight_act(
 ) -> Response {
     let path = "/console/oversight/act";
     let Ok(Form(f)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &f.csrf, path).await {
         return refused;
@@ -1924,15 +1881,7 @@ async fn version_act(
 ) -> Response {
     let path = format!("/console/datasets/{dataset}/{version}/act");
     let Ok(Form(form)) = form else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            pages::problem(
-                ui,
-                Some(&s),
-                &ui.t("problem-bad-request"),
-                &ui.t("decide-incomplete"),
-            ),
-        );
+        return incomplete(ui, &s);
     };
     if let Some(refused) = check_post(&state, &headers, (&s, ui), &form.csrf, &path).await {
         return refused;
