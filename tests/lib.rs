@@ -226,7 +226,18 @@ impl Fixture {
 /// A connection of the test's own to a domain's metadata store (SQLite), for reading and
 /// tampering with what the domain functions wrote.
 pub fn raw(domain: &Domain) -> rusqlite::Connection {
-    rusqlite::Connection::open(domain.layout().db()).unwrap()
+    raw_keyed(&domain.layout().db(), domain.keys())
+}
+
+/// A connection of the test's own to the metadata database at `db`, unlocked with the
+/// database key `keys` holds (SQLCipher).
+pub fn raw_keyed(db: &Path, keys: &sandbox_store::keys::Keyring) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    if let Some(key) = keys.database_key().unwrap() {
+        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))
+            .unwrap();
+    }
+    conn
 }
 
 /// The single integer a SQL statement on the metadata store returns.

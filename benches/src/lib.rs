@@ -74,3 +74,34 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
         n => sorted[((n - 1) as f64 * p).round() as usize],
     }
 }
+
+/// Raw DataFusion over a dataset version's stored file, as `table`: the baseline the
+/// mediated path is compared with. The file is encrypted at rest, so the session reads it
+/// through the domain's dataset keys as every reader must (and no more: no policy, no
+/// bounds, no noise).
+pub fn raw_session(
+    rt: &tokio::runtime::Runtime,
+    domain: &Domain,
+    table: &str,
+    v: &sandbox_runtime::catalog::DatasetVersion,
+) -> anyhow::Result<datafusion::prelude::SessionContext> {
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.runtime_env().register_parquet_encryption_factory(
+        sandbox_mediator::atrest::FACTORY_ID,
+        domain.mediator().dataset_keys().clone(),
+    );
+    let url = ListingTableUrl::parse(v.data_file().to_string_lossy())?;
+    let options = ListingOptions::new(std::sync::Arc::new(
+        sandbox_mediator::atrest::parquet_format(&v.name, v.version),
+    ))
+    .with_file_extension(".parquet");
+    let schema = rt.block_on(options.infer_schema(&ctx.state(), &url))?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(table, std::sync::Arc::new(ListingTable::try_new(config)?))?;
+    Ok(ctx)
+}

@@ -1168,8 +1168,9 @@ pub enum KeyCmd {
         #[command(flatten)]
         master: MasterKeyArgs,
     },
-    /// Wrap the secrets of a data directory made before encryption at rest under a master
-    /// key, and remove their clear copies.
+    /// Protect a data directory made before encryption at rest: wrap its secrets under a
+    /// master key and remove their clear copies, and encrypt its metadata database (run
+    /// with the domain stopped).
     Protect {
         /// Where the master key is.
         #[command(flatten)]

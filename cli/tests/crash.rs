@@ -183,6 +183,12 @@ fn sigkill_at_random_moments_loses_nothing_and_overspends_nothing() {
     // The audit log verifies.
     assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
     let db = rusqlite::Connection::open(data.join("sandbox.db")).unwrap();
+    // The metadata database is encrypted: its key from the domain's keyring.
+    let domain = sandbox_runtime::Domain::open(&data).unwrap();
+    if let Some(key) = domain.keys().database_key().unwrap() {
+        db.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))
+            .unwrap();
+    }
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
     // Every answer a module received was charged first.
     assert_eq!(

@@ -8,7 +8,6 @@ use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, Strin
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -377,8 +376,12 @@ pub fn dataset_table(
     let schema = Arc::new(Schema::new(fields));
     let path = version.data_file();
     let url = ListingTableUrl::parse(path.to_string_lossy())?;
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    // The file's decryption comes from the session's dataset keys, by the version's name.
+    let options = ListingOptions::new(Arc::new(crate::atrest::parquet_format(
+        &version.name,
+        version.version,
+    )))
+    .with_file_extension(".parquet");
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);

@@ -15,14 +15,18 @@ use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::encryption::decrypt::FileDecryptionProperties;
+use parquet::encryption::encrypt::FileEncryptionProperties;
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::sha256_hex;
 use sandbox_policies::{ColumnType, MissingUnit, OutOfRange, Policy};
 use sandbox_store::catalog::{self, ColumnReport, DatasetVersion, IngestReport, NewVersion};
+use sandbox_store::datakeys::{self, DataKey};
 use serde_json::json;
 
 pub use sandbox_store::catalog::DATA_FILE;
 
+use crate::atrest::{self, DatasetKeys};
 use crate::{DomainError as Error, Mediator, Result, values};
 
 /// Largest source file accepted, in bytes.
@@ -488,6 +492,30 @@ struct Units<'a> {
     k: i64,
 }
 
+/// How a file being written is encrypted, and read back (the rows set aside by the
+/// per-unit bound go through a file of their own, encrypted alike).
+struct Sealing {
+    encryption: Arc<FileEncryptionProperties>,
+    decryption: Arc<FileDecryptionProperties>,
+}
+
+impl Sealing {
+    fn new(dataset: &str, version: i64, key: &DataKey) -> Result<Sealing> {
+        Ok(Sealing {
+            encryption: atrest::encryption(dataset, version, key)?,
+            decryption: atrest::decryption(dataset, version, key)?,
+        })
+    }
+
+    fn writer_properties(&self) -> parquet::file::properties::WriterProperties {
+        parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .with_file_encryption_properties(self.encryption.clone())
+            .build()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_parquet(
     source: &Path,
     schema: SchemaRef,
@@ -496,6 +524,7 @@ fn write_parquet(
     bounds: &[(String, f64, f64)],
     mut inspect: Inspect,
     target: &Path,
+    sealing: &Sealing,
 ) -> Result<Written> {
     let mut checks: Vec<BoundsCheck> = bounds
         .iter()
@@ -510,9 +539,7 @@ fn write_parquet(
         })
         .collect();
     let file = File::create(target)?;
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .build();
+    let props = sealing.writer_properties();
     let mut ranker = match units {
         Some(units) => Some(UnitRanker {
             index: schema
@@ -539,8 +566,9 @@ fn write_parquet(
     let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
         .map_err(|e| store_failure("parquet writer", e))?;
     let mut overflow = Overflow {
-        path: target.with_extension("overflow.arrow"),
+        path: target.with_extension("overflow.parquet"),
         writer: None,
+        sealing,
     };
     let mut rows = 0i64;
     let mut dropped = 0i64;
@@ -720,16 +748,18 @@ impl UnitRanker<'_> {
     }
 }
 
-/// Rows past their unit's k-th, set aside in an Arrow file while the kept rows are
-/// written, then appended after every kept row in row groups of their own: the bounding
-/// filter (rank <= k) then skips them by row-group statistics. The file goes with it,
-/// whether appended or dropped on a failure (a bad row after some were set aside).
-struct Overflow {
+/// Rows past their unit's k-th, set aside in a file (encrypted as the version's own) while
+/// the kept rows are written, then appended after every kept row in row groups of their
+/// own: the bounding filter (rank <= k) then skips them by row-group statistics. The file
+/// goes with it, whether appended or dropped on a failure (a bad row after some were set
+/// aside).
+struct Overflow<'s> {
     path: std::path::PathBuf,
-    writer: Option<arrow::ipc::writer::FileWriter<File>>,
+    writer: Option<ArrowWriter<File>>,
+    sealing: &'s Sealing,
 }
 
-impl Drop for Overflow {
+impl Drop for Overflow<'_> {
     fn drop(&mut self) {
         drop(self.writer.take());
         match fs::remove_file(&self.path) {
@@ -740,7 +770,7 @@ impl Drop for Overflow {
     }
 }
 
-impl Overflow {
+impl Overflow<'_> {
     /// Sets aside the rows of a ranked batch past rank `k`; returns the others.
     fn set_aside(&mut self, batch: RecordBatch, k: i64, schema: &SchemaRef) -> Result<RecordBatch> {
         let Some(rank) = batch
@@ -763,27 +793,32 @@ impl Overflow {
         if self.writer.is_none() {
             let file = File::create(&self.path)?;
             self.writer = Some(
-                arrow::ipc::writer::FileWriter::try_new(file, schema)
-                    .map_err(|e| Error::Internal(format!("overflow writer: {e}")))?,
+                ArrowWriter::try_new(file, schema.clone(), Some(self.sealing.writer_properties()))
+                    .map_err(|e| store_failure("overflow writer", e))?,
             );
         }
         if let Some(w) = self.writer.as_mut() {
-            w.write(&rest)?;
+            w.write(&rest)
+                .map_err(|e| store_failure("overflow write", e))?;
         }
         Ok(kept)
     }
 
     /// Appends the rows set aside, in row groups after the kept rows', and removes the file.
     fn append_to(mut self, writer: &mut ArrowWriter<File>) -> Result<()> {
-        let Some(mut w) = self.writer.take() else {
+        let Some(w) = self.writer.take() else {
             return Ok(());
         };
-        w.finish()?;
-        drop(w);
+        w.close().map_err(|e| store_failure("overflow close", e))?;
         writer
             .flush()
             .map_err(|e| store_failure("parquet flush", e))?;
-        let reader = arrow::ipc::reader::FileReader::try_new(File::open(&self.path)?, None)?;
+        let options = ArrowReaderOptions::new()
+            .with_file_decryption_properties(self.sealing.decryption.clone());
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(&self.path)?, options)
+                .and_then(|b| b.build())
+                .map_err(|e| store_failure("overflow read", e))?;
         for batch in reader {
             writer
                 .write(&batch?)
@@ -823,11 +858,19 @@ pub fn add_counted(
         .domain()
         .join(format!(".ingest-{}", sandbox_core::new_id("tmp")));
     fs::create_dir_all(&tmp)?;
+    // The version this file will be: its key and its authenticated data name it. Another
+    // registration of the dataset that commits first takes the number, and this one is
+    // refused at its commit (nothing half-written).
+    let version = catalog::current_version(&conn, &name)?.map_or(1, |v| v + 1);
+    let key = DataKey::fresh()?;
     let outcome = (|| {
-        let (columns, written) = stage(source, &policy, read, &tmp.join(DATA_FILE))?;
+        let sealing = Sealing::new(&name, version, &key)?;
+        let (columns, written) = stage(source, &policy, read, &tmp.join(DATA_FILE), &sealing)?;
         let hasher = values::ValueHasher::new(domain.keys().pseudonym_secret()?)?;
+        domain.dataset_keys().remember(&name, version, &key)?;
         let value_sets = values::build(
-            domain.runtime(),
+            domain,
+            (&name, version),
             &tmp.join(DATA_FILE),
             &policy,
             &hasher,
@@ -838,9 +881,10 @@ pub fn add_counted(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tx = conn.write()?;
-        let version = catalog::record_version(
+        catalog::record_version(
             &tx,
             &NewVersion {
+                version,
                 name: &name,
                 policy_toml: policy_text,
                 schema: &columns,
@@ -855,6 +899,7 @@ pub fn add_counted(
                 report: &written.report,
             },
         )?;
+        datakeys::record(&tx, &name, version, &key)?;
         sandbox_store::audit::append(
             &tx,
             actor,
@@ -869,6 +914,7 @@ pub fn add_counted(
                 "rows_dropped_without_unit": written.dropped,
                 "report": written.report,
                 "sha256": written.sha256,
+                "encrypted": {"file": key.file_id(), "master_key": domain.keys().provider().key_id()},
                 "source": source_name,
                 "rare_value_sets": values::summary(&value_sets),
                 "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),
@@ -891,6 +937,7 @@ pub fn add_counted(
     match outcome {
         Ok(version) => Ok(catalog::get_version(&conn, &name, version)?),
         Err(e) => {
+            domain.dataset_keys().forget(&name, version);
             let _ = fs::remove_dir_all(&tmp);
             Err(e)
         }
@@ -917,7 +964,9 @@ pub struct Examined {
 pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Examined> {
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
     let target = scratch.join(DATA_FILE);
-    let staged = stage(source, &policy, None, &target);
+    // Encrypted like a version's file, under a key nobody keeps.
+    let sealing = Sealing::new(&policy.dataset.name, 0, &DataKey::fresh()?)?;
+    let staged = stage(source, &policy, None, &target, &sealing);
     let _ = fs::remove_file(&target);
     let (_, written) = staged?;
     Ok(Examined {
@@ -935,6 +984,7 @@ fn stage(
     policy: &Policy,
     read: Option<ReadCounter>,
     target: &Path,
+    sealing: &Sealing,
 ) -> Result<(Vec<(String, ColumnType)>, Written)> {
     let (schema, batches) = decoding(source, || open_source(source, read))?;
     let columns: Vec<(String, ColumnType)> = schema
@@ -969,15 +1019,33 @@ fn stage(
                 .collect::<Vec<_>>(),
             Inspect::new(policy, &schema),
             target,
+            sealing,
         )
     })?;
     Ok((columns, written))
 }
 
 /// The Arrow schema of a dataset version's stored file.
-pub fn arrow_schema(version: &DatasetVersion) -> Result<Arc<Schema>> {
+pub fn arrow_schema(keys: &DatasetKeys, version: &DatasetVersion) -> Result<Arc<Schema>> {
+    Ok(stored_reader(keys, version)?.schema().clone())
+}
+
+/// A reader of a dataset version's stored file (decrypted with its key).
+pub fn stored_reader(
+    keys: &DatasetKeys,
+    version: &DatasetVersion,
+) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file = File::open(version.data_file())?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::Internal(format!("stored parquet: {e}")))?;
-    Ok(builder.schema().clone())
+    let mut options = ArrowReaderOptions::new();
+    if let Some(props) = keys.decryption(&version.name, version.version)? {
+        options = options.with_file_decryption_properties(props);
+    }
+    Ok(
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| {
+            Error::Verify(format!(
+                "the stored file of `{}` version {}: {e}",
+                version.name, version.version
+            ))
+        })?,
+    )
 }

@@ -19,6 +19,7 @@
 
 pub mod accuracy;
 pub mod analyze;
+pub mod atrest;
 pub mod contain;
 pub mod differencing;
 mod execute;
@@ -96,6 +97,7 @@ pub struct Mediator {
     runtime: tokio::runtime::Runtime,
     cache: query::Cache,
     interrupter: Arc<dyn Interrupter>,
+    dataset_keys: Arc<atrest::DatasetKeys>,
 }
 
 impl std::fmt::Debug for Mediator {
@@ -116,11 +118,29 @@ impl Mediator {
             .enable_all()
             .build()?;
         Ok(Mediator {
+            dataset_keys: Arc::new(atrest::DatasetKeys::new(store.clone())),
             store,
             runtime,
             cache: query::Cache::default(),
             interrupter,
         })
+    }
+
+    /// The keys of the domain's dataset files (every read of one goes through them).
+    pub fn dataset_keys(&self) -> &Arc<atrest::DatasetKeys> {
+        &self.dataset_keys
+    }
+
+    /// A session for reading the domain's datasets: [`total::session`] (total casts),
+    /// with the dataset keys as its Parquet encryption factory.
+    pub fn session(
+        &self,
+        config: datafusion::prelude::SessionConfig,
+    ) -> datafusion::prelude::SessionContext {
+        let ctx = total::session(config);
+        ctx.runtime_env()
+            .register_parquet_encryption_factory(atrest::FACTORY_ID, self.dataset_keys.clone());
+        ctx
     }
 
     /// The async runtime the query engine runs on.

@@ -500,7 +500,7 @@ fn prepare_shared(domain: &Domain, conn: &Conn, record: &ScenarioRecord) -> Resu
     let config = SessionConfig::new()
         .with_information_schema(false)
         .with_target_partitions(2);
-    let ctx = crate::total::session(config);
+    let ctx = domain.session(config);
     let mut versions = HashMap::new();
     let mut columns = HashMap::new();
     let mut schemas = HashMap::new();
@@ -519,7 +519,7 @@ fn prepare_shared(domain: &Domain, conn: &Conn, record: &ScenarioRecord) -> Resu
             })
             .cloned()
             .collect();
-        let schema = crate::ingest::arrow_schema(&version)?;
+        let schema = crate::ingest::arrow_schema(domain.dataset_keys(), &version)?;
         let table = execute::dataset_table(&version, &schema, &visible)?;
         let exprs = view_exprs(&version, &schema, &visible, &secret)?;
         let view = datafusion::logical_expr::LogicalPlanBuilder::scan(

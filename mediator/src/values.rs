@@ -11,11 +11,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionConfig;
 use hmac::{Hmac, Mac};
 use sandbox_policies::Policy;
 use serde::{Deserialize, Serialize};
@@ -159,15 +163,18 @@ pub fn canonical_cells(array: &ArrayRef) -> Result<Vec<Option<String>>> {
     Ok(out)
 }
 
-/// Builds the value sets of a freshly written Parquet file into `dir`
-/// (`<version>/values`). Returns what it wrote.
+/// Builds the value sets of a freshly written Parquet file of `dataset` version `version`
+/// into `dir` (`<version>/values`), reading it through the mediator's session (its key
+/// made readable beforehand). Returns what it wrote.
 pub fn build(
-    runtime: &tokio::runtime::Runtime,
+    mediator: &crate::Mediator,
+    (dataset, version): (&str, i64),
     data_file: &Path,
     policy: &Policy,
     hasher: &ValueHasher,
     dir: &Path,
 ) -> Result<Vec<SetInfo>> {
+    let runtime = mediator.runtime();
     let level = policy.disclosure.raw_value_level;
     let unit = policy.dataset.privacy_unit.as_deref();
     let columns: Vec<&str> = policy
@@ -179,12 +186,16 @@ pub fn build(
     fs::create_dir_all(dir)?;
     let mut index = Vec::new();
     if !columns.is_empty() {
-        let ctx = SessionContext::new();
-        runtime.block_on(ctx.register_parquet(
-            "t",
-            data_file.to_string_lossy().as_ref(),
-            ParquetReadOptions::default(),
-        ))?;
+        let ctx = mediator.session(SessionConfig::new());
+        let url = ListingTableUrl::parse(data_file.to_string_lossy())?;
+        let options =
+            ListingOptions::new(Arc::new(crate::atrest::parquet_format(dataset, version)))
+                .with_file_extension(".parquet");
+        let schema = runtime.block_on(options.infer_schema(&ctx.state(), &url))?;
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(schema);
+        ctx.register_table("t", Arc::new(ListingTable::try_new(config)?))?;
         let min = policy.disclosure.min_group_size;
         for (i, column) in columns.iter().enumerate() {
             let c = quote(column);

@@ -1,6 +1,7 @@
 //! Custody of the domain's keys: moving its secrets to a new master key (TJ-Sec Art. 10;
 //! JZ Art. 8). The secrets themselves stay the same (checkpoints, manifests and pseudonyms
-//! go on as before); only their wrapping changes, and no data file is rewritten.
+//! go on as before), as do the keys of the dataset files; only their wrapping changes, and
+//! no data file is rewritten.
 
 use serde_json::json;
 
@@ -8,7 +9,7 @@ use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::authz::Action;
 use sandbox_store::authz::{self, On};
 use sandbox_store::master::{self, KeyProvider as _, MasterConfig};
-use sandbox_store::{audit, keys};
+use sandbox_store::{audit, datakeys, keys};
 
 use crate::{Domain, Error, MasterKey, Result};
 
@@ -42,13 +43,21 @@ pub fn rotate_master_key(domain: &Domain, actor: &str, next: &MasterKey) -> Resu
             )));
         }
         keys::rewrap(domain.keys(), &key)?;
+        // The dataset files' keys, in rows of the new key's own (committed before the
+        // commit point, as the secrets' files are written before it).
+        let data_keys = {
+            let tx = conn.write()?;
+            let n = datakeys::rewrap_all(&tx, &key)?;
+            tx.commit()?;
+            n
+        };
         let tx = conn.write()?;
         audit::append(
             &tx,
             actor,
             EventKind::MasterKeyRotated,
             &Subject::Domain,
-            json!({"from": from, "to": key.key_id(), "source": source.to_string()}),
+            json!({"from": from, "to": key.key_id(), "source": source.to_string(), "data_keys": data_keys}),
         )?;
         let before = master::replace_config(
             layout,
@@ -70,10 +79,14 @@ pub fn rotate_master_key(domain: &Domain, actor: &str, next: &MasterKey) -> Resu
         })
     })();
     match &done {
-        Ok(r) => keys::sweep(layout, &r.to)?,
+        Ok(r) => {
+            keys::sweep(layout, &r.to)?;
+            datakeys::sweep(&conn, &r.to)?;
+        }
         Err(_) => {
-            // The new key's files, if any were written, are not read by anyone.
+            // The new key's files and rows, if any were written, are not read by anyone.
             let _ = keys::sweep(layout, &from);
+            let _ = datakeys::sweep(&conn, &from);
             if let Some(path) = created {
                 let _ = std::fs::remove_file(path);
             }

@@ -69,7 +69,7 @@ pub mod master {
 
 /// The data directory's layout and the metadata store's types.
 pub mod store {
-    pub use sandbox_store::{Conn, DB_FILE, Layout, SCHEMA_VERSION, Tx, now};
+    pub use sandbox_store::{Conn, DB_FILE, Layout, SCHEMA_VERSION, Tx, cipher_version, now};
 }
 
 /// The budget ledger.
@@ -274,9 +274,12 @@ impl Domain {
         Domain::from_store(Store::open_with(Layout::new(dir), provider)?)
     }
 
-    /// Wraps the secrets of a data directory made before encryption at rest by a master
-    /// key from `master`, and records where that key is. Refused for a directory whose
-    /// secrets are wrapped already.
+    /// Protects a data directory made before encryption at rest: its secrets in the clear
+    /// are wrapped by a master key from `master` (and where that key is recorded), and its
+    /// metadata database in the clear is encrypted. For a directory whose secrets are
+    /// wrapped already, only the database is left to do, under the master key it names
+    /// (`master` must be that key, or the default). Refused when nothing is left to do.
+    /// The domain must not be open elsewhere.
     pub fn protect_keys(dir: &Path, master: &MasterKey) -> Result<String> {
         let layout = Layout::new(dir);
         if !layout.db().exists() {
@@ -286,15 +289,33 @@ impl Domain {
             )));
         }
         if !keys::legacy(&layout) || sandbox_store::master::config(&layout)?.is_some() {
-            return Err(Error::Conflict(format!(
-                "the keys of {} are wrapped by a master key already",
-                dir.display()
-            )));
+            if !sandbox_store::database_in_clear(&layout)? {
+                return Err(Error::Conflict(format!(
+                    "the keys of {} are wrapped by a master key already, and its metadata database is encrypted",
+                    dir.display()
+                )));
+            }
+            let provider = sandbox_store::master::provider(&layout)?;
+            if !matches!(master, MasterKey::New(_)) {
+                let (given, _) = master.resolve(&layout, &mut None)?;
+                if given.key_id() != provider.key_id() {
+                    return Err(Error::Conflict(format!(
+                        "the secrets of {} are wrapped by master key {}, not by {}",
+                        dir.display(),
+                        provider.key_id(),
+                        given.key_id()
+                    )));
+                }
+            }
+            let id = provider.key_id().to_string();
+            sandbox_store::encrypt_database(&layout, provider)?;
+            return Ok(id);
         }
         let mut created_key = None;
         let done = (|| -> Result<String> {
             let (provider, source) = master.resolve(&layout, &mut created_key)?;
             keys::protect_legacy(&layout, &provider)?;
+            let provider: Arc<dyn sandbox_store::master::KeyProvider> = Arc::new(provider);
             sandbox_store::master::write_config(
                 &layout,
                 &sandbox_store::master::MasterConfig {
@@ -304,7 +325,8 @@ impl Domain {
             )?;
             // Recorded like a rotation, from secrets that were in the clear.
             let id = provider.key_id().to_string();
-            let store = Store::open_with(layout.clone(), Arc::new(provider))?;
+            sandbox_store::encrypt_database(&layout, provider.clone())?;
+            let store = Store::open_with(layout.clone(), provider)?;
             sandbox_store::audit::append(
                 &*store.pooled()?,
                 "system",

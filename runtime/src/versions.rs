@@ -284,6 +284,12 @@ pub fn destroy(domain: &Domain, actor: &str, name: &str, reason: &str) -> Result
     let tx = conn.write()?;
     versions::record_destruction(&tx, &destruction)?;
     catalog::retire(&tx, name, actor, reason)?;
+    // Its files' keys go with them: a copy kept anywhere (a backup, a disk image) can no
+    // longer be decrypted.
+    for version in 1..=current.version {
+        sandbox_store::datakeys::forget(&tx, name, version)?;
+        domain.mediator().dataset_keys().forget(name, version);
+    }
     audit::append(
         &tx,
         actor,

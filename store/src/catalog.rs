@@ -122,6 +122,9 @@ pub struct Retired {
 pub struct NewVersion<'a> {
     /// Dataset name.
     pub name: &'a str,
+    /// The version it is written as (the next one when the writing began): refused if
+    /// another registration took that number meanwhile.
+    pub version: i64,
     /// The policy's text, as registered.
     pub policy_toml: &'a str,
     /// Column names and types.
@@ -151,6 +154,15 @@ pub struct NewVersion<'a> {
 pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
     let current = current_version(conn, v.name)?;
     let version = current.map_or(1, |c| c + 1);
+    if version != v.version {
+        return Err(DomainError::Conflict(format!(
+            "dataset `{}` got version {} while this one was being written as version {}: register it again",
+            v.name,
+            version - 1,
+            v.version
+        ))
+        .into());
+    }
     let now = crate::now();
     if current.is_some() {
         conn.execute(

@@ -24,6 +24,9 @@ const LEGACY_SECRET_FILE: &str = "domain.hmac";
 const SIGNING_FILE: &str = "domain.ed25519";
 const PUBLIC_FILE: &str = "domain.ed25519.pub";
 const SECRET_FILE: &str = "domain.hmac";
+/// The metadata database's key (SQLCipher); absent for a database in the clear (a domain
+/// made before the database was encrypted, until `key protect`).
+const DATABASE_FILE: &str = "domain.sqlcipher";
 
 /// Where a secret wrapped by the master key `key_id` is stored: each generation of the
 /// master key has its own files, so that a rotation commits by replacing one record
@@ -33,6 +36,7 @@ fn wrapped_path(layout: &Layout, secret: &str, key_id: &str) -> std::path::PathB
 }
 const SIGNING_CONTEXT: &str = "sandbox domain signing key";
 const SECRET_CONTEXT: &str = "sandbox domain pseudonym secret";
+const DATABASE_CONTEXT: &str = "sandbox domain metadata database key";
 
 /// A wrapped secret as stored: the id of the master key that wrapped it, and the bytes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,7 +130,35 @@ pub fn create(layout: &Layout, provider: &dyn KeyProvider) -> Result<()> {
         SECRET_CONTEXT,
         &*secret,
     )?;
-    Ok(())
+    create_database_key(layout, provider)
+}
+
+/// Makes the metadata database's key, wrapped by `provider` (at `init`, or before a
+/// database in the clear is encrypted). Fails if it exists.
+pub fn create_database_key(layout: &Layout, provider: &dyn KeyProvider) -> Result<()> {
+    let key = Zeroizing::new(random_bytes::<32>()?);
+    write_wrapped(
+        &wrapped_path(layout, DATABASE_FILE, provider.key_id()),
+        provider,
+        DATABASE_CONTEXT,
+        &*key,
+    )
+}
+
+/// Whether any master key has wrapped a database key in this data directory.
+fn database_key_stored(layout: &Layout) -> Result<bool> {
+    let entries = match fs::read_dir(layout.keys()) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        if name.starts_with("domain.sqlcipher.") && name.ends_with(".wrapped") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Wraps the secrets `keyring` holds by `next` as well, in that key's own files (the
@@ -135,10 +167,15 @@ pub fn rewrap(keyring: &Keyring, next: &dyn KeyProvider) -> Result<()> {
     let layout = &keyring.layout;
     let seed = Zeroizing::new(keyring.signing_key()?.to_bytes());
     let secret = Zeroizing::new(*keyring.pseudonym_secret()?);
-    for (name, context, plain) in [
+    let mut secrets = vec![
         (SIGNING_FILE, SIGNING_CONTEXT, &seed),
         (SECRET_FILE, SECRET_CONTEXT, &secret),
-    ] {
+    ];
+    let database = keyring.database_key()?.map(|k| Zeroizing::new(*k));
+    if let Some(key) = &database {
+        secrets.push((DATABASE_FILE, DATABASE_CONTEXT, key));
+    }
+    for (name, context, plain) in secrets {
         let path = wrapped_path(layout, name, next.key_id());
         if path.exists() {
             fs::remove_file(&path)?;
@@ -155,6 +192,7 @@ pub fn sweep(layout: &Layout, current: &str) -> Result<()> {
         if let Some(rest) = name
             .strip_prefix("domain.ed25519.")
             .or_else(|| name.strip_prefix("domain.hmac."))
+            .or_else(|| name.strip_prefix("domain.sqlcipher."))
             && let Some(id) = rest.strip_suffix(".wrapped")
             && id != current
         {
@@ -219,6 +257,7 @@ pub struct Keyring {
     provider: Arc<dyn KeyProvider>,
     signing: OnceLock<SigningKey>,
     secret: OnceLock<Zeroizing<[u8; 32]>>,
+    database: OnceLock<Option<Zeroizing<[u8; 32]>>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -237,7 +276,13 @@ impl Keyring {
             provider,
             signing: OnceLock::new(),
             secret: OnceLock::new(),
+            database: OnceLock::new(),
         }
+    }
+
+    /// The data directory whose keys these are.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The master key's provider.
@@ -269,6 +314,21 @@ impl Keyring {
             SECRET_CONTEXT,
         )?;
         Ok(self.secret.get_or_init(|| secret))
+    }
+
+    /// The metadata database's key (SQLCipher), or `None` for a database in the clear.
+    pub fn database_key(&self) -> Result<Option<&[u8; 32]>> {
+        if let Some(k) = self.database.get() {
+            return Ok(k.as_deref());
+        }
+        let path = wrapped_path(&self.layout, DATABASE_FILE, self.provider.key_id());
+        let key = if path.exists() || database_key_stored(&self.layout)? {
+            // Read even when only another key's file exists: its error names that key.
+            Some(read_wrapped(&path, &*self.provider, DATABASE_CONTEXT)?)
+        } else {
+            None
+        };
+        Ok(self.database.get_or_init(|| key).as_deref())
     }
 
     /// Signs `message`, returning the signature as hex.

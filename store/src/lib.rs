@@ -23,6 +23,7 @@ pub mod audit;
 pub mod authz;
 pub mod catalog;
 pub mod consents;
+pub mod datakeys;
 pub mod gm;
 pub mod incidents;
 pub mod jobs;
@@ -48,7 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -345,6 +346,7 @@ impl Store {
         // old key's files) cannot strand this process.
         keys.signing_key()?;
         keys.pseudonym_secret()?;
+        keys.database_key()?;
         drop(connect(&layout, &keys)?);
         Ok(Store {
             layout,
@@ -442,6 +444,7 @@ fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
         &path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    unlock(&conn, keys)?;
     configure(&conn)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -462,6 +465,119 @@ fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
     Ok(conn)
 }
 
+/// Gives a new connection the metadata database's key (SQLCipher, a raw 256-bit key: no
+/// derivation per connection), before any other statement; then reads the database, so
+/// that a wrong key, or a key for a database in the clear, fails here and says so.
+fn unlock(conn: &Connection, keys: &keys::Keyring) -> Result<()> {
+    let key = keys.database_key()?;
+    if let Some(key) = key {
+        let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
+        conn.execute_batch(&pragma)?;
+    }
+    match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            Err(DomainError::Verify(match key {
+                Some(_) => format!(
+                    "the metadata database {} does not open with its key (encrypted by another, or in the clear: `sandbox key protect` encrypts one in the clear)",
+                    keys.layout().db().display()
+                ),
+                None => format!(
+                    "the metadata database {} is encrypted, and this data directory has no key for it",
+                    keys.layout().db().display()
+                ),
+            })
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the metadata database at `layout` is in the clear (made before the database
+/// was encrypted, or left so by an encryption a crash interrupted).
+pub fn database_in_clear(layout: &Layout) -> Result<bool> {
+    let conn = Connection::open_with_flags(layout.db(), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Encrypts a metadata database in the clear under a new database key wrapped by
+/// `provider` (the key made first if it is not there yet): the database is exported into
+/// an encrypted copy (`sqlcipher_export`, the schema version carried over), synced, moved
+/// over the original (the commit point), and the clear write-ahead log removed. The
+/// domain must not be open in another process.
+pub fn encrypt_database(layout: &Layout, provider: Arc<dyn master::KeyProvider>) -> Result<()> {
+    if !database_in_clear(layout)? {
+        return Err(DomainError::Conflict(format!(
+            "the metadata database {} is encrypted already",
+            layout.db().display()
+        ))
+        .into());
+    }
+    let probe = keys::Keyring::new(layout.clone(), provider.clone());
+    if probe.database_key()?.is_none() {
+        keys::create_database_key(layout, &*provider)?;
+    }
+    let keys = keys::Keyring::new(layout.clone(), provider);
+    let key = keys
+        .database_key()?
+        .ok_or_else(|| DomainError::Internal("the database key just made is missing".into()))?;
+    let db = layout.db();
+    let copy = db.with_extension("db.encrypting");
+    match std::fs::remove_file(&copy) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let plain = Connection::open(&db)?;
+    plain.busy_timeout(Duration::from_secs(30))?;
+    plain.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let version: i64 = plain.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let target = copy.to_string_lossy().replace('\'', "''");
+    let export = zeroize::Zeroizing::new(format!(
+        "ATTACH DATABASE '{target}' AS encrypted KEY \"x'{}'\";
+         SELECT sqlcipher_export('encrypted');
+         PRAGMA encrypted.user_version = {version};
+         DETACH DATABASE encrypted;",
+        hex::encode(key)
+    ));
+    plain.execute_batch(&export)?;
+    drop(plain);
+    std::fs::File::open(&copy)?.sync_all()?;
+    std::fs::rename(&copy, &db)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.clone().into_os_string();
+        side.push(suffix);
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(dir) = db.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    // It opens with its key.
+    drop(connect(layout, &Arc::new(keys))?);
+    Ok(())
+}
+
+/// Which SQLCipher this build links (`PRAGMA cipher_version`): empty without it.
+pub fn cipher_version() -> Result<String> {
+    let conn = Connection::open_in_memory()?;
+    Ok(conn
+        .query_row("PRAGMA cipher_version", [], |r| r.get::<_, String>(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -473,12 +589,14 @@ fn configure(conn: &Connection) -> Result<()> {
 /// Creates the database at `layout` and applies the migrations; `provider` is the master
 /// key that wrapped the domain's secrets.
 pub fn create(layout: &Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Conn> {
+    let keys = Arc::new(keys::Keyring::new(layout.clone(), provider));
     let conn = Connection::open(layout.db())?;
+    unlock(&conn, &keys)?;
     configure(&conn)?;
     let conn = Conn {
         c: conn,
         layout: layout.clone(),
-        keys: Arc::new(keys::Keyring::new(layout.clone(), provider)),
+        keys,
     };
     schema::migrate(&conn)?;
     Ok(conn)

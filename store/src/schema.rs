@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 24;
+pub const SCHEMA_VERSION: i64 = 25;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -747,6 +747,24 @@ WHEN OLD.status IN ('closed', 'enforced')
 BEGIN SELECT RAISE(ABORT, 'a closed or enforced order stays as it was'); END;
 CREATE TRIGGER rectification_orders_no_delete BEFORE DELETE ON rectification_orders
 BEGIN SELECT RAISE(ABORT, 'orders are kept'); END;
+"#,
+    // 25: the data key of each dataset version's file (Parquet modular encryption), wrapped
+    // by the master key. One row per master key generation: a rotation adds the new key's
+    // rows before its commit point and removes the old ones after; destroying a version
+    // removes its rows, which leaves any copy of its file unreadable.
+    r#"
+CREATE TABLE data_keys (
+    dataset     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    file_id     TEXT NOT NULL,
+    master_key  TEXT NOT NULL,
+    wrapped     BLOB NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (dataset, version, master_key),
+    FOREIGN KEY (dataset, version) REFERENCES dataset_versions (dataset, version)
+);
+CREATE TRIGGER data_keys_no_update BEFORE UPDATE ON data_keys
+BEGIN SELECT RAISE(ABORT, 'a wrapped data key is replaced by a new row, not changed'); END;
 "#,
 ];
 

@@ -316,7 +316,7 @@ fn build_log(events: usize, checkpoints: &[usize]) -> Log {
         }
     }
     tx.commit().unwrap();
-    let db = Connection::open(layout.db()).unwrap();
+    let db = sandbox_tests::raw_keyed(&layout.db(), conn.keys());
     Log {
         _dir: dir,
         layout,

@@ -997,6 +997,10 @@ fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() 
     );
     let folder = api.f.domain.layout().domain().join("residents");
     assert!(folder.is_dir(), "a refusal destroys nothing");
+    // A copy of the file kept elsewhere (a backup, a disk image), to try after.
+    let v1 = sandbox_runtime::catalog::get(&api.f.domain, OPERATOR, "residents").unwrap();
+    let copy = api.f.dir.path().join("copy.parquet");
+    std::fs::copy(v1.data_file(), &copy).unwrap();
     scenarios::change(
         &api.f.domain,
         OPERATOR,
@@ -1008,6 +1012,25 @@ fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() 
     let (status, d) = api.post(OPERATOR, destroy, reason.clone());
     assert_eq!(status, StatusCode::OK, "{d}");
     assert!(!folder.exists(), "the files are gone");
+    // Their keys too: the copy cannot be decrypted again.
+    let conn = sandbox_tests::raw(&api.f.domain);
+    assert_eq!(
+        sandbox_tests::count(
+            &conn,
+            "SELECT COUNT(*) FROM data_keys WHERE dataset = 'residents'"
+        ),
+        0
+    );
+    drop(conn);
+    let gone = sandbox_runtime::catalog::get(&api.f.domain, OPERATOR, "residents").unwrap();
+    std::fs::create_dir_all(gone.data_file().parent().unwrap()).unwrap();
+    std::fs::copy(&copy, gone.data_file()).unwrap();
+    assert!(
+        sandbox_mediator::ingest::stored_reader(api.f.domain.mediator().dataset_keys(), &gone)
+            .is_err(),
+        "a destroyed version's file read again"
+    );
+    std::fs::remove_dir_all(&folder).unwrap();
     let files = d["record"]["versions"][0]["files"].as_array().unwrap();
     assert!(
         files

@@ -471,8 +471,19 @@ fn a_failure_after_planning_is_reported_alike_and_stays_charged() {
             ),
         ])
         .unwrap();
+        // Written as the version's own file: encrypted with its key, bound to it.
+        let key =
+            sandbox_store::datakeys::get(&f.domain.conn().unwrap(), "residents", version.version)
+                .unwrap()
+                .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .with_file_encryption_properties(
+                sandbox_mediator::atrest::encryption("residents", version.version, &key).unwrap(),
+            )
+            .build();
         let file = std::fs::File::create(version.data_file()).unwrap();
-        let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
         let sql = "SELECT district, AVG(income) FROM residents GROUP BY district";

@@ -214,9 +214,8 @@ fn rows_beyond_the_bound_are_stored_after_the_kept_rows_in_their_own_row_groups(
     let v = catalog::get(&f.domain, sandbox_tests::OPERATOR, "pums_dup").unwrap();
     // PUMS_dup: 1,948 rows of 1,000 persons; two kept per person.
     assert_eq!(v.bounded_rows, Some(1582));
-    let file = std::fs::File::open(v.data_file()).unwrap();
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap();
-    use parquet::file::reader::FileReader;
+    let reader =
+        sandbox_mediator::ingest::stored_reader(f.domain.mediator().dataset_keys(), &v).unwrap();
     let meta = reader.metadata();
     let rank = meta
         .file_metadata()

@@ -15,7 +15,6 @@ use anyhow::{Context, bail};
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use sandbox_runtime::catalog;
 use sandbox_runtime::mediate::{self, QueryRequest};
 
@@ -85,12 +84,7 @@ fn main() -> anyhow::Result<()> {
     let policy = std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
     let v = catalog::add(&domain, sandbox_benches::PROVIDER, &pums, &policy)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let raw = SessionContext::new();
-    rt.block_on(raw.register_parquet(
-        "pums",
-        v.data_file().to_string_lossy().as_ref(),
-        ParquetReadOptions::default(),
-    ))?;
+    let raw = sandbox_benches::raw_session(&rt, &domain, "pums", &v)?;
     println!(
         "Accuracy at ε = 1 per query, {runs} runs, {} rows of {}",
         v.row_count,

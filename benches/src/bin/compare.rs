@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::{Domain, catalog};
 
@@ -60,12 +60,7 @@ fn setup(
         sandbox_benches::PUMS_COLUMNS,
         0.001,
     )?;
-    let raw = SessionContext::new();
-    rt.block_on(raw.register_parquet(
-        "pums",
-        v.data_file().to_string_lossy().as_ref(),
-        ParquetReadOptions::default(),
-    ))?;
+    let raw = sandbox_benches::raw_session(rt, &domain, "pums", &v)?;
     Ok(Setup {
         _dir: dir,
         domain,
