@@ -247,6 +247,26 @@ pub enum Command {
     /// The domain's master key.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Take a backup of the domain while it runs: the metadata database as one snapshot,
+    /// the domain store, staged outputs, products, modules and keys, encrypted under the
+    /// master key (operators and admins; recorded); or check one (`backup verify`).
+    Backup(BackupArgs),
+    /// Restore a backup into a new data directory: every file checked, the audit log and
+    /// its checkpoints verified, and against a checkpoint kept elsewhere, whether the
+    /// restored state was rolled back.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The new data directory.
+        dir: PathBuf,
+        /// A checkpoint kept elsewhere (the JSON `audit checkpoint --json` printed), to
+        /// check the restored audit log against.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The master key the backup was taken under.
+        #[command(flatten)]
+        key: BackupKeyArgs,
+    },
     /// The domain's default language and time zone (operators and admins change them).
     Settings {
         /// The language of people who choose none: zh-CN or en.
@@ -1154,6 +1174,44 @@ pub struct MasterKeyArgs {
     #[arg(long, requires = "master_key_file")]
     pub existing: bool,
     /// Environment variable holding the master key (64 hex digits), read at every start.
+    #[arg(long)]
+    pub master_key_env: Option<String>,
+}
+
+/// `backup`: take one, or a subcommand.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BackupArgs {
+    /// Check a backup.
+    #[command(subcommand)]
+    pub cmd: Option<BackupCmd>,
+    /// The new file to write the backup to (outside the data directory).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+}
+
+/// `backup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupCmd {
+    /// Check a backup whole: every chunk opens, every file matches its manifest, the
+    /// audit log and its checkpoints verify (restored into a temporary folder, then
+    /// removed).
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+        /// The master key the backup was taken under.
+        #[command(flatten)]
+        key: BackupKeyArgs,
+    },
+}
+
+/// The master key a backup opens with (default: the one the data directory names).
+#[derive(Debug, clap::Args)]
+pub struct BackupKeyArgs {
+    /// File holding the master key the backup was taken under.
+    #[arg(long, conflicts_with = "master_key_env")]
+    pub master_key_file: Option<PathBuf>,
+    /// Environment variable holding that master key (64 hex digits).
     #[arg(long)]
     pub master_key_env: Option<String>,
 }

@@ -146,6 +146,81 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::dev::run(args, lang, &mut std::io::stdout().lock())
         }
         Command::Audit(AuditCmd::VerifyProof { file, key }) => verify_proof(&cli, file, key),
+        Command::Backup(crate::args::BackupArgs {
+            cmd: Some(crate::args::BackupCmd::Verify { file, key }),
+            ..
+        }) => {
+            let r = sandbox_runtime::backup::verify(file, &backup_key(key, &cli.data_dir)?)?;
+            print(cli.json, &r, || {
+                t!(
+                    lang,
+                    "cli-backup-verified",
+                    id = r.backup_id.as_str(),
+                    taken = r.created_at.as_str(),
+                    files = r.files,
+                    events = r.events,
+                    checkpoints = r.checkpoints
+                )
+            })
+        }
+        Command::Restore {
+            file,
+            dir,
+            checkpoint,
+            key,
+        } => {
+            let checkpoint: Option<audit::Checkpoint> = checkpoint
+                .as_ref()
+                .map(|path| {
+                    serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
+                        path: path.display().to_string(),
+                        message: format!("not a checkpoint: {e}"),
+                    })
+                })
+                .transpose()?;
+            let r = sandbox_runtime::backup::restore(
+                file,
+                dir,
+                &backup_key(key, &cli.data_dir)?,
+                checkpoint.as_ref(),
+            )?;
+            print(cli.json, &r, || {
+                let mut text = t!(
+                    lang,
+                    "cli-restored",
+                    id = r.backup_id.as_str(),
+                    taken = r.created_at.as_str(),
+                    dir = r.dir.display().to_string(),
+                    files = r.files,
+                    events = r.events,
+                    checkpoints = r.checkpoints
+                );
+                use sandbox_runtime::backup::Standing;
+                let standing = match &r.standing {
+                    None => None,
+                    Some(Standing::Holds { log, checkpoint }) => Some(t!(
+                        lang,
+                        "cli-restored-holds",
+                        log = *log,
+                        checkpoint = *checkpoint
+                    )),
+                    Some(Standing::RolledBack { log, checkpoint }) => Some(t!(
+                        lang,
+                        "cli-restored-rolled-back",
+                        log = *log,
+                        checkpoint = *checkpoint
+                    )),
+                    Some(Standing::Diverged { checkpoint }) => {
+                        Some(t!(lang, "cli-restored-diverged", checkpoint = *checkpoint))
+                    }
+                };
+                if let Some(s) = standing {
+                    text.push('\n');
+                    text.push_str(&s);
+                }
+                text
+            })
+        }
         cmd => {
             let domain = Domain::open(&cli.data_dir)?;
             let result = run_in(&cli, cmd, &domain).map_err(|e| did_you_mean(&domain, lang, e));
@@ -220,7 +295,25 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                 )
             })
         }
+        Command::Backup(args) => {
+            let Some(out) = &args.out else {
+                return Err(Error::Invalid("backup: --out FILE".into()));
+            };
+            let r = sandbox_runtime::backup::backup(domain, actor(cli)?, out)?;
+            print(cli.json, &r, || {
+                t!(
+                    lang,
+                    "cli-backup-done",
+                    file = r.file.display().to_string(),
+                    id = r.backup_id.as_str(),
+                    files = r.files,
+                    bytes = r.bytes,
+                    events = r.log.size
+                )
+            })
+        }
         Command::Init { .. }
+        | Command::Restore { .. }
         | Command::Key(_)
         | Command::Demo(_)
         | Command::Dev(_)
@@ -848,6 +941,28 @@ fn report_cmd(cli: &Cli, cmd: &crate::args::ReportCmd, domain: &Domain) -> Resul
 }
 
 /// Where the master key of a domain being made (or protected) comes from.
+/// The master key a backup opens with: the one named, or the one the data directory's
+/// record names.
+fn backup_key(args: &crate::args::BackupKeyArgs, dir: &std::path::Path) -> Result<MasterKey> {
+    match (&args.master_key_file, &args.master_key_env) {
+        (Some(path), _) => Ok(MasterKey::File(path.clone())),
+        (None, Some(var)) => Ok(MasterKey::Env(var.clone())),
+        (None, None) => {
+            let layout = sandbox_runtime::store::Layout::new(dir);
+            match sandbox_runtime::master::config(&layout)?.map(|c| c.source) {
+                Some(sandbox_runtime::master::KeySource::File { path }) => {
+                    Ok(MasterKey::File(path))
+                }
+                Some(sandbox_runtime::master::KeySource::Env { var }) => Ok(MasterKey::Env(var)),
+                None => Err(Error::Invalid(
+                    "the backup's master key: --master-key-file FILE or --master-key-env VAR"
+                        .into(),
+                )),
+            }
+        }
+    }
+}
+
 fn master_key(args: &crate::args::MasterKeyArgs, dir: &std::path::Path) -> MasterKey {
     match (&args.master_key_file, args.existing, &args.master_key_env) {
         (Some(path), true, _) => MasterKey::File(path.clone()),

@@ -1001,6 +1001,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Man { .. } => "man",
         Command::Demo(_) => "demo",
         Command::Key(_) => "key protect/rotate",
+        Command::Backup(_) => "backup",
+        Command::Restore { .. } => "restore",
         Command::Dev(_) => "dev",
         Command::Query(_) => "query",
         Command::Audit(_) => "audit export/checkpoint/retention/verify-proof",

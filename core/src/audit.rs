@@ -153,6 +153,11 @@ pub enum EventKind {
     DomainSettingsSet,
     /// The domain's secrets were wrapped by a new master key (the ids, never a key).
     MasterKeyRotated,
+    /// A backup of the domain was taken (its id and what it holds, never a key).
+    BackupTaken,
+    /// The domain was restored from a backup (its id, and how the restored log stands
+    /// against a checkpoint kept elsewhere, when one was given).
+    DomainRestored,
     /// A reviewer or the developer wrote to a review request's thread.
     ReviewCommented,
     /// The audit log was exported.
@@ -247,6 +252,8 @@ impl EventKind {
             PrincipalLanguageSet => "principal.language_set",
             DomainSettingsSet => "domain.settings_set",
             MasterKeyRotated => "domain.master_key_rotated",
+            BackupTaken => "domain.backup_taken",
+            DomainRestored => "domain.restored",
             ReviewCommented => "review.commented",
             AuditExported => "audit.exported",
             ApiRefused => "api.refused",

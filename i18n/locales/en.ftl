@@ -441,6 +441,12 @@ cli-man-wrote = wrote { $pages } manual pages to { $dir }
 cli-init-master = Master key: { $source } (id { $id }). Keep it apart from the data directory and its backups: without it the domain cannot be opened.
 cli-key-protected = The domain's secrets are wrapped by the master key from { $source } (id { $id }), their clear copies removed, and its metadata database is encrypted.
 cli-key-rotated = The domain's secrets moved from master key { $from } to { $to } ({ $source }); the old key's files are removed. Keep the new key apart from the data directory; the old one opens nothing now.
+cli-backup-done = Backup { $id } written to { $file }: { $files } files, { $bytes } bytes, the audit log at { $events } events. It opens only with the domain's master key: keep them apart.
+cli-backup-verified = Backup { $id } (taken { $taken }) verified: { $files } files match its manifest; its audit log ({ $events } events) and { $checkpoints } signed checkpoints verify.
+cli-restored = Backup { $id } (taken { $taken }) restored into { $dir }: { $files } files checked; its audit log ({ $events } events) and { $checkpoints } signed checkpoints verify.
+cli-restored-holds = Against the checkpoint kept elsewhere: the restored log holds its { $checkpoint } events ({ $log } in all).
+cli-restored-rolled-back = ROLLED BACK: the restored log has { $log } events, the checkpoint kept elsewhere covers { $checkpoint }: what happened after the backup is not in this domain. Do not serve it as current before that is dealt with.
+cli-restored-diverged = DIVERGED: the restored log's first { $checkpoint } events are not the ones the checkpoint kept elsewhere signed: this log was rewritten. Do not serve it.
 cli-init-done =
     initialised { $dir }
     later commands act on it with --data-dir { $dir }, or after

@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod catalog;
 pub mod consents;
 pub mod datakeys;

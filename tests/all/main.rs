@@ -5,6 +5,7 @@
 mod accuracy;
 mod atrest;
 mod audit;
+mod backup;
 mod budget;
 mod console;
 mod demo;
