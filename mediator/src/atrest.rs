@@ -19,7 +19,8 @@ use datafusion::execution::parquet_encryption::EncryptionFactory;
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use sandbox_store::Store;
-use sandbox_store::datakeys::{self, DataKey};
+use sandbox_store::datakeys;
+pub use sandbox_store::datakeys::DataKey;
 
 use crate::{DomainError as Error, Result};
 
