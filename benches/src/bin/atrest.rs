@@ -187,7 +187,9 @@ fn main() -> anyhow::Result<()> {
         let restore_s = t.elapsed().as_secs_f64();
         custody.push((rows, report.bytes, size, backup_s, restore_s));
     }
-    println!("| rows | query | clear ms | encrypted ms | encrypted / clear | mediated (encrypted) ms |");
+    println!(
+        "| rows | query | clear ms | encrypted ms | encrypted / clear | mediated (encrypted) ms |"
+    );
     println!("|---:|---|---:|---:|---:|---:|");
     for (rows, sql, p, e, m) in &queries {
         println!(
@@ -196,13 +198,12 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!();
-    println!("| rows | ingest (encrypted), s | Parquet write in the clear, ms | encrypted, ms | encrypted / clear |");
+    println!(
+        "| rows | ingest (encrypted), s | Parquet write in the clear, ms | encrypted, ms | encrypted / clear |"
+    );
     println!("|---:|---:|---:|---:|---:|");
     for (rows, ingest, p, e) in &writes {
-        println!(
-            "| {rows} | {ingest:.1} | {p:.0} | {e:.0} | {:.2} |",
-            e / p
-        );
+        println!("| {rows} | {ingest:.1} | {p:.0} | {e:.0} | {:.2} |", e / p);
     }
     println!();
     println!("| rows | domain bytes | backup file bytes | backup s | restore (checked) s |");
