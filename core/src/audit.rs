@@ -153,6 +153,8 @@ pub enum EventKind {
     DomainSettingsSet,
     /// The domain's secrets were wrapped by a new master key (the ids, never a key).
     MasterKeyRotated,
+    /// A metadata database in the clear was encrypted (`key protect`; the master key's id).
+    DatabaseEncrypted,
     /// A backup of the domain was taken (its id and what it holds, never a key).
     BackupTaken,
     /// The domain was restored from a backup (its id, and how the restored log stands
@@ -252,6 +254,7 @@ impl EventKind {
             PrincipalLanguageSet => "principal.language_set",
             DomainSettingsSet => "domain.settings_set",
             MasterKeyRotated => "domain.master_key_rotated",
+            DatabaseEncrypted => "domain.database_encrypted",
             BackupTaken => "domain.backup_taken",
             DomainRestored => "domain.restored",
             ReviewCommented => "review.commented",

@@ -309,7 +309,18 @@ impl Domain {
                 }
             }
             let id = provider.key_id().to_string();
-            sandbox_store::encrypt_database(&layout, provider)?;
+            sandbox_store::encrypt_database(&layout, provider.clone())?;
+            let store = Store::open_with(layout.clone(), provider)?;
+            let mut conn = store.pooled()?;
+            let tx = conn.write()?;
+            sandbox_store::audit::append(
+                &tx,
+                "system",
+                EventKind::DatabaseEncrypted,
+                &Subject::Domain,
+                json!({"master_key": id}),
+            )?;
+            tx.commit()?;
             return Ok(id);
         }
         let mut created_key = None;
@@ -328,13 +339,18 @@ impl Domain {
             let id = provider.key_id().to_string();
             sandbox_store::encrypt_database(&layout, provider.clone())?;
             let store = Store::open_with(layout.clone(), provider)?;
-            sandbox_store::audit::append(
-                &*store.pooled()?,
-                "system",
-                EventKind::MasterKeyRotated,
-                &Subject::Domain,
-                json!({"from": null, "to": id, "source": source.to_string()}),
-            )?;
+            let mut conn = store.pooled()?;
+            let tx = conn.write()?;
+            for (kind, details) in [
+                (
+                    EventKind::MasterKeyRotated,
+                    json!({"from": null, "to": id, "source": source.to_string()}),
+                ),
+                (EventKind::DatabaseEncrypted, json!({"master_key": id})),
+            ] {
+                sandbox_store::audit::append(&tx, "system", kind, &Subject::Domain, details)?;
+            }
+            tx.commit()?;
             Ok(id)
         })();
         if done.is_err()

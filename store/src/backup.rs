@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::master::{KeyProvider, random_bytes};
-use crate::{Conn, DomainError, Result, keys};
+use crate::{Conn, DomainError, Result};
 
 /// The first bytes of every backup.
 pub const MAGIC: &[u8] = b"SANDBOX BACKUP 1\n";
@@ -335,7 +335,7 @@ pub struct LogState {
 /// with the same key; returns the state of its audit log.
 pub fn snapshot_database(conn: &Conn, dest: &Path) -> Result<LogState> {
     let mut to = Connection::open(dest)?;
-    unlock_new(&to, conn.keys())?;
+    crate::give_key(&to, conn.keys())?;
     {
         use rusqlite::backup::StepResult;
         let backup = rusqlite::backup::Backup::new(&conn.c, &mut to)?;
@@ -361,12 +361,4 @@ pub fn snapshot_database(conn: &Conn, dest: &Path) -> Result<LogState> {
         String::new()
     };
     Ok(LogState { size, root })
-}
-
-fn unlock_new(conn: &Connection, keys: &keys::Keyring) -> Result<()> {
-    if let Some(key) = keys.database_key()? {
-        let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
-        conn.execute_batch(&pragma)?;
-    }
-    Ok(())
 }

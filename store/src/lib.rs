@@ -470,11 +470,7 @@ fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
 /// derivation per connection), before any other statement; then reads the database, so
 /// that a wrong key, or a key for a database in the clear, fails here and says so.
 fn unlock(conn: &Connection, keys: &keys::Keyring) -> Result<()> {
-    let key = keys.database_key()?;
-    if let Some(key) = key {
-        let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
-        conn.execute_batch(&pragma)?;
-    }
+    let key = give_key(conn, keys)?;
     match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
         Ok(_) => Ok(()),
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
@@ -492,6 +488,17 @@ fn unlock(conn: &Connection, keys: &keys::Keyring) -> Result<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Gives a connection the database key `keys` holds, if any, before any other statement
+/// (the one place the key pragma is written); returns whether there was one.
+fn give_key(conn: &Connection, keys: &keys::Keyring) -> Result<Option<()>> {
+    let Some(key) = keys.database_key()? else {
+        return Ok(None);
+    };
+    let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
+    conn.execute_batch(&pragma)?;
+    Ok(Some(()))
 }
 
 /// Whether the metadata database at `layout` is in the clear (made before the database
