@@ -531,8 +531,11 @@ mod tests {
         for f in &findings {
             assert!(f.holds(), "{f:?}");
         }
-        // The audit has power: with 10^3 trials the COUNT's bound is well above zero.
-        assert!(findings[0].lower_bound > 0.3, "{:?}", findings[0]);
+        // The audit has power: with 10^3 trials the COUNT's bound is well above the 0 that
+        // a harness feeding both sides the same input would give. Runs give 0.4 to 0.8,
+        // with a tail where the quarter of the trials that picks the threshold picks a poor
+        // one (0.29 seen once): the floor is below that tail.
+        assert!(findings[0].lower_bound > 0.1, "{:?}", findings[0]);
         let avg = audit_grouped_avg(1000, 0.999).unwrap();
         assert!(avg.holds(), "{avg:?}");
         println!("{}", markdown(&findings));
