@@ -328,6 +328,10 @@ struct Written {
     sha256: String,
     /// What was found.
     report: IngestReport,
+    /// Source columns not stored (no query can see them).
+    columns_dropped: Vec<String>,
+    /// Columns stored desensitized.
+    columns_desensitized: Vec<String>,
 }
 
 /// What ingest looks for in every column of a source (NULLs, values outside the policy's
@@ -515,6 +519,172 @@ impl Sealing {
     }
 }
 
+/// What of each row reaches the domain store ([`Policy::stored`]): the columns stored, in
+/// the source's order, each as provided or through its desensitization (the expression
+/// the views use, [`crate::views::desensitized`]), then the rank; and, beside, the raw
+/// columns the value sets need that the data file does not hold
+/// ([`values::aside_columns`]).
+struct Layout {
+    /// Source index and, for a column stored desensitized, its desensitization.
+    kept: Vec<(
+        usize,
+        Option<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    )>,
+    /// Source columns left out (names), for the registration's record.
+    dropped: Vec<String>,
+    /// Columns stored desensitized (names).
+    desensitized: Vec<String>,
+    /// The data file's schema.
+    stored: SchemaRef,
+    /// Source indices and schema of the aside file, when the value sets need one.
+    aside: Option<(Vec<usize>, SchemaRef)>,
+}
+
+impl Layout {
+    /// The layout of `policy` over a source with `schema`; `ranked` when a rank column
+    /// follows the source's.
+    fn new(
+        source: &Path,
+        policy: &Policy,
+        schema: &Schema,
+        ranked: bool,
+        secret: &[u8; 32],
+    ) -> Result<Layout> {
+        use sandbox_policies::Stored;
+        let df_schema = datafusion::common::DFSchema::try_from(schema.clone())?;
+        // The session coerces the expressions' types, as a query's planning does.
+        let planner = datafusion::prelude::SessionContext::new();
+        let mut kept = Vec::new();
+        let mut fields: Vec<arrow::datatypes::FieldRef> = Vec::new();
+        let (mut dropped, mut desensitized) = (Vec::new(), Vec::new());
+        for (index, field) in schema.fields().iter().enumerate() {
+            match (policy.stored(field.name()), policy.column(field.name())) {
+                (Stored::Not, _) => dropped.push(field.name().clone()),
+                (Stored::Desensitized, Some(column)) => {
+                    let expr = crate::views::desensitized(column, field.data_type(), secret);
+                    let physical = planner
+                        .create_physical_expr(expr, &df_schema)
+                        .map_err(|e| {
+                            input_err(
+                                source,
+                                format!("column `{}` cannot be desensitized: {e}", field.name()),
+                            )
+                        })?;
+                    let data_type = physical.data_type(schema)?;
+                    fields.push(Arc::new(arrow::datatypes::Field::new(
+                        field.name(),
+                        data_type,
+                        true,
+                    )));
+                    kept.push((index, Some(physical)));
+                    desensitized.push(field.name().clone());
+                }
+                _ => {
+                    fields.push(field.clone());
+                    kept.push((index, None));
+                }
+            }
+        }
+        if ranked {
+            fields.push(Arc::new(arrow::datatypes::Field::new(
+                RANK_COLUMN,
+                DataType::Int64,
+                false,
+            )));
+        }
+        let aside_names = values::aside_columns(policy);
+        let aside = if aside_names.is_empty() {
+            None
+        } else {
+            let indices = aside_names
+                .iter()
+                .map(|c| schema.index_of(c).map_err(|e| input_err(source, e)))
+                .collect::<Result<Vec<usize>>>()?;
+            let aside_schema = Arc::new(schema.project(&indices)?);
+            Some((indices, aside_schema))
+        };
+        Ok(Layout {
+            kept,
+            dropped,
+            desensitized,
+            stored: Arc::new(Schema::new(fields)),
+            aside,
+        })
+    }
+
+    /// The stored form of a batch in the source's layout (with its rank last when ranked).
+    fn store(&self, source: &Path, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut columns = Vec::with_capacity(self.stored.fields().len());
+        for (index, desensitize) in &self.kept {
+            columns.push(match desensitize {
+                None => batch.column(*index).clone(),
+                Some(physical) => physical
+                    .evaluate(batch)
+                    .and_then(|v| v.into_array(batch.num_rows()))
+                    .map_err(|e| {
+                        input_err(
+                            source,
+                            format!(
+                                "column `{}` cannot be desensitized: {e}",
+                                batch.schema().field(*index).name()
+                            ),
+                        )
+                    })?,
+            });
+        }
+        if columns.len() < self.stored.fields().len() {
+            columns.push(batch.column(batch.num_columns() - 1).clone());
+        }
+        Ok(RecordBatch::try_new(self.stored.clone(), columns)?)
+    }
+}
+
+/// The value sets' raw columns of a batch, written to the aside file (encrypted as the
+/// data file) while the data file is.
+struct Aside {
+    indices: Vec<usize>,
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+}
+
+impl Aside {
+    fn create(layout: &Layout, path: &Path, sealing: &Sealing) -> Result<Option<Aside>> {
+        let Some((indices, schema)) = &layout.aside else {
+            return Ok(None);
+        };
+        let writer = ArrowWriter::try_new(
+            File::create(path)?,
+            schema.clone(),
+            Some(sealing.writer_properties()),
+        )
+        .map_err(|e| store_failure("aside writer", e))?;
+        Ok(Some(Aside {
+            indices: indices.clone(),
+            writer,
+            schema: schema.clone(),
+        }))
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let columns = self
+            .indices
+            .iter()
+            .map(|i| batch.column(*i).clone())
+            .collect();
+        let projected = RecordBatch::try_new(self.schema.clone(), columns)?;
+        self.writer
+            .write(&projected)
+            .map_err(|e| store_failure("aside write", e))
+    }
+
+    fn close(self) -> Result<()> {
+        self.writer
+            .close()
+            .map_err(|e| store_failure("aside close", e))?;
+        Ok(())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_parquet(
     source: &Path,
@@ -523,6 +693,7 @@ fn write_parquet(
     units: Option<Units<'_>>,
     bounds: &[(String, f64, f64)],
     mut inspect: Inspect,
+    layout: &Layout,
     target: &Path,
     sealing: &Sealing,
 ) -> Result<Written> {
@@ -550,7 +721,8 @@ fn write_parquet(
         }),
         None => None,
     };
-    let stored_schema = match ranker {
+    // The source's columns with the rank after them; stored as the layout says.
+    let ranked_schema = match ranker {
         Some(_) => {
             let mut fields: Vec<arrow::datatypes::FieldRef> =
                 schema.fields().iter().cloned().collect();
@@ -563,8 +735,10 @@ fn write_parquet(
         }
         None => schema.clone(),
     };
+    let stored_schema = layout.stored.clone();
     let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
         .map_err(|e| store_failure("parquet writer", e))?;
+    let mut aside = Aside::create(layout, &target.with_file_name(values::ASIDE_FILE), sealing)?;
     let mut overflow = Overflow {
         path: target.with_extension("overflow.parquet"),
         writer: None,
@@ -583,7 +757,7 @@ fn write_parquet(
         let (mut batch, left_out) = inspect.batch(source, batch, first_row)?;
         dropped_out_of_range += left_out;
         if let Some(ranker) = ranker.as_mut() {
-            let ranked = ranker.rank(source, &batch, first_row, &stored_schema)?;
+            let ranked = ranker.rank(source, &batch, first_row, &ranked_schema)?;
             dropped += ranked.dropped;
             bounded_rows += ranked.bounded;
             batch = ranked.batch;
@@ -594,6 +768,10 @@ fn write_parquet(
             c.observe(source, &batch)?;
         }
         rows += batch.num_rows() as i64;
+        if let Some(aside) = aside.as_mut() {
+            aside.write(&batch)?;
+        }
+        let mut batch = layout.store(source, &batch)?;
         if let Some(ranker) = &ranker {
             batch = overflow.set_aside(batch, ranker.units.k, &stored_schema)?;
         }
@@ -605,6 +783,9 @@ fn write_parquet(
     writer
         .close()
         .map_err(|e| store_failure("parquet close", e))?;
+    if let Some(aside) = aside {
+        aside.close()?;
+    }
     if rows == 0 {
         return Err(input_err(source, "no rows"));
     }
@@ -639,6 +820,8 @@ fn write_parquet(
             .map(|c| c.name)
             .collect(),
         sha256: sha256_hex(&bytes),
+        columns_dropped: layout.dropped.clone(),
+        columns_desensitized: layout.desensitized.clone(),
     })
 }
 
@@ -865,17 +1048,31 @@ pub fn add_counted(
     let key = DataKey::fresh()?;
     let outcome = (|| {
         let sealing = Sealing::new(&name, version, &key)?;
-        let (columns, written) = stage(source, &policy, read, &tmp.join(DATA_FILE), &sealing)?;
-        let hasher = values::ValueHasher::new(domain.keys().pseudonym_secret()?)?;
+        let secret = domain.keys().pseudonym_secret()?;
+        let (columns, written) = stage(
+            source,
+            &policy,
+            read,
+            &tmp.join(DATA_FILE),
+            &sealing,
+            secret,
+        )?;
+        let hasher = values::ValueHasher::new(secret)?;
         domain.dataset_keys().remember(&name, version, &key)?;
         let value_sets = values::build(
             domain,
             (&name, version),
-            &tmp.join(DATA_FILE),
+            &tmp,
             &policy,
             &hasher,
             &tmp.join(values::VALUES_DIR),
         )?;
+        // The raw values the sets needed go with the sets built.
+        match fs::remove_file(tmp.join(values::ASIDE_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
         let source_name = source
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -915,6 +1112,7 @@ pub fn add_counted(
                 "report": written.report,
                 "sha256": written.sha256,
                 "encrypted": {"file": key.file_id(), "master_key": domain.keys().provider().key_id()},
+                "stored": {"columns_dropped": written.columns_dropped, "columns_desensitized": written.columns_desensitized},
                 "source": source_name,
                 "rare_value_sets": values::summary(&value_sets),
                 "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),
@@ -966,8 +1164,10 @@ pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Exami
     let target = scratch.join(DATA_FILE);
     // Encrypted like a version's file, under a key nobody keeps.
     let sealing = Sealing::new(&policy.dataset.name, 0, &DataKey::fresh()?)?;
-    let staged = stage(source, &policy, None, &target, &sealing);
+    // Desensitized (when stored so) under a secret nobody keeps either.
+    let staged = stage(source, &policy, None, &target, &sealing, &rand::random());
     let _ = fs::remove_file(&target);
+    let _ = fs::remove_file(scratch.join(values::ASIDE_FILE));
     let (_, written) = staged?;
     Ok(Examined {
         rows: written.rows,
@@ -985,6 +1185,7 @@ fn stage(
     read: Option<ReadCounter>,
     target: &Path,
     sealing: &Sealing,
+    secret: &[u8; 32],
 ) -> Result<(Vec<(String, ColumnType)>, Written)> {
     let (schema, batches) = decoding(source, || open_source(source, read))?;
     let columns: Vec<(String, ColumnType)> = schema
@@ -1001,6 +1202,13 @@ fn stage(
         }
         return Err(Error::from(e).into());
     }
+    let layout = Layout::new(
+        source,
+        policy,
+        &schema,
+        policy.dataset.privacy_unit.is_some(),
+        secret,
+    )?;
     let written = decoding(source, || {
         write_parquet(
             source,
@@ -1018,6 +1226,7 @@ fn stage(
                 .filter_map(|c| c.bounds().map(|(l, u)| (c.name.clone(), l, u)))
                 .collect::<Vec<_>>(),
             Inspect::new(policy, &schema),
+            &layout,
             target,
             sealing,
         )

@@ -570,7 +570,12 @@ fn view_exprs(
                 .column(c)
                 .ok_or_else(|| Error::Internal(format!("column `{c}` has no policy")))?;
             let field = schema.field_with_name(c)?;
-            Ok(views::column_expr(policy, field.data_type(), secret))
+            Ok(views::view_expr(
+                &version.policy,
+                policy,
+                field.data_type(),
+                secret,
+            ))
         })
         .collect()
 }
@@ -1143,24 +1148,32 @@ impl Released for StoredCells<'_, '_> {
     }
 }
 
-/// A row's identity for the differencing guard: every raw column as text (NULL apart from
-/// every value), joined by a separator no value holds in practice. The ingest-time rank is
-/// left out: it is not the row's content.
-fn row_identity(schema: &arrow::datatypes::Schema) -> datafusion::logical_expr::Expr {
-    use datafusion::common::Column;
-    use datafusion::logical_expr::{col, lit, try_cast};
-    let parts = schema
-        .fields()
+/// A row's identity for the differencing guard: each column the version stores, as every
+/// query sees it ([`views::view_expr`]), as text (NULL apart from every value), joined by a
+/// separator no value holds in practice. Read through the view, it is the same whether a
+/// column is stored raw or desensitized, and columns no query can see (which later
+/// versions do not store) are not part of it; two rows it cannot tell apart, no query can
+/// either. The ingest-time rank is left out: it is not the row's content.
+fn row_identity(
+    version: &DatasetVersion,
+    schema: &arrow::datatypes::Schema,
+    secret: &[u8; 32],
+) -> datafusion::logical_expr::Expr {
+    use datafusion::logical_expr::{lit, try_cast};
+    let parts = version
+        .policy
+        .columns
         .iter()
-        .filter(|f| f.name() != crate::ingest::RANK_COLUMN)
-        .map(|f| {
-            datafusion::functions::expr_fn::coalesce(vec![
+        .filter(|c| version.policy.stored(&c.name) != sandbox_policies::Stored::Not)
+        .filter_map(|c| {
+            let field = schema.field_with_name(&c.name).ok()?;
+            Some(datafusion::functions::expr_fn::coalesce(vec![
                 try_cast(
-                    col(Column::new_unqualified(f.name().clone())),
+                    views::view_expr(&version.policy, c, field.data_type(), secret).unalias(),
                     arrow::datatypes::DataType::Utf8,
                 ),
                 lit("\u{0}"),
-            ])
+            ]))
         })
         .collect();
     datafusion::functions::expr_fn::concat_ws(lit("\u{1f}"), parts)
@@ -1306,7 +1319,7 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
                 // Threshold mode's differencing guard knows a row by its whole raw
                 // content: the scan covers every column of the file, the view still
                 // shows only the scenario's, and plans read only what they use.
-                let identity = row_identity(schema);
+                let identity = row_identity(version, schema, &prepared.secret);
                 let scan_columns: Vec<String> =
                     schema.fields().iter().map(|f| f.name().clone()).collect();
                 let built = (

@@ -163,48 +163,102 @@ pub fn canonical_cells(array: &ArrayRef) -> Result<Vec<Option<String>>> {
     Ok(out)
 }
 
-/// Builds the value sets of a freshly written Parquet file of `dataset` version `version`
-/// into `dir` (`<version>/values`), reading it through the mediator's session (its key
-/// made readable beforehand). Returns what it wrote.
+/// File beside a freshly written version's data, for the time of building its value sets:
+/// the raw values of the set columns the data file does not hold raw ([`aside_columns`]),
+/// with the raw privacy unit, encrypted like the data file. Removed before the version's
+/// folder moves into place.
+pub const ASIDE_FILE: &str = "aside.parquet";
+
+/// The columns that get a value set: at or above the policy's `raw_value_level`, the
+/// privacy unit excepted.
+fn set_columns(policy: &Policy) -> Vec<&str> {
+    let level = policy.disclosure.raw_value_level;
+    let unit = policy.dataset.privacy_unit.as_deref();
+    policy
+        .columns
+        .iter()
+        .filter(|c| c.level.get() >= level && Some(c.name.as_str()) != unit)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// Whether a set column's set is built from the data file: the column and the unit that
+/// counts its holders are both stored raw there ([`Policy::stored`]).
+fn from_data_file(policy: &Policy, column: &str) -> bool {
+    use sandbox_policies::Stored;
+    policy.stored(column) == Stored::Raw
+        && policy
+            .dataset
+            .privacy_unit
+            .as_deref()
+            .is_none_or(|u| policy.stored(u) == Stored::Raw)
+}
+
+/// What ingest writes into [`ASIDE_FILE`]: the set columns not built from the data file,
+/// then the privacy unit (raw) when there is one; empty when every set comes from the data
+/// file.
+pub fn aside_columns(policy: &Policy) -> Vec<&str> {
+    let mut columns: Vec<&str> = set_columns(policy)
+        .into_iter()
+        .filter(|c| !from_data_file(policy, c))
+        .collect();
+    if !columns.is_empty()
+        && let Some(unit) = policy.dataset.privacy_unit.as_deref()
+    {
+        columns.push(unit);
+    }
+    columns
+}
+
+/// Builds the value sets of a freshly written version of `dataset` (number `version`)
+/// from the files in `folder` (its [`crate::ingest::DATA_FILE`] and, when ingest wrote
+/// one, its [`ASIDE_FILE`]) into `dir` (`<version>/values`), reading them through the
+/// mediator's session (the version's key made readable beforehand). Returns what it wrote.
 pub fn build(
     mediator: &crate::Mediator,
     (dataset, version): (&str, i64),
-    data_file: &Path,
+    folder: &Path,
     policy: &Policy,
     hasher: &ValueHasher,
     dir: &Path,
 ) -> Result<Vec<SetInfo>> {
     let runtime = mediator.runtime();
-    let level = policy.disclosure.raw_value_level;
     let unit = policy.dataset.privacy_unit.as_deref();
-    let columns: Vec<&str> = policy
-        .columns
-        .iter()
-        .filter(|c| c.level.get() >= level && Some(c.name.as_str()) != unit)
-        .map(|c| c.name.as_str())
-        .collect();
+    let columns = set_columns(policy);
     fs::create_dir_all(dir)?;
     let mut index = Vec::new();
     if !columns.is_empty() {
         let ctx = mediator.session(SessionConfig::new());
-        let url = ListingTableUrl::parse(data_file.to_string_lossy())?;
-        let options =
-            ListingOptions::new(Arc::new(crate::atrest::parquet_format(dataset, version)))
-                .with_file_extension(".parquet");
-        let schema = runtime.block_on(options.infer_schema(&ctx.state(), &url))?;
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(schema);
-        ctx.register_table("t", Arc::new(ListingTable::try_new(config)?))?;
+        let register = |table: &str, file: &str| -> Result<()> {
+            let url = ListingTableUrl::parse(folder.join(file).to_string_lossy())?;
+            let options =
+                ListingOptions::new(Arc::new(crate::atrest::parquet_format(dataset, version)))
+                    .with_file_extension(".parquet");
+            let schema = runtime.block_on(options.infer_schema(&ctx.state(), &url))?;
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(schema);
+            ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+            Ok(())
+        };
+        register("t", crate::ingest::DATA_FILE)?;
+        if !aside_columns(policy).is_empty() {
+            register("a", ASIDE_FILE)?;
+        }
         let min = policy.disclosure.min_group_size;
         for (i, column) in columns.iter().enumerate() {
             let c = quote(column);
+            let table = if from_data_file(policy, column) {
+                "t"
+            } else {
+                "a"
+            };
             let holders = match unit {
                 Some(u) => format!("COUNT(DISTINCT {})", quote(u)),
                 None => "COUNT(*)".to_string(),
             };
             let sql = format!(
-                "SELECT {c} AS v FROM t WHERE {c} IS NOT NULL GROUP BY {c} HAVING {holders} < {min}"
+                "SELECT {c} AS v FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING {holders} < {min}"
             );
             let batches: Vec<RecordBatch> =
                 runtime.block_on(async { ctx.sql(&sql).await?.collect().await })?;

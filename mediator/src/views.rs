@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarUDF, Volatility, cast, col, create_udf, lit,
 };
 use hmac::{Hmac, Mac};
-use sandbox_policies::{ColumnPolicy, Desensitize};
+use sandbox_policies::{ColumnPolicy, Desensitize, Policy, Stored};
 use sha2::Sha256;
 
 /// A scalar function over text, applied value by value (nulls stay null).
@@ -70,8 +70,25 @@ pub fn mask(value: &str, prefix: usize, suffix: usize) -> String {
         .collect()
 }
 
-/// The expression a view uses for one column, named as the column.
-pub fn column_expr(policy: &ColumnPolicy, data_type: &DataType, secret: &[u8; 32]) -> Expr {
+/// The expression a view uses for `column` of a version registered under `policy`, over
+/// the version's stored file (whose type of the column is `data_type`), named as the
+/// column: the desensitization of a column stored raw, the stored value of one stored
+/// desensitized ([`Policy::stored`]). Every read of a dataset's columns goes through it.
+pub fn view_expr(
+    policy: &Policy,
+    column: &ColumnPolicy,
+    data_type: &DataType,
+    secret: &[u8; 32],
+) -> Expr {
+    match policy.stored(&column.name) {
+        Stored::Desensitized => col(Column::new_unqualified(column.name.clone())),
+        Stored::Raw | Stored::Not => desensitized(column, data_type, secret),
+    }
+}
+
+/// A raw column desensitized as its policy says, named as the column: what a view shows
+/// of it, and what ingest stores of it under `store_desensitized`.
+pub fn desensitized(policy: &ColumnPolicy, data_type: &DataType, secret: &[u8; 32]) -> Expr {
     let name = policy.name.clone();
     let c = col(Column::new_unqualified(name.clone()));
     let e = match &policy.desensitize {

@@ -49,7 +49,7 @@ pub use level::{Access, Level, Use};
 pub use policy::{
     CheckSeverities, ColumnPolicy, ColumnType, Conditions, DatasetSpec, DateUnit, Desensitize,
     Disclosure, Dominance, IdentifierKind, MAX_VALUE_BOUND, MissingUnit, Mode, OutOfRange,
-    OutputKindName, Policy, Rounding, Severity, ShareType,
+    OutputKindName, Policy, Rounding, Severity, ShareType, Stored,
 };
 pub use scenario::{
     Accounting, AgreementTerms, BudgetSpec, LimitsSpec, MAX_VALIDITY_DAYS, Scenario,

@@ -374,6 +374,25 @@ pub struct DatasetSpec {
     /// refuse the file (naming the first such row, column and value).
     #[serde(default)]
     pub out_of_range: OutOfRange,
+    /// Store each desensitized column as queries see it (the keyed pseudonym, the mask,
+    /// the band, ...) instead of its raw values: the raw values never reach the domain
+    /// store. Rare raw values are still hashed into the value sets at ingest. A version's
+    /// policy is fixed, so what it stores is too; a different desensitization needs the
+    /// data registered again. Columns with access `none` are never stored, whatever this
+    /// says (the privacy unit excepted: bounding needs it).
+    #[serde(default)]
+    pub store_desensitized: bool,
+}
+
+/// How a column of a dataset version is kept in the domain store ([`Policy::stored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Its values as provided.
+    Raw,
+    /// Its values desensitized as the policy says: what every query sees.
+    Desensitized,
+    /// Not at all: no query can ever see it.
+    Not,
 }
 
 /// What ingest does with a value outside its column's bounds or categories.
@@ -762,6 +781,23 @@ impl Policy {
     /// The column's policy, if the column is classified.
     pub fn column(&self, name: &str) -> Option<&ColumnPolicy> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// How ingest keeps `column` in the domain store, and so how a view reads it back:
+    /// the one rule of what reaches the disk. A column no query can ever see (access
+    /// `none`, or unclassified) is not stored, the privacy unit excepted (bounding and the
+    /// differencing guard read it); a desensitized column is stored desensitized when
+    /// `store_desensitized` is set; everything else as provided.
+    pub fn stored(&self, column: &str) -> Stored {
+        let unit = self.dataset.privacy_unit.as_deref() == Some(column);
+        match self.column(column) {
+            Some(c) if c.access == Access::None && !unit => Stored::Not,
+            None if !unit => Stored::Not,
+            Some(c) if c.desensitize.is_some() && self.dataset.store_desensitized => {
+                Stored::Desensitized
+            }
+            _ => Stored::Raw,
+        }
     }
 
     /// Checks everything that does not need the data's schema.

@@ -793,3 +793,135 @@ fn sm2_signatures_cross_check_with_openssl() {
         "{said}"
     );
 }
+
+/// The cells of column `column` of a version's stored file, as text (absent: `None`).
+fn stored_column(domain: &Domain, dataset: &str, column: &str) -> Option<Vec<String>> {
+    let v = sandbox_runtime::catalog::get(domain, sandbox_tests::OPERATOR, dataset).unwrap();
+    let reader =
+        sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v).unwrap();
+    let i = reader.schema().index_of(column).ok()?;
+    let mut cells = Vec::new();
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let text =
+            arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8).unwrap();
+        let text = text
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        cells.extend(text.iter().map(|c| c.unwrap_or_default().to_string()));
+    }
+    Some(cells)
+}
+
+/// Ingest stores only what a query can ever see: a column with access `none` (the
+/// residents' phone numbers) is not in the stored file, and under `store_desensitized` a
+/// desensitized column (the citizen id, a keyed pseudonym) is stored as its pseudonym, so
+/// its raw values never reach the domain store. Queries answer the same either way, the
+/// registration records what was left out, and the rare-value sets still cover the phone
+/// numbers (built from the raw values at ingest, from a file removed before the version
+/// moves into place).
+#[test]
+fn ingest_stores_only_what_a_query_can_see() {
+    let residents = sandbox_synth::residents(400, 2026);
+    let csv_text = sandbox_synth::residents_csv(400, 2026);
+    let threshold =
+        sandbox_cli::demo::RESIDENTS_POLICY.replace("mode = \"dp\"", "mode = \"threshold\"");
+    let hashed = threshold.replace(
+        "mode = \"threshold\"",
+        "mode = \"threshold\"\nstore_desensitized = true",
+    );
+    let sql = "SELECT district, COUNT(*) AS n, SUM(income) AS s, SUM(age) AS a FROM residents \
+               WHERE age >= 30 GROUP BY district ORDER BY district";
+    let mut answers = Vec::new();
+    let mut dirs = Vec::new();
+    for policy in [&threshold, &hashed] {
+        let (dir, domain) = sandbox_tests::empty_domain();
+        let csv = dir.path().join("residents.csv");
+        std::fs::write(&csv, &csv_text).unwrap();
+        let v =
+            sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, policy).unwrap();
+        // The phone numbers are not stored; the other columns and the rank are.
+        let reader =
+            sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v).unwrap();
+        let names: Vec<String> = reader
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["citizen_id", "district", "age", "income", "__sandbox_rank"]
+        );
+        assert!(stored_column(&domain, "residents", "phone").is_none());
+        // Nothing but the data file and the value sets is left in the version's folder.
+        let mut left: Vec<String> = std::fs::read_dir(v.path.clone())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["data.parquet", "values"]);
+        // The phone numbers' value set is there all the same: every number is rare.
+        let sets = sandbox_mediator::values::load("residents", &v.path).unwrap();
+        let phones = sets.iter().find(|s| s.column == "phone").unwrap();
+        let distinct: std::collections::HashSet<&str> =
+            residents.iter().map(|r| r.phone.as_str()).collect();
+        assert_eq!(phones.len(), distinct.len());
+        let hasher =
+            sandbox_mediator::values::ValueHasher::new(domain.keys().pseudonym_secret().unwrap())
+                .unwrap();
+        assert!(phones.contains(&hasher, &residents[7].phone));
+        // The registration says what was left out and what was stored desensitized.
+        let db = sandbox_tests::raw(&domain);
+        let details: String = db
+            .query_row(
+                "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+        assert_eq!(
+            details["stored"]["columns_dropped"],
+            serde_json::json!(["phone"])
+        );
+        let ids = stored_column(&domain, "residents", "citizen_id").unwrap();
+        let secret = domain.keys().pseudonym_secret().unwrap();
+        if std::ptr::eq(policy, &hashed) {
+            assert_eq!(
+                details["stored"]["columns_desensitized"],
+                serde_json::json!(["citizen_id"])
+            );
+            // Each id is stored as its keyed pseudonym, the value every view shows (so
+            // joins with datasets stored raw still match), and no raw id is stored.
+            let expected: std::collections::HashSet<String> = residents
+                .iter()
+                .map(|r| sandbox_mediator::views::keyed_hash(secret, &r.citizen_id))
+                .collect();
+            let stored: std::collections::HashSet<String> = ids.iter().cloned().collect();
+            assert_eq!(stored, expected);
+            assert!(residents.iter().all(|r| !stored.contains(&r.citizen_id)));
+        } else {
+            assert_eq!(
+                details["stored"]["columns_desensitized"],
+                serde_json::json!([])
+            );
+            assert!(ids.contains(&residents[0].citizen_id));
+        }
+        let scenario = sandbox_tests::approved_scenario(
+            &domain,
+            "stored",
+            "residents",
+            &["citizen_id", "district", "age", "income"],
+            "threshold",
+            1.0,
+        );
+        let a = sandbox_tests::ask_in(&domain, scenario, sql).unwrap();
+        answers.push(a.batch);
+        dirs.push((dir, domain));
+    }
+    // The same exact answers, whichever way the columns are stored.
+    assert_eq!(answers[0].columns(), answers[1].columns());
+    assert!(answers[0].num_rows() >= 3, "{:?}", answers[0]);
+}
