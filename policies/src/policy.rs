@@ -1106,6 +1106,32 @@ bounds = [0, 500000]
     }
 
     #[test]
+    fn what_is_stored_follows_what_a_query_can_see() {
+        let with_phone =
+            format!("{BASE}\n[[column]]\nname = \"phone\"\nlevel = 4\naccess = \"none\"\n");
+        let p = Policy::from_toml_str(&with_phone).unwrap();
+        assert_eq!(p.stored("phone"), Stored::Not);
+        assert_eq!(p.stored("unclassified"), Stored::Not);
+        assert_eq!(p.stored("citizen_id"), Stored::Raw);
+        assert_eq!(p.stored("income"), Stored::Raw);
+        let p = Policy::from_toml_str(&with_phone.replace(
+            "privacy_unit = \"citizen_id\"",
+            "privacy_unit = \"citizen_id\"\nstore_desensitized = true",
+        ))
+        .unwrap();
+        assert_eq!(p.stored("citizen_id"), Stored::Desensitized);
+        assert_eq!(p.stored("district"), Stored::Raw);
+        assert_eq!(p.stored("phone"), Stored::Not);
+        // The privacy unit is stored even when no query may see it: bounding reads it.
+        let p = Policy::from_toml_str(&BASE.replace(
+            "access = \"join_key\"\ndesensitize = \"keyed_hash\"",
+            "access = \"none\"",
+        ))
+        .unwrap();
+        assert_eq!(p.stored("citizen_id"), Stored::Raw);
+    }
+
+    #[test]
     fn access_above_level_is_refused() {
         let text = BASE.replace(
             "level = 3\naccess = \"aggregate\"",
