@@ -212,6 +212,25 @@ pub fn ingest_report(ui: &Ui, r: &Value) -> String {
             ));
         }
     }
+    let names = |key: &str| -> Vec<String> { items(&r[key]).iter().map(|c| s(c)).collect() };
+    let not_stored = names("columns_not_stored");
+    if !not_stored.is_empty() {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-ingest-not-stored",
+            columns = not_stored.join(&t!(lang, "list-separator"))
+        ));
+    }
+    let desensitized = names("columns_stored_desensitized");
+    if !desensitized.is_empty() {
+        out.push_str("\n  ");
+        out.push_str(&t!(
+            lang,
+            "cli-ingest-stored-desensitized",
+            columns = desensitized.join(&t!(lang, "list-separator"))
+        ));
+    }
     let columns = items(&r["columns"]);
     for c in columns {
         let k = |key: &str| c[key].as_i64().unwrap_or(0);

@@ -73,6 +73,10 @@ fn cli_flow_with_typed_failures() {
         "{text}"
     );
     assert!(text.contains("100 privacy units"), "{text}");
+    assert!(
+        text.contains("not stored (no query can see them): phone"),
+        "{text}"
+    );
     let shown = ok(sandbox(
         &data,
         &["--as", "prov", "dataset", "show", "residents"],
@@ -92,7 +96,10 @@ fn cli_flow_with_typed_failures() {
         ],
     ));
     assert!(
-        zh.contains("入库报告：读取 100 行") && zh.contains("提供方：") && zh.contains("聚合"),
+        zh.contains("入库报告：读取 100 行")
+            && zh.contains("未存储（任何查询都看不到）：phone")
+            && zh.contains("提供方：")
+            && zh.contains("聚合"),
         "{zh}"
     );
     assert!(

@@ -326,12 +326,8 @@ struct Written {
     /// Bounded columns whose every value lies within the bounds.
     within_bounds: Vec<String>,
     sha256: String,
-    /// What was found.
+    /// What was found, and what was stored.
     report: IngestReport,
-    /// Source columns not stored (no query can see them).
-    columns_dropped: Vec<String>,
-    /// Columns stored desensitized.
-    columns_desensitized: Vec<String>,
 }
 
 /// What ingest looks for in every column of a source (NULLs, values outside the policy's
@@ -805,6 +801,8 @@ fn write_parquet(
         units_over_max_rows: per_unit.iter().filter(|n| **n > k).count() as i64,
         rows_over_max_rows: per_unit.iter().map(|n| (n - k).max(0)).sum(),
         columns: inspect.columns(),
+        columns_not_stored: layout.dropped.clone(),
+        columns_stored_desensitized: layout.desensitized.clone(),
     };
     Ok(Written {
         report,
@@ -820,8 +818,6 @@ fn write_parquet(
             .map(|c| c.name)
             .collect(),
         sha256: sha256_hex(&bytes),
-        columns_dropped: layout.dropped.clone(),
-        columns_desensitized: layout.desensitized.clone(),
     })
 }
 
@@ -1112,7 +1108,6 @@ pub fn add_counted(
                 "report": written.report,
                 "sha256": written.sha256,
                 "encrypted": {"file": key.file_id(), "master_key": domain.keys().provider().key_id()},
-                "stored": {"columns_dropped": written.columns_dropped, "columns_desensitized": written.columns_desensitized},
                 "source": source_name,
                 "rare_value_sets": values::summary(&value_sets),
                 "columns": policy.columns.iter().map(|c| json!({"name": c.name, "level": c.level, "access": c.access})).collect::<Vec<_>>(),

@@ -89,6 +89,12 @@ pub struct IngestReport {
     pub rows_over_max_rows: i64,
     /// Per column, what was found (columns with nothing to report are left out).
     pub columns: Vec<ColumnReport>,
+    /// Columns of the source not stored: no query can ever see them (access `none`).
+    #[serde(default)]
+    pub columns_not_stored: Vec<String>,
+    /// Columns stored desensitized, as every query sees them (`store_desensitized`).
+    #[serde(default)]
+    pub columns_stored_desensitized: Vec<String>,
 }
 
 /// What ingest found in one column.

@@ -883,14 +883,14 @@ fn ingest_stores_only_what_a_query_can_see() {
             .unwrap();
         let details: serde_json::Value = serde_json::from_str(&details).unwrap();
         assert_eq!(
-            details["stored"]["columns_dropped"],
+            details["report"]["columns_not_stored"],
             serde_json::json!(["phone"])
         );
         let ids = stored_column(&domain, "residents", "citizen_id").unwrap();
         let secret = domain.keys().pseudonym_secret().unwrap();
         if std::ptr::eq(policy, &hashed) {
             assert_eq!(
-                details["stored"]["columns_desensitized"],
+                details["report"]["columns_stored_desensitized"],
                 serde_json::json!(["citizen_id"])
             );
             // Each id is stored as its keyed pseudonym, the value every view shows (so
@@ -904,7 +904,7 @@ fn ingest_stores_only_what_a_query_can_see() {
             assert!(residents.iter().all(|r| !stored.contains(&r.citizen_id)));
         } else {
             assert_eq!(
-                details["stored"]["columns_desensitized"],
+                details["report"]["columns_stored_desensitized"],
                 serde_json::json!([])
             );
             assert!(ids.contains(&residents[0].citizen_id));
