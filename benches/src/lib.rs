@@ -85,23 +85,16 @@ pub fn raw_session(
     table: &str,
     v: &sandbox_runtime::catalog::DatasetVersion,
 ) -> anyhow::Result<datafusion::prelude::SessionContext> {
-    use datafusion::datasource::listing::{
-        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-    };
     let ctx = datafusion::prelude::SessionContext::new();
     ctx.runtime_env().register_parquet_encryption_factory(
         sandbox_mediator::atrest::FACTORY_ID,
         domain.mediator().dataset_keys().clone(),
     );
-    let url = ListingTableUrl::parse(v.data_file().to_string_lossy())?;
-    let options = ListingOptions::new(std::sync::Arc::new(
-        sandbox_mediator::atrest::parquet_format(&v.name, v.version),
-    ))
-    .with_file_extension(".parquet");
-    let schema = rt.block_on(options.infer_schema(&ctx.state(), &url))?;
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    ctx.register_table(table, std::sync::Arc::new(ListingTable::try_new(config)?))?;
+    let listing = rt.block_on(sandbox_mediator::atrest::file_table(
+        &ctx.state(),
+        (&v.name, v.version),
+        &v.data_file(),
+    ))?;
+    ctx.register_table(table, std::sync::Arc::new(listing))?;
     Ok(ctx)
 }

@@ -212,7 +212,7 @@ pub fn ingest_report(ui: &Ui, r: &Value) -> String {
             ));
         }
     }
-    let names = |key: &str| -> Vec<String> { items(&r[key]).iter().map(|c| s(c)).collect() };
+    let names = |key: &str| -> Vec<String> { items(&r[key]).iter().map(s).collect() };
     let not_stored = names("columns_not_stored");
     if !not_stored.is_empty() {
         out.push_str("\n  ");

@@ -70,6 +70,27 @@ pub fn parquet_format(dataset: &str, version: i64) -> ParquetFormat {
     ParquetFormat::default().with_options(options)
 }
 
+/// A table over one file of a version (its data file, or a file written beside it under
+/// the same key), its schema read from the file, for a session that has the domain's
+/// [`DatasetKeys`] registered (every [`crate::Mediator::session`] has).
+pub async fn file_table(
+    state: &datafusion::execution::SessionState,
+    (dataset, version): (&str, i64),
+    file: &std::path::Path,
+) -> Result<datafusion::datasource::listing::ListingTable> {
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+    let url = ListingTableUrl::parse(file.to_string_lossy())?;
+    let options = ListingOptions::new(Arc::new(parquet_format(dataset, version)))
+        .with_file_extension(".parquet");
+    let schema = options.infer_schema(state, &url).await?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(ListingTable::try_new(config)?)
+}
+
 type Cached = Option<Arc<FileDecryptionProperties>>;
 
 /// The keys of the domain's dataset files, unwrapped from the catalog by the master key on

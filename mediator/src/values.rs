@@ -16,9 +16,6 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::prelude::SessionConfig;
 use hmac::{Hmac, Mac};
 use sandbox_policies::Policy;
@@ -230,15 +227,12 @@ pub fn build(
     if !columns.is_empty() {
         let ctx = mediator.session(SessionConfig::new());
         let register = |table: &str, file: &str| -> Result<()> {
-            let url = ListingTableUrl::parse(folder.join(file).to_string_lossy())?;
-            let options =
-                ListingOptions::new(Arc::new(crate::atrest::parquet_format(dataset, version)))
-                    .with_file_extension(".parquet");
-            let schema = runtime.block_on(options.infer_schema(&ctx.state(), &url))?;
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(schema);
-            ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+            let listing = runtime.block_on(crate::atrest::file_table(
+                &ctx.state(),
+                (dataset, version),
+                &folder.join(file),
+            ))?;
+            ctx.register_table(table, Arc::new(listing))?;
             Ok(())
         };
         register("t", crate::ingest::DATA_FILE)?;
