@@ -208,7 +208,7 @@ pub fn aside_columns(policy: &Policy) -> Vec<&str> {
 }
 
 /// Builds the value sets of a freshly written version of `dataset` (number `version`)
-/// from the files in `folder` (its [`crate::ingest::DATA_FILE`] and, when ingest wrote
+/// from the files in `folder` (its [`sandbox_store::catalog::DATA_FILE`] and, when ingest wrote
 /// one, its [`ASIDE_FILE`]) into `dir` (`<version>/values`), reading them through the
 /// mediator's session (the version's key made readable beforehand). Returns what it wrote.
 pub fn build(
@@ -235,7 +235,7 @@ pub fn build(
             ctx.register_table(table, Arc::new(listing))?;
             Ok(())
         };
-        register("t", crate::ingest::DATA_FILE)?;
+        register("t", sandbox_store::catalog::DATA_FILE)?;
         if !aside_columns(policy).is_empty() {
             register("a", ASIDE_FILE)?;
         }
