@@ -240,6 +240,18 @@ pub fn raw_keyed(db: &Path, keys: &sandbox_store::keys::Keyring) -> rusqlite::Co
     conn
 }
 
+/// The details of the (first) audit event of `action`, as JSON.
+pub fn event_details(conn: &rusqlite::Connection, action: &str) -> serde_json::Value {
+    let text: String = conn
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = ?1 ORDER BY seq LIMIT 1",
+            [action],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// The single integer a SQL statement on the metadata store returns.
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()

@@ -212,24 +212,20 @@ pub fn ingest_report(ui: &Ui, r: &Value) -> String {
             ));
         }
     }
-    let names = |key: &str| -> Vec<String> { items(&r[key]).iter().map(s).collect() };
-    let not_stored = names("columns_not_stored");
-    if !not_stored.is_empty() {
-        out.push_str("\n  ");
-        out.push_str(&t!(
-            lang,
-            "cli-ingest-not-stored",
-            columns = not_stored.join(&t!(lang, "list-separator"))
-        ));
-    }
-    let desensitized = names("columns_stored_desensitized");
-    if !desensitized.is_empty() {
-        out.push_str("\n  ");
-        out.push_str(&t!(
-            lang,
+    for (key, id) in [
+        ("columns_not_stored", "cli-ingest-not-stored"),
+        (
+            "columns_stored_desensitized",
             "cli-ingest-stored-desensitized",
-            columns = desensitized.join(&t!(lang, "list-separator"))
-        ));
+        ),
+    ] {
+        let names: Vec<String> = items(&r[key]).iter().map(s).collect();
+        if !names.is_empty() {
+            let mut args = sandbox_i18n::Args::new();
+            args.set("columns", names.join(&t!(lang, "list-separator")));
+            out.push_str("\n  ");
+            out.push_str(&sandbox_i18n::message(lang, id, Some(&args)));
+        }
     }
     let columns = items(&r["columns"]);
     for c in columns {

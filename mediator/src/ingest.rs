@@ -554,9 +554,12 @@ impl Layout {
         let mut fields: Vec<arrow::datatypes::FieldRef> = Vec::new();
         let (mut dropped, mut desensitized) = (Vec::new(), Vec::new());
         for (index, field) in schema.fields().iter().enumerate() {
-            match (policy.stored(field.name()), policy.column(field.name())) {
-                (Stored::Not, _) => dropped.push(field.name().clone()),
-                (Stored::Desensitized, Some(column)) => {
+            match policy.stored(field.name()) {
+                Stored::Not => dropped.push(field.name().clone()),
+                Stored::Desensitized => {
+                    let column = policy.column(field.name()).ok_or_else(|| {
+                        Error::Internal(format!("column `{}` has no policy", field.name()))
+                    })?;
                     let expr = crate::views::desensitized(column, field.data_type(), secret);
                     let physical = planner
                         .create_physical_expr(expr, &df_schema)
@@ -575,7 +578,7 @@ impl Layout {
                     kept.push((index, Some(physical)));
                     desensitized.push(field.name().clone());
                 }
-                _ => {
+                Stored::Raw => {
                     fields.push(field.clone());
                     kept.push((index, None));
                 }

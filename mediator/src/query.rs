@@ -1316,9 +1316,10 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
                         datafusion::common::Column::new_unqualified(crate::ingest::RANK_COLUMN),
                     ));
                 }
-                // Threshold mode's differencing guard knows a row by its whole raw
-                // content: the scan covers every column of the file, the view still
-                // shows only the scenario's, and plans read only what they use.
+                // Threshold mode's differencing guard knows a row by its whole content
+                // (every stored column, as the views show it): the scan covers every
+                // column of the file, the view still shows only the scenario's, and
+                // plans read only what they use.
                 let identity = row_identity(version, schema, &prepared.secret);
                 let scan_columns: Vec<String> =
                     schema.fields().iter().map(|f| f.name().clone()).collect();

@@ -470,16 +470,16 @@ fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
 /// derivation per connection), before any other statement; then reads the database, so
 /// that a wrong key, or a key for a database in the clear, fails here and says so.
 fn unlock(conn: &Connection, keys: &keys::Keyring) -> Result<()> {
-    let key = give_key(conn, keys)?;
+    let keyed = give_key(conn, keys)?;
     match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
         Ok(_) => Ok(()),
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
-            Err(DomainError::Verify(match key {
-                Some(_) => format!(
+            Err(DomainError::Verify(match keyed {
+                true => format!(
                     "the metadata database {} does not open with its key (encrypted by another, or in the clear: `sandbox key protect` encrypts one in the clear)",
                     keys.layout().db().display()
                 ),
-                None => format!(
+                false => format!(
                     "the metadata database {} is encrypted, and this data directory has no key for it",
                     keys.layout().db().display()
                 ),
@@ -492,13 +492,13 @@ fn unlock(conn: &Connection, keys: &keys::Keyring) -> Result<()> {
 
 /// Gives a connection the database key `keys` holds, if any, before any other statement
 /// (the one place the key pragma is written); returns whether there was one.
-fn give_key(conn: &Connection, keys: &keys::Keyring) -> Result<Option<()>> {
+fn give_key(conn: &Connection, keys: &keys::Keyring) -> Result<bool> {
     let Some(key) = keys.database_key()? else {
-        return Ok(None);
+        return Ok(false);
     };
     let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
     conn.execute_batch(&pragma)?;
-    Ok(Some(()))
+    Ok(true)
 }
 
 /// Whether the metadata database at `layout` is in the clear (made before the database

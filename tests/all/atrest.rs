@@ -240,14 +240,8 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
     let verified = audit::verify_custodian(&domain).unwrap();
     assert_eq!(verified.checkpoints, 2);
     let conn = sandbox_tests::raw(&domain);
-    let details: String = conn
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'domain.master_key_rotated'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert!(details.contains("\"from\":null"), "{details}");
+    let details = sandbox_tests::event_details(&conn, "domain.master_key_rotated");
+    assert!(details["from"].is_null(), "{details}");
     assert!(matches!(
         Domain::protect_keys(&dir, &MasterKey::New(tmp.path().join("again.key"))),
         Err(Error::Conflict(_))
@@ -395,13 +389,7 @@ fn an_operator_rotates_the_master_key_and_the_secrets_stay_the_same() {
     let old = LocalKey::from_hex(&std::fs::read_to_string(&old_file).unwrap(), "old").unwrap();
     assert!(Domain::open_with(&dir, Arc::new(old)).is_err());
     let conn = sandbox_tests::raw(&reopened);
-    let details: String = conn
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'domain.master_key_rotated'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let details = sandbox_tests::event_details(&conn, "domain.master_key_rotated").to_string();
     assert!(
         details.contains(&r.from) && details.contains(&r.to),
         "{details}"
@@ -488,14 +476,8 @@ fn dataset_files_are_encrypted_bound_to_their_version_and_keyed_by_the_master_ke
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(masters, std::slice::from_ref(&r.to));
-    let details: String = conn
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'domain.master_key_rotated'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert!(details.contains("\"data_keys\":2"), "{details}");
+    let details = sandbox_tests::event_details(&conn, "domain.master_key_rotated");
+    assert_eq!(details["data_keys"], 2, "{details}");
     drop(conn);
     // This process holds the retired key: it refuses to wrap a new file's key by it.
     let stale = tempfile::tempdir().unwrap();
@@ -874,14 +856,7 @@ fn ingest_stores_only_what_a_query_can_see() {
         assert!(phones.contains(&hasher, &residents[7].phone));
         // The registration says what was left out and what was stored desensitized.
         let db = sandbox_tests::raw(&domain);
-        let details: String = db
-            .query_row(
-                "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+        let details = sandbox_tests::event_details(&db, "dataset.registered");
         assert_eq!(
             details["report"]["columns_not_stored"],
             serde_json::json!(["phone"])

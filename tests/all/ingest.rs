@@ -150,14 +150,7 @@ fn rows_without_a_privacy_unit_are_refused_or_dropped_as_the_policy_says() {
     assert_eq!(v.rows_dropped, 88);
     assert_eq!(v.row_count, 1948 - 88);
     let conn = sandbox_tests::raw(&domain);
-    let detail: String = conn
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    let detail = sandbox_tests::event_details(&conn, "dataset.registered");
     assert_eq!(detail["rows_dropped_without_unit"], 88);
     // Row privacy has no unit column to be missing.
     let bad = RESIDENTS_POLICY.replace(
@@ -337,14 +330,7 @@ fn ingest_reports_what_it_found_and_applies_the_policys_out_of_range_rule() {
     );
     // The audit event carries the report too.
     let conn = sandbox_tests::raw(&domain);
-    let detail: String = conn
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'dataset.registered'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    let detail = sandbox_tests::event_details(&conn, "dataset.registered");
     assert_eq!(
         detail["report"]["columns"][0]["name"], "district",
         "{detail}"
