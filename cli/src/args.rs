@@ -240,6 +240,11 @@ pub enum Command {
         /// The time zone times are shown in (an IANA name; stored times are UTC).
         #[arg(long, default_value = "Asia/Shanghai")]
         time_zone: String,
+        /// The cryptographic suite, fixed for the domain's life: standard (SHA-256,
+        /// Ed25519, AES-256-GCM) or gm (SM3, SM2, SM4-GCM: the commercial cryptography
+        /// standards).
+        #[arg(long, default_value = "standard")]
+        crypto: sandbox_core::Suite,
         /// Where the master key is.
         #[command(flatten)]
         master: MasterKeyArgs,

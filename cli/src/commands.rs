@@ -89,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             language,
             time_zone,
+            crypto,
             master,
         } => {
             let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
@@ -96,7 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 default_language: *language,
                 time_zone: time_zone.clone(),
             };
-            let domain = Domain::init_keyed(&dir, &settings, &master_key(master, &dir))?;
+            let domain = Domain::init_crypto(&dir, &settings, &master_key(master, &dir), *crypto)?;
             audit::checkpoint_if_grown(&domain)?;
             let shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
             let source = sandbox_runtime::master::config(domain.layout())?
@@ -105,12 +106,20 @@ pub fn run(cli: Cli) -> Result<()> {
             let key_id = domain.keys().provider().key_id().to_string();
             print(
                 cli.json,
-                &serde_json::json!({"data_dir": shown, "settings": settings,
+                &serde_json::json!({"data_dir": shown, "settings": settings, "suite": crypto,
                                     "master_key": {"source": source, "key_id": key_id}}),
                 || {
                     format!(
-                        "{}\n{}",
+                        "{}\n{}\n{}",
                         t!(lang, "cli-init-done", dir = shown.display().to_string()),
+                        t!(
+                            lang,
+                            "cli-init-suite",
+                            suite = crypto.name(),
+                            hash = crypto.hash_name(),
+                            signature = crypto.signature_name(),
+                            wrapping = crypto.wrapping_name()
+                        ),
                         t!(
                             lang,
                             "cli-init-master",
@@ -262,7 +271,7 @@ fn did_you_mean(domain: &Domain, lang: sandbox_core::Lang, e: Error) -> Error {
 }
 
 fn verify_proof(cli: &Cli, file: &PathBuf, key: &Option<String>) -> Result<()> {
-    let key = key.as_deref().map(audit::parse_key).transpose()?;
+    let key = key.as_deref().map(audit::PublicKey::parse).transpose()?;
     let check = audit::verify_proof(&read_text(file)?, key.as_ref())?;
     print(cli.json, &check, || {
         texts::proof_verified(
@@ -903,7 +912,7 @@ fn product_cmd(cli: &Cli, cmd: &ProductCmd, domain: &Domain) -> Result<()> {
             })
         }
         ProductCmd::Verify { dir } => {
-            let key = keys::verifying_key(domain.layout())?;
+            let key = keys::public_key(domain.layout())?;
             let manifest = review::verify_product(dir, Some(&key))?;
             let withdrawal = review::verify_withdrawal(dir, &manifest)?;
             print(cli.json, &manifest, || {
@@ -933,7 +942,7 @@ fn report_cmd(cli: &Cli, cmd: &crate::args::ReportCmd, domain: &Domain) -> Resul
             print(cli.json, &r, || texts::report(&ui, &r, Some(out)))
         }
         ReportCmd::Verify { dir } => {
-            let key = keys::verifying_key(domain.layout())?;
+            let key = keys::public_key(domain.layout())?;
             let r = report::verify(dir, Some(&key))?;
             print(cli.json, &r, || texts::report(&ui, &r, None))
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use sandbox_core::{Decision, Error, Lang, Result, Role};
+use sandbox_core::{Decision, Error, Lang, Result, Role, Suite};
 use sandbox_i18n::t;
 use sandbox_runtime::identity;
 use sandbox_runtime::jobs::{self, Submission};
@@ -32,6 +32,9 @@ pub struct DemoArgs {
     /// Number of synthetic residents.
     #[arg(long, default_value_t = 5000)]
     pub residents: usize,
+    /// The domain's cryptographic suite: standard or gm (SM3, SM2, SM4-GCM).
+    #[arg(long, default_value = "standard")]
+    pub crypto: Suite,
 }
 
 /// The demo scenario with its validity window starting today.
@@ -79,20 +82,26 @@ pub fn run(args: &DemoArgs, lang: Lang, out: &mut dyn Write) -> Result<()> {
             tmp.path().join("domain")
         }
     };
-    run_in(&dir, &module, args.residents, lang, out).map(|_| ())
+    run_in(&dir, &module, args.residents, args.crypto, lang, out).map(|_| ())
 }
 
-/// Runs the demo in `dir` (created) with `module`.
+/// Runs the demo in `dir` (created, of the cryptographic suite `suite`) with `module`.
 pub fn run_in(
     dir: &std::path::Path,
     module: &[u8],
     residents: usize,
+    suite: Suite,
     lang: Lang,
     out: &mut dyn Write,
 ) -> Result<DemoSummary> {
     let started = std::time::Instant::now();
     writeln!(out, "{}\n", t!(lang, "demo-title"))?;
-    let domain = Domain::init(dir)?;
+    let domain = Domain::init_crypto(
+        dir,
+        &Default::default(),
+        &sandbox_runtime::MasterKey::beside(dir),
+        suite,
+    )?;
     writeln!(
         out,
         "{}",
@@ -462,7 +471,7 @@ fn show_product(
         .into_iter()
         .find(|p| p.output_id == output_id)
         .ok_or_else(|| Error::Internal("no product after release".into()))?;
-    let key = keys::verifying_key(domain.layout())?;
+    let key = keys::public_key(domain.layout())?;
     let manifest = review::verify_product(&product.path, Some(&key))?;
     let sources: Vec<String> = manifest["datasets"]
         .as_array()
@@ -488,7 +497,9 @@ fn show_product(
             id = product.id.as_str(),
             path = product.path.display().to_string(),
             sources = sources.join("; "),
-            module = manifest["job"]["module_sha256"].as_str().unwrap_or("")
+            module = manifest["job"][format!("module_{}", domain.keys().suite().hash_name())]
+                .as_str()
+                .unwrap_or("")
         )
     )?;
 

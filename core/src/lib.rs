@@ -1,7 +1,7 @@
 //! Sandbox's pure core: what every layer shares and nothing else.
 //!
 //! - [`Error`], by phase, and [`Result`];
-//! - identifiers and hashes ([`ids`]);
+//! - identifiers and hashes ([`ids`]); the cryptographic suite's hashes and MACs ([`suite`]);
 //! - principals, roles and the one role × action table ([`principal`], [`authz`]);
 //! - the mediator's refusal rules ([`refusal`]);
 //! - job limits, interruptions, stop targets, output kinds ([`job`]);
@@ -25,9 +25,11 @@ pub mod port;
 pub mod principal;
 pub mod refusal;
 pub mod status;
+pub mod suite;
 
 pub use error::{Error, Result, StoreError};
 pub use ids::{new_id, plain_file_name, sha256_hex};
 pub use lang::Lang;
 pub use principal::{Principal, Role};
 pub use status::{Decision, JobStatus, OutputStatus, ReviewTier, ScenarioStatus};
+pub use suite::{Secret, Suite};

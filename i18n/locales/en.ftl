@@ -440,6 +440,7 @@ cli-thread = review request of { $developer } under scenario { $scenario }; awai
 cli-thread-job = job { $id } ({ $status }, submitted { $at })
 cli-thread-decision = { $decision } ({ $tier }) on { $output }
 cli-man-wrote = wrote { $pages } manual pages to { $dir }
+cli-init-suite = Cryptographic suite: { $suite } (hashes { $hash }, signatures { $signature }, key wrapping { $wrapping }), fixed for the domain's life.
 cli-init-master = Master key: { $source } (id { $id }). Keep it apart from the data directory and its backups: without it the domain cannot be opened.
 cli-key-protected = The domain's secrets are wrapped by the master key from { $source } (id { $id }), their clear copies removed, and its metadata database is encrypted.
 cli-key-rotated = The domain's secrets moved from master key { $from } to { $to } ({ $source }); the old key's files are removed. Keep the new key apart from the data directory; the old one opens nothing now.

@@ -424,6 +424,7 @@ cli-thread = { $developer } 在场景 { $scenario } 下的审核申请；等待{
 cli-thread-job = 任务 { $id }（{ $status }，提交于 { $at }）
 cli-thread-decision = { $tier }：{ $decision }，针对 { $output }
 cli-man-wrote = 已将 { $pages } 个手册页写入 { $dir }
+cli-init-suite = 密码套件：{ $suite }（杂凑 { $hash }，签名 { $signature }，密钥封装 { $wrapping }），在数据域的整个生命周期内固定。
 cli-init-master = 主密钥：{ $source }（标识 { $id }）。请将其与数据目录及其备份分开保管：没有它，数据域无法打开。
 cli-key-protected = 数据域的密钥已由来自 { $source } 的主密钥（标识 { $id }）加密保存，其明文副本已删除；其元数据库已加密。
 cli-key-rotated = 数据域的密钥已从主密钥 { $from } 改由 { $to }（{ $source }）加密保存；旧密钥的文件已删除。请将新密钥与数据目录分开保管；旧密钥已无法打开数据域。

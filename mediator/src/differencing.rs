@@ -24,15 +24,8 @@ pub struct GuardKey([u8; 16]);
 
 impl GuardKey {
     /// Derives the guard's key from the domain's secret.
-    pub fn derive(secret: &[u8; 32]) -> GuardKey {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-        mac.update(b"sandbox differencing guard v1");
-        let full = mac.finalize().into_bytes();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&full[..16]);
-        GuardKey(key)
+    pub fn derive(secret: &sandbox_core::Secret) -> GuardKey {
+        GuardKey(secret.derive_16("sandbox differencing guard v1"))
     }
 
     fn hasher(&self, domain: u8) -> SipHasher13 {
@@ -209,8 +202,12 @@ mod tests {
 
     #[test]
     fn keys_differ_by_secret_and_the_two_hashes_differ() {
-        let k = GuardKey::derive(&[7; 32]);
-        assert_ne!(k.unit("a"), GuardKey::derive(&[8; 32]).unit("a"));
+        use sandbox_core::{Secret, Suite};
+        let k = GuardKey::derive(&Secret::new(Suite::Standard, [7; 32]));
+        assert_ne!(
+            k.unit("a"),
+            GuardKey::derive(&Secret::new(Suite::Standard, [8; 32])).unit("a")
+        );
         assert_ne!(k.row(k.unit("a")), k.unit("a"));
     }
 }

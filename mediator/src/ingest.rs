@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use sandbox_core::audit::{EventKind, Subject};
-use sandbox_core::sha256_hex;
+use sandbox_core::{Secret, Suite};
 use sandbox_policies::{ColumnType, MissingUnit, OutOfRange, Policy};
 use sandbox_store::catalog::{self, ColumnReport, DatasetVersion, IngestReport, NewVersion};
 use sandbox_store::datakeys::{self, DataKey};
@@ -532,6 +532,8 @@ struct Layout {
     desensitized: Vec<String>,
     /// The data file's schema.
     stored: SchemaRef,
+    /// The domain's suite: the data file's content hash is its hash.
+    suite: Suite,
     /// Source indices and schema of the aside file, when the value sets need one.
     aside: Option<(Vec<usize>, SchemaRef)>,
 }
@@ -544,7 +546,7 @@ impl Layout {
         policy: &Policy,
         schema: &Schema,
         ranked: bool,
-        secret: &[u8; 32],
+        secret: &Secret,
     ) -> Result<Layout> {
         use sandbox_policies::Stored;
         let df_schema = datafusion::common::DFSchema::try_from(schema.clone())?;
@@ -607,6 +609,7 @@ impl Layout {
             dropped,
             desensitized,
             stored: Arc::new(Schema::new(fields)),
+            suite: secret.suite(),
             aside,
         })
     }
@@ -820,7 +823,7 @@ fn write_parquet(
             .filter(|c| c.within)
             .map(|c| c.name)
             .collect(),
-        sha256: sha256_hex(&bytes),
+        sha256: layout.suite.hash_hex(&bytes),
     })
 }
 
@@ -1163,7 +1166,14 @@ pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Exami
     // Encrypted like a version's file, under a key nobody keeps.
     let sealing = Sealing::new(&policy.dataset.name, 0, &DataKey::fresh()?)?;
     // Desensitized (when stored so) under a secret nobody keeps either.
-    let staged = stage(source, &policy, None, &target, &sealing, &rand::random());
+    let staged = stage(
+        source,
+        &policy,
+        None,
+        &target,
+        &sealing,
+        &Secret::new(Suite::Standard, rand::random()),
+    );
     let _ = fs::remove_file(&target);
     let _ = fs::remove_file(scratch.join(values::ASIDE_FILE));
     let (_, written) = staged?;
@@ -1183,7 +1193,7 @@ fn stage(
     read: Option<ReadCounter>,
     target: &Path,
     sealing: &Sealing,
-    secret: &[u8; 32],
+    secret: &Secret,
 ) -> Result<(Vec<(String, ColumnType)>, Written)> {
     let (schema, batches) = decoding(source, || open_source(source, read))?;
     let columns: Vec<(String, ColumnType)> = schema

@@ -22,6 +22,7 @@ use sandbox_policies::{Mode, Policy};
 use serde::Serialize;
 use serde_json::json;
 
+use sandbox_core::Secret;
 use sandbox_core::authz::Action;
 use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_core::refusal::{Refusal, Rule};
@@ -378,7 +379,7 @@ pub(crate) struct Shared {
     scope: ScopeImpl,
     ctx: SessionContext,
     schemas: HashMap<String, Arc<arrow::datatypes::Schema>>,
-    secret: [u8; 32],
+    secret: Secret,
     /// The mediator's own scans of each dataset (scenario columns, unit, and the rank when
     /// read alone), with their view expressions: built once per prepared scenario.
     scans: std::sync::Mutex<ScanCache>,
@@ -505,7 +506,7 @@ fn prepare_shared(domain: &Domain, conn: &Conn, record: &ScenarioRecord) -> Resu
     let mut columns = HashMap::new();
     let mut schemas = HashMap::new();
     let mut views = HashMap::new();
-    let secret = *domain.keys().pseudonym_secret()?;
+    let secret = domain.keys().pseudonym_secret()?.clone();
     for d in &record.spec.datasets {
         let version = catalog::get(conn, &d.name)?;
         let visible: Vec<String> = d
@@ -560,7 +561,7 @@ fn view_exprs(
     version: &DatasetVersion,
     schema: &arrow::datatypes::Schema,
     columns: &[String],
-    secret: &[u8; 32],
+    secret: &Secret,
 ) -> Result<Vec<datafusion::logical_expr::Expr>> {
     columns
         .iter()
@@ -1157,7 +1158,7 @@ impl Released for StoredCells<'_, '_> {
 fn row_identity(
     version: &DatasetVersion,
     schema: &arrow::datatypes::Schema,
-    secret: &[u8; 32],
+    secret: &Secret,
 ) -> datafusion::logical_expr::Expr {
     use datafusion::logical_expr::{lit, try_cast};
     let parts = version

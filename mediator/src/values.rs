@@ -17,10 +17,9 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionConfig;
-use hmac::{Hmac, Mac};
+use sandbox_core::Secret;
 use sandbox_policies::Policy;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::{DomainError as Error, Result};
 
@@ -79,28 +78,23 @@ impl ValueSet {
 }
 
 /// The keyed hash of value sets.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ValueHasher {
-    mac: Hmac<Sha256>,
+    mac: sandbox_core::suite::Mac,
 }
 
 impl ValueHasher {
-    /// A hasher keyed from the domain secret (its own key, not the pseudonym key).
-    pub fn new(secret: &[u8; 32]) -> Result<Self> {
-        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .map_err(|e| Error::Internal(format!("value-set key: {e}")))?;
-        derive.update(b"sandbox raw-value sets v1");
-        let key = derive.finalize().into_bytes();
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
-            .map_err(|e| Error::Internal(format!("value-set key: {e}")))?;
-        Ok(ValueHasher { mac })
+    /// A hasher keyed from the domain secret (its own key, not the pseudonym key), with
+    /// the secret's suite's MAC.
+    pub fn new(secret: &Secret) -> Result<Self> {
+        Ok(ValueHasher {
+            mac: secret.derive("sandbox raw-value sets v1").keyed(),
+        })
     }
 
     /// The 64-bit keyed hash of a canonical value.
     pub fn hash(&self, value: &str) -> u64 {
-        let mut mac = self.mac.clone();
-        mac.update(value.as_bytes());
-        let bytes = mac.finalize().into_bytes();
+        let bytes = self.mac.of(value.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&bytes[..8]);
         u64::from_le_bytes(first)

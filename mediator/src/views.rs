@@ -13,9 +13,8 @@ use datafusion::common::{Column, DataFusionError, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarUDF, Volatility, cast, col, create_udf, lit,
 };
-use hmac::{Hmac, Mac};
+use sandbox_core::Secret;
 use sandbox_policies::{ColumnPolicy, Desensitize, Policy, Stored};
-use sha2::Sha256;
 
 /// A scalar function over text, applied value by value (nulls stay null).
 fn text_udf(name: &str, f: impl Fn(&str) -> String + Send + Sync + 'static) -> ScalarUDF {
@@ -41,16 +40,10 @@ fn text_udf(name: &str, f: impl Fn(&str) -> String + Send + Sync + 'static) -> S
     )
 }
 
-/// HMAC-SHA256 of a value under the domain's pseudonym secret, hex-encoded.
-pub fn keyed_hash(secret: &[u8; 32], value: &str) -> String {
-    // HMAC accepts keys of any length: this cannot fail for a 32-byte key.
-    match <Hmac<Sha256> as Mac>::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(value.as_bytes());
-            hex::encode(mac.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    }
+/// The MAC of a value under the domain's pseudonym secret (HMAC-SHA256, or HMAC-SM3 in
+/// the `gm` suite), hex-encoded.
+pub fn keyed_hash(secret: &Secret, value: &str) -> String {
+    hex::encode(secret.mac(value.as_bytes()))
 }
 
 /// `***` over all but `prefix` leading and `suffix` trailing characters.
@@ -78,7 +71,7 @@ pub fn view_expr(
     policy: &Policy,
     column: &ColumnPolicy,
     data_type: &DataType,
-    secret: &[u8; 32],
+    secret: &Secret,
 ) -> Expr {
     match policy.stored(&column.name) {
         Stored::Desensitized => col(Column::new_unqualified(column.name.clone())),
@@ -88,13 +81,13 @@ pub fn view_expr(
 
 /// A raw column desensitized as its policy says, named as the column: what a view shows
 /// of it, and what ingest stores of it under `store_desensitized`.
-pub fn desensitized(policy: &ColumnPolicy, data_type: &DataType, secret: &[u8; 32]) -> Expr {
+pub fn desensitized(policy: &ColumnPolicy, data_type: &DataType, secret: &Secret) -> Expr {
     let name = policy.name.clone();
     let c = col(Column::new_unqualified(name.clone()));
     let e = match &policy.desensitize {
         None => return c,
         Some(Desensitize::KeyedHash) => {
-            let secret = *secret;
+            let secret = secret.clone();
             text_udf("sandbox_keyed_hash", move |v| keyed_hash(&secret, v))
                 .call(vec![cast(c, DataType::Utf8)])
         }
@@ -138,10 +131,16 @@ mod tests {
 
     #[test]
     fn keyed_hash_depends_on_the_secret() {
-        let a = keyed_hash(&[1; 32], "11010519491231002X");
-        let b = keyed_hash(&[2; 32], "11010519491231002X");
+        use sandbox_core::Suite;
+        let one = Secret::new(Suite::Standard, [1; 32]);
+        let a = keyed_hash(&one, "11010519491231002X");
+        let b = keyed_hash(&Secret::new(Suite::Standard, [2; 32]), "11010519491231002X");
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
-        assert_eq!(a, keyed_hash(&[1; 32], "11010519491231002X"));
+        assert_eq!(a, keyed_hash(&one, "11010519491231002X"));
+        // The gm suite's pseudonyms are HMAC-SM3: another value under the same secret.
+        let gm = keyed_hash(&Secret::new(Suite::Gm, [1; 32]), "11010519491231002X");
+        assert_eq!(gm.len(), 64);
+        assert_ne!(gm, a);
     }
 }

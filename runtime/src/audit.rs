@@ -11,12 +11,12 @@ use sandbox_core::authz::Action;
 use sandbox_store::audit;
 use sandbox_store::authz::{self, On};
 
-pub use sandbox_store::audit::checkpoint::parse_key;
 pub use sandbox_store::audit::{
     CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, EXPORT_FORMAT, Event, ExportSummary, GENESIS,
     Hash, INCLUSION_FORMAT, InclusionProof, MIN_RETENTION_YEARS, ProofCheck, Verification, merkle,
     verify_manifest_checkpoint, verify_proof,
 };
+pub use sandbox_store::keys::PublicKey;
 
 use crate::{Domain, Result};
 
@@ -66,7 +66,7 @@ pub fn page(domain: &Domain, actor: &str, from: i64, limit: i64) -> Result<(Vec<
 /// Recomputes the whole log against the domain's key (from its key folder).
 pub fn verify(domain: &Domain, actor: &str) -> Result<Verification> {
     let conn = reader(domain, actor)?;
-    let key = sandbox_store::keys::verifying_key(domain.layout())?;
+    let key = sandbox_store::keys::public_key(domain.layout())?;
     Ok(audit::verify_with_key(&conn, Some(&key))?)
 }
 
@@ -75,7 +75,7 @@ pub fn verify(domain: &Domain, actor: &str) -> Result<Verification> {
 /// `--as`). It reads nothing the files do not already hold and changes nothing, so it
 /// asks for no principal; every principal's way (the API, the console) is [`verify`].
 pub fn verify_custodian(domain: &Domain) -> Result<Verification> {
-    let key = sandbox_store::keys::verifying_key(domain.layout())?;
+    let key = sandbox_store::keys::public_key(domain.layout())?;
     Ok(audit::verify_with_key(&*domain.conn()?, Some(&key))?)
 }
 

@@ -183,7 +183,10 @@ pub fn backup(domain: &Domain, actor: &str, out: &Path) -> Result<BackupReport> 
 }
 
 /// Where the master key of a backup is, for `verify` and `restore`.
-fn provider_of(master: &MasterKey) -> Result<(Arc<dyn KeyProvider>, master::KeySource)> {
+fn provider_of(
+    master: &MasterKey,
+    suite: sandbox_core::Suite,
+) -> Result<(Arc<dyn KeyProvider>, master::KeySource)> {
     let source = match master {
         MasterKey::File(path) => master::KeySource::File {
             path: std::path::absolute(path)?,
@@ -195,7 +198,7 @@ fn provider_of(master: &MasterKey) -> Result<(Arc<dyn KeyProvider>, master::KeyS
             ));
         }
     };
-    let key = master::load(&source)?;
+    let key = master::load(suite, &source)?;
     Ok((Arc::new(key), source))
 }
 
@@ -229,19 +232,14 @@ pub enum Standing {
 /// elsewhere: exported by `audit checkpoint` earlier).
 pub fn stand_against(domain: &Domain, checkpoint: &Checkpoint) -> Result<Standing> {
     let conn = domain.conn()?;
-    let public = hex::encode(sandbox_store::keys::verifying_key(domain.layout())?.to_bytes());
+    let public = sandbox_store::keys::public_key(domain.layout())?.to_hex();
     if checkpoint.public_key != public {
         return Err(Error::Verify(format!(
             "the checkpoint is signed by {}, not by this domain's key {public}",
             checkpoint.public_key
         )));
     }
-    let key = log::parse_key(&checkpoint.public_key)?;
-    sandbox_store::keys::verify(
-        &key,
-        checkpoint.signed_text().as_bytes(),
-        &checkpoint.signature,
-    )?;
+    checkpoint.verify_signature(None)?;
     let size = log::log_size(&conn)?;
     if size < checkpoint.size {
         return Ok(Standing::RolledBack {
@@ -294,7 +292,15 @@ pub fn restore(
     if dir.exists() {
         return Err(Error::Conflict(format!("{} exists", dir.display())));
     }
-    let (provider, source) = provider_of(master)?;
+    // The header names the suite whose cipher the master key wraps the archive key with.
+    let suite = {
+        let mut input = BufReader::new(fs::File::open(file).map_err(|e| Error::Input {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        })?);
+        sandbox_store::backup::read_header(&mut input)?.suite
+    };
+    let (provider, source) = provider_of(master, suite)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

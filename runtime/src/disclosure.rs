@@ -1192,7 +1192,11 @@ mod tests {
 
     #[test]
     fn a_raw_value_counts_unless_the_mediator_released_that_number() {
-        let hasher = ValueHasher::new(&[7u8; 32]).unwrap_or_else(|_| std::process::abort());
+        let hasher = ValueHasher::new(&sandbox_core::Secret::new(
+            sandbox_core::Suite::Standard,
+            [7u8; 32],
+        ))
+        .unwrap_or_else(|_| std::process::abort());
         let set = ValueSet::of("residents", "income", &hasher, &["48123", "Wang Fang"]);
         let output = StagedOutput {
             name: "note".into(),
@@ -1234,7 +1238,11 @@ mod tests {
                 .any(|r| r.check == "raw_values" && r.outcome == Outcome::Pass)
         );
         // A Chinese name inside a sentence, without separators.
-        let hasher = ValueHasher::new(&[7u8; 32]).unwrap_or_else(|_| std::process::abort());
+        let hasher = ValueHasher::new(&sandbox_core::Secret::new(
+            sandbox_core::Suite::Standard,
+            [7u8; 32],
+        ))
+        .unwrap_or_else(|_| std::process::abort());
         let ctx = CheckContext {
             value_sets: vec![ValueSet::of("residents", "name", &hasher, &["王芳"])],
             hasher: Some(hasher),
@@ -1277,7 +1285,11 @@ mod tests {
 
     #[test]
     fn findings_read_in_the_reviewers_language_from_what_was_recorded() {
-        let hasher = ValueHasher::new(&[7u8; 32]).unwrap_or_else(|_| std::process::abort());
+        let hasher = ValueHasher::new(&sandbox_core::Secret::new(
+            sandbox_core::Suite::Standard,
+            [7u8; 32],
+        ))
+        .unwrap_or_else(|_| std::process::abort());
         let set = ValueSet::of("residents", "income", &hasher, &["48123"]);
         let output = StagedOutput {
             name: "note".into(),

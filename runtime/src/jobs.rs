@@ -17,7 +17,7 @@ use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::authz::Action;
 use sandbox_core::job::{Interrupt, LimitRequest, StopTarget};
 use sandbox_core::refusal::Rule;
-use sandbox_core::{JobStatus, OutputStatus, new_id, sha256_hex};
+use sandbox_core::{JobStatus, OutputStatus, new_id};
 use sandbox_host::{JobContext, RunOutcome, RunStats};
 use sandbox_store::authz::{self, On};
 use sandbox_store::{Conn, Tx, audit, jobs as stored, outputs as staged, scenarios};
@@ -230,7 +230,7 @@ fn may_resubmit(conn: &Conn, actor: &str, scenario_id: i64, earlier: &str) -> Re
 }
 
 /// Validates, compiles (into the host's cache) and stores a module; refusals are audited.
-/// Returns its SHA-256.
+/// Returns its hash (the suite's: SHA-256, or SM3).
 fn store_module(
     domain: &Domain,
     conn: &mut Conn,
@@ -238,7 +238,7 @@ fn store_module(
     scenario_id: i64,
     module: &[u8],
 ) -> Result<String> {
-    let sha = sha256_hex(module);
+    let sha = domain.keys().suite().hash_hex(module);
     if let Err(e) = domain.host().prepare(&sha, module) {
         let tx = conn.write()?;
         audit::append(
@@ -291,7 +291,7 @@ pub fn module_bytes(domain: &Domain, sha256: &str) -> Result<Vec<u8>> {
     let sha256 = sha256.to_ascii_lowercase();
     stored::module(&*domain.conn()?, &sha256)?;
     let bytes = fs::read(domain.layout().modules().join(format!("{sha256}.wasm")))?;
-    if sha256_hex(&bytes) != sha256 {
+    if domain.keys().suite().hash_hex(&bytes) != sha256 {
         return Err(Error::Verify(format!(
             "the stored module {sha256} does not match its hash"
         )));
@@ -856,7 +856,7 @@ fn check_outputs(
             name: o.name.clone(),
             kind: o.kind.as_str().to_string(),
             file_name,
-            sha256: sha256_hex(&o.bytes),
+            sha256: domain.keys().suite().hash_hex(&o.bytes),
             bytes: o.bytes.len() as i64,
             status: if report.failed() {
                 OutputStatus::Flagged
@@ -937,7 +937,8 @@ pub fn download_output(
         actor,
         EventKind::OutputDownloaded,
         &Subject::Output(o.id.clone()),
-        json!({"job_id": o.job_id, "file": name, "format": format.extension(), "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}),
+        json!({"job_id": o.job_id, "file": name, "format": format.extension(), "bytes": bytes.len(),
+               domain.keys().suite().hash_name(): domain.keys().suite().hash_hex(&bytes)}),
     )?;
     tx.commit()?;
     Ok((name, bytes))

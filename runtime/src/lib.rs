@@ -55,7 +55,7 @@ use sandbox_mediator::Mediator;
 use sandbox_store::{Layout, Store};
 use serde_json::json;
 
-pub use sandbox_core::{Error, Result, new_id, plain_file_name, sha256_hex};
+pub use sandbox_core::{Error, Result, Suite, new_id, plain_file_name, sha256_hex};
 
 /// The domain's keys (signing key, pseudonym secret), kept in its data directory wrapped
 /// by its master key.
@@ -136,6 +136,8 @@ impl MasterKey {
         sandbox_store::master::KeySource,
     )> {
         use sandbox_store::master::{self, KeySource};
+        // The key is of the suite the data directory records (at init, written first).
+        let suite = keys::suite(layout)?;
         let outside = |path: &Path| -> Result<PathBuf> {
             let absolute = std::path::absolute(path)?;
             if absolute.starts_with(std::path::absolute(layout.root())?) {
@@ -155,7 +157,7 @@ impl MasterKey {
                         path.display()
                     )));
                 }
-                let key = master::create_key_file(layout, &path)?;
+                let key = master::create_key_file(layout, &path, suite)?;
                 *created = Some(path.clone());
                 (key, KeySource::File { path })
             }
@@ -163,11 +165,11 @@ impl MasterKey {
                 let source = KeySource::File {
                     path: outside(path)?,
                 };
-                (master::load(&source)?, source)
+                (master::load(suite, &source)?, source)
             }
             MasterKey::Env(var) => {
                 let source = KeySource::Env { var: var.clone() };
-                (master::load(&source)?, source)
+                (master::load(suite, &source)?, source)
             }
         })
     }
@@ -193,6 +195,17 @@ impl Domain {
         settings: &settings::Settings,
         master: &MasterKey,
     ) -> Result<Domain> {
+        Domain::init_crypto(dir, settings, master, Suite::Standard)
+    }
+
+    /// [`Domain::init_keyed`] with the cryptographic suite `suite` (fixed for the domain's
+    /// life: its audit tree, content hashes, pseudonyms, signatures and key wrapping).
+    pub fn init_crypto(
+        dir: &Path,
+        settings: &settings::Settings,
+        master: &MasterKey,
+        suite: Suite,
+    ) -> Result<Domain> {
         if sandbox_i18n::time_zone(&settings.time_zone).is_none() {
             return Err(Error::Invalid(format!(
                 "unknown time zone `{}` (an IANA name such as Asia/Shanghai)",
@@ -216,6 +229,7 @@ impl Domain {
             for folder in layout.folders() {
                 fs::create_dir_all(folder)?;
             }
+            keys::write_suite(&layout, suite)?;
             let (provider, source) = master.resolve(&layout, &mut created_key)?;
             sandbox_store::master::write_config(
                 &layout,
@@ -228,7 +242,7 @@ impl Domain {
             let provider_id = provider.key_id().to_string();
             let conn = sandbox_store::create(&layout, Arc::new(provider))?;
             sandbox_store::settings::init(&conn, settings)?;
-            let public = hex::encode(keys::verifying_key(&layout)?.to_bytes());
+            let public = keys::public_key(&layout)?.to_hex();
             sandbox_store::audit::append(
                 &conn,
                 "system",
@@ -236,6 +250,7 @@ impl Domain {
                 &Subject::Domain,
                 json!({
                     "public_key": public,
+                    "suite": suite,
                     "master_key": provider_id,
                     "schema_version": sandbox_store::SCHEMA_VERSION,
                     "default_language": settings.default_language,

@@ -234,7 +234,7 @@ pub fn export(domain: &Domain, actor: &str, format: RegisterFormat) -> Result<Ve
         EventKind::OrganisationsExported,
         &Subject::Domain,
         json!({"organisations": all.len(), "format": match format { RegisterFormat::Json => "json", RegisterFormat::Csv => "csv" },
-               "sha256": sandbox_core::sha256_hex(&bytes)}),
+               domain.keys().suite().hash_name(): domain.keys().suite().hash_hex(&bytes)}),
     )?;
     tx.commit()?;
     Ok(bytes)

@@ -300,6 +300,7 @@ pub fn compliance(
         "sections": sections,
         "audit": {"checkpoint": checkpoint.number, "size": checkpoint.size, "root": checkpoint.root,
                   "ts": checkpoint.ts, "signature": checkpoint.signature},
+        "suite": checkpoint.suite,
         "domain_public_key": checkpoint.public_key,
     });
     let bytes = serde_json::to_vec_pretty(&report)?;
@@ -311,7 +312,7 @@ pub fn compliance(
         sandbox_core::audit::EventKind::ReportGenerated,
         &sandbox_core::audit::Subject::Audit,
         json!({"scope": report["scope"], "period": report["period"],
-               "sha256": sandbox_core::sha256_hex(&bytes)}),
+               domain.keys().suite().hash_name(): domain.keys().suite().hash_hex(&bytes)}),
     )?;
     tx.commit()?;
     Ok((report, signature))
@@ -348,7 +349,7 @@ pub fn signed_document(report: &Value, signature: &str) -> Result<Vec<u8>> {
 /// Verifies a report offline, as a folder ([`write`]) or one signed document
 /// ([`signed_document`]): the signature by the key the report names (and, when given, the
 /// domain's), and the signed checkpoint it cites. Returns the report.
-pub fn verify(path: &Path, expected_key: Option<&ed25519_dalek::VerifyingKey>) -> Result<Value> {
+pub fn verify(path: &Path, expected_key: Option<&keys::PublicKey>) -> Result<Value> {
     if path.is_dir() {
         let bytes = std::fs::read(path.join(REPORT))
             .map_err(|e| Error::Verify(format!("{REPORT}: {e}")))?;
@@ -375,15 +376,20 @@ pub fn verify(path: &Path, expected_key: Option<&ed25519_dalek::VerifyingKey>) -
 fn verify_bytes(
     bytes: &[u8],
     signature: &str,
-    expected_key: Option<&ed25519_dalek::VerifyingKey>,
+    expected_key: Option<&keys::PublicKey>,
 ) -> Result<Value> {
     let report: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::Verify(format!("{REPORT} is not JSON: {e}")))?;
     if report["format"] != FORMAT {
         return Err(Error::Verify(format!("{REPORT} is not a {FORMAT}")));
     }
-    let key = sandbox_store::audit::parse_key(report["domain_public_key"].as_str().unwrap_or(""))
+    let key = keys::PublicKey::parse(report["domain_public_key"].as_str().unwrap_or(""))
         .map_err(|e| Error::Verify(format!("the report's key: {e}")))?;
+    if crate::review::manifest_suite(&report)? != key.suite() {
+        return Err(Error::Verify(
+            "the report names another suite than its key's".into(),
+        ));
+    }
     if let Some(expected) = expected_key
         && expected != &key
     {

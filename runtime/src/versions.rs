@@ -264,7 +264,7 @@ pub fn destroy(domain: &Domain, actor: &str, name: &str, reason: &str) -> Result
                 files.push(json!({
                     "path": entry.strip_prefix(&folder).unwrap_or(&entry).display().to_string(),
                     "bytes": bytes.len(),
-                    "sha256": sandbox_core::sha256_hex(&bytes),
+                    domain.keys().suite().hash_name(): domain.keys().suite().hash_hex(&bytes),
                 }));
             }
         }

@@ -40,6 +40,10 @@ pub struct Header {
     pub master_key: String,
     /// The archive key, wrapped by that master key (hex).
     pub wrapped_key: String,
+    /// The domain's cryptographic suite, whose cipher the master key wraps with
+    /// (`standard` in a backup taken before the choice).
+    #[serde(default)]
+    pub suite: sandbox_core::Suite,
 }
 
 fn context(backup_id: &str) -> String {
@@ -81,6 +85,7 @@ impl<W: Write> ArchiveWriter<W> {
             created_at: crate::now(),
             master_key: provider.key_id().to_string(),
             wrapped_key: hex::encode(provider.wrap(&context(backup_id), &key[..])?),
+            suite: provider.suite(),
         };
         let mut line = serde_json::to_vec(&header)?;
         line.push(b'\n');

@@ -3,17 +3,16 @@
 //! distinguishing identifier, SM4 (GB/T 32907). RustCrypto's implementations, never
 //! hand-written; checked here against the standards' known answers and, in the tests,
 //! against OpenSSL 3 both ways. This is the primitive layer a domain made with the suite
-//! (`init --crypto gm`) builds on.
+//! (`init --crypto gm`) builds on: its hashes and MACs are [`Suite::Gm`]'s (in the core),
+//! its signatures these, its key wrapping SM4-GCM ([`crate::master`]).
 
-use hmac_gm::{Hmac, KeyInit as _, Mac as _};
 use sm2::dsa::signature::{Signer as _, Verifier as _};
 use sm2::dsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use sm2::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
-use sm3::{Digest as _, Sm3};
-use sm4::cipher::BlockCipherEncrypt as _;
+use sm4::cipher::{BlockCipherEncrypt as _, KeyInit as _};
 use zeroize::Zeroizing;
 
-use sandbox_core::{Error, Result};
+use sandbox_core::{Error, Result, Suite};
 
 /// The distinguishing identifier GB/T 35276 gives as the default (the ASCII of
 /// `1234567812345678`); OpenSSL needs it said (`-pkeyopt distid:1234567812345678`).
@@ -21,15 +20,12 @@ pub const DEFAULT_DISTID: &str = "1234567812345678";
 
 /// SM3 of `data`.
 pub fn sm3(data: &[u8]) -> [u8; 32] {
-    Sm3::digest(data).into()
+    Suite::Gm.hash(&[data])
 }
 
 /// HMAC-SM3 of `data` under `key`.
 pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes a key of any length.
-    let mut mac = <Hmac<Sm3>>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    Suite::Gm.mac(key, data)
 }
 
 /// SM4 of one 16-byte block under a 16-byte key (the cipher the suite wraps keys with).
@@ -62,14 +58,17 @@ impl Sm2Key {
         self.0.verifying_key().to_sec1_bytes().to_vec()
     }
 
+    /// The secret scalar, 32 bytes big-endian (what [`Sm2Key::from_bytes`] takes).
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&self.0.to_bytes());
+        out
+    }
+
     /// The public key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo), for OpenSSL and other
     /// tools to verify with.
     pub fn public_key_pem(&self) -> Result<String> {
-        let public = sm2::PublicKey::from_sec1_bytes(&self.public_sec1())
-            .map_err(|_| Error::Internal("SM2 public key".into()))?;
-        public
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| Error::Internal(format!("SM2 public key PEM: {e}")))
+        public_key_pem(&self.public_sec1())
     }
 
     /// The secret key as a PEM `PRIVATE KEY` (PKCS #8), for moving it to another tool.
@@ -88,6 +87,22 @@ impl Sm2Key {
         let sig: Signature = self.0.sign(message);
         sig.to_der().to_bytes().to_vec()
     }
+}
+
+/// Checks that `sec1` is an SM2 public key (a point on the curve).
+pub fn check_public(sec1: &[u8]) -> Result<()> {
+    sm2::PublicKey::from_sec1_bytes(sec1)
+        .map(|_| ())
+        .map_err(|_| Error::Verify("not an SM2 public key".into()))
+}
+
+/// An SM2 public key (SEC1) as a PEM `PUBLIC KEY`.
+pub fn public_key_pem(sec1: &[u8]) -> Result<String> {
+    let public = sm2::PublicKey::from_sec1_bytes(sec1)
+        .map_err(|_| Error::Verify("not an SM2 public key".into()))?;
+    public
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| Error::Internal(format!("SM2 public key PEM: {e}")))
 }
 
 /// Checks a DER-encoded SM2 signature of `message` by the public key `public_sec1`
@@ -145,6 +160,7 @@ mod tests {
     #[test]
     fn an_sm2_signature_verifies_and_an_altered_one_does_not() {
         let key = Sm2Key::from_bytes(&[0x42; 32]).unwrap();
+        assert_eq!(*key.secret_bytes(), [0x42; 32]);
         let public = key.public_sec1();
         let sig = key.sign(b"sandbox audit checkpoint");
         sm2_verify(&public, b"sandbox audit checkpoint", &sig).unwrap();

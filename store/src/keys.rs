@@ -1,29 +1,81 @@
-//! The domain's keys: an Ed25519 signing key for checkpoints, manifests and reports, and a
-//! secret for keyed pseudonyms. Both are made at `init` from the operating system's random
-//! source and stored wrapped by the domain's master key ([`crate::master`]); only the
-//! public key is stored in the clear. A [`Keyring`] unwraps them once per process and
-//! keeps them in memory (zeroed on drop).
+//! The domain's keys: a signing key for checkpoints, manifests and reports (Ed25519, or SM2
+//! in the `gm` suite), and a secret for keyed pseudonyms. Both are made at `init` from the
+//! operating system's random source and stored wrapped by the domain's master key
+//! ([`crate::master`]); only the public key is stored in the clear. A [`Keyring`] unwraps
+//! them once per process and keeps them in memory (zeroed on drop).
+//!
+//! The domain's cryptographic suite ([`Suite`]) is fixed at `init` and recorded in
+//! `keys/crypto.toml` (a domain without the file is of the `standard` suite, as every
+//! domain made before the choice); every key here, and the master key's cipher, is of it.
 
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use sandbox_core::{Error, Result};
+use sandbox_core::{Error, Result, Secret, Suite};
 
 use crate::Layout;
+use crate::gm::{self, Sm2Key};
 use crate::master::{KeyProvider, random_bytes, write_new};
 
 /// The signing key as the domains made before encryption at rest stored it: in the clear.
 const LEGACY_SIGNING_FILE: &str = "domain.ed25519";
 /// The pseudonym secret, likewise.
 const LEGACY_SECRET_FILE: &str = "domain.hmac";
-const SIGNING_FILE: &str = "domain.ed25519";
-const PUBLIC_FILE: &str = "domain.ed25519.pub";
 const SECRET_FILE: &str = "domain.hmac";
+/// Where the suite is recorded.
+const SUITE_FILE: &str = "crypto.toml";
+
+/// The signing key's file (wrapped; one per master key) in a domain of `suite`.
+fn signing_file(suite: Suite) -> &'static str {
+    match suite {
+        Suite::Standard => "domain.ed25519",
+        Suite::Gm => "domain.sm2",
+    }
+}
+
+/// The public key's file (hex, in the clear) in a domain of `suite`.
+fn public_file(suite: Suite) -> &'static str {
+    match suite {
+        Suite::Standard => "domain.ed25519.pub",
+        Suite::Gm => "domain.sm2.pub",
+    }
+}
+
+/// `keys/crypto.toml` as written.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    suite: Suite,
+}
+
+/// The data directory's cryptographic suite (`standard` where none is recorded).
+pub fn suite(layout: &Layout) -> Result<Suite> {
+    let path = layout.keys().join(SUITE_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Suite::Standard),
+        Err(e) => return Err(e.into()),
+    };
+    let file: SuiteFile =
+        toml::from_str(&text).map_err(|e| Error::Verify(format!("{}: {e}", path.display())))?;
+    Ok(file.suite)
+}
+
+/// Records the data directory's suite (at `init`). Fails if one is recorded.
+pub fn write_suite(layout: &Layout, suite: Suite) -> Result<()> {
+    fs::create_dir_all(layout.keys())?;
+    let text = toml::to_string(&SuiteFile { suite })
+        .map_err(|e| Error::Internal(format!("writing {SUITE_FILE}: {e}")))?;
+    write_new(
+        &layout.keys().join(SUITE_FILE),
+        format!("# This domain's cryptographic suite, fixed when it was made.\n{text}").as_bytes(),
+    )
+}
 /// The metadata database's key (SQLCipher); absent for a database in the clear (a domain
 /// made before the database was encrypted, until `key protect`).
 const DATABASE_FILE: &str = "domain.sqlcipher";
@@ -106,22 +158,31 @@ fn read_wrapped(
     Ok(out)
 }
 
-/// Creates the domain's keys, wrapped by `provider`. Fails if they exist.
+/// Creates the domain's keys, of the suite the data directory records, wrapped by
+/// `provider`. Fails if they exist.
 pub fn create(layout: &Layout, provider: &dyn KeyProvider) -> Result<()> {
     let dir = layout.keys();
     fs::create_dir_all(&dir)?;
-    let seed = Zeroizing::new(random_bytes::<32>()?);
-    let signing = SigningKey::from_bytes(&seed);
+    let suite = suite(layout)?;
+    check_provider(suite, provider)?;
+    let (seed, signing) = loop {
+        let seed = Zeroizing::new(random_bytes::<32>()?);
+        // An SM2 secret is a scalar in [1, n−1]: a draw outside (probability ~2^-32) is
+        // drawn again.
+        if let Ok(key) = SigningKey::from_seed(suite, &seed) {
+            break (seed, key);
+        }
+    };
     let id = provider.key_id();
     write_wrapped(
-        &wrapped_path(layout, SIGNING_FILE, id),
+        &wrapped_path(layout, signing_file(suite), id),
         provider,
         SIGNING_CONTEXT,
         &*seed,
     )?;
     write_new(
-        &dir.join(PUBLIC_FILE),
-        hex::encode(signing.verifying_key().to_bytes()).as_bytes(),
+        &dir.join(public_file(suite)),
+        signing.public_key().to_hex().as_bytes(),
     )?;
     let secret = Zeroizing::new(random_bytes::<32>()?);
     write_wrapped(
@@ -165,10 +226,11 @@ fn database_key_stored(layout: &Layout) -> Result<bool> {
 /// first step of a rotation: nothing reads them until `keys/master.toml` names `next`).
 pub fn rewrap(keyring: &Keyring, next: &dyn KeyProvider) -> Result<()> {
     let layout = &keyring.layout;
-    let seed = Zeroizing::new(keyring.signing_key()?.to_bytes());
-    let secret = Zeroizing::new(*keyring.pseudonym_secret()?);
+    check_provider(keyring.suite, next)?;
+    let seed = keyring.signing_key()?.seed();
+    let secret = Zeroizing::new(*keyring.pseudonym_secret()?.bytes());
     let mut secrets = vec![
-        (SIGNING_FILE, SIGNING_CONTEXT, &seed),
+        (signing_file(keyring.suite), SIGNING_CONTEXT, &seed),
         (SECRET_FILE, SECRET_CONTEXT, &secret),
     ];
     let database = keyring.database_key()?.map(|k| Zeroizing::new(*k));
@@ -191,6 +253,7 @@ pub fn sweep(layout: &Layout, current: &str) -> Result<()> {
         let name = entry?.file_name().to_string_lossy().to_string();
         if let Some(rest) = name
             .strip_prefix("domain.ed25519.")
+            .or_else(|| name.strip_prefix("domain.sm2."))
             .or_else(|| name.strip_prefix("domain.hmac."))
             .or_else(|| name.strip_prefix("domain.sqlcipher."))
             && let Some(id) = rest.strip_suffix(".wrapped")
@@ -214,7 +277,11 @@ pub fn legacy(layout: &Layout) -> bool {
 pub fn protect_legacy(layout: &Layout, provider: &dyn KeyProvider) -> Result<()> {
     let dir = layout.keys();
     for (legacy, wrapped, context) in [
-        (LEGACY_SIGNING_FILE, SIGNING_FILE, SIGNING_CONTEXT),
+        (
+            LEGACY_SIGNING_FILE,
+            signing_file(Suite::Standard),
+            SIGNING_CONTEXT,
+        ),
         (LEGACY_SECRET_FILE, SECRET_FILE, SECRET_CONTEXT),
     ] {
         let plain = Zeroizing::new(read_hex32(&dir.join(legacy))?);
@@ -246,38 +313,184 @@ fn read_hex32(path: &Path) -> Result<[u8; 32]> {
 }
 
 /// The domain's public key (stored in the clear: anyone may verify).
-pub fn verifying_key(layout: &Layout) -> Result<VerifyingKey> {
-    VerifyingKey::from_bytes(&read_hex32(&layout.keys().join(PUBLIC_FILE))?)
-        .map_err(|e| Error::Verify(format!("domain public key: {e}")))
+pub fn public_key(layout: &Layout) -> Result<PublicKey> {
+    let path = layout.keys().join(public_file(suite(layout)?));
+    let text =
+        fs::read_to_string(&path).map_err(|e| Error::Verify(format!("{}: {e}", path.display())))?;
+    PublicKey::parse(&text).map_err(|e| Error::Verify(format!("domain public key: {e}")))
+}
+
+/// A domain's public key, of either suite: an Ed25519 key (32 bytes, 64 hex digits) or an
+/// SM2 key (an uncompressed SEC1 point, 65 bytes, 130 hex digits). Its form names its
+/// suite, so a key of one suite never checks a signature of the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    /// Ed25519 (`standard`).
+    Ed25519(VerifyingKey),
+    /// SM2 with the default distinguishing identifier (`gm`), SEC1 uncompressed.
+    Sm2(Vec<u8>),
+}
+
+impl PublicKey {
+    /// The key from hex: 64 digits are an Ed25519 key, 130 an SM2 point.
+    pub fn parse(hex_key: &str) -> Result<PublicKey> {
+        let bytes = hex::decode(hex_key.trim())
+            .map_err(|_| Error::Verify("public key is not hex".into()))?;
+        match bytes.len() {
+            32 => {
+                let mut b = [0u8; 32];
+                b.copy_from_slice(&bytes);
+                VerifyingKey::from_bytes(&b)
+                    .map(PublicKey::Ed25519)
+                    .map_err(|e| Error::Verify(format!("public key: {e}")))
+            }
+            65 => {
+                gm::check_public(&bytes)?;
+                Ok(PublicKey::Sm2(bytes))
+            }
+            n => Err(Error::Verify(format!(
+                "public key is {n} bytes: neither an Ed25519 key (32) nor an SM2 key (65)"
+            ))),
+        }
+    }
+
+    /// The suite whose signatures it checks.
+    pub fn suite(&self) -> Suite {
+        match self {
+            PublicKey::Ed25519(_) => Suite::Standard,
+            PublicKey::Sm2(_) => Suite::Gm,
+        }
+    }
+
+    /// The key in hex, as checkpoints and manifests name it.
+    pub fn to_hex(&self) -> String {
+        match self {
+            PublicKey::Ed25519(k) => hex::encode(k.to_bytes()),
+            PublicKey::Sm2(k) => hex::encode(k),
+        }
+    }
+
+    /// The key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo), for other tools (OpenSSL) to
+    /// verify with.
+    pub fn to_pem(&self) -> Result<String> {
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        match self {
+            PublicKey::Ed25519(k) => k
+                .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                .map_err(|e| Error::Internal(format!("Ed25519 public key PEM: {e}"))),
+            PublicKey::Sm2(k) => gm::public_key_pem(k),
+        }
+    }
+
+    /// Checks a hex signature of `message` (Ed25519's 64 bytes, or SM2's DER).
+    pub fn verify(&self, message: &[u8], signature_hex: &str) -> Result<()> {
+        let bytes = hex::decode(signature_hex.trim())
+            .map_err(|e| Error::Verify(format!("signature is not hex: {e}")))?;
+        match self {
+            PublicKey::Ed25519(key) => {
+                let sig = Signature::from_slice(&bytes)
+                    .map_err(|e| Error::Verify(format!("signature: {e}")))?;
+                key.verify(message, &sig)
+                    .map_err(|_| Error::Verify("signature does not match the domain key".into()))
+            }
+            PublicKey::Sm2(key) => gm::sm2_verify(key, message, &bytes)
+                .map_err(|_| Error::Verify("signature does not match the domain key".into())),
+        }
+    }
+}
+
+/// The domain's signing key, of its suite.
+enum SigningKey {
+    Ed25519(ed25519_dalek::SigningKey, Zeroizing<[u8; 32]>),
+    Sm2(Sm2Key),
+}
+
+impl SigningKey {
+    /// The key of 32 secret bytes (Ed25519's seed, or SM2's scalar).
+    fn from_seed(suite: Suite, seed: &[u8; 32]) -> Result<SigningKey> {
+        Ok(match suite {
+            Suite::Standard => SigningKey::Ed25519(
+                ed25519_dalek::SigningKey::from_bytes(seed),
+                Zeroizing::new(*seed),
+            ),
+            Suite::Gm => SigningKey::Sm2(Sm2Key::from_bytes(seed)?),
+        })
+    }
+
+    fn seed(&self) -> Zeroizing<[u8; 32]> {
+        match self {
+            SigningKey::Ed25519(_, seed) => seed.clone(),
+            SigningKey::Sm2(k) => k.secret_bytes(),
+        }
+    }
+
+    fn public_key(&self) -> PublicKey {
+        match self {
+            SigningKey::Ed25519(k, _) => PublicKey::Ed25519(k.verifying_key()),
+            SigningKey::Sm2(k) => PublicKey::Sm2(k.public_sec1()),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> String {
+        match self {
+            SigningKey::Ed25519(k, _) => hex::encode(k.sign(message).to_bytes()),
+            SigningKey::Sm2(k) => hex::encode(k.sign(message)),
+        }
+    }
+}
+
+/// Refuses a master key provider whose cipher is not the domain suite's.
+fn check_provider(suite: Suite, provider: &dyn KeyProvider) -> Result<()> {
+    if provider.suite() != suite {
+        return Err(Error::Invalid(format!(
+            "this domain's cryptographic suite is {suite}: its master key wraps with {}, \
+             and master key {} wraps with {}",
+            suite.wrapping_name(),
+            provider.key_id(),
+            provider.suite().wrapping_name()
+        )));
+    }
+    Ok(())
 }
 
 /// The domain's secrets, unwrapped by its master key on first use.
 pub struct Keyring {
     layout: Layout,
+    suite: Suite,
     provider: Arc<dyn KeyProvider>,
     signing: OnceLock<SigningKey>,
-    secret: OnceLock<Zeroizing<[u8; 32]>>,
+    secret: OnceLock<Secret>,
     database: OnceLock<Option<Zeroizing<[u8; 32]>>>,
 }
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyring")
+            .field("suite", &self.suite)
             .field("master_key", &self.provider.key_id())
             .finish()
     }
 }
 
 impl Keyring {
-    /// The keyring of the data directory at `layout`, unwrapped by `provider`.
-    pub fn new(layout: Layout, provider: Arc<dyn KeyProvider>) -> Keyring {
-        Keyring {
+    /// The keyring of the data directory at `layout`, unwrapped by `provider`, which must
+    /// be of the directory's suite.
+    pub fn new(layout: Layout, provider: Arc<dyn KeyProvider>) -> Result<Keyring> {
+        let suite = suite(&layout)?;
+        check_provider(suite, &*provider)?;
+        Ok(Keyring {
             layout,
+            suite,
             provider,
             signing: OnceLock::new(),
             secret: OnceLock::new(),
             database: OnceLock::new(),
-        }
+        })
+    }
+
+    /// The domain's cryptographic suite.
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// The data directory whose keys these are.
@@ -291,20 +504,37 @@ impl Keyring {
     }
 
     /// The domain's signing key.
-    pub fn signing_key(&self) -> Result<&SigningKey> {
+    fn signing_key(&self) -> Result<&SigningKey> {
         if let Some(k) = self.signing.get() {
             return Ok(k);
         }
         let seed = read_wrapped(
-            &wrapped_path(&self.layout, SIGNING_FILE, self.provider.key_id()),
+            &wrapped_path(
+                &self.layout,
+                signing_file(self.suite),
+                self.provider.key_id(),
+            ),
             &*self.provider,
             SIGNING_CONTEXT,
         )?;
-        Ok(self.signing.get_or_init(|| SigningKey::from_bytes(&seed)))
+        let key = SigningKey::from_seed(self.suite, &seed)?;
+        Ok(self.signing.get_or_init(|| key))
     }
 
-    /// The domain's secret for keyed pseudonyms.
-    pub fn pseudonym_secret(&self) -> Result<&[u8; 32]> {
+    /// The signing key's 32 secret bytes (Ed25519's seed, or SM2's scalar), to move it to
+    /// another holder (a hardware security module) or to look for it where it must not be.
+    pub fn signing_seed(&self) -> Result<Zeroizing<[u8; 32]>> {
+        Ok(self.signing_key()?.seed())
+    }
+
+    /// The public key of the domain's signing key (as unwrapped, not as the public file
+    /// says).
+    pub fn public_key(&self) -> Result<PublicKey> {
+        Ok(self.signing_key()?.public_key())
+    }
+
+    /// The domain's secret for keyed pseudonyms, with its suite.
+    pub fn pseudonym_secret(&self) -> Result<&Secret> {
         if let Some(s) = self.secret.get() {
             return Ok(s);
         }
@@ -313,7 +543,7 @@ impl Keyring {
             &*self.provider,
             SECRET_CONTEXT,
         )?;
-        Ok(self.secret.get_or_init(|| secret))
+        Ok(self.secret.get_or_init(|| Secret::new(self.suite, *secret)))
     }
 
     /// The metadata database's key (SQLCipher), or `None` for a database in the clear.
@@ -331,18 +561,14 @@ impl Keyring {
         Ok(self.database.get_or_init(|| key).as_deref())
     }
 
-    /// Signs `message`, returning the signature as hex.
+    /// Signs `message` with the domain key, returning the signature as hex (Ed25519's 64
+    /// bytes, or SM2's DER as OpenSSL writes it).
     pub fn sign(&self, message: &[u8]) -> Result<String> {
-        Ok(hex::encode(self.signing_key()?.sign(message).to_bytes()))
+        Ok(self.signing_key()?.sign(message))
     }
 }
 
-/// Checks a hex signature of `message` against the domain's public key.
-pub fn verify(key: &VerifyingKey, message: &[u8], signature_hex: &str) -> Result<()> {
-    let bytes = hex::decode(signature_hex.trim())
-        .map_err(|e| Error::Verify(format!("signature is not hex: {e}")))?;
-    let sig =
-        Signature::from_slice(&bytes).map_err(|e| Error::Verify(format!("signature: {e}")))?;
-    key.verify(message, &sig)
-        .map_err(|_| Error::Verify("signature does not match the domain key".into()))
+/// Checks a hex signature of `message` against a domain's public key.
+pub fn verify(key: &PublicKey, message: &[u8], signature_hex: &str) -> Result<()> {
+    key.verify(message, signature_hex)
 }

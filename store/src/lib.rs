@@ -342,10 +342,10 @@ impl Store {
     /// [`Store::open`], its secrets unwrapped by `provider` (a hardware security module or
     /// a key management service, say) rather than the key the data directory names.
     pub fn open_with(layout: Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Store> {
-        let keys = Arc::new(keys::Keyring::new(layout.clone(), provider));
+        let keys = Arc::new(keys::Keyring::new(layout.clone(), provider)?);
         // Unwrapped now: a wrong key fails here, and a later rotation (which removes the
         // old key's files) cannot strand this process.
-        keys.signing_key()?;
+        keys.public_key()?;
         keys.pseudonym_secret()?;
         keys.database_key()?;
         drop(connect(&layout, &keys)?);
@@ -527,11 +527,11 @@ pub fn encrypt_database(layout: &Layout, provider: Arc<dyn master::KeyProvider>)
         ))
         .into());
     }
-    let probe = keys::Keyring::new(layout.clone(), provider.clone());
+    let probe = keys::Keyring::new(layout.clone(), provider.clone())?;
     if probe.database_key()?.is_none() {
         keys::create_database_key(layout, &*provider)?;
     }
-    let keys = keys::Keyring::new(layout.clone(), provider);
+    let keys = keys::Keyring::new(layout.clone(), provider)?;
     let key = keys
         .database_key()?
         .ok_or_else(|| DomainError::Internal("the database key just made is missing".into()))?;
@@ -597,7 +597,7 @@ fn configure(conn: &Connection) -> Result<()> {
 /// Creates the database at `layout` and applies the migrations; `provider` is the master
 /// key that wrapped the domain's secrets.
 pub fn create(layout: &Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Conn> {
-    let keys = Arc::new(keys::Keyring::new(layout.clone(), provider));
+    let keys = Arc::new(keys::Keyring::new(layout.clone(), provider)?);
     let conn = Connection::open(layout.db())?;
     unlock(&conn, &keys)?;
     configure(&conn)?;

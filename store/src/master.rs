@@ -13,10 +13,9 @@ use std::sync::Arc;
 use rand::TryRngCore;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use sandbox_core::{Error, Result};
+use sandbox_core::{Error, Result, Suite};
 
 use crate::Layout;
 
@@ -58,6 +57,9 @@ pub const KEY_FILE_OVERRIDE: &str = "SANDBOX_MASTER_KEY_FILE";
 pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// The key's id: recorded beside what it wrapped, not secret.
     fn key_id(&self) -> &str;
+    /// The suite whose cipher it wraps with (AES-256-GCM, or SM4-GCM for `gm`): a domain
+    /// refuses a provider of another suite than its own.
+    fn suite(&self) -> Suite;
     /// Encrypts `plain` under the master key.
     fn wrap(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>>;
     /// Decrypts what [`KeyProvider::wrap`] gave, or fails if it was altered, wrapped for
@@ -65,39 +67,68 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
-/// A master key held in this process: AES-256-GCM with a random nonce per wrap.
+/// A master key held in this process: AES-256-GCM (the `standard` suite) or SM4-GCM
+/// (`gm`), with a random 96-bit nonce per wrap.
 pub struct LocalKey {
     id: String,
-    key: LessSafeKey,
+    cipher: Cipher,
+}
+
+/// SM4-GCM: GCM (NIST SP 800-38D, as GB/T 36624 adopts it for SM4) over the SM4 block
+/// cipher, a 96-bit nonce and a 128-bit tag.
+type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
+
+enum Cipher {
+    Aes(LessSafeKey),
+    Sm4(Box<Sm4Gcm>),
 }
 
 impl fmt::Debug for LocalKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalKey").field("id", &self.id).finish()
+        f.debug_struct("LocalKey")
+            .field("id", &self.id)
+            .field("suite", &self.suite())
+            .finish()
     }
 }
 
-/// The id of a 32-byte key: the first 16 hex digits of a domain-separated SHA-256.
-pub fn key_id_of(key: &[u8; 32]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"sandbox master key id\0");
-    h.update(key);
-    hex::encode(&h.finalize()[..8])
+/// The id of a 32-byte key: the first 16 hex digits of a domain-separated SHA-256 (SM3 in
+/// the `gm` suite).
+pub fn key_id_of(suite: Suite, key: &[u8; 32]) -> String {
+    hex::encode(&suite.hash(&[b"sandbox master key id\0", key])[..8])
+}
+
+/// The 128-bit SM4 key of a 32-byte master key: HMAC-SM3 of a fixed label under it.
+fn sm4_key(key: &[u8; 32]) -> Zeroizing<[u8; 16]> {
+    let full = Zeroizing::new(Suite::Gm.mac(key, b"sandbox master key SM4-GCM"));
+    let mut out = Zeroizing::new([0u8; 16]);
+    out.copy_from_slice(&full[..16]);
+    out
 }
 
 impl LocalKey {
-    /// The key from its 32 bytes.
-    pub fn from_bytes(bytes: &[u8; 32]) -> Result<LocalKey> {
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| Error::Internal("AES-256-GCM key".into()))?;
+    /// The key of a domain of `suite` from its 32 bytes.
+    pub fn from_bytes(suite: Suite, bytes: &[u8; 32]) -> Result<LocalKey> {
+        let cipher = match suite {
+            Suite::Standard => Cipher::Aes(LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, bytes)
+                    .map_err(|_| Error::Internal("AES-256-GCM key".into()))?,
+            )),
+            Suite::Gm => {
+                use aes_gcm::KeyInit as _;
+                let key = sm4_key(bytes);
+                Cipher::Sm4(Box::new(Sm4Gcm::new(&(*key).into())))
+            }
+        };
         Ok(LocalKey {
-            id: key_id_of(bytes),
-            key: LessSafeKey::new(unbound),
+            id: key_id_of(suite, bytes),
+            cipher,
         })
     }
 
-    /// The key written as hex (a key file's or a variable's contents).
-    pub fn from_hex(text: &str, whence: &str) -> Result<LocalKey> {
+    /// The key, for a domain of `suite`, written as hex (a key file's or a variable's
+    /// contents).
+    pub fn from_hex(suite: Suite, text: &str, whence: &str) -> Result<LocalKey> {
         let bytes = Zeroizing::new(
             hex::decode(text.trim())
                 .map_err(|_| Error::Invalid(format!("{whence}: the master key is not hex")))?,
@@ -107,7 +138,7 @@ impl LocalKey {
                 "{whence}: the master key is not 32 bytes (64 hex digits)"
             ))
         })?;
-        LocalKey::from_bytes(bytes)
+        LocalKey::from_bytes(suite, bytes)
     }
 }
 
@@ -116,18 +147,40 @@ impl KeyProvider for LocalKey {
         &self.id
     }
 
+    fn suite(&self) -> Suite {
+        match self.cipher {
+            Cipher::Aes(_) => Suite::Standard,
+            Cipher::Sm4(_) => Suite::Gm,
+        }
+    }
+
     fn wrap(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>> {
         let nonce: [u8; NONCE_LEN] = random_bytes()?;
-        let mut out = plain.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut out,
-            )
-            .map_err(|_| Error::Internal("wrapping a key".into()))?;
+        let sealed = match &self.cipher {
+            Cipher::Aes(key) => {
+                let mut out = plain.to_vec();
+                key.seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(context.as_bytes()),
+                    &mut out,
+                )
+                .map_err(|_| Error::Internal("wrapping a key".into()))?;
+                out
+            }
+            Cipher::Sm4(key) => {
+                use aes_gcm::aead::{Aead as _, Payload};
+                key.encrypt(
+                    &nonce.into(),
+                    Payload {
+                        msg: plain,
+                        aad: context.as_bytes(),
+                    },
+                )
+                .map_err(|_| Error::Internal("wrapping a key".into()))?
+            }
+        };
         let mut wrapped = nonce.to_vec();
-        wrapped.extend_from_slice(&out);
+        wrapped.extend_from_slice(&sealed);
         Ok(wrapped)
     }
 
@@ -142,13 +195,29 @@ impl KeyProvider for LocalKey {
             return Err(refused());
         }
         let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused())?;
-        let mut buf = Zeroizing::new(sealed.to_vec());
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| refused())?;
-        Ok(Zeroizing::new(plain.to_vec()))
+        match &self.cipher {
+            Cipher::Aes(key) => {
+                let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused())?;
+                let mut buf = Zeroizing::new(sealed.to_vec());
+                let plain = key
+                    .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+                    .map_err(|_| refused())?;
+                Ok(Zeroizing::new(plain.to_vec()))
+            }
+            Cipher::Sm4(key) => {
+                use aes_gcm::aead::{Aead as _, Payload};
+                let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| refused())?;
+                key.decrypt(
+                    &nonce.into(),
+                    Payload {
+                        msg: sealed,
+                        aad: context.as_bytes(),
+                    },
+                )
+                .map(Zeroizing::new)
+                .map_err(|_| refused())
+            }
+        }
     }
 }
 
@@ -281,29 +350,29 @@ pub fn restore_config(layout: &Layout, before: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads the key from its source.
-pub fn load(source: &KeySource) -> Result<LocalKey> {
+/// Reads the key, for a domain of `suite`, from its source.
+pub fn load(suite: Suite, source: &KeySource) -> Result<LocalKey> {
     match source {
-        KeySource::File { path } => read_key_file(path),
+        KeySource::File { path } => read_key_file(suite, path),
         KeySource::Env { var } => {
             let text = Zeroizing::new(std::env::var(var).map_err(|_| {
                 Error::Invalid(format!(
                     "the master key is in environment variable {var}, which is not set"
                 ))
             })?);
-            LocalKey::from_hex(&text, var)
+            LocalKey::from_hex(suite, &text, var)
         }
     }
 }
 
-fn read_key_file(path: &Path) -> Result<LocalKey> {
+fn read_key_file(suite: Suite, path: &Path) -> Result<LocalKey> {
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
         Error::Invalid(format!(
             "the master key file {} cannot be read: {e}",
             path.display()
         ))
     })?);
-    LocalKey::from_hex(&text, &path.display().to_string())
+    LocalKey::from_hex(suite, &text, &path.display().to_string())
 }
 
 /// The data directory's master key, from where it says the key is, checked to be the one
@@ -317,9 +386,10 @@ pub fn provider(layout: &Layout) -> Result<Arc<dyn KeyProvider>> {
             layout.root().display()
         )));
     };
+    let suite = crate::keys::suite(layout)?;
     let key = match std::env::var_os(KEY_FILE_OVERRIDE) {
-        Some(path) => read_key_file(Path::new(&path))?,
-        None => load(&config.source)?,
+        Some(path) => read_key_file(suite, Path::new(&path))?,
+        None => load(suite, &config.source)?,
     };
     if key.key_id() != config.key_id {
         return Err(Error::Invalid(format!(
@@ -332,9 +402,9 @@ pub fn provider(layout: &Layout) -> Result<Arc<dyn KeyProvider>> {
     Ok(Arc::new(key))
 }
 
-/// Makes a new master key and writes it, as hex, to a new file at `path` (readable by its
-/// owner only), which must be outside the data directory.
-pub fn create_key_file(layout: &Layout, path: &Path) -> Result<LocalKey> {
+/// Makes a new master key for a domain of `suite` and writes it, as hex, to a new file at
+/// `path` (readable by its owner only), which must be outside the data directory.
+pub fn create_key_file(layout: &Layout, path: &Path, suite: Suite) -> Result<LocalKey> {
     let absolute = std::path::absolute(path)?;
     let root = std::path::absolute(layout.root())?;
     if absolute.starts_with(&root) {
@@ -350,7 +420,7 @@ pub fn create_key_file(layout: &Layout, path: &Path) -> Result<LocalKey> {
     }
     write_new(&absolute, hex::encode(*bytes).as_bytes())
         .map_err(|e| Error::Invalid(format!("the master key file {}: {e}", absolute.display())))?;
-    LocalKey::from_bytes(&bytes)
+    LocalKey::from_bytes(suite, &bytes)
 }
 
 #[cfg(test)]
@@ -360,8 +430,56 @@ mod tests {
 
     #[test]
     fn a_wrapped_secret_unwraps_only_under_its_key_and_context() {
-        let key = LocalKey::from_bytes(&[7u8; 32]).unwrap();
-        let other = LocalKey::from_bytes(&[8u8; 32]).unwrap();
+        for suite in Suite::ALL {
+            wraps_and_unwraps(suite);
+        }
+        // The same bytes make a different key in each suite; neither unwraps the other's.
+        let aes = LocalKey::from_bytes(Suite::Standard, &[7u8; 32]).unwrap();
+        let sm4 = LocalKey::from_bytes(Suite::Gm, &[7u8; 32]).unwrap();
+        assert_ne!(aes.key_id(), sm4.key_id());
+        let wrapped = aes.wrap("signing key", b"secret bytes").unwrap();
+        assert!(sm4.unwrap("signing key", &wrapped).is_err());
+    }
+
+    /// SM4-GCM as the suite wraps keys with it (GCM over the RustCrypto SM4) gives the
+    /// known answer of RFC 8998 Appendix A.1 (ciphertext ‖ tag).
+    #[test]
+    fn sm4_gcm_gives_openssls_answer() {
+        use aes_gcm::KeyInit as _;
+        use aes_gcm::aead::{Aead as _, Payload};
+        let key: [u8; 16] = hex::decode("0123456789abcdeffedcba9876543210")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let nonce: [u8; 12] = hex::decode("00001234567800000000abcd")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let plain = hex::decode(SM4_GCM_PLAIN).unwrap();
+        let sealed = Sm4Gcm::new(&key.into())
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &plain,
+                    aad: &hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap(),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            hex::encode(sealed),
+            "17f399f08c67d5ee19d0dc9969c4bb7d5fd46fd3756489069157b282bb200735\
+             d82710ca5c22f0ccfa7cbf93d496ac15a56834cbcf98c397b4024a2691233b8d\
+             83de3541e4c2b58177e065a9bf7b62ec"
+        );
+    }
+
+    const SM4_GCM_PLAIN: &str = "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbccccccccccccccccdddddddddddddddd\
+                                 eeeeeeeeeeeeeeeeffffffffffffffffeeeeeeeeeeeeeeeeaaaaaaaaaaaaaaaa";
+
+    fn wraps_and_unwraps(suite: Suite) {
+        let key = LocalKey::from_bytes(suite, &[7u8; 32]).unwrap();
+        let other = LocalKey::from_bytes(suite, &[8u8; 32]).unwrap();
+        assert_eq!(key.suite(), suite);
         let wrapped = key.wrap("signing key", b"secret bytes").unwrap();
         assert_eq!(
             key.unwrap("signing key", &wrapped).unwrap().as_slice(),
@@ -385,12 +503,12 @@ mod tests {
         let layout = Layout::new(dir.path().join("d"));
         let inside = dir.path().join("d").join("master.key");
         assert!(matches!(
-            create_key_file(&layout, &inside),
+            create_key_file(&layout, &inside, Suite::Standard),
             Err(Error::Invalid(_))
         ));
         let outside = dir.path().join("d.master-key");
-        let key = create_key_file(&layout, &outside).unwrap();
-        let again = load(&KeySource::File { path: outside }).unwrap();
+        let key = create_key_file(&layout, &outside, Suite::Gm).unwrap();
+        let again = load(Suite::Gm, &KeySource::File { path: outside }).unwrap();
         assert_eq!(key.key_id(), again.key_id());
     }
 }

@@ -804,15 +804,15 @@ mod tests {
     use rusqlite::Connection;
 
     fn wrap(c: Connection) -> Conn {
-        let master =
-            crate::master::LocalKey::from_bytes(&[1u8; 32]).unwrap_or_else(|_| unreachable!());
+        let master = crate::master::LocalKey::from_bytes(sandbox_core::Suite::Standard, &[1u8; 32])
+            .unwrap_or_else(|_| unreachable!());
         Conn {
             c,
             layout: crate::Layout::new(""),
-            keys: std::sync::Arc::new(crate::keys::Keyring::new(
-                crate::Layout::new(""),
-                std::sync::Arc::new(master),
-            )),
+            keys: std::sync::Arc::new(
+                crate::keys::Keyring::new(crate::Layout::new(""), std::sync::Arc::new(master))
+                    .unwrap_or_else(|_| unreachable!()),
+            ),
         }
     }
 
@@ -932,7 +932,7 @@ mod tests {
                     e.hash
                 ],
             )?;
-            leaves.push(merkle::leaf_hash(&body));
+            leaves.push(merkle::leaf_hash(sandbox_core::Suite::Standard, &body));
             prev = e.hash;
         }
         conn.execute(
@@ -944,7 +944,10 @@ mod tests {
         assert_eq!(nodes, 8, "5 leaves, 2 + 1 inner nodes");
         let v = audit::verify(&conn)?;
         assert_eq!((v.events, v.head.as_str()), (5, prev.as_str()));
-        assert_eq!(v.root, merkle::to_hex(&merkle::root(&leaves)));
+        assert_eq!(
+            v.root,
+            merkle::to_hex(&merkle::root(sandbox_core::Suite::Standard, &leaves))
+        );
         assert_eq!(v.checkpoints, 0);
         // Appending goes on from the built tree.
         audit::append(

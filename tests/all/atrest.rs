@@ -37,8 +37,8 @@ fn a_domains_secrets_are_wrapped_by_a_master_key_kept_outside_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
     let domain = Domain::init(&dir).unwrap();
-    let seed = domain.keys().signing_key().unwrap().to_bytes();
-    let secret = *domain.keys().pseudonym_secret().unwrap();
+    let seed = *domain.keys().signing_seed().unwrap();
+    let secret = *domain.keys().pseudonym_secret().unwrap().bytes();
     assert!(audit::checkpoint_if_grown(&domain).unwrap().is_some());
     drop(domain);
     for (path, bytes) in files(&dir) {
@@ -66,13 +66,14 @@ fn a_domains_secrets_are_wrapped_by_a_master_key_kept_outside_it() {
 
     // Reopened with its key: the same secrets.
     let domain = Domain::open(&dir).unwrap();
-    assert_eq!(domain.keys().signing_key().unwrap().to_bytes(), seed);
-    assert_eq!(*domain.keys().pseudonym_secret().unwrap(), secret);
+    assert_eq!(*domain.keys().signing_seed().unwrap(), seed);
+    assert_eq!(*domain.keys().pseudonym_secret().unwrap().bytes(), secret);
     drop(domain);
 
     // Another key handed in (as an HSM would be): nothing unwraps, the domain does not
     // open.
-    let other: Arc<dyn KeyProvider> = Arc::new(LocalKey::from_bytes(&[9u8; 32]).unwrap());
+    let other: Arc<dyn KeyProvider> =
+        Arc::new(LocalKey::from_bytes(sandbox_core::Suite::Standard, &[9u8; 32]).unwrap());
     match Domain::open_with(&dir, other) {
         Err(Error::Verify(m)) => assert!(m.contains("wrapped by master key"), "{m}"),
         other => panic!("{other:?}"),
@@ -105,6 +106,9 @@ impl KeyProvider for Counting {
     fn key_id(&self) -> &str {
         self.inner.key_id()
     }
+    fn suite(&self) -> sandbox_core::Suite {
+        self.inner.suite()
+    }
     fn wrap(&self, context: &str, plain: &[u8]) -> sandbox_runtime::Result<Vec<u8>> {
         self.inner.wrap(context, plain)
     }
@@ -126,7 +130,12 @@ fn a_key_provider_unwraps_each_secret_once() {
     let key_file = tmp.path().join("keys").join("ops.key");
     let dir = tmp.path().join("d");
     drop(Domain::init_keyed(&dir, &Default::default(), &MasterKey::New(key_file.clone())).unwrap());
-    let key = LocalKey::from_hex(&std::fs::read_to_string(&key_file).unwrap(), "test").unwrap();
+    let key = LocalKey::from_hex(
+        sandbox_core::Suite::Standard,
+        &std::fs::read_to_string(&key_file).unwrap(),
+        "test",
+    )
+    .unwrap();
     let provider = Arc::new(Counting {
         inner: key,
         unwraps: AtomicUsize::new(0),
@@ -134,7 +143,7 @@ fn a_key_provider_unwraps_each_secret_once() {
     let domain = Domain::open_with(&dir, provider.clone()).unwrap();
     for _ in 0..3 {
         audit::checkpoint_if_grown(&domain).unwrap();
-        domain.keys().signing_key().unwrap();
+        domain.keys().public_key().unwrap();
         domain.keys().pseudonym_secret().unwrap();
     }
     // The three (signing key, pseudonym secret, database key) at open, once.
@@ -195,9 +204,9 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
     let domain = Domain::init(&dir).unwrap();
-    let seed = domain.keys().signing_key().unwrap().to_bytes();
-    let secret = *domain.keys().pseudonym_secret().unwrap();
-    let public = sandbox_runtime::keys::verifying_key(domain.layout()).unwrap();
+    let seed = *domain.keys().signing_seed().unwrap();
+    let secret = *domain.keys().pseudonym_secret().unwrap().bytes();
+    let public = sandbox_runtime::keys::public_key(domain.layout()).unwrap();
     assert!(audit::checkpoint_if_grown(&domain).unwrap().is_some());
     // As an earlier build left it: the database in the clear, the secrets too.
     drop(domain);
@@ -222,10 +231,10 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
     assert!(!keys.join("domain.ed25519").exists() && !keys.join("domain.hmac").exists());
     assert!(!database_in_clear(&dir), "the database is encrypted too");
     let domain = Domain::open(&dir).unwrap();
-    assert_eq!(domain.keys().signing_key().unwrap().to_bytes(), seed);
-    assert_eq!(*domain.keys().pseudonym_secret().unwrap(), secret);
+    assert_eq!(*domain.keys().signing_seed().unwrap(), seed);
+    assert_eq!(*domain.keys().pseudonym_secret().unwrap().bytes(), secret);
     assert_eq!(
-        sandbox_runtime::keys::verifying_key(domain.layout()).unwrap(),
+        sandbox_runtime::keys::public_key(domain.layout()).unwrap(),
         public
     );
     // The log's checkpoint, signed before, still verifies; a new one is signed.
@@ -269,7 +278,7 @@ fn a_domain_from_before_encryption_at_rest_is_protected_in_place() {
     assert!(!database_in_clear(&dir));
     let domain = Domain::open(&dir).unwrap();
     assert_eq!(domain.keys().provider().key_id(), id);
-    assert_eq!(domain.keys().signing_key().unwrap().to_bytes(), seed);
+    assert_eq!(*domain.keys().signing_seed().unwrap(), seed);
     assert!(audit::verify_custodian(&domain).unwrap().checkpoints >= 2);
     assert!(matches!(
         Domain::protect_keys(&dir, &MasterKey::beside(&dir)),
@@ -294,7 +303,8 @@ fn decrypt_database(dir: &Path) {
     let keys = sandbox_runtime::keys::Keyring::new(
         layout.clone(),
         sandbox_runtime::master::provider(&layout).unwrap(),
-    );
+    )
+    .unwrap();
     let db = layout.db();
     let plain = db.with_extension("plain");
     let conn = sandbox_tests::raw_keyed(&db, &keys);
@@ -335,8 +345,8 @@ fn decrypt_database(dir: &Path) {
 fn an_operator_rotates_the_master_key_and_the_secrets_stay_the_same() {
     let f = sandbox_tests::Fixture::new();
     let dir = f.domain.layout().root().to_path_buf();
-    let seed = f.domain.keys().signing_key().unwrap().to_bytes();
-    let secret = *f.domain.keys().pseudonym_secret().unwrap();
+    let seed = *f.domain.keys().signing_seed().unwrap();
+    let secret = *f.domain.keys().pseudonym_secret().unwrap().bytes();
     let old_file = dir.with_file_name("domain.master-key");
     assert!(old_file.exists());
     let next = dir.with_file_name("rotated.key");
@@ -375,8 +385,8 @@ fn an_operator_rotates_the_master_key_and_the_secrets_stay_the_same() {
     assert!(audit::checkpoint_if_grown(&f.domain).unwrap().is_some());
     // The next opens with the new key: the same secrets; only its files are left.
     let reopened = Domain::open(&dir).unwrap();
-    assert_eq!(reopened.keys().signing_key().unwrap().to_bytes(), seed);
-    assert_eq!(*reopened.keys().pseudonym_secret().unwrap(), secret);
+    assert_eq!(*reopened.keys().signing_seed().unwrap(), seed);
+    assert_eq!(*reopened.keys().pseudonym_secret().unwrap().bytes(), secret);
     assert!(audit::verify_custodian(&reopened).unwrap().checkpoints >= 1);
     let wrapped: Vec<String> = std::fs::read_dir(dir.join("keys"))
         .unwrap()
@@ -386,7 +396,12 @@ fn an_operator_rotates_the_master_key_and_the_secrets_stay_the_same() {
     assert_eq!(wrapped.len(), 3, "{wrapped:?}");
     assert!(wrapped.iter().all(|n| n.contains(&r.to)), "{wrapped:?}");
     // The old key opens nothing now.
-    let old = LocalKey::from_hex(&std::fs::read_to_string(&old_file).unwrap(), "old").unwrap();
+    let old = LocalKey::from_hex(
+        sandbox_core::Suite::Standard,
+        &std::fs::read_to_string(&old_file).unwrap(),
+        "old",
+    )
+    .unwrap();
     assert!(Domain::open_with(&dir, Arc::new(old)).is_err());
     let conn = sandbox_tests::raw(&reopened);
     let details = sandbox_tests::event_details(&conn, "domain.master_key_rotated").to_string();
@@ -607,8 +622,15 @@ fn no_protected_value_is_in_the_clear_under_the_data_directory_after_the_demo() 
     let module = sandbox_tests::guest_module("income_by_district");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
-    sandbox_cli::demo::run_in(&dir, &module, 3000, sandbox_core::Lang::En, &mut Vec::new())
-        .unwrap();
+    sandbox_cli::demo::run_in(
+        &dir,
+        &module,
+        3000,
+        sandbox_core::Suite::Standard,
+        sandbox_core::Lang::En,
+        &mut Vec::new(),
+    )
+    .unwrap();
     let residents = sandbox_synth::residents(3000, 2026);
     let needles = Needles::of(&residents);
 
@@ -899,4 +921,190 @@ fn ingest_stores_only_what_a_query_can_see() {
     // The same exact answers, whichever way the columns are stored.
     assert_eq!(answers[0].columns(), answers[1].columns());
     assert!(answers[0].num_rows() >= 3, "{:?}", answers[0]);
+}
+
+/// A domain made with the national suite (`init --crypto gm`) runs the whole demo on it:
+/// SM3 builds its audit tree and content hashes, SM2 signs its checkpoints and manifests
+/// (OpenSSL 3 verifies both), HMAC-SM3 keys its pseudonyms, SM4-GCM wraps its secrets.
+/// The suite is named in every checkpoint and manifest; `product verify` and `audit
+/// verify-proof` check a gm product and proof, and refuse one claimed for the other suite.
+#[test]
+fn a_gm_domain_runs_the_demo_on_the_national_suite() {
+    use sandbox_core::Suite;
+    use sandbox_runtime::keys::PublicKey;
+    use sandbox_store::audit::merkle;
+    use sandbox_store::gm;
+    let module = sandbox_tests::guest_module("income_by_district");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let summary = sandbox_cli::demo::run_in(
+        &dir,
+        &module,
+        2000,
+        Suite::Gm,
+        sandbox_core::Lang::En,
+        &mut Vec::new(),
+    )
+    .unwrap();
+
+    // The suite is recorded at init, with an SM2 key; nothing of Ed25519 is there.
+    let keys = dir.join("keys");
+    let recorded = std::fs::read_to_string(keys.join("crypto.toml")).unwrap();
+    assert!(recorded.contains("suite = \"gm\""), "{recorded}");
+    assert!(!keys.join("domain.ed25519.pub").exists());
+    let public_hex = std::fs::read_to_string(keys.join("domain.sm2.pub")).unwrap();
+    assert_eq!(public_hex.trim().len(), 130, "an uncompressed SM2 point");
+    let domain = Domain::open(&dir).unwrap();
+    assert_eq!(domain.keys().suite(), Suite::Gm);
+    assert_eq!(
+        domain.keys().pseudonym_secret().unwrap().suite(),
+        Suite::Gm,
+        "pseudonyms are HMAC-SM3"
+    );
+    let key = sandbox_runtime::keys::public_key(domain.layout()).unwrap();
+    assert!(matches!(key, PublicKey::Sm2(_)));
+    let init = sandbox_tests::event_details(&sandbox_tests::raw(&domain), "domain.init");
+    assert_eq!(init["suite"], "gm");
+    assert_eq!(init["public_key"], public_hex.trim());
+
+    // The product: SM3 content hashes under their own names, the suite named, the SM2
+    // signature verified here and by OpenSSL.
+    let dirp = &summary.product_dir;
+    let manifest = sandbox_runtime::review::verify_product(dirp, Some(&key)).unwrap();
+    assert_eq!(manifest["suite"], "gm");
+    let file = &manifest["files"][0];
+    let bytes = std::fs::read(dirp.join(file["name"].as_str().unwrap())).unwrap();
+    assert_eq!(file["sm3"], hex::encode(gm::sm3(&bytes)));
+    assert!(file.get("sha256").is_none(), "{file}");
+    assert_eq!(manifest["job"]["module_sm3"], hex::encode(gm::sm3(&module)));
+    assert!(manifest["job"].get("module_sha256").is_none());
+    assert!(manifest["datasets"][0]["content_sm3"].is_string());
+    assert!(manifest["datasets"][0]["policy_sm3"].is_string());
+    let manifest_bytes = std::fs::read(dirp.join("manifest.json")).unwrap();
+    let signature = std::fs::read_to_string(dirp.join("manifest.sig")).unwrap();
+    openssl_sm2_verifies(&key, &manifest_bytes, &signature, tmp.path());
+
+    // The audit log: an SM3 tree, SM2 checkpoints naming the suite (OpenSSL verifies one).
+    let v = audit::verify(&domain, "sup-chen").unwrap();
+    assert!(v.checkpoints >= 3, "{v:?}");
+    let proof = audit::prove_inclusion(&domain, "sup-chen", 1, None).unwrap();
+    assert_eq!(proof.checkpoint.suite, Suite::Gm);
+    let text = proof.checkpoint.signed_text();
+    assert!(
+        text.starts_with("sandbox audit checkpoint\nsuite gm\n"),
+        "{text}"
+    );
+    openssl_sm2_verifies(
+        &key,
+        text.as_bytes(),
+        &proof.checkpoint.signature,
+        tmp.path(),
+    );
+    let leaf = proof.event.leaf_hash(Suite::Gm).unwrap();
+    assert_eq!(merkle::to_hex(&leaf), proof.leaf_hash);
+    assert_eq!(
+        leaf,
+        gm::sm3(&[&[0u8][..], &proof.event.canonical_bytes().unwrap()].concat()),
+        "leaf = SM3(0x00 ‖ event)"
+    );
+    assert_ne!(leaf, proof.event.leaf_hash(Suite::Standard).unwrap());
+    let json = serde_json::to_string(&proof).unwrap();
+    let check = audit::verify_proof(&json, Some(&key)).unwrap();
+    assert_eq!((check.kind, check.suite), ("inclusion", Suite::Gm));
+    // The same proof claimed for the other suite, or checked against another domain's
+    // key: refused.
+    let mut claimed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    claimed["checkpoint"]["suite"] = "standard".into();
+    assert!(audit::verify_proof(&claimed.to_string(), None).is_err());
+    let (_other_dir, other) = sandbox_tests::empty_domain();
+    let standard_key = sandbox_runtime::keys::public_key(other.layout()).unwrap();
+    assert_eq!(standard_key.suite(), Suite::Standard);
+    assert!(audit::verify_proof(&json, Some(&standard_key)).is_err());
+    assert!(sandbox_runtime::review::verify_product(dirp, Some(&standard_key)).is_err());
+    // A manifest that claims the other suite no longer verifies.
+    let copy = tmp.path().join("claimed");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(dirp).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let mut m: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    m["suite"] = "standard".into();
+    std::fs::write(
+        copy.join("manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let refused = sandbox_runtime::review::verify_product(&copy, None).unwrap_err();
+    assert!(refused.to_string().contains("suite"), "{refused}");
+
+    // The secrets are wrapped with SM4-GCM: the same master key taken as an AES key is
+    // refused by name, before anything is unwrapped.
+    drop(domain);
+    let key_text = std::fs::read_to_string(tmp.path().join("d.master-key")).unwrap();
+    let aes: Arc<dyn KeyProvider> =
+        Arc::new(LocalKey::from_hex(Suite::Standard, &key_text, "test").unwrap());
+    match Domain::open_with(&dir, aes) {
+        Err(Error::Invalid(m)) => assert!(m.contains("SM4-GCM"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A backup of the domain names its suite and restores under the same key.
+    let domain = Domain::open(&dir).unwrap();
+    let backup = tmp.path().join("gm.backup");
+    sandbox_runtime::backup::backup(&domain, "ops-li", &backup).unwrap();
+    drop(domain);
+    let restored = sandbox_runtime::backup::restore(
+        &backup,
+        &tmp.path().join("restored"),
+        &MasterKey::File(tmp.path().join("d.master-key")),
+        None,
+    )
+    .unwrap();
+    assert!(restored.checkpoints >= 3);
+    let again = Domain::open(&tmp.path().join("restored")).unwrap();
+    assert_eq!(again.keys().suite(), Suite::Gm);
+    assert_eq!(
+        sandbox_runtime::keys::public_key(again.layout()).unwrap(),
+        key
+    );
+}
+
+/// OpenSSL 3 verifies `signature` (hex DER) of `message` by the SM2 key `key`, with the
+/// default distinguishing identifier.
+fn openssl_sm2_verifies(
+    key: &sandbox_runtime::keys::PublicKey,
+    message: &[u8],
+    signature: &str,
+    scratch: &Path,
+) {
+    let at = |name: &str| scratch.join(name).to_string_lossy().to_string();
+    std::fs::write(at("sm2.pub.pem"), key.to_pem().unwrap()).unwrap();
+    std::fs::write(at("sm2.msg"), message).unwrap();
+    std::fs::write(at("sm2.sig"), hex::decode(signature.trim()).unwrap()).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            &at("sm2.pub.pem"),
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            "distid:1234567812345678",
+            "-in",
+            &at("sm2.msg"),
+            "-sigfile",
+            &at("sm2.sig"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("openssl (scripts/openssl.sh installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -13,6 +13,9 @@ use sandbox_store::{Conn, Layout};
 use sandbox_tests::{DEVELOPER, Fixture, OPERATOR, SUPERVISOR};
 use serde_json::json;
 
+/// The suite of the RFC 6962 vectors and of the logs built here.
+const S: sandbox_core::Suite = sandbox_core::Suite::Standard;
+
 // ---------------------------------------------------------------------------------------
 // An independent tree: SHA-256 from the runtime's plain `sha256_hex`, the rest by the
 // definitions of RFC 6962 §2.1, recursively.
@@ -200,43 +203,62 @@ const VECTOR_CONSISTENCY: [(u64, u64, &[&str]); 4] = [
 
 #[test]
 fn the_tree_matches_the_rfc_6962_test_vectors() {
-    let leaves: Vec<Hash> = VECTOR_LEAVES.iter().map(|l| merkle::leaf_hash(l)).collect();
+    let leaves: Vec<Hash> = VECTOR_LEAVES
+        .iter()
+        .map(|l| merkle::leaf_hash(S, l))
+        .collect();
     for (n, want) in VECTOR_ROOTS.iter().enumerate() {
-        assert_eq!(tohex(&merkle::root(&leaves[..n])), *want, "size {n}");
+        assert_eq!(tohex(&merkle::root(S, &leaves[..n])), *want, "size {n}");
         assert_eq!(tohex(&mth(&leaves[..n])), *want, "size {n} (reference)");
-        let mut f = merkle::Frontier::new();
+        let mut f = merkle::Frontier::new(S);
         for l in &leaves[..n] {
             f.push(*l);
         }
         assert_eq!(tohex(&f.root()), *want, "size {n} (compact range)");
     }
     for (index, size, want) in VECTOR_INCLUSION {
-        let got = merkle::inclusion_path(&mut &leaves[..size as usize], index, size).unwrap();
+        let got = merkle::inclusion_path(
+            &mut merkle::Leaves {
+                suite: S,
+                leaves: &leaves[..size as usize],
+            },
+            index,
+            size,
+        )
+        .unwrap();
         let want: Vec<Hash> = want.iter().map(|h| unhex(h)).collect();
         assert_eq!(got, want, "inclusion of {index} in {size}");
         let root = unhex(VECTOR_ROOTS[size as usize]);
-        merkle::verify_inclusion(&leaves[index as usize], index, size, &want, &root).unwrap();
+        merkle::verify_inclusion(S, &leaves[index as usize], index, size, &want, &root).unwrap();
     }
     for (first, second, want) in VECTOR_CONSISTENCY {
-        let got = merkle::consistency_path(&mut &leaves[..second as usize], first, second).unwrap();
+        let got = merkle::consistency_path(
+            &mut merkle::Leaves {
+                suite: S,
+                leaves: &leaves[..second as usize],
+            },
+            first,
+            second,
+        )
+        .unwrap();
         let want: Vec<Hash> = want.iter().map(|h| unhex(h)).collect();
         assert_eq!(got, want, "consistency of {first} and {second}");
         let (r1, r2) = (
             unhex(VECTOR_ROOTS[first as usize]),
             unhex(VECTOR_ROOTS[second as usize]),
         );
-        merkle::verify_consistency(first, second, &r1, &r2, &want).unwrap();
-        assert!(merkle::verify_consistency(first, second, &r2, &r1, &want).is_err());
-        assert!(merkle::verify_consistency(first, second, &r1, &r2, &[]).is_err());
-        assert!(merkle::verify_consistency(first, second, &r1, &r2, &want[1..]).is_err());
+        merkle::verify_consistency(S, first, second, &r1, &r2, &want).unwrap();
+        assert!(merkle::verify_consistency(S, first, second, &r2, &r1, &want).is_err());
+        assert!(merkle::verify_consistency(S, first, second, &r1, &r2, &[]).is_err());
+        assert!(merkle::verify_consistency(S, first, second, &r1, &r2, &want[1..]).is_err());
     }
     // Trivial cases.
     let r = unhex(VECTOR_ROOTS[3]);
-    merkle::verify_consistency(0, 3, &r, &r, &[]).unwrap();
-    merkle::verify_consistency(3, 3, &r, &r, &[]).unwrap();
-    assert!(merkle::verify_consistency(3, 3, &r, &unhex(VECTOR_ROOTS[2]), &[]).is_err());
-    assert!(merkle::verify_consistency(3, 2, &r, &r, &[]).is_err());
-    assert!(merkle::verify_inclusion(&leaves[0], 1, 1, &[], &leaves[0]).is_err());
+    merkle::verify_consistency(S, 0, 3, &r, &r, &[]).unwrap();
+    merkle::verify_consistency(S, 3, 3, &r, &r, &[]).unwrap();
+    assert!(merkle::verify_consistency(S, 3, 3, &r, &unhex(VECTOR_ROOTS[2]), &[]).is_err());
+    assert!(merkle::verify_consistency(S, 3, 2, &r, &r, &[]).is_err());
+    assert!(merkle::verify_inclusion(S, &leaves[0], 1, 1, &[], &leaves[0]).is_err());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -280,11 +302,13 @@ fn build_log(events: usize, checkpoints: &[usize]) -> Log {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().join("d"));
     std::fs::create_dir_all(layout.root()).unwrap();
-    let master = sandbox_store::master::LocalKey::from_bytes(&[3u8; 32]).unwrap();
+    let master =
+        sandbox_store::master::LocalKey::from_bytes(sandbox_core::Suite::Standard, &[3u8; 32])
+            .unwrap();
     keys::create(&layout, &master).unwrap();
     let mut conn = sandbox_store::create(&layout, std::sync::Arc::new(master)).unwrap();
     let tx = conn.write().unwrap();
-    let public = tohex(&keys::verifying_key(&layout).unwrap().to_bytes());
+    let public = keys::public_key(&layout).unwrap().to_hex();
     audit::append(
         &tx,
         "system",
@@ -770,32 +794,33 @@ fn proofs_from_the_store_match_an_independent_recomputation() {
 
             let got = audit::inclusion_path(&log.conn, i as i64 + 1, n as i64).unwrap();
             prop_assert_eq!(&got, &path(i, d));
-            merkle::verify_inclusion(&d[i], i as u64, n as u64, &got, &root).unwrap();
+            merkle::verify_inclusion(S, &d[i], i as u64, n as u64, &got, &root).unwrap();
             if !got.is_empty() {
                 let mut bad = got.clone();
                 bad[flip.index(got.len())][flip.index(32)] ^= 0x20;
                 prop_assert!(
-                    merkle::verify_inclusion(&d[i], i as u64, n as u64, &bad, &root).is_err()
+                    merkle::verify_inclusion(S, &d[i], i as u64, n as u64, &bad, &root).is_err()
                 );
             }
             prop_assert!(
-                merkle::verify_inclusion(&sha256(b"x"), i as u64, n as u64, &got, &root).is_err()
+                merkle::verify_inclusion(S, &sha256(b"x"), i as u64, n as u64, &got, &root)
+                    .is_err()
             );
 
             let got = audit::consistency_path(&log.conn, m as i64, n as i64).unwrap();
             prop_assert_eq!(&got, &proof(m, d));
             let first = mth(&d[..m]);
-            merkle::verify_consistency(m as u64, n as u64, &first, &root, &got).unwrap();
+            merkle::verify_consistency(S, m as u64, n as u64, &first, &root, &got).unwrap();
             if !got.is_empty() {
                 let mut bad = got.clone();
                 bad[flip.index(got.len())][flip.index(32)] ^= 0x01;
                 prop_assert!(
-                    merkle::verify_consistency(m as u64, n as u64, &first, &root, &bad).is_err()
+                    merkle::verify_consistency(S, m as u64, n as u64, &first, &root, &bad).is_err()
                 );
             }
             if 0 < m && m < n {
                 prop_assert!(
-                    merkle::verify_consistency(m as u64, n as u64, &sha256(b"x"), &root, &got)
+                    merkle::verify_consistency(S, m as u64, n as u64, &sha256(b"x"), &root, &got)
                         .is_err()
                 );
             }
@@ -807,7 +832,7 @@ fn proofs_from_the_store_match_an_independent_recomputation() {
 #[test]
 fn proofs_against_signed_checkpoints_verify_from_their_json_alone() {
     let log = build_log(30, &[5, 13, 31]);
-    let key = keys::verifying_key(&log.layout).unwrap();
+    let key = keys::public_key(&log.layout).unwrap();
     let inclusion = prove_inclusion(&log.conn, 9, Some(13)).unwrap();
     assert_eq!(inclusion.checkpoint.size, 13);
     assert_eq!(inclusion.event.seq, 9);
@@ -836,9 +861,11 @@ fn proofs_against_signed_checkpoints_verify_from_their_json_alone() {
     let other = {
         let dir = tempfile::tempdir().unwrap();
         let l = Layout::new(dir.path());
-        let master = sandbox_store::master::LocalKey::from_bytes(&[4u8; 32]).unwrap();
+        let master =
+            sandbox_store::master::LocalKey::from_bytes(sandbox_core::Suite::Standard, &[4u8; 32])
+                .unwrap();
         keys::create(&l, &master).unwrap();
-        keys::verifying_key(&l).unwrap()
+        keys::public_key(&l).unwrap()
     };
     let text = serde_json::to_string(&inclusion).unwrap();
     assert!(audit::verify_proof(&text, Some(&other)).is_err());
@@ -1015,7 +1042,7 @@ fn released_product(f: &Fixture) -> std::path::PathBuf {
 fn a_release_records_a_signed_checkpoint_the_log_stays_consistent_with() {
     let f = Fixture::new();
     let dir = released_product(&f);
-    let key = keys::verifying_key(f.domain.layout()).unwrap();
+    let key = keys::public_key(f.domain.layout()).unwrap();
     let manifest = review::verify_product(&dir, Some(&key)).unwrap();
     let c = audit::verify_manifest_checkpoint(&manifest, &key)
         .unwrap()

@@ -34,9 +34,15 @@ fn the_restore_drill() {
     let module = sandbox_tests::guest_module("income_by_district");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
-    let demo =
-        sandbox_cli::demo::run_in(&dir, &module, 2000, sandbox_core::Lang::En, &mut Vec::new())
-            .unwrap();
+    let demo = sandbox_cli::demo::run_in(
+        &dir,
+        &module,
+        2000,
+        sandbox_core::Suite::Standard,
+        sandbox_core::Lang::En,
+        &mut Vec::new(),
+    )
+    .unwrap();
     let key_file = tmp.path().join("d.master-key");
     let domain = Domain::open(&dir).unwrap();
     let scenario = sandbox_runtime::scenarios::list(&domain, "ops-li").unwrap()[0].id;

@@ -1194,7 +1194,7 @@ fn a_supervisor_reads_a_compliance_report_in_the_console() {
     );
     let path = api.f.dir.path().join("report.json");
     std::fs::write(&path, &file.body).unwrap();
-    let key = sandbox_runtime::keys::verifying_key(api.f.domain.layout()).unwrap();
+    let key = sandbox_runtime::keys::public_key(api.f.domain.layout()).unwrap();
     let r = sandbox_runtime::report::verify(&path, Some(&key)).unwrap();
     assert_eq!(r["scope"]["scenario"]["name"], "income-test");
     std::fs::write(&path, file.body.replacen("JZ Art. 11", "JZ Art. 12", 1)).unwrap();

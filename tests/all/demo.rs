@@ -12,6 +12,7 @@ fn demo_runs_end_to_end_and_releases_a_verified_product() {
         &dir.path().join("d"),
         &module,
         3000,
+        sandbox_core::Suite::Standard,
         sandbox_core::Lang::En,
         &mut out,
     )

@@ -1445,7 +1445,7 @@ fn a_compliance_report_gathers_the_evidence_and_verifies_offline() {
     // Written as served, it verifies offline; edited, it does not.
     let dir = api.f.dir.path().join("report");
     sandbox_runtime::report::write(&dir, r, answer["signature"].as_str().unwrap()).unwrap();
-    let key = sandbox_runtime::keys::verifying_key(api.f.domain.layout()).unwrap();
+    let key = sandbox_runtime::keys::public_key(api.f.domain.layout()).unwrap();
     sandbox_runtime::report::verify(&dir, Some(&key)).unwrap();
     let text = std::fs::read_to_string(dir.join(sandbox_runtime::report::REPORT)).unwrap();
     std::fs::write(

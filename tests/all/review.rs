@@ -54,7 +54,7 @@ fn release_needs_both_approvals_by_different_people() {
     assert_eq!(o.status, "released");
     let products = review::products(&f.domain, sandbox_tests::OPERATOR).unwrap();
     assert_eq!(products.len(), 1);
-    let key = sandbox_runtime::keys::verifying_key(f.domain.layout()).unwrap();
+    let key = sandbox_runtime::keys::public_key(f.domain.layout()).unwrap();
     let manifest = review::verify_product(&products[0].path, Some(&key)).unwrap();
     // The manifest states the sources (none: this job asked nothing of the data), the
     // approvals with times and where the output's history is in the audit log.

@@ -555,7 +555,7 @@ fn a_job_goes_from_submission_to_a_released_product_through_the_api() {
         None,
     );
     assert_eq!(status, StatusCode::OK);
-    let key = sandbox_runtime::keys::verifying_key(api.f.domain.layout()).unwrap();
+    let key = sandbox_runtime::keys::public_key(api.f.domain.layout()).unwrap();
     sandbox_runtime::keys::verify(&key, &manifest_bytes, p["signature"].as_str().unwrap()).unwrap();
     let (status, note) = api.raw(
         Method::GET,

@@ -163,7 +163,14 @@ impl FakeScope {
         let table = MemTable::try_new(schema.clone(), vec![vec![]]).unwrap();
         let exprs = visible
             .iter()
-            .map(|(c, t)| crate::views::view_expr(&policy, policy.column(c).unwrap(), t, &[7; 32]))
+            .map(|(c, t)| {
+                crate::views::view_expr(
+                    &policy,
+                    policy.column(c).unwrap(),
+                    t,
+                    &sandbox_core::Secret::new(sandbox_core::Suite::Standard, [7; 32]),
+                )
+            })
             .collect::<Vec<_>>();
         let view =
             LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(table)), None)

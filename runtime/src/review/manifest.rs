@@ -2,11 +2,11 @@
 //! and where its history is in the audit log. Signed by the domain key; its JSON Schema is
 //! served with the OpenAPI document.
 
-use ed25519_dalek::VerifyingKey;
-use sandbox_core::sha256_hex;
+use sandbox_core::Suite;
 use sandbox_policies::Mode;
 use sandbox_store::audit::Checkpoint;
 use sandbox_store::jobs::JobRecord;
+use sandbox_store::keys::PublicKey;
 use sandbox_store::outputs::{Approval, OutputRecord};
 use sandbox_store::queries::QueryEntry;
 use sandbox_store::{Conn, audit, catalog, queries, scenarios};
@@ -57,9 +57,67 @@ pub struct Manifest {
     /// Where its history is in the audit log, and the signed checkpoint it was checked
     /// against.
     pub audit: ManifestAudit,
-    /// The domain's Ed25519 public key, hex: the manifest's signature is checked with it.
+    /// The domain's cryptographic suite: its content hashes are the suite's (named
+    /// `sha256`, or `sm3` in the `gm` suite), its signature and checkpoint the suite's
+    /// (Ed25519, or SM2). A manifest written before the choice names none: `standard`.
+    #[serde(default)]
+    pub suite: Suite,
+    /// The domain's public key, hex (Ed25519, or SM2 in the `gm` suite): the manifest's
+    /// signature is checked with it.
     pub domain_public_key: String,
 }
+
+/// Declares a content hash's fields: one per suite's hash, named by it (`…sha256` or
+/// `…sm3`), exactly one present.
+macro_rules! content_hash {
+    ($(#[$doc:meta])* $name:ident { $sha:ident, $sm3:ident }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+        pub struct $name {
+            /// SHA-256, hex (the `standard` suite).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $sha: Option<String>,
+            /// SM3, hex (the `gm` suite).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $sm3: Option<String>,
+        }
+
+        impl $name {
+            /// The hash `hex` of `suite`, under its name.
+            pub fn new(suite: Suite, hex: String) -> $name {
+                match suite {
+                    Suite::Standard => $name { $sha: Some(hex), $sm3: None },
+                    Suite::Gm => $name { $sha: None, $sm3: Some(hex) },
+                }
+            }
+
+            /// The hash of `suite`, if given.
+            pub fn of(&self, suite: Suite) -> Option<&str> {
+                match suite {
+                    Suite::Standard => self.$sha.as_deref(),
+                    Suite::Gm => self.$sm3.as_deref(),
+                }
+            }
+        }
+    };
+}
+
+content_hash!(
+    /// A file's hash (`sha256` or `sm3`).
+    FileHash { sha256, sm3 }
+);
+content_hash!(
+    /// A module's hash (`module_sha256` or `module_sm3`).
+    ModuleHash { module_sha256, module_sm3 }
+);
+content_hash!(
+    /// A dataset version's stored data's hash (`content_sha256` or `content_sm3`).
+    ContentHash { content_sha256, content_sm3 }
+);
+content_hash!(
+    /// A policy text's hash (`policy_sha256` or `policy_sm3`).
+    PolicyHash { policy_sha256, policy_sm3 }
+);
 
 /// A file of a product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -68,8 +126,9 @@ pub struct ManifestFile {
     pub name: String,
     /// `table`, `text` or `chart`.
     pub kind: String,
-    /// SHA-256 of its bytes, hex.
-    pub sha256: String,
+    /// The suite's hash of its bytes, hex.
+    #[serde(flatten)]
+    pub hash: FileHash,
     /// Its size.
     pub bytes: i64,
 }
@@ -90,8 +149,9 @@ pub struct ManifestJob {
     pub id: String,
     /// Who submitted it.
     pub submitter: String,
-    /// SHA-256 of the module.
-    pub module_sha256: String,
+    /// The suite's hash of the module.
+    #[serde(flatten)]
+    pub module_hash: ModuleHash,
     /// Its parameters.
     pub params: Value,
     /// When it was submitted.
@@ -132,10 +192,12 @@ pub struct ManifestDataset {
     pub provider_code: Option<String>,
     /// When the domain obtained it.
     pub obtained_at: String,
-    /// SHA-256 of the stored data.
-    pub content_sha256: String,
-    /// SHA-256 of its policy's text.
-    pub policy_sha256: String,
+    /// The suite's hash of the stored data.
+    #[serde(flatten)]
+    pub content_hash: ContentHash,
+    /// The suite's hash of its policy's text.
+    #[serde(flatten)]
+    pub policy_hash: PolicyHash,
     /// The columns the scenario uses.
     pub columns: Vec<String>,
 }
@@ -186,11 +248,12 @@ pub(crate) struct Release<'a> {
     pub job: &'a JobRecord,
     pub approvals: Vec<Approval>,
     pub checkpoint: &'a Checkpoint,
-    pub domain_key: &'a VerifyingKey,
+    pub domain_key: &'a PublicKey,
 }
 
 /// The manifest of a release.
 pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
+    let suite = conn.keys().suite();
     let record = scenarios::get(conn, r.job.scenario_id)?;
     // The versions the job's answers read, as recorded with each charge (none for a job
     // that asked nothing); a job answered before they were recorded names the versions
@@ -211,13 +274,13 @@ pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
         for v in versions {
             let policy_toml = catalog::policy_toml(conn, &v.name, v.version)?;
             datasets.push(ManifestDataset {
-                policy_sha256: sha256_hex(policy_toml.as_bytes()),
+                policy_hash: PolicyHash::new(suite, suite.hash_hex(policy_toml.as_bytes())),
                 name: v.name,
                 version: v.version,
                 provider: v.policy.dataset.provider,
                 provider_code: v.policy.dataset.provider_code,
                 obtained_at: v.obtained_at,
-                content_sha256: v.content_sha256,
+                content_hash: ContentHash::new(suite, v.content_sha256),
                 columns: d.columns.clone(),
             });
         }
@@ -235,7 +298,7 @@ pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
         files: vec![ManifestFile {
             name: r.output.file_name.clone(),
             kind: r.output.kind.clone(),
-            sha256: r.output.sha256.clone(),
+            hash: FileHash::new(suite, r.output.sha256.clone()),
             bytes: r.output.bytes,
         }],
         output: ManifestOutput {
@@ -245,7 +308,7 @@ pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
         job: ManifestJob {
             id: r.output.job_id.clone(),
             submitter: r.job.submitter.clone(),
-            module_sha256: r.job.module_sha256.clone(),
+            module_hash: ModuleHash::new(suite, r.job.module_sha256.clone()),
             params: serde_json::from_str(&r.job.params_json).unwrap_or(Value::Null),
             submitted_at: r.job.created_at.clone(),
         },
@@ -276,6 +339,7 @@ pub(crate) fn build(conn: &Conn, r: &Release<'_>) -> Result<Manifest> {
             ts: r.checkpoint.ts.clone(),
             signature: r.checkpoint.signature.clone(),
         },
-        domain_public_key: hex::encode(r.domain_key.to_bytes()),
+        suite,
+        domain_public_key: r.domain_key.to_hex(),
     })
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::authz::Action;
 use sandbox_core::job::{OutputKind, StagedOutput};
-use sandbox_core::{OutputStatus, ReviewTier, Role, new_id, plain_file_name, sha256_hex};
+use sandbox_core::{OutputStatus, ReviewTier, Role, new_id, plain_file_name};
 use sandbox_store::authz::{self, On};
 use sandbox_store::{Conn, audit, jobs as stored_jobs, keys, outputs, scenarios};
 use serde::Serialize;
@@ -333,11 +333,13 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             job: &job,
             approvals,
             checkpoint: &checkpoint,
-            domain_key: &keys::verifying_key(domain.layout())?,
+            domain_key: &domain.keys().public_key()?,
         },
     )?;
     let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
     let signature = domain.keys().sign(&manifest_bytes)?;
+    let suite = domain.keys().suite();
+    let manifest_hash = suite.hash_hex(&manifest_bytes);
     let final_dir = domain.layout().products().join(&product_id);
     let tmp = domain
         .layout()
@@ -353,7 +355,7 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
                 .join(&output.file_name),
             tmp.join(&output.file_name),
         )?;
-        if sha256_hex(&fs::read(tmp.join(&output.file_name))?) != output.sha256 {
+        if suite.hash_hex(&fs::read(tmp.join(&output.file_name))?) != output.sha256 {
             return Err(Error::Verify(format!(
                 "staged file of output `{output_id}` changed since it was checked"
             )));
@@ -370,7 +372,7 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             &tx,
             &product_id,
             output_id,
-            &sha256_hex(&manifest_bytes),
+            &manifest_hash,
             actor,
             &released_at,
         )?;
@@ -383,7 +385,9 @@ pub fn release(domain: &Domain, actor: &str, output_id: &str) -> Result<Product>
             actor,
             EventKind::ProductReleased,
             &Subject::Product(product_id.clone()),
-            json!({"output_id": output_id, "manifest_sha256": sha256_hex(&manifest_bytes), "signature": signature}),
+            json!({"output_id": output_id,
+                   format!("manifest_{}", suite.hash_name()): manifest_hash,
+                   "signature": signature}),
         )?;
         // The release event is in a checkpoint that commits with it.
         audit::checkpoint(&tx)?;
@@ -431,7 +435,7 @@ fn recheck(
         kind,
         bytes: jobs::staged_file(domain, output)?,
     };
-    if sha256_hex(&staged.bytes) != output.sha256 {
+    if domain.keys().suite().hash_hex(&staged.bytes) != output.sha256 {
         return Err(Error::Verify(format!(
             "staged file of output `{}` changed since it was checked",
             output.id
@@ -523,12 +527,22 @@ impl Product {
     }
 }
 
+/// The suite a manifest (or a notice) names: `standard` where it names none (written
+/// before the choice).
+pub(crate) fn manifest_suite(manifest: &Value) -> Result<sandbox_core::Suite> {
+    match manifest.get("suite") {
+        None => Ok(sandbox_core::Suite::Standard),
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| Error::Verify("the manifest's `suite` is not text".into()))?
+            .parse()
+            .map_err(|e: Error| Error::Verify(format!("the manifest's suite: {e}"))),
+    }
+}
+
 /// Verifies a product folder: the manifest's signature against the public key it names
 /// (and, when given, the domain's key), and every file's hash.
-pub fn verify_product(
-    dir: &Path,
-    expected_key: Option<&ed25519_dalek::VerifyingKey>,
-) -> Result<Value> {
+pub fn verify_product(dir: &Path, expected_key: Option<&keys::PublicKey>) -> Result<Value> {
     let manifest_bytes = fs::read(dir.join(MANIFEST))
         .map_err(|e| Error::Verify(format!("{}: {e}", dir.join(MANIFEST).display())))?;
     let signature = fs::read_to_string(dir.join(SIGNATURE))
@@ -538,12 +552,15 @@ pub fn verify_product(
     let key_hex = manifest["domain_public_key"]
         .as_str()
         .ok_or_else(|| Error::Verify("manifest names no public key".into()))?;
-    let key_bytes: [u8; 32] = hex::decode(key_hex)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Verify("manifest public key is not 32 hex bytes".into()))?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+    let key = keys::PublicKey::parse(key_hex)
         .map_err(|e| Error::Verify(format!("manifest public key: {e}")))?;
+    let suite = manifest_suite(&manifest)?;
+    if key.suite() != suite {
+        return Err(Error::Verify(format!(
+            "the manifest names the {suite} suite but its key is an {} key",
+            key.suite().signature_name()
+        )));
+    }
     if let Some(expected) = expected_key
         && expected != &key
     {
@@ -566,7 +583,7 @@ pub fn verify_product(
             )));
         }
         let bytes = fs::read(dir.join(name)).map_err(|e| Error::Verify(format!("{name}: {e}")))?;
-        if Some(sha256_hex(&bytes).as_str()) != f["sha256"].as_str() {
+        if Some(suite.hash_hex(&bytes).as_str()) != f[suite.hash_name()].as_str() {
             return Err(Error::Verify(format!(
                 "{name}: content does not match the manifest"
             )));

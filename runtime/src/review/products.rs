@@ -14,7 +14,7 @@ use std::fs;
 
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::authz::Action;
-use sandbox_core::{Principal, Role, sha256_hex};
+use sandbox_core::{Principal, Role};
 use sandbox_policies::Grantee;
 use sandbox_store::authz::{self, On};
 use sandbox_store::products::{self, Grant, Holder, Withdrawal};
@@ -274,7 +274,8 @@ pub fn download_product_file(
         actor,
         EventKind::ProductDownloaded,
         &Subject::Product(p.id.clone()),
-        json!({"file": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}),
+        json!({"file": name, "bytes": bytes.len(),
+               domain.keys().suite().hash_name(): domain.keys().suite().hash_hex(&bytes)}),
     )?;
     tx.commit()?;
     Ok((name, bytes))
@@ -287,7 +288,7 @@ pub struct Withdrawn {
     pub product: CatalogEntry,
     /// The signed notice (the JSON of [`WITHDRAWAL`]).
     pub notice: Value,
-    /// Its Ed25519 signature by the domain key, hex.
+    /// Its signature by the domain key (Ed25519, or SM2 in the `gm` suite), hex.
     pub signature: String,
     /// Everyone who downloaded one of its files, to be notified (QQHR Art. 23).
     pub holders: Vec<Holder>,
@@ -321,24 +322,28 @@ pub fn withdraw(domain: &Domain, actor: &str, id: &str, reason: &str) -> Result<
     }
     let holders = products::holders(&tx, id)?;
     let withdrawn_at = sandbox_store::now();
-    let manifest_sha256 = sha256_hex(&fs::read(dir.join(MANIFEST))?);
-    let notice = json!({
+    let suite = domain.keys().suite();
+    let manifest_hash = suite.hash_hex(&fs::read(dir.join(MANIFEST))?);
+    let mut notice = json!({
         "format": WITHDRAWAL_FORMAT,
         "product_id": row.id,
-        "manifest_sha256": manifest_sha256,
+        format!("manifest_{}", suite.hash_name()): manifest_hash,
         "reason": reason,
         "withdrawn_by": actor,
         "withdrawn_at": withdrawn_at,
         "holders": holders.iter().map(|h| &h.principal).collect::<Vec<_>>(),
-        "domain_public_key": hex::encode(keys::verifying_key(domain.layout())?.to_bytes()),
+        "domain_public_key": domain.keys().public_key()?.to_hex(),
     });
+    if suite != sandbox_core::Suite::Standard {
+        notice["suite"] = json!(suite);
+    }
     let notice_bytes = serde_json::to_vec_pretty(&notice)?;
     let signature = domain.keys().sign(&notice_bytes)?;
     let withdrawal = Withdrawal {
         reason: reason.to_string(),
         withdrawn_by: actor.to_string(),
         withdrawn_at,
-        notice_sha256: sha256_hex(&notice_bytes),
+        notice_sha256: suite.hash_hex(&notice_bytes),
     };
     products::withdraw(&tx, id, &withdrawal)?;
     audit::append(
@@ -346,7 +351,7 @@ pub fn withdraw(domain: &Domain, actor: &str, id: &str, reason: &str) -> Result<
         actor,
         EventKind::ProductWithdrawn,
         &Subject::Product(id.to_string()),
-        json!({"reason": reason, "notice_sha256": withdrawal.notice_sha256, "signature": signature,
+        json!({"reason": reason, format!("notice_{}", suite.hash_name()): withdrawal.notice_sha256, "signature": signature,
                "holders": holders}),
     )?;
     // The notice is written before the commit and removed if the commit fails: a product
@@ -486,17 +491,20 @@ pub fn verify_withdrawal(dir: &std::path::Path, manifest: &Value) -> Result<Opti
             "the withdrawal notice is signed by another key than the manifest".into(),
         ));
     }
-    let key_bytes: [u8; 32] = hex::decode(key_hex)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Verify("manifest public key is not 32 hex bytes".into()))?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+    let key = keys::PublicKey::parse(key_hex)
         .map_err(|e| Error::Verify(format!("manifest public key: {e}")))?;
+    let suite = super::manifest_suite(manifest)?;
+    if super::manifest_suite(&notice)? != suite {
+        return Err(Error::Verify(
+            "the withdrawal notice names another suite than the manifest".into(),
+        ));
+    }
     keys::verify(&key, &bytes, &signature)
         .map_err(|_| Error::Verify(format!("{WITHDRAWAL}: signature does not verify")))?;
     let manifest_bytes =
         fs::read(dir.join(MANIFEST)).map_err(|e| Error::Verify(format!("{MANIFEST}: {e}")))?;
-    if notice["manifest_sha256"].as_str() != Some(sha256_hex(&manifest_bytes).as_str()) {
+    let cited = notice[format!("manifest_{}", suite.hash_name())].as_str();
+    if cited != Some(suite.hash_hex(&manifest_bytes).as_str()) {
         return Err(Error::Verify(
             "the withdrawal notice names another manifest".into(),
         ));

@@ -4,14 +4,16 @@
 //!
 //! ```text
 //! sandbox audit checkpoint
-//! <domain public key, 64 hex digits>
+//! <domain public key, hex>
 //! <c>
 //! <size: events covered>
 //! <root: 64 hex digits>
 //! <ts: RFC 3339 UTC>
 //! ```
 //!
-//! each line ending in `\n`. The number is signed so that a checkpoint cannot be copied
+//! each line ending in `\n`; in a domain of the `gm` suite, a line `suite gm` follows the
+//! first (the root is then an SM3 tree's, the signature SM2's; a `standard` checkpoint's
+//! text is as it always was). The number is signed so that a checkpoint cannot be copied
 //! to another position, dropped from the middle or reordered unnoticed. Table
 //! `audit_checkpoints` is append-only (triggers) and the last checkpoint is also recorded
 //! in `meta` (`audit_checkpoint`), so that deleting the newest one is found.
@@ -22,13 +24,15 @@
 //! checkpoint's compact range and the recomputed leaves, never from stored inner nodes, so
 //! a checkpoint never certifies an edited event. Its cost is the events since the last one.
 
-use ed25519_dalek::{Signer, VerifyingKey};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use sandbox_core::Suite;
+
 use super::merkle::{self, Hash};
 use super::{Replay, log_size, tree};
-use crate::{Conn, DomainError as Error, Result, in_write_tx, keys};
+use crate::keys::PublicKey;
+use crate::{Conn, DomainError as Error, Result, in_write_tx};
 
 /// First line of a checkpoint's signed text.
 pub const CHECKPOINT_HEADER: &str = "sandbox audit checkpoint";
@@ -44,28 +48,45 @@ pub struct Checkpoint {
     pub root: String,
     /// When it was signed, RFC 3339 UTC.
     pub ts: String,
-    /// The signing domain's Ed25519 public key, hex.
+    /// The domain's cryptographic suite: the tree's hash and the signature's scheme
+    /// (`standard` where a checkpoint written before the choice does not say).
+    #[serde(default)]
+    pub suite: Suite,
+    /// The signing domain's public key, hex (Ed25519, or SM2 in the `gm` suite).
     pub public_key: String,
-    /// Ed25519 signature of [`Checkpoint::signed_text`], hex.
+    /// The signature of [`Checkpoint::signed_text`], hex.
     pub signature: String,
 }
 
 impl Checkpoint {
     /// The text the signature covers.
     pub fn signed_text(&self) -> String {
+        let suite = match self.suite {
+            Suite::Standard => String::new(),
+            other => format!("suite {other}\n"),
+        };
         format!(
-            "{CHECKPOINT_HEADER}\n{}\n{}\n{}\n{}\n{}\n",
+            "{CHECKPOINT_HEADER}\n{suite}{}\n{}\n{}\n{}\n{}\n",
             self.public_key, self.number, self.size, self.root, self.ts
         )
     }
 
-    /// Checks the signature; with `expected`, also that it is that key's. Returns the key.
+    /// Checks the signature, and that the key is of the checkpoint's suite; with
+    /// `expected`, also that it is that key's. Returns the key.
     pub fn verify_signature(
         &self,
-        expected: Option<&VerifyingKey>,
-    ) -> sandbox_core::Result<VerifyingKey> {
-        let key = parse_key(&self.public_key)
+        expected: Option<&PublicKey>,
+    ) -> sandbox_core::Result<PublicKey> {
+        let key = PublicKey::parse(&self.public_key)
             .map_err(|e| Error::Verify(format!("checkpoint {}: {e}", self.number)))?;
+        if key.suite() != self.suite {
+            return Err(Error::Verify(format!(
+                "checkpoint {} names the {} suite but is signed with a {} key",
+                self.number,
+                self.suite,
+                key.suite().signature_name()
+            )));
+        }
         if let Some(expected) = expected
             && expected != &key
         {
@@ -74,12 +95,13 @@ impl Checkpoint {
                 self.number
             )));
         }
-        keys::verify(&key, self.signed_text().as_bytes(), &self.signature).map_err(|_| {
-            Error::Verify(format!(
-                "checkpoint {}: signature does not match",
-                self.number
-            ))
-        })?;
+        key.verify(self.signed_text().as_bytes(), &self.signature)
+            .map_err(|_| {
+                Error::Verify(format!(
+                    "checkpoint {}: signature does not match",
+                    self.number
+                ))
+            })?;
         Ok(key)
     }
 
@@ -90,24 +112,20 @@ impl Checkpoint {
     }
 }
 
-/// An Ed25519 public key from hex.
-pub fn parse_key(hex_key: &str) -> sandbox_core::Result<VerifyingKey> {
-    let bytes: [u8; 32] = hex::decode(hex_key.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Verify("public key is not 32 bytes in hex".into()))?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| Error::Verify(format!("public key: {e}")))
-}
-
 const COLUMNS: &str = "number, size, root, ts, public_key, signature";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    let public_key: String = r.get(4)?;
     Ok(Checkpoint {
         number: r.get(0)?,
         size: r.get(1)?,
         root: r.get(2)?,
         ts: r.get(3)?,
-        public_key: r.get(4)?,
+        // The key's form names its suite (a key of neither form fails verification).
+        suite: PublicKey::parse(&public_key)
+            .map(|k| k.suite())
+            .unwrap_or_default(),
+        public_key,
         signature: r.get(5)?,
     })
 }
@@ -176,8 +194,7 @@ pub fn checkpoint_if_grown(conn: &Conn) -> Result<Option<Checkpoint>> {
 }
 
 fn write(conn: &Conn) -> Result<Checkpoint> {
-    let signing = conn.keys().signing_key()?;
-    let key = signing.verifying_key();
+    let key = conn.keys().public_key()?;
     if let Some(recorded) = super::recorded_key(conn)?
         && recorded != key
     {
@@ -193,10 +210,11 @@ fn write(conn: &Conn) -> Result<Checkpoint> {
         size,
         root: merkle::to_hex(&root),
         ts: crate::now(),
-        public_key: hex::encode(key.to_bytes()),
+        suite: conn.keys().suite(),
+        public_key: key.to_hex(),
         signature: String::new(),
     };
-    c.signature = hex::encode(signing.sign(c.signed_text().as_bytes()).to_bytes());
+    c.signature = conn.keys().sign(c.signed_text().as_bytes())?;
     conn.execute(
         &format!("INSERT INTO audit_checkpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
         params![c.number, c.size, c.root, c.ts, c.public_key, c.signature],
@@ -218,7 +236,7 @@ pub(crate) fn meta_value(c: &Checkpoint) -> String {
 /// (checked against its signed root) and the recomputed leaves of the events after it.
 fn extend_verified(
     conn: &Conn,
-    key: &VerifyingKey,
+    key: &PublicKey,
     previous: Option<&Checkpoint>,
     size: i64,
 ) -> Result<Hash> {
@@ -278,7 +296,7 @@ fn extend_verified(
 /// manifest without one.
 pub fn verify_manifest_checkpoint(
     manifest: &serde_json::Value,
-    key: &VerifyingKey,
+    key: &PublicKey,
 ) -> Result<Option<Checkpoint>> {
     let a = &manifest["audit"];
     let Some(signature) = a["signature"].as_str() else {
@@ -292,7 +310,8 @@ pub fn verify_manifest_checkpoint(
         size: a["size"].as_i64().ok_or_else(|| field("size"))?,
         root: a["root"].as_str().ok_or_else(|| field("root"))?.to_string(),
         ts: a["ts"].as_str().ok_or_else(|| field("ts"))?.to_string(),
-        public_key: hex::encode(key.to_bytes()),
+        suite: key.suite(),
+        public_key: key.to_hex(),
         signature: signature.to_string(),
     };
     c.verify_signature(Some(key))?;

@@ -1,7 +1,8 @@
-//! The Merkle tree of RFC 6962 §2.1 (RFC 9162 §2.1) over SHA-256, and its proofs.
+//! The Merkle tree of RFC 6962 §2.1 (RFC 9162 §2.1) over the domain suite's hash H
+//! (SHA-256, or SM3 in the `gm` suite), and its proofs.
 //!
-//! - leaf hash: `SHA-256(0x00 ‖ leaf bytes)`; node hash: `SHA-256(0x01 ‖ left ‖ right)`;
-//!   the empty tree's hash is `SHA-256("")`;
+//! - leaf hash: `H(0x00 ‖ leaf bytes)`; node hash: `H(0x01 ‖ left ‖ right)`; the empty
+//!   tree's hash is `H("")`;
 //! - a tree of n > 1 leaves splits at k, the largest power of two smaller than n: its hash
 //!   is the node hash of the first k leaves' tree and of the other n − k leaves' tree;
 //! - the tree is stored as its *perfect subtrees*: the node at `(level, index)` is the hash
@@ -12,33 +13,24 @@
 //! ([`verify_inclusion`], [`verify_consistency`]) are RFC 9162 §2.1.3.2 and §2.1.4.2 and
 //! take nothing but hashes, so anyone holding a proof and a signed checkpoint can check it.
 
-use sha2::{Digest, Sha256};
+use sandbox_core::{Error, Result, Suite};
 
-use sandbox_core::{Error, Result};
-
-/// A SHA-256 hash.
+/// A hash of the suite (32 bytes in both).
 pub type Hash = [u8; 32];
 
-/// The hash of a leaf: `SHA-256(0x00 ‖ data)`.
-pub fn leaf_hash(data: &[u8]) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(data);
-    h.finalize().into()
+/// The hash of a leaf: `H(0x00 ‖ data)`.
+pub fn leaf_hash(suite: Suite, data: &[u8]) -> Hash {
+    suite.hash(&[&[0u8], data])
 }
 
-/// The hash of an inner node: `SHA-256(0x01 ‖ left ‖ right)`.
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([1u8]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+/// The hash of an inner node: `H(0x01 ‖ left ‖ right)`.
+pub fn node_hash(suite: Suite, left: &Hash, right: &Hash) -> Hash {
+    suite.hash(&[&[1u8], left, right])
 }
 
-/// The hash of the empty tree: `SHA-256("")`.
-pub fn empty_root() -> Hash {
-    Sha256::digest([]).into()
+/// The hash of the empty tree: `H("")`.
+pub fn empty_root(suite: Suite) -> Hash {
+    suite.hash(&[])
 }
 
 /// The largest power of two smaller than `n`: where a tree of `n ≥ 2` leaves splits (0 for
@@ -60,17 +52,21 @@ pub fn from_hex(s: &str) -> Result<Hash> {
     hex::decode(s.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Verify(format!("`{s}` is not a SHA-256 hash in hex")))
+        .ok_or_else(|| Error::Verify(format!("`{s}` is not a 32-byte hash in hex")))
 }
 
 /// The root of a tree over the given leaf hashes, by the definition (recursive split).
-pub fn root(leaves: &[Hash]) -> Hash {
+pub fn root(suite: Suite, leaves: &[Hash]) -> Hash {
     match leaves.len() {
-        0 => empty_root(),
+        0 => empty_root(suite),
         1 => leaves[0],
         n => {
             let k = split(n as u64) as usize;
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+            node_hash(
+                suite,
+                &root(suite, &leaves[..k]),
+                &root(suite, &leaves[k..]),
+            )
         }
     }
 }
@@ -78,21 +74,26 @@ pub fn root(leaves: &[Hash]) -> Hash {
 /// A compact range from leaf 0: the roots of the perfect subtrees that make up the first
 /// `size` leaves, left to right (one per set bit of `size`, largest first). Appending a leaf
 /// merges equal-sized subtrees, as adding one to a binary counter carries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frontier {
+    suite: Suite,
     size: u64,
     nodes: Vec<Hash>,
 }
 
 impl Frontier {
     /// The empty range.
-    pub fn new() -> Frontier {
-        Frontier::default()
+    pub fn new(suite: Suite) -> Frontier {
+        Frontier {
+            suite,
+            size: 0,
+            nodes: Vec::new(),
+        }
     }
 
     /// The range of `size` leaves made of the given perfect-subtree roots (largest first).
     /// Fails if their number does not match `size`.
-    pub fn from_nodes(size: u64, nodes: Vec<Hash>) -> Result<Frontier> {
+    pub fn from_nodes(suite: Suite, size: u64, nodes: Vec<Hash>) -> Result<Frontier> {
         if nodes.len() != size.count_ones() as usize {
             return Err(Error::Internal(format!(
                 "a range of {size} leaves has {} perfect subtrees, not {}",
@@ -100,7 +101,7 @@ impl Frontier {
                 nodes.len()
             )));
         }
-        Ok(Frontier { size, nodes })
+        Ok(Frontier { suite, size, nodes })
     }
 
     /// The `(level, index)` of each perfect subtree of a range of `size` leaves from 0,
@@ -133,7 +134,7 @@ impl Frontier {
             let Some(left) = self.nodes.pop() else {
                 break; // unreachable: a set bit always has its subtree
             };
-            h = node_hash(&left, &h);
+            h = node_hash(self.suite, &left, &h);
             index >>= 1;
             level += 1;
             made.push((level, index, h));
@@ -147,25 +148,40 @@ impl Frontier {
     pub fn root(&self) -> Hash {
         let mut it = self.nodes.iter().rev();
         match it.next() {
-            None => empty_root(),
-            Some(last) => it.fold(*last, |acc, left| node_hash(left, &acc)),
+            None => empty_root(self.suite),
+            Some(last) => it.fold(*last, |acc, left| node_hash(self.suite, left, &acc)),
         }
     }
 }
 
 /// Where the perfect subtrees come from (the store, or memory).
 pub trait Nodes {
+    /// The suite whose hash made them.
+    fn suite(&self) -> Suite;
     /// The hash of leaves `[index·2^level, (index+1)·2^level)`.
     fn node(&mut self, level: u32, index: u64) -> Result<Hash>;
 }
 
 /// Leaf hashes in memory as a [`Nodes`] source (each node computed on demand).
-impl Nodes for &[Hash] {
+#[derive(Debug, Clone, Copy)]
+pub struct Leaves<'a> {
+    /// The suite whose hash made them.
+    pub suite: Suite,
+    /// The leaf hashes.
+    pub leaves: &'a [Hash],
+}
+
+impl Nodes for Leaves<'_> {
+    fn suite(&self) -> Suite {
+        self.suite
+    }
+
     fn node(&mut self, level: u32, index: u64) -> Result<Hash> {
         let width = 1usize << level;
         let start = (index as usize) * width;
-        self.get(start..start + width)
-            .map(root)
+        self.leaves
+            .get(start..start + width)
+            .map(|l| root(self.suite, l))
             .ok_or_else(|| Error::Internal(format!("no node ({level}, {index})")))
     }
 }
@@ -179,13 +195,13 @@ pub fn subtree(nodes: &mut impl Nodes, a: u64, b: u64) -> Result<Hash> {
     let k = split(len);
     let left = subtree(nodes, a, a + k)?;
     let right = subtree(nodes, a + k, b)?;
-    Ok(node_hash(&left, &right))
+    Ok(node_hash(nodes.suite(), &left, &right))
 }
 
 /// The root of the first `size` leaves.
 pub fn root_at(nodes: &mut impl Nodes, size: u64) -> Result<Hash> {
     if size == 0 {
-        return Ok(empty_root());
+        return Ok(empty_root(nodes.suite()));
     }
     subtree(nodes, 0, size)
 }
@@ -254,6 +270,7 @@ pub fn consistency_path(nodes: &mut impl Nodes, first: u64, second: u64) -> Resu
 
 /// Checks an inclusion proof: RFC 9162 §2.1.3.2.
 pub fn verify_inclusion(
+    suite: Suite,
     leaf: &Hash,
     index: u64,
     size: u64,
@@ -272,13 +289,13 @@ pub fn verify_inclusion(
             return Err(Error::Verify("inclusion proof is too long".into()));
         }
         if fn_ & 1 == 1 || fn_ == sn {
-            r = node_hash(p, &r);
+            r = node_hash(suite, p, &r);
             while fn_ & 1 == 0 && fn_ != 0 {
                 fn_ >>= 1;
                 sn >>= 1;
             }
         } else {
-            r = node_hash(&r, p);
+            r = node_hash(suite, &r, p);
         }
         fn_ >>= 1;
         sn >>= 1;
@@ -297,6 +314,7 @@ pub fn verify_inclusion(
 /// Checks a consistency proof: RFC 9162 §2.1.4.2. A tree is consistent with itself (empty
 /// proof, equal roots) and every tree with the empty one (empty proof).
 pub fn verify_consistency(
+    suite: Suite,
     first: u64,
     second: u64,
     first_root: &Hash,
@@ -343,14 +361,14 @@ pub fn verify_consistency(
             return Err(Error::Verify("consistency proof is too long".into()));
         }
         if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(p, &fr);
-            sr = node_hash(p, &sr);
+            fr = node_hash(suite, p, &fr);
+            sr = node_hash(suite, p, &sr);
             while fn_ & 1 == 0 && fn_ != 0 {
                 fn_ >>= 1;
                 sn >>= 1;
             }
         } else {
-            sr = node_hash(&sr, p);
+            sr = node_hash(suite, &sr, p);
         }
         fn_ >>= 1;
         sn >>= 1;
@@ -375,8 +393,14 @@ pub fn verify_consistency(
 mod tests {
     use super::*;
 
+    const S: Suite = Suite::Standard;
+
     fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&i.to_le_bytes())).collect()
+        (0..n).map(|i| leaf_hash(S, &i.to_le_bytes())).collect()
+    }
+
+    fn mem(leaves: &[Hash]) -> Leaves<'_> {
+        Leaves { suite: S, leaves }
     }
 
     #[test]
@@ -389,21 +413,21 @@ mod tests {
     #[test]
     fn frontier_roots_and_nodes_match_the_definition() -> Result<()> {
         let all = leaves(70);
-        let mut f = Frontier::new();
-        assert_eq!(f.root(), empty_root());
+        let mut f = Frontier::new(S);
+        assert_eq!(f.root(), empty_root(S));
         for (i, l) in all.iter().enumerate() {
             for (level, index, h) in f.push(*l) {
-                assert_eq!(h, (&all[..]).node(level, index)?);
+                assert_eq!(h, mem(&all).node(level, index)?);
             }
             let n = i as u64 + 1;
-            assert_eq!(f.root(), root(&all[..=i]));
-            assert_eq!(root_at(&mut &all[..], n)?, root(&all[..=i]));
-            let mut src = &all[..];
+            assert_eq!(f.root(), root(S, &all[..=i]));
+            assert_eq!(root_at(&mut mem(&all), n)?, root(S, &all[..=i]));
+            let mut src = mem(&all);
             let nodes = Frontier::positions(n)
                 .into_iter()
                 .map(|(l, x)| src.node(l, x))
                 .collect::<Result<Vec<_>>>()?;
-            assert_eq!(Frontier::from_nodes(n, nodes)?, f);
+            assert_eq!(Frontier::from_nodes(S, n, nodes)?, f);
         }
         Ok(())
     }
@@ -413,32 +437,32 @@ mod tests {
         let all = leaves(33);
         for n in 1..=all.len() as u64 {
             let tree = &all[..n as usize];
-            let r = root(tree);
+            let r = root(S, tree);
             for i in 0..n {
-                let path = inclusion_path(&mut &tree[..], i, n)?;
-                verify_inclusion(&tree[i as usize], i, n, &path, &r)?;
+                let path = inclusion_path(&mut mem(tree), i, n)?;
+                verify_inclusion(S, &tree[i as usize], i, n, &path, &r)?;
                 for j in 0..path.len() {
                     let mut bad = path.clone();
                     bad[j][0] ^= 1;
-                    assert!(verify_inclusion(&tree[i as usize], i, n, &bad, &r).is_err());
+                    assert!(verify_inclusion(S, &tree[i as usize], i, n, &bad, &r).is_err());
                 }
                 if n > 1 {
                     assert!(
-                        verify_inclusion(&tree[i as usize], (i + 1) % n, n, &path, &r).is_err()
+                        verify_inclusion(S, &tree[i as usize], (i + 1) % n, n, &path, &r).is_err()
                     );
                 }
             }
             for m in 0..=n {
-                let path = consistency_path(&mut &tree[..], m, n)?;
-                let rm = root(&tree[..m as usize]);
-                verify_consistency(m, n, &rm, &r, &path)?;
+                let path = consistency_path(&mut mem(tree), m, n)?;
+                let rm = root(S, &tree[..m as usize]);
+                verify_consistency(S, m, n, &rm, &r, &path)?;
                 for j in 0..path.len() {
                     let mut bad = path.clone();
                     bad[j][31] ^= 0x80;
-                    assert!(verify_consistency(m, n, &rm, &r, &bad).is_err());
+                    assert!(verify_consistency(S, m, n, &rm, &r, &bad).is_err());
                 }
                 if 0 < m && m < n {
-                    assert!(verify_consistency(m, n, &r, &rm, &path).is_err());
+                    assert!(verify_consistency(S, m, n, &r, &rm, &path).is_err());
                 }
             }
         }

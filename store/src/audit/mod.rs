@@ -2,10 +2,11 @@
 //! RFC 6962 Merkle tree whose roots the domain key signs in checkpoints.
 //!
 //! - An event's bytes are the canonical JSON of `{seq, ts, actor, action, subject, details}`
-//!   (struct fields in that order, object keys sorted). Its leaf hash is
-//!   `SHA-256(0x00 ‖ bytes)` ([`merkle`]); leaf `seq − 1` of the tree. Each event also keeps
-//!   its link to the one before, `hash = SHA-256(prev_hash ‖ 0x0a ‖ bytes)` (the first links
-//!   to [`GENESIS`]), so that a broken event is named even where no checkpoint covers it.
+//!   (struct fields in that order, object keys sorted). Its leaf hash is `H(0x00 ‖ bytes)`
+//!   ([`merkle`]; H is the domain suite's hash, SHA-256 or SM3); leaf `seq − 1` of the
+//!   tree. Each event also keeps its link to the one before, `hash = H(prev_hash ‖ 0x0a ‖
+//!   bytes)` (the first links to [`GENESIS`]), so that a broken event is named even where
+//!   no checkpoint covers it.
 //! - [`append`] writes the event, its leaf and the perfect subtrees it completes
 //!   (`audit_nodes`, O(log n), amortized one node) and the head in `meta`, inside the
 //!   caller's transaction: there is no state change without its event, and no event without
@@ -33,19 +34,16 @@ mod tree;
 
 use std::io::Write;
 
-use ed25519_dalek::VerifyingKey;
 use rusqlite::{OptionalExtension, params};
+use sandbox_core::Suite;
+use sandbox_core::audit::{EventKind, Subject};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use sandbox_core::audit::{EventKind, Subject};
-
+use crate::keys::PublicKey;
 use crate::{Conn, DomainError as Error, Result, in_write_tx};
 
-pub use checkpoint::{
-    Checkpoint, checkpoint, checkpoint_if_grown, parse_key, verify_manifest_checkpoint,
-};
+pub use checkpoint::{Checkpoint, checkpoint, checkpoint_if_grown, verify_manifest_checkpoint};
 pub use merkle::Hash;
 pub use proof::{
     CONSISTENCY_FORMAT, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, ProofCheck,
@@ -92,9 +90,9 @@ impl Event {
         })
     }
 
-    /// The event's leaf hash.
-    pub fn leaf_hash(&self) -> Result<Hash> {
-        Ok(merkle::leaf_hash(&self.canonical_bytes()?))
+    /// The event's leaf hash under `suite`.
+    pub fn leaf_hash(&self, suite: Suite) -> Result<Hash> {
+        Ok(merkle::leaf_hash(suite, &self.canonical_bytes()?))
     }
 }
 
@@ -114,12 +112,8 @@ fn canonical(c: &Canonical<'_>) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(c)?)
 }
 
-fn chain_hash(prev_hash: &str, body: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(body);
-    hex::encode(h.finalize())
+fn chain_hash(suite: Suite, prev_hash: &str, body: &[u8]) -> String {
+    hex::encode(suite.hash(&[prev_hash.as_bytes(), b"\n", body]))
 }
 
 /// Appends an event. Call it inside the transaction that makes the change it records.
@@ -158,7 +152,8 @@ pub(crate) fn append_text(
         subject,
         details: &details,
     })?;
-    let hash = chain_hash(&prev_hash, &body);
+    let suite = conn.keys().suite();
+    let hash = chain_hash(suite, &prev_hash, &body);
     conn.prepare_cached(
         "INSERT INTO audit_events (seq, ts, actor, action, subject, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -173,7 +168,7 @@ pub(crate) fn append_text(
         prev_hash,
         hash
     ])?;
-    tree::append_leaf(conn, (seq - 1) as u64, merkle::leaf_hash(&body))?;
+    tree::append_leaf(conn, (seq - 1) as u64, merkle::leaf_hash(suite, &body))?;
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -229,7 +224,7 @@ pub fn log_size(conn: &Conn) -> Result<i64> {
 }
 
 /// The domain public key the log recorded at init (event 1, `domain.init`), if readable.
-pub(crate) fn recorded_key(conn: &Conn) -> Result<Option<VerifyingKey>> {
+pub(crate) fn recorded_key(conn: &Conn) -> Result<Option<PublicKey>> {
     let details: Option<String> = conn
         .query_row(
             "SELECT details FROM audit_events WHERE seq = 1 AND action = 'domain.init'",
@@ -240,7 +235,7 @@ pub(crate) fn recorded_key(conn: &Conn) -> Result<Option<VerifyingKey>> {
     Ok(details
         .and_then(|d| serde_json::from_str::<Value>(&d).ok())
         .and_then(|d| d["public_key"].as_str().map(str::to_string))
-        .and_then(|k| checkpoint::parse_key(&k).ok()))
+        .and_then(|k| PublicKey::parse(&k).ok()))
 }
 
 /// Replays events in order: checks each one's link, hash, leaf and the tree nodes it
@@ -256,7 +251,7 @@ impl<'c> Replay<'c> {
     pub(crate) fn new(conn: &'c Conn) -> Replay<'c> {
         Replay {
             conn,
-            frontier: merkle::Frontier::new(),
+            frontier: merkle::Frontier::new(conn.keys().suite()),
             prev: GENESIS.to_string(),
             next_seq: 1,
         }
@@ -296,7 +291,8 @@ impl<'c> Replay<'c> {
             .into());
         }
         let body = e.canonical_bytes()?;
-        let hash = chain_hash(&self.prev, &body);
+        let suite = self.conn.keys().suite();
+        let hash = chain_hash(suite, &self.prev, &body);
         if hash != e.hash {
             return Err(Error::Verify(format!(
                 "event {} ({} by {}): content does not match its hash",
@@ -304,7 +300,7 @@ impl<'c> Replay<'c> {
             ))
             .into());
         }
-        let leaf = merkle::leaf_hash(&body);
+        let leaf = merkle::leaf_hash(suite, &body);
         match tree::get(self.conn, 0, (e.seq - 1) as u64)? {
             None => {
                 return Err(
@@ -373,7 +369,7 @@ pub fn verify(conn: &Conn) -> Result<Verification> {
 
 /// [`verify`], also requiring the log's recorded key and every checkpoint's to be `key`
 /// (the domain's key from its key folder, or one published elsewhere).
-pub fn verify_with_key(conn: &Conn, key: Option<&VerifyingKey>) -> Result<Verification> {
+pub fn verify_with_key(conn: &Conn, key: Option<&PublicKey>) -> Result<Verification> {
     in_snapshot(conn, || verify_snapshot(conn, key))
 }
 
@@ -387,7 +383,7 @@ fn check_checkpoint(
     c: Checkpoint,
     state: &mut CheckpointState,
     replay: &Replay<'_>,
-    key: Option<&VerifyingKey>,
+    key: Option<&PublicKey>,
 ) -> Result<()> {
     if c.number != state.next_number {
         return Err(Error::Verify(format!(
@@ -433,7 +429,7 @@ fn check_checkpoint(
     Ok(())
 }
 
-fn verify_snapshot(conn: &Conn, expected: Option<&VerifyingKey>) -> Result<Verification> {
+fn verify_snapshot(conn: &Conn, expected: Option<&PublicKey>) -> Result<Verification> {
     let recorded = recorded_key(conn)?;
     if let (Some(e), Some(r)) = (expected, recorded.as_ref())
         && e != r
@@ -696,7 +692,7 @@ pub fn export(
             format: EXPORT_FORMAT,
             from,
             to,
-            public_key: recorded_key(conn)?.map(|k| hex::encode(k.to_bytes())),
+            public_key: recorded_key(conn)?.map(|k| k.to_hex()),
             retention_years: retention_years(conn)?,
         };
         serde_json::to_writer(&mut *out, &header)?;
@@ -712,7 +708,7 @@ pub fn export(
             for e in &batch {
                 let line = ExportLine::Event {
                     event: e,
-                    leaf_hash: merkle::to_hex(&e.leaf_hash()?),
+                    leaf_hash: merkle::to_hex(&e.leaf_hash(conn.keys().suite())?),
                 };
                 serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;

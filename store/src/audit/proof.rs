@@ -6,7 +6,6 @@
 //! and the signed checkpoint of that size. A consistency proof ([`CONSISTENCY_FORMAT`])
 //! carries two signed checkpoints and the path between their trees.
 
-use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,6 +13,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::merkle::{self, Hash};
 use super::tree::StoreNodes;
 use super::{Event, log_size, read};
+use crate::keys::PublicKey;
 use crate::{Conn, DomainError as Error, Result};
 
 /// Format name of an inclusion proof.
@@ -136,7 +136,7 @@ pub fn prove_inclusion(conn: &Conn, seq: i64, size: Option<i64>) -> Result<Inclu
         .next()
         .filter(|e| e.seq == seq)
         .ok_or_else(|| Error::NotFound(format!("no event {seq}")))?;
-    let leaf = event.leaf_hash()?;
+    let leaf = event.leaf_hash(conn.keys().suite())?;
     let path = inclusion_path(conn, seq, c.size)?;
     let proof = InclusionProof {
         format: INCLUSION_FORMAT.into(),
@@ -186,7 +186,7 @@ pub fn prove_consistency(conn: &Conn, from: i64, to: Option<i64>) -> Result<Cons
 impl InclusionProof {
     /// Checks the event against the leaf hash, the path against the checkpoint's root, and
     /// the checkpoint's signature (by `key`, when given).
-    pub fn verify(&self, key: Option<&VerifyingKey>) -> sandbox_core::Result<()> {
+    pub fn verify(&self, key: Option<&PublicKey>) -> sandbox_core::Result<()> {
         if self.format != INCLUSION_FORMAT {
             return Err(Error::Verify(format!("not an {INCLUSION_FORMAT} proof")));
         }
@@ -198,7 +198,7 @@ impl InclusionProof {
                 self.event.seq
             )));
         }
-        if self.event.leaf_hash()? != leaf {
+        if self.event.leaf_hash(self.checkpoint.suite)? != leaf {
             return Err(Error::Verify(format!(
                 "event {}: content does not match the leaf hash",
                 self.seq
@@ -210,6 +210,7 @@ impl InclusionProof {
             ));
         }
         merkle::verify_inclusion(
+            self.checkpoint.suite,
             &leaf,
             self.leaf_index,
             self.tree_size,
@@ -223,16 +224,18 @@ impl InclusionProof {
 impl ConsistencyProof {
     /// Checks both checkpoints' signatures (by `key`, when given; by one key in any case)
     /// and the path between their roots.
-    pub fn verify(&self, key: Option<&VerifyingKey>) -> sandbox_core::Result<()> {
+    pub fn verify(&self, key: Option<&PublicKey>) -> sandbox_core::Result<()> {
         if self.format != CONSISTENCY_FORMAT {
             return Err(Error::Verify(format!("not a {CONSISTENCY_FORMAT} proof")));
         }
         let k = self.first.verify_signature(key)?;
         self.second.verify_signature(Some(&k))?;
+        let suite = k.suite();
         if self.first.size < 0 || self.second.size < 0 {
             return Err(Error::Verify("negative tree size".into()));
         }
         merkle::verify_consistency(
+            suite,
             self.first.size as u64,
             self.second.size as u64,
             &self.first.root_hash()?,
@@ -253,6 +256,8 @@ impl ConsistencyProof {
 pub struct ProofCheck {
     /// `inclusion` or `consistency`.
     pub kind: &'static str,
+    /// The suite of the checkpoint(s): their tree's hash and their signature's scheme.
+    pub suite: sandbox_core::Suite,
     /// The key that signed the checkpoint(s), hex.
     pub public_key: String,
     /// What was proved, in words.
@@ -262,7 +267,7 @@ pub struct ProofCheck {
 /// Checks a proof written by `sandbox audit prove` (either kind), from its JSON alone.
 /// With `key`, the checkpoints must be signed by it; without, the result names the key
 /// that signed them, to be compared with the domain's published key.
-pub fn verify_proof(json: &str, key: Option<&VerifyingKey>) -> Result<ProofCheck> {
+pub fn verify_proof(json: &str, key: Option<&PublicKey>) -> Result<ProofCheck> {
     let value: Value =
         serde_json::from_str(json).map_err(|e| Error::Verify(format!("proof is not JSON: {e}")))?;
     match value["format"].as_str() {
@@ -272,6 +277,7 @@ pub fn verify_proof(json: &str, key: Option<&VerifyingKey>) -> Result<ProofCheck
             p.verify(key)?;
             Ok(ProofCheck {
                 kind: "inclusion",
+                suite: p.checkpoint.suite,
                 public_key: p.checkpoint.public_key.clone(),
                 statement: format!(
                     "event {} ({} by {}) is in checkpoint {} ({} events, root {})",
@@ -290,6 +296,7 @@ pub fn verify_proof(json: &str, key: Option<&VerifyingKey>) -> Result<ProofCheck
             p.verify(key)?;
             Ok(ProofCheck {
                 kind: "consistency",
+                suite: p.first.suite,
                 public_key: p.first.public_key.clone(),
                 statement: format!(
                     "checkpoint {} ({} events, root {}) is a prefix of checkpoint {} ({} events, root {})",

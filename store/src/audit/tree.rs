@@ -19,7 +19,7 @@ pub(crate) fn get(conn: &Conn, level: u32, index: u64) -> Result<Option<Hash>> {
         .map(|b| {
             b.try_into().map_err(|_| {
                 Error::Verify(format!(
-                    "audit tree node ({level}, {index}) is not a SHA-256 hash"
+                    "audit tree node ({level}, {index}) is not a 32-byte hash"
                 ))
             })
         })
@@ -37,6 +37,10 @@ fn put(conn: &Conn, level: u32, index: u64, hash: &Hash) -> Result<()> {
 pub(crate) struct StoreNodes<'c>(pub(crate) &'c Conn);
 
 impl Nodes for StoreNodes<'_> {
+    fn suite(&self) -> sandbox_core::Suite {
+        self.0.keys().suite()
+    }
+
     fn node(&mut self, level: u32, index: u64) -> sandbox_core::Result<Hash> {
         get(self.0, level, index)?.ok_or_else(|| {
             Error::Verify(format!(
@@ -56,7 +60,7 @@ pub(crate) fn append_leaf(conn: &Conn, index: u64, leaf: Hash) -> Result<()> {
     let mut nodes = StoreNodes(conn);
     while i & 1 == 1 {
         let left = nodes.node(level, i - 1)?;
-        h = merkle::node_hash(&left, &h);
+        h = merkle::node_hash(conn.keys().suite(), &left, &h);
         i >>= 1;
         level += 1;
         put(conn, level, i, &h)?;
@@ -71,7 +75,7 @@ pub(crate) fn frontier(conn: &Conn, size: u64) -> Result<Frontier> {
         .into_iter()
         .map(|(level, index)| nodes.node(level, index))
         .collect::<sandbox_core::Result<Vec<_>>>()?;
-    Ok(Frontier::from_nodes(size, hashes)?)
+    Ok(Frontier::from_nodes(conn.keys().suite(), size, hashes)?)
 }
 
 /// How many nodes the tree of a log of `size` events holds.
@@ -86,7 +90,8 @@ pub(crate) fn build(conn: &Conn) -> Result<()> {
     if present != 0 {
         return Ok(());
     }
-    let mut frontier = Frontier::new();
+    let suite = conn.keys().suite();
+    let mut frontier = Frontier::new(suite);
     let mut from = 1;
     loop {
         let batch = super::read(conn, from, 10_000)?;
@@ -95,7 +100,7 @@ pub(crate) fn build(conn: &Conn) -> Result<()> {
         };
         from = last.seq + 1;
         for e in &batch {
-            let leaf = e.leaf_hash()?;
+            let leaf = e.leaf_hash(suite)?;
             // Stored at its own position; a gap in the log stays a gap in the tree, for
             // `verify` to name.
             let index = (e.seq - 1) as u64;
