@@ -1195,6 +1195,7 @@ pub fn proof_verified(ui: &Ui, v: &Value, key_given: bool) -> String {
         lang,
         "cli-proof-verified",
         kind = s(&v["kind"]),
+        suite = s(&v["suite"]),
         statement = s(&v["statement"]),
         by = by
     )

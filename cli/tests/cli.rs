@@ -1506,6 +1506,77 @@ fn governance_from_the_command_line() {
     assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
 }
 
+/// `init --crypto gm` makes a domain on the national suite and says so; an unknown suite is
+/// refused and leaves nothing; the domain's checkpoints are SM2-signed SM3 roots naming
+/// their suite, and `audit verify-proof` checks its proofs with its key (and refuses them
+/// with another domain's).
+#[test]
+fn init_chooses_the_cryptographic_suite_for_the_domains_life() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let bad = sandbox(&data, &["init", "--crypto", "sm9"]);
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(said.contains("unknown cryptographic suite"), "{said}");
+    assert!(!data.exists(), "a refused init leaves nothing");
+    let said = ok(sandbox(&data, &["init", "--crypto", "gm"]));
+    assert!(
+        said.contains("Cryptographic suite: gm (hashes sm3, signatures sm2, key wrapping SM4-GCM)"),
+        "{said}"
+    );
+    ok(sandbox(
+        &data,
+        &["principal", "add", "ops-li", "--role", "operator"],
+    ));
+    let checkpoint = ok(sandbox(
+        &data,
+        &["--as", "ops-li", "--json", "audit", "checkpoint"],
+    ));
+    let checkpoint: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
+    assert_eq!(checkpoint["suite"], "gm");
+    let key = checkpoint["public_key"].as_str().unwrap().to_string();
+    assert_eq!(key.len(), 130, "an SM2 point: {key}");
+    let proof = ok(sandbox(
+        &data,
+        &["--as", "ops-li", "--json", "audit", "prove", "2"],
+    ));
+    let file = tmp.path().join("proof.json");
+    std::fs::write(&file, &proof).unwrap();
+    let file = file.to_string_lossy().to_string();
+    let checked = ok(sandbox(
+        &data,
+        &["audit", "verify-proof", &file, "--key", &key],
+    ));
+    assert!(
+        checked.contains("inclusion proof verified (gm suite)"),
+        "{checked}"
+    );
+    // Another domain's key (of the standard suite) does not verify it.
+    let other = tmp.path().join("other");
+    ok(sandbox(&other, &["init"]));
+    ok(sandbox(
+        &other,
+        &["principal", "add", "ops-wu", "--role", "operator"],
+    ));
+    let theirs = ok(sandbox(
+        &other,
+        &["--as", "ops-wu", "--json", "audit", "checkpoint"],
+    ));
+    let theirs: serde_json::Value = serde_json::from_str(&theirs).unwrap();
+    assert_eq!(theirs["suite"], "standard");
+    let refused = sandbox(
+        &data,
+        &[
+            "audit",
+            "verify-proof",
+            &file,
+            "--key",
+            theirs["public_key"].as_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+}
+
 /// The master key (TJ-Sec Art. 10; SYS Art. 18): `init` makes it beside the data directory
 /// and says so; one held in an environment variable is read at every start, and without
 /// it the domain does not open; a key file inside the data directory is refused; a second

@@ -433,7 +433,7 @@ cli-audit-exported = exported events { $from }..={ $to } ({ $events } events, { 
 cli-audit-retention = audit retention: { $years } years (at least { $least }; events are never deleted)
 cli-proof-given-key = the given key
 cli-proof-own-key = key { $key } (compare it with the domain's)
-cli-proof-verified = { $kind } proof verified: { $statement }; signed by { $by }
+cli-proof-verified = { $kind } proof verified ({ $suite } suite): { $statement }; signed by { $by }
 cli-query-no-keys = none
 cli-query-accepted = accepted: { $aggregates } aggregate(s) over `{ $datasets }`; group keys: { $keys }
 cli-thread = review request of { $developer } under scenario { $scenario }; awaiting { $awaiting }

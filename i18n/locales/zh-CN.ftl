@@ -417,7 +417,7 @@ cli-audit-exported = 已将事件 { $from }..={ $to }（{ $events } 个事件，
 cli-audit-retention = 审计日志保存期限：{ $years } 年（至少 { $least } 年；事件永不删除）
 cli-proof-given-key = 给定的公钥
 cli-proof-own-key = 公钥 { $key }（请与本域的公钥核对）
-cli-proof-verified = { $kind } 证明验证通过：{ $statement }；签署者为{ $by }
+cli-proof-verified = { $kind } 证明验证通过（{ $suite } 密码套件）：{ $statement }；签署者为{ $by }
 cli-query-no-keys = 无
 cli-query-accepted = 已接受：对“{ $datasets }”的 { $aggregates } 个聚合；分组键：{ $keys }
 cli-thread = { $developer } 在场景 { $scenario } 下的审核申请；等待{ $awaiting }

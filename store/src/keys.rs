@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use sandbox_core::{Error, Result, Secret, Suite};
 
 use crate::Layout;
+pub use crate::crypto::{suite, write_suite};
 use crate::gm::{self, Sm2Key};
 use crate::master::{KeyProvider, random_bytes, write_new};
 
@@ -27,8 +28,6 @@ const LEGACY_SIGNING_FILE: &str = "domain.ed25519";
 /// The pseudonym secret, likewise.
 const LEGACY_SECRET_FILE: &str = "domain.hmac";
 const SECRET_FILE: &str = "domain.hmac";
-/// Where the suite is recorded.
-const SUITE_FILE: &str = "crypto.toml";
 
 /// The signing key's file (wrapped; one per master key) in a domain of `suite`.
 fn signing_file(suite: Suite) -> &'static str {
@@ -46,36 +45,6 @@ fn public_file(suite: Suite) -> &'static str {
     }
 }
 
-/// `keys/crypto.toml` as written.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SuiteFile {
-    suite: Suite,
-}
-
-/// The data directory's cryptographic suite (`standard` where none is recorded).
-pub fn suite(layout: &Layout) -> Result<Suite> {
-    let path = layout.keys().join(SUITE_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Suite::Standard),
-        Err(e) => return Err(e.into()),
-    };
-    let file: SuiteFile =
-        toml::from_str(&text).map_err(|e| Error::Verify(format!("{}: {e}", path.display())))?;
-    Ok(file.suite)
-}
-
-/// Records the data directory's suite (at `init`). Fails if one is recorded.
-pub fn write_suite(layout: &Layout, suite: Suite) -> Result<()> {
-    fs::create_dir_all(layout.keys())?;
-    let text = toml::to_string(&SuiteFile { suite })
-        .map_err(|e| Error::Internal(format!("writing {SUITE_FILE}: {e}")))?;
-    write_new(
-        &layout.keys().join(SUITE_FILE),
-        format!("# This domain's cryptographic suite, fixed when it was made.\n{text}").as_bytes(),
-    )
-}
 /// The metadata database's key (SQLCipher); absent for a database in the clear (a domain
 /// made before the database was encrypted, until `key protect`).
 const DATABASE_FILE: &str = "domain.sqlcipher";

@@ -24,6 +24,7 @@ pub mod authz;
 pub mod backup;
 pub mod catalog;
 pub mod consents;
+pub mod crypto;
 pub mod datakeys;
 pub mod gm;
 pub mod incidents;

@@ -78,8 +78,9 @@ pub struct LocalKey {
 /// cipher, a 96-bit nonce and a 128-bit tag.
 type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
 
+/// Boxed, as the two differ in size (a process holds one).
 enum Cipher {
-    Aes(LessSafeKey),
+    Aes(Box<LessSafeKey>),
     Sm4(Box<Sm4Gcm>),
 }
 
@@ -110,10 +111,10 @@ impl LocalKey {
     /// The key of a domain of `suite` from its 32 bytes.
     pub fn from_bytes(suite: Suite, bytes: &[u8; 32]) -> Result<LocalKey> {
         let cipher = match suite {
-            Suite::Standard => Cipher::Aes(LessSafeKey::new(
+            Suite::Standard => Cipher::Aes(Box::new(LessSafeKey::new(
                 UnboundKey::new(&AES_256_GCM, bytes)
                     .map_err(|_| Error::Internal("AES-256-GCM key".into()))?,
-            )),
+            ))),
             Suite::Gm => {
                 use aes_gcm::KeyInit as _;
                 let key = sm4_key(bytes);
@@ -386,7 +387,7 @@ pub fn provider(layout: &Layout) -> Result<Arc<dyn KeyProvider>> {
             layout.root().display()
         )));
     };
-    let suite = crate::keys::suite(layout)?;
+    let suite = crate::crypto::suite(layout)?;
     let key = match std::env::var_os(KEY_FILE_OVERRIDE) {
         Some(path) => read_key_file(suite, Path::new(&path))?,
         None => load(suite, &config.source)?,
