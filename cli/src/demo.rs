@@ -497,6 +497,7 @@ fn show_product(
             id = product.id.as_str(),
             path = product.path.display().to_string(),
             sources = sources.join("; "),
+            hash = domain.keys().suite().hash_name(),
             module = manifest["job"][format!("module_{}", domain.keys().suite().hash_name())]
                 .as_str()
                 .unwrap_or("")

@@ -434,7 +434,12 @@ pub fn destruction(ui: &Ui, d: &Value) -> String {
                 "\n  {}  {}  {}",
                 cell(&f["path"]),
                 cell(&f["bytes"]),
-                cell(&f["sha256"])
+                // Named by the domain suite's hash (`sha256`, or `sm3`).
+                cell(if f["sm3"].is_null() {
+                    &f["sha256"]
+                } else {
+                    &f["sm3"]
+                })
             ));
         }
     }

@@ -365,7 +365,7 @@ cli-token-issued =
     token { $id } for { $principal } (shown once; only its hash is kept):
     { $token }
 cli-token-revoked = token { $id } of { $principal } revoked
-cli-dataset-added = registered { $name } version { $version }: { $rows } rows, sha256 { $sha256 }
+cli-dataset-added = registered { $name } version { $version }: { $rows } rows, content hash { $sha256 }
 cli-dataset-show =
     { $name } v{ $version } — { $summary }
     provider: { $provider }
@@ -515,7 +515,7 @@ demo-product =
     8. Product { $id } at { $path }
        manifest.json signed by the domain key; verified: signature and file hashes match
        sources: { $sources }
-       module sha256 { $module }
+       module { $hash } { $module }
 demo-audit = 9. Audit log: { $events } events, Merkle tree and hash chain verified, { $checkpoints } signed checkpoint(s) (root { $root }…)
 demo-done = Done in { $seconds } s. Data directory: { $dir }
 demo-principal = { $name } ({ $role })

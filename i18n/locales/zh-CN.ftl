@@ -349,7 +349,7 @@ cli-token-issued =
     已为 { $principal } 签发令牌 { $id }（仅显示这一次；系统只保存其哈希值）：
     { $token }
 cli-token-revoked = { $principal } 的令牌 { $id } 已吊销
-cli-dataset-added = 已登记 { $name } 第 { $version } 版：{ $rows } 行，sha256 { $sha256 }
+cli-dataset-added = 已登记 { $name } 第 { $version } 版：{ $rows } 行，内容杂凑值 { $sha256 }
 cli-dataset-show =
     { $name } 第 { $version } 版 — { $summary }
     提供方：{ $provider }
@@ -496,7 +496,7 @@ demo-product =
     8. 数据产品 { $id } 位于 { $path }
        manifest.json 由本域密钥签名；验证通过：签名与文件哈希一致
        来源：{ $sources }
-       模块 sha256 { $module }
+       模块 { $hash } { $module }
 demo-audit = 9. 审计日志：{ $events } 个事件，Merkle 树与哈希链验证通过，{ $checkpoints } 个已签名检查点（根哈希 { $root }…）
 demo-done = 完成，用时 { $seconds } 秒。数据目录：{ $dir }
 demo-principal = { $name }（{ $role }）
