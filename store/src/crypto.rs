@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use sandbox_core::{Error, Result, Suite};
 
 use crate::Layout;
-use crate::master::write_new;
 
 /// Where the suite is recorded, in the keys folder.
 const SUITE_FILE: &str = "crypto.toml";
@@ -40,8 +39,13 @@ pub fn write_suite(layout: &Layout, suite: Suite) -> Result<()> {
     fs::create_dir_all(layout.keys())?;
     let text = toml::to_string(&SuiteFile { suite })
         .map_err(|e| Error::Internal(format!("writing {SUITE_FILE}: {e}")))?;
-    write_new(
-        &layout.keys().join(SUITE_FILE),
-        format!("# This domain's cryptographic suite, fixed when it was made.\n{text}").as_bytes(),
-    )
+    let text = format!("# This domain's cryptographic suite, fixed when it was made.\n{text}");
+    // A new file (never over one: the suite is fixed), synced before the keys are made.
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(layout.keys().join(SUITE_FILE))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }
