@@ -1068,6 +1068,27 @@ fn a_gm_domain_runs_the_demo_on_the_national_suite() {
         sandbox_runtime::keys::public_key(again.layout()).unwrap(),
         key
     );
+    drop(again);
+
+    // A rotation gives a new SM4 master key: the secrets and the data files' keys rewrapped,
+    // the signing key the same, the data still answering.
+    let domain = Domain::open(&dir).unwrap();
+    let seed = *domain.keys().signing_seed().unwrap();
+    let next = tmp.path().join("next.master-key");
+    sandbox_runtime::custody::rotate_master_key(&domain, "ops-li", &MasterKey::New(next.clone()))
+        .unwrap();
+    drop(domain);
+    let domain = Domain::open(&dir).unwrap();
+    assert_eq!(domain.keys().provider().suite(), Suite::Gm);
+    assert_eq!(*domain.keys().signing_seed().unwrap(), seed);
+    let v = sandbox_runtime::catalog::get(&domain, "ops-li", "residents").unwrap();
+    let reader =
+        sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v).unwrap();
+    assert!(
+        reader.build().unwrap().next().is_some(),
+        "the data file opens"
+    );
+    audit::verify(&domain, "sup-chen").unwrap();
 }
 
 /// OpenSSL 3 verifies `signature` (hex DER) of `message` by the SM2 key `key`, with the
