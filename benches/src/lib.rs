@@ -21,7 +21,18 @@ pub const SUPERVISOR: &str = "sup";
 
 /// A new domain in `dir` with an operator, a provider and a developer.
 pub fn domain_with_principals(dir: &Path) -> anyhow::Result<Domain> {
-    let domain = Domain::init(&dir.join("domain"))?;
+    domain_of_suite(dir, sandbox_core::Suite::Standard)
+}
+
+/// [`domain_with_principals`], of the cryptographic suite `suite`.
+pub fn domain_of_suite(dir: &Path, suite: sandbox_core::Suite) -> anyhow::Result<Domain> {
+    let root = dir.join("domain");
+    let domain = Domain::init_crypto(
+        &root,
+        &Default::default(),
+        &sandbox_runtime::MasterKey::beside(&root),
+        suite,
+    )?;
     identity::add(&domain, None, OPERATOR, Role::Operator)?;
     identity::add(&domain, Some(OPERATOR), PROVIDER, Role::Provider)?;
     identity::add(&domain, Some(OPERATOR), DEVELOPER, Role::Developer)?;
