@@ -2,9 +2,14 @@
 //! suite (SHA-256, HMAC-SHA256, Ed25519, AES-256-GCM) and of the `gm` suite (SM3,
 //! HMAC-SM3, SM2, SM4-GCM), measured in one run and compared as ratios gm / standard.
 //!
-//! `cargo build --profile bench -p sandbox-benches --bin suites && ./target/release/suites`
+//! `cargo build --profile bench -p sandbox-benches --bin suites && TMPDIR=/dev/shm ./target/release/suites`
 //!
-//! Primitives, through the domain's own keys: hashing 64 MiB (the audit tree's and the
+//! (on tmpfs, so that the disk's flushes, the same in both suites, do not hide the
+//! difference). The pair of domains is made twice, in both orders, and each figure is the
+//! mean of the two (the domain made second is faster, whatever its suite); the two
+//! domains' queries alternate, rep by rep.
+//!
+//! Primitives (each the median of five timings), through the domain's own keys: hashing 64 MiB (the audit tree's and the
 //! content hashes' hash), the MAC of 200,000 identifiers (pseudonyms, value sets), 2,000
 //! signatures and their verifications (checkpoints, manifests), 2,000 key wraps and
 //! unwraps under the master key. Then the domain: 20,000 audit events appended (hash chain,
@@ -39,6 +44,15 @@ fn secs(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// The median of five timings of `f`, in seconds.
+fn secs5(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let mut v = Vec::new();
+    for _ in 0..5 {
+        v.push(secs(&mut f)?);
+    }
+    Ok(median(v))
+}
+
 struct Measured {
     name: String,
     unit: &'static str,
@@ -46,8 +60,16 @@ struct Measured {
     gm: f64,
 }
 
-/// One suite's figures, in the order of [`names`].
-fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
+/// A domain of one suite, measured up to its queries.
+struct Setup {
+    _dir: tempfile::TempDir,
+    domain: Domain,
+    scenario_id: i64,
+    figures: Vec<f64>,
+}
+
+/// One suite's figures up to the queries, in the order of [`names`].
+fn measure(suite: Suite) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let domain = sandbox_benches::domain_of_suite(dir.path(), suite)?;
     if domain.keys().suite() != suite {
@@ -57,7 +79,7 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
 
     // Hash: MiB/s over 64 MiB in 1 MiB pieces.
     let block = vec![0x5au8; 1 << 20];
-    let s = secs(|| {
+    let s = secs5(|| {
         let mut acc = 0u8;
         for _ in 0..64 {
             acc ^= suite.hash(&[&block])[0];
@@ -70,7 +92,7 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
     // MAC of identifiers under the pseudonym secret: thousands per second.
     let secret = domain.keys().pseudonym_secret()?.clone();
     let ids: Vec<String> = (0..200_000).map(|i| format!("1101051990{i:08}")).collect();
-    let s = secs(|| {
+    let s = secs5(|| {
         for id in &ids {
             std::hint::black_box(secret.mac(id.as_bytes()));
         }
@@ -81,7 +103,8 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
     // Signatures and verifications: per second.
     let message = vec![0x42u8; 2048];
     let mut signatures = Vec::new();
-    let s = secs(|| {
+    let s = secs5(|| {
+        signatures.clear();
         for i in 0..2000u32 {
             let mut m = message.clone();
             m[..4].copy_from_slice(&i.to_le_bytes());
@@ -91,7 +114,7 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
     })?;
     out.push(2000.0 / s);
     let key = sandbox_runtime::keys::public_key(domain.layout())?;
-    let s = secs(|| {
+    let s = secs5(|| {
         for (m, sig) in &signatures {
             key.verify(m, sig)?;
         }
@@ -102,7 +125,8 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
     // Key wrapping under the master key: wraps and unwraps per second.
     let provider = domain.keys().provider().clone();
     let mut wrapped = Vec::new();
-    let s = secs(|| {
+    let s = secs5(|| {
+        wrapped.clear();
         for i in 0..2000u32 {
             let mut k = [7u8; 32];
             k[..4].copy_from_slice(&i.to_le_bytes());
@@ -111,7 +135,7 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
         Ok(())
     })?;
     out.push(2000.0 / s);
-    let s = secs(|| {
+    let s = secs5(|| {
         for w in &wrapped {
             std::hint::black_box(provider.unwrap("sandbox benchmark key", w)?);
         }
@@ -136,10 +160,14 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
         Ok(())
     })?;
     out.push(20_000.0 / s);
-    out.push(secs(|| {
-        audit::verify(&domain, sandbox_benches::OPERATOR)?;
-        Ok(())
-    })?);
+    let mut verify = Vec::new();
+    for _ in 0..5 {
+        verify.push(secs(|| {
+            audit::verify(&domain, sandbox_benches::OPERATOR)?;
+            Ok(())
+        })?);
+    }
+    out.push(median(verify));
 
     // Mediated DP queries on 100,000 rows: milliseconds per answer (median).
     let pums = sandbox_benches::pums_pid_csv();
@@ -149,10 +177,14 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
     sandbox_synth::write_pums_like(&mut w, &source, 100_000, 1, 7)?;
     drop(w);
     let policy = std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
-    out.push(secs(|| {
-        catalog::add(&domain, sandbox_benches::PROVIDER, &csv, &policy)?;
-        Ok(())
-    })?);
+    let mut register = Vec::new();
+    for _ in 0..3 {
+        register.push(secs(|| {
+            catalog::add(&domain, sandbox_benches::PROVIDER, &csv, &policy)?;
+            Ok(())
+        })?);
+    }
+    out.push(median(register));
     let scenario_id = sandbox_benches::approved_scenario(
         &domain,
         "bench",
@@ -160,29 +192,29 @@ fn measure(suite: Suite, reps: usize) -> anyhow::Result<Vec<f64>> {
         sandbox_benches::PUMS_COLUMNS,
         0.001,
     )?;
-    for sql in QUERIES {
-        let mut ms = Vec::new();
-        for _ in 0..reps {
-            ms.push(
-                secs(|| {
-                    mediate::answer(
-                        &domain,
-                        &QueryRequest {
-                            scenario_id,
-                            job_id: None,
-                            actor: sandbox_benches::DEVELOPER,
-                            sql,
-                            epsilon: None,
-                        },
-                    )?;
-                    Ok(())
-                })? * 1e3,
-            );
-        }
-        out.push(median(ms));
-    }
-    drop::<Domain>(domain);
-    Ok(out)
+    Ok(Setup {
+        _dir: dir,
+        domain,
+        scenario_id,
+        figures: out,
+    })
+}
+
+/// Milliseconds to answer `sql` in `s`'s domain.
+fn query_ms(s: &Setup, sql: &str) -> anyhow::Result<f64> {
+    Ok(secs(|| {
+        mediate::answer(
+            &s.domain,
+            &QueryRequest {
+                scenario_id: s.scenario_id,
+                job_id: None,
+                actor: sandbox_benches::DEVELOPER,
+                sql,
+                epsilon: None,
+            },
+        )?;
+        Ok(())
+    })? * 1e3)
 }
 
 fn names() -> Vec<(String, &'static str)> {
@@ -194,11 +226,14 @@ fn names() -> Vec<(String, &'static str)> {
         ("wrap a key (AES-256-GCM / SM4-GCM)".into(), "per s"),
         ("unwrap a key".into(), "per s"),
         ("append an audit event (own transaction)".into(), "per s"),
-        ("verify the whole log (20,000+ events)".into(), "s"),
-        ("register 100,000 rows".into(), "s"),
+        (
+            "verify the whole log (20,000+ events; median of 5)".into(),
+            "s",
+        ),
+        ("register 100,000 rows (median of 3)".into(), "s"),
     ];
     for q in QUERIES {
-        v.push((format!("`{q}`"), "ms"));
+        v.push((format!("mediated `{q}` (median)"), "ms"));
     }
     v
 }
@@ -212,11 +247,46 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other} (--reps N)"),
         }
     }
-    let standard = measure(Suite::Standard, reps)?;
-    let gm = measure(Suite::Gm, reps)?;
+    // A domain of each suite made and measured once first and dropped: the process's
+    // first domain pays for warming up (the allocator, the page cache, the engine), and
+    // neither suite should.
+    drop(measure(Suite::Standard)?);
+    drop(measure(Suite::Gm)?);
+    // The domain made second answers faster, whatever its suite (the process's state,
+    // not the suite): both orders are measured and each suite's figures averaged over them.
+    let mut figures: Vec<Vec<Vec<f64>>> = vec![Vec::new(), Vec::new()];
+    for order in [[Suite::Standard, Suite::Gm], [Suite::Gm, Suite::Standard]] {
+        let first = measure(order[0])?;
+        let second = measure(order[1])?;
+        let (mut a, mut b) = (first.figures.clone(), second.figures.clone());
+        for sql in QUERIES {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for rep in 0..reps {
+                // Each goes first in every other rep.
+                if rep % 2 == 0 {
+                    x.push(query_ms(&first, sql)?);
+                    y.push(query_ms(&second, sql)?);
+                } else {
+                    y.push(query_ms(&second, sql)?);
+                    x.push(query_ms(&first, sql)?);
+                }
+            }
+            a.push(median(x));
+            b.push(median(y));
+        }
+        for (suite, f) in [(order[0], a), (order[1], b)] {
+            figures[usize::from(suite == Suite::Gm)].push(f);
+        }
+    }
+    let mean = |runs: &[Vec<f64>]| -> Vec<f64> {
+        (0..runs[0].len())
+            .map(|i| runs.iter().map(|r| r[i]).sum::<f64>() / runs.len() as f64)
+            .collect()
+    };
+    let (standard_figures, gm_figures) = (mean(&figures[0]), mean(&figures[1]));
     let rows: Vec<Measured> = names()
         .into_iter()
-        .zip(standard.into_iter().zip(gm))
+        .zip(standard_figures.into_iter().zip(gm_figures))
         .map(|((name, unit), (standard, gm))| Measured {
             name,
             unit,
