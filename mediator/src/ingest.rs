@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray};
@@ -123,60 +123,122 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-fn open_source(path: &Path, read: Option<ReadCounter>) -> Result<(SchemaRef, Batches)> {
-    let meta = fs::metadata(path).map_err(|e| input_err(path, e))?;
-    if meta.len() > MAX_SOURCE_BYTES {
+/// What a registration reads: a file, or bytes held in memory under a file name (an upload
+/// through the API: never written to the disk in the clear).
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file (the provider's, on the machine).
+    File(PathBuf),
+    /// Bytes in memory, named as the file they came from (`.csv` or `.parquet`).
+    Bytes {
+        /// The file name: its extension gives the format; errors and the record name it.
+        name: PathBuf,
+        /// The contents.
+        bytes: bytes::Bytes,
+    },
+}
+
+impl Source {
+    /// Bytes in memory named `name`.
+    pub fn memory(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Source {
+        Source::Bytes {
+            name: name.into(),
+            bytes: bytes::Bytes::from(bytes),
+        }
+    }
+
+    /// The source's name: its path, or the name of the bytes.
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::File(path) => path,
+            Source::Bytes { name, .. } => name,
+        }
+    }
+
+    fn len(&self) -> Result<u64> {
+        match self {
+            Source::File(path) => Ok(fs::metadata(path).map_err(|e| input_err(path, e))?.len()),
+            Source::Bytes { bytes, .. } => Ok(bytes.len() as u64),
+        }
+    }
+}
+
+fn open_source(source: &Source, read: Option<ReadCounter>) -> Result<(SchemaRef, Batches)> {
+    let path = source.path();
+    if source.len()? > MAX_SOURCE_BYTES {
         return Err(input_err(
             path,
             format!("larger than {MAX_SOURCE_BYTES} bytes"),
         ));
     }
-    match format_of(path)? {
-        Format::Csv => {
-            let mut file = File::open(path).map_err(|e| input_err(path, e))?;
-            let mut head = [0u8; 3];
-            let n = file.read(&mut head).map_err(|e| input_err(path, e))?;
-            let bom = n == 3 && head == [0xEF, 0xBB, 0xBF];
-            file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
-                .map_err(|e| input_err(path, e))?;
-            let format = arrow::csv::reader::Format::default().with_header(true);
-            let (schema, rows) = format
-                .infer_schema(&mut file, None)
-                .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
-            if rows == 0 {
-                return Err(input_err(path, "the CSV has a header but no rows"));
-            }
-            if schema.fields().is_empty() {
-                return Err(input_err(path, "the CSV has no columns"));
-            }
-            file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
-                .map_err(|e| input_err(path, e))?;
-            let schema = Arc::new(schema);
-            let reader = arrow::csv::ReaderBuilder::new(schema.clone())
-                .with_format(format)
-                .with_batch_size(64 * 1024)
-                .build(Counted { inner: file, read })
-                .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
-            Ok((schema, Box::new(reader)))
-        }
-        Format::Parquet => {
+    match (format_of(path)?, source) {
+        (Format::Csv, Source::File(_)) => {
             let file = File::open(path).map_err(|e| input_err(path, e))?;
-            // The columns' types come from the Parquet schema alone: the Arrow schema a
-            // writer may embed in the footer (`ARROW:schema`) is the uploader's bytes, and
-            // Arrow's decoder panics on types it does not know (the ingest fuzzer found
-            // it). Stored files are read with it: they are ours.
-            let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new_with_options(Upload(file), options)
-                    .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
-            let schema = builder.schema().clone();
-            let reader = builder
-                .with_batch_size(64 * 1024)
-                .build()
-                .map_err(|e| input_err(path, format!("cannot read Parquet: {e}")))?;
-            Ok((schema, Box::new(reader)))
+            csv_source(path, file, read)
+        }
+        (Format::Csv, Source::Bytes { bytes, .. }) => {
+            csv_source(path, std::io::Cursor::new(bytes.clone()), read)
+        }
+        (Format::Parquet, Source::File(_)) => {
+            let file = File::open(path).map_err(|e| input_err(path, e))?;
+            parquet_source(path, Upload(file))
+        }
+        (Format::Parquet, Source::Bytes { bytes, .. }) => {
+            parquet_source(path, Upload(bytes.clone()))
         }
     }
+}
+
+/// The batches of a CSV source (a UTF-8 byte order mark skipped).
+fn csv_source<R: Read + Seek + 'static>(
+    path: &Path,
+    mut file: R,
+    read: Option<ReadCounter>,
+) -> Result<(SchemaRef, Batches)> {
+    let mut head = [0u8; 3];
+    let n = file.read(&mut head).map_err(|e| input_err(path, e))?;
+    let bom = n == 3 && head == [0xEF, 0xBB, 0xBF];
+    file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
+        .map_err(|e| input_err(path, e))?;
+    let format = arrow::csv::reader::Format::default().with_header(true);
+    let (schema, rows) = format
+        .infer_schema(&mut file, None)
+        .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
+    if rows == 0 {
+        return Err(input_err(path, "the CSV has a header but no rows"));
+    }
+    if schema.fields().is_empty() {
+        return Err(input_err(path, "the CSV has no columns"));
+    }
+    file.seek(SeekFrom::Start(if bom { 3 } else { 0 }))
+        .map_err(|e| input_err(path, e))?;
+    let schema = Arc::new(schema);
+    let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_format(format)
+        .with_batch_size(64 * 1024)
+        .build(Counted { inner: file, read })
+        .map_err(|e| input_err(path, format!("cannot read CSV: {e}")))?;
+    Ok((schema, Box::new(reader)))
+}
+
+/// The batches of a Parquet source, read through [`Upload`].
+fn parquet_source<C>(path: &Path, file: Upload<C>) -> Result<(SchemaRef, Batches)>
+where
+    C: parquet::file::reader::ChunkReader + 'static,
+{
+    // The columns' types come from the Parquet schema alone: the Arrow schema a
+    // writer may embed in the footer (`ARROW:schema`) is the uploader's bytes, and
+    // Arrow's decoder panics on types it does not know (the ingest fuzzer found
+    // it). Stored files are read with it: they are ours.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| input_err(path, format!("not a readable Parquet file: {e}")))?;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| input_err(path, format!("cannot read Parquet: {e}")))?;
+    Ok((schema, Box::new(reader)))
 }
 
 /// An uploaded Parquet file as its reader sees it: every reader of a range fails a read
@@ -184,16 +246,16 @@ fn open_source(path: &Path, read: Option<ReadCounter>) -> Result<(SchemaRef, Bat
 /// a field of a page header, loops over the element count a crafted header claims, taking
 /// each end-of-file read as a byte: a 21 KB file kept it reading for minutes (fuzz finding
 /// 10). A reader that reads on after being told the file ended is one of those loops.
-struct Upload(File);
+struct Upload<C>(C);
 
-impl parquet::file::reader::Length for Upload {
+impl<C: parquet::file::reader::ChunkReader> parquet::file::reader::Length for Upload<C> {
     fn len(&self) -> u64 {
         parquet::file::reader::Length::len(&self.0)
     }
 }
 
-impl parquet::file::reader::ChunkReader for Upload {
-    type T = EndOnce<<File as parquet::file::reader::ChunkReader>::T>;
+impl<C: parquet::file::reader::ChunkReader> parquet::file::reader::ChunkReader for Upload<C> {
+    type T = EndOnce<C::T>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         Ok(EndOnce {
@@ -231,7 +293,7 @@ impl<R: Read> Read for EndOnce<R> {
 
 /// The first value of a column the policy gives bounds to that is not a number, in a
 /// source that read it as text: `row N, column `c`: `v` is not a number`.
-fn first_non_number(source: &Path, policy: &Policy, schema: &Schema) -> Result<Option<String>> {
+fn first_non_number(source: &Source, policy: &Policy, schema: &Schema) -> Result<Option<String>> {
     let text_columns: Vec<(usize, String)> = policy
         .columns
         .iter()
@@ -1035,6 +1097,23 @@ pub fn add_counted(
     policy_text: &str,
     read: Option<ReadCounter>,
 ) -> Result<DatasetVersion> {
+    add_source(
+        domain,
+        actor,
+        &Source::File(source.to_path_buf()),
+        policy_text,
+        read,
+    )
+}
+
+/// [`add_counted`] of a file or of bytes in memory.
+pub fn add_source(
+    domain: &Mediator,
+    actor: &str,
+    source: &Source,
+    policy_text: &str,
+    read: Option<ReadCounter>,
+) -> Result<DatasetVersion> {
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
     let mut conn = domain.conn()?;
     let name = policy.dataset.name.clone();
@@ -1076,6 +1155,7 @@ pub fn add_counted(
             Err(e) => return Err(e.into()),
         }
         let source_name = source
+            .path()
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -1161,6 +1241,7 @@ pub struct Examined {
 /// the version's file into `scratch` (a folder of the caller's, left empty): the stage of
 /// registration that reads the provider's bytes, on its own.
 pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Examined> {
+    let source = &Source::File(source.to_path_buf());
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
     let target = scratch.join(DATA_FILE);
     // Encrypted like a version's file, under a key nobody keeps.
@@ -1188,14 +1269,15 @@ pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Exami
 /// Registration's first stage, which every source goes through: decodes `source`, checks
 /// its columns against the policy, and writes the bounded, inspected file to `target`.
 fn stage(
-    source: &Path,
+    source: &Source,
     policy: &Policy,
     read: Option<ReadCounter>,
     target: &Path,
     sealing: &Sealing,
     secret: &Secret,
 ) -> Result<(Vec<(String, ColumnType)>, Written)> {
-    let (schema, batches) = decoding(source, || open_source(source, read))?;
+    let path = source.path();
+    let (schema, batches) = decoding(path, || open_source(source, read))?;
     let columns: Vec<(String, ColumnType)> = schema
         .fields()
         .iter()
@@ -1205,21 +1287,21 @@ fn stage(
     if let Err(e) = policy.validate_against(&view) {
         // A column the policy bounds that reads as text holds a value that is not a
         // number: name the first one, with its row, rather than the type it made.
-        if let Some(found) = decoding(source, || first_non_number(source, policy, &schema))? {
-            return Err(input_err(source, found));
+        if let Some(found) = decoding(path, || first_non_number(source, policy, &schema))? {
+            return Err(input_err(path, found));
         }
         return Err(Error::from(e).into());
     }
     let layout = Layout::new(
-        source,
+        path,
         policy,
         &schema,
         policy.dataset.privacy_unit.is_some(),
         secret,
     )?;
-    let written = decoding(source, || {
+    let written = decoding(path, || {
         write_parquet(
-            source,
+            path,
             schema.clone(),
             batches,
             policy.dataset.privacy_unit.as_deref().map(|column| Units {

@@ -45,8 +45,8 @@ pub fn add_counted(
 }
 
 /// [`add`] from CSV text sent over the network, recorded under `file_name` (a plain
-/// name ending in `.csv`). The text is written to a folder of the data directory that is
-/// removed afterwards, whatever happens.
+/// name ending in `.csv`). The text is read from memory: no copy of it is written to the
+/// disk in the clear.
 pub fn add_csv(
     domain: &Domain,
     actor: &str,
@@ -67,12 +67,14 @@ pub fn add_csv(
         ));
     }
     authz::authorize(&*domain.conn()?, actor, Action::DatasetRegister, On::Domain)?;
-    let dir = tempfile::Builder::new()
-        .prefix(".upload-")
-        .tempdir_in(domain.layout().root())?;
-    let path = dir.path().join(file_name);
-    std::fs::write(&path, csv)?;
-    add(domain, actor, &path, policy_text)
+    // Read from memory: the upload is never written to the disk in the clear.
+    Ok(sandbox_mediator::ingest::add_source(
+        domain.mediator(),
+        actor,
+        &sandbox_mediator::ingest::Source::memory(file_name, csv.to_vec()),
+        policy_text,
+        None,
+    )?)
 }
 
 /// The current version of a dataset.

@@ -448,3 +448,81 @@ fn a_retired_dataset_is_kept_recorded_and_refused_for_new_scenarios() {
         1
     );
 }
+
+/// An upload through the API is registered from memory (no copy of it is written to the
+/// disk): the same version as the same bytes registered from a file (rows, report, source
+/// name), only the version's own files new under the data directory, bad bytes refused
+/// with the upload's own name and nothing left; a Parquet source reads from memory too.
+#[test]
+fn an_upload_registers_from_memory_as_its_file_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_d1, from_file) = empty_domain();
+    let (_d2, uploaded) = empty_domain();
+    let csv = sandbox_synth::residents_csv(500, 2026);
+    let path = tmp.path().join("residents.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let a = catalog::add(&from_file, PROVIDER, &path, RESIDENTS_POLICY).unwrap();
+    let before = snapshot(&uploaded);
+    let b = catalog::add_csv(
+        &uploaded,
+        PROVIDER,
+        "residents.csv",
+        csv.as_bytes(),
+        RESIDENTS_POLICY,
+    )
+    .unwrap();
+    assert_eq!(
+        (a.row_count, &a.report, &a.source_name),
+        (b.row_count, &b.report, &b.source_name)
+    );
+    assert_eq!(b.source_name, "residents.csv");
+    // Only the version's own folder and its files are new.
+    let after = snapshot(&uploaded);
+    for name in after.0.keys().filter(|k| !before.0.contains_key(*k)) {
+        assert!(name.starts_with("domain/residents"), "{name}");
+    }
+
+    // Bad bytes: a typed error naming the upload, and the domain as it was.
+    let before = snapshot(&uploaded);
+    match catalog::add_csv(
+        &uploaded,
+        PROVIDER,
+        "broken.csv",
+        b"citizen_id,district\n\"unterminated",
+        RESIDENTS_POLICY,
+    ) {
+        Err(Error::Input { path, .. }) => assert_eq!(path, "broken.csv"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&uploaded), before);
+
+    // A Parquet source in memory reads as its file does.
+    let (_d3, parquet_domain) = empty_domain();
+    let pq = {
+        let format = arrow::csv::reader::Format::default().with_header(true);
+        let (schema, _) = format
+            .infer_schema(std::io::Cursor::new(csv.as_bytes()), None)
+            .unwrap();
+        let schema = std::sync::Arc::new(schema);
+        let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+            .with_format(format)
+            .build(std::io::Cursor::new(csv.as_bytes()))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+        for batch in reader {
+            w.write(&batch.unwrap()).unwrap();
+        }
+        w.close().unwrap();
+        out
+    };
+    let via_memory = sandbox_mediator::ingest::add_source(
+        parquet_domain.mediator(),
+        PROVIDER,
+        &sandbox_mediator::ingest::Source::memory("residents.parquet", pq),
+        RESIDENTS_POLICY,
+        None,
+    )
+    .unwrap();
+    assert_eq!(via_memory.row_count, a.row_count);
+}
