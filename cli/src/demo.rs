@@ -105,7 +105,16 @@ pub fn run_in(
     writeln!(
         out,
         "{}",
-        t!(lang, "demo-init", dir = dir.display().to_string())
+        t!(
+            lang,
+            "demo-init",
+            dir = dir.display().to_string(),
+            suite = suite.name(),
+            signature = match suite {
+                Suite::Standard => "Ed25519",
+                Suite::Gm => "SM2",
+            }
+        )
     )?;
     add_principals(&domain, lang, out)?;
     register_dataset(&domain, residents, lang, out)?;

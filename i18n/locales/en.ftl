@@ -489,7 +489,7 @@ demo-build-first = build the example modules first: scripts/build-guests.sh
 demo-title = Sandbox demo: raw data does not leave the domain; data is usable but not visible.
 demo-init =
     1. Operating institution initialises a domain at { $dir }
-       (SQLite metadata, Ed25519 signing key, domain store folders)
+       (SQLite metadata, the { $suite } cryptographic suite with its { $signature } signing key, domain store folders)
 demo-principals = principals: { $principals }
 demo-dataset = 2. Provider psb-wang registers `{ $name }`: { $rows } rows, stored as Parquet in the domain
 demo-scenario =

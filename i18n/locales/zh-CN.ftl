@@ -473,7 +473,7 @@ demo-build-first = 请先构建示例模块：scripts/build-guests.sh
 demo-title = Sandbox 演示：原始数据不出域，数据可用不可见。
 demo-init =
     1. 运营机构在 { $dir } 初始化一个域
-       （SQLite 元数据、Ed25519 签名密钥、域内存储目录）
+       （SQLite 元数据、{ $suite } 密码套件及其 { $signature } 签名密钥、域内存储目录）
 demo-principals = 主体：{ $principals }
 demo-dataset = 2. 数据提供方 psb-wang 登记“{ $name }”：{ $rows } 行，以 Parquet 格式存储于域内
 demo-scenario =
