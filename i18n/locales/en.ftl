@@ -253,7 +253,7 @@ products-heading = Product registry
 products-none = No product has been released.
 product-heading = Product { $id }
 product-signed = The manifest below is signed by the domain key; this command checks it and every file:
-product-signature = Signature (Ed25519, hex)
+product-signature = Signature (the domain key's: Ed25519, or SM2 in the gm suite; hex)
 product-manifest = Manifest
 
 ## Scenarios

@@ -237,7 +237,7 @@ products-heading = 数据产品登记
 products-none = 尚未发布任何数据产品。
 product-heading = 数据产品 { $id }
 product-signed = 以下清单由域密钥签名；用此命令校验清单及每个文件：
-product-signature = 签名（Ed25519，十六进制）
+product-signature = 签名（本域密钥：Ed25519，gm 密码套件中为 SM2；十六进制）
 product-manifest = 清单
 
 ## 场景
