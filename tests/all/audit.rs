@@ -993,6 +993,7 @@ fn export_writes_every_event_with_its_leaf_then_the_checkpoints() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines[0]["type"], "header");
+    assert_eq!(lines[0]["suite"], "standard");
     let events: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "event").collect();
     assert_eq!(events.len() as i64, summary.events);
     assert_eq!(summary.to, summary.events);

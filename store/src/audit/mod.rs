@@ -640,6 +640,8 @@ enum ExportLine<'a> {
         format: &'static str,
         from: i64,
         to: i64,
+        /// The suite whose hash gives the leaf hashes and whose key signs the checkpoints.
+        suite: Suite,
         public_key: Option<String>,
         retention_years: i64,
     },
@@ -692,6 +694,7 @@ pub fn export(
             format: EXPORT_FORMAT,
             from,
             to,
+            suite: conn.keys().suite(),
             public_key: recorded_key(conn)?.map(|k| k.to_hex()),
             retention_years: retention_years(conn)?,
         };
