@@ -76,6 +76,32 @@ pub fn pums_pid_csv() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pums/PUMS_pid.csv")
 }
 
+/// The median of the values (the upper one of an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// The mediated answer to `sql` in scenario `scenario_id`, asked by the developer at the
+/// scenario's ε per query.
+pub fn ask(
+    domain: &Domain,
+    scenario_id: i64,
+    sql: &str,
+) -> sandbox_runtime::Result<sandbox_runtime::mediate::Answer> {
+    sandbox_runtime::mediate::answer(
+        domain,
+        &sandbox_runtime::mediate::QueryRequest {
+            scenario_id,
+            job_id: None,
+            actor: DEVELOPER,
+            sql,
+            epsilon: None,
+        },
+    )
+}
+
 /// The `p` quantile (nearest rank) of the values; NaN when there are none.
 pub fn percentile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();

@@ -110,10 +110,7 @@ pub fn run_in(
             "demo-init",
             dir = dir.display().to_string(),
             suite = suite.name(),
-            signature = match suite {
-                Suite::Standard => "Ed25519",
-                Suite::Gm => "SM2",
-            }
+            signature = suite.signature_name()
         )
     )?;
     add_principals(&domain, lang, out)?;

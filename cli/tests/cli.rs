@@ -1521,7 +1521,7 @@ fn init_chooses_the_cryptographic_suite_for_the_domains_life() {
     assert!(!data.exists(), "a refused init leaves nothing");
     let said = ok(sandbox(&data, &["init", "--crypto", "gm"]));
     assert!(
-        said.contains("Cryptographic suite: gm (hashes sm3, signatures sm2, key wrapping SM4-GCM)"),
+        said.contains("Cryptographic suite: gm (hashes sm3, signatures SM2, key wrapping SM4-GCM)"),
         "{said}"
     );
     ok(sandbox(

@@ -51,11 +51,11 @@ impl Suite {
         }
     }
 
-    /// The signature scheme's name (`ed25519`, `sm2`).
+    /// The signature scheme's name (`Ed25519`, `SM2`).
     pub fn signature_name(self) -> &'static str {
         match self {
-            Suite::Standard => "ed25519",
-            Suite::Gm => "sm2",
+            Suite::Standard => "Ed25519",
+            Suite::Gm => "SM2",
         }
     }
 

@@ -385,7 +385,7 @@ fn verify_bytes(
     }
     let key = keys::PublicKey::parse(report["domain_public_key"].as_str().unwrap_or(""))
         .map_err(|e| Error::Verify(format!("the report's key: {e}")))?;
-    if crate::review::manifest_suite(&report)? != key.suite() {
+    if crate::review::named_suite(&report)? != key.suite() {
         return Err(Error::Verify(
             "the report names another suite than its key's".into(),
         ));

@@ -323,6 +323,16 @@ impl PublicKey {
         }
     }
 
+    /// The suite of a key written in hex, from its length alone (130 digits: SM2; any
+    /// other: standard), without checking it is a key ([`PublicKey::parse`] does).
+    pub fn suite_of_hex(hex_key: &str) -> Suite {
+        if hex_key.trim().len() == 130 {
+            Suite::Gm
+        } else {
+            Suite::Standard
+        }
+    }
+
     /// The suite whose signatures it checks.
     pub fn suite(&self) -> Suite {
         match self {

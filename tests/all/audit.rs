@@ -16,6 +16,11 @@ use serde_json::json;
 /// The suite of the RFC 6962 vectors and of the logs built here.
 const S: sandbox_core::Suite = sandbox_core::Suite::Standard;
 
+/// Leaf hashes of the standard suite as a source of tree nodes.
+fn mem(leaves: &[Hash]) -> merkle::Leaves<'_> {
+    merkle::Leaves { suite: S, leaves }
+}
+
 // ---------------------------------------------------------------------------------------
 // An independent tree: SHA-256 from the runtime's plain `sha256_hex`, the rest by the
 // definitions of RFC 6962 §2.1, recursively.
@@ -217,30 +222,15 @@ fn the_tree_matches_the_rfc_6962_test_vectors() {
         assert_eq!(tohex(&f.root()), *want, "size {n} (compact range)");
     }
     for (index, size, want) in VECTOR_INCLUSION {
-        let got = merkle::inclusion_path(
-            &mut merkle::Leaves {
-                suite: S,
-                leaves: &leaves[..size as usize],
-            },
-            index,
-            size,
-        )
-        .unwrap();
+        let got = merkle::inclusion_path(&mut mem(&leaves[..size as usize]), index, size).unwrap();
         let want: Vec<Hash> = want.iter().map(|h| unhex(h)).collect();
         assert_eq!(got, want, "inclusion of {index} in {size}");
         let root = unhex(VECTOR_ROOTS[size as usize]);
         merkle::verify_inclusion(S, &leaves[index as usize], index, size, &want, &root).unwrap();
     }
     for (first, second, want) in VECTOR_CONSISTENCY {
-        let got = merkle::consistency_path(
-            &mut merkle::Leaves {
-                suite: S,
-                leaves: &leaves[..second as usize],
-            },
-            first,
-            second,
-        )
-        .unwrap();
+        let got =
+            merkle::consistency_path(&mut mem(&leaves[..second as usize]), first, second).unwrap();
         let want: Vec<Hash> = want.iter().map(|h| unhex(h)).collect();
         assert_eq!(got, want, "consistency of {first} and {second}");
         let (r1, r2) = (

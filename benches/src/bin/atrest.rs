@@ -21,7 +21,6 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::{MasterKey, backup, catalog};
 
 const QUERIES: &[&str] = &[
@@ -33,11 +32,6 @@ const QUERIES: &[&str] = &[
     "SELECT sex, race, COUNT(*) FROM pums GROUP BY sex, race",
     "SELECT COUNT(*) FROM pums WHERE age > 40",
 ];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn time_ms(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     let t = Instant::now();
@@ -144,7 +138,12 @@ fn main() -> anyhow::Result<()> {
                 Some(sandbox_mediator::atrest::encryption("pums", 9, &key)?),
             )?);
         }
-        writes.push((rows, ingest_s, median(plain_w), median(enc_w)));
+        writes.push((
+            rows,
+            ingest_s,
+            sandbox_benches::median(&plain_w),
+            sandbox_benches::median(&enc_w),
+        ));
         drop(batches);
         let encrypted = sandbox_benches::raw_session(&rt, &domain, "pums", &v)?;
         let plain = plain_session(&rt, &clear)?;
@@ -160,20 +159,17 @@ fn main() -> anyhow::Result<()> {
                     Ok(())
                 })?);
                 m.push(time_ms(|| {
-                    mediate::answer(
-                        &domain,
-                        &QueryRequest {
-                            scenario_id,
-                            job_id: None,
-                            actor: sandbox_benches::DEVELOPER,
-                            sql,
-                            epsilon: None,
-                        },
-                    )?;
+                    sandbox_benches::ask(&domain, scenario_id, sql)?;
                     Ok(())
                 })?);
             }
-            queries.push((rows, *sql, median(p), median(e), median(m)));
+            queries.push((
+                rows,
+                *sql,
+                sandbox_benches::median(&p),
+                sandbox_benches::median(&e),
+                sandbox_benches::median(&m),
+            ));
         }
         // The whole domain backed up, checked and restored.
         let file = dir.path().join("d.sbk");

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use datafusion::prelude::SessionContext;
-use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::{Domain, catalog};
 
 const QUERIES: &[&str] = &[
@@ -82,16 +81,7 @@ fn measure(
         rt.block_on(async { s.raw.sql(sql).await?.collect().await })?;
         raw.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        mediate::answer(
-            &s.domain,
-            &QueryRequest {
-                scenario_id: s.scenario_id,
-                job_id: None,
-                actor: sandbox_benches::DEVELOPER,
-                sql,
-                epsilon: None,
-            },
-        )?;
+        sandbox_benches::ask(&s.domain, s.scenario_id, sql)?;
         mediated.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok((

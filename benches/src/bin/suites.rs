@@ -9,13 +9,14 @@
 //! mean of the two (the domain made second is faster, whatever its suite); the two
 //! domains' queries alternate, rep by rep.
 //!
-//! Primitives (each the median of five timings), through the domain's own keys: hashing 64 MiB (the audit tree's and the
-//! content hashes' hash), the MAC of 200,000 identifiers (pseudonyms, value sets), 2,000
-//! signatures and their verifications (checkpoints, manifests), 2,000 key wraps and
-//! unwraps under the master key. Then the domain: 20,000 audit events appended (hash chain,
-//! leaf, tree nodes, each in its own transaction) and the whole log verified (every hash
-//! recomputed, every checkpoint's signature checked); and mediated DP queries on 100,000
-//! PUMS-like rows (the answer, the charge and its audit events), `--reps` each.
+//! Primitives (each the median of five timings), through the domain's own keys: hashing 64
+//! MiB (the audit tree's and the content hashes' hash), the MAC of 200,000 identifiers
+//! (pseudonyms, value sets), 2,000 signatures and their verifications (checkpoints,
+//! manifests), 2,000 key wraps and unwraps under the master key. Then the domain: 20,000
+//! audit events appended (hash chain, leaf, tree nodes, each in its own transaction) and
+//! the whole log verified (every hash recomputed, every checkpoint's signature checked);
+//! and mediated DP queries on 100,000 PUMS-like rows (the answer, the charge and its audit
+//! events), `--reps` each.
 
 use std::io::BufWriter;
 use std::time::Instant;
@@ -23,7 +24,6 @@ use std::time::Instant;
 use anyhow::bail;
 use sandbox_core::Suite;
 use sandbox_runtime::audit::{EventKind, Subject};
-use sandbox_runtime::mediate::{self, QueryRequest};
 use sandbox_runtime::{Domain, audit, catalog};
 
 const QUERIES: &[&str] = &[
@@ -31,11 +31,6 @@ const QUERIES: &[&str] = &[
     "SELECT educ, AVG(income) FROM pums GROUP BY educ",
     "SELECT sex, race, COUNT(*) FROM pums GROUP BY sex, race",
 ];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Seconds `f` takes.
 fn secs(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -50,7 +45,7 @@ fn secs5(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     for _ in 0..5 {
         v.push(secs(&mut f)?);
     }
-    Ok(median(v))
+    Ok(sandbox_benches::median(&v))
 }
 
 struct Measured {
@@ -167,7 +162,7 @@ fn measure(suite: Suite) -> anyhow::Result<Setup> {
             Ok(())
         })?);
     }
-    out.push(median(verify));
+    out.push(sandbox_benches::median(&verify));
 
     // Mediated DP queries on 100,000 rows: milliseconds per answer (median).
     let pums = sandbox_benches::pums_pid_csv();
@@ -184,7 +179,7 @@ fn measure(suite: Suite) -> anyhow::Result<Setup> {
             Ok(())
         })?);
     }
-    out.push(median(register));
+    out.push(sandbox_benches::median(&register));
     let scenario_id = sandbox_benches::approved_scenario(
         &domain,
         "bench",
@@ -203,16 +198,7 @@ fn measure(suite: Suite) -> anyhow::Result<Setup> {
 /// Milliseconds to answer `sql` in `s`'s domain.
 fn query_ms(s: &Setup, sql: &str) -> anyhow::Result<f64> {
     Ok(secs(|| {
-        mediate::answer(
-            &s.domain,
-            &QueryRequest {
-                scenario_id: s.scenario_id,
-                job_id: None,
-                actor: sandbox_benches::DEVELOPER,
-                sql,
-                epsilon: None,
-            },
-        )?;
+        sandbox_benches::ask(&s.domain, s.scenario_id, sql)?;
         Ok(())
     })? * 1e3)
 }
@@ -271,8 +257,8 @@ fn main() -> anyhow::Result<()> {
                     x.push(query_ms(&first, sql)?);
                 }
             }
-            a.push(median(x));
-            b.push(median(y));
+            a.push(sandbox_benches::median(&x));
+            b.push(sandbox_benches::median(&y));
         }
         for (suite, f) in [(order[0], a), (order[1], b)] {
             figures[usize::from(suite == Suite::Gm)].push(f);

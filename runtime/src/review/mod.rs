@@ -527,9 +527,9 @@ impl Product {
     }
 }
 
-/// The suite a manifest (or a notice) names: `standard` where it names none (written
-/// before the choice).
-pub(crate) fn manifest_suite(manifest: &Value) -> Result<sandbox_core::Suite> {
+/// The suite a signed document (a manifest, a withdrawal notice, a report) names:
+/// `standard` where it names none (written before the choice).
+pub(crate) fn named_suite(manifest: &Value) -> Result<sandbox_core::Suite> {
     match manifest.get("suite") {
         None => Ok(sandbox_core::Suite::Standard),
         Some(v) => v
@@ -554,11 +554,12 @@ pub fn verify_product(dir: &Path, expected_key: Option<&keys::PublicKey>) -> Res
         .ok_or_else(|| Error::Verify("manifest names no public key".into()))?;
     let key = keys::PublicKey::parse(key_hex)
         .map_err(|e| Error::Verify(format!("manifest public key: {e}")))?;
-    let suite = manifest_suite(&manifest)?;
+    let suite = named_suite(&manifest)?;
     if key.suite() != suite {
         return Err(Error::Verify(format!(
-            "the manifest names the {suite} suite but its key is an {} key",
-            key.suite().signature_name()
+            "the manifest names the {suite} suite but its key is an {} key (of the {} suite)",
+            key.suite().signature_name(),
+            key.suite()
         )));
     }
     if let Some(expected) = expected_key

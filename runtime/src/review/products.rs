@@ -493,8 +493,8 @@ pub fn verify_withdrawal(dir: &std::path::Path, manifest: &Value) -> Result<Opti
     }
     let key = keys::PublicKey::parse(key_hex)
         .map_err(|e| Error::Verify(format!("manifest public key: {e}")))?;
-    let suite = super::manifest_suite(manifest)?;
-    if super::manifest_suite(&notice)? != suite {
+    let suite = super::named_suite(manifest)?;
+    if super::named_suite(&notice)? != suite {
         return Err(Error::Verify(
             "the withdrawal notice names another suite than the manifest".into(),
         ));

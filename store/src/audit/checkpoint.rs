@@ -81,7 +81,7 @@ impl Checkpoint {
             .map_err(|e| Error::Verify(format!("checkpoint {}: {e}", self.number)))?;
         if key.suite() != self.suite {
             return Err(Error::Verify(format!(
-                "checkpoint {} names the {} suite but is signed with a {} key",
+                "checkpoint {} names the {} suite but is signed with an {} key",
                 self.number,
                 self.suite,
                 key.suite().signature_name()
@@ -122,9 +122,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
         root: r.get(2)?,
         ts: r.get(3)?,
         // The key's form names its suite (a key of neither form fails verification).
-        suite: PublicKey::parse(&public_key)
-            .map(|k| k.suite())
-            .unwrap_or_default(),
+        suite: PublicKey::suite_of_hex(&public_key),
         public_key,
         signature: r.get(5)?,
     })
