@@ -161,10 +161,22 @@ pub fn pums_fixture() -> Fixture {
             std::fs::read_to_string(repo_root().join("examples/policies").join(policy)).unwrap();
         catalog::add(&domain, PROVIDER, &pums_dir().join(file), &text).unwrap();
     }
+    let scenario = pums_scenario(&domain, "pums-study", "dp");
+    Fixture {
+        dir,
+        domain,
+        scenario,
+    }
+}
+
+/// Applies for and approves a scenario named `name` over the PUMS datasets (their seven
+/// columns), in `mode` (`dp` or `threshold`), with a large budget (ε 1 per query).
+pub fn pums_scenario(domain: &Domain, name: &str, mode: &str) -> scenarios::ScenarioRecord {
     let today = chrono_today();
     let columns = r#"["pid", "age", "sex", "educ", "race", "income", "married"]"#;
     let text = format!(
-        r#"name = "pums-study"
+        r#"name = "{name}"
+mode = "{mode}"
 purpose = "Income and education statistics from the census sample"
 valid_from = "{today}"
 valid_until = "{until}"
@@ -189,13 +201,8 @@ breach = "suspension of the scenario, revocation of the authorization and liabil
 "#,
         until = today.succ_opt().unwrap()
     );
-    let s = scenarios::apply(&domain, DEVELOPER, &text).unwrap();
-    let scenario = approve(&domain, &s.id.to_string()).unwrap();
-    Fixture {
-        dir,
-        domain,
-        scenario,
-    }
+    let s = scenarios::apply(domain, DEVELOPER, &text).unwrap();
+    approve(domain, &s.id.to_string()).unwrap()
 }
 
 /// Asks a query as the developer under a scenario.

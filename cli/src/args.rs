@@ -367,6 +367,51 @@ pub enum Command {
         /// minute; more are answered 429 and recorded as a count.
         #[arg(long, default_value_t = 60)]
         anonymous_refusals_per_minute: u32,
+        /// Run the mediator's scans on a DataFusion Ballista cluster inside the domain
+        /// (its scheduler, `df://host:port`, started by `sandbox scheduler`); without it,
+        /// everything runs in this process.
+        #[arg(long)]
+        engine: Option<String>,
+        /// With `--engine`: datasets of fewer rows run in this process.
+        #[arg(long, default_value_t = 1_000_000, requires = "engine")]
+        engine_min_rows: u64,
+        /// With `--engine`: partitions (tasks per stage) of a plan sent to the cluster.
+        #[arg(long, default_value_t = 8, requires = "engine")]
+        engine_partitions: usize,
+    },
+    /// Run a cluster scheduler for the mediator's plans (DataFusion Ballista, with the
+    /// mediator's codecs; it holds no secret and opens no dataset). Runs until stopped.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run a cluster executor of this data directory's domain (the same directory, or a
+    /// read-only mount of it at the same path): it reads the dataset files the
+    /// scheduler's tasks name with the domain's keys. Runs until stopped.
+    Executor {
+        /// The scheduler (`host:port`).
+        #[arg(long)]
+        scheduler: String,
+        /// The host it binds and announces to the scheduler and the domain node.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port of its Arrow Flight service (results and shuffle data are read there).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// Port of its gRPC service.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Its shuffle directory (intermediate rows of the datasets: keep it inside the
+        /// domain).
+        #[arg(long)]
+        work_dir: PathBuf,
+        /// Tasks it runs at once.
+        #[arg(long, default_value_t = 2)]
+        vcores: usize,
+        /// Memory of its tasks in MiB (they spill to the work directory beyond it).
+        #[arg(long)]
+        memory_mib: Option<u64>,
     },
     /// Usage monitoring (Shuangyashan Art. 31).
     #[command(subcommand)]

@@ -79,6 +79,40 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
             );
         }
+        Command::Scheduler { listen } => {
+            return Ok(sandbox_cluster::scheduler(
+                sandbox_cluster::SchedulerSettings { bind: *listen },
+            )?);
+        }
+        Command::Executor {
+            scheduler,
+            host,
+            port,
+            grpc_port,
+            work_dir,
+            vcores,
+            memory_mib,
+        } => {
+            let (scheduler_host, scheduler_port) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| {
+                    Error::Invalid(format!("--scheduler `{scheduler}` is not host:port"))
+                })?;
+            return Ok(sandbox_cluster::executor(
+                &cli.data_dir,
+                sandbox_cluster::ExecutorSettings {
+                    scheduler_host,
+                    scheduler_port,
+                    host: host.clone(),
+                    port: *port,
+                    grpc_port: *grpc_port,
+                    work_dir: work_dir.clone(),
+                    vcores: *vcores,
+                    memory_pool: memory_mib.map(|m| m.saturating_mul(1024 * 1024)),
+                },
+            )?);
+        }
         _ => {}
     }
     if let Some(url) = &cli.server {
@@ -375,17 +409,28 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             max_queued,
             secure_cookies,
             anonymous_refusals_per_minute,
-        } => sandbox_server::serve(
-            domain,
-            *listen,
-            sandbox_server::Config {
-                job_slots: *jobs,
-                max_queued_per_developer: *max_queued,
-                secure_cookies: *secure_cookies,
-                anonymous_refusals_per_minute: *anonymous_refusals_per_minute,
-                ..Default::default()
-            },
-        ),
+            engine,
+            engine_min_rows,
+            engine_partitions,
+        } => {
+            if let Some(url) = engine {
+                let mut settings = sandbox_runtime::ClusterSettings::parse(url)?;
+                settings.min_rows = *engine_min_rows;
+                settings.partitions = (*engine_partitions).max(1);
+                domain.use_engine(sandbox_runtime::Engine::Cluster(settings))?;
+            }
+            sandbox_server::serve(
+                domain,
+                *listen,
+                sandbox_server::Config {
+                    job_slots: *jobs,
+                    max_queued_per_developer: *max_queued,
+                    secure_cookies: *secure_cookies,
+                    anonymous_refusals_per_minute: *anonymous_refusals_per_minute,
+                    ..Default::default()
+                },
+            )
+        }
     }
 }
 

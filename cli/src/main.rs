@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let lang = cli.language();
     // The server logs a line per request at `info`; other commands only warnings.
     let default = match cli.command {
-        Command::Serve { .. } => "info",
+        Command::Serve { .. } | Command::Scheduler { .. } | Command::Executor { .. } => "info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SANDBOX_LOG")

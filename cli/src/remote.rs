@@ -997,6 +997,8 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Init { .. } => "init",
         Command::Serve { .. } => "serve",
+        Command::Scheduler { .. } => "scheduler",
+        Command::Executor { .. } => "executor",
         Command::Completions { .. } => "completions",
         Command::Man { .. } => "man",
         Command::Demo(_) => "demo",

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
-use datafusion::common::config::{EncryptionFactoryOptions, TableParquetOptions};
+use datafusion::common::config::{
+    EncryptionFactoryOptions, ParquetEncryptionOptions, TableParquetOptions,
+};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::execution::parquet_encryption::EncryptionFactory;
 use parquet::encryption::decrypt::FileDecryptionProperties;
@@ -60,14 +62,34 @@ pub fn decryption(
 /// [`FACTORY_ID`]) for the file's decryption, naming the version.
 pub fn parquet_format(dataset: &str, version: i64) -> ParquetFormat {
     let mut options = TableParquetOptions::default();
-    options.crypto.factory_id = Some(FACTORY_ID.to_string());
-    options.crypto.factory_options = EncryptionFactoryOptions {
+    options.crypto = scan_crypto(dataset, version);
+    ParquetFormat::default().with_options(options)
+}
+
+/// The encryption options of a scan of `dataset` version `version`: [`DatasetKeys`] by
+/// [`FACTORY_ID`], with the dataset and version as its options (never a key).
+pub fn scan_crypto(dataset: &str, version: i64) -> ParquetEncryptionOptions {
+    let mut crypto = ParquetEncryptionOptions::default();
+    crypto.factory_id = Some(FACTORY_ID.to_string());
+    crypto.factory_options = EncryptionFactoryOptions {
         options: HashMap::from([
             (DATASET_OPTION.to_string(), dataset.to_string()),
             (VERSION_OPTION.to_string(), version.to_string()),
         ]),
     };
-    ParquetFormat::default().with_options(options)
+    crypto
+}
+
+/// The dataset and version a scan's encryption options name, when they are
+/// [`scan_crypto`]'s.
+pub fn scanned_version(crypto: &ParquetEncryptionOptions) -> Option<(String, i64)> {
+    if crypto.factory_id.as_deref() != Some(FACTORY_ID) {
+        return None;
+    }
+    let options = &crypto.factory_options.options;
+    let dataset = options.get(DATASET_OPTION)?;
+    let version = options.get(VERSION_OPTION)?.parse().ok()?;
+    Some((dataset.clone(), version))
 }
 
 /// A table over one file of a version (its data file, or a file written beside it under

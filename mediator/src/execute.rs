@@ -23,6 +23,7 @@ use serde::Serialize;
 use sandbox_store::catalog::DatasetVersion;
 
 use crate::analyze::{Accepted, ColRef, GroupKey, Requested, Value};
+use crate::cluster::Placement;
 use crate::differencing::{Contributors, GuardKey, Released};
 use crate::privacy::{self, NoiseReport};
 use crate::{DomainError as Error, Result};
@@ -573,8 +574,10 @@ fn key_at(keys: &[StringArray], r: usize) -> Vec<Option<String>> {
         .collect()
 }
 
-/// The bounded, clamped aggregate, run exactly.
-pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exact> {
+/// The bounded, clamped aggregate, run exactly: where `on` says (a cluster's executors
+/// compute the aggregate; the clamped values of a quantile are read locally).
+pub async fn run_core(on: &Placement<'_>, input: CoreInput<'_>) -> Result<Exact> {
+    let ctx = on.ctx;
     let accepted = input.accepted;
     let stats = input.stats;
     let n_groups = accepted.group_keys.len();
@@ -617,7 +620,7 @@ pub async fn run_core(ctx: &SessionContext, input: CoreInput<'_>) -> Result<Exac
         let plan = bounded_rows(&input)?
             .aggregate(group_exprs(accepted), aggs)?
             .build()?;
-        let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+        let batches = on.collect(plan).await?;
         for batch in &batches {
             let keys = keys_of(batch, n_groups)?;
             let values: Vec<ArrayRef> = (0..agg_slots.len())
@@ -1140,16 +1143,17 @@ pub struct ExactThreshold {
 /// Runs the exact aggregate and what the disclosure rules need: units per cell, each
 /// unit's contribution to every sum, and the differencing guard's contributors.
 pub async fn run_threshold_core(
-    ctx: &SessionContext,
+    on: &Placement<'_>,
     input: CoreInput<'_>,
     key: &GuardKey,
 ) -> Result<ExactThreshold> {
+    let ctx = on.ctx;
     let stats = input.stats;
     let unit_count = stats
         .unit_count
         .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
     let (contributions, contributors) = unit_contributions(ctx, &input, key).await?;
-    let exact = run_core(ctx, input).await?;
+    let exact = run_core(on, input).await?;
     let units = exact
         .cells
         .iter()

@@ -20,6 +20,8 @@
 pub mod accuracy;
 pub mod analyze;
 pub mod atrest;
+pub mod cluster;
+pub mod codec;
 pub mod contain;
 pub mod differencing;
 mod execute;
@@ -98,6 +100,8 @@ pub struct Mediator {
     cache: query::Cache,
     interrupter: Arc<dyn Interrupter>,
     dataset_keys: Arc<atrest::DatasetKeys>,
+    /// The cluster the scan-heavy plans go to, when the operator configured one.
+    cluster: std::sync::RwLock<Option<Arc<cluster::Cluster>>>,
 }
 
 impl std::fmt::Debug for Mediator {
@@ -123,7 +127,32 @@ impl Mediator {
             runtime,
             cache: query::Cache::default(),
             interrupter,
+            cluster: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Where this mediator's plans run from now on: locally, or on a cluster (for datasets
+    /// of its `min_rows` rows or more).
+    pub fn use_engine(&self, engine: cluster::Engine) -> sandbox_core::Result<()> {
+        let next = match engine {
+            cluster::Engine::Local => None,
+            cluster::Engine::Cluster(settings) => Some(Arc::new(cluster::Cluster::new(
+                settings,
+                self.keys().pseudonym_secret()?.clone(),
+            ))),
+        };
+        *self
+            .cluster
+            .write()
+            .map_err(|_| sandbox_core::Error::Internal("engine setting poisoned".into()))? = next;
+        Ok(())
+    }
+
+    /// The cluster a plan over `rows` rows goes to: none when the mediator runs locally or
+    /// the data is below the cluster's `min_rows`.
+    pub(crate) fn cluster_for(&self, rows: u64) -> Option<Arc<cluster::Cluster>> {
+        let cluster = self.cluster.read().ok()?.clone()?;
+        (rows >= cluster.min_rows()).then_some(cluster)
     }
 
     /// The keys of the domain's dataset files (every read of one goes through them).

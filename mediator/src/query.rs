@@ -32,6 +32,7 @@ use sandbox_store::ledger::{self, Balance, Charge};
 use sandbox_store::scenarios::{self, ScenarioRecord};
 use sandbox_store::{Conn, queries};
 
+use crate::cluster::Placement;
 use crate::differencing::{Contributors, GuardKey, Released};
 use crate::privacy::{self, NoiseReport};
 use crate::{DomainError as Error, Mediator, Result, analyze, execute, views};
@@ -430,6 +431,18 @@ impl Prepared {
         read
     }
 
+    /// Rows of the largest dataset an accepted query reads (which decides whether its
+    /// plans go to a cluster).
+    fn rows_read(&self, accepted: &analyze::Accepted) -> u64 {
+        accepted
+            .relations
+            .iter()
+            .filter_map(|r| self.scope.versions.get(&r.dataset))
+            .map(|v| u64::try_from(v.row_count).unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The type of a column as the scenario's view shows it.
     fn type_of(&self, c: &analyze::ColRef) -> Option<arrow::datatypes::DataType> {
         self.scope
@@ -579,6 +592,35 @@ fn view_exprs(
             ))
         })
         .collect()
+}
+
+/// Whether a query that is running is still wanted: the asker may still query the
+/// scenario (no stop, suspension or revocation since it was admitted) and its job was not
+/// cancelled. Asked while a plan runs on a cluster, whose job is cancelled when it is not.
+fn still_wanted(
+    domain: &Domain,
+    req: &QueryRequest<'_>,
+    scenario: &ScenarioRecord,
+) -> sandbox_core::Result<()> {
+    let conn = domain.conn()?;
+    authz::authorize(
+        &conn,
+        req.actor,
+        Action::Query,
+        On::Work {
+            scenario,
+            submitter: req.actor,
+        },
+    )?;
+    if let Some(job_id) = req.job_id
+        && let Some(Some(by)) = sandbox_store::jobs::cancel_requested_by(&conn, job_id)?
+    {
+        return Err(Error::Refused(Refusal::new(
+            Rule::Scenario,
+            format!("job {job_id} was cancelled by `{by}`"),
+        )));
+    }
+    Ok(())
 }
 
 /// Why a query went no further: a refusal (recorded, then returned to the asker) or a
@@ -877,11 +919,18 @@ fn answer_dp(
         mechanism: &mechanism,
         datasets: &versions,
     };
+    let cluster = domain.cluster_for(prepared.rows_read(accepted));
+    let watch = || still_wanted(domain, req, &prepared.record);
+    let on = Placement {
+        ctx: &prepared.ctx,
+        cluster: cluster.as_deref(),
+        watch: &watch,
+    };
     let (balance, exact) = charge_then_run(
         domain,
         conn,
         &charge,
-        execute::run_core(&prepared.ctx, core.input(accepted, &stat_plan)),
+        execute::run_core(&on, core.input(accepted, &stat_plan)),
     )?;
     let n_groups = accepted.group_keys.len();
     let noisy = match &grid {
@@ -1064,10 +1113,16 @@ fn answer_threshold(
     )?;
     let balance = ledger::balance(conn, req.scenario_id)?;
     let key = GuardKey::derive(&prepared.secret);
-    let exact =
-        domain
-            .runtime()
-            .block_on(execute::run_threshold_core(&prepared.ctx, input, &key))?;
+    let cluster = domain.cluster_for(prepared.rows_read(accepted));
+    let watch = || still_wanted(domain, req, &prepared.record);
+    let on = Placement {
+        ctx: &prepared.ctx,
+        cluster: cluster.as_deref(),
+        watch: &watch,
+    };
+    let exact = domain
+        .runtime()
+        .block_on(execute::run_threshold_core(&on, input, &key))?;
     let n_groups = accepted.group_keys.len();
     // The differencing guard's look-ups and the record of the cells released are one write
     // transaction, committed before anything is released.

@@ -48,6 +48,11 @@ impl Total {
         Arc::new(ScalarUDF::new_from_impl(Total { inner }))
     }
 
+    /// The function made total.
+    pub fn function(&self) -> &Arc<ScalarUDF> {
+        &self.inner
+    }
+
     /// Evaluates row `row` alone; an error gives NULL.
     fn one_row(&self, args: &ScalarFunctionArgs, row: usize) -> Result<ArrayRef> {
         let one = args
@@ -170,6 +175,11 @@ impl Arithmetic {
             name: format!("sandbox_arithmetic({op})"),
             signature: Signature::user_defined(datafusion::logical_expr::Volatility::Immutable),
         }))
+    }
+
+    /// The operator.
+    pub fn op(&self) -> Operator {
+        self.op
     }
 
     fn is_arithmetic(op: &Operator) -> bool {

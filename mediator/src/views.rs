@@ -11,33 +11,136 @@ use arrow::array::{Array, StringArray};
 use arrow::datatypes::DataType;
 use datafusion::common::{Column, DataFusionError, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarUDF, Volatility, cast, col, create_udf, lit,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
+    col, lit,
 };
 use sandbox_core::Secret;
 use sandbox_policies::{ColumnPolicy, Desensitize, Policy, Stored};
 
-/// A scalar function over text, applied value by value (nulls stay null).
-fn text_udf(name: &str, f: impl Fn(&str) -> String + Send + Sync + 'static) -> ScalarUDF {
-    let fun = Arc::new(
-        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let input = arrays
-                .first()
-                .and_then(|a| a.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| {
-                    DataFusionError::Internal("desensitization input is not text".into())
+/// A desensitization function over text, applied value by value (nulls stay null): a
+/// type with its parameters, so that a plan sent to a cluster carries the parameters and
+/// each node rebuilds the function ([`crate::codec`]). The keyed pseudonym's secret is
+/// never a parameter: a node holds it from its own key source, or cannot evaluate it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Desensitizer {
+    /// The MAC of the value under the domain's pseudonym secret ([`keyed_hash`]).
+    KeyedHash,
+    /// `***` over all but `prefix` leading and `suffix` trailing characters ([`mask`]).
+    Mask {
+        /// Characters kept at the start.
+        prefix: usize,
+        /// Characters kept at the end.
+        suffix: usize,
+    },
+    /// The first `length` characters.
+    Prefix {
+        /// Characters kept.
+        length: usize,
+    },
+}
+
+impl Desensitizer {
+    /// The function's name in plans.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Desensitizer::KeyedHash => "sandbox_keyed_hash",
+            Desensitizer::Mask { .. } => "sandbox_mask",
+            Desensitizer::Prefix { .. } => "sandbox_prefix",
+        }
+    }
+
+    /// The function, evaluated with `secret` (a keyed pseudonym without one fails when it
+    /// is evaluated: the scheduler of a cluster holds none).
+    pub fn udf(self, secret: Option<&Secret>) -> ScalarUDF {
+        ScalarUDF::new_from_impl(DesensitizeUdf {
+            secret_id: secret.map(|s| s.derive_16("sandbox desensitization function")),
+            secret: secret.cloned(),
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+            kind: self,
+        })
+    }
+
+    fn apply(&self, secret: Option<&Secret>, value: &str) -> datafusion::error::Result<String> {
+        Ok(match self {
+            Desensitizer::KeyedHash => {
+                let secret = secret.ok_or_else(|| {
+                    DataFusionError::Execution(
+                        "a keyed pseudonym is computed only where the domain's secret is".into(),
+                    )
                 })?;
-            let out: StringArray = input.iter().map(|v| v.map(&f)).collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        },
-    );
-    create_udf(
-        name,
-        vec![DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        fun,
-    )
+                keyed_hash(secret, value)
+            }
+            Desensitizer::Mask { prefix, suffix } => mask(value, *prefix, *suffix),
+            Desensitizer::Prefix { length } => value.chars().take(*length).collect(),
+        })
+    }
+}
+
+/// A [`Desensitizer`] as a DataFusion scalar function.
+#[derive(Debug)]
+pub struct DesensitizeUdf {
+    kind: Desensitizer,
+    secret: Option<Secret>,
+    /// Which secret (a key derived from it, never the secret): two functions are one only
+    /// under the same secret.
+    secret_id: Option<[u8; 16]>,
+    signature: Signature,
+}
+
+impl DesensitizeUdf {
+    /// What the function does, with its parameters.
+    pub fn kind(&self) -> &Desensitizer {
+        &self.kind
+    }
+}
+
+impl PartialEq for DesensitizeUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.secret_id == other.secret_id
+    }
+}
+
+impl Eq for DesensitizeUdf {}
+
+impl std::hash::Hash for DesensitizeUdf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.secret_id.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for DesensitizeUdf {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = arrays
+            .first()
+            .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| DataFusionError::Internal("desensitization input is not text".into()))?;
+        let out: StringArray = input
+            .iter()
+            .map(|v| {
+                v.map(|v| self.kind.apply(self.secret.as_ref(), v))
+                    .transpose()
+            })
+            .collect::<datafusion::error::Result<_>>()?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 /// The MAC of a value under the domain's pseudonym secret (HMAC-SHA256, or HMAC-SM3 in
@@ -86,23 +189,23 @@ pub fn desensitized(policy: &ColumnPolicy, data_type: &DataType, secret: &Secret
     let c = col(Column::new_unqualified(name.clone()));
     let e = match &policy.desensitize {
         None => return c,
-        Some(Desensitize::KeyedHash) => {
-            let secret = secret.clone();
-            text_udf("sandbox_keyed_hash", move |v| keyed_hash(&secret, v))
-                .call(vec![cast(c, DataType::Utf8)])
-        }
+        Some(Desensitize::KeyedHash) => Desensitizer::KeyedHash
+            .udf(Some(secret))
+            .call(vec![cast(c, DataType::Utf8)]),
         Some(Desensitize::Mask {
             keep_prefix,
             keep_suffix,
-        }) => {
-            let (p, s) = (*keep_prefix as usize, *keep_suffix as usize);
-            text_udf("sandbox_mask", move |v| mask(v, p, s)).call(vec![cast(c, DataType::Utf8)])
+        }) => Desensitizer::Mask {
+            prefix: *keep_prefix as usize,
+            suffix: *keep_suffix as usize,
         }
-        Some(Desensitize::Prefix { length }) => {
-            let n = *length as usize;
-            text_udf("sandbox_prefix", move |v| v.chars().take(n).collect())
-                .call(vec![cast(c, DataType::Utf8)])
+        .udf(Some(secret))
+        .call(vec![cast(c, DataType::Utf8)]),
+        Some(Desensitize::Prefix { length }) => Desensitizer::Prefix {
+            length: *length as usize,
         }
+        .udf(Some(secret))
+        .call(vec![cast(c, DataType::Utf8)]),
         Some(Desensitize::Band { width }) => cast(
             datafusion::functions::math::expr_fn::floor(cast(c, DataType::Float64) / lit(*width))
                 * lit(*width),

@@ -56,6 +56,7 @@ use sandbox_store::{Layout, Store};
 use serde_json::json;
 
 pub use sandbox_core::{Error, Result, Suite, new_id, plain_file_name, sha256_hex};
+pub use sandbox_mediator::cluster::{ClusterSettings, Engine};
 
 /// The domain's keys (signing key, pseudonym secret), kept in its data directory wrapped
 /// by its master key.
@@ -416,6 +417,12 @@ impl Domain {
     /// The mediator.
     pub fn mediator(&self) -> &Arc<Mediator> {
         &self.mediator
+    }
+
+    /// Where the mediator's plans run from now on: locally (the default), or on a
+    /// DataFusion Ballista cluster for datasets of at least the cluster's `min_rows` rows.
+    pub fn use_engine(&self, engine: Engine) -> Result<()> {
+        self.mediator.use_engine(engine)
     }
 
     /// The running jobs of this domain in this process that `target` covers (recorded in

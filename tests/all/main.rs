@@ -7,6 +7,7 @@ mod atrest;
 mod audit;
 mod backup;
 mod budget;
+mod cluster;
 mod console;
 mod demo;
 mod disclosure;

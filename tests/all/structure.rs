@@ -23,6 +23,10 @@ const OURS: &[(&str, &[&str])] = &[
         &["sandbox-core", "sandbox-store", "sandbox-policies"],
     ),
     (
+        "sandbox-cluster",
+        &["sandbox-core", "sandbox-store", "sandbox-mediator"],
+    ),
+    (
         "sandbox-runtime",
         &[
             "sandbox-core",
@@ -45,6 +49,7 @@ const OURS: &[(&str, &[&str])] = &[
             "sandbox-policies",
             "sandbox-runtime",
             "sandbox-server",
+            "sandbox-cluster",
             "sandbox-synth",
         ],
     ),
@@ -60,6 +65,11 @@ const CONFINED: &[(&str, &str)] = &[
     ("datafusion", "sandbox-mediator"),
     ("parquet", "sandbox-mediator"),
     ("opendp", "sandbox-mediator"),
+    // Plans travel between a cluster's nodes only as the mediator encodes them.
+    ("datafusion-proto", "sandbox-mediator"),
+    // The cluster's nodes are started by one crate (which opens no dataset itself).
+    ("ballista-scheduler", "sandbox-cluster"),
+    ("ballista-executor", "sandbox-cluster"),
     // The WASM host is the only crate that runs or parses a module.
     ("wasmtime", "sandbox-host"),
     ("wasmparser", "sandbox-host"),
@@ -217,6 +227,13 @@ fn the_dependency_check_finds_a_forbidden_edge() {
         ("sandbox-store", "sandbox-mediator", "not an allowed edge"),
         ("sandbox-core", "sandbox-store", "not an allowed edge"),
         ("sandbox-mediator", "sandbox-synth", "not an allowed edge"),
+        ("sandbox-cluster", "datafusion", "only sandbox-mediator"),
+        (
+            "sandbox-server",
+            "ballista-executor",
+            "only sandbox-cluster",
+        ),
+        ("sandbox-cluster", "sandbox-runtime", "not an allowed edge"),
     ] {
         let p = packages.iter_mut().find(|p| p.name == name).unwrap();
         p.deps.insert(dep.into());
