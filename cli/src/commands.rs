@@ -361,7 +361,9 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         | Command::Demo(_)
         | Command::Dev(_)
         | Command::Completions { .. }
-        | Command::Man { .. } => Ok(()),
+        | Command::Man { .. }
+        | Command::Scheduler { .. }
+        | Command::Executor { .. } => Ok(()),
         Command::Whoami => {
             let p = identity::whoami(domain, actor(cli)?)?;
             print(cli.json, &p, || texts::whoami(&ui, &json(&p)))

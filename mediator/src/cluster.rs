@@ -210,13 +210,13 @@ impl Cluster {
         state: &SessionState,
         plan: &LogicalPlan,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let mut config = state.config().clone();
-        config.options_mut().execution.target_partitions = self.settings.partitions.max(1);
+        // A copy of the session (its catalog shared, its settings its own): rebuilding the
+        // state would register a fresh default catalog in the shared catalog list.
+        let mut state = state.clone();
+        let options = state.config_mut().options_mut();
+        options.execution.target_partitions = self.settings.partitions.max(1);
         // Every file is split by byte ranges over the partitions, however small.
-        config.options_mut().optimizer.repartition_file_min_size = 0;
-        let state = datafusion::execution::SessionStateBuilder::new_from_existing(state.clone())
-            .with_config(config)
-            .build();
+        options.optimizer.repartition_file_min_size = 0;
         state.create_physical_plan(plan).await
     }
 

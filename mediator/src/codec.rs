@@ -225,7 +225,7 @@ impl PhysicalExtensionCodec for PhysicalCodec {
                         "a dataset scan without its one input".into(),
                     ));
                 };
-                DatasetScanExec::attach(spec.dataset, spec.version, Arc::clone(input))
+                DatasetScanExec::attach(spec.dataset, spec.version, Arc::clone(input), ctx)
             }
             Some((&BALLISTA, body)) => self.ballista.try_decode(body, inputs, ctx, proto_converter),
             _ => Err(DataFusionError::Internal(
@@ -364,11 +364,13 @@ pub struct DatasetScanExec {
 
 impl DatasetScanExec {
     /// `input`, a Parquet scan, with the encryption options of `dataset` version
-    /// `version` restored.
+    /// `version` restored, and the dataset keys of `ctx`'s node as its decryption (a node
+    /// without them, the scheduler, can pass the scan on but not read it).
     fn attach(
         dataset: String,
         version: i64,
         input: Arc<dyn ExecutionPlan>,
+        ctx: &TaskContext,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let exec = input.downcast_ref::<DataSourceExec>().ok_or_else(|| {
             DataFusionError::Internal("a dataset scan over something else than a file scan".into())
@@ -382,7 +384,13 @@ impl DatasetScanExec {
                 })?;
         let mut options = parquet.table_parquet_options().clone();
         options.crypto = crate::atrest::scan_crypto(&dataset, version);
-        let source = parquet.clone().with_table_parquet_options(options);
+        let mut source = parquet.clone().with_table_parquet_options(options);
+        if let Ok(keys) = ctx
+            .runtime_env()
+            .parquet_encryption_factory(crate::atrest::FACTORY_ID)
+        {
+            source = source.with_encryption_factory(keys);
+        }
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(Arc::new(source))
             .build();

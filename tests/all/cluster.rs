@@ -97,30 +97,67 @@ fn corpus(file: &str) -> Vec<String> {
     out
 }
 
+/// A domain with the PUMS datasets of [`sandbox_tests::pums_fixture`] released in threshold
+/// mode, and a scenario over them.
+fn threshold_pums() -> (tempfile::TempDir, Domain, i64) {
+    let (dir, domain) = sandbox_tests::empty_domain();
+    for (file, policy) in [
+        ("PUMS_pid.csv", "pums.toml"),
+        ("PUMS_dup.csv", "pums_dup.toml"),
+        ("PUMS_null.csv", "pums_null.toml"),
+    ] {
+        let text = std::fs::read_to_string(repo_root().join("examples/policies").join(policy))
+            .unwrap()
+            .replace("mode = \"dp\"", "mode = \"threshold\"");
+        sandbox_runtime::catalog::add(
+            &domain,
+            sandbox_tests::PROVIDER,
+            &sandbox_tests::pums_dir().join(file),
+            &text,
+        )
+        .unwrap();
+    }
+    let scenario = sandbox_tests::pums_scenario(&domain, "pums-exact", "threshold");
+    (dir, domain, scenario.id)
+}
+
 #[test]
 fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
-    let f = sandbox_tests::pums_fixture();
     // Threshold mode releases the exact aggregate (with the same suppression both ways):
     // the answers compare the very numbers the noise would be added to.
-    let exact = sandbox_tests::pums_scenario(&f.domain, "pums-exact", "threshold");
+    let (_dir, domain, exact) = threshold_pums();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let (settings, counters) = start_cluster(&runtime, &f.domain);
+    let (settings, counters) = start_cluster(&runtime, &domain);
     let mut compared = 0;
     let mut refused = 0;
     for sql in corpus("pums.slt") {
-        f.domain.use_engine(Engine::Local).unwrap();
-        let local = ask_in(&f.domain, exact.id, &sql);
-        f.domain
+        domain.use_engine(Engine::Local).unwrap();
+        let local = ask_in(&domain, exact, &sql);
+        domain
             .use_engine(Engine::Cluster(settings.clone()))
             .unwrap();
-        let remote = ask_in(&f.domain, exact.id, &sql);
+        let remote = ask_in(&domain, exact, &sql);
         match (local, remote) {
             (Ok(l), Ok(r)) => {
-                assert_eq!(l.batch, r.batch, "{sql}");
+                // The same cells, values and suppressions (the query ids differ).
+                assert_eq!(l.batch.columns(), r.batch.columns(), "{sql}");
+                assert_eq!(
+                    l.batch.schema().fields(),
+                    r.batch.schema().fields(),
+                    "{sql}"
+                );
+                let suppressed = |a: &sandbox_runtime::mediate::Answer| {
+                    a.batch
+                        .schema()
+                        .metadata()
+                        .get("sandbox.suppressed")
+                        .map(|s| serde_json::from_str::<serde_json::Value>(s).unwrap())
+                };
+                assert_eq!(suppressed(&l), suppressed(&r), "{sql}");
                 compared += 1;
             }
             (Err(l), Err(r)) => {
@@ -143,6 +180,11 @@ fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
     }
 
     // In DP mode the noisy answer comes from the cluster's exact aggregate, charged once.
+    let f = sandbox_tests::pums_fixture();
+    let (settings, _) = start_cluster(&runtime, &f.domain);
+    f.domain
+        .use_engine(Engine::Cluster(settings.clone()))
+        .unwrap();
     let before = sandbox_tests::count(
         &sandbox_tests::raw(&f.domain),
         &format!(

@@ -1,0 +1,299 @@
+//! The cluster as processes on 127.0.0.1: `sandbox scheduler`, two `sandbox executor`s on
+//! the domain's data directory, and `sandbox serve --engine` sending the mediator's plans
+//! to them. A job runs end to end with its aggregates computed by the executors; then one
+//! executor is killed with SIGKILL while jobs run: every query is charged once and
+//! answered at most once, a query that fails fails with a clear error, and the next job
+//! succeeds on the remaining executor.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{
+    add_dataset, example_module, init_with_principals, isolated, ok, remote, sandbox,
+    submit_example, token, write_example_scenario,
+};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node of the cluster (or the server) as a process, its standard error kept.
+struct Node {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Node {
+    fn start(data: &Path, args: &[&str]) -> Node {
+        use std::io::BufRead;
+        let mut child = isolated(&mut Command::new(env!("CARGO_BIN_EXE_sandbox")))
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .env("SANDBOX_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Node { child, log }
+    }
+
+    /// Waits until the log holds `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if let Some(at) = log.find(needle) {
+                return log[at..].lines().next().unwrap_or_default().to_string();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the process ended ({status}) before `{needle}`:\n{log}");
+            }
+            assert!(Instant::now() < deadline, "no `{needle}` in:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self, signal: &str) {
+        Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn setup(tmp: &Path) -> (PathBuf, [String; 4]) {
+    let data = tmp.join("d");
+    init_with_principals(&data);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let csv = tmp.join("residents.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(2000, 7)).unwrap();
+    ok(add_dataset(
+        &data,
+        &csv,
+        &root.join("examples/policies/residents.toml"),
+    ));
+    let spec = tmp.join("scenario.toml");
+    write_example_scenario(&spec, Some((100.0, 0.01)));
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "dev",
+            "scenario",
+            "apply",
+            "--file",
+            &spec.to_string_lossy(),
+        ],
+    ));
+    for who in ["prov", "sup"] {
+        ok(sandbox(
+            &data,
+            &["--as", who, "scenario", "consent", "income-by-district"],
+        ));
+    }
+    ok(sandbox(
+        &data,
+        &["--as", "ops", "scenario", "approve", "income-by-district"],
+    ));
+    let tokens = ["ops", "dev", "sup", "prov"].map(|n| token(&data, n));
+    (data, tokens)
+}
+
+/// An executor of `data`'s domain, its shuffle directory under `tmp`.
+fn executor(data: &Path, tmp: &Path, scheduler: u16, name: &str) -> Node {
+    let work = tmp.join(name);
+    let (port, grpc) = (free_port(), free_port());
+    Node::start(
+        data,
+        &[
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{scheduler}"),
+            "--port",
+            &port.to_string(),
+            "--grpc-port",
+            &grpc.to_string(),
+            "--work-dir",
+            &work.to_string_lossy(),
+            "--vcores",
+            "2",
+        ],
+    )
+}
+
+/// A job of the example module through the server, waited for: its id and status.
+fn run_job(url: &str, dev: &str) -> (String, String) {
+    let out = submit_example(url, dev, &["--wait", "120"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "submit: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        v["id"].as_str().unwrap_or_default().to_string(),
+        v["status"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Directories of the jobs an executor ran stages of (Ballista writes each job's shuffle
+/// output under the work directory, by job id).
+fn jobs_run(work: &Path) -> usize {
+    std::fs::read_dir(work)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_job_runs_on_the_cluster_and_survives_the_loss_of_an_executor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, [ops, dev, ..]) = setup(tmp.path());
+    example_module();
+
+    let scheduler_port = free_port();
+    let mut scheduler = Node::start(
+        &data,
+        &[
+            "scheduler",
+            "--listen",
+            &format!("127.0.0.1:{scheduler_port}"),
+        ],
+    );
+    scheduler.wait_for("listening");
+    let mut one = executor(&data, tmp.path(), scheduler_port, "e1");
+    let mut two = executor(&data, tmp.path(), scheduler_port, "e2");
+    let mut server = Node::start(
+        &data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--jobs",
+            "1",
+            "--engine",
+            &format!("df://127.0.0.1:{scheduler_port}"),
+            "--engine-min-rows",
+            "0",
+        ],
+    );
+    let line = server.wait_for("http://");
+    let url = line[line.find("http://").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+
+    // End to end: the job's queries are answered from the executors' aggregates.
+    let (first, status) = run_job(&url, &dev);
+    assert_eq!(
+        status,
+        "succeeded",
+        "{first}: {}",
+        server.log.lock().unwrap()
+    );
+    let ran = jobs_run(&tmp.path().join("e1")) + jobs_run(&tmp.path().join("e2"));
+    assert!(ran > 0, "no executor ran a stage");
+
+    // One executor killed while jobs run.
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    std::thread::scope(|s| {
+        let killer = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(700));
+            one.kill("-KILL");
+        });
+        while !killer.is_finished() || jobs.len() < 2 {
+            jobs.push(run_job(&url, &dev));
+        }
+    });
+    // And afterwards the next job succeeds on the one that remains.
+    let (after, status) = run_job(&url, &dev);
+    assert_eq!(
+        status,
+        "succeeded",
+        "{after}: {}",
+        server.log.lock().unwrap()
+    );
+    eprintln!(
+        "{} jobs around the kill ({} succeeded) in {:.1} s",
+        jobs.len(),
+        jobs.iter().filter(|(_, s)| s == "succeeded").count(),
+        started.elapsed().as_secs_f64()
+    );
+    for (id, status) in &jobs {
+        assert!(
+            ["succeeded", "failed"].contains(&status.as_str()),
+            "{id}: {status}"
+        );
+        if status == "failed" {
+            let logs = ok(remote(&url, &ops, &["job", "show", id]));
+            assert!(logs.contains("cluster"), "{id}: {logs}");
+        }
+    }
+    server.kill("-TERM");
+    two.kill("-TERM");
+    scheduler.kill("-TERM");
+
+    // The budget semantics: every query charged once, every answer charged.
+    let db = rusqlite::Connection::open(data.join("sandbox.db")).unwrap();
+    let domain = sandbox_runtime::Domain::open(&data).unwrap();
+    if let Some(key) = domain.keys().database_key().unwrap() {
+        db.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))
+            .unwrap();
+    }
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM (SELECT query_id FROM ledger GROUP BY query_id HAVING COUNT(*) > 1)"
+        ),
+        0,
+        "a query charged twice"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM queries q WHERE q.status = 'answered'
+             AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.query_id = q.id)"
+        ),
+        0,
+        "an answer without its charge"
+    );
+    assert!(count("SELECT COUNT(*) FROM queries WHERE status = 'answered'") > 0);
+    assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
+}
