@@ -175,12 +175,59 @@ impl<'a> Placement<'a> {
     }
 }
 
+/// What became of a job the mediator sent to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Submitted, not ended yet.
+    Running,
+    /// Ended, and its output read.
+    Finished,
+    /// Failed on the cluster (the reason as the scheduler gave it).
+    Failed(String),
+    /// Cancelled by the mediator: the query was no longer wanted (its future dropped, a
+    /// refused charge among the reasons; its job cancelled or stopped; the timeout).
+    Cancelled(String),
+}
+
+/// A job the mediator sent, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentJob {
+    /// The scheduler's id of the job.
+    pub job_id: String,
+    /// What became of it.
+    pub fate: Fate,
+}
+
+/// Jobs remembered per mediator (the most recent).
+const REMEMBERED: usize = 256;
+
+type Sent = Arc<std::sync::Mutex<std::collections::VecDeque<SentJob>>>;
+
+fn record(sent: &Sent, job_id: &str, fate: Fate) {
+    let Ok(mut sent) = sent.lock() else {
+        return;
+    };
+    match sent.iter_mut().find(|j| j.job_id == job_id) {
+        Some(job) => job.fate = fate,
+        None => {
+            if sent.len() == REMEMBERED {
+                sent.pop_front();
+            }
+            sent.push_back(SentJob {
+                job_id: job_id.to_string(),
+                fate,
+            });
+        }
+    }
+}
+
 /// The connection of one mediator to its cluster.
 #[derive(Debug)]
 pub struct Cluster {
     settings: ClusterSettings,
     codec: PhysicalCodec,
     session_id: String,
+    sent: Sent,
 }
 
 impl Cluster {
@@ -191,7 +238,16 @@ impl Cluster {
             settings,
             codec: PhysicalCodec::with_secret(secret),
             session_id: sandbox_core::new_id("mediator"),
+            sent: Sent::default(),
         }
+    }
+
+    /// The most recent jobs this mediator sent, oldest first, with what became of each.
+    pub fn sent(&self) -> Vec<SentJob> {
+        self.sent
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The cluster's settings.
@@ -267,10 +323,12 @@ impl Cluster {
             }
             None => return Err(engine("the cluster answered no job".into())),
         };
+        record(&self.sent, &job_id, Fate::Running);
         let mut job = RunningJob {
             scheduler: scheduler.clone(),
             job_id: Some(job_id.clone()),
             timeout: self.settings.timeout,
+            sent: self.sent.clone(),
         };
         let locations = job.wait(watch).await?;
         let mut batches = Vec::new();
@@ -312,6 +370,7 @@ struct RunningJob {
     scheduler: SchedulerGrpcClient<Channel>,
     job_id: Option<String>,
     timeout: Duration,
+    sent: Sent,
 }
 
 impl RunningJob {
@@ -322,16 +381,17 @@ impl RunningJob {
         let mut watched = Instant::now();
         loop {
             if started.elapsed() >= self.timeout {
-                self.cancel().await;
-                return Err(engine(format!(
+                let why = format!(
                     "the cluster's job {job_id} ran longer than {} s and was cancelled",
                     self.timeout.as_secs()
-                )));
+                );
+                self.cancel(&why).await;
+                return Err(engine(why));
             }
             if watched.elapsed() >= WATCH {
                 watched = Instant::now();
                 if let Err(e) = watch() {
-                    self.cancel().await;
+                    self.cancel(&e.to_string()).await;
                     return Err(e.into());
                 }
             }
@@ -351,6 +411,7 @@ impl RunningJob {
                 }
                 Some(job_status::Status::Failed(failed)) => {
                     self.job_id = None;
+                    record(&self.sent, &job_id, Fate::Failed(failed.error.clone()));
                     return Err(engine(format!(
                         "the cluster's job {job_id} failed: {}",
                         failed.error
@@ -361,14 +422,17 @@ impl RunningJob {
         }
     }
 
-    async fn cancel(&mut self) {
-        if let Some(job_id) = self.job_id.take()
-            && let Err(e) = self
-                .scheduler
-                .cancel_job(CancelJobParams {
-                    job_id: job_id.clone(),
-                })
-                .await
+    async fn cancel(&mut self, why: &str) {
+        let Some(job_id) = self.job_id.take() else {
+            return;
+        };
+        record(&self.sent, &job_id, Fate::Cancelled(why.to_string()));
+        if let Err(e) = self
+            .scheduler
+            .cancel_job(CancelJobParams {
+                job_id: job_id.clone(),
+            })
+            .await
         {
             tracing::warn!(job = %job_id, error = %e, "the cluster's job could not be cancelled");
         }
@@ -376,7 +440,9 @@ impl RunningJob {
 
     /// The job ended and its output was read: nothing to cancel.
     fn finished(&mut self) {
-        self.job_id = None;
+        if let Some(job_id) = self.job_id.take() {
+            record(&self.sent, &job_id, Fate::Finished);
+        }
     }
 }
 
@@ -385,6 +451,11 @@ impl Drop for RunningJob {
         let Some(job_id) = self.job_id.take() else {
             return;
         };
+        record(
+            &self.sent,
+            &job_id,
+            Fate::Cancelled("the query was dropped before its job ended".into()),
+        );
         let mut scheduler = self.scheduler.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {

@@ -148,6 +148,11 @@ impl Mediator {
         Ok(())
     }
 
+    /// The cluster this mediator sends plans to, if it has one.
+    pub fn cluster(&self) -> Option<Arc<cluster::Cluster>> {
+        self.cluster.read().ok()?.clone()
+    }
+
     /// The cluster a plan over `rows` rows goes to: none when the mediator runs locally or
     /// the data is below the cluster's `min_rows`.
     pub(crate) fn cluster_for(&self, rows: u64) -> Option<Arc<cluster::Cluster>> {

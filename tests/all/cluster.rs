@@ -219,3 +219,110 @@ fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
         .to_string();
     assert!(e.contains("cluster"), "{e}");
 }
+
+/// The scheduler's word on a job.
+fn job_state(
+    runtime: &tokio::runtime::Runtime,
+    settings: &ClusterSettings,
+    job_id: &str,
+) -> Option<ballista_core::serde::protobuf::job_status::Status> {
+    use ballista_core::serde::protobuf::GetJobStatusParams;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let url = settings.url.replace("df://", "http://");
+    runtime.block_on(async {
+        let mut client = SchedulerGrpcClient::connect(url).await.unwrap();
+        client
+            .get_job_status(GetJobStatusParams {
+                job_id: job_id.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .and_then(|s| s.status)
+    })
+}
+
+#[test]
+fn a_query_no_longer_wanted_cancels_its_job_on_the_cluster() {
+    use ballista_core::serde::protobuf::job_status::Status;
+    use sandbox_mediator::cluster::{Cluster, Fate};
+    let (_dir, domain) = sandbox_tests::empty_domain();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (settings, _) = start_cluster(&runtime, &domain);
+    let cluster = Cluster::new(
+        settings.clone(),
+        domain.keys().pseudonym_secret().unwrap().clone(),
+    );
+    // A plan that runs for a long while on the executors.
+    let ctx = datafusion::prelude::SessionContext::new();
+    let state = ctx.state();
+    let plan = runtime.block_on(async {
+        let logical = ctx
+            .sql("SELECT SUM(value % 7) FROM generate_series(1, 400000000)")
+            .await
+            .unwrap()
+            .into_optimized_plan()
+            .unwrap();
+        cluster.plan(&state, &logical).await.unwrap()
+    });
+    let ended = |job_id: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match job_state(&runtime, &settings, job_id) {
+                Some(Status::Failed(f)) => return f.error,
+                Some(Status::Successful(_)) => panic!("job {job_id} ran to its end"),
+                _ => {}
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {job_id} not ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+
+    // The query's future dropped while its job runs (what a refused charge does).
+    let dropped = runtime.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(1500),
+            cluster.collect(&state, plan.clone(), &|| Ok(())),
+        )
+        .await
+    });
+    assert!(dropped.is_err(), "the plan ended in 1.5 s");
+    let sent = cluster.sent();
+    let job = sent.last().unwrap();
+    assert!(
+        matches!(&job.fate, Fate::Cancelled(why) if why.contains("dropped")),
+        "{job:?}"
+    );
+    eprintln!("cancelled at the scheduler: {}", ended(&job.job_id));
+
+    // The job of the query stopped while it runs (its watch objects).
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let watch = || {
+        if asked.fetch_add(1, Ordering::SeqCst) < 2 {
+            Ok(())
+        } else {
+            Err(sandbox_runtime::Error::Stopped(
+                "the scenario was stopped".into(),
+            ))
+        }
+    };
+    let e = runtime
+        .block_on(cluster.collect(&state, plan, &watch))
+        .unwrap_err();
+    assert!(e.to_string().contains("stopped"), "{e}");
+    let sent = cluster.sent();
+    let job = sent.last().unwrap();
+    assert!(
+        matches!(&job.fate, Fate::Cancelled(why) if why.contains("stopped")),
+        "{job:?}"
+    );
+    ended(&job.job_id);
+}
