@@ -61,23 +61,25 @@ pub fn decryption(
 /// The Parquet format of a version's file in a scan: it asks [`DatasetKeys`] (by
 /// [`FACTORY_ID`]) for the file's decryption, naming the version.
 pub fn parquet_format(dataset: &str, version: i64) -> ParquetFormat {
-    let mut options = TableParquetOptions::default();
-    options.crypto = scan_crypto(dataset, version);
-    ParquetFormat::default().with_options(options)
+    ParquetFormat::default().with_options(TableParquetOptions {
+        crypto: scan_crypto(dataset, version),
+        ..Default::default()
+    })
 }
 
 /// The encryption options of a scan of `dataset` version `version`: [`DatasetKeys`] by
 /// [`FACTORY_ID`], with the dataset and version as its options (never a key).
 pub fn scan_crypto(dataset: &str, version: i64) -> ParquetEncryptionOptions {
-    let mut crypto = ParquetEncryptionOptions::default();
-    crypto.factory_id = Some(FACTORY_ID.to_string());
-    crypto.factory_options = EncryptionFactoryOptions {
-        options: HashMap::from([
-            (DATASET_OPTION.to_string(), dataset.to_string()),
-            (VERSION_OPTION.to_string(), version.to_string()),
-        ]),
-    };
-    crypto
+    ParquetEncryptionOptions {
+        factory_id: Some(FACTORY_ID.to_string()),
+        factory_options: EncryptionFactoryOptions {
+            options: HashMap::from([
+                (DATASET_OPTION.to_string(), dataset.to_string()),
+                (VERSION_OPTION.to_string(), version.to_string()),
+            ]),
+        },
+        ..Default::default()
+    }
 }
 
 /// The dataset and version a scan's encryption options name, when they are

@@ -1,0 +1,136 @@
+//! The mediator's queries run locally and on a DataFusion Ballista cluster of one and of
+//! two executors (scheduler and executors in this process, on loopback), at scale.
+//!
+//! `cargo run --profile bench -p sandbox-benches --bin cluster -- --rows 1000000 --rows 10000000`
+//! (`--vcores N`: tasks per executor, 1 by default; `--reps N`: 5 by default).
+//!
+//! Data: PUMS-like rows resampled (seeded) from `../shared/data/pums/PUMS_pid.csv`, one
+//! row per person. The seven queries of the comparison (COUNT, SUM, AVG, grouped counts,
+//! grouped averages, two keys, a filter) are asked through the whole mediated path (plan,
+//! policy pass, charge, noise), each `--reps` times each way in turn; the table gives
+//! medians and the ratios local / one executor and one executor / two.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use sandbox_runtime::{ClusterSettings, Domain, Engine, catalog};
+
+const QUERIES: &[&str] = &[
+    "SELECT COUNT(age) FROM pums",
+    "SELECT SUM(income) FROM pums",
+    "SELECT AVG(income) FROM pums",
+    "SELECT educ, COUNT(*) FROM pums GROUP BY educ",
+    "SELECT sex, AVG(income) FROM pums GROUP BY sex",
+    "SELECT sex, race, COUNT(*) FROM pums GROUP BY sex, race",
+    "SELECT COUNT(*) FROM pums WHERE age > 40",
+];
+
+fn setup(
+    source: &[sandbox_synth::PumsRow],
+    rows: usize,
+) -> anyhow::Result<(tempfile::TempDir, Domain, i64)> {
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("pums.csv");
+    let mut out = BufWriter::new(std::fs::File::create(&csv)?);
+    sandbox_synth::write_pums_like(&mut out, source, rows, 1, 7)?;
+    drop(out);
+    let domain = sandbox_benches::domain_with_principals(dir.path())?;
+    let policy = std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
+    let started = Instant::now();
+    let v = catalog::add(&domain, sandbox_benches::PROVIDER, &csv, &policy)?;
+    eprintln!(
+        "ingested {} rows in {:.1} s",
+        v.row_count,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&csv)?;
+    let scenario_id = sandbox_benches::approved_scenario(
+        &domain,
+        "bench",
+        "pums",
+        sandbox_benches::PUMS_COLUMNS,
+        0.0001,
+    )?;
+    Ok((dir, domain, scenario_id))
+}
+
+/// A scheduler and `executors` executors of `domain` in `rt`, each running `vcores` tasks.
+fn cluster(
+    rt: &tokio::runtime::Runtime,
+    domain: &Domain,
+    executors: usize,
+    vcores: usize,
+) -> anyhow::Result<ClusterSettings> {
+    let store = sandbox_store_of(domain)?;
+    let states = (0..executors)
+        .map(|_| {
+            sandbox_mediator::cluster::executor_state(&store, sandbox_cluster::dataset_keys(&store))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let addr = rt.block_on(sandbox_cluster::standalone(&states, vcores))?;
+    let mut settings = ClusterSettings::parse(&format!("df://127.0.0.1:{}", addr.port()))?;
+    settings.min_rows = 0;
+    settings.partitions = (executors * vcores * 2).max(2);
+    Ok(settings)
+}
+
+fn sandbox_store_of(domain: &Domain) -> anyhow::Result<sandbox_store::Store> {
+    Ok(sandbox_store::Store::open(domain.layout().clone())?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut sizes = Vec::new();
+    let mut reps = 5usize;
+    let mut vcores = 1usize;
+    let mut pums = sandbox_benches::pums_pid_csv();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rows" => sizes.push(args.next().context("--rows N")?.parse()?),
+            "--reps" => reps = args.next().context("--reps N")?.parse()?,
+            "--vcores" => vcores = args.next().context("--vcores N")?.parse()?,
+            "--pums" => pums = PathBuf::from(args.next().context("--pums FILE")?),
+            "--bench" => {}
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![1_000_000];
+    }
+    let source = sandbox_synth::read_pums(&std::fs::read_to_string(&pums)?);
+    let rt = tokio::runtime::Runtime::new()?;
+    println!("| rows | query | local ms | 1 executor ms | 2 executors ms | local / 1 | 1 / 2 |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for &rows in &sizes {
+        let (_dir, domain, scenario) = setup(&source, rows)?;
+        let one = cluster(&rt, &domain, 1, vcores)?;
+        let two = cluster(&rt, &domain, 2, vcores)?;
+        let engines = [Engine::Local, Engine::Cluster(one), Engine::Cluster(two)];
+        for sql in QUERIES {
+            let mut times = vec![Vec::new(); engines.len()];
+            // A first round unmeasured: files opened, keys unwrapped, plans cached.
+            for round in 0..=reps {
+                for (i, engine) in engines.iter().enumerate() {
+                    domain.use_engine(engine.clone())?;
+                    let t = Instant::now();
+                    sandbox_benches::ask(&domain, scenario, sql)?;
+                    if round > 0 {
+                        times[i].push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                }
+            }
+            let m: Vec<f64> = times.iter().map(|t| sandbox_benches::median(t)).collect();
+            println!(
+                "| {rows} | `{sql}` | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
+                m[0],
+                m[1],
+                m[2],
+                m[0] / m[1],
+                m[1] / m[2]
+            );
+        }
+    }
+    Ok(())
+}
