@@ -9,14 +9,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    add_dataset, example_module, init_with_principals, isolated, ok, remote, sandbox,
-    submit_example, token, write_example_scenario,
+    example_domain, example_module, isolated, keep_log, metadata_db, ok, remote, sandbox,
+    submit_example,
 };
 
 fn free_port() -> u16 {
@@ -46,16 +46,10 @@ impl Node {
             .spawn()
             .unwrap();
         let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Node { child, log }
+        Node {
+            child,
+            log: keep_log(lines),
+        }
     }
 
     /// Waits until the log holds `needle`.
@@ -90,44 +84,6 @@ impl Drop for Node {
             let _ = self.child.wait();
         }
     }
-}
-
-fn setup(tmp: &Path) -> (PathBuf, [String; 4]) {
-    let data = tmp.join("d");
-    init_with_principals(&data);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let csv = tmp.join("residents.csv");
-    std::fs::write(&csv, sandbox_synth::residents_csv(2000, 7)).unwrap();
-    ok(add_dataset(
-        &data,
-        &csv,
-        &root.join("examples/policies/residents.toml"),
-    ));
-    let spec = tmp.join("scenario.toml");
-    write_example_scenario(&spec, Some((100.0, 0.01)));
-    ok(sandbox(
-        &data,
-        &[
-            "--as",
-            "dev",
-            "scenario",
-            "apply",
-            "--file",
-            &spec.to_string_lossy(),
-        ],
-    ));
-    for who in ["prov", "sup"] {
-        ok(sandbox(
-            &data,
-            &["--as", who, "scenario", "consent", "income-by-district"],
-        ));
-    }
-    ok(sandbox(
-        &data,
-        &["--as", "ops", "scenario", "approve", "income-by-district"],
-    ));
-    let tokens = ["ops", "dev", "sup", "prov"].map(|n| token(&data, n));
-    (data, tokens)
 }
 
 /// An executor of `data`'s domain, its shuffle directory under `tmp`.
@@ -183,7 +139,7 @@ fn jobs_run(work: &Path) -> usize {
 #[test]
 fn a_job_runs_on_the_cluster_and_survives_the_loss_of_an_executor() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, [ops, dev, ..]) = setup(tmp.path());
+    let (data, [ops, dev, ..]) = example_domain(tmp.path(), 2000, 7);
     example_module();
 
     let scheduler_port = free_port();
@@ -312,12 +268,7 @@ fn a_job_runs_on_the_cluster_and_survives_the_loss_of_an_executor() {
     scheduler.kill("-TERM");
 
     // The budget semantics: every query charged once, every answer charged.
-    let db = rusqlite::Connection::open(data.join("sandbox.db")).unwrap();
-    let domain = sandbox_runtime::Domain::open(&data).unwrap();
-    if let Some(key) = domain.keys().database_key().unwrap() {
-        db.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))
-            .unwrap();
-    }
+    let db = metadata_db(&data);
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
     assert_eq!(
         count(

@@ -12,55 +12,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Served, add_dataset, example_module, init_with_principals, ok, remote, sandbox, submit_example,
-    token, write_example_scenario,
+    Served, example_domain, example_module, metadata_db, ok, remote, sandbox, submit_example,
 };
-
-fn setup(tmp: &Path) -> (std::path::PathBuf, [String; 4]) {
-    let data = tmp.join("d");
-    init_with_principals(&data);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let csv = tmp.join("residents.csv");
-    std::fs::write(&csv, sandbox_synth::residents_csv(500, 5)).unwrap();
-    ok(add_dataset(
-        &data,
-        &csv,
-        &root.join("examples/policies/residents.toml"),
-    ));
-    let spec = tmp.join("scenario.toml");
-    // A budget that lasts the campaign: most jobs do their work rather than stop at
-    // a spent budget.
-    write_example_scenario(&spec, Some((100.0, 0.01)));
-    ok(sandbox(
-        &data,
-        &[
-            "--as",
-            "dev",
-            "scenario",
-            "apply",
-            "--file",
-            &spec.to_string_lossy(),
-        ],
-    ));
-    for who in ["prov", "sup"] {
-        ok(sandbox(
-            &data,
-            &["--as", who, "scenario", "consent", "income-by-district"],
-        ));
-    }
-    ok(sandbox(
-        &data,
-        &["--as", "ops", "scenario", "approve", "income-by-district"],
-    ));
-    let tokens = ["ops", "dev", "sup", "prov"].map(|n| token(&data, n));
-    (data, tokens)
-}
 
 /// One client until `stop`: submits jobs, and approves at both tiers what is ready.
 fn client(
@@ -115,7 +73,7 @@ fn sigkill_at_random_moments_loses_nothing_and_overspends_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let tmp = tempfile::tempdir().unwrap();
-    let (data, tokens) = setup(tmp.path());
+    let (data, tokens) = example_domain(tmp.path(), 500, 5);
     example_module();
     let accepted = Arc::new(Mutex::new(BTreeSet::new()));
     // A small deterministic generator for the moments of the kills.
@@ -182,13 +140,7 @@ fn sigkill_at_random_moments_loses_nothing_and_overspends_nothing() {
 
     // The audit log verifies.
     assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
-    let db = rusqlite::Connection::open(data.join("sandbox.db")).unwrap();
-    // The metadata database is encrypted: its key from the domain's keyring.
-    let domain = sandbox_runtime::Domain::open(&data).unwrap();
-    if let Some(key) = domain.keys().database_key().unwrap() {
-        db.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))
-            .unwrap();
-    }
+    let db = metadata_db(&data);
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
     // Every answer a module received was charged first.
     assert_eq!(

@@ -147,28 +147,19 @@ pub struct Placement<'a> {
     /// The session holding the scenario's views (and the dataset keys).
     pub ctx: &'a datafusion::prelude::SessionContext,
     /// The cluster the scan-heavy plans go to, if any.
-    pub cluster: Option<&'a Cluster>,
+    pub cluster: Option<Arc<Cluster>>,
     /// Whether the query is still wanted while a plan runs on the cluster.
-    pub watch: &'a Watch<'a>,
+    pub watch: Box<Watch<'a>>,
 }
 
-impl<'a> Placement<'a> {
-    /// Every plan in the mediator's own process.
-    pub fn local(ctx: &'a datafusion::prelude::SessionContext) -> Placement<'a> {
-        Placement {
-            ctx,
-            cluster: None,
-            watch: &|| Ok(()),
-        }
-    }
-
+impl Placement<'_> {
     /// Runs `plan` where this placement says: on the cluster, or locally.
     pub async fn collect(&self, plan: LogicalPlan) -> crate::Result<Vec<RecordBatch>> {
-        match self.cluster {
+        match &self.cluster {
             Some(cluster) => {
                 let state = self.ctx.state();
                 let physical = cluster.plan(&state, &plan).await?;
-                cluster.collect(&state, physical, self.watch).await
+                cluster.collect(&state, physical, &*self.watch).await
             }
             None => Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?),
         }

@@ -594,6 +594,21 @@ fn view_exprs(
         .collect()
 }
 
+/// Where an accepted query's plans run: on the mediator's cluster when it has one and the
+/// largest dataset read is large enough, locally otherwise; watched by [`still_wanted`].
+fn placement<'a>(
+    domain: &'a Domain,
+    req: &'a QueryRequest<'a>,
+    prepared: &'a Prepared,
+    accepted: &analyze::Accepted,
+) -> Placement<'a> {
+    Placement {
+        ctx: &prepared.ctx,
+        cluster: domain.cluster_for(prepared.rows_read(accepted)),
+        watch: Box::new(move || still_wanted(domain, req, &prepared.record)),
+    }
+}
+
 /// Whether a query that is running is still wanted: the asker may still query the
 /// scenario (no stop, suspension or revocation since it was admitted) and its job was not
 /// cancelled. Asked while a plan runs on a cluster, whose job is cancelled when it is not.
@@ -919,13 +934,7 @@ fn answer_dp(
         mechanism: &mechanism,
         datasets: &versions,
     };
-    let cluster = domain.cluster_for(prepared.rows_read(accepted));
-    let watch = || still_wanted(domain, req, &prepared.record);
-    let on = Placement {
-        ctx: &prepared.ctx,
-        cluster: cluster.as_deref(),
-        watch: &watch,
-    };
+    let on = placement(domain, req, prepared, accepted);
     let (balance, exact) = charge_then_run(
         domain,
         conn,
@@ -1113,13 +1122,7 @@ fn answer_threshold(
     )?;
     let balance = ledger::balance(conn, req.scenario_id)?;
     let key = GuardKey::derive(&prepared.secret);
-    let cluster = domain.cluster_for(prepared.rows_read(accepted));
-    let watch = || still_wanted(domain, req, &prepared.record);
-    let on = Placement {
-        ctx: &prepared.ctx,
-        cluster: cluster.as_deref(),
-        watch: &watch,
-    };
+    let on = placement(domain, req, prepared, accepted);
     let exact = domain
         .runtime()
         .block_on(execute::run_threshold_core(&on, input, &key))?;

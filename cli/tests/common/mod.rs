@@ -59,6 +59,22 @@ pub struct Served {
     pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
+/// Keeps every line a process writes to `stderr` (until it ends) in the returned text.
+pub fn keep_log(
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    log
+}
+
 impl Served {
     pub fn start(data: &Path) -> Served {
         use std::io::BufRead;
@@ -89,15 +105,7 @@ impl Served {
                 break line[at..].trim().to_string();
             }
         };
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let log = keep_log(lines);
         Served { child, url, log }
     }
 
@@ -207,4 +215,58 @@ pub fn submit_example(url: &str, token: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     remote(url, token, &args)
+}
+
+/// A domain in `tmp/d` with the four principals, `rows` synthetic residents (generated with
+/// `seed`) and the example scenario (income by district) with ε 100 (0.01 per query),
+/// consented and approved; the principals' tokens (ops, dev, sup, prov).
+pub fn example_domain(tmp: &Path, rows: usize, seed: u64) -> (std::path::PathBuf, [String; 4]) {
+    let data = tmp.join("d");
+    init_with_principals(&data);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let csv = tmp.join("residents.csv");
+    std::fs::write(&csv, sandbox_synth::residents_csv(rows, seed)).unwrap();
+    ok(add_dataset(
+        &data,
+        &csv,
+        &root.join("examples/policies/residents.toml"),
+    ));
+    let spec = tmp.join("scenario.toml");
+    // A budget that lasts: most jobs do their work rather than stop at a spent budget.
+    write_example_scenario(&spec, Some((100.0, 0.01)));
+    ok(sandbox(
+        &data,
+        &[
+            "--as",
+            "dev",
+            "scenario",
+            "apply",
+            "--file",
+            &spec.to_string_lossy(),
+        ],
+    ));
+    for who in ["prov", "sup"] {
+        ok(sandbox(
+            &data,
+            &["--as", who, "scenario", "consent", "income-by-district"],
+        ));
+    }
+    ok(sandbox(
+        &data,
+        &["--as", "ops", "scenario", "approve", "income-by-district"],
+    ));
+    let tokens = ["ops", "dev", "sup", "prov"].map(|n| token(&data, n));
+    (data, tokens)
+}
+
+/// The test's own connection to a domain's metadata database (encrypted: its key from the
+/// domain's keyring).
+pub fn metadata_db(data: &Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(data.join("sandbox.db")).unwrap();
+    let domain = sandbox_runtime::Domain::open(data).unwrap();
+    if let Some(key) = domain.keys().database_key().unwrap() {
+        db.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))
+            .unwrap();
+    }
+    db
 }
