@@ -378,6 +378,16 @@ pub enum Command {
         /// With `--engine`: partitions (tasks per stage) of a plan sent to the cluster.
         #[arg(long, default_value_t = 8, requires = "engine")]
         engine_partitions: usize,
+        /// With `--engine`: the cluster CA's certificate (PEM); with the two below, every
+        /// connection to the cluster is mutual TLS.
+        #[arg(long, requires_all = ["engine", "engine_tls_cert", "engine_tls_key"])]
+        engine_tls_ca: Option<PathBuf>,
+        /// With `--engine-tls-ca`: this node's certificate, signed by the cluster CA (PEM).
+        #[arg(long, requires = "engine_tls_ca")]
+        engine_tls_cert: Option<PathBuf>,
+        /// With `--engine-tls-ca`: this node's private key (PEM).
+        #[arg(long, requires = "engine_tls_ca")]
+        engine_tls_key: Option<PathBuf>,
     },
     /// Run a cluster scheduler for the mediator's plans (DataFusion Ballista, with the
     /// mediator's codecs; it holds no secret and opens no dataset). Runs until stopped.
@@ -385,6 +395,17 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50050")]
         listen: std::net::SocketAddr,
+        /// The cluster CA's certificate (PEM); with the two below, the node serves and
+        /// connects only over mutual TLS, accepting peers the CA signed.
+        #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+        tls_ca: Option<PathBuf>,
+        /// With `--tls-ca`: this node's certificate, signed by the cluster CA (PEM), naming
+        /// the host the others reach it at.
+        #[arg(long, requires = "tls_ca")]
+        tls_cert: Option<PathBuf>,
+        /// With `--tls-ca`: this node's private key (PEM).
+        #[arg(long, requires = "tls_ca")]
+        tls_key: Option<PathBuf>,
     },
     /// Run a cluster executor of this data directory's domain (the same directory, or a
     /// read-only mount of it at the same path): it reads the dataset files the
@@ -412,6 +433,17 @@ pub enum Command {
         /// Memory of its tasks in MiB (they spill to the work directory beyond it).
         #[arg(long)]
         memory_mib: Option<u64>,
+        /// The cluster CA's certificate (PEM); with the two below, the node serves and
+        /// connects only over mutual TLS, accepting peers the CA signed.
+        #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+        tls_ca: Option<PathBuf>,
+        /// With `--tls-ca`: this node's certificate, signed by the cluster CA (PEM), naming
+        /// the host the others reach it at.
+        #[arg(long, requires = "tls_ca")]
+        tls_cert: Option<PathBuf>,
+        /// With `--tls-ca`: this node's private key (PEM).
+        #[arg(long, requires = "tls_ca")]
+        tls_key: Option<PathBuf>,
     },
     /// Usage monitoring (Shuangyashan Art. 31).
     #[command(subcommand)]

@@ -24,6 +24,23 @@ use crate::args::{
 use crate::common::{read_text, write_folder};
 use crate::{remote, texts};
 
+/// A cluster node's TLS from its three files (clap has them all or none).
+fn node_tls(
+    ca: &Option<PathBuf>,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+) -> Result<Option<sandbox_runtime::NodeTls>> {
+    match (ca, cert, key) {
+        (Some(ca), Some(cert), Some(key)) => {
+            Ok(Some(sandbox_runtime::NodeTls::from_files(ca, cert, key)?))
+        }
+        (None, None, None) => Ok(None),
+        _ => Err(Error::Invalid(
+            "the cluster's TLS takes a CA, a certificate and a key".into(),
+        )),
+    }
+}
+
 fn actor(cli: &Cli) -> Result<&str> {
     cli.actor
         .as_deref()
@@ -79,9 +96,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
             );
         }
-        Command::Scheduler { listen } => {
+        Command::Scheduler {
+            listen,
+            tls_ca,
+            tls_cert,
+            tls_key,
+        } => {
             return Ok(sandbox_cluster::scheduler(
-                sandbox_cluster::SchedulerSettings { bind: *listen },
+                sandbox_cluster::SchedulerSettings {
+                    bind: *listen,
+                    tls: node_tls(tls_ca, tls_cert, tls_key)?,
+                },
             )?);
         }
         Command::Executor {
@@ -92,6 +117,9 @@ pub fn run(cli: Cli) -> Result<()> {
             work_dir,
             vcores,
             memory_mib,
+            tls_ca,
+            tls_cert,
+            tls_key,
         } => {
             let (scheduler_host, scheduler_port) = scheduler
                 .rsplit_once(':')
@@ -110,6 +138,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     work_dir: work_dir.clone(),
                     vcores: *vcores,
                     memory_pool: memory_mib.map(|m| m.saturating_mul(1024 * 1024)),
+                    tls: node_tls(tls_ca, tls_cert, tls_key)?,
                 },
             )?);
         }
@@ -414,11 +443,15 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             engine,
             engine_min_rows,
             engine_partitions,
+            engine_tls_ca,
+            engine_tls_cert,
+            engine_tls_key,
         } => {
             if let Some(url) = engine {
                 let mut settings = sandbox_runtime::ClusterSettings::parse(url)?;
                 settings.min_rows = *engine_min_rows;
                 settings.partitions = (*engine_partitions).max(1);
+                settings.tls = node_tls(engine_tls_ca, engine_tls_cert, engine_tls_key)?;
                 domain.use_engine(sandbox_runtime::Engine::Cluster(settings))?;
             }
             sandbox_server::serve(

@@ -88,24 +88,43 @@ impl Drop for Node {
 
 /// An executor of `data`'s domain, its shuffle directory under `tmp`.
 fn executor(data: &Path, tmp: &Path, scheduler: u16, name: &str) -> Node {
+    executor_with(data, tmp, scheduler, name, &[])
+}
+
+/// An executor with more arguments.
+fn executor_with(data: &Path, tmp: &Path, scheduler: u16, name: &str, more: &[String]) -> Node {
     let work = tmp.join(name);
     let (port, grpc) = (free_port(), free_port());
-    Node::start(
-        data,
-        &[
-            "executor",
-            "--scheduler",
-            &format!("127.0.0.1:{scheduler}"),
-            "--port",
-            &port.to_string(),
-            "--grpc-port",
-            &grpc.to_string(),
-            "--work-dir",
-            &work.to_string_lossy(),
-            "--vcores",
-            "2",
-        ],
-    )
+    let mut args: Vec<String> = [
+        "executor",
+        "--scheduler",
+        &format!("127.0.0.1:{scheduler}"),
+        "--port",
+        &port.to_string(),
+        "--grpc-port",
+        &grpc.to_string(),
+        "--work-dir",
+        &work.to_string_lossy(),
+        "--vcores",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(more.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Node::start(data, &args)
+}
+
+/// The server's URL from its log.
+fn server_url(server: &mut Node) -> String {
+    let line = server.wait_for("http://");
+    line[line.find("http://").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string()
 }
 
 /// A job of the example module through the server, waited for: its id and status.
@@ -168,13 +187,7 @@ fn a_job_runs_on_the_cluster_and_survives_the_loss_of_an_executor() {
             "0",
         ],
     );
-    let line = server.wait_for("http://");
-    let url = line[line.find("http://").unwrap()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches('"')
-        .to_string();
+    let url = server_url(&mut server);
 
     // End to end: the job's queries are answered from the executors' aggregates.
     let (first, status) = run_job(&url, &dev);
@@ -287,4 +300,110 @@ fn a_job_runs_on_the_cluster_and_survives_the_loss_of_an_executor() {
     );
     assert!(count("SELECT COUNT(*) FROM queries WHERE status = 'answered'") > 0);
     assert!(ok(sandbox(&data, &["audit", "verify"])).contains("audit log verified"));
+}
+
+/// A cluster CA under `dir` and, per name, a node certificate for 127.0.0.1 with its key:
+/// `ca.pem`, `NAME.pem`, `NAME.key`.
+fn cluster_pki(dir: &Path, names: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "cluster CA");
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let issuer =
+        rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.join("ca.pem"), issuer.pem()).unwrap();
+    for name in names {
+        let mut node = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        node.subject_alt_names.push(rcgen::SanType::IpAddress(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        ));
+        node.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = node.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+/// `--tls-ca … --tls-cert … --tls-key …` (with `prefix`, e.g. `engine-`) of node `name`.
+fn tls_args(dir: &Path, prefix: &str, name: &str) -> Vec<String> {
+    let path = |f: String| dir.join(f).to_string_lossy().into_owned();
+    vec![
+        format!("--{prefix}tls-ca"),
+        path("ca.pem".into()),
+        format!("--{prefix}tls-cert"),
+        path(format!("{name}.pem")),
+        format!("--{prefix}tls-key"),
+        path(format!("{name}.key")),
+    ]
+}
+
+#[test]
+fn a_job_runs_on_a_cluster_under_mutual_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, [_, dev, ..]) = example_domain(tmp.path(), 2000, 11);
+    example_module();
+    let pki = tmp.path().join("pki");
+    cluster_pki(&pki, &["scheduler", "executor", "domain"]);
+
+    // A node's key that is not its certificate's is refused before anything starts.
+    let mismatched = tmp.path().join("mismatched");
+    cluster_pki(&mismatched, &["a", "b"]);
+    std::fs::copy(mismatched.join("b.key"), mismatched.join("a.key")).unwrap();
+    let out = sandbox(
+        &data,
+        &[
+            &["scheduler", "--listen", "127.0.0.1:0"][..],
+            &tls_args(&mismatched, "", "a")
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not go with its certificate"), "{err}");
+
+    let scheduler_port = free_port();
+    let listen = format!("127.0.0.1:{scheduler_port}");
+    let mut args = vec!["scheduler".to_string(), "--listen".into(), listen];
+    args.extend(tls_args(&pki, "", "scheduler"));
+    let mut scheduler = Node::start(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    scheduler.wait_for("mutual TLS");
+    let _executor = executor_with(
+        &data,
+        tmp.path(),
+        scheduler_port,
+        "e1",
+        &tls_args(&pki, "", "executor"),
+    );
+    let mut args: Vec<String> = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--jobs",
+        "1",
+        "--engine",
+        &format!("df://127.0.0.1:{scheduler_port}"),
+        "--engine-min-rows",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(tls_args(&pki, "engine-", "domain"));
+    let mut server = Node::start(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let url = server_url(&mut server);
+    let (id, status) = run_job(&url, &dev);
+    assert_eq!(status, "succeeded", "{id}: {}", server.log.lock().unwrap());
+    assert!(
+        jobs_run(&tmp.path().join("e1")) > 0,
+        "the executor ran no stage"
+    );
 }

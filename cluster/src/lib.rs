@@ -13,7 +13,11 @@
 //!   the plans name.
 //!
 //! Scheduler, executors, their shuffle directories (clamped rows of the datasets) and the
-//! network between them are inside the domain.
+//! network between them are inside the domain. With [`NodeTls`] every connection between
+//! nodes is mutual TLS under the domain's cluster CA: the scheduler's gRPC service and each
+//! executor's Flight service accept only peers the CA signed, and every endpoint a node
+//! dials is made `https` (Ballista 55's push-staged registration dials executors in the
+//! clear, so a TLS cluster's executors poll the scheduler for tasks instead).
 //!
 //! **Architecture invariant:** this crate starts nodes and nothing else. It does not
 //! depend on DataFusion: what a plan may contain, how it travels and how a node reads a
@@ -25,13 +29,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::error::BallistaError;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use sandbox_mediator::atrest::DatasetKeys;
-use sandbox_mediator::cluster::{SessionState, executor_state, scheduler_state};
+pub use sandbox_mediator::cluster::NodeTls;
+use sandbox_mediator::cluster::{
+    LogicalPlanNode, PhysicalPlanNode, SessionState, executor_state, scheduler_state,
+};
 use sandbox_store::Store;
 
 /// What starting or running a node fails with.
@@ -105,6 +115,8 @@ pub async fn standalone(executors: &[SessionState], vcores: usize) -> Result<Soc
 pub struct SchedulerSettings {
     /// Where it listens.
     pub bind: SocketAddr,
+    /// Its TLS (mutual, under the cluster CA); `None` serves in the clear.
+    pub tls: Option<NodeTls>,
 }
 
 /// Runs a scheduler until the process is stopped.
@@ -129,9 +141,40 @@ pub async fn run_scheduler(settings: SchedulerSettings) -> Result<()> {
         no_executors_grace_period_seconds: 10,
         ..SchedulerConfig::default()
     };
-    let cluster = BallistaCluster::new_from_config(&config).await?;
-    ballista_scheduler::scheduler_process::start_server(cluster, settings.bind, Arc::new(config))
+    let Some(tls) = settings.tls else {
+        let cluster = BallistaCluster::new_from_config(&config).await?;
+        ballista_scheduler::scheduler_process::start_server(
+            cluster,
+            settings.bind,
+            Arc::new(config),
+        )
         .await?;
+        return Ok(());
+    };
+    let config = Arc::new(SchedulerConfig {
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        use_tls: true,
+        override_create_grpc_client_endpoint: Some(tls.endpoint_override()),
+        ..config
+    });
+    let cluster = BallistaCluster::new_from_config(&config).await?;
+    let scheduler = ballista_scheduler::scheduler_process::create_scheduler::<
+        LogicalPlanNode,
+        PhysicalPlanNode,
+    >(cluster, Arc::clone(&config))
+    .await?;
+    tracing::info!(address = %settings.bind, "scheduler listening (mutual TLS)");
+    // Only the scheduler's gRPC service: no REST API, no Flight proxy.
+    let service = SchedulerGrpcServer::new(scheduler)
+        .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize)
+        .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize);
+    tonic::transport::Server::builder()
+        .tls_config(tls.server())
+        .map_err(|e| Error::Ballista(format!("the scheduler's TLS: {e}")))?
+        .add_service(service)
+        .serve(settings.bind)
+        .await
+        .map_err(|e| Error::Ballista(format!("the scheduler's service: {e}")))?;
     Ok(())
 }
 
@@ -154,15 +197,23 @@ pub struct ExecutorSettings {
     pub vcores: usize,
     /// The memory pool of its tasks, in bytes (they spill beyond it).
     pub memory_pool: Option<u64>,
+    /// Its TLS (mutual, under the cluster CA); `None` serves and dials in the clear.
+    pub tls: Option<NodeTls>,
 }
 
 /// Runs an executor of `store`'s domain until the process is stopped.
 pub async fn run_executor(store: &Store, settings: ExecutorSettings) -> Result<()> {
     let state = executor_state(store, dataset_keys(store))?;
     let runtime = Arc::clone(state.runtime_env());
-    let session_config = state.config().clone();
+    let mut session_config = state.config().clone();
+    if let Some(tls) = &settings.tls {
+        // Shuffle reads from other executors go over the same TLS.
+        session_config = session_config
+            .with_ballista_use_tls(true)
+            .with_ballista_override_create_grpc_client_endpoint(tls.endpoint_override());
+    }
     std::fs::create_dir_all(&settings.work_dir)?;
-    let config = ExecutorProcessConfig {
+    let mut config = ExecutorProcessConfig {
         bind_host: settings.host.clone(),
         external_host: Some(settings.host.clone()),
         port: settings.port,
@@ -179,9 +230,42 @@ pub async fn run_executor(store: &Store, settings: ExecutorSettings) -> Result<(
         override_config_producer: Some(Arc::new(move || session_config.clone())),
         ..ExecutorProcessConfig::default()
     };
+    if let Some(tls) = settings.tls {
+        config.task_scheduling_policy = TaskSchedulingPolicy::PullStaged;
+        config.override_create_grpc_client_endpoint = Some(tls.endpoint_override());
+        config.override_arrow_flight_service = Some(tls_flight_service(tls));
+    }
     start_executor_process(Arc::new(config)).await?;
     Ok(())
 }
+
+/// An executor's Flight service (where results and shuffle partitions are read) served
+/// over mutual TLS.
+fn tls_flight_service(tls: NodeTls) -> Arc<ballista_executor::ArrowFlightServerProvider> {
+    Arc::new(move |work_dir, address, mut shutdown, grpc| {
+        let server = tls.server();
+        tokio::spawn(async move {
+            tracing::info!(%address, "executor's Flight service listening (mutual TLS)");
+            let service = arrow_flight::flight_service_server::FlightServiceServer::new(
+                ballista_executor::flight_service::BallistaFlightService::new(work_dir),
+            )
+            .max_decoding_message_size(FLIGHT_MESSAGE)
+            .max_encoding_message_size(FLIGHT_MESSAGE);
+            tonic::transport::Server::builder()
+                .tls_config(server)
+                .map_err(BallistaError::TonicError)?
+                .timeout(std::time::Duration::from_secs(grpc.timeout_seconds))
+                .tcp_nodelay(true)
+                .add_service(service)
+                .serve_with_shutdown(address, shutdown.recv())
+                .await
+                .map_err(BallistaError::TonicError)
+        })
+    })
+}
+
+/// The largest Flight message of an executor (Ballista's default).
+const FLIGHT_MESSAGE: usize = 16 * 1024 * 1024;
 
 fn node_runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

@@ -29,11 +29,15 @@ pub use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::AsExecutionPlan;
-use datafusion_proto::protobuf::PhysicalPlanNode;
+/// The plan messages a scheduler is typed by (the nodes name them through the mediator).
+pub use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
 use crate::codec::{LogicalCodec, PhysicalCodec, wrap_scans};
+
+mod tls;
+pub use tls::NodeTls;
 
 /// The largest message between the domain node and the cluster (a plan, a result batch).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -65,6 +69,9 @@ pub struct ClusterSettings {
     pub partitions: usize,
     /// How long a plan may run on the cluster before it is cancelled and the query fails.
     pub timeout: Duration,
+    /// The domain node's TLS towards the cluster (mutual TLS, [`NodeTls`]); `None` for a
+    /// cluster whose network is in the clear.
+    pub tls: Option<NodeTls>,
 }
 
 impl ClusterSettings {
@@ -94,11 +101,22 @@ impl ClusterSettings {
             min_rows: DEFAULT_MIN_ROWS,
             partitions: 8,
             timeout: Duration::from_secs(600),
+            tls: None,
         })
     }
 
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.url.trim_start_matches("df://"))
+    /// The scheduler's endpoint, over TLS when the settings have it.
+    fn endpoint(&self) -> crate::Result<tonic::transport::Endpoint> {
+        let url = format!("http://{}", self.url.trim_start_matches("df://"));
+        let endpoint = ballista_core::utils::create_grpc_client_endpoint(url, None)
+            .map_err(|e| unreachable_cluster(self, &chain(&e)))?
+            .connect_timeout(Duration::from_secs(10));
+        match &self.tls {
+            Some(tls) => tls
+                .endpoint(endpoint)
+                .map_err(|e| unreachable_cluster(self, &chain(&e))),
+            None => Ok(endpoint),
+        }
     }
 }
 
@@ -305,7 +323,7 @@ impl Cluster {
         let submitted = scheduler
             .execute_query(request)
             .await
-            .map_err(|e| unreachable_cluster(&self.settings, &e.to_string()))?
+            .map_err(|e| unreachable_cluster(&self.settings, &chain(&e)))?
             .into_inner();
         let job_id = match submitted.result {
             Some(execute_query_result::Result::Success(s)) => s.job_id,
@@ -324,21 +342,19 @@ impl Cluster {
         let locations = job.wait(watch).await?;
         let mut batches = Vec::new();
         for location in locations {
-            batches.extend(fetch(location).await?);
+            batches.extend(fetch(location, self.settings.tls.as_ref()).await?);
         }
         job.finished();
         Ok(batches)
     }
 
     async fn connect(&self) -> crate::Result<SchedulerGrpcClient<Channel>> {
-        let endpoint =
-            ballista_core::utils::create_grpc_client_endpoint(self.settings.endpoint(), None)
-                .map_err(|e| unreachable_cluster(&self.settings, &e.to_string()))?
-                .connect_timeout(Duration::from_secs(10));
-        let channel = endpoint
+        let channel = self
+            .settings
+            .endpoint()?
             .connect()
             .await
-            .map_err(|e| unreachable_cluster(&self.settings, &e.to_string()))?;
+            .map_err(|e| unreachable_cluster(&self.settings, &chain(&e)))?;
         Ok(SchedulerGrpcClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE))
@@ -347,6 +363,22 @@ impl Cluster {
 
 fn engine(detail: String) -> crate::Error {
     crate::Error::Engine(DataFusionError::Execution(detail))
+}
+
+/// An error with its causes (a transport error says little by itself: the cause is a
+/// refused certificate, a closed port, ...).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn unreachable_cluster(settings: &ClusterSettings, detail: &str) -> crate::Error {
@@ -468,8 +500,11 @@ impl Drop for RunningJob {
     }
 }
 
-/// Reads one result partition from the executor that holds it.
-async fn fetch(location: PartitionLocation) -> crate::Result<Vec<RecordBatch>> {
+/// Reads one result partition from the executor that holds it (over `tls` when given).
+async fn fetch(
+    location: PartitionLocation,
+    tls: Option<&NodeTls>,
+) -> crate::Result<Vec<RecordBatch>> {
     let layout = location.layout();
     let file_id = location.file_id;
     let executor = location
@@ -480,10 +515,24 @@ async fn fetch(location: PartitionLocation) -> crate::Result<Vec<RecordBatch>> {
         .ok_or_else(|| engine("a result partition without its id".into()))?;
     let port = u16::try_from(executor.port)
         .map_err(|_| engine(format!("an executor on port {}", executor.port)))?;
-    let mut client =
-        BallistaClient::try_new(&executor.host, port, MAX_MESSAGE, false, None, 3, 100, 0, 0)
-            .await
-            .map_err(|e| engine(format!("executor {}: {e}", executor.id)))?;
+    let customize = tls.map(|tls| {
+        Arc::new(ballista_core::extension::BallistaConfigGrpcEndpoint::new(
+            tls.endpoint_override(),
+        ))
+    });
+    let mut client = BallistaClient::try_new(
+        &executor.host,
+        port,
+        MAX_MESSAGE,
+        tls.is_some(),
+        customize,
+        3,
+        100,
+        0,
+        0,
+    )
+    .await
+    .map_err(|e| engine(format!("executor {}: {e}", executor.id)))?;
     let stream = client
         .fetch_partition(&executor.id, &partition_id.into(), file_id, layout, true)
         .await

@@ -56,7 +56,7 @@ use sandbox_store::{Layout, Store};
 use serde_json::json;
 
 pub use sandbox_core::{Error, Result, Suite, new_id, plain_file_name, sha256_hex};
-pub use sandbox_mediator::cluster::{ClusterSettings, Engine};
+pub use sandbox_mediator::cluster::{ClusterSettings, Engine, NodeTls};
 
 /// The domain's keys (signing key, pseudonym secret), kept in its data directory wrapped
 /// by its master key.

@@ -326,3 +326,242 @@ fn a_query_no_longer_wanted_cancels_its_job_on_the_cluster() {
     );
     ended(&job.job_id);
 }
+
+/// A cluster CA and the certificates it signs (ECDSA P-256), for nodes on 127.0.0.1.
+struct Pki {
+    ca_pem: String,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let issuer =
+            rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        Pki {
+            ca_pem: issuer.pem(),
+            issuer,
+        }
+    }
+
+    /// A node's TLS: its certificate for `127.0.0.1` and `localhost` (server and client).
+    fn node(&self, name: &str) -> sandbox_runtime::NodeTls {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::LOCALHOST,
+            )));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        sandbox_runtime::NodeTls::from_pem(
+            self.ca_pem.clone().into_bytes(),
+            cert.pem().into_bytes(),
+            key.serialize_pem().into_bytes(),
+        )
+        .unwrap()
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether a gRPC call to the scheduler at `port` over `endpoint` succeeds.
+fn scheduler_answers(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: tonic::transport::Endpoint,
+) -> Result<(), String> {
+    use ballista_core::serde::protobuf::GetJobStatusParams;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    runtime.block_on(async {
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("connect: {e:?}"))?;
+        SchedulerGrpcClient::new(channel)
+            .get_job_status(GetJobStatusParams {
+                job_id: "none".into(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("call: {e}"))
+    })
+}
+
+/// Whether an executor's Flight service at `port` over `endpoint` answers a call.
+fn flight_answers(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: tonic::transport::Endpoint,
+) -> Result<(), String> {
+    runtime.block_on(async {
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("connect: {e:?}"))?;
+        let mut client = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
+        client
+            .list_actions(arrow_flight::Empty {})
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("call: {e}"))
+    })
+}
+
+#[test]
+fn a_tls_cluster_answers_its_domain_node_and_no_one_else() {
+    use sandbox_cluster::{ExecutorSettings, SchedulerSettings};
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let (dir, domain, exact) = threshold_pums();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pki = Pki::new("Sandbox test cluster CA");
+    let scheduler_port = free_port();
+    let bind: std::net::SocketAddr = format!("127.0.0.1:{scheduler_port}").parse().unwrap();
+    runtime.spawn(sandbox_cluster::run_scheduler(SchedulerSettings {
+        bind,
+        tls: Some(pki.node("scheduler")),
+    }));
+    let mut flight_ports = Vec::new();
+    for i in 0..2 {
+        let store = sandbox_store::Store::open(domain.layout().clone()).unwrap();
+        let settings = ExecutorSettings {
+            scheduler_host: "127.0.0.1".into(),
+            scheduler_port,
+            host: "127.0.0.1".into(),
+            port: free_port(),
+            grpc_port: free_port(),
+            work_dir: dir.path().join(format!("shuffle-{i}")),
+            vcores: 2,
+            memory_pool: None,
+            tls: Some(pki.node(&format!("executor-{i}"))),
+        };
+        flight_ports.push(settings.port);
+        runtime.spawn(async move { sandbox_cluster::run_executor(&store, settings).await });
+    }
+    let mut settings = ClusterSettings::parse(&format!("df://127.0.0.1:{scheduler_port}")).unwrap();
+    settings.min_rows = 0;
+    settings.timeout = std::time::Duration::from_secs(60);
+    settings.tls = Some(pki.node("domain"));
+
+    // The domain node, with its certificate, gets the exact aggregates local execution
+    // gives.
+    let queries = [
+        "SELECT sex, COUNT(*) AS n FROM pums GROUP BY sex",
+        "SELECT educ, SUM(income) AS s, AVG(age) AS a FROM pums GROUP BY educ",
+        "SELECT COUNT(*) AS n FROM pums WHERE age > 40",
+    ];
+    for sql in queries {
+        domain.use_engine(Engine::Local).unwrap();
+        let local = ask_in(&domain, exact, sql).unwrap();
+        domain
+            .use_engine(Engine::Cluster(settings.clone()))
+            .unwrap();
+        let remote = ask_in(&domain, exact, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(local.batch.columns(), remote.batch.columns(), "{sql}");
+        // It ran on the cluster.
+        let sent = domain.mediator().cluster().unwrap().sent();
+        assert!(
+            !sent.is_empty()
+                && sent
+                    .iter()
+                    .all(|j| j.fate == sandbox_mediator::cluster::Fate::Finished),
+            "{sql}: {sent:?}"
+        );
+    }
+
+    // A domain node in the clear, or with a certificate of another CA, is refused.
+    let stranger = Pki::new("Another CA");
+    for (who, tls) in [
+        ("in the clear", None),
+        ("another CA's certificate", Some(stranger.node("domain"))),
+    ] {
+        let mut other = settings.clone();
+        other.tls = tls;
+        domain.use_engine(Engine::Cluster(other)).unwrap();
+        let e = ask_in(&domain, exact, queries[0]).unwrap_err().to_string();
+        assert!(e.contains("cluster"), "{who}: {e}");
+        eprintln!("{who}: {e}");
+    }
+
+    // Nor does any client without a certificate of the cluster CA reach the scheduler or
+    // an executor's Flight service (where partitions of clamped rows are read).
+    let ca = Certificate::from_pem(&pki.ca_pem);
+    let tls_endpoint = |port: u16, identity: Option<Identity>| {
+        let mut config = ClientTlsConfig::new().ca_certificate(ca.clone());
+        if let Some(identity) = identity {
+            config = config.identity(identity);
+        }
+        Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+            .unwrap()
+            .tls_config(config)
+            .unwrap()
+    };
+    let plain = |port: u16| Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let stranger_key = rcgen::KeyPair::generate().unwrap();
+    let mut stranger_params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    stranger_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let stranger_cert = stranger_params
+        .signed_by(&stranger_key, &stranger.issuer)
+        .unwrap();
+    let stranger_identity =
+        || Identity::from_pem(stranger_cert.pem(), stranger_key.serialize_pem());
+    let member = pki.node("member");
+    let member_endpoint = |port: u16| member.endpoint(plain(port)).unwrap();
+    for (what, port, answers) in [
+        (
+            "the scheduler",
+            scheduler_port,
+            scheduler_answers as fn(&tokio::runtime::Runtime, Endpoint) -> Result<(), String>,
+        ),
+        (
+            "an executor's Flight service",
+            flight_ports[0],
+            flight_answers,
+        ),
+        (
+            "the other executor's Flight service",
+            flight_ports[1],
+            flight_answers,
+        ),
+    ] {
+        answers(&runtime, member_endpoint(port))
+            .unwrap_or_else(|e| panic!("{what}, a member: {e}"));
+        for (who, endpoint) in [
+            ("in the clear", plain(port)),
+            ("over TLS without a certificate", tls_endpoint(port, None)),
+            (
+                "with another CA's certificate",
+                tls_endpoint(port, Some(stranger_identity())),
+            ),
+        ] {
+            let refused = answers(&runtime, endpoint);
+            assert!(refused.is_err(), "{what} answered a client {who}");
+        }
+    }
+    drop(runtime);
+}
