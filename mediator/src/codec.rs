@@ -34,6 +34,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use sandbox_core::Secret;
 use serde::{Deserialize, Serialize};
 
+use crate::differencing::{GuardHash, GuardHashUdf, GuardKey};
 use crate::total::{Arithmetic, Total};
 use crate::views::{DesensitizeUdf, Desensitizer};
 
@@ -55,6 +56,11 @@ enum Function {
     Arithmetic {
         /// The operator as SQL writes it.
         op: String,
+    },
+    /// One of the differencing guard's keyed hashes.
+    GuardHash {
+        /// Which.
+        hash: GuardHash,
     },
     /// The total form of `inner`: DataFusion's function of that name, or (with
     /// `definition`) one of these.
@@ -88,6 +94,9 @@ fn describe(udf: &ScalarUDF) -> Option<Function> {
         return Some(Function::Desensitize {
             desensitizer: d.kind().clone(),
         });
+    }
+    if let Some(g) = inner.downcast_ref::<GuardHashUdf>() {
+        return Some(Function::GuardHash { hash: g.hash() });
     }
     if let Some(a) = inner.downcast_ref::<Arithmetic>() {
         return Some(Function::Arithmetic {
@@ -128,6 +137,7 @@ fn builtin(name: &str) -> Result<Arc<ScalarUDF>> {
 fn build(function: Function, secret: Option<&Secret>) -> Result<Arc<ScalarUDF>> {
     Ok(match function {
         Function::Desensitize { desensitizer } => Arc::new(desensitizer.udf(secret)),
+        Function::GuardHash { hash } => Arc::new(hash.udf(secret.map(GuardKey::derive))),
         Function::Arithmetic { op } => Arithmetic::udf(operator(&op)?),
         Function::Total { inner, definition } => {
             let inner = match definition {
@@ -532,7 +542,17 @@ mod tests {
             Total::wrap(builtin("upper").unwrap())
                 .call(vec![id()])
                 .alias("upper"),
+            GuardHash::Row
+                .udf(Some(guard_key()))
+                .call(vec![
+                    GuardHash::Unit.udf(Some(guard_key())).call(vec![id()]),
+                ])
+                .alias("guard"),
         ]
+    }
+
+    fn guard_key() -> GuardKey {
+        GuardKey::derive(&secret())
     }
 
     /// A session over a table of identity numbers, and the plan that shows them as the
@@ -571,9 +591,13 @@ mod tests {
         assert!(!contains(bytes, &SECRET), "the secret in the encoded plan");
         assert!(!contains(bytes, hex::encode(SECRET).as_bytes()));
         // Nor a key derived from it (the functions' identity is one).
-        let derived = s.derive_16("sandbox desensitization function");
-        assert!(!contains(bytes, &derived));
-        assert!(!contains(bytes, hex::encode(derived).as_bytes()));
+        for derived in [
+            s.derive_16("sandbox desensitization function"),
+            guard_key().bytes(),
+        ] {
+            assert!(!contains(bytes, &derived));
+            assert!(!contains(bytes, hex::encode(derived).as_bytes()));
+        }
     }
 
     async fn run(ctx: &SessionContext, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
@@ -592,6 +616,7 @@ mod tests {
         node.try_encode(&mut bytes).unwrap();
         assert_no_secret(&bytes);
         assert!(contains(&bytes, b"keyed_hash"));
+        assert!(contains(&bytes, b"guard_hash"));
 
         // An executor (the secret from its own key source) computes what the domain node
         // would have.

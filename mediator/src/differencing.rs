@@ -12,8 +12,16 @@
 //! others) are the hard case of query auditing, and an exact guard over them is
 //! intractable; DP mode is the answer for analyses that need arbitrary combinations.
 
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, StringArray, UInt64Array};
+use arrow::datatypes::DataType;
+use datafusion::common::DataFusionError;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use siphasher::sip::SipHasher13;
-use std::hash::Hasher;
 
 use crate::{DomainError as Error, Result};
 
@@ -49,6 +57,142 @@ impl GuardKey {
         let mut h = self.hasher(1);
         h.write_u64(content);
         h.finish()
+    }
+}
+
+impl GuardKey {
+    /// The key itself (tests look for it where it must not be).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> [u8; 16] {
+        self.0
+    }
+
+    /// Which key this is (a hash of it, never the key): two guard functions are one only
+    /// under the same key.
+    fn fingerprint(&self) -> u64 {
+        self.hasher(2).finish()
+    }
+}
+
+/// The guard's hashes as functions of a plan, so that they are computed where the rows
+/// are (a cluster's executors) and only per-unit hashes travel: [`GuardHash::Unit`] is
+/// [`GuardKey::unit`] of text, [`GuardHash::Row`] is [`GuardKey::row`] of a row's hash. An
+/// executor rebuilds them with the key derived from its own secret; the scheduler, without
+/// one, cannot evaluate them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardHash {
+    /// The hash of a unit's (or a row's) identity, text to `UInt64`.
+    Unit,
+    /// The hash of one row in a unit's contribution, `UInt64` to `UInt64`.
+    Row,
+}
+
+impl GuardHash {
+    /// The function under `key` (without one it fails when evaluated).
+    pub fn udf(self, key: Option<GuardKey>) -> ScalarUDF {
+        let input = match self {
+            GuardHash::Unit => DataType::Utf8,
+            GuardHash::Row => DataType::UInt64,
+        };
+        ScalarUDF::new_from_impl(GuardHashUdf {
+            hash: self,
+            key,
+            signature: Signature::exact(vec![input], Volatility::Immutable),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            GuardHash::Unit => "sandbox_guard_unit",
+            GuardHash::Row => "sandbox_guard_row",
+        }
+    }
+}
+
+/// A [`GuardHash`] as DataFusion calls it.
+pub struct GuardHashUdf {
+    hash: GuardHash,
+    key: Option<GuardKey>,
+    signature: Signature,
+}
+
+impl GuardHashUdf {
+    /// Which hash it computes.
+    pub fn hash(&self) -> GuardHash {
+        self.hash
+    }
+}
+
+impl std::fmt::Debug for GuardHashUdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("GuardHashUdf")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for GuardHashUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.key.map(|k| k.fingerprint()) == other.key.map(|k| k.fingerprint())
+    }
+}
+
+impl Eq for GuardHashUdf {}
+
+impl std::hash::Hash for GuardHashUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+        self.key.map(|k| k.fingerprint()).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for GuardHashUdf {
+    fn name(&self) -> &str {
+        self.hash.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let key = self.key.ok_or_else(|| {
+            DataFusionError::Execution(
+                "the differencing guard's hashes are computed only where the domain's secret is"
+                    .into(),
+            )
+        })?;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = arrays
+            .first()
+            .ok_or_else(|| DataFusionError::Internal("a guard hash of nothing".into()))?;
+        let out: UInt64Array = match self.hash {
+            GuardHash::Unit => input
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| DataFusionError::Internal("a unit's identity is not text".into()))?
+                .iter()
+                .map(|v| v.map(|v| key.unit(v)))
+                .collect(),
+            GuardHash::Row => input
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .ok_or_else(|| DataFusionError::Internal("a row's hash is not UInt64".into()))?
+                .iter()
+                .map(|v| v.map(|v| key.row(v)))
+                .collect(),
+        };
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 

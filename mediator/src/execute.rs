@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
 use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::Column;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -24,7 +26,7 @@ use sandbox_store::catalog::DatasetVersion;
 
 use crate::analyze::{Accepted, ColRef, GroupKey, Requested, Value};
 use crate::cluster::Placement;
-use crate::differencing::{Contributors, GuardKey, Released};
+use crate::differencing::{Contributors, GuardHash, GuardKey, Released};
 use crate::privacy::{self, NoiseReport};
 use crate::{DomainError as Error, Result};
 
@@ -1147,12 +1149,11 @@ pub async fn run_threshold_core(
     input: CoreInput<'_>,
     key: &GuardKey,
 ) -> Result<ExactThreshold> {
-    let ctx = on.ctx;
     let stats = input.stats;
     let unit_count = stats
         .unit_count
         .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
-    let (contributions, contributors) = unit_contributions(ctx, &input, key).await?;
+    let (contributions, contributors) = unit_contributions(on, &input, key).await?;
     let exact = run_core(on, input).await?;
     let units = exact
         .cells
@@ -1170,31 +1171,43 @@ pub async fn run_threshold_core(
 /// Per cell, what each unit contributed: for every SUM statistic the unit's sum (the
 /// dominance and p% rules), and for the differencing guard the unit's hash with the
 /// order-free hash of its rows' raw content (whatever statistics a query reads, a unit
-/// whose rows in two cells are the same rows contributed the same). One pass over the
-/// bounded rows, streamed.
+/// whose rows in two cells are the same rows contributed the same). One aggregate over the
+/// bounded rows, grouped by cell and unit, run where the placement says: the keyed hashes
+/// are computed beside the rows ([`GuardHash`]), and only one row per unit and cell comes
+/// back (hashes and clamped sums, never a row's content).
 #[allow(clippy::type_complexity)]
 async fn unit_contributions(
-    ctx: &SessionContext,
+    on: &Placement<'_>,
     input: &CoreInput<'_>,
     key: &GuardKey,
 ) -> Result<(
     HashMap<usize, HashMap<Cell, Vec<f64>>>,
     HashMap<Cell, Contributors>,
 )> {
-    use futures::StreamExt;
     let accepted = input.accepted;
     let n_groups = accepted.group_keys.len();
     let by_unit = input.unit.is_some();
+    let unit_hash = Arc::new(GuardHash::Unit.udf(Some(*key)));
+    let row_hash = Arc::new(GuardHash::Row.udf(Some(*key)));
     let mut exprs = group_exprs(accepted);
     // The row's identity: its content in every dataset read (after a join, both sides).
     let parts: Vec<Expr> = (0..input.relations.len())
         .map(|i| col(row_identity_column(i)))
         .collect();
-    exprs.push(datafusion::functions::expr_fn::concat_ws(lit("\u{1e}"), parts).alias("__row"));
-    exprs.push(match &input.unit {
-        Some(u) => cast(u.expr(), DataType::Utf8).alias("__unit"),
-        None => lit(ScalarValue::Utf8(None)).alias("__unit"),
-    });
+    let row = unit_hash.call(vec![cast(
+        datafusion::functions::expr_fn::concat_ws(lit("\u{1e}"), parts),
+        DataType::Utf8,
+    )]);
+    // Under row privacy a row is its own unit; identical rows are one contributor here,
+    // whose contribution counts its copies.
+    exprs.push(
+        match &input.unit {
+            Some(u) => unit_hash.call(vec![cast(u.expr(), DataType::Utf8)]),
+            None => row.clone(),
+        }
+        .alias("__who"),
+    );
+    exprs.push(row_hash.call(vec![row]).alias("__h"));
     let sums: Vec<usize> = input
         .stats
         .stats
@@ -1207,62 +1220,86 @@ async fn unit_contributions(
             exprs.push(cast(v.clamped.clone(), DataType::Float64).alias(format!("__v{i}")));
         }
     }
-    let plan = bounded_rows_with(input, true)?.project(exprs)?.build()?;
+    let mut aggs = vec![sum(col("__h")).alias("__h"), count(lit(1i64)).alias("__n")];
+    for i in &sums {
+        aggs.push(sum(col(format!("__v{i}"))).alias(format!("__s{i}")));
+        if !by_unit {
+            // Identical rows have identical values: each copy's is the group's minimum.
+            aggs.push(
+                datafusion::functions_aggregate::expr_fn::min(col(format!("__v{i}")))
+                    .alias(format!("__m{i}")),
+            );
+        }
+    }
+    let mut groups: Vec<Expr> = (0..n_groups).map(|i| col(format!("__g{i}"))).collect();
+    groups.push(col("__who"));
+    let plan = bounded_rows_with(input, true)?
+        .project(exprs)?
+        // A unit without an identity is no one's (its rows are not counted).
+        .filter(col("__who").is_not_null())?
+        .aggregate(groups, aggs)?
+        .build()?;
     // Per cell: unit -> (contribution hash, each SUM statistic's sum).
     let mut per_cell: HashMap<Cell, HashMap<u64, (u64, Vec<f64>)>> = HashMap::new();
     // Under row privacy each row is its own contributor to the sums.
     let mut row_sums: HashMap<Cell, Vec<Vec<f64>>> = HashMap::new();
-    let text = |batch: &RecordBatch, c: usize| -> Result<StringArray> {
-        let a = arrow::compute::cast(batch.column(c), &DataType::Utf8)?;
-        a.as_any()
-            .downcast_ref::<StringArray>()
-            .cloned()
-            .ok_or_else(|| Error::Internal("identity is not text".into()).into())
+    let column = |batch: &RecordBatch, name: &str, to: &DataType| -> Result<ArrayRef> {
+        let c = batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::Internal(format!("no `{name}` in the contributions")))?;
+        Ok(arrow::compute::cast(c, to)?)
     };
-    let mut stream = ctx
-        .execute_logical_plan(plan)
-        .await?
-        .execute_stream()
-        .await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
+    let floats = |a: &ArrayRef| -> Result<Float64Array> {
+        a.as_any()
+            .downcast_ref::<Float64Array>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("a summed value is not a number".into()).into())
+    };
+    let hashes = |a: &ArrayRef| -> Result<UInt64Array> {
+        a.as_any()
+            .downcast_ref::<UInt64Array>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("a guard hash is not UInt64".into()).into())
+    };
+    for batch in on.collect(plan).await? {
         let keys = keys_of(&batch, n_groups)?;
-        let row = text(&batch, n_groups)?;
-        let unit = text(&batch, n_groups + 1)?;
-        let values: Vec<Float64Array> = (n_groups + 2..batch.num_columns())
-            .map(|c| {
-                let a = arrow::compute::cast(batch.column(c), &DataType::Float64)?;
-                a.as_any()
-                    .downcast_ref::<Float64Array>()
-                    .cloned()
-                    .ok_or_else(|| Error::Internal("a summed value is not a number".into()).into())
-            })
+        let who = hashes(&column(&batch, "__who", &DataType::UInt64)?)?;
+        let h = hashes(&column(&batch, "__h", &DataType::UInt64)?)?;
+        let n = column(&batch, "__n", &DataType::Int64)?;
+        let n = n
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| Error::Internal("a row count is not Int64".into()))?;
+        let totals: Vec<Float64Array> = sums
+            .iter()
+            .map(|i| floats(&column(&batch, &format!("__s{i}"), &DataType::Float64)?))
             .collect::<Result<_>>()?;
-        for r in 0..batch.num_rows() {
-            let row_hash = key.unit(row.value(r));
-            let who = match by_unit {
-                true if unit.is_null(r) => continue,
-                true => key.unit(unit.value(r)),
-                // Under row privacy a row is its own unit; identical rows are one
-                // contributor here, whose contribution counts its copies.
-                false => row_hash,
-            };
-            let v: Vec<f64> = values
+        let each: Vec<Float64Array> = match by_unit {
+            true => Vec::new(),
+            false => sums
                 .iter()
-                .map(|a| if a.is_null(r) { 0.0 } else { a.value(r) })
-                .collect();
+                .map(|i| floats(&column(&batch, &format!("__m{i}"), &DataType::Float64)?))
+                .collect::<Result<_>>()?,
+        };
+        let value = |a: &Float64Array, r: usize| if a.is_null(r) { 0.0 } else { a.value(r) };
+        for r in 0..batch.num_rows() {
             let cell = key_at(&keys, r);
             if !by_unit {
-                row_sums.entry(cell.clone()).or_default().push(v.clone());
+                let v: Vec<f64> = each.iter().map(|a| value(a, r)).collect();
+                let copies = usize::try_from(n.value(r)).unwrap_or(0);
+                row_sums
+                    .entry(cell.clone())
+                    .or_default()
+                    .extend(std::iter::repeat_n(v, copies));
             }
             let entry = per_cell
                 .entry(cell)
                 .or_default()
-                .entry(who)
+                .entry(who.value(r))
                 .or_insert_with(|| (0, vec![0.0; sums.len()]));
-            entry.0 = entry.0.wrapping_add(key.row(row_hash));
-            for (total, x) in entry.1.iter_mut().zip(&v) {
-                *total += x;
+            entry.0 = entry.0.wrapping_add(h.value(r));
+            for (total, a) in entry.1.iter_mut().zip(&totals) {
+                *total += value(a, r);
             }
         }
     }
