@@ -466,10 +466,15 @@ fn row_identity_column(i: usize) -> String {
 /// [`bounded_rows`], with each dataset's row identity beside the view's columns when
 /// `identity` is set.
 fn bounded_rows_with(input: &CoreInput<'_>, identity: bool) -> Result<LogicalPlanBuilder> {
+    let joined = input.accepted.join.is_some();
+    // Contribution bounding without the ingest-time rank (after a join): k rows of each
+    // unit chosen by a keyed hash of their content, so it needs the rows' identities.
+    let sampled =
+        input.unit.is_some() && input.max_unit_rows > input.stats.k && (joined || !input.ranked);
     let mut sides = Vec::new();
     for (i, r) in input.relations.iter().enumerate() {
         let mut view = r.view.clone();
-        if identity {
+        if identity || sampled {
             view.push(r.identity.clone().alias(row_identity_column(i)));
         }
         sides.push(
@@ -484,7 +489,6 @@ fn bounded_rows_with(input: &CoreInput<'_>, identity: bool) -> Result<LogicalPla
         .next()
         .ok_or_else(|| Error::Internal("a query without a dataset".into()))?;
     let mut b = LogicalPlanBuilder::from(first);
-    let joined = input.accepted.join.is_some();
     if let (Some(right), Some((l, r))) = (sides.next(), &input.accepted.join) {
         b = b.join_on(
             right,
@@ -504,14 +508,22 @@ fn bounded_rows_with(input: &CoreInput<'_>, identity: bool) -> Result<LogicalPla
                 .lt_eq(lit(input.stats.k)),
         )?;
     } else if let Some(unit) = &input.unit
-        && input.max_unit_rows > input.stats.k
+        && sampled
     {
-        // Contribution bounding after a join: keep at most k rows of each unit, at random.
+        // Contribution bounding after a join: keep at most k rows of each unit, chosen by
+        // a hash of the query's salt and the rows' content. A fresh choice each query (as
+        // random as the salt), and the same in every pass over the rows of one query (the
+        // units' contributions and the aggregate of threshold mode) and wherever it runs
+        // (locally or on a cluster's partitions). Rows tied are identical rows.
+        let mut parts = vec![lit(format!("{:016x}", input.salt))];
+        parts.extend((0..input.relations.len()).map(|i| col(row_identity_column(i))));
+        let order = datafusion::functions::expr_fn::md5(datafusion::functions::expr_fn::concat_ws(
+            lit("\u{1e}"),
+            parts,
+        ));
         let rn = datafusion::functions_window::expr_fn::row_number()
             .partition_by(vec![unit.expr()])
-            .order_by(vec![
-                datafusion::functions::expr_fn::random().sort(true, false),
-            ])
+            .order_by(vec![order.sort(true, false)])
             .build()?
             .alias("__sandbox_rn");
         b = b

@@ -572,10 +572,18 @@ impl Sealing {
     fn writer_properties(&self) -> parquet::file::properties::WriterProperties {
         parquet::file::properties::WriterProperties::builder()
             .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .with_file_encryption_properties(self.encryption.clone())
             .build()
     }
 }
+
+/// Rows per row group of a stored file. A row group is the smallest unit a scan can be
+/// split into (byte ranges of a file are read by the row groups that start in them), so
+/// this bounds how finely a version's scan spreads over a cluster's tasks, or a
+/// session's partitions: about DuckDB's 122,880 rather than the Parquet writer's 1 Mi (a
+/// 1 Mi-row version would be one task).
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// What of each row reaches the domain store ([`Policy::stored`]): the columns stored, in
 /// the source's order, each as provided or through its desensitization (the expression

@@ -100,7 +100,21 @@ fn corpus(file: &str) -> Vec<String> {
 /// A domain with the PUMS datasets of [`sandbox_tests::pums_fixture`] released in threshold
 /// mode, and a scenario over them.
 fn threshold_pums() -> (tempfile::TempDir, Domain, i64) {
+    threshold_pums_of(None)
+}
+
+/// [`threshold_pums`], with `pums` itself of `rows` PUMS-like rows (resampled, up to three
+/// rows per person) when given.
+fn threshold_pums_of(rows: Option<usize>) -> (tempfile::TempDir, Domain, i64) {
     let (dir, domain) = sandbox_tests::empty_domain();
+    let resampled = dir.path().join("pums_like.csv");
+    if let Some(rows) = rows {
+        let source = sandbox_synth::read_pums(
+            &std::fs::read_to_string(sandbox_tests::pums_dir().join("PUMS_pid.csv")).unwrap(),
+        );
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&resampled).unwrap());
+        sandbox_synth::write_pums_like(&mut out, &source, rows, 3, 11).unwrap();
+    }
     for (file, policy) in [
         ("PUMS_pid.csv", "pums.toml"),
         ("PUMS_dup.csv", "pums_dup.toml"),
@@ -109,38 +123,33 @@ fn threshold_pums() -> (tempfile::TempDir, Domain, i64) {
         let text = std::fs::read_to_string(repo_root().join("examples/policies").join(policy))
             .unwrap()
             .replace("mode = \"dp\"", "mode = \"threshold\"");
-        sandbox_runtime::catalog::add(
-            &domain,
-            sandbox_tests::PROVIDER,
-            &sandbox_tests::pums_dir().join(file),
-            &text,
-        )
-        .unwrap();
+        let source = match (rows, file) {
+            (Some(_), "PUMS_pid.csv") => resampled.clone(),
+            _ => sandbox_tests::pums_dir().join(file),
+        };
+        sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &source, &text).unwrap();
     }
     let scenario = sandbox_tests::pums_scenario(&domain, "pums-exact", "threshold");
     (dir, domain, scenario.id)
 }
 
-#[test]
-fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
-    // Threshold mode releases the exact aggregate (with the same suppression both ways):
-    // the answers compare the very numbers the noise would be added to.
-    let (_dir, domain, exact) = threshold_pums();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (settings, counters) = start_cluster(&runtime, &domain);
+/// Asks each of `queries` locally and on the cluster of `settings`: the same cells, values
+/// and suppressions, or the same refusal. Returns how many were compared and refused.
+fn compare(
+    domain: &Domain,
+    scenario: i64,
+    settings: &ClusterSettings,
+    queries: &[String],
+) -> (usize, usize) {
     let mut compared = 0;
     let mut refused = 0;
-    for sql in corpus("pums.slt") {
+    for sql in queries {
         domain.use_engine(Engine::Local).unwrap();
-        let local = ask_in(&domain, exact, &sql);
+        let local = ask_in(domain, scenario, sql);
         domain
             .use_engine(Engine::Cluster(settings.clone()))
             .unwrap();
-        let remote = ask_in(&domain, exact, &sql);
+        let remote = ask_in(domain, scenario, sql);
         match (local, remote) {
             (Ok(l), Ok(r)) => {
                 // The same cells, values and suppressions (the query ids differ).
@@ -171,11 +180,57 @@ fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
             ),
         }
     }
+    (compared, refused)
+}
+
+#[test]
+fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
+    // Threshold mode releases the exact aggregate (with the same suppression both ways):
+    // the answers compare the very numbers the noise would be added to.
+    let (_dir, domain, exact) = threshold_pums();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (settings, counters) = start_cluster(&runtime, &domain);
+    let (compared, refused) = compare(&domain, exact, &settings, &corpus("pums.slt"));
     assert!(compared >= 40, "{compared} compared, {refused} refused");
     for (i, c) in counters.iter().enumerate() {
         assert!(
             c.opened.load(Ordering::SeqCst) > 0,
             "executor {i} opened no file"
+        );
+    }
+
+    // A version of several row groups (the unit a scan is split by: 128 Ki rows each),
+    // up to three rows per person bounded to one by the ingest-time rank: the scan spread
+    // over both executors gives the same answers.
+    let (_big_dir, big, big_exact) = threshold_pums_of(Some(140_000));
+    let pums = sandbox_runtime::catalog::get(&big, sandbox_tests::OPERATOR, "pums").unwrap();
+    let groups = sandbox_mediator::ingest::stored_reader(big.mediator().dataset_keys(), &pums)
+        .unwrap()
+        .metadata()
+        .num_row_groups();
+    assert!(groups >= 2, "{groups} row groups");
+    let (settings, counters) = start_cluster(&runtime, &big);
+    let queries: Vec<String> = [
+        "SELECT COUNT(*) AS n FROM pums",
+        "SELECT sex, COUNT(*) AS n FROM pums GROUP BY sex",
+        "SELECT educ, SUM(income) AS s, AVG(age) AS a FROM pums GROUP BY educ",
+        "SELECT sex, married, COUNT(*) AS n FROM pums GROUP BY sex, married",
+        "SELECT race, AVG(income) AS a FROM pums WHERE age > 40 GROUP BY race",
+        "SELECT SUM(income) AS s FROM pums WHERE married = 1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (compared, _) = compare(&big, big_exact, &settings, &queries);
+    assert_eq!(compared, queries.len());
+    for (i, c) in counters.iter().enumerate() {
+        assert!(
+            c.opened.load(Ordering::SeqCst) > 0,
+            "executor {i} opened no file of the large version"
         );
     }
 
