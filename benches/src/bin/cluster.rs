@@ -1,5 +1,7 @@
 //! The mediator's queries run locally and on a DataFusion Ballista cluster of one and of
-//! two executors (scheduler and executors in this process, on loopback), at scale.
+//! two executors, and of two executors under mutual TLS (scheduler and executors started
+//! in this process as `sandbox scheduler` and `sandbox executor` start them, on
+//! loopback), at scale.
 //!
 //! `cargo run --profile bench -p sandbox-benches --bin cluster -- --rows 1000000 --rows 10000000`
 //! (`--vcores N`: tasks per executor, 1 by default; `--reps N`: 5 by default).
@@ -56,23 +58,76 @@ fn setup(
     Ok((dir, domain, scenario_id))
 }
 
-/// A scheduler and `executors` executors of `domain` in `rt`, each running `vcores` tasks.
+/// A port nothing listens on now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A cluster CA's node certificate for 127.0.0.1, as every node of the TLS cluster holds
+/// one (the same for all: the bench measures the TLS, not the PKI).
+fn node_tls() -> anyhow::Result<sandbox_runtime::NodeTls> {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let issuer = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate()?)?;
+    let mut node = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+    node.subject_alt_names.push(rcgen::SanType::IpAddress(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    ));
+    node.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let key = rcgen::KeyPair::generate()?;
+    let cert = node.signed_by(&key, &issuer)?;
+    Ok(sandbox_runtime::NodeTls::from_pem(
+        issuer.pem().into_bytes(),
+        cert.pem().into_bytes(),
+        key.serialize_pem().into_bytes(),
+    )?)
+}
+
+/// A scheduler and `executors` executors of `domain` in `rt`, each running `vcores` tasks,
+/// over `tls` when given.
 fn cluster(
     rt: &tokio::runtime::Runtime,
     domain: &Domain,
     executors: usize,
     vcores: usize,
+    tls: Option<sandbox_runtime::NodeTls>,
+    work: &std::path::Path,
 ) -> anyhow::Result<ClusterSettings> {
-    let store = sandbox_store_of(domain)?;
-    let states = (0..executors)
-        .map(|_| {
-            sandbox_mediator::cluster::executor_state(&store, sandbox_cluster::dataset_keys(&store))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let addr = rt.block_on(sandbox_cluster::standalone(&states, vcores))?;
-    let mut settings = ClusterSettings::parse(&format!("df://127.0.0.1:{}", addr.port()))?;
+    let scheduler_port = free_port()?;
+    rt.spawn(sandbox_cluster::run_scheduler(
+        sandbox_cluster::SchedulerSettings {
+            bind: format!("127.0.0.1:{scheduler_port}").parse()?,
+            tls: tls.clone(),
+        },
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for i in 0..executors {
+        let store = sandbox_store_of(domain)?;
+        let settings = sandbox_cluster::ExecutorSettings {
+            scheduler_host: "127.0.0.1".into(),
+            scheduler_port,
+            host: "127.0.0.1".into(),
+            port: free_port()?,
+            grpc_port: free_port()?,
+            work_dir: work.join(format!("{scheduler_port}-{i}")),
+            vcores,
+            memory_pool: None,
+            tls: tls.clone(),
+        };
+        rt.spawn(async move { sandbox_cluster::run_executor(&store, settings).await });
+    }
+    // Registered before the first job.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut settings = ClusterSettings::parse(&format!("df://127.0.0.1:{scheduler_port}"))?;
     settings.min_rows = 0;
     settings.partitions = (executors * vcores * 2).max(2);
+    settings.tls = tls;
     Ok(settings)
 }
 
@@ -101,13 +156,22 @@ fn main() -> anyhow::Result<()> {
     }
     let source = sandbox_synth::read_pums(&std::fs::read_to_string(&pums)?);
     let rt = tokio::runtime::Runtime::new()?;
-    println!("| rows | query | local ms | 1 executor ms | 2 executors ms | local / 1 | 1 / 2 |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| rows | query | local ms | 1 executor ms | 2 executors ms | 2, TLS ms | local / 1 | 1 / 2 | TLS / plain |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    let tls = node_tls()?;
     for &rows in &sizes {
-        let (_dir, domain, scenario) = setup(&source, rows)?;
-        let one = cluster(&rt, &domain, 1, vcores)?;
-        let two = cluster(&rt, &domain, 2, vcores)?;
-        let engines = [Engine::Local, Engine::Cluster(one), Engine::Cluster(two)];
+        let (dir, domain, scenario) = setup(&source, rows)?;
+        let one = cluster(&rt, &domain, 1, vcores, None, dir.path())?;
+        let two = cluster(&rt, &domain, 2, vcores, None, dir.path())?;
+        let two_tls = cluster(&rt, &domain, 2, vcores, Some(tls.clone()), dir.path())?;
+        let engines = [
+            Engine::Local,
+            Engine::Cluster(one),
+            Engine::Cluster(two),
+            Engine::Cluster(two_tls),
+        ];
         for sql in QUERIES {
             let mut times = vec![Vec::new(); engines.len()];
             // A first round unmeasured: files opened, keys unwrapped, plans cached.
@@ -123,12 +187,14 @@ fn main() -> anyhow::Result<()> {
             }
             let m: Vec<f64> = times.iter().map(|t| sandbox_benches::median(t)).collect();
             println!(
-                "| {rows} | `{sql}` | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
+                "| {rows} | `{sql}` | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
                 m[0],
                 m[1],
                 m[2],
+                m[3],
                 m[0] / m[1],
-                m[1] / m[2]
+                m[1] / m[2],
+                m[3] / m[2]
             );
         }
     }
