@@ -63,6 +63,96 @@ pub fn approved_scenario(
     Ok(scenarios::decide(domain, OPERATOR, &key, true, None)?.id)
 }
 
+/// The seven queries of the cluster and peer harnesses: COUNT, SUM, AVG, grouped counts,
+/// grouped averages, two keys, a filter.
+pub const SEVEN_QUERIES: &[&str] = &[
+    "SELECT COUNT(age) FROM pums",
+    "SELECT SUM(income) FROM pums",
+    "SELECT AVG(income) FROM pums",
+    "SELECT educ, COUNT(*) FROM pums GROUP BY educ",
+    "SELECT sex, AVG(income) FROM pums GROUP BY sex",
+    "SELECT sex, race, COUNT(*) FROM pums GROUP BY sex, race",
+    "SELECT COUNT(*) FROM pums WHERE age > 40",
+];
+
+/// A domain in `dir` with `rows` PUMS-like rows (resampled from `source` with seed 7, up
+/// to `per_person` rows per person) registered as `pums` under the example policy. The
+/// CSV stays at `dir/pums.csv` when `keep_csv`. Returns the domain, the version and the
+/// seconds ingest took.
+pub fn pums_like_domain(
+    dir: &Path,
+    source: &[sandbox_synth::PumsRow],
+    rows: usize,
+    per_person: usize,
+    keep_csv: bool,
+) -> anyhow::Result<(Domain, sandbox_runtime::catalog::DatasetVersion, f64)> {
+    let csv = dir.join("pums.csv");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
+    sandbox_synth::write_pums_like(&mut out, source, rows, per_person, 7)?;
+    drop(out);
+    let domain = domain_with_principals(dir)?;
+    let policy = std::fs::read_to_string(examples().join("policies/pums.toml"))?;
+    let started = std::time::Instant::now();
+    let v = sandbox_runtime::catalog::add(&domain, PROVIDER, &csv, &policy)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !keep_csv {
+        std::fs::remove_file(&csv)?;
+    }
+    Ok((domain, v, seconds))
+}
+
+/// The arguments of the harnesses at scale: `--rows N` (repeatable; 10^6 when none),
+/// `--reps N`, `--pums FILE` (the PUMS sample rows are resampled from), and the harness's
+/// own flags, which `extra` is asked about first (with the rest of the arguments, to take
+/// a value from): it says whether the flag was its own.
+pub struct ScaleArgs {
+    /// The row counts to run at.
+    pub sizes: Vec<usize>,
+    /// Runs of each measurement.
+    pub reps: usize,
+    /// The PUMS sample.
+    pub pums: PathBuf,
+}
+
+impl ScaleArgs {
+    /// Parses the process's arguments, `reps` by default.
+    pub fn parse(
+        reps: usize,
+        mut extra: impl FnMut(&str, &mut dyn Iterator<Item = String>) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<ScaleArgs> {
+        use anyhow::Context;
+        let mut out = ScaleArgs {
+            sizes: Vec::new(),
+            reps,
+            pums: pums_pid_csv(),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            if extra(&a, &mut args)? {
+                continue;
+            }
+            match a.as_str() {
+                "--rows" => out.sizes.push(args.next().context("--rows N")?.parse()?),
+                "--reps" => out.reps = args.next().context("--reps N")?.parse()?,
+                "--pums" => out.pums = PathBuf::from(args.next().context("--pums FILE")?),
+                "--bench" => {}
+                other => anyhow::bail!("unknown argument {other}"),
+            }
+        }
+        if out.sizes.is_empty() {
+            out.sizes = vec![1_000_000];
+        }
+        Ok(out)
+    }
+
+    /// The rows of the PUMS sample.
+    pub fn source(&self) -> anyhow::Result<Vec<sandbox_synth::PumsRow>> {
+        Ok(sandbox_synth::read_pums(&std::fs::read_to_string(
+            &self.pums,
+        )?))
+    }
+}
+
 /// The PUMS columns, privacy unit first.
 pub const PUMS_COLUMNS: &[&str] = &["pid", "age", "sex", "educ", "race", "income", "married"];
 

@@ -11,17 +11,15 @@
 //! dataset keys), alternating, `--reps` times per query: medians and the ratio
 //! encrypted / clear. The mediated query (encrypted) is shown beside for scale.
 
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use sandbox_runtime::{MasterKey, backup, catalog};
+use sandbox_runtime::{MasterKey, backup};
 
 const QUERIES: &[&str] = &[
     "SELECT COUNT(*) FROM pums",
@@ -79,40 +77,17 @@ fn write(
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut sizes = Vec::new();
-    let mut reps = 7usize;
-    let mut pums = sandbox_benches::pums_pid_csv();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--rows" => sizes.push(args.next().context("--rows N")?.parse()?),
-            "--reps" => reps = args.next().context("--reps N")?.parse()?,
-            "--pums" => pums = PathBuf::from(args.next().context("--pums FILE")?),
-            "--bench" => {}
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    if sizes.is_empty() {
-        sizes = vec![1_000_000];
-    }
-    let source = sandbox_synth::read_pums(&std::fs::read_to_string(&pums)?);
+    let args = sandbox_benches::ScaleArgs::parse(7, |_, _| Ok(false))?;
+    let (sizes, reps) = (args.sizes.clone(), args.reps);
+    let source = args.source()?;
     let rt = tokio::runtime::Runtime::new()?;
     let mut queries = Vec::new();
     let mut writes = Vec::new();
     let mut custody = Vec::new();
     for &rows in &sizes {
         let dir = tempfile::tempdir()?;
-        let csv = dir.path().join("pums.csv");
-        let mut out = BufWriter::new(std::fs::File::create(&csv)?);
-        sandbox_synth::write_pums_like(&mut out, &source, rows, 1, 7)?;
-        drop(out);
-        let domain = sandbox_benches::domain_with_principals(dir.path())?;
-        let policy =
-            std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
-        let t = Instant::now();
-        let v = catalog::add(&domain, sandbox_benches::PROVIDER, &csv, &policy)?;
-        let ingest_s = t.elapsed().as_secs_f64();
-        std::fs::remove_file(&csv)?;
+        let (domain, v, ingest_s) =
+            sandbox_benches::pums_like_domain(dir.path(), &source, rows, 1, false)?;
         let scenario_id = sandbox_benches::approved_scenario(
             &domain,
             "bench",

@@ -12,42 +12,21 @@
 //! policy pass, charge, noise), each `--reps` times each way in turn; the table gives
 //! medians and the ratios local / one executor and one executor / two.
 
-use std::io::BufWriter;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use sandbox_runtime::{ClusterSettings, Domain, Engine, catalog};
+use anyhow::Context;
+use sandbox_runtime::{ClusterSettings, Domain, Engine};
 
-const QUERIES: &[&str] = &[
-    "SELECT COUNT(age) FROM pums",
-    "SELECT SUM(income) FROM pums",
-    "SELECT AVG(income) FROM pums",
-    "SELECT educ, COUNT(*) FROM pums GROUP BY educ",
-    "SELECT sex, AVG(income) FROM pums GROUP BY sex",
-    "SELECT sex, race, COUNT(*) FROM pums GROUP BY sex, race",
-    "SELECT COUNT(*) FROM pums WHERE age > 40",
-];
+const QUERIES: &[&str] = sandbox_benches::SEVEN_QUERIES;
 
 fn setup(
     source: &[sandbox_synth::PumsRow],
     rows: usize,
 ) -> anyhow::Result<(tempfile::TempDir, Domain, i64)> {
     let dir = tempfile::tempdir()?;
-    let csv = dir.path().join("pums.csv");
-    let mut out = BufWriter::new(std::fs::File::create(&csv)?);
-    sandbox_synth::write_pums_like(&mut out, source, rows, 1, 7)?;
-    drop(out);
-    let domain = sandbox_benches::domain_with_principals(dir.path())?;
-    let policy = std::fs::read_to_string(sandbox_benches::examples().join("policies/pums.toml"))?;
-    let started = Instant::now();
-    let v = catalog::add(&domain, sandbox_benches::PROVIDER, &csv, &policy)?;
-    eprintln!(
-        "ingested {} rows in {:.1} s",
-        v.row_count,
-        started.elapsed().as_secs_f64()
-    );
-    std::fs::remove_file(&csv)?;
+    let (domain, v, seconds) =
+        sandbox_benches::pums_like_domain(dir.path(), source, rows, 1, false)?;
+    eprintln!("ingested {} rows in {seconds:.1} s", v.row_count);
     let scenario_id = sandbox_benches::approved_scenario(
         &domain,
         "bench",
@@ -136,25 +115,16 @@ fn sandbox_store_of(domain: &Domain) -> anyhow::Result<sandbox_store::Store> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut sizes = Vec::new();
-    let mut reps = 5usize;
     let mut vcores = 1usize;
-    let mut pums = sandbox_benches::pums_pid_csv();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--rows" => sizes.push(args.next().context("--rows N")?.parse()?),
-            "--reps" => reps = args.next().context("--reps N")?.parse()?,
-            "--vcores" => vcores = args.next().context("--vcores N")?.parse()?,
-            "--pums" => pums = PathBuf::from(args.next().context("--pums FILE")?),
-            "--bench" => {}
-            other => bail!("unknown argument {other}"),
+    let args = sandbox_benches::ScaleArgs::parse(5, |flag, rest| {
+        if flag != "--vcores" {
+            return Ok(false);
         }
-    }
-    if sizes.is_empty() {
-        sizes = vec![1_000_000];
-    }
-    let source = sandbox_synth::read_pums(&std::fs::read_to_string(&pums)?);
+        vcores = rest.next().context("--vcores N")?.parse()?;
+        Ok(true)
+    })?;
+    let (sizes, reps) = (args.sizes.clone(), args.reps);
+    let source = args.source()?;
     let rt = tokio::runtime::Runtime::new()?;
     println!(
         "| rows | query | local ms | 1 executor ms | 2 executors ms | 2, TLS ms | local / 1 | 1 / 2 | TLS / plain |"

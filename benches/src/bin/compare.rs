@@ -9,10 +9,8 @@
 //! ratio mediated / raw. A separate line measures the fixed cost per query at 1,000 rows.
 
 use std::io::BufWriter;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use datafusion::prelude::SessionContext;
 use sandbox_runtime::{Domain, catalog};
 
@@ -91,23 +89,9 @@ fn measure(
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut sizes = Vec::new();
-    let mut reps = 7usize;
-    let mut pums = sandbox_benches::pums_pid_csv();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--rows" => sizes.push(args.next().context("--rows N")?.parse()?),
-            "--reps" => reps = args.next().context("--reps N")?.parse()?,
-            "--pums" => pums = PathBuf::from(args.next().context("--pums FILE")?),
-            "--bench" => {}
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    if sizes.is_empty() {
-        sizes = vec![1_000_000];
-    }
-    let source = sandbox_synth::read_pums(&std::fs::read_to_string(&pums)?);
+    let args = sandbox_benches::ScaleArgs::parse(7, |_, _| Ok(false))?;
+    let (sizes, reps) = (args.sizes.clone(), args.reps);
+    let source = args.source()?;
     let rt = tokio::runtime::Runtime::new()?;
 
     let small = setup(&rt, &source, 1_000, 1)?;
