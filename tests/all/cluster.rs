@@ -275,6 +275,34 @@ fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
     assert!(e.contains("cluster"), "{e}");
 }
 
+/// Threshold mode's sequences pinned by their golden file give the same verdicts with the
+/// units' contributions (the disclosure rules' sums, the differencing guard's hashes,
+/// computed beside the rows) and the aggregates computed on the executors.
+#[test]
+fn the_threshold_sequences_give_their_golden_verdicts_on_the_cluster() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    crate::threshold::threshold_golden(
+        |domain| {
+            let (settings, _) = start_cluster(&runtime, domain);
+            domain.use_engine(Engine::Cluster(settings)).unwrap();
+        },
+        |domain| {
+            // Its plans went there (the last jobs' fates are remembered).
+            let sent = domain.mediator().cluster().unwrap().sent();
+            assert!(sent.len() >= 12, "{} jobs", sent.len());
+            assert!(
+                sent.iter()
+                    .all(|j| j.fate == sandbox_mediator::cluster::Fate::Finished),
+                "{sent:?}"
+            );
+        },
+    );
+}
+
 /// The scheduler's word on a job.
 fn job_state(
     runtime: &tokio::runtime::Runtime,

@@ -367,7 +367,17 @@ fn a_unit_whose_rows_differ_counts_as_a_difference() {
 /// a scenario of their own over the same dataset.
 #[test]
 fn golden_threshold_sequences() {
+    threshold_golden(|_| {}, |_| {});
+}
+
+/// The threshold sequences of the golden file, `before` given the domain first (to place
+/// its plans elsewhere) and `after` at the end.
+pub(crate) fn threshold_golden(
+    before: impl FnOnce(&sandbox_runtime::Domain),
+    after: impl FnOnce(&sandbox_runtime::Domain),
+) {
     let (_d, domain, first) = threshold_domain(&sandbox_synth::residents_csv(600, 7));
+    before(&domain);
     identity::add(&domain, Some(OPERATOR), "dev-sun", Role::Developer).unwrap();
     let second = threshold_scenario(&domain, "dev-sun", "threshold-2");
     crate::mediation::run_golden_with(&domain, "threshold.slt", 12, |tag, sql| {
@@ -388,6 +398,7 @@ fn golden_threshold_sequences() {
             Err(e) => panic!("{sql}: unexpected error {e}"),
         }
     });
+    after(&domain);
 }
 
 /// An answer as one line: each released row's values, then the suppressed cells by reason.
