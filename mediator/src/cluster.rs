@@ -238,6 +238,9 @@ pub struct Cluster {
     codec: PhysicalCodec,
     session_id: String,
     sent: Sent,
+    /// The channel to the scheduler, opened at the first plan and kept (it reconnects by
+    /// itself): one TCP connection and TLS handshake per mediator, not per plan.
+    channel: tokio::sync::OnceCell<Channel>,
 }
 
 impl Cluster {
@@ -249,6 +252,7 @@ impl Cluster {
             codec: PhysicalCodec::with_secret(secret),
             session_id: sandbox_core::new_id("mediator"),
             sent: Sent::default(),
+            channel: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -351,11 +355,16 @@ impl Cluster {
 
     async fn connect(&self) -> crate::Result<SchedulerGrpcClient<Channel>> {
         let channel = self
-            .settings
-            .endpoint()?
-            .connect()
-            .await
-            .map_err(|e| unreachable_cluster(&self.settings, &chain(&e)))?;
+            .channel
+            .get_or_try_init(|| async {
+                self.settings
+                    .endpoint()?
+                    .connect()
+                    .await
+                    .map_err(|e| unreachable_cluster(&self.settings, &chain(&e)))
+            })
+            .await?
+            .clone();
         Ok(SchedulerGrpcClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE))
