@@ -649,3 +649,61 @@ fn a_tls_cluster_answers_its_domain_node_and_no_one_else() {
     }
     drop(runtime);
 }
+
+#[test]
+fn cluster_tls_files_that_are_not_what_they_say_are_refused() {
+    let pki = Pki::new("Sandbox test cluster CA");
+    let node = |name: &str| {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &pki.issuer).unwrap();
+        (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+    };
+    let ca = pki.ca_pem.clone().into_bytes();
+    let (cert, key) = node("a");
+    let (_, other_key) = node("b");
+    assert!(sandbox_runtime::NodeTls::from_pem(ca.clone(), cert.clone(), key.clone()).is_ok());
+    for (what, ca, cert, key, says) in [
+        (
+            "a CA that is not PEM",
+            b"not a certificate".to_vec(),
+            cert.clone(),
+            key.clone(),
+            "CA holds no PEM certificate",
+        ),
+        (
+            "no certificate",
+            ca.clone(),
+            Vec::new(),
+            key.clone(),
+            "certificate holds no PEM certificate",
+        ),
+        (
+            "a certificate for a key",
+            ca.clone(),
+            cert.clone(),
+            cert.clone(),
+            "holds no private key",
+        ),
+        (
+            "another node's key",
+            ca.clone(),
+            cert.clone(),
+            other_key,
+            "does not go with its certificate",
+        ),
+    ] {
+        let e = sandbox_runtime::NodeTls::from_pem(ca, cert, key)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{what}: {e}");
+    }
+    let missing = std::path::Path::new("/nonexistent/ca.pem");
+    let e = sandbox_runtime::NodeTls::from_files(missing, missing, missing)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+}
