@@ -471,7 +471,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Whether a gRPC call to the scheduler at `port` over `endpoint` succeeds.
+/// A channel over `endpoint`, or why there is none.
+async fn channel(
+    endpoint: tonic::transport::Endpoint,
+) -> Result<tonic::transport::Channel, String> {
+    endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e:?}"))
+}
+
+/// Whether a gRPC call to the scheduler over `endpoint` succeeds.
 fn scheduler_answers(
     runtime: &tokio::runtime::Runtime,
     endpoint: tonic::transport::Endpoint,
@@ -479,11 +489,7 @@ fn scheduler_answers(
     use ballista_core::serde::protobuf::GetJobStatusParams;
     use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
     runtime.block_on(async {
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| format!("connect: {e:?}"))?;
-        SchedulerGrpcClient::new(channel)
+        SchedulerGrpcClient::new(channel(endpoint).await?)
             .get_job_status(GetJobStatusParams {
                 job_id: "none".into(),
             })
@@ -493,18 +499,14 @@ fn scheduler_answers(
     })
 }
 
-/// Whether an executor's Flight service at `port` over `endpoint` answers a call.
+/// Whether an executor's Flight service over `endpoint` answers a call.
 fn flight_answers(
     runtime: &tokio::runtime::Runtime,
     endpoint: tonic::transport::Endpoint,
 ) -> Result<(), String> {
+    use arrow_flight::flight_service_client::FlightServiceClient;
     runtime.block_on(async {
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| format!("connect: {e:?}"))?;
-        let mut client = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
-        client
+        FlightServiceClient::new(channel(endpoint).await?)
             .list_actions(arrow_flight::Empty {})
             .await
             .map(|_| ())
