@@ -220,7 +220,7 @@ pub fn raw_session(
     let listing = rt.block_on(sandbox_mediator::atrest::file_table(
         &ctx.state(),
         (&v.name, v.version),
-        &v.data_file(),
+        &v.data_files(),
     ))?;
     ctx.register_table(table, std::sync::Arc::new(listing))?;
     Ok(ctx)

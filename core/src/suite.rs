@@ -94,6 +94,42 @@ impl Suite {
         hex::encode(self.hash(&[bytes]))
     }
 
+    /// The hash of everything `readers` yield, one after the other, hex: the content hash
+    /// of files too large to hold in memory (`hash_hex` of their concatenation).
+    pub fn hash_hex_reading<R: std::io::Read>(
+        self,
+        readers: impl IntoIterator<Item = R>,
+    ) -> std::io::Result<String> {
+        enum Running {
+            Standard(sha2::Sha256),
+            Gm(sm3::Sm3),
+        }
+        let mut running = match self {
+            Suite::Standard => Running::Standard(sha2::Digest::new()),
+            Suite::Gm => Running::Gm(sm3::Digest::new()),
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        for mut reader in readers {
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                match &mut running {
+                    Running::Standard(h) => sha2::Digest::update(h, &buf[..n]),
+                    Running::Gm(h) => sm3::Digest::update(h, &buf[..n]),
+                }
+            }
+        }
+        let digest: [u8; 32] = match running {
+            Running::Standard(h) => sha2::Digest::finalize(h).into(),
+            Running::Gm(h) => sm3::Digest::finalize(h).into(),
+        };
+        Ok(hex::encode(digest))
+    }
+
     /// The MAC of `data` under `key` (any length).
     pub fn mac(self, key: &[u8], data: &[u8]) -> [u8; 32] {
         Mac::new(self, key).of(data)
@@ -255,6 +291,26 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(Suite::Gm.hash(&[b"a", b"bc"]), Suite::Gm.hash(&[b"abc"]));
+    }
+
+    /// Hashing readers one after the other is hashing their concatenation, in both suites,
+    /// across the reading buffer's boundary.
+    #[test]
+    fn hashing_readers_is_hashing_their_concatenation() -> std::io::Result<()> {
+        let long: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        for suite in Suite::ALL {
+            let (a, b) = long.split_at(70_001);
+            assert_eq!(
+                suite.hash_hex_reading([a, b, &[][..]])?,
+                suite.hash_hex(&long)
+            );
+            assert_eq!(
+                suite.hash_hex_reading([&b"abc"[..]])?,
+                suite.hash_hex(b"abc")
+            );
+            assert_ne!(suite.hash_hex_reading([b])?, suite.hash_hex(&long));
+        }
+        Ok(())
     }
 
     /// RFC 4231 test case 2 for HMAC-SHA256; HMAC-SM3 agrees with itself keyed once.

@@ -61,7 +61,10 @@ pub fn register(ext: &str, bytes: &[u8]) {
                 versions(),
                 "the new version is not current"
             );
-            assert!(v.data_file().is_file(), "the new version has no data file");
+            assert!(
+                v.data_files().iter().all(|f| f.is_file()),
+                "the new version lacks a data file"
+            );
         }
         Err(Error::Input { .. } | Error::Policy(_) | Error::Invalid(_)) => {
             assert_eq!(before, versions(), "a refused file left a version");

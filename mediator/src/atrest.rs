@@ -31,29 +31,33 @@ pub const FACTORY_ID: &str = "sandbox_dataset_keys";
 const DATASET_OPTION: &str = "dataset";
 const VERSION_OPTION: &str = "version";
 
-/// Properties that encrypt a new file of `dataset` version `version` with `key`: every
-/// column and the footer under the one key, the AAD prefix not stored in the file.
+/// Properties that encrypt a new data file number `part` of `dataset` version `version`
+/// with `key`: every column and the footer under the one key, the AAD prefix (which names
+/// the part) not stored in the file.
 pub fn encryption(
     dataset: &str,
     version: i64,
     key: &DataKey,
+    part: u32,
 ) -> Result<Arc<FileEncryptionProperties>> {
     FileEncryptionProperties::builder(key.key().to_vec())
         .with_plaintext_footer(false)
-        .with_aad_prefix(datakeys::aad_prefix(dataset, version, key.file_id()))
+        .with_aad_prefix(datakeys::aad_prefix(dataset, version, key.file_id(), part))
         .with_aad_prefix_storage(false)
         .build()
         .map_err(|e| Error::Internal(format!("parquet encryption properties: {e}")).into())
 }
 
-/// Properties that decrypt the file `key` encrypts as `dataset` version `version`.
+/// Properties that decrypt the data file number `part` that `key` encrypts as `dataset`
+/// version `version`.
 pub fn decryption(
     dataset: &str,
     version: i64,
     key: &DataKey,
+    part: u32,
 ) -> Result<Arc<FileDecryptionProperties>> {
     FileDecryptionProperties::builder(key.key().to_vec())
-        .with_aad_prefix(datakeys::aad_prefix(dataset, version, key.file_id()))
+        .with_aad_prefix(datakeys::aad_prefix(dataset, version, key.file_id(), part))
         .build()
         .map_err(|e| Error::Internal(format!("parquet decryption properties: {e}")).into())
 }
@@ -94,34 +98,72 @@ pub fn scanned_version(crypto: &ParquetEncryptionOptions) -> Option<(String, i64
     Some((dataset.clone(), version))
 }
 
-/// A table over one file of a version (its data file, or a file written beside it under
-/// the same key), its schema read from the file, for a session that has the domain's
+/// A table over files of a version (its data files, or a file written beside them under
+/// the same key), its schema read from the first, for a session that has the domain's
 /// [`DatasetKeys`] registered (every [`crate::Mediator::session`] has).
 pub async fn file_table(
     state: &datafusion::execution::SessionState,
     (dataset, version): (&str, i64),
-    file: &std::path::Path,
+    files: &[std::path::PathBuf],
 ) -> Result<datafusion::datasource::listing::ListingTable> {
-    use datafusion::datasource::listing::{
-        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-    };
-    let url = ListingTableUrl::parse(file.to_string_lossy())?;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+    let urls = file_urls((dataset, version), files)?;
+    let first = urls
+        .first()
+        .ok_or_else(|| Error::Internal(format!("`{dataset}` version {version}: no files")))?;
     let options = ListingOptions::new(Arc::new(parquet_format(dataset, version)))
         .with_file_extension(".parquet");
-    let schema = options.infer_schema(state, &url).await?;
-    let config = ListingTableConfig::new(url)
+    let schema = options.infer_schema(state, first).await?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
     Ok(ListingTable::try_new(config)?)
 }
 
+/// The listing URLs of files of `dataset` version `version`, in order. Each must be there:
+/// a listing of a path that is not would be empty, and a scan would read the version's
+/// other files as if they were all of it.
+pub fn file_urls(
+    (dataset, version): (&str, i64),
+    files: &[std::path::PathBuf],
+) -> Result<Vec<datafusion::datasource::listing::ListingTableUrl>> {
+    files_present((dataset, version), files)?;
+    files
+        .iter()
+        .map(|f| {
+            datafusion::datasource::listing::ListingTableUrl::parse(f.to_string_lossy())
+                .map_err(Into::into)
+        })
+        .collect()
+}
+
+/// Fails, naming the first, when a file of `dataset` version `version` is not there. A
+/// table over a version lists its files at every scan, and a file that is not there lists
+/// as nothing: every query checks this before it reads.
+pub fn files_present((dataset, version): (&str, i64), files: &[std::path::PathBuf]) -> Result<()> {
+    match files.iter().find(|f| !f.is_file()) {
+        None => Ok(()),
+        Some(missing) => Err(Error::Verify(format!(
+            "the stored file {} of `{dataset}` version {version} is missing",
+            missing
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ))
+        .into()),
+    }
+}
+
 type Cached = Option<Arc<FileDecryptionProperties>>;
+
+/// Each version's key (`None`: stored in the clear), by dataset and version.
+type Keys = HashMap<(String, i64), Option<Arc<DataKey>>>;
 
 /// The keys of the domain's dataset files, unwrapped from the catalog by the master key on
 /// first use and kept for the process.
 pub struct DatasetKeys {
     store: Store,
-    cache: Mutex<HashMap<(String, i64), Cached>>,
+    cache: Mutex<Keys>,
 }
 
 impl std::fmt::Debug for DatasetKeys {
@@ -139,34 +181,36 @@ impl DatasetKeys {
         }
     }
 
-    fn cache(&self) -> Result<std::sync::MutexGuard<'_, HashMap<(String, i64), Cached>>> {
+    fn cache(&self) -> Result<std::sync::MutexGuard<'_, Keys>> {
         self.cache
             .lock()
             .map_err(|_| Error::Internal("dataset key cache poisoned".into()).into())
     }
 
-    /// How to decrypt `dataset` version `version`'s file: `None` when it is stored in the
-    /// clear. Fails when its key cannot be unwrapped (another master key, a row edited).
-    pub fn decryption(&self, dataset: &str, version: i64) -> Result<Cached> {
+    /// How to decrypt data file number `part` of `dataset` version `version`: `None` when
+    /// the version is stored in the clear. Fails when its key cannot be unwrapped (another
+    /// master key, a row edited).
+    pub fn decryption(&self, dataset: &str, version: i64, part: u32) -> Result<Cached> {
         let id = (dataset.to_string(), version);
-        if let Some(found) = self.cache()?.get(&id) {
-            return Ok(found.clone());
-        }
-        let conn = self.store.conn()?;
-        let found = match datakeys::get(&conn, dataset, version)? {
-            Some(key) => Some(decryption(dataset, version, &key)?),
-            None => None,
+        let cached = self.cache()?.get(&id).cloned();
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let conn = self.store.conn()?;
+                let key = datakeys::get(&conn, dataset, version)?.map(Arc::new);
+                self.cache()?.insert(id, key.clone());
+                key
+            }
         };
-        self.cache()?.insert(id, found.clone());
-        Ok(found)
+        key.map(|key| decryption(dataset, version, &key, part))
+            .transpose()
     }
 
     /// Makes a file written under `key` readable as `dataset` version `version` before its
-    /// key is recorded (ingest reads the file it has just written).
+    /// key is recorded (ingest reads the files it has just written).
     pub(crate) fn remember(&self, dataset: &str, version: i64, key: &DataKey) -> Result<()> {
-        let props = decryption(dataset, version, key)?;
         self.cache()?
-            .insert((dataset.to_string(), version), Some(props));
+            .insert((dataset.to_string(), version), Some(Arc::new(key.clone())));
         Ok(())
     }
 
@@ -207,7 +251,7 @@ impl EncryptionFactory for DatasetKeys {
     async fn get_file_decryption_properties(
         &self,
         config: &EncryptionFactoryOptions,
-        _file_path: &datafusion::object_store::path::Path,
+        file_path: &datafusion::object_store::path::Path,
     ) -> datafusion::error::Result<Option<Arc<FileDecryptionProperties>>> {
         let dataset = option(config, DATASET_OPTION)?;
         let version: i64 = option(config, VERSION_OPTION)?.parse().map_err(|_| {
@@ -215,7 +259,12 @@ impl EncryptionFactory for DatasetKeys {
                 "a dataset scan's version is not a number".into(),
             )
         })?;
-        self.decryption(dataset, version).map_err(|e| {
+        // Which of the version's files this is, by its name: a file in another's place is
+        // decrypted as the file it claims to be, and fails.
+        let part = file_path
+            .filename()
+            .map_or(0, sandbox_store::catalog::data_file_part);
+        self.decryption(dataset, version, part).map_err(|e| {
             datafusion::error::DataFusionError::External(Box::new(sandbox_core::Error::from(e)))
         })
     }

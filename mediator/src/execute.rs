@@ -10,9 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::Column;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{
@@ -360,7 +358,7 @@ fn push(stats: &mut Vec<Stat>, s: Stat) -> usize {
     stats.len() - 1
 }
 
-/// A table provider over a dataset version's Parquet file that yields only `columns`.
+/// A table provider over a dataset version's Parquet files that yields only `columns`.
 ///
 /// Every column is nullable here whatever the file says: a file written from data without
 /// NULLs may mark a column required, and the optimizer would then fold `x IS NULL` to
@@ -377,15 +375,15 @@ pub fn dataset_table(
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let path = version.data_file();
-    let url = ListingTableUrl::parse(path.to_string_lossy())?;
-    // The file's decryption comes from the session's dataset keys, by the version's name.
+    let urls = crate::atrest::file_urls((&version.name, version.version), &version.data_files())?;
+    // The files' decryption comes from the session's dataset keys, by the version's name
+    // (and each file's part, by its name).
     let options = ListingOptions::new(Arc::new(crate::atrest::parquet_format(
         &version.name,
         version.version,
     )))
     .with_file_extension(".parquet");
-    let config = ListingTableConfig::new(url)
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))

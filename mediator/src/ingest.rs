@@ -388,6 +388,8 @@ struct Written {
     /// Bounded columns whose every value lies within the bounds.
     within_bounds: Vec<String>,
     sha256: String,
+    /// Data files written.
+    files: u32,
     /// What was found, and what was stored.
     report: IngestReport,
 }
@@ -554,27 +556,114 @@ struct Units<'a> {
     k: i64,
 }
 
-/// How a file being written is encrypted, and read back (the rows set aside by the
-/// per-unit bound go through a file of their own, encrypted alike).
+/// How the files being written are encrypted, each data file as its part, and read back
+/// (the rows set aside by the per-unit bound go through a file of their own, encrypted as
+/// the first part).
 struct Sealing {
-    encryption: Arc<FileEncryptionProperties>,
+    dataset: String,
+    version: i64,
+    key: DataKey,
     decryption: Arc<FileDecryptionProperties>,
 }
 
 impl Sealing {
     fn new(dataset: &str, version: i64, key: &DataKey) -> Result<Sealing> {
         Ok(Sealing {
-            encryption: atrest::encryption(dataset, version, key)?,
-            decryption: atrest::decryption(dataset, version, key)?,
+            dataset: dataset.to_string(),
+            version,
+            key: key.clone(),
+            decryption: atrest::decryption(dataset, version, key, 0)?,
         })
     }
 
-    fn writer_properties(&self) -> parquet::file::properties::WriterProperties {
-        parquet::file::properties::WriterProperties::builder()
+    /// The writer properties of data file number `part` (0 for a file beside the data).
+    fn writer_properties(&self, part: u32) -> Result<parquet::file::properties::WriterProperties> {
+        let encryption: Arc<FileEncryptionProperties> =
+            atrest::encryption(&self.dataset, self.version, &self.key, part)?;
+        Ok(parquet::file::properties::WriterProperties::builder()
             .set_compression(parquet::basic::Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .with_file_encryption_properties(self.encryption.clone())
-            .build()
+            .with_file_encryption_properties(encryption)
+            .build())
+    }
+}
+
+/// A version's data files being written: [`catalog::data_file_name`]s in a folder, a new
+/// one every `file_rows` rows.
+struct Parts<'s> {
+    dir: &'s Path,
+    schema: SchemaRef,
+    sealing: &'s Sealing,
+    file_rows: usize,
+    current: Option<ArrowWriter<File>>,
+    /// Rows in the current file.
+    in_current: usize,
+    /// Files closed.
+    closed: u32,
+}
+
+impl Parts<'_> {
+    fn open(&mut self) -> Result<&mut ArrowWriter<File>> {
+        if self.current.is_none() {
+            let file = File::create(self.dir.join(catalog::data_file_name(self.closed)))?;
+            let writer = ArrowWriter::try_new(
+                file,
+                self.schema.clone(),
+                Some(self.sealing.writer_properties(self.closed)?),
+            )
+            .map_err(|e| store_failure("parquet writer", e))?;
+            self.in_current = 0;
+            self.current = Some(writer);
+        }
+        self.current
+            .as_mut()
+            .ok_or_else(|| Error::Internal("no data file open".into()).into())
+    }
+
+    /// Writes a batch, starting a new file whenever the current one is full.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            // A full file is closed as soon as it is: there is always room here.
+            let room = self.file_rows.saturating_sub(self.in_current).max(1);
+            let n = room.min(batch.num_rows() - offset);
+            self.open()?
+                .write(&batch.slice(offset, n))
+                .map_err(|e| store_failure("parquet write", e))?;
+            offset += n;
+            self.in_current += n;
+            if self.in_current >= self.file_rows {
+                self.close_current()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some(writer) = self.current.take() {
+            writer
+                .close()
+                .map_err(|e| store_failure("parquet close", e))?;
+            self.closed += 1;
+        }
+        self.in_current = 0;
+        Ok(())
+    }
+
+    /// Ends the current row group: what is written next starts a row group of its own.
+    fn end_row_group(&mut self) -> Result<()> {
+        if let Some(writer) = self.current.as_mut() {
+            writer
+                .flush()
+                .map_err(|e| store_failure("parquet flush", e))?;
+        }
+        Ok(())
+    }
+
+    /// Closes the last file; returns how many were written.
+    fn finish(mut self) -> Result<u32> {
+        self.close_current()?;
+        Ok(self.closed)
     }
 }
 
@@ -727,7 +816,7 @@ impl Aside {
         let writer = ArrowWriter::try_new(
             File::create(path)?,
             schema.clone(),
-            Some(sealing.writer_properties()),
+            Some(sealing.writer_properties(0)?),
         )
         .map_err(|e| store_failure("aside writer", e))?;
         Ok(Some(Aside {
@@ -766,7 +855,7 @@ fn write_parquet(
     bounds: &[(String, f64, f64)],
     mut inspect: Inspect,
     layout: &Layout,
-    target: &Path,
+    (dir, file_rows): (&Path, usize),
     sealing: &Sealing,
 ) -> Result<Written> {
     let mut checks: Vec<BoundsCheck> = bounds
@@ -781,8 +870,6 @@ fn write_parquet(
             })
         })
         .collect();
-    let file = File::create(target)?;
-    let props = sealing.writer_properties();
     let mut ranker = match units {
         Some(units) => Some(UnitRanker {
             index: schema
@@ -808,11 +895,18 @@ fn write_parquet(
         None => schema.clone(),
     };
     let stored_schema = layout.stored.clone();
-    let mut writer = ArrowWriter::try_new(file, stored_schema.clone(), Some(props))
-        .map_err(|e| store_failure("parquet writer", e))?;
-    let mut aside = Aside::create(layout, &target.with_file_name(values::ASIDE_FILE), sealing)?;
+    let mut parts = Parts {
+        dir,
+        schema: stored_schema.clone(),
+        sealing,
+        file_rows: file_rows.max(1),
+        current: None,
+        in_current: 0,
+        closed: 0,
+    };
+    let mut aside = Aside::create(layout, &dir.join(values::ASIDE_FILE), sealing)?;
     let mut overflow = Overflow {
-        path: target.with_extension("overflow.parquet"),
+        path: dir.join("data.overflow.parquet"),
         writer: None,
         sealing,
     };
@@ -847,21 +941,21 @@ fn write_parquet(
         if let Some(ranker) = &ranker {
             batch = overflow.set_aside(batch, ranker.units.k, &stored_schema)?;
         }
-        writer
-            .write(&batch)
-            .map_err(|e| store_failure("parquet write", e))?;
+        parts.write(&batch)?;
     }
-    overflow.append_to(&mut writer)?;
-    writer
-        .close()
-        .map_err(|e| store_failure("parquet close", e))?;
+    overflow.append_to(&mut parts)?;
+    let files = parts.finish()?;
     if let Some(aside) = aside {
         aside.close()?;
     }
     if rows == 0 {
         return Err(input_err(source, "no rows"));
     }
-    let bytes = fs::read(target)?;
+    let sha256 = layout.suite.hash_hex_reading(
+        (0..files)
+            .map(|part| File::open(dir.join(catalog::data_file_name(part))))
+            .collect::<std::io::Result<Vec<File>>>()?,
+    )?;
     let k = ranker.as_ref().map_or(1, |r| r.units.k);
     let per_unit: Vec<i64> = ranker
         .as_ref()
@@ -893,7 +987,8 @@ fn write_parquet(
             .filter(|c| c.within)
             .map(|c| c.name)
             .collect(),
-        sha256: layout.suite.hash_hex(&bytes),
+        sha256,
+        files,
     })
 }
 
@@ -1048,8 +1143,12 @@ impl Overflow<'_> {
         if self.writer.is_none() {
             let file = File::create(&self.path)?;
             self.writer = Some(
-                ArrowWriter::try_new(file, schema.clone(), Some(self.sealing.writer_properties()))
-                    .map_err(|e| store_failure("overflow writer", e))?,
+                ArrowWriter::try_new(
+                    file,
+                    schema.clone(),
+                    Some(self.sealing.writer_properties(0)?),
+                )
+                .map_err(|e| store_failure("overflow writer", e))?,
             );
         }
         if let Some(w) = self.writer.as_mut() {
@@ -1060,14 +1159,12 @@ impl Overflow<'_> {
     }
 
     /// Appends the rows set aside, in row groups after the kept rows', and removes the file.
-    fn append_to(mut self, writer: &mut ArrowWriter<File>) -> Result<()> {
+    fn append_to(mut self, parts: &mut Parts<'_>) -> Result<()> {
         let Some(w) = self.writer.take() else {
             return Ok(());
         };
         w.close().map_err(|e| store_failure("overflow close", e))?;
-        writer
-            .flush()
-            .map_err(|e| store_failure("parquet flush", e))?;
+        parts.end_row_group()?;
         let options = ArrowReaderOptions::new()
             .with_file_decryption_properties(self.sealing.decryption.clone());
         let reader =
@@ -1075,9 +1172,7 @@ impl Overflow<'_> {
                 .and_then(|b| b.build())
                 .map_err(|e| store_failure("overflow read", e))?;
         for batch in reader {
-            writer
-                .write(&batch?)
-                .map_err(|e| store_failure("parquet write", e))?;
+            parts.write(&batch?)?;
         }
         Ok(())
     }
@@ -1142,7 +1237,7 @@ pub fn add_source(
             source,
             &policy,
             read,
-            &tmp.join(DATA_FILE),
+            (&tmp, domain.file_rows()),
             &sealing,
             secret,
         )?;
@@ -1151,7 +1246,7 @@ pub fn add_source(
         let value_sets = values::build(
             domain,
             (&name, version),
-            &tmp,
+            (&tmp, written.files),
             &policy,
             &hasher,
             &tmp.join(values::VALUES_DIR),
@@ -1178,6 +1273,7 @@ pub fn add_source(
                 rows: written.rows,
                 max_unit_rows: written.max_unit_rows,
                 sha256: &written.sha256,
+                data_files: written.files,
                 source_name: &source_name,
                 registered_by: actor,
                 rows_dropped: written.dropped,
@@ -1201,6 +1297,7 @@ pub fn add_source(
                 "rows_dropped_without_unit": written.dropped,
                 "report": written.report,
                 "sha256": written.sha256,
+                "data_files": written.files,
                 "encrypted": {"file": key.file_id(), "master_key": domain.keys().provider().key_id()},
                 "source": source_name,
                 "rare_value_sets": values::summary(&value_sets),
@@ -1246,25 +1343,25 @@ pub struct Examined {
 }
 
 /// Decodes `source` and checks it against the policy text as registration would, writing
-/// the version's file into `scratch` (a folder of the caller's, left empty): the stage of
+/// the version's files into `scratch` (a folder of the caller's, left empty): the stage of
 /// registration that reads the provider's bytes, on its own.
 pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Examined> {
     let source = &Source::File(source.to_path_buf());
     let policy = Policy::from_toml_str(policy_text).map_err(Error::from)?;
-    let target = scratch.join(DATA_FILE);
-    // Encrypted like a version's file, under a key nobody keeps.
+    let target = scratch.join(format!(".examine-{}", sandbox_core::new_id("tmp")));
+    fs::create_dir_all(&target)?;
+    // Encrypted like a version's files, under a key nobody keeps.
     let sealing = Sealing::new(&policy.dataset.name, 0, &DataKey::fresh()?)?;
     // Desensitized (when stored so) under a secret nobody keeps either.
     let staged = stage(
         source,
         &policy,
         None,
-        &target,
+        (&target, catalog::FILE_ROWS),
         &sealing,
         &Secret::new(Suite::Standard, rand::random()),
     );
-    let _ = fs::remove_file(&target);
-    let _ = fs::remove_file(scratch.join(values::ASIDE_FILE));
+    let _ = fs::remove_dir_all(&target);
     let (_, written) = staged?;
     Ok(Examined {
         rows: written.rows,
@@ -1275,12 +1372,13 @@ pub fn examine(source: &Path, policy_text: &str, scratch: &Path) -> Result<Exami
 }
 
 /// Registration's first stage, which every source goes through: decodes `source`, checks
-/// its columns against the policy, and writes the bounded, inspected file to `target`.
+/// its columns against the policy, and writes the bounded, inspected data files (of
+/// `file_rows` rows) into the folder `dir`.
 fn stage(
     source: &Source,
     policy: &Policy,
     read: Option<ReadCounter>,
-    target: &Path,
+    (dir, file_rows): (&Path, usize),
     sealing: &Sealing,
     secret: &Secret,
 ) -> Result<(Vec<(String, ColumnType)>, Written)> {
@@ -1325,34 +1423,48 @@ fn stage(
                 .collect::<Vec<_>>(),
             Inspect::new(policy, &schema),
             &layout,
-            target,
+            (dir, file_rows),
             sealing,
         )
     })?;
     Ok((columns, written))
 }
 
-/// The Arrow schema of a dataset version's stored file.
+/// The Arrow schema of a dataset version's stored files (its first file's).
 pub fn arrow_schema(keys: &DatasetKeys, version: &DatasetVersion) -> Result<Arc<Schema>> {
-    Ok(stored_reader(keys, version)?.schema().clone())
+    Ok(stored_reader(keys, version, 0)?.schema().clone())
 }
 
-/// A reader of a dataset version's stored file (decrypted with its key).
+/// A reader of a dataset version's stored data file number `part` (decrypted with its
+/// key, as that part).
 pub fn stored_reader(
     keys: &DatasetKeys,
     version: &DatasetVersion,
+    part: u32,
 ) -> Result<ParquetRecordBatchReaderBuilder<File>> {
-    let file = File::open(version.data_file())?;
+    let file = File::open(version.path.join(catalog::data_file_name(part)))?;
     let mut options = ArrowReaderOptions::new();
-    if let Some(props) = keys.decryption(&version.name, version.version)? {
+    if let Some(props) = keys.decryption(&version.name, version.version, part)? {
         options = options.with_file_decryption_properties(props);
     }
     Ok(
         ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| {
             Error::Verify(format!(
-                "the stored file of `{}` version {}: {e}",
-                version.name, version.version
+                "the stored file {} of `{}` version {}: {e}",
+                catalog::data_file_name(part),
+                version.name,
+                version.version
             ))
         })?,
     )
+}
+
+/// Readers of every data file of a dataset version, in order.
+pub fn stored_readers(
+    keys: &DatasetKeys,
+    version: &DatasetVersion,
+) -> Result<Vec<ParquetRecordBatchReaderBuilder<File>>> {
+    (0..version.data_files.max(1))
+        .map(|part| stored_reader(keys, version, part))
+        .collect()
 }

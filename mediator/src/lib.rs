@@ -102,6 +102,8 @@ pub struct Mediator {
     dataset_keys: Arc<atrest::DatasetKeys>,
     /// The cluster the scan-heavy plans go to, when the operator configured one.
     cluster: std::sync::RwLock<Option<Arc<cluster::Cluster>>>,
+    /// Rows per data file of the versions this mediator registers.
+    file_rows: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Mediator {
@@ -128,7 +130,20 @@ impl Mediator {
             cache: query::Cache::default(),
             interrupter,
             cluster: std::sync::RwLock::new(None),
+            file_rows: std::sync::atomic::AtomicUsize::new(sandbox_store::catalog::FILE_ROWS),
         })
+    }
+
+    /// Rows per data file of the versions registered from now on (at least 1; by default
+    /// [`sandbox_store::catalog::FILE_ROWS`]). Versions already stored keep their files.
+    pub fn set_file_rows(&self, rows: usize) {
+        self.file_rows
+            .store(rows.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Rows per data file of the versions registered from now on.
+    pub fn file_rows(&self) -> usize {
+        self.file_rows.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where this mediator's plans run from now on: locally, or on a cluster (for datasets

@@ -1343,6 +1343,8 @@ fn core_shape(accepted: &analyze::Accepted, prepared: &Prepared) -> Result<CoreS
             .schemas
             .get(&r.dataset)
             .ok_or_else(|| Error::Internal("schema vanished".into()))?;
+        // The scan below may be cached; the files it lists are checked for each query.
+        crate::atrest::files_present((&version.name, version.version), &version.data_files())?;
         let with_rank =
             single && policy.dataset.privacy_unit.is_some() && execute::has_rank(schema);
         ranked |= with_rank;

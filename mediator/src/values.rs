@@ -202,13 +202,13 @@ pub fn aside_columns(policy: &Policy) -> Vec<&str> {
 }
 
 /// Builds the value sets of a freshly written version of `dataset` (number `version`)
-/// from the files in `folder` (its [`sandbox_store::catalog::DATA_FILE`] and, when ingest wrote
-/// one, its [`ASIDE_FILE`]) into `dir` (`<version>/values`), reading them through the
-/// mediator's session (the version's key made readable beforehand). Returns what it wrote.
+/// from the files in `folder` (its `files` data files and, when ingest wrote one, its
+/// [`ASIDE_FILE`]) into `dir` (`<version>/values`), reading them through the mediator's
+/// session (the version's key made readable beforehand). Returns what it wrote.
 pub fn build(
     mediator: &crate::Mediator,
     (dataset, version): (&str, i64),
-    folder: &Path,
+    (folder, files): (&Path, u32),
     policy: &Policy,
     hasher: &ValueHasher,
     dir: &Path,
@@ -220,18 +220,23 @@ pub fn build(
     let mut index = Vec::new();
     if !columns.is_empty() {
         let ctx = mediator.session(SessionConfig::new());
-        let register = |table: &str, file: &str| -> Result<()> {
+        let register = |table: &str, files: Vec<std::path::PathBuf>| -> Result<()> {
             let listing = runtime.block_on(crate::atrest::file_table(
                 &ctx.state(),
                 (dataset, version),
-                &folder.join(file),
+                &files,
             ))?;
             ctx.register_table(table, Arc::new(listing))?;
             Ok(())
         };
-        register("t", sandbox_store::catalog::DATA_FILE)?;
+        register(
+            "t",
+            (0..files.max(1))
+                .map(|part| folder.join(sandbox_store::catalog::data_file_name(part)))
+                .collect(),
+        )?;
         if !aside_columns(policy).is_empty() {
-            register("a", ASIDE_FILE)?;
+            register("a", vec![folder.join(ASIDE_FILE)])?;
         }
         let min = policy.disclosure.min_group_size;
         for (i, column) in columns.iter().enumerate() {

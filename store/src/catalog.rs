@@ -9,8 +9,34 @@ use serde::Serialize;
 
 use crate::{Conn, DomainError, Result};
 
-/// File name of the data inside a version folder.
+/// File name of the data inside a version folder (its first file, the only one of a
+/// version of up to [`FILE_ROWS`] rows).
 pub const DATA_FILE: &str = "data.parquet";
+
+/// Rows per data file of a version ingest writes by default (64 row groups of 128 Ki
+/// rows): a larger version is several files, which a scan reads side by side and which a
+/// cluster's executors fetch and decode independently.
+pub const FILE_ROWS: usize = 8 * 1024 * 1024;
+
+/// File name of a version's data file number `part` (from 0): [`DATA_FILE`], then
+/// `data-1.parquet`, `data-2.parquet`, ...
+pub fn data_file_name(part: u32) -> String {
+    match part {
+        0 => DATA_FILE.to_string(),
+        n => format!("data-{n}.parquet"),
+    }
+}
+
+/// Which data file of a version a file name is ([`data_file_name`]'s inverse); any other
+/// name (a file written beside the data under the version's key) counts as the first.
+pub fn data_file_part(file_name: &str) -> u32 {
+    file_name
+        .strip_prefix("data-")
+        .and_then(|rest| rest.strip_suffix(".parquet"))
+        .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
 
 /// A registered dataset version.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -34,8 +60,11 @@ pub struct DatasetVersion {
     /// Bounded columns (without desensitization) whose every value lies within the
     /// policy's bounds: clamping them changes nothing.
     pub within_bounds: Vec<String>,
-    /// SHA-256 of the stored Parquet file.
+    /// The domain's content hash (SHA-256, or SM3 in a `gm` domain) of the stored Parquet
+    /// files, one after the other.
     pub content_sha256: String,
+    /// How many Parquet files hold the version's rows.
+    pub data_files: u32,
     /// File name of the source.
     pub source_name: String,
     /// Provider principal who registered it.
@@ -53,16 +82,18 @@ pub struct DatasetVersion {
     /// The format of its source (`csv`, `parquet`).
     #[serde(default)]
     pub source_format: String,
-    /// Folder holding the Parquet file.
+    /// Folder holding the Parquet files.
     #[serde(skip)]
     #[schemars(skip)]
     pub path: PathBuf,
 }
 
 impl DatasetVersion {
-    /// The Parquet file of this version.
-    pub fn data_file(&self) -> PathBuf {
-        self.path.join(DATA_FILE)
+    /// The Parquet files of this version, in order.
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        (0..self.data_files.max(1))
+            .map(|part| self.path.join(data_file_name(part)))
+            .collect()
     }
 }
 
@@ -139,8 +170,10 @@ pub struct NewVersion<'a> {
     pub rows: i64,
     /// Most rows of one unit.
     pub max_unit_rows: i64,
-    /// SHA-256 of the stored file.
+    /// Content hash of the stored files.
     pub sha256: &'a str,
+    /// How many data files it has.
+    pub data_files: u32,
     /// The source's file name.
     pub source_name: &'a str,
     /// The provider registering it.
@@ -184,8 +217,8 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
     conn.execute(
         "INSERT INTO dataset_versions (dataset, version, policy_toml, schema_json, row_count,
              max_unit_rows, content_sha256, source_name, registered_by, obtained_at,
-             rows_dropped, bounded_rows, within_bounds, report_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             rows_dropped, bounded_rows, within_bounds, report_json, data_files)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             v.name,
             version,
@@ -200,7 +233,8 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
             v.rows_dropped,
             v.bounded_rows,
             serde_json::to_string(v.within_bounds)?,
-            serde_json::to_string(v.report)?
+            serde_json::to_string(v.report)?,
+            v.data_files
         ],
     )?;
     Ok(version)
@@ -220,7 +254,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         .query_row(
             "SELECT policy_toml, schema_json, row_count, max_unit_rows, content_sha256,
                     source_name, registered_by, obtained_at, rows_dropped, bounded_rows,
-                    within_bounds, report_json
+                    within_bounds, report_json, data_files
              FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
             params![name, version],
             |r| {
@@ -237,6 +271,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
                     r.get::<_, Option<i64>>(9)?,
                     r.get::<_, String>(10)?,
                     r.get::<_, Option<String>>(11)?,
+                    r.get::<_, u32>(12)?,
                 ))
             },
         )
@@ -255,6 +290,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         bounded,
         within,
         report,
+        data_files,
     ) = row;
     let source_format = std::path::Path::new(&source_name)
         .extension()
@@ -271,6 +307,7 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
         bounded_rows: bounded,
         within_bounds: serde_json::from_str(&within)?,
         content_sha256: sha,
+        data_files,
         source_name,
         registered_by: by,
         obtained_at: at,
@@ -342,4 +379,32 @@ pub fn registered_by(conn: &Conn, dataset: &str, provider: &str) -> Result<bool>
         )?
         .query_row(params![dataset, provider], |r| r.get(0))?;
     Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data file's name says which part it is, and nothing else is taken for a later part
+    /// (a file beside the data counts as the first, the one whose AAD names no part).
+    #[test]
+    fn data_file_names_and_parts_are_inverse() {
+        for part in [0, 1, 2, 9, 10, 4_000_000] {
+            assert_eq!(data_file_part(&data_file_name(part)), part);
+        }
+        assert_eq!(data_file_name(0), DATA_FILE);
+        for other in [
+            "aside.parquet",
+            "data.overflow.parquet",
+            "data-0.parquet",
+            "data-01.parquet",
+            "data--1.parquet",
+            "data-1.parquet.tmp",
+            "data-x.parquet",
+            "data-.parquet",
+            "data-99999999999.parquet",
+        ] {
+            assert_eq!(data_file_part(other), 0, "{other}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ use crate::master::{self, KeyProvider, random_bytes};
 use crate::{Conn, DomainError, Result};
 
 /// A dataset file's key and the id of the file it encrypts.
+#[derive(Clone)]
 pub struct DataKey {
     file_id: String,
     key: Zeroizing<[u8; 32]>,
@@ -51,11 +52,18 @@ impl DataKey {
     }
 }
 
-/// The additional authenticated data every module of a dataset version's file is bound
-/// to (before Parquet's own per-module suffix): the dataset, the version and the file.
-/// Not stored in the file: a reader must know which version it opens.
-pub fn aad_prefix(dataset: &str, version: i64, file_id: &str) -> Vec<u8> {
-    format!("sandbox dataset file\0{dataset}\0{version}\0{file_id}").into_bytes()
+/// The additional authenticated data every module of a dataset version's data file
+/// number `part` is bound to (before Parquet's own per-module suffix): the dataset, the
+/// version, the key's file id and, after the first, the part. Not stored in the file: a
+/// reader must know which version, and which of its files, it opens; one part put in
+/// another's place does not decrypt.
+pub fn aad_prefix(dataset: &str, version: i64, file_id: &str, part: u32) -> Vec<u8> {
+    let mut aad = format!("sandbox dataset file\0{dataset}\0{version}\0{file_id}");
+    // The first file's is what every version had before versions had several files.
+    if part > 0 {
+        aad.push_str(&format!("\0part {part}"));
+    }
+    aad.into_bytes()
 }
 
 fn context(dataset: &str, version: i64, file_id: &str) -> String {

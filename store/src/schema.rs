@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 25;
+pub const SCHEMA_VERSION: i64 = 26;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -765,6 +765,10 @@ CREATE TABLE data_keys (
 );
 CREATE TRIGGER data_keys_no_update BEFORE UPDATE ON data_keys
 BEGIN SELECT RAISE(ABORT, 'a wrapped data key is replaced by a new row, not changed'); END;
+"#,
+    // 26: a version's rows in several files (`data.parquet`, `data-1.parquet`, ...).
+    r#"
+ALTER TABLE dataset_versions ADD COLUMN data_files INTEGER NOT NULL DEFAULT 1 CHECK (data_files >= 1);
 "#,
 ];
 

@@ -424,7 +424,7 @@ fn dataset_files_are_encrypted_bound_to_their_version_and_keyed_by_the_master_ke
     let residents = sandbox_synth::residents(2000, 2026);
     let v1 =
         sandbox_runtime::catalog::get(&f.domain, sandbox_tests::OPERATOR, "residents").unwrap();
-    let bytes = std::fs::read(v1.data_file()).unwrap();
+    let bytes = std::fs::read(v1.data_files()[0].as_path()).unwrap();
     assert_eq!(&bytes[..4], b"PARE", "an encrypted footer's magic");
     assert_eq!(&bytes[bytes.len() - 4..], b"PARE");
     for r in residents.iter().take(200) {
@@ -434,7 +434,7 @@ fn dataset_files_are_encrypted_bound_to_their_version_and_keyed_by_the_master_ke
     }
     // Without the key, no reader gets anywhere.
     let plain = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(v1.data_file()).unwrap(),
+        std::fs::File::open(v1.data_files()[0].as_path()).unwrap(),
     );
     assert!(plain.is_err(), "read without its key");
     // The mediator reads it: a query answers.
@@ -447,18 +447,18 @@ fn dataset_files_are_encrypted_bound_to_their_version_and_keyed_by_the_master_ke
         sandbox_runtime::catalog::get(&f.domain, sandbox_tests::OPERATOR, "residents").unwrap();
     assert_eq!(v2.version, 2);
     let keys = f.domain.mediator().dataset_keys();
-    assert!(sandbox_mediator::ingest::stored_reader(keys, &v2).is_ok());
-    let v2_bytes = std::fs::read(v2.data_file()).unwrap();
-    std::fs::copy(v1.data_file(), v2.data_file()).unwrap();
-    match sandbox_mediator::ingest::stored_reader(keys, &v2) {
+    assert!(sandbox_mediator::ingest::stored_reader(keys, &v2, 0).is_ok());
+    let v2_bytes = std::fs::read(v2.data_files()[0].as_path()).unwrap();
+    std::fs::copy(v1.data_files()[0].as_path(), v2.data_files()[0].as_path()).unwrap();
+    match sandbox_mediator::ingest::stored_reader(keys, &v2, 0) {
         Err(sandbox_mediator::Error::Domain(Error::Verify(m))) => {
             assert!(m.contains("version 2"), "{m}")
         }
         Err(e) => panic!("{e:?}"),
         Ok(_) => panic!("version 1's file read as version 2"),
     }
-    std::fs::write(v2.data_file(), &v2_bytes).unwrap();
-    assert!(sandbox_mediator::ingest::stored_reader(keys, &v2).is_ok());
+    std::fs::write(v2.data_files()[0].as_path(), &v2_bytes).unwrap();
+    assert!(sandbox_mediator::ingest::stored_reader(keys, &v2, 0).is_ok());
 
     // The keys are rows of the catalog, wrapped: neither key is in the metadata store.
     let conn = sandbox_tests::raw(&f.domain);
@@ -481,7 +481,7 @@ fn dataset_files_are_encrypted_bound_to_their_version_and_keyed_by_the_master_ke
         &MasterKey::New(next),
     )
     .unwrap();
-    assert_eq!(std::fs::read(v1.data_file()).unwrap(), bytes);
+    assert_eq!(std::fs::read(v1.data_files()[0].as_path()).unwrap(), bytes);
     let conn = sandbox_tests::raw(&f.domain);
     let masters: Vec<String> = conn
         .prepare("SELECT DISTINCT master_key FROM data_keys")
@@ -512,7 +512,8 @@ fn dataset_files_are_encrypted_bound_to_their_version_and_keyed_by_the_master_ke
     assert_eq!(v.version, 2, "the refused registration left nothing");
     for v in [&v1, &v2] {
         assert!(
-            sandbox_mediator::ingest::stored_reader(reopened.mediator().dataset_keys(), v).is_ok()
+            sandbox_mediator::ingest::stored_reader(reopened.mediator().dataset_keys(), v, 0)
+                .is_ok()
         );
     }
     let answer = sandbox_tests::ask_in(&reopened, f.scenario.id, "SELECT COUNT(*) FROM residents");
@@ -802,7 +803,7 @@ fn sm2_signatures_cross_check_with_openssl() {
 fn stored_column(domain: &Domain, dataset: &str, column: &str) -> Option<Vec<String>> {
     let v = sandbox_runtime::catalog::get(domain, sandbox_tests::OPERATOR, dataset).unwrap();
     let reader =
-        sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v).unwrap();
+        sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v, 0).unwrap();
     let i = reader.schema().index_of(column).ok()?;
     let mut cells = Vec::new();
     for batch in reader.build().unwrap() {
@@ -847,7 +848,8 @@ fn ingest_stores_only_what_a_query_can_see() {
             sandbox_runtime::catalog::add(&domain, sandbox_tests::PROVIDER, &csv, policy).unwrap();
         // The phone numbers are not stored; the other columns and the rank are.
         let reader =
-            sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v).unwrap();
+            sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v, 0)
+                .unwrap();
         let names: Vec<String> = reader
             .schema()
             .fields()
@@ -1083,7 +1085,7 @@ fn a_gm_domain_runs_the_demo_on_the_national_suite() {
     assert_eq!(*domain.keys().signing_seed().unwrap(), seed);
     let v = sandbox_runtime::catalog::get(&domain, "ops-li", "residents").unwrap();
     let reader =
-        sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v).unwrap();
+        sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v, 0).unwrap();
     assert!(
         reader.build().unwrap().next().is_some(),
         "the data file opens"

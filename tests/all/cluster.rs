@@ -100,13 +100,19 @@ fn corpus(file: &str) -> Vec<String> {
 /// A domain with the PUMS datasets of [`sandbox_tests::pums_fixture`] released in threshold
 /// mode, and a scenario over them.
 fn threshold_pums() -> (tempfile::TempDir, Domain, i64) {
-    threshold_pums_of(None)
+    threshold_pums_of(None, None)
 }
 
 /// [`threshold_pums`], with `pums` itself of `rows` PUMS-like rows (resampled, up to three
-/// rows per person) when given.
-fn threshold_pums_of(rows: Option<usize>) -> (tempfile::TempDir, Domain, i64) {
+/// rows per person) when given, and each version in files of `file_rows` rows when given.
+fn threshold_pums_of(
+    rows: Option<usize>,
+    file_rows: Option<usize>,
+) -> (tempfile::TempDir, Domain, i64) {
     let (dir, domain) = sandbox_tests::empty_domain();
+    if let Some(file_rows) = file_rows {
+        domain.mediator().set_file_rows(file_rows);
+    }
     let resampled = dir.path().join("pums_like.csv");
     if let Some(rows) = rows {
         let source = sandbox_synth::read_pums(
@@ -141,16 +147,31 @@ fn compare(
     settings: &ClusterSettings,
     queries: &[String],
 ) -> (usize, usize) {
-    let mut compared = 0;
-    let mut refused = 0;
-    for sql in queries {
+    compare_answers(queries, |sql| {
         domain.use_engine(Engine::Local).unwrap();
         let local = ask_in(domain, scenario, sql);
         domain
             .use_engine(Engine::Cluster(settings.clone()))
             .unwrap();
-        let remote = ask_in(domain, scenario, sql);
-        match (local, remote) {
+        (local, ask_in(domain, scenario, sql))
+    })
+}
+
+/// Asks each of `queries` two ways (`both` gives the two answers): the same cells, values
+/// and suppressions, or the same refusal. Returns how many were compared and refused.
+fn compare_answers(
+    queries: &[String],
+    mut both: impl FnMut(
+        &str,
+    ) -> (
+        Result<sandbox_runtime::mediate::Answer, sandbox_runtime::Error>,
+        Result<sandbox_runtime::mediate::Answer, sandbox_runtime::Error>,
+    ),
+) -> (usize, usize) {
+    let mut compared = 0;
+    let mut refused = 0;
+    for sql in queries {
+        match both(sql) {
             (Ok(l), Ok(r)) => {
                 // The same cells, values and suppressions (the query ids differ).
                 assert_eq!(l.batch.columns(), r.batch.columns(), "{sql}");
@@ -174,7 +195,7 @@ fn compare(
                 refused += 1;
             }
             (l, r) => panic!(
-                "{sql}: locally {:?}, on the cluster {:?}",
+                "{sql}: one way {:?}, the other {:?}",
                 l.map(|a| a.batch),
                 r.map(|a| a.batch)
             ),
@@ -203,16 +224,19 @@ fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
         );
     }
 
-    // A version of several row groups (the unit a scan is split by: 128 Ki rows each),
-    // up to three rows per person bounded to one by the ingest-time rank: the scan spread
-    // over both executors gives the same answers.
-    let (_big_dir, big, big_exact) = threshold_pums_of(Some(140_000));
+    // A version of several files, the first of several row groups (the unit a scan is
+    // split by: 128 Ki rows each), up to three rows per person bounded to one by the
+    // ingest-time rank: the scan spread over both executors gives the same answers.
+    let (_big_dir, big, big_exact) = threshold_pums_of(Some(140_000), Some(135_000));
     let pums = sandbox_runtime::catalog::get(&big, sandbox_tests::OPERATOR, "pums").unwrap();
-    let groups = sandbox_mediator::ingest::stored_reader(big.mediator().dataset_keys(), &pums)
-        .unwrap()
-        .metadata()
-        .num_row_groups();
-    assert!(groups >= 2, "{groups} row groups");
+    assert!(pums.data_files >= 2, "{} files", pums.data_files);
+    let groups: Vec<usize> =
+        sandbox_mediator::ingest::stored_readers(big.mediator().dataset_keys(), &pums)
+            .unwrap()
+            .iter()
+            .map(|r| r.metadata().num_row_groups())
+            .collect();
+    assert!(groups[0] >= 2, "{groups:?} row groups");
     let (settings, counters) = start_cluster(&runtime, &big);
     let queries: Vec<String> = [
         "SELECT COUNT(*) AS n FROM pums",
@@ -273,6 +297,84 @@ fn the_cluster_computes_the_exact_aggregates_local_execution_does() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("cluster"), "{e}");
+}
+
+/// A version stored in several files gives the same exact aggregates, suppressions and
+/// refusals as the same rows in one file, on every query of the PUMS corpus; its files
+/// hold every row once, their content hash is the hash of the files one after the other,
+/// and a file put in another's place (or missing) fails the query clearly.
+#[test]
+fn a_version_in_several_files_answers_as_in_one() {
+    let (_one_dir, one, one_scenario) = threshold_pums();
+    let (_parts_dir, parts, parts_scenario) = threshold_pums_of(None, Some(300));
+    let v = sandbox_runtime::catalog::get(&parts, sandbox_tests::OPERATOR, "pums").unwrap();
+    let single = sandbox_runtime::catalog::get(&one, sandbox_tests::OPERATOR, "pums").unwrap();
+    assert_eq!(single.data_files, 1);
+    assert_eq!(
+        v.data_files,
+        (v.row_count as u64).div_ceil(300) as u32,
+        "{v:?}"
+    );
+    assert!(v.data_files >= 3);
+    let keys = parts.mediator().dataset_keys();
+    let mut rows = Vec::new();
+    for reader in sandbox_mediator::ingest::stored_readers(keys, &v).unwrap() {
+        rows.push(
+            reader
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap().num_rows())
+                .sum::<usize>(),
+        );
+    }
+    assert_eq!(rows.iter().sum::<usize>() as i64, v.row_count, "{rows:?}");
+    assert!(rows[..rows.len() - 1].iter().all(|n| *n == 300), "{rows:?}");
+    let files = v.data_files();
+    let concatenated: Vec<u8> = files
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert_eq!(
+        v.content_sha256,
+        sandbox_core::Suite::Standard.hash_hex(&concatenated)
+    );
+
+    let queries = corpus("pums.slt");
+    let (compared, refused) = compare_answers(&queries, |sql| {
+        (
+            ask_in(&one, one_scenario, sql),
+            ask_in(&parts, parts_scenario, sql),
+        )
+    });
+    assert!(compared >= 40, "{compared} compared, {refused} refused");
+
+    // The second file put in the third's place, then missing: the query fails and says
+    // which file; put back, it answers again.
+    let sql = "SELECT COUNT(*) AS n FROM pums";
+    let third = std::fs::read(&files[2]).unwrap();
+    std::fs::copy(&files[1], &files[2]).unwrap();
+    let e = ask_in(&parts, parts_scenario, sql).unwrap_err().to_string();
+    assert!(e.contains("data-2.parquet") || e.contains("decrypt"), "{e}");
+    match sandbox_mediator::ingest::stored_reader(keys, &v, 2) {
+        Err(sandbox_mediator::Error::Domain(sandbox_runtime::Error::Verify(m))) => {
+            assert!(m.contains("data-2.parquet"), "{m}")
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    std::fs::remove_file(&files[2]).unwrap();
+    let e = ask_in(&parts, parts_scenario, "SELECT SUM(income) AS s FROM pums")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data-2.parquet") && e.contains("missing"), "{e}");
+    std::fs::write(&files[2], third).unwrap();
+    let answer = ask_in(&parts, parts_scenario, sql).unwrap();
+    let n =
+        arrow::compute::cast(answer.batch.column(0), &arrow::datatypes::DataType::Float64).unwrap();
+    let n = n
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .map(|a| a.value(0));
+    assert_eq!(n, Some(v.bounded_rows.unwrap_or(v.row_count) as f64));
 }
 
 /// Threshold mode's sequences pinned by their golden file give the same verdicts with the

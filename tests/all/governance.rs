@@ -1000,7 +1000,7 @@ fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() 
     // A copy of the file kept elsewhere (a backup, a disk image), to try after.
     let v1 = sandbox_runtime::catalog::get(&api.f.domain, OPERATOR, "residents").unwrap();
     let copy = api.f.dir.path().join("copy.parquet");
-    std::fs::copy(v1.data_file(), &copy).unwrap();
+    std::fs::copy(v1.data_files()[0].as_path(), &copy).unwrap();
     scenarios::change(
         &api.f.domain,
         OPERATOR,
@@ -1023,10 +1023,10 @@ fn a_dataset_is_destroyed_at_the_end_of_its_authorization_and_its_record_kept() 
     );
     drop(conn);
     let gone = sandbox_runtime::catalog::get(&api.f.domain, OPERATOR, "residents").unwrap();
-    std::fs::create_dir_all(gone.data_file().parent().unwrap()).unwrap();
-    std::fs::copy(&copy, gone.data_file()).unwrap();
+    std::fs::create_dir_all(gone.data_files()[0].as_path().parent().unwrap()).unwrap();
+    std::fs::copy(&copy, gone.data_files()[0].as_path()).unwrap();
     assert!(
-        sandbox_mediator::ingest::stored_reader(api.f.domain.mediator().dataset_keys(), &gone)
+        sandbox_mediator::ingest::stored_reader(api.f.domain.mediator().dataset_keys(), &gone, 0)
             .is_err(),
         "a destroyed version's file read again"
     );

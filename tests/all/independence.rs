@@ -478,10 +478,11 @@ fn a_failure_after_planning_is_reported_alike_and_stays_charged() {
                 .unwrap();
         let props = parquet::file::properties::WriterProperties::builder()
             .with_file_encryption_properties(
-                sandbox_mediator::atrest::encryption("residents", version.version, &key).unwrap(),
+                sandbox_mediator::atrest::encryption("residents", version.version, &key, 0)
+                    .unwrap(),
             )
             .build();
-        let file = std::fs::File::create(version.data_file()).unwrap();
+        let file = std::fs::File::create(version.data_files()[0].as_path()).unwrap();
         let mut w =
             parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
         w.write(&batch).unwrap();

@@ -120,7 +120,7 @@ fn bad_policies_give_typed_errors_and_change_nothing() {
     let v = catalog::add(&domain, PROVIDER, &csv, RESIDENTS_POLICY).unwrap();
     assert_eq!(v.row_count, 2);
     assert_eq!(v.max_unit_rows, 1);
-    assert!(v.data_file().exists());
+    assert!(v.data_files()[0].as_path().exists());
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn rows_beyond_the_bound_are_stored_after_the_kept_rows_in_their_own_row_groups(
     // PUMS_dup: 1,948 rows of 1,000 persons; two kept per person.
     assert_eq!(v.bounded_rows, Some(1582));
     let reader =
-        sandbox_mediator::ingest::stored_reader(f.domain.mediator().dataset_keys(), &v).unwrap();
+        sandbox_mediator::ingest::stored_reader(f.domain.mediator().dataset_keys(), &v, 0).unwrap();
     let meta = reader.metadata();
     let rank = meta
         .file_metadata()

@@ -96,10 +96,14 @@ fn main() -> anyhow::Result<()> {
             0.001,
         )?;
         // The same rows: decrypted, then written in the clear and encrypted again.
-        let batches: Vec<arrow::array::RecordBatch> =
-            sandbox_mediator::ingest::stored_reader(domain.mediator().dataset_keys(), &v)?
-                .build()?
-                .collect::<Result<_, _>>()?;
+        let mut batches: Vec<arrow::array::RecordBatch> = Vec::new();
+        for reader in
+            sandbox_mediator::ingest::stored_readers(domain.mediator().dataset_keys(), &v)?
+        {
+            for batch in reader.build()? {
+                batches.push(batch?);
+            }
+        }
         let clear = dir.path().join("clear.parquet");
         let again = dir.path().join("again.parquet");
         let key = sandbox_mediator::atrest::DataKey::fresh()?;
@@ -110,7 +114,7 @@ fn main() -> anyhow::Result<()> {
             enc_w.push(write(
                 &batches,
                 &again,
-                Some(sandbox_mediator::atrest::encryption("pums", 9, &key)?),
+                Some(sandbox_mediator::atrest::encryption("pums", 9, &key, 0)?),
             )?);
         }
         writes.push((
