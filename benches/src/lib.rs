@@ -49,10 +49,22 @@ pub fn approved_scenario(
     columns: &[&str],
     epsilon_per_query: f64,
 ) -> anyhow::Result<i64> {
+    approved_scenario_in(domain, name, dataset, columns, epsilon_per_query, "dp")
+}
+
+/// [`approved_scenario`] in `mode` (`dp`, `threshold`).
+pub fn approved_scenario_in(
+    domain: &Domain,
+    name: &str,
+    dataset: &str,
+    columns: &[&str],
+    epsilon_per_query: f64,
+    mode: &str,
+) -> anyhow::Result<i64> {
     let today = chrono::Utc::now().date_naive();
     let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let text = format!(
-        "name = \"{name}\"\npurpose = \"benchmark and accuracy harness of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\nresponse_plan = \"the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = {epsilon_per_query}\n[[dataset]]\nname = \"{dataset}\"\ncolumns = [{}]\n[agreement]\nrights_and_obligations = \"the developer uses the data for the stated purpose only and keeps the products' scope\"\nsecurity_requirements = \"no attempt to re-identify anyone; credentials kept by the named developer only\"\nlegal_basis = \"the data bureau's authorization of the public data operation\"\nbreach = \"suspension of the scenario, revocation of the authorization and liability under the agreement\"\n",
+        "name = \"{name}\"\nmode = \"{mode}\"\npurpose = \"benchmark and accuracy harness of the mediator\"\nvalid_from = \"{today}\"\nvalid_until = \"{}\"\nresponse_plan = \"the operator's duty officer is called; the scenario's jobs are stopped; the developer notifies the data bureau within the hour\"\n[budget]\nepsilon = 100.0\nepsilon_per_query = {epsilon_per_query}\n[[dataset]]\nname = \"{dataset}\"\ncolumns = [{}]\n[agreement]\nrights_and_obligations = \"the developer uses the data for the stated purpose only and keeps the products' scope\"\nsecurity_requirements = \"no attempt to re-identify anyone; credentials kept by the named developer only\"\nlegal_basis = \"the data bureau's authorization of the public data operation\"\nbreach = \"suspension of the scenario, revocation of the authorization and liability under the agreement\"\n",
         today + chrono::Days::new(1),
         columns.join(", ")
     );
@@ -86,12 +98,25 @@ pub fn pums_like_domain(
     per_person: usize,
     keep_csv: bool,
 ) -> anyhow::Result<(Domain, sandbox_runtime::catalog::DatasetVersion, f64)> {
+    pums_like_domain_in(dir, source, rows, per_person, keep_csv, "dp")
+}
+
+/// [`pums_like_domain`], the dataset released in `mode` (`dp`, `threshold`).
+pub fn pums_like_domain_in(
+    dir: &Path,
+    source: &[sandbox_synth::PumsRow],
+    rows: usize,
+    per_person: usize,
+    keep_csv: bool,
+    mode: &str,
+) -> anyhow::Result<(Domain, sandbox_runtime::catalog::DatasetVersion, f64)> {
     let csv = dir.join("pums.csv");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
     sandbox_synth::write_pums_like(&mut out, source, rows, per_person, 7)?;
     drop(out);
     let domain = domain_with_principals(dir)?;
-    let policy = std::fs::read_to_string(examples().join("policies/pums.toml"))?;
+    let policy = std::fs::read_to_string(examples().join("policies/pums.toml"))?
+        .replace("mode = \"dp\"", &format!("mode = \"{mode}\""));
     let started = std::time::Instant::now();
     let v = sandbox_runtime::catalog::add(&domain, PROVIDER, &csv, &policy)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -224,4 +249,116 @@ pub fn raw_session(
     ))?;
     ctx.register_table(table, std::sync::Arc::new(listing))?;
     Ok(ctx)
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A scheduler and executors of `domain` in `rt`, started as `sandbox scheduler` and
+/// `sandbox executor` start them, on loopback: `(executors, vcores, memory_pool)`, each
+/// running `vcores` tasks in a memory pool of `memory_pool` bytes (unbounded when `None`),
+/// over `tls` when given; their work directories (shuffle and spill files) under `work`,
+/// as `<scheduler port>-<i>`. Returns the mediator's settings for it (every dataset sent
+/// there, two partitions per task slot).
+pub fn start_cluster(
+    rt: &tokio::runtime::Runtime,
+    domain: &Domain,
+    (executors, vcores, memory_pool): (usize, usize, Option<u64>),
+    tls: Option<sandbox_runtime::NodeTls>,
+    work: &Path,
+) -> anyhow::Result<sandbox_runtime::ClusterSettings> {
+    let scheduler_port = free_port()?;
+    rt.spawn(sandbox_cluster::run_scheduler(
+        sandbox_cluster::SchedulerSettings {
+            bind: format!("127.0.0.1:{scheduler_port}").parse()?,
+            tls: tls.clone(),
+        },
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for i in 0..executors {
+        let store = sandbox_store::Store::open(domain.layout().clone())?;
+        let settings = sandbox_cluster::ExecutorSettings {
+            scheduler_host: "127.0.0.1".into(),
+            scheduler_port,
+            host: "127.0.0.1".into(),
+            port: free_port()?,
+            grpc_port: free_port()?,
+            work_dir: work.join(format!("{scheduler_port}-{i}")),
+            vcores,
+            memory_pool,
+            tls: tls.clone(),
+        };
+        rt.spawn(async move { sandbox_cluster::run_executor(&store, settings).await });
+    }
+    // Registered before the first job.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut settings =
+        sandbox_runtime::ClusterSettings::parse(&format!("df://127.0.0.1:{scheduler_port}"))?;
+    settings.min_rows = 0;
+    settings.partitions = (executors * vcores * 2).max(2);
+    settings.tls = tls;
+    Ok(settings)
+}
+
+/// The most bytes of spill files seen at once under some folders (in their `datafusion-*`
+/// subfolders, where DataFusion's disk manager writes them), sampled every 20 ms from a
+/// thread until [`SpillPeak::stop`].
+pub struct SpillPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl SpillPeak {
+    /// Starts sampling `roots`.
+    pub fn start(roots: Vec<PathBuf>) -> SpillPeak {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                let done = flag.load(std::sync::atomic::Ordering::SeqCst);
+                peak = peak.max(roots.iter().map(|r| spill_bytes(r)).sum());
+                if done {
+                    return peak;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        SpillPeak { stop, thread }
+    }
+
+    /// Stops sampling; returns the peak in bytes.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap_or(0)
+    }
+}
+
+/// Bytes of the files under `root`'s `datafusion-*` folders now.
+fn spill_bytes(root: &Path) -> u64 {
+    fn under(dir: &Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => under(&e.path()),
+                Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("datafusion-"))
+        .map(|e| under(&e.path()))
+        .sum()
 }

@@ -388,6 +388,10 @@ pub enum Command {
         /// With `--engine-tls-ca`: this node's private key (PEM).
         #[arg(long, requires = "engine_tls_ca")]
         engine_tls_key: Option<PathBuf>,
+        /// Memory the queries run in this process share, in MiB (beyond it they spill to
+        /// `spill/` in the data directory); unbounded without it.
+        #[arg(long)]
+        memory_mib: Option<u64>,
     },
     /// Run a cluster scheduler for the mediator's plans (DataFusion Ballista, with the
     /// mediator's codecs; it holds no secret and opens no dataset). Runs until stopped.

@@ -446,7 +446,12 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             engine_tls_ca,
             engine_tls_cert,
             engine_tls_key,
+            memory_mib,
         } => {
+            if let Some(mib) = memory_mib {
+                let bytes = usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+                domain.mediator().set_memory_pool(Some(bytes.max(1)))?;
+            }
             if let Some(url) = engine {
                 let mut settings = sandbox_runtime::ClusterSettings::parse(url)?;
                 settings.min_rows = *engine_min_rows;

@@ -203,7 +203,8 @@ pub struct ExecutorSettings {
 
 /// Runs an executor of `store`'s domain until the process is stopped.
 pub async fn run_executor(store: &Store, settings: ExecutorSettings) -> Result<()> {
-    let state = executor_state(store, dataset_keys(store))?;
+    std::fs::create_dir_all(&settings.work_dir)?;
+    let state = executor_state(store, dataset_keys(store), Some(&settings.work_dir))?;
     let runtime = Arc::clone(state.runtime_env());
     let mut session_config = state.config().clone();
     if let Some(tls) = &settings.tls {
@@ -212,7 +213,6 @@ pub async fn run_executor(store: &Store, settings: ExecutorSettings) -> Result<(
             .with_ballista_use_tls(true)
             .with_ballista_override_create_grpc_client_endpoint(tls.endpoint_override());
     }
-    std::fs::create_dir_all(&settings.work_dir)?;
     let mut config = ExecutorProcessConfig {
         bind_host: settings.host.clone(),
         external_host: Some(settings.host.clone()),

@@ -249,6 +249,7 @@ help-serve--anonymous_refusals_per_minute = 未证明身份的调用者被拒绝
 help-serve--engine = 在域内的 DataFusion Ballista 集群上运行中介器的扫描（其调度器 `df://host:port`，由 `sandbox scheduler` 启动）；不指定时一切在本进程内运行
 help-serve--engine_min_rows = 与 `--engine` 同用：行数少于此值的数据集在本进程内运行
 help-serve--engine_partitions = 与 `--engine` 同用：发往集群的计划的分区数（每个阶段的任务数）
+help-serve--memory_mib = 本进程内运行的查询共用的内存（MiB；超出部分溢写到数据目录的 `spill/`）；不设则不限
 help-serve--engine_tls_ca = 与 `--engine` 同用：集群 CA 的证书（PEM）；与下面两项一起，与集群的每个连接都是双向 TLS
 help-serve--engine_tls_cert = 与 `--engine-tls-ca` 同用：本节点由集群 CA 签发的证书（PEM）
 help-serve--engine_tls_key = 与 `--engine-tls-ca` 同用：本节点的私钥（PEM）

@@ -141,17 +141,23 @@ pub fn scheduler_state() -> SessionState {
 /// The session of an executor of `store`'s domain: the mediator's codecs holding the
 /// pseudonym secret (from the executor's own key source), and `keys` (the domain's dataset
 /// keys, [`crate::atrest::DatasetKeys`], or a wrapper of them) as the Parquet encryption
-/// factory the dataset scans name.
+/// factory the dataset scans name; its tasks spill into `spill` when given (the executor's
+/// work directory, inside the domain like its shuffle files).
 pub fn executor_state(
     store: &sandbox_store::Store,
     keys: Arc<dyn datafusion::execution::parquet_encryption::EncryptionFactory>,
+    spill: Option<&std::path::Path>,
 ) -> crate::Result<SessionState> {
     use ballista_core::extension::SessionConfigExt;
     let secret = store.keys().pseudonym_secret()?.clone();
     let config = datafusion::prelude::SessionConfig::new_with_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::with_secret(secret.clone())))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::with_secret(secret)));
-    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().build_arc()?;
+    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+    if let Some(dir) = spill {
+        runtime = runtime.with_temp_file_path(dir);
+    }
+    let runtime = runtime.build_arc()?;
     runtime.register_parquet_encryption_factory(crate::atrest::FACTORY_ID, keys);
     Ok(datafusion::execution::SessionStateBuilder::new()
         .with_config(config)

@@ -92,6 +92,32 @@ impl From<std::io::Error> for Error {
 /// `Result` with the mediator's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Folder of the data directory that local plans spill to under a memory pool
+/// ([`Mediator::set_memory_pool`]).
+pub const SPILL_DIR: &str = "spill";
+
+/// A runtime for the mediator's sessions: a memory pool of `bytes` (unbounded when
+/// `None`), spilling into `spill` (when given), and `keys` as the Parquet encryption
+/// factory.
+fn query_env(
+    keys: &Arc<atrest::DatasetKeys>,
+    bytes: Option<usize>,
+    spill: Option<std::path::PathBuf>,
+) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    let mut builder = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+    if let Some(dir) = spill {
+        builder = builder.with_temp_file_path(dir);
+    }
+    if let Some(bytes) = bytes {
+        builder = builder.with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(bytes),
+        ));
+    }
+    let env = builder.build_arc()?;
+    env.register_parquet_encryption_factory(atrest::FACTORY_ID, keys.clone());
+    Ok(env)
+}
+
 /// The mediator of one domain: its store, the engine's runtime, the prepared scenarios,
 /// and the way to the jobs a suspension interrupts.
 pub struct Mediator {
@@ -104,6 +130,9 @@ pub struct Mediator {
     cluster: std::sync::RwLock<Option<Arc<cluster::Cluster>>>,
     /// Rows per data file of the versions this mediator registers.
     file_rows: std::sync::atomic::AtomicUsize,
+    /// The runtime its sessions run in: the memory pool local plans share (they spill
+    /// beyond it) and the dataset keys as the Parquet encryption factory.
+    query_env: std::sync::RwLock<Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
 }
 
 impl std::fmt::Debug for Mediator {
@@ -123,8 +152,11 @@ impl Mediator {
             .thread_name("sandbox-query")
             .enable_all()
             .build()?;
+        let dataset_keys = Arc::new(atrest::DatasetKeys::new(store.clone()));
+        let query_env = std::sync::RwLock::new(query_env(&dataset_keys, None, None)?);
         Ok(Mediator {
-            dataset_keys: Arc::new(atrest::DatasetKeys::new(store.clone())),
+            dataset_keys,
+            query_env,
             store,
             runtime,
             cache: query::Cache::default(),
@@ -132,6 +164,37 @@ impl Mediator {
             cluster: std::sync::RwLock::new(None),
             file_rows: std::sync::atomic::AtomicUsize::new(sandbox_store::catalog::FILE_ROWS),
         })
+    }
+
+    /// The memory the local plans of the queries asked from now on share: `None` (the
+    /// default) unbounded, `Some(bytes)` a pool that operators beyond it spill to disk to
+    /// stay within (or fail when they cannot). Spill files hold the rows a plan reads, in
+    /// the clear: they go to [`SPILL_DIR`] in the data directory, inside the domain.
+    pub fn set_memory_pool(&self, bytes: Option<usize>) -> sandbox_core::Result<()> {
+        let spill = match bytes {
+            Some(_) => {
+                let dir = self.layout().root().join(SPILL_DIR);
+                std::fs::create_dir_all(&dir)?;
+                Some(dir)
+            }
+            None => None,
+        };
+        let env = query_env(&self.dataset_keys, bytes, spill).map_err(sandbox_core::Error::from)?;
+        *self
+            .query_env
+            .write()
+            .map_err(|_| sandbox_core::Error::Internal("query runtime poisoned".into()))? = env;
+        // The prepared scenarios' sessions were made in the runtime before.
+        self.cache.clear();
+        Ok(())
+    }
+
+    /// The runtime the sessions made now run in (its memory pool, its disk manager).
+    pub fn query_env(&self) -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+        match self.query_env.read() {
+            Ok(env) => env.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Rows per data file of the versions registered from now on (at least 1; by default
@@ -186,10 +249,7 @@ impl Mediator {
         &self,
         config: datafusion::prelude::SessionConfig,
     ) -> datafusion::prelude::SessionContext {
-        let ctx = total::session(config);
-        ctx.runtime_env()
-            .register_parquet_encryption_factory(atrest::FACTORY_ID, self.dataset_keys.clone());
-        ctx
+        total::session_in(config, self.query_env())
     }
 
     /// The async runtime the query engine runs on.

@@ -409,6 +409,16 @@ pub struct Cache {
     entries: std::sync::Mutex<HashMap<i64, (String, Arc<Shared>)>>,
 }
 
+impl Cache {
+    /// Forgets every prepared scenario: the next query of each prepares it again (in a
+    /// session made then).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("mediate::Cache")

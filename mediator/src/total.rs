@@ -369,7 +369,16 @@ impl datafusion::optimizer::AnalyzerRule for TotalCasts {
 /// A session for reading protected data: `config`, with [`TotalCasts`] after DataFusion's
 /// own analyzer rules.
 pub fn session(config: datafusion::prelude::SessionConfig) -> datafusion::prelude::SessionContext {
-    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+    session_in(config, Arc::default())
+}
+
+/// [`session`] in the runtime `env` (its memory pool, its spill directory, its
+/// registries).
+pub fn session_in(
+    config: datafusion::prelude::SessionConfig,
+    env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> datafusion::prelude::SessionContext {
+    let ctx = datafusion::prelude::SessionContext::new_with_config_rt(config, env);
     ctx.add_analyzer_rule(Arc::new(TotalCasts));
     ctx
 }

@@ -63,7 +63,7 @@ fn start_cluster(
         .collect();
     let states: Vec<_> = counters
         .iter()
-        .map(|c| sandbox_mediator::cluster::executor_state(&store, c.clone()).unwrap())
+        .map(|c| sandbox_mediator::cluster::executor_state(&store, c.clone(), None).unwrap())
         .collect();
     let addr = runtime
         .block_on(sandbox_cluster::standalone(&states, 2))
@@ -375,6 +375,43 @@ fn a_version_in_several_files_answers_as_in_one() {
         .downcast_ref::<arrow::array::Float64Array>()
         .map(|a| a.value(0));
     assert_eq!(n, Some(v.bounded_rows.unwrap_or(v.row_count) as f64));
+}
+
+/// Under a memory pool the local plans stay within it: threshold mode's aggregate by cell
+/// and privacy unit (one group per person) spills into the data directory's `spill/` and
+/// answers as it does without a pool; a pool too small for what cannot spill fails the
+/// query with the engine's resources error, and the next query without one answers.
+#[test]
+fn local_plans_stay_within_the_memory_pool() {
+    let (_dir, domain, exact) = threshold_pums_of(Some(60_000), None);
+    let queries: Vec<String> = [
+        "SELECT educ, COUNT(*) AS n FROM pums GROUP BY educ",
+        "SELECT sex, AVG(income) AS a FROM pums GROUP BY sex",
+        "SELECT COUNT(*) AS n FROM pums WHERE age > 40",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let spill = domain.layout().root().join(sandbox_mediator::SPILL_DIR);
+    let (compared, _) = compare_answers(&queries, |sql| {
+        domain.mediator().set_memory_pool(None).unwrap();
+        let unbounded = ask_in(&domain, exact, sql);
+        domain.mediator().set_memory_pool(Some(8 << 20)).unwrap();
+        (unbounded, ask_in(&domain, exact, sql))
+    });
+    assert_eq!(compared, queries.len());
+    // The disk manager makes its folder there for its first spill file, and keeps it
+    // while its runtime (the current one) lives.
+    let spilled = std::fs::read_dir(&spill)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("datafusion-"));
+    assert!(spilled, "nothing spilled under {}", spill.display());
+    domain.mediator().set_memory_pool(Some(1024)).unwrap();
+    let e = ask_in(&domain, exact, &queries[0]).unwrap_err().to_string();
+    assert!(e.contains("esources"), "{e}");
+    domain.mediator().set_memory_pool(None).unwrap();
+    assert!(ask_in(&domain, exact, &queries[0]).is_ok());
 }
 
 /// Threshold mode's sequences pinned by their golden file give the same verdicts with the

@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use sandbox_runtime::{ClusterSettings, Domain, Engine};
+use sandbox_runtime::{Domain, Engine};
 
 const QUERIES: &[&str] = sandbox_benches::SEVEN_QUERIES;
 
@@ -35,13 +35,6 @@ fn setup(
         0.0001,
     )?;
     Ok((dir, domain, scenario_id))
-}
-
-/// A port nothing listens on now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// A cluster CA's node certificate for 127.0.0.1, as every node of the TLS cluster holds
@@ -68,52 +61,6 @@ fn node_tls() -> anyhow::Result<sandbox_runtime::NodeTls> {
     )?)
 }
 
-/// A scheduler and `executors` executors of `domain` in `rt`, each running `vcores` tasks,
-/// over `tls` when given.
-fn cluster(
-    rt: &tokio::runtime::Runtime,
-    domain: &Domain,
-    executors: usize,
-    vcores: usize,
-    tls: Option<sandbox_runtime::NodeTls>,
-    work: &std::path::Path,
-) -> anyhow::Result<ClusterSettings> {
-    let scheduler_port = free_port()?;
-    rt.spawn(sandbox_cluster::run_scheduler(
-        sandbox_cluster::SchedulerSettings {
-            bind: format!("127.0.0.1:{scheduler_port}").parse()?,
-            tls: tls.clone(),
-        },
-    ));
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    for i in 0..executors {
-        let store = sandbox_store_of(domain)?;
-        let settings = sandbox_cluster::ExecutorSettings {
-            scheduler_host: "127.0.0.1".into(),
-            scheduler_port,
-            host: "127.0.0.1".into(),
-            port: free_port()?,
-            grpc_port: free_port()?,
-            work_dir: work.join(format!("{scheduler_port}-{i}")),
-            vcores,
-            memory_pool: None,
-            tls: tls.clone(),
-        };
-        rt.spawn(async move { sandbox_cluster::run_executor(&store, settings).await });
-    }
-    // Registered before the first job.
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let mut settings = ClusterSettings::parse(&format!("df://127.0.0.1:{scheduler_port}"))?;
-    settings.min_rows = 0;
-    settings.partitions = (executors * vcores * 2).max(2);
-    settings.tls = tls;
-    Ok(settings)
-}
-
-fn sandbox_store_of(domain: &Domain) -> anyhow::Result<sandbox_store::Store> {
-    Ok(sandbox_store::Store::open(domain.layout().clone())?)
-}
-
 fn main() -> anyhow::Result<()> {
     let mut vcores = 1usize;
     let args = sandbox_benches::ScaleArgs::parse(5, |flag, rest| {
@@ -133,9 +80,17 @@ fn main() -> anyhow::Result<()> {
     let tls = node_tls()?;
     for &rows in &sizes {
         let (dir, domain, scenario) = setup(&source, rows)?;
-        let one = cluster(&rt, &domain, 1, vcores, None, dir.path())?;
-        let two = cluster(&rt, &domain, 2, vcores, None, dir.path())?;
-        let two_tls = cluster(&rt, &domain, 2, vcores, Some(tls.clone()), dir.path())?;
+        let one =
+            sandbox_benches::start_cluster(&rt, &domain, (1, vcores, None), None, dir.path())?;
+        let two =
+            sandbox_benches::start_cluster(&rt, &domain, (2, vcores, None), None, dir.path())?;
+        let two_tls = sandbox_benches::start_cluster(
+            &rt,
+            &domain,
+            (2, vcores, None),
+            Some(tls.clone()),
+            dir.path(),
+        )?;
         let engines = [
             Engine::Local,
             Engine::Cluster(one),
