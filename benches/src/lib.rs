@@ -304,9 +304,9 @@ pub fn start_cluster(
     Ok(settings)
 }
 
-/// The most bytes of spill files seen at once under some folders (in their `datafusion-*`
-/// subfolders, where DataFusion's disk manager writes them), sampled every 20 ms from a
-/// thread until [`SpillPeak::stop`].
+/// The most bytes of spill files seen at once under some folders (in `datafusion-*`
+/// folders at any depth, where DataFusion's disk manager writes them), sampled every 20 ms
+/// from a thread until [`SpillPeak::stop`].
 pub struct SpillPeak {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<u64>,
@@ -338,7 +338,7 @@ impl SpillPeak {
     }
 }
 
-/// Bytes of the files under `root`'s `datafusion-*` folders now.
+/// Bytes of the files in the `datafusion-*` folders under `root` (at any depth) now.
 fn spill_bytes(root: &Path) -> u64 {
     fn under(dir: &Path) -> u64 {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -358,7 +358,13 @@ fn spill_bytes(root: &Path) -> u64 {
     };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("datafusion-"))
-        .map(|e| under(&e.path()))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| {
+            if e.file_name().to_string_lossy().starts_with("datafusion-") {
+                under(&e.path())
+            } else {
+                spill_bytes(&e.path())
+            }
+        })
         .sum()
 }
