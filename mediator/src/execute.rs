@@ -14,7 +14,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, cast, col, lit,
+    Expr, ExprFunctionExt, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast, col, lit,
 };
 use datafusion::prelude::SessionContext;
 use sandbox_policies::Policy;
@@ -597,8 +597,13 @@ pub async fn run_core(on: &Placement<'_>, input: CoreInput<'_>) -> Result<Exact>
     let mut agg_slots = Vec::new();
     let mut divisors = Vec::new();
     let mut quantiles = Vec::new();
+    // Distinct units counted, by their place in `aggs`.
+    let mut units = Vec::new();
     for (i, s) in stats.stats.iter().enumerate() {
         let accumulator = s.accumulator(stats.summed_rows).map(|(_, a)| a);
+        if let Stat::Units(u) = s {
+            units.push((aggs.len(), i, u.expr()));
+        }
         let (e, divisor) = match (s, accumulator) {
             (Stat::Count(None), _) => (count(lit(1i64)), 1.0),
             (Stat::Count(Some((e, _))), _) => (count(e.clone()), 1.0),
@@ -629,9 +634,24 @@ pub async fn run_core(on: &Placement<'_>, input: CoreInput<'_>) -> Result<Exact>
         // COUNT(*) of a whole dataset: the bounded row count ingest recorded.
         cells.insert(Vec::new(), vec![n as f64; stats.stats.len()]);
     } else if !aggs.is_empty() {
-        let plan = bounded_rows(&input)?
-            .aggregate(group_exprs(accepted), aggs)?
-            .build()?;
+        let rows = bounded_rows(&input)?;
+        // A distinct count keeps its values as one array per cell, whose text cannot pass
+        // 2 GiB with 32-bit offsets (a hundred million pseudonyms do): text units are
+        // counted as large text, which has 64-bit ones.
+        for (j, i, unit) in units {
+            let wide = matches!(
+                unit.get_type(rows.schema())?,
+                DataType::Utf8 | DataType::Utf8View
+            );
+            if wide {
+                aggs[j] = datafusion::functions_aggregate::expr_fn::count_distinct(cast(
+                    unit,
+                    DataType::LargeUtf8,
+                ))
+                .alias(format!("__s{i}"));
+            }
+        }
+        let plan = rows.aggregate(group_exprs(accepted), aggs)?.build()?;
         let batches = on.collect(plan).await?;
         for batch in &batches {
             let keys = keys_of(batch, n_groups)?;

@@ -2,7 +2,8 @@
 //! (2 GiB by default), in this process and on one executor, with the spill files' peak.
 //!
 //! `cargo run --profile bench -p sandbox-benches --bin spill -- --rows 10000000 --rows 100000000`
-//! (`--pool-mib N`: the pool, 2048 by default; `--reps N`: 2 by default).
+//! (`--pool-mib N`: the pool, 2048 by default; `--reps N`: 2 by default; `--mode dp` or
+//! `--mode threshold`: only that mode).
 //!
 //! Data: PUMS-like rows resampled (seeded) from `../shared/data/pums/PUMS_pid.csv`, one
 //! row per person, registered twice: released in DP mode and in threshold mode. A DP
@@ -64,11 +65,17 @@ fn setup(
 
 fn main() -> anyhow::Result<()> {
     let mut pool_mib = 2048u64;
+    let mut modes = vec!["dp", "threshold"];
     let args = sandbox_benches::ScaleArgs::parse(2, |flag, rest| {
-        if flag != "--pool-mib" {
-            return Ok(false);
+        match flag {
+            "--pool-mib" => pool_mib = rest.next().context("--pool-mib N")?.parse()?,
+            "--mode" => {
+                let mode = rest.next().context("--mode dp|threshold")?;
+                modes.retain(|m| *m == mode);
+                anyhow::ensure!(!modes.is_empty(), "--mode dp|threshold");
+            }
+            _ => return Ok(false),
         }
-        pool_mib = rest.next().context("--pool-mib N")?.parse()?;
         Ok(true)
     })?;
     let pool = pool_mib * 1024 * 1024;
@@ -80,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---:|---|---|---:|---:|---:|---:|---:|---:|");
     for &rows in &args.sizes {
-        for mode in ["dp", "threshold"] {
+        for &mode in &modes {
             let s = setup(&source, rows, mode, &tmp)?;
             let work = s.domain.layout().root().join("executor");
             let executor =
