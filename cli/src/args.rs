@@ -390,7 +390,7 @@ pub enum Command {
         engine_tls_key: Option<PathBuf>,
         /// Memory the queries run in this process share, in MiB (beyond it they spill to
         /// `spill/` in the data directory); unbounded without it.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         memory_mib: Option<u64>,
     },
     /// Run a cluster scheduler for the mediator's plans (DataFusion Ballista, with the
@@ -1461,4 +1461,30 @@ pub enum AuditCmd {
         #[arg(long)]
         set: Option<i64>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// A memory limit of nothing is refused before the server starts (it would fail every
+    /// query); a limit is taken in MiB.
+    #[test]
+    fn serve_takes_a_memory_limit_of_at_least_one_mib() {
+        assert!(Cli::try_parse_from(["sandbox", "serve", "--memory-mib", "0"]).is_err());
+        let cli = Cli::try_parse_from(["sandbox", "serve", "--memory-mib", "2048"])
+            .map_err(|e| e.to_string());
+        assert!(
+            matches!(
+                cli.as_ref().map(|c| &c.command),
+                Ok(Command::Serve {
+                    memory_mib: Some(2048),
+                    ..
+                })
+            ),
+            "{cli:?}"
+        );
+    }
 }

@@ -450,7 +450,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
         } => {
             if let Some(mib) = memory_mib {
                 let bytes = usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-                domain.mediator().set_memory_pool(Some(bytes.max(1)))?;
+                domain.mediator().set_memory_pool(Some(bytes))?;
             }
             if let Some(url) = engine {
                 let mut settings = sandbox_runtime::ClusterSettings::parse(url)?;

@@ -190,7 +190,7 @@ impl Mediator {
     }
 
     /// The runtime the sessions made now run in (its memory pool, its disk manager).
-    pub fn query_env(&self) -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+    pub(crate) fn query_env(&self) -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
         match self.query_env.read() {
             Ok(env) => env.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
