@@ -4,9 +4,10 @@
 //! The mediator plans every query on the domain node (the policy pass, the bounding and
 //! clamping are in the plan it builds); with a cluster, the physical plan of its scan-heavy
 //! parts (the bounded aggregate; threshold mode's unit contributions, hashed under the
-//! differencing guard's key beside the rows) is sent to the cluster's scheduler
-//! ([`crate::codec`]: parameters, never the pseudonym secret), and what comes back is the
-//! exact aggregate the mediator then noises or suppresses, and one row per unit and cell.
+//! differencing guard's key beside the rows and aggregated per cell there) is sent to the
+//! cluster's scheduler ([`crate::codec`]: parameters, never the pseudonym secret), and what
+//! comes back is the exact aggregate the mediator then noises or suppresses, and per cell
+//! the guard's sketch and each sum's total and largest contributions.
 //! Quantiles (their clamped values would travel row by row), the public cells (from
 //! declared categories) and the module's post-processing stay local, as does every plan
 //! over a dataset smaller than [`Cluster::min_rows`]. Between nodes, [`NodeTls`].

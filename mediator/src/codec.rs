@@ -26,7 +26,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Extension, LogicalPlan, Operator, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, Operator, ScalarUDF};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
@@ -34,7 +34,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use sandbox_core::Secret;
 use serde::{Deserialize, Serialize};
 
-use crate::differencing::{GuardHash, GuardHashUdf, GuardKey};
+use crate::differencing::{GuardAggregate, GuardAggregateUdf, GuardHash, GuardHashUdf, GuardKey};
 use crate::total::{Arithmetic, Total};
 use crate::views::{DesensitizeUdf, Desensitizer};
 
@@ -172,6 +172,32 @@ fn decode_function(name: &str, buf: &[u8], secret: Option<&Secret>) -> Result<Ar
     }
 }
 
+/// The mediator's aggregate functions as they travel: the guard's aggregates, by kind and
+/// parameters (they need no key); DataFusion's own travel by name.
+fn encode_aggregate(udaf: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+    let inner = udaf.inner().as_ref() as &dyn Any;
+    if let Some(g) = inner.downcast_ref::<GuardAggregateUdf>() {
+        buf.push(OURS);
+        serde_json::to_writer(buf, &g.aggregate())
+            .map_err(|e| DataFusionError::Internal(format!("encoding an aggregate: {e}")))?;
+    }
+    Ok(())
+}
+
+fn decode_aggregate(name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+    match buf.split_first() {
+        Some((&OURS, body)) => {
+            let aggregate: GuardAggregate = serde_json::from_slice(body).map_err(|e| {
+                DataFusionError::Internal(format!("decoding the aggregate `{name}`: {e}"))
+            })?;
+            Ok(Arc::new(aggregate.udaf()))
+        }
+        _ => Err(DataFusionError::Internal(format!(
+            "the aggregate `{name}` is not one of the mediator's"
+        ))),
+    }
+}
+
 /// A node's key material for the functions it rebuilds: the pseudonym secret, or none (the
 /// scheduler, a client). Never printed.
 #[derive(Clone, Default)]
@@ -275,6 +301,14 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         encode_function(node, buf)
     }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        decode_aggregate(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_aggregate(node, buf)
+    }
 }
 
 /// The logical plan codec of every node: Ballista's, with the mediator's functions as
@@ -359,6 +393,14 @@ impl LogicalExtensionCodec for LogicalCodec {
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         encode_function(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        decode_aggregate(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_aggregate(node, buf)
     }
 }
 

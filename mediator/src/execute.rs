@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+    Array, ArrayRef, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::Column;
@@ -24,7 +24,7 @@ use sandbox_store::catalog::DatasetVersion;
 
 use crate::analyze::{Accepted, ColRef, GroupKey, Requested, Value};
 use crate::cluster::Placement;
-use crate::differencing::{Contributors, GuardHash, GuardKey, Released};
+use crate::differencing::{Contributors, Dominance, GuardAggregate, GuardHash, GuardKey, Released};
 use crate::privacy::{self, NoiseReport};
 use crate::{DomainError as Error, Result};
 
@@ -1166,8 +1166,9 @@ pub struct ThresholdAnswer {
 pub struct ExactThreshold {
     exact: Exact,
     units: HashMap<Cell, i64>,
-    /// For each SUM statistic, every unit's contribution in each cell.
-    contributions: HashMap<usize, HashMap<Cell, Vec<f64>>>,
+    /// For each SUM statistic, the total and the largest of the units' contributions in
+    /// each cell.
+    contributions: HashMap<usize, HashMap<Cell, Dominance>>,
     /// The differencing guard's view of each cell: what each unit contributed.
     contributors: HashMap<Cell, Contributors>,
 }
@@ -1178,12 +1179,13 @@ pub async fn run_threshold_core(
     on: &Placement<'_>,
     input: CoreInput<'_>,
     key: &GuardKey,
+    rules: &ThresholdRules,
 ) -> Result<ExactThreshold> {
     let stats = input.stats;
     let unit_count = stats
         .unit_count
         .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
-    let (contributions, contributors) = unit_contributions(on, &input, key).await?;
+    let (contributions, contributors) = cell_contributions(on, &input, key, rules).await?;
     let exact = run_core(on, input).await?;
     let units = exact
         .cells
@@ -1198,20 +1200,23 @@ pub async fn run_threshold_core(
     })
 }
 
-/// Per cell, what each unit contributed: for every SUM statistic the unit's sum (the
-/// dominance and p% rules), and for the differencing guard the unit's hash with the
-/// order-free hash of its rows' raw content (whatever statistics a query reads, a unit
-/// whose rows in two cells are the same rows contributed the same). One aggregate over the
-/// bounded rows, grouped by cell and unit, run where the placement says: the keyed hashes
-/// are computed beside the rows ([`GuardHash`]), and only one row per unit and cell comes
-/// back (hashes and clamped sums, never a row's content).
+/// Per cell, what the rules read of its units: for every SUM statistic the total and the
+/// largest of the units' absolute sums (the dominance and p% rules), and for the
+/// differencing guard the cell's [`Contributors`]: each unit's hash with the order-free
+/// hash of its rows' raw content (whatever statistics a query reads, a unit whose rows in
+/// two cells are the same rows contributed the same). Two aggregates over the bounded
+/// rows, by cell and unit then by cell, run where the placement says: the keyed hashes
+/// are computed beside the rows ([`GuardHash`]) and the per-cell results by the guard's
+/// aggregates ([`GuardAggregate`]), so a few kilobytes per cell come back whatever the
+/// number of units (hashes, sketches and clamped sums, never a row's content).
 #[allow(clippy::type_complexity)]
-async fn unit_contributions(
+async fn cell_contributions(
     on: &Placement<'_>,
     input: &CoreInput<'_>,
     key: &GuardKey,
+    rules: &ThresholdRules,
 ) -> Result<(
-    HashMap<usize, HashMap<Cell, Vec<f64>>>,
+    HashMap<usize, HashMap<Cell, Dominance>>,
     HashMap<Cell, Contributors>,
 )> {
     let accepted = input.accepted;
@@ -1250,112 +1255,76 @@ async fn unit_contributions(
             exprs.push(cast(v.clamped.clone(), DataType::Float64).alias(format!("__v{i}")));
         }
     }
-    let mut aggs = vec![sum(col("__h")).alias("__h"), count(lit(1i64)).alias("__n")];
+    let mut per_unit = vec![sum(col("__h")).alias("__h"), count(lit(1i64)).alias("__n")];
     for i in &sums {
-        aggs.push(sum(col(format!("__v{i}"))).alias(format!("__s{i}")));
-        if !by_unit {
+        per_unit.push(match by_unit {
+            true => sum(col(format!("__v{i}"))).alias(format!("__s{i}")),
             // Identical rows have identical values: each copy's is the group's minimum.
-            aggs.push(
-                datafusion::functions_aggregate::expr_fn::min(col(format!("__v{i}")))
-                    .alias(format!("__m{i}")),
-            );
-        }
+            false => datafusion::functions_aggregate::expr_fn::min(col(format!("__v{i}")))
+                .alias(format!("__s{i}")),
+        });
     }
-    let mut groups: Vec<Expr> = (0..n_groups).map(|i| col(format!("__g{i}"))).collect();
-    groups.push(col("__who"));
+    let min_group_size = usize::try_from(rules.min_group_size).unwrap_or(0);
+    let footprint = Arc::new(GuardAggregate::Footprint { min_group_size }.udaf());
+    let dominance = Arc::new(
+        GuardAggregate::Dominance {
+            n: rules.dominance_n.max(2),
+        }
+        .udaf(),
+    );
+    let mut per_cell = vec![footprint.call(vec![col("__who"), col("__h")]).alias("__f")];
+    for i in &sums {
+        // A unit's sum once; under row privacy each copy of a row is a contributor.
+        let copies = match by_unit {
+            true => lit(1i64),
+            false => col("__n"),
+        };
+        per_cell.push(
+            dominance
+                .call(vec![
+                    cast(col(format!("__s{i}")), DataType::Float64),
+                    copies,
+                ])
+                .alias(format!("__d{i}")),
+        );
+    }
+    let cells: Vec<Expr> = (0..n_groups).map(|i| col(format!("__g{i}"))).collect();
+    let mut units = cells.clone();
+    units.push(col("__who"));
     let plan = bounded_rows_with(input, true)?
         .project(exprs)?
         // A unit without an identity is no one's (its rows are not counted).
         .filter(col("__who").is_not_null())?
-        .aggregate(groups, aggs)?
+        .aggregate(units, per_unit)?
+        .aggregate(cells, per_cell)?
         .build()?;
-    // Per cell: unit -> (contribution hash, each SUM statistic's sum).
-    let mut per_cell: HashMap<Cell, HashMap<u64, (u64, Vec<f64>)>> = HashMap::new();
-    // Under row privacy each row is its own contributor to the sums.
-    let mut row_sums: HashMap<Cell, Vec<Vec<f64>>> = HashMap::new();
-    let column = |batch: &RecordBatch, name: &str, to: &DataType| -> Result<ArrayRef> {
-        let c = batch
+    let bytes = |batch: &RecordBatch, name: &str| -> Result<BinaryArray> {
+        batch
             .column_by_name(name)
-            .ok_or_else(|| Error::Internal(format!("no `{name}` in the contributions")))?;
-        Ok(arrow::compute::cast(c, to)?)
-    };
-    let floats = |a: &ArrayRef| -> Result<Float64Array> {
-        a.as_any()
-            .downcast_ref::<Float64Array>()
+            .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
             .cloned()
-            .ok_or_else(|| Error::Internal("a summed value is not a number".into()).into())
+            .ok_or_else(|| Error::Internal(format!("no `{name}` in the contributions")).into())
     };
-    let hashes = |a: &ArrayRef| -> Result<UInt64Array> {
-        a.as_any()
-            .downcast_ref::<UInt64Array>()
-            .cloned()
-            .ok_or_else(|| Error::Internal("a guard hash is not UInt64".into()).into())
-    };
+    let mut contributions: HashMap<usize, HashMap<Cell, Dominance>> = HashMap::new();
+    let mut contributors = HashMap::new();
     for batch in on.collect(plan).await? {
         let keys = keys_of(&batch, n_groups)?;
-        let who = hashes(&column(&batch, "__who", &DataType::UInt64)?)?;
-        let h = hashes(&column(&batch, "__h", &DataType::UInt64)?)?;
-        let n = column(&batch, "__n", &DataType::Int64)?;
-        let n = n
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| Error::Internal("a row count is not Int64".into()))?;
-        let totals: Vec<Float64Array> = sums
+        let footprints = bytes(&batch, "__f")?;
+        let dominances: Vec<BinaryArray> = sums
             .iter()
-            .map(|i| floats(&column(&batch, &format!("__s{i}"), &DataType::Float64)?))
+            .map(|i| bytes(&batch, &format!("__d{i}")))
             .collect::<Result<_>>()?;
-        let each: Vec<Float64Array> = match by_unit {
-            true => Vec::new(),
-            false => sums
-                .iter()
-                .map(|i| floats(&column(&batch, &format!("__m{i}"), &DataType::Float64)?))
-                .collect::<Result<_>>()?,
-        };
-        let value = |a: &Float64Array, r: usize| if a.is_null(r) { 0.0 } else { a.value(r) };
         for r in 0..batch.num_rows() {
             let cell = key_at(&keys, r);
-            if !by_unit {
-                let v: Vec<f64> = each.iter().map(|a| value(a, r)).collect();
-                let copies = usize::try_from(n.value(r)).unwrap_or(0);
-                row_sums
-                    .entry(cell.clone())
+            for (stat, d) in sums.iter().zip(&dominances) {
+                contributions
+                    .entry(*stat)
                     .or_default()
-                    .extend(std::iter::repeat_n(v, copies));
+                    .insert(cell.clone(), Dominance::from_bytes(d.value(r))?);
             }
-            let entry = per_cell
-                .entry(cell)
-                .or_default()
-                .entry(who.value(r))
-                .or_insert_with(|| (0, vec![0.0; sums.len()]));
-            entry.0 = entry.0.wrapping_add(h.value(r));
-            for (total, a) in entry.1.iter_mut().zip(&totals) {
-                *total += value(a, r);
-            }
+            contributors.insert(cell, Contributors::from_bytes(footprints.value(r))?);
         }
     }
-    let mut contributions: HashMap<usize, HashMap<Cell, Vec<f64>>> = HashMap::new();
-    for (j, stat) in sums.iter().enumerate() {
-        let cells = contributions.entry(*stat).or_default();
-        if by_unit {
-            for (cell, units) in &per_cell {
-                cells.insert(
-                    cell.clone(),
-                    units.values().map(|(_, s)| s[j].abs()).collect(),
-                );
-            }
-        } else {
-            for (cell, rows) in &row_sums {
-                cells.insert(cell.clone(), rows.iter().map(|s| s[j].abs()).collect());
-            }
-        }
-    }
-    let contributors = per_cell
-        .into_iter()
-        .map(|(cell, units)| {
-            let pairs = units.into_iter().map(|(u, (h, _))| (u, h)).collect();
-            (cell, Contributors::from_pairs(pairs))
-        })
-        .collect();
     Ok((contributions, contributors))
 }
 
@@ -1387,19 +1356,20 @@ pub fn apply_threshold(
             continue;
         }
         for per_cell in t.contributions.values() {
-            let mut xs = per_cell.get(c).cloned().unwrap_or_default();
-            xs.sort_by(|a, b| b.total_cmp(a));
-            let total: f64 = xs.iter().sum();
+            let Some(Dominance { total, top }) = per_cell.get(c) else {
+                continue;
+            };
+            let total = *total;
             if total <= 0.0 {
                 continue;
             }
-            let top_n: f64 = xs.iter().take(rules.dominance_n).sum();
+            let top_n: f64 = top.iter().take(rules.dominance_n).sum();
             if top_n > rules.dominance_k * total {
                 reason.insert(c.clone(), Suppression::Dominance);
                 break;
             }
-            let x1 = xs.first().copied().unwrap_or(0.0);
-            let x2 = xs.get(1).copied().unwrap_or(0.0);
+            let x1 = top.first().copied().unwrap_or(0.0);
+            let x2 = top.get(1).copied().unwrap_or(0.0);
             if total - x1 - x2 < rules.p_ratio * x1 {
                 reason.insert(c.clone(), Suppression::PPercent);
                 break;

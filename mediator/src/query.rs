@@ -1135,7 +1135,7 @@ fn answer_threshold(
     let on = placement(domain, req, prepared, accepted);
     let exact = domain
         .runtime()
-        .block_on(execute::run_threshold_core(&on, input, &key))?;
+        .block_on(execute::run_threshold_core(&on, input, &key, &rules))?;
     let n_groups = accepted.group_keys.len();
     // The differencing guard's look-ups and the record of the cells released are one write
     // transaction, committed before anything is released.

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 26;
+pub const SCHEMA_VERSION: i64 = 27;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -770,6 +770,35 @@ BEGIN SELECT RAISE(ABORT, 'a wrapped data key is replaced by a new row, not chan
     r#"
 ALTER TABLE dataset_versions ADD COLUMN data_files INTEGER NOT NULL DEFAULT 1 CHECK (data_files >= 1);
 "#,
+    // 27: a released cell of many units is kept as a sketch of its (unit, contribution)
+    // pairs (`SGF1`, the number of units, then cells of 32 bytes in three rows), whatever
+    // its size; small cells keep their pairs. The CHECK is rebuilt with the rows, their ids
+    // (which `released_cell_datasets` references), the triggers and the index.
+    r#"
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE released_cells_copy AS SELECT * FROM released_cells;
+DROP TRIGGER released_cells_no_update;
+DROP TRIGGER released_cells_no_delete;
+DROP INDEX released_cells_content;
+DROP TABLE released_cells;
+CREATE TABLE released_cells (
+    id       INTEGER PRIMARY KEY,
+    query_id TEXT NOT NULL REFERENCES queries(id),
+    n_units  INTEGER NOT NULL CHECK (n_units >= 0),
+    units    BLOB NOT NULL CHECK (
+        length(units) = 16 * n_units
+        OR (substr(units, 1, 4) = X'53474631' AND (length(units) - 12) % 96 = 0)
+    )
+);
+INSERT INTO released_cells (id, query_id, n_units, units)
+    SELECT id, query_id, n_units, units FROM released_cells_copy;
+DROP TABLE released_cells_copy;
+CREATE TRIGGER released_cells_no_update BEFORE UPDATE ON released_cells
+BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
+CREATE TRIGGER released_cells_no_delete BEFORE DELETE ON released_cells
+BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
+CREATE INDEX released_cells_content ON released_cells (n_units, units);
+"#,
 ];
 
 /// Steps of a migration that SQL cannot do, run after its SQL in its transaction.
@@ -1162,6 +1191,54 @@ mod tests {
             conn.execute("DELETE FROM principals WHERE name = 'user'", [])
                 .is_err()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn rebuilt_released_cells_keep_their_pairs_and_take_sketches() -> Result<()> {
+        let conn = at_version(26)?;
+        conn.execute_batch(
+            "INSERT INTO principals (name, role, created_at) VALUES ('dev', 'developer', 'now');
+             INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
+                 VALUES (1, 's', 'dev', '', 'approved', 1, 0, 'now');
+             INSERT INTO queries (id, scenario_id, sql, status, created_at)
+                 VALUES ('q', 1, 'SELECT 1', 'answered', 'now');
+             INSERT INTO released_cells (id, query_id, n_units, units)
+                 VALUES (7, 'q', 1, X'0102030405060708090a0b0c0d0e0f10');
+             INSERT INTO released_cell_datasets (dataset, n_units, cell_id) VALUES ('d', 1, 7);",
+        )?;
+        migrate(&conn)?;
+        let (id, n): (i64, i64) = conn.query_row(
+            "SELECT c.id, c.n_units FROM released_cell_datasets d JOIN released_cells c ON c.id = d.cell_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        assert_eq!((id, n), (7, 1));
+        assert_eq!(foreign_key_violations(&conn)?, 0);
+        let sketch = [b"SGF1".as_slice(), &[0u8; 8 + 96 * 64]].concat();
+        conn.execute(
+            "INSERT INTO released_cells (query_id, n_units, units) VALUES ('q', 300, ?1)",
+            [&sketch],
+        )?;
+        for (n, bad) in [
+            (2, vec![0u8; 16]),
+            (300, sketch[..sketch.len() - 32].to_vec()),
+            (300, [b"XGF1".as_slice(), &sketch[4..]].concat()),
+        ] {
+            assert!(
+                conn.execute(
+                    "INSERT INTO released_cells (query_id, n_units, units) VALUES ('q', ?1, ?2)",
+                    rusqlite::params![n, bad],
+                )
+                .is_err()
+            );
+        }
+        for bad in [
+            "UPDATE released_cells SET n_units = 2 WHERE id = 7",
+            "DELETE FROM released_cells WHERE id = 7",
+        ] {
+            assert!(conn.execute(bad, []).is_err(), "{bad}");
+        }
         Ok(())
     }
 

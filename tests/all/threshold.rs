@@ -362,6 +362,65 @@ fn a_unit_whose_rows_differ_counts_as_a_difference() {
     assert_eq!(suppressed(&a)["differencing"], 1);
 }
 
+/// Cells of more units than the guard keeps as pairs are kept as sketches of a few
+/// kilobytes, and still guard: 600 residents and three aged 70, one with two rows.
+#[test]
+fn large_cells_are_guarded_by_their_sketches() {
+    let mut rows = vec!["citizen_id,phone,district,age,income".to_string()];
+    for i in 0..600 {
+        let d = ["heping", "hexi", "nankai"][i % 3];
+        rows.push(format!(
+            "{},13800000000,{d},40,1000",
+            sandbox_synth::resident_id("120101", 1980, 1, 1, i as u32 + 1)
+        ));
+    }
+    for i in 0..3 {
+        rows.push(format!(
+            "{},13800000000,heping,70,{}",
+            sandbox_synth::resident_id("120101", 1956, 1, 1, 700 + i),
+            1000 + i
+        ));
+    }
+    let twice = sandbox_synth::resident_id("120101", 1960, 1, 1, 800);
+    rows.push(format!("{twice},13800000000,hexi,60,1000"));
+    rows.push(format!("{twice},13800000000,hexi,60,9000"));
+    let (_d, domain, id) = threshold_domain_with(&(rows.join("\n") + "\n"), |p| {
+        p.replace("max_rows_per_unit = 1", "max_rows_per_unit = 2")
+    });
+    let all = ask_in(&domain, id, "SELECT COUNT(*), SUM(income) FROM residents").unwrap();
+    assert_eq!(ints(&all.batch, 0), vec![605]);
+    let raw = sandbox_tests::raw(&domain);
+    let (n, len): (i64, i64) = raw
+        .query_row(
+            "SELECT n_units, length(units) FROM released_cells ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(n, 604);
+    assert_eq!((len - 12) % 96, 0, "a sketch, not {n} pairs");
+    assert!(len < 16 * n);
+    // Three units left out, or one unit's row: suppressed.
+    for sql in [
+        "SELECT COUNT(*), SUM(income) FROM residents WHERE age < 70",
+        "SELECT COUNT(*), SUM(income) FROM residents WHERE income < 5000",
+    ] {
+        let a = ask_in(&domain, id, sql).unwrap();
+        assert_eq!(a.batch.num_rows(), 0, "{sql}");
+        assert_eq!(suppressed(&a)["differencing"], 1, "{sql}");
+    }
+    // A district is far from the whole, and the whole again tells nothing new.
+    let hexi = ask_in(
+        &domain,
+        id,
+        "SELECT COUNT(*) FROM residents WHERE district = 'hexi'",
+    )
+    .unwrap();
+    assert_eq!(ints(&hexi.batch, 0), vec![202]);
+    let again = ask_in(&domain, id, "SELECT COUNT(*), SUM(income) FROM residents").unwrap();
+    assert_eq!(ints(&again.batch, 0), vec![605]);
+}
+
 /// Sequences of threshold queries pinned by a golden file: what each answer released,
 /// what it suppressed and why. Blocks tagged `other` are asked by a second developer under
 /// a scenario of their own over the same dataset.
