@@ -702,10 +702,7 @@ fn state_bytes(states: &[arrow::array::ArrayRef]) -> datafusion::error::Result<&
         .ok_or_else(|| DataFusionError::Internal("a guard aggregate's state is not binary".into()))
 }
 
-fn input<'a, T: 'static>(
-    values: &'a [arrow::array::ArrayRef],
-    i: usize,
-) -> datafusion::error::Result<&'a T> {
+fn input<T: 'static>(values: &[arrow::array::ArrayRef], i: usize) -> datafusion::error::Result<&T> {
     values
         .get(i)
         .and_then(|v| v.as_any().downcast_ref::<T>())
