@@ -1186,7 +1186,34 @@ pub async fn run_threshold_core(
         .unit_count
         .ok_or_else(|| Error::Internal("threshold mode without a unit count".into()))?;
     let (contributions, contributors) = cell_contributions(on, &input, key, rules).await?;
-    let exact = run_core(on, input).await?;
+    // The distinct units of a cell are its contributors, counted by the aggregate above
+    // (64-bit keyed hashes: two units of 10^8 collide with probability 3·10^-4): a distinct
+    // count of the units themselves would hold every unit of a cell in one hash set,
+    // which no pool can spill. The exact aggregate counts rows in their place.
+    let mut plan = stats.clone();
+    let mut counted = Vec::new();
+    for (i, s) in plan.stats.iter_mut().enumerate() {
+        if let (Stat::Units(u), Some(unit)) = (&*s, &input.unit)
+            && u == unit
+        {
+            *s = Stat::Count(None);
+            counted.push(i);
+        }
+    }
+    let mut exact = run_core(
+        on,
+        CoreInput {
+            stats: &plan,
+            ..input
+        },
+    )
+    .await?;
+    for (cell, row) in exact.cells.iter_mut() {
+        let n = contributors.get(cell).map_or(0, Contributors::len);
+        for i in &counted {
+            row[*i] = n as f64;
+        }
+    }
     let units = exact
         .cells
         .iter()
