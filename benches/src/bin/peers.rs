@@ -5,7 +5,8 @@
 //!
 //! `cargo run --profile bench -p sandbox-benches --bin peers -- --rows 1000000 --rows 10000000`
 //! (`--reps N`: runs of each query each way, 5 by default; `--peer-reps N`: SmartNoise's, 3
-//! by default; `--python PATH`: the interpreter the venv is made with).
+//! by default, 0 to leave SmartNoise out; `--python PATH`: the interpreter the venv is
+//! made with; `--query SQL`, repeated: only these of the seven).
 //!
 //! Data: PUMS-like rows resampled (seeded) from `../shared/data/pums/PUMS_pid.csv`, one row
 //! per person (SmartNoise's bounds: age 0–100, income 0–500,000).
@@ -47,14 +48,19 @@ fn venv(python: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// SmartNoise's median milliseconds per query on `csv`, by query.
-fn smartnoise(python: &Path, csv: &Path, reps: usize) -> anyhow::Result<HashMap<String, f64>> {
+fn smartnoise(
+    python: &Path,
+    csv: &Path,
+    reps: usize,
+    queries: &[&str],
+) -> anyhow::Result<HashMap<String, f64>> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/smartnoise_speed.py");
     let out = Command::new(python)
         .arg(script)
         .arg("--csv")
         .arg(csv)
         .args(["--reps", &reps.to_string()])
-        .args(QUERIES)
+        .args(queries)
         .output()?;
     if !out.status.success() {
         bail!(
@@ -73,16 +79,29 @@ fn smartnoise(python: &Path, csv: &Path, reps: usize) -> anyhow::Result<HashMap<
 fn main() -> anyhow::Result<()> {
     let mut peer_reps = 3usize;
     let mut python = "python3".to_string();
+    let mut only: Vec<String> = Vec::new();
     let args = sandbox_benches::ScaleArgs::parse(5, |flag, rest| {
         match flag {
             "--peer-reps" => peer_reps = rest.next().context("--peer-reps N")?.parse()?,
             "--python" => python = rest.next().context("--python PATH")?,
+            "--query" => only.push(rest.next().context("--query SQL")?),
             _ => return Ok(false),
         }
         Ok(true)
     })?;
     let (sizes, reps) = (args.sizes.clone(), args.reps);
-    let python = venv(&python)?;
+    let queries: Vec<&str> = QUERIES
+        .iter()
+        .copied()
+        .filter(|q| only.is_empty() || only.iter().any(|o| o == q))
+        .collect();
+    if queries.is_empty() {
+        bail!("--query names none of the seven queries");
+    }
+    let python = match peer_reps {
+        0 => None,
+        _ => Some(venv(&python)?),
+    };
     let source = args.source()?;
     let rt = tokio::runtime::Runtime::new()?;
     println!(
@@ -104,13 +123,16 @@ fn main() -> anyhow::Result<()> {
         )?;
         let raw = sandbox_benches::raw_session(&rt, &domain, "pums", &v)?;
         let started = Instant::now();
-        let peer = smartnoise(&python, &csv, peer_reps)?;
+        let peer = match &python {
+            Some(python) => smartnoise(python, &csv, peer_reps, &queries)?,
+            None => HashMap::new(),
+        };
         eprintln!(
             "SmartNoise SQL: {:.1} s for {} queries × {peer_reps}",
             started.elapsed().as_secs_f64(),
-            QUERIES.len()
+            queries.len()
         );
-        for sql in QUERIES {
+        for sql in &queries {
             let (mut r, mut m) = (Vec::new(), Vec::new());
             // A first round unmeasured: files opened, keys unwrapped, plans cached.
             for round in 0..=reps {
