@@ -3,8 +3,7 @@
 //!
 //! `cargo run --profile bench -p sandbox-benches --bin spill -- --rows 10000000 --rows 100000000`
 //! (`--pool-mib N`: the pool, 2048 by default; `--reps N`: 2 by default; `--mode dp` or
-//! `--mode threshold`: only that mode; `--pool-only`: not without the pool, which in
-//! threshold mode at 10^8 rows takes more than this machine's 24 GiB).
+//! `--mode threshold`: only that mode; `--pool-only`: only under the pool).
 //!
 //! Data: PUMS-like rows resampled (seeded) from `../shared/data/pums/PUMS_pid.csv`, one
 //! row per person, registered twice: released in DP mode and in threshold mode. A DP
