@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_policies::{ColumnType, Policy};
 use serde::Serialize;
 
@@ -206,12 +206,12 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
     if current.is_some() {
         conn.execute(
             "UPDATE datasets SET current_version = ?2 WHERE name = ?1",
-            params![v.name, version],
+            args![v.name, version],
         )?;
     } else {
         conn.execute(
             "INSERT INTO datasets (name, current_version, created_at) VALUES (?1, ?2, ?3)",
-            params![v.name, version, now],
+            args![v.name, version, now],
         )?;
     }
     conn.execute(
@@ -219,7 +219,7 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
              max_unit_rows, content_sha256, source_name, registered_by, obtained_at,
              rows_dropped, bounded_rows, within_bounds, report_json, data_files)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        params![
+        args![
             v.name,
             version,
             v.policy_toml,
@@ -243,8 +243,11 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
 /// The current version number of a dataset, if it is registered.
 pub fn current_version(conn: &Conn, name: &str) -> Result<Option<i64>> {
     Ok(conn
-        .prepare_cached("SELECT current_version FROM datasets WHERE name = ?1")?
-        .query_row(params![name], |r| r.get(0))
+        .query_row(
+            "SELECT current_version FROM datasets WHERE name = ?1",
+            args![name],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
@@ -256,22 +259,22 @@ pub fn get_version(conn: &Conn, name: &str, version: i64) -> Result<DatasetVersi
                     source_name, registered_by, obtained_at, rows_dropped, bounded_rows,
                     within_bounds, report_json, data_files
              FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
-            params![name, version],
+            args![name, version],
             |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, Option<i64>>(9)?,
-                    r.get::<_, String>(10)?,
-                    r.get::<_, Option<String>>(11)?,
-                    r.get::<_, u32>(12)?,
+                    r.get::<String>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<i64>(2)?,
+                    r.get::<i64>(3)?,
+                    r.get::<String>(4)?,
+                    r.get::<String>(5)?,
+                    r.get::<String>(6)?,
+                    r.get::<String>(7)?,
+                    r.get::<i64>(8)?,
+                    r.get::<Option<i64>>(9)?,
+                    r.get::<String>(10)?,
+                    r.get::<Option<String>>(11)?,
+                    r.get::<u32>(12)?,
                 ))
             },
         )
@@ -328,27 +331,28 @@ pub fn get(conn: &Conn, name: &str) -> Result<DatasetVersion> {
 
 /// The current version of every dataset, by name.
 pub fn list(conn: &Conn) -> Result<Vec<DatasetVersion>> {
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM datasets ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
+    let names: Vec<String> =
+        conn.rows("SELECT name FROM datasets ORDER BY name", args![], |r| {
+            r.get(0)
+        })?;
     names.iter().map(|n| get(conn, n)).collect()
 }
 
 /// A dataset's retirement, if it was retired.
 pub fn retired(conn: &Conn, name: &str) -> Result<Option<Retired>> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT retired_at, retired_by, retire_reason FROM datasets
              WHERE name = ?1 AND retired_at IS NOT NULL",
-        )?
-        .query_row(params![name], |r| {
-            Ok(Retired {
-                at: r.get(0)?,
-                by: r.get(1)?,
-                reason: r.get(2)?,
-            })
-        })
+            args![name],
+            |r| {
+                Ok(Retired {
+                    at: r.get(0)?,
+                    by: r.get(1)?,
+                    reason: r.get(2)?,
+                })
+            },
+        )
         .optional()?)
 }
 
@@ -357,7 +361,7 @@ pub fn retire(conn: &Conn, name: &str, by: &str, reason: &str) -> Result<bool> {
     let n = conn.execute(
         "UPDATE datasets SET retired_at = ?2, retired_by = ?3, retire_reason = ?4
          WHERE name = ?1 AND retired_at IS NULL",
-        params![name, crate::now(), by, reason],
+        args![name, crate::now(), by, reason],
     )?;
     Ok(n > 0)
 }
@@ -366,18 +370,18 @@ pub fn retire(conn: &Conn, name: &str, by: &str, reason: &str) -> Result<bool> {
 pub fn policy_toml(conn: &Conn, name: &str, version: i64) -> Result<String> {
     Ok(conn.query_row(
         "SELECT policy_toml FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
-        params![name, version],
+        args![name, version],
         |r| r.get(0),
     )?)
 }
 
 /// Whether `provider` registered any version of `dataset`.
 pub fn registered_by(conn: &Conn, dataset: &str, provider: &str) -> Result<bool> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM dataset_versions WHERE dataset = ?1 AND registered_by = ?2",
-        )?
-        .query_row(params![dataset, provider], |r| r.get(0))?;
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM dataset_versions WHERE dataset = ?1 AND registered_by = ?2",
+        args![dataset, provider],
+        |r| r.get(0),
+    )?;
     Ok(n > 0)
 }
 

@@ -2,7 +2,7 @@
 //! on a scenario before it is used (JZ Art. 11; SYS Art. 43; TJ-Sec Art. 7), the applicant's
 //! answers to objections, and the scenario types a whole review established (QQHR Art. 15).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use crate::{Conn, Result};
 
@@ -36,19 +36,18 @@ pub fn record(
     conn.execute(
         "INSERT INTO scenario_consents (scenario_id, party, dataset, actor, decision, text, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![scenario_id, party, dataset, actor, decision, text, crate::now()],
+        args![scenario_id, party, dataset, actor, decision, text, crate::now()],
     )?;
     Ok(())
 }
 
 /// Every word on a scenario, in the order recorded.
 pub fn of_scenario(conn: &Conn, scenario_id: i64) -> Result<Vec<ConsentRow>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT party, dataset, actor, decision, text, created_at FROM scenario_consents
+    Ok(conn.rows(
+        "SELECT party, dataset, actor, decision, text, created_at FROM scenario_consents
              WHERE scenario_id = ?1 ORDER BY id",
-        )?
-        .query_map(params![scenario_id], |r| {
+        args![scenario_id],
+        |r| {
             Ok(ConsentRow {
                 party: r.get(0)?,
                 dataset: r.get(1)?,
@@ -57,8 +56,8 @@ pub fn of_scenario(conn: &Conn, scenario_id: i64) -> Result<Vec<ConsentRow>> {
                 text: r.get(4)?,
                 created_at: r.get(5)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }
 
 /// A scenario type as established.
@@ -83,7 +82,7 @@ pub fn insert_type(conn: &Conn, t: &ScenarioType) -> Result<()> {
     conn.execute(
         "INSERT INTO scenario_types (name, description, scenario_id, shape_json, created_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+        args![
             t.name,
             t.description,
             t.scenario_id,
@@ -95,7 +94,7 @@ pub fn insert_type(conn: &Conn, t: &ScenarioType) -> Result<()> {
     Ok(())
 }
 
-fn type_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ScenarioType, String)> {
+fn type_row(r: &crate::db::Row<'_>) -> crate::Result<(ScenarioType, String)> {
     Ok((
         ScenarioType {
             name: r.get(0)?,
@@ -117,11 +116,12 @@ fn with_shape((mut t, shape): (ScenarioType, String)) -> Result<ScenarioType> {
 
 /// A scenario type by name.
 pub fn get_type(conn: &Conn, name: &str) -> Result<Option<ScenarioType>> {
-    conn.prepare_cached(
+    conn.query_row(
         "SELECT name, description, scenario_id, shape_json, created_by, created_at
          FROM scenario_types WHERE name = ?1",
-    )?
-    .query_row(params![name], type_row)
+        args![name],
+        type_row,
+    )
     .optional()?
     .map(with_shape)
     .transpose()
@@ -129,12 +129,11 @@ pub fn get_type(conn: &Conn, name: &str) -> Result<Option<ScenarioType>> {
 
 /// Every scenario type, by name.
 pub fn types(conn: &Conn) -> Result<Vec<ScenarioType>> {
-    let rows: Vec<(ScenarioType, String)> = conn
-        .prepare(
-            "SELECT name, description, scenario_id, shape_json, created_by, created_at
+    let rows: Vec<(ScenarioType, String)> = conn.rows(
+        "SELECT name, description, scenario_id, shape_json, created_by, created_at
              FROM scenario_types ORDER BY name",
-        )?
-        .query_map([], type_row)?
-        .collect::<std::result::Result<_, _>>()?;
+        args![],
+        type_row,
+    )?;
     rows.into_iter().map(with_shape).collect()
 }

@@ -10,7 +10,7 @@
 //! ([`rewrap_all`]) before its commit point (`keys/master.toml`) and removes the others
 //! after it ([`sweep`]), so that a crash on either side leaves every file readable.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use zeroize::Zeroizing;
 
 use crate::master::{self, KeyProvider, random_bytes};
@@ -100,7 +100,7 @@ fn insert(
     conn.execute(
         "INSERT INTO data_keys (dataset, version, file_id, master_key, wrapped, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+        args![
             dataset,
             version,
             key.file_id,
@@ -117,20 +117,20 @@ fn insert(
 pub fn get(conn: &Conn, dataset: &str, version: i64) -> Result<Option<DataKey>> {
     let provider = conn.keys().provider();
     let row: Option<(String, Vec<u8>)> = conn
-        .prepare_cached(
+        .query_row(
             "SELECT file_id, wrapped FROM data_keys
              WHERE dataset = ?1 AND version = ?2 AND master_key = ?3",
-        )?
-        .query_row(params![dataset, version, provider.key_id()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+            args![dataset, version, provider.key_id()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let Some((file_id, wrapped)) = row else {
         let other: Option<String> = conn
-            .prepare_cached(
+            .query_row(
                 "SELECT master_key FROM data_keys WHERE dataset = ?1 AND version = ?2 LIMIT 1",
-            )?
-            .query_row(params![dataset, version], |r| r.get(0))
+                args![dataset, version],
+                |r| r.get(0),
+            )
             .optional()?;
         return match other {
             None => Ok(None),
@@ -160,12 +160,13 @@ pub fn rewrap_all(conn: &Conn, next: &dyn KeyProvider) -> Result<usize> {
     let current = conn.keys().provider().key_id().to_string();
     conn.execute(
         "DELETE FROM data_keys WHERE master_key = ?1",
-        params![next.key_id()],
+        args![next.key_id()],
     )?;
-    let versions: Vec<(String, i64)> = conn
-        .prepare("SELECT dataset, version FROM data_keys WHERE master_key = ?1")?
-        .query_map(params![current], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?;
+    let versions: Vec<(String, i64)> = conn.rows(
+        "SELECT dataset, version FROM data_keys WHERE master_key = ?1",
+        args![current],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     for (dataset, version) in &versions {
         let key = get(conn, dataset, *version)?.ok_or_else(|| {
             DomainError::Internal(format!(
@@ -181,7 +182,7 @@ pub fn rewrap_all(conn: &Conn, next: &dyn KeyProvider) -> Result<usize> {
 pub fn sweep(conn: &Conn, current: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM data_keys WHERE master_key <> ?1",
-        params![current],
+        args![current],
     )?;
     Ok(())
 }
@@ -191,7 +192,7 @@ pub fn sweep(conn: &Conn, current: &str) -> Result<()> {
 pub fn forget(conn: &Conn, dataset: &str, version: i64) -> Result<()> {
     conn.execute(
         "DELETE FROM data_keys WHERE dataset = ?1 AND version = ?2",
-        params![dataset, version],
+        args![dataset, version],
     )?;
     Ok(())
 }

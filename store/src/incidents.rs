@@ -1,7 +1,7 @@
 //! Tables `incidents`, `incident_entries` and `rectification_orders` (QQHR Art. 20, 23; JZ
 //! Art. 21; SYS Art. 31, 61; TJ-Sec Art. 15).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use crate::{Conn, Result};
 
@@ -49,12 +49,11 @@ pub struct IncidentEntry {
 
 /// Opens an incident; returns its id.
 pub fn open(conn: &Conn, grade: &str, title: &str, description: &str, by: &str) -> Result<i64> {
-    conn.execute(
+    conn.insert(
         "INSERT INTO incidents (grade, title, description, opened_by, opened_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![grade, title, description, by, crate::now()],
-    )?;
-    Ok(conn.last_insert_rowid())
+        args![grade, title, description, by, crate::now()],
+    )
 }
 
 /// Adds a line to an incident's timeline.
@@ -62,7 +61,7 @@ pub fn add_entry(conn: &Conn, incident: i64, e: &IncidentEntry) -> Result<()> {
     conn.execute(
         "INSERT INTO incident_entries (incident_id, kind, reference, recipient, text, by, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+        args![
             incident,
             e.kind,
             e.reference,
@@ -80,18 +79,15 @@ pub fn close(conn: &Conn, incident: i64, by: &str, summary: &str) -> Result<bool
     Ok(conn.execute(
         "UPDATE incidents SET closed_by = ?2, closed_at = ?3, summary = ?4
          WHERE id = ?1 AND closed_at IS NULL",
-        params![incident, by, crate::now(), summary],
+        args![incident, by, crate::now(), summary],
     )? == 1)
 }
 
 /// One incident with its timeline.
 pub fn get(conn: &Conn, id: i64) -> Result<Option<Incident>> {
     let found = conn
-        .prepare_cached(
-            "SELECT id, grade, title, description, opened_by, opened_at, closed_by, closed_at, summary
-             FROM incidents WHERE id = ?1",
-        )?
-        .query_row(params![id], |r| {
+        .query_row("SELECT id, grade, title, description, opened_by, opened_at, closed_by, closed_at, summary
+             FROM incidents WHERE id = ?1", args![id], |r| {
             Ok(Incident {
                 id: r.get(0)?,
                 grade: r.get(1)?,
@@ -109,12 +105,11 @@ pub fn get(conn: &Conn, id: i64) -> Result<Option<Incident>> {
     let Some(mut i) = found else {
         return Ok(None);
     };
-    i.entries = conn
-        .prepare_cached(
-            "SELECT kind, reference, recipient, text, by, at FROM incident_entries
+    i.entries = conn.rows(
+        "SELECT kind, reference, recipient, text, by, at FROM incident_entries
              WHERE incident_id = ?1 ORDER BY id",
-        )?
-        .query_map(params![id], |r| {
+        args![id],
+        |r| {
             Ok(IncidentEntry {
                 kind: r.get(0)?,
                 reference: r.get(1)?,
@@ -123,17 +118,18 @@ pub fn get(conn: &Conn, id: i64) -> Result<Option<Incident>> {
                 by: r.get(4)?,
                 at: r.get(5)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?;
+        },
+    )?;
     Ok(Some(i))
 }
 
 /// Every incident's id, newest first.
 pub fn ids(conn: &Conn) -> Result<Vec<i64>> {
-    Ok(conn
-        .prepare("SELECT id FROM incidents ORDER BY id DESC")?
-        .query_map([], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?)
+    Ok(
+        conn.rows("SELECT id FROM incidents ORDER BY id DESC", args![], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// A rectification order as recorded.
@@ -173,7 +169,7 @@ const ORDER: &str = "SELECT id, target_kind, target, requirement, deadline, issu
     status, answer, answered_by, answered_at, closed_by, closed_at, enforced_at
     FROM rectification_orders";
 
-fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
+fn order_row(r: &crate::db::Row<'_>) -> crate::Result<Order> {
     Ok(Order {
         id: r.get(0)?,
         target_kind: r.get(1)?,
@@ -201,28 +197,23 @@ pub fn issue_order(
     deadline: &str,
     by: &str,
 ) -> Result<i64> {
-    conn.execute(
+    conn.insert(
         "INSERT INTO rectification_orders (target_kind, target, requirement, deadline, issued_by, issued_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![kind, target, requirement, deadline, by, crate::now()],
-    )?;
-    Ok(conn.last_insert_rowid())
+        args![kind, target, requirement, deadline, by, crate::now()],
+    )
 }
 
 /// One order.
 pub fn order(conn: &Conn, id: i64) -> Result<Option<Order>> {
     Ok(conn
-        .prepare_cached(&format!("{ORDER} WHERE id = ?1"))?
-        .query_row(params![id], order_row)
+        .query_row(&format!("{ORDER} WHERE id = ?1"), args![id], order_row)
         .optional()?)
 }
 
 /// Every order, newest first.
 pub fn orders(conn: &Conn) -> Result<Vec<Order>> {
-    Ok(conn
-        .prepare(&format!("{ORDER} ORDER BY id DESC"))?
-        .query_map([], order_row)?
-        .collect::<std::result::Result<_, _>>()?)
+    Ok(conn.rows(&format!("{ORDER} ORDER BY id DESC"), args![], order_row)?)
 }
 
 /// Records the target's answer.
@@ -230,7 +221,7 @@ pub fn answer_order(conn: &Conn, id: i64, text: &str, by: &str) -> Result<()> {
     conn.execute(
         "UPDATE rectification_orders SET status = 'answered', answer = ?2, answered_by = ?3, answered_at = ?4
          WHERE id = ?1",
-        params![id, text, by, crate::now()],
+        args![id, text, by, crate::now()],
     )?;
     Ok(())
 }
@@ -239,7 +230,7 @@ pub fn answer_order(conn: &Conn, id: i64, text: &str, by: &str) -> Result<()> {
 pub fn close_order(conn: &Conn, id: i64, by: &str) -> Result<()> {
     conn.execute(
         "UPDATE rectification_orders SET status = 'closed', closed_by = ?2, closed_at = ?3 WHERE id = ?1",
-        params![id, by, crate::now()],
+        args![id, by, crate::now()],
     )?;
     Ok(())
 }
@@ -248,19 +239,18 @@ pub fn close_order(conn: &Conn, id: i64, by: &str) -> Result<()> {
 pub fn enforce_order(conn: &Conn, id: i64) -> Result<()> {
     conn.execute(
         "UPDATE rectification_orders SET status = 'enforced', enforced_at = ?2 WHERE id = ?1",
-        params![id, crate::now()],
+        args![id, crate::now()],
     )?;
     Ok(())
 }
 
 /// Open orders whose deadline is before `now` (unanswered: their targets are suspended).
 pub fn overdue(conn: &Conn, now: &str) -> Result<Vec<Order>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "{ORDER} WHERE status = 'open' AND deadline < ?1 ORDER BY id"
-        ))?
-        .query_map(params![now], order_row)?
-        .collect::<std::result::Result<_, _>>()?)
+    Ok(conn.rows(
+        &format!("{ORDER} WHERE status = 'open' AND deadline < ?1 ORDER BY id"),
+        args![now],
+        order_row,
+    )?)
 }
 
 /// The first overdue unanswered order over a principal, its organisation or a scenario.
@@ -272,14 +262,14 @@ pub fn overdue_over(
     scenario: Option<i64>,
 ) -> Result<Option<Order>> {
     Ok(conn
-        .prepare_cached(&format!(
-            "{ORDER} WHERE status = 'open' AND deadline < ?1 AND (
+        .query_row(
+            &format!(
+                "{ORDER} WHERE status = 'open' AND deadline < ?1 AND (
                  (target_kind = 'principal' AND target = ?2)
                  OR (target_kind = 'organisation' AND target = ?3)
                  OR (target_kind = 'scenario' AND target = ?4)) ORDER BY id LIMIT 1"
-        ))?
-        .query_row(
-            params![
+            ),
+            args![
                 now,
                 principal,
                 organisation,

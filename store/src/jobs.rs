@@ -2,7 +2,7 @@
 //! running → succeeded | failed | cancelled). Any number of runners can share the queue:
 //! a claim is one `UPDATE … RETURNING`.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::JobStatus;
 use sandbox_core::job::{JobLimits, LogLine, ProgressReport};
 use serde::Serialize;
@@ -25,7 +25,7 @@ pub struct ModuleRecord {
 pub fn insert_module(conn: &Conn, sha256: &str, size: usize) -> Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO modules (sha256, size, stored_at) VALUES (?1, ?2, ?3)",
-        params![sha256, size as i64, crate::now()],
+        args![sha256, size as i64, crate::now()],
     )?;
     Ok(())
 }
@@ -34,7 +34,7 @@ pub fn insert_module(conn: &Conn, sha256: &str, size: usize) -> Result<()> {
 pub fn module(conn: &Conn, sha256: &str) -> Result<ModuleRecord> {
     conn.query_row(
         "SELECT sha256, size, stored_at FROM modules WHERE sha256 = ?1",
-        params![sha256],
+        args![sha256],
         |r| {
             Ok(ModuleRecord {
                 sha256: r.get(0)?,
@@ -69,7 +69,7 @@ pub fn insert_queued(conn: &Conn, job: &NewJob<'_>) -> Result<()> {
     conn.execute(
         "INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, limits_json, status, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7)",
-        params![
+        args![
             job.id,
             job.scenario_id,
             job.submitter,
@@ -86,7 +86,7 @@ pub fn insert_queued(conn: &Conn, job: &NewJob<'_>) -> Result<()> {
 pub fn claim(conn: &Conn, id: &str, runner: &str) -> Result<bool> {
     let n = conn.execute(
         "UPDATE jobs SET status = 'running', started_at = ?2, runner = ?3 WHERE id = ?1 AND status = 'queued'",
-        params![id, crate::now(), runner],
+        args![id, crate::now(), runner],
     )?;
     Ok(n > 0)
 }
@@ -98,7 +98,7 @@ pub fn claim_next(conn: &Conn, runner: &str) -> Result<Option<String>> {
             "UPDATE jobs SET status = 'running', started_at = ?1, runner = ?2
              WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1)
              RETURNING id",
-            params![crate::now(), runner],
+            args![crate::now(), runner],
             |r| r.get(0),
         )
         .optional()?)
@@ -107,7 +107,7 @@ pub fn claim_next(conn: &Conn, runner: &str) -> Result<Option<String>> {
 /// A job's status, if it exists.
 pub fn status(conn: &Conn, id: &str) -> Result<Option<JobStatus>> {
     let s: Option<String> = conn
-        .query_row("SELECT status FROM jobs WHERE id = ?1", params![id], |r| {
+        .query_row("SELECT status FROM jobs WHERE id = ?1", args![id], |r| {
             r.get(0)
         })
         .optional()?;
@@ -143,7 +143,7 @@ pub fn claimed(conn: &Conn, id: &str) -> Result<Claimed> {
         Option<String>,
     ) = conn.query_row(
         "SELECT scenario_id, submitter, module_sha256, params_json, limits_json, cancel_requested_by FROM jobs WHERE id = ?1",
-        params![id],
+        args![id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
     )?;
     let limits = match limits_json {
@@ -175,7 +175,7 @@ pub struct Usage<'a> {
 pub fn succeed(conn: &Conn, id: &str, used: Usage<'_>) -> Result<()> {
     conn.execute(
         "UPDATE jobs SET status = 'succeeded', fuel_used = ?2, queries = ?3, logs_json = ?4, finished_at = ?5 WHERE id = ?1",
-        params![
+        args![
             id,
             used.fuel_used as i64,
             used.queries,
@@ -198,7 +198,7 @@ pub fn end(
 ) -> Result<()> {
     conn.execute(
         "UPDATE jobs SET status = ?2, error_kind = ?3, error = ?4, fuel_used = ?5, queries = ?6, logs_json = ?7, finished_at = ?8 WHERE id = ?1",
-        params![
+        args![
             id,
             status.as_str(),
             kind,
@@ -217,7 +217,7 @@ pub fn fail_running(conn: &Conn, id: &str, kind: &str, error: &str) -> Result<bo
     let n = conn.execute(
         "UPDATE jobs SET status = 'failed', error_kind = ?2, error = ?3, finished_at = ?4
          WHERE id = ?1 AND status = 'running'",
-        params![id, kind, error, crate::now()],
+        args![id, kind, error, crate::now()],
     )?;
     Ok(n > 0)
 }
@@ -227,7 +227,7 @@ pub fn submitter_and_status(conn: &Conn, id: &str) -> Result<Option<(String, Job
     let row: Option<(String, String)> = conn
         .query_row(
             "SELECT submitter, status FROM jobs WHERE id = ?1",
-            params![id],
+            args![id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
@@ -240,7 +240,7 @@ pub fn cancel_queued(conn: &Conn, id: &str, by: &str, error: &str) -> Result<()>
     conn.execute(
         "UPDATE jobs SET status = 'cancelled', error_kind = 'cancelled', error = ?2,
              cancel_requested_by = ?3, finished_at = ?4 WHERE id = ?1",
-        params![id, error, by, crate::now()],
+        args![id, error, by, crate::now()],
     )?;
     Ok(())
 }
@@ -249,7 +249,7 @@ pub fn cancel_queued(conn: &Conn, id: &str, by: &str, error: &str) -> Result<()>
 pub fn request_cancel(conn: &Conn, id: &str, by: &str) -> Result<()> {
     conn.execute(
         "UPDATE jobs SET cancel_requested_by = ?2 WHERE id = ?1",
-        params![id, by],
+        args![id, by],
     )?;
     Ok(())
 }
@@ -258,27 +258,29 @@ pub fn request_cancel(conn: &Conn, id: &str, by: &str) -> Result<()> {
 /// `Some(None)` when nobody did.
 pub fn cancel_requested_by(conn: &Conn, id: &str) -> Result<Option<Option<String>>> {
     Ok(conn
-        .prepare_cached("SELECT cancel_requested_by FROM jobs WHERE id = ?1")?
-        .query_row(params![id], |r| r.get(0))
+        .query_row(
+            "SELECT cancel_requested_by FROM jobs WHERE id = ?1",
+            args![id],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
 /// Every running job with the runner recorded for it.
 pub fn running(conn: &Conn) -> Result<Vec<(String, Option<String>)>> {
-    Ok(conn
-        .prepare("SELECT id, runner FROM jobs WHERE status = 'running'")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?)
+    Ok(conn.rows(
+        "SELECT id, runner FROM jobs WHERE status = 'running'",
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// A finished job's log lines: `None` when the job does not exist.
 pub fn logs(conn: &Conn, id: &str) -> Result<Option<Vec<LogLine>>> {
     let logs: Option<Option<String>> = conn
-        .query_row(
-            "SELECT logs_json FROM jobs WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT logs_json FROM jobs WHERE id = ?1", args![id], |r| {
+            r.get(0)
+        })
         .optional()?;
     match logs {
         None => Ok(None),
@@ -334,7 +336,7 @@ const JOB_COLUMNS: &str = "id, scenario_id, submitter, module_sha256, status, er
 
 type JobRow = (JobRecord, String);
 
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+fn job_row(r: &crate::db::Row<'_>) -> crate::Result<JobRow> {
     Ok((
         JobRecord {
             id: r.get(0)?,
@@ -347,7 +349,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
             fuel_used: r.get(7)?,
             queries: r.get(8)?,
             limits: r
-                .get::<_, Option<String>>(9)?
+                .get::<Option<String>>(9)?
                 .and_then(|s| serde_json::from_str(&s).ok()),
             cancel_requested_by: r.get(10)?,
             created_at: r.get(11)?,
@@ -367,7 +369,7 @@ fn complete(conn: &Conn, (mut record, status): JobRow) -> Result<JobRecord> {
     if record.status == JobStatus::Queued {
         record.queue_position = Some(conn.query_row(
             "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (created_at, rowid) < (SELECT created_at, rowid FROM jobs WHERE id = ?1)",
-            params![record.id],
+            args![record.id],
             |r| r.get(0),
         )?);
     }
@@ -380,7 +382,7 @@ pub fn get(conn: &Conn, id: &str) -> Result<JobRecord> {
     let row = conn
         .query_row(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
-            params![id],
+            args![id],
             job_row,
         )
         .optional()?
@@ -403,22 +405,20 @@ pub struct JobFilter<'a> {
 
 /// Jobs, newest first.
 pub fn list(conn: &Conn, filter: &JobFilter<'_>) -> Result<Vec<JobRecord>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE (?1 IS NULL OR submitter = ?1) AND (?2 IS NULL OR scenario_id = ?2) AND (?3 IS NULL OR status = ?3)
-         ORDER BY created_at DESC, rowid DESC LIMIT ?4"
-    ))?;
-    let rows: Vec<JobRow> = stmt
-        .query_map(
-            params![
+    let rows: Vec<JobRow> = conn.rows(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE (?1 IS NULL OR submitter = ?1) AND (?2 IS NULL OR scenario_id = ?2) AND (?3 IS NULL OR status = ?3)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4"
+        ),
+        args![
                 filter.submitter,
                 filter.scenario_id,
                 filter.status.map(JobStatus::as_str),
                 filter.limit.unwrap_or(100).clamp(1, 1000)
-            ],
-            job_row,
-        )?
-        .collect::<std::result::Result<_, _>>()?;
+        ],
+        job_row,
+    )?;
     rows.into_iter().map(|r| complete(conn, r)).collect()
 }
 
@@ -426,7 +426,7 @@ pub fn list(conn: &Conn, filter: &JobFilter<'_>) -> Result<Vec<JobRecord>> {
 pub fn queued(conn: &Conn, submitter: Option<&str>) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (?1 IS NULL OR submitter = ?1)",
-        params![submitter],
+        args![submitter],
         |r| r.get(0),
     )?)
 }

@@ -5,7 +5,7 @@
 //! serialized on the budget and a crash can lose an answer, never a charge. The running
 //! total has a `CHECK` that it never exceeds the scenario's budget.
 
-use rusqlite::params;
+use crate::db::args;
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::refusal::{Refusal, Rule};
 use serde::Serialize;
@@ -73,7 +73,7 @@ pub fn balance(conn: &Conn, scenario_id: i64) -> Result<Balance> {
     conn.query_row(
         "SELECT epsilon_total, epsilon_spent, delta_total, delta_spent, rho_total, rho_spent
          FROM scenarios WHERE id = ?1",
-        params![scenario_id],
+        args![scenario_id],
         |r| {
             Ok(Balance {
                 scenario_id,
@@ -87,10 +87,10 @@ pub fn balance(conn: &Conn, scenario_id: i64) -> Result<Balance> {
         },
     )
     .map_err(|e| match e {
-        rusqlite::Error::QueryReturnedNoRows => {
+        crate::Error::Db(crate::db::DbError::NoRows) => {
             Error::NotFound(format!("scenario {scenario_id}")).into()
         }
-        e => e.into(),
+        e => e,
     })
 }
 
@@ -128,7 +128,7 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     // The cap of the developer's organisation across its members' scenarios (QQHR Art. 14).
     let developer: String = tx.query_row(
         "SELECT developer FROM scenarios WHERE id = ?1",
-        params![c.scenario_id],
+        args![c.scenario_id],
         |r| r.get(0),
     )?;
     let over_cap = crate::organisations::standing_of(&tx, &developer)?.and_then(|org| {
@@ -166,7 +166,7 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
         tx.execute(
             "INSERT INTO queries (id, job_id, scenario_id, sql, status, rule, reason, created_at)
              VALUES (?1, ?2, ?3, ?4, 'refused', 'budget_exhausted', ?5, ?6)",
-            params![c.query_id, c.job_id, c.scenario_id, c.sql, message, now],
+            args![c.query_id, c.job_id, c.scenario_id, c.sql, message, now],
         )?;
         audit::append(
             &tx,
@@ -181,18 +181,18 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     tx.execute(
         "INSERT INTO queries (id, job_id, scenario_id, sql, status, epsilon, delta, mechanism, created_at)
          VALUES (?1, ?2, ?3, ?4, 'answered', ?5, ?6, ?7, ?8)",
-        params![c.query_id, c.job_id, c.scenario_id, c.sql, c.epsilon, c.delta, c.mechanism, now],
+        args![c.query_id, c.job_id, c.scenario_id, c.sql, c.epsilon, c.delta, c.mechanism, now],
     )?;
     for (dataset, version) in c.datasets {
         tx.execute(
             "INSERT OR IGNORE INTO query_datasets (query_id, dataset, version) VALUES (?1, ?2, ?3)",
-            params![c.query_id, dataset, version],
+            args![c.query_id, dataset, version],
         )?;
     }
     tx.execute(
         "INSERT INTO ledger (scenario_id, job_id, query_id, epsilon, delta, rho, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+        args![
             c.scenario_id,
             c.job_id,
             c.query_id,
@@ -205,7 +205,7 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     if zcdp {
         tx.execute(
             "UPDATE scenarios SET rho_spent = ?2, epsilon_spent = ?3 WHERE id = ?1",
-            params![c.scenario_id, rho_after, epsilon_after],
+            args![c.scenario_id, rho_after, epsilon_after],
         )?;
     } else {
         // Clamp to the total so float rounding cannot trip the CHECK on an exact spend.
@@ -213,7 +213,7 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
             "UPDATE scenarios SET epsilon_spent = MIN(epsilon_total, epsilon_spent + ?2),
                                   delta_spent = MIN(delta_total, delta_spent + ?3)
              WHERE id = ?1",
-            params![c.scenario_id, c.epsilon, c.delta],
+            args![c.scenario_id, c.epsilon, c.delta],
         )?;
     }
     audit::append(
@@ -232,7 +232,7 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
 pub fn ledger_sum(conn: &Conn, scenario_id: i64) -> Result<f64> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(epsilon), 0) FROM ledger WHERE scenario_id = ?1",
-        params![scenario_id],
+        args![scenario_id],
         |r| r.get(0),
     )?)
 }

@@ -26,6 +26,7 @@ pub mod catalog;
 pub mod consents;
 pub mod crypto;
 pub mod datakeys;
+mod db;
 pub mod gm;
 pub mod incidents;
 pub mod jobs;
@@ -53,6 +54,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+pub use db::DbError;
 pub use schema::SCHEMA_VERSION;
 
 /// What the store's functions fail with: a domain error, or one of the database's own.
@@ -64,14 +66,20 @@ pub enum Error {
     Domain(#[from] sandbox_core::Error),
     /// The database failed.
     #[error("store: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(DbError::Sqlite(e))
+    }
 }
 
 impl From<Error> for sandbox_core::Error {
     fn from(e: Error) -> sandbox_core::Error {
         match e {
             Error::Domain(e) => e,
-            Error::Db(e) => match Unwritable::of(&e) {
+            Error::Db(DbError::Sqlite(e)) => match Unwritable::of(&e) {
                 Some(what) => {
                     sandbox_core::Error::Store(sandbox_core::StoreError::new(Unwritable {
                         what,
@@ -80,6 +88,7 @@ impl From<Error> for sandbox_core::Error {
                 }
                 None => sandbox_core::Error::Store(sandbox_core::StoreError::new(e)),
             },
+            Error::Db(e) => sandbox_core::Error::Store(sandbox_core::StoreError::new(e)),
         }
     }
 }
@@ -238,37 +247,10 @@ impl Conn {
         self.c.is_autocommit()
     }
 
-    // The statements of this crate's modules, on the connection (not visible outside).
-
-    pub(crate) fn execute<P: rusqlite::Params>(
-        &self,
-        sql: &str,
-        params: P,
-    ) -> rusqlite::Result<usize> {
-        self.c.execute(sql, params)
-    }
+    // The statements of this crate's modules are in `db`; these are SQLite's own.
 
     pub(crate) fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
         self.c.execute_batch(sql)
-    }
-
-    pub(crate) fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        self.c.query_row(sql, params, f)
-    }
-
-    pub(crate) fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>> {
-        self.c.prepare(sql)
-    }
-
-    pub(crate) fn prepare_cached(
-        &self,
-        sql: &str,
-    ) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
-        self.c.prepare_cached(sql)
     }
 
     pub(crate) fn pragma_update<V: rusqlite::ToSql>(
@@ -277,10 +259,6 @@ impl Conn {
         value: V,
     ) -> rusqlite::Result<()> {
         self.c.pragma_update(None, name, value)
-    }
-
-    pub(crate) fn last_insert_rowid(&self) -> i64 {
-        self.c.last_insert_rowid()
     }
 
     pub(crate) fn is_autocommit(&self) -> bool {
@@ -639,8 +617,5 @@ pub(crate) fn in_write_tx<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Resu
 
 /// Rows of `(key, count)` from a `GROUP BY` statement of this crate.
 pub(crate) fn count_by(conn: &Conn, sql: &str) -> Result<Vec<(String, i64)>> {
-    Ok(conn
-        .prepare(sql)?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?)
+    conn.rows(sql, db::args![], |r| Ok((r.get(0)?, r.get(1)?)))
 }

@@ -1,13 +1,13 @@
 //! Table `meta`: the domain's settings and the audit log's recorded head and checkpoint.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use crate::{Conn, Result};
 
 /// A setting's value.
 pub fn get(conn: &Conn, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+        .query_row("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
             r.get(0)
         })
         .optional()?)
@@ -18,7 +18,7 @@ pub fn set(conn: &Conn, key: &str, value: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
+        args![key, value],
     )?;
     Ok(())
 }

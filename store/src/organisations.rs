@@ -1,7 +1,7 @@
 //! Table `organisations` (QQHR Art. 14, 23): the register of the organisations principals
 //! belong to, and what the ledger and the authorization read of them.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::principal::Organisation;
 
 use crate::{Conn, Result};
@@ -33,7 +33,7 @@ pub fn insert(
         "INSERT INTO organisations (credit_code, name, security_officer, security_contact,
              qualified_until, epsilon_cap, created_by, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-        params![
+        args![
             credit_code,
             f.name,
             f.security_officer,
@@ -53,7 +53,7 @@ pub fn update(conn: &Conn, credit_code: &str, f: &OrganisationFields<'_>, at: &s
         "UPDATE organisations SET name = ?2, security_officer = ?3, security_contact = ?4,
              qualified_until = ?5, epsilon_cap = ?6, updated_at = ?7
          WHERE credit_code = ?1",
-        params![
+        args![
             credit_code,
             f.name,
             f.security_officer,
@@ -72,7 +72,7 @@ const SELECT: &str = "SELECT o.credit_code, o.name, o.security_officer, o.securi
              JOIN principals p ON p.name = s.developer WHERE p.organisation = o.credit_code)
      FROM organisations o";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organisation> {
+fn row(r: &crate::db::Row<'_>) -> crate::Result<Organisation> {
     Ok(Organisation {
         credit_code: r.get(0)?,
         name: r.get(1)?,
@@ -89,28 +89,30 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organisation> {
 }
 
 fn with_members(conn: &Conn, mut o: Organisation) -> Result<Organisation> {
-    o.members = conn
-        .prepare_cached("SELECT name FROM principals WHERE organisation = ?1 ORDER BY name")?
-        .query_map(params![o.credit_code], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
+    o.members = conn.rows(
+        "SELECT name FROM principals WHERE organisation = ?1 ORDER BY name",
+        args![o.credit_code],
+        |r| r.get(0),
+    )?;
     Ok(o)
 }
 
 /// One organisation, with its members.
 pub fn get(conn: &Conn, credit_code: &str) -> Result<Option<Organisation>> {
     let found = conn
-        .prepare_cached(&format!("{SELECT} WHERE o.credit_code = ?1"))?
-        .query_row(params![credit_code], row)
+        .query_row(
+            &format!("{SELECT} WHERE o.credit_code = ?1"),
+            args![credit_code],
+            row,
+        )
         .optional()?;
     found.map(|o| with_members(conn, o)).transpose()
 }
 
 /// The register: every organisation by credit code, with its members.
 pub fn list(conn: &Conn) -> Result<Vec<Organisation>> {
-    let all: Vec<Organisation> = conn
-        .prepare(&format!("{SELECT} ORDER BY o.credit_code"))?
-        .query_map([], row)?
-        .collect::<std::result::Result<_, _>>()?;
+    let all: Vec<Organisation> =
+        conn.rows(&format!("{SELECT} ORDER BY o.credit_code"), args![], row)?;
     all.into_iter().map(|o| with_members(conn, o)).collect()
 }
 
@@ -118,7 +120,7 @@ pub fn list(conn: &Conn) -> Result<Vec<Organisation>> {
 pub fn set_member(conn: &Conn, principal: &str, credit_code: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE principals SET organisation = ?2 WHERE name = ?1",
-        params![principal, credit_code],
+        args![principal, credit_code],
     )?;
     Ok(())
 }
@@ -142,7 +144,7 @@ pub struct Standing {
 /// path reads this on every call).
 pub fn standing_of(conn: &Conn, principal: &str) -> Result<Option<Standing>> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT o.credit_code, o.qualified_until, o.epsilon_cap,
                  CASE WHEN o.epsilon_cap IS NULL THEN 0 ELSE
                  (SELECT COALESCE(SUM(s.epsilon_spent), 0) FROM scenarios s
@@ -150,14 +152,15 @@ pub fn standing_of(conn: &Conn, principal: &str) -> Result<Option<Standing>> {
                       WHERE m.organisation = o.credit_code) END
              FROM principals p JOIN organisations o ON o.credit_code = p.organisation
              WHERE p.name = ?1",
-        )?
-        .query_row(params![principal], |r| {
-            Ok(Standing {
-                credit_code: r.get(0)?,
-                qualified_until: r.get(1)?,
-                epsilon_cap: r.get(2)?,
-                epsilon_spent: r.get(3)?,
-            })
-        })
+            args![principal],
+            |r| {
+                Ok(Standing {
+                    credit_code: r.get(0)?,
+                    qualified_until: r.get(1)?,
+                    epsilon_cap: r.get(2)?,
+                    epsilon_spent: r.get(3)?,
+                })
+            },
+        )
         .optional()?)
 }

@@ -1,7 +1,7 @@
 //! Tables `outputs`, `reviews` and `products`: staged outputs and their checks, the review
 //! decisions on them, and the products released from them.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::{Decision, OutputStatus, ReviewTier};
 use serde::Serialize;
 
@@ -35,7 +35,7 @@ pub fn insert(conn: &Conn, o: &OutputRecord) -> Result<()> {
     conn.execute(
         "INSERT INTO outputs (id, job_id, name, kind, file_name, sha256, bytes, status, checks_json, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+        args![
             o.id,
             o.job_id,
             o.name,
@@ -56,7 +56,7 @@ pub fn get(conn: &Conn, id: &str) -> Result<OutputRecord> {
     let row = conn
         .query_row(
             "SELECT id, job_id, name, kind, file_name, sha256, bytes, status, checks_json FROM outputs WHERE id = ?1",
-            params![id],
+            args![id],
             |r| {
                 Ok((
                     OutputRecord {
@@ -69,10 +69,10 @@ pub fn get(conn: &Conn, id: &str) -> Result<OutputRecord> {
                         bytes: r.get(6)?,
                         status: OutputStatus::Staged,
                         checks: r
-                            .get::<_, Option<String>>(8)?
+                            .get::<Option<String>>(8)?
                             .and_then(|s| serde_json::from_str(&s).ok()),
                     },
-                    r.get::<_, String>(7)?,
+                    r.get::<String>(7)?,
                 ))
             },
         )
@@ -85,19 +85,21 @@ pub fn get(conn: &Conn, id: &str) -> Result<OutputRecord> {
 
 /// A job's outputs, in the order staged.
 pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<OutputRecord>> {
-    let ids: Vec<String> = conn
-        .prepare_cached("SELECT id FROM outputs WHERE job_id = ?1 ORDER BY created_at, name")?
-        .query_map(params![job_id], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
+    let ids: Vec<String> = conn.rows(
+        "SELECT id FROM outputs WHERE job_id = ?1 ORDER BY created_at, name",
+        args![job_id],
+        |r| r.get(0),
+    )?;
     ids.iter().map(|id| get(conn, id)).collect()
 }
 
 /// Every output, newest first.
 pub fn all(conn: &Conn) -> Result<Vec<OutputRecord>> {
-    let ids: Vec<String> = conn
-        .prepare("SELECT id FROM outputs ORDER BY created_at DESC")?
-        .query_map([], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
+    let ids: Vec<String> = conn.rows(
+        "SELECT id FROM outputs ORDER BY created_at DESC",
+        args![],
+        |r| r.get(0),
+    )?;
     ids.iter().map(|id| get(conn, id)).collect()
 }
 
@@ -105,7 +107,7 @@ pub fn all(conn: &Conn) -> Result<Vec<OutputRecord>> {
 pub fn set_status(conn: &Conn, id: &str, status: OutputStatus) -> Result<()> {
     conn.execute(
         "UPDATE outputs SET status = ?2 WHERE id = ?1",
-        params![id, status.as_str()],
+        args![id, status.as_str()],
     )?;
     Ok(())
 }
@@ -114,7 +116,7 @@ pub fn set_status(conn: &Conn, id: &str, status: OutputStatus) -> Result<()> {
 pub fn flag(conn: &Conn, id: &str, checks: &serde_json::Value) -> Result<()> {
     conn.execute(
         "UPDATE outputs SET status = 'flagged', checks_json = ?2 WHERE id = ?1",
-        params![id, checks.to_string()],
+        args![id, checks.to_string()],
     )?;
     Ok(())
 }
@@ -132,20 +134,19 @@ pub struct ReleasedTable {
 
 /// Every table released under a scenario, oldest first.
 pub fn released_tables(conn: &Conn, scenario_id: i64) -> Result<Vec<ReleasedTable>> {
-    Ok(conn
-        .prepare(
-            "SELECT o.job_id, o.file_name, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id
+    Ok(conn.rows(
+        "SELECT o.job_id, o.file_name, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id
              WHERE j.scenario_id = ?1 AND o.status = 'released' AND o.kind = 'table'
              ORDER BY o.created_at",
-        )?
-        .query_map(params![scenario_id], |r| {
+        args![scenario_id],
+        |r| {
             Ok(ReleasedTable {
                 job_id: r.get(0)?,
                 file_name: r.get(1)?,
                 name: r.get(2)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }
 
 /// Outputs by status, for the metrics.
@@ -165,7 +166,7 @@ pub fn insert_review(
     conn.execute(
         "INSERT INTO reviews (output_id, reviewer, tier, decision, reason, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+        args![
             output_id,
             reviewer,
             tier.as_str(),
@@ -192,15 +193,12 @@ pub struct Approval {
 
 /// Every approval of an output, in order.
 pub fn approvals(conn: &Conn, output_id: &str) -> Result<Vec<Approval>> {
-    let rows: Vec<(String, String, Option<String>, String)> = conn
-        .prepare(
-            "SELECT tier, reviewer, reason, created_at FROM reviews
+    let rows: Vec<(String, String, Option<String>, String)> = conn.rows(
+        "SELECT tier, reviewer, reason, created_at FROM reviews
              WHERE output_id = ?1 AND decision = 'approve' ORDER BY id",
-        )?
-        .query_map(params![output_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<std::result::Result<_, _>>()?;
+        args![output_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     rows.into_iter()
         .map(|(tier, reviewer, reason, at)| {
             Ok(Approval {
@@ -238,26 +236,25 @@ pub fn insert_product(
     conn.execute(
         "INSERT INTO products (id, output_id, manifest_sha256, released_by, released_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, output_id, manifest_sha256, released_by, released_at],
+        args![id, output_id, manifest_sha256, released_by, released_at],
     )?;
     Ok(())
 }
 
 /// Every product, in the order released.
 pub fn products(conn: &Conn) -> Result<Vec<ProductRow>> {
-    Ok(conn
-        .prepare(
-            "SELECT id, output_id, released_by, released_at FROM products ORDER BY released_at",
-        )?
-        .query_map([], |r| {
+    Ok(conn.rows(
+        "SELECT id, output_id, released_by, released_at FROM products ORDER BY released_at",
+        args![],
+        |r| {
             Ok(ProductRow {
                 id: r.get(0)?,
                 output_id: r.get(1)?,
                 released_by: r.get(2)?,
                 released_at: r.get(3)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }
 
 /// A review decision as recorded.
@@ -278,13 +275,9 @@ pub struct ReviewRow {
 /// Every review decision on an output, in order.
 pub fn reviews(conn: &Conn, output_id: &str) -> Result<Vec<ReviewRow>> {
     let rows: Vec<(String, String, String, Option<String>, String)> = conn
-        .prepare(
-            "SELECT reviewer, tier, decision, reason, created_at FROM reviews WHERE output_id = ?1 ORDER BY id",
-        )?
-        .query_map(params![output_id], |r| {
+        .rows("SELECT reviewer, tier, decision, reason, created_at FROM reviews WHERE output_id = ?1 ORDER BY id", args![output_id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<std::result::Result<_, _>>()?;
+        })?;
     rows.into_iter()
         .map(|(reviewer, tier, decision, reason, created_at)| {
             Ok(ReviewRow {
@@ -313,18 +306,15 @@ pub struct Pending {
 
 /// The outputs in any of `statuses`, oldest first.
 pub fn pending(conn: &Conn, statuses: &[OutputStatus]) -> Result<Vec<Pending>> {
-    let mut stmt = conn.prepare(
-        "SELECT o.id, o.created_at, j.submitter, s.name
-         FROM outputs o JOIN jobs j ON j.id = o.job_id JOIN scenarios s ON s.id = j.scenario_id
-         WHERE o.status = ?1 ORDER BY o.created_at, o.id",
-    )?;
     let mut out = Vec::new();
     for status in statuses {
-        let rows: Vec<(String, String, String, String)> = stmt
-            .query_map(params![status.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<(String, String, String, String)> = conn.rows(
+            "SELECT o.id, o.created_at, j.submitter, s.name
+             FROM outputs o JOIN jobs j ON j.id = o.job_id JOIN scenarios s ON s.id = j.scenario_id
+             WHERE o.status = ?1 ORDER BY o.created_at, o.id",
+            args![status.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         for (id, created_at, submitter, scenario) in rows {
             out.push(Pending {
                 output: get(conn, &id)?,

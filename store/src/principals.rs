@@ -1,7 +1,7 @@
 //! Table `principals`: names, roles and statuses (revocation is final and nothing is
 //! deleted: triggers).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::Lang;
 use sandbox_core::principal::{Principal, Role, Status};
 
@@ -10,12 +10,11 @@ use crate::{Conn, Result};
 /// A principal whatever its status.
 pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
     let row: Option<(String, String, Option<String>, Option<String>)> = conn
-        .prepare_cached(
+        .query_row(
             "SELECT role, status, language, organisation FROM principals WHERE name = ?1",
-        )?
-        .query_row(params![name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+            args![name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
     row.map(|(role, status, language, organisation)| {
         Ok(Principal {
@@ -31,21 +30,22 @@ pub fn lookup(conn: &Conn, name: &str) -> Result<Option<Principal>> {
 
 /// Every principal, by name.
 pub fn list(conn: &Conn) -> Result<Vec<Principal>> {
-    let mut stmt = conn.prepare(
+    let rows = conn.rows(
         "SELECT name, role, status, language, organisation FROM principals ORDER BY name",
+        args![],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<Option<String>>(3)?,
+                r.get::<Option<String>>(4)?,
+            ))
+        },
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<String>>(4)?,
-        ))
-    })?;
     let mut out = Vec::new();
     for row in rows {
-        let (name, role, status, language, organisation) = row?;
+        let (name, role, status, language, organisation) = row;
         out.push(Principal {
             name,
             role: role.parse()?,
@@ -59,7 +59,7 @@ pub fn list(conn: &Conn) -> Result<Vec<Principal>> {
 
 /// How many principals there are.
 pub fn count(conn: &Conn) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT COUNT(*) FROM principals", args![], |r| r.get(0))?)
 }
 
 /// Sets the language a principal reads Sandbox in (`None`: the client's, else the
@@ -67,7 +67,7 @@ pub fn count(conn: &Conn) -> Result<i64> {
 pub fn set_language(conn: &Conn, name: &str, language: Option<Lang>) -> Result<()> {
     conn.execute(
         "UPDATE principals SET language = ?2 WHERE name = ?1",
-        params![name, language.map(Lang::tag)],
+        args![name, language.map(Lang::tag)],
     )?;
     Ok(())
 }
@@ -76,7 +76,7 @@ pub fn set_language(conn: &Conn, name: &str, language: Option<Lang>) -> Result<(
 pub fn insert(conn: &Conn, name: &str, role: Role) -> Result<()> {
     conn.execute(
         "INSERT INTO principals (name, role, created_at) VALUES (?1, ?2, ?3)",
-        params![name, role.as_str(), crate::now()],
+        args![name, role.as_str(), crate::now()],
     )?;
     Ok(())
 }
@@ -85,7 +85,7 @@ pub fn insert(conn: &Conn, name: &str, role: Role) -> Result<()> {
 pub fn set_status(conn: &Conn, name: &str, status: Status) -> Result<()> {
     conn.execute(
         "UPDATE principals SET status = ?2 WHERE name = ?1",
-        params![name, status.as_str()],
+        args![name, status.as_str()],
     )?;
     Ok(())
 }
@@ -95,7 +95,7 @@ pub fn set_status(conn: &Conn, name: &str, status: Status) -> Result<()> {
 pub fn other_active_administrators(conn: &Conn, name: &str) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM principals WHERE role IN ('operator', 'admin') AND status = 'active' AND name != ?1",
-        params![name],
+        args![name],
         |r| r.get(0),
     )?)
 }

@@ -2,7 +2,7 @@
 //! (its scope at release and later grants) and its withdrawal; and its holders, read from
 //! the audit log's download events.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_policies::Grantee;
 
 use crate::{Conn, Result};
@@ -35,7 +35,7 @@ pub fn grant(
         "INSERT OR IGNORE INTO product_grants
              (product_id, grantee_kind, grantee, at_release, granted_by, granted_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+        args![
             product_id,
             grantee.kind(),
             grantee.name(),
@@ -49,15 +49,12 @@ pub fn grant(
 
 /// A product's grants, the scope at release first, then in the order granted.
 pub fn grants(conn: &Conn, product_id: &str) -> Result<Vec<Grant>> {
-    let rows: Vec<(String, String, i64, String, String)> = conn
-        .prepare_cached(
-            "SELECT grantee_kind, grantee, at_release, granted_by, granted_at FROM product_grants
+    let rows: Vec<(String, String, i64, String, String)> = conn.rows(
+        "SELECT grantee_kind, grantee, at_release, granted_by, granted_at FROM product_grants
              WHERE product_id = ?1 ORDER BY at_release DESC, granted_at, grantee",
-        )?
-        .query_map(params![product_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<std::result::Result<_, _>>()?;
+        args![product_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
     rows.into_iter()
         .map(|(kind, name, at_release, granted_by, granted_at)| {
             Ok(Grant {
@@ -81,12 +78,13 @@ pub fn granted(
     organisation: Option<&str>,
 ) -> Result<bool> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT 1 FROM product_grants WHERE product_id = ?1 AND (
                  (grantee_kind = 'principal' AND grantee = ?2)
                  OR (grantee_kind = 'organisation' AND grantee = ?3))",
-        )?
-        .query_row(params![product_id, principal, organisation], |_| Ok(()))
+            args![product_id, principal, organisation],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
@@ -109,7 +107,7 @@ pub fn withdraw(conn: &Conn, product_id: &str, w: &Withdrawal) -> Result<()> {
     conn.execute(
         "INSERT INTO product_withdrawals (product_id, reason, withdrawn_by, withdrawn_at, notice_sha256)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![product_id, w.reason, w.withdrawn_by, w.withdrawn_at, w.notice_sha256],
+        args![product_id, w.reason, w.withdrawn_by, w.withdrawn_at, w.notice_sha256],
     )?;
     Ok(())
 }
@@ -117,18 +115,19 @@ pub fn withdraw(conn: &Conn, product_id: &str, w: &Withdrawal) -> Result<()> {
 /// A product's withdrawal, if it was withdrawn.
 pub fn withdrawal(conn: &Conn, product_id: &str) -> Result<Option<Withdrawal>> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT reason, withdrawn_by, withdrawn_at, notice_sha256 FROM product_withdrawals
              WHERE product_id = ?1",
-        )?
-        .query_row(params![product_id], |r| {
-            Ok(Withdrawal {
-                reason: r.get(0)?,
-                withdrawn_by: r.get(1)?,
-                withdrawn_at: r.get(2)?,
-                notice_sha256: r.get(3)?,
-            })
-        })
+            args![product_id],
+            |r| {
+                Ok(Withdrawal {
+                    reason: r.get(0)?,
+                    withdrawn_by: r.get(1)?,
+                    withdrawn_at: r.get(2)?,
+                    notice_sha256: r.get(3)?,
+                })
+            },
+        )
         .optional()?)
 }
 
@@ -152,14 +151,13 @@ pub struct Holder {
 /// Everyone who downloaded a file of a product, from the `product.downloaded` events of
 /// the audit log (the record of what left), by name.
 pub fn holders(conn: &Conn, product_id: &str) -> Result<Vec<Holder>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT e.actor, p.role, p.organisation, COUNT(*), MIN(e.ts), MAX(e.ts)
+    Ok(conn.rows(
+        "SELECT e.actor, p.role, p.organisation, COUNT(*), MIN(e.ts), MAX(e.ts)
              FROM audit_events e LEFT JOIN principals p ON p.name = e.actor
              WHERE e.action = 'product.downloaded' AND e.subject = ?1
              GROUP BY e.actor ORDER BY e.actor",
-        )?
-        .query_map(params![format!("product:{product_id}")], |r| {
+        args![format!("product:{product_id}")],
+        |r| {
             Ok(Holder {
                 principal: r.get(0)?,
                 role: r.get(1)?,
@@ -168,6 +166,6 @@ pub fn holders(conn: &Conn, product_id: &str) -> Result<Vec<Holder>> {
                 first_at: r.get(4)?,
                 last_at: r.get(5)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }

@@ -3,7 +3,7 @@
 //! the output checks); and threshold mode's differencing guard, what each unit contributed
 //! to each cell a threshold answer released. Charges are written by [`crate::ledger::charge`].
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::refusal::Refusal;
 use serde::Serialize;
@@ -37,7 +37,7 @@ pub fn record_refusal(conn: &mut Conn, q: &Refused<'_>) -> Result<Option<String>
     tx.execute(
         "INSERT INTO queries (id, job_id, scenario_id, sql, status, rule, reason, created_at)
          VALUES (?1, ?2, ?3, ?4, 'refused', ?5, ?6, ?7)",
-        params![
+        args![
             q.query_id,
             q.job_id,
             q.scenario_id,
@@ -83,7 +83,7 @@ pub fn record_answer(
     unsynced(conn, || {
         conn.execute(
             "UPDATE queries SET answer_json = ?2, accuracy_json = ?3 WHERE id = ?1",
-            params![query_id, answer_json, accuracy],
+            args![query_id, answer_json, accuracy],
         )?;
         Ok(())
     })
@@ -124,7 +124,7 @@ pub fn record_withheld(conn: &Conn, query_id: &str, withheld: &Withheld) -> Resu
     unsynced(conn, || {
         conn.execute(
             "UPDATE queries SET withheld_json = ?2 WHERE id = ?1",
-            params![query_id, text],
+            args![query_id, text],
         )?;
         Ok(())
     })
@@ -158,17 +158,14 @@ impl ReleasedCells<'_> {
         let mut out: Vec<(i64, Vec<u8>)> = Vec::new();
         // A cell over several of the datasets is listed under each of them.
         let mut seen = std::collections::HashSet::new();
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT c.id, c.units FROM released_cell_datasets d
-             JOIN released_cells c ON c.id = d.cell_id
-             WHERE d.dataset = ?1 AND d.n_units BETWEEN ?2 AND ?3",
-        )?;
         for dataset in &self.datasets {
-            let rows = stmt
-                .query_map(params![dataset, lo as i64, hi as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })?
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let rows = self.tx.rows(
+                "SELECT c.id, c.units FROM released_cell_datasets d
+                 JOIN released_cells c ON c.id = d.cell_id
+                 WHERE d.dataset = ?1 AND d.n_units BETWEEN ?2 AND ?3",
+                args![dataset, lo as i64, hi as i64],
+                |r| Ok((r.get::<i64>(0)?, r.get::<Vec<u8>>(1)?)),
+            )?;
             for (id, units) in rows {
                 if seen.insert(id) {
                     out.push((id, units));
@@ -185,26 +182,24 @@ impl ReleasedCells<'_> {
     pub fn record(&self, query_id: &str, n_units: usize, units: &[u8]) -> Result<()> {
         let earlier: Option<i64> = self
             .tx
-            .prepare_cached(
+            .query_row(
                 "SELECT id FROM released_cells WHERE n_units = ?1 AND units = ?2 LIMIT 1",
-            )?
-            .query_row(params![n_units as i64, units], |r| r.get(0))
+                args![n_units as i64, units],
+                |r| r.get(0),
+            )
             .optional()?;
         let id = match earlier {
             Some(id) => id,
-            None => {
-                self.tx.execute(
-                    "INSERT INTO released_cells (query_id, n_units, units) VALUES (?1, ?2, ?3)",
-                    params![query_id, n_units as i64, units],
-                )?;
-                self.tx.last_insert_rowid()
-            }
+            None => self.tx.insert(
+                "INSERT INTO released_cells (query_id, n_units, units) VALUES (?1, ?2, ?3)",
+                args![query_id, n_units as i64, units],
+            )?,
         };
         for dataset in &self.datasets {
             self.tx.execute(
                 "INSERT OR IGNORE INTO released_cell_datasets (dataset, n_units, cell_id)
                  VALUES (?1, ?2, ?3)",
-                params![dataset, n_units as i64, id],
+                args![dataset, n_units as i64, id],
             )?;
         }
         Ok(())
@@ -220,13 +215,12 @@ impl ReleasedCells<'_> {
 /// The answers a job received (JSON rows) with what each withheld, if anything (a record
 /// that does not parse counts as nothing withheld).
 pub fn answers_of_job(conn: &Conn, job_id: &str) -> Result<Vec<JobAnswer>> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = conn
-        .prepare(
-            "SELECT answer_json, withheld_json, accuracy_json FROM queries
+    let rows: Vec<(String, Option<String>, Option<String>)> = conn.rows(
+        "SELECT answer_json, withheld_json, accuracy_json FROM queries
              WHERE job_id = ?1 AND status = 'answered' AND answer_json IS NOT NULL",
-        )?
-        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<std::result::Result<_, _>>()?;
+        args![job_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     Ok(rows
         .into_iter()
         .map(|(answer_json, w, a)| JobAnswer {
@@ -253,15 +247,14 @@ pub struct JobAnswer {
 /// The dataset versions a job's answered queries read, each once, by name then version
 /// (empty for jobs answered before the versions were recorded).
 pub fn versions_read(conn: &Conn, job_id: &str) -> Result<Vec<(String, i64)>> {
-    Ok(conn
-        .prepare(
-            "SELECT DISTINCT d.dataset, d.version FROM query_datasets d
+    Ok(conn.rows(
+        "SELECT DISTINCT d.dataset, d.version FROM query_datasets d
              JOIN queries q ON q.id = d.query_id
              WHERE q.job_id = ?1 AND q.status = 'answered'
              ORDER BY d.dataset, d.version",
-        )?
-        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?)
+        args![job_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// A job's query as a product manifest lists it.
@@ -290,12 +283,11 @@ pub struct QueryEntry {
 
 /// Every query of a job, in order.
 pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
-    Ok(conn
-        .prepare(
-            "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at, accuracy_json
+    Ok(conn.rows(
+        "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at, accuracy_json
              FROM queries WHERE job_id = ?1 ORDER BY created_at, id",
-        )?
-        .query_map(params![job_id], |r| {
+        args![job_id],
+        |r| {
             Ok(QueryEntry {
                 id: r.get(0)?,
                 sql: r.get(1)?,
@@ -306,10 +298,10 @@ pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
                 mechanism: r.get(6)?,
                 at: r.get(7)?,
                 accuracy: r
-                    .get::<_, Option<String>>(8)?
+                    .get::<Option<String>>(8)?
                     .and_then(|a| serde_json::from_str(&a).ok())
                     .unwrap_or_default(),
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }

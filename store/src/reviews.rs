@@ -1,7 +1,7 @@
 //! Tables `review_comments` and `resubmissions`: the thread of a review request (the
 //! outputs of a job, and of the jobs resubmitted in answer to it), append-only.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use crate::{Conn, Result};
 
@@ -25,32 +25,30 @@ pub struct CommentRow {
 
 /// Records a comment on `job_id`. Returns its id.
 pub fn insert_comment(conn: &Conn, job_id: &str, author: &str, body: &str) -> Result<i64> {
-    conn.execute(
+    conn.insert(
         "INSERT INTO review_comments (job_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![job_id, author, body, crate::now()],
-    )?;
-    Ok(conn.last_insert_rowid())
+        args![job_id, author, body, crate::now()],
+    )
 }
 
 /// The comments on any of `jobs`, oldest first.
 pub fn comments(conn: &Conn, jobs: &[String]) -> Result<Vec<CommentRow>> {
     let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, job_id, author, body, created_at FROM review_comments WHERE job_id = ?1",
-    )?;
     for job in jobs {
-        let rows = stmt.query_map(params![job], |r| {
-            Ok(CommentRow {
-                id: r.get(0)?,
-                job_id: r.get(1)?,
-                author: r.get(2)?,
-                body: r.get(3)?,
-                created_at: r.get(4)?,
-            })
-        })?;
-        for row in rows {
-            out.push(row?);
-        }
+        let rows = conn.rows(
+            "SELECT id, job_id, author, body, created_at FROM review_comments WHERE job_id = ?1",
+            args![job],
+            |r| {
+                Ok(CommentRow {
+                    id: r.get(0)?,
+                    job_id: r.get(1)?,
+                    author: r.get(2)?,
+                    body: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            },
+        )?;
+        out.extend(rows);
     }
     out.sort_by_key(|c| c.id);
     Ok(out)
@@ -60,7 +58,7 @@ pub fn comments(conn: &Conn, jobs: &[String]) -> Result<Vec<CommentRow>> {
 pub fn link_resubmission(conn: &Conn, job_id: &str, resubmits: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO resubmissions (job_id, resubmits) VALUES (?1, ?2)",
-        params![job_id, resubmits],
+        args![job_id, resubmits],
     )?;
     Ok(())
 }
@@ -70,7 +68,7 @@ pub fn answered_by(conn: &Conn, job_id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT job_id FROM resubmissions WHERE resubmits = ?1",
-            params![job_id],
+            args![job_id],
             |r| r.get(0),
         )
         .optional()?)
@@ -86,7 +84,7 @@ pub fn chain(conn: &Conn, job_id: &str) -> Result<Vec<String>> {
         let earlier: Option<String> = conn
             .query_row(
                 "SELECT resubmits FROM resubmissions WHERE job_id = ?1",
-                params![first],
+                args![first],
                 |r| r.get(0),
             )
             .optional()?;

@@ -1,7 +1,7 @@
 //! Table `scenarios`: applications, decisions, standing, budgets' totals (the ledger keeps
 //! the charges), and usage monitoring's counts (Shuangyashan Art. 31).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::ScenarioStatus as Status;
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_policies::Scenario;
@@ -49,10 +49,10 @@ impl ScenarioRecord {
 
 /// Records an application (pending). Returns its id.
 pub fn insert(conn: &Conn, spec: &Scenario, spec_text: &str, developer: &str) -> Result<i64> {
-    conn.execute(
+    conn.insert(
         "INSERT INTO scenarios (name, developer, spec_toml, status, epsilon_total, delta_total, rho_total, created_at)
          VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7)",
-        params![
+        args![
             spec.name,
             developer,
             spec_text,
@@ -61,8 +61,7 @@ pub fn insert(conn: &Conn, spec: &Scenario, spec_text: &str, developer: &str) ->
             spec.budget.rho_total(),
             crate::now()
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+    )
 }
 
 /// The id of the scenario named `name`, if any.
@@ -70,7 +69,7 @@ pub fn id_of(conn: &Conn, name: &str) -> Result<Option<i64>> {
     Ok(conn
         .query_row(
             "SELECT id FROM scenarios WHERE name = ?1",
-            params![name],
+            args![name],
             |r| r.get(0),
         )
         .optional()?)
@@ -79,16 +78,13 @@ pub fn id_of(conn: &Conn, name: &str) -> Result<Option<i64>> {
 /// Reads a scenario.
 pub fn get(conn: &Conn, id: i64) -> Result<ScenarioRecord> {
     let row = conn
-        .prepare_cached(
-            "SELECT developer, spec_toml, status, decided_by, epsilon_spent FROM scenarios WHERE id = ?1",
-        )?
-        .query_row(params![id], |r| {
+        .query_row("SELECT developer, spec_toml, status, decided_by, epsilon_spent FROM scenarios WHERE id = ?1", args![id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, f64>(4)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<Option<String>>(3)?,
+                r.get::<f64>(4)?,
             ))
         })
         .optional()?
@@ -140,10 +136,9 @@ pub fn resolve(conn: &Conn, key: &str) -> Result<ScenarioRecord> {
 
 /// Every scenario, by id.
 pub fn list(conn: &Conn) -> Result<Vec<ScenarioRecord>> {
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM scenarios ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
+    let ids: Vec<i64> = conn.rows("SELECT id FROM scenarios ORDER BY id", args![], |r| {
+        r.get(0)
+    })?;
     ids.into_iter().map(|id| get(conn, id)).collect()
 }
 
@@ -151,7 +146,7 @@ pub fn list(conn: &Conn) -> Result<Vec<ScenarioRecord>> {
 pub fn decide(conn: &Conn, id: i64, status: Status, by: &str, reason: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE scenarios SET status = ?2, decided_by = ?3, decided_at = ?4, decision_reason = ?5 WHERE id = ?1",
-        params![id, status.as_str(), by, crate::now(), reason],
+        args![id, status.as_str(), by, crate::now(), reason],
     )?;
     Ok(())
 }
@@ -160,7 +155,7 @@ pub fn decide(conn: &Conn, id: i64, status: Status, by: &str, reason: Option<&st
 pub fn set_usable(conn: &Conn, id: i64) -> Result<()> {
     conn.execute(
         "UPDATE scenarios SET status = 'approved' WHERE id = ?1 AND status = 'pending' AND decided_by IS NOT NULL",
-        params![id],
+        args![id],
     )?;
     Ok(())
 }
@@ -169,7 +164,7 @@ pub fn set_usable(conn: &Conn, id: i64) -> Result<()> {
 pub fn set_status(conn: &Conn, id: i64, to: Status, reason: &str) -> Result<()> {
     conn.execute(
         "UPDATE scenarios SET status = ?2, status_reason = ?3, status_changed_at = ?4 WHERE id = ?1",
-        params![id, to.as_str(), reason, crate::now()],
+        args![id, to.as_str(), reason, crate::now()],
     )?;
     Ok(())
 }
@@ -232,7 +227,7 @@ pub fn over_scope_refusals(conn: &Conn, id: i64) -> Result<i64> {
          WHERE q.scenario_id = ?1 AND q.status = 'refused'
            AND q.rule NOT IN ('syntax', 'invalid_query', 'scenario', 'budget_exhausted')
            AND q.created_at >= COALESCE(s.status_changed_at, s.decided_at, s.created_at)",
-        params![id],
+        args![id],
         |r| r.get(0),
     )?)
 }
@@ -248,7 +243,7 @@ pub fn monitor_refusal(conn: &Conn, id: i64) -> Result<Option<String>> {
     let status: Option<String> = conn
         .query_row(
             "SELECT status FROM scenarios WHERE id = ?1",
-            params![id],
+            args![id],
             |r| r.get(0),
         )
         .optional()?;
@@ -301,12 +296,12 @@ pub struct UsageCounts {
 pub fn usage_counts(conn: &Conn, id: i64) -> Result<UsageCounts> {
     let (jobs, last_job_at): (i64, Option<String>) = conn.query_row(
         "SELECT COUNT(*), MAX(created_at) FROM jobs WHERE scenario_id = ?1",
-        params![id],
+        args![id],
         |x| Ok((x.get(0)?, x.get(1)?)),
     )?;
     let (answered, refused): (i64, i64) = conn.query_row(
         "SELECT COALESCE(SUM(status = 'answered'), 0), COALESCE(SUM(status = 'refused'), 0) FROM queries WHERE scenario_id = ?1",
-        params![id],
+        args![id],
         |x| Ok((x.get(0)?, x.get(1)?)),
     )?;
     let (decided_at, status_reason, epsilon_total, idle_flagged_at): (
@@ -316,7 +311,7 @@ pub fn usage_counts(conn: &Conn, id: i64) -> Result<UsageCounts> {
         Option<String>,
     ) = conn.query_row(
         "SELECT decided_at, status_reason, epsilon_total, idle_flagged_at FROM scenarios WHERE id = ?1",
-        params![id],
+        args![id],
         |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?)),
     )?;
     Ok(UsageCounts {
@@ -336,17 +331,18 @@ pub fn usage_counts(conn: &Conn, id: i64) -> Result<UsageCounts> {
 pub fn mark_idle(conn: &Conn, id: i64) -> Result<()> {
     conn.execute(
         "UPDATE scenarios SET idle_flagged_at = ?2 WHERE id = ?1",
-        params![id, crate::now()],
+        args![id, crate::now()],
     )?;
     Ok(())
 }
 
 /// Every scenario's ε spent and granted, for the metrics.
 pub fn budgets(conn: &Conn) -> Result<Vec<(i64, f64, f64)>> {
-    Ok(conn
-        .prepare("SELECT id, epsilon_spent, epsilon_total FROM scenarios")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<std::result::Result<_, _>>()?)
+    Ok(conn.rows(
+        "SELECT id, epsilon_spent, epsilon_total FROM scenarios",
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
 }
 
 /// Scenarios by status, for the metrics.

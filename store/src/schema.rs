@@ -861,11 +861,11 @@ mod tests {
     }
 
     fn foreign_key_violations(conn: &Conn) -> Result<i64> {
-        Ok(
-            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+        Ok(conn
+            .c
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
                 r.get(0)
-            })?,
-        )
+            })?)
     }
 
     #[test]
@@ -890,29 +890,31 @@ mod tests {
                  VALUES ('o', 'op', 'operator', 'approve', 'now');",
         )?;
         migrate(&conn)?;
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM outputs WHERE id = 'o'", [], |r| {
-            r.get(0)
-        })?;
+        let n: i64 = conn
+            .c
+            .query_row("SELECT COUNT(*) FROM outputs WHERE id = 'o'", [], |r| {
+                r.get(0)
+            })?;
         assert_eq!(n, 1);
-        let parent: String = conn.query_row(
+        let parent: String = conn.c.query_row(
             "SELECT \"table\" FROM pragma_foreign_key_list('reviews') WHERE \"from\" = 'output_id'",
             [],
             |r| r.get(0),
         )?;
         assert_eq!(parent, "outputs");
         assert_eq!(foreign_key_violations(&conn)?, 0);
-        conn.execute(
+        conn.c.execute(
             "UPDATE outputs SET kind = 'chart', status = 'changes_requested' WHERE id = 'o'",
             [],
         )?;
         // Migration 8 rebuilt the reviews with their rows, for requests for changes.
-        let reviews: i64 = conn.query_row(
+        let reviews: i64 = conn.c.query_row(
             "SELECT COUNT(*) FROM reviews WHERE output_id = 'o' AND decision = 'approve'",
             [],
             |r| r.get(0),
         )?;
         assert_eq!(reviews, 1);
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO reviews (output_id, reviewer, tier, decision, reason, created_at)
              VALUES ('o', 'op', 'operator', 'request_changes', 'why', 'now')",
             [],
@@ -951,7 +953,7 @@ mod tests {
             h.update(b"\n");
             h.update(&body);
             e.hash = hex::encode(h.finalize());
-            conn.execute(
+            conn.c.execute(
                 "INSERT INTO audit_events (seq, ts, actor, action, subject, details, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 rusqlite::params![
@@ -968,12 +970,14 @@ mod tests {
             leaves.push(merkle::leaf_hash(sandbox_core::Suite::Standard, &body));
             prev = e.hash;
         }
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)",
             [format!("5:{prev}")],
         )?;
         migrate(&conn)?;
-        let nodes: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
+        let nodes: i64 = conn
+            .c
+            .query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
         assert_eq!(nodes, 8, "5 leaves, 2 + 1 inner nodes");
         let v = audit::verify(&conn)?;
         assert_eq!((v.events, v.head.as_str()), (5, prev.as_str()));
@@ -1000,9 +1004,9 @@ mod tests {
             "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0",
             "DELETE FROM audit_nodes WHERE level = 0 AND idx = 0",
         ] {
-            assert!(conn.execute(bad, []).is_err(), "{bad}");
+            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
         }
-        conn.execute(
+        conn.c.execute(
             "UPDATE meta SET value = '10' WHERE key = 'audit_retention_years'",
             [],
         )?;
@@ -1019,21 +1023,21 @@ mod tests {
         )?;
         migrate(&conn)?;
         // Principals stored before the migration are active.
-        let active: i64 = conn.query_row(
+        let active: i64 = conn.c.query_row(
             "SELECT COUNT(*) FROM principals WHERE status = 'active'",
             [],
             |r| r.get(0),
         )?;
         assert_eq!(active, 2);
-        conn.execute(
+        conn.c.execute(
             "UPDATE principals SET status = 'suspended' WHERE name = 'dev-zhao'",
             [],
         )?;
-        conn.execute(
+        conn.c.execute(
             "UPDATE principals SET status = 'revoked' WHERE name = 'dev-zhao'",
             [],
         )?;
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
              VALUES ('t1', 'ops-li', '$argon2id$x', 'ops-li', 'now')",
             [],
@@ -1049,9 +1053,9 @@ mod tests {
             "UPDATE api_tokens SET revoked_at = 'now' WHERE id = 't1'",
             "DELETE FROM api_tokens WHERE id = 't1'",
         ] {
-            assert!(conn.execute(bad, []).is_err(), "{bad}");
+            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
         }
-        conn.execute(
+        conn.c.execute(
             "UPDATE api_tokens SET revoked_at = 'now', revoked_by = 'ops-li' WHERE id = 't1'",
             [],
         )?;
@@ -1060,7 +1064,7 @@ mod tests {
             "UPDATE api_tokens SET revoked_at = 'later', revoked_by = 'ops-li' WHERE id = 't1'",
             "UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE id = 't1'",
         ] {
-            assert!(conn.execute(bad, []).is_err(), "{bad}");
+            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
         }
         Ok(())
     }
@@ -1081,7 +1085,7 @@ mod tests {
                  VALUES ('o', 'j', 'n', 'text', 'n.md', 'h', 1, 'checked', 'now');",
         )?;
         migrate(&conn)?;
-        let (status, fuel, started, finished): (String, i64, String, String) = conn.query_row(
+        let (status, fuel, started, finished): (String, i64, String, String) = conn.c.query_row(
             "SELECT status, fuel_used, started_at, finished_at FROM jobs WHERE id = 'j'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -1092,7 +1096,7 @@ mod tests {
         );
         assert_eq!(foreign_key_violations(&conn)?, 0);
         for (table, column) in [("queries", "job_id"), ("outputs", "job_id")] {
-            let parent: String = conn.query_row(
+            let parent: String = conn.c.query_row(
                 &format!(
                     "SELECT \"table\" FROM pragma_foreign_key_list('{table}') WHERE \"from\" = '{column}'"
                 ),
@@ -1102,15 +1106,18 @@ mod tests {
             assert_eq!(parent, "jobs");
         }
         // The queue's states are allowed now; scenarios are revoked for good.
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, created_at)
              VALUES ('k', 1, 'dev', 'm', '{}', 'queued', 'now')",
             [],
         )?;
-        conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = 'k'", [])?;
-        conn.execute("UPDATE scenarios SET status = 'revoked' WHERE id = 1", [])?;
+        conn.c
+            .execute("UPDATE jobs SET status = 'cancelled' WHERE id = 'k'", [])?;
+        conn.c
+            .execute("UPDATE scenarios SET status = 'revoked' WHERE id = 1", [])?;
         assert!(
-            conn.execute("UPDATE scenarios SET status = 'approved' WHERE id = 1", [])
+            conn.c
+                .execute("UPDATE scenarios SET status = 'approved' WHERE id = 1", [])
                 .is_err()
         );
         Ok(())
@@ -1128,6 +1135,7 @@ mod tests {
         )?;
         migrate(&conn)?;
         let rows: Vec<(String, String, String)> = conn
+            .c
             .prepare("SELECT name, role, status FROM principals ORDER BY name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<std::result::Result<_, _>>()?;
@@ -1137,19 +1145,21 @@ mod tests {
             ("dev".into(), "developer".into(), "revoked".into())
         );
         assert_eq!(foreign_key_violations(&conn)?, 0);
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO principals (name, role, created_at) VALUES ('root', 'admin', 't')",
             [],
         )?;
         assert!(
-            conn.execute(
-                "UPDATE principals SET status = 'active' WHERE name = 'dev'",
-                []
-            )
-            .is_err()
+            conn.c
+                .execute(
+                    "UPDATE principals SET status = 'active' WHERE name = 'dev'",
+                    []
+                )
+                .is_err()
         );
         assert!(
-            conn.execute("DELETE FROM principals WHERE name = 'root'", [])
+            conn.c
+                .execute("DELETE FROM principals WHERE name = 'root'", [])
                 .is_err()
         );
         Ok(())
@@ -1165,6 +1175,7 @@ mod tests {
         )?;
         migrate(&conn)?;
         let rows: Vec<(String, String, Option<String>)> = conn
+            .c
             .prepare("SELECT name, status, language FROM principals ORDER BY name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<std::result::Result<_, _>>()?;
@@ -1176,19 +1187,21 @@ mod tests {
             ]
         );
         assert_eq!(foreign_key_violations(&conn)?, 0);
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO principals (name, role, created_at) VALUES ('user', 'data_user', 't')",
             [],
         )?;
         assert!(
-            conn.execute(
-                "UPDATE principals SET status = 'active' WHERE name = 'dev'",
-                []
-            )
-            .is_err()
+            conn.c
+                .execute(
+                    "UPDATE principals SET status = 'active' WHERE name = 'dev'",
+                    []
+                )
+                .is_err()
         );
         assert!(
-            conn.execute("DELETE FROM principals WHERE name = 'user'", [])
+            conn.c
+                .execute("DELETE FROM principals WHERE name = 'user'", [])
                 .is_err()
         );
         Ok(())
@@ -1208,7 +1221,7 @@ mod tests {
              INSERT INTO released_cell_datasets (dataset, n_units, cell_id) VALUES ('d', 1, 7);",
         )?;
         migrate(&conn)?;
-        let (id, n): (i64, i64) = conn.query_row(
+        let (id, n): (i64, i64) = conn.c.query_row(
             "SELECT c.id, c.n_units FROM released_cell_datasets d JOIN released_cells c ON c.id = d.cell_id",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -1216,7 +1229,7 @@ mod tests {
         assert_eq!((id, n), (7, 1));
         assert_eq!(foreign_key_violations(&conn)?, 0);
         let sketch = [b"SGF1".as_slice(), &[0u8; 8 + 96 * 64]].concat();
-        conn.execute(
+        conn.c.execute(
             "INSERT INTO released_cells (query_id, n_units, units) VALUES ('q', 300, ?1)",
             [&sketch],
         )?;
@@ -1226,7 +1239,7 @@ mod tests {
             (300, [b"XGF1".as_slice(), &sketch[4..]].concat()),
         ] {
             assert!(
-                conn.execute(
+                conn.c.execute(
                     "INSERT INTO released_cells (query_id, n_units, units) VALUES ('q', ?1, ?2)",
                     rusqlite::params![n, bad],
                 )
@@ -1237,7 +1250,7 @@ mod tests {
             "UPDATE released_cells SET n_units = 2 WHERE id = 7",
             "DELETE FROM released_cells WHERE id = 7",
         ] {
-            assert!(conn.execute(bad, []).is_err(), "{bad}");
+            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
         }
         Ok(())
     }
@@ -1247,7 +1260,7 @@ mod tests {
         let conn = wrap(Connection::open_in_memory()?);
         migrate(&conn)?;
         migrate(&conn)?;
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let v: i64 = conn.c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         assert_eq!(v, SCHEMA_VERSION);
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! (never the id), with the principal, the token they were opened with, a CSRF secret and
 //! when they expire or ended. Sessions end and are never deleted (a trigger).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::principal::{Principal, Status};
 use sandbox_core::sha256_hex;
@@ -45,7 +45,7 @@ pub fn open(
     tx.execute(
         "INSERT INTO console_sessions (id_sha256, principal, token_id, csrf, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+        args![
             id_sha256,
             principal.name,
             token_id,
@@ -82,7 +82,7 @@ pub fn find(conn: &Conn, id: &str) -> Result<Option<Session>> {
             "SELECT s.principal, s.csrf, s.expires_at FROM console_sessions s
              JOIN api_tokens t ON t.id = s.token_id
              WHERE s.id_sha256 = ?1 AND s.ended_at IS NULL AND t.revoked_at IS NULL",
-            params![id_sha256],
+            args![id_sha256],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
@@ -111,7 +111,7 @@ pub fn end(conn: &mut Conn, session: &Session) -> Result<()> {
     let tx = conn.write()?;
     tx.execute(
         "UPDATE console_sessions SET ended_at = ?2 WHERE id_sha256 = ?1 AND ended_at IS NULL",
-        params![session.id_sha256, crate::now()],
+        args![session.id_sha256, crate::now()],
     )?;
     audit::append(
         &tx,

@@ -1,7 +1,7 @@
 //! Table `stops`: emergency stops (QQHR Art. 20), in force until lifted, never deleted (a
 //! trigger).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use crate::{Conn, Result};
 
@@ -14,18 +14,17 @@ pub fn insert(
     by: &str,
     at: &str,
 ) -> Result<i64> {
-    conn.execute(
+    conn.insert(
         "INSERT INTO stops (scope, target, reason, stopped_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![scope, target, reason, by, at],
-    )?;
-    Ok(conn.last_insert_rowid())
+        args![scope, target, reason, by, at],
+    )
 }
 
 /// Lifts stop `id` if it is in force; whether it was.
 pub fn lift(conn: &Conn, id: i64, by: &str) -> Result<bool> {
     let n = conn.execute(
         "UPDATE stops SET lifted_by = ?2, lifted_at = ?3 WHERE id = ?1 AND lifted_at IS NULL",
-        params![id, by, crate::now()],
+        args![id, by, crate::now()],
     )?;
     Ok(n > 0)
 }
@@ -34,21 +33,22 @@ pub fn lift(conn: &Conn, id: i64, by: &str) -> Result<bool> {
 /// as a sentence.
 pub fn in_force(conn: &Conn, scenario_id: i64, developer: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT id, scope, reason FROM stops WHERE lifted_at IS NULL AND (
                  scope = 'domain'
                  OR (scope = 'scenario' AND target = ?1)
                  OR (scope = 'developer' AND target = ?2))
              ORDER BY id LIMIT 1",
-        )?
-        .query_row(params![scenario_id.to_string(), developer], |r| {
-            Ok(format!(
-                "stop {} on the {} is in force: {}",
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?
-            ))
-        })
+            args![scenario_id.to_string(), developer],
+            |r| {
+                Ok(format!(
+                    "stop {} on the {} is in force: {}",
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?
+                ))
+            },
+        )
         .optional()?)
 }
 
@@ -77,12 +77,11 @@ pub struct StopRow {
 
 /// The stops in force (with `all`, the lifted ones too), newest first.
 pub fn list(conn: &Conn, all: bool) -> Result<Vec<StopRow>> {
-    Ok(conn
-        .prepare(
-            "SELECT id, scope, target, reason, stopped_by, created_at, lifted_by, lifted_at
+    Ok(conn.rows(
+        "SELECT id, scope, target, reason, stopped_by, created_at, lifted_by, lifted_at
              FROM stops WHERE ?1 OR lifted_at IS NULL ORDER BY id DESC",
-        )?
-        .query_map(params![all], |r| {
+        args![all],
+        |r| {
             Ok(StopRow {
                 id: r.get(0)?,
                 scope: r.get(1)?,
@@ -90,10 +89,10 @@ pub fn list(conn: &Conn, all: bool) -> Result<Vec<StopRow>> {
                 reason: r.get(3)?,
                 stopped_by: r.get(4)?,
                 created_at: r.get(5)?,
-                in_force: r.get::<_, Option<String>>(7)?.is_none(),
+                in_force: r.get::<Option<String>>(7)?.is_none(),
                 lifted_by: r.get(6)?,
                 lifted_at: r.get(7)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }

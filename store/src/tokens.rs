@@ -1,7 +1,7 @@
 //! Table `api_tokens`: each token's public id and the Argon2id PHC string of its secret,
 //! never the secret. Revoked once, never deleted or changed otherwise (triggers).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use serde::Serialize;
 
 use crate::{Conn, DomainError, Result};
@@ -39,7 +39,7 @@ pub fn insert(conn: &Conn, id: &str, principal: &str, hash: &str, issued_by: &st
     conn.execute(
         "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, principal, hash, issued_by, crate::now()],
+        args![id, principal, hash, issued_by, crate::now()],
     )?;
     Ok(())
 }
@@ -48,7 +48,7 @@ pub fn insert(conn: &Conn, id: &str, principal: &str, hash: &str, issued_by: &st
 pub fn revoke(conn: &Conn, id: &str, by: &str) -> Result<()> {
     conn.execute(
         "UPDATE api_tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1",
-        params![id, crate::now(), by],
+        args![id, crate::now(), by],
     )?;
     Ok(())
 }
@@ -58,14 +58,14 @@ pub fn get(conn: &Conn, id: &str) -> Result<TokenInfo> {
     conn.query_row(
         "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
          FROM api_tokens WHERE id = ?1",
-        params![id],
+        args![id],
         row_info,
     )
     .optional()?
     .ok_or_else(|| DomainError::NotFound(format!("token {id}")).into())
 }
 
-fn row_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+fn row_info(r: &crate::db::Row<'_>) -> crate::Result<TokenInfo> {
     Ok(TokenInfo {
         id: r.get(0)?,
         principal: r.get(1)?,
@@ -78,24 +78,27 @@ fn row_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
 
 /// Every token, or a principal's, oldest first.
 pub fn list(conn: &Conn, principal: Option<&str>) -> Result<Vec<TokenInfo>> {
-    let mut stmt = conn.prepare(
+    conn.rows(
         "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
          FROM api_tokens WHERE ?1 IS NULL OR principal = ?1 ORDER BY created_at, id",
-    )?;
-    let rows = stmt.query_map(params![principal], row_info)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+        args![principal],
+        row_info,
+    )
 }
 
 /// What authentication needs of token `id`, if it exists.
 pub fn credential(conn: &Conn, id: &str) -> Result<Option<Credential>> {
     Ok(conn
-        .prepare_cached("SELECT principal, hash, revoked_at FROM api_tokens WHERE id = ?1")?
-        .query_row(params![id], |r| {
-            Ok(Credential {
-                principal: r.get(0)?,
-                hash: r.get(1)?,
-                revoked_at: r.get(2)?,
-            })
-        })
+        .query_row(
+            "SELECT principal, hash, revoked_at FROM api_tokens WHERE id = ?1",
+            args![id],
+            |r| {
+                Ok(Credential {
+                    principal: r.get(0)?,
+                    hash: r.get(1)?,
+                    revoked_at: r.get(2)?,
+                })
+            },
+        )
         .optional()?)
 }

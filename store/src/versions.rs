@@ -2,7 +2,7 @@
 //! version and whether its queries are refused (QQHR Art. 20; JZ Art. 16; SYS Art. 28, 40),
 //! and the products whose numbers came from a version (through `query_datasets`).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use crate::{Conn, Result};
 
@@ -39,26 +39,25 @@ pub fn object(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str) 
     conn.execute(
         "INSERT INTO dataset_objections (dataset, version, raised_by, reason, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![dataset, version, by, reason, crate::now()],
+        args![dataset, version, by, reason, crate::now()],
     )?;
     Ok(())
 }
 
 /// The objections raised against a version, in order.
 pub fn objections(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Objection>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT raised_by, reason, created_at FROM dataset_objections
+    Ok(conn.rows(
+        "SELECT raised_by, reason, created_at FROM dataset_objections
              WHERE dataset = ?1 AND version = ?2 ORDER BY id",
-        )?
-        .query_map(params![dataset, version], |r| {
+        args![dataset, version],
+        |r| {
             Ok(Objection {
                 raised_by: r.get(0)?,
                 reason: r.get(1)?,
                 created_at: r.get(2)?,
             })
-        })?
-        .collect::<std::result::Result<_, _>>()?)
+        },
+    )?)
 }
 
 /// Suspends a version (refused by the index when one is in force).
@@ -66,7 +65,7 @@ pub fn suspend(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str)
     conn.execute(
         "INSERT INTO dataset_suspensions (dataset, version, suspended_by, reason, suspended_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![dataset, version, by, reason, crate::now()],
+        args![dataset, version, by, reason, crate::now()],
     )?;
     Ok(())
 }
@@ -76,12 +75,12 @@ pub fn lift(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str) ->
     let n = conn.execute(
         "UPDATE dataset_suspensions SET lifted_by = ?3, lift_reason = ?4, lifted_at = ?5
          WHERE dataset = ?1 AND version = ?2 AND lifted_at IS NULL",
-        params![dataset, version, by, reason, crate::now()],
+        args![dataset, version, by, reason, crate::now()],
     )?;
     Ok(n == 1)
 }
 
-fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
+fn suspension_row(r: &crate::db::Row<'_>) -> crate::Result<Suspension> {
     Ok(Suspension {
         suspended_by: r.get(0)?,
         reason: r.get(1)?,
@@ -95,37 +94,36 @@ fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
 /// The suspension in force over a version, if any.
 pub fn in_force(conn: &Conn, dataset: &str, version: i64) -> Result<Option<Suspension>> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
              FROM dataset_suspensions WHERE dataset = ?1 AND version = ?2 AND lifted_at IS NULL",
-        )?
-        .query_row(params![dataset, version], suspension_row)
+            args![dataset, version],
+            suspension_row,
+        )
         .optional()?)
 }
 
 /// Every suspension of a version, in order.
 pub fn suspensions(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Suspension>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
+    Ok(conn.rows(
+        "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
              FROM dataset_suspensions WHERE dataset = ?1 AND version = ?2 ORDER BY id",
-        )?
-        .query_map(params![dataset, version], suspension_row)?
-        .collect::<std::result::Result<_, _>>()?)
+        args![dataset, version],
+        suspension_row,
+    )?)
 }
 
 /// The products whose job's answered queries read a version, by id.
 pub fn derived_products(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT DISTINCT p.id FROM products p
+    Ok(conn.rows(
+        "SELECT DISTINCT p.id FROM products p
              JOIN outputs o ON o.id = p.output_id
              JOIN queries q ON q.job_id = o.job_id
              JOIN query_datasets d ON d.query_id = q.id
              WHERE d.dataset = ?1 AND d.version = ?2 ORDER BY p.released_at, p.id",
-        )?
-        .query_map(params![dataset, version], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?)
+        args![dataset, version],
+        |r| r.get(0),
+    )?)
 }
 
 /// The record of a dataset's destruction.
@@ -148,7 +146,7 @@ pub fn record_destruction(conn: &Conn, d: &Destruction) -> Result<()> {
     conn.execute(
         "INSERT INTO dataset_destructions (dataset, destroyed_by, reason, destroyed_at, record_json)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![d.dataset, d.destroyed_by, d.reason, d.destroyed_at, d.record.to_string()],
+        args![d.dataset, d.destroyed_by, d.reason, d.destroyed_at, d.record.to_string()],
     )?;
     Ok(())
 }
@@ -156,13 +154,12 @@ pub fn record_destruction(conn: &Conn, d: &Destruction) -> Result<()> {
 /// A dataset's destruction, if it was destroyed.
 pub fn destruction(conn: &Conn, dataset: &str) -> Result<Option<Destruction>> {
     let row: Option<(String, String, String, String)> = conn
-        .prepare_cached(
+        .query_row(
             "SELECT destroyed_by, reason, destroyed_at, record_json FROM dataset_destructions
              WHERE dataset = ?1",
-        )?
-        .query_row(params![dataset], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+            args![dataset],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
     row.map(|(destroyed_by, reason, destroyed_at, record)| {
         Ok(Destruction {
@@ -198,25 +195,26 @@ pub fn record_sharing(conn: &Conn, d: &SharingDecision) -> Result<bool> {
     Ok(conn.execute(
         "INSERT OR IGNORE INTO sharing_decisions (dataset, scenario, decided_by, reason, decided_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![d.dataset, d.scenario, d.decided_by, d.reason, d.decided_at],
+        args![d.dataset, d.scenario, d.decided_by, d.reason, d.decided_at],
     )? == 1)
 }
 
 /// The decision to put `dataset` in scenario `scenario`, if one was recorded.
 pub fn sharing(conn: &Conn, dataset: &str, scenario: &str) -> Result<Option<SharingDecision>> {
     Ok(conn
-        .prepare_cached(
+        .query_row(
             "SELECT decided_by, reason, decided_at FROM sharing_decisions
              WHERE dataset = ?1 AND scenario = ?2",
-        )?
-        .query_row(params![dataset, scenario], |r| {
-            Ok(SharingDecision {
-                dataset: dataset.to_string(),
-                scenario: scenario.to_string(),
-                decided_by: r.get(0)?,
-                reason: r.get(1)?,
-                decided_at: r.get(2)?,
-            })
-        })
+            args![dataset, scenario],
+            |r| {
+                Ok(SharingDecision {
+                    dataset: dataset.to_string(),
+                    scenario: scenario.to_string(),
+                    decided_by: r.get(0)?,
+                    reason: r.get(1)?,
+                    decided_at: r.get(2)?,
+                })
+            },
+        )
         .optional()?)
 }

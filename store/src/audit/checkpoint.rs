@@ -24,7 +24,7 @@
 //! checkpoint's compact range and the recomputed leaves, never from stored inner nodes, so
 //! a checkpoint never certifies an edited event. Its cost is the events since the last one.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use serde::{Deserialize, Serialize};
 
 use sandbox_core::Suite;
@@ -114,7 +114,7 @@ impl Checkpoint {
 
 const COLUMNS: &str = "number, size, root, ts, public_key, signature";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+fn from_row(r: &crate::db::Row<'_>) -> crate::Result<Checkpoint> {
     let public_key: String = r.get(4)?;
     Ok(Checkpoint {
         number: r.get(0)?,
@@ -133,7 +133,7 @@ pub fn last(conn: &Conn) -> Result<Option<Checkpoint>> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1"),
-            [],
+            args![],
             from_row,
         )
         .optional()?)
@@ -147,7 +147,7 @@ pub fn at_size(conn: &Conn, size: i64) -> Result<Option<Checkpoint>> {
                 "SELECT {COLUMNS} FROM audit_checkpoints WHERE size = ?1
                  ORDER BY number DESC LIMIT 1"
             ),
-            params![size],
+            args![size],
             from_row,
         )
         .optional()?)
@@ -155,22 +155,55 @@ pub fn at_size(conn: &Conn, size: i64) -> Result<Option<Checkpoint>> {
 
 /// Checkpoints whose size lies in `from..=to`, in order.
 pub fn list(conn: &Conn, from: i64, to: i64) -> Result<Vec<Checkpoint>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM audit_checkpoints WHERE size BETWEEN ?1 AND ?2 ORDER BY number"
-    ))?;
-    let rows = stmt.query_map(params![from, to], from_row)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    conn.rows(
+        &format!(
+            "SELECT {COLUMNS} FROM audit_checkpoints WHERE size BETWEEN ?1 AND ?2 ORDER BY number"
+        ),
+        args![from, to],
+        from_row,
+    )
 }
 
-/// Every checkpoint, in order, for [`super::verify`].
-pub(crate) fn all_stmt(conn: &Conn) -> Result<rusqlite::Statement<'_>> {
-    Ok(conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM audit_checkpoints ORDER BY number"
-    ))?)
+/// Every checkpoint in order, a page at a time, for [`super::verify`].
+pub(crate) struct All<'c> {
+    conn: &'c Conn,
+    page: std::collections::VecDeque<Checkpoint>,
+    after: i64,
+    done: bool,
 }
 
-pub(crate) fn from_stmt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
-    from_row(r)
+/// Checkpoints read per page by [`All`].
+const PAGE: i64 = 1000;
+
+impl<'c> All<'c> {
+    pub(crate) fn new(conn: &'c Conn) -> All<'c> {
+        All {
+            conn,
+            page: std::collections::VecDeque::new(),
+            after: 0,
+            done: false,
+        }
+    }
+
+    /// The next checkpoint by number, if any.
+    pub(crate) fn next(&mut self) -> Result<Option<Checkpoint>> {
+        if self.page.is_empty() && !self.done {
+            let page = self.conn.rows(
+                &format!(
+                    "SELECT {COLUMNS} FROM audit_checkpoints WHERE number > ?1
+                     ORDER BY number LIMIT ?2"
+                ),
+                args![self.after, PAGE],
+                from_row,
+            )?;
+            self.done = (page.len() as i64) < PAGE;
+            if let Some(last) = page.last() {
+                self.after = last.number;
+            }
+            self.page.extend(page);
+        }
+        Ok(self.page.pop_front())
+    }
 }
 
 /// Checks the log since the last checkpoint and signs a checkpoint of it as it is now.
@@ -215,12 +248,12 @@ fn write(conn: &Conn) -> Result<Checkpoint> {
     c.signature = conn.keys().sign(c.signed_text().as_bytes())?;
     conn.execute(
         &format!("INSERT INTO audit_checkpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        params![c.number, c.size, c.root, c.ts, c.public_key, c.signature],
+        args![c.number, c.size, c.root, c.ts, c.public_key, c.signature],
     )?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('audit_checkpoint', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![meta_value(&c)],
+        args![meta_value(&c)],
     )?;
     Ok(c)
 }
@@ -263,7 +296,7 @@ fn extend_verified(
             } else {
                 conn.query_row(
                     "SELECT hash FROM audit_events WHERE seq = ?1",
-                    params![p.size],
+                    args![p.size],
                     |r| r.get(0),
                 )
                 .optional()?

@@ -34,7 +34,7 @@ mod tree;
 
 use std::io::Write;
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 use sandbox_core::Suite;
 use sandbox_core::audit::{EventKind, Subject};
 use serde::{Deserialize, Serialize};
@@ -136,8 +136,11 @@ pub(crate) fn append_text(
     details: Value,
 ) -> Result<i64> {
     let last: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash),
@@ -154,50 +157,51 @@ pub(crate) fn append_text(
     })?;
     let suite = conn.keys().suite();
     let hash = chain_hash(suite, &prev_hash, &body);
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO audit_events (seq, ts, actor, action, subject, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        seq,
-        ts,
-        actor,
-        action,
-        subject,
-        serde_json::to_string(&details)?,
-        prev_hash,
-        hash
-    ])?;
+        args![
+            seq,
+            ts,
+            actor,
+            action,
+            subject,
+            serde_json::to_string(&details)?,
+            prev_hash,
+            hash
+        ],
+    )?;
     tree::append_leaf(conn, (seq - 1) as u64, merkle::leaf_hash(suite, &body))?;
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![format!("{seq}:{hash}")])?;
+        args![format!("{seq}:{hash}")],
+    )?;
     Ok(seq)
 }
 
 /// Reads events `from..` in order, at most `limit`.
 pub fn read(conn: &Conn, from: i64, limit: i64) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.rows(
         "SELECT seq, ts, actor, action, subject, details, prev_hash, hash
          FROM audit_events WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        args![from, limit],
+        |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<String>(4)?,
+                r.get::<String>(5)?,
+                r.get::<String>(6)?,
+                r.get::<String>(7)?,
+            ))
+        },
     )?;
-    let rows = stmt.query_map(params![from, limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-        ))
-    })?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, ts, actor, action, subject, details, prev_hash, hash) = row?;
+        let (seq, ts, actor, action, subject, details, prev_hash, hash) = row;
         let details: Value = serde_json::from_str(&details)
             .map_err(|e| Error::Verify(format!("event {seq}: details are not JSON: {e}")))?;
         out.push(Event {
@@ -216,11 +220,11 @@ pub fn read(conn: &Conn, from: i64, limit: i64) -> Result<Vec<Event>> {
 
 /// Events in the log (the tree's size).
 pub fn log_size(conn: &Conn) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM audit_events",
+        args![],
+        |r| r.get(0),
+    )?)
 }
 
 /// The domain public key the log recorded at init (event 1, `domain.init`), if readable.
@@ -228,7 +232,7 @@ pub(crate) fn recorded_key(conn: &Conn) -> Result<Option<PublicKey>> {
     let details: Option<String> = conn
         .query_row(
             "SELECT details FROM audit_events WHERE seq = 1 AND action = 'domain.init'",
-            [],
+            args![],
             |r| r.get(0),
         )
         .optional()?;
@@ -446,23 +450,16 @@ fn verify_snapshot(conn: &Conn, expected: Option<&PublicKey>) -> Result<Verifica
         last_size: 0,
         last: None,
     };
-    let mut stmt = checkpoint::all_stmt(conn)?;
-    let mut rows = stmt.query([])?;
-    let mut pending = match rows.next()? {
-        Some(r) => Some(checkpoint::from_stmt_row(r)?),
-        None => None,
-    };
+    let mut rows = checkpoint::All::new(conn);
+    let mut pending = rows.next()?;
     let drain = |pending: &mut Option<Checkpoint>,
-                 rows: &mut rusqlite::Rows<'_>,
+                 rows: &mut checkpoint::All<'_>,
                  replay: &Replay<'_>,
                  state: &mut CheckpointState|
      -> Result<()> {
         while let Some(c) = pending.take_if(|c| c.size < replay.next_seq()) {
             check_checkpoint(c, state, replay, key)?;
-            *pending = match rows.next()? {
-                Some(r) => Some(checkpoint::from_stmt_row(r)?),
-                None => None,
-            };
+            *pending = rows.next()?;
         }
         Ok(())
     };
@@ -544,7 +541,7 @@ fn verify_snapshot(conn: &Conn, expected: Option<&PublicKey>) -> Result<Verifica
             .into());
         }
     }
-    let nodes: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
+    let nodes: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", args![], |r| r.get(0))?;
     let expected_nodes = tree::node_count(events as u64) as i64;
     if nodes != expected_nodes {
         return Err(Error::Verify(format!(
@@ -563,7 +560,7 @@ fn verify_snapshot(conn: &Conn, expected: Option<&PublicKey>) -> Result<Verifica
 
 fn meta(conn: &Conn, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+        .query_row("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
             r.get(0)
         })
         .optional()?)
@@ -598,7 +595,7 @@ fn set_retention_in_tx(conn: &Conn, actor: &str, years: i64) -> Result<i64> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('audit_retention_years', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![years.to_string()],
+        args![years.to_string()],
     )?;
     append(
         conn,
@@ -613,21 +610,17 @@ fn set_retention_in_tx(conn: &Conn, actor: &str, years: i64) -> Result<i64> {
 /// Where a job's and an output's history is in the log: the events about the job or the
 /// output, and those whose details name the job (its queries), as `(seq, action)`.
 pub fn positions(conn: &Conn, job_id: &str, output_id: &str) -> Result<Vec<(i64, String)>> {
-    Ok(conn
-        .prepare(
-            "SELECT seq, action FROM audit_events
+    Ok(conn.rows(
+        "SELECT seq, action FROM audit_events
              WHERE subject = ?1 OR subject = ?2 OR json_extract(details, '$.job_id') = ?3
              ORDER BY seq",
-        )?
-        .query_map(
-            params![
-                Subject::Job(job_id.to_string()).to_string(),
-                Subject::Output(output_id.to_string()).to_string(),
-                job_id
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<std::result::Result<_, _>>()?)
+        args![
+            Subject::Job(job_id.to_string()).to_string(),
+            Subject::Output(output_id.to_string()).to_string(),
+            job_id
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// Format name of the export's first line.

@@ -3,17 +3,19 @@
 //! events has 2n − popcount(n) nodes. Appending a leaf adds it and the nodes it completes
 //! (one on average, log₂ n at most); any root or proof reads O(log n) of them.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExt, args};
 
 use super::merkle::{self, Frontier, Hash, Nodes};
 use crate::{Conn, DomainError as Error, Result};
 
 /// The stored node `(level, index)`, if any.
 pub(crate) fn get(conn: &Conn, level: u32, index: u64) -> Result<Option<Hash>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2")?;
-    let bytes: Option<Vec<u8>> = stmt
-        .query_row(params![level, index as i64], |r| r.get(0))
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2",
+            args![level, index as i64],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(bytes
         .map(|b| {
@@ -27,9 +29,10 @@ pub(crate) fn get(conn: &Conn, level: u32, index: u64) -> Result<Option<Hash>> {
 }
 
 fn put(conn: &Conn, level: u32, index: u64, hash: &Hash) -> Result<()> {
-    let mut stmt =
-        conn.prepare_cached("INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
-    stmt.execute(params![level, index as i64, hash.as_slice()])?;
+    conn.execute(
+        "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
+        args![level, index as i64, hash.as_slice()],
+    )?;
     Ok(())
 }
 
@@ -86,7 +89,7 @@ pub(crate) fn node_count(size: u64) -> u64 {
 /// Builds the tree over the events already stored (migration 7: logs written before the
 /// tree existed). Runs in the migration's transaction.
 pub(crate) fn build(conn: &Conn) -> Result<()> {
-    let present: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
+    let present: i64 = conn.query_row("SELECT COUNT(*) FROM audit_nodes", args![], |r| r.get(0))?;
     if present != 0 {
         return Ok(());
     }
