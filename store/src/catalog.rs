@@ -242,13 +242,12 @@ pub fn record_version(conn: &Conn, v: &NewVersion<'_>) -> Result<i64> {
 
 /// The current version number of a dataset, if it is registered.
 pub fn current_version(conn: &Conn, name: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .query_row(
-            "SELECT current_version FROM datasets WHERE name = ?1",
-            args![name],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT current_version FROM datasets WHERE name = ?1",
+        args![name],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// One version of a dataset.
@@ -340,20 +339,19 @@ pub fn list(conn: &Conn) -> Result<Vec<DatasetVersion>> {
 
 /// A dataset's retirement, if it was retired.
 pub fn retired(conn: &Conn, name: &str) -> Result<Option<Retired>> {
-    Ok(conn
-        .query_row(
-            "SELECT retired_at, retired_by, retire_reason FROM datasets
+    conn.query_row(
+        "SELECT retired_at, retired_by, retire_reason FROM datasets
              WHERE name = ?1 AND retired_at IS NOT NULL",
-            args![name],
-            |r| {
-                Ok(Retired {
-                    at: r.get(0)?,
-                    by: r.get(1)?,
-                    reason: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
+        args![name],
+        |r| {
+            Ok(Retired {
+                at: r.get(0)?,
+                by: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// Retires a dataset; whether it was in use (not retired already).
@@ -368,11 +366,11 @@ pub fn retire(conn: &Conn, name: &str, by: &str, reason: &str) -> Result<bool> {
 
 /// The policy text a version was registered with.
 pub fn policy_toml(conn: &Conn, name: &str, version: i64) -> Result<String> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT policy_toml FROM dataset_versions WHERE dataset = ?1 AND version = ?2",
         args![name, version],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Whether `provider` registered any version of `dataset`.

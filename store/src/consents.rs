@@ -43,7 +43,7 @@ pub fn record(
 
 /// Every word on a scenario, in the order recorded.
 pub fn of_scenario(conn: &Conn, scenario_id: i64) -> Result<Vec<ConsentRow>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT party, dataset, actor, decision, text, created_at FROM scenario_consents
              WHERE scenario_id = ?1 ORDER BY id",
         args![scenario_id],
@@ -57,7 +57,7 @@ pub fn of_scenario(conn: &Conn, scenario_id: i64) -> Result<Vec<ConsentRow>> {
                 created_at: r.get(5)?,
             })
         },
-    )?)
+    )
 }
 
 /// A scenario type as established.

@@ -125,11 +125,9 @@ pub fn get(conn: &Conn, id: i64) -> Result<Option<Incident>> {
 
 /// Every incident's id, newest first.
 pub fn ids(conn: &Conn) -> Result<Vec<i64>> {
-    Ok(
-        conn.rows("SELECT id FROM incidents ORDER BY id DESC", args![], |r| {
-            r.get(0)
-        })?,
-    )
+    conn.rows("SELECT id FROM incidents ORDER BY id DESC", args![], |r| {
+        r.get(0)
+    })
 }
 
 /// A rectification order as recorded.
@@ -206,14 +204,13 @@ pub fn issue_order(
 
 /// One order.
 pub fn order(conn: &Conn, id: i64) -> Result<Option<Order>> {
-    Ok(conn
-        .query_row(&format!("{ORDER} WHERE id = ?1"), args![id], order_row)
-        .optional()?)
+    conn.query_row(&format!("{ORDER} WHERE id = ?1"), args![id], order_row)
+        .optional()
 }
 
 /// Every order, newest first.
 pub fn orders(conn: &Conn) -> Result<Vec<Order>> {
-    Ok(conn.rows(&format!("{ORDER} ORDER BY id DESC"), args![], order_row)?)
+    conn.rows(&format!("{ORDER} ORDER BY id DESC"), args![], order_row)
 }
 
 /// Records the target's answer.
@@ -246,11 +243,11 @@ pub fn enforce_order(conn: &Conn, id: i64) -> Result<()> {
 
 /// Open orders whose deadline is before `now` (unanswered: their targets are suspended).
 pub fn overdue(conn: &Conn, now: &str) -> Result<Vec<Order>> {
-    Ok(conn.rows(
+    conn.rows(
         &format!("{ORDER} WHERE status = 'open' AND deadline < ?1 ORDER BY id"),
         args![now],
         order_row,
-    )?)
+    )
 }
 
 /// The first overdue unanswered order over a principal, its organisation or a scenario.
@@ -261,21 +258,20 @@ pub fn overdue_over(
     organisation: Option<&str>,
     scenario: Option<i64>,
 ) -> Result<Option<Order>> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "{ORDER} WHERE status = 'open' AND deadline < ?1 AND (
+    conn.query_row(
+        &format!(
+            "{ORDER} WHERE status = 'open' AND deadline < ?1 AND (
                  (target_kind = 'principal' AND target = ?2)
                  OR (target_kind = 'organisation' AND target = ?3)
                  OR (target_kind = 'scenario' AND target = ?4)) ORDER BY id LIMIT 1"
-            ),
-            args![
-                now,
-                principal,
-                organisation,
-                scenario.map(|s| s.to_string())
-            ],
-            order_row,
-        )
-        .optional()?)
+        ),
+        args![
+            now,
+            principal,
+            organisation,
+            scenario.map(|s| s.to_string())
+        ],
+        order_row,
+    )
+    .optional()
 }

@@ -93,7 +93,7 @@ pub fn claim(conn: &Conn, id: &str, runner: &str) -> Result<bool> {
 
 /// Claims the oldest queued job for `runner`, if there is one.
 pub fn claim_next(conn: &Conn, runner: &str) -> Result<Option<String>> {
-    Ok(conn
+    conn
         .query_row(
             "UPDATE jobs SET status = 'running', started_at = ?1, runner = ?2
              WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1)
@@ -101,7 +101,7 @@ pub fn claim_next(conn: &Conn, runner: &str) -> Result<Option<String>> {
             args![crate::now(), runner],
             |r| r.get(0),
         )
-        .optional()?)
+        .optional()
 }
 
 /// A job's status, if it exists.
@@ -257,22 +257,21 @@ pub fn request_cancel(conn: &Conn, id: &str, by: &str) -> Result<()> {
 /// Who asked for job `id` to be cancelled: `None` when the job does not exist,
 /// `Some(None)` when nobody did.
 pub fn cancel_requested_by(conn: &Conn, id: &str) -> Result<Option<Option<String>>> {
-    Ok(conn
-        .query_row(
-            "SELECT cancel_requested_by FROM jobs WHERE id = ?1",
-            args![id],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT cancel_requested_by FROM jobs WHERE id = ?1",
+        args![id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Every running job with the runner recorded for it.
 pub fn running(conn: &Conn) -> Result<Vec<(String, Option<String>)>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT id, runner FROM jobs WHERE status = 'running'",
         args![],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    )
 }
 
 /// A finished job's log lines: `None` when the job does not exist.
@@ -424,11 +423,11 @@ pub fn list(conn: &Conn, filter: &JobFilter<'_>) -> Result<Vec<JobRecord>> {
 
 /// How many jobs wait in the queue, in all or of one submitter.
 pub fn queued(conn: &Conn, submitter: Option<&str>) -> Result<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (?1 IS NULL OR submitter = ?1)",
         args![submitter],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Jobs by status, for the metrics.

@@ -36,6 +36,7 @@ pub mod master;
 pub mod meta;
 pub mod organisations;
 pub mod outputs;
+mod pg;
 pub mod principals;
 pub mod products;
 pub mod queries;

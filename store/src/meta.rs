@@ -6,11 +6,10 @@ use crate::{Conn, Result};
 
 /// A setting's value.
 pub fn get(conn: &Conn, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// Sets a setting.

@@ -143,24 +143,23 @@ pub struct Standing {
 /// scenarios spent is summed only when the organisation has a cap: the authorization
 /// path reads this on every call).
 pub fn standing_of(conn: &Conn, principal: &str) -> Result<Option<Standing>> {
-    Ok(conn
-        .query_row(
-            "SELECT o.credit_code, o.qualified_until, o.epsilon_cap,
+    conn.query_row(
+        "SELECT o.credit_code, o.qualified_until, o.epsilon_cap,
                  CASE WHEN o.epsilon_cap IS NULL THEN 0 ELSE
                  (SELECT COALESCE(SUM(s.epsilon_spent), 0) FROM scenarios s
                       JOIN principals m ON m.name = s.developer
                       WHERE m.organisation = o.credit_code) END
              FROM principals p JOIN organisations o ON o.credit_code = p.organisation
              WHERE p.name = ?1",
-            args![principal],
-            |r| {
-                Ok(Standing {
-                    credit_code: r.get(0)?,
-                    qualified_until: r.get(1)?,
-                    epsilon_cap: r.get(2)?,
-                    epsilon_spent: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+        args![principal],
+        |r| {
+            Ok(Standing {
+                credit_code: r.get(0)?,
+                qualified_until: r.get(1)?,
+                epsilon_cap: r.get(2)?,
+                epsilon_spent: r.get(3)?,
+            })
+        },
+    )
+    .optional()
 }

@@ -134,7 +134,7 @@ pub struct ReleasedTable {
 
 /// Every table released under a scenario, oldest first.
 pub fn released_tables(conn: &Conn, scenario_id: i64) -> Result<Vec<ReleasedTable>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT o.job_id, o.file_name, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id
              WHERE j.scenario_id = ?1 AND o.status = 'released' AND o.kind = 'table'
              ORDER BY o.created_at",
@@ -146,7 +146,7 @@ pub fn released_tables(conn: &Conn, scenario_id: i64) -> Result<Vec<ReleasedTabl
                 name: r.get(2)?,
             })
         },
-    )?)
+    )
 }
 
 /// Outputs by status, for the metrics.
@@ -243,7 +243,7 @@ pub fn insert_product(
 
 /// Every product, in the order released.
 pub fn products(conn: &Conn) -> Result<Vec<ProductRow>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT id, output_id, released_by, released_at FROM products ORDER BY released_at",
         args![],
         |r| {
@@ -254,7 +254,7 @@ pub fn products(conn: &Conn) -> Result<Vec<ProductRow>> {
                 released_at: r.get(3)?,
             })
         },
-    )?)
+    )
 }
 
 /// A review decision as recorded.

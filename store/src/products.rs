@@ -114,21 +114,20 @@ pub fn withdraw(conn: &Conn, product_id: &str, w: &Withdrawal) -> Result<()> {
 
 /// A product's withdrawal, if it was withdrawn.
 pub fn withdrawal(conn: &Conn, product_id: &str) -> Result<Option<Withdrawal>> {
-    Ok(conn
-        .query_row(
-            "SELECT reason, withdrawn_by, withdrawn_at, notice_sha256 FROM product_withdrawals
+    conn.query_row(
+        "SELECT reason, withdrawn_by, withdrawn_at, notice_sha256 FROM product_withdrawals
              WHERE product_id = ?1",
-            args![product_id],
-            |r| {
-                Ok(Withdrawal {
-                    reason: r.get(0)?,
-                    withdrawn_by: r.get(1)?,
-                    withdrawn_at: r.get(2)?,
-                    notice_sha256: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+        args![product_id],
+        |r| {
+            Ok(Withdrawal {
+                reason: r.get(0)?,
+                withdrawn_by: r.get(1)?,
+                withdrawn_at: r.get(2)?,
+                notice_sha256: r.get(3)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// A holder of a product: someone who downloaded one of its files.
@@ -151,7 +150,7 @@ pub struct Holder {
 /// Everyone who downloaded a file of a product, from the `product.downloaded` events of
 /// the audit log (the record of what left), by name.
 pub fn holders(conn: &Conn, product_id: &str) -> Result<Vec<Holder>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT e.actor, p.role, p.organisation, COUNT(*), MIN(e.ts), MAX(e.ts)
              FROM audit_events e LEFT JOIN principals p ON p.name = e.actor
              WHERE e.action = 'product.downloaded' AND e.subject = ?1
@@ -167,5 +166,5 @@ pub fn holders(conn: &Conn, product_id: &str) -> Result<Vec<Holder>> {
                 last_at: r.get(5)?,
             })
         },
-    )?)
+    )
 }

@@ -247,14 +247,14 @@ pub struct JobAnswer {
 /// The dataset versions a job's answered queries read, each once, by name then version
 /// (empty for jobs answered before the versions were recorded).
 pub fn versions_read(conn: &Conn, job_id: &str) -> Result<Vec<(String, i64)>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT DISTINCT d.dataset, d.version FROM query_datasets d
              JOIN queries q ON q.id = d.query_id
              WHERE q.job_id = ?1 AND q.status = 'answered'
              ORDER BY d.dataset, d.version",
         args![job_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    )
 }
 
 /// A job's query as a product manifest lists it.
@@ -283,7 +283,7 @@ pub struct QueryEntry {
 
 /// Every query of a job, in order.
 pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT id, sql, status, rule, epsilon, delta, mechanism, created_at, accuracy_json
              FROM queries WHERE job_id = ?1 ORDER BY created_at, id",
         args![job_id],
@@ -303,5 +303,5 @@ pub fn of_job(conn: &Conn, job_id: &str) -> Result<Vec<QueryEntry>> {
                     .unwrap_or_default(),
             })
         },
-    )?)
+    )
 }

@@ -65,13 +65,12 @@ pub fn link_resubmission(conn: &Conn, job_id: &str, resubmits: &str) -> Result<(
 
 /// The job that answered `job_id`, if one did.
 pub fn answered_by(conn: &Conn, job_id: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT job_id FROM resubmissions WHERE resubmits = ?1",
-            args![job_id],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT job_id FROM resubmissions WHERE resubmits = ?1",
+        args![job_id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// The jobs of `job_id`'s review request, first submitted first: the chain of

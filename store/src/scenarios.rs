@@ -66,13 +66,12 @@ pub fn insert(conn: &Conn, spec: &Scenario, spec_text: &str, developer: &str) ->
 
 /// The id of the scenario named `name`, if any.
 pub fn id_of(conn: &Conn, name: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .query_row(
-            "SELECT id FROM scenarios WHERE name = ?1",
-            args![name],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT id FROM scenarios WHERE name = ?1",
+        args![name],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Reads a scenario.
@@ -222,14 +221,14 @@ pub fn set_usage_settings(conn: &Conn, settings: UsageSettings) -> Result<()> {
 /// the scenario allows. Mistakes (syntax, types) and refusals of the scenario's own state
 /// (expired, stopped, suspended, budget spent) do not.
 pub fn over_scope_refusals(conn: &Conn, id: i64) -> Result<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM queries q JOIN scenarios s ON s.id = q.scenario_id
          WHERE q.scenario_id = ?1 AND q.status = 'refused'
            AND q.rule NOT IN ('syntax', 'invalid_query', 'scenario', 'budget_exhausted')
            AND q.created_at >= COALESCE(s.status_changed_at, s.decided_at, s.created_at)",
         args![id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Called in the transaction that records a refused query: if the scenario's over-scope
@@ -338,11 +337,11 @@ pub fn mark_idle(conn: &Conn, id: i64) -> Result<()> {
 
 /// Every scenario's ε spent and granted, for the metrics.
 pub fn budgets(conn: &Conn) -> Result<Vec<(i64, f64, f64)>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT id, epsilon_spent, epsilon_total FROM scenarios",
         args![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
+    )
 }
 
 /// Scenarios by status, for the metrics.

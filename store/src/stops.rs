@@ -32,24 +32,23 @@ pub fn lift(conn: &Conn, id: i64, by: &str) -> Result<bool> {
 /// The stop in force that covers work of `developer` under scenario `scenario_id`, if any,
 /// as a sentence.
 pub fn in_force(conn: &Conn, scenario_id: i64, developer: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT id, scope, reason FROM stops WHERE lifted_at IS NULL AND (
+    conn.query_row(
+        "SELECT id, scope, reason FROM stops WHERE lifted_at IS NULL AND (
                  scope = 'domain'
                  OR (scope = 'scenario' AND target = ?1)
                  OR (scope = 'developer' AND target = ?2))
              ORDER BY id LIMIT 1",
-            args![scenario_id.to_string(), developer],
-            |r| {
-                Ok(format!(
-                    "stop {} on the {} is in force: {}",
-                    r.get::<i64>(0)?,
-                    r.get::<String>(1)?,
-                    r.get::<String>(2)?
-                ))
-            },
-        )
-        .optional()?)
+        args![scenario_id.to_string(), developer],
+        |r| {
+            Ok(format!(
+                "stop {} on the {} is in force: {}",
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?
+            ))
+        },
+    )
+    .optional()
 }
 
 /// A stop as recorded, lifted or not.
@@ -77,7 +76,7 @@ pub struct StopRow {
 
 /// The stops in force (with `all`, the lifted ones too), newest first.
 pub fn list(conn: &Conn, all: bool) -> Result<Vec<StopRow>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT id, scope, target, reason, stopped_by, created_at, lifted_by, lifted_at
              FROM stops WHERE ?1 OR lifted_at IS NULL ORDER BY id DESC",
         args![all],
@@ -94,5 +93,5 @@ pub fn list(conn: &Conn, all: bool) -> Result<Vec<StopRow>> {
                 lifted_at: r.get(7)?,
             })
         },
-    )?)
+    )
 }

@@ -88,17 +88,16 @@ pub fn list(conn: &Conn, principal: Option<&str>) -> Result<Vec<TokenInfo>> {
 
 /// What authentication needs of token `id`, if it exists.
 pub fn credential(conn: &Conn, id: &str) -> Result<Option<Credential>> {
-    Ok(conn
-        .query_row(
-            "SELECT principal, hash, revoked_at FROM api_tokens WHERE id = ?1",
-            args![id],
-            |r| {
-                Ok(Credential {
-                    principal: r.get(0)?,
-                    hash: r.get(1)?,
-                    revoked_at: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT principal, hash, revoked_at FROM api_tokens WHERE id = ?1",
+        args![id],
+        |r| {
+            Ok(Credential {
+                principal: r.get(0)?,
+                hash: r.get(1)?,
+                revoked_at: r.get(2)?,
+            })
+        },
+    )
+    .optional()
 }

@@ -46,7 +46,7 @@ pub fn object(conn: &Conn, dataset: &str, version: i64, by: &str, reason: &str) 
 
 /// The objections raised against a version, in order.
 pub fn objections(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Objection>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT raised_by, reason, created_at FROM dataset_objections
              WHERE dataset = ?1 AND version = ?2 ORDER BY id",
         args![dataset, version],
@@ -57,7 +57,7 @@ pub fn objections(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Object
                 created_at: r.get(2)?,
             })
         },
-    )?)
+    )
 }
 
 /// Suspends a version (refused by the index when one is in force).
@@ -93,29 +93,28 @@ fn suspension_row(r: &crate::db::Row<'_>) -> crate::Result<Suspension> {
 
 /// The suspension in force over a version, if any.
 pub fn in_force(conn: &Conn, dataset: &str, version: i64) -> Result<Option<Suspension>> {
-    Ok(conn
-        .query_row(
-            "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
+    conn.query_row(
+        "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
              FROM dataset_suspensions WHERE dataset = ?1 AND version = ?2 AND lifted_at IS NULL",
-            args![dataset, version],
-            suspension_row,
-        )
-        .optional()?)
+        args![dataset, version],
+        suspension_row,
+    )
+    .optional()
 }
 
 /// Every suspension of a version, in order.
 pub fn suspensions(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Suspension>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT suspended_by, reason, suspended_at, lifted_by, lift_reason, lifted_at
              FROM dataset_suspensions WHERE dataset = ?1 AND version = ?2 ORDER BY id",
         args![dataset, version],
         suspension_row,
-    )?)
+    )
 }
 
 /// The products whose job's answered queries read a version, by id.
 pub fn derived_products(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<String>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT DISTINCT p.id FROM products p
              JOIN outputs o ON o.id = p.output_id
              JOIN queries q ON q.job_id = o.job_id
@@ -123,7 +122,7 @@ pub fn derived_products(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<
              WHERE d.dataset = ?1 AND d.version = ?2 ORDER BY p.released_at, p.id",
         args![dataset, version],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The record of a dataset's destruction.
@@ -201,20 +200,19 @@ pub fn record_sharing(conn: &Conn, d: &SharingDecision) -> Result<bool> {
 
 /// The decision to put `dataset` in scenario `scenario`, if one was recorded.
 pub fn sharing(conn: &Conn, dataset: &str, scenario: &str) -> Result<Option<SharingDecision>> {
-    Ok(conn
-        .query_row(
-            "SELECT decided_by, reason, decided_at FROM sharing_decisions
+    conn.query_row(
+        "SELECT decided_by, reason, decided_at FROM sharing_decisions
              WHERE dataset = ?1 AND scenario = ?2",
-            args![dataset, scenario],
-            |r| {
-                Ok(SharingDecision {
-                    dataset: dataset.to_string(),
-                    scenario: scenario.to_string(),
-                    decided_by: r.get(0)?,
-                    reason: r.get(1)?,
-                    decided_at: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
+        args![dataset, scenario],
+        |r| {
+            Ok(SharingDecision {
+                dataset: dataset.to_string(),
+                scenario: scenario.to_string(),
+                decided_by: r.get(0)?,
+                reason: r.get(1)?,
+                decided_at: r.get(2)?,
+            })
+        },
+    )
+    .optional()
 }

@@ -75,6 +75,7 @@ const CONFINED: &[(&str, &str)] = &[
     ("wasmparser", "sandbox-host"),
     // Every SQL statement is the store's.
     ("rusqlite", "sandbox-store"),
+    ("tokio-postgres", "sandbox-store"),
     // The HTTP edge.
     ("axum", "sandbox-server"),
     ("tower", "sandbox-server"),

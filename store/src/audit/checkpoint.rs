@@ -130,27 +130,25 @@ fn from_row(r: &crate::db::Row<'_>) -> crate::Result<Checkpoint> {
 
 /// The newest checkpoint.
 pub fn last(conn: &Conn) -> Result<Option<Checkpoint>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1"),
-            args![],
-            from_row,
-        )
-        .optional()?)
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1"),
+        args![],
+        from_row,
+    )
+    .optional()
 }
 
 /// The newest checkpoint of `size` events.
 pub fn at_size(conn: &Conn, size: i64) -> Result<Option<Checkpoint>> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM audit_checkpoints WHERE size = ?1
+    conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM audit_checkpoints WHERE size = ?1
                  ORDER BY number DESC LIMIT 1"
-            ),
-            args![size],
-            from_row,
-        )
-        .optional()?)
+        ),
+        args![size],
+        from_row,
+    )
+    .optional()
 }
 
 /// Checkpoints whose size lies in `from..=to`, in order.

@@ -220,11 +220,11 @@ pub fn read(conn: &Conn, from: i64, limit: i64) -> Result<Vec<Event>> {
 
 /// Events in the log (the tree's size).
 pub fn log_size(conn: &Conn) -> Result<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COALESCE(MAX(seq), 0) FROM audit_events",
         args![],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The domain public key the log recorded at init (event 1, `domain.init`), if readable.
@@ -559,11 +559,10 @@ fn verify_snapshot(conn: &Conn, expected: Option<&PublicKey>) -> Result<Verifica
 }
 
 fn meta(conn: &Conn, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// The domain's audit retention in years (at least [`MIN_RETENTION_YEARS`]).
@@ -610,7 +609,7 @@ fn set_retention_in_tx(conn: &Conn, actor: &str, years: i64) -> Result<i64> {
 /// Where a job's and an output's history is in the log: the events about the job or the
 /// output, and those whose details name the job (its queries), as `(seq, action)`.
 pub fn positions(conn: &Conn, job_id: &str, output_id: &str) -> Result<Vec<(i64, String)>> {
-    Ok(conn.rows(
+    conn.rows(
         "SELECT seq, action FROM audit_events
              WHERE subject = ?1 OR subject = ?2 OR json_extract(details, '$.job_id') = ?3
              ORDER BY seq",
@@ -620,7 +619,7 @@ pub fn positions(conn: &Conn, job_id: &str, output_id: &str) -> Result<Vec<(i64,
             job_id
         ],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    )
 }
 
 /// Format name of the export's first line.

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL for tests and benchmarks, never a service of the machine:
+#
+#   scripts/postgres.sh start DIR   makes a cluster in DIR/data, listening on a Unix socket
+#                                   in DIR only (no TCP), with two roles and a database:
+#                                   `sandbox_owner` (owns the schema, runs migrations) and
+#                                   `sandbox_app` (what a server connects as: no ownership,
+#                                   so it can neither disable a trigger nor truncate), and
+#                                   prints the owner's and the server's connection strings
+#   scripts/postgres.sh stop DIR    stops it and removes DIR
+#
+# Debian's PostgreSQL 15 (`/usr/lib/postgresql/15/bin`) is installed with apt when missing.
+# initdb and postgres refuse to run as root: as root they run as the `postgres` user.
+set -euo pipefail
+
+BIN=${SANDBOX_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+usage() {
+    echo "usage: scripts/postgres.sh start DIR | stop DIR" >&2
+    exit 2
+}
+
+[[ $# -eq 2 ]] || usage
+cmd=$1
+dir=$(realpath -m "$2")
+
+as_owner() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+ensure_installed() {
+    if [[ -x "$BIN/initdb" ]]; then
+        return
+    fi
+    echo "postgres.sh: installing PostgreSQL 15 with apt" >&2
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 >&2 ||
+        { "${sudo[@]}" apt-get update -q >&2 &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 >&2; }
+}
+
+case "$cmd" in
+    start)
+        ensure_installed
+        if [[ -e "$dir/data/postmaster.pid" ]]; then
+            echo "postgres.sh: a cluster is running in $dir already" >&2
+            exit 1
+        fi
+        # Trust authentication, on a socket no one else can reach: only the cluster's user
+        # (and root) may enter DIR.
+        mkdir -p "$dir"
+        chmod 700 "$dir"
+        if [[ $(id -u) -eq 0 ]]; then
+            chown postgres: "$dir"
+        fi
+        as_owner "$BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+            { cat "$dir/initdb.log" >&2; exit 1; }
+        as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+            -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c max_connections=200" \
+            start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+        psql() { as_owner /usr/bin/env PGHOST="$dir" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
+        psql -d postgres <<'SQL'
+CREATE ROLE sandbox_owner LOGIN;
+CREATE ROLE sandbox_app LOGIN;
+CREATE DATABASE sandbox OWNER sandbox_owner;
+REVOKE ALL ON DATABASE sandbox FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE sandbox TO sandbox_app;
+SQL
+        psql -d sandbox <<'SQL'
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+ALTER SCHEMA public OWNER TO sandbox_owner;
+GRANT USAGE ON SCHEMA public TO sandbox_app;
+-- Rows only: no TRUNCATE, no REFERENCES, no TRIGGER; tables and sequences the owner makes
+-- later get the same grants.
+ALTER DEFAULT PRIVILEGES FOR ROLE sandbox_owner IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO sandbox_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE sandbox_owner IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO sandbox_app;
+SQL
+        echo "owner=host=$dir user=sandbox_owner dbname=sandbox"
+        echo "app=host=$dir user=sandbox_app dbname=sandbox"
+        ;;
+    stop)
+        if [[ -e "$dir/data/postmaster.pid" ]]; then
+            as_owner "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+        fi
+        rm -rf "$dir"
+        ;;
+    *)
+        usage
+        ;;
+esac

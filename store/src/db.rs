@@ -1,0 +1,385 @@
+//! The store's one door to its database: the values a statement binds ([`Arg`]), the
+//! columns a row gives back ([`Column`], [`Row`]) and the statements of [`Conn`]
+//! (`execute`, `insert`, `query_row`, `rows`), in terms of this crate only.
+//!
+//! The modules of the store speak to the database through these and nothing else, so that
+//! the backend behind a [`Conn`] is a matter of this module and [`crate::Conn`]'s
+//! constructors: no table's code names the client library.
+
+use crate::{Conn, Result};
+
+/// A value bound to a statement's parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    /// SQL `NULL`.
+    Null,
+    /// A 64-bit integer (every integer column).
+    Int(i64),
+    /// A double (every real column).
+    Real(f64),
+    /// Text.
+    Text(&'a str),
+    /// Bytes.
+    Blob(&'a [u8]),
+}
+
+/// What a statement can bind: a value of one of the store's column types.
+pub(crate) trait Arg {
+    /// The value to bind.
+    fn value(&self) -> Value<'_>;
+}
+
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl Arg for $t {
+            fn value(&self) -> Value<'_> {
+                Value::Int(i64::from(*self))
+            }
+        }
+    )*};
+}
+int_arg!(i64, i32, u32, u16, u8, bool);
+
+impl Arg for usize {
+    fn value(&self) -> Value<'_> {
+        // Sizes and counts of this process: far below 2^63.
+        Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl Arg for u64 {
+    fn value(&self) -> Value<'_> {
+        Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl Arg for f64 {
+    fn value(&self) -> Value<'_> {
+        Value::Real(*self)
+    }
+}
+
+impl Arg for str {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl Arg for String {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl Arg for [u8] {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl<const N: usize> Arg for [u8; N] {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl Arg for Vec<u8> {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl<T: Arg + ?Sized> Arg for &T {
+    fn value(&self) -> Value<'_> {
+        (**self).value()
+    }
+}
+
+impl<T: Arg> Arg for Option<T> {
+    fn value(&self) -> Value<'_> {
+        match self {
+            Some(v) => v.value(),
+            None => Value::Null,
+        }
+    }
+}
+
+/// The parameters of a statement, `?1`, `?2`, ... in order: `args![a, b, c]`.
+macro_rules! args {
+    () => {
+        &[] as &[&dyn $crate::db::Arg]
+    };
+    ($($x:expr),+ $(,)?) => {
+        &[$(&$x as &dyn $crate::db::Arg),+] as &[&dyn $crate::db::Arg]
+    };
+}
+pub(crate) use args;
+
+/// A column's value as a row gives it back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cell<'a> {
+    /// SQL `NULL`.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A real.
+    Real(f64),
+    /// Text.
+    Text(&'a str),
+    /// Bytes.
+    Blob(&'a [u8]),
+}
+
+impl Cell<'_> {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Cell::Null => "NULL",
+            Cell::Int(_) => "an integer",
+            Cell::Real(_) => "a real",
+            Cell::Text(_) => "text",
+            Cell::Blob(_) => "bytes",
+        }
+    }
+}
+
+/// What a column can be read as.
+pub(crate) trait Column: Sized {
+    /// The type's name, for errors.
+    const WHAT: &'static str;
+    /// The value, or `None` when the cell does not hold this type.
+    fn from_cell(cell: Cell<'_>) -> Option<Self>;
+}
+
+macro_rules! int_column {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            const WHAT: &'static str = stringify!($t);
+            fn from_cell(cell: Cell<'_>) -> Option<Self> {
+                match cell {
+                    Cell::Int(v) => <$t>::try_from(v).ok(),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+int_column!(i64, i32, u32, u64, usize, u16, u8);
+
+impl Column for bool {
+    const WHAT: &'static str = "bool";
+    fn from_cell(cell: Cell<'_>) -> Option<Self> {
+        match cell {
+            Cell::Int(v) => Some(v != 0),
+            _ => None,
+        }
+    }
+}
+
+impl Column for f64 {
+    const WHAT: &'static str = "f64";
+    fn from_cell(cell: Cell<'_>) -> Option<Self> {
+        match cell {
+            Cell::Real(v) => Some(v),
+            // SQLite keeps a real that is a whole number as given; both read back as f64.
+            #[allow(clippy::cast_precision_loss)]
+            Cell::Int(v) => Some(v as f64),
+            _ => None,
+        }
+    }
+}
+
+impl Column for String {
+    const WHAT: &'static str = "text";
+    fn from_cell(cell: Cell<'_>) -> Option<Self> {
+        match cell {
+            Cell::Text(v) => Some(v.to_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl Column for Vec<u8> {
+    const WHAT: &'static str = "bytes";
+    fn from_cell(cell: Cell<'_>) -> Option<Self> {
+        match cell {
+            Cell::Blob(v) => Some(v.to_vec()),
+            _ => None,
+        }
+    }
+}
+
+impl<const N: usize> Column for [u8; N] {
+    const WHAT: &'static str = "bytes of a fixed length";
+    fn from_cell(cell: Cell<'_>) -> Option<Self> {
+        match cell {
+            Cell::Blob(v) => v.try_into().ok(),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    const WHAT: &'static str = T::WHAT;
+    fn from_cell(cell: Cell<'_>) -> Option<Self> {
+        match cell {
+            Cell::Null => Some(None),
+            c => T::from_cell(c).map(Some),
+        }
+    }
+}
+
+/// A database failure of the store's own making or the backend's.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A statement that must give one row gave none.
+    #[error("no row")]
+    NoRows,
+    /// A column held another type than the store reads it as.
+    #[error("column {index}: {found} where {expected} was expected")]
+    Type {
+        /// The column's index.
+        index: usize,
+        /// What was read.
+        expected: &'static str,
+        /// What was there.
+        found: &'static str,
+    },
+}
+
+/// One row of a result.
+pub(crate) struct Row<'a> {
+    inner: &'a rusqlite::Row<'a>,
+}
+
+impl Row<'_> {
+    /// Column `index` (from 0) as a `T`.
+    pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
+        use rusqlite::types::ValueRef;
+        let cell = match self.inner.get_ref(index).map_err(DbError::from)? {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(v) => Cell::Int(v),
+            ValueRef::Real(v) => Cell::Real(v),
+            ValueRef::Text(v) => Cell::Text(std::str::from_utf8(v).map_err(|_| DbError::Type {
+                index,
+                expected: T::WHAT,
+                found: "text that is not UTF-8",
+            })?),
+            ValueRef::Blob(v) => Cell::Blob(v),
+        };
+        T::from_cell(cell).ok_or_else(|| {
+            DbError::Type {
+                index,
+                expected: T::WHAT,
+                found: cell.kind(),
+            }
+            .into()
+        })
+    }
+}
+
+/// `Option` from a statement that may give no row.
+pub(crate) trait OptionalExt<T> {
+    /// `None` for no row; other errors stay errors.
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExt<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(crate::Error::Db(DbError::NoRows)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Binds a value for SQLite.
+struct Bind<'a>(&'a dyn Arg);
+
+impl rusqlite::ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self.0.value() {
+            Value::Null => ValueRef::Null,
+            Value::Int(v) => ValueRef::Integer(v),
+            Value::Real(v) => ValueRef::Real(v),
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Blob(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+fn bound<'a>(args: &'a [&'a dyn Arg]) -> Vec<Bind<'a>> {
+    args.iter().map(|a| Bind(*a)).collect()
+}
+
+fn sqlite_rows<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    args: &[&dyn Arg],
+    mut f: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let binds = bound(args);
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(binds.iter()))
+        .map_err(DbError::from)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(DbError::from)? {
+        out.push(f(&Row { inner: r })?);
+    }
+    Ok(out)
+}
+
+impl Conn {
+    /// Runs a statement; the number of rows it changed.
+    pub(crate) fn execute(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
+        let binds = bound(args);
+        Ok(self
+            .c
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(binds.iter())))
+            .map_err(DbError::from)?)
+    }
+
+    /// Runs an `INSERT` into a table whose key is `id INTEGER PRIMARY KEY`; the new row's
+    /// id.
+    pub(crate) fn insert(&self, sql: &str, args: &[&dyn Arg]) -> Result<i64> {
+        self.execute(sql, args)?;
+        Ok(self.c.last_insert_rowid())
+    }
+
+    /// The first row of a statement through `f`; [`DbError::NoRows`] when there is none
+    /// (see [`OptionalExt::optional`]).
+    pub(crate) fn query_row<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn Arg],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut stmt = self.c.prepare_cached(sql).map_err(DbError::from)?;
+        let binds = bound(args);
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(binds.iter()))
+            .map_err(DbError::from)?;
+        match rows.next().map_err(DbError::from)? {
+            Some(r) => f(&Row { inner: r }),
+            None => Err(DbError::NoRows.into()),
+        }
+    }
+
+    /// Every row of a statement through `f`, in order.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn Arg],
+        f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.c.prepare_cached(sql).map_err(DbError::from)?;
+        sqlite_rows(&mut stmt, args, f)
+    }
+}

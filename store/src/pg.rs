@@ -1,0 +1,440 @@
+//! PostgreSQL behind the store's statements: a connection whose `execute`, `insert`,
+//! `query_row` and `rows` take the same SQL, [`Arg`]s and row readers as SQLite's.
+//!
+//! The store is synchronous (its callers hold a connection for a transaction and run on
+//! the blocking pool or their own threads), tokio-postgres is not: each connection's I/O
+//! task runs on one small runtime of the store's own (`sandbox-pg`, one thread), and a
+//! statement is a future of the client that the calling thread blocks on. That thread may
+//! be a worker of another runtime (the server's), which it blocks as a SQLite statement
+//! does; it never blocks the thread that drives the socket, so no statement waits on
+//! itself.
+//!
+//! The SQL is the store's, written for SQLite; [`translate`] makes PostgreSQL's of it:
+//! `?N` parameters become `$N`, `INSERT OR IGNORE` becomes `INSERT ... ON CONFLICT DO
+//! NOTHING`. Types line up by the schema: integers are `BIGINT`, reals `DOUBLE
+//! PRECISION`, text `TEXT`, bytes `BYTEA`; a value is bound as the type the server infers
+//! for its parameter (an integer bound to a `DOUBLE PRECISION` is converted, a text to a
+//! `BIGINT` is refused as a type error).
+
+// Not yet behind `Conn`: the store's tables still open SQLite only; this connection is the
+// PostgreSQL backend's first part, tested on a real server below.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use crate::Result;
+use crate::db::{Arg, Cell, DbError, Value};
+
+/// The runtime that drives every PostgreSQL connection's socket.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("sandbox-pg")
+                .enable_all()
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| {
+            crate::DomainError::Internal(format!("the PostgreSQL client's runtime: {e}")).into()
+        })
+}
+
+/// Runs a client future to its end on the calling thread.
+fn wait<T>(
+    f: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+) -> Result<T> {
+    Ok(futures::executor::block_on(f).map_err(DbError::from)?)
+}
+
+/// A connection to PostgreSQL, with the statements it prepared (by their translated SQL).
+pub(crate) struct PgConn {
+    client: tokio_postgres::Client,
+    prepared: RefCell<HashMap<String, tokio_postgres::Statement>>,
+}
+
+impl PgConn {
+    /// Connects with a libpq connection string (`host=/run/pg user=sandbox_app
+    /// dbname=sandbox`, or a `postgresql://` URL).
+    pub(crate) fn connect(conninfo: &str) -> Result<PgConn> {
+        let rt = runtime()?;
+        let conninfo = conninfo.to_owned();
+        let connected =
+            futures::executor::block_on(rt.spawn(async move {
+                tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await
+            }))
+            .map_err(|e| crate::DomainError::Internal(format!("connecting to PostgreSQL: {e}")))?;
+        let (client, connection) = connected.map_err(DbError::from)?;
+        // The socket's task ends when the client is dropped or the server goes; a statement
+        // then fails with the client's "connection closed".
+        rt.spawn(connection);
+        Ok(PgConn {
+            client,
+            prepared: RefCell::default(),
+        })
+    }
+
+    /// Runs SQL that takes no parameters and gives no rows (DDL, `BEGIN`, `COMMIT`).
+    pub(crate) fn batch(&self, sql: &str) -> Result<()> {
+        wait(self.client.batch_execute(sql))
+    }
+
+    fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement> {
+        if let Some(s) = self.prepared.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let translated = translate(sql);
+        let stmt = wait(self.client.prepare(&translated))?;
+        self.prepared
+            .borrow_mut()
+            .insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+
+    fn query(&self, sql: &str, args: &[&dyn Arg]) -> Result<Vec<tokio_postgres::Row>> {
+        let stmt = self.statement(sql)?;
+        let binds: Vec<Bind<'_>> = args.iter().map(|a| Bind(a.value())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
+        wait(self.client.query(&stmt, &refs))
+    }
+
+    /// Runs a statement; the number of rows it changed.
+    pub(crate) fn execute(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
+        let stmt = self.statement(sql)?;
+        let binds: Vec<Bind<'_>> = args.iter().map(|a| Bind(a.value())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
+        let n = wait(self.client.execute(&stmt, &refs))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Runs an `INSERT` into a table keyed by `id`; the new row's id (`RETURNING id`).
+    pub(crate) fn insert(&self, sql: &str, args: &[&dyn Arg]) -> Result<i64> {
+        let rows = self.query(&format!("{sql} RETURNING id"), args)?;
+        let row = rows.first().ok_or(DbError::NoRows)?;
+        PgRow(row).get(0)
+    }
+
+    /// Every row of a statement through `f`, in order.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn Arg],
+        mut f: impl FnMut(&PgRow<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.query(sql, args)?
+            .iter()
+            .map(|r| f(&PgRow(r)))
+            .collect()
+    }
+
+    /// The first row of a statement through `f`; [`DbError::NoRows`] when there is none.
+    pub(crate) fn query_row<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn Arg],
+        f: impl FnOnce(&PgRow<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let rows = self.query(sql, args)?;
+        match rows.first() {
+            Some(r) => f(&PgRow(r)),
+            None => Err(DbError::NoRows.into()),
+        }
+    }
+}
+
+/// A row PostgreSQL gave.
+pub(crate) struct PgRow<'a>(&'a tokio_postgres::Row);
+
+impl PgRow<'_> {
+    /// Column `index` (from 0) as a `T`.
+    pub(crate) fn get<T: crate::db::Column>(&self, index: usize) -> Result<T> {
+        let cell = self.cell(index)?;
+        T::from_cell(cell).ok_or_else(|| {
+            DbError::Type {
+                index,
+                expected: T::WHAT,
+                found: cell.kind(),
+            }
+            .into()
+        })
+    }
+
+    fn cell(&self, index: usize) -> Result<Cell<'_>> {
+        let row = self.0;
+        let ty = row
+            .columns()
+            .get(index)
+            .ok_or(DbError::Type {
+                index,
+                expected: "a column",
+                found: "no such column",
+            })?
+            .type_()
+            .clone();
+        let cell = match ty {
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(index)
+                .map(|v| v.map_or(Cell::Null, Cell::Int)),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(index)
+                .map(|v| v.map_or(Cell::Null, |v| Cell::Int(v.into()))),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(index)
+                .map(|v| v.map_or(Cell::Null, |v| Cell::Int(v.into()))),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(index)
+                .map(|v| v.map_or(Cell::Null, |v| Cell::Int(v.into()))),
+            Type::FLOAT8 => row
+                .try_get::<_, Option<f64>>(index)
+                .map(|v| v.map_or(Cell::Null, Cell::Real)),
+            Type::FLOAT4 => row
+                .try_get::<_, Option<f32>>(index)
+                .map(|v| v.map_or(Cell::Null, |v| Cell::Real(v.into()))),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
+                .try_get::<_, Option<&str>>(index)
+                .map(|v| v.map_or(Cell::Null, Cell::Text)),
+            Type::BYTEA => row
+                .try_get::<_, Option<&[u8]>>(index)
+                .map(|v| v.map_or(Cell::Null, Cell::Blob)),
+            other => {
+                return Err(DbError::Type {
+                    index,
+                    expected: "a column of the store's types",
+                    found: leak_free_name(&other),
+                }
+                .into());
+            }
+        };
+        Ok(cell.map_err(DbError::from)?)
+    }
+}
+
+/// A type the store does not read, named for an error (PostgreSQL's names of the usual
+/// ones; others as "another type").
+fn leak_free_name(ty: &Type) -> &'static str {
+    match *ty {
+        Type::NUMERIC => "numeric (cast a SUM of integers to BIGINT)",
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => "a timestamp",
+        Type::JSON | Type::JSONB => "JSON",
+        _ => "another type",
+    }
+}
+
+/// A value bound as the type the server inferred for its parameter.
+#[derive(Debug)]
+struct Bind<'a>(Value<'a>);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match (self.0, ty) {
+            (Value::Null, _) => Ok(IsNull::Yes),
+            (Value::Int(v), &Type::INT8) => v.to_sql(ty, out),
+            (Value::Int(v), &Type::INT4) => i32::try_from(v)?.to_sql(ty, out),
+            (Value::Int(v), &Type::INT2) => i16::try_from(v)?.to_sql(ty, out),
+            (Value::Int(v), &Type::BOOL) => (v != 0).to_sql(ty, out),
+            #[allow(clippy::cast_precision_loss)]
+            (Value::Int(v), &Type::FLOAT8) => (v as f64).to_sql(ty, out),
+            (Value::Real(v), &Type::FLOAT8) => v.to_sql(ty, out),
+            (Value::Text(v), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME) => {
+                v.to_sql(ty, out)
+            }
+            (Value::Blob(v), &Type::BYTEA) => v.to_sql(ty, out),
+            (v, ty) => Err(format!("cannot bind {v:?} as a parameter of type {ty}").into()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// PostgreSQL's SQL for a statement of the store: `?N` becomes `$N` (outside string
+/// literals and quoted names) and `INSERT OR IGNORE INTO` becomes `INSERT INTO` with
+/// `ON CONFLICT DO NOTHING` at the end.
+pub(crate) fn translate(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 24);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    // A doubled quote inside a literal is the quote itself.
+                    if chars.peek() == Some(&q) {
+                        if let Some(d) = chars.next() {
+                            out.push(d);
+                        }
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None => match c {
+                '\'' | '"' => {
+                    quote = Some(c);
+                    out.push(c);
+                }
+                '?' if chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
+                _ => out.push(c),
+            },
+        }
+    }
+    const OR_IGNORE: &str = "INSERT OR IGNORE INTO";
+    if let Some(at) = out.find(OR_IGNORE) {
+        out.replace_range(at..at + OR_IGNORE.len(), "INSERT INTO");
+        let end = out.trim_end().trim_end_matches(';').len();
+        out.truncate(end);
+        out.push_str(" ON CONFLICT DO NOTHING");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{OptionalExt, args};
+
+    #[test]
+    fn parameters_and_or_ignore_are_translated_outside_literals() {
+        assert_eq!(
+            translate("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND \"d?3\" = ?12"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?2' AND \"d?3\" = $12"
+        );
+        assert_eq!(translate("SELECT 'it''s ?1', ?2"), "SELECT 'it''s ?1', $2");
+        assert_eq!(
+            translate("INSERT OR IGNORE INTO t (a, b)\n VALUES (?1, ?2)"),
+            "INSERT INTO t (a, b)\n VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        );
+    }
+
+    /// A throwaway PostgreSQL (`scripts/postgres.sh`), stopped and removed on drop.
+    struct Server {
+        dir: tempfile::TempDir,
+        owner: String,
+    }
+
+    impl Server {
+        fn start() -> Server {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+            let script =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh");
+            let out = std::process::Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .arg(dir.path().join("pg"))
+                .output()
+                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+            assert!(
+                out.status.success(),
+                "postgres.sh start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let owner = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("owner="))
+                .unwrap_or_else(|| panic!("no owner line in {stdout}"))
+                .to_owned();
+            Server { dir, owner }
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let script =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh");
+            let _ = std::process::Command::new("bash")
+                .arg(script)
+                .arg("stop")
+                .arg(self.dir.path().join("pg"))
+                .status();
+        }
+    }
+
+    #[test]
+    fn statements_bind_and_read_the_store_types_on_a_real_server() -> Result<()> {
+        let server = Server::start();
+        let c = PgConn::connect(&server.owner)?;
+        c.batch(
+            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                 name TEXT NOT NULL UNIQUE, n BIGINT, x DOUBLE PRECISION, b BYTEA)",
+        )?;
+        let id = c.insert(
+            "INSERT INTO t (name, n, x, b) VALUES (?1, ?2, ?3, ?4)",
+            args!["a", 7i64, 0.25f64, vec![1u8, 2, 3]],
+        )?;
+        assert_eq!(id, 1);
+        // NULLs of every type, and an integer into a double.
+        let id = c.insert(
+            "INSERT INTO t (name, n, x, b) VALUES (?1, ?2, ?3, ?4)",
+            args!["b", None::<i64>, 3i64, None::<Vec<u8>>],
+        )?;
+        assert_eq!(id, 2);
+        // Ignored on conflict, as SQLite's INSERT OR IGNORE.
+        let n = c.execute(
+            "INSERT OR IGNORE INTO t (name, n) VALUES (?1, ?2)",
+            args!["a", 9i64],
+        )?;
+        assert_eq!(n, 0);
+        type Stored = (i64, String, Option<i64>, f64, Option<Vec<u8>>);
+        let rows: Vec<Stored> = c.rows(
+            "SELECT id, name, n, x, b FROM t WHERE id >= ?1 ORDER BY id",
+            args![1i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        assert_eq!(
+            rows,
+            vec![
+                (1, "a".into(), Some(7), 0.25, Some(vec![1, 2, 3])),
+                (2, "b".into(), None, 3.0, None),
+            ]
+        );
+        // A parameter used twice, and NULL for "any".
+        let named: Vec<String> = c.rows(
+            "SELECT name FROM t WHERE ?1::TEXT IS NULL OR name = ?1 ORDER BY id",
+            args![None::<String>],
+            |r| r.get(0),
+        )?;
+        assert_eq!(named, ["a", "b"]);
+        // No row: NoRows, which `optional` makes None.
+        let none: Option<String> = c
+            .query_row("SELECT name FROM t WHERE id = ?1", args![99i64], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        assert_eq!(none, None);
+        // Reading a column as another type is a typed error, not a panic.
+        let wrong = c.query_row("SELECT name FROM t WHERE id = 1", args![], |r| {
+            r.get::<i64>(0)
+        });
+        assert!(
+            matches!(wrong, Err(crate::Error::Db(DbError::Type { index: 0, .. }))),
+            "{wrong:?}"
+        );
+        // So is binding text where the server wants an integer.
+        let wrong = c.execute("UPDATE t SET n = ?1 WHERE id = 1", args!["seven"]);
+        assert!(
+            matches!(wrong, Err(crate::Error::Db(DbError::Postgres(_)))),
+            "{wrong:?}"
+        );
+        // The statement cache keys on the store's SQL; a changed table re-prepares.
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM t", args![], |r| r.get(0))?;
+        assert_eq!(n, 2);
+        Ok(())
+    }
+}
