@@ -29,6 +29,10 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use crate::Result;
 use crate::db::{Arg, Cell, DbError, Value};
 
+/// The PostgreSQL schema as SQLite's stands at version 27: the baseline a PostgreSQL store
+/// starts from (later migrations numbered alike in both), run by the schema's owner.
+pub(crate) const BASELINE: &str = include_str!("postgres/0027_baseline.sql");
+
 /// The runtime that drives every PostgreSQL connection's socket.
 fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
@@ -326,6 +330,7 @@ mod tests {
     struct Server {
         dir: tempfile::TempDir,
         owner: String,
+        app: String,
     }
 
     impl Server {
@@ -345,12 +350,18 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let owner = stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("owner="))
-                .unwrap_or_else(|| panic!("no owner line in {stdout}"))
-                .to_owned();
-            Server { dir, owner }
+            let line = |name: &str| {
+                stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} line in {stdout}"))
+                    .to_owned()
+            };
+            Server {
+                owner: line("owner="),
+                app: line("app="),
+                dir,
+            }
         }
     }
 
@@ -435,6 +446,156 @@ mod tests {
         // The statement cache keys on the store's SQL; a changed table re-prepares.
         let n: i64 = c.query_row("SELECT COUNT(*) FROM t", args![], |r| r.get(0))?;
         assert_eq!(n, 2);
+        Ok(())
+    }
+
+    /// The refusal a statement met, as PostgreSQL words it.
+    fn refusal(r: Result<usize>) -> String {
+        match r {
+            Err(crate::Error::Db(DbError::Postgres(e))) => e
+                .as_db_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string()),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_baseline_holds_the_append_only_rules_against_the_servers_role() -> Result<()> {
+        let server = Server::start();
+        PgConn::connect(&server.owner)?.batch(BASELINE)?;
+        let app = PgConn::connect(&server.app)?;
+        app.execute(
+            "INSERT INTO principals (name, role, created_at) VALUES (?1, 'developer', ?2)",
+            args!["dev", "t"],
+        )?;
+        let scenario = app.insert(
+            "INSERT INTO scenarios (name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
+             VALUES ('s', 'dev', '', 'approved', ?1, 0, 't')",
+            args![1.0f64],
+        )?;
+        let charge = |query: &str| -> Result<i64> {
+            app.query_row(
+                "INSERT INTO ledger (scenario_id, query_id, epsilon, delta, created_at)
+                 VALUES (?1, ?2, 0.25, 0, 't') RETURNING seq",
+                args![scenario, query],
+                |r| r.get(0),
+            )
+        };
+        let seq = charge("q")?;
+        assert_eq!(charge("q2")?, seq + 1);
+        app.execute(
+            "INSERT INTO audit_events (seq, ts, actor, action, subject, details, prev_hash, hash)
+             VALUES (1, 't', 'dev', 'a', 's', '{}', '', 'h')",
+            args![],
+        )?;
+        // Rows the rules keep as written.
+        for (sql, refused) in [
+            (
+                "UPDATE ledger SET epsilon = 0",
+                "the privacy-budget ledger is append-only",
+            ),
+            (
+                "DELETE FROM ledger",
+                "the privacy-budget ledger is append-only",
+            ),
+            (
+                "UPDATE audit_events SET actor = 'x'",
+                "audit events are append-only",
+            ),
+            ("DELETE FROM audit_events", "audit events are append-only"),
+            (
+                "DELETE FROM scenarios",
+                "scenarios are revoked, not deleted",
+            ),
+            (
+                "INSERT INTO meta (key, value) VALUES ('audit_retention_years', '2')",
+                "audit retention is at least 3 years",
+            ),
+        ] {
+            assert_eq!(refusal(app.execute(sql, args![])), refused, "{sql}");
+        }
+        // The budget's CHECK, and a revocation that stays.
+        assert!(
+            refusal(app.execute("UPDATE scenarios SET epsilon_spent = 2", args![]))
+                .contains("check constraint")
+        );
+        app.execute("UPDATE scenarios SET status = 'revoked'", args![])?;
+        assert_eq!(
+            refusal(app.execute("UPDATE scenarios SET status = 'approved'", args![])),
+            "a revoked scenario stays revoked"
+        );
+        // The server's role can neither truncate nor switch a rule off; the owner's
+        // TRUNCATE meets the statement trigger.
+        assert_eq!(
+            refusal(app.execute("TRUNCATE ledger", args![])),
+            "permission denied for table ledger"
+        );
+        assert_eq!(
+            refusal(app.execute(
+                "ALTER TABLE ledger DISABLE TRIGGER ledger_no_update",
+                args![]
+            )),
+            "must be owner of table ledger"
+        );
+        let owner = PgConn::connect(&server.owner)?;
+        assert_eq!(
+            refusal(owner.execute("TRUNCATE audit_events", args![])),
+            "audit events are append-only"
+        );
+        let rows: i64 = app.query_row("SELECT COUNT(*) FROM ledger", args![], |r| r.get(0))?;
+        assert_eq!(rows, 2);
+        // The queue's order of insertion, as SQLite's rowid gave it.
+        let n: i64 = app.query_row(
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'jobs' AND column_name = 'rowid'",
+            args![],
+            |r| r.get(0),
+        )?;
+        assert_eq!(n, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn the_baseline_has_every_table_and_column_of_sqlites_schema_at_its_version() -> Result<()> {
+        assert_eq!(
+            crate::schema::MIGRATIONS.len(),
+            27,
+            "a migration for PostgreSQL too"
+        );
+        let sqlite = rusqlite::Connection::open_in_memory()?;
+        for sql in crate::schema::MIGRATIONS {
+            sqlite.execute_batch(sql)?;
+        }
+        let mut expected = std::collections::BTreeSet::new();
+        let mut tables = sqlite.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )?;
+        for table in tables.query_map([], |r| r.get::<_, String>(0))? {
+            let table = table?;
+            let mut columns = sqlite.prepare("SELECT name FROM pragma_table_info(?1)")?;
+            for column in columns.query_map([&table], |r| r.get::<_, String>(0))? {
+                expected.insert((table.clone(), column?));
+            }
+        }
+        let server = Server::start();
+        let owner = PgConn::connect(&server.owner)?;
+        owner.batch(BASELINE)?;
+        let found: std::collections::BTreeSet<(String, String)> = owner
+            .rows(
+                "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns
+                 WHERE table_schema = 'public'",
+                args![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .into_iter()
+            .collect();
+        let missing: Vec<_> = expected.difference(&found).collect();
+        assert!(
+            missing.is_empty(),
+            "not in the PostgreSQL baseline: {missing:?}"
+        );
+        let extra: Vec<_> = found.difference(&expected).collect();
+        assert_eq!(extra, [&("jobs".to_string(), "rowid".to_string())]);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use crate::{Conn, Result};
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 27;
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
