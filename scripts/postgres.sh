@@ -8,6 +8,8 @@
 #                                   so it can neither disable a trigger nor truncate), and
 #                                   prints the owner's and the server's connection strings
 #   scripts/postgres.sh stop DIR    stops it and removes DIR
+#   scripts/postgres.sh install     installs PostgreSQL 15 when it is missing (`./dev test`
+#                                   does, before the tests that start servers in parallel)
 #
 # Debian's PostgreSQL 15 (`/usr/lib/postgresql/15/bin`) is installed with apt when missing.
 # initdb and postgres refuse to run as root: as root they run as the `postgres` user.
@@ -16,13 +18,16 @@ set -euo pipefail
 BIN=${SANDBOX_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 usage() {
-    echo "usage: scripts/postgres.sh start DIR | stop DIR" >&2
+    echo "usage: scripts/postgres.sh start DIR | stop DIR | install" >&2
     exit 2
 }
 
-[[ $# -eq 2 ]] || usage
+[[ $# -ge 1 ]] || usage
 cmd=$1
-dir=$(realpath -m "$2")
+if [[ $cmd != install ]]; then
+    [[ $# -eq 2 ]] || usage
+    dir=$(realpath -m "$2")
+fi
 
 as_owner() {
     if [[ $(id -u) -eq 0 ]]; then
@@ -45,6 +50,9 @@ ensure_installed() {
 }
 
 case "$cmd" in
+    install)
+        ensure_installed
+        ;;
     start)
         ensure_installed
         if [[ -e "$dir/data/postmaster.pid" ]]; then
