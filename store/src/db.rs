@@ -8,7 +8,7 @@
 
 use crate::{Conn, Result};
 
-/// A value bound to a statement's parameter.
+/// A value bound to a statement's parameter, or read from a row's column.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {
     /// SQL `NULL`.
@@ -39,19 +39,6 @@ macro_rules! int_arg {
     )*};
 }
 int_arg!(i64, i32, u32, u16, u8, bool);
-
-impl Arg for usize {
-    fn value(&self) -> Value<'_> {
-        // Sizes and counts of this process: far below 2^63.
-        Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
-    }
-}
-
-impl Arg for u64 {
-    fn value(&self) -> Value<'_> {
-        Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
-    }
-}
 
 impl Arg for f64 {
     fn value(&self) -> Value<'_> {
@@ -115,29 +102,14 @@ macro_rules! args {
 }
 pub(crate) use args;
 
-/// A column's value as a row gives it back.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Cell<'a> {
-    /// SQL `NULL`.
-    Null,
-    /// An integer.
-    Int(i64),
-    /// A real.
-    Real(f64),
-    /// Text.
-    Text(&'a str),
-    /// Bytes.
-    Blob(&'a [u8]),
-}
-
-impl Cell<'_> {
+impl Value<'_> {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
-            Cell::Null => "NULL",
-            Cell::Int(_) => "an integer",
-            Cell::Real(_) => "a real",
-            Cell::Text(_) => "text",
-            Cell::Blob(_) => "bytes",
+            Value::Null => "NULL",
+            Value::Int(_) => "an integer",
+            Value::Real(_) => "a real",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "bytes",
         }
     }
 }
@@ -146,17 +118,17 @@ impl Cell<'_> {
 pub(crate) trait Column: Sized {
     /// The type's name, for errors.
     const WHAT: &'static str;
-    /// The value, or `None` when the cell does not hold this type.
-    fn from_cell(cell: Cell<'_>) -> Option<Self>;
+    /// The value, or `None` when the column does not hold this type.
+    fn from_value(value: Value<'_>) -> Option<Self>;
 }
 
 macro_rules! int_column {
     ($($t:ty),*) => {$(
         impl Column for $t {
             const WHAT: &'static str = stringify!($t);
-            fn from_cell(cell: Cell<'_>) -> Option<Self> {
-                match cell {
-                    Cell::Int(v) => <$t>::try_from(v).ok(),
+            fn from_value(value: Value<'_>) -> Option<Self> {
+                match value {
+                    Value::Int(v) => <$t>::try_from(v).ok(),
                     _ => None,
                 }
             }
@@ -167,9 +139,9 @@ int_column!(i64, i32, u32, u64, usize, u16, u8);
 
 impl Column for bool {
     const WHAT: &'static str = "bool";
-    fn from_cell(cell: Cell<'_>) -> Option<Self> {
-        match cell {
-            Cell::Int(v) => Some(v != 0),
+    fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::Int(v) => Some(v != 0),
             _ => None,
         }
     }
@@ -177,12 +149,12 @@ impl Column for bool {
 
 impl Column for f64 {
     const WHAT: &'static str = "f64";
-    fn from_cell(cell: Cell<'_>) -> Option<Self> {
-        match cell {
-            Cell::Real(v) => Some(v),
+    fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::Real(v) => Some(v),
             // SQLite keeps a real that is a whole number as given; both read back as f64.
             #[allow(clippy::cast_precision_loss)]
-            Cell::Int(v) => Some(v as f64),
+            Value::Int(v) => Some(v as f64),
             _ => None,
         }
     }
@@ -190,9 +162,9 @@ impl Column for f64 {
 
 impl Column for String {
     const WHAT: &'static str = "text";
-    fn from_cell(cell: Cell<'_>) -> Option<Self> {
-        match cell {
-            Cell::Text(v) => Some(v.to_owned()),
+    fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::Text(v) => Some(v.to_owned()),
             _ => None,
         }
     }
@@ -200,9 +172,9 @@ impl Column for String {
 
 impl Column for Vec<u8> {
     const WHAT: &'static str = "bytes";
-    fn from_cell(cell: Cell<'_>) -> Option<Self> {
-        match cell {
-            Cell::Blob(v) => Some(v.to_vec()),
+    fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::Blob(v) => Some(v.to_vec()),
             _ => None,
         }
     }
@@ -210,9 +182,9 @@ impl Column for Vec<u8> {
 
 impl<const N: usize> Column for [u8; N] {
     const WHAT: &'static str = "bytes of a fixed length";
-    fn from_cell(cell: Cell<'_>) -> Option<Self> {
-        match cell {
-            Cell::Blob(v) => v.try_into().ok(),
+    fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::Blob(v) => v.try_into().ok(),
             _ => None,
         }
     }
@@ -220,10 +192,10 @@ impl<const N: usize> Column for [u8; N] {
 
 impl<T: Column> Column for Option<T> {
     const WHAT: &'static str = T::WHAT;
-    fn from_cell(cell: Cell<'_>) -> Option<Self> {
-        match cell {
-            Cell::Null => Some(None),
-            c => T::from_cell(c).map(Some),
+    fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            c => T::from_value(c).map(Some),
         }
     }
 }
@@ -261,26 +233,33 @@ impl Row<'_> {
     /// Column `index` (from 0) as a `T`.
     pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
         use rusqlite::types::ValueRef;
-        let cell = match self.inner.get_ref(index).map_err(DbError::from)? {
-            ValueRef::Null => Cell::Null,
-            ValueRef::Integer(v) => Cell::Int(v),
-            ValueRef::Real(v) => Cell::Real(v),
-            ValueRef::Text(v) => Cell::Text(std::str::from_utf8(v).map_err(|_| DbError::Type {
-                index,
-                expected: T::WHAT,
-                found: "text that is not UTF-8",
-            })?),
-            ValueRef::Blob(v) => Cell::Blob(v),
-        };
-        T::from_cell(cell).ok_or_else(|| {
-            DbError::Type {
-                index,
-                expected: T::WHAT,
-                found: cell.kind(),
+        let value = match self.inner.get_ref(index).map_err(DbError::from)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(v) => Value::Int(v),
+            ValueRef::Real(v) => Value::Real(v),
+            ValueRef::Text(v) => {
+                Value::Text(std::str::from_utf8(v).map_err(|_| DbError::Type {
+                    index,
+                    expected: T::WHAT,
+                    found: "text that is not UTF-8",
+                })?)
             }
-            .into()
-        })
+            ValueRef::Blob(v) => Value::Blob(v),
+        };
+        read(value, index)
     }
+}
+
+/// Column `index`'s value as a `T`, or the type error that says what it held.
+pub(crate) fn read<T: Column>(value: Value<'_>, index: usize) -> Result<T> {
+    T::from_value(value).ok_or_else(|| {
+        DbError::Type {
+            index,
+            expected: T::WHAT,
+            found: value.kind(),
+        }
+        .into()
+    })
 }
 
 /// `Option` from a statement that may give no row.

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::Result;
-use crate::db::{Arg, Cell, DbError, Value};
+use crate::db::{Arg, DbError, Value};
 
 /// The PostgreSQL schema as SQLite's stands at version 27: the baseline a PostgreSQL store
 /// starts from (later migrations numbered alike in both), run by the schema's owner.
@@ -160,18 +160,10 @@ pub(crate) struct PgRow<'a>(&'a tokio_postgres::Row);
 impl PgRow<'_> {
     /// Column `index` (from 0) as a `T`.
     pub(crate) fn get<T: crate::db::Column>(&self, index: usize) -> Result<T> {
-        let cell = self.cell(index)?;
-        T::from_cell(cell).ok_or_else(|| {
-            DbError::Type {
-                index,
-                expected: T::WHAT,
-                found: cell.kind(),
-            }
-            .into()
-        })
+        crate::db::read(self.value(index)?, index)
     }
 
-    fn cell(&self, index: usize) -> Result<Cell<'_>> {
+    fn value(&self, index: usize) -> Result<Value<'_>> {
         let row = self.0;
         let ty = row
             .columns()
@@ -186,28 +178,28 @@ impl PgRow<'_> {
         let cell = match ty {
             Type::INT8 => row
                 .try_get::<_, Option<i64>>(index)
-                .map(|v| v.map_or(Cell::Null, Cell::Int)),
+                .map(|v| v.map_or(Value::Null, Value::Int)),
             Type::INT4 => row
                 .try_get::<_, Option<i32>>(index)
-                .map(|v| v.map_or(Cell::Null, |v| Cell::Int(v.into()))),
+                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
             Type::INT2 => row
                 .try_get::<_, Option<i16>>(index)
-                .map(|v| v.map_or(Cell::Null, |v| Cell::Int(v.into()))),
+                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
             Type::BOOL => row
                 .try_get::<_, Option<bool>>(index)
-                .map(|v| v.map_or(Cell::Null, |v| Cell::Int(v.into()))),
+                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
             Type::FLOAT8 => row
                 .try_get::<_, Option<f64>>(index)
-                .map(|v| v.map_or(Cell::Null, Cell::Real)),
+                .map(|v| v.map_or(Value::Null, Value::Real)),
             Type::FLOAT4 => row
                 .try_get::<_, Option<f32>>(index)
-                .map(|v| v.map_or(Cell::Null, |v| Cell::Real(v.into()))),
+                .map(|v| v.map_or(Value::Null, |v| Value::Real(v.into()))),
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
                 .try_get::<_, Option<&str>>(index)
-                .map(|v| v.map_or(Cell::Null, Cell::Text)),
+                .map(|v| v.map_or(Value::Null, Value::Text)),
             Type::BYTEA => row
                 .try_get::<_, Option<&[u8]>>(index)
-                .map(|v| v.map_or(Cell::Null, Cell::Blob)),
+                .map(|v| v.map_or(Value::Null, Value::Blob)),
             other => {
                 return Err(DbError::Type {
                     index,
