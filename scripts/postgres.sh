@@ -7,6 +7,10 @@
 #                                   `sandbox_app` (what a server connects as: no ownership,
 #                                   so it can neither disable a trigger nor truncate), and
 #                                   prints the owner's and the server's connection strings
+#   scripts/postgres.sh database DIR NAME
+#                                   makes one more database NAME in the cluster in DIR, set
+#                                   up as `sandbox` is, and prints its two connection strings
+#                                   (the tests make one per domain)
 #   scripts/postgres.sh stop DIR    stops it and removes DIR
 #   scripts/postgres.sh install     installs PostgreSQL 15 when it is missing (`./dev test`
 #                                   does, before the tests that start servers in parallel)
@@ -18,13 +22,17 @@ set -euo pipefail
 BIN=${SANDBOX_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 usage() {
-    echo "usage: scripts/postgres.sh start DIR | stop DIR | install" >&2
+    echo "usage: scripts/postgres.sh start DIR | database DIR NAME | stop DIR | install" >&2
     exit 2
 }
 
 [[ $# -ge 1 ]] || usage
 cmd=$1
-if [[ $cmd != install ]]; then
+if [[ $cmd == database ]]; then
+    [[ $# -eq 3 && $3 =~ ^[a-z_][a-z0-9_]*$ ]] || usage
+    dir=$(realpath -m "$2")
+    name=$3
+elif [[ $cmd != install ]]; then
     [[ $# -eq 2 ]] || usage
     dir=$(realpath -m "$2")
 fi
@@ -49,6 +57,34 @@ ensure_installed() {
             "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 >&2; }
 }
 
+psql() { as_owner /usr/bin/env PGHOST="$dir" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
+
+# A database owned by `sandbox_owner`, its schema's tables granted to `sandbox_app` row by
+# row only (no TRUNCATE, no REFERENCES, no TRIGGER); the roles are made once per cluster.
+make_database() {
+    local db=$1
+    psql -d postgres <<SQL
+DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sandbox_owner') THEN CREATE ROLE sandbox_owner LOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sandbox_app') THEN CREATE ROLE sandbox_app LOGIN; END IF;
+END \$\$;
+CREATE DATABASE $db OWNER sandbox_owner;
+REVOKE ALL ON DATABASE $db FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE $db TO sandbox_app;
+SQL
+    psql -d "$db" <<'SQL'
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+ALTER SCHEMA public OWNER TO sandbox_owner;
+GRANT USAGE ON SCHEMA public TO sandbox_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE sandbox_owner IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO sandbox_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE sandbox_owner IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO sandbox_app;
+SQL
+    echo "owner=host=$dir user=sandbox_owner dbname=$db"
+    echo "app=host=$dir user=sandbox_app dbname=$db"
+}
+
 case "$cmd" in
     install)
         ensure_installed
@@ -71,27 +107,11 @@ case "$cmd" in
         as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
             -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c max_connections=200" \
             start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
-        psql() { as_owner /usr/bin/env PGHOST="$dir" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
-        psql -d postgres <<'SQL'
-CREATE ROLE sandbox_owner LOGIN;
-CREATE ROLE sandbox_app LOGIN;
-CREATE DATABASE sandbox OWNER sandbox_owner;
-REVOKE ALL ON DATABASE sandbox FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE sandbox TO sandbox_app;
-SQL
-        psql -d sandbox <<'SQL'
-REVOKE ALL ON SCHEMA public FROM PUBLIC;
-ALTER SCHEMA public OWNER TO sandbox_owner;
-GRANT USAGE ON SCHEMA public TO sandbox_app;
--- Rows only: no TRUNCATE, no REFERENCES, no TRIGGER; tables and sequences the owner makes
--- later get the same grants.
-ALTER DEFAULT PRIVILEGES FOR ROLE sandbox_owner IN SCHEMA public
-    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO sandbox_app;
-ALTER DEFAULT PRIVILEGES FOR ROLE sandbox_owner IN SCHEMA public
-    GRANT USAGE, SELECT ON SEQUENCES TO sandbox_app;
-SQL
-        echo "owner=host=$dir user=sandbox_owner dbname=sandbox"
-        echo "app=host=$dir user=sandbox_app dbname=sandbox"
+        make_database sandbox
+        ;;
+    database)
+        [[ -e "$dir/data/postmaster.pid" ]] || { echo "postgres.sh: no cluster runs in $dir" >&2; exit 1; }
+        make_database "$name"
         ;;
     stop)
         if [[ -e "$dir/data/postmaster.pid" ]]; then

@@ -30,10 +30,72 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The environment variable that puts the tests' domains on PostgreSQL: the folder of a
+/// running throwaway cluster (`scripts/postgres.sh start DIR`), in which each domain gets
+/// a database of its own. Unset, domains are on SQLite.
+pub const POSTGRES_ENV: &str = "SANDBOX_TEST_POSTGRES";
+
+/// Where a test's new domain keeps its metadata: a new database in the cluster
+/// [`POSTGRES_ENV`] names, or SQLite.
+pub fn test_metadata() -> sandbox_runtime::store::metadata::Create {
+    use sandbox_runtime::store::metadata::Create;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let Some(cluster) = std::env::var_os(POSTGRES_ENV).filter(|v| !v.is_empty()) else {
+        return Create::Sqlite;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "t{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/postgres.sh"))
+        .arg("database")
+        .arg(&cluster)
+        .arg(&name)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "postgres.sh database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {stdout}"))
+            .to_owned()
+    };
+    Create::Postgres {
+        owner: line("owner="),
+        serving: line("app="),
+    }
+}
+
+/// A new domain at `dir` as `Domain::init` makes it, its metadata where
+/// [`test_metadata`] says.
+pub fn init_domain(dir: &Path) -> Domain {
+    Domain::init_on(
+        dir,
+        &sandbox_runtime::settings::Settings::default(),
+        &sandbox_runtime::MasterKey::beside(dir),
+        sandbox_runtime::Suite::Standard,
+        &test_metadata(),
+    )
+    .unwrap()
+}
+
 /// A domain with principals only.
 pub fn empty_domain() -> (tempfile::TempDir, Domain) {
     let dir = tempfile::tempdir().unwrap();
-    let domain = Domain::init(&dir.path().join("domain")).unwrap();
+    let domain = init_domain(&dir.path().join("domain"));
     identity::add(&domain, None, OPERATOR, Role::Operator).unwrap();
     identity::add(&domain, Some(OPERATOR), OPERATOR2, Role::Operator).unwrap();
     identity::add(&domain, Some(OPERATOR), PROVIDER, Role::Provider).unwrap();

@@ -52,6 +52,7 @@ use sandbox_core::audit::{EventKind, Subject};
 use sandbox_core::job::{Interrupt, StopTarget};
 use sandbox_host::Host;
 use sandbox_mediator::Mediator;
+use sandbox_store::metadata::Create;
 use sandbox_store::{Layout, Store};
 use serde_json::json;
 
@@ -72,6 +73,11 @@ pub mod master {
 /// The data directory's layout and the metadata store's types.
 pub mod store {
     pub use sandbox_store::{Conn, DB_FILE, Layout, SCHEMA_VERSION, Tx, cipher_version, now};
+    /// Where the metadata store is: SQLite's file, or PostgreSQL.
+    pub mod metadata {
+        pub use sandbox_store::metadata::*;
+    }
+    pub use sandbox_store::migrate_postgres;
 }
 
 /// The budget ledger.
@@ -207,6 +213,18 @@ impl Domain {
         master: &MasterKey,
         suite: Suite,
     ) -> Result<Domain> {
+        Domain::init_on(dir, settings, master, suite, &Create::Sqlite)
+    }
+
+    /// [`Domain::init_crypto`] with the metadata store where `metadata` says: the
+    /// embedded SQLite file, or an empty PostgreSQL database several servers share.
+    pub fn init_on(
+        dir: &Path,
+        settings: &settings::Settings,
+        master: &MasterKey,
+        suite: Suite,
+        metadata: &Create,
+    ) -> Result<Domain> {
         if sandbox_i18n::time_zone(&settings.time_zone).is_none() {
             return Err(Error::Invalid(format!(
                 "unknown time zone `{}` (an IANA name such as Asia/Shanghai)",
@@ -241,7 +259,7 @@ impl Domain {
             )?;
             keys::create(&layout, &provider)?;
             let provider_id = provider.key_id().to_string();
-            let conn = sandbox_store::create(&layout, Arc::new(provider))?;
+            let conn = sandbox_store::create_with(&layout, Arc::new(provider), metadata)?;
             sandbox_store::settings::init(&conn, settings)?;
             let public = keys::public_key(&layout)?.to_hex();
             sandbox_store::audit::append(

@@ -339,11 +339,12 @@ pub struct LogState {
 /// SQLite's backup API (one consistent state, however busy the domain is), encrypted
 /// with the same key; returns the state of its audit log.
 pub fn snapshot_database(conn: &Conn, dest: &Path) -> Result<LogState> {
+    let from = conn.sqlite()?;
     let mut to = Connection::open(dest)?;
     crate::give_key(&to, conn.keys())?;
     {
         use rusqlite::backup::StepResult;
-        let backup = rusqlite::backup::Backup::new(&conn.c, &mut to)?;
+        let backup = rusqlite::backup::Backup::new(from, &mut to)?;
         // Every page in one step: the copy is of one state of the database (a writer that
         // commits meanwhile makes SQLite start again).
         loop {
@@ -355,7 +356,7 @@ pub fn snapshot_database(conn: &Conn, dest: &Path) -> Result<LogState> {
         }
     }
     let snapshot = Conn {
-        c: to,
+        c: crate::Backend::Sqlite(to),
         layout: conn.layout().clone(),
         keys: conn.keys.clone(),
     };

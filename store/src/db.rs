@@ -6,7 +6,7 @@
 //! the backend behind a [`Conn`] is a matter of this module and [`crate::Conn`]'s
 //! constructors: no table's code names the client library.
 
-use crate::{Conn, Result};
+use crate::{Backend, Conn, Result};
 
 /// A value bound to a statement's parameter, or read from a row's column.
 #[derive(Debug, Clone, Copy)]
@@ -225,15 +225,22 @@ pub enum DbError {
 }
 
 /// One row of a result.
-pub(crate) struct Row<'a> {
-    inner: &'a rusqlite::Row<'a>,
+pub(crate) enum Row<'a> {
+    /// SQLite's.
+    Sqlite(&'a rusqlite::Row<'a>),
+    /// PostgreSQL's.
+    Postgres(&'a tokio_postgres::Row),
 }
 
 impl Row<'_> {
     /// Column `index` (from 0) as a `T`.
     pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
         use rusqlite::types::ValueRef;
-        let value = match self.inner.get_ref(index).map_err(DbError::from)? {
+        let inner = match self {
+            Row::Sqlite(r) => r,
+            Row::Postgres(r) => return read(crate::pg::cell(r, index)?, index),
+        };
+        let value = match inner.get_ref(index).map_err(DbError::from)? {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(v) => Value::Int(v),
             ValueRef::Real(v) => Value::Real(v),
@@ -309,7 +316,7 @@ fn sqlite_rows<T>(
         .map_err(DbError::from)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(DbError::from)? {
-        out.push(f(&Row { inner: r })?);
+        out.push(f(&Row::Sqlite(r))?);
     }
     Ok(out)
 }
@@ -317,10 +324,12 @@ fn sqlite_rows<T>(
 impl Conn {
     /// Runs a statement; the number of rows it changed.
     pub(crate) fn execute(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
+        let c = match &self.c {
+            Backend::Sqlite(c) => c,
+            Backend::Postgres(c) => return c.execute(sql, args),
+        };
         let binds = bound(args);
-        Ok(self
-            .c
-            .prepare_cached(sql)
+        Ok(c.prepare_cached(sql)
             .and_then(|mut s| s.execute(rusqlite::params_from_iter(binds.iter())))
             .map_err(DbError::from)?)
     }
@@ -328,8 +337,13 @@ impl Conn {
     /// Runs an `INSERT` into a table whose key is `id INTEGER PRIMARY KEY`; the new row's
     /// id.
     pub(crate) fn insert(&self, sql: &str, args: &[&dyn Arg]) -> Result<i64> {
-        self.execute(sql, args)?;
-        Ok(self.c.last_insert_rowid())
+        match &self.c {
+            Backend::Sqlite(c) => {
+                self.execute(sql, args)?;
+                Ok(c.last_insert_rowid())
+            }
+            Backend::Postgres(c) => c.insert(sql, args),
+        }
     }
 
     /// The first row of a statement through `f`; [`DbError::NoRows`] when there is none
@@ -340,13 +354,17 @@ impl Conn {
         args: &[&dyn Arg],
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut stmt = self.c.prepare_cached(sql).map_err(DbError::from)?;
+        let c = match &self.c {
+            Backend::Sqlite(c) => c,
+            Backend::Postgres(c) => return c.query_row(sql, args, f),
+        };
+        let mut stmt = c.prepare_cached(sql).map_err(DbError::from)?;
         let binds = bound(args);
         let mut rows = stmt
             .query(rusqlite::params_from_iter(binds.iter()))
             .map_err(DbError::from)?;
         match rows.next().map_err(DbError::from)? {
-            Some(r) => f(&Row { inner: r }),
+            Some(r) => f(&Row::Sqlite(r)),
             None => Err(DbError::NoRows.into()),
         }
     }
@@ -358,7 +376,11 @@ impl Conn {
         args: &[&dyn Arg],
         f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut stmt = self.c.prepare_cached(sql).map_err(DbError::from)?;
+        let c = match &self.c {
+            Backend::Sqlite(c) => c,
+            Backend::Postgres(c) => return c.rows(sql, args, f),
+        };
+        let mut stmt = c.prepare_cached(sql).map_err(DbError::from)?;
         sqlite_rows(&mut stmt, args, f)
     }
 }

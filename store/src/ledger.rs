@@ -1,7 +1,8 @@
 //! The privacy-budget ledger: durable, append-only, charged before an answer exists.
 //!
 //! **Invariant:** a charge, its ledger row, the scenario's running total and its audit
-//! event are written in one `BEGIN IMMEDIATE` transaction, so concurrent queries are
+//! event are written in one transaction that holds the scenario's row (SQLite: `BEGIN
+//! IMMEDIATE`, every writer; PostgreSQL: the row `FOR UPDATE`), so concurrent queries are
 //! serialized on the budget and a crash can lose an answer, never a charge. The running
 //! total has a `CHECK` that it never exceeds the scenario's budget.
 
@@ -100,7 +101,13 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     if !(c.epsilon.is_finite() && c.epsilon >= 0.0 && c.delta.is_finite() && c.delta >= 0.0) {
         return Err(Error::Internal(format!("bad charge ε={} δ={}", c.epsilon, c.delta)).into());
     }
-    let tx = conn.write()?;
+    // Charges on one scenario serialize on its row; charges on different scenarios wait
+    // for each other only at the audit append (and on an organisation's row, below).
+    let tx = conn.write_shared()?;
+    tx.lock(
+        "SELECT id FROM scenarios WHERE id = ?1 FOR UPDATE",
+        args![c.scenario_id],
+    )?;
     let before = balance(&tx, c.scenario_id)?;
     let now = crate::now();
     let zcdp = before.rho_total > 0.0;
@@ -130,6 +137,12 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
         "SELECT developer FROM scenarios WHERE id = ?1",
         args![c.scenario_id],
         |r| r.get(0),
+    )?;
+    // An organisation's cap spans its members' scenarios: their charges serialize on its row.
+    tx.lock(
+        "SELECT o.credit_code FROM organisations o JOIN principals p ON p.organisation = o.credit_code
+         WHERE p.name = ?1 AND o.epsilon_cap IS NOT NULL FOR UPDATE OF o",
+        args![developer],
     )?;
     let over_cap = crate::organisations::standing_of(&tx, &developer)?.and_then(|org| {
         let cap = org.epsilon_cap?;
@@ -210,8 +223,11 @@ pub fn charge(conn: &mut Conn, c: &Charge<'_>) -> Result<Balance> {
     } else {
         // Clamp to the total so float rounding cannot trip the CHECK on an exact spend.
         tx.execute(
-            "UPDATE scenarios SET epsilon_spent = MIN(epsilon_total, epsilon_spent + ?2),
-                                  delta_spent = MIN(delta_total, delta_spent + ?3)
+            "UPDATE scenarios SET
+                 epsilon_spent = CASE WHEN epsilon_spent + ?2 > epsilon_total
+                                      THEN epsilon_total ELSE epsilon_spent + ?2 END,
+                 delta_spent = CASE WHEN delta_spent + ?3 > delta_total
+                                    THEN delta_total ELSE delta_spent + ?3 END
              WHERE id = ?1",
             args![c.scenario_id, c.epsilon, c.delta],
         )?;

@@ -34,6 +34,7 @@ pub mod keys;
 pub mod ledger;
 pub mod master;
 pub mod meta;
+pub mod metadata;
 pub mod organisations;
 pub mod outputs;
 mod pg;
@@ -53,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use db::DbError;
 pub use schema::SCHEMA_VERSION;
@@ -205,9 +206,32 @@ impl Layout {
     }
 }
 
+/// The database behind a [`Conn`].
+pub(crate) enum Backend {
+    /// The embedded default: `sandbox.db` in the data directory.
+    Sqlite(Connection),
+    /// A PostgreSQL server several Sandbox servers share (`metadata.toml`).
+    Postgres(pg::PgConn),
+}
+
+/// How a transaction begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Begin {
+    /// A writer that excludes every other writer until it ends, so that what it reads
+    /// stays true until it commits (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the domain's
+    /// write lock, exclusive).
+    Write,
+    /// A writer that locks the rows it depends on itself (a charge locks its scenario):
+    /// on SQLite as [`Begin::Write`]; on PostgreSQL it holds the domain's write lock
+    /// shared, so such writers run beside each other, never beside a [`Begin::Write`].
+    Shared,
+    /// One snapshot for several reads.
+    Read,
+}
+
 /// A connection to the metadata store. Reads go through it; writes through a [`Tx`].
 pub struct Conn {
-    c: Connection,
+    c: Backend,
     layout: Layout,
     keys: Arc<keys::Keyring>,
 }
@@ -229,55 +253,123 @@ impl Conn {
         &self.keys
     }
 
-    /// Opens a write transaction (`BEGIN IMMEDIATE`: writers serialize here, so what a
-    /// transaction reads stays true until it commits). Dropped without [`Tx::commit`], it
+    /// Opens a write transaction that excludes every other writer ([`Begin::Write`]):
+    /// what it reads stays true until it commits. Dropped without [`Tx::commit`], it
     /// rolls back.
     pub fn write(&mut self) -> Result<Tx<'_>> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.c, TransactionBehavior::Immediate)?;
-        Ok(Tx { conn: self, tx })
+        Tx::begin(self, Begin::Write)
     }
 
     /// Opens a read transaction: one snapshot for several reads.
     pub fn snapshot(&mut self) -> Result<Tx<'_>> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.c, TransactionBehavior::Deferred)?;
-        Ok(Tx { conn: self, tx })
+        Tx::begin(self, Begin::Read)
+    }
+
+    /// Opens a write transaction whose statements lock the rows they depend on
+    /// ([`Begin::Shared`]).
+    pub(crate) fn write_shared(&mut self) -> Result<Tx<'_>> {
+        Tx::begin(self, Begin::Shared)
     }
 
     /// Whether no transaction is open on this connection.
     pub fn idle(&self) -> bool {
-        self.c.is_autocommit()
+        match &self.c {
+            Backend::Sqlite(c) => c.is_autocommit(),
+            Backend::Postgres(c) => !c.in_transaction(),
+        }
     }
 
-    // The statements of this crate's modules are in `db`; these are SQLite's own.
-
-    pub(crate) fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
-        self.c.execute_batch(sql)
+    /// Whether the metadata store is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.c, Backend::Postgres(_))
     }
 
-    pub(crate) fn pragma_update<V: rusqlite::ToSql>(
-        &self,
-        name: &str,
-        value: V,
-    ) -> rusqlite::Result<()> {
-        self.c.pragma_update(None, name, value)
+    pub(crate) fn begin(&self, mode: Begin) -> Result<()> {
+        match &self.c {
+            Backend::Sqlite(c) => Ok(c.execute_batch(match mode {
+                Begin::Write | Begin::Shared => "BEGIN IMMEDIATE",
+                Begin::Read => "BEGIN DEFERRED",
+            })?),
+            Backend::Postgres(c) => c.begin(mode),
+        }
     }
 
-    pub(crate) fn is_autocommit(&self) -> bool {
-        self.c.is_autocommit()
+    pub(crate) fn commit(&self) -> Result<()> {
+        match &self.c {
+            Backend::Sqlite(c) => Ok(c.execute_batch("COMMIT")?),
+            Backend::Postgres(c) => c.commit(),
+        }
+    }
+
+    pub(crate) fn rollback(&self) -> Result<()> {
+        match &self.c {
+            Backend::Sqlite(c) => Ok(c.execute_batch("ROLLBACK")?),
+            Backend::Postgres(c) => c.rollback(),
+        }
+    }
+
+    /// Runs `sql`, a `SELECT ... FOR UPDATE` of the rows a [`Begin::Shared`] writer
+    /// depends on, which PostgreSQL locks until the transaction ends; on SQLite, whose
+    /// writers exclude each other already, nothing.
+    pub(crate) fn lock(&self, sql: &str, args: &[&dyn db::Arg]) -> Result<()> {
+        match &self.c {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(c) => c.execute(sql, args).map(drop),
+        }
+    }
+
+    /// Whether commits wait for the disk (they do unless set otherwise for a while).
+    pub(crate) fn set_synchronous(&self, synchronous: bool) -> Result<()> {
+        match &self.c {
+            Backend::Sqlite(c) => Ok(c.pragma_update(
+                None,
+                "synchronous",
+                if synchronous { "FULL" } else { "NORMAL" },
+            )?),
+            Backend::Postgres(c) => c.batch(if synchronous {
+                "SET synchronous_commit TO on"
+            } else {
+                "SET synchronous_commit TO off"
+            }),
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite does (its migrations, its backups).
+    pub(crate) fn sqlite(&self) -> Result<&Connection> {
+        match &self.c {
+            Backend::Sqlite(c) => Ok(c),
+            Backend::Postgres(_) => Err(DomainError::Conflict(
+                "this operation is the embedded SQLite store's; the metadata of this domain is in PostgreSQL".into(),
+            )
+            .into()),
+        }
     }
 }
 
 /// A transaction on a [`Conn`]; every store function reads and writes through it as
-/// through the connection (`&tx` is a `&Conn`).
+/// through the connection (`&tx` is a `&Conn`). Dropped without [`Tx::commit`] (or
+/// when the commit fails), it rolls back.
 pub struct Tx<'c> {
     conn: &'c Conn,
-    tx: rusqlite::Transaction<'c>,
 }
 
-impl Tx<'_> {
+impl<'c> Tx<'c> {
+    pub(crate) fn begin(conn: &'c Conn, mode: Begin) -> Result<Tx<'c>> {
+        conn.begin(mode)?;
+        Ok(Tx { conn })
+    }
+
     /// Commits.
     pub fn commit(self) -> Result<()> {
-        Ok(self.tx.commit()?)
+        self.conn.commit()
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.conn.idle() {
+            let _ = self.conn.rollback();
+        }
     }
 }
 
@@ -312,7 +404,7 @@ impl Store {
     /// The store of the data directory at `layout`; fails with a clear message when the
     /// directory holds none. Migrations run forward on the first connection.
     pub fn open(layout: Layout) -> Result<Store> {
-        if !layout.db().exists() {
+        if !metadata::Metadata::exists(&layout) {
             return Err(missing(&layout));
         }
         let provider = master::provider(&layout)?;
@@ -397,7 +489,7 @@ impl std::ops::DerefMut for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
-            && conn.c.is_autocommit()
+            && conn.idle()
             && let Ok(mut pool) = self.pool.lock()
             && pool.len() < POOLED_CONNECTIONS
         {
@@ -417,6 +509,15 @@ fn missing(layout: &Layout) -> Error {
 
 /// Opens a connection to the metadata store with the settings every caller needs.
 fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
+    if let metadata::Metadata::Postgres { connection } = metadata::Metadata::of(layout)? {
+        let c = pg::PgConn::connect(&connection)?;
+        c.check_serving(&connection)?;
+        return Ok(Conn {
+            c: Backend::Postgres(c),
+            layout: layout.clone(),
+            keys: keys.clone(),
+        });
+    }
     let path = layout.db();
     if !path.exists() {
         return Err(missing(layout));
@@ -435,7 +536,7 @@ fn connect(layout: &Layout, keys: &Arc<keys::Keyring>) -> Result<Conn> {
         .into());
     }
     let conn = Conn {
-        c: conn,
+        c: Backend::Sqlite(conn),
         layout: layout.clone(),
         keys: keys.clone(),
     };
@@ -575,19 +676,71 @@ fn configure(conn: &Connection) -> Result<()> {
 }
 
 /// Creates the database at `layout` and applies the migrations; `provider` is the master
-/// key that wrapped the domain's secrets.
+/// key that wrapped the domain's secrets. The metadata store is SQLite's file in the
+/// data directory.
 pub fn create(layout: &Layout, provider: Arc<dyn master::KeyProvider>) -> Result<Conn> {
     let keys = Arc::new(keys::Keyring::new(layout.clone(), provider)?);
     let conn = Connection::open(layout.db())?;
     unlock(&conn, &keys)?;
     configure(&conn)?;
     let conn = Conn {
-        c: conn,
+        c: Backend::Sqlite(conn),
         layout: layout.clone(),
         keys,
     };
     schema::migrate(&conn)?;
     Ok(conn)
+}
+
+/// Creates the metadata store of a new data directory where `metadata` says.
+pub fn create_with(
+    layout: &Layout,
+    provider: Arc<dyn master::KeyProvider>,
+    metadata: &metadata::Create,
+) -> Result<Conn> {
+    match metadata {
+        metadata::Create::Sqlite => create(layout, provider),
+        metadata::Create::Postgres { owner, serving } => {
+            create_on_postgres(layout, provider, owner, serving)
+        }
+    }
+}
+
+/// Makes the store of the data directory at `layout` in an empty PostgreSQL database:
+/// the schema made (or brought forward) over `owner`, the schema's owner's connection,
+/// and where the servers connect (`metadata.connection`, a role that owns nothing)
+/// recorded in the data directory. Returns a connection as the servers make it.
+pub fn create_on_postgres(
+    layout: &Layout,
+    provider: Arc<dyn master::KeyProvider>,
+    owner: &str,
+    serving: &str,
+) -> Result<Conn> {
+    metadata::check_connection(owner)?;
+    metadata::check_connection(serving)?;
+    let keys = Arc::new(keys::Keyring::new(layout.clone(), provider)?);
+    let fresh = migrate_postgres(owner)?;
+    if !fresh {
+        return Err(DomainError::Conflict(format!(
+            "the PostgreSQL database of `{}` holds a Sandbox store already: a new domain needs an empty one",
+            metadata::redact(owner)
+        ))
+        .into());
+    }
+    metadata::Metadata::Postgres {
+        connection: serving.to_owned(),
+    }
+    .record(layout)?;
+    connect(layout, &keys)
+}
+
+/// Brings the PostgreSQL store at `owner` (the schema's owner's connection) to this
+/// build's schema; returns whether it was empty before. Migrations serialize on an
+/// advisory lock, so servers upgraded together apply each once.
+pub fn migrate_postgres(owner: &str) -> Result<bool> {
+    metadata::check_connection(owner)?;
+    let c = pg::PgConn::connect(owner)?;
+    schema::migrate_postgres(&c)
 }
 
 /// Now, as RFC 3339 UTC text with microseconds (sortable).
@@ -596,24 +749,15 @@ pub fn now() -> String {
 }
 
 /// Runs `f` on `conn` within a write transaction: the caller's, if one is open, else one
-/// of its own (`BEGIN IMMEDIATE`, committed when `f` succeeds, rolled back otherwise).
+/// of its own ([`Begin::Write`], committed when `f` succeeds, rolled back otherwise).
 pub(crate) fn in_write_tx<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    if !conn.is_autocommit() {
+    if !conn.idle() {
         return f();
     }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f().and_then(|v| {
-        conn.execute_batch("COMMIT")?;
-        Ok(v)
-    }) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            Err(e)
-        }
-    }
+    let tx = Tx::begin(conn, Begin::Write)?;
+    let v = f()?;
+    tx.commit()?;
+    Ok(v)
 }
 
 /// Rows of `(key, count)` from a `GROUP BY` statement of this crate.

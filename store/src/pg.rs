@@ -16,18 +16,21 @@
 //! for its parameter (an integer bound to a `DOUBLE PRECISION` is converted, a text to a
 //! `BIGINT` is refused as a type error).
 
-// Not yet behind `Conn`: the store's tables still open SQLite only; this connection is the
-// PostgreSQL backend's first part, tested on a real server below.
-#![cfg_attr(not(test), allow(dead_code))]
-
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::Result;
-use crate::db::{Arg, DbError, Value};
+use crate::db::{Arg, DbError, Row, Value};
+use crate::{Begin, Result};
+
+/// The advisory lock every writer holds: exclusively ([`Begin::Write`]) or shared
+/// ([`Begin::Shared`]); the key is "SANDBOX" and 1.
+const WRITE_LOCK: i64 = 0x5341_4e44_424f_5801;
+
+/// The advisory lock migrations hold.
+const MIGRATION_LOCK: i64 = 0x5341_4e44_424f_5802;
 
 /// The PostgreSQL schema as SQLite's stands at version 27: the baseline a PostgreSQL store
 /// starts from (later migrations numbered alike in both), run by the schema's owner.
@@ -61,6 +64,7 @@ fn wait<T>(
 pub(crate) struct PgConn {
     client: tokio_postgres::Client,
     prepared: RefCell<HashMap<String, tokio_postgres::Statement>>,
+    in_transaction: Cell<bool>,
 }
 
 impl PgConn {
@@ -81,7 +85,106 @@ impl PgConn {
         Ok(PgConn {
             client,
             prepared: RefCell::default(),
+            in_transaction: Cell::new(false),
         })
+    }
+
+    /// Whether a transaction this connection began is open.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_transaction.get()
+    }
+
+    /// Begins a transaction: a writer takes the domain's write lock (exclusive, or shared
+    /// for a writer that locks its own rows) in the same round trip; a reader takes one
+    /// snapshot (`REPEATABLE READ`, read-only).
+    pub(crate) fn begin(&self, mode: Begin) -> Result<()> {
+        let sql = match mode {
+            Begin::Write => format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+            Begin::Shared => format!("BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})"),
+            Begin::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned(),
+        };
+        self.in_transaction.set(true);
+        let begun = self.batch(&sql);
+        if begun.is_err() {
+            let _ = self.rollback();
+        }
+        begun
+    }
+
+    /// Commits (a failed transaction's `COMMIT` rolls it back: either way it ends).
+    pub(crate) fn commit(&self) -> Result<()> {
+        let done = self.batch("COMMIT");
+        self.in_transaction.set(false);
+        done
+    }
+
+    /// Rolls back.
+    pub(crate) fn rollback(&self) -> Result<()> {
+        let done = self.batch("ROLLBACK");
+        self.in_transaction.set(false);
+        done
+    }
+
+    /// Refuses a connection a server must not serve with: a superuser, or the owner of
+    /// the schema (either could switch the append-only triggers off), or a store whose
+    /// schema is not this build's.
+    pub(crate) fn check_serving(&self, connection: &str) -> Result<()> {
+        let (superuser, owner): (bool, bool) = self.query_row(
+            "SELECT r.rolsuper, COALESCE(pg_has_role(current_user, t.tableowner, 'USAGE'), FALSE)
+             FROM pg_roles r LEFT JOIN pg_tables t ON t.schemaname = 'public' AND t.tablename = 'ledger'
+             WHERE r.rolname = current_user",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let who = crate::metadata::redact(connection);
+        if superuser || owner {
+            return Err(crate::DomainError::Forbidden(format!(
+                "the metadata connection `{who}` is {}: a server connects as a role that owns nothing, so that it can neither switch off the append-only rules nor truncate (migrations run as the owner with `sandbox migrate`)",
+                if superuser { "a superuser's" } else { "the schema owner's" }
+            ))
+            .into());
+        }
+        let version: Option<i64> = self
+            .query_row("SELECT version FROM sandbox_schema", &[], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                crate::Error::Db(DbError::NoRows) => Ok(None),
+                crate::Error::Db(DbError::Postgres(ref p))
+                    if p.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
+                {
+                    Ok(None)
+                }
+                e => Err(e),
+            })?;
+        match version {
+            Some(v) if v == crate::SCHEMA_VERSION => Ok(()),
+            Some(v) if v > crate::SCHEMA_VERSION => Err(crate::DomainError::Conflict(format!(
+                "metadata schema version {v} is newer than this build's {}",
+                crate::SCHEMA_VERSION
+            ))
+            .into()),
+            Some(v) => Err(crate::DomainError::Conflict(format!(
+                "the metadata schema at `{who}` is at version {v} and this build needs {}: run `sandbox migrate` with the schema owner's connection",
+                crate::SCHEMA_VERSION
+            ))
+            .into()),
+            None => Err(crate::DomainError::NotFound(format!(
+                "no Sandbox store in the database of `{who}` (`sandbox init --metadata` makes one)"
+            ))
+            .into()),
+        }
+    }
+
+    /// Takes the migration lock until the transaction it begins ends.
+    pub(crate) fn begin_migration(&self) -> Result<()> {
+        self.in_transaction.set(true);
+        let begun = self.batch(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+        ));
+        if begun.is_err() {
+            let _ = self.rollback();
+        }
+        begun
     }
 
     /// Runs SQL that takes no parameters and gives no rows (DDL, `BEGIN`, `COMMIT`).
@@ -123,7 +226,7 @@ impl PgConn {
     pub(crate) fn insert(&self, sql: &str, args: &[&dyn Arg]) -> Result<i64> {
         let rows = self.query(&format!("{sql} RETURNING id"), args)?;
         let row = rows.first().ok_or(DbError::NoRows)?;
-        PgRow(row).get(0)
+        Row::Postgres(row).get(0)
     }
 
     /// Every row of a statement through `f`, in order.
@@ -131,11 +234,11 @@ impl PgConn {
         &self,
         sql: &str,
         args: &[&dyn Arg],
-        mut f: impl FnMut(&PgRow<'_>) -> Result<T>,
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
         self.query(sql, args)?
             .iter()
-            .map(|r| f(&PgRow(r)))
+            .map(|r| f(&Row::Postgres(r)))
             .collect()
     }
 
@@ -144,73 +247,63 @@ impl PgConn {
         &self,
         sql: &str,
         args: &[&dyn Arg],
-        f: impl FnOnce(&PgRow<'_>) -> Result<T>,
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
         let rows = self.query(sql, args)?;
         match rows.first() {
-            Some(r) => f(&PgRow(r)),
+            Some(r) => f(&Row::Postgres(r)),
             None => Err(DbError::NoRows.into()),
         }
     }
 }
 
-/// A row PostgreSQL gave.
-pub(crate) struct PgRow<'a>(&'a tokio_postgres::Row);
-
-impl PgRow<'_> {
-    /// Column `index` (from 0) as a `T`.
-    pub(crate) fn get<T: crate::db::Column>(&self, index: usize) -> Result<T> {
-        crate::db::read(self.value(index)?, index)
-    }
-
-    fn value(&self, index: usize) -> Result<Value<'_>> {
-        let row = self.0;
-        let ty = row
-            .columns()
-            .get(index)
-            .ok_or(DbError::Type {
+/// Column `index` of a row PostgreSQL gave, as the store's [`Value`].
+pub(crate) fn cell(row: &tokio_postgres::Row, index: usize) -> Result<Value<'_>> {
+    let ty = row
+        .columns()
+        .get(index)
+        .ok_or(DbError::Type {
+            index,
+            expected: "a column",
+            found: "no such column",
+        })?
+        .type_()
+        .clone();
+    let cell = match ty {
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Int)),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Real)),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Real(v.into()))),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
+            .try_get::<_, Option<&str>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Text)),
+        Type::BYTEA => row
+            .try_get::<_, Option<&[u8]>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Blob)),
+        other => {
+            return Err(DbError::Type {
                 index,
-                expected: "a column",
-                found: "no such column",
-            })?
-            .type_()
-            .clone();
-        let cell = match ty {
-            Type::INT8 => row
-                .try_get::<_, Option<i64>>(index)
-                .map(|v| v.map_or(Value::Null, Value::Int)),
-            Type::INT4 => row
-                .try_get::<_, Option<i32>>(index)
-                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
-            Type::INT2 => row
-                .try_get::<_, Option<i16>>(index)
-                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
-            Type::BOOL => row
-                .try_get::<_, Option<bool>>(index)
-                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
-            Type::FLOAT8 => row
-                .try_get::<_, Option<f64>>(index)
-                .map(|v| v.map_or(Value::Null, Value::Real)),
-            Type::FLOAT4 => row
-                .try_get::<_, Option<f32>>(index)
-                .map(|v| v.map_or(Value::Null, |v| Value::Real(v.into()))),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
-                .try_get::<_, Option<&str>>(index)
-                .map(|v| v.map_or(Value::Null, Value::Text)),
-            Type::BYTEA => row
-                .try_get::<_, Option<&[u8]>>(index)
-                .map(|v| v.map_or(Value::Null, Value::Blob)),
-            other => {
-                return Err(DbError::Type {
-                    index,
-                    expected: "a column of the store's types",
-                    found: leak_free_name(&other),
-                }
-                .into());
+                expected: "a column of the store's types",
+                found: leak_free_name(&other),
             }
-        };
-        Ok(cell.map_err(DbError::from)?)
-    }
+            .into());
+        }
+    };
+    Ok(cell.map_err(DbError::from)?)
 }
 
 /// A type the store does not read, named for an error (PostgreSQL's names of the usual
@@ -548,11 +641,12 @@ mod tests {
     }
 
     #[test]
-    fn the_baseline_has_every_table_and_column_of_sqlites_schema_at_its_version() -> Result<()> {
+    fn migrations_give_every_table_and_column_of_sqlites_schema_at_its_version() -> Result<()> {
         assert_eq!(
             crate::schema::MIGRATIONS.len(),
-            27,
-            "a migration for PostgreSQL too"
+            crate::schema::POSTGRES_BASELINE_VERSION as usize
+                + crate::schema::POSTGRES_MIGRATIONS.len(),
+            "every migration has its PostgreSQL form"
         );
         let sqlite = rusqlite::Connection::open_in_memory()?;
         for sql in crate::schema::MIGRATIONS {
@@ -571,7 +665,11 @@ mod tests {
         }
         let server = Server::start();
         let owner = PgConn::connect(&server.owner)?;
-        owner.batch(BASELINE)?;
+        assert!(
+            crate::schema::migrate_postgres(&owner)?,
+            "an empty database"
+        );
+        assert!(!crate::schema::migrate_postgres(&owner)?, "migrated once");
         let found: std::collections::BTreeSet<(String, String)> = owner
             .rows(
                 "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns
@@ -586,8 +684,16 @@ mod tests {
             missing.is_empty(),
             "not in the PostgreSQL baseline: {missing:?}"
         );
+        // PostgreSQL's own: the queue's order of insertion and the audit lock row.
         let extra: Vec<_> = found.difference(&expected).collect();
-        assert_eq!(extra, [&("jobs".to_string(), "rowid".to_string())]);
+        assert_eq!(
+            extra,
+            [
+                &("audit_lock".to_string(), "id".to_string()),
+                &("jobs".to_string(), "rowid".to_string()),
+                &("sandbox_schema".to_string(), "version".to_string())
+            ]
+        );
         Ok(())
     }
 }

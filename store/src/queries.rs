@@ -64,9 +64,9 @@ pub fn record_refusal(conn: &mut Conn, q: &Refused<'_>) -> Result<Option<String>
 /// Runs `f` with the connection's commits unsynchronized: what it writes becomes durable
 /// with the next synchronous commit (in WAL mode), such as the next charge.
 fn unsynced<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    conn.pragma_update("synchronous", "NORMAL")?;
+    conn.set_synchronous(false)?;
     let out = f();
-    conn.pragma_update("synchronous", "FULL")?;
+    conn.set_synchronous(true)?;
     out
 }
 

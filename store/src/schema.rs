@@ -1,5 +1,6 @@
 //! Migrations of the metadata store.
 
+use crate::db::OptionalExt;
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
@@ -811,14 +812,12 @@ fn after(conn: &Conn, version: i64) -> Result<()> {
 
 /// Applies every migration the database has not seen, in one transaction each.
 pub(crate) fn migrate(conn: &Conn) -> Result<()> {
+    let c = conn.sqlite()?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
         // Read the version inside a write transaction, so that two processes opening the
         // same store do not both apply a migration.
-        let tx = rusqlite::Transaction::new_unchecked(
-            &conn.c,
-            rusqlite::TransactionBehavior::Immediate,
-        )?;
+        let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
         let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version <= current {
             continue;
@@ -831,16 +830,83 @@ pub(crate) fn migrate(conn: &Conn) -> Result<()> {
     Ok(())
 }
 
+/// The version PostgreSQL's schema starts at ([`crate::pg::BASELINE`]).
+pub(crate) const POSTGRES_BASELINE_VERSION: i64 = 27;
+
+/// PostgreSQL's migrations after its baseline, numbered as SQLite's: entry `i` is version
+/// `POSTGRES_BASELINE_VERSION + 1 + i`. Every migration added to [`MIGRATIONS`] adds its
+/// PostgreSQL form here (a test holds the two lists to the same length).
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[];
+
+/// Brings a PostgreSQL store to this build's schema over the schema owner's connection, in
+/// one transaction under the migration lock: the baseline on an empty database, then
+/// every later migration it has not seen. Returns whether the database was empty.
+pub(crate) fn migrate_postgres(c: &crate::pg::PgConn) -> Result<bool> {
+    c.begin_migration()?;
+    let migrated = (|| -> Result<bool> {
+        c.batch("CREATE TABLE IF NOT EXISTS sandbox_schema (version BIGINT NOT NULL)")?;
+        let current: Option<i64> = c
+            .query_row("SELECT version FROM sandbox_schema", &[], |r| r.get(0))
+            .optional()?;
+        let fresh = current.is_none();
+        let mut version = match current {
+            Some(v) => v,
+            None => {
+                c.batch(crate::pg::BASELINE)?;
+                c.execute(
+                    "INSERT INTO sandbox_schema (version) VALUES (?1)",
+                    crate::db::args![POSTGRES_BASELINE_VERSION],
+                )?;
+                POSTGRES_BASELINE_VERSION
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(crate::DomainError::Conflict(format!(
+                "metadata schema version {version} is newer than this build's {SCHEMA_VERSION}"
+            ))
+            .into());
+        }
+        for (i, sql) in POSTGRES_MIGRATIONS.iter().enumerate() {
+            let next = POSTGRES_BASELINE_VERSION + 1 + i as i64;
+            if next <= version {
+                continue;
+            }
+            c.batch(sql)?;
+            version = next;
+        }
+        c.execute(
+            "UPDATE sandbox_schema SET version = ?1",
+            crate::db::args![version],
+        )?;
+        Ok(fresh)
+    })();
+    match migrated {
+        Ok(fresh) => {
+            c.commit()?;
+            Ok(fresh)
+        }
+        Err(e) => {
+            let _ = c.rollback();
+            Err(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rusqlite::Connection;
 
+    /// The SQLite connection under a test's store.
+    fn c(conn: &Conn) -> &Connection {
+        conn.sqlite().unwrap_or_else(|_| unreachable!())
+    }
+
     fn wrap(c: Connection) -> Conn {
         let master = crate::master::LocalKey::from_bytes(sandbox_core::Suite::Standard, &[1u8; 32])
             .unwrap_or_else(|_| unreachable!());
         Conn {
-            c,
+            c: crate::Backend::Sqlite(c),
             layout: crate::Layout::new(""),
             keys: std::sync::Arc::new(
                 crate::keys::Keyring::new(crate::Layout::new(""), std::sync::Arc::new(master))
@@ -861,11 +927,11 @@ mod tests {
     }
 
     fn foreign_key_violations(conn: &Conn) -> Result<i64> {
-        Ok(conn
-            .c
-            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+        Ok(
+            c(&conn).query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
                 r.get(0)
-            })?)
+            })?,
+        )
     }
 
     #[test]
@@ -877,7 +943,7 @@ mod tests {
     fn rebuilt_outputs_keep_their_rows_and_references() -> Result<()> {
         // Up to version 5, then an output with a review, then the rebuild.
         let conn = at_version(5)?;
-        conn.execute_batch(
+        c(&conn).execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('op', 'operator', 'now');
              INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
                  VALUES (1, 's', 'op', '', 'approved', 1, 0, 'now');
@@ -890,31 +956,30 @@ mod tests {
                  VALUES ('o', 'op', 'operator', 'approve', 'now');",
         )?;
         migrate(&conn)?;
-        let n: i64 = conn
-            .c
-            .query_row("SELECT COUNT(*) FROM outputs WHERE id = 'o'", [], |r| {
+        let n: i64 =
+            c(&conn).query_row("SELECT COUNT(*) FROM outputs WHERE id = 'o'", [], |r| {
                 r.get(0)
             })?;
         assert_eq!(n, 1);
-        let parent: String = conn.c.query_row(
+        let parent: String = c(&conn).query_row(
             "SELECT \"table\" FROM pragma_foreign_key_list('reviews') WHERE \"from\" = 'output_id'",
             [],
             |r| r.get(0),
         )?;
         assert_eq!(parent, "outputs");
         assert_eq!(foreign_key_violations(&conn)?, 0);
-        conn.c.execute(
+        c(&conn).execute(
             "UPDATE outputs SET kind = 'chart', status = 'changes_requested' WHERE id = 'o'",
             [],
         )?;
         // Migration 8 rebuilt the reviews with their rows, for requests for changes.
-        let reviews: i64 = conn.c.query_row(
+        let reviews: i64 = c(&conn).query_row(
             "SELECT COUNT(*) FROM reviews WHERE output_id = 'o' AND decision = 'approve'",
             [],
             |r| r.get(0),
         )?;
         assert_eq!(reviews, 1);
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO reviews (output_id, reviewer, tier, decision, reason, created_at)
              VALUES ('o', 'op', 'operator', 'request_changes', 'why', 'now')",
             [],
@@ -953,7 +1018,7 @@ mod tests {
             h.update(b"\n");
             h.update(&body);
             e.hash = hex::encode(h.finalize());
-            conn.c.execute(
+            c(&conn).execute(
                 "INSERT INTO audit_events (seq, ts, actor, action, subject, details, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 rusqlite::params![
@@ -970,14 +1035,13 @@ mod tests {
             leaves.push(merkle::leaf_hash(sandbox_core::Suite::Standard, &body));
             prev = e.hash;
         }
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)",
             [format!("5:{prev}")],
         )?;
         migrate(&conn)?;
-        let nodes: i64 = conn
-            .c
-            .query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
+        let nodes: i64 =
+            c(&conn).query_row("SELECT COUNT(*) FROM audit_nodes", [], |r| r.get(0))?;
         assert_eq!(nodes, 8, "5 leaves, 2 + 1 inner nodes");
         let v = audit::verify(&conn)?;
         assert_eq!((v.events, v.head.as_str()), (5, prev.as_str()));
@@ -1004,9 +1068,9 @@ mod tests {
             "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0",
             "DELETE FROM audit_nodes WHERE level = 0 AND idx = 0",
         ] {
-            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
+            assert!(c(&conn).execute(bad, []).is_err(), "{bad}");
         }
-        conn.c.execute(
+        c(&conn).execute(
             "UPDATE meta SET value = '10' WHERE key = 'audit_retention_years'",
             [],
         )?;
@@ -1017,27 +1081,27 @@ mod tests {
     #[test]
     fn principals_get_a_status_and_tokens_are_revoked_once() -> Result<()> {
         let conn = at_version(8)?;
-        conn.execute_batch(
+        c(&conn).execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('ops-li', 'operator', 'now');
              INSERT INTO principals (name, role, created_at) VALUES ('dev-zhao', 'developer', 'now');",
         )?;
         migrate(&conn)?;
         // Principals stored before the migration are active.
-        let active: i64 = conn.c.query_row(
+        let active: i64 = c(&conn).query_row(
             "SELECT COUNT(*) FROM principals WHERE status = 'active'",
             [],
             |r| r.get(0),
         )?;
         assert_eq!(active, 2);
-        conn.c.execute(
+        c(&conn).execute(
             "UPDATE principals SET status = 'suspended' WHERE name = 'dev-zhao'",
             [],
         )?;
-        conn.c.execute(
+        c(&conn).execute(
             "UPDATE principals SET status = 'revoked' WHERE name = 'dev-zhao'",
             [],
         )?;
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO api_tokens (id, principal, hash, issued_by, created_at)
              VALUES ('t1', 'ops-li', '$argon2id$x', 'ops-li', 'now')",
             [],
@@ -1053,9 +1117,9 @@ mod tests {
             "UPDATE api_tokens SET revoked_at = 'now' WHERE id = 't1'",
             "DELETE FROM api_tokens WHERE id = 't1'",
         ] {
-            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
+            assert!(c(&conn).execute(bad, []).is_err(), "{bad}");
         }
-        conn.c.execute(
+        c(&conn).execute(
             "UPDATE api_tokens SET revoked_at = 'now', revoked_by = 'ops-li' WHERE id = 't1'",
             [],
         )?;
@@ -1064,7 +1128,7 @@ mod tests {
             "UPDATE api_tokens SET revoked_at = 'later', revoked_by = 'ops-li' WHERE id = 't1'",
             "UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE id = 't1'",
         ] {
-            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
+            assert!(c(&conn).execute(bad, []).is_err(), "{bad}");
         }
         Ok(())
     }
@@ -1072,7 +1136,7 @@ mod tests {
     #[test]
     fn rebuilt_jobs_keep_their_rows_queries_and_outputs() -> Result<()> {
         let conn = at_version(9)?;
-        conn.execute_batch(
+        c(&conn).execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('dev', 'developer', 'now');
              INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
                  VALUES (1, 's', 'dev', '', 'approved', 1, 0, 'now');
@@ -1085,7 +1149,7 @@ mod tests {
                  VALUES ('o', 'j', 'n', 'text', 'n.md', 'h', 1, 'checked', 'now');",
         )?;
         migrate(&conn)?;
-        let (status, fuel, started, finished): (String, i64, String, String) = conn.c.query_row(
+        let (status, fuel, started, finished): (String, i64, String, String) = c(&conn).query_row(
             "SELECT status, fuel_used, started_at, finished_at FROM jobs WHERE id = 'j'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -1096,7 +1160,7 @@ mod tests {
         );
         assert_eq!(foreign_key_violations(&conn)?, 0);
         for (table, column) in [("queries", "job_id"), ("outputs", "job_id")] {
-            let parent: String = conn.c.query_row(
+            let parent: String = c(&conn).query_row(
                 &format!(
                     "SELECT \"table\" FROM pragma_foreign_key_list('{table}') WHERE \"from\" = '{column}'"
                 ),
@@ -1106,17 +1170,15 @@ mod tests {
             assert_eq!(parent, "jobs");
         }
         // The queue's states are allowed now; scenarios are revoked for good.
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO jobs (id, scenario_id, submitter, module_sha256, params_json, status, created_at)
              VALUES ('k', 1, 'dev', 'm', '{}', 'queued', 'now')",
             [],
         )?;
-        conn.c
-            .execute("UPDATE jobs SET status = 'cancelled' WHERE id = 'k'", [])?;
-        conn.c
-            .execute("UPDATE scenarios SET status = 'revoked' WHERE id = 1", [])?;
+        c(&conn).execute("UPDATE jobs SET status = 'cancelled' WHERE id = 'k'", [])?;
+        c(&conn).execute("UPDATE scenarios SET status = 'revoked' WHERE id = 1", [])?;
         assert!(
-            conn.c
+            c(&conn)
                 .execute("UPDATE scenarios SET status = 'approved' WHERE id = 1", [])
                 .is_err()
         );
@@ -1126,7 +1188,7 @@ mod tests {
     #[test]
     fn principals_rebuilt_for_the_admin_role_keep_rows_references_and_triggers() -> Result<()> {
         let conn = at_version(10)?;
-        conn.execute_batch(
+        c(&conn).execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('ops', 'operator', 't');
              INSERT INTO principals (name, role, created_at, status) VALUES ('dev', 'developer', 't', 'revoked');
              INSERT INTO api_tokens (id, principal, hash, issued_by, created_at) VALUES ('t1', 'ops', 'h', 'ops', 't');
@@ -1134,8 +1196,7 @@ mod tests {
                  VALUES (1, 's', 'dev', '', 'approved', 1, 0, 't');",
         )?;
         migrate(&conn)?;
-        let rows: Vec<(String, String, String)> = conn
-            .c
+        let rows: Vec<(String, String, String)> = c(&conn)
             .prepare("SELECT name, role, status FROM principals ORDER BY name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<std::result::Result<_, _>>()?;
@@ -1145,12 +1206,12 @@ mod tests {
             ("dev".into(), "developer".into(), "revoked".into())
         );
         assert_eq!(foreign_key_violations(&conn)?, 0);
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO principals (name, role, created_at) VALUES ('root', 'admin', 't')",
             [],
         )?;
         assert!(
-            conn.c
+            c(&conn)
                 .execute(
                     "UPDATE principals SET status = 'active' WHERE name = 'dev'",
                     []
@@ -1158,7 +1219,7 @@ mod tests {
                 .is_err()
         );
         assert!(
-            conn.c
+            c(&conn)
                 .execute("DELETE FROM principals WHERE name = 'root'", [])
                 .is_err()
         );
@@ -1168,14 +1229,13 @@ mod tests {
     #[test]
     fn principals_rebuilt_for_data_users_keep_languages_references_and_triggers() -> Result<()> {
         let conn = at_version(18)?;
-        conn.execute_batch(
+        c(&conn).execute_batch(
             "INSERT INTO principals (name, role, created_at, language) VALUES ('ops', 'operator', 't', 'en');
              INSERT INTO principals (name, role, created_at, status) VALUES ('dev', 'developer', 't', 'revoked');
              INSERT INTO api_tokens (id, principal, hash, issued_by, created_at) VALUES ('t1', 'ops', 'h', 'ops', 't');",
         )?;
         migrate(&conn)?;
-        let rows: Vec<(String, String, Option<String>)> = conn
-            .c
+        let rows: Vec<(String, String, Option<String>)> = c(&conn)
             .prepare("SELECT name, status, language FROM principals ORDER BY name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<std::result::Result<_, _>>()?;
@@ -1187,12 +1247,12 @@ mod tests {
             ]
         );
         assert_eq!(foreign_key_violations(&conn)?, 0);
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO principals (name, role, created_at) VALUES ('user', 'data_user', 't')",
             [],
         )?;
         assert!(
-            conn.c
+            c(&conn)
                 .execute(
                     "UPDATE principals SET status = 'active' WHERE name = 'dev'",
                     []
@@ -1200,7 +1260,7 @@ mod tests {
                 .is_err()
         );
         assert!(
-            conn.c
+            c(&conn)
                 .execute("DELETE FROM principals WHERE name = 'user'", [])
                 .is_err()
         );
@@ -1210,7 +1270,7 @@ mod tests {
     #[test]
     fn rebuilt_released_cells_keep_their_pairs_and_take_sketches() -> Result<()> {
         let conn = at_version(26)?;
-        conn.execute_batch(
+        c(&conn).execute_batch(
             "INSERT INTO principals (name, role, created_at) VALUES ('dev', 'developer', 'now');
              INSERT INTO scenarios (id, name, developer, spec_toml, status, epsilon_total, delta_total, created_at)
                  VALUES (1, 's', 'dev', '', 'approved', 1, 0, 'now');
@@ -1221,7 +1281,7 @@ mod tests {
              INSERT INTO released_cell_datasets (dataset, n_units, cell_id) VALUES ('d', 1, 7);",
         )?;
         migrate(&conn)?;
-        let (id, n): (i64, i64) = conn.c.query_row(
+        let (id, n): (i64, i64) = c(&conn).query_row(
             "SELECT c.id, c.n_units FROM released_cell_datasets d JOIN released_cells c ON c.id = d.cell_id",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -1229,7 +1289,7 @@ mod tests {
         assert_eq!((id, n), (7, 1));
         assert_eq!(foreign_key_violations(&conn)?, 0);
         let sketch = [b"SGF1".as_slice(), &[0u8; 8 + 96 * 64]].concat();
-        conn.c.execute(
+        c(&conn).execute(
             "INSERT INTO released_cells (query_id, n_units, units) VALUES ('q', 300, ?1)",
             [&sketch],
         )?;
@@ -1239,7 +1299,7 @@ mod tests {
             (300, [b"XGF1".as_slice(), &sketch[4..]].concat()),
         ] {
             assert!(
-                conn.c.execute(
+                c(&conn).execute(
                     "INSERT INTO released_cells (query_id, n_units, units) VALUES ('q', ?1, ?2)",
                     rusqlite::params![n, bad],
                 )
@@ -1250,7 +1310,7 @@ mod tests {
             "UPDATE released_cells SET n_units = 2 WHERE id = 7",
             "DELETE FROM released_cells WHERE id = 7",
         ] {
-            assert!(conn.c.execute(bad, []).is_err(), "{bad}");
+            assert!(c(&conn).execute(bad, []).is_err(), "{bad}");
         }
         Ok(())
     }
@@ -1260,7 +1320,7 @@ mod tests {
         let conn = wrap(Connection::open_in_memory()?);
         migrate(&conn)?;
         migrate(&conn)?;
-        let v: i64 = conn.c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let v: i64 = c(&conn).query_row("PRAGMA user_version", [], |r| r.get(0))?;
         assert_eq!(v, SCHEMA_VERSION);
         Ok(())
     }

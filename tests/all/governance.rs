@@ -493,7 +493,7 @@ fn an_organisation_whose_qualification_ended_has_its_developers_work_refused_and
 #[test]
 fn a_data_user_signs_in_to_the_console_and_sees_only_products() {
     let dir = tempfile::tempdir().unwrap();
-    let domain = sandbox_runtime::Domain::init(&dir.path().join("d")).unwrap();
+    let domain = sandbox_tests::init_domain(&dir.path().join("d"));
     identity::add(&domain, None, "ops", Role::Operator).unwrap();
     identity::add(&domain, Some("ops"), "user", Role::DataUser).unwrap();
     let t = tokens::issue(&domain, "ops", "user").unwrap();

@@ -1359,7 +1359,7 @@ fn request_bodies_are_bounded() {
 #[test]
 fn an_admin_bootstraps_a_domain_and_administers_identities_only() {
     let dir = tempfile::tempdir().unwrap();
-    let domain = sandbox_runtime::Domain::init(&dir.path().join("d")).unwrap();
+    let domain = sandbox_tests::init_domain(&dir.path().join("d"));
     // The first principal may be an admin, never a developer.
     assert!(matches!(
         identity::add(&domain, None, "dev", Role::Developer),

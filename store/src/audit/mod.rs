@@ -116,7 +116,8 @@ fn chain_hash(suite: Suite, prev_hash: &str, body: &[u8]) -> String {
     hex::encode(suite.hash(&[prev_hash.as_bytes(), b"\n", body]))
 }
 
-/// Appends an event. Call it inside the transaction that makes the change it records.
+/// Appends an event. Call it inside the transaction that makes the change it records
+/// (alone, it is a transaction of its own).
 pub fn append(
     conn: &Conn,
     actor: &str,
@@ -135,6 +136,22 @@ pub(crate) fn append_text(
     subject: &str,
     details: Value,
 ) -> Result<i64> {
+    in_write_tx(conn, || {
+        append_locked(conn, actor, action, subject, details)
+    })
+}
+
+/// [`append_text`] in the caller's transaction: the log's one writer at a time (on
+/// PostgreSQL the audit lock row, held until the transaction ends; SQLite's writers
+/// exclude each other already).
+fn append_locked(
+    conn: &Conn,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: Value,
+) -> Result<i64> {
+    conn.lock("SELECT id FROM audit_lock WHERE id = 1 FOR UPDATE", args![])?;
     let last: Option<(i64, String)> = conn
         .query_row(
             "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
@@ -353,15 +370,11 @@ pub struct Verification {
 /// Runs `f` on one snapshot of the store (a read transaction of its own, unless the caller
 /// is in one).
 fn in_snapshot<T>(conn: &Conn, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    if !conn.is_autocommit() {
+    if !conn.idle() {
         return f();
     }
-    conn.execute_batch("BEGIN DEFERRED")?;
-    let out = f();
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    out
+    let _snapshot = crate::Tx::begin(conn, crate::Begin::Read)?;
+    f()
 }
 
 /// Recomputes the whole log: events, tree and checkpoints. Fails with the first event or
@@ -582,7 +595,7 @@ pub fn set_retention_years(conn: &Conn, actor: &str, years: i64) -> Result<i64> 
         ))
         .into());
     }
-    if conn.is_autocommit() {
+    if conn.idle() {
         in_write_tx(conn, || set_retention_in_tx(conn, actor, years))
     } else {
         set_retention_in_tx(conn, actor, years)
