@@ -292,14 +292,24 @@ impl Fixture {
     }
 }
 
-/// A connection of the test's own to a domain's metadata store (SQLite), for reading and
-/// tampering with what the domain functions wrote.
-pub fn raw(domain: &Domain) -> rusqlite::Connection {
-    raw_keyed(&domain.layout().db(), domain.keys())
+/// A connection of the test's own to a domain's metadata store, for reading and tampering
+/// with what the domain functions wrote: SQLite's file, or (the domain on PostgreSQL) the
+/// database as its schema's owner, who can do what someone with the database's files can.
+pub fn raw(domain: &Domain) -> Raw {
+    use sandbox_runtime::store::metadata::Metadata;
+    match Metadata::of(domain.layout()).unwrap() {
+        Metadata::Sqlite => Raw::Sqlite(raw_keyed(&domain.layout().db(), domain.keys())),
+        Metadata::Postgres { connection } => Raw::Postgres(
+            sandbox_store::testing::RawPg::connect(
+                &connection.replace("user=sandbox_app", "user=sandbox_owner"),
+            )
+            .unwrap(),
+        ),
+    }
 }
 
-/// A connection of the test's own to the metadata database at `db`, unlocked with the
-/// database key `keys` holds (SQLCipher).
+/// A connection of the test's own to the SQLite metadata database at `db`, unlocked with
+/// the database key `keys` holds (SQLCipher).
 pub fn raw_keyed(db: &Path, keys: &sandbox_store::keys::Keyring) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(db).unwrap();
     if let Some(key) = keys.database_key().unwrap() {
@@ -309,8 +319,306 @@ pub fn raw_keyed(db: &Path, keys: &sandbox_store::keys::Keyring) -> rusqlite::Co
     conn
 }
 
+/// A test's own connection to a metadata store of either kind, with the calls of
+/// rusqlite's the tests make (`?N` parameters; on PostgreSQL the SQL is translated as the
+/// store's is).
+pub enum Raw {
+    /// SQLite's file.
+    Sqlite(rusqlite::Connection),
+    /// PostgreSQL.
+    Postgres(sandbox_store::testing::RawPg),
+}
+
+/// A failed statement of a [`Raw`] connection, or a column read as another type.
+#[derive(Debug)]
+pub enum RawError {
+    Sqlite(rusqlite::Error),
+    Store(sandbox_store::Error),
+    Type(String),
+}
+
+impl std::fmt::Display for RawError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RawError::Sqlite(e) => write!(f, "{e}"),
+            RawError::Store(e) => write!(f, "{e}"),
+            RawError::Type(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RawError {}
+
+impl From<rusqlite::Error> for RawError {
+    fn from(e: rusqlite::Error) -> Self {
+        RawError::Sqlite(e)
+    }
+}
+
+impl From<sandbox_store::Error> for RawError {
+    fn from(e: sandbox_store::Error) -> Self {
+        RawError::Store(e)
+    }
+}
+
+pub use sandbox_store::testing::RawValue;
+
+fn raw_value(v: rusqlite::types::ValueRef<'_>) -> RawValue {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => RawValue::Null,
+        ValueRef::Integer(v) => RawValue::Int(v),
+        ValueRef::Real(v) => RawValue::Real(v),
+        ValueRef::Text(v) => RawValue::Text(String::from_utf8_lossy(v).into_owned()),
+        ValueRef::Blob(v) => RawValue::Blob(v.to_vec()),
+    }
+}
+
+fn sqlite_value(v: &RawValue) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        RawValue::Null => Value::Null,
+        RawValue::Int(v) => Value::Integer(*v),
+        RawValue::Real(v) => Value::Real(*v),
+        RawValue::Text(v) => Value::Text(v.clone()),
+        RawValue::Blob(v) => Value::Blob(v.clone()),
+    }
+}
+
+/// The parameters of a [`Raw`] statement: `[]`, `[a, b]`, `params![a, b]`.
+pub trait RawParams {
+    fn values(self) -> Vec<RawValue>;
+}
+
+fn to_raw(p: &dyn rusqlite::ToSql) -> RawValue {
+    use rusqlite::types::ToSqlOutput;
+    match p.to_sql().unwrap() {
+        ToSqlOutput::Borrowed(v) => raw_value(v),
+        ToSqlOutput::Owned(v) => raw_value((&v).into()),
+        other => panic!("a parameter the tests do not bind: {other:?}"),
+    }
+}
+
+impl RawParams for &[&dyn rusqlite::ToSql] {
+    fn values(self) -> Vec<RawValue> {
+        self.iter().map(|p| to_raw(*p)).collect()
+    }
+}
+
+impl RawParams for [&dyn rusqlite::ToSql; 0] {
+    fn values(self) -> Vec<RawValue> {
+        Vec::new()
+    }
+}
+
+macro_rules! raw_params_array {
+    ($($n:literal),*) => {$(
+        impl<T: rusqlite::ToSql> RawParams for [T; $n] {
+            fn values(self) -> Vec<RawValue> {
+                self.iter().map(|p| to_raw(p)).collect()
+            }
+        }
+    )*};
+}
+raw_params_array!(1, 2, 3, 4, 5, 6, 7, 8);
+
+/// What a column can be read as.
+pub trait FromRaw: Sized {
+    fn from_raw(v: RawValue) -> Option<Self>;
+}
+
+macro_rules! from_raw_int {
+    ($($t:ty),*) => {$(
+        impl FromRaw for $t {
+            fn from_raw(v: RawValue) -> Option<Self> {
+                match v {
+                    RawValue::Int(i) => <$t>::try_from(i).ok(),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+from_raw_int!(i64, i32, u32, u64, usize);
+
+impl FromRaw for bool {
+    fn from_raw(v: RawValue) -> Option<Self> {
+        match v {
+            RawValue::Int(i) => Some(i != 0),
+            _ => None,
+        }
+    }
+}
+
+impl FromRaw for f64 {
+    fn from_raw(v: RawValue) -> Option<Self> {
+        match v {
+            RawValue::Real(r) => Some(r),
+            RawValue::Int(i) => Some(i as f64),
+            _ => None,
+        }
+    }
+}
+
+impl FromRaw for String {
+    fn from_raw(v: RawValue) -> Option<Self> {
+        match v {
+            RawValue::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl FromRaw for Vec<u8> {
+    fn from_raw(v: RawValue) -> Option<Self> {
+        match v {
+            RawValue::Blob(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl<T: FromRaw> FromRaw for Option<T> {
+    fn from_raw(v: RawValue) -> Option<Self> {
+        match v {
+            RawValue::Null => Some(None),
+            v => T::from_raw(v).map(Some),
+        }
+    }
+}
+
+/// One row of a [`Raw`] statement.
+pub struct RawRow(Vec<RawValue>);
+
+impl RawRow {
+    /// Column `i` as a `T`.
+    pub fn get<T: FromRaw>(&self, i: usize) -> Result<T, RawError> {
+        let v = self
+            .0
+            .get(i)
+            .cloned()
+            .ok_or_else(|| RawError::Type(format!("no column {i}")))?;
+        T::from_raw(v.clone()).ok_or_else(|| {
+            RawError::Type(format!(
+                "column {i} holds {v:?}, not a {}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+impl Raw {
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Raw::Postgres(_))
+    }
+
+    fn all(&self, sql: &str, params: Vec<RawValue>) -> Result<Vec<RawRow>, RawError> {
+        match self {
+            Raw::Sqlite(c) => {
+                let mut stmt = c.prepare(sql)?;
+                let width = stmt.column_count();
+                let values: Vec<rusqlite::types::Value> = params.iter().map(sqlite_value).collect();
+                let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let mut row = Vec::with_capacity(width);
+                    for i in 0..width {
+                        row.push(raw_value(r.get_ref(i)?));
+                    }
+                    out.push(RawRow(row));
+                }
+                Ok(out)
+            }
+            Raw::Postgres(c) => Ok(c.rows(sql, &params)?.into_iter().map(RawRow).collect()),
+        }
+    }
+
+    /// The first row of `sql` through `f`; an error when there is none.
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: impl RawParams,
+        f: impl FnOnce(&RawRow) -> Result<T, RawError>,
+    ) -> Result<T, RawError> {
+        match self.all(sql, params.values())?.first() {
+            Some(r) => f(r),
+            None => Err(RawError::Type("no row".into())),
+        }
+    }
+
+    /// Runs `sql`; the rows it changed.
+    pub fn execute(&self, sql: &str, params: impl RawParams) -> Result<usize, RawError> {
+        let params = params.values();
+        match self {
+            Raw::Sqlite(c) => {
+                let values: Vec<rusqlite::types::Value> = params.iter().map(sqlite_value).collect();
+                Ok(c.execute(sql, rusqlite::params_from_iter(values))?)
+            }
+            Raw::Postgres(c) => Ok(c.execute(sql, &params)?),
+        }
+    }
+
+    /// Runs statements without parameters.
+    pub fn execute_batch(&self, sql: &str) -> Result<(), RawError> {
+        match self {
+            Raw::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Raw::Postgres(c) => Ok(c.batch(sql)?),
+        }
+    }
+
+    /// Drops trigger `trigger` of `table`, as someone with the database's files can.
+    pub fn drop_trigger(&self, trigger: &str, table: &str) {
+        match self {
+            Raw::Sqlite(c) => c.execute_batch(&format!("DROP TRIGGER {trigger}")).unwrap(),
+            Raw::Postgres(c) => c
+                .batch(&format!("DROP TRIGGER {trigger} ON {table}"))
+                .unwrap(),
+        }
+    }
+
+    /// The SQL expression of field `field` of the JSON text in `column`.
+    pub fn json_field(&self, column: &str, field: &str) -> String {
+        match self {
+            Raw::Sqlite(_) => format!("json_extract({column}, '$.{field}')"),
+            Raw::Postgres(_) => format!("({column}::jsonb ->> '{field}')"),
+        }
+    }
+
+    /// A statement to map rows of.
+    pub fn prepare<'a>(&'a self, sql: &str) -> Result<RawStatement<'a>, RawError> {
+        Ok(RawStatement {
+            conn: self,
+            sql: sql.to_owned(),
+        })
+    }
+}
+
+/// A statement of a [`Raw`] connection.
+pub struct RawStatement<'a> {
+    conn: &'a Raw,
+    sql: String,
+}
+
+impl RawStatement<'_> {
+    /// Every row through `f`.
+    pub fn query_map<T>(
+        &mut self,
+        params: impl RawParams,
+        f: impl FnMut(&RawRow) -> Result<T, RawError>,
+    ) -> Result<std::vec::IntoIter<Result<T, RawError>>, RawError> {
+        Ok(self
+            .conn
+            .all(&self.sql, params.values())?
+            .iter()
+            .map(f)
+            .collect::<Vec<_>>()
+            .into_iter())
+    }
+}
+
 /// The details of the (first) audit event of `action`, as JSON.
-pub fn event_details(conn: &rusqlite::Connection, action: &str) -> serde_json::Value {
+pub fn event_details(conn: &Raw, action: &str) -> serde_json::Value {
     let text: String = conn
         .query_row(
             "SELECT details FROM audit_events WHERE action = ?1 ORDER BY seq LIMIT 1",
@@ -322,7 +630,7 @@ pub fn event_details(conn: &rusqlite::Connection, action: &str) -> serde_json::V
 }
 
 /// The single integer a SQL statement on the metadata store returns.
-pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+pub fn count(conn: &Raw, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
@@ -372,6 +680,11 @@ pub struct LiveServer {
 impl LiveServer {
     /// Starts serving `fixture`'s domain.
     pub fn start(fixture: Fixture, config: sandbox_server::Config) -> LiveServer {
+        // The server's log in the test's output, as `RUST_LOG` asks (nothing unset).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         let mut tokens = std::collections::HashMap::new();
         for name in [OPERATOR, PROVIDER, DEVELOPER, SUPERVISOR] {
             let t = sandbox_runtime::tokens::issue(&fixture.domain, OPERATOR, name).unwrap();
@@ -582,18 +895,10 @@ pub fn consent_all(domain: &Domain, key: &str) -> sandbox_runtime::Result<()> {
                 consent::consent(domain, SUPERVISOR, key, None, None)?;
             }
             (Party::Provider, Some(dataset)) => {
-                let providers: Vec<String> = raw(domain)
-                    .prepare(
-                        "SELECT DISTINCT registered_by FROM dataset_versions WHERE dataset = ?1",
-                    )
-                    .unwrap()
-                    .query_map([&dataset], |r| r.get(0))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
-                if let Some(p) = providers.first() {
-                    consent::consent(domain, p, key, Some(&dataset), None)?;
-                }
+                let provider = sandbox_store::catalog::get(&*domain.conn()?, &dataset)
+                    .map_err(sandbox_runtime::Error::from)?
+                    .registered_by;
+                consent::consent(domain, &provider, key, Some(&dataset), None)?;
             }
             (Party::Provider, None) => {}
         }

@@ -248,6 +248,23 @@ pub enum Command {
         /// Where the master key is.
         #[command(flatten)]
         master: MasterKeyArgs,
+        /// Keep the metadata (ledger, job queue, audit log, ...) in this empty PostgreSQL
+        /// database, which several servers share, rather than in SQLite's file: the
+        /// connection the servers use (a libpq string or a postgresql:// URL), as a role
+        /// that owns nothing. Recorded in the data directory.
+        #[arg(long, value_name = "CONNECTION", requires = "metadata_owner")]
+        metadata: Option<String>,
+        /// The PostgreSQL schema owner's connection, over which the schema is made (never
+        /// recorded).
+        #[arg(long, value_name = "CONNECTION", requires = "metadata")]
+        metadata_owner: Option<String>,
+    },
+    /// Bring a PostgreSQL metadata store to this build's schema, over its owner's
+    /// connection (servers connect as a role that cannot migrate).
+    Migrate {
+        /// The schema owner's connection.
+        #[arg(long, value_name = "CONNECTION")]
+        metadata_owner: String,
     },
     /// The domain's master key.
     #[command(subcommand)]
@@ -367,6 +384,10 @@ pub enum Command {
         /// minute; more are answered 429 and recorded as a count.
         #[arg(long, default_value_t = 60)]
         anonymous_refusals_per_minute: u32,
+        /// Seconds a running job is leased at a time: its runner renews the lease, and a
+        /// job whose lease lapsed (its server is gone) is failed by any server.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        job_lease: u64,
         /// Run the mediator's scans on a DataFusion Ballista cluster inside the domain
         /// (its scheduler, `df://host:port`, started by `sandbox scheduler`); without it,
         /// everything runs in this process.

@@ -154,13 +154,25 @@ pub fn run(cli: Cli) -> Result<()> {
             time_zone,
             crypto,
             master,
+            metadata,
+            metadata_owner,
         } => {
             let dir = dir.clone().unwrap_or_else(|| cli.data_dir.clone());
             let settings = sandbox_runtime::settings::Settings {
                 default_language: *language,
                 time_zone: time_zone.clone(),
             };
-            let domain = Domain::init_crypto(&dir, &settings, &master_key(master, &dir), *crypto)?;
+            let store = match (metadata, metadata_owner) {
+                (Some(serving), Some(owner)) => {
+                    sandbox_runtime::store::metadata::Create::Postgres {
+                        owner: owner.clone(),
+                        serving: serving.clone(),
+                    }
+                }
+                _ => sandbox_runtime::store::metadata::Create::Sqlite,
+            };
+            let domain =
+                Domain::init_on(&dir, &settings, &master_key(master, &dir), *crypto, &store)?;
             audit::checkpoint_if_grown(&domain)?;
             let shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
             let source = sandbox_runtime::master::config(domain.layout())?
@@ -234,6 +246,22 @@ pub fn run(cli: Cli) -> Result<()> {
                     checkpoints = r.checkpoints
                 )
             })
+        }
+        Command::Migrate { metadata_owner } => {
+            let fresh = sandbox_runtime::store::migrate_postgres(metadata_owner)?;
+            let version = sandbox_runtime::store::SCHEMA_VERSION;
+            print(
+                cli.json,
+                &serde_json::json!({"schema_version": version, "created": fresh}),
+                || {
+                    t!(
+                        lang,
+                        "cli-migrated",
+                        version = version,
+                        created = if fresh { "yes" } else { "no" }
+                    )
+                },
+            )
         }
         Command::Restore {
             file,
@@ -385,6 +413,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             })
         }
         Command::Init { .. }
+        | Command::Migrate { .. }
         | Command::Restore { .. }
         | Command::Key(_)
         | Command::Demo(_)
@@ -440,6 +469,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
             max_queued,
             secure_cookies,
             anonymous_refusals_per_minute,
+            job_lease,
             engine,
             engine_min_rows,
             engine_partitions,
@@ -467,6 +497,7 @@ fn run_in(cli: &Cli, cmd: &Command, domain: &Domain) -> Result<()> {
                     max_queued_per_developer: *max_queued,
                     secure_cookies: *secure_cookies,
                     anonymous_refusals_per_minute: *anonymous_refusals_per_minute,
+                    job_lease: std::time::Duration::from_secs(*job_lease),
                     ..Default::default()
                 },
             )

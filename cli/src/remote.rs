@@ -996,6 +996,7 @@ fn audit(cli: &Cli, r: &Remote, cmd: &AuditCmd) -> Result<()> {
 fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Init { .. } => "init",
+        Command::Migrate { .. } => "migrate",
         Command::Serve { .. } => "serve",
         Command::Scheduler { .. } => "scheduler",
         Command::Executor { .. } => "executor",

@@ -446,6 +446,10 @@ cli-key-protected = The domain's secrets are wrapped by the master key from { $s
 cli-key-rotated = The domain's secrets moved from master key { $from } to { $to } ({ $source }); the old key's files are removed. Keep the new key apart from the data directory; the old one opens nothing now.
 cli-backup-done = Backup { $id } written to { $file }: { $files } files, { $bytes } bytes, the audit log at { $events } events. It opens only with the domain's master key: keep them apart.
 cli-backup-verified = Backup { $id } (taken { $taken }) verified: { $files } files match its manifest; its audit log ({ $events } events) and { $checkpoints } signed checkpoints verify.
+cli-migrated = The PostgreSQL metadata store is at schema version { $version }{ $created ->
+    [yes] {" "}(made in an empty database).
+   *[no] .
+}
 cli-restored = Backup { $id } (taken { $taken }) restored into { $dir }: { $files } files checked; its audit log ({ $events } events) and { $checkpoints } signed checkpoints verify.
 cli-restored-holds = Against the checkpoint kept elsewhere: the restored log holds its { $checkpoint } events ({ $log } in all).
 cli-restored-rolled-back = ROLLED BACK: the restored log has { $log } events, the checkpoint kept elsewhere covers { $checkpoint }: what happened after the backup is not in this domain. Do not serve it as current before that is dealt with.

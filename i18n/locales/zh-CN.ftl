@@ -430,6 +430,10 @@ cli-key-protected = 数据域的密钥已由来自 { $source } 的主密钥（�
 cli-key-rotated = 数据域的密钥已从主密钥 { $from } 改由 { $to }（{ $source }）加密保存；旧密钥的文件已删除。请将新密钥与数据目录分开保管；旧密钥已无法打开数据域。
 cli-backup-done = 备份 { $id } 已写入 { $file }：{ $files } 个文件，{ $bytes } 字节，审计日志共 { $events } 条事件。只有本域的主密钥能打开它：请分开保管。
 cli-backup-verified = 备份 { $id }（{ $taken } 时备份）已核验：{ $files } 个文件与其清单一致；其审计日志（{ $events } 条事件）和 { $checkpoints } 个签名检查点均核验通过。
+cli-migrated = PostgreSQL 元数据库的模式版本为 { $version }{ $created ->
+    [yes] （已在空数据库中创建）。
+   *[no] 。
+}
 cli-restored = 备份 { $id }（{ $taken } 时备份）已恢复到 { $dir }：已检查 { $files } 个文件；其审计日志（{ $events } 条事件）和 { $checkpoints } 个签名检查点均核验通过。
 cli-restored-holds = 对照另行保存的检查点：恢复后的日志包含其全部 { $checkpoint } 条事件（共 { $log } 条）。
 cli-restored-rolled-back = 已回滚：恢复后的日志有 { $log } 条事件，而另行保存的检查点覆盖 { $checkpoint } 条：备份之后发生的事不在本域中。处理之前，不要把它当作当前状态提供服务。

@@ -190,7 +190,12 @@ fn queue(domain: &Domain, actor: &str, sub: &Submission<'_>, claim_now: bool) ->
         json!({"scenario_id": record.id, "module_sha256": sha, "params": params, "limits": limits, "resubmits": sub.resubmits}),
     )?;
     if claim_now {
-        stored::claim(&tx, &job_id, runner())?;
+        stored::claim(
+            &tx,
+            &job_id,
+            runner(),
+            &stored::lease_until(domain.job_lease()),
+        )?;
         return Ok(Queued::Claimed(start(domain, tx, &job_id)?));
     }
     tx.commit()?;
@@ -327,7 +332,12 @@ pub enum Claimed {
 pub fn claim(domain: &Domain, job_id: &str) -> Result<Claimed> {
     let mut conn = domain.conn()?;
     let tx = conn.write()?;
-    if !stored::claim(&tx, job_id, runner())? {
+    if !stored::claim(
+        &tx,
+        job_id,
+        runner(),
+        &stored::lease_until(domain.job_lease()),
+    )? {
         return Err(match stored::status(&tx, job_id)? {
             None => Error::NotFound(format!("job `{job_id}`")),
             Some(s) => Error::Conflict(format!("job {job_id} is {s}, not queued")),
@@ -336,11 +346,12 @@ pub fn claim(domain: &Domain, job_id: &str) -> Result<Claimed> {
     start(domain, tx, job_id)
 }
 
-/// Claims the oldest queued job of the domain, if there is one.
+/// Claims the oldest queued job of the domain, if there is one. Claims lock the job they
+/// take (servers sharing a PostgreSQL store take different jobs, side by side).
 pub fn claim_next(domain: &Domain) -> Result<Option<Claimed>> {
     let mut conn = domain.conn()?;
-    let tx = conn.write()?;
-    match stored::claim_next(&tx, runner())? {
+    let tx = conn.write_shared()?;
+    match stored::claim_next(&tx, runner(), &stored::lease_until(domain.job_lease()))? {
         Some(id) => start(domain, tx, &id).map(Some),
         None => Ok(None),
     }
@@ -389,11 +400,93 @@ fn start(domain: &Domain, tx: Tx<'_>, job_id: &str) -> Result<Claimed> {
     }))
 }
 
+/// How long a running job is leased at a time unless the domain says otherwise
+/// ([`Domain::with_job_lease`]).
+pub const JOB_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The lease on a job this process runs, renewed by a thread of its own every third of
+/// it until dropped. A renewal also brings what another server recorded: a cancel asked
+/// for there interrupts the job here; a job no longer this runner's (its lease lapsed and
+/// another server ended it) is interrupted, as it is when the lease could not be renewed
+/// before it ran out.
+struct Lease {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lease {
+    fn hold(domain: &Domain, job_id: &str) -> Result<Lease> {
+        use std::sync::mpsc::{RecvTimeoutError, channel};
+        use std::time::Instant;
+        let (stop, stopped) = channel::<()>();
+        let domain = domain.clone();
+        let job = job_id.to_string();
+        let lease = domain.job_lease();
+        let thread = std::thread::Builder::new()
+            .name("sandbox-lease".into())
+            .spawn(move || {
+                let target = StopTarget::Job(job.clone());
+                let interrupt = |why| {
+                    domain
+                        .host()
+                        .interrupt(domain.layout().root(), &target, why)
+                };
+                let mut held_until = Instant::now() + lease;
+                loop {
+                    match stopped.recv_timeout(lease / 3) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    let renewed = domain.conn().and_then(|conn| {
+                        Ok(stored::renew(
+                            &conn,
+                            &job,
+                            runner(),
+                            &stored::lease_until(lease),
+                        )?)
+                    });
+                    match renewed {
+                        Ok(stored::Renewal::Renewed) => held_until = Instant::now() + lease,
+                        Ok(stored::Renewal::CancelRequested(_)) => {
+                            held_until = Instant::now() + lease;
+                            interrupt(Interrupt::Cancel);
+                        }
+                        Ok(stored::Renewal::Lost) => {
+                            interrupt(Interrupt::Stop);
+                            return;
+                        }
+                        Err(_) if Instant::now() >= held_until => {
+                            interrupt(Interrupt::Stop);
+                            return;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("the job's lease cannot be held: {e}")))?;
+        Ok(Lease {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Runs a claimed job to its end: stages its outputs, or records why it failed or that it
 /// was cancelled.
 pub fn run_claimed(domain: &Domain, ready: Ready) -> Result<JobReport> {
     let mut conn = domain.conn()?;
     let Ready { job_id, job } = ready;
+    // Renewed until the job's end is recorded (this function's end).
+    let _lease = Lease::hold(domain, &job_id)?;
     let ran = (|| {
         // A module compiled already (a repeat job) is not read again.
         let pre = domain.host().prepare_with(&job.module_sha256, || {
@@ -566,15 +659,30 @@ pub fn abandon(domain: &Domain, job_id: &str, why: &str) -> Result<()> {
     Ok(())
 }
 
-/// Ends the jobs recorded as running by a process of this host that no longer exists (a
-/// runner that crashed or was killed): each is failed as `interrupted`, recorded. Jobs
-/// running in live processes, or on other hosts, are left alone. Returns their ids.
+/// Ends the jobs whose runner is gone: those whose lease lapsed (a runner on any host that
+/// stopped renewing it), and those recorded as running by a process of this host that no
+/// longer exists (a runner that crashed or was killed). Each is failed as `interrupted`,
+/// recorded. Jobs leased by live runners are left alone. Returns their ids.
 pub fn recover(domain: &Domain) -> Result<Vec<String>> {
     let mut conn = domain.conn()?;
     let me = runner();
     let host = me.rsplit_once(':').map_or(me, |(h, _)| h).to_string();
     let tx = conn.write()?;
     let mut ended = Vec::new();
+    // Jobs whose runner stopped renewing its lease, on whatever host.
+    for (id, runner) in stored::lapsed(&tx, &sandbox_store::now())? {
+        let e = Error::Internal("its runner's lease lapsed before the job ended".into());
+        if stored::fail_running(&tx, &id, "interrupted", &e.to_string())? {
+            audit::append(
+                &tx,
+                "system",
+                EventKind::JobFailed,
+                &Subject::Job(id.clone()),
+                json!({"error_kind": "interrupted", "error": e.to_string(), "runner": runner}),
+            )?;
+            ended.push(id);
+        }
+    }
     for (id, runner) in stored::running(&tx)? {
         let dead = match runner.as_deref().and_then(|r| r.rsplit_once(':')) {
             Some((h, pid)) if h == host => {

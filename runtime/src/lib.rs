@@ -103,6 +103,7 @@ pub struct Domain {
     store: Store,
     host: Arc<Host>,
     mediator: Arc<Mediator>,
+    job_lease: std::time::Duration,
 }
 
 impl std::fmt::Debug for Domain {
@@ -403,7 +404,21 @@ impl Domain {
             store,
             host,
             mediator,
+            job_lease: jobs::JOB_LEASE,
         })
+    }
+
+    /// This domain with running jobs leased for `lease` at a time ([`jobs::JOB_LEASE`]
+    /// unless set): a runner renews its lease every third of it, and a job whose lease
+    /// lapsed is failed by whichever server looks first.
+    pub fn with_job_lease(mut self, lease: std::time::Duration) -> Domain {
+        self.job_lease = lease.max(std::time::Duration::from_millis(300));
+        self
+    }
+
+    /// How long a running job is leased at a time.
+    pub fn job_lease(&self) -> std::time::Duration {
+        self.job_lease
     }
 
     /// The data directory's layout.

@@ -60,6 +60,10 @@ pub struct Config {
     /// Refusals of callers who prove no one recorded one by one per client address and
     /// minute; beyond that they are answered 429 and recorded as one count.
     pub anonymous_refusals_per_minute: u32,
+    /// How long a running job is leased at a time: its runner renews the lease every
+    /// third of it, and every server looks this often for jobs whose lease lapsed (their
+    /// runner is gone) to fail them.
+    pub job_lease: Duration,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             max_wait: Duration::from_secs(120),
             secure_cookies: false,
             anonymous_refusals_per_minute: 60,
+            job_lease: sandbox_runtime::jobs::JOB_LEASE,
         }
     }
 }
@@ -89,7 +94,7 @@ impl AppState {
     /// The state for `domain`. Jobs are queued, not run, until [`AppState::start_queue`].
     pub fn new(domain: Domain, config: Config) -> AppState {
         AppState {
-            domain,
+            domain: domain.with_job_lease(config.job_lease),
             queue: Arc::new(queue::Queue::new(config.job_slots)),
             metrics: Arc::new(metrics::Metrics::new()),
             verified: Arc::default(),
@@ -368,6 +373,27 @@ pub async fn serve_on(
         Err(e) => tracing::warn!(error = %e, "destroyed datasets' leftovers not swept"),
     }
     let dispatcher = state.start_queue();
+    // Jobs whose runner is gone (another server killed, say), failed once their lease
+    // lapses, by whichever server looks first.
+    let reaper = {
+        let state = state.clone();
+        let every = state.domain().job_lease().max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                match state.blocking(sandbox_runtime::jobs::recover).await {
+                    Ok(ended) if !ended.is_empty() => {
+                        tracing::warn!(jobs = ?ended, "jobs whose runner is gone were failed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "jobs left running could not be checked"),
+                }
+            }
+        })
+    };
     let ticker = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -416,6 +442,7 @@ pub async fn serve_on(
         .await;
     state.record_limited_refusals(true).await;
     dispatcher.abort();
+    reaper.abort();
     ticker.abort();
     // Jobs already running end on their own (the blocking pool finishes them).
     while state.queue.running() > 0 {

@@ -207,7 +207,7 @@ pub enum DbError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
-    #[error(transparent)]
+    #[error("{}", postgres_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// A statement that must give one row gave none.
     #[error("no row")]
@@ -224,6 +224,24 @@ pub enum DbError {
     },
 }
 
+/// What PostgreSQL said, with its error code (the client's own words are "db error").
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            let mut m = format!("PostgreSQL: {} ({})", d.message(), d.code().code());
+            if let Some(detail) = d.detail() {
+                m.push_str(": ");
+                m.push_str(detail);
+            }
+            m
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("PostgreSQL: {e}: {source}"),
+            None => format!("PostgreSQL: {e}"),
+        },
+    }
+}
+
 /// One row of a result.
 pub(crate) enum Row<'a> {
     /// SQLite's.
@@ -238,7 +256,7 @@ impl Row<'_> {
         use rusqlite::types::ValueRef;
         let inner = match self {
             Row::Sqlite(r) => r,
-            Row::Postgres(r) => return read(crate::pg::cell(r, index)?, index),
+            Row::Postgres(r) => return read(pg_cell(r, index)?, index),
         };
         let value = match inner.get_ref(index).map_err(DbError::from)? {
             ValueRef::Null => Value::Null,
@@ -382,5 +400,70 @@ impl Conn {
         };
         let mut stmt = c.prepare_cached(sql).map_err(DbError::from)?;
         sqlite_rows(&mut stmt, args, f)
+    }
+}
+
+/// Column `index` of a row PostgreSQL gave, as the store's [`Value`].
+pub(crate) fn pg_cell(row: &tokio_postgres::Row, index: usize) -> Result<Value<'_>> {
+    let ty = row
+        .columns()
+        .get(index)
+        .ok_or(DbError::Type {
+            index,
+            expected: "a column",
+            found: "no such column",
+        })?
+        .type_()
+        .clone();
+    let cell = match ty {
+        tokio_postgres::types::Type::INT8 => row
+            .try_get::<_, Option<i64>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Int)),
+        tokio_postgres::types::Type::INT4 => row
+            .try_get::<_, Option<i32>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+        tokio_postgres::types::Type::INT2 => row
+            .try_get::<_, Option<i16>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+        tokio_postgres::types::Type::BOOL => row
+            .try_get::<_, Option<bool>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+        tokio_postgres::types::Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Real)),
+        tokio_postgres::types::Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(index)
+            .map(|v| v.map_or(Value::Null, |v| Value::Real(v.into()))),
+        tokio_postgres::types::Type::TEXT
+        | tokio_postgres::types::Type::VARCHAR
+        | tokio_postgres::types::Type::BPCHAR
+        | tokio_postgres::types::Type::NAME => row
+            .try_get::<_, Option<&str>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Text)),
+        tokio_postgres::types::Type::BYTEA => row
+            .try_get::<_, Option<&[u8]>>(index)
+            .map(|v| v.map_or(Value::Null, Value::Blob)),
+        other => {
+            return Err(DbError::Type {
+                index,
+                expected: "a column of the store's types",
+                found: leak_free_name(&other),
+            }
+            .into());
+        }
+    };
+    Ok(cell.map_err(DbError::from)?)
+}
+
+/// A type the store does not read, named for an error (PostgreSQL's names of the usual
+/// ones; others as "another type").
+fn leak_free_name(ty: &tokio_postgres::types::Type) -> &'static str {
+    match *ty {
+        tokio_postgres::types::Type::NUMERIC => "numeric (cast a SUM of integers to BIGINT)",
+        tokio_postgres::types::Type::TIMESTAMP | tokio_postgres::types::Type::TIMESTAMPTZ => {
+            "a timestamp"
+        }
+        tokio_postgres::types::Type::JSON | tokio_postgres::types::Type::JSONB => "JSON",
+        _ => "another type",
     }
 }

@@ -82,26 +82,81 @@ pub fn insert_queued(conn: &Conn, job: &NewJob<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Claims queued job `id` for `runner`; whether it was queued.
-pub fn claim(conn: &Conn, id: &str, runner: &str) -> Result<bool> {
+/// The end of a lease of `lease` from now, as the store records times.
+pub fn lease_until(lease: std::time::Duration) -> String {
+    let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    let until = chrono::Utc::now()
+        .checked_add_signed(lease)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    until.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Claims queued job `id` for `runner`, leased until `until`; whether it was queued.
+pub fn claim(conn: &Conn, id: &str, runner: &str, until: &str) -> Result<bool> {
     let n = conn.execute(
-        "UPDATE jobs SET status = 'running', started_at = ?2, runner = ?3 WHERE id = ?1 AND status = 'queued'",
-        args![id, crate::now(), runner],
+        "UPDATE jobs SET status = 'running', started_at = ?2, runner = ?3, lease_until = ?4
+         WHERE id = ?1 AND status = 'queued'",
+        args![id, crate::now(), runner, until],
     )?;
     Ok(n > 0)
 }
 
-/// Claims the oldest queued job for `runner`, if there is one.
-pub fn claim_next(conn: &Conn, runner: &str) -> Result<Option<String>> {
-    conn
+/// Claims the oldest queued job for `runner`, leased until `until`, if there is one. On
+/// PostgreSQL the job is taken `FOR UPDATE SKIP LOCKED`: servers claiming at once take
+/// different jobs and none waits for another's claim.
+pub fn claim_next(conn: &Conn, runner: &str, until: &str) -> Result<Option<String>> {
+    let pick = if conn.is_postgres() {
+        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1 FOR UPDATE SKIP LOCKED"
+    } else {
+        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1"
+    };
+    conn.query_row(
+        &format!(
+            "UPDATE jobs SET status = 'running', started_at = ?1, runner = ?2, lease_until = ?3
+             WHERE id = ({pick})
+             RETURNING id"
+        ),
+        args![crate::now(), runner, until],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// What a runner learns when it renews its lease on a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    /// Renewed; the job runs on.
+    Renewed,
+    /// Renewed, and someone asked for the job to be cancelled.
+    CancelRequested(String),
+    /// The job is no longer this runner's (its lease lapsed and another server ended it).
+    Lost,
+}
+
+/// Renews `runner`'s lease on running job `id` until `until`.
+pub fn renew(conn: &Conn, id: &str, runner: &str, until: &str) -> Result<Renewal> {
+    let cancel: Option<Option<String>> = conn
         .query_row(
-            "UPDATE jobs SET status = 'running', started_at = ?1, runner = ?2
-             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1)
-             RETURNING id",
-            args![crate::now(), runner],
+            "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 'running' AND runner = ?2
+             RETURNING cancel_requested_by",
+            args![id, runner, until],
             |r| r.get(0),
         )
-        .optional()
+        .optional()?;
+    Ok(match cancel {
+        None => Renewal::Lost,
+        Some(None) => Renewal::Renewed,
+        Some(Some(by)) => Renewal::CancelRequested(by),
+    })
+}
+
+/// Running jobs whose lease ended before `now`, with their runners.
+pub fn lapsed(conn: &Conn, now: &str) -> Result<Vec<(String, Option<String>)>> {
+    conn.rows(
+        "SELECT id, runner FROM jobs WHERE status = 'running' AND lease_until < ?1 ORDER BY id",
+        args![now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// A job's status, if it exists.
@@ -171,10 +226,20 @@ pub struct Usage<'a> {
     pub logs: &'a [LogLine],
 }
 
-/// Records a job's successful end.
+/// The refusal of an end recorded for a job that is no longer running (another server
+/// ended it when its runner's lease lapsed).
+fn not_running(id: &str) -> crate::Error {
+    crate::DomainError::Conflict(format!(
+        "job {id} is no longer running here: its lease lapsed and it was ended"
+    ))
+    .into()
+}
+
+/// Records a job's successful end (refused unless it is running).
 pub fn succeed(conn: &Conn, id: &str, used: Usage<'_>) -> Result<()> {
-    conn.execute(
-        "UPDATE jobs SET status = 'succeeded', fuel_used = ?2, queries = ?3, logs_json = ?4, finished_at = ?5 WHERE id = ?1",
+    let n = conn.execute(
+        "UPDATE jobs SET status = 'succeeded', fuel_used = ?2, queries = ?3, logs_json = ?4, finished_at = ?5
+         WHERE id = ?1 AND status = 'running'",
         args![
             id,
             used.fuel_used as i64,
@@ -183,11 +248,14 @@ pub fn succeed(conn: &Conn, id: &str, used: Usage<'_>) -> Result<()> {
             crate::now()
         ],
     )?;
+    if n == 0 {
+        return Err(not_running(id));
+    }
     Ok(())
 }
 
 /// Records a job's end without outputs: `failed` or `cancelled`, with the error's kind and
-/// text.
+/// text (refused unless it is running).
 pub fn end(
     conn: &Conn,
     id: &str,
@@ -196,8 +264,9 @@ pub fn end(
     error: &str,
     used: Usage<'_>,
 ) -> Result<()> {
-    conn.execute(
-        "UPDATE jobs SET status = ?2, error_kind = ?3, error = ?4, fuel_used = ?5, queries = ?6, logs_json = ?7, finished_at = ?8 WHERE id = ?1",
+    let n = conn.execute(
+        "UPDATE jobs SET status = ?2, error_kind = ?3, error = ?4, fuel_used = ?5, queries = ?6, logs_json = ?7, finished_at = ?8
+         WHERE id = ?1 AND status = 'running'",
         args![
             id,
             status.as_str(),
@@ -209,6 +278,9 @@ pub fn end(
             crate::now()
         ],
     )?;
+    if n == 0 {
+        return Err(not_running(id));
+    }
     Ok(())
 }
 
@@ -407,7 +479,8 @@ pub fn list(conn: &Conn, filter: &JobFilter<'_>) -> Result<Vec<JobRecord>> {
     let rows: Vec<JobRow> = conn.rows(
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs
-             WHERE (?1 IS NULL OR submitter = ?1) AND (?2 IS NULL OR scenario_id = ?2) AND (?3 IS NULL OR status = ?3)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR submitter = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR scenario_id = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR status = ?3)
              ORDER BY created_at DESC, rowid DESC LIMIT ?4"
         ),
         args![
@@ -424,7 +497,7 @@ pub fn list(conn: &Conn, filter: &JobFilter<'_>) -> Result<Vec<JobRecord>> {
 /// How many jobs wait in the queue, in all or of one submitter.
 pub fn queued(conn: &Conn, submitter: Option<&str>) -> Result<i64> {
     conn.query_row(
-        "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (?1 IS NULL OR submitter = ?1)",
+        "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (CAST(?1 AS TEXT) IS NULL OR submitter = ?1)",
         args![submitter],
         |r| r.get(0),
     )

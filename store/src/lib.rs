@@ -47,6 +47,8 @@ mod schema;
 pub mod sessions;
 pub mod settings;
 pub mod stops;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod versions;
 
@@ -265,9 +267,10 @@ impl Conn {
         Tx::begin(self, Begin::Read)
     }
 
-    /// Opens a write transaction whose statements lock the rows they depend on
-    /// ([`Begin::Shared`]).
-    pub(crate) fn write_shared(&mut self) -> Result<Tx<'_>> {
+    /// Opens a write transaction for a writer whose store calls lock the rows they depend
+    /// on (a charge its scenario, a claim its job `SKIP LOCKED`): such writers run beside
+    /// each other on PostgreSQL, never beside a [`Conn::write`] ([`Begin::Shared`]).
+    pub fn write_shared(&mut self) -> Result<Tx<'_>> {
         Tx::begin(self, Begin::Shared)
     }
 
@@ -740,7 +743,7 @@ pub fn create_on_postgres(
 pub fn migrate_postgres(owner: &str) -> Result<bool> {
     metadata::check_connection(owner)?;
     let c = pg::PgConn::connect(owner)?;
-    schema::migrate_postgres(&c)
+    pg::migrate(&c)
 }
 
 /// Now, as RFC 3339 UTC text with microseconds (sortable).

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::db::{Arg, DbError, Row, Value};
+use crate::db::{Arg, DbError, OptionalExt, Row, Value};
 use crate::{Begin, Result};
 
 /// The advisory lock every writer holds: exclusively ([`Begin::Write`]) or shared
@@ -257,66 +257,6 @@ impl PgConn {
     }
 }
 
-/// Column `index` of a row PostgreSQL gave, as the store's [`Value`].
-pub(crate) fn cell(row: &tokio_postgres::Row, index: usize) -> Result<Value<'_>> {
-    let ty = row
-        .columns()
-        .get(index)
-        .ok_or(DbError::Type {
-            index,
-            expected: "a column",
-            found: "no such column",
-        })?
-        .type_()
-        .clone();
-    let cell = match ty {
-        Type::INT8 => row
-            .try_get::<_, Option<i64>>(index)
-            .map(|v| v.map_or(Value::Null, Value::Int)),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(index)
-            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
-        Type::INT2 => row
-            .try_get::<_, Option<i16>>(index)
-            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
-        Type::BOOL => row
-            .try_get::<_, Option<bool>>(index)
-            .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
-        Type::FLOAT8 => row
-            .try_get::<_, Option<f64>>(index)
-            .map(|v| v.map_or(Value::Null, Value::Real)),
-        Type::FLOAT4 => row
-            .try_get::<_, Option<f32>>(index)
-            .map(|v| v.map_or(Value::Null, |v| Value::Real(v.into()))),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
-            .try_get::<_, Option<&str>>(index)
-            .map(|v| v.map_or(Value::Null, Value::Text)),
-        Type::BYTEA => row
-            .try_get::<_, Option<&[u8]>>(index)
-            .map(|v| v.map_or(Value::Null, Value::Blob)),
-        other => {
-            return Err(DbError::Type {
-                index,
-                expected: "a column of the store's types",
-                found: leak_free_name(&other),
-            }
-            .into());
-        }
-    };
-    Ok(cell.map_err(DbError::from)?)
-}
-
-/// A type the store does not read, named for an error (PostgreSQL's names of the usual
-/// ones; others as "another type").
-fn leak_free_name(ty: &Type) -> &'static str {
-    match *ty {
-        Type::NUMERIC => "numeric (cast a SUM of integers to BIGINT)",
-        Type::TIMESTAMP | Type::TIMESTAMPTZ => "a timestamp",
-        Type::JSON | Type::JSONB => "JSON",
-        _ => "another type",
-    }
-}
-
 /// A value bound as the type the server inferred for its parameter.
 #[derive(Debug)]
 struct Bind<'a>(Value<'a>);
@@ -391,6 +331,61 @@ pub(crate) fn translate(sql: &str) -> String {
         out.push_str(" ON CONFLICT DO NOTHING");
     }
     out
+}
+
+/// Brings a PostgreSQL store to this build's schema over the schema owner's connection, in
+/// one transaction under the migration lock: the baseline on an empty database, then
+/// every later migration it has not seen. Returns whether the database was empty.
+pub(crate) fn migrate(c: &PgConn) -> Result<bool> {
+    c.begin_migration()?;
+    let migrated = (|| -> Result<bool> {
+        c.batch("CREATE TABLE IF NOT EXISTS sandbox_schema (version BIGINT NOT NULL)")?;
+        let current: Option<i64> = c
+            .query_row("SELECT version FROM sandbox_schema", &[], |r| r.get(0))
+            .optional()?;
+        let fresh = current.is_none();
+        let mut version = match current {
+            Some(v) => v,
+            None => {
+                c.batch(BASELINE)?;
+                c.execute(
+                    "INSERT INTO sandbox_schema (version) VALUES (?1)",
+                    crate::db::args![crate::schema::POSTGRES_BASELINE_VERSION],
+                )?;
+                crate::schema::POSTGRES_BASELINE_VERSION
+            }
+        };
+        if version > crate::SCHEMA_VERSION {
+            return Err(crate::DomainError::Conflict(format!(
+                "metadata schema version {version} is newer than this build's {}",
+                crate::SCHEMA_VERSION
+            ))
+            .into());
+        }
+        for (i, sql) in crate::schema::POSTGRES_MIGRATIONS.iter().enumerate() {
+            let next = crate::schema::POSTGRES_BASELINE_VERSION + 1 + i as i64;
+            if next <= version {
+                continue;
+            }
+            c.batch(sql)?;
+            version = next;
+        }
+        c.execute(
+            "UPDATE sandbox_schema SET version = ?1",
+            crate::db::args![version],
+        )?;
+        Ok(fresh)
+    })();
+    match migrated {
+        Ok(fresh) => {
+            c.commit()?;
+            Ok(fresh)
+        }
+        Err(e) => {
+            let _ = c.rollback();
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -665,11 +660,8 @@ mod tests {
         }
         let server = Server::start();
         let owner = PgConn::connect(&server.owner)?;
-        assert!(
-            crate::schema::migrate_postgres(&owner)?,
-            "an empty database"
-        );
-        assert!(!crate::schema::migrate_postgres(&owner)?, "migrated once");
+        assert!(migrate(&owner)?, "an empty database");
+        assert!(!migrate(&owner)?, "migrated once");
         let found: std::collections::BTreeSet<(String, String)> = owner
             .rows(
                 "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns

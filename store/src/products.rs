@@ -154,7 +154,7 @@ pub fn holders(conn: &Conn, product_id: &str) -> Result<Vec<Holder>> {
         "SELECT e.actor, p.role, p.organisation, COUNT(*), MIN(e.ts), MAX(e.ts)
              FROM audit_events e LEFT JOIN principals p ON p.name = e.actor
              WHERE e.action = 'product.downloaded' AND e.subject = ?1
-             GROUP BY e.actor ORDER BY e.actor",
+             GROUP BY e.actor, p.role, p.organisation ORDER BY e.actor",
         args![format!("product:{product_id}")],
         |r| {
             Ok(Holder {

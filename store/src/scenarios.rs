@@ -299,7 +299,7 @@ pub fn usage_counts(conn: &Conn, id: i64) -> Result<UsageCounts> {
         |x| Ok((x.get(0)?, x.get(1)?)),
     )?;
     let (answered, refused): (i64, i64) = conn.query_row(
-        "SELECT COALESCE(SUM(status = 'answered'), 0), COALESCE(SUM(status = 'refused'), 0) FROM queries WHERE scenario_id = ?1",
+        "SELECT COUNT(CASE WHEN status = 'answered' THEN 1 END), COUNT(CASE WHEN status = 'refused' THEN 1 END) FROM queries WHERE scenario_id = ?1",
         args![id],
         |x| Ok((x.get(0)?, x.get(1)?)),
     )?;

@@ -1,10 +1,9 @@
 //! Migrations of the metadata store.
 
-use crate::db::OptionalExt;
 use crate::{Conn, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 27;
+pub const SCHEMA_VERSION: i64 = 28;
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
@@ -800,7 +799,16 @@ CREATE TRIGGER released_cells_no_delete BEFORE DELETE ON released_cells
 BEGIN SELECT RAISE(ABORT, 'released cells are append-only'); END;
 CREATE INDEX released_cells_content ON released_cells (n_units, units);
 "#,
+    // 28: a running job's lease, renewed by its runner: once it has lapsed, any server
+    // fails the job (its runner is gone, on whatever host). The same in PostgreSQL.
+    LEASE,
 ];
+
+/// Migration 28, the same SQL in both stores.
+const LEASE: &str = r#"
+ALTER TABLE jobs ADD COLUMN lease_until TEXT;
+CREATE INDEX jobs_running_lease ON jobs (status, lease_until);
+"#;
 
 /// Steps of a migration that SQL cannot do, run after its SQL in its transaction.
 fn after(conn: &Conn, version: i64) -> Result<()> {
@@ -830,67 +838,13 @@ pub(crate) fn migrate(conn: &Conn) -> Result<()> {
     Ok(())
 }
 
-/// The version PostgreSQL's schema starts at ([`crate::pg::BASELINE`]).
+/// The version PostgreSQL's schema starts at (its baseline, `postgres/0027_baseline.sql`).
 pub(crate) const POSTGRES_BASELINE_VERSION: i64 = 27;
 
 /// PostgreSQL's migrations after its baseline, numbered as SQLite's: entry `i` is version
 /// `POSTGRES_BASELINE_VERSION + 1 + i`. Every migration added to [`MIGRATIONS`] adds its
 /// PostgreSQL form here (a test holds the two lists to the same length).
-pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[];
-
-/// Brings a PostgreSQL store to this build's schema over the schema owner's connection, in
-/// one transaction under the migration lock: the baseline on an empty database, then
-/// every later migration it has not seen. Returns whether the database was empty.
-pub(crate) fn migrate_postgres(c: &crate::pg::PgConn) -> Result<bool> {
-    c.begin_migration()?;
-    let migrated = (|| -> Result<bool> {
-        c.batch("CREATE TABLE IF NOT EXISTS sandbox_schema (version BIGINT NOT NULL)")?;
-        let current: Option<i64> = c
-            .query_row("SELECT version FROM sandbox_schema", &[], |r| r.get(0))
-            .optional()?;
-        let fresh = current.is_none();
-        let mut version = match current {
-            Some(v) => v,
-            None => {
-                c.batch(crate::pg::BASELINE)?;
-                c.execute(
-                    "INSERT INTO sandbox_schema (version) VALUES (?1)",
-                    crate::db::args![POSTGRES_BASELINE_VERSION],
-                )?;
-                POSTGRES_BASELINE_VERSION
-            }
-        };
-        if version > SCHEMA_VERSION {
-            return Err(crate::DomainError::Conflict(format!(
-                "metadata schema version {version} is newer than this build's {SCHEMA_VERSION}"
-            ))
-            .into());
-        }
-        for (i, sql) in POSTGRES_MIGRATIONS.iter().enumerate() {
-            let next = POSTGRES_BASELINE_VERSION + 1 + i as i64;
-            if next <= version {
-                continue;
-            }
-            c.batch(sql)?;
-            version = next;
-        }
-        c.execute(
-            "UPDATE sandbox_schema SET version = ?1",
-            crate::db::args![version],
-        )?;
-        Ok(fresh)
-    })();
-    match migrated {
-        Ok(fresh) => {
-            c.commit()?;
-            Ok(fresh)
-        }
-        Err(e) => {
-            let _ = c.rollback();
-            Err(e)
-        }
-    }
-}
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[LEASE];
 
 #[cfg(test)]
 mod tests {
@@ -928,7 +882,7 @@ mod tests {
 
     fn foreign_key_violations(conn: &Conn) -> Result<i64> {
         Ok(
-            c(&conn).query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            c(conn).query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
                 r.get(0)
             })?,
         )

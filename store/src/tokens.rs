@@ -80,7 +80,7 @@ fn row_info(r: &crate::db::Row<'_>) -> crate::Result<TokenInfo> {
 pub fn list(conn: &Conn, principal: Option<&str>) -> Result<Vec<TokenInfo>> {
     conn.rows(
         "SELECT id, principal, issued_by, created_at, revoked_at, revoked_by
-         FROM api_tokens WHERE ?1 IS NULL OR principal = ?1 ORDER BY created_at, id",
+         FROM api_tokens WHERE CAST(?1 AS TEXT) IS NULL OR principal = ?1 ORDER BY created_at, id",
         args![principal],
         row_info,
     )

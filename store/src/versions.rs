@@ -115,11 +115,12 @@ pub fn suspensions(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<Suspe
 /// The products whose job's answered queries read a version, by id.
 pub fn derived_products(conn: &Conn, dataset: &str, version: i64) -> Result<Vec<String>> {
     conn.rows(
-        "SELECT DISTINCT p.id FROM products p
-             JOIN outputs o ON o.id = p.output_id
-             JOIN queries q ON q.job_id = o.job_id
-             JOIN query_datasets d ON d.query_id = q.id
-             WHERE d.dataset = ?1 AND d.version = ?2 ORDER BY p.released_at, p.id",
+        "SELECT p.id FROM products p
+             WHERE EXISTS (SELECT 1 FROM outputs o
+                 JOIN queries q ON q.job_id = o.job_id
+                 JOIN query_datasets d ON d.query_id = q.id
+                 WHERE o.id = p.output_id AND d.dataset = ?1 AND d.version = ?2)
+             ORDER BY p.released_at, p.id",
         args![dataset, version],
         |r| r.get(0),
     )

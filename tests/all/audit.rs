@@ -1073,11 +1073,9 @@ fn editing_one_audit_row_makes_verify_fail() {
             .is_err()
     );
     // ...so an attacker with the file drops the trigger first. Verify still finds it.
-    conn.execute_batch(
-        "DROP TRIGGER audit_events_no_update;
-         UPDATE audit_events SET actor = 'nobody' WHERE seq = 3;",
-    )
-    .unwrap();
+    conn.drop_trigger("audit_events_no_update", "audit_events");
+    conn.execute_batch("UPDATE audit_events SET actor = 'nobody' WHERE seq = 3;")
+        .unwrap();
     match domain_audit::verify_custodian(&f.domain) {
         Err(Error::Verify(m)) => assert!(m.contains("event 3"), "{m}"),
         other => panic!("tampering not detected: {other:?}"),
@@ -1088,11 +1086,9 @@ fn editing_one_audit_row_makes_verify_fail() {
 fn deleting_or_truncating_events_is_found() {
     let f = Fixture::new();
     let conn = sandbox_tests::raw(&f.domain);
-    conn.execute_batch(
-        "DROP TRIGGER audit_events_no_delete;
-         DELETE FROM audit_events WHERE seq = 2;",
-    )
-    .unwrap();
+    conn.drop_trigger("audit_events_no_delete", "audit_events");
+    conn.execute_batch("DELETE FROM audit_events WHERE seq = 2;")
+        .unwrap();
     assert!(
         matches!(domain_audit::verify_custodian(&f.domain), Err(Error::Verify(m)) if m.contains("event 2"))
     );
@@ -1100,8 +1096,7 @@ fn deleting_or_truncating_events_is_found() {
     let f = Fixture::new();
     let conn = sandbox_tests::raw(&f.domain);
     let n = domain_audit::verify_custodian(&f.domain).unwrap().events;
-    conn.execute_batch("DROP TRIGGER audit_events_no_delete;")
-        .unwrap();
+    conn.drop_trigger("audit_events_no_delete", "audit_events");
     conn.execute("DELETE FROM audit_events WHERE seq = ?1", [n])
         .unwrap();
     assert!(matches!(
@@ -1114,9 +1109,9 @@ fn deleting_or_truncating_events_is_found() {
 fn details_are_covered_by_the_hash() {
     let f = Fixture::new();
     let conn = sandbox_tests::raw(&f.domain);
+    conn.drop_trigger("audit_events_no_update", "audit_events");
     conn.execute_batch(
-        "DROP TRIGGER audit_events_no_update;
-         UPDATE audit_events SET details = '{\"role\":\"supervisor\"}' WHERE action = 'principal.added' AND seq = (SELECT MIN(seq) FROM audit_events WHERE action = 'principal.added');",
+        "UPDATE audit_events SET details = '{\"role\":\"supervisor\"}' WHERE action = 'principal.added' AND seq = (SELECT MIN(seq) FROM audit_events WHERE action = 'principal.added');",
     )
     .unwrap();
     assert!(matches!(

@@ -74,14 +74,17 @@ fn released() -> (Api, String) {
 }
 
 fn refused_downloads(api: &Api, actor: &str, id: &str, error: &str) -> i64 {
-    raw(&api.f.domain)
-        .query_row(
+    let conn = raw(&api.f.domain);
+    conn.query_row(
+        &format!(
             "SELECT COUNT(*) FROM audit_events WHERE action = 'product.download_refused'
-             AND actor = ?1 AND subject = ?2 AND json_extract(details, '$.error') = ?3",
-            [actor, &format!("product:{id}"), error],
-            |r| r.get(0),
-        )
-        .unwrap()
+             AND actor = ?1 AND subject = ?2 AND {} = ?3",
+            conn.json_field("details", "error")
+        ),
+        [actor, &format!("product:{id}"), error],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 #[test]

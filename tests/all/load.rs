@@ -229,7 +229,7 @@ fn many_clients_at_once_lose_nothing_overspend_nothing_and_the_audit_verifies() 
 }
 
 /// Each of `jobs` succeeded, having asked `queries` queries.
-fn all_succeeded(conn: &rusqlite::Connection, jobs: &[String], queries: usize) {
+fn all_succeeded(conn: &sandbox_tests::Raw, jobs: &[String], queries: usize) {
     for id in jobs {
         let (status, asked): (String, i64) = conn
             .query_row(
@@ -263,7 +263,7 @@ fn wait_for_jobs(c: &Client, token: &str, started: Instant) {
 
 /// The scenario's budget held: never spent past `epsilon`, and what it spent is what its
 /// ledger adds up to.
-fn budget_held(conn: &rusqlite::Connection, scenario: i64, epsilon: f64) {
+fn budget_held(conn: &sandbox_tests::Raw, scenario: i64, epsilon: f64) {
     let (spent, ledger): (f64, f64) = conn
         .query_row(
             "SELECT s.epsilon_spent, (SELECT SUM(epsilon) FROM ledger WHERE scenario_id = s.id) FROM scenarios s WHERE s.id = ?1",

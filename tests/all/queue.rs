@@ -722,3 +722,109 @@ fn a_job_whose_end_cannot_be_recorded_is_failed_not_left_running() {
         1
     );
 }
+
+#[test]
+fn leases_fail_jobs_whose_runner_is_gone_on_any_host_and_reach_the_runner_that_holds_one() {
+    let lease = Duration::from_secs(1);
+    let api = Api::with(
+        Fixture::new(),
+        server::Config {
+            job_slots: 2,
+            job_lease: lease,
+            ..Default::default()
+        },
+    );
+    let domain = api.f.domain.clone().with_job_lease(lease);
+    let id = api.f.scenario.id.to_string();
+    let conn = sandbox_tests::raw(&domain);
+    let enqueue = |text: &str| {
+        jobs::enqueue(
+            &domain,
+            DEVELOPER,
+            &Submission {
+                scenario: &api.f.scenario.spec.name,
+                module: &sandbox_tests::text_module(text),
+                params_json: "{}",
+                limits: sandbox_core::job::LimitRequest::default(),
+                resubmits: None,
+            },
+        )
+        .unwrap()
+        .id
+    };
+    // Two jobs claimed by runners on another host (whose processes this host cannot
+    // see): one whose lease lapsed, one whose lease runs on.
+    let mut claimed = Vec::new();
+    for (text, until) in [
+        ("gone", "2000-01-01T00:00:00.000000Z"),
+        ("alive", "2999-01-01T00:00:00.000000Z"),
+    ] {
+        let job = enqueue(text);
+        let Claimed::Ready(_) = jobs::claim(&domain, &job).unwrap() else {
+            panic!("not claimed")
+        };
+        conn.execute(
+            "UPDATE jobs SET runner = 'another-host:7', lease_until = ?2 WHERE id = ?1",
+            [&job, until],
+        )
+        .unwrap();
+        claimed.push(job);
+    }
+    let ended = jobs::recover(&domain).unwrap();
+    assert_eq!(ended, std::slice::from_ref(&claimed[0]));
+    let gone = poll(&api, DEVELOPER, &claimed[0], |j| j["status"] != "running");
+    assert_eq!(
+        (gone["status"].as_str(), gone["error_kind"].as_str()),
+        (Some("failed"), Some("interrupted"))
+    );
+    assert!(
+        gone["error"].as_str().unwrap().contains("lease lapsed"),
+        "{gone}"
+    );
+    let (_, alive) = api.get(DEVELOPER, &format!("/api/v1/jobs/{}", claimed[1]));
+    assert_eq!(alive["status"], "running");
+
+    // A job this server runs keeps its lease for as long as it runs: after three leases
+    // another server's sweep finds nothing to fail.
+    let looping = start_looping(&api, &id);
+    std::thread::sleep(3 * lease);
+    assert!(!jobs::recover(&domain).unwrap().contains(&looping));
+    let (_, job) = api.get(DEVELOPER, &format!("/api/v1/jobs/{looping}"));
+    assert_eq!(job["status"], "running", "{job}");
+    // A cancel recorded by another server (which cannot interrupt it) reaches the runner
+    // with its next renewal.
+    conn.execute(
+        "UPDATE jobs SET cancel_requested_by = ?2 WHERE id = ?1",
+        [&looping, OPERATOR],
+    )
+    .unwrap();
+    let job = poll(&api, DEVELOPER, &looping, |j| j["status"] != "running");
+    assert_eq!(job["status"], "cancelled", "{job}");
+
+    // A job another server failed meanwhile (its lease looked lapsed there) is no longer
+    // this runner's: the runner stops it, and the end recorded there stands.
+    let looping = start_looping(&api, &id);
+    conn.execute(
+        "UPDATE jobs SET status = 'failed', error_kind = 'interrupted', error = 'taken over'
+         WHERE id = ?1",
+        [&looping],
+    )
+    .unwrap();
+    let start = Instant::now();
+    while domain
+        .host()
+        .running(domain.layout().root())
+        .contains(&looping)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still running here"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, job) = api.get(DEVELOPER, &format!("/api/v1/jobs/{looping}"));
+    assert_eq!(
+        (job["status"].as_str(), job["error"].as_str()),
+        (Some("failed"), Some("taken over"))
+    );
+}

@@ -622,10 +622,18 @@ fn set_retention_in_tx(conn: &Conn, actor: &str, years: i64) -> Result<i64> {
 /// Where a job's and an output's history is in the log: the events about the job or the
 /// output, and those whose details name the job (its queries), as `(seq, action)`.
 pub fn positions(conn: &Conn, job_id: &str, output_id: &str) -> Result<Vec<(i64, String)>> {
+    // The details are JSON text in both stores; each reads a field its own way.
+    let job_of = if conn.is_postgres() {
+        "details::jsonb ->> 'job_id'"
+    } else {
+        "json_extract(details, '$.job_id')"
+    };
     conn.rows(
-        "SELECT seq, action FROM audit_events
-             WHERE subject = ?1 OR subject = ?2 OR json_extract(details, '$.job_id') = ?3
-             ORDER BY seq",
+        &format!(
+            "SELECT seq, action FROM audit_events
+             WHERE subject = ?1 OR subject = ?2 OR {job_of} = ?3
+             ORDER BY seq"
+        ),
         args![
             Subject::Job(job_id.to_string()).to_string(),
             Subject::Output(output_id.to_string()).to_string(),

@@ -414,7 +414,8 @@ CREATE INDEX scenario_consents_by_scenario ON scenario_consents (scenario_id, id
 CREATE UNIQUE INDEX dataset_suspensions_one_in_force
     ON dataset_suspensions (dataset, version) WHERE lifted_at IS NULL;
 
-CREATE INDEX released_cells_content ON released_cells (n_units, units);
+-- A hash index: a cell's pairs outgrow a B-tree entry (SQLite's index is on (n_units, units)).
+CREATE INDEX released_cells_content ON released_cells USING hash (units);
 
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events FOR EACH ROW
     EXECUTE FUNCTION sandbox_refuse('audit events are append-only');
