@@ -400,6 +400,64 @@ fn start(domain: &Domain, tx: Tx<'_>, job_id: &str) -> Result<Claimed> {
     }))
 }
 
+/// The announcement of an interruption to other servers: `why target`, as
+/// [`follow_interrupts`] reads it.
+pub(crate) fn announcement(target: &StopTarget, why: Interrupt) -> String {
+    let target = match target {
+        StopTarget::Job(id) => format!("job:{id}"),
+        StopTarget::Scenario(id) => format!("scenario:{id}"),
+        StopTarget::Developer(name) => format!("developer:{name}"),
+        StopTarget::Domain => "domain".to_string(),
+    };
+    format!("{} {target}", why as u8)
+}
+
+fn announced(payload: &str) -> Option<(StopTarget, Interrupt)> {
+    let (why, target) = payload.split_once(' ')?;
+    let why = Interrupt::from_u8(why.parse().ok()?)?;
+    let target = match target.split_once(':') {
+        None if target == "domain" => StopTarget::Domain,
+        Some(("job", id)) => StopTarget::Job(id.to_string()),
+        Some(("scenario", id)) => StopTarget::Scenario(id.parse().ok()?),
+        Some(("developer", name)) => StopTarget::Developer(name.to_string()),
+        _ => return None,
+    };
+    Some((target, why))
+}
+
+/// Follows the interruptions other servers of the store announce (a stop, a suspension,
+/// a cancel recorded there) and interrupts the jobs they cover that this process runs,
+/// until `done` is set; listens again when the connection is lost. Returns at once on
+/// SQLite, whose one server interrupts its own jobs.
+pub fn follow_interrupts(domain: &Domain, done: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    while !done.load(Ordering::Relaxed) {
+        let listener = match sandbox_store::signals::Listener::listen(domain.layout()) {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            // The server not reachable now: the tables stay the truth meanwhile.
+            Err(_) => {
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        while !done.load(Ordering::Relaxed) {
+            match listener.next(Duration::from_millis(250)) {
+                Ok(Some(payload)) => {
+                    if let Some((target, why)) = announced(&payload) {
+                        domain
+                            .host()
+                            .interrupt(domain.layout().root(), &target, why);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 /// How long a running job is leased at a time unless the domain says otherwise
 /// ([`Domain::with_job_lease`]).
 pub const JOB_LEASE: std::time::Duration = std::time::Duration::from_secs(30);

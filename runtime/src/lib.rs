@@ -466,7 +466,9 @@ impl Domain {
 
     /// Commits `tx`, which recorded a stop, a suspension or a cancel, and only then
     /// interrupts the running jobs `target` covers: the one way the domain functions
-    /// interrupt jobs. A change that does not commit interrupts nothing.
+    /// interrupt jobs. A change that does not commit interrupts nothing. On PostgreSQL the
+    /// change is announced to the other servers in the same transaction, and they
+    /// interrupt the jobs it covers that they run ([`jobs::follow_interrupts`]).
     pub(crate) fn commit_interrupting(
         &self,
         tx: sandbox_store::Tx<'_>,
@@ -484,6 +486,10 @@ impl Domain {
         targets: &[StopTarget],
         why: Interrupt,
     ) -> Result<Vec<String>> {
+        // Announced to the other servers of the store (PostgreSQL), on commit.
+        for target in targets {
+            sandbox_store::signals::notify(&tx, &jobs::announcement(target, why))?;
+        }
         tx.commit()?;
         Ok(targets
             .iter()

@@ -436,6 +436,18 @@ pub async fn serve_on(
             }
         })
     };
+    // What other servers of the store announce (a stop, a suspension, a cancel recorded
+    // there) reaches the jobs this one runs.
+    let following = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = {
+        let domain = state.domain().clone();
+        let done = following.clone();
+        std::thread::Builder::new()
+            .name("sandbox-follow".into())
+            .spawn(move || sandbox_runtime::jobs::follow_interrupts(&domain, &done))
+            .map_err(|e| tracing::warn!(error = %e, "announcements of other servers not followed"))
+            .ok()
+    };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -443,6 +455,10 @@ pub async fn serve_on(
     state.record_limited_refusals(true).await;
     dispatcher.abort();
     reaper.abort();
+    following.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(follower) = follower {
+        let _ = tokio::task::spawn_blocking(move || follower.join()).await;
+    }
     ticker.abort();
     // Jobs already running end on their own (the blocking pool finishes them).
     while state.queue.running() > 0 {

@@ -46,6 +46,7 @@ pub mod scenarios;
 mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod signals;
 pub mod stops;
 #[cfg(feature = "testing")]
 pub mod testing;

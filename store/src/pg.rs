@@ -37,7 +37,7 @@ const MIGRATION_LOCK: i64 = 0x5341_4e44_424f_5802;
 pub(crate) const BASELINE: &str = include_str!("postgres/0027_baseline.sql");
 
 /// The runtime that drives every PostgreSQL connection's socket.
-fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {

@@ -145,7 +145,15 @@ pub fn token(data: &Path, name: &str) -> String {
 /// `sandbox init` on `data` and the four principals the tests act as: ops (operator),
 /// prov (provider), dev (developer), sup (supervisor).
 pub fn init_with_principals(data: &Path) {
-    ok(sandbox(data, &["init"]));
+    init_with_principals_on(data, &[]);
+}
+
+/// [`init_with_principals`] with more arguments to `sandbox init` (where the metadata
+/// store is, say).
+pub fn init_with_principals_on(data: &Path, init: &[&str]) {
+    let mut args = vec!["init"];
+    args.extend_from_slice(init);
+    ok(sandbox(data, &args));
     ok(sandbox(
         data,
         &["principal", "add", "ops", "--role", "operator"],
@@ -221,8 +229,20 @@ pub fn submit_example(url: &str, token: &str, extra: &[&str]) -> Output {
 /// `seed`) and the example scenario (income by district) with ε 100 (0.01 per query),
 /// consented and approved; the principals' tokens (ops, dev, sup, prov).
 pub fn example_domain(tmp: &Path, rows: usize, seed: u64) -> (std::path::PathBuf, [String; 4]) {
+    example_domain_with(tmp, rows, seed, &[], Some((100.0, 0.01)))
+}
+
+/// [`example_domain`] made with more arguments to `sandbox init`, the scenario's budget
+/// `budget` (ε in all, ε per query).
+pub fn example_domain_with(
+    tmp: &Path,
+    rows: usize,
+    seed: u64,
+    init: &[&str],
+    budget: Option<(f64, f64)>,
+) -> (std::path::PathBuf, [String; 4]) {
     let data = tmp.join("d");
-    init_with_principals(&data);
+    init_with_principals_on(&data, init);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let csv = tmp.join("residents.csv");
     std::fs::write(&csv, sandbox_synth::residents_csv(rows, seed)).unwrap();
@@ -233,7 +253,7 @@ pub fn example_domain(tmp: &Path, rows: usize, seed: u64) -> (std::path::PathBuf
     ));
     let spec = tmp.join("scenario.toml");
     // A budget that lasts: most jobs do their work rather than stop at a spent budget.
-    write_example_scenario(&spec, Some((100.0, 0.01)));
+    write_example_scenario(&spec, budget);
     ok(sandbox(
         &data,
         &[
