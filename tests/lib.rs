@@ -53,30 +53,9 @@ pub fn test_metadata() -> sandbox_runtime::store::metadata::Create {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let out = std::process::Command::new("bash")
-        .arg(repo_root().join("scripts/postgres.sh"))
-        .arg("database")
-        .arg(&cluster)
-        .arg(&name)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "postgres.sh database: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = |prefix: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {stdout}"))
-            .to_owned()
-    };
-    Create::Postgres {
-        owner: line("owner="),
-        serving: line("app="),
-    }
+    let (owner, serving) =
+        sandbox_store::testing::Throwaway::database(std::path::Path::new(&cluster), &name).unwrap();
+    Create::Postgres { owner, serving }
 }
 
 /// A new domain at `dir` as `Domain::init` makes it, its metadata where

@@ -15,57 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{example_domain_with, example_module, isolated, keep_log, ok, remote, sandbox};
-use sandbox_store::testing::{RawPg, RawValue};
-
-/// A throwaway PostgreSQL, stopped and removed on drop.
-struct Postgres {
-    dir: PathBuf,
-    owner: String,
-    app: String,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh")
-}
-
-impl Postgres {
-    fn start(dir: PathBuf) -> Postgres {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "postgres.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let line = |p: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(p))
-                .unwrap()
-                .to_owned()
-        };
-        Postgres {
-            owner: line("owner="),
-            app: line("app="),
-            dir,
-        }
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-    }
-}
+use sandbox_store::testing::{RawPg, RawValue, Throwaway};
 
 /// A `sandbox serve` process, its log kept.
 struct Server {
@@ -191,7 +141,7 @@ fn two_servers_share_one_ledger_queue_and_log_and_take_over_the_jobs_of_a_killed
     // Ten queries' worth of budget for forty jobs of one query each.
     const EPSILON: f64 = 0.1;
     let tmp = tempfile::tempdir().unwrap();
-    let pg = Postgres::start(tmp.path().join("pg"));
+    let pg = Throwaway::start(&tmp.path().join("pg")).unwrap();
     let init = [
         "--metadata",
         pg.app.as_str(),

@@ -48,8 +48,10 @@ pub mod sessions;
 pub mod settings;
 pub mod signals;
 pub mod stops;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(any(test, feature = "testing"))]
+mod throwaway;
 pub mod tokens;
 pub mod versions;
 

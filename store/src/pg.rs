@@ -406,54 +406,26 @@ mod tests {
         );
     }
 
-    /// A throwaway PostgreSQL (`scripts/postgres.sh`), stopped and removed on drop.
+    /// A throwaway PostgreSQL in a temporary folder (the cluster stopped before the folder
+    /// goes: fields drop in order).
     struct Server {
-        dir: tempfile::TempDir,
-        owner: String,
-        app: String,
+        pg: crate::throwaway::Throwaway,
+        _dir: tempfile::TempDir,
     }
 
     impl Server {
         fn start() -> Server {
             let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-            let script =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh");
-            let out = std::process::Command::new("bash")
-                .arg(&script)
-                .arg("start")
-                .arg(dir.path().join("pg"))
-                .output()
-                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-            assert!(
-                out.status.success(),
-                "postgres.sh start: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let line = |name: &str| {
-                stdout
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .unwrap_or_else(|| panic!("no {name} line in {stdout}"))
-                    .to_owned()
-            };
-            Server {
-                owner: line("owner="),
-                app: line("app="),
-                dir,
-            }
+            let pg = crate::throwaway::Throwaway::start(&dir.path().join("pg"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            Server { pg, _dir: dir }
         }
     }
 
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let script =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh");
-            let _ = std::process::Command::new("bash")
-                .arg(script)
-                .arg("stop")
-                .arg(self.dir.path().join("pg"))
-                .status();
+    impl std::ops::Deref for Server {
+        type Target = crate::throwaway::Throwaway;
+        fn deref(&self) -> &crate::throwaway::Throwaway {
+            &self.pg
         }
     }
 

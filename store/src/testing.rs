@@ -1,6 +1,7 @@
-//! Direct SQL on a PostgreSQL metadata store, for tests that inspect it or tamper with it
-//! as someone with access to the database would (feature `testing`; no server path uses
-//! it). SQLite's tests open the file with rusqlite themselves.
+//! For tests and benchmarks (feature `testing`; no server path uses it): direct SQL on a
+//! PostgreSQL metadata store, to inspect it or tamper with it as someone with access to
+//! the database would (SQLite's tests open the file with rusqlite themselves), and
+//! throwaway PostgreSQL clusters.
 
 use crate::Result;
 use crate::db::{Arg, Row, Value};
@@ -76,3 +77,5 @@ impl RawPg {
         self.0.batch(sql)
     }
 }
+
+pub use crate::throwaway::Throwaway;
