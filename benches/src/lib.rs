@@ -368,3 +368,21 @@ fn spill_bytes(root: &Path) -> u64 {
         })
         .sum()
 }
+
+/// A module that asks `n` counts of the residents, one after the other, then emits a note.
+pub fn asker(n: usize) -> Vec<u8> {
+    let calls = "(drop (call $query (i32.const 0) (i32.const 30)))\n".repeat(n);
+    wat::parse_str(format!(
+        r#"(module
+  (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
+  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "SELECT COUNT(*) FROM residents")
+  (data (i32.const 64) "note")
+  (data (i32.const 80) "Counted.")
+  (func (export "run") (result i32)
+    {calls}
+    (call $emit (i32.const 2) (i32.const 64) (i32.const 4) (i32.const 80) (i32.const 8))))"#
+    ))
+    .unwrap_or_else(|e| panic!("the asker module: {e}"))
+}

@@ -10,13 +10,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    example_domain, example_module, isolated, keep_log, metadata_db, ok, remote, sandbox,
-    submit_example,
+    Node, example_domain, example_module, metadata_db, ok, remote, sandbox, submit_example,
 };
 
 fn free_port() -> u16 {
@@ -25,65 +22,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A node of the cluster (or the server) as a process, its standard error kept.
-struct Node {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Node {
-    fn start(data: &Path, args: &[&str]) -> Node {
-        use std::io::BufRead;
-        let mut child = isolated(&mut Command::new(env!("CARGO_BIN_EXE_sandbox")))
-            .arg("--data-dir")
-            .arg(data)
-            .args(args)
-            .env("SANDBOX_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        Node {
-            child,
-            log: keep_log(lines),
-        }
-    }
-
-    /// Waits until the log holds `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = self.log.lock().unwrap().clone();
-            if let Some(at) = log.find(needle) {
-                return log[at..].lines().next().unwrap_or_default().to_string();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the process ended ({status}) before `{needle}`:\n{log}");
-            }
-            assert!(Instant::now() < deadline, "no `{needle}` in:\n{log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self, signal: &str) {
-        Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// An executor of `data`'s domain, its shuffle directory under `tmp`.
@@ -114,17 +52,6 @@ fn executor_with(data: &Path, tmp: &Path, scheduler: u16, name: &str, more: &[St
     args.extend(more.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Node::start(data, &args)
-}
-
-/// The server's URL from its log.
-fn server_url(server: &mut Node) -> String {
-    let line = server.wait_for("http://");
-    line[line.find("http://").unwrap()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches('"')
-        .to_string()
 }
 
 /// A job of the example module through the server, waited for: its id and status.
@@ -187,7 +114,7 @@ fn a_job_runs_on_the_cluster_and_survives_the_loss_of_an_executor() {
             "0",
         ],
     );
-    let url = server_url(&mut server);
+    let url = server.url();
 
     // End to end: the job's queries are answered from the executors' aggregates.
     let (first, status) = run_job(&url, &dev);
@@ -399,7 +326,7 @@ fn a_job_runs_on_a_cluster_under_mutual_tls() {
     .collect();
     args.extend(tls_args(&pki, "engine-", "domain"));
     let mut server = Node::start(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
-    let url = server_url(&mut server);
+    let url = server.url();
     let (id, status) = run_job(&url, &dev);
     assert_eq!(status, "succeeded", "{id}: {}", server.log.lock().unwrap());
     assert!(

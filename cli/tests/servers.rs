@@ -10,27 +10,22 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{example_domain_with, example_module, isolated, keep_log, ok, remote, sandbox};
+use common::{Node, example_domain_with, example_module, ok, remote, sandbox, submit_module};
 use sandbox_store::testing::{RawPg, RawValue, Throwaway};
 
-/// A `sandbox serve` process, its log kept.
+/// A `sandbox serve` process on a loopback port, its log kept.
 struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
+    node: Node,
     url: String,
 }
 
 impl Server {
     fn start(data: &Path) -> Server {
-        use std::io::BufRead;
-        let mut child = isolated(&mut Command::new(env!("CARGO_BIN_EXE_sandbox")))
-            .arg("--data-dir")
-            .arg(data)
-            .args([
+        let mut node = Node::start(
+            data,
+            &[
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
@@ -40,47 +35,16 @@ impl Server {
                 "100",
                 "--job-lease",
                 "2",
-            ])
-            .env("SANDBOX_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = keep_log(lines);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = loop {
-            let text = log.lock().unwrap().clone();
-            if let Some(at) = text.find("http://") {
-                break text[at..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .trim_end_matches('"')
-                    .to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Server { child, log, url }
+            ],
+        );
+        let url = node.url();
+        Server { node, url }
     }
 
     /// `host:pid`, as the jobs it claims record their runner.
     fn runner(&self) -> String {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-        format!("{}:{}", host.trim(), self.child.id())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        format!("{}:{}", host.trim(), self.node.child.id())
     }
 }
 
@@ -101,19 +65,7 @@ fn looping_module(dir: &Path) -> PathBuf {
 
 /// Submits a job through `url`: its id, or `None` when the server refused it or was gone.
 fn submit(url: &str, token: &str, module: &Path) -> Option<String> {
-    let out = remote(
-        url,
-        token,
-        &[
-            "--json",
-            "job",
-            "submit",
-            "--scenario",
-            "income-by-district",
-            "--module",
-            &module.to_string_lossy(),
-        ],
-    );
+    let out = submit_module(url, token, module, &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     v["id"].as_str().map(str::to_string)
 }
@@ -207,7 +159,7 @@ fn two_servers_share_one_ledger_queue_and_log_and_take_over_the_jobs_of_a_killed
         assert!(
             Instant::now() < deadline,
             "still running after the stop: {left:?}\n{}",
-            one.log.lock().unwrap()
+            one.node.log.lock().unwrap()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -264,11 +216,7 @@ fn two_servers_share_one_ledger_queue_and_log_and_take_over_the_jobs_of_a_killed
             })
             .collect();
         std::thread::sleep(Duration::from_millis(500));
-        Command::new("kill")
-            .args(["-KILL", &one.child.id().to_string()])
-            .status()
-            .unwrap();
-        one.child.wait().unwrap();
+        one.node.kill("-KILL");
         // What it was running when it died (its leases run a second or two more).
         let killed: Vec<String> = db
             .rows(
@@ -325,7 +273,7 @@ fn two_servers_share_one_ledger_queue_and_log_and_take_over_the_jobs_of_a_killed
         assert!(
             Instant::now() < deadline,
             "jobs never ended: {open:?}\n{}",
-            two.log.lock().unwrap()
+            two.node.log.lock().unwrap()
         );
         std::thread::sleep(Duration::from_millis(200));
     }

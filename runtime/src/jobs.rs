@@ -725,46 +725,58 @@ pub fn recover(domain: &Domain) -> Result<Vec<String>> {
     let mut conn = domain.conn()?;
     let me = runner();
     let host = me.rsplit_once(':').map_or(me, |(h, _)| h).to_string();
-    let tx = conn.write()?;
+    // Read first: every server runs this once a lease, and most times there is nothing to
+    // end (the write below re-checks each job as it ends it).
+    let now = sandbox_store::now();
+    let lapsed = stored::lapsed(&conn, &now)?;
+    let dead: Vec<(String, Option<String>)> = stored::running(&conn)?
+        .into_iter()
+        .filter(
+            |(_, runner)| match runner.as_deref().and_then(|r| r.rsplit_once(':')) {
+                Some((h, pid)) if h == host => {
+                    pid != std::process::id().to_string()
+                        && !std::path::Path::new("/proc").join(pid).exists()
+                }
+                _ => false,
+            },
+        )
+        .collect();
     let mut ended = Vec::new();
-    // Jobs whose runner stopped renewing its lease, on whatever host.
-    for (id, runner) in stored::lapsed(&tx, &sandbox_store::now())? {
-        let e = Error::Internal("its runner's lease lapsed before the job ended".into());
-        if stored::fail_running(&tx, &id, "interrupted", &e.to_string())? {
-            audit::append(
-                &tx,
-                "system",
-                EventKind::JobFailed,
-                &Subject::Job(id.clone()),
-                json!({"error_kind": "interrupted", "error": e.to_string(), "runner": runner}),
-            )?;
-            ended.push(id);
-        }
-    }
-    for (id, runner) in stored::running(&tx)? {
-        let dead = match runner.as_deref().and_then(|r| r.rsplit_once(':')) {
-            Some((h, pid)) if h == host => {
-                pid != std::process::id().to_string()
-                    && !std::path::Path::new("/proc").join(pid).exists()
+    if !lapsed.is_empty() || !dead.is_empty() {
+        let tx = conn.write()?;
+        // Jobs whose runner stopped renewing its lease, on whatever host (one renewed
+        // meanwhile is left alone).
+        for (id, runner) in lapsed {
+            let error = Error::Internal("its runner's lease lapsed before the job ended".into())
+                .to_string();
+            if stored::fail_lapsed(&tx, &id, &now, "interrupted", &error)? {
+                record_interrupted(&tx, &id, runner.as_deref(), &error)?;
+                ended.push(id);
             }
-            _ => false,
-        };
-        if dead {
-            let e = Error::Internal("its runner ended before the job did".into());
-            stored::fail_running(&tx, &id, "interrupted", &e.to_string())?;
-            audit::append(
-                &tx,
-                "system",
-                EventKind::JobFailed,
-                &Subject::Job(id.clone()),
-                json!({"error_kind": "interrupted", "error": e.to_string(), "runner": runner}),
-            )?;
-            ended.push(id);
         }
+        for (id, runner) in dead {
+            let error = Error::Internal("its runner ended before the job did".into()).to_string();
+            if stored::fail_running(&tx, &id, "interrupted", &error)? {
+                record_interrupted(&tx, &id, runner.as_deref(), &error)?;
+                ended.push(id);
+            }
+        }
+        tx.commit()?;
     }
-    tx.commit()?;
     sweep_staging(domain, &conn)?;
     Ok(ended)
+}
+
+/// The event of a job [`recover`] failed because its runner is gone.
+fn record_interrupted(tx: &Conn, id: &str, runner: Option<&str>, error: &str) -> Result<()> {
+    audit::append(
+        tx,
+        "system",
+        EventKind::JobFailed,
+        &Subject::Job(id.to_string()),
+        json!({"error_kind": "interrupted", "error": error, "runner": runner}),
+    )?;
+    Ok(())
 }
 
 /// Removes the temporary staging folders (`.{job}.tmp`) a killed runner left: outputs are
@@ -780,12 +792,20 @@ fn sweep_staging(domain: &Domain, conn: &Conn) -> Result<()> {
         let Some(job_id) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
             continue;
         };
-        let running = match stored::get(conn, job_id) {
+        // Only a job known not to run (ended, or never recorded) loses its folder: a store
+        // that does not answer now removes nothing.
+        let running = match stored::get(conn, job_id).map_err(Error::from) {
             Ok(job) => job.status == JobStatus::Running,
-            Err(_) => false,
+            Err(Error::NotFound(_)) => false,
+            Err(e) => return Err(e),
         };
         if !running {
-            fs::remove_dir_all(entry.path())?;
+            // A runner on another server may have just renamed it into place.
+            match fs::remove_dir_all(entry.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(())

@@ -150,6 +150,17 @@ pub fn renew(conn: &Conn, id: &str, runner: &str, until: &str) -> Result<Renewal
     })
 }
 
+/// Fails running job `id` if its lease ended before `now` (one renewed meanwhile stays);
+/// whether it did.
+pub fn fail_lapsed(conn: &Conn, id: &str, now: &str, kind: &str, error: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE jobs SET status = 'failed', error_kind = ?3, error = ?4, finished_at = ?5
+         WHERE id = ?1 AND status = 'running' AND lease_until < ?2",
+        args![id, now, kind, error, crate::now()],
+    )?;
+    Ok(n > 0)
+}
+
 /// Running jobs whose lease ended before `now`, with their runners.
 pub fn lapsed(conn: &Conn, now: &str) -> Result<Vec<(String, Option<String>)>> {
     conn.rows(

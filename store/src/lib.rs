@@ -467,8 +467,8 @@ impl Store {
     }
 }
 
-/// A connection borrowed from a [`Store`]'s pool; it goes back on drop (a transaction
-/// left open is rolled back before that).
+/// A connection borrowed from a [`Store`]'s pool; it goes back on drop unless a
+/// transaction is left open or its PostgreSQL connection is gone.
 pub struct Pooled {
     conn: Option<Conn>,
     pool: Arc<Mutex<Vec<Conn>>>,
@@ -496,6 +496,7 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
             && conn.idle()
+            && !matches!(&conn.c, Backend::Postgres(c) if c.is_closed())
             && let Ok(mut pool) = self.pool.lock()
             && pool.len() < POOLED_CONNECTIONS
         {

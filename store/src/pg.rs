@@ -89,6 +89,11 @@ impl PgConn {
         })
     }
 
+    /// Whether the connection is gone (the server restarted, say): a pool drops it.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// Whether a transaction this connection began is open.
     pub(crate) fn in_transaction(&self) -> bool {
         self.in_transaction.get()

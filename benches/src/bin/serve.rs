@@ -28,17 +28,6 @@ const TEXT: &str = r#"(module
   (func (export "run") (result i32)
     (call $emit (i32.const 2) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 7))))"#;
 
-const QUERY: &str = r#"(module
-  (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
-  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "SELECT COUNT(*) FROM residents")
-  (data (i32.const 64) "note")
-  (data (i32.const 80) "Counted.")
-  (func (export "run") (result i32)
-    (drop (call $query (i32.const 0) (i32.const 30)))
-    (call $emit (i32.const 2) (i32.const 64) (i32.const 4) (i32.const 80) (i32.const 8))))"#;
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -105,7 +94,10 @@ fn main() -> anyhow::Result<()> {
 
     // Jobs through the server's queue, against jobs::submit directly with as many threads
     // as the server has slots.
-    for (label, wat) in [("trivial module", TEXT), ("one-query module", QUERY)] {
+    for (label, module) in [
+        ("trivial module", wat::parse_str(TEXT)?),
+        ("one-query module", sandbox_benches::asker(1)),
+    ] {
         let bench = JobBench {
             domain: &domain,
             base: &base,
@@ -113,7 +105,7 @@ fn main() -> anyhow::Result<()> {
             scenario,
             slots,
         };
-        bench.run(label, &wat::parse_str(wat)?)?;
+        bench.run(label, &module)?;
     }
     server.stop()?;
     Ok(())

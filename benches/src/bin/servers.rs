@@ -23,24 +23,6 @@ use sandbox_runtime::{Domain, tokens};
 use sandbox_store::testing::Throwaway;
 use serde_json::{Value, json};
 
-/// A module that asks `n` counts, then emits a note.
-fn asker(n: usize) -> Vec<u8> {
-    let calls = "(drop (call $query (i32.const 0) (i32.const 30)))\n".repeat(n);
-    wat::parse_str(format!(
-        r#"(module
-  (import "sandbox" "query" (func $query (param i32 i32) (result i32)))
-  (import "sandbox" "emit" (func $emit (param i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "SELECT COUNT(*) FROM residents")
-  (data (i32.const 64) "note")
-  (data (i32.const 80) "Counted.")
-  (func (export "run") (result i32)
-    {calls}
-    (call $emit (i32.const 2) (i32.const 64) (i32.const 4) (i32.const 80) (i32.const 8))))"#
-    ))
-    .unwrap()
-}
-
 struct Args {
     clients: usize,
     jobs: usize,
@@ -205,8 +187,8 @@ fn main() -> anyhow::Result<()> {
     );
     println!("| store | servers | one-query jobs/s | charges/s (20-query jobs) |");
     println!("|---|---|---|---|");
-    let one_query = asker(1);
-    let twenty = asker(20);
+    let one_query = sandbox_benches::asker(1);
+    let twenty = sandbox_benches::asker(20);
     for backend in ["SQLite", "PostgreSQL"] {
         for servers in [1, 2] {
             let dir = tmp.path().join(format!("{backend}-{servers}"));

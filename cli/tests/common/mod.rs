@@ -210,7 +210,12 @@ pub fn example_module() -> std::path::PathBuf {
 /// `job submit` of the example module under the example scenario through a server, with
 /// `--json` and `extra` arguments.
 pub fn submit_example(url: &str, token: &str, extra: &[&str]) -> Output {
-    let module = example_module();
+    submit_module(url, token, &example_module(), extra)
+}
+
+/// `job submit` of `module` under the example scenario through a server, with `--json`
+/// and `extra` arguments.
+pub fn submit_module(url: &str, token: &str, module: &Path, extra: &[&str]) -> Output {
     let module = module.to_string_lossy();
     let mut args = vec![
         "--json",
@@ -289,4 +294,77 @@ pub fn metadata_db(data: &Path) -> rusqlite::Connection {
             .unwrap();
     }
     db
+}
+
+/// A `sandbox` process (a server, a node of the cluster), its standard error kept.
+pub struct Node {
+    pub child: std::process::Child,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Node {
+    pub fn start(data: &Path, args: &[&str]) -> Node {
+        use std::io::BufRead;
+        let mut child = isolated(&mut Command::new(env!("CARGO_BIN_EXE_sandbox")))
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .env("SANDBOX_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        Node {
+            child,
+            log: keep_log(lines),
+        }
+    }
+
+    /// Waits until the log holds `needle`.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if let Some(at) = log.find(needle) {
+                return log[at..].lines().next().unwrap_or_default().to_string();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the process ended ({status}) before `{needle}`:\n{log}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{needle}` in:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&mut self, signal: &str) {
+        Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// A server's URL, from its log.
+    pub fn url(&mut self) -> String {
+        let line = self.wait_for("http://");
+        line[line.find("http://").unwrap()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches('"')
+            .to_string()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
