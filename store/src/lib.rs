@@ -725,15 +725,19 @@ pub fn create_on_postgres(
 ) -> Result<Conn> {
     metadata::check_connection(owner)?;
     metadata::check_connection(serving)?;
-    let keys = Arc::new(keys::Keyring::new(layout.clone(), provider)?);
-    let fresh = migrate_postgres(owner)?;
-    if !fresh {
+    // Everything that can be refused is, before anything is made.
+    let owning = pg::PgConn::connect(owner)?;
+    let (owner_role, _) = owning.role()?;
+    pg::PgConn::connect(serving)?.check_role(serving, Some(&owner_role))?;
+    if owning.has_store()? {
         return Err(DomainError::Conflict(format!(
             "the PostgreSQL database of `{}` holds a Sandbox store already: a new domain needs an empty one",
             metadata::redact(owner)
         ))
         .into());
     }
+    let keys = Arc::new(keys::Keyring::new(layout.clone(), provider)?);
+    pg::migrate(&owning)?;
     metadata::Metadata::Postgres {
         connection: serving.to_owned(),
     }

@@ -134,21 +134,8 @@ impl PgConn {
     /// the schema (either could switch the append-only triggers off), or a store whose
     /// schema is not this build's.
     pub(crate) fn check_serving(&self, connection: &str) -> Result<()> {
-        let (superuser, owner): (bool, bool) = self.query_row(
-            "SELECT r.rolsuper, COALESCE(pg_has_role(current_user, t.tableowner, 'USAGE'), FALSE)
-             FROM pg_roles r LEFT JOIN pg_tables t ON t.schemaname = 'public' AND t.tablename = 'ledger'
-             WHERE r.rolname = current_user",
-            &[],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        self.check_role(connection, None)?;
         let who = crate::metadata::redact(connection);
-        if superuser || owner {
-            return Err(crate::DomainError::Forbidden(format!(
-                "the metadata connection `{who}` is {}: a server connects as a role that owns nothing, so that it can neither switch off the append-only rules nor truncate (migrations run as the owner with `sandbox migrate`)",
-                if superuser { "a superuser's" } else { "the schema owner's" }
-            ))
-            .into());
-        }
         let version: Option<i64> = self
             .query_row("SELECT version FROM sandbox_schema", &[], |r| r.get(0))
             .map(Some)
@@ -178,6 +165,46 @@ impl PgConn {
             ))
             .into()),
         }
+    }
+
+    /// This connection's role: its name, and whether it is a superuser.
+    pub(crate) fn role(&self) -> Result<(String, bool)> {
+        self.query_row(
+            "SELECT rolname::TEXT, rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    /// Refuses serving over this connection (`connection`, for the message) when its role
+    /// is a superuser, owns the schema, or is `owner` (the schema owner's role, before
+    /// the schema exists): any of them could switch the append-only rules off.
+    pub(crate) fn check_role(&self, connection: &str, owner: Option<&str>) -> Result<()> {
+        let (role, superuser) = self.role()?;
+        let owns: bool = self.query_row(
+            "SELECT COALESCE(bool_or(pg_has_role(current_user, tableowner, 'USAGE')), FALSE)
+             FROM pg_tables WHERE schemaname = 'public' AND tablename = 'ledger'",
+            &[],
+            |r| r.get(0),
+        )?;
+        if superuser || owns || owner == Some(role.as_str()) {
+            return Err(crate::DomainError::Forbidden(format!(
+                "the metadata connection `{}` is {}: a server connects as a role that owns nothing, so that it can neither switch off the append-only rules nor truncate (migrations run as the owner with `sandbox migrate`)",
+                crate::metadata::redact(connection),
+                if superuser { "a superuser's" } else { "the schema owner's" }
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Whether the database holds a Sandbox store (of any version).
+    pub(crate) fn has_store(&self) -> Result<bool> {
+        self.query_row(
+            "SELECT to_regclass('sandbox_schema') IS NOT NULL",
+            &[],
+            |r| r.get(0),
+        )
     }
 
     /// Takes the migration lock until the transaction it begins ends.
@@ -432,6 +459,38 @@ mod tests {
         fn deref(&self) -> &crate::throwaway::Throwaway {
             &self.pg
         }
+    }
+
+    #[test]
+    fn a_new_store_refuses_the_owners_role_for_its_servers_and_makes_nothing() -> Result<()> {
+        let server = Server::start();
+        let dir = tempfile::tempdir()?;
+        let layout = crate::Layout::new(dir.path());
+        let master: std::sync::Arc<dyn crate::master::KeyProvider> = std::sync::Arc::new(
+            crate::master::LocalKey::from_bytes(sandbox_core::Suite::Standard, &[1u8; 32])
+                .unwrap_or_else(|_| unreachable!()),
+        );
+        // The servers' connection as the schema's owner.
+        let refused =
+            crate::create_on_postgres(&layout, master.clone(), &server.owner, &server.owner);
+        assert!(
+            matches!(&refused, Err(crate::Error::Domain(sandbox_core::Error::Forbidden(m))) if m.contains("the schema owner's")),
+            "{refused:?}"
+        );
+        assert!(!crate::metadata::Metadata::exists(&layout));
+        assert!(!PgConn::connect(&server.owner)?.has_store()?);
+        // A database that holds a store already is refused before anything changes.
+        migrate(&PgConn::connect(&server.owner)?)?;
+        let again = crate::create_on_postgres(&layout, master, &server.owner, &server.app);
+        assert!(
+            matches!(
+                &again,
+                Err(crate::Error::Domain(sandbox_core::Error::Conflict(_)))
+            ),
+            "{again:?}"
+        );
+        assert!(!crate::metadata::Metadata::exists(&layout));
+        Ok(())
     }
 
     #[test]
